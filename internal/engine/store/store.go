@@ -1,0 +1,404 @@
+// Package store is the storage seam of the engine: the one interface that the embedded
+// SQLite store and the PostgreSQL store implement, and the rows they keep.
+//
+// The engine never talks to a database driver. It loads an instance aggregate, moves its
+// tokens in memory and hands the store one Change to write, guarded by the instance's
+// version number. Drivers translate their errors into the sentinel errors below.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrNotFound means the row asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict means an optimistic version check failed: someone else changed the
+// instance (or locked the job) first. The caller reloads and retries the command.
+var ErrConflict = errors.New("conflict")
+
+// ErrDuplicate means a row with the same unique key already exists.
+var ErrDuplicate = errors.New("duplicate")
+
+// Store opens transactions. Implementations are safe for concurrent use.
+type Store interface {
+	// Write runs fn in a read-write transaction and commits when fn returns nil.
+	// Implementations may serialise writers (SQLite has one writer at a time).
+	Write(ctx context.Context, fn func(Tx) error) error
+	// Read runs fn in a read-only transaction (a consistent snapshot where supported).
+	// Calling a method that writes from a read transaction is an error.
+	Read(ctx context.Context, fn func(Tx) error) error
+	// Dialect names the implementation ("sqlite", "postgres").
+	Dialect() string
+	// Close releases connections.
+	Close() error
+}
+
+// Tx is one transaction. All methods take ctx first and return sentinel errors
+// (ErrNotFound, ErrConflict, ErrDuplicate) wrapped with context.
+type Tx interface {
+	// Savepoint, RollbackTo and Release let the engine apply several commands in one
+	// transaction and undo one of them without losing the others.
+	Savepoint(ctx context.Context, name string) error
+	RollbackTo(ctx context.Context, name string) error
+	Release(ctx context.Context, name string) error
+
+	// Definitions.
+	InsertDefinition(ctx context.Context, d *Definition) error
+	GetDefinition(ctx context.Context, id string) (*Definition, error)
+	// LatestDefinition returns the highest version of a process key.
+	LatestDefinition(ctx context.Context, key string) (*Definition, error)
+	// DefinitionByVersion returns one version of a process key.
+	DefinitionByVersion(ctx context.Context, key string, version int) (*Definition, error)
+	ListDefinitions(ctx context.Context, f DefinitionFilter) ([]*Definition, error)
+
+	// Instances.
+	// LoadInstance returns the whole aggregate of a running or ended instance.
+	LoadInstance(ctx context.Context, id string) (*Aggregate, error)
+	// Apply writes a change. For a new instance (c.Created) it inserts the row; otherwise it
+	// updates it only where the stored version equals c.Instance.Version-1, else ErrConflict.
+	// Changes without an instance (timer/message start bookkeeping) write only their rows.
+	Apply(ctx context.Context, c *Change) error
+	GetInstance(ctx context.Context, id string) (*Instance, error)
+	ListInstances(ctx context.Context, f InstanceFilter) (*InstancePage, error)
+
+	// Jobs.
+	// LockJobs locks up to p.Limit due, unlocked (or lock-expired), runnable jobs for
+	// p.Owner until p.LockUntil and returns them, oldest due first.
+	LockJobs(ctx context.Context, p LockJobsParams) ([]*Job, error)
+	GetJob(ctx context.Context, id string) (*Job, error)
+	// PutJob writes a job row that belongs to no instance (a timer start job).
+	PutJob(ctx context.Context, j *Job) error
+	DeleteJob(ctx context.Context, id string) error
+	// DeleteStartJobs removes the instance-less jobs of a definition (redeploy replaces them).
+	DeleteStartJobs(ctx context.Context, definitionKey string) error
+	ListJobs(ctx context.Context, f JobFilter) ([]*Job, error)
+	// NextJobDue returns the earliest due time of a runnable job (ok false when none).
+	// Locked jobs count with their lock expiry.
+	NextJobDue(ctx context.Context) (t time.Time, ok bool, err error)
+
+	// Message subscriptions.
+	// FindSubscriptions returns subscriptions for a message name whose correlation key
+	// equals key (instance-less start subscriptions match any key).
+	FindSubscriptions(ctx context.Context, name, key string) ([]*Subscription, error)
+	PutSubscription(ctx context.Context, s *Subscription) error
+	// DeleteStartSubscriptions removes the message start subscriptions of a process key.
+	DeleteStartSubscriptions(ctx context.Context, definitionKey string) error
+
+	// Queries for the cockpit.
+	ListIncidents(ctx context.Context, f IncidentFilter) ([]*Incident, error)
+	GetIncident(ctx context.Context, id string) (*Incident, error)
+	ListUserTasks(ctx context.Context, f UserTaskFilter) ([]*UserTask, error)
+	GetUserTask(ctx context.Context, id string) (*UserTask, error)
+	// ListEvents returns history in order (by Seq).
+	ListEvents(ctx context.Context, f EventFilter) ([]*Event, error)
+}
+
+// Definition is one deployed version of a process.
+type Definition struct {
+	ID       string
+	Key      string // the BPMN process id
+	Version  int
+	Name     string
+	Checksum string // sha256 of the deployed bytes (hex)
+	// Resource is the file name given at deploy time.
+	Resource   string
+	XML        []byte
+	DeployedAt time.Time
+}
+
+// DefinitionFilter selects definitions. Zero fields do not filter.
+type DefinitionFilter struct {
+	Key string
+	// LatestOnly returns only the highest version of each key.
+	LatestOnly bool
+}
+
+// Instance states.
+const (
+	InstanceActive    = "active"
+	InstanceSuspended = "suspended"
+	InstanceCompleted = "completed"
+	InstanceCancelled = "cancelled"
+	// InstanceTerminated: a terminate end event ended the instance.
+	InstanceTerminated = "terminated"
+)
+
+// Instance is a process instance row.
+type Instance struct {
+	ID                string
+	DefinitionID      string
+	DefinitionKey     string
+	DefinitionVersion int
+	BusinessKey       string
+	State             string
+	// Version is bumped by every change; Apply checks it.
+	Version       int64
+	IncidentCount int
+	StartedAt     time.Time
+	EndedAt       *time.Time
+	// EventSeq is the number of history events written for the instance so far.
+	EventSeq int64
+}
+
+// Token states.
+const (
+	// TokenActive: the token waits at its element (job, task, timer, message, subprocess scope).
+	TokenActive = "active"
+	// TokenJoining: the token arrived at a parallel join through Flow and waits for the others.
+	TokenJoining = "joining"
+)
+
+// Token is where an instance stands.
+type Token struct {
+	ID         string
+	InstanceID string
+	ElementID  string
+	// ScopeID is the id of the token that stands at the enclosing subprocess ("" at top level).
+	ScopeID string
+	State   string
+	// Flow is the incoming sequence flow of a joining token.
+	Flow      string
+	CreatedAt time.Time
+}
+
+// Variable types, as shown to people and checked on input.
+const (
+	TypeString  = "string"
+	TypeNumber  = "number"
+	TypeBoolean = "boolean"
+	TypeObject  = "object"
+	TypeArray   = "array"
+	TypeNull    = "null"
+)
+
+// Variable is one instance variable; Value is its JSON encoding.
+type Variable struct {
+	InstanceID string
+	Name       string
+	Type       string
+	Value      json.RawMessage
+	UpdatedAt  time.Time
+}
+
+// Job kinds.
+const (
+	JobService = "service" // runs a registered handler
+	JobTimer   = "timer"   // a timer event of an instance fires
+	// JobTimerStart starts an instance of DefinitionID (instance-less; Repeat holds the rest of the cycle).
+	JobTimerStart = "timer-start"
+)
+
+// Job is a unit of work that becomes due: a service task or a timer.
+type Job struct {
+	// ID is the job key: stable across retries, so handlers can be idempotent.
+	ID            string
+	Kind          string
+	Type          string // job type (service) or timer element id
+	InstanceID    string // "" for start jobs
+	TokenID       string
+	ElementID     string
+	DefinitionID  string
+	DefinitionKey string
+	Retries       int // attempts left
+	Attempt       int // attempts started so far
+	DueAt         time.Time
+	// Suspended jobs are not locked (their instance is suspended).
+	Suspended   bool
+	LockOwner   string
+	LockedUntil *time.Time
+	// Repeat is the remaining timer cycle (ISO 8601 repeating interval or cron) for cycles.
+	Repeat       string
+	LastError    string
+	ErrorDetails string
+	CreatedAt    time.Time
+}
+
+// LockJobsParams selects and locks due jobs.
+type LockJobsParams struct {
+	Owner     string
+	Now       time.Time
+	LockUntil time.Time
+	Limit     int
+	// Kinds limits the job kinds ("" or nil: all).
+	Kinds []string
+	// Types limits service jobs to these types (nil: all types).
+	Types []string
+}
+
+// JobFilter selects jobs for queries.
+type JobFilter struct {
+	InstanceID string
+	Type       string
+	Limit      int
+}
+
+// Subscription waits for a message.
+type Subscription struct {
+	ID             string
+	InstanceID     string // "" for a message start event
+	TokenID        string
+	ElementID      string
+	DefinitionID   string
+	DefinitionKey  string
+	MessageName    string
+	CorrelationKey string
+	CreatedAt      time.Time
+}
+
+// User task states.
+const (
+	TaskOpen      = "open"
+	TaskCompleted = "completed"
+	TaskCancelled = "cancelled"
+)
+
+// UserTask is work for a person.
+type UserTask struct {
+	ID              string
+	InstanceID      string
+	TokenID         string
+	ElementID       string
+	DefinitionKey   string
+	Name            string
+	Assignee        string
+	CandidateGroups string
+	FormKey         string
+	State           string
+	CreatedAt       time.Time
+	DueAt           *time.Time
+	CompletedAt     *time.Time
+}
+
+// UserTaskFilter selects user tasks.
+type UserTaskFilter struct {
+	InstanceID string
+	State      string
+	Assignee   string
+	Limit      int
+}
+
+// Incident states.
+const (
+	IncidentOpen     = "open"
+	IncidentResolved = "resolved"
+)
+
+// Incident types.
+const (
+	IncidentFailedJob       = "failedJob"
+	IncidentNoMatchingFlow  = "noMatchingFlow"
+	IncidentExpression      = "expressionError"
+	IncidentUnhandledError  = "unhandledError"
+	IncidentMessageNoTarget = "messageNoTarget"
+)
+
+// Incident is a token that cannot move on without a person.
+type Incident struct {
+	ID            string
+	InstanceID    string
+	TokenID       string
+	ElementID     string
+	DefinitionKey string
+	JobID         string
+	Type          string
+	Message       string
+	Details       string
+	State         string
+	CreatedAt     time.Time
+	ResolvedAt    *time.Time
+}
+
+// IncidentFilter selects incidents.
+type IncidentFilter struct {
+	InstanceID    string
+	DefinitionKey string
+	State         string
+	Limit         int
+}
+
+// Event is one history row (and later an outbox row). ID is a UUIDv7 and doubles as
+// the NATS message id; Seq is the store-wide commit order.
+type Event struct {
+	ID            string
+	Seq           int64
+	InstanceID    string
+	InstanceSeq   int64
+	DefinitionID  string
+	DefinitionKey string
+	Type          string
+	ElementID     string
+	ElementType   string
+	TokenID       string
+	JobID         string
+	IncidentID    string
+	Time          time.Time
+	// Data is a JSON object with type-specific fields (variables, error message ...).
+	Data json.RawMessage
+}
+
+// EventFilter selects history.
+type EventFilter struct {
+	InstanceID string
+	AfterSeq   int64
+	Limit      int
+}
+
+// Aggregate is everything the engine needs to move an instance.
+type Aggregate struct {
+	Instance      *Instance
+	Tokens        []*Token
+	Variables     []*Variable
+	Jobs          []*Job
+	Subscriptions []*Subscription
+	Tasks         []*UserTask // open tasks only
+	Incidents     []*Incident // open incidents only
+}
+
+// Change is what one command wrote. Put* are upserts by id; Delete* remove by id.
+type Change struct {
+	Instance *Instance
+	Created  bool
+
+	PutTokens       []*Token
+	DeleteTokens    []string
+	PutVariables    []*Variable
+	DeleteVariables []string // names
+	PutJobs         []*Job
+	DeleteJobs      []string
+	PutSubs         []*Subscription
+	DeleteSubs      []string
+	PutTasks        []*UserTask
+	PutIncidents    []*Incident
+	// Events are appended in order; the store assigns Seq.
+	Events []*Event
+}
+
+// InstanceFilter selects instances. Zero fields do not filter.
+type InstanceFilter struct {
+	DefinitionKey string
+	DefinitionID  string
+	States        []string
+	BusinessKey   string
+	// VariableName and VariableValue (JSON) match instances whose variable equals the value.
+	VariableName  string
+	VariableValue json.RawMessage
+	StartedAfter  time.Time
+	StartedBefore time.Time
+	HasIncident   *bool
+	// WaitingAt matches instances with a token at this element.
+	WaitingAt string
+	// Limit is the page size (default 50); After is the cursor of the previous page.
+	Limit int
+	After string
+}
+
+// InstancePage is one page of instances, newest first.
+type InstancePage struct {
+	Instances []*Instance
+	// Next is the cursor for the following page ("" on the last page).
+	Next string
+}
