@@ -63,6 +63,9 @@ type Tx interface {
 	// Changes without an instance (timer/message start bookkeeping) write only their rows.
 	Apply(ctx context.Context, c *Change) error
 	GetInstance(ctx context.Context, id string) (*Instance, error)
+	// ListVariables returns the variables of several instances at once (the executor
+	// hands them to the handlers of a fetched batch of jobs).
+	ListVariables(ctx context.Context, instanceIDs []string) ([]*Variable, error)
 	ListInstances(ctx context.Context, f InstanceFilter) (*InstancePage, error)
 
 	// Jobs.

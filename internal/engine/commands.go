@@ -1,0 +1,421 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// StartOptions configure StartInstance.
+type StartOptions struct {
+	// Version selects a definition version (0: the latest).
+	Version     int
+	BusinessKey string
+	Variables   map[string]any
+}
+
+// StartInstance starts an instance of the process with the given key at its none
+// start event and runs it to its first wait states.
+func (e *Engine) StartInstance(ctx context.Context, key string, opts StartOptions) (*store.Instance, error) {
+	if strings.TrimSpace(key) == "" {
+		return nil, fmt.Errorf("start instance: process key is empty: %w", ErrInvalidInput)
+	}
+	var out store.Instance
+	err := e.exec(ctx, func(tx store.Tx) (bool, error) {
+		var def *store.Definition
+		var err error
+		if opts.Version > 0 {
+			def, err = tx.DefinitionByVersion(ctx, key, opts.Version)
+		} else {
+			def, err = tx.LatestDefinition(ctx, key)
+		}
+		if err != nil {
+			return false, fmt.Errorf("process %q: %w", key, err)
+		}
+		p, err := e.planFor(ctx, tx, def.ID)
+		if err != nil {
+			return false, err
+		}
+		if p.start == nil {
+			return false, fmt.Errorf("process %q has no none start event (it starts by timer or message): %w", key, ErrInvalidInput)
+		}
+		r, err := e.startRun(ctx, tx, p, p.start, opts.BusinessKey, opts.Variables)
+		if err != nil {
+			return false, err
+		}
+		out = *r.inst
+		return r.wake, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start instance of %q: %w", key, err)
+	}
+	return &out, nil
+}
+
+// startRun creates an instance at a start event, runs it and writes it.
+func (e *Engine) startRun(ctx context.Context, tx store.Tx, p *plan, start *node, businessKey string, vars map[string]any) (*run, error) {
+	r := e.newRun(ctx, tx, p)
+	r.created = true
+	r.inst = &store.Instance{
+		ID: newID(), DefinitionID: p.def.ID, DefinitionKey: p.def.Key, DefinitionVersion: p.def.Version,
+		BusinessKey: businessKey, State: store.InstanceActive, StartedAt: r.now,
+	}
+	r.event(EventInstanceStarted, nil, nil, map[string]any{"businessKey": businessKey, "version": p.def.Version})
+	if err := r.setVariables(vars, nil, nil); err != nil {
+		return nil, err
+	}
+	tok := r.newToken(start, "")
+	r.enqueue(tok, start, nil)
+	if err := r.drain(); err != nil {
+		return nil, err
+	}
+	return r, r.flush()
+}
+
+// update loads an instance, runs fn on it, drains the tokens and writes the result.
+func (e *Engine) update(ctx context.Context, instanceID string, fn func(r *run) error) error {
+	return e.exec(ctx, func(tx store.Tx) (bool, error) {
+		r, err := e.load(ctx, tx, instanceID)
+		if err != nil {
+			return false, err
+		}
+		if err := fn(r); err != nil {
+			return false, err
+		}
+		if err := r.drain(); err != nil {
+			return false, err
+		}
+		return r.wake, r.flush()
+	})
+}
+
+func (r *run) mustBeActive(what string) error {
+	switch r.inst.State {
+	case store.InstanceActive:
+		return nil
+	case store.InstanceSuspended:
+		return fmt.Errorf("%s: instance %q is suspended: %w", what, r.inst.ID, ErrInvalidState)
+	}
+	return fmt.Errorf("%s: instance %q has ended (%s): %w", what, r.inst.ID, r.inst.State, ErrInvalidState)
+}
+
+// CompleteUserTask completes an open user task with variables. Values are checked
+// against the task's form fields where it has them.
+func (e *Engine) CompleteUserTask(ctx context.Context, taskID string, vars map[string]any) error {
+	var task *store.UserTask
+	err := e.store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		task, err = tx.GetUserTask(ctx, taskID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("complete user task %q: %w", taskID, err)
+	}
+	err = e.update(ctx, task.InstanceID, func(r *run) error {
+		t := r.tasks[taskID]
+		if t == nil || t.State != store.TaskOpen {
+			return fmt.Errorf("user task %q is not open: %w", taskID, ErrInvalidState)
+		}
+		if err := r.mustBeActive("complete user task"); err != nil {
+			return err
+		}
+		tok, n := r.tokens[t.TokenID], r.p.nodes[t.ElementID]
+		if tok == nil || n == nil {
+			return fmt.Errorf("user task %q: its token is gone: %w", taskID, ErrInvalidState)
+		}
+		if err := checkForm(n.el, vars); err != nil {
+			return err
+		}
+		now := r.now
+		t.State, t.CompletedAt = store.TaskCompleted, &now
+		r.putTask(t)
+		delete(r.tasks, t.ID)
+		r.event(EventUserTaskCompleted, tok, n, map[string]any{"taskId": t.ID})
+		if len(n.outputs) > 0 {
+			if err := r.applyMappings(n.outputs, vars, tok, n); err != nil {
+				return err
+			}
+		} else if err := r.setVariables(vars, tok, n); err != nil {
+			return err
+		}
+		return r.leave(tok, n, n.out)
+	})
+	if err != nil {
+		return fmt.Errorf("complete user task %q: %w", taskID, err)
+	}
+	return nil
+}
+
+// checkForm refuses values whose type does not fit the task's form fields.
+func checkForm(el *bpmn.Element, vars map[string]any) error {
+	for _, f := range el.Task.FormFields {
+		v, ok := vars[f.ID]
+		if !ok || v == nil {
+			continue
+		}
+		okType := true
+		switch f.Type {
+		case "long", "integer":
+			switch x := v.(type) {
+			case int, int32, int64:
+			case float64:
+				okType = x == float64(int64(x))
+			default:
+				okType = false
+			}
+		case "double", "number":
+			switch v.(type) {
+			case int, int32, int64, float32, float64:
+			default:
+				okType = false
+			}
+		case "boolean":
+			_, okType = v.(bool)
+		case "string", "enum", "date":
+			_, okType = v.(string)
+		}
+		if !okType {
+			return fmt.Errorf("form field %q of task %q expects a %s, got %T: %w", f.ID, el.ID, f.Type, v, ErrInvalidInput)
+		}
+	}
+	return nil
+}
+
+// Message is a message to correlate.
+type Message struct {
+	Name           string
+	CorrelationKey string
+	Variables      map[string]any
+}
+
+// CorrelationResult tells where a message went.
+type CorrelationResult struct {
+	InstanceID string
+	// Started is true when the message started a new instance.
+	Started bool
+}
+
+// CorrelateMessage delivers a message to the one instance waiting for it with the same
+// correlation key, or else starts an instance of a process with a matching message
+// start event. It fails with ErrNotFound when nothing waits for the message.
+func (e *Engine) CorrelateMessage(ctx context.Context, m Message) (*CorrelationResult, error) {
+	if strings.TrimSpace(m.Name) == "" {
+		return nil, fmt.Errorf("correlate message: name is empty: %w", ErrInvalidInput)
+	}
+	var res CorrelationResult
+	err := e.exec(ctx, func(tx store.Tx) (bool, error) {
+		res = CorrelationResult{}
+		subs, err := tx.FindSubscriptions(ctx, m.Name, m.CorrelationKey)
+		if err != nil {
+			return false, err
+		}
+		var start *store.Subscription
+		for _, s := range subs {
+			if s.InstanceID == "" {
+				if start == nil {
+					start = s
+				}
+				continue
+			}
+			r, err := e.load(ctx, tx, s.InstanceID)
+			if err != nil {
+				return false, err
+			}
+			if r.inst.State != store.InstanceActive {
+				continue // suspended instances do not take messages
+			}
+			sub := r.subs[s.ID]
+			tok := r.tokens[s.TokenID]
+			n := r.p.nodes[s.ElementID]
+			if sub == nil || tok == nil || n == nil {
+				continue
+			}
+			r.dropSub(sub)
+			r.event(EventMessageCorrelated, tok, n, map[string]any{"message": m.Name, "correlationKey": m.CorrelationKey})
+			if err := r.setVariables(m.Variables, tok, n); err != nil {
+				return false, err
+			}
+			if err := r.leave(tok, n, n.out); err != nil {
+				return false, err
+			}
+			if err := r.drain(); err != nil {
+				return false, err
+			}
+			res.InstanceID = r.inst.ID
+			return r.wake, r.flush()
+		}
+		if start == nil {
+			return false, fmt.Errorf("no instance or process waits for message %q with correlation key %q: %w", m.Name, m.CorrelationKey, ErrNotFound)
+		}
+		p, err := e.planFor(ctx, tx, start.DefinitionID)
+		if err != nil {
+			return false, err
+		}
+		n := p.nodes[start.ElementID]
+		if n == nil {
+			return false, fmt.Errorf("message start %q not in definition %q: %w", start.ElementID, start.DefinitionID, ErrNotFound)
+		}
+		r, err := e.startRun(ctx, tx, p, n, m.CorrelationKey, m.Variables)
+		if err != nil {
+			return false, err
+		}
+		res.InstanceID, res.Started = r.inst.ID, true
+		return r.wake, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("correlate message %q: %w", m.Name, err)
+	}
+	return &res, nil
+}
+
+// RetryOptions configure RetryIncident.
+type RetryOptions struct {
+	// Variables are set before the retry (to fix what made it fail).
+	Variables map[string]any
+	// Retries is how many attempts the job gets again (default 1).
+	Retries int
+}
+
+// RetryIncident resolves an open incident and resumes its token: a failed job becomes
+// due again with new retries; an expression or routing incident re-runs its element.
+// The incident row stays (resolved), with its history.
+func (e *Engine) RetryIncident(ctx context.Context, incidentID string, opts RetryOptions) error {
+	var inc *store.Incident
+	err := e.store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		inc, err = tx.GetIncident(ctx, incidentID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("retry incident %q: %w", incidentID, err)
+	}
+	if opts.Retries < 0 {
+		return fmt.Errorf("retry incident %q: retries %d is negative: %w", incidentID, opts.Retries, ErrInvalidInput)
+	}
+	err = e.update(ctx, inc.InstanceID, func(r *run) error {
+		i := r.incidents[incidentID]
+		if i == nil {
+			return fmt.Errorf("incident %q is not open: %w", incidentID, ErrInvalidState)
+		}
+		if err := r.mustBeActive("retry incident"); err != nil {
+			return err
+		}
+		tok := r.tokens[i.TokenID]
+		n := r.p.nodes[i.ElementID]
+		if tok == nil || n == nil {
+			return fmt.Errorf("incident %q: its token is gone: %w", incidentID, ErrInvalidState)
+		}
+		if err := r.setVariables(opts.Variables, tok, n); err != nil {
+			return err
+		}
+		r.resolveIncident(i, "retried")
+		if j := r.jobs[i.JobID]; j != nil {
+			retries := opts.Retries
+			if retries == 0 {
+				retries = 1
+			}
+			j.Retries, j.DueAt, j.LockOwner, j.LockedUntil = retries, r.now, "", nil
+			r.putJob(j)
+			r.wake = true
+			ev := r.event(EventJobRetriesSet, tok, n, map[string]any{"retries": retries})
+			ev.JobID = j.ID
+			return nil
+		}
+		r.enqueue(tok, n, nil)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("retry incident %q: %w", incidentID, err)
+	}
+	return nil
+}
+
+// CancelInstance ends an active or suspended instance: every token, job, timer,
+// subscription and task goes, open incidents are resolved.
+func (e *Engine) CancelInstance(ctx context.Context, instanceID, reason string) error {
+	err := e.update(ctx, instanceID, func(r *run) error {
+		if r.ended() {
+			return fmt.Errorf("instance %q has ended (%s): %w", instanceID, r.inst.State, ErrInvalidState)
+		}
+		for _, t := range r.tokens {
+			if t.ScopeID == "" {
+				r.cancelToken(t, "instance cancelled")
+			}
+		}
+		r.inst.State = store.InstanceCancelled
+		now := r.now
+		r.inst.EndedAt = &now
+		r.event(EventInstanceCancelled, nil, nil, map[string]any{"reason": reason})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cancel instance %q: %w", instanceID, err)
+	}
+	return nil
+}
+
+// SuspendInstance stops an instance from moving: its jobs and timers are not run and
+// it takes no messages or task completions until ResumeInstance.
+func (e *Engine) SuspendInstance(ctx context.Context, instanceID string) error {
+	return e.setSuspended(ctx, instanceID, true)
+}
+
+// ResumeInstance undoes SuspendInstance.
+func (e *Engine) ResumeInstance(ctx context.Context, instanceID string) error {
+	return e.setSuspended(ctx, instanceID, false)
+}
+
+func (e *Engine) setSuspended(ctx context.Context, instanceID string, suspend bool) error {
+	verb := map[bool]string{true: "suspend", false: "resume"}[suspend]
+	err := e.update(ctx, instanceID, func(r *run) error {
+		want := store.InstanceActive
+		if suspend {
+			want = store.InstanceSuspended
+		}
+		if r.ended() {
+			return fmt.Errorf("instance %q has ended (%s): %w", instanceID, r.inst.State, ErrInvalidState)
+		}
+		if r.inst.State == want {
+			return fmt.Errorf("instance %q is already %s: %w", instanceID, want, ErrInvalidState)
+		}
+		r.inst.State = want
+		for _, j := range r.jobs {
+			j.Suspended = suspend
+			r.putJob(j)
+		}
+		if suspend {
+			r.event(EventInstanceSuspended, nil, nil, nil)
+		} else {
+			r.event(EventInstanceResumed, nil, nil, nil)
+			r.wake = true
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s instance %q: %w", verb, instanceID, err)
+	}
+	return nil
+}
+
+// SetVariables sets (adds or replaces) variables of an instance that has not ended.
+func (e *Engine) SetVariables(ctx context.Context, instanceID string, vars map[string]any) error {
+	if len(vars) == 0 {
+		return fmt.Errorf("set variables of %q: no variables given: %w", instanceID, ErrInvalidInput)
+	}
+	err := e.update(ctx, instanceID, func(r *run) error {
+		if r.ended() {
+			return fmt.Errorf("instance %q has ended (%s): %w", instanceID, r.inst.State, ErrInvalidState)
+		}
+		return r.setVariables(vars, nil, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("set variables of %q: %w", instanceID, err)
+	}
+	return nil
+}
+
+var _ = errors.Is

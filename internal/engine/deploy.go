@@ -1,0 +1,175 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+	"github.com/cockpit-engine/cockpit/internal/engine/schedule"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// Deployment is the result of deploying one BPMN document.
+type Deployment struct {
+	Resource  string
+	Processes []DeployedProcess
+	// Report says, per process, what will execute and what will not.
+	Report *bpmn.Report
+}
+
+// DeployedProcess is one executable process of a deployment.
+type DeployedProcess struct {
+	Definition *store.Definition
+	// Created is false when the same bytes were deployed before (no new version).
+	Created bool
+}
+
+// Deploy imports a BPMN document and deploys each executable process in it as a new
+// version, unless the latest version has the same bytes. Nothing is stored when any
+// executable process cannot run: the error is a *DeployError listing every problem.
+// Descriptive processes (isExecutable="false") are kept in the document, not deployed.
+func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Deployment, error) {
+	if len(data) > bpmn.MaxDocumentBytes {
+		return nil, &DeployError{Resource: resource, Err: fmt.Errorf("document is %d bytes, more than the limit of %d: %w", len(data), bpmn.MaxDocumentBytes, ErrInvalidInput)}
+	}
+	defs, err := bpmn.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, &DeployError{Resource: resource, Err: fmt.Errorf("%w: %w", ErrInvalidInput, err)}
+	}
+	report := bpmn.Check(defs)
+	if err := report.Err(); err != nil {
+		return nil, &DeployError{Resource: resource, Err: fmt.Errorf("%w: %w", ErrInvalidInput, err)}
+	}
+	var procs []*bpmn.Process
+	for _, p := range defs.Processes {
+		if p.IsExecutable {
+			procs = append(procs, p)
+		}
+	}
+	if len(procs) == 0 {
+		return nil, &DeployError{Resource: resource, Err: fmt.Errorf("no executable process (isExecutable=\"true\"): %w", ErrInvalidInput)}
+	}
+	sum := sha256.Sum256(data)
+	checksum := hex.EncodeToString(sum[:])
+	// Compile before writing, so a bad expression stores nothing.
+	var problems []string
+	for _, p := range procs {
+		_, ps := compileProcess(&store.Definition{Key: p.ID}, defs, p, &e.opts)
+		for _, pr := range ps {
+			problems = append(problems, fmt.Sprintf("process %q: %s", p.ID, pr))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, &DeployError{Resource: resource, Problems: problems, Err: ErrInvalidInput}
+	}
+	dep := &Deployment{Resource: resource, Report: report}
+	var plans []*plan
+	err = e.exec(ctx, func(tx store.Tx) (bool, error) {
+		dep.Processes, plans = nil, nil
+		wake := false
+		now := e.clock.Now()
+		for _, p := range procs {
+			latest, err := tx.LatestDefinition(ctx, p.ID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return false, err
+			}
+			if latest != nil && latest.Checksum == checksum {
+				dep.Processes = append(dep.Processes, DeployedProcess{Definition: latest})
+				continue
+			}
+			def := &store.Definition{
+				ID: newID(), Key: p.ID, Version: 1, Name: p.Name, Checksum: checksum,
+				Resource: resource, XML: data, DeployedAt: now,
+			}
+			if latest != nil {
+				def.Version = latest.Version + 1
+			}
+			if err := tx.InsertDefinition(ctx, def); err != nil {
+				return false, fmt.Errorf("insert definition %q: %w", p.ID, err)
+			}
+			pl, _ := compileProcess(def, defs, p, &e.opts)
+			plans = append(plans, pl)
+			// The newest version owns the start timers and message start subscriptions.
+			if err := tx.DeleteStartJobs(ctx, p.ID); err != nil {
+				return false, err
+			}
+			if err := tx.DeleteStartSubscriptions(ctx, p.ID); err != nil {
+				return false, err
+			}
+			for _, n := range pl.timerStarts {
+				spec, err := schedule.ParseTimer(n.timerKind, strings.TrimSpace(n.timerText))
+				if err != nil {
+					return false, fmt.Errorf("timer start %q: %w", n.el.ID, err)
+				}
+				due, ok := spec.First(now)
+				if !ok {
+					continue
+				}
+				j := &store.Job{
+					ID: newID(), Kind: store.JobTimerStart, Type: n.el.ID, ElementID: n.el.ID,
+					DefinitionID: def.ID, DefinitionKey: def.Key, Retries: 1, DueAt: due, CreatedAt: now,
+				}
+				if n.timerKind == "cycle" {
+					j.Repeat = spec.String()
+				}
+				if err := tx.PutJob(ctx, j); err != nil {
+					return false, err
+				}
+				wake = wake || !due.After(now)
+			}
+			for _, n := range pl.messageStarts {
+				s := &store.Subscription{
+					ID: newID(), ElementID: n.el.ID, DefinitionID: def.ID, DefinitionKey: def.Key,
+					MessageName: n.messageName, CreatedAt: now,
+				}
+				if err := tx.PutSubscription(ctx, s); err != nil {
+					return false, err
+				}
+			}
+			dep.Processes = append(dep.Processes, DeployedProcess{Definition: def, Created: true})
+		}
+		return wake, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deploy %q: %w", resource, err)
+	}
+	e.mu.Lock()
+	for _, pl := range plans {
+		e.plans[pl.def.ID] = pl
+	}
+	e.mu.Unlock()
+	for _, p := range dep.Processes {
+		if p.Created {
+			e.log.Info("deployed", "process", p.Definition.Key, "version", p.Definition.Version, "resource", resource)
+		}
+	}
+	return dep, nil
+}
+
+// DeployModel deploys a model built in Go (or changed after import).
+func (e *Engine) DeployModel(ctx context.Context, resource string, defs *bpmn.Definitions) (*Deployment, error) {
+	data, err := bpmn.Marshal(defs)
+	if err != nil {
+		return nil, &DeployError{Resource: resource, Err: err}
+	}
+	return e.Deploy(ctx, resource, data)
+}
+
+// Model returns the parsed model of a deployed definition.
+func (e *Engine) Model(ctx context.Context, definitionID string) (*bpmn.Definitions, error) {
+	var p *plan
+	err := e.store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		p, err = e.planFor(ctx, tx, definitionID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p.defs, nil
+}

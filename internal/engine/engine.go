@@ -1,0 +1,385 @@
+// Package engine runs BPMN 2.0 processes: deployments, instances, jobs, timers,
+// messages, retries, incidents and history, on any store.Store.
+//
+// Every command (start, complete a job, correlate a message, retry an incident ...) loads
+// the instance, moves its tokens until each one waits, and writes the result with its
+// history events in one transaction guarded by the instance version. Commands from many
+// goroutines are group-committed: one committer goroutine runs whatever is pending in a
+// single store transaction, each command inside its own savepoint, so one failing command
+// never undoes another and a busy engine pays for one commit per batch, not per command.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/clock"
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+	"github.com/cockpit-engine/cockpit/internal/engine/schedule"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/google/uuid"
+)
+
+// Options configure an Engine. Zero values take the documented defaults.
+type Options struct {
+	Store  store.Store
+	Clock  clock.Clock  // default clock.Real
+	Logger *slog.Logger // default slog.Default()
+	NodeID string       // lock owner name; default a random id
+	// Workers bounds how many job handlers run at once (default 4 × GOMAXPROCS).
+	Workers int
+	// BatchSize is how many jobs one fetch locks at most (default 128).
+	BatchSize int
+	// LockDuration is how long a fetched job stays locked before another worker may
+	// take it (default 5 minutes). A handler that runs longer may run twice.
+	LockDuration time.Duration
+	// MaxCommandsPerTx bounds the group commit (default 256).
+	MaxCommandsPerTx int
+	// DefaultRetries for service tasks without their own setting (default 3).
+	DefaultRetries int
+	// DefaultBackoff is the retry policy for tasks without one (default "R3/PT10S").
+	DefaultBackoff string
+	// IdlePoll is the longest the executor sleeps without a wake-up (default 1 minute);
+	// wake-ups come from commits in this process, the poll catches other writers.
+	IdlePoll time.Duration
+	// OnCommit, when set, is called after every commit with the history events it wrote,
+	// in commit order. It runs on the committer goroutine: keep it short and never call
+	// back into the engine from it (hand the events to a channel instead).
+	OnCommit func(events []*store.Event)
+
+	defaultBackoff schedule.Backoff
+}
+
+// Engine runs processes. Create it with New, register handlers, then Start it.
+// Commands and queries work before Start; jobs run only while started.
+type Engine struct {
+	opts  Options
+	store store.Store
+	clock clock.Clock
+	log   *slog.Logger
+
+	mu       sync.RWMutex
+	handlers map[string]Handler
+	plans    map[string]*plan // by definition id
+
+	cmds chan *command
+	wake chan struct{}
+
+	lifeMu  sync.Mutex
+	running bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+	stopped chan struct{} // closed when the committer has exited
+
+	busy sync.WaitGroup // in-flight handlers
+
+	// pending collects the events of the batch being committed (committer goroutine only).
+	pending []*store.Event
+}
+
+// New creates an engine on a store.
+func New(opts Options) (*Engine, error) {
+	if opts.Store == nil {
+		return nil, fmt.Errorf("engine: Options.Store is required: %w", ErrInvalidInput)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.NodeID == "" {
+		opts.NodeID = "node-" + uuid.NewString()[:8]
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 4 * runtime.GOMAXPROCS(0)
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 128
+	}
+	if opts.LockDuration <= 0 {
+		opts.LockDuration = 5 * time.Minute
+	}
+	if opts.MaxCommandsPerTx <= 0 {
+		opts.MaxCommandsPerTx = 256
+	}
+	if opts.DefaultRetries <= 0 {
+		opts.DefaultRetries = 3
+	}
+	if opts.DefaultBackoff == "" {
+		opts.DefaultBackoff = "R3/PT10S"
+	}
+	if opts.IdlePoll <= 0 {
+		opts.IdlePoll = time.Minute
+	}
+	b, err := schedule.ParseBackoff(opts.DefaultBackoff)
+	if err != nil {
+		return nil, fmt.Errorf("engine: default backoff: %w", err)
+	}
+	opts.defaultBackoff = b
+	e := &Engine{
+		opts:     opts,
+		store:    opts.Store,
+		clock:    opts.Clock,
+		log:      opts.Logger,
+		handlers: map[string]Handler{},
+		plans:    map[string]*plan{},
+		cmds:     make(chan *command, 1024),
+		wake:     make(chan struct{}, 1),
+		stopped:  make(chan struct{}),
+	}
+	go e.commitLoop()
+	return e, nil
+}
+
+// Store returns the store the engine writes to.
+func (e *Engine) Store() store.Store { return e.store }
+
+// Clock returns the engine's clock.
+func (e *Engine) Clock() clock.Clock { return e.clock }
+
+// Start runs the job executor (service jobs and timers) until Stop or ctx ends.
+func (e *Engine) Start(ctx context.Context) error {
+	e.lifeMu.Lock()
+	defer e.lifeMu.Unlock()
+	if e.running {
+		return fmt.Errorf("engine already started: %w", ErrInvalidState)
+	}
+	select {
+	case <-e.stopped:
+		return ErrStopped
+	default:
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.cancel = cancel
+	e.done = make(chan struct{})
+	e.running = true
+	go func() {
+		defer close(e.done)
+		e.executorLoop(ctx)
+	}()
+	e.log.Info("engine started", "node", e.opts.NodeID, "workers", e.opts.Workers, "store", e.store.Dialect())
+	return nil
+}
+
+// Stop stops fetching jobs, waits for running handlers to finish and their results to
+// be written (or ctx to end), then stops the committer. The engine cannot be restarted.
+func (e *Engine) Stop(ctx context.Context) error {
+	e.lifeMu.Lock()
+	defer e.lifeMu.Unlock()
+	if e.running {
+		e.cancel()
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return fmt.Errorf("stop engine: %w", ctx.Err())
+		}
+		e.running = false
+	}
+	select {
+	case <-e.stopped:
+		return nil
+	default:
+	}
+	// Commands still queued are finished before the committer exits.
+	e.cmds <- &command{stop: true}
+	select {
+	case <-e.stopped:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop engine: %w", ctx.Err())
+	}
+}
+
+// command is one unit of work for the committer. fn runs inside the batch transaction
+// under its own savepoint; after runs once the batch has committed.
+type command struct {
+	ctx context.Context
+	// fn reports whether it created work that is due now, so the executor looks again.
+	fn   func(tx store.Tx) (wake bool, err error)
+	res  chan error
+	stop bool
+}
+
+// exec runs fn in the next group-committed transaction and waits for the commit.
+// A conflict (another node moved the instance) re-runs fn on fresh state.
+func (e *Engine) exec(ctx context.Context, fn func(tx store.Tx) (bool, error)) error {
+	for attempt := 0; ; attempt++ {
+		c := &command{ctx: ctx, fn: fn, res: make(chan error, 1)}
+		select {
+		case <-e.stopped:
+			return ErrStopped
+		case e.cmds <- c:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		var err error
+		select {
+		case err = <-c.res:
+		case <-ctx.Done():
+			// The command may still commit; the caller cannot know. Same as a lost reply.
+			return ctx.Err()
+		}
+		if errors.Is(err, store.ErrConflict) && attempt < 10 {
+			continue
+		}
+		return err
+	}
+}
+
+func (e *Engine) commitLoop() {
+	defer close(e.stopped)
+	for {
+		first := <-e.cmds
+		batch := []*command{first}
+		stop := first.stop
+	fill:
+		for !stop && len(batch) < e.opts.MaxCommandsPerTx {
+			select {
+			case c := <-e.cmds:
+				batch = append(batch, c)
+				stop = c.stop
+			default:
+				break fill
+			}
+		}
+		e.commitBatch(batch)
+		if stop {
+			// Drain what raced in behind the stop marker so no caller waits forever.
+			for {
+				select {
+				case c := <-e.cmds:
+					if !c.stop {
+						c.res <- ErrStopped
+					}
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (e *Engine) commitBatch(batch []*command) {
+	results := make([]error, len(batch))
+	wakes := make([]bool, len(batch))
+	e.pending = e.pending[:0]
+	err := e.store.Write(context.Background(), func(tx store.Tx) error {
+		for i, c := range batch {
+			mark := len(e.pending)
+			if c.stop {
+				continue
+			}
+			if c.ctx != nil && c.ctx.Err() != nil {
+				results[i] = c.ctx.Err()
+				continue
+			}
+			ctx := c.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			if len(batch) == 1 {
+				wakes[i], results[i] = c.fn(tx)
+				if results[i] != nil {
+					e.pending = e.pending[:mark]
+					return errSingleFailed
+				}
+				continue
+			}
+			if err := tx.Savepoint(ctx, "cmd"); err != nil {
+				return err
+			}
+			if wakes[i], results[i] = c.fn(tx); results[i] != nil {
+				e.pending = e.pending[:mark]
+				if err := tx.RollbackTo(ctx, "cmd"); err != nil {
+					return err
+				}
+			}
+			if err := tx.Release(ctx, "cmd"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errSingleFailed) {
+		err = nil // the only command failed; its own error is in results
+	}
+	if err == nil && e.opts.OnCommit != nil && len(e.pending) > 0 {
+		evs := make([]*store.Event, len(e.pending))
+		copy(evs, e.pending)
+		e.opts.OnCommit(evs)
+	}
+	wake := false
+	for i, c := range batch {
+		if c.stop {
+			continue
+		}
+		r := results[i]
+		if err != nil && r == nil {
+			r = fmt.Errorf("commit: %w", err)
+		}
+		if r == nil && wakes[i] {
+			wake = true
+		}
+		c.res <- r
+	}
+	if wake {
+		e.signal()
+	}
+}
+
+var errSingleFailed = errors.New("single command failed")
+
+// signal wakes the executor without blocking.
+func (e *Engine) signal() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// planFor returns the compiled plan of a definition, loading and compiling it once.
+func (e *Engine) planFor(ctx context.Context, tx store.Tx, definitionID string) (*plan, error) {
+	e.mu.RLock()
+	p := e.plans[definitionID]
+	e.mu.RUnlock()
+	if p != nil {
+		return p, nil
+	}
+	def, err := tx.GetDefinition(ctx, definitionID)
+	if err != nil {
+		return nil, fmt.Errorf("load definition %q: %w", definitionID, err)
+	}
+	defs, err := bpmn.ParseBytes(def.XML)
+	if err != nil {
+		return nil, fmt.Errorf("parse definition %q: %w", definitionID, err)
+	}
+	proc := findProcess(defs, def.Key)
+	if proc == nil {
+		return nil, fmt.Errorf("definition %q has no process %q: %w", definitionID, def.Key, ErrNotFound)
+	}
+	p, problems := compileProcess(def, defs, proc, &e.opts)
+	if len(problems) > 0 {
+		return nil, &DeployError{Resource: def.Resource, Problems: problems}
+	}
+	e.mu.Lock()
+	e.plans[definitionID] = p
+	e.mu.Unlock()
+	return p, nil
+}
+
+func findProcess(defs *bpmn.Definitions, id string) *bpmn.Process {
+	for _, p := range defs.Processes {
+		if p.ID == id {
+			return p
+		}
+	}
+	return nil
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }

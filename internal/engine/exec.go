@@ -1,0 +1,541 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+	"github.com/cockpit-engine/cockpit/internal/engine/schedule"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// errWaitState is not an error: arrive returns it internally when a token waits.
+
+// enqueue schedules a token's arrival at a node.
+func (r *run) enqueue(tok *store.Token, n *node, via *flow) {
+	r.queue = append(r.queue, step{tok: tok, n: n, via: via})
+}
+
+// drain moves every queued token until each one waits, ends or has an incident.
+func (r *run) drain() error {
+	for len(r.queue) > 0 {
+		s := r.queue[0]
+		r.queue = r.queue[1:]
+		if _, alive := r.tokens[s.tok.ID]; !alive {
+			continue // cancelled by an earlier step (terminate, interrupting boundary)
+		}
+		r.steps++
+		if r.steps > maxSteps {
+			return fmt.Errorf("instance %q: more than %d steps without reaching a wait state (a loop without a wait state?): %w",
+				r.inst.ID, maxSteps, ErrInvalidState)
+		}
+		if err := r.arrive(s.tok, s.n, s.via); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// arrive runs what a node does when a token reaches it.
+func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
+	tok.ElementID = n.el.ID
+	tok.State = store.TokenActive
+	tok.Flow = ""
+	r.putToken(tok)
+	data := map[string]any(nil)
+	if via != nil {
+		data = map[string]any{"flow": via.f.ID}
+	}
+	if !(n.el.Kind == bpmn.KindParallelGateway && len(n.in) > 1) {
+		r.event(EventElementEntered, tok, n, data)
+	}
+
+	if len(n.inputs) > 0 {
+		if err := r.applyMappings(n.inputs, nil, tok, n); err != nil {
+			r.openIncident(tok, n, store.IncidentExpression, err.Error(), "", "")
+			return nil
+		}
+	}
+	el := n.el
+	switch el.Kind {
+	case bpmn.KindStartEvent, bpmn.KindTask, bpmn.KindManualTask, bpmn.KindIntermediateThrowEvent, bpmn.KindBoundaryEvent:
+		return r.leave(tok, n, n.out)
+
+	case bpmn.KindEndEvent:
+		return r.end(tok, n)
+
+	case bpmn.KindServiceTask, bpmn.KindSendTask, bpmn.KindBusinessRuleTask:
+		r.armBoundaries(tok, n)
+		j := &store.Job{
+			ID: newID(), Kind: store.JobService, Type: n.jobType, InstanceID: r.inst.ID, TokenID: tok.ID,
+			ElementID: el.ID, DefinitionID: r.inst.DefinitionID, DefinitionKey: r.inst.DefinitionKey,
+			Retries: n.retries, DueAt: r.now, CreatedAt: r.now,
+			Suspended: r.inst.State == store.InstanceSuspended,
+		}
+		if j.Retries <= 0 {
+			j.Retries = 1 // "0 retries" means one attempt and no retry
+		}
+		r.putJob(j)
+		r.wake = true
+		ev := r.event(EventJobCreated, tok, n, map[string]any{"jobType": j.Type, "retries": j.Retries})
+		ev.JobID = j.ID
+		return nil
+
+	case bpmn.KindUserTask:
+		r.armBoundaries(tok, n)
+		t := &store.UserTask{
+			ID: newID(), InstanceID: r.inst.ID, TokenID: tok.ID, ElementID: el.ID,
+			DefinitionKey: r.inst.DefinitionKey, Name: el.Name, Assignee: el.Task.Assignee,
+			CandidateGroups: el.Task.CandidateGroups, FormKey: el.Task.FormKey,
+			State: store.TaskOpen, CreatedAt: r.now,
+		}
+		if t.Name == "" {
+			t.Name = el.ID
+		}
+		r.putTask(t)
+		r.event(EventUserTaskCreated, tok, n, map[string]any{"taskId": t.ID, "assignee": t.Assignee})
+		return nil
+
+	case bpmn.KindScriptTask:
+		v, err := n.script.Eval(r.values)
+		if err != nil {
+			r.openIncident(tok, n, store.IncidentExpression, fmt.Sprintf("script of %q failed: %v", el.ID, err), el.Task.Script, "")
+			return nil
+		}
+		if el.Task.ResultVariable != "" {
+			if err := r.setVariables(map[string]any{el.Task.ResultVariable: v}, tok, n); err != nil {
+				r.openIncident(tok, n, store.IncidentExpression, fmt.Sprintf("script of %q: %v", el.ID, err), "", "")
+				return nil
+			}
+		}
+		return r.leave(tok, n, n.out)
+
+	case bpmn.KindExclusiveGateway:
+		return r.exclusive(tok, n)
+
+	case bpmn.KindParallelGateway:
+		return r.parallel(tok, n, via)
+
+	case bpmn.KindIntermediateCatchEvent:
+		switch {
+		case n.timerKind != "":
+			return r.scheduleTimer(tok, n, tok.ID)
+		case n.messageName != "":
+			return r.subscribe(tok, n)
+		}
+		return r.leave(tok, n, n.out)
+
+	case bpmn.KindSubProcess:
+		r.armBoundaries(tok, n)
+		child := r.newToken(n.start, tok.ID)
+		r.enqueue(child, n.start, nil)
+		return nil
+	}
+	return fmt.Errorf("element %q: %s cannot be executed", el.ID, el.Kind)
+}
+
+// leave records that a token leaves a node and sends it along flows: the first flow
+// moves the token, each further flow forks a new token in the same scope.
+func (r *run) leave(tok *store.Token, n *node, flows []*flow) error {
+	r.disarmBoundaries(tok, n)
+	r.event(EventElementLeft, tok, n, nil)
+	if len(flows) == 0 {
+		return r.consume(tok)
+	}
+	for i, fl := range flows {
+		t := tok
+		if i > 0 {
+			t = r.newToken(fl.target, tok.ScopeID)
+		}
+		r.enqueue(t, fl.target, fl)
+	}
+	return nil
+}
+
+// consume removes a token that reached the end of its path and completes its scope
+// when it was the last one there.
+func (r *run) consume(tok *store.Token) error {
+	r.dropToken(tok)
+	return r.completeScope(tok.ScopeID)
+}
+
+func (r *run) completeScope(scopeID string) error {
+	for _, t := range r.tokens {
+		if t.ScopeID == scopeID {
+			return nil
+		}
+	}
+	if scopeID == "" {
+		r.complete(false)
+		return nil
+	}
+	scope := r.tokens[scopeID]
+	if scope == nil {
+		return nil
+	}
+	n, err := r.nodeOf(scope)
+	if err != nil {
+		return err
+	}
+	return r.leave(scope, n, n.out)
+}
+
+func (r *run) complete(terminated bool) {
+	r.inst.State = store.InstanceCompleted
+	now := r.now
+	r.inst.EndedAt = &now
+	var data map[string]any
+	if terminated {
+		data = map[string]any{"terminated": true}
+	}
+	r.event(EventInstanceCompleted, nil, nil, data)
+}
+
+func (r *run) end(tok *store.Token, n *node) error {
+	ev := n.el.Event
+	switch {
+	case ev != nil && ev.Type == bpmn.EventTerminate:
+		r.event(EventElementLeft, tok, n, nil)
+		for _, t := range r.tokens {
+			if t.ScopeID == tok.ScopeID && t.ID != tok.ID {
+				r.cancelToken(t, "terminate end event "+n.el.ID)
+			}
+		}
+		if tok.ScopeID == "" {
+			r.dropToken(tok)
+			r.complete(true)
+			return nil
+		}
+		return r.consume(tok)
+	case ev != nil && ev.Type == bpmn.EventError:
+		r.event(EventErrorThrown, tok, n, map[string]any{"code": n.errorCode})
+		caught, err := r.throwError(tok, n.errorCode, "error end event "+n.el.ID)
+		if err != nil || caught {
+			return err
+		}
+		r.openIncident(tok, n, store.IncidentUnhandledError,
+			fmt.Sprintf("error %q thrown by %q is not caught by any boundary event", n.errorCode, n.el.ID), "", "")
+		return nil
+	}
+	r.event(EventElementLeft, tok, n, nil)
+	return r.consume(tok)
+}
+
+// throwError looks for a boundary error event that catches code, from the token's
+// element outwards through its enclosing subprocesses. When one does, the activity it is
+// attached to is cancelled (with everything inside) and the boundary event's path runs.
+func (r *run) throwError(tok *store.Token, code, msg string) (bool, error) {
+	cur := tok
+	for cur != nil {
+		n := r.p.nodes[cur.ElementID]
+		if n != nil {
+			for _, b := range n.boundaries {
+				ev := b.el.Event
+				if ev == nil || ev.Type != bpmn.EventError || (b.errorCode != "" && b.errorCode != code) {
+					continue
+				}
+				scope := cur.ScopeID
+				r.cancelToken(cur, "error "+code+" caught by "+b.el.ID)
+				bt := r.newToken(b, scope)
+				r.event(EventElementEntered, bt, b, map[string]any{"errorCode": code, "errorMessage": msg})
+				return true, r.leave(bt, b, b.out)
+			}
+		}
+		if cur.ScopeID == "" {
+			return false, nil
+		}
+		cur = r.tokens[cur.ScopeID]
+	}
+	return false, nil
+}
+
+func (r *run) exclusive(tok *store.Token, n *node) error {
+	if len(n.out) <= 1 && n.defaultFlow == nil {
+		return r.leave(tok, n, n.out)
+	}
+	for _, fl := range n.out {
+		if fl == n.defaultFlow {
+			continue
+		}
+		if fl.cond == nil {
+			return r.leave(tok, n, []*flow{fl})
+		}
+		ok, err := fl.cond.EvalBool(r.values)
+		if err != nil {
+			r.openIncident(tok, n, store.IncidentExpression,
+				fmt.Sprintf("condition of flow %q failed: %v", fl.f.ID, err), fl.f.Condition, "")
+			return nil
+		}
+		if ok {
+			return r.leave(tok, n, []*flow{fl})
+		}
+	}
+	if n.defaultFlow != nil {
+		return r.leave(tok, n, []*flow{n.defaultFlow})
+	}
+	r.openIncident(tok, n, store.IncidentNoMatchingFlow,
+		fmt.Sprintf("no outgoing flow of gateway %q matches and it has no default flow", n.el.ID), "", "")
+	return nil
+}
+
+// parallel forks, or joins: a join waits until a token has arrived through every
+// incoming flow (in the same scope), then one token leaves.
+func (r *run) parallel(tok *store.Token, n *node, via *flow) error {
+	if len(n.in) <= 1 {
+		return r.leave(tok, n, n.out)
+	}
+	if via != nil {
+		tok.State, tok.Flow = store.TokenJoining, via.f.ID
+		r.putToken(tok)
+	}
+	arrived := map[string]*store.Token{}
+	for _, t := range r.tokens {
+		if t.ElementID == n.el.ID && t.State == store.TokenJoining && t.ScopeID == tok.ScopeID {
+			if _, seen := arrived[t.Flow]; !seen || t.ID == tok.ID {
+				arrived[t.Flow] = t
+			}
+		}
+	}
+	for _, fl := range n.in {
+		if arrived[fl.f.ID] == nil {
+			return nil // still waiting
+		}
+	}
+	for _, t := range arrived {
+		if t.ID != tok.ID {
+			r.dropToken(t)
+		}
+	}
+	tok.State, tok.Flow = store.TokenActive, ""
+	r.putToken(tok)
+	r.event(EventElementEntered, tok, n, map[string]any{"joined": len(arrived)})
+	return r.leave(tok, n, n.out)
+}
+
+// armBoundaries schedules the timers of boundary events on an activity.
+func (r *run) armBoundaries(tok *store.Token, n *node) {
+	for _, b := range n.boundaries {
+		if b.timerKind != "" {
+			// Errors were checked at deploy time; a date in the past is due at once.
+			_ = r.scheduleTimer(tok, b, tok.ID)
+		}
+	}
+}
+
+func (r *run) disarmBoundaries(tok *store.Token, n *node) {
+	if len(n.boundaries) == 0 {
+		return
+	}
+	for _, j := range r.jobs {
+		if j.TokenID == tok.ID && j.Kind == store.JobTimer && j.ElementID != n.el.ID {
+			r.dropJob(j)
+		}
+	}
+}
+
+// scheduleTimer creates the timer job of a timer catch event or boundary event.
+func (r *run) scheduleTimer(tok *store.Token, n *node, tokenID string) error {
+	spec, err := schedule.ParseTimer(n.timerKind, strings.TrimSpace(n.timerText))
+	if err != nil {
+		r.openIncident(tok, n, store.IncidentExpression, fmt.Sprintf("timer of %q: %v", n.el.ID, err), n.timerText, "")
+		return nil
+	}
+	due, ok := spec.First(r.now)
+	if !ok {
+		due = r.now
+	}
+	j := &store.Job{
+		ID: newID(), Kind: store.JobTimer, Type: n.el.ID, InstanceID: r.inst.ID, TokenID: tokenID,
+		ElementID: n.el.ID, DefinitionID: r.inst.DefinitionID, DefinitionKey: r.inst.DefinitionKey,
+		Retries: 1, DueAt: due, CreatedAt: r.now, Suspended: r.inst.State == store.InstanceSuspended,
+	}
+	if n.timerKind == "cycle" {
+		j.Repeat = spec.String()
+	}
+	r.putJob(j)
+	if !due.After(r.now) {
+		r.wake = true
+	}
+	ev := r.event(EventTimerScheduled, tok, n, map[string]any{"dueAt": due.Format(time.RFC3339Nano)})
+	ev.JobID = j.ID
+	return nil
+}
+
+func (r *run) subscribe(tok *store.Token, n *node) error {
+	key := ""
+	if n.correlation != nil {
+		v, err := n.correlation.Eval(r.values)
+		if err != nil {
+			r.openIncident(tok, n, store.IncidentExpression, fmt.Sprintf("correlation key of %q failed: %v", n.el.ID, err), "", "")
+			return nil
+		}
+		key = correlationString(v)
+	}
+	s := &store.Subscription{
+		ID: newID(), InstanceID: r.inst.ID, TokenID: tok.ID, ElementID: n.el.ID,
+		DefinitionID: r.inst.DefinitionID, DefinitionKey: r.inst.DefinitionKey,
+		MessageName: n.messageName, CorrelationKey: key, CreatedAt: r.now,
+	}
+	r.putSub(s)
+	r.event(EventMessageSubscribed, tok, n, map[string]any{"message": n.messageName, "correlationKey": key})
+	return nil
+}
+
+// correlationString renders a correlation value the way a sender writes it: numbers
+// without a trailing ".0", strings as they are.
+func correlationString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		if x == float64(int64(x)) {
+			return fmt.Sprintf("%d", int64(x))
+		}
+	}
+	return fmt.Sprint(v)
+}
+
+// applyMappings evaluates mappings against the instance variables (plus extra, the
+// handler's result for output mappings) and stores the targets.
+func (r *run) applyMappings(ms []compiledMapping, extra map[string]any, tok *store.Token, n *node) error {
+	env := r.values
+	if extra != nil {
+		env = make(map[string]any, len(r.values)+len(extra))
+		for k, v := range r.values {
+			env[k] = v
+		}
+		for k, v := range extra {
+			env[k] = v
+		}
+	}
+	out := make(map[string]any, len(ms))
+	for _, m := range ms {
+		v, err := m.source.Eval(env)
+		if err != nil {
+			return fmt.Errorf("mapping to %q: %w", m.target, err)
+		}
+		out[m.target] = v
+	}
+	return r.setVariables(out, tok, n)
+}
+
+// fireTimer runs a due timer job.
+func (r *run) fireTimer(j *store.Job) error {
+	n := r.p.nodes[j.ElementID]
+	tok := r.tokens[j.TokenID]
+	if n == nil || tok == nil {
+		r.dropJob(j) // its token is gone (it would have been deleted with it); nothing to do
+		return nil
+	}
+	ev := r.event(EventTimerFired, tok, n, nil)
+	ev.JobID = j.ID
+	if n.el.Kind != bpmn.KindBoundaryEvent {
+		r.dropJob(j)
+		return r.leave(tok, n, n.out)
+	}
+	// A boundary timer: tok is the activity's token.
+	if n.el.CancelActivity {
+		scope := tok.ScopeID
+		r.cancelToken(tok, "timer "+n.el.ID)
+		bt := r.newToken(n, scope)
+		r.event(EventElementEntered, bt, n, nil)
+		return r.leave(bt, n, n.out)
+	}
+	r.rescheduleCycle(j)
+	bt := r.newToken(n, tok.ScopeID)
+	r.event(EventElementEntered, bt, n, nil)
+	return r.leave(bt, n, n.out)
+}
+
+// rescheduleCycle moves a cycle timer job to its next due time, or drops it when the
+// cycle is used up.
+func (r *run) rescheduleCycle(j *store.Job) {
+	if j.Repeat == "" {
+		r.dropJob(j)
+		return
+	}
+	spec, err := schedule.ParseTimer("cycle", j.Repeat)
+	if err != nil {
+		r.dropJob(j)
+		return
+	}
+	// After downtime a cycle resumes from now instead of firing every missed slot.
+	from := j.DueAt
+	if r.now.After(from) {
+		from = r.now
+	}
+	next, rest, ok := spec.Next(from)
+	if !ok {
+		r.dropJob(j)
+		return
+	}
+	j.DueAt, j.Repeat, j.LockOwner, j.LockedUntil = next, rest.String(), "", nil
+	r.putJob(j)
+}
+
+// completeJob finishes a service job with the handler's variables and moves on.
+func (r *run) completeJob(j *store.Job, vars map[string]any) error {
+	tok := r.tokens[j.TokenID]
+	n := r.p.nodes[j.ElementID]
+	if tok == nil || n == nil {
+		return fmt.Errorf("job %q: its token is gone: %w", j.ID, ErrInvalidState)
+	}
+	r.dropJob(j)
+	ev := r.event(EventJobCompleted, tok, n, map[string]any{"attempt": j.Attempt + 1})
+	ev.JobID = j.ID
+	if len(n.outputs) > 0 {
+		if err := r.applyMappings(n.outputs, vars, tok, n); err != nil {
+			r.openIncident(tok, n, store.IncidentExpression, err.Error(), "", "")
+			return nil
+		}
+	} else if err := r.setVariables(vars, tok, n); err != nil {
+		return err
+	}
+	return r.leave(tok, n, n.out)
+}
+
+// failJob records a failed attempt: retry after the backoff, or open an incident.
+func (r *run) failJob(j *store.Job, herr error) error {
+	tok := r.tokens[j.TokenID]
+	n := r.p.nodes[j.ElementID]
+	if tok == nil || n == nil {
+		return fmt.Errorf("job %q: its token is gone: %w", j.ID, ErrInvalidState)
+	}
+	var be *BPMNError
+	if errors.As(herr, &be) {
+		r.event(EventErrorThrown, tok, n, map[string]any{"code": be.Code, "message": be.Message})
+		caught, err := r.throwError(tok, be.Code, be.Message)
+		if err != nil || caught {
+			return err
+		}
+		j.Attempt++
+		j.Retries, j.LastError, j.LockOwner, j.LockedUntil = 0, herr.Error(), "", nil
+		r.putJob(j)
+		r.openIncident(tok, n, store.IncidentUnhandledError,
+			fmt.Sprintf("error %q thrown by %q is not caught by any boundary event", be.Code, n.el.ID), be.Message, j.ID)
+		return nil
+	}
+	j.Attempt++
+	j.Retries--
+	j.LastError = herr.Error()
+	var d detailer
+	if errors.As(herr, &d) {
+		j.ErrorDetails = d.Details()
+	}
+	j.LockOwner, j.LockedUntil = "", nil
+	if j.Retries > 0 {
+		backoff := n.backoff
+		j.DueAt = r.now.Add(backoff.Delay(j.Attempt))
+	}
+	r.putJob(j)
+	ev := r.event(EventJobFailed, tok, n, map[string]any{"attempt": j.Attempt, "retriesLeft": j.Retries, "error": j.LastError})
+	ev.JobID = j.ID
+	if j.Retries <= 0 {
+		r.openIncident(tok, n, store.IncidentFailedJob, j.LastError, j.ErrorDetails, j.ID)
+	}
+	return nil
+}

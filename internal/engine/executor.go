@@ -1,0 +1,300 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// Job is what a handler gets: one attempt at a service task.
+type Job struct {
+	// Key is stable across retries and re-runs after a lost lock: use it to make the
+	// handler idempotent (jobs run at least once).
+	Key  string
+	Type string
+	// Attempt counts from 1.
+	Attempt int
+	// Retries is how many attempts are left including this one.
+	Retries       int
+	InstanceID    string
+	ElementID     string
+	DefinitionKey string
+	// Variables are the instance variables when the job was fetched.
+	Variables map[string]any
+}
+
+// Handler runs a job. It returns the variables to set on completion, or an error:
+// a *BPMNError (see ThrowError) is thrown to the boundary error events, any other
+// error is a failed attempt that is retried after the task's backoff and becomes an
+// incident when no retries are left. An error with a Details() string method gives
+// the incident its details. The handler's ctx ends when the job lock expires.
+type Handler func(ctx context.Context, job *Job) (map[string]any, error)
+
+// Handle registers the handler of a job type. Only registered types are fetched by this
+// engine; jobs of other types wait for an engine (or worker) that handles them.
+func (e *Engine) Handle(jobType string, h Handler) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.handlers[jobType] = h
+}
+
+func (e *Engine) handlerTypes() []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	types := make([]string, 0, len(e.handlers))
+	for t := range e.handlers {
+		types = append(types, t)
+	}
+	return types
+}
+
+func (e *Engine) handler(jobType string) Handler {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.handlers[jobType]
+}
+
+// executorLoop fetches due jobs while there are free workers, and sleeps until a commit
+// wakes it, the next job is due, or IdlePoll passes.
+func (e *Engine) executorLoop(ctx context.Context) {
+	sem := make(chan struct{}, e.opts.Workers)
+	freed := make(chan struct{}, 1)
+	defer e.busy.Wait()
+	for ctx.Err() == nil {
+		free := cap(sem) - len(sem)
+		if free > 0 {
+			limit := min(free, e.opts.BatchSize)
+			jobs, vars, err := e.lockJobs(ctx, limit)
+			if err != nil && ctx.Err() == nil {
+				e.log.Error("fetch jobs", "err", err)
+			}
+			for _, j := range jobs {
+				sem <- struct{}{}
+				e.busy.Add(1)
+				go func(j *store.Job) {
+					defer func() {
+						<-sem
+						e.busy.Done()
+						select {
+						case freed <- struct{}{}:
+						default:
+						}
+					}()
+					e.runJob(ctx, j, vars)
+				}(j)
+			}
+			if len(jobs) == limit {
+				continue // there may be more due right now
+			}
+		}
+		wait := e.opts.IdlePoll
+		if free > 0 {
+			if next, ok, err := e.nextDue(ctx); err == nil && ok {
+				if d := next.Sub(e.clock.Now()); d < wait {
+					wait = max(d, time.Millisecond)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-e.wake:
+		case <-freed:
+		case <-e.clock.After(wait):
+		}
+	}
+}
+
+func (e *Engine) nextDue(ctx context.Context) (time.Time, bool, error) {
+	var next time.Time
+	var ok bool
+	err := e.store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		next, ok, err = tx.NextJobDue(ctx)
+		return err
+	})
+	return next, ok, err
+}
+
+// lockJobs locks a batch of due jobs for this node and reads their instances' variables.
+func (e *Engine) lockJobs(ctx context.Context, limit int) ([]*store.Job, map[string]map[string]any, error) {
+	types := e.handlerTypes()
+	var jobs []*store.Job
+	err := e.exec(ctx, func(tx store.Tx) (bool, error) {
+		now := e.clock.Now()
+		var err error
+		jobs, err = tx.LockJobs(ctx, store.LockJobsParams{
+			Owner: e.opts.NodeID, Now: now, LockUntil: now.Add(e.opts.LockDuration), Limit: limit,
+			Kinds: kindsFor(types), Types: types,
+		})
+		return false, err
+	})
+	if err != nil || len(jobs) == 0 {
+		return nil, nil, err
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, j := range jobs {
+		if j.Kind == store.JobService && !seen[j.InstanceID] {
+			seen[j.InstanceID] = true
+			ids = append(ids, j.InstanceID)
+		}
+	}
+	vars := map[string]map[string]any{}
+	if len(ids) > 0 {
+		err = e.store.Read(ctx, func(tx store.Tx) error {
+			vs, err := tx.ListVariables(ctx, ids)
+			if err != nil {
+				return err
+			}
+			for _, v := range vs {
+				m := vars[v.InstanceID]
+				if m == nil {
+					m = map[string]any{}
+					vars[v.InstanceID] = m
+				}
+				if m[v.Name], err = decodeValue(v.Value); err != nil {
+					return fmt.Errorf("variable %q of %q: %w", v.Name, v.InstanceID, err)
+				}
+			}
+			return nil
+		})
+	}
+	return jobs, vars, err
+}
+
+func kindsFor(types []string) []string {
+	if len(types) == 0 {
+		return []string{store.JobTimer, store.JobTimerStart}
+	}
+	return nil
+}
+
+// runJob runs one locked job and records its outcome. The outcome is written with the
+// job's own context detached from the executor's: a result we have is never dropped
+// because the engine is stopping.
+func (e *Engine) runJob(ctx context.Context, j *store.Job, vars map[string]map[string]any) {
+	wctx := context.WithoutCancel(ctx)
+	var err error
+	switch j.Kind {
+	case store.JobTimer:
+		err = e.update(wctx, j.InstanceID, func(r *run) error {
+			cur := r.jobs[j.ID]
+			if cur == nil {
+				return nil // cancelled meanwhile
+			}
+			if cur.LockOwner != e.opts.NodeID {
+				return ErrLostLock
+			}
+			return r.fireTimer(cur)
+		})
+	case store.JobTimerStart:
+		err = e.fireStartTimer(wctx, j)
+	default:
+		h := e.handler(j.Type)
+		if h == nil {
+			err = e.finishJob(wctx, j, nil, fmt.Errorf("no handler registered for job type %q", j.Type))
+			break
+		}
+		hctx, cancel := context.WithTimeout(ctx, e.opts.LockDuration)
+		job := &Job{
+			Key: j.ID, Type: j.Type, Attempt: j.Attempt + 1, Retries: j.Retries, InstanceID: j.InstanceID,
+			ElementID: j.ElementID, DefinitionKey: j.DefinitionKey, Variables: vars[j.InstanceID],
+		}
+		if job.Variables == nil {
+			job.Variables = map[string]any{}
+		}
+		out, herr := callHandler(hctx, h, job)
+		cancel()
+		err = e.finishJob(wctx, j, out, herr)
+	}
+	if err != nil && !errors.Is(err, ErrLostLock) {
+		e.log.Warn("job outcome not recorded", "job", j.ID, "type", j.Type, "instance", j.InstanceID, "err", err)
+	}
+}
+
+// panicError carries a handler panic's stack into the incident details.
+type panicError struct {
+	msg   string
+	stack string
+}
+
+func (p *panicError) Error() string   { return p.msg }
+func (p *panicError) Details() string { return p.stack }
+
+func callHandler(ctx context.Context, h Handler, job *Job) (out map[string]any, err error) {
+	defer func() {
+		if rec := recover(); rec != nil {
+			out, err = nil, &panicError{msg: fmt.Sprintf("handler panicked: %v", rec), stack: string(debug.Stack())}
+		}
+	}()
+	return h(ctx, job)
+}
+
+// finishJob completes or fails a job in the continuing transaction.
+func (e *Engine) finishJob(ctx context.Context, j *store.Job, vars map[string]any, herr error) error {
+	return e.update(ctx, j.InstanceID, func(r *run) error {
+		cur := r.jobs[j.ID]
+		if cur == nil {
+			return fmt.Errorf("job %q is gone (instance cancelled or moved on): %w", j.ID, ErrNotFound)
+		}
+		if cur.LockOwner != e.opts.NodeID {
+			return ErrLostLock
+		}
+		if herr != nil {
+			return r.failJob(cur, herr)
+		}
+		err := r.completeJob(cur, vars)
+		var fe error
+		if errors.Is(err, ErrInvalidInput) {
+			// The handler returned variables that cannot be stored: that is a failed attempt.
+			fe = r.failJob(cur, fmt.Errorf("handler result: %w", err))
+			return fe
+		}
+		return err
+	})
+}
+
+// fireStartTimer starts an instance for a timer start event and schedules the next one.
+func (e *Engine) fireStartTimer(ctx context.Context, j *store.Job) error {
+	return e.exec(ctx, func(tx store.Tx) (bool, error) {
+		cur, err := tx.GetJob(ctx, j.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil // replaced by a newer deployment
+		}
+		if err != nil {
+			return false, err
+		}
+		if cur.LockOwner != e.opts.NodeID {
+			return false, ErrLostLock
+		}
+		p, err := e.planFor(ctx, tx, cur.DefinitionID)
+		if err != nil {
+			return false, err
+		}
+		n := p.nodes[cur.ElementID]
+		if n == nil {
+			return false, tx.DeleteJob(ctx, cur.ID)
+		}
+		r, err := e.startRun(ctx, tx, p, n, "", nil)
+		if err != nil {
+			return false, err
+		}
+		if cur.Repeat == "" {
+			return r.wake, tx.DeleteJob(ctx, cur.ID)
+		}
+		nr := e.newRun(ctx, tx, p)
+		nr.rescheduleStart(cur)
+		if nr.delJobs[cur.ID] {
+			return r.wake, tx.DeleteJob(ctx, cur.ID)
+		}
+		return true, tx.PutJob(ctx, cur)
+	})
+}
+
+func (r *run) rescheduleStart(j *store.Job) {
+	r.rescheduleCycle(j)
+}

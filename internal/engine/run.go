@@ -1,0 +1,328 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// History event types. Each state change writes one event in the same transaction.
+const (
+	EventInstanceStarted   = "instance.started"
+	EventInstanceCompleted = "instance.completed"
+	EventInstanceCancelled = "instance.cancelled"
+	EventInstanceSuspended = "instance.suspended"
+	EventInstanceResumed   = "instance.resumed"
+	EventElementEntered    = "element.entered"
+	EventElementLeft       = "element.left"
+	EventElementCancelled  = "element.cancelled"
+	EventJobCreated        = "job.created"
+	EventJobFailed         = "job.failed"
+	EventJobCompleted      = "job.completed"
+	EventJobRetriesSet     = "job.retries"
+	EventTimerScheduled    = "timer.scheduled"
+	EventTimerFired        = "timer.fired"
+	EventMessageSubscribed = "message.subscribed"
+	EventMessageCorrelated = "message.correlated"
+	EventUserTaskCreated   = "usertask.created"
+	EventUserTaskCompleted = "usertask.completed"
+	EventIncidentOpened    = "incident.opened"
+	EventIncidentResolved  = "incident.resolved"
+	EventVariablesChanged  = "variables.changed"
+	EventErrorThrown       = "error.thrown"
+)
+
+// maxSteps bounds the elements one command may pass through, so a model that loops
+// without a wait state fails the command instead of hanging the engine.
+const maxSteps = 10000
+
+// run is one command's view of an instance: the loaded aggregate, the moves made in
+// memory, and the rows to write. It is used by one goroutine inside one transaction.
+type run struct {
+	e    *Engine
+	ctx  context.Context
+	tx   store.Tx
+	p    *plan
+	now  time.Time
+	inst *store.Instance
+
+	created   bool
+	tokens    map[string]*store.Token
+	vars      map[string]*store.Variable
+	values    map[string]any // decoded variables, for expressions and handlers
+	jobs      map[string]*store.Job
+	subs      map[string]*store.Subscription
+	tasks     map[string]*store.UserTask
+	incidents map[string]*store.Incident
+
+	putTokens    map[string]*store.Token
+	delTokens    map[string]bool
+	putVars      map[string]*store.Variable
+	putJobs      map[string]*store.Job
+	delJobs      map[string]bool
+	putSubs      map[string]*store.Subscription
+	delSubs      map[string]bool
+	putTasks     map[string]*store.UserTask
+	putIncidents map[string]*store.Incident
+	events       []*store.Event
+
+	queue []step
+	steps int
+	// wake is set when the command created work that is due now.
+	wake bool
+}
+
+// step is a token arriving at a node (through a flow, or nil when re-entered).
+type step struct {
+	tok *store.Token
+	n   *node
+	via *flow
+}
+
+func (e *Engine) newRun(ctx context.Context, tx store.Tx, p *plan) *run {
+	return &run{
+		e: e, ctx: ctx, tx: tx, p: p, now: e.clock.Now(),
+		tokens: map[string]*store.Token{}, vars: map[string]*store.Variable{}, values: map[string]any{},
+		jobs: map[string]*store.Job{}, subs: map[string]*store.Subscription{}, tasks: map[string]*store.UserTask{},
+		incidents: map[string]*store.Incident{},
+		putTokens: map[string]*store.Token{}, delTokens: map[string]bool{}, putVars: map[string]*store.Variable{},
+		putJobs: map[string]*store.Job{}, delJobs: map[string]bool{}, putSubs: map[string]*store.Subscription{},
+		delSubs: map[string]bool{}, putTasks: map[string]*store.UserTask{}, putIncidents: map[string]*store.Incident{},
+	}
+}
+
+// load reads an instance and its plan.
+func (e *Engine) load(ctx context.Context, tx store.Tx, instanceID string) (*run, error) {
+	agg, err := tx.LoadInstance(ctx, instanceID)
+	if err != nil {
+		return nil, fmt.Errorf("load instance %q: %w", instanceID, err)
+	}
+	p, err := e.planFor(ctx, tx, agg.Instance.DefinitionID)
+	if err != nil {
+		return nil, err
+	}
+	r := e.newRun(ctx, tx, p)
+	r.inst = agg.Instance
+	for _, t := range agg.Tokens {
+		r.tokens[t.ID] = t
+	}
+	for _, v := range agg.Variables {
+		r.vars[v.Name] = v
+		dv, err := decodeValue(v.Value)
+		if err != nil {
+			return nil, fmt.Errorf("instance %q: variable %q: %w", instanceID, v.Name, err)
+		}
+		r.values[v.Name] = dv
+	}
+	for _, j := range agg.Jobs {
+		r.jobs[j.ID] = j
+	}
+	for _, s := range agg.Subscriptions {
+		r.subs[s.ID] = s
+	}
+	for _, t := range agg.Tasks {
+		r.tasks[t.ID] = t
+	}
+	for _, i := range agg.Incidents {
+		r.incidents[i.ID] = i
+	}
+	return r, nil
+}
+
+func (r *run) ended() bool {
+	return r.inst.State != store.InstanceActive && r.inst.State != store.InstanceSuspended
+}
+
+// flush writes everything the command did, as the next instance version.
+func (r *run) flush() error {
+	c := &store.Change{Instance: r.inst, Created: r.created, Events: r.events}
+	r.inst.Version++
+	for id, t := range r.putTokens {
+		if !r.delTokens[id] {
+			c.PutTokens = append(c.PutTokens, t)
+		}
+	}
+	for id := range r.delTokens {
+		c.DeleteTokens = append(c.DeleteTokens, id)
+	}
+	for _, v := range r.putVars {
+		c.PutVariables = append(c.PutVariables, v)
+	}
+	for id, j := range r.putJobs {
+		if !r.delJobs[id] {
+			c.PutJobs = append(c.PutJobs, j)
+		}
+	}
+	for id := range r.delJobs {
+		c.DeleteJobs = append(c.DeleteJobs, id)
+	}
+	for id, s := range r.putSubs {
+		if !r.delSubs[id] {
+			c.PutSubs = append(c.PutSubs, s)
+		}
+	}
+	for id := range r.delSubs {
+		c.DeleteSubs = append(c.DeleteSubs, id)
+	}
+	for _, t := range r.putTasks {
+		c.PutTasks = append(c.PutTasks, t)
+	}
+	for _, i := range r.putIncidents {
+		c.PutIncidents = append(c.PutIncidents, i)
+	}
+	if err := r.tx.Apply(r.ctx, c); err != nil {
+		return fmt.Errorf("write instance %q: %w", r.inst.ID, err)
+	}
+	r.e.pending = append(r.e.pending, r.events...)
+	return nil
+}
+
+// event appends a history event.
+func (r *run) event(typ string, tok *store.Token, n *node, data map[string]any) *store.Event {
+	r.inst.EventSeq++
+	ev := &store.Event{
+		ID: newID(), InstanceID: r.inst.ID, InstanceSeq: r.inst.EventSeq,
+		DefinitionID: r.inst.DefinitionID, DefinitionKey: r.inst.DefinitionKey,
+		Type: typ, Time: r.now,
+	}
+	if tok != nil {
+		ev.TokenID = tok.ID
+	}
+	if n != nil {
+		ev.ElementID, ev.ElementType = n.el.ID, string(n.el.Kind)
+	}
+	if data != nil {
+		if b, err := json.Marshal(data); err == nil {
+			ev.Data = b
+		}
+	}
+	r.events = append(r.events, ev)
+	return ev
+}
+
+// Row bookkeeping.
+
+func (r *run) putToken(t *store.Token)  { r.tokens[t.ID] = t; r.putTokens[t.ID] = t }
+func (r *run) dropToken(t *store.Token) { delete(r.tokens, t.ID); r.delTokens[t.ID] = true }
+func (r *run) putJob(j *store.Job)      { r.jobs[j.ID] = j; r.putJobs[j.ID] = j }
+func (r *run) dropJob(j *store.Job)     { delete(r.jobs, j.ID); r.delJobs[j.ID] = true }
+func (r *run) putSub(s *store.Subscription) {
+	r.subs[s.ID] = s
+	r.putSubs[s.ID] = s
+}
+func (r *run) dropSub(s *store.Subscription) { delete(r.subs, s.ID); r.delSubs[s.ID] = true }
+func (r *run) putTask(t *store.UserTask)     { r.tasks[t.ID] = t; r.putTasks[t.ID] = t }
+func (r *run) putIncident(i *store.Incident) { r.incidents[i.ID] = i; r.putIncidents[i.ID] = i }
+
+func (r *run) newToken(n *node, scopeID string) *store.Token {
+	t := &store.Token{ID: newID(), InstanceID: r.inst.ID, ElementID: n.el.ID, ScopeID: scopeID,
+		State: store.TokenActive, CreatedAt: r.now}
+	r.putToken(t)
+	return t
+}
+
+// setVariables validates and stores variables, writing one variables.changed event.
+func (r *run) setVariables(vars map[string]any, tok *store.Token, n *node) error {
+	if len(vars) == 0 {
+		return nil
+	}
+	changed := make(map[string]any, len(vars))
+	for _, name := range sortedKeys(vars) {
+		if name == "" {
+			return fmt.Errorf("variable name is empty: %w", ErrInvalidInput)
+		}
+		dv, raw, typ, err := normalise(name, vars[name])
+		if err != nil {
+			return err
+		}
+		v := &store.Variable{InstanceID: r.inst.ID, Name: name, Type: typ, Value: raw, UpdatedAt: r.now}
+		r.vars[name], r.putVars[name] = v, v
+		r.values[name] = dv
+		changed[name] = dv
+	}
+	r.event(EventVariablesChanged, tok, n, map[string]any{"variables": changed})
+	return nil
+}
+
+// jobsOf returns the jobs, subscriptions and tasks that belong to a token.
+func (r *run) cancelWaits(tok *store.Token) {
+	for _, j := range r.jobs {
+		if j.TokenID == tok.ID {
+			r.dropJob(j)
+		}
+	}
+	for _, s := range r.subs {
+		if s.TokenID == tok.ID {
+			r.dropSub(s)
+		}
+	}
+	for _, t := range r.tasks {
+		if t.TokenID == tok.ID && t.State == store.TaskOpen {
+			t.State = store.TaskCancelled
+			now := r.now
+			t.CompletedAt = &now
+			r.putTask(t)
+			delete(r.tasks, t.ID)
+		}
+	}
+	for _, i := range r.incidents {
+		if i.TokenID == tok.ID && i.State == store.IncidentOpen {
+			r.resolveIncident(i, "cancelled")
+		}
+	}
+}
+
+func (r *run) resolveIncident(i *store.Incident, how string) {
+	i.State = store.IncidentResolved
+	now := r.now
+	i.ResolvedAt = &now
+	r.putIncident(i)
+	delete(r.incidents, i.ID)
+	if r.inst.IncidentCount > 0 {
+		r.inst.IncidentCount--
+	}
+	r.event(EventIncidentResolved, r.tokens[i.TokenID], r.p.nodes[i.ElementID],
+		map[string]any{"incidentId": i.ID, "type": i.Type, "resolution": how})
+}
+
+func (r *run) openIncident(tok *store.Token, n *node, typ, msg, details, jobID string) *store.Incident {
+	i := &store.Incident{
+		ID: newID(), InstanceID: r.inst.ID, TokenID: tok.ID, ElementID: n.el.ID,
+		DefinitionKey: r.inst.DefinitionKey, JobID: jobID, Type: typ, Message: msg, Details: details,
+		State: store.IncidentOpen, CreatedAt: r.now,
+	}
+	r.putIncident(i)
+	r.inst.IncidentCount++
+	ev := r.event(EventIncidentOpened, tok, n, map[string]any{"incidentId": i.ID, "type": typ, "message": msg})
+	ev.IncidentID, ev.JobID = i.ID, jobID
+	// The token stays where it is, visibly.
+	tok.ElementID = n.el.ID
+	r.putToken(tok)
+	return i
+}
+
+// cancelToken removes a token, everything inside its scope and everything it waits on.
+func (r *run) cancelToken(tok *store.Token, reason string) {
+	for _, child := range r.tokens {
+		if child.ScopeID == tok.ID {
+			r.cancelToken(child, reason)
+		}
+	}
+	r.cancelWaits(tok)
+	r.dropToken(tok)
+	r.event(EventElementCancelled, tok, r.p.nodes[tok.ElementID], map[string]any{"reason": reason})
+}
+
+func (r *run) nodeOf(tok *store.Token) (*node, error) {
+	n := r.p.nodes[tok.ElementID]
+	if n == nil {
+		return nil, fmt.Errorf("instance %q: token at unknown element %q", r.inst.ID, tok.ElementID)
+	}
+	return n, nil
+}
+
+var _ = bpmn.KindTask
