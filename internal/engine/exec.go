@@ -463,12 +463,9 @@ func (r *run) rescheduleCycle(j *store.Job) {
 		r.dropJob(j)
 		return
 	}
-	// After downtime a cycle resumes from now instead of firing every missed slot.
-	from := j.DueAt
-	if r.now.After(from) {
-		from = r.now
-	}
-	next, rest, ok := spec.Next(from)
+	// After downtime a cycle moves past now instead of firing every missed slot; on
+	// time, it keeps its own rhythm.
+	next, rest, ok := spec.NextAfter(j.DueAt, r.now)
 	if !ok {
 		r.dropJob(j)
 		return
