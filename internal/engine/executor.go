@@ -94,9 +94,13 @@ func (e *Engine) executorLoop(ctx context.Context) {
 		wait := e.opts.IdlePoll
 		if free > 0 {
 			if next, ok, err := e.nextDue(ctx); err == nil && ok {
-				if d := next.Sub(e.clock.Now()); d < wait {
-					wait = max(d, time.Millisecond)
+				d := next.Sub(e.clock.Now())
+				if d <= 0 {
+					// Due but not ours to take (a type this node does not handle, or
+					// locked elsewhere): look again later, not in a busy loop.
+					d = time.Second
 				}
+				wait = min(wait, d)
 			}
 		}
 		select {
@@ -107,6 +111,11 @@ func (e *Engine) executorLoop(ctx context.Context) {
 		}
 	}
 }
+
+// Wake tells the executor to look for due jobs now. Commits in this engine wake it by
+// themselves; call Wake when work arrives another way (a store notification from another
+// node, or a test that moved a fake clock).
+func (e *Engine) Wake() { e.signal() }
 
 func (e *Engine) nextDue(ctx context.Context) (time.Time, bool, error) {
 	var next time.Time
