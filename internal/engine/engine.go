@@ -40,6 +40,9 @@ type Options struct {
 	LockDuration time.Duration
 	// MaxCommandsPerTx bounds the group commit (default 256).
 	MaxCommandsPerTx int
+	// CachedInstances is how many recently written instances are kept in memory on a
+	// store this process owns alone (default 10,000; negative: none).
+	CachedInstances int
 	// DefaultRetries for service tasks without their own setting (default 3).
 	DefaultRetries int
 	// DefaultBackoff is the retry policy for tasks without one (default "R3/PT10S").
@@ -80,6 +83,9 @@ type Engine struct {
 
 	// pending collects the events of the batch being committed (committer goroutine only).
 	pending []*store.Event
+	// cache holds recently written instances (committer goroutine only; nil when the
+	// store is shared with other processes).
+	cache *instanceCache
 }
 
 // New creates an engine on a store.
@@ -108,6 +114,9 @@ func New(opts Options) (*Engine, error) {
 	if opts.MaxCommandsPerTx <= 0 {
 		opts.MaxCommandsPerTx = 256
 	}
+	if opts.CachedInstances == 0 {
+		opts.CachedInstances = 10000
+	}
 	if opts.DefaultRetries <= 0 {
 		opts.DefaultRetries = 3
 	}
@@ -132,6 +141,9 @@ func New(opts Options) (*Engine, error) {
 		cmds:     make(chan *command, 1024),
 		wake:     make(chan struct{}, 1),
 		stopped:  make(chan struct{}),
+	}
+	if ex, ok := opts.Store.(store.Exclusive); ok && ex.Exclusive() && opts.CachedInstances > 0 {
+		e.cache = newInstanceCache(opts.CachedInstances)
 	}
 	go e.commitLoop()
 	return e, nil
@@ -272,6 +284,7 @@ func (e *Engine) commitBatch(batch []*command) {
 	err := e.store.Write(context.Background(), func(tx store.Tx) error {
 		for i, c := range batch {
 			mark := len(e.pending)
+			cmark := e.cacheMark()
 			if c.stop {
 				continue
 			}
@@ -287,6 +300,7 @@ func (e *Engine) commitBatch(batch []*command) {
 				wakes[i], results[i] = c.fn(tx)
 				if results[i] != nil {
 					e.pending = e.pending[:mark]
+					e.cacheRollback(cmark)
 					return errSingleFailed
 				}
 				continue
@@ -296,6 +310,7 @@ func (e *Engine) commitBatch(batch []*command) {
 			}
 			if wakes[i], results[i] = c.fn(tx); results[i] != nil {
 				e.pending = e.pending[:mark]
+				e.cacheRollback(cmark)
 				if err := tx.RollbackTo(ctx, "cmd"); err != nil {
 					return err
 				}
@@ -308,6 +323,9 @@ func (e *Engine) commitBatch(batch []*command) {
 	})
 	if errors.Is(err, errSingleFailed) {
 		err = nil // the only command failed; its own error is in results
+	}
+	if e.cache != nil {
+		e.cache.finish(err == nil)
 	}
 	if err == nil && e.opts.OnCommit != nil && len(e.pending) > 0 {
 		evs := make([]*store.Event, len(e.pending))
@@ -334,6 +352,19 @@ func (e *Engine) commitBatch(batch []*command) {
 }
 
 var errSingleFailed = errors.New("single command failed")
+
+func (e *Engine) cacheMark() int {
+	if e.cache == nil {
+		return 0
+	}
+	return e.cache.mark()
+}
+
+func (e *Engine) cacheRollback(mark int) {
+	if e.cache != nil {
+		e.cache.rollback(mark)
+	}
+}
 
 // signal wakes the executor without blocking.
 func (e *Engine) signal() {

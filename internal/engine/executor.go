@@ -139,6 +139,11 @@ func (e *Engine) lockJobs(ctx context.Context, limit int) ([]*store.Job, map[str
 			Owner: e.opts.NodeID, Now: now, LockUntil: now.Add(e.opts.LockDuration), Limit: limit,
 			Kinds: kindsFor(types), Types: types,
 		})
+		if err == nil && e.cache != nil {
+			for _, j := range jobs {
+				e.cache.stageLock(j)
+			}
+		}
 		return false, err
 	})
 	if err != nil || len(jobs) == 0 {

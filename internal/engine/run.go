@@ -97,6 +97,17 @@ func (e *Engine) newRun(ctx context.Context, tx store.Tx, p *plan) *run {
 
 // load reads an instance and its plan.
 func (e *Engine) load(ctx context.Context, tx store.Tx, instanceID string) (*run, error) {
+	if e.cache != nil {
+		if snap := e.cache.get(instanceID); snap != nil {
+			p, err := e.planFor(ctx, tx, snap.inst.DefinitionID)
+			if err != nil {
+				return nil, err
+			}
+			r := e.newRun(ctx, tx, p)
+			r.restore(snap)
+			return r, nil
+		}
+	}
 	agg, err := tx.LoadInstance(ctx, instanceID)
 	if err != nil {
 		return nil, fmt.Errorf("load instance %q: %w", instanceID, err)
@@ -175,9 +186,19 @@ func (r *run) flush() error {
 		c.PutIncidents = append(c.PutIncidents, i)
 	}
 	if err := r.tx.Apply(r.ctx, c); err != nil {
+		if r.e.cache != nil {
+			delete(r.e.cache.entries, r.inst.ID)
+		}
 		return fmt.Errorf("write instance %q: %w", r.inst.ID, err)
 	}
 	r.e.pending = append(r.e.pending, r.events...)
+	if r.e.cache != nil {
+		if r.ended() {
+			r.e.cache.stage(r.inst.ID, nil)
+		} else {
+			r.e.cache.stage(r.inst.ID, r.snapshot())
+		}
+	}
 	return nil
 }
 

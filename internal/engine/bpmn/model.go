@@ -207,6 +207,9 @@ type Element struct {
 
 	Task TaskDefinition
 	Loop LoopKind
+	// LoopCharacteristics is the raw loop or multi-instance element as imported, written back
+	// unchanged on export (nil for models built in Go; export then writes Loop alone).
+	LoopCharacteristics *Node
 	// CalledElement is the process a call activity starts.
 	CalledElement string
 	// ForCompensation marks compensation handlers.
@@ -226,6 +229,12 @@ type Element struct {
 	DataObjectRef  string
 	DataStoreRef   string
 	AssociationDir string
+	// CategoryValueRef is the categoryValueRef of a group; CategoryValue is the value text
+	// of that category value when the document defines it.
+	CategoryValueRef string
+	// DataAssociations are the dataInputAssociation / dataOutputAssociation children of an
+	// activity or event (Kind, ID, SourceRef, TargetRef filled; DI edges reference them).
+	DataAssociations []*Element
 
 	Extra Extra
 }
@@ -238,9 +247,11 @@ type SequenceFlow struct {
 	TargetRef string
 	// Condition is the condition expression text ("" for an unconditional flow).
 	Condition string
-	Line      int
-	Col       int
-	Extra     Extra
+	// ConditionLanguage is the language attribute of the condition expression, if any.
+	ConditionLanguage string
+	Line              int
+	Col               int
+	Extra             Extra
 }
 
 // Container is what a process and a subprocess hold: flow nodes, artifacts and flows,
@@ -431,4 +442,37 @@ type Node struct {
 	Attrs    []xml.Attr
 	Children []*Node
 	Text     string
+}
+
+// Kinds that are not elements of a Container but are named in findings and indexes.
+const (
+	KindSequenceFlow Kind = "sequenceFlow"
+	KindProcess      Kind = "process"
+	KindMessageFlow  Kind = "messageFlow"
+	KindParticipant  Kind = "participant"
+	KindLane         Kind = "lane"
+)
+
+// Namespace URIs the importer matches on (prefixes are free in a document).
+const (
+	NSModel   = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+	NSBPMNDI  = "http://www.omg.org/spec/BPMN/20100524/DI"
+	NSDC      = "http://www.omg.org/spec/DD/20100524/DC"
+	NSDI      = "http://www.omg.org/spec/DD/20100524/DI"
+	NSXSI     = "http://www.w3.org/2001/XMLSchema-instance"
+	NSCamunda = "http://camunda.org/schema/1.0/bpmn"
+	NSZeebe   = "http://camunda.org/schema/zeebe/1.0"
+	// NSCockpit holds Cockpit's own extension attributes (cockpit:correlationKey).
+	NSCockpit = "https://cockpit.dev/schema/bpmn"
+)
+
+// Process returns the process with the given id, or nil. Documents hold a handful of
+// processes, so this scans; use NewIndex for element lookups.
+func (d *Definitions) Process(id string) *Process {
+	for _, p := range d.Processes {
+		if p.ID == id {
+			return p
+		}
+	}
+	return nil
 }

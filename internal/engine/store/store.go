@@ -37,6 +37,13 @@ type Store interface {
 	Close() error
 }
 
+// Exclusive is implemented by stores that no other process writes to (the embedded
+// SQLite store locks its file). The engine then keeps the instances it wrote in memory
+// instead of reading them back; on a shared store every command reads its instance.
+type Exclusive interface {
+	Exclusive() bool
+}
+
 // Tx is one transaction. All methods take ctx first and return sentinel errors
 // (ErrNotFound, ErrConflict, ErrDuplicate) wrapped with context.
 type Tx interface {

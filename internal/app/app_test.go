@@ -1,0 +1,432 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is an output stream the server's goroutines write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type run struct {
+	code           int
+	stdout, stderr string
+}
+
+func runApp(t *testing.T, env map[string]string, args ...string) run {
+	t.Helper()
+	var out, errOut syncBuffer
+	a := &App{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return env[k] }}
+	code := a.Run(context.Background(), args)
+	return run{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		addr     string
+		demo     bool
+		rate     float64
+		workers  int
+		database string
+	}{
+		{name: "defaults", addr: "127.0.0.1:8080", demo: true, rate: 1},
+		{name: "env overrides default",
+			env:  map[string]string{"COCKPIT_ADDR": "127.0.0.1:9000", "COCKPIT_DEMO": "false", "COCKPIT_DEMO_RATE": "2.5", "COCKPIT_WORKERS": "3", "COCKPIT_DATABASE_URL": "sqlite:/tmp/x.db"},
+			addr: "127.0.0.1:9000", demo: false, rate: 2.5, workers: 3, database: "sqlite:/tmp/x.db"},
+		{name: "flag overrides env",
+			env:  map[string]string{"COCKPIT_ADDR": "127.0.0.1:9000", "COCKPIT_DEMO": "false", "COCKPIT_WORKERS": "3"},
+			args: []string{"--addr", "127.0.0.1:9100", "--demo", "--workers=5", "--demo-rate", "0.5"},
+			addr: "127.0.0.1:9100", demo: true, rate: 0.5, workers: 5},
+		{name: "empty env is unset", env: map[string]string{"COCKPIT_ADDR": ""}, addr: "127.0.0.1:8080", demo: true, rate: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, cfg := newServeCommand(func(k string) string { return tt.env[k] })
+			if err := c.parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Addr != tt.addr || cfg.Demo != tt.demo || cfg.DemoRate != tt.rate || cfg.Workers != tt.workers || cfg.DatabaseURL != tt.database {
+				t.Fatalf("got %+v", cfg)
+			}
+		})
+	}
+}
+
+func TestBadEnvironmentIsAUsageError(t *testing.T) {
+	t.Parallel()
+	r := runApp(t, map[string]string{"COCKPIT_WORKERS": "many"}, "serve")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "COCKPIT_WORKERS") {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--no-such-flag"}, "no-such-flag"},
+		{[]string{"serve", "--workers", "x"}, "workers"},
+		{[]string{"serve", "--log-format", "xml"}, "log-format"},
+		{[]string{"serve", "--log-level", "loud"}, "log-level"},
+		{[]string{"serve", "extra"}, "unexpected argument"},
+		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"validate"}, "no BPMN file"},
+		{[]string{"migrate", "sideways"}, "unknown action"},
+		{[]string{"bench", "--n", "0"}, "--n"},
+		{[]string{"bench", "--store", "oracle"}, "only sqlite"},
+	}
+	for _, tt := range tests {
+		r := runApp(t, nil, tt.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) || !strings.Contains(r.stderr, "Usage:") {
+			t.Errorf("%v: exit %d, stderr:\n%s", tt.args, r.code, r.stderr)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	r := runApp(t, nil, "--help")
+	if r.code != exitOK || !strings.Contains(r.stdout, "validate") || !strings.Contains(r.stdout, "migrate") {
+		t.Fatalf("top-level help: exit %d\n%s", r.code, r.stdout)
+	}
+	for cmd, envs := range map[string][]string{
+		"serve":    {"COCKPIT_DATA_DIR", "COCKPIT_ADDR", "COCKPIT_DATABASE_URL", "COCKPIT_NATS_URL", "COCKPIT_DEMO", "COCKPIT_DEMO_RATE", "COCKPIT_WORKERS", "COCKPIT_LOG_LEVEL", "COCKPIT_LOG_FORMAT"},
+		"migrate":  {"COCKPIT_DATA_DIR", "COCKPIT_DATABASE_URL"},
+		"bench":    {"--json", "--concurrency"},
+		"validate": {"FILE..."},
+	} {
+		r := runApp(t, nil, cmd, "--help")
+		if r.code != exitOK || r.stderr != "" {
+			t.Errorf("%s --help: exit %d, stderr %q", cmd, r.code, r.stderr)
+		}
+		for _, want := range envs {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("%s --help lacks %s:\n%s", cmd, want, r.stdout)
+			}
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	r := runApp(t, nil, "validate", "testdata/executable.bpmn", "testdata/unsupported.bpmn")
+	if r.code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		`process hello "Hello": all elements execute`,
+		"serviceTask  Greet",
+		`process routing "Routing": cannot be deployed`,
+		"does not execute (1):",
+		"line 6  inclusiveGateway  Split  inclusive gateways are not supported",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	r = runApp(t, nil, "validate", "testdata/executable.bpmn", "testdata/malformed.bpmn", "testdata/missing.bpmn")
+	if r.code != exitError {
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	if !strings.Contains(r.stderr, "testdata/malformed.bpmn:5:") || !strings.Contains(r.stderr, "testdata/missing.bpmn:") ||
+		!strings.Contains(r.stderr, "2 of 3 files could not be imported") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stdout, "process hello") {
+		t.Errorf("the good file was not reported:\n%s", r.stdout)
+	}
+}
+
+func TestValidateDemoFlows(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("../demo/flows/*.bpmn")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("demo flows: %v %v", files, err)
+	}
+	r := runApp(t, nil, append([]string{"validate"}, files...)...)
+	if r.code != exitOK || strings.Contains(r.stdout, "does not execute") || strings.Contains(r.stdout, "problems") {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	env := map[string]string{"COCKPIT_DATA_DIR": dir}
+
+	r := runApp(t, env, "migrate", "status")
+	if r.code != exitError || !strings.Contains(r.stderr, "no database") {
+		t.Fatalf("status before up: exit %d\n%s", r.code, r.stderr)
+	}
+	r = runApp(t, env, "migrate", "up")
+	if r.code != exitOK || !strings.Contains(r.stdout, "applied 00001") {
+		t.Fatalf("up: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runApp(t, env, "migrate")
+	if r.code != exitOK || !strings.Contains(r.stdout, "up to date") {
+		t.Fatalf("second up: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runApp(t, nil, "migrate", "status", "--data-dir", dir)
+	if r.code != exitOK || !strings.Contains(r.stdout, "applied") || strings.Contains(r.stdout, "pending") {
+		t.Fatalf("status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runApp(t, env, "migrate", "down")
+	if r.code != exitOK || !strings.Contains(r.stdout, "rolled back 00001") {
+		t.Fatalf("down: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runApp(t, env, "migrate", "status")
+	if r.code != exitOK || !strings.Contains(r.stdout, "pending") {
+		t.Fatalf("status after down: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestResolveDatabase(t *testing.T) {
+	t.Parallel()
+	db, err := resolveDatabase("data", "")
+	if err != nil || db.path != filepath.Join("data", "cockpit.db") {
+		t.Fatalf("%+v %v", db, err)
+	}
+	for _, u := range []string{"sqlite:/x/y.db", "sqlite:///x/y.db", "file:/x/y.db"} {
+		if db, err := resolveDatabase("data", u); err != nil || !strings.HasSuffix(db.path, "/x/y.db") {
+			t.Errorf("%s: %+v %v", u, db, err)
+		}
+	}
+	if _, err := resolveDatabase("data", "postgres://u:p@localhost/db"); !errors.Is(err, errPostgresNotYet) {
+		t.Errorf("postgres: %v", err)
+	}
+	if _, err := resolveDatabase("data", "mysql://localhost/db"); err == nil {
+		t.Error("mysql accepted")
+	}
+	if got := redactURL("postgres://u:secret@h/db"); strings.Contains(got, "secret") {
+		t.Errorf("redact: %s", got)
+	}
+}
+
+func TestServePostgresNotAvailable(t *testing.T) {
+	t.Parallel()
+	r := runApp(t, map[string]string{"COCKPIT_DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres"},
+		"serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0")
+	if r.code != exitError || !strings.Contains(r.stderr, "PostgreSQL store not available yet") {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// server is a running `cockpit serve` in this process.
+type server struct {
+	t      *testing.T
+	base   string
+	cancel context.CancelFunc
+	done   chan int
+	stderr *syncBuffer
+	client *http.Client
+}
+
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{t: t, cancel: cancel, done: make(chan int, 1), stderr: &syncBuffer{},
+		// No keep-alive: no idle connection (and goroutine) outlives a request.
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
+	ready := make(chan string, 1)
+	a := &App{Stdout: io.Discard, Stderr: s.stderr, Getenv: func(string) string { return "" }, Ready: func(addr string) { ready <- addr }}
+	go func() {
+		s.done <- a.Run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-level", "debug"}, args...))
+	}()
+	select {
+	case addr := <-ready:
+		s.base = "http://" + addr
+	case code := <-s.done:
+		cancel()
+		t.Fatalf("serve exited with %d before listening:\n%s", code, s.stderr.String())
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("serve did not start")
+	}
+	return s
+}
+
+// stop cancels the context as a signal would and waits for Run to return.
+func (s *server) stop() {
+	s.t.Helper()
+	s.cancel()
+	select {
+	case code := <-s.done:
+		if code != exitOK {
+			s.t.Fatalf("serve exited with %d:\n%s", code, s.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		s.t.Fatalf("serve did not stop:\n%s", s.stderr.String())
+	}
+}
+
+func (s *server) get(path string, into any) int {
+	s.t.Helper()
+	resp, err := s.client.Get(s.base + path)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		s.t.Errorf("GET %s: content type %q", path, ct)
+	}
+	if into != nil {
+		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+			s.t.Fatalf("GET %s: %v", path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func TestServeWithoutDemo(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--demo=false", "--nats-url", "nats://127.0.0.1:4222")
+	var health map[string]string
+	if code := s.get("/healthz", &health); code != http.StatusOK || health["status"] != "ok" {
+		t.Fatalf("healthz: %d %v", code, health)
+	}
+	var defs struct {
+		Definitions []map[string]any `json:"definitions"`
+	}
+	if code := s.get("/api/definitions", &defs); code != http.StatusOK || len(defs.Definitions) != 0 {
+		t.Fatalf("definitions: %d %v", code, defs)
+	}
+	var insts struct {
+		Instances []map[string]any `json:"instances"`
+	}
+	if code := s.get("/api/instances?state=active,completed&hasIncident=false&limit=10", &insts); code != http.StatusOK || len(insts.Instances) != 0 {
+		t.Fatalf("instances: %d %v", code, insts)
+	}
+	var e errorBody
+	if code := s.get("/api/instances?state=sleeping", &e); code != http.StatusBadRequest || !strings.Contains(e.Error, "sleeping") {
+		t.Errorf("bad state: %d %v", code, e)
+	}
+	if code := s.get("/api/instances?limit=0", &e); code != http.StatusBadRequest {
+		t.Errorf("bad limit: %d", code)
+	}
+	if code := s.get("/api/instances/does-not-exist", &e); code != http.StatusNotFound {
+		t.Errorf("missing instance: %d %v", code, e)
+	}
+	if code := s.get("/api/nothing", &e); code != http.StatusNotFound {
+		t.Errorf("unknown path: %d", code)
+	}
+	for _, p := range []string{"/api/incidents?state=open", "/api/tasks?state=open"} {
+		if code := s.get(p, nil); code != http.StatusOK {
+			t.Errorf("%s: %d", p, code)
+		}
+	}
+	s.stop()
+	if !strings.Contains(s.stderr.String(), "NATS is not wired yet") {
+		t.Errorf("no NATS notice in the log:\n%s", s.stderr.String())
+	}
+}
+
+func TestServeWithDemo(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--demo-rate", "50")
+	var defs struct {
+		Definitions []struct {
+			Key string `json:"key"`
+		} `json:"definitions"`
+	}
+	if code := s.get("/api/definitions", &defs); code != http.StatusOK || len(defs.Definitions) != 2 {
+		t.Fatalf("definitions: %d %+v", code, defs)
+	}
+	// Orders trickle in; wait (polling with a deadline) until one is listed, then read it.
+	deadline := time.Now().Add(30 * time.Second)
+	var id string
+	for id == "" {
+		var insts struct {
+			Instances []struct {
+				ID          string `json:"id"`
+				BusinessKey string `json:"businessKey"`
+			} `json:"instances"`
+		}
+		s.get("/api/instances?definition=order", &insts)
+		if len(insts.Instances) > 0 {
+			id = insts.Instances[0].ID
+			if !strings.HasPrefix(insts.Instances[0].BusinessKey, "ORD-") {
+				t.Errorf("business key %q", insts.Instances[0].BusinessKey)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no demo order appeared:\n%s", s.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for an outcome
+	}
+	var detail struct {
+		Instance struct {
+			ID string `json:"id"`
+		} `json:"instance"`
+		Variables []struct {
+			Name string `json:"name"`
+		} `json:"variables"`
+		History []map[string]any `json:"history"`
+	}
+	if code := s.get("/api/instances/"+id, &detail); code != http.StatusOK || detail.Instance.ID != id || len(detail.Variables) < 4 || len(detail.History) == 0 {
+		t.Fatalf("detail: %d %+v", code, detail)
+	}
+	s.stop()
+	log := s.stderr.String()
+	for _, want := range []string{"demo driver started", "cockpit listening", "stopping"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+}
+
+func TestServeRefusesABusyAddress(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--demo=false")
+	addr := strings.TrimPrefix(s.base, "http://")
+	r := runApp(t, nil, "serve", "--demo=false", "--addr", addr, "--data-dir", t.TempDir())
+	if r.code != exitError || !strings.Contains(r.stderr, "listen on") {
+		t.Errorf("exit %d\n%s", r.code, r.stderr)
+	}
+	s.stop()
+}
+
+func TestMainUsesTheProcessEnvironment(t *testing.T) {
+	// Not parallel: it sets a process environment variable.
+	t.Setenv("COCKPIT_LOG_FORMAT", "yaml")
+	var out, errOut bytes.Buffer
+	code := Main(context.Background(), []string{"serve"}, &out, &errOut)
+	if code != exitUsage || !strings.Contains(errOut.String(), "yaml") {
+		t.Fatalf("exit %d\n%s", code, errOut.String())
+	}
+}

@@ -1,0 +1,114 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+)
+
+type migrateConfig struct {
+	DataDir     string
+	DatabaseURL string
+}
+
+func newMigrateCommand(getenv func(string) string) (*command, *migrateConfig) {
+	cfg := &migrateConfig{}
+	c := newCommand("migrate", "cockpit migrate [up|down|status] [flags]",
+		`Manages the schema of the SQLite database (the migrations are built into the binary).
+
+  up      apply every pending migration (the default; serve does this at start, too)
+  down    roll back the most recent migration (this drops its tables and their data)
+  status  list the migrations and whether each is applied`,
+		getenv)
+	c.stringVar(&cfg.DataDir, "data-dir", "COCKPIT_DATA_DIR", "./cockpit-data", "directory of the embedded database")
+	c.stringVar(&cfg.DatabaseURL, "database-url", "COCKPIT_DATABASE_URL", "", "database to migrate; empty means <data-dir>/cockpit.db; sqlite:PATH names another SQLite file")
+	return c, cfg
+}
+
+func (a *App) migrate(ctx context.Context, args []string) error {
+	c, cfg := newMigrateCommand(a.Getenv)
+	if err := a.parseFlags(c, args); err != nil {
+		return err
+	}
+	action := "up"
+	if rest := c.args(); len(rest) > 0 {
+		action = rest[0]
+		// Flags may also follow the action: cockpit migrate status --data-dir x.
+		if err := a.parseFlags(c, rest[1:]); err != nil {
+			return err
+		}
+		if len(c.args()) > 0 {
+			return a.usageError(c, "unexpected argument %q", c.args()[0])
+		}
+	}
+	if action != "up" && action != "down" && action != "status" {
+		return a.usageError(c, "unknown action %q (use up, down or status)", action)
+	}
+	db, err := resolveDatabase(cfg.DataDir, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	if action == "up" {
+		if err := os.MkdirAll(filepath.Dir(db.path), 0o750); err != nil {
+			return fmt.Errorf("create data directory: %w", err)
+		}
+	} else if _, err := os.Stat(db.path); errors.Is(err, fs.ErrNotExist) {
+		// Opening would create an empty file; say what is wrong instead.
+		return fmt.Errorf("no database at %s (cockpit migrate up or cockpit serve creates it)", db.path)
+	}
+	sdb, err := sqlite.OpenDB(db.path)
+	if err != nil {
+		return err
+	}
+	defer sdb.Close()
+
+	switch action {
+	case "up":
+		applied, err := sqlite.Migrate(ctx, sdb)
+		if err != nil {
+			return err
+		}
+		if len(applied) == 0 {
+			fmt.Fprintf(a.Stdout, "%s: up to date\n", db.path)
+		}
+		for _, m := range applied {
+			fmt.Fprintf(a.Stdout, "%s: applied %05d %s\n", db.path, m.Version, m.Name)
+		}
+	case "down":
+		m, err := sqlite.MigrateDown(ctx, sdb)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			fmt.Fprintf(a.Stdout, "%s: no migration applied; nothing to roll back\n", db.path)
+		} else {
+			fmt.Fprintf(a.Stdout, "%s: rolled back %05d %s\n", db.path, m.Version, m.Name)
+		}
+	case "status":
+		ms, err := sqlite.MigrationStatus(ctx, sdb)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.Stdout, "database %s (sqlite)\n", db.path)
+		tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tNAME")
+		for _, m := range ms {
+			state, at := "pending", "-"
+			if m.Applied {
+				state = "applied"
+				if !m.AppliedAt.IsZero() {
+					at = m.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
+				}
+			}
+			fmt.Fprintf(tw, "%05d\t%s\t%s\t%s\n", m.Version, state, at, m.Name)
+		}
+		return tw.Flush()
+	}
+	return nil
+}

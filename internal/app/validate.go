@@ -1,0 +1,134 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+)
+
+func newValidateCommand(getenv func(string) string) *command {
+	return newCommand("validate", "cockpit validate FILE...",
+		`Imports each BPMN file and prints, per process, which elements the engine will execute
+and which it will not (with element ids, kinds and lines), and any structural problems.
+
+A file that cannot be imported (not well-formed XML, not BPMN, over the limits of
+10 MiB or 50,000 elements) is reported as FILE:LINE:COL: message, and makes the exit
+status 1. Elements that will not execute do not change the exit status: a descriptive
+model is still a valid model.`,
+		getenv)
+}
+
+func (a *App) validate(_ context.Context, args []string) error {
+	c := newValidateCommand(a.Getenv)
+	if err := a.parseFlags(c, args); err != nil {
+		return err
+	}
+	files := c.args()
+	if len(files) == 0 {
+		return a.usageError(c, "no BPMN file given")
+	}
+	failed, printed := 0, 0
+	var out bytes.Buffer
+	for _, name := range files {
+		out.Reset()
+		if err := validateFile(&out, name); err != nil {
+			failed++
+			fmt.Fprintln(a.Stderr, err)
+			continue
+		}
+		if printed > 0 {
+			fmt.Fprintln(a.Stdout)
+		}
+		printed++
+		_, _ = a.Stdout.Write(out.Bytes())
+	}
+	if failed > 0 {
+		fmt.Fprintf(a.Stderr, "cockpit validate: %d of %d files could not be imported\n", failed, len(files))
+		return codeError{code: exitError}
+	}
+	return nil
+}
+
+// validateFile prints the report of one file, or returns why it cannot be imported as
+// FILE:LINE:COL: message.
+func validateFile(w io.Writer, name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer f.Close()
+	defs, err := bpmn.Parse(f)
+	if err != nil {
+		var pe *bpmn.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("%s:%d:%d: %s", name, pe.Line, pe.Col, pe.Msg)
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	printReport(w, name, bpmn.Check(defs))
+	return nil
+}
+
+func printReport(w io.Writer, name string, rep *bpmn.Report) {
+	fmt.Fprintf(w, "%s: %s\n", name, plural(len(rep.Processes), "process", "processes"))
+	for _, p := range rep.Processes {
+		verdict := "all elements execute"
+		switch {
+		case !p.IsExecutable:
+			verdict = "descriptive (isExecutable is not true): it is not deployed"
+		case !p.OK():
+			verdict = "cannot be deployed"
+		}
+		label := p.ID
+		if p.Name != "" {
+			label += fmt.Sprintf(" %q", p.Name)
+		}
+		fmt.Fprintf(w, "  process %s: %s\n", label, verdict)
+		printFindings(w, fmt.Sprintf("executes (%d)", len(p.Executes)), withoutMessages(p.Executes))
+		printFindings(w, fmt.Sprintf("does not execute (%d)", len(p.Unsupported)), p.Unsupported)
+		printFindings(w, fmt.Sprintf("problems (%d)", len(p.Problems)), p.Problems)
+	}
+}
+
+func printFindings(w io.Writer, title string, fs []bpmn.Finding) {
+	if len(fs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "    %s:\n", title)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, f := range fs {
+		line := "-"
+		if f.Line > 0 {
+			line = fmt.Sprint(f.Line)
+		}
+		msg := ""
+		if f.Message != "" {
+			msg = "\t" + f.Message
+		}
+		fmt.Fprintf(tw, "      line %s\t%s\t%s%s\n", line, f.Kind, f.ElementID, msg)
+	}
+	_ = tw.Flush()
+}
+
+// withoutMessages drops the messages of the executes list, which only repeat its title.
+func withoutMessages(fs []bpmn.Finding) []bpmn.Finding {
+	out := make([]bpmn.Finding, len(fs))
+	for i, f := range fs {
+		f.Message = ""
+		out[i] = f
+	}
+	return out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

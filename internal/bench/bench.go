@@ -1,0 +1,308 @@
+// Package bench measures the engine on the reference flow (start, three service tasks
+// with no-op handlers, end) on a fresh store: instances completed per second, start-to-
+// end latency per instance, and the process's peak memory.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+)
+
+// ProcessKey is the process id of the reference flow.
+const ProcessKey = "bench"
+
+// JobTypes are the job types of the reference flow's three service tasks, in order.
+var JobTypes = []string{"bench.a", "bench.b", "bench.c"}
+
+// ReferenceFlow is the BPMN document of the reference flow.
+const ReferenceFlow = `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+                  id="Definitions_Bench" targetNamespace="https://cockpit.dev/bench">
+  <bpmn:process id="bench" name="Benchmark reference flow" isExecutable="true">
+    <bpmn:startEvent id="Start" />
+    <bpmn:serviceTask id="TaskA" name="A" camunda:type="external" camunda:topic="bench.a" />
+    <bpmn:serviceTask id="TaskB" name="B" camunda:type="external" camunda:topic="bench.b" />
+    <bpmn:serviceTask id="TaskC" name="C" camunda:type="external" camunda:topic="bench.c" />
+    <bpmn:endEvent id="End" />
+    <bpmn:sequenceFlow id="F1" sourceRef="Start" targetRef="TaskA" />
+    <bpmn:sequenceFlow id="F2" sourceRef="TaskA" targetRef="TaskB" />
+    <bpmn:sequenceFlow id="F3" sourceRef="TaskB" targetRef="TaskC" />
+    <bpmn:sequenceFlow id="F4" sourceRef="TaskC" targetRef="End" />
+  </bpmn:process>
+</bpmn:definitions>
+`
+
+// Options configure Run. Zero values take the documented defaults.
+type Options struct {
+	// N is the number of instances (default 10000).
+	N int
+	// Concurrency is the number of goroutines starting instances (default 64).
+	Concurrency int
+	// Store names the store: "sqlite" (the default and, for now, the only one).
+	Store string
+	// Dir is where the temporary store directory is made (default os.TempDir()); the
+	// directory is removed when Run returns.
+	Dir string
+	// Workers is the engine's handler concurrency (0: the engine's default).
+	Workers int
+	// Out receives the result: a few lines for people, or with JSON exactly one line.
+	// Nil prints nothing.
+	Out  io.Writer
+	JSON bool
+	// Logger gets the engine's log (default: discarded).
+	Logger *slog.Logger
+}
+
+// Result is what Run measured. Its JSON form is the --json output.
+type Result struct {
+	Store string `json:"store"`
+	N     int    `json:"n"`
+	// IPS is completed instances per second, from the first start to the last completion.
+	IPS float64 `json:"ips"`
+	// P50Ms and P99Ms are start-to-completion latencies per instance in milliseconds.
+	P50Ms float64 `json:"p50_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	// RSSMB is the process's peak resident memory in MiB (0 when the OS does not say).
+	RSSMB float64 `json:"rss_mb"`
+
+	Concurrency int           `json:"-"`
+	Elapsed     time.Duration `json:"-"`
+}
+
+// ErrUnsupportedStore is returned for a store name Run does not know.
+var ErrUnsupportedStore = errors.New("unsupported store")
+
+// completion is what the committer hands to the collector: instances completed in one
+// commit, and when.
+type completion struct {
+	ids []string
+	at  time.Time
+}
+
+// Run starts N instances of the reference flow from Concurrency goroutines on a fresh
+// store and waits until all have completed (or ctx ends).
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.N <= 0 {
+		o.N = 10000
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 64
+	}
+	if o.Store == "" {
+		o.Store = "sqlite"
+	}
+	if o.Store != "sqlite" {
+		return nil, fmt.Errorf("bench: store %q: %w (only sqlite for now)", o.Store, ErrUnsupportedStore)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Dir != "" {
+		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
+	dir, err := os.MkdirTemp(o.Dir, "cockpit-bench-*")
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "bench.db")})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer st.Close()
+
+	// OnCommit runs on the engine's committer goroutine: it only picks out the
+	// completions and hands them over; quit keeps it from blocking once Run is done.
+	completions := make(chan completion, 1024)
+	quit := make(chan struct{})
+	onCommit := func(evs []*store.Event) {
+		var ids []string
+		for _, ev := range evs {
+			if ev.Type == engine.EventInstanceCompleted {
+				ids = append(ids, ev.InstanceID)
+			}
+		}
+		if len(ids) == 0 {
+			return
+		}
+		select {
+		case completions <- completion{ids: ids, at: time.Now()}:
+		case <-quit:
+		}
+	}
+	e, err := engine.New(engine.Options{Store: st, Logger: o.Logger, Workers: o.Workers, OnCommit: onCommit})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	engineStopped := false
+	stopEngine := func() error {
+		if engineStopped {
+			return nil
+		}
+		engineStopped = true
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		return e.Stop(sctx)
+	}
+	defer func() {
+		_ = stopEngine()
+		close(quit)
+	}()
+	noop := func(context.Context, *engine.Job) (map[string]any, error) { return nil, nil }
+	for _, t := range JobTypes {
+		e.Handle(t, noop)
+	}
+	if _, err := e.Deploy(ctx, "bench.bpmn", []byte(ReferenceFlow)); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := e.Start(ctx); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+
+	// The collector records completion times; it is the only reader of completions.
+	ends := make(map[string]time.Time, o.N)
+	allDone := make(chan struct{})
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for {
+			select {
+			case c := <-completions:
+				for _, id := range c.ids {
+					ends[id] = c.at
+				}
+				if len(ends) == o.N {
+					close(allDone)
+					return
+				}
+			case <-quit:
+				return
+			}
+		}
+	}()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		starts   = make(map[string]time.Time, o.N)
+		startErr error
+		next     atomic.Int64
+		wg       sync.WaitGroup
+	)
+	first := time.Now()
+	for range o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(o.N) && runCtx.Err() == nil {
+				t0 := time.Now()
+				inst, err := e.StartInstance(runCtx, ProcessKey, engine.StartOptions{})
+				if err != nil {
+					mu.Lock()
+					if startErr == nil {
+						startErr = err
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+				mu.Lock()
+				starts[inst.ID] = t0
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if startErr != nil {
+		return nil, fmt.Errorf("bench: %w", startErr)
+	}
+	select {
+	case <-allDone:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("bench: waiting for %d instances to complete: %w", o.N, ctx.Err())
+	}
+	<-collected
+	if err := stopEngine(); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+
+	res := &Result{Store: o.Store, N: o.N, Concurrency: o.Concurrency}
+	lats := make([]time.Duration, 0, o.N)
+	var last time.Time
+	for id, end := range ends {
+		start, ok := starts[id]
+		if !ok {
+			return nil, fmt.Errorf("bench: instance %s completed but was not started by the benchmark", id)
+		}
+		lats = append(lats, end.Sub(start))
+		if end.After(last) {
+			last = end
+		}
+	}
+	res.Elapsed = last.Sub(first)
+	if res.Elapsed > 0 {
+		res.IPS = round2(float64(o.N) / res.Elapsed.Seconds())
+	}
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	res.P50Ms = round2(ms(percentile(lats, 50)))
+	res.P99Ms = round2(ms(percentile(lats, 99)))
+	res.RSSMB = round2(PeakRSSMB())
+	if o.Out != nil {
+		if err := res.Write(o.Out, o.JSON); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// Write prints the result: one JSON line, or a short text for people.
+func (r *Result) Write(w io.Writer, asJSON bool) error {
+	if asJSON {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	_, err := fmt.Fprintf(w, `cockpit bench: %d instances of the reference flow (start, 3 service tasks, end) on %s, %d starters
+  throughput  %.1f instances/s (%.2fs from the first start to the last completion)
+  latency     p50 %.2f ms, p99 %.2f ms (start to completion)
+  peak RSS    %.1f MiB
+`, r.N, r.Store, r.Concurrency, r.IPS, r.Elapsed.Seconds(), r.P50Ms, r.P99Ms, r.RSSMB)
+	return err
+}
+
+// percentile returns the nearest-rank percentile p of sorted durations.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	rank = min(max(rank, 1), len(sorted))
+	return sorted[rank-1]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func round2(x float64) float64 { return math.Round(x*100) / 100 }

@@ -1,0 +1,103 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestRunCompletesEveryInstance(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	res, err := Run(ctx, Options{N: 200, Concurrency: 8, Dir: dir, Out: &out, JSON: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.N != 200 || res.IPS <= 0 || res.P50Ms <= 0 || res.P99Ms < res.P50Ms {
+		t.Fatalf("result %+v", res)
+	}
+	line := out.String()
+	if strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
+		t.Fatalf("--json output is not exactly one line: %q", line)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(line), &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"store", "n", "ips", "p50_ms", "p99_ms", "rss_mb"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("JSON lacks %q: %s", k, line)
+		}
+	}
+	if len(got) != 6 || got["store"] != "sqlite" || got["n"] != float64(200) {
+		t.Errorf("JSON %s", line)
+	}
+	// The temporary store is gone.
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("bench left %d entries in its directory", len(entries))
+	}
+}
+
+func TestHumanOutput(t *testing.T) {
+	r := &Result{Store: "sqlite", N: 10, IPS: 123.4, P50Ms: 1.5, P99Ms: 3, RSSMB: 42, Concurrency: 2, Elapsed: time.Second}
+	var out bytes.Buffer
+	if err := r.Write(&out, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"123.4 instances/s", "p50 1.50 ms", "p99 3.00 ms", "42.0 MiB"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestUnsupportedStore(t *testing.T) {
+	_, err := Run(context.Background(), Options{N: 1, Store: "postgres", Dir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "unsupported store") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var ds []time.Duration
+	for i := 1; i <= 100; i++ {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	if p := percentile(ds, 50); p != 50*time.Millisecond {
+		t.Errorf("p50 %v", p)
+	}
+	if p := percentile(ds, 99); p != 99*time.Millisecond {
+		t.Errorf("p99 %v", p)
+	}
+	if p := percentile(nil, 99); p != 0 {
+		t.Errorf("empty p99 %v", p)
+	}
+	if PeakRSSMB() <= 0 {
+		t.Error("no peak RSS")
+	}
+}
+
+// BenchmarkReferenceFlow runs b.N instances of the reference flow and reports the
+// throughput and latency that cockpit bench prints.
+func BenchmarkReferenceFlow(b *testing.B) {
+	res, err := Run(context.Background(), Options{N: max(b.N, 1), Concurrency: 64, Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(res.IPS, "instances/s")
+	b.ReportMetric(res.P99Ms, "p99-ms")
+}

@@ -1,0 +1,336 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/cockpit-engine/cockpit/internal/clock"
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestFlowsAreExecutable(t *testing.T) {
+	t.Parallel()
+	flows := Flows()
+	if len(flows) < 2 {
+		t.Fatalf("got %d demo flows, want the order and the invoice approval", len(flows))
+	}
+	for _, f := range flows {
+		defs, err := bpmn.Parse(bytes.NewReader(f.XML))
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		rep := bpmn.Check(defs)
+		if err := rep.Err(); err != nil {
+			t.Errorf("%s: %v", f.Name, err)
+		}
+		for _, p := range rep.Processes {
+			if !p.IsExecutable || len(p.Executes) == 0 {
+				t.Errorf("%s: process %q: executable=%v, %d elements execute", f.Name, p.ID, p.IsExecutable, len(p.Executes))
+			}
+		}
+		if len(defs.Diagrams) == 0 || len(defs.Diagrams[0].Plane.Shapes) == 0 {
+			t.Errorf("%s: no diagram interchange (DI)", f.Name)
+		}
+	}
+}
+
+// harness is a real engine on a real SQLite store with a fake clock, and the history
+// events of every commit.
+type harness struct {
+	t      *testing.T
+	e      *engine.Engine
+	d      *Driver
+	clk    *clock.Fake
+	mu     sync.Mutex
+	events []*store.Event
+	notify chan struct{}
+}
+
+func newHarness(t *testing.T, sim Simulation) *harness {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, clk: clock.NewFake(time.Date(2026, 1, 2, 9, 0, 0, 0, time.UTC)), notify: make(chan struct{}, 1)}
+	e, err := engine.New(engine.Options{
+		Store: st, Clock: h.clk, Workers: 4,
+		// OnCommit runs on the committer: record and signal, never block.
+		OnCommit: func(evs []*store.Event) {
+			h.mu.Lock()
+			h.events = append(h.events, evs...)
+			h.mu.Unlock()
+			select {
+			case h.notify <- struct{}{}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.e = e
+	if err := Deploy(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	h.d, err = NewDriver(Options{Engine: e, Seed: 42, Simulation: sim, Clock: h.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.d.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+		if err := e.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return h
+}
+
+// waitFor returns the first event (from the start of the test) that matches, moving the
+// fake clock on while it waits so that timers, retries and the shipment delay come due.
+func (h *harness) waitFor(what string, match func(*store.Event) bool) *store.Event {
+	h.t.Helper()
+	var found *store.Event
+	h.waitUntil(what, func(evs []*store.Event) bool {
+		for _, ev := range evs {
+			if match(ev) {
+				found = ev
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// waitUntil waits until cond holds for the events so far (see waitFor).
+func (h *harness) waitUntil(what string, cond func([]*store.Event) bool) {
+	h.t.Helper()
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		h.mu.Lock()
+		ok := cond(h.events)
+		h.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-h.notify:
+		case <-tick.C:
+			h.clk.Advance(500 * time.Millisecond)
+		case <-deadline:
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			for _, ev := range h.events {
+				h.t.Logf("event %s %s %s", ev.Type, ev.ElementID, ev.Data)
+			}
+			h.t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func eventOf(instanceID, typ string) func(*store.Event) bool {
+	return func(ev *store.Event) bool { return ev.InstanceID == instanceID && ev.Type == typ }
+}
+
+func TestDeployTwiceKeepsOneVersion(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Simulation{})
+	ctx := context.Background()
+	if err := Deploy(ctx, h.e); err != nil {
+		t.Fatal(err)
+	}
+	defs, err := h.e.ListDefinitions(ctx, store.DefinitionFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]int{}
+	for _, d := range defs {
+		keys[d.Key]++
+	}
+	if keys[OrderProcess] != 1 || keys[InvoiceProcess] != 1 || len(defs) != 2 {
+		t.Fatalf("definitions after deploying twice: %v", keys)
+	}
+}
+
+func TestOrderRunsToCompletion(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Simulation{ShipmentDelay: 2 * time.Second})
+	ctx := context.Background()
+	inst, err := h.d.StartOrder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("instance.completed", eventOf(inst.ID, engine.EventInstanceCompleted))
+
+	d, err := h.e.GetInstance(ctx, inst.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Instance.State != store.InstanceCompleted {
+		t.Fatalf("state %q, want completed", d.Instance.State)
+	}
+	vars := map[string]bool{}
+	for _, v := range d.Variables {
+		vars[v.Name] = true
+	}
+	for _, name := range []string{"orderId", "customer", "amount", "items", "paymentId", "trackingNumber", "invoiceNumber", "shipmentConfirmedAt"} {
+		if !vars[name] {
+			t.Errorf("variable %q missing; have %v", name, vars)
+		}
+	}
+	left := map[string]bool{}
+	for _, ev := range d.History {
+		if ev.Type == engine.EventElementLeft {
+			left[ev.ElementID] = true
+		}
+	}
+	for _, id := range []string{"Task_Checkout", "Task_ChargePayment", "Event_WaitSettlement", "Task_ReserveInventory",
+		"Task_PrepareInvoice", "Task_ShipOrder", "Event_ShipmentConfirmed"} {
+		if !left[id] {
+			t.Errorf("element %s was not passed", id)
+		}
+	}
+}
+
+func TestPaymentFailuresOpenAnIncident(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Simulation{FailureRates: map[string]float64{JobChargePayment: 1}})
+	ctx := context.Background()
+	inst, err := h.d.StartOrder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("incident.opened", eventOf(inst.ID, engine.EventIncidentOpened))
+	incs, err := h.e.ListIncidents(ctx, store.IncidentFilter{InstanceID: inst.ID, State: store.IncidentOpen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(incs) != 1 || incs[0].ElementID != "Task_ChargePayment" || incs[0].Type != store.IncidentFailedJob {
+		t.Fatalf("incidents: %+v", incs)
+	}
+	if incs[0].Details == "" {
+		t.Error("incident has no details")
+	}
+	failed := 0
+	h.mu.Lock()
+	for _, ev := range h.events {
+		if ev.InstanceID == inst.ID && ev.Type == engine.EventJobFailed {
+			failed++
+		}
+	}
+	h.mu.Unlock()
+	if failed != 3 {
+		t.Errorf("%d failed attempts, want 3 (R3/PT5S)", failed)
+	}
+}
+
+func TestDeclinedPaymentGoesToReview(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Simulation{DeclineRate: 1})
+	ctx := context.Background()
+	inst, err := h.d.StartOrder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("usertask.created", eventOf(inst.ID, engine.EventUserTaskCreated))
+	tasks, err := h.e.ListUserTasks(ctx, store.UserTaskFilter{InstanceID: inst.ID, State: store.TaskOpen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) != 1 || tasks[0].ElementID != "Task_ReviewPayment" {
+		t.Fatalf("tasks: %+v", tasks)
+	}
+	if err := h.e.CompleteUserTask(ctx, tasks[0].ID, map[string]any{"approved": false}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("instance.completed", eventOf(inst.ID, engine.EventInstanceCompleted))
+	d, err := h.e.GetInstance(ctx, inst.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := false
+	for _, ev := range d.History {
+		if ev.ElementID == "EndEvent_OrderRejected" {
+			ended = true
+		}
+	}
+	if !ended {
+		t.Error("a rejected order did not end at Order rejected")
+	}
+}
+
+func TestDriverStartsOrdersAtItsRate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Simulation{})
+	// A second driver on the same engine with a trickle; the harness's one stays idle.
+	d, err := NewDriver(Options{Engine: h.e, Rate: 2, InvoiceEvery: 2, Seed: 7, Clock: h.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.waitUntil("three order starts", func(evs []*store.Event) bool {
+		starts := 0
+		for _, ev := range evs {
+			if ev.Type == engine.EventInstanceStarted && ev.DefinitionKey == OrderProcess {
+				starts++
+			}
+		}
+		return starts >= 3
+	})
+	h.waitFor("an invoice start", func(ev *store.Event) bool {
+		return ev.Type == engine.EventInstanceStarted && ev.DefinitionKey == InvoiceProcess
+	})
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := d.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(stopCtx); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+}
+
+func TestOrderVariablesAreRepeatable(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Simulation{})
+	a, _ := NewDriver(Options{Engine: h.e, Seed: 99})
+	b, _ := NewDriver(Options{Engine: h.e, Seed: 99})
+	va, vb := a.OrderVariables(), b.OrderVariables()
+	if va["orderId"] != vb["orderId"] || va["amount"] != vb["amount"] || va["customer"] != vb["customer"] {
+		t.Fatalf("same seed, different orders: %v vs %v", va, vb)
+	}
+	if amt, ok := va["amount"].(float64); !ok || amt <= 0 {
+		t.Fatalf("amount %v", va["amount"])
+	}
+}

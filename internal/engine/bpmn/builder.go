@@ -1,0 +1,571 @@
+package bpmn
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Builder writes an executable process in Go, producing the same model XML import gives
+// (kinds, task definitions, event definitions, flows with Incoming/Outgoing, message and
+// error root elements) plus DI from Layout.
+//
+// Each method adds a node and connects it from the current node, then makes it current:
+//
+//	p := bpmn.Build("order", bpmn.Name("Order")).
+//		Start("start").
+//		ServiceTask("reserve", bpmn.JobType("inventory.reserve"), bpmn.Retries(5)).
+//		ExclusiveGateway("paid").
+//		Condition("paid == true").UserTask("approve", bpmn.Assignee("ops")).End("done").
+//		Default().End("failed", bpmn.ErrorEnd("E42"))
+//	defs, err := p.Definitions()
+//
+// Condition, Default and Branch open a new branch from the current node when it is a
+// gateway, else from the gateway added last; MoveTo continues from any node, and Connect
+// draws a flow to a node that may be added later (a join). Mistakes (duplicate ids,
+// unknown targets, options on the wrong kind of node) are collected and returned by
+// Definitions. A Builder is not safe for concurrent use.
+type Builder struct {
+	st  *buildState
+	c   *Container
+	cur string
+	gw  string // the gateway added last on this builder
+	// The flow the next node is connected with.
+	cond      string
+	isDefault bool
+	flowName  string
+}
+
+type buildState struct {
+	proc     *Process
+	errs     []error
+	nodes    map[string]*Element
+	scope    map[string]*Container
+	pending  []pendingFlow
+	messages []*Message
+	errors   []*Error
+}
+
+type pendingFlow struct {
+	c                *Container
+	from, to         string
+	cond, name       string
+	isDefault        bool
+	createdByConnect bool
+}
+
+// Option configures a process or node of the builder.
+type Option func(*optTarget)
+
+type optTarget struct {
+	st   *buildState
+	proc *Process
+	el   *Element
+}
+
+func (t *optTarget) errorf(format string, args ...any) {
+	id := ""
+	if t.el != nil {
+		id = t.el.ID
+	}
+	t.st.errs = append(t.st.errs, fmt.Errorf("bpmn builder: %q: "+format, append([]any{id}, args...)...))
+}
+
+// onNode applies fn to an element of one of the kinds (any kind when none are given).
+func onNode(option string, fn func(*Element), kinds ...Kind) Option {
+	return func(t *optTarget) {
+		if t.el == nil {
+			t.st.errs = append(t.st.errs, fmt.Errorf("bpmn builder: option %s applies to nodes, not processes", option))
+			return
+		}
+		for _, k := range kinds {
+			if t.el.Kind == k {
+				fn(t.el)
+				return
+			}
+		}
+		if len(kinds) == 0 {
+			fn(t.el)
+			return
+		}
+		t.errorf("option %s does not apply to a %s", option, t.el.Kind)
+	}
+}
+
+// Name sets the name of a process or node.
+func Name(name string) Option {
+	return func(t *optTarget) {
+		if t.el != nil {
+			t.el.Name = name
+		} else {
+			t.proc.Name = name
+		}
+	}
+}
+
+// Documentation adds a documentation text to a process or node.
+func Documentation(text string) Option {
+	return func(t *optTarget) {
+		if t.el != nil {
+			t.el.Extra.Documentation = append(t.el.Extra.Documentation, text)
+		} else {
+			t.proc.Extra.Documentation = append(t.proc.Extra.Documentation, text)
+		}
+	}
+}
+
+// Descriptive marks the process as not executable (isExecutable="false").
+func Descriptive() Option {
+	return func(t *optTarget) {
+		if t.proc != nil {
+			t.proc.IsExecutable = false
+		}
+	}
+}
+
+var jobKinds = []Kind{KindServiceTask, KindSendTask, KindBusinessRuleTask}
+
+// JobType sets the job type a worker handler is selected by.
+func JobType(jobType string) Option {
+	return onNode("JobType", func(e *Element) { e.Task.JobType = jobType }, jobKinds...)
+}
+
+// Retries sets the number of attempts before an incident.
+func Retries(n int) Option {
+	return onNode("Retries", func(e *Element) { e.Task.Retries = strconv.Itoa(n) }, jobKinds...)
+}
+
+// Backoff sets the retry backoff policy ("R5/PT10S": 5 attempts 10 seconds apart).
+func Backoff(policy string) Option {
+	return onNode("Backoff", func(e *Element) { e.Task.RetryBackoff = policy }, jobKinds...)
+}
+
+// Assignee sets the assignee expression of a user task.
+func Assignee(a string) Option {
+	return onNode("Assignee", func(e *Element) { e.Task.Assignee = a }, KindUserTask)
+}
+
+// CandidateGroups sets the candidate groups of a user task.
+func CandidateGroups(groups ...string) Option {
+	return onNode("CandidateGroups", func(e *Element) { e.Task.CandidateGroups = strings.Join(groups, ",") }, KindUserTask)
+}
+
+// CandidateUsers sets the candidate users of a user task.
+func CandidateUsers(users ...string) Option {
+	return onNode("CandidateUsers", func(e *Element) { e.Task.CandidateUsers = strings.Join(users, ",") }, KindUserTask)
+}
+
+// FormKey sets the form of a user task.
+func FormKey(key string) Option {
+	return onNode("FormKey", func(e *Element) { e.Task.FormKey = key }, KindUserTask)
+}
+
+// DueDate sets the due date expression of a user task.
+func DueDate(expr string) Option {
+	return onNode("DueDate", func(e *Element) { e.Task.DueDate = expr }, KindUserTask)
+}
+
+// Field adds a form field to a user task.
+func Field(f FormField) Option {
+	return onNode("Field", func(e *Element) { e.Task.FormFields = append(e.Task.FormFields, f) }, KindUserTask)
+}
+
+// Script sets the script (an expression) of a script task.
+func Script(expr string) Option {
+	return onNode("Script", func(e *Element) { e.Task.Script = expr }, KindScriptTask)
+}
+
+// ScriptFormat sets the language of a script task's script.
+func ScriptFormat(format string) Option {
+	return onNode("ScriptFormat", func(e *Element) { e.Task.ScriptFormat = format }, KindScriptTask)
+}
+
+// ResultVariable names the variable a script task's result is stored in.
+func ResultVariable(name string) Option {
+	return onNode("ResultVariable", func(e *Element) { e.Task.ResultVariable = name }, KindScriptTask)
+}
+
+// Input adds an input mapping: target receives the value of the expression source.
+func Input(target, source string) Option {
+	return onNode("Input", func(e *Element) { e.Task.Inputs = append(e.Task.Inputs, Mapping{Source: source, Target: target}) })
+}
+
+// Output adds an output mapping: target receives the value of the expression source.
+func Output(target, source string) Option {
+	return onNode("Output", func(e *Element) { e.Task.Outputs = append(e.Task.Outputs, Mapping{Source: source, Target: target}) })
+}
+
+// ErrorEnd makes an end event throw the BPMN error with the given code.
+func ErrorEnd(code string) Option {
+	return func(t *optTarget) {
+		onNode("ErrorEnd", func(e *Element) {
+			e.Event = &EventDefinition{ID: e.ID + "_def", Type: EventError, ErrorRef: t.st.errorID(code)}
+		}, KindEndEvent)(t)
+	}
+}
+
+// Terminate makes an end event terminate the whole instance.
+func Terminate() Option {
+	return onNode("Terminate", func(e *Element) {
+		e.Event = &EventDefinition{ID: e.ID + "_def", Type: EventTerminate}
+	}, KindEndEvent)
+}
+
+// NonInterrupting makes a boundary event leave its activity running.
+func NonInterrupting() Option {
+	return onNode("NonInterrupting", func(e *Element) { e.CancelActivity = false }, KindBoundaryEvent)
+}
+
+// TimerSpec is when a timer fires: one of Duration, Date and Cycle.
+type TimerSpec struct{ Duration, Date, Cycle string }
+
+// Duration is a timer that fires after an ISO 8601 duration ("PT10M").
+func Duration(d string) TimerSpec { return TimerSpec{Duration: d} }
+
+// Date is a timer that fires at an ISO 8601 date-time.
+func Date(t string) TimerSpec { return TimerSpec{Date: t} }
+
+// Cycle is a repeating timer: an ISO 8601 repetition ("R/PT1H") or a cron line.
+func Cycle(c string) TimerSpec { return TimerSpec{Cycle: c} }
+
+func (s TimerSpec) def(id string) *EventDefinition {
+	return &EventDefinition{ID: id + "_def", Type: EventTimer, TimeDuration: s.Duration, TimeDate: s.Date, TimeCycle: s.Cycle}
+}
+
+// Build starts building an executable process with the given id. (The sketch name
+// Process is taken by the model type.)
+func Build(id string, opts ...Option) *Builder {
+	st := &buildState{proc: &Process{ID: id, IsExecutable: true}, nodes: map[string]*Element{}, scope: map[string]*Container{}}
+	t := &optTarget{st: st, proc: st.proc}
+	for _, o := range opts {
+		o(t)
+	}
+	return &Builder{st: st, c: &st.proc.Container}
+}
+
+func (st *buildState) messageID(name, key string) string {
+	for _, m := range st.messages {
+		if m.Name == name {
+			if key != "" && m.CorrelationKey != "" && key != m.CorrelationKey {
+				st.errs = append(st.errs, fmt.Errorf("bpmn builder: message %q has correlation keys %q and %q", name, m.CorrelationKey, key))
+			}
+			if m.CorrelationKey == "" {
+				m.CorrelationKey = key
+			}
+			return m.ID
+		}
+	}
+	m := &Message{ID: uniqueID("Message_"+sanitize(name), st.taken), Name: name, CorrelationKey: key}
+	st.messages = append(st.messages, m)
+	return m.ID
+}
+
+func (st *buildState) errorID(code string) string {
+	for _, e := range st.errors {
+		if e.Code == code {
+			return e.ID
+		}
+	}
+	e := &Error{ID: uniqueID("Error_"+sanitize(code), st.taken), Name: code, Code: code}
+	st.errors = append(st.errors, e)
+	return e.ID
+}
+
+func (st *buildState) taken(id string) bool {
+	if st.nodes[id] != nil || id == st.proc.ID {
+		return true
+	}
+	for _, m := range st.messages {
+		if m.ID == id {
+			return true
+		}
+	}
+	for _, e := range st.errors {
+		if e.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func uniqueID(base string, taken func(string) bool) string {
+	id := base
+	for i := 2; taken(id); i++ {
+		id = base + "_" + strconv.Itoa(i)
+	}
+	return id
+}
+
+// sanitize makes s usable inside an XML id.
+func sanitize(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r == '_' || r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+func (b *Builder) errorf(format string, args ...any) {
+	b.st.errs = append(b.st.errs, fmt.Errorf("bpmn builder: "+format, args...))
+}
+
+// add creates a node, connects it from the current node and makes it current.
+func (b *Builder) add(kind Kind, id string, opts []Option, init func(*Element)) *Builder {
+	e := &Element{ID: id, Kind: kind}
+	switch {
+	case kind == KindStartEvent:
+		e.IsInterrupting = true
+	case kind == KindBoundaryEvent:
+		e.CancelActivity = true
+	case kind.IsSubProcess():
+		e.Children = &Container{}
+	}
+	if init != nil {
+		init(e)
+	}
+	t := &optTarget{st: b.st, el: e}
+	for _, o := range opts {
+		o(t)
+	}
+	if id == "" {
+		b.errorf("%s without an id", kind)
+	} else if b.st.taken(id) {
+		b.errorf("duplicate id %q", id)
+	} else {
+		b.st.nodes[id] = e
+		b.st.scope[id] = b.c
+	}
+	b.c.Elements = append(b.c.Elements, e)
+	if b.cur != "" && kind != KindBoundaryEvent {
+		b.st.pending = append(b.st.pending, pendingFlow{c: b.c, from: b.cur, to: id, cond: b.cond, name: b.flowName, isDefault: b.isDefault})
+	}
+	b.cond, b.flowName, b.isDefault = "", "", false
+	b.cur = id
+	if kind.IsGateway() {
+		b.gw = id
+	}
+	return b
+}
+
+// Start adds a none start event.
+func (b *Builder) Start(id string, opts ...Option) *Builder {
+	return b.add(KindStartEvent, id, opts, nil)
+}
+
+// TimerStart adds a timer start event firing on cycle (ISO 8601 "R/PT1H" or a cron line).
+func (b *Builder) TimerStart(id, cycle string, opts ...Option) *Builder {
+	return b.add(KindStartEvent, id, opts, func(e *Element) { e.Event = Cycle(cycle).def(id) })
+}
+
+// MessageStart adds a message start event for the message named name.
+func (b *Builder) MessageStart(id, name string, opts ...Option) *Builder {
+	return b.add(KindStartEvent, id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventMessage, MessageRef: b.st.messageID(name, "")}
+	})
+}
+
+// End adds an end event (none; ErrorEnd and Terminate change its kind of end).
+func (b *Builder) End(id string, opts ...Option) *Builder {
+	return b.add(KindEndEvent, id, opts, nil)
+}
+
+// Task adds a task that passes through.
+func (b *Builder) Task(id string, opts ...Option) *Builder { return b.add(KindTask, id, opts, nil) }
+
+// ServiceTask adds a service task; give it a JobType.
+func (b *Builder) ServiceTask(id string, opts ...Option) *Builder {
+	return b.add(KindServiceTask, id, opts, nil)
+}
+
+// UserTask adds a user task.
+func (b *Builder) UserTask(id string, opts ...Option) *Builder {
+	return b.add(KindUserTask, id, opts, nil)
+}
+
+// ScriptTask adds a script task; give it a Script.
+func (b *Builder) ScriptTask(id string, opts ...Option) *Builder {
+	return b.add(KindScriptTask, id, opts, nil)
+}
+
+// ExclusiveGateway adds an exclusive gateway; open its branches with Condition and Default.
+func (b *Builder) ExclusiveGateway(id string, opts ...Option) *Builder {
+	return b.add(KindExclusiveGateway, id, opts, nil)
+}
+
+// ParallelGateway adds a parallel gateway (a fork, or a join when flows Connect to it).
+func (b *Builder) ParallelGateway(id string, opts ...Option) *Builder {
+	return b.add(KindParallelGateway, id, opts, nil)
+}
+
+// TimerCatch adds an intermediate timer catch event.
+func (b *Builder) TimerCatch(id string, when TimerSpec, opts ...Option) *Builder {
+	return b.add(KindIntermediateCatchEvent, id, opts, func(e *Element) { e.Event = when.def(id) })
+}
+
+// MessageCatch adds an intermediate message catch event waiting for the message named
+// name whose correlation key equals the value of correlationKey on this instance.
+func (b *Builder) MessageCatch(id, name, correlationKey string, opts ...Option) *Builder {
+	return b.add(KindIntermediateCatchEvent, id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventMessage, MessageRef: b.st.messageID(name, correlationKey)}
+	})
+}
+
+// SubProcess adds an embedded subprocess whose content inner builds (from its own start
+// event); the flow continues after the subprocess.
+func (b *Builder) SubProcess(id string, inner func(*Builder), opts ...Option) *Builder {
+	b.add(KindSubProcess, id, opts, nil)
+	if e := b.st.nodes[id]; e != nil && inner != nil {
+		inner(&Builder{st: b.st, c: e.Children})
+	}
+	return b
+}
+
+// boundary attaches a boundary event to the current node, which must be an activity, and
+// makes the event current so that its own path follows.
+func (b *Builder) boundary(id string, opts []Option, init func(*Element)) *Builder {
+	host := b.st.nodes[b.cur]
+	if host == nil || !host.Kind.IsActivity() || b.st.scope[b.cur] != b.c {
+		b.errorf("boundary event %q: current node %q is not an activity", id, b.cur)
+	}
+	hostID := b.cur
+	b.add(KindBoundaryEvent, id, opts, func(e *Element) {
+		e.AttachedTo = hostID
+		init(e)
+	})
+	return b
+}
+
+// BoundaryTimer attaches a timer boundary event to the current activity (interrupting
+// unless NonInterrupting is given); the builder continues from the event.
+func (b *Builder) BoundaryTimer(id string, when TimerSpec, opts ...Option) *Builder {
+	return b.boundary(id, opts, func(e *Element) { e.Event = when.def(id) })
+}
+
+// BoundaryError attaches an error boundary event catching code ("" catches every error)
+// to the current activity; the builder continues from the event.
+func (b *Builder) BoundaryError(id, code string, opts ...Option) *Builder {
+	return b.boundary(id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventError}
+		if code != "" {
+			e.Event.ErrorRef = b.st.errorID(code)
+		}
+	})
+}
+
+// branch moves back to the gateway a new branch leaves from.
+func (b *Builder) branch(what string) {
+	if e := b.st.nodes[b.cur]; e != nil && e.Kind.IsGateway() {
+		return
+	}
+	if b.gw == "" {
+		b.errorf("%s without a gateway", what)
+		return
+	}
+	b.cur = b.gw
+}
+
+// Condition opens a branch of a gateway taken when expr is true.
+func (b *Builder) Condition(expr string) *Builder {
+	b.branch("Condition")
+	b.cond, b.isDefault = expr, false
+	return b
+}
+
+// Default opens the default branch of an exclusive gateway.
+func (b *Builder) Default() *Builder {
+	b.branch("Default")
+	b.cond, b.isDefault = "", true
+	return b
+}
+
+// Branch opens another unconditional branch (of a parallel gateway).
+func (b *Builder) Branch() *Builder {
+	b.branch("Branch")
+	return b
+}
+
+// FlowName names the next sequence flow.
+func (b *Builder) FlowName(name string) *Builder {
+	b.flowName = name
+	return b
+}
+
+// MoveTo makes an existing node of the same scope current, to add another branch from it.
+func (b *Builder) MoveTo(id string) *Builder {
+	if b.st.nodes[id] == nil || b.st.scope[id] != b.c {
+		b.errorf("move to %q: no such node in this scope", id)
+		return b
+	}
+	b.cur = id
+	b.cond, b.flowName, b.isDefault = "", "", false
+	return b
+}
+
+// Connect draws a flow from the current node to the node id, which may be added later
+// (a join gateway, a loop back); the builder continues from id.
+func (b *Builder) Connect(id string) *Builder {
+	if b.cur == "" {
+		b.errorf("connect to %q: no current node", id)
+		return b
+	}
+	b.st.pending = append(b.st.pending, pendingFlow{c: b.c, from: b.cur, to: id, cond: b.cond, name: b.flowName,
+		isDefault: b.isDefault, createdByConnect: true})
+	b.cond, b.flowName, b.isDefault = "", "", false
+	b.cur = id
+	return b
+}
+
+// Definitions completes the model: it resolves connections, creates the sequence flows,
+// message and error root elements, lays the process out, and checks it with Check. It
+// returns every mistake found, joined.
+func (b *Builder) Definitions() (*Definitions, error) {
+	st := b.st
+	flowIDs := map[string]bool{}
+	for _, pf := range st.pending {
+		to := st.nodes[pf.to]
+		if to == nil {
+			st.errs = append(st.errs, fmt.Errorf("bpmn builder: connect %q to %q: unknown target", pf.from, pf.to))
+			continue
+		}
+		if st.scope[pf.to] != pf.c {
+			st.errs = append(st.errs, fmt.Errorf("bpmn builder: connect %q to %q: target is in another scope", pf.from, pf.to))
+			continue
+		}
+		id := uniqueID("Flow_"+sanitize(pf.from)+"_"+sanitize(pf.to), func(s string) bool { return flowIDs[s] || st.taken(s) })
+		flowIDs[id] = true
+		pf.c.Flows = append(pf.c.Flows, &SequenceFlow{ID: id, Name: pf.name, SourceRef: pf.from, TargetRef: pf.to, Condition: pf.cond})
+		if pf.isDefault {
+			st.nodes[pf.from].Default = id
+		}
+	}
+	st.pending = nil
+	never := func(*Element) bool { return false }
+	fillFlows(&st.proc.Container, never, never)
+	walk(&st.proc.Container, func(c *Container, _ *Element) {
+		for _, e := range c.Elements {
+			normalizeTask(&e.Task)
+		}
+	})
+	d := &Definitions{
+		ID:              "Definitions_" + sanitize(st.proc.ID),
+		TargetNamespace: "https://cockpit.dev/bpmn",
+		Exporter:        "Cockpit",
+		Processes:       []*Process{st.proc},
+		Messages:        st.messages,
+		Errors:          st.errors,
+	}
+	Layout(d)
+	errs := st.errs
+	if err := Check(d).Err(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return d, nil
+}

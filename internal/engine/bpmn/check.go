@@ -1,0 +1,410 @@
+package bpmn
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Report tells, per process, which flow nodes the engine executes and which it cannot,
+// and which structural problems the process has. Check builds it.
+type Report struct {
+	Processes []ProcessReport
+}
+
+// ProcessReport is the verdict on one process. Every flow node (nested subprocesses
+// included) appears in exactly one of Executes and Unsupported; Problems lists broken
+// structure (dangling references, duplicate ids, a missing start event, ...).
+type ProcessReport struct {
+	ID           string
+	Name         string
+	IsExecutable bool
+	Executes     []Finding
+	Unsupported  []Finding
+	Problems     []Finding
+}
+
+// Finding is one element named in a report, with the line where it starts in the
+// imported XML (0 for models built in Go).
+type Finding struct {
+	ElementID string
+	Kind      Kind
+	Line      int
+	Message   string
+}
+
+// OK reports whether the process can be deployed: nothing unsupported and no problems.
+func (p *ProcessReport) OK() bool { return len(p.Unsupported) == 0 && len(p.Problems) == 0 }
+
+// CheckError is the error of Report.Err: every unsupported element and problem of the
+// executable processes of a document. Inspect it with errors.As.
+type CheckError struct {
+	// Processes holds the reports of the executable processes that failed.
+	Processes []ProcessReport
+}
+
+func (e *CheckError) Error() string {
+	var b strings.Builder
+	b.WriteString("bpmn: model cannot be executed:")
+	for _, p := range e.Processes {
+		for _, f := range p.Unsupported {
+			fmt.Fprintf(&b, "\n  process %q: element %q (%s%s) cannot be executed: %s", p.ID, f.ElementID, f.Kind, lineSuffix(f.Line), f.Message)
+		}
+		for _, f := range p.Problems {
+			fmt.Fprintf(&b, "\n  process %q: element %q (%s%s): %s", p.ID, f.ElementID, f.Kind, lineSuffix(f.Line), f.Message)
+		}
+	}
+	return b.String()
+}
+
+func lineSuffix(line int) string {
+	if line == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", line %d", line)
+}
+
+// Err returns a *CheckError listing every unsupported element and problem of the
+// processes marked isExecutable="true", or nil. Processes without that mark are
+// descriptive and never make Err fail.
+func (r *Report) Err() error {
+	var failed []ProcessReport
+	for _, p := range r.Processes {
+		if p.IsExecutable && !p.OK() {
+			failed = append(failed, p)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return &CheckError{Processes: failed}
+}
+
+// Process returns the report of the process id, or nil.
+func (r *Report) Process(id string) *ProcessReport {
+	for i := range r.Processes {
+		if r.Processes[i].ID == id {
+			return &r.Processes[i]
+		}
+	}
+	return nil
+}
+
+// Check tells which elements of each process the engine will execute. The engine runs
+// exactly: none/timer/message start events (timer and message at process level only);
+// none, terminate and error end events; timer and message intermediate catch events; none
+// intermediate throw events; timer boundary events and interrupting error boundary events
+// on tasks and subprocesses; tasks and manual tasks (pass through); service, send and
+// business rule tasks with a job type; user tasks; script tasks with a script; exclusive
+// and parallel gateways; embedded subprocesses. Anything else, and any activity with a
+// loop or multi-instance marker, is reported as unsupported.
+func Check(d *Definitions) *Report {
+	r := &Report{}
+	ids := documentIDs(d)
+	messages := map[string]bool{}
+	for _, m := range d.Messages {
+		messages[m.ID] = true
+	}
+	errs := map[string]bool{}
+	for _, e := range d.Errors {
+		errs[e.ID] = true
+	}
+	for _, p := range d.Processes {
+		c := &checker{pr: ProcessReport{ID: p.ID, Name: p.Name, IsExecutable: p.IsExecutable},
+			ids: ids, messages: messages, errors: errs}
+		if n := ids[p.ID]; n > 1 {
+			c.problem(p.ID, KindProcess, p.Line, "id %q is used by %d elements", p.ID, n)
+		}
+		c.container(&p.Container, nil)
+		c.startEvents(&p.Container, p, nil)
+		r.Processes = append(r.Processes, c.pr)
+	}
+	return r
+}
+
+// documentIDs counts every id in the document, to find duplicates.
+func documentIDs(d *Definitions) map[string]int {
+	ids := map[string]int{}
+	add := func(id string) {
+		if id != "" {
+			ids[id]++
+		}
+	}
+	for _, p := range d.Processes {
+		add(p.ID)
+		walk(&p.Container, func(c *Container, _ *Element) {
+			for _, e := range c.Elements {
+				add(e.ID)
+				for _, a := range e.DataAssociations {
+					add(a.ID)
+				}
+			}
+			for _, f := range c.Flows {
+				add(f.ID)
+			}
+		})
+	}
+	for _, c := range d.Collaborations {
+		add(c.ID)
+		for _, p := range c.Participants {
+			add(p.ID)
+		}
+		for _, m := range c.MessageFlows {
+			add(m.ID)
+		}
+		for _, a := range c.Artifacts {
+			add(a.ID)
+		}
+	}
+	for _, m := range d.Messages {
+		add(m.ID)
+	}
+	for _, e := range d.Errors {
+		add(e.ID)
+	}
+	for _, s := range d.Signals {
+		add(s.ID)
+	}
+	for _, e := range d.Escalations {
+		add(e.ID)
+	}
+	return ids
+}
+
+type checker struct {
+	pr       ProcessReport
+	ids      map[string]int
+	messages map[string]bool
+	errors   map[string]bool
+}
+
+func (c *checker) problem(id string, k Kind, line int, format string, args ...any) {
+	c.pr.Problems = append(c.pr.Problems, Finding{ElementID: id, Kind: k, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) container(ct *Container, owner *Element) {
+	nodes := map[string]*Element{}
+	for _, e := range ct.Elements {
+		if e.Kind.IsFlowNode() {
+			nodes[e.ID] = e
+		}
+	}
+	flows := map[string]*SequenceFlow{}
+	for _, f := range ct.Flows {
+		flows[f.ID] = f
+		if n := c.ids[f.ID]; n > 1 {
+			c.problem(f.ID, KindSequenceFlow, f.Line, "id %q is used by %d elements", f.ID, n)
+		}
+		if f.ID == "" {
+			c.problem(f.ID, KindSequenceFlow, f.Line, "sequence flow has no id")
+		}
+		if nodes[f.SourceRef] == nil {
+			c.problem(f.ID, KindSequenceFlow, f.Line, "sourceRef %q is not a flow node of this %s", f.SourceRef, scope(owner))
+		}
+		if nodes[f.TargetRef] == nil {
+			c.problem(f.ID, KindSequenceFlow, f.Line, "targetRef %q is not a flow node of this %s", f.TargetRef, scope(owner))
+		}
+	}
+	for _, e := range ct.Elements {
+		if !e.Kind.IsFlowNode() {
+			continue
+		}
+		if e.ID == "" {
+			c.problem(e.ID, e.Kind, e.Line, "%s has no id", e.Kind)
+		} else if n := c.ids[e.ID]; n > 1 {
+			c.problem(e.ID, e.Kind, e.Line, "id %q is used by %d elements", e.ID, n)
+		}
+		if reason := c.unsupported(e, owner, nodes); reason != "" {
+			c.pr.Unsupported = append(c.pr.Unsupported, Finding{ElementID: e.ID, Kind: e.Kind, Line: e.Line, Message: reason})
+		} else {
+			c.pr.Executes = append(c.pr.Executes, Finding{ElementID: e.ID, Kind: e.Kind, Line: e.Line, Message: "executes"})
+		}
+		c.structure(e, nodes, flows)
+		if e.Children != nil {
+			c.container(e.Children, e)
+			if !e.TriggeredByEvent && e.Kind == KindSubProcess {
+				c.startEvents(e.Children, nil, e)
+			}
+		}
+	}
+}
+
+func scope(owner *Element) string {
+	if owner == nil {
+		return "process"
+	}
+	return fmt.Sprintf("subprocess %q", owner.ID)
+}
+
+// structure checks the references of one flow node.
+func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[string]*SequenceFlow) {
+	if e.Kind == KindBoundaryEvent {
+		host := nodes[e.AttachedTo]
+		switch {
+		case e.AttachedTo == "":
+			c.problem(e.ID, e.Kind, e.Line, "boundary event has no attachedToRef")
+		case host == nil:
+			c.problem(e.ID, e.Kind, e.Line, "attachedToRef %q is not a flow node of the same scope", e.AttachedTo)
+		case !host.Kind.IsActivity():
+			c.problem(e.ID, e.Kind, e.Line, "attachedToRef %q is a %s, not an activity", e.AttachedTo, host.Kind)
+		}
+	}
+	if e.Default != "" {
+		if f := flows[e.Default]; f == nil || f.SourceRef != e.ID {
+			c.problem(e.ID, e.Kind, e.Line, "default flow %q is not an outgoing sequence flow of it", e.Default)
+		}
+	}
+	if e.Kind == KindExclusiveGateway {
+		out := 0
+		for _, f := range flows {
+			if f.SourceRef == e.ID {
+				out++
+			}
+		}
+		if out > 1 {
+			for _, id := range e.Outgoing {
+				f := flows[id]
+				if f != nil && f.ID != e.Default && strings.TrimSpace(f.Condition) == "" {
+					c.problem(f.ID, KindSequenceFlow, f.Line, "flow leaves exclusive gateway %q without a condition and is not its default flow", e.ID)
+				}
+			}
+		}
+	}
+	if ev := e.Event; ev != nil && len(e.Multiple) == 0 {
+		switch ev.Type {
+		case EventTimer:
+			if ev.TimeDate == "" && ev.TimeDuration == "" && ev.TimeCycle == "" {
+				c.problem(e.ID, e.Kind, e.Line, "timer has no timeDate, timeDuration or timeCycle")
+			}
+		case EventMessage:
+			if ev.MessageRef == "" {
+				c.problem(e.ID, e.Kind, e.Line, "message event has no messageRef")
+			} else if !c.messages[ev.MessageRef] {
+				c.problem(e.ID, e.Kind, e.Line, "messageRef %q names no message", ev.MessageRef)
+			}
+		case EventError:
+			if ev.ErrorRef != "" && !c.errors[ev.ErrorRef] {
+				c.problem(e.ID, e.Kind, e.Line, "errorRef %q names no error", ev.ErrorRef)
+			} else if ev.ErrorRef == "" && e.Kind == KindEndEvent {
+				c.problem(e.ID, e.Kind, e.Line, "error end event has no errorRef")
+			}
+		}
+	}
+}
+
+// startEvents requires a start event the engine can start the container with: a process
+// (p set) needs a none, timer or message start event, a subprocess (owner set) a none one.
+func (c *checker) startEvents(ct *Container, p *Process, owner *Element) {
+	for _, e := range ct.Elements {
+		if e.Kind != KindStartEvent || len(e.Multiple) > 0 {
+			continue
+		}
+		if e.Event == nil || p != nil && (e.Event.Type == EventTimer || e.Event.Type == EventMessage) {
+			return
+		}
+	}
+	if p != nil {
+		c.problem(p.ID, KindProcess, p.Line, "process has no none, timer or message start event")
+	} else {
+		c.problem(owner.ID, owner.Kind, owner.Line, "subprocess has no none start event")
+	}
+}
+
+// unsupported returns why the engine cannot execute e, or "" when it can.
+func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Element) string {
+	if e.Kind.IsActivity() && e.Loop != LoopNone {
+		return fmt.Sprintf("%s loop markers are not supported", e.Loop)
+	}
+	if e.ForCompensation {
+		return "compensation handlers are not supported"
+	}
+	if e.Kind.IsEvent() && len(e.Multiple) > 0 {
+		return "events with several event definitions are not supported"
+	}
+	ev := EventNone
+	if e.Event != nil {
+		ev = e.Event.Type
+	}
+	switch e.Kind {
+	case KindStartEvent:
+		switch {
+		case ev == EventNone:
+			return ""
+		case ev == EventTimer || ev == EventMessage:
+			if owner != nil {
+				return fmt.Sprintf("%s start events are supported at process level only", ev)
+			}
+			return ""
+		}
+		return fmt.Sprintf("%s start events are not supported", ev)
+	case KindEndEvent:
+		if ev == EventNone || ev == EventTerminate || ev == EventError {
+			return ""
+		}
+		return fmt.Sprintf("%s end events are not supported", ev)
+	case KindIntermediateCatchEvent:
+		if ev == EventTimer || ev == EventMessage {
+			return ""
+		}
+		return fmt.Sprintf("%s intermediate catch events are not supported", orNone(ev))
+	case KindIntermediateThrowEvent:
+		if ev == EventNone {
+			return ""
+		}
+		return fmt.Sprintf("%s intermediate throw events are not supported", ev)
+	case KindBoundaryEvent:
+		if host := nodes[e.AttachedTo]; host != nil && !host.Kind.IsActivity() {
+			return "boundary events are supported on tasks and subprocesses only"
+		}
+		switch ev {
+		case EventTimer:
+			return ""
+		case EventError:
+			if !e.CancelActivity {
+				return "non-interrupting error boundary events are not supported"
+			}
+			return ""
+		}
+		return fmt.Sprintf("%s boundary events are not supported", orNone(ev))
+	case KindTask, KindManualTask, KindUserTask:
+		return ""
+	case KindServiceTask, KindSendTask, KindBusinessRuleTask:
+		if e.Task.JobType == "" {
+			return fmt.Sprintf("%s has no job type (set camunda:topic, camunda:class or zeebe:taskDefinition type)", e.Kind)
+		}
+		return ""
+	case KindScriptTask:
+		if strings.TrimSpace(e.Task.Script) == "" {
+			return "script task has no script"
+		}
+		return ""
+	case KindExclusiveGateway, KindParallelGateway:
+		return ""
+	case KindSubProcess:
+		if e.TriggeredByEvent {
+			return "event subprocesses are not supported"
+		}
+		return ""
+	case KindTransaction:
+		return "transactions are not supported"
+	case KindAdHocSubProcess:
+		return "ad-hoc subprocesses are not supported"
+	case KindCallActivity:
+		return "call activities are not supported"
+	case KindReceiveTask:
+		return "receive tasks are not supported (use a message intermediate catch event)"
+	case KindInclusiveGateway:
+		return "inclusive gateways are not supported"
+	case KindEventBasedGateway:
+		return "event-based gateways are not supported"
+	case KindComplexGateway:
+		return "complex gateways are not supported"
+	}
+	return fmt.Sprintf("%s elements are not supported", e.Kind)
+}
+
+func orNone(t EventType) EventType {
+	if t == EventNone {
+		return "none"
+	}
+	return t
+}

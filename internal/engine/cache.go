@@ -1,0 +1,158 @@
+package engine
+
+import "github.com/cockpit-engine/cockpit/internal/engine/store"
+
+// instanceCache keeps the instances this engine wrote last, as committed, so the next
+// command on them need not read them back. It is used only on the committer goroutine
+// and only on stores this process writes alone (store.Exclusive): on a shared store
+// another node may move an instance at any time, so every command reads it.
+//
+// Invariant: an entry equals the committed rows. Writes are staged while a batch runs and
+// applied after its commit; a rolled-back command drops its staged writes, a failed
+// commit drops the entries it touched. Even a wrong entry cannot corrupt data: Apply
+// checks the instance version, and a conflict evicts the entry and re-runs the command.
+type instanceCache struct {
+	max     int
+	entries map[string]*snapshot
+	staged  []staged
+}
+
+type staged struct {
+	id   string
+	snap *snapshot  // nil: evict
+	lock *store.Job // a job lock taken by this node (snap unused)
+}
+
+// snapshot is an instance aggregate by value; loads hand out copies.
+type snapshot struct {
+	inst      store.Instance
+	tokens    []store.Token
+	vars      []store.Variable
+	values    map[string]any
+	jobs      []store.Job
+	subs      []store.Subscription
+	tasks     []store.UserTask
+	incidents []store.Incident
+}
+
+func newInstanceCache(max int) *instanceCache {
+	return &instanceCache{max: max, entries: make(map[string]*snapshot)}
+}
+
+// get returns the latest state of an instance: staged in this batch, else committed.
+// nil means "read it from the store".
+func (c *instanceCache) get(id string) *snapshot {
+	for i := len(c.staged) - 1; i >= 0; i-- {
+		if s := c.staged[i]; s.id == id && s.lock == nil {
+			return s.snap
+		}
+	}
+	return c.entries[id]
+}
+
+func (c *instanceCache) mark() int { return len(c.staged) }
+
+// rollback drops what was staged after mark (a command rolled back to its savepoint).
+func (c *instanceCache) rollback(mark int) {
+	for _, s := range c.staged[mark:] {
+		delete(c.entries, s.id) // be safe: the command may have half-changed its view
+	}
+	c.staged = c.staged[:mark]
+}
+
+// finish applies the staged writes after a commit, or evicts them when it failed.
+func (c *instanceCache) finish(committed bool) {
+	for _, s := range c.staged {
+		switch {
+		case !committed || (s.snap == nil && s.lock == nil):
+			delete(c.entries, s.id)
+		case s.lock != nil:
+			if e := c.entries[s.id]; e != nil {
+				for i := range e.jobs {
+					if e.jobs[i].ID == s.lock.ID {
+						e.jobs[i].LockOwner, e.jobs[i].LockedUntil = s.lock.LockOwner, s.lock.LockedUntil
+					}
+				}
+			}
+		default:
+			if len(c.entries) >= c.max {
+				for id := range c.entries { // evict an arbitrary entry
+					delete(c.entries, id)
+					break
+				}
+			}
+			c.entries[s.id] = s.snap
+		}
+	}
+	c.staged = c.staged[:0]
+}
+
+func (c *instanceCache) stage(id string, snap *snapshot) {
+	c.staged = append(c.staged, staged{id: id, snap: snap})
+}
+
+func (c *instanceCache) stageLock(j *store.Job) {
+	if j.InstanceID != "" {
+		c.staged = append(c.staged, staged{id: j.InstanceID, lock: j})
+	}
+}
+
+// snapshot captures the run's state after a successful Apply.
+func (r *run) snapshot() *snapshot {
+	s := &snapshot{inst: *r.inst, values: make(map[string]any, len(r.values))}
+	for _, t := range r.tokens {
+		s.tokens = append(s.tokens, *t)
+	}
+	for _, v := range r.vars {
+		s.vars = append(s.vars, *v)
+	}
+	for k, v := range r.values {
+		s.values[k] = v
+	}
+	for _, j := range r.jobs {
+		s.jobs = append(s.jobs, *j)
+	}
+	for _, x := range r.subs {
+		s.subs = append(s.subs, *x)
+	}
+	for _, t := range r.tasks {
+		s.tasks = append(s.tasks, *t)
+	}
+	for _, i := range r.incidents {
+		s.incidents = append(s.incidents, *i)
+	}
+	return s
+}
+
+// restore fills a fresh run from a snapshot, copying every row so the run may change them.
+func (r *run) restore(s *snapshot) {
+	inst := s.inst
+	r.inst = &inst
+	for i := range s.tokens {
+		t := s.tokens[i]
+		r.tokens[t.ID] = &t
+	}
+	for i := range s.vars {
+		v := s.vars[i]
+		r.vars[v.Name] = &v
+	}
+	for k, v := range s.values {
+		r.values[k] = v
+	}
+	for i := range s.jobs {
+		j := s.jobs[i]
+		r.jobs[j.ID] = &j
+	}
+	for i := range s.subs {
+		x := s.subs[i]
+		r.subs[x.ID] = &x
+	}
+	for i := range s.tasks {
+		t := s.tasks[i]
+		r.tasks[t.ID] = &t
+	}
+	for i := range s.incidents {
+		in := s.incidents[i]
+		r.incidents[in.ID] = &in
+	}
+}

@@ -1,0 +1,316 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// filterFixture is 30 instances that differ in every filtered field; two instances share
+// each start time, so the id decides their order.
+type filterFixture struct {
+	instances []*store.Instance
+	vars      map[string]map[string]string // instance -> name -> compact JSON
+	elements  map[string][]string          // instance -> token elements
+}
+
+func writeFilterFixture(t *testing.T, s store.Store) *filterFixture {
+	f := &filterFixture{vars: map[string]map[string]string{}, elements: map[string][]string{}}
+	keys := []string{"order", "invoice", "refund"}
+	states := []string{store.InstanceActive, store.InstanceSuspended, store.InstanceCompleted, store.InstanceCancelled}
+	colors := []string{`"red"`, `"green"`, `"blue"`}
+	var cs []*store.Change
+	for i := range 30 {
+		id := fmt.Sprintf("i%02d", i)
+		key := keys[i%3]
+		in := newInstance(id, key, at(float64(i/2)))
+		in.DefinitionVersion = 1 + i%2
+		in.DefinitionID = fmt.Sprintf("%s:%d", key, in.DefinitionVersion)
+		in.State = states[i%4]
+		in.BusinessKey = fmt.Sprintf("bk-%d", i%5)
+		if i%7 == 0 {
+			in.IncidentCount = 1 + i%2
+		}
+		f.instances = append(f.instances, in)
+		f.vars[id] = map[string]string{
+			"color": colors[(i/3)%3],
+			"n":     fmt.Sprint(i % 4),
+			"obj":   fmt.Sprintf(`{"k":%d}`, i%2),
+		}
+		f.elements[id] = []string{[]string{"review", "ship"}[i%2]}
+		if i%5 == 0 {
+			f.elements[id] = append(f.elements[id], "join")
+		}
+		if i%10 == 0 {
+			f.elements[id] = append(f.elements[id], "join") // two tokens at one element
+		}
+		c := &store.Change{Instance: in, Created: true}
+		for name, value := range f.vars[id] {
+			c.PutVariables = append(c.PutVariables, variable(id, name, value))
+		}
+		for j, el := range f.elements[id] {
+			c.PutTokens = append(c.PutTokens, newToken(fmt.Sprintf("%s-t%d", id, j), id, el, at(0)))
+		}
+		cs = append(cs, c)
+	}
+	// Written in an order unrelated to the list order.
+	slices.Reverse(cs[10:20])
+	apply(t, s, cs...)
+	return f
+}
+
+// want filters and orders the fixture as ListInstances must.
+func (f *filterFixture) want(keep func(in *store.Instance) bool) []string {
+	var out []*store.Instance
+	for _, in := range f.instances {
+		if keep(in) {
+			out = append(out, in)
+		}
+	}
+	slices.SortFunc(out, func(a, b *store.Instance) int {
+		if c := b.StartedAt.Compare(a.StartedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return instanceIDs(out)
+}
+
+// listAll pages through ListInstances with page size n.
+func listAll(t *testing.T, s store.Store, f store.InstanceFilter, n int) ([]*store.Instance, int) {
+	t.Helper()
+	f.Limit = n
+	var all []*store.Instance
+	pages := 0
+	for {
+		page := get(t, s, func(ctx context.Context, tx store.Tx) (*store.InstancePage, error) { return tx.ListInstances(ctx, f) })
+		pages++
+		if len(page.Instances) > n {
+			t.Fatalf("page of %d instances with limit %d", len(page.Instances), n)
+		}
+		all = append(all, page.Instances...)
+		if page.Next == "" {
+			return all, pages
+		}
+		if len(page.Instances) == 0 {
+			t.Fatalf("empty page with a next cursor")
+		}
+		if pages > 1000 {
+			t.Fatalf("pagination does not end")
+		}
+		f.After = page.Next
+	}
+}
+
+func testInstanceFilters(t *testing.T, s store.Store) {
+	fx := writeFilterFixture(t, s)
+	waitingAt := func(in *store.Instance, el string) bool { return slices.Contains(fx.elements[in.ID], el) }
+	cases := []struct {
+		name   string
+		filter store.InstanceFilter
+		keep   func(in *store.Instance) bool
+	}{
+		{"none", store.InstanceFilter{}, func(*store.Instance) bool { return true }},
+		{"definition key", store.InstanceFilter{DefinitionKey: "order"},
+			func(in *store.Instance) bool { return in.DefinitionKey == "order" }},
+		{"definition id", store.InstanceFilter{DefinitionID: "invoice:2"},
+			func(in *store.Instance) bool { return in.DefinitionID == "invoice:2" }},
+		{"one state", store.InstanceFilter{States: []string{store.InstanceActive}},
+			func(in *store.Instance) bool { return in.State == store.InstanceActive }},
+		{"two states", store.InstanceFilter{States: []string{store.InstanceCompleted, store.InstanceCancelled}},
+			func(in *store.Instance) bool {
+				return in.State == store.InstanceCompleted || in.State == store.InstanceCancelled
+			}},
+		{"business key", store.InstanceFilter{BusinessKey: "bk-3"},
+			func(in *store.Instance) bool { return in.BusinessKey == "bk-3" }},
+		{"variable string", store.InstanceFilter{VariableName: "color", VariableValue: json.RawMessage(`"red"`)},
+			func(in *store.Instance) bool { return fx.vars[in.ID]["color"] == `"red"` }},
+		{"variable number", store.InstanceFilter{VariableName: "n", VariableValue: json.RawMessage(`2`)},
+			func(in *store.Instance) bool { return fx.vars[in.ID]["n"] == `2` }},
+		{"variable object spaced", store.InstanceFilter{VariableName: "obj", VariableValue: json.RawMessage(`{ "k" : 1 }`)},
+			func(in *store.Instance) bool { return fx.vars[in.ID]["obj"] == `{"k":1}` }},
+		{"variable other name", store.InstanceFilter{VariableName: "n", VariableValue: json.RawMessage(`"red"`)},
+			func(in *store.Instance) bool { return false }},
+		{"started after (inclusive)", store.InstanceFilter{StartedAfter: at(5)},
+			func(in *store.Instance) bool { return !in.StartedAt.Before(at(5)) }},
+		{"started before (exclusive)", store.InstanceFilter{StartedBefore: at(10)},
+			func(in *store.Instance) bool { return in.StartedAt.Before(at(10)) }},
+		{"started between", store.InstanceFilter{StartedAfter: at(3), StartedBefore: at(7)},
+			func(in *store.Instance) bool { return !in.StartedAt.Before(at(3)) && in.StartedAt.Before(at(7)) }},
+		{"has incident", store.InstanceFilter{HasIncident: ptr(true)},
+			func(in *store.Instance) bool { return in.IncidentCount > 0 }},
+		{"has no incident", store.InstanceFilter{HasIncident: ptr(false)},
+			func(in *store.Instance) bool { return in.IncidentCount == 0 }},
+		{"waiting at", store.InstanceFilter{WaitingAt: "join"},
+			func(in *store.Instance) bool { return waitingAt(in, "join") }},
+		{"waiting at unknown", store.InstanceFilter{WaitingAt: "nowhere"},
+			func(in *store.Instance) bool { return false }},
+		{"key state waiting", store.InstanceFilter{DefinitionKey: "order", States: []string{store.InstanceActive, store.InstanceCompleted}, WaitingAt: "review"},
+			func(in *store.Instance) bool {
+				return in.DefinitionKey == "order" && (in.State == store.InstanceActive || in.State == store.InstanceCompleted) &&
+					waitingAt(in, "review")
+			}},
+		{"variable incident time", store.InstanceFilter{VariableName: "obj", VariableValue: json.RawMessage(`{"k":0}`),
+			HasIncident: ptr(false), StartedAfter: at(2)},
+			func(in *store.Instance) bool {
+				return fx.vars[in.ID]["obj"] == `{"k":0}` && in.IncidentCount == 0 && !in.StartedAt.Before(at(2))
+			}},
+		{"everything", store.InstanceFilter{DefinitionKey: "order", DefinitionID: "order:1", States: []string{store.InstanceActive},
+			BusinessKey: "bk-0", VariableName: "n", VariableValue: json.RawMessage(`0`), StartedAfter: at(0),
+			StartedBefore: at(100), HasIncident: ptr(true), WaitingAt: "join"},
+			func(in *store.Instance) bool {
+				return in.DefinitionID == "order:1" && in.State == store.InstanceActive && in.BusinessKey == "bk-0" &&
+					fx.vars[in.ID]["n"] == "0" && in.IncidentCount > 0 && waitingAt(in, "join")
+			}},
+	}
+	for _, c := range cases {
+		want := fx.want(c.keep)
+		page := get(t, s, func(ctx context.Context, tx store.Tx) (*store.InstancePage, error) {
+			return tx.ListInstances(ctx, c.filter)
+		})
+		same(t, c.name, instanceIDs(page.Instances), want)
+		if page.Next != "" {
+			t.Fatalf("%s: a cursor after the only page", c.name)
+		}
+		if c.name == "everything" && len(want) != 1 {
+			t.Fatalf("fixture: the combined filter should match one instance, matches %v", want)
+		}
+		// The same, three at a time.
+		all, _ := listAll(t, s, c.filter, 3)
+		same(t, c.name+" paged", instanceIDs(all), want)
+	}
+	// Rows come back whole.
+	page := get(t, s, func(ctx context.Context, tx store.Tx) (*store.InstancePage, error) {
+		return tx.ListInstances(ctx, store.InstanceFilter{BusinessKey: "bk-0", DefinitionKey: "order"})
+	})
+	var want []*store.Instance
+	for _, id := range fx.want(func(in *store.Instance) bool { return in.BusinessKey == "bk-0" && in.DefinitionKey == "order" }) {
+		want = append(want, fx.instances[int(id[1]-'0')*10+int(id[2]-'0')])
+	}
+	same(t, "listed rows", page.Instances, want)
+
+	err := s.Read(t.Context(), func(tx store.Tx) error {
+		_, err := tx.ListInstances(t.Context(), store.InstanceFilter{After: "not a cursor!"})
+		return err
+	})
+	if err == nil {
+		t.Fatal("ListInstances with a malformed cursor: no error")
+	}
+}
+
+func testInstancePagination(t *testing.T, s store.Store) {
+	var cs []*store.Change
+	var want []string
+	for i := range 25 {
+		// Three instances per start time.
+		cs = append(cs, &store.Change{Instance: newInstance(fmt.Sprintf("p%02d", i), "order", at(float64(i/3))), Created: true})
+	}
+	apply(t, s, cs...)
+	for i := 24; i >= 0; i-- {
+		want = append(want, fmt.Sprintf("p%02d", i))
+	}
+	for _, n := range []int{1, 5, 7, 24, 25, 26} {
+		all, pages := listAll(t, s, store.InstanceFilter{}, n)
+		same(t, fmt.Sprintf("pages of %d", n), instanceIDs(all), want)
+		if wantPages := (25 + n - 1) / n; pages != wantPages {
+			t.Fatalf("pages of %d: got %d pages, want %d", n, pages, wantPages)
+		}
+	}
+
+	// Instances started after the first page was read do not shift the later pages.
+	first := get(t, s, func(ctx context.Context, tx store.Tx) (*store.InstancePage, error) {
+		return tx.ListInstances(ctx, store.InstanceFilter{Limit: 10})
+	})
+	apply(t, s, &store.Change{Instance: newInstance("newer", "order", at(100)), Created: true},
+		&store.Change{Instance: newInstance("p08b", "order", at(2)), Created: true}) // sorts before p08 in the next page
+	rest, _ := listAll(t, s, store.InstanceFilter{After: first.Next}, 10)
+	got := append(instanceIDs(first.Instances), instanceIDs(rest)...)
+	wantAfter := append(slices.Clone(want[:10]), want[10:16]...)
+	wantAfter = append(wantAfter, "p08b")
+	wantAfter = append(wantAfter, want[16:]...)
+	same(t, "pages around a concurrent insert", got, wantAfter)
+}
+
+func testInstanceDefaultPage(t *testing.T, s store.Store) {
+	var cs []*store.Change
+	for i := range 60 {
+		cs = append(cs, &store.Change{Instance: newInstance(fmt.Sprintf("d%02d", i), "order", at(float64(i))), Created: true})
+	}
+	apply(t, s, cs...)
+	page := get(t, s, func(ctx context.Context, tx store.Tx) (*store.InstancePage, error) {
+		return tx.ListInstances(ctx, store.InstanceFilter{})
+	})
+	if len(page.Instances) != 50 || page.Next == "" {
+		t.Fatalf("default page: %d instances, next %q; want 50 and a cursor", len(page.Instances), page.Next)
+	}
+	if page.Instances[0].ID != "d59" {
+		t.Fatalf("default page starts at %s, want the newest d59", page.Instances[0].ID)
+	}
+}
+
+func testIncidents(t *testing.T, s store.Store) {
+	mk := func(id, instance, defKey, state string, created float64) *store.Incident {
+		in := &store.Incident{ID: id, InstanceID: instance, TokenID: "t", ElementID: "el", DefinitionKey: defKey, JobID: "j",
+			Type: store.IncidentFailedJob, Message: "m " + id, Details: "d", State: state, CreatedAt: at(created)}
+		if state == store.IncidentResolved {
+			in.ResolvedAt = ptr(at(created + 1))
+		}
+		return in
+	}
+	x1 := mk("x1", "i1", "order", store.IncidentOpen, 1)
+	x2 := mk("x2", "i1", "order", store.IncidentResolved, 2)
+	x3 := mk("x3", "i2", "invoice", store.IncidentOpen, 3)
+	x4 := mk("x4", "i3", "order", store.IncidentOpen, 3)
+	apply(t, s, &store.Change{PutIncidents: []*store.Incident{x1, x2, x3, x4}})
+	list := func(f store.IncidentFilter) []*store.Incident {
+		return get(t, s, func(ctx context.Context, tx store.Tx) ([]*store.Incident, error) { return tx.ListIncidents(ctx, f) })
+	}
+	// Newest first; equal times by id, descending.
+	same(t, "all", list(store.IncidentFilter{}), []*store.Incident{x4, x3, x2, x1})
+	same(t, "instance", list(store.IncidentFilter{InstanceID: "i1"}), []*store.Incident{x2, x1})
+	same(t, "definition", list(store.IncidentFilter{DefinitionKey: "order"}), []*store.Incident{x4, x2, x1})
+	same(t, "state", list(store.IncidentFilter{State: store.IncidentOpen}), []*store.Incident{x4, x3, x1})
+	same(t, "definition state", list(store.IncidentFilter{DefinitionKey: "order", State: store.IncidentOpen}), []*store.Incident{x4, x1})
+	same(t, "limit", list(store.IncidentFilter{Limit: 2}), []*store.Incident{x4, x3})
+	same(t, "GetIncident", get(t, s, func(ctx context.Context, tx store.Tx) (*store.Incident, error) {
+		return tx.GetIncident(ctx, "x2")
+	}), x2)
+}
+
+func testUserTasks(t *testing.T, s store.Store) {
+	mk := func(id, instance, assignee, state string, created float64) *store.UserTask {
+		u := &store.UserTask{ID: id, InstanceID: instance, TokenID: "t-" + id, ElementID: "approve", DefinitionKey: "order",
+			Name: "Approve " + id, Assignee: assignee, CandidateGroups: "managers", FormKey: "f", State: state,
+			CreatedAt: at(created)}
+		if state != store.TaskOpen {
+			u.CompletedAt = ptr(at(created + 10))
+		}
+		if created > 2 {
+			u.DueAt = ptr(at(created + 3600))
+		}
+		return u
+	}
+	u1 := mk("u1", "i1", "ada", store.TaskOpen, 1)
+	u2 := mk("u2", "i1", "", store.TaskCompleted, 2)
+	u3 := mk("u3", "i2", "ada", store.TaskOpen, 3)
+	u4 := mk("u4", "i3", "bob", store.TaskCancelled, 3)
+	apply(t, s, &store.Change{PutTasks: []*store.UserTask{u4, u3, u2, u1}})
+	list := func(f store.UserTaskFilter) []*store.UserTask {
+		return get(t, s, func(ctx context.Context, tx store.Tx) ([]*store.UserTask, error) { return tx.ListUserTasks(ctx, f) })
+	}
+	// Oldest first; equal times by id.
+	same(t, "all", list(store.UserTaskFilter{}), []*store.UserTask{u1, u2, u3, u4})
+	same(t, "instance", list(store.UserTaskFilter{InstanceID: "i1"}), []*store.UserTask{u1, u2})
+	same(t, "state", list(store.UserTaskFilter{State: store.TaskOpen}), []*store.UserTask{u1, u3})
+	same(t, "assignee", list(store.UserTaskFilter{Assignee: "ada"}), []*store.UserTask{u1, u3})
+	same(t, "assignee state", list(store.UserTaskFilter{Assignee: "bob", State: store.TaskOpen}), []*store.UserTask{})
+	same(t, "limit", list(store.UserTaskFilter{Limit: 3}), []*store.UserTask{u1, u2, u3})
+	same(t, "GetUserTask", get(t, s, func(ctx context.Context, tx store.Tx) (*store.UserTask, error) {
+		return tx.GetUserTask(ctx, "u4")
+	}), u4)
+}
