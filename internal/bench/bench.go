@@ -52,7 +52,9 @@ const ReferenceFlow = `<?xml version="1.0" encoding="UTF-8"?>
 type Options struct {
 	// N is the number of instances (default 10000).
 	N int
-	// Concurrency is the number of goroutines starting instances (default 64).
+	// Concurrency is the number of instances in flight: each of this many goroutines
+	// starts an instance and waits for it to complete before starting the next
+	// (default 128).
 	Concurrency int
 	// Store names the store: "sqlite" (the default and, for now, the only one).
 	Store string
@@ -102,7 +104,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.N = 10000
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 64
+		o.Concurrency = 128
 	}
 	if o.Store == "" {
 		o.Store = "sqlite"
@@ -178,32 +180,51 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 
-	// The collector records completion times; it is the only reader of completions.
-	ends := make(map[string]time.Time, o.N)
-	allDone := make(chan struct{})
+	// The collector records completion times and wakes the worker waiting for each.
+	var (
+		mu      sync.Mutex
+		ends    = make(map[string]time.Time, o.N)
+		waiters = make(map[string]chan struct{})
+	)
 	collected := make(chan struct{})
 	go func() {
 		defer close(collected)
 		for {
 			select {
 			case c := <-completions:
+				mu.Lock()
 				for _, id := range c.ids {
 					ends[id] = c.at
+					if w := waiters[id]; w != nil {
+						close(w)
+						delete(waiters, id)
+					}
 				}
-				if len(ends) == o.N {
-					close(allDone)
-					return
-				}
+				mu.Unlock()
 			case <-quit:
 				return
 			}
 		}
 	}()
+	// done returns a channel closed when the instance has completed.
+	done := func(id string) <-chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		ch := make(chan struct{})
+		if _, ok := ends[id]; ok {
+			close(ch)
+		} else {
+			waiters[id] = ch
+		}
+		return ch
+	}
 
+	// A closed loop: each of Concurrency workers starts an instance and waits for it
+	// to complete before starting the next, so the latency measured is the engine's,
+	// not the time an instance spent queued behind thousands started before it.
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		mu       sync.Mutex
 		starts   = make(map[string]time.Time, o.N)
 		startErr error
 		next     atomic.Int64
@@ -217,6 +238,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			for next.Add(1) <= int64(o.N) && runCtx.Err() == nil {
 				t0 := time.Now()
 				inst, err := e.StartInstance(runCtx, ProcessKey, engine.StartOptions{})
+				if err == nil {
+					mu.Lock()
+					starts[inst.ID] = t0
+					mu.Unlock()
+					select {
+					case <-done(inst.ID):
+					case <-runCtx.Done():
+						err = runCtx.Err()
+					}
+				}
 				if err != nil {
 					mu.Lock()
 					if startErr == nil {
@@ -226,25 +257,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 					cancel()
 					return
 				}
-				mu.Lock()
-				starts[inst.ID] = t0
-				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
 	if startErr != nil {
-		return nil, fmt.Errorf("bench: %w", startErr)
+		return nil, fmt.Errorf("bench: waiting for %d instances: %w", o.N, startErr)
 	}
-	select {
-	case <-allDone:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("bench: waiting for %d instances to complete: %w", o.N, ctx.Err())
-	}
-	<-collected
 	if err := stopEngine(); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 
 	res := &Result{Store: o.Store, N: o.N, Concurrency: o.Concurrency}
 	lats := make([]time.Duration, 0, o.N)
@@ -285,7 +309,7 @@ func (r *Result) Write(w io.Writer, asJSON bool) error {
 		_, err = fmt.Fprintf(w, "%s\n", b)
 		return err
 	}
-	_, err := fmt.Fprintf(w, `cockpit bench: %d instances of the reference flow (start, 3 service tasks, end) on %s, %d starters
+	_, err := fmt.Fprintf(w, `cockpit bench: %d instances of the reference flow (start, 3 service tasks, end) on %s, %d in flight
   throughput  %.1f instances/s (%.2fs from the first start to the last completion)
   latency     p50 %.2f ms, p99 %.2f ms (start to completion)
   peak RSS    %.1f MiB

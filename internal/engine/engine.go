@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"time"
 
@@ -31,7 +30,8 @@ type Options struct {
 	Clock  clock.Clock  // default clock.Real
 	Logger *slog.Logger // default slog.Default()
 	NodeID string       // lock owner name; default a random id
-	// Workers bounds how many job handlers run at once (default 4 × GOMAXPROCS).
+	// Workers bounds how many job handlers run at once (default 64: handlers mostly wait
+	// on other services, and each waiting handler is only a goroutine).
 	Workers int
 	// BatchSize is how many jobs one fetch locks at most (default 128).
 	BatchSize int
@@ -73,11 +73,13 @@ type Engine struct {
 	cmds chan *command
 	wake chan struct{}
 
-	lifeMu  sync.Mutex
-	running bool
-	cancel  context.CancelFunc
-	done    chan struct{}
-	stopped chan struct{} // closed when the committer has exited
+	lifeMu        sync.Mutex
+	running       bool
+	cancel        context.CancelFunc
+	handlerCtx    context.Context
+	handlerCancel context.CancelFunc
+	done          chan struct{}
+	stopped       chan struct{} // closed when the committer has exited
 
 	busy sync.WaitGroup // in-flight handlers
 
@@ -103,7 +105,7 @@ func New(opts Options) (*Engine, error) {
 		opts.NodeID = "node-" + uuid.NewString()[:8]
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 4 * runtime.GOMAXPROCS(0)
+		opts.Workers = 64
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 128
@@ -169,6 +171,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.cancel = cancel
+	// Handlers get a context of their own: stopping the engine lets them finish, and
+	// cancels them only when Stop's own deadline passes.
+	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.handlerCtx, e.handlerCancel = hctx, hcancel
 	e.done = make(chan struct{})
 	e.running = true
 	go func() {
@@ -184,13 +190,19 @@ func (e *Engine) Start(ctx context.Context) error {
 func (e *Engine) Stop(ctx context.Context) error {
 	e.lifeMu.Lock()
 	defer e.lifeMu.Unlock()
+	var stopErr error
 	if e.running {
 		e.cancel()
 		select {
 		case <-e.done:
 		case <-ctx.Done():
-			return fmt.Errorf("stop engine: %w", ctx.Err())
+			// Out of patience: cancel the handlers (their jobs are released, not failed)
+			// and wait for them to return.
+			stopErr = fmt.Errorf("stop engine: handlers still running: %w", ctx.Err())
+			e.handlerCancel()
+			<-e.done
 		}
+		e.handlerCancel()
 		e.running = false
 	}
 	select {
@@ -200,12 +212,8 @@ func (e *Engine) Stop(ctx context.Context) error {
 	}
 	// Commands still queued are finished before the committer exits.
 	e.cmds <- &command{stop: true}
-	select {
-	case <-e.stopped:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stop engine: %w", ctx.Err())
-	}
+	<-e.stopped // the committer finishes what is queued; each command is short
+	return stopErr
 }
 
 // command is one unit of work for the committer. fn runs inside the batch transaction

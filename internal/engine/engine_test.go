@@ -789,3 +789,35 @@ func TestQueries(t *testing.T) {
 		}
 	})
 }
+
+func TestStopLetsHandlersFinishOrReleasesTheirJobs(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		st := open(t)
+		t.Cleanup(func() { st.Close() })
+		v := newEnvOn(t, st, false)
+		started := make(chan struct{}, 1)
+		v.e.Handle("work", func(ctx context.Context, j *engine.Job) (map[string]any, error) {
+			started <- struct{}{}
+			<-ctx.Done() // a handler that only stops when told
+			return nil, ctx.Err()
+		})
+		v.start()
+		v.deploy("service.bpmn")
+		inst := v.startInstance("service", map[string]any{"amount": 1})
+		<-started
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if err := v.e.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("stop: %v", err)
+		}
+		// A fresh engine on the same store sees the job unharmed and unlocked.
+		w := newEnvOn(t, st, false)
+		jobs := w.detail(inst.ID).Jobs
+		if len(jobs) != 1 || jobs[0].Attempt != 0 || jobs[0].Retries != 3 || jobs[0].LockOwner != "" {
+			t.Fatalf("job after forced stop: %+v", jobs)
+		}
+		if w.hasEvent(inst.ID, engine.EventJobFailed, "") || v.countEvents(engine.EventJobFailed, "") != 0 {
+			t.Error("a forced stop counted as a failure")
+		}
+	})
+}

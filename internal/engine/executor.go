@@ -213,7 +213,7 @@ func (e *Engine) runJob(ctx context.Context, j *store.Job, vars map[string]map[s
 			err = e.finishJob(wctx, j, nil, fmt.Errorf("no handler registered for job type %q", j.Type))
 			break
 		}
-		hctx, cancel := context.WithTimeout(ctx, e.opts.LockDuration)
+		hctx, cancel := context.WithTimeout(e.handlerCtx, e.opts.LockDuration)
 		job := &Job{
 			Key: j.ID, Type: j.Type, Attempt: j.Attempt + 1, Retries: j.Retries, InstanceID: j.InstanceID,
 			ElementID: j.ElementID, DefinitionKey: j.DefinitionKey, Variables: vars[j.InstanceID],
@@ -223,6 +223,11 @@ func (e *Engine) runJob(ctx context.Context, j *store.Job, vars map[string]map[s
 		}
 		out, herr := callHandler(hctx, h, job)
 		cancel()
+		if herr != nil && e.handlerCtx.Err() != nil {
+			// Cut short by a forced stop: not the job's fault, so give it back unharmed.
+			err = e.releaseJob(wctx, j)
+			break
+		}
 		err = e.finishJob(wctx, j, out, herr)
 	}
 	if err != nil && !errors.Is(err, ErrLostLock) {
@@ -269,6 +274,19 @@ func (e *Engine) finishJob(ctx context.Context, j *store.Job, vars map[string]an
 			return fe
 		}
 		return err
+	})
+}
+
+// releaseJob unlocks a job this node holds, without counting an attempt.
+func (e *Engine) releaseJob(ctx context.Context, j *store.Job) error {
+	return e.update(ctx, j.InstanceID, func(r *run) error {
+		cur := r.jobs[j.ID]
+		if cur == nil || cur.LockOwner != e.opts.NodeID {
+			return nil
+		}
+		cur.LockOwner, cur.LockedUntil = "", nil
+		r.putJob(cur)
+		return nil
 	})
 }
 

@@ -20,6 +20,14 @@ const (
 	eventCols        = `seq, id, instance_id, instance_seq, definition_id, definition_key, type, element_id, element_type, token_id, job_id, incident_id, time, data`
 )
 
+// denseMatches is where a variable or waiting filter counts as common: below it the
+// matching rows are few enough to sort; from it on a walk over the newest instances meets a
+// page of matches soon enough (about page size * instances / matches rows).
+const (
+	denseMatches    = 2000
+	denseMatchesSQL = "2000"
+)
+
 // Rows of the aggregate query: a kind tag, then the row padded to the width of a job row.
 const (
 	loadWidth = 1 + 18
@@ -61,6 +69,8 @@ const (
 	qFindSubscriptions
 	qGetIncident
 	qGetUserTask
+	qCountVariableEquals
+	qCountWaitingAt
 
 	numReadStmts // the statements below only run on the writer
 
@@ -118,7 +128,11 @@ var stmtSQL = [numStmts]string{
 	ORDER BY created_at, id`,
 
 	qGetIncident: `SELECT ` + incidentCols + ` FROM incidents WHERE id = ?`,
-	qGetUserTask: `SELECT ` + userTaskCols + ` FROM user_tasks WHERE id = ?`,
+
+	// How common a variable value or a waiting element is, counted up to denseMatches.
+	qCountVariableEquals: `SELECT count(*) FROM (SELECT 1 FROM variables WHERE name = ? AND value = ? LIMIT ` + denseMatchesSQL + `)`,
+	qCountWaitingAt:      `SELECT count(*) FROM (SELECT 1 FROM tokens WHERE element_id = ? LIMIT ` + denseMatchesSQL + `)`,
+	qGetUserTask:         `SELECT ` + userTaskCols + ` FROM user_tasks WHERE id = ?`,
 
 	qInsertDefinition: `INSERT INTO definitions (` + definitionCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 
@@ -225,10 +239,14 @@ const (
 	latestOnlyCond     = `version = (SELECT max(version) FROM definitions d2 WHERE d2.key = d.key)`
 
 	listInstancesSQL = `SELECT ` + instanceCols + ` FROM instances`
-	// The variable and token filters are written as IN rather than EXISTS so the planner may
-	// drive the query from variables_value / tokens_element when the match is selective.
-	variableEqualsCond = `id IN (SELECT instance_id FROM variables WHERE name = ? AND value = ?)`
-	waitingAtCond      = `id IN (SELECT instance_id FROM tokens WHERE element_id = ?)`
+	// The variable and token filters come in two forms, chosen by how many rows match (see
+	// instanceQuery). IN lets SQLite start from the few matching variables or tokens and
+	// sort them; EXISTS makes it walk the instances newest first and probe each one, which
+	// finds a page quickly when matches are common, where IN would sort them all.
+	variableInCond      = `id IN (SELECT instance_id FROM variables WHERE name = ? AND value = ?)`
+	variableExistsCond  = `EXISTS (SELECT 1 FROM variables v WHERE v.instance_id = instances.id AND v.name = ? AND v.value = ?)`
+	waitingAtInCond     = `id IN (SELECT instance_id FROM tokens WHERE element_id = ?)`
+	waitingAtExistsCond = `EXISTS (SELECT 1 FROM tokens k WHERE k.instance_id = instances.id AND k.element_id = ?)`
 	// Keyset pagination, newest first; a row value so SQLite uses it as an index range.
 	instanceCursorCond = `(started_at, id) < (?, ?)`
 	instanceOrder      = ` ORDER BY started_at DESC, id DESC LIMIT ?`

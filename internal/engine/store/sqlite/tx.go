@@ -423,6 +423,53 @@ const (
 )
 
 func (t *tx) ListInstances(ctx context.Context, f store.InstanceFilter) (*store.InstancePage, error) {
+	var dense denseFilters
+	if f.VariableName != "" {
+		value, err := jsonText(f.VariableValue)
+		if err != nil {
+			return nil, fmt.Errorf("list instances: variable %q: %w", f.VariableName, err)
+		}
+		if dense.variable, err = t.isDense(ctx, qCountVariableEquals, f.VariableName, value); err != nil {
+			return nil, fmt.Errorf("list instances: %w", err)
+		}
+	}
+	if f.WaitingAt != "" {
+		var err error
+		if dense.waitingAt, err = t.isDense(ctx, qCountWaitingAt, f.WaitingAt); err != nil {
+			return nil, fmt.Errorf("list instances: %w", err)
+		}
+	}
+	q, n, err := instanceQuery(f, dense)
+	if err != nil {
+		return nil, fmt.Errorf("list instances: %w", err)
+	}
+	ins, err := queryBuilt(ctx, t, q, scanInstance)
+	if err != nil {
+		return nil, fmt.Errorf("list instances: %w", err)
+	}
+	page := &store.InstancePage{Instances: ins}
+	if len(ins) > n {
+		page.Instances = ins[:n]
+		page.Next = instanceCursor(ins[n-1])
+	}
+	return page, nil
+}
+
+// denseFilters tells which of the variable and waiting-at filters match many rows.
+type denseFilters struct{ variable, waitingAt bool }
+
+func (t *tx) isDense(ctx context.Context, id stmtID, args ...any) (bool, error) {
+	var n int
+	if err := t.stmt(ctx, id).QueryRowContext(ctx, args...).Scan(&n); err != nil {
+		return false, err
+	}
+	return n >= denseMatches, nil
+}
+
+// instanceQuery builds the ListInstances query for f and returns it with the page size.
+// It asks for one row more than the page: that row tells whether another page follows,
+// without counting.
+func instanceQuery(f store.InstanceFilter, dense denseFilters) (*query, int, error) {
 	n := f.Limit
 	if n <= 0 {
 		n = defaultInstancePage
@@ -444,7 +491,11 @@ func (t *tx) ListInstances(ctx context.Context, f store.InstanceFilter) (*store.
 		for i, s := range f.States {
 			args[i] = s
 		}
-		q.and(`state IN (`+placeholders(len(args))+`)`, args...)
+		// The unary + keeps SQLite off instances_state here: with several states it would
+		// read every instance in them and sort, where walking instances_started newest
+		// first meets a page of them soon (state sets people ask for are large ones such
+		// as "running" or "ended").
+		q.and(`+state IN (`+placeholders(len(args))+`)`, args...)
 	}
 	if f.BusinessKey != "" {
 		q.and(`business_key = ?`, f.BusinessKey)
@@ -452,9 +503,13 @@ func (t *tx) ListInstances(ctx context.Context, f store.InstanceFilter) (*store.
 	if f.VariableName != "" {
 		value, err := jsonText(f.VariableValue)
 		if err != nil {
-			return nil, fmt.Errorf("list instances: variable %q: %w", f.VariableName, err)
+			return nil, 0, fmt.Errorf("variable %q: %w", f.VariableName, err)
 		}
-		q.and(variableEqualsCond, f.VariableName, value)
+		if dense.variable {
+			q.and(variableExistsCond, f.VariableName, value)
+		} else {
+			q.and(variableInCond, f.VariableName, value)
+		}
 	}
 	if !f.StartedAfter.IsZero() {
 		q.and(`started_at >= ?`, micros(f.StartedAfter))
@@ -471,27 +526,21 @@ func (t *tx) ListInstances(ctx context.Context, f store.InstanceFilter) (*store.
 		}
 	}
 	if f.WaitingAt != "" {
-		q.and(waitingAtCond, f.WaitingAt)
+		if dense.waitingAt {
+			q.and(waitingAtExistsCond, f.WaitingAt)
+		} else {
+			q.and(waitingAtInCond, f.WaitingAt)
+		}
 	}
 	if f.After != "" {
 		started, id, err := parseInstanceCursor(f.After)
 		if err != nil {
-			return nil, fmt.Errorf("list instances: %w", err)
+			return nil, 0, err
 		}
 		q.and(instanceCursorCond, started, id)
 	}
-	// One row more than the page tells whether another page follows, without a COUNT.
 	q.tail(instanceOrder, n+1)
-	ins, err := queryBuilt(ctx, t, q, scanInstance)
-	if err != nil {
-		return nil, fmt.Errorf("list instances: %w", err)
-	}
-	page := &store.InstancePage{Instances: ins}
-	if len(ins) > n {
-		page.Instances = ins[:n]
-		page.Next = instanceCursor(ins[n-1])
-	}
-	return page, nil
+	return q, n, nil
 }
 
 // Jobs.
