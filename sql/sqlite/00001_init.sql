@@ -94,7 +94,7 @@ CREATE TABLE jobs (
     error_details  TEXT NOT NULL DEFAULT '',
     created_at     INTEGER NOT NULL
 ) WITHOUT ROWID;
--- Runnable jobs in due order. The WHERE clause must stay textually identical to the one in
+-- Runnable jobs in due order. The WHERE clause must keep the terms of the one in
 -- the LockJobs and NextJobDue queries, or SQLite will not use this partial index.
 -- locked_until is in the key so the lock test needs no table lookup.
 CREATE INDEX jobs_runnable ON jobs (due_at, locked_until) WHERE NOT suspended AND retries > 0;

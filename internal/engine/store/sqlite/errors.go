@@ -13,6 +13,9 @@ import (
 // ErrReadOnly is returned by the write methods of a transaction opened with Store.Read.
 var ErrReadOnly = errors.New("write in a read-only transaction")
 
+// ErrLocked is returned by Open and OpenDB when a Store already has the database open.
+var ErrLocked = errors.New("database in use by another store")
+
 // ErrClosed is returned by Write and Read after Close.
 var ErrClosed = errors.New("store closed")
 

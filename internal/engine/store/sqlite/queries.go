@@ -50,8 +50,9 @@ const (
 	kindIncident
 )
 
-// runnable is the condition of a job the executor may run. It must stay textually equal to
-// the WHERE clause of the jobs_runnable partial index (sql/sqlite/00001_init.sql).
+// runnable is the condition of a job the executor may run. Its terms must stay those of the
+// WHERE clause of the jobs_runnable partial index (sql/sqlite/00001_init.sql), or SQLite
+// will not use the index (TestQueryPlans checks).
 const runnable = `NOT suspended AND retries > 0`
 
 // stmtID names a static statement.

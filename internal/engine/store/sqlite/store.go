@@ -34,8 +34,9 @@ type Options struct {
 	Path string
 	// ReadConns is the size of the read pool (default: GOMAXPROCS, at least 4).
 	ReadConns int
-	// BusyTimeout bounds the wait for a lock held by another process using the same file
-	// (default 5s). Inside one Store writers never contend: they queue on a mutex.
+	// BusyTimeout bounds the wait for a SQLite lock held by another connection, such as a
+	// tool on the same file or a checkpoint (default 5s). Writers of one Store never
+	// contend: they queue on a mutex.
 	BusyTimeout time.Duration
 	// CacheKiB is the page cache per connection in KiB (default 32768).
 	CacheKiB int
@@ -44,6 +45,7 @@ type Options struct {
 // Store is the SQLite implementation of store.Store.
 type Store struct {
 	path string
+	lock *fileLock // held until Close: no other Store writes this database
 
 	// wmu serialises Write: SQLite has one writer, and queuing here is cheaper and fairer
 	// than retrying SQLITE_BUSY. It also guards closed.
@@ -57,7 +59,13 @@ type Store struct {
 	rstmts  [numStmts]*sql.Stmt // the read statements only
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store     = (*Store)(nil)
+	_ store.Exclusive = (*Store)(nil)
+)
+
+// lockPath is the file a Store locks for as long as it has the database open.
+func lockPath(path string) string { return path + ".lock" }
 
 // Open opens (creating if needed) the database at o.Path, applies pending migrations and
 // prepares the statements.
@@ -74,10 +82,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.CacheKiB <= 0 {
 		o.CacheKiB = 32768
 	}
-	s := &Store{path: o.Path}
+	lock, err := lockFile(lockPath(o.Path))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", o.Path, err)
+	}
+	s := &Store{path: o.Path, lock: lock}
 
 	wdb, err := sql.Open("sqlite", dsn(o, true))
 	if err != nil {
+		_ = lock.unlock()
 		return nil, fmt.Errorf("open sqlite store %s: %w", o.Path, err)
 	}
 	wdb.SetMaxOpenConns(1)
@@ -90,18 +103,19 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	// readers' statements need.
 	if _, err := Migrate(ctx, wdb); err != nil {
 		_ = wdb.Close()
+		_ = lock.unlock()
 		return nil, fmt.Errorf("open sqlite store %s: %w", o.Path, err)
 	}
-	// Let SQLite gather planner statistics where it finds them missing or stale; cheap, and
-	// it keeps the list queries on their indexes as tables grow.
-	if _, err := wdb.ExecContext(ctx, "PRAGMA optimize=0x10002"); err != nil {
-		_ = wdb.Close()
-		return nil, fmt.Errorf("open sqlite store %s: optimize: %w", o.Path, err)
-	}
+	// No ANALYZE, and so no PRAGMA optimize, which runs it: this SQLite is built with STAT4,
+	// and with its samples present SQLite re-prepares a statement such as "... WHERE
+	// instance_id = ?" every time the parameter changes (LoadInstance became 5x slower).
+	// The queries are written for the planner's defaults instead, and TestQueryPlans pins
+	// the plans they get.
 
 	rdb, err := sql.Open("sqlite", dsn(o, false))
 	if err != nil {
 		_ = wdb.Close()
+		_ = lock.unlock()
 		return nil, fmt.Errorf("open sqlite store %s: %w", o.Path, err)
 	}
 	rdb.SetMaxOpenConns(o.ReadConns)
@@ -130,10 +144,20 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 
 // OpenDB opens the database file at path as one connection with the writer's settings,
 // without migrating, for tools such as `cockpit migrate` (Migrate, MigrateDown,
-// MigrationStatus). The caller closes it.
+// MigrationStatus). The caller closes it. It fails with ErrLocked while a Store has the
+// database open: a store keeps instances in memory and must be the only writer.
 func OpenDB(path string) (*sql.DB, error) {
 	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open sqlite database: invalid path %q", path)
+	}
+	// Only a check: the tool does not hold the lock, so a Store opened meanwhile is not
+	// kept out.
+	lock, err := lockFile(lockPath(path))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
+	}
+	if err := lock.unlock(); err != nil {
+		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
 	}
 	db, err := sql.Open("sqlite", dsn(Options{Path: path, BusyTimeout: 5 * time.Second, CacheKiB: 2048}, true))
 	if err != nil {
@@ -171,6 +195,11 @@ func dsn(o Options, writer bool) string {
 	}
 	return o.Path + "?" + q.Encode()
 }
+
+// Exclusive reports that no other Store writes this database: Open locks a file beside it
+// (on Unix; elsewhere no lock is taken and Exclusive is false). The engine may then keep
+// the instances it wrote in memory.
+func (s *Store) Exclusive() bool { return lockSupported }
 
 // Dialect returns "sqlite".
 func (s *Store) Dialect() string { return "sqlite" }
@@ -229,14 +258,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.rclosed.Store(true)
-	var errs []error
-	// Refresh planner statistics that SQLite judges stale, as its documentation advises
-	// before closing a long-lived connection.
-	if _, err := s.wdb.ExecContext(context.Background(), "PRAGMA optimize"); err != nil {
-		errs = append(errs, fmt.Errorf("optimize: %w", err))
-	}
-	errs = append(errs, s.closeAll())
-	if err := errors.Join(errs...); err != nil {
+	if err := s.closeAll(); err != nil {
 		return fmt.Errorf("close sqlite store %s: %w", s.path, err)
 	}
 	return nil
@@ -256,5 +278,7 @@ func (s *Store) closeAll() error {
 		errs = append(errs, s.rdb.Close())
 	}
 	errs = append(errs, s.wdb.Close())
+	// Last: the database is closed before another Store may open it.
+	errs = append(errs, s.lock.unlock())
 	return errors.Join(errs...)
 }

@@ -43,7 +43,15 @@ func TestConformance(t *testing.T) {
 
 func TestWAL(t *testing.T) {
 	t.Parallel()
-	_, path := open(t)
+	path := filepath.Join(t.TempDir(), "cockpit.db")
+	s, err := sqlite.Open(t.Context(), sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The journal mode is kept in the file.
 	db, err := sqlite.OpenDB(path)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +98,6 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	if err := s.Read(ctx, func(tx store.Tx) error {
 		got, err := tx.GetInstance(ctx, "i1")
 		if err != nil {
@@ -112,6 +119,19 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 	if ev2.Seq <= ev.Seq {
 		t.Fatalf("Seq after reopen %d, before %d", ev2.Seq, ev.Seq)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Open and Close never ANALYZE: STAT4 samples would make SQLite re-prepare the hot
+	// statements on every call.
+	db, err := sqlite.OpenDB(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if hasTable(t, db, "sqlite_stat1") || hasTable(t, db, "sqlite_stat4") {
+		t.Fatal("planner statistics present after Open and Close")
 	}
 }
 
@@ -210,5 +230,35 @@ func TestOpenInvalidPath(t *testing.T) {
 			s.Close()
 			t.Errorf("Open(%q): no error", p)
 		}
+	}
+}
+
+func TestExclusive(t *testing.T) {
+	t.Parallel()
+	s, path := open(t)
+	if !s.Exclusive() {
+		t.Skip("no file lock on this platform")
+	}
+	if s2, err := sqlite.Open(t.Context(), sqlite.Options{Path: path}); !errors.Is(err, sqlite.ErrLocked) {
+		if err == nil {
+			s2.Close()
+		}
+		t.Fatalf("second Open of an open database: %v, want ErrLocked", err)
+	}
+	if db, err := sqlite.OpenDB(path); !errors.Is(err, sqlite.ErrLocked) {
+		if err == nil {
+			db.Close()
+		}
+		t.Fatalf("OpenDB of an open database: %v, want ErrLocked", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := sqlite.Open(t.Context(), sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

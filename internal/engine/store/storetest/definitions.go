@@ -53,7 +53,9 @@ func testDefinitions(t *testing.T, s store.Store) {
 }
 
 func testDefinitionDuplicate(t *testing.T, s store.Store) {
-	write(t, s, func(ctx context.Context, tx store.Tx) error { return tx.InsertDefinition(ctx, definition("a:1", "a", 1)) })
+	write(t, s, func(ctx context.Context, tx store.Tx) error {
+		return tx.InsertDefinition(ctx, definition("a:1", "a", 1))
+	})
 	ctx := t.Context()
 	err := s.Write(ctx, func(tx store.Tx) error { return tx.InsertDefinition(ctx, definition("other-id", "a", 1)) })
 	wantErr(t, err, store.ErrDuplicate, "same key and version")

@@ -299,10 +299,12 @@ func testReadOnly(t *testing.T, s store.Store) {
 			_, err := tx.LockJobs(ctx, store.LockJobsParams{Owner: "n", Now: at(1000), LockUntil: at(2000), Limit: 10})
 			return err
 		},
-		"PutJob":                   func(tx store.Tx) error { return tx.PutJob(ctx, newJob("j", store.JobTimer, "t", at(0))) },
-		"DeleteJob":                func(tx store.Tx) error { return tx.DeleteJob(ctx, "i1-j1") },
-		"DeleteStartJobs":          func(tx store.Tx) error { return tx.DeleteStartJobs(ctx, "order") },
-		"PutSubscription":          func(tx store.Tx) error { return tx.PutSubscription(ctx, &store.Subscription{ID: "s", MessageName: "m"}) },
+		"PutJob":          func(tx store.Tx) error { return tx.PutJob(ctx, newJob("j", store.JobTimer, "t", at(0))) },
+		"DeleteJob":       func(tx store.Tx) error { return tx.DeleteJob(ctx, "i1-j1") },
+		"DeleteStartJobs": func(tx store.Tx) error { return tx.DeleteStartJobs(ctx, "order") },
+		"PutSubscription": func(tx store.Tx) error {
+			return tx.PutSubscription(ctx, &store.Subscription{ID: "s", MessageName: "m"})
+		},
 		"DeleteStartSubscriptions": func(tx store.Tx) error { return tx.DeleteStartSubscriptions(ctx, "order") },
 	}
 	for name, fn := range writes {
@@ -318,7 +320,9 @@ func testReadOnly(t *testing.T, s store.Store) {
 func testNotFound(t *testing.T, s store.Store) {
 	c, _ := fullChange("i1")
 	apply(t, s, c)
-	write(t, s, func(ctx context.Context, tx store.Tx) error { return tx.InsertDefinition(ctx, definition("order:1", "order", 1)) })
+	write(t, s, func(ctx context.Context, tx store.Tx) error {
+		return tx.InsertDefinition(ctx, definition("order:1", "order", 1))
+	})
 	ctx := t.Context()
 	lookups := map[string]func(tx store.Tx) error{
 		"GetDefinition":       func(tx store.Tx) error { _, err := tx.GetDefinition(ctx, "nope"); return err },
