@@ -158,12 +158,15 @@ CREATE INDEX incidents_state ON incidents (state, created_at);
 CREATE INDEX incidents_definition ON incidents (definition_key, state, created_at);
 CREATE INDEX incidents_instance ON incidents (instance_id, state);
 
--- History and outbox. seq is the store-wide commit order: SQLite has one writer, so
--- AUTOINCREMENT hands out numbers in commit order, and never reuses one after rows are
--- deleted (the relay may delete published rows).
+-- History. seq is the store-wide commit order: SQLite has one writer, so the rowid (max+1)
+-- hands out numbers in commit order. History rows are never deleted from the top, so no
+-- number is reused; AUTOINCREMENT would guard against that at the price of a write to
+-- sqlite_sequence per insert. id (a UUIDv7 made by the engine) is unique by construction
+-- and never looked up, so it has no index: each index is one more B-tree write per event,
+-- and events are most of what the engine writes.
 CREATE TABLE events (
-    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
-    id             TEXT NOT NULL UNIQUE,
+    seq            INTEGER PRIMARY KEY,
+    id             TEXT NOT NULL,
     instance_id    TEXT NOT NULL DEFAULT '',
     instance_seq   INTEGER NOT NULL DEFAULT 0,
     definition_id  TEXT NOT NULL DEFAULT '',

@@ -28,7 +28,6 @@ func TestQueryPlans(t *testing.T) {
 		}
 		return q.String(), q.args
 	}
-	lock := lockJobsHead + ` AND kind IN (?) AND (kind <> 'service' OR type IN (?))` + lockJobsTail
 	value := json.RawMessage(`"x"`)
 	cases := []struct {
 		name string
@@ -40,7 +39,7 @@ func TestQueryPlans(t *testing.T) {
 			[]string{"instances USING PRIMARY KEY", "tokens USING INDEX tokens_instance", "variables USING PRIMARY KEY",
 				"jobs USING INDEX jobs_instance", "subscriptions USING INDEX subscriptions_instance",
 				"user_tasks USING INDEX user_tasks_instance", "incidents USING INDEX incidents_instance"}},
-		{"LockJobs", lock, []any{"o", 1, 2, 3, "k", "t", 10}, []string{"jobs USING INDEX jobs_runnable"}},
+		{"LockJobs", stmtSQL[qLockJobs], []any{"o", 1, 2, 3, `["service"]`, `["service"]`, 1, `["t"]`, 10}, []string{"jobs USING INDEX jobs_runnable"}},
 		{"NextJobDue", stmtSQL[qNextJobDue], nil, []string{"jobs USING INDEX jobs_runnable", "jobs USING INDEX jobs_locked"}},
 		{"FindSubscriptions", stmtSQL[qFindSubscriptions], []any{"m", "k"},
 			[]string{"subscriptions USING INDEX subscriptions_message", "subscriptions USING INDEX subscriptions_instance"}},

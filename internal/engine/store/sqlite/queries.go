@@ -91,11 +91,21 @@ const (
 	qInsertEvent
 	qDeleteStartJobs
 	qDeleteStartSubscriptions
+	qLockJobs
 
 	numStmts
 )
 
 var stmtSQL = [numStmts]string{
+	// Kinds and types arrive as JSON arrays so that one prepared statement serves every
+	// filter: ?5 = '' means all kinds; ?7 = 0 means all service types, else only those in
+	// ?8 (an empty array: none).
+	qLockJobs: `UPDATE jobs SET lock_owner = ?1, locked_until = ?2 WHERE id IN (SELECT id FROM jobs WHERE due_at <= ?3 AND ` +
+		runnable + ` AND (locked_until IS NULL OR locked_until <= ?4)
+		AND (?5 = '' OR kind IN (SELECT value FROM json_each(?6)))
+		AND (?7 = 0 OR kind <> 'service' OR type IN (SELECT value FROM json_each(?8)))
+		ORDER BY due_at LIMIT ?9) RETURNING ` + jobCols,
+
 	qGetDefinition:       `SELECT ` + definitionCols + ` FROM definitions WHERE id = ?`,
 	qLatestDefinition:    `SELECT ` + definitionCols + ` FROM definitions WHERE key = ? ORDER BY version DESC LIMIT 1`,
 	qDefinitionByVersion: `SELECT ` + definitionCols + ` FROM definitions WHERE key = ? AND version = ?`,
@@ -188,6 +198,14 @@ var stmtSQL = [numStmts]string{
 	qDeleteStartSubscriptions: `DELETE FROM subscriptions WHERE instance_id = '' AND definition_key = ?`,
 }
 
+// insertEventsSQL is the n-row form of qInsertEvent.
+func insertEventsSQL(n int) string {
+	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	return `INSERT INTO events (id, instance_id, instance_seq, definition_id, definition_key, type, element_id,
+	element_type, token_id, job_id, incident_id, time, data) VALUES ` +
+		strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
 // query assembles a statement from fixed fragments: WHERE terms are ANDed, and the
 // arguments are collected beside them.
 type query struct {
@@ -251,10 +269,6 @@ const (
 	// Keyset pagination, newest first; a row value so SQLite uses it as an index range.
 	instanceCursorCond = `(started_at, id) < (?, ?)`
 	instanceOrder      = ` ORDER BY started_at DESC, id DESC LIMIT ?`
-
-	lockJobsHead = `UPDATE jobs SET lock_owner = ?, locked_until = ? WHERE id IN (SELECT id FROM jobs WHERE due_at <= ? AND ` +
-		runnable + ` AND (locked_until IS NULL OR locked_until <= ?)`
-	lockJobsTail = ` ORDER BY due_at LIMIT ?) RETURNING ` + jobCols
 
 	listVariablesSQL = `SELECT ` + variableCols + ` FROM variables`
 	listJobsSQL      = `SELECT ` + jobCols + ` FROM jobs`

@@ -53,6 +53,12 @@ type Store struct {
 	closed bool
 	wdb    *sql.DB // exactly one connection
 	wstmts [numStmts]*sql.Stmt
+	// wbuilt holds the multi-row event inserts, prepared on the writer at Open, by text.
+	wbuilt map[string]*sql.Stmt
+
+	// ckpt runs WAL checkpoints off the writer; commits counts towards the next one.
+	ckpt    *checkpointer
+	commits int
 
 	rclosed atomic.Bool
 	rdb     *sql.DB
@@ -98,6 +104,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
 	s.wdb = wdb
+	s.wbuilt = make(map[string]*sql.Stmt)
 
 	// The writer goes first: it switches the file to WAL and creates the schema, which the
 	// readers' statements need.
@@ -112,8 +119,18 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	// The queries are written for the planner's defaults instead, and TestQueryPlans pins
 	// the plans they get.
 
+	cdb, err := sql.Open("sqlite", dsn(o, true))
+	if err != nil {
+		_ = wdb.Close()
+		_ = lock.unlock()
+		return nil, fmt.Errorf("open sqlite store %s: %w", o.Path, err)
+	}
+	cdb.SetMaxOpenConns(1)
+	s.ckpt = startCheckpointer(cdb)
+
 	rdb, err := sql.Open("sqlite", dsn(o, false))
 	if err != nil {
+		_ = s.ckpt.close()
 		_ = wdb.Close()
 		_ = lock.unlock()
 		return nil, fmt.Errorf("open sqlite store %s: %w", o.Path, err)
@@ -138,6 +155,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 				return nil, fmt.Errorf("open sqlite store %s: prepare %q: %w", o.Path, stmtSQL[id], err)
 			}
 		}
+	}
+	for n := 2; n <= eventChunk; n++ {
+		text := insertEventsSQL(n)
+		st, err := wdb.PrepareContext(ctx, text)
+		if err != nil {
+			s.closeAll()
+			return nil, fmt.Errorf("open sqlite store %s: prepare %d-row event insert: %w", o.Path, n, err)
+		}
+		s.wbuilt[text] = st
 	}
 	return s, nil
 }
@@ -187,6 +213,8 @@ func dsn(o Options, writer bool) string {
 		// file. FULL would add an fsync per transaction and cap the store at the disk's
 		// sync rate.
 		q.Add("_pragma", "synchronous(NORMAL)")
+		// Checkpoints run on their own connection (checkpoint.go), not inside commits.
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 		// BEGIN IMMEDIATE takes the write lock up front, so a transaction never fails
 		// half-way when upgrading from a read lock.
 		q.Set("_txlock", "immediate")
@@ -223,12 +251,16 @@ func (s *Store) Write(ctx context.Context, fn func(store.Tx) error) error {
 			_ = stx.Rollback()
 		}
 	}()
-	if err := fn(&tx{tx: stx, prepared: &s.wstmts, write: true}); err != nil {
+	if err := fn(&tx{tx: stx, prepared: &s.wstmts, write: true, built: s.wbuilt}); err != nil {
 		return err
 	}
 	committed = true
 	if err := stx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if s.commits++; s.commits >= checkpointEvery {
+		s.commits = 0
+		s.ckpt.poke()
 	}
 	return nil
 }
@@ -274,8 +306,15 @@ func (s *Store) closeAll() error {
 			}
 		}
 	}
+	for text, st := range s.wbuilt {
+		errs = append(errs, st.Close())
+		delete(s.wbuilt, text)
+	}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
+	}
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
 	}
 	errs = append(errs, s.wdb.Close())
 	// Last: the database is closed before another Store may open it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -26,9 +27,20 @@ type tx struct {
 	// each command of a batch under the same savepoint, so each is prepared once per
 	// transaction rather than parsed per command.
 	savepoints map[string]*sql.Stmt
+	// built caches prepared run-time statements by text (writer only; nil on readers).
+	built map[string]*sql.Stmt
 }
 
-var _ store.Tx = (*tx)(nil)
+// builtStmt returns a multi-row statement prepared at Open, bound to this transaction,
+// or nil on readers. (Preparing inside a transaction is not possible: the writer has one
+// connection, and the transaction holds it.)
+func (t *tx) builtStmt(ctx context.Context, text string) *sql.Stmt {
+	st := t.built[text]
+	if st == nil {
+		return nil
+	}
+	return t.tx.StmtContext(ctx, st)
+}
 
 func (t *tx) stmt(ctx context.Context, id stmtID) *sql.Stmt {
 	if st := t.bound[id]; st != nil {
@@ -72,7 +84,13 @@ func queryAll[T any](ctx context.Context, t *tx, id stmtID, scan func(scanner) (
 }
 
 func queryBuilt[T any](ctx context.Context, t *tx, q *query, scan func(scanner) (*T, error)) ([]*T, error) {
-	rows, err := t.tx.QueryContext(ctx, q.String(), q.args...)
+	var rows *sql.Rows
+	var err error
+	if st := t.builtStmt(ctx, q.String()); st != nil {
+		rows, err = st.QueryContext(ctx, q.args...)
+	} else {
+		rows, err = t.tx.QueryContext(ctx, q.String(), q.args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -350,19 +368,59 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 		}
 	}
 
-	for _, e := range c.Events {
-		res, err := t.exec(ctx, qInsertEvent, e.ID, e.InstanceID, e.InstanceSeq, e.DefinitionID, e.DefinitionKey,
-			e.Type, e.ElementID, e.ElementType, e.TokenID, e.JobID, e.IncidentID, micros(e.Time), nullJSON(e.Data))
-		if err != nil {
-			return writeErr(fmt.Sprintf("insert event %q", e.ID), err)
+	return t.insertEvents(ctx, c.Events)
+}
+
+// eventChunk is how many events one INSERT writes: a command writes 4 to 20 events, and
+// one statement per event was the largest cost of Apply.
+const eventChunk = 16
+
+// insertEvents appends events in chunks and assigns each its Seq.
+func (t *tx) insertEvents(ctx context.Context, events []*store.Event) error {
+	for len(events) > 0 {
+		n := min(len(events), eventChunk)
+		chunk := events[:n]
+		events = events[n:]
+		if n == 1 || t.built == nil {
+			for _, e := range chunk {
+				res, err := t.exec(ctx, qInsertEvent, eventArgs(e)...)
+				if err != nil {
+					return writeErr(fmt.Sprintf("insert event %q", e.ID), err)
+				}
+				if e.Seq, err = res.LastInsertId(); err != nil {
+					return fmt.Errorf("insert event %q: %w", e.ID, err)
+				}
+			}
+			continue
 		}
-		seq, err := res.LastInsertId()
-		if err != nil {
-			return fmt.Errorf("insert event %q: %w", e.ID, err)
+		args := make([]any, 0, n*13)
+		for _, e := range chunk {
+			args = append(args, eventArgs(e)...)
 		}
-		e.Seq = seq
+		st := t.builtStmt(ctx, insertEventsSQL(n))
+		if st == nil {
+			return fmt.Errorf("insert events: cannot prepare a %d-row insert", n)
+		}
+		res, err := st.ExecContext(ctx, args...)
+		if err != nil {
+			return writeErr("insert events", err)
+		}
+		last, err := res.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		// One writer, and the rows of a VALUES list are inserted in order, each at
+		// max(rowid)+1: the chunk holds the n numbers ending at last.
+		for i, e := range chunk {
+			e.Seq = last - int64(n-1-i)
+		}
 	}
 	return nil
+}
+
+func eventArgs(e *store.Event) []any {
+	return []any{e.ID, e.InstanceID, e.InstanceSeq, e.DefinitionID, e.DefinitionKey,
+		e.Type, e.ElementID, e.ElementType, e.TokenID, e.JobID, e.IncidentID, micros(e.Time), nullJSON(e.Data)}
 }
 
 // ListVariables returns the variables of the given instances, by instance id and name.
@@ -565,9 +623,7 @@ func (t *tx) LockJobs(ctx context.Context, p store.LockJobsParams) ([]*store.Job
 		return nil, errors.New("lock jobs: owner required")
 	}
 	now := micros(p.Now)
-	q := newQuery(lockJobsHead)
-	q.args = append(q.args, p.Owner, micros(p.LockUntil), now, now)
-	var kinds []any
+	var kinds []string
 	for _, k := range p.Kinds {
 		if k == "" {
 			kinds = nil // "" means all kinds
@@ -575,23 +631,18 @@ func (t *tx) LockJobs(ctx context.Context, p store.LockJobsParams) ([]*store.Job
 		}
 		kinds = append(kinds, k)
 	}
+	kindsJSON, filterTypes, typesJSON := "", 0, "[]"
 	if len(kinds) > 0 {
-		q.tail(` AND kind IN (`+placeholders(len(kinds))+`)`, kinds...)
+		b, _ := json.Marshal(kinds)
+		kindsJSON = string(b)
 	}
 	if p.Types != nil {
-		if len(p.Types) == 0 {
-			// No service types at all: the locker cannot run any service job.
-			q.tail(` AND kind <> 'service'`)
-		} else {
-			types := make([]any, len(p.Types))
-			for i, ty := range p.Types {
-				types[i] = ty
-			}
-			q.tail(` AND (kind <> 'service' OR type IN (`+placeholders(len(types))+`))`, types...)
-		}
+		filterTypes = 1
+		b, _ := json.Marshal(p.Types)
+		typesJSON = string(b)
 	}
-	q.tail(lockJobsTail, p.Limit)
-	jobs, err := queryBuilt(ctx, t, q, scanJob)
+	jobs, err := queryAll(ctx, t, qLockJobs, scanJob, p.Owner, micros(p.LockUntil), now, now,
+		kindsJSON, kindsJSON, filterTypes, typesJSON, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("lock jobs: %w", err)
 	}
