@@ -118,7 +118,7 @@ func (a *api) definitions(w http.ResponseWriter, r *http.Request) {
 
 var instanceStates = map[string]bool{
 	store.InstanceActive: true, store.InstanceSuspended: true, store.InstanceCompleted: true,
-	store.InstanceCancelled: true, store.InstanceTerminated: true,
+	store.InstanceCancelled: true,
 }
 
 func (a *api) instances(w http.ResponseWriter, r *http.Request) {

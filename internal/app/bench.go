@@ -27,7 +27,7 @@ it prints exactly one line:
   {"store":"sqlite","n":10000,"ips":...,"p50_ms":...,"p99_ms":...,"rss_mb":...}`,
 		getenv)
 	c.intVar(&cfg.N, "n", "COCKPIT_BENCH_N", 10000, "instances to run")
-	c.intVar(&cfg.Concurrency, "concurrency", "COCKPIT_BENCH_CONCURRENCY", 64, "goroutines starting instances")
+	c.intVar(&cfg.Concurrency, "concurrency", "COCKPIT_BENCH_CONCURRENCY", 128, "instances in flight (each worker starts one and waits for it to complete)")
 	c.stringVar(&cfg.Store, "store", "COCKPIT_BENCH_STORE", "sqlite", "store to measure (sqlite; postgres comes later)")
 	c.stringVar(&cfg.DataDir, "data-dir", "COCKPIT_BENCH_DIR", os.TempDir(), "where the temporary store directory is made")
 	c.intVar(&cfg.Workers, "workers", "COCKPIT_WORKERS", 0, "job handlers run at once (0: 4 x CPUs)")

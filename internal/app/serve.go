@@ -42,7 +42,7 @@ flows (unless --demo=false), and serves a read-only JSON API on --addr:
   GET /healthz                      liveness and store check
   GET /api/definitions              deployed process definitions
   GET /api/instances                instances, newest first; filters: state (comma-separated:
-                                    active,suspended,completed,cancelled,terminated),
+                                    active,suspended,completed,cancelled),
                                     definition, businessKey, hasIncident, after (cursor), limit
   GET /api/instances/{id}           one instance with tokens, variables, jobs, incidents,
                                     user tasks and history

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
@@ -819,5 +820,37 @@ func TestStopLetsHandlersFinishOrReleasesTheirJobs(t *testing.T) {
 		if w.hasEvent(inst.ID, engine.EventJobFailed, "") || v.countEvents(engine.EventJobFailed, "") != 0 {
 			t.Error("a forced stop counted as a failure")
 		}
+	})
+}
+
+func TestExponentialBackoffOnABuiltModel(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		defs, err := bpmn.Build("built").
+			Start("start").
+			ServiceTask("call", bpmn.JobType("call"), bpmn.Backoff("R4/PT1S/exp")).
+			End("end").
+			Definitions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.e.Handle("call", func(ctx context.Context, j *engine.Job) (map[string]any, error) {
+			return nil, errors.New("remote down")
+		})
+		v.start()
+		if _, err := v.e.DeployModel(v.ctx, "built.bpmn", defs); err != nil {
+			t.Fatal(err)
+		}
+		inst := v.startInstance("built", nil)
+		// Delays double: 1 s, 2 s, 4 s after the first, second and third failure.
+		for i, delay := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+			v.waitFor(fmt.Sprintf("failure %d", i+1), func() bool { return v.countEvents(engine.EventJobFailed, "call") == i+1 })
+			j := v.detail(inst.ID).Jobs[0]
+			if want := v.clock.Now().Add(delay); !j.DueAt.Equal(want) {
+				t.Fatalf("after failure %d due %v, want %v", i+1, j.DueAt, want)
+			}
+			v.advance(delay)
+		}
+		v.waitFor("incident", func() bool { return len(v.openIncidents(inst.ID)) == 1 })
 	})
 }

@@ -133,8 +133,6 @@ const (
 	InstanceSuspended = "suspended"
 	InstanceCompleted = "completed"
 	InstanceCancelled = "cancelled"
-	// InstanceTerminated: a terminate end event ended the instance.
-	InstanceTerminated = "terminated"
 )
 
 // Instance is a process instance row.
