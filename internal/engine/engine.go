@@ -88,6 +88,9 @@ type Engine struct {
 	// cache holds recently written instances (committer goroutine only; nil when the
 	// store is shared with other processes).
 	cache *instanceCache
+	// notifier tells other nodes about new work; stopNotify unregisters our listener.
+	notifier   store.Notifier
+	stopNotify func()
 }
 
 // New creates an engine on a store.
@@ -147,6 +150,9 @@ func New(opts Options) (*Engine, error) {
 	if ex, ok := opts.Store.(store.Exclusive); ok && ex.Exclusive() && opts.CachedInstances > 0 {
 		e.cache = newInstanceCache(opts.CachedInstances)
 	}
+	if n, ok := opts.Store.(store.Notifier); ok {
+		e.notifier = n
+	}
 	go e.commitLoop()
 	return e, nil
 }
@@ -177,6 +183,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.handlerCtx, e.handlerCancel = hctx, hcancel
 	e.done = make(chan struct{})
 	e.running = true
+	if e.notifier != nil {
+		e.stopNotify = e.notifier.OnWork(e.signal)
+	}
 	go func() {
 		defer close(e.done)
 		e.executorLoop(ctx)
@@ -192,6 +201,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 	defer e.lifeMu.Unlock()
 	var stopErr error
 	if e.running {
+		if e.stopNotify != nil {
+			e.stopNotify()
+		}
 		e.cancel()
 		select {
 		case <-e.done:
@@ -356,6 +368,9 @@ func (e *Engine) commitBatch(batch []*command) {
 	}
 	if wake {
 		e.signal()
+		if e.notifier != nil {
+			e.notifier.NotifyWork()
+		}
 	}
 }
 

@@ -44,6 +44,18 @@ type Exclusive interface {
 	Exclusive() bool
 }
 
+// Notifier is implemented by stores shared by several nodes that can tell the others
+// about new work (PostgreSQL: LISTEN/NOTIFY), so an idle node starts a job within
+// milliseconds instead of at its next poll.
+type Notifier interface {
+	// NotifyWork announces that work which is due now was committed. It must not block;
+	// the store coalesces bursts (NOTIFY serialises commits).
+	NotifyWork()
+	// OnWork registers fn to be called, on a store goroutine, when any node (this one
+	// included) announces work. The returned function unregisters it.
+	OnWork(fn func()) (cancel func())
+}
+
 // Tx is one transaction. All methods take ctx first and return sentinel errors
 // (ErrNotFound, ErrConflict, ErrDuplicate) wrapped with context.
 type Tx interface {
@@ -105,6 +117,52 @@ type Tx interface {
 	GetUserTask(ctx context.Context, id string) (*UserTask, error)
 	// ListEvents returns history in order (by Seq).
 	ListEvents(ctx context.Context, f EventFilter) ([]*Event, error)
+
+	// Outbox. Apply queues every event it writes for publication, in the same
+	// transaction; the relay publishes them and then deletes them from the queue (the
+	// history rows stay).
+	// ListOutbox returns up to limit queued events, lowest Seq first. Per instance, Seq
+	// order is commit order (an instance's next change waits for the row lock of the
+	// previous one), which is the order the relay must keep.
+	ListOutbox(ctx context.Context, limit int) ([]*Event, error)
+	// DeleteOutbox removes published events from the queue by Seq.
+	DeleteOutbox(ctx context.Context, seqs []int64) error
+	// OutboxStats returns the queue length and the time of its oldest event (zero when empty).
+	OutboxStats(ctx context.Context) (count int64, oldest time.Time, err error)
+
+	// Leases let one node at a time do a job (the outbox relay): AcquireLease takes or
+	// renews the named lease for owner until the given time, when it is free, expired
+	// (until <= now) or already owner's; it reports whether owner holds it now.
+	AcquireLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+	// ReleaseLease gives a lease up if owner holds it.
+	ReleaseLease(ctx context.Context, name, owner string) error
+
+	// Audit log of operator commands.
+	InsertAudit(ctx context.Context, a *AuditEntry) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
+}
+
+// AuditEntry records one operator command: who, what, when, and the result.
+type AuditEntry struct {
+	ID      string
+	Time    time.Time
+	Actor   string // the operator's identity
+	Command string // e.g. "incident.retry"
+	// Target is what the command acted on (an instance, incident or task id, a process key).
+	Target string
+	Reason string
+	// Request is the command's JSON body.
+	Request json.RawMessage
+	// Result is "ok" or the error code; Error is the message of a failed command.
+	Result string
+	Error  string
+}
+
+// AuditFilter selects audit entries, newest first. Zero fields do not filter.
+type AuditFilter struct {
+	Actor  string
+	Target string
+	Limit  int
 }
 
 // Definition is one deployed version of a process.

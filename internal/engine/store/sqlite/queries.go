@@ -72,6 +72,9 @@ const (
 	qGetUserTask
 	qCountVariableEquals
 	qCountWaitingAt
+	qListOutbox
+	qOutboxStats
+	qGetLease
 
 	numReadStmts // the statements below only run on the writer
 
@@ -92,11 +95,29 @@ const (
 	qDeleteStartJobs
 	qDeleteStartSubscriptions
 	qLockJobs
+	qQueueOutbox
+	qAcquireLease
+	qReleaseLease
+	qInsertAudit
 
 	numStmts
 )
 
 var stmtSQL = [numStmts]string{
+	qListOutbox: `SELECT ` + eventCols + ` FROM events WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?) ORDER BY seq`,
+	qOutboxStats: `SELECT (SELECT count(*) FROM outbox),
+		coalesce((SELECT time FROM events WHERE seq = (SELECT min(seq) FROM outbox)), 0)`,
+	qGetLease: `SELECT owner FROM leases WHERE name = ?`,
+	// The events of one Apply have consecutive seqs (one writer), so one range queues them.
+	qQueueOutbox: `INSERT INTO outbox (seq) SELECT seq FROM events WHERE seq BETWEEN ?1 AND ?2`,
+	// Take the lease when it is free, expired or ours already.
+	qAcquireLease: `INSERT INTO leases (name, owner, until) VALUES (?1, ?2, ?3)
+		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+		WHERE leases.owner = excluded.owner OR leases.until <= ?4`,
+	qReleaseLease: `DELETE FROM leases WHERE name = ? AND owner = ?`,
+	qInsertAudit: `INSERT INTO audit (id, time, actor, command, target, reason, request, result, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+
 	// Kinds and types arrive as JSON arrays so that one prepared statement serves every
 	// filter: ?5 = '' means all kinds; ?7 = 0 means all service types, else only those in
 	// ?8 (an empty array: none).
@@ -275,4 +296,5 @@ const (
 	listIncidentsSQL = `SELECT ` + incidentCols + ` FROM incidents`
 	listUserTasksSQL = `SELECT ` + userTaskCols + ` FROM user_tasks`
 	listEventsSQL    = `SELECT ` + eventCols + ` FROM events`
+	listAuditSQL     = `SELECT id, time, actor, command, target, reason, request, result, error FROM audit`
 )

@@ -368,7 +368,16 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 		}
 	}
 
-	return t.insertEvents(ctx, c.Events)
+	if err := t.insertEvents(ctx, c.Events); err != nil {
+		return err
+	}
+	if len(c.Events) > 0 {
+		first, last := c.Events[0].Seq, c.Events[len(c.Events)-1].Seq
+		if _, err := t.exec(ctx, qQueueOutbox, first, last); err != nil {
+			return writeErr("queue events in the outbox", err)
+		}
+	}
+	return nil
 }
 
 // eventChunk is how many events one INSERT writes: a command writes 4 to 20 events, and

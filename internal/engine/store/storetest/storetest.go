@@ -67,6 +67,9 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"InstanceDefaultPage", testInstanceDefaultPage},
 		{"Incidents", testIncidents},
 		{"UserTasks", testUserTasks},
+		{"Outbox", testOutbox},
+		{"Leases", testLeases},
+		{"Audit", testAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,126 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// ListOutbox returns queued events, lowest seq first.
+func (t *tx) ListOutbox(ctx context.Context, limit int) ([]*store.Event, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("list outbox: limit %d must be positive", limit)
+	}
+	out, err := queryAll(ctx, t, qListOutbox, scanEvent, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list outbox: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteOutbox removes published events from the queue.
+func (t *tx) DeleteOutbox(ctx context.Context, seqs []int64) error {
+	if err := t.writable("delete outbox"); err != nil {
+		return err
+	}
+	for chunk := range slices.Chunk(seqs, 500) {
+		b, _ := json.Marshal(chunk)
+		if _, err := t.tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))`, string(b)); err != nil {
+			return writeErr("delete outbox", err)
+		}
+	}
+	return nil
+}
+
+// OutboxStats returns the queue length and the time of its oldest event.
+func (t *tx) OutboxStats(ctx context.Context) (int64, time.Time, error) {
+	var n, oldest int64
+	if err := t.stmt(ctx, qOutboxStats).QueryRowContext(ctx).Scan(&n, &oldest); err != nil {
+		return 0, time.Time{}, fmt.Errorf("outbox stats: %w", err)
+	}
+	if n == 0 {
+		return 0, time.Time{}, nil
+	}
+	return n, fromMicros(oldest), nil
+}
+
+// AcquireLease takes or renews a named lease.
+func (t *tx) AcquireLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
+	if err := t.writable("acquire lease"); err != nil {
+		return false, err
+	}
+	if name == "" || owner == "" {
+		return false, errors.New("acquire lease: name and owner are required")
+	}
+	if _, err := t.exec(ctx, qAcquireLease, name, owner, micros(until), micros(now)); err != nil {
+		return false, writeErr(fmt.Sprintf("acquire lease %q", name), err)
+	}
+	var holder string
+	if err := t.stmt(ctx, qGetLease).QueryRowContext(ctx, name).Scan(&holder); err != nil {
+		return false, fmt.Errorf("acquire lease %q: %w", name, err)
+	}
+	return holder == owner, nil
+}
+
+// ReleaseLease gives a lease up if owner holds it.
+func (t *tx) ReleaseLease(ctx context.Context, name, owner string) error {
+	if err := t.writable("release lease"); err != nil {
+		return err
+	}
+	if _, err := t.exec(ctx, qReleaseLease, name, owner); err != nil {
+		return writeErr(fmt.Sprintf("release lease %q", name), err)
+	}
+	return nil
+}
+
+// InsertAudit records an operator command.
+func (t *tx) InsertAudit(ctx context.Context, a *store.AuditEntry) error {
+	if err := t.writable("insert audit"); err != nil {
+		return err
+	}
+	if a.ID == "" || a.Actor == "" || a.Command == "" || a.Result == "" {
+		return errors.New("insert audit: id, actor, command and result are required")
+	}
+	if _, err := t.exec(ctx, qInsertAudit, a.ID, micros(a.Time), a.Actor, a.Command, a.Target, a.Reason,
+		nullJSON(a.Request), a.Result, a.Error); err != nil {
+		return writeErr(fmt.Sprintf("insert audit %q", a.ID), err)
+	}
+	return nil
+}
+
+// ListAudit lists audit entries, newest first.
+func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditEntry, error) {
+	q := newQuery(listAuditSQL)
+	if f.Actor != "" {
+		q.and(`actor = ?`, f.Actor)
+	}
+	if f.Target != "" {
+		q.and(`target = ?`, f.Target)
+	}
+	q.tail(` ORDER BY time DESC, id DESC LIMIT ?`, limit(f.Limit))
+	out, err := queryBuilt(ctx, t, q, scanAudit)
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	return out, nil
+}
+
+func scanAudit(s scanner) (*store.AuditEntry, error) {
+	var a store.AuditEntry
+	var at int64
+	var req sql.NullString
+	if err := s.Scan(&a.ID, &at, &a.Actor, &a.Command, &a.Target, &a.Reason, &req, &a.Result, &a.Error); err != nil {
+		return nil, err
+	}
+	a.Time = fromMicros(at)
+	if req.Valid {
+		a.Request = json.RawMessage(req.String)
+	}
+	return &a, nil
+}
