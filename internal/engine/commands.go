@@ -26,17 +26,7 @@ func (e *Engine) StartInstance(ctx context.Context, key string, opts StartOption
 	}
 	var out store.Instance
 	err := e.exec(ctx, func(tx store.Tx) (bool, error) {
-		var def *store.Definition
-		var err error
-		if opts.Version > 0 {
-			def, err = tx.DefinitionByVersion(ctx, key, opts.Version)
-		} else {
-			def, err = tx.LatestDefinition(ctx, key)
-		}
-		if err != nil {
-			return false, fmt.Errorf("process %q: %w", key, err)
-		}
-		p, err := e.planFor(ctx, tx, def.ID)
+		p, err := e.startPlan(ctx, tx, key, opts.Version)
 		if err != nil {
 			return false, err
 		}
@@ -54,6 +44,42 @@ func (e *Engine) StartInstance(ctx context.Context, key string, opts StartOption
 		return nil, fmt.Errorf("start instance of %q: %w", key, err)
 	}
 	return &out, nil
+}
+
+// startPlan finds the plan to start: a given version, or the latest. On a store this
+// process owns alone the latest version of each key is remembered (Deploy updates it);
+// elsewhere another node may deploy at any time, so it is read every time.
+func (e *Engine) startPlan(ctx context.Context, tx store.Tx, key string, version int) (*plan, error) {
+	if version == 0 && e.cache != nil {
+		e.mu.RLock()
+		p := e.latest[key]
+		e.mu.RUnlock()
+		if p != nil {
+			return p, nil
+		}
+	}
+	var def *store.Definition
+	var err error
+	if version > 0 {
+		def, err = tx.DefinitionByVersion(ctx, key, version)
+	} else {
+		def, err = tx.LatestDefinition(ctx, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("process %q: %w", key, err)
+	}
+	p, err := e.planFor(ctx, tx, def.ID)
+	if err != nil {
+		return nil, err
+	}
+	if version == 0 && e.cache != nil {
+		e.mu.Lock()
+		if cur := e.latest[key]; cur == nil || cur.def.Version < p.def.Version {
+			e.latest[key] = p
+		}
+		e.mu.Unlock()
+	}
+	return p, nil
 }
 
 // startRun creates an instance at a start event, runs it and writes it.

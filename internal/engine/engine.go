@@ -69,6 +69,7 @@ type Engine struct {
 	mu       sync.RWMutex
 	handlers map[string]Handler
 	plans    map[string]*plan // by definition id
+	latest   map[string]*plan // by process key, only on exclusive stores (see startPlan)
 
 	cmds chan *command
 	wake chan struct{}
@@ -143,6 +144,7 @@ func New(opts Options) (*Engine, error) {
 		log:      opts.Logger,
 		handlers: map[string]Handler{},
 		plans:    map[string]*plan{},
+		latest:   map[string]*plan{},
 		cmds:     make(chan *command, 1024),
 		wake:     make(chan struct{}, 1),
 		stopped:  make(chan struct{}),
