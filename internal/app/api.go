@@ -38,6 +38,7 @@ func newAPI(q queries, log *slog.Logger) http.Handler {
 	a := &api{q: q, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.health)
+	mux.HandleFunc("GET /readyz", a.ready)
 	mux.HandleFunc("GET /api/definitions", a.definitions)
 	mux.HandleFunc("GET /api/instances", a.instances)
 	mux.HandleFunc("GET /api/instances/{id}", a.instance)
@@ -94,6 +95,25 @@ func (a *api) health(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// ready answers 200 when the store is ready to serve: it answers and its migrations are
+// applied (stores that cannot tell count as ready when they answer).
+func (a *api) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	var err error
+	if c, ok := a.q.Store().(store.Checker); ok {
+		err = c.Ready(ctx)
+	} else {
+		err = a.q.Store().Read(ctx, func(tx store.Tx) error { return nil })
+	}
+	if err != nil {
+		a.log.Warn("readiness check failed", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func (a *api) definitions(w http.ResponseWriter, r *http.Request) {

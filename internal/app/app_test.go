@@ -319,6 +319,10 @@ func TestServeWithoutDemo(t *testing.T) {
 	if code := s.get("/healthz", &health); code != http.StatusOK || health["status"] != "ok" {
 		t.Fatalf("healthz: %d %v", code, health)
 	}
+	var ready map[string]string
+	if code := s.get("/readyz", &ready); code != http.StatusOK || ready["status"] != "ready" {
+		t.Fatalf("readyz: %d %v", code, ready)
+	}
 	var defs struct {
 		Definitions []map[string]any `json:"definitions"`
 	}

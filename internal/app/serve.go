@@ -28,6 +28,8 @@ type serveConfig struct {
 	Demo            bool
 	DemoRate        float64
 	Workers         int
+	JobBatchSize    int
+	JobLock         time.Duration
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -58,7 +60,9 @@ proxy in front of it checks who is calling. Ctrl-C (SIGINT) or SIGTERM stops it 
 	c.stringVar(&cfg.NATSURL, "nats-url", "COCKPIT_NATS_URL", "", "NATS server for events and commands (reserved: accepted but not wired yet)")
 	c.boolVar(&cfg.Demo, "demo", "COCKPIT_DEMO", true, "deploy the demo flows and start demo orders")
 	c.floatVar(&cfg.DemoRate, "demo-rate", "COCKPIT_DEMO_RATE", 1, "demo orders started per second")
-	c.intVar(&cfg.Workers, "workers", "COCKPIT_WORKERS", 0, "job handlers run at once (0: 4 x CPUs)")
+	c.intVar(&cfg.Workers, "workers", "COCKPIT_WORKERS", 0, "job handlers run at once (0: the engine default, 64)")
+	c.intVar(&cfg.JobBatchSize, "job-batch-size", "COCKPIT_JOB_BATCH_SIZE", 0, "jobs locked per fetch at most (0: the engine default, 128)")
+	c.durationVar(&cfg.JobLock, "job-lock-duration", "COCKPIT_JOB_LOCK_DURATION", 0, "how long a fetched job stays locked before another node may run it (0: the engine default, 5m)")
 	c.stringVar(&cfg.LogLevel, "log-level", "COCKPIT_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 	c.stringVar(&cfg.LogFormat, "log-format", "COCKPIT_LOG_FORMAT", "text", "log format: text or json")
 	c.durationVar(&cfg.ShutdownTimeout, "shutdown-timeout", "COCKPIT_SHUTDOWN_TIMEOUT", 30*time.Second, "how long a stop waits for requests and running jobs")
@@ -78,6 +82,9 @@ func (cfg *serveConfig) check() error {
 	}
 	if cfg.Workers < 0 {
 		return fmt.Errorf("--workers %d: must not be negative", cfg.Workers)
+	}
+	if cfg.JobBatchSize < 0 || cfg.JobLock < 0 {
+		return errors.New("--job-batch-size and --job-lock-duration must not be negative")
 	}
 	if cfg.Addr == "" {
 		return errors.New("--addr is empty")
@@ -151,7 +158,8 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		}
 	}()
 
-	e, err := engine.New(engine.Options{Store: st, Logger: log, Workers: cfg.Workers})
+	e, err := engine.New(engine.Options{Store: st, Logger: log, Workers: cfg.Workers,
+		BatchSize: cfg.JobBatchSize, LockDuration: cfg.JobLock})
 	if err != nil {
 		return err
 	}

@@ -303,6 +303,7 @@ func (e *Engine) commitBatch(batch []*command) {
 	results := make([]error, len(batch))
 	wakes := make([]bool, len(batch))
 	e.pending = e.pending[:0]
+	began := time.Now() // wall time on purpose: this measures the database, not the process's clock
 	err := e.store.Write(context.Background(), func(tx store.Tx) error {
 		for i, c := range batch {
 			mark := len(e.pending)
@@ -346,6 +347,11 @@ func (e *Engine) commitBatch(batch []*command) {
 	if errors.Is(err, errSingleFailed) {
 		err = nil // the only command failed; its own error is in results
 	}
+	if err != nil {
+		e.log.Error("commit failed", "commands", len(batch), "store", e.store.Dialect(), "err", err)
+	} else if took := time.Since(began); took > slowCommit {
+		e.log.Warn("slow commit", "commands", len(batch), "took", took, "store", e.store.Dialect())
+	}
 	if e.cache != nil {
 		e.cache.finish(err == nil)
 	}
@@ -377,6 +383,9 @@ func (e *Engine) commitBatch(batch []*command) {
 }
 
 var errSingleFailed = errors.New("single command failed")
+
+// slowCommit is when a batch's transaction is logged as slow.
+const slowCommit = 500 * time.Millisecond
 
 func (e *Engine) cacheMark() int {
 	if e.cache == nil {

@@ -70,7 +70,13 @@ func (e *Engine) executorLoop(ctx context.Context) {
 			limit := min(free, e.opts.BatchSize)
 			jobs, vars, err := e.lockJobs(ctx, limit)
 			if err != nil && ctx.Err() == nil {
+				// The store is unreachable or failing: try again soon, not at the idle poll.
 				e.log.Error("fetch jobs", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-e.clock.After(errorBackoff):
+				}
+				continue
 			}
 			for _, j := range jobs {
 				sem <- struct{}{}
@@ -111,6 +117,9 @@ func (e *Engine) executorLoop(ctx context.Context) {
 		}
 	}
 }
+
+// errorBackoff is how long the executor waits after the store failed a fetch.
+const errorBackoff = time.Second
 
 // Wake tells the executor to look for due jobs now. Commits in this engine wake it by
 // themselves; call Wake when work arrives another way (a store notification from another

@@ -44,6 +44,12 @@ type Exclusive interface {
 	Exclusive() bool
 }
 
+// Checker is implemented by stores that can tell whether they are ready to serve: the
+// database answers and every embedded migration is applied (for /readyz).
+type Checker interface {
+	Ready(ctx context.Context) error
+}
+
 // Notifier is implemented by stores shared by several nodes that can tell the others
 // about new work (PostgreSQL: LISTEN/NOTIFY), so an idle node starts a job within
 // milliseconds instead of at its next poll.

@@ -262,3 +262,20 @@ func TestExclusive(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestReady(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "ready.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ready(ctx); err != nil {
+		t.Fatalf("fresh store not ready: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ready(ctx); !errors.Is(err, sqlite.ErrClosed) {
+		t.Fatalf("closed store: %v", err)
+	}
+}
