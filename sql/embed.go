@@ -1,13 +1,14 @@
 // Package sql holds the database migrations, numbered per dialect under <dialect>/ in goose
 // format (-- +goose Up / -- +goose Down), and embeds them in the binary.
 //
-// Only the SQLite dialect exists so far; the PostgreSQL store adds postgres/ and extends the
-// embed pattern (an embed pattern that matches no file is a compile error).
+// Two dialects: sqlite/ (the embedded store) and postgres/ (the shared store). An embed
+// pattern that matches no file is a compile error, so a new dialect extends the pattern
+// together with its first migration.
 package sql
 
 import "embed"
 
-// FS holds the migrations: sqlite/00001_init.sql and so on.
+// FS holds the migrations: sqlite/00001_init.sql, postgres/00001_init.sql and so on.
 //
-//go:embed sqlite/*.sql
+//go:embed sqlite/*.sql postgres/*.sql
 var FS embed.FS

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -226,8 +225,9 @@ func TestResolveDatabase(t *testing.T) {
 			t.Errorf("%s: %+v %v", u, db, err)
 		}
 	}
-	if _, err := resolveDatabase("data", "postgres://u:p@localhost/db"); !errors.Is(err, errPostgresNotYet) {
-		t.Errorf("postgres: %v", err)
+	if db, err := resolveDatabase("data", "postgres://u:p@localhost/db"); err != nil || db.dialect != "postgres" ||
+		db.url != "postgres://u:p@localhost/db" || strings.Contains(db.path, ":p@") {
+		t.Errorf("postgres: %+v %v", db, err)
 	}
 	if _, err := resolveDatabase("data", "mysql://localhost/db"); err == nil {
 		t.Error("mysql accepted")
@@ -314,7 +314,7 @@ func (s *server) get(path string, into any) int {
 
 func TestServeWithoutDemo(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "--demo=false", "--nats-url", "nats://127.0.0.1:4222")
+	s := startServer(t, "--demo=false")
 	var health map[string]string
 	if code := s.get("/healthz", &health); code != http.StatusOK || health["status"] != "ok" {
 		t.Fatalf("healthz: %d %v", code, health)
@@ -353,10 +353,31 @@ func TestServeWithoutDemo(t *testing.T) {
 			t.Errorf("%s: %d", p, code)
 		}
 	}
-	s.stop()
-	if !strings.Contains(s.stderr.String(), "NATS is not wired yet") {
-		t.Errorf("no NATS notice in the log:\n%s", s.stderr.String())
+	if body := s.metrics(); !strings.Contains(body, "cockpit_outbox_backlog 0") || !strings.Contains(body, "cockpit_outbox_relay_leader 1") {
+		t.Errorf("metrics:\n%s", body)
 	}
+	s.stop()
+	log := s.stderr.String()
+	for _, want := range []string{"embedded NATS started", "outbox relay took the lease"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// metrics returns the Prometheus text of /metrics.
+func (s *server) metrics() string {
+	s.t.Helper()
+	resp, err := s.client.Get(s.base + "/metrics")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 func TestServeWithDemo(t *testing.T) {

@@ -2,7 +2,15 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 
 	"github.com/cockpit-engine/cockpit/internal/bench"
 )
@@ -14,6 +22,8 @@ type benchConfig struct {
 	DataDir     string
 	Workers     int
 	JSON        bool
+	NATS        bool
+	DatabaseURL string
 }
 
 func newBenchCommand(getenv func(string) string) (*command, *benchConfig) {
@@ -24,14 +34,20 @@ end) on a fresh store in a temporary directory (removed afterwards) and prints c
 instances per second, p50/p99 start-to-completion latency and peak memory. With --json
 it prints exactly one line:
 
-  {"store":"sqlite","n":10000,"ips":...,"p50_ms":...,"p99_ms":...,"rss_mb":...}`,
+  {"store":"sqlite","n":10000,"ips":...,"p50_ms":...,"p99_ms":...,"rss_mb":...}
+
+With --nats it also runs an embedded NATS server and the outbox relay, and reports the
+commit-to-arrival time of events at a subscriber and the largest outbox backlog; the JSON
+line then has "nats":true,"events":...,"event_p50_ms":...,"event_p99_ms":...,"max_backlog":...`,
 		getenv)
 	c.intVar(&cfg.N, "n", "COCKPIT_BENCH_N", 10000, "instances to run")
 	c.intVar(&cfg.Concurrency, "concurrency", "COCKPIT_BENCH_CONCURRENCY", 128, "instances in flight (each worker starts one and waits for it to complete)")
-	c.stringVar(&cfg.Store, "store", "COCKPIT_BENCH_STORE", "sqlite", "store to measure (sqlite; postgres comes later)")
+	c.stringVar(&cfg.Store, "store", "COCKPIT_BENCH_STORE", "sqlite", "store to measure: sqlite, or postgres (a fresh schema in --database-url, dropped afterwards)")
+	c.stringVar(&cfg.DatabaseURL, "database-url", "COCKPIT_DATABASE_URL", "", "PostgreSQL database for --store postgres (postgres://user@host/db)")
 	c.stringVar(&cfg.DataDir, "data-dir", "COCKPIT_BENCH_DIR", os.TempDir(), "where the temporary store directory is made")
 	c.intVar(&cfg.Workers, "workers", "COCKPIT_WORKERS", 0, "job handlers run at once (0: 4 x CPUs)")
 	c.boolVar(&cfg.JSON, "json", "", false, "print one JSON line instead of text")
+	c.boolVar(&cfg.NATS, "nats", "COCKPIT_BENCH_NATS", false, "publish every event through an embedded NATS server and measure commit-to-arrival latency")
 	return c, cfg
 }
 
@@ -46,12 +62,31 @@ func (a *App) bench(ctx context.Context, args []string) error {
 	if cfg.N < 1 || cfg.Concurrency < 1 || cfg.Workers < 0 {
 		return a.usageError(c, "--n and --concurrency must be at least 1, --workers at least 0")
 	}
-	if cfg.Store != "sqlite" {
-		return a.usageError(c, "--store %q: only sqlite is available", cfg.Store)
+	var openStore func(ctx context.Context) (store.Store, error)
+	switch cfg.Store {
+	case "sqlite":
+	case "postgres":
+		if cfg.DatabaseURL == "" {
+			return a.usageError(c, "--store postgres needs --database-url (COCKPIT_DATABASE_URL)")
+		}
+		// A throw-away schema, so the run starts empty and leaves nothing behind.
+		schema := "cockpit_bench_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+		defer func() {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if err := postgres.DropSchema(dctx, cfg.DatabaseURL, schema); err != nil {
+				fmt.Fprintf(a.Stderr, "cockpit bench: %v\n", err)
+			}
+		}()
+		openStore = func(ctx context.Context) (store.Store, error) {
+			return postgres.Open(ctx, postgres.Options{URL: cfg.DatabaseURL, Schema: schema})
+		}
+	default:
+		return a.usageError(c, "--store %q: use sqlite or postgres", cfg.Store)
 	}
 	_, err := bench.Run(ctx, bench.Options{
 		N: cfg.N, Concurrency: cfg.Concurrency, Store: cfg.Store, Dir: cfg.DataDir, Workers: cfg.Workers,
-		Out: a.Stdout, JSON: cfg.JSON,
+		Out: a.Stdout, JSON: cfg.JSON, NATS: cfg.NATS, OpenStore: openStore,
 	})
 	return err
 }

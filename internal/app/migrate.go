@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 )
 
@@ -20,14 +21,15 @@ type migrateConfig struct {
 func newMigrateCommand(getenv func(string) string) (*command, *migrateConfig) {
 	cfg := &migrateConfig{}
 	c := newCommand("migrate", "cockpit migrate [up|down|status] [flags]",
-		`Manages the schema of the SQLite database (the migrations are built into the binary).
+		`Manages the schema of the database, SQLite or PostgreSQL (--database-url postgres://...);
+the migrations are built into the binary.
 
   up      apply every pending migration (the default; serve does this at start, too)
   down    roll back the most recent migration (this drops its tables and their data)
   status  list the migrations and whether each is applied`,
 		getenv)
 	c.stringVar(&cfg.DataDir, "data-dir", "COCKPIT_DATA_DIR", "./cockpit-data", "directory of the embedded database")
-	c.stringVar(&cfg.DatabaseURL, "database-url", "COCKPIT_DATABASE_URL", "", "database to migrate; empty means <data-dir>/cockpit.db; sqlite:PATH names another SQLite file")
+	c.stringVar(&cfg.DatabaseURL, "database-url", "COCKPIT_DATABASE_URL", "", "database to migrate; empty means <data-dir>/cockpit.db; sqlite:PATH names another SQLite file; postgres://user@host/db a PostgreSQL database")
 	return c, cfg
 }
 
@@ -53,6 +55,9 @@ func (a *App) migrate(ctx context.Context, args []string) error {
 	db, err := resolveDatabase(cfg.DataDir, cfg.DatabaseURL)
 	if err != nil {
 		return err
+	}
+	if db.dialect == "postgres" {
+		return a.migratePostgres(ctx, db, action)
 	}
 	if action == "up" {
 		if err := os.MkdirAll(filepath.Dir(db.path), 0o750); err != nil {
@@ -96,6 +101,59 @@ func (a *App) migrate(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Fprintf(a.Stdout, "database %s (sqlite)\n", db.path)
+		tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tNAME")
+		for _, m := range ms {
+			state, at := "pending", "-"
+			if m.Applied {
+				state = "applied"
+				if !m.AppliedAt.IsZero() {
+					at = m.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
+				}
+			}
+			fmt.Fprintf(tw, "%05d\t%s\t%s\t%s\n", m.Version, state, at, m.Name)
+		}
+		return tw.Flush()
+	}
+	return nil
+}
+
+// migratePostgres is `cockpit migrate` on a PostgreSQL database: the same actions and
+// output as on SQLite, on the migrations in sql/postgres.
+func (a *App) migratePostgres(ctx context.Context, db *database, action string) error {
+	pdb, err := postgres.OpenDB(ctx, db.url, "")
+	if err != nil {
+		return err
+	}
+	defer pdb.Close()
+	switch action {
+	case "up":
+		applied, err := postgres.Migrate(ctx, pdb)
+		if err != nil {
+			return err
+		}
+		if len(applied) == 0 {
+			fmt.Fprintf(a.Stdout, "%s: up to date\n", db.path)
+		}
+		for _, m := range applied {
+			fmt.Fprintf(a.Stdout, "%s: applied %05d %s\n", db.path, m.Version, m.Name)
+		}
+	case "down":
+		m, err := postgres.MigrateDown(ctx, pdb)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			fmt.Fprintf(a.Stdout, "%s: no migration applied; nothing to roll back\n", db.path)
+		} else {
+			fmt.Fprintf(a.Stdout, "%s: rolled back %05d %s\n", db.path, m.Version, m.Name)
+		}
+	case "status":
+		ms, err := postgres.MigrationStatus(ctx, pdb)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.Stdout, "database %s (postgres)\n", db.path)
 		tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tNAME")
 		for _, m := range ms {

@@ -13,10 +13,13 @@ import (
 	"strings"
 	"time"
 
+	commandsvc "github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/demo"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/google/uuid"
 )
 
 // serveConfig is the configuration of `cockpit serve`.
@@ -24,7 +27,7 @@ type serveConfig struct {
 	DataDir         string
 	Addr            string
 	DatabaseURL     string
-	NATSURL         string
+	NATS            natsConfig
 	Demo            bool
 	DemoRate        float64
 	Workers         int
@@ -50,14 +53,18 @@ flows (unless --demo=false), and serves a read-only JSON API on --addr:
                                     user tasks and history
   GET /api/incidents                incidents; filters: state, definition, instance, limit
   GET /api/tasks                    user tasks; filters: state, assignee, instance, limit
+  GET /metrics                      Prometheus metrics (outbox backlog, events published, ...)
+
+Every history event is published on NATS JetStream (docs/events.md): on an embedded
+server with its data in <data-dir>/nats, or on --nats-url.
 
 The API has no authentication: keep --addr on a loopback address (the default) unless a
 proxy in front of it checks who is calling. Ctrl-C (SIGINT) or SIGTERM stops it cleanly.`,
 		getenv)
 	c.stringVar(&cfg.DataDir, "data-dir", "COCKPIT_DATA_DIR", "./cockpit-data", "directory for the embedded database (created when missing)")
 	c.stringVar(&cfg.Addr, "addr", "COCKPIT_ADDR", "127.0.0.1:8080", "address the HTTP server listens on")
-	c.stringVar(&cfg.DatabaseURL, "database-url", "COCKPIT_DATABASE_URL", "", "database to use; empty means embedded SQLite at <data-dir>/cockpit.db; sqlite:PATH names another SQLite file; postgres:// is not available yet")
-	c.stringVar(&cfg.NATSURL, "nats-url", "COCKPIT_NATS_URL", "", "NATS server for events and commands (reserved: accepted but not wired yet)")
+	c.stringVar(&cfg.DatabaseURL, "database-url", "COCKPIT_DATABASE_URL", "", "database to use; empty means embedded SQLite at <data-dir>/cockpit.db; sqlite:PATH names another SQLite file; postgres://user@host/db uses PostgreSQL")
+	c.natsFlags(&cfg.NATS)
 	c.boolVar(&cfg.Demo, "demo", "COCKPIT_DEMO", true, "deploy the demo flows and start demo orders")
 	c.floatVar(&cfg.DemoRate, "demo-rate", "COCKPIT_DEMO_RATE", 1, "demo orders started per second")
 	c.intVar(&cfg.Workers, "workers", "COCKPIT_WORKERS", 0, "job handlers run at once (0: the engine default, 64)")
@@ -92,7 +99,7 @@ func (cfg *serveConfig) check() error {
 	if cfg.DataDir == "" {
 		return errors.New("--data-dir is empty")
 	}
-	return nil
+	return cfg.NATS.check()
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -132,14 +139,13 @@ func (a *App) serve(ctx context.Context, args []string) error {
 }
 
 // runServer runs until ctx ends, then stops everything it started, in reverse order:
-// HTTP server, demo driver, engine (which waits for running handlers), store.
+// HTTP server, demo driver, engine (which waits for running handlers), outbox relay
+// (which publishes what is left, within the shutdown timeout), NATS connection, embedded
+// NATS server, store.
 func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready func(string)) (err error) {
 	db, err := resolveDatabase(cfg.DataDir, cfg.DatabaseURL)
 	if err != nil {
 		return err
-	}
-	if cfg.NATSURL != "" {
-		log.Warn("NATS is not wired yet; --nats-url is ignored", "nats_url", redactURL(cfg.NATSURL))
 	}
 	// Everything started below is stopped with this context, detached from ctx (which has
 	// ended when we stop) and bounded by the shutdown timeout.
@@ -158,8 +164,31 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		}
 	}()
 
+	nodeID := newNodeID()
+	nr, err := startNATS(ctx, &cfg.NATS, cfg.DataDir, st, nodeID, log)
+	if err != nil {
+		return err
+	}
+	defer nr.close(context.WithoutCancel(ctx), log)
+	// The relay starts before the engine and stops after it, so the last commits are
+	// published (within the shutdown timeout) before the connection closes.
+	if err := nr.relay.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		if serr := nr.relay.Stop(sctx); serr != nil {
+			log.Error("stop outbox relay", "err", serr)
+		}
+	}()
+
+	// OnCommit is one func: compose every listener here. Each must not block.
+	onCommit := func([]*store.Event) {
+		nr.relay.Notify()
+	}
 	e, err := engine.New(engine.Options{Store: st, Logger: log, Workers: cfg.Workers,
-		BatchSize: cfg.JobBatchSize, LockDuration: cfg.JobLock})
+		BatchSize: cfg.JobBatchSize, LockDuration: cfg.JobLock, NodeID: nodeID, OnCommit: onCommit})
 	if err != nil {
 		return err
 	}
@@ -182,6 +211,21 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		return err
 	}
 	defer stopEngine(stopCtx, e, log)
+
+	// Command service (request/reply over NATS, docs/commands.md): started after the
+	// engine and before the demo, stopped (deferred) before the engine stops.
+	cmds, err := commandsvc.Start(ctx, commandsvc.Options{Conn: nr.nc, Engine: e, Prefix: cfg.NATS.Prefix, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		if serr := cmds.Stop(sctx); serr != nil {
+			log.Error("stop command service", "err", serr)
+		}
+	}()
+
 	if driver != nil {
 		if err := driver.Start(ctx); err != nil {
 			return err
@@ -199,8 +243,11 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", nr.metricsHandler())
+	mux.Handle("/", newAPI(e, log))
 	srv := &http.Server{
-		Handler:           newAPI(e, log),
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -261,15 +308,14 @@ func redactURL(s string) string {
 
 // database is where the store lives, resolved from --data-dir and --database-url.
 type database struct {
-	dialect string // "sqlite"
-	path    string // the SQLite file
+	dialect string // "sqlite" or "postgres"
+	path    string // the SQLite file; for PostgreSQL the URL without its password (for logs)
+	url     string // the PostgreSQL connection URL
 }
 
-// errPostgresNotYet is returned for a postgres:// database URL until the PostgreSQL store exists.
-var errPostgresNotYet = errors.New("PostgreSQL store not available yet: leave --database-url (COCKPIT_DATABASE_URL) empty to use the embedded SQLite store")
-
 // resolveDatabase reads --database-url: empty means <dataDir>/cockpit.db; sqlite:PATH
-// (or sqlite://PATH, file:PATH) another SQLite file; postgres:// is refused for now.
+// (or sqlite://PATH, file:PATH) another SQLite file; postgres:// (or postgresql://) the
+// PostgreSQL store, in the URL's search_path (default public).
 func resolveDatabase(dataDir, url string) (*database, error) {
 	url = strings.TrimSpace(url)
 	lower := strings.ToLower(url)
@@ -277,7 +323,7 @@ func resolveDatabase(dataDir, url string) (*database, error) {
 	case url == "":
 		return &database{dialect: "sqlite", path: filepath.Join(dataDir, "cockpit.db")}, nil
 	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
-		return nil, errPostgresNotYet
+		return &database{dialect: "postgres", path: redactURL(url), url: url}, nil
 	}
 	for _, prefix := range []string{"sqlite://", "sqlite:", "file:"} {
 		if strings.HasPrefix(lower, prefix) {
@@ -291,8 +337,16 @@ func resolveDatabase(dataDir, url string) (*database, error) {
 	return nil, fmt.Errorf("database URL %q: unsupported (use sqlite:PATH, or leave it empty for <data-dir>/cockpit.db)", redactURL(url))
 }
 
-// open opens the store, creating the file's directory when missing.
+// open opens the store (applying migrations), creating the SQLite file's directory when
+// missing.
 func (d *database) open(ctx context.Context) (store.Store, error) {
+	if d.dialect == "postgres" {
+		st, err := postgres.Open(ctx, postgres.Options{URL: d.url})
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
 	if err := os.MkdirAll(filepath.Dir(d.path), 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -301,4 +355,15 @@ func (d *database) open(ctx context.Context) (store.Store, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// newNodeID names this process in job locks and the outbox relay lease: the host name
+// (so an operator can tell nodes apart) and a random part (so two processes on one host
+// differ).
+func newNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	return host + "-" + uuid.NewString()[:8]
 }

@@ -56,8 +56,11 @@ type Options struct {
 	// starts an instance and waits for it to complete before starting the next
 	// (default 128).
 	Concurrency int
-	// Store names the store: "sqlite" (the default and, for now, the only one).
+	// Store names the store: "sqlite" (the default), or any name with OpenStore.
 	Store string
+	// OpenStore, when set, opens the (fresh) store to measure instead of a SQLite file in
+	// Dir; Run closes it. `cockpit bench --store postgres` passes a throw-away schema.
+	OpenStore func(ctx context.Context) (store.Store, error)
 	// Dir is where the temporary store directory is made (default os.TempDir()); the
 	// directory is removed when Run returns.
 	Dir string
@@ -67,6 +70,9 @@ type Options struct {
 	// Nil prints nothing.
 	Out  io.Writer
 	JSON bool
+	// NATS runs an embedded NATS server and the outbox relay during the run, and
+	// measures commit-to-arrival time of events at a subscriber and the outbox backlog.
+	NATS bool
 	// Logger gets the engine's log (default: discarded).
 	Logger *slog.Logger
 }
@@ -82,6 +88,15 @@ type Result struct {
 	P99Ms float64 `json:"p99_ms"`
 	// RSSMB is the process's peak resident memory in MiB (0 when the OS does not say).
 	RSSMB float64 `json:"rss_mb"`
+
+	// With Options.NATS only: every event committed during the run is timed from its
+	// commit to its arrival at a core NATS subscriber (p50/p99 in ms); MaxBacklog is the
+	// largest outbox seen (sampled every 20 ms).
+	NATS       bool     `json:"nats,omitempty"`
+	Events     *int     `json:"events,omitempty"`
+	EventP50Ms *float64 `json:"event_p50_ms,omitempty"`
+	EventP99Ms *float64 `json:"event_p99_ms,omitempty"`
+	MaxBacklog *int64   `json:"max_backlog,omitempty"`
 
 	Concurrency int           `json:"-"`
 	Elapsed     time.Duration `json:"-"`
@@ -109,8 +124,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Store == "" {
 		o.Store = "sqlite"
 	}
-	if o.Store != "sqlite" {
-		return nil, fmt.Errorf("bench: store %q: %w (only sqlite for now)", o.Store, ErrUnsupportedStore)
+	if o.Store != "sqlite" && o.OpenStore == nil {
+		return nil, fmt.Errorf("bench: store %q: %w (sqlite, or pass OpenStore)", o.Store, ErrUnsupportedStore)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -126,7 +141,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer os.RemoveAll(dir)
 
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "bench.db")})
+	var st store.Store
+	if o.OpenStore != nil {
+		st, err = o.OpenStore(ctx)
+	} else {
+		st, err = sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "bench.db")})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
@@ -134,9 +154,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	// OnCommit runs on the engine's committer goroutine: it only picks out the
 	// completions and hands them over; quit keeps it from blocking once Run is done.
+	var pub *publication
+	if o.NATS {
+		if pub, err = startPublication(ctx, dir, st, o.Logger); err != nil {
+			return nil, err
+		}
+		defer pub.close()
+	}
 	completions := make(chan completion, 1024)
 	quit := make(chan struct{})
 	onCommit := func(evs []*store.Event) {
+		if pub != nil {
+			pub.onCommit(evs)
+		}
 		var ids []string
 		for _, ev := range evs {
 			if ev.Type == engine.EventInstanceCompleted {
@@ -267,6 +297,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := stopEngine(); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
+	if pub != nil {
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := pub.wait(wctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 
@@ -291,6 +329,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.P50Ms = round2(ms(percentile(lats, 50)))
 	res.P99Ms = round2(ms(percentile(lats, 99)))
 	res.RSSMB = round2(PeakRSSMB())
+	if pub != nil {
+		pub.result(res)
+	}
 	if o.Out != nil {
 		if err := res.Write(o.Out, o.JSON); err != nil {
 			return nil, err
@@ -314,6 +355,11 @@ func (r *Result) Write(w io.Writer, asJSON bool) error {
   latency     p50 %.2f ms, p99 %.2f ms (start to completion)
   peak RSS    %.1f MiB
 `, r.N, r.Store, r.Concurrency, r.IPS, r.Elapsed.Seconds(), r.P50Ms, r.P99Ms, r.RSSMB)
+	if err != nil || !r.NATS {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "  events      %d on NATS, p50 %.2f ms, p99 %.2f ms (commit to arrival at a subscriber), outbox backlog at most %d\n",
+		*r.Events, *r.EventP50Ms, *r.EventP99Ms, *r.MaxBacklog)
 	return err
 }
 

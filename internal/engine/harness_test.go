@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"go.uber.org/goleak"
 )
@@ -27,13 +30,33 @@ type storeKind struct {
 }
 
 func storeKinds() []storeKind {
-	return []storeKind{{name: "sqlite", open: func(t *testing.T) store.Store {
+	kinds := []storeKind{{name: "sqlite", open: func(t *testing.T) store.Store {
 		st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
 		if err != nil {
 			t.Fatalf("open sqlite: %v", err)
 		}
 		return st
 	}}}
+	if url := os.Getenv("COCKPIT_TEST_DATABASE_URL"); url != "" {
+		kinds = append(kinds, storeKind{name: "postgres", open: func(t *testing.T) store.Store {
+			// Each test in its own schema, dropped when the test ends (this cleanup is
+			// registered before the env's, so it runs after the store is closed).
+			b := make([]byte, 6)
+			_, _ = rand.Read(b)
+			schema := "cockpit_test_" + hex.EncodeToString(b)
+			t.Cleanup(func() {
+				if err := postgres.DropSchema(context.Background(), url, schema); err != nil {
+					t.Errorf("drop schema %s: %v", schema, err)
+				}
+			})
+			st, err := postgres.Open(context.Background(), postgres.Options{URL: url, Schema: schema})
+			if err != nil {
+				t.Fatalf("open postgres: %v", err)
+			}
+			return st
+		}})
+	}
+	return kinds
 }
 
 // eachStore runs a test on every store kind.

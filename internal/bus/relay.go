@@ -1,0 +1,473 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/clock"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// LeaseName is the store lease the relay holds while it publishes: one relay per store
+// publishes at a time, so in a cluster of nodes each outbox row is published by one.
+const LeaseName = "outbox-relay"
+
+// RelayOptions configure a Relay. Zero values take the documented defaults.
+type RelayOptions struct {
+	Store store.Store
+	// Conn is the NATS connection to publish on (required). The relay does not close it.
+	Conn *nats.Conn
+	// Prefix is the subject prefix (default DefaultPrefix); the streams of EnsureStreams
+	// with the same prefix must exist.
+	Prefix string
+	// Owner names this node in the lease (default a random id; the app passes the
+	// engine's node id).
+	Owner string
+	// BatchSize is how many outbox rows one round reads and publishes (default 512).
+	BatchSize int
+	// Fallback is the longest the relay sleeps without a Notify (default 1s): it picks
+	// up rows written by other nodes or left by a previous run, and retries after a failed
+	// round (a failed round ignores Notify until then, so a NATS outage does not turn
+	// every commit into a publish attempt).
+	Fallback time.Duration
+	// LeaseTTL is how long the lease is taken for (default 30s). It is renewed after a
+	// third of it; a node that dies hands over after at most LeaseTTL.
+	LeaseTTL time.Duration
+	// AckTimeout bounds the wait for one publish acknowledgement (default 10s). It must
+	// stay well below LeaseTTL/2 so a round ends before the lease could pass on.
+	AckTimeout time.Duration
+	Clock      clock.Clock  // default clock.Real
+	Logger     *slog.Logger // default slog.Default()
+}
+
+// Relay publishes the store's outbox to JetStream. Create it with NewRelay, Start it,
+// call Notify after commits (engine.Options.OnCommit), and Stop it.
+//
+// Invariants:
+//   - A row leaves the outbox only after every message of its event was acknowledged by
+//     the stream (Nats-Msg-Id = event id; a republished row is dropped by the stream's
+//     duplicate window).
+//   - Per instance, events are published in Seq order, and an instance's events after one
+//     that failed stay in the outbox (even when acknowledged) and go again, in order, with
+//     it in a later round.
+//   - Only the holder of the "outbox-relay" lease publishes; a relay that cannot renew it
+//     stops publishing before it expires.
+type Relay struct {
+	opts RelayOptions
+	log  *slog.Logger
+	js   jetstream.JetStream
+
+	notify chan struct{}
+
+	lifeMu   sync.Mutex
+	started  bool
+	stopping chan struct{} // closed by Stop: drain, release, exit
+	cancel   context.CancelFunc
+	done     chan struct{}
+
+	leader     atomic.Bool
+	published  atomic.Uint64
+	duplicates atomic.Uint64
+	errs       atomic.Uint64
+	lastLag    atomic.Int64 // nanoseconds
+	lag        prometheus.Histogram
+
+	// beforeDelete, when set (tests), runs after a round's acknowledgements and before
+	// DeleteOutbox; an error makes the round end there, as a crash would.
+	beforeDelete func(seqs []int64) error
+}
+
+// NewRelay checks the options and makes a relay; Start runs it.
+func NewRelay(o RelayOptions) (*Relay, error) {
+	if o.Store == nil || o.Conn == nil {
+		return nil, errors.New("new relay: Store and Conn are required")
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if err := CheckPrefix(o.Prefix); err != nil {
+		return nil, fmt.Errorf("new relay: %w", err)
+	}
+	if o.Owner == "" {
+		o.Owner = "relay-" + uuid.NewString()[:8]
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 512
+	}
+	if o.Fallback <= 0 {
+		o.Fallback = time.Second
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 30 * time.Second
+	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = 10 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Relay{
+		opts:   o,
+		log:    o.Logger.With("component", "outbox-relay"),
+		notify: make(chan struct{}, 1),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cockpit_event_publish_lag_seconds",
+			Help:    "Time from an event's change in the engine to the stream's acknowledgement of its publication.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 17), // 1 ms .. 65 s
+		}),
+	}, nil
+}
+
+// Notify tells the relay that new outbox rows were committed. It never blocks; bursts
+// coalesce into one wake-up. Call it from engine.Options.OnCommit.
+func (r *Relay) Notify() {
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the relay until Stop. The relay outlives ctx (only its values are kept):
+// stopping is Stop's job, so that it can drain the outbox first.
+func (r *Relay) Start(ctx context.Context) error {
+	r.lifeMu.Lock()
+	defer r.lifeMu.Unlock()
+	if r.started {
+		return errors.New("relay already started")
+	}
+	js, err := jetstream.New(r.opts.Conn,
+		jetstream.WithPublishAsyncTimeout(r.opts.AckTimeout),
+		// Every message of a round may be in flight at once (an incident event is two).
+		jetstream.WithPublishAsyncMaxPending(2*r.opts.BatchSize+16),
+	)
+	if err != nil {
+		return fmt.Errorf("start relay: %w", err)
+	}
+	r.js = js
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.started, r.cancel = true, cancel
+	r.stopping = make(chan struct{})
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		r.loop(runCtx)
+	}()
+	r.log.Info("outbox relay started", "owner", r.opts.Owner, "prefix", r.opts.Prefix)
+	return nil
+}
+
+// Stop stops the relay: it finishes the round in flight, publishes what is left in the
+// outbox (until it is empty, a round fails, or ctx ends), and gives up the lease. When
+// ctx ends first, acknowledgements still outstanding are abandoned; their rows stay in
+// the outbox and are deduplicated when published again.
+func (r *Relay) Stop(ctx context.Context) error {
+	r.lifeMu.Lock()
+	defer r.lifeMu.Unlock()
+	if !r.started {
+		return nil
+	}
+	r.started = false
+	close(r.stopping)
+	var err error
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		r.cancel()
+		<-r.done
+		err = fmt.Errorf("stop relay: %w", ctx.Err())
+	}
+	r.cancel()
+	if r.js != nil {
+		r.js.CleanupPublisher()
+	}
+	return err
+}
+
+// loop exits when ctx ends (Stop ran out of time) or after the drain that Stop asks for.
+func (r *Relay) loop(ctx context.Context) {
+	var renewAt time.Time // when to take or renew the lease next
+	lease := func() {
+		now := r.opts.Clock.Now()
+		if now.Before(renewAt) {
+			return
+		}
+		held, err := r.acquire(ctx, now)
+		if err != nil {
+			r.log.Warn("outbox relay lease", "err", err)
+		}
+		was := r.leader.Swap(held)
+		switch {
+		case held:
+			renewAt = now.Add(r.opts.LeaseTTL / 3)
+			if !was {
+				r.log.Info("outbox relay took the lease", "owner", r.opts.Owner)
+			}
+		default:
+			renewAt = now.Add(r.opts.LeaseTTL / 6)
+			if was {
+				r.log.Warn("outbox relay lost the lease: not publishing", "owner", r.opts.Owner)
+			}
+		}
+	}
+	defer r.release()
+	failed := false
+	for {
+		select {
+		case <-r.stopping:
+			r.drain(ctx, lease)
+			return
+		case <-ctx.Done():
+			return
+		default:
+		}
+		lease()
+		more := false
+		if r.leader.Load() {
+			n, ok := r.round(ctx)
+			more, failed = ok && n == r.opts.BatchSize, !ok
+		}
+		if more {
+			continue
+		}
+		wait := r.opts.Fallback
+		if d := renewAt.Sub(r.opts.Clock.Now()); d < wait {
+			wait = max(d, 0)
+		}
+		notify := r.notify
+		if failed {
+			notify = nil // back off: retry after Fallback, not on the next commit
+		}
+		select {
+		case <-notify:
+		case <-r.opts.Clock.After(wait):
+		case <-r.stopping:
+			r.drain(ctx, lease)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// drain publishes until the outbox is empty, a round fails, or ctx ends.
+func (r *Relay) drain(ctx context.Context, lease func()) {
+	for ctx.Err() == nil {
+		lease()
+		if !r.leader.Load() {
+			return
+		}
+		if n, ok := r.round(ctx); !ok || n == 0 {
+			return
+		}
+	}
+}
+
+func (r *Relay) acquire(ctx context.Context, now time.Time) (bool, error) {
+	var held bool
+	err := r.opts.Store.Write(ctx, func(tx store.Tx) error {
+		var err error
+		held, err = tx.AcquireLease(ctx, LeaseName, r.opts.Owner, now, now.Add(r.opts.LeaseTTL))
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("acquire lease %q: %w", LeaseName, err)
+	}
+	return held, nil
+}
+
+// release gives the lease up so another node's relay can take over at once.
+func (r *Relay) release() {
+	if !r.leader.Swap(false) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := r.opts.Store.Write(ctx, func(tx store.Tx) error {
+		return tx.ReleaseLease(ctx, LeaseName, r.opts.Owner)
+	})
+	if err != nil {
+		r.log.Warn("outbox relay: release lease", "err", err)
+	}
+}
+
+// inflight is one event whose messages were handed to the connection.
+type inflight struct {
+	ev   *store.Event
+	futs []jetstream.PubAckFuture
+}
+
+// round publishes up to BatchSize outbox rows and deletes those acknowledged. It returns
+// how many rows it read and whether all of them were published.
+func (r *Relay) round(ctx context.Context) (int, bool) {
+	var evs []*store.Event
+	err := r.opts.Store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		evs, err = tx.ListOutbox(ctx, r.opts.BatchSize)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("outbox relay: read outbox", "err", err)
+		}
+		return 0, false
+	}
+	if len(evs) == 0 {
+		return 0, true
+	}
+	nc := r.opts.Conn
+	if !nc.IsConnected() {
+		return len(evs), false
+	}
+
+	// Publish everything, then wait: the acknowledgements of a batch arrive in one
+	// round trip instead of one per event.
+	//
+	// A message lost with a dying connection followed by one sent on the new connection
+	// would overtake it; so the round stops sending when the connection reconnected
+	// since the round began (the reconnect buffer is off, see baseOptions).
+	reconnects := nc.Stats().Reconnects
+	blocked := map[string]bool{} // instances with a failed event in this round
+	var sent []inflight
+	var lastErr error
+send:
+	for _, ev := range evs {
+		if blocked[ev.InstanceID] {
+			continue
+		}
+		if !nc.IsConnected() || nc.Stats().Reconnects != reconnects {
+			lastErr = nats.ErrDisconnected
+			break
+		}
+		msgs, err := eventMsgs(r.opts.Prefix, ev)
+		if err != nil {
+			r.errs.Add(1)
+			blocked[ev.InstanceID], lastErr = true, err
+			continue
+		}
+		f := inflight{ev: ev}
+		for _, m := range msgs {
+			// No client-side retry on "no responders": a retry fires later than the
+			// events sent after this one and would overtake them; the row goes again
+			// in the next round instead.
+			fut, err := r.js.PublishMsgAsync(m, jetstream.WithRetryAttempts(0))
+			if err != nil {
+				r.errs.Add(1)
+				blocked[ev.InstanceID], lastErr = true, err
+				if connectionError(err) {
+					break send
+				}
+				// Something about this event (too large for the server's max_payload):
+				// it and its instance's later events wait; other instances go on.
+				continue send
+			}
+			f.futs = append(f.futs, fut)
+		}
+		sent = append(sent, f)
+	}
+
+	acked := make([]int64, 0, len(sent))
+	for _, f := range sent {
+		ok := !blocked[f.ev.InstanceID]
+		for _, fut := range f.futs {
+			select {
+			case ack := <-fut.Ok():
+				if ack.Duplicate {
+					r.duplicates.Add(1)
+				}
+			case err := <-fut.Err():
+				r.errs.Add(1)
+				ok, lastErr = false, err
+			case <-ctx.Done():
+				// Stopped: the rows stay and are deduplicated when published again.
+				return len(evs), false
+			}
+		}
+		if !ok {
+			blocked[f.ev.InstanceID] = true
+			continue
+		}
+		lag := r.opts.Clock.Now().Sub(f.ev.Time)
+		r.lastLag.Store(int64(lag))
+		r.lag.Observe(max(lag, 0).Seconds())
+		acked = append(acked, f.ev.Seq)
+	}
+	if r.beforeDelete != nil {
+		if err := r.beforeDelete(acked); err != nil {
+			return len(evs), false
+		}
+	}
+	if len(acked) > 0 {
+		err := r.opts.Store.Write(ctx, func(tx store.Tx) error { return tx.DeleteOutbox(ctx, acked) })
+		if err != nil {
+			// Published but still queued: published again later, deduplicated.
+			r.log.Warn("outbox relay: delete published rows", "err", err, "rows", len(acked))
+			return len(evs), false
+		}
+		r.published.Add(uint64(len(acked)))
+	}
+	if len(acked) < len(evs) {
+		r.log.Warn("outbox relay: events not published, retrying", "published", len(acked), "read", len(evs), "err", lastErr)
+		return len(evs), false
+	}
+	return len(evs), true
+}
+
+// connectionError reports errors after which nothing more can be sent in this round.
+func connectionError(err error) bool {
+	return errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionDraining) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrReconnectBufExceeded) ||
+		errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrNoServers) ||
+		errors.Is(err, jetstream.ErrTooManyStalledMsgs)
+}
+
+// Stats is a snapshot of the relay and the outbox.
+type Stats struct {
+	// Backlog is the number of rows in the outbox; OldestAge the age of the oldest.
+	Backlog   int64
+	OldestAge time.Duration
+	// Published counts rows whose events were acknowledged and removed from the outbox
+	// by this relay; Duplicates the acknowledgements that said "already stored".
+	Published  uint64
+	Duplicates uint64
+	// PublishErrors counts messages that could not be published (they are retried).
+	PublishErrors uint64
+	// LastLag is the time from the last published event's change to its acknowledgement.
+	LastLag time.Duration
+	// Leader reports whether this relay holds the lease.
+	Leader bool
+}
+
+// Stats reads the outbox size from the store and the relay's counters.
+func (r *Relay) Stats(ctx context.Context) (Stats, error) {
+	s := Stats{
+		Published: r.published.Load(), Duplicates: r.duplicates.Load(), PublishErrors: r.errs.Load(),
+		LastLag: time.Duration(r.lastLag.Load()), Leader: r.leader.Load(),
+	}
+	err := r.opts.Store.Read(ctx, func(tx store.Tx) error {
+		n, oldest, err := tx.OutboxStats(ctx)
+		if err != nil {
+			return err
+		}
+		s.Backlog = n
+		if n > 0 {
+			s.OldestAge = max(r.opts.Clock.Now().Sub(oldest), 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return s, fmt.Errorf("relay stats: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,262 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// (a) A normal run: every event arrives exactly once, in order per instance.
+func TestRelayPublishesEveryEventOnce(t *testing.T) {
+	eachTarget(t, func(t *testing.T, tg *target) {
+		ctx := deadline(t, 60*time.Second)
+		f := newFlow(t)
+		nc := tg.connect(t)
+		r := newTestRelay(t, f, nc, tg.prefix, "node-a")
+		f.setNotify(r.Notify)
+		if err := r.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		const n = 100
+		f.start(n)
+		waitFor(t, ctx, "instances to end", func() bool { return f.endedCount() == n })
+		waitFor(t, ctx, "the outbox to empty", func() bool { return f.backlog(t) == 0 })
+		stopRelay(t, r)
+
+		history := f.history(t)
+		checkExactlyOnce(t, nc, tg.prefix, history)
+		s, err := r.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Published != uint64(len(history)) || s.Backlog != 0 || s.Leader || s.LastLag <= 0 {
+			t.Errorf("stats %+v, want %d published, empty backlog, lease released, a lag", s, len(history))
+		}
+	})
+}
+
+// (b) The server stops under load: commands go on, the outbox grows, and after the
+// server is back every event arrives once and in order.
+func TestRelaySurvivesServerRestart(t *testing.T) {
+	t.Parallel()
+	ctx := deadline(t, 90*time.Second)
+	dir := filepath.Join(t.TempDir(), "nats")
+	srv, err := StartEmbedded(ctx, EmbeddedOptions{StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := srv.Port()
+	tg := &target{name: "embedded", url: srv.ClientURL(), prefix: DefaultPrefix, embedded: srv}
+	tg.ensure(t)
+	f := newFlow(t)
+	nc := tg.connect(t)
+	r := newTestRelay(t, f, nc, tg.prefix, "node-a")
+	f.setNotify(r.Notify)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer stopRelay(t, r)
+
+	f.start(50)
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// NATS is down: starting instances and running their jobs does not wait for it.
+	f.start(100)
+	waitFor(t, ctx, "the instances started while NATS is down to end", func() bool { return f.endedCount() == 150 })
+	if b := f.backlog(t); b == 0 {
+		t.Fatal("the outbox is empty while NATS is down")
+	}
+
+	srv2, err := StartEmbedded(ctx, EmbeddedOptions{StoreDir: dir, Port: port})
+	if err != nil {
+		t.Fatalf("restart NATS on port %d: %v", port, err)
+	}
+	defer func() { _ = srv2.Stop(context.Background()) }()
+	f.start(50)
+	waitFor(t, ctx, "instances to end", func() bool { return f.endedCount() == 200 })
+	waitFor(t, ctx, "the outbox to empty after NATS came back", func() bool { return f.backlog(t) == 0 })
+
+	checkExactlyOnce(t, nc, tg.prefix, f.history(t))
+	s, err := r.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.PublishErrors == 0 {
+		t.Logf("no publish failed while NATS was down (the relay saw the disconnect first): %+v", s)
+	}
+}
+
+// (c) A relay dies after its publishes were acknowledged and before it deleted the
+// rows; the next relay publishes them again and the stream drops the duplicates.
+func TestRelayCrashBeforeDelete(t *testing.T) {
+	eachTarget(t, func(t *testing.T, tg *target) {
+		ctx := deadline(t, 60*time.Second)
+		f := newFlow(t)
+		const n = 60
+		f.start(n) // no relay yet: everything waits in the outbox
+		waitFor(t, ctx, "instances to end", func() bool { return f.endedCount() == n })
+		history := f.history(t)
+
+		nc1 := tg.connect(t)
+		r1 := newTestRelay(t, f, nc1, tg.prefix, "node-a")
+		var crashed atomic.Int32
+		crash := make(chan struct{})
+		r1.beforeDelete = func(seqs []int64) error {
+			if len(seqs) == 0 || crashed.Add(1) > 1 {
+				return errors.New("crashed")
+			}
+			nc1.Close() // the node dies: its connection goes, the rows stay
+			close(crash)
+			return errors.New("crashed")
+		}
+		if err := r1.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-crash:
+		case <-ctx.Done():
+			t.Fatal("the first relay never published")
+		}
+		stopRelay(t, r1)
+		if b := f.backlog(t); b != int64(len(history)) {
+			t.Fatalf("backlog after the crash %d, want all %d events still queued", b, len(history))
+		}
+
+		nc2 := tg.connect(t)
+		r2 := newTestRelay(t, f, nc2, tg.prefix, "node-b")
+		if err := r2.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, ctx, "the second relay to empty the outbox", func() bool { return f.backlog(t) == 0 })
+		stopRelay(t, r2)
+		checkExactlyOnce(t, nc2, tg.prefix, history)
+		s, _ := r2.Stats(ctx)
+		if s.Duplicates == 0 {
+			t.Errorf("the second relay saw no duplicate: %+v", s)
+		}
+	})
+}
+
+// Two relays on one store: only the lease holder publishes; when it stops, the other
+// takes over.
+func TestRelayLease(t *testing.T) {
+	t.Parallel()
+	ctx := deadline(t, 60*time.Second)
+	tg := embeddedTarget(t)
+	f := newFlow(t)
+	a := newTestRelay(t, f, tg.connect(t), tg.prefix, "node-a")
+	b := newTestRelay(t, f, tg.connect(t), tg.prefix, "node-b")
+	f.setNotify(func() { a.Notify(); b.Notify() })
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "node-a to take the lease", a.leader.Load)
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.start(20)
+	waitFor(t, ctx, "the outbox to empty", func() bool { return f.endedCount() == 20 && f.backlog(t) == 0 })
+	if b.leader.Load() || b.published.Load() != 0 {
+		t.Fatalf("node-b published %d events without the lease", b.published.Load())
+	}
+	stopRelay(t, a) // releases the lease
+	f.start(20)
+	waitFor(t, ctx, "node-b to take over", func() bool { return f.endedCount() == 40 && f.backlog(t) == 0 })
+	stopRelay(t, b)
+	if b.published.Load() == 0 {
+		t.Fatal("node-b published nothing after node-a stopped")
+	}
+	checkExactlyOnce(t, tg.connect(t), tg.prefix, f.history(t))
+}
+
+func TestCollector(t *testing.T) {
+	t.Parallel()
+	ctx := deadline(t, 60*time.Second)
+	tg := embeddedTarget(t)
+	f := newFlow(t)
+	r := newTestRelay(t, f, tg.connect(t), tg.prefix, "node-a")
+	f.start(5)
+	waitFor(t, ctx, "instances to end", func() bool { return f.endedCount() == 5 })
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(NewCollector(r)); err != nil {
+		t.Fatal(err)
+	}
+	metrics := func() map[string]float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, mf := range mfs {
+			m := mf.GetMetric()[0]
+			switch {
+			case m.Gauge != nil:
+				out[mf.GetName()] = m.Gauge.GetValue()
+			case m.Counter != nil:
+				out[mf.GetName()] = m.Counter.GetValue()
+			case m.Histogram != nil:
+				out[mf.GetName()] = float64(m.Histogram.GetSampleCount())
+			}
+		}
+		return out
+	}
+	before := metrics()
+	if before["cockpit_outbox_backlog"] == 0 || before["cockpit_outbox_oldest_age_seconds"] <= 0 {
+		t.Errorf("before the relay ran: %v", before)
+	}
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the outbox to empty", func() bool { return f.backlog(t) == 0 })
+	after := metrics()
+	stopRelay(t, r)
+	for _, name := range []string{"cockpit_events_published_total", "cockpit_event_publish_lag_seconds", "cockpit_outbox_relay_leader"} {
+		if after[name] == 0 {
+			t.Errorf("%s is 0 after publishing: %v", name, after)
+		}
+	}
+	if after["cockpit_outbox_backlog"] != 0 {
+		t.Errorf("backlog %v after publishing", after["cockpit_outbox_backlog"])
+	}
+}
+
+func TestConnectGivesUp(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := Connect(ctx, ConnectOptions{URL: "nats://user:secret@127.0.0.1:1", ReconnectWait: 50 * time.Millisecond, Logger: quietLog()})
+	if !errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := Connect(context.Background(), ConnectOptions{URL: "nats://127.0.0.1:1", TLSCert: "c.pem"}); err == nil {
+		t.Fatal("a TLS certificate without a key was accepted")
+	}
+}
+
+func TestEmbeddedInProcess(t *testing.T) {
+	t.Parallel()
+	ctx := deadline(t, 30*time.Second)
+	srv, err := StartEmbedded(ctx, EmbeddedOptions{StoreDir: t.TempDir(), DontListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Stop(context.Background()) }()
+	if srv.ClientURL() != "" || srv.Port() != 0 {
+		t.Fatalf("a server without listener reports %q, port %d", srv.ClientURL(), srv.Port())
+	}
+	nc, err := srv.Connect(ctx, "in-process")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.FlushWithContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,170 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// The engine has no bulk retry: a bulk retry is many RetryIncident commands, each its own
+// transaction, so one incident that cannot be retried (resolved meanwhile, instance
+// suspended) fails alone. They run BulkConcurrency at a time, which the engine's group
+// commit turns into few store transactions.
+
+func runRetryIncidents(ctx context.Context, s *Service, r *BulkRetryRequest, x *call) (any, error) {
+	if r.Retries < 0 {
+		return nil, errorf(CodeInvalidInput, "field \"retries\": %d is negative", r.Retries)
+	}
+	ids, matched, err := s.selectIncidents(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	res := &BulkRetryResult{RequestID: x.requestID, Matched: matched, Selected: len(ids)}
+	prog := Progress{RequestID: x.requestID, Command: x.verb, Total: len(ids)}
+	s.publishProgress(prog)
+	opts := engine.RetryOptions{Variables: r.Variables, Retries: r.Retries}
+	for start := 0; start < len(ids); start += s.opts.BulkChunkSize {
+		if ctx.Err() != nil {
+			break
+		}
+		chunk := ids[start:min(start+s.opts.BulkChunkSize, len(ids))]
+		errs := s.retryChunk(ctx, chunk, opts)
+		audit := make([]*store.AuditEntry, 0, len(chunk))
+		for i, id := range chunk {
+			a := &store.AuditEntry{
+				ID: newID(), Time: s.clock.Now(), Actor: x.actor, Command: x.verb, Target: id, Reason: x.reason,
+				Request: itemRequest(x.requestID, id), Result: "ok",
+			}
+			prog.Done++
+			if errs[i] == nil {
+				res.Retried++
+				prog.Succeeded++
+			} else {
+				rep := s.fail(x, errs[i])
+				a.Result, a.Error = string(rep.code), rep.detail
+				res.Failed++
+				prog.Failed++
+				if rep.code == CodeUnavailable {
+					res.Incomplete = true
+				}
+				if len(res.Errors) < MaxItemErrors {
+					res.Errors = append(res.Errors, ItemError{ID: id, Code: rep.code, Message: rep.msg})
+				} else {
+					res.ErrorsTruncated = true
+				}
+			}
+			audit = append(audit, a)
+		}
+		s.insertAudit(audit...)
+		s.publishProgress(prog)
+	}
+	if prog.Done < len(ids) {
+		res.Incomplete = true
+	}
+	prog.Finished = true
+	s.publishProgress(prog)
+	return res, nil
+}
+
+// retryChunk retries incidents, BulkConcurrency at a time; errs[i] is the outcome of ids[i].
+func (s *Service) retryChunk(ctx context.Context, ids []string, opts engine.RetryOptions) []error {
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, s.opts.BulkConcurrency)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = s.e.RetryIncident(ctx, id, opts)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// selectIncidents resolves a bulk selection to incident ids, oldest first, and says how
+// many matched before the cap.
+func (s *Service) selectIncidents(ctx context.Context, r *BulkRetryRequest) (ids []string, matched int, err error) {
+	limit := r.Max
+	if limit == 0 {
+		limit = DefaultBulkMax
+	}
+	if limit < 0 || limit > MaxBulk {
+		return nil, 0, errorf(CodeInvalidInput, "field \"max\": %d is not between 1 and %d", r.Max, MaxBulk)
+	}
+	filtered := r.DefinitionKey != "" || r.ElementID != "" || r.Type != "" || r.MessageContains != ""
+	if len(r.IncidentIDs) > 0 {
+		if filtered || r.All {
+			return nil, 0, errorf(CodeInvalidInput, "give either \"incidentIds\" or a filter, not both")
+		}
+		seen := make(map[string]bool, len(r.IncidentIDs))
+		for i, id := range r.IncidentIDs {
+			if strings.TrimSpace(id) == "" {
+				return nil, 0, errorf(CodeInvalidInput, "field \"incidentIds\"[%d] is empty", i)
+			}
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) > limit {
+			return nil, 0, errorf(CodeInvalidInput, "field \"incidentIds\" lists %d incidents, more than max %d", len(ids), limit)
+		}
+		return ids, len(ids), nil
+	}
+	if !filtered && !r.All {
+		return nil, 0, errorf(CodeInvalidInput, "nothing selected: give \"incidentIds\", a filter (\"definitionKey\", \"elementId\", \"type\", \"messageContains\") or \"all\": true")
+	}
+	// The store filters by state and definition only; the rest is filtered here. Open
+	// incidents are few (each waits for a person), so reading them all is fine.
+	incs, err := s.e.ListIncidents(ctx, store.IncidentFilter{State: store.IncidentOpen, DefinitionKey: r.DefinitionKey})
+	if err != nil {
+		return nil, 0, err
+	}
+	needle := strings.ToLower(r.MessageContains)
+	var sel []*store.Incident
+	for _, inc := range incs {
+		if (r.ElementID == "" || inc.ElementID == r.ElementID) &&
+			(r.Type == "" || inc.Type == r.Type) &&
+			(needle == "" || strings.Contains(strings.ToLower(inc.Message), needle)) {
+			sel = append(sel, inc)
+		}
+	}
+	slices.SortFunc(sel, func(a, b *store.Incident) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	matched = len(sel)
+	for _, inc := range sel[:min(len(sel), limit)] {
+		ids = append(ids, inc.ID)
+	}
+	return ids, matched, nil
+}
+
+// itemRequest is the audit request of one item of a bulk retry: it leads back to the
+// bulk command's own row through the request id.
+func itemRequest(requestID, incidentID string) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"requestId": requestID, "incidentId": incidentID})
+	return b
+}
+
+// publishProgress tells watchers how far a bulk command is. Progress is best effort: a
+// lost message only makes a progress bar jump.
+func (s *Service) publishProgress(p Progress) {
+	b, err := json.Marshal(p)
+	if err == nil {
+		err = s.nc.Publish(ProgressSubject(s.opts.Prefix, p.RequestID), b)
+	}
+	if err != nil {
+		s.log.Warn("publish command progress", "request_id", p.RequestID, "err", err)
+	}
+}

@@ -1,0 +1,198 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+// Client sends commands to the command service. It is safe for concurrent use; the web
+// UI holds one and fills in Meta.Actor from the signed-in operator on every call.
+//
+// A failed command returns an *Error (errors.As) whose Code says why; transport failures
+// (the context ended before an answer) return the context's error, wrapped. When the
+// context ends first the command may still have run: send it again with the same
+// Meta.RequestID to get its answer without running it twice.
+type Client struct {
+	nc     *nats.Conn
+	prefix string
+	// Timeout bounds calls whose context has no deadline (default 30 s); BulkTimeout
+	// does the same for RetryIncidents (default 10 min).
+	Timeout     time.Duration
+	BulkTimeout time.Duration
+}
+
+// NewClient returns a client for the service serving on prefix (empty: "cockpit").
+func NewClient(nc *nats.Conn, prefix string) *Client {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return &Client{nc: nc, prefix: prefix, Timeout: 30 * time.Second, BulkTimeout: 10 * time.Minute}
+}
+
+// RetryIncident resolves an open incident and resumes its token.
+func (c *Client) RetryIncident(ctx context.Context, req RetryIncidentRequest) (*RetryIncidentResult, error) {
+	return roundTrip[RetryIncidentResult](ctx, c, VerbRetryIncident, &req, c.Timeout)
+}
+
+// RetryIncidents retries many open incidents (see BulkRetryRequest). When onProgress is
+// set it is called, on one goroutine and in order, with each progress message before
+// RetryIncidents returns; a request id is generated for that if req has none.
+func (c *Client) RetryIncidents(ctx context.Context, req BulkRetryRequest, onProgress func(Progress)) (*BulkRetryResult, error) {
+	if onProgress == nil {
+		return roundTrip[BulkRetryResult](ctx, c, VerbRetryIncidents, &req, c.BulkTimeout)
+	}
+	if req.RequestID == "" {
+		req.RequestID = newID()
+	}
+	if !requestIDPattern.MatchString(req.RequestID) {
+		return nil, errorf(CodeInvalidInput, "field \"requestId\": %q must be 1-64 letters, digits, '-' or '_'", req.RequestID)
+	}
+	ctx, cancel := withDefaultTimeout(ctx, c.BulkTimeout)
+	defer cancel()
+	// Progress messages are pushed into ch by the connection's reader in the order the
+	// service sent them, and the service sends its reply last; so once the reply is in,
+	// every progress message is in ch, and draining ch after it loses none.
+	ch := make(chan *nats.Msg, 1024)
+	sub, err := c.nc.ChanSubscribe(ProgressSubject(c.prefix, req.RequestID), ch)
+	if err != nil {
+		return nil, fmt.Errorf("%s: subscribe to progress: %w", VerbRetryIncidents, err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	deliver := func(m *nats.Msg) {
+		var p Progress
+		if json.Unmarshal(m.Data, &p) == nil {
+			onProgress(p)
+		}
+	}
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case m := <-ch:
+				deliver(m)
+			case <-stop:
+				for {
+					select {
+					case m := <-ch:
+						deliver(m)
+					default:
+						return
+					}
+				}
+			}
+		}
+	}()
+	// The server must know the subscription before the service publishes the first message.
+	if err = c.nc.FlushWithContext(ctx); err != nil {
+		err = fmt.Errorf("%s: subscribe to progress: %w", VerbRetryIncidents, err)
+	}
+	var res *BulkRetryResult
+	if err == nil {
+		res, err = roundTrip[BulkRetryResult](ctx, c, VerbRetryIncidents, &req, c.BulkTimeout)
+	}
+	_ = sub.Unsubscribe()
+	close(stop)
+	<-done
+	return res, err
+}
+
+// CancelInstance cancels an active or suspended instance; Meta.Reason goes into its history.
+func (c *Client) CancelInstance(ctx context.Context, req InstanceRequest) (*InstanceStateResult, error) {
+	return roundTrip[InstanceStateResult](ctx, c, VerbCancelInstance, &req, c.Timeout)
+}
+
+// SuspendInstance stops an instance from moving until ResumeInstance.
+func (c *Client) SuspendInstance(ctx context.Context, req InstanceRequest) (*InstanceStateResult, error) {
+	return roundTrip[InstanceStateResult](ctx, c, VerbSuspendInstance, &req, c.Timeout)
+}
+
+// ResumeInstance undoes SuspendInstance.
+func (c *Client) ResumeInstance(ctx context.Context, req InstanceRequest) (*InstanceStateResult, error) {
+	return roundTrip[InstanceStateResult](ctx, c, VerbResumeInstance, &req, c.Timeout)
+}
+
+// SetVariables sets instance variables. Values must be JSON values: a value that does not
+// encode (NaN, a channel) fails here with code invalid_input, before anything is sent.
+func (c *Client) SetVariables(ctx context.Context, req SetVariablesRequest) (*SetVariablesResult, error) {
+	return roundTrip[SetVariablesResult](ctx, c, VerbSetVariables, &req, c.Timeout)
+}
+
+// CorrelateMessage delivers a message to the instance waiting for it, or starts one.
+func (c *Client) CorrelateMessage(ctx context.Context, req CorrelateMessageRequest) (*CorrelateMessageResult, error) {
+	return roundTrip[CorrelateMessageResult](ctx, c, VerbCorrelateMessage, &req, c.Timeout)
+}
+
+// StartInstance starts an instance of a process.
+func (c *Client) StartInstance(ctx context.Context, req StartInstanceRequest) (*StartInstanceResult, error) {
+	return roundTrip[StartInstanceResult](ctx, c, VerbStartInstance, &req, c.Timeout)
+}
+
+// CompleteTask completes an open user task.
+func (c *Client) CompleteTask(ctx context.Context, req CompleteTaskRequest) (*CompleteTaskResult, error) {
+	return roundTrip[CompleteTaskResult](ctx, c, VerbCompleteTask, &req, c.Timeout)
+}
+
+// roundTrip sends one request and decodes its reply.
+func roundTrip[R any](ctx context.Context, c *Client, verb string, req any, timeout time.Duration) (*R, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, errorf(CodeInvalidInput, "%s: request is not JSON: %v", verb, err)
+	}
+	raw, err := c.send(ctx, verb, body, timeout)
+	if err != nil {
+		return nil, err
+	}
+	var out R
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("%s: decode result: %w", verb, err)
+	}
+	return &out, nil
+}
+
+// send sends a request body and returns the result of a successful reply.
+func (c *Client) send(ctx context.Context, verb string, body []byte, timeout time.Duration) (json.RawMessage, error) {
+	ctx, cancel := withDefaultTimeout(ctx, timeout)
+	defer cancel()
+	subject := Subject(c.prefix, verb)
+	msg, err := c.nc.RequestWithContext(ctx, subject, body)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, errorf(CodeUnavailable, "no command service answers on %s", subject)
+	case errors.Is(err, nats.ErrMaxPayload):
+		return nil, errorf(CodeInvalidInput, "%s: request of %d bytes is larger than the NATS server accepts", verb, len(body))
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", verb, err)
+	}
+	var env envelope
+	if err := json.Unmarshal(msg.Data, &env); err != nil || (!env.OK && env.Error == nil) {
+		// Not our envelope: some other responder, or a micro-level error.
+		if desc := msg.Header.Get(micro.ErrorHeader); desc != "" {
+			return nil, errorf(CodeInternal, "%s: service error %s: %s", verb, msg.Header.Get(micro.ErrorCodeHeader), desc)
+		}
+		return nil, fmt.Errorf("%s: unreadable reply %q", verb, truncate(msg.Data, 200))
+	}
+	if !env.OK {
+		return nil, env.Error
+	}
+	return env.Result, nil
+}
+
+func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}

@@ -1,0 +1,197 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// commandRequest is what every request type is: it carries Meta and names its target
+// (what the audit log records the command acted on).
+type commandRequest interface {
+	meta() *Meta
+	target() string
+}
+
+func (r *RetryIncidentRequest) target() string    { return r.IncidentID }
+func (r *InstanceRequest) target() string         { return r.InstanceID }
+func (r *SetVariablesRequest) target() string     { return r.InstanceID }
+func (r *CorrelateMessageRequest) target() string { return r.Name }
+func (r *StartInstanceRequest) target() string    { return r.ProcessKey }
+func (r *CompleteTaskRequest) target() string     { return r.TaskID }
+
+// target of a bulk retry is its definition key when it has one; each incident it
+// retries gets an audit row of its own with the incident as the target.
+func (r *BulkRetryRequest) target() string { return r.DefinitionKey }
+
+// endpoint is one command: its verb and how it runs.
+type endpoint struct {
+	verb   string
+	bulk   bool
+	newReq func() commandRequest
+	run    func(ctx context.Context, s *Service, req commandRequest, x *call) (any, error)
+}
+
+// bind makes an endpoint from a typed run function.
+func bind[T any, P interface {
+	*T
+	commandRequest
+}](verb string, run func(ctx context.Context, s *Service, req P, x *call) (any, error)) endpoint {
+	return endpoint{
+		verb:   verb,
+		newReq: func() commandRequest { return P(new(T)) },
+		run: func(ctx context.Context, s *Service, req commandRequest, x *call) (any, error) {
+			return run(ctx, s, req.(P), x)
+		},
+	}
+}
+
+// endpoints lists the commands; this is the one place they are wired.
+func endpoints() []endpoint {
+	bulk := bind(VerbRetryIncidents, runRetryIncidents)
+	bulk.bulk = true
+	return []endpoint{
+		bind(VerbRetryIncident, runRetryIncident),
+		bulk,
+		bind(VerbCancelInstance, runCancelInstance),
+		bind(VerbSuspendInstance, runSuspendInstance),
+		bind(VerbResumeInstance, runResumeInstance),
+		bind(VerbSetVariables, runSetVariables),
+		bind(VerbStartInstance, runStartInstance),
+		bind(VerbCorrelateMessage, runCorrelateMessage),
+		bind(VerbCompleteTask, runCompleteTask),
+	}
+}
+
+func required(field, value string) error {
+	if strings.TrimSpace(value) == "" {
+		return errorf(CodeInvalidInput, "field %q is required", field)
+	}
+	return nil
+}
+
+func runRetryIncident(ctx context.Context, s *Service, r *RetryIncidentRequest, _ *call) (any, error) {
+	if err := required("incidentId", r.IncidentID); err != nil {
+		return nil, err
+	}
+	// Read first: the engine's RetryIncident does not say which instance it moved.
+	inc, err := s.incident(ctx, r.IncidentID)
+	if err != nil {
+		return nil, fmt.Errorf("retry incident %q: %w", r.IncidentID, err)
+	}
+	if err := s.e.RetryIncident(ctx, r.IncidentID, engine.RetryOptions{Variables: r.Variables, Retries: r.Retries}); err != nil {
+		return nil, err
+	}
+	return &RetryIncidentResult{IncidentID: inc.ID, InstanceID: inc.InstanceID}, nil
+}
+
+func runCancelInstance(ctx context.Context, s *Service, r *InstanceRequest, _ *call) (any, error) {
+	if err := required("instanceId", r.InstanceID); err != nil {
+		return nil, err
+	}
+	if err := s.e.CancelInstance(ctx, r.InstanceID, r.Reason); err != nil {
+		return nil, err
+	}
+	return &InstanceStateResult{InstanceID: r.InstanceID, State: store.InstanceCancelled}, nil
+}
+
+func runSuspendInstance(ctx context.Context, s *Service, r *InstanceRequest, _ *call) (any, error) {
+	if err := required("instanceId", r.InstanceID); err != nil {
+		return nil, err
+	}
+	if err := s.e.SuspendInstance(ctx, r.InstanceID); err != nil {
+		return nil, err
+	}
+	return &InstanceStateResult{InstanceID: r.InstanceID, State: store.InstanceSuspended}, nil
+}
+
+func runResumeInstance(ctx context.Context, s *Service, r *InstanceRequest, _ *call) (any, error) {
+	if err := required("instanceId", r.InstanceID); err != nil {
+		return nil, err
+	}
+	if err := s.e.ResumeInstance(ctx, r.InstanceID); err != nil {
+		return nil, err
+	}
+	return &InstanceStateResult{InstanceID: r.InstanceID, State: store.InstanceActive}, nil
+}
+
+func runSetVariables(ctx context.Context, s *Service, r *SetVariablesRequest, _ *call) (any, error) {
+	if err := required("instanceId", r.InstanceID); err != nil {
+		return nil, err
+	}
+	if len(r.Variables) == 0 {
+		return nil, errorf(CodeInvalidInput, "field \"variables\" is required: an object of at least one name and its JSON value")
+	}
+	if err := s.e.SetVariables(ctx, r.InstanceID, r.Variables); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(r.Variables))
+	for n := range r.Variables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return &SetVariablesResult{InstanceID: r.InstanceID, Names: names}, nil
+}
+
+func runCorrelateMessage(ctx context.Context, s *Service, r *CorrelateMessageRequest, _ *call) (any, error) {
+	if err := required("name", r.Name); err != nil {
+		return nil, err
+	}
+	res, err := s.e.CorrelateMessage(ctx, engine.Message{Name: r.Name, CorrelationKey: r.CorrelationKey, Variables: r.Variables})
+	if err != nil {
+		return nil, err
+	}
+	return &CorrelateMessageResult{InstanceID: res.InstanceID, Started: res.Started}, nil
+}
+
+func runStartInstance(ctx context.Context, s *Service, r *StartInstanceRequest, _ *call) (any, error) {
+	if err := required("processKey", r.ProcessKey); err != nil {
+		return nil, err
+	}
+	if r.Version < 0 {
+		return nil, errorf(CodeInvalidInput, "field \"version\": %d is negative (0 starts the latest version)", r.Version)
+	}
+	inst, err := s.e.StartInstance(ctx, r.ProcessKey, engine.StartOptions{Version: r.Version, BusinessKey: r.BusinessKey, Variables: r.Variables})
+	if err != nil {
+		return nil, err
+	}
+	return &StartInstanceResult{
+		InstanceID: inst.ID, DefinitionID: inst.DefinitionID, DefinitionKey: inst.DefinitionKey,
+		DefinitionVersion: inst.DefinitionVersion, BusinessKey: inst.BusinessKey, State: inst.State,
+	}, nil
+}
+
+func runCompleteTask(ctx context.Context, s *Service, r *CompleteTaskRequest, _ *call) (any, error) {
+	if err := required("taskId", r.TaskID); err != nil {
+		return nil, err
+	}
+	// Read first: CompleteUserTask does not say which instance it moved.
+	var task *store.UserTask
+	err := s.e.Store().Read(ctx, func(tx store.Tx) error {
+		var err error
+		task, err = tx.GetUserTask(ctx, r.TaskID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("complete user task %q: %w", r.TaskID, err)
+	}
+	if err := s.e.CompleteUserTask(ctx, r.TaskID, r.Variables); err != nil {
+		return nil, err
+	}
+	return &CompleteTaskResult{TaskID: task.ID, InstanceID: task.InstanceID}, nil
+}
+
+// incident reads one incident.
+func (s *Service) incident(ctx context.Context, id string) (*store.Incident, error) {
+	var inc *store.Incident
+	err := s.e.Store().Read(ctx, func(tx store.Tx) error {
+		var err error
+		inc, err = tx.GetIncident(ctx, id)
+		return err
+	})
+	return inc, err
+}

@@ -1,0 +1,180 @@
+package command
+
+// The request and result types below are the wire format (JSON, camelCase) and the Go
+// API of the Client alike: the web UI builds these structs, the service decodes them.
+// Decoding is strict — an unknown field is an invalid_input error naming it — so a
+// misspelt "instanceID" fails loudly instead of acting on nothing.
+
+// Meta is carried by every request.
+type Meta struct {
+	// Actor is the operator's identity (required). It is asserted by the caller: the
+	// service trusts whoever may publish on the command subjects (see docs/commands.md).
+	Actor string `json:"actor"`
+	// Reason is free text kept in the audit log (optional).
+	Reason string `json:"reason,omitempty"`
+	// RequestID is the idempotency and progress key: a request repeated with the same id
+	// gets the first answer again instead of running twice (on the node that answered it),
+	// and a bulk command publishes its progress on <prefix>.cmd.progress.<requestId>.
+	// The service generates one when it is empty. Letters, digits, '-' and '_', at most
+	// 64 characters.
+	RequestID string `json:"requestId,omitempty"`
+}
+
+func (m *Meta) meta() *Meta { return m }
+
+// RetryIncidentRequest resolves an open incident and resumes its token.
+type RetryIncidentRequest struct {
+	Meta
+	IncidentID string `json:"incidentId"`
+	// Variables are set on the instance before the retry, to fix what made it fail.
+	Variables map[string]any `json:"variables,omitempty"`
+	// Retries is how many attempts a failed job gets again (0: one).
+	Retries int `json:"retries,omitempty"`
+}
+
+// RetryIncidentResult names the retried incident and its instance.
+type RetryIncidentResult struct {
+	IncidentID string `json:"incidentId"`
+	InstanceID string `json:"instanceId"`
+}
+
+// BulkRetryRequest retries many open incidents: either the ones listed in IncidentIDs,
+// or the open incidents that match every filter field given (DefinitionKey, ElementID,
+// Type, MessageContains; All instead of a filter selects every open incident). At most
+// Max incidents are retried, oldest first.
+type BulkRetryRequest struct {
+	Meta
+	IncidentIDs     []string `json:"incidentIds,omitempty"`
+	DefinitionKey   string   `json:"definitionKey,omitempty"`
+	ElementID       string   `json:"elementId,omitempty"`
+	Type            string   `json:"type,omitempty"` // incident type, e.g. "failedJob"
+	MessageContains string   `json:"messageContains,omitempty"`
+	All             bool     `json:"all,omitempty"`
+	// Max bounds the selection (default DefaultBulkMax, at most MaxBulk). A list of
+	// IncidentIDs longer than Max is refused rather than cut.
+	Max       int            `json:"max,omitempty"`
+	Variables map[string]any `json:"variables,omitempty"`
+	Retries   int            `json:"retries,omitempty"`
+}
+
+// Bulk selection limits.
+const (
+	DefaultBulkMax = 1000
+	MaxBulk        = 10000
+)
+
+// BulkRetryResult counts what a bulk retry did.
+type BulkRetryResult struct {
+	RequestID string `json:"requestId"`
+	// Matched is how many open incidents matched the filter (or ids given); Selected is
+	// how many of them were tried (Matched capped at Max).
+	Matched  int `json:"matched"`
+	Selected int `json:"selected"`
+	Retried  int `json:"retried"`
+	Failed   int `json:"failed"`
+	// Errors lists the failed items (the first MaxItemErrors of them; ErrorsTruncated
+	// says when there were more).
+	Errors          []ItemError `json:"errors,omitempty"`
+	ErrorsTruncated bool        `json:"errorsTruncated,omitempty"`
+	// Incomplete is true when the service stopped before trying every selected incident;
+	// the rest were not touched and can be retried again.
+	Incomplete bool `json:"incomplete,omitempty"`
+}
+
+// MaxItemErrors bounds the per-item errors in a bulk reply (NATS messages are small).
+const MaxItemErrors = 1000
+
+// ItemError is the failure of one item of a bulk command.
+type ItemError struct {
+	ID      string `json:"id"`
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+}
+
+// Progress is published on <prefix>.cmd.progress.<requestId> while a bulk command runs:
+// once when the selection is known, after every chunk, and with Finished set at the end.
+type Progress struct {
+	RequestID string `json:"requestId"`
+	Command   string `json:"command"`
+	Total     int    `json:"total"`
+	Done      int    `json:"done"`
+	Succeeded int    `json:"succeeded"`
+	Failed    int    `json:"failed"`
+	Finished  bool   `json:"finished,omitempty"`
+}
+
+// InstanceRequest names an instance (cancel, suspend, resume). For a cancel, Meta.Reason
+// also goes into the instance's history.
+type InstanceRequest struct {
+	Meta
+	InstanceID string `json:"instanceId"`
+}
+
+// InstanceStateResult is an instance's state after a command.
+type InstanceStateResult struct {
+	InstanceID string `json:"instanceId"`
+	State      string `json:"state"`
+}
+
+// SetVariablesRequest sets (adds or replaces) instance variables. Values are JSON values.
+type SetVariablesRequest struct {
+	Meta
+	InstanceID string         `json:"instanceId"`
+	Variables  map[string]any `json:"variables"`
+}
+
+// SetVariablesResult names the variables that were set, sorted.
+type SetVariablesResult struct {
+	InstanceID string   `json:"instanceId"`
+	Names      []string `json:"names"`
+}
+
+// CorrelateMessageRequest delivers a message to the instance waiting for it, or starts
+// an instance at a matching message start event.
+type CorrelateMessageRequest struct {
+	Meta
+	Name           string         `json:"name"`
+	CorrelationKey string         `json:"correlationKey,omitempty"`
+	Variables      map[string]any `json:"variables,omitempty"`
+}
+
+// CorrelateMessageResult tells where the message went.
+type CorrelateMessageResult struct {
+	InstanceID string `json:"instanceId"`
+	// Started is true when the message started a new instance.
+	Started bool `json:"started"`
+}
+
+// StartInstanceRequest starts an instance of a process at its none start event.
+type StartInstanceRequest struct {
+	Meta
+	ProcessKey string `json:"processKey"`
+	// Version selects a definition version (0: the latest).
+	Version     int            `json:"version,omitempty"`
+	BusinessKey string         `json:"businessKey,omitempty"`
+	Variables   map[string]any `json:"variables,omitempty"`
+}
+
+// StartInstanceResult describes the started instance after it ran to its first waits.
+type StartInstanceResult struct {
+	InstanceID        string `json:"instanceId"`
+	DefinitionID      string `json:"definitionId"`
+	DefinitionKey     string `json:"definitionKey"`
+	DefinitionVersion int    `json:"definitionVersion"`
+	BusinessKey       string `json:"businessKey,omitempty"`
+	State             string `json:"state"`
+}
+
+// CompleteTaskRequest completes an open user task; values are checked against the
+// task's form fields.
+type CompleteTaskRequest struct {
+	Meta
+	TaskID    string         `json:"taskId"`
+	Variables map[string]any `json:"variables,omitempty"`
+}
+
+// CompleteTaskResult names the completed task and its instance.
+type CompleteTaskResult struct {
+	TaskID     string `json:"taskId"`
+	InstanceID string `json:"instanceId"`
+}

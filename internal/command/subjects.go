@@ -1,0 +1,57 @@
+package command
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Command verbs. A command's subject is <prefix>.cmd.<verb>, e.g. cockpit.cmd.incident.retry;
+// the verb is also what the audit log records as the command.
+const (
+	VerbRetryIncident    = "incident.retry"
+	VerbRetryIncidents   = "incident.retry-bulk"
+	VerbCancelInstance   = "instance.cancel"
+	VerbSuspendInstance  = "instance.suspend"
+	VerbResumeInstance   = "instance.resume"
+	VerbSetVariables     = "instance.set-variables"
+	VerbStartInstance    = "instance.start"
+	VerbCorrelateMessage = "message.correlate"
+	VerbCompleteTask     = "task.complete"
+)
+
+// Verbs lists every command verb, in the order the service registers them.
+var Verbs = []string{
+	VerbRetryIncident, VerbRetryIncidents, VerbCancelInstance, VerbSuspendInstance,
+	VerbResumeInstance, VerbSetVariables, VerbStartInstance, VerbCorrelateMessage, VerbCompleteTask,
+}
+
+// DefaultPrefix is the first subject token of commands and events.
+const DefaultPrefix = "cockpit"
+
+// Subject returns the subject a command verb is served on.
+func Subject(prefix, verb string) string { return prefix + ".cmd." + verb }
+
+// ProgressSubject returns the subject a bulk command with the given request id publishes
+// its progress on.
+func ProgressSubject(prefix, requestID string) string { return prefix + ".cmd.progress." + requestID }
+
+// endpointName turns a verb into a micro endpoint name (letters, digits, '-', '_').
+func endpointName(verb string) string { return strings.ReplaceAll(verb, ".", "-") }
+
+var (
+	// prefixToken is one token of a prefix: no wildcards, separators or spaces.
+	prefixToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	// requestIDPattern keeps request ids usable as one subject token.
+	requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
+
+// checkPrefix refuses prefixes that would not make plain subjects.
+func checkPrefix(prefix string) error {
+	for _, tok := range strings.Split(prefix, ".") {
+		if !prefixToken.MatchString(tok) {
+			return fmt.Errorf("subject prefix %q: each dot-separated token must be letters, digits, '-' or '_'", prefix)
+		}
+	}
+	return nil
+}

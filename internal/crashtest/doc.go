@@ -1,0 +1,10 @@
+// Package crashtest proves that the engine loses nothing when nodes crash: its test
+// starts several Cockpit engine nodes as separate OS processes on one PostgreSQL
+// database, kills them with SIGKILL at random moments, restarts them, and checks that
+// every instance completed exactly once with complete, ordered history and that every
+// job ran at least once, re-running only where a killed node held its lock.
+//
+// It runs when COCKPIT_TEST_DATABASE_URL is set (as .ci/run sets it). The variant that
+// restarts PostgreSQL itself mid-run also needs COCKPIT_TEST_PG_RESTART=1 and the right
+// to run pg_ctlcluster; .ci/run runs it on its own, after the other suites.
+package crashtest

@@ -1,0 +1,137 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	sqlfs "github.com/cockpit-engine/cockpit/sql"
+)
+
+// Migration is one schema migration from sql/postgres and its state in a database.
+type Migration struct {
+	Version   int64
+	Name      string // file name, e.g. 00001_init.sql
+	Applied   bool
+	AppliedAt time.Time // zero when not applied (and for results of Migrate/MigrateDown)
+}
+
+// DB is a database/sql handle on one schema, for `cockpit migrate` (Migrate, MigrateDown,
+// MigrationStatus). Close it when done.
+type DB struct {
+	*sql.DB
+	schema string
+}
+
+// OpenDB opens a database/sql handle (through pgx's stdlib driver) whose connections use
+// schema (created when missing; "" is the default search_path), without migrating.
+func OpenDB(ctx context.Context, url, schema string) (*DB, error) {
+	cfg, err := poolConfig(Options{URL: url, Schema: schema})
+	if err != nil {
+		return nil, err
+	}
+	if err := createSchema(ctx, cfg.ConnConfig, schema); err != nil {
+		return nil, fmt.Errorf("open postgres database: %w", err)
+	}
+	db, err := openDB(cfg.ConnConfig)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres database: %w", err)
+	}
+	return &DB{DB: db, schema: schema}, nil
+}
+
+func openDB(cc *pgx.ConnConfig) (*sql.DB, error) {
+	db := stdlib.OpenDB(*cc)
+	db.SetMaxOpenConns(2)
+	return db, nil
+}
+
+// Migrate applies the pending migrations and returns the ones it applied. Open calls it.
+func Migrate(ctx context.Context, db *DB) ([]Migration, error) { return migrate(ctx, db.DB, db.schema) }
+
+func migrate(ctx context.Context, db *sql.DB, schema string) ([]Migration, error) {
+	p, err := provider(db, schema)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate up: %w", err)
+	}
+	out := make([]Migration, 0, len(res))
+	for _, r := range res {
+		out = append(out, Migration{Version: r.Source.Version, Name: filepath.Base(r.Source.Path), Applied: true})
+	}
+	return out, nil
+}
+
+// MigrateDown rolls back the most recently applied migration and returns it (nil when
+// none is applied).
+func MigrateDown(ctx context.Context, db *DB) (*Migration, error) {
+	p, err := provider(db.DB, db.schema)
+	if err != nil {
+		return nil, err
+	}
+	r, err := p.Down(ctx)
+	if errors.Is(err, goose.ErrNoNextVersion) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("migrate down: %w", err)
+	}
+	return &Migration{Version: r.Source.Version, Name: filepath.Base(r.Source.Path)}, nil
+}
+
+// MigrationStatus lists every known migration, oldest first, with whether db has it.
+func MigrationStatus(ctx context.Context, db *DB) ([]Migration, error) {
+	p, err := provider(db.DB, db.schema)
+	if err != nil {
+		return nil, err
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migration status: %w", err)
+	}
+	out := make([]Migration, 0, len(st))
+	for _, s := range st {
+		out = append(out, Migration{
+			Version:   s.Source.Version,
+			Name:      filepath.Base(s.Source.Path),
+			Applied:   s.State == goose.StateApplied,
+			AppliedAt: s.AppliedAt,
+		})
+	}
+	return out, nil
+}
+
+func provider(db *sql.DB, schema string) (*goose.Provider, error) {
+	fsys, err := fs.Sub(sqlfs.FS, "postgres")
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	// Nodes starting together migrate one at a time: a session advisory lock per schema
+	// (so stores in other schemas, such as parallel tests, do not wait for each other).
+	h := fnv.New64a()
+	h.Write([]byte("cockpit.migrate:" + schema))
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64()>>1)), lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	// No global registry: migrations are the embedded SQL files and nothing else.
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
+		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	return p, nil
+}

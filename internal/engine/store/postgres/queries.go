@@ -1,0 +1,247 @@
+package postgres
+
+// All SQL of the PostgreSQL store lives in this file. Statements are sent with the extended
+// protocol and cached as prepared statements per connection by pgx (keyed by their text),
+// so each is parsed and planned once per connection. The few queries with optional filters
+// are assembled here from fixed fragments (never from caller text: values always travel as
+// parameters). Multi-row writes pass one array per column and unnest them, so a change of
+// any size is one statement per row kind.
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Column lists, in the order the scan functions in rows.go read them.
+const (
+	definitionCols   = `id, key, version, name, checksum, resource, xml, deployed_at`
+	instanceCols     = `id, definition_id, definition_key, definition_version, business_key, state, version, incident_count, started_at, ended_at, event_seq`
+	tokenCols        = `id, instance_id, element_id, scope_id, state, flow, created_at`
+	variableCols     = `instance_id, name, type, value, updated_at`
+	jobCols          = `id, kind, type, instance_id, token_id, element_id, definition_id, definition_key, retries, attempt, due_at, suspended, lock_owner, locked_until, repeat, last_error, error_details, created_at`
+	subscriptionCols = `id, instance_id, token_id, element_id, definition_id, definition_key, message_name, correlation_key, created_at`
+	userTaskCols     = `id, instance_id, token_id, element_id, definition_key, name, assignee, candidate_groups, form_key, state, created_at, due_at, completed_at`
+	incidentCols     = `id, instance_id, token_id, element_id, definition_key, job_id, type, message, details, state, created_at, resolved_at`
+	eventCols        = `seq, id, instance_id, instance_seq, definition_id, definition_key, type, element_id, element_type, token_id, job_id, incident_id, time, data`
+	auditCols        = `id, time, actor, command, target, reason, request, result, error`
+)
+
+// runnable is the condition of a job the executor may run; it is the predicate of the
+// jobs_runnable partial index (sql/postgres/00001_init.sql).
+const runnable = `NOT suspended AND retries > 0`
+
+// Transaction control. The write lock serialises the writers of one schema from their first
+// write to their commit: identity values are handed out when a row is inserted, not when
+// it commits, so without it a reader tailing events by seq could see seq 11 commit before
+// seq 10 and skip 10 for ever. Taking it before any row lock keeps lock order fixed (no
+// deadlock between two writers). The key is per schema, so test schemas do not contend.
+const (
+	beginWriteSQL = `BEGIN ISOLATION LEVEL READ COMMITTED`
+	beginReadSQL  = `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`
+	writeLockSQL  = `SELECT pg_advisory_xact_lock(hashtextextended('cockpit.write:' || current_schema(), 0))`
+	commitSQL     = `COMMIT`
+	rollbackSQL   = `ROLLBACK`
+	notifySQL     = `SELECT pg_notify($1, '')`
+)
+
+// Static statements.
+const (
+	getDefinitionSQL       = `SELECT ` + definitionCols + ` FROM definitions WHERE id = $1`
+	latestDefinitionSQL    = `SELECT ` + definitionCols + ` FROM definitions WHERE key = $1 ORDER BY version DESC LIMIT 1`
+	definitionByVersionSQL = `SELECT ` + definitionCols + ` FROM definitions WHERE key = $1 AND version = $2`
+	insertDefinitionSQL    = `INSERT INTO definitions (` + definitionCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+	getInstanceSQL = `SELECT ` + instanceCols + ` FROM instances WHERE id = $1`
+
+	// The aggregate: one pipelined batch of these (one round trip).
+	loadTokensSQL        = `SELECT ` + tokenCols + ` FROM tokens WHERE instance_id = $1`
+	loadVariablesSQL     = `SELECT ` + variableCols + ` FROM variables WHERE instance_id = $1`
+	loadJobsSQL          = `SELECT ` + jobCols + ` FROM jobs WHERE instance_id = $1`
+	loadSubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions WHERE instance_id = $1`
+	loadTasksSQL         = `SELECT ` + userTaskCols + ` FROM user_tasks WHERE instance_id = $1 AND state = 'open'`
+	loadIncidentsSQL     = `SELECT ` + incidentCols + ` FROM incidents WHERE instance_id = $1 AND state = 'open'`
+
+	insertInstanceSQL = `INSERT INTO instances (` + instanceCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+	// The optimistic lock. When no row matched, cockpit_conflict raises SQLSTATE CK409: the
+	// error makes the server skip the rest of the pipelined Apply, so nothing else of the
+	// stale change is written. Only the columns a command can change are set.
+	updateInstanceSQL = `WITH u AS (UPDATE instances SET business_key = $1, state = $2, version = $3, incident_count = $4,
+	ended_at = $5, event_seq = $6 WHERE id = $7 AND version = $3 - 1 RETURNING 1)
+	SELECT cockpit_conflict($7, $3) FROM (SELECT count(*) AS n FROM u) c WHERE c.n = 0`
+
+	deleteTokensSQL = `DELETE FROM tokens WHERE id = ANY($1::text[])`
+	upsertTokensSQL = `INSERT INTO tokens (` + tokenCols + `)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, element_id = excluded.element_id,
+	scope_id = excluded.scope_id, state = excluded.state, flow = excluded.flow, created_at = excluded.created_at`
+
+	deleteVariablesSQL = `DELETE FROM variables WHERE instance_id = $1 AND name = ANY($2::text[])`
+	upsertVariablesSQL = `INSERT INTO variables (` + variableCols + `)
+	SELECT i, n, t, v::jsonb, u FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS x(i, n, t, v, u)
+	ON CONFLICT (instance_id, name) DO UPDATE SET type = excluded.type, value = excluded.value, updated_at = excluded.updated_at`
+
+	deleteJobsSQL = `DELETE FROM jobs WHERE id = ANY($1::text[])`
+	deleteJobSQL  = `DELETE FROM jobs WHERE id = $1`
+	upsertJobsSQL = `INSERT INTO jobs (` + jobCols + `)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+		$9::int[], $10::int[], $11::timestamptz[], $12::bool[], $13::text[], $14::timestamptz[], $15::text[], $16::text[],
+		$17::text[], $18::timestamptz[])
+	ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, type = excluded.type, instance_id = excluded.instance_id,
+	token_id = excluded.token_id, element_id = excluded.element_id, definition_id = excluded.definition_id,
+	definition_key = excluded.definition_key, retries = excluded.retries, attempt = excluded.attempt,
+	due_at = excluded.due_at, suspended = excluded.suspended, lock_owner = excluded.lock_owner,
+	locked_until = excluded.locked_until, repeat = excluded.repeat, last_error = excluded.last_error,
+	error_details = excluded.error_details, created_at = excluded.created_at`
+
+	deleteSubscriptionsSQL = `DELETE FROM subscriptions WHERE id = ANY($1::text[])`
+	upsertSubscriptionsSQL = `INSERT INTO subscriptions (` + subscriptionCols + `)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+		$9::timestamptz[])
+	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, token_id = excluded.token_id,
+	element_id = excluded.element_id, definition_id = excluded.definition_id, definition_key = excluded.definition_key,
+	message_name = excluded.message_name, correlation_key = excluded.correlation_key, created_at = excluded.created_at`
+
+	upsertTasksSQL = `INSERT INTO user_tasks (` + userTaskCols + `)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+		$9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[])
+	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, token_id = excluded.token_id,
+	element_id = excluded.element_id, definition_key = excluded.definition_key, name = excluded.name,
+	assignee = excluded.assignee, candidate_groups = excluded.candidate_groups, form_key = excluded.form_key,
+	state = excluded.state, created_at = excluded.created_at, due_at = excluded.due_at, completed_at = excluded.completed_at`
+
+	upsertIncidentsSQL = `INSERT INTO incidents (` + incidentCols + `)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+		$9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[])
+	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, token_id = excluded.token_id,
+	element_id = excluded.element_id, definition_key = excluded.definition_key, job_id = excluded.job_id,
+	type = excluded.type, message = excluded.message, details = excluded.details, state = excluded.state,
+	created_at = excluded.created_at, resolved_at = excluded.resolved_at`
+
+	// Events and their outbox rows in one statement. The rows are inserted in array order,
+	// so the identity hands out ascending seqs in that order (the caller sorts what
+	// RETURNING gives back, which promises no order).
+	insertEventsSQL = `WITH ev AS (INSERT INTO events (id, instance_id, instance_seq, definition_id, definition_key, type,
+		element_id, element_type, token_id, job_id, incident_id, time, data)
+	SELECT a, b, c, d, e, f, g, h, i, j, k, l, m::jsonb FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[],
+		$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::text[])
+		AS x(a, b, c, d, e, f, g, h, i, j, k, l, m)
+	RETURNING seq)
+	INSERT INTO outbox (seq) SELECT seq FROM ev RETURNING seq`
+
+	// Kinds and types arrive as arrays: NULL kinds means all kinds; NULL types means every
+	// service type, an empty array none.
+	lockJobsSQL = `UPDATE jobs SET lock_owner = $1, locked_until = $2 WHERE id IN (
+		SELECT id FROM jobs WHERE due_at <= $3 AND ` + runnable + ` AND (locked_until IS NULL OR locked_until <= $3)
+		AND ($4::text[] IS NULL OR kind = ANY($4::text[]))
+		AND ($5::text[] IS NULL OR kind <> 'service' OR type = ANY($5::text[]))
+		ORDER BY due_at LIMIT $6 FOR UPDATE SKIP LOCKED)
+	RETURNING ` + jobCols
+	getJobSQL = `SELECT ` + jobCols + ` FROM jobs WHERE id = $1`
+	// The earliest unlocked runnable job, and the earliest lock expiry among locked ones
+	// (a locked job counts with the later of its due time and its lock expiry).
+	nextJobDueSQL = `SELECT
+	(SELECT min(due_at) FROM jobs WHERE ` + runnable + ` AND locked_until IS NULL),
+	(SELECT min(greatest(due_at, locked_until)) FROM jobs WHERE locked_until IS NOT NULL AND ` + runnable + `)`
+	deleteStartJobsSQL = `DELETE FROM jobs WHERE instance_id = '' AND definition_key = $1`
+
+	// Instance subscriptions by (name, key), plus the start subscriptions of the name.
+	findSubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions WHERE message_name = $1 AND correlation_key = $2 AND instance_id <> ''
+	UNION ALL
+	SELECT ` + subscriptionCols + ` FROM subscriptions WHERE instance_id = '' AND message_name = $1
+	ORDER BY created_at, id`
+	deleteStartSubscriptionsSQL = `DELETE FROM subscriptions WHERE instance_id = '' AND definition_key = $1`
+
+	getIncidentSQL = `SELECT ` + incidentCols + ` FROM incidents WHERE id = $1`
+	getUserTaskSQL = `SELECT ` + userTaskCols + ` FROM user_tasks WHERE id = $1`
+
+	listVariablesSQL = `SELECT ` + variableCols + ` FROM variables WHERE instance_id = ANY($1::text[]) ORDER BY instance_id, name`
+
+	listOutboxSQL  = `SELECT ` + eventCols + ` FROM events WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT $1) ORDER BY seq`
+	deleteOutbox   = `DELETE FROM outbox WHERE seq = ANY($1::int8[])`
+	outboxStatsSQL = `SELECT (SELECT count(*) FROM outbox),
+		(SELECT time FROM events WHERE seq = (SELECT min(seq) FROM outbox))`
+
+	// Take the lease when it is free, expired or ours already; a row comes back when we
+	// hold it.
+	acquireLeaseSQL = `INSERT INTO leases (name, owner, until) VALUES ($1, $2, $3)
+	ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+	WHERE leases.owner = excluded.owner OR leases.until <= $4
+	RETURNING owner`
+	releaseLeaseSQL = `DELETE FROM leases WHERE name = $1 AND owner = $2`
+	insertAuditSQL  = `INSERT INTO audit (` + auditCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)`
+)
+
+// Queries with optional filters.
+const (
+	listDefinitionsSQL = `SELECT ` + definitionCols + ` FROM definitions d`
+	latestOnlyCond     = `version = (SELECT max(version) FROM definitions d2 WHERE d2.key = d.key)`
+
+	listInstancesSQL = `SELECT ` + instanceCols + ` FROM instances`
+	variableCond     = `id IN (SELECT instance_id FROM variables WHERE name = ? AND value = ?::jsonb)`
+	waitingAtCond    = `id IN (SELECT instance_id FROM tokens WHERE element_id = ?)`
+	// Keyset pagination, newest first.
+	instanceCursorCond = `(started_at, id) < (?, ?)`
+	instanceOrder      = ` ORDER BY started_at DESC, id DESC LIMIT ?`
+
+	listJobsSQL      = `SELECT ` + jobCols + ` FROM jobs`
+	listIncidentsSQL = `SELECT ` + incidentCols + ` FROM incidents`
+	listUserTasksSQL = `SELECT ` + userTaskCols + ` FROM user_tasks`
+	listEventsSQL    = `SELECT ` + eventCols + ` FROM events`
+	listAuditSQL     = `SELECT ` + auditCols + ` FROM audit`
+)
+
+// query assembles a statement from fixed fragments: WHERE terms are ANDed, and each "?"
+// in a fragment becomes the next $n.
+type query struct {
+	sb    strings.Builder
+	where int
+	args  []any
+}
+
+func newQuery(head string) *query {
+	q := &query{args: make([]any, 0, 8)}
+	q.sb.WriteString(head)
+	return q
+}
+
+// and adds one condition (a fixed fragment) with its arguments.
+func (q *query) and(cond string, args ...any) {
+	if q.where == 0 {
+		q.sb.WriteString(" WHERE ")
+	} else {
+		q.sb.WriteString(" AND ")
+	}
+	q.where++
+	q.add(cond, args)
+}
+
+func (q *query) tail(s string, args ...any) { q.add(s, args) }
+
+// add writes frag with its "?" numbered after the arguments so far.
+func (q *query) add(frag string, args []any) {
+	for {
+		i := strings.IndexByte(frag, '?')
+		if i < 0 {
+			break
+		}
+		q.sb.WriteString(frag[:i])
+		q.args = append(q.args, args[0])
+		args = args[1:]
+		q.sb.WriteString("$" + strconv.Itoa(len(q.args)))
+		frag = frag[i+1:]
+	}
+	q.sb.WriteString(frag)
+	if len(args) != 0 {
+		panic("postgres: query fragment with more arguments than placeholders")
+	}
+}
+
+func (q *query) String() string { return q.sb.String() }
+
+// limit turns the seam's "0 means no limit" into LIMIT NULL.
+func limit(n int) any {
+	if n <= 0 {
+		return nil
+	}
+	return int64(n)
+}

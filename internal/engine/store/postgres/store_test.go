@@ -1,0 +1,199 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/storetest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testURL returns the test database, or skips the test when none is configured.
+func testURL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("COCKPIT_TEST_DATABASE_URL")
+	if url == "" {
+		t.Skip("COCKPIT_TEST_DATABASE_URL not set: PostgreSQL suite skipped")
+	}
+	return url
+}
+
+func newSchema() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "cockpit_test_" + hex.EncodeToString(b)
+}
+
+// open opens a store on a new schema of the test database, dropped when the test ends.
+func open(t testing.TB, o postgres.Options) *postgres.Store {
+	t.Helper()
+	o.URL = testURL(t)
+	if o.Schema == "" {
+		o.Schema = newSchema()
+	}
+	s, err := postgres.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if err := postgres.DropSchema(context.Background(), o.URL, o.Schema); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	testURL(t)
+	storetest.Exercise(t, func(t *testing.T) store.Store { return open(t, postgres.Options{}) })
+}
+
+// TestConflictThenContinue: after a version conflict inside a savepoint the transaction
+// goes on, as the engine's group commit needs, and the stale change left nothing behind.
+func TestConflictThenContinue(t *testing.T) {
+	t.Parallel()
+	s := open(t, postgres.Options{})
+	ctx := t.Context()
+	in := &store.Instance{ID: "i1", DefinitionID: "d:1", DefinitionKey: "d", DefinitionVersion: 1,
+		State: store.InstanceActive, Version: 1, StartedAt: time.Now()}
+	if err := s.Write(ctx, func(tx store.Tx) error {
+		return tx.Apply(ctx, &store.Change{Instance: in, Created: true})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Write(ctx, func(tx store.Tx) error {
+		for i, version := range []int64{5, 2} { // stale, then right
+			if err := tx.Savepoint(ctx, "cmd"); err != nil {
+				return err
+			}
+			next := *in
+			next.Version = version
+			err := tx.Apply(ctx, &store.Change{Instance: &next,
+				PutTokens: []*store.Token{{ID: "t" + string(rune('a'+i)), InstanceID: "i1", ElementID: "x", State: store.TokenActive}},
+				Events:    []*store.Event{{ID: "e" + string(rune('a'+i)), InstanceID: "i1", Type: "x", Time: time.Now()}}})
+			if i == 0 {
+				if !errors.Is(err, store.ErrConflict) {
+					t.Fatalf("stale Apply: got %v, want ErrConflict", err)
+				}
+				if err := tx.RollbackTo(ctx, "cmd"); err != nil {
+					return err
+				}
+			} else if err != nil {
+				return err
+			}
+			if err := tx.Release(ctx, "cmd"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var agg *store.Aggregate
+	var evs []*store.Event
+	if err := s.Read(ctx, func(tx store.Tx) error {
+		var err error
+		if agg, err = tx.LoadInstance(ctx, "i1"); err != nil {
+			return err
+		}
+		evs, err = tx.ListEvents(ctx, store.EventFilter{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if agg.Instance.Version != 2 || len(agg.Tokens) != 1 || agg.Tokens[0].ID != "tb" || len(evs) != 1 || evs[0].ID != "eb" {
+		t.Fatalf("after conflict and retry: version %d, tokens %+v, events %d", agg.Instance.Version, agg.Tokens, len(evs))
+	}
+}
+
+// TestNotifier: a NotifyWork on one store reaches the OnWork listeners of another store on
+// the same schema, and not those of a store on another schema.
+func TestNotifier(t *testing.T) {
+	t.Parallel()
+	a := open(t, postgres.Options{})
+	b := open(t, postgres.Options{Schema: a.Schema()})
+	other := open(t, postgres.Options{})
+
+	got := make(chan struct{}, 16)
+	cancel := b.OnWork(func() {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	})
+	defer cancel()
+	stray := make(chan struct{}, 16)
+	defer other.OnWork(func() { stray <- struct{}{} })()
+
+	// The listener connects in the background; notify until it hears one.
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for heard := false; !heard; {
+		a.NotifyWork()
+		select {
+		case <-got:
+			heard = true
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("no notification within 10s")
+		}
+	}
+	select {
+	case <-stray:
+		t.Fatal("a store on another schema was woken")
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func TestMigrateDownAndUp(t *testing.T) {
+	t.Parallel()
+	url := testURL(t)
+	schema := newSchema()
+	ctx := t.Context()
+	s := open(t, postgres.Options{Schema: schema})
+	_ = s
+	db, err := postgres.OpenDB(ctx, url, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st, err := postgres.MigrationStatus(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) < 2 || !st[0].Applied || !st[len(st)-1].Applied {
+		t.Fatalf("status after Open: %+v", st)
+	}
+	for range st {
+		if _, err := postgres.MigrateDown(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, err := postgres.MigrateDown(ctx, db); err != nil || m != nil {
+		t.Fatalf("down with nothing applied: %v %v", m, err)
+	}
+	applied, err := postgres.Migrate(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != len(st) {
+		t.Fatalf("up applied %d, want %d", len(applied), len(st))
+	}
+}

@@ -1,0 +1,1057 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// tx implements store.Tx on one pooled connection.
+//
+// Transaction control travels with the statements: BEGIN, SAVEPOINT, RELEASE and ROLLBACK
+// TO are queued in pre and sent in the same pipelined batch as the next statement (or
+// COMMIT), in order, so the server sees exactly the sequence the caller asked for, one
+// round trip later at no extra cost. Invariant: whatever is in pre has not been sent, and
+// every send empties pre; so a SAVEPOINT still in pre has nothing sent after it.
+type tx struct {
+	conn   *pgx.Conn
+	write  bool
+	traced bool
+
+	begun bool     // BEGIN has been sent: the server has a transaction to end
+	pre   []string // control statements to send before the next statement
+	sps   []string // open savepoints, innermost last
+	// locked: the write lock (writeLockSQL) is held; lockDepth is len(sps) when it was
+	// taken, so a rollback to an outer savepoint (which releases it) is noticed.
+	locked    bool
+	lockDepth int
+	// failed: a statement failed, so the server's (sub)transaction is aborted until a
+	// ROLLBACK TO, which RollbackTo then sends at once.
+	failed bool
+}
+
+func newTx(conn *pgx.Conn, write bool) *tx {
+	t := &tx{conn: conn, write: write, traced: conn.Config().Tracer != nil, pre: make([]string, 0, 8)}
+	if write {
+		t.pre = append(t.pre, beginWriteSQL)
+	} else {
+		t.pre = append(t.pre, beginReadSQL)
+	}
+	return t
+}
+
+// do sends one pipelined batch: the queued control statements, the write lock when a
+// write comes first, then what queue adds; read consumes the results of the latter in
+// order. It is one round trip (plus one the first time a statement text is used on the
+// connection, to prepare it).
+func (t *tx) do(ctx context.Context, op string, write bool, queue func(b *pgx.Batch), read func(br pgx.BatchResults) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if write && !t.write {
+		return fmt.Errorf("%s: %w", op, ErrReadOnly)
+	}
+	if t.write {
+		// The committer's statements are short and bounded by statement_timeout; an
+		// uncancellable context spares pgx a watcher per statement. Write's own context
+		// still ends the transaction.
+		ctx = context.WithoutCancel(ctx)
+	}
+	ctx = t.withOp(ctx, op)
+	lockNow := false
+	if write && !t.locked {
+		t.pre = append(t.pre, writeLockSQL)
+		t.locked, t.lockDepth, lockNow = true, len(t.sps), true
+	}
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(t.pre)+8)}
+	for _, s := range t.pre {
+		b.Queue(s)
+	}
+	n := len(t.pre)
+	t.pre = t.pre[:0]
+	t.begun = true
+	queue(b)
+	br := t.conn.SendBatch(ctx, b)
+	var err error
+	for range n {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = read(br)
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		t.failed = true
+		if lockNow {
+			t.locked = false // maybe never taken; taking it again is harmless
+		}
+	}
+	return err
+}
+
+// commit ends the transaction: COMMIT for a write (with whatever is queued before it),
+// and the same for a read, which has nothing to write.
+func (t *tx) commit(ctx context.Context) error {
+	if !t.begun {
+		return nil // nothing was ever sent: there is no server transaction
+	}
+	if t.failed {
+		t.rollback(context.WithoutCancel(ctx))
+		return errors.New("transaction aborted by a failed statement (roll back to a savepoint after an error)")
+	}
+	b := &pgx.Batch{}
+	for _, s := range t.pre {
+		b.Queue(s)
+	}
+	n := len(t.pre)
+	t.pre = t.pre[:0]
+	b.Queue(commitSQL)
+	br := t.conn.SendBatch(t.withOp(ctx, "commit"), b)
+	var err error
+	for range n {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		var tag interface{ String() string }
+		tag, err = br.Exec()
+		// COMMIT of a transaction the server had aborted answers ROLLBACK, not an error.
+		if err == nil && tag.String() == "ROLLBACK" {
+			err = errors.New("transaction rolled back by the server")
+		}
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		t.rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	t.begun = false
+	return nil
+}
+
+// rollback ends the transaction without committing. Errors are not reported: a
+// connection left in a transaction is destroyed by the pool when released.
+func (t *tx) rollback(ctx context.Context) {
+	if !t.begun {
+		return
+	}
+	t.begun = false
+	_, _ = t.conn.PgConn().Exec(ctx, rollbackSQL).ReadAll()
+}
+
+// Savepoints.
+
+func (t *tx) Savepoint(ctx context.Context, name string) error {
+	if !isIdent(name) {
+		return fmt.Errorf("savepoint %q: invalid savepoint name", name)
+	}
+	t.sps = append(t.sps, name)
+	t.pre = append(t.pre, "SAVEPOINT "+name)
+	return nil
+}
+
+func (t *tx) findSavepoint(name string) int {
+	for i := len(t.sps) - 1; i >= 0; i-- {
+		if t.sps[i] == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func (t *tx) RollbackTo(ctx context.Context, name string) error {
+	i := t.findSavepoint(name)
+	if i < 0 {
+		return fmt.Errorf("rollback to savepoint %q: no such savepoint", name)
+	}
+	// The savepoint stays; those inside it are gone. A write lock taken inside it is
+	// released by the server.
+	t.sps = t.sps[:i+1]
+	if t.locked && t.lockDepth > i {
+		t.locked = false
+	}
+	if n := len(t.pre); n > 0 && t.pre[n-1] == "SAVEPOINT "+name {
+		return nil // nothing happened inside it yet
+	}
+	text := "ROLLBACK TO SAVEPOINT " + name
+	if !t.failed {
+		t.pre = append(t.pre, text)
+		return nil
+	}
+	// The server's transaction is aborted: it accepts nothing but the rollback, so send
+	// it now, on its own. What was queued after the failure concerned savepoints inside
+	// this one, which the rollback ends.
+	t.pre = t.pre[:0]
+	if _, err := t.conn.PgConn().Exec(context.WithoutCancel(ctx), text).ReadAll(); err != nil {
+		return fmt.Errorf("%s: %w", text, err)
+	}
+	t.failed = false
+	return nil
+}
+
+func (t *tx) Release(ctx context.Context, name string) error {
+	i := t.findSavepoint(name)
+	if i < 0 {
+		return fmt.Errorf("release savepoint %q: no such savepoint", name)
+	}
+	t.sps = t.sps[:i]
+	if t.locked && t.lockDepth > i {
+		t.lockDepth = i // the lock now belongs to the enclosing (sub)transaction
+	}
+	if n := len(t.pre); n > 0 && t.pre[n-1] == "SAVEPOINT "+name {
+		// Nothing happened inside it: neither statement needs to reach the server.
+		t.pre = t.pre[:n-1]
+		return nil
+	}
+	t.pre = append(t.pre, "RELEASE SAVEPOINT "+name)
+	return nil
+}
+
+// Helpers for one statement.
+
+// queryOne runs a single-row query; no row is store.ErrNotFound.
+func queryOne[T any](ctx context.Context, t *tx, op, what string, sql string, scan func(pgx.Row) (*T, error), args ...any) (*T, error) {
+	var v *T
+	err := t.do(ctx, op, false, func(b *pgx.Batch) { b.Queue(sql, args...) }, func(br pgx.BatchResults) error {
+		var err error
+		v, err = scan(br.QueryRow())
+		return err
+	})
+	if err != nil {
+		return nil, wrapErr("get "+what, err)
+	}
+	return v, nil
+}
+
+// queryAll runs a query and scans every row.
+func queryAll[T any](ctx context.Context, t *tx, op string, write bool, sql string, scan func(pgx.Row) (*T, error), args ...any) ([]*T, error) {
+	var out []*T
+	err := t.do(ctx, op, write, func(b *pgx.Batch) { b.Queue(sql, args...) }, func(br pgx.BatchResults) error {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		out, err = collect(rows, scan)
+		return err
+	})
+	return out, err
+}
+
+// exec runs one writing statement and returns the number of rows it affected.
+func (t *tx) exec(ctx context.Context, op string, sql string, args ...any) (int64, error) {
+	var n int64
+	err := t.do(ctx, op, true, func(b *pgx.Batch) { b.Queue(sql, args...) }, func(br pgx.BatchResults) error {
+		tag, err := br.Exec()
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// Definitions.
+
+func (t *tx) InsertDefinition(ctx context.Context, d *store.Definition) error {
+	xml := d.XML
+	if xml == nil {
+		xml = []byte{}
+	}
+	_, err := t.exec(ctx, "insert definition", insertDefinitionSQL, d.ID, d.Key, d.Version, d.Name, d.Checksum, d.Resource, xml, d.DeployedAt)
+	if err != nil {
+		return wrapErr(fmt.Sprintf("insert definition %s version %d", d.Key, d.Version), err)
+	}
+	return nil
+}
+
+func (t *tx) GetDefinition(ctx context.Context, id string) (*store.Definition, error) {
+	return queryOne(ctx, t, "get definition", "definition "+strconv.Quote(id), getDefinitionSQL, scanDefinition, id)
+}
+
+func (t *tx) LatestDefinition(ctx context.Context, key string) (*store.Definition, error) {
+	return queryOne(ctx, t, "latest definition", "latest definition "+strconv.Quote(key), latestDefinitionSQL, scanDefinition, key)
+}
+
+func (t *tx) DefinitionByVersion(ctx context.Context, key string, version int) (*store.Definition, error) {
+	return queryOne(ctx, t, "definition by version", fmt.Sprintf("definition %q version %d", key, version),
+		definitionByVersionSQL, scanDefinition, key, version)
+}
+
+func (t *tx) ListDefinitions(ctx context.Context, f store.DefinitionFilter) ([]*store.Definition, error) {
+	q := newQuery(listDefinitionsSQL)
+	if f.Key != "" {
+		q.and(`key = ?`, f.Key)
+	}
+	if f.LatestOnly {
+		q.and(latestOnlyCond)
+	}
+	q.tail(` ORDER BY key, version`)
+	ds, err := queryAll(ctx, t, "list definitions", false, q.String(), scanDefinition, q.args...)
+	if err != nil {
+		return nil, wrapErr("list definitions", err)
+	}
+	return ds, nil
+}
+
+// Instances.
+
+func (t *tx) GetInstance(ctx context.Context, id string) (*store.Instance, error) {
+	return queryOne(ctx, t, "get instance", "instance "+strconv.Quote(id), getInstanceSQL, scanInstance, id)
+}
+
+// LoadInstance reads the aggregate with one pipelined batch of seven lookups.
+func (t *tx) LoadInstance(ctx context.Context, id string) (*store.Aggregate, error) {
+	a := &store.Aggregate{}
+	err := t.do(ctx, "load instance", false, func(b *pgx.Batch) {
+		b.Queue(getInstanceSQL, id)
+		b.Queue(loadTokensSQL, id)
+		b.Queue(loadVariablesSQL, id)
+		b.Queue(loadJobsSQL, id)
+		b.Queue(loadSubscriptionsSQL, id)
+		b.Queue(loadTasksSQL, id)
+		b.Queue(loadIncidentsSQL, id)
+	}, func(br pgx.BatchResults) error {
+		var err error
+		if a.Instance, err = scanInstance(br.QueryRow()); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if err := loadRows(br, &a.Tokens, scanToken); err != nil {
+			return err
+		}
+		if err := loadRows(br, &a.Variables, scanVariable); err != nil {
+			return err
+		}
+		if err := loadRows(br, &a.Jobs, scanJob); err != nil {
+			return err
+		}
+		if err := loadRows(br, &a.Subscriptions, scanSubscription); err != nil {
+			return err
+		}
+		if err := loadRows(br, &a.Tasks, scanUserTask); err != nil {
+			return err
+		}
+		return loadRows(br, &a.Incidents, scanIncident)
+	})
+	if err != nil {
+		return nil, wrapErr(fmt.Sprintf("load instance %q", id), err)
+	}
+	if a.Instance == nil {
+		return nil, fmt.Errorf("load instance %q: %w", id, store.ErrNotFound)
+	}
+	return a, nil
+}
+
+func loadRows[T any](br pgx.BatchResults, dst *[]*T, scan func(pgx.Row) (*T, error)) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	*dst, err = collect(rows, scan)
+	return err
+}
+
+// Apply writes one Change as one pipelined batch. The instance statement goes first: a
+// stale version raises SQLSTATE CK409 there (cockpit_conflict), the server skips the rest
+// of the batch, and Apply returns store.ErrConflict with nothing of the change written
+// (the caller rolls back to its savepoint, as after any failed statement). Within each row
+// kind deletes run before puts: an id both deleted and put ends up present.
+func (t *tx) Apply(ctx context.Context, c *store.Change) error {
+	if !t.write {
+		return fmt.Errorf("apply: %w", ErrReadOnly)
+	}
+	if len(c.DeleteVariables) > 0 && c.Instance == nil {
+		return errors.New("apply: variables deleted without an instance")
+	}
+	// Everything that can fail in Go is checked before anything is sent.
+	var varValues []string
+	if len(c.PutVariables) > 0 {
+		varValues = make([]string, len(c.PutVariables))
+		for i, v := range c.PutVariables {
+			var err error
+			if varValues[i], err = jsonArg(v.Value); err != nil {
+				return fmt.Errorf("apply: put variable %q: %w", v.Name, err)
+			}
+		}
+	}
+	for _, e := range c.Events {
+		if e.Data != nil && !jsonValid(e.Data) {
+			return fmt.Errorf("apply: event %q: invalid JSON data", e.ID)
+		}
+	}
+
+	// what names each queued statement for errors; events is the index of the events
+	// statement (-1: none).
+	what := make([]string, 0, 12)
+	events := -1
+	queue := func(b *pgx.Batch) {
+		if in := c.Instance; in != nil {
+			if c.Created {
+				b.Queue(insertInstanceSQL, in.ID, in.DefinitionID, in.DefinitionKey, in.DefinitionVersion, in.BusinessKey,
+					in.State, in.Version, in.IncidentCount, in.StartedAt, in.EndedAt, in.EventSeq)
+				what = append(what, fmt.Sprintf("insert instance %q", in.ID))
+			} else {
+				b.Queue(updateInstanceSQL, in.BusinessKey, in.State, in.Version, in.IncidentCount, in.EndedAt, in.EventSeq, in.ID)
+				what = append(what, fmt.Sprintf("update instance %q to version %d", in.ID, in.Version))
+			}
+		}
+		if len(c.DeleteTokens) > 0 {
+			b.Queue(deleteTokensSQL, c.DeleteTokens)
+			what = append(what, "delete tokens")
+		}
+		if tks := lastByKey(c.PutTokens, func(x *store.Token) string { return x.ID }); len(tks) > 0 {
+			b.Queue(upsertTokensSQL, tokenArgs(tks)...)
+			what = append(what, "put tokens")
+		}
+		if len(c.DeleteVariables) > 0 {
+			b.Queue(deleteVariablesSQL, c.Instance.ID, c.DeleteVariables)
+			what = append(what, "delete variables")
+		}
+		if len(c.PutVariables) > 0 {
+			vs, vals := lastVariables(c.PutVariables, varValues)
+			b.Queue(upsertVariablesSQL, variableArgs(vs, vals)...)
+			what = append(what, "put variables")
+		}
+		if len(c.DeleteJobs) > 0 {
+			b.Queue(deleteJobsSQL, c.DeleteJobs)
+			what = append(what, "delete jobs")
+		}
+		if js := lastByKey(c.PutJobs, func(x *store.Job) string { return x.ID }); len(js) > 0 {
+			b.Queue(upsertJobsSQL, jobArgs(js)...)
+			what = append(what, "put jobs")
+		}
+		if len(c.DeleteSubs) > 0 {
+			b.Queue(deleteSubscriptionsSQL, c.DeleteSubs)
+			what = append(what, "delete subscriptions")
+		}
+		if ss := lastByKey(c.PutSubs, func(x *store.Subscription) string { return x.ID }); len(ss) > 0 {
+			b.Queue(upsertSubscriptionsSQL, subscriptionArgs(ss)...)
+			what = append(what, "put subscriptions")
+		}
+		if us := lastByKey(c.PutTasks, func(x *store.UserTask) string { return x.ID }); len(us) > 0 {
+			b.Queue(upsertTasksSQL, taskArgs(us)...)
+			what = append(what, "put user tasks")
+		}
+		if is := lastByKey(c.PutIncidents, func(x *store.Incident) string { return x.ID }); len(is) > 0 {
+			b.Queue(upsertIncidentsSQL, incidentArgs(is)...)
+			what = append(what, "put incidents")
+		}
+		if len(c.Events) > 0 {
+			events = len(what)
+			b.Queue(insertEventsSQL, eventArgs(c.Events)...)
+			what = append(what, "insert events")
+		}
+	}
+	failed := ""
+	read := func(br pgx.BatchResults) error {
+		for i, w := range what {
+			failed = w
+			if i == events {
+				rows, err := br.Query()
+				if err != nil {
+					return err
+				}
+				seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+				if err != nil {
+					return err
+				}
+				if len(seqs) != len(c.Events) {
+					return fmt.Errorf("%d seqs for %d events", len(seqs), len(c.Events))
+				}
+				// Inserted in array order, so ascending seqs are the events in order.
+				slices.Sort(seqs)
+				for j, e := range c.Events {
+					e.Seq = seqs[j]
+				}
+				continue
+			}
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := t.do(ctx, "apply", true, queue, read); err != nil {
+		if failed == "" {
+			return wrapErr("apply", err)
+		}
+		return wrapErr("apply: "+failed, err)
+	}
+	return nil
+}
+
+func jsonValid(b []byte) bool {
+	_, err := jsonArg(b)
+	return err == nil
+}
+
+// lastByKey drops all but the last row of each key: a multi-row upsert may not touch a row
+// twice, and the last put of an id is the one that counts.
+func lastByKey[T any](rows []*T, key func(*T) string) []*T {
+	dup := false
+	for i := 1; i < len(rows) && !dup; i++ {
+		k := key(rows[i])
+		for j := range i {
+			if key(rows[j]) == k {
+				dup = true
+				break
+			}
+		}
+	}
+	if !dup {
+		return rows
+	}
+	last := make(map[string]int, len(rows))
+	for i, r := range rows {
+		last[key(r)] = i
+	}
+	out := make([]*T, 0, len(last))
+	for i, r := range rows {
+		if last[key(r)] == i {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func lastVariables(vs []*store.Variable, vals []string) ([]*store.Variable, []string) {
+	kept := lastByKey(vs, func(v *store.Variable) string { return v.InstanceID + "\x00" + v.Name })
+	if len(kept) == len(vs) {
+		return vs, vals
+	}
+	keptVals := make([]string, 0, len(kept))
+	k := 0
+	for i, v := range vs {
+		if k < len(kept) && kept[k] == v {
+			keptVals = append(keptVals, vals[i])
+			k++
+		}
+	}
+	return kept, keptVals
+}
+
+func tokenArgs(tks []*store.Token) []any {
+	n := len(tks)
+	id, inst, el, scope, state, flow := make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n)
+	created := make([]time.Time, n)
+	for i, x := range tks {
+		id[i], inst[i], el[i], scope[i], state[i], flow[i], created[i] = x.ID, x.InstanceID, x.ElementID, x.ScopeID,
+			x.State, x.Flow, x.CreatedAt
+	}
+	return []any{id, inst, el, scope, state, flow, created}
+}
+
+func variableArgs(vs []*store.Variable, vals []string) []any {
+	n := len(vs)
+	inst, name, typ := make([]string, n), make([]string, n), make([]string, n)
+	updated := make([]time.Time, n)
+	for i, v := range vs {
+		inst[i], name[i], typ[i], updated[i] = v.InstanceID, v.Name, v.Type, v.UpdatedAt
+	}
+	return []any{inst, name, typ, vals, updated}
+}
+
+func jobArgs(js []*store.Job) []any {
+	n := len(js)
+	id, kind, typ, inst, tok, el, defID, defKey := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	retries, attempt := make([]int32, n), make([]int32, n)
+	due, created := make([]time.Time, n), make([]time.Time, n)
+	suspended := make([]bool, n)
+	owner, repeat, lastErr, details := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	locked := make([]*time.Time, n)
+	for i, j := range js {
+		id[i], kind[i], typ[i], inst[i], tok[i], el[i], defID[i], defKey[i] = j.ID, j.Kind, j.Type, j.InstanceID,
+			j.TokenID, j.ElementID, j.DefinitionID, j.DefinitionKey
+		retries[i], attempt[i] = int32(j.Retries), int32(j.Attempt)
+		due[i], suspended[i], owner[i], locked[i] = j.DueAt, j.Suspended, j.LockOwner, j.LockedUntil
+		repeat[i], lastErr[i], details[i], created[i] = j.Repeat, j.LastError, j.ErrorDetails, j.CreatedAt
+	}
+	return []any{id, kind, typ, inst, tok, el, defID, defKey, retries, attempt, due, suspended, owner, locked, repeat,
+		lastErr, details, created}
+}
+
+func subscriptionArgs(ss []*store.Subscription) []any {
+	n := len(ss)
+	id, inst, tok, el, defID, defKey, name, key := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	created := make([]time.Time, n)
+	for i, s := range ss {
+		id[i], inst[i], tok[i], el[i], defID[i], defKey[i], name[i], key[i], created[i] = s.ID, s.InstanceID, s.TokenID,
+			s.ElementID, s.DefinitionID, s.DefinitionKey, s.MessageName, s.CorrelationKey, s.CreatedAt
+	}
+	return []any{id, inst, tok, el, defID, defKey, name, key, created}
+}
+
+func taskArgs(us []*store.UserTask) []any {
+	n := len(us)
+	id, inst, tok, el, defKey, name, assignee, groups, form, state := make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n)
+	created := make([]time.Time, n)
+	due, completed := make([]*time.Time, n), make([]*time.Time, n)
+	for i, u := range us {
+		id[i], inst[i], tok[i], el[i], defKey[i], name[i], assignee[i], groups[i], form[i], state[i] = u.ID, u.InstanceID,
+			u.TokenID, u.ElementID, u.DefinitionKey, u.Name, u.Assignee, u.CandidateGroups, u.FormKey, u.State
+		created[i], due[i], completed[i] = u.CreatedAt, u.DueAt, u.CompletedAt
+	}
+	return []any{id, inst, tok, el, defKey, name, assignee, groups, form, state, created, due, completed}
+}
+
+func incidentArgs(is []*store.Incident) []any {
+	n := len(is)
+	id, inst, tok, el, defKey, job, typ, msg, details, state := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n)
+	created := make([]time.Time, n)
+	resolved := make([]*time.Time, n)
+	for i, x := range is {
+		id[i], inst[i], tok[i], el[i], defKey[i], job[i], typ[i], msg[i], details[i], state[i] = x.ID, x.InstanceID,
+			x.TokenID, x.ElementID, x.DefinitionKey, x.JobID, x.Type, x.Message, x.Details, x.State
+		created[i], resolved[i] = x.CreatedAt, x.ResolvedAt
+	}
+	return []any{id, inst, tok, el, defKey, job, typ, msg, details, state, created, resolved}
+}
+
+func eventArgs(evs []*store.Event) []any {
+	n := len(evs)
+	id, inst, defID, defKey, typ, el, elType, tok, job, inc := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n)
+	iseq := make([]int64, n)
+	at := make([]time.Time, n)
+	data := make([]*string, n)
+	for i, e := range evs {
+		id[i], inst[i], iseq[i], defID[i], defKey[i], typ[i], el[i], elType[i], tok[i], job[i], inc[i] = e.ID, e.InstanceID,
+			e.InstanceSeq, e.DefinitionID, e.DefinitionKey, e.Type, e.ElementID, e.ElementType, e.TokenID, e.JobID, e.IncidentID
+		at[i], data[i] = e.Time, nullJSONArg(e.Data)
+	}
+	return []any{id, inst, iseq, defID, defKey, typ, el, elType, tok, job, inc, at, data}
+}
+
+// ListVariables returns the variables of the given instances, by instance id and name.
+func (t *tx) ListVariables(ctx context.Context, instanceIDs []string) ([]*store.Variable, error) {
+	if len(instanceIDs) == 0 {
+		return nil, nil
+	}
+	vs, err := queryAll(ctx, t, "list variables", false, listVariablesSQL, scanVariable, instanceIDs)
+	if err != nil {
+		return nil, wrapErr(fmt.Sprintf("list variables of %d instances", len(instanceIDs)), err)
+	}
+	return vs, nil
+}
+
+// instanceCursor encodes the keyset position of the last instance of a page (the same
+// form as the SQLite store's: base64 of "micros:id").
+func instanceCursor(in *store.Instance) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(in.StartedAt.UnixMicro(), 10) + ":" + in.ID))
+}
+
+func parseInstanceCursor(s string) (time.Time, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, "", fmt.Errorf("invalid cursor %q", s)
+	}
+	ts, id, ok := strings.Cut(string(b), ":")
+	if !ok {
+		return time.Time{}, "", fmt.Errorf("invalid cursor %q", s)
+	}
+	started, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return time.Time{}, "", fmt.Errorf("invalid cursor %q", s)
+	}
+	return time.UnixMicro(started).UTC(), id, nil
+}
+
+// Page sizes of ListInstances.
+const (
+	defaultInstancePage = 50
+	maxInstancePage     = 1000
+)
+
+func (t *tx) ListInstances(ctx context.Context, f store.InstanceFilter) (*store.InstancePage, error) {
+	n := f.Limit
+	if n <= 0 {
+		n = defaultInstancePage
+	}
+	n = min(n, maxInstancePage)
+	q := newQuery(listInstancesSQL)
+	if f.DefinitionKey != "" {
+		q.and(`definition_key = ?`, f.DefinitionKey)
+	}
+	if f.DefinitionID != "" {
+		q.and(`definition_id = ?`, f.DefinitionID)
+	}
+	switch len(f.States) {
+	case 0:
+	case 1:
+		q.and(`state = ?`, f.States[0])
+	default:
+		q.and(`state = ANY(?::text[])`, f.States)
+	}
+	if f.BusinessKey != "" {
+		q.and(`business_key = ?`, f.BusinessKey)
+	}
+	if f.VariableName != "" {
+		value, err := jsonArg(f.VariableValue)
+		if err != nil {
+			return nil, fmt.Errorf("list instances: variable %q: %w", f.VariableName, err)
+		}
+		q.and(variableCond, f.VariableName, value)
+	}
+	if !f.StartedAfter.IsZero() {
+		q.and(`started_at >= ?`, f.StartedAfter)
+	}
+	if !f.StartedBefore.IsZero() {
+		q.and(`started_at < ?`, f.StartedBefore)
+	}
+	if f.HasIncident != nil {
+		if *f.HasIncident {
+			q.and(`incident_count > 0`)
+		} else {
+			q.and(`incident_count = 0`)
+		}
+	}
+	if f.WaitingAt != "" {
+		q.and(waitingAtCond, f.WaitingAt)
+	}
+	if f.After != "" {
+		started, id, err := parseInstanceCursor(f.After)
+		if err != nil {
+			return nil, fmt.Errorf("list instances: %w", err)
+		}
+		q.and(instanceCursorCond, started, id)
+	}
+	q.tail(instanceOrder, n+1)
+	ins, err := queryAll(ctx, t, "list instances", false, q.String(), scanInstance, q.args...)
+	if err != nil {
+		return nil, wrapErr("list instances", err)
+	}
+	page := &store.InstancePage{Instances: ins}
+	if len(ins) > n {
+		page.Instances = ins[:n]
+		page.Next = instanceCursor(ins[n-1])
+	}
+	return page, nil
+}
+
+// Jobs.
+
+func (t *tx) LockJobs(ctx context.Context, p store.LockJobsParams) ([]*store.Job, error) {
+	if !t.write {
+		return nil, fmt.Errorf("lock jobs: %w", ErrReadOnly)
+	}
+	if p.Limit <= 0 {
+		return nil, fmt.Errorf("lock jobs: limit %d must be positive", p.Limit)
+	}
+	if p.Owner == "" {
+		return nil, errors.New("lock jobs: owner required")
+	}
+	var kinds []string
+	for _, k := range p.Kinds {
+		if k == "" {
+			kinds = nil // "" means all kinds
+			break
+		}
+		kinds = append(kinds, k)
+	}
+	var types []string // nil: every service type
+	if p.Types != nil {
+		types = append(make([]string, 0, len(p.Types)), p.Types...)
+	}
+	jobs, err := queryAll(ctx, t, "lock jobs", true, lockJobsSQL, scanJob, p.Owner, p.LockUntil, p.Now, kinds, types, p.Limit)
+	if err != nil {
+		return nil, wrapErr("lock jobs", err)
+	}
+	// RETURNING yields rows in no particular order.
+	slices.SortFunc(jobs, func(a, b *store.Job) int {
+		if c := a.DueAt.Compare(b.DueAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return jobs, nil
+}
+
+func (t *tx) GetJob(ctx context.Context, id string) (*store.Job, error) {
+	return queryOne(ctx, t, "get job", "job "+strconv.Quote(id), getJobSQL, scanJob, id)
+}
+
+func (t *tx) PutJob(ctx context.Context, j *store.Job) error {
+	if _, err := t.exec(ctx, "put job", upsertJobsSQL, jobArgs([]*store.Job{j})...); err != nil {
+		return wrapErr(fmt.Sprintf("put job %q", j.ID), err)
+	}
+	return nil
+}
+
+func (t *tx) DeleteJob(ctx context.Context, id string) error {
+	n, err := t.exec(ctx, "delete job", deleteJobSQL, id)
+	if err != nil {
+		return wrapErr(fmt.Sprintf("delete job %q", id), err)
+	}
+	if n == 0 {
+		return fmt.Errorf("delete job %q: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (t *tx) DeleteStartJobs(ctx context.Context, definitionKey string) error {
+	if _, err := t.exec(ctx, "delete start jobs", deleteStartJobsSQL, definitionKey); err != nil {
+		return wrapErr(fmt.Sprintf("delete start jobs of %q", definitionKey), err)
+	}
+	return nil
+}
+
+func (t *tx) ListJobs(ctx context.Context, f store.JobFilter) ([]*store.Job, error) {
+	q := newQuery(listJobsSQL)
+	if f.InstanceID != "" {
+		q.and(`instance_id = ?`, f.InstanceID)
+	}
+	if f.Type != "" {
+		q.and(`type = ?`, f.Type)
+	}
+	q.tail(` ORDER BY due_at, id LIMIT ?`, limit(f.Limit))
+	jobs, err := queryAll(ctx, t, "list jobs", false, q.String(), scanJob, q.args...)
+	if err != nil {
+		return nil, wrapErr("list jobs", err)
+	}
+	return jobs, nil
+}
+
+func (t *tx) NextJobDue(ctx context.Context) (time.Time, bool, error) {
+	var unlocked, locked *time.Time
+	err := t.do(ctx, "next job due", false, func(b *pgx.Batch) { b.Queue(nextJobDueSQL) }, func(br pgx.BatchResults) error {
+		return br.QueryRow().Scan(&unlocked, &locked)
+	})
+	if err != nil {
+		return time.Time{}, false, wrapErr("next job due", err)
+	}
+	switch {
+	case unlocked != nil && locked != nil:
+		if locked.Before(*unlocked) {
+			return locked.UTC(), true, nil
+		}
+		return unlocked.UTC(), true, nil
+	case unlocked != nil:
+		return unlocked.UTC(), true, nil
+	case locked != nil:
+		return locked.UTC(), true, nil
+	}
+	return time.Time{}, false, nil
+}
+
+// Subscriptions.
+
+func (t *tx) FindSubscriptions(ctx context.Context, name, key string) ([]*store.Subscription, error) {
+	subs, err := queryAll(ctx, t, "find subscriptions", false, findSubscriptionsSQL, scanSubscription, name, key)
+	if err != nil {
+		return nil, wrapErr(fmt.Sprintf("find subscriptions for message %q key %q", name, key), err)
+	}
+	return subs, nil
+}
+
+func (t *tx) PutSubscription(ctx context.Context, s *store.Subscription) error {
+	if _, err := t.exec(ctx, "put subscription", upsertSubscriptionsSQL, subscriptionArgs([]*store.Subscription{s})...); err != nil {
+		return wrapErr(fmt.Sprintf("put subscription %q", s.ID), err)
+	}
+	return nil
+}
+
+func (t *tx) DeleteStartSubscriptions(ctx context.Context, definitionKey string) error {
+	if _, err := t.exec(ctx, "delete start subscriptions", deleteStartSubscriptionsSQL, definitionKey); err != nil {
+		return wrapErr(fmt.Sprintf("delete start subscriptions of %q", definitionKey), err)
+	}
+	return nil
+}
+
+// Queries for the cockpit.
+
+// ListIncidents returns incidents newest first.
+func (t *tx) ListIncidents(ctx context.Context, f store.IncidentFilter) ([]*store.Incident, error) {
+	q := newQuery(listIncidentsSQL)
+	if f.InstanceID != "" {
+		q.and(`instance_id = ?`, f.InstanceID)
+	}
+	if f.DefinitionKey != "" {
+		q.and(`definition_key = ?`, f.DefinitionKey)
+	}
+	if f.State != "" {
+		q.and(`state = ?`, f.State)
+	}
+	q.tail(` ORDER BY created_at DESC, id DESC LIMIT ?`, limit(f.Limit))
+	out, err := queryAll(ctx, t, "list incidents", false, q.String(), scanIncident, q.args...)
+	if err != nil {
+		return nil, wrapErr("list incidents", err)
+	}
+	return out, nil
+}
+
+func (t *tx) GetIncident(ctx context.Context, id string) (*store.Incident, error) {
+	return queryOne(ctx, t, "get incident", "incident "+strconv.Quote(id), getIncidentSQL, scanIncident, id)
+}
+
+// ListUserTasks returns tasks oldest first (a work queue).
+func (t *tx) ListUserTasks(ctx context.Context, f store.UserTaskFilter) ([]*store.UserTask, error) {
+	q := newQuery(listUserTasksSQL)
+	if f.InstanceID != "" {
+		q.and(`instance_id = ?`, f.InstanceID)
+	}
+	if f.State != "" {
+		q.and(`state = ?`, f.State)
+	}
+	if f.Assignee != "" {
+		q.and(`assignee = ?`, f.Assignee)
+	}
+	q.tail(` ORDER BY created_at, id LIMIT ?`, limit(f.Limit))
+	out, err := queryAll(ctx, t, "list user tasks", false, q.String(), scanUserTask, q.args...)
+	if err != nil {
+		return nil, wrapErr("list user tasks", err)
+	}
+	return out, nil
+}
+
+func (t *tx) GetUserTask(ctx context.Context, id string) (*store.UserTask, error) {
+	return queryOne(ctx, t, "get user task", "user task "+strconv.Quote(id), getUserTaskSQL, scanUserTask, id)
+}
+
+func (t *tx) ListEvents(ctx context.Context, f store.EventFilter) ([]*store.Event, error) {
+	q := newQuery(listEventsSQL)
+	if f.InstanceID != "" {
+		q.and(`instance_id = ?`, f.InstanceID)
+	}
+	if f.AfterSeq > 0 {
+		q.and(`seq > ?`, f.AfterSeq)
+	}
+	q.tail(` ORDER BY seq LIMIT ?`, limit(f.Limit))
+	out, err := queryAll(ctx, t, "list events", false, q.String(), scanEvent, q.args...)
+	if err != nil {
+		return nil, wrapErr("list events", err)
+	}
+	return out, nil
+}
+
+// Outbox, leases and audit.
+
+// ListOutbox returns queued events, lowest seq first.
+func (t *tx) ListOutbox(ctx context.Context, n int) ([]*store.Event, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("list outbox: limit %d must be positive", n)
+	}
+	out, err := queryAll(ctx, t, "list outbox", false, listOutboxSQL, scanEvent, n)
+	if err != nil {
+		return nil, wrapErr("list outbox", err)
+	}
+	return out, nil
+}
+
+// DeleteOutbox removes published events from the queue.
+func (t *tx) DeleteOutbox(ctx context.Context, seqs []int64) error {
+	if !t.write {
+		return fmt.Errorf("delete outbox: %w", ErrReadOnly)
+	}
+	if len(seqs) == 0 {
+		return nil
+	}
+	if _, err := t.exec(ctx, "delete outbox", deleteOutbox, seqs); err != nil {
+		return wrapErr("delete outbox", err)
+	}
+	return nil
+}
+
+// OutboxStats returns the queue length and the time of its oldest event.
+func (t *tx) OutboxStats(ctx context.Context) (int64, time.Time, error) {
+	var n int64
+	var oldest *time.Time
+	err := t.do(ctx, "outbox stats", false, func(b *pgx.Batch) { b.Queue(outboxStatsSQL) }, func(br pgx.BatchResults) error {
+		return br.QueryRow().Scan(&n, &oldest)
+	})
+	if err != nil {
+		return 0, time.Time{}, wrapErr("outbox stats", err)
+	}
+	if n == 0 || oldest == nil {
+		return n, time.Time{}, nil
+	}
+	return n, oldest.UTC(), nil
+}
+
+// AcquireLease takes or renews a named lease.
+func (t *tx) AcquireLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
+	if !t.write {
+		return false, fmt.Errorf("acquire lease: %w", ErrReadOnly)
+	}
+	if name == "" || owner == "" {
+		return false, errors.New("acquire lease: name and owner are required")
+	}
+	held := false
+	err := t.do(ctx, "acquire lease", true, func(b *pgx.Batch) { b.Queue(acquireLeaseSQL, name, owner, until, now) },
+		func(br pgx.BatchResults) error {
+			var holder string
+			err := br.QueryRow().Scan(&holder)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // held by someone else
+			}
+			held = err == nil && holder == owner
+			return err
+		})
+	if err != nil {
+		return false, wrapErr(fmt.Sprintf("acquire lease %q", name), err)
+	}
+	return held, nil
+}
+
+// ReleaseLease gives a lease up if owner holds it.
+func (t *tx) ReleaseLease(ctx context.Context, name, owner string) error {
+	if _, err := t.exec(ctx, "release lease", releaseLeaseSQL, name, owner); err != nil {
+		return wrapErr(fmt.Sprintf("release lease %q", name), err)
+	}
+	return nil
+}
+
+// InsertAudit records an operator command.
+func (t *tx) InsertAudit(ctx context.Context, a *store.AuditEntry) error {
+	if !t.write {
+		return fmt.Errorf("insert audit: %w", ErrReadOnly)
+	}
+	if a.ID == "" || a.Actor == "" || a.Command == "" || a.Result == "" {
+		return errors.New("insert audit: id, actor, command and result are required")
+	}
+	if a.Request != nil && !jsonValid(a.Request) {
+		return fmt.Errorf("insert audit %q: invalid JSON request", a.ID)
+	}
+	if _, err := t.exec(ctx, "insert audit", insertAuditSQL, a.ID, a.Time, a.Actor, a.Command, a.Target, a.Reason,
+		nullJSONArg(a.Request), a.Result, a.Error); err != nil {
+		return wrapErr(fmt.Sprintf("insert audit %q", a.ID), err)
+	}
+	return nil
+}
+
+// ListAudit lists audit entries, newest first.
+func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditEntry, error) {
+	q := newQuery(listAuditSQL)
+	if f.Actor != "" {
+		q.and(`actor = ?`, f.Actor)
+	}
+	if f.Target != "" {
+		q.and(`target = ?`, f.Target)
+	}
+	q.tail(` ORDER BY time DESC, id DESC LIMIT ?`, limit(f.Limit))
+	out, err := queryAll(ctx, t, "list audit", false, q.String(), scanAudit, q.args...)
+	if err != nil {
+		return nil, wrapErr("list audit", err)
+	}
+	return out, nil
+}
