@@ -106,7 +106,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"validate"}, "no BPMN file"},
 		{[]string{"migrate", "sideways"}, "unknown action"},
 		{[]string{"bench", "--n", "0"}, "--n"},
-		{[]string{"bench", "--store", "oracle"}, "only sqlite"},
+		{[]string{"bench", "--store", "oracle"}, "use sqlite or postgres"},
+		{[]string{"bench", "--store", "postgres"}, "needs --database-url"},
 	}
 	for _, tt := range tests {
 		r := runApp(t, nil, tt.args...)
@@ -205,7 +206,7 @@ func TestMigrate(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = runApp(t, env, "migrate", "down")
-	if r.code != exitOK || !strings.Contains(r.stdout, "rolled back 00001") {
+	if r.code != exitOK || !strings.Contains(r.stdout, "rolled back 00002") {
 		t.Fatalf("down: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = runApp(t, env, "migrate", "status")
@@ -237,11 +238,12 @@ func TestResolveDatabase(t *testing.T) {
 	}
 }
 
-func TestServePostgresNotAvailable(t *testing.T) {
+func TestServePostgresUnreachable(t *testing.T) {
 	t.Parallel()
-	r := runApp(t, map[string]string{"COCKPIT_DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres"},
+	// Port 1: nothing listens, so opening the store fails at once and serve says why.
+	r := runApp(t, map[string]string{"COCKPIT_DATABASE_URL": "postgres://postgres@127.0.0.1:1/postgres?connect_timeout=5"},
 		"serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0")
-	if r.code != exitError || !strings.Contains(r.stderr, "PostgreSQL store not available yet") {
+	if r.code != exitError || !strings.Contains(r.stderr, "open postgres store") {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
 }

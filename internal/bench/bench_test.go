@@ -101,3 +101,26 @@ func BenchmarkReferenceFlow(b *testing.B) {
 	b.ReportMetric(res.IPS, "instances/s")
 	b.ReportMetric(res.P99Ms, "p99-ms")
 }
+
+func TestRunWithNATS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	res, err := Run(ctx, Options{N: 50, Concurrency: 4, Dir: t.TempDir(), Out: &out, JSON: true, NATS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 18 events per instance of the reference flow, each timed once.
+	if !res.NATS || *res.Events != 50*18 || *res.EventP99Ms < *res.EventP50Ms || *res.MaxBacklog < 0 {
+		t.Fatalf("result %+v", res)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || strings.Count(out.String(), "\n") != 1 {
+		t.Fatalf("%q: %v", out.String(), err)
+	}
+	for _, k := range []string{"nats", "events", "event_p50_ms", "event_p99_ms", "max_backlog"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("JSON lacks %q: %s", k, out.String())
+		}
+	}
+}

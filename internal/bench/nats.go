@@ -26,8 +26,11 @@ type publication struct {
 	relay *bus.Relay
 	st    store.Store
 
-	mu         sync.Mutex
-	committed  map[string]time.Time // event id → commit time, until it arrives
+	mu        sync.Mutex
+	committed map[string]time.Time // event id → commit time, until it arrives
+	// early holds events that arrived before OnCommit saw them: the relay can read a row
+	// right after the commit, before the committer gets to call OnCommit.
+	early      map[string]bool
 	lats       []time.Duration
 	total      int // events committed
 	arrived    int
@@ -40,7 +43,7 @@ type publication struct {
 }
 
 func startPublication(ctx context.Context, dir string, st store.Store, log *slog.Logger) (*publication, error) {
-	p := &publication{st: st, committed: map[string]time.Time{}, allArrived: make(chan struct{}, 1),
+	p := &publication{st: st, committed: map[string]time.Time{}, early: map[string]bool{}, allArrived: make(chan struct{}, 1),
 		stopPoll: make(chan struct{}), polled: make(chan struct{})}
 	var err error
 	p.srv, err = bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: filepath.Join(dir, "nats")})
@@ -86,9 +89,21 @@ func (p *publication) onCommit(evs []*store.Event) {
 	now := time.Now()
 	p.mu.Lock()
 	for _, ev := range evs {
+		if p.early[ev.ID] {
+			delete(p.early, ev.ID)
+			p.lats = append(p.lats, 0)
+			p.arrived++
+			continue
+		}
 		p.committed[ev.ID] = now
 	}
 	p.total += len(evs)
+	if p.arrived == p.total {
+		select {
+		case p.allArrived <- struct{}{}:
+		default:
+		}
+	}
 	p.mu.Unlock()
 	p.relay.Notify()
 }
@@ -100,7 +115,10 @@ func (p *publication) onMsg(m *nats.Msg) {
 	defer p.mu.Unlock()
 	at, ok := p.committed[id]
 	if !ok {
-		return // a duplicate, or an event committed before the bench started
+		// Not committed yet as far as OnCommit knows (or a duplicate, which OnCommit will
+		// never report: early keeps it, unused).
+		p.early[id] = true
+		return
 	}
 	delete(p.committed, id)
 	p.lats = append(p.lats, now.Sub(at))
@@ -147,7 +165,7 @@ func (p *publication) wait(ctx context.Context) error {
 		case <-p.allArrived:
 		case <-time.After(100 * time.Millisecond): // re-check: total may have grown
 		case <-ctx.Done():
-			return fmt.Errorf("bench: %d of %d events arrived: %w", arrived, total, ctx.Err())
+			return fmt.Errorf("bench: %d of %d events arrived (%s): %w", arrived, total, p.diagnose(), ctx.Err())
 		}
 	}
 }
@@ -184,4 +202,31 @@ func (p *publication) close() {
 	if p.srv != nil {
 		_ = p.srv.Stop(ctx)
 	}
+}
+
+// diagnose tells where missing events are: still in the outbox, or in the stream.
+func (p *publication) diagnose() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var backlog int64
+	_ = p.st.Read(ctx, func(tx store.Tx) error {
+		var err error
+		backlog, _, err = tx.OutboxStats(ctx)
+		return err
+	})
+	var stored uint64
+	if js, err := jetstream.New(p.nc); err == nil {
+		if s, err := js.Stream(ctx, bus.EventsStream(bus.DefaultPrefix)); err == nil {
+			if info, err := s.Info(ctx); err == nil {
+				stored = info.State.Msgs
+			}
+		}
+	}
+	st, _ := p.relay.Stats(ctx)
+	return fmt.Sprintf("outbox %d, stream %d messages, relay %+v, subscriber dropped %d", backlog, stored, st, dropped(p.sub))
+}
+
+func dropped(s *nats.Subscription) int {
+	n, _ := s.Dropped()
+	return n
 }

@@ -33,4 +33,3 @@ func (s *Store) Ready(ctx context.Context) error {
 	}
 	return nil
 }
-
