@@ -3,9 +3,12 @@ package engine
 import "github.com/cockpit-engine/cockpit/internal/engine/store"
 
 // instanceCache keeps the instances this engine wrote last, as committed, so the next
-// command on them need not read them back. It is used only on the committer goroutine
-// and only on stores this process writes alone (store.Exclusive): on a shared store
-// another node may move an instance at any time, so every command reads it.
+// command on them need not read them back. It is used only on the committer goroutine.
+// On a store this process writes alone (store.Exclusive) an entry is always current. On
+// a shared store another node may have moved the instance since: a command that finds
+// something missing in a cached instance (a job, a subscription, a task) is re-run on a
+// fresh read (errStale, see Engine.update), and one that writes a stale instance fails
+// the version check and is re-run (ErrConflict).
 //
 // Invariant: an entry equals the committed rows. Writes are staged while a batch runs and
 // applied after its commit; a rolled-back command drops its staged writes, a failed

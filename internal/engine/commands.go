@@ -109,14 +109,41 @@ func (e *Engine) update(ctx context.Context, instanceID string, fn func(r *run) 
 		if err != nil {
 			return false, err
 		}
-		if err := fn(r); err != nil {
-			return false, err
+		err = fn(r)
+		if err == nil {
+			err = r.drain()
 		}
-		if err := r.drain(); err != nil {
+		if err != nil && r.fromCache && !e.exclusive {
+			// The cached instance may be behind another node's change: decide again on
+			// what the store holds. fn only changed the discarded in-memory run.
+			e.evict(instanceID)
+			if r, err = e.load(ctx, tx, instanceID); err != nil {
+				return false, err
+			}
+			if err = fn(r); err == nil {
+				err = r.drain()
+			}
+		}
+		if errors.Is(err, errStale) {
+			err = nil // nothing to do after all (e.g. the timer's token is gone)
+			return false, nil
+		}
+		if err != nil {
 			return false, err
 		}
 		return r.wake, r.flush()
 	})
+}
+
+// errStale is returned by a command that found its job, token or subscription missing,
+// which on a cached instance of a shared store may mean the cache is behind. Engine.update
+// re-runs it on a fresh read; if the thing is still missing, the command does nothing.
+var errStale = errors.New("instance state may be stale")
+
+func (e *Engine) evict(instanceID string) {
+	if e.cache != nil {
+		delete(e.cache.entries, instanceID)
+	}
 }
 
 func (r *run) mustBeActive(what string) error {
@@ -250,6 +277,12 @@ func (e *Engine) CorrelateMessage(ctx context.Context, m Message) (*CorrelationR
 			r, err := e.load(ctx, tx, s.InstanceID)
 			if err != nil {
 				return false, err
+			}
+			if r.fromCache && !e.exclusive && (r.subs[s.ID] == nil || r.inst.State != store.InstanceActive) {
+				e.evict(s.InstanceID) // the subscription is in the store: the cache is behind
+				if r, err = e.load(ctx, tx, s.InstanceID); err != nil {
+					return false, err
+				}
 			}
 			if r.inst.State != store.InstanceActive {
 				continue // suspended instances do not take messages
@@ -443,5 +476,3 @@ func (e *Engine) SetVariables(ctx context.Context, instanceID string, vars map[s
 	}
 	return nil
 }
-
-var _ = errors.Is

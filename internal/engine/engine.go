@@ -40,8 +40,8 @@ type Options struct {
 	LockDuration time.Duration
 	// MaxCommandsPerTx bounds the group commit (default 256).
 	MaxCommandsPerTx int
-	// CachedInstances is how many recently written instances are kept in memory on a
-	// store this process owns alone (default 10,000; negative: none).
+	// CachedInstances is how many recently written instances are kept in memory so a
+	// command need not read its instance back (default 10,000; negative: none).
 	CachedInstances int
 	// DefaultRetries for service tasks without their own setting (default 3).
 	DefaultRetries int
@@ -86,9 +86,11 @@ type Engine struct {
 
 	// pending collects the events of the batch being committed (committer goroutine only).
 	pending []*store.Event
-	// cache holds recently written instances (committer goroutine only; nil when the
-	// store is shared with other processes).
+	// cache holds recently written instances (committer goroutine only). On a shared
+	// store an entry may be stale; see update.
 	cache *instanceCache
+	// exclusive: no other process writes the store (store.Exclusive).
+	exclusive bool
 	// notifier tells other nodes about new work; stopNotify unregisters our listener.
 	notifier   store.Notifier
 	stopNotify func()
@@ -149,7 +151,10 @@ func New(opts Options) (*Engine, error) {
 		wake:     make(chan struct{}, 1),
 		stopped:  make(chan struct{}),
 	}
-	if ex, ok := opts.Store.(store.Exclusive); ok && ex.Exclusive() && opts.CachedInstances > 0 {
+	if ex, ok := opts.Store.(store.Exclusive); ok && ex.Exclusive() {
+		e.exclusive = true
+	}
+	if opts.CachedInstances > 0 {
 		e.cache = newInstanceCache(opts.CachedInstances)
 	}
 	if n, ok := opts.Store.(store.Notifier); ok {

@@ -207,7 +207,7 @@ func (e *Engine) runJob(ctx context.Context, j *store.Job, vars map[string]map[s
 		err = e.update(wctx, j.InstanceID, func(r *run) error {
 			cur := r.jobs[j.ID]
 			if cur == nil {
-				return nil // cancelled meanwhile
+				return errStale // cancelled meanwhile (or the cached instance is behind)
 			}
 			if cur.LockOwner != e.opts.NodeID {
 				return ErrLostLock

@@ -72,6 +72,8 @@ type run struct {
 
 	queue []step
 	steps int
+	// fromCache: the instance came from the engine's cache, not the store.
+	fromCache bool
 	// wake is set when the command created work that is due now.
 	wake bool
 }
@@ -105,6 +107,7 @@ func (e *Engine) load(ctx context.Context, tx store.Tx, instanceID string) (*run
 			}
 			r := e.newRun(ctx, tx, p)
 			r.restore(snap)
+			r.fromCache = true
 			return r, nil
 		}
 	}
