@@ -1,0 +1,165 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// LatencyOptions configure JobLatency.
+type LatencyOptions struct {
+	// Samples is how many instances run, one after the other (default 200).
+	Samples int
+	// Nodes is how many engines share the store (default 1); instances start on them in
+	// turn, and the job may run on any of them, so with several nodes the time includes
+	// waking an idle node (PostgreSQL: LISTEN/NOTIFY).
+	Nodes int
+	// OpenStore opens one node's store (each node gets its own connections).
+	OpenStore func(ctx context.Context) (store.Store, error)
+	Store     string
+	Out       io.Writer
+	JSON      bool
+	Logger    *slog.Logger
+}
+
+// LatencyResult is the time from a job's commit to its handler's start, on an idle system.
+type LatencyResult struct {
+	Store   string  `json:"store"`
+	Nodes   int     `json:"nodes"`
+	Samples int     `json:"samples"`
+	P50Ms   float64 `json:"job_start_p50_ms"`
+	P99Ms   float64 `json:"job_start_p99_ms"`
+	MaxMs   float64 `json:"job_start_max_ms"`
+}
+
+// JobLatency measures how long a job waits between the commit that creates it and the
+// start of its handler when nothing else is going on: one instance of the reference flow
+// at a time. The commit time is taken in OnCommit of the node that created the job.
+func JobLatency(ctx context.Context, o LatencyOptions) (*LatencyResult, error) {
+	if o.Samples <= 0 {
+		o.Samples = 200
+	}
+	if o.Nodes <= 0 {
+		o.Nodes = 1
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	var (
+		mu       sync.Mutex
+		created  = map[string]time.Time{} // instance → commit time of its first job
+		started  = map[string]time.Time{} // instance → first handler start
+		finished = map[string]chan struct{}{}
+		complete = map[string]bool{}
+	)
+	onCommit := func(evs []*store.Event) {
+		now := time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ev := range evs {
+			switch {
+			case ev.Type == engine.EventJobCreated && ev.ElementID == "TaskA":
+				created[ev.InstanceID] = now
+			case ev.Type == engine.EventInstanceCompleted:
+				complete[ev.InstanceID] = true
+				if ch := finished[ev.InstanceID]; ch != nil {
+					close(ch)
+					delete(finished, ev.InstanceID)
+				}
+			}
+		}
+	}
+	first := func(_ context.Context, j *engine.Job) (map[string]any, error) {
+		now := time.Now()
+		mu.Lock()
+		if _, ok := started[j.InstanceID]; !ok {
+			started[j.InstanceID] = now
+		}
+		mu.Unlock()
+		return nil, nil
+	}
+	noop := func(context.Context, *engine.Job) (map[string]any, error) { return nil, nil }
+
+	var engines []*engine.Engine
+	defer func() {
+		for _, e := range engines {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			_ = e.Stop(sctx)
+			cancel()
+		}
+	}()
+	for i := range o.Nodes {
+		st, err := o.OpenStore(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("bench: node %d: %w", i, err)
+		}
+		defer st.Close()
+		e, err := engine.New(engine.Options{Store: st, Logger: o.Logger, OnCommit: onCommit, NodeID: fmt.Sprintf("bench-%d", i)})
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		engines = append(engines, e)
+		e.Handle(JobTypes[0], first)
+		e.Handle(JobTypes[1], noop)
+		e.Handle(JobTypes[2], noop)
+		if i == 0 {
+			if _, err := e.Deploy(ctx, "bench.bpmn", []byte(ReferenceFlow)); err != nil {
+				return nil, fmt.Errorf("bench: %w", err)
+			}
+		}
+		if err := e.Start(ctx); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
+	lats := make([]time.Duration, 0, o.Samples)
+	for i := range o.Samples {
+		done := make(chan struct{})
+		e := engines[i%len(engines)]
+		inst, err := e.StartInstance(ctx, ProcessKey, engine.StartOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		mu.Lock()
+		if _, ok := started[inst.ID]; ok && created[inst.ID].IsZero() {
+			mu.Unlock()
+			return nil, fmt.Errorf("bench: no commit time for %s", inst.ID)
+		}
+		if complete[inst.ID] {
+			close(done)
+		} else {
+			finished[inst.ID] = done
+		}
+		mu.Unlock()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			return nil, fmt.Errorf("bench: instance %s did not complete in 30s", inst.ID)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		mu.Lock()
+		lats = append(lats, started[inst.ID].Sub(created[inst.ID]))
+		mu.Unlock()
+	}
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	res := &LatencyResult{Store: o.Store, Nodes: o.Nodes, Samples: o.Samples,
+		P50Ms: round2(ms(percentile(lats, 50))), P99Ms: round2(ms(percentile(lats, 99))), MaxMs: round2(ms(lats[len(lats)-1]))}
+	if o.Out != nil {
+		if o.JSON {
+			b, _ := json.Marshal(res)
+			fmt.Fprintf(o.Out, "%s\n", b)
+		} else {
+			fmt.Fprintf(o.Out, "cockpit bench --latency: %d idle instances on %s, %d node(s)\n  job commit to handler start  p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+				res.Samples, res.Store, res.Nodes, res.P50Ms, res.P99Ms, res.MaxMs)
+		}
+	}
+	return res, nil
+}
