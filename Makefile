@@ -11,7 +11,8 @@ BENCH_N  ?= 10000
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-generate: ## regenerate generated code (go generate ./...)
+generate: ## regenerate generated code: templ components (web/templates), then go generate ./...
+	$(GO) tool templ generate
 	$(GO) generate ./...
 
 verify: generate ## generate, then fail if that changed any tracked file

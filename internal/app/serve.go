@@ -19,6 +19,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/web"
 	"github.com/google/uuid"
 )
 
@@ -245,7 +246,12 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", nr.metricsHandler())
-	mux.Handle("/", newAPI(e, log))
+	api := newAPI(e, log)
+	mux.Handle("/api/", api)
+	mux.Handle("/healthz", api)
+	mux.Handle("/readyz", api)
+	// The web UI has every other path; its commands go through the command service.
+	mux.Handle("/", web.New(web.Options{Engine: e, Commands: commandsvc.NewClient(nr.nc, cfg.NATS.Prefix), Logger: log}))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -1,0 +1,222 @@
+package diagram
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// Overlay is runtime state drawn over a diagram. Every map is keyed by element id (a flow
+// node, a sequence flow or any other drawn element); ids the diagram does not draw are
+// ignored, as are zero counts. A nil Overlay, or a zero one, draws an empty layer.
+type Overlay struct {
+	// Active counts tokens waiting in an element: a blue badge at its top-right corner.
+	Active map[string]int
+	// Incidents counts open incidents: a red badge left of the active one, and a red
+	// outline around the element.
+	Incidents map[string]int
+	// Completed counts instances that passed the element: a grey badge at its
+	// bottom-right corner.
+	Completed map[string]int
+	// Current marks where an instance's tokens are now: a strong outline.
+	Current map[string]bool
+	// Visited marks the elements an instance passed, and Taken the flows it took: a
+	// lighter outline, a colored line over the flow. Either map accepts either kind of id.
+	Visited map[string]bool
+	Taken   map[string]bool
+	// Heat is an intensity from 0 to 1 per element or flow (values outside are clamped):
+	// a translucent halo around a shape, a wider and warmer stroke over a flow. Colors run
+	// from yellow (0) to red (1).
+	Heat map[string]float64
+	// Titles are tooltip texts (an SVG <title>) per element or flow, typically the numbers
+	// behind a badge or a heat value.
+	Titles map[string]string
+	// Selected is the element the page has selected (e.g. a list filtered by it): a dashed
+	// outline.
+	Selected string
+}
+
+// writeOverlay writes the overlay layer. Edges come first so that badges of shapes stay
+// on top of flow highlights; the order follows the DI, so the output is deterministic.
+func (s *Scene) writeOverlay(w *bytes.Buffer, ov *Overlay) {
+	w.WriteString(`<g id="overlays" class="overlays">`)
+	if ov != nil {
+		for _, e := range s.edges {
+			if s.edgeByID[e.id] == e {
+				edgeOverlay(w, e, ov)
+			}
+		}
+		for _, it := range s.shapes {
+			if s.shapeByID[it.id] == it {
+				shapeOverlay(w, it, ov)
+			}
+		}
+	}
+	w.WriteString(`</g>`)
+}
+
+func edgeOverlay(w *bytes.Buffer, e *edgeItem, ov *Overlay) {
+	pts := dedupe(e.pts)
+	if len(pts) < 2 {
+		return
+	}
+	heat, hot := ov.Heat[e.id]
+	taken := ov.Taken[e.id] || ov.Visited[e.id]
+	title, titled := ov.Titles[e.id]
+	selected := ov.Selected != "" && ov.Selected == e.id
+	if !hot && !taken && !titled && !selected {
+		return
+	}
+	d := linePath(pts)
+	fmt.Fprintf(w, `<g class="overlay overlay-edge" data-element-id="%s" data-testid="overlay-%s">`, esc(e.id), esc(e.id))
+	if hot {
+		h := clamp01(heat)
+		fmt.Fprintf(w, `<path class="heat" data-heat="%s" d="%s" style="stroke:%s;stroke-width:%s;stroke-opacity:%s"/>`,
+			num(h), d, heatColor(h), num(3+9*h), num(0.35+0.4*h))
+	}
+	if taken {
+		last, prev := pts[len(pts)-1], pts[len(pts)-2]
+		fmt.Fprintf(w, `<g class="taken"><path class="hl-taken" d="%s"/>%s</g>`,
+			linePath(trim(pts, 0, arrowLength/2)), arrow("hl-taken-arrow", last, unit(last, prev), arrowLength, arrowHalf))
+	}
+	if selected {
+		fmt.Fprintf(w, `<path class="hl hl-selected" d="%s"/>`, d)
+	}
+	if titled {
+		fmt.Fprintf(w, `<path class="overlay-hit" d="%s"><title>%s</title></path>`, d, esc(title))
+	}
+	w.WriteString(`</g>`)
+}
+
+func shapeOverlay(w *bytes.Buffer, it *shapeItem, ov *Overlay) {
+	id := it.id
+	active, incidents, completed := ov.Active[id], ov.Incidents[id], ov.Completed[id]
+	heat, hot := ov.Heat[id]
+	current := ov.Current[id]
+	visited := ov.Visited[id] || ov.Taken[id]
+	title, titled := ov.Titles[id]
+	selected := ov.Selected != "" && ov.Selected == id
+	if active <= 0 && incidents <= 0 && completed <= 0 && !hot && !current && !visited && !titled && !selected {
+		return
+	}
+	b := it.b
+	fmt.Fprintf(w, `<g class="overlay" data-element-id="%s" data-testid="overlay-%s">`, esc(id), esc(id))
+	if hot {
+		h := clamp01(heat)
+		fmt.Fprintf(w, `<path class="heat" data-heat="%s" d="%s" style="stroke:%s;stroke-opacity:%s"/>`,
+			num(h), outline(it, 7), heatColor(h), num(0.3+0.5*h))
+	}
+	switch {
+	case incidents > 0:
+		fmt.Fprintf(w, `<path class="hl hl-incident" d="%s"/>`, outline(it, 4))
+	case current:
+		fmt.Fprintf(w, `<path class="hl hl-current" d="%s"/>`, outline(it, 4))
+	case visited:
+		fmt.Fprintf(w, `<path class="hl hl-visited" d="%s"/>`, outline(it, 3))
+	}
+	if incidents > 0 && current {
+		fmt.Fprintf(w, `<path class="hl hl-current" d="%s"/>`, outline(it, 7))
+	}
+	if selected {
+		fmt.Fprintf(w, `<path class="hl hl-selected" d="%s"/>`, outline(it, 9))
+	}
+	if titled {
+		fmt.Fprintf(w, `<path class="overlay-hit" d="%s"><title>%s</title></path>`, outline(it, 0), esc(title))
+	}
+	// Badges: active at the top-right corner, incidents to its left, completed at the
+	// bottom-right corner.
+	right := b.X + b.Width + 6
+	if active > 0 {
+		right -= badge(w, "active", id, active, right, b.Y-9) + 4
+	}
+	if incidents > 0 {
+		badge(w, "incidents", id, incidents, right, b.Y-9)
+	}
+	if completed > 0 {
+		badge(w, "completed", id, completed, b.X+b.Width+6, b.Y+b.Height-9)
+	}
+	w.WriteString(`</g>`)
+}
+
+// badge draws a count pill whose right edge is at right, and returns its width.
+func badge(w *bytes.Buffer, kind, id string, n int, right, top float64) float64 {
+	text := countText(n)
+	const h = 18.0
+	wd := math.Max(h, textWidth(text, 11)*1.1+12)
+	x := right - wd
+	fmt.Fprintf(w, `<g class="badge badge-%s" data-testid="badge-%s-%s" data-count="%d">`, kind, kind, esc(id), n)
+	w.WriteString(rect("badge-pill", x, top, wd, h, h/2))
+	fmt.Fprintf(w, `<text class="badge-text" x="%s" y="%s" text-anchor="middle">%s</text></g>`,
+		num(x+wd/2), num(top+h/2+3.9), text)
+	return wd
+}
+
+// countText shortens large counts: 999, 1.2k, 12k, 1.2M.
+func countText(n int) string {
+	switch {
+	case n < 1000:
+		return strconv.Itoa(n)
+	case n < 10_000:
+		return strconv.FormatFloat(math.Floor(float64(n)/100)/10, 'f', -1, 64) + "k"
+	case n < 1_000_000:
+		return strconv.Itoa(n/1000) + "k"
+	}
+	return strconv.FormatFloat(math.Floor(float64(n)/100_000)/10, 'f', -1, 64) + "M"
+}
+
+// outline returns the outline of a shape grown by pad, in diagram coordinates.
+func outline(it *shapeItem, pad float64) string {
+	b := it.b
+	switch it.geom {
+	case geomCircle:
+		r := math.Min(b.Width, b.Height)/2 + pad
+		cx, cy := b.X+b.Width/2, b.Y+b.Height/2
+		return fmt.Sprintf("M%s %s A%s %s 0 1 0 %s %s A%s %s 0 1 0 %s %s Z", num(cx-r), num(cy), num(r), num(r),
+			num(cx+r), num(cy), num(r), num(r), num(cx-r), num(cy))
+	case geomDiamond:
+		// Growing a diamond by pad perpendicular to its sides moves the corners by pad·√2
+		// for a square one; close enough for the aspect ratios gateways have.
+		g := pad * math.Sqrt2
+		return polygon(b.X+b.Width/2, b.Y-g, b.X+b.Width+g, b.Y+b.Height/2, b.X+b.Width/2, b.Y+b.Height+g, b.X-g, b.Y+b.Height/2)
+	case geomRound:
+		return roundRect(b.X-pad, b.Y-pad, b.Width+2*pad, b.Height+2*pad, 10+pad)
+	}
+	return roundRect(b.X-pad, b.Y-pad, b.Width+2*pad, b.Height+2*pad, 0)
+}
+
+func roundRect(x, y, w, h, r float64) string {
+	r = math.Max(0, math.Min(r, math.Min(w, h)/2))
+	if r == 0 {
+		return fmt.Sprintf("M%s %s H%s V%s H%s Z", num(x), num(y), num(x+w), num(y+h), num(x))
+	}
+	return fmt.Sprintf("M%s %s H%s A%s %s 0 0 1 %s %s V%s A%s %s 0 0 1 %s %s H%s A%s %s 0 0 1 %s %s V%s A%s %s 0 0 1 %s %s Z",
+		num(x+r), num(y), num(x+w-r), num(r), num(r), num(x+w), num(y+r), num(y+h-r), num(r), num(r), num(x+w-r), num(y+h),
+		num(x+r), num(r), num(r), num(x), num(y+h-r), num(y+r), num(r), num(r), num(x+r), num(y))
+}
+
+func clamp01(v float64) float64 {
+	if math.IsNaN(v) {
+		return 0
+	}
+	return math.Max(0, math.Min(1, v))
+}
+
+// heatColor maps 0..1 to a yellow-orange-red ramp that reads on light and dark
+// backgrounds alike.
+func heatColor(h float64) string {
+	type stop struct {
+		at      float64
+		r, g, b float64
+	}
+	ramp := []stop{{0, 250, 204, 21}, {0.5, 249, 115, 22}, {1, 220, 38, 38}}
+	for i := 1; i < len(ramp); i++ {
+		if h <= ramp[i].at {
+			a, c := ramp[i-1], ramp[i]
+			t := (h - a.at) / (c.at - a.at)
+			return fmt.Sprintf("#%02x%02x%02x", int(math.Round(a.r+(c.r-a.r)*t)),
+				int(math.Round(a.g+(c.g-a.g)*t)), int(math.Round(a.b+(c.b-a.b)*t)))
+		}
+	}
+	return "#dc2626"
+}

@@ -1,0 +1,486 @@
+package diagram
+
+import (
+	"encoding/xml"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+)
+
+// Kinds a DI shape can reference besides flow nodes and artifacts.
+const (
+	kindParticipant bpmn.Kind = "participant"
+	kindLane        bpmn.Kind = "lane"
+	kindUnknown     bpmn.Kind = "unknown"
+)
+
+// geom is the outline of a shape, used for overlays (halos, highlights).
+type geom int
+
+const (
+	geomRect geom = iota
+	geomRound
+	geomCircle
+	geomDiamond
+)
+
+// shapeItem is one DI shape with what is needed to draw it.
+type shapeItem struct {
+	id         string
+	kind       bpmn.Kind
+	el         *bpmn.Element // nil for pools, lanes and unknown references
+	di         *bpmn.Shape
+	b          bpmn.Bounds
+	name       string
+	geom       geom
+	expanded   bool // an activity drawn with its content
+	horizontal bool // pools and lanes
+	throw      bool // events: throwing (filled markers)
+	rank       int
+	seq        int
+	label      *labelItem // external label, if any
+	// Resolved facts for drawing.
+	collection bool // data objects
+	subMarker  bool // collapsed subprocess or call activity to a process: [+]
+	parallelMI bool // parallel multiple event
+}
+
+// edgeItem is one DI edge.
+type edgeItem struct {
+	id          string
+	kind        bpmn.Kind
+	di          *bpmn.Edge
+	pts         []bpmn.Point
+	name        string
+	isDefault   bool
+	conditional bool
+	direction   string // associations: None, One, Both
+	label       *labelItem
+}
+
+// labelItem is a text block drawn in the label layer.
+type labelItem struct {
+	id     string
+	lines  []string
+	cx     float64 // horizontal center
+	top    float64
+	size   float64
+	height float64
+	width  float64
+}
+
+// chooseDiagram returns the document and diagram to draw: the caller's when the diagram
+// exists and covers the process(es) drawn, else a laid-out copy.
+func chooseDiagram(defs *bpmn.Definitions, pid string) (*bpmn.Definitions, *bpmn.Diagram, error) {
+	if dg := pickDiagram(defs, pid); dg != nil && covered(defs, dg, pid) {
+		return defs, dg, nil
+	}
+	if len(defs.Processes) == 0 {
+		return defs, pickDiagram(defs, pid), nil
+	}
+	// Layout replaces the diagrams of the document it is given: copy first, so the
+	// caller's model (often a deployed definition shared by the engine) stays as it is.
+	raw, err := bpmn.Marshal(defs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("diagram: copy model for layout: %w", err)
+	}
+	cp, err := bpmn.ParseBytes(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("diagram: copy model for layout: %w", err)
+	}
+	bpmn.Layout(cp)
+	return cp, pickDiagram(cp, pid), nil
+}
+
+// pickDiagram finds the diagram of process pid (its own plane, the plane of a
+// collaboration with a pool of it, or a plane drawing some of its elements), or the first
+// diagram when pid is empty.
+func pickDiagram(defs *bpmn.Definitions, pid string) *bpmn.Diagram {
+	if pid == "" {
+		if len(defs.Diagrams) > 0 {
+			return defs.Diagrams[0]
+		}
+		return nil
+	}
+	for _, dg := range defs.Diagrams {
+		if dg.Plane.ElementRef == pid {
+			return dg
+		}
+	}
+	for _, c := range defs.Collaborations {
+		for _, pt := range c.Participants {
+			if pt.ProcessRef != pid {
+				continue
+			}
+			for _, dg := range defs.Diagrams {
+				if dg.Plane.ElementRef == c.ID {
+					return dg
+				}
+			}
+		}
+	}
+	idx := bpmn.NewIndex(defs)
+	for _, dg := range defs.Diagrams {
+		for _, s := range dg.Plane.Shapes {
+			if p := idx.ProcessOf(s.ElementRef); p != nil && p.ID == pid {
+				return dg
+			}
+		}
+	}
+	return nil
+}
+
+// covered reports whether the processes dg shows (or pid) have DI for every flow node and
+// sequence flow.
+func covered(defs *bpmn.Definitions, dg *bpmn.Diagram, pid string) bool {
+	var procs []*bpmn.Process
+	switch {
+	case pid != "":
+		procs = append(procs, defs.Process(pid))
+	case defs.Process(dg.Plane.ElementRef) != nil:
+		procs = append(procs, defs.Process(dg.Plane.ElementRef))
+	default:
+		for _, c := range defs.Collaborations {
+			if c.ID != dg.Plane.ElementRef {
+				continue
+			}
+			for _, pt := range c.Participants {
+				if p := defs.Process(pt.ProcessRef); p != nil {
+					procs = append(procs, p)
+				}
+			}
+		}
+		if len(procs) == 0 {
+			procs = defs.Processes
+		}
+	}
+	for _, p := range procs {
+		if p != nil && !bpmn.HasDI(defs, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// Draw order ranks: containers first (outer before inner), then the shapes on top of
+// them, boundary events above their hosts, (then edges,) groups (unfilled) above all.
+const (
+	rankPool     = 0
+	rankLane     = 1
+	rankExpanded = 10 // + nesting depth
+	rankShape    = 100
+	rankBoundary = 101
+	rankGroup    = 102
+)
+
+// build resolves the shapes and edges of dg against the model.
+func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
+	s := &Scene{shapeByID: map[string]*shapeItem{}, edgeByID: map[string]*edgeItem{}}
+	if dg == nil {
+		return s
+	}
+	idx := bpmn.NewIndex(d)
+	lanes := map[string]*bpmn.Lane{}
+	var addLanes func(ls *bpmn.LaneSet)
+	addLanes = func(ls *bpmn.LaneSet) {
+		for _, l := range ls.Lanes {
+			if _, ok := lanes[l.ID]; !ok {
+				lanes[l.ID] = l
+			}
+			if l.ChildLaneSet != nil {
+				addLanes(l.ChildLaneSet)
+			}
+		}
+	}
+	var walk func(c *bpmn.Container)
+	walk = func(c *bpmn.Container) {
+		for _, ls := range c.LaneSets {
+			addLanes(ls)
+		}
+		for _, e := range c.Elements {
+			if e.Children != nil {
+				walk(e.Children)
+			}
+		}
+	}
+	for _, p := range d.Processes {
+		walk(&p.Container)
+	}
+	messageFlows := map[string]*bpmn.MessageFlow{}
+	for _, c := range d.Collaborations {
+		for _, mf := range c.MessageFlows {
+			if _, ok := messageFlows[mf.ID]; !ok {
+				messageFlows[mf.ID] = mf
+			}
+		}
+	}
+	roots := map[string]*bpmn.Node{}
+	for _, n := range d.Extra.Children {
+		if id := attrOf(n.Attrs, "id"); id != "" {
+			roots[id] = n
+		}
+	}
+	drawn := map[string]bool{}
+	for _, sh := range dg.Plane.Shapes {
+		drawn[sh.ElementRef] = true
+	}
+
+	for i, sh := range dg.Plane.Shapes {
+		it := &shapeItem{id: sh.ElementRef, di: sh, b: sh.Bounds, seq: i, kind: kindUnknown, rank: rankShape, geom: geomRect}
+		switch el := idx.Element(sh.ElementRef); {
+		case el != nil:
+			it.el, it.kind, it.name = el, el.Kind, el.Name
+			resolveElement(it, idx, roots, drawn)
+		case idx.Participant(sh.ElementRef) != nil:
+			pt := idx.Participant(sh.ElementRef)
+			it.kind, it.name, it.rank = kindParticipant, pt.Name, rankPool
+			if it.name == "" {
+				if p := d.Process(pt.ProcessRef); p != nil {
+					it.name = p.Name
+				}
+			}
+			it.horizontal = sh.IsHorizontal == nil || *sh.IsHorizontal
+		case lanes[sh.ElementRef] != nil:
+			it.kind, it.name, it.rank = kindLane, lanes[sh.ElementRef].Name, rankLane
+			it.horizontal = sh.IsHorizontal == nil || *sh.IsHorizontal
+		}
+		if it.label == nil && it.name != "" && externalLabel(it.kind) {
+			it.label = shapeLabel(it)
+		}
+		s.shapes = append(s.shapes, it)
+		if _, ok := s.shapeByID[it.id]; !ok {
+			s.shapeByID[it.id] = it
+		}
+	}
+	sort.SliceStable(s.shapes, func(i, j int) bool { return s.shapes[i].rank < s.shapes[j].rank })
+
+	for _, ed := range dg.Plane.Edges {
+		it := &edgeItem{id: ed.ElementRef, di: ed, pts: ed.Waypoints, kind: kindUnknown}
+		switch {
+		case idx.Flow(ed.ElementRef) != nil:
+			f := idx.Flow(ed.ElementRef)
+			it.kind, it.name = bpmn.KindSequenceFlow, f.Name
+			if src := idx.Element(f.SourceRef); src != nil {
+				it.isDefault = src.Default == f.ID
+				it.conditional = !it.isDefault && f.Condition != "" && src.Kind.IsActivity()
+			}
+		case messageFlows[ed.ElementRef] != nil:
+			it.kind, it.name = bpmn.KindMessageFlow, messageFlows[ed.ElementRef].Name
+		case idx.Element(ed.ElementRef) != nil:
+			el := idx.Element(ed.ElementRef)
+			it.kind, it.name, it.direction = el.Kind, el.Name, el.AssociationDir
+		}
+		if it.name != "" {
+			it.label = edgeLabel(it)
+		}
+		s.edges = append(s.edges, it)
+		if _, ok := s.edgeByID[it.id]; !ok {
+			s.edgeByID[it.id] = it
+		}
+	}
+	return s
+}
+
+// resolveElement fills the drawing facts of a shape of a model element.
+func resolveElement(it *shapeItem, idx *bpmn.Index, roots map[string]*bpmn.Node, drawn map[string]bool) {
+	el := it.el
+	switch k := el.Kind; {
+	case k.IsEvent():
+		it.geom = geomCircle
+		it.throw = k == bpmn.KindEndEvent || k == bpmn.KindIntermediateThrowEvent
+		it.parallelMI = attrOf(el.Extra.Attrs, "parallelMultiple") == "true"
+		if k == bpmn.KindBoundaryEvent {
+			it.rank = rankBoundary
+		}
+	case k.IsGateway():
+		it.geom = geomDiamond
+	case k.IsActivity():
+		it.geom = geomRound
+		if k.IsSubProcess() || k == bpmn.KindCallActivity {
+			switch {
+			case it.di.IsExpanded != nil:
+				it.expanded = *it.di.IsExpanded
+			case el.Children != nil:
+				// Some tools leave isExpanded out: an activity whose content is drawn
+				// in this plane is expanded.
+				for _, c := range el.Children.Elements {
+					if drawn[c.ID] {
+						it.expanded = true
+						break
+					}
+				}
+			}
+		}
+		if it.expanded {
+			depth := 0
+			for p := idx.Parent(el.ID); p != nil && depth < 50; p = idx.Parent(p.ID) {
+				depth++
+			}
+			it.rank = rankExpanded + depth
+		} else {
+			// A call activity shows [+] unless it calls a global task.
+			it.subMarker = k.IsSubProcess() ||
+				k == bpmn.KindCallActivity && (roots[el.CalledElement] == nil || roots[el.CalledElement].Name.Local != "globalTask")
+		}
+	case k == bpmn.KindDataObjectReference || k == bpmn.KindDataObject:
+		obj := el
+		if k == bpmn.KindDataObjectReference {
+			if o := idx.Element(el.DataObjectRef); o != nil {
+				obj = o
+			}
+		}
+		it.collection = attrOf(obj.Extra.Attrs, "isCollection") == "true"
+		if it.name == "" {
+			it.name = obj.Name
+		}
+	case k == bpmn.KindDataStoreReference:
+		if it.name == "" && roots[el.DataStoreRef] != nil {
+			it.name = attrOf(roots[el.DataStoreRef].Attrs, "name")
+		}
+	case k == bpmn.KindTextAnnotation:
+		it.name = el.Text
+	case k == bpmn.KindGroup:
+		it.rank = rankGroup
+		it.geom = geomRound
+		it.name = el.CategoryValue
+		if it.name == "" {
+			it.name = el.Name
+		}
+		if it.name != "" {
+			it.label = groupLabel(it)
+		}
+	}
+}
+
+func attrOf(attrs []xml.Attr, local string) string {
+	for _, a := range attrs {
+		if a.Name.Local == local {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// externalLabel reports whether shapes of kind k have their name outside the shape.
+func externalLabel(k bpmn.Kind) bool {
+	return k.IsEvent() || k.IsGateway() || k == bpmn.KindDataObjectReference || k == bpmn.KindDataObject ||
+		k == bpmn.KindDataStoreReference
+}
+
+// shapeLabel places the name of an event, gateway or data element: in its DI label
+// bounds, or centered below the shape as bpmn.io does.
+func shapeLabel(it *shapeItem) *labelItem {
+	if lb := it.di.Label; lb != nil && lb.Bounds != nil && lb.Bounds.Width > 0 {
+		above := lb.Bounds.Y+lb.Bounds.Height/2 < it.b.Y+it.b.Height/2
+		return diLabel(it.id, it.name, *lb.Bounds, above)
+	}
+	box := bpmn.Bounds{X: it.b.X + it.b.Width/2 - labelWidth/2, Y: it.b.Y + it.b.Height + 5, Width: labelWidth}
+	return placeLabel(it.id, it.name, box, false)
+}
+
+// groupLabel puts a group's category value in its DI label bounds or at its top.
+func groupLabel(it *shapeItem) *labelItem {
+	if lb := it.di.Label; lb != nil && lb.Bounds != nil && lb.Bounds.Width > 0 {
+		return diLabel(it.id, it.name, *lb.Bounds, false)
+	}
+	w := math.Max(labelWidth, it.b.Width-20)
+	return placeLabel(it.id, it.name, bpmn.Bounds{X: it.b.X + it.b.Width/2 - w/2, Y: it.b.Y + 5, Width: w}, false)
+}
+
+// edgeLabel places a flow's name in its DI label bounds, or beside the middle of the
+// flow's middle segment.
+func edgeLabel(it *edgeItem) *labelItem {
+	if lb := it.di.Label; lb != nil && lb.Bounds != nil && lb.Bounds.Width > 0 {
+		return diLabel(it.id, it.name, *lb.Bounds, false)
+	}
+	if len(it.pts) < 2 {
+		return nil
+	}
+	i := (len(it.pts) - 1) / 2
+	a, b := it.pts[i], it.pts[i+1]
+	mid := bpmn.Point{X: (a.X + b.X) / 2, Y: (a.Y + b.Y) / 2}
+	l := placeLabel(it.id, it.name, bpmn.Bounds{X: mid.X - labelWidth/2, Y: mid.Y, Width: labelWidth}, false)
+	if math.Abs(a.X-b.X) < math.Abs(a.Y-b.Y) {
+		// Vertical segment: the label goes to the right of it, centered on the midpoint.
+		l.cx = mid.X + 5 + l.width/2
+		l.top = mid.Y - l.height/2
+	} else {
+		l.top = mid.Y - 4 - l.height
+	}
+	return l
+}
+
+// placeLabel wraps text to box (at least the default label width) and centers it there;
+// a block taller than the box grows away from its shape: up when the box is above it.
+func placeLabel(id, text string, box bpmn.Bounds, above bool) *labelItem {
+	return placeLabelWidth(id, text, box, above, math.Max(box.Width, labelWidth))
+}
+
+// diLabel places text in label bounds from the DI. The tool that wrote them wrapped the
+// text to their width, so wrapping at about that width gives the same lines (a little
+// slack absorbs other font metrics); a word wider than the box stays whole.
+func diLabel(id, text string, box bpmn.Bounds, above bool) *labelItem {
+	w := box.Width + 6
+	for _, word := range strings.Fields(text) {
+		w = math.Max(w, textWidth(word, labelFontSize))
+	}
+	return placeLabelWidth(id, text, box, above, w)
+}
+
+func placeLabelWidth(id, text string, box bpmn.Bounds, above bool, w float64) *labelItem {
+	lines := wrap(text, w, labelFontSize)
+	if len(lines) == 0 {
+		return nil
+	}
+	l := &labelItem{id: id, lines: lines, size: labelFontSize, cx: box.X + box.Width/2}
+	l.height = float64(len(lines)) * labelFontSize * lineHeight
+	for _, ln := range lines {
+		l.width = math.Max(l.width, textWidth(ln, labelFontSize))
+	}
+	switch {
+	case l.height <= box.Height:
+		l.top = box.Y + (box.Height-l.height)/2
+	case above:
+		l.top = box.Y + box.Height - l.height
+	default:
+		l.top = box.Y
+	}
+	return l
+}
+
+// extent returns the bounds of everything drawn plus pad on each side.
+func (s *Scene) extent(pad float64) bpmn.Bounds {
+	minX, minY := math.Inf(1), math.Inf(1)
+	maxX, maxY := math.Inf(-1), math.Inf(-1)
+	add := func(x, y float64) {
+		if math.IsNaN(x) || math.IsNaN(y) || math.IsInf(x, 0) || math.IsInf(y, 0) {
+			return
+		}
+		minX, minY = math.Min(minX, x), math.Min(minY, y)
+		maxX, maxY = math.Max(maxX, x), math.Max(maxY, y)
+	}
+	addLabel := func(l *labelItem) {
+		if l != nil {
+			add(l.cx-l.width/2, l.top)
+			add(l.cx+l.width/2, l.top+l.height)
+		}
+	}
+	for _, it := range s.shapes {
+		add(it.b.X, it.b.Y)
+		add(it.b.X+it.b.Width, it.b.Y+it.b.Height)
+		addLabel(it.label)
+	}
+	for _, e := range s.edges {
+		for _, p := range e.pts {
+			add(p.X, p.Y)
+		}
+		addLabel(e.label)
+	}
+	if math.IsInf(minX, 1) {
+		return bpmn.Bounds{Width: 2 * pad, Height: 2 * pad}
+	}
+	return bpmn.Bounds{X: minX - pad, Y: minY - pad, Width: maxX - minX + 2*pad, Height: maxY - minY + 2*pad}
+}

@@ -1,0 +1,276 @@
+package diagram
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+)
+
+// drawStatic writes the layers below the overlay: containers (pools, lanes, expanded
+// subprocesses), the other shapes, edges (on top, as bpmn.io draws them: a message flow's
+// start circle sits on its task's border), groups, then all external labels, so that
+// labels never hide under a line or shape.
+func (s *Scene) drawStatic() []byte {
+	var w bytes.Buffer
+	w.WriteString(`<g class="layer-base">`)
+	i := 0
+	for ; i < len(s.shapes) && s.shapes[i].rank < rankGroup; i++ {
+		drawShape(&w, s.shapes[i])
+	}
+	for _, e := range s.edges {
+		drawEdge(&w, e)
+	}
+	for ; i < len(s.shapes); i++ {
+		drawShape(&w, s.shapes[i])
+	}
+	w.WriteString(`</g><g class="layer-labels">`)
+	for _, it := range s.shapes {
+		drawLabel(&w, it.label, "shape")
+	}
+	for _, e := range s.edges {
+		drawLabel(&w, e.label, "edge")
+	}
+	w.WriteString(`</g>`)
+	return w.Bytes()
+}
+
+// shapeClasses returns the classes of a shape group: djs-shape, bpmn-<kind> and modifiers.
+func shapeClasses(it *shapeItem) string {
+	c := []string{"djs-shape", "bpmn-" + string(it.kind)}
+	el := it.el
+	switch k := it.kind; {
+	case k.IsEvent():
+		switch {
+		case k == bpmn.KindStartEvent:
+			c = append(c, "event-start")
+		case k == bpmn.KindEndEvent:
+			c = append(c, "event-end")
+		default:
+			c = append(c, "event-intermediate")
+		}
+		if it.throw {
+			c = append(c, "event-throw")
+		} else {
+			c = append(c, "event-catch")
+		}
+		if k == bpmn.KindBoundaryEvent && !el.CancelActivity || k == bpmn.KindStartEvent && !el.IsInterrupting {
+			c = append(c, "non-interrupting")
+		}
+	case k.IsActivity():
+		if it.expanded {
+			c = append(c, "expanded")
+		} else if k.IsSubProcess() {
+			c = append(c, "collapsed")
+		}
+		if el.TriggeredByEvent {
+			c = append(c, "event-subprocess")
+		}
+		if k.IsSubProcess() || k == bpmn.KindCallActivity || k == bpmn.KindTask ||
+			k == bpmn.KindServiceTask || k == bpmn.KindUserTask || k == bpmn.KindScriptTask ||
+			k == bpmn.KindSendTask || k == bpmn.KindReceiveTask || k == bpmn.KindManualTask ||
+			k == bpmn.KindBusinessRuleTask {
+			c = append(c, "bpmn-activity")
+		}
+	case k.IsGateway():
+		c = append(c, "bpmn-gateway")
+	case k == kindParticipant || k == kindLane:
+		if !it.horizontal {
+			c = append(c, "vertical")
+		}
+	}
+	return strings.Join(c, " ")
+}
+
+func drawShape(w *bytes.Buffer, it *shapeItem) {
+	b := it.b
+	fmt.Fprintf(w, `<g class="%s" data-element-id="%s" data-testid="shape-%s" data-bounds="%s %s %s %s" transform="translate(%s %s)">`,
+		shapeClasses(it), esc(it.id), esc(it.id), exact(b.X), exact(b.Y), exact(b.Width), exact(b.Height), num(b.X), num(b.Y))
+	switch k := it.kind; {
+	case k.IsEvent():
+		drawEvent(w, it)
+	case k.IsGateway():
+		drawGateway(w, it)
+	case k.IsActivity():
+		drawActivity(w, it)
+	case k == kindParticipant || k == kindLane:
+		drawPool(w, it)
+	case k == bpmn.KindDataObjectReference || k == bpmn.KindDataObject:
+		drawDataObject(w, it)
+	case k == bpmn.KindDataStoreReference:
+		drawDataStore(w, it)
+	case k == bpmn.KindTextAnnotation:
+		drawAnnotation(w, it)
+	case k == bpmn.KindGroup:
+		w.WriteString(rect("body", 0, 0, b.Width, b.Height, 10))
+	default:
+		w.WriteString(rect("body", 0, 0, b.Width, b.Height, 0))
+		writeLines(w, "text", wrap(it.name, b.Width-10, fontSize), b.Width/2, b.Height/2, fontSize, "middle", true)
+	}
+	w.WriteString("</g>")
+}
+
+func drawEvent(w *bytes.Buffer, it *shapeItem) {
+	r := math.Min(it.b.Width, it.b.Height) / 2
+	cx, cy := it.b.Width/2, it.b.Height/2
+	w.WriteString(circle("body", cx, cy, r))
+	if k := it.kind; k != bpmn.KindStartEvent && k != bpmn.KindEndEvent {
+		w.WriteString(circle("ring", cx, cy, r-3))
+	}
+	var t bpmn.EventType
+	if it.el.Event != nil {
+		t = it.el.Event.Type
+	}
+	name, svg := eventIcon(t, it.throw, len(it.el.Multiple) > 1, it.parallelMI)
+	if name == "" {
+		return
+	}
+	sc := 2 * r / 36
+	fmt.Fprintf(w, `<g class="marker marker-%s" transform="translate(%s %s) scale(%s)">%s</g>`,
+		name, num(cx-18*sc), num(cy-18*sc), num(math.Round(sc*1000)/1000), svg)
+}
+
+func drawGateway(w *bytes.Buffer, it *shapeItem) {
+	wd, h := it.b.Width, it.b.Height
+	w.WriteString(path("body", polygon(wd/2, 0, wd, h/2, wd/2, h, 0, h/2)))
+	name, svg := gatewayIcon(it)
+	if name == "" {
+		return
+	}
+	sc := math.Min(wd, h) / 50
+	fmt.Fprintf(w, `<g class="marker marker-%s" transform="translate(%s %s) scale(%s)">%s</g>`,
+		name, num(wd/2-25*sc), num(h/2-25*sc), num(math.Round(sc*1000)/1000), svg)
+}
+
+// iconBottom is where the type icon of a task ends.
+const iconBottom = 24.0
+
+func drawActivity(w *bytes.Buffer, it *shapeItem) {
+	wd, h := it.b.Width, it.b.Height
+	w.WriteString(rect("body", 0, 0, wd, h, 10))
+	if it.kind == bpmn.KindTransaction {
+		w.WriteString(rect("inner", 3, 3, wd-6, h-6, 7))
+	}
+	icon, svg := taskIcon(it.kind)
+	if icon != "" {
+		fmt.Fprintf(w, `<g class="marker marker-%s">%s</g>`, icon, svg)
+	}
+	markers := activityMarkers(it)
+	if it.expanded {
+		writeLines(w, "text", wrap(it.name, wd-20, fontSize), 10, 8, fontSize, "start", false)
+	} else {
+		// Centered, but moved down out of the type icon where the task has room below.
+		lines := wrap(it.name, wd-10, fontSize)
+		th := float64(len(lines)) * fontSize * lineHeight
+		top := (h - th) / 2
+		if icon != "" && top < iconBottom {
+			bottom := 4.0
+			if len(markers) > 0 {
+				bottom = 20
+			}
+			top = math.Max(top, math.Min(iconBottom, h-bottom-th))
+		}
+		writeLines(w, "text", lines, wd/2, top, fontSize, "middle", false)
+	}
+	const size, gap = 14.0, 4.0
+	x := wd/2 - (float64(len(markers))*size+float64(len(markers)-1)*gap)/2
+	for _, m := range markers {
+		w.WriteString(markerIcon(m, x, h-size-4))
+		x += size + gap
+	}
+}
+
+// drawPool draws a pool or lane: its body, the name band and the name, rotated for
+// horizontal pools. Only pools draw the line closing the band: a lane's band is bounded by
+// its pool's band and the lane's own border.
+func drawPool(w *bytes.Buffer, it *shapeItem) {
+	wd, h := it.b.Width, it.b.Height
+	w.WriteString(rect("body", 0, 0, wd, h, 0))
+	const band = 30.0
+	if it.horizontal {
+		if it.kind == kindParticipant {
+			w.WriteString(path("band", fmt.Sprintf("M%s 0 L%s %s", num(band), num(band), num(h))))
+		}
+		lines := wrap(it.name, h-10, fontSize)
+		fmt.Fprintf(w, `<g transform="translate(%s %s) rotate(-90)">`, num(band/2), num(h/2))
+		writeLines(w, "text", lines, 0, 0, fontSize, "middle", true)
+		w.WriteString("</g>")
+		return
+	}
+	if it.kind == kindParticipant {
+		w.WriteString(path("band", fmt.Sprintf("M0 %s L%s %s", num(band), num(wd), num(band))))
+	}
+	writeLines(w, "text", wrap(it.name, wd-10, fontSize), wd/2, band/2, fontSize, "middle", true)
+}
+
+func drawDataObject(w *bytes.Buffer, it *shapeItem) {
+	wd, h := it.b.Width, it.b.Height
+	fold := math.Min(10, math.Min(wd, h)/3)
+	w.WriteString(path("body", fmt.Sprintf("M0 0 L%s 0 L%s %s L%s %s L0 %s Z", num(wd-fold), num(wd), num(fold), num(wd), num(h), num(h))))
+	w.WriteString(path("fold", fmt.Sprintf("M%s 0 L%s %s L%s %s", num(wd-fold), num(wd-fold), num(fold), num(wd), num(fold))))
+	if it.collection {
+		cx := wd / 2
+		fmt.Fprintf(w, `<g class="marker marker-collection">%s</g>`, path("icon-bar",
+			fmt.Sprintf("M%s %s L%s %s M%s %s L%s %s M%s %s L%s %s", num(cx-4), num(h-13), num(cx-4), num(h-3),
+				num(cx), num(h-13), num(cx), num(h-3), num(cx+4), num(h-13), num(cx+4), num(h-3))))
+	}
+}
+
+func drawDataStore(w *bytes.Buffer, it *shapeItem) {
+	wd, h := it.b.Width, it.b.Height
+	ry := math.Min(8, h/6)
+	rx := wd / 2
+	arc := func(y float64) string {
+		return fmt.Sprintf("M0 %s A%s %s 0 0 0 %s %s", num(y), num(rx), num(ry), num(wd), num(y))
+	}
+	w.WriteString(path("body", fmt.Sprintf("M0 %s L0 %s A%s %s 0 0 0 %s %s L%s %s A%s %s 0 0 0 0 %s Z",
+		num(ry), num(h-ry), num(rx), num(ry), num(wd), num(h-ry), num(wd), num(ry), num(rx), num(ry), num(ry))))
+	w.WriteString(path("fold", arc(ry)+" "+arc(ry+4)+" "+arc(ry+8)))
+}
+
+func drawAnnotation(w *bytes.Buffer, it *shapeItem) {
+	wd, h := it.b.Width, it.b.Height
+	w.WriteString(rect("hit", 0, 0, wd, h, 0))
+	w.WriteString(path("bracket", fmt.Sprintf("M10 0 L0 0 L0 %s L10 %s", num(h), num(h))))
+	lines := wrap(it.name, wd-10, fontSize)
+	top := 5.0
+	if th := float64(len(lines)) * fontSize * lineHeight; th < h-10 {
+		top = (h - th) / 2
+	}
+	writeLines(w, "text", lines, 5, top, fontSize, "start", false)
+}
+
+// writeLines writes lines as one <text>, anchored at x; y is the top of the block, or its
+// middle when centered.
+func writeLines(w *bytes.Buffer, class string, lines []string, x, y, size float64, anchor string, centered bool) {
+	if len(lines) == 0 {
+		return
+	}
+	lh := size * lineHeight
+	top := y
+	if centered {
+		top = y - float64(len(lines))*lh/2
+	}
+	fmt.Fprintf(w, `<text class="%s"`, class)
+	if anchor != "start" {
+		fmt.Fprintf(w, ` text-anchor="%s"`, anchor)
+	}
+	w.WriteString(">")
+	for i, ln := range lines {
+		// The baseline sits the ascent (plus half the leading) below the top of the line.
+		fmt.Fprintf(w, `<tspan x="%s" y="%s">%s</tspan>`, num(x), num(top+float64(i)*lh+0.95*size), esc(ln))
+	}
+	w.WriteString("</text>")
+}
+
+// drawLabel writes an external label in the label layer.
+func drawLabel(w *bytes.Buffer, l *labelItem, of string) {
+	if l == nil {
+		return
+	}
+	fmt.Fprintf(w, `<g class="djs-label label-%s" data-element-id="%s" data-testid="label-%s">`, of, esc(l.id), esc(l.id))
+	writeLines(w, "label", l.lines, l.cx, l.top, l.size, "middle", false)
+	w.WriteString("</g>")
+}

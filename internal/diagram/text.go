@@ -1,0 +1,149 @@
+package diagram
+
+import (
+	"encoding/xml"
+	"math"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Font sizes and line height of the default style. Wrapping happens here, on the server,
+// so it needs the metrics of the font the style asks for: the table below holds the
+// advance widths of Arial / Helvetica / Liberation Sans (metric-compatible), which the
+// default font stack names first.
+const (
+	fontSize      = 12.0 // labels inside activities, pools and lanes
+	labelFontSize = 11.0 // external labels of events, gateways, data and flows
+	lineHeight    = 1.2  // times the font size
+	labelWidth    = 90.0 // bpmn.io's default external label width
+)
+
+// arialWidths holds the advance widths of ASCII 32..126 in 1/1000 em.
+var arialWidths = [...]int16{
+	278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, // space../
+	556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556, // 0..?
+	1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, // @..O
+	667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556, // P.._
+	333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, // `..o
+	556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584, // p..~
+}
+
+// textWidth estimates the rendered width of s at the given font size.
+func textWidth(s string, size float64) float64 {
+	w := 0
+	for _, r := range s {
+		switch {
+		case r >= 32 && r <= 126:
+			w += int(arialWidths[r-32])
+		case isWide(r):
+			w += 1000
+		default:
+			w += 556
+		}
+	}
+	return float64(w) * size / 1000
+}
+
+// isWide reports East Asian wide characters, which take a full em.
+func isWide(r rune) bool {
+	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul) ||
+		(r >= 0xFF00 && r <= 0xFF60)
+}
+
+// wrap breaks text into lines no wider than width: at explicit line breaks, then between
+// words, and inside a word only when the word alone is too wide.
+func wrap(text string, width, size float64) []string {
+	// A shape narrower than a letter still gets a letter per line, not a loop forever.
+	width = max(width, size)
+	text = strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\r", "\n")
+	var lines []string
+	for _, para := range strings.Split(text, "\n") {
+		words := strings.Fields(para)
+		if len(words) == 0 {
+			if len(lines) > 0 {
+				lines = append(lines, "")
+			}
+			continue
+		}
+		line := ""
+		for _, w := range words {
+			candidate := w
+			if line != "" {
+				candidate = line + " " + w
+			}
+			if textWidth(candidate, size) <= width {
+				line = candidate
+				continue
+			}
+			if line != "" {
+				lines = append(lines, line)
+				line = ""
+			}
+			for utf8.RuneCountInString(w) > 1 && textWidth(w, size) > width {
+				cut := fitPrefix(w, width, size)
+				lines = append(lines, w[:cut])
+				w = w[cut:]
+			}
+			line = w
+		}
+		if line != "" {
+			lines = append(lines, line)
+		}
+	}
+	for len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	return lines
+}
+
+// fitPrefix returns the byte length of the longest prefix of w (at least one rune) that
+// fits width.
+func fitPrefix(w string, width, size float64) int {
+	cut := 0
+	for i, r := range w {
+		next := i + utf8.RuneLen(r)
+		if cut > 0 && textWidth(w[:next], size) > width {
+			break
+		}
+		cut = next
+	}
+	return cut
+}
+
+// esc escapes s for XML text and attribute values. Characters XML cannot hold become U+FFFD.
+func esc(s string) string {
+	if !strings.ContainsAny(s, "<>&'\"\t\n\r") && isPlainXML(s) {
+		return s
+	}
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+func isPlainXML(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == utf8.RuneError || r == 0xFFFE || r == 0xFFFF {
+			return false
+		}
+	}
+	return true
+}
+
+// num formats a coordinate: two decimals at most, no trailing zeros, no "-0".
+func num(v float64) string {
+	v = math.Round(v*100) / 100
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return "0"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// exact formats a DI value as written, for data attributes that tests compare to the DI.
+func exact(v float64) string {
+	if v == 0 {
+		return "0"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}

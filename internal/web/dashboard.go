@@ -1,0 +1,126 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/web/templates/components"
+	"github.com/cockpit-engine/cockpit/web/templates/layout"
+	"github.com/cockpit-engine/cockpit/web/templates/pages"
+)
+
+// Bounds of the counting queries: a count reads at most this many rows and then says
+// "N+" (the store has no count query on purpose: counting every row gets slower with
+// history, and pages must not).
+const (
+	countCap        = 1000
+	elementCountCap = 500
+	incidentScanCap = 5000
+	taskListCap     = 200
+	recentIncidents = 8
+)
+
+// countInstances counts instances matching f, reading at most limit rows.
+func (s *server) countInstances(ctx context.Context, f store.InstanceFilter, limit int) (components.Bounded, *store.InstancePage, error) {
+	f.Limit = limit
+	page, err := s.eng.ListInstances(ctx, f)
+	if err != nil {
+		return components.Bounded{}, nil, err
+	}
+	return components.Bounded{N: len(page.Instances), Capped: page.Next != ""}, page, nil
+}
+
+func (s *server) dashboard(c echo.Context) error {
+	ctx := c.Request().Context()
+	now := s.now()
+	p := pages.DashboardProps{Now: now}
+
+	defs, err := s.eng.ListDefinitions(ctx, store.DefinitionFilter{})
+	if err != nil {
+		return err
+	}
+	incidents, err := s.eng.ListIncidents(ctx, store.IncidentFilter{State: store.IncidentOpen, Limit: countCap + 1})
+	if err != nil {
+		return err
+	}
+	incCapped := len(incidents) > countCap
+	if incCapped {
+		incidents = incidents[:countCap]
+	}
+	p.OpenIncidents = components.Bounded{N: len(incidents), Capped: incCapped}
+	perKey := map[string]int{}
+	for _, in := range incidents {
+		perKey[in.DefinitionKey]++
+	}
+	p.Incidents = incidents[:min(len(incidents), recentIncidents)]
+
+	// Definitions come ordered by key and version: the last of a run is the latest.
+	for i, d := range defs {
+		if i+1 < len(defs) && defs[i+1].Key == d.Key {
+			continue
+		}
+		versions := 1
+		for j := i - 1; j >= 0 && defs[j].Key == d.Key; j-- {
+			versions++
+		}
+		running, _, err := s.countInstances(ctx, store.InstanceFilter{DefinitionKey: d.Key, States: []string{store.InstanceActive}}, countCap)
+		if err != nil {
+			return err
+		}
+		name := d.Name
+		if name == "" {
+			name = d.Key
+		}
+		p.Processes = append(p.Processes, pages.ProcessRow{
+			Key: d.Key, Name: name, Latest: d.Version, Versions: versions, DeployedAt: d.DeployedAt,
+			Running: running, Incidents: components.Bounded{N: perKey[d.Key], Capped: incCapped},
+		})
+	}
+
+	if p.Running, _, err = s.countInstances(ctx, store.InstanceFilter{States: []string{store.InstanceActive}}, countCap); err != nil {
+		return err
+	}
+	tasks, err := s.eng.ListUserTasks(ctx, store.UserTaskFilter{State: store.TaskOpen, Limit: countCap + 1})
+	if err != nil {
+		return err
+	}
+	p.OpenTasks = components.Bounded{N: min(len(tasks), countCap), Capped: len(tasks) > countCap}
+
+	// Throughput from the newest instances started in the last hour: how many started,
+	// and how many of those completed. When the bound cuts the hour short, the rows read
+	// still give the rate.
+	started, recent, err := s.countInstances(ctx, store.InstanceFilter{StartedAfter: now.Add(-time.Hour)}, countCap)
+	if err != nil {
+		return err
+	}
+	p.StartedHour = started
+	done := 0
+	for _, in := range recent.Instances {
+		if in.State == store.InstanceCompleted {
+			done++
+		}
+	}
+	p.CompletedHour = components.Bounded{N: done, Capped: started.Capped}
+	if n := len(recent.Instances); n > 1 {
+		// Over the span the rows cover: the whole hour, or less when the bound cut it
+		// or the store is younger than an hour.
+		if span := now.Sub(recent.Instances[n-1].StartedAt); span > 0 {
+			p.RateNote = rateNote(float64(n) / span.Seconds())
+		}
+	}
+	return s.render(c, 200, page{Title: "Overview", Nav: layout.NavOverview}, pages.Dashboard(p))
+}
+
+func rateNote(perSecond float64) string {
+	switch {
+	case perSecond >= 1:
+		return fmt.Sprintf("≈ %.1f per second", perSecond)
+	case perSecond*60 >= 1:
+		return fmt.Sprintf("≈ %.1f per minute", perSecond*60)
+	}
+	return fmt.Sprintf("≈ %.1f per hour", perSecond*3600)
+}

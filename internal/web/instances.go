@@ -1,0 +1,314 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cockpit-engine/cockpit/internal/diagram"
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/web/templates/components"
+	"github.com/cockpit-engine/cockpit/web/templates/layout"
+	"github.com/cockpit-engine/cockpit/web/templates/pages"
+)
+
+// Instance list page sizes.
+const (
+	defaultPage = 50
+	maxPage     = 200
+	// historyShown bounds the instance page's timeline (the newest events are kept).
+	historyShown = 500
+)
+
+var knownStates = []string{store.InstanceActive, store.InstanceSuspended, store.InstanceCompleted, store.InstanceCancelled}
+
+// Accepted forms of the started from/to filters: what <input type=datetime-local> sends
+// (read as UTC, which the form says), and RFC 3339 for links made by hand.
+var timeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC3339, "2006-01-02"}
+
+// parseInstanceFilter turns the list's query string into a store filter. Bad values are
+// a *pageError (400) that names the parameter and what it accepts.
+func (s *server) parseInstanceFilter(c echo.Context, q url.Values) (store.InstanceFilter, pages.InstanceFilterForm, error) {
+	form := pages.InstanceFilterForm{
+		State: q.Get("state"), Process: q.Get("process"), Version: q.Get("version"), BusinessKey: q.Get("businessKey"),
+		VarName: q.Get("var"), VarValue: q.Get("value"), From: q.Get("from"), To: q.Get("to"),
+		HasIncident: q.Get("hasIncident"), WaitingAt: q.Get("waitingAt"),
+	}
+	f := store.InstanceFilter{DefinitionKey: form.Process, BusinessKey: form.BusinessKey, WaitingAt: form.WaitingAt,
+		After: q.Get("after"), Limit: defaultPage}
+	for st := range strings.SplitSeq(form.State, ",") {
+		if st = strings.TrimSpace(st); st == "" {
+			continue
+		}
+		if !slices.Contains(knownStates, st) {
+			return f, form, badRequest("Unknown state %q: use active, suspended, completed or cancelled (several separated by commas).", st)
+		}
+		f.States = append(f.States, st)
+	}
+	if form.Version != "" {
+		n, err := strconv.Atoi(form.Version)
+		if err != nil || n < 1 {
+			return f, form, badRequest("Version %q is not a version number (1, 2, …).", form.Version)
+		}
+		if form.Process == "" {
+			return f, form, badRequest("A version filter needs a process: choose the process too.")
+		}
+		defs, err := s.eng.ListDefinitions(c.Request().Context(), store.DefinitionFilter{Key: form.Process})
+		if err != nil {
+			return f, form, err
+		}
+		for _, d := range defs {
+			if d.Version == n {
+				f.DefinitionID = d.ID
+			}
+		}
+		if f.DefinitionID == "" {
+			return f, form, badRequest("Process %q has no version %d.", form.Process, n)
+		}
+	}
+	if form.VarName != "" {
+		f.VariableName = form.VarName
+		f.VariableValue = variableValue(form.VarValue)
+	} else if form.VarValue != "" {
+		return f, form, badRequest("A variable value needs a variable name.")
+	}
+	var err error
+	if f.StartedAfter, err = parseTime("from", form.From); err != nil {
+		return f, form, err
+	}
+	if f.StartedBefore, err = parseTime("to", form.To); err != nil {
+		return f, form, err
+	}
+	if !f.StartedAfter.IsZero() && !f.StartedBefore.IsZero() && !f.StartedAfter.Before(f.StartedBefore) {
+		return f, form, badRequest("“Started from” (%s) must be before “started before” (%s).", form.From, form.To)
+	}
+	switch form.HasIncident {
+	case "":
+	case "true", "false":
+		b := form.HasIncident == "true"
+		f.HasIncident = &b
+	default:
+		return f, form, badRequest("hasIncident %q: use true or false.", form.HasIncident)
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > maxPage {
+			return f, form, badRequest("limit %q: use a page size from 1 to %d.", l, maxPage)
+		}
+		f.Limit = n
+	}
+	return f, form, nil
+}
+
+// variableValue reads a filter value as JSON where it is JSON (42, true, "42", {...}),
+// else as a string, so `orderId = A-17` needs no quotes.
+func variableValue(s string) json.RawMessage {
+	t := strings.TrimSpace(s)
+	if t != "" && json.Valid([]byte(t)) {
+		return json.RawMessage(t)
+	}
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func parseTime(name, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, l := range timeLayouts {
+		if t, err := time.ParseInLocation(l, s, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, badRequest("%s %q is not a time: use YYYY-MM-DDTHH:MM (UTC) or RFC 3339.", name, s)
+}
+
+func (s *server) instances(c echo.Context) error {
+	ctx := c.Request().Context()
+	q := c.Request().URL.Query()
+	f, form, err := s.parseInstanceFilter(c, q)
+	if err != nil {
+		return err
+	}
+	list, err := s.eng.ListInstances(ctx, f)
+	if err != nil {
+		// The store seam has no sentinel for a bad cursor; both stores say so in words.
+		if f.After != "" && strings.Contains(err.Error(), "invalid cursor") {
+			return badRequest("The page cursor %q is not valid: start again from the first page.", f.After)
+		}
+		if errors.Is(err, engine.ErrInvalidInput) {
+			return badRequest("%v", err)
+		}
+		return err
+	}
+	latest, err := s.eng.ListDefinitions(ctx, store.DefinitionFilter{LatestOnly: true})
+	if err != nil {
+		return err
+	}
+	p := pages.InstancesProps{Now: s.now(), Form: form, Instances: list.Instances}
+	for _, d := range latest {
+		p.Processes = append(p.Processes, d.Key)
+	}
+	p.Filtered = form != (pages.InstanceFilterForm{})
+	p.Pager = components.PagerProps{Shown: len(list.Instances)}
+	if f.After != "" {
+		first := cloneValues(q)
+		first.Del("after")
+		p.Pager.FirstHref = "/instances" + encodeQuery(first)
+	}
+	if list.Next != "" {
+		next := cloneValues(q)
+		next.Set("after", list.Next)
+		p.Pager.NextHref = "/instances" + encodeQuery(next)
+	}
+	return s.render(c, 200, page{Title: "Instances", Nav: layout.NavInstances}, pages.Instances(p))
+}
+
+func cloneValues(q url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range q {
+		if len(v) > 0 && v[0] != "" {
+			out[k] = slices.Clone(v)
+		}
+	}
+	return out
+}
+
+func encodeQuery(q url.Values) string {
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
+
+func (s *server) instance(c echo.Context) error {
+	ctx := c.Request().Context()
+	id := c.Param("id")
+	d, err := s.eng.GetInstance(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return &pageError{Status: 404, Title: "Instance not found",
+			Message:  "No instance has the id " + strconv.Quote(id) + ". Check the id, or find the instance in the list.",
+			BackHref: "/instances", BackLabel: "Go to the instance list"}
+	}
+	if err != nil {
+		return err
+	}
+	in := d.Instance
+	p := pages.InstanceProps{Now: s.now(), Instance: in, DefinitionName: in.DefinitionKey, Tokens: d.Tokens,
+		Jobs: d.Jobs, Tasks: d.UserTasks, Incidents: d.Incidents}
+	model, err := s.eng.Model(ctx, in.DefinitionID)
+	if err != nil {
+		return err
+	}
+	p.Names = elementNames(model)
+	if proc := model.Process(in.DefinitionKey); proc != nil && proc.Name != "" {
+		p.DefinitionName = proc.Name
+	}
+
+	// Overlay: where tokens stand, open incidents, and every element the history shows
+	// the instance entered.
+	overlay := &diagram.Overlay{Active: map[string]int{}, Incidents: map[string]int{}, Current: map[string]bool{},
+		Visited: map[string]bool{}, Taken: map[string]bool{}}
+	for _, t := range d.Tokens {
+		overlay.Active[t.ElementID]++
+		overlay.Current[t.ElementID] = true
+	}
+	for _, inc := range d.Incidents {
+		if inc.State == store.IncidentOpen {
+			overlay.Incidents[inc.ElementID]++
+		}
+	}
+	for _, ev := range d.History {
+		if ev.ElementID == "" || (ev.Type != engine.EventElementEntered && ev.Type != engine.EventElementLeft) {
+			continue
+		}
+		overlay.Visited[ev.ElementID] = true
+		var data struct {
+			Flow string `json:"flow"`
+		}
+		if ev.Type == engine.EventElementEntered && json.Unmarshal(ev.Data, &data) == nil && data.Flow != "" {
+			overlay.Taken[data.Flow] = true
+		}
+	}
+	p.Diagram = s.drawDiagram(in.DefinitionID, model, in.DefinitionKey, overlay, []string{"active", "incident", "visited"})
+
+	for _, v := range d.Variables {
+		p.Variables = append(p.Variables, variableRow(v))
+	}
+	hist := d.History
+	if len(hist) > historyShown {
+		p.HistoryHidden = len(hist) - historyShown
+		hist = hist[len(hist)-historyShown:]
+	}
+	for _, ev := range hist {
+		p.History = append(p.History, historyRow(ev, p.Names))
+	}
+	title := p.DefinitionName + " instance"
+	if in.BusinessKey != "" {
+		title = p.DefinitionName + " " + in.BusinessKey
+	}
+	return s.render(c, 200, page{Title: title, Nav: layout.NavInstances}, pages.Instance(p))
+}
+
+func variableRow(v *store.Variable) pages.VariableRow {
+	r := pages.VariableRow{Name: v.Name, Type: v.Type, Value: string(v.Value), UpdatedAt: v.UpdatedAt}
+	if v.Type == store.TypeObject || v.Type == store.TypeArray {
+		var buf bytes.Buffer
+		if json.Indent(&buf, v.Value, "", "  ") == nil {
+			r.Value = buf.String()
+		}
+	}
+	r.Multiline = strings.Contains(r.Value, "\n") || len(r.Value) > 80
+	return r
+}
+
+func historyRow(ev *store.Event, names map[string]string) pages.HistoryRow {
+	r := pages.HistoryRow{Seq: ev.Seq, Time: ev.Time, Type: ev.Type}
+	if ev.ElementID != "" {
+		r.Element = ev.ElementID
+		if n := names[ev.ElementID]; n != "" {
+			r.Element = n + " (" + ev.ElementID + ")"
+		}
+	}
+	if len(ev.Data) > 0 && string(ev.Data) != "{}" && string(ev.Data) != "null" {
+		var buf bytes.Buffer
+		if json.Indent(&buf, ev.Data, "", "  ") == nil {
+			r.Data = buf.String()
+		} else {
+			r.Data = string(ev.Data)
+		}
+	}
+	switch {
+	case strings.HasPrefix(ev.Type, "incident.opened"), ev.Type == engine.EventJobFailed, ev.Type == engine.EventErrorThrown:
+		r.Class = "ev-incident"
+	case ev.Type == engine.EventInstanceCompleted:
+		r.Class = "ev-completed"
+	}
+	return r
+}
+
+// search finds an instance by id, else lists the instances with that business key.
+func (s *server) search(c echo.Context) error {
+	q := strings.TrimSpace(c.QueryParam("q"))
+	if q == "" {
+		return c.Redirect(303, "/instances")
+	}
+	ctx := c.Request().Context()
+	if err := s.eng.Store().Read(ctx, func(tx store.Tx) error {
+		_, err := tx.GetInstance(ctx, q)
+		return err
+	}); err == nil {
+		return c.Redirect(303, "/instances/"+url.PathEscape(q))
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return c.Redirect(303, instancesURL("businessKey", q))
+}

@@ -1,0 +1,167 @@
+package web
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cockpit-engine/cockpit/internal/diagram"
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/web/templates/components"
+	"github.com/cockpit-engine/cockpit/web/templates/pages"
+)
+
+func (s *server) process(c echo.Context) error {
+	ctx := c.Request().Context()
+	key := c.Param("key")
+	versions, err := s.eng.ListDefinitions(ctx, store.DefinitionFilter{Key: key})
+	if err != nil {
+		return err
+	}
+	if len(versions) == 0 {
+		return notFound("No process with key %q is deployed. The overview lists the deployed processes.", key)
+	}
+	def := versions[len(versions)-1]
+	if v := c.QueryParam("version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return badRequest("Version %q is not a version number (1, 2, …).", v)
+		}
+		def = nil
+		for _, d := range versions {
+			if d.Version == n {
+				def = d
+			}
+		}
+		if def == nil {
+			return notFound("Process %q has no version %d; its versions are 1 to %d.", key, n, versions[len(versions)-1].Version)
+		}
+	}
+	newestFirst := make([]*store.Definition, len(versions))
+	for i, d := range versions {
+		newestFirst[len(versions)-1-i] = d
+	}
+	if def.Name == "" {
+		def.Name = def.Key
+	}
+	p := pages.ProcessProps{Now: s.now(), Definition: def, Versions: newestFirst}
+
+	model, err := s.eng.Model(ctx, def.ID)
+	if err != nil {
+		return err
+	}
+	incidents, err := s.eng.ListIncidents(ctx, store.IncidentFilter{DefinitionKey: key, State: store.IncidentOpen, Limit: countCap + 1})
+	if err != nil {
+		return err
+	}
+	incCapped := len(incidents) > countCap
+	incidents = incidents[:min(len(incidents), countCap)]
+	p.Incidents = components.Bounded{N: len(incidents), Capped: incCapped}
+	incAt := map[string]int{}
+	for _, in := range incidents {
+		incAt[in.ElementID]++
+	}
+
+	overlay := &diagram.Overlay{Active: map[string]int{}, Incidents: incAt, Titles: map[string]string{}}
+	for _, el := range flowNodes(model.Process(def.Key)) {
+		active, _, err := s.countInstances(ctx, store.InstanceFilter{DefinitionID: def.ID, WaitingAt: el.ID}, elementCountCap)
+		if err != nil {
+			return err
+		}
+		overlay.Active[el.ID] = active.N
+		if active.N > 0 || incAt[el.ID] > 0 {
+			overlay.Titles[el.ID] = fmt.Sprintf("%s: %s active, %d open incidents", el.ID, active, incAt[el.ID])
+		}
+		name := el.Name
+		if name == "" {
+			name = el.ID
+		}
+		p.Elements = append(p.Elements, pages.ElementRow{
+			ID: el.ID, Name: name, Kind: string(el.Kind), Active: active,
+			Incidents:     components.Bounded{N: incAt[el.ID], Capped: incCapped},
+			WaitingHref:   instancesURL("process", key, "waitingAt", el.ID),
+			IncidentsHref: instancesURL("process", key, "waitingAt", el.ID, "hasIncident", "true"),
+		})
+	}
+	p.Diagram = s.drawDiagram(def.ID, model, def.Key, overlay, []string{"active", "incident"})
+	p.Diagram.ElementHref = "/instances?process=" + url.QueryEscape(key) + "&waitingAt={id}"
+
+	if p.Running, _, err = s.countInstances(ctx, store.InstanceFilter{DefinitionID: def.ID, States: []string{store.InstanceActive}}, countCap); err != nil {
+		return err
+	}
+	newest, err := s.eng.ListInstances(ctx, store.InstanceFilter{DefinitionID: def.ID, Limit: 10})
+	if err != nil {
+		return err
+	}
+	p.Instances, p.MoreInstances = newest.Instances, newest.Next != ""
+	p.AllInstancesHref = instancesURL("process", key, "version", strconv.Itoa(def.Version))
+	return s.render(c, 200, page{Title: def.Name + " v" + strconv.Itoa(def.Version)}, pages.Process(p))
+}
+
+// drawDiagram draws the process with its overlay, or says in the slot why it cannot.
+func (s *server) drawDiagram(defID string, model *bpmn.Definitions, processID string, ov *diagram.Overlay, legend []string) components.DiagramProps {
+	d := components.DiagramProps{Legend: legend}
+	var scene *diagram.Scene
+	if v, ok := s.scenes.Load(defID); ok {
+		scene = v.(*diagram.Scene)
+	} else {
+		var err error
+		scene, err = diagram.Prepare(model, diagram.Options{ProcessID: processID, NoStyle: true})
+		if err != nil {
+			s.log.Warn("web: draw diagram", "definition", defID, "err", err)
+			d.Placeholder = "This diagram could not be drawn: " + err.Error()
+			return d
+		}
+		s.scenes.Store(defID, scene)
+	}
+	d.SVG = scene.SVG(ov)
+	return d
+}
+
+// flowNodes lists the flow nodes of a process, subprocess content included, in document
+// order.
+func flowNodes(p *bpmn.Process) []*bpmn.Element {
+	if p == nil {
+		return nil
+	}
+	var out []*bpmn.Element
+	var walk func(c *bpmn.Container)
+	walk = func(c *bpmn.Container) {
+		for _, el := range c.Elements {
+			if !el.Kind.IsFlowNode() {
+				continue
+			}
+			out = append(out, el)
+			if el.Children != nil {
+				walk(el.Children)
+			}
+		}
+	}
+	walk(&p.Container)
+	return out
+}
+
+// elementNames maps the element ids of a model to their names.
+func elementNames(model *bpmn.Definitions) map[string]string {
+	names := map[string]string{}
+	for _, p := range model.Processes {
+		for _, el := range flowNodes(p) {
+			names[el.ID] = el.Name
+		}
+	}
+	return names
+}
+
+// instancesURL links the instance list with the given filter pairs.
+func instancesURL(pairs ...string) string {
+	q := url.Values{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			q.Set(pairs[i], pairs[i+1])
+		}
+	}
+	return "/instances?" + q.Encode()
+}

@@ -1,0 +1,103 @@
+package pages
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/web/templates/components"
+)
+
+func instanceHref(id string) string { return "/instances/" + url.PathEscape(id) }
+func processHref(key string) string { return "/processes/" + url.PathEscape(key) }
+func processVersionHref(key string, v int) string {
+	return processHref(key) + "?version=" + strconv.Itoa(v)
+}
+func taskHref(id string) string { return "/tasks/" + url.PathEscape(id) }
+
+// instancesHref builds an instance list link from filter pairs.
+func instancesHref(pairs ...string) string {
+	q := url.Values{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			q.Set(pairs[i], pairs[i+1])
+		}
+	}
+	if len(q) == 0 {
+		return "/instances"
+	}
+	return "/instances?" + q.Encode()
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// nameOr is the element's name, or its id when it has none.
+func nameOr(names map[string]string, id string) string {
+	if n := names[id]; n != "" {
+		return n
+	}
+	return id
+}
+
+func duration(in *store.Instance, now time.Time) string {
+	end := now
+	if in.EndedAt != nil {
+		end = *in.EndedAt
+	}
+	return components.Duration(end.Sub(in.StartedAt))
+}
+
+func processLabel(key string, version int) string { return key + " v" + strconv.Itoa(version) }
+
+func short(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func selected(cur, v string) bool { return cur == v }
+
+// stateOptions are the instance state choices; several states are comma-separated.
+var stateOptions = []struct{ Value, Label string }{
+	{"", "Any state"},
+	{"active,suspended", "Running (active or suspended)"},
+	{"active", "Active"},
+	{"suspended", "Suspended"},
+	{"completed,cancelled", "Ended (completed or cancelled)"},
+	{"completed", "Completed"},
+	{"cancelled", "Cancelled"},
+}
+
+func retriesLabel(j *store.Job) string {
+	if j.Kind != store.JobService {
+		return "–"
+	}
+	return strconv.Itoa(j.Retries)
+}
+
+func inputType(t string) string {
+	switch t {
+	case "long", "integer", "double", "number":
+		return "number"
+	case "date":
+		return "date"
+	}
+	return "text"
+}
+
+func stepFor(t string) string {
+	if t == "double" || t == "number" {
+		return "any"
+	}
+	return "1"
+}

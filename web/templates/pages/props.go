@@ -1,0 +1,198 @@
+// Package pages holds one templ component per page of the cockpit. Each takes a Props
+// struct that internal/web fills from the engine's query API; the layout is added by the
+// web package's renderer (or left off for a fragment request).
+package pages
+
+import (
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/web/templates/components"
+)
+
+// DashboardProps is the overview page.
+type DashboardProps struct {
+	Now           time.Time
+	Running       components.Bounded
+	OpenIncidents components.Bounded
+	OpenTasks     components.Bounded
+	// StartedHour and CompletedHour count instances started in the last hour, and those
+	// of them that completed; RateNote estimates the start rate when the count is capped.
+	StartedHour   components.Bounded
+	CompletedHour components.Bounded
+	RateNote      string
+	Processes     []ProcessRow
+	Incidents     []*store.Incident
+}
+
+// ProcessRow is one process key on the dashboard.
+type ProcessRow struct {
+	Key        string
+	Name       string
+	Latest     int
+	Versions   int
+	DeployedAt time.Time
+	Running    components.Bounded
+	Incidents  components.Bounded
+}
+
+// ProcessProps is the page of one process definition version.
+type ProcessProps struct {
+	Now        time.Time
+	Definition *store.Definition
+	// Versions are every version of the key, newest first.
+	Versions  []*store.Definition
+	Running   components.Bounded
+	Incidents components.Bounded
+	Diagram   components.DiagramProps
+	Elements  []ElementRow
+	Instances []*store.Instance
+	// AllInstancesHref lists every instance of this version.
+	AllInstancesHref string
+	MoreInstances    bool
+}
+
+// ElementRow is one flow node with its live counts.
+type ElementRow struct {
+	ID        string
+	Name      string
+	Kind      string
+	Active    components.Bounded
+	Incidents components.Bounded
+	// WaitingHref lists the instances waiting here; IncidentsHref those with an incident.
+	WaitingHref   string
+	IncidentsHref string
+}
+
+// InstanceFilterForm is the filter form as the user typed it (re-shown on the page).
+type InstanceFilterForm struct {
+	State       string
+	Process     string
+	Version     string
+	BusinessKey string
+	VarName     string
+	VarValue    string
+	From        string
+	To          string
+	HasIncident string
+	WaitingAt   string
+}
+
+// InstancesProps is the instance list.
+type InstancesProps struct {
+	Now       time.Time
+	Form      InstanceFilterForm
+	Processes []string
+	Instances []*store.Instance
+	Pager     components.PagerProps
+	// Filtered is true when any filter is set (the empty state then offers to clear them).
+	Filtered bool
+}
+
+// InstanceProps is the page of one instance.
+type InstanceProps struct {
+	Now            time.Time
+	Instance       *store.Instance
+	DefinitionName string
+	Diagram        components.DiagramProps
+	Tokens         []*store.Token
+	Variables      []VariableRow
+	Jobs           []*store.Job
+	Tasks          []*store.UserTask
+	Incidents      []*store.Incident
+	History        []HistoryRow
+	// HistoryHidden counts older events left off the timeline.
+	HistoryHidden int
+	// Names maps element ids to their names in the model.
+	Names map[string]string
+}
+
+// VariableRow is one variable with its value pretty-printed.
+type VariableRow struct {
+	Name      string
+	Type      string
+	Value     string
+	Multiline bool
+	UpdatedAt time.Time
+}
+
+// HistoryRow is one history event.
+type HistoryRow struct {
+	Seq     int64
+	Time    time.Time
+	Type    string
+	Element string
+	Data    string
+	Class   string
+}
+
+// IncidentsProps is the grouped incident list.
+type IncidentsProps struct {
+	Now       time.Time
+	State     string
+	Process   string
+	Processes []string
+	Groups    []IncidentGroup
+	// Scanned is how many incidents were grouped; Capped says more exist than were read.
+	Scanned int
+	Capped  bool
+}
+
+// IncidentGroup is the incidents that share process, element, type and message.
+type IncidentGroup struct {
+	DefinitionKey string
+	ElementID     string
+	ElementName   string
+	Type          string
+	Message       string
+	Count         int
+	First, Last   time.Time
+	// InstancesHref lists the instances with an incident at this element.
+	InstancesHref string
+	// Sample is the newest incident of the group (its details are shown).
+	Sample *store.Incident
+}
+
+// TasksProps is the user task list.
+type TasksProps struct {
+	Now      time.Time
+	State    string
+	Assignee string
+	Tasks    []*store.UserTask
+	Capped   bool
+	Limit    int
+}
+
+// TaskProps is one user task with its form.
+type TaskProps struct {
+	Now      time.Time
+	Task     *store.UserTask
+	Instance *store.Instance
+	Fields   []FormField
+	// FormError is a problem with the whole submission (shown above the form).
+	FormError string
+	// Completed is set right after this page's form completed the task.
+	Completed bool
+	// Generic is true when the model declares no form fields.
+	Generic bool
+}
+
+// FormField is one input of a task form.
+type FormField struct {
+	ID    string
+	Label string
+	// Type is the model's type: string, long, double, boolean, date or enum.
+	Type    string
+	Value   string
+	Checked bool
+	Error   string
+}
+
+// ErrorProps is an error page (404, 400, 500).
+type ErrorProps struct {
+	Status    int
+	Title     string
+	Message   string
+	BackHref  string
+	BackLabel string
+}
