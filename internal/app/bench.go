@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 
 	"github.com/cockpit-engine/cockpit/internal/bench"
 )
@@ -24,6 +26,8 @@ type benchConfig struct {
 	JSON        bool
 	NATS        bool
 	DatabaseURL string
+	Nodes       int
+	Latency     bool
 }
 
 func newBenchCommand(getenv func(string) string) (*command, *benchConfig) {
@@ -47,6 +51,8 @@ line then has "nats":true,"events":...,"event_p50_ms":...,"event_p99_ms":...,"ma
 	c.stringVar(&cfg.DataDir, "data-dir", "COCKPIT_BENCH_DIR", os.TempDir(), "where the temporary store directory is made")
 	c.intVar(&cfg.Workers, "workers", "COCKPIT_WORKERS", 0, "job handlers run at once (0: 4 x CPUs)")
 	c.boolVar(&cfg.JSON, "json", "", false, "print one JSON line instead of text")
+	c.intVar(&cfg.Nodes, "nodes", "COCKPIT_BENCH_NODES", 1, "engines sharing the store, as separate nodes would (more than 1 needs --store postgres)")
+	c.boolVar(&cfg.Latency, "latency", "COCKPIT_BENCH_LATENCY", false, "instead of throughput, measure job commit to handler start on an idle system (200 instances one at a time)")
 	c.boolVar(&cfg.NATS, "nats", "COCKPIT_BENCH_NATS", false, "publish every event through an embedded NATS server and measure commit-to-arrival latency")
 	return c, cfg
 }
@@ -59,8 +65,11 @@ func (a *App) bench(ctx context.Context, args []string) error {
 	if len(c.args()) > 0 {
 		return a.usageError(c, "unexpected argument %q", c.args()[0])
 	}
-	if cfg.N < 1 || cfg.Concurrency < 1 || cfg.Workers < 0 {
-		return a.usageError(c, "--n and --concurrency must be at least 1, --workers at least 0")
+	if cfg.N < 1 || cfg.Concurrency < 1 || cfg.Workers < 0 || cfg.Nodes < 1 {
+		return a.usageError(c, "--n, --concurrency and --nodes must be at least 1, --workers at least 0")
+	}
+	if cfg.Nodes > 1 && cfg.Store != "postgres" {
+		return a.usageError(c, "--nodes %d needs --store postgres (SQLite belongs to one process)", cfg.Nodes)
 	}
 	var openStore func(ctx context.Context) (store.Store, error)
 	switch cfg.Store {
@@ -84,7 +93,22 @@ func (a *App) bench(ctx context.Context, args []string) error {
 	default:
 		return a.usageError(c, "--store %q: use sqlite or postgres", cfg.Store)
 	}
-	_, err := bench.Run(ctx, bench.Options{
+	if cfg.Latency {
+		if openStore == nil {
+			dir, err := os.MkdirTemp(cfg.DataDir, "cockpit-bench-*")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			openStore = func(ctx context.Context) (store.Store, error) {
+				return sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "bench.db")})
+			}
+		}
+		_, err := bench.JobLatency(ctx, bench.LatencyOptions{Nodes: cfg.Nodes, OpenStore: openStore, Store: cfg.Store,
+			Out: a.Stdout, JSON: cfg.JSON})
+		return err
+	}
+	_, err := bench.Run(ctx, bench.Options{Nodes: cfg.Nodes,
 		N: cfg.N, Concurrency: cfg.Concurrency, Store: cfg.Store, Dir: cfg.DataDir, Workers: cfg.Workers,
 		Out: a.Stdout, JSON: cfg.JSON, NATS: cfg.NATS, OpenStore: openStore,
 	})

@@ -64,6 +64,9 @@ type Options struct {
 	// Dir is where the temporary store directory is made (default os.TempDir()); the
 	// directory is removed when Run returns.
 	Dir string
+	// Nodes is how many engines share the store, as separate Cockpit nodes would (default
+	// 1; more need OpenStore). Instances start on the nodes in turn.
+	Nodes int
 	// Workers is the engine's handler concurrency (0: the engine's default).
 	Workers int
 	// Out receives the result: a few lines for people, or with JSON exactly one line.
@@ -81,6 +84,8 @@ type Options struct {
 type Result struct {
 	Store string `json:"store"`
 	N     int    `json:"n"`
+	// Nodes is shown only for runs with more than one node.
+	Nodes int `json:"nodes,omitempty"`
 	// IPS is completed instances per second, from the first start to the last completion.
 	IPS float64 `json:"ips"`
 	// P50Ms and P99Ms are start-to-completion latencies per instance in milliseconds.
@@ -123,6 +128,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if o.Store == "" {
 		o.Store = "sqlite"
+	}
+	if o.Nodes <= 0 {
+		o.Nodes = 1
+	}
+	if o.Nodes > 1 && o.OpenStore == nil {
+		return nil, fmt.Errorf("bench: %d nodes need a shared store (OpenStore): %w", o.Nodes, ErrUnsupportedStore)
 	}
 	if o.Store != "sqlite" && o.OpenStore == nil {
 		return nil, fmt.Errorf("bench: store %q: %w (sqlite, or pass OpenStore)", o.Store, ErrUnsupportedStore)
@@ -181,10 +192,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		case <-quit:
 		}
 	}
-	e, err := engine.New(engine.Options{Store: st, Logger: o.Logger, Workers: o.Workers, OnCommit: onCommit})
-	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
+	// One engine per node; the first uses st, the others their own store on the same
+	// database (OpenStore again), as separate Cockpit processes would.
+	var engines []*engine.Engine
 	engineStopped := false
 	stopEngine := func() error {
 		if engineStopped {
@@ -193,21 +203,42 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		engineStopped = true
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		return e.Stop(sctx)
+		var errs []error
+		for _, e := range engines {
+			errs = append(errs, e.Stop(sctx))
+		}
+		return errors.Join(errs...)
 	}
 	defer func() {
 		_ = stopEngine()
 		close(quit)
 	}()
 	noop := func(context.Context, *engine.Job) (map[string]any, error) { return nil, nil }
-	for _, t := range JobTypes {
-		e.Handle(t, noop)
-	}
-	if _, err := e.Deploy(ctx, "bench.bpmn", []byte(ReferenceFlow)); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	if err := e.Start(ctx); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+	for i := range o.Nodes {
+		nst := st
+		if i > 0 {
+			if nst, err = o.OpenStore(ctx); err != nil {
+				return nil, fmt.Errorf("bench: node %d: %w", i, err)
+			}
+			defer nst.Close()
+		}
+		e, err := engine.New(engine.Options{Store: nst, Logger: o.Logger, Workers: o.Workers, OnCommit: onCommit,
+			NodeID: fmt.Sprintf("bench-%d", i)})
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		engines = append(engines, e)
+		for _, t := range JobTypes {
+			e.Handle(t, noop)
+		}
+		if i == 0 {
+			if _, err := e.Deploy(ctx, "bench.bpmn", []byte(ReferenceFlow)); err != nil {
+				return nil, fmt.Errorf("bench: %w", err)
+			}
+		}
+		if err := e.Start(ctx); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
 	}
 
 	// The collector records completion times and wakes the worker waiting for each.
@@ -265,9 +296,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(1) <= int64(o.N) && runCtx.Err() == nil {
+			for {
+				k := next.Add(1)
+				if k > int64(o.N) || runCtx.Err() != nil {
+					break
+				}
 				t0 := time.Now()
-				inst, err := e.StartInstance(runCtx, ProcessKey, engine.StartOptions{})
+				inst, err := engines[int(k)%len(engines)].StartInstance(runCtx, ProcessKey, engine.StartOptions{})
 				if err == nil {
 					mu.Lock()
 					starts[inst.ID] = t0
@@ -309,6 +344,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer mu.Unlock()
 
 	res := &Result{Store: o.Store, N: o.N, Concurrency: o.Concurrency}
+	if o.Nodes > 1 {
+		res.Nodes = o.Nodes
+	}
 	lats := make([]time.Duration, 0, o.N)
 	var last time.Time
 	for id, end := range ends {
