@@ -122,7 +122,7 @@ func eventIcon(t bpmn.EventType, throw, multiple, parallel bool) (name, svg stri
 	case bpmn.EventTimer:
 		return "timer", timerFace
 	case bpmn.EventError:
-		return "error", path(solid, "M10.7 26.7 L16 14.3 L20.3 20.5 L25.3 9.3 L21.6 23 L17.2 16.8 Z")
+		return "error", path(solid, "M9.5 28.1 L15.7 13.7 L20.7 20.9 L26.5 7.9 L22.1 23.8 L17.1 16.6 Z")
 	case bpmn.EventSignal:
 		return "signal", path(solid, "M18 9.5 L26.5 24.5 L9.5 24.5 Z")
 	case bpmn.EventEscalation:
@@ -174,8 +174,8 @@ func gatewayIcon(it *shapeItem) (name, svg string) {
 func taskIcon(k bpmn.Kind) (name, svg string) {
 	switch k {
 	case bpmn.KindServiceTask:
-		return "service", path("icon", gear(12.5, 12.5, 6.6, 4.8, 8)) + circle("icon", 12.5, 12.5, 2) +
-			path("icon", gear(18, 18, 6.6, 4.8, 8)) + circle("icon", 18, 18, 2)
+		return "service", path("icon", gear(12, 12, 7.2, 5.3, 8)) + circle("icon", 12, 12, 2.2) +
+			path("icon", gear(18.5, 18.5, 7.2, 5.3, 8)) + circle("icon", 18.5, 18.5, 2.2)
 	case bpmn.KindUserTask:
 		return "user", path("icon", "M6.5 25 L6.5 21.8 C6.5 18.6 9.3 17.2 11.4 16.7 L15 19.6 L18.6 16.7 C20.7 17.2 23.5 18.6 23.5 21.8 L23.5 25 Z") +
 			path("icon-thin", "M10 25 L10 21.6 M20 25 L20 21.6") +

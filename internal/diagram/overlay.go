@@ -134,7 +134,8 @@ func shapeOverlay(w *bytes.Buffer, it *shapeItem, ov *Overlay) {
 		badge(w, "incidents", id, incidents, right, b.Y-9)
 	}
 	if completed > 0 {
-		badge(w, "completed", id, completed, b.X+b.Width+6, b.Y+b.Height-9)
+		// Mostly inside the shape, so it stays clear of a label below.
+		badge(w, "completed", id, completed, b.X+b.Width+6, b.Y+b.Height-14)
 	}
 	w.WriteString(`</g>`)
 }
