@@ -144,8 +144,11 @@ func drawGateway(w *bytes.Buffer, it *shapeItem) {
 		name, num(wd/2-25*sc), num(h/2-25*sc), num(math.Round(sc*1000)/1000), svg)
 }
 
-// iconBottom is where the type icon of a task ends.
-const iconBottom = 24.0
+// iconBottom and iconRight are where the type icon of a task ends.
+const (
+	iconBottom = 24.0
+	iconRight  = 26.0
+)
 
 func drawActivity(w *bytes.Buffer, it *shapeItem) {
 	wd, h := it.b.Width, it.b.Height
@@ -161,16 +164,26 @@ func drawActivity(w *bytes.Buffer, it *shapeItem) {
 	if it.expanded {
 		writeLines(w, "text", wrap(it.name, wd-20, fontSize), 10, 8, fontSize, "start", false)
 	} else {
-		// Centered, but moved down out of the type icon where the task has room below.
+		// Centered, but moved out of the type icon and the bottom markers when the
+		// task has room for that.
 		lines := wrap(it.name, wd-10, fontSize)
 		th := float64(len(lines)) * fontSize * lineHeight
-		top := (h - th) / 2
-		if icon != "" && top < iconBottom {
-			bottom := 4.0
-			if len(markers) > 0 {
-				bottom = 20
+		lo, hi := 4.0, h-4
+		if icon != "" {
+			widest := 0.0
+			for _, ln := range lines {
+				widest = math.Max(widest, textWidth(ln, fontSize))
 			}
-			top = math.Max(top, math.Min(iconBottom, h-bottom-th))
+			if widest > wd-2*iconRight {
+				lo = iconBottom
+			}
+		}
+		if len(markers) > 0 {
+			hi = h - 20
+		}
+		top := (h - th) / 2
+		if th <= hi-lo {
+			top = math.Max(lo, math.Min(top, hi-th))
 		}
 		writeLines(w, "text", lines, wd/2, top, fontSize, "middle", false)
 	}

@@ -81,10 +81,10 @@ func wrap(text string, width, size float64) []string {
 				lines = append(lines, line)
 				line = ""
 			}
-			for utf8.RuneCountInString(w) > 1 && textWidth(w, size) > width {
-				cut := fitPrefix(w, width, size)
-				lines = append(lines, w[:cut])
-				w = w[cut:]
+			if textWidth(w, size) > width {
+				parts := splitWord(w, width, size)
+				lines = append(lines, parts[:len(parts)-1]...)
+				w = parts[len(parts)-1]
 			}
 			line = w
 		}
@@ -98,18 +98,20 @@ func wrap(text string, width, size float64) []string {
 	return lines
 }
 
-// fitPrefix returns the byte length of the longest prefix of w (at least one rune) that
-// fits width.
-func fitPrefix(w string, width, size float64) int {
-	cut := 0
+// splitWord cuts a word too wide for one line into pieces that fit (at least one rune
+// each), in one pass: names can be long.
+func splitWord(w string, width, size float64) []string {
+	var parts []string
+	start, acc := 0, 0.0
 	for i, r := range w {
-		next := i + utf8.RuneLen(r)
-		if cut > 0 && textWidth(w[:next], size) > width {
-			break
+		cw := textWidth(string(r), size)
+		if i > start && acc+cw > width {
+			parts = append(parts, w[start:i])
+			start, acc = i, 0
 		}
-		cut = next
+		acc += cw
 	}
-	return cut
+	return append(parts, w[start:])
 }
 
 // esc escapes s for XML text and attribute values. Characters XML cannot hold become U+FFFD.
