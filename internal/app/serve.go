@@ -34,6 +34,7 @@ type serveConfig struct {
 	Workers         int
 	JobBatchSize    int
 	JobLock         time.Duration
+	DBMaxConns      int
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -70,6 +71,7 @@ proxy in front of it checks who is calling. Ctrl-C (SIGINT) or SIGTERM stops it 
 	c.floatVar(&cfg.DemoRate, "demo-rate", "COCKPIT_DEMO_RATE", 1, "demo orders started per second")
 	c.intVar(&cfg.Workers, "workers", "COCKPIT_WORKERS", 0, "job handlers run at once (0: the engine default, 64)")
 	c.intVar(&cfg.JobBatchSize, "job-batch-size", "COCKPIT_JOB_BATCH_SIZE", 0, "jobs locked per fetch at most (0: the engine default, 128)")
+	c.intVar(&cfg.DBMaxConns, "db-max-conns", "COCKPIT_DB_MAX_CONNS", 0, "PostgreSQL connection pool size (0: the store default, 10)")
 	c.durationVar(&cfg.JobLock, "job-lock-duration", "COCKPIT_JOB_LOCK_DURATION", 0, "how long a fetched job stays locked before another node may run it (0: the engine default, 5m)")
 	c.stringVar(&cfg.LogLevel, "log-level", "COCKPIT_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 	c.stringVar(&cfg.LogFormat, "log-format", "COCKPIT_LOG_FORMAT", "text", "log format: text or json")
@@ -91,8 +93,8 @@ func (cfg *serveConfig) check() error {
 	if cfg.Workers < 0 {
 		return fmt.Errorf("--workers %d: must not be negative", cfg.Workers)
 	}
-	if cfg.JobBatchSize < 0 || cfg.JobLock < 0 {
-		return errors.New("--job-batch-size and --job-lock-duration must not be negative")
+	if cfg.JobBatchSize < 0 || cfg.JobLock < 0 || cfg.DBMaxConns < 0 {
+		return errors.New("--job-batch-size, --job-lock-duration and --db-max-conns must not be negative")
 	}
 	if cfg.Addr == "" {
 		return errors.New("--addr is empty")
@@ -154,6 +156,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		return context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	}
 
+	db.maxConns, db.log = int32(cfg.DBMaxConns), log
 	st, err := db.open(ctx)
 	if err != nil {
 		return err
@@ -251,7 +254,21 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	mux.Handle("/healthz", api)
 	mux.Handle("/readyz", api)
 	// The web UI has every other path; its commands go through the command service.
-	mux.Handle("/", web.New(web.Options{Engine: e, Commands: commandsvc.NewClient(nr.nc, cfg.NATS.Prefix), Logger: log}))
+	// Live updates (SSE) come from the same connection's events.
+	ui := web.New(web.Options{Engine: e, Commands: commandsvc.NewClient(nr.nc, cfg.NATS.Prefix), Logger: log,
+		NATS: nr.nc, Prefix: cfg.NATS.Prefix})
+	if err := ui.Start(ctx); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		if serr := ui.Stop(sctx); serr != nil {
+			log.Error("stop live updates", "err", serr)
+		}
+	}()
+	mux.Handle("/", ui)
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -260,6 +277,15 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Live streams last as long as their pages: Shutdown ends them first (the browsers
+	// reconnect to the next server), or it would wait for them until its timeout.
+	srv.RegisterOnShutdown(func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		if serr := ui.Stop(sctx); serr != nil {
+			log.Error("stop live updates", "err", serr)
+		}
+	})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	addr := ln.Addr().String()
@@ -317,6 +343,9 @@ type database struct {
 	dialect string // "sqlite" or "postgres"
 	path    string // the SQLite file; for PostgreSQL the URL without its password (for logs)
 	url     string // the PostgreSQL connection URL
+	// PostgreSQL only: pool size (0: the store's default) and where slow statements go.
+	maxConns int32
+	log      *slog.Logger
 }
 
 // resolveDatabase reads --database-url: empty means <dataDir>/cockpit.db; sqlite:PATH
@@ -347,7 +376,7 @@ func resolveDatabase(dataDir, url string) (*database, error) {
 // missing.
 func (d *database) open(ctx context.Context) (store.Store, error) {
 	if d.dialect == "postgres" {
-		st, err := postgres.Open(ctx, postgres.Options{URL: d.url})
+		st, err := postgres.Open(ctx, postgres.Options{URL: d.url, MaxConns: d.maxConns, Logger: d.log})
 		if err != nil {
 			return nil, err
 		}
