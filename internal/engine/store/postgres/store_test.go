@@ -168,7 +168,9 @@ func TestMigrateDownAndUp(t *testing.T) {
 	schema := newSchema()
 	ctx := t.Context()
 	s := open(t, postgres.Options{Schema: schema})
-	_ = s
+	if err := s.Ready(ctx); err != nil {
+		t.Fatalf("fresh store not ready: %v", err)
+	}
 	db, err := postgres.OpenDB(ctx, url, schema)
 	if err != nil {
 		t.Fatal(err)
@@ -189,11 +191,17 @@ func TestMigrateDownAndUp(t *testing.T) {
 	if m, err := postgres.MigrateDown(ctx, db); err != nil || m != nil {
 		t.Fatalf("down with nothing applied: %v %v", m, err)
 	}
+	if err := s.Ready(ctx); err == nil {
+		t.Fatal("store ready with its migrations rolled back")
+	}
 	applied, err := postgres.Migrate(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(applied) != len(st) {
 		t.Fatalf("up applied %d, want %d", len(applied), len(st))
+	}
+	if err := s.Ready(ctx); err != nil {
+		t.Fatalf("store not ready after migrating up again: %v", err)
 	}
 }
