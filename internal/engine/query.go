@@ -91,3 +91,8 @@ func (e *Engine) GetInstance(ctx context.Context, id string) (*InstanceDetail, e
 		return d, err
 	})
 }
+
+// CountTokens tells where a definition's running instances stand: tokens per element.
+func (e *Engine) CountTokens(ctx context.Context, definitionID string) (map[string]int, error) {
+	return read(ctx, e, "count tokens", func(tx store.Tx) (map[string]int, error) { return tx.CountTokens(ctx, definitionID) })
+}

@@ -65,12 +65,15 @@ func (s *server) process(c echo.Context) error {
 		incAt[in.ElementID]++
 	}
 
+	// One grouped count over the tokens of running instances: its cost follows what is
+	// running, never the history (a per-element instance query walked finished instances).
+	tokens, err := s.eng.CountTokens(ctx, def.ID)
+	if err != nil {
+		return err
+	}
 	overlay := &diagram.Overlay{Active: map[string]int{}, Incidents: incAt, Titles: map[string]string{}}
 	for _, el := range flowNodes(model.Process(def.Key)) {
-		active, _, err := s.countInstances(ctx, store.InstanceFilter{DefinitionID: def.ID, WaitingAt: el.ID}, elementCountCap)
-		if err != nil {
-			return err
-		}
+		active := components.Bounded{N: tokens[el.ID]}
 		overlay.Active[el.ID] = active.N
 		if active.N > 0 || incAt[el.ID] > 0 {
 			overlay.Titles[el.ID] = fmt.Sprintf("%s: %s active, %d open incidents", el.ID, active, incAt[el.ID])

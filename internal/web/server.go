@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/nats-io/nats.go"
 
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/command"
@@ -29,7 +30,17 @@ import (
 // *Client implements it). Commands carry the operator's identity and land in the audit log.
 type CommandClient interface {
 	CompleteTask(ctx context.Context, req command.CompleteTaskRequest) (*command.CompleteTaskResult, error)
+	RetryIncident(ctx context.Context, req command.RetryIncidentRequest) (*command.RetryIncidentResult, error)
+	RetryIncidents(ctx context.Context, req command.BulkRetryRequest, onProgress func(command.Progress)) (*command.BulkRetryResult, error)
+	CancelInstance(ctx context.Context, req command.InstanceRequest) (*command.InstanceStateResult, error)
+	SuspendInstance(ctx context.Context, req command.InstanceRequest) (*command.InstanceStateResult, error)
+	ResumeInstance(ctx context.Context, req command.InstanceRequest) (*command.InstanceStateResult, error)
+	SetVariables(ctx context.Context, req command.SetVariablesRequest) (*command.SetVariablesResult, error)
+	CorrelateMessage(ctx context.Context, req command.CorrelateMessageRequest) (*command.CorrelateMessageResult, error)
+	StartInstance(ctx context.Context, req command.StartInstanceRequest) (*command.StartInstanceResult, error)
 }
+
+var _ CommandClient = (*command.Client)(nil)
 
 // Engine is the part of *engine.Engine the pages read (and, without a CommandClient,
 // complete user tasks with).
@@ -42,7 +53,12 @@ type Engine interface {
 	ListIncidents(ctx context.Context, f store.IncidentFilter) ([]*store.Incident, error)
 	ListUserTasks(ctx context.Context, f store.UserTaskFilter) ([]*store.UserTask, error)
 	Model(ctx context.Context, definitionID string) (*bpmn.Definitions, error)
+	// CountTokens counts where a definition's running instances stand, per element.
+	CountTokens(ctx context.Context, definitionID string) (map[string]int, error)
 	CompleteUserTask(ctx context.Context, taskID string, vars map[string]any) error
+	// Deploy is called directly: there is no deploy command on NATS (the handler writes
+	// the audit row).
+	Deploy(ctx context.Context, resource string, data []byte) (*engine.Deployment, error)
 }
 
 var _ Engine = (*engine.Engine)(nil)
@@ -55,8 +71,22 @@ type Options struct {
 	// tasks on the engine directly (no audit entry).
 	Commands CommandClient
 	Logger   *slog.Logger
-	// Actor names the operator of a request for the audit log. Default: "web".
-	Actor func(r *http.Request) string
+	// Actor names the operator in the audit log for every action. Default: "web".
+	Actor string
+	// TrustProxyUser takes the operator's name from the X-Forwarded-User header (falling
+	// back to Actor when it is absent). Set it only behind a proxy that authenticates
+	// users, sets the header and removes it from clients' requests: anyone who reaches
+	// the server directly could claim any name.
+	TrustProxyUser bool
+	// NATS feeds live updates: the SSE hub (sse.go) subscribes to the engine's events on
+	// it and pushes re-rendered fragments to open pages. Nil serves pages without live
+	// updates, and they say so.
+	NATS *nats.Conn
+	// Prefix is the events' subject prefix (default bus.DefaultPrefix).
+	Prefix string
+	// LiveInterval is the least time between two pushes of one page's fragments
+	// (default DefaultLiveInterval): a burst of events becomes one render.
+	LiveInterval time.Duration
 }
 
 type server struct {
@@ -64,21 +94,28 @@ type server struct {
 	cmds  CommandClient
 	log   *slog.Logger
 	actor func(r *http.Request) string
+	// bulk keeps the progress of bulk actions for /actions/{id}.
+	bulk *bulkRegistry
 	// scenes caches drawn diagrams by definition id: a deployed definition never changes,
 	// so its static drawing is built once and only overlays are drawn per request.
 	scenes sync.Map // string → *diagram.Scene
+	echo   *echo.Echo
+	hub    *hub // nil without NATS
 }
 
-// New returns the UI as an http.Handler. Every route is wired in routes below.
-func New(opts Options) http.Handler {
-	s := &server{eng: opts.Engine, cmds: opts.Commands, log: opts.Logger, actor: opts.Actor}
+// New returns the UI: an http.Handler with the live-update hub's Start and Stop. Every
+// route is wired in routes below.
+func New(opts Options) *UI {
+	s := &server{eng: opts.Engine, cmds: opts.Commands, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
+		bulk: newBulkRegistry()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if s.actor == nil {
-		s.actor = func(*http.Request) string { return "web" }
-	}
 	e := echo.New()
+	s.echo = e
+	if opts.NATS != nil {
+		s.hub = newHub(opts.NATS, opts.Prefix, opts.LiveInterval, s.log, s.renderPage, s.instanceKey)
+	}
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.Recover())
@@ -86,7 +123,7 @@ func New(opts Options) http.Handler {
 	s.routes(e)
 	// Refuse cross-site form posts (a page elsewhere posting to a local cockpit): the
 	// browser's Sec-Fetch-Site / Origin headers tell, no token needed.
-	return http.NewCrossOriginProtection().Handler(e)
+	return &UI{Handler: http.NewCrossOriginProtection().Handler(e), s: s}
 }
 
 // routes is the one place that names every page.
@@ -99,7 +136,25 @@ func (s *server) routes(e *echo.Echo) {
 	e.GET("/tasks", s.tasks)
 	e.GET("/tasks/:id", s.task)
 	e.POST("/tasks/:id/complete", s.completeTask)
+	// Actions (actions.go): each goes through the command service, but deploy.
+	e.POST("/instances/:id/suspend", s.instanceAction(verbSuspend))
+	e.POST("/instances/:id/resume", s.instanceAction(verbResume))
+	e.POST("/instances/:id/cancel", s.instanceAction(verbCancel))
+	e.GET("/instances/:id/variables", s.editVariables)
+	e.POST("/instances/:id/variables", s.setVariables)
+	e.POST("/instances/retry-incidents", s.retryInstances)
+	e.GET("/incidents/:id/retry", s.retryForm)
+	e.POST("/incidents/:id/retry", s.retryIncident)
+	e.POST("/incidents/retry-bulk", s.retryBulk)
+	e.GET("/actions/:id", s.actionProgress)
+	e.GET("/processes/:key/start", s.startForm)
+	e.POST("/processes/:key/start", s.startInstance)
+	e.GET("/messages/correlate", s.correlateForm)
+	e.POST("/messages/correlate", s.correlate)
+	e.GET("/deploy", s.deployForm)
+	e.POST("/deploy", s.deploy)
 	e.GET("/search", s.search)
+	e.GET("/live", s.live)
 	e.GET("/static/diagram.css", s.diagramCSS)
 	e.GET("/static/*", s.static)
 }

@@ -92,6 +92,10 @@ type Tx interface {
 	// hands them to the handlers of a fetched batch of jobs).
 	ListVariables(ctx context.Context, instanceIDs []string) ([]*Variable, error)
 	ListInstances(ctx context.Context, f InstanceFilter) (*InstancePage, error)
+	// CountTokens counts the tokens of a definition's instances per element (where its
+	// running instances stand), in one query bounded by the running instances, not by
+	// history. Joining tokens are counted too.
+	CountTokens(ctx context.Context, definitionID string) (map[string]int, error)
 
 	// Jobs.
 	// LockJobs locks up to p.Limit due, unlocked (or lock-expired), runnable jobs for

@@ -314,3 +314,21 @@ func testUserTasks(t *testing.T, s store.Store) {
 		return tx.GetUserTask(ctx, "u4")
 	}), u4)
 }
+
+// testCountTokens: tokens per element, for one definition's instances only.
+func testCountTokens(t *testing.T, s store.Store) {
+	mk := func(id, def string, elements ...string) *store.Change {
+		in := newInstance(id, "order", at(1))
+		in.DefinitionID = def
+		c := &store.Change{Instance: in, Created: true}
+		for i, el := range elements {
+			c.PutTokens = append(c.PutTokens, newToken(fmt.Sprintf("%s-t%d", id, i), id, el, at(1)))
+		}
+		return c
+	}
+	apply(t, s, mk("i1", "order:1", "pay", "ship"), mk("i2", "order:1", "pay"), mk("i3", "order:2", "pay"), mk("i4", "order:1"))
+	counts := get(t, s, func(ctx context.Context, tx store.Tx) (map[string]int, error) { return tx.CountTokens(ctx, "order:1") })
+	same(t, "CountTokens", counts, map[string]int{"pay": 2, "ship": 1})
+	none := get(t, s, func(ctx context.Context, tx store.Tx) (map[string]int, error) { return tx.CountTokens(ctx, "nope") })
+	same(t, "CountTokens of an unknown definition", none, map[string]int{})
+}

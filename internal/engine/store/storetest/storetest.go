@@ -67,6 +67,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"InstanceDefaultPage", testInstanceDefaultPage},
 		{"Incidents", testIncidents},
 		{"UserTasks", testUserTasks},
+		{"CountTokens", testCountTokens},
 		{"Outbox", testOutbox},
 		{"Leases", testLeases},
 		{"Audit", testAudit},

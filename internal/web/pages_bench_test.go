@@ -1,0 +1,132 @@
+package web_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/web"
+)
+
+var (
+	pagesFinished = flag.Int("pages.finished", 1_000_000, "finished instances seeded for BenchmarkPages")
+	pagesRunning  = flag.Int("pages.running", 10_000, "running instances seeded for BenchmarkPages")
+)
+
+// BenchmarkPages renders the pages people open most on a store with a million finished
+// and ten thousand running instances (the scale; -pages.finished/-pages.running
+// change it) and reports each page's p95 server time. Seeding takes a while; the
+// benchmark runs only with -bench.
+//
+//	go test -run '^$' -bench BenchmarkPages -benchtime 200x ./internal/web/
+func BenchmarkPages(b *testing.B) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(b.TempDir(), "pages.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Stop(ctx)
+	order, err := os.ReadFile("../demo/flows/order.bpmn")
+	if err != nil {
+		b.Fatal(err)
+	}
+	dep, err := e.Deploy(ctx, "order.bpmn", order)
+	if err != nil {
+		b.Fatal(err)
+	}
+	def := dep.Processes[0].Definition
+	began := time.Now()
+	seed(b, st, def, *pagesFinished, *pagesRunning)
+	b.Logf("seeded %d finished and %d running instances in %v", *pagesFinished, *pagesRunning, time.Since(began).Round(time.Second))
+
+	ui := web.New(web.Options{Engine: e, Logger: slog.New(slog.DiscardHandler)})
+	pages := []struct{ name, path string }{
+		{"dashboard", "/"},
+		{"process", "/processes/order"},
+		{"instances-filtered", "/instances?process=order&state=active&waitingAt=Task_ShipOrder"},
+		{"instances-variable", "/instances?process=order&var=customer&value=%22c7%22"},
+		{"incidents", "/incidents"},
+	}
+	for _, p := range pages {
+		b.Run(p.name, func(b *testing.B) {
+			lats := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				t0 := time.Now()
+				ui.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p.path, nil))
+				lats = append(lats, time.Since(t0))
+				if rec.Code != http.StatusOK {
+					b.Fatalf("GET %s: %d %s", p.path, rec.Code, rec.Body.String()[:min(300, rec.Body.Len())])
+				}
+			}
+			sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+			b.ReportMetric(float64(lats[len(lats)*95/100].Microseconds())/1000, "p95-ms")
+		})
+	}
+}
+
+// seed writes instances straight through the store seam in large batches: finished ones
+// with their start and end events, running ones waiting at one of the order flow's tasks.
+func seed(b *testing.B, st store.Store, def *store.Definition, finished, running int) {
+	b.Helper()
+	ctx := context.Background()
+	waits := []string{"Task_Checkout", "Task_Ship", "Event_ShipmentConfirmed", "Task_ReserveInventory"}
+	t0 := time.Now().Add(-30 * 24 * time.Hour)
+	const batch = 5000
+	for start := 0; start < finished+running; start += batch {
+		err := st.Write(ctx, func(tx store.Tx) error {
+			for i := start; i < min(start+batch, finished+running); i++ {
+				id := fmt.Sprintf("00000000-0000-7000-8000-%012d", i)
+				at := t0.Add(time.Duration(i) * time.Second)
+				in := &store.Instance{ID: id, DefinitionID: def.ID, DefinitionKey: def.Key, DefinitionVersion: def.Version,
+					BusinessKey: fmt.Sprintf("ORD-%d", i), State: store.InstanceActive, Version: 1, StartedAt: at, EventSeq: 1}
+				c := &store.Change{Instance: in, Created: true,
+					PutVariables: []*store.Variable{{InstanceID: id, Name: "customer", Type: store.TypeString,
+						Value: []byte(fmt.Sprintf("%q", fmt.Sprintf("c%d", i%1000))), UpdatedAt: at}},
+					Events: []*store.Event{{ID: id + "-s", InstanceID: id, InstanceSeq: 1, DefinitionID: def.ID,
+						DefinitionKey: def.Key, Type: engine.EventInstanceStarted, Time: at}}}
+				if i < finished {
+					end := at.Add(time.Duration(1+i%300) * time.Second)
+					in.State, in.EndedAt, in.EventSeq = store.InstanceCompleted, &end, 2
+					c.Events = append(c.Events, &store.Event{ID: id + "-e", InstanceID: id, InstanceSeq: 2, DefinitionID: def.ID,
+						DefinitionKey: def.Key, Type: engine.EventInstanceCompleted, Time: end})
+				} else {
+					c.PutTokens = []*store.Token{{ID: id + "-t", InstanceID: id, ElementID: waits[i%len(waits)],
+						State: store.TokenActive, CreatedAt: at}}
+				}
+				if err := tx.Apply(ctx, c); err != nil {
+					return err
+				}
+			}
+			// The seeded history is not for NATS: keep the outbox empty.
+			evs, err := tx.ListOutbox(ctx, 2*batch+10)
+			if err != nil {
+				return err
+			}
+			seqs := make([]int64, len(evs))
+			for i, ev := range evs {
+				seqs[i] = ev.Seq
+			}
+			return tx.DeleteOutbox(ctx, seqs)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
