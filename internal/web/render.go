@@ -42,7 +42,8 @@ func (s *server) render(c echo.Context, status int, p page, content templ.Compon
 	if isFragment(r) {
 		err = content.Render(r.Context(), &buf)
 	} else {
-		lp := layout.Props{Title: p.Title, Nav: p.Nav, AssetVersion: static.Version, Search: p.Search}
+		lp := layout.Props{Title: p.Title, Nav: p.Nav, AssetVersion: static.Version, Search: p.Search, Flash: takeFlash(c),
+			Live: s.liveProps(c, status)}
 		err = layout.Page(lp).Render(templ.WithChildren(r.Context(), content), &buf)
 	}
 	if err != nil {

@@ -4,6 +4,8 @@
 //   - relative times ("3m ago") stay fresh
 //   - pan and zoom of the diagram SVG (wheel, drag, buttons, keyboard), and clicks on a
 //     diagram element follow the slot's link template
+//   - actions: a confirm <dialog> before forms with data-confirm post, rows added to the
+//     variable editor, dismissable flash banners, and the bulk progress poll
 // No inline handlers anywhere: everything is bound here, so the CSP can forbid inline script.
 (function () {
   "use strict";
@@ -170,4 +172,100 @@
       });
     });
   });
+  // ---- Actions (internal/web/actions.go) ----
+  // Every listener is delegated from the document, so forms that live updates replace
+  // keep working.
+
+  // Confirm before a form with data-confirm posts: a <dialog> with the question. The
+  // confirmed form carries confirm=yes, so the server skips its own confirm page (the
+  // one browsers without script get for destructive actions).
+  var dialog = null;
+  function confirmDialog() {
+    if (dialog) return dialog;
+    dialog = document.createElement("dialog");
+    dialog.className = "confirm-dialog";
+    dialog.setAttribute("aria-labelledby", "confirm-dialog-msg");
+    dialog.setAttribute("data-testid", "confirm-dialog");
+    dialog.innerHTML = '<form method="dialog"><p id="confirm-dialog-msg" class="confirm-message"></p>' +
+      '<div class="confirm-actions"><button type="submit" class="btn" value="no" data-confirm-no>Go back</button>' +
+      '<button type="submit" class="btn" value="yes" data-confirm-yes></button></div></form>';
+    document.body.appendChild(dialog);
+    return dialog;
+  }
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm")) return;
+    if (form.getAttribute("data-confirmed") === "1") { form.removeAttribute("data-confirmed"); return; }
+    var d = confirmDialog();
+    if (typeof d.showModal !== "function") return; // no <dialog>: the server asks instead
+    ev.preventDefault();
+    var submitter = ev.submitter || null;
+    d.querySelector(".confirm-message").textContent = form.getAttribute("data-confirm");
+    var yes = d.querySelector("[data-confirm-yes]");
+    yes.textContent = form.getAttribute("data-confirm-label") || "Confirm";
+    yes.className = form.hasAttribute("data-confirm-danger") ? "btn btn-danger-solid" : "btn btn-primary";
+    d.returnValue = "";
+    d.onclose = function () {
+      if (d.returnValue !== "yes") return;
+      if (!form.querySelector('input[name="confirm"]')) {
+        var c = document.createElement("input");
+        c.type = "hidden"; c.name = "confirm"; c.value = "yes";
+        form.appendChild(c);
+      }
+      form.setAttribute("data-confirmed", "1");
+      if (form.requestSubmit) form.requestSubmit(submitter && submitter.form === form ? submitter : undefined);
+      else form.submit();
+    };
+    d.showModal();
+    yes.focus();
+  });
+  // A button that posts shows it is busy, so a slow command is not clicked twice.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (ev.defaultPrevented || !(form instanceof HTMLFormElement) || form.method !== "post") return;
+    form.querySelectorAll('button[type="submit"]').forEach(function (b) { b.setAttribute("aria-busy", "true"); });
+  });
+
+  // Variable editor: "Add variable" clones the template row with fresh ids.
+  var newRows = 0;
+  document.querySelectorAll("[data-var-add]").forEach(function (b) { b.hidden = false; });
+  document.addEventListener("click", function (ev) {
+    var add = ev.target.closest && ev.target.closest("[data-var-add]");
+    if (!add) return;
+    var editor = add.closest("[data-var-editor]");
+    var tmpl = editor && editor.querySelector("template[data-var-template]");
+    if (!tmpl) return;
+    var row = tmpl.content.firstElementChild.cloneNode(true);
+    newRows++;
+    row.querySelectorAll("[id]").forEach(function (el) { el.id = el.id.replace("var-new-", "var-add" + newRows + "-"); });
+    row.querySelectorAll("label[for]").forEach(function (el) { el.htmlFor = el.htmlFor.replace("var-new-", "var-add" + newRows + "-"); });
+    add.closest(".var-tools").before(row);
+    var name = row.querySelector('input[name="vname"]');
+    if (name) name.focus();
+  });
+
+  // Flash banners can be dismissed.
+  document.querySelectorAll("[data-flash-close]").forEach(function (b) { b.hidden = false; });
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest && ev.target.closest("[data-flash-close]");
+    if (b) b.closest("[data-flash]").remove();
+  });
+
+  // Bulk action progress: fetch the card every 500 ms until it says it is done.
+  function pollProgress() {
+    var card = document.querySelector("[data-progress-url]");
+    if (!card || card.getAttribute("data-done") === "true") return;
+    setTimeout(function () {
+      fetch(card.getAttribute("data-progress-url"), { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var next = doc.querySelector("[data-progress-url]");
+          if (next) card.replaceWith(document.importNode(next, true));
+          pollProgress();
+        })
+        .catch(function () { setTimeout(pollProgress, 2000); });
+    }, 500);
+  }
+  pollProgress();
 })();

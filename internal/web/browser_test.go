@@ -1,0 +1,380 @@
+package web_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cockpit-engine/cockpit/internal/bus"
+	"github.com/cockpit-engine/cockpit/internal/command"
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/web"
+)
+
+// chromiumPath is Debian's chromium; the tests never download a browser of their own.
+const chromiumPath = "/usr/bin/chromium"
+
+// stack is the whole cockpit in-process, wired like `cockpit serve`: SQLite store,
+// embedded NATS with the streams, the outbox relay (engine OnCommit → relay.Notify), the
+// engine, the command service, and the UI with live updates on 127.0.0.1.
+type stack struct {
+	e    *engine.Engine
+	cmds *command.Client
+	url  string
+	// onCommit, when set, sees every commit's events (after relay.Notify).
+	mu       sync.Mutex
+	onCommit func([]*store.Event)
+}
+
+func newStack(tb testing.TB, deploy func(e *engine.Engine) error) *stack {
+	tb.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	const prefix = "browsertest"
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(tb.TempDir(), "cockpit.db")})
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() { _ = st.Close() })
+	ns, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: tb.TempDir(), Port: -1})
+	if err != nil {
+		tb.Fatalf("start NATS: %v", err)
+	}
+	tb.Cleanup(func() { _ = ns.Stop(context.Background()) })
+	nc, err := ns.Connect(ctx, "cockpit-test")
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Prefix: prefix}); err != nil {
+		tb.Fatalf("streams: %v", err)
+	}
+	relay, err := bus.NewRelay(bus.RelayOptions{Store: st, Conn: nc, Prefix: prefix, Logger: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := relay.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = relay.Stop(context.Background()) })
+	s := &stack{}
+	s.e, err = engine.New(engine.Options{Store: st, Logger: log, Workers: 4, OnCommit: func(evs []*store.Event) {
+		relay.Notify()
+		s.mu.Lock()
+		f := s.onCommit
+		s.mu.Unlock()
+		if f != nil {
+			f(evs)
+		}
+	}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := deploy(s.e); err != nil {
+		tb.Fatalf("deploy: %v", err)
+	}
+	if err := s.e.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.e.Stop(sctx)
+	})
+	svc, err := command.Start(ctx, command.Options{Conn: nc, Engine: s.e, Prefix: prefix, Logger: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = svc.Stop(context.Background()) })
+	s.cmds = command.NewClient(nc, prefix)
+	ui := web.New(web.Options{Engine: s.e, Commands: s.cmds, Logger: log, NATS: nc, Prefix: prefix})
+	if err := ui.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(ui) // 127.0.0.1:0
+	tb.Cleanup(srv.Close)
+	tb.Cleanup(func() { _ = ui.Stop(context.Background()) }) // first: end the streams
+	s.url = srv.URL
+	return s
+}
+
+// newBrowser starts Debian's chromium (headless, fresh profile) and returns its context;
+// chromedp.NewContext(browser) opens another tab in it.
+func newBrowser(tb testing.TB) context.Context {
+	tb.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		tb.Skipf("browser test skipped: %s is not installed (apt-get install chromium; .ci/run does it)", chromiumPath)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.WindowSize(1280, 1000),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	if err := chromedp.Do(bctx); err != nil {
+		cancelBrowser()
+		cancelAlloc()
+		tb.Fatalf("start chromium: %v", err)
+	}
+	tb.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	return bctx
+}
+
+// tab opens a page in a new tab and waits until its live stream is up; it marks the
+// window, so a later check can tell the page was not reloaded.
+func tab(tb testing.TB, browser context.Context, url string) context.Context {
+	tb.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	tb.Cleanup(cancel)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(url),
+		waitJS(`document.querySelector("[data-live-status]").dataset.state === "live"`),
+		chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`),
+	); err != nil {
+		tb.Fatalf("open %s: %v", url, err)
+	}
+	return ctx
+}
+
+// waitJS polls a JavaScript condition until it holds, for at most 15 s.
+func waitJS(cond string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(10*time.Millisecond))
+}
+
+func expect(tb testing.TB, ctx context.Context, what, cond string) {
+	tb.Helper()
+	// Every condition also proves the page is the one loaded before: no reload.
+	if err := chromedp.Do(ctx, waitJS(`window.__notReloaded === true && (`+cond+`)`)); err != nil {
+		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main")))
+		tb.Fatalf("%s: %v\npage main:\n%.3000s", what, err, html)
+	}
+}
+
+// screenshot saves the page into the test's temp dir, and into $COCKPIT_SCREENSHOTS
+// (e.g. /tmp) as browser-<name>.png when that is set.
+func screenshot(tb testing.TB, ctx context.Context, name string) {
+	tb.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	if err != nil {
+		tb.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(tb.TempDir(), name+".png"), png, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if dir := os.Getenv("COCKPIT_SCREENSHOTS"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, "browser-"+name+".png"), png, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// TestBrowserLiveRetry drives chromium against the whole stack: an incident shows on the
+// dashboard and the instance page; after the variable is fixed and the incident retried
+// through the command service, two open instance tabs and the dashboard show, without a
+// reload, the incident gone, the token at the next task and the counts down.
+func TestBrowserLiveRetry(t *testing.T) {
+	browser := newBrowser(t)
+	s := newStack(t, func(e *engine.Engine) error {
+		e.Handle("work", func(ctx context.Context, job *engine.Job) (map[string]any, error) {
+			if job.Variables["ok"] != true {
+				return nil, errors.New("the ok variable is not set")
+			}
+			return map[string]any{"done": true}, nil
+		})
+		defs, err := bpmn.Build("fix", bpmn.Name("Fix me")).
+			Start("start", bpmn.Name("Start")).
+			ServiceTask("work", bpmn.Name("Do the work"), bpmn.JobType("work"), bpmn.Retries(1)).
+			UserTask("review", bpmn.Name("Review")).
+			End("end", bpmn.Name("Done")).
+			Definitions()
+		if err != nil {
+			return err
+		}
+		_, err = e.DeployModel(context.Background(), "fix.bpmn", defs)
+		return err
+	})
+	ctx := context.Background()
+	in, err := s.e.StartInstance(ctx, "fix", engine.StartOptions{BusinessKey: "ORDER-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var incID string
+	waitUntil(t, "the incident", func() bool {
+		incs, err := s.e.ListIncidents(ctx, store.IncidentFilter{InstanceID: in.ID, State: store.IncidentOpen})
+		if err == nil && len(incs) == 1 {
+			incID = incs[0].ID
+		}
+		return incID != ""
+	})
+
+	dash := tab(t, browser, s.url+"/")
+	expect(t, dash, "dashboard shows one incident", `document.querySelector('[data-testid=stat-incidents] .value').textContent === "1"`)
+	screenshot(t, dash, "dashboard-incident")
+
+	// The first tab follows the dashboard's link to the instance, like an operator.
+	first := tab(t, browser, s.url+"/")
+	href, err := chromedp.Run(first, chromedp.Evaluate[string](`document.querySelector("[data-testid=incident-row] a[data-testid=id-link]").href`))
+	if err != nil {
+		t.Fatalf("the dashboard's link to the instance: %v", err)
+	}
+	if err := chromedp.Do(first,
+		chromedp.Navigate(href),
+		waitJS(`location.pathname === "/instances/`+in.ID+`" && document.querySelector("[data-live-status]").dataset.state === "live"`),
+		chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`),
+	); err != nil {
+		t.Fatalf("open the instance from the dashboard: %v", err)
+	}
+	second := tab(t, browser, s.url+"/instances/"+in.ID)
+	for _, p := range []context.Context{first, second} {
+		expect(t, p, "open incident", `document.querySelector('[data-testid=incident][data-state=open]') !== null`)
+		expect(t, p, "incident badge on the diagram", `document.querySelector('#overlays [data-testid=badge-incidents-work]') !== null`)
+		expect(t, p, "token at work", `document.querySelector('[data-testid=token-row][data-element-id=work]') !== null`)
+	}
+	screenshot(t, first, "instance-incident")
+
+	// Fix the cause and retry, through the command service (NATS request/reply, audited),
+	// as the page's retry action does.
+	if _, err := s.cmds.RetryIncident(ctx, command.RetryIncidentRequest{Meta: command.Meta{Actor: "browser-test"},
+		IncidentID: incID, Variables: map[string]any{"ok": true}}); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	for i, p := range []context.Context{first, second} {
+		what := fmt.Sprintf("tab %d: ", i+1)
+		expect(t, p, what+"no open incident", `document.querySelector('[data-testid=incident][data-state=open]') === null`)
+		expect(t, p, what+"token at review", `document.querySelector('[data-testid=token-row][data-element-id=review]') !== null &&
+			document.querySelector('[data-testid=token-row][data-element-id=work]') === null`)
+		expect(t, p, what+"overlay moved, drawn as SVG", `(function () {
+			var b = document.querySelector('#overlays [data-testid=badge-active-review]');
+			return b !== null && b.namespaceURI === "http://www.w3.org/2000/svg" &&
+				document.querySelector('#overlays [data-testid=badge-incidents-work]') === null;
+		})()`)
+		expect(t, p, what+"variable ok shown", `document.querySelector('[data-testid=variable-row][data-name=ok]') !== null`)
+	}
+	expect(t, dash, "dashboard: no open incident", `document.querySelector('[data-testid=stat-incidents] .value').textContent === "0"`)
+	screenshot(t, first, "instance-retried")
+	screenshot(t, second, "instance-retried-tab2")
+	screenshot(t, dash, "dashboard-retried")
+
+	// Completing the task ends the instance: the state pill changes in place.
+	tasks, err := s.e.ListUserTasks(ctx, store.UserTaskFilter{InstanceID: in.ID, State: store.TaskOpen})
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("open tasks: %v %v", tasks, err)
+	}
+	if _, err := s.cmds.CompleteTask(ctx, command.CompleteTaskRequest{Meta: command.Meta{Actor: "browser-test"}, TaskID: tasks[0].ID}); err != nil {
+		t.Fatalf("complete task: %v", err)
+	}
+	expect(t, second, "completed pill", `document.querySelector('#live-instance-title [data-testid=state-pill]').dataset.state === "completed"`)
+	expect(t, second, "no token left", `document.querySelector('[data-testid=token-row]') === null`)
+	screenshot(t, second, "instance-completed")
+}
+
+// BenchmarkLiveUpdate measures the time from an event's commit to its fragment in an
+// open browser's DOM: the reference flow (start → three no-op service tasks → end) runs
+// b.N instances one after another while chromium shows the process page; the page notes
+// when each instance's row first shows "completed" (live.js's cockpit:swap event), the
+// engine's OnCommit when instance.completed committed. Both read this machine's clock.
+//
+//	COCKPIT_SCREENSHOTS=/tmp go test -run '^$' -bench BenchmarkLiveUpdate -benchtime 200x ./internal/web
+func BenchmarkLiveUpdate(b *testing.B) {
+	browser := newBrowser(b)
+	var mu sync.Mutex
+	committed := map[string]float64{} // instance id → commit time of instance.completed, ms since the epoch
+	s := newStack(b, func(e *engine.Engine) error {
+		nop := func(context.Context, *engine.Job) (map[string]any, error) { return nil, nil }
+		for _, jt := range []string{"bench.a", "bench.b", "bench.c"} {
+			e.Handle(jt, nop)
+		}
+		defs, err := bpmn.Build("reference", bpmn.Name("Reference flow")).
+			Start("start").
+			ServiceTask("a", bpmn.JobType("bench.a")).
+			ServiceTask("b", bpmn.JobType("bench.b")).
+			ServiceTask("c", bpmn.JobType("bench.c")).
+			End("end").
+			Definitions()
+		if err != nil {
+			return err
+		}
+		_, err = e.DeployModel(context.Background(), "reference.bpmn", defs)
+		return err
+	})
+	s.mu.Lock()
+	s.onCommit = func(evs []*store.Event) {
+		now := float64(time.Now().UnixNano()) / 1e6
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ev := range evs {
+			if ev.Type == engine.EventInstanceCompleted {
+				committed[ev.InstanceID] = now
+			}
+		}
+	}
+	s.mu.Unlock()
+	page := tab(b, browser, s.url+"/processes/reference")
+	if err := chromedp.Do(page, chromedp.Evaluate[chromedp.Void](`window.__seen = {};
+		document.addEventListener("cockpit:swap", function (e) {
+			var t = performance.timeOrigin + performance.now();
+			if (!e.detail.el.querySelectorAll) return;
+			e.detail.el.querySelectorAll("[data-testid=instance-row]").forEach(function (r) {
+				var p = r.querySelector("[data-testid=state-pill]");
+				if (p && p.dataset.state === "completed" && !(r.dataset.id in window.__seen)) window.__seen[r.dataset.id] = t;
+			});
+		}); true`)); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var lat []float64
+	b.ResetTimer()
+	for range b.N {
+		in, err := s.e.StartInstance(ctx, "reference", engine.StartOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		seen, err := chromedp.Run(page, chromedp.Poll[float64](`window.__seen["`+in.ID+`"]`,
+			chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(2*time.Millisecond)))
+		if err != nil {
+			b.Fatalf("instance %s never showed completed: %v", in.ID, err)
+		}
+		mu.Lock()
+		c, ok := committed[in.ID]
+		mu.Unlock()
+		if !ok {
+			b.Fatalf("no commit time for %s", in.ID)
+		}
+		lat = append(lat, seen-c)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(lat[len(lat)-1], "max-ms")
+	b.ReportMetric(0, "ns/op")
+	screenshot(b, page, "process-bench")
+}

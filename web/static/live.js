@@ -1,0 +1,128 @@
+// Live updates: one EventSource per page (the URL is in [data-live-src], set by the server
+// for pages that can change while open). The server pushes
+//   event: fragment  data: {"id": "<element id>", "html": "<the element's new HTML>"}
+//   event: status    data: live | down   (down: the server lost the event bus)
+// and each fragment replaces the element with that id. A fragment that holds the focused
+// field or a field the user has changed waits until the user leaves it, so typing is never
+// lost. After a swap the document gets a "cockpit:swap" event (detail.id, detail.el), so
+// other scripts can bind handlers in the new content.
+// When the stream breaks (server restart, network), it reconnects with exponential backoff
+// and jitter; the server sends every fragment to a new stream, so the page catches up
+// without a reload.
+(function () {
+  "use strict";
+  var indicator = document.querySelector("[data-live-src]");
+  if (!indicator) return;
+  var label = indicator.querySelector("[data-live-label]");
+  var src = indicator.getAttribute("data-live-src");
+  var SVG_NS = "http://www.w3.org/2000/svg";
+  var MIN_DELAY = 500, MAX_DELAY = 15000;
+  var delay = MIN_DELAY, es = null, timer = null, held = {};
+
+  var labels = {
+    connecting: ["Connecting…", "Connecting to live updates"],
+    live: ["Live", "This page updates itself as the engine works"],
+    down: ["Live paused", "The server lost its event bus; changes show up when it is back"],
+    reconnecting: ["Reconnecting…", "The live connection broke; trying again"],
+    off: ["Not live", "This browser cannot receive live updates; reload to see changes"]
+  };
+  function setState(state) {
+    indicator.setAttribute("data-state", state);
+    if (label) label.textContent = labels[state][0];
+    indicator.title = labels[state][1];
+  }
+
+  // A fragment waits while the user works in it.
+  function busy(el) {
+    var a = document.activeElement;
+    if (a && a !== document.body && el.contains(a) && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName)) return true;
+    var fields = el.querySelectorAll ? el.querySelectorAll("input, textarea, select") : [];
+    for (var i = 0; i < fields.length; i++) {
+      var f = fields[i];
+      if (f.type === "checkbox" || f.type === "radio") {
+        if (f.checked !== f.defaultChecked) return true;
+      } else if (f.tagName === "SELECT") {
+        for (var j = 0; j < f.options.length; j++) {
+          if (f.options[j].selected !== f.options[j].defaultSelected) return true;
+        }
+      } else if (f.value !== f.defaultValue) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // parse builds the new element in the namespace of the one it replaces (an SVG <g>
+  // parsed as HTML would be an unknown HTML element).
+  function parse(html, old) {
+    var t = document.createElement("template");
+    if (old instanceof SVGElement && !(old instanceof SVGSVGElement)) {
+      t.innerHTML = '<svg xmlns="' + SVG_NS + '">' + html + "</svg>";
+      var svg = t.content.firstElementChild;
+      return svg && svg.firstElementChild;
+    }
+    t.innerHTML = html;
+    return t.content.firstElementChild;
+  }
+
+  function swap(id, html) {
+    var old = document.getElementById(id);
+    if (!old) return;
+    if (busy(old)) { held[id] = html; return; }
+    delete held[id];
+    var el = parse(html, old);
+    if (!el || old.isEqualNode(el)) return;
+    // Keep what the reader opened.
+    var open = {};
+    old.querySelectorAll("details[open]").forEach(function (d, i) { open[detailsKey(d, i)] = true; });
+    el.querySelectorAll("details").forEach(function (d, i) { if (open[detailsKey(d, i)]) d.open = true; });
+    old.replaceWith(el);
+    if (!(el instanceof SVGElement)) {
+      el.classList.add("live-updated");
+      setTimeout(function () { el.classList.remove("live-updated"); }, 1200);
+    }
+    document.dispatchEvent(new CustomEvent("cockpit:swap", { detail: { id: id, el: el } }));
+  }
+  function detailsKey(d, i) {
+    var s = d.querySelector("summary");
+    return (s ? s.textContent : "") + "#" + i;
+  }
+
+  // Held fragments go in once the user leaves them.
+  document.addEventListener("focusout", function () {
+    setTimeout(function () {
+      Object.keys(held).forEach(function (id) { swap(id, held[id]); });
+    }, 0);
+  });
+
+  function connect() {
+    timer = null;
+    es = new EventSource(src);
+    es.addEventListener("status", function (ev) {
+      delay = MIN_DELAY;
+      setState(ev.data === "live" ? "live" : "down");
+    });
+    es.addEventListener("fragment", function (ev) {
+      var f;
+      try { f = JSON.parse(ev.data); } catch (e) { return; }
+      if (f && f.id) swap(f.id, f.html || "");
+    });
+    es.onerror = function () {
+      // EventSource retries by itself only after some failures; take over so every
+      // failure backs off the same way.
+      es.close();
+      es = null;
+      setState("reconnecting");
+      var wait = delay + Math.random() * delay / 2;
+      delay = Math.min(delay * 2, MAX_DELAY);
+      timer = setTimeout(connect, wait);
+    };
+  }
+
+  if (!window.EventSource) { setState("off"); return; }
+  setState("connecting");
+  connect();
+  // A page put in the back/forward cache closes its stream; bring it back on return.
+  window.addEventListener("pagehide", function () { if (es) { es.close(); es = null; } if (timer) { clearTimeout(timer); timer = null; } });
+  window.addEventListener("pageshow", function (ev) { if (ev.persisted && !es && !timer) connect(); });
+})();
