@@ -59,7 +59,7 @@ import (
 // Live-update defaults.
 const (
 	// DefaultLiveInterval is the least time between two renders of one topic.
-	DefaultLiveInterval = 150 * time.Millisecond
+	DefaultLiveInterval = 50 * time.Millisecond
 	// liveHeartbeat keeps idle streams alive through proxies and finds dead browsers.
 	liveHeartbeat = 20 * time.Second
 	// liveWriteTimeout bounds one write to a browser; a browser that does not read in

@@ -6,8 +6,10 @@ import (
 )
 
 // countTokensSQL walks the tokens (one per waiting path of a running instance) and keeps
-// those of the definition; it never reads finished instances.
-const countTokensSQL = `SELECT t.element_id, count(*) FROM tokens t JOIN instances i ON i.id = t.instance_id
+// those of the definition; it never reads finished instances. CROSS JOIN is SQLite's way
+// to fix the join order: left to its own devices the planner starts from the
+// definition's instances (the index on definition_id), which reads the whole history.
+const countTokensSQL = `SELECT t.element_id, count(*) FROM tokens t CROSS JOIN instances i ON i.id = t.instance_id
 	WHERE i.definition_id = ? GROUP BY t.element_id`
 
 // CountTokens counts a definition's tokens per element.

@@ -40,6 +40,8 @@ func TestQueryPlans(t *testing.T) {
 				"jobs USING INDEX jobs_instance", "subscriptions USING INDEX subscriptions_instance",
 				"user_tasks USING INDEX user_tasks_instance", "incidents USING INDEX incidents_instance"}},
 		{"LockJobs", stmtSQL[qLockJobs], []any{"o", 1, 2, 3, `["service"]`, `["service"]`, 1, `["t"]`, 10}, []string{"jobs USING INDEX jobs_runnable"}},
+		// Tokens first, each instance by its key: never the definition's whole history.
+		{"CountTokens", countTokensSQL, []any{"d"}, []string{"SCAN t", "SEARCH i USING PRIMARY KEY"}},
 		{"NextJobDue", stmtSQL[qNextJobDue], nil, []string{"jobs USING INDEX jobs_runnable", "jobs USING INDEX jobs_locked"}},
 		{"FindSubscriptions", stmtSQL[qFindSubscriptions], []any{"m", "k"},
 			[]string{"subscriptions USING INDEX subscriptions_message", "subscriptions USING INDEX subscriptions_instance"}},
