@@ -206,7 +206,7 @@ func TestMigrate(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = runApp(t, env, "migrate", "down")
-	if r.code != exitOK || !strings.Contains(r.stdout, "rolled back 00002") {
+	if r.code != exitOK || !strings.Contains(r.stdout, "rolled back 00003") {
 		t.Fatalf("down: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = runApp(t, env, "migrate", "status")

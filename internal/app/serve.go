@@ -38,6 +38,10 @@ type serveConfig struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	// WebActor names the operator of web UI actions in the audit log; TrustProxyUser
+	// takes it from X-Forwarded-User instead (only behind an authenticating proxy).
+	WebActor       string
+	TrustProxyUser bool
 }
 
 func newServeCommand(getenv func(string) string) (*command, *serveConfig) {
@@ -75,6 +79,8 @@ proxy in front of it checks who is calling. Ctrl-C (SIGINT) or SIGTERM stops it 
 	c.durationVar(&cfg.JobLock, "job-lock-duration", "COCKPIT_JOB_LOCK_DURATION", 0, "how long a fetched job stays locked before another node may run it (0: the engine default, 5m)")
 	c.stringVar(&cfg.LogLevel, "log-level", "COCKPIT_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 	c.stringVar(&cfg.LogFormat, "log-format", "COCKPIT_LOG_FORMAT", "text", "log format: text or json")
+	c.stringVar(&cfg.WebActor, "web-actor", "COCKPIT_WEB_ACTOR", "web", "operator name the audit log records for actions taken in the web UI")
+	c.boolVar(&cfg.TrustProxyUser, "trust-proxy-user", "COCKPIT_TRUST_PROXY_USER", false, "take the web UI operator's name from the X-Forwarded-User header (only behind a proxy that authenticates users and sets it)")
 	c.durationVar(&cfg.ShutdownTimeout, "shutdown-timeout", "COCKPIT_SHUTDOWN_TIMEOUT", 30*time.Second, "how long a stop waits for requests and running jobs")
 	return c, cfg
 }
@@ -256,7 +262,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	// The web UI has every other path; its commands go through the command service.
 	// Live updates (SSE) come from the same connection's events.
 	ui := web.New(web.Options{Engine: e, Commands: commandsvc.NewClient(nr.nc, cfg.NATS.Prefix), Logger: log,
-		NATS: nr.nc, Prefix: cfg.NATS.Prefix})
+		NATS: nr.nc, Prefix: cfg.NATS.Prefix, Actor: cfg.WebActor, TrustProxyUser: cfg.TrustProxyUser})
 	if err := ui.Start(ctx); err != nil {
 		_ = ln.Close()
 		return err

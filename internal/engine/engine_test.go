@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -365,6 +366,65 @@ func TestSubprocessCompletesErrorsAndTimesOut(t *testing.T) {
 			t.Errorf("timeout path %v, jobs %d tokens %d", v.visited(slow.ID), len(d.Jobs), len(d.Tokens))
 		}
 	})
+}
+
+// TestElementCountsFollowHistory: the completion counts the store keeps are the
+// element.left events of the history, per definition (the store matches the event type
+// by its own constant).
+func TestElementCountsFollowHistory(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		v.e.Handle("pick", func(ctx context.Context, j *engine.Job) (map[string]any, error) { return nil, nil })
+		v.start()
+		sub := v.deploy("subprocess.bpmn").Processes[0].Definition
+		par := v.deploy("parallel.bpmn").Processes[0].Definition
+		for _, outOfStock := range []bool{false, false, true} {
+			inst := v.startInstance("subprocess", map[string]any{"outOfStock": outOfStock})
+			v.waitState(inst.ID, store.InstanceCompleted)
+		}
+		inst := v.startInstance("parallel", nil)
+		if err := v.e.CompleteUserTask(v.ctx, v.openTask(inst.ID, "a").ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		v.startInstance("parallel", nil) // waits at a and b: only start and fork completed
+		for _, def := range []*store.Definition{sub, par} {
+			want := map[string]int64{}
+			for _, id := range v.instancesOf(def.ID) {
+				for _, ev := range v.detail(id).History {
+					if ev.Type == engine.EventElementLeft {
+						want[ev.ElementID]++
+					}
+				}
+			}
+			got, err := v.e.ElementCounts(v.ctx, def.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("%s: ElementCounts %v, want the element.left events %v", def.Key, got, want)
+			}
+		}
+		if got, _ := v.e.ElementCounts(v.ctx, par.ID); got["a"] != 1 || got["b"] != 0 || got["start"] != 2 || got["end"] != 0 {
+			t.Errorf("parallel: %v", got)
+		}
+	})
+}
+
+func (v *env) instancesOf(definitionID string) []string {
+	v.t.Helper()
+	page, err := v.e.ListInstances(v.ctx, store.InstanceFilter{DefinitionID: definitionID, Limit: 100})
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	return ids(page.Instances)
+}
+
+func ids(ins []*store.Instance) []string {
+	out := make([]string, len(ins))
+	for i, in := range ins {
+		out[i] = in.ID
+	}
+	return out
 }
 
 func TestTerminateEndEvent(t *testing.T) {

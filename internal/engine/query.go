@@ -96,3 +96,10 @@ func (e *Engine) GetInstance(ctx context.Context, id string) (*InstanceDetail, e
 func (e *Engine) CountTokens(ctx context.Context, definitionID string) (map[string]int, error) {
 	return read(ctx, e, "count tokens", func(tx store.Tx) (map[string]int, error) { return tx.CountTokens(ctx, definitionID) })
 }
+
+// ElementCounts tells how many times each element of a definition was completed (left by
+// a token), over its whole history. The store keeps the counts as it writes the events,
+// so reading them costs the same after a million instances as after one.
+func (e *Engine) ElementCounts(ctx context.Context, definitionID string) (map[string]int64, error) {
+	return read(ctx, e, "element counts", func(tx store.Tx) (map[string]int64, error) { return tx.ElementCounts(ctx, definitionID) })
+}

@@ -954,4 +954,3 @@ func deployProblems(derr *engine.DeployError) []pages.DeployProblem {
 	}
 	return out
 }
-

@@ -195,7 +195,7 @@ func parseJSON(raw string) (any, error) {
 			return nil, jsonPositionError(raw, se.Offset, se.Error())
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, jsonPositionError(raw, int64(len(raw)), "unexpected end of JSON input")
+			return nil, jsonPositionError(raw, int64(len(raw))+1, "unexpected end of JSON input; something is not closed")
 		}
 		return nil, fmt.Errorf("the JSON is not valid: %v", err)
 	}
@@ -212,8 +212,8 @@ func jsonPositionError(raw string, offset int64, msg string) error {
 	if offset < 1 {
 		offset = 1
 	}
-	if offset > int64(len(raw)) {
-		offset = int64(len(raw))
+	if offset > int64(len(raw))+1 {
+		offset = int64(len(raw)) + 1 // the end of the text
 	}
 	line, col := 1, 1
 	for _, r := range raw[:offset-1] {

@@ -71,19 +71,28 @@ func (s *server) process(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	overlay := &diagram.Overlay{Active: map[string]int{}, Incidents: incAt, Titles: map[string]string{}}
+	// Completions come from a summary the store keeps per element as it writes the
+	// history: a few rows, however many instances finished.
+	completed, err := s.eng.ElementCounts(ctx, def.ID)
+	if err != nil {
+		return err
+	}
+	overlay := &diagram.Overlay{Active: map[string]int{}, Incidents: incAt, Completed: map[string]int{},
+		Titles: map[string]string{}}
 	for _, el := range flowNodes(model.Process(def.Key)) {
 		active := components.Bounded{N: tokens[el.ID]}
+		done := components.Bounded{N: int(completed[el.ID])}
 		overlay.Active[el.ID] = active.N
-		if active.N > 0 || incAt[el.ID] > 0 {
-			overlay.Titles[el.ID] = fmt.Sprintf("%s: %s active, %d open incidents", el.ID, active, incAt[el.ID])
+		overlay.Completed[el.ID] = done.N
+		if active.N > 0 || incAt[el.ID] > 0 || done.N > 0 {
+			overlay.Titles[el.ID] = fmt.Sprintf("%s: %s active, %d open incidents, %s completed", el.ID, active, incAt[el.ID], done)
 		}
 		name := el.Name
 		if name == "" {
 			name = el.ID
 		}
 		p.Elements = append(p.Elements, pages.ElementRow{
-			ID: el.ID, Name: name, Kind: string(el.Kind), Active: active,
+			ID: el.ID, Name: name, Kind: string(el.Kind), Active: active, Completed: done,
 			Incidents:     components.Bounded{N: incAt[el.ID], Capped: incCapped},
 			WaitingHref:   instancesURL("process", key, "waitingAt", el.ID),
 			IncidentsHref: instancesURL("process", key, "waitingAt", el.ID, "hasIncident", "true"),

@@ -55,6 +55,9 @@ type Engine interface {
 	Model(ctx context.Context, definitionID string) (*bpmn.Definitions, error)
 	// CountTokens counts where a definition's running instances stand, per element.
 	CountTokens(ctx context.Context, definitionID string) (map[string]int, error)
+	// ElementCounts counts how many times each element of a definition was completed
+	// (a summary the store keeps, not a count over the history).
+	ElementCounts(ctx context.Context, definitionID string) (map[string]int64, error)
 	CompleteUserTask(ctx context.Context, taskID string, vars map[string]any) error
 	// Deploy is called directly: there is no deploy command on NATS (the handler writes
 	// the audit row).

@@ -261,10 +261,17 @@ func TestPages(t *testing.T) {
 		rows := p.want(t, 200, "element-row", 4)
 		counts := map[string]string{}
 		for _, r := range rows {
-			counts[attr(r, "data-element-id")] = text(byTestID(r, "count-active")[0]) + "/" + text(byTestID(r, "count-incident")[0])
+			counts[attr(r, "data-element-id")] = text(byTestID(r, "count-active")[0]) + "/" + text(byTestID(r, "count-incident")[0]) +
+				"/" + text(byTestID(r, "count-completed")[0])
 		}
-		if counts["review"] != "2/0" || counts["charge"] != "1/1" || counts["start"] != "0/0" {
+		// active/incidents/completed: all three instances left start, two left charge.
+		if counts["review"] != "2/0/0" || counts["charge"] != "1/1/2" || counts["start"] != "0/0/3" || counts["end"] != "0/0/0" {
 			t.Errorf("element counts: %v", counts)
+		}
+		if !strings.Contains(p.body, `data-testid="badge-completed-start" data-count="3"`) ||
+			!strings.Contains(p.body, `data-testid="badge-completed-charge" data-count="2"`) ||
+			strings.Contains(p.body, `data-testid="badge-completed-review"`) {
+			t.Error("diagram: completed badges missing or wrong")
 		}
 		p.want(t, 200, "diagram", 1)
 		if d := byTestID(p.doc, "diagram")[0]; attr(d, "data-element-href") != "/instances?process=pay&waitingAt={id}" {

@@ -236,6 +236,7 @@
     var tmpl = editor && editor.querySelector("template[data-var-template]");
     if (!tmpl) return;
     var row = tmpl.content.firstElementChild.cloneNode(true);
+    row.setAttribute("data-testid", "var-row");
     newRows++;
     row.querySelectorAll("[id]").forEach(function (el) { el.id = el.id.replace("var-new-", "var-add" + newRows + "-"); });
     row.querySelectorAll("label[for]").forEach(function (el) { el.htmlFor = el.htmlFor.replace("var-new-", "var-add" + newRows + "-"); });

@@ -86,6 +86,10 @@ type Tx interface {
 	// Apply writes a change. For a new instance (c.Created) it inserts the row; otherwise it
 	// updates it only where the stored version equals c.Instance.Version-1, else ErrConflict.
 	// Changes without an instance (timer/message start bookkeeping) write only their rows.
+	//
+	// Apply also keeps the completion counts that ElementCounts reads: every event of type
+	// "element.left" in c.Events adds one to its (DefinitionID, ElementID), in the same
+	// transaction, so a change rolled back (to a savepoint or entirely) counts nothing.
 	Apply(ctx context.Context, c *Change) error
 	GetInstance(ctx context.Context, id string) (*Instance, error)
 	// ListVariables returns the variables of several instances at once (the executor
@@ -96,6 +100,11 @@ type Tx interface {
 	// running instances stand), in one query bounded by the running instances, not by
 	// history. Joining tokens are counted too.
 	CountTokens(ctx context.Context, definitionID string) (map[string]int, error)
+	// ElementCounts returns how many times each element of a definition was completed
+	// (its "element.left" events, counted by Apply), from a summary row per element: the
+	// cost follows the model's size, never the history. Elements never completed are
+	// absent.
+	ElementCounts(ctx context.Context, definitionID string) (map[string]int64, error)
 
 	// Jobs.
 	// LockJobs locks up to p.Limit due, unlocked (or lock-expired), runnable jobs for

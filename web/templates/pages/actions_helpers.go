@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 
@@ -71,4 +72,20 @@ func filterFields(f InstanceFilterForm) []components.Hidden {
 		}
 	}
 	return out
+}
+
+// bulkSummary says what a finished bulk retry did, in one sentence or three.
+func bulkSummary(j BulkProgress) string {
+	s := fmt.Sprintf("%d of %d incident%s retried", j.Succeeded, j.Total, plural(j.Total))
+	if j.Failed > 0 {
+		s += fmt.Sprintf(", %d failed", j.Failed)
+	}
+	s += "."
+	if j.Matched > j.Total {
+		s += fmt.Sprintf(" %d more matched but were over the limit; run it again for those.", j.Matched-j.Total)
+	}
+	if j.Incomplete {
+		s += " The service stopped before trying them all; the rest were not touched."
+	}
+	return s
 }

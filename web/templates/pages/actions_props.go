@@ -96,9 +96,9 @@ type BulkProgress struct {
 	BackLabel string
 	// Total is how many incidents are tried; Completed how many are done so far.
 	Total, Completed, Succeeded, Failed int
-	Matched                            int
-	Done                               bool
-	Incomplete                         bool
+	Matched                             int
+	Done                                bool
+	Incomplete                          bool
 	// Error is why the command as a whole failed (nothing selected, service down).
 	Error           string
 	Errors          []BulkItemError

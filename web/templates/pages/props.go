@@ -59,6 +59,8 @@ type ElementRow struct {
 	Kind      string
 	Active    components.Bounded
 	Incidents components.Bounded
+	// Completed is how many times the element was completed, over the version's history.
+	Completed components.Bounded
 	// WaitingHref lists the instances waiting here; IncidentsHref those with an incident.
 	WaitingHref   string
 	IncidentsHref string

@@ -128,6 +128,13 @@ const (
 	RETURNING seq)
 	INSERT INTO outbox (seq) SELECT seq FROM ev RETURNING seq`
 
+	// A change's completions per element, summed in Go (an upsert may not touch a row
+	// twice).
+	upsertElementStatsSQL = `INSERT INTO element_stats (definition_id, element_id, completed)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
+	ON CONFLICT (definition_id, element_id) DO UPDATE SET completed = element_stats.completed + excluded.completed`
+	elementCountsSQL = `SELECT element_id, completed FROM element_stats WHERE definition_id = $1`
+
 	// Kinds and types arrive as arrays: NULL kinds means all kinds; NULL types means every
 	// service type, an empty array none.
 	lockJobsSQL = `UPDATE jobs SET lock_owner = $1, locked_until = $2 WHERE id IN (

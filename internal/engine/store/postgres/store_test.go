@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"testing"
 	"time"
@@ -203,5 +205,59 @@ func TestMigrateDownAndUp(t *testing.T) {
 	}
 	if err := s.Ready(ctx); err != nil {
 		t.Fatalf("store not ready after migrating up again: %v", err)
+	}
+}
+
+// TestElementStatsMigrationCountsHistory: migration 00003 counts the element.left events
+// already in the history.
+func TestElementStatsMigrationCountsHistory(t *testing.T) {
+	t.Parallel()
+	url := testURL(t)
+	schema := newSchema()
+	ctx := t.Context()
+	s := open(t, postgres.Options{Schema: schema})
+	err := s.Write(ctx, func(tx store.Tx) error {
+		var evs []*store.Event
+		for i, e := range []struct{ def, typ, el string }{
+			{"d:1", "element.left", "a"}, {"d:1", "element.left", "a"}, {"d:1", "element.left", "b"},
+			{"d:1", "element.entered", "b"}, {"d:2", "element.left", "a"}, {"d:1", "instance.completed", ""},
+		} {
+			evs = append(evs, &store.Event{ID: fmt.Sprintf("e%d", i), DefinitionID: e.def, Type: e.typ, ElementID: e.el, Time: time.Unix(1, 0)})
+		}
+		return tx.Apply(ctx, &store.Change{Events: evs})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := func() map[string]int64 {
+		t.Helper()
+		var out map[string]int64
+		if err := s.Read(ctx, func(tx store.Tx) error {
+			var err error
+			out, err = tx.ElementCounts(ctx, "d:1")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := map[string]int64{"a": 2, "b": 1}
+	if got := counts(); !maps.Equal(got, want) {
+		t.Fatalf("counts kept by Apply: %v, want %v", got, want)
+	}
+
+	db, err := postgres.OpenDB(ctx, url, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if m, err := postgres.MigrateDown(ctx, db); err != nil || m == nil || m.Name != "00003_element_stats.sql" {
+		t.Fatalf("down: %+v %v", m, err)
+	}
+	if _, err := postgres.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if got := counts(); !maps.Equal(got, want) {
+		t.Fatalf("counts after migrating up over the history: %v, want %v", got, want)
 	}
 }

@@ -453,6 +453,10 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 			events = len(what)
 			b.Queue(insertEventsSQL, eventArgs(c.Events)...)
 			what = append(what, "insert events")
+			if defs, elements, counts := completedCounts(c.Events); len(defs) > 0 {
+				b.Queue(upsertElementStatsSQL, defs, elements, counts)
+				what = append(what, "count completed elements")
+			}
 		}
 	}
 	failed := ""

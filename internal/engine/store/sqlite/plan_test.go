@@ -42,6 +42,8 @@ func TestQueryPlans(t *testing.T) {
 		{"LockJobs", stmtSQL[qLockJobs], []any{"o", 1, 2, 3, `["service"]`, `["service"]`, 1, `["t"]`, 10}, []string{"jobs USING INDEX jobs_runnable"}},
 		// Tokens first, each instance by its key: never the definition's whole history.
 		{"CountTokens", countTokensSQL, []any{"d"}, []string{"SCAN t", "SEARCH i USING PRIMARY KEY"}},
+		// A key range of the summary table, whatever the size of the history.
+		{"ElementCounts", stmtSQL[qElementCounts], []any{"d"}, []string{"SEARCH element_stats USING PRIMARY KEY (definition_id=?)"}},
 		{"NextJobDue", stmtSQL[qNextJobDue], nil, []string{"jobs USING INDEX jobs_runnable", "jobs USING INDEX jobs_locked"}},
 		{"FindSubscriptions", stmtSQL[qFindSubscriptions], []any{"m", "k"},
 			[]string{"subscriptions USING INDEX subscriptions_message", "subscriptions USING INDEX subscriptions_instance"}},

@@ -75,6 +75,7 @@ const (
 	qListOutbox
 	qOutboxStats
 	qGetLease
+	qElementCounts
 
 	numReadStmts // the statements below only run on the writer
 
@@ -99,6 +100,7 @@ const (
 	qAcquireLease
 	qReleaseLease
 	qInsertAudit
+	qUpsertElementStatsJSON
 
 	numStmts
 )
@@ -108,6 +110,14 @@ var stmtSQL = [numStmts]string{
 	qOutboxStats: `SELECT (SELECT count(*) FROM outbox),
 		coalesce((SELECT time FROM events WHERE seq = (SELECT min(seq) FROM outbox)), 0)`,
 	qGetLease: `SELECT owner FROM leases WHERE name = ?`,
+
+	qElementCounts: `SELECT element_id, completed FROM element_stats WHERE definition_id = ?`,
+	// The rare change that completes more than statsChunk distinct elements: its rows as a
+	// JSON array of [definition_id, element_id, completed]. "WHERE true" is SQLite's way to
+	// tell the upsert's ON CONFLICT from a join's ON.
+	qUpsertElementStatsJSON: `INSERT INTO element_stats (definition_id, element_id, completed)
+	SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?) WHERE true
+	` + elementStatsConflict,
 	// The events of one Apply have consecutive seqs (one writer), so one range queues them.
 	qQueueOutbox: `INSERT INTO outbox (seq) SELECT seq FROM events WHERE seq BETWEEN ?1 AND ?2`,
 	// Take the lease when it is free, expired or ours already.
@@ -225,6 +235,20 @@ func insertEventsSQL(n int) string {
 	return `INSERT INTO events (id, instance_id, instance_seq, definition_id, definition_key, type, element_id,
 	element_type, token_id, job_id, incident_id, time, data) VALUES ` +
 		strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+// statsChunk is the largest n for which upsertElementStatsSQL(n) is prepared at Open.
+const statsChunk = 8
+
+// elementStatsConflict adds to an existing count (in DO UPDATE, a bare column is the
+// stored row's).
+const elementStatsConflict = `ON CONFLICT (definition_id, element_id) DO UPDATE SET completed = completed + excluded.completed`
+
+// upsertElementStatsSQL adds n (definition_id, element_id, completed) rows to element_stats.
+// The rows must name distinct elements (completedCounts sums them).
+func upsertElementStatsSQL(n int) string {
+	return `INSERT INTO element_stats (definition_id, element_id, completed) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ") + ` ` + elementStatsConflict
 }
 
 // query assembles a statement from fixed fragments: WHERE terms are ANDed, and the

@@ -53,7 +53,8 @@ type Store struct {
 	closed bool
 	wdb    *sql.DB // exactly one connection
 	wstmts [numStmts]*sql.Stmt
-	// wbuilt holds the multi-row event inserts, prepared on the writer at Open, by text.
+	// wbuilt holds the multi-row event inserts and element stats upserts, prepared on the
+	// writer at Open, by text.
 	wbuilt map[string]*sql.Stmt
 
 	// ckpt runs WAL checkpoints off the writer; commits counts towards the next one.
@@ -162,6 +163,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err != nil {
 			s.closeAll()
 			return nil, fmt.Errorf("open sqlite store %s: prepare %d-row event insert: %w", o.Path, n, err)
+		}
+		s.wbuilt[text] = st
+	}
+	for n := 1; n <= statsChunk; n++ {
+		text := upsertElementStatsSQL(n)
+		st, err := wdb.PrepareContext(ctx, text)
+		if err != nil {
+			s.closeAll()
+			return nil, fmt.Errorf("open sqlite store %s: prepare %d-row element stats upsert: %w", o.Path, n, err)
 		}
 		s.wbuilt[text] = st
 	}

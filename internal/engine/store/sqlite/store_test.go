@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"maps"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -277,5 +280,72 @@ func TestReady(t *testing.T) {
 	}
 	if err := s.Ready(ctx); !errors.Is(err, sqlite.ErrClosed) {
 		t.Fatalf("closed store: %v", err)
+	}
+}
+
+// TestElementStatsMigrationCountsHistory: migration 00003 counts the element.left events
+// already in the history, so a database written before it shows the same completion
+// counts as one that had the table all along.
+func TestElementStatsMigrationCountsHistory(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "cockpit.db")
+	s, err := sqlite.Open(ctx, sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Write(ctx, func(tx store.Tx) error {
+		var evs []*store.Event
+		for i, e := range []struct{ def, typ, el string }{
+			{"d:1", "element.left", "a"}, {"d:1", "element.left", "a"}, {"d:1", "element.left", "b"},
+			{"d:1", "element.entered", "b"}, {"d:2", "element.left", "a"}, {"d:1", "instance.completed", ""},
+		} {
+			evs = append(evs, &store.Event{ID: fmt.Sprintf("e%d", i), DefinitionID: e.def, Type: e.typ, ElementID: e.el, Time: time.Unix(1, 0)})
+		}
+		return tx.Apply(ctx, &store.Change{Events: evs})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := func(s *sqlite.Store) map[string]int64 {
+		t.Helper()
+		var out map[string]int64
+		if err := s.Read(ctx, func(tx store.Tx) error {
+			var err error
+			out, err = tx.ElementCounts(ctx, "d:1")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := map[string]int64{"a": 2, "b": 1}
+	if got := counts(s); !maps.Equal(got, want) {
+		t.Fatalf("counts kept by Apply: %v, want %v", got, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := sqlite.OpenDB(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := sqlite.MigrateDown(ctx, db); err != nil || m == nil || m.Name != "00003_element_stats.sql" {
+		t.Fatalf("down: %+v %v", m, err)
+	}
+	if _, err := sqlite.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(ctx, sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := counts(s); !maps.Equal(got, want) {
+		t.Fatalf("counts after migrating up over the history: %v, want %v", got, want)
 	}
 }

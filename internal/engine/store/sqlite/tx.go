@@ -377,7 +377,7 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 			return writeErr("queue events in the outbox", err)
 		}
 	}
-	return nil
+	return t.addElementStats(ctx, c.Events)
 }
 
 // eventChunk is how many events one INSERT writes: a command writes 4 to 20 events, and

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -331,4 +332,129 @@ func testCountTokens(t *testing.T, s store.Store) {
 	same(t, "CountTokens", counts, map[string]int{"pay": 2, "ship": 1})
 	none := get(t, s, func(ctx context.Context, tx store.Tx) (map[string]int, error) { return tx.CountTokens(ctx, "nope") })
 	same(t, "CountTokens of an unknown definition", none, map[string]int{})
+}
+
+// testElementCounts: Apply counts every "element.left" event per (definition, element),
+// in its transaction. Counts accumulate across changes and commits, other event types
+// count nothing, and nothing of a change that is rolled back (to a savepoint, with the
+// whole write, or by a version conflict) is counted.
+func testElementCounts(t *testing.T, s store.Store) {
+	const left = "element.left" // engine.EventElementLeft
+	ctx := t.Context()
+	seq := map[string]int64{}
+	ev := func(inst *store.Instance, typ, element string) *store.Event {
+		seq[inst.ID]++
+		return &store.Event{ID: fmt.Sprintf("%s-e%d", inst.ID, seq[inst.ID]), InstanceID: inst.ID, InstanceSeq: seq[inst.ID],
+			DefinitionID: inst.DefinitionID, DefinitionKey: inst.DefinitionKey, Type: typ, ElementID: element, Time: at(1)}
+	}
+	counts := func(def string) map[string]int64 {
+		t.Helper()
+		return get(t, s, func(ctx context.Context, tx store.Tx) (map[string]int64, error) { return tx.ElementCounts(ctx, def) })
+	}
+	instance := func(id, def string) *store.Instance {
+		in := newInstance(id, "order", at(0))
+		in.DefinitionID = def
+		return in
+	}
+	next := func(in *store.Instance) *store.Instance {
+		c := *in
+		c.Version++
+		return &c
+	}
+
+	same(t, "ElementCounts of an empty store", counts("order:1"), map[string]int64{})
+
+	i1, i2, i3 := instance("i1", "order:1"), instance("i2", "order:1"), instance("i3", "order:2")
+	apply(t, s,
+		&store.Change{Instance: i1, Created: true, Events: []*store.Event{
+			ev(i1, "instance.started", ""), ev(i1, "element.entered", "start"), ev(i1, left, "start"),
+			ev(i1, "element.entered", "pay"), ev(i1, "job.created", "pay")}},
+		// Two changes of one instance in one transaction, and a second instance.
+		&store.Change{Instance: next(i1), Events: []*store.Event{
+			ev(i1, left, "pay"), ev(i1, left, "ship"), ev(i1, left, "ship"), ev(i1, "element.cancelled", "timer"),
+			ev(i1, left, "end"), ev(i1, "instance.completed", "")}},
+		&store.Change{Instance: i2, Created: true, Events: []*store.Event{ev(i2, left, "start"), ev(i2, "element.entered", "pay")}},
+		// Another version of the process: its own counts.
+		&store.Change{Instance: i3, Created: true, Events: []*store.Event{ev(i3, left, "start"), ev(i3, left, "pay")}},
+	)
+	want1 := map[string]int64{"start": 2, "pay": 1, "ship": 2, "end": 1}
+	same(t, "ElementCounts after the first write", counts("order:1"), want1)
+	same(t, "ElementCounts of the other version", counts("order:2"), map[string]int64{"start": 1, "pay": 1})
+	same(t, "ElementCounts of an unknown definition", counts("nope"), map[string]int64{})
+
+	// A later commit adds to the stored counts; a change that completes many distinct
+	// elements at once (a long path without wait states) counts each of them.
+	i2 = next(i2)
+	c := &store.Change{Instance: i2}
+	for round := range 3 {
+		for k := range 12 {
+			if round < 2 || k%2 == 0 {
+				c.Events = append(c.Events, ev(i2, left, fmt.Sprintf("step%02d", k)))
+			}
+		}
+	}
+	c.Events = append(c.Events, ev(i2, left, "pay"))
+	apply(t, s, c)
+	want2 := map[string]int64{"start": 2, "pay": 2, "ship": 2, "end": 1}
+	for k := range 12 {
+		want2[fmt.Sprintf("step%02d", k)] = 2 + int64(1-k%2)
+	}
+	same(t, "ElementCounts after a second commit", counts("order:1"), want2)
+
+	// Rolled back to a savepoint: the counts inside the transaction and after its commit
+	// are those of the changes that stayed.
+	i1b := next(next(i1))
+	write(t, s, func(ctx context.Context, tx store.Tx) error {
+		if err := tx.Savepoint(ctx, "cmd"); err != nil {
+			return err
+		}
+		if err := tx.Apply(ctx, &store.Change{Instance: i1b, Events: []*store.Event{ev(i1, left, "pay"), ev(i1, left, "undone")}}); err != nil {
+			return err
+		}
+		got, err := tx.ElementCounts(ctx, "order:1")
+		if err != nil {
+			return err
+		}
+		if got["pay"] != want2["pay"]+1 || got["undone"] != 1 {
+			t.Errorf("ElementCounts inside the write: pay %d, undone %d; want %d, 1", got["pay"], got["undone"], want2["pay"]+1)
+		}
+		if err := tx.RollbackTo(ctx, "cmd"); err != nil {
+			return err
+		}
+		if err := tx.Release(ctx, "cmd"); err != nil {
+			return err
+		}
+		got, err = tx.ElementCounts(ctx, "order:1")
+		if err != nil {
+			return err
+		}
+		same(t, "ElementCounts after RollbackTo", got, want2)
+		// The next command under the same savepoint name counts.
+		if err := tx.Savepoint(ctx, "cmd"); err != nil {
+			return err
+		}
+		if err := tx.Apply(ctx, &store.Change{Instance: i1b, Events: []*store.Event{ev(i1, left, "end")}}); err != nil {
+			return err
+		}
+		return tx.Release(ctx, "cmd")
+	})
+	want2["end"]++
+	same(t, "ElementCounts after a partly rolled-back write", counts("order:1"), want2)
+
+	// A write that fails as a whole.
+	boom := errors.New("boom")
+	err := s.Write(ctx, func(tx store.Tx) error {
+		i4 := instance("i4", "order:1")
+		if err := tx.Apply(ctx, &store.Change{Instance: i4, Created: true, Events: []*store.Event{ev(i4, left, "start")}}); err != nil {
+			return err
+		}
+		return boom
+	})
+	wantErr(t, err, boom, "Write returning an error")
+	// A stale version: the conflict rolls the change back with its counts.
+	err = s.Write(ctx, func(tx store.Tx) error {
+		return tx.Apply(ctx, &store.Change{Instance: i1b, Events: []*store.Event{ev(i1, left, "pay")}}) // version already taken
+	})
+	wantErr(t, err, store.ErrConflict, "Apply with a stale version")
+	same(t, "ElementCounts after failed writes", counts("order:1"), want2)
 }

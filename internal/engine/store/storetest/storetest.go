@@ -68,6 +68,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Incidents", testIncidents},
 		{"UserTasks", testUserTasks},
 		{"CountTokens", testCountTokens},
+		{"ElementCounts", testElementCounts},
 		{"Outbox", testOutbox},
 		{"Leases", testLeases},
 		{"Audit", testAudit},
