@@ -73,6 +73,12 @@
       var w = parseFloat(svg.getAttribute("width")) || 800, h = parseFloat(svg.getAttribute("height")) || 400;
       box = { x: 0, y: 0, w: w, h: h };
     }
+    // A small diagram is not blown up past its natural size: at most one model unit per
+    // pixel, centred in the viewport.
+    var vp = svg.parentNode, cw = vp.clientWidth, ch = vp.clientHeight;
+    if (cw > 0 && ch > 0 && box.w < cw && box.h < ch) {
+      box = { x: box.x - (cw - box.w) / 2, y: box.y - (ch - box.h) / 2, w: cw, h: ch };
+    }
     var home = { x: box.x, y: box.y, w: box.w, h: box.h };
     // The SVG fills the viewport; preserveAspectRatio keeps shapes undistorted.
     svg.removeAttribute("width");
