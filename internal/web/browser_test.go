@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -297,7 +298,9 @@ func TestBrowserLiveRetry(t *testing.T) {
 
 // BenchmarkLiveUpdate measures the time from an event's commit to its fragment in an
 // open browser's DOM: the reference flow (start → three no-op service tasks → end) runs
-// b.N instances one after another while chromium shows the process page; the page notes
+// b.N instances one after another while chromium shows the process page, and the same
+// flow under another key runs at full speed beside it (128 instances in flight) so that
+// the engine, the relay, NATS and the hub are all busy; the page notes
 // when each instance's row first shows "completed" (live.js's cockpit:swap event), the
 // engine's OnCommit when instance.completed committed. Both read this machine's clock.
 //
@@ -322,15 +325,26 @@ func BenchmarkLiveUpdate(b *testing.B) {
 		if err != nil {
 			return err
 		}
-		_, err = e.DeployModel(context.Background(), "reference.bpmn", defs)
+		if _, err = e.DeployModel(context.Background(), "reference.bpmn", defs); err != nil {
+			return err
+		}
+		defs.Processes[0].ID = "load"
+		_, err = e.DeployModel(context.Background(), "load.bpmn", defs)
 		return err
 	})
+	var inflight atomic.Int64 // background instances started and not yet completed
 	s.mu.Lock()
 	s.onCommit = func(evs []*store.Event) {
 		now := float64(time.Now().UnixNano()) / 1e6
 		mu.Lock()
 		defer mu.Unlock()
 		for _, ev := range evs {
+			if ev.DefinitionKey == "load" {
+				if ev.Type == engine.EventInstanceCompleted {
+					inflight.Add(-1)
+				}
+				continue
+			}
 			switch ev.Type {
 			case engine.EventInstanceCompleted:
 				committed[ev.InstanceID] = now
@@ -354,6 +368,25 @@ func BenchmarkLiveUpdate(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	var loaders sync.WaitGroup
+	for range 8 {
+		loaders.Add(1)
+		go func() {
+			defer loaders.Done()
+			for loadCtx.Err() == nil {
+				if inflight.Load() >= 128 {
+					time.Sleep(time.Millisecond) // load generator back-pressure, not a wait in a test
+					continue
+				}
+				inflight.Add(1)
+				if _, err := s.e.StartInstance(loadCtx, "load", engine.StartOptions{}); err != nil {
+					inflight.Add(-1)
+				}
+			}
+		}()
+	}
+	defer func() { stopLoad(); loaders.Wait() }()
 	var lat, first []float64
 	b.ResetTimer()
 	for range b.N {
