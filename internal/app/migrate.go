@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/cockpit-engine/cockpit/internal/engine/store/migration"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 )
@@ -56,79 +57,55 @@ func (a *App) migrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var mg migrator
 	if db.dialect == "postgres" {
-		return a.migratePostgres(ctx, db, action)
-	}
-	if action == "up" {
-		if err := os.MkdirAll(filepath.Dir(db.path), 0o750); err != nil {
-			return fmt.Errorf("create data directory: %w", err)
-		}
-	} else if _, err := os.Stat(db.path); errors.Is(err, fs.ErrNotExist) {
-		// Opening would create an empty file; say what is wrong instead.
-		return fmt.Errorf("no database at %s (cockpit migrate up or cockpit serve creates it)", db.path)
-	}
-	sdb, err := sqlite.OpenDB(db.path)
-	if err != nil {
-		return err
-	}
-	defer sdb.Close()
-
-	switch action {
-	case "up":
-		applied, err := sqlite.Migrate(ctx, sdb)
+		pdb, err := postgres.OpenDB(ctx, db.url, "")
 		if err != nil {
 			return err
 		}
-		if len(applied) == 0 {
-			fmt.Fprintf(a.Stdout, "%s: up to date\n", db.path)
+		defer pdb.Close()
+		mg = migrator{
+			up:     func(ctx context.Context) ([]migration.Migration, error) { return postgres.Migrate(ctx, pdb) },
+			down:   func(ctx context.Context) (*migration.Migration, error) { return postgres.MigrateDown(ctx, pdb) },
+			status: func(ctx context.Context) ([]migration.Migration, error) { return postgres.MigrationStatus(ctx, pdb) },
 		}
-		for _, m := range applied {
-			fmt.Fprintf(a.Stdout, "%s: applied %05d %s\n", db.path, m.Version, m.Name)
-		}
-	case "down":
-		m, err := sqlite.MigrateDown(ctx, sdb)
-		if err != nil {
-			return err
-		}
-		if m == nil {
-			fmt.Fprintf(a.Stdout, "%s: no migration applied; nothing to roll back\n", db.path)
-		} else {
-			fmt.Fprintf(a.Stdout, "%s: rolled back %05d %s\n", db.path, m.Version, m.Name)
-		}
-	case "status":
-		ms, err := sqlite.MigrationStatus(ctx, sdb)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(a.Stdout, "database %s (sqlite)\n", db.path)
-		tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tNAME")
-		for _, m := range ms {
-			state, at := "pending", "-"
-			if m.Applied {
-				state = "applied"
-				if !m.AppliedAt.IsZero() {
-					at = m.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
-				}
+	} else {
+		if action == "up" {
+			if err := os.MkdirAll(filepath.Dir(db.path), 0o750); err != nil {
+				return fmt.Errorf("create data directory: %w", err)
 			}
-			fmt.Fprintf(tw, "%05d\t%s\t%s\t%s\n", m.Version, state, at, m.Name)
+		} else if _, err := os.Stat(db.path); errors.Is(err, fs.ErrNotExist) {
+			// Opening would create an empty file; say what is wrong instead.
+			return fmt.Errorf("no database at %s (cockpit migrate up or cockpit serve creates it)", db.path)
 		}
-		return tw.Flush()
+		sdb, err := sqlite.OpenDB(db.path)
+		if err != nil {
+			return err
+		}
+		defer sdb.Close()
+		mg = migrator{
+			up:     func(ctx context.Context) ([]migration.Migration, error) { return sqlite.Migrate(ctx, sdb) },
+			down:   func(ctx context.Context) (*migration.Migration, error) { return sqlite.MigrateDown(ctx, sdb) },
+			status: func(ctx context.Context) ([]migration.Migration, error) { return sqlite.MigrationStatus(ctx, sdb) },
+		}
 	}
-	return nil
+	return a.runMigrate(ctx, db, action, mg)
 }
 
-// migratePostgres is `cockpit migrate` on a PostgreSQL database: the same actions and
-// output as on SQLite, on the migrations in sql/postgres.
-func (a *App) migratePostgres(ctx context.Context, db *database, action string) error {
-	pdb, err := postgres.OpenDB(ctx, db.url, "")
-	if err != nil {
-		return err
-	}
-	defer pdb.Close()
+// migrator is one dialect's migrations on an open database, so that the actions and their
+// output are written once for SQLite and PostgreSQL.
+type migrator struct {
+	up     func(context.Context) ([]migration.Migration, error)
+	down   func(context.Context) (*migration.Migration, error)
+	status func(context.Context) ([]migration.Migration, error)
+}
+
+// runMigrate does action (up, down or status) and prints its outcome, the same for every
+// dialect.
+func (a *App) runMigrate(ctx context.Context, db *database, action string, mg migrator) error {
 	switch action {
 	case "up":
-		applied, err := postgres.Migrate(ctx, pdb)
+		applied, err := mg.up(ctx)
 		if err != nil {
 			return err
 		}
@@ -139,7 +116,7 @@ func (a *App) migratePostgres(ctx context.Context, db *database, action string) 
 			fmt.Fprintf(a.Stdout, "%s: applied %05d %s\n", db.path, m.Version, m.Name)
 		}
 	case "down":
-		m, err := postgres.MigrateDown(ctx, pdb)
+		m, err := mg.down(ctx)
 		if err != nil {
 			return err
 		}
@@ -149,11 +126,11 @@ func (a *App) migratePostgres(ctx context.Context, db *database, action string) 
 			fmt.Fprintf(a.Stdout, "%s: rolled back %05d %s\n", db.path, m.Version, m.Name)
 		}
 	case "status":
-		ms, err := postgres.MigrationStatus(ctx, pdb)
+		ms, err := mg.status(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.Stdout, "database %s (postgres)\n", db.path)
+		fmt.Fprintf(a.Stdout, "database %s (%s)\n", db.path, db.dialect)
 		tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tNAME")
 		for _, m := range ms {

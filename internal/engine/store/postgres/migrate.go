@@ -3,28 +3,21 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
-	"path/filepath"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/cockpit-engine/cockpit/internal/engine/store/migration"
 	sqlfs "github.com/cockpit-engine/cockpit/sql"
 )
 
 // Migration is one schema migration from sql/postgres and its state in a database.
-type Migration struct {
-	Version   int64
-	Name      string // file name, e.g. 00001_init.sql
-	Applied   bool
-	AppliedAt time.Time // zero when not applied (and for results of Migrate/MigrateDown)
-}
+type Migration = migration.Migration
 
 // DB is a database/sql handle on one schema, for `cockpit migrate` (Migrate, MigrateDown,
 // MigrationStatus). Close it when done.
@@ -64,15 +57,7 @@ func migrate(ctx context.Context, db *sql.DB, schema string) ([]Migration, error
 	if err != nil {
 		return nil, err
 	}
-	res, err := p.Up(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("migrate up: %w", err)
-	}
-	out := make([]Migration, 0, len(res))
-	for _, r := range res {
-		out = append(out, Migration{Version: r.Source.Version, Name: filepath.Base(r.Source.Path), Applied: true})
-	}
-	return out, nil
+	return migration.Up(ctx, p)
 }
 
 // MigrateDown rolls back the most recently applied migration and returns it (nil when
@@ -82,14 +67,7 @@ func MigrateDown(ctx context.Context, db *DB) (*Migration, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := p.Down(ctx)
-	if errors.Is(err, goose.ErrNoNextVersion) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("migrate down: %w", err)
-	}
-	return &Migration{Version: r.Source.Version, Name: filepath.Base(r.Source.Path)}, nil
+	return migration.Down(ctx, p)
 }
 
 // MigrationStatus lists every known migration, oldest first, with whether db has it.
@@ -98,20 +76,7 @@ func MigrationStatus(ctx context.Context, db *DB) ([]Migration, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := p.Status(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("migration status: %w", err)
-	}
-	out := make([]Migration, 0, len(st))
-	for _, s := range st {
-		out = append(out, Migration{
-			Version:   s.Source.Version,
-			Name:      filepath.Base(s.Source.Path),
-			Applied:   s.State == goose.StateApplied,
-			AppliedAt: s.AppliedAt,
-		})
-	}
-	return out, nil
+	return migration.Status(ctx, p)
 }
 
 func provider(db *sql.DB, schema string) (*goose.Provider, error) {
