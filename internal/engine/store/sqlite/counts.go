@@ -104,9 +104,13 @@ func (t *tx) addElementStats(ctx context.Context, events []*store.Event) error {
 		for _, s := range stats {
 			args = append(args, s.definitionID, s.elementID, s.completed)
 		}
-		st := t.builtStmt(ctx, upsertElementStatsSQL(len(stats)))
+		st := t.stats[len(stats)]
 		if st == nil {
-			return fmt.Errorf("count completed elements: cannot prepare a %d-row upsert", len(stats))
+			if t.statsPrepared == nil {
+				return fmt.Errorf("count completed elements: no prepared %d-row upsert", len(stats))
+			}
+			st = t.tx.StmtContext(ctx, t.statsPrepared[len(stats)])
+			t.stats[len(stats)] = st
 		}
 		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return writeErr("count completed elements", err)

@@ -53,9 +53,10 @@ type Store struct {
 	closed bool
 	wdb    *sql.DB // exactly one connection
 	wstmts [numStmts]*sql.Stmt
-	// wbuilt holds the multi-row event inserts and element stats upserts, prepared on the
-	// writer at Open, by text.
+	// wbuilt holds the multi-row event inserts, prepared on the writer at Open, by text.
 	wbuilt map[string]*sql.Stmt
+	// wstats[n] is the n-row element stats upsert (1 <= n <= statsChunk), prepared at Open.
+	wstats [statsChunk + 1]*sql.Stmt
 
 	// ckpt runs WAL checkpoints off the writer; commits counts towards the next one.
 	ckpt    *checkpointer
@@ -167,13 +168,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.wbuilt[text] = st
 	}
 	for n := 1; n <= statsChunk; n++ {
-		text := upsertElementStatsSQL(n)
-		st, err := wdb.PrepareContext(ctx, text)
-		if err != nil {
+		if s.wstats[n], err = wdb.PrepareContext(ctx, upsertElementStatsSQL(n)); err != nil {
 			s.closeAll()
 			return nil, fmt.Errorf("open sqlite store %s: prepare %d-row element stats upsert: %w", o.Path, n, err)
 		}
-		s.wbuilt[text] = st
 	}
 	return s, nil
 }
@@ -261,7 +259,7 @@ func (s *Store) Write(ctx context.Context, fn func(store.Tx) error) error {
 			_ = stx.Rollback()
 		}
 	}()
-	if err := fn(&tx{tx: stx, prepared: &s.wstmts, write: true, built: s.wbuilt}); err != nil {
+	if err := fn(&tx{tx: stx, prepared: &s.wstmts, write: true, built: s.wbuilt, statsPrepared: &s.wstats}); err != nil {
 		return err
 	}
 	committed = true
@@ -319,6 +317,12 @@ func (s *Store) closeAll() error {
 	for text, st := range s.wbuilt {
 		errs = append(errs, st.Close())
 		delete(s.wbuilt, text)
+	}
+	for n, st := range s.wstats {
+		if st != nil {
+			errs = append(errs, st.Close())
+			s.wstats[n] = nil
+		}
 	}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())

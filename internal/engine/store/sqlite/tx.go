@@ -29,6 +29,11 @@ type tx struct {
 	savepoints map[string]*sql.Stmt
 	// built caches prepared run-time statements by text (writer only; nil on readers).
 	built map[string]*sql.Stmt
+	// statsPrepared are the store's element stats upserts by row count (writer only);
+	// stats holds them bound to this transaction, made on first use: nearly every Apply
+	// runs one.
+	statsPrepared *[statsChunk + 1]*sql.Stmt
+	stats         [statsChunk + 1]*sql.Stmt
 }
 
 // builtStmt returns a multi-row statement prepared at Open, bound to this transaction,
@@ -384,6 +389,15 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 // one statement per event was the largest cost of Apply.
 const eventChunk = 16
 
+// insertEventsText holds insertEventsSQL(n) for each chunk size, built once rather than
+// per Apply.
+var insertEventsText = func() (texts [eventChunk + 1]string) {
+	for n := 1; n <= eventChunk; n++ {
+		texts[n] = insertEventsSQL(n)
+	}
+	return texts
+}()
+
 // insertEvents appends events in chunks and assigns each its Seq.
 func (t *tx) insertEvents(ctx context.Context, events []*store.Event) error {
 	for len(events) > 0 {
@@ -406,7 +420,7 @@ func (t *tx) insertEvents(ctx context.Context, events []*store.Event) error {
 		for _, e := range chunk {
 			args = append(args, eventArgs(e)...)
 		}
-		st := t.builtStmt(ctx, insertEventsSQL(n))
+		st := t.builtStmt(ctx, insertEventsText[n])
 		if st == nil {
 			return fmt.Errorf("insert events: cannot prepare a %d-row insert", n)
 		}
