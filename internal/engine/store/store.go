@@ -137,14 +137,14 @@ type Tx interface {
 	// ListEvents returns history in order (by Seq).
 	ListEvents(ctx context.Context, f EventFilter) ([]*Event, error)
 
-	// Outbox. Apply queues every event it writes for publication, in the same
-	// transaction; the relay publishes them and then deletes them from the queue (the
-	// history rows stay).
-	// ListOutbox returns up to limit queued events, lowest Seq first. Per instance, Seq
-	// order is commit order (an instance's next change waits for the row lock of the
-	// previous one), which is the order the relay must keep.
+	// Outbox. Every event Apply writes is queued for publication in the same transaction:
+	// the queue is the tail of the history above a cursor that the relay moves. Seq order
+	// is commit order (the stores guarantee it), so nothing appears below the cursor later.
+	// ListOutbox returns up to limit queued events, lowest Seq first.
 	ListOutbox(ctx context.Context, limit int) ([]*Event, error)
-	// DeleteOutbox removes published events from the queue by Seq.
+	// DeleteOutbox records published events: the queue moves past every event up to the
+	// first one not in seqs. Events published beyond such a gap are handed out again (the
+	// relay's publish is idempotent: NATS deduplicates by event id).
 	DeleteOutbox(ctx context.Context, seqs []int64) error
 	// OutboxStats returns the queue length and the time of its oldest event (zero when empty).
 	OutboxStats(ctx context.Context) (count int64, oldest time.Time, err error)

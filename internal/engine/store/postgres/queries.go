@@ -117,16 +117,15 @@ const (
 	type = excluded.type, message = excluded.message, details = excluded.details, state = excluded.state,
 	created_at = excluded.created_at, resolved_at = excluded.resolved_at`
 
-	// Events and their outbox rows in one statement. The rows are inserted in array order,
-	// so the identity hands out ascending seqs in that order (the caller sorts what
-	// RETURNING gives back, which promises no order).
-	insertEventsSQL = `WITH ev AS (INSERT INTO events (id, instance_id, instance_seq, definition_id, definition_key, type,
+	// Events in one statement (they are also the outbox: see outbox_cursor). The rows are
+	// inserted in array order, so the identity hands out ascending seqs in that order (the
+	// caller sorts what RETURNING gives back, which promises no order).
+	insertEventsSQL = `INSERT INTO events (id, instance_id, instance_seq, definition_id, definition_key, type,
 		element_id, element_type, token_id, job_id, incident_id, time, data)
 	SELECT a, b, c, d, e, f, g, h, i, j, k, l, m::jsonb FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[],
 		$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::text[])
 		AS x(a, b, c, d, e, f, g, h, i, j, k, l, m)
-	RETURNING seq)
-	INSERT INTO outbox (seq) SELECT seq FROM ev RETURNING seq`
+	RETURNING seq`
 
 	// A change's completions per element, summed in Go (an upsert may not touch a row
 	// twice).
@@ -163,10 +162,13 @@ const (
 
 	listVariablesSQL = `SELECT ` + variableCols + ` FROM variables WHERE instance_id = ANY($1::text[]) ORDER BY instance_id, name`
 
-	listOutboxSQL  = `SELECT ` + eventCols + ` FROM events WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT $1) ORDER BY seq`
-	deleteOutbox   = `DELETE FROM outbox WHERE seq = ANY($1::int8[])`
-	outboxStatsSQL = `SELECT (SELECT count(*) FROM outbox),
-		(SELECT time FROM events WHERE seq = (SELECT min(seq) FROM outbox))`
+	// The outbox is the events above the relay's cursor (outbox_cursor).
+	outboxCursor    = `coalesce((SELECT seq FROM outbox_cursor WHERE name = 'relay'), 0)`
+	listOutboxSQL   = `SELECT ` + eventCols + ` FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT $1`
+	outboxAfterSQL  = `SELECT seq FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT $1`
+	setOutboxCursor = `INSERT INTO outbox_cursor (name, seq) VALUES ('relay', $1) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`
+	outboxStatsSQL  = `SELECT (SELECT count(*) FROM events WHERE seq > ` + outboxCursor + `),
+		(SELECT time FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT 1)`
 
 	// Take the lease when it is free, expired or ours already; a row comes back when we
 	// hold it.

@@ -970,8 +970,31 @@ func (t *tx) DeleteOutbox(ctx context.Context, seqs []int64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	if _, err := t.exec(ctx, "delete outbox", deleteOutbox, seqs); err != nil {
+	// Move the cursor past the unbroken run of published events at the head; anything
+	// published beyond a gap is handed out again.
+	head, err := queryAll(ctx, t, "delete outbox", true, outboxAfterSQL, func(r pgx.Row) (*int64, error) {
+		var v int64
+		return &v, r.Scan(&v)
+	}, len(seqs))
+	if err != nil {
 		return wrapErr("delete outbox", err)
+	}
+	published := make(map[int64]bool, len(seqs))
+	for _, s := range seqs {
+		published[s] = true
+	}
+	cursor := int64(-1)
+	for _, s := range head {
+		if !published[*s] {
+			break
+		}
+		cursor = *s
+	}
+	if cursor < 0 {
+		return nil
+	}
+	if _, err := t.exec(ctx, "move the outbox cursor", setOutboxCursor, cursor); err != nil {
+		return wrapErr("move the outbox cursor", err)
 	}
 	return nil
 }

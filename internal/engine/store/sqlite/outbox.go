@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -24,18 +23,49 @@ func (t *tx) ListOutbox(ctx context.Context, limit int) ([]*store.Event, error) 
 	return out, nil
 }
 
-// DeleteOutbox removes published events from the queue.
+// DeleteOutbox records published events: the cursor moves past every event up to the
+// first one not among seqs. Events published beyond that gap are handed out again.
 func (t *tx) DeleteOutbox(ctx context.Context, seqs []int64) error {
 	if err := t.writable("delete outbox"); err != nil {
 		return err
 	}
-	for chunk := range slices.Chunk(seqs, 500) {
-		b, _ := json.Marshal(chunk)
-		if _, err := t.tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))`, string(b)); err != nil {
-			return writeErr("delete outbox", err)
-		}
+	cursor, err := advanceCursor(seqs, func(n int) ([]*int64, error) {
+		return queryAll(ctx, t, qOutboxAfter, func(s scanner) (*int64, error) {
+			var v int64
+			return &v, s.Scan(&v)
+		}, n)
+	})
+	if err != nil || cursor < 0 {
+		return err
+	}
+	if _, err := t.exec(ctx, qSetOutboxCursor, cursor); err != nil {
+		return writeErr("move the outbox cursor", err)
 	}
 	return nil
+}
+
+// advanceCursor returns the last seq of the unbroken run of published events at the head
+// of the outbox (-1: the head is not published). next lists the head's first n seqs.
+func advanceCursor(seqs []int64, next func(n int) ([]*int64, error)) (int64, error) {
+	if len(seqs) == 0 {
+		return -1, nil
+	}
+	published := make(map[int64]bool, len(seqs))
+	for _, s := range seqs {
+		published[s] = true
+	}
+	head, err := next(len(seqs))
+	if err != nil {
+		return -1, fmt.Errorf("delete outbox: %w", err)
+	}
+	cursor := int64(-1)
+	for _, s := range head {
+		if !published[*s] {
+			break
+		}
+		cursor = *s
+	}
+	return cursor, nil
 }
 
 // OutboxStats returns the queue length and the time of its oldest event.

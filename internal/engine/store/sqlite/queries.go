@@ -96,7 +96,8 @@ const (
 	qDeleteStartJobs
 	qDeleteStartSubscriptions
 	qLockJobs
-	qQueueOutbox
+	qOutboxAfter
+	qSetOutboxCursor
 	qAcquireLease
 	qReleaseLease
 	qInsertAudit
@@ -106,9 +107,9 @@ const (
 )
 
 var stmtSQL = [numStmts]string{
-	qListOutbox: `SELECT ` + eventCols + ` FROM events WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?) ORDER BY seq`,
-	qOutboxStats: `SELECT (SELECT count(*) FROM outbox),
-		coalesce((SELECT time FROM events WHERE seq = (SELECT min(seq) FROM outbox)), 0)`,
+	qListOutbox: `SELECT ` + eventCols + ` FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT ?`,
+	qOutboxStats: `SELECT (SELECT count(*) FROM events WHERE seq > ` + outboxCursor + `),
+		coalesce((SELECT time FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT 1), 0)`,
 	qGetLease: `SELECT owner FROM leases WHERE name = ?`,
 
 	qElementCounts: `SELECT element_id, completed FROM element_stats WHERE definition_id = ?`,
@@ -118,8 +119,8 @@ var stmtSQL = [numStmts]string{
 	qUpsertElementStatsJSON: `INSERT INTO element_stats (definition_id, element_id, completed)
 	SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?) WHERE true
 	` + elementStatsConflict,
-	// The events of one Apply have consecutive seqs (one writer), so one range queues them.
-	qQueueOutbox: `INSERT INTO outbox (seq) SELECT seq FROM events WHERE seq BETWEEN ?1 AND ?2`,
+	qOutboxAfter:     `SELECT seq FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT ?`,
+	qSetOutboxCursor: `INSERT INTO outbox_cursor (name, seq) VALUES ('relay', ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`,
 	// Take the lease when it is free, expired or ours already.
 	qAcquireLease: `INSERT INTO leases (name, owner, until) VALUES (?1, ?2, ?3)
 		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
@@ -228,6 +229,9 @@ var stmtSQL = [numStmts]string{
 	qDeleteStartJobs:          `DELETE FROM jobs WHERE instance_id = '' AND definition_key = ?`,
 	qDeleteStartSubscriptions: `DELETE FROM subscriptions WHERE instance_id = '' AND definition_key = ?`,
 }
+
+// outboxCursor is the seq up to which the relay has published everything.
+const outboxCursor = `coalesce((SELECT seq FROM outbox_cursor WHERE name = 'relay'), 0)`
 
 // insertEventsSQL is the n-row form of qInsertEvent.
 func insertEventsSQL(n int) string {

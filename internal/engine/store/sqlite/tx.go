@@ -376,12 +376,7 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 	if err := t.insertEvents(ctx, c.Events); err != nil {
 		return err
 	}
-	if len(c.Events) > 0 {
-		first, last := c.Events[0].Seq, c.Events[len(c.Events)-1].Seq
-		if _, err := t.exec(ctx, qQueueOutbox, first, last); err != nil {
-			return writeErr("queue events in the outbox", err)
-		}
-	}
+	// The events are the outbox (see outbox_cursor): nothing else to queue.
 	return t.addElementStats(ctx, c.Events)
 }
 

@@ -9,8 +9,9 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
-// testOutbox: Apply queues every event it writes; the queue gives them back lowest Seq
-// first, DeleteOutbox removes published ones, and a rolled-back write queues nothing.
+// testOutbox: every event Apply writes is queued; the queue gives them back lowest Seq
+// first; DeleteOutbox moves past the published head of the queue (an event published
+// beyond an unpublished one is handed out again); a rolled-back write queues nothing.
 func testOutbox(t *testing.T, s store.Store) {
 	mk := func(id, instance string, seq int64) *store.Event {
 		return &store.Event{ID: id, InstanceID: instance, InstanceSeq: seq, DefinitionKey: "order", Type: "step", Time: at(float64(seq))}
@@ -50,15 +51,28 @@ func testOutbox(t *testing.T, s store.Store) {
 	write(t, s, func(ctx context.Context, tx store.Tx) error {
 		return tx.DeleteOutbox(ctx, []int64{evs[0].Seq, evs[2].Seq, 99999})
 	})
-	same(t, "ListOutbox after delete", outbox(10), evs[1:2])
+	same(t, "ListOutbox after a gap", outbox(10), evs[1:])
+	if n, oldest := stats(); n != 2 || !oldest.Equal(evs[1].Time) {
+		t.Fatalf("stats after a gap %d %v, want 2 %v", n, oldest, evs[1].Time)
+	}
+	write(t, s, func(ctx context.Context, tx store.Tx) error {
+		return tx.DeleteOutbox(ctx, []int64{evs[1].Seq, evs[2].Seq})
+	})
+	same(t, "ListOutbox when all are published", outbox(10), []*store.Event{})
+	if n, _ := stats(); n != 0 {
+		t.Fatalf("stats when all are published: %d", n)
+	}
+	later := []*store.Event{mk("e4", "i1", 3)}
+	apply(t, s, &store.Change{Events: later})
+	same(t, "ListOutbox after a new write", outbox(10), later)
 	// History keeps everything.
 	hist := get(t, s, func(ctx context.Context, tx store.Tx) ([]*store.Event, error) {
 		return tx.ListEvents(ctx, store.EventFilter{})
 	})
-	if len(hist) != 3 {
-		t.Fatalf("history has %d events, want 3", len(hist))
+	if len(hist) != 4 {
+		t.Fatalf("history has %d events, want 4", len(hist))
 	}
-	err = s.Read(t.Context(), func(tx store.Tx) error { return tx.DeleteOutbox(t.Context(), []int64{evs[1].Seq}) })
+	err = s.Read(t.Context(), func(tx store.Tx) error { return tx.DeleteOutbox(t.Context(), []int64{later[0].Seq}) })
 	if err == nil {
 		t.Fatal("DeleteOutbox in a read transaction succeeded")
 	}
