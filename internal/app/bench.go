@@ -45,7 +45,7 @@ commit-to-arrival time of events at a subscriber and the largest outbox backlog;
 line then has "nats":true,"events":...,"event_p50_ms":...,"event_p99_ms":...,"max_backlog":...`,
 		getenv)
 	c.intVar(&cfg.N, "n", "COCKPIT_BENCH_N", 10000, "instances to run")
-	c.intVar(&cfg.Concurrency, "concurrency", "COCKPIT_BENCH_CONCURRENCY", 128, "instances in flight (each worker starts one and waits for it to complete)")
+	c.intVar(&cfg.Concurrency, "concurrency", "COCKPIT_BENCH_CONCURRENCY", 64, "instances in flight (each worker starts one and waits for it to complete)")
 	c.stringVar(&cfg.Store, "store", "COCKPIT_BENCH_STORE", "sqlite", "store to measure: sqlite, or postgres (a fresh schema in --database-url, dropped afterwards)")
 	c.stringVar(&cfg.DatabaseURL, "database-url", "COCKPIT_DATABASE_URL", "", "PostgreSQL database for --store postgres (postgres://user@host/db)")
 	c.stringVar(&cfg.DataDir, "data-dir", "COCKPIT_BENCH_DIR", os.TempDir(), "where the temporary store directory is made")

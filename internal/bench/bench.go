@@ -54,7 +54,7 @@ type Options struct {
 	N int
 	// Concurrency is the number of instances in flight: each of this many goroutines
 	// starts an instance and waits for it to complete before starting the next
-	// (default 128).
+	// (default 64: on the 2-core reference machine more in flight only adds queueing).
 	Concurrency int
 	// Store names the store: "sqlite" (the default), or any name with OpenStore.
 	Store string
@@ -124,7 +124,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.N = 10000
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 128
+		o.Concurrency = 64
 	}
 	if o.Store == "" {
 		o.Store = "sqlite"
