@@ -98,7 +98,7 @@ func (s *server) process(c echo.Context) error {
 			IncidentsHref: instancesURL("process", key, "waitingAt", el.ID, "hasIncident", "true"),
 		})
 	}
-	p.Diagram = s.drawDiagram(def.ID, model, def.Key, overlay, []string{"active", "incident"})
+	p.Diagram = s.drawDiagram(def.ID, model, def.Key, overlay, []string{"active", "incident", "completed"})
 	p.Diagram.ElementHref = "/instances?process=" + url.QueryEscape(key) + "&waitingAt={id}"
 
 	if p.Running, _, err = s.countInstances(ctx, store.InstanceFilter{DefinitionID: def.ID, States: []string{store.InstanceActive}}, countCap); err != nil {

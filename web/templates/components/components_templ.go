@@ -1043,6 +1043,8 @@ func legendLabel(l string) string {
 		return "Incidents"
 	case "visited":
 		return "Visited"
+	case "completed":
+		return "Completed"
 	}
 	return l
 }
