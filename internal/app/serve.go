@@ -47,10 +47,13 @@ type serveConfig struct {
 func newServeCommand(getenv func(string) string) (*command, *serveConfig) {
 	cfg := &serveConfig{}
 	c := newCommand("serve", "cockpit [serve] [flags]",
-		`Runs the engine on the embedded SQLite store in --data-dir, deploys and drives the demo
-flows (unless --demo=false), and serves a read-only JSON API on --addr:
+		`Runs the engine on the embedded SQLite store in --data-dir (or PostgreSQL with
+--database-url), deploys and drives the demo flows (unless --demo=false), and serves the
+web cockpit on --addr (http://127.0.0.1:8080 by default: dashboard, processes, instances,
+incidents, tasks, live over SSE, actions over NATS) beside a read-only JSON API:
 
   GET /healthz                      liveness and store check
+  GET /readyz                       readiness: store answers, migrations applied
   GET /api/definitions              deployed process definitions
   GET /api/instances                instances, newest first; filters: state (comma-separated:
                                     active,suspended,completed,cancelled),
@@ -64,7 +67,7 @@ flows (unless --demo=false), and serves a read-only JSON API on --addr:
 Every history event is published on NATS JetStream (docs/events.md): on an embedded
 server with its data in <data-dir>/nats, or on --nats-url.
 
-The API has no authentication: keep --addr on a loopback address (the default) unless a
+The UI and the API have no authentication: keep --addr on a loopback address (the default) unless a
 proxy in front of it checks who is calling. Ctrl-C (SIGINT) or SIGTERM stops it cleanly.`,
 		getenv)
 	c.stringVar(&cfg.DataDir, "data-dir", "COCKPIT_DATA_DIR", "./cockpit-data", "directory for the embedded database (created when missing)")
