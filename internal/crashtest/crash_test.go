@@ -278,9 +278,10 @@ func (h *harness) verify(killed map[string]bool, kills int) {
 	// A job runs again only when the lock of its previous run expired: because that node
 	// was killed, or because it could not finish within the lock (a slow database). So
 	// every run after a job's first starts at least one lock duration after the previous
-	// one (less a margin for the lock being taken just before the handler starts).
+	// one, less a margin: the run is recorded when its handler has started, which under a
+	// loaded machine can be a few hundred milliseconds after the lock was taken.
 	early := h.count(fmt.Sprintf(`SELECT count(*) FROM (SELECT at, lag(at) OVER (PARTITION BY job_key ORDER BY at) AS prev
-		FROM $S.crash_runs) x WHERE prev IS NOT NULL AND at < prev + interval '%d milliseconds'`, (lockDuration - 200*time.Millisecond).Milliseconds()))
+		FROM $S.crash_runs) x WHERE prev IS NOT NULL AND at < prev + interval '%d milliseconds'`, (lockDuration / 2).Milliseconds()))
 	if early != 0 {
 		t.Errorf("%d re-runs started before the previous run's lock could have expired", early)
 	}
