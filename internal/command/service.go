@@ -195,6 +195,13 @@ func Start(ctx context.Context, opts Options) (*Service, error) {
 			return nil, errors.Join(fmt.Errorf("command service: add endpoint %s: %w", ep.verb, err), svc.Stop())
 		}
 	}
+	// Make sure the server has the endpoint subscriptions before Start returns: a request
+	// sent right after it (over another connection, or through a cluster) must find a
+	// responder.
+	if err := opts.Conn.FlushTimeout(5 * time.Second); err != nil {
+		cancel()
+		return nil, errors.Join(fmt.Errorf("command service: flush subscriptions: %w", err), svc.Stop())
+	}
 	s.log.Info("command service started", "subjects", Subject(opts.Prefix, "*"), "queue_group", opts.QueueGroup)
 	return s, nil
 }

@@ -360,6 +360,19 @@ func (e *Engine) commitBatch(batch []*command) {
 	if e.cache != nil {
 		e.cache.finish(err == nil)
 	}
+	if err != nil && countCommands(batch) > 1 {
+		// The batch's transaction failed as a whole (a store that sends writes at commit
+		// reports a stale instance there, or the database failed). Nothing of it was kept:
+		// run each command again in a transaction of its own, so that one bad command
+		// cannot fail the others, now or in every batch it joins.
+		e.log.Warn("batch failed, running its commands one by one", "commands", len(batch), "err", err)
+		for _, c := range batch {
+			if !c.stop {
+				e.commitBatch([]*command{c})
+			}
+		}
+		return
+	}
 	if err == nil && e.opts.OnCommit != nil && len(e.pending) > 0 {
 		evs := make([]*store.Event, len(e.pending))
 		copy(evs, e.pending)
@@ -388,6 +401,16 @@ func (e *Engine) commitBatch(batch []*command) {
 }
 
 var errSingleFailed = errors.New("single command failed")
+
+func countCommands(batch []*command) int {
+	n := 0
+	for _, c := range batch {
+		if !c.stop {
+			n++
+		}
+	}
+	return n
+}
 
 // slowCommit is when a batch's transaction is logged as slow.
 const slowCommit = 500 * time.Millisecond

@@ -65,9 +65,10 @@ func TestConformance(t *testing.T) {
 	storetest.Exercise(t, func(t *testing.T) store.Store { return open(t, postgres.Options{}) })
 }
 
-// TestConflictThenContinue: after a version conflict inside a savepoint the transaction
-// goes on, as the engine's group commit needs, and the stale change left nothing behind.
-func TestConflictThenContinue(t *testing.T) {
+// TestDeferredConflictFailsTheTransaction: Apply is sent with the transaction's next
+// statement, so a stale version surfaces there (or at COMMIT) as ErrConflict for the whole
+// transaction, nothing of it is written, and the same work succeeds on a fresh read.
+func TestDeferredConflictFailsTheTransaction(t *testing.T) {
 	t.Parallel()
 	s := open(t, postgres.Options{})
 	ctx := t.Context()
@@ -78,33 +79,46 @@ func TestConflictThenContinue(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	change := func(version int64, tag string) *store.Change {
+		next := *in
+		next.Version = version
+		return &store.Change{Instance: &next,
+			PutTokens: []*store.Token{{ID: "t" + tag, InstanceID: "i1", ElementID: "x", State: store.TokenActive}},
+			Events:    []*store.Event{{ID: "e" + tag, InstanceID: "i1", Type: "x", Time: time.Now()}}}
+	}
+	other := &store.Instance{ID: "i2", DefinitionID: "d:1", DefinitionKey: "d", DefinitionVersion: 1,
+		State: store.InstanceActive, Version: 1, StartedAt: time.Now()}
+	// A good change, then a stale one: both are deferred, COMMIT reports the conflict.
 	err := s.Write(ctx, func(tx store.Tx) error {
-		for i, version := range []int64{5, 2} { // stale, then right
-			if err := tx.Savepoint(ctx, "cmd"); err != nil {
-				return err
-			}
-			next := *in
-			next.Version = version
-			err := tx.Apply(ctx, &store.Change{Instance: &next,
-				PutTokens: []*store.Token{{ID: "t" + string(rune('a'+i)), InstanceID: "i1", ElementID: "x", State: store.TokenActive}},
-				Events:    []*store.Event{{ID: "e" + string(rune('a'+i)), InstanceID: "i1", Type: "x", Time: time.Now()}}})
-			if i == 0 {
-				if !errors.Is(err, store.ErrConflict) {
-					t.Fatalf("stale Apply: got %v, want ErrConflict", err)
-				}
-				if err := tx.RollbackTo(ctx, "cmd"); err != nil {
-					return err
-				}
-			} else if err != nil {
-				return err
-			}
-			if err := tx.Release(ctx, "cmd"); err != nil {
-				return err
-			}
+		if err := tx.Apply(ctx, &store.Change{Instance: other, Created: true}); err != nil {
+			return err
+		}
+		return tx.Apply(ctx, change(5, "a"))
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale Apply: Write returned %v, want ErrConflict", err)
+	}
+	// A read after a stale Apply sends it: the read fails with the conflict, and so does
+	// everything after it, savepoints included.
+	err = s.Write(ctx, func(tx store.Tx) error {
+		if err := tx.Savepoint(ctx, "cmd"); err != nil {
+			return err
+		}
+		if err := tx.Apply(ctx, change(5, "b")); err != nil {
+			return err
+		}
+		if _, err := tx.GetInstance(ctx, "i1"); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("read after a stale Apply: %v, want ErrConflict", err)
+		}
+		if err := tx.RollbackTo(ctx, "cmd"); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("rollback after a poisoned transaction: %v, want ErrConflict", err)
 		}
 		return nil
 	})
-	if err != nil {
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Write after a stale Apply and a read: %v, want ErrConflict", err)
+	}
+	if err := s.Write(ctx, func(tx store.Tx) error { return tx.Apply(ctx, change(2, "c")) }); err != nil {
 		t.Fatal(err)
 	}
 	var agg *store.Aggregate
@@ -119,9 +133,22 @@ func TestConflictThenContinue(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if agg.Instance.Version != 2 || len(agg.Tokens) != 1 || agg.Tokens[0].ID != "tb" || len(evs) != 1 || evs[0].ID != "eb" {
-		t.Fatalf("after conflict and retry: version %d, tokens %+v, events %d", agg.Instance.Version, agg.Tokens, len(evs))
+	if _, err := getInstance(ctx, s, "i2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the good change of the failed transaction was kept: %v", err)
 	}
+	if agg.Instance.Version != 2 || len(agg.Tokens) != 1 || agg.Tokens[0].ID != "tc" || len(evs) != 1 || evs[0].ID != "ec" {
+		t.Fatalf("after conflicts and a fresh write: version %d, tokens %+v, events %d", agg.Instance.Version, agg.Tokens, len(evs))
+	}
+}
+
+func getInstance(ctx context.Context, s store.Store, id string) (*store.Instance, error) {
+	var in *store.Instance
+	err := s.Read(ctx, func(tx store.Tx) error {
+		var err error
+		in, err = tx.GetInstance(ctx, id)
+		return err
+	})
+	return in, err
 }
 
 // TestNotifier: a NotifyWork on one store reaches the OnWork listeners of another store on

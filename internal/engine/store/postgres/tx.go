@@ -27,9 +27,9 @@ type tx struct {
 	write  bool
 	traced bool
 
-	begun bool     // BEGIN has been sent: the server has a transaction to end
-	pre   []string // control statements to send before the next statement
-	sps   []string // open savepoints, innermost last
+	begun bool      // BEGIN has been sent: the server has a transaction to end
+	pre   []pending // statements to send before the next one: control statements and deferred Applies
+	sps   []string  // open savepoints, innermost last
 	// locked: the write lock (writeLockSQL) is held; lockDepth is len(sps) when it was
 	// taken, so a rollback to an outer savepoint (which releases it) is noticed.
 	locked    bool
@@ -37,14 +37,29 @@ type tx struct {
 	// failed: a statement failed, so the server's (sub)transaction is aborted until a
 	// ROLLBACK TO, which RollbackTo then sends at once.
 	failed bool
+	// poisoned: a deferred Apply failed when it reached the server. Its command had already
+	// returned, so the transaction cannot be repaired by a savepoint: every later call
+	// fails with this error, Write fails, and the engine re-runs the batch's commands.
+	poisoned error
 }
 
+// pending is a statement waiting for the next round trip: a control statement (text) or
+// a deferred Apply (queue and read).
+type pending struct {
+	text  string
+	op    string
+	queue func(b *pgx.Batch)
+	read  func(br pgx.BatchResults) error
+}
+
+func control(text string) pending { return pending{text: text} }
+
 func newTx(conn *pgx.Conn, write bool) *tx {
-	t := &tx{conn: conn, write: write, traced: conn.Config().Tracer != nil, pre: make([]string, 0, 8)}
+	t := &tx{conn: conn, write: write, traced: conn.Config().Tracer != nil, pre: make([]pending, 0, 8)}
 	if write {
-		t.pre = append(t.pre, beginWriteSQL)
+		t.pre = append(t.pre, control(beginWriteSQL))
 	} else {
-		t.pre = append(t.pre, beginReadSQL)
+		t.pre = append(t.pre, control(beginReadSQL))
 	}
 	return t
 }
@@ -57,6 +72,9 @@ func (t *tx) do(ctx context.Context, op string, write bool, queue func(b *pgx.Ba
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	if t.poisoned != nil {
+		return fmt.Errorf("%s: %w", op, t.poisoned)
+	}
 	if write && !t.write {
 		return fmt.Errorf("%s: %w", op, ErrReadOnly)
 	}
@@ -67,26 +85,13 @@ func (t *tx) do(ctx context.Context, op string, write bool, queue func(b *pgx.Ba
 		ctx = context.WithoutCancel(ctx)
 	}
 	ctx = t.withOp(ctx, op)
-	lockNow := false
-	if write && !t.locked {
-		t.pre = append(t.pre, writeLockSQL)
-		t.locked, t.lockDepth, lockNow = true, len(t.sps), true
-	}
+	lockNow := t.lockForWrite(write)
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(t.pre)+8)}
-	for _, s := range t.pre {
-		b.Queue(s)
-	}
-	n := len(t.pre)
-	t.pre = t.pre[:0]
+	pre := t.queuePending(b)
 	t.begun = true
 	queue(b)
 	br := t.conn.SendBatch(ctx, b)
-	var err error
-	for range n {
-		if _, err = br.Exec(); err != nil {
-			break
-		}
-	}
+	err := t.readPending(br, pre)
 	if err == nil {
 		err = read(br)
 	}
@@ -99,7 +104,53 @@ func (t *tx) do(ctx context.Context, op string, write bool, queue func(b *pgx.Ba
 			t.locked = false // maybe never taken; taking it again is harmless
 		}
 	}
+	if t.poisoned != nil {
+		return fmt.Errorf("%s: %w", op, t.poisoned)
+	}
 	return err
+}
+
+// lockForWrite queues the write lock before the first write of the transaction.
+func (t *tx) lockForWrite(write bool) bool {
+	if !write || t.locked {
+		return false
+	}
+	t.pre = append(t.pre, control(writeLockSQL))
+	t.locked, t.lockDepth = true, len(t.sps)
+	return true
+}
+
+// queuePending moves the pending statements into b and returns them for readPending.
+func (t *tx) queuePending(b *pgx.Batch) []pending {
+	pre := make([]pending, len(t.pre))
+	copy(pre, t.pre)
+	t.pre = t.pre[:0]
+	for _, p := range pre {
+		if p.queue != nil {
+			p.queue(b)
+		} else {
+			b.Queue(p.text)
+		}
+	}
+	return pre
+}
+
+// readPending reads the results of the pending statements. A deferred Apply that fails
+// poisons the transaction (see tx.poisoned).
+func (t *tx) readPending(br pgx.BatchResults, pre []pending) error {
+	for _, p := range pre {
+		if p.read == nil {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := p.read(br); err != nil {
+			t.poisoned = wrapErr(p.op+" (sent with the next statement)", err)
+			return t.poisoned
+		}
+	}
+	return nil
 }
 
 // commit ends the transaction: COMMIT for a write (with whatever is queued before it),
@@ -108,24 +159,19 @@ func (t *tx) commit(ctx context.Context) error {
 	if !t.begun {
 		return nil // nothing was ever sent: there is no server transaction
 	}
+	if t.poisoned != nil {
+		t.rollback(context.WithoutCancel(ctx))
+		return t.poisoned
+	}
 	if t.failed {
 		t.rollback(context.WithoutCancel(ctx))
 		return errors.New("transaction aborted by a failed statement (roll back to a savepoint after an error)")
 	}
 	b := &pgx.Batch{}
-	for _, s := range t.pre {
-		b.Queue(s)
-	}
-	n := len(t.pre)
-	t.pre = t.pre[:0]
+	pre := t.queuePending(b)
 	b.Queue(commitSQL)
 	br := t.conn.SendBatch(t.withOp(ctx, "commit"), b)
-	var err error
-	for range n {
-		if _, err = br.Exec(); err != nil {
-			break
-		}
-	}
+	err := t.readPending(br, pre)
 	if err == nil {
 		var tag interface{ String() string }
 		tag, err = br.Exec()
@@ -161,8 +207,11 @@ func (t *tx) Savepoint(ctx context.Context, name string) error {
 	if !isIdent(name) {
 		return fmt.Errorf("savepoint %q: invalid savepoint name", name)
 	}
+	if t.poisoned != nil {
+		return fmt.Errorf("savepoint %q: %w", name, t.poisoned)
+	}
 	t.sps = append(t.sps, name)
-	t.pre = append(t.pre, "SAVEPOINT "+name)
+	t.pre = append(t.pre, control("SAVEPOINT "+name))
 	return nil
 }
 
@@ -176,6 +225,9 @@ func (t *tx) findSavepoint(name string) int {
 }
 
 func (t *tx) RollbackTo(ctx context.Context, name string) error {
+	if t.poisoned != nil {
+		return fmt.Errorf("rollback to savepoint %q: %w", name, t.poisoned)
+	}
 	i := t.findSavepoint(name)
 	if i < 0 {
 		return fmt.Errorf("rollback to savepoint %q: no such savepoint", name)
@@ -186,12 +238,12 @@ func (t *tx) RollbackTo(ctx context.Context, name string) error {
 	if t.locked && t.lockDepth > i {
 		t.locked = false
 	}
-	if n := len(t.pre); n > 0 && t.pre[n-1] == "SAVEPOINT "+name {
+	if n := len(t.pre); n > 0 && t.pre[n-1].text == "SAVEPOINT "+name {
 		return nil // nothing happened inside it yet
 	}
 	text := "ROLLBACK TO SAVEPOINT " + name
 	if !t.failed {
-		t.pre = append(t.pre, text)
+		t.pre = append(t.pre, control(text))
 		return nil
 	}
 	// The server's transaction is aborted: it accepts nothing but the rollback, so send
@@ -206,6 +258,9 @@ func (t *tx) RollbackTo(ctx context.Context, name string) error {
 }
 
 func (t *tx) Release(ctx context.Context, name string) error {
+	if t.poisoned != nil {
+		return fmt.Errorf("release savepoint %q: %w", name, t.poisoned)
+	}
 	i := t.findSavepoint(name)
 	if i < 0 {
 		return fmt.Errorf("release savepoint %q: no such savepoint", name)
@@ -214,12 +269,12 @@ func (t *tx) Release(ctx context.Context, name string) error {
 	if t.locked && t.lockDepth > i {
 		t.lockDepth = i // the lock now belongs to the enclosing (sub)transaction
 	}
-	if n := len(t.pre); n > 0 && t.pre[n-1] == "SAVEPOINT "+name {
+	if n := len(t.pre); n > 0 && t.pre[n-1].text == "SAVEPOINT "+name {
 		// Nothing happened inside it: neither statement needs to reach the server.
 		t.pre = t.pre[:n-1]
 		return nil
 	}
-	t.pre = append(t.pre, "RELEASE SAVEPOINT "+name)
+	t.pre = append(t.pre, control("RELEASE SAVEPOINT "+name))
 	return nil
 }
 
@@ -488,12 +543,27 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 		}
 		return nil
 	}
-	if err := t.do(ctx, "apply", true, queue, read); err != nil {
-		if failed == "" {
-			return wrapErr("apply", err)
-		}
-		return wrapErr("apply: "+failed, err)
+	// Deferred: the Apply goes to the server with the next statement of the transaction
+	// (another command's read, or COMMIT), so a group commit of many commands costs one
+	// round trip instead of one per command. A failure then surfaces there and fails the
+	// whole transaction (tx.poisoned); the engine re-runs the batch's commands.
+	if t.poisoned != nil {
+		return fmt.Errorf("apply: %w", t.poisoned)
 	}
+	if !t.write {
+		return fmt.Errorf("apply: %w", ErrReadOnly)
+	}
+	t.lockForWrite(true)
+	t.begun = true
+	t.pre = append(t.pre, pending{op: "apply", queue: queue, read: func(br pgx.BatchResults) error {
+		if err := read(br); err != nil {
+			if failed != "" {
+				return fmt.Errorf("%s: %w", failed, err)
+			}
+			return err
+		}
+		return nil
+	}})
 	return nil
 }
 
