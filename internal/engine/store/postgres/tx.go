@@ -41,6 +41,10 @@ type tx struct {
 	// returned, so the transaction cannot be repaired by a savepoint: every later call
 	// fails with this error, Write fails, and the engine re-runs the batch's commands.
 	poisoned error
+	// completed holds the element completions counted by Apply, per savepoint level
+	// (completed[0] is the transaction's own), written with one upsert before COMMIT:
+	// the same few counter rows, updated once per Apply, cost a new row version each.
+	completed []map[[2]string]int64
 }
 
 // pending is a statement waiting for the next round trip: a control statement (text) or
@@ -167,6 +171,7 @@ func (t *tx) commit(ctx context.Context) error {
 		t.rollback(context.WithoutCancel(ctx))
 		return errors.New("transaction aborted by a failed statement (roll back to a savepoint after an error)")
 	}
+	t.queueCompleted()
 	b := &pgx.Batch{}
 	pre := t.queuePending(b)
 	b.Queue(commitSQL)
@@ -212,6 +217,7 @@ func (t *tx) Savepoint(ctx context.Context, name string) error {
 	}
 	t.sps = append(t.sps, name)
 	t.pre = append(t.pre, control("SAVEPOINT "+name))
+	t.completedLevel(len(t.sps))
 	return nil
 }
 
@@ -233,8 +239,11 @@ func (t *tx) RollbackTo(ctx context.Context, name string) error {
 		return fmt.Errorf("rollback to savepoint %q: no such savepoint", name)
 	}
 	// The savepoint stays; those inside it are gone. A write lock taken inside it is
-	// released by the server.
+	// released by the server, and so are the completions counted inside it.
 	t.sps = t.sps[:i+1]
+	if len(t.completed) > i+1 {
+		t.completed = t.completed[:i+1]
+	}
 	if t.locked && t.lockDepth > i {
 		t.locked = false
 	}
@@ -269,6 +278,7 @@ func (t *tx) Release(ctx context.Context, name string) error {
 	if t.locked && t.lockDepth > i {
 		t.lockDepth = i // the lock now belongs to the enclosing (sub)transaction
 	}
+	t.mergeCompleted(i)
 	if n := len(t.pre); n > 0 && t.pre[n-1].text == "SAVEPOINT "+name {
 		// Nothing happened inside it: neither statement needs to reach the server.
 		t.pre = t.pre[:n-1]
@@ -508,10 +518,7 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 			events = len(what)
 			b.Queue(insertEventsSQL, eventArgs(c.Events)...)
 			what = append(what, "insert events")
-			if defs, elements, counts := completedCounts(c.Events); len(defs) > 0 {
-				b.Queue(upsertElementStatsSQL, defs, elements, counts)
-				what = append(what, "count completed elements")
-			}
+
 		}
 	}
 	failed := ""
@@ -555,6 +562,7 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 	}
 	t.lockForWrite(true)
 	t.begun = true
+	t.countCompleted(c.Events)
 	t.pre = append(t.pre, pending{op: "apply", queue: queue, read: func(br pgx.BatchResults) error {
 		if err := read(br); err != nil {
 			if failed != "" {
