@@ -195,6 +195,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// One engine per node; the first uses st, the others their own store on the same
 	// database (OpenStore again), as separate Cockpit processes would.
 	var engines []*engine.Engine
+	var nodeStores []store.Store
 	engineStopped := false
 	stopEngine := func() error {
 		if engineStopped {
@@ -206,6 +207,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		var errs []error
 		for _, e := range engines {
 			errs = append(errs, e.Stop(sctx))
+		}
+		// The other nodes' stores close after every engine has stopped (a running
+		// executor still reads); the first node's store is closed by Run's own defer.
+		for _, nst := range nodeStores {
+			errs = append(errs, nst.Close())
 		}
 		return errors.Join(errs...)
 	}
@@ -220,7 +226,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			if nst, err = o.OpenStore(ctx); err != nil {
 				return nil, fmt.Errorf("bench: node %d: %w", i, err)
 			}
-			defer nst.Close()
+			nodeStores = append(nodeStores, nst)
 		}
 		e, err := engine.New(engine.Options{Store: nst, Logger: o.Logger, Workers: o.Workers, OnCommit: onCommit,
 			NodeID: fmt.Sprintf("bench-%d", i)})

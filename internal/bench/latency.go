@@ -89,11 +89,16 @@ func JobLatency(ctx context.Context, o LatencyOptions) (*LatencyResult, error) {
 	noop := func(context.Context, *engine.Job) (map[string]any, error) { return nil, nil }
 
 	var engines []*engine.Engine
+	var stores []store.Store
+	// Engines stop before their stores close: a running executor still reads.
 	defer func() {
 		for _, e := range engines {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			_ = e.Stop(sctx)
 			cancel()
+		}
+		for _, st := range stores {
+			_ = st.Close()
 		}
 	}()
 	for i := range o.Nodes {
@@ -101,7 +106,7 @@ func JobLatency(ctx context.Context, o LatencyOptions) (*LatencyResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bench: node %d: %w", i, err)
 		}
-		defer st.Close()
+		stores = append(stores, st)
 		e, err := engine.New(engine.Options{Store: st, Logger: o.Logger, OnCommit: onCommit, NodeID: fmt.Sprintf("bench-%d", i)})
 		if err != nil {
 			return nil, fmt.Errorf("bench: %w", err)

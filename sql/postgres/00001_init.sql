@@ -96,7 +96,9 @@ CREATE INDEX jobs_runnable ON jobs (due_at) WHERE NOT suspended AND retries > 0;
 CREATE INDEX jobs_locked ON jobs (locked_until) WHERE locked_until IS NOT NULL;
 -- Also finds the start jobs (instance_id '') of a definition on redeploy.
 CREATE INDEX jobs_instance ON jobs (instance_id);
-CREATE INDEX jobs_type ON jobs (type, due_at);
+-- No index on type: the jobs table holds only pending work (its size follows what is
+-- running, not history), so a list by type scans little, and every job insert and lock
+-- update would pay for the index.
 
 CREATE TABLE subscriptions (
     id              text PRIMARY KEY,

@@ -62,6 +62,7 @@ type Store struct {
 	ckpt    *checkpointer
 	commits int
 
+	rmu     sync.RWMutex // held shared by every Read, exclusively by Close
 	rclosed atomic.Bool
 	rdb     *sql.DB
 	rstmts  [numStmts]*sql.Stmt // the read statements only
@@ -276,6 +277,9 @@ func (s *Store) Write(ctx context.Context, fn func(store.Tx) error) error {
 // Read runs fn in a read transaction on a snapshot of the last commit. Write methods of
 // the transaction return ErrReadOnly.
 func (s *Store) Read(ctx context.Context, fn func(store.Tx) error) error {
+	// Close waits for reads in flight (rmu) before it closes their statements.
+	s.rmu.RLock()
+	defer s.rmu.RUnlock()
 	if s.rclosed.Load() {
 		return ErrClosed
 	}
@@ -297,7 +301,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.rmu.Lock()
 	s.rclosed.Store(true)
+	s.rmu.Unlock()
 	if err := s.closeAll(); err != nil {
 		return fmt.Errorf("close sqlite store %s: %w", s.path, err)
 	}

@@ -349,3 +349,36 @@ func TestElementStatsMigrationCountsHistory(t *testing.T) {
 		t.Fatalf("counts after migrating up over the history: %v, want %v", got, want)
 	}
 }
+
+// TestCloseWhileReading: Close waits for reads in flight; later reads get ErrClosed.
+func TestCloseWhileReading(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "close.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inRead := make(chan struct{})
+	release := make(chan struct{})
+	readDone := make(chan error, 1)
+	go func() {
+		readDone <- s.Read(ctx, func(tx store.Tx) error {
+			close(inRead)
+			<-release
+			_, _, err := tx.NextJobDue(ctx) // uses a prepared statement Close must not have closed
+			return err
+		})
+	}()
+	<-inRead
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	close(release)
+	if err := <-readDone; err != nil {
+		t.Fatalf("read in flight during Close: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Read(ctx, func(tx store.Tx) error { return nil }); !errors.Is(err, sqlite.ErrClosed) {
+		t.Fatalf("read after Close: %v", err)
+	}
+}
