@@ -253,9 +253,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		ends    = make(map[string]time.Time, o.N)
 		waiters = make(map[string]chan struct{})
 	)
-	collected := make(chan struct{})
 	go func() {
-		defer close(collected)
 		for {
 			select {
 			case c := <-completions:

@@ -56,10 +56,13 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 	}
 	sum := sha256.Sum256(data)
 	checksum := hex.EncodeToString(sum[:])
-	// Compile before writing, so a bad expression stores nothing.
+	// Compile before writing, so a bad expression stores nothing. The plans are kept and
+	// get their definition row once it is written.
 	var problems []string
+	compiled := make(map[string]*plan, len(procs))
 	for _, p := range procs {
-		_, ps := compileProcess(&store.Definition{Key: p.ID}, defs, p, &e.opts)
+		pl, ps := compileProcess(&store.Definition{Key: p.ID}, defs, p, &e.opts)
+		compiled[p.ID] = pl
 		for _, pr := range ps {
 			problems = append(problems, fmt.Sprintf("process %q: %s", p.ID, pr))
 		}
@@ -92,8 +95,10 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 			if err := tx.InsertDefinition(ctx, def); err != nil {
 				return false, fmt.Errorf("insert definition %q: %w", p.ID, err)
 			}
-			pl, _ := compileProcess(def, defs, p, &e.opts)
-			plans = append(plans, pl)
+			// A copy: a retried command must not see the plan of its failed attempt.
+			pl := *compiled[p.ID]
+			pl.def = def
+			plans = append(plans, &pl)
 			// The newest version owns the start timers and message start subscriptions.
 			if err := tx.DeleteStartJobs(ctx, p.ID); err != nil {
 				return false, err

@@ -11,8 +11,6 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
-// errWaitState is not an error: arrive returns it internally when a token waits.
-
 // enqueue schedules a token's arrival at a node.
 func (r *run) enqueue(tok *store.Token, n *node, via *flow) {
 	r.queue = append(r.queue, step{tok: tok, n: n, via: via})

@@ -328,14 +328,10 @@ func (e *Engine) fireStartTimer(ctx context.Context, j *store.Job) error {
 			return r.wake, tx.DeleteJob(ctx, cur.ID)
 		}
 		nr := e.newRun(ctx, tx, p)
-		nr.rescheduleStart(cur)
+		nr.rescheduleCycle(cur)
 		if nr.delJobs[cur.ID] {
 			return r.wake, tx.DeleteJob(ctx, cur.ID)
 		}
 		return true, tx.PutJob(ctx, cur)
 	})
-}
-
-func (r *run) rescheduleStart(j *store.Job) {
-	r.rescheduleCycle(j)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
@@ -272,7 +271,8 @@ func (r *run) setVariables(vars map[string]any, tok *store.Token, n *node) error
 	return nil
 }
 
-// jobsOf returns the jobs, subscriptions and tasks that belong to a token.
+// cancelWaits removes what a token waits on (jobs, subscriptions, tasks) and resolves
+// its open incidents.
 func (r *run) cancelWaits(tok *store.Token) {
 	for _, j := range r.jobs {
 		if j.TokenID == tok.ID {
@@ -348,5 +348,3 @@ func (r *run) nodeOf(tok *store.Token) (*node, error) {
 	}
 	return n, nil
 }
-
-var _ = bpmn.KindTask

@@ -35,54 +35,6 @@ func (t *tx) CountTokens(ctx context.Context, definitionID string) (map[string]i
 	return out, nil
 }
 
-// eventElementLeft is the engine's EventElementLeft: the event Apply counts into
-// element_stats. The store does not import the engine; the engine's tests check that the
-// counts follow its events.
-const eventElementLeft = "element.left"
-
-// statsLinear is how many distinct elements completedCounts looks up by scanning before
-// it builds a map: a command completes one to a few elements.
-const statsLinear = 16
-
-// completedCounts sums the element.left events of a change per (definition, element) and
-// returns them as the three columns of upsertElementStatsSQL, in the order the elements
-// first appear (nil when the change completes nothing).
-func completedCounts(events []*store.Event) (defs, elements []string, counts []int64) {
-	var index map[[2]string]int
-	for _, e := range events {
-		if e.Type != eventElementLeft || e.ElementID == "" {
-			continue
-		}
-		i := -1
-		if index != nil {
-			if j, ok := index[[2]string{e.DefinitionID, e.ElementID}]; ok {
-				i = j
-			}
-		} else {
-			for j := range elements {
-				if elements[j] == e.ElementID && defs[j] == e.DefinitionID {
-					i = j
-					break
-				}
-			}
-		}
-		if i >= 0 {
-			counts[i]++
-			continue
-		}
-		defs, elements, counts = append(defs, e.DefinitionID), append(elements, e.ElementID), append(counts, 1)
-		if index != nil {
-			index[[2]string{e.DefinitionID, e.ElementID}] = len(elements) - 1
-		} else if len(elements) > statsLinear {
-			index = make(map[[2]string]int, 2*len(elements))
-			for j := range elements {
-				index[[2]string{defs[j], elements[j]}] = j
-			}
-		}
-	}
-	return defs, elements, counts
-}
-
 type elementTotal struct {
 	element string
 	n       int64
@@ -111,13 +63,13 @@ func (t *tx) ElementCounts(ctx context.Context, definitionID string) (map[string
 
 // countCompleted adds a change's element completions to the innermost savepoint level.
 func (t *tx) countCompleted(events []*store.Event) {
-	defs, elements, counts := completedCounts(events)
-	if len(defs) == 0 {
+	counts := store.CompletedCounts(events)
+	if len(counts) == 0 {
 		return
 	}
 	top := t.completedLevel(len(t.sps))
-	for i := range defs {
-		top[[2]string{defs[i], elements[i]}] += counts[i]
+	for _, c := range counts {
+		top[[2]string{c.DefinitionID, c.ElementID}] += c.Completed
 	}
 }
 

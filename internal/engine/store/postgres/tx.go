@@ -1057,17 +1057,11 @@ func (t *tx) DeleteOutbox(ctx context.Context, seqs []int64) error {
 	if err != nil {
 		return wrapErr("delete outbox", err)
 	}
-	published := make(map[int64]bool, len(seqs))
-	for _, s := range seqs {
-		published[s] = true
+	tail := make([]int64, len(head))
+	for i, p := range head {
+		tail[i] = *p
 	}
-	cursor := int64(-1)
-	for _, s := range head {
-		if !published[*s] {
-			break
-		}
-		cursor = *s
-	}
+	cursor := store.OutboxCursor(seqs, tail)
 	if cursor < 0 {
 		return nil
 	}

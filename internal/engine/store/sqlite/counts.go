@@ -37,72 +37,18 @@ func (t *tx) CountTokens(ctx context.Context, definitionID string) (map[string]i
 	return out, nil
 }
 
-// eventElementLeft is the engine's EventElementLeft: the event Apply counts into
-// element_stats. The store does not import the engine; the engine's tests check that the
-// counts follow its events.
-const eventElementLeft = "element.left"
-
-// elementStat is what one change adds to a row of element_stats.
-type elementStat struct {
-	definitionID, elementID string
-	completed               int64
-}
-
-// statsLinear is how many distinct elements completedCounts looks up by scanning before
-// it builds a map: a command completes one to a few elements.
-const statsLinear = 16
-
-// completedCounts sums the element.left events of a change per (definition, element), in
-// the order the elements first appear.
-func completedCounts(events []*store.Event) []elementStat {
-	var out []elementStat
-	var index map[[2]string]int
-	for _, e := range events {
-		if e.Type != eventElementLeft || e.ElementID == "" {
-			continue
-		}
-		i := -1
-		if index != nil {
-			if j, ok := index[[2]string{e.DefinitionID, e.ElementID}]; ok {
-				i = j
-			}
-		} else {
-			for j := range out {
-				if out[j].elementID == e.ElementID && out[j].definitionID == e.DefinitionID {
-					i = j
-					break
-				}
-			}
-		}
-		if i >= 0 {
-			out[i].completed++
-			continue
-		}
-		out = append(out, elementStat{e.DefinitionID, e.ElementID, 1})
-		if index != nil {
-			index[[2]string{e.DefinitionID, e.ElementID}] = len(out) - 1
-		} else if len(out) > statsLinear {
-			index = make(map[[2]string]int, 2*len(out))
-			for j, s := range out {
-				index[[2]string{s.definitionID, s.elementID}] = j
-			}
-		}
-	}
-	return out
-}
-
 // addElementStats adds a change's completions to element_stats with one statement: a
 // prepared multi-row upsert for up to statsChunk elements (almost every change), else
 // one that reads the rows from a JSON array.
 func (t *tx) addElementStats(ctx context.Context, events []*store.Event) error {
-	stats := completedCounts(events)
+	stats := store.CompletedCounts(events)
 	if len(stats) == 0 {
 		return nil
 	}
 	if len(stats) <= statsChunk {
 		args := make([]any, 0, 3*len(stats))
 		for _, s := range stats {
-			args = append(args, s.definitionID, s.elementID, s.completed)
+			args = append(args, s.DefinitionID, s.ElementID, s.Completed)
 		}
 		st := t.stats[len(stats)]
 		if st == nil {
@@ -119,7 +65,7 @@ func (t *tx) addElementStats(ctx context.Context, events []*store.Event) error {
 	}
 	rows := make([][3]any, len(stats))
 	for i, s := range stats {
-		rows[i] = [3]any{s.definitionID, s.elementID, s.completed}
+		rows[i] = [3]any{s.DefinitionID, s.ElementID, s.Completed}
 	}
 	b, err := json.Marshal(rows)
 	if err != nil {

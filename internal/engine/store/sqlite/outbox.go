@@ -29,14 +29,19 @@ func (t *tx) DeleteOutbox(ctx context.Context, seqs []int64) error {
 	if err := t.writable("delete outbox"); err != nil {
 		return err
 	}
-	cursor, err := advanceCursor(seqs, func(n int) ([]*int64, error) {
-		return queryAll(ctx, t, qOutboxAfter, func(s scanner) (*int64, error) {
-			var v int64
-			return &v, s.Scan(&v)
-		}, n)
-	})
-	if err != nil || cursor < 0 {
-		return err
+	if len(seqs) == 0 {
+		return nil
+	}
+	head, err := queryAll(ctx, t, qOutboxAfter, func(s scanner) (*int64, error) {
+		var v int64
+		return &v, s.Scan(&v)
+	}, len(seqs))
+	if err != nil {
+		return fmt.Errorf("delete outbox: %w", err)
+	}
+	cursor := store.OutboxCursor(seqs, derefAll(head))
+	if cursor < 0 {
+		return nil
 	}
 	if _, err := t.exec(ctx, qSetOutboxCursor, cursor); err != nil {
 		return writeErr("move the outbox cursor", err)
@@ -44,28 +49,12 @@ func (t *tx) DeleteOutbox(ctx context.Context, seqs []int64) error {
 	return nil
 }
 
-// advanceCursor returns the last seq of the unbroken run of published events at the head
-// of the outbox (-1: the head is not published). next lists the head's first n seqs.
-func advanceCursor(seqs []int64, next func(n int) ([]*int64, error)) (int64, error) {
-	if len(seqs) == 0 {
-		return -1, nil
+func derefAll(ps []*int64) []int64 {
+	out := make([]int64, len(ps))
+	for i, p := range ps {
+		out[i] = *p
 	}
-	published := make(map[int64]bool, len(seqs))
-	for _, s := range seqs {
-		published[s] = true
-	}
-	head, err := next(len(seqs))
-	if err != nil {
-		return -1, fmt.Errorf("delete outbox: %w", err)
-	}
-	cursor := int64(-1)
-	for _, s := range head {
-		if !published[*s] {
-			break
-		}
-		cursor = *s
-	}
-	return cursor, nil
+	return out
 }
 
 // OutboxStats returns the queue length and the time of its oldest event.

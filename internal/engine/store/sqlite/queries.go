@@ -249,7 +249,7 @@ const statsChunk = 8
 const elementStatsConflict = `ON CONFLICT (definition_id, element_id) DO UPDATE SET completed = completed + excluded.completed`
 
 // upsertElementStatsSQL adds n (definition_id, element_id, completed) rows to element_stats.
-// The rows must name distinct elements (completedCounts sums them).
+// The rows must name distinct elements (store.CompletedCounts sums them).
 func upsertElementStatsSQL(n int) string {
 	return `INSERT INTO element_stats (definition_id, element_id, completed) VALUES ` +
 		strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ") + ` ` + elementStatsConflict
