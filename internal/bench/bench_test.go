@@ -10,9 +10,17 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/cockpit-engine/cockpit/internal/bus"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	var opts []goleak.Option
+	for _, fn := range bus.LibraryGoroutines {
+		opts = append(opts, goleak.IgnoreTopFunction(fn))
+	}
+	goleak.VerifyTestMain(m, opts...)
+}
 
 func TestRunCompletesEveryInstance(t *testing.T) {
 	dir := t.TempDir()

@@ -150,3 +150,12 @@ func RedactURL(urls string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// LibraryGoroutines names goroutines of nats.go that can outlive a closed connection, for
+// leak checks (goleak.IgnoreTopFunction). jetstream's resetPendingAcksOnReconnect reads a
+// status channel that the publisher may have set to nil when the connection closed
+// first; it then blocks forever (nats.go v1.55.0, publish.go). It holds no resources of
+// ours.
+var LibraryGoroutines = []string{
+	"github.com/nats-io/nats.go/jetstream.(*jetStream).resetPendingAcksOnReconnect",
+}

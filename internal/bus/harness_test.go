@@ -23,7 +23,13 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	var opts []goleak.Option
+	for _, fn := range LibraryGoroutines {
+		opts = append(opts, goleak.IgnoreTopFunction(fn))
+	}
+	goleak.VerifyTestMain(m, opts...)
+}
 
 // flowKey has a dot, so the subject token is "order_flow".
 const flowKey = "order.flow"

@@ -29,7 +29,13 @@ import (
 
 // Every goroutine of the package's tests ends with them: the SSE hub's room loops,
 // status watcher and streams included.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	var opts []goleak.Option
+	for _, fn := range bus.LibraryGoroutines {
+		opts = append(opts, goleak.IgnoreTopFunction(fn))
+	}
+	goleak.VerifyTestMain(m, opts...)
+}
 
 const liveTestPrefix = "livetest"
 
