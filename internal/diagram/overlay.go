@@ -72,7 +72,8 @@ func edgeOverlay(w *bytes.Buffer, e *edgeItem, ov *Overlay) {
 	fmt.Fprintf(w, `<g class="overlay overlay-edge" data-element-id="%s" data-testid="overlay-%s">`, esc(e.id), esc(e.id))
 	if hot {
 		h := clamp01(heat)
-		fmt.Fprintf(w, `<path class="heat" data-heat="%s" d="%s" style="stroke:%s;stroke-width:%s;stroke-opacity:%s"/>`,
+		// Presentation attributes, not style="": a page's CSP may forbid inline style.
+		fmt.Fprintf(w, `<path class="heat" data-heat="%s" d="%s" stroke="%s" stroke-width="%s" stroke-opacity="%s"/>`,
 			num(h), d, heatColor(h), num(3+9*h), num(0.35+0.4*h))
 	}
 	if taken {
@@ -104,7 +105,7 @@ func shapeOverlay(w *bytes.Buffer, it *shapeItem, ov *Overlay) {
 	fmt.Fprintf(w, `<g class="overlay" data-element-id="%s" data-testid="overlay-%s">`, esc(id), esc(id))
 	if hot {
 		h := clamp01(heat)
-		fmt.Fprintf(w, `<path class="heat" data-heat="%s" d="%s" style="stroke:%s;stroke-opacity:%s"/>`,
+		fmt.Fprintf(w, `<path class="heat" data-heat="%s" d="%s" stroke="%s" stroke-width="10" stroke-opacity="%s"/>`,
 			num(h), outline(it, 7), heatColor(h), num(0.3+0.5*h))
 	}
 	switch {

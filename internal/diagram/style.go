@@ -43,7 +43,7 @@ const DefaultCSS = `
 .bpmn-diagram .arrow-lines,.bpmn-diagram .default-marker{fill:none;stroke:var(--bpmn-flow,var(--bpmn-stroke,#22242a));stroke-width:1.5}
 .bpmn-diagram .djs-hit{fill:none;stroke:transparent;stroke-width:14}
 .bpmn-diagram .overlays .hl,.bpmn-diagram .overlays .heat,.bpmn-diagram .overlays .taken{fill:none;pointer-events:none}
-.bpmn-diagram .heat{stroke-width:10;stroke-linejoin:round;stroke-linecap:round}
+.bpmn-diagram .heat{stroke-linejoin:round;stroke-linecap:round}
 .bpmn-diagram .hl-current{stroke:var(--bpmn-current,#2563eb);stroke-width:3}
 .bpmn-diagram .hl-visited{stroke:var(--bpmn-visited,#16a34a);stroke-width:2;stroke-opacity:.8}
 .bpmn-diagram .hl-incident{stroke:var(--bpmn-incident,#dc2626);stroke-width:3}
