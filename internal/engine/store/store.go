@@ -159,6 +159,9 @@ type Tx interface {
 	// Audit log of operator commands.
 	InsertAudit(ctx context.Context, a *AuditEntry) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
+
+	// Stalls (stalls.go).
+	StallTx
 }
 
 // AuditEntry records one operator command: who, what, when, and the result.
@@ -476,6 +479,9 @@ type InstanceFilter struct {
 	HasIncident   *bool
 	// WaitingAt matches instances with a token at this element.
 	WaitingAt string
+	// Stalled matches instances with (true) or without (false) an open stall whose token
+	// still stands at its element (see StallTx.CountStalls).
+	Stalled *bool
 	// Limit is the page size (default 50); After is the cursor of the previous page.
 	Limit int
 	After string

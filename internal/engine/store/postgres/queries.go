@@ -254,3 +254,48 @@ func limit(n int) any {
 	}
 	return int64(n)
 }
+
+// Stalls (stalls.go; see store.StallTx).
+const (
+	stallCols = `id, token_id, instance_id, definition_id, definition_key, element_id, since, threshold, incident,
+	detected_at, state, cleared_at, published`
+	stallThresholdCols = `definition_key, element_id, threshold, updated_at, updated_by`
+
+	// waitingTokensSQL starts from the (element, cutoff) pairs and reads the tokens at
+	// each element (tokens_element), keeping those of the definition's active instances:
+	// it reads running work only.
+	waitingTokensSQL = `SELECT t.id, t.instance_id, t.element_id, t.created_at,
+	EXISTS (SELECT 1 FROM incidents x WHERE x.instance_id = t.instance_id AND x.state = 'open' AND x.token_id = t.id)
+	FROM unnest($2::text[], $3::timestamptz[]) AS c (element_id, cutoff)
+	JOIN tokens t ON t.element_id = c.element_id AND t.created_at < c.cutoff
+	JOIN instances i ON i.id = t.instance_id
+	WHERE i.definition_id = $1 AND i.state = 'active'
+	ORDER BY t.element_id, t.id`
+
+	insertStallSQL = `INSERT INTO stalls (` + stallCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+	clearStallsSQL = `UPDATE stalls SET state = 'cleared', cleared_at = $1 WHERE id = ANY($2::text[]) AND state = 'open'`
+	listStallsSQL  = `SELECT ` + stallCols + ` FROM stalls`
+	// The partial index stalls_unpublished holds exactly these rows.
+	unpublishedStallsSQL  = `SELECT ` + stallCols + ` FROM stalls WHERE published <> state ORDER BY detected_at, id LIMIT $1`
+	markStallPublishedSQL = `UPDATE stalls SET published = $1 WHERE id = $2`
+	pruneStallsSQL        = `DELETE FROM stalls WHERE state = 'cleared' AND cleared_at < $1 AND published = 'cleared'`
+
+	// stallCurrent keeps the open stalls whose token still stands where it stalled, in an
+	// active instance: a stall the next detector pass will clear is not shown meanwhile.
+	stallCurrent = `s.state = 'open'
+	AND EXISTS (SELECT 1 FROM tokens t WHERE t.id = s.token_id AND t.element_id = s.element_id AND t.created_at = s.since)
+	AND EXISTS (SELECT 1 FROM instances i WHERE i.id = s.instance_id AND i.state = 'active')`
+	countStallsSQL = `SELECT s.element_id, count(*)::int FROM stalls s WHERE ` + stallCurrent +
+		` AND ($1 = '' OR s.definition_id = $1) GROUP BY s.element_id`
+	countStalledInstancesSQL = `SELECT s.definition_key, count(DISTINCT s.instance_id)::int FROM stalls s WHERE ` + stallCurrent +
+		` GROUP BY s.definition_key`
+	// stalledCond is the ListInstances filter: the few instances with a current stall.
+	stalledCond    = `id IN (SELECT s.instance_id FROM stalls s WHERE ` + stallCurrent + `)`
+	notStalledCond = `id NOT IN (SELECT s.instance_id FROM stalls s WHERE ` + stallCurrent + `)`
+
+	putStallThresholdSQL = `INSERT INTO stall_thresholds (` + stallThresholdCols + `) VALUES ($1, $2, $3, $4, $5)
+	ON CONFLICT (definition_key, element_id) DO UPDATE SET threshold = excluded.threshold,
+	updated_at = excluded.updated_at, updated_by = excluded.updated_by`
+	deleteStallThresholdSQL = `DELETE FROM stall_thresholds WHERE definition_key = $1 AND element_id = $2`
+	listStallThresholdsSQL  = `SELECT ` + stallThresholdCols + ` FROM stall_thresholds`
+)

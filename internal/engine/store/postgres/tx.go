@@ -811,6 +811,9 @@ func (t *tx) ListInstances(ctx context.Context, f store.InstanceFilter) (*store.
 	if f.WaitingAt != "" {
 		q.and(waitingAtCond, f.WaitingAt)
 	}
+	if f.Stalled != nil {
+		q.and(stalledFilter(*f.Stalled))
+	}
 	if f.After != "" {
 		started, id, err := parseInstanceCursor(f.After)
 		if err != nil {

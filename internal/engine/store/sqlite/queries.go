@@ -326,3 +326,44 @@ const (
 	listEventsSQL    = `SELECT ` + eventCols + ` FROM events`
 	listAuditSQL     = `SELECT id, time, actor, command, target, reason, request, result, error FROM audit`
 )
+
+// Stalls (stalls.go; see store.StallTx).
+const (
+	stallCols = `id, token_id, instance_id, definition_id, definition_key, element_id, since, threshold, incident,
+	detected_at, state, cleared_at, published`
+	stallThresholdCols = `definition_key, element_id, threshold, updated_at, updated_by`
+
+	// waitingTokensSQL starts from the tokens at one element (tokens_element) and keeps
+	// those of the definition's active instances that arrived before the cutoff: it reads
+	// running work only. CROSS JOIN fixes that join order (see countTokensSQL).
+	waitingTokensSQL = `SELECT t.id, t.instance_id, t.element_id, t.created_at,
+	EXISTS (SELECT 1 FROM incidents x WHERE x.instance_id = t.instance_id AND x.state = 'open' AND x.token_id = t.id)
+	FROM tokens t CROSS JOIN instances i ON i.id = t.instance_id
+	WHERE t.element_id = ? AND t.created_at < ? AND i.definition_id = ? AND i.state = 'active'`
+
+	insertStallSQL = `INSERT INTO stalls (` + stallCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	clearStallSQL  = `UPDATE stalls SET state = 'cleared', cleared_at = ? WHERE id = ? AND state = 'open'`
+	listStallsSQL  = `SELECT ` + stallCols + ` FROM stalls`
+	// The partial index stalls_unpublished holds exactly these rows.
+	unpublishedStallsSQL  = `SELECT ` + stallCols + ` FROM stalls WHERE published <> state ORDER BY detected_at, id LIMIT ?`
+	markStallPublishedSQL = `UPDATE stalls SET published = ? WHERE id = ?`
+	pruneStallsSQL        = `DELETE FROM stalls WHERE state = 'cleared' AND cleared_at < ? AND published = 'cleared'`
+
+	// stallCurrent keeps the open stalls whose token still stands where it stalled, in an
+	// active instance: a stall the next detector pass will clear is not shown meanwhile.
+	stallCurrent = `s.state = 'open'
+	AND EXISTS (SELECT 1 FROM tokens t WHERE t.id = s.token_id AND t.element_id = s.element_id AND t.created_at = s.since)
+	AND EXISTS (SELECT 1 FROM instances i WHERE i.id = s.instance_id AND i.state = 'active')`
+	countStallsSQL          = `SELECT s.element_id, count(*) FROM stalls s WHERE ` + stallCurrent
+	countStalledInstanceSQL = `SELECT s.definition_key, count(DISTINCT s.instance_id) FROM stalls s WHERE ` + stallCurrent +
+		` GROUP BY s.definition_key`
+	// stalledCond is the ListInstances filter: the few instances with a current stall.
+	stalledCond    = `id IN (SELECT s.instance_id FROM stalls s WHERE ` + stallCurrent + `)`
+	notStalledCond = `id NOT IN (SELECT s.instance_id FROM stalls s WHERE ` + stallCurrent + `)`
+
+	putStallThresholdSQL = `INSERT INTO stall_thresholds (` + stallThresholdCols + `) VALUES (?, ?, ?, ?, ?)
+	ON CONFLICT (definition_key, element_id) DO UPDATE SET threshold = excluded.threshold,
+	updated_at = excluded.updated_at, updated_by = excluded.updated_by`
+	deleteStallThresholdSQL = `DELETE FROM stall_thresholds WHERE definition_key = ? AND element_id = ?`
+	listStallThresholdsSQL  = `SELECT ` + stallThresholdCols + ` FROM stall_thresholds`
+)

@@ -608,6 +608,9 @@ func instanceQuery(f store.InstanceFilter, dense denseFilters) (*query, int, err
 			q.and(waitingAtInCond, f.WaitingAt)
 		}
 	}
+	if f.Stalled != nil {
+		q.and(stalledFilter(*f.Stalled))
+	}
 	if f.After != "" {
 		started, id, err := parseInstanceCursor(f.After)
 		if err != nil {

@@ -72,6 +72,10 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Outbox", testOutbox},
 		{"Leases", testLeases},
 		{"Audit", testAudit},
+		{"WaitingTokens", testWaitingTokens},
+		{"Stalls", testStalls},
+		{"StallCounts", testStallCounts},
+		{"StallThresholds", testStallThresholds},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
