@@ -90,6 +90,9 @@ type Options struct {
 	// LiveInterval is the least time between two pushes of one page's fragments
 	// (default DefaultLiveInterval): a burst of events becomes one render.
 	LiveInterval time.Duration
+	// Metrics feeds the analytics pages (internal/monitor's *Monitor). Nil serves them
+	// as 503 pages that say metrics are off.
+	Metrics MetricsReader
 }
 
 type server struct {
@@ -104,12 +107,14 @@ type server struct {
 	scenes sync.Map // string → *diagram.Scene
 	echo   *echo.Echo
 	hub    *hub // nil without NATS
+	// metrics reads the rollups for the analytics pages (nil: off).
+	metrics MetricsReader
 }
 
 // New returns the UI: an http.Handler with the live-update hub's Start and Stop. Every
 // route is wired in routes below.
 func New(opts Options) *UI {
-	s := &server{eng: opts.Engine, cmds: opts.Commands, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
+	s := &server{eng: opts.Engine, cmds: opts.Commands, metrics: opts.Metrics, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
 		bulk: newBulkRegistry()}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -133,7 +138,13 @@ func New(opts Options) *UI {
 func (s *server) routes(e *echo.Echo) {
 	e.GET("/", s.dashboard)
 	e.GET("/processes/:key", s.process)
+	// Analytics (analytics.go, export.go): the page, each chart and each table take the
+	// same query, so every one has a URL that reproduces it.
+	e.GET("/processes/:key/analytics", s.analytics)
+	e.GET("/processes/:key/analytics/charts/:chart", s.analyticsChart)
+	e.GET("/processes/:key/analytics/:table", s.analyticsCSV)
 	e.GET("/instances", s.instances)
+	e.GET("/instances.csv", s.instancesCSV)
 	e.GET("/instances/:id", s.instance)
 	e.GET("/incidents", s.incidents)
 	e.GET("/tasks", s.tasks)

@@ -13,7 +13,7 @@ import (
 
 // FS holds the assets, served under /static/.
 //
-//go:embed app.css app.js live.js theme.js favicon.svg
+//go:embed app.css analytics.css app.js live.js theme.js favicon.svg
 var FS embed.FS
 
 // Version is a short hash of every asset. Pages link assets with ?v=Version, so a browser
