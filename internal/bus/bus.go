@@ -128,6 +128,8 @@ type StreamOptions struct {
 	EventsMaxBytes    int64         // default 1 GiB
 	IncidentsMaxAge   time.Duration // default 30 days
 	IncidentsMaxBytes int64         // default 256 MiB
+	StallsMaxAge      time.Duration // default 30 days
+	StallsMaxBytes    int64         // default 256 MiB
 	Duplicates        time.Duration // default 2 minutes
 }
 
@@ -149,6 +151,12 @@ func (o *StreamOptions) defaults() {
 	}
 	if o.IncidentsMaxBytes <= 0 {
 		o.IncidentsMaxBytes = DefaultIncidentsMaxBytes
+	}
+	if o.StallsMaxAge <= 0 {
+		o.StallsMaxAge = DefaultStallsMaxAge
+	}
+	if o.StallsMaxBytes <= 0 {
+		o.StallsMaxBytes = DefaultStallsMaxBytes
 	}
 	if o.Duplicates <= 0 {
 		o.Duplicates = DefaultDuplicates
@@ -182,7 +190,7 @@ func StreamConfigs(o StreamOptions) (events, incidents jetstream.StreamConfig, e
 	return events, incidents, nil
 }
 
-// EnsureStreams creates the events and incidents streams, or updates them to the
+// EnsureStreams creates the events, incidents and stalls streams, or updates them to the
 // configuration of o (an operator's own changes to limits are overwritten at start-up:
 // the flags are the source of truth).
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
@@ -190,7 +198,11 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 	if err != nil {
 		return err
 	}
-	for _, cfg := range []jetstream.StreamConfig{events, incidents} {
+	stalls, err := StallStreamConfig(o)
+	if err != nil {
+		return err
+	}
+	for _, cfg := range []jetstream.StreamConfig{events, incidents, stalls} {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
 		}
@@ -202,7 +214,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 // with it). Streams that do not exist are not an error.
 func DeleteStreams(ctx context.Context, js jetstream.JetStream, prefix string) error {
 	var errs []error
-	for _, name := range []string{EventsStream(prefix), IncidentsStream(prefix)} {
+	for _, name := range []string{EventsStream(prefix), IncidentsStream(prefix), StallsStream(prefix)} {
 		if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			errs = append(errs, fmt.Errorf("delete stream %s: %w", name, err))
 		}
