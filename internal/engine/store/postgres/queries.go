@@ -69,6 +69,24 @@ const (
 	ended_at = $5, event_seq = $6 WHERE id = $7 AND version = $3 - 1 RETURNING 1)
 	SELECT cockpit_conflict($7, $3) FROM (SELECT count(*) AS n FROM u) c WHERE c.n = 0`
 
+	// The merged forms (merge.go): many instances per statement. The optimistic lock: when
+	// an instance's stored version is not the one its command read, cockpit_conflict raises
+	// SQLSTATE CK409 naming it, which aborts the transaction on the server (the rest of the
+	// pipeline, COMMIT included, is refused), so nothing of a stale batch is written. A
+	// data-modifying WITH runs to completion whatever the outer query reads.
+	insertInstancesSQL = `INSERT INTO instances (` + instanceCols + `)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::int8[], $8::int[],
+		$9::timestamptz[], $10::timestamptz[], $11::int8[])`
+	updateInstancesSQL = `WITH done AS (UPDATE instances AS i SET business_key = u.bk, state = u.state, version = u.version,
+	incident_count = u.incidents, ended_at = u.ended, event_seq = u.event_seq
+	FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::int[], $7::timestamptz[], $8::int8[])
+		AS u(id, base, bk, state, version, incidents, ended, event_seq)
+	WHERE i.id = u.id AND i.version = u.base RETURNING i.id)
+	SELECT cockpit_conflict(x.id, x.base + 1) FROM unnest($1::text[], $2::int8[]) AS x(id, base)
+	WHERE x.id NOT IN (SELECT id FROM done) LIMIT 1`
+	deleteVariablesManySQL = `DELETE FROM variables AS v USING unnest($1::text[], $2::text[]) AS d(i, n)
+	WHERE v.instance_id = d.i AND v.name = d.n`
+
 	deleteTokensSQL = `DELETE FROM tokens WHERE id = ANY($1::text[])`
 	upsertTokensSQL = `INSERT INTO tokens (` + tokenCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])

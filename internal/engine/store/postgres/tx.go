@@ -34,6 +34,8 @@ type tx struct {
 	// taken, so a rollback to an outer savepoint (which releases it) is noticed.
 	locked    bool
 	lockDepth int
+	// lockUnsent: the write lock is queued in pre and not sent yet.
+	lockUnsent bool
 	// failed: a statement failed, so the server's (sub)transaction is aborted until a
 	// ROLLBACK TO, which RollbackTo then sends at once.
 	failed bool
@@ -54,6 +56,8 @@ type pending struct {
 	op    string
 	queue func(b *pgx.Batch)
 	read  func(br pgx.BatchResults) error
+	// change is a deferred Apply; consecutive ones are merged when sent.
+	change *deferredChange
 }
 
 func control(text string) pending { return pending{text: text} }
@@ -89,7 +93,6 @@ func (t *tx) do(ctx context.Context, op string, write bool, queue func(b *pgx.Ba
 		ctx = context.WithoutCancel(ctx)
 	}
 	ctx = t.withOp(ctx, op)
-	lockNow := t.lockForWrite(write)
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(t.pre)+8)}
 	pre := t.queuePending(b)
 	t.begun = true
@@ -104,38 +107,67 @@ func (t *tx) do(ctx context.Context, op string, write bool, queue func(b *pgx.Ba
 	}
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		t.failed = true
-		if lockNow {
+		if t.locked && t.lockUnsent {
 			t.locked = false // maybe never taken; taking it again is harmless
 		}
 	}
+	t.lockUnsent = false
 	if t.poisoned != nil {
 		return fmt.Errorf("%s: %w", op, t.poisoned)
 	}
 	return err
 }
 
-// lockForWrite queues the write lock before the first write of the transaction.
+// lockForWrite queues the write lock before the first Apply of the transaction: event seqs
+// must be handed out in commit order (the outbox and the metrics projector read the
+// history by seq), so transactions that insert events commit one at a time. Other writes
+// (job locks, leases, the outbox cursor, audit rows) do not take it: a job fetch does not
+// wait for a group commit, nor a group commit for a fetch.
 func (t *tx) lockForWrite(write bool) bool {
 	if !write || t.locked {
 		return false
 	}
 	t.pre = append(t.pre, control(writeLockSQL))
-	t.locked, t.lockDepth = true, len(t.sps)
+	t.locked, t.lockDepth, t.lockUnsent = true, len(t.sps), true
 	return true
 }
 
 // queuePending moves the pending statements into b and returns them for readPending.
+// Each run of deferred Applies becomes one merged write.
 func (t *tx) queuePending(b *pgx.Batch) []pending {
-	pre := make([]pending, len(t.pre))
-	copy(pre, t.pre)
-	t.pre = t.pre[:0]
-	for _, p := range pre {
+	pre := make([]pending, 0, len(t.pre))
+	var run []deferredChange
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		stmts := mergeChanges(run).queue(b)
+		n := len(run)
+		run = run[:0:0]
+		pre = append(pre, pending{op: fmt.Sprintf("apply (%d changes)", n), read: func(br pgx.BatchResults) error {
+			for _, st := range stmts {
+				if err := st.read(br); err != nil {
+					return fmt.Errorf("%s: %w", st.what, err)
+				}
+			}
+			return nil
+		}})
+	}
+	for _, p := range t.pre {
+		if p.change != nil {
+			run = append(run, *p.change)
+			continue
+		}
+		flush()
 		if p.queue != nil {
 			p.queue(b)
 		} else {
 			b.Queue(p.text)
 		}
+		pre = append(pre, p)
 	}
+	flush()
+	t.pre = t.pre[:0]
 	return pre
 }
 
@@ -247,8 +279,10 @@ func (t *tx) RollbackTo(ctx context.Context, name string) error {
 	if t.locked && t.lockDepth > i {
 		t.locked = false
 	}
-	if n := len(t.pre); n > 0 && t.pre[n-1].text == "SAVEPOINT "+name {
-		return nil // nothing happened inside it yet
+	if k := t.unsentSavepoint(name); k >= 0 {
+		// Nothing inside it reached the server: forget what was queued after it.
+		t.pre = t.pre[:k+1]
+		return nil
 	}
 	text := "ROLLBACK TO SAVEPOINT " + name
 	if !t.failed {
@@ -279,13 +313,40 @@ func (t *tx) Release(ctx context.Context, name string) error {
 		t.lockDepth = i // the lock now belongs to the enclosing (sub)transaction
 	}
 	t.mergeCompleted(i)
-	if n := len(t.pre); n > 0 && t.pre[n-1].text == "SAVEPOINT "+name {
-		// Nothing happened inside it: neither statement needs to reach the server.
-		t.pre = t.pre[:n-1]
+	if k := t.unsentSavepoint(name); k >= 0 && t.onlyDeferredAfter(k) {
+		// Nothing inside it reached the server and nothing inside it needs it (deferred
+		// Applies and the write lock belong to the enclosing transaction now): neither
+		// SAVEPOINT nor RELEASE needs to be sent, and the Applies can merge with their
+		// neighbours. This is the group commit's common case.
+		t.pre = slices.Delete(t.pre, k, k+1)
 		return nil
 	}
 	t.pre = append(t.pre, control("RELEASE SAVEPOINT "+name))
 	return nil
+}
+
+// unsentSavepoint returns the index in pre of the SAVEPOINT statement of the innermost
+// savepoint called name, or -1 when it was sent. Everything in pre is unsent, and was
+// queued after everything sent, so the last SAVEPOINT name there is the innermost one.
+func (t *tx) unsentSavepoint(name string) int {
+	text := "SAVEPOINT " + name
+	for k := len(t.pre) - 1; k >= 0; k-- {
+		if t.pre[k].text == text {
+			return k
+		}
+	}
+	return -1
+}
+
+// onlyDeferredAfter reports whether pre holds nothing after index k but deferred Applies
+// and the write lock.
+func (t *tx) onlyDeferredAfter(k int) bool {
+	for _, p := range t.pre[k+1:] {
+		if p.change == nil && p.text != writeLockSQL {
+			return false
+		}
+	}
+	return true
 }
 
 // Helpers for one statement.
@@ -458,120 +519,18 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 		}
 	}
 
-	// what names each queued statement for errors; events is the index of the events
-	// statement (-1: none).
-	what := make([]string, 0, 12)
-	events := -1
-	queue := func(b *pgx.Batch) {
-		if in := c.Instance; in != nil {
-			if c.Created {
-				b.Queue(insertInstanceSQL, in.ID, in.DefinitionID, in.DefinitionKey, in.DefinitionVersion, in.BusinessKey,
-					in.State, in.Version, in.IncidentCount, in.StartedAt, in.EndedAt, in.EventSeq)
-				what = append(what, fmt.Sprintf("insert instance %q", in.ID))
-			} else {
-				b.Queue(updateInstanceSQL, in.BusinessKey, in.State, in.Version, in.IncidentCount, in.EndedAt, in.EventSeq, in.ID)
-				what = append(what, fmt.Sprintf("update instance %q to version %d", in.ID, in.Version))
-			}
-		}
-		if len(c.DeleteTokens) > 0 {
-			b.Queue(deleteTokensSQL, c.DeleteTokens)
-			what = append(what, "delete tokens")
-		}
-		if tks := lastByKey(c.PutTokens, func(x *store.Token) string { return x.ID }); len(tks) > 0 {
-			b.Queue(upsertTokensSQL, tokenArgs(tks)...)
-			what = append(what, "put tokens")
-		}
-		if len(c.DeleteVariables) > 0 {
-			b.Queue(deleteVariablesSQL, c.Instance.ID, c.DeleteVariables)
-			what = append(what, "delete variables")
-		}
-		if len(c.PutVariables) > 0 {
-			vs, vals := lastVariables(c.PutVariables, varValues)
-			b.Queue(upsertVariablesSQL, variableArgs(vs, vals)...)
-			what = append(what, "put variables")
-		}
-		if len(c.DeleteJobs) > 0 {
-			b.Queue(deleteJobsSQL, c.DeleteJobs)
-			what = append(what, "delete jobs")
-		}
-		if js := lastByKey(c.PutJobs, func(x *store.Job) string { return x.ID }); len(js) > 0 {
-			b.Queue(upsertJobsSQL, jobArgs(js)...)
-			what = append(what, "put jobs")
-		}
-		if len(c.DeleteSubs) > 0 {
-			b.Queue(deleteSubscriptionsSQL, c.DeleteSubs)
-			what = append(what, "delete subscriptions")
-		}
-		if ss := lastByKey(c.PutSubs, func(x *store.Subscription) string { return x.ID }); len(ss) > 0 {
-			b.Queue(upsertSubscriptionsSQL, subscriptionArgs(ss)...)
-			what = append(what, "put subscriptions")
-		}
-		if us := lastByKey(c.PutTasks, func(x *store.UserTask) string { return x.ID }); len(us) > 0 {
-			b.Queue(upsertTasksSQL, taskArgs(us)...)
-			what = append(what, "put user tasks")
-		}
-		if is := lastByKey(c.PutIncidents, func(x *store.Incident) string { return x.ID }); len(is) > 0 {
-			b.Queue(upsertIncidentsSQL, incidentArgs(is)...)
-			what = append(what, "put incidents")
-		}
-		if len(c.Events) > 0 {
-			events = len(what)
-			b.Queue(insertEventsSQL, eventArgs(c.Events)...)
-			what = append(what, "insert events")
-
-		}
-	}
-	failed := ""
-	read := func(br pgx.BatchResults) error {
-		for i, w := range what {
-			failed = w
-			if i == events {
-				rows, err := br.Query()
-				if err != nil {
-					return err
-				}
-				seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-				if err != nil {
-					return err
-				}
-				if len(seqs) != len(c.Events) {
-					return fmt.Errorf("%d seqs for %d events", len(seqs), len(c.Events))
-				}
-				// Inserted in array order, so ascending seqs are the events in order.
-				slices.Sort(seqs)
-				for j, e := range c.Events {
-					e.Seq = seqs[j]
-				}
-				continue
-			}
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	// Deferred: the Apply goes to the server with the next statement of the transaction
-	// (another command's read, or COMMIT), so a group commit of many commands costs one
-	// round trip instead of one per command. A failure then surfaces there and fails the
-	// whole transaction (tx.poisoned); the engine re-runs the batch's commands.
+	// Deferred: the Change goes to the server with the next statement of the transaction
+	// (another command's read, or COMMIT), merged with the Changes queued beside it (see
+	// merge.go), so a group commit of many commands costs one round trip and a handful of
+	// statements instead of several per command. A failure then surfaces there and fails
+	// the whole transaction (tx.poisoned); the engine re-runs the batch's commands.
 	if t.poisoned != nil {
 		return fmt.Errorf("apply: %w", t.poisoned)
-	}
-	if !t.write {
-		return fmt.Errorf("apply: %w", ErrReadOnly)
 	}
 	t.lockForWrite(true)
 	t.begun = true
 	t.countCompleted(c.Events)
-	t.pre = append(t.pre, pending{op: "apply", queue: queue, read: func(br pgx.BatchResults) error {
-		if err := read(br); err != nil {
-			if failed != "" {
-				return fmt.Errorf("%s: %w", failed, err)
-			}
-			return err
-		}
-		return nil
-	}})
+	t.pre = append(t.pre, pending{op: "apply", change: &deferredChange{c: c, vals: varValues}})
 	return nil
 }
 

@@ -53,6 +53,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ReadOnly", testReadOnly},
 		{"NotFound", testNotFound},
 		{"Savepoint", testSavepoint},
+		{"GroupCommit", testGroupCommit},
 		{"ListVariables", testListVariables},
 		{"Events", testEvents},
 		{"EventsCommitOrder", testEventsCommitOrder},
