@@ -408,7 +408,7 @@ func (e *Engine) CancelInstance(ctx context.Context, instanceID, reason string) 
 		r.inst.State = store.InstanceCancelled
 		now := r.now
 		r.inst.EndedAt = &now
-		r.event(EventInstanceCancelled, nil, nil, map[string]any{"reason": reason})
+		r.event(EventInstanceCancelled, nil, nil, map[string]any{"reason": reason, "durationMs": millis(now.Sub(r.inst.StartedAt))})
 		return nil
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/clock"
@@ -83,6 +84,10 @@ type Engine struct {
 	stopped       chan struct{} // closed when the committer has exited
 
 	busy sync.WaitGroup // in-flight handlers
+	// jobsRunning counts the jobs in flight and busyNanos the time finished ones took
+	// (ExecutorStats).
+	jobsRunning atomic.Int64
+	busyNanos   atomic.Int64
 
 	// pending collects the events of the batch being committed (committer goroutine only).
 	pending []*store.Event

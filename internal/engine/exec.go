@@ -41,14 +41,18 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 	tok.ElementID = n.el.ID
 	tok.State = store.TokenActive
 	tok.Flow = ""
+	// CreatedAt is the arrival at the current element: element.left and element.cancelled
+	// report the stay from it, and the stall detector reads it from the token row.
+	tok.CreatedAt = r.now
 	r.putToken(tok)
-	data := map[string]any(nil)
+	// Every arrival is in the history with the flow it came by, joins included, so the
+	// flow counts of the metrics are complete.
+	var data []byte
 	if via != nil {
-		data = map[string]any{"flow": via.f.ID}
+		data = appendString(append(make([]byte, 0, 48), '{'), "flow", via.f.ID)
+		data = append(data, '}')
 	}
-	if !(n.el.Kind == bpmn.KindParallelGateway && len(n.in) > 1) {
-		r.event(EventElementEntered, tok, n, data)
-	}
+	r.eventJSON(EventElementEntered, tok, n, data)
 
 	if len(n.inputs) > 0 {
 		if err := r.applyMappings(n.inputs, nil, tok, n); err != nil {
@@ -138,7 +142,7 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 // moves the token, each further flow forks a new token in the same scope.
 func (r *run) leave(tok *store.Token, n *node, flows []*flow) error {
 	r.disarmBoundaries(tok, n)
-	r.event(EventElementLeft, tok, n, nil)
+	r.left(tok, n)
 	if len(flows) == 0 {
 		return r.consume(tok)
 	}
@@ -150,6 +154,19 @@ func (r *run) leave(tok *store.Token, n *node, flows []*flow) error {
 		r.enqueue(t, fl.target, fl)
 	}
 	return nil
+}
+
+// left writes element.left with the token's stay at the element (durationMs, since its
+// arrival) and, at an element where a token waits for something other than a job (user
+// task, catch event, join), the same stay as waitMs. Service tasks report their wait on
+// the job events instead (from the job's due time to the handler's start).
+func (r *run) left(tok *store.Token, n *node) {
+	d := millis(r.now.Sub(tok.CreatedAt))
+	b := appendInt(append(make([]byte, 0, 40), '{'), "durationMs", d)
+	if n.waits {
+		b = appendInt(b, "waitMs", d)
+	}
+	r.eventJSON(EventElementLeft, tok, n, append(b, '}'))
 }
 
 // consume removes a token that reached the end of its path and completes its scope
@@ -184,18 +201,18 @@ func (r *run) complete(terminated bool) {
 	r.inst.State = store.InstanceCompleted
 	now := r.now
 	r.inst.EndedAt = &now
-	var data map[string]any
+	b := appendInt(append(make([]byte, 0, 48), '{'), "durationMs", millis(r.now.Sub(r.inst.StartedAt)))
 	if terminated {
-		data = map[string]any{"terminated": true}
+		b = append(b, `,"terminated":true`...)
 	}
-	r.event(EventInstanceCompleted, nil, nil, data)
+	r.eventJSON(EventInstanceCompleted, nil, nil, append(b, '}'))
 }
 
 func (r *run) end(tok *store.Token, n *node) error {
 	ev := n.el.Event
 	switch {
 	case ev != nil && ev.Type == bpmn.EventTerminate:
-		r.event(EventElementLeft, tok, n, nil)
+		r.left(tok, n)
 		for _, t := range r.tokens {
 			if t.ScopeID == tok.ScopeID && t.ID != tok.ID {
 				r.cancelToken(t, "terminate end event "+n.el.ID)
@@ -217,7 +234,7 @@ func (r *run) end(tok *store.Token, n *node) error {
 			fmt.Sprintf("error %q thrown by %q is not caught by any boundary event", n.errorCode, n.el.ID), "", "")
 		return nil
 	}
-	r.event(EventElementLeft, tok, n, nil)
+	r.left(tok, n)
 	return r.consume(tok)
 }
 
@@ -301,14 +318,18 @@ func (r *run) parallel(tok *store.Token, n *node, via *flow) error {
 			return nil // still waiting
 		}
 	}
+	// The join's stay runs from the first arrival: the token that leaves carries it.
+	first := tok.CreatedAt
 	for _, t := range arrived {
+		if t.CreatedAt.Before(first) {
+			first = t.CreatedAt
+		}
 		if t.ID != tok.ID {
 			r.dropToken(t)
 		}
 	}
-	tok.State, tok.Flow = store.TokenActive, ""
+	tok.State, tok.Flow, tok.CreatedAt = store.TokenActive, "", first
 	r.putToken(tok)
-	r.event(EventElementEntered, tok, n, map[string]any{"joined": len(arrived)})
 	return r.leave(tok, n, n.out)
 }
 
@@ -473,14 +494,19 @@ func (r *run) rescheduleCycle(j *store.Job) {
 }
 
 // completeJob finishes a service job with the handler's variables and moves on.
-func (r *run) completeJob(j *store.Job, vars map[string]any) error {
+//
+// started is when the handler began: job.completed reports the wait before it (waitMs,
+// from the job's due time: the token's arrival, or the retry's due time).
+func (r *run) completeJob(j *store.Job, vars map[string]any, started time.Time) error {
 	tok := r.tokens[j.TokenID]
 	n := r.p.nodes[j.ElementID]
 	if tok == nil || n == nil {
 		return fmt.Errorf("job %q: its token is gone: %w", j.ID, ErrInvalidState)
 	}
 	r.dropJob(j)
-	ev := r.event(EventJobCompleted, tok, n, map[string]any{"attempt": j.Attempt + 1})
+	b := appendInt(append(make([]byte, 0, 40), '{'), "attempt", int64(j.Attempt+1))
+	b = appendInt(b, "waitMs", millis(started.Sub(j.DueAt)))
+	ev := r.eventJSON(EventJobCompleted, tok, n, append(b, '}'))
 	ev.JobID = j.ID
 	if len(n.outputs) > 0 {
 		if err := r.applyMappings(n.outputs, vars, tok, n); err != nil {
@@ -494,7 +520,8 @@ func (r *run) completeJob(j *store.Job, vars map[string]any) error {
 }
 
 // failJob records a failed attempt: retry after the backoff, or open an incident.
-func (r *run) failJob(j *store.Job, herr error) error {
+// started is when the handler began (see completeJob).
+func (r *run) failJob(j *store.Job, herr error, started time.Time) error {
 	tok := r.tokens[j.TokenID]
 	n := r.p.nodes[j.ElementID]
 	if tok == nil || n == nil {
@@ -514,6 +541,7 @@ func (r *run) failJob(j *store.Job, herr error) error {
 			fmt.Sprintf("error %q thrown by %q is not caught by any boundary event", be.Code, n.el.ID), be.Message, j.ID)
 		return nil
 	}
+	wait := millis(started.Sub(j.DueAt))
 	j.Attempt++
 	j.Retries--
 	j.LastError = herr.Error()
@@ -527,7 +555,7 @@ func (r *run) failJob(j *store.Job, herr error) error {
 		j.DueAt = r.now.Add(backoff.Delay(j.Attempt))
 	}
 	r.putJob(j)
-	ev := r.event(EventJobFailed, tok, n, map[string]any{"attempt": j.Attempt, "retriesLeft": j.Retries, "error": j.LastError})
+	ev := r.event(EventJobFailed, tok, n, map[string]any{"attempt": j.Attempt, "retriesLeft": j.Retries, "error": j.LastError, "waitMs": wait})
 	ev.JobID = j.ID
 	if j.Retries <= 0 {
 		r.openIncident(tok, n, store.IncidentFailedJob, j.LastError, j.ErrorDetails, j.ID)

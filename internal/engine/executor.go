@@ -82,7 +82,11 @@ func (e *Engine) executorLoop(ctx context.Context) {
 				sem <- struct{}{}
 				e.busy.Add(1)
 				go func(j *store.Job) {
+					e.jobsRunning.Add(1)
+					began := time.Now() // wall time: utilisation is about the machine, not the process clock
 					defer func() {
+						e.busyNanos.Add(int64(time.Since(began)))
+						e.jobsRunning.Add(-1)
 						<-sem
 						e.busy.Done()
 						select {
@@ -116,6 +120,22 @@ func (e *Engine) executorLoop(ctx context.Context) {
 		case <-e.clock.After(wait):
 		}
 	}
+}
+
+// ExecutorStats is a snapshot of the job executor, for utilisation metrics.
+type ExecutorStats struct {
+	// Workers is the most jobs run at once (Options.Workers); Running how many run now.
+	Workers int
+	Running int
+	// Busy is the time spent running jobs (handlers and recording their outcome) by
+	// jobs that have finished, summed over workers: its rate divided by Workers is the
+	// executor's utilisation.
+	Busy time.Duration
+}
+
+// ExecutorStats returns the executor's counters. It is two atomic loads.
+func (e *Engine) ExecutorStats() ExecutorStats {
+	return ExecutorStats{Workers: e.opts.Workers, Running: int(e.jobsRunning.Load()), Busy: time.Duration(e.busyNanos.Load())}
 }
 
 // errorBackoff is how long the executor waits after the store failed a fetch.
@@ -218,8 +238,9 @@ func (e *Engine) runJob(ctx context.Context, j *store.Job, vars map[string]map[s
 		err = e.fireStartTimer(wctx, j)
 	default:
 		h := e.handler(j.Type)
+		started := e.clock.Now()
 		if h == nil {
-			err = e.finishJob(wctx, j, nil, fmt.Errorf("no handler registered for job type %q", j.Type))
+			err = e.finishJob(wctx, j, nil, fmt.Errorf("no handler registered for job type %q", j.Type), started)
 			break
 		}
 		hctx, cancel := context.WithTimeout(e.handlerCtx, e.opts.LockDuration)
@@ -237,7 +258,7 @@ func (e *Engine) runJob(ctx context.Context, j *store.Job, vars map[string]map[s
 			err = e.releaseJob(wctx, j)
 			break
 		}
-		err = e.finishJob(wctx, j, out, herr)
+		err = e.finishJob(wctx, j, out, herr, started)
 	}
 	if err != nil && !errors.Is(err, ErrLostLock) {
 		e.log.Warn("job outcome not recorded", "job", j.ID, "type", j.Type, "instance", j.InstanceID, "err", err)
@@ -262,9 +283,9 @@ func callHandler(ctx context.Context, h Handler, job *Job) (out map[string]any, 
 	return h(ctx, job)
 }
 
-// finishJob completes or fails a job in the continuing transaction.
-func (e *Engine) finishJob(ctx context.Context, j *store.Job, vars map[string]any, herr error) error {
-	return e.update(ctx, j.InstanceID, func(r *run) error {
+// finishJob completes or fails a job; started is when its handler began.
+func (e *Engine) finishJob(ctx context.Context, j *store.Job, vars map[string]any, herr error, started time.Time) error {
+	outcome := func(r *run) error {
 		cur := r.jobs[j.ID]
 		if cur == nil {
 			return fmt.Errorf("job %q is gone (instance cancelled or moved on): %w", j.ID, ErrNotFound)
@@ -273,17 +294,19 @@ func (e *Engine) finishJob(ctx context.Context, j *store.Job, vars map[string]an
 			return ErrLostLock
 		}
 		if herr != nil {
-			return r.failJob(cur, herr)
+			return r.failJob(cur, herr, started)
 		}
-		err := r.completeJob(cur, vars)
-		var fe error
-		if errors.Is(err, ErrInvalidInput) {
-			// The handler returned variables that cannot be stored: that is a failed attempt.
-			fe = r.failJob(cur, fmt.Errorf("handler result: %w", err))
-			return fe
-		}
-		return err
-	})
+		return r.completeJob(cur, vars, started)
+	}
+	err := e.update(ctx, j.InstanceID, outcome)
+	if herr == nil && errors.Is(err, ErrInvalidInput) {
+		// The handler returned variables that cannot be stored: that is a failed attempt.
+		// It is recorded on a fresh run: the completion's run has already dropped the job
+		// and written job.completed.
+		herr = fmt.Errorf("handler result: %w", err)
+		err = e.update(ctx, j.InstanceID, outcome)
+	}
+	return err
 }
 
 // releaseJob unlocks a job this node holds, without counting an attempt.

@@ -54,6 +54,11 @@ type node struct {
 	jobType string
 	retries int
 	backoff schedule.Backoff
+
+	// waits: a token stays here until something other than a job happens (a person, a
+	// timer, a message, the other branches of a join); element.left reports its stay as
+	// waiting time.
+	waits bool
 }
 
 type flow struct {
@@ -255,6 +260,16 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 					bad(n.el, "parallel gateway flow %q has a condition; parallel gateways ignore conditions", fl.f.ID)
 				}
 			}
+		}
+	}
+	for _, n := range p.nodes {
+		switch n.el.Kind {
+		case bpmn.KindUserTask, bpmn.KindReceiveTask:
+			n.waits = true
+		case bpmn.KindIntermediateCatchEvent:
+			n.waits = n.timerKind != "" || n.messageName != ""
+		case bpmn.KindParallelGateway:
+			n.waits = len(n.in) > 1
 		}
 	}
 	if p.start == nil && len(p.timerStarts) == 0 && len(p.messageStarts) == 0 {

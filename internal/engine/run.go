@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -227,6 +228,56 @@ func (r *run) event(typ string, tok *store.Token, n *node, data map[string]any) 
 	return ev
 }
 
+// eventJSON appends a history event whose data is already encoded: the events of every
+// step (element.entered, element.left, job.completed) build their few fields with
+// appendInt and appendString instead of marshalling a map.
+func (r *run) eventJSON(typ string, tok *store.Token, n *node, data []byte) *store.Event {
+	ev := r.event(typ, tok, n, nil)
+	ev.Data = data
+	return ev
+}
+
+// millis is a duration in whole milliseconds, never negative (a clock that stepped back
+// must not produce a negative duration in the metrics).
+func millis(d time.Duration) int64 {
+	if d < 0 {
+		return 0
+	}
+	return int64(d / time.Millisecond)
+}
+
+// appendInt appends "name":v to a JSON object under construction (b ends with '{' or a
+// value). name must be a plain JSON key (the callers pass constants).
+func appendInt(b []byte, name string, v int64) []byte {
+	if len(b) > 1 {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return strconv.AppendInt(b, v, 10)
+}
+
+// appendString appends "name":"v"; v is escaped as JSON requires (element and flow ids
+// are plain, so the fast path is a copy).
+func appendString(b []byte, name, v string) []byte {
+	if len(b) > 1 {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			q, _ := json.Marshal(v)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, v...)
+	return append(b, '"')
+}
+
 // Row bookkeeping.
 
 func (r *run) putToken(t *store.Token)  { r.tokens[t.ID] = t; r.putTokens[t.ID] = t }
@@ -338,7 +389,8 @@ func (r *run) cancelToken(tok *store.Token, reason string) {
 	}
 	r.cancelWaits(tok)
 	r.dropToken(tok)
-	r.event(EventElementCancelled, tok, r.p.nodes[tok.ElementID], map[string]any{"reason": reason})
+	r.event(EventElementCancelled, tok, r.p.nodes[tok.ElementID],
+		map[string]any{"reason": reason, "durationMs": millis(r.now.Sub(tok.CreatedAt))})
 }
 
 func (r *run) nodeOf(tok *store.Token) (*node, error) {

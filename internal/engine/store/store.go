@@ -162,6 +162,9 @@ type Tx interface {
 
 	// Stalls (stalls.go).
 	StallTx
+
+	// Metrics rollups (metrics.go).
+	MetricsTx
 }
 
 // AuditEntry records one operator command: who, what, when, and the result.
@@ -249,7 +252,10 @@ type Token struct {
 	ScopeID string
 	State   string
 	// Flow is the incoming sequence flow of a joining token.
-	Flow      string
+	Flow string
+	// CreatedAt is when the token arrived at ElementID (the engine sets it at every
+	// arrival, not only when the token is made): element.left and element.cancelled
+	// report the stay from it, and the stall detector compares it with its thresholds.
 	CreatedAt time.Time
 }
 
