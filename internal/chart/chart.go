@@ -63,6 +63,9 @@ type TimeChart struct {
 	Format func(float64) string
 	// Tooltip, when set, adds lines to a bucket's tooltip (e.g. a rate).
 	Tooltip func(i int) string
+	// Ticks picks the value axis' ticks from 0 to at least the top value; nil picks
+	// round numbers (whole ones when Format is nil).
+	Ticks func(top float64) []float64
 	// Width and Height of the viewBox; 0 means DefaultWidth/DefaultHeight.
 	Width, Height float64
 }
@@ -85,7 +88,21 @@ type CategoryChart struct {
 	// XLabel names the category axis, YLabel the value axis.
 	XLabel, YLabel string
 	Format         func(float64) string
+	Ticks          func(top float64) []float64
 	Width, Height  float64
+}
+
+// ticksFor returns the value axis' ticks: the chart's own, else round numbers, whole
+// ones for counts (a count axis with 0.5 steps would label two ticks "1").
+func ticksFor(custom func(float64) []float64, format func(float64) string, top float64, n int) []float64 {
+	if custom != nil {
+		return custom(top)
+	}
+	t := niceTicks(top, n)
+	if format == nil && len(t) > 1 && t[1] < 1 {
+		t = niceTicks(math.Max(top, 1), max(1, int(math.Ceil(math.Max(top, 1)))))
+	}
+	return t
 }
 
 // margins of the plot area inside the viewBox.
@@ -114,10 +131,6 @@ func Bars(c TimeChart) []byte { return timeChart(c, true) }
 
 func timeChart(c TimeChart, bars bool) []byte {
 	w, h := size(c.Width, c.Height)
-	format := c.Format
-	if format == nil {
-		format = Count
-	}
 	n := len(c.Start)
 	top := 0.0
 	for _, s := range c.Series {
@@ -125,11 +138,15 @@ func timeChart(c TimeChart, bars bool) []byte {
 			top = math.Max(top, v)
 		}
 	}
-	ticks := niceTicks(top, 5)
+	ticks := ticksFor(c.Ticks, c.Format, top, 5)
+	format := c.Format
+	if format == nil {
+		format = Count
+	}
 	ymax := ticks[len(ticks)-1]
-	b := box{left: 12 + maxWidth(ticks, format), top: 14, right: 14, bottom: 34, w: w, h: h}
-	if len(c.Series) > 1 {
-		b.top = 30 // room for the legend
+	b := box{left: 12 + maxWidth(ticks, format), top: 14, right: 22, bottom: 34, w: w, h: h}
+	if len(c.Series) > 1 || c.YLabel != "" {
+		b.top = 28 // room for the axis name and the legend above the plot
 	}
 	kind := "lines"
 	if bars {
@@ -215,17 +232,20 @@ func timeChart(c TimeChart, bars bool) []byte {
 // Histogram draws one vertical bar per category, labelled below.
 func Histogram(c CategoryChart) []byte {
 	w, h := size(c.Width, c.Height)
-	format := c.Format
-	if format == nil {
-		format = Count
-	}
 	top := 0.0
 	for _, bar := range c.Bars {
 		top = math.Max(top, bar.Value)
 	}
-	ticks := niceTicks(top, 5)
+	ticks := ticksFor(c.Ticks, c.Format, top, 5)
+	format := c.Format
+	if format == nil {
+		format = Count
+	}
 	ymax := ticks[len(ticks)-1]
 	b := box{left: 12 + maxWidth(ticks, format), top: 14, right: 14, bottom: 34, w: w, h: h}
+	if c.YLabel != "" {
+		b.top = 28
+	}
 	var out bytes.Buffer
 	open(&out, "chart chart-histogram", c.Title, w, h)
 	yAxis(&out, b, ticks, ymax, format, c.YLabel)
@@ -269,10 +289,6 @@ func Histogram(c CategoryChart) []byte {
 // its end: a ranking, largest first as given.
 func HBars(c CategoryChart) []byte {
 	w, _ := size(c.Width, c.Height)
-	format := c.Format
-	if format == nil {
-		format = Count
-	}
 	const row, barH = 24.0, 14.0
 	h := c.Height
 	if h <= 0 {
@@ -285,7 +301,11 @@ func HBars(c CategoryChart) []byte {
 		top = math.Max(top, bar.Value)
 	}
 	labelW = math.Min(labelW, w*0.38)
-	ticks := niceTicks(top, 4)
+	ticks := ticksFor(c.Ticks, c.Format, top, 4)
+	format := c.Format
+	if format == nil {
+		format = Count
+	}
 	xmax := ticks[len(ticks)-1]
 	b := box{left: labelW + 16, top: 8, right: 16 + maxWidth(ticks, format)/2, bottom: 28, w: w, h: h}
 	var out bytes.Buffer
@@ -383,9 +403,14 @@ func noData(w *bytes.Buffer, b box) {
 		num((b.x0()+b.x1())/2), num((b.y0()+b.y1())/2), colorText)
 }
 
+// legend lists the series at the top right, clear of the axis name at the top left.
 func legend(w *bytes.Buffer, b box, series []Series) {
 	w.WriteString(`<g class="chart-legend">`)
-	x := b.x0()
+	x := b.x1()
+	for _, s := range series {
+		x -= 14 + textWidth(s.Name) + 16
+	}
+	x += 16
 	for _, s := range series {
 		fmt.Fprintf(w, `<g class="series-%s"><rect class="chart-swatch" x="%s" y="6" width="10" height="10" rx="2" fill="%s"/>`,
 			esc(s.Class), num(x), esc(s.Color))
@@ -404,8 +429,16 @@ func timeAxis(w *bytes.Buffer, b box, from, to time.Time, bucket time.Duration, 
 		x := xOf(t)
 		fmt.Fprintf(w, `<line class="chart-axis" x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s"/>`,
 			num(x), num(b.y0()), num(x), num(b.y0()+4), colorAxis)
-		fmt.Fprintf(w, `<text class="chart-text" x="%s" y="%s" text-anchor="middle" fill="%s" data-time="%s">%s</text>`,
-			num(x), num(b.y0()+16), colorText, t.UTC().Format(time.RFC3339), esc(t.UTC().Format(layout)))
+		label := t.UTC().Format(layout)
+		// A label at either end of the axis is aligned to stay inside the chart.
+		anchor := "middle"
+		if half := textWidth(label) / 2; x+half > b.w-2 {
+			anchor = "end"
+		} else if x-half < 2 {
+			anchor = "start"
+		}
+		fmt.Fprintf(w, `<text class="chart-text" x="%s" y="%s" text-anchor="%s" fill="%s" data-time="%s">%s</text>`,
+			num(x), num(b.y0()+16), anchor, colorText, t.UTC().Format(time.RFC3339), esc(label))
 	}
 	w.WriteString(`</g>`)
 }
@@ -490,6 +523,33 @@ func niceTicks(top float64, n int) []float64 {
 		out = append(out, v)
 		if v >= top*(1-1e-9) {
 			return out
+		}
+	}
+}
+
+// DurationTicks returns ticks for a value axis of durations in seconds at round time
+// units (10s, 30s, 1m, 5m, 1h, …) from 0 to at least top, about n intervals.
+func DurationTicks(n int) func(top float64) []float64 {
+	steps := []float64{0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30,
+		60, 120, 300, 600, 900, 1800, 3600, 7200, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400}
+	return func(top float64) []float64 {
+		if !(top > 0) || math.IsInf(top, 0) {
+			return []float64{0, 1}
+		}
+		step := steps[len(steps)-1]
+		for _, st := range steps {
+			if top/st <= float64(n) {
+				step = st
+				break
+			}
+		}
+		var out []float64
+		for i := 0; ; i++ {
+			v := float64(i) * step
+			out = append(out, v)
+			if v >= top*(1-1e-9) {
+				return out
+			}
 		}
 	}
 }

@@ -303,6 +303,41 @@ func TestNiceTicks(t *testing.T) {
 	}
 }
 
+func TestDurationTicks(t *testing.T) {
+	ticks := DurationTicks(4)
+	for _, c := range []struct {
+		top  float64
+		want []float64
+	}{
+		{180, []float64{0, 60, 120, 180}},
+		{200, []float64{0, 60, 120, 180, 240}},
+		{0.7, []float64{0, 0.2, 0.4, 0.6000000000000001, 0.8}},
+		{5 * 3600, []float64{0, 7200, 14400, 21600}},
+	} {
+		if got := ticks(c.top); !slices.Equal(got, c.want) {
+			t.Errorf("DurationTicks(4)(%v) = %v, want %v", c.top, got, c.want)
+		}
+	}
+}
+
+// TestCountTicksAreWhole: a count axis never gets two ticks that read the same.
+func TestCountTicksAreWhole(t *testing.T) {
+	for _, top := range []float64{1, 2, 3, 4, 7} {
+		svg := Bars(TimeChart{Title: "t", Start: []time.Time{time.Unix(0, 0)}, Step: time.Hour,
+			Series: []Series{{Name: "a", Values: []float64{top}}}})
+		var labels []string
+		for _, n := range parse(t, svg).all(func(n *node) bool { return n.attrs["data-tick"] != "" }) {
+			if v := f(t, n.attrs["data-tick"]); v != math.Trunc(v) {
+				t.Errorf("top %v: tick %v is not whole", top, v)
+			}
+			labels = append(labels, n.text)
+		}
+		if len(slices.Compact(slices.Clone(labels))) != len(labels) {
+			t.Errorf("top %v: repeated tick labels %v", top, labels)
+		}
+	}
+}
+
 func TestFormats(t *testing.T) {
 	for v, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567"} {
 		if got := Count(v); got != want {

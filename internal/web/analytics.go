@@ -489,7 +489,7 @@ func slowestChart(rep *monitor.Report, proc *bpmn.Process) []byte {
 			components.Duration(d.Avg()), chart.Count(float64(e.Left)))})
 	}
 	return chart.HBars(chart.CategoryChart{Title: "Slowest activities by p95 duration", Bars: bars, Class: "slow",
-		Color: colorSlow, Format: chart.Seconds, YLabel: "p95 duration"})
+		Color: colorSlow, Format: chart.Seconds, Ticks: chart.DurationTicks(4), YLabel: "p95 duration"})
 }
 
 func compareDur(a, b time.Duration) int {
