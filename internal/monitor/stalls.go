@@ -1,0 +1,464 @@
+package monitor
+
+// The stall detector. A token has stalled when it has waited at an element longer than
+// the element's threshold: an operator's setting for the element (store.StallThreshold,
+// per process key), or else the element's own p99 waiting time over the last days, never
+// below a floor. Elements with neither are not checked. Incidents do not matter: a token
+// with an incident stalls like any other (the stall says so).
+//
+// Invariants:
+//   - One detector per store works at a time: the holder of the store lease "stalls".
+//   - A pass opens and clears stalls in one write transaction, so the stall rows always
+//     describe one moment: an open stall's token waited past its threshold then.
+//   - A stall is cleared when its token moved on (or arrived again), its instance ended or
+//     was suspended, or its element's threshold no longer holds.
+//   - Publication follows the rows: a row whose state is not yet published goes to NATS on
+//     every pass until the stream acknowledges it (Nats-Msg-Id = stall id + type, so a
+//     repeat is dropped). NATS being down delays the notices and never loses them.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cockpit-engine/cockpit/internal/clock"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// StallLease is the store lease the detecting node holds.
+const StallLease = "stalls"
+
+// Stall detector defaults.
+const (
+	DefaultStallInterval  = 30 * time.Second
+	DefaultStallMin       = time.Minute
+	DefaultStallWindow    = 7 * 24 * time.Hour
+	DefaultStallRetention = 7 * 24 * time.Hour
+)
+
+// Types of stall notices (the same strings as bus.StallDetected and bus.StallCleared).
+const (
+	StallDetected = "stall.detected"
+	StallCleared  = "stall.cleared"
+)
+
+// ThresholdSource gives each element's learnt waiting threshold (its p99 waiting time)
+// from the waiting times observed since a time; (*Monitor).Thresholds implements it.
+// Elements without observations are absent.
+type ThresholdSource interface {
+	Thresholds(ctx context.Context, definitionID string, since time.Time) (map[string]time.Duration, error)
+}
+
+// StallPublisher publishes one notice of a stall (typ is StallDetected or StallCleared)
+// and returns once it is stored; *bus.StallPublisher implements it. It must be
+// idempotent per (stall, typ): a notice whose acknowledgement was lost goes again.
+type StallPublisher interface {
+	PublishStall(ctx context.Context, s *store.Stall, typ string) error
+}
+
+// StallOptions configure a StallDetector. Zero values take the documented defaults.
+type StallOptions struct {
+	Store store.Store // required
+	// Thresholds gives the learnt thresholds; nil checks only elements with an
+	// operator's threshold.
+	Thresholds ThresholdSource
+	// Publisher publishes notices; nil publishes nothing (the rows stay unpublished, and
+	// cleared ones are not pruned until a detector with a publisher has sent them).
+	Publisher StallPublisher
+	// Owner names this node in the lease (default a random id).
+	Owner string
+	// Interval is the time between passes (default 30s).
+	Interval time.Duration
+	// Min is the floor of a learnt threshold (default 1m): an element that is usually
+	// quick is not flagged for a few seconds of waiting. An operator's threshold is used
+	// as set.
+	Min time.Duration
+	// Window is how far back the learnt thresholds look (default 7 days).
+	Window time.Duration
+	// Retention is how long cleared stalls are kept once published (default 7 days).
+	Retention time.Duration
+	// LeaseTTL is how long the lease is taken for (default 3 intervals, at least 30s):
+	// the holder renews it every pass; another node takes over at most LeaseTTL after
+	// the holder died.
+	LeaseTTL time.Duration
+	Clock    clock.Clock  // default clock.Real
+	Logger   *slog.Logger // default slog.Default()
+}
+
+// StallDetector finds stalled tokens. Start it, and Stop it; or call Pass directly.
+type StallDetector struct {
+	opts StallOptions
+	log  *slog.Logger
+
+	lifeMu  sync.Mutex
+	started bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	// passMu serialises passes (the loop's and direct calls).
+	passMu sync.Mutex
+	leader bool
+}
+
+// NewStallDetector checks the options and makes a detector.
+func NewStallDetector(o StallOptions) (*StallDetector, error) {
+	if o.Store == nil {
+		return nil, errors.New("new stall detector: Store is required")
+	}
+	if o.Owner == "" {
+		o.Owner = "stalls-" + uuid.NewString()[:8]
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultStallInterval
+	}
+	if o.Min <= 0 {
+		o.Min = DefaultStallMin
+	}
+	if o.Window <= 0 {
+		o.Window = DefaultStallWindow
+	}
+	if o.Retention <= 0 {
+		o.Retention = DefaultStallRetention
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = max(3*o.Interval, 30*time.Second)
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &StallDetector{opts: o, log: o.Logger.With("component", "stall-detector")}, nil
+}
+
+// Start runs a pass every Interval until Stop. The detector outlives ctx (only its values
+// are kept).
+func (d *StallDetector) Start(ctx context.Context) error {
+	d.lifeMu.Lock()
+	defer d.lifeMu.Unlock()
+	if d.started {
+		return errors.New("stall detector already started")
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.started, d.cancel, d.done = true, cancel, make(chan struct{})
+	go func() {
+		defer close(d.done)
+		d.run(runCtx)
+	}()
+	d.log.Info("stall detector started", "owner", d.opts.Owner, "interval", d.opts.Interval, "min", d.opts.Min)
+	return nil
+}
+
+// Stop ends the loop (a pass in flight is cancelled and rolled back) and gives up the
+// lease so another node takes over at once.
+func (d *StallDetector) Stop(ctx context.Context) error {
+	d.lifeMu.Lock()
+	defer d.lifeMu.Unlock()
+	if !d.started {
+		return nil
+	}
+	d.started = false
+	d.cancel()
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		return fmt.Errorf("stop stall detector: %w", ctx.Err())
+	}
+	d.release(ctx)
+	return nil
+}
+
+func (d *StallDetector) run(ctx context.Context) {
+	for {
+		if _, err := d.Pass(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("stall detector pass", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.opts.Clock.After(d.opts.Interval):
+		}
+	}
+}
+
+// PassResult says what one pass did.
+type PassResult struct {
+	// Leader is true when this detector held the lease and looked.
+	Leader bool
+	// Opened and Cleared count the stalls the pass opened and cleared.
+	Opened, Cleared int
+	// Published counts the notices acknowledged in the pass; Unpublished is true when
+	// some were left for the next pass (NATS unavailable).
+	Published   int
+	Unpublished bool
+}
+
+// Pass takes or renews the lease and, holding it, detects, clears, prunes and publishes.
+func (d *StallDetector) Pass(ctx context.Context) (PassResult, error) {
+	d.passMu.Lock()
+	defer d.passMu.Unlock()
+	now := d.opts.Clock.Now()
+	held, err := d.acquire(ctx, now)
+	if err != nil {
+		return PassResult{}, err
+	}
+	if held != d.leader {
+		if held {
+			d.log.Info("stall detector took the lease", "owner", d.opts.Owner)
+		} else {
+			d.log.Info("stall detector lost the lease", "owner", d.opts.Owner)
+		}
+		d.leader = held
+	}
+	if !held {
+		return PassResult{}, nil
+	}
+	res := PassResult{Leader: true}
+	plans, err := d.plan(ctx, now)
+	if err != nil {
+		return res, err
+	}
+	if res.Opened, res.Cleared, err = d.detect(ctx, now, plans); err != nil {
+		return res, err
+	}
+	if res.Opened > 0 || res.Cleared > 0 {
+		d.log.Info("stalls", "opened", res.Opened, "cleared", res.Cleared)
+	}
+	res.Published, res.Unpublished, err = d.publish(ctx)
+	return res, err
+}
+
+func (d *StallDetector) acquire(ctx context.Context, now time.Time) (bool, error) {
+	var held bool
+	err := d.opts.Store.Write(ctx, func(tx store.Tx) error {
+		var err error
+		held, err = tx.AcquireLease(ctx, StallLease, d.opts.Owner, now, now.Add(d.opts.LeaseTTL))
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("acquire lease %q: %w", StallLease, err)
+	}
+	return held, nil
+}
+
+func (d *StallDetector) release(ctx context.Context) {
+	d.passMu.Lock()
+	defer d.passMu.Unlock()
+	if !d.leader {
+		return
+	}
+	d.leader = false
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := d.opts.Store.Write(ctx, func(tx store.Tx) error { return tx.ReleaseLease(ctx, StallLease, d.opts.Owner) }); err != nil {
+		d.log.Warn("stall detector: release lease", "err", err)
+	}
+}
+
+// definitionPlan is what a pass checks in one definition: the threshold per element.
+type definitionPlan struct {
+	def        *store.Definition
+	thresholds map[string]time.Duration
+}
+
+// plan reads the definitions and computes every element's threshold, before the write
+// transaction (the learnt thresholds are the monitor's reads, not the detector's).
+func (d *StallDetector) plan(ctx context.Context, now time.Time) ([]definitionPlan, error) {
+	var defs []*store.Definition
+	var settings []*store.StallThreshold
+	err := d.opts.Store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		if defs, err = tx.ListDefinitions(ctx, store.DefinitionFilter{}); err != nil {
+			return err
+		}
+		settings, err = tx.ListStallThresholds(ctx, "")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stall detector: read definitions: %w", err)
+	}
+	byKey := map[string]map[string]time.Duration{}
+	for _, s := range settings {
+		if byKey[s.DefinitionKey] == nil {
+			byKey[s.DefinitionKey] = map[string]time.Duration{}
+		}
+		byKey[s.DefinitionKey][s.ElementID] = s.Threshold
+	}
+	plans := make([]definitionPlan, 0, len(defs))
+	for _, def := range defs {
+		th := map[string]time.Duration{}
+		if d.opts.Thresholds != nil {
+			learnt, err := d.opts.Thresholds.Thresholds(ctx, def.ID, now.Add(-d.opts.Window))
+			if err != nil {
+				return nil, fmt.Errorf("stall detector: thresholds of %s v%d: %w", def.Key, def.Version, err)
+			}
+			for el, v := range learnt {
+				if v > 0 {
+					th[el] = max(v, d.opts.Min)
+				}
+			}
+		}
+		for el, v := range byKey[def.Key] {
+			th[el] = v
+		}
+		plans = append(plans, definitionPlan{def: def, thresholds: th})
+	}
+	return plans, nil
+}
+
+// EffectiveThresholds returns the thresholds a pass would use for a definition now: the
+// operator's where set, else the learnt ones (floored). The process page shows them.
+func (d *StallDetector) EffectiveThresholds(ctx context.Context, definitionID string) (map[string]time.Duration, error) {
+	plans, err := d.plan(ctx, d.opts.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range plans {
+		if p.def.ID == definitionID {
+			return p.thresholds, nil
+		}
+	}
+	return nil, fmt.Errorf("thresholds of %q: %w", definitionID, store.ErrNotFound)
+}
+
+// stallKey identifies where a token stands: a stall belongs to one stay of a token at an
+// element (a token that leaves and comes back has a new arrival time).
+type stallKey struct {
+	token, element string
+	since          int64 // unix µs, what both stores keep
+}
+
+// detect opens and clears stalls in one write transaction.
+func (d *StallDetector) detect(ctx context.Context, now time.Time, plans []definitionPlan) (opened, cleared int, err error) {
+	err = d.opts.Store.Write(ctx, func(tx store.Tx) error {
+		opened, cleared = 0, 0
+		for _, p := range plans {
+			cutoffs := make(map[string]time.Time, len(p.thresholds))
+			for el, th := range p.thresholds {
+				cutoffs[el] = now.Add(-th)
+			}
+			waiting, err := tx.WaitingTokens(ctx, p.def.ID, cutoffs)
+			if err != nil {
+				return err
+			}
+			open, err := tx.ListStalls(ctx, store.StallFilter{DefinitionID: p.def.ID, State: store.StallOpen})
+			if err != nil {
+				return err
+			}
+			stalled := make(map[stallKey]*store.WaitingToken, len(waiting))
+			for _, w := range waiting {
+				stalled[stallKey{w.TokenID, w.ElementID, w.Since.UnixMicro()}] = w
+			}
+			var gone []string
+			for _, s := range open {
+				k := stallKey{s.TokenID, s.ElementID, s.Since.UnixMicro()}
+				if _, ok := stalled[k]; ok {
+					delete(stalled, k) // still stalled: nothing to do
+					continue
+				}
+				gone = append(gone, s.ID)
+			}
+			// Clear first: a token that moved on and stalled again elsewhere since the last
+			// pass has one open stall at a time.
+			if err := tx.ClearStalls(ctx, gone, now); err != nil {
+				return err
+			}
+			var fresh []*store.Stall
+			for _, w := range waiting {
+				if _, ok := stalled[stallKey{w.TokenID, w.ElementID, w.Since.UnixMicro()}]; !ok {
+					continue
+				}
+				fresh = append(fresh, &store.Stall{
+					ID: uuid.Must(uuid.NewV7()).String(), TokenID: w.TokenID, InstanceID: w.InstanceID,
+					DefinitionID: p.def.ID, DefinitionKey: p.def.Key, ElementID: w.ElementID, Since: w.Since,
+					Threshold: p.thresholds[w.ElementID], Incident: w.Incident, DetectedAt: now, State: store.StallOpen,
+				})
+			}
+			if err := tx.InsertStalls(ctx, fresh); err != nil {
+				return err
+			}
+			opened, cleared = opened+len(fresh), cleared+len(gone)
+		}
+		_, err := tx.PruneStalls(ctx, now.Add(-d.opts.Retention))
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("stall detector: detect: %w", err)
+	}
+	return opened, cleared, nil
+}
+
+// publishBatch is how many unpublished stalls one read takes.
+const publishBatch = 256
+
+// publish sends the notices of every stall whose state is not yet published: for a new
+// stall its detection, for a cleared one its detection (if that never went) and its
+// clearing. The first failure to publish ends the pass's publishing (left is true); the
+// rest waits for the next pass.
+func (d *StallDetector) publish(ctx context.Context) (published int, left bool, err error) {
+	if d.opts.Publisher == nil {
+		return 0, false, nil
+	}
+	for {
+		var rows []*store.Stall
+		err := d.opts.Store.Read(ctx, func(tx store.Tx) error {
+			var err error
+			rows, err = tx.UnpublishedStalls(ctx, publishBatch)
+			return err
+		})
+		if err != nil {
+			return published, true, fmt.Errorf("stall detector: read unpublished stalls: %w", err)
+		}
+		if len(rows) == 0 {
+			return published, false, nil
+		}
+		type mark struct{ id, state string }
+		var marks []mark
+		var perr error
+		for _, s := range rows {
+			if s.Published == "" {
+				if perr = d.opts.Publisher.PublishStall(ctx, s, StallDetected); perr != nil {
+					break
+				}
+				published++
+				marks = append(marks, mark{s.ID, store.StallOpen})
+			}
+			if s.State == store.StallCleared {
+				if perr = d.opts.Publisher.PublishStall(ctx, s, StallCleared); perr != nil {
+					break
+				}
+				published++
+				marks = append(marks, mark{s.ID, store.StallCleared})
+			}
+		}
+		if len(marks) > 0 {
+			// A row cleared since it was read keeps its new state: MarkStallPublished
+			// records what was sent, and the clearing goes in the next pass.
+			err := d.opts.Store.Write(ctx, func(tx store.Tx) error {
+				for _, m := range marks {
+					if err := tx.MarkStallPublished(ctx, m.id, m.state); err != nil && !errors.Is(err, store.ErrNotFound) {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return published, true, fmt.Errorf("stall detector: mark published: %w", err)
+			}
+		}
+		if perr != nil {
+			// NATS unavailable is not the pass's failure: the rows wait for the next one.
+			d.log.Warn("stall detector: notices not published, retrying next pass", "err", perr)
+			return published, true, nil
+		}
+		if len(rows) < publishBatch {
+			return published, false, nil
+		}
+	}
+}
