@@ -138,6 +138,12 @@ func (c *Client) CompleteTask(ctx context.Context, req CompleteTaskRequest) (*Co
 	return roundTrip[CompleteTaskResult](ctx, c, VerbCompleteTask, &req, c.Timeout)
 }
 
+// SetStallThreshold sets (or, with an empty Threshold, removes) an operator's stall
+// threshold for one element of a process.
+func (c *Client) SetStallThreshold(ctx context.Context, req StallThresholdRequest) (*StallThresholdResult, error) {
+	return roundTrip[StallThresholdResult](ctx, c, VerbStallThreshold, &req, c.Timeout)
+}
+
 // roundTrip sends one request and decodes its reply.
 func roundTrip[R any](ctx context.Context, c *Client, verb string, req any, timeout time.Duration) (*R, error) {
 	body, err := json.Marshal(req)

@@ -24,6 +24,9 @@ func (r *CorrelateMessageRequest) target() string { return r.Name }
 func (r *StartInstanceRequest) target() string    { return r.ProcessKey }
 func (r *CompleteTaskRequest) target() string     { return r.TaskID }
 
+// target of a stall threshold is the element, as process key/element id.
+func (r *StallThresholdRequest) target() string { return r.DefinitionKey + "/" + r.ElementID }
+
 // target of a bulk retry is its definition key when it has one; each incident it
 // retries gets an audit row of its own with the incident as the target.
 func (r *BulkRetryRequest) target() string { return r.DefinitionKey }
@@ -64,6 +67,7 @@ func endpoints() []endpoint {
 		bind(VerbStartInstance, runStartInstance),
 		bind(VerbCorrelateMessage, runCorrelateMessage),
 		bind(VerbCompleteTask, runCompleteTask),
+		bind(VerbStallThreshold, runStallThreshold),
 	}
 }
 

@@ -178,3 +178,24 @@ type CompleteTaskResult struct {
 	TaskID     string `json:"taskId"`
 	InstanceID string `json:"instanceId"`
 }
+
+// StallThresholdRequest sets or removes an operator's stall threshold for one element of a
+// process (every version): a token waiting there longer is flagged as stalled. It wins over
+// the threshold learnt from the element's waiting times.
+type StallThresholdRequest struct {
+	Meta
+	DefinitionKey string `json:"definitionKey"`
+	ElementID     string `json:"elementId"`
+	// Threshold is a duration such as "15m", "2h30m" or "36h" (Go syntax, from 1s to 365
+	// days); empty removes the element's threshold.
+	Threshold string `json:"threshold,omitempty"`
+}
+
+// StallThresholdResult is the element's threshold after the command ("" when removed).
+type StallThresholdResult struct {
+	DefinitionKey string `json:"definitionKey"`
+	ElementID     string `json:"elementId"`
+	Threshold     string `json:"threshold"`
+	// ThresholdMs is Threshold in milliseconds (0 when removed).
+	ThresholdMs int64 `json:"thresholdMs"`
+}

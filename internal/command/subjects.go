@@ -18,12 +18,14 @@ const (
 	VerbStartInstance    = "instance.start"
 	VerbCorrelateMessage = "message.correlate"
 	VerbCompleteTask     = "task.complete"
+	VerbStallThreshold   = "stall.threshold"
 )
 
 // Verbs lists every command verb, in the order the service registers them.
 var Verbs = []string{
 	VerbRetryIncident, VerbRetryIncidents, VerbCancelInstance, VerbSuspendInstance,
 	VerbResumeInstance, VerbSetVariables, VerbStartInstance, VerbCorrelateMessage, VerbCompleteTask,
+	VerbStallThreshold,
 }
 
 // DefaultPrefix is the first subject token of commands and events.
