@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -380,6 +381,9 @@ func orderOverlay() *Overlay {
 		Heat:      map[string]float64{"Task_PrepareInvoice": 0.9, "Task_ReserveInventory": 0.3, "Flow_ToInvoice": 0.8},
 		Titles:    map[string]string{"Task_PrepareInvoice": "p95 4.2s <slow>", "Flow_ToInvoice": "taken 812 times"},
 		Selected:  "Gateway_PaymentOk",
+		// Stalled with an incident (ShipOrder) and without one (WaitSettlement).
+		Stalled:     map[string]int{"Task_ShipOrder": 1, "Event_WaitSettlement": 1250},
+		StallTitles: map[string]string{"Task_ShipOrder": "1 stalled: waiting > 15m <p99>"},
 	}
 }
 
@@ -408,6 +412,8 @@ func TestOverlay(t *testing.T) {
 		{"badge-incidents-Task_ChargePayment", 1, "1"},
 		{"badge-completed-StartEvent_OrderPlaced", 1520, "1.5k"},
 		{"badge-completed-EndEvent_OrderRejected", 4, "4"},
+		{"badge-stalled-Task_ShipOrder", 1, "1"},
+		{"badge-stalled-Event_WaitSettlement", 1250, "1.2k"},
 	}
 	for _, b := range badges {
 		n := ids[b.testid]
@@ -475,6 +481,25 @@ func TestOverlay(t *testing.T) {
 	}
 	if got := ids["overlay-Task_PrepareInvoice"][0].text(); got != "p95 4.2s <slow>" {
 		t.Errorf("tooltip = %q", got)
+	}
+	// A stall badge has its own tooltip (given, or the count), and the element a dashed
+	// outline besides its incident outline: stalls are drawn apart from incidents.
+	if got := ids["badge-stalled-Task_ShipOrder"][0].text(); !strings.Contains(got, "1 stalled: waiting > 15m <p99>") {
+		t.Errorf("stall tooltip = %q", got)
+	}
+	if got := ids["badge-stalled-Event_WaitSettlement"][0].text(); !strings.Contains(got, "1250 stalled") {
+		t.Errorf("default stall tooltip = %q", got)
+	}
+	for _, id := range []string{"Task_ShipOrder", "Event_WaitSettlement"} {
+		var outlines []string
+		ids["overlay-"+id][0].walk(func(k *svgNode) {
+			if c := k.attr("class"); strings.HasPrefix(c, "hl ") {
+				outlines = append(outlines, c)
+			}
+		})
+		if !slices.Contains(outlines, "hl hl-stalled") {
+			t.Errorf("%s outlines %v, want hl-stalled", id, outlines)
+		}
 	}
 
 	empty, err := RenderOverlay(d, Options{})

@@ -19,6 +19,12 @@ type Overlay struct {
 	// Completed counts instances that passed the element: a grey badge at its
 	// bottom-right corner.
 	Completed map[string]int
+	// Stalled counts tokens that have waited at the element longer than its threshold: a
+	// violet badge at its top-left corner with a clock mark, and a dotted violet outline
+	// (an element can be stalled with and without incidents). StallTitles are the badge's
+	// tooltips (default "N stalled").
+	Stalled     map[string]int
+	StallTitles map[string]string
 	// Current marks where an instance's tokens are now: a strong outline.
 	Current map[string]bool
 	// Visited marks the elements an instance passed, and Taken the flows it took: a
@@ -92,13 +98,13 @@ func edgeOverlay(w *bytes.Buffer, e *edgeItem, ov *Overlay) {
 
 func shapeOverlay(w *bytes.Buffer, it *shapeItem, ov *Overlay) {
 	id := it.id
-	active, incidents, completed := ov.Active[id], ov.Incidents[id], ov.Completed[id]
+	active, incidents, completed, stalled := ov.Active[id], ov.Incidents[id], ov.Completed[id], ov.Stalled[id]
 	heat, hot := ov.Heat[id]
 	current := ov.Current[id]
 	visited := ov.Visited[id] || ov.Taken[id]
 	title, titled := ov.Titles[id]
 	selected := ov.Selected != "" && ov.Selected == id
-	if active <= 0 && incidents <= 0 && completed <= 0 && !hot && !current && !visited && !titled && !selected {
+	if active <= 0 && incidents <= 0 && completed <= 0 && stalled <= 0 && !hot && !current && !visited && !titled && !selected {
 		return
 	}
 	b := it.b
@@ -119,6 +125,9 @@ func shapeOverlay(w *bytes.Buffer, it *shapeItem, ov *Overlay) {
 	if incidents > 0 && current {
 		fmt.Fprintf(w, `<path class="hl hl-current" d="%s"/>`, outline(it, 7))
 	}
+	if stalled > 0 {
+		fmt.Fprintf(w, `<path class="hl hl-stalled" d="%s"/>`, outline(it, 11))
+	}
 	if selected {
 		fmt.Fprintf(w, `<path class="hl hl-selected" d="%s"/>`, outline(it, 9))
 	}
@@ -138,7 +147,29 @@ func shapeOverlay(w *bytes.Buffer, it *shapeItem, ov *Overlay) {
 		// Mostly inside the shape, so it stays clear of a label below.
 		badge(w, "completed", id, completed, b.X+b.Width+6, b.Y+b.Height-14)
 	}
+	if stalled > 0 {
+		tip := ov.StallTitles[id]
+		if tip == "" {
+			tip = fmt.Sprintf("%d stalled", stalled)
+		}
+		stallBadge(w, id, stalled, b.X-6, b.Y-9, tip)
+	}
 	w.WriteString(`</g>`)
+}
+
+// stallBadge draws the stalled count as a pill whose left edge is at left, led by a small
+// clock, with its own tooltip.
+func stallBadge(w *bytes.Buffer, id string, n int, left, top float64, tip string) {
+	text := countText(n)
+	const h = 18.0
+	wd := math.Max(h, textWidth(text, 11)*1.1+12) + 12
+	fmt.Fprintf(w, `<g class="badge badge-stalled" data-testid="badge-stalled-%s" data-count="%d"><title>%s</title>`, esc(id), n, esc(tip))
+	w.WriteString(rect("badge-pill", left, top, wd, h, h/2))
+	cx, cy := left+10, top+h/2
+	fmt.Fprintf(w, `<circle class="badge-clock" cx="%s" cy="%s" r="5"/><path class="badge-clock" d="M%s %s V%s H%s"/>`,
+		num(cx), num(cy), num(cx), num(cy-3), num(cy), num(cx+2.5))
+	fmt.Fprintf(w, `<text class="badge-text" x="%s" y="%s" text-anchor="middle">%s</text></g>`,
+		num(left+12+(wd-12)/2), num(top+h/2+3.9), text)
 }
 
 // badge draws a count pill whose right edge is at right, and returns its width.

@@ -9,7 +9,7 @@ package diagram
 // Properties: --bpmn-font, --bpmn-stroke (shapes and flows), --bpmn-fill (shape
 // interiors), --bpmn-text, --bpmn-pool-fill, --bpmn-flow (flow lines; default
 // --bpmn-stroke), and for the overlay --bpmn-active, --bpmn-incident, --bpmn-completed,
-// --bpmn-current, --bpmn-visited, --bpmn-selected, --bpmn-badge-text.
+// --bpmn-current, --bpmn-visited, --bpmn-selected, --bpmn-stalled, --bpmn-badge-text.
 const DefaultCSS = `
 .bpmn-diagram{font-family:var(--bpmn-font,Arial,Helvetica,"Liberation Sans",sans-serif)}
 .bpmn-diagram text{fill:var(--bpmn-text,#22242a);font-size:12px;stroke:none}
@@ -55,5 +55,8 @@ const DefaultCSS = `
 .bpmn-diagram .badge-active .badge-pill{fill:var(--bpmn-active,#2563eb)}
 .bpmn-diagram .badge-incidents .badge-pill{fill:var(--bpmn-incident,#dc2626)}
 .bpmn-diagram .badge-completed .badge-pill{fill:var(--bpmn-completed,#6b7280)}
+.bpmn-diagram .badge-stalled .badge-pill{fill:var(--bpmn-stalled,#7c3aed)}
+.bpmn-diagram .badge-clock{fill:none;stroke:var(--bpmn-badge-text,#fff);stroke-width:1.4;stroke-linecap:round}
+.bpmn-diagram .hl-stalled{stroke:var(--bpmn-stalled,#7c3aed);stroke-width:2.5;stroke-dasharray:2 4;stroke-linecap:round}
 .bpmn-diagram text.badge-text{fill:var(--bpmn-badge-text,#fff);font-size:11px;font-weight:700}
 `
