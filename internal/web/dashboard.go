@@ -83,6 +83,10 @@ func (s *server) dashboard(c echo.Context) error {
 	if p.Running, _, err = s.countInstances(ctx, store.InstanceFilter{States: []string{store.InstanceActive}}, countCap); err != nil {
 		return err
 	}
+	if p.Stalled.N, _, err = s.stalledInstances(ctx); err != nil {
+		return err
+	}
+	p.StalledHref = instancesURL("stalled", "true")
 	tasks, err := s.eng.ListUserTasks(ctx, store.UserTaskFilter{State: store.TaskOpen, Limit: countCap + 1})
 	if err != nil {
 		return err

@@ -40,7 +40,7 @@ func (s *server) parseInstanceFilter(c echo.Context, q url.Values) (store.Instan
 	form := pages.InstanceFilterForm{
 		State: q.Get("state"), Process: q.Get("process"), Version: q.Get("version"), BusinessKey: q.Get("businessKey"),
 		VarName: q.Get("var"), VarValue: q.Get("value"), From: q.Get("from"), To: q.Get("to"),
-		HasIncident: q.Get("hasIncident"), WaitingAt: q.Get("waitingAt"),
+		HasIncident: q.Get("hasIncident"), WaitingAt: q.Get("waitingAt"), Stalled: q.Get("stalled"),
 	}
 	f := store.InstanceFilter{DefinitionKey: form.Process, BusinessKey: form.BusinessKey, WaitingAt: form.WaitingAt,
 		After: q.Get("after"), Limit: defaultPage}
@@ -97,6 +97,14 @@ func (s *server) parseInstanceFilter(c echo.Context, q url.Values) (store.Instan
 		f.HasIncident = &b
 	default:
 		return f, form, badRequest("hasIncident %q: use true or false.", form.HasIncident)
+	}
+	switch form.Stalled {
+	case "":
+	case "true", "false":
+		b := form.Stalled == "true"
+		f.Stalled = &b
+	default:
+		return f, form, badRequest("stalled %q: use true or false.", form.Stalled)
 	}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
@@ -238,7 +246,10 @@ func (s *server) instance(c echo.Context) error {
 			overlay.Taken[data.Flow] = true
 		}
 	}
-	p.Diagram = s.drawDiagram(in.DefinitionID, model, in.DefinitionKey, overlay, []string{"active", "incident", "visited"})
+	if overlay.Stalled, overlay.StallTitles, err = s.instanceStalls(ctx, in.ID, d.Tokens); err != nil {
+		return err
+	}
+	p.Diagram = s.drawDiagram(in.DefinitionID, model, in.DefinitionKey, overlay, []string{"active", "incident", "stalled", "visited"})
 
 	for _, v := range d.Variables {
 		p.Variables = append(p.Variables, variableRow(v))

@@ -77,8 +77,17 @@ func (s *server) process(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	stalled, err := s.stallCounts(ctx, def.ID)
+	if err != nil {
+		return err
+	}
+	thresholds, thresholdSet, err := s.elementThresholds(ctx, def)
+	if err != nil {
+		return err
+	}
 	overlay := &diagram.Overlay{Active: map[string]int{}, Incidents: incAt, Completed: map[string]int{},
-		Titles: map[string]string{}}
+		Titles: map[string]string{}, Stalled: stalled, StallTitles: map[string]string{}}
+	version := strconv.Itoa(def.Version)
 	for _, el := range flowNodes(model.Process(def.Key)) {
 		active := components.Bounded{N: tokens[el.ID]}
 		done := components.Bounded{N: int(completed[el.ID])}
@@ -87,6 +96,10 @@ func (s *server) process(c echo.Context) error {
 		if active.N > 0 || incAt[el.ID] > 0 || done.N > 0 {
 			overlay.Titles[el.ID] = fmt.Sprintf("%s: %s active, %d open incidents, %s completed", el.ID, active, incAt[el.ID], done)
 		}
+		if n := stalled[el.ID]; n > 0 {
+			overlay.StallTitles[el.ID] = fmt.Sprintf("%d stalled: waiting longer than %s", n, thresholds[el.ID])
+		}
+		p.Stalled.N += stalled[el.ID]
 		name := el.Name
 		if name == "" {
 			name = el.ID
@@ -96,9 +109,14 @@ func (s *server) process(c echo.Context) error {
 			Incidents:     components.Bounded{N: incAt[el.ID], Capped: incCapped},
 			WaitingHref:   instancesURL("process", key, "waitingAt", el.ID),
 			IncidentsHref: instancesURL("process", key, "waitingAt", el.ID, "hasIncident", "true"),
+			Stalled:       components.Bounded{N: stalled[el.ID]},
+			StalledHref:   instancesURL("process", key, "version", version, "waitingAt", el.ID, "stalled", "true"),
+			Threshold:     thresholds[el.ID], ThresholdSet: thresholdSet[el.ID],
 		})
 	}
-	p.Diagram = s.drawDiagram(def.ID, model, def.Key, overlay, []string{"active", "incident", "completed"})
+	p.StalledHref = instancesURL("process", key, "version", version, "stalled", "true")
+	p.StallAction = processURL(key) + "/stall-threshold?version=" + version
+	p.Diagram = s.drawDiagram(def.ID, model, def.Key, overlay, []string{"active", "incident", "stalled", "completed"})
 	p.Diagram.ElementHref = "/instances?process=" + url.QueryEscape(key) + "&waitingAt={id}"
 
 	if p.Running, _, err = s.countInstances(ctx, store.InstanceFilter{DefinitionID: def.ID, States: []string{store.InstanceActive}}, countCap); err != nil {

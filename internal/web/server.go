@@ -38,6 +38,7 @@ type CommandClient interface {
 	SetVariables(ctx context.Context, req command.SetVariablesRequest) (*command.SetVariablesResult, error)
 	CorrelateMessage(ctx context.Context, req command.CorrelateMessageRequest) (*command.CorrelateMessageResult, error)
 	StartInstance(ctx context.Context, req command.StartInstanceRequest) (*command.StartInstanceResult, error)
+	SetStallThreshold(ctx context.Context, req command.StallThresholdRequest) (*command.StallThresholdResult, error)
 }
 
 var _ CommandClient = (*command.Client)(nil)
@@ -93,6 +94,15 @@ type Options struct {
 	// Metrics feeds the analytics pages (internal/monitor's *Monitor). Nil serves them
 	// as 503 pages that say metrics are off.
 	Metrics MetricsReader
+	// Stalls tells the process page the stall threshold of each element (the stall
+	// detector's; nil shows the operators' thresholds only).
+	Stalls StallThresholds
+}
+
+// StallThresholds gives the thresholds the stall detector applies to a definition's
+// elements (*monitor.StallDetector implements it).
+type StallThresholds interface {
+	EffectiveThresholds(ctx context.Context, definitionID string) (map[string]time.Duration, error)
 }
 
 type server struct {
@@ -109,13 +119,15 @@ type server struct {
 	hub    *hub // nil without NATS
 	// metrics reads the rollups for the analytics pages (nil: off).
 	metrics MetricsReader
+	// stalls gives the stall detector's thresholds (nil: operators' thresholds only).
+	stalls StallThresholds
 }
 
 // New returns the UI: an http.Handler with the live-update hub's Start and Stop. Every
 // route is wired in routes below.
 func New(opts Options) *UI {
 	s := &server{eng: opts.Engine, cmds: opts.Commands, metrics: opts.Metrics, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
-		bulk: newBulkRegistry()}
+		bulk: newBulkRegistry(), stalls: opts.Stalls}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -163,6 +175,7 @@ func (s *server) routes(e *echo.Echo) {
 	e.GET("/actions/:id", s.actionProgress)
 	e.GET("/processes/:key/start", s.startForm)
 	e.POST("/processes/:key/start", s.startInstance)
+	e.POST("/processes/:key/stall-threshold", s.setStallThreshold)
 	e.GET("/messages/correlate", s.correlateForm)
 	e.POST("/messages/correlate", s.correlate)
 	e.GET("/deploy", s.deployForm)

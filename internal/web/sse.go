@@ -12,8 +12,13 @@ package web
 //	dashboard                 /                      instance, incident and user task events
 //	process:<key>[?version=N] /processes/<key>       the key's instance, element and incident events
 //	instance:<id>             /instances/<id>        every event of the instance
-//	instances[?<filter>]      /instances?<filter>    instance and incident events (element events with waitingAt)
+//	instances[?<filter>]      /instances?<filter>    instance and incident events (element events with waitingAt
+//	                                                 or stalled)
 //	incidents[?<filter>]      /incidents?<filter>    incident events
+//
+// Stall notices (<prefix>.stalls.>, published by the stall detector) are not history
+// events: one hub-wide subscription, made at Start, marks the rooms whose page shows
+// stalls (dashboard, the process, the instance, instance lists filtered by stalled).
 //
 // Invariants:
 //   - One core NATS subscription per subject pattern (<prefix>.events.> or
@@ -206,6 +211,9 @@ func (h *hub) Start(ctx context.Context) error {
 	ch := h.nc.StatusChanged(nats.CONNECTED, nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
 	h.wg.Add(1)
 	go h.watchStatus(ch)
+	if err := h.subscribeStalls(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -532,6 +540,8 @@ type topic struct {
 	path    string // the page rendered for it
 	subject string // the NATS subject pattern it needs
 	match   func(*bus.Message) bool
+	// stalls, when set, says whether a stall notice concerns the page.
+	stalls func(*bus.StallMessage) bool
 }
 
 func hasPrefix(prefixes ...string) func(string) bool {
@@ -560,7 +570,8 @@ func (h *hub) parseTopic(ctx context.Context, raw string) (topic, error) {
 	switch kind {
 	case "dashboard":
 		types := hasPrefix("instance.", "incident.", "usertask.")
-		t = topic{key: "dashboard", path: "/", subject: all, match: func(m *bus.Message) bool { return types(m.Type) }}
+		t = topic{key: "dashboard", path: "/", subject: all, match: func(m *bus.Message) bool { return types(m.Type) },
+			stalls: func(*bus.StallMessage) bool { return true }}
 	case "process":
 		if arg == "" {
 			return topic{}, fmt.Errorf("%w: %q: name the process key", errBadTopic, raw)
@@ -572,7 +583,8 @@ func (h *hub) parseTopic(ctx context.Context, raw string) (topic, error) {
 		}
 		types := hasPrefix("instance.", "element.", "incident.")
 		t = topic{key: "process:" + arg + encodeQuery(q), path: "/processes/" + url.PathEscape(arg) + encodeQuery(q),
-			subject: byKey(arg), match: func(m *bus.Message) bool { return m.DefinitionKey == arg && types(m.Type) }}
+			subject: byKey(arg), match: func(m *bus.Message) bool { return m.DefinitionKey == arg && types(m.Type) },
+			stalls: func(m *bus.StallMessage) bool { return m.DefinitionKey == arg }}
 	case "instance":
 		if arg == "" {
 			return topic{}, fmt.Errorf("%w: %q: name the instance id", errBadTopic, raw)
@@ -582,12 +594,13 @@ func (h *hub) parseTopic(ctx context.Context, raw string) (topic, error) {
 			return topic{}, err
 		}
 		t = topic{key: "instance:" + arg, path: "/instances/" + url.PathEscape(arg), subject: byKey(key),
-			match: func(m *bus.Message) bool { return m.InstanceID == arg }}
+			match:  func(m *bus.Message) bool { return m.InstanceID == arg },
+			stalls: func(m *bus.StallMessage) bool { return m.InstanceID == arg }}
 	case "instances", "incidents":
 		types := hasPrefix("incident.")
 		if kind == "instances" {
 			types = hasPrefix("instance.", "incident.")
-			if q.Get("waitingAt") != "" {
+			if q.Get("waitingAt") != "" || q.Get("stalled") != "" {
 				types = hasPrefix("instance.", "incident.", "element.")
 			}
 		}
@@ -598,6 +611,9 @@ func (h *hub) parseTopic(ctx context.Context, raw string) (topic, error) {
 		}
 		t = topic{key: kind + encodeQuery(q), path: "/" + kind + encodeQuery(q), subject: subject,
 			match: func(m *bus.Message) bool { return (process == "" || m.DefinitionKey == process) && types(m.Type) }}
+		if kind == "instances" && q.Get("stalled") != "" {
+			t.stalls = func(m *bus.StallMessage) bool { return process == "" || m.DefinitionKey == process }
+		}
 	default:
 		return topic{}, fmt.Errorf("%w: %q", errBadTopic, raw)
 	}

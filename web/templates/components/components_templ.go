@@ -1045,6 +1045,8 @@ func legendLabel(l string) string {
 		return "Visited"
 	case "completed":
 		return "Completed"
+	case "stalled":
+		return "Stalled (waiting past the threshold)"
 	}
 	return l
 }

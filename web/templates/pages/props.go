@@ -16,6 +16,10 @@ type DashboardProps struct {
 	Running       components.Bounded
 	OpenIncidents components.Bounded
 	OpenTasks     components.Bounded
+	// Stalled counts the running instances with a token waiting past its element's
+	// stall threshold; StalledHref lists them.
+	Stalled     components.Bounded
+	StalledHref string
 	// StartedHour and CompletedHour count instances started in the last hour, and those
 	// of them that completed; RateNote estimates the start rate when the count is capped.
 	StartedHour   components.Bounded
@@ -44,9 +48,14 @@ type ProcessProps struct {
 	Versions  []*store.Definition
 	Running   components.Bounded
 	Incidents components.Bounded
-	Diagram   components.DiagramProps
-	Elements  []ElementRow
-	Instances []*store.Instance
+	// Stalled counts this version's stalled tokens; StalledHref lists their instances.
+	Stalled     components.Bounded
+	StalledHref string
+	// StallAction is where the stall threshold form posts.
+	StallAction string
+	Diagram     components.DiagramProps
+	Elements    []ElementRow
+	Instances   []*store.Instance
 	// AllInstancesHref lists every instance of this version.
 	AllInstancesHref string
 	MoreInstances    bool
@@ -64,6 +73,13 @@ type ElementRow struct {
 	// WaitingHref lists the instances waiting here; IncidentsHref those with an incident.
 	WaitingHref   string
 	IncidentsHref string
+	// Stalled counts the tokens waiting here past the threshold; StalledHref lists them.
+	Stalled     components.Bounded
+	StalledHref string
+	// Threshold is the stall threshold ("" when the element is not checked), and
+	// ThresholdSet says an operator set it (else it is learnt from waiting times).
+	Threshold    string
+	ThresholdSet bool
 }
 
 // InstanceFilterForm is the filter form as the user typed it (re-shown on the page).
@@ -78,6 +94,7 @@ type InstanceFilterForm struct {
 	To          string
 	HasIncident string
 	WaitingAt   string
+	Stalled     string
 }
 
 // InstancesProps is the instance list.
