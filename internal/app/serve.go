@@ -13,12 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockpit-engine/cockpit/internal/bus"
 	commandsvc "github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/demo"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/monitor"
 	"github.com/cockpit-engine/cockpit/internal/web"
 	"github.com/google/uuid"
 )
@@ -42,6 +44,10 @@ type serveConfig struct {
 	// takes it from X-Forwarded-User instead (only behind an authenticating proxy).
 	WebActor       string
 	TrustProxyUser bool
+	// StallInterval is the time between stall detector passes; StallMin the floor of a
+	// threshold learnt from waiting times.
+	StallInterval time.Duration
+	StallMin      time.Duration
 }
 
 func newServeCommand(getenv func(string) string) (*command, *serveConfig) {
@@ -85,6 +91,8 @@ proxy in front of it checks who is calling. Ctrl-C (SIGINT) or SIGTERM stops it 
 	c.stringVar(&cfg.WebActor, "web-actor", "COCKPIT_WEB_ACTOR", "web", "operator name the audit log records for actions taken in the web UI")
 	c.boolVar(&cfg.TrustProxyUser, "trust-proxy-user", "COCKPIT_TRUST_PROXY_USER", false, "take the web UI operator's name from the X-Forwarded-User header (only behind a proxy that authenticates users and sets it)")
 	c.durationVar(&cfg.ShutdownTimeout, "shutdown-timeout", "COCKPIT_SHUTDOWN_TIMEOUT", 30*time.Second, "how long a stop waits for requests and running jobs")
+	c.durationVar(&cfg.StallInterval, "stall-interval", "COCKPIT_STALL_INTERVAL", monitor.DefaultStallInterval, "how often the stall detector looks for tokens waiting past their element's threshold")
+	c.durationVar(&cfg.StallMin, "stall-min", "COCKPIT_STALL_MIN", monitor.DefaultStallMin, "the least stall threshold learnt from an element's p99 waiting time (an operator's threshold is used as set)")
 	return c, cfg
 }
 
@@ -110,6 +118,12 @@ func (cfg *serveConfig) check() error {
 	}
 	if cfg.DataDir == "" {
 		return errors.New("--data-dir is empty")
+	}
+	if cfg.StallInterval < time.Second {
+		return fmt.Errorf("--stall-interval %s: use at least 1s", cfg.StallInterval)
+	}
+	if cfg.StallMin <= 0 {
+		return fmt.Errorf("--stall-min %s: must be positive", cfg.StallMin)
 	}
 	return cfg.NATS.check()
 }
@@ -239,6 +253,20 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		}
 	}()
 
+	// Stall detector (one node at a time holds its lease): started after the engine,
+	// stopped (deferred) before the NATS connection closes.
+	stalls, err := startStallDetector(ctx, cfg, st, nr, nodeID, nil, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		if serr := stalls.Stop(sctx); serr != nil {
+			log.Error("stop stall detector", "err", serr)
+		}
+	}()
+
 	if driver != nil {
 		if err := driver.Start(ctx); err != nil {
 			return err
@@ -265,7 +293,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	// The web UI has every other path; its commands go through the command service.
 	// Live updates (SSE) come from the same connection's events.
 	ui := web.New(web.Options{Engine: e, Commands: commandsvc.NewClient(nr.nc, cfg.NATS.Prefix), Logger: log,
-		NATS: nr.nc, Prefix: cfg.NATS.Prefix, Actor: cfg.WebActor, TrustProxyUser: cfg.TrustProxyUser})
+		NATS: nr.nc, Prefix: cfg.NATS.Prefix, Actor: cfg.WebActor, TrustProxyUser: cfg.TrustProxyUser, Stalls: stalls})
 	if err := ui.Start(ctx); err != nil {
 		_ = ln.Close()
 		return err
@@ -320,6 +348,25 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	}
 	<-served // http.ErrServerClosed
 	return nil
+}
+
+// startStallDetector starts the stall detector: thresholds learnt from the metrics when
+// a source is given (else only operators' thresholds apply), notices on NATS.
+func startStallDetector(ctx context.Context, cfg *serveConfig, st store.Store, nr *natsRuntime, nodeID string,
+	thresholds monitor.ThresholdSource, log *slog.Logger) (*monitor.StallDetector, error) {
+	pub, err := bus.NewStallPublisher(nr.nc, cfg.NATS.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	d, err := monitor.NewStallDetector(monitor.StallOptions{Store: st, Thresholds: thresholds, Publisher: pub,
+		Owner: nodeID, Interval: cfg.StallInterval, Min: cfg.StallMin, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Start(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 func stopEngine(stopCtx func() (context.Context, context.CancelFunc), e *engine.Engine, log *slog.Logger) {
