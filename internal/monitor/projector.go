@@ -1,0 +1,332 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/clock"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/google/uuid"
+)
+
+// LeaseName is the store lease the projector holds while it folds history: one node of
+// a cluster projects at a time.
+const LeaseName = "metrics"
+
+// ProjectorOptions configure a Projector. Zero values take the documented defaults.
+type ProjectorOptions struct {
+	Store store.Store
+	// Owner names this node in the lease (default a random id; the app passes the
+	// engine's node id).
+	Owner string
+	// BatchSize is how many events one write folds at most (default 1000).
+	BatchSize int
+	// Debounce is how long the projector waits after a Notify before it reads, so a
+	// burst of commits is one batch (default 250ms).
+	Debounce time.Duration
+	// Poll is the longest it sleeps without a Notify (default 5s): it picks up commits
+	// of other nodes and retries after a failure.
+	Poll time.Duration
+	// LeaseTTL is how long the lease is taken for (default 30s), renewed after a third.
+	LeaseTTL time.Duration
+	// PruneEvery is how often the lease holder deletes minute rows older than
+	// MinuteRetention and hour rows older than HourRetention (default 10m).
+	PruneEvery time.Duration
+	Clock      clock.Clock  // default clock.Real
+	Logger     *slog.Logger // default slog.Default()
+}
+
+// Projector folds the history into rollup rows. Create it with NewProjector, call
+// Notify after commits (engine.Options.OnCommit), and Run it (or Start and Stop it).
+//
+// Invariants:
+//   - The rows and the cursor move together, in one write transaction: a batch counts
+//     once, whatever crashes when.
+//   - Only the holder of the "metrics" lease writes; a batch written by a projector that
+//     lost the lease meanwhile fails the cursor check (store.ErrConflict) and is dropped.
+//   - Events are folded in seq order, which is commit order, so none is skipped.
+type Projector struct {
+	opts   ProjectorOptions
+	log    *slog.Logger
+	notify chan struct{}
+
+	leader  atomic.Bool
+	folded  atomic.Uint64 // events folded by this projector
+	batches atomic.Uint64
+	errs    atomic.Uint64
+
+	lifeMu sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewProjector checks the options and makes a projector.
+func NewProjector(o ProjectorOptions) (*Projector, error) {
+	if o.Store == nil {
+		return nil, errors.New("new projector: Store is required")
+	}
+	if o.Owner == "" {
+		o.Owner = "metrics-" + uuid.NewString()[:8]
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1000
+	}
+	if o.Debounce <= 0 {
+		o.Debounce = 250 * time.Millisecond
+	}
+	if o.Poll <= 0 {
+		o.Poll = 5 * time.Second
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 30 * time.Second
+	}
+	if o.PruneEvery <= 0 {
+		o.PruneEvery = 10 * time.Minute
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Projector{opts: o, log: o.Logger.With("component", "metrics-projector"), notify: make(chan struct{}, 1)}, nil
+}
+
+// Notify tells the projector that events were committed. It never blocks.
+func (p *Projector) Notify() {
+	select {
+	case p.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the projector in a goroutine until Stop.
+func (p *Projector) Start(ctx context.Context) error {
+	p.lifeMu.Lock()
+	defer p.lifeMu.Unlock()
+	if p.done != nil {
+		return errors.New("projector already started")
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.cancel, p.done = cancel, make(chan struct{})
+	go func() {
+		defer close(p.done)
+		if err := p.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			p.log.Error("metrics projector stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Stop ends the batch in flight (its write commits or rolls back as a whole), gives up
+// the lease and waits for the projector to exit, or for ctx.
+func (p *Projector) Stop(ctx context.Context) error {
+	p.lifeMu.Lock()
+	defer p.lifeMu.Unlock()
+	if p.done == nil {
+		return nil
+	}
+	p.cancel()
+	select {
+	case <-p.done:
+		p.done = nil
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop metrics projector: %w", ctx.Err())
+	}
+}
+
+// Run projects until ctx ends; it returns ctx's error. It folds only while it holds
+// the lease, and gives the lease up when it returns.
+func (p *Projector) Run(ctx context.Context) error {
+	defer p.release()
+	var renewAt, pruneAt time.Time
+	for {
+		now := p.opts.Clock.Now()
+		if !now.Before(renewAt) {
+			held, err := p.acquire(ctx, now)
+			if err != nil && ctx.Err() == nil {
+				p.log.Warn("metrics lease", "err", err)
+			}
+			if was := p.leader.Swap(held); held && !was {
+				p.log.Info("metrics projector took the lease", "owner", p.opts.Owner)
+			} else if !held && was {
+				p.log.Warn("metrics projector lost the lease", "owner", p.opts.Owner)
+			}
+			renewAt = now.Add(p.opts.LeaseTTL / 3)
+		}
+		more := false
+		if p.leader.Load() {
+			n, err := p.Step(ctx)
+			switch {
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case err != nil:
+				p.errs.Add(1)
+				p.log.Warn("metrics projector: batch failed", "err", err)
+			default:
+				more = n == p.opts.BatchSize
+			}
+			if !now.Before(pruneAt) {
+				if err := p.prune(ctx, now); err != nil && ctx.Err() == nil {
+					p.log.Warn("metrics projector: prune", "err", err)
+				}
+				pruneAt = now.Add(p.opts.PruneEvery)
+			}
+		}
+		if more {
+			continue
+		}
+		wait := min(p.opts.Poll, max(renewAt.Sub(p.opts.Clock.Now()), 0))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.opts.Clock.After(wait):
+		case <-p.notify:
+			// Debounce: the commits of the next moments join this batch.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-p.opts.Clock.After(p.opts.Debounce):
+			}
+		}
+	}
+}
+
+func (p *Projector) acquire(ctx context.Context, now time.Time) (bool, error) {
+	var held bool
+	err := p.opts.Store.Write(ctx, func(tx store.Tx) error {
+		var err error
+		held, err = tx.AcquireLease(ctx, LeaseName, p.opts.Owner, now, now.Add(p.opts.LeaseTTL))
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("acquire lease %q: %w", LeaseName, err)
+	}
+	return held, nil
+}
+
+// release gives the lease up so another node can take over at once.
+func (p *Projector) release() {
+	if !p.leader.Swap(false) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := p.opts.Store.Write(ctx, func(tx store.Tx) error { return tx.ReleaseLease(ctx, LeaseName, p.opts.Owner) })
+	if err != nil {
+		p.log.Warn("metrics projector: release lease", "err", err)
+	}
+}
+
+// Step folds the next batch of events (up to BatchSize) and returns how many it folded.
+// The caller must hold the lease (Run does; Rebuild takes it).
+func (p *Projector) Step(ctx context.Context) (int, error) {
+	var state store.MetricsState
+	var evs []*store.Event
+	err := p.opts.Store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		if state, err = tx.MetricsState(ctx); err != nil {
+			return err
+		}
+		evs, err = tx.ListEvents(ctx, store.EventFilter{AfterSeq: state.Cursor, Limit: p.opts.BatchSize})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read history: %w", err)
+	}
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	f := newFold(p.opts.Clock.Now())
+	for _, ev := range evs {
+		f.add(ev)
+	}
+	err = p.opts.Store.Write(ctx, func(tx store.Tx) error {
+		rows, err := f.merged(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return tx.ApplyMetrics(ctx, &store.MetricsBatch{From: state.Cursor, To: evs[len(evs)-1].Seq, Rows: rows})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("write rollups: %w", err)
+	}
+	p.folded.Add(uint64(len(evs)))
+	p.batches.Add(1)
+	return len(evs), nil
+}
+
+// merged reads the stored rows the fold touches, adds them in and returns the rows to
+// write. It changes the fold: a failed write discards it (the next Step folds again).
+func (f *fold) merged(ctx context.Context, tx store.Tx) ([]*store.Rollup, error) {
+	type span struct {
+		defs     map[string]bool
+		from, to int64
+	}
+	spans := map[Step]*span{}
+	for k := range f.rows {
+		s := spans[k.step]
+		if s == nil {
+			s = &span{defs: map[string]bool{}, from: k.bucket, to: k.bucket}
+			spans[k.step] = s
+		}
+		s.defs[k.def] = true
+		s.from, s.to = min(s.from, k.bucket), max(s.to, k.bucket)
+	}
+	for st, s := range spans {
+		defs := make([]string, 0, len(s.defs))
+		for d := range s.defs {
+			defs = append(defs, d)
+		}
+		old, err := tx.ListRollups(ctx, store.RollupFilter{Step: string(st), DefinitionIDs: defs,
+			From: time.Unix(s.from, 0), To: time.Unix(s.to+1, 0)})
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range old {
+			a := f.rows[rowKey{step: st, bucket: o.Bucket.Unix(), def: o.DefinitionID, kind: o.Kind, elem: o.ElementID}]
+			if a == nil {
+				continue
+			}
+			if err := a.merge(o); err != nil {
+				return nil, fmt.Errorf("rollup %s %s %s %s %q: %w", o.Step, o.Bucket, o.DefinitionID, o.Kind, o.ElementID, err)
+			}
+		}
+	}
+	rows := make([]*store.Rollup, 0, len(f.rows))
+	for _, a := range f.rows {
+		a.Duration, a.Waiting = a.dur.Encode(), a.wait.Encode()
+		rows = append(rows, &a.Rollup)
+	}
+	return rows, nil
+}
+
+// prune deletes the rows of the fine steps that fell out of their retention.
+func (p *Projector) prune(ctx context.Context, now time.Time) error {
+	return p.opts.Store.Write(ctx, func(tx store.Tx) error {
+		if _, err := tx.PruneRollups(ctx, string(StepMinute), now.Add(-MinuteRetention)); err != nil {
+			return err
+		}
+		_, err := tx.PruneRollups(ctx, string(StepHour), now.Add(-HourRetention))
+		return err
+	})
+}
+
+// ProjectorStats are the projector's counters.
+type ProjectorStats struct {
+	Leader  bool
+	Events  uint64 // events folded by this projector
+	Batches uint64
+	Errors  uint64 // failed batches (retried)
+}
+
+// Stats returns the projector's counters.
+func (p *Projector) Stats() ProjectorStats {
+	return ProjectorStats{Leader: p.leader.Load(), Events: p.folded.Load(), Batches: p.batches.Load(), Errors: p.errs.Load()}
+}
