@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -224,6 +225,9 @@ func (s *server) report(ctx context.Context, a *analyticsQuery, version int) (*m
 			BackHref: processHrefWeb(a.key), BackLabel: "Go to the process page"}
 	}
 	r, err := s.metrics.Report(ctx, monitor.Query{DefinitionKey: a.key, Version: version, From: a.from, To: a.to, Step: a.step})
+	if errors.Is(err, monitor.ErrInvalidQuery) {
+		return nil, badRequest("The metrics cannot answer this: %v.", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("metrics of %q v%d: %w", a.key, version, err)
 	}
@@ -269,7 +273,17 @@ func (s *server) analytics(c echo.Context) error {
 	p.Permalink = a.href("", "range", "", "from", a.from.UTC().Format(time.RFC3339), "to", a.to.UTC().Format(time.RFC3339))
 	p.RangeLabel = rangeLabel(rep.Query)
 	if rep.Lag > time.Second {
-		p.Lag = "The figures trail the history by " + components.Duration(rep.Lag) + "; the newest events are not counted yet."
+		p.Notes = append(p.Notes, "The figures trail the history by "+components.Duration(rep.Lag)+"; the newest events are not counted yet.")
+	}
+	// Fine rollups are pruned: say so rather than show old minutes as quiet ones.
+	now := s.now()
+	if rep.Query.Step == monitor.StepMinute && rep.Query.From.Before(now.Add(-monitor.MinuteRetention)) {
+		p.Notes = append(p.Notes, "Figures by the minute are kept for "+components.Duration(monitor.MinuteRetention)+
+			": older minutes show as empty. Choose hour or day for this range.")
+	}
+	if rep.Query.Step == monitor.StepHour && rep.Query.From.Before(now.Add(-monitor.HourRetention)) {
+		p.Notes = append(p.Notes, "Hourly figures are kept for "+components.Duration(monitor.HourRetention)+
+			": older hours show as empty. Choose day for this range.")
 	}
 
 	model, err := s.eng.Model(ctx, def.ID)

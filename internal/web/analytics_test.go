@@ -196,6 +196,14 @@ func TestAnalyticsPage(t *testing.T) {
 	if got := attr(byTestID(p.doc, "permalink")[0], "href"); got != "/processes/pay/analytics?from=2026-03-03T12%3A00%3A00Z&heat=p95&to=2026-03-10T12%3A00%3A00Z&version=2" {
 		t.Errorf("permalink %q", got)
 	}
+	if n := byTestID(p.doc, "analytics-note"); len(n) != 0 {
+		t.Errorf("notes on caught-up figures: %q", text(n[0]))
+	}
+	// Minutes older than the minute rollups' retention are empty: the page says so.
+	old := getPage(t, base+"/processes/pay/analytics?step=minute&from=2026-03-07T12:00&to=2026-03-08T00:00")
+	if n := byTestID(old.doc, "analytics-note"); len(n) != 1 || !strings.Contains(text(n[0]), "by the minute are kept for 2d 0h") {
+		t.Errorf("no retention note: %v", n)
+	}
 	// The permalink reproduces the same query.
 	getPage(t, base+attr(byTestID(p.doc, "permalink")[0], "href"))
 	if q2 := m.last(); !q2.From.Equal(q.From) || !q2.To.Equal(q.To) || q2.Version != q.Version {

@@ -16,6 +16,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/monitor"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
 
@@ -55,13 +56,37 @@ func BenchmarkPages(b *testing.B) {
 	seed(b, st, def, *pagesFinished, *pagesRunning)
 	b.Logf("seeded %d finished and %d running instances in %v", *pagesFinished, *pagesRunning, time.Since(began).Round(time.Second))
 
-	ui := web.New(web.Options{Engine: e, Logger: slog.New(slog.DiscardHandler)})
+	// The analytics pages read rollups: those of a million finished instances over 30 days.
+	model, err := e.Model(ctx, def.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	began = time.Now()
+	seedRollups(b, st, def, model, *pagesFinished, 30, time.Now())
+	b.Logf("seeded the rollups of %d instances over 30 days in %v", *pagesFinished, time.Since(began).Round(time.Second))
+	mon, err := monitor.New(monitor.Options{Store: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	ui := web.New(web.Options{Engine: e, Metrics: mon, Logger: slog.New(slog.DiscardHandler)})
 	pages := []struct{ name, path string }{
 		{"dashboard", "/"},
 		{"process", "/processes/order"},
 		{"instances-filtered", "/instances?process=order&state=active&waitingAt=Task_ShipOrder"},
 		{"instances-variable", "/instances?process=order&var=customer&value=%22c7%22"},
 		{"incidents", "/incidents"},
+		{"analytics-24h", "/processes/order/analytics"},
+		{"analytics-7d-p95", "/processes/order/analytics?range=7d&heat=p95"},
+		{"analytics-30d", "/processes/order/analytics?range=30d"},
+		{"analytics-30d-compare", "/processes/order/analytics?range=30d&compare=1"},
+		{"chart-throughput-30d", "/processes/order/analytics/charts/throughput.svg?range=30d"},
+		{"chart-incidents-7d", "/processes/order/analytics/charts/incidents.svg?range=7d"},
+		{"chart-durations-30d", "/processes/order/analytics/charts/durations.svg?range=30d"},
+		{"chart-slowest-30d", "/processes/order/analytics/charts/slowest.svg?range=30d"},
+		{"elements.csv-30d", "/processes/order/analytics/elements.csv?range=30d"},
+		{"series.csv-7d", "/processes/order/analytics/series.csv?range=7d"},
+		{"instances.csv-running", "/instances.csv?process=order&state=active"},
 	}
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) {

@@ -24,8 +24,9 @@ type AnalyticsProps struct {
 	// Permalink reproduces the page with the range as absolute times.
 	Permalink   string
 	ProcessHref string
-	// Lag says how far the figures trail the history ("" when caught up).
-	Lag string
+	// Notes warn about the figures: the rollups trail the history, or the step chosen is
+	// finer than what is kept for the range.
+	Notes []string
 	// Columns has one column, or two when comparing versions.
 	Columns []AnalyticsColumn
 	// DiagramVersion is the version whose diagram is drawn.
