@@ -89,6 +89,15 @@ type Engine struct {
 	jobsRunning atomic.Int64
 	busyNanos   atomic.Int64
 
+	// sem holds a token per job in flight (fetched or pushed); see push.go for pushCh,
+	// the push fields and pushed (the jobs the batch being committed locked for us).
+	sem         chan struct{}
+	pushCh      chan pushedJob
+	pushMu      sync.Mutex
+	pushOpen    bool
+	pushPending int
+	pushed      []pushedJob
+
 	// pending collects the events of the batch being committed (committer goroutine only).
 	pending []*store.Event
 	// cache holds recently written instances (committer goroutine only). On a shared
@@ -154,6 +163,8 @@ func New(opts Options) (*Engine, error) {
 		latest:   map[string]*plan{},
 		cmds:     make(chan *command, 1024),
 		wake:     make(chan struct{}, 1),
+		sem:      make(chan struct{}, opts.Workers),
+		pushCh:   make(chan pushedJob, opts.Workers),
 		stopped:  make(chan struct{}),
 	}
 	if ex, ok := opts.Store.(store.Exclusive); ok && ex.Exclusive() {
@@ -195,6 +206,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.handlerCtx, e.handlerCancel = hctx, hcancel
 	e.done = make(chan struct{})
 	e.running = true
+	e.openPush()
 	if e.notifier != nil {
 		e.stopNotify = e.notifier.OnWork(e.signal)
 	}
@@ -313,10 +325,11 @@ func (e *Engine) commitBatch(batch []*command) {
 	results := make([]error, len(batch))
 	wakes := make([]bool, len(batch))
 	e.pending = e.pending[:0]
+	e.pushed = e.pushed[:0]
 	began := time.Now() // wall time on purpose: this measures the database, not the process's clock
 	err := e.store.Write(context.Background(), func(tx store.Tx) error {
 		for i, c := range batch {
-			mark := len(e.pending)
+			mark, pmark := len(e.pending), len(e.pushed)
 			cmark := e.cacheMark()
 			if c.stop {
 				continue
@@ -333,6 +346,7 @@ func (e *Engine) commitBatch(batch []*command) {
 				wakes[i], results[i] = c.fn(tx)
 				if results[i] != nil {
 					e.pending = e.pending[:mark]
+					e.voidPushed(pmark)
 					e.cacheRollback(cmark)
 					return errSingleFailed
 				}
@@ -343,6 +357,7 @@ func (e *Engine) commitBatch(batch []*command) {
 			}
 			if wakes[i], results[i] = c.fn(tx); results[i] != nil {
 				e.pending = e.pending[:mark]
+				e.voidPushed(pmark)
 				e.cacheRollback(cmark)
 				if err := tx.RollbackTo(ctx, "cmd"); err != nil {
 					return err
@@ -364,6 +379,11 @@ func (e *Engine) commitBatch(batch []*command) {
 	}
 	if e.cache != nil {
 		e.cache.finish(err == nil)
+	}
+	if err != nil {
+		e.voidPushed(0)
+	} else {
+		e.deliverPushed()
 	}
 	if err != nil && countCommands(batch) > 1 {
 		// The batch's transaction failed as a whole (a store that sends writes at commit

@@ -61,10 +61,53 @@ func (e *Engine) handler(jobType string) Handler {
 // executorLoop fetches due jobs while there are free workers, and sleeps until a commit
 // wakes it, the next job is due, or IdlePoll passes.
 func (e *Engine) executorLoop(ctx context.Context) {
-	sem := make(chan struct{}, e.opts.Workers)
+	sem := e.sem
 	freed := make(chan struct{}, 1)
 	defer e.busy.Wait()
+	start := func(j *store.Job, vars map[string]map[string]any) {
+		e.busy.Add(1)
+		go func() {
+			e.jobsRunning.Add(1)
+			began := time.Now() // wall time: utilisation is about the machine, not the process clock
+			defer func() {
+				e.busyNanos.Add(int64(time.Since(began)))
+				e.jobsRunning.Add(-1)
+				<-sem
+				e.busy.Done()
+				select {
+				case freed <- struct{}{}:
+				default:
+				}
+			}()
+			e.runJob(ctx, j, vars)
+		}()
+	}
+	// pushed runs a job a command locked for us (its slot is taken), or gives a void
+	// reservation's slot back.
+	pushed := func(p pushedJob) {
+		e.received()
+		if p.job == nil {
+			<-sem
+			return
+		}
+		start(p.job, map[string]map[string]any{p.job.InstanceID: p.vars})
+	}
+	defer func() {
+		// Jobs committed for us while we stop still run (Stop waits for handlers), so
+		// none stays locked until its lock expires.
+		for n := e.closePush(); n > 0; n-- {
+			pushed(<-e.pushCh)
+		}
+	}()
 	for ctx.Err() == nil {
+		for drained := false; !drained; {
+			select {
+			case p := <-e.pushCh:
+				pushed(p)
+			default:
+				drained = true
+			}
+		}
 		free := cap(sem) - len(sem)
 		if free > 0 {
 			limit := min(free, e.opts.BatchSize)
@@ -79,23 +122,17 @@ func (e *Engine) executorLoop(ctx context.Context) {
 				continue
 			}
 			for _, j := range jobs {
-				sem <- struct{}{}
-				e.busy.Add(1)
-				go func(j *store.Job) {
-					e.jobsRunning.Add(1)
-					began := time.Now() // wall time: utilisation is about the machine, not the process clock
-					defer func() {
-						e.busyNanos.Add(int64(time.Since(began)))
-						e.jobsRunning.Add(-1)
-						<-sem
-						e.busy.Done()
-						select {
-						case freed <- struct{}{}:
-						default:
-						}
-					}()
-					e.runJob(ctx, j, vars)
-				}(j)
+				// Pushes may have taken the free slots meanwhile: wait for one, running
+				// the pushed jobs that hold them (they are ours to start).
+				for acquired := false; !acquired; {
+					select {
+					case sem <- struct{}{}:
+						acquired = true
+					case p := <-e.pushCh:
+						pushed(p)
+					}
+				}
+				start(j, vars)
 			}
 			if len(jobs) == limit {
 				continue // there may be more due right now
@@ -117,6 +154,8 @@ func (e *Engine) executorLoop(ctx context.Context) {
 		case <-ctx.Done():
 		case <-e.wake:
 		case <-freed:
+		case p := <-e.pushCh:
+			pushed(p)
 		case <-e.clock.After(wait):
 		}
 	}

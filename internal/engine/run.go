@@ -153,6 +153,9 @@ func (r *run) ended() bool {
 
 // flush writes everything the command did, as the next instance version.
 func (r *run) flush() error {
+	if err := r.pushJobs(); err != nil {
+		return err
+	}
 	c := &store.Change{Instance: r.inst, Created: r.created, Events: r.events}
 	r.inst.Version++
 	for id, t := range r.putTokens {

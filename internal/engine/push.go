@@ -1,0 +1,128 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// Job push. A command that makes a service job due now, of a type this engine handles,
+// locks it for this node in its own transaction when a worker is free, and the committer
+// hands it to the executor right after the commit. Without it, every job waits for the
+// executor to wake, lock it in the next group commit and read its variables: two more
+// round trips per service task. The lock is the same row lock a fetch takes (owner and
+// expiry), so a node that dies with pushed jobs loses them like fetched ones: when the
+// lock expires another node runs them.
+//
+// Slots: the executor's semaphore (Engine.sem) counts jobs in flight. The committer
+// reserves a slot per pushed job (never blocking); each reservation is answered by
+// exactly one message on pushCh: the job after its commit, or an empty pushedJob when
+// the command or its transaction failed (the slot is given back). The executor counts
+// what it still has to receive, so on stop it runs the jobs committed meanwhile instead
+// of leaving them locked.
+
+// pushedJob is a job locked by a command for this node, and its handler's variables.
+type pushedJob struct {
+	job  *store.Job // nil: the reservation is void, free the slot
+	vars map[string]any
+}
+
+// reserveSlot takes a worker slot for a pushed job when one is free and the executor
+// still accepts pushes.
+func (e *Engine) reserveSlot() bool {
+	e.pushMu.Lock()
+	defer e.pushMu.Unlock()
+	if !e.pushOpen {
+		return false
+	}
+	select {
+	case e.sem <- struct{}{}:
+		e.pushPending++
+		return true
+	default:
+		return false
+	}
+}
+
+// pushJobs locks, for this node, the service jobs the command made due now (as far as
+// free workers allow), and clears the run's wake flag when nothing due is left for a
+// fetch.
+func (r *run) pushJobs() error {
+	e := r.e
+	wake := false
+	for id, j := range r.putJobs {
+		if r.delJobs[id] || j.Suspended || j.Retries <= 0 || j.DueAt.After(r.now) {
+			continue
+		}
+		if j.LockedUntil != nil && j.LockedUntil.After(r.now) {
+			continue // locked (by this command, or a live lock elsewhere)
+		}
+		if j.Kind != store.JobService || e.handler(j.Type) == nil || !e.reserveSlot() {
+			wake = true
+			continue
+		}
+		until := r.now.Add(e.opts.LockDuration)
+		j.LockOwner, j.LockedUntil = e.opts.NodeID, &until
+		vars, err := r.handlerVars()
+		if err != nil {
+			e.pushed = append(e.pushed, pushedJob{}) // answered as void when the command fails
+			return err
+		}
+		cp := *j
+		e.pushed = append(e.pushed, pushedJob{job: &cp, vars: vars})
+	}
+	r.wake = wake
+	return nil
+}
+
+// handlerVars decodes the instance's variables afresh: the handler owns its map, and the
+// run's decoded values stay untouched.
+func (r *run) handlerVars() (map[string]any, error) {
+	out := make(map[string]any, len(r.vars))
+	for name, v := range r.vars {
+		dv, err := decodeValue(v.Value)
+		if err != nil {
+			return nil, fmt.Errorf("instance %q: variable %q: %w", r.inst.ID, name, err)
+		}
+		out[name] = dv
+	}
+	return out, nil
+}
+
+// voidPushed answers the reservations of pushed[from:] as void (their command or
+// transaction failed) and forgets them. Committer goroutine only.
+func (e *Engine) voidPushed(from int) {
+	for range e.pushed[from:] {
+		e.pushCh <- pushedJob{}
+	}
+	e.pushed = e.pushed[:from]
+}
+
+// deliverPushed hands the committed pushed jobs to the executor. Committer goroutine only.
+func (e *Engine) deliverPushed() {
+	for _, p := range e.pushed {
+		e.pushCh <- p
+	}
+	e.pushed = e.pushed[:0]
+}
+
+// received accounts for one message of pushCh (executor goroutine).
+func (e *Engine) received() {
+	e.pushMu.Lock()
+	e.pushPending--
+	e.pushMu.Unlock()
+}
+
+// closePush stops new reservations and returns how many messages are still to come.
+func (e *Engine) closePush() int {
+	e.pushMu.Lock()
+	defer e.pushMu.Unlock()
+	e.pushOpen = false
+	return e.pushPending
+}
+
+func (e *Engine) openPush() {
+	e.pushMu.Lock()
+	e.pushOpen = true
+	e.pushMu.Unlock()
+}
