@@ -280,8 +280,9 @@ const (
 	stallThresholdCols = `definition_key, element_id, threshold, updated_at, updated_by`
 
 	// waitingTokensSQL starts from the (element, cutoff) pairs and reads the tokens at
-	// each element (tokens_element), keeping those of the definition's active instances:
-	// it reads running work only.
+	// each element, keeping those of the definition's active instances. The tokens table
+	// holds running work only; it has no element index (migration 00006: token moves are
+	// HOT updates), so this reads it whole, never history.
 	waitingTokensSQL = `SELECT t.id, t.instance_id, t.element_id, t.created_at,
 	EXISTS (SELECT 1 FROM incidents x WHERE x.instance_id = t.instance_id AND x.state = 'open' AND x.token_id = t.id)
 	FROM unnest($2::text[], $3::timestamptz[]) AS c (element_id, cutoff)
