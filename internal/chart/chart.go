@@ -98,8 +98,14 @@ func ticksFor(custom func(float64) []float64, format func(float64) string, top f
 	if custom != nil {
 		return custom(top)
 	}
+	return NiceTicks(top, n, format == nil)
+}
+
+// NiceTicks returns round ticks from 0 to at least top, about n intervals; whole keeps
+// them whole numbers. Charts shown side by side pass it as Ticks with a shared top.
+func NiceTicks(top float64, n int, whole bool) []float64 {
 	t := niceTicks(top, n)
-	if format == nil && len(t) > 1 && t[1] < 1 {
+	if whole && len(t) > 1 && t[1] < 1 {
 		t = niceTicks(math.Max(top, 1), max(1, int(math.Ceil(math.Max(top, 1)))))
 	}
 	return t

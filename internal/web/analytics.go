@@ -291,19 +291,25 @@ func (s *server) analytics(c echo.Context) error {
 		return err
 	}
 	proc := model.Process(def.Key)
-	p.Columns = append(p.Columns, s.analyticsColumn(a, a.version, rep, proc))
+	reps, procs, versions := []*monitor.Report{rep}, []*bpmn.Process{proc}, []int{a.version}
 	if a.form.Compare != "" {
 		other, err := s.report(ctx, a, a.compare)
 		if err != nil {
 			return err
 		}
-		var otherProc *bpmn.Process
-		if m, err := s.eng.Model(ctx, a.def(a.compare).ID); err == nil {
-			otherProc = m.Process(a.key)
-		} else {
+		m, err := s.eng.Model(ctx, a.def(a.compare).ID)
+		if err != nil {
 			return err
 		}
-		p.Columns = append(p.Columns, s.analyticsColumn(a, a.compare, other, otherProc))
+		reps, procs, versions = append(reps, other), append(procs, m.Process(a.key)), append(versions, a.compare)
+	}
+	// Side by side, the charts share their scales.
+	var sc scale
+	if len(reps) > 1 {
+		sc = sharedScale(reps, procs)
+	}
+	for i := range reps {
+		p.Columns = append(p.Columns, s.analyticsColumn(a, versions[i], reps[i], procs[i], sc))
 	}
 
 	hm := buildHeat(a.heat, rep, proc)
@@ -334,7 +340,7 @@ func rangeLabel(q monitor.Query) string {
 }
 
 // analyticsColumn is the summary and charts of one version.
-func (s *server) analyticsColumn(a *analyticsQuery, version int, rep *monitor.Report, proc *bpmn.Process) pages.AnalyticsColumn {
+func (s *server) analyticsColumn(a *analyticsQuery, version int, rep *monitor.Report, proc *bpmn.Process, sc scale) pages.AnalyticsColumn {
 	col := pages.AnalyticsColumn{Label: versionLabel(version)}
 	t := rep.Total
 	v := strconv.Itoa(version)
@@ -370,10 +376,10 @@ func (s *server) analyticsColumn(a *analyticsQuery, version int, rep *monitor.Re
 		return cs
 	}
 	col.Charts = []pages.ChartSlot{
-		slot("throughput", "Throughput", "instances started and completed per interval", "series.csv", throughputChart(rep)),
-		slot("incidents", "Incidents", "opened per interval", "series.csv", incidentChart(rep)),
-		slot("durations", "Duration distribution", "instances completed in the range", "distribution.csv", durationChart(rep)),
-		slot("slowest", "Slowest activities", "by p95 duration", "elements.csv", slowestChart(rep, proc)),
+		slot("throughput", "Throughput", "instances started and completed per interval", "series.csv", throughputChart(rep, sc)),
+		slot("incidents", "Incidents", "opened per interval", "series.csv", incidentChart(rep, sc)),
+		slot("durations", "Duration distribution", "instances completed in the range", "distribution.csv", durationChart(rep, sc)),
+		slot("slowest", "Slowest activities", "by p95 duration", "elements.csv", slowestChart(rep, proc, sc)),
 	}
 	return col
 }
@@ -402,27 +408,65 @@ func seriesTimes(rep *monitor.Report) ([]time.Time, time.Duration) {
 	return starts, stepWidth(rep.Query.Step)
 }
 
-func throughputChart(rep *monitor.Report) []byte {
+// scale is what charts of versions shown side by side share, so that equal heights mean
+// equal figures: the top of each value axis and the duration histogram's bins. The zero
+// scale lets each chart fit its own data.
+type scale struct {
+	throughput, incidents, durations, slowest float64
+	binLo, binHi                              int
+	shared                                    bool
+}
+
+// sharedScale is the scale that fits every report.
+func sharedScale(reps []*monitor.Report, procs []*bpmn.Process) scale {
+	sc := scale{shared: true, binLo: len(durationBins), binHi: -1}
+	for i, rep := range reps {
+		for _, p := range rep.Series {
+			sc.throughput = math.Max(sc.throughput, float64(max(p.Started, p.Completed)))
+			sc.incidents = math.Max(sc.incidents, float64(p.Incidents))
+		}
+		counts, lo, hi := binDurations(rep)
+		sc.binLo, sc.binHi = min(sc.binLo, lo), max(sc.binHi, hi)
+		for _, n := range counts {
+			sc.durations = math.Max(sc.durations, float64(n))
+		}
+		for _, e := range slowest(rep, procs[i]) {
+			sc.slowest = math.Max(sc.slowest, e.Duration.P95.Seconds())
+		}
+	}
+	return sc
+}
+
+// ticks returns the axis ticks for a chart whose own top is top, up to the shared top.
+func (sc scale) ticks(shared float64, whole bool) func(float64) []float64 {
+	if !sc.shared {
+		return nil
+	}
+	return func(top float64) []float64 { return chart.NiceTicks(math.Max(top, shared), 5, whole) }
+}
+
+func throughputChart(rep *monitor.Report, sc scale) []byte {
 	starts, step := seriesTimes(rep)
 	started, completed := make([]float64, len(rep.Series)), make([]float64, len(rep.Series))
 	for i, p := range rep.Series {
 		started[i], completed[i] = float64(p.Started), float64(p.Completed)
 	}
 	return chart.Lines(chart.TimeChart{Title: "Instances started and completed per " + string(rep.Query.Step), Start: starts, Step: step,
-		YLabel: "instances", Series: []chart.Series{
+		YLabel: "instances", Ticks: sc.ticks(sc.throughput, true), Series: []chart.Series{
 			{Name: "Started", Class: "started", Color: colorStarted, Values: started, Area: true},
 			{Name: "Completed", Class: "completed", Color: colorCompleted, Values: completed},
 		}})
 }
 
-func incidentChart(rep *monitor.Report) []byte {
+func incidentChart(rep *monitor.Report, sc scale) []byte {
 	starts, step := seriesTimes(rep)
 	inc := make([]float64, len(rep.Series))
 	for i, p := range rep.Series {
 		inc[i] = float64(p.Incidents)
 	}
 	return chart.Bars(chart.TimeChart{Title: "Incidents opened per " + string(rep.Query.Step), Start: starts, Step: step,
-		YLabel: "incidents", Series: []chart.Series{{Name: "Incidents", Class: "incidents", Color: colorIncidents, Values: inc}},
+		YLabel: "incidents", Ticks: sc.ticks(sc.incidents, true),
+		Series: []chart.Series{{Name: "Incidents", Class: "incidents", Color: colorIncidents, Values: inc}},
 		Tooltip: func(i int) string {
 			p := rep.Series[i]
 			if p.Started == 0 {
@@ -444,9 +488,11 @@ var durationBins = func() []time.Duration {
 		30*24*time.Hour, 365*24*time.Hour, math.MaxInt64)
 }()
 
-func durationChart(rep *monitor.Report) []byte {
-	counts := make([]int64, len(durationBins))
-	lo, hi := len(durationBins), -1
+// binDurations sums the report's distribution into durationBins, and returns the first
+// and last non-empty bin (lo > hi without data).
+func binDurations(rep *monitor.Report) (counts []int64, lo, hi int) {
+	counts = make([]int64, len(durationBins))
+	lo, hi = len(durationBins), -1
 	for _, b := range rep.Distribution {
 		i, _ := slices.BinarySearch(durationBins, b.Upper)
 		i = min(i, len(durationBins)-1)
@@ -454,6 +500,14 @@ func durationChart(rep *monitor.Report) []byte {
 		if b.Count > 0 {
 			lo, hi = min(lo, i), max(hi, i)
 		}
+	}
+	return counts, lo, hi
+}
+
+func durationChart(rep *monitor.Report, sc scale) []byte {
+	counts, lo, hi := binDurations(rep)
+	if sc.shared {
+		lo, hi = sc.binLo, sc.binHi
 	}
 	var bars []chart.Bar
 	for i := lo; i <= hi; i++ {
@@ -469,14 +523,14 @@ func durationChart(rep *monitor.Report) []byte {
 			Title: fmt.Sprintf("%s to %s: %s instances", from, strings.TrimPrefix(label, "≤"), chart.Count(float64(counts[i])))})
 	}
 	return chart.Histogram(chart.CategoryChart{Title: "Instance duration distribution", Bars: bars, Class: "duration",
-		Color: colorDuration, XLabel: "duration", YLabel: "instances"})
+		Color: colorDuration, XLabel: "duration", YLabel: "instances", Ticks: sc.ticks(sc.durations, true)})
 }
 
 func binLabel(d time.Duration) string { return chart.Seconds(d.Seconds()) }
 
-// slowestChart ranks the activities by p95 duration.
-func slowestChart(rep *monitor.Report, proc *bpmn.Process) []byte {
-	kinds, names := elementInfo(proc)
+// slowest returns the activities with durations, slowest p95 first, at most slowestShown.
+func slowest(rep *monitor.Report, proc *bpmn.Process) []monitor.ElementMetrics {
+	kinds, _ := elementInfo(proc)
 	var els []monitor.ElementMetrics
 	for _, e := range rep.Elements {
 		k, known := kinds[e.ElementID]
@@ -490,9 +544,14 @@ func slowestChart(rep *monitor.Report, proc *bpmn.Process) []byte {
 		}
 		return strings.Compare(x.ElementID, y.ElementID)
 	})
-	els = els[:min(len(els), slowestShown)]
+	return els[:min(len(els), slowestShown)]
+}
+
+// slowestChart ranks the activities by p95 duration.
+func slowestChart(rep *monitor.Report, proc *bpmn.Process, sc scale) []byte {
+	_, names := elementInfo(proc)
 	var bars []chart.Bar
-	for _, e := range els {
+	for _, e := range slowest(rep, proc) {
 		label := e.ElementID
 		if n := names[e.ElementID]; n != "" {
 			label = n
@@ -502,8 +561,12 @@ func slowestChart(rep *monitor.Report, proc *bpmn.Process) []byte {
 			label, e.ElementID, components.Duration(d.P95), components.Duration(d.P50), components.Duration(d.P99),
 			components.Duration(d.Avg()), chart.Count(float64(e.Left)))})
 	}
+	ticks := chart.DurationTicks(4)
+	if sc.shared {
+		ticks = func(top float64) []float64 { return chart.DurationTicks(4)(math.Max(top, sc.slowest)) }
+	}
 	return chart.HBars(chart.CategoryChart{Title: "Slowest activities by p95 duration", Bars: bars, Class: "slow",
-		Color: colorSlow, Format: chart.Seconds, Ticks: chart.DurationTicks(4), YLabel: "p95 duration"})
+		Color: colorSlow, Format: chart.Seconds, Ticks: ticks, YLabel: "p95 duration"})
 }
 
 func compareDur(a, b time.Duration) int {
@@ -677,10 +740,10 @@ func elementTitle(name, id string, e monitor.ElementMetrics) string {
 func (s *server) analyticsChart(c echo.Context) error {
 	name, ok := strings.CutSuffix(c.Param("chart"), ".svg")
 	draw := map[string]func(*monitor.Report, *bpmn.Process) []byte{
-		"throughput": func(r *monitor.Report, _ *bpmn.Process) []byte { return throughputChart(r) },
-		"incidents":  func(r *monitor.Report, _ *bpmn.Process) []byte { return incidentChart(r) },
-		"durations":  func(r *monitor.Report, _ *bpmn.Process) []byte { return durationChart(r) },
-		"slowest":    slowestChart,
+		"throughput": func(r *monitor.Report, _ *bpmn.Process) []byte { return throughputChart(r, scale{}) },
+		"incidents":  func(r *monitor.Report, _ *bpmn.Process) []byte { return incidentChart(r, scale{}) },
+		"durations":  func(r *monitor.Report, _ *bpmn.Process) []byte { return durationChart(r, scale{}) },
+		"slowest":    func(r *monitor.Report, p *bpmn.Process) []byte { return slowestChart(r, p, scale{}) },
 	}[name]
 	if !ok || draw == nil {
 		return notFound("There is no chart %q: the charts are throughput.svg, incidents.svg, durations.svg and slowest.svg.", c.Param("chart"))

@@ -177,6 +177,27 @@ func TestAnalyticsRealMetrics(t *testing.T) {
 	if len(cols) != 2 || !strings.Contains(text(byTestID(cols[1], "stat-started")[0]), strconv.Itoa(realV2)) {
 		t.Fatalf("compare: %d columns", len(cols))
 	}
+	// Side by side, the charts share their scales: v2's throughput axis goes up to v1's 30.
+	for _, id := range []string{"chart-throughput", "chart-durations", "chart-slowest"} {
+		var tops []string
+		for _, col := range cols {
+			ticks := byAttr(byTestID(col, id)[0], "data-tick")
+			if id == "chart-slowest" {
+				ticks = nil
+				for _, n := range byAttr(byTestID(col, id)[0], "text-anchor") {
+					if attr(n, "class") == "chart-text" && attr(n, "text-anchor") == "middle" {
+						ticks = append(ticks, n)
+					}
+				}
+				tops = append(tops, text(ticks[len(ticks)-1]))
+				continue
+			}
+			tops = append(tops, attr(ticks[len(ticks)-1], "data-tick"))
+		}
+		if tops[0] != tops[1] {
+			t.Errorf("%s: the columns' axes end at %v", id, tops)
+		}
+	}
 	if got := text(byTestID(cols[1], "chart-slowest")[0]); !strings.Contains(got, "Print label") {
 		t.Errorf("v2's slowest activities lack its label task: %q", got)
 	}
