@@ -406,6 +406,13 @@ func TestInstancesCSV(t *testing.T) {
 	if got := attr(byTestID(p.doc, "instances-csv")[0], "href"); got != "/instances.csv?process=pay&state=completed" {
 		t.Errorf("CSV link %q", got)
 	}
+	p = getPage(t, base+"/instances?process=pay&stalled=false&hasIncident=false")
+	if got := attr(byTestID(p.doc, "instances-csv")[0], "href"); got != "/instances.csv?hasIncident=false&process=pay&stalled=false" {
+		t.Errorf("CSV link %q", got)
+	}
+	if _, body := fetch(t, base+"/instances.csv?process=pay&state=completed&stalled=false"); len(readCSV(t, body)) != 1+n/2 {
+		t.Errorf("stalled=false export: %d rows", len(readCSV(t, body))-1)
+	}
 	if p := getPage(t, base+"/instances.csv?state=gone"); p.status != 400 || !strings.Contains(p.body, "Unknown state") {
 		t.Errorf("bad filter: %d", p.status)
 	}
