@@ -47,6 +47,7 @@ var subcommands = []struct {
 	{"validate", "check BPMN files: what will execute and what will not"},
 	{"bench", "measure the engine on the reference flow"},
 	{"migrate", "apply, roll back or list the database migrations"},
+	{"metrics", "rebuild the metrics rollups from the history"},
 }
 
 // Run dispatches args[0] to a subcommand; without one (or when the first argument is a
@@ -72,6 +73,8 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		err = a.bench(ctx, rest)
 	case "migrate":
 		err = a.migrate(ctx, rest)
+	case "metrics":
+		err = a.metrics(ctx, rest)
 	default:
 		fmt.Fprintf(a.Stderr, "cockpit: unknown command %q\n\n", name)
 		a.usage(a.Stderr)

@@ -28,6 +28,7 @@ type benchConfig struct {
 	DatabaseURL string
 	Nodes       int
 	Latency     bool
+	Metrics     bool
 }
 
 func newBenchCommand(getenv func(string) string) (*command, *benchConfig) {
@@ -42,7 +43,11 @@ it prints exactly one line:
 
 With --nats it also runs an embedded NATS server and the outbox relay, and reports the
 commit-to-arrival time of events at a subscriber and the largest outbox backlog; the JSON
-line then has "nats":true,"events":...,"event_p50_ms":...,"event_p99_ms":...,"max_backlog":...`,
+line then has "nats":true,"events":...,"event_p50_ms":...,"event_p99_ms":...,"max_backlog":...
+
+The metrics projector runs beside the engine (as in serve) unless --metrics=false; the
+JSON line then has "metrics":true,"metrics_events":...,"metrics_catch_up_s":... (the time
+from the last completion until every event was folded into the rollups).`,
 		getenv)
 	c.intVar(&cfg.N, "n", "COCKPIT_BENCH_N", 10000, "instances to run")
 	c.intVar(&cfg.Concurrency, "concurrency", "COCKPIT_BENCH_CONCURRENCY", 64, "instances in flight (each worker starts one and waits for it to complete)")
@@ -54,6 +59,7 @@ line then has "nats":true,"events":...,"event_p50_ms":...,"event_p99_ms":...,"ma
 	c.intVar(&cfg.Nodes, "nodes", "COCKPIT_BENCH_NODES", 1, "engines sharing the store, as separate nodes would (more than 1 needs --store postgres)")
 	c.boolVar(&cfg.Latency, "latency", "COCKPIT_BENCH_LATENCY", false, "instead of throughput, measure job commit to handler start on an idle system (200 instances one at a time)")
 	c.boolVar(&cfg.NATS, "nats", "COCKPIT_BENCH_NATS", false, "publish every event through an embedded NATS server and measure commit-to-arrival latency")
+	c.boolVar(&cfg.Metrics, "metrics", "COCKPIT_BENCH_METRICS", true, "run the metrics projector beside the engine, as serve does (--metrics=false measures the engine without it)")
 	return c, cfg
 }
 
@@ -110,7 +116,7 @@ func (a *App) bench(ctx context.Context, args []string) error {
 	}
 	_, err := bench.Run(ctx, bench.Options{Nodes: cfg.Nodes,
 		N: cfg.N, Concurrency: cfg.Concurrency, Store: cfg.Store, Dir: cfg.DataDir, Workers: cfg.Workers,
-		Out: a.Stdout, JSON: cfg.JSON, NATS: cfg.NATS, OpenStore: openStore,
+		Out: a.Stdout, JSON: cfg.JSON, NATS: cfg.NATS, Metrics: cfg.Metrics, OpenStore: openStore,
 	})
 	return err
 }

@@ -210,15 +210,38 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		}
 	}()
 
+	// Metrics: the projector folds the history into rollups while this node holds the
+	// "metrics" lease. Like the relay it starts before the engine and stops after it.
+	mon, err := monitor.New(monitor.Options{Store: st})
+	if err != nil {
+		return err
+	}
+	proj, err := monitor.NewProjector(monitor.ProjectorOptions{Store: st, Owner: nodeID, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := proj.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		if serr := proj.Stop(sctx); serr != nil {
+			log.Error("stop metrics projector", "err", serr)
+		}
+	}()
+
 	// OnCommit is one func: compose every listener here. Each must not block.
-	onCommit := func([]*store.Event) {
+	onCommit := func(evs []*store.Event) {
 		nr.relay.Notify()
+		proj.Observe(evs)
 	}
 	e, err := engine.New(engine.Options{Store: st, Logger: log, Workers: cfg.Workers,
 		BatchSize: cfg.JobBatchSize, LockDuration: cfg.JobLock, NodeID: nodeID, OnCommit: onCommit})
 	if err != nil {
 		return err
 	}
+	nr.registry.MustRegister(monitor.NewCollector(monitor.CollectorOptions{Store: st, Executor: e.ExecutorStats, Projector: proj}))
 	var driver *demo.Driver
 	if cfg.Demo {
 		if err := demo.Deploy(ctx, e); err != nil {
@@ -255,7 +278,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 
 	// Stall detector (one node at a time holds its lease): started after the engine,
 	// stopped (deferred) before the NATS connection closes.
-	stalls, err := startStallDetector(ctx, cfg, st, nr, nodeID, nil, log)
+	stalls, err := startStallDetector(ctx, cfg, st, nr, nodeID, mon, log)
 	if err != nil {
 		return err
 	}
@@ -293,7 +316,8 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	// The web UI has every other path; its commands go through the command service.
 	// Live updates (SSE) come from the same connection's events.
 	ui := web.New(web.Options{Engine: e, Commands: commandsvc.NewClient(nr.nc, cfg.NATS.Prefix), Logger: log,
-		NATS: nr.nc, Prefix: cfg.NATS.Prefix, Actor: cfg.WebActor, TrustProxyUser: cfg.TrustProxyUser, Stalls: stalls})
+		NATS: nr.nc, Prefix: cfg.NATS.Prefix, Actor: cfg.WebActor, TrustProxyUser: cfg.TrustProxyUser, Stalls: stalls,
+		Metrics: mon})
 	if err := ui.Start(ctx); err != nil {
 		_ = ln.Close()
 		return err

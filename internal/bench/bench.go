@@ -21,6 +21,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/monitor"
 )
 
 // ProcessKey is the process id of the reference flow.
@@ -76,6 +77,10 @@ type Options struct {
 	// NATS runs an embedded NATS server and the outbox relay during the run, and
 	// measures commit-to-arrival time of events at a subscriber and the outbox backlog.
 	NATS bool
+	// Metrics runs the metrics projector (internal/monitor) beside the engine, as serve
+	// does, so its cost is part of the measurement; the result says how many events it
+	// folded and how long it took to catch up after the last completion.
+	Metrics bool
 	// Logger gets the engine's log (default: discarded).
 	Logger *slog.Logger
 }
@@ -102,6 +107,12 @@ type Result struct {
 	EventP50Ms *float64 `json:"event_p50_ms,omitempty"`
 	EventP99Ms *float64 `json:"event_p99_ms,omitempty"`
 	MaxBacklog *int64   `json:"max_backlog,omitempty"`
+
+	// With Options.Metrics only: the events the projector folded, and the time from the
+	// last completion until it had folded everything.
+	Metrics         bool     `json:"metrics,omitempty"`
+	MetricsEvents   *uint64  `json:"metrics_events,omitempty"`
+	MetricsCatchUpS *float64 `json:"metrics_catch_up_s,omitempty"`
 
 	Concurrency int           `json:"-"`
 	Elapsed     time.Duration `json:"-"`
@@ -172,11 +183,24 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		defer pub.close()
 	}
+	var proj *monitor.Projector
+	if o.Metrics {
+		if proj, err = monitor.NewProjector(monitor.ProjectorOptions{Store: st, Owner: "bench", Logger: o.Logger}); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		if err := proj.Start(ctx); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		defer func() { _ = proj.Stop(context.WithoutCancel(ctx)) }()
+	}
 	completions := make(chan completion, 1024)
 	quit := make(chan struct{})
 	onCommit := func(evs []*store.Event) {
 		if pub != nil {
 			pub.onCommit(evs)
+		}
+		if proj != nil {
+			proj.Observe(evs)
 		}
 		var ids []string
 		for _, ev := range evs {
@@ -344,10 +368,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	res := &Result{Store: o.Store, N: o.N, Concurrency: o.Concurrency}
+	if proj != nil {
+		if err := metricsCatchUp(ctx, st, proj, res); err != nil {
+			return nil, err
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 
-	res := &Result{Store: o.Store, N: o.N, Concurrency: o.Concurrency}
 	if o.Nodes > 1 {
 		res.Nodes = o.Nodes
 	}
@@ -397,12 +426,50 @@ func (r *Result) Write(w io.Writer, asJSON bool) error {
   latency     p50 %.2f ms, p99 %.2f ms (start to completion)
   peak RSS    %.1f MiB
 `, r.N, r.Store, r.Concurrency, r.IPS, r.Elapsed.Seconds(), r.P50Ms, r.P99Ms, r.RSSMB)
-	if err != nil || !r.NATS {
+	if err != nil {
 		return err
+	}
+	if r.Metrics {
+		if _, err := fmt.Fprintf(w, "  metrics     %d events folded by the projector, caught up %.2fs after the last completion\n",
+			*r.MetricsEvents, *r.MetricsCatchUpS); err != nil {
+			return err
+		}
+	}
+	if !r.NATS {
+		return nil
 	}
 	_, err = fmt.Fprintf(w, "  events      %d on NATS, p50 %.2f ms, p99 %.2f ms (commit to arrival at a subscriber), outbox backlog at most %d\n",
 		*r.Events, *r.EventP50Ms, *r.EventP99Ms, *r.MaxBacklog)
 	return err
+}
+
+// metricsCatchUp waits until the projector has folded the whole history (at most a
+// minute) and records how long that took and how many events it folded.
+func metricsCatchUp(ctx context.Context, st store.Store, proj *monitor.Projector, res *Result) error {
+	began := time.Now()
+	deadline := began.Add(time.Minute)
+	for {
+		var state store.MetricsState
+		err := st.Read(ctx, func(tx store.Tx) error {
+			var err error
+			state, err = tx.MetricsState(ctx)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("bench: metrics state: %w", err)
+		}
+		if state.Next.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("bench: the metrics projector did not catch up within a minute")
+		}
+		proj.Notify()
+		time.Sleep(10 * time.Millisecond)
+	}
+	events, took := proj.Stats().Events, round2(time.Since(began).Seconds())
+	res.Metrics, res.MetricsEvents, res.MetricsCatchUpS = true, &events, &took
+	return nil
 }
 
 // percentile returns the nearest-rank percentile p of sorted durations.

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -520,27 +521,19 @@ func TestProjectorRunAndLease(t *testing.T) {
 	for _, k := range metricsStores() {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			var p *monitor.Projector
-			notify := make(chan struct{}, 1)
-			v := newMetricsEnv(t, k.open, func([]*store.Event) {
-				select {
-				case notify <- struct{}{}:
-				default:
+			var current atomic.Pointer[monitor.Projector]
+			v := newMetricsEnv(t, k.open, func(evs []*store.Event) {
+				if p := current.Load(); p != nil {
+					p.Observe(evs)
 				}
 			})
 			// The projector runs on the real clock (debounce, poll); the engine's clock is fake.
-			var err error
-			p, err = monitor.NewProjector(monitor.ProjectorOptions{Store: v.st, Owner: "one", Debounce: 10 * time.Millisecond,
+			p, err := monitor.NewProjector(monitor.ProjectorOptions{Store: v.st, Owner: "one", Debounce: 10 * time.Millisecond,
 				Poll: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			go func() {
-				for range notify {
-					p.Notify()
-				}
-			}()
-			t.Cleanup(func() { close(notify) })
+			current.Store(p)
 			if err := p.Start(v.ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -556,8 +549,8 @@ func TestProjectorRunAndLease(t *testing.T) {
 				return st.Cursor == evs[len(evs)-1].Seq
 			}
 			waitUntil(t, "projector caught up", caughtUp)
-			if s := p.Stats(); !s.Leader || s.Events != uint64(len(v.history())) {
-				t.Errorf("stats %+v", s)
+			if s := p.Stats(); !s.Leader || s.Events != uint64(len(v.history())) || s.Observed == 0 {
+				t.Errorf("stats %+v: want every event folded, some from Observe", s)
 			}
 			// A second node does not get the lease: Rebuild only resets, the running one replays.
 			// The lease runs on the real clock here, like the projector's.

@@ -18,6 +18,10 @@ type MetricsTx interface {
 	// MetricsState returns the projector's cursor (0 before the first batch) and the
 	// commit time of the first event above it (zero when the rollups are caught up).
 	MetricsState(ctx context.Context) (MetricsState, error)
+	// CountEvents counts the events with afterSeq < Seq <= upToSeq (a range of the primary
+	// key). The projector uses it to check that the events its engine handed it after
+	// commit are the whole history of a range, so it need not read them back.
+	CountEvents(ctx context.Context, afterSeq, upToSeq int64) (int64, error)
 	// ApplyMetrics writes rows (each replaces the row with its key, or is inserted) and
 	// moves the cursor from b.From to b.To, in the transaction. It fails with ErrConflict
 	// when the cursor is not at b.From; the caller must then fail the transaction (return

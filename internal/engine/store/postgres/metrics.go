@@ -20,6 +20,7 @@ const (
 	metricsStateSQL = `SELECT ` + metricsCursor + `,
 	(SELECT time FROM events WHERE seq > ` + metricsCursor + ` ORDER BY seq LIMIT 1)`
 	initMetricsCursorSQL = `INSERT INTO metrics_cursor (name, seq) VALUES ('metrics', 0) ON CONFLICT (name) DO NOTHING`
+	countEventsSQL       = `SELECT count(*) FROM events WHERE seq > $1 AND seq <= $2`
 	moveMetricsCursorSQL = `UPDATE metrics_cursor SET seq = $1 WHERE name = 'metrics' AND seq = $2`
 	// All rows of a batch in one statement, one array per column.
 	upsertRollupsSQL = `INSERT INTO metric_rollups (` + rollupCols + `)
@@ -61,6 +62,18 @@ func (t *tx) MetricsState(ctx context.Context) (store.MetricsState, error) {
 		st.Next = next.UTC()
 	}
 	return st, nil
+}
+
+// CountEvents counts the events in a seq range.
+func (t *tx) CountEvents(ctx context.Context, afterSeq, upToSeq int64) (int64, error) {
+	var n int64
+	err := t.do(ctx, "count events", false, func(b *pgx.Batch) { b.Queue(countEventsSQL, afterSeq, upToSeq) }, func(br pgx.BatchResults) error {
+		return br.QueryRow().Scan(&n)
+	})
+	if err != nil {
+		return 0, wrapErr("count events", err)
+	}
+	return n, nil
 }
 
 // ApplyMetrics moves the cursor from b.From to b.To and writes the rows, in one round

@@ -19,6 +19,7 @@ const (
 	// lookup on events).
 	metricsStateSQL = `SELECT ` + metricsCursor + `,
 	coalesce((SELECT time FROM events WHERE seq > ` + metricsCursor + ` ORDER BY seq LIMIT 1), 0)`
+	countEventsSQL       = `SELECT count(*) FROM events WHERE seq > ? AND seq <= ?`
 	moveMetricsCursorSQL = `UPDATE metrics_cursor SET seq = ? WHERE name = 'metrics' AND seq = ?`
 	upsertRollupSQL      = `INSERT INTO metric_rollups (` + rollupCols + `)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -56,6 +57,15 @@ func (t *tx) MetricsState(ctx context.Context) (store.MetricsState, error) {
 		st.Next = fromMicros(next)
 	}
 	return st, nil
+}
+
+// CountEvents counts the events in a seq range.
+func (t *tx) CountEvents(ctx context.Context, afterSeq, upToSeq int64) (int64, error) {
+	var n int64
+	if err := t.tx.QueryRowContext(ctx, countEventsSQL, afterSeq, upToSeq).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	return n, nil
 }
 
 // ApplyMetrics moves the cursor from b.From to b.To and writes the rows.

@@ -18,7 +18,7 @@ func rollups(t *testing.T, s store.Store, f store.RollupFilter) []*store.Rollup 
 }
 
 // testMetricsCursor: the cursor starts at 0; MetricsState names the time of the first
-// event above it; ApplyMetrics moves it only from where it is (else ErrConflict, and the
+// event above it; CountEvents counts a seq range (after, upTo]; ApplyMetrics moves it only from where it is (else ErrConflict, and the
 // failed Write keeps nothing of the batch); ResetMetrics sets it back to 0.
 func testMetricsCursor(t *testing.T, s store.Store) {
 	if st := metricsState(t, s); st.Cursor != 0 || !st.Next.IsZero() {
@@ -31,6 +31,12 @@ func testMetricsCursor(t *testing.T, s store.Store) {
 	apply(t, s, &store.Change{Events: evs})
 	if st := metricsState(t, s); st.Cursor != 0 || !st.Next.Equal(at(1)) {
 		t.Fatalf("after two events: metrics state %+v, want next %v", st, at(1))
+	}
+	count := func(after, upTo int64) int64 {
+		return get(t, s, func(ctx context.Context, tx store.Tx) (int64, error) { return tx.CountEvents(ctx, after, upTo) })
+	}
+	if a, b, c := count(0, evs[1].Seq), count(evs[0].Seq, evs[1].Seq+100), count(evs[1].Seq, evs[1].Seq+100); a != 2 || b != 1 || c != 0 {
+		t.Fatalf("CountEvents: %d %d %d, want 2 1 0", a, b, c)
 	}
 	row := &store.Rollup{Step: store.StepMinute, Bucket: at(0), DefinitionID: "order:1", Kind: store.RollupInstance,
 		Started: 1, Duration: store.HistogramData{Count: 1, SumMs: 7, MaxMs: 7, Buckets: "46:1"}}
