@@ -156,20 +156,21 @@ func (d *StallDetector) Start(ctx context.Context) error {
 }
 
 // Stop ends the loop (a pass in flight is cancelled and rolled back) and gives up the
-// lease so another node takes over at once.
+// lease so another node takes over at once. When ctx ends first the detector still
+// counts as started: a later Stop waits for the loop again, and Start fails.
 func (d *StallDetector) Stop(ctx context.Context) error {
 	d.lifeMu.Lock()
 	defer d.lifeMu.Unlock()
 	if !d.started {
 		return nil
 	}
-	d.started = false
 	d.cancel()
 	select {
 	case <-d.done:
 	case <-ctx.Done():
 		return fmt.Errorf("stop stall detector: %w", ctx.Err())
 	}
+	d.started = false
 	d.release(ctx)
 	return nil
 }
