@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -120,7 +121,7 @@ func (a *api) definitions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := store.DefinitionFilter{Key: q.Get("key")}
 	var err error
-	if f.LatestOnly, err = boolParam(q.Get("latest")); err != nil {
+	if f.LatestOnly, err = boolParam("latest", q.Get("latest")); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -151,15 +152,15 @@ func (a *api) instances(w http.ResponseWriter, r *http.Request) {
 		}
 		f.States = append(f.States, s)
 	}
-	if v := q.Get("hasIncident"); v != "" {
-		b, err := boolParam(v)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		f.HasIncident = &b
-	}
 	var err error
+	if f.HasIncident, err = optionalBool(q, "hasIncident"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if f.Stalled, err = optionalBool(q, "stalled"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if f.Limit, err = limitParam(q.Get("limit")); err != nil {
 		a.fail(w, r, err)
 		return
@@ -245,15 +246,29 @@ func splitList(s string) []string {
 	return out
 }
 
-func boolParam(s string) (bool, error) {
+// boolParam reads the parameter name's value s: empty means false.
+func boolParam(name, s string) (bool, error) {
 	if s == "" {
 		return false, nil
 	}
 	b, err := strconv.ParseBool(s)
 	if err != nil {
-		return false, fmt.Errorf("%w: %q is not true or false", errBadRequest, s)
+		return false, fmt.Errorf("%w: %s=%q is not true or false", errBadRequest, name, s)
 	}
 	return b, nil
+}
+
+// optionalBool reads a filter that is off when absent (nil) and else true or false.
+func optionalBool(q url.Values, name string) (*bool, error) {
+	v := q.Get(name)
+	if v == "" {
+		return nil, nil
+	}
+	b, err := boolParam(name, v)
+	if err != nil {
+		return nil, err
+	}
+	return &b, nil
 }
 
 // limitParam reads a page size: empty means the store's default.

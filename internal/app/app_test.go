@@ -132,7 +132,7 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("top-level help: exit %d\n%s", r.code, r.stdout)
 	}
 	for cmd, envs := range map[string][]string{
-		"serve":    {"COCKPIT_DATA_DIR", "COCKPIT_ADDR", "COCKPIT_DATABASE_URL", "COCKPIT_NATS_URL", "COCKPIT_DEMO", "COCKPIT_DEMO_RATE", "COCKPIT_WORKERS", "COCKPIT_LOG_LEVEL", "COCKPIT_LOG_FORMAT"},
+		"serve":    {"COCKPIT_DATA_DIR", "COCKPIT_ADDR", "COCKPIT_DATABASE_URL", "COCKPIT_NATS_URL", "COCKPIT_DEMO", "COCKPIT_DEMO_RATE", "COCKPIT_WORKERS", "COCKPIT_LOG_LEVEL", "COCKPIT_LOG_FORMAT", "stalled"},
 		"migrate":  {"COCKPIT_DATA_DIR", "COCKPIT_DATABASE_URL"},
 		"bench":    {"--json", "--concurrency"},
 		"validate": {"FILE..."},

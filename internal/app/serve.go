@@ -63,7 +63,9 @@ incidents, tasks, live over SSE, actions over NATS) beside a read-only JSON API:
   GET /api/definitions              deployed process definitions
   GET /api/instances                instances, newest first; filters: state (comma-separated:
                                     active,suspended,completed,cancelled),
-                                    definition, businessKey, hasIncident, after (cursor), limit
+                                    definition, businessKey, hasIncident, stalled (true or
+                                    false: a token waits past its stall threshold), after
+                                    (cursor), limit
   GET /api/instances/{id}           one instance with tokens, variables, jobs, incidents,
                                     user tasks and history
   GET /api/incidents                incidents; filters: state, definition, instance, limit

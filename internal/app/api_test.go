@@ -1,0 +1,114 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+)
+
+// TestAPIStalledFilter: stalled=true lists the instances with a current stall,
+// stalled=false the others, no filter both; a bad value is a 400 naming the parameter.
+func TestAPIStalledFilter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.Stop(sctx); err != nil {
+			t.Errorf("stop engine: %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	defs, err := bpmn.Build("review").Start("start").UserTask("check").End("end").Definitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.DeployModel(ctx, "review.bpmn", defs); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 2 {
+		in, err := e.StartInstance(ctx, "review", engine.StartOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, in.ID)
+	}
+	// The first instance's token stalls at check (as the detector would record it).
+	d, err := e.GetInstance(ctx, ids[0])
+	if err != nil || len(d.Tokens) != 1 {
+		t.Fatalf("instance: %v %+v", err, d)
+	}
+	tok := d.Tokens[0]
+	err = st.Write(ctx, func(tx store.Tx) error {
+		return tx.InsertStalls(ctx, []*store.Stall{{ID: "stall-1", TokenID: tok.ID, InstanceID: ids[0],
+			DefinitionID: d.Instance.DefinitionID, DefinitionKey: "review", ElementID: tok.ElementID, Since: tok.CreatedAt,
+			Threshold: time.Minute, DetectedAt: time.Now(), State: store.StallOpen}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	h := newAPI(e, slog.New(slog.DiscardHandler))
+	get := func(path string, into any) int {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if err := json.Unmarshal(rec.Body.Bytes(), into); err != nil {
+			t.Fatalf("GET %s: %v\n%s", path, err, rec.Body)
+		}
+		return rec.Code
+	}
+	list := func(query string) []string {
+		t.Helper()
+		var body struct {
+			Instances []struct {
+				ID string `json:"id"`
+			} `json:"instances"`
+		}
+		if code := get("/api/instances"+query, &body); code != http.StatusOK {
+			t.Fatalf("GET /api/instances%s: %d", query, code)
+		}
+		var out []string
+		for _, in := range body.Instances {
+			out = append(out, in.ID)
+		}
+		return out
+	}
+	if got := list("?stalled=true"); len(got) != 1 || got[0] != ids[0] {
+		t.Errorf("stalled=true: %v, want [%s]", got, ids[0])
+	}
+	if got := list("?stalled=false&state=active"); len(got) != 1 || got[0] != ids[1] {
+		t.Errorf("stalled=false: %v, want [%s]", got, ids[1])
+	}
+	if got := list(""); len(got) != 2 {
+		t.Errorf("no filter: %v, want both", got)
+	}
+	for _, p := range []string{"stalled", "hasIncident"} {
+		var e errorBody
+		if code := get("/api/instances?"+p+"=maybe", &e); code != http.StatusBadRequest || !strings.Contains(e.Error, p+`="maybe"`) {
+			t.Errorf("%s=maybe: %d %q, want 400 naming %s", p, code, e.Error, p)
+		}
+	}
+}
