@@ -15,8 +15,9 @@ import (
 // ApplyMetrics call in the same write transaction. The cursor check makes a batch count
 // once even when a lease passes to another node while a batch is in flight.
 type MetricsTx interface {
-	// MetricsState returns the projector's cursor (0 before the first batch) and the
-	// commit time of the first event above it (zero when the rollups are caught up).
+	// MetricsState returns the projector's cursor (0 before the first batch), the
+	// commit time of the first event above it (zero when the rollups are caught up) and
+	// how many times the rollups were reset.
 	MetricsState(ctx context.Context) (MetricsState, error)
 	// CountEvents counts the events with afterSeq < Seq <= upToSeq (a range of the primary
 	// key). The projector uses it to check that the events its engine handed it after
@@ -30,7 +31,8 @@ type MetricsTx interface {
 	// ListRollups returns the rows that match f, ordered by step, bucket, definition,
 	// kind and element.
 	ListRollups(ctx context.Context, f RollupFilter) ([]*Rollup, error)
-	// ResetMetrics deletes every rollup row and sets the cursor to 0 (Rebuild).
+	// ResetMetrics deletes every rollup row, sets the cursor to 0 and counts the reset
+	// (MetricsState.Resets) (Rebuild).
 	ResetMetrics(ctx context.Context) error
 	// PruneRollups deletes the rows of step whose bucket starts before before and returns
 	// how many it deleted.
@@ -46,6 +48,10 @@ type MetricsState struct {
 	Cursor int64
 	// Next is the commit time of the first event above Cursor (zero when there is none).
 	Next time.Time
+	// Resets counts the ResetMetrics calls so far. A reader that keeps sums of rollup rows
+	// it takes for final (the Prometheus collector, for closed days) drops them when it
+	// changes: the cursor alone may be back where it was by the time it looks again.
+	Resets int64
 }
 
 // Rollup steps: the width of a bucket.

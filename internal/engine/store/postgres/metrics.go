@@ -16,9 +16,12 @@ const (
 	rollupCols = `step, definition_id, bucket, kind, element_id, started, completed, cancelled, incidents,
 	entered, exited, taken, d_count, d_sum, d_max, d_buckets, w_count, w_sum, w_max, w_buckets`
 
-	metricsCursor   = `coalesce((SELECT seq FROM metrics_cursor WHERE name = 'metrics'), 0)`
+	metricsCursor = `coalesce((SELECT seq FROM metrics_cursor WHERE name = 'metrics'), 0)`
+	// metricsStateSQL: the cursor, the time of the first event above it and the reset
+	// count, kept in metrics_cursor as the row 'metrics-resets' (a counter, not a seq).
 	metricsStateSQL = `SELECT ` + metricsCursor + `,
-	(SELECT time FROM events WHERE seq > ` + metricsCursor + ` ORDER BY seq LIMIT 1)`
+	(SELECT time FROM events WHERE seq > ` + metricsCursor + ` ORDER BY seq LIMIT 1),
+	coalesce((SELECT seq FROM metrics_cursor WHERE name = 'metrics-resets'), 0)`
 	initMetricsCursorSQL = `INSERT INTO metrics_cursor (name, seq) VALUES ('metrics', 0) ON CONFLICT (name) DO NOTHING`
 	countEventsSQL       = `SELECT count(*) FROM events WHERE seq > $1 AND seq <= $2`
 	moveMetricsCursorSQL = `UPDATE metrics_cursor SET seq = $1 WHERE name = 'metrics' AND seq = $2`
@@ -37,6 +40,9 @@ const (
 	resetMetricsCursor = `INSERT INTO metrics_cursor (name, seq) VALUES ('metrics', 0) ON CONFLICT (name) DO UPDATE SET seq = 0`
 	pruneRollupsSQL    = `DELETE FROM metric_rollups WHERE step = $1 AND bucket < $2`
 
+	countMetricsReset = `INSERT INTO metrics_cursor (name, seq) VALUES ('metrics-resets', 1)
+	ON CONFLICT (name) DO UPDATE SET seq = metrics_cursor.seq + 1`
+
 	// workCountsSQL reads running work only: instances by state (instances_state), runnable
 	// service jobs (the jobs_runnable partial index) and open incidents (incidents_state).
 	workCountsSQL = `SELECT definition_key, sum(r)::bigint, sum(j)::bigint, sum(n)::bigint FROM (
@@ -53,7 +59,7 @@ func (t *tx) MetricsState(ctx context.Context) (store.MetricsState, error) {
 	var st store.MetricsState
 	var next *time.Time
 	err := t.do(ctx, "metrics state", false, func(b *pgx.Batch) { b.Queue(metricsStateSQL) }, func(br pgx.BatchResults) error {
-		return br.QueryRow().Scan(&st.Cursor, &next)
+		return br.QueryRow().Scan(&st.Cursor, &next, &st.Resets)
 	})
 	if err != nil {
 		return st, wrapErr("metrics state", err)
@@ -197,12 +203,14 @@ func (t *tx) ResetMetrics(ctx context.Context) error {
 	err := t.do(ctx, "reset metrics", true, func(b *pgx.Batch) {
 		b.Queue(resetRollupsSQL)
 		b.Queue(resetMetricsCursor)
+		b.Queue(countMetricsReset)
 	}, func(br pgx.BatchResults) error {
-		if _, err := br.Exec(); err != nil {
-			return err
+		for range 3 {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 		}
-		_, err := br.Exec()
-		return err
+		return nil
 	})
 	if err != nil {
 		return wrapErr("reset metrics", err)

@@ -15,10 +15,12 @@ const (
 	entered, exited, taken, d_count, d_sum, d_max, d_buckets, w_count, w_sum, w_max, w_buckets`
 
 	metricsCursor = `coalesce((SELECT seq FROM metrics_cursor WHERE name = 'metrics'), 0)`
-	// metricsStateSQL: the cursor and the time of the first event above it (a primary-key
-	// lookup on events).
+	// metricsStateSQL: the cursor, the time of the first event above it (a primary-key
+	// lookup on events) and the reset count, kept in metrics_cursor as the row
+	// 'metrics-resets' (a counter, not a seq; no migration needed).
 	metricsStateSQL = `SELECT ` + metricsCursor + `,
-	coalesce((SELECT time FROM events WHERE seq > ` + metricsCursor + ` ORDER BY seq LIMIT 1), 0)`
+	coalesce((SELECT time FROM events WHERE seq > ` + metricsCursor + ` ORDER BY seq LIMIT 1), 0),
+	coalesce((SELECT seq FROM metrics_cursor WHERE name = 'metrics-resets'), 0)`
 	countEventsSQL       = `SELECT count(*) FROM events WHERE seq > ? AND seq <= ?`
 	moveMetricsCursorSQL = `UPDATE metrics_cursor SET seq = ? WHERE name = 'metrics' AND seq = ?`
 	upsertRollupSQL      = `INSERT INTO metric_rollups (` + rollupCols + `)
@@ -31,6 +33,8 @@ const (
 	listRollupsSQL       = `SELECT ` + rollupCols + ` FROM metric_rollups`
 	resetRollupsSQL      = `DELETE FROM metric_rollups`
 	resetMetricsCursor   = `INSERT INTO metrics_cursor (name, seq) VALUES ('metrics', 0) ON CONFLICT (name) DO UPDATE SET seq = 0`
+	countMetricsResetSQL = `INSERT INTO metrics_cursor (name, seq) VALUES ('metrics-resets', 1)
+	ON CONFLICT (name) DO UPDATE SET seq = metrics_cursor.seq + 1`
 	pruneRollupsSQL      = `DELETE FROM metric_rollups WHERE step = ? AND bucket < ?`
 	initMetricsCursorSQL = `INSERT INTO metrics_cursor (name, seq) VALUES ('metrics', 0) ON CONFLICT (name) DO NOTHING`
 
@@ -50,7 +54,7 @@ const (
 func (t *tx) MetricsState(ctx context.Context) (store.MetricsState, error) {
 	var st store.MetricsState
 	var next int64
-	if err := t.tx.QueryRowContext(ctx, metricsStateSQL).Scan(&st.Cursor, &next); err != nil {
+	if err := t.tx.QueryRowContext(ctx, metricsStateSQL).Scan(&st.Cursor, &next, &st.Resets); err != nil {
 		return st, fmt.Errorf("metrics state: %w", err)
 	}
 	if next != 0 {
@@ -177,7 +181,7 @@ func (t *tx) ResetMetrics(ctx context.Context) error {
 	if err := t.writable("reset metrics"); err != nil {
 		return err
 	}
-	for _, q := range []string{resetRollupsSQL, resetMetricsCursor} {
+	for _, q := range []string{resetRollupsSQL, resetMetricsCursor, countMetricsResetSQL} {
 		if _, err := t.tx.ExecContext(ctx, q); err != nil {
 			return writeErr("reset metrics", err)
 		}

@@ -19,9 +19,10 @@ func rollups(t *testing.T, s store.Store, f store.RollupFilter) []*store.Rollup 
 
 // testMetricsCursor: the cursor starts at 0; MetricsState names the time of the first
 // event above it; CountEvents counts a seq range (after, upTo]; ApplyMetrics moves it only from where it is (else ErrConflict, and the
-// failed Write keeps nothing of the batch); ResetMetrics sets it back to 0.
+// failed Write keeps nothing of the batch); ResetMetrics sets it back to 0 and counts the
+// reset (Resets).
 func testMetricsCursor(t *testing.T, s store.Store) {
-	if st := metricsState(t, s); st.Cursor != 0 || !st.Next.IsZero() {
+	if st := metricsState(t, s); st.Cursor != 0 || !st.Next.IsZero() || st.Resets != 0 {
 		t.Fatalf("empty store: metrics state %+v", st)
 	}
 	evs := []*store.Event{
@@ -61,8 +62,12 @@ func testMetricsCursor(t *testing.T, s store.Store) {
 		t.Fatalf("caught up: metrics state %+v, want cursor %d and no next", st, evs[1].Seq)
 	}
 	write(t, s, func(ctx context.Context, tx store.Tx) error { return tx.ResetMetrics(ctx) })
-	if st := metricsState(t, s); st.Cursor != 0 || !st.Next.Equal(at(1)) {
-		t.Fatalf("after reset: metrics state %+v", st)
+	if st := metricsState(t, s); st.Cursor != 0 || !st.Next.Equal(at(1)) || st.Resets != 1 {
+		t.Fatalf("after reset: metrics state %+v, want cursor 0 and one reset", st)
+	}
+	write(t, s, func(ctx context.Context, tx store.Tx) error { return tx.ResetMetrics(ctx) })
+	if st := metricsState(t, s); st.Resets != 2 {
+		t.Fatalf("after a second reset: metrics state %+v, want two resets", st)
 	}
 	if got := rollups(t, s, store.RollupFilter{Step: store.StepMinute}); len(got) != 0 {
 		t.Fatalf("after reset: %d rows left", len(got))
