@@ -79,8 +79,51 @@ func TestQueryPlans(t *testing.T) {
 		}{c.name, sql, args, c.want})
 	}
 
+	// Stalls: every query reads open stalls through a partial index (or the few rows of
+	// stalls_unpublished / stalls_cleared), and tokens by element, never a table scan.
+	listDef := listStallsQuery(store.StallFilter{DefinitionID: "d", State: store.StallOpen})
+	listInstance := listStallsQuery(store.StallFilter{InstanceID: "i", State: store.StallOpen})
+	countDef, countAll := countStallsQuery("d"), countStallsQuery("")
+	stalled, stalledArgs := instances(store.InstanceFilter{Stalled: new(true)}, denseFilters{})
+	for _, c := range []struct {
+		name string
+		sql  string
+		args []any
+		want []string
+	}{
+		{"Stalls WaitingTokens", waitingTokensSQL, []any{"e", 1, "d"},
+			[]string{"SEARCH t USING INDEX tokens_element (element_id=?)", "SEARCH i USING PRIMARY KEY", "x USING INDEX incidents_instance"}},
+		{"Stalls ListStalls definition", listDef.String(), listDef.args,
+			[]string{"stalls USING INDEX stalls_open_definition (definition_id=?)"}},
+		{"Stalls ListStalls instance", listInstance.String(), listInstance.args,
+			[]string{"stalls USING INDEX stalls_open_instance (instance_id=?)"}},
+		{"Stalls CountStalls definition", countDef.String(), countDef.args,
+			[]string{"s USING INDEX stalls_open_definition (definition_id=?)", "t EXISTS USING PRIMARY KEY", "i EXISTS USING PRIMARY KEY"}},
+		{"Stalls CountStalls all", countAll.String(), countAll.args, []string{"s USING INDEX stalls_open_", "t EXISTS USING PRIMARY KEY"}},
+		{"Stalls CountStalledInstances", countStalledInstanceSQL, nil, []string{"s USING INDEX stalls_open_", "t EXISTS USING PRIMARY KEY"}},
+		{"Stalls ListInstances stalled", stalled, stalledArgs,
+			[]string{"instances USING PRIMARY KEY (id=?)", "s USING INDEX stalls_open_"}},
+		{"Stalls UnpublishedStalls", unpublishedStallsSQL, []any{10}, []string{"stalls USING INDEX stalls_unpublished"}},
+		{"Stalls PruneStalls", pruneStallsSQL, []any{1}, []string{"stalls USING INDEX stalls_cleared (cleared_at<?)"}},
+		{"Stalls ClearStalls", clearStallSQL, []any{1, "s"}, []string{"stalls USING PRIMARY KEY (id=?)"}},
+	} {
+		cases = append(cases, struct {
+			name string
+			sql  string
+			args []any
+			want []string
+		}{c.name, c.sql, c.args, c.want})
+	}
+
 	for _, c := range cases {
 		plan := explain(t, s, c.sql, c.args)
+		if strings.HasPrefix(c.name, "Stalls ") {
+			for _, line := range strings.Split(plan, "\n") {
+				if line == "SCAN stalls" || line == "SCAN s" || line == "SCAN t" || line == "SCAN tokens" {
+					t.Errorf("%s: plan scans a table:\n%s", c.name, plan)
+				}
+			}
+		}
 		for _, w := range c.want {
 			if !strings.Contains(plan, w) {
 				t.Errorf("%s: plan lacks %q:\n%s", c.name, w, plan)

@@ -109,6 +109,22 @@ func (t *tx) ClearStalls(ctx context.Context, ids []string, at time.Time) error 
 
 // ListStalls returns stalls, newest detection first.
 func (t *tx) ListStalls(ctx context.Context, f store.StallFilter) ([]*store.Stall, error) {
+	q := listStallsQuery(f)
+	rows, err := t.queryText(ctx, q.String(), q.args...)
+	if err != nil {
+		return nil, fmt.Errorf("list stalls: %w", err)
+	}
+	out, err := collect(rows, scanStall)
+	if err != nil {
+		return nil, fmt.Errorf("list stalls: %w", err)
+	}
+	return out, nil
+}
+
+// listStallsQuery is ListStalls's statement. With State open the partial indexes
+// stalls_open_definition and stalls_open_instance serve the detector's and the instance
+// page's reads (plan_test.go).
+func listStallsQuery(f store.StallFilter) *query {
 	q := newQuery(listStallsSQL)
 	if f.State != "" {
 		q.and(`state = ?`, f.State)
@@ -123,15 +139,7 @@ func (t *tx) ListStalls(ctx context.Context, f store.StallFilter) ([]*store.Stal
 		q.and(`instance_id = ?`, f.InstanceID)
 	}
 	q.tail(` ORDER BY detected_at DESC, id DESC LIMIT ?`, limit(f.Limit))
-	rows, err := t.queryText(ctx, q.String(), q.args...)
-	if err != nil {
-		return nil, fmt.Errorf("list stalls: %w", err)
-	}
-	out, err := collect(rows, scanStall)
-	if err != nil {
-		return nil, fmt.Errorf("list stalls: %w", err)
-	}
-	return out, nil
+	return q
 }
 
 // UnpublishedStalls returns stalls whose state is not yet published.
@@ -180,12 +188,17 @@ func (t *tx) PruneStalls(ctx context.Context, clearedBefore time.Time) (int64, e
 
 // CountStalls counts current open stalls per element.
 func (t *tx) CountStalls(ctx context.Context, definitionID string) (map[string]int, error) {
+	q := countStallsQuery(definitionID)
+	return t.countBy(ctx, "count stalls", q.String(), q.args...)
+}
+
+func countStallsQuery(definitionID string) *query {
 	q := newQuery(countStallsSQL)
 	if definitionID != "" {
 		q.tail(` AND s.definition_id = ?`, definitionID)
 	}
 	q.tail(` GROUP BY s.element_id`)
-	return t.countBy(ctx, "count stalls", q.String(), q.args...)
+	return q
 }
 
 // CountStalledInstances counts the instances with a current stall per definition key.
