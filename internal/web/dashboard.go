@@ -56,6 +56,10 @@ func (s *server) dashboard(c echo.Context) error {
 		perKey[in.DefinitionKey]++
 	}
 	p.Incidents = incidents[:min(len(incidents), recentIncidents)]
+	stalled, stalledPerKey, err := s.stalledInstances(ctx)
+	if err != nil {
+		return err
+	}
 
 	// Definitions come ordered by key and version: the last of a run is the latest.
 	for i, d := range defs {
@@ -77,15 +81,14 @@ func (s *server) dashboard(c echo.Context) error {
 		p.Processes = append(p.Processes, pages.ProcessRow{
 			Key: d.Key, Name: name, Latest: d.Version, Versions: versions, DeployedAt: d.DeployedAt,
 			Running: running, Incidents: components.Bounded{N: perKey[d.Key], Capped: incCapped},
+			Stalled: components.Bounded{N: stalledPerKey[d.Key]},
 		})
 	}
 
 	if p.Running, _, err = s.countInstances(ctx, store.InstanceFilter{States: []string{store.InstanceActive}}, countCap); err != nil {
 		return err
 	}
-	if p.Stalled.N, _, err = s.stalledInstances(ctx); err != nil {
-		return err
-	}
+	p.Stalled.N = stalled
 	p.StalledHref = instancesURL("stalled", "true")
 	tasks, err := s.eng.ListUserTasks(ctx, store.UserTaskFilter{State: store.TaskOpen, Limit: countCap + 1})
 	if err != nil {

@@ -84,6 +84,13 @@ func TestStallPages(t *testing.T) {
 	if !strings.Contains(text(st), "2") || !strings.Contains(renderNode(st), `href="/instances?stalled=true"`) {
 		t.Errorf("dashboard stalled stat: %s", renderNode(st))
 	}
+	row := dash.want(t, 200, "process-row", 1)[0]
+	if a := byTestID(row, "process-stalled"); len(a) != 1 || text(a[0]) != "2" ||
+		attr(a[0], "href") != "/instances?process=pay&stalled=true" {
+		t.Errorf("dashboard process row: %s", renderNode(row))
+	} else {
+		f.get(attr(a[0], "href")).want(t, 200, "instance-row", 2)
+	}
 
 	proc := f.get("/processes/pay")
 	for el, n := range map[string]string{"review": "1", "charge": "1"} {

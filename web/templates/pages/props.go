@@ -38,6 +38,8 @@ type ProcessRow struct {
 	DeployedAt time.Time
 	Running    components.Bounded
 	Incidents  components.Bounded
+	// Stalled counts the instances with a current stall (exact: bounded by running work).
+	Stalled components.Bounded
 }
 
 // ProcessProps is the page of one process definition version.
