@@ -197,3 +197,83 @@ func DecodeHistogram(d store.HistogramData) (*Histogram, error) {
 	}
 	return h, nil
 }
+
+// mergeData adds the observations of a stored histogram: what DecodeHistogram then
+// Merge do, without building a histogram per row (Report merges hundreds of rows). The
+// canonical form Encode writes (digits, single spaces, increasing indexes) is read in
+// place; anything else goes through DecodeHistogram, so both accept and reject the same
+// data. h is unchanged when d does not parse.
+func (h *Histogram) mergeData(d store.HistogramData) error {
+	if d.Count == 0 && d.SumMs == 0 && d.MaxMs == 0 && d.Buckets == "" {
+		return nil
+	}
+	var buf [48][2]int64
+	pairs, ok := parseCanonical(d.Buckets, buf[:0])
+	if !ok || d.Count < 0 || d.SumMs < 0 || d.MaxMs < 0 {
+		o, err := DecodeHistogram(d)
+		if err != nil {
+			return err
+		}
+		h.Merge(o)
+		return nil
+	}
+	var total int64
+	for _, p := range pairs {
+		total += p[1]
+	}
+	if total != d.Count {
+		return fmt.Errorf("%w: buckets hold %d observations, count is %d", errHistogram, total, d.Count)
+	}
+	if d.Count == 0 {
+		return nil
+	}
+	if h.b == nil {
+		h.b = make(map[int]int64, len(pairs))
+	}
+	for _, p := range pairs {
+		h.b[int(p[0])] += p[1]
+	}
+	h.Count += d.Count
+	h.SumMs += d.SumMs
+	h.MaxMs = max(h.MaxMs, d.MaxMs)
+	return nil
+}
+
+// parseCanonical reads "i:n i:n …" as Encode writes it: unsigned decimals, one space
+// between pairs, indexes increasing and at most maxIndex, counts above zero. ok is false
+// for anything else (which may still be valid: DecodeHistogram decides).
+func parseCanonical(s string, out [][2]int64) (_ [][2]int64, ok bool) {
+	const limit = 1 << 53 // no overflow below it; larger counts take the slow path
+	prev := int64(-1)
+	for i := 0; i < len(s); {
+		if i > 0 {
+			if s[i] != ' ' {
+				return nil, false
+			}
+			i++
+		}
+		var v [2]int64
+		for k := range 2 {
+			start := i
+			for i < len(s) && s[i] >= '0' && s[i] <= '9' && v[k] < limit {
+				v[k] = v[k]*10 + int64(s[i]-'0')
+				i++
+			}
+			if i == start || i-start > 16 {
+				return nil, false
+			}
+			if k == 0 {
+				if i >= len(s) || s[i] != ':' {
+					return nil, false
+				}
+				i++
+			}
+		}
+		if v[0] <= prev || v[0] > maxIndex || v[1] <= 0 {
+			return nil, false
+		}
+		prev = v[0]
+		out = append(out, v)
+	}
+	return out, true
+}

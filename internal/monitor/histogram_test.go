@@ -134,10 +134,27 @@ func FuzzDecodeHistogram(f *testing.F) {
 	f.Add(int64(3), int64(10), int64(7), "0:1 5:2")
 	f.Add(int64(0), int64(0), int64(0), "")
 	f.Add(int64(1), int64(1), int64(1), "1:1")
+	f.Add(int64(2), int64(4), int64(3), "3:1 2:1")
+	f.Add(int64(2), int64(4), int64(3), "+3:1  4:1")
 	f.Fuzz(func(t *testing.T, count, sum, maxMs int64, buckets string) {
-		h, err := DecodeHistogram(store.HistogramData{Count: count, SumMs: sum, MaxMs: maxMs, Buckets: buckets})
+		d := store.HistogramData{Count: count, SumMs: sum, MaxMs: maxMs, Buckets: buckets}
+		h, err := DecodeHistogram(d)
+		// mergeData (what Report uses) accepts and reads the same data.
+		var merged, want Histogram
+		want.ObserveMs(7)
+		merged.ObserveMs(7)
+		if errM := merged.mergeData(d); (errM == nil) != (err == nil) {
+			t.Fatalf("DecodeHistogram says %v, mergeData %v", err, errM)
+		}
 		if err != nil {
+			if merged.Encode() != want.Encode() {
+				t.Fatalf("a failed mergeData changed the histogram: %+v", merged.Encode())
+			}
 			return
+		}
+		want.Merge(h)
+		if merged.Encode() != want.Encode() {
+			t.Fatalf("mergeData gives %+v, DecodeHistogram and Merge %+v", merged.Encode(), want.Encode())
 		}
 		again, err := DecodeHistogram(h.Encode())
 		if err != nil {

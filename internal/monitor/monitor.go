@@ -79,9 +79,42 @@ func ceilTo(t time.Time, w time.Duration) time.Time {
 	return d.Add(w)
 }
 
+// span is the rows of one step with a bucket in [from, to).
+type span struct {
+	step     Step
+	from, to time.Time
+}
+
+// tile returns the spans of the coarsest rows that cover [from, to) exactly, both
+// multiples of the finest step's width: day rows for the whole days inside, hour rows
+// for the whole hours left at each end, finest rows for the rest. Each instant of the
+// range is in exactly one span, so a row is never counted twice. Day rows are kept
+// forever and hour rows for HourRetention, so past that the coarse rows are the only ones
+// left; the finer rows a span needs at the ends are those a report at the finest step
+// reads anyway.
+func tile(from, to time.Time, finest Step) []span {
+	for k := len(steps) - 1; k >= 0; k-- {
+		st := steps[k]
+		a, b := ceilTo(from, st.width), to.Truncate(st.width)
+		if a.Before(b) {
+			out := tile(from, a, finest)
+			out = append(out, span{st.step, a, b})
+			return append(out, tile(b, to, finest)...)
+		}
+		if st.step == finest {
+			break
+		}
+	}
+	return nil
+}
+
 // Report returns the metrics of one process key for a range, from the rollups. The
 // range is widened to whole buckets of the step (Report.Query says which). Instance
 // durations are those of the instances completed in the range.
+//
+// The series reads the instance rows of the step; the totals, elements and flows read the
+// coarsest rows that tile the range (see tile), so a week by the hour reads 7 day rows
+// per element instead of 168 hour rows.
 func (m *Monitor) Report(ctx context.Context, q Query) (*Report, error) {
 	if strings.TrimSpace(q.DefinitionKey) == "" {
 		return nil, fmt.Errorf("report: definition key is empty: %w", ErrInvalidQuery)
@@ -110,7 +143,11 @@ func (m *Monitor) Report(ctx context.Context, q Query) (*Report, error) {
 	q.From, q.To = q.From.Truncate(w), ceilTo(q.To, w)
 
 	rep := &Report{Query: q}
-	var rows []*store.Rollup
+	spans := tile(q.From, q.To, q.Step)
+	// When the range is one span of the step (a report by the day, or no whole coarser
+	// bucket inside), the series is the instance rows of the totals: one query.
+	oneSpan := len(spans) == 1 && spans[0].step == q.Step
+	var series, totals []*store.Rollup
 	var state store.MetricsState
 	err := m.st.Read(ctx, func(tx store.Tx) error {
 		defs, err := tx.ListDefinitions(ctx, store.DefinitionFilter{Key: q.DefinitionKey})
@@ -130,8 +167,19 @@ func (m *Monitor) Report(ctx context.Context, q Query) (*Report, error) {
 			}
 			return fmt.Errorf("process %q: %w", q.DefinitionKey, ErrNotFound)
 		}
-		if rows, err = tx.ListRollups(ctx, store.RollupFilter{Step: string(q.Step), DefinitionIDs: ids, From: q.From, To: q.To}); err != nil {
-			return err
+		if !oneSpan {
+			series, err = tx.ListRollups(ctx, store.RollupFilter{Step: string(q.Step), DefinitionIDs: ids,
+				Kind: store.RollupInstance, From: q.From, To: q.To})
+			if err != nil {
+				return err
+			}
+		}
+		for _, sp := range spans {
+			rows, err := tx.ListRollups(ctx, store.RollupFilter{Step: string(sp.step), DefinitionIDs: ids, From: sp.from, To: sp.to})
+			if err != nil {
+				return err
+			}
+			totals = append(totals, rows...)
 		}
 		state, err = tx.MetricsState(ctx)
 		return err
@@ -144,29 +192,48 @@ func (m *Monitor) Report(ctx context.Context, q Query) (*Report, error) {
 	if !state.Next.IsZero() {
 		rep.Lag = max(now.Sub(state.Next), 0)
 	}
+	if oneSpan {
+		for _, r := range totals {
+			if r.Kind == store.RollupInstance {
+				series = append(series, r)
+			}
+		}
+	}
 
 	n := int(points(q.From, q.To, w))
 	rep.Series = make([]Point, n)
-	series := make([]Histogram, n)
 	for i := range rep.Series {
 		rep.Series[i].Start = q.From.Add(time.Duration(i) * w)
 	}
+	var pointDur []Histogram
+	if !q.SeriesCountsOnly {
+		pointDur = make([]Histogram, n)
+	}
+	for _, r := range series {
+		i := int(r.Bucket.Sub(q.From) / w)
+		if i < 0 || i >= n {
+			continue
+		}
+		rep.Series[i].Counts.add(instanceCounts(r))
+		if pointDur != nil {
+			if err := pointDur[i].mergeData(r.Duration); err != nil {
+				return nil, fmt.Errorf("report of %q: %w", q.DefinitionKey, err)
+			}
+		}
+	}
+	for i := range pointDur {
+		rep.Series[i].Duration = pointDur[i].Stats()
+	}
+
 	var total Histogram
 	elements := map[string]*elementAcc{}
 	flows := map[string]int64{}
-	for _, r := range rows {
+	for _, r := range totals {
 		switch r.Kind {
 		case store.RollupInstance:
-			h, err := DecodeHistogram(r.Duration)
-			if err != nil {
+			rep.Total.add(instanceCounts(r))
+			if err := total.mergeData(r.Duration); err != nil {
 				return nil, fmt.Errorf("report of %q: %w", q.DefinitionKey, err)
-			}
-			c := Counts{Started: r.Started, Completed: r.Completed, Cancelled: r.Cancelled, Incidents: r.Incidents}
-			rep.Total.add(c)
-			total.Merge(h)
-			if i := int(r.Bucket.Sub(q.From) / w); i >= 0 && i < n {
-				rep.Series[i].Counts.add(c)
-				series[i].Merge(h)
 			}
 		case store.RollupElement:
 			e := elements[r.ElementID]
@@ -180,9 +247,6 @@ func (m *Monitor) Report(ctx context.Context, q Query) (*Report, error) {
 		case store.RollupFlow:
 			flows[r.ElementID] += r.Taken
 		}
-	}
-	for i := range rep.Series {
-		rep.Series[i].Duration = series[i].Stats()
 	}
 	rep.Duration = total.Stats()
 	rep.Distribution = total.Buckets()
@@ -198,6 +262,10 @@ func (m *Monitor) Report(ctx context.Context, q Query) (*Report, error) {
 	return rep, nil
 }
 
+func instanceCounts(r *store.Rollup) Counts {
+	return Counts{Started: r.Started, Completed: r.Completed, Cancelled: r.Cancelled, Incidents: r.Incidents}
+}
+
 func (c *Counts) add(o Counts) {
 	c.Started += o.Started
 	c.Completed += o.Completed
@@ -211,20 +279,16 @@ type elementAcc struct {
 }
 
 func (e *elementAcc) add(r *store.Rollup) error {
-	d, err := DecodeHistogram(r.Duration)
-	if err != nil {
+	if err := e.dur.mergeData(r.Duration); err != nil {
 		return err
 	}
-	w, err := DecodeHistogram(r.Waiting)
-	if err != nil {
+	if err := e.wait.mergeData(r.Waiting); err != nil {
 		return err
 	}
 	e.m.Entered += r.Entered
 	e.m.Left += r.Left
 	e.m.Cancelled += r.Cancelled
 	e.m.Incidents += r.Incidents
-	e.dur.Merge(d)
-	e.wait.Merge(w)
 	return nil
 }
 

@@ -135,6 +135,12 @@ func newMetricsEnv(t *testing.T, open func(t *testing.T) store.Store, onCommit f
 // complete, some are cancelled, some stop at an incident.
 func (v *metricsEnv) drive(n int, seed uint64) {
 	v.t.Helper()
+	v.driveFor(n, seed, time.Hour)
+}
+
+// driveFor is drive with the clock's steps log-uniform from a millisecond to longest.
+func (v *metricsEnv) driveFor(n int, seed uint64, longest time.Duration) {
+	v.t.Helper()
 	rng := mrand.New(mrand.NewPCG(seed, 7))
 	type live struct {
 		id   string
@@ -177,8 +183,8 @@ func (v *metricsEnv) drive(n int, seed uint64) {
 				}
 			}
 		}
-		// Log-uniform steps from a millisecond to an hour.
-		v.clock.Advance(time.Duration(math.Exp(rng.Float64()*math.Log(3.6e6))) * time.Millisecond)
+		// Log-uniform steps from a millisecond to longest.
+		v.clock.Advance(time.Duration(math.Exp(rng.Float64()*math.Log(float64(longest.Milliseconds())))) * time.Millisecond)
 	}
 }
 

@@ -33,6 +33,9 @@ type Query struct {
 	// Step is the bucket width of Report.Series; "" picks the finest step that gives at
 	// most MaxPoints points for the range.
 	Step Step
+	// SeriesCountsOnly leaves Point.Duration of every point of Report.Series empty: the
+	// series then costs no histogram decoding, for callers that chart only its counts.
+	SeriesCountsOnly bool
 }
 
 // MaxPoints bounds the number of points of a series when the step is chosen for a range.
