@@ -66,6 +66,9 @@ type analyticsQuery struct {
 	from, to time.Time
 	step     monitor.Step
 	heat     string
+	// pointDurations asks the report for the durations of each point of the series (only
+	// series.csv shows them; the charts draw the series' counts).
+	pointDurations bool
 }
 
 // parseAnalytics reads and checks the parameters shared by the analytics URLs. Bad input
@@ -224,7 +227,8 @@ func (s *server) report(ctx context.Context, a *analyticsQuery, version int) (*m
 			Message:  "This server keeps no process metrics, so there is nothing to chart. Start it with the metrics projector (cockpit serve does).",
 			BackHref: processHrefWeb(a.key), BackLabel: "Go to the process page"}
 	}
-	r, err := s.metrics.Report(ctx, monitor.Query{DefinitionKey: a.key, Version: version, From: a.from, To: a.to, Step: a.step})
+	r, err := s.metrics.Report(ctx, monitor.Query{DefinitionKey: a.key, Version: version, From: a.from, To: a.to, Step: a.step,
+		SeriesCountsOnly: !a.pointDurations})
 	if errors.Is(err, monitor.ErrInvalidQuery) {
 		return nil, badRequest("The metrics cannot answer this: %v.", err)
 	}
@@ -292,16 +296,16 @@ func (s *server) analytics(c echo.Context) error {
 	}
 	proc := model.Process(def.Key)
 	reps, procs, versions := []*monitor.Report{rep}, []*bpmn.Process{proc}, []int{a.version}
+	var compared *bpmn.Definitions
 	if a.form.Compare != "" {
 		other, err := s.report(ctx, a, a.compare)
 		if err != nil {
 			return err
 		}
-		m, err := s.eng.Model(ctx, a.def(a.compare).ID)
-		if err != nil {
+		if compared, err = s.eng.Model(ctx, a.def(a.compare).ID); err != nil {
 			return err
 		}
-		reps, procs, versions = append(reps, other), append(procs, m.Process(a.key)), append(versions, a.compare)
+		reps, procs, versions = append(reps, other), append(procs, compared.Process(a.key)), append(versions, a.compare)
 	}
 	// Side by side, the charts share their scales.
 	var sc scale
@@ -319,6 +323,12 @@ func (s *server) analytics(c echo.Context) error {
 	}
 	p.Diagram = s.drawDiagram(def.ID, model, def.Key, hm.overlay, nil)
 	p.Elements = hm.rows
+	if compared != nil {
+		cd := a.def(a.compare)
+		ch := buildHeat(a.heat, reps[1], procs[1])
+		p.Compared = &pages.ComparedHeatmap{Label: versionLabel(a.compare), DiagramVersion: cd.Version, Legend: ch.legend,
+			Diagram: s.drawDiagram(cd.ID, compared, cd.Key, ch.overlay, nil)}
+	}
 	p.Downloads = []pages.Link{
 		{Label: "elements.csv", Href: a.href("/elements.csv", "heat", "", "compare", "")},
 		{Label: "flows.csv", Href: a.href("/flows.csv", "heat", "", "compare", "")},

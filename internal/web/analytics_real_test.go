@@ -177,6 +177,29 @@ func TestAnalyticsRealMetrics(t *testing.T) {
 	if len(cols) != 2 || !strings.Contains(text(byTestID(cols[1], "stat-started")[0]), strconv.Itoa(realV2)) {
 		t.Fatalf("compare: %d columns", len(cols))
 	}
+	// Each version's diagram with its own heat: v2's has the label task and its hottest
+	// element counts v2's 20 instances, not v1's 30.
+	panes := byTestID(p.doc, "heat-pane")
+	if len(panes) != 2 || attr(panes[0], "data-version") != "1" || attr(panes[1], "data-version") != "2" {
+		t.Fatalf("compare: %d heat panes", len(panes))
+	}
+	for i, want := range []struct {
+		max   int
+		label bool
+	}{{realV1, false}, {realV2, true}} {
+		if n := len(byTestID(panes[i], "diagram")); n != 1 {
+			t.Errorf("pane %d: %d diagrams", i, n)
+		}
+		if got := text(byTestID(panes[i], "heat-max")[0]); got != strconv.Itoa(want.max) {
+			t.Errorf("pane %d: hottest %q, want %d", i, got, want.max)
+		}
+		if got := len(byTestID(panes[i], "shape-label")) == 1; got != want.label {
+			t.Errorf("pane %d: label task drawn %v, want %v", i, got, want.label)
+		}
+		if len(byTestID(panes[i], "overlay-pack")) != 1 {
+			t.Errorf("pane %d: pack has no heat", i)
+		}
+	}
 	// Side by side, the charts share their scales: v2's throughput axis goes up to v1's 30.
 	for _, id := range []string{"chart-throughput", "chart-durations", "chart-slowest"} {
 		var tops []string

@@ -237,6 +237,28 @@ func TestAnalyticsCompare(t *testing.T) {
 	if n := len(byTestID(cols[1], "chart-slowest")); n != 1 {
 		t.Errorf("compare column has %d slowest-activities charts", n)
 	}
+	// Both diagrams, each version's own (v2 renamed the review task), with their heat.
+	panes := byTestID(p.doc, "heat-pane")
+	if len(panes) != 2 || attr(panes[0], "data-version") != "1" || attr(panes[1], "data-version") != "2" {
+		t.Fatalf("%d heat panes", len(panes))
+	}
+	for i, name := range []string{"Review payment", "Review the payment"} {
+		// The name is wrapped in lines (tspans): compare the words.
+		if got := text(byTestID(panes[i], "shape-review")[0]); strings.Contains(got, "the") != (i == 1) {
+			t.Errorf("pane %d: review is %q, want %q", i, got, name)
+		}
+		if len(byTestID(panes[i], "overlay-charge")) != 1 || len(byTestID(panes[i], "heat-legend")) != 1 {
+			t.Errorf("pane %d: no heat", i)
+		}
+	}
+	// The page charts the series' counts only; series.csv asks for the durations.
+	if qs[0].SeriesCountsOnly != true {
+		t.Errorf("the page asked for the series' durations: %+v", qs[0])
+	}
+	fetch(t, base+"/processes/pay/analytics/series.csv")
+	if q := m.last(); q.SeriesCountsOnly {
+		t.Errorf("series.csv asked for counts only: %+v", q)
+	}
 }
 
 func TestAnalyticsChartAndCSV(t *testing.T) {

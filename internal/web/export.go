@@ -98,6 +98,7 @@ func (s *server) analyticsCSV(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	a.pointDurations = table == "series"
 	rep, err := s.report(ctx, a, a.version)
 	if err != nil {
 		return err

@@ -33,7 +33,10 @@ type AnalyticsProps struct {
 	DiagramVersion int
 	Diagram        components.DiagramProps
 	Heat           HeatLegend
-	Elements       []AnalyticsElementRow
+	// Compared is the compared version's diagram, coloured by its own figures (compare
+	// mode only): drawn beside the first, so both versions' hot spots show.
+	Compared *ComparedHeatmap
+	Elements []AnalyticsElementRow
 	// Downloads are the CSV exports of the tables (elements, flows, series, distribution).
 	Downloads []Link
 }
@@ -72,6 +75,17 @@ type ChartSlot struct {
 	SVG     []byte
 	SVGHref string
 	CSVHref string
+}
+
+// ComparedHeatmap is the heatmap of the compared version.
+type ComparedHeatmap struct {
+	// Label names the compared figures ("Version 2", "All versions"); DiagramVersion is
+	// the version whose diagram is drawn.
+	Label          string
+	DiagramVersion int
+	Diagram        components.DiagramProps
+	// Legend is the compared version's own scale (its Modes are not used).
+	Legend HeatLegend
 }
 
 // HeatLegend explains the diagram's heat colours.
