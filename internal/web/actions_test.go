@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
@@ -550,6 +551,33 @@ func TestActionBulkRetry(t *testing.T) {
 	page = a.waitProgress(p.header.Get("Location"))
 	if got := text(byTestID(page.doc, "bulk-succeeded")[0]); got != "5" {
 		t.Errorf("retried %s, want 5", got)
+	}
+
+	// The stalled filter goes with the form too: a retry of the stalled list retries
+	// the incidents of the stalled instances only.
+	for i, in := range failed[:2] {
+		a.waitFor("a new incident", func() bool { return a.openIncident(in.ID) != nil })
+		stall(t, a.e, in, fmt.Sprintf("bulk-stall-%d", i))
+	}
+	p = a.get("/instances?process=pay&hasIncident=true&stalled=true")
+	p.want(t, 200, "instance-row", 2)
+	if href := attr(p.want(t, 200, "instances-csv", 1)[0], "href"); !strings.Contains(href, "stalled=true") {
+		t.Errorf("the CSV link %q leaves out the stalled filter", href)
+	}
+	lf = p.want(t, 200, "bulk-retry-instances", 1)[0].Parent
+	filter = url.Values{}
+	for c := lf.FirstChild; c != nil; c = c.NextSibling {
+		if c.Data == "input" {
+			filter.Add(attr(c, "name"), attr(c, "value"))
+		}
+	}
+	if filter.Get("stalled") != "true" {
+		t.Fatalf("the bulk retry form leaves out the stalled filter: %v", filter)
+	}
+	p = a.post("/instances/retry-incidents", filter)
+	p.want(t, 200, "confirm-page", 1)
+	if msg := text(p.doc); !strings.Contains(msg, "Retry 2 incidents?") || !strings.Contains(msg, "stalled = true") {
+		t.Errorf("confirm page of the stalled list: %s", msg)
 	}
 
 	// Nothing to retry: said so, nothing sent.

@@ -62,11 +62,14 @@ func showBulkRetry(p InstancesProps) bool {
 	return false
 }
 
-// filterFields repeats the list's filter in the bulk retry form.
+// filterFields repeats the list's filter in the bulk retry form and the CSV link: every
+// filter of the list, so the action covers the instances shown (internal/web's
+// instanceFilterKeys reads them back).
 func filterFields(f InstanceFilterForm) []components.Hidden {
 	var out []components.Hidden
 	for _, kv := range [][2]string{{"state", f.State}, {"process", f.Process}, {"version", f.Version}, {"businessKey", f.BusinessKey},
-		{"var", f.VarName}, {"value", f.VarValue}, {"from", f.From}, {"to", f.To}, {"hasIncident", f.HasIncident}, {"waitingAt", f.WaitingAt}} {
+		{"var", f.VarName}, {"value", f.VarValue}, {"from", f.From}, {"to", f.To}, {"hasIncident", f.HasIncident}, {"waitingAt", f.WaitingAt},
+		{"stalled", f.Stalled}} {
 		if kv[1] != "" {
 			out = append(out, components.Hidden{Name: kv[0], Value: kv[1]})
 		}

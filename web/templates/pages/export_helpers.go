@@ -9,9 +9,6 @@ func instancesCSVHref(f InstanceFilterForm) string {
 	for _, h := range filterFields(f) {
 		q.Set(h.Name, h.Value)
 	}
-	if f.Stalled != "" {
-		q.Set("stalled", f.Stalled)
-	}
 	if len(q) == 0 {
 		return "/instances.csv"
 	}
