@@ -51,5 +51,13 @@ func TestBrowserAnalytics(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(ctx, "two columns", `document.querySelectorAll("[data-testid=analytics-column]").length === 2`)
+	check(ctx, "two heatmaps, each with its heat, beside each other", `(function () {
+		var panes = document.querySelectorAll("[data-testid=heat-pane]");
+		if (panes.length !== 2) return false;
+		var a = panes[0].getBoundingClientRect(), b = panes[1].getBoundingClientRect();
+		return a.width > 300 && b.width > 300 && (b.left >= a.right - 1 || b.top >= a.bottom - 1) &&
+			panes[1].querySelector('[data-element-id=label] .heat') !== null &&
+			panes[0].querySelector('[data-element-id=label]') === null;
+	})()`)
 	screenshot(t, ctx, "analytics-compare")
 }
