@@ -125,7 +125,7 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 				if err := tx.PutJob(ctx, j); err != nil {
 					return false, err
 				}
-				wake = wake || !due.After(now)
+				wake = true // due now, or the executor learns its next deadline
 			}
 			for _, n := range pl.messageStarts {
 				s := &store.Subscription{

@@ -97,6 +97,10 @@ type Engine struct {
 	pushOpen    bool
 	pushPending int
 	pushed      []pushedJob
+	// dueHint is the earliest due time (unix nanos, 0: none) of jobs written to be due
+	// later since the executor last looked; dueCh signals it (noteDue).
+	dueHint atomic.Int64
+	dueCh   chan struct{}
 
 	// pending collects the events of the batch being committed (committer goroutine only).
 	pending []*store.Event
@@ -165,6 +169,7 @@ func New(opts Options) (*Engine, error) {
 		wake:     make(chan struct{}, 1),
 		sem:      make(chan struct{}, opts.Workers),
 		pushCh:   make(chan pushedJob, opts.Workers),
+		dueCh:    make(chan struct{}, 1),
 		stopped:  make(chan struct{}),
 	}
 	if ex, ok := opts.Store.(store.Exclusive); ok && ex.Exclusive() {

@@ -99,6 +99,15 @@ func (e *Engine) executorLoop(ctx context.Context) {
 			pushed(<-e.pushCh)
 		}
 	}()
+	// look: fetch when a slot is free (a commit or another node announced due work, a
+	// deadline passed, or the last fetch was full). A freed slot alone does not fetch:
+	// most jobs are pushed, and a fetch that finds nothing is a wasted statement in the
+	// next group commit. nextAt is when the next job is due (zero: none known); commands
+	// that write jobs due later shorten it (noteDue).
+	look := true
+	var nextAt time.Time
+	var deadline time.Time
+	var timer <-chan time.Time
 	for ctx.Err() == nil {
 		for drained := false; !drained; {
 			select {
@@ -109,7 +118,7 @@ func (e *Engine) executorLoop(ctx context.Context) {
 			}
 		}
 		free := cap(sem) - len(sem)
-		if free > 0 {
+		if look && free > 0 {
 			limit := min(free, e.opts.BatchSize)
 			jobs, vars, err := e.lockJobs(ctx, limit)
 			if err != nil && ctx.Err() == nil {
@@ -137,26 +146,40 @@ func (e *Engine) executorLoop(ctx context.Context) {
 			if len(jobs) == limit {
 				continue // there may be more due right now
 			}
+			look = false
+			nextAt = time.Time{}
+			if next, ok, err := e.nextDue(ctx); err == nil && ok {
+				nextAt = next
+			}
 		}
 		wait := e.opts.IdlePoll
-		if free > 0 {
-			if next, ok, err := e.nextDue(ctx); err == nil && ok {
-				d := next.Sub(e.clock.Now())
-				if d <= 0 {
-					// Due but not ours to take (a type this node does not handle, or
-					// locked elsewhere): look again later, not in a busy loop.
-					d = time.Second
-				}
-				wait = min(wait, d)
+		if !nextAt.IsZero() {
+			d := nextAt.Sub(e.clock.Now())
+			if d <= 0 {
+				// Due but not ours to take (a type this node does not handle, or
+				// locked elsewhere): look again later, not in a busy loop.
+				d = time.Second
 			}
+			wait = min(wait, d)
+		}
+		// One timer per deadline, not one per loop (the loop turns once per pushed job).
+		if at := e.clock.Now().Add(wait); timer == nil || at.Before(deadline) {
+			deadline, timer = at, e.clock.After(wait)
 		}
 		select {
 		case <-ctx.Done():
 		case <-e.wake:
+			look = true
 		case <-freed:
+			// A slot: look only if an earlier look found no free slot (look still set).
 		case p := <-e.pushCh:
 			pushed(p)
-		case <-e.clock.After(wait):
+		case <-e.dueCh:
+			if t := e.dueHint.Swap(0); t != 0 && (nextAt.IsZero() || t < nextAt.UnixNano()) {
+				nextAt = time.Unix(0, t)
+			}
+		case <-timer:
+			timer, look = nil, true
 		}
 	}
 }

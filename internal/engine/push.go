@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
@@ -72,7 +73,32 @@ func (r *run) pushJobs() error {
 		e.pushed = append(e.pushed, pushedJob{job: &cp, vars: vars})
 	}
 	r.wake = wake
+	for id, j := range r.putJobs {
+		if !r.delJobs[id] && !j.Suspended && j.Retries > 0 && j.DueAt.After(r.now) {
+			e.noteDue(j.DueAt)
+		}
+	}
 	return nil
+}
+
+// noteDue tells the executor that a job becomes due at t (a timer, a retry after its
+// backoff), so it sleeps no longer than that. A hint from a command that is rolled back
+// costs one fetch that finds nothing.
+func (e *Engine) noteDue(t time.Time) {
+	n := t.UnixNano()
+	for {
+		cur := e.dueHint.Load()
+		if cur != 0 && cur <= n {
+			return
+		}
+		if e.dueHint.CompareAndSwap(cur, n) {
+			break
+		}
+	}
+	select {
+	case e.dueCh <- struct{}{}:
+	default:
+	}
 }
 
 // handlerVars decodes the instance's variables afresh: the handler owns its map, and the
