@@ -44,7 +44,7 @@ const (
 	ON CONFLICT (name) DO UPDATE SET seq = metrics_cursor.seq + 1`
 
 	// workCountsSQL reads running work only: instances by state (instances_state), runnable
-	// service jobs (the jobs_runnable partial index) and open incidents (incidents_state).
+	// service jobs (the jobs table holds pending work only) and open incidents (incidents_state).
 	workCountsSQL = `SELECT definition_key, sum(r)::bigint, sum(j)::bigint, sum(n)::bigint FROM (
 	SELECT definition_key, count(*) AS r, 0 AS j, 0 AS n FROM instances WHERE state IN ('active', 'suspended') GROUP BY definition_key
 	UNION ALL

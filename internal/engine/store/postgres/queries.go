@@ -26,9 +26,22 @@ const (
 	auditCols        = `id, time, actor, command, target, reason, request, result, error`
 )
 
-// runnable is the condition of a job the executor may run; it is the predicate of the
-// jobs_runnable partial index (sql/postgres/00001_init.sql).
-const runnable = `NOT suspended AND retries > 0`
+// runnable is the condition of a job the executor may run. unlocked adds "not locked": it
+// is the predicate of the jobs_due partial index (sql/postgres/00006_hot_updates.sql), so
+// the queries that read that index must use it as written. Locked jobs (most are pushed:
+// locked by the command that created them) are found by their expiry (jobs_locked).
+const (
+	runnable = `NOT suspended AND retries > 0`
+	unlocked = runnable + ` AND locked_until IS NULL`
+	// jobKinds applies LockJobsParams.Kinds ($4) and Types ($5).
+	jobKinds = `($4::text[] IS NULL OR kind = ANY($4::text[])) AND ($5::text[] IS NULL OR kind <> 'service' OR type = ANY($5::text[]))`
+)
+
+// qualifiedJobCols are jobCols with the table name, for a RETURNING next to a join (a
+// test checks that the two lists agree).
+const qualifiedJobCols = `jobs.id, jobs.kind, jobs.type, jobs.instance_id, jobs.token_id, jobs.element_id,
+	jobs.definition_id, jobs.definition_key, jobs.retries, jobs.attempt, jobs.due_at, jobs.suspended, jobs.lock_owner,
+	jobs.locked_until, jobs.repeat, jobs.last_error, jobs.error_details, jobs.created_at`
 
 // Transaction control. The write lock serialises the writers of one schema from their first
 // write to their commit: identity values are handed out when a row is inserted, not when
@@ -39,9 +52,15 @@ const (
 	beginWriteSQL = `BEGIN ISOLATION LEVEL READ COMMITTED`
 	beginReadSQL  = `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`
 	writeLockSQL  = `SELECT pg_advisory_xact_lock(hashtextextended('cockpit.write:' || current_schema(), 0))`
-	commitSQL     = `COMMIT`
-	rollbackSQL   = `ROLLBACK`
-	notifySQL     = `SELECT pg_notify($1, '')`
+	// noSeqScanSQL goes with the write lock: the merged writes (merge.go) join arrays to
+	// tables by primary key, and a plan made while a table was small (a fresh schema, before
+	// autovacuum's first ANALYZE) would scan the whole table on every group commit, for
+	// as long as that generic plan is cached. Every statement of these transactions has an
+	// index path, so this only ever removes the scan.
+	noSeqScanSQL = `SET LOCAL enable_seqscan = off`
+	commitSQL    = `COMMIT`
+	rollbackSQL  = `ROLLBACK`
+	notifySQL    = `SELECT pg_notify($1, '')`
 )
 
 // Static statements.
@@ -154,17 +173,20 @@ const (
 
 	// Kinds and types arrive as arrays: NULL kinds means all kinds; NULL types means every
 	// service type, an empty array none.
-	lockJobsSQL = `UPDATE jobs SET lock_owner = $1, locked_until = $2 WHERE id IN (
-		SELECT id FROM jobs WHERE due_at <= $3 AND ` + runnable + ` AND (locked_until IS NULL OR locked_until <= $3)
-		AND ($4::text[] IS NULL OR kind = ANY($4::text[]))
-		AND ($5::text[] IS NULL OR kind <> 'service' OR type = ANY($5::text[]))
-		ORDER BY due_at LIMIT $6 FOR UPDATE SKIP LOCKED)
-	RETURNING ` + jobCols
+	lockJobsSQL = `WITH due AS (
+		SELECT id, due_at FROM jobs WHERE due_at <= $3 AND ` + unlocked + ` AND ` + jobKinds + `
+		ORDER BY due_at LIMIT $6 FOR UPDATE SKIP LOCKED),
+	expired AS (
+		SELECT id, due_at FROM jobs WHERE locked_until <= $3 AND due_at <= $3 AND ` + runnable + ` AND ` + jobKinds + `
+		ORDER BY locked_until LIMIT $6 FOR UPDATE SKIP LOCKED),
+	pick AS (SELECT id FROM (SELECT * FROM due UNION ALL SELECT * FROM expired) c ORDER BY due_at LIMIT $6)
+	UPDATE jobs SET lock_owner = $1, locked_until = $2 FROM pick WHERE jobs.id = pick.id
+	RETURNING ` + qualifiedJobCols
 	getJobSQL = `SELECT ` + jobCols + ` FROM jobs WHERE id = $1`
 	// The earliest unlocked runnable job, and the earliest lock expiry among locked ones
 	// (a locked job counts with the later of its due time and its lock expiry).
 	nextJobDueSQL = `SELECT
-	(SELECT min(due_at) FROM jobs WHERE ` + runnable + ` AND locked_until IS NULL),
+	(SELECT min(due_at) FROM jobs WHERE ` + unlocked + `),
 	(SELECT min(greatest(due_at, locked_until)) FROM jobs WHERE locked_until IS NOT NULL AND ` + runnable + `)`
 	deleteStartJobsSQL = `DELETE FROM jobs WHERE instance_id = '' AND definition_key = $1`
 

@@ -127,7 +127,7 @@ func (t *tx) lockForWrite(write bool) bool {
 	if !write || t.locked {
 		return false
 	}
-	t.pre = append(t.pre, control(writeLockSQL))
+	t.pre = append(t.pre, control(writeLockSQL), control(noSeqScanSQL))
 	t.locked, t.lockDepth, t.lockUnsent = true, len(t.sps), true
 	return true
 }
@@ -339,10 +339,10 @@ func (t *tx) unsentSavepoint(name string) int {
 }
 
 // onlyDeferredAfter reports whether pre holds nothing after index k but deferred Applies
-// and the write lock.
+// and the write lock (with its planner setting).
 func (t *tx) onlyDeferredAfter(k int) bool {
 	for _, p := range t.pre[k+1:] {
-		if p.change == nil && p.text != writeLockSQL {
+		if p.change == nil && p.text != writeLockSQL && p.text != noSeqScanSQL {
 			return false
 		}
 	}
