@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ type benchConfig struct {
 	Nodes       int
 	Latency     bool
 	Metrics     bool
+	CPUProfile  string
 }
 
 func newBenchCommand(getenv func(string) string) (*command, *benchConfig) {
@@ -59,6 +61,7 @@ from the last completion until every event was folded into the rollups).`,
 	c.intVar(&cfg.Nodes, "nodes", "COCKPIT_BENCH_NODES", 1, "engines sharing the store, as separate nodes would (more than 1 needs --store postgres)")
 	c.boolVar(&cfg.Latency, "latency", "COCKPIT_BENCH_LATENCY", false, "instead of throughput, measure job commit to handler start on an idle system (200 instances one at a time)")
 	c.boolVar(&cfg.NATS, "nats", "COCKPIT_BENCH_NATS", false, "publish every event through an embedded NATS server and measure commit-to-arrival latency")
+	c.stringVar(&cfg.CPUProfile, "cpuprofile", "COCKPIT_BENCH_CPUPROFILE", "", "write a Go CPU profile of the run to this file (go tool pprof FILE)")
 	c.boolVar(&cfg.Metrics, "metrics", "COCKPIT_BENCH_METRICS", true, "run the metrics projector beside the engine, as serve does (--metrics=false measures the engine without it)")
 	return c, cfg
 }
@@ -98,6 +101,17 @@ func (a *App) bench(ctx context.Context, args []string) error {
 		}
 	default:
 		return a.usageError(c, "--store %q: use sqlite or postgres", cfg.Store)
+	}
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if cfg.Latency {
 		if openStore == nil {
