@@ -1,6 +1,10 @@
 package engine
 
-import "github.com/cockpit-engine/cockpit/internal/engine/store"
+import (
+	"slices"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
 
 // instanceCache keeps the instances this engine wrote last, as committed, so the next
 // command on them need not read them back. It is used only on the committer goroutine.
@@ -63,9 +67,10 @@ func (c *instanceCache) rollback(mark int) {
 	c.staged = c.staged[:mark]
 }
 
-// finish applies the staged writes after a commit, or evicts them when it failed.
-func (c *instanceCache) finish(committed bool) {
-	for _, s := range c.staged {
+// finishFirst applies the first n staged writes (one batch's) after its commit, or
+// evicts them when it failed; what a later batch staged stays staged.
+func (c *instanceCache) finishFirst(n int, committed bool) {
+	for _, s := range c.staged[:n] {
 		switch {
 		case !committed || (s.snap == nil && s.lock == nil):
 			delete(c.entries, s.id)
@@ -87,7 +92,7 @@ func (c *instanceCache) finish(committed bool) {
 			c.entries[s.id] = s.snap
 		}
 	}
-	c.staged = c.staged[:0]
+	c.staged = slices.Delete(c.staged, 0, n)
 }
 
 func (c *instanceCache) stage(id string, snap *snapshot) {

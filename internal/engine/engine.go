@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -293,10 +294,43 @@ func (e *Engine) exec(ctx context.Context, fn func(tx store.Tx) (bool, error)) e
 	}
 }
 
+// flight is a batch of commands that have run, and whose transaction commits (or has
+// committed) on its own goroutine.
+type flight struct {
+	batch   []*command
+	results []error
+	wakes   []bool
+	events  []*store.Event
+	pushed  []pushedJob
+	staged  int // how many cache entries it staged: a prefix of the cache's staged list
+	began   time.Time
+	done    chan error
+}
+
+// commitLoop group-commits the queued commands. On a shared store (PostgreSQL) it is a
+// two-stage pipeline: while one batch's transaction commits, the next batch's commands
+// already run in Go on their own transaction, whose writes wait for the commit-order lock
+// on the server. The next batch runs on the state the first one wrote (the cache holds it
+// staged); if the first fails, the version checks fail the second too, and both are
+// re-run. At most two batches are in flight, and batches finish (cache, OnCommit,
+// replies) in order. On an exclusive store (SQLite: one writer) batches run one after
+// the other.
 func (e *Engine) commitLoop() {
 	defer close(e.stopped)
+	var inflight *flight
 	for {
-		first := <-e.cmds
+		var first *command
+		if inflight != nil {
+			select {
+			case first = <-e.cmds:
+			case err := <-inflight.done:
+				e.finish(inflight, err, nil)
+				inflight = nil
+				continue
+			}
+		} else {
+			first = <-e.cmds
+		}
 		batch := []*command{first}
 		stop := first.stop
 	fill:
@@ -309,8 +343,21 @@ func (e *Engine) commitLoop() {
 				break fill
 			}
 		}
-		e.commitBatch(batch)
+		f := e.launch(batch)
+		if inflight != nil {
+			if e.finish(inflight, <-inflight.done, f) {
+				f = nil // finish waited for it and finished it too
+			}
+		}
+		inflight = f
+		if e.exclusive && inflight != nil {
+			e.finish(inflight, <-inflight.done, nil)
+			inflight = nil
+		}
 		if stop {
+			if inflight != nil {
+				e.finish(inflight, <-inflight.done, nil)
+			}
 			// Drain what raced in behind the stop marker so no caller waits forever.
 			for {
 				select {
@@ -326,69 +373,114 @@ func (e *Engine) commitLoop() {
 	}
 }
 
+// commitBatch runs a batch and waits for its commit (no pipelining).
 func (e *Engine) commitBatch(batch []*command) {
-	results := make([]error, len(batch))
-	wakes := make([]bool, len(batch))
+	f := e.launch(batch)
+	e.finish(f, <-f.done, nil)
+}
+
+// launch runs the batch's commands in a new transaction and returns once they have run;
+// the transaction commits on its own goroutine, reporting on f.done.
+func (e *Engine) launch(batch []*command) *flight {
+	f := &flight{batch: batch, results: make([]error, len(batch)), wakes: make([]bool, len(batch)),
+		began: time.Now(), // wall time on purpose: this measures the database, not the process's clock
+		done:  make(chan error, 1)}
 	e.pending = e.pending[:0]
 	e.pushed = e.pushed[:0]
-	began := time.Now() // wall time on purpose: this measures the database, not the process's clock
-	err := e.store.Write(context.Background(), func(tx store.Tx) error {
-		for i, c := range batch {
-			mark, pmark := len(e.pending), len(e.pushed)
-			cmark := e.cacheMark()
-			if c.stop {
-				continue
-			}
-			if c.ctx != nil && c.ctx.Err() != nil {
-				results[i] = c.ctx.Err()
-				continue
-			}
-			ctx := c.ctx
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			if len(batch) == 1 {
-				wakes[i], results[i] = c.fn(tx)
-				if results[i] != nil {
-					e.pending = e.pending[:mark]
-					e.voidPushed(pmark)
-					e.cacheRollback(cmark)
-					return errSingleFailed
-				}
-				continue
-			}
-			if err := tx.Savepoint(ctx, "cmd"); err != nil {
-				return err
-			}
-			if wakes[i], results[i] = c.fn(tx); results[i] != nil {
+	cmark := e.cacheMark()
+	ran := make(chan struct{})
+	go func() {
+		var once sync.Once
+		ranDone := func() {
+			once.Do(func() {
+				// The batch's bookkeeping moves to its flight; the next batch starts afresh.
+				f.events = slices.Clone(e.pending)
+				f.pushed = slices.Clone(e.pushed)
+				f.staged = e.cacheMark() - cmark
+				close(ran)
+			})
+		}
+		err := e.store.Write(context.Background(), func(tx store.Tx) error {
+			defer ranDone()
+			return e.runCommands(tx, f)
+		})
+		ranDone() // Write failed before running them (no connection)
+		f.done <- err
+	}()
+	<-ran
+	return f
+}
+
+// runCommands runs a batch's commands in tx, each under a savepoint (one alone needs none).
+func (e *Engine) runCommands(tx store.Tx, f *flight) error {
+	for i, c := range f.batch {
+		mark, pmark := len(e.pending), len(e.pushed)
+		cmark := e.cacheMark()
+		if c.stop {
+			continue
+		}
+		if c.ctx != nil && c.ctx.Err() != nil {
+			f.results[i] = c.ctx.Err()
+			continue
+		}
+		ctx := c.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		if len(f.batch) == 1 {
+			f.wakes[i], f.results[i] = c.fn(tx)
+			if f.results[i] != nil {
 				e.pending = e.pending[:mark]
 				e.voidPushed(pmark)
 				e.cacheRollback(cmark)
-				if err := tx.RollbackTo(ctx, "cmd"); err != nil {
-					return err
-				}
+				return errSingleFailed
 			}
-			if err := tx.Release(ctx, "cmd"); err != nil {
+			continue
+		}
+		if err := tx.Savepoint(ctx, "cmd"); err != nil {
+			return err
+		}
+		if f.wakes[i], f.results[i] = c.fn(tx); f.results[i] != nil {
+			e.pending = e.pending[:mark]
+			e.voidPushed(pmark)
+			e.cacheRollback(cmark)
+			if err := tx.RollbackTo(ctx, "cmd"); err != nil {
 				return err
 			}
 		}
-		return nil
-	})
+		if err := tx.Release(ctx, "cmd"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish completes a flight whose transaction ended with err: the cache, pushed jobs,
+// OnCommit, the callers' replies, wake-ups. next is the flight launched after it, still
+// in flight, or nil. When the batch failed as a whole, its commands are re-run one by one
+// after next has finished (next ran on this batch's state); finish then reports true:
+// it has finished next too.
+func (e *Engine) finish(f *flight, err error, next *flight) (finishedNext bool) {
+	batch := f.batch
 	if errors.Is(err, errSingleFailed) {
 		err = nil // the only command failed; its own error is in results
 	}
 	if err != nil {
 		e.log.Error("commit failed", "commands", len(batch), "store", e.store.Dialect(), "err", err)
-	} else if took := time.Since(began); took > slowCommit {
+	} else if took := time.Since(f.began); took > slowCommit {
 		e.log.Warn("slow commit", "commands", len(batch), "took", took, "store", e.store.Dialect())
 	}
 	if e.cache != nil {
-		e.cache.finish(err == nil)
+		e.cache.finishFirst(f.staged, err == nil)
 	}
 	if err != nil {
-		e.voidPushed(0)
+		for range f.pushed {
+			e.pushCh <- pushedJob{}
+		}
 	} else {
-		e.deliverPushed()
+		for _, p := range f.pushed {
+			e.pushCh <- p
+		}
 	}
 	if err != nil && countCommands(batch) > 1 {
 		// The batch's transaction failed as a whole (a store that sends writes at commit
@@ -396,28 +488,30 @@ func (e *Engine) commitBatch(batch []*command) {
 		// run each command again in a transaction of its own, so that one bad command
 		// cannot fail the others, now or in every batch it joins.
 		e.log.Warn("batch failed, running its commands one by one", "commands", len(batch), "err", err)
+		if next != nil {
+			e.finish(next, <-next.done, nil)
+			finishedNext = true
+		}
 		for _, c := range batch {
 			if !c.stop {
 				e.commitBatch([]*command{c})
 			}
 		}
-		return
+		return finishedNext
 	}
-	if err == nil && e.opts.OnCommit != nil && len(e.pending) > 0 {
-		evs := make([]*store.Event, len(e.pending))
-		copy(evs, e.pending)
-		e.opts.OnCommit(evs)
+	if err == nil && e.opts.OnCommit != nil && len(f.events) > 0 {
+		e.opts.OnCommit(f.events)
 	}
 	wake := false
 	for i, c := range batch {
 		if c.stop {
 			continue
 		}
-		r := results[i]
+		r := f.results[i]
 		if err != nil && r == nil {
 			r = fmt.Errorf("commit: %w", err)
 		}
-		if r == nil && wakes[i] {
+		if r == nil && f.wakes[i] {
 			wake = true
 		}
 		c.res <- r
@@ -428,6 +522,7 @@ func (e *Engine) commitBatch(batch []*command) {
 			e.notifier.NotifyWork()
 		}
 	}
+	return false
 }
 
 var errSingleFailed = errors.New("single command failed")

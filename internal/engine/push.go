@@ -124,14 +124,6 @@ func (e *Engine) voidPushed(from int) {
 	e.pushed = e.pushed[:from]
 }
 
-// deliverPushed hands the committed pushed jobs to the executor. Committer goroutine only.
-func (e *Engine) deliverPushed() {
-	for _, p := range e.pushed {
-		e.pushCh <- p
-	}
-	e.pushed = e.pushed[:0]
-}
-
 // received accounts for one message of pushCh (executor goroutine).
 func (e *Engine) received() {
 	e.pushMu.Lock()

@@ -151,8 +151,9 @@ type statement struct {
 	read func(br pgx.BatchResults) error
 }
 
-// queue adds the merged write's statements to b and returns them in order.
-func (m *merged) queue(b *pgx.Batch) []statement {
+// queue adds the merged write's statements to b and returns them in order. With lock, the
+// write lock is taken right before the events are inserted (see tx.queuePending).
+func (m *merged) queue(b *pgx.Batch, lock bool) []statement {
 	var out []statement
 	exec := func(what string) statement {
 		return statement{what: what, read: func(br pgx.BatchResults) error {
@@ -223,6 +224,10 @@ func (m *merged) queue(b *pgx.Batch) []statement {
 	if _, puts := m.incidents.split(); len(puts) > 0 {
 		b.Queue(upsertIncidentsSQL, incidentArgs(puts)...)
 		out = append(out, exec("put incidents"))
+	}
+	if lock {
+		b.Queue(writeLockSQL)
+		out = append(out, exec("take the write lock"))
 	}
 	if len(m.events) > 0 {
 		b.Queue(insertEventsSQL, eventArgs(m.events)...)

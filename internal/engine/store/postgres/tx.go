@@ -137,11 +137,17 @@ func (t *tx) lockForWrite(write bool) bool {
 func (t *tx) queuePending(b *pgx.Batch) []pending {
 	pre := make([]pending, 0, len(t.pre))
 	var run []deferredChange
+	// lateLock: the write lock was queued right before a run of Changes; it is sent just
+	// before that run's events, so the run's other writes execute before it is taken (on
+	// a shared store another transaction's may run meanwhile) and the lock is held only
+	// for the events insert and the commit.
+	lateLock := false
 	flush := func() {
 		if len(run) == 0 {
 			return
 		}
-		stmts := mergeChanges(run).queue(b)
+		stmts := mergeChanges(run).queue(b, lateLock)
+		lateLock = false
 		n := len(run)
 		run = run[:0:0]
 		pre = append(pre, pending{op: fmt.Sprintf("apply (%d changes)", n), read: func(br pgx.BatchResults) error {
@@ -153,12 +159,16 @@ func (t *tx) queuePending(b *pgx.Batch) []pending {
 			return nil
 		}})
 	}
-	for _, p := range t.pre {
+	for k, p := range t.pre {
 		if p.change != nil {
 			run = append(run, *p.change)
 			continue
 		}
 		flush()
+		if p.text == writeLockSQL && t.changeFollows(k) {
+			lateLock = true
+			continue
+		}
 		if p.queue != nil {
 			p.queue(b)
 		} else {
@@ -169,6 +179,18 @@ func (t *tx) queuePending(b *pgx.Batch) []pending {
 	flush()
 	t.pre = t.pre[:0]
 	return pre
+}
+
+// changeFollows reports whether pre[k]'s next entries, past the planner setting, are a
+// deferred Change (so nothing else happens between the write lock and that run).
+func (t *tx) changeFollows(k int) bool {
+	for _, p := range t.pre[k+1:] {
+		if p.text == noSeqScanSQL {
+			continue
+		}
+		return p.change != nil
+	}
+	return false
 }
 
 // readPending reads the results of the pending statements. A deferred Apply that fails
