@@ -56,7 +56,7 @@ from the last completion until every event was folded into the rollups).`,
 	c.stringVar(&cfg.Store, "store", "COCKPIT_BENCH_STORE", "sqlite", "store to measure: sqlite, or postgres (a fresh schema in --database-url, dropped afterwards)")
 	c.stringVar(&cfg.DatabaseURL, "database-url", "COCKPIT_DATABASE_URL", "", "PostgreSQL database for --store postgres (postgres://user@host/db)")
 	c.stringVar(&cfg.DataDir, "data-dir", "COCKPIT_BENCH_DIR", os.TempDir(), "where the temporary store directory is made")
-	c.intVar(&cfg.Workers, "workers", "COCKPIT_WORKERS", 0, "job handlers run at once (0: the engine default, 64)")
+	c.intVar(&cfg.Workers, "workers", "COCKPIT_WORKERS", 0, "job handlers run at once (0: as many as --concurrency, at least the engine default of 64)")
 	c.boolVar(&cfg.JSON, "json", "", false, "print one JSON line instead of text")
 	c.intVar(&cfg.Nodes, "nodes", "COCKPIT_BENCH_NODES", 1, "engines sharing the store, as separate nodes would (more than 1 needs --store postgres)")
 	c.boolVar(&cfg.Latency, "latency", "COCKPIT_BENCH_LATENCY", false, "instead of throughput, measure job commit to handler start on an idle system (200 instances one at a time)")

@@ -68,7 +68,8 @@ type Options struct {
 	// Nodes is how many engines share the store, as separate Cockpit nodes would (default
 	// 1; more need OpenStore). Instances start on the nodes in turn.
 	Nodes int
-	// Workers is the engine's handler concurrency (0: the engine's default).
+	// Workers is the engine's handler concurrency (0: as many as instances in flight, at
+	// least the engine's default: each instance in flight has one job at a time).
 	Workers int
 	// Out receives the result: a few lines for people, or with JSON exactly one line.
 	// Nil prints nothing.
@@ -244,6 +245,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		close(quit)
 	}()
 	noop := func(context.Context, *engine.Job) (map[string]any, error) { return nil, nil }
+	workers := o.Workers
+	if workers == 0 {
+		workers = max(o.Concurrency, 64)
+	}
 	for i := range o.Nodes {
 		nst := st
 		if i > 0 {
@@ -252,7 +257,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 			nodeStores = append(nodeStores, nst)
 		}
-		e, err := engine.New(engine.Options{Store: nst, Logger: o.Logger, Workers: o.Workers, OnCommit: onCommit,
+		e, err := engine.New(engine.Options{Store: nst, Logger: o.Logger, Workers: workers, OnCommit: onCommit,
 			NodeID: fmt.Sprintf("bench-%d", i)})
 		if err != nil {
 			return nil, fmt.Errorf("bench: %w", err)

@@ -72,6 +72,11 @@ func startPublication(ctx context.Context, dir string, st store.Store, log *slog
 		err = p.sub.SetPendingLimits(-1, -1)
 	}
 	if err == nil {
+		// Subscribe only queues the interest: without this round trip the server may not
+		// have it when the first instance's events are published, and they are missed.
+		err = p.subNC.Flush()
+	}
+	if err == nil {
 		err = p.relay.Start(ctx)
 	}
 	if err != nil {
