@@ -12,8 +12,9 @@ import (
 
 // notifier implements store.Notifier with LISTEN/NOTIFY on one channel per schema.
 //
-// Sending: kick never blocks; a sender goroutine (started on the first kick) waits delay
-// to coalesce a burst, then sends one pg_notify on a pooled connection. NOTIFY takes a
+// Sending: kick never blocks; a sender goroutine (started on the first kick) sends one
+// pg_notify on a pooled connection at once, then at most one per delay for the rest of a
+// burst (leading edge: an idle node hears of new work without waiting). NOTIFY takes a
 // lock that serialises committing transactions that notified, which is why bursts are
 // coalesced and the NOTIFY runs in its own tiny transaction, not in the engine's.
 //
@@ -69,18 +70,24 @@ func (n *notifier) send() {
 	defer n.wg.Done()
 	timer := time.NewTimer(0)
 	<-timer.C
+	var last time.Time
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-n.kicks:
 		}
-		timer.Reset(n.delay)
-		select {
-		case <-n.ctx.Done():
-			timer.Stop()
-			return
-		case <-timer.C:
+		// At most one NOTIFY per delay (NOTIFY serialises commits): the first of a burst
+		// goes at once, so an idle node hears of new work without waiting; the rest of the
+		// burst is covered by one more, delay after the previous.
+		if wait := n.delay - time.Since(last); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-n.ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+			}
 		}
 		// Kicks that arrived while waiting are covered by this NOTIFY.
 		select {
@@ -92,6 +99,7 @@ func (n *notifier) send() {
 			n.log.Warn("postgres store: notify work", "channel", n.channel, "err", err)
 		}
 		cancel()
+		last = time.Now()
 	}
 }
 
