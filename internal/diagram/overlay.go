@@ -41,12 +41,20 @@ type Overlay struct {
 	// Selected is the element the page has selected (e.g. a list filtered by it): a dashed
 	// outline.
 	Selected string
+	// Static leaves the id off the overlay layer: for pages that show several diagrams
+	// and are not updated live (the live hub finds the layer by its id, which must be
+	// unique in a page).
+	Static bool
 }
 
 // writeOverlay writes the overlay layer. Edges come first so that badges of shapes stay
 // on top of flow highlights; the order follows the DI, so the output is deterministic.
 func (s *Scene) writeOverlay(w *bytes.Buffer, ov *Overlay) {
-	w.WriteString(`<g id="overlays" class="overlays">`)
+	if ov != nil && ov.Static {
+		w.WriteString(`<g class="overlays">`)
+	} else {
+		w.WriteString(`<g id="overlays" class="overlays">`)
+	}
 	if ov != nil {
 		for _, e := range s.edges {
 			if s.edgeByID[e.id] == e {

@@ -652,7 +652,8 @@ func buildHeat(mode string, rep *monitor.Report, proc *bpmn.Process) heatmap {
 	for _, f := range rep.Flows {
 		flowMax = max(flowMax, f.Taken)
 	}
-	h := heatmap{overlay: &diagram.Overlay{Heat: map[string]float64{}, Titles: map[string]string{}}}
+	// Static: the page is not updated live, and in compare mode it shows two diagrams.
+	h := heatmap{overlay: &diagram.Overlay{Heat: map[string]float64{}, Titles: map[string]string{}, Static: true}}
 	h.legend = pages.HeatLegend{Max: format(hottest), Flow: "Sequence flows: how often each was taken, in every mode",
 		FlowMax: chart.Count(float64(flowMax))}
 	switch mode {

@@ -34,10 +34,10 @@ func TestBrowserAnalytics(t *testing.T) {
 	check(ctx, "duration histogram drawn", `document.querySelectorAll("[data-testid=chart-durations] svg .chart-bar").length > 0`)
 	check(ctx, "slowest activities ranked", `document.querySelectorAll("[data-testid=chart-slowest] svg .chart-bar").length === 2`)
 	check(ctx, "heat on charge, coloured", `(function () {
-		var h = document.querySelector('#overlays [data-element-id=charge] .heat');
+		var h = document.querySelector('.overlays [data-element-id=charge] .heat');
 		return h !== null && getComputedStyle(h).stroke !== "none" && getComputedStyle(h).strokeWidth === "10px";
 	})()`)
-	check(ctx, "tooltip on charge", `document.querySelector('#overlays [data-element-id=charge] .overlay-hit title').textContent.indexOf("entered 30") >= 0`)
+	check(ctx, "tooltip on charge", `document.querySelector('.overlays [data-element-id=charge] .overlay-hit title').textContent.indexOf("entered 30") >= 0`)
 	check(ctx, "light theme colour", started+` === "rgb(47, 91, 211)"`)
 	screenshot(t, ctx, "analytics-light")
 

@@ -237,7 +237,11 @@ func TestAnalyticsCompare(t *testing.T) {
 	if n := len(byTestID(cols[1], "chart-slowest")); n != 1 {
 		t.Errorf("compare column has %d slowest-activities charts", n)
 	}
-	// Both diagrams, each version's own (v2 renamed the review task), with their heat.
+	// Both diagrams, each version's own (v2 renamed the review task), with their heat,
+	// and no id twice in the page.
+	if n := strings.Count(string(p.body), `id="overlays"`); n != 0 {
+		t.Errorf("the analytics page has %d overlay layers with an id; ids must be unique", n)
+	}
 	panes := byTestID(p.doc, "heat-pane")
 	if len(panes) != 2 || attr(panes[0], "data-version") != "1" || attr(panes[1], "data-version") != "2" {
 		t.Fatalf("%d heat panes", len(panes))
