@@ -473,15 +473,7 @@ func (e *Engine) finish(f *flight, err error, next *flight) (finishedNext bool) 
 	if e.cache != nil {
 		e.cache.finishFirst(f.staged, err == nil)
 	}
-	if err != nil {
-		for range f.pushed {
-			e.pushCh <- pushedJob{}
-		}
-	} else {
-		for _, p := range f.pushed {
-			e.pushCh <- p
-		}
-	}
+	e.answerPushed(f.pushed, err == nil)
 	if err != nil && countCommands(batch) > 1 {
 		// The batch's transaction failed as a whole (a store that sends writes at commit
 		// reports a stale instance there, or the database failed). Nothing of it was kept:

@@ -46,13 +46,17 @@ func (e *Engine) reserveSlot() bool {
 }
 
 // pushJobs locks, for this node, the service jobs the command made due now (as far as
-// free workers allow), and clears the run's wake flag when nothing due is left for a
-// fetch.
+// free workers allow), clears the run's wake flag when nothing due is left for a fetch,
+// and tells the executor about jobs due later (noteDue).
 func (r *run) pushJobs() error {
 	e := r.e
 	wake := false
 	for id, j := range r.putJobs {
-		if r.delJobs[id] || j.Suspended || j.Retries <= 0 || j.DueAt.After(r.now) {
+		if r.delJobs[id] || j.Suspended || j.Retries <= 0 {
+			continue
+		}
+		if j.DueAt.After(r.now) {
+			e.noteDue(j.DueAt)
 			continue
 		}
 		if j.LockedUntil != nil && j.LockedUntil.After(r.now) {
@@ -73,11 +77,6 @@ func (r *run) pushJobs() error {
 		e.pushed = append(e.pushed, pushedJob{job: &cp, vars: vars})
 	}
 	r.wake = wake
-	for id, j := range r.putJobs {
-		if !r.delJobs[id] && !j.Suspended && j.Retries > 0 && j.DueAt.After(r.now) {
-			e.noteDue(j.DueAt)
-		}
-	}
 	return nil
 }
 
@@ -115,13 +114,22 @@ func (r *run) handlerVars() (map[string]any, error) {
 	return out, nil
 }
 
-// voidPushed answers the reservations of pushed[from:] as void (their command or
-// transaction failed) and forgets them. Committer goroutine only.
+// voidPushed answers the reservations of pushed[from:] as void (their command failed)
+// and forgets them. Committer goroutine only.
 func (e *Engine) voidPushed(from int) {
-	for range e.pushed[from:] {
-		e.pushCh <- pushedJob{}
-	}
+	e.answerPushed(e.pushed[from:], false)
 	e.pushed = e.pushed[:from]
+}
+
+// answerPushed answers reservations: with the jobs when their transaction committed,
+// else as void (the slots are given back).
+func (e *Engine) answerPushed(ps []pushedJob, committed bool) {
+	for _, p := range ps {
+		if !committed {
+			p = pushedJob{}
+		}
+		e.pushCh <- p
+	}
 }
 
 // received accounts for one message of pushCh (executor goroutine).

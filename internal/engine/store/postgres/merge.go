@@ -3,6 +3,7 @@ package postgres
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -155,79 +156,63 @@ type statement struct {
 // write lock is taken right before the events are inserted (see tx.queuePending).
 func (m *merged) queue(b *pgx.Batch, lock bool) []statement {
 	var out []statement
-	exec := func(what string) statement {
-		return statement{what: what, read: func(br pgx.BatchResults) error {
+	exec := func(what, sql string, args ...any) {
+		b.Queue(sql, args...)
+		out = append(out, statement{what: what, read: func(br pgx.BatchResults) error {
 			_, err := br.Exec()
 			return err
-		}}
+		}})
 	}
 	if len(m.inserts) > 0 {
-		b.Queue(insertInstancesSQL, instanceArgs(m.inserts, nil)...)
-		out = append(out, exec(fmt.Sprintf("insert %d instances", len(m.inserts))))
+		exec(fmt.Sprintf("insert %d instances", len(m.inserts)), insertInstancesSQL, instanceArgs(m.inserts, nil)...)
 	}
 	if len(m.updates) > 0 {
-		b.Queue(updateInstancesSQL, instanceArgs(m.updates, m.bases)...)
-		out = append(out, exec(fmt.Sprintf("update %d instances", len(m.updates))))
+		exec(fmt.Sprintf("update %d instances", len(m.updates)), updateInstancesSQL, instanceArgs(m.updates, m.bases)...)
 	}
-	if del, puts := m.tokens.split(); len(del)+len(puts) > 0 {
-		if len(del) > 0 {
-			b.Queue(deleteTokensSQL, del)
-			out = append(out, exec("delete tokens"))
-		}
-		if len(puts) > 0 {
-			b.Queue(upsertTokensSQL, tokenArgs(puts)...)
-			out = append(out, exec("put tokens"))
-		}
+	del, tokens := m.tokens.split()
+	if len(del) > 0 {
+		exec("delete tokens", deleteTokensSQL, del)
 	}
-	if del, puts := m.variables.split(); len(del)+len(puts) > 0 {
-		if len(del) > 0 {
-			inst, names := make([]string, len(del)), make([]string, len(del))
-			for i, k := range del {
-				inst[i], names[i] = splitVariableKey(k)
-			}
-			b.Queue(deleteVariablesManySQL, inst, names)
-			out = append(out, exec("delete variables"))
-		}
-		if len(puts) > 0 {
-			vs, vals := make([]*store.Variable, len(puts)), make([]string, len(puts))
-			for i, p := range puts {
-				vs[i], vals[i] = p.v, p.val
-			}
-			b.Queue(upsertVariablesSQL, variableArgs(vs, vals)...)
-			out = append(out, exec("put variables"))
-		}
+	if len(tokens) > 0 {
+		exec("put tokens", upsertTokensSQL, tokenArgs(tokens)...)
 	}
-	if del, puts := m.jobs.split(); len(del)+len(puts) > 0 {
-		if len(del) > 0 {
-			b.Queue(deleteJobsSQL, del)
-			out = append(out, exec("delete jobs"))
+	del, vars := m.variables.split()
+	if len(del) > 0 {
+		inst, names := make([]string, len(del)), make([]string, len(del))
+		for i, k := range del {
+			inst[i], names[i], _ = strings.Cut(k, "\x00")
 		}
-		if len(puts) > 0 {
-			b.Queue(upsertJobsSQL, jobArgs(puts)...)
-			out = append(out, exec("put jobs"))
-		}
+		exec("delete variables", deleteVariablesManySQL, inst, names)
 	}
-	if del, puts := m.subs.split(); len(del)+len(puts) > 0 {
-		if len(del) > 0 {
-			b.Queue(deleteSubscriptionsSQL, del)
-			out = append(out, exec("delete subscriptions"))
+	if len(vars) > 0 {
+		vs, vals := make([]*store.Variable, len(vars)), make([]string, len(vars))
+		for i, p := range vars {
+			vs[i], vals[i] = p.v, p.val
 		}
-		if len(puts) > 0 {
-			b.Queue(upsertSubscriptionsSQL, subscriptionArgs(puts)...)
-			out = append(out, exec("put subscriptions"))
-		}
+		exec("put variables", upsertVariablesSQL, variableArgs(vs, vals)...)
 	}
-	if _, puts := m.tasks.split(); len(puts) > 0 {
-		b.Queue(upsertTasksSQL, taskArgs(puts)...)
-		out = append(out, exec("put user tasks"))
+	del, jobs := m.jobs.split()
+	if len(del) > 0 {
+		exec("delete jobs", deleteJobsSQL, del)
 	}
-	if _, puts := m.incidents.split(); len(puts) > 0 {
-		b.Queue(upsertIncidentsSQL, incidentArgs(puts)...)
-		out = append(out, exec("put incidents"))
+	if len(jobs) > 0 {
+		exec("put jobs", upsertJobsSQL, jobArgs(jobs)...)
+	}
+	del, subs := m.subs.split()
+	if len(del) > 0 {
+		exec("delete subscriptions", deleteSubscriptionsSQL, del)
+	}
+	if len(subs) > 0 {
+		exec("put subscriptions", upsertSubscriptionsSQL, subscriptionArgs(subs)...)
+	}
+	if _, tasks := m.tasks.split(); len(tasks) > 0 {
+		exec("put user tasks", upsertTasksSQL, taskArgs(tasks)...)
+	}
+	if _, incidents := m.incidents.split(); len(incidents) > 0 {
+		exec("put incidents", upsertIncidentsSQL, incidentArgs(incidents)...)
 	}
 	if lock {
-		b.Queue(writeLockSQL)
-		out = append(out, exec("take the write lock"))
+		exec("take the write lock", writeLockSQL)
 	}
 	if len(m.events) > 0 {
 		b.Queue(insertEventsSQL, eventArgs(m.events)...)
@@ -253,15 +238,6 @@ func (m *merged) queue(b *pgx.Batch, lock bool) []statement {
 		}})
 	}
 	return out
-}
-
-func splitVariableKey(k string) (instance, name string) {
-	for i := 0; i < len(k); i++ {
-		if k[i] == 0 {
-			return k[:i], k[i+1:]
-		}
-	}
-	return k, ""
 }
 
 // instanceArgs are the column arrays of insertInstancesSQL, or of updateInstancesSQL when

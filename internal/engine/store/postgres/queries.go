@@ -80,14 +80,6 @@ const (
 	loadTasksSQL         = `SELECT ` + userTaskCols + ` FROM user_tasks WHERE instance_id = $1 AND state = 'open'`
 	loadIncidentsSQL     = `SELECT ` + incidentCols + ` FROM incidents WHERE instance_id = $1 AND state = 'open'`
 
-	insertInstanceSQL = `INSERT INTO instances (` + instanceCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
-	// The optimistic lock. When no row matched, cockpit_conflict raises SQLSTATE CK409: the
-	// error makes the server skip the rest of the pipelined Apply, so nothing else of the
-	// stale change is written. Only the columns a command can change are set.
-	updateInstanceSQL = `WITH u AS (UPDATE instances SET business_key = $1, state = $2, version = $3, incident_count = $4,
-	ended_at = $5, event_seq = $6 WHERE id = $7 AND version = $3 - 1 RETURNING 1)
-	SELECT cockpit_conflict($7, $3) FROM (SELECT count(*) AS n FROM u) c WHERE c.n = 0`
-
 	// The merged forms (merge.go): many instances per statement. The optimistic lock: when
 	// an instance's stored version is not the one its command read, cockpit_conflict raises
 	// SQLSTATE CK409 naming it, which aborts the transaction on the server (the rest of the
@@ -112,7 +104,6 @@ const (
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, element_id = excluded.element_id,
 	scope_id = excluded.scope_id, state = excluded.state, flow = excluded.flow, created_at = excluded.created_at`
 
-	deleteVariablesSQL = `DELETE FROM variables WHERE instance_id = $1 AND name = ANY($2::text[])`
 	upsertVariablesSQL = `INSERT INTO variables (` + variableCols + `)
 	SELECT i, n, t, v::jsonb, u FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS x(i, n, t, v, u)
 	ON CONFLICT (instance_id, name) DO UPDATE SET type = excluded.type, value = excluded.value, updated_at = excluded.updated_at`

@@ -7,10 +7,10 @@
 //     transaction and go out in the same pipelined batch as the next statement (a savepoint
 //     released before anything else was sent is never sent at all). ROLLBACK TO is queued
 //     the same way, except after a failed statement, when it is sent at once.
-//   - Apply is one pipelined batch: the version-checked instance UPDATE first, then one
-//     multi-row statement per row kind (arrays unnested), events and their outbox rows in
-//     one statement. A stale version raises an error in the UPDATE (cockpit_conflict), so
-//     the server skips the rest of the batch and nothing of the change is written.
+//   - Apply is deferred: the Change is queued and sent with the transaction's next round
+//     trip, merged with the Changes queued beside it into one multi-row statement per row
+//     kind (merge.go). A stale version raises an error in the instance UPDATE
+//     (cockpit_conflict), which aborts the server's transaction: nothing of it is written.
 //   - LoadInstance is one pipelined batch of seven index lookups.
 //   - Statements are prepared once per connection (pgx's statement cache).
 //
@@ -18,10 +18,11 @@
 // ErrNotFound the caller must roll back to a savepoint (as the engine does per command) or
 // end the transaction.
 //
-// Event seqs are the commit order: every write transaction takes a per-schema advisory lock
-// before its first write, so write transactions of one schema commit one at a time. The
-// engine group-commits many commands per transaction, so that costs one node nothing; it
-// bounds the write throughput of several nodes on one schema to that of one.
+// Event seqs are the commit order: a transaction that inserts events takes a per-schema
+// advisory lock just before it does, so those transactions commit one at a time. The
+// engine group-commits many commands per transaction and pipelines two transactions, so
+// the lock costs one node little; it bounds the event-write throughput of several nodes on
+// one schema.
 //
 // The store is not store.Exclusive (other nodes write the same tables) and implements
 // store.Notifier with LISTEN/NOTIFY on a channel named after the schema.

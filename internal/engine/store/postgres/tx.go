@@ -512,11 +512,10 @@ func loadRows[T any](br pgx.BatchResults, dst *[]*T, scan func(pgx.Row) (*T, err
 	return err
 }
 
-// Apply writes one Change as one pipelined batch. The instance statement goes first: a
-// stale version raises SQLSTATE CK409 there (cockpit_conflict), the server skips the rest
-// of the batch, and Apply returns store.ErrConflict with nothing of the change written
-// (the caller rolls back to its savepoint, as after any failed statement). Within each row
-// kind deletes run before puts: an id both deleted and put ends up present.
+// Apply queues one Change; it reaches the server with the transaction's next round trip,
+// merged with its neighbours (merge.go). A stale version then fails that round trip (or
+// COMMIT) with store.ErrConflict, and the whole transaction with it. Within each row kind
+// deletes apply before puts: an id both deleted and put ends up present.
 func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 	if !t.write {
 		return fmt.Errorf("apply: %w", ErrReadOnly)
@@ -559,51 +558,6 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 func jsonValid(b []byte) bool {
 	_, err := jsonArg(b)
 	return err == nil
-}
-
-// lastByKey drops all but the last row of each key: a multi-row upsert may not touch a row
-// twice, and the last put of an id is the one that counts.
-func lastByKey[T any](rows []*T, key func(*T) string) []*T {
-	dup := false
-	for i := 1; i < len(rows) && !dup; i++ {
-		k := key(rows[i])
-		for j := range i {
-			if key(rows[j]) == k {
-				dup = true
-				break
-			}
-		}
-	}
-	if !dup {
-		return rows
-	}
-	last := make(map[string]int, len(rows))
-	for i, r := range rows {
-		last[key(r)] = i
-	}
-	out := make([]*T, 0, len(last))
-	for i, r := range rows {
-		if last[key(r)] == i {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func lastVariables(vs []*store.Variable, vals []string) ([]*store.Variable, []string) {
-	kept := lastByKey(vs, func(v *store.Variable) string { return v.InstanceID + "\x00" + v.Name })
-	if len(kept) == len(vs) {
-		return vs, vals
-	}
-	keptVals := make([]string, 0, len(kept))
-	k := 0
-	for i, v := range vs {
-		if k < len(kept) && kept[k] == v {
-			keptVals = append(keptVals, vals[i])
-			k++
-		}
-	}
-	return kept, keptVals
 }
 
 func tokenArgs(tks []*store.Token) []any {
