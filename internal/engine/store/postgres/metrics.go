@@ -22,7 +22,6 @@ const (
 	metricsStateSQL = `SELECT ` + metricsCursor + `,
 	(SELECT time FROM events WHERE seq > ` + metricsCursor + ` ORDER BY seq LIMIT 1),
 	coalesce((SELECT seq FROM metrics_cursor WHERE name = 'metrics-resets'), 0)`
-	initMetricsCursorSQL = `INSERT INTO metrics_cursor (name, seq) VALUES ('metrics', 0) ON CONFLICT (name) DO NOTHING`
 	countEventsSQL       = `SELECT count(*) FROM events WHERE seq > $1 AND seq <= $2`
 	moveMetricsCursorSQL = `UPDATE metrics_cursor SET seq = $1 WHERE name = 'metrics' AND seq = $2`
 	// All rows of a batch in one statement, one array per column.
@@ -83,7 +82,9 @@ func (t *tx) CountEvents(ctx context.Context, afterSeq, upToSeq int64) (int64, e
 }
 
 // ApplyMetrics moves the cursor from b.From to b.To and writes the rows, in one round
-// trip (the write lock comes first, so the cursor check sees the last commit).
+// trip. The cursor row exists from migration 00004 on (ResetMetrics keeps it); its
+// conditional UPDATE re-reads the row under READ COMMITTED, so a concurrent move by
+// another node makes it match nothing (ErrConflict).
 func (t *tx) ApplyMetrics(ctx context.Context, b *store.MetricsBatch) error {
 	if !t.write {
 		return fmt.Errorf("apply metrics: %w", ErrReadOnly)
@@ -109,7 +110,6 @@ func (t *tx) ApplyMetrics(ctx context.Context, b *store.MetricsBatch) error {
 	}
 	moved := int64(0)
 	err := t.do(ctx, "apply metrics", true, func(bt *pgx.Batch) {
-		bt.Queue(initMetricsCursorSQL)
 		bt.Queue(moveMetricsCursorSQL, b.To, b.From)
 		if n > 0 {
 			c := counters
@@ -117,9 +117,6 @@ func (t *tx) ApplyMetrics(ctx context.Context, b *store.MetricsBatch) error {
 				c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], dBuckets, c[10], c[11], c[12], wBuckets)
 		}
 	}, func(br pgx.BatchResults) error {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
 		tag, err := br.Exec()
 		if err != nil {
 			return err

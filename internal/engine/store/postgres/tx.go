@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -72,9 +73,9 @@ func newTx(conn *pgx.Conn, write bool) *tx {
 	return t
 }
 
-// do sends one pipelined batch: the queued control statements, the write lock when a
-// write comes first, then what queue adds; read consumes the results of the latter in
-// order. It is one round trip (plus one the first time a statement text is used on the
+// do sends one pipelined batch: the queued control statements and deferred Applies (with
+// the write lock an Apply queued), then what queue adds; read consumes the results of the
+// latter in order. It is one round trip (plus one the first time a statement text is used on the
 // connection, to prepare it).
 func (t *tx) do(ctx context.Context, op string, write bool, queue func(b *pgx.Batch), read func(br pgx.BatchResults) error) error {
 	if err := ctx.Err(); err != nil {
@@ -123,13 +124,12 @@ func (t *tx) do(ctx context.Context, op string, write bool, queue func(b *pgx.Ba
 // history by seq), so transactions that insert events commit one at a time. Other writes
 // (job locks, leases, the outbox cursor, audit rows) do not take it: a job fetch does not
 // wait for a group commit, nor a group commit for a fetch.
-func (t *tx) lockForWrite(write bool) bool {
-	if !write || t.locked {
-		return false
+func (t *tx) lockForWrite() {
+	if t.locked {
+		return
 	}
 	t.pre = append(t.pre, control(writeLockSQL), control(noSeqScanSQL))
 	t.locked, t.lockDepth, t.lockUnsent = true, len(t.sps), true
-	return true
 }
 
 // queuePending moves the pending statements into b and returns them for readPending.
@@ -548,17 +548,15 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 	if t.poisoned != nil {
 		return fmt.Errorf("apply: %w", t.poisoned)
 	}
-	t.lockForWrite(true)
+	t.lockForWrite()
 	t.begun = true
 	t.countCompleted(c.Events)
 	t.pre = append(t.pre, pending{op: "apply", change: &deferredChange{c: c, vals: varValues}})
 	return nil
 }
 
-func jsonValid(b []byte) bool {
-	_, err := jsonArg(b)
-	return err == nil
-}
+// jsonValid is jsonArg's check without its copy (empty means null).
+func jsonValid(b []byte) bool { return len(b) == 0 || json.Valid(b) }
 
 func tokenArgs(tks []*store.Token) []any {
 	n := len(tks)

@@ -35,8 +35,7 @@ const (
 	resetMetricsCursor   = `INSERT INTO metrics_cursor (name, seq) VALUES ('metrics', 0) ON CONFLICT (name) DO UPDATE SET seq = 0`
 	countMetricsResetSQL = `INSERT INTO metrics_cursor (name, seq) VALUES ('metrics-resets', 1)
 	ON CONFLICT (name) DO UPDATE SET seq = metrics_cursor.seq + 1`
-	pruneRollupsSQL      = `DELETE FROM metric_rollups WHERE step = ? AND bucket < ?`
-	initMetricsCursorSQL = `INSERT INTO metrics_cursor (name, seq) VALUES ('metrics', 0) ON CONFLICT (name) DO NOTHING`
+	pruneRollupsSQL = `DELETE FROM metric_rollups WHERE step = ? AND bucket < ?`
 
 	// workCountsSQL reads running work only: instances by state (instances_state), runnable
 	// service jobs (the jobs_runnable partial index: its terms are repeated exactly) and
@@ -72,13 +71,11 @@ func (t *tx) CountEvents(ctx context.Context, afterSeq, upToSeq int64) (int64, e
 	return n, nil
 }
 
-// ApplyMetrics moves the cursor from b.From to b.To and writes the rows.
+// ApplyMetrics moves the cursor from b.From to b.To and writes the rows. The cursor row
+// exists from migration 00004 on (ResetMetrics keeps it).
 func (t *tx) ApplyMetrics(ctx context.Context, b *store.MetricsBatch) error {
 	if err := t.writable("apply metrics"); err != nil {
 		return err
-	}
-	if _, err := t.tx.ExecContext(ctx, initMetricsCursorSQL); err != nil {
-		return writeErr("apply metrics", err)
 	}
 	res, err := t.tx.ExecContext(ctx, moveMetricsCursorSQL, b.To, b.From)
 	if err != nil {
