@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -46,15 +47,42 @@ func (e *Engine) StartInstance(ctx context.Context, key string, opts StartOption
 	return &out, nil
 }
 
-// startPlan finds the plan to start: a given version, or the latest. On a store this
-// process owns alone the latest version of each key is remembered (Deploy updates it);
-// elsewhere another node may deploy at any time, so it is read every time.
+// latestPlan is the newest version of a process key as this engine last saw it.
+type latestPlan struct {
+	p  *plan
+	at time.Time
+}
+
+// latestTTL is how long a shared store's latest version is trusted (see startPlan).
+const latestTTL = time.Second
+
+// knownLatest returns the remembered latest plan of key, if it can be trusted.
+func (e *Engine) knownLatest(key string) *plan {
+	e.mu.RLock()
+	l := e.latest[key]
+	e.mu.RUnlock()
+	if l.p == nil || (!e.exclusive && e.clock.Now().Sub(l.at) > latestTTL) {
+		return nil
+	}
+	return l.p
+}
+
+// rememberLatest records p as its key's latest version unless a newer one is known.
+// The caller holds e.mu.
+func (e *Engine) rememberLatest(p *plan) {
+	if cur := e.latest[p.def.Key]; cur.p == nil || cur.p.def.Version <= p.def.Version {
+		e.latest[p.def.Key] = latestPlan{p: p, at: e.clock.Now()}
+	}
+}
+
+// startPlan finds the plan to start: a given version, or the latest. The latest version
+// of each key is remembered (Deploy updates it). On a store this process owns alone that
+// is always right; on a shared store another node may deploy at any time, so there it is
+// trusted for latestTTL and then read again: a version deployed elsewhere is used here
+// for new instances within that time, without a read on every start.
 func (e *Engine) startPlan(ctx context.Context, tx store.Tx, key string, version int) (*plan, error) {
-	if version == 0 && e.cache != nil {
-		e.mu.RLock()
-		p := e.latest[key]
-		e.mu.RUnlock()
-		if p != nil {
+	if version == 0 {
+		if p := e.knownLatest(key); p != nil {
 			return p, nil
 		}
 	}
@@ -72,11 +100,9 @@ func (e *Engine) startPlan(ctx context.Context, tx store.Tx, key string, version
 	if err != nil {
 		return nil, err
 	}
-	if version == 0 && e.cache != nil {
+	if version == 0 {
 		e.mu.Lock()
-		if cur := e.latest[key]; cur == nil || cur.def.Version < p.def.Version {
-			e.latest[key] = p
-		}
+		e.rememberLatest(p)
 		e.mu.Unlock()
 	}
 	return p, nil
@@ -131,7 +157,8 @@ func (e *Engine) update(ctx context.Context, instanceID string, fn func(r *run) 
 		if err != nil {
 			return false, err
 		}
-		return r.wake, r.flush()
+		err = r.flush() // sets r.wake (pushJobs)
+		return r.wake, err
 	})
 }
 
@@ -305,7 +332,8 @@ func (e *Engine) CorrelateMessage(ctx context.Context, m Message) (*CorrelationR
 				return false, err
 			}
 			res.InstanceID = r.inst.ID
-			return r.wake, r.flush()
+			err = r.flush() // sets r.wake (pushJobs)
+			return r.wake, err
 		}
 		if start == nil {
 			return false, fmt.Errorf("no instance or process waits for message %q with correlation key %q: %w", m.Name, m.CorrelationKey, ErrNotFound)
@@ -379,7 +407,6 @@ func (e *Engine) RetryIncident(ctx context.Context, incidentID string, opts Retr
 			}
 			j.Retries, j.DueAt, j.LockOwner, j.LockedUntil = retries, r.now, "", nil
 			r.putJob(j)
-			r.wake = true
 			ev := r.event(EventJobRetriesSet, tok, n, map[string]any{"retries": retries})
 			ev.JobID = j.ID
 			return nil
@@ -450,7 +477,6 @@ func (e *Engine) setSuspended(ctx context.Context, instanceID string, suspend bo
 			r.event(EventInstanceSuspended, nil, nil, nil)
 		} else {
 			r.event(EventInstanceResumed, nil, nil, nil)
-			r.wake = true
 		}
 		return nil
 	})

@@ -146,9 +146,7 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 	e.mu.Lock()
 	for _, pl := range plans {
 		e.plans[pl.def.ID] = pl
-		if cur := e.latest[pl.def.Key]; cur == nil || cur.def.Version < pl.def.Version {
-			e.latest[pl.def.Key] = pl
-		}
+		e.rememberLatest(pl)
 	}
 	e.mu.Unlock()
 	for _, p := range dep.Processes {

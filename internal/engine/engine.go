@@ -70,8 +70,8 @@ type Engine struct {
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
-	plans    map[string]*plan // by definition id
-	latest   map[string]*plan // by process key, only on exclusive stores (see startPlan)
+	plans    map[string]*plan      // by definition id
+	latest   map[string]latestPlan // by process key (see startPlan)
 
 	cmds chan *command
 	wake chan struct{}
@@ -165,7 +165,7 @@ func New(opts Options) (*Engine, error) {
 		log:      opts.Logger,
 		handlers: map[string]Handler{},
 		plans:    map[string]*plan{},
-		latest:   map[string]*plan{},
+		latest:   map[string]latestPlan{},
 		cmds:     make(chan *command, 1024),
 		wake:     make(chan struct{}, 1),
 		sem:      make(chan struct{}, opts.Workers),

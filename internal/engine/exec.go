@@ -80,7 +80,6 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 			j.Retries = 1 // "0 retries" means one attempt and no retry
 		}
 		r.putJob(j)
-		r.wake = true
 		ev := r.event(EventJobCreated, tok, n, map[string]any{"jobType": j.Type, "retries": j.Retries})
 		ev.JobID = j.ID
 		return nil
@@ -374,9 +373,6 @@ func (r *run) scheduleTimer(tok *store.Token, n *node, tokenID string) error {
 		j.Repeat = spec.String()
 	}
 	r.putJob(j)
-	if !due.After(r.now) {
-		r.wake = true
-	}
 	ev := r.event(EventTimerScheduled, tok, n, map[string]any{"dueAt": due.Format(time.RFC3339Nano)})
 	ev.JobID = j.ID
 	return nil

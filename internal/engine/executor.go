@@ -64,7 +64,7 @@ func (e *Engine) executorLoop(ctx context.Context) {
 	sem := e.sem
 	freed := make(chan struct{}, 1)
 	defer e.busy.Wait()
-	start := func(j *store.Job, vars map[string]map[string]any) {
+	start := func(j *store.Job, vars map[string]any) {
 		e.busy.Add(1)
 		go func() {
 			e.jobsRunning.Add(1)
@@ -90,7 +90,7 @@ func (e *Engine) executorLoop(ctx context.Context) {
 			<-sem
 			return
 		}
-		start(p.job, map[string]map[string]any{p.job.InstanceID: p.vars})
+		start(p.job, p.vars)
 	}
 	defer func() {
 		// Jobs committed for us while we stop still run (Stop waits for handlers), so
@@ -141,7 +141,7 @@ func (e *Engine) executorLoop(ctx context.Context) {
 						pushed(p)
 					}
 				}
-				start(j, vars)
+				start(j, vars[j.InstanceID])
 			}
 			if len(jobs) == limit {
 				continue // there may be more due right now
@@ -281,7 +281,7 @@ func kindsFor(types []string) []string {
 // runJob runs one locked job and records its outcome. The outcome is written with the
 // job's own context detached from the executor's: a result we have is never dropped
 // because the engine is stopping.
-func (e *Engine) runJob(ctx context.Context, j *store.Job, vars map[string]map[string]any) {
+func (e *Engine) runJob(ctx context.Context, j *store.Job, vars map[string]any) {
 	wctx := context.WithoutCancel(ctx)
 	var err error
 	switch j.Kind {
@@ -308,7 +308,7 @@ func (e *Engine) runJob(ctx context.Context, j *store.Job, vars map[string]map[s
 		hctx, cancel := context.WithTimeout(e.handlerCtx, e.opts.LockDuration)
 		job := &Job{
 			Key: j.ID, Type: j.Type, Attempt: j.Attempt + 1, Retries: j.Retries, InstanceID: j.InstanceID,
-			ElementID: j.ElementID, DefinitionKey: j.DefinitionKey, Variables: vars[j.InstanceID],
+			ElementID: j.ElementID, DefinitionKey: j.DefinitionKey, Variables: vars,
 		}
 		if job.Variables == nil {
 			job.Variables = map[string]any{}

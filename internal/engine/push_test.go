@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -155,5 +156,32 @@ func TestConcurrentNodesChangeTheSameInstances(t *testing.T) {
 	}
 	if want := int64(2 * 8 * (perNode / 8 * instances)); total != want {
 		t.Fatalf("the instances moved %d versions for %d commands", total, want)
+	}
+}
+
+// A node remembers the latest version of a process for a short while only on a shared
+// store: a version deployed on another node is used for new instances after that.
+func TestOtherNodesDeploymentIsStarted(t *testing.T) {
+	url := os.Getenv("COCKPIT_TEST_DATABASE_URL")
+	if url == "" {
+		t.Skip("COCKPIT_TEST_DATABASE_URL not set: two nodes need PostgreSQL")
+	}
+	var pg storeKind
+	for _, k := range storeKinds() {
+		if k.name == "postgres" {
+			pg = k
+		}
+	}
+	st := pg.open(t)
+	a := newEnvOn(t, st, true)
+	b := newEnvOn(t, st, false)
+	a.deploy("service.bpmn")
+	if v := a.startInstance("service", map[string]any{"amount": 1}).DefinitionVersion; v != 1 {
+		t.Fatalf("first instance on version %d", v)
+	}
+	b.deploy("service_v2.bpmn")
+	a.advance(2 * time.Second)
+	if v := a.startInstance("service", map[string]any{"amount": 1}).DefinitionVersion; v != 2 {
+		t.Fatalf("after another node deployed version 2, a new instance started on version %d", v)
 	}
 }

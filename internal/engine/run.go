@@ -74,7 +74,7 @@ type run struct {
 	steps int
 	// fromCache: the instance came from the engine's cache, not the store.
 	fromCache bool
-	// wake is set when the command created work that is due now.
+	// wake: the command left work due now that it did not push (set by pushJobs in flush).
 	wake bool
 }
 
@@ -192,9 +192,7 @@ func (r *run) flush() error {
 		c.PutIncidents = append(c.PutIncidents, i)
 	}
 	if err := r.tx.Apply(r.ctx, c); err != nil {
-		if r.e.cache != nil {
-			delete(r.e.cache.entries, r.inst.ID)
-		}
+		r.e.evict(r.inst.ID)
 		return fmt.Errorf("write instance %q: %w", r.inst.ID, err)
 	}
 	r.e.pending = append(r.e.pending, r.events...)

@@ -38,8 +38,9 @@ type Store interface {
 }
 
 // Exclusive is implemented by stores that no other process writes to (the embedded
-// SQLite store locks its file). The engine then keeps the instances it wrote in memory
-// instead of reading them back; on a shared store every command reads its instance.
+// SQLite store locks its file). The engine's cache of the instances it wrote is then
+// always current; on a shared store it is checked by the version check, and a command
+// that finds its cached instance behind re-runs on a fresh read.
 type Exclusive interface {
 	Exclusive() bool
 }
