@@ -117,9 +117,6 @@ func (s *Server) Port() int {
 	return 0
 }
 
-// NATSServer returns the underlying server (tests and the in-process connection use it).
-func (s *Server) NATSServer() *server.Server { return s.ns }
-
 // Connect opens a client connection to the embedded server: in-process when it does not
 // listen, otherwise over its URL with the reconnect-forever options of Connect (so a
 // connection outlives a restart of the server on the same port).

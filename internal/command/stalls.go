@@ -38,7 +38,7 @@ func runStallThreshold(ctx context.Context, s *Service, r *StallThresholdRequest
 		}
 	}
 	var def *store.Definition
-	err := s.st.Read(ctx, func(tx store.Tx) error {
+	err := s.e.Store().Read(ctx, func(tx store.Tx) error {
 		var err error
 		def, err = tx.LatestDefinition(ctx, r.DefinitionKey)
 		return err
@@ -54,7 +54,9 @@ func runStallThreshold(ctx context.Context, s *Service, r *StallThresholdRequest
 		return nil, errorf(CodeNotFound, "process %q (version %d) has no element %q", def.Key, def.Version, r.ElementID)
 	}
 	res := &StallThresholdResult{DefinitionKey: def.Key, ElementID: r.ElementID}
-	err = s.st.Write(ctx, func(tx store.Tx) error {
+	// The engine's store, like the other commands' reads and writes (Options.Store only
+	// receives the audit log).
+	err = s.e.Store().Write(ctx, func(tx store.Tx) error {
 		if d == 0 {
 			if err := tx.DeleteStallThreshold(ctx, def.Key, r.ElementID); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err

@@ -219,10 +219,6 @@ func (c *Collector) read(ctx context.Context) (map[string]*perKey, []*store.Work
 		}
 		open := map[string]*perKey{}
 		for _, r := range rows {
-			h, err := DecodeHistogram(r.Duration)
-			if err != nil {
-				return err
-			}
 			into := open
 			if made != nil && r.Bucket.Before(before) {
 				into = made.defs // else the filter left these rows out
@@ -232,8 +228,10 @@ func (c *Collector) read(ctx context.Context) (map[string]*perKey, []*store.Work
 				k = &perKey{}
 				into[r.DefinitionID] = k
 			}
-			k.counts.add(Counts{Started: r.Started, Completed: r.Completed, Cancelled: r.Cancelled, Incidents: r.Incidents})
-			k.dur.Merge(h)
+			k.counts.add(instanceCounts(r))
+			if err := k.dur.mergeData(r.Duration); err != nil {
+				return err
+			}
 		}
 		for _, sums := range []map[string]*perKey{closed.defs, open} {
 			for def, sum := range sums {

@@ -165,12 +165,10 @@ func (f *fold) add(ev *store.Event) {
 
 // merge adds a stored row to the folded row with the same key.
 func (a *acc) merge(old *store.Rollup) error {
-	od, err := DecodeHistogram(old.Duration)
-	if err != nil {
+	if err := a.dur.mergeData(old.Duration); err != nil {
 		return err
 	}
-	ow, err := DecodeHistogram(old.Waiting)
-	if err != nil {
+	if err := a.wait.mergeData(old.Waiting); err != nil {
 		return err
 	}
 	a.Started += old.Started
@@ -180,8 +178,6 @@ func (a *acc) merge(old *store.Rollup) error {
 	a.Entered += old.Entered
 	a.Left += old.Left
 	a.Taken += old.Taken
-	a.dur.Merge(od)
-	a.wait.Merge(ow)
 	return nil
 }
 

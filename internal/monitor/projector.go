@@ -119,8 +119,10 @@ func (p *Projector) Observe(evs []*store.Event) {
 	if p.leader.Load() && len(evs) > 0 {
 		p.qmu.Lock()
 		p.queue = append(p.queue, evs...)
-		if over := len(p.queue) - maxQueue*p.opts.BatchSize; over > 0 {
-			p.queue = append(p.queue[:0], p.queue[over:]...)
+		if len(p.queue) > maxQueue*p.opts.BatchSize {
+			// Too far behind to fold from memory: the store path takes over (queued
+			// events are used only when they start at the cursor), so keep none.
+			p.queue = p.queue[:0]
 		}
 		p.qmu.Unlock()
 	}
