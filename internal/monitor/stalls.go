@@ -293,39 +293,59 @@ func (d *StallDetector) plan(ctx context.Context, now time.Time) ([]definitionPl
 	}
 	plans := make([]definitionPlan, 0, len(defs))
 	for _, def := range defs {
-		th := map[string]time.Duration{}
-		if d.opts.Thresholds != nil {
-			learnt, err := d.opts.Thresholds.Thresholds(ctx, def.ID, now.Add(-d.opts.Window))
-			if err != nil {
-				return nil, fmt.Errorf("stall detector: thresholds of %s v%d: %w", def.Key, def.Version, err)
-			}
-			for el, v := range learnt {
-				if v > 0 {
-					th[el] = max(v, d.opts.Min)
-				}
-			}
-		}
-		for el, v := range byKey[def.Key] {
-			th[el] = v
+		th, err := d.thresholdsFor(ctx, def, byKey[def.Key], now)
+		if err != nil {
+			return nil, err
 		}
 		plans = append(plans, definitionPlan{def: def, thresholds: th})
 	}
 	return plans, nil
 }
 
+// thresholdsFor computes one definition's thresholds: the operator's settings (by
+// element) where set, else the learnt ones, floored.
+func (d *StallDetector) thresholdsFor(ctx context.Context, def *store.Definition, settings map[string]time.Duration, now time.Time) (map[string]time.Duration, error) {
+	th := map[string]time.Duration{}
+	if d.opts.Thresholds != nil {
+		learnt, err := d.opts.Thresholds.Thresholds(ctx, def.ID, now.Add(-d.opts.Window))
+		if err != nil {
+			return nil, fmt.Errorf("stall detector: thresholds of %s v%d: %w", def.Key, def.Version, err)
+		}
+		for el, v := range learnt {
+			if v > 0 {
+				th[el] = max(v, d.opts.Min)
+			}
+		}
+	}
+	for el, v := range settings {
+		th[el] = v
+	}
+	return th, nil
+}
+
 // EffectiveThresholds returns the thresholds a pass would use for a definition now: the
 // operator's where set, else the learnt ones (floored). The process page shows them.
 func (d *StallDetector) EffectiveThresholds(ctx context.Context, definitionID string) (map[string]time.Duration, error) {
-	plans, err := d.plan(ctx, d.opts.Clock.Now())
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range plans {
-		if p.def.ID == definitionID {
-			return p.thresholds, nil
+	var def *store.Definition
+	settings := map[string]time.Duration{}
+	err := d.opts.Store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		if def, err = tx.GetDefinition(ctx, definitionID); err != nil {
+			return err
 		}
+		set, err := tx.ListStallThresholds(ctx, def.Key)
+		for _, s := range set {
+			settings[s.ElementID] = s.Threshold
+		}
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("thresholds of %q: %w", definitionID, store.ErrNotFound)
 	}
-	return nil, fmt.Errorf("thresholds of %q: %w", definitionID, store.ErrNotFound)
+	if err != nil {
+		return nil, fmt.Errorf("stall detector: read definitions: %w", err)
+	}
+	return d.thresholdsFor(ctx, def, settings, d.opts.Clock.Now())
 }
 
 // stallKey identifies where a token stands: a stall belongs to one stay of a token at an
