@@ -214,18 +214,16 @@ func (a *analyticsQuery) values(set ...string) url.Values {
 }
 
 func (a *analyticsQuery) href(path string, set ...string) string {
-	base := processHrefWeb(a.key) + "/analytics" + path
+	base := processURL(a.key) + "/analytics" + path
 	return base + encodeQuery(a.values(set...))
 }
-
-func processHrefWeb(key string) string { return "/processes/" + url.PathEscape(key) }
 
 // report reads the metrics of one version (0: all).
 func (s *server) report(ctx context.Context, a *analyticsQuery, version int) (*monitor.Report, error) {
 	if s.metrics == nil {
 		return nil, &pageError{Status: http.StatusServiceUnavailable, Title: "Metrics are off",
 			Message:  "This server keeps no process metrics, so there is nothing to chart. Start it with the metrics projector (cockpit serve does).",
-			BackHref: processHrefWeb(a.key), BackLabel: "Go to the process page"}
+			BackHref: processURL(a.key), BackLabel: "Go to the process page"}
 	}
 	r, err := s.metrics.Report(ctx, monitor.Query{DefinitionKey: a.key, Version: version, From: a.from, To: a.to, Step: a.step,
 		SeriesCountsOnly: !a.pointDurations})
@@ -262,7 +260,7 @@ func (s *server) analytics(c echo.Context) error {
 		name = def.Key
 	}
 	p := pages.AnalyticsProps{Key: a.key, Name: name, AssetVersion: static.Version, Form: a.form,
-		ProcessHref: processHrefWeb(a.key), DiagramVersion: def.Version}
+		ProcessHref: processURL(a.key), DiagramVersion: def.Version}
 	if a.form.Version == "all" {
 		p.Form.Version = ""
 	}

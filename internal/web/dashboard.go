@@ -61,7 +61,9 @@ func (s *server) dashboard(c echo.Context) error {
 		return err
 	}
 
-	// Definitions come ordered by key and version: the last of a run is the latest.
+	// Definitions come ordered by key and version: the last of a run is the latest. The
+	// running total is the sum of the keys' counts (every instance belongs to a key).
+	running := components.Bounded{}
 	for i, d := range defs {
 		if i+1 < len(defs) && defs[i+1].Key == d.Key {
 			continue
@@ -70,24 +72,24 @@ func (s *server) dashboard(c echo.Context) error {
 		for j := i - 1; j >= 0 && defs[j].Key == d.Key; j-- {
 			versions++
 		}
-		running, _, err := s.countInstances(ctx, store.InstanceFilter{DefinitionKey: d.Key, States: []string{store.InstanceActive}}, countCap)
+		keyRunning, _, err := s.countInstances(ctx, store.InstanceFilter{DefinitionKey: d.Key, States: []string{store.InstanceActive}}, countCap)
 		if err != nil {
 			return err
 		}
+		running.N += keyRunning.N
+		running.Capped = running.Capped || keyRunning.Capped
 		name := d.Name
 		if name == "" {
 			name = d.Key
 		}
 		p.Processes = append(p.Processes, pages.ProcessRow{
 			Key: d.Key, Name: name, Latest: d.Version, Versions: versions, DeployedAt: d.DeployedAt,
-			Running: running, Incidents: components.Bounded{N: perKey[d.Key], Capped: incCapped},
+			Running: keyRunning, Incidents: components.Bounded{N: perKey[d.Key], Capped: incCapped},
 			Stalled: components.Bounded{N: stalledPerKey[d.Key]},
 		})
 	}
 
-	if p.Running, _, err = s.countInstances(ctx, store.InstanceFilter{States: []string{store.InstanceActive}}, countCap); err != nil {
-		return err
-	}
+	p.Running = components.Bounded{N: min(running.N, countCap), Capped: running.Capped || running.N > countCap}
 	p.Stalled.N = stalled
 	p.StalledHref = instancesURL("stalled", "true")
 	tasks, err := s.eng.ListUserTasks(ctx, store.UserTaskFilter{State: store.TaskOpen, Limit: countCap + 1})

@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
 )
@@ -47,10 +45,7 @@ func (s *server) instancesCSV(c echo.Context) error {
 	// 400 page rather than a broken download.
 	list, err := s.eng.ListInstances(ctx, f)
 	if err != nil {
-		if errors.Is(err, engine.ErrInvalidInput) {
-			return badRequest("%v", err)
-		}
-		return err
+		return err // an engine.ErrInvalidInput is a 400 (handleError)
 	}
 	w := startCSV(c, "instances-"+s.now().UTC().Format("20060102T150405Z")+".csv")
 	_ = w.Write([]string{"id", "process", "version", "business_key", "state", "open_incidents", "started_at", "ended_at", "duration_ms"})

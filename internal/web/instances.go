@@ -90,21 +90,11 @@ func (s *server) parseInstanceFilter(c echo.Context, q url.Values) (store.Instan
 	if !f.StartedAfter.IsZero() && !f.StartedBefore.IsZero() && !f.StartedAfter.Before(f.StartedBefore) {
 		return f, form, badRequest("“Started from” (%s) must be before “started before” (%s).", form.From, form.To)
 	}
-	switch form.HasIncident {
-	case "":
-	case "true", "false":
-		b := form.HasIncident == "true"
-		f.HasIncident = &b
-	default:
-		return f, form, badRequest("hasIncident %q: use true or false.", form.HasIncident)
+	if f.HasIncident, err = optionalBool("hasIncident", form.HasIncident); err != nil {
+		return f, form, err
 	}
-	switch form.Stalled {
-	case "":
-	case "true", "false":
-		b := form.Stalled == "true"
-		f.Stalled = &b
-	default:
-		return f, form, badRequest("stalled %q: use true or false.", form.Stalled)
+	if f.Stalled, err = optionalBool("stalled", form.Stalled); err != nil {
+		return f, form, err
 	}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
@@ -152,10 +142,7 @@ func (s *server) instances(c echo.Context) error {
 		if f.After != "" && strings.Contains(err.Error(), "invalid cursor") {
 			return badRequest("The page cursor %q is not valid: start again from the first page.", f.After)
 		}
-		if errors.Is(err, engine.ErrInvalidInput) {
-			return badRequest("%v", err)
-		}
-		return err
+		return err // an engine.ErrInvalidInput is a 400 (handleError)
 	}
 	latest, err := s.eng.ListDefinitions(ctx, store.DefinitionFilter{LatestOnly: true})
 	if err != nil {
@@ -282,7 +269,7 @@ func variableRow(v *store.Variable) pages.VariableRow {
 }
 
 func historyRow(ev *store.Event, names map[string]string) pages.HistoryRow {
-	r := pages.HistoryRow{Seq: ev.Seq, Time: ev.Time, Type: ev.Type}
+	r := pages.HistoryRow{Time: ev.Time, Type: ev.Type}
 	if ev.ElementID != "" {
 		r.Element = ev.ElementID
 		if n := names[ev.ElementID]; n != "" {
@@ -322,4 +309,16 @@ func (s *server) search(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(303, instancesURL("businessKey", q))
+}
+
+// optionalBool reads an optional true/false filter ("" is no filter).
+func optionalBool(name, v string) (*bool, error) {
+	switch v {
+	case "":
+		return nil, nil
+	case "true", "false":
+		b := v == "true"
+		return &b, nil
+	}
+	return nil, badRequest("%s %q: use true or false.", name, v)
 }

@@ -126,7 +126,7 @@ func (s *server) process(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p.Instances, p.MoreInstances = newest.Instances, newest.Next != ""
+	p.Instances = newest.Instances
 	p.AllInstancesHref = instancesURL("process", key, "version", strconv.Itoa(def.Version))
 	return s.render(c, 200, page{Title: def.Name + " v" + strconv.Itoa(def.Version)}, pages.Process(p))
 }

@@ -60,7 +60,6 @@ type ProcessProps struct {
 	Instances   []*store.Instance
 	// AllInstancesHref lists every instance of this version.
 	AllInstancesHref string
-	MoreInstances    bool
 }
 
 // ElementRow is one flow node with its live counts.
@@ -139,7 +138,6 @@ type VariableRow struct {
 
 // HistoryRow is one history event.
 type HistoryRow struct {
-	Seq     int64
 	Time    time.Time
 	Type    string
 	Element string
