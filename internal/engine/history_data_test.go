@@ -139,6 +139,8 @@ func TestJobEventsCarryWait(t *testing.T) {
 		if left["waitMs"] != nil {
 			t.Errorf("a service task reports its wait on the job events, not element.left: %v", left)
 		}
+		// The worker counts its job done just after the completion's commit has answered it.
+		v.waitFor("the worker to finish", func() bool { return v.e.ExecutorStats().Running == 0 })
 		if s := v.e.ExecutorStats(); s.Workers != 4 || s.Running != 0 || s.Busy <= 0 {
 			t.Errorf("executor stats %+v", s)
 		}
