@@ -603,6 +603,54 @@ func TestRetriesBackoffIncidentAndRetry(t *testing.T) {
 	})
 }
 
+// An incident's details are its own attempt's: a failure without details after one with
+// them opens an incident with none (they were the earlier attempt's stack, issue 10).
+func TestIncidentDetailsAreTheLastAttempts(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		var detailed atomic.Bool
+		detailed.Store(true)
+		v.e.Handle("flaky", func(ctx context.Context, j *engine.Job) (map[string]any, error) {
+			if detailed.Load() {
+				return nil, detailedErr{"payment service returned 503"}
+			}
+			return nil, errors.New("payment service unreachable")
+		})
+		v.start()
+		v.deploy("retry.bpmn")
+		inst := v.startInstance("retry", nil)
+		v.waitFor("first failure", func() bool { return v.countEvents(engine.EventJobFailed, "") == 1 })
+		detailed.Store(false)
+		v.advance(10 * time.Second)
+		v.waitFor("second failure", func() bool { return v.countEvents(engine.EventJobFailed, "") == 2 })
+		if j := v.detail(inst.ID).Jobs[0]; j.LastError != "payment service unreachable" || j.ErrorDetails != "" {
+			t.Errorf("job after a failure without details: error %q, details %q", j.LastError, j.ErrorDetails)
+		}
+		v.advance(10 * time.Second)
+		v.waitFor("incident", func() bool { return len(v.openIncidents(inst.ID)) == 1 })
+		if inc := v.openIncidents(inst.ID)[0]; inc.Message != "payment service unreachable" || inc.Details != "" {
+			t.Errorf("incident: message %q, details %q (the first attempt's)", inc.Message, inc.Details)
+		}
+
+		// Retried, the job fails with details, then without: the second incident has none.
+		detailed.Store(true)
+		first := v.openIncidents(inst.ID)[0]
+		if err := v.e.RetryIncident(v.ctx, first.ID, engine.RetryOptions{Retries: 2}); err != nil {
+			t.Fatal(err)
+		}
+		v.waitFor("failure after the retry", func() bool { return v.countEvents(engine.EventJobFailed, "") == 4 })
+		detailed.Store(false)
+		v.advance(time.Minute)
+		v.waitFor("second incident", func() bool {
+			open := v.openIncidents(inst.ID)
+			return len(open) == 1 && open[0].ID != first.ID
+		})
+		if inc := v.openIncidents(inst.ID)[0]; inc.Details != "" {
+			t.Errorf("second incident's details %q belong to the attempt before", inc.Details)
+		}
+	})
+}
+
 type detailedErr struct{ msg string }
 
 func (e detailedErr) Error() string   { return e.msg }

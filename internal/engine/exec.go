@@ -531,7 +531,7 @@ func (r *run) failJob(j *store.Job, herr error, started time.Time) error {
 			return err
 		}
 		j.Attempt++
-		j.Retries, j.LastError, j.LockOwner, j.LockedUntil = 0, herr.Error(), "", nil
+		j.Retries, j.LastError, j.ErrorDetails, j.LockOwner, j.LockedUntil = 0, herr.Error(), "", "", nil
 		r.putJob(j)
 		r.openIncident(tok, n, store.IncidentUnhandledError,
 			fmt.Sprintf("error %q thrown by %q is not caught by any boundary event", be.Code, n.el.ID), be.Message, j.ID)
@@ -540,7 +540,9 @@ func (r *run) failJob(j *store.Job, herr error, started time.Time) error {
 	wait := millis(started.Sub(j.DueAt))
 	j.Attempt++
 	j.Retries--
-	j.LastError = herr.Error()
+	// Error and details are this attempt's: an error without details clears the ones an
+	// earlier attempt left, or the incident would show another failure's stack.
+	j.LastError, j.ErrorDetails = herr.Error(), ""
 	var d detailer
 	if errors.As(herr, &d) {
 		j.ErrorDetails = d.Details()
