@@ -27,9 +27,11 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -443,6 +445,42 @@ func (s *server) retryIncident(c echo.Context) error {
 }
 
 // ---- Bulk retry ----
+//
+// A bulk retry runs exactly what the operator confirmed. The button posts its selection
+// (an incident group's filter, or the instance list's filter); the server resolves it to
+// incident ids now and asks on a confirm page that carries those ids, at most
+// maxBulkSelect of them. Only the confirming post, with the ids, runs, and it retries
+// those ids and no others: an incident that opened after the confirm page is left alone,
+// one resolved meanwhile is reported as not retried. A confirm=yes post without ids (an
+// old page, a script's dialog) gets the confirm page again, never a run of the filter.
+
+// maxBulkSelect is the most incidents one bulk retry from the UI runs (the ids travel
+// in the confirm form, about 40 bytes each). Above it the confirm page offers the oldest
+// maxBulkSelect or to narrow the selection.
+const maxBulkSelect = 1000
+
+// bulkIDs reads the incident ids a confirm page posted; a bad one is a 400 naming it.
+func bulkIDs(form url.Values) ([]string, error) {
+	raw := form["id"]
+	if len(raw) > maxBulkSelect {
+		return nil, badRequest("The form lists %d incidents; one bulk retry runs at most %d (maxBulkSelect). Narrow the selection.", len(raw), maxBulkSelect)
+	}
+	seen := make(map[string]bool, len(raw))
+	ids := make([]string, 0, len(raw))
+	for i, id := range raw {
+		if id == "" || len(id) > maxIDBytes || !utf8.ValidString(id) || strings.ContainsFunc(id, unicode.IsControl) {
+			return nil, badRequest("Parameter id #%d is not an incident id.", i+1)
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// maxIDBytes bounds an id posted by a form (engine ids are 36-byte UUIDs).
+const maxIDBytes = 128
 
 // retryBulk retries the open incidents of a group of the incidents page (a filter).
 func (s *server) retryBulk(c echo.Context) error {
@@ -470,23 +508,50 @@ func (s *server) retryBulk(c echo.Context) error {
 	}
 	back := localPath(form.Get("back"), "/incidents")
 	selection := describeSelection(req)
-	if !confirmed(c) {
-		n, capped, err := s.countMatching(c.Request().Context(), req)
+	ids, err := bulkIDs(form)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if !confirmed(c) || len(ids) == 0 {
+		sel, matched, err := s.selectIncidents(ctx, req)
 		if err != nil {
 			return err
 		}
-		count := strconv.Itoa(n)
-		if capped {
-			count += "+"
+		if len(sel) == 0 {
+			return redirectFlash(c, back, "No open incident matches "+selection+" any more; nothing to retry.", true)
 		}
-		return s.render(c, http.StatusOK, page{Title: "Retry incidents?", Nav: layout.NavIncidents}, pages.Confirm(pages.ConfirmPageProps{
-			Title:   "Retry " + count + " incidents?",
-			Message: "Retry every open incident that matches, oldest first (at most " + strconv.Itoa(command.DefaultBulkMax) + ")? Each failed job runs again.",
-			Details: []string{"Selection: " + selection, count + " open incidents match now."},
-			Action:  "/incidents/retry-bulk", Fields: hiddenFields(form, "definitionKey", "elementId", "type", "messageContains", "all", "retries", "back", "reason"),
-			Label: "Retry " + count + " incidents", Danger: true, BackHref: back}))
+		return s.render(c, http.StatusOK, page{Title: "Retry incidents?", Nav: layout.NavIncidents}, pages.Confirm(bulkConfirm(
+			"/incidents/retry-bulk", hiddenFields(form, "definitionKey", "elementId", "type", "messageContains", "all", "retries", "back", "reason"),
+			sel, matched, "Selection: "+selection, back)))
 	}
+	req.DefinitionKey, req.ElementID, req.Type, req.MessageContains, req.All = "", "", "", "", false
+	req.IncidentIDs, req.Max = ids, len(ids)
 	return s.startBulk(c, cmds, req, "Bulk retry", selection, back)
+}
+
+// bulkConfirm is the confirm page of a bulk retry: the count, and a form that posts the
+// selection's ids (sel, oldest first, at most maxBulkSelect; matched counts them all).
+func bulkConfirm(action string, fields []components.Hidden, sel []*store.Incident, matched int, what, back string) pages.ConfirmPageProps {
+	for _, in := range sel {
+		fields = append(fields, components.Hidden{Name: "id", Value: in.ID})
+	}
+	n := strconv.Itoa(len(sel))
+	p := pages.ConfirmPageProps{
+		Title:   "Retry " + n + " incident" + pluralS(len(sel)) + "?",
+		Message: "Retry these " + n + " open incident" + pluralS(len(sel)) + "? Each failed step runs once more.",
+		Details: []string{what,
+			"Exactly these " + n + " are retried: an incident that opens after this page is not included, and one resolved meanwhile is skipped and reported.",
+			"Oldest opened " + sel[0].CreatedAt.UTC().Format(time.DateTime) + " UTC, newest " + sel[len(sel)-1].CreatedAt.UTC().Format(time.DateTime) + " UTC."},
+		Action: action, Fields: fields, Label: "Retry " + n + " incident" + pluralS(len(sel)), Danger: true, BackHref: back,
+	}
+	if matched > len(sel) {
+		p.Title = "Retry the oldest " + n + " of " + strconv.Itoa(matched) + " incidents?"
+		p.Message = strconv.Itoa(matched) + " open incidents match, more than one bulk retry runs (" + strconv.Itoa(maxBulkSelect) +
+			"). Retry the oldest " + n + " now and repeat for the rest, or go back and narrow the selection."
+		p.Label = "Retry the oldest " + n
+	}
+	return p
 }
 
 // retryInstances retries the open incidents of the instances a list filter selects.
@@ -510,32 +575,35 @@ func (s *server) retryInstances(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ids, instances, err := s.incidentsOfInstances(c.Request().Context(), f)
+	ids, err := bulkIDs(form)
 	if err != nil {
 		return err
 	}
-	selection := fmt.Sprintf("%d instance%s of the filtered list", instances, pluralS(instances))
-	if len(ids) == 0 {
+	if confirmed(c) && len(ids) > 0 {
+		selection := "the instances of the list " + describeFilter(q)
+		req := command.BulkRetryRequest{IncidentIDs: ids, Max: len(ids)}
+		return s.startBulk(c, cmds, req, "Retry incidents of instances", selection, back)
+	}
+	sel, instances, err := s.incidentsOfInstances(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	if len(sel) == 0 {
 		return redirectFlash(c, back, "No open incidents among the instances of this list; nothing to retry.", true)
 	}
-	if !confirmed(c) {
-		return s.render(c, http.StatusOK, page{Title: "Retry incidents?", Nav: layout.NavInstances}, pages.Confirm(pages.ConfirmPageProps{
-			Title:   fmt.Sprintf("Retry %d incidents?", len(ids)),
-			Message: fmt.Sprintf("Retry the %d open incidents of %s? Each failed job runs again.", len(ids), selection),
-			Details: []string{"Filter: " + describeFilter(q)},
-			Action:  "/instances/retry-incidents", Fields: hiddenFields(form, append(instanceFilterKeys, "reason")...),
-			Label: fmt.Sprintf("Retry %d incidents", len(ids)), Danger: true, BackHref: back}))
-	}
-	req := command.BulkRetryRequest{IncidentIDs: ids, Max: len(ids)}
-	return s.startBulk(c, cmds, req, "Retry incidents of instances", selection, back)
+	matched := len(sel)
+	sel = sel[:min(len(sel), maxBulkSelect)]
+	what := fmt.Sprintf("Filter: %s (%d instance%s with open incidents).", describeFilter(q), instances, pluralS(instances))
+	return s.render(c, http.StatusOK, page{Title: "Retry incidents?", Nav: layout.NavInstances}, pages.Confirm(bulkConfirm(
+		"/instances/retry-incidents", hiddenFields(form, append(instanceFilterKeys, "reason")...), sel, matched, what, back)))
 }
 
 // instanceFilterKeys are the instance list's filter parameters (not the page cursor).
 var instanceFilterKeys = []string{"state", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident", "waitingAt", "stalled"}
 
 // incidentsOfInstances collects the open incidents of the instances a filter selects
-// (at most command.DefaultBulkMax instances, newest first).
-func (s *server) incidentsOfInstances(ctx context.Context, f store.InstanceFilter) (ids []string, instances int, err error) {
+// (at most command.DefaultBulkMax instances, newest first), oldest incident first.
+func (s *server) incidentsOfInstances(ctx context.Context, f store.InstanceFilter) (sel []*store.Incident, instances int, err error) {
 	yes := true
 	f.HasIncident, f.After, f.Limit = &yes, "", maxPage
 	want := map[string]bool{}
@@ -560,28 +628,40 @@ func (s *server) incidentsOfInstances(ctx context.Context, f store.InstanceFilte
 		return nil, 0, err
 	}
 	for _, in := range list {
-		if want[in.InstanceID] && len(ids) < command.MaxBulk {
-			ids = append(ids, in.ID)
+		if want[in.InstanceID] {
+			sel = append(sel, in)
 		}
 	}
-	return ids, len(want), nil
+	oldestFirst(sel)
+	return sel, len(want), nil
 }
 
-// countMatching counts the open incidents a bulk filter selects, the way the command
-// service selects them, for the confirm step.
-func (s *server) countMatching(ctx context.Context, r command.BulkRetryRequest) (n int, capped bool, err error) {
-	list, err := s.eng.ListIncidents(ctx, store.IncidentFilter{State: store.IncidentOpen, DefinitionKey: r.DefinitionKey, Limit: command.MaxBulk + 1})
+// selectIncidents resolves a bulk filter to the open incidents it selects now, the way
+// the command service does (oldest first), at most maxBulkSelect of them; matched counts
+// them all (of the newest command.MaxBulk open incidents read).
+func (s *server) selectIncidents(ctx context.Context, r command.BulkRetryRequest) (sel []*store.Incident, matched int, err error) {
+	list, err := s.eng.ListIncidents(ctx, store.IncidentFilter{State: store.IncidentOpen, DefinitionKey: r.DefinitionKey, Limit: command.MaxBulk})
 	if err != nil {
-		return 0, false, err
+		return nil, 0, err
 	}
 	msg := strings.ToLower(r.MessageContains)
 	for _, in := range list {
 		if (r.ElementID == "" || in.ElementID == r.ElementID) && (r.Type == "" || in.Type == r.Type) &&
 			(msg == "" || strings.Contains(strings.ToLower(in.Message), msg)) {
-			n++
+			sel = append(sel, in)
 		}
 	}
-	return n, len(list) > command.MaxBulk, nil
+	oldestFirst(sel)
+	return sel[:min(len(sel), maxBulkSelect)], len(sel), nil
+}
+
+func oldestFirst(list []*store.Incident) {
+	slices.SortFunc(list, func(a, b *store.Incident) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 }
 
 func describeSelection(r command.BulkRetryRequest) string {
@@ -643,8 +723,25 @@ func (s *server) startBulk(c echo.Context, cmds CommandClient, req command.BulkR
 	if strings.HasPrefix(back, "/instances") {
 		backLabel = "Back to the instances"
 	}
+	// Where each incident stands, so the result can tell which failed again.
+	open, err := s.eng.ListIncidents(c.Request().Context(), store.IncidentFilter{State: store.IncidentOpen, Limit: command.MaxBulk})
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]*store.Incident, len(open))
+	for _, in := range open {
+		byID[in.ID] = in
+	}
+	items := make([]bulkItem, 0, len(req.IncidentIDs))
+	for _, id := range req.IncidentIDs {
+		it := bulkItem{IncidentID: id}
+		if in := byID[id]; in != nil {
+			it.InstanceID, it.ElementID, it.DefinitionKey = in.InstanceID, in.ElementID, in.DefinitionKey
+		}
+		items = append(items, it)
+	}
 	job := s.bulk.add(pages.BulkProgress{ID: req.RequestID, Title: title, Selection: selection, Actor: req.Actor,
-		Started: s.now(), BackHref: back, BackLabel: backLabel}, s.now())
+		Started: s.now(), BackHref: back, BackLabel: backLabel}, items, s.now())
 	// The command outlives the request: it is bounded by the client's bulk timeout, and
 	// its result is kept in the registry for the progress page.
 	ctx := context.WithoutCancel(c.Request().Context())
@@ -671,6 +768,9 @@ func (s *server) actionProgress(c echo.Context) error {
 		return &pageError{Status: http.StatusNotFound, Title: "Action not found",
 			Message:  "No bulk action has the id " + strconv.Quote(id) + " on this server. Results are kept for 30 minutes; the audit log keeps them for good.",
 			BackHref: "/incidents", BackLabel: "Go to the incidents"}
+	}
+	if job.Done {
+		job = s.bulk.recheck(c.Request().Context(), id, s.eng, s.now())
 	}
 	p := pages.BulkProgressProps{Now: s.now(), Job: job}
 	if isFragment(c.Request()) {

@@ -1,10 +1,13 @@
 package web
 
 import (
+	"context"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/command"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/web/templates/pages"
 )
 
@@ -13,6 +16,19 @@ import (
 const (
 	bulkKeep    = 30 * time.Minute
 	bulkMaxJobs = 1000
+)
+
+// The outcome that matters after a bulk retry is how many failed again: a retried step
+// runs after the command answered, and a failure opens a new incident at the same place.
+// The result page checks the open incidents when it is drawn, at most once per
+// bulkRecheckEvery per action (however many watch it), and the page keeps asking for
+// bulkRecheckFor after the command finished, so the count follows the retried jobs as
+// they run; later, a reload checks again.
+const (
+	bulkRecheckEvery = time.Second
+	bulkRecheckFor   = time.Minute
+	// bulkStillFailingShown bounds the still-failing incidents listed on the page.
+	bulkStillFailingShown = 50
 )
 
 // bulkRegistry keeps the progress of the bulk actions this web server started, keyed by
@@ -26,18 +42,25 @@ type bulkRegistry struct {
 
 type bulkJob struct {
 	view     pages.BulkProgress
+	items    []bulkItem
 	finished time.Time
+	checked  time.Time // last still-failing check (zero: never)
 	done     chan struct{}
+}
+
+// bulkItem is one incident of a bulk retry and where it stood when the retry started.
+type bulkItem struct {
+	IncidentID, InstanceID, ElementID, DefinitionKey string
 }
 
 func newBulkRegistry() *bulkRegistry { return &bulkRegistry{jobs: map[string]*bulkJob{}} }
 
 // add registers a running bulk action; now drives the expiry of finished ones.
-func (r *bulkRegistry) add(view pages.BulkProgress, now time.Time) *bulkJob {
+func (r *bulkRegistry) add(view pages.BulkProgress, items []bulkItem, now time.Time) *bulkJob {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.evictLocked(now)
-	j := &bulkJob{view: view, done: make(chan struct{})}
+	j := &bulkJob{view: view, items: items, done: make(chan struct{})}
 	r.jobs[view.ID] = j
 	return j
 }
@@ -80,9 +103,98 @@ func (r *bulkRegistry) get(id string, now time.Time) (pages.BulkProgress, bool) 
 	if !ok {
 		return pages.BulkProgress{}, false
 	}
+	return copyView(j), true
+}
+
+func copyView(j *bulkJob) pages.BulkProgress {
 	v := j.view
 	v.Errors = append([]pages.BulkItemError(nil), j.view.Errors...)
-	return v, true
+	v.StillFailingList = append([]pages.BulkStillFailing(nil), j.view.StillFailingList...)
+	return v
+}
+
+// recheck counts the retried incidents of a finished bulk action that failed again (an
+// open incident at the same instance and element, other than the one retried), unless
+// that was done less than bulkRecheckEvery ago, and returns the job's view. A failed
+// check keeps the last count: the page is drawn anyway.
+func (r *bulkRegistry) recheck(ctx context.Context, id string, eng Engine, now time.Time) pages.BulkProgress {
+	r.mu.Lock()
+	j, ok := r.jobs[id]
+	if !ok {
+		r.mu.Unlock()
+		return pages.BulkProgress{}
+	}
+	if !j.view.Done || (!j.checked.IsZero() && now.Sub(j.checked) < bulkRecheckEvery) {
+		v := copyView(j)
+		r.mu.Unlock()
+		return v
+	}
+	j.checked = now
+	notRetried := make(map[string]bool, len(j.view.Errors))
+	for _, e := range j.view.Errors {
+		notRetried[e.ID] = true
+	}
+	var retried []bulkItem
+	for _, it := range j.items {
+		if !notRetried[it.IncidentID] && it.InstanceID != "" {
+			retried = append(retried, it)
+		}
+	}
+	r.mu.Unlock()
+
+	// Newest first: a retried step's new incident is among the newest.
+	open, err := eng.ListIncidents(ctx, store.IncidentFilter{State: store.IncidentOpen, Limit: command.MaxBulk})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		type place struct{ instance, element string }
+		at := make(map[place][]*store.Incident, len(open))
+		for _, in := range open {
+			k := place{in.InstanceID, in.ElementID}
+			at[k] = append(at[k], in)
+		}
+		v := &j.view
+		v.StillFailing, v.StillFailingList, v.Checked = 0, nil, now
+		var sameDef, sameEl string // "" until the first, "\x00" once they differ
+		note := func(cur *string, v string) {
+			if *cur == "" {
+				*cur = v
+			} else if *cur != v {
+				*cur = "\x00"
+			}
+		}
+		for _, it := range retried {
+			for _, in := range at[place{it.InstanceID, it.ElementID}] {
+				if in.ID == it.IncidentID {
+					continue
+				}
+				v.StillFailing++
+				note(&sameDef, in.DefinitionKey)
+				note(&sameEl, in.DefinitionKey+"\x00"+in.ElementID)
+				if len(v.StillFailingList) < bulkStillFailingShown {
+					v.StillFailingList = append(v.StillFailingList, pages.BulkStillFailing{IncidentID: in.ID,
+						InstanceID: in.InstanceID, ElementID: in.ElementID, Message: in.Message, Opened: in.CreatedAt})
+				}
+				break
+			}
+		}
+		v.StillFailingHref = stillFailingHref(sameDef, sameEl)
+	}
+	j.view.Settled = now.Sub(j.finished) >= bulkRecheckFor
+	return copyView(j)
+}
+
+// stillFailingHref is the instance list that shows the still-failing incidents'
+// instances, with the narrowest filter that holds them all: def is their one process
+// and defEl their one process+NUL+element ("\x00" when they differ).
+func stillFailingHref(def, defEl string) string {
+	if def == "" || def == "\x00" {
+		return instancesURL("hasIncident", "true")
+	}
+	if _, el, ok := strings.Cut(defEl, "\x00"); ok && el != "" {
+		return instancesURL("process", def, "waitingAt", el, "hasIncident", "true")
+	}
+	return instancesURL("process", def, "hasIncident", "true")
 }
 
 func (r *bulkRegistry) evictLocked(now time.Time) {

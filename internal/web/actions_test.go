@@ -15,12 +15,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"golang.org/x/net/html"
 
 	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine"
@@ -464,6 +467,9 @@ func TestActionVariables(t *testing.T) {
 	a.post("/instances/nope/variables", url.Values{"vname": {"x"}, "vtype": {"string"}, "vvalue": {"y"}, "vorig": {""}}).want(t, 404, "error-page", 1)
 }
 
+// TestActionBulkRetry: a bulk retry runs exactly the incidents its confirm page named
+// (their ids travel in the confirm form), never a filter resolved again later, and its
+// result says how many failed again, with a link to them (issue 10, point 18).
 func TestActionBulkRetry(t *testing.T) {
 	t.Parallel()
 	a := newActions(t, actionsConfig{})
@@ -475,20 +481,18 @@ func TestActionBulkRetry(t *testing.T) {
 
 	p := a.get("/incidents")
 	form := p.want(t, 200, "group-retry-bulk", 1)[0].Parent
-	fields := url.Values{}
-	for c := form.FirstChild; c != nil; c = c.NextSibling {
-		if c.Data == "input" {
-			fields.Add(attr(c, "name"), attr(c, "value"))
-		}
+	if hasAttr(form, "data-confirm") {
+		t.Error("the group's bulk retry asks in a dialog, with a count that may be stale by the time it runs")
 	}
+	fields := formInputs(form)
 	if fields.Get("definitionKey") != "pay" || fields.Get("elementId") != "charge" || fields.Get("messageContains") != "card declined by issuer" {
 		t.Fatalf("group form fields %v", fields)
 	}
 
-	// Without script the first post asks, with the count.
+	// The first post asks, with the count, and names the incidents in its form.
 	p = a.post("/incidents/retry-bulk", fields)
 	p.want(t, 200, "confirm-page", 1)
-	if msg := text(p.doc); !strings.Contains(msg, "Retry 5 incidents?") || !strings.Contains(msg, "5 open incidents match now") {
+	if msg := text(p.doc); !strings.Contains(msg, "Retry 5 incidents?") || !strings.Contains(msg, "Exactly these 5 are retried") {
 		t.Errorf("confirm page: %s", msg)
 	}
 	for _, in := range failed {
@@ -496,12 +500,33 @@ func TestActionBulkRetry(t *testing.T) {
 			t.Fatal("the confirm step retried")
 		}
 	}
+	confirm := formInputs(p.want(t, 200, "confirm-form", 1)[0])
+	if got := len(confirm["id"]); got != 5 || confirm.Get("confirm") != "yes" {
+		t.Fatalf("the confirm form carries %d ids (want 5), confirm=%q", got, confirm.Get("confirm"))
+	}
+	for _, in := range failed {
+		if !slices.Contains(confirm["id"], a.openIncident(in.ID).ID) {
+			t.Errorf("the confirm form leaves out the incident of %s", in.ID)
+		}
+	}
+
+	// confirm=yes without ids (an old page, a dialog) asks again: a filter never runs
+	// unconfirmed.
+	old := url.Values{}
+	for k, v := range fields {
+		old[k] = v
+	}
+	old.Set("confirm", "yes")
+	a.post("/incidents/retry-bulk", old).want(t, 200, "confirm-page", 1)
+
+	// An incident that opens after the confirm page is not part of what was confirmed.
+	late := a.startPay("B-late", true)
+	lateInc := a.openIncident(late.ID)
 
 	// Confirmed: the bulk command runs (in chunks of 2, so progress arrives several
 	// times) and the progress page ends done. The handler waits for small selections,
 	// so the first view is usually the result already; poll the fragment until done.
-	fields.Set("confirm", "yes")
-	p = a.post("/incidents/retry-bulk", fields)
+	p = a.post("/incidents/retry-bulk", confirm)
 	loc := p.header.Get("Location")
 	if p.status != http.StatusSeeOther || !strings.HasPrefix(loc, "/actions/web-") {
 		t.Fatalf("bulk retry: %d to %q\n%s", p.status, loc, p.body)
@@ -513,10 +538,13 @@ func TestActionBulkRetry(t *testing.T) {
 	if status := text(byTestID(page.doc, "bulk-status")[0]); !strings.Contains(status, "Done. 5 of 5 incidents retried") {
 		t.Errorf("status %q", status)
 	}
+	if inc := a.openIncident(late.ID); inc == nil || inc.ID != lateInc.ID {
+		t.Errorf("the incident opened after the confirm page was retried: %+v", inc)
+	}
 	full := a.get(loc)
 	full.want(t, 200, "bulk-progress", 1)
 	full.want(t, 200, "bulk-back", 1)
-	a.wantAudit("pay", "incident.retry-bulk", "ann", "ok")
+	a.wantAudit(confirm["id"][0], "incident.retry-bulk", "ann", "ok") // each item has its row
 	for _, in := range failed {
 		// The handler still fails (fail=true), so each has a new incident, and the old
 		// one is resolved by the retry.
@@ -531,26 +559,39 @@ func TestActionBulkRetry(t *testing.T) {
 			t.Errorf("instance %s: %d resolved incidents, want 1", in.ID, resolved)
 		}
 	}
+	// The outcome that matters: all 5 failed again, and the page says so with a link.
+	page = a.waitStillFailing(loc, 5)
+	if href := attr(byTestID(page.doc, "bulk-still-failing-link")[0], "href"); href != "/instances?hasIncident=true&process=pay&waitingAt=charge" {
+		t.Errorf("still-failing link %q", href)
+	}
+	if n := len(byTestID(page.doc, "bulk-still-failing-item")); n != 5 {
+		t.Errorf("%d still-failing incidents listed, want 5", n)
+	}
+	if status := text(byTestID(page.doc, "bulk-status")[0]); !strings.Contains(status, "5 of them failed again and are still failing") {
+		t.Errorf("status %q", status)
+	}
 
-	// From the instance list's filter: the incidents of the instances it selects.
+	// From the instance list's filter: the incidents of the instances it selects (6 now,
+	// with the late one), counted on the confirm page; the ids it names are what runs.
 	p = a.get("/instances?process=pay&hasIncident=true")
 	lf := p.want(t, 200, "bulk-retry-instances", 1)[0].Parent
-	filter := url.Values{}
-	for c := lf.FirstChild; c != nil; c = c.NextSibling {
-		if c.Data == "input" {
-			filter.Add(attr(c, "name"), attr(c, "value"))
-		}
+	if hasAttr(lf, "data-confirm") {
+		t.Error("the list's bulk retry asks in a dialog without a count")
 	}
+	filter := formInputs(lf)
 	p = a.post("/instances/retry-incidents", filter)
 	p.want(t, 200, "confirm-page", 1)
-	if !strings.Contains(text(p.doc), "Retry 5 incidents?") {
+	if !strings.Contains(text(p.doc), "Retry 6 incidents?") {
 		t.Errorf("confirm page: %s", text(p.doc))
 	}
-	filter.Set("confirm", "yes")
-	p = a.post("/instances/retry-incidents", filter)
+	confirm = formInputs(p.want(t, 200, "confirm-form", 1)[0])
+	if len(confirm["id"]) != 6 {
+		t.Fatalf("the list's confirm form carries %d ids, want 6", len(confirm["id"]))
+	}
+	p = a.post("/instances/retry-incidents", confirm)
 	page = a.waitProgress(p.header.Get("Location"))
-	if got := text(byTestID(page.doc, "bulk-succeeded")[0]); got != "5" {
-		t.Errorf("retried %s, want 5", got)
+	if got := text(byTestID(page.doc, "bulk-succeeded")[0]); got != "6" {
+		t.Errorf("retried %s, want 6", got)
 	}
 
 	// The stalled filter goes with the form too: a retry of the stalled list retries
@@ -564,13 +605,7 @@ func TestActionBulkRetry(t *testing.T) {
 	if href := attr(p.want(t, 200, "instances-csv", 1)[0], "href"); !strings.Contains(href, "stalled=true") {
 		t.Errorf("the CSV link %q leaves out the stalled filter", href)
 	}
-	lf = p.want(t, 200, "bulk-retry-instances", 1)[0].Parent
-	filter = url.Values{}
-	for c := lf.FirstChild; c != nil; c = c.NextSibling {
-		if c.Data == "input" {
-			filter.Add(attr(c, "name"), attr(c, "value"))
-		}
-	}
+	filter = formInputs(p.want(t, 200, "bulk-retry-instances", 1)[0].Parent)
 	if filter.Get("stalled") != "true" {
 		t.Fatalf("the bulk retry form leaves out the stalled filter: %v", filter)
 	}
@@ -587,6 +622,72 @@ func TestActionBulkRetry(t *testing.T) {
 	}
 	a.post("/incidents/retry-bulk", url.Values{"confirm": {"yes"}}).want(t, 400, "error-page", 1)
 	a.get("/actions/web-nope").want(t, 404, "error-page", 1)
+}
+
+// TestActionBulkRetryBadIDs: the ids a bulk confirm form posts are bounded and checked;
+// each bad one is a 400 that says what is wrong, and nothing runs.
+func TestActionBulkRetryBadIDs(t *testing.T) {
+	t.Parallel()
+	a := newActions(t, actionsConfig{})
+	in := a.startPay("X-1", true)
+	tooMany := make([]string, 1001)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprintf("inc-%d", i)
+	}
+	for name, tc := range map[string]struct {
+		ids  []string
+		want string
+	}{
+		"empty":          {[]string{""}, "Parameter id #1"},
+		"NUL":            {[]string{"a\x00b"}, "Parameter id #1"},
+		"control":        {[]string{"ok", "a\nb"}, "Parameter id #2"},
+		"too long":       {[]string{strings.Repeat("x", 129)}, "Parameter id #1"},
+		"invalid UTF-8":  {[]string{"\xff"}, "Parameter id #1"},
+		"over the limit": {tooMany, "at most 1000 (maxBulkSelect)"},
+	} {
+		for _, path := range []string{"/incidents/retry-bulk", "/instances/retry-incidents"} {
+			form := url.Values{"definitionKey": {"pay"}, "process": {"pay"}, "confirm": {"yes"}, "id": tc.ids}
+			p := a.post(path, form)
+			p.want(t, 400, "error-page", 1)
+			if !strings.Contains(text(p.doc), tc.want) {
+				t.Errorf("%s %s: the error does not say %q: %s", path, name, tc.want, text(p.doc))
+			}
+		}
+	}
+	if a.openIncident(in.ID) == nil {
+		t.Error("a refused bulk retry retried")
+	}
+}
+
+// formInputs collects the named inputs of a form, as a browser would post them.
+func formInputs(form *html.Node) url.Values {
+	out := url.Values{}
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "input" && attr(n, "name") != "" {
+			out.Add(attr(n, "name"), attr(n, "value"))
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(form)
+	return out
+}
+
+// waitStillFailing polls a finished bulk action's result until it counts want incidents
+// that failed again.
+func (a *actions) waitStillFailing(loc string, want int) *page {
+	a.t.Helper()
+	var p *page
+	a.waitFor(fmt.Sprintf("%d still failing", want), func() bool {
+		req, _ := http.NewRequest("GET", a.srv.URL+loc, nil)
+		req.Header.Set("HX-Request", "true")
+		p = a.do(req)
+		sf := byTestID(p.doc, "bulk-still-failing")
+		return p.status == 200 && len(sf) == 1 && strings.HasPrefix(strings.TrimSpace(text(sf[0])), strconv.Itoa(want)+" ")
+	})
+	return p
 }
 
 // waitProgress polls a progress page's fragment, as app.js does, until it is done.

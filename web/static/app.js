@@ -185,6 +185,10 @@
   // Confirm before a form with data-confirm posts: a <dialog> with the question. The
   // confirmed form carries confirm=yes, so the server skips its own confirm page (the
   // one browsers without script get for destructive actions).
+  // A confirmed action is never lost: live.js holds its swaps while a dialog is open,
+  // and the dialog posts the very form it asked about, put back into the document
+  // (hidden) if something replaced it meanwhile. A destructive question gives the focus
+  // to "Go back", so Enter twice on "Cancel instance" cancels nothing.
   var dialog = null;
   function confirmDialog() {
     if (dialog) return dialog;
@@ -213,6 +217,12 @@
     d.returnValue = "";
     d.onclose = function () {
       if (d.returnValue !== "yes") return;
+      if (!form.isConnected) {
+        // Replaced while the dialog was open: the detached form still holds every field
+        // (files too) as it was when the user asked; post that one.
+        form.hidden = true;
+        document.body.appendChild(form);
+      }
       if (!form.querySelector('input[name="confirm"]')) {
         var c = document.createElement("input");
         c.type = "hidden"; c.name = "confirm"; c.value = "yes";
@@ -223,7 +233,8 @@
       else form.submit();
     };
     d.showModal();
-    yes.focus();
+    if (form.hasAttribute("data-confirm-danger")) d.querySelector("[data-confirm-no]").focus();
+    else yes.focus();
   });
   // A button that posts shows it is busy, so a slow command is not clicked twice.
   document.addEventListener("submit", function (ev) {
@@ -258,10 +269,11 @@
     if (b) b.closest("[data-flash]").remove();
   });
 
-  // Bulk action progress: fetch the card every 500 ms until it says it is done.
+  // Bulk action progress: fetch the card every 500 ms until it says it is done, then
+  // every 2 s while the server still checks which retried incidents failed again.
   function pollProgress() {
     var card = document.querySelector("[data-progress-url]");
-    if (!card || card.getAttribute("data-done") === "true") return;
+    if (!card || card.getAttribute("data-settled") === "true") return;
     setTimeout(function () {
       fetch(card.getAttribute("data-progress-url"), { headers: { "HX-Request": "true" }, credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
@@ -272,7 +284,7 @@
           pollProgress();
         })
         .catch(function () { setTimeout(pollProgress, 2000); });
-    }, 500);
+    }, card.getAttribute("data-done") === "true" ? 2000 : 500);
   }
   pollProgress();
 })();

@@ -4,7 +4,9 @@
 //   event: status    data: live | down   (down: the server lost the event bus)
 // and each fragment replaces the element with that id. A fragment that holds the focused
 // field or a field the user has changed waits until the user leaves it, so typing is never
-// lost. After a swap the document gets a "cockpit:swap" event (detail.id, detail.el), so
+// lost. While a dialog is open (app.js's confirm) every fragment waits, and the latest of
+// each goes in once it closes: a swap must not take away the form a user is confirming.
+// After a swap the document gets a "cockpit:swap" event (detail.id, detail.el), so
 // other scripts can bind handlers in the new content.
 // When the stream breaks (server restart, network), it reconnects with exponential backoff
 // and jitter; the server sends every fragment to a new stream, so the page catches up
@@ -65,11 +67,19 @@
     return t.content.firstElementChild;
   }
 
+  function dialogOpen() { return document.querySelector("dialog[open]") !== null; }
+  function markHeld() {
+    var n = Object.keys(held).length;
+    if (n) indicator.setAttribute("data-held", String(n));
+    else indicator.removeAttribute("data-held");
+  }
+
   function swap(id, html) {
     var old = document.getElementById(id);
     if (!old) return;
-    if (busy(old)) { held[id] = html; return; }
+    if (dialogOpen() || busy(old)) { held[id] = html; markHeld(); return; }
     delete held[id];
+    markHeld();
     var el = parse(html, old);
     if (!el || old.isEqualNode(el)) return;
     // Keep what the reader opened.
@@ -88,12 +98,16 @@
     return (s ? s.textContent : "") + "#" + i;
   }
 
-  // Held fragments go in once the user leaves them.
-  document.addEventListener("focusout", function () {
+  // Held fragments go in once the user leaves them, or closes the dialog ("close" does
+  // not bubble: caught on the way down). After the dialog's own close handler, which may
+  // have posted the form.
+  function flushHeld() {
     setTimeout(function () {
       Object.keys(held).forEach(function (id) { swap(id, held[id]); });
     }, 0);
-  });
+  }
+  document.addEventListener("focusout", flushHeld);
+  document.addEventListener("close", flushHeld, true);
 
   function connect() {
     timer = null;

@@ -511,8 +511,12 @@ type ConfirmProps struct {
 }
 
 // ConfirmAttrs are the data attributes app.js reads to ask in a <dialog> before a form
-// posts (danger styles the confirming button as destructive).
+// posts (danger styles the confirming button as destructive and gives the focus to the
+// safe one). No message: no dialog (the server asks on a page of its own).
 func ConfirmAttrs(message, label string, danger bool) templ.Attributes {
+	if message == "" {
+		return templ.Attributes{}
+	}
 	a := templ.Attributes{"data-confirm": message, "data-confirm-label": label}
 	if danger {
 		a["data-confirm-danger"] = "true"
@@ -549,7 +553,7 @@ func ActionForm(action string, fields []Hidden, confirm ConfirmProps, label, cla
 			var templ_7745c5c3_Var28 string
 			templ_7745c5c3_Var28, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.URL(action)).ResolveURL(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/templates/components/actions.templ`, Line: 104, Col: 67}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/templates/components/actions.templ`, Line: 108, Col: 67}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var28)
 			if templ_7745c5c3_Err != nil {
@@ -610,7 +614,7 @@ func ActionForm(action string, fields []Hidden, confirm ConfirmProps, label, cla
 			var templ_7745c5c3_Var31 string
 			templ_7745c5c3_Var31, templ_7745c5c3_Err = templruntime.NewAttributeExpression(testID).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/templates/components/actions.templ`, Line: 106, Col: 67}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/templates/components/actions.templ`, Line: 110, Col: 67}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var31)
 			if templ_7745c5c3_Err != nil {
@@ -637,7 +641,7 @@ func ActionForm(action string, fields []Hidden, confirm ConfirmProps, label, cla
 		var templ_7745c5c3_Var32 string
 		templ_7745c5c3_Var32, templ_7745c5c3_Err = templ.JoinStringErrs(label)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/templates/components/actions.templ`, Line: 106, Col: 77}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/templates/components/actions.templ`, Line: 110, Col: 77}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var32))
 		if templ_7745c5c3_Err != nil {

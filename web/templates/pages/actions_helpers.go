@@ -81,9 +81,18 @@ func filterFields(f InstanceFilterForm) []components.Hidden {
 func bulkSummary(j BulkProgress) string {
 	s := fmt.Sprintf("%d of %d incident%s retried", j.Succeeded, j.Total, plural(j.Total))
 	if j.Failed > 0 {
-		s += fmt.Sprintf(", %d failed", j.Failed)
+		s += fmt.Sprintf(", %d could not be retried", j.Failed)
 	}
 	s += "."
+	if !j.Checked.IsZero() && j.Succeeded > 0 {
+		if j.StillFailing > 0 {
+			s += fmt.Sprintf(" %d of them failed again and %s still failing.", j.StillFailing, isAre(j.StillFailing))
+		} else if j.Settled {
+			s += " None of them has failed again."
+		} else {
+			s += " None of them has failed again so far."
+		}
+	}
 	if j.Matched > j.Total {
 		s += fmt.Sprintf(" %d more matched but were over the limit; run it again for those.", j.Matched-j.Total)
 	}
@@ -91,4 +100,11 @@ func bulkSummary(j BulkProgress) string {
 		s += " The service stopped before trying them all; the rest were not touched."
 	}
 	return s
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
 }

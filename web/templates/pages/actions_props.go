@@ -103,6 +103,24 @@ type BulkProgress struct {
 	Error           string
 	Errors          []BulkItemError
 	ErrorsTruncated bool
+	// Checked is when the retried incidents were last checked for a new incident at the
+	// same place (zero: not yet); StillFailing counts them, StillFailingList names the
+	// first ones and StillFailingHref lists their instances. Settled: the page stops
+	// checking by itself (a reload checks again).
+	Checked          time.Time
+	StillFailing     int
+	StillFailingList []BulkStillFailing
+	StillFailingHref string
+	Settled          bool
+}
+
+// BulkStillFailing is an incident opened again by a retried step.
+type BulkStillFailing struct {
+	IncidentID string
+	InstanceID string
+	ElementID  string
+	Message    string
+	Opened     time.Time
 }
 
 // BulkItemError is one incident a bulk retry could not retry.
