@@ -244,3 +244,46 @@ func TestBrowserConfirmSurvivesLiveUpdate(t *testing.T) {
 	confirm(page)
 	waitUntil(t, "the confirmed retry of C-3 after its form was replaced", func() bool { return resolved(c) })
 }
+
+// TestBrowserBulkRetryOutcome: the group's bulk retry goes to the confirm page that
+// counts the incidents, and the result page, checking by itself after the command is
+// done, ends showing how many failed again, with a link to them (issue 10, point 18).
+func TestBrowserBulkRetryOutcome(t *testing.T) {
+	browser := newBrowser(t)
+	a := newActions(t, actionsConfig{})
+	for _, k := range []string{"F-1", "F-2", "F-3"} {
+		a.startPay(k, true)
+	}
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	// Each step navigates; a poll running in the page dies with it, so poll from here.
+	until := func(what, cond string) {
+		t.Helper()
+		a.waitFor(what, func() bool {
+			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
+			return err == nil && ok
+		})
+	}
+	clickLater := func(sel string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`setTimeout(function () { document.querySelector(`+jsString(sel)+`).click(); }, 0)`)); err != nil {
+			t.Fatalf("click %s: %v", sel, err)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.srv.URL+"/incidents"),
+		waitJS(`document.querySelector("[data-testid=group-retry-bulk]") !== null`)); err != nil {
+		t.Fatal(err)
+	}
+	clickLater("[data-testid=group-retry-bulk]")
+	until("the confirm page with the count", `document.querySelector("[data-testid=confirm-page]") !== null &&
+		document.querySelector("h1").textContent === "Retry 3 incidents?" &&
+		document.querySelectorAll("[data-testid=confirm-form] input[name=id]").length === 3 &&
+		document.querySelector("dialog[open]") === null`)
+	screenshot(t, ctx, "actions-bulk-confirm")
+	clickLater("[data-testid=confirm-yes]")
+	until("the result, still failing counted", `(function () {
+		var c = document.querySelector("[data-testid=bulk-progress]"), s = document.querySelector("[data-testid=bulk-still-failing]");
+		return c !== null && c.dataset.done === "true" && s !== null && s.textContent.trim().indexOf("3 ") === 0 &&
+			document.querySelectorAll("[data-testid=bulk-still-failing-item]").length === 3; })()`)
+	screenshot(t, ctx, "actions-bulk-result")
+}
