@@ -580,7 +580,7 @@ func (s *server) retryInstances(c echo.Context) error {
 		return err
 	}
 	if confirmed(c) && len(ids) > 0 {
-		selection := "the instances of the list " + describeFilter(q)
+		selection := "incidents of the instance list, filter: " + describeFilter(q)
 		req := command.BulkRetryRequest{IncidentIDs: ids, Max: len(ids)}
 		return s.startBulk(c, cmds, req, "Retry incidents of instances", selection, back)
 	}
@@ -770,7 +770,9 @@ func (s *server) actionProgress(c echo.Context) error {
 			BackHref: "/incidents", BackLabel: "Go to the incidents"}
 	}
 	if job.Done {
-		job = s.bulk.recheck(c.Request().Context(), id, s.eng, s.now())
+		if v, ok := s.bulk.recheck(c.Request().Context(), id, s.eng, s.now()); ok {
+			job = v
+		}
 	}
 	p := pages.BulkProgressProps{Now: s.now(), Job: job}
 	if isFragment(c.Request()) {

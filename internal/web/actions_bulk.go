@@ -115,19 +115,19 @@ func copyView(j *bulkJob) pages.BulkProgress {
 
 // recheck counts the retried incidents of a finished bulk action that failed again (an
 // open incident at the same instance and element, other than the one retried), unless
-// that was done less than bulkRecheckEvery ago, and returns the job's view. A failed
-// check keeps the last count: the page is drawn anyway.
-func (r *bulkRegistry) recheck(ctx context.Context, id string, eng Engine, now time.Time) pages.BulkProgress {
+// that was done less than bulkRecheckEvery ago, and returns the job's view (false: no
+// such job any more). A failed check keeps the last count: the page is drawn anyway.
+func (r *bulkRegistry) recheck(ctx context.Context, id string, eng Engine, now time.Time) (pages.BulkProgress, bool) {
 	r.mu.Lock()
 	j, ok := r.jobs[id]
 	if !ok {
 		r.mu.Unlock()
-		return pages.BulkProgress{}
+		return pages.BulkProgress{}, false
 	}
 	if !j.view.Done || (!j.checked.IsZero() && now.Sub(j.checked) < bulkRecheckEvery) {
 		v := copyView(j)
 		r.mu.Unlock()
-		return v
+		return v, true
 	}
 	j.checked = now
 	notRetried := make(map[string]bool, len(j.view.Errors))
@@ -181,7 +181,7 @@ func (r *bulkRegistry) recheck(ctx context.Context, id string, eng Engine, now t
 		v.StillFailingHref = stillFailingHref(sameDef, sameEl)
 	}
 	j.view.Settled = now.Sub(j.finished) >= bulkRecheckFor
-	return copyView(j)
+	return copyView(j), true
 }
 
 // stillFailingHref is the instance list that shows the still-failing incidents'
