@@ -387,6 +387,10 @@ func (r *run) subscribe(tok *store.Token, n *node) error {
 			return nil
 		}
 		key = correlationString(v)
+		if err := checkSize(fmt.Sprintf("correlation key of %q", n.el.ID), len(key), MaxBusinessKeyBytes); err != nil {
+			r.openIncident(tok, n, store.IncidentExpression, err.Error(), "", "")
+			return nil
+		}
 	}
 	s := &store.Subscription{
 		ID: newID(), InstanceID: r.inst.ID, TokenID: tok.ID, ElementID: n.el.ID,
@@ -525,13 +529,15 @@ func (r *run) failJob(j *store.Job, herr error, started time.Time) error {
 	}
 	var be *BPMNError
 	if errors.As(herr, &be) {
+		// A handler's error is recorded, never refused; what it says is cut to size.
+		be = &BPMNError{Code: truncate(be.Code, MaxNameBytes), Message: truncate(be.Message, MaxErrorMessageBytes)}
 		r.event(EventErrorThrown, tok, n, map[string]any{"code": be.Code, "message": be.Message})
 		caught, err := r.throwError(tok, be.Code, be.Message)
 		if err != nil || caught {
 			return err
 		}
 		j.Attempt++
-		j.Retries, j.LastError, j.LockOwner, j.LockedUntil = 0, herr.Error(), "", nil
+		j.Retries, j.LastError, j.LockOwner, j.LockedUntil = 0, truncate(herr.Error(), MaxErrorMessageBytes), "", nil
 		r.putJob(j)
 		r.openIncident(tok, n, store.IncidentUnhandledError,
 			fmt.Sprintf("error %q thrown by %q is not caught by any boundary event", be.Code, n.el.ID), be.Message, j.ID)
@@ -540,7 +546,7 @@ func (r *run) failJob(j *store.Job, herr error, started time.Time) error {
 	wait := millis(started.Sub(j.DueAt))
 	j.Attempt++
 	j.Retries--
-	j.LastError = herr.Error()
+	j.LastError = truncate(herr.Error(), MaxErrorMessageBytes)
 	var d detailer
 	if errors.As(herr, &d) {
 		j.ErrorDetails = d.Details()

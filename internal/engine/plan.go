@@ -106,6 +106,10 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 			}
 			n := &node{el: el, parent: parent}
 			p.nodes[el.ID] = n
+			if len(el.ID) > MaxNameBytes {
+				// Element ids are stored with every token, stall and event, and indexed.
+				bad(el, "id is %d bytes, more than the limit of %d bytes", len(el.ID), MaxNameBytes)
+			}
 			if el.Kind.IsSubProcess() && el.Children != nil {
 				walk(el.Children, n)
 			}
@@ -222,6 +226,9 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 					break
 				}
 				n.messageName = m.Name
+				if len(m.Name) > MaxNameBytes {
+					bad(el, "message name is %d bytes, more than the limit of %d bytes", len(m.Name), MaxNameBytes)
+				}
 				if el.Kind != bpmn.KindStartEvent && strings.TrimSpace(m.CorrelationKey) != "" {
 					n.correlation = compile(el, "correlation key", m.CorrelationKey)
 				}
@@ -271,6 +278,9 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 		case bpmn.KindParallelGateway:
 			n.waits = len(n.in) > 1
 		}
+	}
+	if len(proc.ID) > MaxNameBytes {
+		problems = append(problems, fmt.Sprintf("process id (the process key) is %d bytes, more than the limit of %d bytes", len(proc.ID), MaxNameBytes))
 	}
 	if p.start == nil && len(p.timerStarts) == 0 && len(p.messageStarts) == 0 {
 		problems = append(problems, fmt.Sprintf("process %q has no start event", proc.ID))
