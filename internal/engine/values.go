@@ -29,9 +29,9 @@ const (
 	MaxEventBytes = 900 << 10
 	// MaxBusinessKeyBytes bounds a business key and a message correlation key (a message
 	// start event makes its correlation key the instance's business key).
-	MaxBusinessKeyBytes = 1024
-	// MaxNameBytes bounds a variable name, a message name and a process key.
-	MaxNameBytes = 255
+	MaxBusinessKeyBytes = store.MaxKeyBytes
+	// MaxNameBytes bounds a variable name, a message name, a process key and an element id.
+	MaxNameBytes = store.MaxNameBytes
 	// MaxReasonBytes bounds the reason given for a cancellation.
 	MaxReasonBytes = 4 << 10
 	// MaxErrorMessageBytes is where a handler's error message, or a thrown error's code
