@@ -229,3 +229,54 @@ func (v *env) checkEventSizes() {
 		}
 	}
 }
+
+// TestDeployRefusesOversizeNames: names a model puts into rows, indexes and events
+// (process key, element ids, job types, assignees, message names, error codes) are
+// bounded at deployment, each refusal naming what and the limit.
+func TestDeployRefusesOversizeNames(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		long := strings.Repeat("n", engine.MaxNameBytes+1)
+		model := func(process, task, jobType, assignee, message, code string) []byte {
+			return []byte(`<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:message id="m" name="` + message + `" />
+  <bpmn:error id="e" errorCode="` + code + `" />
+  <bpmn:process id="` + process + `" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="` + task + `" />
+    <bpmn:serviceTask id="` + task + `" camunda:type="external" camunda:topic="` + jobType + `" />
+    <bpmn:boundaryEvent id="failed" attachedToRef="` + task + `"><bpmn:errorEventDefinition errorRef="e" /></bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="` + task + `" targetRef="review" />
+    <bpmn:userTask id="review" camunda:assignee="` + assignee + `" />
+    <bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="wait" />
+    <bpmn:intermediateCatchEvent id="wait"><bpmn:messageEventDefinition messageRef="m" /></bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f4" sourceRef="wait" targetRef="end" />
+    <bpmn:sequenceFlow id="f5" sourceRef="failed" targetRef="end" />
+    <bpmn:endEvent id="end" />
+  </bpmn:process>
+</bpmn:definitions>`)
+		}
+		if _, err := v.e.Deploy(v.ctx, "ok.bpmn", model("p", "work", "work", "ann", "paid", "E1")); err != nil {
+			t.Fatalf("a model within the limits: %v", err)
+		}
+		cases := []struct {
+			name, what string
+			data       []byte
+		}{
+			{"process key", "process id", model(long, "work", "work", "ann", "paid", "E1")},
+			{"element id", "id is", model("p2", long, "work", "ann", "paid", "E1")},
+			{"job type", "job type", model("p2", "work", long, "ann", "paid", "E1")},
+			{"assignee", "assignee", model("p2", "work", "work", long, "paid", "E1")},
+			{"message name", "message name", model("p2", "work", "work", "ann", long, "E1")},
+			{"error code", "error code", model("p2", "work", "work", "ann", "paid", long)},
+		}
+		for _, c := range cases {
+			_, err := v.e.Deploy(v.ctx, c.name+".bpmn", c.data)
+			if !errors.Is(err, engine.ErrInvalidInput) || !strings.Contains(err.Error(), c.what) ||
+				!strings.Contains(err.Error(), strconv.Itoa(engine.MaxNameBytes)) {
+				t.Errorf("%s: %v", c.name, err)
+			}
+		}
+	})
+}

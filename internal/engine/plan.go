@@ -106,9 +106,12 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 			}
 			n := &node{el: el, parent: parent}
 			p.nodes[el.ID] = n
-			if len(el.ID) > MaxNameBytes {
-				// Element ids are stored with every token, stall and event, and indexed.
-				bad(el, "id is %d bytes, more than the limit of %d bytes", len(el.ID), MaxNameBytes)
+			// Ids, job types, error codes and assignees go into every event, row and
+			// index that names them: bounded like any name.
+			for _, f := range [...]struct{ what, v string }{{"id", el.ID}, {"job type", el.Task.JobType}, {"assignee", el.Task.Assignee}} {
+				if len(f.v) > MaxNameBytes {
+					bad(el, "%s is %d bytes, more than the limit of %d bytes", f.what, len(f.v), MaxNameBytes)
+				}
 			}
 			if el.Kind.IsSubProcess() && el.Children != nil {
 				walk(el.Children, n)
@@ -242,6 +245,9 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 					n.errorCode = e.Code
 					if n.errorCode == "" {
 						n.errorCode = e.Name
+					}
+					if len(n.errorCode) > MaxNameBytes {
+						bad(el, "error code is %d bytes, more than the limit of %d bytes", len(n.errorCode), MaxNameBytes)
 					}
 				}
 			}
