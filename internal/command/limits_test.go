@@ -58,6 +58,10 @@ func TestSizeLimitsAreInvalidInput(t *testing.T) {
 			_, err := v.client.CorrelateMessage(v.ctx, command.CorrelateMessageRequest{Meta: meta("ann"), Name: "payment.received", CorrelationKey: "A-1", Variables: lt})
 			return err
 		}},
+		{"target id", "1024", func() error {
+			_, err := v.client.RetryIncident(v.ctx, command.RetryIncidentRequest{Meta: meta("ann"), IncidentID: strings.Repeat("i", 2000)})
+			return err
+		}},
 		{"request over the server's max_payload", n(maxPayload), func() error {
 			huge := map[string]any{"v": strings.Repeat("x", maxPayload)}
 			_, err := v.client.SetVariables(v.ctx, command.SetVariablesRequest{Meta: meta("ann"), InstanceID: inst.ID, Variables: huge})
