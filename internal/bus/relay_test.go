@@ -97,6 +97,9 @@ func TestRelaySurvivesServerRestart(t *testing.T) {
 	if s.PublishErrors == 0 {
 		t.Logf("no publish failed while NATS was down (the relay saw the disconnect first): %+v", s)
 	}
+	if s.Parked != 0 || s.ParkedTotal != 0 {
+		t.Errorf("an outage set events aside: %+v (only events that can never be published are)", s)
+	}
 }
 
 // (c) A relay dies after its publishes were acknowledged and before it deleted the
