@@ -237,7 +237,11 @@ func TestDeployRefusesOversizeNames(t *testing.T) {
 	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
 		v := newEnv(t, open)
 		long := strings.Repeat("n", engine.MaxNameBytes+1)
-		model := func(process, task, jobType, assignee, message, code string) []byte {
+		model := func(process, task, jobType, assignee, message, code string, flowID ...string) []byte {
+			flow := "f4"
+			if len(flowID) > 0 {
+				flow = flowID[0]
+			}
 			return []byte(`<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
   <bpmn:message id="m" name="` + message + `" />
@@ -251,7 +255,7 @@ func TestDeployRefusesOversizeNames(t *testing.T) {
     <bpmn:userTask id="review" camunda:assignee="` + assignee + `" />
     <bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="wait" />
     <bpmn:intermediateCatchEvent id="wait"><bpmn:messageEventDefinition messageRef="m" /></bpmn:intermediateCatchEvent>
-    <bpmn:sequenceFlow id="f4" sourceRef="wait" targetRef="end" />
+    <bpmn:sequenceFlow id="` + flow + `" sourceRef="wait" targetRef="end" />
     <bpmn:sequenceFlow id="f5" sourceRef="failed" targetRef="end" />
     <bpmn:endEvent id="end" />
   </bpmn:process>
@@ -270,6 +274,7 @@ func TestDeployRefusesOversizeNames(t *testing.T) {
 			{"assignee", "assignee", model("p2", "work", "work", long, "paid", "E1")},
 			{"message name", "message name", model("p2", "work", "work", "ann", long, "E1")},
 			{"error code", "error code", model("p2", "work", "work", "ann", "paid", long)},
+			{"sequence flow id", "sequence flow", model("p2", "work", "work", "ann", "paid", "E1", long)},
 		}
 		for _, c := range cases {
 			_, err := v.e.Deploy(v.ctx, c.name+".bpmn", c.data)

@@ -119,6 +119,9 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 		}
 		for _, f := range c.Flows {
 			p.flows[f.ID] = &flow{f: f}
+			if len(f.ID) > MaxNameBytes { // in element.entered and the metrics rollups' keys
+				problems = append(problems, fmt.Sprintf("sequence flow (line %d): id is %d bytes, more than the limit of %d bytes", f.Line, len(f.ID), MaxNameBytes))
+			}
 		}
 	}
 	walk(&proc.Container, nil)
