@@ -30,7 +30,8 @@ const (
 	// MaxBusinessKeyBytes bounds a business key and a message correlation key (a message
 	// start event makes its correlation key the instance's business key).
 	MaxBusinessKeyBytes = store.MaxKeyBytes
-	// MaxNameBytes bounds a variable name, a message name, a process key and an element id.
+	// MaxNameBytes bounds a variable name, a message name, a process key, an element or
+	// flow id, a job type, an assignee and an error code.
 	MaxNameBytes = store.MaxNameBytes
 	// MaxReasonBytes bounds the reason given for a cancellation.
 	MaxReasonBytes = 4 << 10

@@ -30,7 +30,8 @@ var ErrDuplicate = errors.New("duplicate")
 const (
 	// MaxKeyBytes bounds a business key and a correlation key.
 	MaxKeyBytes = 1024
-	// MaxNameBytes bounds a variable name, a message name, a process key, an element id.
+	// MaxNameBytes bounds a variable name, a message name, a process key, an element or
+	// flow id, a job type, an assignee and an error code.
 	MaxNameBytes = 255
 )
 
