@@ -403,7 +403,7 @@ send:
 				f.bytes = max(f.bytes, payloadSize(m))
 			}
 			if f.bytes > maxPayload {
-				err = fmt.Errorf("its message is %d bytes, more than the server's max_payload of %d bytes", f.bytes, maxPayload)
+				err = fmt.Errorf("the event's message is %d bytes, more than the server's max_payload of %d bytes", f.bytes, maxPayload)
 			}
 		}
 		if err != nil {
