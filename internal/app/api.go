@@ -45,6 +45,7 @@ func newAPI(q queries, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /api/instances/{id}", a.instance)
 	mux.HandleFunc("GET /api/incidents", a.incidents)
 	mux.HandleFunc("GET /api/tasks", a.tasks)
+	mux.HandleFunc("GET /api/parked-events", a.parkedEvents)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + r.URL.Path})
 	})
@@ -281,6 +282,50 @@ func limitParam(s string) (int, error) {
 		return 0, fmt.Errorf("%w: limit %q must be a number from 1 to %d", errBadRequest, s, maxLimit)
 	}
 	return n, nil
+}
+
+// parkedEvents lists the events the outbox relay set aside because NATS can never take
+// them (newest first), and how many there are in all.
+func (a *api) parkedEvents(w http.ResponseWriter, r *http.Request) {
+	limit, err := limitParam(r.URL.Query().Get("limit"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if limit == 0 {
+		limit = 100
+	}
+	var n int64
+	var evs []*store.ParkedEvent
+	err = a.q.Store().Read(r.Context(), func(tx store.Tx) error {
+		var err error
+		if n, err = tx.CountParked(r.Context()); err != nil {
+			return err
+		}
+		evs, err = tx.ListParked(r.Context(), limit)
+		return err
+	})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]parkedEventJSON, 0, len(evs))
+	for _, p := range evs {
+		out = append(out, parkedEventJSON{Seq: p.Seq, ID: p.ID, InstanceID: p.InstanceID, Type: p.Type, Bytes: p.Bytes,
+			Reason: p.Reason, Placeholder: p.Placeholder, ParkedAt: p.ParkedAt})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"count": n, "events": out})
+}
+
+type parkedEventJSON struct {
+	Seq         int64     `json:"seq"`
+	ID          string    `json:"id"`
+	InstanceID  string    `json:"instanceId"`
+	Type        string    `json:"type"`
+	Bytes       int64     `json:"bytes"`
+	Reason      string    `json:"reason"`
+	Placeholder bool      `json:"placeholder"`
+	ParkedAt    time.Time `json:"parkedAt"`
 }
 
 // JSON views: the API's own shapes, so that the store's structs can change without

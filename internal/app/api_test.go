@@ -112,3 +112,52 @@ func TestAPIStalledFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIParkedEvents: the events the relay set aside are listed newest first with their
+// count; a bad limit is a 400.
+func TestAPIParkedEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	err = st.Write(ctx, func(tx store.Tx) error {
+		return tx.ParkOutbox(ctx, []*store.ParkedEvent{
+			{Seq: 7, ID: "e7", InstanceID: "i1", Type: "variables.changed", Bytes: 2 << 20, Reason: "too large", Placeholder: true, ParkedAt: at},
+			{Seq: 9, ID: "e9", InstanceID: "i2", Type: "job.failed", Bytes: 3 << 20, Reason: "too large", ParkedAt: at},
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newAPI(e, slog.New(slog.DiscardHandler))
+	get := func(path string, into any) int {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if err := json.Unmarshal(rec.Body.Bytes(), into); err != nil {
+			t.Fatalf("GET %s: %v\n%s", path, err, rec.Body)
+		}
+		return rec.Code
+	}
+	var body struct {
+		Count  int64             `json:"count"`
+		Events []parkedEventJSON `json:"events"`
+	}
+	if code := get("/api/parked-events?limit=1", &body); code != http.StatusOK || body.Count != 2 || len(body.Events) != 1 ||
+		body.Events[0].ID != "e9" || body.Events[0].Bytes != 3<<20 {
+		t.Errorf("parked events: %d %+v", code, body)
+	}
+	var eb errorBody
+	if code := get("/api/parked-events?limit=x", &eb); code != http.StatusBadRequest || !strings.Contains(eb.Error, "limit") {
+		t.Errorf("bad limit: %d %q", code, eb.Error)
+	}
+}

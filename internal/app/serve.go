@@ -70,6 +70,8 @@ incidents, tasks, live over SSE, actions over NATS) beside a read-only JSON API:
                                     user tasks and history
   GET /api/incidents                incidents; filters: state, definition, instance, limit
   GET /api/tasks                    user tasks; filters: state, assignee, instance, limit
+  GET /api/parked-events            events NATS can never take (too large), set aside by the
+                                    outbox relay, newest first; count; filter: limit
   GET /metrics                      Prometheus metrics (outbox backlog, events published, ...)
 
 Every history event is published on NATS JetStream (docs/events.md): on an embedded

@@ -21,6 +21,9 @@ const (
 	HeaderType        = "Cockpit-Event-Type"   // e.g. instance.started
 	HeaderInstance    = "Cockpit-Instance"     // instance id
 	HeaderInstanceSeq = "Cockpit-Instance-Seq" // the event's position in its instance
+	// HeaderOmitted is set on the placeholder of an event that could not be published
+	// (its data is replaced by {"omitted": {...}}); the value says why.
+	HeaderOmitted = "Cockpit-Omitted"
 )
 
 // Message is the JSON payload of an event message, schema cockpit.event/v1.
@@ -73,6 +76,30 @@ func DecodeMessage(b []byte) (*Message, error) {
 		return nil, fmt.Errorf("decode event %q: unknown schema %q", m.ID, m.Schema)
 	}
 	return &m, nil
+}
+
+// Omitted is the data of a placeholder message: what an event that could not be
+// published was, instead of its own data (which stays in the history).
+type Omitted struct {
+	// Bytes is the size of the event's message as it would have been published.
+	Bytes  int64  `json:"bytes"`
+	Reason string `json:"reason"`
+}
+
+// placeholderMsgs builds the messages that go out in place of an event that can never
+// be published: same subjects, id and headers, with {"omitted": {...}} as data.
+func placeholderMsgs(prefix string, ev *store.Event, p *store.ParkedEvent) []*nats.Msg {
+	data, _ := json.Marshal(map[string]Omitted{"omitted": {Bytes: p.Bytes, Reason: p.Reason}})
+	stub := *ev
+	stub.Data = data
+	msgs, err := eventMsgs(prefix, &stub)
+	if err != nil { // cannot happen: every field of stub is plain data
+		return nil
+	}
+	for _, m := range msgs {
+		m.Header.Set(HeaderOmitted, p.Reason)
+	}
+	return msgs
 }
 
 // eventMsgs builds the messages for one event: the event subject, and for incident

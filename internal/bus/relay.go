@@ -10,12 +10,19 @@ import (
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/clock"
+	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// envelopeBytes is room for what an event message holds besides its data: ids, keys and
+// names (bounded by engine.MaxNameBytes, and grown at most sixfold by JSON escaping) and
+// the headers. engine.MaxEventBytes plus this stays below NATS's default max_payload of
+// 1 MiB.
+const envelopeBytes = 16 << 10
 
 // LeaseName is the store lease the relay holds while it publishes: one relay per store
 // publishes at a time, so in a cluster of nodes each outbox row is published by one.
@@ -76,6 +83,7 @@ type Relay struct {
 
 	leader     atomic.Bool
 	published  atomic.Uint64
+	parked     atomic.Uint64
 	duplicates atomic.Uint64
 	errs       atomic.Uint64
 	lastLag    atomic.Int64 // nanoseconds
@@ -165,6 +173,10 @@ func (r *Relay) Start(ctx context.Context) error {
 		r.loop(runCtx)
 	}()
 	r.log.Info("outbox relay started", "owner", r.opts.Owner, "prefix", r.opts.Prefix)
+	if mp := r.opts.Conn.MaxPayload(); mp > 0 && mp < engine.MaxEventBytes+envelopeBytes {
+		r.log.Warn("the NATS server's max_payload is below the engine's largest event: larger events will be set aside, not published",
+			"max_payload", mp, "largest_event", engine.MaxEventBytes+envelopeBytes)
+	}
 	return nil
 }
 
@@ -304,8 +316,39 @@ func (r *Relay) release() {
 
 // inflight is one event whose messages were handed to the connection.
 type inflight struct {
-	ev   *store.Event
-	futs []jetstream.PubAckFuture
+	ev    *store.Event
+	futs  []jetstream.PubAckFuture
+	bytes int64 // the largest of its messages, as the server counts them
+	// park is set when the event cannot be published: it is recorded as set aside (with
+	// its placeholder, if that was acknowledged) instead of published.
+	park *store.ParkedEvent
+}
+
+// setAside records that the server refused one of f's messages for good.
+func (f *inflight) setAside(r *Relay, err error) {
+	if f.park == nil {
+		f.park = r.parkedEvent(f.ev, f.bytes, err.Error())
+		return
+	}
+	f.park.Placeholder = false
+	f.park.Reason += "; placeholder refused: " + err.Error()
+}
+
+func (r *Relay) parkedEvent(ev *store.Event, bytes int64, reason string) *store.ParkedEvent {
+	return &store.ParkedEvent{Seq: ev.Seq, ID: ev.ID, InstanceID: ev.InstanceID, Type: ev.Type, Bytes: bytes,
+		Reason: reason, ParkedAt: r.opts.Clock.Now()}
+}
+
+// payloadSize is a message's size as the server's max_payload counts it: data and
+// headers.
+func payloadSize(m *nats.Msg) int64 {
+	return int64(m.Size() - len(m.Subject) - len(m.Reply))
+}
+
+// permanent reports errors after which a message can never be published, however often
+// it is sent again: it is larger than the server or the stream accepts.
+func permanent(err error) bool {
+	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum)
 }
 
 // round publishes up to BatchSize outbox rows and deletes those acknowledged. It returns
@@ -338,6 +381,9 @@ func (r *Relay) round(ctx context.Context) (int, bool) {
 	// would overtake it; so the round stops sending when the connection reconnected
 	// since the round began (the reconnect buffer is off, see baseOptions).
 	reconnects := nc.Stats().Reconnects
+	// The server's limit, as the connection learned it (it may differ after a reconnect
+	// to another server of a cluster; a round that reconnected stops sending anyway).
+	maxPayload := nc.MaxPayload()
 	blocked := map[string]bool{} // instances with a failed event in this round
 	var sent []inflight
 	var lastErr error
@@ -350,13 +396,23 @@ send:
 			lastErr = nats.ErrDisconnected
 			break
 		}
-		msgs, err := eventMsgs(r.opts.Prefix, ev)
-		if err != nil {
-			r.errs.Add(1)
-			blocked[ev.InstanceID], lastErr = true, err
-			continue
-		}
 		f := inflight{ev: ev}
+		msgs, err := eventMsgs(r.opts.Prefix, ev)
+		if err == nil {
+			for _, m := range msgs {
+				f.bytes = max(f.bytes, payloadSize(m))
+			}
+			if f.bytes > maxPayload {
+				err = fmt.Errorf("the event's message is %d bytes, more than the server's max_payload of %d bytes", f.bytes, maxPayload)
+			}
+		}
+		if err != nil {
+			// It can never be published: a placeholder without its data goes in its
+			// place, so its instance's events on NATS keep their order and have no gap.
+			f.park = r.parkedEvent(ev, f.bytes, err.Error())
+			msgs = placeholderMsgs(r.opts.Prefix, ev, f.park)
+			f.park.Placeholder = len(msgs) > 0
+		}
 		for _, m := range msgs {
 			// No client-side retry on "no responders": a retry fires later than the
 			// events sent after this one and would overtake them; the row goes again
@@ -364,12 +420,16 @@ send:
 			fut, err := r.js.PublishMsgAsync(m, jetstream.WithRetryAttempts(0))
 			if err != nil {
 				r.errs.Add(1)
+				if permanent(err) {
+					// Refused by the client for good (a placeholder too large?): set
+					// aside without a placeholder rather than stop the stream.
+					f.setAside(r, err)
+					break
+				}
 				blocked[ev.InstanceID], lastErr = true, err
 				if connectionError(err) {
 					break send
 				}
-				// Something about this event (too large for the server's max_payload):
-				// it and its instance's later events wait; other instances go on.
 				continue send
 			}
 			f.futs = append(f.futs, fut)
@@ -378,6 +438,7 @@ send:
 	}
 
 	acked := make([]int64, 0, len(sent))
+	var parked []*store.ParkedEvent
 	for _, f := range sent {
 		ok := !blocked[f.ev.InstanceID]
 		for _, fut := range f.futs {
@@ -388,6 +449,10 @@ send:
 				}
 			case err := <-fut.Err():
 				r.errs.Add(1)
+				if permanent(err) {
+					f.setAside(r, err) // refused by the stream for good
+					continue
+				}
 				ok, lastErr = false, err
 			case <-ctx.Done():
 				// Stopped: the rows stay and are deduplicated when published again.
@@ -398,10 +463,14 @@ send:
 			blocked[f.ev.InstanceID] = true
 			continue
 		}
+		acked = append(acked, f.ev.Seq)
+		if f.park != nil {
+			parked = append(parked, f.park)
+			continue
+		}
 		lag := r.opts.Clock.Now().Sub(f.ev.Time)
 		r.lastLag.Store(int64(lag))
 		r.lag.Observe(max(lag, 0).Seconds())
-		acked = append(acked, f.ev.Seq)
 	}
 	if r.beforeDelete != nil {
 		if err := r.beforeDelete(acked); err != nil {
@@ -409,13 +478,25 @@ send:
 		}
 	}
 	if len(acked) > 0 {
-		err := r.opts.Store.Write(ctx, func(tx store.Tx) error { return tx.DeleteOutbox(ctx, acked) })
+		// Parked rows are recorded in the transaction that moves the cursor past them:
+		// an event is either still queued or recorded as set aside, never lost.
+		err := r.opts.Store.Write(ctx, func(tx store.Tx) error {
+			if err := tx.ParkOutbox(ctx, parked); err != nil {
+				return err
+			}
+			return tx.DeleteOutbox(ctx, acked)
+		})
 		if err != nil {
 			// Published but still queued: published again later, deduplicated.
 			r.log.Warn("outbox relay: delete published rows", "err", err, "rows", len(acked))
 			return len(evs), false
 		}
-		r.published.Add(uint64(len(acked)))
+		r.published.Add(uint64(len(acked) - len(parked)))
+		r.parked.Add(uint64(len(parked)))
+		for _, p := range parked {
+			r.log.Error("outbox relay: event set aside, it cannot be published", "event", p.ID, "seq", p.Seq,
+				"instance", p.InstanceID, "type", p.Type, "bytes", p.Bytes, "reason", p.Reason, "placeholder", p.Placeholder)
+		}
 	}
 	if len(acked) < len(evs) {
 		r.log.Warn("outbox relay: events not published, retrying", "published", len(acked), "read", len(evs), "err", lastErr)
@@ -441,8 +522,14 @@ type Stats struct {
 	// by this relay; Duplicates the acknowledgements that said "already stored".
 	Published  uint64
 	Duplicates uint64
-	// PublishErrors counts messages that could not be published (they are retried).
+	// PublishErrors counts messages that could not be published (retried, or set aside
+	// when they never can be).
 	PublishErrors uint64
+	// Parked counts the events this relay set aside because they can never be published
+	// (larger than the server's max_payload); ParkedTotal is how many the store holds,
+	// from every node's relay.
+	Parked      uint64
+	ParkedTotal int64
 	// LastLag is the time from the last published event's change to its acknowledgement.
 	LastLag time.Duration
 	// Leader reports whether this relay holds the lease.
@@ -452,7 +539,7 @@ type Stats struct {
 // Stats reads the outbox size from the store and the relay's counters.
 func (r *Relay) Stats(ctx context.Context) (Stats, error) {
 	s := Stats{
-		Published: r.published.Load(), Duplicates: r.duplicates.Load(), PublishErrors: r.errs.Load(),
+		Published: r.published.Load(), Parked: r.parked.Load(), Duplicates: r.duplicates.Load(), PublishErrors: r.errs.Load(),
 		LastLag: time.Duration(r.lastLag.Load()), Leader: r.leader.Load(),
 	}
 	err := r.opts.Store.Read(ctx, func(tx store.Tx) error {
@@ -464,7 +551,8 @@ func (r *Relay) Stats(ctx context.Context) (Stats, error) {
 		if n > 0 {
 			s.OldestAge = max(r.opts.Clock.Now().Sub(oldest), 0)
 		}
-		return nil
+		s.ParkedTotal, err = tx.CountParked(ctx)
+		return err
 	})
 	if err != nil {
 		return s, fmt.Errorf("relay stats: %w", err)

@@ -2,13 +2,19 @@ package bus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -90,6 +96,9 @@ func TestRelaySurvivesServerRestart(t *testing.T) {
 	}
 	if s.PublishErrors == 0 {
 		t.Logf("no publish failed while NATS was down (the relay saw the disconnect first): %+v", s)
+	}
+	if s.Parked != 0 || s.ParkedTotal != 0 {
+		t.Errorf("an outage set events aside: %+v (only events that can never be published are)", s)
 	}
 }
 
@@ -225,6 +234,11 @@ func TestCollector(t *testing.T) {
 	if after["cockpit_outbox_backlog"] != 0 {
 		t.Errorf("backlog %v after publishing", after["cockpit_outbox_backlog"])
 	}
+	for _, name := range []string{"cockpit_outbox_parked", "cockpit_events_parked_total"} {
+		if v, ok := after[name]; !ok || v != 0 {
+			t.Errorf("%s = %v (present %v), want 0", name, v, ok)
+		}
+	}
 }
 
 func TestConnectGivesUp(t *testing.T) {
@@ -258,5 +272,127 @@ func TestEmbeddedInProcess(t *testing.T) {
 	defer nc.Close()
 	if err := nc.FlushWithContext(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An event larger than the server's max_payload (written before the engine bounded
+// events, or on a server configured below the default) never stops the stream: the
+// relay sets it aside (recorded, counted, logged), publishes a placeholder with its id
+// in its place, and every event behind it, of its instance too, is published in order.
+func TestRelaySetsAsideEventsTooLargeToPublish(t *testing.T) {
+	eachTarget(t, func(t *testing.T, tg *target) {
+		ctx := deadline(t, 60*time.Second)
+		f := newFlow(t)
+		nc := tg.connect(t)
+		limit := nc.MaxPayload()
+		// Hostile shapes: plain bytes over the limit, JSON that escaping grows sixfold past
+		// it, and an incident event (two messages) over it.
+		plain, _ := json.Marshal(map[string]string{"v": strings.Repeat("x", int(limit))})
+		escaped, _ := json.Marshal(map[string]string{"v": strings.Repeat("<", int(limit)/6+1)})
+		mk := func(seq int64, typ string, data []byte) *store.Event {
+			return &store.Event{ID: fmt.Sprintf("big-%d", seq), InstanceID: "big", InstanceSeq: seq, DefinitionID: flowKey + ":1",
+				DefinitionKey: flowKey, Type: typ, Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), Data: data}
+		}
+		evs := []*store.Event{
+			mk(1, engine.EventInstanceStarted, []byte(`{"businessKey":"big"}`)),
+			mk(2, engine.EventVariablesChanged, plain),
+			mk(3, engine.EventVariablesChanged, escaped),
+			mk(4, engine.EventIncidentOpened, plain),
+			mk(5, engine.EventInstanceCancelled, []byte(`{"reason":"done"}`)),
+		}
+		err := f.st.Write(ctx, func(tx store.Tx) error { return tx.Apply(ctx, &store.Change{Events: evs}) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.start(10) // events of other instances, before and after
+		waitFor(t, ctx, "instances to end", func() bool { return f.endedCount() == 10 })
+
+		r := newTestRelay(t, f, nc, tg.prefix, "node-a")
+		f.setNotify(r.Notify)
+		if err := r.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, ctx, "the outbox to empty", func() bool { return f.backlog(t) == 0 })
+		stopRelay(t, r)
+
+		history := f.history(t)
+		checkExactlyOnce(t, nc, tg.prefix, history)
+		omitted := map[string]string{}
+		for _, m := range readStream(t, nc, EventsStream(tg.prefix)) {
+			var data struct {
+				Omitted *Omitted `json:"omitted"`
+			}
+			if err := json.Unmarshal(m.msg.Data, &data); err != nil {
+				t.Fatal(err)
+			}
+			if data.Omitted != nil {
+				omitted[m.msgID] = data.Omitted.Reason
+			}
+		}
+		if len(omitted) != 3 || omitted["big-2"] == "" || omitted["big-3"] == "" || omitted["big-4"] == "" {
+			t.Errorf("placeholders %v, want big-2, big-3 and big-4", omitted)
+		}
+		for id, reason := range omitted {
+			if !strings.Contains(reason, "max_payload of "+strconv.FormatInt(limit, 10)) {
+				t.Errorf("%s: reason %q does not name the server's limit %d", id, reason, limit)
+			}
+		}
+		var parked []*store.ParkedEvent
+		err = f.st.Read(ctx, func(tx store.Tx) error {
+			var err error
+			parked, err = tx.ListParked(ctx, 10)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(parked) != 3 || parked[0].ID != "big-4" || !parked[0].Placeholder || parked[0].Bytes <= limit {
+			t.Errorf("parked %+v", parked)
+		}
+		s, err := r.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Parked != 3 || s.ParkedTotal != 3 || s.Published != uint64(len(history)-3) {
+			t.Errorf("stats %+v, want 3 parked and %d published", s, len(history)-3)
+		}
+		// The history keeps the events whole.
+		for _, ev := range history {
+			if ev.ID == "big-3" && string(ev.Data) != string(escaped) {
+				t.Errorf("the history lost the parked event's data")
+			}
+		}
+	})
+}
+
+// The engine's largest event, in its largest envelope (keys and ids at their limits, all
+// escaped sixfold), fits the max_payload of the embedded server (NATS's default).
+func TestLargestEventFitsMaxPayload(t *testing.T) {
+	t.Parallel()
+	ctx := deadline(t, 30*time.Second)
+	tg := embeddedTarget(t)
+	nc := tg.connect(t)
+	data, _ := json.Marshal(map[string]string{"v": strings.Repeat("x", engine.MaxEventBytes-10)})
+	name := strings.Repeat("<", engine.MaxNameBytes)
+	ev := &store.Event{ID: strings.Repeat("i", 36), Seq: 1 << 60, InstanceID: strings.Repeat("i", 36), InstanceSeq: 1 << 60,
+		DefinitionID: name, DefinitionKey: name, Type: engine.EventIncidentOpened, ElementID: name, ElementType: name,
+		TokenID: strings.Repeat("t", 36), JobID: strings.Repeat("j", 36), IncidentID: strings.Repeat("x", 36),
+		Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), Data: data}
+	msgs, err := eventMsgs(tg.prefix, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if n := payloadSize(m); n > engine.MaxEventBytes+envelopeBytes || n > nc.MaxPayload() {
+			t.Errorf("the largest event is %d bytes: more than %d + %d, or the server's max_payload %d",
+				n, engine.MaxEventBytes, envelopeBytes, nc.MaxPayload())
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.PublishMsg(ctx, msgs[0]); err != nil {
+		t.Errorf("publish the largest event: %v", err)
 	}
 }

@@ -171,7 +171,8 @@ func (c *Client) send(ctx context.Context, verb string, body []byte, timeout tim
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, errorf(CodeUnavailable, "no command service answers on %s", subject)
 	case errors.Is(err, nats.ErrMaxPayload):
-		return nil, errorf(CodeInvalidInput, "%s: request of %d bytes is larger than the NATS server accepts", verb, len(body))
+		return nil, errorf(CodeInvalidInput, "%s: request of %d bytes is more than the limit of %d bytes (the NATS server's max_payload)",
+			verb, len(body), c.nc.MaxPayload())
 	case err != nil:
 		return nil, fmt.Errorf("%s: %w", verb, err)
 	}

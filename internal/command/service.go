@@ -42,6 +42,10 @@ const (
 // DefaultQueueGroup is the queue group every engine node's command service joins.
 const DefaultQueueGroup = "cockpit-engine"
 
+// maxTargetBytes bounds what a command acts on (an id, a process key, a message name): the
+// audit log indexes it, and no id, key or name the engine keeps is longer.
+const maxTargetBytes = store.MaxKeyBytes
+
 // DefaultMaxRequestBytes is the largest request body accepted (1 MiB, the NATS server's
 // default max_payload).
 const DefaultMaxRequestBytes = 1 << 20
@@ -377,6 +381,9 @@ func (s *Service) decode(ep endpoint, body []byte, x *call) (commandRequest, err
 		return nil, errorf(CodeInvalidInput, "malformed JSON: unexpected data after the request object at byte offset %d", dec.InputOffset())
 	}
 	m := req.meta()
+	if t := req.target(); len(t) > maxTargetBytes {
+		return nil, errorf(CodeInvalidInput, "the command's target (id, key or name) is %d bytes, more than the limit of %d bytes", len(t), maxTargetBytes)
+	}
 	x.target, x.reason = req.target(), m.Reason
 	x.request = json.RawMessage(body)
 	if m.RequestID == "" {

@@ -25,6 +25,9 @@ func (e *Engine) StartInstance(ctx context.Context, key string, opts StartOption
 	if strings.TrimSpace(key) == "" {
 		return nil, fmt.Errorf("start instance: process key is empty: %w", ErrInvalidInput)
 	}
+	if err := checkSize("business key", len(opts.BusinessKey), MaxBusinessKeyBytes); err != nil {
+		return nil, fmt.Errorf("start instance of %q: %w", key, err)
+	}
 	var out store.Instance
 	err := e.exec(ctx, func(tx store.Tx) (bool, error) {
 		p, err := e.startPlan(ctx, tx, key, opts.Version)
@@ -286,6 +289,12 @@ func (e *Engine) CorrelateMessage(ctx context.Context, m Message) (*CorrelationR
 	if strings.TrimSpace(m.Name) == "" {
 		return nil, fmt.Errorf("correlate message: name is empty: %w", ErrInvalidInput)
 	}
+	if err := checkSize("message name", len(m.Name), MaxNameBytes); err != nil {
+		return nil, fmt.Errorf("correlate message: %w", err)
+	}
+	if err := checkSize("correlation key", len(m.CorrelationKey), MaxBusinessKeyBytes); err != nil {
+		return nil, fmt.Errorf("correlate message %q: %w", m.Name, err)
+	}
 	var res CorrelationResult
 	err := e.exec(ctx, func(tx store.Tx) (bool, error) {
 		res = CorrelationResult{}
@@ -423,6 +432,9 @@ func (e *Engine) RetryIncident(ctx context.Context, incidentID string, opts Retr
 // CancelInstance ends an active or suspended instance: every token, job, timer,
 // subscription and task goes, open incidents are resolved.
 func (e *Engine) CancelInstance(ctx context.Context, instanceID, reason string) error {
+	if err := checkSize("reason", len(reason), MaxReasonBytes); err != nil {
+		return fmt.Errorf("cancel instance %q: %w", instanceID, err)
+	}
 	err := e.update(ctx, instanceID, func(r *run) error {
 		if r.ended() {
 			return fmt.Errorf("instance %q has ended (%s): %w", instanceID, r.inst.State, ErrInvalidState)

@@ -387,6 +387,10 @@ func (r *run) subscribe(tok *store.Token, n *node) error {
 			return nil
 		}
 		key = correlationString(v)
+		if err := checkSize(fmt.Sprintf("correlation key of %q", n.el.ID), len(key), MaxBusinessKeyBytes); err != nil {
+			r.openIncident(tok, n, store.IncidentExpression, err.Error(), "", "")
+			return nil
+		}
 	}
 	s := &store.Subscription{
 		ID: newID(), InstanceID: r.inst.ID, TokenID: tok.ID, ElementID: n.el.ID,
@@ -525,13 +529,15 @@ func (r *run) failJob(j *store.Job, herr error, started time.Time) error {
 	}
 	var be *BPMNError
 	if errors.As(herr, &be) {
+		// A handler's error is recorded, never refused; what it says is cut to size.
+		be = &BPMNError{Code: truncate(be.Code, MaxNameBytes), Message: truncate(be.Message, MaxErrorMessageBytes)}
 		r.event(EventErrorThrown, tok, n, map[string]any{"code": be.Code, "message": be.Message})
 		caught, err := r.throwError(tok, be.Code, be.Message)
 		if err != nil || caught {
 			return err
 		}
 		j.Attempt++
-		j.Retries, j.LastError, j.ErrorDetails, j.LockOwner, j.LockedUntil = 0, herr.Error(), "", "", nil
+		j.Retries, j.LastError, j.ErrorDetails, j.LockOwner, j.LockedUntil = 0, truncate(herr.Error(), MaxErrorMessageBytes), "", "", nil
 		r.putJob(j)
 		r.openIncident(tok, n, store.IncidentUnhandledError,
 			fmt.Sprintf("error %q thrown by %q is not caught by any boundary event", be.Code, n.el.ID), be.Message, j.ID)
@@ -542,7 +548,7 @@ func (r *run) failJob(j *store.Job, herr error, started time.Time) error {
 	j.Retries--
 	// Error and details are this attempt's: an error without details clears the ones an
 	// earlier attempt left, or the incident would show another failure's stack.
-	j.LastError, j.ErrorDetails = herr.Error(), ""
+	j.LastError, j.ErrorDetails = truncate(herr.Error(), MaxErrorMessageBytes), ""
 	var d detailer
 	if errors.As(herr, &d) {
 		j.ErrorDetails = d.Details()

@@ -106,12 +106,22 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 			}
 			n := &node{el: el, parent: parent}
 			p.nodes[el.ID] = n
+			// Ids, job types, error codes and assignees go into every event, row and
+			// index that names them: bounded like any name.
+			for _, f := range [...]struct{ what, v string }{{"id", el.ID}, {"job type", el.Task.JobType}, {"assignee", el.Task.Assignee}} {
+				if len(f.v) > MaxNameBytes {
+					bad(el, "%s is %d bytes, more than the limit of %d bytes", f.what, len(f.v), MaxNameBytes)
+				}
+			}
 			if el.Kind.IsSubProcess() && el.Children != nil {
 				walk(el.Children, n)
 			}
 		}
 		for _, f := range c.Flows {
 			p.flows[f.ID] = &flow{f: f}
+			if len(f.ID) > MaxNameBytes { // in element.entered and the metrics rollups' keys
+				problems = append(problems, fmt.Sprintf("sequence flow (line %d): id is %d bytes, more than the limit of %d bytes", f.Line, len(f.ID), MaxNameBytes))
+			}
 		}
 	}
 	walk(&proc.Container, nil)
@@ -222,6 +232,9 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 					break
 				}
 				n.messageName = m.Name
+				if len(m.Name) > MaxNameBytes {
+					bad(el, "message name is %d bytes, more than the limit of %d bytes", len(m.Name), MaxNameBytes)
+				}
 				if el.Kind != bpmn.KindStartEvent && strings.TrimSpace(m.CorrelationKey) != "" {
 					n.correlation = compile(el, "correlation key", m.CorrelationKey)
 				}
@@ -235,6 +248,9 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 					n.errorCode = e.Code
 					if n.errorCode == "" {
 						n.errorCode = e.Name
+					}
+					if len(n.errorCode) > MaxNameBytes {
+						bad(el, "error code is %d bytes, more than the limit of %d bytes", len(n.errorCode), MaxNameBytes)
 					}
 				}
 			}
@@ -271,6 +287,9 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 		case bpmn.KindParallelGateway:
 			n.waits = len(n.in) > 1
 		}
+	}
+	if len(proc.ID) > MaxNameBytes {
+		problems = append(problems, fmt.Sprintf("process id (the process key) is %d bytes, more than the limit of %d bytes", len(proc.ID), MaxNameBytes))
 	}
 	if p.start == nil && len(p.timerStarts) == 0 && len(p.messageStarts) == 0 {
 		problems = append(problems, fmt.Sprintf("process %q has no start event", proc.ID))

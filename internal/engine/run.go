@@ -153,6 +153,15 @@ func (r *run) ended() bool {
 
 // flush writes everything the command did, as the next instance version.
 func (r *run) flush() error {
+	// No event may be too large to publish: the outbox relay could never move past it.
+	// The specific limits (variables, keys, reasons, error messages) keep events far
+	// below this; the check is the backstop for what they do not foresee.
+	for _, ev := range r.events {
+		if len(ev.Data) > MaxEventBytes {
+			return fmt.Errorf("event %s of instance %q: data is %d bytes, more than the limit of %d bytes: %w",
+				ev.Type, r.inst.ID, len(ev.Data), MaxEventBytes, ErrInvalidInput)
+		}
+	}
 	if err := r.pushJobs(); err != nil {
 		return err
 	}
@@ -301,25 +310,58 @@ func (r *run) newToken(n *node, scopeID string) *store.Token {
 }
 
 // setVariables validates and stores variables, writing one variables.changed event.
+// Nothing is stored unless every value is valid and the values fit the size limits
+// (MaxVariableBytes each, MaxVariablesBytes together), measured as the event publishes
+// them.
 func (r *run) setVariables(vars map[string]any, tok *store.Token, n *node) error {
 	if len(vars) == 0 {
 		return nil
 	}
-	changed := make(map[string]any, len(vars))
-	for _, name := range sortedKeys(vars) {
+	type set struct {
+		name string
+		dv   any
+		raw  json.RawMessage
+		typ  string
+	}
+	sets := make([]set, 0, len(vars))
+	// The event's data is built here, in the bytes json.Marshal of the map would give
+	// (sorted keys, HTML-safe escaping), so the size checked is the size published.
+	data := append(make([]byte, 0, 64), `{"variables":{`...)
+	for i, name := range sortedKeys(vars) {
 		if name == "" {
 			return fmt.Errorf("variable name is empty: %w", ErrInvalidInput)
+		}
+		if err := checkSize(fmt.Sprintf("variable name %.40q…", name), len(name), MaxNameBytes); err != nil {
+			return err
 		}
 		dv, raw, typ, err := normalise(name, vars[name])
 		if err != nil {
 			return err
 		}
-		v := &store.Variable{InstanceID: r.inst.ID, Name: name, Type: typ, Value: raw, UpdatedAt: r.now}
-		r.vars[name], r.putVars[name] = v, v
-		r.values[name] = dv
-		changed[name] = dv
+		enc, err := json.Marshal(dv)
+		if err != nil {
+			return fmt.Errorf("variable %q: %v: %w", name, err, ErrInvalidInput)
+		}
+		if err := checkSize(fmt.Sprintf("variable %q (JSON-encoded)", name), len(enc), MaxVariableBytes); err != nil {
+			return err
+		}
+		qname, _ := json.Marshal(name)
+		if i > 0 {
+			data = append(data, ',')
+		}
+		data = append(append(append(data, qname...), ':'), enc...)
+		if len(data) > MaxVariablesBytes {
+			return fmt.Errorf("the variables set at once are more than the limit of %d bytes (JSON-encoded, at %q): %w",
+				MaxVariablesBytes, name, ErrInvalidInput)
+		}
+		sets = append(sets, set{name, dv, raw, typ})
 	}
-	r.event(EventVariablesChanged, tok, n, map[string]any{"variables": changed})
+	for _, v := range sets {
+		sv := &store.Variable{InstanceID: r.inst.ID, Name: v.name, Type: v.typ, Value: v.raw, UpdatedAt: r.now}
+		r.vars[v.name], r.putVars[v.name] = sv, sv
+		r.values[v.name] = v.dv
+	}
+	r.eventJSON(EventVariablesChanged, tok, n, append(data, '}', '}'))
 	return nil
 }
 
@@ -366,6 +408,7 @@ func (r *run) resolveIncident(i *store.Incident, how string) {
 }
 
 func (r *run) openIncident(tok *store.Token, n *node, typ, msg, details, jobID string) *store.Incident {
+	msg = truncate(msg, MaxErrorMessageBytes) // it goes into incident.opened
 	i := &store.Incident{
 		ID: newID(), InstanceID: r.inst.ID, TokenID: tok.ID, ElementID: n.el.ID,
 		DefinitionKey: r.inst.DefinitionKey, JobID: jobID, Type: typ, Message: msg, Details: details,

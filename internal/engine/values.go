@@ -6,9 +6,60 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"unicode/utf8"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
+
+// Size limits of what a command stores. Every event goes to NATS as one message, and a
+// message larger than the server's max_payload (1 MiB by default) can never be published,
+// so values are measured as they are published: JSON as encoding/json writes it, which
+// escapes <, > and & as \u003c (a string of "<" grows sixfold). Keys and names are also
+// bounded because the stores index them: PostgreSQL refuses a B-tree entry over about
+// 2.7 KB.
+const (
+	// MaxVariableBytes bounds one variable's value, JSON-encoded as published.
+	MaxVariableBytes = 256 << 10
+	// MaxVariablesBytes bounds all the variables one command (or one step: a script's
+	// result, a handler's output, a mapping) sets, encoded together as the
+	// variables.changed event that carries them.
+	MaxVariablesBytes = 512 << 10
+	// MaxEventBytes bounds the data of any one event, a backstop below the NATS default
+	// max_payload of 1 MiB (the event's envelope and headers take the rest).
+	MaxEventBytes = 900 << 10
+	// MaxBusinessKeyBytes bounds a business key and a message correlation key (a message
+	// start event makes its correlation key the instance's business key).
+	MaxBusinessKeyBytes = store.MaxKeyBytes
+	// MaxNameBytes bounds a variable name, a message name, a process key, an element or
+	// flow id, a job type, an assignee and an error code.
+	MaxNameBytes = store.MaxNameBytes
+	// MaxReasonBytes bounds the reason given for a cancellation.
+	MaxReasonBytes = 4 << 10
+	// MaxErrorMessageBytes is where a handler's error message, or a thrown error's code
+	// and message, is cut (a failure is never refused: it is recorded, shortened).
+	MaxErrorMessageBytes = 8 << 10
+)
+
+// checkSize refuses a value longer than limit, naming the limit.
+func checkSize(what string, n, limit int) error {
+	if n > limit {
+		return fmt.Errorf("%s is %d bytes, more than the limit of %d bytes: %w", what, n, limit, ErrInvalidInput)
+	}
+	return nil
+}
+
+// truncate cuts s to at most limit bytes (on a rune boundary) and says so.
+func truncate(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	suffix := fmt.Sprintf(" … (cut at %d of %d bytes)", limit, len(s))
+	cut := max(limit-len(suffix), 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + suffix
+}
 
 // encodeValue turns a Go value into the stored JSON and its type name. Values must be
 // JSON-representable; NaN and infinities are refused because JSON cannot carry them.

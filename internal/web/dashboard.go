@@ -97,6 +97,13 @@ func (s *server) dashboard(c echo.Context) error {
 		return err
 	}
 	p.OpenTasks = components.Bounded{N: min(len(tasks), countCap), Capped: len(tasks) > countCap}
+	err = s.eng.Store().Read(ctx, func(tx store.Tx) error {
+		p.ParkedEvents, err = tx.CountParked(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
 
 	// Throughput from the newest instances started in the last hour: how many started,
 	// and how many of those completed. When the bound cuts the hour short, the rows read

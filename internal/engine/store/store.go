@@ -23,6 +23,18 @@ var ErrConflict = errors.New("conflict")
 // ErrDuplicate means a row with the same unique key already exists.
 var ErrDuplicate = errors.New("duplicate")
 
+// Sizes the stores' indexes are built for. Business keys, correlation keys and names are
+// indexed as they are, and PostgreSQL refuses a B-tree entry over about 2.7 KB, so the
+// engine refuses longer ones (engine.MaxBusinessKeyBytes, engine.MaxNameBytes). Variable
+// values are not bounded here: the stores index them in a form of fixed size.
+const (
+	// MaxKeyBytes bounds a business key and a correlation key.
+	MaxKeyBytes = 1024
+	// MaxNameBytes bounds a variable name, a message name, a process key, an element or
+	// flow id, a job type, an assignee and an error code.
+	MaxNameBytes = 255
+)
+
 // Store opens transactions. Implementations are safe for concurrent use.
 type Store interface {
 	// Write runs fn in a read-write transaction and commits when fn returns nil.
@@ -149,6 +161,14 @@ type Tx interface {
 	DeleteOutbox(ctx context.Context, seqs []int64) error
 	// OutboxStats returns the queue length and the time of its oldest event (zero when empty).
 	OutboxStats(ctx context.Context) (count int64, oldest time.Time, err error)
+	// ParkOutbox records events the relay sets aside because they can never be published
+	// (a row already recorded for a seq is kept). It does not move the queue: the relay
+	// passes the same seqs to DeleteOutbox in the same transaction.
+	ParkOutbox(ctx context.Context, evs []*ParkedEvent) error
+	// ListParked returns up to limit parked events, newest (highest Seq) first;
+	// CountParked how many there are.
+	ListParked(ctx context.Context, limit int) ([]*ParkedEvent, error)
+	CountParked(ctx context.Context) (int64, error)
 
 	// Leases let one node at a time do a job (the outbox relay): AcquireLease takes or
 	// renews the named lease for owner until the given time, when it is free, expired
@@ -166,6 +186,24 @@ type Tx interface {
 
 	// Metrics rollups (metrics.go).
 	MetricsTx
+}
+
+// ParkedEvent is an event the outbox relay set aside: it could not be published for a
+// permanent reason (its message is larger than the NATS server accepts), so the relay
+// moved past it instead of stopping every event behind it. The event stays in the
+// history; this row says why it was not published.
+type ParkedEvent struct {
+	Seq        int64 // the event's Seq
+	ID         string
+	InstanceID string
+	Type       string
+	// Bytes is the size of the event's message as it would have been published.
+	Bytes  int64
+	Reason string
+	// Placeholder is true when a message without the event's data went out in its place
+	// (same id and headers), so the instance's events on NATS have no gap.
+	Placeholder bool
+	ParkedAt    time.Time
 }
 
 // AuditEntry records one operator command: who, what, when, and the result.

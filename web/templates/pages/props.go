@@ -25,8 +25,11 @@ type DashboardProps struct {
 	StartedHour   components.Bounded
 	CompletedHour components.Bounded
 	RateNote      string
-	Processes     []ProcessRow
-	Incidents     []*store.Incident
+	// ParkedEvents counts the events the outbox relay set aside because NATS can never
+	// take them (shown only when there are any).
+	ParkedEvents int64
+	Processes    []ProcessRow
+	Incidents    []*store.Incident
 }
 
 // ProcessRow is one process key on the dashboard.

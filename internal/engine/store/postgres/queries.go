@@ -198,7 +198,13 @@ const (
 	listOutboxSQL   = `SELECT ` + eventCols + ` FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT $1`
 	outboxAfterSQL  = `SELECT seq FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT $1`
 	setOutboxCursor = `INSERT INTO outbox_cursor (name, seq) VALUES ('relay', $1) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`
-	outboxStatsSQL  = `SELECT (SELECT count(*) FROM events WHERE seq > ` + outboxCursor + `),
+	parkOutboxSQL   = `INSERT INTO outbox_parked (seq, id, instance_id, type, bytes, reason, placeholder, parked_at)
+	SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::boolean[], $8::timestamptz[])
+	ON CONFLICT (seq) DO NOTHING`
+	listParkedSQL = `SELECT seq, id, instance_id, type, bytes, reason, placeholder, parked_at
+	FROM outbox_parked ORDER BY seq DESC LIMIT $1`
+	countParkedSQL = `SELECT count(*) FROM outbox_parked`
+	outboxStatsSQL = `SELECT (SELECT count(*) FROM events WHERE seq > ` + outboxCursor + `),
 		(SELECT time FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT 1)`
 
 	// Take the lease when it is free, expired or ours already; a row comes back when we
@@ -217,8 +223,10 @@ const (
 	latestOnlyCond     = `version = (SELECT max(version) FROM definitions d2 WHERE d2.key = d.key)`
 
 	listInstancesSQL = `SELECT ` + instanceCols + ` FROM instances`
-	variableCond     = `id IN (SELECT instance_id FROM variables WHERE name = ? AND value = ?::jsonb)`
-	waitingAtCond    = `id IN (SELECT instance_id FROM tokens WHERE element_id = ?)`
+	// The md5 term is what variables_value_md5 indexes (migration 00007): values of any
+	// size can be indexed that way; the value itself is compared after it.
+	variableCond  = `id IN (SELECT instance_id FROM variables WHERE name = ? AND md5(value::text) = md5(?::jsonb::text) AND value = ?::jsonb)`
+	waitingAtCond = `id IN (SELECT instance_id FROM tokens WHERE element_id = ?)`
 	// Keyset pagination, newest first.
 	instanceCursorCond = `(started_at, id) < (?, ?)`
 	instanceOrder      = ` ORDER BY started_at DESC, id DESC LIMIT ?`

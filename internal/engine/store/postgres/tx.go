@@ -726,7 +726,7 @@ func (t *tx) ListInstances(ctx context.Context, f store.InstanceFilter) (*store.
 		if err != nil {
 			return nil, fmt.Errorf("list instances: variable %q: %w", f.VariableName, err)
 		}
-		q.and(variableCond, f.VariableName, value)
+		q.and(variableCond, f.VariableName, value, value)
 	}
 	if !f.StartedAfter.IsZero() {
 		q.and(`started_at >= ?`, f.StartedAfter)
@@ -1021,6 +1021,59 @@ func (t *tx) OutboxStats(ctx context.Context) (int64, time.Time, error) {
 		return n, time.Time{}, nil
 	}
 	return n, oldest.UTC(), nil
+}
+
+// ParkOutbox records events the relay set aside, in one statement.
+func (t *tx) ParkOutbox(ctx context.Context, evs []*store.ParkedEvent) error {
+	if !t.write {
+		return fmt.Errorf("park outbox: %w", ErrReadOnly)
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	n := len(evs)
+	seqs, bytes := make([]int64, n), make([]int64, n)
+	ids, insts, types, reasons := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	placeholders, at := make([]bool, n), make([]time.Time, n)
+	for i, p := range evs {
+		seqs[i], ids[i], insts[i], types[i], bytes[i] = p.Seq, p.ID, p.InstanceID, p.Type, p.Bytes
+		reasons[i], placeholders[i], at[i] = p.Reason, p.Placeholder, p.ParkedAt
+	}
+	if _, err := t.exec(ctx, "park outbox", parkOutboxSQL, seqs, ids, insts, types, bytes, reasons, placeholders, at); err != nil {
+		return wrapErr("park outbox", err)
+	}
+	return nil
+}
+
+// ListParked returns parked events, newest first.
+func (t *tx) ListParked(ctx context.Context, limit int) ([]*store.ParkedEvent, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("list parked events: limit %d must be positive", limit)
+	}
+	out, err := queryAll(ctx, t, "list parked events", false, listParkedSQL, func(r pgx.Row) (*store.ParkedEvent, error) {
+		var p store.ParkedEvent
+		if err := r.Scan(&p.Seq, &p.ID, &p.InstanceID, &p.Type, &p.Bytes, &p.Reason, &p.Placeholder, &p.ParkedAt); err != nil {
+			return nil, err
+		}
+		p.ParkedAt = p.ParkedAt.UTC()
+		return &p, nil
+	}, limit)
+	if err != nil {
+		return nil, wrapErr("list parked events", err)
+	}
+	return out, nil
+}
+
+// CountParked returns how many events were parked.
+func (t *tx) CountParked(ctx context.Context) (int64, error) {
+	var n int64
+	err := t.do(ctx, "count parked events", false, func(b *pgx.Batch) { b.Queue(countParkedSQL) }, func(br pgx.BatchResults) error {
+		return br.QueryRow().Scan(&n)
+	})
+	if err != nil {
+		return 0, wrapErr("count parked events", err)
+	}
+	return n, nil
 }
 
 // AcquireLease takes or renews a named lease.

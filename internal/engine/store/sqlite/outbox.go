@@ -69,6 +69,49 @@ func (t *tx) OutboxStats(ctx context.Context) (int64, time.Time, error) {
 	return n, fromMicros(oldest), nil
 }
 
+// ParkOutbox records events the relay set aside.
+func (t *tx) ParkOutbox(ctx context.Context, evs []*store.ParkedEvent) error {
+	if err := t.writable("park outbox"); err != nil {
+		return err
+	}
+	for _, p := range evs {
+		if _, err := t.exec(ctx, qParkOutbox, p.Seq, p.ID, p.InstanceID, p.Type, p.Bytes, p.Reason,
+			p.Placeholder, micros(p.ParkedAt)); err != nil {
+			return writeErr(fmt.Sprintf("park event %d", p.Seq), err)
+		}
+	}
+	return nil
+}
+
+// ListParked returns parked events, newest first.
+func (t *tx) ListParked(ctx context.Context, limit int) ([]*store.ParkedEvent, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("list parked events: limit %d must be positive", limit)
+	}
+	out, err := queryAll(ctx, t, qListParked, func(s scanner) (*store.ParkedEvent, error) {
+		var p store.ParkedEvent
+		var at int64
+		if err := s.Scan(&p.Seq, &p.ID, &p.InstanceID, &p.Type, &p.Bytes, &p.Reason, &p.Placeholder, &at); err != nil {
+			return nil, err
+		}
+		p.ParkedAt = fromMicros(at)
+		return &p, nil
+	}, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list parked events: %w", err)
+	}
+	return out, nil
+}
+
+// CountParked returns how many events were parked.
+func (t *tx) CountParked(ctx context.Context) (int64, error) {
+	var n int64
+	if err := t.stmt(ctx, qCountParked).QueryRowContext(ctx).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count parked events: %w", err)
+	}
+	return n, nil
+}
+
 // AcquireLease takes or renews a named lease.
 func (t *tx) AcquireLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
 	if err := t.writable("acquire lease"); err != nil {

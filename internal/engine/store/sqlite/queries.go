@@ -74,6 +74,8 @@ const (
 	qCountWaitingAt
 	qListOutbox
 	qOutboxStats
+	qCountParked
+	qListParked
 	qGetLease
 	qElementCounts
 
@@ -98,6 +100,7 @@ const (
 	qLockJobs
 	qOutboxAfter
 	qSetOutboxCursor
+	qParkOutbox
 	qAcquireLease
 	qReleaseLease
 	qInsertAudit
@@ -110,6 +113,9 @@ var stmtSQL = [numStmts]string{
 	qListOutbox: `SELECT ` + eventCols + ` FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT ?`,
 	qOutboxStats: `SELECT (SELECT count(*) FROM events WHERE seq > ` + outboxCursor + `),
 		coalesce((SELECT time FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT 1), 0)`,
+	qCountParked: `SELECT count(*) FROM outbox_parked`,
+	qListParked: `SELECT seq, id, instance_id, type, bytes, reason, placeholder, parked_at
+		FROM outbox_parked ORDER BY seq DESC LIMIT ?`,
 	qGetLease: `SELECT owner FROM leases WHERE name = ?`,
 
 	qElementCounts: `SELECT element_id, completed FROM element_stats WHERE definition_id = ?`,
@@ -121,6 +127,8 @@ var stmtSQL = [numStmts]string{
 	` + elementStatsConflict,
 	qOutboxAfter:     `SELECT seq FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT ?`,
 	qSetOutboxCursor: `INSERT INTO outbox_cursor (name, seq) VALUES ('relay', ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`,
+	qParkOutbox: `INSERT INTO outbox_parked (seq, id, instance_id, type, bytes, reason, placeholder, parked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING`,
 	// Take the lease when it is free, expired or ours already.
 	qAcquireLease: `INSERT INTO leases (name, owner, until) VALUES (?1, ?2, ?3)
 		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until

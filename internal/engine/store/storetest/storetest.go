@@ -71,6 +71,8 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CountTokens", testCountTokens},
 		{"ElementCounts", testElementCounts},
 		{"Outbox", testOutbox},
+		{"OutboxParked", testOutboxParked},
+		{"LargeValues", testLargeValues},
 		{"Leases", testLeases},
 		{"Audit", testAudit},
 		{"MetricsCursor", testMetricsCursor},
