@@ -551,7 +551,7 @@ func (r *run) failJob(j *store.Job, herr error, started time.Time) error {
 	j.LastError, j.ErrorDetails = truncate(herr.Error(), MaxErrorMessageBytes), ""
 	var d detailer
 	if errors.As(herr, &d) {
-		j.ErrorDetails = d.Details()
+		j.ErrorDetails = truncate(d.Details(), MaxErrorDetailsBytes)
 	}
 	j.LockOwner, j.LockedUntil = "", nil
 	if j.Retries > 0 {

@@ -159,7 +159,7 @@ func TestOversizeValuesFromTheModelAndHandlers(t *testing.T) {
 			if j.Attempt == 1 {
 				return map[string]any{"out": ltString(engine.MaxVariableBytes)}, nil
 			}
-			return nil, errors.New(huge)
+			return nil, detailedErr2{msg: huge, details: huge}
 		})
 		v.e.Handle("charge", func(ctx context.Context, j *engine.Job) (map[string]any, error) {
 			return nil, engine.ThrowError(huge, huge)
@@ -188,7 +188,7 @@ func TestOversizeValuesFromTheModelAndHandlers(t *testing.T) {
 		v.advance(10 * time.Second) // the retry policy's backoff
 		v.waitFor("the second failed attempt", func() bool { return v.countEvents(engine.EventJobFailed, "flaky") == 2 })
 		j := v.detail(flaky.ID).Jobs
-		if len(j) != 1 || len(j[0].LastError) > engine.MaxErrorMessageBytes {
+		if len(j) != 1 || len(j[0].LastError) > engine.MaxErrorMessageBytes || len(j[0].ErrorDetails) > engine.MaxErrorDetailsBytes || len(j[0].ErrorDetails) == 0 {
 			t.Errorf("job after a huge error: %+v", j)
 		}
 		if v.countEvents(engine.EventJobFailed, "flaky") < 2 || !v.hasEventContaining(flaky.ID, engine.EventJobFailed, strconv.Itoa(engine.MaxVariableBytes)) {
@@ -285,3 +285,9 @@ func TestDeployRefusesOversizeNames(t *testing.T) {
 		}
 	})
 }
+
+// detailedErr2 is a failure whose message and details are both chosen by the test.
+type detailedErr2 struct{ msg, details string }
+
+func (e detailedErr2) Error() string   { return e.msg }
+func (e detailedErr2) Details() string { return e.details }

@@ -38,6 +38,10 @@ const (
 	// MaxErrorMessageBytes is where a handler's error message, or a thrown error's code
 	// and message, is cut (a failure is never refused: it is recorded, shortened).
 	MaxErrorMessageBytes = 8 << 10
+	// MaxErrorDetailsBytes is where a failure's details (a stack trace, a response body)
+	// are cut: enough for any stack, small enough that one failure cannot make its
+	// incident's event or the incident page unbounded.
+	MaxErrorDetailsBytes = 64 << 10
 )
 
 // checkSize refuses a value longer than limit, naming the limit.
