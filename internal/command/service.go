@@ -511,6 +511,14 @@ func (s *Service) fail(x *call, err error) *reply {
 		rep.detail = msg
 		return rep
 	}
+	if code == CodeUnavailable && (errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrConflict)) {
+		// The driver's text names hosts and statements: log it, answer what it means.
+		s.log.Warn("command not carried out: store unavailable", "verb", x.verb, "request_id", x.requestID, "err", err)
+		rep := failure(x.requestID, errorf(CodeUnavailable,
+			"the engine's database is unavailable or busy; the command was not carried out, send it again later (request id %s)", x.requestID))
+		rep.detail = msg
+		return rep
+	}
 	return failure(x.requestID, &Error{Code: code, Message: msg})
 }
 

@@ -23,6 +23,28 @@ var ErrConflict = errors.New("conflict")
 // ErrDuplicate means a row with the same unique key already exists.
 var ErrDuplicate = errors.New("duplicate")
 
+// ErrUnavailable means the store could not be reached or could not finish the work for a
+// reason that passes: a refused, closed or timed-out connection, a server shutting down or
+// out of connections, a busy database. Nothing of the failed transaction was written
+// (unless its commit was what failed, which the caller cannot tell apart from a lost
+// reply), so the work is safe to try again later. Drivers add it to the error's chain
+// (errors.Is) and keep the driver's message.
+var ErrUnavailable = errors.New("store unavailable")
+
+// Unavailable returns err marked as ErrUnavailable (errors.Is holds for both err and
+// ErrUnavailable; the message is err's). Nil stays nil.
+func Unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return unavailableError{err}
+}
+
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string   { return e.err.Error() }
+func (e unavailableError) Unwrap() []error { return []error{e.err, ErrUnavailable} }
+
 // Store opens transactions. Implementations are safe for concurrent use.
 type Store interface {
 	// Write runs fn in a read-write transaction and commits when fn returns nil.
@@ -64,7 +86,7 @@ type Notifier interface {
 }
 
 // Tx is one transaction. All methods take ctx first and return sentinel errors
-// (ErrNotFound, ErrConflict, ErrDuplicate) wrapped with context.
+// (ErrNotFound, ErrConflict, ErrDuplicate, ErrUnavailable) wrapped with context.
 type Tx interface {
 	// Savepoint, RollbackTo and Release let the engine apply several commands in one
 	// transaction and undo one of them without losing the others.

@@ -240,7 +240,7 @@ func (s *Store) run(ctx context.Context, write bool, fn func(store.Tx) error) (e
 	}
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("begin %s: %w", what, err)
+		return markUnavailable(fmt.Errorf("begin %s: %w", what, err))
 	}
 	t := newTx(pc.Conn(), write)
 	done := false
@@ -258,9 +258,9 @@ func (s *Store) run(ctx context.Context, write bool, fn func(store.Tx) error) (e
 	done = true
 	if err := t.commit(ctx); err != nil {
 		if write {
-			return fmt.Errorf("commit: %w", err)
+			return markUnavailable(fmt.Errorf("commit: %w", err))
 		}
-		return fmt.Errorf("end read: %w", err)
+		return markUnavailable(fmt.Errorf("end read: %w", err))
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func (t *tx) do(ctx context.Context, op string, write bool, queue func(b *pgx.Ba
 	if t.poisoned != nil {
 		return fmt.Errorf("%s: %w", op, t.poisoned)
 	}
-	return err
+	return markUnavailable(err)
 }
 
 // lockForWrite queues the write lock before the first Apply of the transaction: event seqs
