@@ -58,10 +58,10 @@ func TestUnavailableErrors(t *testing.T) {
 		{fmt.Errorf("begin write: %w", refused), true},
 		{io.ErrUnexpectedEOF, true},
 		{context.DeadlineExceeded, true},
-		{&pgconn.PgError{Code: "08006"}, true}, // connection_failure
-		{&pgconn.PgError{Code: "57P01"}, true}, // admin_shutdown
-		{&pgconn.PgError{Code: "57014"}, true}, // statement timeout
-		{&pgconn.PgError{Code: "53300"}, true}, // too many connections
+		{&pgconn.PgError{Code: "08006"}, true},  // connection_failure
+		{&pgconn.PgError{Code: "57P01"}, true},  // admin_shutdown
+		{&pgconn.PgError{Code: "57014"}, true},  // statement timeout
+		{&pgconn.PgError{Code: "53300"}, true},  // too many connections
 		{&pgconn.PgError{Code: "22021"}, false}, // NUL byte in text
 		{&pgconn.PgError{Code: "23505"}, false}, // unique violation
 		{&pgconn.PgError{Code: "40001"}, false}, // serialization: ErrConflict
