@@ -181,6 +181,10 @@ type Tx interface {
 
 	// Audit log of operator commands.
 	InsertAudit(ctx context.Context, a *AuditEntry) error
+	// UpdateAudit sets the Result, Error and Request of the audit row a.ID (a command's
+	// row written with AuditStarted before it ran gets its result); ErrNotFound when
+	// there is no such row.
+	UpdateAudit(ctx context.Context, a *AuditEntry) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
 
 	// Stalls (stalls.go).
@@ -205,6 +209,12 @@ type AuditEntry struct {
 	Result string
 	Error  string
 }
+
+// AuditStarted is the Result of an audit row written before its command runs: a command
+// whose row cannot be written does not run. UpdateAudit gives the row the command's result;
+// a row left "started" is a command whose end was not recorded (the node stopped, or the
+// store failed after the command).
+const AuditStarted = "started"
 
 // AuditFilter selects audit entries, newest first. Zero fields do not filter.
 type AuditFilter struct {

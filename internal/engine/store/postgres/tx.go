@@ -1074,6 +1074,27 @@ func (t *tx) InsertAudit(ctx context.Context, a *store.AuditEntry) error {
 	return nil
 }
 
+// UpdateAudit sets the result, error and request of an audit row.
+func (t *tx) UpdateAudit(ctx context.Context, a *store.AuditEntry) error {
+	if !t.write {
+		return fmt.Errorf("update audit: %w", ErrReadOnly)
+	}
+	if a.ID == "" || a.Result == "" {
+		return errors.New("update audit: id and result are required")
+	}
+	if a.Request != nil && !jsonValid(a.Request) {
+		return fmt.Errorf("update audit %q: invalid JSON request", a.ID)
+	}
+	n, err := t.exec(ctx, "update audit", updateAuditSQL, a.ID, a.Result, a.Error, nullJSONArg(a.Request))
+	if err != nil {
+		return wrapErr(fmt.Sprintf("update audit %q", a.ID), err)
+	}
+	if n == 0 {
+		return fmt.Errorf("update audit %q: %w", a.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
 // ListAudit lists audit entries, newest first.
 func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditEntry, error) {
 	q := newQuery(listAuditSQL)
