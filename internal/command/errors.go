@@ -61,7 +61,20 @@ func (c Code) status() string {
 type Error struct {
 	Code    Code   `json:"code"`
 	Message string `json:"message"`
+	// notSent is why a Client request never reached a command service (ErrNATSUnavailable,
+	// ErrNoService), for errors.Is; nil otherwise.
+	notSent error
 }
+
+// Client errors with code unavailable for a request that was never sent, so nothing was
+// changed. Match them with errors.Is.
+var (
+	// ErrNATSUnavailable: the client's NATS connection is down (reconnecting with a full
+	// reconnect buffer, closed or draining).
+	ErrNATSUnavailable = errors.New("NATS is unavailable")
+	// ErrNoService: NATS answered that no command service listens (no engine node runs).
+	ErrNoService = errors.New("no command service")
+)
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
 
@@ -74,6 +87,8 @@ func (e *Error) Is(target error) bool {
 		return e.Code == CodeInvalidState
 	case engine.ErrInvalidInput:
 		return e.Code == CodeInvalidInput
+	case ErrNATSUnavailable, ErrNoService:
+		return e.notSent == target
 	}
 	return false
 }

@@ -12,6 +12,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -37,6 +38,7 @@ import (
 type actions struct {
 	*fixture
 	st store.Store
+	nc *nats.Conn // the web UI's command client's connection
 }
 
 type actionsConfig struct {
@@ -108,11 +110,12 @@ func newActions(t *testing.T, cfg actionsConfig) *actions {
 			t.Errorf("stop command service: %v", err)
 		}
 	})
-	ui := web.New(web.Options{Engine: e, Commands: command.NewClient(connect(t, ns.ClientURL()), prefix),
+	nc := connect(t, ns.ClientURL())
+	ui := web.New(web.Options{Engine: e, Commands: command.NewClient(nc, prefix),
 		Logger: slog.New(slog.DiscardHandler), Actor: "ann", TrustProxyUser: cfg.trustProxy})
 	srv := httptest.NewServer(ui)
 	t.Cleanup(srv.Close)
-	return &actions{fixture: &fixture{t: t, e: e, srv: srv}, st: st}
+	return &actions{fixture: &fixture{t: t, e: e, srv: srv}, st: st, nc: nc}
 }
 
 func natsServer(t *testing.T) *server.Server {
@@ -765,6 +768,89 @@ func TestActionDeploy(t *testing.T) {
 	req, _ := http.NewRequest("POST", a.srv.URL+"/deploy", &body)
 	req.Header.Set("Content-Type", w.FormDataContentType())
 	a.do(req).want(t, 400, "form-error", 1)
+}
+
+// TestActionWhileNATSDown: an action whose command cannot be sent says what happened and
+// what to do, not the NATS client's error, and changes nothing.
+func TestActionWhileNATSDown(t *testing.T) {
+	t.Parallel()
+	a := newActions(t, actionsConfig{})
+	in := a.startPay("N-1", false)
+	a.nc.Close()
+	base := "/instances/" + in.ID
+	_, flash := a.wantRedirect(a.post(base+"/suspend", url.Values{}), base)
+	want := "error: Suspend instance was not carried out: the command service could not be reached (NATS is unavailable). " +
+		"Nothing was changed; try again when it is back."
+	if flash != want || strings.Contains(flash, "nats:") {
+		t.Errorf("flash %q, want %q", flash, want)
+	}
+	if st := a.detail(in.ID).Instance.State; st != store.InstanceActive {
+		t.Errorf("state %s", st)
+	}
+}
+
+// TestActionHostileProxyActor: an X-Forwarded-User that is no valid actor (control
+// characters, invisible ones, too long, not UTF-8) refuses the action instead of running
+// it under another name or a cut one; deploy checks it too.
+func TestActionHostileProxyActor(t *testing.T) {
+	t.Parallel()
+	a := newActions(t, actionsConfig{trustProxy: true})
+	in := a.startPay("H-1", false)
+	good, err := os.ReadFile(filepath.Join("testdata", "actions", "shipping.bpmn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "/instances/" + in.ID
+	for name, actor := range map[string]string{
+		"tab":        "bob\tadmin",
+		"bidi":       "\u202ebob",
+		"zero width": "b\u200bob",
+		"too long":   strings.Repeat("é", command.MaxActorBytes/2+1), // once cut mid-letter
+		"not utf8":   "bob\xff",
+	} {
+		req, _ := http.NewRequest("POST", a.srv.URL+base+"/suspend", nil)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		req.Header.Set("X-Forwarded-User", actor)
+		if _, flash := a.wantRedirect(a.do(req), base); !strings.HasPrefix(flash, "error: Suspend instance was refused: ") ||
+			!strings.Contains(flash, `"actor"`) {
+			t.Errorf("%s: flash %q", name, flash)
+		}
+		if st := a.detail(in.ID).Instance.State; st != store.InstanceActive {
+			t.Fatalf("%s: suspended by a refused actor", name)
+		}
+		var body bytes.Buffer
+		w := multipart.NewWriter(&body)
+		fw, _ := w.CreateFormFile("file", "shipping.bpmn")
+		_, _ = fw.Write(good)
+		_ = w.Close()
+		req, _ = http.NewRequest("POST", a.srv.URL+"/deploy", &body)
+		req.Header.Set("Content-Type", w.FormDataContentType())
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		req.Header.Set("X-Forwarded-User", actor)
+		if msg := text(a.do(req).want(t, 403, "form-error", 1)[0]); !strings.Contains(msg, "Nothing was deployed") {
+			t.Errorf("%s: deploy %q", name, msg)
+		}
+	}
+	if defs, err := a.e.ListDefinitions(context.Background(), store.DefinitionFilter{Key: "shipping"}); err != nil || len(defs) != 0 {
+		t.Errorf("deployed by a refused actor: %v %v", defs, err)
+	}
+	// A file name with a NUL byte, control characters and invalid UTF-8 (RFC 2231
+	// percent-encoded, as a raw NUL is no valid header) deploys under a clean name.
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="file"; filename*=UTF-8''ship%00ping%01%FF.bpmn`)
+	h.Set("Content-Type", "application/octet-stream")
+	fw, _ := w.CreatePart(h)
+	_, _ = fw.Write(good)
+	_ = w.Close()
+	req, _ := http.NewRequest("POST", a.srv.URL+"/deploy", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if _, flash := a.wantRedirect(a.do(req), "/processes/shipping"); !strings.Contains(flash, "Deployed shipping.bpmn") {
+		t.Errorf("flash %q", flash)
+	}
+	a.wantAudit("shipping.bpmn", "deploy", "ann", "ok")
 }
 
 func TestActionActor(t *testing.T) {
