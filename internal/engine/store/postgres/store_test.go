@@ -409,3 +409,42 @@ func TestElementStatsMigrationCountsHistory(t *testing.T) {
 		t.Fatalf("counts after migrating up over the history: %v, want %v", got, want)
 	}
 }
+
+// TestStatementTimeoutIsUnavailable: a write that waits past statement_timeout (here on a
+// row another session holds) fails with store.ErrUnavailable, safe to try again, and
+// succeeds once the row is free.
+func TestStatementTimeoutIsUnavailable(t *testing.T) {
+	t.Parallel()
+	schema := newSchema()
+	s := open(t, postgres.Options{Schema: schema, StatementTimeout: 100 * time.Millisecond})
+	ctx := t.Context()
+	in := &store.Instance{ID: "i1", DefinitionID: "d:1", DefinitionKey: "d", DefinitionVersion: 1,
+		State: store.InstanceActive, Version: 1, StartedAt: time.Now()}
+	if err := s.Write(ctx, func(tx store.Tx) error { return tx.Apply(ctx, &store.Change{Instance: in, Created: true}) }); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, testURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	holder, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Exec(ctx, `SELECT 1 FROM `+pgx.Identifier{schema, "instances"}.Sanitize()+` WHERE id = 'i1' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	next := *in
+	next.Version = 2
+	err = s.Write(ctx, func(tx store.Tx) error { return tx.Apply(ctx, &store.Change{Instance: &next}) })
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("write on a locked row past the statement timeout: %v, want ErrUnavailable", err)
+	}
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, func(tx store.Tx) error { return tx.Apply(ctx, &store.Change{Instance: &next}) }); err != nil {
+		t.Fatalf("write after the lock was released: %v", err)
+	}
+}
