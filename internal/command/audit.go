@@ -3,7 +3,6 @@ package command
 import (
 	"context"
 	"fmt"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -111,11 +110,6 @@ func hex4(b []byte, at int) (rune, bool) {
 	return r, true
 }
 
-// auditText makes an error text storable (the store refuses NUL bytes and invalid UTF-8).
-func auditText(s string) string {
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
-}
-
 // auditEntry is the audit row of a call, without its result.
 func (s *Service) auditEntry(x *call) *store.AuditEntry {
 	return &store.AuditEntry{
@@ -156,7 +150,7 @@ func (s *Service) finishAudit(entries ...*store.AuditEntry) {
 	defer cancel()
 	err := s.st.Write(ctx, func(tx store.Tx) error {
 		for _, a := range entries {
-			a.Error = auditText(a.Error)
+			a.Error = store.StorableText(a.Error)
 			if err := tx.UpdateAudit(ctx, a); err != nil {
 				return err
 			}

@@ -562,7 +562,7 @@ func (s *Service) writeAudit(x *call, rep *reply) {
 	a := s.auditEntry(x)
 	setResult(a, rep)
 	// A refused request may hold what the store cannot: keep what it can.
-	a.Target, a.Reason = auditText(a.Target), auditText(a.Reason)
+	a.Target, a.Reason = store.StorableText(a.Target), store.StorableText(a.Reason)
 	if a.Request != nil && checkRequestText(a.Request) != nil {
 		a.Request = nil
 	}
@@ -577,7 +577,7 @@ func (s *Service) insertAudit(entries ...*store.AuditEntry) {
 	defer cancel()
 	err := s.st.Write(ctx, func(tx store.Tx) error {
 		for _, a := range entries {
-			a.Error = auditText(a.Error)
+			a.Error = store.StorableText(a.Error)
 			if err := tx.InsertAudit(ctx, a); err != nil {
 				return err
 			}

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
@@ -431,7 +429,7 @@ type outcomeError struct {
 }
 
 func (o *outcomeError) Error() string {
-	return storableText(fmt.Sprintf("the job's outcome could not be written (%d attempts), so the handler's result was not written: %v",
+	return store.StorableText(fmt.Sprintf("the job's outcome could not be written (%d attempts), so the handler's result was not written: %v",
 		outcomeAttempts, o.write))
 }
 
@@ -460,7 +458,7 @@ func storableError(herr error) error {
 		if storable(be.Code) && storable(be.Message) {
 			return herr
 		}
-		return &BPMNError{Code: storableText(be.Code), Message: storableText(be.Message)}
+		return &BPMNError{Code: store.StorableText(be.Code), Message: store.StorableText(be.Message)}
 	}
 	msg := herr.Error()
 	var d detailer
@@ -471,7 +469,7 @@ func storableError(herr error) error {
 	if storable(msg) && storable(details) {
 		return herr
 	}
-	return &cleanError{msg: storableText(msg), details: storableText(details)}
+	return &cleanError{msg: store.StorableText(msg), details: store.StorableText(details)}
 }
 
 // cleanError is a handler error whose text was made storable.
@@ -480,12 +478,7 @@ type cleanError struct{ msg, details string }
 func (c *cleanError) Error() string   { return c.msg }
 func (c *cleanError) Details() string { return c.details }
 
-func storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
-
-// storableText replaces NUL bytes and invalid UTF-8 with U+FFFD.
-func storableText(s string) string {
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
-}
+func storable(s string) bool { return store.StorableText(s) == s }
 
 // finishJob completes or fails a job; started is when its handler began.
 func (e *Engine) finishJob(ctx context.Context, j *store.Job, vars map[string]any, herr error, started time.Time) error {

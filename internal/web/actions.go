@@ -944,7 +944,7 @@ func (s *server) finishDeployAudit(c echo.Context, a *store.AuditEntry, dep *eng
 	}
 	a.Result = "ok"
 	if derr != nil {
-		a.Result, a.Error = string(command.CodeInternal), strings.ToValidUTF8(strings.ReplaceAll(derr.Error(), "\x00", ""), "")
+		a.Result, a.Error = string(command.CodeInternal), store.StorableText(derr.Error())
 		var de *engine.DeployError
 		if errors.As(derr, &de) || errors.Is(derr, engine.ErrInvalidInput) {
 			a.Result = string(command.CodeInvalidInput)

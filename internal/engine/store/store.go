@@ -10,7 +10,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrNotFound means the row asked for does not exist.
@@ -38,6 +40,16 @@ func Unavailable(err error) error {
 		return err
 	}
 	return unavailableError{err}
+}
+
+// StorableText returns s with what no store can hold in text replaced by U+FFFD: NUL
+// bytes and invalid UTF-8 (PostgreSQL refuses both in text and jsonb; SQLite would keep
+// them, so the two stores would differ).
+func StorableText(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 type unavailableError struct{ err error }
