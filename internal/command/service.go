@@ -523,7 +523,7 @@ func (s *Service) fail(x *call, err error) *reply {
 		// The driver's text names hosts and statements: log it, answer what it means.
 		s.log.Warn("command not carried out: store unavailable", "verb", x.verb, "request_id", x.requestID, "err", err)
 		rep := failure(x.requestID, errorf(CodeUnavailable,
-			"the engine's database is unavailable or busy; the command was not carried out, send it again later (request id %s)", x.requestID))
+			"the engine's database is unavailable or busy, try again later (request id %s)", x.requestID))
 		rep.detail = msg
 		return rep
 	}

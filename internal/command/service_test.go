@@ -449,7 +449,7 @@ func TestTransientStoreErrorIsUnavailable(t *testing.T) {
 		_, err := v.client.RetryIncident(v.ctx, command.RetryIncidentRequest{Meta: meta("ann"), IncidentID: inc.ID})
 		cerr := wantCode(t, err, command.CodeUnavailable)
 		if strings.Contains(cerr.Message, "10.1.2.3") || strings.Contains(cerr.Message, "SQLSTATE") ||
-			!strings.Contains(cerr.Message, "send it again") {
+			!strings.Contains(cerr.Message, "try again later") {
 			t.Errorf("message %q", cerr.Message)
 		}
 		if a := v.lastAudit(inc.ID); a.Result != string(command.CodeUnavailable) || !strings.HasSuffix(a.Error, storeErr.Error()) {

@@ -183,7 +183,8 @@ func commandMessage(what string, err error) string {
 	case errors.Is(err, command.ErrNATSUnavailable):
 		return what + " was not carried out: the command service could not be reached (NATS is unavailable). Nothing was changed; try again when it is back."
 	case errors.As(err, &cerr) && cerr.Code == command.CodeUnavailable:
-		return what + " was not carried out: " + cerr.Message + ". Nothing was changed; try again."
+		// The service says why and when to try again (stopping, database unavailable).
+		return what + " was not carried out: " + cerr.Message + ". Nothing was changed."
 	case errors.As(err, &cerr):
 		return what + " was refused: " + cerr.Message
 	case errors.Is(err, context.DeadlineExceeded):
