@@ -382,7 +382,8 @@ func (e *Engine) recordOutcome(ctx context.Context, j *store.Job, vars map[strin
 	wctx := context.WithoutCancel(ctx)
 	wait := outcomeBackoff
 	var err error
-	for attempt := 1; ; attempt++ {
+	attempt := 1
+	for ; ; attempt++ {
 		err = e.finishJob(wctx, j, vars, herr, started)
 		if err == nil || errors.Is(err, ErrLostLock) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrStopped) {
 			return err
@@ -403,7 +404,7 @@ func (e *Engine) recordOutcome(ctx context.Context, j *store.Job, vars map[strin
 		return fmt.Errorf("job outcome not written (the job runs again when its lock expires): %w", err)
 	}
 	e.log.Error("job outcome cannot be written, opening an incident", "job", j.ID, "type", j.Type, "instance", j.InstanceID, "err", err)
-	oerr := &outcomeError{write: err, handler: herr}
+	oerr := &outcomeError{write: err, handler: herr, attempts: attempt}
 	ierr := e.update(wctx, j.InstanceID, func(r *run) error {
 		cur := r.jobs[j.ID]
 		if cur == nil {
@@ -424,13 +425,14 @@ func (e *Engine) recordOutcome(ctx context.Context, j *store.Job, vars map[strin
 // outcomeError is the failed attempt recorded when a job's outcome cannot be written: its
 // message names the write's failure, its details what the handler had returned.
 type outcomeError struct {
-	write   error // the last failed write
-	handler error // the handler's error; nil: it completed
+	write    error // the last failed write
+	handler  error // the handler's error; nil: it completed
+	attempts int
 }
 
 func (o *outcomeError) Error() string {
 	return store.StorableText(fmt.Sprintf("the job's outcome could not be written (%d attempts), so the handler's result was not written: %v",
-		outcomeAttempts, o.write))
+		o.attempts, o.write))
 }
 
 func (o *outcomeError) Details() string {
