@@ -67,9 +67,18 @@ func testHostileActors(t *testing.T, v *env) {
 		{"high then not low", `{"actor":"ann","instanceId":"` + inst.ID + `","reason":"\ud800\u0041"}`, "surrogate"},
 		{"invalid utf8", "{\"actor\":\"ann\",\"instanceId\":\"" + inst.ID + "\",\"reason\":\"\xff\"}", "UTF-8"},
 	} {
+		before := len(v.audit(store.AuditFilter{Target: inst.ID, Limit: 1000}))
 		r := v.raw(command.VerbCancelInstance, []byte(c.body))
 		if r.OK || r.Error == nil || r.Error.Code != command.CodeInvalidInput || !strings.Contains(r.Error.Message, c.mentions) {
 			t.Errorf("%s: %+v, want invalid_input mentioning %q", c.name, r.Error, c.mentions)
+		}
+		// The refusal is audited with what the store can hold (the body is left out).
+		if c.name != "nul in id" {
+			rows := v.audit(store.AuditFilter{Target: inst.ID, Limit: 1000})
+			if a := rows[0]; len(rows) != before+1 || a.Result != string(command.CodeInvalidInput) || a.Request != nil ||
+				strings.ContainsRune(a.Reason, 0) {
+				t.Errorf("%s: %d rows, newest %+v", c.name, len(rows)-before, a)
+			}
 		}
 	}
 	// Escapes that only look alike pass: an escaped backslash before "u0000", a proper pair.
