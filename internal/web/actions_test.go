@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,8 @@ type actions struct {
 
 type actionsConfig struct {
 	trustProxy bool
+	// engineStore, when set, wraps the store the engine (and so the command service) uses.
+	engineStore func(store.Store) store.Store
 }
 
 func newActions(t *testing.T, cfg actionsConfig) *actions {
@@ -52,7 +55,11 @@ func newActions(t *testing.T, cfg actionsConfig) *actions {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	e, err := engine.New(engine.Options{Store: st, Workers: 2, Logger: slog.New(slog.DiscardHandler)})
+	var est store.Store = st
+	if cfg.engineStore != nil {
+		est = cfg.engineStore(st)
+	}
+	e, err := engine.New(engine.Options{Store: est, Workers: 2, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("new engine: %v", err)
 	}
@@ -851,6 +858,43 @@ func TestActionHostileProxyActor(t *testing.T) {
 		t.Errorf("flash %q", flash)
 	}
 	a.wantAudit("shipping.bpmn", "deploy", "ann", "ok")
+}
+
+// downStore fails transactions with a refused connection while down is set.
+type downStore struct {
+	store.Store
+	down atomic.Bool
+}
+
+func (d *downStore) Write(ctx context.Context, fn func(store.Tx) error) error {
+	if d.down.Load() {
+		return store.Unavailable(errors.New("begin write: dial tcp 10.9.8.7:5432: connect: connection refused"))
+	}
+	return d.Store.Write(ctx, fn)
+}
+
+// TestActionWhileDatabaseDown: a command that meets an unreachable database is
+// unavailable, and the UI says so without the driver's text.
+func TestActionWhileDatabaseDown(t *testing.T) {
+	t.Parallel()
+	var ds *downStore
+	a := newActions(t, actionsConfig{engineStore: func(st store.Store) store.Store {
+		ds = &downStore{Store: st}
+		return ds
+	}})
+	in := a.startPay("D-1", false)
+	base := "/instances/" + in.ID
+	ds.down.Store(true)
+	p := a.post(base+"/suspend", url.Values{})
+	ds.down.Store(false)
+	_, flash := a.wantRedirect(p, base)
+	if !strings.HasPrefix(flash, "error: Suspend instance was not carried out: the engine's database is unavailable or busy, try again later") ||
+		strings.Contains(flash, "10.9.8.7") || !strings.Contains(flash, "Nothing was changed.") {
+		t.Errorf("flash %q", flash)
+	}
+	if st := a.detail(in.ID).Instance.State; st != store.InstanceActive {
+		t.Errorf("state %s", st)
+	}
 }
 
 func TestActionActor(t *testing.T) {
