@@ -2,10 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 )
 
@@ -159,5 +163,77 @@ func TestAPIParkedEvents(t *testing.T) {
 	var eb errorBody
 	if code := get("/api/parked-events?limit=x", &eb); code != http.StatusBadRequest || !strings.Contains(eb.Error, "limit") {
 		t.Errorf("bad limit: %d %q", code, eb.Error)
+	}
+}
+
+// TestHealthOnBothStores: /healthz and /readyz answer 200 on a working store of each
+// dialect (the PostgreSQL variant runs with COCKPIT_TEST_DATABASE_URL); /healthz's probe
+// was once a key PostgreSQL cannot bind, so it was always 503 there.
+func TestHealthOnBothStores(t *testing.T) {
+	t.Parallel()
+	stores := map[string]func(t *testing.T) store.Store{
+		"sqlite": func(t *testing.T) store.Store {
+			st, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
+		"postgres": func(t *testing.T) store.Store {
+			u := os.Getenv("COCKPIT_TEST_DATABASE_URL")
+			if u == "" {
+				t.Skip("COCKPIT_TEST_DATABASE_URL not set")
+			}
+			b := make([]byte, 6)
+			_, _ = rand.Read(b)
+			schema := "cockpit_test_" + hex.EncodeToString(b)
+			t.Cleanup(func() {
+				if err := postgres.DropSchema(context.Background(), u, schema); err != nil {
+					t.Errorf("drop schema: %v", err)
+				}
+			})
+			st, err := postgres.Open(t.Context(), postgres.Options{URL: u, Schema: schema})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			st := open(t)
+			e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := e.Stop(sctx); err != nil {
+					t.Errorf("stop engine: %v", err)
+				}
+				if err := st.Close(); err != nil {
+					t.Errorf("close store: %v", err)
+				}
+			})
+			h := newAPI(e, slog.New(slog.DiscardHandler))
+			for _, path := range []string{"/healthz", "/readyz"} {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+				if rec.Code != http.StatusOK {
+					t.Errorf("GET %s: %d %s", path, rec.Code, rec.Body)
+				}
+			}
+			// A closed store is unhealthy.
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+			if rec.Code != http.StatusServiceUnavailable {
+				t.Errorf("GET /healthz on a closed store: %d %s", rec.Code, rec.Body)
+			}
+		})
 	}
 }

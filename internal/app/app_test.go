@@ -110,6 +110,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--log-format", "xml"}, "log-format"},
 		{[]string{"serve", "--log-level", "loud"}, "log-level"},
 		{[]string{"serve", "extra"}, "unexpected argument"},
+		{[]string{"serve", "--web-actor", "ann\x00"}, "--web-actor"},
+		{[]string{"serve", "--web-actor", "\u202eann"}, "--web-actor"},
 		{[]string{"frobnicate"}, "unknown command"},
 		{[]string{"validate"}, "no BPMN file"},
 		{[]string{"migrate", "sideways"}, "unknown action"},

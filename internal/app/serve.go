@@ -129,6 +129,9 @@ func (cfg *serveConfig) check() error {
 	if cfg.StallMin <= 0 {
 		return fmt.Errorf("--stall-min %s: must be positive", cfg.StallMin)
 	}
+	if err := commandsvc.CheckActor(strings.TrimSpace(cfg.WebActor)); err != nil {
+		return fmt.Errorf("--web-actor %q: %v", cfg.WebActor, err)
+	}
 	return cfg.NATS.check()
 }
 

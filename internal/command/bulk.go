@@ -28,18 +28,28 @@ func runRetryIncidents(ctx context.Context, s *Service, r *BulkRetryRequest, x *
 	prog := Progress{RequestID: x.requestID, Command: x.verb, Total: len(ids)}
 	s.publishProgress(prog)
 	opts := engine.RetryOptions{Variables: r.Variables, Retries: r.Retries}
+	var auditErr error
 	for start := 0; start < len(ids); start += s.opts.BulkChunkSize {
 		if ctx.Err() != nil {
 			break
 		}
 		chunk := ids[start:min(start+s.opts.BulkChunkSize, len(ids))]
-		errs := s.retryChunk(ctx, chunk, opts)
 		audit := make([]*store.AuditEntry, 0, len(chunk))
-		for i, id := range chunk {
-			a := &store.AuditEntry{
+		for _, id := range chunk {
+			audit = append(audit, &store.AuditEntry{
 				ID: newID(), Time: s.clock.Now(), Actor: x.actor, Command: x.verb, Target: id, Reason: x.reason,
-				Request: itemRequest(x.requestID, id), Result: "ok",
-			}
+				Request: itemRequest(x.requestID, id),
+			})
+		}
+		// No item runs without its audit row (see audit.go): stop here.
+		if auditErr = s.beginAudit(audit...); auditErr != nil {
+			s.log.Error("bulk retry stopped", "request_id", x.requestID, "err", auditErr)
+			break
+		}
+		errs := s.retryChunk(ctx, chunk, opts)
+		for i, id := range chunk {
+			a := audit[i]
+			a.Result = "ok"
 			prog.Done++
 			if errs[i] == nil {
 				res.Retried++
@@ -58,9 +68,8 @@ func runRetryIncidents(ctx context.Context, s *Service, r *BulkRetryRequest, x *
 					res.ErrorsTruncated = true
 				}
 			}
-			audit = append(audit, a)
 		}
-		s.insertAudit(audit...)
+		s.finishAudit(audit...)
 		s.publishProgress(prog)
 	}
 	if prog.Done < len(ids) {
@@ -68,6 +77,9 @@ func runRetryIncidents(ctx context.Context, s *Service, r *BulkRetryRequest, x *
 	}
 	prog.Finished = true
 	s.publishProgress(prog)
+	if auditErr != nil && prog.Done == 0 {
+		return nil, auditErr // nothing ran: the command failed as a whole
+	}
 	return res, nil
 }
 

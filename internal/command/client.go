@@ -169,7 +169,12 @@ func (c *Client) send(ctx context.Context, verb string, body []byte, timeout tim
 	msg, err := c.nc.RequestWithContext(ctx, subject, body)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return nil, errorf(CodeUnavailable, "no command service answers on %s", subject)
+		return nil, &Error{Code: CodeUnavailable, notSent: ErrNoService,
+			Message: fmt.Sprintf("no command service answers on %s (no engine node serves commands); the command was not sent", subject)}
+	case errors.Is(err, nats.ErrReconnectBufExceeded), errors.Is(err, nats.ErrConnectionClosed),
+		errors.Is(err, nats.ErrConnectionDraining), errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrConnectionReconnecting):
+		return nil, &Error{Code: CodeUnavailable, notSent: ErrNATSUnavailable,
+			Message: fmt.Sprintf("NATS is unavailable (%v); the command was not sent", err)}
 	case errors.Is(err, nats.ErrMaxPayload):
 		return nil, errorf(CodeInvalidInput, "%s: request of %d bytes is more than the limit of %d bytes (the NATS server's max_payload)",
 			verb, len(body), c.nc.MaxPayload())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
 // Code classifies a failed command. It is the "code" of an error reply and of *Error.
@@ -24,7 +25,9 @@ const (
 	// CodeUnauthorized: the request carries no actor, or Options.Authorize refused it.
 	CodeUnauthorized Code = "unauthorized"
 	// CodeUnavailable: the command was not carried out because the service or engine is
-	// stopping, or no service answered; it is safe to send again.
+	// stopping, no service answered, the store could not be reached or timed out
+	// (store.ErrUnavailable), or the instance kept changing under the command
+	// (store.ErrConflict after the engine's own retries); it is safe to send again.
 	CodeUnavailable Code = "unavailable"
 	// CodeInternal: anything else; the reply names the request id to look up in the log.
 	CodeInternal Code = "internal"
@@ -58,7 +61,20 @@ func (c Code) status() string {
 type Error struct {
 	Code    Code   `json:"code"`
 	Message string `json:"message"`
+	// notSent is why a Client request never reached a command service (ErrNATSUnavailable,
+	// ErrNoService), for errors.Is; nil otherwise.
+	notSent error
 }
+
+// Client errors with code unavailable for a request that was never sent, so nothing was
+// changed. Match them with errors.Is.
+var (
+	// ErrNATSUnavailable: the client's NATS connection is down (reconnecting with a full
+	// reconnect buffer, closed or draining).
+	ErrNATSUnavailable = errors.New("NATS is unavailable")
+	// ErrNoService: NATS answered that no command service listens (no engine node runs).
+	ErrNoService = errors.New("no command service")
+)
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
 
@@ -71,6 +87,8 @@ func (e *Error) Is(target error) bool {
 		return e.Code == CodeInvalidState
 	case engine.ErrInvalidInput:
 		return e.Code == CodeInvalidInput
+	case ErrNATSUnavailable, ErrNoService:
+		return e.notSent == target
 	}
 	return false
 }
@@ -95,7 +113,8 @@ func codeOf(err error) Code {
 		return CodeInvalidState
 	case errors.Is(err, engine.ErrInvalidInput):
 		return CodeInvalidInput
-	case errors.Is(err, engine.ErrStopped), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, engine.ErrStopped), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrConflict):
 		return CodeUnavailable
 	}
 	return CodeInternal

@@ -15,6 +15,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -84,6 +85,7 @@ type env struct {
 
 type envConfig struct {
 	url         string // "" starts an embedded server
+	postgres    bool   // the store is PostgreSQL (COCKPIT_TEST_DATABASE_URL), not SQLite
 	wrapStore   func(store.Store) store.Store
 	serviceOpts func(*command.Options)
 }
@@ -91,6 +93,10 @@ type envConfig struct {
 type envOption func(*envConfig)
 
 func onServer(url string) envOption { return func(c *envConfig) { c.url = url } }
+
+// onPostgres puts the env's store on a fresh schema of the PostgreSQL test database, or
+// skips the test when COCKPIT_TEST_DATABASE_URL is not set.
+func onPostgres() envOption { return func(c *envConfig) { c.postgres = true } }
 
 func withServiceOptions(f func(*command.Options)) envOption {
 	return func(c *envConfig) { c.serviceOpts = f }
@@ -112,9 +118,25 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if v.url == "" {
 		v.url = natsServer(t).ClientURL()
 	}
-	st, err := sqlite.Open(v.ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+	var st store.Store
+	var err error
+	if cfg.postgres {
+		url := os.Getenv("COCKPIT_TEST_DATABASE_URL")
+		if url == "" {
+			t.Skip("COCKPIT_TEST_DATABASE_URL not set")
+		}
+		schema := uniquePrefix()
+		t.Cleanup(func() {
+			if err := postgres.DropSchema(context.Background(), url, schema); err != nil {
+				t.Errorf("drop schema: %v", err)
+			}
+		})
+		st, err = postgres.Open(v.ctx, postgres.Options{URL: url, Schema: schema})
+	} else {
+		st, err = sqlite.Open(v.ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+	}
 	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
+		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := st.Close(); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
 func TestCodeOf(t *testing.T) {
@@ -27,6 +28,11 @@ func TestCodeOf(t *testing.T) {
 		{errorf(CodeUnauthorized, "no"), CodeUnauthorized},
 		{fmt.Errorf("wrapped: %w", errorf(CodeNotFound, "no")), CodeNotFound},
 		{errors.New("disk full"), CodeInternal},
+		// Transient store failures are safe to retry.
+		{fmt.Errorf("apply: %w", store.Unavailable(errors.New("dial tcp 127.0.0.1:5432: connect: connection refused"))), CodeUnavailable},
+		{fmt.Errorf("commit: %w", store.ErrUnavailable), CodeUnavailable},
+		{fmt.Errorf("apply: %w (serialization failure)", store.ErrConflict), CodeUnavailable},
+		{fmt.Errorf("x: %w", context.Canceled), CodeUnavailable},
 	}
 	for _, c := range cases {
 		if got := codeOf(c.err); got != c.want {

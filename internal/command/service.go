@@ -318,21 +318,27 @@ func (s *Service) execute(ep endpoint, req commandRequest, x *call) *reply {
 	}
 	ctx, cancel := context.WithTimeout(s.base, timeout)
 	defer cancel()
-	var rep *reply
 	if s.opts.Authorize != nil {
 		if aerr := s.opts.Authorize(ctx, x.actor, x.verb, x.target); aerr != nil {
-			rep = s.fail(x, errorf(CodeUnauthorized, "%s may not %s %s: %v", x.actor, x.verb, x.target, aerr))
+			rep := s.fail(x, errorf(CodeUnauthorized, "%s may not %s %s: %v", x.actor, x.verb, x.target, aerr))
+			s.writeAudit(x, rep)
+			return rep
 		}
 	}
-	if rep == nil {
-		res, err := s.run(ctx, ep, req, x)
-		if err != nil {
-			rep = s.fail(x, err)
-		} else if rep, err = success(x.requestID, res); err != nil {
-			rep = s.fail(x, err)
-		}
+	// No audit row, no command (see audit.go).
+	a := s.auditEntry(x)
+	if err := s.beginAudit(a); err != nil {
+		return s.fail(x, err)
 	}
-	s.writeAudit(x, rep)
+	res, err := s.run(ctx, ep, req, x)
+	var rep *reply
+	if err != nil {
+		rep = s.fail(x, err)
+	} else if rep, err = success(x.requestID, res); err != nil {
+		rep = s.fail(x, err)
+	}
+	setResult(a, rep)
+	s.finishAudit(a)
 	return rep
 }
 
@@ -364,6 +370,8 @@ func (s *Service) decode(ep endpoint, body []byte, x *call) (commandRequest, err
 	if len(body) > s.opts.MaxRequestBytes {
 		return nil, errorf(CodeInvalidInput, "request body is %d bytes, more than the limit of %d bytes", len(body), s.opts.MaxRequestBytes)
 	}
+	// Checked now, refused after the actor (which names its own field when it is at fault).
+	textErr := checkRequestText(body)
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return nil, errorf(CodeInvalidInput, "request body is empty: expected a JSON object with at least \"actor\"")
@@ -397,13 +405,13 @@ func (s *Service) decode(ep endpoint, body []byte, x *call) (commandRequest, err
 		x.requestID, x.explicitID = m.RequestID, true
 	}
 	m.Actor = strings.TrimSpace(m.Actor)
-	if m.Actor == "" {
-		return nil, errorf(CodeUnauthorized, "field \"actor\" is required: every command names the operator who sends it")
+	if err := CheckActor(m.Actor); err != nil {
+		return nil, err // the audit row of the refusal names UnknownActor
+	}
+	if textErr != nil {
+		return nil, textErr
 	}
 	x.actor = m.Actor
-	if len(m.Actor) > 256 {
-		return nil, errorf(CodeInvalidInput, "field \"actor\" is %d bytes, more than 256", len(m.Actor))
-	}
 	if len(m.Reason) > 4096 {
 		return nil, errorf(CodeInvalidInput, "field \"reason\" is %d bytes, more than 4096", len(m.Reason))
 	}
@@ -518,6 +526,14 @@ func (s *Service) fail(x *call, err error) *reply {
 		rep.detail = msg
 		return rep
 	}
+	if code == CodeUnavailable && (errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrConflict)) {
+		// The driver's text names hosts and statements: log it, answer what it means.
+		s.log.Warn("command not carried out: store unavailable", "verb", x.verb, "request_id", x.requestID, "err", err)
+		rep := failure(x.requestID, errorf(CodeUnavailable,
+			"the engine's database is unavailable or busy, try again later (request id %s)", x.requestID))
+		rep.detail = msg
+		return rep
+	}
 	return failure(x.requestID, &Error{Code: code, Message: msg})
 }
 
@@ -546,15 +562,16 @@ func headerText(s string) string {
 // auditTimeout bounds an audit write, which runs even when the command's context ended.
 const auditTimeout = 10 * time.Second
 
-// writeAudit records a command with its result. It runs after the command returned and
-// before the reply is sent, so a caller that got an answer finds the audit row.
+// writeAudit records a request that was refused before it ran (malformed, unauthorized),
+// with its result. It runs before the reply is sent, so a caller that got an answer finds
+// the audit row. Commands that run are recorded by beginAudit and finishAudit.
 func (s *Service) writeAudit(x *call, rep *reply) {
-	a := &store.AuditEntry{
-		ID: newID(), Time: x.at, Actor: x.actor, Command: x.verb, Target: x.target,
-		Reason: x.reason, Request: x.request, Result: "ok",
-	}
-	if rep.code != "" {
-		a.Result, a.Error = string(rep.code), rep.detail
+	a := s.auditEntry(x)
+	setResult(a, rep)
+	// A refused request may hold what the store cannot: keep what it can.
+	a.Target, a.Reason = store.StorableText(a.Target), store.StorableText(a.Reason)
+	if a.Request != nil && checkRequestText(a.Request) != nil {
+		a.Request = nil
 	}
 	s.insertAudit(a)
 }
@@ -567,6 +584,7 @@ func (s *Service) insertAudit(entries ...*store.AuditEntry) {
 	defer cancel()
 	err := s.st.Write(ctx, func(tx store.Tx) error {
 		for _, a := range entries {
+			a.Error = store.StorableText(a.Error)
 			if err := tx.InsertAudit(ctx, a); err != nil {
 				return err
 			}

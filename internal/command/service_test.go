@@ -405,21 +405,57 @@ func TestErrorHeadersAndEnvelope(t *testing.T) {
 	}
 }
 
-// failingStore fails reads on demand with an error the engine does not know.
+// failingStore fails reads on demand with an error the engine does not know (or with
+// err when set).
 type failingStore struct {
 	store.Store
 	mu   sync.Mutex
 	fail bool
+	err  error
 }
 
 func (f *failingStore) Read(ctx context.Context, fn func(store.Tx) error) error {
 	f.mu.Lock()
-	fail := f.fail
+	fail, err := f.fail, f.err
 	f.mu.Unlock()
 	if fail {
+		if err != nil {
+			return err
+		}
 		return errors.New("disk on fire at /var/lib/secret")
 	}
 	return f.Store.Read(ctx, fn)
+}
+
+// TestTransientStoreErrorIsUnavailable: a store that cannot be reached (a refused
+// connection, a conflict that outlasted the engine's retries) answers unavailable, safe to
+// send again, without the driver's text; the audit row keeps that text.
+func TestTransientStoreErrorIsUnavailable(t *testing.T) {
+	t.Parallel()
+	var fs *failingStore
+	v := newEnv(t, withEngineStore(func(st store.Store) store.Store {
+		fs = &failingStore{Store: st}
+		return fs
+	}))
+	inst := v.startInstance("nodefault", map[string]any{"amount": 50})
+	inc := v.openIncident(inst.ID)
+	for _, storeErr := range []error{
+		store.Unavailable(errors.New("begin read: dial tcp 10.1.2.3:5432: connect: connection refused")),
+		fmt.Errorf("apply: %w (SQLSTATE 40001)", store.ErrConflict),
+	} {
+		fs.mu.Lock()
+		fs.fail, fs.err = true, storeErr
+		fs.mu.Unlock()
+		_, err := v.client.RetryIncident(v.ctx, command.RetryIncidentRequest{Meta: meta("ann"), IncidentID: inc.ID})
+		cerr := wantCode(t, err, command.CodeUnavailable)
+		if strings.Contains(cerr.Message, "10.1.2.3") || strings.Contains(cerr.Message, "SQLSTATE") ||
+			!strings.Contains(cerr.Message, "try again later") {
+			t.Errorf("message %q", cerr.Message)
+		}
+		if a := v.lastAudit(inc.ID); a.Result != string(command.CodeUnavailable) || !strings.HasSuffix(a.Error, storeErr.Error()) {
+			t.Errorf("audit %+v", a)
+		}
+	}
 }
 
 func TestInternalErrorHidesDetails(t *testing.T) {

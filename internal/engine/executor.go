@@ -302,7 +302,7 @@ func (e *Engine) runJob(ctx context.Context, j *store.Job, vars map[string]any) 
 		h := e.handler(j.Type)
 		started := e.clock.Now()
 		if h == nil {
-			err = e.finishJob(wctx, j, nil, fmt.Errorf("no handler registered for job type %q", j.Type), started)
+			err = e.recordOutcome(ctx, j, nil, fmt.Errorf("no handler registered for job type %q", j.Type), started)
 			break
 		}
 		hctx, cancel := context.WithTimeout(e.handlerCtx, e.opts.LockDuration)
@@ -315,12 +315,13 @@ func (e *Engine) runJob(ctx context.Context, j *store.Job, vars map[string]any) 
 		}
 		out, herr := callHandler(hctx, h, job)
 		cancel()
+		herr = storableError(herr)
 		if herr != nil && e.handlerCtx.Err() != nil {
 			// Cut short by a forced stop: not the job's fault, so give it back unharmed.
 			err = e.releaseJob(wctx, j)
 			break
 		}
-		err = e.finishJob(wctx, j, out, herr, started)
+		err = e.recordOutcome(ctx, j, out, herr, started)
 	}
 	if err != nil && !errors.Is(err, ErrLostLock) {
 		e.log.Warn("job outcome not recorded", "job", j.ID, "type", j.Type, "instance", j.InstanceID, "err", err)
@@ -344,6 +345,142 @@ func callHandler(ctx context.Context, h Handler, job *Job) (out map[string]any, 
 	}()
 	return h(ctx, job)
 }
+
+// Writing a job's outcome. The outcome (completion or failed attempt) is a command like
+// any other and can fail. The executor tries it outcomeAttempts times in all, waiting
+// outcomeBackoff on the engine's clock before the second attempt and twice as long before
+// each next one, never past the job's lock (the job is still ours to finish). Then:
+//
+//   - a transient failure (store.ErrUnavailable, store.ErrConflict beyond the command's own
+//     retries, a timeout) leaves the job locked: when the lock expires it runs again, as
+//     after a crash (jobs run at least once);
+//   - any other failure is permanent: the store refuses what the outcome writes (a value
+//     it cannot hold, a message it cannot store). Running the handler again would fail
+//     the same way at every lock expiry, forever and unseen, so the job gets an incident
+//     that names the failure and says the handler's result was not written. Retrying the
+//     incident runs the handler again.
+//
+// A stop of the engine ends the waiting (the job is left to its lock expiry).
+const (
+	// outcomeAttempts is how many times the executor writes a job's outcome before it
+	// gives up (transient failure) or opens an incident (permanent failure).
+	outcomeAttempts = 4
+	// outcomeBackoff is the wait before the second attempt; it doubles after each one
+	// (0.5 s, 1 s, 2 s: well inside the default 5-minute lock).
+	outcomeBackoff = 500 * time.Millisecond
+)
+
+// transientOutcomeError reports a failed outcome write that may succeed later.
+func transientOutcomeError(err error) bool {
+	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrConflict) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// recordOutcome writes a job's outcome (finishJob), retrying as described above. ctx is the
+// executor's: when it ends, retries stop; the writes themselves run detached from it.
+func (e *Engine) recordOutcome(ctx context.Context, j *store.Job, vars map[string]any, herr error, started time.Time) error {
+	wctx := context.WithoutCancel(ctx)
+	wait := outcomeBackoff
+	var err error
+	attempt := 1
+	for ; ; attempt++ {
+		err = e.finishJob(wctx, j, vars, herr, started)
+		if err == nil || errors.Is(err, ErrLostLock) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrStopped) {
+			return err
+		}
+		if attempt == outcomeAttempts || (j.LockedUntil != nil && !e.clock.Now().Add(wait).Before(*j.LockedUntil)) {
+			break
+		}
+		e.log.Warn("job outcome not written, trying again", "job", j.ID, "type", j.Type, "instance", j.InstanceID,
+			"attempt", attempt, "retry_in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("job outcome not written, engine stopping (the job runs again when its lock expires): %w", err)
+		case <-e.clock.After(wait):
+		}
+		wait *= 2
+	}
+	if transientOutcomeError(err) {
+		return fmt.Errorf("job outcome not written (the job runs again when its lock expires): %w", err)
+	}
+	e.log.Error("job outcome cannot be written, opening an incident", "job", j.ID, "type", j.Type, "instance", j.InstanceID, "err", err)
+	oerr := &outcomeError{write: err, handler: herr, attempts: attempt}
+	ierr := e.update(wctx, j.InstanceID, func(r *run) error {
+		cur := r.jobs[j.ID]
+		if cur == nil {
+			return fmt.Errorf("job %q is gone (instance cancelled or moved on): %w", j.ID, ErrNotFound)
+		}
+		if cur.LockOwner != e.opts.NodeID {
+			return ErrLostLock
+		}
+		cur.Retries = 1 // this attempt is the last: failJob opens the incident
+		return r.failJob(cur, oerr, started)
+	})
+	if ierr != nil {
+		return fmt.Errorf("job outcome not written (%v), nor its incident: %w", err, ierr)
+	}
+	return nil
+}
+
+// outcomeError is the failed attempt recorded when a job's outcome cannot be written: its
+// message names the write's failure, its details what the handler had returned.
+type outcomeError struct {
+	write    error // the last failed write
+	handler  error // the handler's error; nil: it completed
+	attempts int
+}
+
+func (o *outcomeError) Error() string {
+	return store.StorableText(fmt.Sprintf("the job's outcome could not be written (%d attempts), so the handler's result was not written: %v",
+		o.attempts, o.write))
+}
+
+func (o *outcomeError) Details() string {
+	if o.handler == nil {
+		return "The handler completed the job, but its result (the variables it returned and the move to the next " +
+			"element) could not be stored. Retrying this incident runs the handler again."
+	}
+	d := "The handler failed the job with: " + o.handler.Error()
+	var det detailer
+	if errors.As(o.handler, &det) {
+		d += "\n\n" + det.Details()
+	}
+	return d + "\n\nThat failure could not be recorded as a failed attempt. Retrying this incident runs the handler again."
+}
+
+// storableError returns a handler's error with text every store can hold: PostgreSQL
+// refuses a NUL byte and invalid UTF-8 in text and jsonb, SQLite would keep them, so a
+// failure the handler reports is recorded alike on both (bytes replaced by U+FFFD).
+func storableError(herr error) error {
+	if herr == nil {
+		return nil
+	}
+	var be *BPMNError
+	if errors.As(herr, &be) {
+		if storable(be.Code) && storable(be.Message) {
+			return herr
+		}
+		return &BPMNError{Code: store.StorableText(be.Code), Message: store.StorableText(be.Message)}
+	}
+	msg := herr.Error()
+	var d detailer
+	details := ""
+	if errors.As(herr, &d) {
+		details = d.Details()
+	}
+	if storable(msg) && storable(details) {
+		return herr
+	}
+	return &cleanError{msg: store.StorableText(msg), details: store.StorableText(details)}
+}
+
+// cleanError is a handler error whose text was made storable.
+type cleanError struct{ msg, details string }
+
+func (c *cleanError) Error() string   { return c.msg }
+func (c *cleanError) Details() string { return c.details }
+
+func storable(s string) bool { return store.StorableText(s) == s }
 
 // finishJob completes or fails a job; started is when its handler began.
 func (e *Engine) finishJob(ctx context.Context, j *store.Job, vars map[string]any, herr error, started time.Time) error {

@@ -47,8 +47,6 @@ import (
 )
 
 const (
-	// maxActorBytes is the command service's limit on an actor.
-	maxActorBytes = 256
 	// bulkWait is how long a bulk retry's POST waits for the command before it redirects
 	// to the progress page: a small selection is done by then, so the page shows the
 	// result at once, with or without script.
@@ -65,17 +63,17 @@ const (
 )
 
 // actorFunc names the operator of a request: X-Forwarded-User when the proxy in front
-// is trusted to set it (and strip it from clients), else the configured name.
+// is trusted to set it (and strip it from clients), else the configured name. The header
+// is passed on as sent, even when it is no valid actor (too long, not UTF-8, control
+// characters): the command service refuses it and deploy checks it (command.CheckActor),
+// so an action is refused rather than recorded under another name or a cut one.
 func actorFunc(name string, trustProxy bool) func(*http.Request) string {
 	if name == "" {
 		name = "web"
 	}
 	return func(r *http.Request) string {
 		if trustProxy {
-			if u := strings.TrimSpace(r.Header.Get("X-Forwarded-User")); u != "" && utf8.ValidString(u) {
-				if len(u) > maxActorBytes {
-					u = u[:maxActorBytes]
-				}
+			if u := strings.TrimSpace(r.Header.Get("X-Forwarded-User")); u != "" {
 				return u
 			}
 		}
@@ -181,8 +179,13 @@ func commandStatus(err error) int {
 func commandMessage(what string, err error) string {
 	var cerr *command.Error
 	switch {
+	case errors.Is(err, command.ErrNoService):
+		return what + " was not carried out: no engine node answers commands (is one running?). Nothing was changed; try again when one is back."
+	case errors.Is(err, command.ErrNATSUnavailable):
+		return what + " was not carried out: the command service could not be reached (NATS is unavailable). Nothing was changed; try again when it is back."
 	case errors.As(err, &cerr) && cerr.Code == command.CodeUnavailable:
-		return what + " was not carried out: the command service did not answer (" + cerr.Message + "). Nothing changed; try again."
+		// The service says why and when to try again (stopping, database unavailable).
+		return what + " was not carried out: " + cerr.Message + ". Nothing was changed."
 	case errors.As(err, &cerr):
 		return what + " was refused: " + cerr.Message
 	case errors.Is(err, context.DeadlineExceeded):
@@ -944,14 +947,26 @@ func (s *server) deploy(c echo.Context) error {
 	if len(data) > bpmn.MaxDocumentBytes {
 		return show(http.StatusRequestEntityTooLarge, tooLarge)
 	}
-	resource := path.Base(strings.ReplaceAll(header.Filename, "\\", "/"))
+	resource := storableName(path.Base(strings.ReplaceAll(header.Filename, "\\", "/")))
 	if resource == "" || resource == "." || resource == "/" {
 		resource = "upload.bpmn"
 	}
 	p.Resource = resource
+	actor := s.actor(c.Request())
+	if err := command.CheckActor(actor); err != nil {
+		var cerr *command.Error
+		errors.As(err, &cerr)
+		return show(http.StatusForbidden, "Nothing was deployed: the operator name from the proxy is refused: "+cerr.Message+".")
+	}
+	// No audit row, no deployment (as for commands, see internal/command/audit.go).
+	audit, err := s.beginDeployAudit(c, actor, resource, data)
+	if err != nil {
+		s.log.Error("web: write audit log", "command", "deploy", "actor", actor, "err", err)
+		return show(http.StatusServiceUnavailable, "Nothing was deployed: the audit log could not be written (the database may be unavailable). Try again later.")
+	}
 	ctx := c.Request().Context()
 	dep, err := s.eng.Deploy(ctx, resource, data)
-	s.auditDeploy(c, resource, data, dep, err)
+	s.finishDeployAudit(c, audit, dep, err)
 	if err != nil {
 		var derr *engine.DeployError
 		if !errors.As(err, &derr) {
@@ -985,33 +1000,62 @@ func (s *server) deploy(c echo.Context) error {
 	return redirectFlash(c, to, "Deployed "+resource+": "+strings.Join(parts, "; ")+".", false)
 }
 
-// auditDeploy records a deployment (or a refused one) in the audit log, as the command
-// service does for commands.
-func (s *server) auditDeploy(c echo.Context, resource string, data []byte, dep *engine.Deployment, derr error) {
+// storableName drops what a file name may carry but no store can hold or a page should
+// show: invalid UTF-8 and control characters (NUL included).
+func storableName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+}
+
+// deployAuditTimeout bounds each write of a deployment's audit row.
+const deployAuditTimeout = 5 * time.Second
+
+// beginDeployAudit writes the audit row of a deployment before it runs, with result
+// store.AuditStarted; an error means it must not run.
+func (s *server) beginDeployAudit(c echo.Context, actor, resource string, data []byte) (*store.AuditEntry, error) {
 	sum := sha256.Sum256(data)
 	req := map[string]any{"resource": resource, "bytes": len(data), "checksum": hex.EncodeToString(sum[:])}
+	body, _ := json.Marshal(req)
+	a := &store.AuditEntry{ID: uuid.Must(uuid.NewV7()).String(), Time: s.now(), Actor: actor,
+		Command: "deploy", Target: resource, Reason: reasonWeb, Request: body, Result: store.AuditStarted}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), deployAuditTimeout)
+	defer cancel()
+	if err := s.eng.Store().Write(ctx, func(tx store.Tx) error { return tx.InsertAudit(ctx, a) }); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// finishDeployAudit gives a deployment's audit row its result and the processes it made.
+// The deployment happened (or not) regardless; a failed write is logged (the row stays
+// "started").
+func (s *server) finishDeployAudit(c echo.Context, a *store.AuditEntry, dep *engine.Deployment, derr error) {
 	if dep != nil {
+		var req map[string]any
+		_ = json.Unmarshal(a.Request, &req) // written by beginDeployAudit
 		var procs []map[string]any
 		for _, p := range dep.Processes {
 			procs = append(procs, map[string]any{"key": p.Definition.Key, "version": p.Definition.Version, "created": p.Created})
 		}
 		req["processes"] = procs
+		a.Request, _ = json.Marshal(req)
 	}
-	body, _ := json.Marshal(req)
-	a := &store.AuditEntry{ID: uuid.Must(uuid.NewV7()).String(), Time: s.now(), Actor: s.actor(c.Request()),
-		Command: "deploy", Target: resource, Reason: reasonWeb, Request: body, Result: "ok"}
+	a.Result = "ok"
 	if derr != nil {
-		a.Result, a.Error = string(command.CodeInternal), derr.Error()
+		a.Result, a.Error = string(command.CodeInternal), store.StorableText(derr.Error())
 		var de *engine.DeployError
 		if errors.As(derr, &de) || errors.Is(derr, engine.ErrInvalidInput) {
 			a.Result = string(command.CodeInvalidInput)
 		}
 	}
-	// The deployment happened (or not) regardless; a lost audit row is logged.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), deployAuditTimeout)
 	defer cancel()
-	if err := s.eng.Store().Write(ctx, func(tx store.Tx) error { return tx.InsertAudit(ctx, a) }); err != nil {
-		s.log.Error("web: write audit log", "command", "deploy", "actor", a.Actor, "err", err)
+	if err := s.eng.Store().Write(ctx, func(tx store.Tx) error { return tx.UpdateAudit(ctx, a) }); err != nil {
+		s.log.Error("web: write audit result (the row stays \"started\")", "command", "deploy", "actor", a.Actor, "err", err)
 	}
 }
 

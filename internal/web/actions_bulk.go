@@ -81,7 +81,7 @@ func (r *bulkRegistry) finish(j *bulkJob, res *command.BulkRetryResult, err erro
 	defer r.mu.Unlock()
 	j.view.Done, j.finished = true, now
 	if err != nil {
-		j.view.Error = err.Error()
+		j.view.Error = commandMessage("The bulk retry", err)
 	}
 	if res != nil {
 		j.view.Matched, j.view.Total = res.Matched, res.Selected

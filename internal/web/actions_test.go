@@ -12,12 +12,14 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,10 +42,13 @@ import (
 type actions struct {
 	*fixture
 	st store.Store
+	nc *nats.Conn // the web UI's command client's connection
 }
 
 type actionsConfig struct {
 	trustProxy bool
+	// engineStore, when set, wraps the store the engine (and so the command service) uses.
+	engineStore func(store.Store) store.Store
 }
 
 func newActions(t *testing.T, cfg actionsConfig) *actions {
@@ -53,7 +58,11 @@ func newActions(t *testing.T, cfg actionsConfig) *actions {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	e, err := engine.New(engine.Options{Store: st, Workers: 2, Logger: slog.New(slog.DiscardHandler)})
+	var est store.Store = st
+	if cfg.engineStore != nil {
+		est = cfg.engineStore(st)
+	}
+	e, err := engine.New(engine.Options{Store: est, Workers: 2, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("new engine: %v", err)
 	}
@@ -111,11 +120,12 @@ func newActions(t *testing.T, cfg actionsConfig) *actions {
 			t.Errorf("stop command service: %v", err)
 		}
 	})
-	ui := web.New(web.Options{Engine: e, Commands: command.NewClient(connect(t, ns.ClientURL()), prefix),
+	nc := connect(t, ns.ClientURL())
+	ui := web.New(web.Options{Engine: e, Commands: command.NewClient(nc, prefix),
 		Logger: slog.New(slog.DiscardHandler), Actor: "ann", TrustProxyUser: cfg.trustProxy})
 	srv := httptest.NewServer(ui)
 	t.Cleanup(srv.Close)
-	return &actions{fixture: &fixture{t: t, e: e, srv: srv}, st: st}
+	return &actions{fixture: &fixture{t: t, e: e, srv: srv}, st: st, nc: nc}
 }
 
 func natsServer(t *testing.T) *server.Server {
@@ -866,6 +876,126 @@ func TestActionDeploy(t *testing.T) {
 	req, _ := http.NewRequest("POST", a.srv.URL+"/deploy", &body)
 	req.Header.Set("Content-Type", w.FormDataContentType())
 	a.do(req).want(t, 400, "form-error", 1)
+}
+
+// TestActionWhileNATSDown: an action whose command cannot be sent says what happened and
+// what to do, not the NATS client's error, and changes nothing.
+func TestActionWhileNATSDown(t *testing.T) {
+	t.Parallel()
+	a := newActions(t, actionsConfig{})
+	in := a.startPay("N-1", false)
+	a.nc.Close()
+	base := "/instances/" + in.ID
+	_, flash := a.wantRedirect(a.post(base+"/suspend", url.Values{}), base)
+	want := "error: Suspend instance was not carried out: the command service could not be reached (NATS is unavailable). " +
+		"Nothing was changed; try again when it is back."
+	if flash != want || strings.Contains(flash, "nats:") {
+		t.Errorf("flash %q, want %q", flash, want)
+	}
+	if st := a.detail(in.ID).Instance.State; st != store.InstanceActive {
+		t.Errorf("state %s", st)
+	}
+}
+
+// TestActionHostileProxyActor: an X-Forwarded-User that is no valid actor (control
+// characters, invisible ones, too long, not UTF-8) refuses the action instead of running
+// it under another name or a cut one; deploy checks it too.
+func TestActionHostileProxyActor(t *testing.T) {
+	t.Parallel()
+	a := newActions(t, actionsConfig{trustProxy: true})
+	in := a.startPay("H-1", false)
+	good, err := os.ReadFile(filepath.Join("testdata", "actions", "shipping.bpmn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "/instances/" + in.ID
+	for name, actor := range map[string]string{
+		"tab":        "bob\tadmin",
+		"bidi":       "\u202ebob",
+		"zero width": "b\u200bob",
+		"too long":   strings.Repeat("é", command.MaxActorBytes/2+1), // once cut mid-letter
+		"not utf8":   "bob\xff",
+	} {
+		req, _ := http.NewRequest("POST", a.srv.URL+base+"/suspend", nil)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		req.Header.Set("X-Forwarded-User", actor)
+		if _, flash := a.wantRedirect(a.do(req), base); !strings.HasPrefix(flash, "error: Suspend instance was refused: ") ||
+			!strings.Contains(flash, `"actor"`) {
+			t.Errorf("%s: flash %q", name, flash)
+		}
+		if st := a.detail(in.ID).Instance.State; st != store.InstanceActive {
+			t.Fatalf("%s: suspended by a refused actor", name)
+		}
+		var body bytes.Buffer
+		w := multipart.NewWriter(&body)
+		fw, _ := w.CreateFormFile("file", "shipping.bpmn")
+		_, _ = fw.Write(good)
+		_ = w.Close()
+		req, _ = http.NewRequest("POST", a.srv.URL+"/deploy", &body)
+		req.Header.Set("Content-Type", w.FormDataContentType())
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		req.Header.Set("X-Forwarded-User", actor)
+		if msg := text(a.do(req).want(t, 403, "form-error", 1)[0]); !strings.Contains(msg, "Nothing was deployed") {
+			t.Errorf("%s: deploy %q", name, msg)
+		}
+	}
+	if defs, err := a.e.ListDefinitions(context.Background(), store.DefinitionFilter{Key: "shipping"}); err != nil || len(defs) != 0 {
+		t.Errorf("deployed by a refused actor: %v %v", defs, err)
+	}
+	// A file name with a NUL byte, control characters and invalid UTF-8 (RFC 2231
+	// percent-encoded, as a raw NUL is no valid header) deploys under a clean name.
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="file"; filename*=UTF-8''ship%00ping%01%FF.bpmn`)
+	h.Set("Content-Type", "application/octet-stream")
+	fw, _ := w.CreatePart(h)
+	_, _ = fw.Write(good)
+	_ = w.Close()
+	req, _ := http.NewRequest("POST", a.srv.URL+"/deploy", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if _, flash := a.wantRedirect(a.do(req), "/processes/shipping"); !strings.Contains(flash, "Deployed shipping.bpmn") {
+		t.Errorf("flash %q", flash)
+	}
+	a.wantAudit("shipping.bpmn", "deploy", "ann", "ok")
+}
+
+// downStore fails transactions with a refused connection while down is set.
+type downStore struct {
+	store.Store
+	down atomic.Bool
+}
+
+func (d *downStore) Write(ctx context.Context, fn func(store.Tx) error) error {
+	if d.down.Load() {
+		return store.Unavailable(errors.New("begin write: dial tcp 10.9.8.7:5432: connect: connection refused"))
+	}
+	return d.Store.Write(ctx, fn)
+}
+
+// TestActionWhileDatabaseDown: a command that meets an unreachable database is
+// unavailable, and the UI says so without the driver's text.
+func TestActionWhileDatabaseDown(t *testing.T) {
+	t.Parallel()
+	var ds *downStore
+	a := newActions(t, actionsConfig{engineStore: func(st store.Store) store.Store {
+		ds = &downStore{Store: st}
+		return ds
+	}})
+	in := a.startPay("D-1", false)
+	base := "/instances/" + in.ID
+	ds.down.Store(true)
+	p := a.post(base+"/suspend", url.Values{})
+	ds.down.Store(false)
+	_, flash := a.wantRedirect(p, base)
+	if !strings.HasPrefix(flash, "error: Suspend instance was not carried out: the engine's database is unavailable or busy, try again later") ||
+		strings.Contains(flash, "10.9.8.7") || !strings.Contains(flash, "Nothing was changed.") {
+		t.Errorf("flash %q", flash)
+	}
+	if st := a.detail(in.ID).Instance.State; st != store.InstanceActive {
+		t.Errorf("state %s", st)
+	}
 }
 
 func TestActionActor(t *testing.T) {

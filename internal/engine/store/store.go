@@ -10,7 +10,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrNotFound means the row asked for does not exist.
@@ -34,6 +36,37 @@ const (
 	// flow id, a job type, an assignee and an error code.
 	MaxNameBytes = 255
 )
+// ErrUnavailable means the store could not be reached or could not finish the work for a
+// reason that passes: a refused, closed or timed-out connection, a server shutting down or
+// out of connections, a busy database. Nothing of the failed transaction was written
+// (unless its commit was what failed, which the caller cannot tell apart from a lost
+// reply), so the work is safe to try again later. Drivers add it to the error's chain
+// (errors.Is) and keep the driver's message.
+var ErrUnavailable = errors.New("store unavailable")
+
+// Unavailable returns err marked as ErrUnavailable (errors.Is holds for both err and
+// ErrUnavailable; the message is err's). Nil stays nil.
+func Unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return unavailableError{err}
+}
+
+// StorableText returns s with what no store can hold in text replaced by U+FFFD: NUL
+// bytes and invalid UTF-8 (PostgreSQL refuses both in text and jsonb; SQLite would keep
+// them, so the two stores would differ).
+func StorableText(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string   { return e.err.Error() }
+func (e unavailableError) Unwrap() []error { return []error{e.err, ErrUnavailable} }
 
 // Store opens transactions. Implementations are safe for concurrent use.
 type Store interface {
@@ -76,7 +109,7 @@ type Notifier interface {
 }
 
 // Tx is one transaction. All methods take ctx first and return sentinel errors
-// (ErrNotFound, ErrConflict, ErrDuplicate) wrapped with context.
+// (ErrNotFound, ErrConflict, ErrDuplicate, ErrUnavailable) wrapped with context.
 type Tx interface {
 	// Savepoint, RollbackTo and Release let the engine apply several commands in one
 	// transaction and undo one of them without losing the others.
@@ -179,6 +212,10 @@ type Tx interface {
 
 	// Audit log of operator commands.
 	InsertAudit(ctx context.Context, a *AuditEntry) error
+	// UpdateAudit sets the Result, Error and Request of the audit row a.ID (a command's
+	// row written with AuditStarted before it ran gets its result); ErrNotFound when
+	// there is no such row.
+	UpdateAudit(ctx context.Context, a *AuditEntry) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
 
 	// Stalls (stalls.go).
@@ -221,6 +258,12 @@ type AuditEntry struct {
 	Result string
 	Error  string
 }
+
+// AuditStarted is the Result of an audit row written before its command runs: a command
+// whose row cannot be written does not run. UpdateAudit gives the row the command's result;
+// a row left "started" is a command whose end was not recorded (the node stopped, or the
+// store failed after the command).
+const AuditStarted = "started"
 
 // AuditFilter selects audit entries, newest first. Zero fields do not filter.
 type AuditFilter struct {

@@ -27,13 +27,15 @@ type DB struct {
 }
 
 // OpenDB opens a database/sql handle (through pgx's stdlib driver) whose connections use
-// schema (created when missing; "" is the default search_path), without migrating.
+// schema ("": the first schema of the URL's search_path, as for Open), created when
+// missing, without migrating.
 func OpenDB(ctx context.Context, url, schema string) (*DB, error) {
 	cfg, err := poolConfig(Options{URL: url, Schema: schema})
 	if err != nil {
 		return nil, err
 	}
-	if err := createSchema(ctx, cfg.ConnConfig, schema); err != nil {
+	schema, err = ensureSchema(ctx, cfg.ConnConfig, schema)
+	if err != nil {
 		return nil, fmt.Errorf("open postgres database: %w", err)
 	}
 	db, err := openDB(cfg.ConnConfig)

@@ -215,6 +215,7 @@ const (
 	RETURNING owner`
 	releaseLeaseSQL = `DELETE FROM leases WHERE name = $1 AND owner = $2`
 	insertAuditSQL  = `INSERT INTO audit (` + auditCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)`
+	updateAuditSQL  = `UPDATE audit SET result = $2, error = $3, request = $4::jsonb WHERE id = $1`
 )
 
 // Queries with optional filters.

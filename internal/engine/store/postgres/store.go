@@ -51,7 +51,9 @@ type Options struct {
 	// key=value form). Required.
 	URL string
 	// Schema is where the tables live. It is created when missing and set as the
-	// search_path of every connection. Empty: the server's default search_path (public).
+	// search_path of every connection. Empty: the first schema of the connection's
+	// search_path (the URL's search_path parameter, else the server's default, public),
+	// likewise created when missing.
 	Schema string
 	// MaxConns bounds the pool (default: 10). The engine's committer uses one connection at
 	// a time; the rest serve reads.
@@ -97,14 +99,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := createSchema(ctx, cfg.ConnConfig, o.Schema); err != nil {
+	schema, err := ensureSchema(ctx, cfg.ConnConfig, o.Schema)
+	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
 	db, err := openDB(cfg.ConnConfig)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
-	_, err = migrate(ctx, db, o.Schema)
+	_, err = migrate(ctx, db, schema)
 	if cerr := db.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -119,12 +122,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{pool: pool, schema: o.Schema, log: log}
+	s := &Store{pool: pool, schema: schema, log: log}
 	delay := o.NotifyDelay
 	if delay <= 0 {
 		delay = 5 * time.Millisecond
 	}
-	s.notify = newNotifier(pool, cfg.ConnConfig, channelName(o.Schema), delay, log)
+	s.notify = newNotifier(pool, cfg.ConnConfig, channelName(schema), delay, log)
 	return s, nil
 }
 
@@ -171,24 +174,6 @@ func poolConfig(o Options) (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
-// createSchema creates the schema when missing. Two stores opening at once may race to
-// create it; the loser's error is ignored.
-func createSchema(ctx context.Context, cc *pgx.ConnConfig, schema string) error {
-	if schema == "" {
-		return nil
-	}
-	conn, err := pgx.ConnectConfig(ctx, cc)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	_, err = conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize())
-	if err != nil && !isDuplicate(err) {
-		return fmt.Errorf("create schema %s: %w", schema, err)
-	}
-	return nil
-}
-
 // DropSchema removes a schema and everything in it (tests and `cockpit bench` use a
 // throw-away schema per run).
 func DropSchema(ctx context.Context, url, schema string) error {
@@ -210,12 +195,10 @@ func DropSchema(ctx context.Context, url, schema string) error {
 	return nil
 }
 
-// channelName is the NOTIFY channel of a schema. Channel names are identifiers (at most 63
-// bytes), so a long schema name is hashed.
+// channelName is the NOTIFY channel of a schema, so stores in two schemas of one database
+// do not wake each other. Channel names are identifiers (at most 63 bytes), so a long
+// schema name is hashed.
 func channelName(schema string) string {
-	if schema == "" {
-		schema = "public"
-	}
 	name := "cockpit_work." + schema
 	if len(name) > 63 {
 		sum := sha256.Sum256([]byte(schema))
@@ -227,7 +210,8 @@ func channelName(schema string) string {
 // Dialect returns "postgres".
 func (s *Store) Dialect() string { return "postgres" }
 
-// Schema returns the schema the store works in ("" for the default search_path).
+// Schema returns the schema the store works in (Options.Schema, or the first schema of the
+// search_path).
 func (s *Store) Schema() string { return s.schema }
 
 // Write runs fn in a read-write transaction on one pooled connection and commits when fn
@@ -256,7 +240,7 @@ func (s *Store) run(ctx context.Context, write bool, fn func(store.Tx) error) (e
 	}
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("begin %s: %w", what, err)
+		return markUnavailable(fmt.Errorf("begin %s: %w", what, err))
 	}
 	t := newTx(pc.Conn(), write)
 	done := false
@@ -274,9 +258,9 @@ func (s *Store) run(ctx context.Context, write bool, fn func(store.Tx) error) (e
 	done = true
 	if err := t.commit(ctx); err != nil {
 		if write {
-			return fmt.Errorf("commit: %w", err)
+			return markUnavailable(fmt.Errorf("commit: %w", err))
 		}
-		return fmt.Errorf("end read: %w", err)
+		return markUnavailable(fmt.Errorf("end read: %w", err))
 	}
 	return nil
 }

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -191,6 +194,117 @@ func TestNotifier(t *testing.T) {
 	}
 }
 
+// withSearchPath returns the test database's URL with a search_path parameter.
+func withSearchPath(t testing.TB, path string) string {
+	t.Helper()
+	u, err := url.Parse(testURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", path)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// openURL opens a store on u (no Options.Schema) and drops schema when the test ends.
+func openURL(t testing.TB, u, schema string) *postgres.Store {
+	t.Helper()
+	t.Cleanup(func() {
+		if err := postgres.DropSchema(context.Background(), testURL(t), schema); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	})
+	s, err := postgres.Open(t.Context(), postgres.Options{URL: u})
+	if err != nil {
+		t.Fatalf("open with search_path: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+// TestSearchPathSchemaIsCreated: a URL whose search_path names a schema that does not
+// exist yet (lower case, or quoted with capitals) gets it created, migrated and used, by
+// Open and by OpenDB (cockpit migrate); stores on one search_path schema wake each other,
+// not those of another.
+func TestSearchPathSchemaIsCreated(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	lower := newSchema()
+	mixed := "Cockpit_Test_" + strings.TrimPrefix(newSchema(), "cockpit_test_")
+	a := openURL(t, withSearchPath(t, lower+", public"), lower)
+	if a.Schema() != lower {
+		t.Errorf("Schema() = %q, want %q", a.Schema(), lower)
+	}
+	if err := a.Ready(ctx); err != nil {
+		t.Fatalf("not ready: %v", err)
+	}
+	other := openURL(t, withSearchPath(t, `"`+mixed+`"`), mixed)
+	if other.Schema() != mixed {
+		t.Errorf("Schema() = %q, want %q", other.Schema(), mixed)
+	}
+	conn, err := pgx.Connect(ctx, testURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, schema := range []string{lower, mixed} {
+		var n int
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables
+			WHERE table_schema = $1 AND table_name IN ('goose_db_version', 'instances', 'jobs')`, schema).Scan(&n)
+		if err != nil || n != 3 {
+			t.Errorf("tables in %q: %d %v, want 3", schema, n, err)
+		}
+	}
+	fresh := newSchema()
+	t.Cleanup(func() { _ = postgres.DropSchema(context.Background(), testURL(t), fresh) })
+	db, err := postgres.OpenDB(ctx, withSearchPath(t, fresh), "")
+	if err != nil {
+		t.Fatalf("OpenDB with search_path: %v", err)
+	}
+	defer db.Close()
+	if _, err := postgres.Migrate(ctx, db); err != nil {
+		t.Fatalf("migrate with search_path: %v", err)
+	}
+	var has bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, fresh+".goose_db_version").Scan(&has); err != nil || !has {
+		t.Errorf("migrate did not create %s.goose_db_version: %v %v", fresh, has, err)
+	}
+
+	b := openURL(t, withSearchPath(t, lower), lower)
+	got := make(chan struct{}, 16)
+	defer b.OnWork(func() {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	})()
+	stray := make(chan struct{}, 16)
+	defer other.OnWork(func() { stray <- struct{}{} })()
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for heard := false; !heard; {
+		a.NotifyWork()
+		select {
+		case <-got:
+			heard = true
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("no notification within 10s")
+		}
+	}
+	select {
+	case <-stray:
+		t.Fatal("a store on another search_path schema was woken")
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
 func TestMigrateDownAndUp(t *testing.T) {
 	t.Parallel()
 	url := testURL(t)
@@ -293,5 +407,44 @@ func TestElementStatsMigrationCountsHistory(t *testing.T) {
 	}
 	if got := counts(); !maps.Equal(got, want) {
 		t.Fatalf("counts after migrating up over the history: %v, want %v", got, want)
+	}
+}
+
+// TestStatementTimeoutIsUnavailable: a write that waits past statement_timeout (here on a
+// row another session holds) fails with store.ErrUnavailable, safe to try again, and
+// succeeds once the row is free.
+func TestStatementTimeoutIsUnavailable(t *testing.T) {
+	t.Parallel()
+	schema := newSchema()
+	s := open(t, postgres.Options{Schema: schema, StatementTimeout: 100 * time.Millisecond})
+	ctx := t.Context()
+	in := &store.Instance{ID: "i1", DefinitionID: "d:1", DefinitionKey: "d", DefinitionVersion: 1,
+		State: store.InstanceActive, Version: 1, StartedAt: time.Now()}
+	if err := s.Write(ctx, func(tx store.Tx) error { return tx.Apply(ctx, &store.Change{Instance: in, Created: true}) }); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, testURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	holder, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Exec(ctx, `SELECT 1 FROM `+pgx.Identifier{schema, "instances"}.Sanitize()+` WHERE id = 'i1' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	next := *in
+	next.Version = 2
+	err = s.Write(ctx, func(tx store.Tx) error { return tx.Apply(ctx, &store.Change{Instance: &next}) })
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("write on a locked row past the statement timeout: %v, want ErrUnavailable", err)
+	}
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, func(tx store.Tx) error { return tx.Apply(ctx, &store.Change{Instance: &next}) }); err != nil {
+		t.Fatalf("write after the lock was released: %v", err)
 	}
 }

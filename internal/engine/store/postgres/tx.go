@@ -116,7 +116,7 @@ func (t *tx) do(ctx context.Context, op string, write bool, queue func(b *pgx.Ba
 	if t.poisoned != nil {
 		return fmt.Errorf("%s: %w", op, t.poisoned)
 	}
-	return err
+	return markUnavailable(err)
 }
 
 // lockForWrite queues the write lock before the first Apply of the transaction: event seqs
@@ -1123,6 +1123,27 @@ func (t *tx) InsertAudit(ctx context.Context, a *store.AuditEntry) error {
 	if _, err := t.exec(ctx, "insert audit", insertAuditSQL, a.ID, a.Time, a.Actor, a.Command, a.Target, a.Reason,
 		nullJSONArg(a.Request), a.Result, a.Error); err != nil {
 		return wrapErr(fmt.Sprintf("insert audit %q", a.ID), err)
+	}
+	return nil
+}
+
+// UpdateAudit sets the result, error and request of an audit row.
+func (t *tx) UpdateAudit(ctx context.Context, a *store.AuditEntry) error {
+	if !t.write {
+		return fmt.Errorf("update audit: %w", ErrReadOnly)
+	}
+	if a.ID == "" || a.Result == "" {
+		return errors.New("update audit: id and result are required")
+	}
+	if a.Request != nil && !jsonValid(a.Request) {
+		return fmt.Errorf("update audit %q: invalid JSON request", a.ID)
+	}
+	n, err := t.exec(ctx, "update audit", updateAuditSQL, a.ID, a.Result, a.Error, nullJSONArg(a.Request))
+	if err != nil {
+		return wrapErr(fmt.Sprintf("update audit %q", a.ID), err)
+	}
+	if n == 0 {
+		return fmt.Errorf("update audit %q: %w", a.ID, store.ErrNotFound)
 	}
 	return nil
 }

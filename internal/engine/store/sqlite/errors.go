@@ -32,9 +32,36 @@ func isDuplicate(err error) bool {
 	return false
 }
 
+// isUnavailable reports an error that passes: the database stayed busy or locked past the
+// busy timeout, or the disk was full or failing for a moment (SQLITE_BUSY, SQLITE_LOCKED,
+// SQLITE_FULL, SQLITE_IOERR and their extended codes).
+func isUnavailable(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR:
+		return true
+	}
+	return false
+}
+
+// markUnavailable adds store.ErrUnavailable to err's chain when isUnavailable.
+func markUnavailable(err error) error {
+	if isUnavailable(err) {
+		return store.Unavailable(err)
+	}
+	return err
+}
+
 // writeErr wraps err with what was being written, translating constraint violations into
-// store.ErrDuplicate (the driver error stays in the message for the log).
+// store.ErrDuplicate and a busy or failing database into store.ErrUnavailable (the driver
+// error stays in the message for the log).
 func writeErr(what string, err error) error {
+	if isUnavailable(err) {
+		return store.Unavailable(fmt.Errorf("%s: %w", what, err))
+	}
 	if isDuplicate(err) {
 		return fmt.Errorf("%s: %w (%v)", what, store.ErrDuplicate, err)
 	}

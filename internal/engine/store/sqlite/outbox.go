@@ -156,6 +156,26 @@ func (t *tx) InsertAudit(ctx context.Context, a *store.AuditEntry) error {
 	return nil
 }
 
+// UpdateAudit sets the result, error and request of an audit row.
+func (t *tx) UpdateAudit(ctx context.Context, a *store.AuditEntry) error {
+	if err := t.writable("update audit"); err != nil {
+		return err
+	}
+	if a.ID == "" || a.Result == "" {
+		return errors.New("update audit: id and result are required")
+	}
+	res, err := t.exec(ctx, qUpdateAudit, a.ID, a.Result, a.Error, nullJSON(a.Request))
+	if err != nil {
+		return writeErr(fmt.Sprintf("update audit %q", a.ID), err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return writeErr(fmt.Sprintf("update audit %q", a.ID), err)
+	} else if n == 0 {
+		return fmt.Errorf("update audit %q: %w", a.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
 // ListAudit lists audit entries, newest first.
 func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditEntry, error) {
 	q := newQuery(listAuditSQL)

@@ -104,6 +104,7 @@ const (
 	qAcquireLease
 	qReleaseLease
 	qInsertAudit
+	qUpdateAudit
 	qUpsertElementStatsJSON
 
 	numStmts
@@ -136,6 +137,7 @@ var stmtSQL = [numStmts]string{
 	qReleaseLease: `DELETE FROM leases WHERE name = ? AND owner = ?`,
 	qInsertAudit: `INSERT INTO audit (id, time, actor, command, target, reason, request, result, error)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	qUpdateAudit: `UPDATE audit SET result = ?2, error = ?3, request = ?4 WHERE id = ?1`,
 
 	// Kinds and types arrive as JSON arrays so that one prepared statement serves every
 	// filter: ?5 = '' means all kinds; ?7 = 0 means all service types, else only those in

@@ -252,7 +252,7 @@ func (s *Store) Write(ctx context.Context, fn func(store.Tx) error) error {
 	}
 	stx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin write: %w", err)
+		return markUnavailable(fmt.Errorf("begin write: %w", err))
 	}
 	committed := false
 	defer func() {
@@ -265,7 +265,7 @@ func (s *Store) Write(ctx context.Context, fn func(store.Tx) error) error {
 	}
 	committed = true
 	if err := stx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return markUnavailable(fmt.Errorf("commit: %w", err))
 	}
 	if s.commits++; s.commits >= checkpointEvery {
 		s.commits = 0
@@ -285,7 +285,7 @@ func (s *Store) Read(ctx context.Context, fn func(store.Tx) error) error {
 	}
 	stx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("begin read: %w", err)
+		return markUnavailable(fmt.Errorf("begin read: %w", err))
 	}
 	// A read transaction has nothing to commit; rolling back ends the snapshot.
 	defer func() { _ = stx.Rollback() }()

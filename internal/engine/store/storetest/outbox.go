@@ -136,4 +136,17 @@ func testAudit(t *testing.T, s store.Store) {
 	same(t, "ListAudit target", list(store.AuditFilter{Target: "i-1", Limit: 1}), []*store.AuditEntry{entries[2]})
 	err := s.Write(t.Context(), func(tx store.Tx) error { return tx.InsertAudit(t.Context(), entries[0]) })
 	wantErr(t, err, store.ErrDuplicate, "duplicate audit id")
+
+	// A row written before its command ran gets the command's result.
+	started := &store.AuditEntry{ID: "a4", Time: at(4), Actor: "cy", Command: "deploy", Target: "x.bpmn",
+		Request: json.RawMessage(`{"resource":"x.bpmn"}`), Result: store.AuditStarted}
+	write(t, s, func(ctx context.Context, tx store.Tx) error { return tx.InsertAudit(ctx, started) })
+	done := *started
+	done.Result, done.Error, done.Request = "invalid_input", "bad model", json.RawMessage(`{"resource":"x.bpmn","bytes":3}`)
+	write(t, s, func(ctx context.Context, tx store.Tx) error { return tx.UpdateAudit(ctx, &done) })
+	same(t, "ListAudit after UpdateAudit", list(store.AuditFilter{Actor: "cy"}), []*store.AuditEntry{&done})
+	err = s.Write(t.Context(), func(tx store.Tx) error {
+		return tx.UpdateAudit(t.Context(), &store.AuditEntry{ID: "nope", Result: "ok"})
+	})
+	wantErr(t, err, store.ErrNotFound, "update of a missing audit row")
 }
