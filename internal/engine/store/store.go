@@ -36,6 +36,7 @@ const (
 	// flow id, a job type, an assignee and an error code.
 	MaxNameBytes = 255
 )
+
 // ErrUnavailable means the store could not be reached or could not finish the work for a
 // reason that passes: a refused, closed or timed-out connection, a server shutting down or
 // out of connections, a busy database. Nothing of the failed transaction was written
