@@ -411,7 +411,15 @@ func (e *Engine) RetryIncident(ctx context.Context, incidentID string, opts Retr
 			ev.JobID = j.ID
 			return nil
 		}
-		r.enqueue(tok, n, nil)
+		// A token stopped on its way by a command's bound (stopQueue) arrives by the
+		// flow it was taking.
+		var via *flow
+		for _, fl := range n.in {
+			if tok.Flow != "" && fl.f.ID == tok.Flow {
+				via = fl
+			}
+		}
+		r.enqueue(tok, n, via)
 		return nil
 	})
 	if err != nil {

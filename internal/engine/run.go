@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cockpit-engine/cockpit/internal/engine/expression"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
@@ -36,9 +37,18 @@ const (
 	EventErrorThrown       = "error.thrown"
 )
 
-// maxSteps bounds the elements one command may pass through, so a model that loops
-// without a wait state fails the command instead of hanging the engine.
-const maxSteps = 10000
+// Bounds on the work of one command on one instance. The committer runs every command
+// of the node, so one instance's model must not be able to hold it: a command that
+// reaches a bound stops moving tokens, and the tokens it could not move get an incident
+// that names the bound (retrying the incident continues with a fresh budget).
+const (
+	// maxSteps bounds the elements one command may pass through, so a model that
+	// loops without a wait state stops instead of hanging the engine.
+	maxSteps = 10_000
+	// maxNewTokens bounds the tokens one command may create (forks, subprocesses,
+	// boundary events): a fork that would pass it is refused before it creates any.
+	maxNewTokens = 1_000
+)
 
 // run is one command's view of an instance: the loaded aggregate, the moves made in
 // memory, and the rows to write. It is used by one goroutine inside one transaction.
@@ -72,6 +82,11 @@ type run struct {
 
 	queue []step
 	steps int
+	// newTokens counts the tokens this command created (maxNewTokens).
+	newTokens int
+	// budget is what the expressions of this command may spend, together
+	// (expression.MaxSteps, MaxBuiltBytes, MaxDuration).
+	budget *expression.Budget
 	// fromCache: the instance came from the engine's cache, not the store.
 	fromCache bool
 	// wake: the command left work due now that it did not push (set by pushJobs in flush).
@@ -94,6 +109,7 @@ func (e *Engine) newRun(ctx context.Context, tx store.Tx, p *plan) *run {
 		putTokens: map[string]*store.Token{}, delTokens: map[string]bool{}, putVars: map[string]*store.Variable{},
 		putJobs: map[string]*store.Job{}, delJobs: map[string]bool{}, putSubs: map[string]*store.Subscription{},
 		delSubs: map[string]bool{}, putTasks: map[string]*store.UserTask{}, putIncidents: map[string]*store.Incident{},
+		budget: expression.NewBudget(),
 	}
 }
 
@@ -294,6 +310,7 @@ func (r *run) putTask(t *store.UserTask)     { r.tasks[t.ID] = t; r.putTasks[t.I
 func (r *run) putIncident(i *store.Incident) { r.incidents[i.ID] = i; r.putIncidents[i.ID] = i }
 
 func (r *run) newToken(n *node, scopeID string) *store.Token {
+	r.newTokens++
 	t := &store.Token{ID: newID(), InstanceID: r.inst.ID, ElementID: n.el.ID, ScopeID: scopeID,
 		State: store.TokenActive, CreatedAt: r.now}
 	r.putToken(t)

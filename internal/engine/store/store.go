@@ -389,6 +389,9 @@ const (
 	IncidentExpression      = "expressionError"
 	IncidentUnhandledError  = "unhandledError"
 	IncidentMessageNoTarget = "messageNoTarget"
+	// IncidentLimit: a command reached one of the engine's bounds on the work of one
+	// command (steps, tokens created); the message names the bound.
+	IncidentLimit = "limitExceeded"
 )
 
 // Incident is a token that cannot move on without a person.
