@@ -160,12 +160,18 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 // leave records that a token leaves a node and sends it along flows: the first flow
 // moves the token, each further flow forks a new token in the same scope.
 func (r *run) leave(tok *store.Token, n *node, flows []*flow) error {
+	// A fork is refused before any token is made: thousands of branches would hold the
+	// committer for seconds.
 	if len(flows)-1 > maxNewTokens-r.newTokens {
-		// Refused before any token is made: a fork of thousands of branches would
-		// hold the committer for seconds.
 		r.openIncident(tok, n, store.IncidentLimit,
 			fmt.Sprintf("%q forks %d branches, more than the %d tokens one command may create (limit maxNewTokens)",
 				n.el.ID, len(flows), maxNewTokens), "", "")
+		return nil
+	}
+	if len(flows)-1 > maxLiveTokens-len(r.tokens) {
+		r.openIncident(tok, n, store.IncidentLimit,
+			fmt.Sprintf("%q forks %d branches, more than the %d tokens one instance may have (limit maxLiveTokens)",
+				n.el.ID, len(flows), maxLiveTokens), "", "")
 		return nil
 	}
 	r.disarmBoundaries(tok, n)

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -190,4 +191,65 @@ func TestHostileScriptIsIncidentAndOthersContinue(t *testing.T) {
 			t.Fatalf("incidents %+v, want one expression incident naming the budget", incs)
 		}
 	})
+}
+
+// TestLiveTokensBounded: forks that each stay under the per-command limit add up over
+// commands; the fork that would take the instance past maxLiveTokens (10,000) is an
+// incident instead.
+func TestLiveTokensBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 10,000 user tasks")
+	}
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		// Every completion of "again" forks 250 waiting tasks and "again" once more.
+		v.deployBytes("grow.bpmn", process("grow", `<bpmn:startEvent id="start" />
+<bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="merge" />
+<bpmn:exclusiveGateway id="merge" />
+<bpmn:sequenceFlow id="f1" sourceRef="merge" targetRef="split" />
+`+fork("split", "wait", 250)+`<bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="again" />
+<bpmn:userTask id="wait" />
+<bpmn:userTask id="again" />
+<bpmn:sequenceFlow id="f2" sourceRef="again" targetRef="merge" />`))
+		inst := v.startInstance("grow", nil)
+		for round := 0; ; round++ {
+			incs, err := v.e.ListIncidents(v.ctx, store.IncidentFilter{InstanceID: inst.ID, State: store.IncidentOpen})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(incs) > 0 {
+				if len(incs) != 1 || incs[0].Type != store.IncidentLimit || !strings.Contains(incs[0].Message, "maxLiveTokens") {
+					t.Fatalf("incidents %+v, want one naming maxLiveTokens", incs)
+				}
+				return
+			}
+			if round > 50 {
+				t.Fatal("no incident after 50 rounds")
+			}
+			if err := v.e.CompleteUserTask(v.ctx, v.lastTask(inst.ID, "again"), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// lastTask is the id of the user task created last at element, from the events.
+func (v *env) lastTask(instanceID, element string) string {
+	v.t.Helper()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for i := len(v.events) - 1; i >= 0; i-- {
+		ev := v.events[i]
+		if ev.InstanceID == instanceID && ev.Type == engine.EventUserTaskCreated && ev.ElementID == element {
+			var data struct {
+				TaskID string `json:"taskId"`
+			}
+			if err := json.Unmarshal(ev.Data, &data); err != nil {
+				v.t.Fatal(err)
+			}
+			return data.TaskID
+		}
+	}
+	v.t.Fatalf("no task at %s", element)
+	return ""
 }

@@ -48,6 +48,9 @@ const (
 	// maxNewTokens bounds the tokens one command may create (forks, subprocesses,
 	// boundary events): a fork that would pass it is refused before it creates any.
 	maxNewTokens = 1_000
+	// maxLiveTokens bounds the tokens of one instance (forks over many commands add
+	// up); joins and scope ends look at the instance's tokens on every step.
+	maxLiveTokens = 10_000
 )
 
 // run is one command's view of an instance: the loaded aggregate, the moves made in
