@@ -27,6 +27,8 @@ type DashboardProps struct {
 	RateNote      string
 	Processes     []ProcessRow
 	Incidents     []*store.Incident
+	// Unserved are the job types nobody serves that have waiting jobs.
+	Unserved []components.UnservedType
 }
 
 // ProcessRow is one process key on the dashboard.
@@ -60,6 +62,8 @@ type ProcessProps struct {
 	Instances   []*store.Instance
 	// AllInstancesHref lists every instance of this version.
 	AllInstancesHref string
+	// Unserved are the job types nobody serves that this process uses or has jobs of.
+	Unserved []components.UnservedType
 }
 
 // ElementRow is one flow node with its live counts.
@@ -125,6 +129,8 @@ type InstanceProps struct {
 	HistoryHidden int
 	// Names maps element ids to their names in the model.
 	Names map[string]string
+	// Unserved are the job types nobody serves that this instance's jobs wait for.
+	Unserved []components.UnservedType
 }
 
 // VariableRow is one variable with its value pretty-printed.
