@@ -157,6 +157,9 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 			e.log.Info("deployed", "process", p.Definition.Key, "version", p.Definition.Version, "resource", resource)
 		}
 	}
+	for _, w := range dep.Warnings {
+		e.log.Warn("deploy warning", "resource", resource, "warning", w)
+	}
 	return dep, nil
 }
 
