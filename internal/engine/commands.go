@@ -435,11 +435,13 @@ func (e *Engine) CancelInstance(ctx context.Context, instanceID, reason string) 
 		if r.ended() {
 			return fmt.Errorf("instance %q has ended (%s): %w", instanceID, r.inst.State, ErrInvalidState)
 		}
+		var top []*store.Token
 		for _, t := range r.tokens {
 			if t.ScopeID == "" {
-				r.cancelToken(t, "instance cancelled")
+				top = append(top, t)
 			}
 		}
+		r.cancelTokens(top, "instance cancelled")
 		r.inst.State = store.InstanceCancelled
 		now := r.now
 		r.inst.EndedAt = &now

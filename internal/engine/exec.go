@@ -246,11 +246,13 @@ func (r *run) end(tok *store.Token, n *node) error {
 	switch {
 	case ev != nil && ev.Type == bpmn.EventTerminate:
 		r.left(tok, n)
+		var siblings []*store.Token
 		for _, t := range r.tokens {
 			if t.ScopeID == tok.ScopeID && t.ID != tok.ID {
-				r.cancelToken(t, "terminate end event "+n.el.ID)
+				siblings = append(siblings, t)
 			}
 		}
+		r.cancelTokens(siblings, "terminate end event "+n.el.ID)
 		if tok.ScopeID == "" {
 			r.dropToken(tok)
 			r.complete(true)
