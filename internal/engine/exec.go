@@ -161,14 +161,15 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 // moves the token, each further flow forks a new token in the same scope.
 func (r *run) leave(tok *store.Token, n *node, flows []*flow) error {
 	// A fork is refused before any token is made: thousands of branches would hold the
-	// committer for seconds.
-	if len(flows)-1 > maxNewTokens-r.newTokens {
+	// committer for seconds. (A single flow makes no token and is never refused.)
+	forks := len(flows) - 1
+	if forks > 0 && forks > maxNewTokens-r.newTokens {
 		r.openIncident(tok, n, store.IncidentLimit,
 			fmt.Sprintf("%q forks %d branches, more than the %d tokens one command may create (limit maxNewTokens)",
 				n.el.ID, len(flows), maxNewTokens), "", "")
 		return nil
 	}
-	if len(flows)-1 > maxLiveTokens-len(r.tokens) {
+	if forks > 0 && forks > maxLiveTokens-len(r.tokens) {
 		r.openIncident(tok, n, store.IncidentLimit,
 			fmt.Sprintf("%q forks %d branches, more than the %d tokens one instance may have (limit maxLiveTokens)",
 				n.el.ID, len(flows), maxLiveTokens), "", "")

@@ -91,6 +91,10 @@ func TestForkExplosionIsIncident(t *testing.T) {
 			if i.Type != store.IncidentLimit || !strings.Contains(i.Message, "maxNewTokens") {
 				t.Fatalf("incident %s: %q, want %s naming maxNewTokens", i.Type, i.Message, store.IncidentLimit)
 			}
+			// Only forks are refused: a token leaving by a single flow makes no token.
+			if i.ElementID != "inner" {
+				t.Fatalf("incident at %s (%q), want only at the fork \"inner\"", i.ElementID, i.Message)
+			}
 		}
 	})
 }
@@ -264,4 +268,31 @@ func (v *env) lastTask(instanceID, element string) string {
 	}
 	v.t.Fatalf("no task at %s", element)
 	return ""
+}
+
+// TestOnlyForksCountAgainstNewTokens: a loop through a subprocess makes a token per pass
+// (past maxNewTokens within the command) but never forks; it stops at maxSteps, not at a
+// single flow refused as a "fork".
+func TestOnlyForksCountAgainstNewTokens(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		v.deployBytes("subloop.bpmn", process("subloop", `<bpmn:startEvent id="start" />
+<bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="gw" />
+<bpmn:exclusiveGateway id="gw" />
+<bpmn:sequenceFlow id="f1" sourceRef="gw" targetRef="sub" />
+<bpmn:subProcess id="sub">
+  <bpmn:startEvent id="subStart" />
+  <bpmn:sequenceFlow id="s0" sourceRef="subStart" targetRef="subEnd" />
+  <bpmn:endEvent id="subEnd" />
+</bpmn:subProcess>
+<bpmn:sequenceFlow id="f2" sourceRef="sub" targetRef="gw" />`))
+		inst := v.startInstance("subloop", nil)
+		incs := v.openIncidents(inst.ID)
+		if len(incs) != 1 || incs[0].Type != store.IncidentLimit || !strings.Contains(incs[0].Message, "maxSteps") {
+			for _, i := range incs {
+				t.Logf("incident at %s: %s", i.ElementID, i.Message)
+			}
+			t.Fatalf("%d incidents, want one naming maxSteps", len(incs))
+		}
+	})
 }
