@@ -13,22 +13,31 @@ import (
 )
 
 func newValidateCommand(getenv func(string) string) *command {
-	return newCommand("validate", "cockpit validate FILE...",
+	return newCommand("validate", "cockpit validate [--job-types T1,T2] FILE...",
 		`Imports each BPMN file and prints, per process, which elements the engine will execute
 and which it will not (with element ids, kinds and lines), and any structural problems.
 
 A file that cannot be imported (not well-formed XML, not BPMN, over the limits of
 10 MiB or 50,000 elements) is reported as FILE:LINE:COL: message, and makes the exit
 status 1. Elements that will not execute do not change the exit status: a descriptive
-model is still a valid model.`,
+model is still a valid model.
+
+Each process lists the job types of its service tasks. validate runs no engine, so it
+cannot know which types a running engine serves: name them with --job-types, and each
+service task whose type is not among them is reported as a warning (its jobs would wait
+forever). Warnings do not change the exit status either; deploy warns the same way
+with the handlers the engine has.`,
 		getenv)
 }
 
 func (a *App) validate(_ context.Context, args []string) error {
 	c := newValidateCommand(a.Getenv)
+	var jobTypes string
+	c.stringVar(&jobTypes, "job-types", "", "", "comma-separated job types that are served: warn about service tasks of any other type")
 	if err := a.parseFlags(c, args); err != nil {
 		return err
 	}
+	served := servedSet(jobTypes)
 	files := c.args()
 	if len(files) == 0 {
 		return a.usageError(c, "no BPMN file given")
@@ -37,7 +46,7 @@ func (a *App) validate(_ context.Context, args []string) error {
 	var out bytes.Buffer
 	for _, name := range files {
 		out.Reset()
-		if err := validateFile(&out, name); err != nil {
+		if err := validateFile(&out, name, served); err != nil {
 			failed++
 			fmt.Fprintln(a.Stderr, err)
 			continue
@@ -57,7 +66,7 @@ func (a *App) validate(_ context.Context, args []string) error {
 
 // validateFile prints the report of one file, or returns why it cannot be imported as
 // FILE:LINE:COL: message.
-func validateFile(w io.Writer, name string) error {
+func validateFile(w io.Writer, name string, served map[string]bool) error {
 	f, err := os.Open(name)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -71,11 +80,11 @@ func validateFile(w io.Writer, name string) error {
 		}
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	printReport(w, name, bpmn.Check(defs))
+	printReport(w, name, bpmn.Check(defs), defs, served)
 	return nil
 }
 
-func printReport(w io.Writer, name string, rep *bpmn.Report) {
+func printReport(w io.Writer, name string, rep *bpmn.Report, defs *bpmn.Definitions, served map[string]bool) {
 	fmt.Fprintf(w, "%s: %s\n", name, plural(len(rep.Processes), "process", "processes"))
 	for _, p := range rep.Processes {
 		verdict := "all elements execute"
@@ -93,6 +102,7 @@ func printReport(w io.Writer, name string, rep *bpmn.Report) {
 		printFindings(w, fmt.Sprintf("executes (%d)", len(p.Executes)), withoutMessages(p.Executes))
 		printFindings(w, fmt.Sprintf("does not execute (%d)", len(p.Unsupported)), p.Unsupported)
 		printFindings(w, fmt.Sprintf("problems (%d)", len(p.Problems)), p.Problems)
+		printJobTypes(w, defs, p.ID, served)
 	}
 }
 

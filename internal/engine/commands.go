@@ -420,7 +420,15 @@ func (e *Engine) RetryIncident(ctx context.Context, incidentID string, opts Retr
 			ev.JobID = j.ID
 			return nil
 		}
-		r.enqueue(tok, n, nil)
+		// A token stopped on its way by a command's bound (stopQueue) arrives by the
+		// flow it was taking.
+		var via *flow
+		for _, fl := range n.in {
+			if tok.Flow != "" && fl.f.ID == tok.Flow {
+				via = fl
+			}
+		}
+		r.enqueue(tok, n, via)
 		return nil
 	})
 	if err != nil {
@@ -439,11 +447,13 @@ func (e *Engine) CancelInstance(ctx context.Context, instanceID, reason string) 
 		if r.ended() {
 			return fmt.Errorf("instance %q has ended (%s): %w", instanceID, r.inst.State, ErrInvalidState)
 		}
+		var top []*store.Token
 		for _, t := range r.tokens {
 			if t.ScopeID == "" {
-				r.cancelToken(t, "instance cancelled")
+				top = append(top, t)
 			}
 		}
+		r.cancelTokens(top, "instance cancelled")
 		r.inst.State = store.InstanceCancelled
 		now := r.now
 		r.inst.EndedAt = &now

@@ -20,6 +20,9 @@ type Deployment struct {
 	Processes []DeployedProcess
 	// Report says, per process, what will execute and what will not.
 	Report *bpmn.Report
+	// Warnings do not refuse the deployment: they say what will not go as the model
+	// expects (a job type nobody serves, see Engine.Serves).
+	Warnings []string
 }
 
 // DeployedProcess is one executable process of a deployment.
@@ -70,7 +73,7 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 	if len(problems) > 0 {
 		return nil, &DeployError{Resource: resource, Problems: problems, Err: ErrInvalidInput}
 	}
-	dep := &Deployment{Resource: resource, Report: report}
+	dep := &Deployment{Resource: resource, Report: report, Warnings: e.jobTypeWarnings(procs, compiled)}
 	var plans []*plan
 	err = e.exec(ctx, func(tx store.Tx) (bool, error) {
 		dep.Processes, plans = nil, nil
@@ -153,6 +156,9 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 		if p.Created {
 			e.log.Info("deployed", "process", p.Definition.Key, "version", p.Definition.Version, "resource", resource)
 		}
+	}
+	for _, w := range dep.Warnings {
+		e.log.Warn("deploy warning", "resource", resource, "warning", w)
 	}
 	return dep, nil
 }

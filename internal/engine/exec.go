@@ -26,14 +26,34 @@ func (r *run) drain() error {
 		}
 		r.steps++
 		if r.steps > maxSteps {
-			return fmt.Errorf("instance %q: more than %d steps without reaching a wait state (a loop without a wait state?): %w",
-				r.inst.ID, maxSteps, ErrInvalidState)
+			r.stopQueue(s, fmt.Sprintf("command stopped after %d steps without reaching a wait state (limit maxSteps; a loop without a wait state?)", maxSteps))
+			return nil
 		}
 		if err := r.arrive(s.tok, s.n, s.via); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// stopQueue ends a command that reached one of its bounds: the token of step first and
+// every token still queued stay where they are, each with an incident saying why, so
+// that nothing is left moving without a sign. Retrying an incident moves its token on.
+func (r *run) stopQueue(first step, msg string) {
+	queue := append([]step{first}, r.queue...)
+	r.queue = nil
+	seen := map[string]bool{}
+	for _, s := range queue {
+		if _, alive := r.tokens[s.tok.ID]; !alive || seen[s.tok.ID] {
+			continue
+		}
+		seen[s.tok.ID] = true
+		if s.via != nil {
+			// Remembered so that a retry arrives by the same flow (a join counts it).
+			s.tok.Flow = s.via.f.ID
+		}
+		r.openIncident(s.tok, s.n, store.IncidentLimit, msg, "", "")
+	}
 }
 
 // arrive runs what a node does when a token reaches it.
@@ -100,7 +120,7 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 		return nil
 
 	case bpmn.KindScriptTask:
-		v, err := n.script.Eval(r.values)
+		v, err := n.script.EvalIn(r.budget, r.values)
 		if err != nil {
 			r.openIncident(tok, n, store.IncidentExpression, fmt.Sprintf("script of %q failed: %v", el.ID, err), el.Task.Script, "")
 			return nil
@@ -140,6 +160,21 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 // leave records that a token leaves a node and sends it along flows: the first flow
 // moves the token, each further flow forks a new token in the same scope.
 func (r *run) leave(tok *store.Token, n *node, flows []*flow) error {
+	// A fork is refused before any token is made: thousands of branches would hold the
+	// committer for seconds. (A single flow makes no token and is never refused.)
+	forks := len(flows) - 1
+	if forks > 0 && forks > maxNewTokens-r.newTokens {
+		r.openIncident(tok, n, store.IncidentLimit,
+			fmt.Sprintf("%q forks %d branches, more than the %d tokens one command may create (limit maxNewTokens)",
+				n.el.ID, len(flows), maxNewTokens), "", "")
+		return nil
+	}
+	if forks > 0 && forks > maxLiveTokens-len(r.tokens) {
+		r.openIncident(tok, n, store.IncidentLimit,
+			fmt.Sprintf("%q forks %d branches, more than the %d tokens one instance may have (limit maxLiveTokens)",
+				n.el.ID, len(flows), maxLiveTokens), "", "")
+		return nil
+	}
 	r.disarmBoundaries(tok, n)
 	r.left(tok, n)
 	if len(flows) == 0 {
@@ -212,11 +247,13 @@ func (r *run) end(tok *store.Token, n *node) error {
 	switch {
 	case ev != nil && ev.Type == bpmn.EventTerminate:
 		r.left(tok, n)
+		var siblings []*store.Token
 		for _, t := range r.tokens {
 			if t.ScopeID == tok.ScopeID && t.ID != tok.ID {
-				r.cancelToken(t, "terminate end event "+n.el.ID)
+				siblings = append(siblings, t)
 			}
 		}
+		r.cancelTokens(siblings, "terminate end event "+n.el.ID)
 		if tok.ScopeID == "" {
 			r.dropToken(tok)
 			r.complete(true)
@@ -276,7 +313,7 @@ func (r *run) exclusive(tok *store.Token, n *node) error {
 		if fl.cond == nil {
 			return r.leave(tok, n, []*flow{fl})
 		}
-		ok, err := fl.cond.EvalBool(r.values)
+		ok, err := fl.cond.EvalBoolIn(r.budget, r.values)
 		if err != nil {
 			r.openIncident(tok, n, store.IncidentExpression,
 				fmt.Sprintf("condition of flow %q failed: %v", fl.f.ID, err), fl.f.Condition, "")
@@ -381,7 +418,7 @@ func (r *run) scheduleTimer(tok *store.Token, n *node, tokenID string) error {
 func (r *run) subscribe(tok *store.Token, n *node) error {
 	key := ""
 	if n.correlation != nil {
-		v, err := n.correlation.Eval(r.values)
+		v, err := n.correlation.EvalIn(r.budget, r.values)
 		if err != nil {
 			r.openIncident(tok, n, store.IncidentExpression, fmt.Sprintf("correlation key of %q failed: %v", n.el.ID, err), "", "")
 			return nil
@@ -433,7 +470,7 @@ func (r *run) applyMappings(ms []compiledMapping, extra map[string]any, tok *sto
 	}
 	out := make(map[string]any, len(ms))
 	for _, m := range ms {
-		v, err := m.source.Eval(env)
+		v, err := m.source.EvalIn(r.budget, env)
 		if err != nil {
 			return fmt.Errorf("mapping to %q: %w", m.target, err)
 		}

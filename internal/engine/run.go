@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cockpit-engine/cockpit/internal/engine/expression"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
@@ -36,9 +37,21 @@ const (
 	EventErrorThrown       = "error.thrown"
 )
 
-// maxSteps bounds the elements one command may pass through, so a model that loops
-// without a wait state fails the command instead of hanging the engine.
-const maxSteps = 10000
+// Bounds on the work of one command on one instance. The committer runs every command
+// of the node, so one instance's model must not be able to hold it: a command that
+// reaches a bound stops moving tokens, and the tokens it could not move get an incident
+// that names the bound (retrying the incident continues with a fresh budget).
+const (
+	// maxSteps bounds the elements one command may pass through, so a model that
+	// loops without a wait state stops instead of hanging the engine.
+	maxSteps = 10_000
+	// maxNewTokens bounds the tokens one command may create (forks, subprocesses,
+	// boundary events): a fork that would pass it is refused before it creates any.
+	maxNewTokens = 1_000
+	// maxLiveTokens bounds the tokens of one instance (forks over many commands add
+	// up); joins and scope ends look at the instance's tokens on every step.
+	maxLiveTokens = 10_000
+)
 
 // run is one command's view of an instance: the loaded aggregate, the moves made in
 // memory, and the rows to write. It is used by one goroutine inside one transaction.
@@ -72,6 +85,11 @@ type run struct {
 
 	queue []step
 	steps int
+	// newTokens counts the tokens this command created (maxNewTokens).
+	newTokens int
+	// budget is what the expressions of this command may spend, together
+	// (expression.MaxSteps, MaxBuiltBytes, MaxDuration).
+	budget *expression.Budget
 	// fromCache: the instance came from the engine's cache, not the store.
 	fromCache bool
 	// wake: the command left work due now that it did not push (set by pushJobs in flush).
@@ -94,6 +112,7 @@ func (e *Engine) newRun(ctx context.Context, tx store.Tx, p *plan) *run {
 		putTokens: map[string]*store.Token{}, delTokens: map[string]bool{}, putVars: map[string]*store.Variable{},
 		putJobs: map[string]*store.Job{}, delJobs: map[string]bool{}, putSubs: map[string]*store.Subscription{},
 		delSubs: map[string]bool{}, putTasks: map[string]*store.UserTask{}, putIncidents: map[string]*store.Incident{},
+		budget: expression.NewBudget(),
 	}
 }
 
@@ -303,6 +322,7 @@ func (r *run) putTask(t *store.UserTask)     { r.tasks[t.ID] = t; r.putTasks[t.I
 func (r *run) putIncident(i *store.Incident) { r.incidents[i.ID] = i; r.putIncidents[i.ID] = i }
 
 func (r *run) newToken(n *node, scopeID string) *store.Token {
+	r.newTokens++
 	t := &store.Token{ID: newID(), InstanceID: r.inst.ID, ElementID: n.el.ID, ScopeID: scopeID,
 		State: store.TokenActive, CreatedAt: r.now}
 	r.putToken(t)
@@ -365,32 +385,61 @@ func (r *run) setVariables(vars map[string]any, tok *store.Token, n *node) error
 	return nil
 }
 
-// cancelWaits removes what a token waits on (jobs, subscriptions, tasks) and resolves
-// its open incidents.
-func (r *run) cancelWaits(tok *store.Token) {
+// waits is what tokens wait on, by token id: built in one pass over the instance's
+// rows, so that cancelling many tokens costs one pass, not one per token.
+type waits struct {
+	jobs      map[string][]*store.Job
+	subs      map[string][]*store.Subscription
+	tasks     map[string][]*store.UserTask
+	incidents map[string][]*store.Incident
+}
+
+// waitsOf indexes the jobs, subscriptions, open tasks and open incidents of the tokens
+// in ids.
+func (r *run) waitsOf(ids map[string]bool) waits {
+	w := waits{jobs: map[string][]*store.Job{}, subs: map[string][]*store.Subscription{},
+		tasks: map[string][]*store.UserTask{}, incidents: map[string][]*store.Incident{}}
 	for _, j := range r.jobs {
-		if j.TokenID == tok.ID {
-			r.dropJob(j)
+		if ids[j.TokenID] {
+			w.jobs[j.TokenID] = append(w.jobs[j.TokenID], j)
 		}
 	}
 	for _, s := range r.subs {
-		if s.TokenID == tok.ID {
-			r.dropSub(s)
+		if ids[s.TokenID] {
+			w.subs[s.TokenID] = append(w.subs[s.TokenID], s)
 		}
 	}
 	for _, t := range r.tasks {
-		if t.TokenID == tok.ID && t.State == store.TaskOpen {
-			t.State = store.TaskCancelled
-			now := r.now
-			t.CompletedAt = &now
-			r.putTask(t)
-			delete(r.tasks, t.ID)
+		if ids[t.TokenID] && t.State == store.TaskOpen {
+			w.tasks[t.TokenID] = append(w.tasks[t.TokenID], t)
 		}
 	}
 	for _, i := range r.incidents {
-		if i.TokenID == tok.ID && i.State == store.IncidentOpen {
-			r.resolveIncident(i, "cancelled")
+		if ids[i.TokenID] && i.State == store.IncidentOpen {
+			w.incidents[i.TokenID] = append(w.incidents[i.TokenID], i)
 		}
+	}
+	return w
+}
+
+// cancelWaits removes what a token waits on (jobs, subscriptions, tasks) and resolves
+// its open incidents.
+func (r *run) cancelWaits(tok *store.Token, w waits) {
+	for _, j := range w.jobs[tok.ID] {
+		r.dropJob(j)
+	}
+	for _, s := range w.subs[tok.ID] {
+		r.dropSub(s)
+	}
+	for _, t := range w.tasks[tok.ID] {
+		t.State = store.TaskCancelled
+		now := r.now
+		t.CompletedAt = &now
+		r.putTask(t)
+		delete(r.tasks, t.ID)
+	}
+	for _, i := range w.incidents[tok.ID] {
+		r.resolveIncident(i, "cancelled")
 	}
 }
 
@@ -426,15 +475,43 @@ func (r *run) openIncident(tok *store.Token, n *node, typ, msg, details, jobID s
 
 // cancelToken removes a token, everything inside its scope and everything it waits on.
 func (r *run) cancelToken(tok *store.Token, reason string) {
-	for _, child := range r.tokens {
-		if child.ScopeID == tok.ID {
-			r.cancelToken(child, reason)
+	r.cancelTokens([]*store.Token{tok}, reason)
+}
+
+// cancelTokens removes tokens, everything inside their scopes and everything they wait
+// on, children before their scope token. It indexes the instance's rows once, so that
+// cancelling an instance with thousands of tokens takes one pass, not one per token (a
+// scan per token held the committer for seconds).
+func (r *run) cancelTokens(roots []*store.Token, reason string) {
+	children := map[string][]*store.Token{}
+	for _, t := range r.tokens {
+		if t.ScopeID != "" {
+			children[t.ScopeID] = append(children[t.ScopeID], t)
 		}
 	}
-	r.cancelWaits(tok)
-	r.dropToken(tok)
-	r.event(EventElementCancelled, tok, r.p.nodes[tok.ElementID],
-		map[string]any{"reason": reason, "durationMs": millis(r.now.Sub(tok.CreatedAt))})
+	ids := map[string]bool{}
+	var order []*store.Token
+	var visit func(t *store.Token)
+	visit = func(t *store.Token) {
+		if ids[t.ID] {
+			return
+		}
+		ids[t.ID] = true
+		for _, c := range children[t.ID] {
+			visit(c)
+		}
+		order = append(order, t)
+	}
+	for _, t := range roots {
+		visit(t)
+	}
+	w := r.waitsOf(ids)
+	for _, t := range order {
+		r.cancelWaits(t, w)
+		r.dropToken(t)
+		r.event(EventElementCancelled, t, r.p.nodes[t.ElementID],
+			map[string]any{"reason": reason, "durationMs": millis(r.now.Sub(t.CreatedAt))})
+	}
 }
 
 func (r *run) nodeOf(tok *store.Token) (*node, error) {

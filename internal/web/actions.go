@@ -997,7 +997,16 @@ func (s *server) deploy(c echo.Context) error {
 		d := dep.Processes[0].Definition
 		to = "/processes/" + url.PathEscape(d.Key) + "?version=" + strconv.Itoa(d.Version)
 	}
-	return redirectFlash(c, to, "Deployed "+resource+": "+strings.Join(parts, "; ")+".", false)
+	msg := "Deployed " + resource + ": " + strings.Join(parts, "; ") + "."
+	if n := len(dep.Warnings); n > 0 {
+		// A warning does not refuse the deployment; the process page names the types.
+		tasks := "1 service task uses"
+		if n > 1 {
+			tasks = strconv.Itoa(n) + " service tasks use"
+		}
+		msg += " Warning: " + tasks + " a job type that no handler serves; its jobs will wait until one is registered."
+	}
+	return redirectFlash(c, to, msg, false)
 }
 
 // storableName drops what a file name may carry but no store can hold or a page should

@@ -127,6 +127,9 @@ func (s *server) dashboard(c echo.Context) error {
 			p.RateNote = rateNote(float64(n) / span.Seconds())
 		}
 	}
+	if p.Unserved, err = s.unservedAll(ctx); err != nil {
+		return err
+	}
 	return s.render(c, 200, page{Title: "Overview", Nav: layout.NavOverview}, pages.Dashboard(p))
 }
 

@@ -204,6 +204,7 @@ func (s *server) instance(c echo.Context) error {
 		return err
 	}
 	p.Names = elementNames(model)
+	p.Unserved = s.unservedOfJobs(d.Jobs)
 	if proc := model.Process(in.DefinitionKey); proc != nil && proc.Name != "" {
 		p.DefinitionName = proc.Name
 	}

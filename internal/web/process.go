@@ -128,6 +128,9 @@ func (s *server) process(c echo.Context) error {
 	}
 	p.Instances = newest.Instances
 	p.AllInstancesHref = instancesURL("process", key, "version", strconv.Itoa(def.Version))
+	if p.Unserved, err = s.unservedOfProcess(ctx, key, model.Process(def.Key)); err != nil {
+		return err
+	}
 	return s.render(c, 200, page{Title: def.Name + " v" + strconv.Itoa(def.Version)}, pages.Process(p))
 }
 

@@ -60,6 +60,10 @@ type Engine interface {
 	// (a summary the store keeps, not a count over the history).
 	ElementCounts(ctx context.Context, definitionID string) (map[string]int64, error)
 	CompleteUserTask(ctx context.Context, taskID string, vars map[string]any) error
+	// Serves tells whether someone runs the jobs of a type; UnservedJobs counts the
+	// waiting jobs of the types nobody serves (see engine.Serves).
+	Serves(jobType string) bool
+	UnservedJobs(ctx context.Context, f store.JobTypeFilter) ([]store.JobTypeCount, error)
 	// Deploy is called directly: there is no deploy command on NATS (the handler writes
 	// the audit row).
 	Deploy(ctx context.Context, resource string, data []byte) (*engine.Deployment, error)

@@ -204,6 +204,7 @@ func (c *checker) container(ct *Container, owner *Element) {
 			c.problem(f.ID, KindSequenceFlow, f.Line, "targetRef %q is not a flow node of this %s", f.TargetRef, scope(owner))
 		}
 	}
+	c.fanOut(ct, nodes)
 	for _, e := range ct.Elements {
 		if !e.Kind.IsFlowNode() {
 			continue

@@ -59,4 +59,14 @@
 // Compile routes "%" through a function that keeps integer semantics for
 // integers and uses math.Mod otherwise ("amount % 3" works on float64);
 // "%" by zero is an error at run time.
+//
+// # Budget
+//
+// Every evaluation runs within a [Budget]: predicate steps ([MaxSteps]), bytes of
+// strings and arrays built ([MaxBuiltBytes]) and time ([MaxDuration]), besides expr's
+// own memory budget ([MemoryBudget]). Compile instruments the program to count its
+// work (expr cannot be interrupted from outside); an evaluation over its budget fails
+// with an [Error] whose cause is [ErrBudget] and whose message names the limit.
+// [Program.Eval] has a fresh budget per call; [Program.EvalIn] shares one among many
+// evaluations (the engine's per command).
 package expression

@@ -21,6 +21,9 @@ type Program struct {
 	variables []string // every variable read, sorted
 	required  []string // variables that must be defined, sorted
 	functions []string // non-builtin functions called by name, sorted
+	// budgeted: prog calls the budget functions and needs budgetVar in its
+	// environment (see budget.go).
+	budgeted bool
 }
 
 // Compile compiles src after removing the wrappers and applying the
@@ -37,11 +40,21 @@ func Compile(src string) (*Program, error) {
 	if err != nil {
 		return nil, compileError(src, norm, err)
 	}
-	prog, err := expr.Compile(norm.text,
-		expr.Function(moduloFunc, modulo),
-		expr.Patch(moduloPatch{}))
+	// Compile once as written, for the errors a model's author should see (the
+	// instrumented tree calls functions the checker knows less about), then with
+	// the budget instrumentation, which is the program that runs.
+	if _, err := expr.Compile(norm.text, expr.Function(moduloFunc, modulo), expr.Patch(moduloPatch{})); err != nil {
+		return nil, compileError(src, norm, err)
+	}
+	prog, err := expr.Compile(norm.text, budgetOptions...)
 	if err != nil {
 		return nil, compileError(src, norm, err)
+	}
+	budgeted := false
+	for _, c := range prog.Constants {
+		if s, ok := c.(string); ok && s == budgetVar {
+			budgeted = true
+		}
 	}
 	n := collectNames(tree.Node)
 	return &Program{
@@ -51,8 +64,25 @@ func Compile(src string) (*Program, error) {
 		variables: sorted(n.read, false),
 		required:  sorted(n.read, true),
 		functions: sorted(n.functions, false),
+		budgeted:  budgeted,
 	}, nil
 }
+
+// budgetOptions compile the instrumented program.
+var budgetOptions = func() []expr.Option {
+	opts := []expr.Option{
+		expr.Function(moduloFunc, modulo),
+		expr.Function(stepFunc, stepFn),
+		expr.Function(growFunc, growFn),
+		expr.Function(measureFunc, measureFn),
+		expr.Patch(moduloPatch{}),
+		expr.Patch(budgetPatch{}),
+	}
+	for name, size := range checkedBuiltins {
+		opts = append(opts, expr.Function("$"+name, checkedFn(name, size)))
+	}
+	return opts
+}()
 
 // Source returns the expression as given to Compile.
 func (p *Program) Source() string { return p.src }
@@ -63,9 +93,16 @@ func (p *Program) Source() string { return p.src }
 // variables.
 func (p *Program) Variables() []string { return append([]string(nil), p.variables...) }
 
-// Eval runs the expression with vars as its variables. vars is only read,
-// but must not be modified while Eval runs. Failures are returned as *Error.
-func (p *Program) Eval(vars map[string]any) (result any, err error) {
+// Eval runs the expression with vars as its variables, within a fresh [Budget].
+// vars is only read, but must not be modified while Eval runs. Failures are
+// returned as *Error.
+func (p *Program) Eval(vars map[string]any) (any, error) {
+	return p.EvalIn(NewBudget(), vars)
+}
+
+// EvalIn is Eval within budget b, which it spends: an evaluation that exceeds it
+// fails with an *Error whose cause is [ErrBudget].
+func (p *Program) EvalIn(b *Budget, vars map[string]any) (result any, err error) {
 	for _, name := range p.required {
 		if _, ok := vars[name]; !ok {
 			return nil, newError(p.src, fmt.Sprintf("variable %q is not defined", name), ErrUndefined)
@@ -89,12 +126,26 @@ func (p *Program) Eval(vars map[string]any) (result any, err error) {
 			err = e
 		}
 	}()
+	if err := b.checkTime(); err != nil {
+		return nil, newError(p.src, err.Error(), err)
+	}
 	env := vars
-	if env == nil {
+	if p.budgeted {
+		// The budget travels in the environment: the program is shared, the budget
+		// belongs to this evaluation.
+		env = make(map[string]any, len(vars)+1)
+		for k, v := range vars {
+			env[k] = v
+		}
+		env[budgetVar] = b
+	} else if env == nil {
 		env = map[string]any{}
 	}
-	// expr.Run uses a fresh VM per call, which keeps Program shareable.
-	out, err := expr.Run(p.prog, env)
+	b.begin()
+	defer b.end()
+	// A fresh VM per call keeps Program shareable.
+	machine := vm.VM{MemoryBudget: MemoryBudget}
+	out, err := machine.Run(p.prog, env)
 	if err != nil {
 		return nil, p.runError(err)
 	}
@@ -107,15 +158,20 @@ func (p *Program) Eval(vars map[string]any) (result any, err error) {
 // EvalBool runs the expression as a condition. A result that is not a bool
 // (nil included) is an error naming the type received.
 func (p *Program) EvalBool(vars map[string]any) (bool, error) {
-	out, err := p.Eval(vars)
+	return p.EvalBoolIn(NewBudget(), vars)
+}
+
+// EvalBoolIn is EvalBool within budget b (see [Program.EvalIn]).
+func (p *Program) EvalBoolIn(b *Budget, vars map[string]any) (bool, error) {
+	out, err := p.EvalIn(b, vars)
 	if err != nil {
 		return false, err
 	}
-	b, ok := out.(bool)
+	v, ok := out.(bool)
 	if !ok {
 		return false, newError(p.src, fmt.Sprintf("condition must be a bool, got %s", typeName(out)), ErrNotBool)
 	}
-	return b, nil
+	return v, nil
 }
 
 func typeName(v any) string {
@@ -156,6 +212,11 @@ func (p *Program) runError(err error) *Error {
 		if fe.Line > 0 {
 			e.setPos(p.norm.origPos(fe.From))
 		}
+	}
+	if !errors.Is(err, ErrBudget) && strings.Contains(e.Msg, "memory budget exceeded") {
+		// expr's own budget (ranges, literals, repeat) reports a plain string.
+		e.Msg = fmt.Sprintf("%v: allocates more than %d elements (MemoryBudget)", ErrBudget, MemoryBudget)
+		e.Err = fmt.Errorf("%w: %w", ErrBudget, err)
 	}
 	return e
 }

@@ -164,6 +164,10 @@ type Tx interface {
 	// DeleteStartJobs removes the instance-less jobs of a definition (redeploy replaces them).
 	DeleteStartJobs(ctx context.Context, definitionKey string) error
 	ListJobs(ctx context.Context, f JobFilter) ([]*Job, error)
+	// CountJobTypes counts the waiting service jobs (retries left) per job type, in
+	// type order, at most f.Limit types: one grouped query over the jobs table, which
+	// holds only pending work.
+	CountJobTypes(ctx context.Context, f JobTypeFilter) ([]JobTypeCount, error)
 	// NextJobDue returns the earliest due time of a runnable job (ok false when none).
 	// Locked jobs count with their lock expiry.
 	NextJobDue(ctx context.Context) (t time.Time, ok bool, err error)
@@ -413,6 +417,21 @@ type JobFilter struct {
 	Limit      int
 }
 
+// JobTypeFilter selects the jobs CountJobTypes counts. Empty fields select all.
+type JobTypeFilter struct {
+	DefinitionKey string
+	InstanceID    string
+	// ExcludeTypes are not counted (the engine passes the types it serves).
+	ExcludeTypes []string
+	Limit        int
+}
+
+// JobTypeCount is how many service jobs of one type wait.
+type JobTypeCount struct {
+	Type string
+	Jobs int
+}
+
 // Subscription waits for a message.
 type Subscription struct {
 	ID             string
@@ -471,6 +490,9 @@ const (
 	IncidentExpression      = "expressionError"
 	IncidentUnhandledError  = "unhandledError"
 	IncidentMessageNoTarget = "messageNoTarget"
+	// IncidentLimit: a command reached one of the engine's bounds on the work of one
+	// command (steps, tokens created); the message names the bound.
+	IncidentLimit = "limitExceeded"
 )
 
 // Incident is a token that cannot move on without a person.

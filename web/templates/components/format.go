@@ -80,3 +80,18 @@ func StateLabel(state string) string {
 	}
 	return state
 }
+
+// nounCount is "1 job type" or "3 job types".
+func nounCount(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+func unservedText(t UnservedType) string {
+	if t.Jobs == 0 {
+		return "used by a service task, no job waits yet"
+	}
+	return nounCount(t.Jobs, "job waits", "jobs wait")
+}

@@ -30,6 +30,8 @@ type DashboardProps struct {
 	ParkedEvents int64
 	Processes    []ProcessRow
 	Incidents    []*store.Incident
+	// Unserved are the job types nobody serves that have waiting jobs.
+	Unserved []components.UnservedType
 }
 
 // ProcessRow is one process key on the dashboard.
@@ -63,6 +65,8 @@ type ProcessProps struct {
 	Instances   []*store.Instance
 	// AllInstancesHref lists every instance of this version.
 	AllInstancesHref string
+	// Unserved are the job types nobody serves that this process uses or has jobs of.
+	Unserved []components.UnservedType
 }
 
 // ElementRow is one flow node with its live counts.
@@ -128,6 +132,8 @@ type InstanceProps struct {
 	HistoryHidden int
 	// Names maps element ids to their names in the model.
 	Names map[string]string
+	// Unserved are the job types nobody serves that this instance's jobs wait for.
+	Unserved []components.UnservedType
 }
 
 // VariableRow is one variable with its value pretty-printed.

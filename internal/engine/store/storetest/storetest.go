@@ -62,6 +62,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LockJobsFilters", testLockJobsFilters},
 		{"LockJobsConcurrent", testLockJobsConcurrent},
 		{"NextJobDue", testNextJobDue},
+		{"CountJobTypes", testCountJobTypes},
 		{"Subscriptions", testSubscriptions},
 		{"InstanceFilters", testInstanceFilters},
 		{"InstancePagination", testInstancePagination},

@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// A job of a type that nobody serves waits forever, silently. Serves is the one place
+// that decides whether a type is served; deploy warns about service tasks whose type
+// is not, and UnservedJobs finds the jobs that wait for one.
+
+// maxUnservedTypes bounds the job types UnservedJobs returns (a page names them all).
+const maxUnservedTypes = 50
+
+// Serves reports whether someone runs the jobs of jobType: today, a handler registered
+// on this engine with Handle. External workers (a later addition) will count too while
+// they have asked for the type recently; callers need not change.
+func (e *Engine) Serves(jobType string) bool {
+	return e.handler(jobType) != nil
+}
+
+// servedTypes lists the types Serves is true for, sorted.
+func (e *Engine) servedTypes() []string {
+	types := e.handlerTypes()
+	slices.Sort(types)
+	return types
+}
+
+// UnservedJobs counts the waiting service jobs (retries left) whose type nobody serves,
+// per type, in type order: all of them, or those of f.DefinitionKey or f.InstanceID.
+// At most 50 types (maxUnservedTypes) are returned. f.ExcludeTypes is set by the
+// engine.
+func (e *Engine) UnservedJobs(ctx context.Context, f store.JobTypeFilter) ([]store.JobTypeCount, error) {
+	f.ExcludeTypes = e.servedTypes()
+	if f.Limit <= 0 || f.Limit > maxUnservedTypes {
+		f.Limit = maxUnservedTypes
+	}
+	var out []store.JobTypeCount
+	err := e.store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.CountJobTypes(ctx, f)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unserved jobs: %w", err)
+	}
+	return out, nil
+}
+
+// jobTypeWarnings names the service tasks of the compiled processes whose job type
+// nobody serves now, in document order.
+func (e *Engine) jobTypeWarnings(procs []*bpmn.Process, compiled map[string]*plan) []string {
+	var out []string
+	for _, p := range procs {
+		pl := compiled[p.ID]
+		if pl == nil {
+			continue
+		}
+		var nodes []*node
+		for _, n := range pl.nodes {
+			if n.jobType != "" && !e.Serves(n.jobType) {
+				nodes = append(nodes, n)
+			}
+		}
+		sort.Slice(nodes, func(i, j int) bool {
+			if nodes[i].el.Line != nodes[j].el.Line {
+				return nodes[i].el.Line < nodes[j].el.Line
+			}
+			return nodes[i].el.ID < nodes[j].el.ID
+		})
+		for _, n := range nodes {
+			out = append(out, fmt.Sprintf("process %q: element %q (%s, line %d): no handler serves job type %q on this node: its jobs will wait until one is registered",
+				p.ID, n.el.ID, n.el.Kind, n.el.Line, n.jobType))
+		}
+	}
+	return out
+}

@@ -1,0 +1,66 @@
+package web_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+)
+
+// TestUnservedJobTypes: a model whose service task has a job type no handler serves
+// deploys with a warning; the process page names the type before any job waits, then
+// with its waiting jobs, and the instance page and the overview name it too. Once a
+// handler serves the type, the notices go.
+func TestUnservedJobTypes(t *testing.T) {
+	t.Parallel()
+	a := newActions(t, actionsConfig{})
+	ctx := context.Background()
+	a.get("/").want(t, 200, "unserved", 0)
+	defs, err := bpmn.Build("ship", bpmn.Name("Shipping")).
+		Start("start").
+		ServiceTask("label", bpmn.Name("Print label"), bpmn.JobType("print <label>")).
+		End("end").
+		Definitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := bpmn.Marshal(defs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, flash := a.wantRedirect(a.upload("ship.bpmn", data), "/processes/ship?version=1")
+	if !strings.Contains(flash, "ship v1 (new version)") || !strings.Contains(flash, "Warning: 1 service task uses a job type that no handler serves") {
+		t.Errorf("flash %q", flash)
+	}
+	types := p.want(t, 200, "unserved-type", 1)
+	if attr(types[0], "data-type") != "print <label>" || !strings.Contains(text(types[0]), "no job waits yet") {
+		t.Errorf("process page before a job: %q (%q)", text(types[0]), attr(types[0], "data-type"))
+	}
+
+	in, err := a.e.StartInstance(ctx, "ship", engine.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.e.StartInstance(ctx, "ship", engine.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, want string }{
+		{"/processes/ship", "2 jobs wait"},
+		{"/instances/" + in.ID, "1 job waits"},
+		{"/", "2 jobs wait"},
+	} {
+		types := a.get(c.path).want(t, 200, "unserved-type", 1)
+		if attr(types[0], "data-type") != "print <label>" || !strings.Contains(text(types[0]), c.want) {
+			t.Errorf("%s: %q, want %q", c.path, text(types[0]), c.want)
+		}
+	}
+	// The pay process's "charge" has a handler: no page names it.
+	a.get("/processes/pay").want(t, 200, "unserved", 0)
+
+	a.e.Handle("print <label>", func(context.Context, *engine.Job) (map[string]any, error) { return nil, nil })
+	for _, path := range []string{"/processes/ship", "/instances/" + in.ID, "/"} {
+		a.get(path).want(t, 200, "unserved", 0)
+	}
+}
