@@ -189,8 +189,10 @@ func (c *checker) container(ct *Container, owner *Element) {
 		}
 	}
 	flows := map[string]*SequenceFlow{}
+	leaving := map[string]int{} // flows per source
 	for _, f := range ct.Flows {
 		flows[f.ID] = f
+		leaving[f.SourceRef]++
 		if n := c.ids[f.ID]; n > 1 {
 			c.problem(f.ID, KindSequenceFlow, f.Line, "id %q is used by %d elements", f.ID, n)
 		}
@@ -218,7 +220,7 @@ func (c *checker) container(ct *Container, owner *Element) {
 		} else {
 			c.pr.Executes = append(c.pr.Executes, Finding{ElementID: e.ID, Kind: e.Kind, Line: e.Line, Message: "executes"})
 		}
-		c.structure(e, nodes, flows)
+		c.structure(e, nodes, flows, leaving)
 		if e.Children != nil {
 			c.container(e.Children, e)
 			if !e.TriggeredByEvent && e.Kind == KindSubProcess {
@@ -236,7 +238,7 @@ func scope(owner *Element) string {
 }
 
 // structure checks the references of one flow node.
-func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[string]*SequenceFlow) {
+func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[string]*SequenceFlow, leaving map[string]int) {
 	if e.Kind == KindBoundaryEvent {
 		host := nodes[e.AttachedTo]
 		switch {
@@ -254,13 +256,7 @@ func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[str
 		}
 	}
 	if e.Kind == KindExclusiveGateway {
-		out := 0
-		for _, f := range flows {
-			if f.SourceRef == e.ID {
-				out++
-			}
-		}
-		if out > 1 {
+		if leaving[e.ID] > 1 {
 			for _, id := range e.Outgoing {
 				f := flows[id]
 				if f != nil && f.ID != e.Default && strings.TrimSpace(f.Condition) == "" {
