@@ -680,9 +680,9 @@ func TestDepthLimitModelDrawsLinearly(t *testing.T) {
 func TestLongNamesAreCut(t *testing.T) {
 	t.Parallel()
 	for name, text := range map[string]string{
-		"words": strings.Repeat("word ", 200000),
+		"words":    strings.Repeat("word ", 200000),
 		"one word": strings.Repeat("x", 1<<20),
-		"lines": strings.Repeat("line\n", 200000),
+		"lines":    strings.Repeat("line\n", 200000),
 	} {
 		doc := strings.Replace(noDI, `name="Task"`, `name="`+text+`"`, 1)
 		doc = strings.Replace(doc, `<startEvent id="s"/>`, `<startEvent id="s" name="`+text+`"/>`, 1)
