@@ -151,8 +151,14 @@ func TestHelp(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	t.Parallel()
-	r := runApp(t, nil, "validate", "testdata/executable.bpmn", "testdata/unsupported.bpmn")
+	r := runApp(t, nil, "validate", "testdata/executable.bpmn")
 	if r.code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	// A process marked executable that cannot be deployed fails validation as it fails
+	// deployment.
+	r = runApp(t, nil, "validate", "testdata/executable.bpmn", "testdata/unsupported.bpmn")
+	if r.code != exitError || !strings.Contains(r.stderr, "1 of 2 files have executable processes that cannot be deployed") {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 	for _, want := range []string{
