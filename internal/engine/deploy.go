@@ -135,7 +135,11 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 			if latest != nil {
 				def.Version = latest.Version + 1
 			}
-			if err := tx.InsertDefinition(ctx, def); err != nil {
+			if err := tx.InsertDefinition(ctx, def); errors.Is(err, store.ErrDuplicate) {
+				// Another node deployed this version since we read the latest: run
+				// again on fresh state, as the next version.
+				return false, fmt.Errorf("insert definition %q: version %d was deployed meanwhile: %w", p.ID, def.Version, store.ErrConflict)
+			} else if err != nil {
 				return false, fmt.Errorf("insert definition %q: %w", p.ID, err)
 			}
 			// A copy: a retried command must not see the plan of its failed attempt.

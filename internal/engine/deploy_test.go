@@ -30,16 +30,34 @@ func timerStartXML(cycle string) []byte {
 		`</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>`)
 }
 
-// gateStore holds the first transaction that reads a timer start job until released,
-// so that a test can commit something else in between.
+// gateStore holds the first write transaction that reads a timer start job (or, with
+// onLatest, the latest version of a process) until released, so that a test can commit
+// something else in between.
 type gateStore struct {
 	store.Store
+	onLatest               bool
 	once                   sync.Once
 	reached, release, done chan struct{}
 }
 
 func newGateStore(st store.Store) *gateStore {
 	return &gateStore{Store: st, reached: make(chan struct{}), release: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (t *gateTx) hold() {
+	t.g.once.Do(func() {
+		t.gated = true
+		close(t.g.reached)
+		<-t.g.release
+	})
+}
+
+func (t *gateTx) LatestDefinition(ctx context.Context, key string) (*store.Definition, error) {
+	d, err := t.Tx.LatestDefinition(ctx, key)
+	if t.g.onLatest {
+		t.hold()
+	}
+	return d, err
 }
 
 func (g *gateStore) Write(ctx context.Context, fn func(store.Tx) error) error {
@@ -59,12 +77,8 @@ type gateTx struct {
 
 func (t *gateTx) GetJob(ctx context.Context, id string) (*store.Job, error) {
 	j, err := t.Tx.GetJob(ctx, id)
-	if err == nil && j.Kind == store.JobTimerStart {
-		t.g.once.Do(func() {
-			t.gated = true
-			close(t.g.reached)
-			<-t.g.release
-		})
+	if err == nil && j.Kind == store.JobTimerStart && !t.g.onLatest {
+		t.hold()
 	}
 	return j, err
 }
@@ -267,6 +281,65 @@ func TestDanglingDiagramReferencesAreWarnings(t *testing.T) {
 		dep, err := v.e.Deploy(v.ctx, "warned.bpmn", doc)
 		if err != nil || len(dep.Report.Warnings) != 2 {
 			t.Fatalf("deploy: %v", err)
+		}
+	})
+}
+
+// Two nodes deploying new versions of one process at once both succeed, one after the
+// other, and the start timers belong to the newest version alone.
+func TestConcurrentRedeploysKeepOneSetOfStartTimers(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		st := open(t)
+		t.Cleanup(func() { st.Close() })
+		g := newGateStore(st)
+		g.onLatest = true
+		a := newEnvOn(t, g, false, func(o *engine.Options) { o.NodeID = "a" })
+		b := newEnvOn(t, st, false, func(o *engine.Options) { o.NodeID = "b" })
+		if _, err := b.e.Deploy(b.ctx, "ticker.bpmn", timerStartXML("R/PT1M")); err != nil {
+			t.Fatal(err)
+		}
+		deployedA := make(chan error, 1)
+		go func() {
+			_, err := a.e.Deploy(a.ctx, "ticker.bpmn", timerStartXML("R/PT2M"))
+			deployedA <- err
+		}()
+		<-g.reached // a read version 1 and is about to write version 2
+		deployedB := make(chan error, 1)
+		go func() {
+			_, err := b.e.Deploy(b.ctx, "ticker.bpmn", timerStartXML("R/PT3M"))
+			deployedB <- err
+		}()
+		if st.Dialect() != "sqlite" {
+			if err := <-deployedB; err != nil { // b writes version 2 first
+				t.Fatal(err)
+			}
+		}
+		close(g.release)
+		if err := <-deployedA; err != nil {
+			t.Fatalf("the deployment that lost the race: %v", err)
+		}
+		if st.Dialect() == "sqlite" {
+			if err := <-deployedB; err != nil {
+				t.Fatal(err)
+			}
+		}
+		defs, err := b.e.ListDefinitions(b.ctx, store.DefinitionFilter{Key: "ticker"})
+		if err != nil || len(defs) != 3 {
+			t.Fatalf("definitions %d %v", len(defs), err)
+		}
+		newest := defs[len(defs)-1]
+		jobs, err := b.e.ListJobs(b.ctx, store.JobFilter{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var starts []*store.Job
+		for _, j := range jobs {
+			if j.Kind == store.JobTimerStart {
+				starts = append(starts, j)
+			}
+		}
+		if len(starts) != 1 || starts[0].DefinitionID != newest.ID {
+			t.Errorf("start timers %+v, want one of version %d (%s)", starts, newest.Version, newest.ID)
 		}
 	})
 }
