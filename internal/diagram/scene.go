@@ -217,9 +217,9 @@ func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
 			roots[id] = n
 		}
 	}
-	drawn := map[string]bool{}
+	drawn := &drawnSet{ids: map[string]bool{}, content: map[*bpmn.Element]bool{}}
 	for _, sh := range dg.Plane.Shapes {
-		drawn[sh.ElementRef] = true
+		drawn.ids[sh.ElementRef] = true
 	}
 
 	for i, sh := range dg.Plane.Shapes {
@@ -279,7 +279,7 @@ func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
 }
 
 // resolveElement fills the drawing facts of a shape of a model element.
-func resolveElement(it *shapeItem, idx *bpmn.Index, roots map[string]*bpmn.Node, drawn map[string]bool) {
+func resolveElement(it *shapeItem, idx *bpmn.Index, roots map[string]*bpmn.Node, drawn *drawnSet) {
 	el := it.el
 	switch k := el.Kind; {
 	case k.IsEvent():
@@ -300,12 +300,7 @@ func resolveElement(it *shapeItem, idx *bpmn.Index, roots map[string]*bpmn.Node,
 			case el.Children != nil:
 				// Some tools leave isExpanded out: an activity whose content is drawn
 				// in this plane is expanded.
-				for _, c := range el.Children.Elements {
-					if drawn[c.ID] {
-						it.expanded = true
-						break
-					}
-				}
+				it.expanded = contentDrawn(el, drawn)
 			}
 		}
 		if it.expanded {
@@ -347,6 +342,30 @@ func resolveElement(it *shapeItem, idx *bpmn.Index, roots map[string]*bpmn.Node,
 			it.label = groupLabel(it)
 		}
 	}
+}
+
+// drawnSet holds the ids that have a shape in the plane drawn, and which subprocesses
+// have drawn content, worked out once per subprocess: many shapes of one subprocess must
+// not each walk its content.
+type drawnSet struct {
+	ids     map[string]bool
+	content map[*bpmn.Element]bool
+}
+
+// contentDrawn reports whether an element of sub's content has a shape.
+func contentDrawn(sub *bpmn.Element, drawn *drawnSet) bool {
+	if v, ok := drawn.content[sub]; ok {
+		return v
+	}
+	v := false
+	for _, c := range sub.Children.Elements {
+		if drawn.ids[c.ID] {
+			v = true
+			break
+		}
+	}
+	drawn.content[sub] = v
+	return v
 }
 
 func attrOf(attrs []xml.Attr, local string) string {

@@ -614,6 +614,53 @@ func TestDepthLimitModelExportsLinearly(t *testing.T) {
 	}
 }
 
+// Documents shaped to make work grow faster than their size: every step after import
+// stays linear (bounded problems, export and implicit flow lists).
+func TestHostileShapesStayLinear(t *testing.T) {
+	t.Parallel()
+	const n = 5000
+	wrap := func(body string) string {
+		return `<definitions xmlns="` + NSModel + `" id="d"><process id="p" isExecutable="true">` + body + `</process></definitions>`
+	}
+	tests := map[string]string{
+		// n elements share one id and n flows leave it: each copy used to get all n.
+		"duplicate ids": wrap(strings.Repeat(`<task id="a"/>`, n) + strings.Repeat(`<sequenceFlow sourceRef="a" targetRef="a"/>`, n)),
+		// n elements without id and n flows without ends.
+		"missing ids": wrap(strings.Repeat(`<task/>`, n) + strings.Repeat(`<sequenceFlow/>`, n)),
+		// n exclusive gateways in a chain: Check counted every gateway's flows by
+		// scanning all flows.
+		"gateways": wrap(manyAttrs(n, `<exclusiveGateway id="g%d"/>`) + manyAttrs(n, `<sequenceFlow id="f%d" sourceRef="g%[1]d" targetRef="g%[1]d"/>`)),
+		// One node lists n outgoing flows that do not exist.
+		"dangling lists": wrap(`<task id="t">` + manyAttrs(n, `<outgoing>x%d</outgoing>`) + `</task>`),
+	}
+	for name, doc := range tests {
+		d, err := ParseBytes([]byte(doc))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		entries := 0
+		walk(&d.Processes[0].Container, func(c *Container, _ *Element) {
+			for _, e := range c.Elements {
+				entries += len(e.Incoming) + len(e.Outgoing)
+			}
+		})
+		if entries > 2*n {
+			t.Errorf("%s: %d incoming/outgoing entries for %d flows", name, entries, n)
+		}
+		r := Check(d)
+		if got := len(r.Processes[0].Problems); got > 4*n {
+			t.Errorf("%s: %d problems for %d elements", name, got, 2*n)
+		}
+		out, err := Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) > 10*len(doc)+4096 {
+			t.Errorf("%s: export of %d bytes is %d bytes", name, len(doc), len(out))
+		}
+	}
+}
+
 func TestParseSizeLimit(t *testing.T) {
 	t.Parallel()
 	doc := "<definitions xmlns=\"" + NSModel + "\"><documentation>" + strings.Repeat("a", MaxDocumentBytes) + "</documentation></definitions>"

@@ -239,8 +239,10 @@ func (c *checker) container(ct *Container, owner *Element) {
 			c.pr.Executes = append(c.pr.Executes, Finding{ElementID: e.ID, Kind: e.Kind, Line: e.Line, Message: "executes"})
 		}
 		c.structure(e, nodes, flows, leaving)
-		c.flowLists(e, "outgoing", e.Outgoing, from[e.ID], flows, owner, func(f *SequenceFlow) string { return f.SourceRef })
-		c.flowLists(e, "incoming", e.Incoming, to[e.ID], flows, owner, func(f *SequenceFlow) string { return f.TargetRef })
+		if e.ID != "" && c.ids[e.ID] <= 1 { // a missing or duplicate id is reported above
+			c.flowLists(e, "outgoing", e.Outgoing, from[e.ID], flows, owner, func(f *SequenceFlow) string { return f.SourceRef })
+			c.flowLists(e, "incoming", e.Incoming, to[e.ID], flows, owner, func(f *SequenceFlow) string { return f.TargetRef })
+		}
 		if e.Children != nil {
 			c.container(e.Children, e)
 			if !e.TriggeredByEvent && e.Kind == KindSubProcess {

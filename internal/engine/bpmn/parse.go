@@ -900,10 +900,18 @@ func fillFlows(c *Container, keepIn, keepOut func(*Element) bool) {
 			out[f.SourceRef] = append(out[f.SourceRef], f.ID)
 			in[f.TargetRef] = append(in[f.TargetRef], f.ID)
 		}
+		seen := map[string]bool{}
 		for _, e := range c.Elements {
 			if !e.Kind.IsFlowNode() {
 				continue
 			}
+			// Only the first element of an id gets its flows (Check reports the
+			// duplicates): giving every copy all of them would make a document of n
+			// copies and n flows export n*n list entries.
+			if seen[e.ID] {
+				continue
+			}
+			seen[e.ID] = true
 			if !keepIn(e) {
 				e.Incoming = in[e.ID]
 			}
