@@ -630,6 +630,9 @@ func TestHostileShapesStayLinear(t *testing.T) {
 		// n exclusive gateways in a chain: Check counted every gateway's flows by
 		// scanning all flows.
 		"gateways": wrap(manyAttrs(n, `<exclusiveGateway id="g%d"/>`) + manyAttrs(n, `<sequenceFlow id="f%d" sourceRef="g%[1]d" targetRef="g%[1]d"/>`)),
+		// n copies of a host and n boundary events on it: each copy carried all of them
+		// in the layout, n*n shapes.
+		"duplicate hosts": wrap(strings.Repeat(`<task id="t"/>`, n) + manyAttrs(n, `<boundaryEvent id="b%d" attachedToRef="t"/>`)),
 		// One node lists n outgoing flows that do not exist.
 		"dangling lists": wrap(`<task id="t">` + manyAttrs(n, `<outgoing>x%d</outgoing>`) + `</task>`),
 	}
@@ -657,6 +660,10 @@ func TestHostileShapesStayLinear(t *testing.T) {
 		}
 		if len(out) > 10*len(doc)+4096 {
 			t.Errorf("%s: export of %d bytes is %d bytes", name, len(doc), len(out))
+		}
+		Layout(d)
+		if shapes := len(d.Diagrams[0].Plane.Shapes); shapes > 2*n+1 {
+			t.Errorf("%s: the layout made %d shapes", name, shapes)
 		}
 	}
 }

@@ -243,16 +243,20 @@ func layoutContainer(c *Container) *placed {
 		nodes = append(nodes, n)
 		byID[e.ID] = n
 	}
-	// Boundary events whose host is unknown are laid out as ordinary nodes.
+	// Boundary events whose host is unknown are laid out as ordinary nodes. The others sit
+	// on the one node their host id names (where ids repeat, the others get none: every
+	// copy of the host carrying all of them would make n*n shapes).
+	hosted := map[*lnode][]*Element{}
 	for host, bs := range boundaries {
-		if byID[host] == nil {
-			for _, b := range bs {
-				n := &lnode{el: b, w: EventSize, h: EventSize, index: len(nodes)}
-				nodes = append(nodes, n)
-				byID[b.ID] = n
-				delete(events, b.ID)
-			}
-			delete(boundaries, host)
+		if h := byID[host]; h != nil {
+			hosted[h] = bs
+			continue
+		}
+		for _, b := range bs {
+			n := &lnode{el: b, w: EventSize, h: EventSize, index: len(nodes)}
+			nodes = append(nodes, n)
+			byID[b.ID] = n
+			delete(events, b.ID)
 		}
 	}
 	var edges []*ledge
@@ -269,7 +273,7 @@ func layoutContainer(c *Container) *placed {
 	breakCycles(nodes, edges)
 	layers := assignLayers(nodes, edges)
 	order(layers, edges)
-	g := placeNodes(out, layers, boundaries)
+	g := placeNodes(out, layers, hosted)
 	routeEdges(out, g, edges)
 	return out
 }
@@ -430,7 +434,7 @@ type grid struct {
 	bottom         float64
 }
 
-func placeNodes(out *placed, layers [][]*lnode, boundaries map[string][]*Element) *grid {
+func placeNodes(out *placed, layers [][]*lnode, hosted map[*lnode][]*Element) *grid {
 	g := &grid{}
 	rows := 0
 	for _, l := range layers {
@@ -446,7 +450,7 @@ func placeNodes(out *placed, layers [][]*lnode, boundaries map[string][]*Element
 		for _, n := range l {
 			w = math.Max(w, n.w)
 			h := n.h
-			if n.el != nil && len(boundaries[n.el.ID]) > 0 {
+			if len(hosted[n]) > 0 {
 				h += EventSize // room under the boundary events
 			}
 			g.rowH[n.order] = math.Max(g.rowH[n.order], h)
@@ -492,7 +496,7 @@ func placeNodes(out *placed, layers [][]*lnode, boundaries map[string][]*Element
 				out.shapes = append(out.shapes, n.inner.shapes...)
 				out.edges = append(out.edges, n.inner.edges...)
 			}
-			for i, b := range boundaries[n.el.ID] {
+			for i, b := range hosted[n] {
 				bb := Bounds{X: n.bounds.X + 14 + float64(i)*(EventSize+10), Y: n.bounds.Y + n.bounds.Height - EventSize/2,
 					Width: EventSize, Height: EventSize}
 				bs := &Shape{ID: b.ID + "_di", ElementRef: b.ID, Bounds: bb}
