@@ -228,6 +228,12 @@ func TestValidateReportsWhatDeployRefuses(t *testing.T) {
 			`<endEvent id="end"><incoming>f2</incoming></endEvent>`,
 			`<endEvent id="end"><incoming>f2</incoming><incoming>f3</incoming></endEvent><sequenceFlow id="f3" sourceRef="t" targetRef="end"><conditionExpression>a +</conditionExpression></sequenceFlow>`),
 			`condition of flow "f3"`},
+		{"condition nested too deep", refusedModel(t,
+			taskTag, `<exclusiveGateway id="t" default="f2"><incoming>f1</incoming><outgoing>f2</outgoing><outgoing>f3</outgoing></exclusiveGateway>`,
+			`<endEvent id="end"><incoming>f2</incoming></endEvent>`,
+			`<endEvent id="end"><incoming>f2</incoming><incoming>f3</incoming></endEvent><sequenceFlow id="f3" sourceRef="t" targetRef="end"><conditionExpression>`+
+				strings.Repeat("(", 100000)+"true"+strings.Repeat(")", 100000)+`</conditionExpression></sequenceFlow>`),
+			"more than the limit of 65536"},
 		// The document itself.
 		{"nested too deep", refusedModel(t, startTag, startTag+deep), "nest more than 64 levels deep"},
 		{"no executable process", refusedModel(t, `isExecutable="true"`, `isExecutable="false"`), "no executable process"},
