@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -153,8 +154,14 @@ func TestHelp(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	t.Parallel()
-	r := runApp(t, nil, "validate", "testdata/executable.bpmn", "testdata/unsupported.bpmn")
+	r := runApp(t, nil, "validate", "testdata/executable.bpmn")
 	if r.code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	// A process marked executable that cannot be deployed fails validation as it fails
+	// deployment.
+	r = runApp(t, nil, "validate", "testdata/executable.bpmn", "testdata/unsupported.bpmn")
+	if r.code != exitError || !strings.Contains(r.stderr, "1 of 2 files have executable processes that cannot be deployed") {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 	for _, want := range []string{
@@ -179,6 +186,35 @@ func TestValidate(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "process hello") {
 		t.Errorf("the good file was not reported:\n%s", r.stdout)
+	}
+}
+
+// cockpit validate refuses what deploy refuses: each document below fails with exit
+// status 1 and the problem in the output.
+func TestValidateRefusesWhatDeployRefuses(t *testing.T) {
+	t.Parallel()
+	const model = `<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"><process id="p" isExecutable="true">` +
+		`<startEvent id="s"><outgoing>f1</outgoing></startEvent><endEvent id="e"><incoming>f1</incoming></endEvent>` +
+		`<sequenceFlow id="f1" sourceRef="s" targetRef="e"/></process></definitions>`
+	tests := []struct{ name, old, new, want string }{
+		{"dangling-outgoing", `<outgoing>f1</outgoing>`, `<outgoing>nope</outgoing>`, `outgoing "nope" names no sequence flow of this process`},
+		{"short-cycle", `<startEvent id="s">`, `<startEvent id="s"><timerEventDefinition><timeCycle>R/PT0.001S</timeCycle></timerEventDefinition>`,
+			"more often than the minimum of once every 1s"},
+		{"bad-condition", `<endEvent id="e"><incoming>f1</incoming></endEvent>`,
+			`<endEvent id="e"/><exclusiveGateway id="g"/><sequenceFlow id="f2" sourceRef="g" targetRef="e"><conditionExpression>)(</conditionExpression></sequenceFlow>`,
+			`condition of flow "f2"`},
+		{"too-deep", `<endEvent id="e">`, strings.Repeat(`<subProcess>`, 70) + strings.Repeat(`</subProcess>`, 70) + `<endEvent id="e">`, "nest more than 64 levels deep"},
+	}
+	dir := t.TempDir()
+	for _, tt := range tests {
+		name := filepath.Join(dir, tt.name+".bpmn")
+		if err := os.WriteFile(name, []byte(strings.Replace(model, tt.old, tt.new, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := runApp(t, nil, "validate", name)
+		if r.code != exitError || !strings.Contains(r.stdout+r.stderr, tt.want) {
+			t.Errorf("%s: exit %d, want 1 and %q:\n%s%s", tt.name, r.code, tt.want, r.stdout, r.stderr)
+		}
 	}
 }
 

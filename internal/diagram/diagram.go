@@ -16,11 +16,17 @@ package diagram
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 )
+
+// MaxBytes bounds the static drawing of a Scene. A drawing is linear in its model (labels
+// are cut at 40 lines), and a model imported within bpmn's limits draws in a few MiB at
+// most; Prepare refuses a larger one with ErrTooLarge instead of holding it in memory.
+const MaxBytes = 32 << 20
 
 // Errors Prepare returns; test with errors.Is.
 var (
@@ -28,6 +34,8 @@ var (
 	ErrNoDefinitions = errors.New("diagram: no definitions")
 	// ErrUnknownProcess is returned when Options.ProcessID names no process of the document.
 	ErrUnknownProcess = errors.New("diagram: unknown process")
+	// ErrTooLarge is returned when the drawing would be larger than MaxBytes.
+	ErrTooLarge = errors.New("diagram: too large to draw")
 )
 
 // Options choose what to draw and how.
@@ -80,6 +88,13 @@ type Scene struct {
 
 // Prepare builds the static drawing of defs. It reads defs and never modifies it.
 func Prepare(defs *bpmn.Definitions, opts Options) (*Scene, error) {
+	return PrepareContext(context.Background(), defs, opts)
+}
+
+// PrepareContext is Prepare with a budget: it gives up with ctx's error once ctx is done
+// (a caller's deadline bounds the time one drawing may take), and with ErrTooLarge when
+// the drawing outgrows MaxBytes.
+func PrepareContext(ctx context.Context, defs *bpmn.Definitions, opts Options) (*Scene, error) {
 	if defs == nil {
 		return nil, ErrNoDefinitions
 	}
@@ -89,6 +104,9 @@ func Prepare(defs *bpmn.Definitions, opts Options) (*Scene, error) {
 	d, dg, err := chooseDiagram(defs, opts.ProcessID)
 	if err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("diagram: %w", err)
 	}
 	s := build(d, dg)
 	pad := opts.Padding
@@ -109,7 +127,11 @@ func Prepare(defs *bpmn.Definitions, opts Options) (*Scene, error) {
 		w.WriteString("</style>")
 	}
 	s.head = w.Bytes()
-	s.body = s.drawStatic()
+	body, err := s.drawStatic(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.body = body
 	return s, nil
 }
 

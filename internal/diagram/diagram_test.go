@@ -2,6 +2,7 @@ package diagram
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"flag"
@@ -619,6 +620,102 @@ func TestModelNotMutated(t *testing.T) {
 	}
 }
 
+// noDI is a model without diagram interchange: drawing it lays out a copy.
+const noDI = `<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"><process id="p">` +
+	`<startEvent id="s"/><task id="t" name="Task"/><endEvent id="e"/>` +
+	`<sequenceFlow id="f1" sourceRef="s" targetRef="t"/><sequenceFlow id="f2" sourceRef="t" targetRef="e"/></process></definitions>`
+
+func TestLayoutCopyLeavesModelAlone(t *testing.T) {
+	t.Parallel()
+	d, err := bpmn.ParseBytes([]byte(noDI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := canonical(t, d)
+	svg, err := Render(d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(svg, []byte(`data-element-id="t"`)) {
+		t.Errorf("the laid-out task is not drawn:\n%s", svg)
+	}
+	if len(d.Diagrams) != 0 || !bytes.Equal(before, canonical(t, d)) {
+		t.Errorf("Render changed the model")
+	}
+}
+
+// deepModel nests subprocesses without DI as deep as bpmn.MaxDepth allows.
+func deepModel() string {
+	var b strings.Builder
+	b.WriteString(`<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"><process id="p">`)
+	levels := bpmn.MaxDepth - 3
+	for i := range levels {
+		fmt.Fprintf(&b, `<startEvent id="s%d"/><sequenceFlow id="f%d" sourceRef="s%d" targetRef="sp%d"/><subProcess id="sp%d" name="level %[1]d">`, i, i, i, i, i)
+	}
+	b.WriteString(`<startEvent id="in"/>` + strings.Repeat(`</subProcess>`, levels) + `</process></definitions>`)
+	return b.String()
+}
+
+// A model at the depth limit draws in space linear in the model (the page that drew it
+// used to export and re-parse the model, which grew with the square of the depth).
+func TestDepthLimitModelDrawsLinearly(t *testing.T) {
+	t.Parallel()
+	in := deepModel()
+	d, err := bpmn.ParseBytes([]byte(in))
+	if err != nil {
+		t.Fatalf("a model at the depth limit: %v", err)
+	}
+	svg, err := Render(d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parseSVG(t, svg)
+	// About 1 KB of SVG per subprocess, start event and flow drawn.
+	if len(svg) > 16*len(in)+len(DefaultCSS)+4096 {
+		t.Errorf("%d bytes of model drew %d bytes of SVG", len(in), len(svg))
+	}
+}
+
+// A name of any length is drawn in at most maxLines lines.
+func TestLongNamesAreCut(t *testing.T) {
+	t.Parallel()
+	for name, text := range map[string]string{
+		"words":    strings.Repeat("word ", 200000),
+		"one word": strings.Repeat("x", 1<<20),
+		"lines":    strings.Repeat("line\n", 200000),
+	} {
+		doc := strings.Replace(noDI, `name="Task"`, `name="`+text+`"`, 1)
+		doc = strings.Replace(doc, `<startEvent id="s"/>`, `<startEvent id="s" name="`+text+`"/>`, 1)
+		d, err := bpmn.ParseBytes([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svg, err := Render(d, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := bytes.Count(svg, []byte("<tspan")); n > 2*maxLines {
+			t.Errorf("%s: %d lines drawn", name, n)
+		}
+		if !bytes.Contains(svg, []byte("…")) {
+			t.Errorf("%s: the cut is not marked", name)
+		}
+	}
+}
+
+func TestPrepareBudget(t *testing.T) {
+	t.Parallel()
+	d, err := bpmn.ParseBytes([]byte(deepModel()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := PrepareContext(ctx, d, Options{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("drawing with a spent budget: %v", err)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	t.Parallel()
 	if _, err := Render(nil, Options{}); !errors.Is(err, ErrNoDefinitions) {
@@ -751,7 +848,7 @@ func FuzzRender(f *testing.F) {
 		}
 		svg, err := Render(d, Options{})
 		if err != nil {
-			return // a model Marshal cannot copy for layout
+			t.Fatalf("render: %v", err)
 		}
 		parseSVG(t, svg)
 	})

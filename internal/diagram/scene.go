@@ -2,7 +2,6 @@ package diagram
 
 import (
 	"encoding/xml"
-	"fmt"
 	"math"
 	"sort"
 	"strings"
@@ -75,54 +74,49 @@ type labelItem struct {
 // chooseDiagram returns the document and diagram to draw: the caller's when the diagram
 // exists and covers the process(es) drawn, else a laid-out copy.
 func chooseDiagram(defs *bpmn.Definitions, pid string) (*bpmn.Definitions, *bpmn.Diagram, error) {
-	if dg := pickDiagram(defs, pid); dg != nil && covered(defs, dg, pid) {
+	idx := bpmn.NewIndex(defs)
+	if dg := pickDiagram(defs, idx, pid); dg != nil && covered(defs, idx, dg, pid) {
 		return defs, dg, nil
 	}
 	if len(defs.Processes) == 0 {
-		return defs, pickDiagram(defs, pid), nil
+		return defs, pickDiagram(defs, idx, pid), nil
 	}
-	// Layout replaces the diagrams of the document it is given: copy first, so the
-	// caller's model (often a deployed definition shared by the engine) stays as it is.
-	raw, err := bpmn.Marshal(defs)
-	if err != nil {
-		return nil, nil, fmt.Errorf("diagram: copy model for layout: %w", err)
-	}
-	cp, err := bpmn.ParseBytes(raw)
-	if err != nil {
-		return nil, nil, fmt.Errorf("diagram: copy model for layout: %w", err)
-	}
-	bpmn.Layout(cp)
-	return cp, pickDiagram(cp, pid), nil
+	// Layout replaces the diagrams of the document it is given and changes nothing else:
+	// a shallow copy keeps the caller's model (often a deployed definition shared by the
+	// engine) as it is. (Exporting and parsing a copy cost time and memory with every
+	// page view, and failed for models whose export exceeds the import limits.)
+	cp := *defs
+	cp.Diagrams = nil
+	bpmn.Layout(&cp)
+	return &cp, pickDiagram(&cp, bpmn.NewIndex(&cp), pid), nil
 }
 
 // pickDiagram finds the diagram of process pid (its own plane, the plane of a
 // collaboration with a pool of it, or a plane drawing some of its elements), or the first
-// diagram when pid is empty.
-func pickDiagram(defs *bpmn.Definitions, pid string) *bpmn.Diagram {
+// diagram when pid is empty. idx indexes defs.
+func pickDiagram(defs *bpmn.Definitions, idx *bpmn.Index, pid string) *bpmn.Diagram {
 	if pid == "" {
 		if len(defs.Diagrams) > 0 {
 			return defs.Diagrams[0]
 		}
 		return nil
 	}
+	planes := make(map[string]*bpmn.Diagram, len(defs.Diagrams))
 	for _, dg := range defs.Diagrams {
-		if dg.Plane.ElementRef == pid {
-			return dg
+		if _, ok := planes[dg.Plane.ElementRef]; !ok {
+			planes[dg.Plane.ElementRef] = dg
 		}
+	}
+	if dg := planes[pid]; dg != nil {
+		return dg
 	}
 	for _, c := range defs.Collaborations {
 		for _, pt := range c.Participants {
-			if pt.ProcessRef != pid {
-				continue
-			}
-			for _, dg := range defs.Diagrams {
-				if dg.Plane.ElementRef == c.ID {
-					return dg
-				}
+			if pt.ProcessRef == pid && planes[c.ID] != nil {
+				return planes[c.ID]
 			}
 		}
 	}
-	idx := bpmn.NewIndex(defs)
 	for _, dg := range defs.Diagrams {
 		for _, s := range dg.Plane.Shapes {
 			if p := idx.ProcessOf(s.ElementRef); p != nil && p.ID == pid {
@@ -134,21 +128,21 @@ func pickDiagram(defs *bpmn.Definitions, pid string) *bpmn.Diagram {
 }
 
 // covered reports whether the processes dg shows (or pid) have DI for every flow node and
-// sequence flow.
-func covered(defs *bpmn.Definitions, dg *bpmn.Diagram, pid string) bool {
+// sequence flow. idx indexes defs.
+func covered(defs *bpmn.Definitions, idx *bpmn.Index, dg *bpmn.Diagram, pid string) bool {
 	var procs []*bpmn.Process
 	switch {
 	case pid != "":
-		procs = append(procs, defs.Process(pid))
-	case defs.Process(dg.Plane.ElementRef) != nil:
-		procs = append(procs, defs.Process(dg.Plane.ElementRef))
+		procs = append(procs, idx.Process(pid))
+	case idx.Process(dg.Plane.ElementRef) != nil:
+		procs = append(procs, idx.Process(dg.Plane.ElementRef))
 	default:
 		for _, c := range defs.Collaborations {
 			if c.ID != dg.Plane.ElementRef {
 				continue
 			}
 			for _, pt := range c.Participants {
-				if p := defs.Process(pt.ProcessRef); p != nil {
+				if p := idx.Process(pt.ProcessRef); p != nil {
 					procs = append(procs, p)
 				}
 			}
@@ -158,7 +152,7 @@ func covered(defs *bpmn.Definitions, dg *bpmn.Diagram, pid string) bool {
 		}
 	}
 	for _, p := range procs {
-		if p != nil && !bpmn.HasDI(defs, p) {
+		if p != nil && !idx.HasDI(p) {
 			return false
 		}
 	}
@@ -223,9 +217,9 @@ func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
 			roots[id] = n
 		}
 	}
-	drawn := map[string]bool{}
+	drawn := &drawnSet{ids: map[string]bool{}, content: map[*bpmn.Element]bool{}}
 	for _, sh := range dg.Plane.Shapes {
-		drawn[sh.ElementRef] = true
+		drawn.ids[sh.ElementRef] = true
 	}
 
 	for i, sh := range dg.Plane.Shapes {
@@ -238,7 +232,7 @@ func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
 			pt := idx.Participant(sh.ElementRef)
 			it.kind, it.name, it.rank = kindParticipant, pt.Name, rankPool
 			if it.name == "" {
-				if p := d.Process(pt.ProcessRef); p != nil {
+				if p := idx.Process(pt.ProcessRef); p != nil {
 					it.name = p.Name
 				}
 			}
@@ -285,7 +279,7 @@ func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
 }
 
 // resolveElement fills the drawing facts of a shape of a model element.
-func resolveElement(it *shapeItem, idx *bpmn.Index, roots map[string]*bpmn.Node, drawn map[string]bool) {
+func resolveElement(it *shapeItem, idx *bpmn.Index, roots map[string]*bpmn.Node, drawn *drawnSet) {
 	el := it.el
 	switch k := el.Kind; {
 	case k.IsEvent():
@@ -306,12 +300,7 @@ func resolveElement(it *shapeItem, idx *bpmn.Index, roots map[string]*bpmn.Node,
 			case el.Children != nil:
 				// Some tools leave isExpanded out: an activity whose content is drawn
 				// in this plane is expanded.
-				for _, c := range el.Children.Elements {
-					if drawn[c.ID] {
-						it.expanded = true
-						break
-					}
-				}
+				it.expanded = contentDrawn(el, drawn)
 			}
 		}
 		if it.expanded {
@@ -353,6 +342,30 @@ func resolveElement(it *shapeItem, idx *bpmn.Index, roots map[string]*bpmn.Node,
 			it.label = groupLabel(it)
 		}
 	}
+}
+
+// drawnSet holds the ids that have a shape in the plane drawn, and which subprocesses
+// have drawn content, worked out once per subprocess: many shapes of one subprocess must
+// not each walk its content.
+type drawnSet struct {
+	ids     map[string]bool
+	content map[*bpmn.Element]bool
+}
+
+// contentDrawn reports whether an element of sub's content has a shape.
+func contentDrawn(sub *bpmn.Element, drawn *drawnSet) bool {
+	if v, ok := drawn.content[sub]; ok {
+		return v
+	}
+	v := false
+	for _, c := range sub.Children.Elements {
+		if drawn.ids[c.ID] {
+			v = true
+			break
+		}
+	}
+	drawn.content[sub] = v
+	return v
 }
 
 func attrOf(attrs []xml.Attr, local string) string {

@@ -2,6 +2,7 @@ package diagram
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -13,28 +14,60 @@ import (
 // subprocesses), the other shapes, edges (on top, as bpmn.io draws them: a message flow's
 // start circle sits on its task's border), groups, then all external labels, so that
 // labels never hide under a line or shape.
-func (s *Scene) drawStatic() []byte {
+func (s *Scene) drawStatic(ctx context.Context) ([]byte, error) {
 	var w bytes.Buffer
+	// check enforces the budget every 256 items drawn.
+	n := 0
+	check := func() error {
+		if n++; n%256 != 0 {
+			return nil
+		}
+		if w.Len() > MaxBytes {
+			return fmt.Errorf("%w: more than %d MiB of SVG", ErrTooLarge, MaxBytes>>20)
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("diagram: %w", err)
+		}
+		return nil
+	}
 	w.WriteString(`<g class="layer-base">`)
 	i := 0
 	for ; i < len(s.shapes) && s.shapes[i].rank < rankGroup; i++ {
 		drawShape(&w, s.shapes[i])
+		if err := check(); err != nil {
+			return nil, err
+		}
 	}
 	for _, e := range s.edges {
 		drawEdge(&w, e)
+		if err := check(); err != nil {
+			return nil, err
+		}
 	}
 	for ; i < len(s.shapes); i++ {
 		drawShape(&w, s.shapes[i])
+		if err := check(); err != nil {
+			return nil, err
+		}
 	}
 	w.WriteString(`</g><g class="layer-labels">`)
 	for _, it := range s.shapes {
 		drawLabel(&w, it.label, "shape")
+		if err := check(); err != nil {
+			return nil, err
+		}
 	}
 	for _, e := range s.edges {
 		drawLabel(&w, e.label, "edge")
+		if err := check(); err != nil {
+			return nil, err
+		}
 	}
 	w.WriteString(`</g>`)
-	return w.Bytes()
+	if w.Len() > MaxBytes {
+		return nil, fmt.Errorf("%w: more than %d MiB of SVG", ErrTooLarge, MaxBytes>>20)
+	}
+	return w.Bytes(), nil
 }
 
 // shapeClasses returns the classes of a shape group: djs-shape, bpmn-<kind> and modifiers.

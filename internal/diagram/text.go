@@ -52,23 +52,45 @@ func isWide(r rune) bool {
 		(r >= 0xFF00 && r <= 0xFF60)
 }
 
+// maxLines is the most lines a name or label is drawn with; a longer text ends in "…" on
+// the last line (its element's tooltip and the pages still show all of it). Without a
+// cap, one 10 MiB name would be drawn as a million lines on every render.
+const maxLines = 40
+
 // wrap breaks text into lines no wider than width: at explicit line breaks, then between
-// words, and inside a word only when the word alone is too wide.
+// words, and inside a word only when the word alone is too wide. It returns at most
+// maxLines lines.
 func wrap(text string, width, size float64) []string {
 	// A shape narrower than a letter still gets a letter per line, not a loop forever.
 	width = max(width, size)
 	text = strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\r", "\n")
 	var lines []string
-	for _, para := range strings.Split(text, "\n") {
+	full := false
+	add := func(ls ...string) {
+		for _, l := range ls {
+			if len(lines) == maxLines {
+				full = true
+				return
+			}
+			lines = append(lines, l)
+		}
+	}
+	for para := range strings.SplitSeq(text, "\n") {
+		if full {
+			break
+		}
 		words := strings.Fields(para)
 		if len(words) == 0 {
 			if len(lines) > 0 {
-				lines = append(lines, "")
+				add("")
 			}
 			continue
 		}
 		line := ""
 		for _, w := range words {
+			if full {
+				break
+			}
 			candidate := w
 			if line != "" {
 				candidate = line + " " + w
@@ -78,19 +100,22 @@ func wrap(text string, width, size float64) []string {
 				continue
 			}
 			if line != "" {
-				lines = append(lines, line)
+				add(line)
 				line = ""
 			}
 			if textWidth(w, size) > width {
-				parts := splitWord(w, width, size)
-				lines = append(lines, parts[:len(parts)-1]...)
+				parts := splitWord(w, width, size, maxLines)
+				add(parts[:len(parts)-1]...)
 				w = parts[len(parts)-1]
 			}
 			line = w
 		}
 		if line != "" {
-			lines = append(lines, line)
+			add(line)
 		}
+	}
+	if full {
+		lines[len(lines)-1] += "…"
 	}
 	for len(lines) > 0 && lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
@@ -99,8 +124,9 @@ func wrap(text string, width, size float64) []string {
 }
 
 // splitWord cuts a word too wide for one line into pieces that fit (at least one rune
-// each), in one pass: names can be long.
-func splitWord(w string, width, size float64) []string {
+// each), in one pass: names can be long. It stops after limit pieces, the last one
+// holding the rest.
+func splitWord(w string, width, size float64, limit int) []string {
 	var parts []string
 	start, acc := 0, 0.0
 	for i, r := range w {
@@ -108,6 +134,9 @@ func splitWord(w string, width, size float64) []string {
 		if i > start && acc+cw > width {
 			parts = append(parts, w[start:i])
 			start, acc = i, 0
+			if len(parts) == limit {
+				break
+			}
 		}
 		acc += cw
 	}

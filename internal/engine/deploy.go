@@ -32,47 +32,90 @@ type DeployedProcess struct {
 	Created bool
 }
 
-// Deploy imports a BPMN document and deploys each executable process in it as a new
-// version, unless the latest version has the same bytes. Nothing is stored when any
-// executable process cannot run: the error is a *DeployError listing every problem.
-// Descriptive processes (isExecutable="false") are kept in the document, not deployed.
-func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Deployment, error) {
+// Validation is what Validate found in a document: the verdict on every process, with
+// every problem that makes Deploy refuse the document.
+type Validation struct {
+	Definitions *bpmn.Definitions
+	// Report is bpmn.Check's report, with the problems found when compiling each
+	// executable process (expressions, timers, retry policies) added to its Problems.
+	Report *bpmn.Report
+	// executable lists the processes marked isExecutable="true"; plans holds their
+	// compiled plans by process id when the report has no problems.
+	executable []*bpmn.Process
+	plans      map[string]*plan
+}
+
+// Err returns the error Deploy fails with for the document, wrapping ErrInvalidInput, or
+// nil when Deploy would deploy it: a *bpmn.CheckError listing every unsupported element
+// and problem of the executable processes, or a document without executable process.
+func (v *Validation) Err() error {
+	if err := v.Report.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	if len(v.executable) == 0 {
+		return fmt.Errorf("no executable process (isExecutable=\"true\"): %w", ErrInvalidInput)
+	}
+	return nil
+}
+
+// Validate checks a BPMN document exactly as Deploy does, without deploying it: the
+// import limits, bpmn.Check, and the compilation of each executable process. It fails
+// only when the document cannot be imported (too large, not well-formed, not BPMN; the
+// error wraps ErrInvalidInput and, but for the size, a *bpmn.ParseError); everything
+// else is in the Validation, and Validation.Err is the error Deploy would return.
+// `cockpit validate` and Deploy both use it, so neither accepts what the other refuses.
+func Validate(data []byte) (*Validation, error) {
+	return validate(data, &Options{})
+}
+
+func validate(data []byte, o *Options) (*Validation, error) {
 	if len(data) > bpmn.MaxDocumentBytes {
-		return nil, &DeployError{Resource: resource, Err: fmt.Errorf("document is %d bytes, more than the limit of %d: %w", len(data), bpmn.MaxDocumentBytes, ErrInvalidInput)}
+		return nil, fmt.Errorf("document is %d bytes, more than the limit of %d (bpmn.MaxDocumentBytes): %w: %w",
+			len(data), bpmn.MaxDocumentBytes, ErrInvalidInput, bpmn.ErrTooLarge)
 	}
 	defs, err := bpmn.Parse(bytes.NewReader(data))
 	if err != nil {
-		return nil, &DeployError{Resource: resource, Err: fmt.Errorf("%w: %w", ErrInvalidInput, err)}
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	report := bpmn.Check(defs)
-	if err := report.Err(); err != nil {
-		return nil, &DeployError{Resource: resource, Err: fmt.Errorf("%w: %w", ErrInvalidInput, err)}
-	}
-	var procs []*bpmn.Process
-	for _, p := range defs.Processes {
-		if p.IsExecutable {
-			procs = append(procs, p)
+	v := &Validation{Definitions: defs, Report: bpmn.Check(defs), plans: map[string]*plan{}}
+	for i, p := range defs.Processes {
+		if !p.IsExecutable {
+			continue
+		}
+		v.executable = append(v.executable, p)
+		// Compile what Check accepts: the compiler's own checks of structure would only
+		// repeat Check's findings in other words.
+		pr := &v.Report.Processes[i]
+		if !pr.OK() {
+			continue
+		}
+		pl, problems := compileProcess(&store.Definition{Key: p.ID}, defs, p, o)
+		pr.Problems = append(pr.Problems, problems...)
+		if len(problems) == 0 {
+			v.plans[p.ID] = pl
 		}
 	}
-	if len(procs) == 0 {
-		return nil, &DeployError{Resource: resource, Err: fmt.Errorf("no executable process (isExecutable=\"true\"): %w", ErrInvalidInput)}
-	}
-	sum := sha256.Sum256(data)
-	checksum := hex.EncodeToString(sum[:])
+	return v, nil
+}
+
+// Deploy imports a BPMN document and deploys each executable process in it as a new
+// version, unless the latest version has the same bytes. Nothing is stored when any
+// executable process cannot run: the error is a *DeployError wrapping the error of
+// Validation.Err (see Validate), which lists every problem. Descriptive processes
+// (isExecutable="false") are kept in the document, not deployed.
+func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Deployment, error) {
 	// Compile before writing, so a bad expression stores nothing. The plans are kept and
 	// get their definition row once it is written.
-	var problems []string
-	compiled := make(map[string]*plan, len(procs))
-	for _, p := range procs {
-		pl, ps := compileProcess(&store.Definition{Key: p.ID}, defs, p, &e.opts)
-		compiled[p.ID] = pl
-		for _, pr := range ps {
-			problems = append(problems, fmt.Sprintf("process %q: %s", p.ID, pr))
-		}
+	v, err := validate(data, &e.opts)
+	if err != nil {
+		return nil, &DeployError{Resource: resource, Err: err}
 	}
-	if len(problems) > 0 {
-		return nil, &DeployError{Resource: resource, Problems: problems, Err: ErrInvalidInput}
+	if err := v.Err(); err != nil {
+		return nil, &DeployError{Resource: resource, Err: err}
 	}
+	procs, compiled, report := v.executable, v.plans, v.Report
+	sum := sha256.Sum256(data)
+	checksum := hex.EncodeToString(sum[:])
 	dep := &Deployment{Resource: resource, Report: report, Warnings: e.jobTypeWarnings(procs, compiled)}
 	var plans []*plan
 	err = e.exec(ctx, func(tx store.Tx) (bool, error) {
@@ -95,7 +138,11 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 			if latest != nil {
 				def.Version = latest.Version + 1
 			}
-			if err := tx.InsertDefinition(ctx, def); err != nil {
+			if err := tx.InsertDefinition(ctx, def); errors.Is(err, store.ErrDuplicate) {
+				// Another node deployed this version since we read the latest: run
+				// again on fresh state, as the next version.
+				return false, fmt.Errorf("insert definition %q: version %d was deployed meanwhile: %w", p.ID, def.Version, store.ErrConflict)
+			} else if err != nil {
 				return false, fmt.Errorf("insert definition %q: %w", p.ID, err)
 			}
 			// A copy: a retried command must not see the plan of its failed attempt.

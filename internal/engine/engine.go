@@ -575,7 +575,8 @@ func (e *Engine) planFor(ctx context.Context, tx store.Tx, definitionID string) 
 	}
 	p, problems := compileProcess(def, defs, proc, &e.opts)
 	if len(problems) > 0 {
-		return nil, &DeployError{Resource: def.Resource, Problems: problems}
+		return nil, &DeployError{Resource: def.Resource, Err: &bpmn.CheckError{Processes: []bpmn.ProcessReport{
+			{ID: proc.ID, Name: proc.Name, IsExecutable: proc.IsExecutable, Problems: problems}}}}
 	}
 	e.mu.Lock()
 	e.plans[definitionID] = p

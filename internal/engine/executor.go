@@ -538,21 +538,31 @@ func (e *Engine) fireStartTimer(ctx context.Context, j *store.Job) error {
 		if err != nil {
 			return false, err
 		}
+		// The job is deleted first, and only rewritten if that deleted it: a deployment
+		// may have replaced it since it was read (on another node, or in the transaction
+		// PostgreSQL's commit pipeline is committing), and an upsert would bring the old
+		// version's timer back for good. A conflict re-runs the command, which then finds
+		// the job gone and starts nothing.
+		if err := tx.DeleteJob(ctx, cur.ID); errors.Is(err, store.ErrNotFound) {
+			return false, fmt.Errorf("timer start job %q was replaced meanwhile: %w", cur.ID, store.ErrConflict)
+		} else if err != nil {
+			return false, err
+		}
 		n := p.nodes[cur.ElementID]
 		if n == nil {
-			return false, tx.DeleteJob(ctx, cur.ID)
+			return false, nil
 		}
 		r, err := e.startRun(ctx, tx, p, n, "", nil)
 		if err != nil {
 			return false, err
 		}
 		if cur.Repeat == "" {
-			return r.wake, tx.DeleteJob(ctx, cur.ID)
+			return r.wake, nil
 		}
 		nr := e.newRun(ctx, tx, p)
 		nr.rescheduleCycle(cur)
 		if nr.delJobs[cur.ID] {
-			return r.wake, tx.DeleteJob(ctx, cur.ID)
+			return r.wake, nil
 		}
 		return true, tx.PutJob(ctx, cur)
 	})

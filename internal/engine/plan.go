@@ -75,11 +75,11 @@ type compiledMapping struct {
 
 // compileProcess builds the plan of one executable process. Problems are collected, not
 // returned one at a time, so a deploy error lists them all.
-func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Process, o *Options) (*plan, []string) {
+func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Process, o *Options) (*plan, []bpmn.Finding) {
 	p := &plan{def: def, defs: defs, proc: proc, nodes: map[string]*node{}, flows: map[string]*flow{}}
-	var problems []string
+	var problems []bpmn.Finding
 	bad := func(el *bpmn.Element, format string, args ...any) {
-		problems = append(problems, fmt.Sprintf("element %q (%s, line %d): %s", el.ID, el.Kind, el.Line, fmt.Sprintf(format, args...)))
+		problems = append(problems, bpmn.Finding{ElementID: el.ID, Kind: el.Kind, Line: el.Line, Message: fmt.Sprintf(format, args...)})
 	}
 	messages := map[string]*bpmn.Message{}
 	for _, m := range defs.Messages {
@@ -120,7 +120,9 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 		for _, f := range c.Flows {
 			p.flows[f.ID] = &flow{f: f}
 			if len(f.ID) > MaxNameBytes { // in element.entered and the metrics rollups' keys
-				problems = append(problems, fmt.Sprintf("sequence flow (line %d): id is %d bytes, more than the limit of %d bytes", f.Line, len(f.ID), MaxNameBytes))
+				// The id itself is left out of the finding: it is what is too long.
+				problems = append(problems, bpmn.Finding{Kind: bpmn.KindSequenceFlow, Line: f.Line,
+					Message: fmt.Sprintf("id is %d bytes, more than the limit of %d bytes", len(f.ID), MaxNameBytes)})
 			}
 		}
 	}
@@ -129,7 +131,8 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 	for _, fl := range p.flows {
 		fl.source, fl.target = p.nodes[fl.f.SourceRef], p.nodes[fl.f.TargetRef]
 		if fl.source == nil || fl.target == nil {
-			problems = append(problems, fmt.Sprintf("sequence flow %q (line %d): source %q or target %q is not a flow node", fl.f.ID, fl.f.Line, fl.f.SourceRef, fl.f.TargetRef))
+			problems = append(problems, bpmn.Finding{ElementID: fl.f.ID, Kind: bpmn.KindSequenceFlow, Line: fl.f.Line,
+				Message: fmt.Sprintf("source %q or target %q is not a flow node", fl.f.SourceRef, fl.f.TargetRef)})
 			continue
 		}
 		if strings.TrimSpace(fl.f.Condition) != "" && fl.source.el.Kind == bpmn.KindExclusiveGateway {
@@ -221,7 +224,9 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 				// Expressions in timers are not supported; literal specs are checked now
 				// so a bad one fails the deployment, not a running instance.
 				if n.timerKind != "" {
-					if _, err := schedule.ParseTimer(n.timerKind, strings.TrimSpace(n.timerText)); err != nil {
+					if t, err := schedule.ParseTimer(n.timerKind, strings.TrimSpace(n.timerText)); err != nil {
+						bad(el, "timer: %v", err)
+					} else if err := t.CheckInterval(); err != nil {
 						bad(el, "timer: %v", err)
 					}
 				}
@@ -289,10 +294,11 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 		}
 	}
 	if len(proc.ID) > MaxNameBytes {
-		problems = append(problems, fmt.Sprintf("process id (the process key) is %d bytes, more than the limit of %d bytes", len(proc.ID), MaxNameBytes))
+		problems = append(problems, bpmn.Finding{Kind: bpmn.KindProcess, Line: proc.Line,
+			Message: fmt.Sprintf("process id (the process key) is %d bytes, more than the limit of %d bytes", len(proc.ID), MaxNameBytes)})
 	}
 	if p.start == nil && len(p.timerStarts) == 0 && len(p.messageStarts) == 0 {
-		problems = append(problems, fmt.Sprintf("process %q has no start event", proc.ID))
+		problems = append(problems, bpmn.Finding{ElementID: proc.ID, Kind: bpmn.KindProcess, Line: proc.Line, Message: "process has no start event"})
 	}
 	return p, problems
 }

@@ -319,13 +319,13 @@ func (s *server) analytics(c echo.Context) error {
 	for _, m := range []struct{ mode, label string }{{heatCount, "count"}, {heatAvg, "avg"}, {heatP95, "p95"}} {
 		p.Heat.Modes = append(p.Heat.Modes, pages.Link{Label: m.label, Href: a.href("", "heat", m.mode) + "#heat-h", Active: a.heat == m.mode})
 	}
-	p.Diagram = s.drawDiagram(def.ID, model, def.Key, hm.overlay, nil)
+	p.Diagram = s.drawDiagram(ctx, def.ID, model, def.Key, hm.overlay, nil)
 	p.Elements = hm.rows
 	if compared != nil {
 		cd := a.def(a.compare)
 		ch := buildHeat(a.heat, reps[1], procs[1])
 		p.Compared = &pages.ComparedHeatmap{Label: versionLabel(a.compare), DiagramVersion: cd.Version, Legend: ch.legend,
-			Diagram: s.drawDiagram(cd.ID, compared, cd.Key, ch.overlay, nil)}
+			Diagram: s.drawDiagram(ctx, cd.ID, compared, cd.Key, ch.overlay, nil)}
 	}
 	p.Downloads = []pages.Link{
 		{Label: "elements.csv", Href: a.href("/elements.csv", "heat", "", "compare", "")},

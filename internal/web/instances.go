@@ -237,7 +237,7 @@ func (s *server) instance(c echo.Context) error {
 	if overlay.Stalled, overlay.StallTitles, err = s.instanceStalls(ctx, in.ID, d.Tokens); err != nil {
 		return err
 	}
-	p.Diagram = s.drawDiagram(in.DefinitionID, model, in.DefinitionKey, overlay, []string{"active", "incident", "stalled", "visited"})
+	p.Diagram = s.drawDiagram(ctx, in.DefinitionID, model, in.DefinitionKey, overlay, []string{"active", "incident", "stalled", "visited"})
 
 	for _, v := range d.Variables {
 		p.Variables = append(p.Variables, variableRow(v))

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -116,7 +119,7 @@ func (s *server) process(c echo.Context) error {
 	}
 	p.StalledHref = instancesURL("process", key, "version", version, "stalled", "true")
 	p.StallAction = processURL(key) + "/stall-threshold?version=" + version
-	p.Diagram = s.drawDiagram(def.ID, model, def.Key, overlay, []string{"active", "incident", "stalled", "completed"})
+	p.Diagram = s.drawDiagram(ctx, def.ID, model, def.Key, overlay, []string{"active", "incident", "stalled", "completed"})
 	p.Diagram.ElementHref = "/instances?process=" + url.QueryEscape(key) + "&waitingAt={id}"
 
 	if p.Running, _, err = s.countInstances(ctx, store.InstanceFilter{DefinitionID: def.ID, States: []string{store.InstanceActive}}, countCap); err != nil {
@@ -134,23 +137,68 @@ func (s *server) process(c echo.Context) error {
 	return s.render(c, 200, page{Title: def.Name + " v" + strconv.Itoa(def.Version)}, pages.Process(p))
 }
 
-// drawDiagram draws the process with its overlay, or says in the slot why it cannot.
-func (s *server) drawDiagram(defID string, model *bpmn.Definitions, processID string, ov *diagram.Overlay, legend []string) components.DiagramProps {
-	d := components.DiagramProps{Legend: legend}
-	var scene *diagram.Scene
-	if v, ok := s.scenes.Load(defID); ok {
-		scene = v.(*diagram.Scene)
-	} else {
-		var err error
-		scene, err = diagram.Prepare(model, diagram.Options{ProcessID: processID, NoStyle: true})
-		if err != nil {
-			s.log.Warn("web: draw diagram", "definition", defID, "err", err)
-			d.Placeholder = "This diagram could not be drawn: " + err.Error()
-			return d
+// diagramBudget bounds the time one definition's drawing may take. A model within the
+// import limits draws in well under a second; past the budget the page shows why there is
+// no diagram instead of waiting.
+const diagramBudget = 5 * time.Second
+
+// diagramRetry is how long a drawing that ran out of time is remembered as such before
+// it is tried again (the node may have been busy); other failures are final, since a
+// deployed definition never changes.
+const diagramRetry = time.Minute
+
+// sceneEntry is the drawing of one definition, or why there is none; done is closed when
+// it is known. Concurrent requests for a definition wait for one drawing.
+type sceneEntry struct {
+	done  chan struct{}
+	scene *diagram.Scene
+	err   error
+	at    time.Time
+}
+
+// scene returns the prepared drawing of a definition, drawing it once per definition
+// under diagramBudget (not under the request's context: the result is shared).
+func (s *server) scene(ctx context.Context, defID string, model *bpmn.Definitions, processID string) (*diagram.Scene, error) {
+	for {
+		e := &sceneEntry{done: make(chan struct{})}
+		v, loaded := s.scenes.LoadOrStore(defID, e)
+		if !loaded {
+			dctx, cancel := context.WithTimeout(context.Background(), diagramBudget)
+			e.scene, e.err = diagram.PrepareContext(dctx, model, diagram.Options{ProcessID: processID, NoStyle: true})
+			cancel()
+			e.at = time.Now()
+			close(e.done)
+			return e.scene, e.err
 		}
-		s.scenes.Store(defID, scene)
+		e = v.(*sceneEntry)
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if errors.Is(e.err, context.DeadlineExceeded) && time.Since(e.at) > diagramRetry {
+			s.scenes.CompareAndDelete(defID, e)
+			continue
+		}
+		return e.scene, e.err
 	}
-	d.SVG = scene.SVG(ov)
+}
+
+// drawDiagram draws the process with its overlay, or says in the slot why it cannot.
+func (s *server) drawDiagram(ctx context.Context, defID string, model *bpmn.Definitions, processID string, ov *diagram.Overlay, legend []string) components.DiagramProps {
+	d := components.DiagramProps{Legend: legend}
+	scene, err := s.scene(ctx, defID, model, processID)
+	switch {
+	case err == nil:
+		d.SVG = scene.SVG(ov)
+	case errors.Is(err, diagram.ErrTooLarge):
+		d.Placeholder = fmt.Sprintf("This diagram is too large to draw here (over %d MiB of SVG).", diagram.MaxBytes>>20)
+	case errors.Is(err, context.DeadlineExceeded):
+		d.Placeholder = fmt.Sprintf("This diagram took longer than %s to draw and is not shown.", diagramBudget)
+	default:
+		s.log.Warn("web: draw diagram", "definition", defID, "err", err)
+		d.Placeholder = "This diagram could not be drawn: " + err.Error()
+	}
 	return d
 }
 

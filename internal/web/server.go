@@ -118,7 +118,7 @@ type server struct {
 	bulk *bulkRegistry
 	// scenes caches drawn diagrams by definition id: a deployed definition never changes,
 	// so its static drawing is built once and only overlays are drawn per request.
-	scenes sync.Map // string → *diagram.Scene
+	scenes sync.Map // string → *sceneEntry
 	echo   *echo.Echo
 	hub    *hub // nil without NATS
 	// metrics reads the rollups for the analytics pages (nil: off).

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -564,4 +565,35 @@ func hasAttr(n *html.Node, name string) bool {
 		}
 	}
 	return false
+}
+
+// A model nested as deeply as the import allows deploys, and its process page is drawn
+// in space linear in it (the page used to export and re-parse the model, which grew
+// with the square of the depth).
+func TestDeeplyNestedModelPage(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var b strings.Builder
+	b.WriteString(`<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"><process id="deep" isExecutable="true">`)
+	levels := bpmn.MaxDepth - 3
+	for i := range levels {
+		fmt.Fprintf(&b, `<startEvent id="s%d"/><sequenceFlow id="f%d" sourceRef="s%d" targetRef="sp%d"/><subProcess id="sp%d">`, i, i, i, i, i)
+	}
+	b.WriteString(`<startEvent id="in"/>` + strings.Repeat(`</subProcess>`, levels) + `</process></definitions>`)
+	if _, err := f.e.Deploy(context.Background(), "deep.bpmn", []byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	p := f.get("/processes/deep")
+	p.want(t, 200, "diagram", 1)
+	if !strings.Contains(p.body, `data-element-id="in"`) {
+		t.Error("the innermost start event is not drawn")
+	}
+	if len(p.body) > 64*b.Len() {
+		t.Errorf("a %d-byte model made a %d-byte page", b.Len(), len(p.body))
+	}
+	// One level more is refused at deployment.
+	deeper := strings.Replace(b.String(), `<startEvent id="in"/>`, `<subProcess id="x"><startEvent id="in"/></subProcess>`, 1)
+	if _, err := f.e.Deploy(context.Background(), "deeper.bpmn", []byte(deeper)); err == nil || !strings.Contains(err.Error(), "nest more than 64 levels deep") {
+		t.Errorf("a model past the depth limit: %v", err)
+	}
 }

@@ -508,6 +508,22 @@ func TestParseErrors(t *testing.T) {
 			line: 3, msg: `Bounds x="ten" is not a number`},
 		{name: "too many elements", doc: "<definitions xmlns=\"" + NSModel + "\">" + strings.Repeat("<x/>", MaxElements) + "</definitions>",
 			line: 1, msg: "more than 50000 elements", tooLarge: true},
+		// Tens of thousands of levels fit in the element limit; before the depth limit
+		// such a model imported and its export grew with the square of the depth.
+		{name: "nested too deep", doc: "<definitions xmlns=\"" + NSModel + "\">" + strings.Repeat("<x>", 40000) + strings.Repeat("</x>", 40000) + "</definitions>",
+			line: 1, msg: "nest more than 64 levels deep", tooLarge: true},
+		{name: "subprocesses nested too deep", doc: "<definitions xmlns=\"" + NSModel + "\"><process id=\"p\">" + strings.Repeat("<subProcess>", MaxDepth-1) + strings.Repeat("</subProcess>", MaxDepth-1) + "</process></definitions>",
+			line: 1, msg: "nest more than 64 levels deep", tooLarge: true},
+		{name: "extension elements nested too deep", doc: "<definitions xmlns=\"" + NSModel + "\"><process id=\"p\"><task id=\"t\"><extensionElements>\n" + strings.Repeat("<v:x xmlns:v=\"urn:v\">", MaxDepth) + strings.Repeat("</v:x>", MaxDepth) + "</extensionElements></task></process></definitions>",
+			line: 2, msg: "nest more than 64 levels deep", tooLarge: true},
+		{name: "too many attributes", doc: "<definitions xmlns=\"" + NSModel + "\">\n<process id=\"p\"" + manyAttrs(MaxAttributes+1, "a%d=\"\"") + "/></definitions>",
+			line: 2, msg: "process has more than 256 attributes", tooLarge: true},
+		{name: "too many namespace declarations", doc: "<definitions xmlns=\"" + NSModel + "\">" + strings.Repeat("<x/>", 10) + "\n<process id=\"p\"" + manyAttrs(MaxAttributes-1, "xmlns:n%d=\"urn:n%[1]d\"") + "><task" + manyAttrs(10, "xmlns:m%d=\"urn:m%[1]d\"") + "/></process></definitions>",
+			line: 2, msg: "more than 256 namespaces", tooLarge: true},
+		{name: "too many undeclared prefixes", doc: "<definitions xmlns=\"" + NSModel + "\">\n" + manyAttrs(MaxNamespaces+1, "<p%d:x/>") + "</definitions>",
+			line: 2, msg: "more than 256 namespaces", tooLarge: true},
+		{name: "too many attribute namespaces", doc: "<definitions xmlns=\"" + NSModel + "\">\n<x" + manyAttrs(200, "p%d:a=\"\"") + "/><y" + manyAttrs(200, "q%d:a=\"\"") + "/></definitions>",
+			line: 2, msg: "more than 256 namespaces", tooLarge: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -531,6 +547,124 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("wraps *xml.SyntaxError = %v", !tt.wantSyntax)
 			}
 		})
+	}
+}
+
+// manyAttrs repeats format (with the index as its argument) n times, each after a space.
+func manyAttrs(n int, format string) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteByte(' ')
+		fmt.Fprintf(&b, format, i)
+	}
+	return b.String()
+}
+
+// deepModel nests subprocesses as deep as MaxDepth allows, each with a start event, a
+// task with extension elements and flows, the innermost task's extensions reaching the
+// limit; it is written without indentation, the smallest input for its content.
+func deepModel() string {
+	var b strings.Builder
+	b.WriteString(`<definitions xmlns="` + NSModel + `" xmlns:z="` + NSZeebe + `" id="d"><process id="p" isExecutable="true">`)
+	// definitions, process, then subprocesses; the innermost task holds
+	// extensionElements > z:taskDefinition: three more levels.
+	levels := MaxDepth - 2 - 3
+	for i := range levels {
+		fmt.Fprintf(&b, `<startEvent id="s%d"/><sequenceFlow id="f%d" sourceRef="s%d" targetRef="sp%d"/><subProcess id="sp%d">`, i, i, i, i, i)
+	}
+	b.WriteString(`<startEvent id="in"/><serviceTask id="t"><extensionElements><z:taskDefinition type="work"/></extensionElements></serviceTask><sequenceFlow id="fin" sourceRef="in" targetRef="t"/>`)
+	b.WriteString(strings.Repeat(`</subProcess>`, levels))
+	b.WriteString(`</process></definitions>`)
+	return b.String()
+}
+
+// A model at the depth limit imports, and its export is linear in it: a small multiple
+// of the input (the export adds indentation, prefixes and incoming/outgoing lists), not
+// the square of the depth.
+func TestDepthLimitModelExportsLinearly(t *testing.T) {
+	t.Parallel()
+	in := deepModel()
+	d, err := ParseBytes([]byte(in))
+	if err != nil {
+		t.Fatalf("a model at the depth limit: %v", err)
+	}
+	out, err := Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) > 6*len(in) {
+		t.Errorf("export of %d bytes is %d bytes, more than 6 times the input", len(in), len(out))
+	}
+	if _, err := ParseBytes(out); err != nil {
+		t.Errorf("the export does not import again: %v", err)
+	}
+	// A model built in Go is not bounded by Parse: its export indents at most 16 levels.
+	deep := &Definitions{ID: "d", Processes: []*Process{{ID: "p"}}}
+	c := &deep.Processes[0].Container
+	for i := range 1000 {
+		sp := &Element{ID: fmt.Sprintf("sp%d", i), Kind: KindSubProcess, Children: &Container{}}
+		c.Elements = append(c.Elements, sp)
+		c = sp.Children
+	}
+	if out, err = Marshal(deep); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(out); n > 1000*2*(2*16+40) {
+		t.Errorf("export of 1000 nested subprocesses is %d bytes", n)
+	}
+}
+
+// Documents shaped to make work grow faster than their size: every step after import
+// stays linear (bounded problems, export and implicit flow lists).
+func TestHostileShapesStayLinear(t *testing.T) {
+	t.Parallel()
+	const n = 5000
+	wrap := func(body string) string {
+		return `<definitions xmlns="` + NSModel + `" id="d"><process id="p" isExecutable="true">` + body + `</process></definitions>`
+	}
+	tests := map[string]string{
+		// n elements share one id and n flows leave it: each copy used to get all n.
+		"duplicate ids": wrap(strings.Repeat(`<task id="a"/>`, n) + strings.Repeat(`<sequenceFlow sourceRef="a" targetRef="a"/>`, n)),
+		// n elements without id and n flows without ends.
+		"missing ids": wrap(strings.Repeat(`<task/>`, n) + strings.Repeat(`<sequenceFlow/>`, n)),
+		// n exclusive gateways in a chain: Check counted every gateway's flows by
+		// scanning all flows.
+		"gateways": wrap(manyAttrs(n, `<exclusiveGateway id="g%d"/>`) + manyAttrs(n, `<sequenceFlow id="f%d" sourceRef="g%[1]d" targetRef="g%[1]d"/>`)),
+		// n copies of a host and n boundary events on it: each copy carried all of them
+		// in the layout, n*n shapes.
+		"duplicate hosts": wrap(strings.Repeat(`<task id="t"/>`, n) + manyAttrs(n, `<boundaryEvent id="b%d" attachedToRef="t"/>`)),
+		// One node lists n outgoing flows that do not exist.
+		"dangling lists": wrap(`<task id="t">` + manyAttrs(n, `<outgoing>x%d</outgoing>`) + `</task>`),
+	}
+	for name, doc := range tests {
+		d, err := ParseBytes([]byte(doc))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		entries := 0
+		walk(&d.Processes[0].Container, func(c *Container, _ *Element) {
+			for _, e := range c.Elements {
+				entries += len(e.Incoming) + len(e.Outgoing)
+			}
+		})
+		if entries > 2*n {
+			t.Errorf("%s: %d incoming/outgoing entries for %d flows", name, entries, n)
+		}
+		r := Check(d)
+		if got := len(r.Processes[0].Problems); got > 4*n {
+			t.Errorf("%s: %d problems for %d elements", name, got, 2*n)
+		}
+		out, err := Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) > 10*len(doc)+4096 {
+			t.Errorf("%s: export of %d bytes is %d bytes", name, len(doc), len(out))
+		}
+		Layout(d)
+		if shapes := len(d.Diagrams[0].Plane.Shapes); shapes > 2*n+1 {
+			t.Errorf("%s: the layout made %d shapes", name, shapes)
+		}
 	}
 }
 

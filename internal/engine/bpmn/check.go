@@ -9,6 +9,10 @@ import (
 // and which structural problems the process has. Check builds it.
 type Report struct {
 	Processes []ProcessReport
+	// Warnings are findings that do not stop a deployment: references of the document
+	// that point at nothing but play no part in execution (diagram shapes and edges,
+	// pools, message flows, lanes, associations, data references).
+	Warnings []Finding
 }
 
 // ProcessReport is the verdict on one process. Every flow node (nested subprocesses
@@ -108,9 +112,17 @@ func Check(d *Definitions) *Report {
 	for _, e := range d.Errors {
 		errs[e.ID] = true
 	}
+	signals, escalations := map[string]bool{}, map[string]bool{}
+	for _, sg := range d.Signals {
+		signals[sg.ID] = true
+	}
+	for _, e := range d.Escalations {
+		escalations[e.ID] = true
+	}
+	r.Warnings = documentWarnings(d, ids)
 	for _, p := range d.Processes {
 		c := &checker{pr: ProcessReport{ID: p.ID, Name: p.Name, IsExecutable: p.IsExecutable},
-			ids: ids, messages: messages, errors: errs}
+			ids: ids, messages: messages, errors: errs, signals: signals, escalations: escalations}
 		if n := ids[p.ID]; n > 1 {
 			c.problem(p.ID, KindProcess, p.Line, "id %q is used by %d elements", p.ID, n)
 		}
@@ -171,10 +183,11 @@ func documentIDs(d *Definitions) map[string]int {
 }
 
 type checker struct {
-	pr       ProcessReport
-	ids      map[string]int
-	messages map[string]bool
-	errors   map[string]bool
+	pr                   ProcessReport
+	ids                  map[string]int
+	messages             map[string]bool
+	errors               map[string]bool
+	signals, escalations map[string]bool
 }
 
 func (c *checker) problem(id string, k Kind, line int, format string, args ...any) {
@@ -189,8 +202,15 @@ func (c *checker) container(ct *Container, owner *Element) {
 		}
 	}
 	flows := map[string]*SequenceFlow{}
+	leaving := map[string]int{} // flows per source
+	from, to := map[string][]*SequenceFlow{}, map[string][]*SequenceFlow{}
 	for _, f := range ct.Flows {
-		flows[f.ID] = f
+		if _, dup := flows[f.ID]; !dup {
+			flows[f.ID] = f
+		}
+		leaving[f.SourceRef]++
+		from[f.SourceRef] = append(from[f.SourceRef], f)
+		to[f.TargetRef] = append(to[f.TargetRef], f)
 		if n := c.ids[f.ID]; n > 1 {
 			c.problem(f.ID, KindSequenceFlow, f.Line, "id %q is used by %d elements", f.ID, n)
 		}
@@ -219,7 +239,11 @@ func (c *checker) container(ct *Container, owner *Element) {
 		} else {
 			c.pr.Executes = append(c.pr.Executes, Finding{ElementID: e.ID, Kind: e.Kind, Line: e.Line, Message: "executes"})
 		}
-		c.structure(e, nodes, flows)
+		c.structure(e, nodes, flows, leaving)
+		if e.ID != "" && c.ids[e.ID] <= 1 { // a missing or duplicate id is reported above
+			c.flowLists(e, "outgoing", e.Outgoing, from[e.ID], flows, owner, func(f *SequenceFlow) string { return f.SourceRef })
+			c.flowLists(e, "incoming", e.Incoming, to[e.ID], flows, owner, func(f *SequenceFlow) string { return f.TargetRef })
+		}
 		if e.Children != nil {
 			c.container(e.Children, e)
 			if !e.TriggeredByEvent && e.Kind == KindSubProcess {
@@ -237,7 +261,7 @@ func scope(owner *Element) string {
 }
 
 // structure checks the references of one flow node.
-func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[string]*SequenceFlow) {
+func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[string]*SequenceFlow, leaving map[string]int) {
 	if e.Kind == KindBoundaryEvent {
 		host := nodes[e.AttachedTo]
 		switch {
@@ -255,19 +279,28 @@ func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[str
 		}
 	}
 	if e.Kind == KindExclusiveGateway {
-		out := 0
-		for _, f := range flows {
-			if f.SourceRef == e.ID {
-				out++
-			}
-		}
-		if out > 1 {
+		if leaving[e.ID] > 1 {
 			for _, id := range e.Outgoing {
 				f := flows[id]
 				if f != nil && f.ID != e.Default && strings.TrimSpace(f.Condition) == "" {
 					c.problem(f.ID, KindSequenceFlow, f.Line, "flow leaves exclusive gateway %q without a condition and is not its default flow", e.ID)
 				}
 			}
+		}
+	}
+	for _, ev := range append([]*EventDefinition{e.Event}, e.Multiple...) {
+		if ev == nil {
+			continue
+		}
+		switch {
+		case ev.SignalRef != "" && !c.signals[ev.SignalRef]:
+			c.problem(e.ID, e.Kind, e.Line, "signalRef %q names no signal", ev.SignalRef)
+		case ev.EscalationRef != "" && !c.escalations[ev.EscalationRef]:
+			c.problem(e.ID, e.Kind, e.Line, "escalationRef %q names no escalation", ev.EscalationRef)
+		case len(e.Multiple) > 0 && ev.MessageRef != "" && !c.messages[ev.MessageRef]:
+			c.problem(e.ID, e.Kind, e.Line, "messageRef %q names no message", ev.MessageRef)
+		case len(e.Multiple) > 0 && ev.ErrorRef != "" && !c.errors[ev.ErrorRef]:
+			c.problem(e.ID, e.Kind, e.Line, "errorRef %q names no error", ev.ErrorRef)
 		}
 	}
 	if ev := e.Event; ev != nil && len(e.Multiple) == 0 {
@@ -290,6 +323,151 @@ func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[str
 			}
 		}
 	}
+}
+
+// flowLists checks a flow node's incoming or outgoing list (dir) against the sequence
+// flows of its container: the engine takes the flows the list names, so a name that is
+// no flow of the container, a flow of another node, a name listed twice, or a flow of the
+// node missing from the list would silently change where tokens go (an instance ending
+// at its start event, say). actual are the container's flows whose end (end) is e.
+func (c *checker) flowLists(e *Element, dir string, listed []string, actual []*SequenceFlow, flows map[string]*SequenceFlow,
+	owner *Element, end func(*SequenceFlow) string) {
+	seen := make(map[string]bool, len(listed))
+	for _, id := range listed {
+		f := flows[id]
+		switch {
+		case seen[id]:
+			c.problem(e.ID, e.Kind, e.Line, "%s %q is listed twice", dir, id)
+		case f == nil:
+			c.problem(e.ID, e.Kind, e.Line, "%s %q names no sequence flow of this %s", dir, id, scope(owner))
+		case end(f) != e.ID:
+			c.problem(e.ID, e.Kind, e.Line, "%s %q is the sequence flow from %q to %q, not one of its %s flows", dir, id, f.SourceRef, f.TargetRef, dir)
+		}
+		seen[id] = true
+	}
+	for _, f := range actual {
+		if !seen[f.ID] {
+			c.problem(e.ID, e.Kind, e.Line, "sequence flow %q %s but is not among its %s flows", f.ID, map[string]string{"outgoing": "leaves it", "incoming": "enters it"}[dir], dir)
+		}
+	}
+}
+
+// documentWarnings finds the references that point at nothing among those that play no
+// part in execution: DI shapes and edges, planes, pools, message flows, lanes,
+// associations, data references and groups.
+func documentWarnings(d *Definitions, ids map[string]int) []Finding {
+	known := func(id string) bool { return ids[id] > 0 }
+	lanes := map[string]bool{}
+	var addLanes func(ls *LaneSet)
+	addLanes = func(ls *LaneSet) {
+		for _, l := range ls.Lanes {
+			lanes[l.ID] = true
+			if l.ChildLaneSet != nil {
+				addLanes(l.ChildLaneSet)
+			}
+		}
+	}
+	roots := map[string]bool{} // root elements kept as raw nodes: data stores, categories, ...
+	values := map[string]bool{}
+	for _, n := range d.Extra.Children {
+		roots[nodeAttr(n, "id")] = true
+		for _, v := range n.Children {
+			if v.Name.Space == NSModel && v.Name.Local == "categoryValue" {
+				values[nodeAttr(v, "id")] = true
+			}
+		}
+	}
+	var out []Finding
+	warn := func(id string, k Kind, line int, format string, args ...any) {
+		out = append(out, Finding{ElementID: id, Kind: k, Line: line, Message: fmt.Sprintf(format, args...)})
+	}
+	checkArtifacts := func(els []*Element) {
+		for _, e := range els {
+			switch e.Kind {
+			case KindAssociation:
+				for _, ref := range []string{e.SourceRef, e.TargetRef} {
+					if ref != "" && !known(ref) {
+						warn(e.ID, e.Kind, e.Line, "association end %q names no element", ref)
+					}
+				}
+			case KindDataObjectReference:
+				if e.DataObjectRef != "" && !known(e.DataObjectRef) {
+					warn(e.ID, e.Kind, e.Line, "dataObjectRef %q names no data object", e.DataObjectRef)
+				}
+			case KindDataStoreReference:
+				if e.DataStoreRef != "" && !roots[e.DataStoreRef] {
+					warn(e.ID, e.Kind, e.Line, "dataStoreRef %q names no data store", e.DataStoreRef)
+				}
+			case KindGroup:
+				if e.CategoryValueRef != "" && !values[e.CategoryValueRef] {
+					warn(e.ID, e.Kind, e.Line, "categoryValueRef %q names no category value", e.CategoryValueRef)
+				}
+			}
+		}
+	}
+	for _, p := range d.Processes {
+		walk(&p.Container, func(c *Container, _ *Element) {
+			for _, ls := range c.LaneSets {
+				addLanes(ls)
+			}
+			checkArtifacts(c.Elements)
+		})
+	}
+	for _, p := range d.Processes {
+		var checkLanes func(ls *LaneSet)
+		checkLanes = func(ls *LaneSet) {
+			for _, l := range ls.Lanes {
+				for _, ref := range l.FlowNodeRefs {
+					if !known(ref) {
+						warn(l.ID, "lane", 0, "flowNodeRef %q names no flow node", ref)
+					}
+				}
+				if l.ChildLaneSet != nil {
+					checkLanes(l.ChildLaneSet)
+				}
+			}
+		}
+		walk(&p.Container, func(c *Container, _ *Element) {
+			for _, ls := range c.LaneSets {
+				checkLanes(ls)
+			}
+		})
+	}
+	for _, c := range d.Collaborations {
+		for _, pt := range c.Participants {
+			if pt.ProcessRef != "" && !known(pt.ProcessRef) {
+				warn(pt.ID, KindParticipant, 0, "processRef %q names no process", pt.ProcessRef)
+			}
+		}
+		for _, mf := range c.MessageFlows {
+			for _, ref := range []string{mf.SourceRef, mf.TargetRef} {
+				if !known(ref) {
+					warn(mf.ID, KindMessageFlow, 0, "message flow end %q names no element", ref)
+				}
+			}
+			if mf.MessageRef != "" && !known(mf.MessageRef) {
+				warn(mf.ID, KindMessageFlow, 0, "messageRef %q names no message", mf.MessageRef)
+			}
+		}
+		checkArtifacts(c.Artifacts)
+	}
+	for _, dg := range d.Diagrams {
+		drawable := func(ref string) bool { return known(ref) || lanes[ref] }
+		if ref := dg.Plane.ElementRef; ref != "" && !drawable(ref) {
+			warn(dg.Plane.ID, "BPMNPlane", 0, "bpmnElement %q names no process or collaboration", ref)
+		}
+		for _, sh := range dg.Plane.Shapes {
+			if !drawable(sh.ElementRef) {
+				warn(sh.ID, "BPMNShape", 0, "bpmnElement %q names no element: the shape is drawn empty", sh.ElementRef)
+			}
+		}
+		for _, ed := range dg.Plane.Edges {
+			if !drawable(ed.ElementRef) {
+				warn(ed.ID, "BPMNEdge", 0, "bpmnElement %q names no element: the edge is drawn without one", ed.ElementRef)
+			}
+		}
+	}
+	return out
 }
 
 // startEvents requires a start event the engine can start the container with: a process

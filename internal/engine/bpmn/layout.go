@@ -20,26 +20,22 @@ const (
 )
 
 // HasDI reports whether every flow node and sequence flow of p, nested ones included, has
-// a shape or edge in some diagram of d.
-func HasDI(d *Definitions, p *Process) bool {
-	shapes, edges := map[string]bool{}, map[string]bool{}
-	for _, dg := range d.Diagrams {
-		for _, s := range dg.Plane.Shapes {
-			shapes[s.ElementRef] = true
-		}
-		for _, e := range dg.Plane.Edges {
-			edges[e.ElementRef] = true
-		}
-	}
+// a shape or edge in some diagram of d. It indexes d's DI on each call: for several
+// processes, use Index.HasDI.
+func HasDI(d *Definitions, p *Process) bool { return NewIndex(d).HasDI(p) }
+
+// HasDI reports whether every flow node and sequence flow of p, nested ones included, has
+// a shape or edge in some diagram of the document.
+func (x *Index) HasDI(p *Process) bool {
 	ok := true
 	walk(&p.Container, func(c *Container, _ *Element) {
 		for _, e := range c.Elements {
-			if e.Kind.IsFlowNode() && !shapes[e.ID] {
+			if e.Kind.IsFlowNode() && x.shapes[e.ID] == nil {
 				ok = false
 			}
 		}
 		for _, f := range c.Flows {
-			if !edges[f.ID] {
+			if x.edges[f.ID] == nil {
 				ok = false
 			}
 		}
@@ -50,8 +46,9 @@ func HasDI(d *Definitions, p *Process) bool {
 // EnsureDI lays d out with Layout when one of its processes lacks DI, and reports whether
 // it did. Layout replaces all diagrams: a document is drawn by one hand or the other.
 func EnsureDI(d *Definitions) bool {
+	x := NewIndex(d)
 	for _, p := range d.Processes {
-		if !HasDI(d, p) {
+		if !x.HasDI(p) {
 			Layout(d)
 			return true
 		}
@@ -66,8 +63,14 @@ func EnsureDI(d *Definitions) bool {
 // crossings are reduced by barycenter sweeps, and rows are aligned across columns so the
 // main path is a straight line. Boundary events sit on the bottom edge of their activity.
 // Pools of a collaboration are drawn around their process; lanes, data objects and
-// artifacts are not placed.
+// artifacts are not placed. Layout sets d.Diagrams and changes nothing else in d, so a
+// shallow copy of a shared model can be laid out. Its cost is linear in the size of the
+// model (with the nesting depth bounded, as Parse bounds it).
 func Layout(d *Definitions) {
+	procs := make(map[string]*Process, len(d.Processes))
+	for _, p := range d.Processes {
+		setOnce(procs, p.ID, p)
+	}
 	dg := &Diagram{ID: "BPMNDiagram_1", Plane: Plane{ID: "BPMNPlane_1"}}
 	pl := &dg.Plane
 	var collab *Collaboration
@@ -84,7 +87,7 @@ func Layout(d *Definitions) {
 		laid := map[string]*placed{}
 		width := 600.0
 		for _, pt := range collab.Participants {
-			if p := d.Process(pt.ProcessRef); p != nil && laid[p.ID] == nil {
+			if p := procs[pt.ProcessRef]; p != nil && laid[p.ID] == nil {
 				laid[p.ID] = layoutContainer(&p.Container)
 				width = math.Max(width, laid[p.ID].w+poolHeader+2*subPadding)
 			}
@@ -240,16 +243,20 @@ func layoutContainer(c *Container) *placed {
 		nodes = append(nodes, n)
 		byID[e.ID] = n
 	}
-	// Boundary events whose host is unknown are laid out as ordinary nodes.
+	// Boundary events whose host is unknown are laid out as ordinary nodes. The others sit
+	// on the one node their host id names (where ids repeat, the others get none: every
+	// copy of the host carrying all of them would make n*n shapes).
+	hosted := map[*lnode][]*Element{}
 	for host, bs := range boundaries {
-		if byID[host] == nil {
-			for _, b := range bs {
-				n := &lnode{el: b, w: EventSize, h: EventSize, index: len(nodes)}
-				nodes = append(nodes, n)
-				byID[b.ID] = n
-				delete(events, b.ID)
-			}
-			delete(boundaries, host)
+		if h := byID[host]; h != nil {
+			hosted[h] = bs
+			continue
+		}
+		for _, b := range bs {
+			n := &lnode{el: b, w: EventSize, h: EventSize, index: len(nodes)}
+			nodes = append(nodes, n)
+			byID[b.ID] = n
+			delete(events, b.ID)
 		}
 	}
 	var edges []*ledge
@@ -266,7 +273,7 @@ func layoutContainer(c *Container) *placed {
 	breakCycles(nodes, edges)
 	layers := assignLayers(nodes, edges)
 	order(layers, edges)
-	g := placeNodes(out, layers, boundaries)
+	g := placeNodes(out, layers, hosted)
 	routeEdges(out, g, edges)
 	return out
 }
@@ -427,7 +434,7 @@ type grid struct {
 	bottom         float64
 }
 
-func placeNodes(out *placed, layers [][]*lnode, boundaries map[string][]*Element) *grid {
+func placeNodes(out *placed, layers [][]*lnode, hosted map[*lnode][]*Element) *grid {
 	g := &grid{}
 	rows := 0
 	for _, l := range layers {
@@ -443,7 +450,7 @@ func placeNodes(out *placed, layers [][]*lnode, boundaries map[string][]*Element
 		for _, n := range l {
 			w = math.Max(w, n.w)
 			h := n.h
-			if n.el != nil && len(boundaries[n.el.ID]) > 0 {
+			if len(hosted[n]) > 0 {
 				h += EventSize // room under the boundary events
 			}
 			g.rowH[n.order] = math.Max(g.rowH[n.order], h)
@@ -489,7 +496,7 @@ func placeNodes(out *placed, layers [][]*lnode, boundaries map[string][]*Element
 				out.shapes = append(out.shapes, n.inner.shapes...)
 				out.edges = append(out.edges, n.inner.edges...)
 			}
-			for i, b := range boundaries[n.el.ID] {
+			for i, b := range hosted[n] {
 				bb := Bounds{X: n.bounds.X + 14 + float64(i)*(EventSize+10), Y: n.bounds.Y + n.bounds.Height - EventSize/2,
 					Width: EventSize, Height: EventSize}
 				bs := &Shape{ID: b.ID + "_di", ElementRef: b.ID, Bounds: bb}

@@ -12,17 +12,32 @@ import (
 	"unicode/utf8"
 )
 
-// Limits of Parse. A document over either limit is refused with a *ParseError wrapping
-// ErrTooLarge, before the model is built, so that an uploaded file cannot exhaust memory.
+// Limits of Parse. A document over any limit is refused with a *ParseError wrapping
+// ErrTooLarge that names the limit, while it is read and before the model is built, so
+// that an uploaded file can exhaust neither memory nor time: everything done with a model
+// afterwards (check, export, layout, drawing) is linear in its size because its depth and
+// the per-element quantities below are bounded.
 const (
 	// MaxDocumentBytes is the largest document Parse reads.
 	MaxDocumentBytes = 10 << 20
 	// MaxElements is the largest number of XML elements Parse accepts.
 	MaxElements = 50000
+	// MaxDepth is how deeply XML elements may nest, the definitions element being level 1.
+	// Models from Camunda Modeler and bpmn.io stay under 20 (definitions, process, a few
+	// levels of subprocesses, a task, its extension elements and their values); 64 leaves
+	// room for deeply nested subprocesses and lanes while keeping export, layout and
+	// rendering, which recurse along the nesting, small.
+	MaxDepth = 64
+	// MaxAttributes is the most attributes (namespace declarations included) one element
+	// may carry. Modeler elements carry fewer than 20.
+	MaxAttributes = 256
+	// MaxNamespaces is the most distinct namespace URIs a document may declare. Modeler
+	// documents declare about ten.
+	MaxNamespaces = 256
 )
 
-// ErrTooLarge is wrapped by the *ParseError returned for a document over MaxDocumentBytes
-// or MaxElements.
+// ErrTooLarge is wrapped by the *ParseError returned for a document over one of the
+// limits of Parse (MaxDocumentBytes, MaxElements, MaxDepth, MaxAttributes, MaxNamespaces).
 var ErrTooLarge = errors.New("document too large")
 
 // ParseError is returned by Parse for a document that is not well-formed XML, is not a
@@ -127,6 +142,8 @@ func readTree(r io.Reader) (*raw, map[string]string, error) {
 		count int
 		ns    = map[string]string{}
 		text  [][]byte
+		// spaces holds every namespace URI used or declared.
+		spaces = map[string]bool{}
 	)
 	for {
 		line, col := dec.InputPos()
@@ -155,13 +172,30 @@ func readTree(r io.Reader) (*raw, map[string]string, error) {
 				return nil, nil, &ParseError{Line: line, Col: col, Err: ErrTooLarge,
 					Msg: fmt.Sprintf("document has more than %d elements", MaxElements)}
 			}
+			if len(stack) >= MaxDepth {
+				return nil, nil, &ParseError{Line: line, Col: col, Err: ErrTooLarge,
+					Msg: fmt.Sprintf("elements nest more than %d levels deep", MaxDepth)}
+			}
+			if len(t.Attr) > MaxAttributes {
+				return nil, nil, &ParseError{Line: line, Col: col, Err: ErrTooLarge,
+					Msg: fmt.Sprintf("element %s has more than %d attributes", t.Name.Local, MaxAttributes)}
+			}
 			n := &raw{name: t.Name, line: line, col: col}
+			spaces[t.Name.Space] = true
 			for _, a := range t.Attr {
 				if prefix, ok := nsDecl(a); ok {
 					declare(ns, prefix, a.Value, root == nil)
-					continue
+					spaces[a.Value] = true
+				} else {
+					spaces[a.Name.Space] = true
+					n.attrs = append(n.attrs, a)
 				}
-				n.attrs = append(n.attrs, a)
+			}
+			// Names count too: an undeclared prefix is kept as its own namespace, and
+			// export declares each one on the root.
+			if len(ns) > MaxNamespaces || len(spaces) > MaxNamespaces {
+				return nil, nil, &ParseError{Line: line, Col: col, Err: ErrTooLarge,
+					Msg: fmt.Sprintf("document uses more than %d namespaces", MaxNamespaces)}
 			}
 			if root == nil {
 				if !n.is(NSModel, "definitions") {
@@ -866,10 +900,18 @@ func fillFlows(c *Container, keepIn, keepOut func(*Element) bool) {
 			out[f.SourceRef] = append(out[f.SourceRef], f.ID)
 			in[f.TargetRef] = append(in[f.TargetRef], f.ID)
 		}
+		seen := map[string]bool{}
 		for _, e := range c.Elements {
 			if !e.Kind.IsFlowNode() {
 				continue
 			}
+			// Only the first element of an id gets its flows (Check reports the
+			// duplicates): giving every copy all of them would make a document of n
+			// copies and n flows export n*n list entries.
+			if seen[e.ID] {
+				continue
+			}
+			seen[e.ID] = true
 			if !keepIn(e) {
 				e.Incoming = in[e.ID]
 			}

@@ -447,6 +447,7 @@ type serializer struct {
 	decl   map[string]string // prefix -> uri, declared on the root
 	prefix map[string]string // uri -> prefix used for names
 	noNS   bool              // some element has no namespace: no default namespace then
+	nextNS int               // the last nsN prefix handed out
 }
 
 func newSerializer(docNS map[string]string) *serializer {
@@ -509,8 +510,10 @@ func (s *serializer) use(uri string, element bool) {
 		}
 	}
 	if _, taken := s.decl[p]; p == "" || taken {
-		for i := 1; ; i++ {
-			p = "ns" + strconv.Itoa(i)
+		// nsN prefixes are handed out in order, so the search starts after the last one.
+		for {
+			s.nextNS++
+			p = "ns" + strconv.Itoa(s.nextNS)
 			if _, taken := s.decl[p]; !taken {
 				break
 			}
@@ -526,8 +529,16 @@ func (s *serializer) qname(n xml.Name) string {
 	return s.prefix[n.Space] + ":" + n.Local
 }
 
+// maxIndent is the deepest level that gets its own indentation; deeper levels are written
+// at this one. Indenting every level would make the export grow with the square of the
+// nesting (each line repeats its depth in spaces); capped, a line costs at most
+// 2*maxIndent bytes more than its element, whatever the model.
+const maxIndent = 16
+
+var indents = strings.Repeat("  ", maxIndent)
+
 func (s *serializer) write(b *bytes.Buffer, n *Node, depth int, root bool) {
-	indent := strings.Repeat("  ", depth)
+	indent := indents[:2*min(depth, maxIndent)]
 	b.WriteString(indent)
 	b.WriteByte('<')
 	name := s.qname(n.Name)

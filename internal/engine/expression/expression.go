@@ -27,9 +27,13 @@ type Program struct {
 }
 
 // Compile compiles src after removing the wrappers and applying the
-// rewrites described in the package documentation. A syntax or type error
-// is returned as an *Error.
+// rewrites described in the package documentation. A syntax or type error,
+// or an expression over MaxSourceBytes or MaxNesting (ErrTooLarge), is returned
+// as an *Error.
 func Compile(src string) (*Program, error) {
+	if err := checkSource(src); err != nil {
+		return nil, err
+	}
 	norm := normalize(src)
 	if strings.TrimSpace(norm.text) == "" {
 		return nil, newError(src, "empty expression", nil)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -12,6 +13,9 @@ var fuzzSeeds = []string{
 	"let x = 1; x + y", "filter(items, .price % 2 == 0)", "$env.x", "foo(1)",
 	"'unterminated", "/* open", "${", "${}", "=", "a\n>", "é = ü", "1 % 0",
 	"a / 0", "len(items) > 1 ? 'x' : nil", "{a: [1, 2.5, true]}.a[1]",
+	// Nesting at and past MaxNesting.
+	strings.Repeat("(", 64) + "1" + strings.Repeat(")", 64), strings.Repeat("[", 65) + strings.Repeat("]", 65),
+	"'((((' + \"[[[\" + `{{{`",
 }
 
 func FuzzCompile(f *testing.F) {

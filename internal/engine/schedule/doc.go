@@ -50,7 +50,9 @@
 // after the timer is created; "R/PT1H" fires every hour without end;
 // "R3/2026-01-01T10:00:00Z/PT1H" fires at 10:00, 11:00 and 12:00. R0 never
 // fires. The interval must not be zero. The forms "Rn/start/end" and
-// "Rn/duration/end" are not accepted.
+// "Rn/duration/end" are not accepted. [Timer.CheckInterval] tells a cycle
+// that repeats more often than [MinCycleInterval] (one second), which the
+// engine refuses at deployment.
 //
 // Anything else is a cron expression, parsed by github.com/robfig/cron/v3:
 // five fields (minute hour day-of-month month day-of-week), or six with a

@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -316,4 +317,50 @@ func (t Timer) advance(next time.Time) (time.Time, Timer, bool) {
 		rest.at = next
 	}
 	return next, rest, true
+}
+
+// MinCycleInterval is the shortest interval at which a timer cycle may repeat. A cycle
+// that fires more often ("R/PT0.001S") starts instances or fires boundary events faster
+// than anyone can follow, and keeps a node busy for nothing; a cron expression cannot
+// repeat more often than every second anyway. The engine refuses shorter cycles when a
+// model is deployed or validated ([Timer.CheckInterval]); cycles already stored still
+// run.
+const MinCycleInterval = time.Second
+
+// ErrCycleTooShort is wrapped by the error of [Timer.CheckInterval].
+var ErrCycleTooShort = errors.New("timer cycle repeats too often")
+
+// CheckInterval returns an error wrapping ErrCycleTooShort, naming the limit, when t is a
+// cycle that repeats more often than MinCycleInterval, and nil otherwise. Cron schedules
+// have a resolution of one second; "@every <duration>" is checked as written, although the
+// cron library would run a shorter one every second.
+func (t Timer) CheckInterval() error {
+	if t.kind != KindCycle {
+		return nil
+	}
+	every := time.Duration(0)
+	switch {
+	case t.cron != nil:
+		spec := t.cronText
+		if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
+			_, spec, _ = strings.Cut(spec, " ")
+			spec = strings.TrimSpace(spec)
+		}
+		rest, ok := strings.CutPrefix(spec, "@every ")
+		if !ok {
+			return nil
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(rest))
+		if err != nil {
+			return nil // the cron parser accepted it; it runs every second at most
+		}
+		every = d
+	default:
+		every = t.dur.ToDuration()
+	}
+	if every < MinCycleInterval {
+		return fmt.Errorf("schedule: timer cycle %q repeats every %s, more often than the minimum of once every %s: %w",
+			t.String(), every, MinCycleInterval, ErrCycleTooShort)
+	}
+	return nil
 }

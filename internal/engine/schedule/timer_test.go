@@ -267,3 +267,41 @@ func TestCronTimeZone(t *testing.T) {
 		t.Errorf("String = %q", tm.String())
 	}
 }
+
+func TestCheckInterval(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		kind, text string
+		short      bool
+	}{
+		{KindCycle, "R/PT1S", false},
+		{KindCycle, "R5/PT10S", false},
+		{KindCycle, "R/P1D", false},
+		{KindCycle, "R/PT0.999S", true},
+		{KindCycle, "R/PT0.001S", true},
+		{KindCycle, "R3/2026-01-01T10:00:00Z/PT0.5S", true},
+		{KindCycle, "* * * * * *", false}, // every second: the cron resolution
+		{KindCycle, "0 0/5 * * * ?", false},
+		{KindCycle, "@every 1s", false},
+		{KindCycle, "@every 1ms", true},
+		{KindCycle, "CRON_TZ=UTC @every 10ms", true},
+		{KindCycle, "@hourly", false},
+		// One-shot timers have no interval.
+		{KindDuration, "PT0S", false},
+		{KindDuration, "PT0.001S", false},
+		{KindDate, "2026-01-01T10:00:00Z", false},
+	}
+	for _, tt := range tests {
+		tm, err := ParseTimer(tt.kind, tt.text)
+		if err != nil {
+			t.Fatalf("%s %q: %v", tt.kind, tt.text, err)
+		}
+		err = tm.CheckInterval()
+		if errors.Is(err, ErrCycleTooShort) != tt.short {
+			t.Errorf("%s %q: CheckInterval = %v, want too short %v", tt.kind, tt.text, err, tt.short)
+		}
+		if tt.short && !strings.Contains(err.Error(), "minimum of once every 1s") {
+			t.Errorf("%q: the error does not name the limit: %v", tt.text, err)
+		}
+	}
+}
