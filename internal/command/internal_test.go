@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
@@ -22,7 +23,7 @@ func TestCodeOf(t *testing.T) {
 		{fmt.Errorf("cancel: %w", engine.ErrNotFound), CodeNotFound},
 		{fmt.Errorf("x: %w", engine.ErrInvalidState), CodeInvalidState},
 		{fmt.Errorf("x: %w", engine.ErrInvalidInput), CodeInvalidInput},
-		{&engine.DeployError{Resource: "a.bpmn", Problems: []string{"bad"}}, CodeInvalidInput},
+		{&engine.DeployError{Resource: "a.bpmn", Err: &bpmn.CheckError{}}, CodeInvalidInput},
 		{fmt.Errorf("x: %w", engine.ErrStopped), CodeUnavailable},
 		{context.DeadlineExceeded, CodeUnavailable},
 		{errorf(CodeUnauthorized, "no"), CodeUnauthorized},

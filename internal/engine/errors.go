@@ -44,11 +44,12 @@ func (e *BPMNError) Error() string {
 // ThrowError returns a BPMNError for a handler to return.
 func ThrowError(code, message string) error { return &BPMNError{Code: code, Message: message} }
 
-// DeployError lists what makes a deployment fail: parse errors, unsupported elements
-// used by executable processes, expressions that do not compile.
+// DeployError says why a deployment failed. Err is a *bpmn.ParseError when the document
+// cannot be imported, a *bpmn.CheckError (every unsupported element and problem, compile
+// problems included, each with element id, kind and line) when a process cannot run, or
+// another error; inspect it with errors.As.
 type DeployError struct {
 	Resource string
-	Problems []string
 	Err      error
 }
 
@@ -56,9 +57,6 @@ func (e *DeployError) Error() string {
 	msg := fmt.Sprintf("deploy %q", e.Resource)
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
-	}
-	for _, p := range e.Problems {
-		msg += "\n  - " + p
 	}
 	return msg
 }

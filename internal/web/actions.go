@@ -26,7 +26,6 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -1006,6 +1005,12 @@ func (s *server) deploy(c echo.Context) error {
 		}
 		msg += " Warning: " + tasks + " a job type that no handler serves; its jobs will wait until one is registered."
 	}
+	if dep.Report != nil && len(dep.Report.Warnings) > 0 {
+		// References of the diagram and artifacts that point at nothing: the flow runs,
+		// but the drawing may miss shapes.
+		msg += fmt.Sprintf(" Note: %d reference%s of the diagram or its artifacts point%s at nothing (cockpit validate lists them).",
+			len(dep.Report.Warnings), pluralS(len(dep.Report.Warnings)), map[bool]string{true: "s", false: ""}[len(dep.Report.Warnings) == 1])
+	}
 	return redirectFlash(c, to, msg, false)
 }
 
@@ -1068,10 +1073,6 @@ func (s *server) finishDeployAudit(c echo.Context, a *store.AuditEntry, dep *eng
 	}
 }
 
-// problemPattern reads the engine's compile problems: `process "p": element "X" (kind,
-// line 12): message`.
-var problemPattern = regexp.MustCompile(`^process "([^"]*)": element "([^"]*)" \(([^,)]*)(?:, line (\d+))?\):? (.*)$`)
-
 // deployProblems lists why a deployment was refused, with element ids and lines.
 func deployProblems(derr *engine.DeployError) []pages.DeployProblem {
 	var out []pages.DeployProblem
@@ -1090,14 +1091,6 @@ func deployProblems(derr *engine.DeployError) []pages.DeployProblem {
 				out = append(out, pages.DeployProblem{Process: pr.ID, ElementID: f.ElementID, Kind: string(f.Kind), Line: f.Line, Message: f.Message})
 			}
 		}
-	}
-	for _, s := range derr.Problems {
-		if m := problemPattern.FindStringSubmatch(s); m != nil {
-			line, _ := strconv.Atoi(m[4])
-			out = append(out, pages.DeployProblem{Process: m[1], ElementID: m[2], Kind: m[3], Line: line, Message: m[5]})
-			continue
-		}
-		out = append(out, pages.DeployProblem{Message: s})
 	}
 	if len(out) == 0 && derr.Err != nil && !errors.Is(derr.Err, engine.ErrInvalidInput) {
 		return nil
