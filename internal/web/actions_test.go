@@ -50,6 +50,7 @@ func newActions(t *testing.T, cfg actionsConfig) *actions {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
+	// The real clock: the executor runs the jobs in real time; no figure here depends on the hour.
 	e, err := engine.New(engine.Options{Store: st, Workers: 2, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("new engine: %v", err)

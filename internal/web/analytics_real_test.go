@@ -41,6 +41,9 @@ func metricsStack(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = st.Close() })
+	// The real clock (engine, projector, monitor): jobs and the projector's loop run in real
+	// time; the reports read the default range (the last 24 hours), which holds the runs
+	// at any hour.
 	proj, err := monitor.NewProjector(monitor.ProjectorOptions{Store: st, Debounce: 5 * time.Millisecond, Poll: 50 * time.Millisecond, Logger: log})
 	if err != nil {
 		tb.Fatal(err)
