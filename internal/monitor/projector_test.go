@@ -293,8 +293,8 @@ type exact struct {
 }
 
 type exactElement struct {
-	entered, left, cancelled, incidents int64
-	duration, waiting                   []int64
+	entered, left, cancelled, interrupted, incidents int64
+	duration, waiting                                []int64
 }
 
 func exactFrom(t *testing.T, evs []*store.Event) *exact {
@@ -310,6 +310,7 @@ func exactFrom(t *testing.T, evs []*store.Event) *exact {
 			DurationMs *int64 `json:"durationMs"`
 			WaitMs     *int64 `json:"waitMs"`
 			Flow       string `json:"flow"`
+			Reason     string `json:"reason"`
 		}
 		if len(ev.Data) > 0 {
 			if err := json.Unmarshal(ev.Data, &d); err != nil {
@@ -340,7 +341,11 @@ func exactFrom(t *testing.T, evs []*store.Event) *exact {
 				e.waiting = append(e.waiting, *d.WaitMs)
 			}
 		case engine.EventElementCancelled:
-			el(ev.ElementID).cancelled++
+			if d.Reason == "instance cancelled" {
+				el(ev.ElementID).cancelled++
+			} else {
+				el(ev.ElementID).interrupted++
+			}
 		}
 	}
 	return x
@@ -405,9 +410,9 @@ func checkReport(t *testing.T, rep *monitor.Report, x *exact) {
 			t.Errorf("element %s not in history", e.ElementID)
 			continue
 		}
-		if e.Entered != w.entered || e.Left != w.left || e.Cancelled != w.cancelled || e.Incidents != w.incidents {
-			t.Errorf("element %s: %d/%d/%d/%d, want %d/%d/%d/%d", e.ElementID, e.Entered, e.Left, e.Cancelled, e.Incidents,
-				w.entered, w.left, w.cancelled, w.incidents)
+		if e.Entered != w.entered || e.Left != w.left || e.Cancelled != w.cancelled || e.Interrupted != w.interrupted || e.Incidents != w.incidents {
+			t.Errorf("element %s: %d/%d/%d/%d/%d, want %d/%d/%d/%d/%d", e.ElementID, e.Entered, e.Left, e.Cancelled, e.Interrupted, e.Incidents,
+				w.entered, w.left, w.cancelled, w.interrupted, w.incidents)
 		}
 		checkStats(t, e.ElementID+" duration", e.Duration, w.duration)
 		checkStats(t, e.ElementID+" waiting", e.Waiting, w.waiting)

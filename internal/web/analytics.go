@@ -384,8 +384,8 @@ func (s *server) analyticsColumn(a *analyticsQuery, version int, rep *monitor.Re
 		return cs
 	}
 	col.Charts = []pages.ChartSlot{
-		slot("throughput", "Throughput", "instances started and completed per interval", "series.csv", throughputChart(rep, sc)),
-		slot("incidents", "Incidents", "opened per interval", "series.csv", incidentChart(rep, sc)),
+		slot("throughput", "Throughput", "instances started and completed per interval", "series.csv", throughputChart(rep, sc, s.now())),
+		slot("incidents", "Incidents", "opened per interval", "series.csv", incidentChart(rep, sc, s.now())),
 		slot("durations", "Duration distribution", "instances completed in the range", "distribution.csv", durationChart(rep, sc)),
 		slot("slowest", "Slowest activities", "by p95 duration", "elements.csv", slowestChart(rep, proc, sc)),
 	}
@@ -453,27 +453,29 @@ func (sc scale) ticks(shared float64, whole bool) func(float64) []float64 {
 	return func(top float64) []float64 { return chart.NiceTicks(math.Max(top, shared), 5, whole) }
 }
 
-func throughputChart(rep *monitor.Report, sc scale) []byte {
+// The time charts draw the interval that holds until (now) as partial: it is still filling.
+
+func throughputChart(rep *monitor.Report, sc scale, until time.Time) []byte {
 	starts, step := seriesTimes(rep)
 	started, completed := make([]float64, len(rep.Series)), make([]float64, len(rep.Series))
 	for i, p := range rep.Series {
 		started[i], completed[i] = float64(p.Started), float64(p.Completed)
 	}
 	return chart.Lines(chart.TimeChart{Title: "Instances started and completed per " + string(rep.Query.Step), Start: starts, Step: step,
-		YLabel: "instances", Ticks: sc.ticks(sc.throughput, true), Series: []chart.Series{
+		YLabel: "instances", Ticks: sc.ticks(sc.throughput, true), Until: until, Series: []chart.Series{
 			{Name: "Started", Class: "started", Color: colorStarted, Values: started, Area: true},
 			{Name: "Completed", Class: "completed", Color: colorCompleted, Values: completed},
 		}})
 }
 
-func incidentChart(rep *monitor.Report, sc scale) []byte {
+func incidentChart(rep *monitor.Report, sc scale, until time.Time) []byte {
 	starts, step := seriesTimes(rep)
 	inc := make([]float64, len(rep.Series))
 	for i, p := range rep.Series {
 		inc[i] = float64(p.Incidents)
 	}
 	return chart.Bars(chart.TimeChart{Title: "Incidents opened per " + string(rep.Query.Step), Start: starts, Step: step,
-		YLabel: "incidents", Ticks: sc.ticks(sc.incidents, true),
+		YLabel: "incidents", Ticks: sc.ticks(sc.incidents, true), Until: until,
 		Series: []chart.Series{{Name: "Incidents", Class: "incidents", Color: colorIncidents, Values: inc}},
 		Tooltip: func(i int) string {
 			p := rep.Series[i]
@@ -676,13 +678,13 @@ func buildHeat(mode string, rep *monitor.Report, proc *bpmn.Process) heatmap {
 			heat = v / hottest
 			h.overlay.Heat[id] = heat
 		}
-		if e.Entered > 0 || e.Left > 0 || e.Cancelled > 0 || e.Incidents > 0 {
+		if e.Entered > 0 || e.Left > 0 || e.Cancelled > 0 || e.Interrupted > 0 || e.Incidents > 0 {
 			h.overlay.Titles[id] = elementTitle(name, id, e)
 		}
 		d, w := e.Duration, e.Waiting
 		h.rows = append(h.rows, pages.AnalyticsElementRow{ID: id, Name: name, Kind: string(kinds[id]),
 			Entered: chart.Count(float64(e.Entered)), Left: chart.Count(float64(e.Left)),
-			Cancelled: chart.Count(float64(e.Cancelled)), Incidents: chart.Count(float64(e.Incidents)),
+			Cancelled: chart.Count(float64(e.Cancelled)), Interrupted: chart.Count(float64(e.Interrupted)), Incidents: chart.Count(float64(e.Incidents)),
 			Avg: durText(d.Avg(), d.Count), P50: durText(d.P50, d.Count), P95: durText(d.P95, d.Count), P99: durText(d.P99, d.Count),
 			WaitAvg: durText(w.Avg(), w.Count), WaitP95: durText(w.P95, w.Count), Heat: heat})
 	}
@@ -730,6 +732,9 @@ func elementTitle(name, id string, e monitor.ElementMetrics) string {
 	if e.Cancelled > 0 {
 		fmt.Fprintf(&b, " · cancelled %s", chart.Count(float64(e.Cancelled)))
 	}
+	if e.Interrupted > 0 {
+		fmt.Fprintf(&b, " · interrupted %s", chart.Count(float64(e.Interrupted)))
+	}
 	if e.Incidents > 0 {
 		fmt.Fprintf(&b, " · incidents %s", chart.Count(float64(e.Incidents)))
 	}
@@ -749,8 +754,8 @@ func elementTitle(name, id string, e monitor.ElementMetrics) string {
 func (s *server) analyticsChart(c echo.Context) error {
 	name, ok := strings.CutSuffix(c.Param("chart"), ".svg")
 	draw := map[string]func(*monitor.Report, *bpmn.Process) []byte{
-		"throughput": func(r *monitor.Report, _ *bpmn.Process) []byte { return throughputChart(r, scale{}) },
-		"incidents":  func(r *monitor.Report, _ *bpmn.Process) []byte { return incidentChart(r, scale{}) },
+		"throughput": func(r *monitor.Report, _ *bpmn.Process) []byte { return throughputChart(r, scale{}, s.now()) },
+		"incidents":  func(r *monitor.Report, _ *bpmn.Process) []byte { return incidentChart(r, scale{}, s.now()) },
 		"durations":  func(r *monitor.Report, _ *bpmn.Process) []byte { return durationChart(r, scale{}) },
 		"slowest":    func(r *monitor.Report, p *bpmn.Process) []byte { return slowestChart(r, p, scale{}) },
 	}[name]

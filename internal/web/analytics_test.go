@@ -51,7 +51,7 @@ func (m *fixedMetrics) Report(_ context.Context, q monitor.Query) (*monitor.Repo
 			{ElementID: "charge", Entered: 1200, Left: 1170, Incidents: 24,
 				Duration: monitor.Stats{Count: 1170, Sum: 1170 * 2 * time.Second, P50: time.Second, P95: 5 * time.Second, P99: 8 * time.Second, Max: 30 * time.Second},
 				Waiting:  monitor.Stats{Count: 1170, Sum: 1170 * 100 * time.Millisecond, P50: 80 * time.Millisecond, P95: 300 * time.Millisecond, P99: time.Second}},
-			{ElementID: "review", Entered: 1170, Left: 1100, Cancelled: 30,
+			{ElementID: "review", Entered: 1170, Left: 1100, Cancelled: 30, Interrupted: 40,
 				Duration: monitor.Stats{Count: 1100, Sum: 1100 * time.Minute, P50: 40 * time.Second, P95: 3 * time.Minute, P99: 5 * time.Minute, Max: 10 * time.Minute},
 				Waiting:  monitor.Stats{Count: 1100, Sum: 1100 * time.Minute, P50: 40 * time.Second, P95: 3 * time.Minute, P99: 5 * time.Minute}},
 			{ElementID: "start", Entered: 1200, Left: 1200},
@@ -190,6 +190,14 @@ func TestAnalyticsPage(t *testing.T) {
 	if got := text(rows[2]); !strings.Contains(got, "Review the payment") || !strings.Contains(got, "3m 00s") || !strings.Contains(got, "1,170") {
 		t.Errorf("review row %q", got)
 	}
+	// Cancelled (the instance was cancelled) and interrupted (a boundary event or a
+	// terminate end event took the token) are counted apart.
+	if c, i := text(byTestID(rows[2], "element-cancelled")[0]), text(byTestID(rows[2], "element-interrupted")[0]); c != "30" || i != "40" {
+		t.Errorf("review cancelled %q interrupted %q, want 30 and 40", c, i)
+	}
+	if got := titles["review"]; !strings.Contains(got, "cancelled 30 · interrupted 40") {
+		t.Errorf("review tooltip %q", got)
+	}
 	if got := attr(byTestID(p.doc, "download-elements.csv")[0], "href"); got != "/processes/pay/analytics/elements.csv?range=7d&version=2" {
 		t.Errorf("elements.csv link %q", got)
 	}
@@ -203,6 +211,17 @@ func TestAnalyticsPage(t *testing.T) {
 	old := getPage(t, base+"/processes/pay/analytics?step=minute&from=2026-03-07T12:00&to=2026-03-08T00:00")
 	if n := byTestID(old.doc, "analytics-note"); len(n) != 1 || !strings.Contains(text(n[0]), "by the minute are kept for 2d 0h") {
 		t.Errorf("no retention note: %v", n)
+	}
+	// The interval that holds now is still filling: drawn as partial, not as a dip.
+	cur := getPage(t, base+"/processes/pay/analytics?step=hour&from=2026-03-10T00:00&to=2026-03-10T12:30")
+	for _, id := range []string{"chart-throughput", "chart-incidents"} {
+		parts := byAttr(byTestID(cur.doc, id)[0], "data-partial")
+		if len(parts) == 0 {
+			t.Errorf("%s: the interval from 12:00 (now) is not drawn as partial", id)
+		}
+	}
+	if n := len(byAttr(byTestID(p.doc, "chart-throughput")[0], "data-partial")); n != 0 {
+		t.Errorf("a range ending at a whole hour (now) has %d partial parts", n)
 	}
 	// The permalink reproduces the same query.
 	getPage(t, base+attr(byTestID(p.doc, "permalink")[0], "href"))

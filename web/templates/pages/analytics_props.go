@@ -108,13 +108,16 @@ type AnalyticsElementRow struct {
 	Entered   string
 	Left      string
 	Cancelled string
-	Incidents string
-	Avg       string
-	P50       string
-	P95       string
-	P99       string
-	WaitAvg   string
-	WaitP95   string
+	// Interrupted counts tokens taken away by an interrupting boundary event or a
+	// terminate end event (Cancelled: by cancelling the instance).
+	Interrupted string
+	Incidents   string
+	Avg         string
+	P50         string
+	P95         string
+	P99         string
+	WaitAvg     string
+	WaitP95     string
 	// Heat is the element's heat 0..1 in the current mode (a bar in the table).
 	Heat float64
 }
