@@ -314,7 +314,13 @@ func (s *server) analytics(c echo.Context) error {
 		p.Columns = append(p.Columns, s.analyticsColumn(a, versions[i], reps[i], procs[i], sc))
 	}
 
-	hm := buildHeat(a.heat, rep, proc)
+	// Compared, both diagrams are coloured on one scale (the hottest of both versions), so
+	// equal colours mean equal figures.
+	hs := heatScaleOf(a.heat, rep)
+	if len(reps) > 1 {
+		hs = hs.join(heatScaleOf(a.heat, reps[1]))
+	}
+	hm := buildHeat(a.heat, rep, proc, hs)
 	p.Heat = hm.legend
 	for _, m := range []struct{ mode, label string }{{heatCount, "count"}, {heatAvg, "avg"}, {heatP95, "p95"}} {
 		p.Heat.Modes = append(p.Heat.Modes, pages.Link{Label: m.label, Href: a.href("", "heat", m.mode) + "#heat-h", Active: a.heat == m.mode})
@@ -323,9 +329,10 @@ func (s *server) analytics(c echo.Context) error {
 	p.Elements = hm.rows
 	if compared != nil {
 		cd := a.def(a.compare)
-		ch := buildHeat(a.heat, reps[1], procs[1])
+		ch := buildHeat(a.heat, reps[1], procs[1], hs)
 		p.Compared = &pages.ComparedHeatmap{Label: versionLabel(a.compare), DiagramVersion: cd.Version, Legend: ch.legend,
-			Diagram: s.drawDiagram(cd.ID, compared, cd.Key, ch.overlay, nil)}
+			Diagram: s.drawDiagram(cd.ID, compared, cd.Key, ch.overlay, nil), Elements: ch.rows,
+			ElementsCSV: a.href("/elements.csv", "heat", "", "compare", "", "version", strconv.Itoa(a.compare))}
 	}
 	p.Downloads = []pages.Link{
 		{Label: "elements.csv", Href: a.href("/elements.csv", "heat", "", "compare", "")},
@@ -369,8 +376,9 @@ func (s *server) analyticsColumn(a *analyticsQuery, version int, rep *monitor.Re
 		{Label: "Cancelled", Value: chart.Count(float64(t.Cancelled)), TestID: "stat-cancelled"},
 		{Label: "Incidents", Value: chart.Count(float64(t.Incidents)), Note: rate, Bad: t.Incidents > 0, TestID: "stat-incident-rate"},
 		{Label: "Duration avg", Value: durText(rep.Duration.Avg(), rep.Duration.Count), TestID: "stat-avg"},
-		{Label: "Duration p95", Value: durText(rep.Duration.P95, rep.Duration.Count),
-			Note: "p50 " + durText(rep.Duration.P50, rep.Duration.Count) + " · p99 " + durText(rep.Duration.P99, rep.Duration.Count), TestID: "stat-p95"},
+		// Percentiles are histogram estimates (within 2.2 %, see the note under the tables).
+		{Label: "Duration p95 ≈", Value: durText(rep.Duration.P95, rep.Duration.Count),
+			Note: "p50 ≈ " + durText(rep.Duration.P50, rep.Duration.Count) + " · p99 ≈ " + durText(rep.Duration.P99, rep.Duration.Count), TestID: "stat-p95"},
 	}
 	set := []string{"version", v, "compare", "", "heat", ""}
 	if version == 0 {
@@ -624,18 +632,46 @@ type heatmap struct {
 	rows    []pages.AnalyticsElementRow
 }
 
-// buildHeat colours elements by count (tokens that entered), average or p95 duration,
-// relative to the hottest element; flows always by how often they were taken.
-func buildHeat(mode string, rep *monitor.Report, proc *bpmn.Process) heatmap {
-	value := func(e monitor.ElementMetrics) float64 {
-		switch mode {
-		case heatAvg:
-			return float64(e.Duration.Avg())
-		case heatP95:
-			return float64(e.Duration.P95)
-		}
-		return float64(e.Entered)
+// heatScale is what a heatmap's colours are relative to: the hottest element's value in
+// the heat mode, and the most taken flow's count.
+type heatScale struct {
+	hottest float64
+	flowMax int64
+}
+
+// heatValue is what colours an element in a heat mode.
+func heatValue(mode string, e monitor.ElementMetrics) float64 {
+	switch mode {
+	case heatAvg:
+		return float64(e.Duration.Avg())
+	case heatP95:
+		return float64(e.Duration.P95)
 	}
+	return float64(e.Entered)
+}
+
+// heatScaleOf is the scale of one report's own figures.
+func heatScaleOf(mode string, rep *monitor.Report) heatScale {
+	var hs heatScale
+	for _, e := range rep.Elements {
+		hs.hottest = math.Max(hs.hottest, heatValue(mode, e))
+	}
+	for _, f := range rep.Flows {
+		hs.flowMax = max(hs.flowMax, f.Taken)
+	}
+	return hs
+}
+
+// join is the scale that covers both.
+func (hs heatScale) join(o heatScale) heatScale {
+	return heatScale{hottest: math.Max(hs.hottest, o.hottest), flowMax: max(hs.flowMax, o.flowMax)}
+}
+
+// buildHeat colours elements by count (tokens that entered), average or p95 duration,
+// relative to the scale's hottest element; flows always by how often they were taken,
+// relative to its most taken flow.
+func buildHeat(mode string, rep *monitor.Report, proc *bpmn.Process, hs heatScale) heatmap {
+	value := func(e monitor.ElementMetrics) float64 { return heatValue(mode, e) }
 	format := func(v float64) string {
 		if mode == heatCount {
 			return chart.Count(v)
@@ -643,15 +679,10 @@ func buildHeat(mode string, rep *monitor.Report, proc *bpmn.Process) heatmap {
 		return components.Duration(time.Duration(v))
 	}
 	byID := map[string]monitor.ElementMetrics{}
-	hottest := 0.0
 	for _, e := range rep.Elements {
 		byID[e.ElementID] = e
-		hottest = math.Max(hottest, value(e))
 	}
-	flowMax := int64(0)
-	for _, f := range rep.Flows {
-		flowMax = max(flowMax, f.Taken)
-	}
+	hottest, flowMax := hs.hottest, hs.flowMax
 	// Static: the page is not updated live, and in compare mode it shows two diagrams.
 	h := heatmap{overlay: &diagram.Overlay{Heat: map[string]float64{}, Titles: map[string]string{}, Static: true}}
 	h.legend = pages.HeatLegend{Max: format(hottest), Flow: "Sequence flows: how often each was taken, in every mode",
