@@ -388,7 +388,7 @@ func TestLiveCoalesces(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	pushes := 0
-	final := fmt.Sprintf(`<span class="mono">%d</span>`, n)
+	final := fmt.Sprintf(`<span class="mono" data-testid="variable-value">%d</span>`, n)
 	for {
 		ev, ok := s.next(15 * time.Second)
 		if !ok {
