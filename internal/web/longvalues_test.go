@@ -105,6 +105,11 @@ func TestLongValuesClipped(t *testing.T) {
 		if strings.Contains(p.body, `\u003c`) || strings.Contains(p.body, "<script>window") || strings.Contains(p.body, "<img src=x") {
 			t.Errorf("%s: a value is shown JSON-escaped or unescaped as HTML", path)
 		}
+		for _, n := range byTag(p.doc, "title") {
+			if l := utf8.RuneCountInString(text(n)); l > components.HeadingChars+len(" · Cockpit") && n.Parent != nil && n.Parent.Data == "head" {
+				t.Errorf("%s: the page title has %d characters", path, l)
+			}
+		}
 		// No text node and no title holds more than what the page means to show in full.
 		for _, n := range byAttr(p.doc, "title") {
 			if l := utf8.RuneCountInString(attr(n, "title")); l > components.TitleChars {
