@@ -1003,7 +1003,7 @@ func percentileNote() templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 104, "<p class=\"muted table-note\" data-testid=\"percentile-note\">Percentiles (≈) are estimated from duration histograms whose buckets are 4.4 % wide: each is within 2.2 % of the exact value, so figures closer than that show as one.</p>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 104, "<p class=\"muted table-note\" data-testid=\"percentile-note\">Percentiles (≈) are estimated from duration histograms whose buckets are 4.4 % wide: each is within 2.2 % of the exact value, so figures closer than that show as one (the highest rank and equal values are exact).</p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
