@@ -13,7 +13,7 @@ import (
 // characters. The screenshots land in $COCKPIT_SCREENSHOTS when it is set.
 func TestBrowserLongValues(t *testing.T) {
 	browser := newBrowser(t)
-	base, id := longValuesServer(t)
+	base, id, inc := longValuesServer(t)
 	ctx, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
 	pages := []struct{ name, path string }{
@@ -22,6 +22,8 @@ func TestBrowserLongValues(t *testing.T) {
 		{"instance", "/instances/" + id},
 		{"incidents", "/incidents"},
 		{"process", "/processes/long"},
+		{"variables", "/instances/" + id + "/variables"},
+		{"retry", "/incidents/" + inc + "/retry"},
 	}
 	for _, width := range []int64{1280, 390} {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, 900)); err != nil {

@@ -33,8 +33,8 @@ var (
 
 // longValuesServer serves the UI over a started engine holding one instance of the
 // "long" process with the hostile values, stopped at an incident; it returns the
-// server's URL and the instance's id.
-func longValuesServer(t *testing.T) (string, string) {
+// server's URL and the instance's and the incident's ids.
+func longValuesServer(t *testing.T) (base, instanceID, incidentID string) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
@@ -78,6 +78,7 @@ func longValuesServer(t *testing.T) (string, string) {
 	for {
 		incs, err := e.ListIncidents(ctx, store.IncidentFilter{State: store.IncidentOpen})
 		if err == nil && len(incs) == 1 {
+			incidentID = incs[0].ID
 			break
 		}
 		if time.Now().After(deadline) {
@@ -87,7 +88,7 @@ func longValuesServer(t *testing.T) (string, string) {
 	}
 	srv := httptest.NewServer(web.New(web.Options{Engine: e, Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
-	return srv.URL, in.ID
+	return srv.URL, in.ID, incidentID
 }
 
 // Every page that shows a user value clips it (a cell or a heading shows a few dozen
@@ -96,8 +97,9 @@ func longValuesServer(t *testing.T) (string, string) {
 // characters, escaped as HTML.
 func TestLongValuesClipped(t *testing.T) {
 	t.Parallel()
-	base, id := longValuesServer(t)
-	for _, path := range []string{"/", "/instances", "/instances/" + id, "/incidents", "/processes/long", "/instances?businessKey=" + longKey[:10]} {
+	base, id, inc := longValuesServer(t)
+	for _, path := range []string{"/", "/instances", "/instances/" + id, "/incidents", "/processes/long", "/instances?businessKey=" + longKey[:10],
+		"/incidents/" + inc + "/retry", "/tasks"} {
 		p := getPage(t, base+path)
 		if p.status != 200 {
 			t.Fatalf("%s: %d", path, p.status)
