@@ -461,8 +461,8 @@ func (sc scale) ticks(shared float64, whole bool) func(float64) []float64 {
 	return func(top float64) []float64 { return chart.NiceTicks(math.Max(top, shared), 5, whole) }
 }
 
-// The time charts draw the interval that holds until (now) as partial: it is still filling.
-
+// throughputChart and incidentChart draw the interval that holds until (now) as partial:
+// it is still filling, not a drop.
 func throughputChart(rep *monitor.Report, sc scale, until time.Time) []byte {
 	starts, step := seriesTimes(rep)
 	started, completed := make([]float64, len(rep.Series)), make([]float64, len(rep.Series))
