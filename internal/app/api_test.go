@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -30,7 +31,9 @@ func TestAPIStalledFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	// A fixed instant: the data does not depend on when the test runs.
+	e, err := engine.New(engine.Options{Store: st, Clock: clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)),
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +71,7 @@ func TestAPIStalledFilter(t *testing.T) {
 	err = st.Write(ctx, func(tx store.Tx) error {
 		return tx.InsertStalls(ctx, []*store.Stall{{ID: "stall-1", TokenID: tok.ID, InstanceID: ids[0],
 			DefinitionID: d.Instance.DefinitionID, DefinitionKey: "review", ElementID: tok.ElementID, Since: tok.CreatedAt,
-			Threshold: time.Minute, DetectedAt: time.Now(), State: store.StallOpen}})
+			Threshold: time.Minute, DetectedAt: tok.CreatedAt.Add(time.Minute), State: store.StallOpen}})
 	})
 	if err != nil {
 		t.Fatal(err)

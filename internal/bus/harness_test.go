@@ -171,6 +171,7 @@ func newFlow(t *testing.T) *flow {
 		t.Fatal(err)
 	}
 	f := &flow{t: t, st: st, ended: map[string]bool{}}
+	// The real clock: the engine runs its jobs and the relay publishes in real time.
 	e, err := engine.New(engine.Options{Store: st, Logger: quietLog(), OnCommit: f.onCommit})
 	if err != nil {
 		t.Fatal(err)

@@ -68,6 +68,23 @@ type TimeChart struct {
 	Ticks func(top float64) []float64
 	// Width and Height of the viewBox; 0 means DefaultWidth/DefaultHeight.
 	Width, Height float64
+	// Until, when set, is the instant the figures reach (now): a bucket that ends after it
+	// is still filling, so it is drawn as partial (a dashed line into it, a hatched
+	// lighter bar) and its tooltip says how much of it has passed, instead of showing a
+	// dip that is only the interval's unfinished part.
+	Until time.Time
+}
+
+// partial reports whether bucket i of c ends after c.Until, and how much of it passed.
+func (c TimeChart) partial(i int) (bool, time.Duration) {
+	if c.Until.IsZero() || i < 0 || i >= len(c.Start) {
+		return false, 0
+	}
+	end := c.Start[i].Add(c.Step)
+	if !end.After(c.Until) {
+		return false, 0
+	}
+	return true, max(c.Until.Sub(c.Start[i]), 0)
 }
 
 // Bar is one bar of a category chart.
@@ -174,6 +191,13 @@ func timeChart(c TimeChart, bars bool) []byte {
 	timeAxis(&out, b, t0, t0.Add(span), c.Step, xOf)
 
 	bw := (b.x1() - b.x0()) / float64(n) // one bucket's width
+	// The buckets still filling are shaded, behind the series, even where they hold no bar.
+	for i := range n {
+		if part, _ := c.partial(i); part {
+			fmt.Fprintf(&out, `<rect class="chart-partial-zone" x="%s" y="%s" width="%s" height="%s" fill="%s" fill-opacity="0.12" data-i="%d" data-partial="true"/>`,
+				num(b.x0()+float64(i)*bw), num(b.y1()), num(bw), num(b.y0()-b.y1()), colorGrid, i)
+		}
+	}
 	for si, s := range c.Series {
 		fmt.Fprintf(&out, `<g class="chart-series series-%s" data-series="%s">`, esc(s.Class), esc(s.Name))
 		if bars {
@@ -187,26 +211,59 @@ func timeChart(c TimeChart, bars bool) []byte {
 				}
 				x := b.x0() + float64(i)*bw + gap/2 + float64(si)*slot
 				y := yOf(v)
+				if part, _ := c.partial(i); part {
+					// Lighter, with a dashed outline: this interval is not over.
+					fmt.Fprintf(&out, `<rect class="chart-bar chart-partial" x="%s" y="%s" width="%s" height="%s" fill="%s" fill-opacity="0.4" stroke="%s" stroke-dasharray="3 2" data-i="%d" data-value="%s" data-partial="true"/>`,
+						num(x), num(y), num(math.Max(slot, 0.5)), num(b.y0()-y), esc(s.Color), esc(s.Color), i, num(v))
+					continue
+				}
 				fmt.Fprintf(&out, `<rect class="chart-bar" x="%s" y="%s" width="%s" height="%s" fill="%s" data-i="%d" data-value="%s"/>`,
 					num(x), num(y), num(math.Max(slot, 0.5)), num(b.y0()-y), esc(s.Color), i, num(v))
 			}
 		} else {
+			// The complete buckets make the solid line (and its area); the buckets still
+			// filling continue it dashed, from the last complete point.
+			last := min(n, len(s.Values)) - 1
+			full := last
+			for full >= 0 {
+				if part, _ := c.partial(full); !part {
+					break
+				}
+				full--
+			}
+			pt := func(i int) string { return num(b.x0()+(float64(i)+0.5)*bw) + " " + num(yOf(s.Values[i])) }
 			var line strings.Builder
-			for i := 0; i < n && i < len(s.Values); i++ {
+			for i := 0; i <= full; i++ {
 				cmd := "L"
 				if i == 0 {
 					cmd = "M"
 				}
-				fmt.Fprintf(&line, "%s%s %s", cmd, num(b.x0()+(float64(i)+0.5)*bw), num(yOf(s.Values[i])))
+				line.WriteString(cmd + pt(i))
 			}
 			d := line.String()
 			if s.Area && d != "" {
-				last := min(n, len(s.Values)) - 1
 				fmt.Fprintf(&out, `<path class="chart-area" d="%sL%s %sL%s %sZ" fill="%s" fill-opacity="0.14" stroke="none"/>`,
-					d, num(b.x0()+(float64(last)+0.5)*bw), num(b.y0()), num(b.x0()+0.5*bw), num(b.y0()), esc(s.Color))
+					d, num(b.x0()+(float64(full)+0.5)*bw), num(b.y0()), num(b.x0()+0.5*bw), num(b.y0()), esc(s.Color))
 			}
-			fmt.Fprintf(&out, `<path class="chart-line" d="%s" fill="none" stroke="%s" stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/>`,
-				d, esc(s.Color))
+			if d != "" {
+				fmt.Fprintf(&out, `<path class="chart-line" d="%s" fill="none" stroke="%s" stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/>`,
+					d, esc(s.Color))
+			}
+			if full < last {
+				var dash strings.Builder
+				for i := max(full, 0); i <= last; i++ {
+					cmd := "L"
+					if i == max(full, 0) {
+						cmd = "M"
+					}
+					dash.WriteString(cmd + pt(i))
+				}
+				fmt.Fprintf(&out, `<path class="chart-line chart-partial" d="%s" fill="none" stroke="%s" stroke-width="2" stroke-dasharray="4 3" stroke-opacity="0.7" stroke-linecap="round" data-partial="true"/>`,
+					dash.String(), esc(s.Color))
+				// A dot marks the partial point even where it is the only one.
+				fmt.Fprintf(&out, `<circle class="chart-partial-point" cx="%s" cy="%s" r="2.5" fill="none" stroke="%s"/>`,
+					num(b.x0()+(float64(last)+0.5)*bw), num(yOf(s.Values[last])), esc(s.Color))
+			}
 		}
 		out.WriteString(`</g>`)
 	}
@@ -215,6 +272,9 @@ func timeChart(c TimeChart, bars bool) []byte {
 	for i := range n {
 		var tip strings.Builder
 		tip.WriteString(bucketLabel(c.Start[i], c.Step))
+		if part, passed := c.partial(i); part {
+			fmt.Fprintf(&tip, "\nso far (%.0f%% of the interval has passed)", 100*float64(passed)/float64(c.Step))
+		}
 		for _, s := range c.Series {
 			if i < len(s.Values) {
 				fmt.Fprintf(&tip, "\n%s: %s", s.Name, format(s.Values[i]))

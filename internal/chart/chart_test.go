@@ -350,3 +350,55 @@ func TestFormats(t *testing.T) {
 		}
 	}
 }
+
+// The last interval, still filling at Until, is drawn as partial: the solid line and its
+// area stop at the last complete point and a dashed line leads into the partial one; its
+// bar is marked; its tooltip says how much of it has passed. Without Until, no bucket is.
+func TestPartialLastBucket(t *testing.T) {
+	t0 := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	starts := []time.Time{t0, t0.Add(time.Hour), t0.Add(2 * time.Hour), t0.Add(3 * time.Hour)}
+	until := t0.Add(3*time.Hour + 15*time.Minute)
+	series := []Series{{Name: "Started", Class: "started", Color: "#2f5bd3", Values: []float64{40, 42, 38, 9}, Area: true}}
+	points := func(d string) int { return strings.Count(d, "M") + strings.Count(d, "L") }
+
+	root := parse(t, Lines(TimeChart{Title: "t", Start: starts, Step: time.Hour, Series: series, Until: until}))
+	var solid, dashed []*node
+	for _, n := range root.all(hasClass("chart-line")) {
+		if n.attrs["data-partial"] == "true" {
+			dashed = append(dashed, n)
+		} else {
+			solid = append(solid, n)
+		}
+	}
+	if len(solid) != 1 || points(solid[0].attrs["d"]) != 3 {
+		t.Fatalf("solid lines %v, want one through the 3 complete buckets", solid)
+	}
+	if len(dashed) != 1 || points(dashed[0].attrs["d"]) != 2 || dashed[0].attrs["stroke-dasharray"] == "" {
+		t.Fatalf("dashed lines %v, want one from the last complete bucket into the partial one", dashed)
+	}
+	if area := root.all(hasClass("chart-area")); len(area) != 1 || points(area[0].attrs["d"]) != 3+2 {
+		t.Errorf("area %v, want it under the complete buckets only", area)
+	}
+	hits := root.all(hasClass("chart-hit"))
+	if tip := hits[3].all(func(n *node) bool { return n.name == "title" })[0].text; !strings.Contains(tip, "so far (25% of the interval has passed)") {
+		t.Errorf("partial tooltip %q", tip)
+	}
+	if tip := hits[2].all(func(n *node) bool { return n.name == "title" })[0].text; strings.Contains(tip, "so far") {
+		t.Errorf("complete bucket's tooltip %q", tip)
+	}
+
+	bars := parse(t, Bars(TimeChart{Title: "t", Start: starts, Step: time.Hour, Series: series, Until: until})).all(hasClass("chart-bar"))
+	for i, b := range bars {
+		if got, want := b.attrs["data-partial"] == "true", i == 3; got != want {
+			t.Errorf("bar %d partial %v, want %v", i, got, want)
+		}
+	}
+
+	// Without Until (or with every bucket over), every bucket is complete.
+	for _, c := range []TimeChart{{Title: "t", Start: starts, Step: time.Hour, Series: series},
+		{Title: "t", Start: starts, Step: time.Hour, Series: series, Until: t0.Add(4 * time.Hour)}} {
+		if n := len(parse(t, Lines(c)).all(func(n *node) bool { return n.attrs["data-partial"] == "true" })); n != 0 {
+			t.Errorf("until %v: %d partial parts", c.Until, n)
+		}
+	}
+}

@@ -60,6 +60,7 @@ func runNode(name string) int {
 		return 1
 	}
 	defer runs.Close()
+	// The real clock: real processes are killed and their job locks expire in real time.
 	e, err := engine.New(engine.Options{Store: st, NodeID: name, Logger: log, LockDuration: lockDuration,
 		Workers: nodeWorkers, BatchSize: nodeWorkers})
 	if err != nil {

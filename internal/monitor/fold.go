@@ -22,6 +22,12 @@ const (
 	evIncidentOpened    = "incident.opened"
 )
 
+// reasonInstanceCancelled is the reason element.cancelled carries when a person (or a
+// client) cancelled the instance. Any other reason is the process's own doing: an
+// interrupting boundary event (error, timer) or a terminate end event, counted as
+// interrupted, not cancelled (TestElementOutcomes pins the engine's reasons).
+const reasonInstanceCancelled = "instance cancelled"
+
 // Retention of the fine steps: the projector prunes older rows, Report does not pick a
 // step for a range it no longer covers, and a replay does not write rows that the next
 // prune would delete.
@@ -150,9 +156,15 @@ func (f *fold) add(ev *store.Event) {
 			}
 		})
 	case evElementCancelled:
-		if ev.ElementID != "" {
-			each(store.RollupElement, ev.ElementID, func(r *acc) { r.Cancelled++ })
+		if ev.ElementID == "" {
+			return
 		}
+		// Events without a reason (none the engine writes) count as cancelled.
+		if reason, ok := dataString(ev.Data, "reason"); ok && reason != reasonInstanceCancelled {
+			each(store.RollupInterrupt, ev.ElementID, func(r *acc) { r.Cancelled++ })
+			return
+		}
+		each(store.RollupElement, ev.ElementID, func(r *acc) { r.Cancelled++ })
 	case evJobCompleted, evJobFailed:
 		if ev.ElementID == "" {
 			return

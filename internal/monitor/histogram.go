@@ -82,14 +82,18 @@ func (h *Histogram) Merge(o *Histogram) {
 }
 
 // Percentile returns the nearest-rank percentile p (0 < p <= 100) estimated from the
-// buckets: the geometric middle of the bucket that holds it, never above Max. It is 0
-// without observations.
+// buckets: the geometric middle of the bucket that holds it, never above Max. Where the
+// figures say more, it is exact: the highest rank is Max, and when Sum is Count times
+// Max every observation is Max. It is 0 without observations.
 func (h *Histogram) Percentile(p float64) time.Duration {
 	if h.Count == 0 {
 		return 0
 	}
 	rank := int64(math.Ceil(p / 100 * float64(h.Count)))
 	rank = min(max(rank, 1), h.Count)
+	if rank == h.Count || (h.MaxMs > 0 && h.SumMs/h.MaxMs == h.Count && h.SumMs%h.MaxMs == 0) {
+		return time.Duration(h.MaxMs) * time.Millisecond
+	}
 	idx := h.indexes()
 	var seen int64
 	for _, i := range idx {

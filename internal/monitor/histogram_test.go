@@ -66,6 +66,30 @@ func TestHistogramPercentilesWithinResolution(t *testing.T) {
 	}
 }
 
+// Where count, sum and max pin a percentile it is exact, not a bucket's middle: the
+// highest rank is the max, and equal observations (a 3 s timer) are all their value.
+func TestHistogramExactWherePinned(t *testing.T) {
+	var timer Histogram
+	for range 40 {
+		timer.ObserveMs(3037) // not a bucket's middle
+	}
+	for _, p := range []float64{1, 50, 95, 99, 100} {
+		if got := timer.Percentile(p); got != 3037*time.Millisecond {
+			t.Errorf("40 waits of 3,037 ms: p%v = %v", p, got)
+		}
+	}
+	var few Histogram
+	for _, v := range []int64{1200, 2500, 3037} {
+		few.ObserveMs(v)
+	}
+	if got := few.Percentile(99); got != 3037*time.Millisecond {
+		t.Errorf("p99 of 3 observations = %v, want the max", got)
+	}
+	if got := few.Percentile(50); !withinResolution(got, 2500) {
+		t.Errorf("p50 = %v: a bucket estimate within the resolution of 2,500 ms", got)
+	}
+}
+
 func TestHistogramBucketsHoldTheirValues(t *testing.T) {
 	for _, v := range []int64{1, 2, 3, 4, 5, 7, 8, 1000, 1023, 1024, 1025, 86400000, math.MaxInt32} {
 		i := bucketIndex(v)

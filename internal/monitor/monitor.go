@@ -235,11 +235,15 @@ func (m *Monitor) Report(ctx context.Context, q Query) (*Report, error) {
 			if err := total.mergeData(r.Duration); err != nil {
 				return nil, fmt.Errorf("report of %q: %w", q.DefinitionKey, err)
 			}
-		case store.RollupElement:
+		case store.RollupElement, store.RollupInterrupt:
 			e := elements[r.ElementID]
 			if e == nil {
 				e = &elementAcc{m: ElementMetrics{ElementID: r.ElementID}}
 				elements[r.ElementID] = e
+			}
+			if r.Kind == store.RollupInterrupt {
+				e.m.Interrupted += r.Cancelled
+				continue
 			}
 			if err := e.add(r); err != nil {
 				return nil, fmt.Errorf("report of %q: %w", q.DefinitionKey, err)

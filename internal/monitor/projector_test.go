@@ -54,9 +54,18 @@ const metricsFlow = `<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>`
 
-// mt0 is the fake clock's start: the current hour, so that the projectors on the real
-// clock keep minute rows for it (see monitor.MinuteRetention).
-var mt0 = time.Now().UTC().Truncate(time.Hour)
+// mt0 is the fake clock's start: a fixed instant, so that what a test's ranges hold does
+// not depend on the hour it runs at. Everything that dates rows (the engine, the monitor,
+// the projectors) reads the fake clock; a projector whose loop runs in real time reads it
+// through fakeNow.
+var mt0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// fakeNow tells the time of a fake clock and waits in real time: for a projector whose
+// loop (debounce, poll) must run by itself while its rows, retention and lease are dated
+// by the engine's fake clock.
+type fakeNow struct{ *clock.Fake }
+
+func (fakeNow) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 type metricsStore struct {
 	name string
@@ -101,12 +110,21 @@ type metricsEnv struct {
 	clock *clock.Fake
 	mon   *monitor.Monitor
 	ctx   context.Context
+	// stops are instants (in order) the drive must not step over: it stops the clock at
+	// each and starts an instance there.
+	stops []time.Time
 }
 
 func newMetricsEnv(t *testing.T, open func(t *testing.T) store.Store, onCommit func([]*store.Event)) *metricsEnv {
 	t.Helper()
+	return newMetricsEnvAt(t, open, onCommit, mt0)
+}
+
+// newMetricsEnvAt is newMetricsEnv with the fake clock starting at start.
+func newMetricsEnvAt(t *testing.T, open func(t *testing.T) store.Store, onCommit func([]*store.Event), start time.Time) *metricsEnv {
+	t.Helper()
 	st := open(t)
-	fc := clock.NewFake(mt0)
+	fc := clock.NewFake(start)
 	e, err := engine.New(engine.Options{Store: st, Clock: fc, Logger: slog.New(slog.DiscardHandler), OnCommit: onCommit})
 	if err != nil {
 		t.Fatal(err)
@@ -147,15 +165,19 @@ func (v *metricsEnv) driveFor(n int, seed uint64, longest time.Duration) {
 		left []string
 	}
 	var open []*live
+	stopped := false // the clock stands at a stop: start an instance there
 	for i := 0; i < n || len(open) > 0; {
-		if i < n && (len(open) == 0 || rng.IntN(3) == 0) {
+		if stopped || i < n && (len(open) == 0 || rng.IntN(3) == 0) {
 			amount := []float64{10, 75, 500}[rng.IntN(3)]
 			in, err := v.e.StartInstance(v.ctx, "metrics", engine.StartOptions{Variables: map[string]any{"amount": amount}})
 			if err != nil {
 				v.t.Fatal(err)
 			}
 			open = append(open, &live{id: in.ID, left: []string{"a", "b"}})
-			i++
+			if !stopped {
+				i++
+			}
+			stopped = false
 		} else {
 			k := rng.IntN(len(open))
 			l := open[k]
@@ -183,8 +205,12 @@ func (v *metricsEnv) driveFor(n int, seed uint64, longest time.Duration) {
 				}
 			}
 		}
-		// Log-uniform steps from a millisecond to longest.
-		v.clock.Advance(time.Duration(math.Exp(rng.Float64()*math.Log(float64(longest.Milliseconds())))) * time.Millisecond)
+		// Log-uniform steps from a millisecond to longest, none over a stop.
+		next := v.clock.Now().Add(time.Duration(math.Exp(rng.Float64()*math.Log(float64(longest.Milliseconds())))) * time.Millisecond)
+		if len(v.stops) > 0 && !next.Before(v.stops[0]) {
+			next, v.stops, stopped = v.stops[0], v.stops[1:], true
+		}
+		v.clock.Set(next)
 	}
 }
 
@@ -267,8 +293,8 @@ type exact struct {
 }
 
 type exactElement struct {
-	entered, left, cancelled, incidents int64
-	duration, waiting                   []int64
+	entered, left, cancelled, interrupted, incidents int64
+	duration, waiting                                []int64
 }
 
 func exactFrom(t *testing.T, evs []*store.Event) *exact {
@@ -284,6 +310,7 @@ func exactFrom(t *testing.T, evs []*store.Event) *exact {
 			DurationMs *int64 `json:"durationMs"`
 			WaitMs     *int64 `json:"waitMs"`
 			Flow       string `json:"flow"`
+			Reason     string `json:"reason"`
 		}
 		if len(ev.Data) > 0 {
 			if err := json.Unmarshal(ev.Data, &d); err != nil {
@@ -314,7 +341,11 @@ func exactFrom(t *testing.T, evs []*store.Event) *exact {
 				e.waiting = append(e.waiting, *d.WaitMs)
 			}
 		case engine.EventElementCancelled:
-			el(ev.ElementID).cancelled++
+			if d.Reason == "instance cancelled" {
+				el(ev.ElementID).cancelled++
+			} else {
+				el(ev.ElementID).interrupted++
+			}
 		}
 	}
 	return x
@@ -379,9 +410,9 @@ func checkReport(t *testing.T, rep *monitor.Report, x *exact) {
 			t.Errorf("element %s not in history", e.ElementID)
 			continue
 		}
-		if e.Entered != w.entered || e.Left != w.left || e.Cancelled != w.cancelled || e.Incidents != w.incidents {
-			t.Errorf("element %s: %d/%d/%d/%d, want %d/%d/%d/%d", e.ElementID, e.Entered, e.Left, e.Cancelled, e.Incidents,
-				w.entered, w.left, w.cancelled, w.incidents)
+		if e.Entered != w.entered || e.Left != w.left || e.Cancelled != w.cancelled || e.Interrupted != w.interrupted || e.Incidents != w.incidents {
+			t.Errorf("element %s: %d/%d/%d/%d/%d, want %d/%d/%d/%d/%d", e.ElementID, e.Entered, e.Left, e.Cancelled, e.Interrupted, e.Incidents,
+				w.entered, w.left, w.cancelled, w.interrupted, w.incidents)
 		}
 		checkStats(t, e.ElementID+" duration", e.Duration, w.duration)
 		checkStats(t, e.ElementID+" waiting", e.Waiting, w.waiting)
@@ -533,9 +564,9 @@ func TestProjectorRunAndLease(t *testing.T) {
 					p.Observe(evs)
 				}
 			})
-			// The projector runs on the real clock (debounce, poll); the engine's clock is fake.
+			// The projector waits in real time (debounce, poll) and dates by the engine's fake clock.
 			p, err := monitor.NewProjector(monitor.ProjectorOptions{Store: v.st, Owner: "one", Debounce: 10 * time.Millisecond,
-				Poll: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+				Poll: 50 * time.Millisecond, Clock: fakeNow{v.clock}, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -559,12 +590,12 @@ func TestProjectorRunAndLease(t *testing.T) {
 				t.Errorf("stats %+v: want every event folded, some from Observe", s)
 			}
 			// A second node does not get the lease: Rebuild only resets, the running one replays.
-			// The lease runs on the real clock here, like the projector's.
-			realMon, err := monitor.New(monitor.Options{Store: v.st})
+			// The lease is dated by the same clock as the projector's.
+			second, err := monitor.New(monitor.Options{Store: v.st, Clock: fakeNow{v.clock}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := realMon.Rebuild(v.ctx, "two")
+			res, err := second.Rebuild(v.ctx, "two")
 			if err != nil || !res.Delegated {
 				t.Fatalf("rebuild beside a running projector: %+v %v", res, err)
 			}
@@ -611,7 +642,7 @@ func TestProjectorRunAndLease(t *testing.T) {
 				t.Error("still the leader after Stop")
 			}
 			// Stop gave the lease up: a rebuild now replays by itself.
-			res, err = realMon.Rebuild(v.ctx, "two")
+			res, err = second.Rebuild(v.ctx, "two")
 			if err != nil || res.Delegated || res.Events != int64(len(v.history())) {
 				t.Errorf("rebuild after stop: %+v %v", res, err)
 			}

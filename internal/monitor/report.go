@@ -82,11 +82,14 @@ type Point struct {
 type ElementMetrics struct {
 	ElementID string
 	// Entered and Left count tokens arriving at and leaving the element; Cancelled counts
-	// tokens removed there (interrupting boundary, terminate, cancel).
-	Entered   int64
-	Left      int64
-	Cancelled int64
-	Incidents int64
+	// tokens removed there because the instance was cancelled; Interrupted those the
+	// process took away itself (an interrupting boundary event: error or timer; a
+	// terminate end event).
+	Entered     int64
+	Left        int64
+	Cancelled   int64
+	Interrupted int64
+	Incidents   int64
 	// Duration is the time from arrival to leaving (element.entered to element.left).
 	Duration Stats
 	// Waiting is the time a token waited at the element before work on it began: for a

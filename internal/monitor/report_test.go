@@ -112,68 +112,93 @@ func sameFigures(t *testing.T, what string, got, want *monitor.Report) {
 // Report reads day rows for the whole days of a range and finer rows only at its ends:
 // over several days of the real engine's history, with partial days, hours and minutes
 // at both ends, its figures equal those summed from the finest rows, on every store.
+// The history starts at fixed instants (the hour a test runs at must not decide what its
+// ranges hold): mid-morning, just after and just before midnight, and across the end of a
+// month.
 func TestReportTilesMatchFinestRows(t *testing.T) {
-	for _, k := range metricsStores() {
-		t.Run(k.name, func(t *testing.T) {
-			t.Parallel()
-			v := newMetricsEnv(t, k.open, nil)
-			day0 := mt0.Truncate(24 * time.Hour)
-			p := v.projector(100)
-			// Folding after each round keeps the minute rows of every event (the fold
-			// skips those past MinuteRetention), so the minute rows are the reference.
-			for seed := uint64(10); v.clock.Now().Before(day0.Add(5 * 24 * time.Hour)); seed++ {
-				v.driveFor(12, seed, 4*time.Hour)
-				v.catchUp(p)
-			}
-			all := v.allRows()
-			byStep := map[string][]*store.Rollup{}
-			for _, r := range all {
-				byStep[r.Step] = append(byStep[r.Step], r)
-			}
-			started := map[string]int64{}
-			for _, r := range all {
-				started[r.Step] += r.Started
-			}
-			if started[store.StepMinute] == 0 || started[store.StepMinute] != started[store.StepDay] || started[store.StepHour] != started[store.StepDay] {
-				t.Fatalf("instances started by step %v: the minute rows should hold every event", started)
-			}
+	for _, start := range []time.Time{
+		mt0,
+		time.Date(2026, 3, 2, 0, 30, 0, 0, time.UTC),
+		time.Date(2026, 3, 2, 23, 59, 0, 0, time.UTC),
+		time.Date(2026, 2, 27, 23, 59, 0, 0, time.UTC), // day0 + 2 days is 1 March
+	} {
+		for _, k := range metricsStores() {
+			t.Run(start.Format("2006-01-02T15:04")+"/"+k.name, func(t *testing.T) {
+				t.Parallel()
+				reportTilesMatchFinestRows(t, k, start)
+			})
+		}
+	}
+}
 
-			for _, c := range []struct {
-				name     string
-				from, to time.Time
-				step     monitor.Step
-			}{
-				{"minutes, partial days and hours at both ends", day0.Add(29*time.Hour + 17*time.Minute), day0.Add(4*24*time.Hour + 20*time.Hour + 43*time.Minute), monitor.StepMinute},
-				{"hours, partial days at both ends", day0.Add(29 * time.Hour), day0.Add(4*24*time.Hour + 21*time.Hour), monitor.StepHour},
-				{"hours, whole days", day0.Add(24 * time.Hour), day0.Add(4 * 24 * time.Hour), monitor.StepHour},
-				{"hours within one day", day0.Add(26 * time.Hour), day0.Add(47 * time.Hour), monitor.StepHour},
-				{"minutes within one hour", day0.Add(30*time.Hour + 5*time.Minute), day0.Add(30*time.Hour + 50*time.Minute), monitor.StepMinute},
-				{"minutes across midnight", day0.Add(47*time.Hour + 20*time.Minute), day0.Add(48*time.Hour + 10*time.Minute), monitor.StepMinute},
-				{"days", day0, day0.Add(5 * 24 * time.Hour), monitor.StepDay},
-			} {
-				w := map[monitor.Step]time.Duration{monitor.StepMinute: time.Minute, monitor.StepHour: time.Hour, monitor.StepDay: 24 * time.Hour}[c.step]
-				q := monitor.Query{DefinitionKey: "metrics", From: c.from, To: c.to, Step: c.step}
-				got := v.report(q)
-				want := fromRows(t, byStep[store.StepMinute], c.from, c.to, w)
-				sameFigures(t, c.name, got, want)
-				if want.Total.Started == 0 || len(want.Elements) == 0 {
-					t.Errorf("%s: no data in the range: %+v", c.name, want.Total)
-				}
-				// The step's own rows say the same (they tile the range too).
-				sameFigures(t, c.name+" (step rows)", got, fromRows(t, byStep[string(c.step)], c.from, c.to, w))
+func reportTilesMatchFinestRows(t *testing.T, k metricsStore, start time.Time) {
+	v := newMetricsEnvAt(t, k.open, nil, start)
+	day0 := start.Truncate(24 * time.Hour)
+	cases := []struct {
+		name     string
+		from, to time.Time
+		step     monitor.Step
+	}{
+		{"minutes, partial days and hours at both ends", day0.Add(29*time.Hour + 17*time.Minute), day0.Add(4*24*time.Hour + 20*time.Hour + 43*time.Minute), monitor.StepMinute},
+		{"hours, partial days at both ends", day0.Add(29 * time.Hour), day0.Add(4*24*time.Hour + 21*time.Hour), monitor.StepHour},
+		{"hours, whole days", day0.Add(24 * time.Hour), day0.Add(4 * 24 * time.Hour), monitor.StepHour},
+		{"hours within one day", day0.Add(26 * time.Hour), day0.Add(47 * time.Hour), monitor.StepHour},
+		{"minutes within one hour", day0.Add(30*time.Hour + 5*time.Minute), day0.Add(30*time.Hour + 50*time.Minute), monitor.StepMinute},
+		{"minutes across midnight", day0.Add(47*time.Hour + 20*time.Minute), day0.Add(48*time.Hour + 10*time.Minute), monitor.StepMinute},
+		{"days", day0, day0.Add(5 * 24 * time.Hour), monitor.StepDay},
+	}
+	// The random steps (up to 4 hours) may jump over a short range: the drive stops in
+	// the middle of each range and starts an instance there, so every range holds data
+	// wherever the history starts.
+	for _, c := range cases {
+		v.stops = append(v.stops, c.from.Add(c.to.Sub(c.from)/2))
+	}
+	slices.SortFunc(v.stops, time.Time.Compare)
+	p := v.projector(100)
+	// Folding after each round keeps the minute rows of every event (the fold skips
+	// those past MinuteRetention), so the minute rows are the reference.
+	for seed := uint64(10); v.clock.Now().Before(day0.Add(5 * 24 * time.Hour)); seed++ {
+		v.driveFor(12, seed, 4*time.Hour)
+		v.catchUp(p)
+	}
+	if len(v.stops) > 0 {
+		t.Fatalf("the drive did not stop at %v", v.stops)
+	}
+	all := v.allRows()
+	byStep := map[string][]*store.Rollup{}
+	for _, r := range all {
+		byStep[r.Step] = append(byStep[r.Step], r)
+	}
+	started := map[string]int64{}
+	for _, r := range all {
+		started[r.Step] += r.Started
+	}
+	if started[store.StepMinute] == 0 || started[store.StepMinute] != started[store.StepDay] || started[store.StepHour] != started[store.StepDay] {
+		t.Fatalf("instances started by step %v: the minute rows should hold every event", started)
+	}
 
-				q.SeriesCountsOnly = true
-				counts := v.report(q)
-				for i, pt := range counts.Series {
-					if pt.Counts != got.Series[i].Counts || pt.Duration != (monitor.Stats{}) {
-						t.Fatalf("%s, counts only: point %d %+v, want the counts of %+v and no duration", c.name, i, pt, got.Series[i])
-					}
-				}
-				if counts.Total != got.Total || counts.Duration != got.Duration || !reflect.DeepEqual(counts.Elements, got.Elements) {
-					t.Errorf("%s, counts only: the totals changed", c.name)
-				}
+	for _, c := range cases {
+		w := map[monitor.Step]time.Duration{monitor.StepMinute: time.Minute, monitor.StepHour: time.Hour, monitor.StepDay: 24 * time.Hour}[c.step]
+		q := monitor.Query{DefinitionKey: "metrics", From: c.from, To: c.to, Step: c.step}
+		got := v.report(q)
+		want := fromRows(t, byStep[store.StepMinute], c.from, c.to, w)
+		sameFigures(t, c.name, got, want)
+		if want.Total.Started == 0 || len(want.Elements) == 0 {
+			t.Errorf("%s: no data in the range: %+v", c.name, want.Total)
+		}
+		// The step's own rows say the same (they tile the range too).
+		sameFigures(t, c.name+" (step rows)", got, fromRows(t, byStep[string(c.step)], c.from, c.to, w))
+
+		q.SeriesCountsOnly = true
+		counts := v.report(q)
+		for i, pt := range counts.Series {
+			if pt.Counts != got.Series[i].Counts || pt.Duration != (monitor.Stats{}) {
+				t.Fatalf("%s, counts only: point %d %+v, want the counts of %+v and no duration", c.name, i, pt, got.Series[i])
 			}
-		})
+		}
+		if counts.Total != got.Total || counts.Duration != got.Duration || !reflect.DeepEqual(counts.Elements, got.Elements) {
+			t.Errorf("%s, counts only: the totals changed", c.name)
+		}
 	}
 }
 

@@ -234,7 +234,7 @@ func (s *server) instanceAction(v instanceVerb) echo.HandlerFunc {
 			}
 			details := []string{"Instance " + id + " of " + processLabelOf(d.Instance) + " (" + d.Instance.State + ")"}
 			if d.Instance.BusinessKey != "" {
-				details = append(details, "Business key "+d.Instance.BusinessKey)
+				details = append(details, "Business key "+components.Clip(d.Instance.BusinessKey, components.CellChars))
 			}
 			form, _ := c.FormParams()
 			return s.render(c, http.StatusOK, page{Title: "Cancel instance?", Nav: layout.NavInstances}, pages.Confirm(pages.ConfirmPageProps{

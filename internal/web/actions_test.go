@@ -62,6 +62,7 @@ func newActions(t *testing.T, cfg actionsConfig) *actions {
 	if cfg.engineStore != nil {
 		est = cfg.engineStore(st)
 	}
+	// The real clock: the executor runs the jobs in real time; no figure here depends on the hour.
 	e, err := engine.New(engine.Options{Store: est, Workers: 2, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("new engine: %v", err)

@@ -60,20 +60,18 @@ func editorValue(typ string, raw json.RawMessage) string {
 			return s
 		}
 	case store.TypeObject, store.TypeArray:
-		var buf bytes.Buffer
-		if json.Indent(&buf, raw, "", "  ") == nil {
-			return buf.String()
-		}
+		return displayJSON(raw, true) // with its characters, not \u003c
 	case store.TypeNull:
 		return ""
 	}
 	return string(raw)
 }
 
-// origToken records a variable's value as drawn, so an unchanged row is not sent again.
+// origToken records a variable's value as drawn, so an unchanged row is not sent again
+// (strings with their characters, as the editor shows them: "<" and "\u003c" are one).
 func origToken(typ string, raw json.RawMessage) string {
 	var buf bytes.Buffer
-	if json.Compact(&buf, raw) != nil {
+	if json.Compact(&buf, []byte(displayJSON(raw, false))) != nil {
 		return typ + ":" + string(raw)
 	}
 	return typ + ":" + buf.String()

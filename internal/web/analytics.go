@@ -314,7 +314,13 @@ func (s *server) analytics(c echo.Context) error {
 		p.Columns = append(p.Columns, s.analyticsColumn(a, versions[i], reps[i], procs[i], sc))
 	}
 
-	hm := buildHeat(a.heat, rep, proc)
+	// Compared, both diagrams are coloured on one scale (the hottest of both versions), so
+	// equal colours mean equal figures.
+	hs := heatScaleOf(a.heat, rep)
+	if len(reps) > 1 {
+		hs = hs.join(heatScaleOf(a.heat, reps[1]))
+	}
+	hm := buildHeat(a.heat, rep, proc, hs)
 	p.Heat = hm.legend
 	for _, m := range []struct{ mode, label string }{{heatCount, "count"}, {heatAvg, "avg"}, {heatP95, "p95"}} {
 		p.Heat.Modes = append(p.Heat.Modes, pages.Link{Label: m.label, Href: a.href("", "heat", m.mode) + "#heat-h", Active: a.heat == m.mode})
@@ -323,9 +329,10 @@ func (s *server) analytics(c echo.Context) error {
 	p.Elements = hm.rows
 	if compared != nil {
 		cd := a.def(a.compare)
-		ch := buildHeat(a.heat, reps[1], procs[1])
+		ch := buildHeat(a.heat, reps[1], procs[1], hs)
 		p.Compared = &pages.ComparedHeatmap{Label: versionLabel(a.compare), DiagramVersion: cd.Version, Legend: ch.legend,
-			Diagram: s.drawDiagram(ctx, cd.ID, compared, cd.Key, ch.overlay, nil)}
+			Diagram: s.drawDiagram(ctx, cd.ID, compared, cd.Key, ch.overlay, nil), Elements: ch.rows,
+			ElementsCSV: a.href("/elements.csv", "heat", "", "compare", "", "version", strconv.Itoa(a.compare))}
 	}
 	p.Downloads = []pages.Link{
 		{Label: "elements.csv", Href: a.href("/elements.csv", "heat", "", "compare", "")},
@@ -369,8 +376,9 @@ func (s *server) analyticsColumn(a *analyticsQuery, version int, rep *monitor.Re
 		{Label: "Cancelled", Value: chart.Count(float64(t.Cancelled)), TestID: "stat-cancelled"},
 		{Label: "Incidents", Value: chart.Count(float64(t.Incidents)), Note: rate, Bad: t.Incidents > 0, TestID: "stat-incident-rate"},
 		{Label: "Duration avg", Value: durText(rep.Duration.Avg(), rep.Duration.Count), TestID: "stat-avg"},
-		{Label: "Duration p95", Value: durText(rep.Duration.P95, rep.Duration.Count),
-			Note: "p50 " + durText(rep.Duration.P50, rep.Duration.Count) + " · p99 " + durText(rep.Duration.P99, rep.Duration.Count), TestID: "stat-p95"},
+		// Percentiles are histogram estimates (within 2.2 %, see the note under the tables).
+		{Label: "Duration p95 ≈", Value: durText(rep.Duration.P95, rep.Duration.Count),
+			Note: "p50 ≈ " + durText(rep.Duration.P50, rep.Duration.Count) + " · p99 ≈ " + durText(rep.Duration.P99, rep.Duration.Count), TestID: "stat-p95"},
 	}
 	set := []string{"version", v, "compare", "", "heat", ""}
 	if version == 0 {
@@ -384,8 +392,8 @@ func (s *server) analyticsColumn(a *analyticsQuery, version int, rep *monitor.Re
 		return cs
 	}
 	col.Charts = []pages.ChartSlot{
-		slot("throughput", "Throughput", "instances started and completed per interval", "series.csv", throughputChart(rep, sc)),
-		slot("incidents", "Incidents", "opened per interval", "series.csv", incidentChart(rep, sc)),
+		slot("throughput", "Throughput", "instances started and completed per interval", "series.csv", throughputChart(rep, sc, s.now())),
+		slot("incidents", "Incidents", "opened per interval", "series.csv", incidentChart(rep, sc, s.now())),
 		slot("durations", "Duration distribution", "instances completed in the range", "distribution.csv", durationChart(rep, sc)),
 		slot("slowest", "Slowest activities", "by p95 duration", "elements.csv", slowestChart(rep, proc, sc)),
 	}
@@ -453,27 +461,29 @@ func (sc scale) ticks(shared float64, whole bool) func(float64) []float64 {
 	return func(top float64) []float64 { return chart.NiceTicks(math.Max(top, shared), 5, whole) }
 }
 
-func throughputChart(rep *monitor.Report, sc scale) []byte {
+// throughputChart and incidentChart draw the interval that holds until (now) as partial:
+// it is still filling, not a drop.
+func throughputChart(rep *monitor.Report, sc scale, until time.Time) []byte {
 	starts, step := seriesTimes(rep)
 	started, completed := make([]float64, len(rep.Series)), make([]float64, len(rep.Series))
 	for i, p := range rep.Series {
 		started[i], completed[i] = float64(p.Started), float64(p.Completed)
 	}
 	return chart.Lines(chart.TimeChart{Title: "Instances started and completed per " + string(rep.Query.Step), Start: starts, Step: step,
-		YLabel: "instances", Ticks: sc.ticks(sc.throughput, true), Series: []chart.Series{
+		YLabel: "instances", Ticks: sc.ticks(sc.throughput, true), Until: until, Series: []chart.Series{
 			{Name: "Started", Class: "started", Color: colorStarted, Values: started, Area: true},
 			{Name: "Completed", Class: "completed", Color: colorCompleted, Values: completed},
 		}})
 }
 
-func incidentChart(rep *monitor.Report, sc scale) []byte {
+func incidentChart(rep *monitor.Report, sc scale, until time.Time) []byte {
 	starts, step := seriesTimes(rep)
 	inc := make([]float64, len(rep.Series))
 	for i, p := range rep.Series {
 		inc[i] = float64(p.Incidents)
 	}
 	return chart.Bars(chart.TimeChart{Title: "Incidents opened per " + string(rep.Query.Step), Start: starts, Step: step,
-		YLabel: "incidents", Ticks: sc.ticks(sc.incidents, true),
+		YLabel: "incidents", Ticks: sc.ticks(sc.incidents, true), Until: until,
 		Series: []chart.Series{{Name: "Incidents", Class: "incidents", Color: colorIncidents, Values: inc}},
 		Tooltip: func(i int) string {
 			p := rep.Series[i]
@@ -622,18 +632,46 @@ type heatmap struct {
 	rows    []pages.AnalyticsElementRow
 }
 
-// buildHeat colours elements by count (tokens that entered), average or p95 duration,
-// relative to the hottest element; flows always by how often they were taken.
-func buildHeat(mode string, rep *monitor.Report, proc *bpmn.Process) heatmap {
-	value := func(e monitor.ElementMetrics) float64 {
-		switch mode {
-		case heatAvg:
-			return float64(e.Duration.Avg())
-		case heatP95:
-			return float64(e.Duration.P95)
-		}
-		return float64(e.Entered)
+// heatScale is what a heatmap's colours are relative to: the hottest element's value in
+// the heat mode, and the most taken flow's count.
+type heatScale struct {
+	hottest float64
+	flowMax int64
+}
+
+// heatValue is what colours an element in a heat mode.
+func heatValue(mode string, e monitor.ElementMetrics) float64 {
+	switch mode {
+	case heatAvg:
+		return float64(e.Duration.Avg())
+	case heatP95:
+		return float64(e.Duration.P95)
 	}
+	return float64(e.Entered)
+}
+
+// heatScaleOf is the scale of one report's own figures.
+func heatScaleOf(mode string, rep *monitor.Report) heatScale {
+	var hs heatScale
+	for _, e := range rep.Elements {
+		hs.hottest = math.Max(hs.hottest, heatValue(mode, e))
+	}
+	for _, f := range rep.Flows {
+		hs.flowMax = max(hs.flowMax, f.Taken)
+	}
+	return hs
+}
+
+// join is the scale that covers both.
+func (hs heatScale) join(o heatScale) heatScale {
+	return heatScale{hottest: math.Max(hs.hottest, o.hottest), flowMax: max(hs.flowMax, o.flowMax)}
+}
+
+// buildHeat colours elements by count (tokens that entered), average or p95 duration,
+// relative to the scale's hottest element; flows always by how often they were taken,
+// relative to its most taken flow.
+func buildHeat(mode string, rep *monitor.Report, proc *bpmn.Process, hs heatScale) heatmap {
+	value := func(e monitor.ElementMetrics) float64 { return heatValue(mode, e) }
 	format := func(v float64) string {
 		if mode == heatCount {
 			return chart.Count(v)
@@ -641,15 +679,10 @@ func buildHeat(mode string, rep *monitor.Report, proc *bpmn.Process) heatmap {
 		return components.Duration(time.Duration(v))
 	}
 	byID := map[string]monitor.ElementMetrics{}
-	hottest := 0.0
 	for _, e := range rep.Elements {
 		byID[e.ElementID] = e
-		hottest = math.Max(hottest, value(e))
 	}
-	flowMax := int64(0)
-	for _, f := range rep.Flows {
-		flowMax = max(flowMax, f.Taken)
-	}
+	hottest, flowMax := hs.hottest, hs.flowMax
 	// Static: the page is not updated live, and in compare mode it shows two diagrams.
 	h := heatmap{overlay: &diagram.Overlay{Heat: map[string]float64{}, Titles: map[string]string{}, Static: true}}
 	h.legend = pages.HeatLegend{Max: format(hottest), Flow: "Sequence flows: how often each was taken, in every mode",
@@ -676,13 +709,13 @@ func buildHeat(mode string, rep *monitor.Report, proc *bpmn.Process) heatmap {
 			heat = v / hottest
 			h.overlay.Heat[id] = heat
 		}
-		if e.Entered > 0 || e.Left > 0 || e.Cancelled > 0 || e.Incidents > 0 {
+		if e.Entered > 0 || e.Left > 0 || e.Cancelled > 0 || e.Interrupted > 0 || e.Incidents > 0 {
 			h.overlay.Titles[id] = elementTitle(name, id, e)
 		}
 		d, w := e.Duration, e.Waiting
 		h.rows = append(h.rows, pages.AnalyticsElementRow{ID: id, Name: name, Kind: string(kinds[id]),
 			Entered: chart.Count(float64(e.Entered)), Left: chart.Count(float64(e.Left)),
-			Cancelled: chart.Count(float64(e.Cancelled)), Incidents: chart.Count(float64(e.Incidents)),
+			Cancelled: chart.Count(float64(e.Cancelled)), Interrupted: chart.Count(float64(e.Interrupted)), Incidents: chart.Count(float64(e.Incidents)),
 			Avg: durText(d.Avg(), d.Count), P50: durText(d.P50, d.Count), P95: durText(d.P95, d.Count), P99: durText(d.P99, d.Count),
 			WaitAvg: durText(w.Avg(), w.Count), WaitP95: durText(w.P95, w.Count), Heat: heat})
 	}
@@ -730,6 +763,9 @@ func elementTitle(name, id string, e monitor.ElementMetrics) string {
 	if e.Cancelled > 0 {
 		fmt.Fprintf(&b, " · cancelled %s", chart.Count(float64(e.Cancelled)))
 	}
+	if e.Interrupted > 0 {
+		fmt.Fprintf(&b, " · interrupted %s", chart.Count(float64(e.Interrupted)))
+	}
 	if e.Incidents > 0 {
 		fmt.Fprintf(&b, " · incidents %s", chart.Count(float64(e.Incidents)))
 	}
@@ -749,8 +785,8 @@ func elementTitle(name, id string, e monitor.ElementMetrics) string {
 func (s *server) analyticsChart(c echo.Context) error {
 	name, ok := strings.CutSuffix(c.Param("chart"), ".svg")
 	draw := map[string]func(*monitor.Report, *bpmn.Process) []byte{
-		"throughput": func(r *monitor.Report, _ *bpmn.Process) []byte { return throughputChart(r, scale{}) },
-		"incidents":  func(r *monitor.Report, _ *bpmn.Process) []byte { return incidentChart(r, scale{}) },
+		"throughput": func(r *monitor.Report, _ *bpmn.Process) []byte { return throughputChart(r, scale{}, s.now()) },
+		"incidents":  func(r *monitor.Report, _ *bpmn.Process) []byte { return incidentChart(r, scale{}, s.now()) },
 		"durations":  func(r *monitor.Report, _ *bpmn.Process) []byte { return durationChart(r, scale{}) },
 		"slowest":    func(r *monitor.Report, p *bpmn.Process) []byte { return slowestChart(r, p, scale{}) },
 	}[name]

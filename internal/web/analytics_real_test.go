@@ -41,6 +41,9 @@ func metricsStack(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = st.Close() })
+	// The real clock (engine, projector, monitor): jobs and the projector's loop run in real
+	// time; the reports read the default range (the last 24 hours), which holds the runs
+	// at any hour.
 	proj, err := monitor.NewProjector(monitor.ProjectorOptions{Store: st, Debounce: 5 * time.Millisecond, Poll: 50 * time.Millisecond, Logger: log})
 	if err != nil {
 		tb.Fatal(err)
@@ -177,8 +180,9 @@ func TestAnalyticsRealMetrics(t *testing.T) {
 	if len(cols) != 2 || !strings.Contains(text(byTestID(cols[1], "stat-started")[0]), strconv.Itoa(realV2)) {
 		t.Fatalf("compare: %d columns", len(cols))
 	}
-	// Each version's diagram with its own heat: v2's has the label task and its hottest
-	// element counts v2's 20 instances, not v1's 30.
+	// Each version's diagram with its own figures on one colour scale: v2's has the label
+	// task, both legends top out at v1's 30 instances, and v2's start (20 of them) is
+	// two thirds as hot as v1's.
 	panes := byTestID(p.doc, "heat-pane")
 	if len(panes) != 2 || attr(panes[0], "data-version") != "1" || attr(panes[1], "data-version") != "2" {
 		t.Fatalf("compare: %d heat panes", len(panes))
@@ -186,7 +190,8 @@ func TestAnalyticsRealMetrics(t *testing.T) {
 	for i, want := range []struct {
 		max   int
 		label bool
-	}{{realV1, false}, {realV2, true}} {
+		heat  string
+	}{{realV1, false, "1"}, {realV1, true, "0.67"}} {
 		if n := len(byTestID(panes[i], "diagram")); n != 1 {
 			t.Errorf("pane %d: %d diagrams", i, n)
 		}
@@ -198,6 +203,11 @@ func TestAnalyticsRealMetrics(t *testing.T) {
 		}
 		if len(byTestID(panes[i], "overlay-pack")) != 1 {
 			t.Errorf("pane %d: pack has no heat", i)
+		}
+		for _, n := range byAttr(panes[i], "data-heat") {
+			if attr(n, "class") == "heat" && attr(n.Parent, "data-element-id") == "start" && attr(n, "data-heat") != want.heat {
+				t.Errorf("pane %d: start's heat %s, want %s", i, attr(n, "data-heat"), want.heat)
+			}
 		}
 	}
 	// Side by side, the charts share their scales: v2's throughput axis goes up to v1's 30.
@@ -220,6 +230,11 @@ func TestAnalyticsRealMetrics(t *testing.T) {
 		if tops[0] != tops[1] {
 			t.Errorf("%s: the columns' axes end at %v", id, tops)
 		}
+	}
+	// An element table per version: v2's has the label task.
+	tables := byTestID(p.doc, "analytics-elements")
+	if len(tables) != 2 || len(byTestID(tables[0], "analytics-element-row")) != 4 || len(byTestID(tables[1], "analytics-element-row")) != 5 {
+		t.Errorf("compare: %d element tables, want v1's 4 rows and v2's 5", len(tables))
 	}
 	if got := text(byTestID(cols[1], "chart-slowest")[0]); !strings.Contains(got, "Print label") {
 		t.Errorf("v2's slowest activities lack its label task: %q", got)

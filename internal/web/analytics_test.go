@@ -51,7 +51,7 @@ func (m *fixedMetrics) Report(_ context.Context, q monitor.Query) (*monitor.Repo
 			{ElementID: "charge", Entered: 1200, Left: 1170, Incidents: 24,
 				Duration: monitor.Stats{Count: 1170, Sum: 1170 * 2 * time.Second, P50: time.Second, P95: 5 * time.Second, P99: 8 * time.Second, Max: 30 * time.Second},
 				Waiting:  monitor.Stats{Count: 1170, Sum: 1170 * 100 * time.Millisecond, P50: 80 * time.Millisecond, P95: 300 * time.Millisecond, P99: time.Second}},
-			{ElementID: "review", Entered: 1170, Left: 1100, Cancelled: 30,
+			{ElementID: "review", Entered: 1170, Left: 1100, Cancelled: 30, Interrupted: 40,
 				Duration: monitor.Stats{Count: 1100, Sum: 1100 * time.Minute, P50: 40 * time.Second, P95: 3 * time.Minute, P99: 5 * time.Minute, Max: 10 * time.Minute},
 				Waiting:  monitor.Stats{Count: 1100, Sum: 1100 * time.Minute, P50: 40 * time.Second, P95: 3 * time.Minute, P99: 5 * time.Minute}},
 			{ElementID: "start", Entered: 1200, Left: 1200},
@@ -190,6 +190,14 @@ func TestAnalyticsPage(t *testing.T) {
 	if got := text(rows[2]); !strings.Contains(got, "Review the payment") || !strings.Contains(got, "3m 00s") || !strings.Contains(got, "1,170") {
 		t.Errorf("review row %q", got)
 	}
+	// Cancelled (the instance was cancelled) and interrupted (a boundary event or a
+	// terminate end event took the token) are counted apart.
+	if c, i := text(byTestID(rows[2], "element-cancelled")[0]), text(byTestID(rows[2], "element-interrupted")[0]); c != "30" || i != "40" {
+		t.Errorf("review cancelled %q interrupted %q, want 30 and 40", c, i)
+	}
+	if got := titles["review"]; !strings.Contains(got, "cancelled 30 · interrupted 40") {
+		t.Errorf("review tooltip %q", got)
+	}
 	if got := attr(byTestID(p.doc, "download-elements.csv")[0], "href"); got != "/processes/pay/analytics/elements.csv?range=7d&version=2" {
 		t.Errorf("elements.csv link %q", got)
 	}
@@ -204,6 +212,17 @@ func TestAnalyticsPage(t *testing.T) {
 	if n := byTestID(old.doc, "analytics-note"); len(n) != 1 || !strings.Contains(text(n[0]), "by the minute are kept for 2d 0h") {
 		t.Errorf("no retention note: %v", n)
 	}
+	// The interval that holds now is still filling: drawn as partial, not as a dip.
+	cur := getPage(t, base+"/processes/pay/analytics?step=hour&from=2026-03-10T00:00&to=2026-03-10T12:30")
+	for _, id := range []string{"chart-throughput", "chart-incidents"} {
+		parts := byAttr(byTestID(cur.doc, id)[0], "data-partial")
+		if len(parts) == 0 {
+			t.Errorf("%s: the interval from 12:00 (now) is not drawn as partial", id)
+		}
+	}
+	if n := len(byAttr(byTestID(p.doc, "chart-throughput")[0], "data-partial")); n != 0 {
+		t.Errorf("a range ending at a whole hour (now) has %d partial parts", n)
+	}
 	// The permalink reproduces the same query.
 	getPage(t, base+attr(byTestID(p.doc, "permalink")[0], "href"))
 	if q2 := m.last(); !q2.From.Equal(q.From) || !q2.To.Equal(q.To) || q2.Version != q.Version {
@@ -211,10 +230,26 @@ func TestAnalyticsPage(t *testing.T) {
 	}
 }
 
+// halvedV2 answers like fixedMetrics, with half the tokens and flows for version 2.
+type halvedV2 struct{ *fixedMetrics }
+
+func (m halvedV2) Report(ctx context.Context, q monitor.Query) (*monitor.Report, error) {
+	r, err := m.fixedMetrics.Report(ctx, q)
+	if err == nil && q.Version == 2 {
+		for i := range r.Elements {
+			r.Elements[i].Entered /= 2
+		}
+		for i := range r.Flows {
+			r.Flows[i].Taken /= 2
+		}
+	}
+	return r, err
+}
+
 func TestAnalyticsCompare(t *testing.T) {
 	t.Parallel()
 	m := &fixedMetrics{}
-	_, base := analyticsServer(t, m)
+	_, base := analyticsServer(t, halvedV2{m})
 	p := getPage(t, base+"/processes/pay/analytics?version=1&compare=2&from=2026-03-01T00:00&to=2026-03-02T00:00&step=hour")
 	if p.status != 200 {
 		t.Fatalf("status %d: %s", p.status, p.body)
@@ -254,6 +289,44 @@ func TestAnalyticsCompare(t *testing.T) {
 		if len(byTestID(panes[i], "overlay-charge")) != 1 || len(byTestID(panes[i], "heat-legend")) != 1 {
 			t.Errorf("pane %d: no heat", i)
 		}
+	}
+	// One colour scale for both diagrams: version 2 saw half the tokens, so both legends
+	// top out at version 1's hottest and version 2's charge is half as hot.
+	if a, b := text(byTestID(panes[0], "heat-max")[0]), text(byTestID(panes[1], "heat-max")[0]); a != "1,200" || b != "1,200" {
+		t.Errorf("heat legends top out at %q and %q, want one scale (1,200)", a, b)
+	}
+	for i, want := range []string{"1", "0.5"} {
+		for _, n := range byAttr(panes[i], "data-heat") {
+			if attr(n, "class") == "heat" && attr(n.Parent, "data-element-id") == "charge" && attr(n, "data-heat") != want {
+				t.Errorf("pane %d: charge's heat %s, want %s", i, attr(n, "data-heat"), want)
+			}
+		}
+	}
+	if len(byTestID(p.doc, "heat-shared")) != 1 {
+		t.Error("the heatmap does not say both diagrams share a scale")
+	}
+	// An element table per version, each with its own download, and the percentiles'
+	// resolution said under each.
+	tables := byTestID(p.doc, "analytics-elements")
+	if len(tables) != 2 || attr(tables[0], "data-label") != "Version 1" || attr(tables[1], "data-label") != "Version 2" {
+		t.Fatalf("%d element tables", len(tables))
+	}
+	for i, tb := range tables {
+		if n := len(byTestID(tb, "analytics-element-row")); n != 4 {
+			t.Errorf("table %d: %d rows", i, n)
+		}
+		if len(byTestID(tb, "percentile-note")) != 1 {
+			t.Errorf("table %d: no note on the percentiles", i)
+		}
+	}
+	if got := attr(byTestID(tables[1], "download-elements.csv")[0], "href"); !strings.Contains(got, "version=2") || strings.Contains(got, "compare") {
+		t.Errorf("v2's elements.csv link %q", got)
+	}
+	if got := text(byTestID(tables[1], "analytics-element-row")[2]); !strings.Contains(got, "Review the payment") {
+		t.Errorf("v2's table names review %q", got)
+	}
+	if got := text(byTestID(cols[0], "stat-p95")[0]); !strings.Contains(got, "p95 ≈") || !strings.Contains(got, "p50 ≈") {
+		t.Errorf("the p95 stat does not say it is an estimate: %q", got)
 	}
 	// The page charts the series' counts only; series.csv asks for the durations.
 	if qs[0].SeriesCountsOnly != true {

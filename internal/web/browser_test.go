@@ -77,6 +77,7 @@ func newStack(tb testing.TB, deploy func(e *engine.Engine) error) *stack {
 	}
 	tb.Cleanup(func() { _ = relay.Stop(context.Background()) })
 	s := &stack{}
+	// The real clock: a browser watches jobs run, events relayed and pages pushed in real time.
 	s.e, err = engine.New(engine.Options{Store: st, Logger: log, Workers: 4, OnCommit: func(evs []*store.Event) {
 		relay.Notify()
 		s.mu.Lock()

@@ -147,11 +147,12 @@ func writeElementsCSV(w *csv.Writer, rep *monitor.Report, proc *bpmn.Process) {
 	kinds, names := elementInfo(proc)
 	_ = w.Write([]string{"element_id", "name", "kind", "entered", "left", "cancelled", "incidents",
 		"duration_count", "duration_avg_ms", "duration_p50_ms", "duration_p95_ms", "duration_p99_ms", "duration_max_ms",
-		"waiting_count", "waiting_avg_ms", "waiting_p50_ms", "waiting_p95_ms", "waiting_p99_ms", "waiting_max_ms"})
+		"waiting_count", "waiting_avg_ms", "waiting_p50_ms", "waiting_p95_ms", "waiting_p99_ms", "waiting_max_ms", "interrupted"})
 	for _, e := range rep.Elements {
 		row := []string{e.ElementID, names[e.ElementID], string(kinds[e.ElementID]), i64(e.Entered), i64(e.Left), i64(e.Cancelled), i64(e.Incidents)}
 		row = append(row, statsCols(e.Duration)...)
-		_ = w.Write(append(row, statsCols(e.Waiting)...))
+		row = append(row, statsCols(e.Waiting)...)
+		_ = w.Write(append(row, i64(e.Interrupted))) // last: the columns before it kept their places
 	}
 }
 

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -252,19 +251,14 @@ func (s *server) instance(c echo.Context) error {
 	}
 	title := p.DefinitionName + " instance"
 	if in.BusinessKey != "" {
-		title = p.DefinitionName + " " + in.BusinessKey
+		title = p.DefinitionName + " " + components.Clip(in.BusinessKey, components.HeadingChars)
 	}
 	return s.render(c, 200, page{Title: title, Nav: layout.NavInstances}, pages.Instance(p))
 }
 
 func variableRow(v *store.Variable) pages.VariableRow {
-	r := pages.VariableRow{Name: v.Name, Type: v.Type, Value: string(v.Value), UpdatedAt: v.UpdatedAt}
-	if v.Type == store.TypeObject || v.Type == store.TypeArray {
-		var buf bytes.Buffer
-		if json.Indent(&buf, v.Value, "", "  ") == nil {
-			r.Value = buf.String()
-		}
-	}
+	r := pages.VariableRow{Name: v.Name, Type: v.Type, UpdatedAt: v.UpdatedAt,
+		Value: displayJSON(v.Value, v.Type == store.TypeObject || v.Type == store.TypeArray)}
 	r.Multiline = strings.Contains(r.Value, "\n") || len(r.Value) > 80
 	return r
 }
@@ -278,12 +272,7 @@ func historyRow(ev *store.Event, names map[string]string) pages.HistoryRow {
 		}
 	}
 	if len(ev.Data) > 0 && string(ev.Data) != "{}" && string(ev.Data) != "null" {
-		var buf bytes.Buffer
-		if json.Indent(&buf, ev.Data, "", "  ") == nil {
-			r.Data = buf.String()
-		} else {
-			r.Data = string(ev.Data)
-		}
+		r.Data = displayJSON(ev.Data, true)
 	}
 	switch {
 	case strings.HasPrefix(ev.Type, "incident.opened"), ev.Type == engine.EventJobFailed, ev.Type == engine.EventErrorThrown:

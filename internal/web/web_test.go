@@ -42,6 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
+	// The real clock: the executor runs the jobs in real time; no figure here depends on the hour.
 	e, err := engine.New(engine.Options{Store: st, Workers: 2, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("new engine: %v", err)

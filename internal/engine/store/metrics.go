@@ -69,6 +69,10 @@ const (
 	RollupElement = "element"
 	// RollupFlow rows count how often a sequence flow was taken (ElementID is the flow id).
 	RollupFlow = "flow"
+	// RollupInterrupt rows count, in Cancelled, the tokens the process itself took away
+	// from one element (an interrupting boundary event, a terminate end event), which an
+	// element row's Cancelled does not count.
+	RollupInterrupt = "interrupt"
 )
 
 // Rollup is one row of metrics: what happened to a definition's instances, at one of its

@@ -44,6 +44,8 @@ func TestGolden(t *testing.T) {
 		{"stat", components.Stat(components.StatProps{Label: "Open incidents", Value: "12", Href: "/incidents", Bad: true, TestID: "stat-incidents"})},
 		{"unserved", join(components.Unserved(nil), components.Unserved([]components.UnservedType{{Type: "charge <card>", Jobs: 3},
 			{Type: "mail", Jobs: 1}, {Type: "ship", Jobs: 0}}))},
+		{"value", join(components.Value("B-17", components.CellChars, "mono"),
+			components.Value(`<script>alert(1)</script>`+strings.Repeat("K", 100), 12, ""))},
 		{"diagram_placeholder", components.Diagram(components.DiagramProps{Placeholder: "No diagram yet.", Legend: []string{"active", "incident"}})},
 		{"diagram_svg", components.Diagram(components.DiagramProps{SVG: []byte(`<svg viewBox="0 0 10 10"><g data-element-id="a"></g></svg>`),
 			ElementHref: "/instances?process=p&waitingAt={id}", Legend: []string{"visited"}})},

@@ -1,5 +1,7 @@
 package layout
 
+import "github.com/cockpit-engine/cockpit/web/templates/components"
+
 // asset is the URL of a static file, versioned for caching.
 func asset(name, version string) string {
 	if version == "" {
@@ -12,5 +14,6 @@ func fullTitle(t string) string {
 	if t == "" {
 		return "Cockpit"
 	}
-	return t + " · Cockpit"
+	// A page's title may carry a user value (a business key, a process name).
+	return components.Clip(t, components.HeadingChars) + " · Cockpit"
 }

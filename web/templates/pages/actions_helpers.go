@@ -14,7 +14,7 @@ func urlEscape(s string) string { return url.PathEscape(s) }
 // instanceLabel names an instance in a breadcrumb: its business key, else its process.
 func instanceLabel(in *store.Instance, name string) string {
 	if in.BusinessKey != "" {
-		return name + " " + in.BusinessKey
+		return components.Clip(name, components.CellChars) + " " + components.Clip(in.BusinessKey, components.CellChars)
 	}
 	return name + " instance"
 }

@@ -33,8 +33,8 @@ type AnalyticsProps struct {
 	DiagramVersion int
 	Diagram        components.DiagramProps
 	Heat           HeatLegend
-	// Compared is the compared version's diagram, coloured by its own figures (compare
-	// mode only): drawn beside the first, so both versions' hot spots show.
+	// Compared is the compared version's diagram and element table (compare mode only):
+	// drawn beside the first, both coloured on one scale (the hottest of both versions).
 	Compared *ComparedHeatmap
 	Elements []AnalyticsElementRow
 	// Downloads are the CSV exports of the tables (elements, flows, series, distribution).
@@ -84,8 +84,12 @@ type ComparedHeatmap struct {
 	Label          string
 	DiagramVersion int
 	Diagram        components.DiagramProps
-	// Legend is the compared version's own scale (its Modes are not used).
+	// Legend explains its colours, on the same scale as the first diagram's (its Modes
+	// are not used).
 	Legend HeatLegend
+	// Elements is the compared version's element table, ElementsCSV its download.
+	Elements    []AnalyticsElementRow
+	ElementsCSV string
 }
 
 // HeatLegend explains the diagram's heat colours.
@@ -108,13 +112,16 @@ type AnalyticsElementRow struct {
 	Entered   string
 	Left      string
 	Cancelled string
-	Incidents string
-	Avg       string
-	P50       string
-	P95       string
-	P99       string
-	WaitAvg   string
-	WaitP95   string
+	// Interrupted counts tokens taken away by an interrupting boundary event or a
+	// terminate end event (Cancelled: by cancelling the instance).
+	Interrupted string
+	Incidents   string
+	Avg         string
+	P50         string
+	P95         string
+	P99         string
+	WaitAvg     string
+	WaitP95     string
 	// Heat is the element's heat 0..1 in the current mode (a bar in the table).
 	Heat float64
 }

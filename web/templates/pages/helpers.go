@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/web/templates/components"
@@ -51,12 +52,7 @@ func duration(in *store.Instance, now time.Time) string {
 
 func processLabel(key string, version int) string { return key + " v" + strconv.Itoa(version) }
 
-func short(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
+func runeCount(s string) int { return utf8.RuneCountInString(s) }
 
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {

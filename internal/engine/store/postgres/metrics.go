@@ -142,7 +142,7 @@ func checkRollup(r *store.Rollup) error {
 	switch {
 	case r.Step != store.StepMinute && r.Step != store.StepHour && r.Step != store.StepDay:
 		return fmt.Errorf("write rollups: unknown step %q", r.Step)
-	case r.Kind != store.RollupInstance && r.Kind != store.RollupElement && r.Kind != store.RollupFlow:
+	case r.Kind != store.RollupInstance && r.Kind != store.RollupElement && r.Kind != store.RollupFlow && r.Kind != store.RollupInterrupt:
 		return fmt.Errorf("write rollups: unknown kind %q", r.Kind)
 	case r.DefinitionID == "":
 		return errors.New("write rollups: definition id is empty")

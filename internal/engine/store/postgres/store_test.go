@@ -75,8 +75,9 @@ func TestDeferredConflictFailsTheTransaction(t *testing.T) {
 	t.Parallel()
 	s := open(t, postgres.Options{})
 	ctx := t.Context()
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	in := &store.Instance{ID: "i1", DefinitionID: "d:1", DefinitionKey: "d", DefinitionVersion: 1,
-		State: store.InstanceActive, Version: 1, StartedAt: time.Now()}
+		State: store.InstanceActive, Version: 1, StartedAt: at}
 	if err := s.Write(ctx, func(tx store.Tx) error {
 		return tx.Apply(ctx, &store.Change{Instance: in, Created: true})
 	}); err != nil {
@@ -87,10 +88,10 @@ func TestDeferredConflictFailsTheTransaction(t *testing.T) {
 		next.Version = version
 		return &store.Change{Instance: &next,
 			PutTokens: []*store.Token{{ID: "t" + tag, InstanceID: "i1", ElementID: "x", State: store.TokenActive}},
-			Events:    []*store.Event{{ID: "e" + tag, InstanceID: "i1", Type: "x", Time: time.Now()}}}
+			Events:    []*store.Event{{ID: "e" + tag, InstanceID: "i1", Type: "x", Time: at}}}
 	}
 	other := &store.Instance{ID: "i2", DefinitionID: "d:1", DefinitionKey: "d", DefinitionVersion: 1,
-		State: store.InstanceActive, Version: 1, StartedAt: time.Now()}
+		State: store.InstanceActive, Version: 1, StartedAt: at}
 	// A good change, then a stale one: both are deferred, COMMIT reports the conflict.
 	err := s.Write(ctx, func(tx store.Tx) error {
 		if err := tx.Apply(ctx, &store.Change{Instance: other, Created: true}); err != nil {
