@@ -565,8 +565,11 @@ func TestProjectorRunAndLease(t *testing.T) {
 				}
 			})
 			// The projector waits in real time (debounce, poll) and dates by the engine's fake clock.
+			// drive moves that clock by up to a day and a half: the lease outlasts it, or
+			// it would lapse (in fake time) until the loop's next turn renews it, and a
+			// rebuild in that gap would take it.
 			p, err := monitor.NewProjector(monitor.ProjectorOptions{Store: v.st, Owner: "one", Debounce: 10 * time.Millisecond,
-				Poll: 50 * time.Millisecond, Clock: fakeNow{v.clock}, Logger: slog.New(slog.DiscardHandler)})
+				Poll: 50 * time.Millisecond, Clock: fakeNow{v.clock}, LeaseTTL: 1000 * time.Hour, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}
