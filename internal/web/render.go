@@ -97,6 +97,8 @@ func (s *server) handleError(err error, c echo.Context) {
 		pe = notFound("%v", err)
 	case errors.Is(err, engine.ErrInvalidInput):
 		pe = badRequest("%v", err)
+	case errors.Is(err, store.ErrInvalidCursor):
+		pe = badRequest("Parameter after: not a cursor this server made (follow the list's “Next” link).")
 	case errors.Is(err, context.Canceled):
 		return // the browser went away
 	default:

@@ -139,10 +139,11 @@ func New(opts Options) *UI {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.Recover())
-	e.Use(securityHeaders)
+	e.Use(s.checkParams)
 	s.routes(e)
 	// Refuse cross-site form posts (a page elsewhere posting to a local cockpit): the
-	// browser's Sec-Fetch-Site / Origin headers tell, no token needed.
+	// browser's Sec-Fetch-Site / Origin headers tell, no token needed. Guard (guard.go)
+	// goes around this handler, the API and /metrics alike: `cockpit serve` wraps them.
 	return &UI{Handler: http.NewCrossOriginProtection().Handler(e), s: s}
 }
 
@@ -184,24 +185,6 @@ func (s *server) routes(e *echo.Echo) {
 	e.GET("/live", s.live)
 	e.GET("/static/diagram.css", s.diagramCSS)
 	e.GET("/static/*", s.static)
-}
-
-// securityHeaders sets the headers every answer carries. The CSP allows no inline script
-// (app.js binds every handler) and no inline style: diagrams are drawn without their
-// <style> and styled by /static/diagram.css.
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; "+
-			"img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "+
-			"form-action 'self'; frame-ancestors 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		return next(c)
-	}
 }
 
 func (s *server) now() time.Time { return s.eng.Clock().Now() }

@@ -95,7 +95,8 @@ func newFixture(t *testing.T) *fixture {
 		incs, err2 := e.ListIncidents(ctx, store.IncidentFilter{State: store.IncidentOpen})
 		return err1 == nil && err2 == nil && len(tasks) == 2 && len(incs) == 1
 	})
-	f.srv = httptest.NewServer(web.New(web.Options{Engine: e, Logger: slog.New(slog.DiscardHandler)}))
+	// Guard goes around the UI as `cockpit serve` puts it.
+	f.srv = httptest.NewServer(web.Guard(web.New(web.Options{Engine: e, Logger: slog.New(slog.DiscardHandler)}), web.GuardOptions{}))
 	t.Cleanup(f.srv.Close)
 	return f
 }

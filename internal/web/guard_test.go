@@ -1,0 +1,171 @@
+package web_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/cockpit-engine/cockpit/internal/web"
+)
+
+// byteClass are hostile values no parameter accepts: each must be a 400 that names the
+// parameter, before any handler or store sees it.
+var byteClass = map[string]string{
+	"nul":          "a\x00b",
+	"invalid utf8": "\xff\xfe\xfd",
+	"control":      "a\x01b",
+	"100 KB":       strings.Repeat("x", 100<<10),
+}
+
+// meaningClass are values of the right bytes but the wrong meaning (malformed cursors,
+// negative and huge numbers, odd paths): each must be answered without a 5xx (but a 503
+// from a part this UI runs without), as a 400 or 404 where the route checks the value.
+var meaningClass = []string{
+	"", "-1", "0", "99999999999999999999999", "1e309", "NaN", "../../etc/passwd", "%zz", "!!!", "'; drop table instances; --",
+	base64.RawURLEncoding.EncodeToString([]byte("x:y")),
+	base64.RawURLEncoding.EncodeToString([]byte("1:a\x00b")),
+	base64.RawURLEncoding.EncodeToString([]byte("-9223372036854775808:a")),
+	base64.RawURLEncoding.EncodeToString([]byte("9223372036854775807:\xff")),
+	"=HYPERLINK(\"http://evil\")", "<script>alert(1)</script>", "2026-13-45T99:99", "true,false",
+}
+
+// queryParams are every query and form parameter a route of the UI reads.
+var queryParams = []string{"state", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident",
+	"waitingAt", "stalled", "after", "limit", "q", "topic", "name", "correlationKey", "completed", "assignee", "range",
+	"compare", "step", "heat", "v", "back", "definitionKey", "elementId", "type", "messageContains", "all", "retries",
+	"reason", "confirm", "element", "op", "threshold", "variables", "instance"}
+
+// knownRoutes are the UI's routes with a value for each path parameter that names
+// something of the fixture (so the handler runs past its lookup).
+func (a *actions) knownRoutes(t *testing.T) map[string]map[string]string {
+	in := a.startPay("H-1", true)
+	inc := a.openIncident(in.ID)
+	return map[string]map[string]string{
+		"/processes/:key": {"key": "pay"}, "/instances/:id": {"id": in.ID}, "/incidents/:id": {"id": inc.ID},
+		"/tasks/:id": {"id": "none"}, "/actions/:id": {"id": "none"}, "/static/*": {"*": "app.js"},
+	}
+}
+
+// TestHostileParams hits every route of the UI with hostile values in each path, query
+// and form parameter: bytes no parameter accepts are a 400 naming it; values of the wrong
+// meaning never a 500.
+func TestHostileParams(t *testing.T) {
+	t.Parallel()
+	a := newActions(t, actionsConfig{})
+	known := a.knownRoutes(t)
+	routes := web.Routes()
+	if len(routes) < 30 {
+		t.Fatalf("only %d routes: %v", len(routes), routes)
+	}
+	send := func(method, path string, query, form url.Values) *page {
+		u := a.srv.URL + path
+		if len(query) > 0 {
+			u += "?" + query.Encode()
+		}
+		var body string
+		if form != nil {
+			body = form.Encode()
+		}
+		req, err := http.NewRequest(method, u, strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, u, err)
+		}
+		if method == http.MethodPost {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
+		}
+		return a.do(req)
+	}
+	// fill builds a route's path with value in parameter param (the known value, or a
+	// plain one, in the others).
+	fill := func(route, param, value string) string {
+		var b strings.Builder
+		for i, seg := range strings.Split(strings.TrimPrefix(route, "/"), "/") {
+			if i > 0 || route != "" {
+				b.WriteString("/")
+			}
+			name, isParam := strings.CutPrefix(seg, ":")
+			if seg == "*" {
+				name, isParam = "*", true
+			}
+			if !isParam {
+				b.WriteString(seg)
+				continue
+			}
+			v := known[route][name]
+			if v == "" {
+				v = "unknown"
+			}
+			if name == param {
+				v = value
+			}
+			b.WriteString(url.PathEscape(v))
+		}
+		return b.String()
+	}
+	short := func(s string) string {
+		if len(s) > 40 {
+			s = s[:40] + "…"
+		}
+		return strings.ToValidUTF8(s, "?")
+	}
+	wantBad := func(t *testing.T, what, param string, p *page) {
+		t.Helper()
+		if p.status != http.StatusBadRequest || !strings.Contains(p.body, param) {
+			t.Errorf("%s: %d, want 400 naming %s\n%.300s", what, p.status, param, mainText(p))
+		}
+	}
+	wantNo5xx := func(t *testing.T, what string, p *page) {
+		t.Helper()
+		if p.status >= 500 && p.status != http.StatusServiceUnavailable {
+			t.Errorf("%s: %d\n%.300s", what, p.status, mainText(p))
+		}
+	}
+	for _, route := range routes {
+		method, path, _ := strings.Cut(route, " ")
+		t.Run(route, func(t *testing.T) {
+			var params []string
+			for _, seg := range strings.Split(path, "/") {
+				if name, ok := strings.CutPrefix(seg, ":"); ok {
+					params = append(params, name)
+				} else if seg == "*" {
+					params = append(params, "*")
+				}
+			}
+			for class, v := range byteClass {
+				for _, p := range params {
+					what := fmt.Sprintf("%s %s with %s in path parameter %s", method, path, class, p)
+					wantBad(t, what, p, send(method, fill(path, p, v), nil, nil))
+				}
+				for _, q := range queryParams {
+					what := fmt.Sprintf("%s %s with %s in query parameter %s", method, path, class, q)
+					wantBad(t, what, q, send(method, fill(path, "", ""), url.Values{q: {v}}, nil))
+					if method == http.MethodPost && path != "/deploy" && utf8.RuneCountInString(v) < 1000 {
+						what := fmt.Sprintf("%s %s with %s in form field %s", method, path, class, q)
+						wantBad(t, what, q, send(method, fill(path, "", ""), nil, url.Values{q: {v}}))
+					}
+				}
+			}
+			for _, v := range meaningClass {
+				for _, p := range params {
+					what := fmt.Sprintf("%s %s with %q in path parameter %s", method, path, short(v), p)
+					wantNo5xx(t, what, send(method, fill(path, p, v), nil, nil))
+				}
+				for _, q := range queryParams {
+					what := fmt.Sprintf("%s %s with %q in query parameter %s", method, path, short(v), q)
+					wantNo5xx(t, what, send(method, fill(path, "", ""), url.Values{q: {v}}, nil))
+					if method == http.MethodPost {
+						what := fmt.Sprintf("%s %s with %q in form field %s", method, path, short(v), q)
+						wantNo5xx(t, what, send(method, fill(path, "", ""), nil, url.Values{q: {v}}))
+					}
+				}
+			}
+		})
+	}
+	// A malformed query string is a 400 too.
+	wantBad(t, "malformed escape", "query string", send(http.MethodGet, "/instances?state=%zz", nil, nil))
+}
