@@ -97,6 +97,8 @@ type Options struct {
 	// Stalls tells the process page the stall threshold of each element (the stall
 	// detector's; nil shows the operators' thresholds only).
 	Stalls StallThresholds
+	// LiveLimits bound the live streams (zero fields: the defaults).
+	LiveLimits LiveLimits
 }
 
 // StallThresholds gives the thresholds the stall detector applies to a definition's
@@ -121,13 +123,15 @@ type server struct {
 	metrics MetricsReader
 	// stalls gives the stall detector's thresholds (nil: operators' thresholds only).
 	stalls StallThresholds
+	// trustProxyUser: X-Forwarded-User names the client of a live stream (its limit).
+	trustProxyUser bool
 }
 
 // New returns the UI: an http.Handler with the live-update hub's Start and Stop. Every
 // route is wired in routes below.
 func New(opts Options) *UI {
 	s := &server{eng: opts.Engine, cmds: opts.Commands, metrics: opts.Metrics, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
-		bulk: newBulkRegistry(), stalls: opts.Stalls}
+		bulk: newBulkRegistry(), stalls: opts.Stalls, trustProxyUser: opts.TrustProxyUser}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -135,6 +139,7 @@ func New(opts Options) *UI {
 	s.echo = e
 	if opts.NATS != nil {
 		s.hub = newHub(opts.NATS, opts.Prefix, opts.LiveInterval, s.log, s.renderPage, s.instanceKey)
+		s.hub.limits = opts.LiveLimits.withDefaults()
 	}
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -183,6 +188,7 @@ func (s *server) routes(e *echo.Echo) {
 	e.POST("/deploy", s.deploy)
 	e.GET("/search", s.search)
 	e.GET("/live", s.live)
+	e.HEAD("/live", s.live)
 	e.GET("/static/diagram.css", s.diagramCSS)
 	e.GET("/static/*", s.static)
 }

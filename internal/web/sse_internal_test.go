@@ -95,7 +95,7 @@ func TestHubCoalesces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := h.join(tp)
+	c, err := h.join(tp, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,12 +150,12 @@ func TestHubDropsSlowClient(t *testing.T) {
 		return 200, fmt.Appendf(nil, `<p id="live-x" data-live>%d</p>`, n.Add(1)), nil
 	})
 	tp, _ := h.parseTopic(context.Background(), "dashboard")
-	slow, err := h.join(tp)
+	slow, err := h.join(tp, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.leave(slow)
-	fast, err := h.join(tp)
+	fast, err := h.join(tp, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

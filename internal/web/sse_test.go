@@ -515,7 +515,8 @@ func TestLiveTopics(t *testing.T) {
 		"/processes/fix?version=1": "process:fix?version=1",
 		"/instances/" + in.ID:      "instance:" + in.ID,
 		"/instances?process=fix":   "instances?process=fix",
-		"/incidents?state=open&x=": "incidents?state=open",
+		"/incidents?state=open&x=": "incidents", // open is the default, x no parameter of the page
+		"/instances?utm=1&state=completed,active&process=fix&state=x": "instances?process=fix&state=active%2Ccompleted",
 		"/tasks":                   "",
 	} {
 		body := getBody(t, f.srv.URL+path)
