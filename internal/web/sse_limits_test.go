@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
@@ -174,5 +176,26 @@ func TestLiveUnderLoad(t *testing.T) {
 	// thousands.
 	if max := int64(topics * burst / 4); n > max {
 		t.Errorf("%d renders for %d instances on %d topics, want at most %d (coalesced)", n, burst, topics, max)
+	}
+}
+
+// TestBrowserLiveBusy: a page whose stream the server refuses over its limit says it is
+// not live (and why) instead of "Reconnecting…" forever.
+func TestBrowserLiveBusy(t *testing.T) {
+	t.Parallel()
+	browser := newBrowser(t)
+	f := newLiveFixtureWith(t, web.Options{LiveLimits: web.LiveLimits{Streams: 1}})
+	if s := f.openAs(http.MethodGet, "dashboard", ""); s.resp.StatusCode != http.StatusOK {
+		t.Fatalf("first stream: %d", s.resp.StatusCode)
+	}
+	ctx, cancel := chromedp.NewContext(browser)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/"),
+		waitJS(`document.querySelector("[data-live-status]").dataset.state === "busy"`)); err != nil {
+		t.Fatalf("page did not say it is busy: %v", err)
+	}
+	label, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("[data-live-label]").textContent`))
+	if err != nil || !strings.Contains(label, "busy") {
+		t.Errorf("label %q (%v)", label, err)
 	}
 }
