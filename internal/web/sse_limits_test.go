@@ -199,3 +199,49 @@ func TestBrowserLiveBusy(t *testing.T) {
 		t.Errorf("label %q (%v)", label, err)
 	}
 }
+
+// BenchmarkLiveConnections starts instances (each runs to its user task: a few commits
+// and events) while 300 live streams are open on distinct query strings: of one view
+// (parameters the page does not read: one room), of distinct views (one room each, up to
+// the topic limit; the rest refused), or none. It reports the renders per start.
+//
+//	go test -run '^$' -bench BenchmarkLiveConnections -benchtime 300x ./internal/web/
+func BenchmarkLiveConnections(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		topic func(i int) string
+	}{
+		{"none", nil},
+		{"300-one-view", func(i int) string { return fmt.Sprintf("instances?process=fix&utm=%d", i) }},
+		{"300-distinct-views", func(i int) string { return fmt.Sprintf("instances?process=fix&limit=%d", i%200+1) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			f := newLiveFixtureWith(b, web.Options{LiveLimits: web.LiveLimits{PerClient: 1000}})
+			renders := web.CountRenders(f.ui)
+			open, refused := 0, 0
+			if c.topic != nil {
+				for i := range 300 {
+					s := f.openAs(http.MethodGet, c.topic(i), "")
+					if s.resp.StatusCode != http.StatusOK {
+						refused++
+						continue
+					}
+					open++
+					go func() { _, _ = io.Copy(io.Discard, s.resp.Body) }()
+				}
+			}
+			ctx := context.Background()
+			b.ResetTimer()
+			before := renders()
+			for i := 0; b.Loop(); i++ {
+				if _, err := f.e.StartInstance(ctx, "fix", engine.StartOptions{BusinessKey: fmt.Sprintf("b-%d", i), Variables: map[string]any{"ok": true}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(renders()-before)/float64(b.N), "renders/op")
+			b.ReportMetric(float64(open), "streams")
+			b.ReportMetric(float64(refused), "refused")
+		})
+	}
+}
