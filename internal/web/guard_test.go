@@ -48,21 +48,25 @@ var queryParams = []string{"state", "process", "version", "businessKey", "var", 
 
 // knownRoutes are the UI's routes with a value for each path parameter that names
 // something of the fixture (so the handler runs past its lookup).
-func (a *actions) knownRoutes(t *testing.T) map[string]map[string]string {
-	in := a.startPay("H-1", true)
-	inc := a.openIncident(in.ID)
+func (f *fixture) knownRoutes(t *testing.T) map[string]map[string]string {
+	incs, err := f.e.ListIncidents(context.Background(), store.IncidentFilter{InstanceID: f.failed.ID})
+	if err != nil || len(incs) == 0 {
+		t.Fatalf("incident of the failed instance: %v", err)
+	}
 	return map[string]map[string]string{
-		"/processes/:key": {"key": "pay"}, "/instances/:id": {"id": in.ID}, "/incidents/:id": {"id": inc.ID},
+		"/processes/:key": {"key": "pay"}, "/instances/:id": {"id": f.failed.ID}, "/incidents/:id": {"id": incs[0].ID},
 		"/tasks/:id": {"id": "none"}, "/actions/:id": {"id": "none"}, "/static/*": {"*": "app.js"},
 	}
 }
 
 // TestHostileParams hits every route of the UI with hostile values in each path, query
 // and form parameter: bytes no parameter accepts are a 400 naming it; values of the wrong
-// meaning never a 500.
+// meaning never a 500. The UI runs without the command service (actions answer 503
+// after their parameters are checked): the edge is what is tested here, and the command
+// service checks its own input.
 func TestHostileParams(t *testing.T) {
 	t.Parallel()
-	a := newActions(t, actionsConfig{})
+	a := newFixture(t)
 	known := a.knownRoutes(t)
 	routes := web.Routes()
 	if len(routes) < 30 {
@@ -122,7 +126,7 @@ func TestHostileParams(t *testing.T) {
 	}
 	wantBad := func(t *testing.T, what, param string, p *page) {
 		t.Helper()
-		if p.status != http.StatusBadRequest || !strings.Contains(p.body, param) {
+		if p.status != http.StatusBadRequest || (!strings.HasPrefix(what, "HEAD ") && !strings.Contains(p.body, param)) { // HEAD: no body
 			t.Errorf("%s: %d, want 400 naming %s\n%.300s", what, p.status, param, mainText(p))
 		}
 	}

@@ -144,6 +144,11 @@ func New(opts Options) *UI {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.Recover())
+	// Guard sets these for everything `cockpit serve` answers; the UI sets them itself
+	// too, so it is safe wherever it is mounted.
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error { SetSecurityHeaders(c.Response().Header()); return next(c) }
+	})
 	e.Use(s.checkParams)
 	s.routes(e)
 	// Refuse cross-site form posts (a page elsewhere posting to a local cockpit): the
