@@ -520,6 +520,9 @@ func TestServeEdge(t *testing.T) {
 		{"static", "/static/app.js", 200},
 		{"error page", "/no/such/page", 404},
 		{"redirect", "/search?q=", 303},
+		{"csv", "/instances.csv", 200},
+		{"live stream refused", "/live?topic=bogus", 400},
+		{"bad parameter", "/instances?limit=%00", 400},
 	}
 	for _, k := range kinds {
 		for _, host := range []string{"", "localhost:1", "127.0.0.1", "[::1]:8080", "cockpit.example", "COCKPIT.example.:443", "other.example:9000"} {

@@ -177,8 +177,20 @@ func TestHostileParams(t *testing.T) {
 			}
 		})
 	}
-	// A malformed query string is a 400 too.
+	// A malformed query string is a 400 too, and so are values a page checks itself.
 	wantBad(t, "malformed escape", "query string", send(http.MethodGet, "/instances?state=%zz", nil, nil))
+	for param, values := range map[string][]string{
+		"after": {"!!!", base64.RawURLEncoding.EncodeToString([]byte("x:y")), base64.RawURLEncoding.EncodeToString([]byte("1:a\x00b")),
+			base64.RawURLEncoding.EncodeToString([]byte("-9223372036854775808:a"))},
+		"limit":   {"-1", "0", "201", "99999999999999999999", "x"},
+		"version": {"-1", "0", "x"},
+		"from":    {"yesterday"},
+	} {
+		for _, v := range values {
+			q := url.Values{param: {v}, "process": {"pay"}}
+			wantBad(t, fmt.Sprintf("/instances with %s=%q", param, v), param, send(http.MethodGet, "/instances", q, nil))
+		}
+	}
 }
 
 // TestInstancesCSVFormulas: a business key a spreadsheet would run as a formula is

@@ -138,11 +138,8 @@ func (s *server) instances(c echo.Context) error {
 	}
 	list, err := s.eng.ListInstances(ctx, f)
 	if err != nil {
-		// The store seam has no sentinel for a bad cursor; both stores say so in words.
-		if f.After != "" && strings.Contains(err.Error(), "invalid cursor") {
-			return badRequest("The page cursor %q is not valid: start again from the first page.", f.After)
-		}
-		return err // an engine.ErrInvalidInput is a 400 (handleError)
+		// store.ErrInvalidCursor and engine.ErrInvalidInput are 400s (handleError).
+		return err
 	}
 	latest, err := s.eng.ListDefinitions(ctx, store.DefinitionFilter{LatestOnly: true})
 	if err != nil {
