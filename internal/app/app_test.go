@@ -111,6 +111,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--log-format", "xml"}, "log-format"},
 		{[]string{"serve", "--log-level", "loud"}, "log-level"},
 		{[]string{"serve", "extra"}, "unexpected argument"},
+		{[]string{"serve", "--allowed-hosts", "evil.example/path"}, "--allowed-hosts"},
+		{[]string{"serve", "--allowed-hosts", "cockpit.example:99999"}, "--allowed-hosts"},
 		{[]string{"frobnicate"}, "unknown command"},
 		{[]string{"validate"}, "no BPMN file"},
 		{[]string{"migrate", "sideways"}, "unknown action"},
@@ -133,7 +135,7 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("top-level help: exit %d\n%s", r.code, r.stdout)
 	}
 	for cmd, envs := range map[string][]string{
-		"serve":    {"COCKPIT_DATA_DIR", "COCKPIT_ADDR", "COCKPIT_DATABASE_URL", "COCKPIT_NATS_URL", "COCKPIT_DEMO", "COCKPIT_DEMO_RATE", "COCKPIT_WORKERS", "COCKPIT_LOG_LEVEL", "COCKPIT_LOG_FORMAT", "stalled"},
+		"serve":    {"COCKPIT_DATA_DIR", "COCKPIT_ADDR", "COCKPIT_DATABASE_URL", "COCKPIT_NATS_URL", "COCKPIT_DEMO", "COCKPIT_DEMO_RATE", "COCKPIT_WORKERS", "COCKPIT_LOG_LEVEL", "COCKPIT_LOG_FORMAT", "stalled", "COCKPIT_ALLOWED_HOSTS"},
 		"migrate":  {"COCKPIT_DATA_DIR", "COCKPIT_DATABASE_URL"},
 		"bench":    {"--json", "--concurrency"},
 		"validate": {"FILE..."},

@@ -79,7 +79,9 @@ Every history event is published on NATS JetStream (docs/events.md): on an embed
 server with its data in <data-dir>/nats, or on --nats-url.
 
 The UI and the API have no authentication: keep --addr on a loopback address (the default) unless a
-proxy in front of it checks who is calling. Ctrl-C (SIGINT) or SIGTERM stops it cleanly.`,
+proxy in front of it checks who is calling. A request naming a Host other than localhost,
+127.0.0.1, [::1], the host of --addr or one of --allowed-hosts is refused (421). Ctrl-C
+(SIGINT) or SIGTERM stops it cleanly.`,
 		getenv)
 	c.stringVar(&cfg.DataDir, "data-dir", "COCKPIT_DATA_DIR", "./cockpit-data", "directory for the embedded database (created when missing)")
 	c.stringVar(&cfg.Addr, "addr", "COCKPIT_ADDR", "127.0.0.1:8080", "address the HTTP server listens on")
