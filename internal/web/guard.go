@@ -6,6 +6,8 @@ package web
 // limit or the parameter, so a client can tell what to change.
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -266,5 +268,24 @@ func (s *server) checkParams(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		return next(c)
+	}
+}
+
+// jsonHasNUL tells whether a JSON document holds a string (or key) with a NUL character
+// (the escape \u0000): PostgreSQL's jsonb refuses it, so a filter with one can match
+// nothing and is refused at the edge instead of failing in the store.
+func jsonHasNUL(doc []byte) bool {
+	if !bytes.Contains(doc, []byte(`\u0000`)) {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if s, ok := tok.(string); ok && strings.ContainsRune(s, 0) {
+			return true
+		}
 	}
 }

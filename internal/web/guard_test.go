@@ -185,9 +185,10 @@ func TestHostileParams(t *testing.T) {
 		"limit":   {"-1", "0", "201", "99999999999999999999", "x"},
 		"version": {"-1", "0", "x"},
 		"from":    {"yesterday"},
+		"value":   {`"\u0000"`, `{"a":["x\u0000"]}`},
 	} {
 		for _, v := range values {
-			q := url.Values{param: {v}, "process": {"pay"}}
+			q := url.Values{param: {v}, "process": {"pay"}, "var": {"n"}}
 			wantBad(t, fmt.Sprintf("/instances with %s=%q", param, v), param, send(http.MethodGet, "/instances", q, nil))
 		}
 	}

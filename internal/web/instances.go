@@ -77,6 +77,9 @@ func (s *server) parseInstanceFilter(c echo.Context, q url.Values) (store.Instan
 	if form.VarName != "" {
 		f.VariableName = form.VarName
 		f.VariableValue = variableValue(form.VarValue)
+		if jsonHasNUL(f.VariableValue) {
+			return f, form, badRequest("Parameter value: %q holds a NUL character (\\u0000), which no variable can hold.", form.VarValue)
+		}
 	} else if form.VarValue != "" {
 		return f, form, badRequest("A variable value needs a variable name.")
 	}
