@@ -3,14 +3,20 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -66,7 +72,15 @@ func (f *fixture) knownRoutes(t *testing.T) map[string]map[string]string {
 // service checks its own input.
 func TestHostileParams(t *testing.T) {
 	t.Parallel()
-	a := newFixture(t)
+	for _, st := range testStores() {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			testHostileParams(t, newFixtureOn(t, st.open))
+		})
+	}
+}
+
+func testHostileParams(t *testing.T, a *fixture) {
 	known := a.knownRoutes(t)
 	routes := web.Routes()
 	if len(routes) < 30 {
@@ -268,4 +282,40 @@ func TestBodyLimit(t *testing.T) {
 	if d, err := f.e.GetInstance(context.Background(), f.ok[0].ID); err != nil || d.Instance.State != store.InstanceActive {
 		t.Errorf("instance after refused posts: %v %+v", err, d)
 	}
+}
+
+// testStore opens a store for a test.
+type testStore struct {
+	name string
+	open func(t *testing.T) store.Store
+}
+
+// testStores are SQLite, and PostgreSQL when COCKPIT_TEST_DATABASE_URL is set (a schema
+// per test, dropped at its end).
+func testStores() []testStore {
+	kinds := []testStore{{"sqlite", func(t *testing.T) store.Store {
+		st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+		if err != nil {
+			t.Fatalf("open store: %v", err)
+		}
+		return st
+	}}}
+	if dbURL := os.Getenv("COCKPIT_TEST_DATABASE_URL"); dbURL != "" {
+		kinds = append(kinds, testStore{"postgres", func(t *testing.T) store.Store {
+			b := make([]byte, 6)
+			_, _ = rand.Read(b)
+			schema := "cockpit_test_" + hex.EncodeToString(b)
+			t.Cleanup(func() {
+				if err := postgres.DropSchema(context.Background(), dbURL, schema); err != nil {
+					t.Errorf("drop schema %s: %v", schema, err)
+				}
+			})
+			st, err := postgres.Open(context.Background(), postgres.Options{URL: dbURL, Schema: schema})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}})
+	}
+	return kinds
 }
