@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/web"
 )
 
 // queries is what the JSON API reads; *engine.Engine implements it.
@@ -38,14 +39,15 @@ type api struct {
 func newAPI(q queries, log *slog.Logger) http.Handler {
 	a := &api{q: q, log: log}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", a.health)
-	mux.HandleFunc("GET /readyz", a.ready)
-	mux.HandleFunc("GET /api/definitions", a.definitions)
-	mux.HandleFunc("GET /api/instances", a.instances)
-	mux.HandleFunc("GET /api/instances/{id}", a.instance)
-	mux.HandleFunc("GET /api/incidents", a.incidents)
-	mux.HandleFunc("GET /api/tasks", a.tasks)
-	mux.HandleFunc("GET /api/parked-events", a.parkedEvents)
+	handle := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, a.checked(h)) }
+	handle("GET /healthz", a.health)
+	handle("GET /readyz", a.ready)
+	handle("GET /api/definitions", a.definitions)
+	handle("GET /api/instances", a.instances)
+	handle("GET /api/instances/{id}", a.instance)
+	handle("GET /api/incidents", a.incidents)
+	handle("GET /api/tasks", a.tasks)
+	handle("GET /api/parked-events", a.parkedEvents)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + r.URL.Path})
 	})
@@ -68,9 +70,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // fail answers with the status that fits err: 400 for bad input, 404 for a missing row,
 // 500 (logged, message hidden) for the rest.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var perr *web.ParamError
 	switch {
-	case errors.Is(err, errBadRequest), errors.Is(err, engine.ErrInvalidInput):
+	case errors.Is(err, errBadRequest), errors.Is(err, engine.ErrInvalidInput), errors.As(err, &perr):
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
+	case errors.Is(err, store.ErrInvalidCursor):
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "parameter after: not a cursor this server made (use a page's next)"})
 	case errors.Is(err, store.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, errorBody{Error: err.Error()})
 	case errors.Is(err, context.Canceled):
@@ -85,6 +90,23 @@ var errBadRequest = errors.New("bad request")
 
 // healthProbeID is the definition id /healthz looks up. Found or not, the store answered.
 const healthProbeID = "cockpit-health-probe"
+
+// checked refuses a request whose path or query parameters no route accepts (a NUL, invalid
+// UTF-8, a value over web.MaxParamBytes, a malformed query string) with a 400 naming the
+// parameter; handlers then check only what a value means.
+func (a *api) checked(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := web.CheckQuery(r.URL.RawQuery); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if err := web.CheckParam("id", r.PathValue("id")); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		h(w, r)
+	}
+}
 
 func (a *api) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)

@@ -3,11 +3,13 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -238,5 +240,120 @@ func TestHealthOnBothStores(t *testing.T) {
 				t.Errorf("GET /healthz on a closed store: %d %s", rec.Code, rec.Body)
 			}
 		})
+	}
+}
+
+
+// TestAPIHostileParams hits every route of the JSON API with hostile values in each
+// path and query parameter: bytes no parameter accepts (NUL, invalid UTF-8, control
+// characters, 100 KB) are a 400 naming the parameter; malformed cursors and bad page
+// sizes a 400 naming after or limit; nothing is ever a 500.
+func TestAPIHostileParams(t *testing.T) {
+	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testAPIHostileParams(t, st)
+	})
+	dbURL := os.Getenv("COCKPIT_TEST_DATABASE_URL")
+	if dbURL == "" {
+		return
+	}
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		schema := "cockpit_test_" + hex.EncodeToString(b)
+		t.Cleanup(func() {
+			if err := postgres.DropSchema(context.Background(), dbURL, schema); err != nil {
+				t.Errorf("drop schema %s: %v", schema, err)
+			}
+		})
+		st, err := postgres.Open(context.Background(), postgres.Options{URL: dbURL, Schema: schema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testAPIHostileParams(t, st)
+	})
+}
+
+func testAPIHostileParams(t *testing.T, st store.Store) {
+	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.Stop(sctx); err != nil {
+			t.Errorf("stop engine: %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	h := newAPI(e, slog.New(slog.DiscardHandler))
+	get := func(target string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		var body errorBody
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		return rec.Code, body.Error
+	}
+	routes := []string{"/api/definitions", "/api/instances", "/api/instances/{id}", "/api/incidents", "/api/tasks", "/api/parked-events", "/healthz", "/readyz"}
+	params := []string{"key", "latest", "state", "definition", "businessKey", "hasIncident", "stalled", "after", "limit", "instance", "assignee"}
+	cursor := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	bytesClass := []string{"a\x00b", "\xff\xfe", "a\x01b", strings.Repeat("x", 100<<10)}
+	meaning := []string{"-1", "0", "99999999999999999999", "!!!", "%zz", cursor("x:y"), cursor("1:a\x00b"), cursor("-9223372036854775808:a"), "true,false"}
+	pathOf := func(route, id string) string { return strings.Replace(route, "{id}", url.PathEscape(id), 1) }
+	for _, route := range routes {
+		for _, v := range bytesClass {
+			if strings.Contains(route, "{id}") {
+				if code, msg := get(pathOf(route, v)); code != http.StatusBadRequest || !strings.Contains(msg, `"id"`) {
+					t.Errorf("%s with %.20q as id: %d %q, want 400 naming id", route, v, code, msg)
+				}
+			}
+			for _, p := range params {
+				target := pathOf(route, "none") + "?" + url.Values{p: {v}}.Encode()
+				if code, msg := get(target); code != http.StatusBadRequest || !strings.Contains(msg, `"`+p+`"`) {
+					t.Errorf("%s with %.20q in %s: %d %q, want 400 naming %s", route, v, p, code, msg, p)
+				}
+			}
+		}
+		for _, v := range meaning {
+			if strings.Contains(route, "{id}") {
+				if code, msg := get(pathOf(route, v)); code != http.StatusNotFound && code != http.StatusBadRequest {
+					t.Errorf("%s with %q as id: %d %q, want 404 or 400", route, v, code, msg)
+				}
+			}
+			for _, p := range params {
+				target := pathOf(route, "none") + "?" + url.Values{p: {v}}.Encode()
+				code, msg := get(target)
+				// A health check's 503 is its answer about the store, not about the
+				// parameters (and the subject of its own tests).
+				health := route == "/healthz" || route == "/readyz"
+				if code >= 500 && !(health && code == http.StatusServiceUnavailable) {
+					t.Errorf("%s with %q in %s: %d %q", route, v, p, code, msg)
+				}
+			}
+		}
+	}
+	for _, v := range []string{"!!!", cursor("x:y"), cursor("1:a\x00b"), cursor("1:\xff"), cursor("-9223372036854775808:a")} {
+		if code, msg := get("/api/instances?" + url.Values{"after": {v}}.Encode()); code != http.StatusBadRequest || !strings.Contains(msg, "after") {
+			t.Errorf("after=%q: %d %q, want 400 naming after", v, code, msg)
+		}
+	}
+	for _, v := range []string{"-1", "0", "1001", "99999999999999999999", "x"} {
+		for _, route := range []string{"/api/instances", "/api/incidents", "/api/tasks"} {
+			if code, msg := get(route + "?limit=" + url.QueryEscape(v)); code != http.StatusBadRequest || !strings.Contains(msg, "limit") {
+				t.Errorf("%s?limit=%s: %d %q, want 400 naming limit", route, v, code, msg)
+			}
+		}
+	}
+	if code, msg := get("/api/instances?state=%zz"); code != http.StatusBadRequest || !strings.Contains(msg, "query string") {
+		t.Errorf("malformed query: %d %q", code, msg)
 	}
 }

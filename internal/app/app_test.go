@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -113,6 +114,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "extra"}, "unexpected argument"},
 		{[]string{"serve", "--web-actor", "ann\x00"}, "--web-actor"},
 		{[]string{"serve", "--web-actor", "\u202eann"}, "--web-actor"},
+		{[]string{"serve", "--allowed-hosts", "evil.example/path"}, "--allowed-hosts"},
+		{[]string{"serve", "--allowed-hosts", "cockpit.example:99999"}, "--allowed-hosts"},
 		{[]string{"frobnicate"}, "unknown command"},
 		{[]string{"validate"}, "no BPMN file"},
 		{[]string{"migrate", "sideways"}, "unknown action"},
@@ -135,7 +138,7 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("top-level help: exit %d\n%s", r.code, r.stdout)
 	}
 	for cmd, envs := range map[string][]string{
-		"serve":    {"COCKPIT_DATA_DIR", "COCKPIT_ADDR", "COCKPIT_DATABASE_URL", "COCKPIT_NATS_URL", "COCKPIT_DEMO", "COCKPIT_DEMO_RATE", "COCKPIT_WORKERS", "COCKPIT_LOG_LEVEL", "COCKPIT_LOG_FORMAT", "stalled"},
+		"serve":    {"COCKPIT_DATA_DIR", "COCKPIT_ADDR", "COCKPIT_DATABASE_URL", "COCKPIT_NATS_URL", "COCKPIT_DEMO", "COCKPIT_DEMO_RATE", "COCKPIT_WORKERS", "COCKPIT_LOG_LEVEL", "COCKPIT_LOG_FORMAT", "stalled", "COCKPIT_ALLOWED_HOSTS"},
 		"migrate":  {"COCKPIT_DATA_DIR", "COCKPIT_DATABASE_URL"},
 		"bench":    {"--json", "--concurrency"},
 		"validate": {"FILE..."},
@@ -502,5 +505,93 @@ func TestMainUsesTheProcessEnvironment(t *testing.T) {
 	code := Main(context.Background(), []string{"serve"}, &out, &errOut)
 	if code != exitUsage || !strings.Contains(errOut.String(), "yaml") {
 		t.Fatalf("exit %d\n%s", code, errOut.String())
+	}
+}
+
+// TestServeEdge: every kind of answer of `cockpit serve` (API, API error, health,
+// readiness, metrics, page, static file, error page, redirect) carries the security
+// headers, and a Host the server does not serve is refused with 421, whatever the path
+// (DNS rebinding), also with the headers.
+func TestServeEdge(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--demo=false", "--allowed-hosts", "cockpit.example, other.example:9000")
+	defer s.stop()
+	do := func(path, host string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, s.base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if host != "" {
+			req.Host = host
+		}
+		client := *s.client
+		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	wantHeaders := func(what string, h http.Header) {
+		t.Helper()
+		for name, want := range map[string]string{
+			"Content-Security-Policy": "frame-ancestors 'none'", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+			"Referrer-Policy": "same-origin", "Cross-Origin-Opener-Policy": "same-origin", "Permissions-Policy": "camera=()",
+		} {
+			if !strings.Contains(h.Get(name), want) {
+				t.Errorf("%s: %s is %q, want it to hold %q", what, name, h.Get(name), want)
+			}
+		}
+	}
+	kinds := []struct {
+		kind, path string
+		status     int
+	}{
+		{"api", "/api/definitions", 200},
+		{"api error", "/api/instances?state=sleeping", 400},
+		{"api unknown", "/api/nothing", 404},
+		{"health", "/healthz", 200},
+		{"readiness", "/readyz", 200},
+		{"metrics", "/metrics", 200},
+		{"page", "/", 200},
+		{"static", "/static/app.js", 200},
+		{"error page", "/no/such/page", 404},
+		{"redirect", "/search?q=", 303},
+		{"csv", "/instances.csv", 200},
+		{"live stream refused", "/live?topic=bogus", 400},
+		{"bad parameter", "/instances?limit=%00", 400},
+	}
+	for _, k := range kinds {
+		for _, host := range []string{"", "localhost:1", "127.0.0.1", "[::1]:8080", "cockpit.example", "COCKPIT.example.:443", "other.example:9000"} {
+			resp := do(k.path, host)
+			what := fmt.Sprintf("%s (%s) for host %q", k.kind, k.path, host)
+			if resp.StatusCode != k.status {
+				t.Errorf("%s: %d, want %d", what, resp.StatusCode, k.status)
+			}
+			wantHeaders(what, resp.Header)
+		}
+		for _, host := range []string{"evil.example", "evil.example:8080", "other.example:9001", "cockpit.example.evil.example", "127.0.0.1.evil.example"} {
+			resp := do(k.path, host)
+			what := fmt.Sprintf("%s (%s) for host %q", k.kind, k.path, host)
+			if resp.StatusCode != http.StatusMisdirectedRequest {
+				t.Errorf("%s: %d, want 421", what, resp.StatusCode)
+			}
+			wantHeaders(what, resp.Header)
+		}
+	}
+	// The refusal names the flag.
+	req, _ := http.NewRequest(http.MethodGet, s.base+"/api/definitions", nil)
+	req.Host = "evil.example"
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "--allowed-hosts") || !strings.Contains(string(b), "evil.example") {
+		t.Errorf("421 body: %q", b)
 	}
 }

@@ -44,6 +44,9 @@ type serveConfig struct {
 	// takes it from X-Forwarded-User instead (only behind an authenticating proxy).
 	WebActor       string
 	TrustProxyUser bool
+	// AllowedHosts are the Host names (comma-separated; host or host:port, "*" for any)
+	// the HTTP server answers besides the loopback names and the listen address's host.
+	AllowedHosts string
 	// StallInterval is the time between stall detector passes; StallMin the floor of a
 	// threshold learnt from waiting times.
 	StallInterval time.Duration
@@ -78,7 +81,9 @@ Every history event is published on NATS JetStream (docs/events.md): on an embed
 server with its data in <data-dir>/nats, or on --nats-url.
 
 The UI and the API have no authentication: keep --addr on a loopback address (the default) unless a
-proxy in front of it checks who is calling. Ctrl-C (SIGINT) or SIGTERM stops it cleanly.`,
+proxy in front of it checks who is calling. A request naming a Host other than localhost,
+127.0.0.1, [::1], the host of --addr or one of --allowed-hosts is refused (421). Ctrl-C
+(SIGINT) or SIGTERM stops it cleanly.`,
 		getenv)
 	c.stringVar(&cfg.DataDir, "data-dir", "COCKPIT_DATA_DIR", "./cockpit-data", "directory for the embedded database (created when missing)")
 	c.stringVar(&cfg.Addr, "addr", "COCKPIT_ADDR", "127.0.0.1:8080", "address the HTTP server listens on")
@@ -94,6 +99,7 @@ proxy in front of it checks who is calling. Ctrl-C (SIGINT) or SIGTERM stops it 
 	c.stringVar(&cfg.LogFormat, "log-format", "COCKPIT_LOG_FORMAT", "text", "log format: text or json")
 	c.stringVar(&cfg.WebActor, "web-actor", "COCKPIT_WEB_ACTOR", "web", "operator name the audit log records for actions taken in the web UI")
 	c.boolVar(&cfg.TrustProxyUser, "trust-proxy-user", "COCKPIT_TRUST_PROXY_USER", false, "take the web UI operator's name from the X-Forwarded-User header (only behind a proxy that authenticates users and sets it)")
+	c.stringVar(&cfg.AllowedHosts, "allowed-hosts", "COCKPIT_ALLOWED_HOSTS", "", "host names the HTTP server answers to, comma-separated (host, or host:port; * for any): besides localhost, 127.0.0.1, [::1] and the host of --addr; a request naming another host gets 421 (DNS rebinding)")
 	c.durationVar(&cfg.ShutdownTimeout, "shutdown-timeout", "COCKPIT_SHUTDOWN_TIMEOUT", 30*time.Second, "how long a stop waits for requests and running jobs")
 	c.durationVar(&cfg.StallInterval, "stall-interval", "COCKPIT_STALL_INTERVAL", monitor.DefaultStallInterval, "how often the stall detector looks for tokens waiting past their element's threshold")
 	c.durationVar(&cfg.StallMin, "stall-min", "COCKPIT_STALL_MIN", monitor.DefaultStallMin, "the least stall threshold learnt from an element's p99 waiting time (an operator's threshold is used as set)")
@@ -122,6 +128,9 @@ func (cfg *serveConfig) check() error {
 	}
 	if cfg.DataDir == "" {
 		return errors.New("--data-dir is empty")
+	}
+	if err := web.CheckAllowedHosts(splitList(cfg.AllowedHosts)); err != nil {
+		return fmt.Errorf("--allowed-hosts: %w", err)
 	}
 	if cfg.StallInterval < time.Second {
 		return fmt.Errorf("--stall-interval %s: use at least 1s", cfg.StallInterval)
@@ -338,7 +347,9 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	}()
 	mux.Handle("/", ui)
 	srv := &http.Server{
-		Handler:           mux,
+		// Guard is outermost: every answer (UI, API, /metrics, health, errors) carries the
+		// security headers, and a request for a host this server does not serve is refused.
+		Handler:           web.Guard(mux, web.GuardOptions{AllowedHosts: allowedHosts(cfg.AllowedHosts, cfg.Addr, ln.Addr())}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -360,6 +371,9 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	log.Info("cockpit listening", "url", "http://"+addr, "demo", cfg.Demo)
 	if !isLoopback(ln.Addr()) {
 		log.Warn("the JSON API has no authentication and listens beyond this machine", "addr", addr)
+		if cfg.AllowedHosts == "" {
+			log.Warn("only loopback names and the listen address are accepted as Host; name the others with --allowed-hosts", "addr", addr)
+		}
 	}
 	if ready != nil {
 		ready(addr)
@@ -406,6 +420,21 @@ func stopEngine(stopCtx func() (context.Context, context.CancelFunc), e *engine.
 	if err := e.Stop(ctx); err != nil {
 		log.Error("stop engine", "err", err)
 	}
+}
+
+// allowedHosts are the hosts of --allowed-hosts and the listen address's host (unless
+// it listens on every address: 0.0.0.0 or :: names no host a browser would use).
+func allowedHosts(flag, addr string, listen net.Addr) []string {
+	hosts := splitList(flag)
+	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+			hosts = append(hosts, host)
+		}
+	}
+	if tcp, ok := listen.(*net.TCPAddr); ok && !tcp.IP.IsUnspecified() {
+		hosts = append(hosts, tcp.IP.String())
+	}
+	return hosts
 }
 
 func isLoopback(a net.Addr) bool {

@@ -124,15 +124,29 @@ func takeFlash(c echo.Context) *layout.Flash {
 	return &layout.Flash{Message: string(b[1:]), Error: b[0] == 'e'}
 }
 
-// redirectFlash ends an action: a banner for the next page, and 303 to it.
+// redirectFlash ends an action: a banner for the next page, and 303 to it (a target
+// that would leave this server goes to the overview).
 func redirectFlash(c echo.Context, to, msg string, isErr bool) error {
 	setFlash(c, msg, isErr)
-	return c.Redirect(http.StatusSeeOther, to)
+	return c.Redirect(http.StatusSeeOther, localPath(to, "/"))
 }
 
-// localPath accepts a redirect target from a form only when it stays on this server.
+// localPath is the one check of a redirect target that comes from a request (back=, a
+// form's field): it is kept only when every browser reads it as a path on this server.
+// Browsers drop tabs and newlines anywhere in a URL and read a backslash as a slash, so
+// "/\t/evil.example" or "/\\evil.example" would become "//evil.example", another host:
+// control characters and backslashes are refused anywhere, not only after the first "/".
 func localPath(p, fallback string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || len(p) > MaxParamBytes || !utf8.ValidString(p) {
+		return fallback
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f || r == '\\' || (r >= 0x80 && r <= 0x9f) {
+			return fallback
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") {
 		return fallback
 	}
 	return p
@@ -922,7 +936,7 @@ func (s *server) deploy(c echo.Context) error {
 	}
 	tooLarge := fmt.Sprintf("The file is larger than %d MiB, the most a BPMN document may be. Nothing was deployed.", bpmn.MaxDocumentBytes>>20)
 	r := c.Request()
-	r.Body = http.MaxBytesReader(c.Response(), r.Body, bpmn.MaxDocumentBytes+multipartSlack)
+	r.Body = http.MaxBytesReader(c.Response(), r.Body, MaxDeployBodyBytes)
 	if err := r.ParseMultipartForm(1 << 20); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

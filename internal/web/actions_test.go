@@ -124,7 +124,7 @@ func newActions(t *testing.T, cfg actionsConfig) *actions {
 	nc := connect(t, ns.ClientURL())
 	ui := web.New(web.Options{Engine: e, Commands: command.NewClient(nc, prefix),
 		Logger: slog.New(slog.DiscardHandler), Actor: "ann", TrustProxyUser: cfg.trustProxy})
-	srv := httptest.NewServer(ui)
+	srv := httptest.NewServer(web.Guard(ui, web.GuardOptions{}))
 	t.Cleanup(srv.Close)
 	return &actions{fixture: &fixture{t: t, e: e, srv: srv}, st: st, nc: nc}
 }

@@ -19,13 +19,41 @@ import (
 const csvPage = 1000
 
 // startCSV sets the headers of a CSV download and returns a writer on the response.
-func startCSV(c echo.Context, filename string) *csv.Writer {
+func startCSV(c echo.Context, filename string) *csvWriter {
 	h := c.Response().Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": filename}))
 	h.Set("Cache-Control", "no-store")
 	c.Response().WriteHeader(http.StatusOK)
-	return csv.NewWriter(c.Response())
+	return &csvWriter{csv.NewWriter(c.Response())}
+}
+
+// csvWriter is the one writer of every CSV export: each cell goes through csvCell.
+type csvWriter struct{ *csv.Writer }
+
+// Write writes one row with every cell made safe for a spreadsheet.
+func (w *csvWriter) Write(row []string) error {
+	for i, cell := range row {
+		row[i] = csvCell(cell)
+	}
+	return w.Writer.Write(row)
+}
+
+// csvCell neutralises a cell a spreadsheet would run as a formula (CSV injection, the
+// OWASP rule): a cell that starts with = + - @, a tab or a carriage return gets a leading
+// apostrophe, which spreadsheets show as text. Numbers (-5, +1.5e3) are left as they are.
+func csvCell(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		if _, err := strconv.ParseFloat(s, 64); err == nil {
+			return s
+		}
+		return "'" + s
+	}
+	return s
 }
 
 // instancesCSV streams every instance the instance list's filters select (all pages, not
@@ -143,7 +171,7 @@ func statsCols(st monitor.Stats) []string {
 	return []string{i64(st.Count), ms(st.Avg()), ms(st.P50), ms(st.P95), ms(st.P99), ms(st.Max)}
 }
 
-func writeElementsCSV(w *csv.Writer, rep *monitor.Report, proc *bpmn.Process) {
+func writeElementsCSV(w *csvWriter, rep *monitor.Report, proc *bpmn.Process) {
 	kinds, names := elementInfo(proc)
 	_ = w.Write([]string{"element_id", "name", "kind", "entered", "left", "cancelled", "incidents",
 		"duration_count", "duration_avg_ms", "duration_p50_ms", "duration_p95_ms", "duration_p99_ms", "duration_max_ms",
@@ -156,7 +184,7 @@ func writeElementsCSV(w *csv.Writer, rep *monitor.Report, proc *bpmn.Process) {
 	}
 }
 
-func writeFlowsCSV(w *csv.Writer, rep *monitor.Report, proc *bpmn.Process) {
+func writeFlowsCSV(w *csvWriter, rep *monitor.Report, proc *bpmn.Process) {
 	flows := map[string]*bpmn.SequenceFlow{}
 	for _, f := range sequenceFlows(proc) {
 		flows[f.ID] = f

@@ -76,6 +76,9 @@ func (s *server) parseInstanceFilter(c echo.Context, q url.Values) (store.Instan
 	if form.VarName != "" {
 		f.VariableName = form.VarName
 		f.VariableValue = variableValue(form.VarValue)
+		if jsonHasNUL(f.VariableValue) {
+			return f, form, badRequest("Parameter value: %q holds a NUL character (\\u0000), which no variable can hold.", form.VarValue)
+		}
 	} else if form.VarValue != "" {
 		return f, form, badRequest("A variable value needs a variable name.")
 	}
@@ -137,11 +140,8 @@ func (s *server) instances(c echo.Context) error {
 	}
 	list, err := s.eng.ListInstances(ctx, f)
 	if err != nil {
-		// The store seam has no sentinel for a bad cursor; both stores say so in words.
-		if f.After != "" && strings.Contains(err.Error(), "invalid cursor") {
-			return badRequest("The page cursor %q is not valid: start again from the first page.", f.After)
-		}
-		return err // an engine.ErrInvalidInput is a 400 (handleError)
+		// store.ErrInvalidCursor and engine.ErrInvalidInput are 400s (handleError).
+		return err
 	}
 	latest, err := s.eng.ListDefinitions(ctx, store.DefinitionFilter{LatestOnly: true})
 	if err != nil {

@@ -97,6 +97,8 @@ func (s *server) handleError(err error, c echo.Context) {
 		pe = notFound("%v", err)
 	case errors.Is(err, engine.ErrInvalidInput):
 		pe = badRequest("%v", err)
+	case errors.Is(err, store.ErrInvalidCursor):
+		pe = badRequest("Parameter after: %q is not a page cursor this server made; start again from the first page.", c.QueryParam("after"))
 	case errors.Is(err, context.Canceled):
 		return // the browser went away
 	default:

@@ -101,6 +101,8 @@ type Options struct {
 	// Stalls tells the process page the stall threshold of each element (the stall
 	// detector's; nil shows the operators' thresholds only).
 	Stalls StallThresholds
+	// LiveLimits bound the live streams (zero fields: the defaults).
+	LiveLimits LiveLimits
 }
 
 // StallThresholds gives the thresholds the stall detector applies to a definition's
@@ -125,13 +127,15 @@ type server struct {
 	metrics MetricsReader
 	// stalls gives the stall detector's thresholds (nil: operators' thresholds only).
 	stalls StallThresholds
+	// trustProxyUser: X-Forwarded-User names the client of a live stream (its limit).
+	trustProxyUser bool
 }
 
 // New returns the UI: an http.Handler with the live-update hub's Start and Stop. Every
 // route is wired in routes below.
 func New(opts Options) *UI {
 	s := &server{eng: opts.Engine, cmds: opts.Commands, metrics: opts.Metrics, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
-		bulk: newBulkRegistry(), stalls: opts.Stalls}
+		bulk: newBulkRegistry(), stalls: opts.Stalls, trustProxyUser: opts.TrustProxyUser}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -139,14 +143,21 @@ func New(opts Options) *UI {
 	s.echo = e
 	if opts.NATS != nil {
 		s.hub = newHub(opts.NATS, opts.Prefix, opts.LiveInterval, s.log, s.renderPage, s.instanceKey)
+		s.hub.limits = opts.LiveLimits.withDefaults()
 	}
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.Recover())
-	e.Use(securityHeaders)
+	// Guard sets these for everything `cockpit serve` answers; the UI sets them itself
+	// too, so it is safe wherever it is mounted.
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error { SetSecurityHeaders(c.Response().Header()); return next(c) }
+	})
+	e.Use(s.checkParams)
 	s.routes(e)
 	// Refuse cross-site form posts (a page elsewhere posting to a local cockpit): the
-	// browser's Sec-Fetch-Site / Origin headers tell, no token needed.
+	// browser's Sec-Fetch-Site / Origin headers tell, no token needed. Guard (guard.go)
+	// goes around this handler, the API and /metrics alike: `cockpit serve` wraps them.
 	return &UI{Handler: http.NewCrossOriginProtection().Handler(e), s: s}
 }
 
@@ -186,26 +197,9 @@ func (s *server) routes(e *echo.Echo) {
 	e.POST("/deploy", s.deploy)
 	e.GET("/search", s.search)
 	e.GET("/live", s.live)
+	e.HEAD("/live", s.live)
 	e.GET("/static/diagram.css", s.diagramCSS)
 	e.GET("/static/*", s.static)
-}
-
-// securityHeaders sets the headers every answer carries. The CSP allows no inline script
-// (app.js binds every handler) and no inline style: diagrams are drawn without their
-// <style> and styled by /static/diagram.css.
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; "+
-			"img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "+
-			"form-action 'self'; frame-ancestors 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		return next(c)
-	}
 }
 
 func (s *server) now() time.Time { return s.eng.Clock().Now() }

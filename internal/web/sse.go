@@ -26,6 +26,15 @@ package web
 //     last of them; rooms filter the decoded events in Go (exact key, instance id, type).
 //   - A room renders at most once per Interval: the first event after a quiet spell
 //     renders at once, later ones within the interval coalesce into one trailing render.
+//   - Renders share a budget: at most liveRenderSlots run at once (half the cores), and a
+//     room's interval grows with the cost of a render times the number of rooms, so all
+//     renders together take about liveRenderShare of a core; under load pages refresh
+//     more slowly (up to liveMaxInterval) instead of slowing the engine.
+//   - Streams are bounded in total, per client (remote address, or the trusted proxy
+//     user) and in distinct topics (LiveLimits). A stream over a limit is refused (503, or
+//     429 for one client's) with Retry-After; the page says it is not live and keeps its
+//     manual refresh. A topic's query keeps only the parameters its page reads, in
+//     canonical order, so query strings that show the same view share one room and render.
 //   - A browser gets a fragment only when its HTML differs from what it was last sent;
 //     a new stream gets every fragment once, so events between the page's render and the
 //     stream's start are never missed.
@@ -45,11 +54,15 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -74,7 +87,63 @@ const (
 	liveQueue = 16
 	// liveRenderTimeout bounds one render of a page.
 	liveRenderTimeout = 10 * time.Second
+	// liveRenderShare is the share of one core the renders of all rooms may take on
+	// average: a room's interval is at least its render cost times the number of rooms
+	// divided by this share.
+	liveRenderShare = 0.25
+	// liveMaxInterval caps a room's interval however loaded the hub: a page under load
+	// is at most this late.
+	liveMaxInterval = 5 * time.Second
+	// liveRetryAfter is the Retry-After of a stream refused over a limit.
+	liveRetryAfter = 30 * time.Second
 )
+
+// Default limits of live streams (LiveLimits).
+const (
+	// DefaultMaxLiveStreams bounds the open live streams of the server.
+	DefaultMaxLiveStreams = 500
+	// DefaultMaxLiveStreamsPerClient bounds one client's streams (a browser over HTTP/1.1
+	// opens at most 6 connections to a host; more tabs over HTTP/2 or a proxy's users).
+	DefaultMaxLiveStreamsPerClient = 32
+	// DefaultMaxLiveTopics bounds the distinct topics (rooms, each rendered on its own).
+	DefaultMaxLiveTopics = 100
+)
+
+// LiveLimits bound the live streams; zero fields take the defaults.
+type LiveLimits struct {
+	// Streams is the most open streams (DefaultMaxLiveStreams).
+	Streams int
+	// PerClient is the most streams of one client: its remote address, or its user when
+	// the proxy's X-Forwarded-User is trusted (DefaultMaxLiveStreamsPerClient).
+	PerClient int
+	// Topics is the most distinct topics watched at once (DefaultMaxLiveTopics).
+	Topics int
+}
+
+func (l LiveLimits) withDefaults() LiveLimits {
+	if l.Streams <= 0 {
+		l.Streams = DefaultMaxLiveStreams
+	}
+	if l.PerClient <= 0 {
+		l.PerClient = DefaultMaxLiveStreamsPerClient
+	}
+	if l.Topics <= 0 {
+		l.Topics = DefaultMaxLiveTopics
+	}
+	return l
+}
+
+// limitError refuses a stream over a limit: the status (503, or 429 for one client's
+// limit) and the limit's name for the message.
+type limitError struct {
+	status int
+	limit  string
+	n      int
+}
+
+func (e *limitError) Error() string {
+	return fmt.Sprintf("live updates are at their limit (%s: %d); this page is not live, reload it to see changes", e.limit, e.n)
+}
 
 // Errors of the hub; the /live handler turns them into status codes.
 var (
@@ -132,6 +201,15 @@ type hub struct {
 	rooms    map[string]*room
 	subs     map[string]*sharedSub
 	wg       sync.WaitGroup // room loops, the status watcher, and streams
+	limits   LiveLimits
+	streams  int            // open streams
+	clients  map[string]int // open streams per client
+
+	// slots bounds the renders running at once (liveRenderSlots).
+	slots chan struct{}
+	// cost is a moving average of one render's duration (ns); nrooms the rooms' count.
+	cost   atomic.Int64
+	nrooms atomic.Int64
 
 	// onRender, when set (tests), is called after each render of a topic.
 	onRender func(topic string)
@@ -163,6 +241,7 @@ func (r *room) markDirty() {
 type liveClient struct {
 	r    *room
 	out  chan []byte   // SSE bytes to write, queued by the hub
+	who  string        // the client, for its limit
 	gone chan struct{} // closed when the hub drops the stream
 	once sync.Once
 	// sent holds a hash of the HTML last queued per fragment id; only the room loop
@@ -183,6 +262,10 @@ func (c *liveClient) enqueue(b []byte) bool {
 	}
 }
 
+// liveRenderSlots is how many renders may run at once: half the cores, so the engine
+// always has the other half.
+func liveRenderSlots() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
 func newHub(nc *nats.Conn, prefix string, interval time.Duration, log *slog.Logger, render renderFunc,
 	instanceKey func(context.Context, string) (string, error)) *hub {
 	if prefix == "" {
@@ -192,7 +275,21 @@ func newHub(nc *nats.Conn, prefix string, interval time.Duration, log *slog.Logg
 		interval = DefaultLiveInterval
 	}
 	return &hub{nc: nc, prefix: prefix, interval: interval, log: log, render: render, instanceKey: instanceKey,
-		stopping: make(chan struct{}), rooms: map[string]*room{}, subs: map[string]*sharedSub{}}
+		stopping: make(chan struct{}), rooms: map[string]*room{}, subs: map[string]*sharedSub{},
+		limits: LiveLimits{}.withDefaults(), clients: map[string]int{}, slots: make(chan struct{}, liveRenderSlots())}
+}
+
+// gap is the least time between two renders of a room: the interval, or more when the
+// renders of all rooms would take more than liveRenderShare of a core.
+func (h *hub) gap() time.Duration {
+	g := time.Duration(float64(h.cost.Load()) * float64(h.nrooms.Load()) / liveRenderShare)
+	return min(max(g, h.interval), max(liveMaxInterval, h.interval))
+}
+
+// noteCost folds one render's duration into the moving average (weight 1/8).
+func (h *hub) noteCost(d time.Duration) {
+	old := h.cost.Load()
+	h.cost.Store(old + (int64(d)-old)/8)
 }
 
 // Start lets streams join and watches the NATS connection's state. Renders run on a
@@ -283,13 +380,40 @@ func statusEvent(up bool) []byte {
 	return []byte("event: status\ndata: down\n\n")
 }
 
-// join adds a stream to the room of t, creating the room (and subscribing) when it is
-// the first.
-func (h *hub) join(t topic) (*liveClient, error) {
+// admit tells whether one more stream of client who (on topic key, "" for any) is within
+// the limits. The caller holds h.mu.
+func (h *hub) admit(who, key string) error {
+	switch {
+	case h.streams >= h.limits.Streams:
+		return &limitError{status: http.StatusServiceUnavailable, limit: "live streams of this server", n: h.limits.Streams}
+	case h.clients[who] >= h.limits.PerClient:
+		return &limitError{status: http.StatusTooManyRequests, limit: "live streams of one client", n: h.limits.PerClient}
+	case h.rooms[key] == nil && len(h.rooms) >= h.limits.Topics:
+		return &limitError{status: http.StatusServiceUnavailable, limit: "distinct live topics", n: h.limits.Topics}
+	}
+	return nil
+}
+
+// check tells whether a stream of who on topic key would be admitted now (HEAD /live).
+func (h *hub) check(who, key string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.started || h.stopped {
+		return errHubStopped
+	}
+	return h.admit(who, key)
+}
+
+// join adds a stream of client who to the room of t, creating the room (and subscribing)
+// when it is the first; a stream over a limit is a *limitError.
+func (h *hub) join(t topic, who string) (*liveClient, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.started || h.stopped {
 		return nil, errHubStopped
+	}
+	if err := h.admit(who, t.key); err != nil {
+		return nil, err
 	}
 	r := h.rooms[t.key]
 	if r == nil {
@@ -309,11 +433,14 @@ func (h *hub) join(t topic) (*liveClient, error) {
 		r = &room{t: t, sub: s, clients: map[*liveClient]struct{}{}, dirty: make(chan struct{}, 1), quit: make(chan struct{})}
 		s.rooms[r] = struct{}{}
 		h.rooms[t.key] = r
+		h.nrooms.Store(int64(len(h.rooms)))
 		h.wg.Add(1)
 		go h.loop(r)
 	}
-	c := &liveClient{r: r, out: make(chan []byte, liveQueue), gone: make(chan struct{}), sent: map[string]uint64{}}
+	c := &liveClient{r: r, who: who, out: make(chan []byte, liveQueue), gone: make(chan struct{}), sent: map[string]uint64{}}
 	r.clients[c] = struct{}{}
+	h.streams++
+	h.clients[who]++
 	h.wg.Add(1) // the stream; leave ends it
 	c.out <- statusEvent(h.nc.IsConnected())
 	r.markDirty()
@@ -327,11 +454,18 @@ func (h *hub) leave(c *liveClient) {
 	defer h.mu.Unlock()
 	defer h.wg.Done()
 	r := c.r
+	if _, ok := r.clients[c]; ok {
+		h.streams--
+		if h.clients[c.who]--; h.clients[c.who] <= 0 {
+			delete(h.clients, c.who)
+		}
+	}
 	delete(r.clients, c)
 	if len(r.clients) > 0 || h.rooms[r.t.key] != r {
 		return
 	}
 	delete(h.rooms, r.t.key)
+	h.nrooms.Store(int64(len(h.rooms)))
 	close(r.quit)
 	delete(r.sub.rooms, r)
 	if len(r.sub.rooms) == 0 && h.subs[r.t.subject] == r.sub {
@@ -372,7 +506,7 @@ func (h *hub) loop(r *room) {
 			return
 		case <-r.dirty:
 		}
-		if wait := h.interval - time.Since(last); wait > 0 {
+		if wait := h.gap() - time.Since(last); wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-h.stopping:
@@ -383,14 +517,24 @@ func (h *hub) loop(r *room) {
 				return
 			case <-t.C:
 			}
-			// Events of the wait are covered by this render.
-			select {
-			case <-r.dirty:
-			default:
-			}
+		}
+		// A render slot: while the room waits for one, its events coalesce.
+		select {
+		case <-h.stopping:
+			return
+		case <-r.quit:
+			return
+		case h.slots <- struct{}{}:
+		}
+		// Events of the wait are covered by this render.
+		select {
+		case <-r.dirty:
+		default:
 		}
 		last = time.Now()
 		h.renderRoom(r)
+		<-h.slots
+		h.noteCost(time.Since(last))
 	}
 }
 
@@ -563,7 +707,7 @@ func (h *hub) parseTopic(ctx context.Context, raw string) (topic, error) {
 	if err != nil {
 		return topic{}, fmt.Errorf("%w: %q: %v", errBadTopic, raw, err)
 	}
-	q = cloneValues(q) // drops empty values, so equal filters name one room
+	q = topicQuery(kind, q) // equal views name one room
 	all := h.prefix + ".events.>"
 	byKey := func(key string) string { return h.prefix + ".events." + bus.SafeToken(key) + ".>" }
 	var t topic
@@ -638,11 +782,49 @@ func liveTopic(c echo.Context) string {
 	case "/instances/:id":
 		return "instance:" + c.Param("id")
 	case "/instances":
-		return "instances" + encodeQuery(cloneValues(c.Request().URL.Query()))
+		return "instances" + encodeQuery(topicQuery("instances", c.Request().URL.Query()))
 	case "/incidents":
-		return "incidents" + encodeQuery(cloneValues(c.Request().URL.Query()))
+		return "incidents" + encodeQuery(topicQuery("incidents", c.Request().URL.Query()))
 	}
 	return ""
+}
+
+// topicParams are the query parameters each live page reads; a topic keeps only these.
+var topicParams = map[string][]string{
+	"process":   {"version"},
+	"instances": {"state", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident", "waitingAt", "stalled", "after", "limit"},
+	"incidents": {"state", "process"},
+}
+
+// topicQuery is the canonical query of a topic: the parameters its page reads (the first
+// value, as the page reads it), without empty ones and defaults, a state list sorted and
+// without repeats; url.Values.Encode orders them by name. Query strings that show the same
+// view (other parameters, another order) thus name one room, rendered once.
+func topicQuery(kind string, q url.Values) url.Values {
+	out := url.Values{}
+	for _, name := range topicParams[kind] {
+		v := q.Get(name)
+		switch {
+		case v == "":
+			continue
+		case name == "state" && kind == "instances":
+			var states []string
+			for st := range strings.SplitSeq(v, ",") {
+				if st = strings.TrimSpace(st); st != "" && !slices.Contains(states, st) {
+					states = append(states, st)
+				}
+			}
+			slices.Sort(states)
+			if v = strings.Join(states, ","); v == "" {
+				continue
+			}
+		case name == "state" && kind == "incidents" && v == store.IncidentOpen,
+			name == "limit" && v == strconv.Itoa(defaultPage):
+			continue // the page's default
+		}
+		out.Set(name, v)
+	}
+	return out
 }
 
 // liveProps tell the layout how the page stays current.
@@ -675,15 +857,50 @@ func (s *server) live(c echo.Context) error {
 	if err != nil {
 		return err // store.ErrNotFound for an unknown instance: 404
 	}
-	cl, err := h.join(t)
-	if errors.Is(err, errHubStopped) {
+	who := s.liveClientOf(req)
+	var limit *limitError
+	if req.Method == http.MethodHead {
+		// live.js asks after a stream failed: is it refused over a limit (it then says
+		// so and waits Retry-After), or was the connection lost (it reconnects)?
+		err = h.check(who, t.key)
+	} else {
+		var cl *liveClient
+		if cl, err = h.join(t, who); err == nil {
+			defer h.leave(cl)
+			return s.stream(c, h, t, cl)
+		}
+	}
+	switch {
+	case err == nil:
+		return c.NoContent(http.StatusNoContent)
+	case errors.Is(err, errHubStopped):
 		return &pageError{Status: http.StatusServiceUnavailable, Title: "Live updates are not running", Message: err.Error()}
+	case errors.As(err, &limit):
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(liveRetryAfter/time.Second)))
+		return &pageError{Status: limit.status, Title: "Live updates are busy", Message: limit.Error()}
 	}
-	if err != nil {
-		return err
-	}
-	defer h.leave(cl)
+	return err
+}
 
+// liveClientOf names the client of a stream for its limit: the user a trusted proxy
+// names, else the remote address without its port (not X-Forwarded-For, which anyone
+// can send).
+func (s *server) liveClientOf(r *http.Request) string {
+	if s.trustProxyUser {
+		if u := strings.TrimSpace(r.Header.Get("X-Forwarded-User")); u != "" {
+			return "user:" + s.actor(r)
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "addr:" + host
+}
+
+// stream writes a joined stream until the browser goes, the hub drops it or stops.
+func (s *server) stream(c echo.Context, h *hub, t topic, cl *liveClient) error {
+	req := c.Request()
 	w := c.Response()
 	rc := http.NewResponseController(w)
 	// The server's read and write timeouts are for requests, not for a stream that

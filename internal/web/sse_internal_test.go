@@ -95,7 +95,7 @@ func TestHubCoalesces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := h.join(tp)
+	c, err := h.join(tp, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,12 +150,12 @@ func TestHubDropsSlowClient(t *testing.T) {
 		return 200, fmt.Appendf(nil, `<p id="live-x" data-live>%d</p>`, n.Add(1)), nil
 	})
 	tp, _ := h.parseTopic(context.Background(), "dashboard")
-	slow, err := h.join(tp)
+	slow, err := h.join(tp, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.leave(slow)
-	fast, err := h.join(tp)
+	fast, err := h.join(tp, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,5 +203,117 @@ func TestHubDropsSlowClient(t *testing.T) {
 	wg.Wait()
 	if got.Load() == before {
 		t.Error("the fast stream got nothing after the slow one was dropped")
+	}
+}
+
+// TestHubRenderBudget: forty topics whose render costs 2 ms, under a steady stream of
+// events that concern all of them for a second: the renders take about liveRenderShare
+// of the time (not all of it), at most liveRenderSlots run at once, and every topic
+// renders again after the last event (slower, never lost).
+func TestHubRenderBudget(t *testing.T) {
+	const rooms, cost, window = 40, 2 * time.Millisecond, time.Second
+	var mu sync.Mutex
+	var busy time.Duration
+	var running, most int
+	var windowStart, windowEnd time.Time
+	last := map[string]time.Time{}
+	h, nc := stubHub(t, time.Millisecond, func(_ context.Context, path string) (int, []byte, error) {
+		mu.Lock()
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		start := time.Now()
+		for time.Since(start) < cost { // the work of a render
+		}
+		end := time.Now()
+		mu.Lock()
+		running--
+		if !windowStart.IsZero() && windowEnd.IsZero() {
+			busy += end.Sub(start)
+		}
+		last[path] = start
+		mu.Unlock()
+		return 200, []byte(`<p id="live-x" data-live>x</p>`), nil
+	})
+	h.limits.PerClient = rooms
+	done := make(chan struct{})
+	var drains sync.WaitGroup
+	defer drains.Wait()
+	defer close(done)
+	for i := range rooms {
+		tp, err := h.parseTopic(context.Background(), fmt.Sprintf("instances?businessKey=%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := h.join(tp, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.leave(c)
+		// Drain the stream so the hub never drops it.
+		drains.Add(1)
+		go func() {
+			defer drains.Done()
+			for {
+				select {
+				case <-c.out:
+				case <-c.gone:
+					return
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
+	b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: "e", InstanceID: "i1", DefinitionKey: "k", Type: "instance.started", Data: json.RawMessage(`{}`)})
+	subject := bus.EventSubject("stub", "k", "instance.started")
+	mu.Lock()
+	windowStart = time.Now()
+	mu.Unlock()
+	tick := time.NewTicker(time.Millisecond)
+	for time.Since(windowStart) < window {
+		<-tick.C // the event rate: one a millisecond
+		if err := nc.Publish(subject, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tick.Stop()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	windowEnd = time.Now()
+	share := float64(busy) / float64(windowEnd.Sub(windowStart))
+	mu.Unlock()
+	waitFor(t, "every topic to render after the last event", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range rooms {
+			if !last[fmt.Sprintf("/instances?businessKey=%d", i)].After(windowEnd) {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("renders took %.0f%% of %s; at most %d at once; gap %s", share*100, window, most, h.gap())
+	if share > 2*liveRenderShare {
+		t.Errorf("renders took %.0f%% of the time, want about %.0f%%", share*100, liveRenderShare*100)
+	}
+	if most > liveRenderSlots() {
+		t.Errorf("%d renders at once, want at most %d", most, liveRenderSlots())
+	}
+}
+
+// waitFor polls cond until it holds or a deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

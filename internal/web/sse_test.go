@@ -46,7 +46,7 @@ const liveTestPrefix = "livetest"
 // The process "fix": start → work (service, 1 attempt; fails while the variable ok is
 // not true) → review (user task) → end.
 type liveFixture struct {
-	t        *testing.T
+	t        testing.TB
 	e        *engine.Engine
 	nats     *bus.Server
 	natsDir  string
@@ -59,6 +59,12 @@ type liveFixture struct {
 }
 
 func newLiveFixture(t *testing.T) *liveFixture {
+	t.Helper()
+	return newLiveFixtureWith(t, web.Options{})
+}
+
+// newLiveFixtureWith is newLiveFixture with the limits and proxy trust of opts.
+func newLiveFixtureWith(t testing.TB, opts web.Options) *liveFixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &liveFixture{t: t, natsDir: t.TempDir(), interval: 40 * time.Millisecond}
@@ -129,7 +135,7 @@ func newLiveFixture(t *testing.T) *liveFixture {
 	})
 
 	f.ui = web.New(web.Options{Engine: f.e, Logger: slog.New(slog.DiscardHandler), NATS: f.hubConn,
-		Prefix: liveTestPrefix, LiveInterval: f.interval})
+		Prefix: liveTestPrefix, LiveInterval: f.interval, LiveLimits: opts.LiveLimits, TrustProxyUser: opts.TrustProxyUser})
 	if err := f.ui.Start(ctx); err != nil {
 		t.Fatalf("start UI: %v", err)
 	}
@@ -198,7 +204,7 @@ func (ev sseEvent) fragment() (id, html string) {
 
 // liveStream reads one SSE stream into a channel.
 type liveStream struct {
-	t      *testing.T
+	t      testing.TB
 	events chan sseEvent
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -517,8 +523,9 @@ func TestLiveTopics(t *testing.T) {
 		"/processes/fix?version=1": "process:fix?version=1",
 		"/instances/" + in.ID:      "instance:" + in.ID,
 		"/instances?process=fix":   "instances?process=fix",
-		"/incidents?state=open&x=": "incidents?state=open",
-		"/tasks":                   "",
+		"/incidents?state=open&x=": "incidents", // open is the default, x no parameter of the page
+		"/instances?utm=1&state=completed,active&process=fix&state=x": "instances?process=fix&state=active%2Ccompleted",
+		"/tasks": "",
 	} {
 		body := getBody(t, f.srv.URL+path)
 		want := `data-live-src="/live?topic=` + url.QueryEscape(topic) + `"`

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
-	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
 
@@ -37,11 +35,15 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureOn(t, testStores()[0].open)
+}
+
+// newFixtureOn is newFixture on the store open makes.
+func newFixtureOn(t *testing.T, open func(t *testing.T) store.Store) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
+	st := open(t)
+	var err error
 	// The real clock: the executor runs the jobs in real time; no figure here depends on the hour.
 	e, err := engine.New(engine.Options{Store: st, Workers: 2, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -97,7 +99,8 @@ func newFixture(t *testing.T) *fixture {
 		incs, err2 := e.ListIncidents(ctx, store.IncidentFilter{State: store.IncidentOpen})
 		return err1 == nil && err2 == nil && len(tasks) == 2 && len(incs) == 1
 	})
-	f.srv = httptest.NewServer(web.New(web.Options{Engine: e, Logger: slog.New(slog.DiscardHandler)}))
+	// Guard goes around the UI as `cockpit serve` puts it.
+	f.srv = httptest.NewServer(web.Guard(web.New(web.Options{Engine: e, Logger: slog.New(slog.DiscardHandler)}), web.GuardOptions{}))
 	t.Cleanup(f.srv.Close)
 	return f
 }

@@ -26,6 +26,7 @@
     live: ["Live", "This page updates itself as the engine works"],
     down: ["Live paused", "The server lost its event bus; changes show up when it is back"],
     reconnecting: ["Reconnecting…", "The live connection broke; trying again"],
+    busy: ["Not live: server busy", "The server has as many live pages open as it serves; reload this page to see changes (it tries again later)"],
     off: ["Not live", "This browser cannot receive live updates; reload to see changes"]
   };
   function setState(state) {
@@ -123,13 +124,23 @@
     });
     es.onerror = function () {
       // EventSource retries by itself only after some failures; take over so every
-      // failure backs off the same way.
+      // failure backs off the same way. A stream refused over the server's limits
+      // (429/503, which EventSource does not show) is told by a HEAD request: the page
+      // then says it is not live and tries again after Retry-After.
       es.close();
       es = null;
       setState("reconnecting");
       var wait = delay + Math.random() * delay / 2;
       delay = Math.min(delay * 2, MAX_DELAY);
-      timer = setTimeout(connect, wait);
+      fetch(src, { method: "HEAD", cache: "no-store" }).then(function (r) {
+        if (r.status === 429 || r.status === 503) {
+          setState("busy");
+          var after = parseInt(r.headers.get("Retry-After") || "", 10);
+          if (after > 0) wait = Math.max(wait, after * 1000 + Math.random() * 5000);
+        }
+      }, function () {}).then(function () {
+        if (!es && !timer) timer = setTimeout(connect, wait);
+      });
     };
   }
 

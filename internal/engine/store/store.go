@@ -69,6 +69,17 @@ type unavailableError struct{ err error }
 func (e unavailableError) Error() string   { return e.err.Error() }
 func (e unavailableError) Unwrap() []error { return []error{e.err, ErrUnavailable} }
 
+// ErrInvalidCursor means a page cursor (InstanceFilter.After) is not one the store made:
+// the caller's input is wrong (a 400 at the edge), not the store.
+var ErrInvalidCursor = errors.New("invalid cursor")
+
+// MinCursorMicros and MaxCursorMicros bound a cursor's time (microseconds since 1970, years 1 to 9999):
+// what the stores wrote is inside it, and PostgreSQL refuses times far outside.
+const (
+	MinCursorMicros = -62135596800 * 1_000_000
+	MaxCursorMicros = 253402300799 * 1_000_000
+)
+
 // Store opens transactions. Implementations are safe for concurrent use.
 type Store interface {
 	// Write runs fn in a read-write transaction and commits when fn returns nil.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
@@ -479,15 +480,15 @@ func instanceCursor(in *store.Instance) string {
 func parseInstanceCursor(s string) (int64, string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return 0, "", fmt.Errorf("invalid cursor %q", s)
+		return 0, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
 	}
 	ts, id, ok := strings.Cut(string(b), ":")
 	if !ok {
-		return 0, "", fmt.Errorf("invalid cursor %q", s)
+		return 0, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
 	}
 	started, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return 0, "", fmt.Errorf("invalid cursor %q", s)
+	if err != nil || started < store.MinCursorMicros || started > store.MaxCursorMicros || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		return 0, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
 	}
 	return started, id, nil
 }

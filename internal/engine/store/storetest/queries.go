@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -195,12 +196,19 @@ func testInstanceFilters(t *testing.T, s store.Store) {
 	}
 	same(t, "listed rows", page.Instances, want)
 
-	err := s.Read(t.Context(), func(tx store.Tx) error {
-		_, err := tx.ListInstances(t.Context(), store.InstanceFilter{After: "not a cursor!"})
-		return err
-	})
-	if err == nil {
-		t.Fatal("ListInstances with a malformed cursor: no error")
+	// A cursor the store did not make is ErrInvalidCursor (a 400 at the edge), never a
+	// driver's error: bad base64, no separator, a time out of range, a NUL or invalid
+	// UTF-8 in its id (PostgreSQL refuses both in text).
+	cursor := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	for _, bad := range []string{"not a cursor!", cursor("x"), cursor("x:y"), cursor("1:a\x00b"), cursor("1:\xff"),
+		cursor("-9223372036854775808:a"), cursor("9223372036854775807:a")} {
+		err := s.Read(t.Context(), func(tx store.Tx) error {
+			_, err := tx.ListInstances(t.Context(), store.InstanceFilter{After: bad})
+			return err
+		})
+		if !errors.Is(err, store.ErrInvalidCursor) {
+			t.Errorf("ListInstances with the malformed cursor %q: %v, want ErrInvalidCursor", bad, err)
+		}
 	}
 }
 
