@@ -243,7 +243,6 @@ func TestHealthOnBothStores(t *testing.T) {
 	}
 }
 
-
 // TestAPIHostileParams hits every route of the JSON API with hostile values in each
 // path and query parameter: bytes no parameter accepts (NUL, invalid UTF-8, control
 // characters, 100 KB) are a 400 naming the parameter; malformed cursors and bad page
