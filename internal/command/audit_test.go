@@ -7,9 +7,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/nats-io/nats.go/micro"
 )
 
 // TestHostileActorsAreRefused: an actor the audit log could not hold, or that could pass
@@ -183,4 +185,37 @@ func TestNoAuditRowNoCommand(t *testing.T) {
 	if a := v.lastAudit(inst.ID); a.Result != "ok" || a.Actor != "ann" {
 		t.Errorf("audit %+v", a)
 	}
+}
+
+// TestConcurrentRefusals: many requests refused at once, each answered with its own
+// error and the micro error headers. Replies leave from the commands' goroutines after
+// micro's handler returned; answering through micro's request raced with its stats
+// (the race detector caught it), so replies are published on the connection.
+func TestConcurrentRefusals(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	const n = 64
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = v.client.CancelInstance(v.ctx, command.InstanceRequest{Meta: meta("ann"), InstanceID: fmt.Sprintf("missing-%d", i)})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		var cerr *command.Error
+		if !errors.As(err, &cerr) || cerr.Code != command.CodeNotFound {
+			t.Errorf("request %d: %v, want not_found", i, err)
+		}
+	}
+	// A raw request sees micro's error headers.
+	msg, err := v.nc.Request(command.Subject(v.prefix, command.VerbCancelInstance), []byte(`{"actor":"ann","instanceId":"missing"}`), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "404" || !strings.Contains(msg.Header.Get(micro.ErrorHeader), "not_found") {
+		t.Errorf("error headers %v", msg.Header)
+	}
+	_ = v.svc.Stats() // reading the stats while replies are sent must not race
 }

@@ -538,14 +538,24 @@ func (s *Service) fail(x *call, err error) *reply {
 }
 
 // respond sends a reply, with the micro error headers on failures.
+//
+// It publishes on the connection itself instead of calling r.Respond or r.Error: the
+// reply leaves from the command's own goroutine (see dispatch), usually after micro's
+// handler returned, and micro's request records the outcome of Respond/Error in a field
+// that its stats read as soon as the handler returns — a data race. Micro's stats
+// therefore count requests, not failed ones; the audit log holds every outcome.
 func (s *Service) respond(r micro.Request, rep *reply) {
-	var err error
-	if rep.code == "" {
-		err = r.Respond(rep.body)
-	} else {
-		err = r.Error(rep.code.status(), headerText(string(rep.code)+": "+rep.msg), rep.body)
+	if r.Reply() == "" {
+		return // a publish, not a request: nobody waits for an answer
 	}
-	if err != nil {
+	msg := &nats.Msg{Subject: r.Reply(), Data: rep.body}
+	if rep.code != "" {
+		msg.Header = nats.Header{
+			micro.ErrorHeader:     []string{headerText(string(rep.code) + ": " + rep.msg)},
+			micro.ErrorCodeHeader: []string{rep.code.status()},
+		}
+	}
+	if err := s.nc.PublishMsg(msg); err != nil {
 		s.log.Warn("send command reply", "subject", r.Subject(), "err", err)
 	}
 }
