@@ -985,9 +985,8 @@ func (s *server) deploy(c echo.Context) error {
 		if !errors.As(err, &derr) {
 			return err
 		}
-		if errors.Is(err, bpmn.ErrTooLarge) {
-			return show(http.StatusRequestEntityTooLarge, tooLarge)
-		}
+		// bpmn.ErrTooLarge past the byte check above is a limit of shape (depth,
+		// elements, attributes, namespaces): a problem with its line, listed like others.
 		p.Problems = deployProblems(derr)
 		msg := fmt.Sprintf("%s was not deployed", resource)
 		if len(p.Problems) > 0 {

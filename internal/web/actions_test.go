@@ -859,6 +859,16 @@ func TestActionDeploy(t *testing.T) {
 		t.Errorf("parse problem without a line: %q", text(probs[0]))
 	}
 
+	// Small but nested past bpmn.MaxDepth: a problem naming the limit and its line, not
+	// a size refusal.
+	deep := `<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"><process id="deep" isExecutable="true">` +
+		strings.Repeat("<extensionElements>", 100) + strings.Repeat("</extensionElements>", 100) + `</process></definitions>`
+	p = a.upload("deep.bpmn", []byte(deep))
+	probs = p.want(t, 422, "deploy-problem", 1)
+	if !strings.Contains(text(probs[0]), "64 levels") || attr(probs[0], "data-line") != "1" {
+		t.Errorf("deep model: %q (line %q)", text(probs[0]), attr(probs[0], "data-line"))
+	}
+
 	// Over 10 MiB: 413 with the reason, nothing read further.
 	huge := bytes.Repeat([]byte(" "), bpmn.MaxDocumentBytes+1)
 	p = a.upload("huge.bpmn", huge)
