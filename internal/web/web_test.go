@@ -20,6 +20,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
 
@@ -102,16 +103,10 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-// waitFor polls cond until it holds or a deadline passes (no fixed sleeps).
+// waitFor is wait.For on the fixture's test.
 func (f *fixture) waitFor(what string, cond func() bool) {
 	f.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			f.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.For(f.t, what, cond)
 }
 
 type page struct {
