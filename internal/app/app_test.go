@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 func TestMain(m *testing.M) {
@@ -444,9 +445,8 @@ func TestServeWithDemo(t *testing.T) {
 		t.Fatalf("definitions: %d %+v", code, defs)
 	}
 	// Orders trickle in; wait (polling with a deadline) until one is listed, then read it.
-	deadline := time.Now().Add(30 * time.Second)
 	var id string
-	for id == "" {
+	wait.Until(t, 30*time.Second, "a demo order to be listed", func() error {
 		var insts struct {
 			Instances []struct {
 				ID          string `json:"id"`
@@ -454,18 +454,15 @@ func TestServeWithDemo(t *testing.T) {
 			} `json:"instances"`
 		}
 		s.get("/api/instances?definition=order", &insts)
-		if len(insts.Instances) > 0 {
-			id = insts.Instances[0].ID
-			if !strings.HasPrefix(insts.Instances[0].BusinessKey, "ORD-") {
-				t.Errorf("business key %q", insts.Instances[0].BusinessKey)
-			}
-			break
+		if len(insts.Instances) == 0 {
+			return fmt.Errorf("none yet; the server's log:\n%s", s.stderr.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no demo order appeared:\n%s", s.stderr.String())
+		id = insts.Instances[0].ID
+		if !strings.HasPrefix(insts.Instances[0].BusinessKey, "ORD-") {
+			t.Errorf("business key %q", insts.Instances[0].BusinessKey)
 		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for an outcome
-	}
+		return nil
+	})
 	var detail struct {
 		Instance struct {
 			ID string `json:"id"`

@@ -1,6 +1,10 @@
 // Package bench measures the engine on the reference flow (start, three service tasks
 // with no-op handlers, end) on a fresh store: instances completed per second, start-to-
 // end latency per instance, and the process's peak memory.
+//
+// Run sets up a rig (the store, one engine per node, NATS and the metrics projector when
+// asked), drives a closed loop of starts, and measures from a collector that the engines'
+// commits feed with completions; JobLatency (latency.go) probes one job's wake-up.
 package bench
 
 import (
@@ -122,16 +126,71 @@ type Result struct {
 // ErrUnsupportedStore is returned for a store name Run does not know.
 var ErrUnsupportedStore = errors.New("unsupported store")
 
-// completion is what the committer hands to the collector: instances completed in one
-// commit, and when.
-type completion struct {
-	ids []string
-	at  time.Time
+// Run starts N instances of the reference flow from Concurrency goroutines on a fresh
+// store and waits until all have completed (or ctx ends). It sets up (a rig: store,
+// NATS, projector, engines), drives (a closed loop of starts, with a collector of
+// completions) and measures, in that order.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	if o.Dir != "" {
+		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
+	dir, err := os.MkdirTemp(o.Dir, "cockpit-bench-*")
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	r := &rig{o: o, col: newCollector(o.N)}
+	defer r.close(ctx)
+	if err := r.setUp(ctx, dir); err != nil {
+		return nil, err
+	}
+	first, err := r.drive(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bench: waiting for %d instances: %w", o.N, err)
+	}
+	if err := r.stopEngines(ctx); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if r.pub != nil {
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := r.pub.wait(wctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
+	res := &Result{Store: o.Store, N: o.N, Concurrency: o.Concurrency}
+	if r.proj != nil {
+		if err := metricsCatchUp(ctx, r.st, r.proj, res); err != nil {
+			return nil, err
+		}
+	}
+	if o.Nodes > 1 {
+		res.Nodes = o.Nodes
+	}
+	if err := r.col.measure(res, first); err != nil {
+		return nil, err
+	}
+	res.RSSMB = round2(PeakRSSMB())
+	if r.pub != nil {
+		r.pub.result(res)
+	}
+	if o.Out != nil {
+		if err := res.Write(o.Out, o.JSON); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
-// Run starts N instances of the reference flow from Concurrency goroutines on a fresh
-// store and waits until all have completed (or ctx ends).
-func Run(ctx context.Context, o Options) (*Result, error) {
+// defaults fills in the documented defaults and refuses combinations Run cannot serve.
+func (o *Options) defaults() error {
 	if o.N <= 0 {
 		o.N = 10000
 	}
@@ -145,203 +204,170 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Nodes = 1
 	}
 	if o.Nodes > 1 && o.OpenStore == nil {
-		return nil, fmt.Errorf("bench: %d nodes need a shared store (OpenStore): %w", o.Nodes, ErrUnsupportedStore)
+		return fmt.Errorf("bench: %d nodes need a shared store (OpenStore): %w", o.Nodes, ErrUnsupportedStore)
 	}
 	if o.Store != "sqlite" && o.OpenStore == nil {
-		return nil, fmt.Errorf("bench: store %q: %w (sqlite, or pass OpenStore)", o.Store, ErrUnsupportedStore)
+		return fmt.Errorf("bench: store %q: %w (sqlite, or pass OpenStore)", o.Store, ErrUnsupportedStore)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if o.Dir != "" {
-		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
-		}
+	if o.Workers == 0 {
+		// Each instance in flight has one job at a time.
+		o.Workers = max(o.Concurrency, 64)
 	}
-	dir, err := os.MkdirTemp(o.Dir, "cockpit-bench-*")
-	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	defer os.RemoveAll(dir)
+	return nil
+}
 
-	var st store.Store
+// rig is what a run measures: the store, the NATS publication and the metrics projector
+// when asked for, and one engine per node. close tears down whatever was set up, in the
+// reverse order: engines (a running executor still reads), projector, NATS, store.
+type rig struct {
+	o    Options
+	col  *collector
+	st   store.Store
+	pub  *publication
+	proj *monitor.Projector
+	// engines[0] runs on st; the others on their own store on the same database
+	// (nodeStores, OpenStore again), as separate Cockpit processes would.
+	engines        []*engine.Engine
+	nodeStores     []store.Store
+	enginesStopped bool
+}
+
+// setUp opens the store in dir (or OpenStore's), starts NATS and the projector as the
+// options ask, then the engines; the first deploys the reference flow.
+func (r *rig) setUp(ctx context.Context, dir string) error {
+	o := r.o
+	var err error
 	if o.OpenStore != nil {
-		st, err = o.OpenStore(ctx)
+		r.st, err = o.OpenStore(ctx)
 	} else {
-		st, err = sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "bench.db")})
+		r.st, err = sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "bench.db")})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return fmt.Errorf("bench: %w", err)
 	}
-	defer st.Close()
-
-	// OnCommit runs on the engine's committer goroutine: it only picks out the
-	// completions and hands them over; quit keeps it from blocking once Run is done.
-	var pub *publication
 	if o.NATS {
-		if pub, err = startPublication(ctx, dir, st, o.Logger); err != nil {
-			return nil, err
+		if r.pub, err = startPublication(ctx, dir, r.st, o.Logger); err != nil {
+			return err
 		}
-		defer pub.close()
 	}
-	var proj *monitor.Projector
 	if o.Metrics {
-		if proj, err = monitor.NewProjector(monitor.ProjectorOptions{Store: st, Owner: "bench", Logger: o.Logger}); err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+		proj, err := monitor.NewProjector(monitor.ProjectorOptions{Store: r.st, Owner: "bench", Logger: o.Logger})
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
 		}
 		if err := proj.Start(ctx); err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+			return fmt.Errorf("bench: %w", err)
 		}
-		defer func() { _ = proj.Stop(context.WithoutCancel(ctx)) }()
+		r.proj = proj
 	}
-	completions := make(chan completion, 1024)
-	quit := make(chan struct{})
-	onCommit := func(evs []*store.Event) {
-		if pub != nil {
-			pub.onCommit(evs)
-		}
-		if proj != nil {
-			proj.Observe(evs)
-		}
-		var ids []string
-		for _, ev := range evs {
-			if ev.Type == engine.EventInstanceCompleted {
-				ids = append(ids, ev.InstanceID)
-			}
-		}
-		if len(ids) == 0 {
-			return
-		}
-		select {
-		case completions <- completion{ids: ids, at: time.Now()}:
-		case <-quit:
-		}
-	}
-	// One engine per node; the first uses st, the others their own store on the same
-	// database (OpenStore again), as separate Cockpit processes would.
-	var engines []*engine.Engine
-	var nodeStores []store.Store
-	engineStopped := false
-	stopEngine := func() error {
-		if engineStopped {
-			return nil
-		}
-		engineStopped = true
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		var errs []error
-		for _, e := range engines {
-			errs = append(errs, e.Stop(sctx))
-		}
-		// The other nodes' stores close after every engine has stopped (a running
-		// executor still reads); the first node's store is closed by Run's own defer.
-		for _, nst := range nodeStores {
-			errs = append(errs, nst.Close())
-		}
-		return errors.Join(errs...)
-	}
-	defer func() {
-		_ = stopEngine()
-		close(quit)
-	}()
+	go r.col.run()
 	noop := func(context.Context, *engine.Job) (map[string]any, error) { return nil, nil }
-	workers := o.Workers
-	if workers == 0 {
-		workers = max(o.Concurrency, 64)
-	}
 	for i := range o.Nodes {
-		nst := st
+		nst := r.st
 		if i > 0 {
 			if nst, err = o.OpenStore(ctx); err != nil {
-				return nil, fmt.Errorf("bench: node %d: %w", i, err)
+				return fmt.Errorf("bench: node %d: %w", i, err)
 			}
-			nodeStores = append(nodeStores, nst)
+			r.nodeStores = append(r.nodeStores, nst)
 		}
-		e, err := engine.New(engine.Options{Store: nst, Logger: o.Logger, Workers: workers, OnCommit: onCommit,
+		e, err := engine.New(engine.Options{Store: nst, Logger: o.Logger, Workers: o.Workers, OnCommit: r.onCommit,
 			NodeID: fmt.Sprintf("bench-%d", i)})
 		if err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+			return fmt.Errorf("bench: %w", err)
 		}
-		engines = append(engines, e)
+		r.engines = append(r.engines, e)
 		for _, t := range JobTypes {
 			e.Handle(t, noop)
 		}
 		if i == 0 {
 			if _, err := e.Deploy(ctx, "bench.bpmn", []byte(ReferenceFlow)); err != nil {
-				return nil, fmt.Errorf("bench: %w", err)
+				return fmt.Errorf("bench: %w", err)
 			}
 		}
 		if err := e.Start(ctx); err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+			return fmt.Errorf("bench: %w", err)
 		}
 	}
+	return nil
+}
 
-	// The collector records completion times and wakes the worker waiting for each.
-	var (
-		mu      sync.Mutex
-		ends    = make(map[string]time.Time, o.N)
-		waiters = make(map[string]chan struct{})
-	)
-	go func() {
-		for {
-			select {
-			case c := <-completions:
-				mu.Lock()
-				for _, id := range c.ids {
-					ends[id] = c.at
-					if w := waiters[id]; w != nil {
-						close(w)
-						delete(waiters, id)
-					}
-				}
-				mu.Unlock()
-			case <-quit:
-				return
-			}
-		}
-	}()
-	// done returns a channel closed when the instance has completed.
-	done := func(id string) <-chan struct{} {
-		mu.Lock()
-		defer mu.Unlock()
-		ch := make(chan struct{})
-		if _, ok := ends[id]; ok {
-			close(ch)
-		} else {
-			waiters[id] = ch
-		}
-		return ch
+// onCommit runs on an engine's committer goroutine: it hands the events to NATS and
+// the projector, and the completions to the collector.
+func (r *rig) onCommit(evs []*store.Event) {
+	if r.pub != nil {
+		r.pub.onCommit(evs)
 	}
+	if r.proj != nil {
+		r.proj.Observe(evs)
+	}
+	r.col.observe(evs)
+}
 
-	// A closed loop: each of Concurrency workers starts an instance and waits for it
-	// to complete before starting the next, so the latency measured is the engine's,
-	// not the time an instance spent queued behind thousands started before it.
+// stopEngines stops every engine (at most a minute), then closes the other nodes'
+// stores; the first node's store stays open for the measurement. It runs once.
+func (r *rig) stopEngines(ctx context.Context) error {
+	if r.enginesStopped {
+		return nil
+	}
+	r.enginesStopped = true
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	var errs []error
+	for _, e := range r.engines {
+		errs = append(errs, e.Stop(sctx))
+	}
+	// The other nodes' stores close after every engine has stopped (a running
+	// executor still reads).
+	for _, nst := range r.nodeStores {
+		errs = append(errs, nst.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// close tears the rig down; errors are the run's to report, not the teardown's.
+func (r *rig) close(ctx context.Context) {
+	_ = r.stopEngines(ctx)
+	r.col.stop()
+	if r.proj != nil {
+		_ = r.proj.Stop(context.WithoutCancel(ctx))
+	}
+	if r.pub != nil {
+		r.pub.close()
+	}
+	if r.st != nil {
+		_ = r.st.Close()
+	}
+}
+
+// drive is the closed loop: each of Concurrency workers starts an instance (on the
+// nodes in turn) and waits for it to complete before starting the next, so the latency
+// measured is the engine's, not the time an instance spent queued behind thousands
+// started before it. It returns when N have completed, or at the first error.
+func (r *rig) drive(ctx context.Context) (first time.Time, err error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		starts   = make(map[string]time.Time, o.N)
+		mu       sync.Mutex
 		startErr error
 		next     atomic.Int64
 		wg       sync.WaitGroup
 	)
-	first := time.Now()
-	for range o.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	first = time.Now()
+	for range r.o.Concurrency {
+		wg.Go(func() {
 			for {
 				k := next.Add(1)
-				if k > int64(o.N) || runCtx.Err() != nil {
-					break
+				if k > int64(r.o.N) || runCtx.Err() != nil {
+					return
 				}
 				t0 := time.Now()
-				inst, err := engines[int(k)%len(engines)].StartInstance(runCtx, ProcessKey, engine.StartOptions{})
+				inst, err := r.engines[int(k)%len(r.engines)].StartInstance(runCtx, ProcessKey, engine.StartOptions{})
 				if err == nil {
-					mu.Lock()
-					starts[inst.ID] = t0
-					mu.Unlock()
 					select {
-					case <-done(inst.ID):
+					case <-r.col.started(inst.ID, t0):
 					case <-runCtx.Done():
 						err = runCtx.Err()
 					}
@@ -356,41 +382,107 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if startErr != nil {
-		return nil, fmt.Errorf("bench: waiting for %d instances: %w", o.N, startErr)
-	}
-	if err := stopEngine(); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	if pub != nil {
-		wctx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := pub.wait(wctx)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-	}
-	res := &Result{Store: o.Store, N: o.N, Concurrency: o.Concurrency}
-	if proj != nil {
-		if err := metricsCatchUp(ctx, st, proj, res); err != nil {
-			return nil, err
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	return first, startErr
+}
 
-	if o.Nodes > 1 {
-		res.Nodes = o.Nodes
+// completion is what the committer hands to the collector: instances completed in one
+// commit, and when.
+type completion struct {
+	ids []string
+	at  time.Time
+}
+
+// collector records when each instance started and completed, and wakes the driver's
+// worker waiting for each completion. observe runs on the committers and only hands
+// completions over; run records them; quit keeps observe from blocking once Run is done.
+type collector struct {
+	completions chan completion
+	quit        chan struct{}
+
+	mu      sync.Mutex
+	starts  map[string]time.Time
+	ends    map[string]time.Time
+	waiters map[string]chan struct{}
+}
+
+func newCollector(n int) *collector {
+	return &collector{
+		completions: make(chan completion, 1024),
+		quit:        make(chan struct{}),
+		starts:      make(map[string]time.Time, n),
+		ends:        make(map[string]time.Time, n),
+		waiters:     make(map[string]chan struct{}),
 	}
-	lats := make([]time.Duration, 0, o.N)
+}
+
+// observe picks the completions out of one commit's events.
+func (c *collector) observe(evs []*store.Event) {
+	var ids []string
+	for _, ev := range evs {
+		if ev.Type == engine.EventInstanceCompleted {
+			ids = append(ids, ev.InstanceID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	select {
+	case c.completions <- completion{ids: ids, at: time.Now()}:
+	case <-c.quit:
+	}
+}
+
+// run records completions until stop.
+func (c *collector) run() {
+	for {
+		select {
+		case done := <-c.completions:
+			c.mu.Lock()
+			for _, id := range done.ids {
+				c.ends[id] = done.at
+				if w := c.waiters[id]; w != nil {
+					close(w)
+					delete(c.waiters, id)
+				}
+			}
+			c.mu.Unlock()
+		case <-c.quit:
+			return
+		}
+	}
+}
+
+func (c *collector) stop() { close(c.quit) }
+
+// started records that the instance started at t0, and returns a channel closed when
+// it has completed.
+func (c *collector) started(id string, t0 time.Time) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.starts[id] = t0
+	ch := make(chan struct{})
+	if _, ok := c.ends[id]; ok {
+		close(ch)
+	} else {
+		c.waiters[id] = ch
+	}
+	return ch
+}
+
+// measure fills in res's throughput and latencies from the recorded starts and
+// completions; first is when the driver began.
+func (c *collector) measure(res *Result, first time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lats := make([]time.Duration, 0, len(c.ends))
 	var last time.Time
-	for id, end := range ends {
-		start, ok := starts[id]
+	for id, end := range c.ends {
+		start, ok := c.starts[id]
 		if !ok {
-			return nil, fmt.Errorf("bench: instance %s completed but was not started by the benchmark", id)
+			return fmt.Errorf("bench: instance %s completed but was not started by the benchmark", id)
 		}
 		lats = append(lats, end.Sub(start))
 		if end.After(last) {
@@ -399,21 +491,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Elapsed = last.Sub(first)
 	if res.Elapsed > 0 {
-		res.IPS = round2(float64(o.N) / res.Elapsed.Seconds())
+		res.IPS = round2(float64(res.N) / res.Elapsed.Seconds())
 	}
 	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 	res.P50Ms = round2(ms(percentile(lats, 50)))
 	res.P99Ms = round2(ms(percentile(lats, 99)))
-	res.RSSMB = round2(PeakRSSMB())
-	if pub != nil {
-		pub.result(res)
-	}
-	if o.Out != nil {
-		if err := res.Write(o.Out, o.JSON); err != nil {
-			return nil, err
-		}
-	}
-	return res, nil
+	return nil
 }
 
 // Write prints the result: one JSON line, or a short text for people.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 )
 
 func TestMain(m *testing.M) {
@@ -130,5 +133,33 @@ func TestRunWithNATS(t *testing.T) {
 		if _, ok := got[k]; !ok {
 			t.Errorf("JSON lacks %q: %s", k, out.String())
 		}
+	}
+}
+
+// TestRunWithMetricsOnTwoNodes covers the rig's other parts: the metrics projector
+// folds every event, and two engines on one PostgreSQL schema complete every instance
+// between them (SQLite runs one node: more need a shared store).
+func TestRunWithMetricsOnTwoNodes(t *testing.T) {
+	o := Options{N: 40, Concurrency: 4, Dir: t.TempDir(), Metrics: true}
+	if url := os.Getenv("COCKPIT_TEST_DATABASE_URL"); url != "" {
+		schema := fmt.Sprintf("bench_run_%d", time.Now().UnixNano())
+		t.Cleanup(func() { _ = postgres.DropSchema(context.Background(), url, schema) })
+		o.Store, o.Nodes = "postgres", 2
+		o.OpenStore = func(ctx context.Context) (store.Store, error) {
+			return postgres.Open(ctx, postgres.Options{URL: url, Schema: schema})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 18 events per instance of the reference flow.
+	if !res.Metrics || *res.MetricsEvents != 40*18 || *res.MetricsCatchUpS < 0 || res.IPS <= 0 {
+		t.Fatalf("result %+v", res)
+	}
+	if o.Nodes == 2 && res.Nodes != 2 {
+		t.Errorf("result names %d nodes, want 2", res.Nodes)
 	}
 }

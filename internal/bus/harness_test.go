@@ -17,6 +17,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -58,18 +59,14 @@ func deadline(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// waitFor polls cond until it holds or ctx ends (a deadline, never a fixed sleep).
+// waitFor polls cond until it holds, within ctx's deadline (wait.Timeout without one).
 func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
+	timeout := wait.Timeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
 	}
+	wait.Within(t, timeout, what, cond)
 }
 
 // target is a NATS server the relay tests run against: an embedded one per test, or the

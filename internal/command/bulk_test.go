@@ -11,6 +11,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 // incidents starts n nodefault instances that stop at a noMatchingFlow incident and
@@ -245,17 +246,11 @@ func TestBulkRetryOfFailedJobs(t *testing.T) {
 	})
 }
 
-// waitFor polls cond until it holds, for at most 10 s. The executor runs jobs on its own
-// goroutines, so there is no commit signal to wait on from outside the engine.
+// waitFor is wait.For on the env's test. The executor runs jobs on its own goroutines,
+// so there is no commit signal to wait on from outside the engine.
 func (v *env) waitFor(what string, cond func() bool) {
 	v.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			v.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.For(v.t, what, cond)
 }
 
 // gatedStore lets a number of reads through once armed, then holds every further read

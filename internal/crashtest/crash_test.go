@@ -20,6 +20,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/bench"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 // Node processes are this test binary started again with these variables set.
@@ -235,18 +236,15 @@ func (h *harness) count(sql string, args ...any) int {
 // waitCompleted polls until every instance completed, doing chaos in between.
 func (h *harness) waitCompleted(deadline time.Duration, chaos func()) {
 	h.t.Helper()
-	end := time.Now().Add(deadline)
-	for {
+	wait.Until(h.t, deadline, "every instance to complete", func() error {
 		var done int
 		err := h.db.QueryRow(h.ctx, h.q(`SELECT count(*) FROM $S.instances WHERE state = 'completed'`)).Scan(&done)
 		if err == nil && done == h.n {
-			return
-		}
-		if time.Now().After(end) {
-			h.t.Fatalf("after %v: %d of %d instances completed (last error %v)", deadline, done, h.n, err)
+			return nil
 		}
 		chaos()
-	}
+		return fmt.Errorf("%d of %d instances completed (last error %v)", done, h.n, err)
+	})
 }
 
 // verify checks the end state: instances, jobs, runs and history.

@@ -3,7 +3,9 @@ package demo
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -54,7 +57,6 @@ type harness struct {
 	clk    *clock.Fake
 	mu     sync.Mutex
 	events []*store.Event
-	notify chan struct{}
 }
 
 func newHarness(t *testing.T, sim Simulation) *harness {
@@ -64,18 +66,14 @@ func newHarness(t *testing.T, sim Simulation) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, clk: clock.NewFake(time.Date(2026, 1, 2, 9, 0, 0, 0, time.UTC)), notify: make(chan struct{}, 1)}
+	h := &harness{t: t, clk: clock.NewFake(time.Date(2026, 1, 2, 9, 0, 0, 0, time.UTC))}
 	e, err := engine.New(engine.Options{
 		Store: st, Clock: h.clk, Workers: 4,
-		// OnCommit runs on the committer: record and signal, never block.
+		// OnCommit runs on the committer: record, never block.
 		OnCommit: func(evs []*store.Event) {
 			h.mu.Lock()
 			h.events = append(h.events, evs...)
 			h.mu.Unlock()
-			select {
-			case h.notify <- struct{}{}:
-			default:
-			}
 		},
 	})
 	if err != nil {
@@ -131,29 +129,30 @@ func (h *harness) waitFor(what string, match func(*store.Event) bool) *store.Eve
 // waitUntil waits until cond holds for the events so far (see waitFor).
 func (h *harness) waitUntil(what string, cond func([]*store.Event) bool) {
 	h.t.Helper()
-	deadline := time.After(30 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	wait.Until(h.t, 30*time.Second, what, func() error {
 		h.mu.Lock()
 		ok := cond(h.events)
 		h.mu.Unlock()
 		if ok {
-			return
+			return nil
 		}
-		select {
-		case <-h.notify:
-		case <-tick.C:
-			h.clk.Advance(500 * time.Millisecond)
-		case <-deadline:
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			for _, ev := range h.events {
-				h.t.Logf("event %s %s %s", ev.Type, ev.ElementID, ev.Data)
-			}
-			h.t.Fatalf("timed out waiting for %s", what)
-		}
+		h.clk.Advance(500 * time.Millisecond)
+		return eventLog{h}
+	})
+}
+
+// eventLog is a failed wait's error: the events so far, formatted only when it fails.
+type eventLog struct{ h *harness }
+
+func (l eventLog) Error() string {
+	l.h.mu.Lock()
+	defer l.h.mu.Unlock()
+	var b strings.Builder
+	b.WriteString("the events so far:")
+	for _, ev := range l.h.events {
+		fmt.Fprintf(&b, "\n  %s %s %s", ev.Type, ev.ElementID, ev.Data)
 	}
+	return b.String()
 }
 
 func eventOf(instanceID, typ string) func(*store.Event) bool {

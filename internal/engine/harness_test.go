@@ -17,6 +17,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 	"go.uber.org/goleak"
 )
 
@@ -78,9 +79,8 @@ type env struct {
 	clock *clock.Fake
 	ctx   context.Context
 
-	mu      sync.Mutex
-	events  []*store.Event
-	changed chan struct{}
+	mu     sync.Mutex
+	events []*store.Event
 }
 
 var t0 = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
@@ -95,7 +95,7 @@ func newEnv(t *testing.T, open func(t *testing.T) store.Store, opts ...envOption
 
 func newEnvOn(t *testing.T, st store.Store, owner bool, opts ...envOption) *env {
 	t.Helper()
-	v := &env{t: t, st: st, clock: clock.NewFake(t0), ctx: context.Background(), changed: make(chan struct{})}
+	v := &env{t: t, st: st, clock: clock.NewFake(t0), ctx: context.Background()}
 	o := engine.Options{Store: st, Clock: v.clock, OnCommit: v.record, Workers: 4, DefaultBackoff: "R3/PT10S",
 		Logger: slog.New(slog.DiscardHandler)}
 	for _, f := range opts {
@@ -131,29 +131,13 @@ func (v *env) start() {
 func (v *env) record(evs []*store.Event) {
 	v.mu.Lock()
 	v.events = append(v.events, evs...)
-	close(v.changed)
-	v.changed = make(chan struct{})
 	v.mu.Unlock()
 }
 
-// waitFor waits until cond holds, re-checking after every commit, for at most 10 s.
+// waitFor is wait.For on the env's test.
 func (v *env) waitFor(what string, cond func() bool) {
 	v.t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		v.mu.Lock()
-		ch := v.changed
-		v.mu.Unlock()
-		if cond() {
-			return
-		}
-		select {
-		case <-ch:
-		case <-time.After(100 * time.Millisecond): // conditions on reads outside commits
-		case <-deadline:
-			v.t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	wait.For(v.t, what, cond)
 }
 
 func (v *env) hasEvent(instanceID, typ, elementID string) bool {

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 // faultyStore refuses the Apply of chosen Changes with an injected error, the way a store
@@ -125,16 +127,13 @@ func TestJobOutcomeWriteFailures(t *testing.T) {
 					return d.Instance.State == store.InstanceCompleted || len(v.openIncidents(inst.ID)) > 0 ||
 						int(refusals.Load()) >= 4
 				}
-				deadline := time.After(10 * time.Second)
-				for !settled() {
-					select {
-					case <-fs.refused:
-					case <-time.After(5 * time.Millisecond):
-						v.clock.Advance(250 * time.Millisecond)
-					case <-deadline:
-						t.Fatalf("outcome not settled: %d refusals", refusals.Load())
+				wait.Until(t, wait.Timeout, "the outcome to settle", func() error {
+					if settled() {
+						return nil
 					}
-				}
+					v.clock.Advance(250 * time.Millisecond)
+					return fmt.Errorf("%d refusals", refusals.Load())
+				})
 
 				switch c.name {
 				case "permanent":

@@ -74,216 +74,291 @@ type compiledMapping struct {
 }
 
 // compileProcess builds the plan of one executable process. Problems are collected, not
-// returned one at a time, so a deploy error lists them all.
+// returned one at a time, so a deploy error lists them all. The passes: build the nodes
+// and flows (with the name limits), link flows and boundary events to their nodes,
+// compile each node by kind (mappings, tasks, events, start events), then check what
+// needs the whole graph (subprocess starts, parallel gateways, wait states, the process).
 func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Process, o *Options) (*plan, []bpmn.Finding) {
-	p := &plan{def: def, defs: defs, proc: proc, nodes: map[string]*node{}, flows: map[string]*flow{}}
-	var problems []bpmn.Finding
-	bad := func(el *bpmn.Element, format string, args ...any) {
-		problems = append(problems, bpmn.Finding{ElementID: el.ID, Kind: el.Kind, Line: el.Line, Message: fmt.Sprintf(format, args...)})
+	c := &compiler{
+		p:        &plan{def: def, defs: defs, proc: proc, nodes: map[string]*node{}, flows: map[string]*flow{}},
+		o:        o,
+		messages: map[string]*bpmn.Message{},
+		errors:   map[string]*bpmn.Error{},
 	}
-	messages := map[string]*bpmn.Message{}
 	for _, m := range defs.Messages {
-		messages[m.ID] = m
+		c.messages[m.ID] = m
 	}
-	errorsByID := map[string]*bpmn.Error{}
 	for _, e := range defs.Errors {
-		errorsByID[e.ID] = e
+		c.errors[e.ID] = e
 	}
-	compile := func(el *bpmn.Element, what, src string) *expression.Program {
-		prog, err := expression.Compile(src)
-		if err != nil {
-			bad(el, "%s: %v", what, err)
-			return nil
+	c.build(&proc.Container, nil)
+	c.linkFlows()
+	for _, n := range c.p.nodes {
+		if !c.link(n) {
+			continue
 		}
-		return prog
+		c.compileNode(n)
 	}
+	c.checkGraph()
+	c.checkProcess()
+	return c.p, c.problems
+}
 
-	var walk func(c *bpmn.Container, parent *node)
-	walk = func(c *bpmn.Container, parent *node) {
-		for _, el := range c.Elements {
-			if !el.Kind.IsFlowNode() {
-				continue
-			}
-			n := &node{el: el, parent: parent}
-			p.nodes[el.ID] = n
-			// Ids, job types, error codes and assignees go into every event, row and
-			// index that names them: bounded like any name.
-			for _, f := range [...]struct{ what, v string }{{"id", el.ID}, {"job type", el.Task.JobType}, {"assignee", el.Task.Assignee}} {
-				if len(f.v) > MaxNameBytes {
-					bad(el, "%s is %d bytes, more than the limit of %d bytes", f.what, len(f.v), MaxNameBytes)
-				}
-			}
-			if el.Kind.IsSubProcess() && el.Children != nil {
-				walk(el.Children, n)
+// compiler holds one compileProcess's state: the plan being built, the problems found,
+// and the document's messages and errors by id.
+type compiler struct {
+	p        *plan
+	o        *Options
+	problems []bpmn.Finding
+	messages map[string]*bpmn.Message
+	errors   map[string]*bpmn.Error
+}
+
+// bad records a problem of element el.
+func (c *compiler) bad(el *bpmn.Element, format string, args ...any) {
+	c.problems = append(c.problems, bpmn.Finding{ElementID: el.ID, Kind: el.Kind, Line: el.Line, Message: fmt.Sprintf(format, args...)})
+}
+
+// compile compiles one expression of el; a bad one is a problem and nil.
+func (c *compiler) compile(el *bpmn.Element, what, src string) *expression.Program {
+	prog, err := expression.Compile(src)
+	if err != nil {
+		c.bad(el, "%s: %v", what, err)
+		return nil
+	}
+	return prog
+}
+
+// build makes a node of every flow node and a flow of every sequence flow in container
+// cont and, recursively, in its subprocesses.
+func (c *compiler) build(cont *bpmn.Container, parent *node) {
+	for _, el := range cont.Elements {
+		if !el.Kind.IsFlowNode() {
+			continue
+		}
+		n := &node{el: el, parent: parent}
+		c.p.nodes[el.ID] = n
+		// Ids, job types, error codes and assignees go into every event, row and
+		// index that names them: bounded like any name.
+		for _, f := range [...]struct{ what, v string }{{"id", el.ID}, {"job type", el.Task.JobType}, {"assignee", el.Task.Assignee}} {
+			if len(f.v) > MaxNameBytes {
+				c.bad(el, "%s is %d bytes, more than the limit of %d bytes", f.what, len(f.v), MaxNameBytes)
 			}
 		}
-		for _, f := range c.Flows {
-			p.flows[f.ID] = &flow{f: f}
-			if len(f.ID) > MaxNameBytes { // in element.entered and the metrics rollups' keys
-				// The id itself is left out of the finding: it is what is too long.
-				problems = append(problems, bpmn.Finding{Kind: bpmn.KindSequenceFlow, Line: f.Line,
-					Message: fmt.Sprintf("id is %d bytes, more than the limit of %d bytes", len(f.ID), MaxNameBytes)})
-			}
+		if el.Kind.IsSubProcess() && el.Children != nil {
+			c.build(el.Children, n)
 		}
 	}
-	walk(&proc.Container, nil)
+	for _, f := range cont.Flows {
+		c.p.flows[f.ID] = &flow{f: f}
+		if len(f.ID) > MaxNameBytes { // in element.entered and the metrics rollups' keys
+			// The id itself is left out of the finding: it is what is too long.
+			c.problems = append(c.problems, bpmn.Finding{Kind: bpmn.KindSequenceFlow, Line: f.Line,
+				Message: fmt.Sprintf("id is %d bytes, more than the limit of %d bytes", len(f.ID), MaxNameBytes)})
+		}
+	}
+}
 
-	for _, fl := range p.flows {
-		fl.source, fl.target = p.nodes[fl.f.SourceRef], p.nodes[fl.f.TargetRef]
+// linkFlows resolves each flow's source and target, and compiles the conditions of an
+// exclusive gateway's flows.
+func (c *compiler) linkFlows() {
+	for _, fl := range c.p.flows {
+		fl.source, fl.target = c.p.nodes[fl.f.SourceRef], c.p.nodes[fl.f.TargetRef]
 		if fl.source == nil || fl.target == nil {
-			problems = append(problems, bpmn.Finding{ElementID: fl.f.ID, Kind: bpmn.KindSequenceFlow, Line: fl.f.Line,
+			c.problems = append(c.problems, bpmn.Finding{ElementID: fl.f.ID, Kind: bpmn.KindSequenceFlow, Line: fl.f.Line,
 				Message: fmt.Sprintf("source %q or target %q is not a flow node", fl.f.SourceRef, fl.f.TargetRef)})
 			continue
 		}
 		if strings.TrimSpace(fl.f.Condition) != "" && fl.source.el.Kind == bpmn.KindExclusiveGateway {
-			fl.cond = compile(fl.source.el, fmt.Sprintf("condition of flow %q", fl.f.ID), fl.f.Condition)
+			fl.cond = c.compile(fl.source.el, fmt.Sprintf("condition of flow %q", fl.f.ID), fl.f.Condition)
 		}
 	}
-	for _, n := range p.nodes {
-		el := n.el
-		// Keep the document's flow order: conditions are evaluated in it.
-		for _, id := range el.Outgoing {
-			if fl := p.flows[id]; fl != nil && fl.source == n {
-				n.out = append(n.out, fl)
-			}
+}
+
+// link gives node n its flows, its default flow, its host (a boundary event) and marks
+// it as its subprocess's start. It reports false for a boundary event attached to an
+// unknown activity, which is not compiled further.
+func (c *compiler) link(n *node) bool {
+	el := n.el
+	// Keep the document's flow order: conditions are evaluated in it.
+	for _, id := range el.Outgoing {
+		if fl := c.p.flows[id]; fl != nil && fl.source == n {
+			n.out = append(n.out, fl)
 		}
-		for _, id := range el.Incoming {
-			if fl := p.flows[id]; fl != nil && fl.target == n {
-				n.in = append(n.in, fl)
-			}
+	}
+	for _, id := range el.Incoming {
+		if fl := c.p.flows[id]; fl != nil && fl.target == n {
+			n.in = append(n.in, fl)
 		}
-		if el.Default != "" {
-			n.defaultFlow = p.flows[el.Default]
+	}
+	if el.Default != "" {
+		n.defaultFlow = c.p.flows[el.Default]
+	}
+	if el.Kind == bpmn.KindBoundaryEvent {
+		host := c.p.nodes[el.AttachedTo]
+		if host == nil {
+			c.bad(el, "attached to unknown activity %q", el.AttachedTo)
+			return false
 		}
-		if el.Kind == bpmn.KindBoundaryEvent {
-			host := p.nodes[el.AttachedTo]
-			if host == nil {
-				bad(el, "attached to unknown activity %q", el.AttachedTo)
-				continue
-			}
-			n.attachedTo = host
-			host.boundaries = append(host.boundaries, n)
+		n.attachedTo = host
+		host.boundaries = append(host.boundaries, n)
+	}
+	if el.Kind == bpmn.KindStartEvent && n.parent != nil && (el.Event == nil || el.Event.Type == bpmn.EventNone) {
+		n.parent.start = n
+	}
+	return true
+}
+
+// compileNode compiles what node n runs: its mappings, its task or event definition,
+// and, for a top-level start event, which kind of start it is.
+func (c *compiler) compileNode(n *node) {
+	el := n.el
+	for _, m := range el.Task.Inputs {
+		if prog := c.compile(el, fmt.Sprintf("input mapping %q", m.Target), m.Source); prog != nil {
+			n.inputs = append(n.inputs, compiledMapping{target: m.Target, source: prog})
 		}
-		if el.Kind == bpmn.KindStartEvent && n.parent != nil && (el.Event == nil || el.Event.Type == bpmn.EventNone) {
-			n.parent.start = n
+	}
+	for _, m := range el.Task.Outputs {
+		if prog := c.compile(el, fmt.Sprintf("output mapping %q", m.Target), m.Source); prog != nil {
+			n.outputs = append(n.outputs, compiledMapping{target: m.Target, source: prog})
 		}
-		for _, m := range el.Task.Inputs {
-			if prog := compile(el, fmt.Sprintf("input mapping %q", m.Target), m.Source); prog != nil {
-				n.inputs = append(n.inputs, compiledMapping{target: m.Target, source: prog})
-			}
+	}
+	c.compileTask(n)
+	if ev := el.Event; ev != nil {
+		switch ev.Type {
+		case bpmn.EventTimer:
+			c.compileTimer(n, ev)
+		case bpmn.EventMessage:
+			c.compileMessage(n, ev)
+		case bpmn.EventError:
+			c.compileError(n, ev)
 		}
-		for _, m := range el.Task.Outputs {
-			if prog := compile(el, fmt.Sprintf("output mapping %q", m.Target), m.Source); prog != nil {
-				n.outputs = append(n.outputs, compiledMapping{target: m.Target, source: prog})
-			}
+	}
+	if el.Kind == bpmn.KindStartEvent && n.parent == nil {
+		switch {
+		case el.Event == nil || el.Event.Type == bpmn.EventNone:
+			c.p.start = n
+		case el.Event.Type == bpmn.EventTimer:
+			c.p.timerStarts = append(c.p.timerStarts, n)
+		case el.Event.Type == bpmn.EventMessage:
+			c.p.messageStarts = append(c.p.messageStarts, n)
 		}
-		switch el.Kind {
-		case bpmn.KindScriptTask:
-			if strings.TrimSpace(el.Task.Script) == "" {
-				bad(el, "script task has no script")
+	}
+}
+
+// compileTask compiles a script task's script, and a job task's type, retries and
+// backoff (the engine's defaults unless the task sets its own).
+func (c *compiler) compileTask(n *node) {
+	el := n.el
+	switch el.Kind {
+	case bpmn.KindScriptTask:
+		if strings.TrimSpace(el.Task.Script) == "" {
+			c.bad(el, "script task has no script")
+		} else {
+			n.script = c.compile(el, "script", el.Task.Script)
+		}
+	case bpmn.KindServiceTask, bpmn.KindSendTask, bpmn.KindBusinessRuleTask:
+		n.jobType = el.Task.JobType
+		if n.jobType == "" {
+			c.bad(el, "no job type (set camunda:topic or zeebe:taskDefinition type)")
+		}
+		n.retries = c.o.DefaultRetries
+		n.backoff = c.o.defaultBackoff
+		if el.Task.RetryBackoff != "" {
+			b, err := schedule.ParseBackoff(el.Task.RetryBackoff)
+			if err != nil {
+				c.bad(el, "retry policy: %v", err)
 			} else {
-				n.script = compile(el, "script", el.Task.Script)
-			}
-		case bpmn.KindServiceTask, bpmn.KindSendTask, bpmn.KindBusinessRuleTask:
-			n.jobType = el.Task.JobType
-			if n.jobType == "" {
-				bad(el, "no job type (set camunda:topic or zeebe:taskDefinition type)")
-			}
-			n.retries = o.DefaultRetries
-			n.backoff = o.defaultBackoff
-			if el.Task.RetryBackoff != "" {
-				b, err := schedule.ParseBackoff(el.Task.RetryBackoff)
-				if err != nil {
-					bad(el, "retry policy: %v", err)
-				} else {
-					n.backoff, n.retries = b, b.Retries()
-				}
-			}
-			if el.Task.Retries != "" {
-				r, err := strconv.Atoi(strings.TrimSpace(el.Task.Retries))
-				if err != nil || r < 0 {
-					bad(el, "retries %q is not a non-negative number", el.Task.Retries)
-				} else {
-					n.retries = r
-				}
+				n.backoff, n.retries = b, b.Retries()
 			}
 		}
-		if ev := el.Event; ev != nil {
-			switch ev.Type {
-			case bpmn.EventTimer:
-				switch {
-				case ev.TimeDuration != "":
-					n.timerKind, n.timerText = "duration", ev.TimeDuration
-				case ev.TimeDate != "":
-					n.timerKind, n.timerText = "date", ev.TimeDate
-				case ev.TimeCycle != "":
-					n.timerKind, n.timerText = "cycle", ev.TimeCycle
-				default:
-					bad(el, "timer has no duration, date or cycle")
-				}
-				// Expressions in timers are not supported; literal specs are checked now
-				// so a bad one fails the deployment, not a running instance.
-				if n.timerKind != "" {
-					if t, err := schedule.ParseTimer(n.timerKind, strings.TrimSpace(n.timerText)); err != nil {
-						bad(el, "timer: %v", err)
-					} else if err := t.CheckInterval(); err != nil {
-						bad(el, "timer: %v", err)
-					}
-				}
-			case bpmn.EventMessage:
-				m := messages[ev.MessageRef]
-				if m == nil || m.Name == "" {
-					bad(el, "message %q is not defined or has no name", ev.MessageRef)
-					break
-				}
-				n.messageName = m.Name
-				if len(m.Name) > MaxNameBytes {
-					bad(el, "message name is %d bytes, more than the limit of %d bytes", len(m.Name), MaxNameBytes)
-				}
-				if el.Kind != bpmn.KindStartEvent && strings.TrimSpace(m.CorrelationKey) != "" {
-					n.correlation = compile(el, "correlation key", m.CorrelationKey)
-				}
-			case bpmn.EventError:
-				if ev.ErrorRef != "" {
-					e := errorsByID[ev.ErrorRef]
-					if e == nil {
-						bad(el, "error %q is not defined", ev.ErrorRef)
-						break
-					}
-					n.errorCode = e.Code
-					if n.errorCode == "" {
-						n.errorCode = e.Name
-					}
-					if len(n.errorCode) > MaxNameBytes {
-						bad(el, "error code is %d bytes, more than the limit of %d bytes", len(n.errorCode), MaxNameBytes)
-					}
-				}
-			}
-		}
-		if el.Kind == bpmn.KindStartEvent && n.parent == nil {
-			switch {
-			case el.Event == nil || el.Event.Type == bpmn.EventNone:
-				p.start = n
-			case el.Event.Type == bpmn.EventTimer:
-				p.timerStarts = append(p.timerStarts, n)
-			case el.Event.Type == bpmn.EventMessage:
-				p.messageStarts = append(p.messageStarts, n)
+		if el.Task.Retries != "" {
+			r, err := strconv.Atoi(strings.TrimSpace(el.Task.Retries))
+			if err != nil || r < 0 {
+				c.bad(el, "retries %q is not a non-negative number", el.Task.Retries)
+			} else {
+				n.retries = r
 			}
 		}
 	}
-	for _, n := range p.nodes {
+}
+
+// compileTimer takes a timer's kind and text, and checks a literal spec now, so a bad
+// one fails the deployment, not a running instance. Expressions in timers are not
+// supported.
+func (c *compiler) compileTimer(n *node, ev *bpmn.EventDefinition) {
+	switch {
+	case ev.TimeDuration != "":
+		n.timerKind, n.timerText = "duration", ev.TimeDuration
+	case ev.TimeDate != "":
+		n.timerKind, n.timerText = "date", ev.TimeDate
+	case ev.TimeCycle != "":
+		n.timerKind, n.timerText = "cycle", ev.TimeCycle
+	default:
+		c.bad(n.el, "timer has no duration, date or cycle")
+		return
+	}
+	if t, err := schedule.ParseTimer(n.timerKind, strings.TrimSpace(n.timerText)); err != nil {
+		c.bad(n.el, "timer: %v", err)
+	} else if err := t.CheckInterval(); err != nil {
+		c.bad(n.el, "timer: %v", err)
+	}
+}
+
+// compileMessage resolves a message event's message name and compiles its correlation
+// key (a message start has none: it starts a new instance).
+func (c *compiler) compileMessage(n *node, ev *bpmn.EventDefinition) {
+	el := n.el
+	m := c.messages[ev.MessageRef]
+	if m == nil || m.Name == "" {
+		c.bad(el, "message %q is not defined or has no name", ev.MessageRef)
+		return
+	}
+	n.messageName = m.Name
+	if len(m.Name) > MaxNameBytes {
+		c.bad(el, "message name is %d bytes, more than the limit of %d bytes", len(m.Name), MaxNameBytes)
+	}
+	if el.Kind != bpmn.KindStartEvent && strings.TrimSpace(m.CorrelationKey) != "" {
+		n.correlation = c.compile(el, "correlation key", m.CorrelationKey)
+	}
+}
+
+// compileError resolves the code an error event throws or catches (its name when it
+// has no code; no reference: a boundary catches every error).
+func (c *compiler) compileError(n *node, ev *bpmn.EventDefinition) {
+	if ev.ErrorRef == "" {
+		return
+	}
+	e := c.errors[ev.ErrorRef]
+	if e == nil {
+		c.bad(n.el, "error %q is not defined", ev.ErrorRef)
+		return
+	}
+	n.errorCode = e.Code
+	if n.errorCode == "" {
+		n.errorCode = e.Name
+	}
+	if len(n.errorCode) > MaxNameBytes {
+		c.bad(n.el, "error code is %d bytes, more than the limit of %d bytes", len(n.errorCode), MaxNameBytes)
+	}
+}
+
+// checkGraph checks what needs every node linked: each subprocess has a none start,
+// no parallel gateway's flow has a condition; then marks the wait states.
+func (c *compiler) checkGraph() {
+	for _, n := range c.p.nodes {
 		if n.el.Kind.IsSubProcess() && n.start == nil {
-			bad(n.el, "subprocess has no none start event")
+			c.bad(n.el, "subprocess has no none start event")
 		}
 		if n.el.Kind == bpmn.KindParallelGateway {
 			for _, fl := range n.out {
 				if fl.f.Condition != "" {
-					bad(n.el, "parallel gateway flow %q has a condition; parallel gateways ignore conditions", fl.f.ID)
+					c.bad(n.el, "parallel gateway flow %q has a condition; parallel gateways ignore conditions", fl.f.ID)
 				}
 			}
 		}
 	}
-	for _, n := range p.nodes {
+	for _, n := range c.p.nodes {
 		switch n.el.Kind {
 		case bpmn.KindUserTask, bpmn.KindReceiveTask:
 			n.waits = true
@@ -293,12 +368,17 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 			n.waits = len(n.in) > 1
 		}
 	}
+}
+
+// checkProcess checks the process itself: its id (the process key) is bounded like any
+// name, and it has a start event of some kind.
+func (c *compiler) checkProcess() {
+	proc := c.p.proc
 	if len(proc.ID) > MaxNameBytes {
-		problems = append(problems, bpmn.Finding{Kind: bpmn.KindProcess, Line: proc.Line,
+		c.problems = append(c.problems, bpmn.Finding{Kind: bpmn.KindProcess, Line: proc.Line,
 			Message: fmt.Sprintf("process id (the process key) is %d bytes, more than the limit of %d bytes", len(proc.ID), MaxNameBytes)})
 	}
-	if p.start == nil && len(p.timerStarts) == 0 && len(p.messageStarts) == 0 {
-		problems = append(problems, bpmn.Finding{ElementID: proc.ID, Kind: bpmn.KindProcess, Line: proc.Line, Message: "process has no start event"})
+	if c.p.start == nil && len(c.p.timerStarts) == 0 && len(c.p.messageStarts) == 0 {
+		c.problems = append(c.problems, bpmn.Finding{ElementID: proc.ID, Kind: bpmn.KindProcess, Line: proc.Line, Message: "process has no start event"})
 	}
-	return p, problems
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 // An element left through an interrupting boundary event (error, timer) or cut short by
@@ -74,13 +75,13 @@ func TestElementOutcomes(t *testing.T) {
 				}
 				return d.Instance.State
 			}
-			waitUntil(t, "the declined charge", func() bool { return state("error") == store.InstanceCompleted })
-			waitUntil(t, "the review's timer job", func() bool {
+			wait.For(t, "the declined charge", func() bool { return state("error") == store.InstanceCompleted })
+			wait.For(t, "the review's timer job", func() bool {
 				jobs, err := e.ListJobs(ctx, store.JobFilter{InstanceID: ids["timer"]})
 				return err == nil && len(jobs) == 1
 			})
 			fc.Advance(time.Hour)
-			waitUntil(t, "the late review", func() bool { return state("timer") == store.InstanceCompleted })
+			wait.For(t, "the late review", func() bool { return state("timer") == store.InstanceCompleted })
 			if got := state("terminate"); got != store.InstanceCompleted {
 				t.Fatalf("terminated instance is %s", got)
 			}

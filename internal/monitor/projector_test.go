@@ -28,6 +28,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 // metricsFlow forks into two user tasks, joins, and routes on amount: above 100 to
@@ -588,7 +589,7 @@ func TestProjectorRunAndLease(t *testing.T) {
 				evs := v.history()
 				return st.Cursor == evs[len(evs)-1].Seq
 			}
-			waitUntil(t, "projector caught up", caughtUp)
+			wait.For(t, "projector caught up", caughtUp)
 			if s := p.Stats(); !s.Leader || s.Events != uint64(len(v.history())) || s.Observed == 0 {
 				t.Errorf("stats %+v: want every event folded, some from Observe", s)
 			}
@@ -602,7 +603,7 @@ func TestProjectorRunAndLease(t *testing.T) {
 			if err != nil || !res.Delegated {
 				t.Fatalf("rebuild beside a running projector: %+v %v", res, err)
 			}
-			waitUntil(t, "replayed by the running projector", caughtUp)
+			wait.For(t, "replayed by the running projector", caughtUp)
 			checkReport(t, v.report(monitor.Query{DefinitionKey: "metrics", From: mt0, To: v.clock.Now().Add(time.Hour), Step: monitor.StepHour}),
 				exactFrom(t, v.history()))
 
@@ -654,14 +655,3 @@ func TestProjectorRunAndLease(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}

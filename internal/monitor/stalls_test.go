@@ -15,6 +15,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -102,13 +103,7 @@ func (v *stallEnv) start(fail bool) *store.Instance {
 
 func (v *stallEnv) waitFor(what string, cond func() bool) {
 	v.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			v.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.For(v.t, what, cond)
 }
 
 func (v *stallEnv) detector(o monitor.StallOptions) *monitor.StallDetector {

@@ -18,6 +18,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
 
@@ -103,19 +104,15 @@ func metricsStack(tb testing.TB) string {
 			tb.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	wait.Until(tb, 20*time.Second, "the projector to fold the runs", func() error {
 		r1, err1 := mon.Report(ctx, monitor.Query{DefinitionKey: "ship", Version: 1})
 		r2, err2 := mon.Report(ctx, monitor.Query{DefinitionKey: "ship", Version: 2})
 		if err1 == nil && err2 == nil && r1.Total.Completed == realV1-realFailed && r1.Total.Incidents == realFailed &&
 			r2.Total.Completed == realV2 && r1.Lag == 0 && r2.Lag == 0 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("the projector did not fold the runs: %v %v %+v %+v", err1, err2, r1, r2)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("%v %v %+v %+v", err1, err2, r1, r2)
+	})
 	srv := httptest.NewServer(web.New(web.Options{Engine: e, Metrics: mon, Logger: log}))
 	tb.Cleanup(srv.Close)
 	return srv.URL

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 	"github.com/cockpit-engine/cockpit/internal/web"
 	"github.com/cockpit-engine/cockpit/web/templates/components"
 	"golang.org/x/net/html"
@@ -75,18 +77,17 @@ func longValuesServer(t *testing.T) (base, instanceID, incidentID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wait.Until(t, wait.Timeout, "the incident", func() error {
 		incs, err := e.ListIncidents(ctx, store.IncidentFilter{State: store.IncidentOpen})
-		if err == nil && len(incs) == 1 {
-			incidentID = incs[0].ID
-			break
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no incident: %v", err)
+		if len(incs) != 1 {
+			return fmt.Errorf("%d open incidents", len(incs))
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		incidentID = incs[0].ID
+		return nil
+	})
 	srv := httptest.NewServer(web.New(web.Options{Engine: e, Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
 	return srv.URL, in.ID, incidentID

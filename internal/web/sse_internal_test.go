@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 func TestLiveFragments(t *testing.T) {
@@ -101,28 +102,22 @@ func TestHubCoalesces(t *testing.T) {
 	}
 	defer h.leave(c)
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(renders) }
-	deadline := time.Now().Add(10 * time.Second)
-	for count() < 1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, "the first render", func() bool { return count() >= 1 })
 	// Out of the first render's interval, so the burst starts a fresh one.
-	for time.Since(func() time.Time { mu.Lock(); defer mu.Unlock(); return renders[0] }()) < interval {
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, "the first render's interval to pass", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Since(renders[0]) >= interval
+	})
 	start := time.Now()
 	publishEvents(t, nc, 500)
 	burst := time.Since(start)
 	lastEvent := time.Now()
-	// Wait until a render started after the burst ended.
-	for time.Now().Before(deadline) {
+	wait.For(t, "a render started after the burst ended", func() bool {
 		mu.Lock()
-		done := renders[len(renders)-1].After(lastEvent)
-		mu.Unlock()
-		if done {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer mu.Unlock()
+		return renders[len(renders)-1].After(lastEvent)
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	var inBurst []time.Time
@@ -163,6 +158,10 @@ func TestHubDropsSlowClient(t *testing.T) {
 	stop := make(chan struct{})
 	var got atomic.Int64
 	var wg sync.WaitGroup
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
 	wg.Go(func() { // the fast browser reads everything
 		for {
 			select {
@@ -176,34 +175,30 @@ func TestHubDropsSlowClient(t *testing.T) {
 		}
 	})
 	// Each event renders a new fragment; the slow stream never reads.
-	dropped := false
-	for i := 0; i < 200 && !dropped; i++ {
-		b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: fmt.Sprint(i), InstanceID: "i", DefinitionKey: "k",
-			Type: "instance.started", Data: json.RawMessage(`{}`)})
-		_ = nc.Publish(bus.EventSubject("stub", "k", "instance.started"), b)
-		_ = nc.Flush()
+	sent := 0
+	wait.For(t, "the slow stream to be dropped", func() bool {
 		select {
 		case <-slow.gone:
-			dropped = true
-		case <-time.After(20 * time.Millisecond):
+			return true
+		default:
 		}
-	}
-	before := got.Load()
-	if !dropped {
-		t.Fatal("the slow stream was never dropped")
-	}
+		b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: fmt.Sprint(sent), InstanceID: "i", DefinitionKey: "k",
+			Type: "instance.started", Data: json.RawMessage(`{}`)})
+		sent++
+		_ = nc.Publish(bus.EventSubject("stub", "k", "instance.started"), b)
+		_ = nc.Flush()
+		return false
+	})
 	// The fast one still gets pushes after the drop.
-	deadline := time.Now().Add(10 * time.Second)
-	for got.Load() == before && time.Now().Before(deadline) {
+	before := got.Load()
+	wait.For(t, "a push to the fast stream after the slow one was dropped", func() bool {
+		if got.Load() != before {
+			return true
+		}
 		b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: "x", InstanceID: "i", DefinitionKey: "k", Type: "instance.completed", Data: json.RawMessage(`{}`)})
 		_ = nc.Publish(bus.EventSubject("stub", "k", "instance.completed"), b)
-		time.Sleep(5 * time.Millisecond)
-	}
-	close(stop)
-	wg.Wait()
-	if got.Load() == before {
-		t.Error("the fast stream got nothing after the slow one was dropped")
-	}
+		return false
+	})
 }
 
 // TestHubRenderBudget: forty topics whose render costs 2 ms, under a steady stream of

@@ -24,6 +24,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
 
@@ -172,15 +173,11 @@ func (f *liveFixture) startFailing() (*store.Instance, string) {
 	return in, incID
 }
 
+// waitUntil is wait.Within with the browser tests' timeout: a page in headless Chrome
+// on a loaded machine takes longer than a store read.
 func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.Within(t, 15*time.Second, what, cond)
 }
 
 // sseEvent is one server-sent event.

@@ -18,6 +18,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
 
@@ -105,16 +106,10 @@ func newFixtureOn(t *testing.T, open func(t *testing.T) store.Store) *fixture {
 	return f
 }
 
-// waitFor polls cond until it holds or a deadline passes (no fixed sleeps).
+// waitFor is wait.For on the fixture's test.
 func (f *fixture) waitFor(what string, cond func() bool) {
 	f.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			f.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.For(f.t, what, cond)
 }
 
 type page struct {

@@ -324,26 +324,64 @@ func TestConcurrentEval(t *testing.T) {
 	}
 }
 
+// TestConcurrentSharedVars: many goroutines evaluate programs over one variables map,
+// as the engine does for every outgoing flow of a gateway. Each evaluation must give
+// what a lone one gives (value or error), and the map must come out as it went in: a
+// budgeted program runs over a copy with its budget added, never over the caller's map.
 func TestConcurrentSharedVars(t *testing.T) {
 	t.Parallel()
-	// Many goroutines reading the same variables map, as the engine does
-	// when it evaluates every outgoing flow of a gateway.
-	vars := map[string]any{"a": 1.0, "b": []any{1.0, 2.0}, "c": map[string]any{"d": "x"}}
-	progs := []*Program{}
-	for _, src := range []string{"a + 1", "b[1] * a", "c.d + 'y'", "missing", "a / 0"} {
+	const doc = `{"a": 1, "b": [1, 2, 3], "c": {"d": "x"}}`
+	vars, before := jsonVars(t, doc), jsonVars(t, doc)
+	type outcome struct {
+		value any
+		err   string
+	}
+	eval := func(p *Program) outcome {
+		v, err := p.Eval(vars)
+		if err != nil {
+			return outcome{err: err.Error()}
+		}
+		return outcome{value: v}
+	}
+	var progs []*Program
+	budgeted := false
+	for _, src := range []string{"a + 1", "b[1] * a", "c.d + 'y'", "missing", "a / 0",
+		"map(b, # * a)", "filter(b, # > a)", "repeat(c.d, 3)", "b[a] > 1 ? 'big' : 'small'"} {
 		p, err := Compile(src)
 		if err != nil {
 			t.Fatal(err)
 		}
 		progs = append(progs, p)
+		budgeted = budgeted || p.budgeted
 	}
+	if !budgeted {
+		t.Fatal("no program is budgeted: the copy of the variables goes untested")
+	}
+	want := make([]outcome, len(progs))
+	for i, p := range progs {
+		want[i] = eval(p)
+	}
+	const goroutines, rounds = 16, 50
+	errs := make(chan error, goroutines)
 	var wg sync.WaitGroup
-	for range 16 {
+	for range goroutines {
 		wg.Go(func() {
-			for _, p := range progs {
-				_, _ = p.Eval(vars)
+			for range rounds {
+				for i, p := range progs {
+					if got := eval(p); !reflect.DeepEqual(got, want[i]) {
+						errs <- fmt.Errorf("%s: got %+v, alone %+v", p.Source(), got, want[i])
+						return
+					}
+				}
 			}
 		})
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if !reflect.DeepEqual(vars, before) {
+		t.Errorf("the shared variables changed: %v, were %v", vars, before)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/storetest"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 func TestMain(m *testing.M) {
@@ -175,19 +176,15 @@ func TestNotifier(t *testing.T) {
 	defer other.OnWork(func() { stray <- struct{}{} })()
 
 	// The listener connects in the background; notify until it hears one.
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for heard := false; !heard; {
-		a.NotifyWork()
+	wait.For(t, "a notification", func() bool {
 		select {
 		case <-got:
-			heard = true
-		case <-tick.C:
-		case <-deadline:
-			t.Fatal("no notification within 10s")
+			return true
+		default:
+			a.NotifyWork()
+			return false
 		}
-	}
+	})
 	select {
 	case <-stray:
 		t.Fatal("a store on another schema was woken")
@@ -286,19 +283,15 @@ func TestSearchPathSchemaIsCreated(t *testing.T) {
 	})()
 	stray := make(chan struct{}, 16)
 	defer other.OnWork(func() { stray <- struct{}{} })()
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for heard := false; !heard; {
-		a.NotifyWork()
+	wait.For(t, "a notification", func() bool {
 		select {
 		case <-got:
-			heard = true
-		case <-tick.C:
-		case <-deadline:
-			t.Fatal("no notification within 10s")
+			return true
+		default:
+			a.NotifyWork()
+			return false
 		}
-	}
+	})
 	select {
 	case <-stray:
 		t.Fatal("a store on another search_path schema was woken")

@@ -70,6 +70,8 @@ func testEventsCommitOrder(t *testing.T, s store.Store) {
 	}
 	seen := map[string]bool{}
 	var after int64
+	// A tight loop, not wait.Until: the tailer must read while the writers commit, and a
+	// pause between reads would let the race this test looks for slip by.
 	deadline := time.Now().Add(30 * time.Second)
 	for len(seen) < writers*perWriter*2 {
 		if time.Now().After(deadline) {
