@@ -293,7 +293,10 @@ func TestHubRenderBudget(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("renders took %.0f%% of %s; at most %d at once; gap %s", share*100, window, most, h.gap())
-	if share > 2*liveRenderShare {
+	// The share is measured in wall time, which a loaded machine stretches for the
+	// renders and the hub's pacing alike; without the budget it is near 100% (every
+	// slot always busy), so three times the target tells the two apart with room.
+	if share > 3*liveRenderShare {
 		t.Errorf("renders took %.0f%% of the time, want about %.0f%%", share*100, liveRenderShare*100)
 	}
 	if most > liveRenderSlots() {
@@ -301,14 +304,8 @@ func TestHubRenderBudget(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or a deadline passes.
+// waitFor polls cond until it holds, for up to 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wait.Within(t, 20*time.Second, what, cond)
 }
