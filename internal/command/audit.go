@@ -143,6 +143,13 @@ func (s *Service) beginAudit(entries ...*store.AuditEntry) error {
 // finishAudit gives rows written by beginAudit their results. A failure leaves them
 // "started" and is logged: the commands ran.
 func (s *Service) finishAudit(entries ...*store.AuditEntry) {
+	s.writeAuditRows(`write audit result (the rows stay "started")`, store.Tx.UpdateAudit, entries)
+}
+
+// writeAuditRows writes entries in one transaction, each with write (InsertAudit or
+// UpdateAudit). A failure is logged under what: the commands ran, or were refused,
+// regardless.
+func (s *Service) writeAuditRows(what string, write func(store.Tx, context.Context, *store.AuditEntry) error, entries []*store.AuditEntry) {
 	if len(entries) == 0 {
 		return
 	}
@@ -151,15 +158,14 @@ func (s *Service) finishAudit(entries ...*store.AuditEntry) {
 	err := s.st.Write(ctx, func(tx store.Tx) error {
 		for _, a := range entries {
 			a.Error = store.StorableText(a.Error)
-			if err := tx.UpdateAudit(ctx, a); err != nil {
+			if err := write(tx, ctx, a); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		s.log.Error("write audit result (the rows stay \"started\")", "verb", entries[0].Command, "actor", entries[0].Actor,
-			"entries", len(entries), "err", err)
+		s.log.Error(what, "verb", entries[0].Command, "actor", entries[0].Actor, "entries", len(entries), "err", err)
 	}
 }
 

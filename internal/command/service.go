@@ -587,24 +587,7 @@ func (s *Service) writeAudit(x *call, rep *reply) {
 }
 
 func (s *Service) insertAudit(entries ...*store.AuditEntry) {
-	if len(entries) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.base), auditTimeout)
-	defer cancel()
-	err := s.st.Write(ctx, func(tx store.Tx) error {
-		for _, a := range entries {
-			a.Error = store.StorableText(a.Error)
-			if err := tx.InsertAudit(ctx, a); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		// The command took effect (or failed) regardless; the log is all that is left.
-		s.log.Error("write audit log", "verb", entries[0].Command, "actor", entries[0].Actor, "entries", len(entries), "err", err)
-	}
+	s.writeAuditRows("write audit log", store.Tx.InsertAudit, entries)
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
