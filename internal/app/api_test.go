@@ -176,52 +176,11 @@ func TestAPIParkedEvents(t *testing.T) {
 // was once a key PostgreSQL cannot bind, so it was always 503 there.
 func TestHealthOnBothStores(t *testing.T) {
 	t.Parallel()
-	stores := map[string]func(t *testing.T) store.Store{
-		"sqlite": func(t *testing.T) store.Store {
-			st, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return st
-		},
-		"postgres": func(t *testing.T) store.Store {
-			u := os.Getenv("COCKPIT_TEST_DATABASE_URL")
-			if u == "" {
-				t.Skip("COCKPIT_TEST_DATABASE_URL not set")
-			}
-			b := make([]byte, 6)
-			_, _ = rand.Read(b)
-			schema := "cockpit_test_" + hex.EncodeToString(b)
-			t.Cleanup(func() {
-				if err := postgres.DropSchema(context.Background(), u, schema); err != nil {
-					t.Errorf("drop schema: %v", err)
-				}
-			})
-			st, err := postgres.Open(t.Context(), postgres.Options{URL: u, Schema: schema})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return st
-		},
-	}
-	for name, open := range stores {
+	for name, open := range apiStores() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			st := open(t)
-			e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if err := e.Stop(sctx); err != nil {
-					t.Errorf("stop engine: %v", err)
-				}
-				if err := st.Close(); err != nil {
-					t.Errorf("close store: %v", err)
-				}
-			})
+			e := apiEngine(t, st)
 			h := newAPI(e, slog.New(slog.DiscardHandler))
 			for _, path := range []string{"/healthz", "/readyz"} {
 				rec := httptest.NewRecorder()
@@ -249,51 +208,16 @@ func TestHealthOnBothStores(t *testing.T) {
 // sizes a 400 naming after or limit; nothing is ever a 500.
 func TestAPIHostileParams(t *testing.T) {
 	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		testAPIHostileParams(t, st)
-	})
-	dbURL := os.Getenv("COCKPIT_TEST_DATABASE_URL")
-	if dbURL == "" {
-		return
-	}
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		b := make([]byte, 6)
-		_, _ = rand.Read(b)
-		schema := "cockpit_test_" + hex.EncodeToString(b)
-		t.Cleanup(func() {
-			if err := postgres.DropSchema(context.Background(), dbURL, schema); err != nil {
-				t.Errorf("drop schema %s: %v", schema, err)
-			}
+	for name, open := range apiStores() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testAPIHostileParams(t, open(t))
 		})
-		st, err := postgres.Open(context.Background(), postgres.Options{URL: dbURL, Schema: schema})
-		if err != nil {
-			t.Fatal(err)
-		}
-		testAPIHostileParams(t, st)
-	})
+	}
 }
 
 func testAPIHostileParams(t *testing.T, st store.Store) {
-	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := e.Stop(sctx); err != nil {
-			t.Errorf("stop engine: %v", err)
-		}
-		if err := st.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
+	e := apiEngine(t, st)
 	h := newAPI(e, slog.New(slog.DiscardHandler))
 	get := func(target string) (int, string) {
 		rec := httptest.NewRecorder()
@@ -355,4 +279,58 @@ func testAPIHostileParams(t *testing.T, st store.Store) {
 	if code, msg := get("/api/instances?state=%zz"); code != http.StatusBadRequest || !strings.Contains(msg, "query string") {
 		t.Errorf("malformed query: %d %q", code, msg)
 	}
+}
+
+// apiStores opens the stores the API tests run on: SQLite, and PostgreSQL (a schema of
+// its own, dropped afterwards) when COCKPIT_TEST_DATABASE_URL is set; the PostgreSQL
+// variant skips, saying so, otherwise.
+func apiStores() map[string]func(t *testing.T) store.Store {
+	return map[string]func(t *testing.T) store.Store{
+		"sqlite": func(t *testing.T) store.Store {
+			st, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
+		"postgres": func(t *testing.T) store.Store {
+			u := os.Getenv("COCKPIT_TEST_DATABASE_URL")
+			if u == "" {
+				t.Skip("COCKPIT_TEST_DATABASE_URL not set")
+			}
+			b := make([]byte, 6)
+			_, _ = rand.Read(b)
+			schema := "cockpit_test_" + hex.EncodeToString(b)
+			t.Cleanup(func() {
+				if err := postgres.DropSchema(context.Background(), u, schema); err != nil {
+					t.Errorf("drop schema %s: %v", schema, err)
+				}
+			})
+			st, err := postgres.Open(t.Context(), postgres.Options{URL: u, Schema: schema})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
+	}
+}
+
+// apiEngine is an engine on st, stopped (and st closed) when the test ends.
+func apiEngine(t *testing.T, st store.Store) *engine.Engine {
+	t.Helper()
+	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.Stop(sctx); err != nil {
+			t.Errorf("stop engine: %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	return e
 }
