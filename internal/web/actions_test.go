@@ -650,10 +650,10 @@ func TestActionBulkRetryBadIDs(t *testing.T) {
 		want string
 	}{
 		"empty":          {[]string{""}, "Parameter id #1"},
-		"NUL":            {[]string{"a\x00b"}, "Parameter id #1"},
+		"NUL":            {[]string{"a\x00b"}, `parameter "id": contains the control character U+0000`}, // the edge's check
 		"control":        {[]string{"ok", "a\nb"}, "Parameter id #2"},
 		"too long":       {[]string{strings.Repeat("x", 129)}, "Parameter id #1"},
-		"invalid UTF-8":  {[]string{"\xff"}, "Parameter id #1"},
+		"invalid UTF-8":  {[]string{"\xff"}, `parameter "id": not valid UTF-8`}, // the edge's check
 		"over the limit": {tooMany, "at most 1000 (maxBulkSelect)"},
 	} {
 		for _, path := range []string{"/incidents/retry-bulk", "/instances/retry-incidents"} {
