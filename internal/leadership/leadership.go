@@ -48,7 +48,8 @@ const (
 	// MinTTL is the shortest lease: renewing every TTL/3 must leave a store round trip
 	// room to answer, also under load.
 	MinTTL = time.Second
-	// MaxTTL is the longest lease: a crashed holder blocks its job for up to this long.
+	// MaxTTL is the longest lease an operator may set (CheckTTL): a crashed holder blocks
+	// its job for up to this long.
 	MaxTTL = time.Hour
 	// releaseTimeout bounds the write that gives a lease up at Stop (the lease expires
 	// by itself anyway).
@@ -62,7 +63,7 @@ type Options struct {
 	Name string
 	// Owner names this node in the lease (default a random id; the app passes the node id).
 	Owner string
-	// TTL is how long the lease is taken for (default DefaultTTL, MinTTL..MaxTTL).
+	// TTL is how long the lease is taken for (default DefaultTTL, at least MinTTL).
 	TTL time.Duration
 	// Renew is how often the holder renews (default TTL/3, below TTL).
 	Renew time.Duration
@@ -101,8 +102,8 @@ func New(o Options) (*Elector, error) {
 	if o.TTL == 0 {
 		o.TTL = DefaultTTL
 	}
-	if err := CheckTTL(o.TTL); err != nil {
-		return nil, fmt.Errorf("new elector %q: %w", o.Name, err)
+	if o.TTL < MinTTL {
+		return nil, fmt.Errorf("new elector %q: lease TTL %s is below %s", o.Name, o.TTL, MinTTL)
 	}
 	if o.Renew <= 0 {
 		o.Renew = o.TTL / 3
@@ -124,7 +125,8 @@ func New(o Options) (*Elector, error) {
 		run: startstop.Runner{Name: "elector " + o.Name}, changed: make(chan struct{})}, nil
 }
 
-// CheckTTL reports a lease TTL outside MinTTL..MaxTTL.
+// CheckTTL reports a lease TTL outside MinTTL..MaxTTL, the range an operator may set
+// (a rebuild or a test may take a longer one).
 func CheckTTL(ttl time.Duration) error {
 	if ttl < MinTTL || ttl > MaxTTL {
 		return fmt.Errorf("lease TTL %s is outside %s..%s", ttl, MinTTL, MaxTTL)

@@ -267,12 +267,19 @@ func TestOptions(t *testing.T) {
 		{Name: "job"},
 		{Store: st},
 		{Store: st, Name: "job", TTL: leadership.MinTTL - 1},
-		{Store: st, Name: "job", TTL: leadership.MaxTTL + 1},
 		{Store: st, Name: "job", TTL: -time.Second},
 		{Store: st, Name: "job", TTL: 2 * time.Second, Renew: 2 * time.Second},
 	} {
 		if _, err := leadership.New(o); err == nil {
 			t.Errorf("New(%+v) accepted", o)
 		}
+	}
+	for _, ttl := range []time.Duration{leadership.MinTTL - 1, leadership.MaxTTL + 1, 0} {
+		if err := leadership.CheckTTL(ttl); err == nil {
+			t.Errorf("CheckTTL(%v) accepted", ttl)
+		}
+	}
+	if err := leadership.CheckTTL(leadership.DefaultTTL); err != nil {
+		t.Error(err)
 	}
 }
