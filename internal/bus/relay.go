@@ -163,13 +163,19 @@ func (r *Relay) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start relay: %w", err)
 	}
-	// The elector runs first and stops last: the drain at Stop still holds the lease.
-	if err := r.el.Start(ctx); err != nil {
+	err = r.run.Start(ctx, func(ctx context.Context, stopping <-chan struct{}) {
+		// Set here, not in Start: a loop that outlived a Stop out of time still uses the
+		// previous run's, and Start fails then.
+		r.js = js
+		defer js.CleanupPublisher()
+		r.loop(ctx, stopping)
+	})
+	if err != nil {
 		return fmt.Errorf("start relay: %w", err)
 	}
-	r.js = js
-	if err := r.run.Start(ctx, r.loop); err != nil {
-		return errors.Join(err, r.el.Stop(ctx))
+	// The elector stops after the loop: the drain at Stop still holds the lease.
+	if err := r.el.Start(ctx); err != nil {
+		return errors.Join(fmt.Errorf("start relay: %w", err), r.run.Stop(ctx))
 	}
 	r.log.Info("outbox relay started", "owner", r.opts.Owner, "prefix", r.opts.Prefix)
 	if mp := r.opts.Conn.MaxPayload(); mp > 0 && mp < engine.MaxEventBytes+envelopeBytes {
@@ -185,11 +191,7 @@ func (r *Relay) Start(ctx context.Context) error {
 // the outbox and are deduplicated when published again (package startstop says what a
 // Stop out of time leaves).
 func (r *Relay) Stop(ctx context.Context) error {
-	err := r.run.Stop(ctx)
-	if err == nil && r.js != nil {
-		r.js.CleanupPublisher()
-	}
-	return errors.Join(err, r.el.Stop(ctx))
+	return errors.Join(r.run.Stop(ctx), r.el.Stop(ctx))
 }
 
 // loop publishes while this node holds the lease. It exits when ctx ends (Stop ran out

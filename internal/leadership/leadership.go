@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -84,8 +85,10 @@ type Elector struct {
 	// attempt serialises the writes of Elect (the loop's and direct calls).
 	attempt sync.Mutex
 
-	mu      sync.Mutex
-	leader  bool
+	mu sync.Mutex
+	// leader is written under mu and read without it (Leader runs on every commit of
+	// the projector's node).
+	leader  atomic.Bool
 	term    context.Context // while leader: ends when the term ends
 	end     context.CancelFunc
 	changed chan struct{} // closed at the next change of leader
@@ -209,10 +212,10 @@ func (e *Elector) Elect(ctx context.Context) (bool, error) {
 func (e *Elector) set(held bool, msg string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if held == e.leader {
+	if held == e.leader.Load() {
 		return
 	}
-	e.leader = held
+	e.leader.Store(held)
 	if held {
 		e.term, e.end = context.WithCancel(context.Background())
 		e.log.Info(msg)
@@ -230,9 +233,9 @@ func (e *Elector) release() {
 	e.attempt.Lock()
 	defer e.attempt.Unlock()
 	e.mu.Lock()
-	was := e.leader
+	was := e.leader.Load()
 	if was {
-		e.leader = false
+		e.leader.Store(false)
 		e.end()
 		e.term, e.end = nil, nil
 		close(e.changed)
@@ -251,11 +254,7 @@ func (e *Elector) release() {
 }
 
 // Leader reports whether this node holds the lease.
-func (e *Elector) Leader() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.leader
-}
+func (e *Elector) Leader() bool { return e.leader.Load() }
 
 // Lead returns, while this node holds the lease, a context derived from ctx that is also
 // cancelled when the term ends (the lease is lost or released), its cancel function, and
