@@ -115,6 +115,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--web-actor", "ann\x00"}, "--web-actor"},
 		{[]string{"serve", "--lease-ttl", "500ms"}, "--lease-ttl"},
 		{[]string{"serve", "--lease-ttl", "2h"}, "--lease-ttl"},
+		{[]string{"serve", "--lease-ttl", "0s"}, "--lease-ttl"},
 		{[]string{"serve", "--web-actor", "\u202eann"}, "--web-actor"},
 		{[]string{"frobnicate"}, "unknown command"},
 		{[]string{"validate"}, "no BPMN file"},
