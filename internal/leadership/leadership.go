@@ -12,14 +12,14 @@
 //   - A stopped holder releases the lease (Stop), so a standby takes over at its next try.
 //
 // Invariants:
-//   - The lease's expiry is counted from the moment before the write that took or renewed
-//     it, so this node's idea of it is never later than the store's.
+//   - The renewal rhythm counts from the moment before the write that took or renewed the
+//     lease, the moment its expiry in the store counts from too.
 //   - A renewal that fails, is refused, or does not answer within (TTL-Renew)/2 ends the
 //     term at once: with the default rhythm the holder stops working at least TTL/3
 //     before its lease could pass on (on the holder's clock; nodes' clocks must agree to
 //     well within that, as NTP keeps them).
 //   - Work done under a term uses its context (Lead): it is cancelled when the term ends.
-//   - Every attempt is one write transaction; nothing else is written. On SQLite there is
+//   - Every attempt, and the release, is one small write transaction. On SQLite there is
 //     one node and no standby; on PostgreSQL a standby's try costs one small write.
 package leadership
 
