@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -114,6 +115,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--log-level", "loud"}, "log-level"},
 		{[]string{"serve", "extra"}, "unexpected argument"},
 		{[]string{"serve", "--web-actor", "ann\x00"}, "--web-actor"},
+		{[]string{"serve", "--lease-ttl", "500ms"}, "--lease-ttl"},
+		{[]string{"serve", "--lease-ttl", "2h"}, "--lease-ttl"},
+		{[]string{"serve", "--lease-ttl", "0s"}, "--lease-ttl"},
 		{[]string{"serve", "--web-actor", "\u202eann"}, "--web-actor"},
 		{[]string{"serve", "--allowed-hosts", "evil.example/path"}, "--allowed-hosts"},
 		{[]string{"serve", "--allowed-hosts", "cockpit.example:99999"}, "--allowed-hosts"},
@@ -411,9 +415,15 @@ func TestServeWithoutDemo(t *testing.T) {
 	}
 	s.stop()
 	log := s.stderr.String()
-	for _, want := range []string{"embedded NATS started", "outbox relay took the lease"} {
-		if !strings.Contains(log, want) {
-			t.Errorf("log lacks %q:\n%s", want, log)
+	if !strings.Contains(log, "embedded NATS started") {
+		t.Errorf("log lacks the embedded server's start:\n%s", log)
+	}
+	// Each lease's holder says so once: the relay's, the projector's and the detector's.
+	for _, lease := range []string{"outbox-relay", "metrics", "stalls"} {
+		if !slices.ContainsFunc(strings.Split(log, "\n"), func(l string) bool {
+			return strings.Contains(l, `msg="took the lease"`) && strings.Contains(l, " lease="+lease+" ")
+		}) {
+			t.Errorf("log lacks the %s lease taken:\n%s", lease, log)
 		}
 	}
 }

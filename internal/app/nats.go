@@ -86,7 +86,8 @@ type natsRuntime struct {
 // startNATS starts the embedded server or connects to --nats-url, creates or updates the
 // streams, and makes the relay (started by the caller once the engine exists). On error
 // everything it started is stopped again.
-func startNATS(ctx context.Context, cfg *natsConfig, dataDir string, st store.Store, nodeID string, log *slog.Logger) (_ *natsRuntime, err error) {
+func startNATS(ctx context.Context, cfg *natsConfig, dataDir string, st store.Store, nodeID string, leaseTTL time.Duration,
+	log *slog.Logger) (_ *natsRuntime, err error) {
 	rt := &natsRuntime{}
 	defer func() {
 		if err != nil {
@@ -128,7 +129,7 @@ func startNATS(ctx context.Context, cfg *natsConfig, dataDir string, st store.St
 	if err := bus.EnsureStreams(cctx, js, bus.StreamOptions{Prefix: cfg.Prefix}); err != nil {
 		return nil, err
 	}
-	rt.relay, err = bus.NewRelay(bus.RelayOptions{Store: st, Conn: rt.nc, Prefix: cfg.Prefix, Owner: nodeID, Logger: log})
+	rt.relay, err = bus.NewRelay(bus.RelayOptions{Store: st, Conn: rt.nc, Prefix: cfg.Prefix, Owner: nodeID, LeaseTTL: leaseTTL, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/leadership"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
 	"github.com/cockpit-engine/cockpit/internal/web"
 	"github.com/google/uuid"
@@ -51,6 +52,9 @@ type serveConfig struct {
 	// threshold learnt from waiting times.
 	StallInterval time.Duration
 	StallMin      time.Duration
+	// LeaseTTL is how long the outbox relay, the metrics projector and the stall detector
+	// take their store leases for (package leadership).
+	LeaseTTL time.Duration
 }
 
 func newServeCommand(getenv func(string) string) (*command, *serveConfig) {
@@ -102,6 +106,7 @@ proxy in front of it checks who is calling. A request naming a Host other than l
 	c.stringVar(&cfg.AllowedHosts, "allowed-hosts", "COCKPIT_ALLOWED_HOSTS", "", "host names the HTTP server answers to, comma-separated (host, or host:port; * for any): besides localhost, 127.0.0.1, [::1] and the host of --addr; a request naming another host gets 421 (DNS rebinding)")
 	c.durationVar(&cfg.ShutdownTimeout, "shutdown-timeout", "COCKPIT_SHUTDOWN_TIMEOUT", 30*time.Second, "how long a stop waits for requests and running jobs")
 	c.durationVar(&cfg.StallInterval, "stall-interval", "COCKPIT_STALL_INTERVAL", monitor.DefaultStallInterval, "how often the stall detector looks for tokens waiting past their element's threshold")
+	c.durationVar(&cfg.LeaseTTL, "lease-ttl", "COCKPIT_LEASE_TTL", leadership.DefaultTTL, "how long the outbox relay, the metrics projector and the stall detector hold their store leases; renewed every third of it, so another node takes over within about this long after the holder died")
 	c.durationVar(&cfg.StallMin, "stall-min", "COCKPIT_STALL_MIN", monitor.DefaultStallMin, "the least stall threshold learnt from an element's p99 waiting time (an operator's threshold is used as set)")
 	return c, cfg
 }
@@ -134,6 +139,9 @@ func (cfg *serveConfig) check() error {
 	}
 	if cfg.StallInterval < time.Second {
 		return fmt.Errorf("--stall-interval %s: use at least 1s", cfg.StallInterval)
+	}
+	if err := leadership.CheckTTL(cfg.LeaseTTL); err != nil {
+		return fmt.Errorf("--lease-ttl: %w", err)
 	}
 	if cfg.StallMin <= 0 {
 		return fmt.Errorf("--stall-min %s: must be positive", cfg.StallMin)
@@ -208,7 +216,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	}()
 
 	nodeID := newNodeID()
-	nr, err := startNATS(ctx, &cfg.NATS, cfg.DataDir, st, nodeID, log)
+	nr, err := startNATS(ctx, &cfg.NATS, cfg.DataDir, st, nodeID, cfg.LeaseTTL, log)
 	if err != nil {
 		return err
 	}
@@ -232,7 +240,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	if err != nil {
 		return err
 	}
-	proj, err := monitor.NewProjector(monitor.ProjectorOptions{Store: st, Owner: nodeID, Logger: log})
+	proj, err := monitor.NewProjector(monitor.ProjectorOptions{Store: st, Owner: nodeID, LeaseTTL: cfg.LeaseTTL, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -404,7 +412,7 @@ func startStallDetector(ctx context.Context, cfg *serveConfig, st store.Store, n
 		return nil, err
 	}
 	d, err := monitor.NewStallDetector(monitor.StallOptions{Store: st, Thresholds: thresholds, Publisher: pub,
-		Owner: nodeID, Interval: cfg.StallInterval, Min: cfg.StallMin, Logger: log})
+		Owner: nodeID, Interval: cfg.StallInterval, Min: cfg.StallMin, LeaseTTL: cfg.LeaseTTL, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/leadership"
+	"github.com/cockpit-engine/cockpit/internal/startstop"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,11 +47,12 @@ type RelayOptions struct {
 	// round (a failed round ignores Notify until then, so a NATS outage does not turn
 	// every commit into a publish attempt).
 	Fallback time.Duration
-	// LeaseTTL is how long the lease is taken for (default 30s). It is renewed after a
-	// third of it; a node that dies hands over after at most LeaseTTL.
+	// LeaseTTL is how long the lease is taken for (default leadership.DefaultTTL, 5s). It
+	// is renewed every third of it; a node that dies hands over within about LeaseTTL
+	// (package leadership).
 	LeaseTTL time.Duration
-	// AckTimeout bounds the wait for one publish acknowledgement (default 10s). It must
-	// stay well below LeaseTTL/2 so a round ends before the lease could pass on.
+	// AckTimeout bounds the wait for one publish acknowledgement (default 10s). A round
+	// that outlives the lease is cancelled when the lease is lost.
 	AckTimeout time.Duration
 	Clock      clock.Clock  // default clock.Real
 	Logger     *slog.Logger // default slog.Default()
@@ -66,22 +68,20 @@ type RelayOptions struct {
 //   - Per instance, events are published in Seq order, and an instance's events after one
 //     that failed stay in the outbox (even when acknowledged) and go again, in order, with
 //     it in a later round.
-//   - Only the holder of the "outbox-relay" lease publishes; a relay that cannot renew it
-//     stops publishing before it expires.
+//   - Only the holder of the "outbox-relay" lease publishes: a round runs under the
+//     lease's term (leadership.Elector.Lead) and is cancelled when the lease is lost, so
+//     a relay that cannot renew it stops publishing before it expires.
 type Relay struct {
 	opts RelayOptions
 	log  *slog.Logger
 	js   jetstream.JetStream
+	el   *leadership.Elector
+	// run is the publishing loop; it drains: Stop lets it publish what is left, and the
+	// elector is stopped (the lease released) after it.
+	run startstop.Runner
 
 	notify chan struct{}
 
-	lifeMu   sync.Mutex
-	started  bool
-	stopping chan struct{} // closed by Stop: drain, release, exit
-	cancel   context.CancelFunc
-	done     chan struct{}
-
-	leader     atomic.Bool
 	published  atomic.Uint64
 	parked     atomic.Uint64
 	duplicates atomic.Uint64
@@ -114,9 +114,6 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 	if o.Fallback <= 0 {
 		o.Fallback = time.Second
 	}
-	if o.LeaseTTL <= 0 {
-		o.LeaseTTL = 30 * time.Second
-	}
 	if o.AckTimeout <= 0 {
 		o.AckTimeout = 10 * time.Second
 	}
@@ -126,9 +123,17 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	log := o.Logger.With("component", "outbox-relay")
+	el, err := leadership.New(leadership.Options{Store: o.Store, Name: LeaseName, Owner: o.Owner, TTL: o.LeaseTTL,
+		Clock: o.Clock, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("new relay: %w", err)
+	}
 	return &Relay{
 		opts:   o,
-		log:    o.Logger.With("component", "outbox-relay"),
+		log:    log,
+		el:     el,
+		run:    startstop.Runner{Name: "outbox relay", Drain: true},
 		notify: make(chan struct{}, 1),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "cockpit_event_publish_lag_seconds",
@@ -150,11 +155,6 @@ func (r *Relay) Notify() {
 // Start runs the relay until Stop. The relay outlives ctx (only its values are kept):
 // stopping is Stop's job, so that it can drain the outbox first.
 func (r *Relay) Start(ctx context.Context) error {
-	r.lifeMu.Lock()
-	defer r.lifeMu.Unlock()
-	if r.started {
-		return errors.New("relay already started")
-	}
 	js, err := jetstream.New(r.opts.Conn,
 		jetstream.WithPublishAsyncTimeout(r.opts.AckTimeout),
 		// Every message of a round may be in flight at once (an incident event is two).
@@ -163,15 +163,20 @@ func (r *Relay) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start relay: %w", err)
 	}
-	r.js = js
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.started, r.cancel = true, cancel
-	r.stopping = make(chan struct{})
-	r.done = make(chan struct{})
-	go func() {
-		defer close(r.done)
-		r.loop(runCtx)
-	}()
+	err = r.run.Start(ctx, func(ctx context.Context, stopping <-chan struct{}) {
+		// Set here, not in Start: a loop that outlived a Stop out of time still uses the
+		// previous run's, and Start fails then.
+		r.js = js
+		defer js.CleanupPublisher()
+		r.loop(ctx, stopping)
+	})
+	if err != nil {
+		return fmt.Errorf("start relay: %w", err)
+	}
+	// The elector stops after the loop: the drain at Stop still holds the lease.
+	if err := r.el.Start(ctx); err != nil {
+		return errors.Join(fmt.Errorf("start relay: %w", err), r.run.Stop(ctx))
+	}
 	r.log.Info("outbox relay started", "owner", r.opts.Owner, "prefix", r.opts.Prefix)
 	if mp := r.opts.Conn.MaxPayload(); mp > 0 && mp < engine.MaxEventBytes+envelopeBytes {
 		r.log.Warn("the NATS server's max_payload is below the engine's largest event: larger events will be set aside, not published",
@@ -183,79 +188,35 @@ func (r *Relay) Start(ctx context.Context) error {
 // Stop stops the relay: it finishes the round in flight, publishes what is left in the
 // outbox (until it is empty, a round fails, or ctx ends), and gives up the lease. When
 // ctx ends first, acknowledgements still outstanding are abandoned; their rows stay in
-// the outbox and are deduplicated when published again.
+// the outbox and are deduplicated when published again (package startstop says what a
+// Stop out of time leaves).
 func (r *Relay) Stop(ctx context.Context) error {
-	r.lifeMu.Lock()
-	defer r.lifeMu.Unlock()
-	if !r.started {
-		return nil
-	}
-	r.started = false
-	close(r.stopping)
-	var err error
-	select {
-	case <-r.done:
-	case <-ctx.Done():
-		r.cancel()
-		<-r.done
-		err = fmt.Errorf("stop relay: %w", ctx.Err())
-	}
-	r.cancel()
-	if r.js != nil {
-		r.js.CleanupPublisher()
-	}
-	return err
+	return errors.Join(r.run.Stop(ctx), r.el.Stop(ctx))
 }
 
-// loop exits when ctx ends (Stop ran out of time) or after the drain that Stop asks for.
-func (r *Relay) loop(ctx context.Context) {
-	var renewAt time.Time // when to take or renew the lease next
-	lease := func() {
-		now := r.opts.Clock.Now()
-		if now.Before(renewAt) {
-			return
-		}
-		held, err := r.acquire(ctx, now)
-		if err != nil {
-			r.log.Warn("outbox relay lease", "err", err)
-		}
-		was := r.leader.Swap(held)
-		switch {
-		case held:
-			renewAt = now.Add(r.opts.LeaseTTL / 3)
-			if !was {
-				r.log.Info("outbox relay took the lease", "owner", r.opts.Owner)
-			}
-		default:
-			renewAt = now.Add(r.opts.LeaseTTL / 6)
-			if was {
-				r.log.Warn("outbox relay lost the lease: not publishing", "owner", r.opts.Owner)
-			}
-		}
-	}
-	defer r.release()
+// loop publishes while this node holds the lease. It exits when ctx ends (Stop ran out
+// of time) or after the drain that stopping asks for.
+func (r *Relay) loop(ctx context.Context, stopping <-chan struct{}) {
 	failed := false
 	for {
+		// Taken before the round looks at the lease: a change meanwhile wakes the wait.
+		changed := r.el.Changed()
 		select {
-		case <-r.stopping:
-			r.drain(ctx, lease)
+		case <-stopping:
+			r.drain(ctx)
 			return
 		case <-ctx.Done():
 			return
 		default:
 		}
-		lease()
 		more := false
-		if r.leader.Load() {
-			n, ok := r.round(ctx)
+		if lctx, cancel, ok := r.el.Lead(ctx); ok {
+			n, ok := r.round(lctx)
+			cancel()
 			more, failed = ok && n == r.opts.BatchSize, !ok
 		}
 		if more {
 			continue
-		}
-		wait := r.opts.Fallback
-		if d := renewAt.Sub(r.opts.Clock.Now()); d < wait {
-			wait = max(d, 0)
 		}
 		notify := r.notify
 		if failed {
@@ -263,9 +224,10 @@ func (r *Relay) loop(ctx context.Context) {
 		}
 		select {
 		case <-notify:
-		case <-r.opts.Clock.After(wait):
-		case <-r.stopping:
-			r.drain(ctx, lease)
+		case <-changed: // took the lease (or lost it): look at once
+		case <-r.opts.Clock.After(r.opts.Fallback):
+		case <-stopping:
+			r.drain(ctx)
 			return
 		case <-ctx.Done():
 			return
@@ -273,44 +235,19 @@ func (r *Relay) loop(ctx context.Context) {
 	}
 }
 
-// drain publishes until the outbox is empty, a round fails, or ctx ends.
-func (r *Relay) drain(ctx context.Context, lease func()) {
+// drain publishes until the outbox is empty, a round fails, the lease is lost, or ctx
+// ends.
+func (r *Relay) drain(ctx context.Context) {
 	for ctx.Err() == nil {
-		lease()
-		if !r.leader.Load() {
+		lctx, cancel, ok := r.el.Lead(ctx)
+		if !ok {
 			return
 		}
-		if n, ok := r.round(ctx); !ok || n == 0 {
+		n, ok := r.round(lctx)
+		cancel()
+		if !ok || n == 0 {
 			return
 		}
-	}
-}
-
-func (r *Relay) acquire(ctx context.Context, now time.Time) (bool, error) {
-	var held bool
-	err := r.opts.Store.Write(ctx, func(tx store.Tx) error {
-		var err error
-		held, err = tx.AcquireLease(ctx, LeaseName, r.opts.Owner, now, now.Add(r.opts.LeaseTTL))
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("acquire lease %q: %w", LeaseName, err)
-	}
-	return held, nil
-}
-
-// release gives the lease up so another node's relay can take over at once.
-func (r *Relay) release() {
-	if !r.leader.Swap(false) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := r.opts.Store.Write(ctx, func(tx store.Tx) error {
-		return tx.ReleaseLease(ctx, LeaseName, r.opts.Owner)
-	})
-	if err != nil {
-		r.log.Warn("outbox relay: release lease", "err", err)
 	}
 }
 
@@ -540,7 +477,7 @@ type Stats struct {
 func (r *Relay) Stats(ctx context.Context) (Stats, error) {
 	s := Stats{
 		Published: r.published.Load(), Parked: r.parked.Load(), Duplicates: r.duplicates.Load(), PublishErrors: r.errs.Load(),
-		LastLag: time.Duration(r.lastLag.Load()), Leader: r.leader.Load(),
+		LastLag: time.Duration(r.lastLag.Load()), Leader: r.el.Leader(),
 	}
 	err := r.opts.Store.Read(ctx, func(tx store.Tx) error {
 		n, oldest, err := tx.OutboxStats(ctx)

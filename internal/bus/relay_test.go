@@ -166,13 +166,13 @@ func TestRelayLease(t *testing.T) {
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "node-a to take the lease", a.leader.Load)
+	waitFor(t, ctx, "node-a to take the lease", a.el.Leader)
 	if err := b.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	f.start(20)
 	waitFor(t, ctx, "the outbox to empty", func() bool { return f.endedCount() == 20 && f.backlog(t) == 0 })
-	if b.leader.Load() || b.published.Load() != 0 {
+	if b.el.Leader() || b.published.Load() != 0 {
 		t.Fatalf("node-b published %d events without the lease", b.published.Load())
 	}
 	stopRelay(t, a) // releases the lease

@@ -18,7 +18,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cockpit-engine/cockpit/internal/bench"
+	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 )
@@ -28,6 +30,9 @@ const (
 	envNode   = "COCKPIT_CRASH_NODE" // the node's incarnation name
 	envURL    = "COCKPIT_CRASH_URL"
 	envSchema = "COCKPIT_CRASH_SCHEMA"
+	// With these set the node also runs the outbox relay (TestRelayFailover).
+	envNATS   = "COCKPIT_CRASH_NATS"
+	envPrefix = "COCKPIT_CRASH_PREFIX"
 )
 
 // The nodes' settings: a short lock so that jobs of killed nodes come back quickly.
@@ -43,7 +48,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// runNode is one Cockpit node: an engine with recording handlers, until SIGTERM (or SIGKILL).
+// runNode is one Cockpit node: an engine with recording handlers (and the outbox relay
+// when envNATS is set), until SIGTERM (or SIGKILL).
 func runNode(name string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -61,9 +67,38 @@ func runNode(name string) int {
 		return 1
 	}
 	defer runs.Close()
+	var onCommit func([]*store.Event)
+	if natsURL := os.Getenv(envNATS); natsURL != "" {
+		nc, err := bus.Connect(ctx, bus.ConnectOptions{URL: natsURL, Name: name, Logger: log})
+		if err != nil {
+			log.Error("connect to NATS", "err", err)
+			return 1
+		}
+		defer nc.Close()
+		// The relay's defaults: the lease and its rhythm are what the fail-over measures.
+		relay, err := bus.NewRelay(bus.RelayOptions{Store: st, Conn: nc, Prefix: os.Getenv(envPrefix), Owner: name, Logger: log})
+		if err != nil {
+			log.Error("new relay", "err", err)
+			return 1
+		}
+		if err := relay.Start(ctx); err != nil {
+			log.Error("start relay", "err", err)
+			return 1
+		}
+		// Deferred before the engine's Stop, so it runs after it: the relay publishes
+		// what the engine's last commits wrote.
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := relay.Stop(sctx); err != nil {
+				log.Error("stop relay", "err", err)
+			}
+		}()
+		onCommit = func([]*store.Event) { relay.Notify() }
+	}
 	// The real clock: real processes are killed and their job locks expire in real time.
 	e, err := engine.New(engine.Options{Store: st, NodeID: name, Logger: log, LockDuration: lockDuration,
-		Workers: nodeWorkers, BatchSize: nodeWorkers})
+		Workers: nodeWorkers, BatchSize: nodeWorkers, OnCommit: onCommit})
 	if err != nil {
 		log.Error("new engine", "err", err)
 		return 1
@@ -111,7 +146,7 @@ type cluster struct {
 	killed map[string]bool // incarnations that died by SIGKILL
 }
 
-func (c *cluster) start(slot int) {
+func (c *cluster) start(slot int, env ...string) string {
 	c.t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -119,11 +154,13 @@ func (c *cluster) start(slot int) {
 	name := fmt.Sprintf("n%d-%d", slot, c.gen)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envNode+"="+name, envURL+"="+c.url, envSchema+"="+c.schema)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		c.t.Fatalf("start node %s: %v", name, err)
 	}
 	c.nodes[slot], c.names[slot] = cmd, name
+	return name
 }
 
 func (c *cluster) kill(slot int) string {
@@ -134,7 +171,22 @@ func (c *cluster) kill(slot int) string {
 	_ = cmd.Wait()
 	c.mu.Lock()
 	c.killed[name] = true
+	delete(c.nodes, slot)
 	c.mu.Unlock()
+	return name
+}
+
+// stop stops one node gracefully (SIGTERM) and waits for it.
+func (c *cluster) stop(slot int) string {
+	c.t.Helper()
+	c.mu.Lock()
+	cmd, name := c.nodes[slot], c.names[slot]
+	delete(c.nodes, slot)
+	c.mu.Unlock()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		c.t.Errorf("node %s did not stop cleanly: %v", name, err)
+	}
 	return name
 }
 

@@ -4,6 +4,11 @@
 // every instance completed exactly once with complete, ordered history and that every
 // job ran at least once, re-running only where a killed node held its lock.
 //
+// TestRelayFailover runs two such nodes with the outbox relay (embedded NATS, or
+// COCKPIT_TEST_NATS_URL), SIGKILLs the node holding the relay's lease, reports how long
+// events paused until the other node took it over, and checks that every event reached
+// the stream exactly once, in order per instance.
+//
 // It runs when COCKPIT_TEST_DATABASE_URL is set (as .ci/run sets it). The variant that
 // restarts PostgreSQL itself mid-run also needs COCKPIT_TEST_PG_RESTART=1 and the right
 // to run pg_ctlcluster; .ci/run runs it on its own, after the other suites.

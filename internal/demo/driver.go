@@ -15,6 +15,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/startstop"
 )
 
 // Options configure a Driver.
@@ -54,10 +55,7 @@ type Driver struct {
 
 	notify chan struct{} // a confirmation was scheduled
 
-	lifeMu  sync.Mutex
-	cancel  context.CancelFunc
-	done    chan struct{}
-	started bool
+	run startstop.Runner
 }
 
 // confirmation is a "shipment confirmed" message waiting to be sent.
@@ -91,7 +89,7 @@ func NewDriver(o Options) (*Driver, error) {
 	}
 	d := &Driver{
 		e: o.Engine, opts: o, clock: o.Clock, log: o.Logger, rnd: newLockedRand(o.Seed),
-		notify: make(chan struct{}, 1),
+		notify: make(chan struct{}, 1), run: startstop.Runner{Name: "demo driver"},
 	}
 	h := &handlers{sim: o.Simulation, rnd: d.rnd, confirm: d.scheduleConfirmation}
 	h.register(o.Engine)
@@ -100,43 +98,21 @@ func NewDriver(o Options) (*Driver, error) {
 
 // Start runs the driver until Stop (ctx only bounds the start itself).
 func (d *Driver) Start(ctx context.Context) error {
-	d.lifeMu.Lock()
-	defer d.lifeMu.Unlock()
-	if d.started {
-		return errors.New("demo driver already started")
-	}
-	if err := ctx.Err(); err != nil {
+	if err := d.run.Start(ctx, func(ctx context.Context, _ <-chan struct{}) { d.loop(ctx) }); err != nil {
 		return err
 	}
-	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d.cancel, d.done, d.started = cancel, make(chan struct{}), true
-	go d.loop(lctx)
 	d.log.Info("demo driver started", "rate", d.opts.Rate)
 	return nil
 }
 
-// Stop ends the driver's goroutine and waits for it (or for ctx). Confirmations not
-// sent yet are dropped; their orders wait at "Shipment confirmed".
-func (d *Driver) Stop(ctx context.Context) error {
-	d.lifeMu.Lock()
-	defer d.lifeMu.Unlock()
-	if !d.started {
-		return nil
-	}
-	d.cancel()
-	select {
-	case <-d.done:
-		d.started = false
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stop demo driver: %w", ctx.Err())
-	}
-}
+// Stop ends the driver's goroutine and waits for it (or for ctx; package startstop says
+// what a Stop out of time leaves). Confirmations not sent yet are dropped; their orders
+// wait at "Shipment confirmed".
+func (d *Driver) Stop(ctx context.Context) error { return d.run.Stop(ctx) }
 
 // loop starts orders at the configured rate and sends due confirmations. Everything that
 // calls into the engine runs here, never on a handler or the engine's committer.
 func (d *Driver) loop(ctx context.Context) {
-	defer close(d.done)
 	var interval time.Duration
 	var nextStart <-chan time.Time
 	if d.opts.Rate > 0 {

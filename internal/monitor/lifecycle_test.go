@@ -42,7 +42,8 @@ type lifecycle interface {
 
 // TestStopWaitsForTheLoop: when Stop's context ends before the loop exits, the loop still
 // counts as running: Start fails, a second Stop waits again, and once it returns nil no
-// store call of the loop is left in flight (goleak in TestMain checks the goroutine).
+// store call of the loop (or of its lease elector) is left in flight (goleak in TestMain
+// checks the goroutines). The rule is startstop.Runner's; this checks the owners use it.
 func TestStopWaitsForTheLoop(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -74,7 +75,7 @@ func TestStopWaitsForTheLoop(t *testing.T) {
 			if err := l.Start(ctx); err != nil {
 				t.Fatal(err)
 			}
-			<-st.entered // the loop's first lease write waits at the gate
+			<-st.entered // the elector's first lease write waits at the gate
 
 			expired, cancel := context.WithTimeout(ctx, time.Millisecond)
 			defer cancel()

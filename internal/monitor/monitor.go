@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -373,17 +374,22 @@ type RebuildResult struct {
 // node's projector replays them (a batch it had in flight fails its cursor check and is
 // dropped). owner names the caller in the lease.
 func (m *Monitor) Rebuild(ctx context.Context, owner string) (*RebuildResult, error) {
-	p, err := NewProjector(ProjectorOptions{Store: m.st, Owner: owner, Clock: m.clock, LeaseTTL: 5 * time.Minute})
+	// Errors are returned; the lease taken and released is no news to the caller.
+	p, err := NewProjector(ProjectorOptions{Store: m.st, Owner: owner, Clock: m.clock, LeaseTTL: 5 * time.Minute,
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err
 	}
-	held, err := p.acquire(ctx, m.clock.Now())
+	held, err := p.el.Elect(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild metrics: %w", err)
 	}
 	if held {
-		p.leader.Store(true)
-		defer p.release()
+		// The elector renews the lease while the replay runs, and its Stop releases it.
+		if err := p.el.Start(ctx); err != nil {
+			return nil, fmt.Errorf("rebuild metrics: %w", err)
+		}
+		defer func() { _ = p.el.Stop(context.WithoutCancel(ctx)) }()
 	}
 	if err := m.st.Write(ctx, func(tx store.Tx) error { return tx.ResetMetrics(ctx) }); err != nil {
 		return nil, fmt.Errorf("rebuild metrics: reset: %w", err)
@@ -392,15 +398,13 @@ func (m *Monitor) Rebuild(ctx context.Context, owner string) (*RebuildResult, er
 		return &RebuildResult{Delegated: true}, nil
 	}
 	res := &RebuildResult{}
-	renewAt := m.clock.Now().Add(p.opts.LeaseTTL / 3)
 	for {
-		if now := m.clock.Now(); !now.Before(renewAt) {
-			if ok, err := p.acquire(ctx, now); err != nil || !ok {
-				return res, fmt.Errorf("rebuild metrics: lost the lease after %d events: %v", res.Events, err)
-			}
-			renewAt = now.Add(p.opts.LeaseTTL / 3)
+		lctx, cancel, ok := p.el.Lead(ctx)
+		if !ok {
+			return res, fmt.Errorf("rebuild metrics: lost the lease after %d events", res.Events)
 		}
-		n, err := p.Step(ctx)
+		n, err := p.Step(lctx)
+		cancel()
 		if err != nil {
 			return res, fmt.Errorf("rebuild metrics after %d events: %w", res.Events, err)
 		}

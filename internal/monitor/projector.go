@@ -11,7 +11,8 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
-	"github.com/google/uuid"
+	"github.com/cockpit-engine/cockpit/internal/leadership"
+	"github.com/cockpit-engine/cockpit/internal/startstop"
 )
 
 // LeaseName is the store lease the projector holds while it folds history: one node of
@@ -32,7 +33,8 @@ type ProjectorOptions struct {
 	// Poll is the longest it sleeps without a Notify (default 5s): it picks up commits
 	// of other nodes and retries after a failure.
 	Poll time.Duration
-	// LeaseTTL is how long the lease is taken for (default 30s), renewed after a third.
+	// LeaseTTL is how long the lease is taken for (default leadership.DefaultTTL, 5s),
+	// renewed every third of it (package leadership).
 	LeaseTTL time.Duration
 	// PruneEvery is how often the lease holder deletes minute rows older than
 	// MinuteRetention and hour rows older than HourRetention (default 10m).
@@ -42,8 +44,7 @@ type ProjectorOptions struct {
 }
 
 // Projector folds the history into rollup rows. Create it with NewProjector, call
-// Observe (or Notify) after commits (engine.Options.OnCommit), and Run it (or Start
-// and Stop it).
+// Observe (or Notify) after commits (engine.Options.OnCommit), Start it and Stop it.
 //
 // Events its own engine committed are folded from memory (Observe keeps them) once a
 // count of the seq range in the store shows that they are the whole history of that
@@ -53,36 +54,32 @@ type ProjectorOptions struct {
 // Invariants:
 //   - The rows and the cursor move together, in one write transaction: a batch counts
 //     once, whatever crashes when.
-//   - Only the holder of the "metrics" lease writes; a batch written by a projector that
-//     lost the lease meanwhile fails the cursor check (store.ErrConflict) and is dropped.
+//   - Only the holder of the "metrics" lease writes: a batch runs under the lease's term
+//     (leadership.Elector.Lead) and is cancelled when the lease is lost; a batch written
+//     by a projector that lost the lease meanwhile fails the cursor check
+//     (store.ErrConflict) and is dropped.
 //   - Events are folded in seq order, which is commit order, so none is skipped.
 type Projector struct {
 	opts   ProjectorOptions
 	log    *slog.Logger
+	el     *leadership.Elector
+	run    startstop.Runner
 	notify chan struct{}
 
 	// queue holds events handed to Observe, in commit order, while this projector leads.
 	qmu   sync.Mutex
 	queue []*store.Event
 
-	leader     atomic.Bool
 	fromMemory atomic.Uint64 // events folded from Observe, not read back
 	folded     atomic.Uint64 // events folded by this projector
 	batches    atomic.Uint64
 	errs       atomic.Uint64
-
-	lifeMu sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
 }
 
 // NewProjector checks the options and makes a projector.
 func NewProjector(o ProjectorOptions) (*Projector, error) {
 	if o.Store == nil {
 		return nil, errors.New("new projector: Store is required")
-	}
-	if o.Owner == "" {
-		o.Owner = "metrics-" + uuid.NewString()[:8]
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000
@@ -93,9 +90,6 @@ func NewProjector(o ProjectorOptions) (*Projector, error) {
 	if o.Poll <= 0 {
 		o.Poll = 5 * time.Second
 	}
-	if o.LeaseTTL <= 0 {
-		o.LeaseTTL = 30 * time.Second
-	}
 	if o.PruneEvery <= 0 {
 		o.PruneEvery = 10 * time.Minute
 	}
@@ -105,7 +99,14 @@ func NewProjector(o ProjectorOptions) (*Projector, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Projector{opts: o, log: o.Logger.With("component", "metrics-projector"), notify: make(chan struct{}, 1)}, nil
+	log := o.Logger.With("component", "metrics-projector")
+	el, err := leadership.New(leadership.Options{Store: o.Store, Name: LeaseName, Owner: o.Owner, TTL: o.LeaseTTL,
+		Clock: o.Clock, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("new projector: %w", err)
+	}
+	return &Projector{opts: o, log: log, el: el, run: startstop.Runner{Name: "metrics projector"},
+		notify: make(chan struct{}, 1)}, nil
 }
 
 // maxQueue bounds the events Observe keeps (in batches); beyond it the oldest go, and
@@ -116,7 +117,7 @@ const maxQueue = 16
 // order) and wakes it. It never blocks; it keeps the events only while this projector
 // holds the lease.
 func (p *Projector) Observe(evs []*store.Event) {
-	if p.leader.Load() && len(evs) > 0 {
+	if len(evs) > 0 && p.el.Leader() {
 		p.qmu.Lock()
 		p.queue = append(p.queue, evs...)
 		if len(p.queue) > maxQueue*p.opts.BatchSize {
@@ -151,123 +152,77 @@ func (p *Projector) Notify() {
 	}
 }
 
-// Start runs the projector in a goroutine until Stop.
+// Start runs the projector in a goroutine until Stop: it folds while it holds the
+// lease.
 func (p *Projector) Start(ctx context.Context) error {
-	p.lifeMu.Lock()
-	defer p.lifeMu.Unlock()
-	if p.done != nil {
-		return errors.New("projector already started")
+	if err := p.el.Start(ctx); err != nil {
+		return fmt.Errorf("start metrics projector: %w", err)
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p.cancel, p.done = cancel, make(chan struct{})
-	go func() {
-		defer close(p.done)
-		if err := p.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
-			p.log.Error("metrics projector stopped", "err", err)
-		}
-	}()
+	if err := p.run.Start(ctx, p.loop); err != nil {
+		return errors.Join(err, p.el.Stop(ctx))
+	}
 	return nil
 }
 
-// Stop ends the batch in flight (its write commits or rolls back as a whole), gives up
-// the lease and waits for the projector to exit, or for ctx.
+// Stop ends the batch in flight (its write commits or rolls back as a whole), waits for
+// the projector to exit and gives up the lease (package startstop says what a Stop out
+// of time leaves).
 func (p *Projector) Stop(ctx context.Context) error {
-	p.lifeMu.Lock()
-	defer p.lifeMu.Unlock()
-	if p.done == nil {
-		return nil
-	}
-	p.cancel()
-	select {
-	case <-p.done:
-		p.done = nil
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stop metrics projector: %w", ctx.Err())
-	}
+	return errors.Join(p.run.Stop(ctx), p.el.Stop(ctx))
 }
 
-// Run projects until ctx ends; it returns ctx's error. It folds only while it holds
-// the lease, and gives the lease up when it returns.
-func (p *Projector) Run(ctx context.Context) error {
-	defer p.release()
-	var renewAt, pruneAt time.Time
+// loop projects until ctx ends, folding only under the lease's term.
+func (p *Projector) loop(ctx context.Context, _ <-chan struct{}) {
+	var pruneAt time.Time
 	for {
-		now := p.opts.Clock.Now()
-		if !now.Before(renewAt) {
-			held, err := p.acquire(ctx, now)
-			if err != nil && ctx.Err() == nil {
-				p.log.Warn("metrics lease", "err", err)
-			}
-			if was := p.leader.Swap(held); held && !was {
-				p.log.Info("metrics projector took the lease", "owner", p.opts.Owner)
-			} else if !held && was {
-				p.log.Warn("metrics projector lost the lease", "owner", p.opts.Owner)
-			}
-			renewAt = now.Add(p.opts.LeaseTTL / 3)
-		}
+		changed := p.el.Changed() // before looking at the lease: a change wakes the wait
 		more := false
-		if p.leader.Load() {
-			n, err := p.Step(ctx)
-			switch {
-			case ctx.Err() != nil:
-				return ctx.Err()
-			case err != nil:
-				p.errs.Add(1)
-				p.log.Warn("metrics projector: batch failed", "err", err)
-			default:
-				more = n == p.opts.BatchSize
-			}
-			if !now.Before(pruneAt) {
-				if err := p.prune(ctx, now); err != nil && ctx.Err() == nil {
-					p.log.Warn("metrics projector: prune", "err", err)
-				}
-				pruneAt = now.Add(p.opts.PruneEvery)
-			}
+		if lctx, cancel, ok := p.el.Lead(ctx); ok {
+			more = p.fold(lctx, &pruneAt)
+			cancel()
+		}
+		if ctx.Err() != nil {
+			return
 		}
 		if more {
 			continue
 		}
-		wait := min(p.opts.Poll, max(renewAt.Sub(p.opts.Clock.Now()), 0))
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-p.opts.Clock.After(wait):
+			return
+		case <-p.opts.Clock.After(p.opts.Poll):
+		case <-changed: // took the lease: catch up at once
 		case <-p.notify:
 			// Debounce: the commits of the next moments join this batch.
 			select {
 			case <-ctx.Done():
-				return ctx.Err()
+				return
 			case <-p.opts.Clock.After(p.opts.Debounce):
 			}
 		}
 	}
 }
 
-func (p *Projector) acquire(ctx context.Context, now time.Time) (bool, error) {
-	var held bool
-	err := p.opts.Store.Write(ctx, func(tx store.Tx) error {
-		var err error
-		held, err = tx.AcquireLease(ctx, LeaseName, p.opts.Owner, now, now.Add(p.opts.LeaseTTL))
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("acquire lease %q: %w", LeaseName, err)
+// fold folds one batch, and prunes when it is time; it reports whether more is waiting.
+func (p *Projector) fold(ctx context.Context, pruneAt *time.Time) (more bool) {
+	now := p.opts.Clock.Now()
+	n, err := p.Step(ctx)
+	switch {
+	case ctx.Err() != nil:
+		return false // stopped, or the lease was lost
+	case err != nil:
+		p.errs.Add(1)
+		p.log.Warn("metrics projector: batch failed", "err", err)
+	default:
+		more = n == p.opts.BatchSize
 	}
-	return held, nil
-}
-
-// release gives the lease up so another node can take over at once.
-func (p *Projector) release() {
-	if !p.leader.Swap(false) {
-		return
+	if !now.Before(*pruneAt) {
+		if err := p.prune(ctx, now); err != nil && ctx.Err() == nil {
+			p.log.Warn("metrics projector: prune", "err", err)
+		}
+		*pruneAt = now.Add(p.opts.PruneEvery)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := p.opts.Store.Write(ctx, func(tx store.Tx) error { return tx.ReleaseLease(ctx, LeaseName, p.opts.Owner) })
-	if err != nil {
-		p.log.Warn("metrics projector: release lease", "err", err)
-	}
+	return more
 }
 
 // Step folds the next batch of events (up to BatchSize) and returns how many it folded.
@@ -389,6 +344,6 @@ type ProjectorStats struct {
 
 // Stats returns the projector's counters.
 func (p *Projector) Stats() ProjectorStats {
-	return ProjectorStats{Leader: p.leader.Load(), Events: p.folded.Load(), Observed: p.fromMemory.Load(),
+	return ProjectorStats{Leader: p.el.Leader(), Events: p.folded.Load(), Observed: p.fromMemory.Load(),
 		Batches: p.batches.Load(), Errors: p.errs.Load()}
 }

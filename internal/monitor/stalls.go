@@ -7,7 +7,9 @@ package monitor
 // with an incident stalls like any other (the stall says so).
 //
 // Invariants:
-//   - One detector per store works at a time: the holder of the store lease "stalls".
+//   - One detector per store works at a time: the holder of the store lease "stalls"
+//     (package leadership); a pass runs under the lease's term and is cancelled (its
+//     write rolled back) when the lease is lost.
 //   - A pass opens and clears stalls in one write transaction, so the stall rows always
 //     describe one moment: an open stall's token waited past its threshold then.
 //   - A stall is cleared when its token moved on (or arrived again), its instance ended or
@@ -28,6 +30,8 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/leadership"
+	"github.com/cockpit-engine/cockpit/internal/startstop"
 )
 
 // StallLease is the store lease the detecting node holds.
@@ -82,9 +86,9 @@ type StallOptions struct {
 	Window time.Duration
 	// Retention is how long cleared stalls are kept once published (default 7 days).
 	Retention time.Duration
-	// LeaseTTL is how long the lease is taken for (default 3 intervals, at least 30s):
-	// the holder renews it every pass; another node takes over at most LeaseTTL after
-	// the holder died.
+	// LeaseTTL is how long the lease is taken for (default leadership.DefaultTTL, 5s),
+	// renewed every third of it whatever the Interval; another node takes over within
+	// about LeaseTTL after the holder died (package leadership).
 	LeaseTTL time.Duration
 	Clock    clock.Clock  // default clock.Real
 	Logger   *slog.Logger // default slog.Default()
@@ -94,24 +98,17 @@ type StallOptions struct {
 type StallDetector struct {
 	opts StallOptions
 	log  *slog.Logger
-
-	lifeMu  sync.Mutex
-	started bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	el   *leadership.Elector
+	run  startstop.Runner
 
 	// passMu serialises passes (the loop's and direct calls).
 	passMu sync.Mutex
-	leader bool
 }
 
 // NewStallDetector checks the options and makes a detector.
 func NewStallDetector(o StallOptions) (*StallDetector, error) {
 	if o.Store == nil {
 		return nil, errors.New("new stall detector: Store is required")
-	}
-	if o.Owner == "" {
-		o.Owner = "stalls-" + uuid.NewString()[:8]
 	}
 	if o.Interval <= 0 {
 		o.Interval = DefaultStallInterval
@@ -125,65 +122,52 @@ func NewStallDetector(o StallOptions) (*StallDetector, error) {
 	if o.Retention <= 0 {
 		o.Retention = DefaultStallRetention
 	}
-	if o.LeaseTTL <= 0 {
-		o.LeaseTTL = max(3*o.Interval, 30*time.Second)
-	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &StallDetector{opts: o, log: o.Logger.With("component", "stall-detector")}, nil
+	log := o.Logger.With("component", "stall-detector")
+	el, err := leadership.New(leadership.Options{Store: o.Store, Name: StallLease, Owner: o.Owner, TTL: o.LeaseTTL,
+		Clock: o.Clock, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("new stall detector: %w", err)
+	}
+	return &StallDetector{opts: o, log: log, el: el, run: startstop.Runner{Name: "stall detector"}}, nil
 }
 
-// Start runs a pass every Interval until Stop. The detector outlives ctx (only its values
-// are kept).
+// Start runs a pass every Interval, and one as soon as this node takes the lease, until
+// Stop. The detector outlives ctx (only its values are kept).
 func (d *StallDetector) Start(ctx context.Context) error {
-	d.lifeMu.Lock()
-	defer d.lifeMu.Unlock()
-	if d.started {
-		return errors.New("stall detector already started")
+	if err := d.el.Start(ctx); err != nil {
+		return fmt.Errorf("start stall detector: %w", err)
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d.started, d.cancel, d.done = true, cancel, make(chan struct{})
-	go func() {
-		defer close(d.done)
-		d.run(runCtx)
-	}()
+	if err := d.run.Start(ctx, d.loop); err != nil {
+		return errors.Join(err, d.el.Stop(ctx))
+	}
 	d.log.Info("stall detector started", "owner", d.opts.Owner, "interval", d.opts.Interval, "min", d.opts.Min)
 	return nil
 }
 
 // Stop ends the loop (a pass in flight is cancelled and rolled back) and gives up the
-// lease so another node takes over at once. When ctx ends first the detector still
-// counts as started: a later Stop waits for the loop again, and Start fails.
+// lease so another node takes over at once (package startstop says what a Stop out of
+// time leaves).
 func (d *StallDetector) Stop(ctx context.Context) error {
-	d.lifeMu.Lock()
-	defer d.lifeMu.Unlock()
-	if !d.started {
-		return nil
-	}
-	d.cancel()
-	select {
-	case <-d.done:
-	case <-ctx.Done():
-		return fmt.Errorf("stop stall detector: %w", ctx.Err())
-	}
-	d.started = false
-	d.release(ctx)
-	return nil
+	return errors.Join(d.run.Stop(ctx), d.el.Stop(ctx))
 }
 
-func (d *StallDetector) run(ctx context.Context) {
+func (d *StallDetector) loop(ctx context.Context, _ <-chan struct{}) {
 	for {
-		if _, err := d.Pass(ctx); err != nil && ctx.Err() == nil {
+		changed := d.el.Changed() // before the pass looks at the lease
+		if _, err := d.pass(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("stall detector pass", "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.opts.Clock.After(d.opts.Interval):
+		case <-changed: // took the lease (or lost it): look at once
 		}
 	}
 }
@@ -200,26 +184,26 @@ type PassResult struct {
 	Unpublished bool
 }
 
-// Pass takes or renews the lease and, holding it, detects, clears, prunes and publishes.
+// Pass takes or renews the lease now and, holding it, detects, clears, prunes and
+// publishes. A started detector passes by itself; Pass is for a pass on demand.
 func (d *StallDetector) Pass(ctx context.Context) (PassResult, error) {
-	d.passMu.Lock()
-	defer d.passMu.Unlock()
-	now := d.opts.Clock.Now()
-	held, err := d.acquire(ctx, now)
-	if err != nil {
+	if _, err := d.el.Elect(ctx); err != nil {
 		return PassResult{}, err
 	}
-	if held != d.leader {
-		if held {
-			d.log.Info("stall detector took the lease", "owner", d.opts.Owner)
-		} else {
-			d.log.Info("stall detector lost the lease", "owner", d.opts.Owner)
-		}
-		d.leader = held
-	}
+	return d.pass(ctx)
+}
+
+// pass detects, clears, prunes and publishes under the lease's term; without the lease
+// it does nothing.
+func (d *StallDetector) pass(ctx context.Context) (PassResult, error) {
+	d.passMu.Lock()
+	defer d.passMu.Unlock()
+	ctx, cancel, held := d.el.Lead(ctx)
+	defer cancel()
 	if !held {
 		return PassResult{}, nil
 	}
+	now := d.opts.Clock.Now()
 	res := PassResult{Leader: true}
 	plans, err := d.plan(ctx, now)
 	if err != nil {
@@ -233,33 +217,6 @@ func (d *StallDetector) Pass(ctx context.Context) (PassResult, error) {
 	}
 	res.Published, res.Unpublished, err = d.publish(ctx)
 	return res, err
-}
-
-func (d *StallDetector) acquire(ctx context.Context, now time.Time) (bool, error) {
-	var held bool
-	err := d.opts.Store.Write(ctx, func(tx store.Tx) error {
-		var err error
-		held, err = tx.AcquireLease(ctx, StallLease, d.opts.Owner, now, now.Add(d.opts.LeaseTTL))
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("acquire lease %q: %w", StallLease, err)
-	}
-	return held, nil
-}
-
-func (d *StallDetector) release(ctx context.Context) {
-	d.passMu.Lock()
-	defer d.passMu.Unlock()
-	if !d.leader {
-		return
-	}
-	d.leader = false
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := d.opts.Store.Write(ctx, func(tx store.Tx) error { return tx.ReleaseLease(ctx, StallLease, d.opts.Owner) }); err != nil {
-		d.log.Warn("stall detector: release lease", "err", err)
-	}
 }
 
 // definitionPlan is what a pass checks in one definition: the threshold per element.

@@ -219,7 +219,8 @@ type Tx interface {
 	ListParked(ctx context.Context, limit int) ([]*ParkedEvent, error)
 	CountParked(ctx context.Context) (int64, error)
 
-	// Leases let one node at a time do a job (the outbox relay): AcquireLease takes or
+	// Leases let one node at a time do a job (package leadership uses them for the outbox
+	// relay, the metrics projector and the stall detector): AcquireLease takes or
 	// renews the named lease for owner until the given time, when it is free, expired
 	// (until <= now) or already owner's; it reports whether owner holds it now.
 	AcquireLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
