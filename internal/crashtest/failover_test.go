@@ -22,6 +22,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/leadership"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 // arrivals records when event messages reach a plain subscriber: the moments the relay
@@ -278,11 +279,5 @@ func checkStream(t *testing.T, h *harness, url, prefix string) {
 // waitCond polls cond until it holds, or fails the test after d.
 func waitCond(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	end := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("after %v: still waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait.Within(t, d, what, cond)
 }

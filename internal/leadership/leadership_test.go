@@ -15,6 +15,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/leadership"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -76,14 +77,13 @@ func elect(t *testing.T, e *leadership.Elector) bool {
 // waitFor polls cond, calling step between looks (a fake clock's advance), for up to 10s.
 func waitFor(t *testing.T, what string, cond func() bool, step func()) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	wait.For(t, what, func() bool {
+		if cond() {
+			return true
 		}
 		step()
-		time.Sleep(time.Millisecond)
-	}
+		return false
+	})
 }
 
 // ended waits for a term's context to end (Lead cancels it from a goroutine of its own).
