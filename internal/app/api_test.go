@@ -20,6 +20,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // TestAPIStalledFilter: stalled=true lists the instances with a current stall,
@@ -138,8 +139,8 @@ func TestAPIParkedEvents(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	err = st.Write(ctx, func(tx store.Tx) error {
 		return tx.ParkOutbox(ctx, []*store.ParkedEvent{
-			{Seq: 7, ID: "e7", InstanceID: "i1", Type: "variables.changed", Bytes: 2 << 20, Reason: "too large", Placeholder: true, ParkedAt: at},
-			{Seq: 9, ID: "e9", InstanceID: "i2", Type: "job.failed", Bytes: 3 << 20, Reason: "too large", ParkedAt: at},
+			{Seq: 7, ID: "e7", InstanceID: "i1", Type: event.VariablesChanged, Bytes: 2 << 20, Reason: "too large", Placeholder: true, ParkedAt: at},
+			{Seq: 9, ID: "e9", InstanceID: "i2", Type: event.JobFailed, Bytes: 3 << 20, Reason: "too large", ParkedAt: at},
 		})
 	})
 	if err != nil {

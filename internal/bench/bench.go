@@ -21,6 +21,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
 )
 
@@ -205,7 +206,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		var ids []string
 		for _, ev := range evs {
-			if ev.Type == engine.EventInstanceCompleted {
+			if ev.Type == event.InstanceCompleted {
 				ids = append(ids, ev.InstanceID)
 			}
 		}

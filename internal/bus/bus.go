@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -96,8 +97,8 @@ func safeType(t string) string {
 // EventSubject is where an event is published: <prefix>.events.<definition>.<type>,
 // e.g. cockpit.events.order.instance.started. The definition is one token, so
 // cockpit.events.order.> selects every event of the process "order".
-func EventSubject(prefix, definitionKey, eventType string) string {
-	return prefix + ".events." + SafeToken(definitionKey) + "." + safeType(eventType)
+func EventSubject(prefix, definitionKey string, eventType event.Type) string {
+	return prefix + ".events." + SafeToken(definitionKey) + "." + safeType(string(eventType))
 }
 
 // IncidentSubject is where incident.opened and incident.resolved events are published a

@@ -17,6 +17,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"go.uber.org/goleak"
 )
 
@@ -156,7 +157,7 @@ func (v *env) waitFor(what string, cond func() bool) {
 	}
 }
 
-func (v *env) hasEvent(instanceID, typ, elementID string) bool {
+func (v *env) hasEvent(instanceID string, typ event.Type, elementID string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, ev := range v.events {
@@ -167,7 +168,7 @@ func (v *env) hasEvent(instanceID, typ, elementID string) bool {
 	return false
 }
 
-func (v *env) countEvents(typ, elementID string) int {
+func (v *env) countEvents(typ event.Type, elementID string) int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	n := 0
@@ -259,7 +260,7 @@ func (v *env) advance(d time.Duration) {
 func (v *env) visited(id string) []string {
 	var out []string
 	for _, ev := range v.detail(id).History {
-		if ev.Type == engine.EventElementLeft {
+		if ev.Type == event.ElementLeft {
 			out = append(out, ev.ElementID)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 func TestLiveFragments(t *testing.T) {
@@ -69,8 +70,8 @@ func publishEvents(t *testing.T, nc *nats.Conn, n int) {
 	t.Helper()
 	for i := range n {
 		b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: fmt.Sprint(i), InstanceID: "i1", DefinitionKey: "k",
-			Type: "variables.changed", Data: json.RawMessage(`{}`)})
-		if err := nc.Publish(bus.EventSubject("stub", "k", "variables.changed"), b); err != nil {
+			Type: event.VariablesChanged, Data: json.RawMessage(`{}`)})
+		if err := nc.Publish(bus.EventSubject("stub", "k", event.VariablesChanged), b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -179,8 +180,8 @@ func TestHubDropsSlowClient(t *testing.T) {
 	dropped := false
 	for i := 0; i < 200 && !dropped; i++ {
 		b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: fmt.Sprint(i), InstanceID: "i", DefinitionKey: "k",
-			Type: "instance.started", Data: json.RawMessage(`{}`)})
-		_ = nc.Publish(bus.EventSubject("stub", "k", "instance.started"), b)
+			Type: event.InstanceStarted, Data: json.RawMessage(`{}`)})
+		_ = nc.Publish(bus.EventSubject("stub", "k", event.InstanceStarted), b)
 		_ = nc.Flush()
 		select {
 		case <-slow.gone:
@@ -195,8 +196,8 @@ func TestHubDropsSlowClient(t *testing.T) {
 	// The fast one still gets pushes after the drop.
 	deadline := time.Now().Add(10 * time.Second)
 	for got.Load() == before && time.Now().Before(deadline) {
-		b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: "x", InstanceID: "i", DefinitionKey: "k", Type: "instance.completed", Data: json.RawMessage(`{}`)})
-		_ = nc.Publish(bus.EventSubject("stub", "k", "instance.completed"), b)
+		b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: "x", InstanceID: "i", DefinitionKey: "k", Type: event.InstanceCompleted, Data: json.RawMessage(`{}`)})
+		_ = nc.Publish(bus.EventSubject("stub", "k", event.InstanceCompleted), b)
 		time.Sleep(5 * time.Millisecond)
 	}
 	close(stop)
