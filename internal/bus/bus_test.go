@@ -87,7 +87,7 @@ func TestMessageSchema(t *testing.T) {
 		}
 	}
 	want := `{"schema":"cockpit.event/v1","id":"0195f0c8-0000-7000-8000-000000000001","seq":42,"instanceId":"i1",` +
-		`"instanceSeq":3,"definitionId":"d1","definitionKey":"order","type":event.IncidentOpened,"elementId":"Task_Charge",` +
+		`"instanceSeq":3,"definitionId":"d1","definitionKey":"order","type":"incident.opened","elementId":"Task_Charge",` +
 		`"elementType":"serviceTask","tokenId":"t1","jobId":"j1","incidentId":"x1","time":"2025-03-01T12:00:00.123456789Z",` +
 		`"data":{"message":"boom"}}`
 	if string(msgs[0].Data) != want {

@@ -38,7 +38,7 @@ func TestStallMessageSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"schema":"cockpit.stall/v1","id":"s1","type":event.StallCleared,"definitionId":"d1","definitionKey":"order",` +
+	want := `{"schema":"cockpit.stall/v1","id":"s1","type":"stall.cleared","definitionId":"d1","definitionKey":"order",` +
 		`"elementId":"Task_Charge","instanceId":"i1","tokenId":"t1","since":"2025-03-01T12:00:00Z","threshold":"15m0s",` +
 		`"thresholdMs":900000,"incident":true,"detectedAt":"2025-03-01T12:16:00Z","clearedAt":"2025-03-01T12:20:00Z"}`
 	if string(b) != want {
