@@ -79,7 +79,7 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 	p := &plan{def: def, defs: defs, proc: proc, nodes: map[string]*node{}, flows: map[string]*flow{}}
 	var problems []bpmn.Finding
 	bad := func(el *bpmn.Element, format string, args ...any) {
-		problems = append(problems, bpmn.Finding{ElementID: el.ID, Kind: el.Kind, Line: el.Line, Message: fmt.Sprintf(format, args...)})
+		problems = append(problems, bpmn.Finding{ElementID: el.ID, Kind: el.Kind, Line: el.Line, Col: el.Col, Message: fmt.Sprintf(format, args...)})
 	}
 	messages := map[string]*bpmn.Message{}
 	for _, m := range defs.Messages {
@@ -121,7 +121,7 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 			p.flows[f.ID] = &flow{f: f}
 			if len(f.ID) > MaxNameBytes { // in element.entered and the metrics rollups' keys
 				// The id itself is left out of the finding: it is what is too long.
-				problems = append(problems, bpmn.Finding{Kind: bpmn.KindSequenceFlow, Line: f.Line,
+				problems = append(problems, bpmn.Finding{Kind: bpmn.KindSequenceFlow, Line: f.Line, Col: f.Col,
 					Message: fmt.Sprintf("id is %d bytes, more than the limit of %d bytes", len(f.ID), MaxNameBytes)})
 			}
 		}
@@ -131,7 +131,7 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 	for _, fl := range p.flows {
 		fl.source, fl.target = p.nodes[fl.f.SourceRef], p.nodes[fl.f.TargetRef]
 		if fl.source == nil || fl.target == nil {
-			problems = append(problems, bpmn.Finding{ElementID: fl.f.ID, Kind: bpmn.KindSequenceFlow, Line: fl.f.Line,
+			problems = append(problems, bpmn.Finding{ElementID: fl.f.ID, Kind: bpmn.KindSequenceFlow, Line: fl.f.Line, Col: fl.f.Col,
 				Message: fmt.Sprintf("source %q or target %q is not a flow node", fl.f.SourceRef, fl.f.TargetRef)})
 			continue
 		}
@@ -294,11 +294,11 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 		}
 	}
 	if len(proc.ID) > MaxNameBytes {
-		problems = append(problems, bpmn.Finding{Kind: bpmn.KindProcess, Line: proc.Line,
+		problems = append(problems, bpmn.Finding{Kind: bpmn.KindProcess, Line: proc.Line, Col: proc.Col,
 			Message: fmt.Sprintf("process id (the process key) is %d bytes, more than the limit of %d bytes", len(proc.ID), MaxNameBytes)})
 	}
 	if p.start == nil && len(p.timerStarts) == 0 && len(p.messageStarts) == 0 {
-		problems = append(problems, bpmn.Finding{ElementID: proc.ID, Kind: bpmn.KindProcess, Line: proc.Line, Message: "process has no start event"})
+		problems = append(problems, bpmn.Finding{ElementID: proc.ID, Kind: bpmn.KindProcess, Line: proc.Line, Col: proc.Col, Message: "process has no start event"})
 	}
 	return p, problems
 }
