@@ -119,6 +119,12 @@ func TestAPIStalledFilter(t *testing.T) {
 			t.Errorf("%s=maybe: %d %q, want 400 naming %s", p, code, e.Error, p)
 		}
 	}
+	// A cursor the store never gave out is the caller's mistake (store.ErrInvalidCursor
+	// through engine.ErrInvalidInput), not an internal error.
+	var bad errorBody
+	if code := get("/api/instances?after=%21%21", &bad); code != http.StatusBadRequest || !strings.Contains(bad.Error, "invalid cursor") {
+		t.Errorf("after=!!: %d %q, want 400 naming the cursor", code, bad.Error)
+	}
 }
 
 // TestAPIParkedEvents: the events the relay set aside are listed newest first with their

@@ -137,8 +137,7 @@ func (s *server) instances(c echo.Context) error {
 	}
 	list, err := s.eng.ListInstances(ctx, f)
 	if err != nil {
-		// The store seam has no sentinel for a bad cursor; both stores say so in words.
-		if f.After != "" && strings.Contains(err.Error(), "invalid cursor") {
+		if errors.Is(err, store.ErrInvalidCursor) {
 			return badRequest("The page cursor %q is not valid: start again from the first page.", f.After)
 		}
 		return err // an engine.ErrInvalidInput is a 400 (handleError)

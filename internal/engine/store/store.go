@@ -27,6 +27,11 @@ var ErrConflict = errors.New("conflict")
 // ErrDuplicate means a row with the same unique key already exists.
 var ErrDuplicate = errors.New("duplicate")
 
+// ErrInvalidCursor means InstanceFilter.After is not a cursor that ListInstances gave out
+// (a caller's mistake, not the store's): callers match it with errors.Is instead of
+// reading the message.
+var ErrInvalidCursor = errors.New("invalid cursor")
+
 // Sizes the stores' indexes are built for. Business keys, correlation keys and names are
 // indexed as they are, and PostgreSQL refuses a B-tree entry over about 2.7 KB, so the
 // engine refuses longer ones (engine.MaxBusinessKeyBytes, engine.MaxNameBytes). Variable

@@ -679,15 +679,15 @@ func instanceCursor(in *store.Instance) string {
 func parseInstanceCursor(s string) (time.Time, string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return time.Time{}, "", fmt.Errorf("invalid cursor %q", s)
+		return time.Time{}, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
 	}
 	ts, id, ok := strings.Cut(string(b), ":")
 	if !ok {
-		return time.Time{}, "", fmt.Errorf("invalid cursor %q", s)
+		return time.Time{}, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
 	}
 	started, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return time.Time{}, "", fmt.Errorf("invalid cursor %q", s)
+		return time.Time{}, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
 	}
 	return time.UnixMicro(started).UTC(), id, nil
 }

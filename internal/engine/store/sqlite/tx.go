@@ -479,15 +479,15 @@ func instanceCursor(in *store.Instance) string {
 func parseInstanceCursor(s string) (int64, string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return 0, "", fmt.Errorf("invalid cursor %q", s)
+		return 0, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
 	}
 	ts, id, ok := strings.Cut(string(b), ":")
 	if !ok {
-		return 0, "", fmt.Errorf("invalid cursor %q", s)
+		return 0, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
 	}
 	started, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return 0, "", fmt.Errorf("invalid cursor %q", s)
+		return 0, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
 	}
 	return started, id, nil
 }

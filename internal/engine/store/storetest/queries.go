@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -196,12 +197,17 @@ func testInstanceFilters(t *testing.T, s store.Store) {
 	}
 	same(t, "listed rows", page.Instances, want)
 
-	err := s.Read(t.Context(), func(tx store.Tx) error {
-		_, err := tx.ListInstances(t.Context(), store.InstanceFilter{After: "not a cursor!"})
-		return err
-	})
-	if err == nil {
-		t.Fatal("ListInstances with a malformed cursor: no error")
+	// Malformed cursors of each kind are refused with the sentinel, so callers tell a
+	// caller's mistake from a store failure without reading the message.
+	for _, after := range []string{"not a cursor!", base64.RawURLEncoding.EncodeToString([]byte("no colon")),
+		base64.RawURLEncoding.EncodeToString([]byte("soon:i1")), base64.StdEncoding.EncodeToString([]byte("1:i1"))} {
+		err := s.Read(t.Context(), func(tx store.Tx) error {
+			_, err := tx.ListInstances(t.Context(), store.InstanceFilter{After: after})
+			return err
+		})
+		if !errors.Is(err, store.ErrInvalidCursor) {
+			t.Errorf("ListInstances after %q: %v, want ErrInvalidCursor", after, err)
+		}
 	}
 }
 
