@@ -8,6 +8,8 @@
 // down therefore delays events and never loses them, and a relay that publishes a row twice
 // (it crashed before deleting it, or two nodes overlapped) is deduplicated by the stream.
 // docs/events.md is the contract for subscribers: subjects, payload schema, stream limits.
+// The package reads the store's rows and the names of package event; it does not import
+// the engine.
 package bus
 
 import (

@@ -3,6 +3,9 @@ package bus
 import (
 	"encoding/json"
 	"errors"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +110,28 @@ func TestMessageSchema(t *testing.T) {
 	}
 	if _, err := DecodeMessage([]byte(`{"schema":"cockpit.event/v9"}`)); err == nil {
 		t.Error("an unknown schema was accepted")
+	}
+}
+
+// TestDoesNotImportTheEngine: the bus needs the event names (package event) and the
+// store's rows, not the engine, which it once imported for two constants.
+func TestDoesNotImportTheEngine(t *testing.T) {
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if p := strings.Trim(imp.Path.Value, `"`); p == "github.com/cockpit-engine/cockpit/internal/engine" {
+				t.Errorf("%s imports %s", name, p)
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -126,4 +127,36 @@ func TestIsIncident(t *testing.T) {
 			t.Errorf("%s.IsIncident() = %v", typ, !want)
 		}
 	}
+}
+
+// TestLeaf: the package imports nothing of the project, so every package can use it.
+func TestLeaf(t *testing.T) {
+	for _, imp := range imports(t, ".") {
+		if strings.HasPrefix(imp, "github.com/cockpit-engine/cockpit/") {
+			t.Errorf("package event imports %s", imp)
+		}
+	}
+}
+
+// imports lists the imports of the package's non-test Go files.
+func imports(t *testing.T, dir string) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			out = append(out, strings.Trim(imp.Path.Value, `"`))
+		}
+	}
+	return out
 }
