@@ -15,6 +15,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/web"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // queries is what the JSON API reads; *engine.Engine implements it.
@@ -348,14 +349,14 @@ func (a *api) parkedEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 type parkedEventJSON struct {
-	Seq         int64     `json:"seq"`
-	ID          string    `json:"id"`
-	InstanceID  string    `json:"instanceId"`
-	Type        string    `json:"type"`
-	Bytes       int64     `json:"bytes"`
-	Reason      string    `json:"reason"`
-	Placeholder bool      `json:"placeholder"`
-	ParkedAt    time.Time `json:"parkedAt"`
+	Seq         int64      `json:"seq"`
+	ID          string     `json:"id"`
+	InstanceID  string     `json:"instanceId"`
+	Type        event.Type `json:"type"`
+	Bytes       int64      `json:"bytes"`
+	Reason      string     `json:"reason"`
+	Placeholder bool       `json:"placeholder"`
+	ParkedAt    time.Time  `json:"parkedAt"`
 }
 
 // JSON views: the API's own shapes, so that the store's structs can change without
@@ -464,7 +465,7 @@ func taskView(t *store.UserTask) taskJSON {
 type eventJSON struct {
 	ID          string          `json:"id"`
 	Seq         int64           `json:"seq"`
-	Type        string          `json:"type"`
+	Type        event.Type      `json:"type"`
 	ElementID   string          `json:"elementId,omitempty"`
 	ElementType string          `json:"elementType,omitempty"`
 	TokenID     string          `json:"tokenId,omitempty"`

@@ -22,6 +22,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // TestAPIStalledFilter: stalled=true lists the instances with a current stall,
@@ -120,6 +121,12 @@ func TestAPIStalledFilter(t *testing.T) {
 			t.Errorf("%s=maybe: %d %q, want 400 naming %s", p, code, e.Error, p)
 		}
 	}
+	// A cursor the store never gave out is the caller's mistake (store.ErrInvalidCursor
+	// through engine.ErrInvalidInput), not an internal error.
+	var bad errorBody
+	if code := get("/api/instances?after=%21%21", &bad); code != http.StatusBadRequest || !strings.Contains(bad.Error, "invalid cursor") {
+		t.Errorf("after=!!: %d %q, want 400 naming the cursor", code, bad.Error)
+	}
 }
 
 // TestAPIParkedEvents: the events the relay set aside are listed newest first with their
@@ -140,8 +147,8 @@ func TestAPIParkedEvents(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	err = st.Write(ctx, func(tx store.Tx) error {
 		return tx.ParkOutbox(ctx, []*store.ParkedEvent{
-			{Seq: 7, ID: "e7", InstanceID: "i1", Type: "variables.changed", Bytes: 2 << 20, Reason: "too large", Placeholder: true, ParkedAt: at},
-			{Seq: 9, ID: "e9", InstanceID: "i2", Type: "job.failed", Bytes: 3 << 20, Reason: "too large", ParkedAt: at},
+			{Seq: 7, ID: "e7", InstanceID: "i1", Type: event.VariablesChanged, Bytes: 2 << 20, Reason: "too large", Placeholder: true, ParkedAt: at},
+			{Seq: 9, ID: "e9", InstanceID: "i2", Type: event.JobFailed, Bytes: 3 << 20, Reason: "too large", ParkedAt: at},
 		})
 	})
 	if err != nil {

@@ -40,7 +40,7 @@ func printJobTypes(w io.Writer, defs *bpmn.Definitions, processID string, served
 					types = append(types, t)
 				}
 				if served != nil && !served[t] {
-					unserved = append(unserved, bpmn.Finding{ElementID: el.ID, Kind: el.Kind, Line: el.Line,
+					unserved = append(unserved, bpmn.Finding{ElementID: el.ID, Kind: el.Kind, Line: el.Line, Col: el.Col,
 						Message: fmt.Sprintf("job type %q is not in --job-types: its jobs would wait", t)})
 				}
 			}

@@ -25,6 +25,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
 )
 
@@ -422,7 +423,7 @@ func newCollector(n int) *collector {
 func (c *collector) observe(evs []*store.Event) {
 	var ids []string
 	for _, ev := range evs {
-		if ev.Type == engine.EventInstanceCompleted {
+		if ev.Type == event.InstanceCompleted {
 			ids = append(ids, ev.InstanceID)
 		}
 	}

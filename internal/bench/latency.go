@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // LatencyOptions configure JobLatency.
@@ -68,9 +69,9 @@ func JobLatency(ctx context.Context, o LatencyOptions) (*LatencyResult, error) {
 		defer mu.Unlock()
 		for _, ev := range evs {
 			switch {
-			case ev.Type == engine.EventJobCreated && ev.ElementID == "TaskA":
+			case ev.Type == event.JobCreated && ev.ElementID == "TaskA":
 				created[ev.InstanceID] = now
-			case ev.Type == engine.EventInstanceCompleted:
+			case ev.Type == event.InstanceCompleted:
 				complete[ev.InstanceID] = true
 				if ch := finished[ev.InstanceID]; ch != nil {
 					close(ch)

@@ -8,6 +8,8 @@
 // down therefore delays events and never loses them, and a relay that publishes a row twice
 // (it crashed before deleting it, or two nodes overlapped) is deduplicated by the stream.
 // docs/events.md is the contract for subscribers: subjects, payload schema, stream limits.
+// The package reads the store's rows and the names of package event; it does not import
+// the engine.
 package bus
 
 import (
@@ -17,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -96,8 +99,8 @@ func safeType(t string) string {
 // EventSubject is where an event is published: <prefix>.events.<definition>.<type>,
 // e.g. cockpit.events.order.instance.started. The definition is one token, so
 // cockpit.events.order.> selects every event of the process "order".
-func EventSubject(prefix, definitionKey, eventType string) string {
-	return prefix + ".events." + SafeToken(definitionKey) + "." + safeType(eventType)
+func EventSubject(prefix, definitionKey string, eventType event.Type) string {
+	return prefix + ".events." + SafeToken(definitionKey) + "." + safeType(string(eventType))
 }
 
 // IncidentSubject is where incident.opened and incident.resolved events are published a

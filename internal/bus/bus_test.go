@@ -3,20 +3,28 @@ package bus
 import (
 	"encoding/json"
 	"errors"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestSubjects(t *testing.T) {
 	t.Parallel()
-	for _, c := range []struct{ key, typ, want string }{
-		{"order", "instance.started", "cockpit.events.order.instance.started"},
-		{"order.v2", "incident.opened", "cockpit.events.order_v2.incident.opened"},
-		{"a*b>c d\té", "job.created", "cockpit.events.a_b_c_d__.job.created"},
+	for _, c := range []struct {
+		key  string
+		typ  event.Type
+		want string
+	}{
+		{"order", event.InstanceStarted, "cockpit.events.order.instance.started"},
+		{"order.v2", event.IncidentOpened, "cockpit.events.order_v2.incident.opened"},
+		{"a*b>c d\té", event.JobCreated, "cockpit.events.a_b_c_d__.job.created"},
 		{"", "", "cockpit.events._._"},
 		{"Pay-Ment_1", "x.*", "cockpit.events.Pay-Ment_1.x._"},
 	} {
@@ -65,7 +73,7 @@ func TestMessageSchema(t *testing.T) {
 	at := time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
 	ev := &store.Event{
 		ID: "0195f0c8-0000-7000-8000-000000000001", Seq: 42, InstanceID: "i1", InstanceSeq: 3,
-		DefinitionID: "d1", DefinitionKey: "order", Type: "incident.opened", ElementID: "Task_Charge",
+		DefinitionID: "d1", DefinitionKey: "order", Type: event.IncidentOpened, ElementID: "Task_Charge",
 		ElementType: "serviceTask", TokenID: "t1", JobID: "j1", IncidentID: "x1", Time: at,
 		Data: json.RawMessage(`{"message":"boom"}`),
 	}
@@ -93,7 +101,7 @@ func TestMessageSchema(t *testing.T) {
 		t.Fatalf("decode: %+v, %v", m, err)
 	}
 	// Events without data still carry an object; empty optional fields are left out.
-	plain, err := eventMsgs("cockpit", &store.Event{ID: "e", InstanceID: "i", InstanceSeq: 1, DefinitionKey: "order", Type: "instance.started", Time: at})
+	plain, err := eventMsgs("cockpit", &store.Event{ID: "e", InstanceID: "i", InstanceSeq: 1, DefinitionKey: "order", Type: event.InstanceStarted, Time: at})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,5 +110,28 @@ func TestMessageSchema(t *testing.T) {
 	}
 	if _, err := DecodeMessage([]byte(`{"schema":"cockpit.event/v9"}`)); err == nil {
 		t.Error("an unknown schema was accepted")
+	}
+}
+
+// TestDoesNotImportTheEngine: the bus needs the event names (package event) and the
+// store's rows, not the engine, which it once imported for two constants.
+func TestDoesNotImportTheEngine(t *testing.T) {
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if p := strings.Trim(imp.Path.Value, `"`); p == "github.com/cockpit-engine/cockpit/internal/engine" {
+				t.Errorf("%s imports %s", name, p)
+			}
+		}
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -34,16 +34,16 @@ type Message struct {
 	// Seq is the store-wide commit order of the event (gaps are possible).
 	Seq int64 `json:"seq"`
 	// InstanceID and InstanceSeq: the instance and the event's position in it (1, 2, ...).
-	InstanceID    string `json:"instanceId"`
-	InstanceSeq   int64  `json:"instanceSeq"`
-	DefinitionID  string `json:"definitionId"`
-	DefinitionKey string `json:"definitionKey"`
-	Type          string `json:"type"`
-	ElementID     string `json:"elementId,omitempty"`
-	ElementType   string `json:"elementType,omitempty"`
-	TokenID       string `json:"tokenId,omitempty"`
-	JobID         string `json:"jobId,omitempty"`
-	IncidentID    string `json:"incidentId,omitempty"`
+	InstanceID    string     `json:"instanceId"`
+	InstanceSeq   int64      `json:"instanceSeq"`
+	DefinitionID  string     `json:"definitionId"`
+	DefinitionKey string     `json:"definitionKey"`
+	Type          event.Type `json:"type"`
+	ElementID     string     `json:"elementId,omitempty"`
+	ElementType   string     `json:"elementType,omitempty"`
+	TokenID       string     `json:"tokenId,omitempty"`
+	JobID         string     `json:"jobId,omitempty"`
+	IncidentID    string     `json:"incidentId,omitempty"`
 	// Time is when the engine made the change (UTC, RFC 3339 with nanoseconds).
 	Time time.Time `json:"time"`
 	// Data holds the type's own fields; always an object.
@@ -113,11 +113,11 @@ func eventMsgs(prefix string, ev *store.Event) ([]*nats.Msg, error) {
 	h := nats.Header{}
 	h.Set(jetstream.MsgIDHeader, ev.ID)
 	h.Set(HeaderSchema, SchemaV1)
-	h.Set(HeaderType, ev.Type)
+	h.Set(HeaderType, string(ev.Type))
 	h.Set(HeaderInstance, ev.InstanceID)
 	h.Set(HeaderInstanceSeq, fmt.Sprint(ev.InstanceSeq))
 	msgs := []*nats.Msg{{Subject: EventSubject(prefix, ev.DefinitionKey, ev.Type), Header: h, Data: data}}
-	if ev.Type == engine.EventIncidentOpened || ev.Type == engine.EventIncidentResolved {
+	if ev.Type.IsIncident() {
 		h2 := nats.Header{}
 		for k, v := range h {
 			h2[k] = v

@@ -18,6 +18,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/wait"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -208,7 +209,7 @@ func newFlow(t *testing.T) *flow {
 func (f *flow) onCommit(evs []*store.Event) {
 	f.mu.Lock()
 	for _, ev := range evs {
-		if ev.Type == engine.EventInstanceCompleted || ev.Type == engine.EventIncidentOpened {
+		if ev.Type == event.InstanceCompleted || ev.Type == event.IncidentOpened {
 			f.ended[ev.InstanceID] = true
 		}
 	}
@@ -363,7 +364,7 @@ func checkExactlyOnce(t *testing.T, nc *nats.Conn, prefix string, history []*sto
 	wantIncidents := 0
 	for _, ev := range history {
 		byID[ev.ID] = ev
-		if ev.Type == engine.EventIncidentOpened || ev.Type == engine.EventIncidentResolved {
+		if ev.Type == event.IncidentOpened || ev.Type == event.IncidentResolved {
 			wantIncidents++
 		}
 	}

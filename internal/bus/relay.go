@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/clock"
-	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/leadership"
 	"github.com/cockpit-engine/cockpit/internal/startstop"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,7 +21,7 @@ import (
 
 // envelopeBytes is room for what an event message holds besides its data: ids, keys and
 // names (bounded by engine.MaxNameBytes, and grown at most sixfold by JSON escaping) and
-// the headers. engine.MaxEventBytes plus this stays below NATS's default max_payload of
+// the headers. event.MaxDataBytes plus this stays below NATS's default max_payload of
 // 1 MiB.
 const envelopeBytes = 16 << 10
 
@@ -178,9 +178,9 @@ func (r *Relay) Start(ctx context.Context) error {
 		return errors.Join(fmt.Errorf("start relay: %w", err), r.run.Stop(ctx))
 	}
 	r.log.Info("outbox relay started", "owner", r.opts.Owner, "prefix", r.opts.Prefix)
-	if mp := r.opts.Conn.MaxPayload(); mp > 0 && mp < engine.MaxEventBytes+envelopeBytes {
+	if mp := r.opts.Conn.MaxPayload(); mp > 0 && mp < event.MaxDataBytes+envelopeBytes {
 		r.log.Warn("the NATS server's max_payload is below the engine's largest event: larger events will be set aside, not published",
-			"max_payload", mp, "largest_event", engine.MaxEventBytes+envelopeBytes)
+			"max_payload", mp, "largest_event", event.MaxDataBytes+envelopeBytes)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -289,16 +290,16 @@ func TestRelaySetsAsideEventsTooLargeToPublish(t *testing.T) {
 		// it, and an incident event (two messages) over it.
 		plain, _ := json.Marshal(map[string]string{"v": strings.Repeat("x", int(limit))})
 		escaped, _ := json.Marshal(map[string]string{"v": strings.Repeat("<", int(limit)/6+1)})
-		mk := func(seq int64, typ string, data []byte) *store.Event {
+		mk := func(seq int64, typ event.Type, data []byte) *store.Event {
 			return &store.Event{ID: fmt.Sprintf("big-%d", seq), InstanceID: "big", InstanceSeq: seq, DefinitionID: flowKey + ":1",
 				DefinitionKey: flowKey, Type: typ, Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), Data: data}
 		}
 		evs := []*store.Event{
-			mk(1, engine.EventInstanceStarted, []byte(`{"businessKey":"big"}`)),
-			mk(2, engine.EventVariablesChanged, plain),
-			mk(3, engine.EventVariablesChanged, escaped),
-			mk(4, engine.EventIncidentOpened, plain),
-			mk(5, engine.EventInstanceCancelled, []byte(`{"reason":"done"}`)),
+			mk(1, event.InstanceStarted, []byte(`{"businessKey":"big"}`)),
+			mk(2, event.VariablesChanged, plain),
+			mk(3, event.VariablesChanged, escaped),
+			mk(4, event.IncidentOpened, plain),
+			mk(5, event.InstanceCancelled, []byte(`{"reason":"done"}`)),
 		}
 		err := f.st.Write(ctx, func(tx store.Tx) error { return tx.Apply(ctx, &store.Change{Events: evs}) })
 		if err != nil {
@@ -372,10 +373,10 @@ func TestLargestEventFitsMaxPayload(t *testing.T) {
 	ctx := deadline(t, 30*time.Second)
 	tg := embeddedTarget(t)
 	nc := tg.connect(t)
-	data, _ := json.Marshal(map[string]string{"v": strings.Repeat("x", engine.MaxEventBytes-10)})
+	data, _ := json.Marshal(map[string]string{"v": strings.Repeat("x", event.MaxDataBytes-10)})
 	name := strings.Repeat("<", engine.MaxNameBytes)
 	ev := &store.Event{ID: strings.Repeat("i", 36), Seq: 1 << 60, InstanceID: strings.Repeat("i", 36), InstanceSeq: 1 << 60,
-		DefinitionID: name, DefinitionKey: name, Type: engine.EventIncidentOpened, ElementID: name, ElementType: name,
+		DefinitionID: name, DefinitionKey: name, Type: event.IncidentOpened, ElementID: name, ElementType: name,
 		TokenID: strings.Repeat("t", 36), JobID: strings.Repeat("j", 36), IncidentID: strings.Repeat("x", 36),
 		Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), Data: data}
 	msgs, err := eventMsgs(tg.prefix, ev)
@@ -383,9 +384,9 @@ func TestLargestEventFitsMaxPayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range msgs {
-		if n := payloadSize(m); n > engine.MaxEventBytes+envelopeBytes || n > nc.MaxPayload() {
+		if n := payloadSize(m); n > event.MaxDataBytes+envelopeBytes || n > nc.MaxPayload() {
 			t.Errorf("the largest event is %d bytes: more than %d + %d, or the server's max_payload %d",
-				n, engine.MaxEventBytes, envelopeBytes, nc.MaxPayload())
+				n, event.MaxDataBytes, envelopeBytes, nc.MaxPayload())
 		}
 	}
 	js, err := jetstream.New(nc)

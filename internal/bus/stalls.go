@@ -11,16 +11,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // StallSchemaV1 names the payload schema of stall messages (docs/events.md).
 const StallSchemaV1 = "cockpit.stall/v1"
-
-// Stall message types.
-const (
-	StallDetected = "stall.detected"
-	StallCleared  = "stall.cleared"
-)
 
 // Stream limits of the stalls stream (StreamOptions overrides them).
 const (
@@ -61,13 +56,13 @@ func StallStreamConfig(o StreamOptions) (jetstream.StreamConfig, error) {
 type StallMessage struct {
 	Schema string `json:"schema"`
 	// ID is the stall id: the detected and the cleared message of one stall share it.
-	ID            string `json:"id"`
-	Type          string `json:"type"` // stall.detected or stall.cleared
-	DefinitionID  string `json:"definitionId"`
-	DefinitionKey string `json:"definitionKey"`
-	ElementID     string `json:"elementId"`
-	InstanceID    string `json:"instanceId"`
-	TokenID       string `json:"tokenId"`
+	ID            string     `json:"id"`
+	Type          event.Type `json:"type"` // event.StallDetected or event.StallCleared
+	DefinitionID  string     `json:"definitionId"`
+	DefinitionKey string     `json:"definitionKey"`
+	ElementID     string     `json:"elementId"`
+	InstanceID    string     `json:"instanceId"`
+	TokenID       string     `json:"tokenId"`
 	// Since is when the token arrived at the element.
 	Since time.Time `json:"since"`
 	// Threshold is the waiting time the token exceeded (a Go duration, e.g. "15m0s"), and
@@ -81,14 +76,14 @@ type StallMessage struct {
 }
 
 // NewStallMessage makes the payload of a stall's detected or cleared message.
-func NewStallMessage(s *store.Stall, typ string) *StallMessage {
+func NewStallMessage(s *store.Stall, typ event.Type) *StallMessage {
 	m := &StallMessage{
 		Schema: StallSchemaV1, ID: s.ID, Type: typ, DefinitionID: s.DefinitionID, DefinitionKey: s.DefinitionKey,
 		ElementID: s.ElementID, InstanceID: s.InstanceID, TokenID: s.TokenID, Since: s.Since.UTC(),
 		Threshold: s.Threshold.String(), ThresholdMs: s.Threshold.Milliseconds(), Incident: s.Incident,
 		DetectedAt: s.DetectedAt.UTC(),
 	}
-	if typ == StallCleared && s.ClearedAt != nil {
+	if typ == event.StallCleared && s.ClearedAt != nil {
 		c := s.ClearedAt.UTC()
 		m.ClearedAt = &c
 	}
@@ -110,7 +105,7 @@ func DecodeStallMessage(b []byte) (*StallMessage, error) {
 // StallMsgID is the Nats-Msg-Id of a stall message: the stall id and the type, so the
 // detected and the cleared message of a stall are two messages, and each published
 // again (after a lost acknowledgement) is dropped by the stream.
-func StallMsgID(stallID, typ string) string { return stallID + ":" + typ }
+func StallMsgID(stallID string, typ event.Type) string { return stallID + ":" + string(typ) }
 
 // StallPublisher publishes the stall detector's notices to the stalls stream (it is the
 // monitor.StallPublisher of `cockpit serve`).
@@ -138,9 +133,9 @@ func NewStallPublisher(nc *nats.Conn, prefix string) (*StallPublisher, error) {
 	return &StallPublisher{js: js, prefix: prefix}, nil
 }
 
-// PublishStall publishes one message of a stall (typ is StallDetected or StallCleared)
+// PublishStall publishes one message of a stall (typ is event.StallDetected or event.StallCleared)
 // and waits for the stream's acknowledgement.
-func (p *StallPublisher) PublishStall(ctx context.Context, s *store.Stall, typ string) error {
+func (p *StallPublisher) PublishStall(ctx context.Context, s *store.Stall, typ event.Type) error {
 	data, err := json.Marshal(NewStallMessage(s, typ))
 	if err != nil {
 		return fmt.Errorf("encode stall %s: %w", s.ID, err)
@@ -148,7 +143,7 @@ func (p *StallPublisher) PublishStall(ctx context.Context, s *store.Stall, typ s
 	h := nats.Header{}
 	h.Set(jetstream.MsgIDHeader, StallMsgID(s.ID, typ))
 	h.Set(HeaderSchema, StallSchemaV1)
-	h.Set(HeaderType, typ)
+	h.Set(HeaderType, string(typ))
 	h.Set(HeaderInstance, s.InstanceID)
 	msg := &nats.Msg{Subject: StallSubject(p.prefix, s.DefinitionKey), Header: h, Data: data}
 	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithRetryAttempts(0)); err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 func TestStallStreamConfig(t *testing.T) {
@@ -33,7 +34,7 @@ func TestStallMessageSchema(t *testing.T) {
 	s := &store.Stall{ID: "s1", TokenID: "t1", InstanceID: "i1", DefinitionID: "d1", DefinitionKey: "order",
 		ElementID: "Task_Charge", Since: since, Threshold: 15 * time.Minute, Incident: true,
 		DetectedAt: since.Add(16 * time.Minute), State: store.StallCleared, ClearedAt: &cleared}
-	b, err := json.Marshal(NewStallMessage(s, StallCleared))
+	b, err := json.Marshal(NewStallMessage(s, event.StallCleared))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,9 +45,9 @@ func TestStallMessageSchema(t *testing.T) {
 		t.Fatalf("payload\ngot  %s\nwant %s", b, want)
 	}
 	// A detected message has no clearedAt, even when the row has cleared since.
-	b, _ = json.Marshal(NewStallMessage(s, StallDetected))
+	b, _ = json.Marshal(NewStallMessage(s, event.StallDetected))
 	m, err := DecodeStallMessage(b)
-	if err != nil || m.Type != StallDetected || m.ClearedAt != nil {
+	if err != nil || m.Type != event.StallDetected || m.ClearedAt != nil {
 		t.Fatalf("detected message %s: %+v %v", b, m, err)
 	}
 	if _, err := DecodeStallMessage([]byte(`{"schema":"cockpit.event/v1"}`)); err == nil {
@@ -70,12 +71,12 @@ func TestStallPublisher(t *testing.T) {
 	s := &store.Stall{ID: "s1", TokenID: "t1", InstanceID: "i1", DefinitionID: "d1", DefinitionKey: flowKey,
 		ElementID: "work", Since: since, Threshold: time.Minute, DetectedAt: since.Add(2 * time.Minute), State: store.StallOpen}
 	for range 2 {
-		if err := p.PublishStall(ctx, s, StallDetected); err != nil {
+		if err := p.PublishStall(ctx, s, event.StallDetected); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s.State, s.ClearedAt = store.StallCleared, new(since.Add(3*time.Minute))
-	if err := p.PublishStall(ctx, s, StallCleared); err != nil {
+	if err := p.PublishStall(ctx, s, event.StallCleared); err != nil {
 		t.Fatal(err)
 	}
 	js, err := jetstream.New(nc)
@@ -93,7 +94,7 @@ func TestStallPublisher(t *testing.T) {
 	if info.State.Msgs != 2 {
 		t.Fatalf("stream holds %d messages, want 2 (the repeat is a duplicate)", info.State.Msgs)
 	}
-	var types []string
+	var types []event.Type
 	for seq := uint64(1); seq <= 2; seq++ {
 		raw, err := stream.GetMsg(ctx, seq)
 		if err != nil {
@@ -111,7 +112,7 @@ func TestStallPublisher(t *testing.T) {
 		}
 		types = append(types, m.Type)
 	}
-	if types[0] != StallDetected || types[1] != StallCleared {
+	if types[0] != event.StallDetected || types[1] != event.StallCleared {
 		t.Fatalf("types %v", types)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/nats-io/nats.go/micro"
 )
 
@@ -125,7 +126,7 @@ func TestSuspendResumeCancel(t *testing.T) {
 	}
 	var reasonInHistory bool
 	for _, ev := range v.detail(inst.ID).History {
-		if ev.Type == engine.EventInstanceCancelled && strings.Contains(string(ev.Data), "customer withdrew") {
+		if ev.Type == event.InstanceCancelled && strings.Contains(string(ev.Data), "customer withdrew") {
 			reasonInHistory = true
 		}
 	}

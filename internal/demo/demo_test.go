@@ -18,6 +18,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/wait"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -155,7 +156,7 @@ func (l eventLog) Error() string {
 	return b.String()
 }
 
-func eventOf(instanceID, typ string) func(*store.Event) bool {
+func eventOf(instanceID string, typ event.Type) func(*store.Event) bool {
 	return func(ev *store.Event) bool { return ev.InstanceID == instanceID && ev.Type == typ }
 }
 
@@ -187,7 +188,7 @@ func TestOrderRunsToCompletion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitFor("instance.completed", eventOf(inst.ID, engine.EventInstanceCompleted))
+	h.waitFor(string(event.InstanceCompleted), eventOf(inst.ID, event.InstanceCompleted))
 
 	d, err := h.e.GetInstance(ctx, inst.ID)
 	if err != nil {
@@ -207,7 +208,7 @@ func TestOrderRunsToCompletion(t *testing.T) {
 	}
 	left := map[string]bool{}
 	for _, ev := range d.History {
-		if ev.Type == engine.EventElementLeft {
+		if ev.Type == event.ElementLeft {
 			left[ev.ElementID] = true
 		}
 	}
@@ -227,7 +228,7 @@ func TestPaymentFailuresOpenAnIncident(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitFor("incident.opened", eventOf(inst.ID, engine.EventIncidentOpened))
+	h.waitFor(string(event.IncidentOpened), eventOf(inst.ID, event.IncidentOpened))
 	incs, err := h.e.ListIncidents(ctx, store.IncidentFilter{InstanceID: inst.ID, State: store.IncidentOpen})
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +242,7 @@ func TestPaymentFailuresOpenAnIncident(t *testing.T) {
 	failed := 0
 	h.mu.Lock()
 	for _, ev := range h.events {
-		if ev.InstanceID == inst.ID && ev.Type == engine.EventJobFailed {
+		if ev.InstanceID == inst.ID && ev.Type == event.JobFailed {
 			failed++
 		}
 	}
@@ -259,7 +260,7 @@ func TestDeclinedPaymentGoesToReview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitFor("usertask.created", eventOf(inst.ID, engine.EventUserTaskCreated))
+	h.waitFor(string(event.UserTaskCreated), eventOf(inst.ID, event.UserTaskCreated))
 	tasks, err := h.e.ListUserTasks(ctx, store.UserTaskFilter{InstanceID: inst.ID, State: store.TaskOpen})
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +271,7 @@ func TestDeclinedPaymentGoesToReview(t *testing.T) {
 	if err := h.e.CompleteUserTask(ctx, tasks[0].ID, map[string]any{"approved": false}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitFor("instance.completed", eventOf(inst.ID, engine.EventInstanceCompleted))
+	h.waitFor(string(event.InstanceCompleted), eventOf(inst.ID, event.InstanceCompleted))
 	d, err := h.e.GetInstance(ctx, inst.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -301,14 +302,14 @@ func TestDriverStartsOrdersAtItsRate(t *testing.T) {
 	h.waitUntil("three order starts", func(evs []*store.Event) bool {
 		starts := 0
 		for _, ev := range evs {
-			if ev.Type == engine.EventInstanceStarted && ev.DefinitionKey == OrderProcess {
+			if ev.Type == event.InstanceStarted && ev.DefinitionKey == OrderProcess {
 				starts++
 			}
 		}
 		return starts >= 3
 	})
 	h.waitFor("an invoice start", func(ev *store.Event) bool {
-		return ev.Type == engine.EventInstanceStarted && ev.DefinitionKey == InvoiceProcess
+		return ev.Type == event.InstanceStarted && ev.DefinitionKey == InvoiceProcess
 	})
 	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

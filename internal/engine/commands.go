@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // StartOptions configure StartInstance.
@@ -119,7 +120,7 @@ func (e *Engine) startRun(ctx context.Context, tx store.Tx, p *plan, start *node
 		ID: newID(), DefinitionID: p.def.ID, DefinitionKey: p.def.Key, DefinitionVersion: p.def.Version,
 		BusinessKey: businessKey, State: store.InstanceActive, StartedAt: r.now,
 	}
-	r.event(EventInstanceStarted, nil, nil, map[string]any{"businessKey": businessKey, "version": p.def.Version})
+	r.event(event.InstanceStarted, nil, nil, map[string]any{"businessKey": businessKey, "version": p.def.Version})
 	if err := r.setVariables(vars, nil, nil); err != nil {
 		return nil, err
 	}
@@ -217,7 +218,7 @@ func (e *Engine) CompleteUserTask(ctx context.Context, taskID string, vars map[s
 		t.State, t.CompletedAt = store.TaskCompleted, &now
 		r.putTask(t)
 		delete(r.tasks, t.ID)
-		r.event(EventUserTaskCompleted, tok, n, map[string]any{"taskId": t.ID})
+		r.event(event.UserTaskCompleted, tok, n, map[string]any{"taskId": t.ID})
 		if len(n.outputs) > 0 {
 			if err := r.applyMappings(n.outputs, vars, tok, n); err != nil {
 				return err
@@ -330,7 +331,7 @@ func (e *Engine) CorrelateMessage(ctx context.Context, m Message) (*CorrelationR
 				continue
 			}
 			r.dropSub(sub)
-			r.event(EventMessageCorrelated, tok, n, map[string]any{"message": m.Name, "correlationKey": m.CorrelationKey})
+			r.event(event.MessageCorrelated, tok, n, map[string]any{"message": m.Name, "correlationKey": m.CorrelationKey})
 			if err := r.setVariables(m.Variables, tok, n); err != nil {
 				return false, err
 			}
@@ -416,7 +417,7 @@ func (e *Engine) RetryIncident(ctx context.Context, incidentID string, opts Retr
 			}
 			j.Retries, j.DueAt, j.LockOwner, j.LockedUntil = retries, r.now, "", nil
 			r.putJob(j)
-			ev := r.event(EventJobRetriesSet, tok, n, map[string]any{"retries": retries})
+			ev := r.event(event.JobRetriesSet, tok, n, map[string]any{"retries": retries})
 			ev.JobID = j.ID
 			return nil
 		}
@@ -453,11 +454,11 @@ func (e *Engine) CancelInstance(ctx context.Context, instanceID, reason string) 
 				top = append(top, t)
 			}
 		}
-		r.cancelTokens(top, "instance cancelled")
+		r.cancelTokens(top, event.ReasonInstanceCancelled)
 		r.inst.State = store.InstanceCancelled
 		now := r.now
 		r.inst.EndedAt = &now
-		r.event(EventInstanceCancelled, nil, nil, map[string]any{"reason": reason, "durationMs": millis(now.Sub(r.inst.StartedAt))})
+		r.event(event.InstanceCancelled, nil, nil, map[string]any{event.FieldReason: reason, event.FieldDurationMs: millis(now.Sub(r.inst.StartedAt))})
 		return nil
 	})
 	if err != nil {
@@ -496,9 +497,9 @@ func (e *Engine) setSuspended(ctx context.Context, instanceID string, suspend bo
 			r.putJob(j)
 		}
 		if suspend {
-			r.event(EventInstanceSuspended, nil, nil, nil)
+			r.event(event.InstanceSuspended, nil, nil, nil)
 		} else {
-			r.event(EventInstanceResumed, nil, nil, nil)
+			r.event(event.InstanceResumed, nil, nil, nil)
 		}
 		return nil
 	})

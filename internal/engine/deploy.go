@@ -21,8 +21,8 @@ type Deployment struct {
 	// Report says, per process, what will execute and what will not.
 	Report *bpmn.Report
 	// Warnings do not refuse the deployment: they say what will not go as the model
-	// expects (a job type nobody serves, see Engine.Serves).
-	Warnings []string
+	// expects (a service task whose job type nobody serves, see Engine.Serves).
+	Warnings []Problem
 }
 
 // DeployedProcess is one executable process of a deployment.
@@ -53,7 +53,7 @@ func (v *Validation) Err() error {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	if len(v.executable) == 0 {
-		return fmt.Errorf("no executable process (isExecutable=\"true\"): %w", ErrInvalidInput)
+		return &documentError{msg: `no executable process (isExecutable="true")`, errs: []error{ErrInvalidInput}}
 	}
 	return nil
 }
@@ -70,8 +70,8 @@ func Validate(data []byte) (*Validation, error) {
 
 func validate(data []byte, o *Options) (*Validation, error) {
 	if len(data) > bpmn.MaxDocumentBytes {
-		return nil, fmt.Errorf("document is %d bytes, more than the limit of %d (bpmn.MaxDocumentBytes): %w: %w",
-			len(data), bpmn.MaxDocumentBytes, ErrInvalidInput, bpmn.ErrTooLarge)
+		return nil, &documentError{msg: fmt.Sprintf("document is %d bytes, more than the limit of %d (bpmn.MaxDocumentBytes)",
+			len(data), bpmn.MaxDocumentBytes), errs: []error{ErrInvalidInput, bpmn.ErrTooLarge}}
 	}
 	defs, err := bpmn.Parse(bytes.NewReader(data))
 	if err != nil {
@@ -205,7 +205,8 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 		}
 	}
 	for _, w := range dep.Warnings {
-		e.log.Warn("deploy warning", "resource", resource, "warning", w)
+		e.log.Warn("deploy warning", "resource", resource, "process", w.Process, "element", w.ElementID,
+			"kind", w.Kind, "line", w.Line, "warning", w.Message)
 	}
 	return dep, nil
 }

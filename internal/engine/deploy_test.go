@@ -249,6 +249,23 @@ func TestValidateReportsWhatDeployRefuses(t *testing.T) {
 				t.Errorf("%s: deploy: %v, want an invalid-input DeployError saying %q", tt.name, derr, tt.want)
 				continue
 			}
+			// Every reason is a structured problem, located in the document: nobody has
+			// to read the error text back.
+			probs := de.Problems()
+			found := false
+			for _, p := range probs {
+				found = found || strings.Contains(p.Message, tt.want)
+				if whole := tt.name == "no executable process"; whole != (p.Line == 0 && p.Col == 0 && p.ElementID == "") ||
+					!whole && (p.Line <= 0 || p.Col <= 0) {
+					t.Errorf("%s: problem %+v is not located (or a problem of the whole document is)", tt.name, p)
+				}
+				if strings.Contains(p.Message, engine.ErrInvalidInput.Error()) {
+					t.Errorf("%s: problem %+v carries the sentinel's text", tt.name, p)
+				}
+			}
+			if !found {
+				t.Errorf("%s: problems %+v, want one saying %q", tt.name, probs, tt.want)
+			}
 			val, verr := engine.Validate(tt.doc)
 			if verr == nil {
 				verr = val.Err()

@@ -17,6 +17,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 func TestServiceTaskRunsHandlerAndCompletes(t *testing.T) {
@@ -56,7 +57,7 @@ func TestServiceTaskRunsHandlerAndCompletes(t *testing.T) {
 				t.Errorf("history out of order at %s", ev.Type)
 			}
 			seq = ev.InstanceSeq
-			types = append(types, ev.Type+":"+ev.ElementID)
+			types = append(types, string(ev.Type)+":"+ev.ElementID)
 		}
 		want := []string{
 			"instance.started:", "variables.changed:", "element.entered:start", "element.left:start",
@@ -171,7 +172,7 @@ func TestParallelJoinWaitsForAllBranches(t *testing.T) {
 		}
 		n := 0
 		for _, ev := range v.detail(inst.ID).History {
-			if ev.Type == engine.EventElementLeft && ev.ElementID == "end" {
+			if ev.Type == event.ElementLeft && ev.ElementID == "end" {
 				n++
 			}
 		}
@@ -280,17 +281,17 @@ func TestBoundaryTimers(t *testing.T) {
 		inst := v.startInstance("boundary_timer", nil)
 		// Non-interrupting R2/PT10M on "sign": fires twice, the task stays.
 		v.advance(10 * time.Minute)
-		v.waitFor("first reminder", func() bool { return v.hasEvent(inst.ID, engine.EventElementLeft, "endReminded") })
+		v.waitFor("first reminder", func() bool { return v.hasEvent(inst.ID, event.ElementLeft, "endReminded") })
 		v.advance(10 * time.Minute)
-		v.waitFor("second reminder", func() bool { return v.countEvents(engine.EventElementLeft, "endReminded") == 2 })
+		v.waitFor("second reminder", func() bool { return v.countEvents(event.ElementLeft, "endReminded") == 2 })
 		v.advance(10 * time.Minute)
-		if n := v.countEvents(engine.EventElementLeft, "endReminded"); n != 2 {
+		if n := v.countEvents(event.ElementLeft, "endReminded"); n != 2 {
 			t.Errorf("reminders %d, want 2 (R2)", n)
 		}
 		v.openTask(inst.ID, "sign")
 		// Interrupting PT1H on "review": cancels the task and escalates.
 		v.advance(30 * time.Minute)
-		v.waitFor("escalation", func() bool { return v.hasEvent(inst.ID, engine.EventElementLeft, "endEscalated") })
+		v.waitFor("escalation", func() bool { return v.hasEvent(inst.ID, event.ElementLeft, "endEscalated") })
 		for _, task := range v.detail(inst.ID).UserTasks {
 			if task.ElementID == "review" && task.State != store.TaskCancelled {
 				t.Errorf("review task %s, want cancelled", task.State)
@@ -358,7 +359,7 @@ func TestSubprocessCompletesErrorsAndTimesOut(t *testing.T) {
 		if got := v.visited(failed.ID); !slices.Contains(got, "endFailed") || slices.Contains(got, "end") {
 			t.Errorf("error path %v", got)
 		}
-		v.waitFor("slow job failed once", func() bool { return v.hasEvent(slow.ID, engine.EventJobFailed, "pick") })
+		v.waitFor("slow job failed once", func() bool { return v.hasEvent(slow.ID, event.JobFailed, "pick") })
 		v.advance(time.Hour)
 		v.waitState(slow.ID, store.InstanceCompleted)
 		d := v.detail(slow.ID)
@@ -391,7 +392,7 @@ func TestElementCountsFollowHistory(t *testing.T) {
 			want := map[string]int64{}
 			for _, id := range v.instancesOf(def.ID) {
 				for _, ev := range v.detail(id).History {
-					if ev.Type == engine.EventElementLeft {
+					if ev.Type == event.ElementLeft {
 						want[ev.ElementID]++
 					}
 				}
@@ -565,17 +566,17 @@ func TestRetriesBackoffIncidentAndRetry(t *testing.T) {
 		v.start()
 		v.deploy("retry.bpmn")
 		inst := v.startInstance("retry", nil)
-		v.waitFor("first failure", func() bool { return v.countEvents(engine.EventJobFailed, "") == 1 })
+		v.waitFor("first failure", func() bool { return v.countEvents(event.JobFailed, "") == 1 })
 		j := v.detail(inst.ID).Jobs[0]
 		if j.Retries != 2 || !j.DueAt.Equal(t0.Add(10*time.Second)) || j.LastError != "payment service returned 503" {
 			t.Fatalf("after first failure: %+v", j)
 		}
 		v.advance(5 * time.Second)
-		if v.countEvents(engine.EventJobFailed, "") != 1 {
+		if v.countEvents(event.JobFailed, "") != 1 {
 			t.Fatal("retried before the backoff")
 		}
 		v.advance(5 * time.Second)
-		v.waitFor("second failure", func() bool { return v.countEvents(engine.EventJobFailed, "") == 2 })
+		v.waitFor("second failure", func() bool { return v.countEvents(event.JobFailed, "") == 2 })
 		v.advance(10 * time.Second)
 		v.waitFor("incident", func() bool { return len(v.openIncidents(inst.ID)) == 1 })
 		inc := v.openIncidents(inst.ID)[0]
@@ -588,7 +589,7 @@ func TestRetriesBackoffIncidentAndRetry(t *testing.T) {
 		}
 		mu.Unlock()
 		v.advance(time.Hour)
-		if got := v.countEvents(engine.EventJobFailed, ""); got != 3 {
+		if got := v.countEvents(event.JobFailed, ""); got != 3 {
 			t.Errorf("ran again without retries: %d failures", got)
 		}
 		fail.Store(false)
@@ -619,10 +620,10 @@ func TestIncidentDetailsAreTheLastAttempts(t *testing.T) {
 		v.start()
 		v.deploy("retry.bpmn")
 		inst := v.startInstance("retry", nil)
-		v.waitFor("first failure", func() bool { return v.countEvents(engine.EventJobFailed, "") == 1 })
+		v.waitFor("first failure", func() bool { return v.countEvents(event.JobFailed, "") == 1 })
 		detailed.Store(false)
 		v.advance(10 * time.Second)
-		v.waitFor("second failure", func() bool { return v.countEvents(engine.EventJobFailed, "") == 2 })
+		v.waitFor("second failure", func() bool { return v.countEvents(event.JobFailed, "") == 2 })
 		if j := v.detail(inst.ID).Jobs[0]; j.LastError != "payment service unreachable" || j.ErrorDetails != "" {
 			t.Errorf("job after a failure without details: error %q, details %q", j.LastError, j.ErrorDetails)
 		}
@@ -638,7 +639,7 @@ func TestIncidentDetailsAreTheLastAttempts(t *testing.T) {
 		if err := v.e.RetryIncident(v.ctx, first.ID, engine.RetryOptions{Retries: 2}); err != nil {
 			t.Fatal(err)
 		}
-		v.waitFor("failure after the retry", func() bool { return v.countEvents(engine.EventJobFailed, "") == 4 })
+		v.waitFor("failure after the retry", func() bool { return v.countEvents(event.JobFailed, "") == 4 })
 		detailed.Store(false)
 		v.advance(time.Minute)
 		v.waitFor("second incident", func() bool {
@@ -663,7 +664,7 @@ func TestHandlerPanicIsFailure(t *testing.T) {
 		v.start()
 		v.deploy("service.bpmn")
 		inst := v.startInstance("service", map[string]any{"amount": 1})
-		v.waitFor("failure", func() bool { return v.hasEvent(inst.ID, engine.EventJobFailed, "work") })
+		v.waitFor("failure", func() bool { return v.hasEvent(inst.ID, event.JobFailed, "work") })
 		j := v.detail(inst.ID).Jobs[0]
 		if !strings.Contains(j.LastError, "boom") || !strings.Contains(j.ErrorDetails, "goroutine") {
 			t.Errorf("job %+v", j)
@@ -826,7 +827,7 @@ func TestLostLockIsRunAgainAndCountedOnce(t *testing.T) {
 		d := fast.detail(inst.ID)
 		n := 0
 		for _, ev := range d.History {
-			if ev.Type == engine.EventJobCompleted {
+			if ev.Type == event.JobCompleted {
 				n++
 			}
 		}
@@ -925,7 +926,7 @@ func TestStopLetsHandlersFinishOrReleasesTheirJobs(t *testing.T) {
 		if len(jobs) != 1 || jobs[0].Attempt != 0 || jobs[0].Retries != 3 || jobs[0].LockOwner != "" {
 			t.Fatalf("job after forced stop: %+v", jobs)
 		}
-		if w.hasEvent(inst.ID, engine.EventJobFailed, "") || v.countEvents(engine.EventJobFailed, "") != 0 {
+		if w.hasEvent(inst.ID, event.JobFailed, "") || v.countEvents(event.JobFailed, "") != 0 {
 			t.Error("a forced stop counted as a failure")
 		}
 	})
@@ -952,7 +953,7 @@ func TestExponentialBackoffOnABuiltModel(t *testing.T) {
 		inst := v.startInstance("built", nil)
 		// Delays double: 1 s, 2 s, 4 s after the first, second and third failure.
 		for i, delay := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
-			v.waitFor(fmt.Sprintf("failure %d", i+1), func() bool { return v.countEvents(engine.EventJobFailed, "call") == i+1 })
+			v.waitFor(fmt.Sprintf("failure %d", i+1), func() bool { return v.countEvents(event.JobFailed, "call") == i+1 })
 			j := v.detail(inst.ID).Jobs[0]
 			if want := v.clock.Now().Add(delay); !j.DueAt.Equal(want) {
 				t.Fatalf("after failure %d due %v, want %v", i+1, j.DueAt, want)

@@ -9,6 +9,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/schedule"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // enqueue schedules a token's arrival at a node.
@@ -69,10 +70,10 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 	// flow counts of the metrics are complete.
 	var data []byte
 	if via != nil {
-		data = appendString(append(make([]byte, 0, 48), '{'), "flow", via.f.ID)
+		data = appendString(append(make([]byte, 0, 48), '{'), event.FieldFlow, via.f.ID)
 		data = append(data, '}')
 	}
-	r.eventJSON(EventElementEntered, tok, n, data)
+	r.eventJSON(event.ElementEntered, tok, n, data)
 
 	if len(n.inputs) > 0 {
 		if err := r.applyMappings(n.inputs, nil, tok, n); err != nil {
@@ -100,7 +101,7 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 			j.Retries = 1 // "0 retries" means one attempt and no retry
 		}
 		r.putJob(j)
-		ev := r.event(EventJobCreated, tok, n, map[string]any{"jobType": j.Type, "retries": j.Retries})
+		ev := r.event(event.JobCreated, tok, n, map[string]any{"jobType": j.Type, "retries": j.Retries})
 		ev.JobID = j.ID
 		return nil
 
@@ -116,7 +117,7 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 			t.Name = el.ID
 		}
 		r.putTask(t)
-		r.event(EventUserTaskCreated, tok, n, map[string]any{"taskId": t.ID, "assignee": t.Assignee})
+		r.event(event.UserTaskCreated, tok, n, map[string]any{"taskId": t.ID, "assignee": t.Assignee})
 		return nil
 
 	case bpmn.KindScriptTask:
@@ -196,11 +197,11 @@ func (r *run) leave(tok *store.Token, n *node, flows []*flow) error {
 // the job events instead (from the job's due time to the handler's start).
 func (r *run) left(tok *store.Token, n *node) {
 	d := millis(r.now.Sub(tok.CreatedAt))
-	b := appendInt(append(make([]byte, 0, 40), '{'), "durationMs", d)
+	b := appendInt(append(make([]byte, 0, 40), '{'), event.FieldDurationMs, d)
 	if n.waits {
-		b = appendInt(b, "waitMs", d)
+		b = appendInt(b, event.FieldWaitMs, d)
 	}
-	r.eventJSON(EventElementLeft, tok, n, append(b, '}'))
+	r.eventJSON(event.ElementLeft, tok, n, append(b, '}'))
 }
 
 // consume removes a token that reached the end of its path and completes its scope
@@ -235,11 +236,11 @@ func (r *run) complete(terminated bool) {
 	r.inst.State = store.InstanceCompleted
 	now := r.now
 	r.inst.EndedAt = &now
-	b := appendInt(append(make([]byte, 0, 48), '{'), "durationMs", millis(r.now.Sub(r.inst.StartedAt)))
+	b := appendInt(append(make([]byte, 0, 48), '{'), event.FieldDurationMs, millis(r.now.Sub(r.inst.StartedAt)))
 	if terminated {
-		b = append(b, `,"terminated":true`...)
+		b = append(b, `,"`+event.FieldTerminated+`":true`...)
 	}
-	r.eventJSON(EventInstanceCompleted, nil, nil, append(b, '}'))
+	r.eventJSON(event.InstanceCompleted, nil, nil, append(b, '}'))
 }
 
 func (r *run) end(tok *store.Token, n *node) error {
@@ -253,7 +254,7 @@ func (r *run) end(tok *store.Token, n *node) error {
 				siblings = append(siblings, t)
 			}
 		}
-		r.cancelTokens(siblings, "terminate end event "+n.el.ID)
+		r.cancelTokens(siblings, event.ReasonTerminated(n.el.ID))
 		if tok.ScopeID == "" {
 			r.dropToken(tok)
 			r.complete(true)
@@ -261,7 +262,7 @@ func (r *run) end(tok *store.Token, n *node) error {
 		}
 		return r.consume(tok)
 	case ev != nil && ev.Type == bpmn.EventError:
-		r.event(EventErrorThrown, tok, n, map[string]any{"code": n.errorCode})
+		r.event(event.ErrorThrown, tok, n, map[string]any{"code": n.errorCode})
 		caught, err := r.throwError(tok, n.errorCode, "error end event "+n.el.ID)
 		if err != nil || caught {
 			return err
@@ -288,9 +289,9 @@ func (r *run) throwError(tok *store.Token, code, msg string) (bool, error) {
 					continue
 				}
 				scope := cur.ScopeID
-				r.cancelToken(cur, "error "+code+" caught by "+b.el.ID)
+				r.cancelToken(cur, event.ReasonErrorCaught(code, b.el.ID))
 				bt := r.newToken(b, scope)
-				r.event(EventElementEntered, bt, b, map[string]any{"errorCode": code, "errorMessage": msg})
+				r.event(event.ElementEntered, bt, b, map[string]any{"errorCode": code, "errorMessage": msg})
 				return true, r.leave(bt, b, b.out)
 			}
 		}
@@ -410,7 +411,7 @@ func (r *run) scheduleTimer(tok *store.Token, n *node, tokenID string) error {
 		j.Repeat = spec.String()
 	}
 	r.putJob(j)
-	ev := r.event(EventTimerScheduled, tok, n, map[string]any{"dueAt": due.Format(time.RFC3339Nano)})
+	ev := r.event(event.TimerScheduled, tok, n, map[string]any{"dueAt": due.Format(time.RFC3339Nano)})
 	ev.JobID = j.ID
 	return nil
 }
@@ -435,7 +436,7 @@ func (r *run) subscribe(tok *store.Token, n *node) error {
 		MessageName: n.messageName, CorrelationKey: key, CreatedAt: r.now,
 	}
 	r.putSub(s)
-	r.event(EventMessageSubscribed, tok, n, map[string]any{"message": n.messageName, "correlationKey": key})
+	r.event(event.MessageSubscribed, tok, n, map[string]any{"message": n.messageName, "correlationKey": key})
 	return nil
 }
 
@@ -487,7 +488,7 @@ func (r *run) fireTimer(j *store.Job) error {
 		r.dropJob(j) // its token is gone (it would have been deleted with it); nothing to do
 		return nil
 	}
-	ev := r.event(EventTimerFired, tok, n, nil)
+	ev := r.event(event.TimerFired, tok, n, nil)
 	ev.JobID = j.ID
 	if n.el.Kind != bpmn.KindBoundaryEvent {
 		r.dropJob(j)
@@ -496,14 +497,14 @@ func (r *run) fireTimer(j *store.Job) error {
 	// A boundary timer: tok is the activity's token.
 	if n.el.CancelActivity {
 		scope := tok.ScopeID
-		r.cancelToken(tok, "timer "+n.el.ID)
+		r.cancelToken(tok, event.ReasonTimer(n.el.ID))
 		bt := r.newToken(n, scope)
-		r.event(EventElementEntered, bt, n, nil)
+		r.event(event.ElementEntered, bt, n, nil)
 		return r.leave(bt, n, n.out)
 	}
 	r.rescheduleCycle(j)
 	bt := r.newToken(n, tok.ScopeID)
-	r.event(EventElementEntered, bt, n, nil)
+	r.event(event.ElementEntered, bt, n, nil)
 	return r.leave(bt, n, n.out)
 }
 
@@ -542,8 +543,8 @@ func (r *run) completeJob(j *store.Job, vars map[string]any, started time.Time) 
 	}
 	r.dropJob(j)
 	b := appendInt(append(make([]byte, 0, 40), '{'), "attempt", int64(j.Attempt+1))
-	b = appendInt(b, "waitMs", millis(started.Sub(j.DueAt)))
-	ev := r.eventJSON(EventJobCompleted, tok, n, append(b, '}'))
+	b = appendInt(b, event.FieldWaitMs, millis(started.Sub(j.DueAt)))
+	ev := r.eventJSON(event.JobCompleted, tok, n, append(b, '}'))
 	ev.JobID = j.ID
 	if len(n.outputs) > 0 {
 		if err := r.applyMappings(n.outputs, vars, tok, n); err != nil {
@@ -568,7 +569,7 @@ func (r *run) failJob(j *store.Job, herr error, started time.Time) error {
 	if errors.As(herr, &be) {
 		// A handler's error is recorded, never refused; what it says is cut to size.
 		be = &BPMNError{Code: truncate(be.Code, MaxNameBytes), Message: truncate(be.Message, MaxErrorMessageBytes)}
-		r.event(EventErrorThrown, tok, n, map[string]any{"code": be.Code, "message": be.Message})
+		r.event(event.ErrorThrown, tok, n, map[string]any{"code": be.Code, "message": be.Message})
 		caught, err := r.throwError(tok, be.Code, be.Message)
 		if err != nil || caught {
 			return err
@@ -596,7 +597,7 @@ func (r *run) failJob(j *store.Job, herr error, started time.Time) error {
 		j.DueAt = r.now.Add(backoff.Delay(j.Attempt))
 	}
 	r.putJob(j)
-	ev := r.event(EventJobFailed, tok, n, map[string]any{"attempt": j.Attempt, "retriesLeft": j.Retries, "error": j.LastError, "waitMs": wait})
+	ev := r.event(event.JobFailed, tok, n, map[string]any{"attempt": j.Attempt, "retriesLeft": j.Retries, "error": j.LastError, event.FieldWaitMs: wait})
 	ev.JobID = j.ID
 	if j.Retries <= 0 {
 		r.openIncident(tok, n, store.IncidentFailedJob, j.LastError, j.ErrorDetails, j.ID)

@@ -18,6 +18,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/wait"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"go.uber.org/goleak"
 )
 
@@ -140,7 +141,7 @@ func (v *env) waitFor(what string, cond func() bool) {
 	wait.For(v.t, what, cond)
 }
 
-func (v *env) hasEvent(instanceID, typ, elementID string) bool {
+func (v *env) hasEvent(instanceID string, typ event.Type, elementID string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, ev := range v.events {
@@ -151,7 +152,7 @@ func (v *env) hasEvent(instanceID, typ, elementID string) bool {
 	return false
 }
 
-func (v *env) countEvents(typ, elementID string) int {
+func (v *env) countEvents(typ event.Type, elementID string) int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	n := 0
@@ -243,7 +244,7 @@ func (v *env) advance(d time.Duration) {
 func (v *env) visited(id string) []string {
 	var out []string
 	for _, ev := range v.detail(id).History {
-		if ev.Type == engine.EventElementLeft {
+		if ev.Type == event.ElementLeft {
 			out = append(out, ev.ElementID)
 		}
 	}

@@ -11,10 +11,11 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // dataOf returns the data of the instance's events of a type at an element, in order.
-func dataOf(t *testing.T, v *env, instanceID, typ, element string) []map[string]any {
+func dataOf(t *testing.T, v *env, instanceID string, typ event.Type, element string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, ev := range v.detail(instanceID).History {
@@ -33,7 +34,7 @@ func dataOf(t *testing.T, v *env, instanceID, typ, element string) []map[string]
 }
 
 // one returns the data of the only event of a type at an element.
-func one(t *testing.T, v *env, instanceID, typ, element string) map[string]any {
+func one(t *testing.T, v *env, instanceID string, typ event.Type, element string) map[string]any {
 	t.Helper()
 	ds := dataOf(t, v, instanceID, typ, element)
 	if len(ds) != 1 {
@@ -76,20 +77,20 @@ func TestHistoryCarriesStaysAndFlows(t *testing.T) {
 		if err := v.e.CompleteUserTask(v.ctx, v.openTask(inst.ID, "b").ID, nil); err != nil {
 			t.Fatal(err)
 		}
-		a := one(t, v, inst.ID, engine.EventElementLeft, "a")
+		a := one(t, v, inst.ID, event.ElementLeft, "a")
 		wantMs(t, "a left", a, "durationMs", 2*time.Second)
 		wantMs(t, "a left", a, "waitMs", 2*time.Second)
-		wantMs(t, "b left", one(t, v, inst.ID, engine.EventElementLeft, "b"), "durationMs", 5*time.Second)
-		join := one(t, v, inst.ID, engine.EventElementLeft, "join")
+		wantMs(t, "b left", one(t, v, inst.ID, event.ElementLeft, "b"), "durationMs", 5*time.Second)
+		join := one(t, v, inst.ID, event.ElementLeft, "join")
 		wantMs(t, "join left (since the first arrival)", join, "durationMs", 3*time.Second)
 		wantMs(t, "join left", join, "waitMs", 3*time.Second)
-		if fork := one(t, v, inst.ID, engine.EventElementLeft, "fork"); fork["waitMs"] != nil {
+		if fork := one(t, v, inst.ID, event.ElementLeft, "fork"); fork["waitMs"] != nil {
 			t.Errorf("a fork does not wait: %v", fork)
 		}
-		wantMs(t, "instance completed", one(t, v, inst.ID, engine.EventInstanceCompleted, ""), "durationMs", 5*time.Second)
+		wantMs(t, "instance completed", one(t, v, inst.ID, event.InstanceCompleted, ""), "durationMs", 5*time.Second)
 
 		var flows []string
-		for _, d := range dataOf(t, v, inst.ID, engine.EventElementEntered, "") {
+		for _, d := range dataOf(t, v, inst.ID, event.ElementEntered, "") {
 			if f, ok := d["flow"].(string); ok {
 				flows = append(flows, f)
 			}
@@ -98,7 +99,7 @@ func TestHistoryCarriesStaysAndFlows(t *testing.T) {
 		if want := []string{"f1", "f2", "fa", "fb", "ja", "jb"}; !slices.Equal(flows, want) {
 			t.Errorf("flows entered by %v, want %v", flows, want)
 		}
-		if n := len(dataOf(t, v, inst.ID, engine.EventElementEntered, "join")); n != 2 {
+		if n := len(dataOf(t, v, inst.ID, event.ElementEntered, "join")); n != 2 {
 			t.Errorf("join entered %d times, want once per incoming token (2)", n)
 		}
 
@@ -108,8 +109,8 @@ func TestHistoryCarriesStaysAndFlows(t *testing.T) {
 		if err := v.e.CancelInstance(v.ctx, c.ID, "test"); err != nil {
 			t.Fatal(err)
 		}
-		wantMs(t, "instance cancelled", one(t, v, c.ID, engine.EventInstanceCancelled, ""), "durationMs", time.Second)
-		wantMs(t, "a cancelled", one(t, v, c.ID, engine.EventElementCancelled, "a"), "durationMs", time.Second)
+		wantMs(t, "instance cancelled", one(t, v, c.ID, event.InstanceCancelled, ""), "durationMs", time.Second)
+		wantMs(t, "a cancelled", one(t, v, c.ID, event.ElementCancelled, "a"), "durationMs", time.Second)
 	})
 }
 
@@ -128,13 +129,13 @@ func TestJobEventsCarryWait(t *testing.T) {
 		v.start()
 		v.deploy("retry.bpmn")
 		inst := v.startInstance("retry", nil)
-		v.waitFor("first failure", func() bool { return v.countEvents(engine.EventJobFailed, "") == 1 })
+		v.waitFor("first failure", func() bool { return v.countEvents(event.JobFailed, "") == 1 })
 		// Due 10 s after the failure; the handler starts 15 s after it.
 		v.advance(15 * time.Second)
 		v.waitState(inst.ID, store.InstanceCompleted)
-		wantMs(t, "job failed", one(t, v, inst.ID, engine.EventJobFailed, "flaky"), "waitMs", 0)
-		wantMs(t, "job completed", one(t, v, inst.ID, engine.EventJobCompleted, "flaky"), "waitMs", 5*time.Second)
-		left := one(t, v, inst.ID, engine.EventElementLeft, "flaky")
+		wantMs(t, "job failed", one(t, v, inst.ID, event.JobFailed, "flaky"), "waitMs", 0)
+		wantMs(t, "job completed", one(t, v, inst.ID, event.JobCompleted, "flaky"), "waitMs", 5*time.Second)
+		left := one(t, v, inst.ID, event.ElementLeft, "flaky")
 		wantMs(t, "service task left", left, "durationMs", 15*time.Second)
 		if left["waitMs"] != nil {
 			t.Errorf("a service task reports its wait on the job events, not element.left: %v", left)
@@ -158,12 +159,12 @@ func TestUnstorableHandlerResultIsFailure(t *testing.T) {
 		v.start()
 		v.deploy("retry.bpmn")
 		inst := v.startInstance("retry", nil)
-		v.waitFor("failure", func() bool { return v.countEvents(engine.EventJobFailed, "") == 1 })
+		v.waitFor("failure", func() bool { return v.countEvents(event.JobFailed, "") == 1 })
 		d := v.detail(inst.ID)
 		if len(d.Jobs) != 1 || d.Jobs[0].Retries != 2 {
 			t.Fatalf("jobs after an unstorable result: %+v", d.Jobs)
 		}
-		if n := v.countEvents(engine.EventJobCompleted, ""); n != 0 {
+		if n := v.countEvents(event.JobCompleted, ""); n != 0 {
 			t.Errorf("%d job.completed events for a failed attempt", n)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // ltStrings is a string of n '<': 1 byte each as text, 6 as published JSON (\u003c).
@@ -184,14 +185,14 @@ func TestOversizeValuesFromTheModelAndHandlers(t *testing.T) {
 		}
 
 		flaky := v.startInstance("retry", nil)
-		v.waitFor("the first failed attempt", func() bool { return v.countEvents(engine.EventJobFailed, "flaky") == 1 })
+		v.waitFor("the first failed attempt", func() bool { return v.countEvents(event.JobFailed, "flaky") == 1 })
 		v.advance(10 * time.Second) // the retry policy's backoff
-		v.waitFor("the second failed attempt", func() bool { return v.countEvents(engine.EventJobFailed, "flaky") == 2 })
+		v.waitFor("the second failed attempt", func() bool { return v.countEvents(event.JobFailed, "flaky") == 2 })
 		j := v.detail(flaky.ID).Jobs
 		if len(j) != 1 || len(j[0].LastError) > engine.MaxErrorMessageBytes || len(j[0].ErrorDetails) > engine.MaxErrorDetailsBytes || len(j[0].ErrorDetails) == 0 {
 			t.Errorf("job after a huge error: %+v", j)
 		}
-		if v.countEvents(engine.EventJobFailed, "flaky") < 2 || !v.hasEventContaining(flaky.ID, engine.EventJobFailed, strconv.Itoa(engine.MaxVariableBytes)) {
+		if v.countEvents(event.JobFailed, "flaky") < 2 || !v.hasEventContaining(flaky.ID, event.JobFailed, strconv.Itoa(engine.MaxVariableBytes)) {
 			t.Error("an oversize handler result is not a failed attempt naming the limit")
 		}
 
@@ -211,7 +212,7 @@ func (v *env) allEvents() []*store.Event {
 	return append([]*store.Event(nil), v.events...)
 }
 
-func (v *env) hasEventContaining(instanceID, typ, text string) bool {
+func (v *env) hasEventContaining(instanceID string, typ event.Type, text string) bool {
 	for _, ev := range v.allEvents() {
 		if ev.InstanceID == instanceID && ev.Type == typ && strings.Contains(string(ev.Data), text) {
 			return true
@@ -224,7 +225,7 @@ func (v *env) hasEventContaining(instanceID, typ, text string) bool {
 func (v *env) checkEventSizes() {
 	v.t.Helper()
 	for _, ev := range v.allEvents() {
-		if len(ev.Data) > engine.MaxEventBytes {
+		if len(ev.Data) > event.MaxDataBytes {
 			v.t.Errorf("event %s of %s: %d bytes", ev.Type, ev.InstanceID, len(ev.Data))
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/wait"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // faultyStore refuses the Apply of chosen Changes with an injected error, the way a store
@@ -63,7 +64,7 @@ func (t *faultyTx) Apply(ctx context.Context, c *store.Change) error {
 // completes reports whether c records the completion of a job at element.
 func completes(c *store.Change, element string) bool {
 	for _, ev := range c.Events {
-		if ev.Type == engine.EventJobCompleted && ev.ElementID == element {
+		if ev.Type == event.JobCompleted && ev.ElementID == element {
 			return true
 		}
 	}
@@ -162,7 +163,7 @@ func TestJobOutcomeWriteFailures(t *testing.T) {
 					if len(v.openIncidents(inst.ID)) != 0 || j.LockOwner == "" {
 						t.Fatalf("after transient failures: incidents %v, lock %q", v.openIncidents(inst.ID), j.LockOwner)
 					}
-					if n := v.countEvents(engine.EventJobFailed, ""); n != 0 {
+					if n := v.countEvents(event.JobFailed, ""); n != 0 {
 						t.Errorf("%d job.failed events, want none", n)
 					}
 					// The store recovers; when the lock expires the job runs again.

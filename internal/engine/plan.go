@@ -116,7 +116,7 @@ type compiler struct {
 
 // bad records a problem of element el.
 func (c *compiler) bad(el *bpmn.Element, format string, args ...any) {
-	c.problems = append(c.problems, bpmn.Finding{ElementID: el.ID, Kind: el.Kind, Line: el.Line, Message: fmt.Sprintf(format, args...)})
+	c.problems = append(c.problems, bpmn.Finding{ElementID: el.ID, Kind: el.Kind, Line: el.Line, Col: el.Col, Message: fmt.Sprintf(format, args...)})
 }
 
 // compile compiles one expression of el; a bad one is a problem and nil.
@@ -153,7 +153,7 @@ func (c *compiler) build(cont *bpmn.Container, parent *node) {
 		c.p.flows[f.ID] = &flow{f: f}
 		if len(f.ID) > MaxNameBytes { // in element.entered and the metrics rollups' keys
 			// The id itself is left out of the finding: it is what is too long.
-			c.problems = append(c.problems, bpmn.Finding{Kind: bpmn.KindSequenceFlow, Line: f.Line,
+			c.problems = append(c.problems, bpmn.Finding{Kind: bpmn.KindSequenceFlow, Line: f.Line, Col: f.Col,
 				Message: fmt.Sprintf("id is %d bytes, more than the limit of %d bytes", len(f.ID), MaxNameBytes)})
 		}
 	}
@@ -165,7 +165,7 @@ func (c *compiler) linkFlows() {
 	for _, fl := range c.p.flows {
 		fl.source, fl.target = c.p.nodes[fl.f.SourceRef], c.p.nodes[fl.f.TargetRef]
 		if fl.source == nil || fl.target == nil {
-			c.problems = append(c.problems, bpmn.Finding{ElementID: fl.f.ID, Kind: bpmn.KindSequenceFlow, Line: fl.f.Line,
+			c.problems = append(c.problems, bpmn.Finding{ElementID: fl.f.ID, Kind: bpmn.KindSequenceFlow, Line: fl.f.Line, Col: fl.f.Col,
 				Message: fmt.Sprintf("source %q or target %q is not a flow node", fl.f.SourceRef, fl.f.TargetRef)})
 			continue
 		}
@@ -375,10 +375,10 @@ func (c *compiler) checkGraph() {
 func (c *compiler) checkProcess() {
 	proc := c.p.proc
 	if len(proc.ID) > MaxNameBytes {
-		c.problems = append(c.problems, bpmn.Finding{Kind: bpmn.KindProcess, Line: proc.Line,
+		c.problems = append(c.problems, bpmn.Finding{Kind: bpmn.KindProcess, Line: proc.Line, Col: proc.Col,
 			Message: fmt.Sprintf("process id (the process key) is %d bytes, more than the limit of %d bytes", len(proc.ID), MaxNameBytes)})
 	}
 	if c.p.start == nil && len(c.p.timerStarts) == 0 && len(c.p.messageStarts) == 0 {
-		c.problems = append(c.problems, bpmn.Finding{ElementID: proc.ID, Kind: bpmn.KindProcess, Line: proc.Line, Message: "process has no start event"})
+		c.problems = append(c.problems, bpmn.Finding{ElementID: proc.ID, Kind: bpmn.KindProcess, Line: proc.Line, Col: proc.Col, Message: "process has no start event"})
 	}
 }

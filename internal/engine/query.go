@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -36,7 +37,11 @@ func (e *Engine) GetDefinition(ctx context.Context, id string) (*store.Definitio
 
 // ListInstances lists instances, newest first, one page at a time.
 func (e *Engine) ListInstances(ctx context.Context, f store.InstanceFilter) (*store.InstancePage, error) {
-	return read(ctx, e, "list instances", func(tx store.Tx) (*store.InstancePage, error) { return tx.ListInstances(ctx, f) })
+	page, err := read(ctx, e, "list instances", func(tx store.Tx) (*store.InstancePage, error) { return tx.ListInstances(ctx, f) })
+	if errors.Is(err, store.ErrInvalidCursor) {
+		err = fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	return page, err
 }
 
 // ListIncidents lists incidents.

@@ -9,32 +9,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/engine/expression"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
-)
-
-// History event types. Each state change writes one event in the same transaction.
-const (
-	EventInstanceStarted   = "instance.started"
-	EventInstanceCompleted = "instance.completed"
-	EventInstanceCancelled = "instance.cancelled"
-	EventInstanceSuspended = "instance.suspended"
-	EventInstanceResumed   = "instance.resumed"
-	EventElementEntered    = "element.entered"
-	EventElementLeft       = "element.left"
-	EventElementCancelled  = "element.cancelled"
-	EventJobCreated        = "job.created"
-	EventJobFailed         = "job.failed"
-	EventJobCompleted      = "job.completed"
-	EventJobRetriesSet     = "job.retries"
-	EventTimerScheduled    = "timer.scheduled"
-	EventTimerFired        = "timer.fired"
-	EventMessageSubscribed = "message.subscribed"
-	EventMessageCorrelated = "message.correlated"
-	EventUserTaskCreated   = "usertask.created"
-	EventUserTaskCompleted = "usertask.completed"
-	EventIncidentOpened    = "incident.opened"
-	EventIncidentResolved  = "incident.resolved"
-	EventVariablesChanged  = "variables.changed"
-	EventErrorThrown       = "error.thrown"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // Bounds on the work of one command on one instance. The committer runs every command
@@ -176,9 +151,9 @@ func (r *run) flush() error {
 	// The specific limits (variables, keys, reasons, error messages) keep events far
 	// below this; the check is the backstop for what they do not foresee.
 	for _, ev := range r.events {
-		if len(ev.Data) > MaxEventBytes {
+		if len(ev.Data) > event.MaxDataBytes {
 			return fmt.Errorf("event %s of instance %q: data is %d bytes, more than the limit of %d bytes: %w",
-				ev.Type, r.inst.ID, len(ev.Data), MaxEventBytes, ErrInvalidInput)
+				ev.Type, r.inst.ID, len(ev.Data), event.MaxDataBytes, ErrInvalidInput)
 		}
 	}
 	if err := r.pushJobs(); err != nil {
@@ -235,7 +210,7 @@ func (r *run) flush() error {
 }
 
 // event appends a history event.
-func (r *run) event(typ string, tok *store.Token, n *node, data map[string]any) *store.Event {
+func (r *run) event(typ event.Type, tok *store.Token, n *node, data map[string]any) *store.Event {
 	r.inst.EventSeq++
 	ev := &store.Event{
 		ID: newID(), InstanceID: r.inst.ID, InstanceSeq: r.inst.EventSeq,
@@ -260,7 +235,7 @@ func (r *run) event(typ string, tok *store.Token, n *node, data map[string]any) 
 // eventJSON appends a history event whose data is already encoded: the events of every
 // step (element.entered, element.left, job.completed) build their few fields with
 // appendInt and appendString instead of marshalling a map.
-func (r *run) eventJSON(typ string, tok *store.Token, n *node, data []byte) *store.Event {
+func (r *run) eventJSON(typ event.Type, tok *store.Token, n *node, data []byte) *store.Event {
 	ev := r.event(typ, tok, n, nil)
 	ev.Data = data
 	return ev
@@ -381,7 +356,7 @@ func (r *run) setVariables(vars map[string]any, tok *store.Token, n *node) error
 		r.vars[v.name], r.putVars[v.name] = sv, sv
 		r.values[v.name] = v.dv
 	}
-	r.eventJSON(EventVariablesChanged, tok, n, append(data, '}', '}'))
+	r.eventJSON(event.VariablesChanged, tok, n, append(data, '}', '}'))
 	return nil
 }
 
@@ -452,7 +427,7 @@ func (r *run) resolveIncident(i *store.Incident, how string) {
 	if r.inst.IncidentCount > 0 {
 		r.inst.IncidentCount--
 	}
-	r.event(EventIncidentResolved, r.tokens[i.TokenID], r.p.nodes[i.ElementID],
+	r.event(event.IncidentResolved, r.tokens[i.TokenID], r.p.nodes[i.ElementID],
 		map[string]any{"incidentId": i.ID, "type": i.Type, "resolution": how})
 }
 
@@ -465,7 +440,7 @@ func (r *run) openIncident(tok *store.Token, n *node, typ, msg, details, jobID s
 	}
 	r.putIncident(i)
 	r.inst.IncidentCount++
-	ev := r.event(EventIncidentOpened, tok, n, map[string]any{"incidentId": i.ID, "type": typ, "message": msg})
+	ev := r.event(event.IncidentOpened, tok, n, map[string]any{"incidentId": i.ID, "type": typ, "message": msg})
 	ev.IncidentID, ev.JobID = i.ID, jobID
 	// The token stays where it is, visibly.
 	tok.ElementID = n.el.ID
@@ -509,8 +484,8 @@ func (r *run) cancelTokens(roots []*store.Token, reason string) {
 	for _, t := range order {
 		r.cancelWaits(t, w)
 		r.dropToken(t)
-		r.event(EventElementCancelled, t, r.p.nodes[t.ElementID],
-			map[string]any{"reason": reason, "durationMs": millis(r.now.Sub(t.CreatedAt))})
+		r.event(event.ElementCancelled, t, r.p.nodes[t.ElementID],
+			map[string]any{event.FieldReason: reason, event.FieldDurationMs: millis(r.now.Sub(t.CreatedAt))})
 	}
 }
 

@@ -54,8 +54,8 @@ func (e *Engine) UnservedJobs(ctx context.Context, f store.JobTypeFilter) ([]sto
 
 // jobTypeWarnings names the service tasks of the compiled processes whose job type
 // nobody serves now, in document order.
-func (e *Engine) jobTypeWarnings(procs []*bpmn.Process, compiled map[string]*plan) []string {
-	var out []string
+func (e *Engine) jobTypeWarnings(procs []*bpmn.Process, compiled map[string]*plan) []Problem {
+	var out []Problem
 	for _, p := range procs {
 		pl := compiled[p.ID]
 		if pl == nil {
@@ -74,8 +74,8 @@ func (e *Engine) jobTypeWarnings(procs []*bpmn.Process, compiled map[string]*pla
 			return nodes[i].el.ID < nodes[j].el.ID
 		})
 		for _, n := range nodes {
-			out = append(out, fmt.Sprintf("process %q: element %q (%s, line %d): no handler serves job type %q on this node: its jobs will wait until one is registered",
-				p.ID, n.el.ID, n.el.Kind, n.el.Line, n.jobType))
+			out = append(out, Problem{Process: p.ID, Finding: bpmn.Finding{ElementID: n.el.ID, Kind: n.el.Kind, Line: n.el.Line, Col: n.el.Col,
+				Message: fmt.Sprintf("no handler serves job type %q on this node: its jobs will wait until one is registered", n.jobType)}})
 		}
 	}
 	return out

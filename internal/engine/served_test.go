@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
@@ -17,8 +18,12 @@ func TestUnservedJobType(t *testing.T) {
 	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
 		v := newEnv(t, open)
 		dep := v.deploy("service.bpmn")
-		if len(dep.Warnings) != 1 || !strings.Contains(dep.Warnings[0], `job type "work"`) || !strings.Contains(dep.Warnings[0], `"work"`) {
-			t.Fatalf("warnings %q, want one naming job type \"work\"", dep.Warnings)
+		// The warning is located like a deploy problem: process, element, line, column.
+		if len(dep.Warnings) != 1 || !strings.Contains(dep.Warnings[0].Message, `job type "work"`) {
+			t.Fatalf("warnings %+v, want one naming job type \"work\"", dep.Warnings)
+		}
+		if w := dep.Warnings[0]; w.Process != "service" || w.ElementID != "work" || w.Kind != bpmn.KindServiceTask || w.Line != 6 || w.Col != 5 {
+			t.Errorf("warning at %+v, want process service, serviceTask work at 6:5", w)
 		}
 		if v.e.Serves("work") {
 			t.Fatal("Serves(work) without a handler")
@@ -50,7 +55,7 @@ func TestUnservedJobType(t *testing.T) {
 			t.Fatalf("UnservedJobs with a handler = %+v, %v", got, err)
 		}
 		if dep := v.deploy("service.bpmn"); len(dep.Warnings) != 0 {
-			t.Fatalf("warnings with a handler: %q", dep.Warnings)
+			t.Fatalf("warnings with a handler: %+v", dep.Warnings)
 		}
 	})
 }

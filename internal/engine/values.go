@@ -16,7 +16,7 @@ import (
 // so values are measured as they are published: JSON as encoding/json writes it, which
 // escapes <, > and & as \u003c (a string of "<" grows sixfold). Keys and names are also
 // bounded because the stores index them: PostgreSQL refuses a B-tree entry over about
-// 2.7 KB.
+// 2.7 KB. Behind them all, no event's data may pass event.MaxDataBytes (run.flush).
 const (
 	// MaxVariableBytes bounds one variable's value, JSON-encoded as published.
 	MaxVariableBytes = 256 << 10
@@ -24,9 +24,6 @@ const (
 	// result, a handler's output, a mapping) sets, encoded together as the
 	// variables.changed event that carries them.
 	MaxVariablesBytes = 512 << 10
-	// MaxEventBytes bounds the data of any one event, a backstop below the NATS default
-	// max_payload of 1 MiB (the event's envelope and headers take the rest).
-	MaxEventBytes = 900 << 10
 	// MaxBusinessKeyBytes bounds a business key and a message correlation key (a message
 	// start event makes its correlation key the instance's business key).
 	MaxBusinessKeyBytes = store.MaxKeyBytes

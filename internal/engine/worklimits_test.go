@@ -10,6 +10,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // process wraps flow nodes and flows in a document with one executable process.
@@ -256,7 +257,7 @@ func (v *env) lastTask(instanceID, element string) string {
 	defer v.mu.Unlock()
 	for i := len(v.events) - 1; i >= 0; i-- {
 		ev := v.events[i]
-		if ev.InstanceID == instanceID && ev.Type == engine.EventUserTaskCreated && ev.ElementID == element {
+		if ev.InstanceID == instanceID && ev.Type == event.UserTaskCreated && ev.ElementID == element {
 			var data struct {
 				TaskID string `json:"taskId"`
 			}

@@ -7,26 +7,8 @@ import (
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
-
-// Event types the projector folds (the engine's names; the engine's tests pin them).
-const (
-	evInstanceStarted   = "instance.started"
-	evInstanceCompleted = "instance.completed"
-	evInstanceCancelled = "instance.cancelled"
-	evElementEntered    = "element.entered"
-	evElementLeft       = "element.left"
-	evElementCancelled  = "element.cancelled"
-	evJobCompleted      = "job.completed"
-	evJobFailed         = "job.failed"
-	evIncidentOpened    = "incident.opened"
-)
-
-// reasonInstanceCancelled is the reason element.cancelled carries when a person (or a
-// client) cancelled the instance. Any other reason is the process's own doing: an
-// interrupting boundary event (error, timer) or a terminate end event, counted as
-// interrupted, not cancelled (TestElementOutcomes pins the engine's reasons).
-const reasonInstanceCancelled = "instance cancelled"
 
 // Retention of the fine steps: the projector prunes older rows, Report does not pick a
 // step for a range it no longer covers, and a replay does not write rows that the next
@@ -115,37 +97,37 @@ func (f *fold) add(ev *store.Event) {
 		}
 	}
 	switch ev.Type {
-	case evInstanceStarted:
+	case event.InstanceStarted:
 		each(store.RollupInstance, "", func(r *acc) { r.Started++ })
-	case evInstanceCompleted:
-		d, ok := dataInt(ev.Data, "durationMs")
+	case event.InstanceCompleted:
+		d, ok := dataInt(ev.Data, event.FieldDurationMs)
 		each(store.RollupInstance, "", func(r *acc) {
 			r.Completed++
 			if ok {
 				r.dur.ObserveMs(d)
 			}
 		})
-	case evInstanceCancelled:
+	case event.InstanceCancelled:
 		each(store.RollupInstance, "", func(r *acc) { r.Cancelled++ })
-	case evIncidentOpened:
+	case event.IncidentOpened:
 		each(store.RollupInstance, "", func(r *acc) { r.Incidents++ })
 		if ev.ElementID != "" {
 			each(store.RollupElement, ev.ElementID, func(r *acc) { r.Incidents++ })
 		}
-	case evElementEntered:
+	case event.ElementEntered:
 		if ev.ElementID == "" {
 			return
 		}
 		each(store.RollupElement, ev.ElementID, func(r *acc) { r.Entered++ })
-		if flow, ok := dataString(ev.Data, "flow"); ok && flow != "" {
+		if flow, ok := dataString(ev.Data, event.FieldFlow); ok && flow != "" {
 			each(store.RollupFlow, flow, func(r *acc) { r.Taken++ })
 		}
-	case evElementLeft:
+	case event.ElementLeft:
 		if ev.ElementID == "" {
 			return
 		}
-		d, okD := dataInt(ev.Data, "durationMs")
-		w, okW := dataInt(ev.Data, "waitMs")
+		d, okD := dataInt(ev.Data, event.FieldDurationMs)
+		w, okW := dataInt(ev.Data, event.FieldWaitMs)
 		each(store.RollupElement, ev.ElementID, func(r *acc) {
 			r.Left++
 			if okD {
@@ -155,21 +137,23 @@ func (f *fold) add(ev *store.Event) {
 				r.wait.ObserveMs(w)
 			}
 		})
-	case evElementCancelled:
+	case event.ElementCancelled:
 		if ev.ElementID == "" {
 			return
 		}
-		// Events without a reason (none the engine writes) count as cancelled.
-		if reason, ok := dataString(ev.Data, "reason"); ok && reason != reasonInstanceCancelled {
+		// Any reason but a cancelled instance is the process's own doing (an interrupting
+		// boundary event, a terminate end event): interrupted, not cancelled. Events
+		// without a reason (none the engine writes) count as cancelled.
+		if reason, ok := dataString(ev.Data, event.FieldReason); ok && reason != event.ReasonInstanceCancelled {
 			each(store.RollupInterrupt, ev.ElementID, func(r *acc) { r.Cancelled++ })
 			return
 		}
 		each(store.RollupElement, ev.ElementID, func(r *acc) { r.Cancelled++ })
-	case evJobCompleted, evJobFailed:
+	case event.JobCompleted, event.JobFailed:
 		if ev.ElementID == "" {
 			return
 		}
-		if w, ok := dataInt(ev.Data, "waitMs"); ok {
+		if w, ok := dataInt(ev.Data, event.FieldWaitMs); ok {
 			each(store.RollupElement, ev.ElementID, func(r *acc) { r.wait.ObserveMs(w) })
 		}
 	}

@@ -2,6 +2,8 @@ package monitor_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 )
@@ -87,6 +90,31 @@ func TestElementOutcomes(t *testing.T) {
 			}
 			if err := e.CancelInstance(ctx, ids["cancel"], "no longer needed"); err != nil {
 				t.Fatal(err)
+			}
+			// The engine writes the reasons of package event, the ones the fold reads.
+			for path, want := range map[string]struct{ element, reason string }{
+				"error":     {"charge", event.ReasonErrorCaught("DECLINED", "declined")},
+				"timer":     {"review", event.ReasonTimer("late")},
+				"terminate": {"idle", event.ReasonTerminated("stop")},
+				"cancel":    {"hold", event.ReasonInstanceCancelled},
+			} {
+				evs, err := e.History(ctx, store.EventFilter{InstanceID: ids[path]})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var reasons []string
+				for _, ev := range evs {
+					if ev.Type == event.ElementCancelled {
+						var d map[string]any
+						if err := json.Unmarshal(ev.Data, &d); err != nil {
+							t.Fatal(err)
+						}
+						reasons = append(reasons, ev.ElementID+": "+fmt.Sprint(d[event.FieldReason]))
+					}
+				}
+				if w := want.element + ": " + want.reason; len(reasons) != 1 || reasons[0] != w {
+					t.Errorf("%s: element.cancelled %q, want [%q]", path, reasons, w)
+				}
 			}
 
 			p, err := monitor.NewProjector(monitor.ProjectorOptions{Store: st, Clock: fc, Logger: slog.New(slog.DiscardHandler)})

@@ -27,6 +27,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 )
@@ -319,30 +320,30 @@ func exactFrom(t *testing.T, evs []*store.Event) *exact {
 			}
 		}
 		switch ev.Type {
-		case engine.EventInstanceStarted:
+		case event.InstanceStarted:
 			x.counts.Started++
-		case engine.EventInstanceCompleted:
+		case event.InstanceCompleted:
 			x.counts.Completed++
 			x.duration = append(x.duration, *d.DurationMs)
-		case engine.EventInstanceCancelled:
+		case event.InstanceCancelled:
 			x.counts.Cancelled++
-		case engine.EventIncidentOpened:
+		case event.IncidentOpened:
 			x.counts.Incidents++
 			el(ev.ElementID).incidents++
-		case engine.EventElementEntered:
+		case event.ElementEntered:
 			el(ev.ElementID).entered++
 			if d.Flow != "" {
 				x.flows[d.Flow]++
 			}
-		case engine.EventElementLeft:
+		case event.ElementLeft:
 			e := el(ev.ElementID)
 			e.left++
 			e.duration = append(e.duration, *d.DurationMs)
 			if d.WaitMs != nil {
 				e.waiting = append(e.waiting, *d.WaitMs)
 			}
-		case engine.EventElementCancelled:
-			if d.Reason == "instance cancelled" {
+		case event.ElementCancelled:
+			if d.Reason == event.ReasonInstanceCancelled {
 				el(ev.ElementID).cancelled++
 			} else {
 				el(ev.ElementID).interrupted++

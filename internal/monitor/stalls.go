@@ -32,6 +32,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/leadership"
 	"github.com/cockpit-engine/cockpit/internal/startstop"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // StallLease is the store lease the detecting node holds.
@@ -45,12 +46,6 @@ const (
 	DefaultStallRetention = 7 * 24 * time.Hour
 )
 
-// Types of stall notices (the same strings as bus.StallDetected and bus.StallCleared).
-const (
-	StallDetected = "stall.detected"
-	StallCleared  = "stall.cleared"
-)
-
 // ThresholdSource gives each element's learnt waiting threshold (its p99 waiting time)
 // from the waiting times observed since a time; (*Monitor).Thresholds implements it.
 // Elements without observations are absent.
@@ -58,11 +53,11 @@ type ThresholdSource interface {
 	Thresholds(ctx context.Context, definitionID string, since time.Time) (map[string]time.Duration, error)
 }
 
-// StallPublisher publishes one notice of a stall (typ is StallDetected or StallCleared)
+// StallPublisher publishes one notice of a stall (typ is event.StallDetected or event.StallCleared)
 // and returns once it is stored; *bus.StallPublisher implements it. It must be
 // idempotent per (stall, typ): a notice whose acknowledgement was lost goes again.
 type StallPublisher interface {
-	PublishStall(ctx context.Context, s *store.Stall, typ string) error
+	PublishStall(ctx context.Context, s *store.Stall, typ event.Type) error
 }
 
 // StallOptions configure a StallDetector. Zero values take the documented defaults.
@@ -401,14 +396,14 @@ func (d *StallDetector) publish(ctx context.Context) (published int, left bool, 
 		var perr error
 		for _, s := range rows {
 			if s.Published == "" {
-				if perr = d.opts.Publisher.PublishStall(ctx, s, StallDetected); perr != nil {
+				if perr = d.opts.Publisher.PublishStall(ctx, s, event.StallDetected); perr != nil {
 					break
 				}
 				published++
 				marks = append(marks, mark{s.ID, store.StallOpen})
 			}
 			if s.State == store.StallCleared {
-				if perr = d.opts.Publisher.PublishStall(ctx, s, StallCleared); perr != nil {
+				if perr = d.opts.Publisher.PublishStall(ctx, s, event.StallCleared); perr != nil {
 					break
 				}
 				published++

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
 )
 
@@ -91,7 +92,7 @@ func TestStallNATS(t *testing.T) {
 	if info.State.Msgs != 2 {
 		t.Fatalf("stream holds %d messages, want detected and cleared", info.State.Msgs)
 	}
-	var types []string
+	var types []event.Type
 	for seq := uint64(1); seq <= 2; seq++ {
 		raw, err := stream.GetMsg(ctx, seq)
 		if err != nil {
@@ -106,7 +107,7 @@ func TestStallNATS(t *testing.T) {
 		}
 		types = append(types, m.Type)
 	}
-	if types[0] != bus.StallDetected || types[1] != bus.StallCleared {
+	if types[0] != event.StallDetected || types[1] != event.StallCleared {
 		t.Fatalf("types %v", types)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 )
@@ -407,13 +408,13 @@ type recorder struct {
 	sent []string // stall id + " " + type
 }
 
-func (r *recorder) PublishStall(_ context.Context, s *store.Stall, typ string) error {
+func (r *recorder) PublishStall(_ context.Context, s *store.Stall, typ event.Type) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.down {
 		return errors.New("nats: no responders available for request")
 	}
-	r.sent = append(r.sent, s.InstanceID+" "+typ)
+	r.sent = append(r.sent, s.InstanceID+" "+string(typ))
 	return nil
 }
 
@@ -439,7 +440,7 @@ func TestStallPublication(t *testing.T) {
 	if res := v.pass(d); res.Opened != 1 || res.Published != 1 || res.Unpublished {
 		t.Fatalf("pass: %+v", res)
 	}
-	if got := pub.take(); len(got) != 1 || got[0] != a.ID+" "+monitor.StallDetected {
+	if got := pub.take(); len(got) != 1 || got[0] != a.ID+" "+string(event.StallDetected) {
 		t.Fatalf("sent %v", got)
 	}
 	if res := v.pass(d); res.Published != 0 {
@@ -465,8 +466,8 @@ func TestStallPublication(t *testing.T) {
 		t.Fatalf("pass when NATS is back: %+v", res)
 	}
 	got := pub.take()
-	want := map[string]bool{a.ID + " " + monitor.StallCleared: true, b.ID + " " + monitor.StallDetected: true,
-		b.ID + " " + monitor.StallCleared: true}
+	want := map[string]bool{a.ID + " " + string(event.StallCleared): true, b.ID + " " + string(event.StallDetected): true,
+		b.ID + " " + string(event.StallCleared): true}
 	if len(got) != 3 {
 		t.Fatalf("sent %v", got)
 	}
@@ -475,10 +476,10 @@ func TestStallPublication(t *testing.T) {
 		if !want[s] {
 			t.Fatalf("sent %v", got)
 		}
-		if s == b.ID+" "+monitor.StallDetected {
+		if s == b.ID+" "+string(event.StallDetected) {
 			bDetected = i
 		}
-		if s == b.ID+" "+monitor.StallCleared && i < bDetected {
+		if s == b.ID+" "+string(event.StallCleared) && i < bDetected {
 			t.Fatalf("b's clearing went before its detection: %v", got)
 		}
 	}

@@ -1086,32 +1086,12 @@ func (s *server) finishDeployAudit(c echo.Context, a *store.AuditEntry, dep *eng
 	}
 }
 
-// deployProblems lists why a deployment was refused, with element ids and lines.
+// deployProblems lists why a deployment was refused, with element ids, lines and columns.
 func deployProblems(derr *engine.DeployError) []pages.DeployProblem {
 	var out []pages.DeployProblem
-	var perr *bpmn.ParseError
-	var cerr *bpmn.CheckError
-	switch {
-	case errors.As(derr, &perr):
-		out = append(out, pages.DeployProblem{Line: perr.Line, Col: perr.Col, Message: perr.Msg})
-	case errors.As(derr, &cerr):
-		for _, pr := range cerr.Processes {
-			for _, f := range pr.Unsupported {
-				out = append(out, pages.DeployProblem{Process: pr.ID, ElementID: f.ElementID, Kind: string(f.Kind), Line: f.Line,
-					Message: "cannot be executed: " + f.Message})
-			}
-			for _, f := range pr.Problems {
-				out = append(out, pages.DeployProblem{Process: pr.ID, ElementID: f.ElementID, Kind: string(f.Kind), Line: f.Line, Message: f.Message})
-			}
-		}
-	}
-	if len(out) == 0 && derr.Err != nil && !errors.Is(derr.Err, engine.ErrInvalidInput) {
-		return nil
-	}
-	if len(out) == 0 {
-		msg := derr.Err.Error()
-		msg = strings.TrimPrefix(msg, engine.ErrInvalidInput.Error()+": ")
-		out = append(out, pages.DeployProblem{Message: msg})
+	for _, p := range derr.Problems() {
+		out = append(out, pages.DeployProblem{Process: p.Process, ElementID: p.ElementID, Kind: string(p.Kind),
+			Line: p.Line, Col: p.Col, Message: p.Message})
 	}
 	return out
 }

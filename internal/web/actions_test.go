@@ -846,17 +846,27 @@ func TestActionDeploy(t *testing.T) {
 		t.Error("deploy error is not role=alert")
 	}
 	probs := p.want(t, 422, "deploy-problem", 1)
-	if attr(probs[0], "data-element-id") != "Gateway_Split" || attr(probs[0], "data-line") != "6" ||
-		!strings.Contains(text(probs[0]), "inclusive gateways are not supported") {
-		t.Errorf("problem row %q (element %q, line %q)", text(probs[0]), attr(probs[0], "data-element-id"), attr(probs[0], "data-line"))
+	if attr(probs[0], "data-element-id") != "Gateway_Split" || attr(probs[0], "data-line") != "6" || attr(probs[0], "data-col") != "5" ||
+		!strings.Contains(text(probs[0]), "6:5") || !strings.Contains(text(probs[0]), "inclusive gateways are not supported") {
+		t.Errorf("problem row %q (element %q, line %q, col %q)", text(probs[0]), attr(probs[0], "data-element-id"),
+			attr(probs[0], "data-line"), attr(probs[0], "data-col"))
 	}
 	a.wantAudit("unsupported.bpmn", "deploy", "ann", "invalid_input")
 
 	// Not XML: the parser's line and column.
 	p = a.upload("broken.bpmn", []byte("<?xml version=\"1.0\"?>\n<definitions>\n  <process id=\"x\">\n</definitions>"))
 	probs = p.want(t, 422, "deploy-problem", 1)
-	if attr(probs[0], "data-line") == "0" {
-		t.Errorf("parse problem without a line: %q", text(probs[0]))
+	if attr(probs[0], "data-line") == "0" || attr(probs[0], "data-col") == "0" {
+		t.Errorf("parse problem without a line and column: %q", text(probs[0]))
+	}
+
+	// Nothing executable: a problem of the whole document, in its own words (not the
+	// text of the error that carries it).
+	descriptive := bytes.Replace(bad, []byte(`isExecutable="true"`), []byte(`isExecutable="false"`), 1)
+	probs = a.upload("descriptive.bpmn", descriptive).want(t, 422, "deploy-problem", 1)
+	if msg := text(probs[0]); !strings.Contains(msg, `no executable process (isExecutable="true")`) || strings.Contains(msg, "invalid input") ||
+		attr(probs[0], "data-line") != "0" || attr(probs[0], "data-element-id") != "" {
+		t.Errorf("descriptive model: problem row %q", msg)
 	}
 
 	// Small but nested past bpmn.MaxDepth: a problem naming the limit and its line, not

@@ -24,6 +24,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
@@ -464,7 +465,7 @@ func TestInstancesCSV(t *testing.T) {
 				in.State, in.EndedAt = store.InstanceCompleted, &end
 			}
 			if err := tx.Apply(ctx, &store.Change{Instance: in, Created: true, Events: []*store.Event{{ID: id + "-s", InstanceID: id,
-				InstanceSeq: 1, DefinitionID: def.ID, DefinitionKey: def.Key, Type: engine.EventInstanceStarted, Time: at}}}); err != nil {
+				InstanceSeq: 1, DefinitionID: def.ID, DefinitionKey: def.Key, Type: event.InstanceStarted, Time: at}}}); err != nil {
 				return err
 			}
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
 
@@ -341,15 +342,15 @@ func BenchmarkLiveUpdate(b *testing.B) {
 		defer mu.Unlock()
 		for _, ev := range evs {
 			if ev.DefinitionKey == "load" {
-				if ev.Type == engine.EventInstanceCompleted {
+				if ev.Type == event.InstanceCompleted {
 					inflight.Add(-1)
 				}
 				continue
 			}
 			switch ev.Type {
-			case engine.EventInstanceCompleted:
+			case event.InstanceCompleted:
 				committed[ev.InstanceID] = now
-			case engine.EventInstanceStarted:
+			case event.InstanceStarted:
 				started[ev.InstanceID] = now
 			}
 		}

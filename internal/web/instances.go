@@ -12,8 +12,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cockpit-engine/cockpit/internal/diagram"
-	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/web/templates/components"
 	"github.com/cockpit-engine/cockpit/web/templates/layout"
 	"github.com/cockpit-engine/cockpit/web/templates/pages"
@@ -222,14 +222,14 @@ func (s *server) instance(c echo.Context) error {
 		}
 	}
 	for _, ev := range d.History {
-		if ev.ElementID == "" || (ev.Type != engine.EventElementEntered && ev.Type != engine.EventElementLeft) {
+		if ev.ElementID == "" || (ev.Type != event.ElementEntered && ev.Type != event.ElementLeft) {
 			continue
 		}
 		overlay.Visited[ev.ElementID] = true
 		var data struct {
 			Flow string `json:"flow"`
 		}
-		if ev.Type == engine.EventElementEntered && json.Unmarshal(ev.Data, &data) == nil && data.Flow != "" {
+		if ev.Type == event.ElementEntered && json.Unmarshal(ev.Data, &data) == nil && data.Flow != "" {
 			overlay.Taken[data.Flow] = true
 		}
 	}
@@ -264,7 +264,7 @@ func variableRow(v *store.Variable) pages.VariableRow {
 }
 
 func historyRow(ev *store.Event, names map[string]string) pages.HistoryRow {
-	r := pages.HistoryRow{Time: ev.Time, Type: ev.Type}
+	r := pages.HistoryRow{Time: ev.Time, Type: string(ev.Type)}
 	if ev.ElementID != "" {
 		r.Element = ev.ElementID
 		if n := names[ev.ElementID]; n != "" {
@@ -275,9 +275,9 @@ func historyRow(ev *store.Event, names map[string]string) pages.HistoryRow {
 		r.Data = displayJSON(ev.Data, true)
 	}
 	switch {
-	case strings.HasPrefix(ev.Type, "incident.opened"), ev.Type == engine.EventJobFailed, ev.Type == engine.EventErrorThrown:
+	case ev.Type == event.IncidentOpened, ev.Type == event.JobFailed, ev.Type == event.ErrorThrown:
 		r.Class = "ev-incident"
-	case ev.Type == engine.EventInstanceCompleted:
+	case ev.Type == event.InstanceCompleted:
 		r.Class = "ev-completed"
 	}
 	return r

@@ -18,6 +18,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
@@ -142,12 +143,12 @@ func seed(b *testing.B, st store.Store, def *store.Definition, finished, running
 					PutVariables: []*store.Variable{{InstanceID: id, Name: "customer", Type: store.TypeString,
 						Value: []byte(fmt.Sprintf("%q", fmt.Sprintf("c%d", i%1000))), UpdatedAt: at}},
 					Events: []*store.Event{{ID: id + "-s", InstanceID: id, InstanceSeq: 1, DefinitionID: def.ID,
-						DefinitionKey: def.Key, Type: engine.EventInstanceStarted, Time: at}}}
+						DefinitionKey: def.Key, Type: event.InstanceStarted, Time: at}}}
 				if i < finished {
 					end := at.Add(time.Duration(1+i%300) * time.Second)
 					in.State, in.EndedAt, in.EventSeq = store.InstanceCompleted, &end, 2
 					c.Events = append(c.Events, &store.Event{ID: id + "-e", InstanceID: id, InstanceSeq: 2, DefinitionID: def.ID,
-						DefinitionKey: def.Key, Type: engine.EventInstanceCompleted, Time: end})
+						DefinitionKey: def.Key, Type: event.InstanceCompleted, Time: end})
 				} else {
 					c.PutTokens = []*store.Token{{ID: id + "-t", InstanceID: id, ElementID: waits[i%len(waits)],
 						State: store.TokenActive, CreatedAt: at}}

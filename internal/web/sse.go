@@ -71,6 +71,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/web/templates/layout"
 )
 
@@ -688,10 +689,12 @@ type topic struct {
 	stalls func(*bus.StallMessage) bool
 }
 
-func hasPrefix(prefixes ...string) func(string) bool {
-	return func(t string) bool {
-		for _, p := range prefixes {
-			if strings.HasPrefix(t, p) {
+// ofKind matches the event types of the given kinds.
+func ofKind(kinds ...event.Kind) func(event.Type) bool {
+	return func(t event.Type) bool {
+		k := t.Kind()
+		for _, want := range kinds {
+			if k == want {
 				return true
 			}
 		}
@@ -713,7 +716,7 @@ func (h *hub) parseTopic(ctx context.Context, raw string) (topic, error) {
 	var t topic
 	switch kind {
 	case "dashboard":
-		types := hasPrefix("instance.", "incident.", "usertask.")
+		types := ofKind(event.KindInstance, event.KindIncident, event.KindUserTask)
 		t = topic{key: "dashboard", path: "/", subject: all, match: func(m *bus.Message) bool { return types(m.Type) },
 			stalls: func(*bus.StallMessage) bool { return true }}
 	case "process":
@@ -725,7 +728,7 @@ func (h *hub) parseTopic(ctx context.Context, raw string) (topic, error) {
 				q.Del(k)
 			}
 		}
-		types := hasPrefix("instance.", "element.", "incident.")
+		types := ofKind(event.KindInstance, event.KindElement, event.KindIncident)
 		t = topic{key: "process:" + arg + encodeQuery(q), path: "/processes/" + url.PathEscape(arg) + encodeQuery(q),
 			subject: byKey(arg), match: func(m *bus.Message) bool { return m.DefinitionKey == arg && types(m.Type) },
 			stalls: func(m *bus.StallMessage) bool { return m.DefinitionKey == arg }}
@@ -741,11 +744,11 @@ func (h *hub) parseTopic(ctx context.Context, raw string) (topic, error) {
 			match:  func(m *bus.Message) bool { return m.InstanceID == arg },
 			stalls: func(m *bus.StallMessage) bool { return m.InstanceID == arg }}
 	case "instances", "incidents":
-		types := hasPrefix("incident.")
+		types := ofKind(event.KindIncident)
 		if kind == "instances" {
-			types = hasPrefix("instance.", "incident.")
+			types = ofKind(event.KindInstance, event.KindIncident)
 			if q.Get("waitingAt") != "" || q.Get("stalled") != "" {
-				types = hasPrefix("instance.", "incident.", "element.")
+				types = ofKind(event.KindInstance, event.KindIncident, event.KindElement)
 			}
 		}
 		process := q.Get("process")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/wait"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 func TestLiveFragments(t *testing.T) {
@@ -70,8 +71,8 @@ func publishEvents(t *testing.T, nc *nats.Conn, n int) {
 	t.Helper()
 	for i := range n {
 		b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: fmt.Sprint(i), InstanceID: "i1", DefinitionKey: "k",
-			Type: "variables.changed", Data: json.RawMessage(`{}`)})
-		if err := nc.Publish(bus.EventSubject("stub", "k", "variables.changed"), b); err != nil {
+			Type: event.VariablesChanged, Data: json.RawMessage(`{}`)})
+		if err := nc.Publish(bus.EventSubject("stub", "k", event.VariablesChanged), b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,9 +184,9 @@ func TestHubDropsSlowClient(t *testing.T) {
 		default:
 		}
 		b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: fmt.Sprint(sent), InstanceID: "i", DefinitionKey: "k",
-			Type: "instance.started", Data: json.RawMessage(`{}`)})
+			Type: event.InstanceStarted, Data: json.RawMessage(`{}`)})
 		sent++
-		_ = nc.Publish(bus.EventSubject("stub", "k", "instance.started"), b)
+		_ = nc.Publish(bus.EventSubject("stub", "k", event.InstanceStarted), b)
 		_ = nc.Flush()
 		return false
 	})
@@ -195,8 +196,8 @@ func TestHubDropsSlowClient(t *testing.T) {
 		if got.Load() != before {
 			return true
 		}
-		b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: "x", InstanceID: "i", DefinitionKey: "k", Type: "instance.completed", Data: json.RawMessage(`{}`)})
-		_ = nc.Publish(bus.EventSubject("stub", "k", "instance.completed"), b)
+		b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: "x", InstanceID: "i", DefinitionKey: "k", Type: event.InstanceCompleted, Data: json.RawMessage(`{}`)})
+		_ = nc.Publish(bus.EventSubject("stub", "k", event.InstanceCompleted), b)
 		return false
 	})
 }
@@ -260,8 +261,8 @@ func TestHubRenderBudget(t *testing.T) {
 			}
 		}()
 	}
-	b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: "e", InstanceID: "i1", DefinitionKey: "k", Type: "instance.started", Data: json.RawMessage(`{}`)})
-	subject := bus.EventSubject("stub", "k", "instance.started")
+	b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: "e", InstanceID: "i1", DefinitionKey: "k", Type: event.InstanceStarted, Data: json.RawMessage(`{}`)})
+	subject := bus.EventSubject("stub", "k", event.InstanceStarted)
 	mu.Lock()
 	windowStart = time.Now()
 	mu.Unlock()

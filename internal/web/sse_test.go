@@ -25,6 +25,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/wait"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
 
@@ -357,7 +358,7 @@ func TestLivePushesFragments(t *testing.T) {
 		t.Errorf("overlay fragment is not the overlay layer: %.80s", ov)
 	}
 	inst.waitFragment("live-variables", "the ok variable", contains(`data-name="ok"`))
-	inst.waitFragment("live-history", "the resolution", contains("incident.resolved"))
+	inst.waitFragment("live-history", "the resolution", contains(string(event.IncidentResolved)))
 	dash.waitFragment("live-stats", "no open incident", func(h string) bool { return statValue(h, "stat-incidents") == "0" })
 	dash.waitFragment("live-recent-incidents", "the empty incident list", contains(`data-testid="empty-state"`))
 

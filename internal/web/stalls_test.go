@@ -13,6 +13,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // stall writes an open stall for the instance's one token, as the detector would.
@@ -184,7 +185,7 @@ func TestLiveStalls(t *testing.T) {
 	inst.waitFragment("overlays", "no stall badge", notContains("badge-stalled"))
 
 	s := stall(t, f.e, in, "s1")
-	b, _ := json.Marshal(bus.NewStallMessage(s, bus.StallDetected))
+	b, _ := json.Marshal(bus.NewStallMessage(s, event.StallDetected))
 	if err := f.pubConn.Publish(bus.StallSubject(liveTestPrefix, s.DefinitionKey), b); err != nil {
 		t.Fatal(err)
 	}

@@ -27,12 +27,13 @@ type ProcessReport struct {
 	Problems     []Finding
 }
 
-// Finding is one element named in a report, with the line where it starts in the
-// imported XML (0 for models built in Go).
+// Finding is one element named in a report, with the line and column where it starts
+// in the imported XML (1-based; 0 for models built in Go).
 type Finding struct {
 	ElementID string
 	Kind      Kind
 	Line      int
+	Col       int
 	Message   string
 }
 
@@ -124,7 +125,7 @@ func Check(d *Definitions) *Report {
 		c := &checker{pr: ProcessReport{ID: p.ID, Name: p.Name, IsExecutable: p.IsExecutable},
 			ids: ids, messages: messages, errors: errs, signals: signals, escalations: escalations}
 		if n := ids[p.ID]; n > 1 {
-			c.problem(p.ID, KindProcess, p.Line, "id %q is used by %d elements", p.ID, n)
+			c.problem(p.ID, KindProcess, p.Line, p.Col, "id %q is used by %d elements", p.ID, n)
 		}
 		c.container(&p.Container, nil)
 		c.startEvents(&p.Container, p, nil)
@@ -190,8 +191,8 @@ type checker struct {
 	signals, escalations map[string]bool
 }
 
-func (c *checker) problem(id string, k Kind, line int, format string, args ...any) {
-	c.pr.Problems = append(c.pr.Problems, Finding{ElementID: id, Kind: k, Line: line, Message: fmt.Sprintf(format, args...)})
+func (c *checker) problem(id string, k Kind, line, col int, format string, args ...any) {
+	c.pr.Problems = append(c.pr.Problems, Finding{ElementID: id, Kind: k, Line: line, Col: col, Message: fmt.Sprintf(format, args...)})
 }
 
 func (c *checker) container(ct *Container, owner *Element) {
@@ -212,16 +213,16 @@ func (c *checker) container(ct *Container, owner *Element) {
 		from[f.SourceRef] = append(from[f.SourceRef], f)
 		to[f.TargetRef] = append(to[f.TargetRef], f)
 		if n := c.ids[f.ID]; n > 1 {
-			c.problem(f.ID, KindSequenceFlow, f.Line, "id %q is used by %d elements", f.ID, n)
+			c.problem(f.ID, KindSequenceFlow, f.Line, f.Col, "id %q is used by %d elements", f.ID, n)
 		}
 		if f.ID == "" {
-			c.problem(f.ID, KindSequenceFlow, f.Line, "sequence flow has no id")
+			c.problem(f.ID, KindSequenceFlow, f.Line, f.Col, "sequence flow has no id")
 		}
 		if nodes[f.SourceRef] == nil {
-			c.problem(f.ID, KindSequenceFlow, f.Line, "sourceRef %q is not a flow node of this %s", f.SourceRef, scope(owner))
+			c.problem(f.ID, KindSequenceFlow, f.Line, f.Col, "sourceRef %q is not a flow node of this %s", f.SourceRef, scope(owner))
 		}
 		if nodes[f.TargetRef] == nil {
-			c.problem(f.ID, KindSequenceFlow, f.Line, "targetRef %q is not a flow node of this %s", f.TargetRef, scope(owner))
+			c.problem(f.ID, KindSequenceFlow, f.Line, f.Col, "targetRef %q is not a flow node of this %s", f.TargetRef, scope(owner))
 		}
 	}
 	c.fanOut(ct, nodes)
@@ -230,14 +231,14 @@ func (c *checker) container(ct *Container, owner *Element) {
 			continue
 		}
 		if e.ID == "" {
-			c.problem(e.ID, e.Kind, e.Line, "%s has no id", e.Kind)
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "%s has no id", e.Kind)
 		} else if n := c.ids[e.ID]; n > 1 {
-			c.problem(e.ID, e.Kind, e.Line, "id %q is used by %d elements", e.ID, n)
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "id %q is used by %d elements", e.ID, n)
 		}
 		if reason := c.unsupported(e, owner, nodes); reason != "" {
-			c.pr.Unsupported = append(c.pr.Unsupported, Finding{ElementID: e.ID, Kind: e.Kind, Line: e.Line, Message: reason})
+			c.pr.Unsupported = append(c.pr.Unsupported, Finding{ElementID: e.ID, Kind: e.Kind, Line: e.Line, Col: e.Col, Message: reason})
 		} else {
-			c.pr.Executes = append(c.pr.Executes, Finding{ElementID: e.ID, Kind: e.Kind, Line: e.Line, Message: "executes"})
+			c.pr.Executes = append(c.pr.Executes, Finding{ElementID: e.ID, Kind: e.Kind, Line: e.Line, Col: e.Col, Message: "executes"})
 		}
 		c.structure(e, nodes, flows, leaving)
 		if e.ID != "" && c.ids[e.ID] <= 1 { // a missing or duplicate id is reported above
@@ -266,16 +267,16 @@ func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[str
 		host := nodes[e.AttachedTo]
 		switch {
 		case e.AttachedTo == "":
-			c.problem(e.ID, e.Kind, e.Line, "boundary event has no attachedToRef")
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "boundary event has no attachedToRef")
 		case host == nil:
-			c.problem(e.ID, e.Kind, e.Line, "attachedToRef %q is not a flow node of the same scope", e.AttachedTo)
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "attachedToRef %q is not a flow node of the same scope", e.AttachedTo)
 		case !host.Kind.IsActivity():
-			c.problem(e.ID, e.Kind, e.Line, "attachedToRef %q is a %s, not an activity", e.AttachedTo, host.Kind)
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "attachedToRef %q is a %s, not an activity", e.AttachedTo, host.Kind)
 		}
 	}
 	if e.Default != "" {
 		if f := flows[e.Default]; f == nil || f.SourceRef != e.ID {
-			c.problem(e.ID, e.Kind, e.Line, "default flow %q is not an outgoing sequence flow of it", e.Default)
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "default flow %q is not an outgoing sequence flow of it", e.Default)
 		}
 	}
 	if e.Kind == KindExclusiveGateway {
@@ -283,7 +284,7 @@ func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[str
 			for _, id := range e.Outgoing {
 				f := flows[id]
 				if f != nil && f.ID != e.Default && strings.TrimSpace(f.Condition) == "" {
-					c.problem(f.ID, KindSequenceFlow, f.Line, "flow leaves exclusive gateway %q without a condition and is not its default flow", e.ID)
+					c.problem(f.ID, KindSequenceFlow, f.Line, f.Col, "flow leaves exclusive gateway %q without a condition and is not its default flow", e.ID)
 				}
 			}
 		}
@@ -294,32 +295,32 @@ func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[str
 		}
 		switch {
 		case ev.SignalRef != "" && !c.signals[ev.SignalRef]:
-			c.problem(e.ID, e.Kind, e.Line, "signalRef %q names no signal", ev.SignalRef)
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "signalRef %q names no signal", ev.SignalRef)
 		case ev.EscalationRef != "" && !c.escalations[ev.EscalationRef]:
-			c.problem(e.ID, e.Kind, e.Line, "escalationRef %q names no escalation", ev.EscalationRef)
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "escalationRef %q names no escalation", ev.EscalationRef)
 		case len(e.Multiple) > 0 && ev.MessageRef != "" && !c.messages[ev.MessageRef]:
-			c.problem(e.ID, e.Kind, e.Line, "messageRef %q names no message", ev.MessageRef)
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "messageRef %q names no message", ev.MessageRef)
 		case len(e.Multiple) > 0 && ev.ErrorRef != "" && !c.errors[ev.ErrorRef]:
-			c.problem(e.ID, e.Kind, e.Line, "errorRef %q names no error", ev.ErrorRef)
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "errorRef %q names no error", ev.ErrorRef)
 		}
 	}
 	if ev := e.Event; ev != nil && len(e.Multiple) == 0 {
 		switch ev.Type {
 		case EventTimer:
 			if ev.TimeDate == "" && ev.TimeDuration == "" && ev.TimeCycle == "" {
-				c.problem(e.ID, e.Kind, e.Line, "timer has no timeDate, timeDuration or timeCycle")
+				c.problem(e.ID, e.Kind, e.Line, e.Col, "timer has no timeDate, timeDuration or timeCycle")
 			}
 		case EventMessage:
 			if ev.MessageRef == "" {
-				c.problem(e.ID, e.Kind, e.Line, "message event has no messageRef")
+				c.problem(e.ID, e.Kind, e.Line, e.Col, "message event has no messageRef")
 			} else if !c.messages[ev.MessageRef] {
-				c.problem(e.ID, e.Kind, e.Line, "messageRef %q names no message", ev.MessageRef)
+				c.problem(e.ID, e.Kind, e.Line, e.Col, "messageRef %q names no message", ev.MessageRef)
 			}
 		case EventError:
 			if ev.ErrorRef != "" && !c.errors[ev.ErrorRef] {
-				c.problem(e.ID, e.Kind, e.Line, "errorRef %q names no error", ev.ErrorRef)
+				c.problem(e.ID, e.Kind, e.Line, e.Col, "errorRef %q names no error", ev.ErrorRef)
 			} else if ev.ErrorRef == "" && e.Kind == KindEndEvent {
-				c.problem(e.ID, e.Kind, e.Line, "error end event has no errorRef")
+				c.problem(e.ID, e.Kind, e.Line, e.Col, "error end event has no errorRef")
 			}
 		}
 	}
@@ -337,17 +338,17 @@ func (c *checker) flowLists(e *Element, dir string, listed []string, actual []*S
 		f := flows[id]
 		switch {
 		case seen[id]:
-			c.problem(e.ID, e.Kind, e.Line, "%s %q is listed twice", dir, id)
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "%s %q is listed twice", dir, id)
 		case f == nil:
-			c.problem(e.ID, e.Kind, e.Line, "%s %q names no sequence flow of this %s", dir, id, scope(owner))
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "%s %q names no sequence flow of this %s", dir, id, scope(owner))
 		case end(f) != e.ID:
-			c.problem(e.ID, e.Kind, e.Line, "%s %q is the sequence flow from %q to %q, not one of its %s flows", dir, id, f.SourceRef, f.TargetRef, dir)
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "%s %q is the sequence flow from %q to %q, not one of its %s flows", dir, id, f.SourceRef, f.TargetRef, dir)
 		}
 		seen[id] = true
 	}
 	for _, f := range actual {
 		if !seen[f.ID] {
-			c.problem(e.ID, e.Kind, e.Line, "sequence flow %q %s but is not among its %s flows", f.ID, map[string]string{"outgoing": "leaves it", "incoming": "enters it"}[dir], dir)
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "sequence flow %q %s but is not among its %s flows", f.ID, map[string]string{"outgoing": "leaves it", "incoming": "enters it"}[dir], dir)
 		}
 	}
 }
@@ -378,8 +379,8 @@ func documentWarnings(d *Definitions, ids map[string]int) []Finding {
 		}
 	}
 	var out []Finding
-	warn := func(id string, k Kind, line int, format string, args ...any) {
-		out = append(out, Finding{ElementID: id, Kind: k, Line: line, Message: fmt.Sprintf(format, args...)})
+	warn := func(id string, k Kind, line, col int, format string, args ...any) {
+		out = append(out, Finding{ElementID: id, Kind: k, Line: line, Col: col, Message: fmt.Sprintf(format, args...)})
 	}
 	checkArtifacts := func(els []*Element) {
 		for _, e := range els {
@@ -387,20 +388,20 @@ func documentWarnings(d *Definitions, ids map[string]int) []Finding {
 			case KindAssociation:
 				for _, ref := range []string{e.SourceRef, e.TargetRef} {
 					if ref != "" && !known(ref) {
-						warn(e.ID, e.Kind, e.Line, "association end %q names no element", ref)
+						warn(e.ID, e.Kind, e.Line, e.Col, "association end %q names no element", ref)
 					}
 				}
 			case KindDataObjectReference:
 				if e.DataObjectRef != "" && !known(e.DataObjectRef) {
-					warn(e.ID, e.Kind, e.Line, "dataObjectRef %q names no data object", e.DataObjectRef)
+					warn(e.ID, e.Kind, e.Line, e.Col, "dataObjectRef %q names no data object", e.DataObjectRef)
 				}
 			case KindDataStoreReference:
 				if e.DataStoreRef != "" && !roots[e.DataStoreRef] {
-					warn(e.ID, e.Kind, e.Line, "dataStoreRef %q names no data store", e.DataStoreRef)
+					warn(e.ID, e.Kind, e.Line, e.Col, "dataStoreRef %q names no data store", e.DataStoreRef)
 				}
 			case KindGroup:
 				if e.CategoryValueRef != "" && !values[e.CategoryValueRef] {
-					warn(e.ID, e.Kind, e.Line, "categoryValueRef %q names no category value", e.CategoryValueRef)
+					warn(e.ID, e.Kind, e.Line, e.Col, "categoryValueRef %q names no category value", e.CategoryValueRef)
 				}
 			}
 		}
@@ -419,7 +420,7 @@ func documentWarnings(d *Definitions, ids map[string]int) []Finding {
 			for _, l := range ls.Lanes {
 				for _, ref := range l.FlowNodeRefs {
 					if !known(ref) {
-						warn(l.ID, "lane", 0, "flowNodeRef %q names no flow node", ref)
+						warn(l.ID, "lane", 0, 0, "flowNodeRef %q names no flow node", ref)
 					}
 				}
 				if l.ChildLaneSet != nil {
@@ -436,17 +437,17 @@ func documentWarnings(d *Definitions, ids map[string]int) []Finding {
 	for _, c := range d.Collaborations {
 		for _, pt := range c.Participants {
 			if pt.ProcessRef != "" && !known(pt.ProcessRef) {
-				warn(pt.ID, KindParticipant, 0, "processRef %q names no process", pt.ProcessRef)
+				warn(pt.ID, KindParticipant, 0, 0, "processRef %q names no process", pt.ProcessRef)
 			}
 		}
 		for _, mf := range c.MessageFlows {
 			for _, ref := range []string{mf.SourceRef, mf.TargetRef} {
 				if !known(ref) {
-					warn(mf.ID, KindMessageFlow, 0, "message flow end %q names no element", ref)
+					warn(mf.ID, KindMessageFlow, 0, 0, "message flow end %q names no element", ref)
 				}
 			}
 			if mf.MessageRef != "" && !known(mf.MessageRef) {
-				warn(mf.ID, KindMessageFlow, 0, "messageRef %q names no message", mf.MessageRef)
+				warn(mf.ID, KindMessageFlow, 0, 0, "messageRef %q names no message", mf.MessageRef)
 			}
 		}
 		checkArtifacts(c.Artifacts)
@@ -454,16 +455,16 @@ func documentWarnings(d *Definitions, ids map[string]int) []Finding {
 	for _, dg := range d.Diagrams {
 		drawable := func(ref string) bool { return known(ref) || lanes[ref] }
 		if ref := dg.Plane.ElementRef; ref != "" && !drawable(ref) {
-			warn(dg.Plane.ID, "BPMNPlane", 0, "bpmnElement %q names no process or collaboration", ref)
+			warn(dg.Plane.ID, "BPMNPlane", 0, 0, "bpmnElement %q names no process or collaboration", ref)
 		}
 		for _, sh := range dg.Plane.Shapes {
 			if !drawable(sh.ElementRef) {
-				warn(sh.ID, "BPMNShape", 0, "bpmnElement %q names no element: the shape is drawn empty", sh.ElementRef)
+				warn(sh.ID, "BPMNShape", 0, 0, "bpmnElement %q names no element: the shape is drawn empty", sh.ElementRef)
 			}
 		}
 		for _, ed := range dg.Plane.Edges {
 			if !drawable(ed.ElementRef) {
-				warn(ed.ID, "BPMNEdge", 0, "bpmnElement %q names no element: the edge is drawn without one", ed.ElementRef)
+				warn(ed.ID, "BPMNEdge", 0, 0, "bpmnElement %q names no element: the edge is drawn without one", ed.ElementRef)
 			}
 		}
 	}
@@ -482,9 +483,9 @@ func (c *checker) startEvents(ct *Container, p *Process, owner *Element) {
 		}
 	}
 	if p != nil {
-		c.problem(p.ID, KindProcess, p.Line, "process has no none, timer or message start event")
+		c.problem(p.ID, KindProcess, p.Line, p.Col, "process has no none, timer or message start event")
 	} else {
-		c.problem(owner.ID, owner.Kind, owner.Line, "subprocess has no none start event")
+		c.problem(owner.ID, owner.Kind, owner.Line, owner.Col, "subprocess has no none start event")
 	}
 }
 

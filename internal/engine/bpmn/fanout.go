@@ -22,10 +22,10 @@ func (c *checker) fanOut(ct *Container, nodes map[string]*Element) {
 			continue
 		}
 		if n := out[e.ID]; n > MaxFlowsPerElement {
-			c.problem(e.ID, e.Kind, e.Line, "%d outgoing sequence flows, more than the limit of %d (MaxFlowsPerElement)", n, MaxFlowsPerElement)
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "%d outgoing sequence flows, more than the limit of %d (MaxFlowsPerElement)", n, MaxFlowsPerElement)
 		}
 		if n := in[e.ID]; n > MaxFlowsPerElement {
-			c.problem(e.ID, e.Kind, e.Line, "%d incoming sequence flows, more than the limit of %d (MaxFlowsPerElement)", n, MaxFlowsPerElement)
+			c.problem(e.ID, e.Kind, e.Line, e.Col, "%d incoming sequence flows, more than the limit of %d (MaxFlowsPerElement)", n, MaxFlowsPerElement)
 		}
 	}
 }

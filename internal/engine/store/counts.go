@@ -1,9 +1,6 @@
 package store
 
-// EventElementLeft is the engine's EventElementLeft: the event that Apply counts into the
-// per-element completion totals (Tx.ElementCounts). The store does not import the engine;
-// the engine's tests check that the counts follow its events.
-const EventElementLeft = "element.left"
+import "github.com/cockpit-engine/cockpit/internal/event"
 
 // ElementCount is what a change adds to one element's completion total.
 type ElementCount struct {
@@ -17,12 +14,13 @@ type ElementCount struct {
 const statsLinear = 16
 
 // CompletedCounts sums the element.left events of a change per (definition, element), in
-// first-seen order. Both stores use it, so they count the same way.
+// first-seen order: what Apply adds to the per-element completion totals
+// (Tx.ElementCounts). Both stores use it, so they count the same way.
 func CompletedCounts(events []*Event) []ElementCount {
 	var out []ElementCount
 	var index map[[2]string]int
 	for _, e := range events {
-		if e.Type != EventElementLeft || e.ElementID == "" {
+		if e.Type != event.ElementLeft || e.ElementID == "" {
 			continue
 		}
 		i := -1

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // ErrNotFound means the row asked for does not exist.
@@ -250,7 +252,7 @@ type ParkedEvent struct {
 	Seq        int64 // the event's Seq
 	ID         string
 	InstanceID string
-	Type       string
+	Type       event.Type
 	// Bytes is the size of the event's message as it would have been published.
 	Bytes  int64
 	Reason string
@@ -540,7 +542,7 @@ type Event struct {
 	InstanceSeq   int64
 	DefinitionID  string
 	DefinitionKey string
-	Type          string
+	Type          event.Type
 	ElementID     string
 	ElementType   string
 	TokenID       string

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // Times are timestamptz, which keeps microseconds; pgx hands them back in the local zone,
@@ -132,11 +133,13 @@ func scanIncident(r pgx.Row) (*store.Incident, error) {
 
 func scanEvent(r pgx.Row) (*store.Event, error) {
 	var e store.Event
+	var typ string // a plain string takes pgx's direct scan plan
 	var data []byte
-	if err := r.Scan(&e.Seq, &e.ID, &e.InstanceID, &e.InstanceSeq, &e.DefinitionID, &e.DefinitionKey, &e.Type,
+	if err := r.Scan(&e.Seq, &e.ID, &e.InstanceID, &e.InstanceSeq, &e.DefinitionID, &e.DefinitionKey, &typ,
 		&e.ElementID, &e.ElementType, &e.TokenID, &e.JobID, &e.IncidentID, &e.Time, &data); err != nil {
 		return nil, err
 	}
+	e.Type = event.Type(typ)
 	e.Time = utc(e.Time)
 	if data != nil {
 		e.Data = data

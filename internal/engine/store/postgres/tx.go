@@ -653,7 +653,7 @@ func eventArgs(evs []*store.Event) []any {
 	data := make([]*string, n)
 	for i, e := range evs {
 		id[i], inst[i], iseq[i], defID[i], defKey[i], typ[i], el[i], elType[i], tok[i], job[i], inc[i] = e.ID, e.InstanceID,
-			e.InstanceSeq, e.DefinitionID, e.DefinitionKey, e.Type, e.ElementID, e.ElementType, e.TokenID, e.JobID, e.IncidentID
+			e.InstanceSeq, e.DefinitionID, e.DefinitionKey, string(e.Type), e.ElementID, e.ElementType, e.TokenID, e.JobID, e.IncidentID
 		at[i], data[i] = e.Time, nullJSONArg(e.Data)
 	}
 	return []any{id, inst, iseq, defID, defKey, typ, el, elType, tok, job, inc, at, data}
@@ -1037,7 +1037,7 @@ func (t *tx) ParkOutbox(ctx context.Context, evs []*store.ParkedEvent) error {
 	ids, insts, types, reasons := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	placeholders, at := make([]bool, n), make([]time.Time, n)
 	for i, p := range evs {
-		seqs[i], ids[i], insts[i], types[i], bytes[i] = p.Seq, p.ID, p.InstanceID, p.Type, p.Bytes
+		seqs[i], ids[i], insts[i], types[i], bytes[i] = p.Seq, p.ID, p.InstanceID, string(p.Type), p.Bytes
 		reasons[i], placeholders[i], at[i] = p.Reason, p.Placeholder, p.ParkedAt
 	}
 	if _, err := t.exec(ctx, "park outbox", parkOutboxSQL, seqs, ids, insts, types, bytes, reasons, placeholders, at); err != nil {

@@ -75,7 +75,7 @@ func (t *tx) ParkOutbox(ctx context.Context, evs []*store.ParkedEvent) error {
 		return err
 	}
 	for _, p := range evs {
-		if _, err := t.exec(ctx, qParkOutbox, p.Seq, p.ID, p.InstanceID, p.Type, p.Bytes, p.Reason,
+		if _, err := t.exec(ctx, qParkOutbox, p.Seq, p.ID, p.InstanceID, string(p.Type), p.Bytes, p.Reason,
 			p.Placeholder, micros(p.ParkedAt)); err != nil {
 			return writeErr(fmt.Sprintf("park event %d", p.Seq), err)
 		}

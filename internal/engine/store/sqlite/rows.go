@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // Times are stored as INTEGER unix microseconds (UTC): an integer compares and indexes
@@ -174,11 +175,13 @@ func scanIncident(s scanner) (*store.Incident, error) {
 func scanEvent(s scanner) (*store.Event, error) {
 	var e store.Event
 	var t int64
+	var typ string // a plain string scans without database/sql's reflection
 	var data []byte
-	if err := s.Scan(&e.Seq, &e.ID, &e.InstanceID, &e.InstanceSeq, &e.DefinitionID, &e.DefinitionKey, &e.Type,
+	if err := s.Scan(&e.Seq, &e.ID, &e.InstanceID, &e.InstanceSeq, &e.DefinitionID, &e.DefinitionKey, &typ,
 		&e.ElementID, &e.ElementType, &e.TokenID, &e.JobID, &e.IncidentID, &t, &data); err != nil {
 		return nil, err
 	}
+	e.Type = event.Type(typ)
 	e.Time = fromMicros(t)
 	if data != nil {
 		e.Data = data

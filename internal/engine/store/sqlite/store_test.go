@@ -15,6 +15,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/storetest"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 func TestMain(m *testing.M) {
@@ -296,9 +297,13 @@ func TestElementStatsMigrationCountsHistory(t *testing.T) {
 	}
 	err = s.Write(ctx, func(tx store.Tx) error {
 		var evs []*store.Event
-		for i, e := range []struct{ def, typ, el string }{
-			{"d:1", "element.left", "a"}, {"d:1", "element.left", "a"}, {"d:1", "element.left", "b"},
-			{"d:1", "element.entered", "b"}, {"d:2", "element.left", "a"}, {"d:1", "instance.completed", ""},
+		for i, e := range []struct {
+			def string
+			typ event.Type
+			el  string
+		}{
+			{"d:1", event.ElementLeft, "a"}, {"d:1", event.ElementLeft, "a"}, {"d:1", event.ElementLeft, "b"},
+			{"d:1", event.ElementEntered, "b"}, {"d:2", event.ElementLeft, "a"}, {"d:1", event.InstanceCompleted, ""},
 		} {
 			evs = append(evs, &store.Event{ID: fmt.Sprintf("e%d", i), DefinitionID: e.def, Type: e.typ, ElementID: e.el, Time: time.Unix(1, 0)})
 		}

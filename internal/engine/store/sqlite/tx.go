@@ -439,7 +439,7 @@ func (t *tx) insertEvents(ctx context.Context, events []*store.Event) error {
 
 func eventArgs(e *store.Event) []any {
 	return []any{e.ID, e.InstanceID, e.InstanceSeq, e.DefinitionID, e.DefinitionKey,
-		e.Type, e.ElementID, e.ElementType, e.TokenID, e.JobID, e.IncidentID, micros(e.Time), nullJSON(e.Data)}
+		string(e.Type), e.ElementID, e.ElementType, e.TokenID, e.JobID, e.IncidentID, micros(e.Time), nullJSON(e.Data)}
 }
 
 // ListVariables returns the variables of the given instances, by instance id and name.

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // The store benchmarks live here, beside the conformance suite, so that every store runs
@@ -29,7 +30,7 @@ type lifecycle struct {
 	seq   int64
 }
 
-func (l *lifecycle) events(now time.Time, types ...string) []*store.Event {
+func (l *lifecycle) events(now time.Time, types ...event.Type) []*store.Event {
 	evs := make([]*store.Event, len(types))
 	for i, ty := range types {
 		l.seq++
@@ -58,7 +59,7 @@ func (l *lifecycle) create(now time.Time) *store.Change {
 			{InstanceID: l.in.ID, Name: "amount", Type: store.TypeNumber, Value: json.RawMessage(`42`), UpdatedAt: now},
 			{InstanceID: l.in.ID, Name: "customer", Type: store.TypeObject, Value: json.RawMessage(`{"id":"c-1","name":"Ada"}`), UpdatedAt: now},
 		},
-		Events: l.events(now, "instanceStarted", "jobCreated")}
+		Events: l.events(now, event.InstanceStarted, event.JobCreated)}
 }
 
 // step completes the current job; step 3 ends the instance.
@@ -72,11 +73,11 @@ func (l *lifecycle) step(now time.Time, n int) *store.Change {
 	if n == 3 {
 		in.State = store.InstanceCompleted
 		in.EndedAt = &now
-		c.Events = l.events(now, "jobCompleted", "instanceCompleted")
+		c.Events = l.events(now, event.JobCompleted, event.InstanceCompleted)
 		return c
 	}
 	c.PutTokens, c.PutJobs = l.wait(now, fmt.Sprintf("task%d", n+1))
-	c.Events = l.events(now, "jobCompleted", "jobCreated")
+	c.Events = l.events(now, event.JobCompleted, event.JobCreated)
 	return c
 }
 

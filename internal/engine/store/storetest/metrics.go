@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 func metricsState(t *testing.T, s store.Store) store.MetricsState {
@@ -26,8 +27,8 @@ func testMetricsCursor(t *testing.T, s store.Store) {
 		t.Fatalf("empty store: metrics state %+v", st)
 	}
 	evs := []*store.Event{
-		{ID: "e1", InstanceID: "i1", InstanceSeq: 1, DefinitionKey: "order", Type: "instance.started", Time: at(1)},
-		{ID: "e2", InstanceID: "i1", InstanceSeq: 2, DefinitionKey: "order", Type: "instance.completed", Time: at(2)},
+		{ID: "e1", InstanceID: "i1", InstanceSeq: 1, DefinitionKey: "order", Type: event.InstanceStarted, Time: at(1)},
+		{ID: "e2", InstanceID: "i1", InstanceSeq: 2, DefinitionKey: "order", Type: event.InstanceCompleted, Time: at(2)},
 	}
 	apply(t, s, &store.Change{Events: evs})
 	if st := metricsState(t, s); st.Cursor != 0 || !st.Next.Equal(at(1)) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // filterFixture is 30 instances that differ in every filtered field; two instances share
@@ -201,7 +202,8 @@ func testInstanceFilters(t *testing.T, s store.Store) {
 	// UTF-8 in its id (PostgreSQL refuses both in text).
 	cursor := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	for _, bad := range []string{"not a cursor!", cursor("x"), cursor("x:y"), cursor("1:a\x00b"), cursor("1:\xff"),
-		cursor("-9223372036854775808:a"), cursor("9223372036854775807:a")} {
+		cursor("-9223372036854775808:a"), cursor("9223372036854775807:a"),
+		cursor("soon:i1"), base64.StdEncoding.EncodeToString([]byte("1:i1"))} {
 		err := s.Read(t.Context(), func(tx store.Tx) error {
 			_, err := tx.ListInstances(t.Context(), store.InstanceFilter{After: bad})
 			return err
@@ -342,15 +344,15 @@ func testCountTokens(t *testing.T, s store.Store) {
 	same(t, "CountTokens of an unknown definition", none, map[string]int{})
 }
 
-// testElementCounts: Apply counts every "element.left" event per (definition, element),
+// testElementCounts: Apply counts every event.ElementLeft event per (definition, element),
 // in its transaction. Counts accumulate across changes and commits, other event types
 // count nothing, and nothing of a change that is rolled back (to a savepoint, with the
 // whole write, or by a version conflict) is counted.
 func testElementCounts(t *testing.T, s store.Store) {
-	const left = "element.left" // engine.EventElementLeft
+	const left = event.ElementLeft
 	ctx := t.Context()
 	seq := map[string]int64{}
-	ev := func(inst *store.Instance, typ, element string) *store.Event {
+	ev := func(inst *store.Instance, typ event.Type, element string) *store.Event {
 		seq[inst.ID]++
 		return &store.Event{ID: fmt.Sprintf("%s-e%d", inst.ID, seq[inst.ID]), InstanceID: inst.ID, InstanceSeq: seq[inst.ID],
 			DefinitionID: inst.DefinitionID, DefinitionKey: inst.DefinitionKey, Type: typ, ElementID: element, Time: at(1)}
@@ -375,13 +377,13 @@ func testElementCounts(t *testing.T, s store.Store) {
 	i1, i2, i3 := instance("i1", "order:1"), instance("i2", "order:1"), instance("i3", "order:2")
 	apply(t, s,
 		&store.Change{Instance: i1, Created: true, Events: []*store.Event{
-			ev(i1, "instance.started", ""), ev(i1, "element.entered", "start"), ev(i1, left, "start"),
-			ev(i1, "element.entered", "pay"), ev(i1, "job.created", "pay")}},
+			ev(i1, event.InstanceStarted, ""), ev(i1, event.ElementEntered, "start"), ev(i1, left, "start"),
+			ev(i1, event.ElementEntered, "pay"), ev(i1, event.JobCreated, "pay")}},
 		// Two changes of one instance in one transaction, and a second instance.
 		&store.Change{Instance: next(i1), Events: []*store.Event{
-			ev(i1, left, "pay"), ev(i1, left, "ship"), ev(i1, left, "ship"), ev(i1, "element.cancelled", "timer"),
-			ev(i1, left, "end"), ev(i1, "instance.completed", "")}},
-		&store.Change{Instance: i2, Created: true, Events: []*store.Event{ev(i2, left, "start"), ev(i2, "element.entered", "pay")}},
+			ev(i1, left, "pay"), ev(i1, left, "ship"), ev(i1, left, "ship"), ev(i1, event.ElementCancelled, "timer"),
+			ev(i1, left, "end"), ev(i1, event.InstanceCompleted, "")}},
+		&store.Change{Instance: i2, Created: true, Events: []*store.Event{ev(i2, left, "start"), ev(i2, event.ElementEntered, "pay")}},
 		// Another version of the process: its own counts.
 		&store.Change{Instance: i3, Created: true, Events: []*store.Event{ev(i3, left, "start"), ev(i3, left, "pay")}},
 	)

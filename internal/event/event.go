@@ -1,0 +1,123 @@
+// Package event is the one place where the names of Cockpit's events are spelled: the
+// history event types the engine writes, the stall notices the stall detector publishes,
+// the data fields and element.cancelled reasons that other packages read back, and the
+// bound on an event's data.
+//
+// It is a leaf: it imports nothing of the project, so the engine, the stores, the bus,
+// the monitor, the command service and the web UI all use it without importing one
+// another. docs/events.md is the contract for subscribers and lists every name declared
+// here (TestDocsListEveryName checks it).
+package event
+
+// Type is the type of a history event or a stall notice, e.g. "instance.started". It is
+// the event's "type" in the cockpit.event/v1 payload, its Cockpit-Event-Type header, and
+// (with its dots) the last two tokens of its NATS subject.
+type Type string
+
+// History event types. Each state change writes one event in the same transaction.
+const (
+	InstanceStarted   Type = "instance.started"
+	InstanceCompleted Type = "instance.completed"
+	InstanceCancelled Type = "instance.cancelled"
+	InstanceSuspended Type = "instance.suspended"
+	InstanceResumed   Type = "instance.resumed"
+	ElementEntered    Type = "element.entered"
+	ElementLeft       Type = "element.left"
+	ElementCancelled  Type = "element.cancelled"
+	JobCreated        Type = "job.created"
+	JobFailed         Type = "job.failed"
+	JobCompleted      Type = "job.completed"
+	JobRetriesSet     Type = "job.retries"
+	TimerScheduled    Type = "timer.scheduled"
+	TimerFired        Type = "timer.fired"
+	MessageSubscribed Type = "message.subscribed"
+	MessageCorrelated Type = "message.correlated"
+	UserTaskCreated   Type = "usertask.created"
+	UserTaskCompleted Type = "usertask.completed"
+	IncidentOpened    Type = "incident.opened"
+	IncidentResolved  Type = "incident.resolved"
+	VariablesChanged  Type = "variables.changed"
+	ErrorThrown       Type = "error.thrown"
+)
+
+// Stall notice types. They are not history events: the stall detector publishes them on
+// <prefix>.stalls.<definition> (schema cockpit.stall/v1), one of each per stall.
+const (
+	StallDetected Type = "stall.detected"
+	StallCleared  Type = "stall.cleared"
+)
+
+// Kind is what an event type is about: the part of the type before its dot, "instance"
+// of "instance.started". It is the first of the type's two subject tokens, so
+// subscribers filter on it (cockpit.events.*.incident.>), and so do the web UI's live
+// pages.
+type Kind string
+
+// Kinds of event types.
+const (
+	KindInstance  Kind = "instance"
+	KindElement   Kind = "element"
+	KindJob       Kind = "job"
+	KindTimer     Kind = "timer"
+	KindMessage   Kind = "message"
+	KindUserTask  Kind = "usertask"
+	KindIncident  Kind = "incident"
+	KindVariables Kind = "variables"
+	KindError     Kind = "error"
+	KindStall     Kind = "stall"
+)
+
+// Kind returns the kind of t: its text before the first dot ("" when it has none).
+func (t Type) Kind() Kind {
+	for i := 0; i < len(t); i++ {
+		if t[i] == '.' {
+			return Kind(t[:i])
+		}
+	}
+	return ""
+}
+
+// IsIncident reports whether events of type t are published a second time on the
+// incidents subject, for alerting: incident.opened and incident.resolved.
+func (t Type) IsIncident() bool { return t == IncidentOpened || t == IncidentResolved }
+
+// Data fields that the engine writes and other packages read back (the metrics fold, the
+// instance page). Each is a member of an event's JSON data object.
+const (
+	// FieldFlow: element.entered, the sequence flow the token came by.
+	FieldFlow = "flow"
+	// FieldDurationMs: element.left, element.cancelled, instance.completed and
+	// instance.cancelled, whole milliseconds.
+	FieldDurationMs = "durationMs"
+	// FieldWaitMs: element.left at waiting elements, job.completed and job.failed.
+	FieldWaitMs = "waitMs"
+	// FieldTerminated: instance.completed after a terminate end event (true).
+	FieldTerminated = "terminated"
+	// FieldReason: element.cancelled and instance.cancelled.
+	FieldReason = "reason"
+)
+
+// ReasonInstanceCancelled is the reason element.cancelled carries when a person (or a
+// client) cancelled the instance. The other reasons (ReasonErrorCaught, ReasonTimer,
+// ReasonTerminated) are the process's own doing: the metrics count them as interrupted,
+// not cancelled.
+const ReasonInstanceCancelled = "instance cancelled"
+
+// ReasonErrorCaught is the reason of element.cancelled for the elements an interrupting
+// boundary error event took the token from: "error CODE caught by BOUNDARY".
+func ReasonErrorCaught(code, boundaryID string) string {
+	return "error " + code + " caught by " + boundaryID
+}
+
+// ReasonTimer is the reason of element.cancelled for an activity whose interrupting
+// boundary timer fired: "timer BOUNDARY".
+func ReasonTimer(boundaryID string) string { return "timer " + boundaryID }
+
+// ReasonTerminated is the reason of element.cancelled for the tokens a terminate end
+// event ended: "terminate end event END".
+func ReasonTerminated(endID string) string { return "terminate end event " + endID }
+
+// MaxDataBytes bounds the data of any one event, a backstop below the NATS default
+// max_payload of 1 MiB: the engine refuses a command whose event data would pass it, and
+// the outbox relay adds at most its envelope to it.
+const MaxDataBytes = 900 << 10
