@@ -14,8 +14,8 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
-	"github.com/cockpit-engine/cockpit/internal/web"
 	"github.com/cockpit-engine/cockpit/internal/event"
+	"github.com/cockpit-engine/cockpit/internal/web"
 )
 
 // queries is what the JSON API reads; *engine.Engine implements it.

@@ -10,9 +10,9 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/internal/leadership"
 	"github.com/cockpit-engine/cockpit/internal/startstop"
-	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"

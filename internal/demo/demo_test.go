@@ -17,8 +17,8 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
-	"github.com/cockpit-engine/cockpit/internal/wait"
 	"github.com/cockpit-engine/cockpit/internal/event"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -30,9 +30,9 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/internal/leadership"
 	"github.com/cockpit-engine/cockpit/internal/startstop"
-	"github.com/cockpit-engine/cockpit/internal/event"
 )
 
 // StallLease is the store lease the detecting node holds.

@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
-	"github.com/cockpit-engine/cockpit/internal/wait"
 	"github.com/cockpit-engine/cockpit/internal/event"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 func TestLiveFragments(t *testing.T) {

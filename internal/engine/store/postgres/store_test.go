@@ -19,8 +19,8 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/storetest"
-	"github.com/cockpit-engine/cockpit/internal/wait"
 	"github.com/cockpit-engine/cockpit/internal/event"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 func TestMain(m *testing.M) {
