@@ -8,6 +8,9 @@ import (
 )
 
 // The query API reads through the store's read transactions; it never waits for commands.
+// It is all the UI and the JSON API read (with the probes and audit rows of admin.go):
+// neither reaches the store itself, so every read they make is one of these methods, one
+// read transaction each, bounded by its filter's limit or by running work.
 
 // read runs one query in a read transaction and names it in the error.
 func read[T any](ctx context.Context, e *Engine, what string, fn func(tx store.Tx) (T, error)) (T, error) {
