@@ -12,15 +12,15 @@ import (
 // They complete the query API, so that the UI and the JSON API reach the store through
 // the engine only.
 
-// PingProbeID is the definition id Ping looks up. It is plain text every store can bind
+// pingProbeID is the definition id Ping looks up. It is plain text every store can bind
 // (PostgreSQL refuses a NUL byte in text, which once made the probe fail there).
-const PingProbeID = "cockpit-health-probe"
+const pingProbeID = "cockpit-health-probe"
 
 // Ping proves the store answers and has its tables: a read transaction with one indexed
-// lookup (of PingProbeID; not finding it is the healthy answer).
+// lookup (of pingProbeID; not finding it is the healthy answer).
 func (e *Engine) Ping(ctx context.Context) error {
 	err := e.store.Read(ctx, func(tx store.Tx) error {
-		_, err := tx.GetDefinition(ctx, PingProbeID)
+		_, err := tx.GetDefinition(ctx, pingProbeID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
