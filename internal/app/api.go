@@ -20,12 +20,15 @@ import (
 
 // queries is what the JSON API reads; *engine.Engine implements it.
 type queries interface {
-	Store() store.Store
+	// Ping and Ready are the health probes (engine.Ping, engine.Ready).
+	Ping(ctx context.Context) error
+	Ready(ctx context.Context) error
 	ListDefinitions(ctx context.Context, f store.DefinitionFilter) ([]*store.Definition, error)
 	ListInstances(ctx context.Context, f store.InstanceFilter) (*store.InstancePage, error)
 	GetInstance(ctx context.Context, id string) (*engine.InstanceDetail, error)
 	ListIncidents(ctx context.Context, f store.IncidentFilter) ([]*store.Incident, error)
 	ListUserTasks(ctx context.Context, f store.UserTaskFilter) ([]*store.UserTask, error)
+	ListParked(ctx context.Context, q engine.ParkedQuery) (*engine.ParkedEvents, error)
 }
 
 // maxLimit bounds the page size a client may ask for.
@@ -89,9 +92,6 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 var errBadRequest = errors.New("bad request")
 
-// healthProbeID is the definition id /healthz looks up. Found or not, the store answered.
-const healthProbeID = "cockpit-health-probe"
-
 // checked refuses a request whose path or query parameters no route accepts (a NUL, invalid
 // UTF-8, a value over web.MaxParamBytes, a malformed query string) with a 400 naming the
 // parameter; handlers then check only what a value means.
@@ -113,16 +113,8 @@ func (a *api) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	// A read transaction with one indexed lookup proves the store answers and has its
-	// tables. The probe id is plain text every store can bind (PostgreSQL refuses a NUL
-	// byte in text, which made this check fail there); not finding it is the healthy answer.
-	err := a.q.Store().Read(ctx, func(tx store.Tx) error {
-		_, err := tx.GetDefinition(ctx, healthProbeID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		return err
-	})
-	if err != nil {
+	// tables (engine.Ping).
+	if err := a.q.Ping(ctx); err != nil {
 		a.log.Warn("health check failed", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
 		return
@@ -135,13 +127,7 @@ func (a *api) health(w http.ResponseWriter, r *http.Request) {
 func (a *api) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	var err error
-	if c, ok := a.q.Store().(store.Checker); ok {
-		err = c.Ready(ctx)
-	} else {
-		err = a.q.Store().Read(ctx, func(tx store.Tx) error { return nil })
-	}
-	if err != nil {
+	if err := a.q.Ready(ctx); err != nil {
 		a.log.Warn("readiness check failed", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
 		return
@@ -326,26 +312,17 @@ func (a *api) parkedEvents(w http.ResponseWriter, r *http.Request) {
 	if limit == 0 {
 		limit = 100
 	}
-	var n int64
-	var evs []*store.ParkedEvent
-	err = a.q.Store().Read(r.Context(), func(tx store.Tx) error {
-		var err error
-		if n, err = tx.CountParked(r.Context()); err != nil {
-			return err
-		}
-		evs, err = tx.ListParked(r.Context(), limit)
-		return err
-	})
+	parked, err := a.q.ListParked(r.Context(), engine.ParkedQuery{Limit: limit})
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	out := make([]parkedEventJSON, 0, len(evs))
-	for _, p := range evs {
+	out := make([]parkedEventJSON, 0, len(parked.Events))
+	for _, p := range parked.Events {
 		out = append(out, parkedEventJSON{Seq: p.Seq, ID: p.ID, InstanceID: p.InstanceID, Type: p.Type, Bytes: p.Bytes,
 			Reason: p.Reason, Placeholder: p.Placeholder, ParkedAt: p.ParkedAt})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"count": n, "events": out})
+	writeJSON(w, http.StatusOK, map[string]any{"count": parked.Count, "events": out})
 }
 
 type parkedEventJSON struct {

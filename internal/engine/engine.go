@@ -186,7 +186,9 @@ func New(opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Store returns the store the engine writes to.
+// Store returns the store the engine writes to, for wiring the parts that share it (the
+// outbox relay, the metrics projector, the stall detector, the command service) and for
+// tests. The UI and the JSON API read through the query API instead (query.go, admin.go).
 func (e *Engine) Store() store.Store { return e.store }
 
 // Clock returns the engine's clock.

@@ -9,6 +9,9 @@ import (
 )
 
 // The query API reads through the store's read transactions; it never waits for commands.
+// It is all the UI and the JSON API read (with the probes and audit rows of admin.go):
+// neither reaches the store itself, so every read they make is one of these methods, one
+// read transaction each, bounded by its filter's limit or by running work.
 
 // read runs one query in a read transaction and names it in the error.
 func read[T any](ctx context.Context, e *Engine, what string, fn func(tx store.Tx) (T, error)) (T, error) {
@@ -107,4 +110,104 @@ func (e *Engine) CountTokens(ctx context.Context, definitionID string) (map[stri
 // so reading them costs the same after a million instances as after one.
 func (e *Engine) ElementCounts(ctx context.Context, definitionID string) (map[string]int64, error) {
 	return read(ctx, e, "element counts", func(tx store.Tx) (map[string]int64, error) { return tx.ElementCounts(ctx, definitionID) })
+}
+
+// GetInstanceRow returns the row of one instance alone (state, definition, business key),
+// without the tokens, variables and history GetInstance reads: one indexed lookup, for
+// pages that need to know only that the instance exists or which process it runs.
+func (e *Engine) GetInstanceRow(ctx context.Context, id string) (*store.Instance, error) {
+	return read(ctx, e, "get instance", func(tx store.Tx) (*store.Instance, error) { return tx.GetInstance(ctx, id) })
+}
+
+// GetIncident returns one incident by id (open or resolved).
+func (e *Engine) GetIncident(ctx context.Context, id string) (*store.Incident, error) {
+	return read(ctx, e, "get incident", func(tx store.Tx) (*store.Incident, error) { return tx.GetIncident(ctx, id) })
+}
+
+// UserTaskDetail is one user task with the row of its instance.
+type UserTaskDetail struct {
+	Task     *store.UserTask
+	Instance *store.Instance
+}
+
+// GetUserTask returns one user task (open, completed or cancelled) and its instance's
+// row, read in one snapshot. The error wraps ErrNotFound only when no task has the id: a
+// task whose instance is missing is an inconsistency of the store, not a wrong link.
+func (e *Engine) GetUserTask(ctx context.Context, id string) (*UserTaskDetail, error) {
+	return read(ctx, e, "get user task", func(tx store.Tx) (*UserTaskDetail, error) {
+		task, err := tx.GetUserTask(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		inst, err := tx.GetInstance(ctx, task.InstanceID)
+		if err != nil {
+			return nil, fmt.Errorf("instance %s of the task: %v", task.InstanceID, err)
+		}
+		return &UserTaskDetail{Task: task, Instance: inst}, nil
+	})
+}
+
+// ParkedQuery selects parked events (see ListParked).
+type ParkedQuery struct {
+	// Limit bounds the events returned, newest first; it must be positive.
+	Limit int
+}
+
+// ParkedEvents is a page of the events the outbox relay set aside and how many there are.
+type ParkedEvents struct {
+	// Count is how many events are parked in all.
+	Count int64
+	// Events are the newest q.Limit of them, newest (highest Seq) first.
+	Events []*store.ParkedEvent
+}
+
+// ListParked returns the events the outbox relay set aside because NATS can never take
+// them, newest first, and their count, read in one snapshot.
+func (e *Engine) ListParked(ctx context.Context, q ParkedQuery) (*ParkedEvents, error) {
+	if q.Limit < 1 {
+		return nil, fmt.Errorf("list parked events: %w: limit %d must be positive", ErrInvalidInput, q.Limit)
+	}
+	return read(ctx, e, "list parked events", func(tx store.Tx) (*ParkedEvents, error) {
+		n, err := tx.CountParked(ctx)
+		if err != nil {
+			return nil, err
+		}
+		evs, err := tx.ListParked(ctx, q.Limit)
+		return &ParkedEvents{Count: n, Events: evs}, err
+	})
+}
+
+// CountParked counts the events the outbox relay set aside (without reading them).
+func (e *Engine) CountParked(ctx context.Context) (int64, error) {
+	return read(ctx, e, "count parked events", func(tx store.Tx) (int64, error) { return tx.CountParked(ctx) })
+}
+
+// Stalls are written by the stall detector (internal/monitor); the engine reads them
+// because what they count depends on its tokens: a stall shows only while its token
+// still stands where it stalled.
+
+// CountStalls counts a definition's stalled tokens per element (all definitions when
+// definitionID is ""): open stalls whose token still stands at the element.
+func (e *Engine) CountStalls(ctx context.Context, definitionID string) (map[string]int, error) {
+	return read(ctx, e, "count stalls", func(tx store.Tx) (map[string]int, error) { return tx.CountStalls(ctx, definitionID) })
+}
+
+// CountStalledInstances counts, per definition key, the instances with a stalled token
+// (as CountStalls counts them).
+func (e *Engine) CountStalledInstances(ctx context.Context) (map[string]int, error) {
+	return read(ctx, e, "count stalled instances", func(tx store.Tx) (map[string]int, error) { return tx.CountStalledInstances(ctx) })
+}
+
+// ListStalls lists stalls, newest detection first. The rows are as the detector wrote
+// them: an open stall whose token has moved on since its last pass is still listed.
+func (e *Engine) ListStalls(ctx context.Context, f store.StallFilter) ([]*store.Stall, error) {
+	return read(ctx, e, "list stalls", func(tx store.Tx) ([]*store.Stall, error) { return tx.ListStalls(ctx, f) })
+}
+
+// ListStallThresholds lists the operators' stall thresholds of a process key ("" for
+// every key), by key and element.
+func (e *Engine) ListStallThresholds(ctx context.Context, definitionKey string) ([]*store.StallThreshold, error) {
+	return read(ctx, e, "list stall thresholds", func(tx store.Tx) ([]*store.StallThreshold, error) {
+		return tx.ListStallThresholds(ctx, definitionKey)
+	})
 }

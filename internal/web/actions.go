@@ -358,12 +358,7 @@ func appendBlankIfNone(rows []pages.VariableInput) []pages.VariableInput {
 func (s *server) retryPage(c echo.Context) (*pages.RetryProps, *engine.InstanceDetail, error) {
 	ctx := c.Request().Context()
 	id := c.Param("id")
-	var inc *store.Incident
-	err := s.eng.Store().Read(ctx, func(tx store.Tx) error {
-		var err error
-		inc, err = tx.GetIncident(ctx, id)
-		return err
-	})
+	inc, err := s.eng.GetIncident(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, &pageError{Status: http.StatusNotFound, Title: "Incident not found",
 			Message:  "No incident has the id " + strconv.Quote(id) + ". It may have been retried and cleaned up, or the link is wrong.",
@@ -1051,7 +1046,7 @@ func (s *server) beginDeployAudit(c echo.Context, actor, resource string, data [
 		Command: "deploy", Target: resource, Reason: reasonWeb, Request: body, Result: store.AuditStarted}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), deployAuditTimeout)
 	defer cancel()
-	if err := s.eng.Store().Write(ctx, func(tx store.Tx) error { return tx.InsertAudit(ctx, a) }); err != nil {
+	if err := s.eng.BeginAudit(ctx, a); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -1081,7 +1076,7 @@ func (s *server) finishDeployAudit(c echo.Context, a *store.AuditEntry, dep *eng
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), deployAuditTimeout)
 	defer cancel()
-	if err := s.eng.Store().Write(ctx, func(tx store.Tx) error { return tx.UpdateAudit(ctx, a) }); err != nil {
+	if err := s.eng.FinishAudit(ctx, a); err != nil {
 		s.log.Error("web: write audit result (the row stays \"started\")", "command", "deploy", "actor", a.Actor, "err", err)
 	}
 }

@@ -97,11 +97,7 @@ func (s *server) dashboard(c echo.Context) error {
 		return err
 	}
 	p.OpenTasks = components.Bounded{N: min(len(tasks), countCap), Capped: len(tasks) > countCap}
-	err = s.eng.Store().Read(ctx, func(tx store.Tx) error {
-		p.ParkedEvents, err = tx.CountParked(ctx)
-		return err
-	})
-	if err != nil {
+	if p.ParkedEvents, err = s.eng.CountParked(ctx); err != nil {
 		return err
 	}
 

@@ -290,10 +290,7 @@ func (s *server) search(c echo.Context) error {
 		return c.Redirect(303, "/instances")
 	}
 	ctx := c.Request().Context()
-	if err := s.eng.Store().Read(ctx, func(tx store.Tx) error {
-		_, err := tx.GetInstance(ctx, q)
-		return err
-	}); err == nil {
+	if _, err := s.eng.GetInstanceRow(ctx, q); err == nil {
 		return c.Redirect(303, "/instances/"+url.PathEscape(q))
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err

@@ -44,15 +44,26 @@ type CommandClient interface {
 var _ CommandClient = (*command.Client)(nil)
 
 // Engine is the part of *engine.Engine the pages read (and, without a CommandClient,
-// complete user tasks with).
+// complete user tasks with). It is the query API only: the store itself is not part of
+// it, so every read a page makes is one of the engine's documented, bounded queries.
 type Engine interface {
-	Store() store.Store
 	Clock() clock.Clock
 	ListDefinitions(ctx context.Context, f store.DefinitionFilter) ([]*store.Definition, error)
 	ListInstances(ctx context.Context, f store.InstanceFilter) (*store.InstancePage, error)
 	GetInstance(ctx context.Context, id string) (*engine.InstanceDetail, error)
+	// GetInstanceRow reads an instance's row alone (search, the live hub's room keys).
+	GetInstanceRow(ctx context.Context, id string) (*store.Instance, error)
 	ListIncidents(ctx context.Context, f store.IncidentFilter) ([]*store.Incident, error)
+	GetIncident(ctx context.Context, id string) (*store.Incident, error)
 	ListUserTasks(ctx context.Context, f store.UserTaskFilter) ([]*store.UserTask, error)
+	GetUserTask(ctx context.Context, id string) (*engine.UserTaskDetail, error)
+	// CountParked counts the events the outbox relay set aside (the overview's warning).
+	CountParked(ctx context.Context) (int64, error)
+	// Stalls (written by internal/monitor's stall detector; stalls.go).
+	CountStalls(ctx context.Context, definitionID string) (map[string]int, error)
+	CountStalledInstances(ctx context.Context) (map[string]int, error)
+	ListStalls(ctx context.Context, f store.StallFilter) ([]*store.Stall, error)
+	ListStallThresholds(ctx context.Context, definitionKey string) ([]*store.StallThreshold, error)
 	Model(ctx context.Context, definitionID string) (*bpmn.Definitions, error)
 	// CountTokens counts where a definition's running instances stand, per element.
 	CountTokens(ctx context.Context, definitionID string) (map[string]int, error)
@@ -64,9 +75,11 @@ type Engine interface {
 	// waiting jobs of the types nobody serves (see engine.Serves).
 	Serves(jobType string) bool
 	UnservedJobs(ctx context.Context, f store.JobTypeFilter) ([]store.JobTypeCount, error)
-	// Deploy is called directly: there is no deploy command on NATS (the handler writes
-	// the audit row).
+	// Deploy is called directly: there is no deploy command on NATS. The handler writes
+	// the audit row around it (BeginAudit before, FinishAudit after).
 	Deploy(ctx context.Context, resource string, data []byte) (*engine.Deployment, error)
+	BeginAudit(ctx context.Context, a *store.AuditEntry) error
+	FinishAudit(ctx context.Context, a *store.AuditEntry) error
 }
 
 var _ Engine = (*engine.Engine)(nil)

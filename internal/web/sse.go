@@ -949,16 +949,11 @@ func (s *server) stream(c echo.Context, h *hub, t topic, cl *liveClient) error {
 
 // instanceKey reads the process key of an instance.
 func (s *server) instanceKey(ctx context.Context, id string) (string, error) {
-	var key string
-	err := s.eng.Store().Read(ctx, func(tx store.Tx) error {
-		in, err := tx.GetInstance(ctx, id)
-		if err != nil {
-			return err
-		}
-		key = in.DefinitionKey
-		return nil
-	})
-	return key, err
+	in, err := s.eng.GetInstanceRow(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return in.DefinitionKey, nil
 }
 
 // renderPage renders a page through the routes as a fragment request (HX-Request), the

@@ -2,7 +2,7 @@ package web
 
 // Stalls: tokens waiting at an element longer than its threshold (internal/monitor's
 // stall detector writes them). The pages read the open stalls whose token still stands
-// where it stalled (store.StallTx.CountStalls), a few rows bounded by running work.
+// where it stalled (engine.CountStalls), a few rows bounded by running work.
 
 import (
 	"context"
@@ -21,23 +21,12 @@ import (
 
 // stallCounts counts a definition's stalled tokens per element.
 func (s *server) stallCounts(ctx context.Context, definitionID string) (map[string]int, error) {
-	var out map[string]int
-	err := s.eng.Store().Read(ctx, func(tx store.Tx) error {
-		var err error
-		out, err = tx.CountStalls(ctx, definitionID)
-		return err
-	})
-	return out, err
+	return s.eng.CountStalls(ctx, definitionID)
 }
 
 // stalledInstances counts the instances with a stalled token, in all and per key.
 func (s *server) stalledInstances(ctx context.Context) (int, map[string]int, error) {
-	var perKey map[string]int
-	err := s.eng.Store().Read(ctx, func(tx store.Tx) error {
-		var err error
-		perKey, err = tx.CountStalledInstances(ctx)
-		return err
-	})
+	perKey, err := s.eng.CountStalledInstances(ctx)
 	total := 0
 	for _, n := range perKey {
 		total += n
@@ -48,12 +37,7 @@ func (s *server) stalledInstances(ctx context.Context) (int, map[string]int, err
 // instanceStalls counts an instance's stalled tokens per element: its open stalls whose
 // token still stands where it stalled.
 func (s *server) instanceStalls(ctx context.Context, instanceID string, tokens []*store.Token) (map[string]int, map[string]string, error) {
-	var stalls []*store.Stall
-	err := s.eng.Store().Read(ctx, func(tx store.Tx) error {
-		var err error
-		stalls, err = tx.ListStalls(ctx, store.StallFilter{InstanceID: instanceID, State: store.StallOpen})
-		return err
-	})
+	stalls, err := s.eng.ListStalls(ctx, store.StallFilter{InstanceID: instanceID, State: store.StallOpen})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -73,12 +57,7 @@ func (s *server) instanceStalls(ctx context.Context, instanceID string, tokens [
 // elementThresholds returns each element's stall threshold as text and whether an
 // operator set it: the detector's view when the UI has one, else the operators' settings.
 func (s *server) elementThresholds(ctx context.Context, def *store.Definition) (map[string]string, map[string]bool, error) {
-	var set []*store.StallThreshold
-	err := s.eng.Store().Read(ctx, func(tx store.Tx) error {
-		var err error
-		set, err = tx.ListStallThresholds(ctx, def.Key)
-		return err
-	})
+	set, err := s.eng.ListStallThresholds(ctx, def.Key)
 	if err != nil {
 		return nil, nil, err
 	}

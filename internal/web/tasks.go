@@ -40,18 +40,8 @@ func (s *server) tasks(c echo.Context) error {
 func (s *server) taskPage(c echo.Context) (*pages.TaskProps, []bpmn.FormField, error) {
 	ctx := c.Request().Context()
 	id := c.Param("id")
-	var task *store.UserTask
-	var inst *store.Instance
-	// The engine's query API has no task-by-id yet; the store seam has.
-	err := s.eng.Store().Read(ctx, func(tx store.Tx) error {
-		var err error
-		if task, err = tx.GetUserTask(ctx, id); err != nil {
-			return err
-		}
-		inst, err = tx.GetInstance(ctx, task.InstanceID)
-		return err
-	})
-	if errors.Is(err, store.ErrNotFound) && task == nil {
+	d, err := s.eng.GetUserTask(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, &pageError{Status: 404, Title: "Task not found",
 			Message:  "No user task has the id " + strconv.Quote(id) + ". It may belong to a different cockpit, or the link is wrong.",
 			BackHref: "/tasks", BackLabel: "Go to the task list"}
@@ -59,6 +49,7 @@ func (s *server) taskPage(c echo.Context) (*pages.TaskProps, []bpmn.FormField, e
 	if err != nil {
 		return nil, nil, err
 	}
+	task, inst := d.Task, d.Instance
 	model, err := s.eng.Model(ctx, inst.DefinitionID)
 	if err != nil {
 		return nil, nil, err
