@@ -415,7 +415,10 @@ func TestElementStatsMigrationCountsHistory(t *testing.T) {
 func TestStatementTimeoutIsUnavailable(t *testing.T) {
 	t.Parallel()
 	schema := newSchema()
-	s := open(t, postgres.Options{Schema: schema, StatementTimeout: 100 * time.Millisecond})
+	// Migrate first, without the timeout: on a loaded machine a migration may take longer
+	// than the timeout this test is about.
+	_ = open(t, postgres.Options{Schema: schema})
+	s := open(t, postgres.Options{Schema: schema, StatementTimeout: 500 * time.Millisecond})
 	ctx := t.Context()
 	in := &store.Instance{ID: "i1", DefinitionID: "d:1", DefinitionKey: "d", DefinitionVersion: 1,
 		State: store.InstanceActive, Version: 1, StartedAt: time.Now()}
