@@ -46,6 +46,11 @@ func OpenDB(ctx context.Context, url, schema string) (*DB, error) {
 }
 
 func openDB(cc *pgx.ConnConfig) (*sql.DB, error) {
+	// Migrations run without the store's statement_timeout: it bounds the engine's short
+	// statements, while a migration (an index built over a year of rows) may rightly take
+	// longer, and one cancelled half-way leaves the schema for a person to mend.
+	cc = cc.Copy()
+	cc.RuntimeParams["statement_timeout"] = "0"
 	db := stdlib.OpenDB(*cc)
 	db.SetMaxOpenConns(2)
 	return db, nil

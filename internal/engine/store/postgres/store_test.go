@@ -409,6 +409,13 @@ func TestElementStatsMigrationCountsHistory(t *testing.T) {
 	}
 }
 
+// TestMigrationsIgnoreStatementTimeout: a store whose statement timeout is shorter than
+// any migration still opens a fresh schema (the migrations run without the timeout).
+func TestMigrationsIgnoreStatementTimeout(t *testing.T) {
+	t.Parallel()
+	_ = open(t, postgres.Options{StatementTimeout: time.Millisecond})
+}
+
 // TestStatementTimeoutIsUnavailable: a write that waits past statement_timeout (here on a
 // row another session holds) fails with store.ErrUnavailable, safe to try again, and
 // succeeds once the row is free.
