@@ -76,10 +76,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var perr *web.ParamError
 	switch {
+	case errors.Is(err, store.ErrInvalidCursor): // before ErrInvalidInput, which the engine wraps it in
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "parameter after: not a cursor this server made (use a page's next)"})
 	case errors.Is(err, errBadRequest), errors.Is(err, engine.ErrInvalidInput), errors.As(err, &perr):
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
-	case errors.Is(err, store.ErrInvalidCursor):
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "parameter after: not a cursor this server made (use a page's next)"})
 	case errors.Is(err, store.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, errorBody{Error: err.Error()})
 	case errors.Is(err, context.Canceled):

@@ -124,7 +124,7 @@ func TestAPIStalledFilter(t *testing.T) {
 	// A cursor the store never gave out is the caller's mistake (store.ErrInvalidCursor
 	// through engine.ErrInvalidInput), not an internal error.
 	var bad errorBody
-	if code := get("/api/instances?after=%21%21", &bad); code != http.StatusBadRequest || !strings.Contains(bad.Error, "invalid cursor") {
+	if code := get("/api/instances?after=%21%21", &bad); code != http.StatusBadRequest || !strings.Contains(bad.Error, "parameter after") {
 		t.Errorf("after=!!: %d %q, want 400 naming the cursor", code, bad.Error)
 	}
 }

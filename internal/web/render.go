@@ -95,10 +95,10 @@ func (s *server) handleError(err error, c echo.Context) {
 		pe = &pageError{Status: he.Code, Title: http.StatusText(he.Code), Message: fmt.Sprint(he.Message)}
 	case errors.Is(err, store.ErrNotFound):
 		pe = notFound("%v", err)
+	case errors.Is(err, store.ErrInvalidCursor): // before ErrInvalidInput, which the engine wraps it in
+		pe = badRequest("Parameter after: %q is not a page cursor this server made; start again from the first page.", c.QueryParam("after"))
 	case errors.Is(err, engine.ErrInvalidInput):
 		pe = badRequest("%v", err)
-	case errors.Is(err, store.ErrInvalidCursor):
-		pe = badRequest("Parameter after: %q is not a page cursor this server made; start again from the first page.", c.QueryParam("after"))
 	case errors.Is(err, context.Canceled):
 		return // the browser went away
 	default:
