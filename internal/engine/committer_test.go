@@ -108,7 +108,7 @@ func TestFailedBatch(t *testing.T) {
 				fs := kind.open(t)
 				clk := clock.NewFake(t0Internal)
 				var mu sync.Mutex
-				runs := map[string]int{}  // handler runs per instance
+				runs := map[string]int{}     // handler runs per instance
 				reported := map[string]int{} // usertask.completed events given to OnCommit, per instance
 				e, err := New(Options{Store: fs, Clock: clk, Workers: 2 * k, Logger: slog.New(slog.DiscardHandler),
 					OnCommit: func(evs []*store.Event) {
