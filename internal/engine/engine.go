@@ -4,9 +4,13 @@
 // Every command (start, complete a job, correlate a message, retry an incident ...) loads
 // the instance, moves its tokens until each one waits, and writes the result with its
 // history events in one transaction guarded by the instance version. Commands from many
-// goroutines are group-committed: one committer goroutine runs whatever is pending in a
-// single store transaction, each command inside its own savepoint, so one failing command
-// never undoes another and a busy engine pays for one commit per batch, not per command.
+// goroutines are group-committed: the committer (committer.go) runs whatever is pending
+// in a single store transaction, each command inside its own savepoint, so one failing
+// command never undoes another and a busy engine pays for one commit per batch, not per
+// command. A command is a function of its batch (batch.go): the transaction, the
+// instance cache, the jobs it pushes to the executor, the events it wrote; the committer
+// settles them when the transaction ends, and re-runs the commands of a batch that
+// failed as a whole one by one.
 package engine
 
 import (
