@@ -58,9 +58,9 @@ type committer struct {
 	b batch
 }
 
-func newCommitter(e *Engine, exclusive bool) *committer {
+func newCommitter(e *Engine) *committer {
 	c := &committer{
-		store: e.store, log: e.log, exclusive: exclusive, max: e.opts.MaxCommandsPerTx,
+		store: e.store, log: e.log, exclusive: e.exclusive, max: e.opts.MaxCommandsPerTx,
 		onCommit: e.opts.OnCommit,
 		wake: func() {
 			e.signal()

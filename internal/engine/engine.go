@@ -173,7 +173,7 @@ func New(opts Options) (*Engine, error) {
 	if n, ok := opts.Store.(store.Notifier); ok {
 		e.notifier = n
 	}
-	e.com = newCommitter(e, e.exclusive)
+	e.com = newCommitter(e)
 	go e.com.loop()
 	return e, nil
 }
