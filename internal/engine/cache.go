@@ -7,7 +7,8 @@ import (
 )
 
 // instanceCache keeps the instances this engine wrote last, as committed, so the next
-// command on them need not read them back. It is used only on the committer goroutine.
+// command on them need not read them back. The committer owns it; commands reach it
+// through their batch (batch.cached, wrote, evict), one command at a time.
 // On a store this process writes alone (store.Exclusive) an entry is always current. On
 // a shared store another node may have moved the instance since: a command that finds
 // something missing in a cached instance (a job, a subscription, a task) is re-run on a

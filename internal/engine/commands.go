@@ -30,7 +30,8 @@ func (e *Engine) StartInstance(ctx context.Context, key string, opts StartOption
 		return nil, fmt.Errorf("start instance of %q: %w", key, err)
 	}
 	var out store.Instance
-	err := e.exec(ctx, func(tx store.Tx) (bool, error) {
+	err := e.exec(ctx, func(b *batch) (bool, error) {
+		tx := b.tx
 		p, err := e.startPlan(ctx, tx, key, opts.Version)
 		if err != nil {
 			return false, err
@@ -38,7 +39,7 @@ func (e *Engine) StartInstance(ctx context.Context, key string, opts StartOption
 		if p.start == nil {
 			return false, fmt.Errorf("process %q has no none start event (it starts by timer or message): %w", key, ErrInvalidInput)
 		}
-		r, err := e.startRun(ctx, tx, p, p.start, opts.BusinessKey, opts.Variables)
+		r, err := e.startRun(ctx, b, p, p.start, opts.BusinessKey, opts.Variables)
 		if err != nil {
 			return false, err
 		}
@@ -113,8 +114,8 @@ func (e *Engine) startPlan(ctx context.Context, tx store.Tx, key string, version
 }
 
 // startRun creates an instance at a start event, runs it and writes it.
-func (e *Engine) startRun(ctx context.Context, tx store.Tx, p *plan, start *node, businessKey string, vars map[string]any) (*run, error) {
-	r := e.newRun(ctx, tx, p)
+func (e *Engine) startRun(ctx context.Context, b *batch, p *plan, start *node, businessKey string, vars map[string]any) (*run, error) {
+	r := e.newRun(ctx, b, p)
 	r.created = true
 	r.inst = &store.Instance{
 		ID: newID(), DefinitionID: p.def.ID, DefinitionKey: p.def.Key, DefinitionVersion: p.def.Version,
@@ -134,8 +135,8 @@ func (e *Engine) startRun(ctx context.Context, tx store.Tx, p *plan, start *node
 
 // update loads an instance, runs fn on it, drains the tokens and writes the result.
 func (e *Engine) update(ctx context.Context, instanceID string, fn func(r *run) error) error {
-	return e.exec(ctx, func(tx store.Tx) (bool, error) {
-		r, err := e.load(ctx, tx, instanceID)
+	return e.exec(ctx, func(b *batch) (bool, error) {
+		r, err := e.load(ctx, b, instanceID)
 		if err != nil {
 			return false, err
 		}
@@ -146,8 +147,8 @@ func (e *Engine) update(ctx context.Context, instanceID string, fn func(r *run) 
 		if err != nil && r.fromCache && !e.exclusive {
 			// The cached instance may be behind another node's change: decide again on
 			// what the store holds. fn only changed the discarded in-memory run.
-			e.evict(instanceID)
-			if r, err = e.load(ctx, tx, instanceID); err != nil {
+			b.evict(instanceID)
+			if r, err = e.load(ctx, b, instanceID); err != nil {
 				return false, err
 			}
 			if err = fn(r); err == nil {
@@ -170,12 +171,6 @@ func (e *Engine) update(ctx context.Context, instanceID string, fn func(r *run) 
 // which on a cached instance of a shared store may mean the cache is behind. Engine.update
 // re-runs it on a fresh read; if the thing is still missing, the command does nothing.
 var errStale = errors.New("instance state may be stale")
-
-func (e *Engine) evict(instanceID string) {
-	if e.cache != nil {
-		delete(e.cache.entries, instanceID)
-	}
-}
 
 func (r *run) mustBeActive(what string) error {
 	switch r.inst.State {
@@ -297,7 +292,8 @@ func (e *Engine) CorrelateMessage(ctx context.Context, m Message) (*CorrelationR
 		return nil, fmt.Errorf("correlate message %q: %w", m.Name, err)
 	}
 	var res CorrelationResult
-	err := e.exec(ctx, func(tx store.Tx) (bool, error) {
+	err := e.exec(ctx, func(b *batch) (bool, error) {
+		tx := b.tx
 		res = CorrelationResult{}
 		subs, err := tx.FindSubscriptions(ctx, m.Name, m.CorrelationKey)
 		if err != nil {
@@ -311,13 +307,13 @@ func (e *Engine) CorrelateMessage(ctx context.Context, m Message) (*CorrelationR
 				}
 				continue
 			}
-			r, err := e.load(ctx, tx, s.InstanceID)
+			r, err := e.load(ctx, b, s.InstanceID)
 			if err != nil {
 				return false, err
 			}
 			if r.fromCache && !e.exclusive && (r.subs[s.ID] == nil || r.inst.State != store.InstanceActive) {
-				e.evict(s.InstanceID) // the subscription is in the store: the cache is behind
-				if r, err = e.load(ctx, tx, s.InstanceID); err != nil {
+				b.evict(s.InstanceID) // the subscription is in the store: the cache is behind
+				if r, err = e.load(ctx, b, s.InstanceID); err != nil {
 					return false, err
 				}
 			}
@@ -356,7 +352,7 @@ func (e *Engine) CorrelateMessage(ctx context.Context, m Message) (*CorrelationR
 		if n == nil {
 			return false, fmt.Errorf("message start %q not in definition %q: %w", start.ElementID, start.DefinitionID, ErrNotFound)
 		}
-		r, err := e.startRun(ctx, tx, p, n, m.CorrelationKey, m.Variables)
+		r, err := e.startRun(ctx, b, p, n, m.CorrelationKey, m.Variables)
 		if err != nil {
 			return false, err
 		}

@@ -118,7 +118,8 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 	checksum := hex.EncodeToString(sum[:])
 	dep := &Deployment{Resource: resource, Report: report, Warnings: e.jobTypeWarnings(procs, compiled)}
 	var plans []*plan
-	err = e.exec(ctx, func(tx store.Tx) (bool, error) {
+	err = e.exec(ctx, func(b *batch) (bool, error) {
+		tx := b.tx
 		dep.Processes, plans = nil, nil
 		wake := false
 		now := e.clock.Now()

@@ -223,16 +223,17 @@ func (e *Engine) nextDue(ctx context.Context) (time.Time, bool, error) {
 func (e *Engine) lockJobs(ctx context.Context, limit int) ([]*store.Job, map[string]map[string]any, error) {
 	types := e.handlerTypes()
 	var jobs []*store.Job
-	err := e.exec(ctx, func(tx store.Tx) (bool, error) {
+	err := e.exec(ctx, func(b *batch) (bool, error) {
+		tx := b.tx
 		now := e.clock.Now()
 		var err error
 		jobs, err = tx.LockJobs(ctx, store.LockJobsParams{
 			Owner: e.opts.NodeID, Now: now, LockUntil: now.Add(e.opts.LockDuration), Limit: limit,
 			Kinds: kindsFor(types), Types: types,
 		})
-		if err == nil && e.cache != nil {
+		if err == nil {
 			for _, j := range jobs {
-				e.cache.stageLock(j)
+				b.lockedJob(j)
 			}
 		}
 		return false, err
@@ -523,7 +524,8 @@ func (e *Engine) releaseJob(ctx context.Context, j *store.Job) error {
 
 // fireStartTimer starts an instance for a timer start event and schedules the next one.
 func (e *Engine) fireStartTimer(ctx context.Context, j *store.Job) error {
-	return e.exec(ctx, func(tx store.Tx) (bool, error) {
+	return e.exec(ctx, func(b *batch) (bool, error) {
+		tx := b.tx
 		cur, err := tx.GetJob(ctx, j.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			return false, nil // replaced by a newer deployment
@@ -552,14 +554,14 @@ func (e *Engine) fireStartTimer(ctx context.Context, j *store.Job) error {
 		if n == nil {
 			return false, nil
 		}
-		r, err := e.startRun(ctx, tx, p, n, "", nil)
+		r, err := e.startRun(ctx, b, p, n, "", nil)
 		if err != nil {
 			return false, err
 		}
 		if cur.Repeat == "" {
 			return r.wake, nil
 		}
-		nr := e.newRun(ctx, tx, p)
+		nr := e.newRun(ctx, b, p)
 		nr.rescheduleCycle(cur)
 		if nr.delJobs[cur.ID] {
 			return r.wake, nil

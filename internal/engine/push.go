@@ -15,8 +15,8 @@ import (
 // expiry), so a node that dies with pushed jobs loses them like fetched ones: when the
 // lock expires another node runs them.
 //
-// Slots: the executor's semaphore (Engine.sem) counts jobs in flight. The committer
-// reserves a slot per pushed job (never blocking); each reservation is answered by
+// Slots: the executor's semaphore (Engine.sem) counts jobs in flight. A command reserves
+// a slot per pushed job (never blocking) and records it in its batch; each reservation is answered by
 // exactly one message on pushCh: the job after its commit, or an empty pushedJob when
 // the command or its transaction failed (the slot is given back). The executor counts
 // what it still has to receive, so on stop it runs the jobs committed meanwhile instead
@@ -70,11 +70,11 @@ func (r *run) pushJobs() error {
 		j.LockOwner, j.LockedUntil = e.opts.NodeID, &until
 		vars, err := r.handlerVars()
 		if err != nil {
-			e.pushed = append(e.pushed, pushedJob{}) // answered as void when the command fails
+			r.b.push(pushedJob{}) // answered as void when the command fails
 			return err
 		}
 		cp := *j
-		e.pushed = append(e.pushed, pushedJob{job: &cp, vars: vars})
+		r.b.push(pushedJob{job: &cp, vars: vars})
 	}
 	r.wake = wake
 	return nil
@@ -114,21 +114,15 @@ func (r *run) handlerVars() (map[string]any, error) {
 	return out, nil
 }
 
-// voidPushed answers the reservations of pushed[from:] as void (their command failed)
-// and forgets them. Committer goroutine only.
-func (e *Engine) voidPushed(from int) {
-	e.answerPushed(e.pushed[from:], false)
-	e.pushed = e.pushed[:from]
-}
-
-// answerPushed answers reservations: with the jobs when their transaction committed,
-// else as void (the slots are given back).
-func (e *Engine) answerPushed(ps []pushedJob, committed bool) {
+// answerPushed answers reservations on the executor's channel: with the jobs when their
+// transaction committed, else as void (the slots are given back). The committer calls it
+// once per reservation: when its batch ends, or at once when its command fails (batch).
+func answerPushed(ch chan<- pushedJob, ps []pushedJob, committed bool) {
 	for _, p := range ps {
 		if !committed {
 			p = pushedJob{}
 		}
-		e.pushCh <- p
+		ch <- p
 	}
 }
 

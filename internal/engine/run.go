@@ -33,7 +33,7 @@ const (
 type run struct {
 	e    *Engine
 	ctx  context.Context
-	tx   store.Tx
+	b    *batch // the command's batch: its tx, the cache, pushed jobs, events
 	p    *plan
 	now  time.Time
 	inst *store.Instance
@@ -78,9 +78,9 @@ type step struct {
 	via *flow
 }
 
-func (e *Engine) newRun(ctx context.Context, tx store.Tx, p *plan) *run {
+func (e *Engine) newRun(ctx context.Context, b *batch, p *plan) *run {
 	return &run{
-		e: e, ctx: ctx, tx: tx, p: p, now: e.clock.Now(),
+		e: e, ctx: ctx, b: b, p: p, now: e.clock.Now(),
 		tokens: map[string]*store.Token{}, vars: map[string]*store.Variable{}, values: map[string]any{},
 		jobs: map[string]*store.Job{}, subs: map[string]*store.Subscription{}, tasks: map[string]*store.UserTask{},
 		incidents: map[string]*store.Incident{},
@@ -91,19 +91,18 @@ func (e *Engine) newRun(ctx context.Context, tx store.Tx, p *plan) *run {
 	}
 }
 
-// load reads an instance and its plan.
-func (e *Engine) load(ctx context.Context, tx store.Tx, instanceID string) (*run, error) {
-	if e.cache != nil {
-		if snap := e.cache.get(instanceID); snap != nil {
-			p, err := e.planFor(ctx, tx, snap.inst.DefinitionID)
-			if err != nil {
-				return nil, err
-			}
-			r := e.newRun(ctx, tx, p)
-			r.restore(snap)
-			r.fromCache = true
-			return r, nil
+// load reads an instance (from the cache when it holds it) and its plan.
+func (e *Engine) load(ctx context.Context, b *batch, instanceID string) (*run, error) {
+	tx := b.tx
+	if snap := b.cached(instanceID); snap != nil {
+		p, err := e.planFor(ctx, tx, snap.inst.DefinitionID)
+		if err != nil {
+			return nil, err
 		}
+		r := e.newRun(ctx, b, p)
+		r.restore(snap)
+		r.fromCache = true
+		return r, nil
 	}
 	agg, err := tx.LoadInstance(ctx, instanceID)
 	if err != nil {
@@ -113,7 +112,7 @@ func (e *Engine) load(ctx context.Context, tx store.Tx, instanceID string) (*run
 	if err != nil {
 		return nil, err
 	}
-	r := e.newRun(ctx, tx, p)
+	r := e.newRun(ctx, b, p)
 	r.inst = agg.Instance
 	for _, t := range agg.Tokens {
 		r.tokens[t.ID] = t
@@ -194,18 +193,11 @@ func (r *run) flush() error {
 	for _, i := range r.putIncidents {
 		c.PutIncidents = append(c.PutIncidents, i)
 	}
-	if err := r.tx.Apply(r.ctx, c); err != nil {
-		r.e.evict(r.inst.ID)
+	if err := r.b.tx.Apply(r.ctx, c); err != nil {
+		r.b.evict(r.inst.ID)
 		return fmt.Errorf("write instance %q: %w", r.inst.ID, err)
 	}
-	r.e.pending = append(r.e.pending, r.events...)
-	if r.e.cache != nil {
-		if r.ended() {
-			r.e.cache.stage(r.inst.ID, nil)
-		} else {
-			r.e.cache.stage(r.inst.ID, r.snapshot())
-		}
-	}
+	r.b.wrote(r)
 	return nil
 }
 
