@@ -19,6 +19,8 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/storetest"
+	"github.com/cockpit-engine/cockpit/internal/event"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
 // faultStoreKinds are the stores the committer's failure tests run on, each wrapped in a
@@ -73,13 +75,7 @@ func faultStoreKinds() []struct {
 // waitUntil polls cond until it holds, for at most 10 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	wait.For(t, what, cond)
 }
 
 // faultFixture is an engine on a FaultStore, with k instances of a process that waits at
@@ -109,7 +105,7 @@ func newFaultFixture(t *testing.T, fs *storetest.FaultStore, k int, opts Options
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		for _, ev := range evs {
-			if ev.Type == EventUserTaskCompleted {
+			if ev.Type == event.UserTaskCompleted {
 				f.reported[ev.InstanceID]++
 			}
 		}
@@ -222,7 +218,7 @@ func (f *faultFixture) check(reportedOnce bool) {
 		d, _ := f.e.GetInstance(f.ctx, id)
 		completed := 0
 		for _, ev := range d.History {
-			if ev.Type == EventUserTaskCompleted {
+			if ev.Type == event.UserTaskCompleted {
 				completed++
 			}
 		}
@@ -420,7 +416,7 @@ func TestFailedBatchBeforeNext(t *testing.T) {
 				}
 				sets := 0
 				for _, ev := range d.History {
-					if ev.Type == EventVariablesChanged {
+					if ev.Type == event.VariablesChanged {
 						sets++
 					}
 				}
