@@ -36,8 +36,12 @@ const (
 	// MaxBuiltBytes is the total length (bytes of strings, elements of arrays and
 	// maps) of the values that string and array building may produce in a budget.
 	MaxBuiltBytes = 16 << 20
-	// MaxDuration is the evaluation time a budget allows, whatever the counts say.
-	MaxDuration = 100 * time.Millisecond
+	// MaxDuration is the evaluation time a budget allows, whatever the counts say: a
+	// backstop for work the counts do not see. It is wall-clock time, which a loaded
+	// machine stretches (a goroutine descheduled in the middle of "a + 1"), so it sits
+	// far above what any counted expression takes: hostile ones are refused by
+	// MaxSteps and MaxBuiltBytes, the same on every machine, long before.
+	MaxDuration = time.Second
 	// MemoryBudget is expr's own allocation budget for one evaluation (elements of
 	// ranges, array and map literals, repeat); the value is expr's default, named
 	// here so that the limit is stated in one place.
