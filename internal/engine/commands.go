@@ -420,10 +420,8 @@ func (e *Engine) RetryIncident(ctx context.Context, incidentID string, opts Retr
 		// A token stopped on its way by a command's bound (stopQueue) arrives by the
 		// flow it was taking.
 		var via *flow
-		for _, fl := range n.in {
-			if tok.Flow != "" && fl.f.ID == tok.Flow {
-				via = fl
-			}
+		if fl := r.p.flows[tok.Flow]; fl != nil && fl.target == n {
+			via = fl
 		}
 		r.enqueue(tok, n, via)
 		return nil

@@ -72,12 +72,6 @@ func faultStoreKinds() []struct {
 	return kinds
 }
 
-// waitUntil polls cond until it holds, for at most 10 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	wait.For(t, what, cond)
-}
-
 // faultFixture is an engine on a FaultStore, with k instances of a process that waits at
 // a user task, then runs a service job on this node (counted per instance), then waits at
 // a second user task.
@@ -177,7 +171,7 @@ func (f *faultFixture) plug() (release func()) {
 // send runs fn(i) for i < n on goroutines of their own, waits until their commands are
 // queued behind a plug (n more than before), and returns a wait for their answers, which
 // checks that each call returned once.
-func (f *faultFixture) send(n int, fn func(i int) error) (wait func() []error) {
+func (f *faultFixture) send(n int, fn func(i int) error) (answered func() []error) {
 	f.t.Helper()
 	before := len(f.e.com.cmds)
 	results := make([]error, n)
@@ -191,7 +185,7 @@ func (f *faultFixture) send(n int, fn func(i int) error) (wait func() []error) {
 			answers[i].Add(1)
 		}()
 	}
-	waitUntil(f.t, "the commands to queue", func() bool { return len(f.e.com.cmds) == before+n })
+	wait.For(f.t, "the commands to queue", func() bool { return len(f.e.com.cmds) == before+n })
 	return func() []error {
 		wg.Wait()
 		for i := range answers {
@@ -211,7 +205,7 @@ func (f *faultFixture) check(reportedOnce bool) {
 	t := f.t
 	t.Helper()
 	for i, id := range f.ids {
-		waitUntil(t, "instance "+id+" to reach the second task", func() bool {
+		wait.For(t, "instance "+id+" to reach the second task", func() bool {
 			d, err := f.e.GetInstance(f.ctx, id)
 			return err == nil && len(d.UserTasks) == 2
 		})
@@ -233,7 +227,7 @@ func (f *faultFixture) check(reportedOnce bool) {
 		}
 	}
 	e := f.e
-	waitUntil(t, "every worker slot to come back", func() bool {
+	wait.For(t, "every worker slot to come back", func() bool {
 		e.pushMu.Lock()
 		defer e.pushMu.Unlock()
 		return len(e.sem) == 0 && e.pushPending == 0

@@ -425,7 +425,8 @@ func (r *run) subscribe(tok *store.Token, n *node) error {
 			return nil
 		}
 		key = correlationString(v)
-		if err := checkSize(fmt.Sprintf("correlation key of %q", n.el.ID), len(key), MaxBusinessKeyBytes); err != nil {
+		if len(key) > MaxBusinessKeyBytes {
+			err := checkSize(fmt.Sprintf("correlation key of %q", n.el.ID), len(key), MaxBusinessKeyBytes)
 			r.openIncident(tok, n, store.IncidentExpression, err.Error(), "", "")
 			return nil
 		}

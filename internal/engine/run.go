@@ -318,8 +318,8 @@ func (r *run) setVariables(vars map[string]any, tok *store.Token, n *node) error
 		if name == "" {
 			return fmt.Errorf("variable name is empty: %w", ErrInvalidInput)
 		}
-		if err := checkSize(fmt.Sprintf("variable name %.40q…", name), len(name), MaxNameBytes); err != nil {
-			return err
+		if len(name) > MaxNameBytes { // tested first: the label is formatted only for the error
+			return checkSize(fmt.Sprintf("variable name %.40q…", name), len(name), MaxNameBytes)
 		}
 		dv, raw, typ, err := normalise(name, vars[name])
 		if err != nil {
@@ -329,8 +329,8 @@ func (r *run) setVariables(vars map[string]any, tok *store.Token, n *node) error
 		if err != nil {
 			return fmt.Errorf("variable %q: %v: %w", name, err, ErrInvalidInput)
 		}
-		if err := checkSize(fmt.Sprintf("variable %q (JSON-encoded)", name), len(enc), MaxVariableBytes); err != nil {
-			return err
+		if len(enc) > MaxVariableBytes {
+			return checkSize(fmt.Sprintf("variable %q (JSON-encoded)", name), len(enc), MaxVariableBytes)
 		}
 		qname, _ := json.Marshal(name)
 		if i > 0 {

@@ -1016,8 +1016,12 @@ func (s *server) deploy(c echo.Context) error {
 	if dep.Report != nil && len(dep.Report.Warnings) > 0 {
 		// References of the diagram and artifacts that point at nothing: the flow runs,
 		// but the drawing may miss shapes.
-		msg += fmt.Sprintf(" Note: %d reference%s of the diagram or its artifacts point%s at nothing (cockpit validate lists them).",
-			len(dep.Report.Warnings), pluralS(len(dep.Report.Warnings)), map[bool]string{true: "s", false: ""}[len(dep.Report.Warnings) == 1])
+		n := len(dep.Report.Warnings)
+		verb := "point"
+		if n == 1 {
+			verb = "points"
+		}
+		msg += fmt.Sprintf(" Note: %d reference%s of the diagram or its artifacts %s at nothing (cockpit validate lists them).", n, pluralS(n), verb)
 	}
 	return redirectFlash(c, to, msg, false)
 }

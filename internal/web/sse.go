@@ -723,11 +723,6 @@ func (h *hub) parseTopic(ctx context.Context, raw string) (topic, error) {
 		if arg == "" {
 			return topic{}, fmt.Errorf("%w: %q: name the process key", errBadTopic, raw)
 		}
-		for k := range q {
-			if k != "version" {
-				q.Del(k)
-			}
-		}
 		types := ofKind(event.KindInstance, event.KindElement, event.KindIncident)
 		t = topic{key: "process:" + arg + encodeQuery(q), path: "/processes/" + url.PathEscape(arg) + encodeQuery(q),
 			subject: byKey(arg), match: func(m *bus.Message) bool { return m.DefinitionKey == arg && types(m.Type) },
@@ -777,11 +772,7 @@ func liveTopic(c echo.Context) string {
 	case "/":
 		return "dashboard"
 	case "/processes/:key":
-		t := "process:" + c.Param("key")
-		if v := c.QueryParam("version"); v != "" {
-			t += "?version=" + url.QueryEscape(v)
-		}
-		return t
+		return "process:" + c.Param("key") + encodeQuery(topicQuery("process", c.Request().URL.Query()))
 	case "/instances/:id":
 		return "instance:" + c.Param("id")
 	case "/instances":

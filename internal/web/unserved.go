@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -63,14 +64,6 @@ func unservedList(jobs map[string]int) []components.UnservedType {
 	for t, n := range jobs {
 		out = append(out, components.UnservedType{Type: t, Jobs: n})
 	}
-	slices.SortFunc(out, func(a, b components.UnservedType) int {
-		if a.Type < b.Type {
-			return -1
-		}
-		if a.Type > b.Type {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b components.UnservedType) int { return strings.Compare(a.Type, b.Type) })
 	return out
 }

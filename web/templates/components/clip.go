@@ -21,7 +21,7 @@ const (
 // Clip returns s cut to at most n characters (runes), with "…" when it was cut. Invalid
 // UTF-8 counts byte by byte and is never split inside a valid rune.
 func Clip(s string, n int) string {
-	if len(s) <= n || utf8.RuneCountInString(s) <= n {
+	if !Clipped(s, n) {
 		return s
 	}
 	i, k := 0, 0
