@@ -124,17 +124,7 @@ func (s *Service) beginAudit(entries ...*store.AuditEntry) error {
 	for _, a := range entries {
 		a.Result = store.AuditStarted
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.base), auditTimeout)
-	defer cancel()
-	err := s.st.Write(ctx, func(tx store.Tx) error {
-		for _, a := range entries {
-			if err := tx.InsertAudit(ctx, a); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.writeAuditRows("", store.Tx.InsertAudit, entries); err != nil {
 		return fmt.Errorf("the command was not carried out: its audit row could not be written: %w", err)
 	}
 	return nil
@@ -143,15 +133,15 @@ func (s *Service) beginAudit(entries ...*store.AuditEntry) error {
 // finishAudit gives rows written by beginAudit their results. A failure leaves them
 // "started" and is logged: the commands ran.
 func (s *Service) finishAudit(entries ...*store.AuditEntry) {
-	s.writeAuditRows(`write audit result (the rows stay "started")`, store.Tx.UpdateAudit, entries)
+	_ = s.writeAuditRows(`write audit result (the rows stay "started")`, store.Tx.UpdateAudit, entries)
 }
 
 // writeAuditRows writes entries in one transaction, each with write (InsertAudit or
-// UpdateAudit). A failure is logged under what: the commands ran, or were refused,
-// regardless.
-func (s *Service) writeAuditRows(what string, write func(store.Tx, context.Context, *store.AuditEntry) error, entries []*store.AuditEntry) {
+// UpdateAudit), and returns the failure. With what set, a failure is also logged under
+// it (the commands ran, or were refused, regardless); without, the caller handles it.
+func (s *Service) writeAuditRows(what string, write func(store.Tx, context.Context, *store.AuditEntry) error, entries []*store.AuditEntry) error {
 	if len(entries) == 0 {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.base), auditTimeout)
 	defer cancel()
@@ -164,9 +154,10 @@ func (s *Service) writeAuditRows(what string, write func(store.Tx, context.Conte
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && what != "" {
 		s.log.Error(what, "verb", entries[0].Command, "actor", entries[0].Actor, "entries", len(entries), "err", err)
 	}
+	return err
 }
 
 // setResult puts a reply's outcome into an audit row.

@@ -587,7 +587,7 @@ func (s *Service) writeAudit(x *call, rep *reply) {
 }
 
 func (s *Service) insertAudit(entries ...*store.AuditEntry) {
-	s.writeAuditRows("write audit log", store.Tx.InsertAudit, entries)
+	_ = s.writeAuditRows("write audit log", store.Tx.InsertAudit, entries)
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
