@@ -15,10 +15,8 @@ func servedSet(list string) map[string]bool {
 		return nil
 	}
 	set := map[string]bool{}
-	for _, t := range strings.Split(list, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			set[t] = true
-		}
+	for _, t := range splitList(list) {
+		set[t] = true
 	}
 	return set
 }
