@@ -126,7 +126,7 @@ func TestRelayFailover(t *testing.T) {
 		return owner
 	}
 	first := c.start(0, env...)
-	waitCond(t, time.Minute, "the first node's relay to take the lease", func() bool { return holder() == first })
+	wait.Within(t, time.Minute, "the first node's relay to take the lease", func() bool { return holder() == first })
 	c.start(1, env...)
 
 	// Instances start every 5 ms from this process (its engine is not started: it runs
@@ -162,11 +162,11 @@ func TestRelayFailover(t *testing.T) {
 		}
 	}()
 
-	waitCond(t, time.Minute, "events to flow", func() bool { return seen.since(time.Time{}) > 500 })
+	wait.Within(t, time.Minute, "events to flow", func() bool { return seen.since(time.Time{}) > 500 })
 	killedAt := time.Now()
 	victim := c.kill(0)
 	t.Logf("SIGKILLed %s, the holder of the relay's lease", victim)
-	waitCond(t, time.Minute, "events to resume", func() bool { return seen.since(killedAt.Add(100*time.Millisecond)) > 500 })
+	wait.Within(t, time.Minute, "events to resume", func() bool { return seen.since(killedAt.Add(100*time.Millisecond)) > 500 })
 	longest, firstAfter := seen.silence(killedAt)
 	t.Logf("fail-over after SIGKILL: the first event after the kill arrived %v after it; the longest pause in events was %v (lease TTL %v)",
 		firstAfter.Round(time.Millisecond), longest.Round(time.Millisecond), leadership.DefaultTTL)
@@ -178,12 +178,12 @@ func TestRelayFailover(t *testing.T) {
 	// A graceful stop releases the lease: a standby (the killed node's replacement, once
 	// its engine runs jobs) takes it at its next try.
 	standby := c.start(0, env...)
-	waitCond(t, time.Minute, "the new node to run jobs", func() bool {
+	wait.Within(t, time.Minute, "the new node to run jobs", func() bool {
 		return h.count(`SELECT count(*) FROM $S.crash_runs WHERE node = $1`, standby) > 0
 	})
 	stoppedAt := time.Now()
 	c.stop(1)
-	waitCond(t, time.Minute, "events to resume after the stop", func() bool { return holder() == standby && seen.since(time.Now().Add(-time.Second)) > 100 })
+	wait.Within(t, time.Minute, "events to resume after the stop", func() bool { return holder() == standby && seen.since(time.Now().Add(-time.Second)) > 100 })
 	longest, firstAfter = seen.silence(stoppedAt)
 	t.Logf("hand-over after a graceful stop of %s: the longest pause in events was %v (the stopping relay drains first; first event after the stop request %v)",
 		survivor, longest.Round(time.Millisecond), firstAfter.Round(time.Millisecond))
@@ -191,7 +191,7 @@ func TestRelayFailover(t *testing.T) {
 	n := <-produced
 
 	// Let the survivor finish every instance and empty the outbox, then stop it.
-	waitCond(t, 2*time.Minute, "every instance to complete and be published", func() bool {
+	wait.Within(t, 2*time.Minute, "every instance to complete and be published", func() bool {
 		return h.count(`SELECT count(*) FROM $S.instances WHERE state <> 'completed'`) == 0 &&
 			h.count(`SELECT count(*) FROM $S.events WHERE seq > coalesce((SELECT max(seq) FROM $S.outbox_cursor), 0)`) == 0
 	})
@@ -274,10 +274,4 @@ func checkStream(t *testing.T, h *harness, url, prefix string) {
 			info.State.Msgs, len(stored), lost, dups, len(ids)-(len(stored)-lost), disorder)
 	}
 	t.Logf("stream: %d events, each once, in order per instance", len(stored))
-}
-
-// waitCond polls cond until it holds, or fails the test after d.
-func waitCond(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	wait.Within(t, d, what, cond)
 }
