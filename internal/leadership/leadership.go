@@ -212,20 +212,32 @@ func (e *Elector) Elect(ctx context.Context) (bool, error) {
 func (e *Elector) set(held bool, msg string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if held == e.leader.Load() {
+	if !e.setLocked(held) {
 		return
+	}
+	if held {
+		e.log.Info(msg)
+	} else {
+		e.log.Warn(msg)
+	}
+}
+
+// setLocked starts or ends the term and wakes Changed's waiters, and reports whether
+// anything changed. e.mu is held.
+func (e *Elector) setLocked(held bool) bool {
+	if held == e.leader.Load() {
+		return false
 	}
 	e.leader.Store(held)
 	if held {
 		e.term, e.end = context.WithCancel(context.Background())
-		e.log.Info(msg)
 	} else {
 		e.end()
 		e.term, e.end = nil, nil
-		e.log.Warn(msg)
 	}
 	close(e.changed)
 	e.changed = make(chan struct{})
+	return true
 }
 
 // release gives the lease up so another node takes over at its next try.
@@ -233,14 +245,7 @@ func (e *Elector) release() {
 	e.attempt.Lock()
 	defer e.attempt.Unlock()
 	e.mu.Lock()
-	was := e.leader.Load()
-	if was {
-		e.leader.Store(false)
-		e.end()
-		e.term, e.end = nil, nil
-		close(e.changed)
-		e.changed = make(chan struct{})
-	}
+	was := e.setLocked(false)
 	e.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), min(e.opts.TTL, releaseTimeout))
 	defer cancel()
