@@ -203,13 +203,11 @@ func (c *checker) container(ct *Container, owner *Element) {
 		}
 	}
 	flows := map[string]*SequenceFlow{}
-	leaving := map[string]int{} // flows per source
 	from, to := map[string][]*SequenceFlow{}, map[string][]*SequenceFlow{}
 	for _, f := range ct.Flows {
 		if _, dup := flows[f.ID]; !dup {
 			flows[f.ID] = f
 		}
-		leaving[f.SourceRef]++
 		from[f.SourceRef] = append(from[f.SourceRef], f)
 		to[f.TargetRef] = append(to[f.TargetRef], f)
 		if n := c.ids[f.ID]; n > 1 {
@@ -225,7 +223,7 @@ func (c *checker) container(ct *Container, owner *Element) {
 			c.problem(f.ID, KindSequenceFlow, f.Line, f.Col, "targetRef %q is not a flow node of this %s", f.TargetRef, scope(owner))
 		}
 	}
-	c.fanOut(ct, nodes)
+	c.fanOut(ct, nodes, from, to)
 	for _, e := range ct.Elements {
 		if !e.Kind.IsFlowNode() {
 			continue
@@ -240,7 +238,7 @@ func (c *checker) container(ct *Container, owner *Element) {
 		} else {
 			c.pr.Executes = append(c.pr.Executes, Finding{ElementID: e.ID, Kind: e.Kind, Line: e.Line, Col: e.Col, Message: "executes"})
 		}
-		c.structure(e, nodes, flows, leaving)
+		c.structure(e, nodes, flows, from)
 		if e.ID != "" && c.ids[e.ID] <= 1 { // a missing or duplicate id is reported above
 			c.flowLists(e, "outgoing", e.Outgoing, from[e.ID], flows, owner, func(f *SequenceFlow) string { return f.SourceRef })
 			c.flowLists(e, "incoming", e.Incoming, to[e.ID], flows, owner, func(f *SequenceFlow) string { return f.TargetRef })
@@ -262,7 +260,7 @@ func scope(owner *Element) string {
 }
 
 // structure checks the references of one flow node.
-func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[string]*SequenceFlow, leaving map[string]int) {
+func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[string]*SequenceFlow, from map[string][]*SequenceFlow) {
 	if e.Kind == KindBoundaryEvent {
 		host := nodes[e.AttachedTo]
 		switch {
@@ -280,7 +278,7 @@ func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[str
 		}
 	}
 	if e.Kind == KindExclusiveGateway {
-		if leaving[e.ID] > 1 {
+		if len(from[e.ID]) > 1 {
 			for _, id := range e.Outgoing {
 				f := flows[id]
 				if f != nil && f.ID != e.Default && strings.TrimSpace(f.Condition) == "" {

@@ -9,22 +9,16 @@ package bpmn
 const MaxFlowsPerElement = 256
 
 // fanOut reports the flow nodes of ct with more than MaxFlowsPerElement outgoing or
-// incoming sequence flows.
-func (c *checker) fanOut(ct *Container, nodes map[string]*Element) {
-	out := map[string]int{}
-	in := map[string]int{}
-	for _, f := range ct.Flows {
-		out[f.SourceRef]++
-		in[f.TargetRef]++
-	}
+// incoming sequence flows (from and to: ct's flows by source and by target).
+func (c *checker) fanOut(ct *Container, nodes map[string]*Element, from, to map[string][]*SequenceFlow) {
 	for _, e := range ct.Elements {
 		if nodes[e.ID] != e {
 			continue
 		}
-		if n := out[e.ID]; n > MaxFlowsPerElement {
+		if n := len(from[e.ID]); n > MaxFlowsPerElement {
 			c.problem(e.ID, e.Kind, e.Line, e.Col, "%d outgoing sequence flows, more than the limit of %d (MaxFlowsPerElement)", n, MaxFlowsPerElement)
 		}
-		if n := in[e.ID]; n > MaxFlowsPerElement {
+		if n := len(to[e.ID]); n > MaxFlowsPerElement {
 			c.problem(e.ID, e.Kind, e.Line, e.Col, "%d incoming sequence flows, more than the limit of %d (MaxFlowsPerElement)", n, MaxFlowsPerElement)
 		}
 	}
