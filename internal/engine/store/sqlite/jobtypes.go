@@ -27,21 +27,16 @@ func (t *tx) CountJobTypes(ctx context.Context, f store.JobTypeFilter) ([]store.
 		q.and(`type NOT IN (SELECT value FROM json_each(?))`, string(exclude))
 	}
 	q.tail(` GROUP BY type ORDER BY type LIMIT ?`, limit(f.Limit))
-	rows, err := t.tx.QueryContext(ctx, q.String(), q.args...)
+	counts, err := queryBuilt(ctx, t, q, func(r scanner) (*store.JobTypeCount, error) {
+		var c store.JobTypeCount
+		return &c, r.Scan(&c.Type, &c.Jobs)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("count job types: %w", err)
 	}
-	defer rows.Close()
-	var out []store.JobTypeCount
-	for rows.Next() {
-		var c store.JobTypeCount
-		if err := rows.Scan(&c.Type, &c.Jobs); err != nil {
-			return nil, fmt.Errorf("count job types: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count job types: %w", err)
+	out := make([]store.JobTypeCount, len(counts))
+	for i, c := range counts {
+		out[i] = *c
 	}
 	return out, nil
 }
