@@ -142,8 +142,19 @@ func (r *bulkRegistry) recheck(ctx context.Context, id string, eng Engine, now t
 	}
 	r.mu.Unlock()
 
-	// Newest first: a retried step's new incident is among the newest.
-	open, err := eng.ListIncidents(ctx, store.IncidentFilter{State: store.IncidentOpen, Limit: command.MaxBulk})
+	// Newest first: a retried step's new incident is among the newest. When every
+	// retried incident is of one process (the usual bulk selection), read that process's
+	// alone.
+	f := store.IncidentFilter{State: store.IncidentOpen, Limit: command.MaxBulk}
+	for i, it := range retried {
+		if i == 0 {
+			f.DefinitionKey = it.DefinitionKey
+		} else if it.DefinitionKey != f.DefinitionKey {
+			f.DefinitionKey = ""
+			break
+		}
+	}
+	open, err := eng.ListIncidents(ctx, f)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err == nil {
