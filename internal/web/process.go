@@ -191,6 +191,10 @@ func (s *server) drawDiagram(ctx context.Context, defID string, model *bpmn.Defi
 	switch {
 	case err == nil:
 		d.SVG = scene.SVG(ov)
+	case ctx.Err() != nil:
+		// This request ended (the browser left, or its own deadline) while it waited for
+		// the drawing: not the drawing's failure, and nobody reads the page.
+		d.Placeholder = "The diagram was not drawn: the request ended first."
 	case errors.Is(err, diagram.ErrTooLarge):
 		d.Placeholder = fmt.Sprintf("This diagram is too large to draw here (over %d MiB of SVG).", diagram.MaxBytes>>20)
 	case errors.Is(err, context.DeadlineExceeded):
