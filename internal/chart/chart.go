@@ -232,15 +232,19 @@ func timeChart(c TimeChart, bars bool) []byte {
 				full--
 			}
 			pt := func(i int) string { return num(b.x0()+(float64(i)+0.5)*bw) + " " + num(yOf(s.Values[i])) }
-			var line strings.Builder
-			for i := 0; i <= full; i++ {
-				cmd := "L"
-				if i == 0 {
-					cmd = "M"
+			// path is the polyline through the points from..to ("" when to < from).
+			path := func(from, to int) string {
+				var p strings.Builder
+				for i := from; i <= to; i++ {
+					cmd := "L"
+					if i == from {
+						cmd = "M"
+					}
+					p.WriteString(cmd + pt(i))
 				}
-				line.WriteString(cmd + pt(i))
+				return p.String()
 			}
-			d := line.String()
+			d := path(0, full)
 			if s.Area && d != "" {
 				fmt.Fprintf(&out, `<path class="chart-area" d="%sL%s %sL%s %sZ" fill="%s" fill-opacity="0.14" stroke="none"/>`,
 					d, num(b.x0()+(float64(full)+0.5)*bw), num(b.y0()), num(b.x0()+0.5*bw), num(b.y0()), esc(s.Color))
@@ -250,16 +254,8 @@ func timeChart(c TimeChart, bars bool) []byte {
 					d, esc(s.Color))
 			}
 			if full < last {
-				var dash strings.Builder
-				for i := max(full, 0); i <= last; i++ {
-					cmd := "L"
-					if i == max(full, 0) {
-						cmd = "M"
-					}
-					dash.WriteString(cmd + pt(i))
-				}
 				fmt.Fprintf(&out, `<path class="chart-line chart-partial" d="%s" fill="none" stroke="%s" stroke-width="2" stroke-dasharray="4 3" stroke-opacity="0.7" stroke-linecap="round" data-partial="true"/>`,
-					dash.String(), esc(s.Color))
+					path(max(full, 0), last), esc(s.Color))
 				// A dot marks the partial point even where it is the only one.
 				fmt.Fprintf(&out, `<circle class="chart-partial-point" cx="%s" cy="%s" r="2.5" fill="none" stroke="%s"/>`,
 					num(b.x0()+(float64(last)+0.5)*bw), num(yOf(s.Values[last])), esc(s.Color))
