@@ -45,13 +45,18 @@ func OpenDB(ctx context.Context, url, schema string) (*DB, error) {
 	return &DB{DB: db, schema: schema}, nil
 }
 
-func openDB(cc *pgx.ConnConfig) (*sql.DB, error) {
-	// Migrations run without the store's statement_timeout: it bounds the engine's short
-	// statements, while a migration (an index built over a year of rows) may rightly take
-	// longer, and one cancelled half-way leaves the schema for a person to mend.
+// setupConfig is cc for the set-up connections (the schema's creation, the migrations):
+// without the store's statement_timeout, which bounds the engine's short statements,
+// while a migration (an index built over a year of rows) may rightly take longer, and one
+// cancelled half-way leaves the schema for a person to mend.
+func setupConfig(cc *pgx.ConnConfig) *pgx.ConnConfig {
 	cc = cc.Copy()
 	cc.RuntimeParams["statement_timeout"] = "0"
-	db := stdlib.OpenDB(*cc)
+	return cc
+}
+
+func openDB(cc *pgx.ConnConfig) (*sql.DB, error) {
+	db := stdlib.OpenDB(*setupConfig(cc))
 	db.SetMaxOpenConns(2)
 	return db, nil
 }

@@ -19,7 +19,7 @@ import (
 // schema of the path; creating it makes the tables, the migration lock and the NOTIFY
 // channel all follow the search_path.
 func ensureSchema(ctx context.Context, cc *pgx.ConnConfig, schema string) (string, error) {
-	conn, err := pgx.ConnectConfig(ctx, cc)
+	conn, err := pgx.ConnectConfig(ctx, setupConfig(cc))
 	if err != nil {
 		return "", fmt.Errorf("connect: %w", err)
 	}
