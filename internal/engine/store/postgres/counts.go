@@ -2,41 +2,18 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
-// countTokensSQL walks the tokens (one per waiting path of a running instance) and keeps
-// those of the definition; it never reads finished instances.
-const countTokensSQL = `SELECT t.element_id, count(*)::int FROM tokens t JOIN instances i ON i.id = t.instance_id
-	WHERE i.definition_id = $1 GROUP BY t.element_id`
-
-// CountTokens counts a definition's tokens per element.
-func (t *tx) CountTokens(ctx context.Context, definitionID string) (map[string]int, error) {
-	return t.countBy(ctx, fmt.Sprintf("count tokens of %q", definitionID), countTokensSQL, definitionID)
-}
-
-type elementTotal struct {
-	element string
-	n       int64
-}
-
-// ElementCounts reads a definition's completion counts: one primary-key range of
-// element_stats.
+// ElementCounts reads a definition's stored completion counts (sqlstore) and adds those
+// counted in this transaction.
 func (t *tx) ElementCounts(ctx context.Context, definitionID string) (map[string]int64, error) {
-	rows, err := queryAll(ctx, t, "element counts", false, elementCountsSQL, func(r pgx.Row) (*elementTotal, error) {
-		var c elementTotal
-		return &c, r.Scan(&c.element, &c.n)
-	}, definitionID)
+	out, err := t.Queries.ElementCounts(ctx, definitionID)
 	if err != nil {
-		return nil, wrapErr(fmt.Sprintf("element counts of %q", definitionID), err)
-	}
-	out := make(map[string]int64, len(rows))
-	for _, c := range rows {
-		out[c.element] = c.n
+		return nil, err
 	}
 	// Completions counted in this transaction are written at COMMIT; add them.
 	for el, n := range t.pendingCompleted(definitionID) {

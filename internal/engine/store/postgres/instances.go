@@ -2,25 +2,18 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 )
 
 // Instances: the aggregate a command loads, the change it applies, and the instance list.
-
-func (t *tx) GetInstance(ctx context.Context, id string) (*store.Instance, error) {
-	return queryOne(ctx, t, "get instance", "instance "+strconv.Quote(id), getInstanceSQL, scanInstance, id)
-}
 
 // LoadInstance reads the aggregate with one pipelined batch of seven lookups.
 func (t *tx) LoadInstance(ctx context.Context, id string) (*store.Aggregate, error) {
@@ -35,25 +28,25 @@ func (t *tx) LoadInstance(ctx context.Context, id string) (*store.Aggregate, err
 		b.Queue(loadIncidentsSQL, id)
 	}, func(br pgx.BatchResults) error {
 		var err error
-		if a.Instance, err = scanInstance(br.QueryRow()); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		if a.Instance, err = sqlstore.Postgres.ScanInstance(br.QueryRow()); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if err := loadRows(br, &a.Tokens, scanToken); err != nil {
+		if err := loadRows(br, &a.Tokens, sqlstore.Postgres.ScanToken); err != nil {
 			return err
 		}
-		if err := loadRows(br, &a.Variables, scanVariable); err != nil {
+		if err := loadRows(br, &a.Variables, sqlstore.Postgres.ScanVariable); err != nil {
 			return err
 		}
-		if err := loadRows(br, &a.Jobs, scanJob); err != nil {
+		if err := loadRows(br, &a.Jobs, sqlstore.Postgres.ScanJob); err != nil {
 			return err
 		}
-		if err := loadRows(br, &a.Subscriptions, scanSubscription); err != nil {
+		if err := loadRows(br, &a.Subscriptions, sqlstore.Postgres.ScanSubscription); err != nil {
 			return err
 		}
-		if err := loadRows(br, &a.Tasks, scanUserTask); err != nil {
+		if err := loadRows(br, &a.Tasks, sqlstore.Postgres.ScanUserTask); err != nil {
 			return err
 		}
-		return loadRows(br, &a.Incidents, scanIncident)
+		return loadRows(br, &a.Incidents, sqlstore.Postgres.ScanIncident)
 	})
 	if err != nil {
 		return nil, wrapErr(fmt.Sprintf("load instance %q", id), err)
@@ -64,7 +57,7 @@ func (t *tx) LoadInstance(ctx context.Context, id string) (*store.Aggregate, err
 	return a, nil
 }
 
-func loadRows[T any](br pgx.BatchResults, dst *[]*T, scan func(pgx.Row) (*T, error)) error {
+func loadRows[T any](br pgx.BatchResults, dst *[]*T, scan func(sqlstore.Scanner) (*T, error)) error {
 	rows, err := br.Query()
 	if err != nil {
 		return err
@@ -219,113 +212,6 @@ func eventArgs(evs []*store.Event) []any {
 	return []any{id, inst, iseq, defID, defKey, typ, el, elType, tok, job, inc, at, data}
 }
 
-// ListVariables returns the variables of the given instances, by instance id and name.
-func (t *tx) ListVariables(ctx context.Context, instanceIDs []string) ([]*store.Variable, error) {
-	if len(instanceIDs) == 0 {
-		return nil, nil
-	}
-	vs, err := queryAll(ctx, t, "list variables", false, listVariablesSQL, scanVariable, instanceIDs)
-	if err != nil {
-		return nil, wrapErr(fmt.Sprintf("list variables of %d instances", len(instanceIDs)), err)
-	}
-	return vs, nil
-}
-
-// instanceCursor encodes the keyset position of the last instance of a page (the same
-// form as the SQLite store's: base64 of "micros:id").
-func instanceCursor(in *store.Instance) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(in.StartedAt.UnixMicro(), 10) + ":" + in.ID))
-}
-
-func parseInstanceCursor(s string) (time.Time, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return time.Time{}, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
-	}
-	ts, id, ok := strings.Cut(string(b), ":")
-	if !ok {
-		return time.Time{}, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
-	}
-	started, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || started < store.MinCursorMicros || started > store.MaxCursorMicros || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
-		return time.Time{}, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
-	}
-	return time.UnixMicro(started).UTC(), id, nil
-}
-
 // Page sizes of ListInstances.
-const (
-	defaultInstancePage = 50
-	maxInstancePage     = 1000
-)
-
-func (t *tx) ListInstances(ctx context.Context, f store.InstanceFilter) (*store.InstancePage, error) {
-	n := f.Limit
-	if n <= 0 {
-		n = defaultInstancePage
-	}
-	n = min(n, maxInstancePage)
-	q := newQuery(listInstancesSQL)
-	if f.DefinitionKey != "" {
-		q.and(`definition_key = ?`, f.DefinitionKey)
-	}
-	if f.DefinitionID != "" {
-		q.and(`definition_id = ?`, f.DefinitionID)
-	}
-	switch len(f.States) {
-	case 0:
-	case 1:
-		q.and(`state = ?`, f.States[0])
-	default:
-		q.and(`state = ANY(?::text[])`, f.States)
-	}
-	if f.BusinessKey != "" {
-		q.and(`business_key = ?`, f.BusinessKey)
-	}
-	if f.VariableName != "" {
-		value, err := jsonArg(f.VariableValue)
-		if err != nil {
-			return nil, fmt.Errorf("list instances: variable %q: %w", f.VariableName, err)
-		}
-		q.and(variableCond, f.VariableName, value, value)
-	}
-	if !f.StartedAfter.IsZero() {
-		q.and(`started_at >= ?`, f.StartedAfter)
-	}
-	if !f.StartedBefore.IsZero() {
-		q.and(`started_at < ?`, f.StartedBefore)
-	}
-	if f.HasIncident != nil {
-		if *f.HasIncident {
-			q.and(`incident_count > 0`)
-		} else {
-			q.and(`incident_count = 0`)
-		}
-	}
-	if f.WaitingAt != "" {
-		q.and(waitingAtCond, f.WaitingAt)
-	}
-	if f.Stalled != nil {
-		q.and(stalledFilter(*f.Stalled))
-	}
-	if f.After != "" {
-		started, id, err := parseInstanceCursor(f.After)
-		if err != nil {
-			return nil, fmt.Errorf("list instances: %w", err)
-		}
-		q.and(instanceCursorCond, started, id)
-	}
-	q.tail(instanceOrder, n+1)
-	ins, err := queryAll(ctx, t, "list instances", false, q.String(), scanInstance, q.args...)
-	if err != nil {
-		return nil, wrapErr("list instances", err)
-	}
-	page := &store.InstancePage{Instances: ins}
-	if len(ins) > n {
-		page.Instances = ins[:n]
-		page.Next = instanceCursor(ins[n-1])
-	}
-	return page, nil
-}
 
 // Jobs.

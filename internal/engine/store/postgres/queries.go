@@ -1,29 +1,23 @@
 package postgres
 
-// All SQL of the PostgreSQL store lives in this file. Statements are sent with the extended
-// protocol and cached as prepared statements per connection by pgx (keyed by their text),
-// so each is parsed and planned once per connection. The few queries with optional filters
-// are assembled here from fixed fragments (never from caller text: values always travel as
-// parameters). Multi-row writes pass one array per column and unnest them, so a change of
-// any size is one statement per row kind.
+// The SQL only the PostgreSQL store runs: transaction control, the aggregate load, the
+// merged writes of Apply, job locking and the waiting-token read. The SQL both stores
+// share is in sqlstore. Statements are sent with the extended protocol and cached as
+// prepared statements per connection by pgx (keyed by their text), so each is parsed and
+// planned once per connection. Multi-row writes pass one array per column and unnest
+// them, so a change of any size is one statement per row kind.
 
-import (
-	"strconv"
-	"strings"
-)
+import "github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 
-// Column lists, in the order the scan functions in rows.go read them.
+// Column lists, in the order sqlstore's scan methods read them.
 const (
-	definitionCols   = `id, key, version, name, checksum, resource, xml, deployed_at`
-	instanceCols     = `id, definition_id, definition_key, definition_version, business_key, state, version, incident_count, started_at, ended_at, event_seq`
-	tokenCols        = `id, instance_id, element_id, scope_id, state, flow, created_at`
-	variableCols     = `instance_id, name, type, value, updated_at`
-	jobCols          = `id, kind, type, instance_id, token_id, element_id, definition_id, definition_key, retries, attempt, due_at, suspended, lock_owner, locked_until, repeat, last_error, error_details, created_at`
-	subscriptionCols = `id, instance_id, token_id, element_id, definition_id, definition_key, message_name, correlation_key, created_at`
-	userTaskCols     = `id, instance_id, token_id, element_id, definition_key, name, assignee, candidate_groups, form_key, state, created_at, due_at, completed_at`
-	incidentCols     = `id, instance_id, token_id, element_id, definition_key, job_id, type, message, details, state, created_at, resolved_at`
-	eventCols        = `seq, id, instance_id, instance_seq, definition_id, definition_key, type, element_id, element_type, token_id, job_id, incident_id, time, data`
-	auditCols        = `id, time, actor, command, target, reason, request, result, error`
+	instanceCols     = sqlstore.InstanceCols
+	tokenCols        = sqlstore.TokenCols
+	variableCols     = sqlstore.VariableCols
+	jobCols          = sqlstore.JobCols
+	subscriptionCols = sqlstore.SubscriptionCols
+	userTaskCols     = sqlstore.UserTaskCols
+	incidentCols     = sqlstore.IncidentCols
 )
 
 // runnable is the condition of a job the executor may run. unlocked adds "not locked": it
@@ -31,8 +25,8 @@ const (
 // the queries that read that index must use it as written. Locked jobs (most are pushed:
 // locked by the command that created them) are found by their expiry (jobs_locked).
 const (
-	runnable = `NOT suspended AND retries > 0`
-	unlocked = runnable + ` AND locked_until IS NULL`
+	runnable = sqlstore.Runnable
+	unlocked = sqlstore.Unlocked
 	// jobKinds applies LockJobsParams.Kinds ($4) and Types ($5).
 	jobKinds = `($4::text[] IS NULL OR kind = ANY($4::text[])) AND ($5::text[] IS NULL OR kind <> 'service' OR type = ANY($5::text[]))`
 )
@@ -65,11 +59,6 @@ const (
 
 // Static statements.
 const (
-	getDefinitionSQL       = `SELECT ` + definitionCols + ` FROM definitions WHERE id = $1`
-	latestDefinitionSQL    = `SELECT ` + definitionCols + ` FROM definitions WHERE key = $1 ORDER BY version DESC LIMIT 1`
-	definitionByVersionSQL = `SELECT ` + definitionCols + ` FROM definitions WHERE key = $1 AND version = $2`
-	insertDefinitionSQL    = `INSERT INTO definitions (` + definitionCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
-
 	getInstanceSQL = `SELECT ` + instanceCols + ` FROM instances WHERE id = $1`
 
 	// The aggregate: one pipelined batch of these (one round trip).
@@ -109,7 +98,7 @@ const (
 	ON CONFLICT (instance_id, name) DO UPDATE SET type = excluded.type, value = excluded.value, updated_at = excluded.updated_at`
 
 	deleteJobsSQL = `DELETE FROM jobs WHERE id = ANY($1::text[])`
-	deleteJobSQL  = `DELETE FROM jobs WHERE id = $1`
+
 	upsertJobsSQL = `INSERT INTO jobs (` + jobCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 		$9::int[], $10::int[], $11::timestamptz[], $12::bool[], $13::text[], $14::timestamptz[], $15::text[], $16::text[],
@@ -160,7 +149,6 @@ const (
 	upsertElementStatsSQL = `INSERT INTO element_stats (definition_id, element_id, completed)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
 	ON CONFLICT (definition_id, element_id) DO UPDATE SET completed = element_stats.completed + excluded.completed`
-	elementCountsSQL = `SELECT element_id, completed FROM element_stats WHERE definition_id = $1`
 
 	// Kinds and types arrive as arrays: NULL kinds means all kinds; NULL types means every
 	// service type, an empty array none.
@@ -173,134 +161,10 @@ const (
 	pick AS (SELECT id FROM (SELECT * FROM due UNION ALL SELECT * FROM expired) c ORDER BY due_at LIMIT $6)
 	UPDATE jobs SET lock_owner = $1, locked_until = $2 FROM pick WHERE jobs.id = pick.id
 	RETURNING ` + qualifiedJobCols
-	getJobSQL = `SELECT ` + jobCols + ` FROM jobs WHERE id = $1`
-	// The earliest unlocked runnable job, and the earliest lock expiry among locked ones
-	// (a locked job counts with the later of its due time and its lock expiry).
-	nextJobDueSQL = `SELECT
-	(SELECT min(due_at) FROM jobs WHERE ` + unlocked + `),
-	(SELECT min(greatest(due_at, locked_until)) FROM jobs WHERE locked_until IS NOT NULL AND ` + runnable + `)`
-	deleteStartJobsSQL = `DELETE FROM jobs WHERE instance_id = '' AND definition_key = $1`
-
-	// Instance subscriptions by (name, key), plus the start subscriptions of the name.
-	findSubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions WHERE message_name = $1 AND correlation_key = $2 AND instance_id <> ''
-	UNION ALL
-	SELECT ` + subscriptionCols + ` FROM subscriptions WHERE instance_id = '' AND message_name = $1
-	ORDER BY created_at, id`
-	deleteStartSubscriptionsSQL = `DELETE FROM subscriptions WHERE instance_id = '' AND definition_key = $1`
-
-	getIncidentSQL = `SELECT ` + incidentCols + ` FROM incidents WHERE id = $1`
-	getUserTaskSQL = `SELECT ` + userTaskCols + ` FROM user_tasks WHERE id = $1`
-
-	listVariablesSQL = `SELECT ` + variableCols + ` FROM variables WHERE instance_id = ANY($1::text[]) ORDER BY instance_id, name`
-
-	// The outbox is the events above the relay's cursor (outbox_cursor).
-	outboxCursor    = `coalesce((SELECT seq FROM outbox_cursor WHERE name = 'relay'), 0)`
-	listOutboxSQL   = `SELECT ` + eventCols + ` FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT $1`
-	outboxAfterSQL  = `SELECT seq FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT $1`
-	setOutboxCursor = `INSERT INTO outbox_cursor (name, seq) VALUES ('relay', $1) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`
-	parkOutboxSQL   = `INSERT INTO outbox_parked (seq, id, instance_id, type, bytes, reason, placeholder, parked_at)
-	SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::boolean[], $8::timestamptz[])
-	ON CONFLICT (seq) DO NOTHING`
-	listParkedSQL = `SELECT seq, id, instance_id, type, bytes, reason, placeholder, parked_at
-	FROM outbox_parked ORDER BY seq DESC LIMIT $1`
-	countParkedSQL = `SELECT count(*) FROM outbox_parked`
-	outboxStatsSQL = `SELECT (SELECT count(*) FROM events WHERE seq > ` + outboxCursor + `),
-		(SELECT time FROM events WHERE seq > ` + outboxCursor + ` ORDER BY seq LIMIT 1)`
-
-	// Take the lease when it is free, expired or ours already; a row comes back when we
-	// hold it.
-	acquireLeaseSQL = `INSERT INTO leases (name, owner, until) VALUES ($1, $2, $3)
-	ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
-	WHERE leases.owner = excluded.owner OR leases.until <= $4
-	RETURNING owner`
-	releaseLeaseSQL = `DELETE FROM leases WHERE name = $1 AND owner = $2`
-	insertAuditSQL  = `INSERT INTO audit (` + auditCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)`
-	updateAuditSQL  = `UPDATE audit SET result = $2, error = $3, request = $4::jsonb WHERE id = $1`
 )
-
-// Queries with optional filters.
-const (
-	listDefinitionsSQL = `SELECT ` + definitionCols + ` FROM definitions d`
-	latestOnlyCond     = `version = (SELECT max(version) FROM definitions d2 WHERE d2.key = d.key)`
-
-	listInstancesSQL = `SELECT ` + instanceCols + ` FROM instances`
-	// The md5 term is what variables_value_md5 indexes (migration 00007): values of any
-	// size can be indexed that way; the value itself is compared after it.
-	variableCond  = `id IN (SELECT instance_id FROM variables WHERE name = ? AND md5(value::text) = md5(?::jsonb::text) AND value = ?::jsonb)`
-	waitingAtCond = `id IN (SELECT instance_id FROM tokens WHERE element_id = ?)`
-	// Keyset pagination, newest first.
-	instanceCursorCond = `(started_at, id) < (?, ?)`
-	instanceOrder      = ` ORDER BY started_at DESC, id DESC LIMIT ?`
-
-	listJobsSQL      = `SELECT ` + jobCols + ` FROM jobs`
-	listIncidentsSQL = `SELECT ` + incidentCols + ` FROM incidents`
-	listUserTasksSQL = `SELECT ` + userTaskCols + ` FROM user_tasks`
-	listEventsSQL    = `SELECT ` + eventCols + ` FROM events`
-	listAuditSQL     = `SELECT ` + auditCols + ` FROM audit`
-)
-
-// query assembles a statement from fixed fragments: WHERE terms are ANDed, and each "?"
-// in a fragment becomes the next $n.
-type query struct {
-	sb    strings.Builder
-	where int
-	args  []any
-}
-
-func newQuery(head string) *query {
-	q := &query{args: make([]any, 0, 8)}
-	q.sb.WriteString(head)
-	return q
-}
-
-// and adds one condition (a fixed fragment) with its arguments.
-func (q *query) and(cond string, args ...any) {
-	if q.where == 0 {
-		q.sb.WriteString(" WHERE ")
-	} else {
-		q.sb.WriteString(" AND ")
-	}
-	q.where++
-	q.add(cond, args)
-}
-
-func (q *query) tail(s string, args ...any) { q.add(s, args) }
-
-// add writes frag with its "?" numbered after the arguments so far.
-func (q *query) add(frag string, args []any) {
-	for {
-		i := strings.IndexByte(frag, '?')
-		if i < 0 {
-			break
-		}
-		q.sb.WriteString(frag[:i])
-		q.args = append(q.args, args[0])
-		args = args[1:]
-		q.sb.WriteString("$" + strconv.Itoa(len(q.args)))
-		frag = frag[i+1:]
-	}
-	q.sb.WriteString(frag)
-	if len(args) != 0 {
-		panic("postgres: query fragment with more arguments than placeholders")
-	}
-}
-
-func (q *query) String() string { return q.sb.String() }
-
-// limit turns the seam's "0 means no limit" into LIMIT NULL.
-func limit(n int) any {
-	if n <= 0 {
-		return nil
-	}
-	return int64(n)
-}
 
 // Stalls (stalls.go; see store.StallTx).
 const (
-	stallCols = `id, token_id, instance_id, definition_id, definition_key, element_id, since, threshold, incident,
-	detected_at, state, cleared_at, published`
-	stallThresholdCols = `definition_key, element_id, threshold, updated_at, updated_by`
-
 	// waitingTokensSQL starts from the (element, cutoff) pairs and reads the tokens at
 	// each element, keeping those of the definition's active instances. The tokens table
 	// holds running work only; it has no element index (migration 00006: token moves are
@@ -312,31 +176,4 @@ const (
 	JOIN instances i ON i.id = t.instance_id
 	WHERE i.definition_id = $1 AND i.state = 'active'
 	ORDER BY t.element_id, t.id`
-
-	insertStallSQL = `INSERT INTO stalls (` + stallCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
-	clearStallsSQL = `UPDATE stalls SET state = 'cleared', cleared_at = $1 WHERE id = ANY($2::text[]) AND state = 'open'`
-	listStallsSQL  = `SELECT ` + stallCols + ` FROM stalls`
-	// The partial index stalls_unpublished holds exactly these rows.
-	unpublishedStallsSQL  = `SELECT ` + stallCols + ` FROM stalls WHERE published <> state ORDER BY detected_at, id LIMIT $1`
-	markStallPublishedSQL = `UPDATE stalls SET published = $1 WHERE id = $2`
-	pruneStallsSQL        = `DELETE FROM stalls WHERE state = 'cleared' AND cleared_at < $1 AND published = 'cleared'`
-
-	// stallCurrent keeps the open stalls whose token still stands where it stalled, in an
-	// active instance: a stall the next detector pass will clear is not shown meanwhile.
-	stallCurrent = `s.state = 'open'
-	AND EXISTS (SELECT 1 FROM tokens t WHERE t.id = s.token_id AND t.element_id = s.element_id AND t.created_at = s.since)
-	AND EXISTS (SELECT 1 FROM instances i WHERE i.id = s.instance_id AND i.state = 'active')`
-	countStallsSQL = `SELECT s.element_id, count(*)::int FROM stalls s WHERE ` + stallCurrent +
-		` AND ($1 = '' OR s.definition_id = $1) GROUP BY s.element_id`
-	countStalledInstancesSQL = `SELECT s.definition_key, count(DISTINCT s.instance_id)::int FROM stalls s WHERE ` + stallCurrent +
-		` GROUP BY s.definition_key`
-	// stalledCond is the ListInstances filter: the few instances with a current stall.
-	stalledCond    = `id IN (SELECT s.instance_id FROM stalls s WHERE ` + stallCurrent + `)`
-	notStalledCond = `id NOT IN (SELECT s.instance_id FROM stalls s WHERE ` + stallCurrent + `)`
-
-	putStallThresholdSQL = `INSERT INTO stall_thresholds (` + stallThresholdCols + `) VALUES ($1, $2, $3, $4, $5)
-	ON CONFLICT (definition_key, element_id) DO UPDATE SET threshold = excluded.threshold,
-	updated_at = excluded.updated_at, updated_by = excluded.updated_by`
-	deleteStallThresholdSQL = `DELETE FROM stall_thresholds WHERE definition_key = $1 AND element_id = $2`
-	listStallThresholdsSQL  = `SELECT ` + stallThresholdCols + ` FROM stall_thresholds`
 )

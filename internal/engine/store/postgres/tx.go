@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 )
 
 // tx implements store.Tx on one pooled connection.
@@ -17,6 +19,7 @@ import (
 // round trip later at no extra cost. Invariant: whatever is in pre has not been sent, and
 // every send empties pre; so a SAVEPOINT still in pre has nothing sent after it.
 type tx struct {
+	sqlstore.Queries
 	conn   *pgx.Conn
 	write  bool
 	traced bool
@@ -58,6 +61,7 @@ func control(text string) pending { return pending{text: text} }
 
 func newTx(conn *pgx.Conn, write bool) *tx {
 	t := &tx{conn: conn, write: write, traced: conn.Config().Tracer != nil, pre: make([]pending, 0, 8)}
+	t.Queries = sqlstore.Queries{D: sqlstore.Postgres, C: t}
 	if write {
 		t.pre = append(t.pre, control(beginWriteSQL))
 	} else {
@@ -367,7 +371,7 @@ func (t *tx) onlyDeferredAfter(k int) bool {
 // Helpers for one statement.
 
 // queryOne runs a single-row query; no row is store.ErrNotFound.
-func queryOne[T any](ctx context.Context, t *tx, op, what string, sql string, scan func(pgx.Row) (*T, error), args ...any) (*T, error) {
+func queryOne[T any](ctx context.Context, t *tx, op, what string, sql string, scan func(sqlstore.Scanner) (*T, error), args ...any) (*T, error) {
 	var v *T
 	err := t.do(ctx, op, false, func(b *pgx.Batch) { b.Queue(sql, args...) }, func(br pgx.BatchResults) error {
 		var err error
@@ -381,7 +385,7 @@ func queryOne[T any](ctx context.Context, t *tx, op, what string, sql string, sc
 }
 
 // queryAll runs a query and scans every row.
-func queryAll[T any](ctx context.Context, t *tx, op string, write bool, sql string, scan func(pgx.Row) (*T, error), args ...any) ([]*T, error) {
+func queryAll[T any](ctx context.Context, t *tx, op string, write bool, sql string, scan func(sqlstore.Scanner) (*T, error), args ...any) ([]*T, error) {
 	var out []*T
 	err := t.do(ctx, op, write, func(b *pgx.Batch) { b.Queue(sql, args...) }, func(br pgx.BatchResults) error {
 		rows, err := br.Query()
@@ -406,3 +410,28 @@ func (t *tx) exec(ctx context.Context, op string, sql string, args ...any) (int6
 }
 
 // Definitions.
+
+// Rows implements sqlstore.Conn: one statement, sent with whatever is pending.
+func (t *tx) Rows(ctx context.Context, op string, st sqlstore.Statement, row func(sqlstore.Scanner) error) error {
+	return t.do(ctx, op, st.Write, func(b *pgx.Batch) { b.Queue(st.Text, st.Args...) }, func(br pgx.BatchResults) error {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := row(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
+
+// Exec implements sqlstore.Conn.
+func (t *tx) Exec(ctx context.Context, op string, st sqlstore.Statement) (int64, error) {
+	return t.exec(ctx, op, st.Text, st.Args...)
+}
+
+// Err implements sqlstore.Conn.
+func (t *tx) Err(what string, err error) error { return wrapErr(what, err) }

@@ -8,35 +8,6 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
-// countTokensSQL walks the tokens (one per waiting path of a running instance) and keeps
-// those of the definition; it never reads finished instances. CROSS JOIN is SQLite's way
-// to fix the join order: left to its own devices the planner starts from the
-// definition's instances (the index on definition_id), which reads the whole history.
-const countTokensSQL = `SELECT t.element_id, count(*) FROM tokens t CROSS JOIN instances i ON i.id = t.instance_id
-	WHERE i.definition_id = ? GROUP BY t.element_id`
-
-// CountTokens counts a definition's tokens per element.
-func (t *tx) CountTokens(ctx context.Context, definitionID string) (map[string]int, error) {
-	rows, err := t.tx.QueryContext(ctx, countTokensSQL, definitionID)
-	if err != nil {
-		return nil, fmt.Errorf("count tokens of %q: %w", definitionID, err)
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var el string
-		var n int
-		if err := rows.Scan(&el, &n); err != nil {
-			return nil, fmt.Errorf("count tokens of %q: %w", definitionID, err)
-		}
-		out[el] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count tokens of %q: %w", definitionID, err)
-	}
-	return out, nil
-}
-
 // addElementStats adds a change's completions to element_stats with one statement: a
 // prepared multi-row upsert for up to statsChunk elements (almost every change), else
 // one that reads the rows from a JSON array.
@@ -75,27 +46,4 @@ func (t *tx) addElementStats(ctx context.Context, events []*store.Event) error {
 		return writeErr("count completed elements", err)
 	}
 	return nil
-}
-
-// ElementCounts reads a definition's completion counts: one primary-key range of
-// element_stats.
-func (t *tx) ElementCounts(ctx context.Context, definitionID string) (map[string]int64, error) {
-	rows, err := t.stmt(ctx, qElementCounts).QueryContext(ctx, definitionID)
-	if err != nil {
-		return nil, fmt.Errorf("element counts of %q: %w", definitionID, err)
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var el string
-		var n int64
-		if err := rows.Scan(&el, &n); err != nil {
-			return nil, fmt.Errorf("element counts of %q: %w", definitionID, err)
-		}
-		out[el] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("element counts of %q: %w", definitionID, err)
-	}
-	return out, nil
 }

@@ -25,6 +25,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 )
 
 // Options configure Open.
@@ -53,6 +54,8 @@ type Store struct {
 	closed bool
 	wdb    *sql.DB // exactly one connection
 	wstmts [numStmts]*sql.Stmt
+	// wshared are sqlstore's statements by ID, prepared on the writer at Open.
+	wshared []*sql.Stmt
 	// wbuilt holds the multi-row event inserts, prepared on the writer at Open, by text.
 	wbuilt map[string]*sql.Stmt
 	// wstats[n] is the n-row element stats upsert (1 <= n <= statsChunk), prepared at Open.
@@ -66,6 +69,7 @@ type Store struct {
 	rclosed atomic.Bool
 	rdb     *sql.DB
 	rstmts  [numStmts]*sql.Stmt // the read statements only
+	rshared []*sql.Stmt         // sqlstore's read statements by ID
 }
 
 var (
@@ -158,6 +162,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 				return nil, fmt.Errorf("open sqlite store %s: prepare %q: %w", o.Path, stmtSQL[id], err)
 			}
 		}
+	}
+	if s.wshared, err = prepareShared(ctx, wdb, true); err == nil {
+		s.rshared, err = prepareShared(ctx, rdb, false)
+	}
+	if err != nil {
+		s.closeAll()
+		return nil, fmt.Errorf("open sqlite store %s: %w", o.Path, err)
 	}
 	for n := 2; n <= eventChunk; n++ {
 		text := insertEventsSQL(n)
@@ -260,7 +271,9 @@ func (s *Store) Write(ctx context.Context, fn func(store.Tx) error) error {
 			_ = stx.Rollback()
 		}
 	}()
-	if err := fn(&tx{tx: stx, prepared: &s.wstmts, write: true, built: s.wbuilt, statsPrepared: &s.wstats}); err != nil {
+	t := &tx{tx: stx, prepared: &s.wstmts, shared: s.wshared, write: true, built: s.wbuilt, statsPrepared: &s.wstats}
+	t.Queries = sqlstore.Queries{D: sqlstore.SQLite, C: t}
+	if err := fn(t); err != nil {
 		return err
 	}
 	committed = true
@@ -289,7 +302,9 @@ func (s *Store) Read(ctx context.Context, fn func(store.Tx) error) error {
 	}
 	// A read transaction has nothing to commit; rolling back ends the snapshot.
 	defer func() { _ = stx.Rollback() }()
-	return fn(&tx{tx: stx, prepared: &s.rstmts})
+	t := &tx{tx: stx, prepared: &s.rstmts, shared: s.rshared}
+	t.Queries = sqlstore.Queries{D: sqlstore.SQLite, C: t}
+	return fn(t)
 }
 
 // Close waits for the running Write, then closes the statements and connections. It is
@@ -320,6 +335,7 @@ func (s *Store) closeAll() error {
 			}
 		}
 	}
+	errs = append(errs, closeStmts(s.wshared), closeStmts(s.rshared))
 	for text, st := range s.wbuilt {
 		errs = append(errs, st.Close())
 		delete(s.wbuilt, text)

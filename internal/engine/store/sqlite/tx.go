@@ -3,23 +3,27 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 )
 
-// tx implements store.Tx on one database/sql transaction.
+// tx implements store.Tx on one database/sql transaction: the shared statements through
+// sqlstore.Queries (tx is its Conn), the rest here.
 type tx struct {
+	sqlstore.Queries
 	tx    *sql.Tx
 	write bool
+	// shared are the pool's sqlstore statements by ID (nil: not prepared on this pool, a
+	// write statement on the readers); sharedBound holds them bound to this transaction,
+	// made on first use.
+	shared      []*sql.Stmt
+	sharedBound []*sql.Stmt
 	// prepared are the pool's statements; bound holds them bound to this transaction, made
 	// on first use (database/sql reuses the statement already prepared on the connection).
 	prepared *[numStmts]*sql.Stmt
@@ -69,34 +73,8 @@ func (t *tx) exec(ctx context.Context, id stmtID, args ...any) (sql.Result, erro
 	return t.stmt(ctx, id).ExecContext(ctx, args...)
 }
 
-// getOne runs a single-row query and maps "no rows" to store.ErrNotFound.
-func getOne[T any](ctx context.Context, t *tx, id stmtID, what string, scan func(scanner) (*T, error), args ...any) (*T, error) {
-	v, err := scan(t.stmt(ctx, id).QueryRowContext(ctx, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("get %s: %w", what, store.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", what, err)
-	}
-	return v, nil
-}
-
 func queryAll[T any](ctx context.Context, t *tx, id stmtID, scan func(scanner) (*T, error), args ...any) ([]*T, error) {
 	rows, err := t.stmt(ctx, id).QueryContext(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	return collect(rows, scan)
-}
-
-func queryBuilt[T any](ctx context.Context, t *tx, q *query, scan func(scanner) (*T, error)) ([]*T, error) {
-	var rows *sql.Rows
-	var err error
-	if st := t.builtStmt(ctx, q.String()); st != nil {
-		rows, err = st.QueryContext(ctx, q.args...)
-	} else {
-		rows, err = t.tx.QueryContext(ctx, q.String(), q.args...)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -158,54 +136,7 @@ func isIdent(s string) bool {
 
 // Definitions.
 
-func (t *tx) InsertDefinition(ctx context.Context, d *store.Definition) error {
-	if err := t.writable("insert definition"); err != nil {
-		return err
-	}
-	xml := d.XML
-	if xml == nil {
-		xml = []byte{}
-	}
-	_, err := t.exec(ctx, qInsertDefinition, d.ID, d.Key, d.Version, d.Name, d.Checksum, d.Resource, xml, micros(d.DeployedAt))
-	if err != nil {
-		return writeErr(fmt.Sprintf("insert definition %s version %d", d.Key, d.Version), err)
-	}
-	return nil
-}
-
-func (t *tx) GetDefinition(ctx context.Context, id string) (*store.Definition, error) {
-	return getOne(ctx, t, qGetDefinition, "definition "+strconv.Quote(id), scanDefinition, id)
-}
-
-func (t *tx) LatestDefinition(ctx context.Context, key string) (*store.Definition, error) {
-	return getOne(ctx, t, qLatestDefinition, "latest definition "+strconv.Quote(key), scanDefinition, key)
-}
-
-func (t *tx) DefinitionByVersion(ctx context.Context, key string, version int) (*store.Definition, error) {
-	return getOne(ctx, t, qDefinitionByVersion, fmt.Sprintf("definition %q version %d", key, version), scanDefinition, key, version)
-}
-
-func (t *tx) ListDefinitions(ctx context.Context, f store.DefinitionFilter) ([]*store.Definition, error) {
-	q := newQuery(listDefinitionsSQL)
-	if f.Key != "" {
-		q.and(`key = ?`, f.Key)
-	}
-	if f.LatestOnly {
-		q.and(latestOnlyCond)
-	}
-	q.tail(` ORDER BY key, version`)
-	ds, err := queryBuilt(ctx, t, q, scanDefinition)
-	if err != nil {
-		return nil, fmt.Errorf("list definitions: %w", err)
-	}
-	return ds, nil
-}
-
 // Instances.
-
-func (t *tx) GetInstance(ctx context.Context, id string) (*store.Instance, error) {
-	return getOne(ctx, t, qGetInstance, "instance "+strconv.Quote(id), scanInstance, id)
-}
 
 func (t *tx) LoadInstance(ctx context.Context, id string) (*store.Aggregate, error) {
 	if err := ctx.Err(); err != nil {
@@ -231,19 +162,19 @@ func (t *tx) LoadInstance(ctx context.Context, id string) (*store.Aggregate, err
 		row := vals[1:]
 		switch kind, _ := vals[0].(int64); kind {
 		case kindInstance:
-			a.Instance, err = scanInstance(row)
+			a.Instance, err = sqlstore.SQLite.ScanInstance(row)
 		case kindToken:
-			err = appendRow(&a.Tokens, row, scanToken)
+			err = appendRow(&a.Tokens, row, sqlstore.SQLite.ScanToken)
 		case kindVariable:
-			err = appendRow(&a.Variables, row, scanVariable)
+			err = appendRow(&a.Variables, row, sqlstore.SQLite.ScanVariable)
 		case kindJob:
-			err = appendRow(&a.Jobs, row, scanJob)
+			err = appendRow(&a.Jobs, row, sqlstore.SQLite.ScanJob)
 		case kindSubscription:
-			err = appendRow(&a.Subscriptions, row, scanSubscription)
+			err = appendRow(&a.Subscriptions, row, sqlstore.SQLite.ScanSubscription)
 		case kindTask:
-			err = appendRow(&a.Tasks, row, scanUserTask)
+			err = appendRow(&a.Tasks, row, sqlstore.SQLite.ScanUserTask)
 		case kindIncident:
-			err = appendRow(&a.Incidents, row, scanIncident)
+			err = appendRow(&a.Incidents, row, sqlstore.SQLite.ScanIncident)
 		default:
 			err = fmt.Errorf("unknown row kind %v", vals[0])
 		}
@@ -329,7 +260,7 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 		}
 	}
 	for _, v := range c.PutVariables {
-		text, err := jsonText(v.Value)
+		text, err := sqlstore.SQLite.JSONValue(v.Value)
 		if err != nil {
 			return fmt.Errorf("put variable %q: %w", v.Name, err)
 		}
@@ -339,13 +270,13 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 	}
 
 	for _, id := range c.DeleteJobs {
-		if _, err := t.exec(ctx, qDeleteJob, id); err != nil {
+		if _, err := t.execShared(ctx, sqlstore.DeleteJob, id); err != nil {
 			return fmt.Errorf("delete job %q: %w", id, err)
 		}
 	}
 	for _, j := range c.PutJobs {
-		if err := t.putJob(ctx, j); err != nil {
-			return err
+		if _, err := t.execShared(ctx, sqlstore.UpsertJob, sqlstore.SQLite.JobArgs(j)...); err != nil {
+			return writeErr(fmt.Sprintf("put job %q", j.ID), err)
 		}
 	}
 
@@ -355,8 +286,8 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 		}
 	}
 	for _, s := range c.PutSubs {
-		if err := t.putSubscription(ctx, s); err != nil {
-			return err
+		if _, err := t.execShared(ctx, sqlstore.UpsertSubscription, sqlstore.SQLite.SubscriptionArgs(s)...); err != nil {
+			return writeErr(fmt.Sprintf("put subscription %q", s.ID), err)
 		}
 	}
 
@@ -442,197 +373,15 @@ func eventArgs(e *store.Event) []any {
 		string(e.Type), e.ElementID, e.ElementType, e.TokenID, e.JobID, e.IncidentID, micros(e.Time), nullJSON(e.Data)}
 }
 
-// ListVariables returns the variables of the given instances, by instance id and name.
-func (t *tx) ListVariables(ctx context.Context, instanceIDs []string) ([]*store.Variable, error) {
-	var out []*store.Variable
-	// Chunks keep the statement well under SQLite's limit on parameters.
-	for ids := range slices.Chunk(instanceIDs, 500) {
-		args := make([]any, len(ids))
-		for i, id := range ids {
-			args[i] = id
-		}
-		q := newQuery(listVariablesSQL)
-		q.and(`instance_id IN (`+placeholders(len(args))+`)`, args...)
-		q.tail(` ORDER BY instance_id, name`)
-		vs, err := queryBuilt(ctx, t, q, scanVariable)
-		if err != nil {
-			return nil, fmt.Errorf("list variables of %d instances: %w", len(instanceIDs), err)
-		}
-		out = append(out, vs...)
+// nullJSON stores a nil document as NULL.
+func nullJSON(v json.RawMessage) any {
+	if v == nil {
+		return nil
 	}
-	if len(instanceIDs) > 500 {
-		slices.SortFunc(out, func(a, b *store.Variable) int {
-			if c := strings.Compare(a.InstanceID, b.InstanceID); c != 0 {
-				return c
-			}
-			return strings.Compare(a.Name, b.Name)
-		})
-	}
-	return out, nil
-}
-
-// instanceCursor encodes the keyset position of the last instance of a page. It is opaque
-// to callers; base64 keeps ids with any characters safe in a URL.
-func instanceCursor(in *store.Instance) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(micros(in.StartedAt), 10) + ":" + in.ID))
-}
-
-func parseInstanceCursor(s string) (int64, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return 0, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
-	}
-	ts, id, ok := strings.Cut(string(b), ":")
-	if !ok {
-		return 0, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
-	}
-	started, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || started < store.MinCursorMicros || started > store.MaxCursorMicros || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
-		return 0, "", fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
-	}
-	return started, id, nil
-}
-
-// Page sizes of ListInstances.
-const (
-	defaultInstancePage = 50
-	maxInstancePage     = 1000
-)
-
-func (t *tx) ListInstances(ctx context.Context, f store.InstanceFilter) (*store.InstancePage, error) {
-	var dense denseFilters
-	if f.VariableName != "" {
-		value, err := jsonText(f.VariableValue)
-		if err != nil {
-			return nil, fmt.Errorf("list instances: variable %q: %w", f.VariableName, err)
-		}
-		if dense.variable, err = t.isDense(ctx, qCountVariableEquals, f.VariableName, value); err != nil {
-			return nil, fmt.Errorf("list instances: %w", err)
-		}
-	}
-	if f.WaitingAt != "" {
-		var err error
-		if dense.waitingAt, err = t.isDense(ctx, qCountWaitingAt, f.WaitingAt); err != nil {
-			return nil, fmt.Errorf("list instances: %w", err)
-		}
-	}
-	q, n, err := instanceQuery(f, dense)
-	if err != nil {
-		return nil, fmt.Errorf("list instances: %w", err)
-	}
-	ins, err := queryBuilt(ctx, t, q, scanInstance)
-	if err != nil {
-		return nil, fmt.Errorf("list instances: %w", err)
-	}
-	page := &store.InstancePage{Instances: ins}
-	if len(ins) > n {
-		page.Instances = ins[:n]
-		page.Next = instanceCursor(ins[n-1])
-	}
-	return page, nil
-}
-
-// denseFilters tells which of the variable and waiting-at filters match many rows.
-type denseFilters struct{ variable, waitingAt bool }
-
-func (t *tx) isDense(ctx context.Context, id stmtID, args ...any) (bool, error) {
-	var n int
-	if err := t.stmt(ctx, id).QueryRowContext(ctx, args...).Scan(&n); err != nil {
-		return false, err
-	}
-	return n >= denseMatches, nil
-}
-
-// instanceQuery builds the ListInstances query for f and returns it with the page size.
-// It asks for one row more than the page: that row tells whether another page follows,
-// without counting.
-func instanceQuery(f store.InstanceFilter, dense denseFilters) (*query, int, error) {
-	n := f.Limit
-	if n <= 0 {
-		n = defaultInstancePage
-	}
-	n = min(n, maxInstancePage)
-	q := newQuery(listInstancesSQL)
-	if f.DefinitionKey != "" {
-		q.and(`definition_key = ?`, f.DefinitionKey)
-	}
-	if f.DefinitionID != "" {
-		q.and(`definition_id = ?`, f.DefinitionID)
-	}
-	switch len(f.States) {
-	case 0:
-	case 1:
-		q.and(`state = ?`, f.States[0])
-	default:
-		args := make([]any, len(f.States))
-		for i, s := range f.States {
-			args[i] = s
-		}
-		// The unary + keeps SQLite off instances_state here: with several states it would
-		// read every instance in them and sort, where walking instances_started newest
-		// first meets a page of them soon (state sets people ask for are large ones such
-		// as "running" or "ended").
-		q.and(`+state IN (`+placeholders(len(args))+`)`, args...)
-	}
-	if f.BusinessKey != "" {
-		q.and(`business_key = ?`, f.BusinessKey)
-	}
-	if f.VariableName != "" {
-		value, err := jsonText(f.VariableValue)
-		if err != nil {
-			return nil, 0, fmt.Errorf("variable %q: %w", f.VariableName, err)
-		}
-		if dense.variable {
-			q.and(variableExistsCond, f.VariableName, value)
-		} else {
-			q.and(variableInCond, f.VariableName, value)
-		}
-	}
-	if !f.StartedAfter.IsZero() {
-		q.and(`started_at >= ?`, micros(f.StartedAfter))
-	}
-	if !f.StartedBefore.IsZero() {
-		q.and(`started_at < ?`, micros(f.StartedBefore))
-	}
-	if f.HasIncident != nil {
-		if *f.HasIncident {
-			// Textually the condition of the instances_incident partial index.
-			q.and(`incident_count > 0`)
-		} else {
-			q.and(`incident_count = 0`)
-		}
-	}
-	if f.WaitingAt != "" {
-		if dense.waitingAt {
-			q.and(waitingAtExistsCond, f.WaitingAt)
-		} else {
-			q.and(waitingAtInCond, f.WaitingAt)
-		}
-	}
-	if f.Stalled != nil {
-		q.and(stalledFilter(*f.Stalled))
-	}
-	if f.After != "" {
-		started, id, err := parseInstanceCursor(f.After)
-		if err != nil {
-			return nil, 0, err
-		}
-		q.and(instanceCursorCond, started, id)
-	}
-	q.tail(instanceOrder, n+1)
-	return q, n, nil
+	return string(v)
 }
 
 // Jobs.
-
-func (t *tx) putJob(ctx context.Context, j *store.Job) error {
-	if _, err := t.exec(ctx, qUpsertJob, j.ID, j.Kind, j.Type, j.InstanceID, j.TokenID, j.ElementID, j.DefinitionID,
-		j.DefinitionKey, j.Retries, j.Attempt, micros(j.DueAt), boolInt(j.Suspended), j.LockOwner,
-		nullMicros(j.LockedUntil), j.Repeat, j.LastError, j.ErrorDetails, micros(j.CreatedAt)); err != nil {
-		return writeErr(fmt.Sprintf("put job %q", j.ID), err)
-	}
-	return nil
-}
 
 func (t *tx) LockJobs(ctx context.Context, p store.LockJobsParams) ([]*store.Job, error) {
 	if err := t.writable("lock jobs"); err != nil {
@@ -663,7 +412,7 @@ func (t *tx) LockJobs(ctx context.Context, p store.LockJobsParams) ([]*store.Job
 		b, _ := json.Marshal(p.Types)
 		typesJSON = string(b)
 	}
-	jobs, err := queryAll(ctx, t, qLockJobs, scanJob, p.Owner, micros(p.LockUntil), now, now,
+	jobs, err := queryAll(ctx, t, qLockJobs, sqlstore.SQLite.ScanJob, p.Owner, micros(p.LockUntil), now, now,
 		kindsJSON, kindsJSON, filterTypes, typesJSON, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("lock jobs: %w", err)
@@ -676,174 +425,4 @@ func (t *tx) LockJobs(ctx context.Context, p store.LockJobsParams) ([]*store.Job
 		return strings.Compare(a.ID, b.ID)
 	})
 	return jobs, nil
-}
-
-func (t *tx) GetJob(ctx context.Context, id string) (*store.Job, error) {
-	return getOne(ctx, t, qGetJob, "job "+strconv.Quote(id), scanJob, id)
-}
-
-func (t *tx) PutJob(ctx context.Context, j *store.Job) error {
-	if err := t.writable("put job"); err != nil {
-		return err
-	}
-	return t.putJob(ctx, j)
-}
-
-func (t *tx) DeleteJob(ctx context.Context, id string) error {
-	if err := t.writable("delete job"); err != nil {
-		return err
-	}
-	res, err := t.exec(ctx, qDeleteJob, id)
-	if err != nil {
-		return fmt.Errorf("delete job %q: %w", id, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("delete job %q: %w", id, err)
-	} else if n == 0 {
-		return fmt.Errorf("delete job %q: %w", id, store.ErrNotFound)
-	}
-	return nil
-}
-
-func (t *tx) DeleteStartJobs(ctx context.Context, definitionKey string) error {
-	if err := t.writable("delete start jobs"); err != nil {
-		return err
-	}
-	if _, err := t.exec(ctx, qDeleteStartJobs, definitionKey); err != nil {
-		return fmt.Errorf("delete start jobs of %q: %w", definitionKey, err)
-	}
-	return nil
-}
-
-func (t *tx) ListJobs(ctx context.Context, f store.JobFilter) ([]*store.Job, error) {
-	q := newQuery(listJobsSQL)
-	if f.InstanceID != "" {
-		q.and(`instance_id = ?`, f.InstanceID)
-	}
-	if f.Type != "" {
-		q.and(`type = ?`, f.Type)
-	}
-	q.tail(` ORDER BY due_at, id LIMIT ?`, limit(f.Limit))
-	jobs, err := queryBuilt(ctx, t, q, scanJob)
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
-	}
-	return jobs, nil
-}
-
-func (t *tx) NextJobDue(ctx context.Context) (time.Time, bool, error) {
-	var unlocked, locked sql.NullInt64
-	if err := t.stmt(ctx, qNextJobDue).QueryRowContext(ctx).Scan(&unlocked, &locked); err != nil {
-		return time.Time{}, false, fmt.Errorf("next job due: %w", err)
-	}
-	switch {
-	case unlocked.Valid && locked.Valid:
-		return fromMicros(min(unlocked.Int64, locked.Int64)), true, nil
-	case unlocked.Valid:
-		return fromMicros(unlocked.Int64), true, nil
-	case locked.Valid:
-		return fromMicros(locked.Int64), true, nil
-	}
-	return time.Time{}, false, nil
-}
-
-// Subscriptions.
-
-func (t *tx) putSubscription(ctx context.Context, s *store.Subscription) error {
-	if _, err := t.exec(ctx, qUpsertSubscription, s.ID, s.InstanceID, s.TokenID, s.ElementID, s.DefinitionID,
-		s.DefinitionKey, s.MessageName, s.CorrelationKey, micros(s.CreatedAt)); err != nil {
-		return writeErr(fmt.Sprintf("put subscription %q", s.ID), err)
-	}
-	return nil
-}
-
-func (t *tx) FindSubscriptions(ctx context.Context, name, key string) ([]*store.Subscription, error) {
-	subs, err := queryAll(ctx, t, qFindSubscriptions, scanSubscription, name, key)
-	if err != nil {
-		return nil, fmt.Errorf("find subscriptions for message %q key %q: %w", name, key, err)
-	}
-	return subs, nil
-}
-
-func (t *tx) PutSubscription(ctx context.Context, s *store.Subscription) error {
-	if err := t.writable("put subscription"); err != nil {
-		return err
-	}
-	return t.putSubscription(ctx, s)
-}
-
-func (t *tx) DeleteStartSubscriptions(ctx context.Context, definitionKey string) error {
-	if err := t.writable("delete start subscriptions"); err != nil {
-		return err
-	}
-	if _, err := t.exec(ctx, qDeleteStartSubscriptions, definitionKey); err != nil {
-		return fmt.Errorf("delete start subscriptions of %q: %w", definitionKey, err)
-	}
-	return nil
-}
-
-// Queries for the cockpit.
-
-// ListIncidents returns incidents newest first.
-func (t *tx) ListIncidents(ctx context.Context, f store.IncidentFilter) ([]*store.Incident, error) {
-	q := newQuery(listIncidentsSQL)
-	if f.InstanceID != "" {
-		q.and(`instance_id = ?`, f.InstanceID)
-	}
-	if f.DefinitionKey != "" {
-		q.and(`definition_key = ?`, f.DefinitionKey)
-	}
-	if f.State != "" {
-		q.and(`state = ?`, f.State)
-	}
-	q.tail(` ORDER BY created_at DESC, id DESC LIMIT ?`, limit(f.Limit))
-	out, err := queryBuilt(ctx, t, q, scanIncident)
-	if err != nil {
-		return nil, fmt.Errorf("list incidents: %w", err)
-	}
-	return out, nil
-}
-
-func (t *tx) GetIncident(ctx context.Context, id string) (*store.Incident, error) {
-	return getOne(ctx, t, qGetIncident, "incident "+strconv.Quote(id), scanIncident, id)
-}
-
-// ListUserTasks returns tasks oldest first (a work queue).
-func (t *tx) ListUserTasks(ctx context.Context, f store.UserTaskFilter) ([]*store.UserTask, error) {
-	q := newQuery(listUserTasksSQL)
-	if f.InstanceID != "" {
-		q.and(`instance_id = ?`, f.InstanceID)
-	}
-	if f.State != "" {
-		q.and(`state = ?`, f.State)
-	}
-	if f.Assignee != "" {
-		q.and(`assignee = ?`, f.Assignee)
-	}
-	q.tail(` ORDER BY created_at, id LIMIT ?`, limit(f.Limit))
-	out, err := queryBuilt(ctx, t, q, scanUserTask)
-	if err != nil {
-		return nil, fmt.Errorf("list user tasks: %w", err)
-	}
-	return out, nil
-}
-
-func (t *tx) GetUserTask(ctx context.Context, id string) (*store.UserTask, error) {
-	return getOne(ctx, t, qGetUserTask, "user task "+strconv.Quote(id), scanUserTask, id)
-}
-
-func (t *tx) ListEvents(ctx context.Context, f store.EventFilter) ([]*store.Event, error) {
-	q := newQuery(listEventsSQL)
-	if f.InstanceID != "" {
-		q.and(`instance_id = ?`, f.InstanceID)
-	}
-	if f.AfterSeq > 0 {
-		q.and(`seq > ?`, f.AfterSeq)
-	}
-	q.tail(` ORDER BY seq LIMIT ?`, limit(f.Limit))
-	out, err := queryBuilt(ctx, t, q, scanEvent)
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	return out, nil
 }

@@ -1,0 +1,13 @@
+package sqlstore
+
+// Statements for the plan test (plan_test.go, package sqlstore_test).
+var (
+	CountTokensStmt           = countTokens
+	ElementCountsStmt         = elementCounts
+	NextJobDueStmt            = nextJobDue
+	FindSubscriptionsStmt     = findSubscriptions
+	DeleteStartJobsStmt       = deleteStartJobs
+	CountStalledInstancesStmt = countStalledInstances
+	UnpublishedStallsStmt     = unpublishedStalls
+	PruneStallsStmt           = pruneStalls
+)

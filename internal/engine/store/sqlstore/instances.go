@@ -1,0 +1,221 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// Page sizes of ListInstances.
+const (
+	defaultInstancePage = 50
+	maxInstancePage     = 1000
+)
+
+// DenseMatches is where a variable or waiting filter counts as common for SQLite: below
+// it the matching rows are few enough to sort; from it on a walk over the newest
+// instances meets a page of matches soon enough (about page size * instances / matches
+// rows).
+const DenseMatches = 2000
+
+var (
+	// How common a variable value or a waiting element is, counted up to DenseMatches
+	// (SQLite only: it picks the filter's form by it).
+	countVariableEquals = read(`SELECT count(*) FROM (SELECT 1 FROM variables WHERE name = ? AND value = ? LIMIT ` +
+		strconv.Itoa(DenseMatches) + `) x`)
+	countWaitingAt = read(`SELECT count(*) FROM (SELECT 1 FROM tokens WHERE element_id = ? LIMIT ` +
+		strconv.Itoa(DenseMatches) + `) x`)
+)
+
+// The filter conditions of ListInstances.
+const (
+	// SQLite's variable and token filters come in two forms, chosen by how many rows
+	// match. IN lets SQLite start from the few matching variables or tokens and sort them;
+	// EXISTS makes it walk the instances newest first and probe each one, which finds a
+	// page quickly when matches are common, where IN would sort them all.
+	variableInCond      = `id IN (SELECT instance_id FROM variables WHERE name = ? AND value = ?)`
+	variableExistsCond  = `EXISTS (SELECT 1 FROM variables v WHERE v.instance_id = instances.id AND v.name = ? AND v.value = ?)`
+	waitingAtInCond     = `id IN (SELECT instance_id FROM tokens WHERE element_id = ?)`
+	waitingAtExistsCond = `EXISTS (SELECT 1 FROM tokens k WHERE k.instance_id = instances.id AND k.element_id = ?)`
+	// PostgreSQL's variable filter: the md5 term is what variables_value_md5 indexes
+	// (migration 00007): values of any size can be indexed that way; the value itself is
+	// compared after it. Its planner needs no hint between the two forms.
+	variableMD5Cond = `id IN (SELECT instance_id FROM variables WHERE name = ? AND md5(value::text) = md5(?::jsonb::text) AND value = ?::jsonb)`
+	// Keyset pagination, newest first; a row value, so SQLite uses it as an index range.
+	instanceCursorCond = `(started_at, id) < (?, ?)`
+	instanceOrder      = ` ORDER BY started_at DESC, id DESC LIMIT ?`
+)
+
+// Dense tells which of the variable and waiting-at filters of an InstanceFilter match
+// many rows (SQLite's choice of form; PostgreSQL ignores it).
+type Dense struct{ Variable, WaitingAt bool }
+
+// ListInstances returns a page of instances, newest first.
+func (q *Queries) ListInstances(ctx context.Context, f store.InstanceFilter) (*store.InstancePage, error) {
+	var dense Dense
+	if !q.D.dollar {
+		var err error
+		if dense, err = q.dense(ctx, f); err != nil {
+			return nil, err
+		}
+	}
+	b, n, err := InstanceQuery(q.D, f, dense)
+	if err != nil {
+		return nil, fmt.Errorf("list instances: %w", err)
+	}
+	ins, err := All(ctx, q.C, "list instances", built(b), q.D.ScanInstance)
+	if err != nil {
+		return nil, err
+	}
+	page := &store.InstancePage{Instances: ins}
+	if len(ins) > n {
+		page.Instances = ins[:n]
+		page.Next = instanceCursor(ins[n-1])
+	}
+	return page, nil
+}
+
+// dense counts, up to DenseMatches, the rows the variable and waiting-at filters match.
+func (q *Queries) dense(ctx context.Context, f store.InstanceFilter) (Dense, error) {
+	var dense Dense
+	count := func(st Statement) (bool, error) {
+		var n int64
+		if err := q.row(ctx, "list instances", st, &n); err != nil {
+			return false, err
+		}
+		return n >= DenseMatches, nil
+	}
+	if f.VariableName != "" {
+		value, err := q.D.JSONValue(f.VariableValue)
+		if err != nil {
+			return dense, fmt.Errorf("list instances: variable %q: %w", f.VariableName, err)
+		}
+		if dense.Variable, err = count(q.static(countVariableEquals, f.VariableName, value)); err != nil {
+			return dense, err
+		}
+	}
+	if f.WaitingAt != "" {
+		var err error
+		if dense.WaitingAt, err = count(q.static(countWaitingAt, f.WaitingAt)); err != nil {
+			return dense, err
+		}
+	}
+	return dense, nil
+}
+
+// InstanceQuery builds the ListInstances query for f and returns it with the page size.
+// It asks for one row more than the page: that row tells whether another page follows,
+// without counting.
+func InstanceQuery(d *Dialect, f store.InstanceFilter, dense Dense) (*Query, int, error) {
+	n := f.Limit
+	if n <= 0 {
+		n = defaultInstancePage
+	}
+	n = min(n, maxInstancePage)
+	b := NewQuery(d, `SELECT `+InstanceCols+` FROM instances`)
+	if f.DefinitionKey != "" {
+		b.And(`definition_key = ?`, f.DefinitionKey)
+	}
+	if f.DefinitionID != "" {
+		b.And(`definition_id = ?`, f.DefinitionID)
+	}
+	switch len(f.States) {
+	case 0:
+	case 1:
+		b.And(`state = ?`, f.States[0])
+	default:
+		// The unary + keeps SQLite off instances_state here: with several states it would
+		// read every instance in them and sort, where walking instances_started newest
+		// first meets a page of them soon (state sets people ask for are large ones such
+		// as "running" or "ended"). PostgreSQL's planner weighs that itself.
+		col := `+state`
+		if d.dollar {
+			col = `state`
+		}
+		b.In(col, false, f.States)
+	}
+	if f.BusinessKey != "" {
+		b.And(`business_key = ?`, f.BusinessKey)
+	}
+	if f.VariableName != "" {
+		value, err := d.JSONValue(f.VariableValue)
+		if err != nil {
+			return nil, 0, fmt.Errorf("variable %q: %w", f.VariableName, err)
+		}
+		switch {
+		case d.dollar:
+			b.And(variableMD5Cond, f.VariableName, value, value)
+		case dense.Variable:
+			b.And(variableExistsCond, f.VariableName, value)
+		default:
+			b.And(variableInCond, f.VariableName, value)
+		}
+	}
+	if !f.StartedAfter.IsZero() {
+		b.And(`started_at >= ?`, d.Time(f.StartedAfter))
+	}
+	if !f.StartedBefore.IsZero() {
+		b.And(`started_at < ?`, d.Time(f.StartedBefore))
+	}
+	if f.HasIncident != nil {
+		if *f.HasIncident {
+			// Textually the condition of the instances_incident partial index.
+			b.And(`incident_count > 0`)
+		} else {
+			b.And(`incident_count = 0`)
+		}
+	}
+	if f.WaitingAt != "" {
+		if dense.WaitingAt && !d.dollar {
+			b.And(waitingAtExistsCond, f.WaitingAt)
+		} else {
+			b.And(waitingAtInCond, f.WaitingAt)
+		}
+	}
+	if f.Stalled != nil {
+		if *f.Stalled {
+			b.And(stalledCond)
+		} else {
+			b.And(notStalledCond)
+		}
+	}
+	if f.After != "" {
+		started, id, err := parseInstanceCursor(f.After)
+		if err != nil {
+			return nil, 0, err
+		}
+		b.And(instanceCursorCond, d.Time(started), id)
+	}
+	b.Tail(instanceOrder, n+1)
+	return b, n, nil
+}
+
+// instanceCursor encodes the keyset position of the last instance of a page: base64 of
+// "micros:id". It is opaque to callers; base64 keeps ids with any characters safe in a URL.
+func instanceCursor(in *store.Instance) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(in.StartedAt.UnixMicro(), 10) + ":" + in.ID))
+}
+
+func parseInstanceCursor(s string) (t time.Time, id string, err error) {
+	bad := fmt.Errorf("%w %q", store.ErrInvalidCursor, s)
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return t, "", bad
+	}
+	ts, id, ok := strings.Cut(string(b), ":")
+	if !ok {
+		return t, "", bad
+	}
+	started, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || started < store.MinCursorMicros || started > store.MaxCursorMicros || !utf8.ValidString(id) ||
+		strings.ContainsRune(id, 0) {
+		return t, "", bad
+	}
+	return time.UnixMicro(started).UTC(), id, nil
+}
