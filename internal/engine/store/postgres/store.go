@@ -43,6 +43,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 )
 
 // Options configure Open.
@@ -141,7 +142,7 @@ func poolConfig(o Options) (*pgxpool.Config, error) {
 		// The error may quote the URL, password included; say only what failed.
 		return nil, errors.New("open postgres store: invalid URL")
 	}
-	if o.Schema != "" && !isIdent(o.Schema) {
+	if o.Schema != "" && !sqlstore.IsIdent(o.Schema) {
 		return nil, fmt.Errorf("open postgres store: invalid schema name %q", o.Schema)
 	}
 	cfg.MaxConns = o.MaxConns
@@ -177,7 +178,7 @@ func poolConfig(o Options) (*pgxpool.Config, error) {
 // DropSchema removes a schema and everything in it (tests and `cockpit bench` use a
 // throw-away schema per run).
 func DropSchema(ctx context.Context, url, schema string) error {
-	if !isIdent(schema) {
+	if !sqlstore.IsIdent(schema) {
 		return fmt.Errorf("drop schema: invalid name %q", schema)
 	}
 	cfg, err := pgx.ParseConfig(url)
@@ -289,20 +290,3 @@ func (s *Store) NotifyWork() { s.notify.kick() }
 // since notifications sent while it was away are lost. The returned function unregisters
 // fn.
 func (s *Store) OnWork(fn func()) (cancel func()) { return s.notify.listen(fn) }
-
-// isIdent accepts plain lower-case-or-upper identifiers: the names the store splices into
-// SQL (savepoints, the schema).
-func isIdent(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for i, c := range []byte(s) {
-		switch {
-		case c == '_', 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
-		case '0' <= c && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}

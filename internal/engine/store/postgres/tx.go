@@ -260,7 +260,7 @@ func (t *tx) rollback(ctx context.Context) {
 // Savepoints.
 
 func (t *tx) Savepoint(ctx context.Context, name string) error {
-	if !isIdent(name) {
+	if !sqlstore.IsIdent(name) {
 		return fmt.Errorf("savepoint %q: invalid savepoint name", name)
 	}
 	if t.poisoned != nil {

@@ -98,7 +98,7 @@ func (t *tx) Release(ctx context.Context, name string) error {
 func (t *tx) savepoint(ctx context.Context, verb, name string) error {
 	// The name is spliced into the statement (SQL has no parameter for it), so only plain
 	// identifiers are accepted.
-	if !isIdent(name) {
+	if !sqlstore.IsIdent(name) {
 		return fmt.Errorf("%s%q: invalid savepoint name", verb, name)
 	}
 	text := verb + name
@@ -117,21 +117,6 @@ func (t *tx) savepoint(ctx context.Context, verb, name string) error {
 		return fmt.Errorf("%s: %w", text, err)
 	}
 	return nil
-}
-
-func isIdent(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for i, c := range []byte(s) {
-		switch {
-		case c == '_', 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
-		case '0' <= c && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // Definitions.

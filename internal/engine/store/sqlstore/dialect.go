@@ -292,3 +292,20 @@ func utcPtr(t *time.Time) *time.Time {
 
 // errNoRows is what a single-row read found nothing with (see One).
 var errNoRows = errors.New("no rows")
+
+// IsIdent accepts the plain identifiers (letters, digits after the first, "_"; at most 63
+// bytes) that a driver may splice into SQL: savepoint and schema names.
+func IsIdent(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i, c := range []byte(s) {
+		switch {
+		case c == '_', 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case '0' <= c && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
