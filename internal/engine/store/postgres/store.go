@@ -26,6 +26,11 @@
 //
 // The store is not store.Exclusive (other nodes write the same tables) and implements
 // store.Notifier with LISTEN/NOTIFY on a channel named after the schema.
+//
+// The queries the two stores share are written once in package sqlstore; this package
+// runs them (the transaction is their sqlstore.Conn) and holds what PostgreSQL does its own
+// way: the transaction core, the merged writes, the aggregate load, job locking with SKIP
+// LOCKED, the waiting-token read and the batched rollup write.
 package postgres
 
 import (

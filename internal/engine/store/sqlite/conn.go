@@ -69,7 +69,7 @@ func (t *tx) sharedStmt(ctx context.Context, s *sqlstore.Stmt) *sql.Stmt {
 	return st
 }
 
-// execShared runs a shared writing statement (Apply's single-row writes use it too).
+// execShared runs a shared writing statement.
 func (t *tx) execShared(ctx context.Context, s *sqlstore.Stmt, args ...any) (sql.Result, error) {
 	if st := t.sharedStmt(ctx, s); st != nil {
 		return st.ExecContext(ctx, args...)

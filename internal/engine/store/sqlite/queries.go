@@ -64,6 +64,9 @@ const (
 	qDeleteToken
 	qUpsertVariable
 	qDeleteVariable
+	qUpsertJob
+	qDeleteJob
+	qUpsertSubscription
 	qDeleteSubscription
 	qUpsertTask
 	qUpsertIncident
@@ -75,6 +78,12 @@ const (
 )
 
 var stmtSQL = [numStmts]string{
+	// Apply's job and subscription writes are sqlstore's (PutJob and PutSubscription run
+	// them too), bound here by id like the rest of Apply's statements.
+	qUpsertJob:          sqlstore.UpsertJob.Text(sqlstore.SQLite),
+	qDeleteJob:          sqlstore.DeleteJob.Text(sqlstore.SQLite),
+	qUpsertSubscription: sqlstore.UpsertSubscription.Text(sqlstore.SQLite),
+
 	// The rare change that completes more than statsChunk distinct elements: its rows as a
 	// JSON array of [definition_id, element_id, completed]. "WHERE true" is SQLite's way to
 	// tell the upsert's ON CONFLICT from a join's ON.

@@ -7,6 +7,11 @@
 // writer: in WAL mode a reader sees the last commit before its transaction began.
 //
 // The schema is the goose migrations in sql/sqlite, applied by Open.
+//
+// The queries the two stores share are written once in package sqlstore; this package
+// prepares them at Open, runs them (the transaction is their sqlstore.Conn) and holds what
+// SQLite does its own way: Apply's single-row writes and multi-row event inserts, the
+// aggregate load in one UNION ALL, job locking, the waiting-token read and rollup writes.
 package sqlite
 
 import (

@@ -255,12 +255,12 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 	}
 
 	for _, id := range c.DeleteJobs {
-		if _, err := t.execShared(ctx, sqlstore.DeleteJob, id); err != nil {
+		if _, err := t.exec(ctx, qDeleteJob, id); err != nil {
 			return fmt.Errorf("delete job %q: %w", id, err)
 		}
 	}
 	for _, j := range c.PutJobs {
-		if _, err := t.execShared(ctx, sqlstore.UpsertJob, sqlstore.SQLite.JobArgs(j)...); err != nil {
+		if _, err := t.exec(ctx, qUpsertJob, sqlstore.SQLite.JobArgs(j)...); err != nil {
 			return writeErr(fmt.Sprintf("put job %q", j.ID), err)
 		}
 	}
@@ -271,7 +271,7 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 		}
 	}
 	for _, s := range c.PutSubs {
-		if _, err := t.execShared(ctx, sqlstore.UpsertSubscription, sqlstore.SQLite.SubscriptionArgs(s)...); err != nil {
+		if _, err := t.exec(ctx, qUpsertSubscription, sqlstore.SQLite.SubscriptionArgs(s)...); err != nil {
 			return writeErr(fmt.Sprintf("put subscription %q", s.ID), err)
 		}
 	}
