@@ -2,9 +2,7 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -20,6 +18,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/pgtest"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/event"
@@ -305,18 +304,7 @@ func apiStores() map[string]func(t *testing.T) store.Store {
 			if u == "" {
 				t.Skip("COCKPIT_TEST_DATABASE_URL not set")
 			}
-			b := make([]byte, 6)
-			_, _ = rand.Read(b)
-			schema := "cockpit_test_" + hex.EncodeToString(b)
-			t.Cleanup(func() {
-				if err := postgres.DropSchema(context.Background(), u, schema); err != nil {
-					t.Errorf("drop schema %s: %v", schema, err)
-				}
-			})
-			st, err := postgres.Open(t.Context(), postgres.Options{URL: u, Schema: schema})
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := pgtest.Open(t, postgres.Options{URL: u})
 			return st
 		},
 	}

@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"os"
@@ -16,6 +14,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/pgtest"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/storetest"
@@ -54,18 +53,7 @@ func faultStoreKinds() []struct {
 			name string
 			open func(t *testing.T) *storetest.FaultStore
 		}{"postgres", func(t *testing.T) *storetest.FaultStore {
-			b := make([]byte, 6)
-			_, _ = rand.Read(b)
-			schema := "cockpit_test_" + hex.EncodeToString(b)
-			t.Cleanup(func() {
-				if err := postgres.DropSchema(context.Background(), url, schema); err != nil {
-					t.Errorf("drop schema %s: %v", schema, err)
-				}
-			})
-			st, err := postgres.Open(context.Background(), postgres.Options{URL: url, Schema: schema})
-			if err != nil {
-				t.Fatalf("open postgres: %v", err)
-			}
+			st := pgtest.Open(t, postgres.Options{URL: url})
 			return storetest.NewFaultStore(st)
 		}})
 	}

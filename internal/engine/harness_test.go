@@ -2,8 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/pgtest"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/event"
@@ -43,18 +42,7 @@ func storeKinds() []storeKind {
 		kinds = append(kinds, storeKind{name: "postgres", open: func(t *testing.T) store.Store {
 			// Each test in its own schema, dropped when the test ends (this cleanup is
 			// registered before the env's, so it runs after the store is closed).
-			b := make([]byte, 6)
-			_, _ = rand.Read(b)
-			schema := "cockpit_test_" + hex.EncodeToString(b)
-			t.Cleanup(func() {
-				if err := postgres.DropSchema(context.Background(), url, schema); err != nil {
-					t.Errorf("drop schema %s: %v", schema, err)
-				}
-			})
-			st, err := postgres.Open(context.Background(), postgres.Options{URL: url, Schema: schema})
-			if err != nil {
-				t.Fatalf("open postgres: %v", err)
-			}
+			st := pgtest.Open(t, postgres.Options{URL: url})
 			return st
 		}})
 	}

@@ -2,8 +2,6 @@ package monitor_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -25,6 +23,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/pgtest"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/event"
@@ -86,18 +85,7 @@ func metricsStores() []metricsStore {
 	}}}
 	if url := os.Getenv("COCKPIT_TEST_DATABASE_URL"); url != "" {
 		kinds = append(kinds, metricsStore{"postgres", func(t *testing.T) store.Store {
-			b := make([]byte, 6)
-			_, _ = rand.Read(b)
-			schema := "cockpit_test_" + hex.EncodeToString(b)
-			t.Cleanup(func() {
-				if err := postgres.DropSchema(context.Background(), url, schema); err != nil {
-					t.Errorf("drop schema %s: %v", schema, err)
-				}
-			})
-			st, err := postgres.Open(context.Background(), postgres.Options{URL: url, Schema: schema})
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := pgtest.Open(t, postgres.Options{URL: url})
 			return st
 		}})
 	}

@@ -3,12 +3,11 @@ package web_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/pgtest"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"io"
@@ -302,18 +301,7 @@ func testStores() []testStore {
 	}}}
 	if dbURL := os.Getenv("COCKPIT_TEST_DATABASE_URL"); dbURL != "" {
 		kinds = append(kinds, testStore{"postgres", func(t *testing.T) store.Store {
-			b := make([]byte, 6)
-			_, _ = rand.Read(b)
-			schema := "cockpit_test_" + hex.EncodeToString(b)
-			t.Cleanup(func() {
-				if err := postgres.DropSchema(context.Background(), dbURL, schema); err != nil {
-					t.Errorf("drop schema %s: %v", schema, err)
-				}
-			})
-			st, err := postgres.Open(context.Background(), postgres.Options{URL: dbURL, Schema: schema})
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := pgtest.Open(t, postgres.Options{URL: dbURL})
 			return st
 		}})
 	}

@@ -2,13 +2,10 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/pgtest"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/storetest"
 	"github.com/cockpit-engine/cockpit/internal/event"
@@ -30,36 +28,23 @@ func TestMain(m *testing.M) {
 // testURL returns the test database, or skips the test when none is configured.
 func testURL(t testing.TB) string {
 	t.Helper()
-	url := os.Getenv("COCKPIT_TEST_DATABASE_URL")
+	url := pgtest.URL()
 	if url == "" {
 		t.Skip("COCKPIT_TEST_DATABASE_URL not set: PostgreSQL suite skipped")
 	}
 	return url
 }
 
-func newSchema() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return "cockpit_test_" + hex.EncodeToString(b)
-}
+var newSchema = pgtest.SchemaName
 
-// open opens a store on a new schema of the test database, dropped when the test ends.
+// open opens a store on a new schema of the test database, closed and dropped when the
+// test ends.
 func open(t testing.TB, o postgres.Options) *postgres.Store {
 	t.Helper()
-	o.URL = testURL(t)
-	if o.Schema == "" {
-		o.Schema = newSchema()
-	}
-	s, err := postgres.Open(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := pgtest.Open(t, o)
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			t.Errorf("close: %v", err)
-		}
-		if err := postgres.DropSchema(context.Background(), o.URL, o.Schema); err != nil {
-			t.Errorf("drop schema: %v", err)
 		}
 	})
 	return s

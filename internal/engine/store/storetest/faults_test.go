@@ -1,9 +1,6 @@
 package storetest_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/pgtest"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/storetest"
@@ -33,18 +31,7 @@ func TestFaultStore(t *testing.T) {
 	}
 	if url := os.Getenv("COCKPIT_TEST_DATABASE_URL"); url != "" {
 		kinds["postgres"] = func(t *testing.T) (store.Store, bool) {
-			b := make([]byte, 6)
-			_, _ = rand.Read(b)
-			schema := "cockpit_test_" + hex.EncodeToString(b)
-			t.Cleanup(func() {
-				if err := postgres.DropSchema(context.Background(), url, schema); err != nil {
-					t.Errorf("drop schema: %v", err)
-				}
-			})
-			st, err := postgres.Open(t.Context(), postgres.Options{URL: url, Schema: schema})
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := pgtest.Open(t, postgres.Options{URL: url})
 			return st, false
 		}
 	}
