@@ -62,7 +62,8 @@ func loadRows[T any](br pgx.BatchResults, dst *[]*T, scan func(sqlstore.Scanner)
 	if err != nil {
 		return err
 	}
-	*dst, err = collect(rows, scan)
+	defer rows.Close()
+	*dst, err = sqlstore.Collect(rows, scan)
 	return err
 }
 

@@ -13,19 +13,9 @@ import (
 
 // SQL of the metrics rollups (see store.MetricsTx and sql/postgres/00004_metrics.sql).
 const (
-	rollupCols = `step, definition_id, bucket, kind, element_id, started, completed, cancelled, incidents,
-	entered, exited, taken, d_count, d_sum, d_max, d_buckets, w_count, w_sum, w_max, w_buckets`
 
-	metricsCursor = `coalesce((SELECT seq FROM metrics_cursor WHERE name = 'metrics'), 0)`
-	// metricsStateSQL: the cursor, the time of the first event above it and the reset
-	// count, kept in metrics_cursor as the row 'metrics-resets' (a counter, not a seq).
-	metricsStateSQL = `SELECT ` + metricsCursor + `,
-	(SELECT time FROM events WHERE seq > ` + metricsCursor + ` ORDER BY seq LIMIT 1),
-	coalesce((SELECT seq FROM metrics_cursor WHERE name = 'metrics-resets'), 0)`
-
-	moveMetricsCursorSQL = `UPDATE metrics_cursor SET seq = $1 WHERE name = 'metrics' AND seq = $2`
 	// All rows of a batch in one statement, one array per column.
-	upsertRollupsSQL = `INSERT INTO metric_rollups (` + rollupCols + `)
+	upsertRollupsSQL = `INSERT INTO metric_rollups (` + sqlstore.RollupCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
 		$6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
 		$13::bigint[], $14::bigint[], $15::bigint[], $16::text[], $17::bigint[], $18::bigint[], $19::bigint[], $20::text[])
@@ -34,16 +24,6 @@ const (
 	incidents = excluded.incidents, entered = excluded.entered, exited = excluded.exited, taken = excluded.taken,
 	d_count = excluded.d_count, d_sum = excluded.d_sum, d_max = excluded.d_max, d_buckets = excluded.d_buckets,
 	w_count = excluded.w_count, w_sum = excluded.w_sum, w_max = excluded.w_max, w_buckets = excluded.w_buckets`
-
-	// workCountsSQL reads running work only: instances by state (instances_state), runnable
-	// service jobs (the jobs table holds pending work only) and open incidents (incidents_state).
-	workCountsSQL = `SELECT definition_key, sum(r)::bigint, sum(j)::bigint, sum(n)::bigint FROM (
-	SELECT definition_key, count(*) AS r, 0 AS j, 0 AS n FROM instances WHERE state IN ('active', 'suspended') GROUP BY definition_key
-	UNION ALL
-	SELECT definition_key, 0, count(*), 0 FROM jobs WHERE ` + runnable + ` AND kind = 'service' GROUP BY definition_key
-	UNION ALL
-	SELECT definition_key, 0, 0, count(*) FROM incidents WHERE state = 'open' GROUP BY definition_key
-	) w GROUP BY definition_key ORDER BY definition_key`
 )
 
 // ApplyMetrics moves the cursor from b.From to b.To and writes the rows, in one round
@@ -75,7 +55,7 @@ func (t *tx) ApplyMetrics(ctx context.Context, b *store.MetricsBatch) error {
 	}
 	moved := int64(0)
 	err := t.do(ctx, "apply metrics", true, func(bt *pgx.Batch) {
-		bt.Queue(moveMetricsCursorSQL, b.To, b.From)
+		bt.Queue(sqlstore.MoveMetricsCursor.Text(sqlstore.Postgres), b.To, b.From)
 		if n > 0 {
 			c := counters
 			bt.Queue(upsertRollupsSQL, steps, defs, buckets, kinds, elements,

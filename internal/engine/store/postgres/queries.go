@@ -9,17 +9,6 @@ package postgres
 
 import "github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 
-// Column lists, in the order sqlstore's scan methods read them.
-const (
-	instanceCols     = sqlstore.InstanceCols
-	tokenCols        = sqlstore.TokenCols
-	variableCols     = sqlstore.VariableCols
-	jobCols          = sqlstore.JobCols
-	subscriptionCols = sqlstore.SubscriptionCols
-	userTaskCols     = sqlstore.UserTaskCols
-	incidentCols     = sqlstore.IncidentCols
-)
-
 // runnable is the condition of a job the executor may run. unlocked adds "not locked": it
 // is the predicate of the jobs_due partial index (sql/postgres/00006_hot_updates.sql), so
 // the queries that read that index must use it as written. Locked jobs (most are pushed:
@@ -31,7 +20,7 @@ const (
 	jobKinds = `($4::text[] IS NULL OR kind = ANY($4::text[])) AND ($5::text[] IS NULL OR kind <> 'service' OR type = ANY($5::text[]))`
 )
 
-// qualifiedJobCols are jobCols with the table name, for a RETURNING next to a join (a
+// qualifiedJobCols are sqlstore.JobCols with the table name, for a RETURNING next to a join (a
 // test checks that the two lists agree).
 const qualifiedJobCols = `jobs.id, jobs.kind, jobs.type, jobs.instance_id, jobs.token_id, jobs.element_id,
 	jobs.definition_id, jobs.definition_key, jobs.retries, jobs.attempt, jobs.due_at, jobs.suspended, jobs.lock_owner,
@@ -59,22 +48,22 @@ const (
 
 // Static statements.
 const (
-	getInstanceSQL = `SELECT ` + instanceCols + ` FROM instances WHERE id = $1`
+	getInstanceSQL = `SELECT ` + sqlstore.InstanceCols + ` FROM instances WHERE id = $1`
 
 	// The aggregate: one pipelined batch of these (one round trip).
-	loadTokensSQL        = `SELECT ` + tokenCols + ` FROM tokens WHERE instance_id = $1`
-	loadVariablesSQL     = `SELECT ` + variableCols + ` FROM variables WHERE instance_id = $1`
-	loadJobsSQL          = `SELECT ` + jobCols + ` FROM jobs WHERE instance_id = $1`
-	loadSubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions WHERE instance_id = $1`
-	loadTasksSQL         = `SELECT ` + userTaskCols + ` FROM user_tasks WHERE instance_id = $1 AND state = 'open'`
-	loadIncidentsSQL     = `SELECT ` + incidentCols + ` FROM incidents WHERE instance_id = $1 AND state = 'open'`
+	loadTokensSQL        = `SELECT ` + sqlstore.TokenCols + ` FROM tokens WHERE instance_id = $1`
+	loadVariablesSQL     = `SELECT ` + sqlstore.VariableCols + ` FROM variables WHERE instance_id = $1`
+	loadJobsSQL          = `SELECT ` + sqlstore.JobCols + ` FROM jobs WHERE instance_id = $1`
+	loadSubscriptionsSQL = `SELECT ` + sqlstore.SubscriptionCols + ` FROM subscriptions WHERE instance_id = $1`
+	loadTasksSQL         = `SELECT ` + sqlstore.UserTaskCols + ` FROM user_tasks WHERE instance_id = $1 AND state = 'open'`
+	loadIncidentsSQL     = `SELECT ` + sqlstore.IncidentCols + ` FROM incidents WHERE instance_id = $1 AND state = 'open'`
 
 	// The merged forms (merge.go): many instances per statement. The optimistic lock: when
 	// an instance's stored version is not the one its command read, cockpit_conflict raises
 	// SQLSTATE CK409 naming it, which aborts the transaction on the server (the rest of the
 	// pipeline, COMMIT included, is refused), so nothing of a stale batch is written. A
 	// data-modifying WITH runs to completion whatever the outer query reads.
-	insertInstancesSQL = `INSERT INTO instances (` + instanceCols + `)
+	insertInstancesSQL = `INSERT INTO instances (` + sqlstore.InstanceCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::int8[], $8::int[],
 		$9::timestamptz[], $10::timestamptz[], $11::int8[])`
 	updateInstancesSQL = `WITH done AS (UPDATE instances AS i SET business_key = u.bk, state = u.state, version = u.version,
@@ -88,18 +77,18 @@ const (
 	WHERE v.instance_id = d.i AND v.name = d.n`
 
 	deleteTokensSQL = `DELETE FROM tokens WHERE id = ANY($1::text[])`
-	upsertTokensSQL = `INSERT INTO tokens (` + tokenCols + `)
+	upsertTokensSQL = `INSERT INTO tokens (` + sqlstore.TokenCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, element_id = excluded.element_id,
 	scope_id = excluded.scope_id, state = excluded.state, flow = excluded.flow, created_at = excluded.created_at`
 
-	upsertVariablesSQL = `INSERT INTO variables (` + variableCols + `)
+	upsertVariablesSQL = `INSERT INTO variables (` + sqlstore.VariableCols + `)
 	SELECT i, n, t, v::jsonb, u FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS x(i, n, t, v, u)
 	ON CONFLICT (instance_id, name) DO UPDATE SET type = excluded.type, value = excluded.value, updated_at = excluded.updated_at`
 
 	deleteJobsSQL = `DELETE FROM jobs WHERE id = ANY($1::text[])`
 
-	upsertJobsSQL = `INSERT INTO jobs (` + jobCols + `)
+	upsertJobsSQL = `INSERT INTO jobs (` + sqlstore.JobCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 		$9::int[], $10::int[], $11::timestamptz[], $12::bool[], $13::text[], $14::timestamptz[], $15::text[], $16::text[],
 		$17::text[], $18::timestamptz[])
@@ -111,14 +100,14 @@ const (
 	error_details = excluded.error_details, created_at = excluded.created_at`
 
 	deleteSubscriptionsSQL = `DELETE FROM subscriptions WHERE id = ANY($1::text[])`
-	upsertSubscriptionsSQL = `INSERT INTO subscriptions (` + subscriptionCols + `)
+	upsertSubscriptionsSQL = `INSERT INTO subscriptions (` + sqlstore.SubscriptionCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 		$9::timestamptz[])
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, token_id = excluded.token_id,
 	element_id = excluded.element_id, definition_id = excluded.definition_id, definition_key = excluded.definition_key,
 	message_name = excluded.message_name, correlation_key = excluded.correlation_key, created_at = excluded.created_at`
 
-	upsertTasksSQL = `INSERT INTO user_tasks (` + userTaskCols + `)
+	upsertTasksSQL = `INSERT INTO user_tasks (` + sqlstore.UserTaskCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 		$9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[])
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, token_id = excluded.token_id,
@@ -126,7 +115,7 @@ const (
 	assignee = excluded.assignee, candidate_groups = excluded.candidate_groups, form_key = excluded.form_key,
 	state = excluded.state, created_at = excluded.created_at, due_at = excluded.due_at, completed_at = excluded.completed_at`
 
-	upsertIncidentsSQL = `INSERT INTO incidents (` + incidentCols + `)
+	upsertIncidentsSQL = `INSERT INTO incidents (` + sqlstore.IncidentCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 		$9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[])
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, token_id = excluded.token_id,

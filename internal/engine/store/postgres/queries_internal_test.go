@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 	"io"
 	"net"
 	"strings"
@@ -16,7 +17,7 @@ import (
 )
 
 func TestQualifiedJobColsMatchJobCols(t *testing.T) {
-	want := "jobs." + strings.ReplaceAll(jobCols, ", ", ", jobs.")
+	want := "jobs." + strings.ReplaceAll(sqlstore.JobCols, ", ", ", jobs.")
 	got := strings.Join(strings.Fields(qualifiedJobCols), " ")
 	if got != want {
 		t.Fatalf("qualifiedJobCols\n got %s\nwant %s", got, want)

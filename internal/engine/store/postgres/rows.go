@@ -3,7 +3,6 @@ package postgres
 import (
 	"encoding/json"
 
-	"github.com/jackc/pgx/v5"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 )
@@ -19,18 +18,4 @@ func nullJSONArg(v json.RawMessage) *string {
 	}
 	s := string(v)
 	return &s
-}
-
-// collect reads all rows with scan and closes them.
-func collect[T any](rows pgx.Rows, scan func(sqlstore.Scanner) (*T, error)) ([]*T, error) {
-	defer rows.Close()
-	var out []*T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }

@@ -392,7 +392,8 @@ func queryAll[T any](ctx context.Context, t *tx, op string, write bool, sql stri
 		if err != nil {
 			return err
 		}
-		out, err = collect(rows, scan)
+		defer rows.Close()
+		out, err = sqlstore.Collect(rows, scan)
 		return err
 	})
 	return out, err
@@ -419,12 +420,7 @@ func (t *tx) Rows(ctx context.Context, op string, st sqlstore.Statement, row fun
 			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			if err := row(rows); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
+		return sqlstore.Each(rows, row)
 	})
 }
 

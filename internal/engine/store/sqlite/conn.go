@@ -102,12 +102,7 @@ func (t *tx) Rows(ctx context.Context, op string, st sqlstore.Statement, row fun
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		if err := row(rows); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
+	if err := sqlstore.Each(rows, row); err != nil {
 		return err
 	}
 	return rows.Close()

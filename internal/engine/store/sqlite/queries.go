@@ -11,17 +11,6 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 )
 
-// Column lists, in the order sqlstore's scan methods read them.
-const (
-	instanceCols     = sqlstore.InstanceCols
-	tokenCols        = sqlstore.TokenCols
-	variableCols     = sqlstore.VariableCols
-	jobCols          = sqlstore.JobCols
-	subscriptionCols = sqlstore.SubscriptionCols
-	userTaskCols     = sqlstore.UserTaskCols
-	incidentCols     = sqlstore.IncidentCols
-)
-
 // Rows of the aggregate query: a kind tag, then the row padded to the width of a job row.
 const (
 	loadWidth = 1 + 18
@@ -98,47 +87,47 @@ var stmtSQL = [numStmts]string{
 		runnable + ` AND (locked_until IS NULL OR locked_until <= ?4)
 		AND (?5 = '' OR kind IN (SELECT value FROM json_each(?6)))
 		AND (?7 = 0 OR kind <> 'service' OR type IN (SELECT value FROM json_each(?8)))
-		ORDER BY due_at LIMIT ?9) RETURNING ` + jobCols,
+		ORDER BY due_at LIMIT ?9) RETURNING ` + sqlstore.JobCols,
 
 	// The whole aggregate in one statement: the engine loads one before every command, and
 	// the fixed cost of a statement (bind, step, result set) is most of the cost of seven
 	// small index lookups. Each branch is tagged with its row kind and padded with NULLs to
 	// the widest row (a job); branches come out in order.
-	qLoadInstance: `SELECT 0, ` + instanceCols + pad7 + ` FROM instances WHERE id = ?1
-	UNION ALL SELECT 1, ` + tokenCols + pad11 + ` FROM tokens WHERE instance_id = ?1
-	UNION ALL SELECT 2, ` + variableCols + pad13 + ` FROM variables WHERE instance_id = ?1
-	UNION ALL SELECT 3, ` + jobCols + ` FROM jobs WHERE instance_id = ?1
-	UNION ALL SELECT 4, ` + subscriptionCols + pad9 + ` FROM subscriptions WHERE instance_id = ?1
-	UNION ALL SELECT 5, ` + userTaskCols + pad5 + ` FROM user_tasks WHERE instance_id = ?1 AND state = 'open'
-	UNION ALL SELECT 6, ` + incidentCols + pad6 + ` FROM incidents WHERE instance_id = ?1 AND state = 'open'`,
+	qLoadInstance: `SELECT 0, ` + sqlstore.InstanceCols + pad7 + ` FROM instances WHERE id = ?1
+	UNION ALL SELECT 1, ` + sqlstore.TokenCols + pad11 + ` FROM tokens WHERE instance_id = ?1
+	UNION ALL SELECT 2, ` + sqlstore.VariableCols + pad13 + ` FROM variables WHERE instance_id = ?1
+	UNION ALL SELECT 3, ` + sqlstore.JobCols + ` FROM jobs WHERE instance_id = ?1
+	UNION ALL SELECT 4, ` + sqlstore.SubscriptionCols + pad9 + ` FROM subscriptions WHERE instance_id = ?1
+	UNION ALL SELECT 5, ` + sqlstore.UserTaskCols + pad5 + ` FROM user_tasks WHERE instance_id = ?1 AND state = 'open'
+	UNION ALL SELECT 6, ` + sqlstore.IncidentCols + pad6 + ` FROM incidents WHERE instance_id = ?1 AND state = 'open'`,
 
-	qInsertInstance: `INSERT INTO instances (` + instanceCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	qInsertInstance: `INSERT INTO instances (` + sqlstore.InstanceCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 
 	// Only the columns a command can change are set, so SQLite leaves the indexes on the
 	// others alone. The version check is the optimistic lock.
 	qUpdateInstance: `UPDATE instances SET business_key = ?, state = ?, version = ?, incident_count = ?, ended_at = ?, event_seq = ?
 	WHERE id = ? AND version = ?`,
 
-	qUpsertToken: `INSERT INTO tokens (` + tokenCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)
+	qUpsertToken: `INSERT INTO tokens (` + sqlstore.TokenCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, element_id = excluded.element_id,
 	scope_id = excluded.scope_id, state = excluded.state, flow = excluded.flow, created_at = excluded.created_at`,
 
 	qDeleteToken: `DELETE FROM tokens WHERE id = ?`,
 
-	qUpsertVariable: `INSERT INTO variables (` + variableCols + `) VALUES (?, ?, ?, ?, ?)
+	qUpsertVariable: `INSERT INTO variables (` + sqlstore.VariableCols + `) VALUES (?, ?, ?, ?, ?)
 	ON CONFLICT (instance_id, name) DO UPDATE SET type = excluded.type, value = excluded.value, updated_at = excluded.updated_at`,
 
 	qDeleteVariable: `DELETE FROM variables WHERE instance_id = ? AND name = ?`,
 
 	qDeleteSubscription: `DELETE FROM subscriptions WHERE id = ?`,
 
-	qUpsertTask: `INSERT INTO user_tasks (` + userTaskCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	qUpsertTask: `INSERT INTO user_tasks (` + sqlstore.UserTaskCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, token_id = excluded.token_id,
 	element_id = excluded.element_id, definition_key = excluded.definition_key, name = excluded.name,
 	assignee = excluded.assignee, candidate_groups = excluded.candidate_groups, form_key = excluded.form_key,
 	state = excluded.state, created_at = excluded.created_at, due_at = excluded.due_at, completed_at = excluded.completed_at`,
 
-	qUpsertIncident: `INSERT INTO incidents (` + incidentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	qUpsertIncident: `INSERT INTO incidents (` + sqlstore.IncidentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, token_id = excluded.token_id,
 	element_id = excluded.element_id, definition_key = excluded.definition_key, job_id = excluded.job_id,
 	type = excluded.type, message = excluded.message, details = excluded.details, state = excluded.state,

@@ -23,20 +23,6 @@ func nullMicros(t *time.Time) any { return sqlstore.SQLite.NullTime(t) }
 // scanner is *sql.Row, *sql.Rows or a valueRow.
 type scanner = sqlstore.Scanner
 
-// collect reads all rows with scan.
-func collect[T any](rows *sql.Rows, scan func(scanner) (*T, error)) ([]*T, error) {
-	defer rows.Close()
-	var out []*T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 // valueRow is a row already read into driver values (int64, float64, string, []byte, nil),
 // scanned again into typed fields by the same scan functions as a *sql.Rows. It lets one
 // statement return rows of several kinds (see qLoadInstance).

@@ -78,7 +78,8 @@ func queryAll[T any](ctx context.Context, t *tx, id stmtID, scan func(scanner) (
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scan)
+	defer rows.Close()
+	return sqlstore.Collect(rows, scan)
 }
 
 // Savepoints.

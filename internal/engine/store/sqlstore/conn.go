@@ -147,3 +147,35 @@ func (q *Queries) countBy(ctx context.Context, op string, st Statement) (map[str
 
 // IsNoRows reports the error of a single-row read that found nothing.
 func IsNoRows(err error) bool { return errors.Is(err, errNoRows) }
+
+// Rows is a driver's result set (a *sql.Rows, a pgx.Rows).
+type Rows interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// Each calls row for every row of rows and returns the first error, the result set's
+// own included. The caller closes rows.
+func Each(rows Rows, row func(Scanner) error) error {
+	for rows.Next() {
+		if err := row(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Collect scans every row of rows with scan. The caller closes rows.
+func Collect[T any](rows Rows, scan func(Scanner) (*T, error)) ([]*T, error) {
+	var out []*T
+	err := Each(rows, func(s Scanner) error {
+		v, err := scan(s)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}

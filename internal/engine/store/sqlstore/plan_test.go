@@ -126,22 +126,9 @@ func TestSQLitePlans(t *testing.T) {
 
 func explain(t *testing.T, db *sql.DB, text string, args []any) string {
 	t.Helper()
-	rows, err := db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+text, args...)
+	plan, err := sqlite.ExplainQueryPlan(context.Background(), db, text, args...)
 	if err != nil {
-		t.Fatalf("explain %s: %v", text, err)
-	}
-	defer rows.Close()
-	var b strings.Builder
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		b.WriteString(detail + "\n")
-	}
-	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return b.String()
+	return plan
 }
