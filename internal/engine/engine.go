@@ -78,6 +78,12 @@ type Engine struct {
 	// com group-commits the commands (committer.go).
 	com  *committer
 	wake chan struct{}
+	// jobsCh is closed (and replaced) when jobs may have become due for others than this
+	// node's handlers: activations of external workers wait on it (workers.go).
+	jobsMu sync.Mutex
+	jobsCh chan struct{}
+	// workers are the external workers that asked this node for jobs.
+	workers workerTable
 
 	lifeMu        sync.Mutex
 	running       bool
@@ -254,6 +260,7 @@ func (e *Engine) exec(ctx context.Context, fn func(b *batch) (bool, error)) erro
 
 // signal wakes the executor without blocking.
 func (e *Engine) signal() {
+	e.broadcastJobs()
 	select {
 	case e.wake <- struct{}{}:
 	default:

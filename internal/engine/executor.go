@@ -25,6 +25,9 @@ type Job struct {
 	DefinitionKey string
 	// Variables are the instance variables when the job was fetched.
 	Variables map[string]any
+	// Deadline is when the job's lock ends: an outcome must be recorded before it (or the
+	// lock extended), or the job is offered again.
+	Deadline time.Time
 }
 
 // Handler runs a job. It returns the variables to set on completion, or an error:
@@ -241,6 +244,12 @@ func (e *Engine) lockJobs(ctx context.Context, limit int) ([]*store.Job, map[str
 	if err != nil || len(jobs) == 0 {
 		return nil, nil, err
 	}
+	vars, err := e.jobVariables(ctx, jobs)
+	return jobs, vars, err
+}
+
+// jobVariables reads the variables of the service jobs' instances, by instance id.
+func (e *Engine) jobVariables(ctx context.Context, jobs []*store.Job) (map[string]map[string]any, error) {
 	var ids []string
 	seen := map[string]bool{}
 	for _, j := range jobs {
@@ -250,26 +259,27 @@ func (e *Engine) lockJobs(ctx context.Context, limit int) ([]*store.Job, map[str
 		}
 	}
 	vars := map[string]map[string]any{}
-	if len(ids) > 0 {
-		err = e.store.Read(ctx, func(tx store.Tx) error {
-			vs, err := tx.ListVariables(ctx, ids)
-			if err != nil {
-				return err
-			}
-			for _, v := range vs {
-				m := vars[v.InstanceID]
-				if m == nil {
-					m = map[string]any{}
-					vars[v.InstanceID] = m
-				}
-				if m[v.Name], err = decodeValue(v.Value); err != nil {
-					return fmt.Errorf("variable %q of %q: %w", v.Name, v.InstanceID, err)
-				}
-			}
-			return nil
-		})
+	if len(ids) == 0 {
+		return vars, nil
 	}
-	return jobs, vars, err
+	err := e.store.Read(ctx, func(tx store.Tx) error {
+		vs, err := tx.ListVariables(ctx, ids)
+		if err != nil {
+			return err
+		}
+		for _, v := range vs {
+			m := vars[v.InstanceID]
+			if m == nil {
+				m = map[string]any{}
+				vars[v.InstanceID] = m
+			}
+			if m[v.Name], err = decodeValue(v.Value); err != nil {
+				return fmt.Errorf("variable %q of %q: %w", v.Name, v.InstanceID, err)
+			}
+		}
+		return nil
+	})
+	return vars, err
 }
 
 func kindsFor(types []string) []string {

@@ -17,18 +17,26 @@ import (
 // maxUnservedTypes bounds the job types UnservedJobs returns (a page names them all).
 const maxUnservedTypes = 50
 
-// Serves reports whether someone runs the jobs of jobType: today, a handler registered
-// on this engine with Handle. External workers (a later addition) will count too while
-// they have asked for the type recently; callers need not change.
+// Serves reports whether someone runs the jobs of jobType: a handler registered on this
+// engine with Handle, or an external worker that asked this node for the type within
+// WorkerSeenFor.
 func (e *Engine) Serves(jobType string) bool {
-	return e.handler(jobType) != nil
+	return e.handler(jobType) != nil || e.workers.servesType(jobType, e.clock.Now())
 }
 
 // servedTypes lists the types Serves is true for, sorted.
 func (e *Engine) servedTypes() []string {
 	types := e.handlerTypes()
+	now := e.clock.Now()
+	e.workers.mu.Lock()
+	for _, info := range e.workers.m {
+		if now.Sub(info.LastSeen) < WorkerSeenFor {
+			types = append(types, info.Types...)
+		}
+	}
+	e.workers.mu.Unlock()
 	slices.Sort(types)
-	return types
+	return slices.Compact(types)
 }
 
 // UnservedJobs counts the waiting service jobs (retries left) whose type nobody serves,

@@ -95,6 +95,8 @@ const (
 	FieldTerminated = "terminated"
 	// FieldReason: element.cancelled and instance.cancelled.
 	FieldReason = "reason"
+	// FieldWorker: job.completed and job.failed of a job an external worker ran, its name.
+	FieldWorker = "worker"
 )
 
 // ReasonInstanceCancelled is the reason element.cancelled carries when a person (or a

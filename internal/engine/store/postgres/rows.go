@@ -3,7 +3,6 @@ package postgres
 import (
 	"encoding/json"
 
-
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 )
 
