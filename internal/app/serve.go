@@ -23,6 +23,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/leadership"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
 	"github.com/cockpit-engine/cockpit/internal/web"
+	"github.com/cockpit-engine/cockpit/internal/workers"
 	"github.com/google/uuid"
 )
 
@@ -297,6 +298,20 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		defer cancel()
 		if serr := cmds.Stop(sctx); serr != nil {
 			log.Error("stop command service", "err", serr)
+		}
+	}()
+
+	// Job workers over NATS (docs/workers.md): started after the engine, stopped
+	// (deferred) before it, so waiting activations end first.
+	jobs, err := workers.Start(ctx, workers.Options{Engine: e, Conn: nr.nc, Prefix: cfg.NATS.Prefix, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		if serr := jobs.Stop(sctx); serr != nil {
+			log.Error("stop worker service", "err", serr)
 		}
 	}()
 

@@ -321,7 +321,11 @@ func (e *Engine) jobOutcome(ctx context.Context, ref JobRef, done event.Type, fn
 // tagWorker names the worker in the outcome events this run wrote for the job.
 func (r *run) tagWorker(jobKey, worker string) {
 	for _, ev := range r.events {
-		if ev.JobID == jobKey && (ev.Type == event.JobCompleted || ev.Type == event.JobFailed) && len(ev.Data) > 1 {
+		if ev.Type == event.ErrorThrown && ev.JobID == "" {
+			ev.JobID = jobKey // the job whose worker threw it (for the duplicate check)
+		}
+		if ev.JobID == jobKey && (ev.Type == event.JobCompleted || ev.Type == event.JobFailed || ev.Type == event.ErrorThrown) &&
+			len(ev.Data) > 1 {
 			ev.Data = appendString(ev.Data[:len(ev.Data)-1], event.FieldWorker, worker)
 			ev.Data = append(ev.Data, '}')
 		}
@@ -351,19 +355,16 @@ func (e *Engine) recorded(ctx context.Context, ref JobRef, typ event.Type) bool 
 	return false
 }
 
-// outcomeOf reports whether a job.completed or job.failed event (error.thrown carries no
-// attempt) is this attempt's, by this worker.
+// outcomeOf reports whether a job.completed, job.failed or error.thrown event (which
+// carries no attempt) is this attempt's, by this worker.
 func outcomeOf(ev *store.Event, ref JobRef) bool {
-	if ev.Type == event.ErrorThrown {
-		return true
-	}
 	var d map[string]any
 	if err := json.Unmarshal(ev.Data, &d); err != nil {
 		return false
 	}
 	attempt, _ := d["attempt"].(float64)
 	worker, _ := d[event.FieldWorker].(string)
-	return int(attempt) == ref.Attempt && worker == ref.Worker
+	return (ev.Type == event.ErrorThrown || int(attempt) == ref.Attempt) && worker == ref.Worker
 }
 
 // Workers seen: per job type, the external workers that asked for it recently.

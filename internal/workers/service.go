@@ -1,0 +1,325 @@
+// Package workers serves external job workers over NATS (docs/workers.md): a process in
+// any language, with only a NATS client, asks for jobs of the types it serves and reports
+// each outcome. The service is a thin protocol layer over the engine's ActivateJobs,
+// CompleteJob, FailJob, ThrowJobError, ExtendJobLock and ReturnJob: jobs are locked in the
+// store in the worker's name, and NATS never holds a job.
+//
+// Every engine node runs the service in one queue group, so any node answers; an
+// activation that finds nothing waits (a long poll) on the node that took it, and a job
+// committed on any node wakes it (on PostgreSQL through the store's notifications).
+package workers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// Protocol names.
+const (
+	ServiceName    = "cockpit-jobs"
+	ServiceVersion = "1.0.0"
+	QueueGroup     = "cockpit-engine"
+
+	VerbActivate = "activate"
+	VerbComplete = "complete"
+	VerbFail     = "fail"
+	VerbError    = "error"
+	VerbExtend   = "extend"
+	VerbReturn   = "return"
+)
+
+// Subject returns the subject a verb is served on: <prefix>.jobs.<verb>.
+func Subject(prefix, verb string) string { return prefix + ".jobs." + verb }
+
+// Error codes of a reply's "error".
+const (
+	CodeInvalidInput = "invalid_input" // the request breaks a rule; the message names it
+	CodeLockLost     = "lock_lost"     // the worker no longer holds the job's lock for this attempt
+	CodeBusy         = "busy"          // too many activations wait on this node; ask again
+	CodeUnavailable  = "unavailable"   // the store or the engine cannot answer now; ask again
+	CodeInternal     = "internal"
+)
+
+// MaxRequestBytes bounds a request.
+const MaxRequestBytes = 1 << 20
+
+// Options configure Start.
+type Options struct {
+	Engine *engine.Engine
+	Conn   *nats.Conn
+	Prefix string // default "cockpit"
+	Logger *slog.Logger
+	// MaxWaiting bounds the activations this node holds at once (default 1024); past it
+	// an activation is answered with "busy" at once.
+	MaxWaiting int
+}
+
+// Service is the running worker protocol service.
+type Service struct {
+	o      Options
+	log    *slog.Logger
+	micro  micro.Service
+	base   context.Context
+	cancel context.CancelFunc
+	sem    chan struct{}
+	wg     sync.WaitGroup
+}
+
+// Start serves the protocol on o.Conn until Stop.
+func Start(ctx context.Context, o Options) (*Service, error) {
+	if o.Engine == nil || o.Conn == nil {
+		return nil, errors.New("worker service: engine and NATS connection are required")
+	}
+	if o.Prefix == "" {
+		o.Prefix = "cockpit"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxWaiting <= 0 {
+		o.MaxWaiting = 1024
+	}
+	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Service{o: o, log: o.Logger.With("component", "workers"), base: base, cancel: cancel,
+		sem: make(chan struct{}, o.MaxWaiting)}
+	svc, err := micro.AddService(o.Conn, micro.Config{
+		Name: ServiceName, Version: ServiceVersion, Description: "Cockpit job workers",
+		Metadata: map[string]string{"prefix": o.Prefix}, QueueGroup: QueueGroup,
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("worker service: %w", err)
+	}
+	s.micro = svc
+	for _, verb := range []string{VerbActivate, VerbComplete, VerbFail, VerbError, VerbExtend, VerbReturn} {
+		if err := svc.AddEndpoint(verb, micro.HandlerFunc(func(r micro.Request) { s.dispatch(verb, r) }),
+			micro.WithEndpointSubject(Subject(o.Prefix, verb))); err != nil {
+			cancel()
+			return nil, errors.Join(fmt.Errorf("worker service: endpoint %s: %w", verb, err), svc.Stop())
+		}
+	}
+	if err := o.Conn.FlushTimeout(5 * time.Second); err != nil {
+		cancel()
+		return nil, errors.Join(fmt.Errorf("worker service: flush subscriptions: %w", err), svc.Stop())
+	}
+	s.log.Info("worker service started", "subjects", Subject(o.Prefix, "*"))
+	return s, nil
+}
+
+// Stop stops taking requests, ends the activations that wait (they are answered with no
+// jobs) and waits for the requests in flight, or for ctx.
+func (s *Service) Stop(ctx context.Context) error {
+	err := s.micro.Stop()
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return errors.Join(err, fmt.Errorf("stop worker service: %w", ctx.Err()))
+	}
+	return err
+}
+
+// dispatch answers a request on its own goroutine: an activation may wait a minute, and
+// the endpoint's subscription must not wait with it.
+func (s *Service) dispatch(verb string, r micro.Request) {
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		s.respond(r, nil, &replyError{Code: CodeBusy, Message: fmt.Sprintf("more than %d requests wait on this node", s.o.MaxWaiting)})
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.sem }()
+		res, rerr := s.handle(verb, r.Data())
+		s.respond(r, res, rerr)
+	}()
+}
+
+type replyError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (s *Service) respond(r micro.Request, res any, rerr *replyError) {
+	var body any = res
+	if rerr != nil {
+		body = map[string]any{"error": rerr}
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		b = []byte(`{"error":{"code":"internal","message":"reply not encodable"}}`)
+	}
+	if err := r.Respond(b); err != nil {
+		s.log.Warn("worker reply", "subject", r.Subject(), "err", err)
+	}
+}
+
+// Requests.
+
+type jobRef struct {
+	Worker     string `json:"worker"`
+	Key        string `json:"key"`
+	InstanceID string `json:"instanceId"`
+	Attempt    int    `json:"attempt"`
+}
+
+func (j jobRef) ref() engine.JobRef {
+	return engine.JobRef{Worker: j.Worker, Key: j.Key, InstanceID: j.InstanceID, Attempt: j.Attempt}
+}
+
+type activateRequest struct {
+	Worker  string   `json:"worker"`
+	Types   []string `json:"types"`
+	MaxJobs int      `json:"maxJobs"`
+	LockMs  int64    `json:"lockMs"`
+	WaitMs  int64    `json:"waitMs"`
+}
+
+type completeRequest struct {
+	jobRef
+	Variables map[string]any `json:"variables"`
+}
+
+type failRequest struct {
+	jobRef
+	Message   string `json:"message"`
+	Details   string `json:"details"`
+	Retries   *int   `json:"retries"`
+	BackoffMs int64  `json:"backoffMs"`
+}
+
+type errorRequest struct {
+	jobRef
+	Code      string         `json:"code"`
+	Message   string         `json:"message"`
+	Variables map[string]any `json:"variables"`
+}
+
+type extendRequest struct {
+	jobRef
+	LockMs int64 `json:"lockMs"`
+}
+
+// ActivatedJob is a job as the activation reply carries it.
+type ActivatedJob struct {
+	Key        string         `json:"key"`
+	Type       string         `json:"type"`
+	InstanceID string         `json:"instanceId"`
+	ElementID  string         `json:"elementId"`
+	ProcessKey string         `json:"processKey"`
+	Attempt    int            `json:"attempt"`
+	Retries    int            `json:"retries"`
+	Deadline   time.Time      `json:"deadline"`
+	Variables  map[string]any `json:"variables"`
+}
+
+func decode(body []byte, v any) *replyError {
+	if len(body) > MaxRequestBytes {
+		return &replyError{Code: CodeInvalidInput, Message: fmt.Sprintf("request of %d bytes exceeds %d", len(body), MaxRequestBytes)}
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return &replyError{Code: CodeInvalidInput, Message: "request: " + err.Error()}
+	}
+	if d.More() {
+		return &replyError{Code: CodeInvalidInput, Message: "request: data after the JSON object"}
+	}
+	return nil
+}
+
+func (s *Service) handle(verb string, body []byte) (any, *replyError) {
+	ctx := s.base
+	e := s.o.Engine
+	ok := map[string]any{"ok": true}
+	var err error
+	switch verb {
+	case VerbActivate:
+		var req activateRequest
+		if rerr := decode(body, &req); rerr != nil {
+			return nil, rerr
+		}
+		jobs, err := e.ActivateJobs(ctx, engine.ActivateRequest{Worker: req.Worker, Types: req.Types, Max: req.MaxJobs,
+			LockFor: time.Duration(req.LockMs) * time.Millisecond, Wait: time.Duration(req.WaitMs) * time.Millisecond})
+		if err != nil {
+			return nil, errorReply(err)
+		}
+		out := make([]ActivatedJob, len(jobs))
+		for i, j := range jobs {
+			out[i] = ActivatedJob{Key: j.Key, Type: j.Type, InstanceID: j.InstanceID, ElementID: j.ElementID,
+				ProcessKey: j.DefinitionKey, Attempt: j.Attempt, Retries: j.Retries, Deadline: j.Deadline.UTC(), Variables: j.Variables}
+		}
+		return map[string]any{"jobs": out}, nil
+	case VerbComplete:
+		var req completeRequest
+		if rerr := decode(body, &req); rerr != nil {
+			return nil, rerr
+		}
+		err = e.CompleteJob(ctx, req.ref(), req.Variables)
+	case VerbFail:
+		var req failRequest
+		if rerr := decode(body, &req); rerr != nil {
+			return nil, rerr
+		}
+		err = e.FailJob(ctx, req.ref(), engine.JobFailure{Message: req.Message, Details: req.Details, Retries: req.Retries,
+			Backoff: time.Duration(req.BackoffMs) * time.Millisecond})
+	case VerbError:
+		var req errorRequest
+		if rerr := decode(body, &req); rerr != nil {
+			return nil, rerr
+		}
+		err = e.ThrowJobError(ctx, req.ref(), req.Code, req.Message, req.Variables)
+	case VerbExtend:
+		var req extendRequest
+		if rerr := decode(body, &req); rerr != nil {
+			return nil, rerr
+		}
+		until, err := e.ExtendJobLock(ctx, req.ref(), time.Duration(req.LockMs)*time.Millisecond)
+		if err != nil {
+			return nil, errorReply(err)
+		}
+		return map[string]any{"ok": true, "deadline": until.UTC()}, nil
+	case VerbReturn:
+		var req jobRef
+		if rerr := decode(body, &req); rerr != nil {
+			return nil, rerr
+		}
+		err = e.ReturnJob(ctx, req.ref())
+	}
+	if errors.Is(err, engine.ErrDuplicateOutcome) {
+		return map[string]any{"ok": true, "duplicate": true}, nil
+	}
+	if err != nil {
+		return nil, errorReply(err)
+	}
+	return ok, nil
+}
+
+func errorReply(err error) *replyError {
+	code := CodeInternal
+	switch {
+	case errors.Is(err, engine.ErrInvalidInput), errors.Is(err, engine.ErrInvalidState):
+		code = CodeInvalidInput
+	case errors.Is(err, engine.ErrLostLock), errors.Is(err, engine.ErrNotFound):
+		code = CodeLockLost
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, engine.ErrStopped), errors.Is(err, context.Canceled):
+		code = CodeUnavailable
+	}
+	return &replyError{Code: code, Message: err.Error()}
+}

@@ -1,0 +1,212 @@
+package workers_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/wait"
+	"github.com/cockpit-engine/cockpit/internal/workers"
+)
+
+// rig is an engine on SQLite with the worker service on an embedded NATS server, and a
+// plain NATS connection for the worker: the test speaks the documented protocol as raw
+// JSON, as a worker in another language would.
+type rig struct {
+	t  *testing.T
+	e  *engine.Engine
+	nc *nats.Conn
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "c.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	svcConn, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := workers.Start(context.Background(), workers.Options{Engine: e, Conn: svcConn, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		nc.Close()
+		if err := svc.Stop(ctx); err != nil {
+			t.Errorf("stop service: %v", err)
+		}
+		svcConn.Close()
+		if err := e.Stop(ctx); err != nil {
+			t.Errorf("stop engine: %v", err)
+		}
+		_ = st.Close()
+	})
+	xml, err := os.ReadFile("../engine/testdata/service.bpmn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Deploy(context.Background(), "service.bpmn", xml); err != nil {
+		t.Fatal(err)
+	}
+	return &rig{t: t, e: e, nc: nc}
+}
+
+// call sends one request and decodes the reply.
+func (r *rig) call(verb, body string, timeout time.Duration) map[string]any {
+	r.t.Helper()
+	msg, err := r.nc.Request(workers.Subject("cockpit", verb), []byte(body), timeout)
+	if err != nil {
+		r.t.Fatalf("%s: %v", verb, err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(msg.Data, &out); err != nil {
+		r.t.Fatalf("%s reply %s: %v", verb, msg.Data, err)
+	}
+	return out
+}
+
+func (r *rig) start(amount int) *store.Instance {
+	r.t.Helper()
+	in, err := r.e.StartInstance(context.Background(), "service", engine.StartOptions{Variables: map[string]any{"amount": amount}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return in
+}
+
+func (r *rig) waitState(id, state string) {
+	r.t.Helper()
+	wait.For(r.t, "instance "+state, func() bool {
+		d, err := r.e.GetInstance(context.Background(), id)
+		return err == nil && d.Instance.State == state
+	})
+}
+
+func job(t *testing.T, reply map[string]any) map[string]any {
+	t.Helper()
+	jobs, _ := reply["jobs"].([]any)
+	if len(jobs) != 1 {
+		t.Fatalf("reply %v: want one job", reply)
+	}
+	return jobs[0].(map[string]any)
+}
+
+func outcome(j map[string]any, worker, extra string) string {
+	b, _ := json.Marshal(map[string]any{"worker": worker, "key": j["key"], "instanceId": j["instanceId"], "attempt": j["attempt"]})
+	if extra == "" {
+		return string(b)
+	}
+	return strings.TrimSuffix(string(b), "}") + "," + extra + "}"
+}
+
+// TestWorkerOverNATS: a worker that speaks only the documented JSON takes a job, and its
+// completion moves the instance on; a repeat is answered as a duplicate, an outcome from
+// a worker that does not hold the lock as lock_lost.
+func TestWorkerOverNATS(t *testing.T) {
+	r := newRig(t)
+	in := r.start(4)
+	j := job(t, r.call(workers.VerbActivate, `{"worker":"py-1","types":["work"],"maxJobs":5,"lockMs":60000}`, 5*time.Second))
+	if j["instanceId"] != in.ID || j["processKey"] != "service" || j["attempt"] != float64(1) {
+		t.Fatalf("job %v", j)
+	}
+	if v, _ := j["variables"].(map[string]any); v["amount"] != float64(4) {
+		t.Fatalf("variables %v", j["variables"])
+	}
+	if rep := r.call(workers.VerbComplete, outcome(j, "other", ""), 5*time.Second); rep["error"].(map[string]any)["code"] != workers.CodeLockLost {
+		t.Fatalf("complete by another worker: %v", rep)
+	}
+	if rep := r.call(workers.VerbComplete, outcome(j, "py-1", `"variables":{"paid":true}`), 5*time.Second); rep["ok"] != true {
+		t.Fatalf("complete: %v", rep)
+	}
+	r.waitState(in.ID, store.InstanceCompleted)
+	if rep := r.call(workers.VerbComplete, outcome(j, "py-1", `"variables":{"paid":true}`), 5*time.Second); rep["duplicate"] != true {
+		t.Fatalf("repeated complete: %v", rep)
+	}
+}
+
+// TestWorkerLongPollOverNATS: an activation that waits is answered as soon as a job is
+// committed, while other requests are served meanwhile.
+func TestWorkerLongPollOverNATS(t *testing.T) {
+	r := newRig(t)
+	replies := make(chan *nats.Msg, 1)
+	sub, err := r.nc.ChanSubscribe(nats.NewInbox(), replies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.nc.PublishRequest(workers.Subject("cockpit", workers.VerbActivate), sub.Subject,
+		[]byte(`{"worker":"sh-1","types":["work"],"maxJobs":1,"lockMs":60000,"waitMs":30000}`)); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, "the activation to wait", func() bool { return len(r.e.Workers()) == 1 })
+	// Another request is answered while the activation waits.
+	if rep := r.call(workers.VerbActivate, `{"worker":"sh-2","types":["other"],"maxJobs":1,"lockMs":60000}`, 5*time.Second); rep["jobs"] == nil {
+		t.Fatalf("second activation: %v", rep)
+	}
+	in := r.start(1)
+	select {
+	case msg := <-replies:
+		var rep map[string]any
+		if err := json.Unmarshal(msg.Data, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if j := job(t, rep); j["instanceId"] != in.ID {
+			t.Fatalf("long poll got %v", j)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the waiting activation was not answered after a job was committed")
+	}
+}
+
+// TestWorkerRequestsAreChecked: malformed and out-of-bounds requests are refused with
+// invalid_input naming the problem.
+func TestWorkerRequestsAreChecked(t *testing.T) {
+	r := newRig(t)
+	for _, c := range []struct{ verb, body, want string }{
+		{workers.VerbActivate, `{"worker":"w","types":["work"],"maxJobs":1000,"lockMs":60000}`, "max jobs"},
+		{workers.VerbActivate, `{"worker":"w","types":["work"],"maxJobs":1,"lockMs":60000,"extra":1}`, "unknown field"},
+		{workers.VerbActivate, `{"worker":"w"`, "request"},
+		{workers.VerbFail, `{"worker":"w","key":"k","instanceId":"i","attempt":1,"retries":-1}`, "retries"},
+		{workers.VerbComplete, `{"worker":"w","key":"k","attempt":1}`, "instance id"},
+	} {
+		rep := r.call(c.verb, c.body, 5*time.Second)
+		e, _ := rep["error"].(map[string]any)
+		if e["code"] != workers.CodeInvalidInput || !strings.Contains(e["message"].(string), c.want) {
+			t.Errorf("%s %s: %v, want invalid_input naming %q", c.verb, c.body, rep, c.want)
+		}
+	}
+}
