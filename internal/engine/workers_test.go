@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -64,7 +65,8 @@ func TestExternalWorkerCompletesJob(t *testing.T) {
 		found := false
 		for _, ev := range evs {
 			if ev.Type == event.JobCompleted {
-				found = strings.Contains(string(ev.Data), `"worker":"w1"`)
+				var d map[string]any
+				found = json.Unmarshal(ev.Data, &d) == nil && d[event.FieldWorker] == "w1"
 			}
 		}
 		if !found {

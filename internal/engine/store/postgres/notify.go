@@ -137,13 +137,11 @@ func (n *notifier) listenLoop() {
 	defer n.wg.Done()
 	const minBackoff, maxBackoff = 50 * time.Millisecond, 5 * time.Second
 	backoff := minBackoff
-	first := true
 	for n.ctx.Err() == nil {
-		connected, err := n.listenOnce(first)
+		connected, err := n.listenOnce()
 		if n.ctx.Err() != nil {
 			return
 		}
-		first = false
 		if connected {
 			backoff = minBackoff
 		}
@@ -164,7 +162,7 @@ func (n *notifier) listenLoop() {
 
 // listenOnce connects, listens and relays notifications until the connection fails or
 // the notifier closes.
-func (n *notifier) listenOnce(first bool) (connected bool, err error) {
+func (n *notifier) listenOnce() (connected bool, err error) {
 	conn, err := pgx.ConnectConfig(n.ctx, n.cc)
 	if err != nil {
 		return false, err
@@ -177,9 +175,10 @@ func (n *notifier) listenOnce(first bool) (connected bool, err error) {
 	if _, err := conn.Exec(n.ctx, "LISTEN "+pgx.Identifier{n.channel}.Sanitize()); err != nil {
 		return false, err
 	}
-	if !first {
-		n.fire() // whatever was announced while we were away
-	}
+	// Whatever was announced before this LISTEN took effect was not heard: on a reconnect
+	// what came while we were away, and on the first one what came between the engine's
+	// first look for jobs and now (another node's job would otherwise wait for IdlePoll).
+	n.fire()
 	for {
 		if _, err := conn.WaitForNotification(n.ctx); err != nil {
 			return true, err

@@ -142,6 +142,21 @@ func getInstance(ctx context.Context, s store.Store, id string) (*store.Instance
 	return in, err
 }
 
+// listening waits for the wake-up each listener gets when its LISTEN takes effect.
+func listening(t *testing.T, chans ...chan struct{}) {
+	t.Helper()
+	for _, ch := range chans {
+		wait.For(t, "the listener's first wake-up", func() bool {
+			select {
+			case <-ch:
+				return true
+			default:
+				return false
+			}
+		})
+	}
+}
+
 // TestNotifier: a NotifyWork on one store reaches the OnWork listeners of another store on
 // the same schema, and not those of a store on another schema.
 func TestNotifier(t *testing.T) {
@@ -161,7 +176,9 @@ func TestNotifier(t *testing.T) {
 	stray := make(chan struct{}, 16)
 	defer other.OnWork(func() { stray <- struct{}{} })()
 
-	// The listener connects in the background; notify until it hears one.
+	// Each listener wakes once as soon as its LISTEN takes effect: what was announced
+	// before it was not heard (a node starting next to another must not miss its jobs).
+	listening(t, got, stray)
 	wait.For(t, "a notification", func() bool {
 		select {
 		case <-got:
@@ -269,6 +286,7 @@ func TestSearchPathSchemaIsCreated(t *testing.T) {
 	})()
 	stray := make(chan struct{}, 16)
 	defer other.OnWork(func() { stray <- struct{}{} })()
+	listening(t, got, stray)
 	wait.For(t, "a notification", func() bool {
 		select {
 		case <-got:
