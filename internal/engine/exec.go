@@ -545,6 +545,9 @@ func (r *run) completeJob(j *store.Job, vars map[string]any, started time.Time) 
 	r.dropJob(j)
 	b := appendInt(append(make([]byte, 0, 40), '{'), "attempt", int64(j.Attempt+1))
 	b = appendInt(b, event.FieldWaitMs, millis(started.Sub(j.DueAt)))
+	if r.worker != "" {
+		b = appendString(b, event.FieldWorker, r.worker)
+	}
 	ev := r.eventJSON(event.JobCompleted, tok, n, append(b, '}'))
 	ev.JobID = j.ID
 	if len(n.outputs) > 0 {
@@ -570,7 +573,11 @@ func (r *run) failJob(j *store.Job, herr error, started time.Time) error {
 	if errors.As(herr, &be) {
 		// A handler's error is recorded, never refused; what it says is cut to size.
 		be = &BPMNError{Code: truncate(be.Code, MaxNameBytes), Message: truncate(be.Message, MaxErrorMessageBytes)}
-		r.event(event.ErrorThrown, tok, n, map[string]any{"code": be.Code, "message": be.Message})
+		data := map[string]any{"code": be.Code, "message": be.Message, "attempt": j.Attempt + 1}
+		if r.worker != "" {
+			data[event.FieldWorker] = r.worker
+		}
+		r.event(event.ErrorThrown, tok, n, data).JobID = j.ID
 		caught, err := r.throwError(tok, be.Code, be.Message)
 		if err != nil || caught {
 			return err
@@ -592,14 +599,27 @@ func (r *run) failJob(j *store.Job, herr error, started time.Time) error {
 	if errors.As(herr, &d) {
 		j.ErrorDetails = truncate(d.Details(), MaxErrorDetailsBytes)
 	}
+	var o retryOverride
+	hasOverride := errors.As(herr, &o)
+	if hasOverride {
+		if left, ok := o.RetriesLeft(); ok {
+			j.Retries = left
+		}
+	}
 	j.LockOwner, j.LockedUntil = "", nil
 	if j.Retries > 0 {
-		backoff := n.backoff
-		j.DueAt = r.now.Add(backoff.Delay(j.Attempt))
+		if hasOverride && o.Backoff() > 0 {
+			j.DueAt = r.now.Add(o.Backoff())
+		} else {
+			j.DueAt = r.now.Add(n.backoff.Delay(j.Attempt))
+		}
 	}
 	r.putJob(j)
-	ev := r.event(event.JobFailed, tok, n, map[string]any{"attempt": j.Attempt, "retriesLeft": j.Retries, "error": j.LastError, event.FieldWaitMs: wait})
-	ev.JobID = j.ID
+	data := map[string]any{"attempt": j.Attempt, "retriesLeft": j.Retries, "error": j.LastError, event.FieldWaitMs: wait}
+	if r.worker != "" {
+		data[event.FieldWorker] = r.worker
+	}
+	r.event(event.JobFailed, tok, n, data).JobID = j.ID
 	if j.Retries <= 0 {
 		r.openIncident(tok, n, store.IncidentFailedJob, j.LastError, j.ErrorDetails, j.ID)
 	}

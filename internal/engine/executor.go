@@ -123,7 +123,8 @@ func (e *Engine) executorLoop(ctx context.Context) {
 		free := cap(sem) - len(sem)
 		if look && free > 0 {
 			limit := min(free, e.opts.BatchSize)
-			jobs, vars, err := e.lockJobs(ctx, limit)
+			types := e.handlerTypes()
+			jobs, vars, err := e.lockJobs(ctx, e.opts.NodeID, e.opts.LockDuration, limit, kindsFor(types), types)
 			if err != nil && ctx.Err() == nil {
 				// The store is unreachable or failing: try again soon, not at the idle poll.
 				e.log.Error("fetch jobs", "err", err)
@@ -222,17 +223,18 @@ func (e *Engine) nextDue(ctx context.Context) (time.Time, bool, error) {
 	return next, ok, err
 }
 
-// lockJobs locks a batch of due jobs for this node and reads their instances' variables.
-func (e *Engine) lockJobs(ctx context.Context, limit int) ([]*store.Job, map[string]map[string]any, error) {
-	types := e.handlerTypes()
+// lockJobs locks a batch of due jobs for owner (this node, or an external worker) for
+// lockFor, and reads their instances' variables. kinds and types filter as
+// store.LockJobsParams does.
+func (e *Engine) lockJobs(ctx context.Context, owner string, lockFor time.Duration, limit int, kinds, types []string) (
+	[]*store.Job, map[string]map[string]any, error) {
 	var jobs []*store.Job
 	err := e.exec(ctx, func(b *batch) (bool, error) {
 		tx := b.tx
 		now := e.clock.Now()
 		var err error
 		jobs, err = tx.LockJobs(ctx, store.LockJobsParams{
-			Owner: e.opts.NodeID, Now: now, LockUntil: now.Add(e.opts.LockDuration), Limit: limit,
-			Kinds: kindsFor(types), Types: types,
+			Owner: owner, Now: now, LockUntil: now.Add(lockFor), Limit: limit, Kinds: kinds, Types: types,
 		})
 		if err == nil {
 			for _, j := range jobs {
@@ -282,6 +284,19 @@ func (e *Engine) jobVariables(ctx context.Context, jobs []*store.Job) (map[strin
 	return vars, err
 }
 
+// newJob is what a handler or a worker gets for a locked job.
+func newJob(j *store.Job, vars map[string]any) *Job {
+	job := &Job{Key: j.ID, Type: j.Type, Attempt: j.Attempt + 1, Retries: j.Retries, InstanceID: j.InstanceID,
+		ElementID: j.ElementID, DefinitionKey: j.DefinitionKey, Variables: vars}
+	if job.Variables == nil {
+		job.Variables = map[string]any{}
+	}
+	if j.LockedUntil != nil {
+		job.Deadline = *j.LockedUntil
+	}
+	return job
+}
+
 func kindsFor(types []string) []string {
 	if len(types) == 0 {
 		return []string{store.JobTimer, store.JobTimerStart}
@@ -317,19 +332,12 @@ func (e *Engine) runJob(ctx context.Context, j *store.Job, vars map[string]any) 
 			break
 		}
 		hctx, cancel := context.WithTimeout(e.handlerCtx, e.opts.LockDuration)
-		job := &Job{
-			Key: j.ID, Type: j.Type, Attempt: j.Attempt + 1, Retries: j.Retries, InstanceID: j.InstanceID,
-			ElementID: j.ElementID, DefinitionKey: j.DefinitionKey, Variables: vars,
-		}
-		if job.Variables == nil {
-			job.Variables = map[string]any{}
-		}
-		out, herr := callHandler(hctx, h, job)
+		out, herr := callHandler(hctx, h, newJob(j, vars))
 		cancel()
 		herr = storableError(herr)
 		if herr != nil && e.handlerCtx.Err() != nil {
 			// Cut short by a forced stop: not the job's fault, so give it back unharmed.
-			err = e.releaseJob(wctx, j)
+			err = e.releaseJob(wctx, j, e.opts.NodeID)
 			break
 		}
 		err = e.recordOutcome(ctx, j, out, herr, started)
@@ -519,11 +527,11 @@ func (e *Engine) finishJob(ctx context.Context, j *store.Job, vars map[string]an
 	return err
 }
 
-// releaseJob unlocks a job this node holds, without counting an attempt.
-func (e *Engine) releaseJob(ctx context.Context, j *store.Job) error {
+// releaseJob unlocks a job owner holds, without counting an attempt.
+func (e *Engine) releaseJob(ctx context.Context, j *store.Job, owner string) error {
 	return e.update(ctx, j.InstanceID, func(r *run) error {
 		cur := r.jobs[j.ID]
-		if cur == nil || cur.LockOwner != e.opts.NodeID {
+		if cur == nil || cur.LockOwner != owner {
 			return nil
 		}
 		cur.LockOwner, cur.LockedUntil = "", nil

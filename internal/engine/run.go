@@ -69,6 +69,9 @@ type run struct {
 	fromCache bool
 	// wake: the command left work due now that it did not push (set by pushJobs in flush).
 	wake bool
+	// worker names the external worker whose outcome this command records (job events
+	// carry it as event.FieldWorker); "" for the engine's own handlers.
+	worker string
 }
 
 // step is a token arriving at a node (through a flow, or nil when re-entered).

@@ -21,20 +21,12 @@ const maxUnservedTypes = 50
 // engine with Handle, or an external worker that asked this node for the type within
 // WorkerSeenFor.
 func (e *Engine) Serves(jobType string) bool {
-	return e.handler(jobType) != nil || e.workers.servesType(jobType, e.clock.Now())
+	return e.handler(jobType) != nil || slices.Contains(e.workers.liveTypes(e.clock.Now()), jobType)
 }
 
 // servedTypes lists the types Serves is true for, sorted.
 func (e *Engine) servedTypes() []string {
-	types := e.handlerTypes()
-	now := e.clock.Now()
-	e.workers.mu.Lock()
-	for _, info := range e.workers.m {
-		if now.Sub(info.LastSeen) < WorkerSeenFor {
-			types = append(types, info.Types...)
-		}
-	}
-	e.workers.mu.Unlock()
+	types := append(e.handlerTypes(), e.workers.liveTypes(e.clock.Now())...)
 	slices.Sort(types)
 	return slices.Compact(types)
 }

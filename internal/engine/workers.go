@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,10 @@ const (
 	// WorkerSeenFor is how long a worker that asked for a job type counts as serving it
 	// (Serves, Workers).
 	WorkerSeenFor = time.Minute
+	// MaxWorkerRetries bounds the retries left a worker may set on a failure.
+	MaxWorkerRetries = 1000
+	// MaxWorkerBackoff bounds the delay a worker may set before a job's next attempt.
+	MaxWorkerBackoff = 24 * time.Hour
 	// activateRecheck is the longest an activation sleeps between two looks at the store
 	// when no commit woke it: jobs that become due later (a retry's backoff, a timer) are
 	// found within it. New jobs wake waiting activations at once.
@@ -115,40 +120,27 @@ func (e *Engine) ActivateJobs(ctx context.Context, r ActivateRequest) ([]*Job, e
 	}
 }
 
-// activate locks and reads the jobs of one look at the store.
+// activate locks and reads the jobs of one look at the store. It is not cut short by
+// ctx (which ends the wait): jobs it locked are returned, not left locked for nobody; when
+// their variables cannot be read, they are given back.
 func (e *Engine) activate(ctx context.Context, r ActivateRequest, types []string) ([]*Job, error) {
+	ctx = context.WithoutCancel(ctx)
 	owner := WorkerOwner(r.Worker)
-	var locked []*store.Job
-	err := e.exec(ctx, func(b *batch) (bool, error) {
-		now := e.clock.Now()
-		var err error
-		locked, err = b.tx.LockJobs(ctx, store.LockJobsParams{
-			Owner: owner, Now: now, LockUntil: now.Add(r.LockFor), Limit: r.Max,
-			Kinds: []string{store.JobService}, Types: types,
-		})
-		if err == nil {
-			for _, j := range locked {
-				b.lockedJob(j)
+	locked, vars, err := e.lockJobs(ctx, owner, r.LockFor, r.Max, []string{store.JobService}, types)
+	if err != nil && len(locked) > 0 {
+		for _, j := range locked {
+			if rerr := e.releaseJob(ctx, j, owner); rerr != nil {
+				e.log.Warn("activated job not given back", "job", j.ID, "worker", r.Worker, "err", rerr)
 			}
 		}
-		return false, err
-	})
-	if err != nil || len(locked) == 0 {
-		return nil, err
 	}
-	vars, err := e.jobVariables(ctx, locked)
-	if err != nil {
+	if err != nil || len(locked) == 0 {
 		return nil, err
 	}
 	out := make([]*Job, len(locked))
 	for i, j := range locked {
-		out[i] = &Job{Key: j.ID, Type: j.Type, Attempt: j.Attempt + 1, Retries: j.Retries, InstanceID: j.InstanceID,
-			ElementID: j.ElementID, DefinitionKey: j.DefinitionKey, Variables: vars[j.InstanceID], Deadline: *j.LockedUntil}
-		if out[i].Variables == nil {
-			out[i].Variables = map[string]any{}
-		}
+		out[i] = newJob(j, vars[j.InstanceID])
 	}
-	e.workers.activated(r.Worker, locked)
 	return out, nil
 }
 
@@ -173,24 +165,48 @@ func (e *Engine) broadcastJobs() {
 	}
 }
 
-// JobRef names the attempt of a job an outcome is for: the Key, InstanceID and Attempt of
-// the activated Job, and the worker that holds it.
+// JobRef names the lock an outcome is for: the Key, InstanceID, Attempt and Deadline of
+// the activated Job (or the deadline ExtendJobLock returned), and the worker that holds
+// it. The deadline tells one activation from the next of the same attempt: a lock that
+// expired and was taken again, even by a worker of the same name, is another lock.
 type JobRef struct {
 	Worker     string
 	Key        string
 	InstanceID string
 	Attempt    int
+	Deadline   time.Time
 }
 
 // JobFailure is a failed attempt reported by a worker.
 type JobFailure struct {
 	Message string
 	Details string
-	// Retries is how many attempts are left after this one: 0 opens an incident. Nil
-	// counts this attempt off the job's retries.
+	// Retries is how many attempts are left after this one (0 to MaxWorkerRetries): 0
+	// opens an incident. Nil counts this attempt off the job's retries.
 	Retries *int
-	// Backoff delays the next attempt (0: the task's retry policy).
+	// Backoff delays the next attempt (0 to MaxWorkerBackoff; 0: the task's retry policy).
 	Backoff time.Duration
+}
+
+// workerFailure is a JobFailure as the error failJob records: its retries and backoff
+// override the job's (retryOverride).
+type workerFailure struct{ f JobFailure }
+
+func (w *workerFailure) Error() string   { return w.f.Message }
+func (w *workerFailure) Details() string { return w.f.Details }
+func (w *workerFailure) RetriesLeft() (int, bool) {
+	if w.f.Retries == nil {
+		return 0, false
+	}
+	return *w.f.Retries, true
+}
+func (w *workerFailure) Backoff() time.Duration { return w.f.Backoff }
+
+// retryOverride is an error that sets the retries left and the backoff of the failed
+// attempt failJob records, instead of the task's policy.
+type retryOverride interface {
+	RetriesLeft() (int, bool)
+	Backoff() time.Duration
 }
 
 // ErrDuplicateOutcome is returned (wrapped) for an outcome the engine has already
@@ -206,28 +222,18 @@ func (e *Engine) CompleteJob(ctx context.Context, ref JobRef, vars map[string]an
 
 // FailJob records a worker's failed attempt.
 func (e *Engine) FailJob(ctx context.Context, ref JobRef, f JobFailure) error {
-	if f.Retries != nil && *f.Retries < 0 {
-		return fmt.Errorf("%w: retries left must not be negative", ErrInvalidInput)
+	if f.Retries != nil && (*f.Retries < 0 || *f.Retries > MaxWorkerRetries) {
+		return fmt.Errorf("%w: retries left must be 0 to %d", ErrInvalidInput, MaxWorkerRetries)
 	}
-	if f.Backoff < 0 || f.Backoff > MaxJobLock*24 {
-		return fmt.Errorf("%w: backoff must be 0 to %s", ErrInvalidInput, MaxJobLock*24)
+	if f.Backoff < 0 || f.Backoff > MaxWorkerBackoff {
+		return fmt.Errorf("%w: backoff must be 0 to %s", ErrInvalidInput, MaxWorkerBackoff)
 	}
-	msg := f.Message
-	if msg == "" {
-		msg = "failed by worker " + ref.Worker
+	if f.Message == "" {
+		f.Message = "failed by worker " + ref.Worker
 	}
+	f.Message, f.Details = store.StorableText(f.Message), store.StorableText(f.Details)
 	err := e.jobOutcome(ctx, ref, event.JobFailed, func(r *run, j *store.Job) error {
-		if f.Retries != nil {
-			j.Retries = *f.Retries + 1 // failJob counts this attempt off
-		}
-		if err := r.failJob(j, &cleanError{msg: store.StorableText(msg), details: store.StorableText(f.Details)}, r.now); err != nil {
-			return err
-		}
-		if f.Backoff > 0 && j.Retries > 0 {
-			j.DueAt = r.now.Add(f.Backoff)
-			r.putJob(j)
-		}
-		return nil
+		return r.failJob(j, &workerFailure{f}, r.now)
 	})
 	if err == nil {
 		e.workers.failed(ref.Worker)
@@ -242,23 +248,26 @@ func (e *Engine) ThrowJobError(ctx context.Context, ref JobRef, code, message st
 		return fmt.Errorf("%w: an error code is required", ErrInvalidInput)
 	}
 	return e.jobOutcome(ctx, ref, event.ErrorThrown, func(r *run, j *store.Job) error {
-		if len(vars) > 0 {
-			if err := r.setVariables(vars, r.tokens[j.TokenID], r.p.nodes[j.ElementID]); err != nil {
-				return err
-			}
+		tok, n := r.tokens[j.TokenID], r.p.nodes[j.ElementID]
+		if tok == nil || n == nil {
+			return fmt.Errorf("job %q: its token is gone: %w", j.ID, ErrInvalidState)
+		}
+		if err := r.setVariables(vars, tok, n); err != nil {
+			return err
 		}
 		return r.failJob(j, &BPMNError{Code: store.StorableText(code), Message: store.StorableText(message)}, r.now)
 	})
 }
 
-// ExtendJobLock moves the end of a worker's lock to lockFor from now and returns it.
+// ExtendJobLock moves the end of a worker's lock to lockFor from now and returns it: the
+// deadline later outcomes name.
 func (e *Engine) ExtendJobLock(ctx context.Context, ref JobRef, lockFor time.Duration) (time.Time, error) {
 	if lockFor < MinJobLock || lockFor > MaxJobLock {
 		return time.Time{}, fmt.Errorf("%w: lock duration must be %s to %s", ErrInvalidInput, MinJobLock, MaxJobLock)
 	}
 	var until time.Time
 	err := e.jobOutcome(ctx, ref, "", func(r *run, j *store.Job) error {
-		until = r.now.Add(lockFor)
+		until = r.now.Add(lockFor).Truncate(time.Microsecond) // as the stores keep it
 		j.LockedUntil = &until
 		r.putJob(j)
 		return nil
@@ -268,217 +277,210 @@ func (e *Engine) ExtendJobLock(ctx context.Context, ref JobRef, lockFor time.Dur
 
 // ReturnJob gives a job back unharmed (no attempt counted): it is offered again at once.
 func (e *Engine) ReturnJob(ctx context.Context, ref JobRef) error {
-	err := e.jobOutcome(ctx, ref, "", func(r *run, j *store.Job) error {
+	return e.jobOutcome(ctx, ref, "", func(r *run, j *store.Job) error {
 		j.LockOwner, j.LockedUntil = "", nil
 		r.putJob(j)
-		r.wake = true
 		return nil
 	})
-	if err == nil {
-		e.workers.returned(ref.Worker)
-	}
-	return err
 }
 
-// jobOutcome runs fn on the job ref names when the worker still holds this attempt's
-// lock. Otherwise: ErrDuplicateOutcome when the history shows this attempt's outcome of
-// kind done (a repeated request); ErrLostLock when the job is someone else's now, ran on,
-// or is gone (cancelled, or moved on).
+// jobOutcome runs fn on the job ref names when the worker still holds that lock.
+// Otherwise: ErrDuplicateOutcome when the history shows this attempt's outcome of kind
+// done by this worker (a repeated request); ErrLostLock when the lock is someone else's
+// now (or another activation's), the job ran on, or it is gone (cancelled, moved on).
 func (e *Engine) jobOutcome(ctx context.Context, ref JobRef, done event.Type, fn func(r *run, j *store.Job) error) error {
-	if ref.Worker == "" || ref.Key == "" || ref.InstanceID == "" || ref.Attempt < 1 {
-		return fmt.Errorf("%w: worker, job key, instance id and attempt are required", ErrInvalidInput)
+	if ref.Worker == "" || ref.Key == "" || ref.InstanceID == "" || ref.Attempt < 1 || ref.Deadline.IsZero() {
+		return fmt.Errorf("%w: worker, job key, instance id, attempt and deadline are required", ErrInvalidInput)
 	}
 	owner := WorkerOwner(ref.Worker)
 	err := e.update(ctx, ref.InstanceID, func(r *run) error {
 		cur := r.jobs[ref.Key]
-		if cur == nil || cur.Kind != store.JobService || cur.LockOwner != owner || cur.Attempt+1 != ref.Attempt {
+		if cur == nil || cur.Kind != store.JobService || cur.LockOwner != owner || cur.Attempt+1 != ref.Attempt ||
+			cur.LockedUntil == nil || !cur.LockedUntil.Truncate(time.Microsecond).Equal(ref.Deadline.Truncate(time.Microsecond)) {
 			return ErrLostLock
 		}
-		if err := fn(r, cur); err != nil {
-			return err
-		}
-		if done != "" {
-			r.tagWorker(ref.Key, ref.Worker)
-		}
-		return nil
+		r.worker = ref.Worker
+		return fn(r, cur)
 	})
-	switch {
-	case err == nil:
-		if done != "" {
-			e.workers.finished(ref.Worker)
+	if !errors.Is(err, ErrLostLock) && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if done != "" {
+		dup, rerr := e.recorded(ctx, ref, done)
+		if rerr != nil {
+			return fmt.Errorf("job %q attempt %d: lock lost; looking for a recorded outcome: %w", ref.Key, ref.Attempt, rerr)
 		}
-		return nil
-	case errors.Is(err, ErrLostLock) || errors.Is(err, ErrNotFound):
-		if done != "" && e.recorded(ctx, ref, done) {
+		if dup {
 			return fmt.Errorf("job %q attempt %d: %w", ref.Key, ref.Attempt, ErrDuplicateOutcome)
 		}
-		return fmt.Errorf("job %q attempt %d: not locked by worker %q (its lock expired and it ran elsewhere, or the instance moved on): %w",
-			ref.Key, ref.Attempt, ref.Worker, ErrLostLock)
 	}
-	return err
+	return fmt.Errorf("job %q attempt %d: not locked by worker %q with that deadline (its lock expired and it was taken again, or the instance moved on): %w",
+		ref.Key, ref.Attempt, ref.Worker, ErrLostLock)
 }
 
-// tagWorker names the worker in the outcome events this run wrote for the job.
-func (r *run) tagWorker(jobKey, worker string) {
-	for _, ev := range r.events {
-		if ev.Type == event.ErrorThrown && ev.JobID == "" {
-			ev.JobID = jobKey // the job whose worker threw it (for the duplicate check)
-		}
-		if ev.JobID == jobKey && (ev.Type == event.JobCompleted || ev.Type == event.JobFailed || ev.Type == event.ErrorThrown) &&
-			len(ev.Data) > 1 {
-			ev.Data = appendString(ev.Data[:len(ev.Data)-1], event.FieldWorker, worker)
-			ev.Data = append(ev.Data, '}')
-		}
-	}
-}
-
-// maxOutcomeScan bounds the history an outcome's duplicate check reads.
-const maxOutcomeScan = 20000
+// maxJobEvents bounds the events of one job the duplicate check reads (a job writes a
+// few per attempt).
+const maxJobEvents = 1000
 
 // recorded reports whether the instance's history holds the outcome of kind typ for this
 // attempt of the job, written for this worker.
-func (e *Engine) recorded(ctx context.Context, ref JobRef, typ event.Type) bool {
-	var after int64
-	for read := 0; read < maxOutcomeScan; {
-		evs, err := e.History(ctx, store.EventFilter{InstanceID: ref.InstanceID, AfterSeq: after, Limit: 1000})
-		if err != nil || len(evs) == 0 {
-			return false
-		}
-		for _, ev := range evs {
-			if ev.JobID == ref.Key && ev.Type == typ && outcomeOf(ev, ref) {
-				return true
-			}
-		}
-		read += len(evs)
-		after = evs[len(evs)-1].Seq
+func (e *Engine) recorded(ctx context.Context, ref JobRef, typ event.Type) (bool, error) {
+	evs, err := e.History(ctx, store.EventFilter{InstanceID: ref.InstanceID, JobID: ref.Key, Limit: maxJobEvents})
+	if err != nil {
+		return false, err
 	}
-	return false
-}
-
-// outcomeOf reports whether a job.completed, job.failed or error.thrown event (which
-// carries no attempt) is this attempt's, by this worker.
-func outcomeOf(ev *store.Event, ref JobRef) bool {
-	var d map[string]any
-	if err := json.Unmarshal(ev.Data, &d); err != nil {
-		return false
+	for _, ev := range evs {
+		if ev.Type != typ {
+			continue
+		}
+		var d struct {
+			Attempt int    `json:"attempt"`
+			Worker  string `json:"worker"`
+		}
+		if json.Unmarshal(ev.Data, &d) == nil && d.Attempt == ref.Attempt && d.Worker == ref.Worker {
+			return true, nil
+		}
 	}
-	attempt, _ := d["attempt"].(float64)
-	worker, _ := d[event.FieldWorker].(string)
-	return (ev.Type == event.ErrorThrown || int(attempt) == ref.Attempt) && worker == ref.Worker
+	return false, nil
 }
 
 // Workers seen: per job type, the external workers that asked for it recently.
 
 // WorkerInfo is what this node knows of an external worker.
 type WorkerInfo struct {
-	Name     string
+	Name string
+	// Types are the job types it asked this node for within WorkerSeenFor.
 	Types    []string
 	LastSeen time.Time
-	// InFlight counts the jobs activated and not yet reported on (through this node).
+	// InFlight counts the jobs it holds now (locked in its name, lock not expired).
 	InFlight int
-	// Failures counts the failed attempts it reported (through this node).
+	// Failures counts the failed attempts it reported through this node.
 	Failures int
 }
 
 // workerTable tracks the workers that asked this node for jobs.
 type workerTable struct {
 	mu sync.Mutex
-	m  map[string]*WorkerInfo
+	m  map[string]*seenWorker
+}
+
+type seenWorker struct {
+	types    map[string]time.Time // job type → last asked
+	failures int
 }
 
 // maxTrackedWorkers bounds the table: past it the least recently seen worker is dropped.
 const maxTrackedWorkers = 1000
 
-func (w *workerTable) get(name string) *WorkerInfo {
-	if w.m == nil {
-		w.m = map[string]*WorkerInfo{}
-	}
-	info := w.m[name]
-	if info == nil {
-		if len(w.m) >= maxTrackedWorkers {
-			var oldest *WorkerInfo
-			for _, x := range w.m {
-				if oldest == nil || x.LastSeen.Before(oldest.LastSeen) {
-					oldest = x
-				}
-			}
-			delete(w.m, oldest.Name)
+func (s *seenWorker) lastSeen() time.Time {
+	var last time.Time
+	for _, at := range s.types {
+		if at.After(last) {
+			last = at
 		}
-		info = &WorkerInfo{Name: name}
-		w.m[name] = info
 	}
-	return info
+	return last
 }
 
 func (w *workerTable) seen(name string, types []string, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	info := w.get(name)
-	info.LastSeen = now
-	for _, t := range types {
-		if !slices.Contains(info.Types, t) && len(info.Types) < MaxWorkerTypes*4 {
-			info.Types = append(info.Types, t)
+	if w.m == nil {
+		w.m = map[string]*seenWorker{}
+	}
+	sw := w.m[name]
+	if sw == nil {
+		if len(w.m) >= maxTrackedWorkers {
+			oldest, at := "", now
+			for n, x := range w.m {
+				if l := x.lastSeen(); !l.After(at) {
+					oldest, at = n, l
+				}
+			}
+			delete(w.m, oldest)
+		}
+		sw = &seenWorker{types: map[string]time.Time{}}
+		w.m[name] = sw
+	}
+	for t, at := range sw.types {
+		if now.Sub(at) >= WorkerSeenFor {
+			delete(sw.types, t) // it stopped asking for t
 		}
 	}
-	slices.Sort(info.Types)
-}
-
-func (w *workerTable) activated(name string, jobs []*store.Job) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.get(name).InFlight += len(jobs)
-}
-
-func (w *workerTable) finished(name string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if info := w.get(name); info.InFlight > 0 {
-		info.InFlight--
+	for _, t := range types {
+		sw.types[t] = now
 	}
 }
 
 func (w *workerTable) failed(name string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.get(name).Failures++
+	if sw := w.m[name]; sw != nil {
+		sw.failures++
+	}
 }
 
-func (w *workerTable) returned(name string) { w.finished(name) }
-
-// servesType reports whether a worker asked for jobType within WorkerSeenFor of now.
-func (w *workerTable) servesType(jobType string, now time.Time) bool {
+// live returns the workers seen within WorkerSeenFor of now, with the types they asked
+// for within it, by name.
+func (w *workerTable) live(now time.Time) []WorkerInfo {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, info := range w.m {
-		if now.Sub(info.LastSeen) < WorkerSeenFor && slices.Contains(info.Types, jobType) {
-			return true
+	var out []WorkerInfo
+	for name, sw := range w.m {
+		info := WorkerInfo{Name: name, Failures: sw.failures}
+		for t, at := range sw.types {
+			if now.Sub(at) < WorkerSeenFor {
+				info.Types = append(info.Types, t)
+				if at.After(info.LastSeen) {
+					info.LastSeen = at
+				}
+			}
+		}
+		if len(info.Types) > 0 {
+			slices.Sort(info.Types)
+			out = append(out, info)
 		}
 	}
-	return false
+	slices.SortFunc(out, func(a, b WorkerInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
-// Workers returns the external workers that asked this node for jobs within
-// WorkerSeenFor, by name.
-func (e *Engine) Workers() []WorkerInfo {
-	now := e.clock.Now()
-	e.workers.mu.Lock()
-	defer e.workers.mu.Unlock()
-	var out []WorkerInfo
-	for _, info := range e.workers.m {
-		if now.Sub(info.LastSeen) < WorkerSeenFor {
-			cp := *info
-			cp.Types = slices.Clone(info.Types)
-			out = append(out, cp)
-		}
+// liveTypes returns the job types a worker asked for within WorkerSeenFor of now.
+func (w *workerTable) liveTypes(now time.Time) []string {
+	var types []string
+	for _, info := range w.live(now) {
+		types = append(types, info.Types...)
 	}
-	slices.SortFunc(out, func(a, b WorkerInfo) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
+	return types
+}
+
+// maxInFlightCount bounds the jobs Workers counts per worker.
+const maxInFlightCount = 10000
+
+// Workers returns the external workers that asked this node for jobs within
+// WorkerSeenFor, by name, with the jobs each holds now (read from the store).
+func (e *Engine) Workers(ctx context.Context) ([]WorkerInfo, error) {
+	now := e.clock.Now()
+	out := e.workers.live(now)
+	if len(out) == 0 {
+		return out, nil
+	}
+	err := e.store.Read(ctx, func(tx store.Tx) error {
+		for i := range out {
+			jobs, err := tx.ListJobs(ctx, store.JobFilter{LockOwner: WorkerOwner(out[i].Name), Limit: maxInFlightCount})
+			if err != nil {
+				return err
+			}
+			for _, j := range jobs {
+				if j.LockedUntil != nil && j.LockedUntil.After(now) {
+					out[i].InFlight++
+				}
+			}
 		}
-		return 0
+		return nil
 	})
-	return out
+	if err != nil {
+		return nil, fmt.Errorf("workers: %w", err)
+	}
+	return out, nil
 }

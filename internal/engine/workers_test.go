@@ -23,7 +23,7 @@ func activate(t *testing.T, v *env, worker string, wait time.Duration) []*engine
 }
 
 func ref(worker string, j *engine.Job) engine.JobRef {
-	return engine.JobRef{Worker: worker, Key: j.Key, InstanceID: j.InstanceID, Attempt: j.Attempt}
+	return engine.JobRef{Worker: worker, Key: j.Key, InstanceID: j.InstanceID, Attempt: j.Attempt, Deadline: j.Deadline}
 }
 
 // TestExternalWorkerCompletesJob: a worker activates a job with its instance's
@@ -41,8 +41,8 @@ func TestExternalWorkerCompletesJob(t *testing.T) {
 		if !v.e.Serves("work") {
 			t.Error("a worker asked for work: Serves(work) is false")
 		}
-		if ws := v.e.Workers(); len(ws) != 1 || ws[0].Name != "w1" || ws[0].InFlight != 1 {
-			t.Errorf("Workers() = %+v", ws)
+		if ws, err := v.e.Workers(v.ctx); err != nil || len(ws) != 1 || ws[0].Name != "w1" || ws[0].InFlight != 1 {
+			t.Errorf("Workers() = %+v, %v", ws, err)
 		}
 		if again := activate(t, v, "w2", 0); len(again) != 0 {
 			t.Fatalf("a locked job was activated twice: %+v", again)
@@ -83,7 +83,7 @@ func TestExternalWorkerLongPoll(t *testing.T) {
 	v.deploy("service.bpmn")
 	got := make(chan []*engine.Job, 1)
 	go func() { got <- activate(t, v, "w1", 30*time.Second) }()
-	v.waitFor("the worker is waiting", func() bool { return len(v.e.Workers()) == 1 })
+	v.waitFor("the worker is waiting", func() bool { ws, _ := v.e.Workers(v.ctx); return len(ws) == 1 })
 	in := v.startInstance("service", map[string]any{"amount": 1})
 	jobs := <-got
 	if len(jobs) != 1 || jobs[0].InstanceID != in.ID {
@@ -163,5 +163,105 @@ func TestActivateRequestBounds(t *testing.T) {
 		if _, err := v.e.ActivateJobs(v.ctx, r); !errors.Is(err, engine.ErrInvalidInput) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v", c.name, err)
 		}
+	}
+}
+
+// TestExternalWorkerSameNameReactivation: a lock that expired and was taken again by a
+// worker of the same name (a replica) is another lock: the first activation's outcomes
+// are refused, the second's accepted, and the worker counts one job in flight.
+func TestExternalWorkerSameNameReactivation(t *testing.T) {
+	v := newEnv(t, storeKinds()[0].open)
+	v.deploy("service.bpmn")
+	in := v.startInstance("service", map[string]any{"amount": 1})
+	first := activate(t, v, "w", 0)
+	v.advance(2 * time.Minute)
+	second := activate(t, v, "w", 0)
+	if len(first) != 1 || len(second) != 1 || first[0].Key != second[0].Key {
+		t.Fatalf("activations %+v then %+v", first, second)
+	}
+	if err := v.e.ReturnJob(v.ctx, ref("w", first[0])); !errors.Is(err, engine.ErrLostLock) {
+		t.Fatalf("return by the stale activation: %v, want ErrLostLock", err)
+	}
+	if _, err := v.e.ExtendJobLock(v.ctx, ref("w", first[0]), time.Minute); !errors.Is(err, engine.ErrLostLock) {
+		t.Fatalf("extend by the stale activation: %v, want ErrLostLock", err)
+	}
+	if ws, err := v.e.Workers(v.ctx); err != nil || len(ws) != 1 || ws[0].InFlight != 1 {
+		t.Fatalf("Workers() = %+v, %v; want one job in flight", ws, err)
+	}
+	// Extending gives a new deadline, which later outcomes name.
+	until, err := v.e.ExtendJobLock(v.ctx, ref("w", second[0]), 10*time.Minute)
+	if err != nil || !until.After(second[0].Deadline) {
+		t.Fatalf("extend: %v, %v", until, err)
+	}
+	if err := v.e.CompleteJob(v.ctx, ref("w", second[0]), nil); !errors.Is(err, engine.ErrLostLock) {
+		t.Fatalf("complete naming the old deadline: %v, want ErrLostLock", err)
+	}
+	extended := ref("w", second[0])
+	extended.Deadline = until
+	v.advance(5 * time.Minute) // past the first lock's end, inside the extended one
+	if again := activate(t, v, "other", 0); len(again) != 0 {
+		t.Fatalf("an extended lock was taken: %+v", again)
+	}
+	if err := v.e.CompleteJob(v.ctx, extended, nil); err != nil {
+		t.Fatal(err)
+	}
+	v.waitState(in.ID, store.InstanceCompleted)
+}
+
+// TestExternalWorkerOutcomes: a failure with retries left and a backoff is offered again
+// after that backoff, and repeated as a duplicate; a returned job is offered again at once
+// with the same attempt; a thrown BPMN error sets the variables and, uncaught, opens an
+// incident, and is a duplicate when repeated.
+func TestExternalWorkerOutcomes(t *testing.T) {
+	v := newEnv(t, storeKinds()[0].open)
+	v.deploy("service.bpmn")
+	in := v.startInstance("service", map[string]any{"amount": 1})
+
+	jobs := activate(t, v, "w", 0)
+	two := 2
+	if err := v.e.FailJob(v.ctx, ref("w", jobs[0]), engine.JobFailure{Message: "busy", Retries: &two, Backoff: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.e.FailJob(v.ctx, ref("w", jobs[0]), engine.JobFailure{Message: "busy", Retries: &two, Backoff: time.Hour}); !errors.Is(err, engine.ErrDuplicateOutcome) {
+		t.Fatalf("repeated failure: %v, want ErrDuplicateOutcome", err)
+	}
+	if got := activate(t, v, "w", 0); len(got) != 0 {
+		t.Fatalf("activated before the backoff ended: %+v", got)
+	}
+	v.advance(time.Hour)
+	jobs = activate(t, v, "w", 0)
+	if len(jobs) != 1 || jobs[0].Attempt != 2 || jobs[0].Retries != 2 {
+		t.Fatalf("after the backoff: %+v, want attempt 2 with 2 retries", jobs)
+	}
+
+	if err := v.e.ReturnJob(v.ctx, ref("w", jobs[0])); err != nil {
+		t.Fatal(err)
+	}
+	jobs = activate(t, v, "w", 0)
+	if len(jobs) != 1 || jobs[0].Attempt != 2 {
+		t.Fatalf("after return: %+v, want attempt 2 again", jobs)
+	}
+
+	if err := v.e.ThrowJobError(v.ctx, ref("w", jobs[0]), "NO_STOCK", "out of stock", map[string]any{"stock": 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.e.ThrowJobError(v.ctx, ref("w", jobs[0]), "NO_STOCK", "out of stock", nil); !errors.Is(err, engine.ErrDuplicateOutcome) {
+		t.Fatalf("repeated throw: %v, want ErrDuplicateOutcome", err)
+	}
+	if inc := v.openIncidents(in.ID); len(inc) != 1 || inc[0].Type != store.IncidentUnhandledError {
+		t.Fatalf("incidents %+v, want the uncaught error", inc)
+	}
+	stock := ""
+	for _, vr := range v.detail(in.ID).Variables {
+		if vr.Name == "stock" {
+			stock = string(vr.Value)
+		}
+	}
+	if stock != "0" {
+		t.Fatalf("variable stock = %q, want 0", stock)
+	}
+	zero := -1
+	if err := v.e.FailJob(v.ctx, ref("w", jobs[0]), engine.JobFailure{Retries: &zero}); !errors.Is(err, engine.ErrInvalidInput) {
+		t.Fatalf("negative retries: %v", err)
 	}
 }

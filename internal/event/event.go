@@ -95,7 +95,8 @@ const (
 	FieldTerminated = "terminated"
 	// FieldReason: element.cancelled and instance.cancelled.
 	FieldReason = "reason"
-	// FieldWorker: job.completed and job.failed of a job an external worker ran, its name.
+	// FieldWorker: job.completed, job.failed and error.thrown of a job an external worker
+	// ran, its name.
 	FieldWorker = "worker"
 )
 

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
@@ -47,13 +48,18 @@ func Subject(prefix, verb string) string { return prefix + ".jobs." + verb }
 const (
 	CodeInvalidInput = "invalid_input" // the request breaks a rule; the message names it
 	CodeLockLost     = "lock_lost"     // the worker no longer holds the job's lock for this attempt
-	CodeBusy         = "busy"          // too many activations wait on this node; ask again
+	CodeBusy         = "busy"          // MaxWaiting activations wait on this node already; ask again
 	CodeUnavailable  = "unavailable"   // the store or the engine cannot answer now; ask again
 	CodeInternal     = "internal"
 )
 
-// MaxRequestBytes bounds a request.
-const MaxRequestBytes = 1 << 20
+// MaxRequestBytes bounds a request (the command service's bound: the NATS server's
+// default max_payload).
+const MaxRequestBytes = command.DefaultMaxRequestBytes
+
+// maxOutcomes bounds the outcome requests (complete, fail, …) that run at once on a node;
+// past it the endpoint's subscription waits (they are short: one commit each).
+const maxOutcomes = 256
 
 // Options configure Start.
 type Options struct {
@@ -62,19 +68,25 @@ type Options struct {
 	Prefix string // default "cockpit"
 	Logger *slog.Logger
 	// MaxWaiting bounds the activations this node holds at once (default 1024); past it
-	// an activation is answered with "busy" at once.
+	// an activation is answered with "busy" at once. Outcomes are not counted: a worker
+	// can always report.
 	MaxWaiting int
 }
 
 // Service is the running worker protocol service.
 type Service struct {
-	o      Options
-	log    *slog.Logger
-	micro  micro.Service
-	base   context.Context
-	cancel context.CancelFunc
-	sem    chan struct{}
-	wg     sync.WaitGroup
+	o     Options
+	log   *slog.Logger
+	micro micro.Service
+	// waits is the context of the activations' long polls: Stop ends it, so they are
+	// answered (with no jobs) at once. base is the outcomes': Stop lets them finish and
+	// ends it only when its own ctx does.
+	waits, base             context.Context
+	cancelWaits, cancelBase context.CancelFunc
+	activations, outcomes   chan struct{}
+	mu                      sync.Mutex // guards closed and wg.Add against Stop's wg.Wait
+	closed                  bool
+	wg                      sync.WaitGroup
 }
 
 // Start serves the protocol on o.Conn until Stop.
@@ -91,27 +103,29 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 	if o.MaxWaiting <= 0 {
 		o.MaxWaiting = 1024
 	}
-	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &Service{o: o, log: o.Logger.With("component", "workers"), base: base, cancel: cancel,
-		sem: make(chan struct{}, o.MaxWaiting)}
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	waits, cancelWaits := context.WithCancel(base)
+	s := &Service{o: o, log: o.Logger.With("component", "workers"), waits: waits, base: base,
+		cancelWaits: cancelWaits, cancelBase: cancelBase,
+		activations: make(chan struct{}, o.MaxWaiting), outcomes: make(chan struct{}, maxOutcomes)}
 	svc, err := micro.AddService(o.Conn, micro.Config{
 		Name: ServiceName, Version: ServiceVersion, Description: "Cockpit job workers",
 		Metadata: map[string]string{"prefix": o.Prefix}, QueueGroup: QueueGroup,
 	})
 	if err != nil {
-		cancel()
+		cancelBase()
 		return nil, fmt.Errorf("worker service: %w", err)
 	}
 	s.micro = svc
 	for _, verb := range []string{VerbActivate, VerbComplete, VerbFail, VerbError, VerbExtend, VerbReturn} {
 		if err := svc.AddEndpoint(verb, micro.HandlerFunc(func(r micro.Request) { s.dispatch(verb, r) }),
 			micro.WithEndpointSubject(Subject(o.Prefix, verb))); err != nil {
-			cancel()
+			cancelBase()
 			return nil, errors.Join(fmt.Errorf("worker service: endpoint %s: %w", verb, err), svc.Stop())
 		}
 	}
 	if err := o.Conn.FlushTimeout(5 * time.Second); err != nil {
-		cancel()
+		cancelBase()
 		return nil, errors.Join(fmt.Errorf("worker service: flush subscriptions: %w", err), svc.Stop())
 	}
 	s.log.Info("worker service started", "subjects", Subject(o.Prefix, "*"))
@@ -119,33 +133,59 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 }
 
 // Stop stops taking requests, ends the activations that wait (they are answered with no
-// jobs) and waits for the requests in flight, or for ctx.
+// jobs) and waits for the outcomes in flight to be recorded and answered; when ctx ends
+// first, their contexts are cancelled too.
 func (s *Service) Stop(ctx context.Context) error {
 	err := s.micro.Stop()
-	s.cancel()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancelWaits()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return errors.Join(err, fmt.Errorf("stop worker service: %w", ctx.Err()))
+		err = errors.Join(err, fmt.Errorf("stop worker service: %w", ctx.Err()))
+		s.cancelBase()
+		<-done
 	}
+	s.cancelBase()
 	return err
 }
 
 // dispatch answers a request on its own goroutine: an activation may wait a minute, and
-// the endpoint's subscription must not wait with it.
+// the endpoint's subscription must not wait with it. Activations beyond MaxWaiting are
+// answered busy; outcomes wait for a slot (maxOutcomes). A publish without a reply
+// subject is dropped: an activation nobody waits for would lock jobs for nobody.
 func (s *Service) dispatch(verb string, r micro.Request) {
-	select {
-	case s.sem <- struct{}{}:
-	default:
-		s.respond(r, nil, &replyError{Code: CodeBusy, Message: fmt.Sprintf("more than %d requests wait on this node", s.o.MaxWaiting)})
+	if r.Reply() == "" {
+		return
+	}
+	sem := s.outcomes
+	if verb == VerbActivate {
+		select {
+		case s.activations <- struct{}{}:
+		default:
+			s.respond(r, nil, &replyError{Code: CodeBusy, Message: fmt.Sprintf("%d activations wait on this node already", s.o.MaxWaiting)})
+			return
+		}
+		sem = s.activations
+	} else {
+		s.outcomes <- struct{}{}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-sem
+		s.respond(r, nil, &replyError{Code: CodeUnavailable, Message: "the worker service is stopping; ask again"})
 		return
 	}
 	s.wg.Add(1)
+	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		defer func() { <-s.sem }()
+		defer func() { <-sem }()
 		res, rerr := s.handle(verb, r.Data())
 		s.respond(r, res, rerr)
 	}()
@@ -156,6 +196,9 @@ type replyError struct {
 	Message string `json:"message"`
 }
 
+// respond publishes the reply on the connection rather than through r.Respond: it leaves
+// from the request's own goroutine, after micro's handler returned, and micro records the
+// outcome of Respond in a field its stats read then (see command.Service.respond).
 func (s *Service) respond(r micro.Request, res any, rerr *replyError) {
 	var body any = res
 	if rerr != nil {
@@ -165,7 +208,7 @@ func (s *Service) respond(r micro.Request, res any, rerr *replyError) {
 	if err != nil {
 		b = []byte(`{"error":{"code":"internal","message":"reply not encodable"}}`)
 	}
-	if err := r.Respond(b); err != nil {
+	if err := s.o.Conn.Publish(r.Reply(), b); err != nil {
 		s.log.Warn("worker reply", "subject", r.Subject(), "err", err)
 	}
 }
@@ -173,14 +216,15 @@ func (s *Service) respond(r micro.Request, res any, rerr *replyError) {
 // Requests.
 
 type jobRef struct {
-	Worker     string `json:"worker"`
-	Key        string `json:"key"`
-	InstanceID string `json:"instanceId"`
-	Attempt    int    `json:"attempt"`
+	Worker     string    `json:"worker"`
+	Key        string    `json:"key"`
+	InstanceID string    `json:"instanceId"`
+	Attempt    int       `json:"attempt"`
+	Deadline   time.Time `json:"deadline"`
 }
 
 func (j jobRef) ref() engine.JobRef {
-	return engine.JobRef{Worker: j.Worker, Key: j.Key, InstanceID: j.InstanceID, Attempt: j.Attempt}
+	return engine.JobRef{Worker: j.Worker, Key: j.Key, InstanceID: j.InstanceID, Attempt: j.Attempt, Deadline: j.Deadline}
 }
 
 type activateRequest struct {
@@ -246,6 +290,9 @@ func decode(body []byte, v any) *replyError {
 
 func (s *Service) handle(verb string, body []byte) (any, *replyError) {
 	ctx := s.base
+	if verb == VerbActivate {
+		ctx = s.waits
+	}
 	e := s.o.Engine
 	ok := map[string]any{"ok": true}
 	var err error
@@ -258,7 +305,7 @@ func (s *Service) handle(verb string, body []byte) (any, *replyError) {
 		jobs, err := e.ActivateJobs(ctx, engine.ActivateRequest{Worker: req.Worker, Types: req.Types, Max: req.MaxJobs,
 			LockFor: time.Duration(req.LockMs) * time.Millisecond, Wait: time.Duration(req.WaitMs) * time.Millisecond})
 		if err != nil {
-			return nil, errorReply(err)
+			return nil, s.errorReply(verb, err)
 		}
 		out := make([]ActivatedJob, len(jobs))
 		for i, j := range jobs {
@@ -292,7 +339,7 @@ func (s *Service) handle(verb string, body []byte) (any, *replyError) {
 		}
 		until, err := e.ExtendJobLock(ctx, req.ref(), time.Duration(req.LockMs)*time.Millisecond)
 		if err != nil {
-			return nil, errorReply(err)
+			return nil, s.errorReply(verb, err)
 		}
 		return map[string]any{"ok": true, "deadline": until.UTC()}, nil
 	case VerbReturn:
@@ -306,20 +353,24 @@ func (s *Service) handle(verb string, body []byte) (any, *replyError) {
 		return map[string]any{"ok": true, "duplicate": true}, nil
 	}
 	if err != nil {
-		return nil, errorReply(err)
+		return nil, s.errorReply(verb, err)
 	}
 	return ok, nil
 }
 
-func errorReply(err error) *replyError {
-	code := CodeInternal
+// errorReply classifies an engine error. "The token is gone" (ErrInvalidState) means the
+// instance moved on: for the worker, the lock is lost. Internal errors are logged, and the
+// worker told only that something failed.
+func (s *Service) errorReply(verb string, err error) *replyError {
 	switch {
-	case errors.Is(err, engine.ErrInvalidInput), errors.Is(err, engine.ErrInvalidState):
-		code = CodeInvalidInput
-	case errors.Is(err, engine.ErrLostLock), errors.Is(err, engine.ErrNotFound):
-		code = CodeLockLost
-	case errors.Is(err, store.ErrUnavailable), errors.Is(err, engine.ErrStopped), errors.Is(err, context.Canceled):
-		code = CodeUnavailable
+	case errors.Is(err, engine.ErrLostLock), errors.Is(err, engine.ErrInvalidState):
+		return &replyError{Code: CodeLockLost, Message: err.Error()}
+	case errors.Is(err, engine.ErrInvalidInput):
+		return &replyError{Code: CodeInvalidInput, Message: err.Error()}
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrConflict), errors.Is(err, engine.ErrStopped),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &replyError{Code: CodeUnavailable, Message: err.Error()}
 	}
-	return &replyError{Code: code, Message: err.Error()}
+	s.log.Error("worker request failed", "verb", verb, "err", err)
+	return &replyError{Code: CodeInternal, Message: "the request failed on the engine; see its log"}
 }

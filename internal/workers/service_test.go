@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
@@ -24,9 +25,10 @@ import (
 // plain NATS connection for the worker: the test speaks the documented protocol as raw
 // JSON, as a worker in another language would.
 type rig struct {
-	t  *testing.T
-	e  *engine.Engine
-	nc *nats.Conn
+	t   *testing.T
+	e   *engine.Engine
+	nc  *nats.Conn
+	svc *workers.Service
 }
 
 func newRig(t *testing.T) *rig {
@@ -44,7 +46,10 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	// A fake clock that never moves: the engine's once-a-second re-look never fires, so a
+	// waiting activation is answered only by the wake-up a commit sends.
+	e, err := engine.New(engine.Options{Store: st, Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +88,7 @@ func newRig(t *testing.T) *rig {
 	if _, err := e.Deploy(context.Background(), "service.bpmn", xml); err != nil {
 		t.Fatal(err)
 	}
-	return &rig{t: t, e: e, nc: nc}
+	return &rig{t: t, e: e, nc: nc, svc: svc}
 }
 
 // call sends one request and decodes the reply.
@@ -127,7 +132,8 @@ func job(t *testing.T, reply map[string]any) map[string]any {
 }
 
 func outcome(j map[string]any, worker, extra string) string {
-	b, _ := json.Marshal(map[string]any{"worker": worker, "key": j["key"], "instanceId": j["instanceId"], "attempt": j["attempt"]})
+	b, _ := json.Marshal(map[string]any{"worker": worker, "key": j["key"], "instanceId": j["instanceId"], "attempt": j["attempt"],
+		"deadline": j["deadline"]})
 	if extra == "" {
 		return string(b)
 	}
@@ -172,7 +178,7 @@ func TestWorkerLongPollOverNATS(t *testing.T) {
 		[]byte(`{"worker":"sh-1","types":["work"],"maxJobs":1,"lockMs":60000,"waitMs":30000}`)); err != nil {
 		t.Fatal(err)
 	}
-	wait.For(t, "the activation to wait", func() bool { return len(r.e.Workers()) == 1 })
+	wait.For(t, "the activation to wait", func() bool { ws, _ := r.e.Workers(context.Background()); return len(ws) == 1 })
 	// Another request is answered while the activation waits.
 	if rep := r.call(workers.VerbActivate, `{"worker":"sh-2","types":["other"],"maxJobs":1,"lockMs":60000}`, 5*time.Second); rep["jobs"] == nil {
 		t.Fatalf("second activation: %v", rep)
@@ -192,6 +198,35 @@ func TestWorkerLongPollOverNATS(t *testing.T) {
 	}
 }
 
+// TestStopAnswersWaitingActivations: Stop does not leave a worker waiting out its long
+// poll: the activation is answered with no jobs.
+func TestStopAnswersWaitingActivations(t *testing.T) {
+	r := newRig(t)
+	replies := make(chan *nats.Msg, 1)
+	sub, err := r.nc.ChanSubscribe(nats.NewInbox(), replies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.nc.PublishRequest(workers.Subject("cockpit", workers.VerbActivate), sub.Subject,
+		[]byte(`{"worker":"w","types":["work"],"maxJobs":1,"lockMs":60000,"waitMs":60000}`)); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, "the activation to wait", func() bool { ws, _ := r.e.Workers(context.Background()); return len(ws) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.svc.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case msg := <-replies:
+		if string(msg.Data) != `{"jobs":[]}` {
+			t.Fatalf("reply %s, want no jobs", msg.Data)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a waiting activation was not answered at Stop")
+	}
+}
+
 // TestWorkerRequestsAreChecked: malformed and out-of-bounds requests are refused with
 // invalid_input naming the problem.
 func TestWorkerRequestsAreChecked(t *testing.T) {
@@ -201,7 +236,8 @@ func TestWorkerRequestsAreChecked(t *testing.T) {
 		{workers.VerbActivate, `{"worker":"w","types":["work"],"maxJobs":1,"lockMs":60000,"extra":1}`, "unknown field"},
 		{workers.VerbActivate, `{"worker":"w"`, "request"},
 		{workers.VerbFail, `{"worker":"w","key":"k","instanceId":"i","attempt":1,"retries":-1}`, "retries"},
-		{workers.VerbComplete, `{"worker":"w","key":"k","attempt":1}`, "instance id"},
+		{workers.VerbComplete, `{"worker":"w","key":"k","attempt":1,"deadline":"2026-01-01T00:01:00Z"}`, "instance id"},
+		{workers.VerbComplete, `{"worker":"w","key":"k","instanceId":"i","attempt":1}`, "deadline"},
 	} {
 		rep := r.call(c.verb, c.body, 5*time.Second)
 		e, _ := rep["error"].(map[string]any)

@@ -428,7 +428,9 @@ type LockJobsParams struct {
 type JobFilter struct {
 	InstanceID string
 	Type       string
-	Limit      int
+	// LockOwner keeps the jobs locked by one owner (a node, or engine.WorkerOwner).
+	LockOwner string
+	Limit     int
 }
 
 // JobTypeFilter selects the jobs CountJobTypes counts. Empty fields select all.
@@ -556,8 +558,10 @@ type Event struct {
 // EventFilter selects history.
 type EventFilter struct {
 	InstanceID string
-	AfterSeq   int64
-	Limit      int
+	// JobID keeps the events of one job (job.completed, job.failed, error.thrown, …).
+	JobID    string
+	AfterSeq int64
+	Limit    int
 }
 
 // Aggregate is everything the engine needs to move an instance.

@@ -147,6 +147,9 @@ func (q *Queries) ListJobs(ctx context.Context, f store.JobFilter) ([]*store.Job
 	if f.Type != "" {
 		b.And(`type = ?`, f.Type)
 	}
+	if f.LockOwner != "" {
+		b.And(`lock_owner = ?`, f.LockOwner)
+	}
 	b.Tail(` ORDER BY due_at, id LIMIT ?`, q.D.Limit(f.Limit))
 	return All(ctx, q.C, "list jobs", built(b), q.D.ScanJob)
 }
@@ -295,6 +298,9 @@ func (q *Queries) ListEvents(ctx context.Context, f store.EventFilter) ([]*store
 	b := NewQuery(q.D, `SELECT `+EventCols+` FROM events`)
 	if f.InstanceID != "" {
 		b.And(`instance_id = ?`, f.InstanceID)
+	}
+	if f.JobID != "" {
+		b.And(`job_id = ?`, f.JobID)
 	}
 	if f.AfterSeq > 0 {
 		b.And(`seq > ?`, f.AfterSeq)

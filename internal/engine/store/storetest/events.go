@@ -23,6 +23,7 @@ func testEvents(t *testing.T, s store.Store) {
 	}
 	first := []*store.Event{mk("e1", "i1", 1, `{"a":1}`), mk("e2", "i2", 1, ""), mk("e3", "i1", 2, `{"list":[1,"x",null]}`)}
 	second := []*store.Event{mk("e4", "i2", 2, `{}`), mk("e5", "i1", 3, `{"b": true}`)}
+	first[2].JobID = "job-3"
 	apply(t, s, &store.Change{Events: first[:2]}, &store.Change{Events: first[2:]})
 	apply(t, s, &store.Change{Events: second})
 
@@ -42,6 +43,7 @@ func testEvents(t *testing.T, s store.Store) {
 	same(t, "ListEvents instance after limit", list(store.EventFilter{InstanceID: "i1", AfterSeq: all[0].Seq, Limit: 1}),
 		[]*store.Event{all[2]})
 	same(t, "ListEvents after the last", list(store.EventFilter{AfterSeq: all[4].Seq}), []*store.Event{})
+	same(t, "ListEvents job", list(store.EventFilter{InstanceID: "i1", JobID: "job-3"}), []*store.Event{all[2]})
 }
 
 // testEventsCommitOrder: Seq is the commit order. A reader that tails the history by

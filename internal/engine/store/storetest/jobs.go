@@ -46,6 +46,7 @@ func testJobs(t *testing.T, s store.Store) {
 	same(t, "ListJobs type", list(store.JobFilter{Type: "charge"}), []*store.Job{j3, j1})
 	same(t, "ListJobs instance type", list(store.JobFilter{InstanceID: "i1", Type: "charge"}), []*store.Job{j1})
 	same(t, "ListJobs limit", list(store.JobFilter{Limit: 2}), []*store.Job{j3, j2})
+	same(t, "ListJobs lock owner", list(store.JobFilter{LockOwner: "node"}), []*store.Job{j2})
 
 	// PutJob is an upsert.
 	j1b := *j1
