@@ -144,8 +144,9 @@ func (e *Engine) activate(ctx context.Context, r ActivateRequest, types []string
 	return out, nil
 }
 
-// jobsChanged returns a channel closed at the next commit that leaves a job due for
-// someone other than this node's handlers (or at Wake).
+// jobsChanged returns a channel closed at the executor's next wake-up: a commit that
+// leaves work due which it did not push to this node's handlers, or Wake (another node's
+// commit, on PostgreSQL). Every waiting activation then looks at the store once.
 func (e *Engine) jobsChanged() <-chan struct{} {
 	e.jobsMu.Lock()
 	defer e.jobsMu.Unlock()

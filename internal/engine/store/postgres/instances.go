@@ -13,7 +13,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 )
 
-// Instances: the aggregate a command loads, the change it applies, and the instance list.
+// Instances: the aggregate a command loads and the change it applies.
 
 // LoadInstance reads the aggregate with one pipelined batch of seven lookups.
 func (t *tx) LoadInstance(ctx context.Context, id string) (*store.Aggregate, error) {
@@ -212,7 +212,3 @@ func eventArgs(evs []*store.Event) []any {
 	}
 	return []any{id, inst, iseq, defID, defKey, typ, el, elType, tok, job, inc, at, data}
 }
-
-// Page sizes of ListInstances.
-
-// Jobs.

@@ -11,8 +11,8 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 )
 
-// Jobs and message subscriptions: the wait states an executor or a correlation takes.
-
+// LockJobs locks due jobs: the due unlocked ones and the expired locks, each read with
+// SKIP LOCKED so concurrent lockers on other nodes take different jobs.
 func (t *tx) LockJobs(ctx context.Context, p store.LockJobsParams) ([]*store.Job, error) {
 	if !t.write {
 		return nil, fmt.Errorf("lock jobs: %w", ErrReadOnly)
@@ -48,7 +48,3 @@ func (t *tx) LockJobs(ctx context.Context, p store.LockJobsParams) ([]*store.Job
 	})
 	return jobs, nil
 }
-
-// Subscriptions.
-
-// Queries for the cockpit.

@@ -13,7 +13,6 @@ import (
 
 // SQL of the metrics rollups (see store.MetricsTx and sql/postgres/00004_metrics.sql).
 const (
-
 	// All rows of a batch in one statement, one array per column.
 	upsertRollupsSQL = `INSERT INTO metric_rollups (` + sqlstore.RollupCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],

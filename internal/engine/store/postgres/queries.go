@@ -126,8 +126,7 @@ const (
 	// Events in one statement (they are also the outbox: see outbox_cursor). The rows are
 	// inserted in array order, so the identity hands out ascending seqs in that order (the
 	// caller sorts what RETURNING gives back, which promises no order).
-	insertEventsSQL = `INSERT INTO events (id, instance_id, instance_seq, definition_id, definition_key, type,
-		element_id, element_type, token_id, job_id, incident_id, time, data)
+	insertEventsSQL = `INSERT INTO events (` + sqlstore.EventInsertCols + `)
 	SELECT a, b, c, d, e, f, g, h, i, j, k, l, m::jsonb FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[],
 		$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::text[])
 		AS x(a, b, c, d, e, f, g, h, i, j, k, l, m)

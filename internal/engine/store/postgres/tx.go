@@ -370,20 +370,6 @@ func (t *tx) onlyDeferredAfter(k int) bool {
 
 // Helpers for one statement.
 
-// queryOne runs a single-row query; no row is store.ErrNotFound.
-func queryOne[T any](ctx context.Context, t *tx, op, what string, sql string, scan func(sqlstore.Scanner) (*T, error), args ...any) (*T, error) {
-	var v *T
-	err := t.do(ctx, op, false, func(b *pgx.Batch) { b.Queue(sql, args...) }, func(br pgx.BatchResults) error {
-		var err error
-		v, err = scan(br.QueryRow())
-		return err
-	})
-	if err != nil {
-		return nil, wrapErr("get "+what, err)
-	}
-	return v, nil
-}
-
 // queryAll runs a query and scans every row.
 func queryAll[T any](ctx context.Context, t *tx, op string, write bool, sql string, scan func(sqlstore.Scanner) (*T, error), args ...any) ([]*T, error) {
 	var out []*T
@@ -409,8 +395,6 @@ func (t *tx) exec(ctx context.Context, op string, sql string, args ...any) (int6
 	})
 	return n, err
 }
-
-// Definitions.
 
 // Rows implements sqlstore.Conn: one statement, sent with whatever is pending.
 func (t *tx) Rows(ctx context.Context, op string, st sqlstore.Statement, row func(sqlstore.Scanner) error) error {

@@ -59,7 +59,11 @@ func (t *tx) sharedStmt(ctx context.Context, s *sqlstore.Stmt) *sql.Stmt {
 		return nil
 	}
 	if t.sharedBound == nil {
-		t.sharedBound = make([]*sql.Stmt, len(t.shared))
+		if len(t.shared) <= len(t.sharedBuf) {
+			t.sharedBound = t.sharedBuf[:len(t.shared)]
+		} else {
+			t.sharedBound = make([]*sql.Stmt, len(t.shared))
+		}
 	}
 	if st := t.sharedBound[id]; st != nil {
 		return st
@@ -69,7 +73,7 @@ func (t *tx) sharedStmt(ctx context.Context, s *sqlstore.Stmt) *sql.Stmt {
 	return st
 }
 
-// execShared runs a shared writing statement.
+// execShared runs a shared writing statement (Apply's job and subscription writes too).
 func (t *tx) execShared(ctx context.Context, s *sqlstore.Stmt, args ...any) (sql.Result, error) {
 	if st := t.sharedStmt(ctx, s); st != nil {
 		return st.ExecContext(ctx, args...)
@@ -91,12 +95,8 @@ func (t *tx) Rows(ctx context.Context, op string, st sqlstore.Statement, row fun
 		} else {
 			rows, err = t.tx.QueryContext(ctx, st.Text, st.Args...)
 		}
-	default:
-		if ps := t.builtStmt(ctx, st.Text); ps != nil {
-			rows, err = ps.QueryContext(ctx, st.Args...)
-		} else {
-			rows, err = t.tx.QueryContext(ctx, st.Text, st.Args...)
-		}
+	default: // a query sqlstore built at run time: prepared per call
+		rows, err = t.tx.QueryContext(ctx, st.Text, st.Args...)
 	}
 	if err != nil {
 		return err

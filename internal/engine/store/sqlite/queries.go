@@ -53,9 +53,6 @@ const (
 	qDeleteToken
 	qUpsertVariable
 	qDeleteVariable
-	qUpsertJob
-	qDeleteJob
-	qUpsertSubscription
 	qDeleteSubscription
 	qUpsertTask
 	qUpsertIncident
@@ -67,12 +64,6 @@ const (
 )
 
 var stmtSQL = [numStmts]string{
-	// Apply's job and subscription writes are sqlstore's (PutJob and PutSubscription run
-	// them too), bound here by id like the rest of Apply's statements.
-	qUpsertJob:          sqlstore.UpsertJob.Text(sqlstore.SQLite),
-	qDeleteJob:          sqlstore.DeleteJob.Text(sqlstore.SQLite),
-	qUpsertSubscription: sqlstore.UpsertSubscription.Text(sqlstore.SQLite),
-
 	// The rare change that completes more than statsChunk distinct elements: its rows as a
 	// JSON array of [definition_id, element_id, completed]. "WHERE true" is SQLite's way to
 	// tell the upsert's ON CONFLICT from a join's ON.
@@ -134,15 +125,13 @@ var stmtSQL = [numStmts]string{
 	created_at = excluded.created_at, resolved_at = excluded.resolved_at`,
 
 	// seq comes back as the last insert rowid (events.seq is the rowid).
-	qInsertEvent: `INSERT INTO events (id, instance_id, instance_seq, definition_id, definition_key, type, element_id,
-	element_type, token_id, job_id, incident_id, time, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	qInsertEvent: `INSERT INTO events (` + sqlstore.EventInsertCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 }
 
 // insertEventsSQL is the n-row form of qInsertEvent.
 func insertEventsSQL(n int) string {
 	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	return `INSERT INTO events (id, instance_id, instance_seq, definition_id, definition_key, type, element_id,
-	element_type, token_id, job_id, incident_id, time, data) VALUES ` +
+	return `INSERT INTO events (` + sqlstore.EventInsertCols + `) VALUES ` +
 		strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 

@@ -15,8 +15,6 @@ import (
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
-func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
-
 // nullMicros maps an unset time to NULL.
 func nullMicros(t *time.Time) any { return sqlstore.SQLite.NullTime(t) }
 

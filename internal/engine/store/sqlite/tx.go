@@ -21,9 +21,10 @@ type tx struct {
 	write bool
 	// shared are the pool's sqlstore statements by ID (nil: not prepared on this pool, a
 	// write statement on the readers); sharedBound holds them bound to this transaction,
-	// made on first use.
+	// made on first use, in sharedBuf (no allocation per transaction) while they fit.
 	shared      []*sql.Stmt
 	sharedBound []*sql.Stmt
+	sharedBuf   [64]*sql.Stmt
 	// prepared are the pool's statements; bound holds them bound to this transaction, made
 	// on first use (database/sql reuses the statement already prepared on the connection).
 	prepared *[numStmts]*sql.Stmt
@@ -32,7 +33,8 @@ type tx struct {
 	// each command of a batch under the same savepoint, so each is prepared once per
 	// transaction rather than parsed per command.
 	savepoints map[string]*sql.Stmt
-	// built caches prepared run-time statements by text (writer only; nil on readers).
+	// built holds the multi-row event inserts prepared at Open, by text (writer only; nil on
+	// readers).
 	built map[string]*sql.Stmt
 	// statsPrepared are the store's element stats upserts by row count (writer only);
 	// stats holds them bound to this transaction, made on first use: nearly every Apply
@@ -119,8 +121,6 @@ func (t *tx) savepoint(ctx context.Context, verb, name string) error {
 	}
 	return nil
 }
-
-// Definitions.
 
 // Instances.
 
@@ -256,12 +256,12 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 	}
 
 	for _, id := range c.DeleteJobs {
-		if _, err := t.exec(ctx, qDeleteJob, id); err != nil {
+		if _, err := t.execShared(ctx, sqlstore.DeleteJob, id); err != nil {
 			return fmt.Errorf("delete job %q: %w", id, err)
 		}
 	}
 	for _, j := range c.PutJobs {
-		if _, err := t.exec(ctx, qUpsertJob, sqlstore.SQLite.JobArgs(j)...); err != nil {
+		if _, err := t.execShared(ctx, sqlstore.UpsertJob, sqlstore.SQLite.JobArgs(j)...); err != nil {
 			return writeErr(fmt.Sprintf("put job %q", j.ID), err)
 		}
 	}
@@ -272,7 +272,7 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 		}
 	}
 	for _, s := range c.PutSubs {
-		if _, err := t.exec(ctx, qUpsertSubscription, sqlstore.SQLite.SubscriptionArgs(s)...); err != nil {
+		if _, err := t.execShared(ctx, sqlstore.UpsertSubscription, sqlstore.SQLite.SubscriptionArgs(s)...); err != nil {
 			return writeErr(fmt.Sprintf("put subscription %q", s.ID), err)
 		}
 	}
@@ -367,8 +367,7 @@ func nullJSON(v json.RawMessage) any {
 	return string(v)
 }
 
-// Jobs.
-
+// LockJobs locks due jobs in one UPDATE … RETURNING on the single writer.
 func (t *tx) LockJobs(ctx context.Context, p store.LockJobsParams) ([]*store.Job, error) {
 	if err := t.writable("lock jobs"); err != nil {
 		return nil, err

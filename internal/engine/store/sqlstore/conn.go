@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -19,7 +18,8 @@ type Statement struct {
 	Static *Stmt
 	Text   string
 	Args   []any
-	// Write: the statement writes (a RETURNING read runs on the writer).
+	// Write marks a Rows statement that must run in a write transaction (a RETURNING
+	// write, a read the writer bases a write on). Exec always needs one.
 	Write bool
 }
 
@@ -128,15 +128,15 @@ func (q *Queries) execOne(ctx context.Context, op string, st Statement) error {
 }
 
 // countBy runs a "key, count" query into a map.
-func (q *Queries) countBy(ctx context.Context, op string, st Statement) (map[string]int, error) {
-	out := map[string]int{}
+func countBy[N int | int64](ctx context.Context, q *Queries, op string, st Statement) (map[string]N, error) {
+	out := map[string]N{}
 	err := q.C.Rows(ctx, op, st, func(s Scanner) error {
 		var k string
 		var n int64
 		if err := s.Scan(&k, &n); err != nil {
 			return err
 		}
-		out[k] = int(n)
+		out[k] = N(n)
 		return nil
 	})
 	if err != nil {
@@ -144,9 +144,6 @@ func (q *Queries) countBy(ctx context.Context, op string, st Statement) (map[str
 	}
 	return out, nil
 }
-
-// IsNoRows reports the error of a single-row read that found nothing.
-func IsNoRows(err error) bool { return errors.Is(err, errNoRows) }
 
 // Rows is a driver's result set (a *sql.Rows, a pgx.Rows).
 type Rows interface {

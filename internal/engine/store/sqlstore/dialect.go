@@ -26,16 +26,15 @@ import (
 type Dialect struct {
 	id   int
 	name string
-	// dollar: parameters are $1, $2, ... (else "?").
-	dollar bool
-	// micros: times are INTEGER unix microseconds (else timestamptz values).
-	micros bool
+	// pg: PostgreSQL, whose parameters are $1, $2, … and times timestamptz values; else
+	// SQLite, whose parameters are "?" and times INTEGER unix microseconds.
+	pg bool
 }
 
 // The dialects. Their ids index Stmt.text.
 var (
-	SQLite   = &Dialect{id: 0, name: "sqlite", micros: true}
-	Postgres = &Dialect{id: 1, name: "postgres", dollar: true}
+	SQLite   = &Dialect{id: 0, name: "sqlite"}
+	Postgres = &Dialect{id: 1, name: "postgres", pg: true}
 )
 
 const numDialects = 2
@@ -45,7 +44,7 @@ func (d *Dialect) String() string { return d.name }
 
 // Time encodes a time parameter.
 func (d *Dialect) Time(t time.Time) any {
-	if d.micros {
+	if !d.pg {
 		return t.UnixMicro()
 	}
 	return t
@@ -61,7 +60,7 @@ func (d *Dialect) NullTime(t *time.Time) any {
 
 // Bool encodes a boolean parameter (SQLite keeps 0 and 1).
 func (d *Dialect) Bool(b bool) any {
-	if d.micros {
+	if !d.pg {
 		if b {
 			return int64(1)
 		}
@@ -75,7 +74,7 @@ func (d *Dialect) Limit(n int) any {
 	switch {
 	case n > 0:
 		return int64(n)
-	case d.dollar:
+	case d.pg:
 		return nil // LIMIT NULL
 	}
 	return int64(-1) // SQLite's LIMIT -1
@@ -85,6 +84,9 @@ func (d *Dialect) Limit(n int) any {
 func (d *Dialect) JSON(v json.RawMessage) (any, error) {
 	if v == nil {
 		return nil, nil
+	}
+	if !d.pg && !json.Valid(v) { // JSONValue trusts compact text on SQLite
+		return nil, fmt.Errorf("invalid JSON value %.40q", v)
 	}
 	s, err := d.JSONValue(v)
 	if err != nil {
@@ -100,7 +102,7 @@ func (d *Dialect) JSONValue(v json.RawMessage) (string, error) {
 	if len(v) == 0 {
 		return "null", nil
 	}
-	if !d.micros {
+	if d.pg {
 		if !json.Valid(v) {
 			return "", fmt.Errorf("invalid JSON value %.40q", v)
 		}
@@ -118,7 +120,7 @@ func (d *Dialect) JSONValue(v json.RawMessage) (string, error) {
 
 // jsonParam is a JSON parameter in a statement.
 func (d *Dialect) jsonParam() string {
-	if d.dollar {
+	if d.pg {
 		return `?::jsonb`
 	}
 	return `?`
@@ -126,7 +128,7 @@ func (d *Dialect) jsonParam() string {
 
 // greatest is the scalar maximum of two values.
 func (d *Dialect) greatest(a, b string) string {
-	if d.dollar {
+	if d.pg {
 		return `greatest(` + a + `, ` + b + `)`
 	}
 	return `max(` + a + `, ` + b + `)`
@@ -134,7 +136,7 @@ func (d *Dialect) greatest(a, b string) string {
 
 // int8 casts an aggregate that PostgreSQL widens (sum of bigint is numeric) back to bigint.
 func (d *Dialect) int8(expr string) string {
-	if d.dollar {
+	if d.pg {
 		return expr + `::bigint`
 	}
 	return expr
@@ -144,7 +146,7 @@ func (d *Dialect) int8(expr string) string {
 // text does not depend on the list's length): a JSON array that SQLite's json_each reads,
 // or a text[] for PostgreSQL. not negates it.
 func (d *Dialect) in(col string, not bool, list []string) (string, any) {
-	if d.dollar {
+	if d.pg {
 		if not {
 			return col + ` <> ALL(?::text[])`, list
 		}
@@ -161,7 +163,7 @@ func (d *Dialect) in(col string, not bool, list []string) (string, any) {
 // bind turns the "?" placeholders of text into the dialect's. A "?" inside a quoted
 // literal or identifier is left alone.
 func (d *Dialect) bind(text string) string {
-	if !d.dollar || !strings.Contains(text, "?") {
+	if !d.pg || !strings.Contains(text, "?") {
 		return text
 	}
 	var b strings.Builder
@@ -265,7 +267,7 @@ var (
 
 // timeDest is the scan destination of a time column.
 func (d *Dialect) timeDest(p *time.Time) any {
-	if d.micros {
+	if !d.pg {
 		return (*microsTime)(p)
 	}
 	return p
@@ -273,7 +275,7 @@ func (d *Dialect) timeDest(p *time.Time) any {
 
 // nullTimeDest is the scan destination of an optional time column.
 func (d *Dialect) nullTimeDest(p **time.Time) any {
-	if d.micros {
+	if !d.pg {
 		return nullMicros{p}
 	}
 	return p

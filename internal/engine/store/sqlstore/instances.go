@@ -59,7 +59,7 @@ type Dense struct{ Variable, WaitingAt bool }
 // ListInstances returns a page of instances, newest first.
 func (q *Queries) ListInstances(ctx context.Context, f store.InstanceFilter) (*store.InstancePage, error) {
 	var dense Dense
-	if !q.D.dollar {
+	if !q.D.pg {
 		var err error
 		if dense, err = q.dense(ctx, f); err != nil {
 			return nil, err
@@ -135,7 +135,7 @@ func InstanceQuery(d *Dialect, f store.InstanceFilter, dense Dense) (*Query, int
 		// first meets a page of them soon (state sets people ask for are large ones such
 		// as "running" or "ended"). PostgreSQL's planner weighs that itself.
 		col := `+state`
-		if d.dollar {
+		if d.pg {
 			col = `state`
 		}
 		b.In(col, false, f.States)
@@ -149,7 +149,7 @@ func InstanceQuery(d *Dialect, f store.InstanceFilter, dense Dense) (*Query, int
 			return nil, 0, fmt.Errorf("variable %q: %w", f.VariableName, err)
 		}
 		switch {
-		case d.dollar:
+		case d.pg:
 			b.And(variableMD5Cond, f.VariableName, value, value)
 		case dense.Variable:
 			b.And(variableExistsCond, f.VariableName, value)
@@ -172,7 +172,7 @@ func InstanceQuery(d *Dialect, f store.InstanceFilter, dense Dense) (*Query, int
 		}
 	}
 	if f.WaitingAt != "" {
-		if dense.WaitingAt && !d.dollar {
+		if dense.WaitingAt && !d.pg {
 			b.And(waitingAtExistsCond, f.WaitingAt)
 		} else {
 			b.And(waitingAtInCond, f.WaitingAt)

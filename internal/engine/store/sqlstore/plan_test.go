@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
@@ -82,9 +83,7 @@ func TestSQLitePlans(t *testing.T) {
 	listDef := sqlstore.ListStallsQuery(d, store.StallFilter{DefinitionID: "d", State: store.StallOpen})
 	listInstance := sqlstore.ListStallsQuery(d, store.StallFilter{InstanceID: "i", State: store.StallOpen})
 	countDef, countAll := sqlstore.CountStallsQuery(d, "d"), sqlstore.CountStallsQuery(d, "")
-	clear := sqlstore.NewQuery(d, `UPDATE stalls SET state = 'cleared', cleared_at = 1`)
-	clear.In(`id`, false, []string{"s"})
-	clear.And(`state = 'open'`)
+	clear := sqlstore.ClearStallsQuery(d, []string{"s"}, time.Unix(1, 0))
 	stalled, stalledArgs := instances(store.InstanceFilter{Stalled: new(true)}, sqlstore.Dense{})
 	cases = append(cases,
 		planCase{"Stalls ListStalls definition", listDef.String(), listDef.Args(),

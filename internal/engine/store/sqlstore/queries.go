@@ -76,9 +76,6 @@ func (q *Queries) GetInstance(ctx context.Context, id string) (*store.Instance, 
 	return One(ctx, q.C, "get instance", "instance "+strconv.Quote(id), q.static(getInstance, id), q.D.ScanInstance)
 }
 
-// variableChunk bounds the instance ids of one ListVariables statement.
-const variableChunk = 1000
-
 // ListVariables returns the variables of the given instances, by instance id and name.
 func (q *Queries) ListVariables(ctx context.Context, instanceIDs []string) ([]*store.Variable, error) {
 	if len(instanceIDs) == 0 {
@@ -189,21 +186,15 @@ func (q *Queries) CountJobTypes(ctx context.Context, f store.JobTypeFilter) ([]s
 		b.In(`type`, true, f.ExcludeTypes)
 	}
 	b.Tail(` GROUP BY type ORDER BY type LIMIT ?`, q.D.Limit(f.Limit))
-	var out []store.JobTypeCount
-	err := q.C.Rows(ctx, "count job types", built(b), func(s Scanner) error {
+	counts, err := All(ctx, q.C, "count job types", built(b), func(s Scanner) (*store.JobTypeCount, error) {
 		var c store.JobTypeCount
-		var n int64
-		if err := s.Scan(&c.Type, &n); err != nil {
-			return err
-		}
-		c.Jobs = int(n)
-		out = append(out, c)
-		return nil
+		return &c, s.Scan(&c.Type, &c.Jobs)
 	})
-	if err != nil {
-		return nil, q.C.Err("count job types", err)
+	out := make([]store.JobTypeCount, len(counts))
+	for i, c := range counts {
+		out[i] = *c
 	}
-	return out, nil
+	return out, err
 }
 
 // Subscriptions.
@@ -318,7 +309,7 @@ var (
 	// instances (the index on definition_id), which reads the whole history.
 	countTokens = readf(func(d *Dialect) string {
 		join := `CROSS JOIN`
-		if d.dollar {
+		if d.pg {
 			join = `JOIN`
 		}
 		return `SELECT t.element_id, count(*) FROM tokens t ` + join + ` instances i ON i.id = t.instance_id
@@ -329,27 +320,13 @@ var (
 
 // CountTokens counts a definition's tokens per element.
 func (q *Queries) CountTokens(ctx context.Context, definitionID string) (map[string]int, error) {
-	return q.countBy(ctx, fmt.Sprintf("count tokens of %q", definitionID), q.static(countTokens, definitionID))
+	return countBy[int](ctx, q, fmt.Sprintf("count tokens of %q", definitionID), q.static(countTokens, definitionID))
 }
 
 // ElementCounts reads a definition's stored completion counts: one primary-key range of
 // element_stats.
 func (q *Queries) ElementCounts(ctx context.Context, definitionID string) (map[string]int64, error) {
-	op := fmt.Sprintf("element counts of %q", definitionID)
-	out := map[string]int64{}
-	err := q.C.Rows(ctx, op, q.static(elementCounts, definitionID), func(s Scanner) error {
-		var el string
-		var n int64
-		if err := s.Scan(&el, &n); err != nil {
-			return err
-		}
-		out[el] = n
-		return nil
-	})
-	if err != nil {
-		return nil, q.C.Err(op, err)
-	}
-	return out, nil
+	return countBy[int64](ctx, q, fmt.Sprintf("element counts of %q", definitionID), q.static(elementCounts, definitionID))
 }
 
 // Outbox, leases and audit.

@@ -55,7 +55,7 @@ func (q *Query) add(frag string, args []any) {
 		q.sb.WriteString(frag[:i])
 		q.args = append(q.args, args[0])
 		args = args[1:]
-		if q.d.dollar {
+		if q.d.pg {
 			q.sb.WriteString("$" + strconv.Itoa(len(q.args)))
 		} else {
 			q.sb.WriteByte('?')

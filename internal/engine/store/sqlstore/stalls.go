@@ -57,14 +57,17 @@ func (q *Queries) ClearStalls(ctx context.Context, ids []string, at time.Time) e
 	if len(ids) == 0 {
 		return nil
 	}
-	b := NewQuery(q.D, `UPDATE stalls SET state = 'cleared'`)
-	b.Tail(`, cleared_at = ?`, q.D.Time(at))
+	_, err := q.exec(ctx, "clear stalls", built(ClearStallsQuery(q.D, ids, at)))
+	return err
+}
+
+// ClearStallsQuery is ClearStalls's statement: one primary-key probe per id.
+func ClearStallsQuery(d *Dialect, ids []string, at time.Time) *Query {
+	b := NewQuery(d, `UPDATE stalls SET state = 'cleared'`)
+	b.Tail(`, cleared_at = ?`, d.Time(at))
 	b.In(`id`, false, ids)
 	b.And(`state = 'open'`)
-	st := built(b)
-	st.Write = true
-	_, err := q.exec(ctx, "clear stalls", st)
-	return err
+	return b
 }
 
 // ListStalls returns stalls, newest detection first.
@@ -113,7 +116,7 @@ func (q *Queries) PruneStalls(ctx context.Context, clearedBefore time.Time) (int
 
 // CountStalls counts current open stalls per element, of one definition ("" all).
 func (q *Queries) CountStalls(ctx context.Context, definitionID string) (map[string]int, error) {
-	return q.countBy(ctx, "count stalls", built(CountStallsQuery(q.D, definitionID)))
+	return countBy[int](ctx, q, "count stalls", built(CountStallsQuery(q.D, definitionID)))
 }
 
 // CountStallsQuery is CountStalls's statement.
@@ -128,7 +131,7 @@ func CountStallsQuery(d *Dialect, definitionID string) *Query {
 
 // CountStalledInstances counts the instances with a current stall per definition key.
 func (q *Queries) CountStalledInstances(ctx context.Context) (map[string]int, error) {
-	return q.countBy(ctx, "count stalled instances", q.static(countStalledInstances))
+	return countBy[int](ctx, q, "count stalled instances", q.static(countStalledInstances))
 }
 
 // PutStallThreshold sets an operator's threshold.
