@@ -75,11 +75,12 @@ type labelItem struct {
 // exists and covers the process(es) drawn, else a laid-out copy.
 func chooseDiagram(defs *bpmn.Definitions, pid string) (*bpmn.Definitions, *bpmn.Diagram, error) {
 	idx := bpmn.NewIndex(defs)
-	if dg := pickDiagram(defs, idx, pid); dg != nil && covered(defs, idx, dg, pid) {
+	dg := pickDiagram(defs, idx, pid)
+	if dg != nil && covered(defs, idx, dg, pid) {
 		return defs, dg, nil
 	}
 	if len(defs.Processes) == 0 {
-		return defs, pickDiagram(defs, idx, pid), nil
+		return defs, dg, nil
 	}
 	// Layout replaces the diagrams of the document it is given and changes nothing else:
 	// a shallow copy keeps the caller's model (often a deployed definition shared by the
