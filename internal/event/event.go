@@ -9,6 +9,8 @@
 // here (TestDocsListEveryName checks it).
 package event
 
+import "strings"
+
 // Type is the type of a history event or a stall notice, e.g. "instance.started". It is
 // the event's "type" in the cockpit.event/v1 payload, its Cockpit-Event-Type header, and
 // (with its dots) the last two tokens of its NATS subject.
@@ -69,10 +71,8 @@ const (
 
 // Kind returns the kind of t: its text before the first dot ("" when it has none).
 func (t Type) Kind() Kind {
-	for i := 0; i < len(t); i++ {
-		if t[i] == '.' {
-			return Kind(t[:i])
-		}
+	if i := strings.IndexByte(string(t), '.'); i >= 0 {
+		return Kind(t[:i])
 	}
 	return ""
 }
