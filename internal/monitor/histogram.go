@@ -91,6 +91,7 @@ func (h *Histogram) Percentile(p float64) time.Duration {
 	}
 	rank := int64(math.Ceil(p / 100 * float64(h.Count)))
 	rank = min(max(rank, 1), h.Count)
+	// Sum == Count*Max, tested by division: the product could overflow int64.
 	if rank == h.Count || (h.MaxMs > 0 && h.SumMs/h.MaxMs == h.Count && h.SumMs%h.MaxMs == 0) {
 		return time.Duration(h.MaxMs) * time.Millisecond
 	}
