@@ -3,7 +3,6 @@ package storetest_test
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,25 +19,25 @@ import (
 // back until released, and reports Exclusive as its store does unless Shared. On SQLite,
 // and on PostgreSQL when the README's test database variable is set.
 func TestFaultStore(t *testing.T) {
-	kinds := map[string]func(t *testing.T) (store.Store, bool){
-		"sqlite": func(t *testing.T) (store.Store, bool) {
+	kinds := map[string]func(t *testing.T) store.Store{
+		"sqlite": func(t *testing.T) store.Store {
 			st, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return st, true
+			return st
 		},
 	}
-	if url := os.Getenv("COCKPIT_TEST_DATABASE_URL"); url != "" {
-		kinds["postgres"] = func(t *testing.T) (store.Store, bool) {
-			st := pgtest.Open(t, postgres.Options{URL: url})
-			return st, false
-		}
+	if pgtest.URL() != "" {
+		kinds["postgres"] = func(t *testing.T) store.Store { return pgtest.Open(t, postgres.Options{}) }
 	}
 	for name, open := range kinds {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			st, exclusive := open(t)
+			st := open(t)
+			// What the store itself says (SQLite is exclusive only where it can lock its file).
+			ex, ok := st.(store.Exclusive)
+			exclusive := ok && ex.Exclusive()
 			fs := storetest.NewFaultStore(st)
 			t.Cleanup(func() {
 				if err := fs.Close(); err != nil {
