@@ -81,10 +81,17 @@ func testLargeValues(t *testing.T, s store.Store) {
 		t.Errorf("FindSubscriptions with a name and key at the limits: %+v", subs)
 	}
 	got := load(t, s, a.ID)
+	found := false
 	for _, v := range got.Variables {
-		if v.Name == "big" && string(v.Value) != string(bigJSON) {
-			t.Errorf("large value read back as %d bytes, want %d", len(v.Value), len(bigJSON))
+		if v.Name == "big" {
+			found = true
+			if string(v.Value) != string(bigJSON) {
+				t.Errorf("large value read back as %d bytes, want %d", len(v.Value), len(bigJSON))
+			}
 		}
+	}
+	if !found {
+		t.Error("large value not read back: no variable \"big\"")
 	}
 }
 
