@@ -84,6 +84,8 @@ type Elector struct {
 
 	// attempt serialises the writes of Elect (the loop's and direct calls).
 	attempt sync.Mutex
+	// took is the start of the last attempt that took or renewed the lease (under attempt).
+	took time.Time
 
 	mu sync.Mutex
 	// leader is written under mu and read without it (Leader runs on every commit of
@@ -141,7 +143,8 @@ func CheckTTL(ttl time.Duration) error {
 func (e *Elector) Options() Options { return e.opts }
 
 // Start tries to take the lease at once and then every Retry, and renews it every Renew
-// while it holds it, until Stop.
+// while it holds it, until Stop. When a direct Elect already holds the lease, the first
+// renewal comes Renew after that attempt, not at once.
 func (e *Elector) Start(ctx context.Context) error { return e.run.Start(ctx, e.loop) }
 
 // Stop ends the loop and releases the lease (when held, the term ends first). See
@@ -153,9 +156,17 @@ func (e *Elector) loop(ctx context.Context, _ <-chan struct{}) {
 	// took it without learning so (cancelled): a release by a non-holder changes nothing.
 	defer e.release()
 	failing := false // an outage is logged once, not at every try
+	resume, took := e.holding()
 	for {
 		start := e.opts.Clock.Now()
-		held, err := e.Elect(ctx)
+		var held bool
+		var err error
+		if resume {
+			// Held since a direct Elect: count the first renewal from that attempt.
+			held, start, resume = true, took, false
+		} else {
+			held, err = e.Elect(ctx)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -201,11 +212,20 @@ func (e *Elector) Elect(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("acquire lease %q: %w", e.opts.Name, err)
 	}
 	if held {
+		e.took = now
 		e.set(true, "took the lease")
 	} else {
 		e.set(false, "lost the lease: another node holds it")
 	}
 	return held, nil
+}
+
+// holding reports whether this node holds the lease, and since when its last attempt
+// that took or renewed it started.
+func (e *Elector) holding() (bool, time.Time) {
+	e.attempt.Lock()
+	defer e.attempt.Unlock()
+	return e.Leader(), e.took
 }
 
 // set records whether this node holds the lease; msg is logged on a change.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -207,6 +208,66 @@ func TestLoopRenews(t *testing.T) {
 	}
 	if !elect(t, b) {
 		t.Fatal("b could not take the lease a's Stop released")
+	}
+}
+
+// timedStore records the fake clock's time at each write.
+type timedStore struct {
+	store.Store
+	c  *clock.Fake
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (s *timedStore) Write(ctx context.Context, fn func(store.Tx) error) error {
+	s.mu.Lock()
+	s.at = append(s.at, s.c.Now())
+	s.mu.Unlock()
+	return s.Store.Write(ctx, fn)
+}
+
+func (s *timedStore) writes() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.at...)
+}
+
+// waitingClock tells when someone waits on it (the loop between attempts).
+type waitingClock struct {
+	*clock.Fake
+	waits chan time.Duration
+}
+
+func (c waitingClock) After(d time.Duration) <-chan time.Time {
+	ch := c.Fake.After(d)
+	c.waits <- d
+	return ch
+}
+
+// An elector started after its own Elect took the lease (a rebuild) does not write again
+// at once: its first renewal comes Renew after that Elect.
+func TestStartAfterElectKeepsTheRhythm(t *testing.T) {
+	t.Parallel()
+	c := waitingClock{Fake: clock.NewFake(t0), waits: make(chan time.Duration, 16)}
+	st := &timedStore{Store: openStore(t), c: c.Fake}
+	a := newElector(t, st, c, "a")
+	renew := a.Options().Renew
+	if !elect(t, a) {
+		t.Fatal("a could not take a free lease")
+	}
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if d := <-c.waits; d != renew || len(st.writes()) != 1 {
+		t.Fatalf("the loop waits %v after writes at %v, want Renew (%v) after Elect's one write", d, st.writes(), renew)
+	}
+	c.Advance(renew)
+	<-c.waits // the renewal was written
+	if at := st.writes(); len(at) != 2 || !at[1].Equal(t0.Add(renew)) {
+		t.Fatalf("writes at %v, want at %v and %v", at, t0, t0.Add(renew))
+	}
+	if !a.Leader() {
+		t.Fatal("a lost the lease its loop renews")
 	}
 }
 

@@ -385,7 +385,8 @@ func (m *Monitor) Rebuild(ctx context.Context, owner string) (*RebuildResult, er
 		return nil, fmt.Errorf("rebuild metrics: %w", err)
 	}
 	if held {
-		// The elector renews the lease while the replay runs, and its Stop releases it.
+		// The elector renews the lease while the replay runs (the first renewal Renew after
+		// Elect's write), and its Stop releases it.
 		if err := p.el.Start(ctx); err != nil {
 			return nil, fmt.Errorf("rebuild metrics: %w", err)
 		}
