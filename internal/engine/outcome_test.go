@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,53 +12,10 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/storetest"
 	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 )
-
-// faultyStore refuses the Apply of chosen Changes with an injected error, the way a store
-// fails a write: the command gets the error, the rest of its batch is unharmed.
-type faultyStore struct {
-	store.Store
-	mu      sync.Mutex
-	fail    func(c *store.Change) error // nil: no faults
-	refused chan struct{}               // one send (if room) per refused Apply
-}
-
-func newFaultyStore(st store.Store) *faultyStore {
-	return &faultyStore{Store: st, refused: make(chan struct{}, 64)}
-}
-
-func (f *faultyStore) setFault(fn func(c *store.Change) error) {
-	f.mu.Lock()
-	f.fail = fn
-	f.mu.Unlock()
-}
-
-func (f *faultyStore) Write(ctx context.Context, fn func(store.Tx) error) error {
-	return f.Store.Write(ctx, func(tx store.Tx) error { return fn(&faultyTx{Tx: tx, f: f}) })
-}
-
-type faultyTx struct {
-	store.Tx
-	f *faultyStore
-}
-
-func (t *faultyTx) Apply(ctx context.Context, c *store.Change) error {
-	t.f.mu.Lock()
-	fail := t.f.fail
-	t.f.mu.Unlock()
-	if fail != nil {
-		if err := fail(c); err != nil {
-			select {
-			case t.f.refused <- struct{}{}:
-			default:
-			}
-			return err
-		}
-	}
-	return t.Tx.Apply(ctx, c)
-}
 
 // completes reports whether c records the completion of a job at element.
 func completes(c *store.Change, element string) bool {
@@ -91,8 +47,12 @@ func TestJobOutcomeWriteFailures(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
-				fs := newFaultyStore(open(t))
-				t.Cleanup(func() { _ = fs.Store.Close() })
+				// The refused Apply fails the write as a store would: the command gets the
+				// error, the rest of its batch is unharmed. Shared: the engine treats the
+				// store as one other processes write too, whichever store is wrapped.
+				fs := storetest.NewFaultStore(open(t))
+				fs.Shared = true
+				t.Cleanup(func() { _ = fs.Close() })
 				v := newEnvOn(t, fs, false)
 				defs, err := bpmn.Build("outcome").Start("start").
 					ServiceTask("call", bpmn.JobType("call")).End("end").Definitions()
@@ -105,7 +65,7 @@ func TestJobOutcomeWriteFailures(t *testing.T) {
 					return map[string]any{"answer": 42}, nil
 				})
 				var refusals atomic.Int32
-				fs.setFault(func(ch *store.Change) error {
+				fs.OnApply(func(ch *store.Change) error {
 					if !completes(ch, "call") {
 						return nil
 					}
@@ -167,7 +127,7 @@ func TestJobOutcomeWriteFailures(t *testing.T) {
 						t.Errorf("%d job.failed events, want none", n)
 					}
 					// The store recovers; when the lock expires the job runs again.
-					fs.setFault(nil)
+					fs.OnApply(nil)
 					v.advance(5 * time.Minute)
 					v.waitState(inst.ID, store.InstanceCompleted)
 					if n := runs.Load(); n != 2 {
