@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -299,14 +298,7 @@ func apiStores() map[string]func(t *testing.T) store.Store {
 			}
 			return st
 		},
-		"postgres": func(t *testing.T) store.Store {
-			u := os.Getenv("COCKPIT_TEST_DATABASE_URL")
-			if u == "" {
-				t.Skip("COCKPIT_TEST_DATABASE_URL not set")
-			}
-			st := pgtest.Open(t, postgres.Options{URL: u})
-			return st
-		},
+		"postgres": func(t *testing.T) store.Store { return pgtest.Open(t, postgres.Options{}) },
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -48,7 +47,7 @@ func faultStoreKinds() []struct {
 			return fs
 		}},
 	}
-	if url := os.Getenv("COCKPIT_TEST_DATABASE_URL"); url != "" {
+	if url := pgtest.URL(); url != "" {
 		kinds = append(kinds, struct {
 			name string
 			open func(t *testing.T) *storetest.FaultStore

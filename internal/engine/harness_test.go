@@ -38,7 +38,7 @@ func storeKinds() []storeKind {
 		}
 		return st
 	}}}
-	if url := os.Getenv("COCKPIT_TEST_DATABASE_URL"); url != "" {
+	if url := pgtest.URL(); url != "" {
 		kinds = append(kinds, storeKind{name: "postgres", open: func(t *testing.T) store.Store {
 			// Each test in its own schema, dropped when the test ends (this cleanup is
 			// registered before the env's, so it runs after the store is closed).

@@ -3,7 +3,6 @@ package engine_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/pgtest"
 )
 
 // fetchCounter counts the jobs that LockJobs hands out (the executor's fetch path).
@@ -110,7 +110,7 @@ func TestPushAndFetchShareOneWorker(t *testing.T) {
 // version checks fail whole batches, and their commands are re-run. Every command must
 // take effect exactly once: each instance ends at version 1 + the number of commands.
 func TestConcurrentNodesChangeTheSameInstances(t *testing.T) {
-	url := os.Getenv("COCKPIT_TEST_DATABASE_URL")
+	url := pgtest.URL()
 	if url == "" {
 		t.Skip("COCKPIT_TEST_DATABASE_URL not set: two nodes need PostgreSQL")
 	}
@@ -162,7 +162,7 @@ func TestConcurrentNodesChangeTheSameInstances(t *testing.T) {
 // A node remembers the latest version of a process for a short while only on a shared
 // store: a version deployed on another node is used for new instances after that.
 func TestOtherNodesDeploymentIsStarted(t *testing.T) {
-	url := os.Getenv("COCKPIT_TEST_DATABASE_URL")
+	url := pgtest.URL()
 	if url == "" {
 		t.Skip("COCKPIT_TEST_DATABASE_URL not set: two nodes need PostgreSQL")
 	}

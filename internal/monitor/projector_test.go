@@ -8,7 +8,6 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -83,7 +82,7 @@ func metricsStores() []metricsStore {
 		}
 		return st
 	}}}
-	if url := os.Getenv("COCKPIT_TEST_DATABASE_URL"); url != "" {
+	if url := pgtest.URL(); url != "" {
 		kinds = append(kinds, metricsStore{"postgres", func(t *testing.T) store.Store {
 			st := pgtest.Open(t, postgres.Options{URL: url})
 			return st
