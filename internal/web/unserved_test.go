@@ -51,9 +51,14 @@ func TestUnservedJobTypes(t *testing.T) {
 		{"/instances/" + in.ID, "1 job waits"},
 		{"/", "2 jobs wait"},
 	} {
-		types := a.get(c.path).want(t, 200, "unserved-type", 1)
+		pg := a.get(c.path)
+		types := pg.want(t, 200, "unserved-type", 1)
 		if attr(types[0], "data-type") != "print <label>" || !strings.Contains(text(types[0]), c.want) {
 			t.Errorf("%s: %q, want %q", c.path, text(types[0]), c.want)
+		}
+		// The notice is a live fragment: live re-renders (which query it) send it.
+		if slot := pg.want(t, 200, "unserved", 1)[0].Parent; slot == nil || attr(slot, "id") != "live-unserved" || !hasAttr(slot, "data-live") {
+			t.Errorf("%s: the notice is not in the live-unserved fragment", c.path)
 		}
 	}
 	// The pay process's "charge" has a handler: no page names it.
