@@ -536,9 +536,10 @@ func (s *server) retryBulk(c echo.Context) error {
 			"/incidents/retry-bulk", hiddenFields(form, "definitionKey", "elementId", "type", "messageContains", "all", "retries", "back", "reason"),
 			sel, matched, "Selection: "+selection, back)))
 	}
+	def := req.DefinitionKey
 	req.DefinitionKey, req.ElementID, req.Type, req.MessageContains, req.All = "", "", "", "", false
 	req.IncidentIDs, req.Max = ids, len(ids)
-	return s.startBulk(c, cmds, req, "Bulk retry", selection, back)
+	return s.startBulk(c, cmds, req, def, "Bulk retry", selection, back)
 }
 
 // bulkConfirm is the confirm page of a bulk retry: the count, and a form that posts the
@@ -593,7 +594,7 @@ func (s *server) retryInstances(c echo.Context) error {
 	if confirmed(c) && len(ids) > 0 {
 		selection := "incidents of the instance list, filter: " + describeFilter(q)
 		req := command.BulkRetryRequest{IncidentIDs: ids, Max: len(ids)}
-		return s.startBulk(c, cmds, req, "Retry incidents of instances", selection, back)
+		return s.startBulk(c, cmds, req, f.DefinitionKey, "Retry incidents of instances", selection, back)
 	}
 	sel, instances, err := s.incidentsOfInstances(c.Request().Context(), f)
 	if err != nil {
@@ -726,16 +727,20 @@ func pluralS(n int) string {
 }
 
 // startBulk sends a bulk retry in the background and redirects to its progress page,
-// after waiting a little so that a small selection shows its result right away.
-func (s *server) startBulk(c echo.Context, cmds CommandClient, req command.BulkRetryRequest, title, selection, back string) error {
+// after waiting a little so that a small selection shows its result right away. def is
+// the process key the confirm page selected by ("" for any), so the incidents read here
+// to place the selected ones are the window the confirm page chose from.
+func (s *server) startBulk(c echo.Context, cmds CommandClient, req command.BulkRetryRequest, def, title, selection, back string) error {
 	req.Meta = s.meta(c, reasonWeb)
 	req.RequestID = "web-" + uuid.Must(uuid.NewV7()).String()
 	backLabel := "Back to the incidents"
 	if strings.HasPrefix(back, "/instances") {
 		backLabel = "Back to the instances"
 	}
-	// Where each incident stands, so the result can tell which failed again.
-	open, err := s.eng.ListIncidents(c.Request().Context(), store.IncidentFilter{State: store.IncidentOpen, Limit: command.MaxBulk})
+	// Where each incident stands, so the result can tell which failed again. One that is
+	// not among them (resolved meanwhile, or past the window) stays without a place and
+	// is reported as not checked.
+	open, err := s.eng.ListIncidents(c.Request().Context(), store.IncidentFilter{State: store.IncidentOpen, DefinitionKey: def, Limit: command.MaxBulk})
 	if err != nil {
 		return err
 	}

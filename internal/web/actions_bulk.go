@@ -135,8 +135,13 @@ func (r *bulkRegistry) recheck(ctx context.Context, id string, eng Engine, now t
 		notRetried[e.ID] = true
 	}
 	var retried []bulkItem
+	unchecked := 0
 	for _, it := range j.items {
-		if !notRetried[it.IncidentID] && it.InstanceID != "" {
+		switch {
+		case notRetried[it.IncidentID]:
+		case it.InstanceID == "":
+			unchecked++ // where it stood is unknown: it neither passes nor fails
+		default:
 			retried = append(retried, it)
 		}
 	}
@@ -165,7 +170,7 @@ func (r *bulkRegistry) recheck(ctx context.Context, id string, eng Engine, now t
 			at[k] = append(at[k], in)
 		}
 		v := &j.view
-		v.StillFailing, v.StillFailingList, v.Checked = 0, nil, now
+		v.StillFailing, v.StillFailingList, v.Checked, v.Unchecked = 0, nil, now, unchecked
 		var sameDef, sameEl string // "" until the first, "\x00" once they differ
 		note := func(cur *string, v string) {
 			if *cur == "" {

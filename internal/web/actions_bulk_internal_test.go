@@ -1,12 +1,15 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/web/templates/pages"
 )
 
 // TestBulkConfirmOverTheLimit: when more incidents match than one bulk retry runs, the
@@ -54,4 +57,58 @@ func TestStillFailingHref(t *testing.T) {
 			t.Errorf("stillFailingHref(%q, %q) = %q, want %q", tc.def, tc.defEl, got, tc.want)
 		}
 	}
+}
+
+// incidentLister is an Engine that answers ListIncidents alone (recheck reads nothing else).
+type incidentLister struct {
+	Engine
+	open []*store.Incident
+}
+
+func (e incidentLister) ListIncidents(context.Context, store.IncidentFilter) ([]*store.Incident, error) {
+	return e.open, nil
+}
+
+// TestBulkRecheckUnknownPlace: a retried incident whose place was not read when the
+// retry started (past the window read, or resolved meanwhile) is reported as not
+// checked; it does not count as one that did not fail again.
+func TestBulkRecheckUnknownPlace(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := newBulkRegistry()
+	items := []bulkItem{
+		{IncidentID: "inc-1", InstanceID: "i-1", ElementID: "charge", DefinitionKey: "pay"},
+		{IncidentID: "inc-2"}, // place unknown
+	}
+	j := r.add(pages.BulkProgress{ID: "req"}, items, t0)
+	r.finish(j, &command.BulkRetryResult{Selected: 2, Matched: 2, Retried: 2}, nil, t0)
+
+	v, ok := r.recheck(context.Background(), "req", incidentLister{}, t0.Add(bulkRecheckFor))
+	if !ok {
+		t.Fatal("no job")
+	}
+	if v.StillFailing != 0 || v.Unchecked != 1 {
+		t.Errorf("still failing %d, unchecked %d; want 0, 1", v.StillFailing, v.Unchecked)
+	}
+	if got := cardText(t, v); strings.Contains(got, "None of them") ||
+		!strings.Contains(got, "None of the 1 checked has failed again.") || !strings.Contains(got, "1 was not checked") {
+		t.Errorf("summary %q", got)
+	}
+
+	// Every retried incident without a place: nothing is claimed about failing again.
+	r = newBulkRegistry()
+	j = r.add(pages.BulkProgress{ID: "req"}, items[1:], t0)
+	r.finish(j, &command.BulkRetryResult{Selected: 1, Matched: 1, Retried: 1}, nil, t0)
+	v, _ = r.recheck(context.Background(), "req", incidentLister{}, t0.Add(bulkRecheckFor))
+	if got := cardText(t, v); strings.Contains(got, "None") || !strings.Contains(got, "1 was not checked") {
+		t.Errorf("summary %q", got)
+	}
+}
+
+func cardText(t *testing.T, v pages.BulkProgress) string {
+	t.Helper()
+	var b strings.Builder
+	if err := pages.BulkProgressCard(pages.BulkProgressProps{Now: v.Checked, Job: v}).Render(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

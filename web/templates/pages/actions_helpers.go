@@ -85,12 +85,23 @@ func bulkSummary(j BulkProgress) string {
 	}
 	s += "."
 	if !j.Checked.IsZero() && j.Succeeded > 0 {
-		if j.StillFailing > 0 {
+		switch {
+		case j.StillFailing > 0:
 			s += fmt.Sprintf(" %d of them failed again and %s still failing.", j.StillFailing, isAre(j.StillFailing))
-		} else if j.Settled {
+		case j.Unchecked >= j.Succeeded:
+			// Nothing was checked: saying none failed again would be a guess.
+		case j.Unchecked > 0 && j.Settled:
+			s += fmt.Sprintf(" None of the %d checked has failed again.", j.Succeeded-j.Unchecked)
+		case j.Unchecked > 0:
+			s += fmt.Sprintf(" None of the %d checked has failed again so far.", j.Succeeded-j.Unchecked)
+		case j.Settled:
 			s += " None of them has failed again."
-		} else {
+		default:
 			s += " None of them has failed again so far."
+		}
+		if j.Unchecked > 0 {
+			s += fmt.Sprintf(" %d %s not checked: %s not among the open incidents read when the retry started.",
+				j.Unchecked, wasWere(j.Unchecked), itThey(j.Unchecked))
 		}
 	}
 	if j.Matched > j.Total {
@@ -107,4 +118,18 @@ func isAre(n int) string {
 		return "is"
 	}
 	return "are"
+}
+
+func wasWere(n int) string {
+	if n == 1 {
+		return "was"
+	}
+	return "were"
+}
+
+func itThey(n int) string {
+	if n == 1 {
+		return "it was"
+	}
+	return "they were"
 }

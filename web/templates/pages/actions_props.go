@@ -105,10 +105,13 @@ type BulkProgress struct {
 	ErrorsTruncated bool
 	// Checked is when the retried incidents were last checked for a new incident at the
 	// same place (zero: not yet); StillFailing counts them, StillFailingList names the
-	// first ones and StillFailingHref lists their instances. Settled: the page stops
-	// checking by itself (a reload checks again).
+	// first ones and StillFailingHref lists their instances. Unchecked counts the retried
+	// incidents whose place was not known when the retry started: they are not checked,
+	// so they count neither as failing nor as passing. Settled: the page stops checking
+	// by itself (a reload checks again).
 	Checked          time.Time
 	StillFailing     int
+	Unchecked        int
 	StillFailingList []BulkStillFailing
 	StillFailingHref string
 	Settled          bool
