@@ -112,7 +112,7 @@ func newStack(tb testing.TB, deploy func(e *engine.Engine) error) *stack {
 	if err := ui.Start(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(ui) // 127.0.0.1:0
+	srv := httptest.NewServer(web.Guard(ui, web.GuardOptions{})) // 127.0.0.1:0; Guard sets the CSP the pages run under
 	tb.Cleanup(srv.Close)
 	tb.Cleanup(func() { _ = ui.Stop(context.Background()) }) // first: end the streams
 	s.url = srv.URL

@@ -39,8 +39,8 @@ const (
 // GuardOptions configure Guard.
 type GuardOptions struct {
 	// AllowedHosts are the host names (any port) or host:port pairs a request's Host
-	// header may name; "*" allows any. The loopback names (localhost, 127.0.0.1, [::1])
-	// are always allowed, with any port.
+	// header may name; "*" allows any. localhost and every IP address (127.0.0.1,
+	// 10.1.2.3, [::1]) are always allowed, with any port.
 	AllowedHosts []string
 }
 
@@ -51,7 +51,7 @@ type GuardOptions struct {
 func Guard(next http.Handler, opts GuardOptions) http.Handler {
 	allowed := newHostPolicy(opts.AllowedHosts)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		SetSecurityHeaders(w.Header())
+		setSecurityHeaders(w.Header())
 		if !allowed.ok(r.Host) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("Cache-Control", "no-store")
@@ -73,10 +73,10 @@ func Guard(next http.Handler, opts GuardOptions) http.Handler {
 	})
 }
 
-// SetSecurityHeaders sets the headers every answer carries. The CSP allows no inline
+// setSecurityHeaders sets the headers every answer carries. The CSP allows no inline
 // script (app.js binds every handler) and no inline style: diagrams are drawn without
 // their <style> and styled by /static/diagram.css. No page may be framed.
-func SetSecurityHeaders(h http.Header) {
+func setSecurityHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; "+
 		"img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "+
 		"form-action 'self'; frame-ancestors 'none'")
@@ -139,6 +139,11 @@ func (p *hostPolicy) ok(hostHeader string) bool {
 	host = normHost(host)
 	if host == "" {
 		return false
+	}
+	// An IP literal names no domain, so no rebinding can put it in a browser's Host for
+	// another site; it is how probes and scrapers (kubelet, Prometheus) reach a pod.
+	if net.ParseIP(host) != nil {
+		return true
 	}
 	return p.names[host] || (port != "" && p.pairs[net.JoinHostPort(host, port)])
 }

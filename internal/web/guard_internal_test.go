@@ -86,3 +86,20 @@ func TestCSVCell(t *testing.T) {
 		}
 	}
 }
+
+// TestHostPolicyIPLiterals: a Host that is an IP literal (a probe or scraper reaching a
+// pod by its address) is served with any port, bracketed IPv6 too; names still have to
+// be allowed, including names that merely start with an address.
+func TestHostPolicyIPLiterals(t *testing.T) {
+	p := newHostPolicy([]string{"cockpit.example"})
+	for _, h := range []string{"10.1.2.3:8080", "10.1.2.3", "192.168.0.7:80", "[fd00::1]:8080", "[fd00::1]", "[::ffff:10.0.0.1]:9", "cockpit.example:1", "localhost:8080"} {
+		if !p.ok(h) {
+			t.Errorf("Host %q refused", h)
+		}
+	}
+	for _, h := range []string{"evil.example", "10.1.2.3.evil.example:8080", "[evil.example]:80", "10.1.2.3:8080:1", "", ":8080"} {
+		if p.ok(h) {
+			t.Errorf("Host %q allowed", h)
+		}
+	}
+}

@@ -145,7 +145,8 @@ type server struct {
 }
 
 // New returns the UI: an http.Handler with the live-update hub's Start and Stop. Every
-// route is wired in routes below.
+// route is wired in routes below. Serve it behind Guard: Guard sets the security headers
+// (CSP and the rest) every answer carries.
 func New(opts Options) *UI {
 	s := &server{eng: opts.Engine, cmds: opts.Commands, metrics: opts.Metrics, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
 		bulk: newBulkRegistry(), stalls: opts.Stalls, trustProxyUser: opts.TrustProxyUser}
@@ -161,11 +162,8 @@ func New(opts Options) *UI {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.Recover())
-	// Guard sets these for everything `cockpit serve` answers; the UI sets them itself
-	// too, so it is safe wherever it is mounted.
-	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error { SetSecurityHeaders(c.Response().Header()); return next(c) }
-	})
+	// The security headers are Guard's (guard.go), set once for everything `cockpit
+	// serve` answers; whoever mounts the UI elsewhere puts Guard around it too.
 	e.Use(s.checkParams)
 	s.routes(e)
 	// Refuse cross-site form posts (a page elsewhere posting to a local cockpit): the
