@@ -112,3 +112,16 @@ func cardText(t *testing.T, v pages.BulkProgress) string {
 	}
 	return b.String()
 }
+
+// TestBulkErrorOnce: a refused bulk retry's message names the action once.
+func TestBulkErrorOnce(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := newBulkRegistry()
+	j := r.add(pages.BulkProgress{ID: "req"}, nil, t0)
+	r.finish(j, nil, &command.Error{Code: command.CodeInvalidInput, Message: "nothing selected"}, t0)
+	v, _ := r.get("req", t0)
+	got := cardText(t, v)
+	if n := strings.Count(got, "The bulk retry"); n != 1 || !strings.Contains(got, "The bulk retry was refused: nothing selected") {
+		t.Errorf("%d times \"The bulk retry\" in %q", n, got)
+	}
+}

@@ -99,7 +99,8 @@ type BulkProgress struct {
 	Matched                             int
 	Done                                bool
 	Incomplete                          bool
-	// Error is why the command as a whole failed (nothing selected, service down).
+	// Error is why the command as a whole failed (nothing selected, service down), a
+	// sentence that names the bulk retry (commandMessage).
 	Error           string
 	Errors          []BulkItemError
 	ErrorsTruncated bool
