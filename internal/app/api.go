@@ -97,7 +97,7 @@ var errBadRequest = errors.New("bad request")
 // parameter; handlers then check only what a value means.
 func (a *api) checked(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if _, err := web.CheckQuery(r.URL.RawQuery); err != nil {
+		if err := web.CheckQuery(r.URL.RawQuery); err != nil {
 			a.fail(w, r, err)
 			return
 		}

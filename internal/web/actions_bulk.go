@@ -113,10 +113,11 @@ func copyView(j *bulkJob) pages.BulkProgress {
 	return v
 }
 
-// recheck counts the retried incidents of a finished bulk action that failed again (an
-// open incident at the same instance and element, other than the one retried), unless
-// that was done less than bulkRecheckEvery ago, and returns the job's view (false: no
-// such job any more). A failed check keeps the last count: the page is drawn anyway.
+// recheck counts the retried incidents of a finished bulk action (the caller saw it
+// done, which it stays) that failed again (an open incident at the same instance and
+// element, other than the one retried), unless that was done less than
+// bulkRecheckEvery ago, and returns the job's view (false: no such job any more). A
+// failed check keeps the last count: the page is drawn anyway.
 func (r *bulkRegistry) recheck(ctx context.Context, id string, eng Engine, now time.Time) (pages.BulkProgress, bool) {
 	r.mu.Lock()
 	j, ok := r.jobs[id]
@@ -124,7 +125,7 @@ func (r *bulkRegistry) recheck(ctx context.Context, id string, eng Engine, now t
 		r.mu.Unlock()
 		return pages.BulkProgress{}, false
 	}
-	if !j.view.Done || (!j.checked.IsZero() && now.Sub(j.checked) < bulkRecheckEvery) {
+	if !j.checked.IsZero() && now.Sub(j.checked) < bulkRecheckEvery {
 		v := copyView(j)
 		r.mu.Unlock()
 		return v, true
@@ -188,8 +189,8 @@ func (r *bulkRegistry) recheck(ctx context.Context, id string, eng Engine, now t
 				note(&sameDef, in.DefinitionKey)
 				note(&sameEl, in.DefinitionKey+"\x00"+in.ElementID)
 				if len(v.StillFailingList) < bulkStillFailingShown {
-					v.StillFailingList = append(v.StillFailingList, pages.BulkStillFailing{IncidentID: in.ID,
-						InstanceID: in.InstanceID, ElementID: in.ElementID, Message: in.Message, Opened: in.CreatedAt})
+					v.StillFailingList = append(v.StillFailingList, pages.BulkStillFailing{
+						InstanceID: in.InstanceID, ElementID: in.ElementID, Message: in.Message})
 				}
 				break
 			}

@@ -671,7 +671,6 @@ func (hs heatScale) join(o heatScale) heatScale {
 // relative to the scale's hottest element; flows always by how often they were taken,
 // relative to its most taken flow.
 func buildHeat(mode string, rep *monitor.Report, proc *bpmn.Process, hs heatScale) heatmap {
-	value := func(e monitor.ElementMetrics) float64 { return heatValue(mode, e) }
 	format := func(v float64) string {
 		if mode == heatCount {
 			return chart.Count(v)
@@ -705,7 +704,7 @@ func buildHeat(mode string, rep *monitor.Report, proc *bpmn.Process, hs heatScal
 			name = id
 		}
 		heat := 0.0
-		if v := value(e); hottest > 0 && v > 0 {
+		if v := heatValue(mode, e); hottest > 0 && v > 0 {
 			heat = v / hottest
 			h.overlay.Heat[id] = heat
 		}

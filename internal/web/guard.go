@@ -209,26 +209,26 @@ func quoteParam(name string) string {
 }
 
 // CheckQuery parses a raw query string and checks every name and value in it.
-func CheckQuery(raw string) (url.Values, error) {
+func CheckQuery(raw string) error {
 	q, err := url.ParseQuery(raw)
 	if err != nil {
 		var bad url.EscapeError
 		if errors.As(err, &bad) {
-			return nil, &ParamError{Param: "(query string)", Problem: fmt.Sprintf("malformed escape %q", string(bad))}
+			return &ParamError{Param: "(query string)", Problem: fmt.Sprintf("malformed escape %q", string(bad))}
 		}
-		return nil, &ParamError{Param: "(query string)", Problem: err.Error()}
+		return &ParamError{Param: "(query string)", Problem: err.Error()}
 	}
 	for name, vs := range q {
 		if err := CheckParam("(a parameter name)", name); err != nil {
-			return nil, err
+			return err
 		}
 		for _, v := range vs {
 			if err := CheckParam(name, v); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return q, nil
+	return nil
 }
 
 // checkParams is the UI's parameter check (after routing, so path parameters have their
@@ -245,7 +245,7 @@ func (s *server) checkParams(next echo.HandlerFunc) echo.HandlerFunc {
 				}
 			}
 		}
-		if _, err := CheckQuery(c.Request().URL.RawQuery); err != nil {
+		if err := CheckQuery(c.Request().URL.RawQuery); err != nil {
 			return badRequest("%v", err)
 		}
 		r := c.Request()

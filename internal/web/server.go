@@ -156,8 +156,7 @@ func New(opts Options) *UI {
 	e := echo.New()
 	s.echo = e
 	if opts.NATS != nil {
-		s.hub = newHub(opts.NATS, opts.Prefix, opts.LiveInterval, s.log, s.renderPage, s.instanceKey)
-		s.hub.limits = opts.LiveLimits.withDefaults()
+		s.hub = newHub(opts.NATS, opts.Prefix, opts.LiveInterval, opts.LiveLimits, s.log, s.renderPage, s.instanceKey)
 	}
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -267,7 +267,7 @@ func (c *liveClient) enqueue(b []byte) bool {
 // always has the other half.
 func liveRenderSlots() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
-func newHub(nc *nats.Conn, prefix string, interval time.Duration, log *slog.Logger, render renderFunc,
+func newHub(nc *nats.Conn, prefix string, interval time.Duration, limits LiveLimits, log *slog.Logger, render renderFunc,
 	instanceKey func(context.Context, string) (string, error)) *hub {
 	if prefix == "" {
 		prefix = bus.DefaultPrefix
@@ -277,7 +277,7 @@ func newHub(nc *nats.Conn, prefix string, interval time.Duration, log *slog.Logg
 	}
 	return &hub{nc: nc, prefix: prefix, interval: interval, log: log, render: render, instanceKey: instanceKey,
 		stopping: make(chan struct{}), rooms: map[string]*room{}, subs: map[string]*sharedSub{},
-		limits: LiveLimits{}.withDefaults(), clients: map[string]int{}, slots: make(chan struct{}, liveRenderSlots())}
+		limits: limits.withDefaults(), clients: map[string]int{}, slots: make(chan struct{}, liveRenderSlots())}
 }
 
 // gap is the least time between two renders of a room: the interval, or more when the
@@ -882,7 +882,7 @@ func (s *server) live(c echo.Context) error {
 func (s *server) liveClientOf(r *http.Request) string {
 	if s.trustProxyUser {
 		if u := strings.TrimSpace(r.Header.Get("X-Forwarded-User")); u != "" {
-			return "user:" + s.actor(r)
+			return "user:" + u
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

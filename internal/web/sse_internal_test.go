@@ -54,7 +54,7 @@ func stubHub(t *testing.T, interval time.Duration, render renderFunc) (*hub, *na
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	h := newHub(nc, "stub", interval, slog.New(slog.DiscardHandler), render,
+	h := newHub(nc, "stub", interval, LiveLimits{}, slog.New(slog.DiscardHandler), render,
 		func(context.Context, string) (string, error) { return "k", nil })
 	if err := h.Start(context.Background()); err != nil {
 		t.Fatal(err)

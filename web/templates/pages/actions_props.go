@@ -120,11 +120,9 @@ type BulkProgress struct {
 
 // BulkStillFailing is an incident opened again by a retried step.
 type BulkStillFailing struct {
-	IncidentID string
 	InstanceID string
 	ElementID  string
 	Message    string
-	Opened     time.Time
 }
 
 // BulkItemError is one incident a bulk retry could not retry.
