@@ -691,7 +691,7 @@ func describeSelection(r command.BulkRetryRequest) string {
 		parts = append(parts, "type "+r.Type)
 	}
 	if r.MessageContains != "" {
-		parts = append(parts, "message containing "+strconv.Quote(firstLineOf(r.MessageContains, 80)))
+		parts = append(parts, "message containing "+strconv.Quote(firstLineOf(r.MessageContains, components.CellChars)))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -703,7 +703,7 @@ func describeFilter(q url.Values) string {
 	var parts []string
 	for _, k := range instanceFilterKeys {
 		if v := q.Get(k); v != "" {
-			parts = append(parts, k+" = "+v)
+			parts = append(parts, k+" = "+components.Clip(v, components.CellChars))
 		}
 	}
 	return strings.Join(parts, ", ")
@@ -713,10 +713,7 @@ func firstLineOf(s string, n int) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	if len(s) > n {
-		s = s[:n] + "…"
-	}
-	return s
+	return components.Clip(s, n)
 }
 
 func pluralS(n int) string {

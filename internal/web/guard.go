@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+	"github.com/cockpit-engine/cockpit/web/templates/components"
 )
 
 // Limits of a request, enforced at the edge.
@@ -202,11 +203,11 @@ func checkValue(name, value string, limit int) error {
 
 // quoteParam names a parameter in an error, safely even when the name is itself hostile.
 func quoteParam(name string) string {
-	if len(name) > 64 {
-		name = name[:64] + "…"
-	}
-	return strconv.Quote(strings.ToValidUTF8(name, "\uFFFD"))
+	return strconv.Quote(strings.ToValidUTF8(components.Clip(name, quotedNameChars), "\uFFFD"))
 }
+
+// quotedNameChars bounds a parameter's name quoted in an error.
+const quotedNameChars = 64
 
 // CheckQuery parses a raw query string and checks every name and value in it.
 func CheckQuery(raw string) error {

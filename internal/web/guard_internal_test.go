@@ -4,6 +4,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/cockpit-engine/cockpit/web/templates/components"
 )
 
 // leavesServer tells whether a browser would take target somewhere other than a path on
@@ -100,6 +103,24 @@ func TestHostPolicyIPLiterals(t *testing.T) {
 	for _, h := range []string{"evil.example", "10.1.2.3.evil.example:8080", "[evil.example]:80", "10.1.2.3:8080:1", "", ":8080"} {
 		if p.ok(h) {
 			t.Errorf("Host %q allowed", h)
+		}
+	}
+}
+
+// TestClipsAreRuneSafe: the bounded texts of errors and the bulk confirm page never cut
+// a character in two, and bound user values.
+func TestClipsAreRuneSafe(t *testing.T) {
+	long := "x" + strings.Repeat("ä", 5000) // 2 bytes each, after an odd byte
+	for name, got := range map[string]string{
+		"quoteParam":     quoteParam(long),
+		"firstLineOf":    firstLineOf(long, components.CellChars),
+		"describeFilter": describeFilter(url.Values{"businessKey": {long}}),
+	} {
+		if !utf8.ValidString(got) || strings.Contains(got, "\\x") || strings.Contains(got, "\uFFFD") {
+			t.Errorf("%s: splits a character: %q", name, got[max(0, len(got)-12):])
+		}
+		if n := utf8.RuneCountInString(got); n > 200 {
+			t.Errorf("%s: %d characters, want a bounded text", name, n)
 		}
 	}
 }
