@@ -602,3 +602,19 @@ func TestServeEdge(t *testing.T) {
 		t.Errorf("421 body: %q", b)
 	}
 }
+
+// TestWebActorTrimmed: --web-actor is trimmed once, where the configuration is checked,
+// so the UI (deploys) and the command service record the same name.
+func TestWebActorTrimmed(t *testing.T) {
+	t.Parallel()
+	c, cfg := newServeCommand(func(string) string { return "" })
+	if err := c.parse([]string{"--web-actor", " bob "}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.check(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.WebActor != "bob" {
+		t.Errorf("web actor %q, want \"bob\"", cfg.WebActor)
+	}
+}

@@ -147,7 +147,10 @@ func (cfg *serveConfig) check() error {
 	if cfg.StallMin <= 0 {
 		return fmt.Errorf("--stall-min %s: must be positive", cfg.StallMin)
 	}
-	if err := commandsvc.CheckActor(strings.TrimSpace(cfg.WebActor)); err != nil {
+	// Trimmed here, once: deploys (recorded by the UI) and commands (whose service trims
+	// too) then record the same name.
+	cfg.WebActor = strings.TrimSpace(cfg.WebActor)
+	if err := commandsvc.CheckActor(cfg.WebActor); err != nil {
 		return fmt.Errorf("--web-actor %q: %v", cfg.WebActor, err)
 	}
 	return cfg.NATS.check()
