@@ -961,6 +961,10 @@ func (s *server) deploy(c echo.Context) error {
 	if resource == "" || resource == "." || resource == "/" {
 		resource = "upload.bpmn"
 	}
+	if len(resource) > maxResourceBytes {
+		return show(http.StatusBadRequest, fmt.Sprintf("The file name is %d bytes, more than the limit of %d bytes (the audit log indexes it); rename the file. Nothing was deployed.",
+			len(resource), maxResourceBytes))
+	}
 	p.Resource = resource
 	actor := s.actor(c.Request())
 	if err := command.CheckActor(actor); err != nil {
@@ -1027,6 +1031,11 @@ func (s *server) deploy(c echo.Context) error {
 	}
 	return redirectFlash(c, to, msg, false)
 }
+
+// maxResourceBytes bounds a deployment's resource (the uploaded file's name): it is the
+// target of the deploy's audit row, an indexed column, bounded for commands alike
+// (command.maxTargetBytes).
+const maxResourceBytes = store.MaxKeyBytes
 
 // storableName drops what a file name may carry but no store can hold or a page should
 // show: invalid UTF-8 and control characters (NUL included).

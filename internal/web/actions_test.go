@@ -890,6 +890,14 @@ func TestActionDeploy(t *testing.T) {
 		t.Errorf("oversize request: %q", msg)
 	}
 
+	// A file name past the limit of a stored (and indexed) name: 400 naming the limit,
+	// before any audit row or deployment.
+	long := strings.Repeat("n", store.MaxKeyBytes) + ".bpmn"
+	p = a.upload(long, good)
+	if msg := text(p.want(t, 400, "form-error", 1)[0]); !strings.Contains(msg, "more than the limit of 1024 bytes") || !strings.Contains(msg, "Nothing was deployed") {
+		t.Errorf("long file name: %q", msg)
+	}
+
 	// No file.
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
