@@ -1136,7 +1136,7 @@ func Unserved(types []UnservedType) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 81, "</ul><p>Jobs of these types wait until an engine registers a handler for them (<code>engine.Handle</code>).</p></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 81, "</ul><p>Jobs of these types wait until an engine registers a handler for them (<code>engine.Handle</code>) or a worker asks for them over NATS (<code>cockpit.jobs.activate</code>, docs/workers.md).</p></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
