@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/storeurl"
 	"io"
 	"net/http"
 	"os"
@@ -272,23 +273,23 @@ func TestMigrate(t *testing.T) {
 
 func TestResolveDatabase(t *testing.T) {
 	t.Parallel()
-	db, err := resolveDatabase("data", "")
-	if err != nil || db.path != filepath.Join("data", "cockpit.db") {
+	db, err := storeurl.Resolve("data", "")
+	if err != nil || db.Path != filepath.Join("data", "cockpit.db") {
 		t.Fatalf("%+v %v", db, err)
 	}
 	for _, u := range []string{"sqlite:/x/y.db", "sqlite:///x/y.db", "file:/x/y.db"} {
-		if db, err := resolveDatabase("data", u); err != nil || !strings.HasSuffix(db.path, "/x/y.db") {
+		if db, err := storeurl.Resolve("data", u); err != nil || !strings.HasSuffix(db.Path, "/x/y.db") {
 			t.Errorf("%s: %+v %v", u, db, err)
 		}
 	}
-	if db, err := resolveDatabase("data", "postgres://u:p@localhost/db"); err != nil || db.dialect != "postgres" ||
-		db.url != "postgres://u:p@localhost/db" || strings.Contains(db.path, ":p@") {
+	if db, err := storeurl.Resolve("data", "postgres://u:p@localhost/db"); err != nil || db.Dialect != "postgres" ||
+		db.URL != "postgres://u:p@localhost/db" || strings.Contains(db.Path, ":p@") {
 		t.Errorf("postgres: %+v %v", db, err)
 	}
-	if _, err := resolveDatabase("data", "mysql://localhost/db"); err == nil {
+	if _, err := storeurl.Resolve("data", "mysql://localhost/db"); err == nil {
 		t.Error("mysql accepted")
 	}
-	if got := redactURL("postgres://u:secret@h/db"); strings.Contains(got, "secret") {
+	if got := storeurl.RedactURL("postgres://u:secret@h/db"); strings.Contains(got, "secret") {
 		t.Errorf("redact: %s", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/storeurl"
 	"io/fs"
 	"os"
 	"time"
@@ -54,17 +55,17 @@ func (a *App) metrics(ctx context.Context, args []string) error {
 	if action != "rebuild" {
 		return a.usageError(c, "unknown action %q (use rebuild)", action)
 	}
-	db, err := resolveDatabase(cfg.DataDir, cfg.DatabaseURL)
+	db, err := storeurl.Resolve(cfg.DataDir, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
-	if db.dialect == "sqlite" {
-		if _, err := os.Stat(db.path); errors.Is(err, fs.ErrNotExist) {
+	if db.Dialect == "sqlite" {
+		if _, err := os.Stat(db.Path); errors.Is(err, fs.ErrNotExist) {
 			// Opening would create an empty database; say what is wrong instead.
-			return fmt.Errorf("no database at %s (cockpit migrate up or cockpit serve creates it)", db.path)
+			return fmt.Errorf("no database at %s (cockpit migrate up or cockpit serve creates it)", db.Path)
 		}
 	}
-	st, err := db.open(ctx)
+	st, err := db.Open(ctx)
 	if err != nil {
 		return err
 	}
@@ -79,9 +80,9 @@ func (a *App) metrics(ctx context.Context, args []string) error {
 		return err
 	}
 	if res.Delegated {
-		fmt.Fprintf(a.Stdout, "%s: metrics reset; the node holding the metrics lease replays the history\n", db.path)
+		fmt.Fprintf(a.Stdout, "%s: metrics reset; the node holding the metrics lease replays the history\n", db.Path)
 		return nil
 	}
-	fmt.Fprintf(a.Stdout, "%s: metrics rebuilt from %d events in %s\n", db.path, res.Events, time.Since(began).Round(time.Millisecond))
+	fmt.Fprintf(a.Stdout, "%s: metrics rebuilt from %d events in %s\n", db.Path, res.Events, time.Since(began).Round(time.Millisecond))
 	return nil
 }

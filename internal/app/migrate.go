@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/storeurl"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -53,13 +54,13 @@ func (a *App) migrate(ctx context.Context, args []string) error {
 	if action != "up" && action != "down" && action != "status" {
 		return a.usageError(c, "unknown action %q (use up, down or status)", action)
 	}
-	db, err := resolveDatabase(cfg.DataDir, cfg.DatabaseURL)
+	db, err := storeurl.Resolve(cfg.DataDir, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	var mg migrator
-	if db.dialect == "postgres" {
-		pdb, err := postgres.OpenDB(ctx, db.url, "")
+	if db.Dialect == "postgres" {
+		pdb, err := postgres.OpenDB(ctx, db.URL, "")
 		if err != nil {
 			return err
 		}
@@ -71,14 +72,14 @@ func (a *App) migrate(ctx context.Context, args []string) error {
 		}
 	} else {
 		if action == "up" {
-			if err := os.MkdirAll(filepath.Dir(db.path), 0o750); err != nil {
+			if err := os.MkdirAll(filepath.Dir(db.Path), 0o750); err != nil {
 				return fmt.Errorf("create data directory: %w", err)
 			}
-		} else if _, err := os.Stat(db.path); errors.Is(err, fs.ErrNotExist) {
+		} else if _, err := os.Stat(db.Path); errors.Is(err, fs.ErrNotExist) {
 			// Opening would create an empty file; say what is wrong instead.
-			return fmt.Errorf("no database at %s (cockpit migrate up or cockpit serve creates it)", db.path)
+			return fmt.Errorf("no database at %s (cockpit migrate up or cockpit serve creates it)", db.Path)
 		}
-		sdb, err := sqlite.OpenDB(db.path)
+		sdb, err := sqlite.OpenDB(db.Path)
 		if err != nil {
 			return err
 		}
@@ -102,7 +103,7 @@ type migrator struct {
 
 // runMigrate does action (up, down or status) and prints its outcome, the same for every
 // dialect.
-func (a *App) runMigrate(ctx context.Context, db *database, action string, mg migrator) error {
+func (a *App) runMigrate(ctx context.Context, db *storeurl.Database, action string, mg migrator) error {
 	switch action {
 	case "up":
 		applied, err := mg.up(ctx)
@@ -110,10 +111,10 @@ func (a *App) runMigrate(ctx context.Context, db *database, action string, mg mi
 			return err
 		}
 		if len(applied) == 0 {
-			fmt.Fprintf(a.Stdout, "%s: up to date\n", db.path)
+			fmt.Fprintf(a.Stdout, "%s: up to date\n", db.Path)
 		}
 		for _, m := range applied {
-			fmt.Fprintf(a.Stdout, "%s: applied %05d %s\n", db.path, m.Version, m.Name)
+			fmt.Fprintf(a.Stdout, "%s: applied %05d %s\n", db.Path, m.Version, m.Name)
 		}
 	case "down":
 		m, err := mg.down(ctx)
@@ -121,16 +122,16 @@ func (a *App) runMigrate(ctx context.Context, db *database, action string, mg mi
 			return err
 		}
 		if m == nil {
-			fmt.Fprintf(a.Stdout, "%s: no migration applied; nothing to roll back\n", db.path)
+			fmt.Fprintf(a.Stdout, "%s: no migration applied; nothing to roll back\n", db.Path)
 		} else {
-			fmt.Fprintf(a.Stdout, "%s: rolled back %05d %s\n", db.path, m.Version, m.Name)
+			fmt.Fprintf(a.Stdout, "%s: rolled back %05d %s\n", db.Path, m.Version, m.Name)
 		}
 	case "status":
 		ms, err := mg.status(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.Stdout, "database %s (%s)\n", db.path, db.dialect)
+		fmt.Fprintf(a.Stdout, "database %s (%s)\n", db.Path, db.Dialect)
 		tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tNAME")
 		for _, m := range ms {

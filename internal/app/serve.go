@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/storeurl"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,8 +18,6 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/demo"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
-	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
-	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/leadership"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
 	"github.com/cockpit-engine/cockpit/internal/web"
@@ -197,7 +195,7 @@ func (a *App) serve(ctx context.Context, args []string) error {
 // (which publishes what is left, within the shutdown timeout), NATS connection, embedded
 // NATS server, store.
 func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready func(string)) (err error) {
-	db, err := resolveDatabase(cfg.DataDir, cfg.DatabaseURL)
+	db, err := storeurl.Resolve(cfg.DataDir, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
@@ -207,12 +205,12 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		return context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	}
 
-	db.maxConns, db.log = int32(cfg.DBMaxConns), log
-	st, err := db.open(ctx)
+	db.MaxConns, db.Log = int32(cfg.DBMaxConns), log
+	st, err := db.Open(ctx)
 	if err != nil {
 		return err
 	}
-	log.Info("store opened", "dialect", st.Dialect(), "path", db.path)
+	log.Info("store opened", "dialect", st.Dialect(), "path", db.Path)
 	defer func() {
 		if cerr := st.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
@@ -466,72 +464,6 @@ func allowedHosts(flag, addr string, listen net.Addr) []string {
 func isLoopback(a net.Addr) bool {
 	tcp, ok := a.(*net.TCPAddr)
 	return ok && tcp.IP.IsLoopback()
-}
-
-// redactURL drops a password from a URL before it is logged.
-func redactURL(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
-		if at := strings.LastIndex(s, "@"); at > i {
-			if colon := strings.Index(s[i+3:at], ":"); colon >= 0 {
-				return s[:i+3+colon] + ":xxxxx" + s[at:]
-			}
-		}
-	}
-	return s
-}
-
-// database is where the store lives, resolved from --data-dir and --database-url.
-type database struct {
-	dialect string // "sqlite" or "postgres"
-	path    string // the SQLite file; for PostgreSQL the URL without its password (for logs)
-	url     string // the PostgreSQL connection URL
-	// PostgreSQL only: pool size (0: the store's default) and where slow statements go.
-	maxConns int32
-	log      *slog.Logger
-}
-
-// resolveDatabase reads --database-url: empty means <dataDir>/cockpit.db; sqlite:PATH
-// (or sqlite://PATH, file:PATH) another SQLite file; postgres:// (or postgresql://) the
-// PostgreSQL store, in the URL's search_path (default public).
-func resolveDatabase(dataDir, url string) (*database, error) {
-	url = strings.TrimSpace(url)
-	lower := strings.ToLower(url)
-	switch {
-	case url == "":
-		return &database{dialect: "sqlite", path: filepath.Join(dataDir, "cockpit.db")}, nil
-	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
-		return &database{dialect: "postgres", path: redactURL(url), url: url}, nil
-	}
-	for _, prefix := range []string{"sqlite://", "sqlite:", "file:"} {
-		if strings.HasPrefix(lower, prefix) {
-			p := url[len(prefix):]
-			if p == "" {
-				break
-			}
-			return &database{dialect: "sqlite", path: p}, nil
-		}
-	}
-	return nil, fmt.Errorf("database URL %q: unsupported (use sqlite:PATH, or leave it empty for <data-dir>/cockpit.db)", redactURL(url))
-}
-
-// open opens the store (applying migrations), creating the SQLite file's directory when
-// missing.
-func (d *database) open(ctx context.Context) (store.Store, error) {
-	if d.dialect == "postgres" {
-		st, err := postgres.Open(ctx, postgres.Options{URL: d.url, MaxConns: d.maxConns, Logger: d.log})
-		if err != nil {
-			return nil, err
-		}
-		return st, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(d.path), 0o750); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
-	}
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: d.path})
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
 }
 
 // newNodeID names this process in job locks and the outbox relay lease: the host name
