@@ -1,0 +1,195 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
+)
+
+// Deployment is what Deploy stored.
+type Deployment struct {
+	Resource  string
+	Processes []DeployedProcess
+	// Warnings do not refuse the deployment; they say what will not go as the model
+	// expects, e.g. a service task whose job type no handler serves.
+	Warnings []Problem
+}
+
+// DeployedProcess is one executable process of a deployment.
+type DeployedProcess struct {
+	Key     string
+	Version int
+	// New is false when the same document was deployed before (no new version).
+	New bool
+}
+
+// Problem is one finding of a deployment, located in the document where that is known
+// (Line and Col are 1-based; 0 in models built in Go).
+type Problem struct {
+	Process   string // "" for the whole document
+	ElementID string
+	Kind      string
+	Line, Col int
+	Message   string
+}
+
+func (p Problem) String() string {
+	where := p.ElementID
+	if p.Line > 0 {
+		where = fmt.Sprintf("%s (line %d, column %d)", p.ElementID, p.Line, p.Col)
+	}
+	if where == "" {
+		return p.Message
+	}
+	return where + ": " + p.Message
+}
+
+// DeployError is the error of a refused deployment: every problem that refused it.
+type DeployError struct {
+	Resource string
+	Problems []Problem
+	err      error
+}
+
+func (e *DeployError) Error() string { return e.err.Error() }
+func (e *DeployError) Unwrap() error { return e.err }
+
+// Deploy stores the processes of a BPMN 2.0 document (Camunda Modeler, bpmn.io) as new
+// versions, or refuses it with a *DeployError naming every problem. The same bytes
+// deployed again make no new version.
+func (e *Engine) Deploy(ctx context.Context, name string, xml []byte) (*Deployment, error) {
+	return deployment(e.e.Deploy(ctx, name, xml))
+}
+
+// DeployFile deploys the BPMN document at path, under its base name.
+func (e *Engine) DeployFile(ctx context.Context, path string) (*Deployment, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", path, err)
+	}
+	return e.Deploy(ctx, filepath.Base(path), b)
+}
+
+// DeployFS deploys the BPMN document name of fsys (an embed.FS, say).
+func (e *Engine) DeployFS(ctx context.Context, fsys fs.FS, name string) (*Deployment, error) {
+	b, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", name, err)
+	}
+	return e.Deploy(ctx, name, b)
+}
+
+// DeployModel deploys a process written in Go with Build; it is stored as its BPMN
+// document (with a laid-out diagram), as a file would be.
+func (e *Engine) DeployModel(ctx context.Context, m *Builder) (*Deployment, error) {
+	defs, err := m.Definitions()
+	if err != nil {
+		return nil, &DeployError{err: fmt.Errorf("deploy model: %w: %w", ErrInvalidInput, err)}
+	}
+	name := "model.bpmn"
+	if len(defs.Processes) > 0 {
+		name = defs.Processes[0].ID + ".bpmn"
+	}
+	return deployment(e.e.DeployModel(ctx, name, defs))
+}
+
+func deployment(d *engine.Deployment, err error) (*Deployment, error) {
+	var derr *engine.DeployError
+	if errors.As(err, &derr) {
+		return nil, &DeployError{Resource: derr.Resource, Problems: problems(derr.Problems()), err: err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &Deployment{Resource: d.Resource, Warnings: problems(d.Warnings)}
+	for _, p := range d.Processes {
+		out.Processes = append(out.Processes, DeployedProcess{Key: p.Definition.Key, Version: p.Definition.Version, New: p.Created})
+	}
+	return out, nil
+}
+
+func problems(ps []engine.Problem) []Problem {
+	var out []Problem
+	for _, p := range ps {
+		out = append(out, Problem{Process: p.Process, ElementID: p.ElementID, Kind: string(p.Kind), Line: p.Line, Col: p.Col,
+			Message: p.Message})
+	}
+	return out
+}
+
+// Building processes in Go.
+
+// Builder writes an executable process in Go. Each method adds a node, connects it from
+// the current one and makes it current; Condition, Default and Branch open branches of a
+// gateway, MoveTo and Connect draw the rest. Mistakes are returned by DeployModel.
+//
+//	flow.Build("order", flow.Name("Order")).
+//		Start("start").
+//		ServiceTask("charge", flow.JobType("payment.charge"), flow.Retries(5)).
+//		ExclusiveGateway("paid").
+//		Condition("paid == true").End("done").
+//		Default().End("failed", flow.ErrorEnd("NOT_PAID"))
+type Builder = bpmn.Builder
+
+// Option configures a process or node of a Builder.
+type Option = bpmn.Option
+
+// TimerSpec is when a timer fires: Duration, Date or Cycle.
+type TimerSpec = bpmn.TimerSpec
+
+// Build starts a process with the given id (its key) for DeployModel.
+func Build(processKey string, opts ...Option) *Builder { return bpmn.Build(processKey, opts...) }
+
+// Name names a process or a node.
+func Name(name string) Option { return bpmn.Name(name) }
+
+// JobType sets a service task's job type: the handler (Handle) or worker that runs it.
+func JobType(jobType string) Option { return bpmn.JobType(jobType) }
+
+// Retries sets how many attempts a service task's job gets.
+func Retries(n int) Option { return bpmn.Retries(n) }
+
+// Backoff sets a service task's retry delays (ISO 8601, e.g. "PT10S" or "PT5S,PT1M").
+func Backoff(policy string) Option { return bpmn.Backoff(policy) }
+
+// Assignee sets a user task's assignee (an expression or a name).
+func Assignee(a string) Option { return bpmn.Assignee(a) }
+
+// CandidateGroups sets a user task's candidate groups.
+func CandidateGroups(groups ...string) Option { return bpmn.CandidateGroups(groups...) }
+
+// Input maps the expression source to the local variable target of a task.
+func Input(target, source string) Option { return bpmn.Input(target, source) }
+
+// Output maps the expression source (over the task's result) to the variable target.
+func Output(target, source string) Option { return bpmn.Output(target, source) }
+
+// Script sets a script task's expression; ResultVariable names where its value goes.
+func Script(expr string) Option { return bpmn.Script(expr) }
+
+// ResultVariable names the variable a script task's value is stored in.
+func ResultVariable(name string) Option { return bpmn.ResultVariable(name) }
+
+// ErrorEnd makes an end event throw the BPMN error code.
+func ErrorEnd(code string) Option { return bpmn.ErrorEnd(code) }
+
+// Terminate makes an end event end the whole instance.
+func Terminate() Option { return bpmn.Terminate() }
+
+// NonInterrupting makes a boundary timer leave the task running.
+func NonInterrupting() Option { return bpmn.NonInterrupting() }
+
+// Duration is a timer that fires after an ISO 8601 duration ("PT1H") or expression.
+func Duration(d string) TimerSpec { return bpmn.Duration(d) }
+
+// Date is a timer that fires at an ISO 8601 date-time or expression.
+func Date(t string) TimerSpec { return bpmn.Date(t) }
+
+// Cycle is a timer that repeats ("R3/PT10M", or a cron expression).
+func Cycle(c string) TimerSpec { return bpmn.Cycle(c) }

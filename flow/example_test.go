@@ -1,0 +1,172 @@
+package flow_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+
+	"github.com/cockpit-engine/cockpit/flow"
+)
+
+// open opens an engine on a fresh embedded store in a temporary directory, quiet.
+func open(ctx context.Context) (*flow.Engine, func()) {
+	dir, err := os.MkdirTemp("", "flow-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	eng, err := flow.Open(ctx, flow.Options{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return eng, func() {
+		if err := eng.Close(ctx); err != nil {
+			log.Fatal(err)
+		}
+		os.RemoveAll(dir)
+	}
+}
+
+// A service embeds the engine: its own handler does the work of a service task, with
+// typed input and output.
+func Example() {
+	ctx := context.Background()
+	eng, done := open(ctx)
+	defer done()
+
+	type charge struct {
+		Amount   float64 `json:"amount"`
+		Currency string  `json:"currency"`
+	}
+	type receipt struct {
+		Receipt string `json:"receipt"`
+	}
+	flow.HandleJSON(eng, "payment.charge", func(ctx context.Context, job *flow.Job, in charge) (receipt, error) {
+		return receipt{Receipt: fmt.Sprintf("charged %.2f %s", in.Amount, in.Currency)}, nil
+	})
+
+	order := flow.Build("order", flow.Name("Order")).
+		Start("placed").
+		ServiceTask("charge", flow.JobType("payment.charge")).
+		End("done")
+	if _, err := eng.DeployModel(ctx, order); err != nil {
+		log.Fatal(err)
+	}
+	if err := eng.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+
+	in, err := eng.StartInstance(ctx, "order", flow.StartOptions{BusinessKey: "order-1",
+		Variables: map[string]any{"amount": 42, "currency": "EUR"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ended, err := eng.Await(ctx, in.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	d, err := eng.Instance(ctx, in.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ended.BusinessKey, ended.State)
+	fmt.Println(d.Variables["receipt"])
+	// Output:
+	// order-1 completed
+	// charged 42.00 EUR
+}
+
+// A person's work: the instance waits at a user task until it is completed, and the
+// variables it is completed with decide the way on.
+func ExampleEngine_CompleteUserTask() {
+	ctx := context.Background()
+	eng, done := open(ctx)
+	defer done()
+
+	review := flow.Build("review").
+		Start("start").
+		UserTask("approve", flow.Name("Approve the refund"), flow.CandidateGroups("support")).
+		ExclusiveGateway("approved?").
+		Condition("approved == true").End("refunded").
+		Default().End("refused")
+	if _, err := eng.DeployModel(ctx, review); err != nil {
+		log.Fatal(err)
+	}
+	if err := eng.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	in, err := eng.StartInstance(ctx, "review", flow.StartOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tasks, err := eng.UserTasks(ctx, in.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(tasks[0].Name, "for", tasks[0].CandidateGroups)
+	if err := eng.CompleteUserTask(ctx, tasks[0].ID, map[string]any{"approved": true}); err != nil {
+		log.Fatal(err)
+	}
+	d, err := eng.Instance(ctx, in.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(d.State)
+	// Output:
+	// Approve the refund for support
+	// completed
+}
+
+// A document the engine cannot run is refused, naming every problem where it is.
+func ExampleDeployError() {
+	ctx := context.Background()
+	eng, done := open(ctx)
+	defer done()
+
+	_, err := eng.Deploy(ctx, "broken.bpmn", []byte(`<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL">
+  <process id="p" isExecutable="true">
+    <startEvent id="start"/>
+    <sequenceFlow id="f" sourceRef="start" targetRef="missing"/>
+  </process>
+</definitions>`))
+	var derr *flow.DeployError
+	if errors.As(err, &derr) {
+		for _, p := range derr.Problems {
+			fmt.Println(p)
+		}
+	}
+	// Output:
+	// f (line 4, column 5): targetRef "missing" is not a flow node of this process
+}
+
+// A message reaches the instance that waits for it with the same correlation key.
+func ExampleEngine_CorrelateMessage() {
+	ctx := context.Background()
+	eng, done := open(ctx)
+	defer done()
+
+	shipping := flow.Build("shipping").
+		Start("start").
+		MessageCatch("delivered", "parcel.delivered", "= parcel").
+		End("done")
+	if _, err := eng.DeployModel(ctx, shipping); err != nil {
+		log.Fatal(err)
+	}
+	in, err := eng.StartInstance(ctx, "shipping", flow.StartOptions{Variables: map[string]any{"parcel": "P-7"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := eng.CorrelateMessage(ctx, "parcel.delivered", "P-7", map[string]any{"signedBy": "Ada"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	d, err := eng.Instance(ctx, in.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(c.InstanceID == in.ID, d.State, d.Variables["signedBy"])
+	// Output:
+	// true completed Ada
+}
