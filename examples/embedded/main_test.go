@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/flow"
+)
+
+// TestOrderService runs the example as a user would: an order posted to its endpoint
+// goes through both handlers and ends shipped, and its state is read back over HTTP.
+func TestOrderService(t *testing.T) {
+	ctx := t.Context()
+	eng, err := openOrders(ctx, flow.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := eng.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	srv := httptest.NewServer(newMux(eng))
+	defer srv.Close()
+
+	res, err := http.Post(srv.URL+"/orders", "application/json", strings.NewReader(`{"amount": 42, "ref": "A-1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var started struct{ ID string }
+	if err := json.NewDecoder(res.Body).Decode(&started); err != nil || res.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /orders: %d %v", res.StatusCode, err)
+	}
+	res.Body.Close()
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if in, err := eng.Await(actx, started.ID); err != nil || in.State != flow.Completed {
+		t.Fatalf("await: %+v %v", in, err)
+	}
+	res, err = http.Get(srv.URL + "/orders/" + started.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var got struct {
+		State     string
+		Variables map[string]any
+	}
+	if err := json.NewDecoder(res.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.State != "completed" || got.Variables["tracking"] != "trk-"+started.ID || got.Variables["paymentId"] == nil {
+		t.Fatalf("GET /orders/%s = %+v", started.ID, got)
+	}
+	missing, err := http.Get(srv.URL + "/orders/missing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing.Body.Close()
+	if missing.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET a missing order: %d", missing.StatusCode)
+	}
+}
