@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"github.com/cockpit-engine/cockpit/job"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -29,18 +30,9 @@ var ErrLostLock = errors.New("job lock lost")
 
 // BPMNError is a business error thrown by a job handler (or an error end event). A
 // boundary error event whose error code matches catches it; otherwise it becomes an
-// incident. Create one with ThrowError and inspect it with errors.As.
-type BPMNError struct {
-	Code    string
-	Message string
-}
-
-func (e *BPMNError) Error() string {
-	if e.Message == "" {
-		return fmt.Sprintf("bpmn error %q", e.Code)
-	}
-	return fmt.Sprintf("bpmn error %q: %s", e.Code, e.Message)
-}
+// incident. Create one with ThrowError and inspect it with errors.As. It is the public
+// job.BPMNError, so handlers written against package job (flow, worker) throw it.
+type BPMNError = job.BPMNError
 
 // ThrowError returns a BPMNError for a handler to return.
 func ThrowError(code, message string) error { return &BPMNError{Code: code, Message: message} }

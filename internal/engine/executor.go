@@ -4,38 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cockpit-engine/cockpit/job"
 	"runtime/debug"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
-// Job is what a handler gets: one attempt at a service task.
-type Job struct {
-	// Key is stable across retries and re-runs after a lost lock: use it to make the
-	// handler idempotent (jobs run at least once).
-	Key  string
-	Type string
-	// Attempt counts from 1.
-	Attempt int
-	// Retries is how many attempts are left including this one.
-	Retries       int
-	InstanceID    string
-	ElementID     string
-	DefinitionKey string
-	// Variables are the instance variables when the job was fetched.
-	Variables map[string]any
-	// Deadline is when the job's lock ends: an outcome must be recorded before it (or the
-	// lock extended), or the job is offered again.
-	Deadline time.Time
-}
+// Job is what a handler gets: one attempt at a service task (the public job.Job).
+type Job = job.Job
 
-// Handler runs a job. It returns the variables to set on completion, or an error:
-// a *BPMNError (see ThrowError) is thrown to the boundary error events, any other
-// error is a failed attempt that is retried after the task's backoff and becomes an
-// incident when no retries are left. An error with a Details() string method gives
-// the incident its details. The handler's ctx ends when the job lock expires.
-type Handler func(ctx context.Context, job *Job) (map[string]any, error)
+// Handler runs a job (the public job.Handler): it returns the variables to set, or a
+// *BPMNError (see ThrowError) thrown to the boundary error events, or any other error, a
+// failed attempt. The handler's ctx ends when the job lock expires.
+type Handler = job.Handler
 
 // Handle registers the handler of a job type. Only registered types are fetched by this
 // engine; jobs of other types wait for an engine (or worker) that handles them.
@@ -287,7 +269,7 @@ func (e *Engine) jobVariables(ctx context.Context, jobs []*store.Job) (map[strin
 // newJob is what a handler or a worker gets for a locked job.
 func newJob(j *store.Job, vars map[string]any) *Job {
 	job := &Job{Key: j.ID, Type: j.Type, Attempt: j.Attempt + 1, Retries: j.Retries, InstanceID: j.InstanceID,
-		ElementID: j.ElementID, DefinitionKey: j.DefinitionKey, Variables: vars}
+		ElementID: j.ElementID, ProcessKey: j.DefinitionKey, Variables: vars}
 	if job.Variables == nil {
 		job.Variables = map[string]any{}
 	}
