@@ -310,7 +310,7 @@ func (s *Service) handle(verb string, body []byte) (any, *replyError) {
 		out := make([]ActivatedJob, len(jobs))
 		for i, j := range jobs {
 			out[i] = ActivatedJob{Key: j.Key, Type: j.Type, InstanceID: j.InstanceID, ElementID: j.ElementID,
-				ProcessKey: j.DefinitionKey, Attempt: j.Attempt, Retries: j.Retries, Deadline: j.Deadline.UTC(), Variables: j.Variables}
+				ProcessKey: j.ProcessKey, Attempt: j.Attempt, Retries: j.Retries, Deadline: j.Deadline.UTC(), Variables: j.Variables}
 		}
 		return map[string]any{"jobs": out}, nil
 	case VerbComplete:
