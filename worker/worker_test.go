@@ -3,100 +3,32 @@ package worker_test
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/cockpit-engine/cockpit/flow"
-	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
-	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/wait"
-	"github.com/cockpit-engine/cockpit/internal/workers"
+	"github.com/cockpit-engine/cockpit/internal/workers/workerstest"
 	"github.com/cockpit-engine/cockpit/job"
 	"github.com/cockpit-engine/cockpit/worker"
 )
 
-// rig is an engine with the worker protocol service on an embedded NATS server, and the
-// connection a worker uses.
-type rig struct {
-	e  *engine.Engine
-	nc *nats.Conn
-}
-
-func newRig(t *testing.T, process *flow.Builder) *rig {
+// newRig starts an engine with the worker service (workerstest) and deploys process.
+func newRig(t *testing.T, process *flow.Builder) *workerstest.Rig {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "c.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	sc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := workers.Start(context.Background(), workers.Options{Engine: e, Conn: sc, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		nc.Close()
-		_ = svc.Stop(ctx)
-		sc.Close()
-		_ = e.Stop(ctx)
-		_ = st.Close()
-	})
+	r := workerstest.New(t, workerstest.Options{})
 	defs, err := process.Definitions()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.DeployModel(context.Background(), "p.bpmn", defs); err != nil {
+	if _, err := r.Engine.DeployModel(context.Background(), "p.bpmn", defs); err != nil {
 		t.Fatal(err)
 	}
-	return &rig{e: e, nc: nc}
-}
-
-func (r *rig) start(t *testing.T, key string, vars map[string]any) string {
-	t.Helper()
-	in, err := r.e.StartInstance(context.Background(), key, engine.StartOptions{Variables: vars})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in.ID
-}
-
-func (r *rig) state(id string) string {
-	d, err := r.e.GetInstance(context.Background(), id)
-	if err != nil {
-		return ""
-	}
-	return d.Instance.State
+	return r
 }
 
 // runWorker runs w until the test ends, and checks that Run returned cleanly.
@@ -117,7 +49,7 @@ func runWorker(t *testing.T, w *worker.Worker) {
 // the jobs of two instances with their own variables.
 func TestWorkerCompletesTypedJobs(t *testing.T) {
 	r := newRig(t, flow.Build("order").Start("s").ServiceTask("charge", flow.JobType("charge")).End("e"))
-	w, err := worker.New(worker.Options{Conn: r.nc, Name: "go-1", Wait: 5 * time.Second})
+	w, err := worker.New(worker.Options{Conn: r.Conn, Name: "go-1", Wait: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,10 +63,10 @@ func TestWorkerCompletesTypedJobs(t *testing.T) {
 		return out{Charged: v.Amount}, nil
 	})
 	runWorker(t, w)
-	a, b := r.start(t, "order", map[string]any{"amount": 1}), r.start(t, "order", map[string]any{"amount": 2})
+	a, b := r.Start(t, "order", map[string]any{"amount": 1}), r.Start(t, "order", map[string]any{"amount": 2})
 	for id, want := range map[string]string{a: "1", b: "2"} {
-		wait.For(t, "instance "+id+" completed", func() bool { return r.state(id) == store.InstanceCompleted })
-		d, _ := r.e.GetInstance(context.Background(), id)
+		wait.For(t, "instance "+id+" completed", func() bool { return r.State(id) == store.InstanceCompleted })
+		d, _ := r.Engine.GetInstance(context.Background(), id)
 		got := ""
 		for _, v := range d.Variables {
 			if v.Name == "charged" {
@@ -154,7 +86,7 @@ func TestWorkerReportsErrors(t *testing.T) {
 		ServiceTask("work", flow.JobType("work"), flow.Retries(3), flow.Backoff("PT0S")).End("ok").
 		MoveTo("work").BoundaryError("oops", "OOPS").End("caught"))
 	var attempts atomic.Int32
-	w, err := worker.New(worker.Options{Conn: r.nc, Name: "go-2", Wait: 5 * time.Second})
+	w, err := worker.New(worker.Options{Conn: r.Conn, Name: "go-2", Wait: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,12 +100,12 @@ func TestWorkerReportsErrors(t *testing.T) {
 		return map[string]any{"attempt": j.Attempt}, nil
 	})
 	runWorker(t, w)
-	thrown := r.start(t, "p", map[string]any{"throw": true})
-	retried := r.start(t, "p", nil)
+	thrown := r.Start(t, "p", map[string]any{"throw": true})
+	retried := r.Start(t, "p", nil)
 	for _, id := range []string{thrown, retried} {
-		wait.For(t, "instance "+id+" completed", func() bool { return r.state(id) == store.InstanceCompleted })
+		wait.For(t, "instance "+id+" completed", func() bool { return r.State(id) == store.InstanceCompleted })
 	}
-	d, _ := r.e.GetInstance(context.Background(), thrown)
+	d, _ := r.Engine.GetInstance(context.Background(), thrown)
 	ended := ""
 	for _, tok := range d.History {
 		if tok.Type == "element.entered" {
@@ -192,7 +124,7 @@ func TestWorkerReportsErrors(t *testing.T) {
 // worker extends the lock while it runs, and the completion is accepted.
 func TestWorkerExtendsLocks(t *testing.T) {
 	r := newRig(t, flow.Build("slow").Start("s").ServiceTask("work", flow.JobType("slow")).End("e"))
-	w, err := worker.New(worker.Options{Conn: r.nc, Name: "go-3", LockFor: time.Second, Wait: 5 * time.Second})
+	w, err := worker.New(worker.Options{Conn: r.Conn, Name: "go-3", LockFor: time.Second, Wait: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,9 +140,9 @@ func TestWorkerExtendsLocks(t *testing.T) {
 		}
 	})
 	runWorker(t, w)
-	id := r.start(t, "slow", nil)
+	id := r.Start(t, "slow", nil)
 	lockedUntil := func() time.Time {
-		jobs, err := r.e.ListJobs(context.Background(), store.JobFilter{InstanceID: id})
+		jobs, err := r.Engine.ListJobs(context.Background(), store.JobFilter{InstanceID: id})
 		if err != nil || len(jobs) != 1 || jobs[0].LockedUntil == nil {
 			return time.Time{}
 		}
@@ -220,7 +152,7 @@ func TestWorkerExtendsLocks(t *testing.T) {
 	wait.For(t, "the job locked by the worker", func() bool { first = lockedUntil(); return !first.IsZero() })
 	wait.For(t, "the lock extended", func() bool { return lockedUntil().After(first) })
 	close(release)
-	wait.For(t, "the slow instance completed", func() bool { return r.state(id) == store.InstanceCompleted })
+	wait.For(t, "the slow instance completed", func() bool { return r.State(id) == store.InstanceCompleted })
 	if n := runs.Load(); n != 1 {
 		t.Fatalf("the handler ran %d times: the lock was not kept while it ran", n)
 	}

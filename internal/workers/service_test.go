@@ -3,27 +3,24 @@ package workers_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
-	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 	"github.com/cockpit-engine/cockpit/internal/workers"
+	"github.com/cockpit-engine/cockpit/internal/workers/workerstest"
 )
 
-// rig is an engine on SQLite with the worker service on an embedded NATS server, and a
-// plain NATS connection for the worker: the test speaks the documented protocol as raw
-// JSON, as a worker in another language would.
+// rig is the engine and worker service (workerstest) with a plain NATS connection for
+// the worker: the test speaks the documented protocol as raw JSON, as a worker in
+// another language would.
 type rig struct {
 	t   *testing.T
 	e   *engine.Engine
@@ -33,62 +30,17 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "c.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A fake clock that never moves: the engine's once-a-second re-look never fires, so a
 	// waiting activation is answered only by the wake-up a commit sends.
-	e, err := engine.New(engine.Options{Store: st, Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	svcConn, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := workers.Start(context.Background(), workers.Options{Engine: e, Conn: svcConn, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		nc.Close()
-		if err := svc.Stop(ctx); err != nil {
-			t.Errorf("stop service: %v", err)
-		}
-		svcConn.Close()
-		if err := e.Stop(ctx); err != nil {
-			t.Errorf("stop engine: %v", err)
-		}
-		_ = st.Close()
-	})
+	w := workerstest.New(t, workerstest.Options{Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
 	xml, err := os.ReadFile("../engine/testdata/service.bpmn")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Deploy(context.Background(), "service.bpmn", xml); err != nil {
+	if _, err := w.Engine.Deploy(context.Background(), "service.bpmn", xml); err != nil {
 		t.Fatal(err)
 	}
-	return &rig{t: t, e: e, nc: nc, svc: svc}
+	return &rig{t: t, e: w.Engine, nc: w.Conn, svc: w.Service}
 }
 
 // call sends one request and decodes the reply.
