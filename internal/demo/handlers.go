@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"fmt"
+	"github.com/cockpit-engine/cockpit/job"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -115,7 +116,8 @@ var services = map[string]string{
 	JobPayInvoice:       "payments-gateway",
 }
 
-// handlers builds the job handlers. confirm is called by the shipment handler with the
+// handlers builds the job handlers, written against the public package job like any
+// service's (flow.Engine.Handle and worker.Worker.Handle take the same job.Handler). confirm is called by the shipment handler with the
 // order id whose confirmation message is due later; it must not block.
 type handlers struct {
 	sim     Simulation
@@ -124,23 +126,23 @@ type handlers struct {
 }
 
 func (h *handlers) register(e *engine.Engine) {
-	e.Handle(JobCheckout, h.wrap(JobCheckout, func(job *engine.Job) (map[string]any, error) {
+	e.Handle(JobCheckout, h.wrap(JobCheckout, func(j *job.Job) (map[string]any, error) {
 		return map[string]any{"checkoutId": h.ref("CO")}, nil
 	}))
-	e.Handle(JobChargePayment, h.wrap(JobChargePayment, func(job *engine.Job) (map[string]any, error) {
+	e.Handle(JobChargePayment, h.wrap(JobChargePayment, func(j *job.Job) (map[string]any, error) {
 		if h.rnd.chance(h.sim.DeclineRate) {
-			return nil, engine.ThrowError(ErrorPaymentDeclined, "card declined by the issuer")
+			return nil, job.Throw(ErrorPaymentDeclined, "card declined by the issuer")
 		}
 		return map[string]any{"paymentId": h.ref("PAY")}, nil
 	}))
-	e.Handle(JobReserveInventory, h.wrap(JobReserveInventory, func(job *engine.Job) (map[string]any, error) {
+	e.Handle(JobReserveInventory, h.wrap(JobReserveInventory, func(j *job.Job) (map[string]any, error) {
 		return map[string]any{"reservationId": h.ref("RES")}, nil
 	}))
-	e.Handle(JobPrepareInvoice, h.wrap(JobPrepareInvoice, func(job *engine.Job) (map[string]any, error) {
+	e.Handle(JobPrepareInvoice, h.wrap(JobPrepareInvoice, func(j *job.Job) (map[string]any, error) {
 		return map[string]any{"invoiceNumber": h.ref("INV")}, nil
 	}))
-	e.Handle(JobShipOrder, h.wrap(JobShipOrder, func(job *engine.Job) (map[string]any, error) {
-		orderID, _ := job.Variables["orderId"].(string)
+	e.Handle(JobShipOrder, h.wrap(JobShipOrder, func(j *job.Job) (map[string]any, error) {
+		orderID, _ := j.Variables["orderId"].(string)
 		if orderID == "" {
 			return nil, fmt.Errorf("order has no orderId variable")
 		}
@@ -149,14 +151,14 @@ func (h *handlers) register(e *engine.Engine) {
 		h.confirm(orderID)
 		return map[string]any{"trackingNumber": h.ref("TRK")}, nil
 	}))
-	e.Handle(JobPayInvoice, h.wrap(JobPayInvoice, func(job *engine.Job) (map[string]any, error) {
+	e.Handle(JobPayInvoice, h.wrap(JobPayInvoice, func(j *job.Job) (map[string]any, error) {
 		return map[string]any{"paymentId": h.ref("PAY")}, nil
 	}))
 }
 
 // wrap adds what every demo handler does: work for a while, then fail now and then.
-func (h *handlers) wrap(jobType string, fn func(job *engine.Job) (map[string]any, error)) engine.Handler {
-	return func(ctx context.Context, job *engine.Job) (map[string]any, error) {
+func (h *handlers) wrap(jobType string, fn func(j *job.Job) (map[string]any, error)) job.Handler {
+	return func(ctx context.Context, j *job.Job) (map[string]any, error) {
 		if d := h.rnd.between(h.sim.MinDelay, h.sim.MaxDelay); d > 0 {
 			t := time.NewTimer(d)
 			select {
@@ -168,9 +170,9 @@ func (h *handlers) wrap(jobType string, fn func(job *engine.Job) (map[string]any
 		}
 		if h.rnd.chance(h.sim.failureRate(jobType)) {
 			statuses := []int{502, 503, 504}
-			return nil, &serviceError{service: services[jobType], status: statuses[h.rnd.IntN(len(statuses))], attempt: job.Attempt}
+			return nil, &serviceError{service: services[jobType], status: statuses[h.rnd.IntN(len(statuses))], attempt: j.Attempt}
 		}
-		return fn(job)
+		return fn(j)
 	}
 }
 
