@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,7 +33,16 @@ type benchConfig struct {
 	Latency     bool
 	Metrics     bool
 	CPUProfile  string
+	External    bool
 }
+
+// benchWorkerEnv, in the environment of `cockpit bench`, makes it the worker process of
+// an --external-worker run (the value: the NATS URL to serve jobs from); benchWorkerConcEnv
+// is its concurrency. Only the bench sets them, when it re-executes this binary.
+const (
+	benchWorkerEnv     = "COCKPIT_BENCH_WORKER_NATS"
+	benchWorkerConcEnv = "COCKPIT_BENCH_WORKER_CONCURRENCY"
+)
 
 func newBenchCommand(getenv func(string) string) (*command, *benchConfig) {
 	cfg := &benchConfig{}
@@ -49,7 +60,12 @@ line then has "nats":true,"events":...,"event_p50_ms":...,"event_p99_ms":...,"ma
 
 The metrics projector runs beside the engine (as in serve) unless --metrics=false; the
 JSON line then has "metrics":true,"metrics_events":...,"metrics_catch_up_s":... (the time
-from the last completion until every event was folded into the rollups).`,
+from the last completion until every event was folded into the rollups).
+
+With --external-worker the three tasks run on a worker in another process (this binary
+again, with the public worker package) over an embedded NATS server and the job protocol
+of docs/workers.md, instead of on the engine's own handlers; with --latency it measures
+job commit to that worker's handler start. The JSON line then has "external_worker":true.`,
 		getenv)
 	c.intVar(&cfg.N, "n", "COCKPIT_BENCH_N", 10000, "instances to run")
 	c.intVar(&cfg.Concurrency, "concurrency", "COCKPIT_BENCH_CONCURRENCY", 64, "instances in flight (each worker starts one and waits for it to complete)")
@@ -62,11 +78,19 @@ from the last completion until every event was folded into the rollups).`,
 	c.boolVar(&cfg.Latency, "latency", "COCKPIT_BENCH_LATENCY", false, "instead of throughput, measure job commit to handler start on an idle system (200 instances one at a time)")
 	c.boolVar(&cfg.NATS, "nats", "COCKPIT_BENCH_NATS", false, "publish every event through an embedded NATS server and measure commit-to-arrival latency")
 	c.stringVar(&cfg.CPUProfile, "cpuprofile", "COCKPIT_BENCH_CPUPROFILE", "", "write a Go CPU profile of the run to this file (go tool pprof FILE)")
+	c.boolVar(&cfg.External, "external-worker", "COCKPIT_BENCH_EXTERNAL_WORKER", false, "run the tasks on a worker process over NATS (docs/workers.md) instead of in-process handlers")
 	c.boolVar(&cfg.Metrics, "metrics", "COCKPIT_BENCH_METRICS", true, "run the metrics projector beside the engine, as serve does (--metrics=false measures the engine without it)")
 	return c, cfg
 }
 
 func (a *App) bench(ctx context.Context, args []string) error {
+	if url := a.Getenv(benchWorkerEnv); url != "" {
+		conc, err := strconv.Atoi(a.Getenv(benchWorkerConcEnv))
+		if err != nil || conc < 1 {
+			conc = 64
+		}
+		return bench.RunWorker(ctx, url, conc)
+	}
 	c, cfg := newBenchCommand(a.Getenv)
 	if err := a.parseFlags(c, args); err != nil {
 		return err
@@ -113,6 +137,18 @@ func (a *App) bench(ctx context.Context, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var external bench.WorkerCommand
+	if cfg.External {
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("--external-worker: %w", err)
+		}
+		external = func(natsURL string, concurrency int) *exec.Cmd {
+			cmd := exec.Command(self, "bench")
+			cmd.Env = append(os.Environ(), benchWorkerEnv+"="+natsURL, benchWorkerConcEnv+"="+strconv.Itoa(concurrency))
+			return cmd
+		}
+	}
 	if cfg.Latency {
 		if openStore == nil {
 			dir, err := os.MkdirTemp(cfg.DataDir, "cockpit-bench-*")
@@ -125,12 +161,13 @@ func (a *App) bench(ctx context.Context, args []string) error {
 			}
 		}
 		_, err := bench.JobLatency(ctx, bench.LatencyOptions{Nodes: cfg.Nodes, OpenStore: openStore, Store: cfg.Store,
-			Out: a.Stdout, JSON: cfg.JSON})
+			Out: a.Stdout, JSON: cfg.JSON, ExternalWorker: external})
 		return err
 	}
 	_, err := bench.Run(ctx, bench.Options{Nodes: cfg.Nodes,
 		N: cfg.N, Concurrency: cfg.Concurrency, Store: cfg.Store, Dir: cfg.DataDir, Workers: cfg.Workers,
 		Out: a.Stdout, JSON: cfg.JSON, NATS: cfg.NATS, Metrics: cfg.Metrics, OpenStore: openStore,
+		ExternalWorker: external,
 	})
 	return err
 }

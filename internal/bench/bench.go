@@ -87,6 +87,10 @@ type Options struct {
 	// does, so its cost is part of the measurement; the result says how many events it
 	// folded and how long it took to catch up after the last completion.
 	Metrics bool
+	// ExternalWorker, when set, runs the three tasks on a worker in another process, made
+	// by this command, over an embedded NATS server (the job protocol of docs/workers.md),
+	// instead of on the engines' own handlers.
+	ExternalWorker WorkerCommand
 	// Logger gets the engine's log (default: discarded).
 	Logger *slog.Logger
 }
@@ -97,6 +101,8 @@ type Result struct {
 	N     int    `json:"n"`
 	// Nodes is shown only for runs with more than one node.
 	Nodes int `json:"nodes,omitempty"`
+	// ExternalWorker: the tasks ran on a worker process over NATS.
+	ExternalWorker bool `json:"external_worker,omitempty"`
 	// IPS is completed instances per second, from the first start to the last completion.
 	IPS float64 `json:"ips"`
 	// P50Ms and P99Ms are start-to-completion latencies per instance in milliseconds.
@@ -166,7 +172,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	res := &Result{Store: o.Store, N: o.N, Concurrency: o.Concurrency}
+	res := &Result{Store: o.Store, N: o.N, Concurrency: o.Concurrency, ExternalWorker: o.ExternalWorker != nil}
 	if r.proj != nil {
 		if err := metricsCatchUp(ctx, r.st, r.proj, res); err != nil {
 			return nil, err
@@ -234,6 +240,8 @@ type rig struct {
 	engines        []*engine.Engine
 	nodeStores     []store.Store
 	enginesStopped bool
+	// ext serves the tasks to a worker process (Options.ExternalWorker).
+	ext *external
 }
 
 // setUp opens the store in dir (or OpenStore's), starts NATS and the projector as the
@@ -280,8 +288,10 @@ func (r *rig) setUp(ctx context.Context, dir string) error {
 			return fmt.Errorf("bench: %w", err)
 		}
 		r.engines = append(r.engines, e)
-		for _, t := range JobTypes {
-			e.Handle(t, noop)
+		if o.ExternalWorker == nil {
+			for _, t := range JobTypes {
+				e.Handle(t, noop)
+			}
 		}
 		if i == 0 {
 			if _, err := e.Deploy(ctx, "bench.bpmn", []byte(ReferenceFlow)); err != nil {
@@ -290,6 +300,11 @@ func (r *rig) setUp(ctx context.Context, dir string) error {
 		}
 		if err := e.Start(ctx); err != nil {
 			return fmt.Errorf("bench: %w", err)
+		}
+	}
+	if o.ExternalWorker != nil {
+		if r.ext, err = startExternal(ctx, r.engines, o.Concurrency, o.ExternalWorker, o.Logger); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -314,6 +329,9 @@ func (r *rig) stopEngines(ctx context.Context) error {
 		return nil
 	}
 	r.enginesStopped = true
+	if r.ext != nil {
+		r.ext.stop()
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	var errs []error
@@ -510,11 +528,15 @@ func (r *Result) Write(w io.Writer, asJSON bool) error {
 		_, err = fmt.Fprintf(w, "%s\n", b)
 		return err
 	}
-	_, err := fmt.Fprintf(w, `cockpit bench: %d instances of the reference flow (start, 3 service tasks, end) on %s, %d in flight
+	where := "the engine's handlers"
+	if r.ExternalWorker {
+		where = "a worker process over NATS"
+	}
+	_, err := fmt.Fprintf(w, `cockpit bench: %d instances of the reference flow (start, 3 service tasks on %s, end) on %s, %d in flight
   throughput  %.1f instances/s (%.2fs from the first start to the last completion)
   latency     p50 %.2f ms, p99 %.2f ms (start to completion)
   peak RSS    %.1f MiB
-`, r.N, r.Store, r.Concurrency, r.IPS, r.Elapsed.Seconds(), r.P50Ms, r.P99Ms, r.RSSMB)
+`, r.N, where, r.Store, r.Concurrency, r.IPS, r.Elapsed.Seconds(), r.P50Ms, r.P99Ms, r.RSSMB)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +18,23 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 )
 
+// testWorkerEnv makes the test binary the worker process of an external-worker run.
+const testWorkerEnv = "COCKPIT_BENCH_TEST_WORKER_NATS"
+
 func TestMain(m *testing.M) {
+	if url := os.Getenv(testWorkerEnv); url != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		err := RunWorker(ctx, url, 8)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	var opts []goleak.Option
 	for _, fn := range bus.LibraryGoroutines {
 		opts = append(opts, goleak.IgnoreTopFunction(fn))
@@ -161,5 +178,39 @@ func TestRunWithMetricsOnTwoNodes(t *testing.T) {
 	}
 	if o.Nodes == 2 && res.Nodes != 2 {
 		t.Errorf("result names %d nodes, want 2", res.Nodes)
+	}
+}
+
+// testWorker re-executes the test binary as the worker process (TestMain).
+func testWorker(natsURL string, _ int) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), testWorkerEnv+"="+natsURL)
+	return cmd
+}
+
+// TestRunExternalWorker: with the tasks on a worker process over NATS, every instance
+// completes and the result says where the tasks ran; the latency probe measures the
+// commit to that process's handler start.
+func TestRunExternalWorker(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	res, err := Run(ctx, Options{N: 100, Concurrency: 8, Dir: t.TempDir(), Out: &out, JSON: true, ExternalWorker: testWorker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.N != 100 || !res.ExternalWorker || !strings.Contains(out.String(), `"external_worker":true`) {
+		t.Fatalf("result %+v, output %s", res, out.String())
+	}
+	dir := t.TempDir()
+	lat, err := JobLatency(ctx, LatencyOptions{Samples: 10, Store: "sqlite", ExternalWorker: testWorker,
+		OpenStore: func(ctx context.Context) (store.Store, error) {
+			return sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "lat.db")})
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lat.Samples != 10 || !lat.ExternalWorker || lat.P50Ms <= 0 || lat.P99Ms < lat.P50Ms {
+		t.Fatalf("latency %+v", lat)
 	}
 }

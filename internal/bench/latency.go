@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -25,6 +26,10 @@ type LatencyOptions struct {
 	// the job runs on another node: the time includes waking an idle node (PostgreSQL:
 	// LISTEN/NOTIFY) and its fetch.
 	Nodes int
+	// ExternalWorker, when set, runs the tasks on a worker in another process over NATS
+	// (see Options.ExternalWorker): the time is from the job's commit to its handler's
+	// start in that process.
+	ExternalWorker WorkerCommand
 	// OpenStore opens one node's store (each node gets its own connections).
 	OpenStore func(ctx context.Context) (store.Store, error)
 	Store     string
@@ -35,12 +40,13 @@ type LatencyOptions struct {
 
 // LatencyResult is the time from a job's commit to its handler's start, on an idle system.
 type LatencyResult struct {
-	Store   string  `json:"store"`
-	Nodes   int     `json:"nodes"`
-	Samples int     `json:"samples"`
-	P50Ms   float64 `json:"job_start_p50_ms"`
-	P99Ms   float64 `json:"job_start_p99_ms"`
-	MaxMs   float64 `json:"job_start_max_ms"`
+	Store          string  `json:"store"`
+	Nodes          int     `json:"nodes"`
+	ExternalWorker bool    `json:"external_worker,omitempty"`
+	Samples        int     `json:"samples"`
+	P50Ms          float64 `json:"job_start_p50_ms"`
+	P99Ms          float64 `json:"job_start_p99_ms"`
+	MaxMs          float64 `json:"job_start_max_ms"`
 }
 
 // JobLatency measures how long a job waits between the commit that creates it and the
@@ -115,11 +121,13 @@ func JobLatency(ctx context.Context, o LatencyOptions) (*LatencyResult, error) {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 		engines = append(engines, e)
-		if i > 0 || o.Nodes == 1 {
-			e.Handle(JobTypes[0], first)
+		if o.ExternalWorker == nil {
+			if i > 0 || o.Nodes == 1 {
+				e.Handle(JobTypes[0], first)
+			}
+			e.Handle(JobTypes[1], noop)
+			e.Handle(JobTypes[2], noop)
 		}
-		e.Handle(JobTypes[1], noop)
-		e.Handle(JobTypes[2], noop)
 		if i == 0 {
 			if _, err := e.Deploy(ctx, "bench.bpmn", []byte(ReferenceFlow)); err != nil {
 				return nil, fmt.Errorf("bench: %w", err)
@@ -128,6 +136,13 @@ func JobLatency(ctx context.Context, o LatencyOptions) (*LatencyResult, error) {
 		if err := e.Start(ctx); err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
+	}
+	if o.ExternalWorker != nil {
+		x, err := startExternal(ctx, engines, 1, o.ExternalWorker, o.Logger)
+		if err != nil {
+			return nil, err
+		}
+		defer x.stop() // before the engines stop (deferred earlier)
 	}
 	lats := make([]time.Duration, 0, o.Samples)
 	for range o.Samples {
@@ -154,12 +169,21 @@ func JobLatency(ctx context.Context, o LatencyOptions) (*LatencyResult, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		if o.ExternalWorker != nil {
+			at, err := workerStart(ctx, engines[0], inst.ID)
+			if err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			started[inst.ID] = at
+			mu.Unlock()
+		}
 		mu.Lock()
 		lats = append(lats, started[inst.ID].Sub(created[inst.ID]))
 		mu.Unlock()
 	}
 	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
-	res := &LatencyResult{Store: o.Store, Nodes: o.Nodes, Samples: o.Samples,
+	res := &LatencyResult{Store: o.Store, Nodes: o.Nodes, Samples: o.Samples, ExternalWorker: o.ExternalWorker != nil,
 		P50Ms: round2(ms(percentile(lats, 50))), P99Ms: round2(ms(percentile(lats, 99))), MaxMs: round2(ms(lats[len(lats)-1]))}
 	if o.Out != nil {
 		if o.JSON {
@@ -171,4 +195,28 @@ func JobLatency(ctx context.Context, o LatencyOptions) (*LatencyResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// workerStart reads when the worker process started the instance's first task: the
+// variable its handler set.
+func workerStart(ctx context.Context, e *engine.Engine, instanceID string) (time.Time, error) {
+	d, err := e.GetInstance(ctx, instanceID)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bench: %w", err)
+	}
+	for _, v := range d.Variables {
+		if v.Name != startedVar {
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(v.Value, &s); err != nil {
+			return time.Time{}, fmt.Errorf("bench: %s of %s: %w", startedVar, instanceID, err)
+		}
+		ns, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("bench: %s of %s: %w", startedVar, instanceID, err)
+		}
+		return time.Unix(0, ns), nil
+	}
+	return time.Time{}, fmt.Errorf("bench: instance %s has no %s: the worker process did not run its first task", instanceID, startedVar)
 }
