@@ -123,6 +123,14 @@ func (s *server) dashboard(c echo.Context) error {
 			p.RateNote = rateNote(float64(n) / span.Seconds())
 		}
 	}
+	ws, err := s.eng.Workers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		p.Workers = append(p.Workers, pages.WorkerRow{Name: w.Name, Types: w.Types, LastSeen: w.LastSeen,
+			InFlight: w.InFlight, Failures: w.Failures})
+	}
 	if p.Unserved, err = s.unservedAll(ctx); err != nil {
 		return err
 	}

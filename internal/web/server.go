@@ -75,6 +75,8 @@ type Engine interface {
 	// waiting jobs of the types nobody serves (see engine.Serves).
 	Serves(jobType string) bool
 	UnservedJobs(ctx context.Context, f store.JobTypeFilter) ([]store.JobTypeCount, error)
+	// Workers lists the external job workers that asked this node for jobs recently.
+	Workers(ctx context.Context) ([]engine.WorkerInfo, error)
 	// Deploy is called directly: there is no deploy command on NATS. The handler writes
 	// the audit row around it (BeginAudit before, FinishAudit after).
 	Deploy(ctx context.Context, resource string, data []byte) (*engine.Deployment, error)

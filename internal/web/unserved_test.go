@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
@@ -68,4 +69,38 @@ func TestUnservedJobTypes(t *testing.T) {
 	for _, path := range []string{"/processes/ship", "/instances/" + in.ID, "/"} {
 		a.get(path).want(t, 200, "unserved", 0)
 	}
+}
+
+// TestWorkersOnOverview: an external worker that asked for jobs is listed on the overview
+// with its types and the jobs it holds, and the job type it serves is no longer flagged.
+func TestWorkersOnOverview(t *testing.T) {
+	t.Parallel()
+	a := newActions(t, actionsConfig{})
+	ctx := context.Background()
+	defs, err := bpmn.Build("ship").Start("start").ServiceTask("label", bpmn.JobType("print <label>")).End("end").Definitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.e.DeployModel(ctx, "ship.bpmn", defs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.e.StartInstance(ctx, "ship", engine.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a.get("/").want(t, 200, "workers", 0)
+	a.get("/").want(t, 200, "unserved-type", 1)
+	jobs, err := a.e.ActivateJobs(ctx, engine.ActivateRequest{Worker: "printer <1>", Types: []string{"print <label>"}, Max: 5,
+		LockFor: time.Minute})
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("activate: %v, %v", jobs, err)
+	}
+	pg := a.get("/")
+	rows := pg.want(t, 200, "worker-row", 1)
+	if attr(rows[0], "data-name") != "printer <1>" || !strings.Contains(text(rows[0]), "print <label>") {
+		t.Errorf("worker row %q", text(rows[0]))
+	}
+	if n, f := text(pg.want(t, 200, "worker-inflight", 1)[0]), text(pg.want(t, 200, "worker-failures", 1)[0]); n != "1" || f != "0" {
+		t.Errorf("worker in flight %q, failures %q; want 1 and 0", n, f)
+	}
+	pg.want(t, 200, "unserved", 0)
 }

@@ -32,6 +32,19 @@ type DashboardProps struct {
 	Incidents    []*store.Incident
 	// Unserved are the job types nobody serves that have waiting jobs.
 	Unserved []components.UnservedType
+	// Workers are the external job workers (docs/workers.md) that asked this node for
+	// jobs within the last minute.
+	Workers []WorkerRow
+}
+
+// WorkerRow is one external job worker on the dashboard.
+type WorkerRow struct {
+	Name     string
+	Types    []string
+	LastSeen time.Time
+	// InFlight counts the jobs it holds now; Failures the failed attempts it reported.
+	InFlight int
+	Failures int
 }
 
 // ProcessRow is one process key on the dashboard.
