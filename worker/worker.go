@@ -44,6 +44,10 @@ type Options struct {
 	LockFor time.Duration
 	// Wait is how long one activation waits for a job (default 30 s, at most 60 s).
 	Wait time.Duration
+	// ProcessKey takes only one process's jobs ("": every process's).
+	ProcessKey string
+	// FetchVariables names the instance variables each job carries (nil: all of them).
+	FetchVariables []string
 	// Logger receives what the worker cannot report (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -216,8 +220,12 @@ func (w *Worker) activate(ctx context.Context, types []string, max int) ([]*wire
 	var rep struct {
 		Jobs []*wire `json:"jobs"`
 	}
-	err := w.call(ctx, "activate", map[string]any{"worker": w.o.Name, "types": types, "maxJobs": max,
-		"lockMs": w.o.LockFor.Milliseconds(), "waitMs": w.o.Wait.Milliseconds()}, &rep, w.o.Wait+10*time.Second)
+	req := map[string]any{"worker": w.o.Name, "types": types, "maxJobs": max, "lockMs": w.o.LockFor.Milliseconds(),
+		"waitMs": w.o.Wait.Milliseconds(), "processKey": w.o.ProcessKey}
+	if w.o.FetchVariables != nil {
+		req["fetchVariables"] = w.o.FetchVariables
+	}
+	err := w.call(ctx, "activate", req, &rep, w.o.Wait+10*time.Second)
 	return rep.Jobs, err
 }
 

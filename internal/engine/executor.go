@@ -106,7 +106,8 @@ func (e *Engine) executorLoop(ctx context.Context) {
 		if look && free > 0 {
 			limit := min(free, e.opts.BatchSize)
 			types := e.handlerTypes()
-			jobs, vars, err := e.lockJobs(ctx, e.opts.NodeID, e.opts.LockDuration, limit, kindsFor(types), types)
+			jobs, vars, err := e.lockJobs(ctx, store.LockJobsParams{Owner: e.opts.NodeID, Limit: limit, Kinds: kindsFor(types),
+				Types: types}, e.opts.LockDuration)
 			if err != nil && ctx.Err() == nil {
 				// The store is unreachable or failing: try again soon, not at the idle poll.
 				e.log.Error("fetch jobs", "err", err)
@@ -205,19 +206,17 @@ func (e *Engine) nextDue(ctx context.Context) (time.Time, bool, error) {
 	return next, ok, err
 }
 
-// lockJobs locks a batch of due jobs for owner (this node, or an external worker) for
-// lockFor, and reads their instances' variables. kinds and types filter as
-// store.LockJobsParams does.
-func (e *Engine) lockJobs(ctx context.Context, owner string, lockFor time.Duration, limit int, kinds, types []string) (
+// lockJobs locks a batch of due jobs for p.Owner (this node, or an external worker) for
+// lockFor from now, selected as p says, and reads their instances' variables.
+func (e *Engine) lockJobs(ctx context.Context, p store.LockJobsParams, lockFor time.Duration) (
 	[]*store.Job, map[string]map[string]any, error) {
 	var jobs []*store.Job
 	err := e.exec(ctx, func(b *batch) (bool, error) {
 		tx := b.tx
-		now := e.clock.Now()
+		p.Now = e.clock.Now()
+		p.LockUntil = p.Now.Add(lockFor)
 		var err error
-		jobs, err = tx.LockJobs(ctx, store.LockJobsParams{
-			Owner: owner, Now: now, LockUntil: now.Add(lockFor), Limit: limit, Kinds: kinds, Types: types,
-		})
+		jobs, err = tx.LockJobs(ctx, p)
 		if err == nil {
 			for _, j := range jobs {
 				b.lockedJob(j)

@@ -66,6 +66,11 @@ type ActivateRequest struct {
 	// Wait is how long to wait for a job when none is due (0 to MaxActivateWait): a job
 	// committed meanwhile is returned at once.
 	Wait time.Duration
+	// ProcessKey limits the jobs to one process's ("": all).
+	ProcessKey string
+	// Variables names the variables to return with each job (nil: all of them; empty:
+	// none), at most MaxWorkerTypes*4.
+	Variables []string
 }
 
 func (r *ActivateRequest) check() error {
@@ -80,6 +85,10 @@ func (r *ActivateRequest) check() error {
 		return fmt.Errorf("%w: lock duration must be %s to %s, not %s", ErrInvalidInput, MinJobLock, MaxJobLock, r.LockFor)
 	case r.Wait < 0 || r.Wait > MaxActivateWait:
 		return fmt.Errorf("%w: wait must be 0 to %s, not %s", ErrInvalidInput, MaxActivateWait, r.Wait)
+	case len(r.ProcessKey) > MaxNameBytes:
+		return fmt.Errorf("%w: process key must be at most %d bytes", ErrInvalidInput, MaxNameBytes)
+	case len(r.Variables) > MaxWorkerTypes*4:
+		return fmt.Errorf("%w: ask for at most %d variables, not %d", ErrInvalidInput, MaxWorkerTypes*4, len(r.Variables))
 	}
 	for _, t := range r.Types {
 		if t == "" || len(t) > MaxNameBytes {
@@ -126,7 +135,8 @@ func (e *Engine) ActivateJobs(ctx context.Context, r ActivateRequest) ([]*Job, e
 func (e *Engine) activate(ctx context.Context, r ActivateRequest, types []string) ([]*Job, error) {
 	ctx = context.WithoutCancel(ctx)
 	owner := WorkerOwner(r.Worker)
-	locked, vars, err := e.lockJobs(ctx, owner, r.LockFor, r.Max, []string{store.JobService}, types)
+	locked, vars, err := e.lockJobs(ctx, store.LockJobsParams{Owner: owner, Limit: r.Max, Kinds: []string{store.JobService},
+		Types: types, DefinitionKey: r.ProcessKey}, r.LockFor)
 	if err != nil && len(locked) > 0 {
 		for _, j := range locked {
 			if rerr := e.releaseJob(ctx, j, owner); rerr != nil {
@@ -139,9 +149,23 @@ func (e *Engine) activate(ctx context.Context, r ActivateRequest, types []string
 	}
 	out := make([]*Job, len(locked))
 	for i, j := range locked {
-		out[i] = newJob(j, vars[j.InstanceID])
+		out[i] = newJob(j, only(vars[j.InstanceID], r.Variables))
 	}
 	return out, nil
+}
+
+// only keeps the named variables of vars (names nil: all of them).
+func only(vars map[string]any, names []string) map[string]any {
+	if names == nil {
+		return vars
+	}
+	out := make(map[string]any, len(names))
+	for _, n := range names {
+		if v, ok := vars[n]; ok {
+			out[n] = v
+		}
+	}
+	return out
 }
 
 // jobsChanged returns a channel closed at the executor's next wake-up: a commit that

@@ -265,3 +265,23 @@ func TestExternalWorkerOutcomes(t *testing.T) {
 		t.Fatalf("negative retries: %v", err)
 	}
 }
+
+// TestExternalWorkerFilters: an activation may ask for one process's jobs only, and for
+// only some of the instance's variables.
+func TestExternalWorkerFilters(t *testing.T) {
+	v := newEnv(t, storeKinds()[0].open)
+	v.deploy("service.bpmn")
+	v.startInstance("service", map[string]any{"amount": 2, "secret": "s"})
+	req := engine.ActivateRequest{Worker: "w", Types: []string{"work"}, Max: 5, LockFor: time.Minute, ProcessKey: "other"}
+	if jobs, err := v.e.ActivateJobs(v.ctx, req); err != nil || len(jobs) != 0 {
+		t.Fatalf("another process's jobs: %+v, %v", jobs, err)
+	}
+	req.ProcessKey, req.Variables = "service", []string{"amount", "missing"}
+	jobs, err := v.e.ActivateJobs(v.ctx, req)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("activate: %+v, %v", jobs, err)
+	}
+	if len(jobs[0].Variables) != 1 || jobs[0].Variables["amount"] != float64(2) {
+		t.Fatalf("variables %v, want only amount", jobs[0].Variables)
+	}
+}

@@ -228,11 +228,13 @@ func (j jobRef) ref() engine.JobRef {
 }
 
 type activateRequest struct {
-	Worker  string   `json:"worker"`
-	Types   []string `json:"types"`
-	MaxJobs int      `json:"maxJobs"`
-	LockMs  int64    `json:"lockMs"`
-	WaitMs  int64    `json:"waitMs"`
+	Worker         string   `json:"worker"`
+	Types          []string `json:"types"`
+	MaxJobs        int      `json:"maxJobs"`
+	LockMs         int64    `json:"lockMs"`
+	WaitMs         int64    `json:"waitMs"`
+	ProcessKey     string   `json:"processKey"`
+	FetchVariables []string `json:"fetchVariables"`
 }
 
 type completeRequest struct {
@@ -303,7 +305,8 @@ func (s *Service) handle(verb string, body []byte) (any, *replyError) {
 			return nil, rerr
 		}
 		jobs, err := e.ActivateJobs(ctx, engine.ActivateRequest{Worker: req.Worker, Types: req.Types, Max: req.MaxJobs,
-			LockFor: time.Duration(req.LockMs) * time.Millisecond, Wait: time.Duration(req.WaitMs) * time.Millisecond})
+			LockFor: time.Duration(req.LockMs) * time.Millisecond, Wait: time.Duration(req.WaitMs) * time.Millisecond,
+			ProcessKey: req.ProcessKey, Variables: req.FetchVariables})
 		if err != nil {
 			return nil, s.errorReply(verb, err)
 		}

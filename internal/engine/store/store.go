@@ -422,6 +422,8 @@ type LockJobsParams struct {
 	Kinds []string
 	// Types limits service jobs to these types (nil: all types).
 	Types []string
+	// DefinitionKey limits the jobs to one process's ("": all).
+	DefinitionKey string
 }
 
 // JobFilter selects jobs for queries.

@@ -16,8 +16,9 @@ import "github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 const (
 	runnable = sqlstore.Runnable
 	unlocked = sqlstore.Unlocked
-	// jobKinds applies LockJobsParams.Kinds ($4) and Types ($5).
-	jobKinds = `($4::text[] IS NULL OR kind = ANY($4::text[])) AND ($5::text[] IS NULL OR kind <> 'service' OR type = ANY($5::text[]))`
+	// jobKinds applies LockJobsParams.Kinds ($4), Types ($5) and DefinitionKey ($7).
+	jobKinds = `($4::text[] IS NULL OR kind = ANY($4::text[])) AND ($5::text[] IS NULL OR kind <> 'service' OR type = ANY($5::text[]))
+		AND ($7::text = '' OR definition_key = $7::text)`
 )
 
 // qualifiedJobCols are sqlstore.JobCols with the table name, for a RETURNING next to a join (a

@@ -78,6 +78,7 @@ var stmtSQL = [numStmts]string{
 		runnable + ` AND (locked_until IS NULL OR locked_until <= ?4)
 		AND (?5 = '' OR kind IN (SELECT value FROM json_each(?6)))
 		AND (?7 = 0 OR kind <> 'service' OR type IN (SELECT value FROM json_each(?8)))
+		AND (?10 = '' OR definition_key = ?10)
 		ORDER BY due_at LIMIT ?9) RETURNING ` + sqlstore.JobCols,
 
 	// The whole aggregate in one statement: the engine loads one before every command, and

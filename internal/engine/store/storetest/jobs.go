@@ -147,15 +147,18 @@ func testLockJobsFilters(t *testing.T, s store.Store) {
 		kinds []string
 		types []string
 		want  []string
+		key   string
 	}{
-		{"kind service", []string{store.JobService}, nil, []string{"due-old", "lock-expired", "due-now"}},
-		{"kinds timers", []string{store.JobTimer, store.JobTimerStart}, nil, []string{"timer", "start", "lock-expires-now"}},
-		{"empty kind means all", []string{""}, nil, []string{"due-old", "timer", "lock-expired", "start", "lock-expires-now", "due-now"}},
-		{"type a", nil, []string{"a"}, []string{"due-old", "timer", "start", "lock-expires-now"}},
-		{"types a b", nil, []string{"a", "b"}, []string{"due-old", "timer", "lock-expired", "start", "lock-expires-now", "due-now"}},
-		{"no types", nil, []string{}, []string{"timer", "start", "lock-expires-now"}},
-		{"kind service type b", []string{store.JobService}, []string{"b"}, []string{"lock-expired", "due-now"}},
-		{"unknown type", []string{store.JobService}, []string{"zzz"}, []string{}},
+		{"kind service", []string{store.JobService}, nil, []string{"due-old", "lock-expired", "due-now"}, ""},
+		{"kinds timers", []string{store.JobTimer, store.JobTimerStart}, nil, []string{"timer", "start", "lock-expires-now"}, ""},
+		{"empty kind means all", []string{""}, nil, []string{"due-old", "timer", "lock-expired", "start", "lock-expires-now", "due-now"}, ""},
+		{"type a", nil, []string{"a"}, []string{"due-old", "timer", "start", "lock-expires-now"}, ""},
+		{"types a b", nil, []string{"a", "b"}, []string{"due-old", "timer", "lock-expired", "start", "lock-expires-now", "due-now"}, ""},
+		{"no types", nil, []string{}, []string{"timer", "start", "lock-expires-now"}, ""},
+		{"kind service type b", []string{store.JobService}, []string{"b"}, []string{"lock-expired", "due-now"}, ""},
+		{"unknown type", []string{store.JobService}, []string{"zzz"}, []string{}, ""},
+		{"process proc", []string{store.JobService}, nil, []string{"due-old", "lock-expired", "due-now"}, "proc"},
+		{"another process", []string{store.JobService}, nil, []string{}, "other"},
 	}
 	for _, c := range cases {
 		// Each case locks and then rolls back, so the next case sees the same jobs.
@@ -165,7 +168,7 @@ func testLockJobsFilters(t *testing.T, s store.Store) {
 		err := s.Write(ctx, func(tx store.Tx) error {
 			var err error
 			got, err = tx.LockJobs(ctx, store.LockJobsParams{Owner: "me", Now: now, LockUntil: until, Limit: 100,
-				Kinds: c.kinds, Types: c.types})
+				Kinds: c.kinds, Types: c.types, DefinitionKey: c.key})
 			if err != nil {
 				return err
 			}
