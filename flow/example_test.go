@@ -170,3 +170,40 @@ func ExampleEngine_CorrelateMessage() {
 	// Output:
 	// true completed Ada
 }
+
+// Instances are listed newest first, a page at a time, filtered by process, business key
+// and state.
+func ExampleEngine_Instances() {
+	ctx := context.Background()
+	eng, done := open(ctx)
+	defer done()
+
+	approval := flow.Build("approval").Start("s").UserTask("approve").End("e")
+	if _, err := eng.DeployModel(ctx, approval); err != nil {
+		log.Fatal(err)
+	}
+	for _, key := range []string{"A-1", "A-2", "A-3"} {
+		if _, err := eng.StartInstance(ctx, "approval", flow.StartOptions{BusinessKey: key}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	page, err := eng.Instances(ctx, flow.InstanceQuery{ProcessKey: "approval", States: []flow.State{flow.Active}, Limit: 2})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(page.Instances), page.Next != "")
+	rest, err := eng.Instances(ctx, flow.InstanceQuery{ProcessKey: "approval", Limit: 2, After: page.Next})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(rest.Instances), rest.Next == "")
+	one, err := eng.Instances(ctx, flow.InstanceQuery{BusinessKey: "A-2"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(one.Instances[0].BusinessKey, one.Instances[0].State, one.Instances[0].ProcessKey)
+	// Output:
+	// 2 true
+	// 1 true
+	// A-2 active approval
+}
