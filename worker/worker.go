@@ -25,6 +25,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cockpit-engine/cockpit/internal/workers/wire"
 	"github.com/cockpit-engine/cockpit/job"
 )
 
@@ -166,28 +167,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
-// wire is a job as the activation reply carries it.
-type wire struct {
-	Key        string         `json:"key"`
-	Type       string         `json:"type"`
-	InstanceID string         `json:"instanceId"`
-	ElementID  string         `json:"elementId"`
-	ProcessKey string         `json:"processKey"`
-	Attempt    int            `json:"attempt"`
-	Retries    int            `json:"retries"`
-	Deadline   time.Time      `json:"deadline"`
-	Variables  map[string]any `json:"variables"`
-}
-
-// replyError is a refused request's error.
-type replyError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func (e *replyError) Error() string { return e.Code + ": " + e.Message }
-
-// call sends one request and decodes its reply into out; a refusal is a *replyError.
+// call sends one request and decodes its reply into out; a refusal is a *wire.Error.
 func (w *Worker) call(ctx context.Context, verb string, req, out any, timeout time.Duration) error {
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -195,12 +175,12 @@ func (w *Worker) call(ctx context.Context, verb string, req, out any, timeout ti
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	msg, err := w.o.Conn.RequestWithContext(rctx, w.o.Prefix+".jobs."+verb, body)
+	msg, err := w.o.Conn.RequestWithContext(rctx, wire.Subject(w.o.Prefix, verb), body)
 	if err != nil {
 		return fmt.Errorf("%s: %w", verb, err)
 	}
 	var rep struct {
-		Error *replyError `json:"error"`
+		Error *wire.Error `json:"error"`
 	}
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
 		return fmt.Errorf("%s: reply: %w", verb, err)
@@ -216,16 +196,16 @@ func (w *Worker) call(ctx context.Context, verb string, req, out any, timeout ti
 	return nil
 }
 
-func (w *Worker) activate(ctx context.Context, types []string, max int) ([]*wire, error) {
+func (w *Worker) activate(ctx context.Context, types []string, max int) ([]*wire.Job, error) {
 	var rep struct {
-		Jobs []*wire `json:"jobs"`
+		Jobs []*wire.Job `json:"jobs"`
 	}
 	req := map[string]any{"worker": w.o.Name, "types": types, "maxJobs": max, "lockMs": w.o.LockFor.Milliseconds(),
 		"waitMs": w.o.Wait.Milliseconds(), "processKey": w.o.ProcessKey}
 	if w.o.FetchVariables != nil {
 		req["fetchVariables"] = w.o.FetchVariables
 	}
-	err := w.call(ctx, "activate", req, &rep, w.o.Wait+10*time.Second)
+	err := w.call(ctx, wire.VerbActivate, req, &rep, w.o.Wait+10*time.Second)
 	return rep.Jobs, err
 }
 
@@ -233,7 +213,7 @@ func (w *Worker) activate(ctx context.Context, types []string, max int) ([]*wire
 const outcomeTimeout = 10 * time.Second
 
 // run runs one job: its handler, with its lock extended meanwhile, then its outcome.
-func (w *Worker) run(wj *wire) {
+func (w *Worker) run(wj *wire.Job) {
 	w.mu.Lock()
 	h := w.handlers[wj.Type]
 	w.mu.Unlock()
@@ -293,14 +273,14 @@ func (w *Worker) extend(ctx context.Context, lost context.CancelFunc, ref *lockR
 			var rep struct {
 				Deadline time.Time `json:"deadline"`
 			}
-			err := w.call(context.Background(), "extend", req, &rep, outcomeTimeout)
-			var rerr *replyError
+			err := w.call(context.Background(), wire.VerbExtend, req, &rep, outcomeTimeout)
+			var rerr *wire.Error
 			switch {
 			case err == nil:
 				ref.mu.Lock()
 				ref.Deadline = rep.Deadline
 				ref.mu.Unlock()
-			case errors.As(err, &rerr) && rerr.Code == "lock_lost":
+			case errors.As(err, &rerr) && rerr.Code == wire.CodeLockLost:
 				w.log.Warn("job lock lost while its handler runs", "job", ref.Key)
 				lost()
 				return
@@ -318,17 +298,17 @@ func outcome(req map[string]any, vars map[string]any, herr error) (string, map[s
 	switch {
 	case herr == nil:
 		req["variables"] = vars
-		return "complete", req
+		return wire.VerbComplete, req
 	case errors.As(herr, &be):
 		req["code"], req["message"] = be.Code, be.Message
-		return "error", req
+		return wire.VerbError, req
 	}
 	req["message"] = herr.Error()
 	var d interface{ Details() string }
 	if errors.As(herr, &d) {
 		req["details"] = d.Details()
 	}
-	return "fail", req
+	return wire.VerbFail, req
 }
 
 // report sends an outcome, again while the engines are unavailable (a few times): a
@@ -338,8 +318,8 @@ func (w *Worker) report(verb string, req map[string]any) error {
 	var err error
 	for range 5 {
 		err = w.call(context.Background(), verb, req, nil, outcomeTimeout)
-		var rerr *replyError
-		if err == nil || (errors.As(err, &rerr) && rerr.Code != "unavailable" && rerr.Code != "busy") {
+		var rerr *wire.Error
+		if err == nil || (errors.As(err, &rerr) && rerr.Code != wire.CodeUnavailable && rerr.Code != wire.CodeBusy) {
 			return err
 		}
 		time.Sleep(pause)

@@ -25,6 +25,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/workers/wire"
 )
 
 // Protocol names.
@@ -32,25 +33,28 @@ const (
 	ServiceName    = "cockpit-jobs"
 	ServiceVersion = "1.0.0"
 	QueueGroup     = "cockpit-engine"
+)
 
-	VerbActivate = "activate"
-	VerbComplete = "complete"
-	VerbFail     = "fail"
-	VerbError    = "error"
-	VerbExtend   = "extend"
-	VerbReturn   = "return"
+// The protocol's verbs and subjects (package wire).
+const (
+	VerbActivate = wire.VerbActivate
+	VerbComplete = wire.VerbComplete
+	VerbFail     = wire.VerbFail
+	VerbError    = wire.VerbError
+	VerbExtend   = wire.VerbExtend
+	VerbReturn   = wire.VerbReturn
 )
 
 // Subject returns the subject a verb is served on: <prefix>.jobs.<verb>.
-func Subject(prefix, verb string) string { return prefix + ".jobs." + verb }
+func Subject(prefix, verb string) string { return wire.Subject(prefix, verb) }
 
-// Error codes of a reply's "error".
+// Error codes of a reply's "error" (package wire).
 const (
-	CodeInvalidInput = "invalid_input" // the request breaks a rule; the message names it
-	CodeLockLost     = "lock_lost"     // the worker no longer holds the job's lock for this attempt
-	CodeBusy         = "busy"          // MaxWaiting activations wait on this node already; ask again
-	CodeUnavailable  = "unavailable"   // the store or the engine cannot answer now; ask again
-	CodeInternal     = "internal"
+	CodeInvalidInput = wire.CodeInvalidInput
+	CodeLockLost     = wire.CodeLockLost
+	CodeBusy         = wire.CodeBusy
+	CodeUnavailable  = wire.CodeUnavailable
+	CodeInternal     = wire.CodeInternal
 )
 
 // MaxRequestBytes bounds a request (the command service's bound: the NATS server's
@@ -191,10 +195,7 @@ func (s *Service) dispatch(verb string, r micro.Request) {
 	}()
 }
 
-type replyError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+type replyError = wire.Error
 
 // respond publishes the reply on the connection rather than through r.Respond: it leaves
 // from the request's own goroutine, after micro's handler returned, and micro records the
@@ -262,19 +263,6 @@ type extendRequest struct {
 	LockMs int64 `json:"lockMs"`
 }
 
-// ActivatedJob is a job as the activation reply carries it.
-type ActivatedJob struct {
-	Key        string         `json:"key"`
-	Type       string         `json:"type"`
-	InstanceID string         `json:"instanceId"`
-	ElementID  string         `json:"elementId"`
-	ProcessKey string         `json:"processKey"`
-	Attempt    int            `json:"attempt"`
-	Retries    int            `json:"retries"`
-	Deadline   time.Time      `json:"deadline"`
-	Variables  map[string]any `json:"variables"`
-}
-
 func decode(body []byte, v any) *replyError {
 	if len(body) > MaxRequestBytes {
 		return &replyError{Code: CodeInvalidInput, Message: fmt.Sprintf("request of %d bytes exceeds %d", len(body), MaxRequestBytes)}
@@ -310,9 +298,9 @@ func (s *Service) handle(verb string, body []byte) (any, *replyError) {
 		if err != nil {
 			return nil, s.errorReply(verb, err)
 		}
-		out := make([]ActivatedJob, len(jobs))
+		out := make([]wire.Job, len(jobs))
 		for i, j := range jobs {
-			out[i] = ActivatedJob{Key: j.Key, Type: j.Type, InstanceID: j.InstanceID, ElementID: j.ElementID,
+			out[i] = wire.Job{Key: j.Key, Type: j.Type, InstanceID: j.InstanceID, ElementID: j.ElementID,
 				ProcessKey: j.ProcessKey, Attempt: j.Attempt, Retries: j.Retries, Deadline: j.Deadline.UTC(), Variables: j.Variables}
 		}
 		return map[string]any{"jobs": out}, nil
