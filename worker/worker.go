@@ -47,6 +47,8 @@ type Options struct {
 	Wait time.Duration
 	// ProcessKey takes only one process's jobs ("": every process's).
 	ProcessKey string
+	// BusinessKey takes only the jobs of the instances with this business key.
+	BusinessKey string
 	// FetchVariables names the instance variables each job carries (nil: all of them).
 	FetchVariables []string
 	// Logger receives what the worker cannot report (default slog.Default()).
@@ -201,7 +203,7 @@ func (w *Worker) activate(ctx context.Context, types []string, max int) ([]*wire
 		Jobs []*wire.Job `json:"jobs"`
 	}
 	req := map[string]any{"worker": w.o.Name, "types": types, "maxJobs": max, "lockMs": w.o.LockFor.Milliseconds(),
-		"waitMs": w.o.Wait.Milliseconds(), "processKey": w.o.ProcessKey}
+		"waitMs": w.o.Wait.Milliseconds(), "processKey": w.o.ProcessKey, "businessKey": w.o.BusinessKey}
 	if w.o.FetchVariables != nil {
 		req["fetchVariables"] = w.o.FetchVariables
 	}

@@ -68,6 +68,8 @@ type ActivateRequest struct {
 	Wait time.Duration
 	// ProcessKey limits the jobs to one process's ("": all).
 	ProcessKey string
+	// BusinessKey limits the jobs to those of the instances with this business key.
+	BusinessKey string
 	// Variables names the variables to return with each job (nil: all of them; empty:
 	// none), at most MaxWorkerTypes*4.
 	Variables []string
@@ -87,6 +89,8 @@ func (r *ActivateRequest) check() error {
 		return fmt.Errorf("%w: wait must be 0 to %s, not %s", ErrInvalidInput, MaxActivateWait, r.Wait)
 	case len(r.ProcessKey) > MaxNameBytes:
 		return fmt.Errorf("%w: process key must be at most %d bytes", ErrInvalidInput, MaxNameBytes)
+	case len(r.BusinessKey) > MaxBusinessKeyBytes:
+		return fmt.Errorf("%w: business key must be at most %d bytes", ErrInvalidInput, MaxBusinessKeyBytes)
 	case len(r.Variables) > MaxWorkerTypes*4:
 		return fmt.Errorf("%w: ask for at most %d variables, not %d", ErrInvalidInput, MaxWorkerTypes*4, len(r.Variables))
 	}
@@ -136,7 +140,7 @@ func (e *Engine) activate(ctx context.Context, r ActivateRequest, types []string
 	ctx = context.WithoutCancel(ctx)
 	owner := WorkerOwner(r.Worker)
 	locked, vars, err := e.lockJobs(ctx, store.LockJobsParams{Owner: owner, Limit: r.Max, Kinds: []string{store.JobService},
-		Types: types, DefinitionKey: r.ProcessKey}, r.LockFor)
+		Types: types, DefinitionKey: r.ProcessKey, BusinessKey: r.BusinessKey}, r.LockFor)
 	if err != nil && len(locked) > 0 {
 		for _, j := range locked {
 			if rerr := e.releaseJob(ctx, j, owner); rerr != nil {

@@ -276,6 +276,11 @@ func TestExternalWorkerFilters(t *testing.T) {
 	if jobs, err := v.e.ActivateJobs(v.ctx, req); err != nil || len(jobs) != 0 {
 		t.Fatalf("another process's jobs: %+v, %v", jobs, err)
 	}
+	req.ProcessKey, req.BusinessKey = "", "someone else's"
+	if jobs, err := v.e.ActivateJobs(v.ctx, req); err != nil || len(jobs) != 0 {
+		t.Fatalf("another business key's jobs: %+v, %v", jobs, err)
+	}
+	req.BusinessKey = ""
 	req.ProcessKey, req.Variables = "service", []string{"amount", "missing"}
 	jobs, err := v.e.ActivateJobs(v.ctx, req)
 	if err != nil || len(jobs) != 1 {

@@ -235,6 +235,7 @@ type activateRequest struct {
 	LockMs         int64    `json:"lockMs"`
 	WaitMs         int64    `json:"waitMs"`
 	ProcessKey     string   `json:"processKey"`
+	BusinessKey    string   `json:"businessKey"`
 	FetchVariables []string `json:"fetchVariables"`
 }
 
@@ -294,7 +295,7 @@ func (s *Service) handle(verb string, body []byte) (any, *replyError) {
 		}
 		jobs, err := e.ActivateJobs(ctx, engine.ActivateRequest{Worker: req.Worker, Types: req.Types, Max: req.MaxJobs,
 			LockFor: time.Duration(req.LockMs) * time.Millisecond, Wait: time.Duration(req.WaitMs) * time.Millisecond,
-			ProcessKey: req.ProcessKey, Variables: req.FetchVariables})
+			ProcessKey: req.ProcessKey, BusinessKey: req.BusinessKey, Variables: req.FetchVariables})
 		if err != nil {
 			return nil, s.errorReply(verb, err)
 		}

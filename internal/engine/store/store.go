@@ -424,6 +424,9 @@ type LockJobsParams struct {
 	Types []string
 	// DefinitionKey limits the jobs to one process's ("": all).
 	DefinitionKey string
+	// BusinessKey limits the jobs to those of the instances with this business key
+	// ("": all).
+	BusinessKey string
 }
 
 // JobFilter selects jobs for queries.

@@ -36,7 +36,7 @@ func (t *tx) LockJobs(ctx context.Context, p store.LockJobsParams) ([]*store.Job
 		types = append(make([]string, 0, len(p.Types)), p.Types...)
 	}
 	jobs, err := queryAll(ctx, t, "lock jobs", true, lockJobsSQL, sqlstore.Postgres.ScanJob, p.Owner, p.LockUntil, p.Now, kinds, types, p.Limit,
-		p.DefinitionKey)
+		p.DefinitionKey, p.BusinessKey)
 	if err != nil {
 		return nil, wrapErr("lock jobs", err)
 	}

@@ -16,9 +16,11 @@ import "github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 const (
 	runnable = sqlstore.Runnable
 	unlocked = sqlstore.Unlocked
-	// jobKinds applies LockJobsParams.Kinds ($4), Types ($5) and DefinitionKey ($7).
+	// jobKinds applies LockJobsParams.Kinds ($4), Types ($5), DefinitionKey ($7) and
+	// BusinessKey ($8).
 	jobKinds = `($4::text[] IS NULL OR kind = ANY($4::text[])) AND ($5::text[] IS NULL OR kind <> 'service' OR type = ANY($5::text[]))
-		AND ($7::text = '' OR definition_key = $7::text)`
+		AND ($7::text = '' OR definition_key = $7::text)
+		AND ($8::text = '' OR instance_id IN (SELECT id FROM instances WHERE business_key = $8::text))`
 )
 
 // qualifiedJobCols are sqlstore.JobCols with the table name, for a RETURNING next to a join (a

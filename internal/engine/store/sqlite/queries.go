@@ -79,6 +79,7 @@ var stmtSQL = [numStmts]string{
 		AND (?5 = '' OR kind IN (SELECT value FROM json_each(?6)))
 		AND (?7 = 0 OR kind <> 'service' OR type IN (SELECT value FROM json_each(?8)))
 		AND (?10 = '' OR definition_key = ?10)
+		AND (?11 = '' OR instance_id IN (SELECT id FROM instances WHERE business_key = ?11))
 		ORDER BY due_at LIMIT ?9) RETURNING ` + sqlstore.JobCols,
 
 	// The whole aggregate in one statement: the engine loads one before every command, and

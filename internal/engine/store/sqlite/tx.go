@@ -398,7 +398,7 @@ func (t *tx) LockJobs(ctx context.Context, p store.LockJobsParams) ([]*store.Job
 		typesJSON = string(b)
 	}
 	jobs, err := queryAll(ctx, t, qLockJobs, sqlstore.SQLite.ScanJob, p.Owner, micros(p.LockUntil), now, now,
-		kindsJSON, kindsJSON, filterTypes, typesJSON, p.Limit, p.DefinitionKey)
+		kindsJSON, kindsJSON, filterTypes, typesJSON, p.Limit, p.DefinitionKey, p.BusinessKey)
 	if err != nil {
 		return nil, fmt.Errorf("lock jobs: %w", err)
 	}

@@ -141,6 +141,12 @@ func testLockJobs(t *testing.T, s store.Store) {
 func testLockJobsFilters(t *testing.T, s store.Store) {
 	now := at(1000)
 	lockFixture(t, s, now)
+	// The instances of "due-old" and "lock-expired" carry business keys.
+	for id, bk := range map[string]string{"i-due-old": "order-7", "i-lock-expired": "order-8"} {
+		in := newInstance(id, "proc", at(0))
+		in.BusinessKey = bk
+		apply(t, s, &store.Change{Instance: in, Created: true})
+	}
 	until := now.Add(time.Minute)
 	cases := []struct {
 		name  string
@@ -148,17 +154,21 @@ func testLockJobsFilters(t *testing.T, s store.Store) {
 		types []string
 		want  []string
 		key   string
+		bk    string
 	}{
-		{"kind service", []string{store.JobService}, nil, []string{"due-old", "lock-expired", "due-now"}, ""},
-		{"kinds timers", []string{store.JobTimer, store.JobTimerStart}, nil, []string{"timer", "start", "lock-expires-now"}, ""},
-		{"empty kind means all", []string{""}, nil, []string{"due-old", "timer", "lock-expired", "start", "lock-expires-now", "due-now"}, ""},
-		{"type a", nil, []string{"a"}, []string{"due-old", "timer", "start", "lock-expires-now"}, ""},
-		{"types a b", nil, []string{"a", "b"}, []string{"due-old", "timer", "lock-expired", "start", "lock-expires-now", "due-now"}, ""},
-		{"no types", nil, []string{}, []string{"timer", "start", "lock-expires-now"}, ""},
-		{"kind service type b", []string{store.JobService}, []string{"b"}, []string{"lock-expired", "due-now"}, ""},
-		{"unknown type", []string{store.JobService}, []string{"zzz"}, []string{}, ""},
-		{"process proc", []string{store.JobService}, nil, []string{"due-old", "lock-expired", "due-now"}, "proc"},
-		{"another process", []string{store.JobService}, nil, []string{}, "other"},
+		{"kind service", []string{store.JobService}, nil, []string{"due-old", "lock-expired", "due-now"}, "", ""},
+		{"kinds timers", []string{store.JobTimer, store.JobTimerStart}, nil, []string{"timer", "start", "lock-expires-now"}, "", ""},
+		{"empty kind means all", []string{""}, nil, []string{"due-old", "timer", "lock-expired", "start", "lock-expires-now", "due-now"}, "", ""},
+		{"type a", nil, []string{"a"}, []string{"due-old", "timer", "start", "lock-expires-now"}, "", ""},
+		{"types a b", nil, []string{"a", "b"}, []string{"due-old", "timer", "lock-expired", "start", "lock-expires-now", "due-now"}, "", ""},
+		{"no types", nil, []string{}, []string{"timer", "start", "lock-expires-now"}, "", ""},
+		{"kind service type b", []string{store.JobService}, []string{"b"}, []string{"lock-expired", "due-now"}, "", ""},
+		{"unknown type", []string{store.JobService}, []string{"zzz"}, []string{}, "", ""},
+		{"process proc", []string{store.JobService}, nil, []string{"due-old", "lock-expired", "due-now"}, "proc", ""},
+		{"another process", []string{store.JobService}, nil, []string{}, "other", ""},
+		{"business key", []string{store.JobService}, nil, []string{"due-old"}, "", "order-7"},
+		{"business key and process", nil, nil, []string{"lock-expired"}, "proc", "order-8"},
+		{"unknown business key", nil, nil, []string{}, "", "order-9"},
 	}
 	for _, c := range cases {
 		// Each case locks and then rolls back, so the next case sees the same jobs.
@@ -168,7 +178,7 @@ func testLockJobsFilters(t *testing.T, s store.Store) {
 		err := s.Write(ctx, func(tx store.Tx) error {
 			var err error
 			got, err = tx.LockJobs(ctx, store.LockJobsParams{Owner: "me", Now: now, LockUntil: until, Limit: 100,
-				Kinds: c.kinds, Types: c.types, DefinitionKey: c.key})
+				Kinds: c.kinds, Types: c.types, DefinitionKey: c.key, BusinessKey: c.bk})
 			if err != nil {
 				return err
 			}
