@@ -233,7 +233,7 @@ func (s *server) instance(c echo.Context) error {
 			overlay.Taken[data.Flow] = true
 		}
 	}
-	if overlay.Stalled, overlay.StallTitles, err = s.instanceStalls(ctx, in.ID, d.Tokens); err != nil {
+	if overlay.Stalled, overlay.StallTitles, err = s.instanceStalls(ctx, in.ID, d.Tokens, d.Jobs); err != nil {
 		return err
 	}
 	p.Diagram = s.drawDiagram(ctx, in.DefinitionID, model, in.DefinitionKey, overlay, []string{"active", "incident", "stalled", "visited"})

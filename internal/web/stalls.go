@@ -35,8 +35,9 @@ func (s *server) stalledInstances(ctx context.Context) (int, map[string]int, err
 }
 
 // instanceStalls counts an instance's stalled tokens per element: its open stalls whose
-// token still stands where it stalled.
-func (s *server) instanceStalls(ctx context.Context, instanceID string, tokens []*store.Token) (map[string]int, map[string]string, error) {
+// token still stands where it stalled. A token stalled at a service task whose job type
+// nobody serves (no handler, no worker that asked recently) says so: that is why it waits.
+func (s *server) instanceStalls(ctx context.Context, instanceID string, tokens []*store.Token, jobs []*store.Job) (map[string]int, map[string]string, error) {
 	stalls, err := s.eng.ListStalls(ctx, store.StallFilter{InstanceID: instanceID, State: store.StallOpen})
 	if err != nil {
 		return nil, nil, err
@@ -48,6 +49,11 @@ func (s *server) instanceStalls(ctx context.Context, instanceID string, tokens [
 			if t.ID == st.TokenID && t.ElementID == st.ElementID && t.CreatedAt.Equal(st.Since) {
 				counts[st.ElementID]++
 				titles[st.ElementID] = fmt.Sprintf("Stalled: waiting %s, longer than %s", roundDuration(now.Sub(st.Since)), st.Threshold)
+				for _, j := range jobs {
+					if j.TokenID == t.ID && j.Kind == store.JobService && !s.eng.Serves(j.Type) {
+						titles[st.ElementID] += fmt.Sprintf("; no handler or worker serves its job type %q", j.Type)
+					}
+				}
 			}
 		}
 	}

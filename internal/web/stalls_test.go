@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/event"
 )
@@ -198,4 +199,34 @@ func renderNode(n *html.Node) string {
 	var b strings.Builder
 	_ = html.Render(&b, n)
 	return b.String()
+}
+
+// TestStallReasonUnservedJobType: a token stalled at a service task whose job type nobody
+// serves says so on the instance's diagram; once a worker asks for the type, it does not.
+func TestStallReasonUnservedJobType(t *testing.T) {
+	t.Parallel()
+	a := newActions(t, actionsConfig{})
+	ctx := context.Background()
+	defs, err := bpmn.Build("ship").Start("start").ServiceTask("label", bpmn.JobType("print")).End("end").Definitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.e.DeployModel(ctx, "ship.bpmn", defs); err != nil {
+		t.Fatal(err)
+	}
+	in, err := a.e.StartInstance(ctx, "ship", engine.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stall(t, a.e, in, "s-print")
+	b := a.get("/instances/"+in.ID).want(t, 200, "badge-stalled-label", 1)[0]
+	if !strings.Contains(text(b), `no handler or worker serves its job type "print"`) {
+		t.Errorf("stall badge %q does not name the unserved job type", text(b))
+	}
+	if _, err := a.e.ActivateJobs(ctx, engine.ActivateRequest{Worker: "w", Types: []string{"print"}, Max: 1, LockFor: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if b := a.get("/instances/"+in.ID).want(t, 200, "badge-stalled-label", 1)[0]; strings.Contains(text(b), "no handler") {
+		t.Errorf("stall badge %q still says nobody serves the type", text(b))
+	}
 }
