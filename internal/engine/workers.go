@@ -437,8 +437,28 @@ func (w *workerTable) seen(name string, types []string, now time.Time) {
 		}
 	}
 	for _, t := range types {
-		sw.types[t] = now
+		if cur, ok := sw.types[t]; !ok || now.After(cur) {
+			sw.types[t] = now // a sighting relayed late never moves one back
+		}
 	}
+}
+
+// WorkerSeen records that a worker asked another node for jobs of these types at a time
+// (package workers relays the sightings between the nodes, so each node's Serves and
+// Workers know every worker).
+func (e *Engine) WorkerSeen(worker string, types []string, at time.Time) {
+	if worker == "" || len(worker) > MaxWorkerNameBytes || len(types) > MaxWorkerTypes {
+		return
+	}
+	for _, t := range types {
+		if t == "" || len(t) > MaxNameBytes {
+			return
+		}
+	}
+	if now := e.clock.Now(); at.After(now) {
+		at = now // another node's clock runs ahead
+	}
+	e.workers.seen(worker, types, at)
 }
 
 func (w *workerTable) failed(name string) {

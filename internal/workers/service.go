@@ -91,6 +91,7 @@ type Service struct {
 	mu                      sync.Mutex // guards closed and wg.Add against Stop's wg.Wait
 	closed                  bool
 	wg                      sync.WaitGroup
+	seen                    *sightings
 }
 
 // Start serves the protocol on o.Conn until Stop.
@@ -128,7 +129,12 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 			return nil, errors.Join(fmt.Errorf("worker service: endpoint %s: %w", verb, err), svc.Stop())
 		}
 	}
+	if s.seen, err = startSightings(s); err != nil {
+		cancelBase()
+		return nil, errors.Join(fmt.Errorf("worker service: sightings: %w", err), svc.Stop())
+	}
 	if err := o.Conn.FlushTimeout(5 * time.Second); err != nil {
+		s.seen.stop()
 		cancelBase()
 		return nil, errors.Join(fmt.Errorf("worker service: flush subscriptions: %w", err), svc.Stop())
 	}
@@ -141,6 +147,7 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 // first, their contexts are cancelled too.
 func (s *Service) Stop(ctx context.Context) error {
 	err := s.micro.Stop()
+	s.seen.stop()
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
@@ -292,6 +299,9 @@ func (s *Service) handle(verb string, body []byte) (any, *replyError) {
 		var req activateRequest
 		if rerr := decode(body, &req); rerr != nil {
 			return nil, rerr
+		}
+		if len(req.Types) > 0 && len(req.Types) <= engine.MaxWorkerTypes && req.Worker != "" && len(req.Worker) <= engine.MaxWorkerNameBytes {
+			s.seen.relay(req.Worker, req.Types, e.Clock().Now())
 		}
 		jobs, err := e.ActivateJobs(ctx, engine.ActivateRequest{Worker: req.Worker, Types: req.Types, Max: req.MaxJobs,
 			LockFor: time.Duration(req.LockMs) * time.Millisecond, Wait: time.Duration(req.WaitMs) * time.Millisecond,

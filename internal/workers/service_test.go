@@ -3,7 +3,10 @@ package workers_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 	"github.com/cockpit-engine/cockpit/internal/workers"
 	"github.com/cockpit-engine/cockpit/internal/workers/workerstest"
@@ -196,5 +200,47 @@ func TestWorkerRequestsAreChecked(t *testing.T) {
 		if e["code"] != workers.CodeInvalidInput || !strings.Contains(e["message"].(string), c.want) {
 			t.Errorf("%s %s: %v, want invalid_input naming %q", c.verb, c.body, rep, c.want)
 		}
+	}
+}
+
+// TestSightingsReachEveryNode: an activation is answered by one node of the queue group,
+// and every node learns of the worker: its Workers lists it and its Serves counts the type.
+func TestSightingsReachEveryNode(t *testing.T) {
+	a := workerstest.New(t, workerstest.Options{})
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "b.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(a.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := workers.Start(context.Background(), workers.Options{Engine: b, Conn: nc, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = svc.Stop(ctx)
+		nc.Close()
+		_ = b.Stop(ctx)
+		_ = st.Close()
+	})
+	for i := range 4 { // several activations: the queue group spreads them over the nodes
+		body := fmt.Sprintf(`{"worker":"w-%d","types":["work"],"maxJobs":1,"lockMs":60000}`, i)
+		if _, err := a.Conn.Request(workers.Subject("cockpit", workers.VerbActivate), []byte(body), 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, e := range map[string]*engine.Engine{"a": a.Engine, "b": b} {
+		wait.For(t, "node "+name+" knows the four workers", func() bool {
+			ws, err := e.Workers(context.Background())
+			return err == nil && len(ws) == 4 && e.Serves("work")
+		})
 	}
 }
