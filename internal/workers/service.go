@@ -35,28 +35,6 @@ const (
 	QueueGroup     = "cockpit-engine"
 )
 
-// The protocol's verbs and subjects (package wire).
-const (
-	VerbActivate = wire.VerbActivate
-	VerbComplete = wire.VerbComplete
-	VerbFail     = wire.VerbFail
-	VerbError    = wire.VerbError
-	VerbExtend   = wire.VerbExtend
-	VerbReturn   = wire.VerbReturn
-)
-
-// Subject returns the subject a verb is served on: <prefix>.jobs.<verb>.
-func Subject(prefix, verb string) string { return wire.Subject(prefix, verb) }
-
-// Error codes of a reply's "error" (package wire).
-const (
-	CodeInvalidInput = wire.CodeInvalidInput
-	CodeLockLost     = wire.CodeLockLost
-	CodeBusy         = wire.CodeBusy
-	CodeUnavailable  = wire.CodeUnavailable
-	CodeInternal     = wire.CodeInternal
-)
-
 // MaxRequestBytes bounds a request (the command service's bound: the NATS server's
 // default max_payload).
 const MaxRequestBytes = command.DefaultMaxRequestBytes
@@ -122,9 +100,9 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 		return nil, fmt.Errorf("worker service: %w", err)
 	}
 	s.micro = svc
-	for _, verb := range []string{VerbActivate, VerbComplete, VerbFail, VerbError, VerbExtend, VerbReturn} {
+	for _, verb := range []string{wire.VerbActivate, wire.VerbComplete, wire.VerbFail, wire.VerbError, wire.VerbExtend, wire.VerbReturn} {
 		if err := svc.AddEndpoint(verb, micro.HandlerFunc(func(r micro.Request) { s.dispatch(verb, r) }),
-			micro.WithEndpointSubject(Subject(o.Prefix, verb))); err != nil {
+			micro.WithEndpointSubject(wire.Subject(o.Prefix, verb))); err != nil {
 			cancelBase()
 			return nil, errors.Join(fmt.Errorf("worker service: endpoint %s: %w", verb, err), svc.Stop())
 		}
@@ -138,7 +116,7 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 		cancelBase()
 		return nil, errors.Join(fmt.Errorf("worker service: flush subscriptions: %w", err), svc.Stop())
 	}
-	s.log.Info("worker service started", "subjects", Subject(o.Prefix, "*"))
+	s.log.Info("worker service started", "subjects", wire.Subject(o.Prefix, "*"))
 	return s, nil
 }
 
@@ -174,11 +152,11 @@ func (s *Service) dispatch(verb string, r micro.Request) {
 		return
 	}
 	sem := s.outcomes
-	if verb == VerbActivate {
+	if verb == wire.VerbActivate {
 		select {
 		case s.activations <- struct{}{}:
 		default:
-			s.respond(r, nil, &replyError{Code: CodeBusy, Message: fmt.Sprintf("%d activations wait on this node already", s.o.MaxWaiting)})
+			s.respond(r, nil, &replyError{Code: wire.CodeBusy, Message: fmt.Sprintf("%d activations wait on this node already", s.o.MaxWaiting)})
 			return
 		}
 		sem = s.activations
@@ -189,7 +167,7 @@ func (s *Service) dispatch(verb string, r micro.Request) {
 	if s.closed {
 		s.mu.Unlock()
 		<-sem
-		s.respond(r, nil, &replyError{Code: CodeUnavailable, Message: "the worker service is stopping; ask again"})
+		s.respond(r, nil, &replyError{Code: wire.CodeUnavailable, Message: "the worker service is stopping; ask again"})
 		return
 	}
 	s.wg.Add(1)
@@ -273,29 +251,29 @@ type extendRequest struct {
 
 func decode(body []byte, v any) *replyError {
 	if len(body) > MaxRequestBytes {
-		return &replyError{Code: CodeInvalidInput, Message: fmt.Sprintf("request of %d bytes exceeds %d", len(body), MaxRequestBytes)}
+		return &replyError{Code: wire.CodeInvalidInput, Message: fmt.Sprintf("request of %d bytes exceeds %d", len(body), MaxRequestBytes)}
 	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
-		return &replyError{Code: CodeInvalidInput, Message: "request: " + err.Error()}
+		return &replyError{Code: wire.CodeInvalidInput, Message: "request: " + err.Error()}
 	}
 	if d.More() {
-		return &replyError{Code: CodeInvalidInput, Message: "request: data after the JSON object"}
+		return &replyError{Code: wire.CodeInvalidInput, Message: "request: data after the JSON object"}
 	}
 	return nil
 }
 
 func (s *Service) handle(verb string, body []byte) (any, *replyError) {
 	ctx := s.base
-	if verb == VerbActivate {
+	if verb == wire.VerbActivate {
 		ctx = s.waits
 	}
 	e := s.o.Engine
 	ok := map[string]any{"ok": true}
 	var err error
 	switch verb {
-	case VerbActivate:
+	case wire.VerbActivate:
 		var req activateRequest
 		if rerr := decode(body, &req); rerr != nil {
 			return nil, rerr
@@ -315,26 +293,26 @@ func (s *Service) handle(verb string, body []byte) (any, *replyError) {
 				ProcessKey: j.ProcessKey, Attempt: j.Attempt, Retries: j.Retries, Deadline: j.Deadline.UTC(), Variables: j.Variables}
 		}
 		return map[string]any{"jobs": out}, nil
-	case VerbComplete:
+	case wire.VerbComplete:
 		var req completeRequest
 		if rerr := decode(body, &req); rerr != nil {
 			return nil, rerr
 		}
 		err = e.CompleteJob(ctx, req.ref(), req.Variables)
-	case VerbFail:
+	case wire.VerbFail:
 		var req failRequest
 		if rerr := decode(body, &req); rerr != nil {
 			return nil, rerr
 		}
 		err = e.FailJob(ctx, req.ref(), engine.JobFailure{Message: req.Message, Details: req.Details, Retries: req.Retries,
 			Backoff: time.Duration(req.BackoffMs) * time.Millisecond})
-	case VerbError:
+	case wire.VerbError:
 		var req errorRequest
 		if rerr := decode(body, &req); rerr != nil {
 			return nil, rerr
 		}
 		err = e.ThrowJobError(ctx, req.ref(), req.Code, req.Message, req.Variables)
-	case VerbExtend:
+	case wire.VerbExtend:
 		var req extendRequest
 		if rerr := decode(body, &req); rerr != nil {
 			return nil, rerr
@@ -344,7 +322,7 @@ func (s *Service) handle(verb string, body []byte) (any, *replyError) {
 			return nil, s.errorReply(verb, err)
 		}
 		return map[string]any{"ok": true, "deadline": until.UTC()}, nil
-	case VerbReturn:
+	case wire.VerbReturn:
 		var req jobRef
 		if rerr := decode(body, &req); rerr != nil {
 			return nil, rerr
@@ -366,13 +344,13 @@ func (s *Service) handle(verb string, body []byte) (any, *replyError) {
 func (s *Service) errorReply(verb string, err error) *replyError {
 	switch {
 	case errors.Is(err, engine.ErrLostLock), errors.Is(err, engine.ErrInvalidState):
-		return &replyError{Code: CodeLockLost, Message: err.Error()}
+		return &replyError{Code: wire.CodeLockLost, Message: err.Error()}
 	case errors.Is(err, engine.ErrInvalidInput):
-		return &replyError{Code: CodeInvalidInput, Message: err.Error()}
+		return &replyError{Code: wire.CodeInvalidInput, Message: err.Error()}
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrConflict), errors.Is(err, engine.ErrStopped),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return &replyError{Code: CodeUnavailable, Message: err.Error()}
+		return &replyError{Code: wire.CodeUnavailable, Message: err.Error()}
 	}
 	s.log.Error("worker request failed", "verb", verb, "err", err)
-	return &replyError{Code: CodeInternal, Message: "the request failed on the engine; see its log"}
+	return &replyError{Code: wire.CodeInternal, Message: "the request failed on the engine; see its log"}
 }

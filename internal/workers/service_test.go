@@ -19,6 +19,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 	"github.com/cockpit-engine/cockpit/internal/workers"
+	"github.com/cockpit-engine/cockpit/internal/workers/wire"
 	"github.com/cockpit-engine/cockpit/internal/workers/workerstest"
 )
 
@@ -50,7 +51,7 @@ func newRig(t *testing.T) *rig {
 // call sends one request and decodes the reply.
 func (r *rig) call(verb, body string, timeout time.Duration) map[string]any {
 	r.t.Helper()
-	msg, err := r.nc.Request(workers.Subject("cockpit", verb), []byte(body), timeout)
+	msg, err := r.nc.Request(wire.Subject("cockpit", verb), []byte(body), timeout)
 	if err != nil {
 		r.t.Fatalf("%s: %v", verb, err)
 	}
@@ -102,21 +103,21 @@ func outcome(j map[string]any, worker, extra string) string {
 func TestWorkerOverNATS(t *testing.T) {
 	r := newRig(t)
 	in := r.start(4)
-	j := job(t, r.call(workers.VerbActivate, `{"worker":"py-1","types":["work"],"maxJobs":5,"lockMs":60000}`, 5*time.Second))
+	j := job(t, r.call(wire.VerbActivate, `{"worker":"py-1","types":["work"],"maxJobs":5,"lockMs":60000}`, 5*time.Second))
 	if j["instanceId"] != in.ID || j["processKey"] != "service" || j["attempt"] != float64(1) {
 		t.Fatalf("job %v", j)
 	}
 	if v, _ := j["variables"].(map[string]any); v["amount"] != float64(4) {
 		t.Fatalf("variables %v", j["variables"])
 	}
-	if rep := r.call(workers.VerbComplete, outcome(j, "other", ""), 5*time.Second); rep["error"].(map[string]any)["code"] != workers.CodeLockLost {
+	if rep := r.call(wire.VerbComplete, outcome(j, "other", ""), 5*time.Second); rep["error"].(map[string]any)["code"] != wire.CodeLockLost {
 		t.Fatalf("complete by another worker: %v", rep)
 	}
-	if rep := r.call(workers.VerbComplete, outcome(j, "py-1", `"variables":{"paid":true}`), 5*time.Second); rep["ok"] != true {
+	if rep := r.call(wire.VerbComplete, outcome(j, "py-1", `"variables":{"paid":true}`), 5*time.Second); rep["ok"] != true {
 		t.Fatalf("complete: %v", rep)
 	}
 	r.waitState(in.ID, store.InstanceCompleted)
-	if rep := r.call(workers.VerbComplete, outcome(j, "py-1", `"variables":{"paid":true}`), 5*time.Second); rep["duplicate"] != true {
+	if rep := r.call(wire.VerbComplete, outcome(j, "py-1", `"variables":{"paid":true}`), 5*time.Second); rep["duplicate"] != true {
 		t.Fatalf("repeated complete: %v", rep)
 	}
 }
@@ -130,13 +131,13 @@ func TestWorkerLongPollOverNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.nc.PublishRequest(workers.Subject("cockpit", workers.VerbActivate), sub.Subject,
+	if err := r.nc.PublishRequest(wire.Subject("cockpit", wire.VerbActivate), sub.Subject,
 		[]byte(`{"worker":"sh-1","types":["work"],"maxJobs":1,"lockMs":60000,"waitMs":30000}`)); err != nil {
 		t.Fatal(err)
 	}
 	wait.For(t, "the activation to wait", func() bool { ws, _ := r.e.Workers(context.Background()); return len(ws) == 1 })
 	// Another request is answered while the activation waits.
-	if rep := r.call(workers.VerbActivate, `{"worker":"sh-2","types":["other"],"maxJobs":1,"lockMs":60000}`, 5*time.Second); rep["jobs"] == nil {
+	if rep := r.call(wire.VerbActivate, `{"worker":"sh-2","types":["other"],"maxJobs":1,"lockMs":60000}`, 5*time.Second); rep["jobs"] == nil {
 		t.Fatalf("second activation: %v", rep)
 	}
 	in := r.start(1)
@@ -163,7 +164,7 @@ func TestStopAnswersWaitingActivations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.nc.PublishRequest(workers.Subject("cockpit", workers.VerbActivate), sub.Subject,
+	if err := r.nc.PublishRequest(wire.Subject("cockpit", wire.VerbActivate), sub.Subject,
 		[]byte(`{"worker":"w","types":["work"],"maxJobs":1,"lockMs":60000,"waitMs":60000}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -188,16 +189,16 @@ func TestStopAnswersWaitingActivations(t *testing.T) {
 func TestWorkerRequestsAreChecked(t *testing.T) {
 	r := newRig(t)
 	for _, c := range []struct{ verb, body, want string }{
-		{workers.VerbActivate, `{"worker":"w","types":["work"],"maxJobs":1000,"lockMs":60000}`, "max jobs"},
-		{workers.VerbActivate, `{"worker":"w","types":["work"],"maxJobs":1,"lockMs":60000,"extra":1}`, "unknown field"},
-		{workers.VerbActivate, `{"worker":"w"`, "request"},
-		{workers.VerbFail, `{"worker":"w","key":"k","instanceId":"i","attempt":1,"retries":-1}`, "retries"},
-		{workers.VerbComplete, `{"worker":"w","key":"k","attempt":1,"deadline":"2026-01-01T00:01:00Z"}`, "instance id"},
-		{workers.VerbComplete, `{"worker":"w","key":"k","instanceId":"i","attempt":1}`, "deadline"},
+		{wire.VerbActivate, `{"worker":"w","types":["work"],"maxJobs":1000,"lockMs":60000}`, "max jobs"},
+		{wire.VerbActivate, `{"worker":"w","types":["work"],"maxJobs":1,"lockMs":60000,"extra":1}`, "unknown field"},
+		{wire.VerbActivate, `{"worker":"w"`, "request"},
+		{wire.VerbFail, `{"worker":"w","key":"k","instanceId":"i","attempt":1,"retries":-1}`, "retries"},
+		{wire.VerbComplete, `{"worker":"w","key":"k","attempt":1,"deadline":"2026-01-01T00:01:00Z"}`, "instance id"},
+		{wire.VerbComplete, `{"worker":"w","key":"k","instanceId":"i","attempt":1}`, "deadline"},
 	} {
 		rep := r.call(c.verb, c.body, 5*time.Second)
 		e, _ := rep["error"].(map[string]any)
-		if e["code"] != workers.CodeInvalidInput || !strings.Contains(e["message"].(string), c.want) {
+		if e["code"] != wire.CodeInvalidInput || !strings.Contains(e["message"].(string), c.want) {
 			t.Errorf("%s %s: %v, want invalid_input naming %q", c.verb, c.body, rep, c.want)
 		}
 	}
@@ -233,7 +234,7 @@ func TestSightingsReachEveryNode(t *testing.T) {
 	})
 	for i := range 4 { // several activations: the queue group spreads them over the nodes
 		body := fmt.Sprintf(`{"worker":"w-%d","types":["work"],"maxJobs":1,"lockMs":60000}`, i)
-		if _, err := a.Conn.Request(workers.Subject("cockpit", workers.VerbActivate), []byte(body), 5*time.Second); err != nil {
+		if _, err := a.Conn.Request(wire.Subject("cockpit", wire.VerbActivate), []byte(body), 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
