@@ -579,6 +579,8 @@ func TestRetriesBackoffIncidentAndRetry(t *testing.T) {
 		v.waitFor("second failure", func() bool { return v.countEvents(event.JobFailed, "") == 2 })
 		v.advance(10 * time.Second)
 		v.waitFor("incident", func() bool { return len(v.openIncidents(inst.ID)) == 1 })
+		// The commit is visible to readers a moment before OnCommit has recorded its events.
+		v.waitFor("the third failure recorded", func() bool { return v.countEvents(event.JobFailed, "") == 3 })
 		inc := v.openIncidents(inst.ID)[0]
 		if inc.Type != store.IncidentFailedJob || inc.JobID != j.ID || inc.Details != "stack: here" || inc.ElementID != "flaky" {
 			t.Errorf("incident %+v", inc)
