@@ -221,7 +221,7 @@ func (e *Engine) CompleteUserTask(ctx context.Context, taskID string, vars map[s
 		} else if err := r.setVariables(vars, tok, n); err != nil {
 			return err
 		}
-		return r.leave(tok, n, n.out)
+		return r.next(tok, n)
 	})
 	if err != nil {
 		return fmt.Errorf("complete user task %q: %w", taskID, err)
@@ -331,7 +331,7 @@ func (e *Engine) CorrelateMessage(ctx context.Context, m Message) (*CorrelationR
 			if err := r.setVariables(m.Variables, tok, n); err != nil {
 				return false, err
 			}
-			if err := r.leave(tok, n, n.out); err != nil {
+			if err := r.next(tok, n); err != nil {
 				return false, err
 			}
 			if err := r.drain(); err != nil {
@@ -416,6 +416,12 @@ func (e *Engine) RetryIncident(ctx context.Context, incidentID string, opts Retr
 			ev := r.event(event.JobRetriesSet, tok, n, map[string]any{"retries": retries})
 			ev.JobID = j.ID
 			return nil
+		}
+		if tok.State == store.TokenLeaving {
+			// Its element is done; only the choice of flows failed.
+			tok.State = store.TokenActive
+			r.putToken(tok)
+			return r.next(tok, n)
 		}
 		// A token stopped on its way by a command's bound (stopQueue) arrives by the
 		// flow it was taking.

@@ -84,7 +84,7 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 	el := n.el
 	switch el.Kind {
 	case bpmn.KindStartEvent, bpmn.KindTask, bpmn.KindManualTask, bpmn.KindIntermediateThrowEvent, bpmn.KindBoundaryEvent:
-		return r.leave(tok, n, n.out)
+		return r.next(tok, n)
 
 	case bpmn.KindEndEvent:
 		return r.end(tok, n)
@@ -132,7 +132,7 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 				return nil
 			}
 		}
-		return r.leave(tok, n, n.out)
+		return r.next(tok, n)
 
 	case bpmn.KindExclusiveGateway:
 		return r.exclusive(tok, n)
@@ -147,7 +147,7 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 		case n.messageName != "":
 			return r.subscribe(tok, n)
 		}
-		return r.leave(tok, n, n.out)
+		return r.next(tok, n)
 
 	case bpmn.KindSubProcess:
 		r.armBoundaries(tok, n)
@@ -229,7 +229,7 @@ func (r *run) completeScope(scopeID string) error {
 	if err != nil {
 		return err
 	}
-	return r.leave(scope, n, n.out)
+	return r.next(scope, n)
 }
 
 func (r *run) complete(terminated bool) {
@@ -292,7 +292,7 @@ func (r *run) throwError(tok *store.Token, code, msg string) (bool, error) {
 				r.cancelToken(cur, event.ReasonErrorCaught(code, b.el.ID))
 				bt := r.newToken(b, scope)
 				r.event(event.ElementEntered, bt, b, map[string]any{"errorCode": code, "errorMessage": msg})
-				return true, r.leave(bt, b, b.out)
+				return true, r.next(bt, b)
 			}
 		}
 		if cur.ScopeID == "" {
@@ -311,13 +311,9 @@ func (r *run) exclusive(tok *store.Token, n *node) error {
 		if fl == n.defaultFlow {
 			continue
 		}
-		if fl.cond == nil {
-			return r.leave(tok, n, []*flow{fl})
-		}
-		ok, err := fl.cond.EvalBoolIn(r.budget, r.values)
+		ok, err := r.holds(fl)
 		if err != nil {
-			r.openIncident(tok, n, store.IncidentExpression,
-				fmt.Sprintf("condition of flow %q failed: %v", fl.f.ID, err), fl.f.Condition, "")
+			r.conditionFailed(tok, n, fl, err)
 			return nil
 		}
 		if ok {
@@ -327,9 +323,89 @@ func (r *run) exclusive(tok *store.Token, n *node) error {
 	if n.defaultFlow != nil {
 		return r.leave(tok, n, []*flow{n.defaultFlow})
 	}
-	r.openIncident(tok, n, store.IncidentNoMatchingFlow,
-		fmt.Sprintf("no outgoing flow of gateway %q matches and it has no default flow", n.el.ID), "", "")
+	r.noMatchingFlow(tok, n)
 	return nil
+}
+
+// holds evaluates the condition of a flow (a flow without one always holds).
+func (r *run) holds(fl *flow) (bool, error) {
+	if fl.cond == nil {
+		return true, nil
+	}
+	return fl.cond.EvalBoolIn(r.budget, r.values)
+}
+
+func (r *run) conditionFailed(tok *store.Token, n *node, fl *flow, err error) {
+	r.openIncident(tok, n, store.IncidentExpression,
+		fmt.Sprintf("condition of flow %q failed: %v", fl.f.ID, err), fl.f.Condition, "")
+}
+
+func (r *run) noMatchingFlow(tok *store.Token, n *node) {
+	what := "gateway"
+	if !n.el.Kind.IsGateway() {
+		what = string(n.el.Kind)
+	}
+	r.openIncident(tok, n, store.IncidentNoMatchingFlow,
+		fmt.Sprintf("no outgoing flow of %s %q matches and it has no default flow", what, n.el.ID), "", "")
+}
+
+// next sends on a token whose element is done (any element but a gateway): along every
+// outgoing flow without a condition and every one whose condition holds, or along the
+// default flow when none of them does (BPMN's conditional and default flows leaving an
+// activity or event). No flow to take is an incident, as at a gateway; the token then
+// waits in state TokenLeaving, and retrying the incident evaluates the flows again
+// without running the element a second time.
+func (r *run) next(tok *store.Token, n *node) error {
+	if !n.choose {
+		return r.leave(tok, n, n.out)
+	}
+	flows, err := r.chooseFlows(tok, n)
+	if err != nil || flows == nil {
+		return err
+	}
+	return r.leave(tok, n, flows)
+}
+
+// chooseFlows returns the flows a token takes from n: every flow (but the default one)
+// whose condition holds, else the default flow. It returns nil, after opening an
+// incident on tok, when a condition fails or nothing can be taken.
+func (r *run) chooseFlows(tok *store.Token, n *node) ([]*flow, error) {
+	var take []*flow
+	for _, fl := range n.out {
+		if fl == n.defaultFlow {
+			continue
+		}
+		ok, err := r.holds(fl)
+		if err != nil {
+			r.leaving(tok, n)
+			r.conditionFailed(tok, n, fl, err)
+			return nil, nil
+		}
+		if ok {
+			take = append(take, fl)
+		}
+	}
+	if len(take) == 0 && n.defaultFlow != nil {
+		take = append(take, n.defaultFlow)
+	}
+	if len(take) == 0 {
+		if len(n.out) == 0 {
+			return []*flow{}, nil // the end of a path
+		}
+		r.leaving(tok, n)
+		r.noMatchingFlow(tok, n)
+		return nil, nil
+	}
+	return take, nil
+}
+
+// leaving marks a token that finished its element but found no flow to take: a retry
+// continues with next instead of running the element again. Gateways run nothing, so
+// their tokens are simply re-run.
+func (r *run) leaving(tok *store.Token, n *node) {
+	if !n.el.Kind.IsGateway() {
+		tok.State = store.TokenLeaving
+	}
 }
 
 // parallel forks, or joins: a join waits until a token has arrived through every
@@ -493,7 +569,7 @@ func (r *run) fireTimer(j *store.Job) error {
 	ev.JobID = j.ID
 	if n.el.Kind != bpmn.KindBoundaryEvent {
 		r.dropJob(j)
-		return r.leave(tok, n, n.out)
+		return r.next(tok, n)
 	}
 	// A boundary timer: tok is the activity's token.
 	if n.el.CancelActivity {
@@ -501,12 +577,12 @@ func (r *run) fireTimer(j *store.Job) error {
 		r.cancelToken(tok, event.ReasonTimer(n.el.ID))
 		bt := r.newToken(n, scope)
 		r.event(event.ElementEntered, bt, n, nil)
-		return r.leave(bt, n, n.out)
+		return r.next(bt, n)
 	}
 	r.rescheduleCycle(j)
 	bt := r.newToken(n, tok.ScopeID)
 	r.event(event.ElementEntered, bt, n, nil)
-	return r.leave(bt, n, n.out)
+	return r.next(bt, n)
 }
 
 // rescheduleCycle moves a cycle timer job to its next due time, or drops it when the
@@ -558,7 +634,7 @@ func (r *run) completeJob(j *store.Job, vars map[string]any, started time.Time) 
 	} else if err := r.setVariables(vars, tok, n); err != nil {
 		return err
 	}
-	return r.leave(tok, n, n.out)
+	return r.next(tok, n)
 }
 
 // failJob records a failed attempt: retry after the backoff, or open an incident.

@@ -32,6 +32,10 @@ type node struct {
 	out    []*flow
 	// defaultFlow is taken when no condition matches.
 	defaultFlow *flow
+	// choose: the node is not a gateway and some outgoing flow has a condition, or it has
+	// a default flow; leaving it then evaluates the conditions (next). Without, a token
+	// takes every outgoing flow with no evaluation at all.
+	choose bool
 	boundaries  []*node
 	attachedTo  *node
 	// start is the none start event inside a subprocess.
@@ -169,8 +173,15 @@ func (c *compiler) linkFlows() {
 				Message: fmt.Sprintf("source %q or target %q is not a flow node", fl.f.SourceRef, fl.f.TargetRef)})
 			continue
 		}
-		if strings.TrimSpace(fl.f.Condition) != "" && fl.source.el.Kind == bpmn.KindExclusiveGateway {
+		// Conditions count on flows leaving anything but a parallel gateway (refused in
+		// checkGraph) and an event-based gateway (its events decide).
+		switch k := fl.source.el.Kind; {
+		case strings.TrimSpace(fl.f.Condition) == "", k == bpmn.KindParallelGateway, k == bpmn.KindEventBasedGateway:
+		default:
 			fl.cond = c.compile(fl.source.el, fmt.Sprintf("condition of flow %q", fl.f.ID), fl.f.Condition)
+			if !k.IsGateway() {
+				fl.source.choose = true
+			}
 		}
 	}
 }
@@ -193,6 +204,12 @@ func (c *compiler) link(n *node) bool {
 	}
 	if el.Default != "" {
 		n.defaultFlow = c.p.flows[el.Default]
+		if n.defaultFlow == nil || n.defaultFlow.source != n {
+			c.bad(el, "default flow %q is not one of its outgoing flows", el.Default)
+			n.defaultFlow = nil
+		} else if !el.Kind.IsGateway() {
+			n.choose = true
+		}
 	}
 	if el.Kind == bpmn.KindBoundaryEvent {
 		host := c.p.nodes[el.AttachedTo]

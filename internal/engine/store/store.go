@@ -342,6 +342,9 @@ const (
 	TokenActive = "active"
 	// TokenJoining: the token arrived at a parallel join through Flow and waits for the others.
 	TokenJoining = "joining"
+	// TokenLeaving: the token's element is done but no outgoing flow could be taken (a
+	// condition failed or none held): it waits on an incident, and a retry chooses again.
+	TokenLeaving = "leaving"
 )
 
 // Token is where an instance stands.
