@@ -125,6 +125,12 @@ func (e *Engine) startRun(ctx context.Context, b *batch, p *plan, start *node, b
 	if err := r.setVariables(vars, nil, nil); err != nil {
 		return nil, err
 	}
+	if len(p.eventSubs) > 0 {
+		// Armed with the start's variables; a start whose key cannot be evaluated is refused.
+		if err := r.armScope(nil, p.eventSubs); err != nil {
+			return nil, fmt.Errorf("%w: %w", err, ErrInvalidInput)
+		}
+	}
 	tok := r.newToken(start, "")
 	r.enqueue(tok, start, nil)
 	if err := r.drain(); err != nil {
@@ -323,16 +329,29 @@ func (e *Engine) CorrelateMessage(ctx context.Context, m Message) (*CorrelationR
 			sub := r.subs[s.ID]
 			tok := r.tokens[s.TokenID]
 			n := r.p.nodes[s.ElementID]
-			if sub == nil || tok == nil || n == nil {
+			switch {
+			case sub == nil || n == nil:
 				continue
-			}
-			r.dropSub(sub)
-			r.event(event.MessageCorrelated, tok, n, map[string]any{"message": m.Name, "correlationKey": m.CorrelationKey})
-			if err := r.setVariables(m.Variables, tok, n); err != nil {
-				return false, err
-			}
-			if err := r.next(tok, n); err != nil {
-				return false, err
+			case n.eventSub() != nil:
+				// An armed start of an event subprocess: owned by its scope (no token at
+				// process level).
+				if sub.TokenID != "" && tok == nil {
+					continue
+				}
+				if err := r.correlateEventSub(sub, n, m); err != nil {
+					return false, err
+				}
+			case tok == nil:
+				continue
+			default:
+				r.dropSub(sub)
+				r.event(event.MessageCorrelated, tok, n, map[string]any{"message": m.Name, "correlationKey": m.CorrelationKey})
+				if err := r.setVariables(m.Variables, tok, n); err != nil {
+					return false, err
+				}
+				if err := r.next(tok, n); err != nil {
+					return false, err
+				}
 			}
 			if err := r.drain(); err != nil {
 				return false, err
@@ -455,6 +474,7 @@ func (e *Engine) CancelInstance(ctx context.Context, instanceID, reason string) 
 			}
 		}
 		r.cancelTokens(top, event.ReasonInstanceCancelled)
+		r.disarmScope("")
 		r.inst.State = store.InstanceCancelled
 		now := r.now
 		r.inst.EndedAt = &now

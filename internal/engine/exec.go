@@ -150,10 +150,7 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 		return r.next(tok, n)
 
 	case bpmn.KindSubProcess:
-		r.armBoundaries(tok, n)
-		child := r.newToken(n.start, tok.ID)
-		r.enqueue(child, n.start, nil)
-		return nil
+		return r.enterScope(tok, n, nil)
 	}
 	return fmt.Errorf("element %q: %s cannot be executed", el.ID, el.Kind)
 }
@@ -177,6 +174,9 @@ func (r *run) leave(tok *store.Token, n *node, flows []*flow) error {
 		return nil
 	}
 	r.disarmBoundaries(tok, n)
+	if len(n.eventSubs) > 0 {
+		r.disarmScope(tok.ID)
+	}
 	r.left(tok, n)
 	if len(flows) == 0 {
 		return r.consume(tok)
@@ -233,6 +233,9 @@ func (r *run) completeScope(scopeID string) error {
 }
 
 func (r *run) complete(terminated bool) {
+	if len(r.p.eventSubs) > 0 {
+		r.disarmScope("")
+	}
 	r.inst.State = store.InstanceCompleted
 	now := r.now
 	r.inst.EndedAt = &now
@@ -275,9 +278,11 @@ func (r *run) end(tok *store.Token, n *node) error {
 	return r.consume(tok)
 }
 
-// throwError looks for a boundary error event that catches code, from the token's
-// element outwards through its enclosing subprocesses. When one does, the activity it is
-// attached to is cancelled (with everything inside) and the boundary event's path runs.
+// throwError looks for what catches the error code, from the token's element outwards,
+// in BPMN order: a boundary error event on the activity, then an error start of an
+// event subprocess of the activity's scope, then a boundary on the enclosing subprocess,
+// and so on. A boundary cancels the activity it is attached to (with everything inside)
+// and runs its path; an event subprocess interrupts its scope (triggerEventSub).
 func (r *run) throwError(tok *store.Token, code, msg string) (bool, error) {
 	cur := tok
 	for cur != nil {
@@ -293,6 +298,13 @@ func (r *run) throwError(tok *store.Token, code, msg string) (bool, error) {
 				bt := r.newToken(b, scope)
 				r.event(event.ElementEntered, bt, b, map[string]any{"errorCode": code, "errorMessage": msg})
 				return true, r.next(bt, b)
+			}
+		}
+		// An error from inside an event subprocess skips the event subprocesses of its
+		// own scope (see eventsub.go).
+		if n == nil || !n.el.TriggeredByEvent {
+			if es := r.catchingEventSub(cur.ScopeID, code); es != nil {
+				return true, r.triggerEventSub(cur.ScopeID, es, map[string]any{"errorCode": code, "errorMessage": msg})
 			}
 		}
 		if cur.ScopeID == "" {
@@ -467,12 +479,24 @@ func (r *run) disarmBoundaries(tok *store.Token, n *node) {
 	}
 }
 
-// scheduleTimer creates the timer job of a timer catch event or boundary event.
+// scheduleTimer creates the timer job of a timer catch event or boundary event. A timer
+// that cannot be read is an incident of tok at n.
 func (r *run) scheduleTimer(tok *store.Token, n *node, tokenID string) error {
+	j, err := r.timerJob(n, tokenID)
+	if err != nil {
+		r.openIncident(tok, n, store.IncidentExpression, err.Error(), n.timerText, "")
+		return nil
+	}
+	r.putTimer(tok, n, j)
+	return nil
+}
+
+// timerJob makes (without writing it) the timer job of timer event n, owned by the
+// token tokenID.
+func (r *run) timerJob(n *node, tokenID string) (*store.Job, error) {
 	spec, err := schedule.ParseTimer(n.timerKind, strings.TrimSpace(n.timerText))
 	if err != nil {
-		r.openIncident(tok, n, store.IncidentExpression, fmt.Sprintf("timer of %q: %v", n.el.ID, err), n.timerText, "")
-		return nil
+		return nil, fmt.Errorf("timer of %q: %v", n.el.ID, err)
 	}
 	due, ok := spec.First(r.now)
 	if !ok {
@@ -486,35 +510,53 @@ func (r *run) scheduleTimer(tok *store.Token, n *node, tokenID string) error {
 	if n.timerKind == "cycle" {
 		j.Repeat = spec.String()
 	}
+	return j, nil
+}
+
+// putTimer writes timer job j of n with its timer.scheduled, which names tok (nil at
+// process level).
+func (r *run) putTimer(tok *store.Token, n *node, j *store.Job) {
 	r.putJob(j)
-	ev := r.event(event.TimerScheduled, tok, n, map[string]any{"dueAt": due.Format(time.RFC3339Nano)})
+	ev := r.event(event.TimerScheduled, tok, n, map[string]any{"dueAt": j.DueAt.Format(time.RFC3339Nano)})
 	ev.JobID = j.ID
-	return nil
 }
 
 func (r *run) subscribe(tok *store.Token, n *node) error {
-	key := ""
-	if n.correlation != nil {
-		v, err := n.correlation.EvalIn(r.budget, r.values)
-		if err != nil {
-			r.openIncident(tok, n, store.IncidentExpression, fmt.Sprintf("correlation key of %q failed: %v", n.el.ID, err), "", "")
-			return nil
-		}
-		key = correlationString(v)
-		if len(key) > MaxBusinessKeyBytes {
-			err := checkSize(fmt.Sprintf("correlation key of %q", n.el.ID), len(key), MaxBusinessKeyBytes)
-			r.openIncident(tok, n, store.IncidentExpression, err.Error(), "", "")
-			return nil
-		}
+	key, err := r.correlationKey(n)
+	if err != nil {
+		r.openIncident(tok, n, store.IncidentExpression, err.Error(), "", "")
+		return nil
 	}
+	r.putSubscription(tok, n, tok.ID, key)
+	return nil
+}
+
+// correlationKey evaluates the correlation key of message event n ("" when it has none).
+func (r *run) correlationKey(n *node) (string, error) {
+	if n.correlation == nil {
+		return "", nil
+	}
+	v, err := n.correlation.EvalIn(r.budget, r.values)
+	if err != nil {
+		return "", fmt.Errorf("correlation key of %q failed: %v", n.el.ID, err)
+	}
+	key := correlationString(v)
+	if len(key) > MaxBusinessKeyBytes {
+		return "", checkSize(fmt.Sprintf("correlation key of %q", n.el.ID), len(key), MaxBusinessKeyBytes)
+	}
+	return key, nil
+}
+
+// putSubscription subscribes message event n with key, owned by the token tokenID; tok
+// (nil at process level) is the token its message.subscribed names.
+func (r *run) putSubscription(tok *store.Token, n *node, tokenID, key string) {
 	s := &store.Subscription{
-		ID: newID(), InstanceID: r.inst.ID, TokenID: tok.ID, ElementID: n.el.ID,
+		ID: newID(), InstanceID: r.inst.ID, TokenID: tokenID, ElementID: n.el.ID,
 		DefinitionID: r.inst.DefinitionID, DefinitionKey: r.inst.DefinitionKey,
 		MessageName: n.messageName, CorrelationKey: key, CreatedAt: r.now,
 	}
 	r.putSub(s)
 	r.event(event.MessageSubscribed, tok, n, map[string]any{"message": n.messageName, "correlationKey": key})
-	return nil
 }
 
 // correlationString renders a correlation value the way a sender writes it: numbers
@@ -560,6 +602,9 @@ func (r *run) applyMappings(ms []compiledMapping, extra map[string]any, tok *sto
 // fireTimer runs a due timer job.
 func (r *run) fireTimer(j *store.Job) error {
 	n := r.p.nodes[j.ElementID]
+	if n != nil && n.eventSub() != nil {
+		return r.fireEventSubTimer(j, n)
+	}
 	tok := r.tokens[j.TokenID]
 	if n == nil || tok == nil {
 		r.dropJob(j) // its token is gone (it would have been deleted with it); nothing to do

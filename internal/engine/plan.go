@@ -23,6 +23,8 @@ type plan struct {
 	start         *node
 	timerStarts   []*node
 	messageStarts []*node
+	// eventSubs are the event subprocesses at process level (see node.eventSubs).
+	eventSubs []*node
 }
 
 type node struct {
@@ -40,6 +42,11 @@ type node struct {
 	attachedTo  *node
 	// start is the none start event inside a subprocess.
 	start *node
+	// eventSubs are the event subprocesses directly inside this subprocess: their start
+	// events are armed while a token stands here (see armScope in eventsub.go).
+	eventSubs []*node
+	// trigger is the start event of an event subprocess (nil on any other node).
+	trigger *node
 
 	script  *expression.Program
 	inputs  []compiledMapping
@@ -142,6 +149,13 @@ func (c *compiler) build(cont *bpmn.Container, parent *node) {
 		}
 		n := &node{el: el, parent: parent}
 		c.p.nodes[el.ID] = n
+		if el.Kind == bpmn.KindSubProcess && el.TriggeredByEvent {
+			if parent == nil {
+				c.p.eventSubs = append(c.p.eventSubs, n)
+			} else {
+				parent.eventSubs = append(parent.eventSubs, n)
+			}
+		}
 		// Ids, job types, error codes and assignees go into every event, row and
 		// index that names them: bounded like any name.
 		for _, f := range [...]struct{ what, v string }{{"id", el.ID}, {"job type", el.Task.JobType}, {"assignee", el.Task.Assignee}} {
@@ -220,7 +234,13 @@ func (c *compiler) link(n *node) bool {
 		n.attachedTo = host
 		host.boundaries = append(host.boundaries, n)
 	}
-	if el.Kind == bpmn.KindStartEvent && n.parent != nil && (el.Event == nil || el.Event.Type == bpmn.EventNone) {
+	switch {
+	case el.Kind != bpmn.KindStartEvent || n.parent == nil:
+	case n.parent.el.TriggeredByEvent:
+		if el.Event != nil && el.Event.Type != bpmn.EventNone {
+			n.parent.trigger = n
+		}
+	case el.Event == nil || el.Event.Type == bpmn.EventNone:
 		n.parent.start = n
 	}
 	return true
@@ -335,7 +355,8 @@ func (c *compiler) compileMessage(n *node, ev *bpmn.EventDefinition) {
 	if len(m.Name) > MaxNameBytes {
 		c.bad(el, "message name is %d bytes, more than the limit of %d bytes", len(m.Name), MaxNameBytes)
 	}
-	if el.Kind != bpmn.KindStartEvent && strings.TrimSpace(m.CorrelationKey) != "" {
+	// An event subprocess's message start subscribes for its instance, with the key.
+	if (el.Kind != bpmn.KindStartEvent || n.eventSub() != nil) && strings.TrimSpace(m.CorrelationKey) != "" {
 		n.correlation = c.compile(el, "correlation key", m.CorrelationKey)
 	}
 }
@@ -364,7 +385,12 @@ func (c *compiler) compileError(n *node, ev *bpmn.EventDefinition) {
 // no parallel gateway's flow has a condition; then marks the wait states.
 func (c *compiler) checkGraph() {
 	for _, n := range c.p.nodes {
-		if n.el.Kind.IsSubProcess() && n.start == nil {
+		switch {
+		case n.el.Kind.IsSubProcess() && n.el.TriggeredByEvent:
+			if n.trigger == nil {
+				c.bad(n.el, "event subprocess has no start event with a trigger")
+			}
+		case n.el.Kind.IsSubProcess() && n.start == nil:
 			c.bad(n.el, "subprocess has no none start event")
 		}
 		if n.el.Kind == bpmn.KindParallelGateway {

@@ -116,6 +116,10 @@ func ReasonErrorCaught(code, boundaryID string) string {
 // boundary timer fired: "timer BOUNDARY".
 func ReasonTimer(boundaryID string) string { return "timer " + boundaryID }
 
+// ReasonInterrupted is the reason of element.cancelled for the tokens of a scope an
+// interrupting event subprocess took over: "interrupted by event subprocess ES".
+func ReasonInterrupted(eventSubID string) string { return "interrupted by event subprocess " + eventSubID }
+
 // ReasonTerminated is the reason of element.cancelled for the tokens a terminate end
 // event ended: "terminate end event END".
 func ReasonTerminated(endID string) string { return "terminate end event " + endID }

@@ -64,7 +64,7 @@ func TestDocsListEveryName(t *testing.T) {
 			t.Errorf("docs/events.md does not name %s (`%s`)", name, v)
 		}
 	}
-	for _, r := range []string{ReasonErrorCaught("CODE", "BOUNDARY"), ReasonTimer("BOUNDARY"), ReasonTerminated("END")} {
+	for _, r := range []string{ReasonErrorCaught("CODE", "BOUNDARY"), ReasonTimer("BOUNDARY"), ReasonTerminated("END"), ReasonInterrupted("ES")} {
 		if !strings.Contains(doc, "`"+r+"`") {
 			t.Errorf("docs/events.md does not name the reason `%s`", r)
 		}

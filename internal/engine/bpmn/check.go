@@ -100,7 +100,8 @@ func (r *Report) Process(id string) *ProcessReport {
 // intermediate throw events; timer boundary events and interrupting error boundary events
 // on tasks and subprocesses; tasks and manual tasks (pass through); service, send and
 // business rule tasks with a job type; user tasks; script tasks with a script; exclusive
-// and parallel gateways; embedded subprocesses. Anything else, and any activity with a
+// and parallel gateways; embedded subprocesses; event subprocesses with a timer or
+// message start (interrupting or not) or an error start (interrupting). Anything else, and any activity with a
 // loop or multi-instance marker, is reported as unsupported.
 func Check(d *Definitions) *Report {
 	r := &Report{}
@@ -245,7 +246,10 @@ func (c *checker) container(ct *Container, owner *Element) {
 		}
 		if e.Children != nil {
 			c.container(e.Children, e)
-			if !e.TriggeredByEvent && e.Kind == KindSubProcess {
+			switch {
+			case e.TriggeredByEvent && e.Kind == KindSubProcess:
+				c.eventSubprocess(e, ct, from, to)
+			case e.Kind == KindSubProcess:
 				c.startEvents(e.Children, nil, e)
 			}
 		}
@@ -504,6 +508,9 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 	}
 	switch e.Kind {
 	case KindStartEvent:
+		if owner != nil && owner.TriggeredByEvent {
+			return eventSubStartUnsupported(e, ev)
+		}
 		switch {
 		case ev == EventNone:
 			return ""
@@ -558,9 +565,6 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 	case KindExclusiveGateway, KindParallelGateway:
 		return ""
 	case KindSubProcess:
-		if e.TriggeredByEvent {
-			return "event subprocesses are not supported"
-		}
 		return ""
 	case KindTransaction:
 		return "transactions are not supported"
@@ -578,6 +582,50 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 		return "complex gateways are not supported"
 	}
 	return fmt.Sprintf("%s elements are not supported", e.Kind)
+}
+
+// eventSubStartUnsupported returns why the engine cannot execute e, the start event of
+// an event subprocess with trigger ev, or "" when it can. (The structure of an event
+// subprocess, one start event with a trigger, is checked by eventSubprocess.)
+func eventSubStartUnsupported(e *Element, ev EventType) string {
+	switch ev {
+	case EventNone:
+		return "" // a problem, not an unsupported element: see eventSubprocess
+	case EventTimer, EventMessage:
+		return ""
+	case EventError:
+		if !e.IsInterrupting {
+			return "error start events of event subprocesses are always interrupting (isInterrupting=\"false\" is not allowed)"
+		}
+		return ""
+	}
+	return fmt.Sprintf("%s start events of event subprocesses are not supported", ev)
+}
+
+// eventSubprocess checks the structure of an event subprocess e: no sequence flow enters
+// or leaves it, no boundary event is attached to it (boundaries are the attached
+// elements of ct, its container), and it holds exactly one start event, with a trigger.
+func (c *checker) eventSubprocess(e *Element, ct *Container, from, to map[string][]*SequenceFlow) {
+	if len(from[e.ID]) > 0 || len(to[e.ID]) > 0 {
+		c.problem(e.ID, e.Kind, e.Line, e.Col, "an event subprocess has no incoming or outgoing sequence flows")
+	}
+	for _, b := range ct.Elements {
+		if b.Kind == KindBoundaryEvent && b.AttachedTo == e.ID {
+			c.problem(b.ID, b.Kind, b.Line, b.Col, "boundary event attached to event subprocess %q: event subprocesses have no boundary events", e.ID)
+		}
+	}
+	var starts []*Element
+	for _, s := range e.Children.Elements {
+		if s.Kind == KindStartEvent {
+			starts = append(starts, s)
+		}
+	}
+	switch {
+	case len(starts) != 1:
+		c.problem(e.ID, e.Kind, e.Line, e.Col, "an event subprocess has exactly one start event, this one has %d", len(starts))
+	case starts[0].Event == nil && len(starts[0].Multiple) == 0:
+		c.problem(starts[0].ID, starts[0].Kind, starts[0].Line, starts[0].Col, "the start event of event subprocess %q has no trigger (a message, timer, error, ... event definition)", e.ID)
+	}
 }
 
 func orNone(t EventType) EventType {
