@@ -174,9 +174,6 @@ func (r *run) leave(tok *store.Token, n *node, flows []*flow) error {
 		return nil
 	}
 	r.disarmBoundaries(tok, n)
-	if len(n.eventSubs) > 0 {
-		r.disarmScope(tok.ID)
-	}
 	r.left(tok, n)
 	if len(flows) == 0 {
 		return r.consume(tok)
@@ -228,6 +225,9 @@ func (r *run) completeScope(scopeID string) error {
 	n, err := r.nodeOf(scope)
 	if err != nil {
 		return err
+	}
+	if len(n.eventSubs) > 0 {
+		r.disarmScope(scope.ID) // the scope is done, even if no flow can be taken from it
 	}
 	return r.next(scope, n)
 }
