@@ -174,7 +174,11 @@ func checkDI(t *testing.T, dg *bpmn.Diagram, root *svgNode) {
 		}
 	}
 	for _, e := range dg.Plane.Edges {
-		nodes := ids["edge-"+e.ElementRef]
+		ref := e.ElementRef
+		if ref == "" {
+			ref = e.ID // an edge of no element is named by its DI id
+		}
+		nodes := ids["edge-"+ref]
 		if len(nodes) == 0 {
 			t.Errorf("edge %s (%s) is not drawn", e.ElementRef, e.ID)
 			continue
@@ -209,8 +213,236 @@ func TestMIWG(t *testing.T) {
 			}
 			root := parseSVG(t, svg)
 			checkDI(t, d.Diagrams[0], root)
+			checkInView(t, root)
 			golden(t, filepath.Join("miwg", name+".svg"), svg)
 		})
+	}
+}
+
+// checkInView asserts that the viewBox holds every shape, edge and label drawn.
+func checkInView(t *testing.T, root *svgNode) {
+	t.Helper()
+	vb := floats(t, root.attr("viewBox"))
+	inside := func(what string, x, y float64) {
+		if x < vb[0]-1e-6 || y < vb[1]-1e-6 || x > vb[0]+vb[2]+1e-6 || y > vb[1]+vb[3]+1e-6 {
+			t.Errorf("%s: point %v,%v is outside the viewBox %v", what, x, y, vb)
+		}
+	}
+	root.walk(func(n *svgNode) {
+		if b := n.attr("data-bounds"); b != "" {
+			f := floats(t, b)
+			inside(n.attr("data-testid"), f[0], f[1])
+			inside(n.attr("data-testid"), f[0]+f[2], f[1]+f[3])
+		}
+		if w := n.attr("data-waypoints"); w != "" {
+			f := floats(t, w)
+			for i := 0; i+1 < len(f); i += 2 {
+				inside(n.attr("data-testid"), f[i], f[i+1])
+			}
+		}
+		if strings.HasPrefix(n.attr("data-testid"), "label-") {
+			n.walk(func(k *svgNode) {
+				if k.XMLName.Local == "tspan" {
+					x, _ := strconv.ParseFloat(k.attr("x"), 64)
+					y, _ := strconv.ParseFloat(k.attr("y"), 64)
+					inside(n.attr("data-testid"), x, y)
+				}
+			})
+		}
+	})
+}
+
+// hasClass reports whether n or an element inside it has the class.
+func hasClass(n *svgNode, class string) bool {
+	found := false
+	n.walk(func(k *svgNode) {
+		found = found || strings.Contains(" "+k.attr("class")+" ", " "+class+" ")
+	})
+	return found
+}
+
+// TestDrawn checks the pieces of a collaboration as Camunda Modeler writes it: process
+// data inputs and outputs, message envelopes, an edge without element, calls of global
+// tasks, a black-box pool, every event subprocess start and boundary kind.
+func TestDrawn(t *testing.T) {
+	t.Parallel()
+	d := load(t, "testdata/drawn.bpmn")
+	svg, err := Render(d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := parseSVG(t, svg)
+	checkDI(t, d.Diagrams[0], root)
+	checkInView(t, root)
+	golden(t, "drawn.svg", svg)
+	ids := byTestID(root)
+	tests := []struct {
+		id      string
+		classes []string // on the group or inside it
+		absent  []string
+	}{
+		{"shape-orderIn", []string{"bpmn-dataInput", "marker-dataInput", "icon", "fold"}, []string{"icon-solid", "marker-collection", "bpmn-unknown"}},
+		{"shape-linesIn", []string{"bpmn-dataInput", "marker-collection"}, nil},
+		{"shape-receiptOut", []string{"bpmn-dataOutput", "marker-dataOutput", "icon-solid"}, nil},
+		{"label-orderIn", []string{"label"}, nil},
+		{"edge-readOrder", []string{"bpmn-dataInputAssociation", "arrow-lines"}, nil},
+		{"edge-writeReceipt", []string{"bpmn-dataOutputAssociation", "arrow-lines"}, nil},
+		{"edge-m1", []string{"bpmn-messageFlow", "marker-message", "message-initiating", "envelope"}, []string{"message-non-initiating"}},
+		{"edge-m2", []string{"marker-message", "message-non-initiating"}, []string{"message-initiating"}},
+		{"edge-m3", []string{"bpmn-messageFlow"}, []string{"marker-message"}},
+		{"edge-noteLink_di", []string{"bpmn-association", "no-element"}, []string{"arrow", "arrow-lines"}},
+		{"shape-customer", []string{"bpmn-participant", "black-box"}, []string{"band"}},
+		{"shape-shopPool", []string{"bpmn-participant", "band"}, []string{"black-box"}},
+		{"shape-callUser", []string{"bpmn-callActivity", "marker-user"}, []string{"marker-sub-process"}},
+		{"shape-callGlobal", []string{"bpmn-callActivity"}, []string{"marker-sub-process", "marker-user"}},
+		{"shape-callMany", []string{"bpmn-callActivity", "marker-sequential", "marker-sub-process"}, nil},
+		{"shape-rate", []string{"marker-business-rule", "marker-parallel"}, nil},
+		{"shape-small", []string{"marker-manual", "marker-loop", "marker-compensation"}, nil},
+		{"shape-pm", []string{"marker-parallel-multiple"}, []string{"marker-multiple"}},
+		{"shape-evgw", []string{"marker-event-based"}, nil},
+		{"shape-pevgw", []string{"marker-event-based-parallel"}, nil},
+		{"shape-cx", []string{"marker-complex"}, nil},
+		{"shape-split", []string{"marker-inclusive"}, nil},
+		{"shape-lthrow", []string{"marker-link", "icon-solid"}, nil},
+		{"shape-lcatch", []string{"marker-link"}, []string{"icon-solid"}},
+		{"shape-esc", []string{"event-end", "marker-escalation"}, nil},
+		{"shape-bSignal", []string{"non-interrupting", "marker-signal"}, nil},
+		{"shape-bCond", []string{"marker-conditional"}, []string{"non-interrupting"}},
+		{"shape-bEsc", []string{"non-interrupting", "marker-escalation"}, nil},
+		{"shape-bMsg", []string{"non-interrupting", "marker-message"}, nil},
+		{"shape-tx", []string{"bpmn-transaction", "inner", "expanded"}, nil},
+		{"shape-txCancel", []string{"marker-cancel"}, nil},
+		{"shape-txCancelled", []string{"bpmn-boundaryEvent", "marker-cancel"}, []string{"non-interrupting"}},
+		{"shape-shipComp", []string{"marker-compensate"}, nil},
+		{"shape-unship", []string{"marker-compensation"}, nil},
+		{"edge-compAssoc", []string{"bpmn-association", "arrow-lines"}, nil},
+		{"shape-picks", []string{"collapsed", "marker-sequential", "marker-sub-process"}, nil},
+		{"shape-adhoc", []string{"marker-ad-hoc", "marker-sub-process"}, nil},
+		{"shape-evCollapsed", []string{"event-subprocess", "collapsed", "marker-sub-process"}, nil},
+		{"shape-es_timer", []string{"non-interrupting", "marker-timer"}, nil},
+		{"shape-es_error", []string{"marker-error"}, []string{"non-interrupting"}},
+		{"shape-es_escalation", []string{"non-interrupting", "marker-escalation"}, nil},
+		{"shape-es_signal", []string{"marker-signal"}, []string{"non-interrupting"}},
+		{"shape-es_conditional", []string{"non-interrupting", "marker-conditional"}, nil},
+		{"shape-es_compensate", []string{"marker-compensate"}, []string{"non-interrupting", "icon-solid"}},
+		{"shape-es_message", []string{"non-interrupting", "marker-message"}, nil},
+		{"shape-evsub_timer", []string{"event-subprocess", "expanded"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.id, func(t *testing.T) {
+			t.Parallel()
+			nodes := ids[tc.id]
+			if len(nodes) != 1 {
+				t.Fatalf("%d groups for %s, want 1", len(nodes), tc.id)
+			}
+			for _, c := range tc.classes {
+				if !hasClass(nodes[0], c) {
+					t.Errorf("%s lacks class %s", tc.id, c)
+				}
+			}
+			for _, c := range tc.absent {
+				if hasClass(nodes[0], c) {
+					t.Errorf("%s has class %s", tc.id, c)
+				}
+			}
+		})
+	}
+	// The edge of no element links nothing a click could open.
+	if n := ids["edge-noteLink_di"]; len(n) == 1 && n[0].attr("data-element-id") != "" {
+		t.Errorf("edge without element has data-element-id %q", n[0].attr("data-element-id"))
+	}
+	s, err := Prepare(d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Has("") {
+		t.Error(`Has("") is true: the edge without element is indexed`)
+	}
+	// The envelope sits halfway along the flow: m1 runs from y 0 to 212 at x 250.
+	env := ""
+	ids["edge-m1"][0].walk(func(n *svgNode) {
+		if n.attr("class") == "envelope" {
+			env = n.attr("x") + " " + n.attr("y") + " " + n.attr("width") + " " + n.attr("height")
+		}
+	})
+	if env != "240 99 20 14" {
+		t.Errorf("envelope of m1 at %q, want 240 99 20 14", env)
+	}
+}
+
+// TestTaskLabel lays out names in tasks of every common size, with and without a type
+// icon and bottom markers: the lines stay inside the shape, clear of the icon and the
+// markers where the shape has room for that, keep the words in order, and end in "…"
+// exactly when words are left out.
+func TestTaskLabel(t *testing.T) {
+	t.Parallel()
+	names := []string{
+		"Ship",
+		"Check order",
+		"Check the customer's credit limit",
+		"Check the customer's credit limit and the payment history of the last two years before the order ships",
+		"Supercalifragilisticexpialidocious",
+		"Überprüfe die Bestellung des Kunden und reserviere die Ware im Lager",
+	}
+	sizes := [][2]float64{{100, 80}, {120, 80}, {150, 60}, {200, 80}, {80, 60}, {80, 40}, {60, 40}, {100, 100}, {50, 30}}
+	lh := fontSize * lineHeight
+	for _, sz := range sizes {
+		for _, icon := range []bool{false, true} {
+			for _, markers := range []bool{false, true} {
+				for _, name := range names {
+					wd, h := sz[0], sz[1]
+					lines, cx, top := taskLabel(name, wd, h, icon, markers)
+					where := fmt.Sprintf("%vx%v icon=%v markers=%v %q: %q", wd, h, icon, markers, name, lines)
+					if len(lines) == 0 {
+						t.Errorf("%s: no lines", where)
+						continue
+					}
+					wide := widest(lines)
+					left, right := cx-wide/2, cx+wide/2
+					if left < 4 || right > wd-4 {
+						t.Errorf("%s: lines run from x %.1f to %.1f, outside the shape", where, left, right)
+					}
+					bottom := top + float64(len(lines))*lh
+					if top < 0 || bottom > h+0.01 {
+						t.Errorf("%s: block from y %.1f to %.1f, outside the shape", where, top, bottom)
+					}
+					if icon && wd >= 60 && h >= 40 && top < iconBottom && left < iconRight {
+						t.Errorf("%s: block at x %.1f, y %.1f covers the type icon", where, left, top)
+					}
+					if markers && h >= 40 && bottom > h-markerSize-markerBottom {
+						t.Errorf("%s: block ends at y %.1f, on the markers", where, bottom)
+					}
+					joined := strings.Join(lines, " ")
+					cutShort := strings.HasSuffix(joined, "…")
+					joined = strings.TrimSuffix(joined, "…")
+					words := strings.Fields(name)
+					if !cutShort && joined != strings.Join(words, " ") && strings.ReplaceAll(joined, " ", "") != strings.Join(words, "") {
+						t.Errorf("%s: uncut lines lose words of the name", where)
+					}
+					if cutShort && !strings.HasPrefix(strings.Join(words, ""), strings.ReplaceAll(joined, " ", "")) {
+						t.Errorf("%s: cut lines are not the start of the name", where)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestCut(t *testing.T) {
+	t.Parallel()
+	lines := []string{"Check the", "customer's credit", "limit"}
+	if got := cut(lines, 3, 100, fontSize); !slices.Equal(got, lines) {
+		t.Errorf("cut to as many lines changed them: %q", got)
+	}
+	got := cut(lines, 2, 100, fontSize)
+	if len(got) != 2 || got[0] != "Check the" || !strings.HasSuffix(got[1], "…") || textWidth(got[1], fontSize) > 100 {
+		t.Errorf("cut to 2 lines = %q, want the first line whole and the second ending in … within 100", got)
+	}
+	if got := cut(lines, 1, 30, fontSize); len(got) != 1 || textWidth(got[0], fontSize) > 30 || !strings.HasSuffix(got[0], "…") {
+		t.Errorf("cut to one narrow line = %q", got)
+	}
+	if got := cut(lines, 0, 100, fontSize); len(got) != 1 {
+		t.Errorf("cut to 0 lines kept %d, want 1", len(got))
 	}
 }
 
@@ -228,13 +460,6 @@ func TestMarkers(t *testing.T) {
 	golden(t, "kinds.svg", svg)
 	ids := byTestID(root)
 
-	hasClass := func(n *svgNode, class string) bool {
-		found := false
-		n.walk(func(k *svgNode) {
-			found = found || strings.Contains(" "+k.attr("class")+" ", " "+class+" ")
-		})
-		return found
-	}
 	tests := []struct {
 		id      string
 		classes []string // on the group or inside it

@@ -39,8 +39,14 @@ func waypointsAttr(pts []bpmn.Point) string {
 }
 
 func drawEdge(w *bytes.Buffer, e *edgeItem) {
-	fmt.Fprintf(w, `<g class="%s" data-element-id="%s" data-testid="edge-%s" data-waypoints="%s">`,
-		edgeClasses(e), esc(e.id), esc(e.id), waypointsAttr(e.pts))
+	if e.id == "" {
+		// No element: no data-element-id (a click leads nowhere), the DI id names it.
+		fmt.Fprintf(w, `<g class="%s no-element" data-di-id="%s" data-testid="edge-%s" data-waypoints="%s">`,
+			edgeClasses(e), esc(e.diID), esc(e.diID), waypointsAttr(e.pts))
+	} else {
+		fmt.Fprintf(w, `<g class="%s" data-element-id="%s" data-testid="edge-%s" data-waypoints="%s">`,
+			edgeClasses(e), esc(e.id), esc(e.id), waypointsAttr(e.pts))
+	}
 	pts := dedupe(e.pts)
 	if len(pts) < 2 {
 		w.WriteString("</g>")
@@ -87,7 +93,40 @@ func drawEdge(w *bytes.Buffer, e *edgeItem) {
 	}
 	w.WriteString(path("line", linePath(trim(pts, startTrim, endTrim))))
 	w.WriteString(ends.String())
+	if e.message != "" {
+		w.WriteString(envelope(midpoint(pts), e.message))
+	}
 	w.WriteString("</g>")
+}
+
+// envelope returns the message marker of a message flow centered at c: white for an
+// initiating message, shaded for a non-initiating one (BPMN's messageVisibleKind).
+func envelope(c bpmn.Point, kind string) string {
+	class := "message-initiating"
+	if kind == "non_initiating" {
+		class = "message-non-initiating"
+	}
+	x, y := c.X-10, c.Y-7
+	return fmt.Sprintf(`<g class="marker marker-message %s">%s%s</g>`, class,
+		rect("envelope", x, y, 20, 14, 0),
+		path("envelope-flap", fmt.Sprintf("M%s %s L%s %s L%s %s", num(x), num(y), num(c.X), num(c.Y), num(x+20), num(y))))
+}
+
+// midpoint returns the point halfway along the polyline pts (at least two points).
+func midpoint(pts []bpmn.Point) bpmn.Point {
+	total := 0.0
+	for i := 1; i < len(pts); i++ {
+		total += math.Hypot(pts[i].X-pts[i-1].X, pts[i].Y-pts[i-1].Y)
+	}
+	rest := total / 2
+	for i := 1; i < len(pts); i++ {
+		l := math.Hypot(pts[i].X-pts[i-1].X, pts[i].Y-pts[i-1].Y)
+		if l >= rest && l > 0 {
+			return along(pts[i-1], unit(pts[i], pts[i-1]), rest)
+		}
+		rest -= l
+	}
+	return pts[len(pts)-1]
 }
 
 // dedupe drops repeated points, which have no direction.

@@ -14,6 +14,10 @@ const (
 	kindParticipant bpmn.Kind = "participant"
 	kindLane        bpmn.Kind = "lane"
 	kindUnknown     bpmn.Kind = "unknown"
+	// The data inputs and outputs of a process's ioSpecification: the model keeps them as
+	// raw XML, the diagram draws them as data objects with an arrow.
+	kindDataInput  bpmn.Kind = "dataInput"
+	kindDataOutput bpmn.Kind = "dataOutput"
 )
 
 // geom is the outline of a shape, used for overlays (halos, highlights).
@@ -45,6 +49,10 @@ type shapeItem struct {
 	collection bool // data objects
 	subMarker  bool // collapsed subprocess or call activity to a process: [+]
 	parallelMI bool // parallel multiple event
+	blackBox   bool // a pool without a process: no name band, the name in the middle
+	// globalKind is the task kind a call activity's called global task stands for (its
+	// type icon is drawn), "" otherwise.
+	globalKind bpmn.Kind
 }
 
 // edgeItem is one DI edge.
@@ -58,6 +66,11 @@ type edgeItem struct {
 	conditional bool
 	direction   string // associations: None, One, Both
 	label       *labelItem
+	// message is the messageVisibleKind of a message flow's DI edge: "initiating" or
+	// "non_initiating" draw the message envelope, "" draws none.
+	message string
+	// diID is the DI id of an edge that references no element (its testid).
+	diID string
 }
 
 // labelItem is a text block drawn in the label layer.
@@ -218,6 +231,7 @@ func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
 			roots[id] = n
 		}
 	}
+	ios := dataIOs(d)
 	drawn := &drawnSet{ids: map[string]bool{}, content: map[*bpmn.Element]bool{}}
 	for _, sh := range dg.Plane.Shapes {
 		drawn.ids[sh.ElementRef] = true
@@ -238,9 +252,14 @@ func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
 				}
 			}
 			it.horizontal = sh.IsHorizontal == nil || *sh.IsHorizontal
+			it.blackBox = idx.Process(pt.ProcessRef) == nil
 		case lanes[sh.ElementRef] != nil:
 			it.kind, it.name, it.rank = kindLane, lanes[sh.ElementRef].Name, rankLane
 			it.horizontal = sh.IsHorizontal == nil || *sh.IsHorizontal
+		case ios[sh.ElementRef] != nil:
+			n := ios[sh.ElementRef]
+			it.kind, it.name = bpmn.Kind(n.Name.Local), attrOf(n.Attrs, "name")
+			it.collection = attrOf(n.Attrs, "isCollection") == "true"
 		}
 		if it.label == nil && it.name != "" && externalLabel(it.kind) {
 			it.label = shapeLabel(it)
@@ -255,6 +274,10 @@ func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
 	for _, ed := range dg.Plane.Edges {
 		it := &edgeItem{id: ed.ElementRef, di: ed, pts: ed.Waypoints, kind: kindUnknown}
 		switch {
+		case ed.ElementRef == "":
+			// An edge of no element (tools draw annotation links so) connects two shapes
+			// without meaning a flow: it is drawn as an undirected association.
+			it.kind, it.diID = bpmn.KindAssociation, ed.ID
 		case idx.Flow(ed.ElementRef) != nil:
 			f := idx.Flow(ed.ElementRef)
 			it.kind, it.name = bpmn.KindSequenceFlow, f.Name
@@ -264,6 +287,10 @@ func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
 			}
 		case messageFlows[ed.ElementRef] != nil:
 			it.kind, it.name = bpmn.KindMessageFlow, messageFlows[ed.ElementRef].Name
+			switch v := attrOf(ed.Extra.Attrs, "messageVisibleKind"); v {
+			case "initiating", "non_initiating":
+				it.message = v
+			}
 		case idx.Element(ed.ElementRef) != nil:
 			el := idx.Element(ed.ElementRef)
 			it.kind, it.name, it.direction = el.Kind, el.Name, el.AssociationDir
@@ -272,7 +299,7 @@ func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
 			it.label = edgeLabel(it)
 		}
 		s.edges = append(s.edges, it)
-		if _, ok := s.edgeByID[it.id]; !ok {
+		if _, ok := s.edgeByID[it.id]; !ok && it.id != "" {
 			s.edgeByID[it.id] = it
 		}
 	}
@@ -311,9 +338,14 @@ func resolveElement(it *shapeItem, idx *bpmn.Index, roots map[string]*bpmn.Node,
 			}
 			it.rank = rankExpanded + depth
 		} else {
-			// A call activity shows [+] unless it calls a global task.
-			it.subMarker = k.IsSubProcess() ||
-				k == bpmn.KindCallActivity && (roots[el.CalledElement] == nil || roots[el.CalledElement].Name.Local != "globalTask")
+			// A call activity shows [+] unless it calls a global task; one calling a
+			// global user, script, manual or business rule task shows that task's icon.
+			global := ""
+			if k == bpmn.KindCallActivity {
+				global = globalTask(roots, el.CalledElement)
+			}
+			it.subMarker = k.IsSubProcess() || k == bpmn.KindCallActivity && global == ""
+			it.globalKind = globalKinds[global]
 		}
 	case k == bpmn.KindDataObjectReference || k == bpmn.KindDataObject:
 		obj := el
@@ -343,6 +375,69 @@ func resolveElement(it *shapeItem, idx *bpmn.Index, roots map[string]*bpmn.Node,
 			it.label = groupLabel(it)
 		}
 	}
+}
+
+// globalKinds maps the global task elements to the task kind whose icon a call activity
+// calling one of them shows.
+var globalKinds = map[string]bpmn.Kind{
+	"globalUserTask":         bpmn.KindUserTask,
+	"globalScriptTask":       bpmn.KindScriptTask,
+	"globalManualTask":       bpmn.KindManualTask,
+	"globalBusinessRuleTask": bpmn.KindBusinessRuleTask,
+}
+
+// globalTask returns the element name of the global task ref names ("globalTask",
+// "globalUserTask", ...), or "" when ref names none. A reference may carry a namespace
+// prefix ("tns:check").
+func globalTask(roots map[string]*bpmn.Node, ref string) string {
+	n := roots[ref]
+	if n == nil {
+		if i := strings.LastIndexByte(ref, ':'); i >= 0 {
+			n = roots[ref[i+1:]]
+		}
+	}
+	if n == nil || n.Name.Space != bpmn.NSModel {
+		return ""
+	}
+	if l := n.Name.Local; l == "globalTask" || globalKinds[l] != "" {
+		return l
+	}
+	return ""
+}
+
+// dataIOs returns the dataInput and dataOutput elements of the ioSpecifications of d's
+// processes and activities by id, as the raw nodes the model keeps of them.
+func dataIOs(d *bpmn.Definitions) map[string]*bpmn.Node {
+	out := map[string]*bpmn.Node{}
+	add := func(children []*bpmn.Node) {
+		for _, n := range children {
+			if n.Name.Space != bpmn.NSModel || n.Name.Local != "ioSpecification" {
+				continue
+			}
+			for _, c := range n.Children {
+				if c.Name.Space != bpmn.NSModel || c.Name.Local != string(kindDataInput) && c.Name.Local != string(kindDataOutput) {
+					continue
+				}
+				if id := attrOf(c.Attrs, "id"); id != "" && out[id] == nil {
+					out[id] = c
+				}
+			}
+		}
+	}
+	var walk func(c *bpmn.Container)
+	walk = func(c *bpmn.Container) {
+		for _, e := range c.Elements {
+			add(e.Extra.Children)
+			if e.Children != nil {
+				walk(e.Children)
+			}
+		}
+	}
+	for _, p := range d.Processes {
+		add(p.Extra.Children)
+		walk(&p.Container)
+	}
+	return out
 }
 
 // drawnSet holds the ids that have a shape in the plane drawn, and which subprocesses
@@ -381,7 +476,7 @@ func attrOf(attrs []xml.Attr, local string) string {
 // externalLabel reports whether shapes of kind k have their name outside the shape.
 func externalLabel(k bpmn.Kind) bool {
 	return k.IsEvent() || k.IsGateway() || k == bpmn.KindDataObjectReference || k == bpmn.KindDataObject ||
-		k == bpmn.KindDataStoreReference
+		k == bpmn.KindDataStoreReference || k == kindDataInput || k == kindDataOutput
 }
 
 // shapeLabel places the name of an event, gateway or data element: in its DI label
@@ -423,6 +518,14 @@ func edgeLabel(it *edgeItem) *labelItem {
 		l.top = mid.Y - l.height/2
 	} else {
 		l.top = mid.Y - 4 - l.height
+	}
+	if it.message != "" && a != b {
+		// The message envelope (20 x 14) sits on the midpoint: the label moves past it.
+		if math.Abs(a.X-b.X) < math.Abs(a.Y-b.Y) {
+			l.cx += 10
+		} else {
+			l.top -= 7
+		}
 	}
 	return l
 }

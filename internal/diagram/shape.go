@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 )
@@ -113,6 +114,9 @@ func shapeClasses(it *shapeItem) string {
 		if !it.horizontal {
 			c = append(c, "vertical")
 		}
+		if it.blackBox {
+			c = append(c, "black-box")
+		}
 	}
 	return strings.Join(c, " ")
 }
@@ -132,6 +136,14 @@ func drawShape(w *bytes.Buffer, it *shapeItem) {
 		drawPool(w, it)
 	case k == bpmn.KindDataObjectReference || k == bpmn.KindDataObject:
 		drawDataObject(w, it)
+	case k == kindDataInput || k == kindDataOutput:
+		drawDataObject(w, it)
+		// bpmn.io's data arrow: hollow for an input, solid for an output.
+		class := "icon"
+		if k == kindDataOutput {
+			class = "icon-solid"
+		}
+		fmt.Fprintf(w, `<g class="marker marker-%s">%s</g>`, k, path(class, "M5 9 L14 9 L14 6 L19 11 L14 16 L14 13 L5 13 Z"))
 	case k == bpmn.KindDataStoreReference:
 		drawDataStore(w, it)
 	case k == bpmn.KindTextAnnotation:
@@ -183,49 +195,121 @@ const (
 	iconRight  = 26.0
 )
 
+// Bottom markers: their size, the gap between them and their distance from the bottom.
+const (
+	markerSize   = 14.0
+	markerGap    = 4.0
+	markerBottom = 4.0
+)
+
 func drawActivity(w *bytes.Buffer, it *shapeItem) {
 	wd, h := it.b.Width, it.b.Height
 	w.WriteString(rect("body", 0, 0, wd, h, 10))
 	if it.kind == bpmn.KindTransaction {
 		w.WriteString(rect("inner", 3, 3, wd-6, h-6, 7))
 	}
-	icon, svg := taskIcon(it.kind)
+	kind := it.kind
+	if it.globalKind != "" {
+		kind = it.globalKind
+	}
+	icon, svg := taskIcon(kind)
 	if icon != "" {
 		fmt.Fprintf(w, `<g class="marker marker-%s">%s</g>`, icon, svg)
 	}
 	markers := activityMarkers(it)
 	if it.expanded {
-		writeLines(w, "text", wrap(it.name, wd-20, fontSize), 10, 8, fontSize, "start", false)
+		lines := wrap(it.name, wd-20, fontSize)
+		lines = cut(lines, int((h-16)/(fontSize*lineHeight)), wd-20, fontSize)
+		writeLines(w, "text", lines, 10, 8, fontSize, "start", false)
 	} else {
-		// Centered, but moved out of the type icon and the bottom markers when the
-		// task has room for that.
-		lines := wrap(it.name, wd-10, fontSize)
-		th := float64(len(lines)) * fontSize * lineHeight
-		lo, hi := 4.0, h-4
-		if icon != "" {
-			widest := 0.0
-			for _, ln := range lines {
-				widest = math.Max(widest, textWidth(ln, fontSize))
-			}
-			if widest > wd-2*iconRight {
-				lo = iconBottom
-			}
-		}
-		if len(markers) > 0 {
-			hi = h - 20
-		}
-		top := (h - th) / 2
-		if th <= hi-lo {
-			top = math.Max(lo, math.Min(top, hi-th))
-		}
-		writeLines(w, "text", lines, wd/2, top, fontSize, "middle", false)
+		lines, cx, top := taskLabel(it.name, wd, h, icon != "", len(markers) > 0)
+		writeLines(w, "text", lines, cx, top, fontSize, "middle", false)
 	}
-	const size, gap = 14.0, 4.0
-	x := wd/2 - (float64(len(markers))*size+float64(len(markers)-1)*gap)/2
+	x := wd/2 - (float64(len(markers))*markerSize+float64(len(markers)-1)*markerGap)/2
 	for _, m := range markers {
-		w.WriteString(markerIcon(m, x, h-size-4))
-		x += size + gap
+		w.WriteString(markerIcon(m, x, h-markerSize-markerBottom))
+		x += markerSize + markerGap
 	}
+}
+
+// taskLabel lays out the name of a collapsed activity of size wd x h: wrapped to the
+// shape's width less a padding, centered, kept clear of the type icon at the top-left
+// (icon) and of the markers along the bottom (markers), and cut with "…" where it is
+// taller than the room left. It returns the lines, the center of the block and its top.
+func taskLabel(name string, wd, h float64, icon, markers bool) (lines []string, cx, top float64) {
+	const pad = 5.0
+	lh := fontSize * lineHeight
+	lo, hi := pad-1, h-pad+1
+	if markers {
+		hi = h - markerSize - markerBottom - 2
+	}
+	if hi-lo < lh {
+		// A shape too low for the markers and a line: the markers give way.
+		lo, hi = math.Max(0, h/2-lh/2), math.Min(h, h/2+lh/2)
+	}
+	rows := func(lo float64) int { return int((hi - lo + 0.01) / lh) }
+	center := func(lines []string, lo float64) float64 {
+		th := float64(len(lines)) * lh
+		return math.Max(lo, math.Min((h-th)/2, hi-th))
+	}
+	full := wrap(name, wd-2*pad, fontSize)
+	if !icon {
+		full = cut(full, rows(lo), wd-2*pad, fontSize)
+		return full, wd / 2, center(full, lo)
+	}
+	// Centered in the whole room, the block misses the icon when it starts below it or
+	// when its widest line stays clear of it.
+	if len(full) <= rows(lo) {
+		top := center(full, lo)
+		if top >= iconBottom || widest(full) <= wd-2*iconRight {
+			return full, wd / 2, top
+		}
+	}
+	// Else below the icon at full width, or in the column right of it, whichever shows
+	// the whole name; failing both, whichever shows more of it.
+	below := iconBottom + 1
+	colW := wd - iconRight - pad
+	if len(full) <= rows(below) {
+		return full, wd / 2, center(full, below)
+	}
+	var beside []string
+	if colW >= 2*fontSize {
+		beside = wrap(name, colW, fontSize)
+		if len(beside) <= rows(lo) {
+			return beside, iconRight + colW/2, center(beside, lo)
+		}
+		beside = cut(beside, rows(lo), colW, fontSize)
+	}
+	if rows(below) >= 1 {
+		full = cut(full, rows(below), wd-2*pad, fontSize)
+		if shown(full) >= shown(beside) {
+			return full, wd / 2, center(full, below)
+		}
+	}
+	if beside != nil {
+		return beside, iconRight + colW/2, center(beside, lo)
+	}
+	// No room clear of the icon: the name goes over it.
+	full = cut(wrap(name, wd-2*pad, fontSize), rows(lo), wd-2*pad, fontSize)
+	return full, wd / 2, center(full, lo)
+}
+
+// shown counts the letters lines show, the ellipsis aside.
+func shown(lines []string) int {
+	n := 0
+	for _, ln := range lines {
+		n += utf8.RuneCountInString(strings.TrimSuffix(ln, "…"))
+	}
+	return n
+}
+
+// widest returns the width of the widest line.
+func widest(lines []string) float64 {
+	w := 0.0
+	for _, ln := range lines {
+		w = math.Max(w, textWidth(ln, fontSize))
+	}
+	return w
 }
 
 // drawPool draws a pool or lane: its body, the name band and the name, rotated for
@@ -235,11 +319,20 @@ func drawPool(w *bytes.Buffer, it *shapeItem) {
 	wd, h := it.b.Width, it.b.Height
 	w.WriteString(rect("body", 0, 0, wd, h, 0))
 	const band = 30.0
+	// The band holds two lines of the name.
+	bandLines := int(math.Floor(band / (fontSize * lineHeight)))
+	if it.blackBox {
+		// A pool without a process (a black box) has no band: its name is in its middle.
+		lines := wrap(it.name, wd-10, fontSize)
+		lines = cut(lines, int(math.Max(1, (h-4)/(fontSize*lineHeight))), wd-10, fontSize)
+		writeLines(w, "text", lines, wd/2, h/2, fontSize, "middle", true)
+		return
+	}
 	if it.horizontal {
 		if it.kind == kindParticipant {
 			w.WriteString(path("band", fmt.Sprintf("M%s 0 L%s %s", num(band), num(band), num(h))))
 		}
-		lines := wrap(it.name, h-10, fontSize)
+		lines := cut(wrap(it.name, h-10, fontSize), bandLines, h-10, fontSize)
 		fmt.Fprintf(w, `<g transform="translate(%s %s) rotate(-90)">`, num(band/2), num(h/2))
 		writeLines(w, "text", lines, 0, 0, fontSize, "middle", true)
 		w.WriteString("</g>")
@@ -248,7 +341,7 @@ func drawPool(w *bytes.Buffer, it *shapeItem) {
 	if it.kind == kindParticipant {
 		w.WriteString(path("band", fmt.Sprintf("M0 %s L%s %s", num(band), num(wd), num(band))))
 	}
-	writeLines(w, "text", wrap(it.name, wd-10, fontSize), wd/2, band/2, fontSize, "middle", true)
+	writeLines(w, "text", cut(wrap(it.name, wd-10, fontSize), bandLines, wd-10, fontSize), wd/2, band/2, fontSize, "middle", true)
 }
 
 func drawDataObject(w *bytes.Buffer, it *shapeItem) {

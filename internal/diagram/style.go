@@ -8,8 +8,11 @@ package diagram
 //
 // Properties: --bpmn-font, --bpmn-stroke (shapes and flows), --bpmn-fill (shape
 // interiors), --bpmn-text, --bpmn-pool-fill, --bpmn-flow (flow lines; default
-// --bpmn-stroke), and for the overlay --bpmn-active, --bpmn-incident, --bpmn-completed,
-// --bpmn-current, --bpmn-visited, --bpmn-selected, --bpmn-stalled, --bpmn-badge-text.
+// --bpmn-stroke), --bpmn-shade (non-initiating message envelopes), and for the overlay
+// --bpmn-active, --bpmn-incident, --bpmn-completed, --bpmn-current, --bpmn-visited,
+// --bpmn-selected, --bpmn-stalled, --bpmn-badge-text. Names are wrapped on the server
+// with Arial's metrics: a --bpmn-font of other widths makes lines longer or shorter than
+// their shapes.
 const DefaultCSS = `
 .bpmn-diagram{font-family:var(--bpmn-font,Arial,Helvetica,"Liberation Sans",sans-serif)}
 .bpmn-diagram text{fill:var(--bpmn-text,#22242a);font-size:12px;stroke:none}
@@ -37,10 +40,13 @@ const DefaultCSS = `
 .bpmn-diagram .icon-bar{stroke-width:2;stroke-linecap:butt}
 .bpmn-diagram .line{fill:none;stroke:var(--bpmn-flow,var(--bpmn-stroke,#22242a));stroke-width:1.5;stroke-linejoin:round}
 .bpmn-diagram .bpmn-messageFlow>.line{stroke-dasharray:8 5}
-.bpmn-diagram .bpmn-association>.line,.bpmn-diagram .bpmn-dataInputAssociation>.line,.bpmn-diagram .bpmn-dataOutputAssociation>.line{stroke-dasharray:.5 5;stroke-linecap:round}
+.bpmn-diagram .bpmn-association>.line,.bpmn-diagram .bpmn-dataInputAssociation>.line,.bpmn-diagram .bpmn-dataOutputAssociation>.line,.bpmn-diagram .bpmn-unknown>.line{stroke-dasharray:.5 5;stroke-linecap:round}
 .bpmn-diagram .arrow{fill:var(--bpmn-flow,var(--bpmn-stroke,#22242a));stroke:var(--bpmn-flow,var(--bpmn-stroke,#22242a));stroke-width:1;stroke-linejoin:round}
 .bpmn-diagram .arrow-open,.bpmn-diagram .message-start,.bpmn-diagram .conditional-marker{fill:var(--bpmn-fill,#fff);stroke:var(--bpmn-flow,var(--bpmn-stroke,#22242a));stroke-width:1.5;stroke-linejoin:round}
 .bpmn-diagram .arrow-lines,.bpmn-diagram .default-marker{fill:none;stroke:var(--bpmn-flow,var(--bpmn-stroke,#22242a));stroke-width:1.5}
+.bpmn-diagram .envelope{fill:var(--bpmn-fill,#fff);stroke:var(--bpmn-stroke,#22242a);stroke-width:1;stroke-linejoin:round}
+.bpmn-diagram .envelope-flap{fill:none;stroke:var(--bpmn-stroke,#22242a);stroke-width:1;stroke-linejoin:round}
+.bpmn-diagram .message-non-initiating>.envelope{fill:var(--bpmn-shade,#b9bec6)}
 .bpmn-diagram .djs-hit{fill:none;stroke:transparent;stroke-width:14}
 .bpmn-diagram .overlays .hl,.bpmn-diagram .overlays .heat,.bpmn-diagram .overlays .taken{fill:none;pointer-events:none}
 .bpmn-diagram .heat{stroke-linejoin:round;stroke-linecap:round}

@@ -123,6 +123,23 @@ func wrap(text string, width, size float64) []string {
 	return lines
 }
 
+// cut keeps the first n lines (at least one) and, when it drops some, ends the last line
+// kept in "…", shortened until it fits width.
+func cut(lines []string, n int, width, size float64) []string {
+	n = max(n, 1)
+	if len(lines) <= n {
+		return lines
+	}
+	out := append([]string(nil), lines[:n]...)
+	last := strings.TrimSuffix(out[n-1], "…")
+	for last != "" && textWidth(last+"…", size) > width {
+		_, sz := utf8.DecodeLastRuneInString(last)
+		last = last[:len(last)-sz]
+	}
+	out[n-1] = strings.TrimRightFunc(last, unicode.IsSpace) + "…"
+	return out
+}
+
 // splitWord cuts a word too wide for one line into pieces that fit (at least one rune
 // each), in one pass: names can be long. It stops after limit pieces, the last one
 // holding the rest.

@@ -73,9 +73,19 @@
       var w = parseFloat(svg.getAttribute("width")) || 800, h = parseFloat(svg.getAttribute("height")) || 400;
       box = { x: 0, y: 0, w: w, h: h };
     }
+    // The viewport takes the height the diagram needs at its width (at most one model unit
+    // per pixel), within bounds: a wide collaboration does not float in a tall empty box,
+    // a tall process gets room, a small one keeps a usable area.
+    var vp = svg.parentNode, cw = vp.clientWidth;
+    if (cw > 0 && box.w > 0 && box.h > 0) {
+      var rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+      var lo = 14 * rem, hi = Math.max(lo, Math.min(window.innerHeight * 0.75, 48 * rem));
+      var need = box.h * Math.min(1, cw / box.w) + 2 * rem;
+      vp.style.height = Math.round(Math.min(hi, Math.max(lo, need))) + "px";
+    }
     // A small diagram is not blown up past its natural size: at most one model unit per
     // pixel, centred in the viewport.
-    var vp = svg.parentNode, cw = vp.clientWidth, ch = vp.clientHeight;
+    var ch = vp.clientHeight;
     if (cw > 0 && ch > 0 && box.w < cw && box.h < ch) {
       box = { x: box.x - (cw - box.w) / 2, y: box.y - (ch - box.h) / 2, w: cw, h: ch };
     }
