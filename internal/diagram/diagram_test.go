@@ -318,7 +318,7 @@ func TestDrawn(t *testing.T) {
 		{"edge-compAssoc", []string{"bpmn-association", "arrow-lines"}, nil},
 		{"shape-picks", []string{"collapsed", "marker-sequential", "marker-sub-process"}, nil},
 		{"shape-adhoc", []string{"marker-ad-hoc", "marker-sub-process"}, nil},
-		{"shape-evCollapsed", []string{"event-subprocess", "collapsed", "marker-sub-process"}, nil},
+		{"shape-evCollapsed", []string{"event-subprocess", "collapsed", "marker-sub-process", "trigger", "non-interrupting", "marker-signal"}, nil},
 		{"shape-es_timer", []string{"non-interrupting", "marker-timer"}, nil},
 		{"shape-es_error", []string{"marker-error"}, []string{"non-interrupting"}},
 		{"shape-es_escalation", []string{"non-interrupting", "marker-escalation"}, nil},

@@ -50,6 +50,9 @@ type shapeItem struct {
 	subMarker  bool // collapsed subprocess or call activity to a process: [+]
 	parallelMI bool // parallel multiple event
 	blackBox   bool // a pool without a process: no name band, the name in the middle
+	// trigger is the start event of a collapsed event subprocess, whose marker the
+	// subprocess shows at its top-left.
+	trigger *bpmn.Element
 	// globalKind is the task kind a call activity's called global task stands for (its
 	// type icon is drawn), "" otherwise.
 	globalKind bpmn.Kind
@@ -346,6 +349,14 @@ func resolveElement(it *shapeItem, idx *bpmn.Index, roots map[string]*bpmn.Node,
 			}
 			it.subMarker = k.IsSubProcess() || k == bpmn.KindCallActivity && global == ""
 			it.globalKind = globalKinds[global]
+			if el.TriggeredByEvent && el.Children != nil {
+				for _, c := range el.Children.Elements {
+					if c.Kind == bpmn.KindStartEvent && c.Event != nil {
+						it.trigger = c
+						break
+					}
+				}
+			}
 		}
 	case k == bpmn.KindDataObjectReference || k == bpmn.KindDataObject:
 		obj := el

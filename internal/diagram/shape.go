@@ -216,6 +216,18 @@ func drawActivity(w *bytes.Buffer, it *shapeItem) {
 	if icon != "" {
 		fmt.Fprintf(w, `<g class="marker marker-%s">%s</g>`, icon, svg)
 	}
+	if tr := it.trigger; tr != nil {
+		// A collapsed event subprocess shows its start event, small, where a task has
+		// its type icon.
+		class := "trigger"
+		if !tr.IsInterrupting {
+			class += " non-interrupting"
+		}
+		name, svg := eventIcon(tr.Event.Type, false, len(tr.Multiple) > 1, attrOf(tr.Extra.Attrs, "parallelMultiple") == "true")
+		fmt.Fprintf(w, `<g class="%s" transform="translate(3 3)">%s<g class="marker marker-%s" transform="scale(0.556)">%s</g></g>`,
+			class, circle("body", 10, 10, 10), name, svg)
+		icon = "trigger"
+	}
 	markers := activityMarkers(it)
 	if it.expanded {
 		lines := wrap(it.name, wd-20, fontSize)

@@ -25,6 +25,8 @@ const DefaultCSS = `
 .bpmn-diagram .non-interrupting>.body,.bpmn-diagram .non-interrupting>.ring{stroke-dasharray:5.5 3}
 .bpmn-diagram .bpmn-callActivity>.body{stroke-width:3.6}
 .bpmn-diagram .event-subprocess>.body{stroke-dasharray:1.5 3}
+.bpmn-diagram .trigger>.body{stroke-width:1}
+.bpmn-diagram .trigger.non-interrupting>.body{stroke-dasharray:3 2}
 .bpmn-diagram .bpmn-participant>.body{fill:var(--bpmn-pool-fill,var(--bpmn-fill,#fff))}
 .bpmn-diagram .bpmn-lane>.body{fill:none;stroke-width:1}
 .bpmn-diagram .bpmn-group>.body{fill:none;stroke-width:1.5;stroke-dasharray:9 4 1.5 4}
