@@ -1078,3 +1078,17 @@ func FuzzRender(f *testing.F) {
 		parseSVG(t, svg)
 	})
 }
+
+// TestEmptyConditionIsConditional: A.2.1 writes a conditionExpression without text on the
+// flow from Task 4; the flow still leaves its task with the conditional diamond.
+func TestEmptyConditionIsConditional(t *testing.T) {
+	t.Parallel()
+	svg, err := Render(load(t, filepath.Join(miwgDir, "A.2.1.bpmn")), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := byTestID(parseSVG(t, svg))["edge-_To9Z8zOCEeSknpIVFCxNIQ"]
+	if len(n) != 1 || !hasClass(n[0], "conditional-marker") {
+		t.Error("flow with an empty conditionExpression has no conditional marker")
+	}
+}

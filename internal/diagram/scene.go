@@ -286,7 +286,9 @@ func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
 			it.kind, it.name = bpmn.KindSequenceFlow, f.Name
 			if src := idx.Element(f.SourceRef); src != nil {
 				it.isDefault = src.Default == f.ID
-				it.conditional = !it.isDefault && f.Condition != "" && src.Kind.IsActivity()
+				// An empty conditionExpression still makes the flow conditional; the model
+				// keeps of it only its language, where it has one.
+				it.conditional = !it.isDefault && (f.Condition != "" || f.ConditionLanguage != "") && src.Kind.IsActivity()
 			}
 		case messageFlows[ed.ElementRef] != nil:
 			it.kind, it.name = bpmn.KindMessageFlow, messageFlows[ed.ElementRef].Name
