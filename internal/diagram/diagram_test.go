@@ -391,7 +391,11 @@ func TestTaskLabel(t *testing.T) {
 			for _, markers := range []bool{false, true} {
 				for _, name := range names {
 					wd, h := sz[0], sz[1]
-					lines, cx, top := taskLabel(name, wd, h, icon, markers)
+					reserve := 0.0
+					if markers {
+						reserve = markerSize + markerBottom + 2
+					}
+					lines, cx, top := taskLabel(name, wd, h, icon, reserve)
 					where := fmt.Sprintf("%vx%v icon=%v markers=%v %q: %q", wd, h, icon, markers, name, lines)
 					if len(lines) == 0 {
 						t.Errorf("%s: no lines", where)
@@ -406,8 +410,11 @@ func TestTaskLabel(t *testing.T) {
 					if top < 0 || bottom > h+0.01 {
 						t.Errorf("%s: block from y %.1f to %.1f, outside the shape", where, top, bottom)
 					}
-					if icon && wd >= 60 && h >= 40 && top < iconBottom && left < iconRight {
-						t.Errorf("%s: block at x %.1f, y %.1f covers the type icon", where, left, top)
+					for i, ln := range lines {
+						lineTop, lineLeft := top+float64(i)*lh+capGap, cx-textWidth(ln, fontSize)/2
+						if icon && wd >= 60 && h >= 40 && lineTop < iconBottom && lineLeft < iconRight {
+							t.Errorf("%s: line %q at x %.1f, y %.1f covers the type icon", where, ln, lineLeft, lineTop)
+						}
 					}
 					if markers && h >= 40 && bottom > h-markerSize-markerBottom {
 						t.Errorf("%s: block ends at y %.1f, on the markers", where, bottom)
@@ -1090,5 +1097,37 @@ func TestEmptyConditionIsConditional(t *testing.T) {
 	n := byTestID(parseSVG(t, svg))["edge-_To9Z8zOCEeSknpIVFCxNIQ"]
 	if len(n) != 1 || !hasClass(n[0], "conditional-marker") {
 		t.Error("flow with an empty conditionExpression has no conditional marker")
+	}
+}
+
+// TestNamesClearOfBoundaryEvents: the name of a task stays above the boundary events on
+// its bottom edge (C.3.0's timer and message boundaries, drawn.bpmn's four on one task).
+func TestNamesClearOfBoundaryEvents(t *testing.T) {
+	t.Parallel()
+	checked := 0
+	for _, f := range []string{filepath.Join(miwgDir, "C.3.0.bpmn"), filepath.Join(miwgDir, "A.3.0.bpmn"), "testdata/drawn.bpmn"} {
+		s, err := Prepare(load(t, f), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range s.shapes {
+			if it.boundaryRoom == 0 {
+				continue
+			}
+			checked++
+			icon, _ := taskIcon(it.kind)
+			reserve := it.boundaryRoom
+			if len(activityMarkers(it)) > 0 {
+				reserve = math.Max(reserve, markerSize+markerBottom+2)
+			}
+			lines, _, top := taskLabel(it.name, it.b.Width, it.b.Height, icon != "", reserve)
+			if bottom := top + float64(len(lines))*fontSize*lineHeight; bottom > it.b.Height-it.boundaryRoom+0.01 {
+				t.Errorf("%s: %s: name %q ends at %.1f, below the top of its boundary events at %.1f",
+					filepath.Base(f), it.id, lines, bottom, it.b.Height-it.boundaryRoom)
+			}
+		}
+	}
+	if checked < 5 {
+		t.Errorf("%d tasks with boundary events on their bottom edge, want at least 5", checked)
 	}
 }

@@ -50,6 +50,9 @@ type shapeItem struct {
 	subMarker  bool // collapsed subprocess or call activity to a process: [+]
 	parallelMI bool // parallel multiple event
 	blackBox   bool // a pool without a process: no name band, the name in the middle
+	// boundaryRoom is how far boundary events attached to the bottom edge of a collapsed
+	// activity reach into it (its name stays above them).
+	boundaryRoom float64
 	// trigger is the start event of a collapsed event subprocess, whose marker the
 	// subprocess shows at its top-left.
 	trigger *bpmn.Element
@@ -270,6 +273,21 @@ func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
 		s.shapes = append(s.shapes, it)
 		if _, ok := s.shapeByID[it.id]; !ok {
 			s.shapeByID[it.id] = it
+		}
+	}
+	for _, it := range s.shapes {
+		if it.kind != bpmn.KindBoundaryEvent || it.el == nil {
+			continue
+		}
+		host := s.shapeByID[it.el.AttachedTo]
+		if host == nil || !host.kind.IsActivity() || host.expanded {
+			continue
+		}
+		// On the bottom edge: the event's center near it, the event within the width.
+		hb := host.b.Y + host.b.Height
+		if cy := it.b.Y + it.b.Height/2; math.Abs(cy-hb) <= it.b.Height/2 &&
+			it.b.X < host.b.X+host.b.Width && it.b.X+it.b.Width > host.b.X {
+			host.boundaryRoom = math.Max(host.boundaryRoom, hb-it.b.Y+2)
 		}
 	}
 	sort.SliceStable(s.shapes, func(i, j int) bool { return s.shapes[i].rank < s.shapes[j].rank })

@@ -189,10 +189,13 @@ func drawGateway(w *bytes.Buffer, it *shapeItem) {
 		name, num(wd/2-25*sc), num(h/2-25*sc), num(math.Round(sc*1000)/1000), svg)
 }
 
-// iconBottom and iconRight are where the type icon of a task ends.
+// iconBottom and iconRight are where the type icon of a task ends; capGap is how far
+// below the top of its line a capital letter starts (the line's half-leading and the
+// ascent above the cap height).
 const (
 	iconBottom = 24.0
 	iconRight  = 26.0
+	capGap     = (0.95 - 0.72) * fontSize
 )
 
 // Bottom markers: their size, the gap between them and their distance from the bottom.
@@ -234,7 +237,11 @@ func drawActivity(w *bytes.Buffer, it *shapeItem) {
 		lines = cut(lines, int((h-16)/(fontSize*lineHeight)), wd-20, fontSize)
 		writeLines(w, "text", lines, 10, 8, fontSize, "start", false)
 	} else {
-		lines, cx, top := taskLabel(it.name, wd, h, icon != "", len(markers) > 0)
+		reserve := it.boundaryRoom
+		if len(markers) > 0 {
+			reserve = math.Max(reserve, markerSize+markerBottom+2)
+		}
+		lines, cx, top := taskLabel(it.name, wd, h, icon != "", reserve)
 		writeLines(w, "text", lines, cx, top, fontSize, "middle", false)
 	}
 	x := wd/2 - (float64(len(markers))*markerSize+float64(len(markers)-1)*markerGap)/2
@@ -246,17 +253,18 @@ func drawActivity(w *bytes.Buffer, it *shapeItem) {
 
 // taskLabel lays out the name of a collapsed activity of size wd x h: wrapped to the
 // shape's width less a padding, centered, kept clear of the type icon at the top-left
-// (icon) and of the markers along the bottom (markers), and cut with "…" where it is
-// taller than the room left. It returns the lines, the center of the block and its top.
-func taskLabel(name string, wd, h float64, icon, markers bool) (lines []string, cx, top float64) {
+// (icon) and of the reserve at the bottom (markers, boundary events), and cut with "…"
+// where it is taller than the room left. It returns the lines, the center of the block
+// and its top.
+func taskLabel(name string, wd, h float64, icon bool, reserve float64) (lines []string, cx, top float64) {
 	const pad = 5.0
 	lh := fontSize * lineHeight
 	lo, hi := pad-1, h-pad+1
-	if markers {
-		hi = h - markerSize - markerBottom - 2
+	if reserve > 0 {
+		hi = math.Min(hi, h-reserve)
 	}
 	if hi-lo < lh {
-		// A shape too low for the markers and a line: the markers give way.
+		// A shape too low for what sits at its bottom and a line: they give way.
 		lo, hi = math.Max(0, h/2-lh/2), math.Min(h, h/2+lh/2)
 	}
 	rows := func(lo float64) int { return int((hi - lo + 0.01) / lh) }
@@ -269,11 +277,17 @@ func taskLabel(name string, wd, h float64, icon, markers bool) (lines []string, 
 		full = cut(full, rows(lo), wd-2*pad, fontSize)
 		return full, wd / 2, center(full, lo)
 	}
-	// Centered in the whole room, the block misses the icon when it starts below it or
-	// when its widest line stays clear of it.
+	// Centered in the whole room, the block misses the icon when each line that reaches
+	// down beside the icon stays clear of it (the letters start below the top of their line).
 	if len(full) <= rows(lo) {
 		top := center(full, lo)
-		if top >= iconBottom || widest(full) <= wd-2*iconRight {
+		clear := true
+		for i, ln := range full {
+			if top+float64(i)*lh+capGap < iconBottom && (wd-textWidth(ln, fontSize))/2 < iconRight {
+				clear = false
+			}
+		}
+		if clear {
 			return full, wd / 2, top
 		}
 	}
