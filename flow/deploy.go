@@ -193,3 +193,7 @@ func Date(t string) TimerSpec { return bpmn.Date(t) }
 
 // Cycle is a timer that repeats ("R3/PT10M", or a cron expression).
 func Cycle(c string) TimerSpec { return bpmn.Cycle(c) }
+
+// MessageEnd makes an end event send the message named name as a job of jobType (the
+// handler or worker sends it) before its token ends.
+func MessageEnd(name, jobType string) Option { return bpmn.MessageEnd(name, jobType) }

@@ -178,7 +178,7 @@ func TestValidate(t *testing.T) {
 		"serviceTask  Greet",
 		`process routing "Routing": cannot be deployed`,
 		"does not execute (1):",
-		"line 6  inclusiveGateway  Split  inclusive gateways are not supported",
+		"line 6  complexGateway  Split  complex gateways are not supported",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, r.stdout)

@@ -344,12 +344,14 @@ func (e *Engine) CorrelateMessage(ctx context.Context, m Message) (*CorrelationR
 			case tok == nil:
 				continue
 			default:
-				r.dropSub(sub)
+				if n.attachedTo == nil || n.el.CancelActivity {
+					r.dropSub(sub) // a non-interrupting boundary event keeps listening
+				}
 				r.event(event.MessageCorrelated, tok, n, map[string]any{"message": m.Name, "correlationKey": m.CorrelationKey})
 				if err := r.setVariables(m.Variables, tok, n); err != nil {
 					return false, err
 				}
-				if err := r.next(tok, n); err != nil {
+				if err := r.catch(tok, n, event.ReasonMessage(n.el.ID)); err != nil {
 					return false, err
 				}
 			}

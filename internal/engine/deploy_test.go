@@ -237,8 +237,8 @@ func TestValidateReportsWhatDeployRefuses(t *testing.T) {
 		// The document itself.
 		{"nested too deep", refusedModel(t, startTag, startTag+deep), "nest more than 64 levels deep"},
 		{"no executable process", refusedModel(t, `isExecutable="true"`, `isExecutable="false"`), "no executable process"},
-		{"unsupported element", refusedModel(t, taskTag, `<inclusiveGateway id="t"><incoming>f1</incoming><outgoing>f2</outgoing></inclusiveGateway>`),
-			"inclusive gateways are not supported"},
+		{"unsupported element", refusedModel(t, taskTag, `<complexGateway id="t"><incoming>f1</incoming><outgoing>f2</outgoing></complexGateway>`),
+			"complex gateways are not supported"},
 	}
 	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
 		v := newEnv(t, open)

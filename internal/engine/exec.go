@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -17,8 +18,25 @@ func (r *run) enqueue(tok *store.Token, n *node, via *flow) {
 	r.queue = append(r.queue, step{tok: tok, n: n, via: via})
 }
 
-// drain moves every queued token until each one waits, ends or has an incident.
+// drain moves every queued token until each one waits, ends or has an incident; then,
+// in a process with inclusive joins, fires the joins no token can reach any more, and
+// moves on what they sent.
 func (r *run) drain() error {
+	for {
+		if err := r.drainQueue(); err != nil {
+			return err
+		}
+		if !r.p.inclusiveJoins {
+			return nil
+		}
+		fired, err := r.fireInclusiveJoins()
+		if err != nil || !fired {
+			return err
+		}
+	}
+}
+
+func (r *run) drainQueue() error {
 	for len(r.queue) > 0 {
 		s := r.queue[0]
 		r.queue = r.queue[1:]
@@ -83,26 +101,65 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 	}
 	el := n.el
 	switch el.Kind {
-	case bpmn.KindStartEvent, bpmn.KindTask, bpmn.KindManualTask, bpmn.KindIntermediateThrowEvent, bpmn.KindBoundaryEvent:
+	case bpmn.KindStartEvent, bpmn.KindTask, bpmn.KindManualTask, bpmn.KindBoundaryEvent:
+		return r.next(tok, n)
+
+	case bpmn.KindIntermediateThrowEvent:
+		switch {
+		case n.jobType != "": // a message throw: the job sends it
+			r.createJob(tok, n)
+			return nil
+		case n.linkTarget != nil:
+			r.left(tok, n)
+			r.enqueue(tok, n.linkTarget, nil)
+			return nil
+		}
 		return r.next(tok, n)
 
 	case bpmn.KindEndEvent:
+		if n.jobType != "" { // a message end: the job sends it, then the token ends
+			r.createJob(tok, n)
+			return nil
+		}
 		return r.end(tok, n)
 
 	case bpmn.KindServiceTask, bpmn.KindSendTask, bpmn.KindBusinessRuleTask:
 		r.armBoundaries(tok, n)
-		j := &store.Job{
-			ID: newID(), Kind: store.JobService, Type: n.jobType, InstanceID: r.inst.ID, TokenID: tok.ID,
-			ElementID: el.ID, DefinitionID: r.inst.DefinitionID, DefinitionKey: r.inst.DefinitionKey,
-			Retries: n.retries, DueAt: r.now, CreatedAt: r.now,
-			Suspended: r.inst.State == store.InstanceSuspended,
+		r.createJob(tok, n)
+		return nil
+
+	case bpmn.KindReceiveTask:
+		r.armBoundaries(tok, n)
+		return r.subscribe(tok, n)
+
+	case bpmn.KindInclusiveGateway:
+		if len(n.in) <= 1 {
+			return r.fork(tok, n)
 		}
-		if j.Retries <= 0 {
-			j.Retries = 1 // "0 retries" means one attempt and no retry
+		// A join: the token waits until no other token of its scope can still arrive
+		// (fireInclusiveJoins, at the end of the drain).
+		tok.State = store.TokenJoining
+		if via != nil {
+			tok.Flow = via.f.ID
 		}
-		r.putJob(j)
-		ev := r.event(event.JobCreated, tok, n, map[string]any{"jobType": j.Type, "retries": j.Retries})
-		ev.JobID = j.ID
+		r.putToken(tok)
+		return nil
+
+	case bpmn.KindEventBasedGateway:
+		// The token waits at the gateway for the first of its events.
+		for _, fl := range n.out {
+			t := fl.target
+			var err error
+			switch {
+			case t.timerKind != "":
+				err = r.scheduleTimer(tok, t, tok.ID)
+			case t.messageName != "":
+				err = r.subscribe(tok, t)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		return nil
 
 	case bpmn.KindUserTask:
@@ -142,6 +199,8 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 
 	case bpmn.KindIntermediateCatchEvent:
 		switch {
+		case n.linkTarget == nil && el.Event != nil && el.Event.Type == bpmn.EventLink:
+			return r.next(tok, n) // a link catch: reached from its throw
 		case n.timerKind != "":
 			return r.scheduleTimer(tok, n, tok.ID)
 		case n.messageName != "":
@@ -153,6 +212,156 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 		return r.enterScope(tok, n, nil)
 	}
 	return fmt.Errorf("element %q: %s cannot be executed", el.ID, el.Kind)
+}
+
+// createJob creates the job of an element that runs as a job (service, send and
+// business rule tasks, message throw and end events).
+func (r *run) createJob(tok *store.Token, n *node) {
+	j := &store.Job{
+		ID: newID(), Kind: store.JobService, Type: n.jobType, InstanceID: r.inst.ID, TokenID: tok.ID,
+		ElementID: n.el.ID, DefinitionID: r.inst.DefinitionID, DefinitionKey: r.inst.DefinitionKey,
+		Retries: n.retries, DueAt: r.now, CreatedAt: r.now,
+		Suspended: r.inst.State == store.InstanceSuspended,
+	}
+	if j.Retries <= 0 {
+		j.Retries = 1 // "0 retries" means one attempt and no retry
+	}
+	r.putJob(j)
+	ev := r.event(event.JobCreated, tok, n, map[string]any{"jobType": j.Type, "retries": j.Retries})
+	ev.JobID = j.ID
+}
+
+// fork sends a token on from a forking inclusive gateway (or a join that fired): along
+// every flow whose condition holds, else the default flow.
+func (r *run) fork(tok *store.Token, n *node) error {
+	flows, err := r.chooseFlows(tok, n)
+	if err != nil || flows == nil {
+		return err
+	}
+	return r.leave(tok, n, flows)
+}
+
+// fireInclusiveJoins fires every inclusive join that has tokens waiting and that no
+// other token of the same scope can still reach: the waiting tokens merge into one,
+// which leaves as a fork. It reports whether any join fired.
+func (r *run) fireInclusiveJoins() (bool, error) {
+	type key struct{ element, scope string }
+	waiting := map[key][]*store.Token{}
+	var keys []key
+	for _, t := range r.tokens {
+		if t.State != store.TokenJoining {
+			continue
+		}
+		if n := r.p.nodes[t.ElementID]; n != nil && n.reachers != nil {
+			k := key{t.ElementID, t.ScopeID}
+			if waiting[k] == nil {
+				keys = append(keys, k)
+			}
+			waiting[k] = append(waiting[k], t)
+		}
+	}
+	// Map order is random; joins fire in a fixed order so that runs repeat.
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].element != keys[j].element {
+			return keys[i].element < keys[j].element
+		}
+		return keys[i].scope < keys[j].scope
+	})
+	fired := false
+	for _, k := range keys {
+		j := r.p.nodes[k.element]
+		if r.canArrive(j, k.scope) {
+			continue
+		}
+		toks := waiting[k]
+		keep := toks[0]
+		for _, t := range toks[1:] {
+			if t.CreatedAt.Before(keep.CreatedAt) {
+				keep = t
+			}
+		}
+		for _, t := range toks {
+			if t != keep {
+				r.dropToken(t)
+			}
+		}
+		// The join's stay runs from the first arrival: the token that leaves carries it.
+		keep.State, keep.Flow = store.TokenActive, ""
+		r.putToken(keep)
+		if err := r.fork(keep, j); err != nil {
+			return false, err
+		}
+		fired = true
+	}
+	return fired, nil
+}
+
+// canArrive reports whether a token of scope, other than those waiting at join j, stands
+// where it can still reach j.
+func (r *run) canArrive(j *node, scope string) bool {
+	for _, t := range r.tokens {
+		if t.ScopeID != scope || (t.ElementID == j.el.ID && t.State == store.TokenJoining) {
+			continue
+		}
+		if j.reachers[t.ElementID] {
+			return true
+		}
+	}
+	return false
+}
+
+// catch moves a token on because the event it waited for happened at node n: n is the
+// catch event or receive task where the token stands, a boundary event of the token's
+// activity (which an interrupting one cancels), or one of the events after the
+// event-based gateway where the token waits (the others are withdrawn).
+func (r *run) catch(tok *store.Token, n *node, reason string) error {
+	switch {
+	case n.attachedTo != nil:
+		scope := tok.ScopeID
+		if n.el.CancelActivity {
+			r.cancelToken(tok, reason)
+		}
+		bt := r.newToken(n, scope)
+		r.event(event.ElementEntered, bt, n, nil)
+		return r.next(bt, n)
+	case tok.ElementID != n.el.ID:
+		gw := r.p.nodes[tok.ElementID]
+		if gw == nil || gw.el.Kind != bpmn.KindEventBasedGateway {
+			return fmt.Errorf("instance %q: token %q at %q cannot take event %q: %w", r.inst.ID, tok.ID, tok.ElementID, n.el.ID, ErrInvalidState)
+		}
+		r.withdraw(tok)
+		r.left(tok, gw)
+		var via *flow
+		for _, fl := range gw.out {
+			if fl.target == n {
+				via = fl
+			}
+		}
+		tok.ElementID, tok.CreatedAt = n.el.ID, r.now
+		r.putToken(tok)
+		var data []byte
+		if via != nil {
+			data = appendString(append(make([]byte, 0, 48), '{'), event.FieldFlow, via.f.ID)
+			data = append(data, '}')
+		}
+		r.eventJSON(event.ElementEntered, tok, n, data)
+	}
+	return r.next(tok, n)
+}
+
+// withdraw removes the timers and subscriptions a token waits on (the events of an
+// event-based gateway once one of them happened).
+func (r *run) withdraw(tok *store.Token) {
+	for _, j := range r.jobs {
+		if j.TokenID == tok.ID && j.Kind == store.JobTimer {
+			r.dropJob(j)
+		}
+	}
+	for _, s := range r.subs {
+		if s.TokenID == tok.ID {
+			r.dropSub(s)
+		}
+	}
 }
 
 // leave records that a token leaves a node and sends it along flows: the first flow
@@ -461,9 +670,12 @@ func (r *run) parallel(tok *store.Token, n *node, via *flow) error {
 // armBoundaries schedules the timers of boundary events on an activity.
 func (r *run) armBoundaries(tok *store.Token, n *node) {
 	for _, b := range n.boundaries {
-		if b.timerKind != "" {
+		switch {
+		case b.timerKind != "":
 			// Errors were checked at deploy time; a date in the past is due at once.
 			_ = r.scheduleTimer(tok, b, tok.ID)
+		case b.messageName != "":
+			_ = r.subscribe(tok, b) // a bad correlation key is an incident on the token
 		}
 	}
 }
@@ -477,6 +689,11 @@ func (r *run) disarmBoundaries(tok *store.Token, n *node) {
 			r.dropJob(j)
 		}
 	}
+	for _, s := range r.subs {
+		if s.TokenID == tok.ID && s.ElementID != n.el.ID {
+			r.dropSub(s)
+		}
+	}
 }
 
 // scheduleTimer creates the timer job of a timer catch event or boundary event. A timer
@@ -484,7 +701,7 @@ func (r *run) disarmBoundaries(tok *store.Token, n *node) {
 func (r *run) scheduleTimer(tok *store.Token, n *node, tokenID string) error {
 	j, err := r.timerJob(n, tokenID)
 	if err != nil {
-		r.openIncident(tok, n, store.IncidentExpression, err.Error(), n.timerText, "")
+		r.openIncident(tok, r.at(tok, n), store.IncidentExpression, err.Error(), n.timerText, "")
 		return nil
 	}
 	r.putTimer(tok, n, j)
@@ -524,7 +741,7 @@ func (r *run) putTimer(tok *store.Token, n *node, j *store.Job) {
 func (r *run) subscribe(tok *store.Token, n *node) error {
 	key, err := r.correlationKey(n)
 	if err != nil {
-		r.openIncident(tok, n, store.IncidentExpression, err.Error(), "", "")
+		r.openIncident(tok, r.at(tok, n), store.IncidentExpression, err.Error(), "", "")
 		return nil
 	}
 	r.putSubscription(tok, n, tok.ID, key)
@@ -557,6 +774,16 @@ func (r *run) putSubscription(tok *store.Token, n *node, tokenID, key string) {
 	}
 	r.putSub(s)
 	r.event(event.MessageSubscribed, tok, n, map[string]any{"message": n.messageName, "correlationKey": key})
+}
+
+// at is the node where tok stands, for an incident raised while arming n on its behalf
+// (a boundary event of its activity, an event after its event-based gateway): the
+// incident belongs where the token is.
+func (r *run) at(tok *store.Token, n *node) *node {
+	if cur := r.p.nodes[tok.ElementID]; cur != nil {
+		return cur
+	}
+	return n
 }
 
 // correlationString renders a correlation value the way a sender writes it: numbers
@@ -612,22 +839,14 @@ func (r *run) fireTimer(j *store.Job) error {
 	}
 	ev := r.event(event.TimerFired, tok, n, nil)
 	ev.JobID = j.ID
-	if n.el.Kind != bpmn.KindBoundaryEvent {
+	if n.el.Kind == bpmn.KindBoundaryEvent && !n.el.CancelActivity {
+		r.rescheduleCycle(j) // a non-interrupting boundary timer may fire again
+	} else {
 		r.dropJob(j)
-		return r.next(tok, n)
 	}
-	// A boundary timer: tok is the activity's token.
-	if n.el.CancelActivity {
-		scope := tok.ScopeID
-		r.cancelToken(tok, event.ReasonTimer(n.el.ID))
-		bt := r.newToken(n, scope)
-		r.event(event.ElementEntered, bt, n, nil)
-		return r.next(bt, n)
-	}
-	r.rescheduleCycle(j)
-	bt := r.newToken(n, tok.ScopeID)
-	r.event(event.ElementEntered, bt, n, nil)
-	return r.next(bt, n)
+	// A boundary timer: tok is the activity's token; after an event-based gateway, the
+	// gateway's.
+	return r.catch(tok, n, event.ReasonTimer(n.el.ID))
 }
 
 // rescheduleCycle moves a cycle timer job to its next due time, or drops it when the

@@ -25,6 +25,9 @@ type plan struct {
 	messageStarts []*node
 	// eventSubs are the event subprocesses at process level (see node.eventSubs).
 	eventSubs []*node
+	// inclusiveJoins: some inclusive gateway has several incoming flows, so the end of
+	// each drain looks for joins that can fire (fireInclusiveJoins).
+	inclusiveJoins bool
 }
 
 type node struct {
@@ -37,9 +40,9 @@ type node struct {
 	// choose: the node is not a gateway and some outgoing flow has a condition, or it has
 	// a default flow; leaving it then evaluates the conditions (next). Without, a token
 	// takes every outgoing flow with no evaluation at all.
-	choose bool
-	boundaries  []*node
-	attachedTo  *node
+	choose     bool
+	boundaries []*node
+	attachedTo *node
 	// start is the none start event inside a subprocess.
 	start *node
 	// eventSubs are the event subprocesses directly inside this subprocess: their start
@@ -61,6 +64,13 @@ type node struct {
 	// errorCode is the code an error end event throws, or a boundary error catches
 	// ("" on a boundary: catch every error).
 	errorCode string
+
+	// reachers is, for an inclusive join, the elements of its container from which a
+	// token can still reach it (by flows, boundary events and links): the join fires when
+	// no token of its scope stands at one of them.
+	reachers map[string]bool
+	// linkTarget is the link catch event a link throw event jumps to.
+	linkTarget *node
 
 	jobType string
 	retries int
@@ -261,6 +271,12 @@ func (c *compiler) compileNode(n *node) {
 		}
 	}
 	c.compileTask(n)
+	if ref := el.ReceiveMessageRef(); ref != "" {
+		c.compileMessage(n, &bpmn.EventDefinition{MessageRef: ref})
+	}
+	if el.IsMessageThrow() {
+		c.compileJob(n, el.ThrowJobType())
+	}
 	if ev := el.Event; ev != nil {
 		switch ev.Type {
 		case bpmn.EventTimer:
@@ -295,27 +311,34 @@ func (c *compiler) compileTask(n *node) {
 			n.script = c.compile(el, "script", el.Task.Script)
 		}
 	case bpmn.KindServiceTask, bpmn.KindSendTask, bpmn.KindBusinessRuleTask:
-		n.jobType = el.Task.JobType
-		if n.jobType == "" {
-			c.bad(el, "no job type (set camunda:topic or zeebe:taskDefinition type)")
+		c.compileJob(n, el.Task.JobType)
+	}
+}
+
+// compileJob compiles what an element that runs as a job needs: its type, retries and
+// backoff (the engine's defaults unless the element sets its own).
+func (c *compiler) compileJob(n *node, jobType string) {
+	el := n.el
+	n.jobType = jobType
+	if n.jobType == "" {
+		c.bad(el, "no job type (set camunda:topic or zeebe:taskDefinition type)")
+	}
+	n.retries = c.o.DefaultRetries
+	n.backoff = c.o.defaultBackoff
+	if el.Task.RetryBackoff != "" {
+		b, err := schedule.ParseBackoff(el.Task.RetryBackoff)
+		if err != nil {
+			c.bad(el, "retry policy: %v", err)
+		} else {
+			n.backoff, n.retries = b, b.Retries()
 		}
-		n.retries = c.o.DefaultRetries
-		n.backoff = c.o.defaultBackoff
-		if el.Task.RetryBackoff != "" {
-			b, err := schedule.ParseBackoff(el.Task.RetryBackoff)
-			if err != nil {
-				c.bad(el, "retry policy: %v", err)
-			} else {
-				n.backoff, n.retries = b, b.Retries()
-			}
-		}
-		if el.Task.Retries != "" {
-			r, err := strconv.Atoi(strings.TrimSpace(el.Task.Retries))
-			if err != nil || r < 0 {
-				c.bad(el, "retries %q is not a non-negative number", el.Task.Retries)
-			} else {
-				n.retries = r
-			}
+	}
+	if el.Task.Retries != "" {
+		r, err := strconv.Atoi(strings.TrimSpace(el.Task.Retries))
+		if err != nil || r < 0 {
+			c.bad(el, "retries %q is not a non-negative number", el.Task.Retries)
+		} else {
+			n.retries = r
 		}
 	}
 }
@@ -401,16 +424,123 @@ func (c *compiler) checkGraph() {
 			}
 		}
 	}
+	c.linkEvents()
 	for _, n := range c.p.nodes {
 		switch n.el.Kind {
-		case bpmn.KindUserTask, bpmn.KindReceiveTask:
+		case bpmn.KindUserTask, bpmn.KindReceiveTask, bpmn.KindEventBasedGateway:
 			n.waits = true
 		case bpmn.KindIntermediateCatchEvent:
 			n.waits = n.timerKind != "" || n.messageName != ""
 		case bpmn.KindParallelGateway:
 			n.waits = len(n.in) > 1
+		case bpmn.KindInclusiveGateway:
+			if n.waits = len(n.in) > 1; n.waits {
+				n.reachers = reachers(n, c.p.nodes)
+				c.p.inclusiveJoins = true
+			}
+		}
+		if n.el.Kind == bpmn.KindEventBasedGateway {
+			c.checkEventGateway(n)
 		}
 	}
+}
+
+// linkEvents pairs each link throw event with the link catch event of the same name in
+// its container.
+func (c *compiler) linkEvents() {
+	type key struct {
+		parent *node
+		name   string
+	}
+	catches := map[key]*node{}
+	for _, n := range c.p.nodes {
+		if ev := n.el.Event; ev != nil && ev.Type == bpmn.EventLink && n.el.Kind == bpmn.KindIntermediateCatchEvent {
+			k := key{n.parent, linkName(n.el)}
+			if other := catches[k]; other != nil {
+				c.bad(n.el, "link catch event %q has the same name as %q in the same scope", k.name, other.el.ID)
+			}
+			catches[k] = n
+		}
+	}
+	for _, n := range c.p.nodes {
+		if ev := n.el.Event; ev != nil && ev.Type == bpmn.EventLink && n.el.Kind == bpmn.KindIntermediateThrowEvent {
+			name := linkName(n.el)
+			if n.linkTarget = catches[key{n.parent, name}]; n.linkTarget == nil {
+				c.bad(n.el, "no link catch event named %q in the same scope", name)
+			}
+		}
+	}
+}
+
+// linkName is the name of a link event: its link event definition's name, or else the
+// event's own name (some tools write only that).
+func linkName(el *bpmn.Element) string {
+	if el.Event != nil && el.Event.LinkName != "" {
+		return el.Event.LinkName
+	}
+	return el.Name
+}
+
+// checkEventGateway checks that every flow of an event-based gateway leads to an event
+// the gateway can wait for.
+func (c *compiler) checkEventGateway(n *node) {
+	if len(n.out) < 2 {
+		c.bad(n.el, "event-based gateway has %d outgoing flows; it needs at least two", len(n.out))
+	}
+	for _, fl := range n.out {
+		if !catchable(fl.target) {
+			c.bad(n.el, "flow %q leads to %q, which is not a timer or message intermediate catch event or a receive task", fl.f.ID, fl.target.el.ID)
+		}
+	}
+}
+
+// catchable reports whether an event-based gateway can wait for node t.
+func catchable(t *node) bool {
+	switch t.el.Kind {
+	case bpmn.KindReceiveTask:
+		return t.messageName != ""
+	case bpmn.KindIntermediateCatchEvent:
+		return t.timerKind != "" || t.messageName != ""
+	}
+	return false
+}
+
+// reachers returns the ids of the elements from which a token can reach join j without
+// passing through it: backwards along the flows of j's container, from a boundary event
+// to its activity, and from a link catch event to its throw events.
+func reachers(j *node, nodes map[string]*node) map[string]bool {
+	pred := func(n *node, visit func(*node)) {
+		for _, fl := range n.in {
+			visit(fl.source)
+		}
+		if n.attachedTo != nil {
+			visit(n.attachedTo)
+		}
+	}
+	// Link throws point at their catch; index them the other way once.
+	throws := map[*node][]*node{}
+	for _, n := range nodes {
+		if n.parent == j.parent && n.linkTarget != nil {
+			throws[n.linkTarget] = append(throws[n.linkTarget], n)
+		}
+	}
+	out := map[string]bool{}
+	stack := []*node{j}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		visit := func(p *node) {
+			if p != j && !out[p.el.ID] {
+				out[p.el.ID] = true
+				stack = append(stack, p)
+			}
+		}
+		pred(n, visit)
+		for _, t := range throws[n] {
+			visit(t)
+		}
+	}
+	return out
 }
 
 // checkProcess checks the process itself: its id (the process key) is bounded like any

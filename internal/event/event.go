@@ -120,6 +120,10 @@ func ReasonTimer(boundaryID string) string { return "timer " + boundaryID }
 // interrupting event subprocess took over: "interrupted by event subprocess ES".
 func ReasonInterrupted(eventSubID string) string { return "interrupted by event subprocess " + eventSubID }
 
+// ReasonMessage is the reason of element.cancelled for an activity whose interrupting
+// boundary message event caught a message: "message BOUNDARY".
+func ReasonMessage(boundaryID string) string { return "message " + boundaryID }
+
 // ReasonTerminated is the reason of element.cancelled for the tokens a terminate end
 // event ended: "terminate end event END".
 func ReasonTerminated(endID string) string { return "terminate end event " + endID }

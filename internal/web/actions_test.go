@@ -847,7 +847,7 @@ func TestActionDeploy(t *testing.T) {
 	}
 	probs := p.want(t, 422, "deploy-problem", 1)
 	if attr(probs[0], "data-element-id") != "Gateway_Split" || attr(probs[0], "data-line") != "6" || attr(probs[0], "data-col") != "5" ||
-		!strings.Contains(text(probs[0]), "6:5") || !strings.Contains(text(probs[0]), "inclusive gateways are not supported") {
+		!strings.Contains(text(probs[0]), "6:5") || !strings.Contains(text(probs[0]), "complex gateways are not supported") {
 		t.Errorf("problem row %q (element %q, line %q, col %q)", text(probs[0]), attr(probs[0], "data-element-id"),
 			attr(probs[0], "data-line"), attr(probs[0], "data-col"))
 	}

@@ -690,7 +690,7 @@ func TestCheck(t *testing.T) {
 	tests := []struct {
 		id, msg string
 	}{
-		{"Gateway_1", "inclusive gateways are not supported"},
+		{"Gateway_1", "complex gateways are not supported"},
 		{"noType", "serviceTask has no job type"},
 		{"looped", "multiInstanceSequential loop markers are not supported"},
 		{"softError", "non-interrupting error boundary events are not supported"},
@@ -729,7 +729,7 @@ func TestCheck(t *testing.T) {
 	if !errors.As(err, &ce) || len(ce.Processes) != 1 {
 		t.Fatalf("Err() = %v", err)
 	}
-	want := fmt.Sprintf(`process "order": element "Gateway_1" (inclusiveGateway, line %d) cannot be executed: inclusive gateways are not supported`,
+	want := fmt.Sprintf(`process "order": element "Gateway_1" (complexGateway, line %d) cannot be executed: complex gateways are not supported`,
 		lineOf(t, file, `id="Gateway_1"`))
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error lacks %q:\n%v", want, err)

@@ -341,7 +341,8 @@ func (b *Builder) add(kind Kind, id string, opts []Option, init func(*Element)) 
 		b.st.scope[id] = b.c
 	}
 	b.c.Elements = append(b.c.Elements, e)
-	if b.cur != "" && kind != KindBoundaryEvent {
+	// After Connect(id), b.cur is already id: the node added now is the one connected to.
+	if b.cur != "" && b.cur != id && kind != KindBoundaryEvent {
 		b.st.pending = append(b.st.pending, pendingFlow{c: b.c, from: b.cur, to: id, cond: b.cond, name: b.flowName, isDefault: b.isDefault})
 	}
 	b.cond, b.flowName, b.isDefault = "", "", false

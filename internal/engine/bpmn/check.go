@@ -525,15 +525,21 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 		if ev == EventNone || ev == EventTerminate || ev == EventError {
 			return ""
 		}
+		if ev == EventMessage {
+			return messageThrowJob(e)
+		}
 		return fmt.Sprintf("%s end events are not supported", ev)
 	case KindIntermediateCatchEvent:
-		if ev == EventTimer || ev == EventMessage {
+		if ev == EventTimer || ev == EventMessage || ev == EventLink {
 			return ""
 		}
 		return fmt.Sprintf("%s intermediate catch events are not supported", orNone(ev))
 	case KindIntermediateThrowEvent:
-		if ev == EventNone {
+		if ev == EventNone || ev == EventLink {
 			return ""
+		}
+		if ev == EventMessage {
+			return messageThrowJob(e)
 		}
 		return fmt.Sprintf("%s intermediate throw events are not supported", ev)
 	case KindBoundaryEvent:
@@ -541,7 +547,7 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 			return "boundary events are supported on tasks and subprocesses only"
 		}
 		switch ev {
-		case EventTimer:
+		case EventTimer, EventMessage:
 			return ""
 		case EventError:
 			if !e.CancelActivity {
@@ -573,11 +579,12 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 	case KindCallActivity:
 		return "call activities are not supported"
 	case KindReceiveTask:
-		return "receive tasks are not supported (use a message intermediate catch event)"
-	case KindInclusiveGateway:
-		return "inclusive gateways are not supported"
-	case KindEventBasedGateway:
-		return "event-based gateways are not supported"
+		if e.ReceiveMessageRef() == "" {
+			return "receive task has no messageRef (the message it waits for)"
+		}
+		return ""
+	case KindInclusiveGateway, KindEventBasedGateway:
+		return ""
 	case KindComplexGateway:
 		return "complex gateways are not supported"
 	}
@@ -633,4 +640,13 @@ func orNone(t EventType) EventType {
 		return "none"
 	}
 	return t
+}
+
+// messageThrowJob says why a message throw or end event cannot run: the engine sends a
+// message as a job (the worker sends it), so it needs a job type.
+func messageThrowJob(e *Element) string {
+	if e.ThrowJobType() == "" {
+		return "message throw events run as jobs: set a job type (camunda:type=\"external\" camunda:topic on the message event definition, or zeebe:taskDefinition type)"
+	}
+	return ""
 }
