@@ -135,6 +135,10 @@ func problems(ps []engine.Problem) []Problem {
 //		ExclusiveGateway("paid").
 //		Condition("paid == true").End("done").
 //		Default().End("failed", flow.ErrorEnd("NOT_PAID"))
+//
+// EventSubProcess adds an event subprocess to the process or a subprocess: started by a
+// message (MessageStart), a timer (TimerStartAt) or an error thrown inside (ErrorStart)
+// while its scope runs, interrupting it unless NonInterrupting is given.
 type Builder = bpmn.Builder
 
 // Option configures a process or node of a Builder.
@@ -182,8 +186,13 @@ func ErrorEnd(code string) Option { return bpmn.ErrorEnd(code) }
 // Terminate makes an end event end the whole instance.
 func Terminate() Option { return bpmn.Terminate() }
 
-// NonInterrupting makes a boundary timer leave the task running.
+// NonInterrupting makes a boundary timer leave the task running, and the start event of
+// an event subprocess run it beside the rest of its scope (again at each trigger).
 func NonInterrupting() Option { return bpmn.NonInterrupting() }
+
+// CorrelationKey sets the correlation key of the message start of an event subprocess:
+// it takes only the messages whose key equals the value of expr on its instance.
+func CorrelationKey(expr string) Option { return bpmn.CorrelationKey(expr) }
 
 // Duration is a timer that fires after an ISO 8601 duration ("PT1H") or expression.
 func Duration(d string) TimerSpec { return bpmn.Duration(d) }

@@ -207,3 +207,54 @@ func ExampleEngine_Instances() {
 	// 1 true
 	// A-2 active approval
 }
+
+// An event subprocess runs when its trigger comes while its scope runs: here a
+// cancellation message, keyed by the order, interrupts the order wherever it stands, and
+// an error thrown inside the process is caught by an error start.
+func ExampleBuilder_EventSubProcess() {
+	ctx := context.Background()
+	eng, done := open(ctx)
+	defer done()
+
+	order := flow.Build("order").
+		Start("placed").
+		ExclusiveGateway("card").
+		Condition(`card == "stolen"`).End("refused", flow.ErrorEnd("CARD_BLOCKED")).
+		Default().UserTask("pack").End("shipped").
+		EventSubProcess("cancellation", func(b *flow.Builder) {
+			b.MessageStart("cancelled", "order.cancel", flow.CorrelationKey("orderId")).End("refunded")
+		}).
+		EventSubProcess("blocked", func(b *flow.Builder) {
+			b.ErrorStart("cardBlocked", "CARD_BLOCKED").UserTask("callCustomer").End("dropped")
+		})
+	if _, err := eng.DeployModel(ctx, order); err != nil {
+		log.Fatal(err)
+	}
+	show := func(id string) {
+		d, err := eng.Instance(ctx, id)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(d.State, d.WaitingAt)
+	}
+
+	a, err := eng.StartInstance(ctx, "order", flow.StartOptions{Variables: map[string]any{"orderId": "A-1", "card": "good"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	show(a.ID)
+	if _, err := eng.CorrelateMessage(ctx, "order.cancel", "A-1", nil); err != nil {
+		log.Fatal(err)
+	}
+	show(a.ID)
+
+	b, err := eng.StartInstance(ctx, "order", flow.StartOptions{Variables: map[string]any{"orderId": "B-2", "card": "stolen"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	show(b.ID)
+	// Output:
+	// active [pack]
+	// completed []
+	// active [blocked callCustomer]
+}

@@ -118,7 +118,9 @@ func ReasonTimer(boundaryID string) string { return "timer " + boundaryID }
 
 // ReasonInterrupted is the reason of element.cancelled for the tokens of a scope an
 // interrupting event subprocess took over: "interrupted by event subprocess ES".
-func ReasonInterrupted(eventSubID string) string { return "interrupted by event subprocess " + eventSubID }
+func ReasonInterrupted(eventSubID string) string {
+	return "interrupted by event subprocess " + eventSubID
+}
 
 // ReasonMessage is the reason of element.cancelled for an activity whose interrupting
 // boundary message event caught a message: "message BOUNDARY".

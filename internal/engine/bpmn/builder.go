@@ -212,9 +212,42 @@ func Terminate() Option {
 	}, KindEndEvent)
 }
 
-// NonInterrupting makes a boundary event leave its activity running.
+// NonInterrupting makes a boundary event leave its activity running, and the start event
+// of an event subprocess run it beside the rest of its scope (and again when its trigger
+// comes again).
 func NonInterrupting() Option {
-	return onNode("NonInterrupting", func(e *Element) { e.CancelActivity = false }, KindBoundaryEvent)
+	return onNode("NonInterrupting", func(e *Element) {
+		if e.Kind == KindStartEvent {
+			e.IsInterrupting = false
+		} else {
+			e.CancelActivity = false
+		}
+	}, KindBoundaryEvent, KindStartEvent)
+}
+
+// CorrelationKey sets the correlation key of a message start event: a message start of
+// an event subprocess takes only the messages whose key equals the value of expr on its
+// instance (evaluated when the enclosing scope begins). For a message catch event, give
+// the key to MessageCatch.
+func CorrelationKey(expr string) Option {
+	return func(t *optTarget) {
+		onNode("CorrelationKey", func(e *Element) {
+			if e.Event == nil || e.Event.Type != EventMessage {
+				t.errorf("option CorrelationKey applies to message events")
+				return
+			}
+			for _, m := range t.st.messages {
+				if m.ID != e.Event.MessageRef {
+					continue
+				}
+				if m.CorrelationKey != "" && m.CorrelationKey != expr {
+					t.errorf("message %q has correlation keys %q and %q", m.Name, m.CorrelationKey, expr)
+					return
+				}
+				m.CorrelationKey = expr
+			}
+		}, KindStartEvent)(t)
+	}
 }
 
 // TimerSpec is when a timer fires: one of Duration, Date and Cycle.
@@ -363,6 +396,23 @@ func (b *Builder) TimerStart(id, cycle string, opts ...Option) *Builder {
 	return b.add(KindStartEvent, id, opts, func(e *Element) { e.Event = Cycle(cycle).def(id) })
 }
 
+// TimerStartAt adds a timer start event firing when: in an event subprocess, a duration
+// or date counts from the start of the enclosing scope, and a cycle repeats while it runs.
+func (b *Builder) TimerStartAt(id string, when TimerSpec, opts ...Option) *Builder {
+	return b.add(KindStartEvent, id, opts, func(e *Element) { e.Event = when.def(id) })
+}
+
+// ErrorStart adds the error start event of an event subprocess, catching the BPMN error
+// code thrown inside the enclosing scope ("" catches every error). It is interrupting.
+func (b *Builder) ErrorStart(id, code string, opts ...Option) *Builder {
+	return b.add(KindStartEvent, id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventError}
+		if code != "" {
+			e.Event.ErrorRef = b.st.errorID(code)
+		}
+	})
+}
+
 // MessageStart adds a message start event for the message named name.
 func (b *Builder) MessageStart(id, name string, opts ...Option) *Builder {
 	return b.add(KindStartEvent, id, opts, func(e *Element) {
@@ -423,6 +473,21 @@ func (b *Builder) SubProcess(id string, inner func(*Builder), opts ...Option) *B
 	if e := b.st.nodes[id]; e != nil && inner != nil {
 		inner(&Builder{st: b.st, c: e.Children})
 	}
+	return b
+}
+
+// EventSubProcess adds an event subprocess to the current scope (the process, or the
+// subprocess inner is building) whose content inner builds from its one start event:
+// MessageStart, TimerStartAt or ErrorStart, interrupting unless NonInterrupting is
+// given. It is not connected to anything: the current node stays current.
+func (b *Builder) EventSubProcess(id string, inner func(*Builder), opts ...Option) *Builder {
+	cur, cond, name, isDefault := b.cur, b.cond, b.flowName, b.isDefault
+	b.cur = ""
+	b.add(KindSubProcess, id, opts, func(e *Element) { e.TriggeredByEvent = true })
+	if e := b.st.nodes[id]; e != nil && inner != nil {
+		inner(&Builder{st: b.st, c: e.Children})
+	}
+	b.cur, b.cond, b.flowName, b.isDefault = cur, cond, name, isDefault
 	return b
 }
 
