@@ -271,7 +271,7 @@ func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
 			it.label = shapeLabel(it)
 		}
 		s.shapes = append(s.shapes, it)
-		if _, ok := s.shapeByID[it.id]; !ok {
+		if _, ok := s.shapeByID[it.id]; !ok && it.id != "" {
 			s.shapeByID[it.id] = it
 		}
 	}

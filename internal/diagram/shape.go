@@ -123,8 +123,14 @@ func shapeClasses(it *shapeItem) string {
 
 func drawShape(w *bytes.Buffer, it *shapeItem) {
 	b := it.b
-	fmt.Fprintf(w, `<g class="%s" data-element-id="%s" data-testid="shape-%s" data-bounds="%s %s %s %s" transform="translate(%s %s)">`,
-		shapeClasses(it), esc(it.id), esc(it.id), exact(b.X), exact(b.Y), exact(b.Width), exact(b.Height), num(b.X), num(b.Y))
+	if it.id == "" {
+		// No element: no data-element-id (a click leads nowhere), the DI id names it.
+		fmt.Fprintf(w, `<g class="%s no-element" data-di-id="%s" data-testid="shape-%s" data-bounds="%s %s %s %s" transform="translate(%s %s)">`,
+			shapeClasses(it), esc(it.di.ID), esc(it.di.ID), exact(b.X), exact(b.Y), exact(b.Width), exact(b.Height), num(b.X), num(b.Y))
+	} else {
+		fmt.Fprintf(w, `<g class="%s" data-element-id="%s" data-testid="shape-%s" data-bounds="%s %s %s %s" transform="translate(%s %s)">`,
+			shapeClasses(it), esc(it.id), esc(it.id), exact(b.X), exact(b.Y), exact(b.Width), exact(b.Height), num(b.X), num(b.Y))
+	}
 	switch k := it.kind; {
 	case k.IsEvent():
 		drawEvent(w, it)
