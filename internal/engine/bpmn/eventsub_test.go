@@ -117,3 +117,45 @@ func TestBuilderEventSubprocess(t *testing.T) {
 		t.Errorf("non-interrupting error start: %v", err)
 	}
 }
+
+// TestLayoutEventSubprocess: the layout puts an event subprocess below the flow of its
+// scope, with its content inside it, and nothing overlaps.
+func TestLayoutEventSubprocess(t *testing.T) {
+	t.Parallel()
+	d, err := Build("order").
+		Start("start").
+		UserTask("pack").
+		SubProcess("sub", func(b *Builder) {
+			b.Start("subStart").UserTask("pick").End("subEnd").
+				EventSubProcess("inner", func(b *Builder) { b.ErrorStart("caught", "").End("innerEnd") })
+		}).
+		End("done").
+		EventSubProcess("cancel", func(b *Builder) { b.MessageStart("cancelled", "cancel").UserTask("refund").End("refunded") }).
+		Definitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shapes := map[string]Bounds{}
+	for _, s := range d.Diagrams[0].Plane.Shapes {
+		shapes[s.ElementRef] = s.Bounds
+	}
+	inside := func(in, out string) {
+		a, b := shapes[in], shapes[out]
+		if a.X < b.X || a.Y < b.Y || a.X+a.Width > b.X+b.Width || a.Y+a.Height > b.Y+b.Height {
+			t.Errorf("%s %+v is not inside %s %+v", in, a, out, b)
+		}
+	}
+	below := func(lower, upper string) {
+		if a, b := shapes[lower], shapes[upper]; a.Y < b.Y+b.Height {
+			t.Errorf("%s %+v is not below %s %+v", lower, a, upper, b)
+		}
+	}
+	for _, id := range []string{"start", "pack", "sub", "done"} {
+		below("cancel", id)
+	}
+	inside("refund", "cancel")
+	inside("cancelled", "cancel")
+	inside("inner", "sub")
+	inside("innerEnd", "inner")
+	below("inner", "pick")
+}

@@ -224,6 +224,7 @@ func layoutContainer(c *Container) *placed {
 	byID := map[string]*lnode{}
 	boundaries := map[string][]*Element{}
 	events := map[string]*Element{}
+	var eventSubs []*Element
 	for _, e := range c.Elements {
 		if !e.Kind.IsFlowNode() {
 			continue
@@ -231,6 +232,10 @@ func layoutContainer(c *Container) *placed {
 		if e.Kind == KindBoundaryEvent {
 			boundaries[e.AttachedTo] = append(boundaries[e.AttachedTo], e)
 			events[e.ID] = e
+			continue
+		}
+		if e.TriggeredByEvent && e.Children != nil {
+			eventSubs = append(eventSubs, e) // below the flow, not in it
 			continue
 		}
 		n := &lnode{el: e, index: len(nodes)}
@@ -275,7 +280,34 @@ func layoutContainer(c *Container) *placed {
 	order(layers, edges)
 	g := placeNodes(out, layers, hosted)
 	routeEdges(out, g, edges)
+	placeEventSubs(out, eventSubs)
 	return out
+}
+
+// placeEventSubs puts the event subprocesses of a container in a row below its flow (they
+// have no sequence flows, so the layers have no place for them), as modellers draw them.
+func placeEventSubs(out *placed, subs []*Element) {
+	if len(subs) == 0 {
+		return
+	}
+	x, y, h := 0.0, out.h, 0.0
+	if out.h > 0 {
+		y += rowGap + EventSize // clear of the labels of boundary events on the bottom row
+	}
+	for _, e := range subs {
+		inner := layoutContainer(e.Children)
+		w := math.Max(2*TaskWidth+layerGap, inner.w+2*subPadding)
+		sh := math.Max(2*TaskHeight, inner.h+2*subPadding+subLabelArea)
+		t := true
+		out.shapes = append(out.shapes, &Shape{ID: e.ID + "_di", ElementRef: e.ID, Bounds: Bounds{X: x, Y: y, Width: w, Height: sh}, IsExpanded: &t})
+		inner.translate(x+subPadding, y+subPadding+subLabelArea)
+		out.shapes = append(out.shapes, inner.shapes...)
+		out.edges = append(out.edges, inner.edges...)
+		x += w + layerGap
+		h = math.Max(h, sh)
+	}
+	out.w = math.Max(out.w, x-layerGap)
+	out.h = y + h
 }
 
 // breakCycles marks the back edges of a depth-first search, started from start events
