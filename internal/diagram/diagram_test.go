@@ -1136,3 +1136,24 @@ func TestNamesClearOfBoundaryEvents(t *testing.T) {
 		t.Errorf("%d tasks with boundary events on their bottom edge, want at least 5", checked)
 	}
 }
+
+// TestEventSubprocessTokens: the live diagram shows the tokens of a running event
+// subprocess (at the event subprocess and at the task inside it) like those of any
+// subprocess: the instance page counts tokens by element id, drawn on the modeller's DI.
+func TestEventSubprocessTokens(t *testing.T) {
+	t.Parallel()
+	d := load(t, "../engine/testdata/eventsub_process.bpmn")
+	svg, err := Render(d, Options{Overlay: &Overlay{
+		Active:  map[string]int{"paymentFailed": 1, "notifyCustomer": 1},
+		Current: map[string]bool{"notifyCustomer": true},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := byTestID(parseSVG(t, svg))
+	for _, id := range []string{"badge-active-paymentFailed", "badge-active-notifyCustomer"} {
+		if len(ids[id]) != 1 {
+			t.Errorf("%s: %d badges, want 1", id, len(ids[id]))
+		}
+	}
+}
