@@ -198,3 +198,52 @@ func (v *env) entered(id string) []string {
 	}
 	return out
 }
+
+// TestEventSubprocessArmingFailsAndCancel: a correlation key that cannot be used (here
+// longer than MaxBusinessKeyBytes)
+// when a subprocess begins is an incident at the subprocess, with nothing armed; the
+// retry (with the variable set) arms the starts once and enters the subprocess. Cancelling
+// the instance removes the armed starts of every scope.
+func TestEventSubprocessArmingFailsAndCancel(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		v.start()
+		v.deploy("eventsub_nested.bpmn")
+		inst := v.startInstance("fulfilment", map[string]any{"orderId": strings.Repeat("k", engine.MaxBusinessKeyBytes+1)})
+		incs := v.openIncidents(inst.ID)
+		if len(incs) != 1 || incs[0].ElementID != "fulfil" || !strings.Contains(incs[0].Message, "addressChange") {
+			t.Fatalf("incidents %+v", incs)
+		}
+		if got := v.armed(inst.ID); len(got) != 0 {
+			t.Fatalf("armed %v, want nothing before the retry", got)
+		}
+		if got := v.tokensAt(inst.ID); !slices.Equal(got, []string{"fulfil"}) {
+			t.Fatalf("tokens %v", got)
+		}
+		if err := v.e.RetryIncident(v.ctx, incs[0].ID, engine.RetryOptions{Variables: map[string]any{"orderId": "C3"}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := v.armed(inst.ID); !slices.Equal(got, []string{"message:addressChanged=C3", "timer:after30m"}) {
+			t.Fatalf("armed after the retry %v", got)
+		}
+		if got := v.tokensAt(inst.ID); !slices.Equal(got, []string{"fulfil", "pick"}) {
+			t.Fatalf("tokens after the retry %v", got)
+		}
+
+		if err := v.e.CancelInstance(v.ctx, inst.ID, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if got := v.armed(inst.ID); len(got) != 0 {
+			t.Errorf("armed after cancel: %v", got)
+		}
+
+		v.deploy("eventsub_process.bpmn")
+		top := v.startInstance("order_esp", map[string]any{"card": "good"})
+		if err := v.e.CancelInstance(v.ctx, top.ID, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if got := v.armed(top.ID); len(got) != 0 {
+			t.Errorf("process-level starts armed after cancel: %v", got)
+		}
+	})
+}
