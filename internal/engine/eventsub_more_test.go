@@ -199,11 +199,11 @@ func (v *env) entered(id string) []string {
 	return out
 }
 
-// TestEventSubprocessArmingFailsAndCancel: a correlation key that cannot be used (here
-// longer than MaxBusinessKeyBytes)
-// when a subprocess begins is an incident at the subprocess, with nothing armed; the
-// retry (with the variable set) arms the starts once and enters the subprocess. Cancelling
-// the instance removes the armed starts of every scope.
+// TestEventSubprocessArmingFailsAndCancel: a correlation key that cannot be used when a
+// subprocess begins (here longer than MaxBusinessKeyBytes) is an incident at the
+// subprocess, with nothing armed; the retry (with the variable fixed) arms the starts once
+// and enters the subprocess. Cancelling the instance removes the armed starts of every
+// scope.
 func TestEventSubprocessArmingFailsAndCancel(t *testing.T) {
 	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
 		v := newEnv(t, open)
