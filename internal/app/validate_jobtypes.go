@@ -29,13 +29,17 @@ func printJobTypes(w io.Writer, defs *bpmn.Definitions, processID string, served
 		return
 	}
 	var types []string
-	var unserved []bpmn.Finding
+	var unserved, java []bpmn.Finding
 	var walk func(c *bpmn.Container)
 	walk = func(c *bpmn.Container) {
 		for _, el := range c.Elements {
 			if t := el.Task.JobType; t != "" && el.Kind.IsActivity() {
 				if !slices.Contains(types, t) {
 					types = append(types, t)
+				}
+				if attr, value, ok := bpmn.JobTypeOrigin(t); ok {
+					java = append(java, bpmn.Finding{ElementID: el.ID, Kind: el.Kind, Line: el.Line, Col: el.Col,
+						Message: fmt.Sprintf("%s %q runs as a job of type %q", attr, value, t)})
 				}
 				if served != nil && !served[t] {
 					unserved = append(unserved, bpmn.Finding{ElementID: el.ID, Kind: el.Kind, Line: el.Line, Col: el.Col,
@@ -61,5 +65,6 @@ func printJobTypes(w io.Writer, defs *bpmn.Definitions, processID string, served
 		note = " (served? validate cannot know: pass --job-types)"
 	}
 	fmt.Fprintf(w, "    job types (%d): %s%s\n", len(types), strings.Join(quoted, ", "), note)
+	printFindings(w, fmt.Sprintf("Java implementations (%d), Cockpit runs no Java: each is a job of the type shown, served by a handler or worker registered for it", len(java)), java)
 	printFindings(w, fmt.Sprintf("warnings (%d)", len(unserved)), unserved)
 }

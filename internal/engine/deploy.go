@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
@@ -90,12 +91,36 @@ func validate(data []byte, o *Options) (*Validation, error) {
 			continue
 		}
 		pl, problems := compileProcess(&store.Definition{Key: p.ID}, defs, p, o)
-		pr.Problems = append(pr.Problems, problems...)
+		addCompileProblems(pr, problems)
 		if len(problems) == 0 {
 			v.plans[p.ID] = pl
 		}
 	}
 	return v, nil
+}
+
+// addCompileProblems adds what compiling a process found to its report. An element that
+// Check listed as executing but that cannot compile (a script or mapping that does not
+// parse, a timer that cannot run) is moved to Unsupported with the reason, so that the
+// report never says an element executes when the deployment refuses it; the other
+// findings (flows, the process) are Problems.
+func addCompileProblems(pr *bpmn.ProcessReport, problems []bpmn.Finding) {
+	for _, f := range problems {
+		i := -1
+		if f.ElementID != "" {
+			i = slices.IndexFunc(pr.Executes, func(x bpmn.Finding) bool { return x.ElementID == f.ElementID })
+		}
+		if i < 0 {
+			if j := slices.IndexFunc(pr.Unsupported, func(x bpmn.Finding) bool { return x.ElementID == f.ElementID && f.ElementID != "" }); j >= 0 {
+				pr.Unsupported[j].Message += "; " + f.Message
+				continue
+			}
+			pr.Problems = append(pr.Problems, f)
+			continue
+		}
+		pr.Executes = slices.Delete(pr.Executes, i, i+1)
+		pr.Unsupported = append(pr.Unsupported, f)
+	}
 }
 
 // Deploy imports a BPMN document and deploys each executable process in it as a new

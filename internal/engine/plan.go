@@ -150,6 +150,18 @@ func (c *compiler) compile(el *bpmn.Element, what, src string) *expression.Progr
 	return prog
 }
 
+// compileMapping compiles the source of an input or output mapping: a literal or null is
+// its value, anything else an expression.
+func (c *compiler) compileMapping(el *bpmn.Element, dir string, m bpmn.Mapping) *expression.Program {
+	switch {
+	case m.Null:
+		return expression.Literal(nil)
+	case m.Literal:
+		return expression.Literal(m.Source)
+	}
+	return c.compile(el, fmt.Sprintf("%s mapping %q", dir, m.Target), m.Source)
+}
+
 // build makes a node of every flow node and a flow of every sequence flow in container
 // cont and, recursively, in its subprocesses.
 func (c *compiler) build(cont *bpmn.Container, parent *node) {
@@ -261,12 +273,12 @@ func (c *compiler) link(n *node) bool {
 func (c *compiler) compileNode(n *node) {
 	el := n.el
 	for _, m := range el.Task.Inputs {
-		if prog := c.compile(el, fmt.Sprintf("input mapping %q", m.Target), m.Source); prog != nil {
+		if prog := c.compileMapping(el, "input", m); prog != nil {
 			n.inputs = append(n.inputs, compiledMapping{target: m.Target, source: prog})
 		}
 	}
 	for _, m := range el.Task.Outputs {
-		if prog := c.compile(el, fmt.Sprintf("output mapping %q", m.Target), m.Source); prog != nil {
+		if prog := c.compileMapping(el, "output", m); prog != nil {
 			n.outputs = append(n.outputs, compiledMapping{target: m.Target, source: prog})
 		}
 	}

@@ -223,6 +223,9 @@ func (c *checker) container(ct *Container, owner *Element) {
 		if nodes[f.TargetRef] == nil {
 			c.problem(f.ID, KindSequenceFlow, f.Line, f.Col, "targetRef %q is not a flow node of this %s", f.TargetRef, scope(owner))
 		}
+		if strings.TrimSpace(f.Condition) != "" && !LanguageSupported(f.ConditionLanguage) {
+			c.problem(f.ID, KindSequenceFlow, f.Line, f.Col, "condition: %s", languageRefusal("language", f.ConditionLanguage))
+		}
 	}
 	c.fanOut(ct, nodes, from, to)
 	for _, e := range ct.Elements {
@@ -502,6 +505,16 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 	if e.Kind.IsEvent() && len(e.Multiple) > 0 {
 		return "events with several event definitions are not supported"
 	}
+	for _, ms := range [...]struct {
+		dir string
+		ms  []Mapping
+	}{{"input", e.Task.Inputs}, {"output", e.Task.Outputs}} {
+		for _, m := range ms.ms {
+			if m.ScriptFormat != "" && !LanguageSupported(m.ScriptFormat) {
+				return fmt.Sprintf("%s mapping %q: %s", ms.dir, m.Target, languageRefusal("its camunda:script scriptFormat", m.ScriptFormat))
+			}
+		}
+	}
 	ev := EventNone
 	if e.Event != nil {
 		ev = e.Event.Type
@@ -564,6 +577,9 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 		}
 		return ""
 	case KindScriptTask:
+		if !LanguageSupported(e.Task.ScriptFormat) {
+			return languageRefusal("scriptFormat", e.Task.ScriptFormat)
+		}
 		if strings.TrimSpace(e.Task.Script) == "" {
 			return "script task has no script"
 		}
@@ -633,6 +649,26 @@ func (c *checker) eventSubprocess(e *Element, ct *Container, from, to map[string
 	case starts[0].Event == nil && len(starts[0].Multiple) == 0:
 		c.problem(starts[0].ID, starts[0].Kind, starts[0].Line, starts[0].Col, "the start event of event subprocess %q has no trigger (a message, timer, error, ... event definition)", e.ID)
 	}
+}
+
+// LanguageSupported reports whether the engine evaluates scripts or conditions written in
+// lang, a script task's scriptFormat, a camunda:script's scriptFormat or a condition's
+// language attribute: none given, FEEL ("feel" or the OMG FEEL namespace URI), JUEL (its
+// "${…}" subset) or expr, in any case. Anything else (groovy, javascript, python, ...)
+// needs a script engine Cockpit does not have: Check refuses it, so validate and deploy
+// refuse it alike.
+func LanguageSupported(lang string) bool {
+	l := strings.ToLower(strings.TrimSpace(lang))
+	switch l {
+	case "", "feel", "juel", "expr":
+		return true
+	}
+	// http://www.omg.org/spec/FEEL/20140401, https://www.omg.org/spec/DMN/20191111/FEEL/
+	return strings.Contains(l, "omg.org/spec/") && strings.Contains(l, "/feel")
+}
+
+func languageRefusal(what, lang string) string {
+	return fmt.Sprintf("%s %q cannot run: the engine evaluates expressions (FEEL, JUEL \"${…}\", expr), not %s scripts (see docs/bpmn.md, Dialects)", what, lang, lang)
 }
 
 func orNone(t EventType) EventType {

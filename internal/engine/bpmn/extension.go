@@ -3,6 +3,7 @@ package bpmn
 import (
 	"encoding/xml"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -12,7 +13,7 @@ import (
 // still derives to the same values, and otherwise replaces it by the canonical form of
 // synthesizeTask: models built in Go, or imported models whose TaskDefinition was changed.
 
-// camundaTaskAttrs are the camunda: attributes deriveTask reads.
+// camundaTaskAttrs are the camunda: (or activiti:) attributes deriveTask reads.
 var camundaTaskAttrs = map[string]bool{
 	"topic": true, "type": true, "class": true, "delegateExpression": true, "expression": true,
 	"assignee": true, "candidateGroups": true, "candidateUsers": true, "formKey": true,
@@ -21,12 +22,17 @@ var camundaTaskAttrs = map[string]bool{
 
 // taskNodes are the extension elements deriveTask reads, by namespace.
 var taskNodes = map[string]map[string]bool{
-	NSCamunda: {"failedJobRetryTimeCycle": true, "inputOutput": true, "formData": true, "connector": true},
+	NSCamunda: {"failedJobRetryTimeCycle": true, "inputOutput": true, "formData": true, "formProperty": true, "connector": true},
+	NSActiviti: {"failedJobRetryTimeCycle": true, "inputOutput": true, "formData": true, "formProperty": true, "connector": true},
 	NSZeebe: {"taskDefinition": true, "ioMapping": true, "assignmentDefinition": true,
-		"formDefinition": true, "taskSchedule": true, "script": true},
+		"formDefinition": true, "taskSchedule": true, "script": true, "taskHeaders": true},
 }
 
-func isTaskAttr(a xml.Attr) bool { return a.Name.Space == NSCamunda && camundaTaskAttrs[a.Name.Local] }
+// isCamunda reports whether space is Camunda 7's namespace or the legacy Activiti one,
+// which Camunda 7 reads the same way.
+func isCamunda(space string) bool { return space == NSCamunda || space == NSActiviti }
+
+func isTaskAttr(a xml.Attr) bool { return isCamunda(a.Name.Space) && camundaTaskAttrs[a.Name.Local] }
 
 func isTaskNode(n *Node) bool { return taskNodes[n.Name.Space][n.Name.Local] }
 
@@ -39,6 +45,15 @@ func attrOf(attrs []xml.Attr, space, local string) (string, bool) {
 	return "", false
 }
 
+// camundaAttr reads a camunda: attribute, or its activiti: namesake.
+func camundaAttr(attrs []xml.Attr, local string) string {
+	if v, ok := attrOf(attrs, NSCamunda, local); ok {
+		return v
+	}
+	v, _ := attrOf(attrs, NSActiviti, local)
+	return v
+}
+
 func kids(n *Node, space, local string) []*Node {
 	var out []*Node
 	for _, c := range n.Children {
@@ -49,13 +64,58 @@ func kids(n *Node, space, local string) []*Node {
 	return out
 }
 
-// deriveTask reads the execution settings from the Camunda 7 and Zeebe extensions kept
-// in ex. Where both dialects set a value, Zeebe wins; for the job type, an external task
-// topic wins over a Java class, delegate expression, expression, connector id and type.
-func deriveTask(ex Extra) TaskDefinition {
+// camundaKids is kids in Camunda 7's namespace or, for an element in the Activiti one,
+// in that.
+func camundaKids(n *Node, local string) []*Node { return kids(n, n.Name.Space, local) }
+
+// Job types of Camunda 7 implementations that name code of a Java engine: a Java class
+// (camunda:class), an expression (camunda:expression) or a delegate expression
+// (camunda:delegateExpression). Cockpit runs no Java, so such a task becomes a job whose
+// type is the prefix followed by the attribute's value exactly as written
+// ("class:com.acme.ChargeCard", "delegateExpression:${chargeCard}"): a handler or worker
+// registered under that type serves it, and `cockpit validate` names the rule per task.
+// An external task (camunda:topic) keeps its topic as the job type, and a connector its
+// connector id.
+const (
+	JobTypeClassPrefix              = "class:"
+	JobTypeExpressionPrefix         = "expression:"
+	JobTypeDelegateExpressionPrefix = "delegateExpression:"
+)
+
+// JobTypeOrigin tells where a job type made by the rule above comes from: the Camunda
+// attribute ("camunda:class", "camunda:expression", "camunda:delegateExpression") and its
+// value; ok is false for any other job type.
+func JobTypeOrigin(jobType string) (attr, value string, ok bool) {
+	for _, p := range [...]struct{ prefix, attr string }{
+		{JobTypeClassPrefix, "camunda:class"},
+		{JobTypeExpressionPrefix, "camunda:expression"},
+		{JobTypeDelegateExpressionPrefix, "camunda:delegateExpression"},
+	} {
+		if v, found := strings.CutPrefix(jobType, p.prefix); found {
+			return p.attr, v, true
+		}
+	}
+	return "", "", false
+}
+
+// deriveTask reads the execution settings from the Camunda 7 (or Activiti) and Zeebe
+// extensions kept in ex. Where both dialects set a value, Zeebe wins; for the job type, an
+// external task topic wins over a Java class, delegate expression, expression, connector
+// id and type.
+//
+// zeebeBareIsExpr makes a Zeebe mapping source without a leading "=" an expression rather
+// than a literal: documents Cockpit exported before it wrote the "=" (see parser).
+func deriveTask(ex Extra, zeebeBareIsExpr bool) TaskDefinition {
 	var t TaskDefinition
-	ca := func(local string) string { v, _ := attrOf(ex.Attrs, NSCamunda, local); return v }
-	jobType := first(ca("topic"), ca("class"), ca("delegateExpression"), ca("expression"))
+	ca := func(local string) string { return camundaAttr(ex.Attrs, local) }
+	jobType := ca("topic")
+	for _, impl := range [...]struct{ attr, prefix string }{
+		{"class", JobTypeClassPrefix}, {"delegateExpression", JobTypeDelegateExpressionPrefix}, {"expression", JobTypeExpressionPrefix},
+	} {
+		if v := trim(ca(impl.attr)); jobType == "" && v != "" {
+			jobType = impl.prefix + v
+		}
+	}
 	if typ := ca("type"); jobType == "" && typ != "external" {
 		jobType = typ
 	}
@@ -63,50 +123,57 @@ func deriveTask(ex Extra) TaskDefinition {
 	t.FormKey, t.DueDate, t.ResultVariable = ca("formKey"), ca("dueDate"), ca("resultVariable")
 	var zeebeType, zeebeRetries string
 	for _, n := range ex.ExtensionElements {
-		switch n.Name.Space {
-		case NSCamunda:
+		switch {
+		case isCamunda(n.Name.Space):
 			switch n.Name.Local {
 			case "failedJobRetryTimeCycle":
 				t.RetryBackoff = trim(n.Text)
 			case "inputOutput":
 				for _, c := range n.Children {
-					if c.Name.Space != NSCamunda || len(c.Children) > 0 {
-						continue // script or map/list values are not simple mappings
+					if c.Name.Space != n.Name.Space {
+						continue
 					}
-					m := Mapping{Target: nodeAttr(c, "name"), Source: trim(c.Text)}
 					switch c.Name.Local {
 					case "inputParameter":
-						t.Inputs = append(t.Inputs, m)
+						t.Inputs = append(t.Inputs, camundaParameter(c))
 					case "outputParameter":
-						t.Outputs = append(t.Outputs, m)
+						t.Outputs = append(t.Outputs, camundaParameter(c))
 					}
 				}
 			case "formData":
-				for _, f := range kids(n, NSCamunda, "formField") {
+				for _, f := range camundaKids(n, "formField") {
 					t.FormFields = append(t.FormFields, FormField{ID: nodeAttr(f, "id"), Label: nodeAttr(f, "label"),
 						Type: nodeAttr(f, "type"), DefaultValue: nodeAttr(f, "defaultValue")})
 				}
+			case "formProperty":
+				// The older form of Activiti and Camunda 7: one extension element per field.
+				t.FormFields = append(t.FormFields, FormField{ID: nodeAttr(n, "id"), Label: nodeAttr(n, "name"),
+					Type: nodeAttr(n, "type"), DefaultValue: nodeAttr(n, "default")})
 			case "connector":
-				if ids := kids(n, NSCamunda, "connectorId"); len(ids) > 0 && jobType == "" {
+				if ids := camundaKids(n, "connectorId"); len(ids) > 0 && jobType == "" {
 					jobType = trim(ids[0].Text)
 				}
 			}
-		case NSZeebe:
+		case n.Name.Space == NSZeebe:
 			switch n.Name.Local {
 			case "taskDefinition":
 				zeebeType, zeebeRetries = nodeAttr(n, "type"), nodeAttr(n, "retries")
 			case "ioMapping":
 				for _, c := range n.Children {
-					m := Mapping{Source: nodeAttr(c, "source"), Target: nodeAttr(c, "target")}
 					if c.Name.Space != NSZeebe {
 						continue
 					}
+					m := zeebeMapping(nodeAttr(c, "source"), nodeAttr(c, "target"), zeebeBareIsExpr)
 					switch c.Name.Local {
 					case "input":
 						t.Inputs = append(t.Inputs, m)
 					case "output":
 						t.Outputs = append(t.Outputs, m)
 					}
+				}
+			case "taskHeaders":
+				for _, h := range kids(n, NSZeebe, "header") {
+					t.Headers = append(t.Headers, Header{Key: nodeAttr(h, "key"), Value: nodeAttr(h, "value")})
 				}
 			case "assignmentDefinition":
 				t.Assignee = first(nodeAttr(n, "assignee"), t.Assignee)
@@ -125,6 +192,116 @@ func deriveTask(ex Extra) TaskDefinition {
 	t.JobType = first(zeebeType, jobType)
 	t.Retries = zeebeRetries
 	return t
+}
+
+// zeebeMapping reads a Zeebe input or output: a source with a leading "=" is a FEEL
+// expression, any other a literal string (Zeebe's static value).
+func zeebeMapping(source, target string, bareIsExpr bool) Mapping {
+	m := Mapping{Source: source, Target: target}
+	if !bareIsExpr && !strings.HasPrefix(strings.TrimSpace(source), "=") {
+		m.Literal = true
+	}
+	return m
+}
+
+// camundaParameter reads a camunda:inputParameter or outputParameter as Camunda 7 does:
+// text with "${…}" or "#{…}" is an expression, other text a literal string, no text
+// null; a camunda:list or camunda:map becomes an expression building the list or map
+// (its values read by the same rule), and a camunda:script a script in its format.
+func camundaParameter(c *Node) Mapping {
+	m := Mapping{Target: nodeAttr(c, "name")}
+	for _, v := range c.Children {
+		if v.Name.Space != c.Name.Space {
+			continue
+		}
+		switch v.Name.Local {
+		case "script":
+			m.ScriptFormat = first(nodeAttr(v, "scriptFormat"), "unknown")
+			m.Source = trim(v.Text)
+			if r := nodeAttr(v, "resource"); r != "" && m.Source == "" {
+				m.Source = r
+			}
+			return m
+		case "list", "map":
+			m.Source = camundaValueExpr(v, 0)
+			return m
+		}
+	}
+	text := trim(c.Text)
+	switch {
+	case text == "":
+		m.Null = true
+	case isCamundaExpr(text):
+		m.Source = text
+	default:
+		m.Source, m.Literal = text, true
+	}
+	return m
+}
+
+// isCamundaExpr reports whether Camunda 7 reads text as an expression.
+func isCamundaExpr(text string) bool {
+	return strings.Contains(text, "${") || strings.Contains(text, "#{")
+}
+
+// camundaValueExpr renders a camunda:list, camunda:map or value element as an expression
+// in the engine's language: literals quoted, "${x}" unwrapped in parentheses. Its nesting
+// follows the document's (bounded by MaxDepth); the expression's own limit
+// (expression.MaxNesting) refuses a deeper one when it is compiled.
+func camundaValueExpr(v *Node, depth int) string {
+	var b strings.Builder
+	switch v.Name.Local {
+	case "list":
+		b.WriteByte('[')
+		i := 0
+		for _, c := range v.Children {
+			if c.Name.Space != v.Name.Space {
+				continue
+			}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			i++
+			b.WriteString(camundaValueExpr(c, depth+1))
+		}
+		b.WriteByte(']')
+	case "map":
+		b.WriteByte('{')
+		i := 0
+		for _, c := range camundaKids(v, "entry") {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			i++
+			b.WriteString(strconv.Quote(nodeAttr(c, "key")))
+			b.WriteString(": ")
+			b.WriteString(camundaValueExpr(c, depth+1))
+		}
+		b.WriteByte('}')
+	default: // value, entry: text, or one nested list or map
+		for _, c := range v.Children {
+			if c.Name.Space == v.Name.Space && (c.Name.Local == "list" || c.Name.Local == "map") {
+				return camundaValueExpr(c, depth+1)
+			}
+		}
+		text := trim(v.Text)
+		switch {
+		case text == "":
+			b.WriteString("nil")
+		case isCamundaExpr(text):
+			// A whole "${…}" is unwrapped; a composite ("a ${b}") is left as written, and
+			// fails to compile naming the mapping.
+			if len(text) > 3 && (text[0] == '$' || text[0] == '#') && text[1] == '{' && text[len(text)-1] == '}' {
+				text = text[2 : len(text)-1]
+			}
+			b.WriteByte('(')
+			b.WriteString(text)
+			b.WriteByte(')')
+		default:
+			b.WriteString(strconv.Quote(text))
+		}
+	}
+	return b.String()
 }
 
 var retryPrefix = regexp.MustCompile(`^R(\d+)/`)
@@ -162,12 +339,19 @@ func synthesizeTask(kind Kind, t TaskDefinition) (attrs []xml.Attr, nodes []*Nod
 	if len(t.Inputs)+len(t.Outputs) > 0 {
 		io := zn("ioMapping")
 		for _, m := range t.Inputs {
-			io.Children = append(io.Children, zn("input", "source", m.Source, "target", m.Target))
+			io.Children = append(io.Children, zn("input", "source", zeebeSource(m), "target", m.Target))
 		}
 		for _, m := range t.Outputs {
-			io.Children = append(io.Children, zn("output", "source", m.Source, "target", m.Target))
+			io.Children = append(io.Children, zn("output", "source", zeebeSource(m), "target", m.Target))
 		}
 		nodes = append(nodes, io)
+	}
+	if len(t.Headers) > 0 {
+		hs := zn("taskHeaders")
+		for _, h := range t.Headers {
+			hs.Children = append(hs.Children, zn("header", "key", h.Key, "value", h.Value))
+		}
+		nodes = append(nodes, hs)
 	}
 	if t.Assignee != "" || t.CandidateGroups != "" || t.CandidateUsers != "" {
 		nodes = append(nodes, zn("assignmentDefinition", "assignee", t.Assignee,
@@ -198,6 +382,22 @@ func synthesizeTask(kind Kind, t TaskDefinition) (attrs []xml.Attr, nodes []*Nod
 		attrs = append(attrs, xml.Attr{Name: xml.Name{Space: NSCamunda, Local: "resultVariable"}, Value: t.ResultVariable})
 	}
 	return attrs, nodes
+}
+
+// zeebeSource writes a mapping's source as Zeebe reads it back: an expression with a
+// leading "=", a literal without one (quoted as an expression where it starts with "=").
+func zeebeSource(m Mapping) string {
+	switch {
+	case m.Null:
+		return "=null"
+	case m.Literal && strings.HasPrefix(strings.TrimSpace(m.Source), "="):
+		return "=" + strconv.Quote(m.Source)
+	case m.Literal:
+		return m.Source
+	case strings.HasPrefix(strings.TrimSpace(m.Source), "="):
+		return m.Source
+	}
+	return "=" + m.Source
 }
 
 // correlationKey reads a message's correlation key: our cockpit:correlationKey attribute,

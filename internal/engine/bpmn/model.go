@@ -123,13 +123,33 @@ type EventDefinition struct {
 	Condition string
 	// LinkName is the name of a link event.
 	LinkName string
-	Extra    Extra
+	// Shared marks a definition declared at the root of the document that the event
+	// references (eventDefinitionRef): export writes the reference, not a copy.
+	Shared bool
+	Extra  Extra
 }
 
-// Mapping is one input or output mapping: Target receives the value of the expression Source.
+// Mapping is one input or output mapping: Target receives the value of Source.
+//
+// Source is an expression unless Literal is set, in which case it is the value itself (a
+// string; Camunda 7 text without "${…}" and a Zeebe source without a leading "=" are
+// literals). ScriptFormat is set when the value is a script (camunda:script), which runs
+// only in the formats the engine evaluates (see ScriptLanguageSupported).
 type Mapping struct {
 	Source string
 	Target string
+	// Literal: Source is a string value, not an expression.
+	Literal bool
+	// Null: the value is null (an empty Camunda 7 parameter); Source is empty.
+	Null bool
+	// ScriptFormat is the format of a camunda:script value ("" for other values).
+	ScriptFormat string
+}
+
+// Header is one static task header (zeebe:taskHeaders): handlers see it on the job.
+type Header struct {
+	Key   string
+	Value string
 }
 
 // TaskDefinition configures how the engine runs an activity. It is filled from the
@@ -144,6 +164,8 @@ type TaskDefinition struct {
 	RetryBackoff string
 	Inputs       []Mapping
 	Outputs      []Mapping
+	// Headers are the static task headers of a job task (zeebe:taskHeaders), in order.
+	Headers []Header
 	// Script task.
 	Script         string
 	ScriptFormat   string
@@ -462,6 +484,9 @@ const (
 	NSXSI     = "http://www.w3.org/2001/XMLSchema-instance"
 	NSCamunda = "http://camunda.org/schema/1.0/bpmn"
 	NSZeebe   = "http://camunda.org/schema/zeebe/1.0"
+	// NSActiviti is the legacy namespace Camunda 7 still reads: activiti:* attributes and
+	// extension elements mean what their camunda:* namesakes do.
+	NSActiviti = "http://activiti.org/bpmn"
 	// NSCockpit holds Cockpit's own extension attributes (cockpit:correlationKey).
 	NSCockpit = "https://cockpit.dev/schema/bpmn"
 )

@@ -317,6 +317,12 @@ type parser struct {
 	// hadIn and hadOut record elements whose XML listed incoming / outgoing flows, so that
 	// finish fills only the others from the sequence flows.
 	hadIn, hadOut map[*Element]bool
+	// rootEvents are the event definitions declared at the root of the document, by id,
+	// for events that reference one (eventDefinitionRef).
+	rootEvents map[string]*raw
+	// zeebeBareIsExpr: the document was exported by Cockpit, which wrote Zeebe mapping
+	// sources without the leading "=" FEEL expressions have; they are expressions.
+	zeebeBareIsExpr bool
 }
 
 func (p *parser) fail(r *raw, err error, format string, args ...any) {
@@ -370,6 +376,14 @@ func (p *parser) definitions(r *raw, ns map[string]string) *Definitions {
 		Namespaces:      ns,
 	}
 	d.Extra.Attrs = r.rest("id", "name", "targetNamespace", "exporter", "exporterVersion")
+	p.zeebeBareIsExpr = d.Exporter == "Cockpit"
+	// Shared event definitions may follow the processes that reference them.
+	p.rootEvents = map[string]*raw{}
+	for _, k := range r.kids {
+		if _, ok := eventDefinitionTypes[k.name.Local]; ok && k.name.Space == NSModel && k.attr("id") != "" {
+			p.rootEvents[k.attr("id")] = k
+		}
+	}
 	for _, k := range r.kids {
 		switch {
 		case common(k, &d.Extra):
@@ -611,6 +625,16 @@ func (p *parser) element(r *raw) *Element {
 				e.Incoming = append(e.Incoming, strings.TrimSpace(k.text))
 				p.hadIn[e] = true
 				continue
+			case local == "eventDefinitionRef" && kind.IsEvent() && len(k.kids) == 0:
+				// A shared definition: the event has it as its own, and keeps the
+				// reference (not a copy) for export.
+				if def := p.rootEvents[localRef(strings.TrimSpace(k.text))]; def != nil {
+					ed := p.eventDefinition(def, eventDefinitionTypes[def.name.Local])
+					ed.Shared = true
+					e.Multiple = append(e.Multiple, ed)
+				}
+				e.Extra.Children = append(e.Extra.Children, toNode(k))
+				continue
 			case local == "outgoing" && kind.IsFlowNode() && len(k.kids) == 0:
 				e.Outgoing = append(e.Outgoing, strings.TrimSpace(k.text))
 				p.hadOut[e] = true
@@ -649,7 +673,7 @@ func (p *parser) element(r *raw) *Element {
 			e.Multiple = nil
 		}
 	}
-	e.Task = deriveTask(e.Extra)
+	e.Task = deriveTask(e.Extra, p.zeebeBareIsExpr)
 	if kind == KindScriptTask {
 		e.Task.ScriptFormat = r.attr("scriptFormat")
 		if script != nil {
@@ -672,8 +696,9 @@ func (p *parser) element(r *raw) *Element {
 }
 
 func (p *parser) eventDefinition(r *raw, t EventType) *EventDefinition {
-	ed := &EventDefinition{ID: r.attr("id"), Type: t, MessageRef: r.attr("messageRef"),
-		ErrorRef: r.attr("errorRef"), SignalRef: r.attr("signalRef"), EscalationRef: r.attr("escalationRef")}
+	ed := &EventDefinition{ID: r.attr("id"), Type: t, MessageRef: localRef(r.attr("messageRef")),
+		ErrorRef: localRef(r.attr("errorRef")), SignalRef: localRef(r.attr("signalRef")),
+		EscalationRef: localRef(r.attr("escalationRef"))}
 	known := []string{"id", "messageRef", "errorRef", "signalRef", "escalationRef"}
 	if t == EventLink {
 		ed.LinkName = r.attr("name")
@@ -724,13 +749,13 @@ func (p *parser) collaboration(r *raw) *Collaboration {
 		switch {
 		case common(k, &c.Extra):
 		case k.is(NSModel, "participant"):
-			pt := &Participant{ID: k.attr("id"), Name: k.attr("name"), ProcessRef: k.attr("processRef")}
+			pt := &Participant{ID: k.attr("id"), Name: k.attr("name"), ProcessRef: localRef(k.attr("processRef"))}
 			pt.Extra.Attrs = k.rest("id", "name", "processRef")
 			p.rest(k, &pt.Extra)
 			c.Participants = append(c.Participants, pt)
 		case k.is(NSModel, "messageFlow"):
 			mf := &MessageFlow{ID: k.attr("id"), Name: k.attr("name"), SourceRef: k.attr("sourceRef"),
-				TargetRef: k.attr("targetRef"), MessageRef: k.attr("messageRef")}
+				TargetRef: k.attr("targetRef"), MessageRef: localRef(k.attr("messageRef"))}
 			mf.Extra.Attrs = k.rest("id", "name", "sourceRef", "targetRef", "messageRef")
 			p.rest(k, &mf.Extra)
 			c.MessageFlows = append(c.MessageFlows, mf)
@@ -935,6 +960,16 @@ func walk(c *Container, fn func(c *Container, owner *Element)) {
 		}
 	}
 	rec(c, nil)
+}
+
+// localRef reads a reference to a root element. BPMN types these as QNames, and some
+// tools write them with a namespace prefix ("tns:Message_1"); ids are NCNames, which
+// hold no colon, so what follows the colon is the id.
+func localRef(ref string) string {
+	if i := strings.LastIndexByte(ref, ':'); i >= 0 {
+		return ref[i+1:]
+	}
+	return ref
 }
 
 func nodeAttr(n *Node, local string) string {

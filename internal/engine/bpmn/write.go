@@ -290,7 +290,9 @@ func elementNode(e *Element) *Node {
 			defs = []*EventDefinition{e.Event}
 		}
 		for _, ed := range defs {
-			b.kid(eventDefinitionNode(ed))
+			if !ed.Shared { // written as the eventDefinitionRef kept in Extra.Children
+				b.kid(eventDefinitionNode(ed))
+			}
 		}
 	}
 	return b.n
@@ -300,7 +302,7 @@ func elementNode(e *Element) *Node {
 // still derive to e.Task, else those extensions without the task settings plus the
 // canonical form (see synthesizeTask).
 func taskOutput(e *Element) (attrs []xml.Attr, ext []*Node, writeScript bool) {
-	derived := deriveTask(e.Extra)
+	derived := deriveTask(e.Extra, false)
 	want := derived
 	if e.Kind == KindScriptTask {
 		if want.Script == "" {

@@ -24,6 +24,21 @@ type Program struct {
 	// budgeted: prog calls the budget functions and needs budgetVar in its
 	// environment (see budget.go).
 	budgeted bool
+	// literal: the program is the constant value, not code (see Literal).
+	literal bool
+	value   any
+}
+
+// Literal returns a Program whose value is v, whatever the variables: a literal input or
+// output value of a model (Camunda 7 text without "${…}", a Zeebe source without "="),
+// which is a value, not an expression to parse. v must be a JSON value (string, float64,
+// bool, nil, []any, map[string]any); it is returned as it is, so it must not be modified.
+func Literal(v any) *Program {
+	src := fmt.Sprint(v)
+	if s, ok := v.(string); ok {
+		src = s
+	}
+	return &Program{src: src, literal: true, value: v}
 }
 
 // Compile compiles src after removing the wrappers and applying the
@@ -107,6 +122,9 @@ func (p *Program) Eval(vars map[string]any) (any, error) {
 // EvalIn is Eval within budget b, which it spends: an evaluation that exceeds it
 // fails with an *Error whose cause is [ErrBudget].
 func (p *Program) EvalIn(b *Budget, vars map[string]any) (result any, err error) {
+	if p.literal {
+		return p.value, nil
+	}
 	for _, name := range p.required {
 		if _, ok := vars[name]; !ok {
 			return nil, newError(p.src, fmt.Sprintf("variable %q is not defined", name), ErrUndefined)

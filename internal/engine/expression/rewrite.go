@@ -36,6 +36,10 @@ func normalize(src string) normalized {
 	}
 	if hi-lo >= 1 && s[lo] == '=' && (hi-lo == 1 || s[lo+1] != '=') {
 		lo, hi = trim(s, lo+1, hi)
+		// "=${a}": a Camunda 7 expression written back in Zeebe's form.
+		if hi-lo >= 3 && (s[lo] == '$' || s[lo] == '#') && s[lo+1] == '{' && matchBrace(s, code, lo+1, hi) == hi-1 {
+			lo, hi = trim(s, lo+2, hi-1)
+		}
 	}
 
 	usesLet := false

@@ -1,0 +1,121 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// A model in the legacy Activiti namespace runs as Camunda 7 reads it: activiti:class is
+// a job of type "class:<name>", literal, null, list and map input values are values,
+// the user task has its assignee, group and form, a prefixed messageRef names the
+// message, and a shared timer definition (eventDefinitionRef) times the catch event.
+func TestActivitiDialectRuns(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		var got *engine.Job
+		v.e.Handle("class:com.acme.orders.ChargeCard", func(ctx context.Context, j *engine.Job) (map[string]any, error) {
+			got = j
+			return nil, nil
+		})
+		v.start()
+		dep := v.deploy("activiti.bpmn")
+		if len(dep.Warnings) != 0 {
+			t.Errorf("warnings %+v: the class's job type is served", dep.Warnings)
+		}
+		inst := v.startInstance("activiti", map[string]any{"amount": 21, "zip": "69001"})
+		task := v.waitTask(inst.ID, "approve")
+		want := map[string]any{
+			"currency": "EUR", "total": float64(42), "nothing": nil,
+			"lines":   []any{"book", float64(21)},
+			"address": map[string]any{"city": "Lyon", "zip": "69001"},
+		}
+		for k, w := range want {
+			if g, ok := got.Variables[k]; !ok || !reflect.DeepEqual(g, w) {
+				t.Errorf("job variable %s = %#v, want %#v", k, g, w)
+			}
+		}
+		if task.Assignee != "ops" || task.CandidateGroups != "managers" || task.FormKey != "approve-form" {
+			t.Errorf("user task %+v", task)
+		}
+		if err := v.e.CompleteUserTask(v.ctx, task.ID, map[string]any{"approved": true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.e.CorrelateMessage(v.ctx, engine.Message{Name: "order.paid"}); err != nil {
+			t.Fatalf("message by prefixed ref: %v", err)
+		}
+		jobs := v.detail(inst.ID).Jobs
+		if len(jobs) != 1 || jobs[0].Kind != store.JobTimer || jobs[0].ElementID != "cool" {
+			t.Fatalf("shared timer: jobs %+v", jobs)
+		}
+		if due := v.clock.Now().Add(5 * time.Minute); !jobs[0].DueAt.Equal(due) {
+			t.Errorf("shared timer due %v, want %v", jobs[0].DueAt, due)
+		}
+		v.advance(5 * time.Minute)
+		v.waitState(inst.ID, store.InstanceCompleted)
+	})
+}
+
+// waitTask waits for the open user task at element.
+func (v *env) waitTask(id, element string) *store.UserTask {
+	v.t.Helper()
+	var found *store.UserTask
+	v.waitFor("user task "+element, func() bool {
+		for _, task := range v.detail(id).UserTasks {
+			if task.ElementID == element && task.State == store.TaskOpen {
+				found = task
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// A script format or condition language the engine cannot run is refused by Validate and
+// Deploy alike, with the same findings, even where the text happens to parse as an
+// expression ("amount + 1" is valid groovy and a valid expression).
+func TestScriptFormatRefusedByValidateAndDeploy(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "scriptformat.bpmn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	val, err := engine.Validate(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verr := val.Err()
+	if verr == nil {
+		t.Fatal("validate accepted a groovy script and a javascript condition")
+	}
+	for _, want := range []string{`scriptFormat "groovy" cannot run`, `"Flow_3"`, `language "javascript" cannot run`} {
+		if !strings.Contains(verr.Error(), want) {
+			t.Errorf("validate error lacks %q:\n%v", want, verr)
+		}
+	}
+	pr := val.Report.Process("scriptformat")
+	for _, f := range pr.Executes {
+		if f.ElementID == "score" {
+			t.Error("validate lists the groovy script task among the elements that execute")
+		}
+	}
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		_, err := v.e.Deploy(v.ctx, "scriptformat.bpmn", data)
+		if !errors.Is(err, engine.ErrInvalidInput) {
+			t.Fatalf("deploy: %v", err)
+		}
+		var de *engine.DeployError
+		if !errors.As(err, &de) || !strings.Contains(err.Error(), verr.Error()) {
+			t.Errorf("deploy refuses otherwise than validate:\n deploy: %v\nvalidate: %v", err, verr)
+		}
+	})
+}
