@@ -22,7 +22,7 @@ var camundaTaskAttrs = map[string]bool{
 
 // taskNodes are the extension elements deriveTask reads, by namespace.
 var taskNodes = map[string]map[string]bool{
-	NSCamunda: {"failedJobRetryTimeCycle": true, "inputOutput": true, "formData": true, "formProperty": true, "connector": true},
+	NSCamunda:  {"failedJobRetryTimeCycle": true, "inputOutput": true, "formData": true, "formProperty": true, "connector": true},
 	NSActiviti: {"failedJobRetryTimeCycle": true, "inputOutput": true, "formData": true, "formProperty": true, "connector": true},
 	NSZeebe: {"taskDefinition": true, "ioMapping": true, "assignmentDefinition": true,
 		"formDefinition": true, "taskSchedule": true, "script": true, "taskHeaders": true},
