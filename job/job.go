@@ -27,6 +27,9 @@ type Job struct {
 	// Variables are the instance's variables when the job was taken (JSON values:
 	// numbers are float64).
 	Variables map[string]any
+	// Headers are the task's static headers as the model sets them (zeebe:taskHeaders),
+	// nil when it has none: configuration of the work that is not instance data.
+	Headers map[string]string
 	// Deadline is when the job's lock ends: the handler's context ends then (unless the
 	// lock is extended), and the job may run again elsewhere.
 	Deadline time.Time

@@ -224,7 +224,7 @@ func (w *Worker) run(wj *wire.Job) {
 	stopExtend := w.extend(hctx, cancel, ref)
 	vars, herr := h(hctx, &job.Job{Key: wj.Key, Type: wj.Type, Attempt: wj.Attempt, Retries: wj.Retries,
 		InstanceID: wj.InstanceID, ElementID: wj.ElementID, ProcessKey: wj.ProcessKey, Variables: wj.Variables,
-		Deadline: wj.Deadline})
+		Headers: wj.Headers, Deadline: wj.Deadline})
 	stopExtend()
 	lost := hctx.Err() != nil
 	cancel()

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -116,6 +117,41 @@ func TestScriptFormatRefusedByValidateAndDeploy(t *testing.T) {
 		var de *engine.DeployError
 		if !errors.As(err, &de) || !strings.Contains(err.Error(), verr.Error()) {
 			t.Errorf("deploy refuses otherwise than validate:\n deploy: %v\nvalidate: %v", err, verr)
+		}
+	})
+}
+
+// Zeebe task headers reach the handler on the job, and a Zeebe mapping source without
+// "=" is a literal: the input "EUR" is the string, the output "sent" sets the string
+// (not the handler's variable named sent).
+func TestZeebeHeadersAndLiteralMappings(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		var got *engine.Job
+		var headers map[string]string
+		v.e.Handle("notify", func(ctx context.Context, j *engine.Job) (map[string]any, error) {
+			got, headers = j, maps.Clone(j.Headers)
+			j.Headers["method"] = "changed by the handler" // a copy: the next job is not affected
+			return map[string]any{"sent": false}, nil
+		})
+		v.start()
+		v.deploy("zeebe_headers.bpmn")
+		for range 2 {
+			inst := v.startInstance("zeebe_headers", map[string]any{"amount": 5})
+			v.waitState(inst.ID, store.InstanceCompleted)
+			if want := map[string]string{"method": "POST", "url": "https://hooks.example/orders"}; !reflect.DeepEqual(headers, want) {
+				t.Errorf("headers %v, want %v", headers, want)
+			}
+			if got.Variables["currency"] != "EUR" || got.Variables["total"] != float64(10) {
+				t.Errorf("inputs: %v", got.Variables)
+			}
+			vars := map[string]string{}
+			for _, va := range v.detail(inst.ID).Variables {
+				vars[va.Name] = string(va.Value)
+			}
+			if vars["status"] != `"sent"` {
+				t.Errorf("literal output: status = %s", vars["status"])
+			}
 		}
 	})
 }

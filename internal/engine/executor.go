@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cockpit-engine/cockpit/job"
+	"maps"
 	"runtime/debug"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/job"
 )
 
 // Job is what a handler gets: one attempt at a service task (the public job.Job).
@@ -266,9 +267,9 @@ func (e *Engine) jobVariables(ctx context.Context, jobs []*store.Job) (map[strin
 }
 
 // newJob is what a handler or a worker gets for a locked job.
-func newJob(j *store.Job, vars map[string]any) *Job {
+func (e *Engine) newJob(ctx context.Context, j *store.Job, vars map[string]any) *Job {
 	job := &Job{Key: j.ID, Type: j.Type, Attempt: j.Attempt + 1, Retries: j.Retries, InstanceID: j.InstanceID,
-		ElementID: j.ElementID, ProcessKey: j.DefinitionKey, Variables: vars}
+		ElementID: j.ElementID, ProcessKey: j.DefinitionKey, Variables: vars, Headers: e.jobHeaders(ctx, j)}
 	if job.Variables == nil {
 		job.Variables = map[string]any{}
 	}
@@ -276,6 +277,31 @@ func newJob(j *store.Job, vars map[string]any) *Job {
 		job.Deadline = *j.LockedUntil
 	}
 	return job
+}
+
+// jobHeaders returns a copy of the static headers of a service job's task (nil when it
+// has none), from the compiled plan of its definition, which is cached after the first
+// look: a job of a task without headers costs a map lookup.
+func (e *Engine) jobHeaders(ctx context.Context, j *store.Job) map[string]string {
+	e.mu.RLock()
+	p := e.plans[j.DefinitionID]
+	e.mu.RUnlock()
+	if p == nil {
+		err := e.store.Read(ctx, func(tx store.Tx) error {
+			var err error
+			p, err = e.planFor(ctx, tx, j.DefinitionID)
+			return err
+		})
+		if err != nil {
+			e.log.Warn("job headers not read", "job", j.ID, "definition", j.DefinitionID, "err", err)
+			return nil
+		}
+	}
+	n := p.nodes[j.ElementID]
+	if n == nil || len(n.headers) == 0 {
+		return nil
+	}
+	return maps.Clone(n.headers)
 }
 
 func kindsFor(types []string) []string {
@@ -313,7 +339,7 @@ func (e *Engine) runJob(ctx context.Context, j *store.Job, vars map[string]any) 
 			break
 		}
 		hctx, cancel := context.WithTimeout(e.handlerCtx, e.opts.LockDuration)
-		out, herr := callHandler(hctx, h, newJob(j, vars))
+		out, herr := callHandler(hctx, h, e.newJob(ctx, j, vars))
 		cancel()
 		herr = storableError(herr)
 		if herr != nil && e.handlerCtx.Err() != nil {

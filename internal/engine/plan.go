@@ -75,6 +75,8 @@ type node struct {
 	jobType string
 	retries int
 	backoff schedule.Backoff
+	// headers are the task's static headers (nil when it has none): jobs carry a copy.
+	headers map[string]string
 
 	// waits: a token stays here until something other than a job happens (a person, a
 	// timer, a message, the other branches of a join); element.left reports its stay as
@@ -334,6 +336,17 @@ func (c *compiler) compileJob(n *node, jobType string) {
 	n.jobType = jobType
 	if n.jobType == "" {
 		c.bad(el, "no job type (set camunda:topic or zeebe:taskDefinition type)")
+	}
+	if len(el.Task.Headers) > 0 {
+		n.headers = make(map[string]string, len(el.Task.Headers))
+		size := 0
+		for _, h := range el.Task.Headers {
+			n.headers[h.Key] = h.Value
+			size += len(h.Key) + len(h.Value)
+		}
+		if size > MaxHeadersBytes {
+			c.bad(el, "task headers are %d bytes, more than the limit of %d bytes (MaxHeadersBytes)", size, MaxHeadersBytes)
+		}
 	}
 	n.retries = c.o.DefaultRetries
 	n.backoff = c.o.defaultBackoff

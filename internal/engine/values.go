@@ -30,6 +30,9 @@ const (
 	// MaxNameBytes bounds a variable name, a message name, a process key, an element or
 	// flow id, a job type, an assignee and an error code.
 	MaxNameBytes = store.MaxNameBytes
+	// MaxHeadersBytes bounds the static headers of one task (zeebe:taskHeaders: keys and
+	// values together), which travel with every job of the task to its handler or worker.
+	MaxHeadersBytes = 64 << 10
 	// MaxReasonBytes bounds the reason given for a cancellation.
 	MaxReasonBytes = 4 << 10
 	// MaxErrorMessageBytes is where a handler's error message, or a thrown error's code

@@ -290,7 +290,8 @@ func (s *Service) handle(verb string, body []byte) (any, *replyError) {
 		out := make([]wire.Job, len(jobs))
 		for i, j := range jobs {
 			out[i] = wire.Job{Key: j.Key, Type: j.Type, InstanceID: j.InstanceID, ElementID: j.ElementID,
-				ProcessKey: j.ProcessKey, Attempt: j.Attempt, Retries: j.Retries, Deadline: j.Deadline.UTC(), Variables: j.Variables}
+				ProcessKey: j.ProcessKey, Attempt: j.Attempt, Retries: j.Retries, Deadline: j.Deadline.UTC(), Variables: j.Variables,
+				Headers: j.Headers}
 		}
 		return map[string]any{"jobs": out}, nil
 	case wire.VerbComplete:

@@ -245,3 +245,29 @@ func TestSightingsReachEveryNode(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkerGetsTaskHeaders: a job's static task headers (zeebe:taskHeaders) travel in the
+// activation reply as "headers"; a job of a task without any has none.
+func TestWorkerGetsTaskHeaders(t *testing.T) {
+	r := newRig(t)
+	xml, err := os.ReadFile("../engine/testdata/zeebe_headers.bpmn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.e.Deploy(context.Background(), "zeebe_headers.bpmn", xml); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.e.StartInstance(context.Background(), "zeebe_headers", engine.StartOptions{Variables: map[string]any{"amount": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	j := job(t, r.call(wire.VerbActivate, `{"worker":"py-1","types":["notify"],"maxJobs":5,"lockMs":60000}`, 5*time.Second))
+	h, _ := j["headers"].(map[string]any)
+	if h["method"] != "POST" || h["url"] != "https://hooks.example/orders" || len(h) != 2 {
+		t.Fatalf("headers %v", j["headers"])
+	}
+	r.start(1)
+	j = job(t, r.call(wire.VerbActivate, `{"worker":"py-1","types":["work"],"maxJobs":5,"lockMs":60000}`, 5*time.Second))
+	if _, ok := j["headers"]; ok {
+		t.Fatalf("a task without headers: %v", j["headers"])
+	}
+}

@@ -17,7 +17,7 @@ func (e *Element) ThrowJobType() string {
 		return e.Task.JobType
 	}
 	if e.Event != nil {
-		return deriveTask(e.Event.Extra).JobType
+		return deriveTask(e.Event.Extra, false).JobType
 	}
 	return ""
 }

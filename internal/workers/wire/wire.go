@@ -47,4 +47,6 @@ type Job struct {
 	Retries    int            `json:"retries"`
 	Deadline   time.Time      `json:"deadline"`
 	Variables  map[string]any `json:"variables"`
+	// Headers are the task's static headers (zeebe:taskHeaders); absent when it has none.
+	Headers map[string]string `json:"headers,omitempty"`
 }
