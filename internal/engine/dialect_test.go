@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -152,6 +153,44 @@ func TestZeebeHeadersAndLiteralMappings(t *testing.T) {
 			if vars["status"] != `"sent"` {
 				t.Errorf("literal output: status = %s", vars["status"])
 			}
+		}
+	})
+}
+
+// Timers written as expressions ("${delay}", "=due") are evaluated when the token
+// arrives; a value that is no timer opens an incident naming the timer, and retrying it
+// after fixing the variable schedules it.
+func TestTimerExpressions(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		v.start()
+		v.deploy("timer_expression.bpmn")
+		due := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+		inst := v.startInstance("timer_expression", map[string]any{"delay": "PT10M", "due": due.Format(time.RFC3339)})
+		jobs := v.detail(inst.ID).Jobs
+		if len(jobs) != 1 || !jobs[0].DueAt.Equal(t0.Add(10*time.Minute)) {
+			t.Fatalf("duration from ${delay}: jobs %+v", jobs)
+		}
+		v.advance(10 * time.Minute)
+		v.waitFor("date timer", func() bool { return slices.Equal(v.tokensAt(inst.ID), []string{"until"}) })
+		if j := v.detail(inst.ID).Jobs; len(j) != 1 || !j[0].DueAt.Equal(due) {
+			t.Fatalf("date from =due: jobs %+v", j)
+		}
+		v.clock.Set(due)
+		v.e.Wake()
+		v.waitState(inst.ID, store.InstanceCompleted)
+
+		bad := v.startInstance("timer_expression", map[string]any{"delay": 42, "due": "soon"})
+		incs := v.openIncidents(bad.ID)
+		if len(incs) != 1 || incs[0].ElementID != "wait" || !strings.Contains(incs[0].Message, `timer of "wait"`) ||
+			!strings.Contains(incs[0].Message, "42") {
+			t.Fatalf("incidents %+v", incs)
+		}
+		if err := v.e.RetryIncident(v.ctx, incs[0].ID, engine.RetryOptions{Variables: map[string]any{"delay": "PT1M"}}); err != nil {
+			t.Fatal(err)
+		}
+		if j := v.detail(bad.ID).Jobs; len(j) != 1 || j[0].ElementID != "wait" {
+			t.Fatalf("after retry: jobs %+v", j)
 		}
 	})
 }

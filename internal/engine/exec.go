@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
@@ -672,7 +671,8 @@ func (r *run) armBoundaries(tok *store.Token, n *node) {
 	for _, b := range n.boundaries {
 		switch {
 		case b.timerKind != "":
-			// Errors were checked at deploy time; a date in the past is due at once.
+			// A literal timer was checked at deploy time, an expression that gives no
+			// timer opens an incident (scheduleTimer); a date in the past is due at once.
 			_ = r.scheduleTimer(tok, b, tok.ID)
 		case b.messageName != "":
 			_ = r.subscribe(tok, b) // a bad correlation key is an incident on the token
@@ -711,7 +711,7 @@ func (r *run) scheduleTimer(tok *store.Token, n *node, tokenID string) error {
 // timerJob makes (without writing it) the timer job of timer event n, owned by the
 // token tokenID.
 func (r *run) timerJob(n *node, tokenID string) (*store.Job, error) {
-	spec, err := schedule.ParseTimer(n.timerKind, strings.TrimSpace(n.timerText))
+	spec, _, err := r.timerSpec(n)
 	if err != nil {
 		return nil, fmt.Errorf("timer of %q: %v", n.el.ID, err)
 	}

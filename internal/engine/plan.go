@@ -57,6 +57,9 @@ type node struct {
 
 	timerKind string // duration, date, cycle
 	timerText string
+	// timerExpr computes the timer's text from the instance variables when the text is
+	// an expression ("${…}", "#{…}" or "=…"); nil for a literal timer.
+	timerExpr *expression.Program
 
 	messageName string
 	correlation *expression.Program
@@ -307,6 +310,7 @@ func (c *compiler) compileNode(n *node) {
 			c.p.start = n
 		case el.Event.Type == bpmn.EventTimer:
 			c.p.timerStarts = append(c.p.timerStarts, n)
+			c.startTimerText(n)
 		case el.Event.Type == bpmn.EventMessage:
 			c.p.messageStarts = append(c.p.messageStarts, n)
 		}
@@ -369,8 +373,8 @@ func (c *compiler) compileJob(n *node, jobType string) {
 }
 
 // compileTimer takes a timer's kind and text, and checks a literal spec now, so a bad
-// one fails the deployment, not a running instance. Expressions in timers are not
-// supported.
+// one fails the deployment, not a running instance. A timer written as an expression is
+// compiled, and evaluated when a token arrives (timerSpec).
 func (c *compiler) compileTimer(n *node, ev *bpmn.EventDefinition) {
 	switch {
 	case ev.TimeDuration != "":
@@ -383,11 +387,40 @@ func (c *compiler) compileTimer(n *node, ev *bpmn.EventDefinition) {
 		c.bad(n.el, "timer has no duration, date or cycle")
 		return
 	}
+	if isTimerExpression(n.timerText) {
+		n.timerExpr = c.compile(n.el, "timer", n.timerText)
+		return
+	}
 	if t, err := schedule.ParseTimer(n.timerKind, strings.TrimSpace(n.timerText)); err != nil {
 		c.bad(n.el, "timer: %v", err)
 	} else if err := t.CheckInterval(); err != nil {
 		c.bad(n.el, "timer: %v", err)
 	}
+}
+
+// startTimerText evaluates the expression of a start timer, which has no instance to
+// read variables from: once, without variables, when the process is compiled (deployed,
+// or loaded again). Its value is then the timer's text, checked like a literal one.
+func (c *compiler) startTimerText(n *node) {
+	if n.timerExpr == nil {
+		return
+	}
+	v, err := n.timerExpr.Eval(nil)
+	text := ""
+	if err == nil {
+		text, err = timerText(v)
+	}
+	if err == nil {
+		var t schedule.Timer
+		if t, err = schedule.ParseTimer(n.timerKind, text); err == nil {
+			err = t.CheckInterval()
+		}
+	}
+	if err != nil {
+		c.bad(n.el, "timer: %v (a start timer's expression is evaluated when the process is deployed, without variables)", err)
+		return
+	}
+	n.timerText, n.timerExpr = text, nil
 }
 
 // compileMessage resolves a message event's message name and compiles its correlation
