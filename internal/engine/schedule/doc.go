@@ -64,7 +64,15 @@
 // "CRON_TZ=Europe/Berlin " prefix evaluates the schedule in that zone (the
 // zone database must be available where the engine runs). Without a
 // prefix the schedule is evaluated in the location of the times passed to
-// it, normally UTC. Quartz's L, W, # and year field are not supported.
+// it, normally UTC.
+//
+// Quartz's extensions, which Camunda 7 and Zeebe accept, are read too: a
+// seventh field for the year ("2027", "2027-2030", "2028/2", lists; 1970 to
+// 2199), and in the day of month "L" (the last day), "L-n" (n days before
+// it), "nW" (the weekday nearest day n, within the month) and "LW" (the last
+// weekday); in the day of week "L" (Saturday), "dL" (the last day d of the
+// month) and "d#n" (the n-th day d: "FRI#3"). The other day field must then
+// be "?" (or "*"). Numeric days of the week keep the numbering above.
 //
 // # Persisting timers
 //

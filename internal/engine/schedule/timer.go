@@ -155,7 +155,15 @@ func parseCron(s, text string) (t Timer, err error) {
 			t, err = Timer{}, syntaxErr(whatCycle, s, "cron: %v", r)
 		}
 	}()
-	sched, err := cron.NewParser(cronOptions).Parse(text)
+	prefix, spec := "", text
+	if strings.HasPrefix(text, "TZ=") || strings.HasPrefix(text, "CRON_TZ=") {
+		zone, rest, _ := strings.Cut(text, " ")
+		prefix, spec = zone+" ", rest
+	}
+	sched, err := parseQuartz(prefix, strings.Fields(spec))
+	if err == nil && sched == nil {
+		sched, err = cron.NewParser(cronOptions).Parse(text)
+	}
 	if err != nil {
 		return Timer{}, &SyntaxError{What: whatCycle, Text: s, Msg: "cron: " + err.Error(), Err: err}
 	}
