@@ -226,7 +226,7 @@ func TestParseTimerErrors(t *testing.T) {
 		{"cycle", "R3/2026-01-01T00:00:00Z/2026-01-02T00:00:00Z", `schedule: invalid timer cycle "R3/2026-01-01T00:00:00Z/2026-01-02T00:00:00Z": the form Rn/start/end is not supported`},
 		{"cycle", "R3/a/b/c", `schedule: invalid timer cycle "R3/a/b/c": want Rn/duration or Rn/start/duration`},
 		{"cycle", "* * *", `schedule: invalid timer cycle "* * *": cron: expected 5 to 6 fields, found 3: [* * *]`},
-		{"cycle", "0 0 0 * * ? 2026", `schedule: invalid timer cycle "0 0 0 * * ? 2026": cron: expected 5 to 6 fields, found 7: [0 0 0 * * ? 2026]`},
+		{"cycle", "0 0 0 * * ? 2026 1", `schedule: invalid timer cycle "0 0 0 * * ? 2026 1": cron: expected 5 to 6 fields, found 8: [0 0 0 * * ? 2026 1]`},
 		{"cycle", "61 * * * *", `schedule: invalid timer cycle "61 * * * *": cron: end of range (61) above maximum (59): 61`},
 		{"cycle", "@fortnightly", `schedule: invalid timer cycle "@fortnightly": cron: unrecognized descriptor: @fortnightly`},
 		{"cycle", "CRON_TZ=UTC", `schedule: invalid timer cycle "CRON_TZ=UTC": cron: time zone prefix must be followed by a schedule`},
