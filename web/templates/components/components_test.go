@@ -43,7 +43,7 @@ func TestGolden(t *testing.T) {
 			components.Pager(components.PagerProps{Shown: 3, FirstHref: "/instances"}))},
 		{"stat", components.Stat(components.StatProps{Label: "Open incidents", Value: "12", Href: "/incidents", Bad: true, TestID: "stat-incidents"})},
 		{"unserved", join(components.Unserved(nil), components.Unserved([]components.UnservedType{{Type: "charge <card>", Jobs: 3},
-			{Type: "mail", Jobs: 1}, {Type: "ship", Jobs: 0}}))},
+			{Type: "mail", Jobs: 1}, {Type: "ship", Jobs: 0}, {Type: "class:com.acme.Charge", Jobs: 2}}))},
 		{"value", join(components.Value("B-17", components.CellChars, "mono"),
 			components.Value(`<script>alert(1)</script>`+strings.Repeat("K", 100), 12, ""))},
 		{"diagram_placeholder", components.Diagram(components.DiagramProps{Placeholder: "No diagram yet.", Legend: []string{"active", "incident"}})},

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 )
 
 // Relative formats t relative to now the way app.js does ("3m ago", "in 2h").
@@ -90,8 +92,12 @@ func nounCount(n int, one, many string) string {
 }
 
 func unservedText(t UnservedType) string {
+	text := nounCount(t.Jobs, "job waits", "jobs wait")
 	if t.Jobs == 0 {
-		return "used by a service task, no job waits yet"
+		text = "used by a service task, no job waits yet"
 	}
-	return nounCount(t.Jobs, "job waits", "jobs wait")
+	if attr, value, ok := bpmn.JobTypeOrigin(t.Type); ok {
+		text += fmt.Sprintf(" (the task's %s %s: Cockpit runs no Java, register a handler or worker for this type)", attr, Clip(value, CellChars))
+	}
+	return text
 }
