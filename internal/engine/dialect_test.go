@@ -194,3 +194,29 @@ func TestTimerExpressions(t *testing.T) {
 		}
 	})
 }
+
+// A Camunda 8 model's "=…" expressions are FEEL: if-then-else and a name with spaces in
+// a script, is defined, "in" a list and a 1-based index in a condition, a timer computed
+// from a name with spaces.
+func TestZeebeFEEL(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		v.start()
+		v.deploy("zeebe_feel.bpmn")
+		big := v.startInstance("zeebe_feel", map[string]any{"order total": 250, "wait minutes": 3,
+			"customer": map[string]any{"tier": "gold"}, "items": []any{"book", "pen"}})
+		jobs := v.detail(big.ID).Jobs
+		if len(jobs) != 1 || jobs[0].ElementID != "cool" || !jobs[0].DueAt.Equal(t0.Add(3*time.Minute)) {
+			t.Fatalf("big order: jobs %+v (tokens %v, incidents %+v)", jobs, v.tokensAt(big.ID), v.openIncidents(big.ID))
+		}
+		v.advance(3 * time.Minute)
+		v.waitState(big.ID, store.InstanceCompleted)
+		// No tier: is defined is false, the default flow is taken.
+		small := v.startInstance("zeebe_feel", map[string]any{"order total": 250, "wait minutes": 3, "customer": map[string]any{},
+			"items": []any{"book"}})
+		v.waitState(small.ID, store.InstanceCompleted)
+		if got := v.visited(small.ID); slices.Contains(got, "cool") {
+			t.Errorf("small order went by the timer: %v", got)
+		}
+	})
+}

@@ -110,6 +110,7 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 		o:        o,
 		messages: map[string]*bpmn.Message{},
 		errors:   map[string]*bpmn.Error{},
+		feel:     defs.IsCamunda8(),
 	}
 	for _, m := range defs.Messages {
 		c.messages[m.ID] = m
@@ -138,6 +139,8 @@ type compiler struct {
 	problems []bpmn.Finding
 	messages map[string]*bpmn.Message
 	errors   map[string]*bpmn.Error
+	// feel: the document is a Camunda 8 model, whose "=…" expressions are FEEL.
+	feel bool
 }
 
 // bad records a problem of element el.
@@ -147,7 +150,11 @@ func (c *compiler) bad(el *bpmn.Element, format string, args ...any) {
 
 // compile compiles one expression of el; a bad one is a problem and nil.
 func (c *compiler) compile(el *bpmn.Element, what, src string) *expression.Program {
-	prog, err := expression.Compile(src)
+	compile := expression.Compile
+	if c.feel && strings.HasPrefix(strings.TrimSpace(src), "=") {
+		compile = expression.CompileFEEL
+	}
+	prog, err := compile(src)
 	if err != nil {
 		c.bad(el, "%s: %v", what, err)
 		return nil

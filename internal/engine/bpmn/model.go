@@ -491,6 +491,27 @@ const (
 	NSCockpit = "https://cockpit.dev/schema/bpmn"
 )
 
+// IsCamunda8 reports whether the document is a Camunda 8 (Zeebe) model: it declares the
+// Zeebe namespace or names Camunda Cloud as its execution platform. Its "=…" expressions
+// are FEEL. Models built with Cockpit's builder (exporter "Cockpit") write Zeebe's
+// extensions but expressions in the engine's own language: they are not.
+func (d *Definitions) IsCamunda8() bool {
+	if d.Exporter == "Cockpit" {
+		return false
+	}
+	for _, uri := range d.Namespaces {
+		if uri == NSZeebe {
+			return true
+		}
+	}
+	for _, a := range d.Extra.Attrs {
+		if a.Name.Local == "executionPlatform" && a.Value == "Camunda Cloud" {
+			return true
+		}
+	}
+	return false
+}
+
 // Process returns the process with the given id, or nil. Documents hold a handful of
 // processes, so this scans; use NewIndex for element lookups.
 func (d *Definitions) Process(id string) *Process {

@@ -26,10 +26,19 @@
 //   - a lone "=" becomes "==" (FEEL equality), unless the expression uses
 //     "let", where "=" is assignment.
 //
-// "and", "or" and "not" need no rewrite: expr has them. Nothing else from
-// FEEL or JUEL is translated: not "if ... then ... else", not JUEL's
-// eq/ne/lt/gt/le/ge/empty/div/mod operators, not FEEL ranges, functions or
-// string escapes.
+// "and", "or" and "not" need no rewrite: expr has them. After a leading "=",
+// a whole "${…}" is unwrapped too ("=${a}": a Camunda 7 expression written
+// back in Zeebe's form). Compile translates nothing else from FEEL or JUEL:
+// not JUEL's eq/ne/lt/gt/le/ge/empty/div/mod operators.
+//
+// # FEEL
+//
+// [CompileFEEL] compiles the FEEL of Camunda 8 models: after the rewrites
+// above, it translates the subset those models use into expr (if then
+// else, names of several words, FEEL's string, list and number functions,
+// intervals and "in", 1-based list indexes); feel.go lists what is and is
+// not translated. The engine uses it for the "=…" expressions of Camunda 8
+// documents.
 //
 // # Variables
 //

@@ -45,13 +45,27 @@ func Literal(v any) *Program {
 // rewrites described in the package documentation. A syntax or type error,
 // or an expression over MaxSourceBytes or MaxNesting (ErrTooLarge), is returned
 // as an *Error.
-func Compile(src string) (*Program, error) {
+func Compile(src string) (*Program, error) { return compile(src, false) }
+
+// CompileFEEL compiles src as FEEL, the language of Camunda 8 models: Compile's
+// rewrites, then the translation of the FEEL subset described in feel.go (if then
+// else, names of several words, FEEL's functions, intervals and "in", 1-based list
+// indexes). The program runs within the same budget as any other.
+func CompileFEEL(src string) (*Program, error) { return compile(src, true) }
+
+func compile(src string, feel bool) (*Program, error) {
 	if err := checkSource(src); err != nil {
 		return nil, err
 	}
 	norm := normalize(src)
 	if strings.TrimSpace(norm.text) == "" {
 		return nil, newError(src, "empty expression", nil)
+	}
+	if feel {
+		norm = translateFEEL(norm)
+		if err := checkSource(norm.text); err != nil {
+			return nil, newError(src, "the FEEL translation is too large", ErrTooLarge)
+		}
 	}
 	// Parse separately from expr.Compile: its optimizer may fold branches
 	// away, and the variables a model reads are those it was written with.
@@ -62,10 +76,16 @@ func Compile(src string) (*Program, error) {
 	// Compile once as written, for the errors a model's author should see (the
 	// instrumented tree calls functions the checker knows less about), then with
 	// the budget instrumentation, which is the program that runs.
-	if _, err := expr.Compile(norm.text, expr.Function(moduloFunc, modulo), expr.Patch(moduloPatch{})); err != nil {
+	plain := []expr.Option{expr.Function(moduloFunc, modulo), expr.Patch(moduloPatch{})}
+	run := budgetOptions
+	if feel {
+		plain = append(append(plain, feelOptions...), expr.Patch(feelPatch{}))
+		run = append(append(append([]expr.Option(nil), budgetOptions...), feelOptions...), expr.Patch(feelPatch{}))
+	}
+	if _, err := expr.Compile(norm.text, plain...); err != nil {
 		return nil, compileError(src, norm, err)
 	}
-	prog, err := expr.Compile(norm.text, budgetOptions...)
+	prog, err := expr.Compile(norm.text, run...)
 	if err != nil {
 		return nil, compileError(src, norm, err)
 	}
@@ -76,6 +96,11 @@ func Compile(src string) (*Program, error) {
 		}
 	}
 	n := collectNames(tree.Node)
+	for f := range n.functions {
+		if _, ok := feelFunctions[f]; ok && feel {
+			delete(n.functions, f)
+		}
+	}
 	return &Program{
 		src:       src,
 		norm:      norm,
