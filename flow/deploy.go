@@ -156,6 +156,10 @@ func Name(name string) Option { return bpmn.Name(name) }
 // JobType sets a service task's job type: the handler (Handle) or worker that runs it.
 func JobType(jobType string) Option { return bpmn.JobType(jobType) }
 
+// TaskHeader adds a static header to a service task: every job of the task carries it to
+// its handler (Job.Headers) or worker, as Camunda 8's zeebe:taskHeaders do.
+func TaskHeader(key, value string) Option { return bpmn.TaskHeader(key, value) }
+
 // Retries sets how many attempts a service task's job gets.
 func Retries(n int) Option { return bpmn.Retries(n) }
 

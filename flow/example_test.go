@@ -258,3 +258,37 @@ func ExampleBuilder_EventSubProcess() {
 	// completed []
 	// active [blocked callCustomer]
 }
+
+// A task's static headers configure its handler: the same handler serves two tasks that
+// differ only in where they send.
+func ExampleTaskHeader() {
+	ctx := context.Background()
+	eng, done := open(ctx)
+	defer done()
+
+	eng.Handle("notify", func(ctx context.Context, job *flow.Job) (map[string]any, error) {
+		fmt.Println(job.ElementID, "->", job.Headers["channel"])
+		return nil, nil
+	})
+	notify := flow.Build("notify").
+		Start("start").
+		ServiceTask("ops", flow.JobType("notify"), flow.TaskHeader("channel", "#ops")).
+		ServiceTask("sales", flow.JobType("notify"), flow.TaskHeader("channel", "#sales")).
+		End("done")
+	if _, err := eng.DeployModel(ctx, notify); err != nil {
+		log.Fatal(err)
+	}
+	if err := eng.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	in, err := eng.StartInstance(ctx, "notify", flow.StartOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := eng.Await(ctx, in.ID); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// ops -> #ops
+	// sales -> #sales
+}

@@ -131,6 +131,12 @@ func JobType(jobType string) Option {
 	return onNode("JobType", func(e *Element) { e.Task.JobType = jobType }, jobKinds...)
 }
 
+// TaskHeader adds a static task header (zeebe:taskHeaders): every job of the task carries it
+// to its handler or worker (Job.Headers).
+func TaskHeader(key, value string) Option {
+	return onNode("TaskHeader", func(e *Element) { e.Task.Headers = append(e.Task.Headers, Header{Key: key, Value: value}) }, jobKinds...)
+}
+
 // Retries sets the number of attempts before an incident.
 func Retries(n int) Option {
 	return onNode("Retries", func(e *Element) { e.Task.Retries = strconv.Itoa(n) }, jobKinds...)
