@@ -84,6 +84,10 @@ type Scene struct {
 	// byID finds the first shape or edge drawn for an element id.
 	shapeByID map[string]*shapeItem
 	edgeByID  map[string]*edgeItem
+	// inside maps the elements within a collapsed activity that this diagram does not
+	// draw (Camunda Modeler 5 draws a collapsed subprocess's content on a plane of its
+	// own) to that activity's id, where the overlay shows their incidents and stalls.
+	inside map[string]string
 }
 
 // Prepare builds the static drawing of defs. It reads defs and never modifies it.

@@ -1157,3 +1157,42 @@ func TestEventSubprocessTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestTroubleInsideCollapsedShows: the content of a collapsed event subprocess is drawn on
+// a plane of its own (as Camunda Modeler 5 writes it); an incident or a stall there shows
+// on the subprocess in the main diagram, without changing the caller's maps, while a
+// token inside adds nothing (the subprocess has its own scope token).
+func TestTroubleInsideCollapsedShows(t *testing.T) {
+	t.Parallel()
+	s, err := Prepare(load(t, "testdata/drawn.bpmn"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ov := &Overlay{
+		Incidents: map[string]int{"strike": 2, "evCollapsed": 1},
+		Stalled:   map[string]int{"strike": 1},
+		Active:    map[string]int{"strike": 1, "evCollapsed": 1},
+	}
+	ids := byTestID(parseSVG(t, s.SVG(ov)))
+	count := func(testid string) string {
+		if n := ids[testid]; len(n) == 1 {
+			return n[0].attr("data-count")
+		}
+		return ""
+	}
+	if got := count("badge-incidents-evCollapsed"); got != "3" {
+		t.Errorf("incident badge on the collapsed subprocess counts %q, want 3", got)
+	}
+	if got := count("badge-stalled-evCollapsed"); got != "1" {
+		t.Errorf("stall badge on the collapsed subprocess counts %q, want 1", got)
+	}
+	if got := count("badge-active-evCollapsed"); got != "1" {
+		t.Errorf("active badge on the collapsed subprocess counts %q, want 1 (its own scope token)", got)
+	}
+	if ov.Incidents["evCollapsed"] != 1 || len(ov.Incidents) != 2 || len(ov.Stalled) != 1 {
+		t.Errorf("the caller's overlay changed: %v %v", ov.Incidents, ov.Stalled)
+	}
+	if len(ids["overlay-strike"]) != 0 {
+		t.Error("the element inside, which this diagram does not draw, has an overlay")
+	}
+}

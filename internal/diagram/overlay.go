@@ -3,6 +3,7 @@ package diagram
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 )
@@ -56,6 +57,7 @@ func (s *Scene) writeOverlay(w *bytes.Buffer, ov *Overlay) {
 		w.WriteString(`<g id="overlays" class="overlays">`)
 	}
 	if ov != nil {
+		ov = s.rollUp(ov)
 		for _, e := range s.edges {
 			if s.edgeByID[e.id] == e {
 				edgeOverlay(w, e, ov)
@@ -68,6 +70,45 @@ func (s *Scene) writeOverlay(w *bytes.Buffer, ov *Overlay) {
 		}
 	}
 	w.WriteString(`</g>`)
+}
+
+// rollUp returns ov with the incidents and stalls of elements this diagram does not draw
+// added to the collapsed activity that holds them, so that trouble inside a drilled-down
+// subprocess shows on it. Tokens are not added: the activity has its own scope token. ov
+// itself is not changed; without such elements it is returned as it is.
+func (s *Scene) rollUp(ov *Overlay) *Overlay {
+	if len(s.inside) == 0 {
+		return ov
+	}
+	inc, stalled := rolled(ov.Incidents, s.inside), rolled(ov.Stalled, s.inside)
+	if inc == nil && stalled == nil {
+		return ov
+	}
+	cp := *ov
+	if inc != nil {
+		cp.Incidents = inc
+	}
+	if stalled != nil {
+		cp.Stalled = stalled
+	}
+	return &cp
+}
+
+// rolled returns a copy of m with the counts of the ids in inside added to their hosts, or
+// nil when m counts none of them.
+func rolled(m map[string]int, inside map[string]string) map[string]int {
+	var out map[string]int
+	for id, n := range m {
+		host, ok := inside[id]
+		if !ok || n <= 0 {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(m)
+		}
+		out[host] += n
+	}
+	return out
 }
 
 func edgeOverlay(w *bytes.Buffer, e *edgeItem, ov *Overlay) {

@@ -291,6 +291,7 @@ func build(d *bpmn.Definitions, dg *bpmn.Diagram) *Scene {
 		}
 	}
 	sort.SliceStable(s.shapes, func(i, j int) bool { return s.shapes[i].rank < s.shapes[j].rank })
+	s.inside = hiddenInside(s.shapes, drawn)
 
 	for _, ed := range dg.Plane.Edges {
 		it := &edgeItem{id: ed.ElementRef, di: ed, pts: ed.Waypoints, kind: kindUnknown}
@@ -406,6 +407,34 @@ func resolveElement(it *shapeItem, idx *bpmn.Index, roots map[string]*bpmn.Node,
 			it.label = groupLabel(it)
 		}
 	}
+}
+
+// hiddenInside maps every element nested in a collapsed activity of shapes, and drawn in
+// none of the diagram's shapes, to the outermost such activity.
+func hiddenInside(shapes []*shapeItem, drawn *drawnSet) map[string]string {
+	var out map[string]string
+	var walk func(c *bpmn.Container, host string)
+	walk = func(c *bpmn.Container, host string) {
+		for _, e := range c.Elements {
+			if !drawn.ids[e.ID] {
+				if out == nil {
+					out = map[string]string{}
+				}
+				if _, ok := out[e.ID]; !ok {
+					out[e.ID] = host
+				}
+			}
+			if e.Children != nil {
+				walk(e.Children, host)
+			}
+		}
+	}
+	for _, it := range shapes {
+		if it.el != nil && it.el.Children != nil && !it.expanded && it.id != "" {
+			walk(it.el.Children, it.id)
+		}
+	}
+	return out
 }
 
 // globalKinds maps the global task elements to the task kind whose icon a call activity
