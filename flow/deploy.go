@@ -187,11 +187,18 @@ func ResultVariable(name string) Option { return bpmn.ResultVariable(name) }
 // ErrorEnd makes an end event throw the BPMN error code.
 func ErrorEnd(code string) Option { return bpmn.ErrorEnd(code) }
 
+// SignalEnd makes an end event broadcast the signal named name.
+func SignalEnd(name string) Option { return bpmn.SignalEnd(name) }
+
+// EscalationEnd makes an end event throw the escalation with the given code.
+func EscalationEnd(code string) Option { return bpmn.EscalationEnd(code) }
+
 // Terminate makes an end event end the whole instance.
 func Terminate() Option { return bpmn.Terminate() }
 
-// NonInterrupting makes a boundary timer leave the task running, and the start event of
-// an event subprocess run it beside the rest of its scope (again at each trigger).
+// NonInterrupting makes a boundary event (timer, message, signal, escalation,
+// conditional) leave its activity running, and the start event of an event subprocess
+// run it beside the rest of its scope (again at each trigger).
 func NonInterrupting() Option { return bpmn.NonInterrupting() }
 
 // CorrelationKey sets the correlation key of the message start of an event subprocess:

@@ -7,6 +7,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/cockpit-engine/cockpit/flow"
 )
@@ -169,6 +170,116 @@ func ExampleEngine_CorrelateMessage() {
 	fmt.Println(c.InstanceID == in.ID, d.State, d.Variables["signedBy"])
 	// Output:
 	// true completed Ada
+}
+
+// A signal is broadcast: every instance waiting for it moves on, and a process with a
+// signal start event of that name starts.
+func ExampleEngine_BroadcastSignal() {
+	ctx := context.Background()
+	eng, done := open(ctx)
+	defer done()
+
+	shift := flow.Build("shift").Start("start").SignalCatch("closing", "store.closing").End("home")
+	report := flow.Build("report").SignalStart("closed", "store.closing").End("written")
+	for _, m := range []*flow.Builder{shift, report} {
+		if _, err := eng.DeployModel(ctx, m); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := eng.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	var waiting []string
+	for range 3 {
+		in, err := eng.StartInstance(ctx, "shift", flow.StartOptions{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		waiting = append(waiting, in.ID)
+	}
+	if _, err := eng.BroadcastSignal(ctx, "store.closing", map[string]any{"at": "22:00"}); err != nil {
+		log.Fatal(err)
+	}
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, id := range waiting {
+		in, err := eng.Await(actx, id)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(in.State)
+	}
+	// The broadcast reached the waiting instances and the signal start event in one
+	// step (a step takes up to 64 subscriptions), so the report instance ran meanwhile.
+	page, err := eng.Instances(ctx, flow.InstanceQuery{ProcessKey: "report"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("report", len(page.Instances), page.Instances[0].State)
+	// Output:
+	// completed
+	// completed
+	// completed
+	// report 1 completed
+}
+
+// An escalation thrown inside a subprocess is caught by a boundary event of the
+// subprocess: a non-interrupting one lets the work inside go on.
+func ExampleBuilder_BoundaryEscalation() {
+	ctx := context.Background()
+	eng, done := open(ctx)
+	defer done()
+
+	claim := flow.Build("claim").
+		Start("start").
+		SubProcess("handle", func(b *flow.Builder) {
+			b.Start("s").EscalationThrow("tooLarge", "LARGE").UserTask("assess").End("e")
+		}).
+		End("done").
+		MoveTo("handle").BoundaryEscalation("notify", "LARGE", flow.NonInterrupting()).UserTask("inform").End("informed")
+	if _, err := eng.DeployModel(ctx, claim); err != nil {
+		log.Fatal(err)
+	}
+	in, err := eng.StartInstance(ctx, "claim", flow.StartOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tasks, err := eng.UserTasks(ctx, in.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, t := range tasks {
+		fmt.Println(t.ElementID)
+	}
+	// Output:
+	// inform
+	// assess
+}
+
+// A conditional event waits until the instance's variables make its condition true.
+func ExampleBuilder_ConditionalCatch() {
+	ctx := context.Background()
+	eng, done := open(ctx)
+	defer done()
+
+	restock := flow.Build("restock").Start("start").ConditionalCatch("low", "= stock < 10").End("ordered")
+	if _, err := eng.DeployModel(ctx, restock); err != nil {
+		log.Fatal(err)
+	}
+	in, err := eng.StartInstance(ctx, "restock", flow.StartOptions{Variables: map[string]any{"stock": 40}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	d, _ := eng.Instance(ctx, in.ID)
+	fmt.Println(d.State)
+	if err := eng.SetVariables(ctx, in.ID, map[string]any{"stock": 8}); err != nil {
+		log.Fatal(err)
+	}
+	d, _ = eng.Instance(ctx, in.ID)
+	fmt.Println(d.State)
+	// Output:
+	// active
+	// completed
 }
 
 // Instances are listed newest first, a page at a time, filtered by process, business key

@@ -206,6 +206,25 @@ func (e *Engine) CorrelateMessage(ctx context.Context, name, correlationKey stri
 	return &Correlation{InstanceID: r.InstanceID, Started: r.Started}, nil
 }
 
+// SetVariables sets (adds or replaces) variables of an instance that has not ended. The
+// conditional events the instance waits at are checked against the new values.
+func (e *Engine) SetVariables(ctx context.Context, instanceID string, vars map[string]any) error {
+	return e.e.SetVariables(ctx, instanceID, vars)
+}
+
+// BroadcastSignal throws the signal name to every instance waiting for it (signal catch
+// and boundary events) and starts an instance of every process with a signal start
+// event of that name, with vars set on each. It returns the broadcast's id once the
+// broadcast is stored; the engine delivers it in the background (Start the engine), so
+// the instances move shortly after, not within this call.
+func (e *Engine) BroadcastSignal(ctx context.Context, name string, vars map[string]any) (string, error) {
+	sb, err := e.e.BroadcastSignal(ctx, name, vars)
+	if err != nil {
+		return "", err
+	}
+	return sb.ID, nil
+}
+
 // Await waits until the instance ends (completed or cancelled) and returns it, or until
 // ctx ends. It is woken by this engine's commits: on a store that several engines share,
 // an instance another engine ends is seen when ctx ends, so give it a deadline there.

@@ -37,7 +37,7 @@ func (e *Engine) StartInstance(ctx context.Context, key string, opts StartOption
 			return false, err
 		}
 		if p.start == nil {
-			return false, fmt.Errorf("process %q has no none start event (it starts by timer or message): %w", key, ErrInvalidInput)
+			return false, fmt.Errorf("process %q has no none start event (it starts by timer, message or signal): %w", key, ErrInvalidInput)
 		}
 		r, err := e.startRun(ctx, b, p, p.start, opts.BusinessKey, opts.Variables)
 		if err != nil {
@@ -115,6 +115,13 @@ func (e *Engine) startPlan(ctx context.Context, tx store.Tx, key string, version
 
 // startRun creates an instance at a start event, runs it and writes it.
 func (e *Engine) startRun(ctx context.Context, b *batch, p *plan, start *node, businessKey string, vars map[string]any) (*run, error) {
+	return e.startRunWith(ctx, b, p, start, businessKey, vars, nil)
+}
+
+// startRunWith is startRun; started, when set, runs once the start token exists (to
+// record what started the instance before it moves).
+func (e *Engine) startRunWith(ctx context.Context, b *batch, p *plan, start *node, businessKey string, vars map[string]any,
+	started func(r *run, tok *store.Token)) (*run, error) {
 	r := e.newRun(ctx, b, p)
 	r.created = true
 	r.inst = &store.Instance{
@@ -132,6 +139,9 @@ func (e *Engine) startRun(ctx context.Context, b *batch, p *plan, start *node, b
 		}
 	}
 	tok := r.newToken(start, "")
+	if started != nil {
+		started(r, tok)
+	}
 	r.enqueue(tok, start, nil)
 	if err := r.drain(); err != nil {
 		return nil, err

@@ -212,6 +212,15 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 					return false, err
 				}
 			}
+			for _, n := range pl.signalStarts {
+				s := &store.Subscription{
+					ID: newID(), Kind: store.SubSignal, ElementID: n.el.ID, DefinitionID: def.ID, DefinitionKey: def.Key,
+					MessageName: n.signalName, CreatedAt: now,
+				}
+				if err := tx.PutSubscription(ctx, s); err != nil {
+					return false, err
+				}
+			}
 			dep.Processes = append(dep.Processes, DeployedProcess{Definition: def, Created: true})
 		}
 		return wake, nil

@@ -19,8 +19,8 @@ import (
 // scope: a subprocess token that leaves disarms them (leave → disarmScope), one that is
 // cancelled takes them along (cancelTokens drops what a token waits on), and the end of
 // the instance disarms the process level (complete, CancelInstance). Starts that wait for
-// something thrown inside the scope (error) arm nothing: the throw looks for them
-// (throwError → catchingEventSub).
+// something thrown inside the scope (error, escalation) arm nothing: the throw looks
+// for them (findCatcher → catchingEventSub).
 //
 // A trigger (triggerEventSub) starts the event subprocess as a token in the scope, its
 // start event's token inside it. Interrupting: first every other token of the scope is
@@ -171,19 +171,20 @@ func (r *run) enterScope(tok *store.Token, n *node, startData map[string]any) er
 	return r.next(child, start)
 }
 
-// catchingEventSub returns the event subprocess of the scope scopeID whose error start
-// catches code: one naming the code before one that catches every error.
-func (r *run) catchingEventSub(scopeID, code string) *node {
+// catchingEventSub returns the event subprocess of the scope scopeID whose error or
+// escalation start (typ) catches code: one naming the code before one that catches
+// every error or escalation.
+func (r *run) catchingEventSub(scopeID string, typ bpmn.EventType, code string) *node {
 	var all *node
 	for _, es := range r.eventSubsOf(scopeID) {
 		st := es.trigger
-		if st == nil || st.el.Event == nil || st.el.Event.Type != bpmn.EventError {
+		if st == nil || st.el.Event == nil || st.el.Event.Type != typ {
 			continue
 		}
-		switch st.errorCode {
-		case code:
+		switch c := st.catchCode(); {
+		case c == code:
 			return es
-		case "":
+		case c == "":
 			if all == nil {
 				all = es
 			}

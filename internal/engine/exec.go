@@ -19,22 +19,35 @@ func (r *run) enqueue(tok *store.Token, n *node, via *flow) {
 
 // drain moves every queued token until each one waits, ends or has an incident; then,
 // in a process with inclusive joins, fires the joins no token can reach any more, and
-// moves on what they sent.
+// when variables changed (or tokens reached conditional waits) checks the conditions;
+// what these send on moves in turn.
 func (r *run) drain() error {
 	for {
 		if err := r.drainQueue(); err != nil {
 			return err
 		}
-		if !r.p.inclusiveJoins {
+		if r.p.inclusiveJoins {
+			fired, err := r.fireInclusiveJoins()
+			if err != nil {
+				return err
+			}
+			if fired {
+				continue
+			}
+		}
+		if !r.condDirty {
 			return nil
 		}
-		fired, err := r.fireInclusiveJoins()
-		if err != nil || !fired {
+		if err := r.evalConditions(); err != nil {
 			return err
+		}
+		if len(r.queue) == 0 {
+			return nil
 		}
 	}
 }
 
+// drainQueue moves every queued token until each one waits, ends or has an incident.
 func (r *run) drainQueue() error {
 	for len(r.queue) > 0 {
 		s := r.queue[0]
@@ -112,6 +125,15 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 			r.left(tok, n)
 			r.enqueue(tok, n.linkTarget, nil)
 			return nil
+		case n.signalName != "":
+			r.throwSignal(tok, n)
+		case el.Event != nil && el.Event.Type == bpmn.EventEscalation:
+			if err := r.throwEscalation(tok, n); err != nil {
+				return err
+			}
+			if r.tokens[tok.ID] == nil {
+				return nil // an interrupting boundary event caught it and took the token
+			}
 		}
 		return r.next(tok, n)
 
@@ -154,6 +176,8 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 				err = r.scheduleTimer(tok, t, tok.ID)
 			case t.messageName != "":
 				err = r.subscribe(tok, t)
+			case t.signalName != "":
+				r.subscribeSignal(tok, t, tok.ID)
 			}
 			if err != nil {
 				return err
@@ -204,6 +228,16 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 			return r.scheduleTimer(tok, n, tok.ID)
 		case n.messageName != "":
 			return r.subscribe(tok, n)
+		case n.signalName != "":
+			r.subscribeSignal(tok, n, tok.ID)
+			return nil
+		case n.condition != nil:
+			// A condition already true passes at once (Camunda 7); else the token
+			// waits until a variable change makes it true (evalConditions).
+			ok, err := r.evalCondition(tok, n)
+			if err != nil || !ok {
+				return err
+			}
 		}
 		return r.next(tok, n)
 
@@ -472,6 +506,15 @@ func (r *run) end(tok *store.Token, n *node) error {
 			return nil
 		}
 		return r.consume(tok)
+	case n.signalName != "":
+		r.throwSignal(tok, n)
+	case ev != nil && ev.Type == bpmn.EventEscalation:
+		if err := r.throwEscalation(tok, n); err != nil {
+			return err
+		}
+		if r.tokens[tok.ID] == nil {
+			return nil // an interrupting boundary event caught it and took the token
+		}
 	case ev != nil && ev.Type == bpmn.EventError:
 		r.event(event.ErrorThrown, tok, n, map[string]any{"code": n.errorCode})
 		caught, err := r.throwError(tok, n.errorCode, "error end event "+n.el.ID)
@@ -486,41 +529,17 @@ func (r *run) end(tok *store.Token, n *node) error {
 	return r.consume(tok)
 }
 
-// throwError looks for what catches the error code, from the token's element outwards,
-// in BPMN order: a boundary error event on the activity, then an error start of an
-// event subprocess of the activity's scope, then a boundary on the enclosing subprocess,
-// and so on. A boundary cancels the activity it is attached to (with everything inside)
-// and runs its path; an event subprocess interrupts its scope (triggerEventSub).
+// throwError looks for what catches the error code (findCatcher, in BPMN order: a
+// boundary error event on the activity, then an error start of an event subprocess of
+// the activity's scope, then a boundary on the enclosing subprocess, and so on). A
+// boundary cancels the activity it is attached to (with everything inside) and runs its
+// path; an event subprocess interrupts its scope (triggerEventSub).
 func (r *run) throwError(tok *store.Token, code, msg string) (bool, error) {
-	cur := tok
-	for cur != nil {
-		n := r.p.nodes[cur.ElementID]
-		if n != nil {
-			for _, b := range n.boundaries {
-				ev := b.el.Event
-				if ev == nil || ev.Type != bpmn.EventError || (b.errorCode != "" && b.errorCode != code) {
-					continue
-				}
-				scope := cur.ScopeID
-				r.cancelToken(cur, event.ReasonErrorCaught(code, b.el.ID))
-				bt := r.newToken(b, scope)
-				r.event(event.ElementEntered, bt, b, map[string]any{"errorCode": code, "errorMessage": msg})
-				return true, r.next(bt, b)
-			}
-		}
-		// An error from inside an event subprocess skips the event subprocesses of its
-		// own scope (see eventsub.go).
-		if n == nil || !n.el.TriggeredByEvent {
-			if es := r.catchingEventSub(cur.ScopeID, code); es != nil {
-				return true, r.triggerEventSub(cur.ScopeID, es, map[string]any{"errorCode": code, "errorMessage": msg})
-			}
-		}
-		if cur.ScopeID == "" {
-			return false, nil
-		}
-		cur = r.tokens[cur.ScopeID]
+	c := r.findCatcher(tok, bpmn.EventError, code)
+	if c == nil {
+		return false, nil
 	}
-	return false, nil
+	return true, r.fireCatcher(c, event.ReasonErrorCaught(code, c.at.el.ID), map[string]any{"errorCode": code, "errorMessage": msg})
 }
 
 func (r *run) exclusive(tok *store.Token, n *node) error {
@@ -666,7 +685,9 @@ func (r *run) parallel(tok *store.Token, n *node, via *flow) error {
 	return r.leave(tok, n, n.out)
 }
 
-// armBoundaries schedules the timers of boundary events on an activity.
+// armBoundaries schedules the timers of boundary events on an activity, subscribes its
+// signal boundary events, and has its conditional boundary events checked once the
+// tokens stand still (a condition already true fires then).
 func (r *run) armBoundaries(tok *store.Token, n *node) {
 	for _, b := range n.boundaries {
 		switch {
@@ -676,10 +697,17 @@ func (r *run) armBoundaries(tok *store.Token, n *node) {
 			_ = r.scheduleTimer(tok, b, tok.ID)
 		case b.messageName != "":
 			_ = r.subscribe(tok, b) // a bad correlation key is an incident on the token
+		case b.signalName != "":
+			r.subscribeSignal(tok, b, tok.ID)
 		}
+	}
+	if n.conditional {
+		r.conditionArrived(tok)
 	}
 }
 
+// disarmBoundaries removes the timers and signal subscriptions of an activity's
+// boundary events when its token leaves it.
 func (r *run) disarmBoundaries(tok *store.Token, n *node) {
 	if len(n.boundaries) == 0 {
 		return
@@ -847,6 +875,20 @@ func (r *run) fireTimer(j *store.Job) error {
 	// A boundary timer: tok is the activity's token; after an event-based gateway, the
 	// gateway's.
 	return r.catch(tok, n, event.ReasonTimer(n.el.ID))
+}
+
+// fireBoundary runs boundary event b of the activity whose token is host: an
+// interrupting one first cancels the activity with everything inside it (reason goes
+// into element.cancelled), a non-interrupting one leaves it running. data goes into
+// the boundary token's element.entered.
+func (r *run) fireBoundary(host *store.Token, b *node, reason string, data map[string]any) error {
+	scope := host.ScopeID
+	if b.el.CancelActivity {
+		r.cancelToken(host, reason)
+	}
+	bt := r.newToken(b, scope)
+	r.event(event.ElementEntered, bt, b, data)
+	return r.next(bt, b)
 }
 
 // rescheduleCycle moves a cycle timer job to its next due time, or drops it when the

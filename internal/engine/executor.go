@@ -306,7 +306,7 @@ func (e *Engine) jobHeaders(ctx context.Context, j *store.Job) map[string]string
 
 func kindsFor(types []string) []string {
 	if len(types) == 0 {
-		return []string{store.JobTimer, store.JobTimerStart}
+		return []string{store.JobTimer, store.JobTimerStart, store.JobSignal}
 	}
 	return nil
 }
@@ -331,6 +331,8 @@ func (e *Engine) runJob(ctx context.Context, j *store.Job, vars map[string]any) 
 		})
 	case store.JobTimerStart:
 		err = e.fireStartTimer(wctx, j)
+	case store.JobSignal:
+		err = e.runSignal(ctx, j)
 	default:
 		h := e.handler(j.Type)
 		started := e.clock.Now()

@@ -23,6 +23,11 @@ type plan struct {
 	start         *node
 	timerStarts   []*node
 	messageStarts []*node
+	signalStarts  []*node
+	// conditional: some node waits on a condition (a conditional catch or boundary
+	// event), so variable changes are checked against it (run.evalConditions). Processes
+	// without one pay nothing for conditions.
+	conditional bool
 	// eventSubs are the event subprocesses at process level (see node.eventSubs).
 	eventSubs []*node
 	// inclusiveJoins: some inclusive gateway has several incoming flows, so the end of
@@ -67,6 +72,18 @@ type node struct {
 	// errorCode is the code an error end event throws, or a boundary error catches
 	// ("" on a boundary: catch every error).
 	errorCode string
+	// signalName is the signal a signal event throws, waits for or starts on.
+	signalName string
+	// escalationCode is the code an escalation event throws, or a boundary escalation
+	// catches ("" on a boundary: catch every escalation).
+	escalationCode string
+	// condition is the condition of a conditional catch or boundary event; condVar, when
+	// set (camunda:variableName), limits the variable changes it is checked on.
+	condition *expression.Program
+	condVar   string
+	// conditional: a token standing here waits on a condition (the node is a
+	// conditional catch event, or an activity with a conditional boundary event).
+	conditional bool
 
 	// reachers is, for an inclusive join, the elements of its container from which a
 	// token can still reach it (by flows, boundary events and links): the join fires when
@@ -106,17 +123,25 @@ type compiledMapping struct {
 // needs the whole graph (subprocess starts, parallel gateways, wait states, the process).
 func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Process, o *Options) (*plan, []bpmn.Finding) {
 	c := &compiler{
-		p:        &plan{def: def, defs: defs, proc: proc, nodes: map[string]*node{}, flows: map[string]*flow{}},
-		o:        o,
-		messages: map[string]*bpmn.Message{},
-		errors:   map[string]*bpmn.Error{},
-		feel:     defs.IsCamunda8(),
+		p:           &plan{def: def, defs: defs, proc: proc, nodes: map[string]*node{}, flows: map[string]*flow{}},
+		o:           o,
+		messages:    map[string]*bpmn.Message{},
+		errors:      map[string]*bpmn.Error{},
+		signals:     map[string]*bpmn.Signal{},
+		escalations: map[string]*bpmn.Escalation{},
+		feel:        defs.IsCamunda8(),
 	}
 	for _, m := range defs.Messages {
 		c.messages[m.ID] = m
 	}
 	for _, e := range defs.Errors {
 		c.errors[e.ID] = e
+	}
+	for _, s := range defs.Signals {
+		c.signals[s.ID] = s
+	}
+	for _, e := range defs.Escalations {
+		c.escalations[e.ID] = e
 	}
 	c.build(&proc.Container, nil)
 	c.linkFlows()
@@ -134,11 +159,13 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 // compiler holds one compileProcess's state: the plan being built, the problems found,
 // and the document's messages and errors by id.
 type compiler struct {
-	p        *plan
-	o        *Options
-	problems []bpmn.Finding
-	messages map[string]*bpmn.Message
-	errors   map[string]*bpmn.Error
+	p           *plan
+	o           *Options
+	problems    []bpmn.Finding
+	messages    map[string]*bpmn.Message
+	errors      map[string]*bpmn.Error
+	signals     map[string]*bpmn.Signal
+	escalations map[string]*bpmn.Escalation
 	// feel: the document is a Camunda 8 model, whose "=…" expressions are FEEL.
 	feel bool
 }
@@ -309,6 +336,12 @@ func (c *compiler) compileNode(n *node) {
 			c.compileMessage(n, ev)
 		case bpmn.EventError:
 			c.compileError(n, ev)
+		case bpmn.EventSignal:
+			c.compileSignal(n, ev)
+		case bpmn.EventEscalation:
+			c.compileEscalation(n, ev)
+		case bpmn.EventConditional:
+			c.compileConditional(n, ev)
 		}
 	}
 	if el.Kind == bpmn.KindStartEvent && n.parent == nil {
@@ -320,6 +353,8 @@ func (c *compiler) compileNode(n *node) {
 			c.startTimerText(n)
 		case el.Event.Type == bpmn.EventMessage:
 			c.p.messageStarts = append(c.p.messageStarts, n)
+		case el.Event.Type == bpmn.EventSignal:
+			c.p.signalStarts = append(c.p.signalStarts, n)
 		}
 	}
 }
@@ -469,6 +504,74 @@ func (c *compiler) compileError(n *node, ev *bpmn.EventDefinition) {
 	}
 }
 
+// compileSignal resolves a signal event's signal name. Names are literal: Camunda 7's
+// expressions in signal names (${...}) are refused rather than broadcast as text.
+func (c *compiler) compileSignal(n *node, ev *bpmn.EventDefinition) {
+	s := c.signals[ev.SignalRef]
+	if s == nil || strings.TrimSpace(s.Name) == "" {
+		c.bad(n.el, "signal %q is not defined or has no name", ev.SignalRef)
+		return
+	}
+	if strings.Contains(s.Name, "${") || strings.Contains(s.Name, "#{") {
+		c.bad(n.el, "signal name %q is an expression; signal names are literal", s.Name)
+		return
+	}
+	if len(s.Name) > MaxNameBytes {
+		c.bad(n.el, "signal name is %d bytes, more than the limit of %d bytes", len(s.Name), MaxNameBytes)
+		return
+	}
+	n.signalName = s.Name
+}
+
+// compileEscalation resolves the code an escalation event throws or catches (no
+// reference, or an escalation without a code, on a boundary: catch every escalation).
+func (c *compiler) compileEscalation(n *node, ev *bpmn.EventDefinition) {
+	if ev.EscalationRef == "" {
+		if n.el.Kind != bpmn.KindBoundaryEvent && n.el.Kind != bpmn.KindStartEvent {
+			c.bad(n.el, "escalation event has no escalationRef")
+		}
+		return
+	}
+	e := c.escalations[ev.EscalationRef]
+	if e == nil {
+		c.bad(n.el, "escalation %q is not defined", ev.EscalationRef)
+		return
+	}
+	n.escalationCode = e.Code
+	if len(n.escalationCode) > MaxNameBytes {
+		c.bad(n.el, "escalation code is %d bytes, more than the limit of %d bytes", len(n.escalationCode), MaxNameBytes)
+	}
+}
+
+// compileConditional compiles a conditional event's condition, and the variable name
+// that limits when it is checked (camunda:variableName; camunda:variableEvents is not
+// read: every change of the variable counts).
+func (c *compiler) compileConditional(n *node, ev *bpmn.EventDefinition) {
+	if strings.TrimSpace(ev.Condition) == "" {
+		c.bad(n.el, "conditional event has no condition")
+		return
+	}
+	n.condition = c.compile(n.el, "condition", ev.Condition)
+	for _, a := range ev.Extra.Attrs {
+		if a.Name.Space == bpmn.NSCamunda && a.Name.Local == "variableName" {
+			n.condVar = strings.TrimSpace(a.Value)
+		}
+	}
+	if n.condition == nil {
+		return
+	}
+	switch n.el.Kind {
+	case bpmn.KindIntermediateCatchEvent:
+		n.conditional = true
+		c.p.conditional = true
+	case bpmn.KindBoundaryEvent:
+		if n.attachedTo != nil {
+			n.attachedTo.conditional = true
+			c.p.conditional = true
+		}
+	}
+}
+
 // checkGraph checks what needs every node linked: each subprocess has a none start,
 // no parallel gateway's flow has a condition; then marks the wait states.
 func (c *compiler) checkGraph() {
@@ -495,7 +598,7 @@ func (c *compiler) checkGraph() {
 		case bpmn.KindUserTask, bpmn.KindReceiveTask, bpmn.KindEventBasedGateway:
 			n.waits = true
 		case bpmn.KindIntermediateCatchEvent:
-			n.waits = n.timerKind != "" || n.messageName != ""
+			n.waits = n.timerKind != "" || n.messageName != "" || n.signalName != "" || n.condition != nil
 		case bpmn.KindParallelGateway:
 			n.waits = len(n.in) > 1
 		case bpmn.KindInclusiveGateway:
@@ -616,7 +719,7 @@ func (c *compiler) checkProcess() {
 		c.problems = append(c.problems, bpmn.Finding{Kind: bpmn.KindProcess, Line: proc.Line, Col: proc.Col,
 			Message: fmt.Sprintf("process id (the process key) is %d bytes, more than the limit of %d bytes", len(proc.ID), MaxNameBytes)})
 	}
-	if c.p.start == nil && len(c.p.timerStarts) == 0 && len(c.p.messageStarts) == 0 {
+	if c.p.start == nil && len(c.p.timerStarts) == 0 && len(c.p.messageStarts) == 0 && len(c.p.signalStarts) == 0 {
 		c.problems = append(c.problems, bpmn.Finding{ElementID: proc.ID, Kind: bpmn.KindProcess, Line: proc.Line, Col: proc.Col, Message: "process has no start event"})
 	}
 }

@@ -72,6 +72,15 @@ type run struct {
 	// worker names the external worker whose outcome this command records (job events
 	// carry it as event.FieldWorker); "" for the engine's own handlers.
 	worker string
+
+	// Conditions (catch.go): condDirty asks drain to check them; condVars are the
+	// variables changed and condArrived the tokens that reached conditional waits since
+	// the last check. Only processes with conditional events set them.
+	condDirty   bool
+	condVars    map[string]bool
+	condArrived map[string]bool
+	// signals are the broadcasts this command's events threw, written by flush.
+	signals []*store.Signal
 }
 
 // step is a token arriving at a node (through a flow, or nil when re-entered).
@@ -160,6 +169,12 @@ func (r *run) flush() error {
 	}
 	if err := r.pushJobs(); err != nil {
 		return err
+	}
+	if len(r.signals) > 0 {
+		if err := r.e.storeSignals(r.ctx, r.b.tx, r.signals, r.inst.DefinitionKey); err != nil {
+			return err
+		}
+		r.wake = true
 	}
 	c := &store.Change{Instance: r.inst, Created: r.created, Events: r.events}
 	r.inst.Version++
@@ -345,6 +360,13 @@ func (r *run) setVariables(vars map[string]any, tok *store.Token, n *node) error
 				MaxVariablesBytes, name, ErrInvalidInput)
 		}
 		sets = append(sets, set{name, dv, raw, typ})
+	}
+	if r.p.conditional {
+		names := make([]string, len(sets))
+		for i, v := range sets {
+			names[i] = v.name
+		}
+		r.varsChangedFor(names)
 	}
 	for _, v := range sets {
 		sv := &store.Variable{InstanceID: r.inst.ID, Name: v.name, Type: v.typ, Value: v.raw, UpdatedAt: r.now}

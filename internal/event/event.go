@@ -40,6 +40,10 @@ const (
 	IncidentResolved  Type = "incident.resolved"
 	VariablesChanged  Type = "variables.changed"
 	ErrorThrown       Type = "error.thrown"
+	SignalSubscribed  Type = "signal.subscribed"
+	SignalThrown      Type = "signal.thrown"
+	SignalReceived    Type = "signal.received"
+	EscalationThrown  Type = "escalation.thrown"
 )
 
 // Stall notice types. They are not history events: the stall detector publishes them on
@@ -57,16 +61,18 @@ type Kind string
 
 // Kinds of event types.
 const (
-	KindInstance  Kind = "instance"
-	KindElement   Kind = "element"
-	KindJob       Kind = "job"
-	KindTimer     Kind = "timer"
-	KindMessage   Kind = "message"
-	KindUserTask  Kind = "usertask"
-	KindIncident  Kind = "incident"
-	KindVariables Kind = "variables"
-	KindError     Kind = "error"
-	KindStall     Kind = "stall"
+	KindInstance   Kind = "instance"
+	KindElement    Kind = "element"
+	KindJob        Kind = "job"
+	KindTimer      Kind = "timer"
+	KindMessage    Kind = "message"
+	KindUserTask   Kind = "usertask"
+	KindIncident   Kind = "incident"
+	KindVariables  Kind = "variables"
+	KindError      Kind = "error"
+	KindSignal     Kind = "signal"
+	KindEscalation Kind = "escalation"
+	KindStall      Kind = "stall"
 )
 
 // Kind returns the kind of t: its text before the first dot ("" when it has none).
@@ -125,6 +131,22 @@ func ReasonInterrupted(eventSubID string) string {
 // ReasonMessage is the reason of element.cancelled for an activity whose interrupting
 // boundary message event caught a message: "message BOUNDARY".
 func ReasonMessage(boundaryID string) string { return "message " + boundaryID }
+
+// ReasonSignal is the reason of element.cancelled for an activity whose interrupting
+// boundary signal event caught a signal: "signal NAME caught by BOUNDARY".
+func ReasonSignal(name, boundaryID string) string {
+	return "signal " + name + " caught by " + boundaryID
+}
+
+// ReasonEscalation is the reason of element.cancelled for the elements an interrupting
+// boundary escalation event took the token from: "escalation CODE caught by BOUNDARY".
+func ReasonEscalation(code, boundaryID string) string {
+	return "escalation " + code + " caught by " + boundaryID
+}
+
+// ReasonCondition is the reason of element.cancelled for an activity whose interrupting
+// conditional boundary event fired: "condition BOUNDARY".
+func ReasonCondition(boundaryID string) string { return "condition " + boundaryID }
 
 // ReasonTerminated is the reason of element.cancelled for the tokens a terminate end
 // event ended: "terminate end event END".

@@ -701,7 +701,6 @@ func TestCheck(t *testing.T) {
 		{"noType", "serviceTask has no job type"},
 		{"looped", "multiInstanceSequential loop markers are not supported"},
 		{"softError", "non-interrupting error boundary events are not supported"},
-		{"signal", "signal intermediate throw events are not supported"},
 		{"call", "call activities are not supported"},
 	}
 	for _, tt := range tests {
@@ -726,6 +725,7 @@ func TestCheck(t *testing.T) {
 		"end":    `id "end" is used by 2 elements`,
 		"f7":     `targetRef "ghost" is not a flow node of this process`,
 		"f6":     `without a condition`,
+		"signal": `signal event has no signalRef`, // signal throw events execute; this one names no signal
 	} {
 		if !strings.Contains(problems[id], msg) {
 			t.Errorf("problems of %s = %q, want %q", id, problems[id], msg)
@@ -760,8 +760,10 @@ func TestCheckStartEvents(t *testing.T) {
 	}{
 		{"none", `<startEvent id="s"/>`, "", true},
 		{"message", `<startEvent id="s"><messageEventDefinition messageRef="m"/></startEvent>`, "", true},
-		{"signal only", `<startEvent id="s"><signalEventDefinition/></startEvent>`, "no none, timer or message start event", false},
-		{"empty", ``, "no none, timer or message start event", false},
+		{"signal without a signal", `<startEvent id="s"><signalEventDefinition/></startEvent>`, "signal event has no signalRef", false},
+		{"conditional only", `<startEvent id="s"><conditionalEventDefinition><condition>x</condition></conditionalEventDefinition></startEvent>`,
+			"no none, timer, message or signal start event", false},
+		{"empty", ``, "no none, timer, message or signal start event", false},
 		{"subprocess timer start", `<startEvent id="s"/><subProcess id="sp"><startEvent id="ss"><timerEventDefinition><timeDuration>PT1S</timeDuration></timerEventDefinition></startEvent></subProcess>`,
 			"subprocess has no none start event", false},
 		{"empty timer", `<startEvent id="s"><timerEventDefinition/></startEvent>`, "timer has no", false},

@@ -38,13 +38,15 @@ type Builder struct {
 }
 
 type buildState struct {
-	proc     *Process
-	errs     []error
-	nodes    map[string]*Element
-	scope    map[string]*Container
-	pending  []pendingFlow
-	messages []*Message
-	errors   []*Error
+	proc        *Process
+	errs        []error
+	nodes       map[string]*Element
+	scope       map[string]*Container
+	pending     []pendingFlow
+	messages    []*Message
+	errors      []*Error
+	signals     []*Signal
+	escalations []*Escalation
 }
 
 type pendingFlow struct {
@@ -211,6 +213,24 @@ func ErrorEnd(code string) Option {
 	}
 }
 
+// SignalEnd makes an end event broadcast the signal named name.
+func SignalEnd(name string) Option {
+	return func(t *optTarget) {
+		onNode("SignalEnd", func(e *Element) {
+			e.Event = &EventDefinition{ID: e.ID + "_def", Type: EventSignal, SignalRef: t.st.signalID(name)}
+		}, KindEndEvent)(t)
+	}
+}
+
+// EscalationEnd makes an end event throw the escalation with the given code.
+func EscalationEnd(code string) Option {
+	return func(t *optTarget) {
+		onNode("EscalationEnd", func(e *Element) {
+			e.Event = &EventDefinition{ID: e.ID + "_def", Type: EventEscalation, EscalationRef: t.st.escalationID(code)}
+		}, KindEndEvent)(t)
+	}
+}
+
 // Terminate makes an end event terminate the whole instance.
 func Terminate() Option {
 	return onNode("Terminate", func(e *Element) {
@@ -311,9 +331,41 @@ func (st *buildState) errorID(code string) string {
 	return e.ID
 }
 
+func (st *buildState) signalID(name string) string {
+	for _, sg := range st.signals {
+		if sg.Name == name {
+			return sg.ID
+		}
+	}
+	sg := &Signal{ID: uniqueID("Signal_"+sanitize(name), st.taken), Name: name}
+	st.signals = append(st.signals, sg)
+	return sg.ID
+}
+
+func (st *buildState) escalationID(code string) string {
+	for _, e := range st.escalations {
+		if e.Code == code {
+			return e.ID
+		}
+	}
+	e := &Escalation{ID: uniqueID("Escalation_"+sanitize(code), st.taken), Name: code, Code: code}
+	st.escalations = append(st.escalations, e)
+	return e.ID
+}
+
 func (st *buildState) taken(id string) bool {
 	if st.nodes[id] != nil || id == st.proc.ID {
 		return true
+	}
+	for _, sg := range st.signals {
+		if sg.ID == id {
+			return true
+		}
+	}
+	for _, e := range st.escalations {
+		if e.ID == id {
+			return true
+		}
 	}
 	for _, m := range st.messages {
 		if m.ID == id {
@@ -426,7 +478,16 @@ func (b *Builder) MessageStart(id, name string, opts ...Option) *Builder {
 	})
 }
 
-// End adds an end event (none; ErrorEnd and Terminate change its kind of end).
+// SignalStart adds a signal start event: every broadcast of the signal named name
+// starts an instance.
+func (b *Builder) SignalStart(id, name string, opts ...Option) *Builder {
+	return b.add(KindStartEvent, id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventSignal, SignalRef: b.st.signalID(name)}
+	})
+}
+
+// End adds an end event (none; ErrorEnd, SignalEnd, EscalationEnd and Terminate change
+// its kind of end).
 func (b *Builder) End(id string, opts ...Option) *Builder {
 	return b.add(KindEndEvent, id, opts, nil)
 }
@@ -469,6 +530,36 @@ func (b *Builder) TimerCatch(id string, when TimerSpec, opts ...Option) *Builder
 func (b *Builder) MessageCatch(id, name, correlationKey string, opts ...Option) *Builder {
 	return b.add(KindIntermediateCatchEvent, id, opts, func(e *Element) {
 		e.Event = &EventDefinition{ID: id + "_def", Type: EventMessage, MessageRef: b.st.messageID(name, correlationKey)}
+	})
+}
+
+// SignalCatch adds an intermediate signal catch event waiting for a broadcast of the
+// signal named name.
+func (b *Builder) SignalCatch(id, name string, opts ...Option) *Builder {
+	return b.add(KindIntermediateCatchEvent, id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventSignal, SignalRef: b.st.signalID(name)}
+	})
+}
+
+// SignalThrow adds an intermediate signal throw event broadcasting the signal named name.
+func (b *Builder) SignalThrow(id, name string, opts ...Option) *Builder {
+	return b.add(KindIntermediateThrowEvent, id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventSignal, SignalRef: b.st.signalID(name)}
+	})
+}
+
+// EscalationThrow adds an intermediate escalation throw event with the given code.
+func (b *Builder) EscalationThrow(id, code string, opts ...Option) *Builder {
+	return b.add(KindIntermediateThrowEvent, id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventEscalation, EscalationRef: b.st.escalationID(code)}
+	})
+}
+
+// ConditionalCatch adds an intermediate conditional catch event: the token passes when
+// the condition expr is true (at once, or at a later variable change).
+func (b *Builder) ConditionalCatch(id, expr string, opts ...Option) *Builder {
+	return b.add(KindIntermediateCatchEvent, id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventConditional, Condition: expr}
 	})
 }
 
@@ -526,6 +617,35 @@ func (b *Builder) BoundaryError(id, code string, opts ...Option) *Builder {
 		if code != "" {
 			e.Event.ErrorRef = b.st.errorID(code)
 		}
+	})
+}
+
+// BoundarySignal attaches a signal boundary event for the signal named name to the
+// current activity (interrupting unless NonInterrupting is given); the builder
+// continues from the event.
+func (b *Builder) BoundarySignal(id, name string, opts ...Option) *Builder {
+	return b.boundary(id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventSignal, SignalRef: b.st.signalID(name)}
+	})
+}
+
+// BoundaryEscalation attaches an escalation boundary event catching code ("" catches
+// every escalation) to the current activity; the builder continues from the event.
+func (b *Builder) BoundaryEscalation(id, code string, opts ...Option) *Builder {
+	return b.boundary(id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventEscalation}
+		if code != "" {
+			e.Event.EscalationRef = b.st.escalationID(code)
+		}
+	})
+}
+
+// BoundaryConditional attaches a conditional boundary event to the current activity: it
+// fires when expr is true as the activity is entered or after a variable change; the
+// builder continues from the event.
+func (b *Builder) BoundaryConditional(id, expr string, opts ...Option) *Builder {
+	return b.boundary(id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventConditional, Condition: expr}
 	})
 }
 
@@ -630,6 +750,8 @@ func (b *Builder) Definitions() (*Definitions, error) {
 		Processes:       []*Process{st.proc},
 		Messages:        st.messages,
 		Errors:          st.errors,
+		Signals:         st.signals,
+		Escalations:     st.escalations,
 	}
 	Layout(d)
 	errs := st.errs

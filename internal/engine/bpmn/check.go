@@ -95,10 +95,11 @@ func (r *Report) Process(id string) *ProcessReport {
 }
 
 // Check tells which elements of each process the engine will execute. The engine runs
-// exactly: none/timer/message start events (timer and message at process level only);
-// none, terminate and error end events; timer and message intermediate catch events; none
-// intermediate throw events; timer boundary events and interrupting error boundary events
-// on tasks and subprocesses; tasks and manual tasks (pass through); service, send and
+// exactly: none/timer/message/signal start events (timer, message and signal at process
+// level only); none, terminate, error, signal and escalation end events; timer, message,
+// signal and conditional intermediate catch events; none, signal and escalation
+// intermediate throw events; timer, signal, escalation and conditional boundary events
+// (interrupting or not) and interrupting error boundary events on tasks and subprocesses; tasks and manual tasks (pass through); service, send and
 // business rule tasks with a job type; user tasks; script tasks with a script; exclusive
 // and parallel gateways; embedded subprocesses; event subprocesses with a timer or
 // message start (interrupting or not) or an error start (interrupting). Anything else, and any activity with a
@@ -321,6 +322,18 @@ func (c *checker) structure(e *Element, nodes map[string]*Element, flows map[str
 			} else if !c.messages[ev.MessageRef] {
 				c.problem(e.ID, e.Kind, e.Line, e.Col, "messageRef %q names no message", ev.MessageRef)
 			}
+		case EventSignal:
+			if ev.SignalRef == "" {
+				c.problem(e.ID, e.Kind, e.Line, e.Col, "signal event has no signalRef")
+			}
+		case EventEscalation:
+			if ev.EscalationRef == "" && (e.Kind == KindEndEvent || e.Kind == KindIntermediateThrowEvent) {
+				c.problem(e.ID, e.Kind, e.Line, e.Col, "escalation event has no escalationRef")
+			}
+		case EventConditional:
+			if strings.TrimSpace(ev.Condition) == "" {
+				c.problem(e.ID, e.Kind, e.Line, e.Col, "conditional event has no condition")
+			}
 		case EventError:
 			if ev.ErrorRef != "" && !c.errors[ev.ErrorRef] {
 				c.problem(e.ID, e.Kind, e.Line, e.Col, "errorRef %q names no error", ev.ErrorRef)
@@ -483,12 +496,12 @@ func (c *checker) startEvents(ct *Container, p *Process, owner *Element) {
 		if e.Kind != KindStartEvent || len(e.Multiple) > 0 {
 			continue
 		}
-		if e.Event == nil || p != nil && (e.Event.Type == EventTimer || e.Event.Type == EventMessage) {
+		if e.Event == nil || p != nil && (e.Event.Type == EventTimer || e.Event.Type == EventMessage || e.Event.Type == EventSignal) {
 			return
 		}
 	}
 	if p != nil {
-		c.problem(p.ID, KindProcess, p.Line, p.Col, "process has no none, timer or message start event")
+		c.problem(p.ID, KindProcess, p.Line, p.Col, "process has no none, timer, message or signal start event")
 	} else {
 		c.problem(owner.ID, owner.Kind, owner.Line, owner.Col, "subprocess has no none start event")
 	}
@@ -527,7 +540,7 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 		switch {
 		case ev == EventNone:
 			return ""
-		case ev == EventTimer || ev == EventMessage:
+		case ev == EventTimer || ev == EventMessage || ev == EventSignal:
 			if owner != nil {
 				return fmt.Sprintf("%s start events are supported at process level only", ev)
 			}
@@ -535,7 +548,7 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 		}
 		return fmt.Sprintf("%s start events are not supported", ev)
 	case KindEndEvent:
-		if ev == EventNone || ev == EventTerminate || ev == EventError {
+		if ev == EventNone || ev == EventTerminate || ev == EventError || ev == EventSignal || ev == EventEscalation {
 			return ""
 		}
 		if ev == EventMessage {
@@ -543,12 +556,12 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 		}
 		return fmt.Sprintf("%s end events are not supported", ev)
 	case KindIntermediateCatchEvent:
-		if ev == EventTimer || ev == EventMessage || ev == EventLink {
+		if ev == EventTimer || ev == EventMessage || ev == EventLink || ev == EventSignal || ev == EventConditional {
 			return ""
 		}
 		return fmt.Sprintf("%s intermediate catch events are not supported", orNone(ev))
 	case KindIntermediateThrowEvent:
-		if ev == EventNone || ev == EventLink {
+		if ev == EventNone || ev == EventLink || ev == EventSignal || ev == EventEscalation {
 			return ""
 		}
 		if ev == EventMessage {
@@ -560,7 +573,7 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 			return "boundary events are supported on tasks and subprocesses only"
 		}
 		switch ev {
-		case EventTimer, EventMessage:
+		case EventTimer, EventMessage, EventSignal, EventEscalation, EventConditional:
 			return ""
 		case EventError:
 			if !e.CancelActivity {
@@ -614,7 +627,7 @@ func eventSubStartUnsupported(e *Element, ev EventType) string {
 	switch ev {
 	case EventNone:
 		return "" // a problem, not an unsupported element: see eventSubprocess
-	case EventTimer, EventMessage:
+	case EventTimer, EventMessage, EventEscalation:
 		return ""
 	case EventError:
 		if !e.IsInterrupting {

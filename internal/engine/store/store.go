@@ -190,8 +190,20 @@ type Tx interface {
 	// equals key (instance-less start subscriptions match any key).
 	FindSubscriptions(ctx context.Context, name, key string) ([]*Subscription, error)
 	PutSubscription(ctx context.Context, s *Subscription) error
-	// DeleteStartSubscriptions removes the message start subscriptions of a process key.
+	// DeleteStartSubscriptions removes the message and signal start subscriptions of a
+	// process key.
 	DeleteStartSubscriptions(ctx context.Context, definitionKey string) error
+
+	// Signals (see Signal).
+	// SignalSubscriptions returns up to limit signal subscriptions (SubSignal) of the
+	// signal name whose ids are in (after, upto], in id order: one step of a broadcast.
+	SignalSubscriptions(ctx context.Context, name, after, upto string, limit int) ([]*Subscription, error)
+	// InsertSignal stores a broadcast; UpdateSignal writes its LastID and Delivered;
+	// DeleteSignal removes it (ErrNotFound when it is not there).
+	InsertSignal(ctx context.Context, s *Signal) error
+	GetSignal(ctx context.Context, id string) (*Signal, error)
+	UpdateSignal(ctx context.Context, s *Signal) error
+	DeleteSignal(ctx context.Context, id string) error
 
 	// Queries for the cockpit.
 	ListIncidents(ctx context.Context, f IncidentFilter) ([]*Incident, error)
@@ -388,6 +400,9 @@ const (
 	JobTimer   = "timer"   // a timer event of an instance fires
 	// JobTimerStart starts an instance of DefinitionID (instance-less; Repeat holds the rest of the cycle).
 	JobTimerStart = "timer-start"
+	// JobSignal works off the signal broadcast with the job's id (instance-less; Type is
+	// the signal's name).
+	JobSignal = "signal"
 )
 
 // Job is a unit of work that becomes due: a service task or a timer.
@@ -456,10 +471,21 @@ type JobTypeCount struct {
 	Jobs int
 }
 
-// Subscription waits for a message.
+// Subscription kinds.
+const (
+	// SubMessage waits for a message correlated by name and correlation key.
+	SubMessage = ""
+	// SubSignal waits for a signal broadcast by name (MessageName holds the signal's
+	// name; CorrelationKey is empty).
+	SubSignal = "signal"
+)
+
+// Subscription waits for a message or a signal.
 type Subscription struct {
-	ID             string
-	InstanceID     string // "" for a message start event
+	ID string
+	// Kind is SubMessage or SubSignal.
+	Kind           string
+	InstanceID     string // "" for a message or signal start event
 	TokenID        string
 	ElementID      string
 	DefinitionID   string
@@ -467,6 +493,26 @@ type Subscription struct {
 	MessageName    string
 	CorrelationKey string
 	CreatedAt      time.Time
+}
+
+// Signal is a thrown signal being delivered: the broadcast works off the signal
+// subscriptions of Name with ids in (LastID, Upto], a bounded number per command, and
+// is deleted when none is left. A job of kind JobSignal with the same id runs it.
+type Signal struct {
+	ID   string
+	Name string
+	// Variables is the JSON object set on each instance the signal reaches and started
+	// ("" for none).
+	Variables string
+	// Upto is an id drawn when the signal was thrown: later subscriptions are not its.
+	Upto string
+	// LastID is the id of the last subscription delivered to ("" before the first).
+	LastID string
+	// InstanceID is the instance whose event threw it ("" for an operator's broadcast).
+	InstanceID string
+	// Delivered counts the subscriptions reached so far.
+	Delivered int64
+	CreatedAt time.Time
 }
 
 // User task states.

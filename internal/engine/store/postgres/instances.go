@@ -157,14 +157,14 @@ func jobArgs(js []*store.Job) []any {
 
 func subscriptionArgs(ss []*store.Subscription) []any {
 	n := len(ss)
-	id, inst, tok, el, defID, defKey, name, key := make([]string, n), make([]string, n), make([]string, n),
-		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	id, inst, tok, el, defID, defKey, name, key, kind := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	created := make([]time.Time, n)
 	for i, s := range ss {
-		id[i], inst[i], tok[i], el[i], defID[i], defKey[i], name[i], key[i], created[i] = s.ID, s.InstanceID, s.TokenID,
-			s.ElementID, s.DefinitionID, s.DefinitionKey, s.MessageName, s.CorrelationKey, s.CreatedAt
+		id[i], inst[i], tok[i], el[i], defID[i], defKey[i], name[i], key[i], created[i], kind[i] = s.ID, s.InstanceID, s.TokenID,
+			s.ElementID, s.DefinitionID, s.DefinitionKey, s.MessageName, s.CorrelationKey, s.CreatedAt, s.Kind
 	}
-	return []any{id, inst, tok, el, defID, defKey, name, key, created}
+	return []any{id, inst, tok, el, defID, defKey, name, key, created, kind}
 }
 
 func taskArgs(us []*store.UserTask) []any {

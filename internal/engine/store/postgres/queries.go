@@ -105,10 +105,11 @@ const (
 	deleteSubscriptionsSQL = `DELETE FROM subscriptions WHERE id = ANY($1::text[])`
 	upsertSubscriptionsSQL = `INSERT INTO subscriptions (` + sqlstore.SubscriptionCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-		$9::timestamptz[])
+		$9::timestamptz[], $10::text[])
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, token_id = excluded.token_id,
 	element_id = excluded.element_id, definition_id = excluded.definition_id, definition_key = excluded.definition_key,
-	message_name = excluded.message_name, correlation_key = excluded.correlation_key, created_at = excluded.created_at`
+	message_name = excluded.message_name, correlation_key = excluded.correlation_key, created_at = excluded.created_at,
+	kind = excluded.kind`
 
 	upsertTasksSQL = `INSERT INTO user_tasks (` + sqlstore.UserTaskCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],

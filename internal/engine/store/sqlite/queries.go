@@ -17,6 +17,7 @@ const (
 	pad5      = `, NULL, NULL, NULL, NULL, NULL`
 	pad6      = pad5 + `, NULL`
 	pad7      = pad6 + `, NULL`
+	pad8      = pad7 + `, NULL`
 	pad9      = pad7 + `, NULL, NULL`
 	pad11     = pad9 + `, NULL, NULL`
 	pad13     = pad11 + `, NULL, NULL`
@@ -90,7 +91,7 @@ var stmtSQL = [numStmts]string{
 	UNION ALL SELECT 1, ` + sqlstore.TokenCols + pad11 + ` FROM tokens WHERE instance_id = ?1
 	UNION ALL SELECT 2, ` + sqlstore.VariableCols + pad13 + ` FROM variables WHERE instance_id = ?1
 	UNION ALL SELECT 3, ` + sqlstore.JobCols + ` FROM jobs WHERE instance_id = ?1
-	UNION ALL SELECT 4, ` + sqlstore.SubscriptionCols + pad9 + ` FROM subscriptions WHERE instance_id = ?1
+	UNION ALL SELECT 4, ` + sqlstore.SubscriptionCols + pad8 + ` FROM subscriptions WHERE instance_id = ?1
 	UNION ALL SELECT 5, ` + sqlstore.UserTaskCols + pad5 + ` FROM user_tasks WHERE instance_id = ?1 AND state = 'open'
 	UNION ALL SELECT 6, ` + sqlstore.IncidentCols + pad6 + ` FROM incidents WHERE instance_id = ?1 AND state = 'open'`,
 

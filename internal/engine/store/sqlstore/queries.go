@@ -200,25 +200,57 @@ func (q *Queries) CountJobTypes(ctx context.Context, f store.JobTypeFilter) ([]s
 // Subscriptions.
 
 var (
-	// findSubscriptions: the instance subscriptions by (name, key), plus the start
-	// subscriptions of the name. Two index lookups joined by UNION ALL: an OR would scan
-	// every subscription of the name.
-	findSubscriptions = read(`SELECT ` + SubscriptionCols + ` FROM subscriptions WHERE message_name = ? AND correlation_key = ? AND instance_id <> ''
+	// findSubscriptions: the instance message subscriptions by (name, key), plus the
+	// start subscriptions of the name. Two index lookups joined by UNION ALL: an OR would
+	// scan every subscription of the name. Signal subscriptions (kind 'signal') share the
+	// table and the name column, never a message's delivery.
+	findSubscriptions = read(`SELECT ` + SubscriptionCols + ` FROM subscriptions WHERE message_name = ? AND correlation_key = ? AND instance_id <> '' AND kind = ''
 	UNION ALL
-	SELECT ` + SubscriptionCols + ` FROM subscriptions WHERE instance_id = '' AND message_name = ?
+	SELECT ` + SubscriptionCols + ` FROM subscriptions WHERE instance_id = '' AND message_name = ? AND kind = ''
 	ORDER BY created_at, id`)
 	// UpsertSubscription writes one subscription row (PutSubscription; SQLite's Apply too).
-	UpsertSubscription = write(`INSERT INTO subscriptions (` + SubscriptionCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	UpsertSubscription = write(`INSERT INTO subscriptions (` + SubscriptionCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, token_id = excluded.token_id,
 	element_id = excluded.element_id, definition_id = excluded.definition_id, definition_key = excluded.definition_key,
-	message_name = excluded.message_name, correlation_key = excluded.correlation_key, created_at = excluded.created_at`)
+	message_name = excluded.message_name, correlation_key = excluded.correlation_key, created_at = excluded.created_at,
+	kind = excluded.kind`)
+	// signalSubscriptions: one step of a broadcast, on the partial index subscriptions_signal.
+	signalSubscriptions = read(`SELECT ` + SubscriptionCols + ` FROM subscriptions WHERE kind = 'signal' AND message_name = ? AND id > ? AND id <= ?
+	ORDER BY id LIMIT ?`)
+	insertSignal = write(`INSERT INTO signals (` + SignalCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	getSignal    = read(`SELECT ` + SignalCols + ` FROM signals WHERE id = ?`)
+	updateSignal = write(`UPDATE signals SET last_id = ?, delivered = ? WHERE id = ?`)
+	deleteSignal = write(`DELETE FROM signals WHERE id = ?`)
 	deleteStartSubscriptions = write(`DELETE FROM subscriptions WHERE instance_id = '' AND definition_key = ?`)
 )
 
 // SubscriptionArgs are the arguments of UpsertSubscription.
 func (d *Dialect) SubscriptionArgs(s *store.Subscription) []any {
 	return []any{s.ID, s.InstanceID, s.TokenID, s.ElementID, s.DefinitionID, s.DefinitionKey, s.MessageName,
-		s.CorrelationKey, d.Time(s.CreatedAt)}
+		s.CorrelationKey, d.Time(s.CreatedAt), s.Kind}
+}
+
+func (q *Queries) SignalSubscriptions(ctx context.Context, name, after, upto string, limit int) ([]*store.Subscription, error) {
+	return All(ctx, q.C, fmt.Sprintf("signal subscriptions of %q", name),
+		q.static(signalSubscriptions, name, after, upto, q.D.Limit(limit)), q.D.ScanSubscription)
+}
+
+func (q *Queries) InsertSignal(ctx context.Context, s *store.Signal) error {
+	_, err := q.exec(ctx, fmt.Sprintf("insert signal %q", s.ID), q.static(insertSignal,
+		s.ID, s.Name, s.Variables, s.Upto, s.LastID, s.InstanceID, s.Delivered, q.D.Time(s.CreatedAt)))
+	return err
+}
+
+func (q *Queries) GetSignal(ctx context.Context, id string) (*store.Signal, error) {
+	return One(ctx, q.C, fmt.Sprintf("get signal %q", id), "signal", q.static(getSignal, id), q.D.ScanSignal)
+}
+
+func (q *Queries) UpdateSignal(ctx context.Context, s *store.Signal) error {
+	return q.execOne(ctx, fmt.Sprintf("update signal %q", s.ID), q.static(updateSignal, s.LastID, s.Delivered, s.ID))
+}
+
+func (q *Queries) DeleteSignal(ctx context.Context, id string) error {
+	return q.execOne(ctx, fmt.Sprintf("delete signal %q", id), q.static(deleteSignal, id))
 }
 
 func (q *Queries) FindSubscriptions(ctx context.Context, name, key string) ([]*store.Subscription, error) {

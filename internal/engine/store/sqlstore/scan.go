@@ -14,7 +14,7 @@ const (
 	TokenCols        = `id, instance_id, element_id, scope_id, state, flow, created_at`
 	VariableCols     = `instance_id, name, type, value, updated_at`
 	JobCols          = `id, kind, type, instance_id, token_id, element_id, definition_id, definition_key, retries, attempt, due_at, suspended, lock_owner, locked_until, repeat, last_error, error_details, created_at`
-	SubscriptionCols = `id, instance_id, token_id, element_id, definition_id, definition_key, message_name, correlation_key, created_at`
+	SubscriptionCols = `id, instance_id, token_id, element_id, definition_id, definition_key, message_name, correlation_key, created_at, kind`
 	UserTaskCols     = `id, instance_id, token_id, element_id, definition_key, name, assignee, candidate_groups, form_key, state, created_at, due_at, completed_at`
 	IncidentCols     = `id, instance_id, token_id, element_id, definition_key, job_id, type, message, details, state, created_at, resolved_at`
 	EventCols        = `seq, id, instance_id, instance_seq, definition_id, definition_key, type, element_id, element_type, token_id, job_id, incident_id, time, data`
@@ -88,11 +88,25 @@ func (d *Dialect) ScanJob(s Scanner) (*store.Job, error) {
 	return &j, nil
 }
 
+// SignalCols are the columns of a signals row, in ScanSignal's order.
+const SignalCols = `id, name, variables, upto, last_id, instance_id, delivered, created_at`
+
+// ScanSignal reads a SignalCols row.
+func (d *Dialect) ScanSignal(s Scanner) (*store.Signal, error) {
+	var sg store.Signal
+	if err := s.Scan(&sg.ID, &sg.Name, &sg.Variables, &sg.Upto, &sg.LastID, &sg.InstanceID, &sg.Delivered,
+		d.timeDest(&sg.CreatedAt)); err != nil {
+		return nil, err
+	}
+	sg.CreatedAt = utc(sg.CreatedAt)
+	return &sg, nil
+}
+
 // ScanSubscription reads a SubscriptionCols row.
 func (d *Dialect) ScanSubscription(s Scanner) (*store.Subscription, error) {
 	var sub store.Subscription
 	if err := s.Scan(&sub.ID, &sub.InstanceID, &sub.TokenID, &sub.ElementID, &sub.DefinitionID, &sub.DefinitionKey,
-		&sub.MessageName, &sub.CorrelationKey, d.timeDest(&sub.CreatedAt)); err != nil {
+		&sub.MessageName, &sub.CorrelationKey, d.timeDest(&sub.CreatedAt), &sub.Kind); err != nil {
 		return nil, err
 	}
 	sub.CreatedAt = utc(sub.CreatedAt)

@@ -64,6 +64,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"NextJobDue", testNextJobDue},
 		{"CountJobTypes", testCountJobTypes},
 		{"Subscriptions", testSubscriptions},
+		{"Signals", testSignals},
 		{"InstanceFilters", testInstanceFilters},
 		{"InstancePagination", testInstancePagination},
 		{"InstanceDefaultPage", testInstanceDefaultPage},
