@@ -217,10 +217,10 @@ var (
 	// signalSubscriptions: one step of a broadcast, on the partial index subscriptions_signal.
 	signalSubscriptions = read(`SELECT ` + SubscriptionCols + ` FROM subscriptions WHERE kind = 'signal' AND message_name = ? AND id > ? AND id <= ?
 	ORDER BY id LIMIT ?`)
-	insertSignal = write(`INSERT INTO signals (` + SignalCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-	getSignal    = read(`SELECT ` + SignalCols + ` FROM signals WHERE id = ?`)
-	updateSignal = write(`UPDATE signals SET last_id = ?, delivered = ? WHERE id = ?`)
-	deleteSignal = write(`DELETE FROM signals WHERE id = ?`)
+	insertSignal             = write(`INSERT INTO signals (` + SignalCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	getSignal                = read(`SELECT ` + SignalCols + ` FROM signals WHERE id = ?`)
+	updateSignal             = write(`UPDATE signals SET last_id = ?, delivered = ? WHERE id = ?`)
+	deleteSignal             = write(`DELETE FROM signals WHERE id = ?`)
 	deleteStartSubscriptions = write(`DELETE FROM subscriptions WHERE instance_id = '' AND definition_key = ?`)
 )
 
