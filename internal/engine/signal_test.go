@@ -303,3 +303,26 @@ func TestConditional(t *testing.T) {
 		}
 	})
 }
+
+// TestEscalationEventSubprocess: event subprocesses with escalation starts catch what
+// their scope throws: the non-interrupting one for its code runs beside the flow, the
+// interrupting catch-all ends the scope's other work.
+func TestEscalationEventSubprocess(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		v.deploy("escalation_eventsub.bpmn")
+		inst := v.startInstance("escalation_eventsub", nil)
+		if got := strings.Join(v.tokensAt(inst.ID), ","); got != "Activity_esp,Activity_handle,Activity_work" {
+			t.Fatalf("tokens %s", got)
+		}
+		if err := v.e.CompleteUserTask(v.ctx, v.openTask(inst.ID, "Activity_work").ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		if v.state(inst.ID) != store.InstanceCompleted || !v.hasEvent(inst.ID, event.ElementLeft, "Event_espHighEnd") {
+			t.Fatalf("state %s tokens %v", v.state(inst.ID), v.tokensAt(inst.ID))
+		}
+		if v.hasEvent(inst.ID, event.ElementLeft, "Activity_handle") {
+			t.Error("the interrupting event subprocess left the other one's task running to completion")
+		}
+	})
+}

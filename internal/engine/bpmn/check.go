@@ -99,11 +99,12 @@ func (r *Report) Process(id string) *ProcessReport {
 // level only); none, terminate, error, signal and escalation end events; timer, message,
 // signal and conditional intermediate catch events; none, signal and escalation
 // intermediate throw events; timer, signal, escalation and conditional boundary events
-// (interrupting or not) and interrupting error boundary events on tasks and subprocesses; tasks and manual tasks (pass through); service, send and
-// business rule tasks with a job type; user tasks; script tasks with a script; exclusive
-// and parallel gateways; embedded subprocesses; event subprocesses with a timer or
-// message start (interrupting or not) or an error start (interrupting). Anything else, and any activity with a
-// loop or multi-instance marker, is reported as unsupported.
+// (interrupting or not) and interrupting error boundary events on tasks and subprocesses;
+// tasks and manual tasks (pass through); service, send and business rule tasks with a job
+// type; user tasks; script tasks with a script; exclusive and parallel gateways; embedded
+// subprocesses; event subprocesses with a timer, message or escalation start
+// (interrupting or not) or an error start (interrupting). Anything else, and any
+// activity with a loop or multi-instance marker, is reported as unsupported.
 func Check(d *Definitions) *Report {
 	r := &Report{}
 	ids := documentIDs(d)
