@@ -123,6 +123,12 @@ func (c *Client) SetVariables(ctx context.Context, req SetVariablesRequest) (*Se
 	return roundTrip[SetVariablesResult](ctx, c, VerbSetVariables, &req, c.Timeout)
 }
 
+// BroadcastSignal throws a signal to every instance waiting for it (and every signal
+// start event of its name).
+func (c *Client) BroadcastSignal(ctx context.Context, req BroadcastSignalRequest) (*BroadcastSignalResult, error) {
+	return roundTrip[BroadcastSignalResult](ctx, c, VerbBroadcastSignal, &req, c.Timeout)
+}
+
 // CorrelateMessage delivers a message to the instance waiting for it, or starts one.
 func (c *Client) CorrelateMessage(ctx context.Context, req CorrelateMessageRequest) (*CorrelateMessageResult, error) {
 	return roundTrip[CorrelateMessageResult](ctx, c, VerbCorrelateMessage, &req, c.Timeout)

@@ -21,6 +21,7 @@ func (r *RetryIncidentRequest) target() string    { return r.IncidentID }
 func (r *InstanceRequest) target() string         { return r.InstanceID }
 func (r *SetVariablesRequest) target() string     { return r.InstanceID }
 func (r *CorrelateMessageRequest) target() string { return r.Name }
+func (r *BroadcastSignalRequest) target() string  { return r.Name }
 func (r *StartInstanceRequest) target() string    { return r.ProcessKey }
 func (r *CompleteTaskRequest) target() string     { return r.TaskID }
 
@@ -66,6 +67,7 @@ func endpoints() []endpoint {
 		bind(VerbSetVariables, runSetVariables),
 		bind(VerbStartInstance, runStartInstance),
 		bind(VerbCorrelateMessage, runCorrelateMessage),
+		bind(VerbBroadcastSignal, runBroadcastSignal),
 		bind(VerbCompleteTask, runCompleteTask),
 		bind(VerbStallThreshold, runStallThreshold),
 	}
@@ -150,6 +152,17 @@ func runCorrelateMessage(ctx context.Context, s *Service, r *CorrelateMessageReq
 		return nil, err
 	}
 	return &CorrelateMessageResult{InstanceID: res.InstanceID, Started: res.Started}, nil
+}
+
+func runBroadcastSignal(ctx context.Context, s *Service, r *BroadcastSignalRequest, _ *call) (any, error) {
+	if err := required("name", r.Name); err != nil {
+		return nil, err
+	}
+	res, err := s.e.BroadcastSignal(ctx, r.Name, r.Variables)
+	if err != nil {
+		return nil, err
+	}
+	return &BroadcastSignalResult{SignalID: res.ID, Name: res.Name}, nil
 }
 
 func runStartInstance(ctx context.Context, s *Service, r *StartInstanceRequest, _ *call) (any, error) {

@@ -145,6 +145,21 @@ type CorrelateMessageResult struct {
 	Started bool `json:"started"`
 }
 
+// BroadcastSignalRequest throws a signal to every instance waiting for it and starts an
+// instance of every process with a signal start event of that name.
+type BroadcastSignalRequest struct {
+	Meta
+	Name      string         `json:"name"`
+	Variables map[string]any `json:"variables,omitempty"`
+}
+
+// BroadcastSignalResult names the broadcast. The engine delivers it after the reply, in
+// steps: the instances it reaches move shortly after (their signal.received events).
+type BroadcastSignalResult struct {
+	SignalID string `json:"signalId"`
+	Name     string `json:"name"`
+}
+
 // StartInstanceRequest starts an instance of a process at its none start event.
 type StartInstanceRequest struct {
 	Meta

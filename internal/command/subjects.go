@@ -17,6 +17,7 @@ const (
 	VerbSetVariables     = "instance.set-variables"
 	VerbStartInstance    = "instance.start"
 	VerbCorrelateMessage = "message.correlate"
+	VerbBroadcastSignal  = "signal.broadcast"
 	VerbCompleteTask     = "task.complete"
 	VerbStallThreshold   = "stall.threshold"
 )
@@ -24,8 +25,8 @@ const (
 // Verbs lists every command verb, in the order the service registers them.
 var Verbs = []string{
 	VerbRetryIncident, VerbRetryIncidents, VerbCancelInstance, VerbSuspendInstance,
-	VerbResumeInstance, VerbSetVariables, VerbStartInstance, VerbCorrelateMessage, VerbCompleteTask,
-	VerbStallThreshold,
+	VerbResumeInstance, VerbSetVariables, VerbStartInstance, VerbCorrelateMessage, VerbBroadcastSignal,
+	VerbCompleteTask, VerbStallThreshold,
 }
 
 // DefaultPrefix is the first subject token of commands and events.

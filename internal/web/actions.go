@@ -917,6 +917,45 @@ func (s *server) correlate(c echo.Context) error {
 	return redirectFlash(c, instanceURL(res.InstanceID), msg, false)
 }
 
+// ---- Broadcast a signal ----
+
+func (s *server) signalForm(c echo.Context) error {
+	p := pages.SignalProps{Name: c.QueryParam("name")}
+	return s.render(c, http.StatusOK, page{Title: "Send a signal"}, pages.Signal(p))
+}
+
+func (s *server) broadcastSignal(c echo.Context) error {
+	cmds, err := s.commands()
+	if err != nil {
+		return err
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return badRequest("The form could not be read: %v", err)
+	}
+	p := pages.SignalProps{Name: strings.TrimSpace(form.Get("name")), Variables: form.Get("variables")}
+	invalid := false
+	if p.Name == "" {
+		p.NameError, invalid = "Enter the signal name, as the model's signal element names it.", true
+	}
+	vars, err := parseVariablesJSON(p.Variables)
+	if err != nil {
+		p.VariablesError, invalid = err.Error(), true
+	}
+	show := func(status int, msg string) error {
+		p.FormError = msg
+		return s.render(c, status, page{Title: "Send a signal"}, pages.Signal(p))
+	}
+	if invalid {
+		return show(http.StatusUnprocessableEntity, "Some fields need fixing; no signal was sent.")
+	}
+	if _, err := cmds.BroadcastSignal(c.Request().Context(), command.BroadcastSignalRequest{Meta: s.meta(c, reasonWeb),
+		Name: p.Name, Variables: vars}); err != nil {
+		return show(commandStatus(err), commandMessage("The signal", err))
+	}
+	return redirectFlash(c, "/", fmt.Sprintf("Signal %q sent: every instance waiting for it moves on as it is delivered, and processes with a signal start event of that name start.", p.Name), false)
+}
+
 // ---- Deploy ----
 
 func (s *server) deployForm(c echo.Context) error {

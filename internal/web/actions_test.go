@@ -31,6 +31,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/wait"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
@@ -91,6 +92,14 @@ func newActions(t *testing.T, cfg actionsConfig) *actions {
 	}
 	if _, err := e.Deploy(ctx, "message.bpmn", msg); err != nil {
 		t.Fatalf("deploy message.bpmn: %v", err)
+	}
+	// Built with the flow builder (as a library user would): waits for the signal "go".
+	sigDefs, err := bpmn.Build("waiter", bpmn.Name("Waiter")).Start("start").SignalCatch("go", "go").UserTask("after").End("end").Definitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.DeployModel(ctx, "waiter.bpmn", sigDefs); err != nil {
+		t.Fatalf("deploy waiter.bpmn: %v", err)
 	}
 	if err := e.Start(ctx); err != nil {
 		t.Fatalf("start engine: %v", err)
@@ -797,6 +806,40 @@ func TestActionCorrelate(t *testing.T) {
 		t.Errorf("after correlation: %s %v", d.Instance.State, a.vars(in.ID))
 	}
 	a.wantAudit("payment.received", "message.correlate", "ann", "ok")
+}
+
+// TestActionSignal: the overview's "Send signal" form broadcasts a signal through the
+// command service (audited), and the waiting instance moves on.
+func TestActionSignal(t *testing.T) {
+	t.Parallel()
+	a := newActions(t, actionsConfig{})
+	in, err := a.e.StartInstance(context.Background(), "waiter", engine.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.get("/").want(t, 200, "action-signal", 1)
+	a.get("/signals/broadcast?name=go").want(t, 200, "signal-form", 1)
+	a.post("/signals/broadcast", url.Values{"name": {""}}).want(t, 422, "name-error", 1)
+	p := a.post("/signals/broadcast", url.Values{"name": {"go"}, "variables": {`[1]`}})
+	if msg := text(p.want(t, 422, "vars-error", 1)[0]); !strings.Contains(msg, "expected a JSON object") {
+		t.Errorf("variables: %q", msg)
+	}
+	_, flash := a.wantRedirect(a.post("/signals/broadcast", url.Values{"name": {"go"}, "variables": {`{"by": "web"}`}}), "/")
+	if !strings.HasPrefix(flash, `ok: Signal "go" sent`) {
+		t.Errorf("flash %q", flash)
+	}
+	wait.For(t, "the instance past the signal", func() bool {
+		for _, tok := range a.detail(in.ID).Tokens {
+			if tok.ElementID == "after" {
+				return true
+			}
+		}
+		return false
+	})
+	if got := a.vars(in.ID)["by"]; got != `string:"web"` && got != "string:web" {
+		t.Errorf("variable by = %q", got)
+	}
+	a.wantAudit("go", "signal.broadcast", "ann", "ok")
 }
 
 // upload posts a file to /deploy as a browser does.

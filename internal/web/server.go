@@ -37,6 +37,7 @@ type CommandClient interface {
 	ResumeInstance(ctx context.Context, req command.InstanceRequest) (*command.InstanceStateResult, error)
 	SetVariables(ctx context.Context, req command.SetVariablesRequest) (*command.SetVariablesResult, error)
 	CorrelateMessage(ctx context.Context, req command.CorrelateMessageRequest) (*command.CorrelateMessageResult, error)
+	BroadcastSignal(ctx context.Context, req command.BroadcastSignalRequest) (*command.BroadcastSignalResult, error)
 	StartInstance(ctx context.Context, req command.StartInstanceRequest) (*command.StartInstanceResult, error)
 	SetStallThreshold(ctx context.Context, req command.StallThresholdRequest) (*command.StallThresholdResult, error)
 }
@@ -205,6 +206,8 @@ func (s *server) routes(e *echo.Echo) {
 	e.POST("/processes/:key/stall-threshold", s.setStallThreshold)
 	e.GET("/messages/correlate", s.correlateForm)
 	e.POST("/messages/correlate", s.correlate)
+	e.GET("/signals/broadcast", s.signalForm)
+	e.POST("/signals/broadcast", s.broadcastSignal)
 	e.GET("/deploy", s.deployForm)
 	e.POST("/deploy", s.deploy)
 	e.GET("/search", s.search)

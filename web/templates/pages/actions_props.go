@@ -66,6 +66,15 @@ type CorrelateProps struct {
 	VariablesError string
 }
 
+// SignalProps is the form that broadcasts a signal, and after a refused one, why.
+type SignalProps struct {
+	Name           string
+	Variables      string
+	FormError      string
+	NameError      string
+	VariablesError string
+}
+
 // DeployProps is the upload form for a BPMN file and, after a failed upload, why.
 type DeployProps struct {
 	MaxBytes  int
