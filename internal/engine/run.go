@@ -361,7 +361,7 @@ func (r *run) setVariables(vars map[string]any, tok *store.Token, n *node) error
 		}
 		sets = append(sets, set{name, dv, raw, typ})
 	}
-	if r.p.conditional {
+	if r.p != nil && r.p.conditional { // nil: a run without a plan (tests of the values alone)
 		names := make([]string, len(sets))
 		for i, v := range sets {
 			names[i] = v.name
