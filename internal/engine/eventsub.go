@@ -14,7 +14,8 @@ import (
 // subprocess or an event subprocess (its id): the tokens inside carry it as ScopeID.
 // While a scope is active, the start events of the event subprocesses directly inside it
 // are armed, as rows owned by the scope: a timer start is a timer job, a message start a
-// subscription (its correlation key evaluated when the scope begins), each with TokenID
+// subscription (its correlation key evaluated when the scope begins), a signal start a
+// signal subscription (signal.go delivers it through catchSignalStart), each with TokenID
 // = the scope id ("" at process level) and ElementID = the start event. They go with the
 // scope: a subprocess token that leaves disarms them (leave → disarmScope), one that is
 // cancelled takes them along (cancelTokens drops what a token waits on), and the end of
@@ -87,6 +88,8 @@ func (r *run) armScope(scope *store.Token, subs []*node) error {
 			r.putTimer(scope, st, rows[i].job)
 		case st.messageName != "":
 			r.putSubscription(scope, st, scopeID, rows[i].key)
+		case st.signalName != "":
+			r.subscribeSignal(scope, st, scopeID)
 		}
 	}
 	return nil

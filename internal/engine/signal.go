@@ -302,9 +302,20 @@ func (e *Engine) signalInstance(ctx context.Context, b *batch, id string, subs [
 	}
 	reached := 0
 	for _, s := range subs {
-		sub, tok, n := r.subs[s.ID], r.tokens[s.TokenID], r.p.nodes[s.ElementID]
-		if sub == nil || tok == nil || n == nil {
-			continue // an earlier delivery in this run took it away (an interrupting boundary)
+		sub, n := r.subs[s.ID], r.p.nodes[s.ElementID]
+		if sub == nil || n == nil {
+			continue // an earlier delivery in this run took it away (an interrupting event)
+		}
+		if es := n.eventSub(); es != nil {
+			reached++
+			if err := r.catchSignalStart(sub, n, es, sig, vars); err != nil {
+				return 0, false, err
+			}
+			continue
+		}
+		tok := r.tokens[s.TokenID]
+		if tok == nil {
+			continue
 		}
 		reached++
 		if err := r.catchSignal(sub, tok, n, sig, vars); err != nil {
@@ -337,4 +348,20 @@ func (r *run) catchSignal(sub *store.Subscription, tok *store.Token, n *node, si
 		r.dropSub(sub)
 	}
 	return r.catch(tok, n, event.ReasonSignal(sig.Name, n.el.ID))
+}
+
+// catchSignalStart runs the event subprocess es whose signal start st (subscription
+// sub, owned by the scope sub.TokenID: "" at process level) a broadcast reached: an
+// interrupting one takes its scope over (and disarms the scope's starts, this one
+// included), a non-interrupting one runs beside the rest and stays subscribed.
+func (r *run) catchSignalStart(sub *store.Subscription, st, es *node, sig *store.Signal, vars map[string]any) error {
+	scope := r.tokens[sub.TokenID] // nil at process level
+	r.event(event.SignalReceived, scope, st, map[string]any{"signal": sig.Name, "signalId": sig.ID})
+	if err := r.setVariables(vars, scope, st); err != nil {
+		return err
+	}
+	if st.el.IsInterrupting {
+		r.dropSub(sub)
+	}
+	return r.triggerEventSub(sub.TokenID, es, map[string]any{"signal": sig.Name})
 }

@@ -326,3 +326,44 @@ func TestEscalationEventSubprocess(t *testing.T) {
 		}
 	})
 }
+
+// TestSignalEventSubprocess: event subprocesses with signal starts are armed while their
+// scope runs: the non-interrupting one runs at every broadcast, the interrupting one
+// ends the scope's other work.
+func TestSignalEventSubprocess(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		v.start()
+		v.deploy("signal_eventsub.bpmn")
+		inst := v.startInstance("signal_eventsub", nil)
+		for i := 1; i <= 2; i++ {
+			if _, err := v.e.BroadcastSignal(v.ctx, "ping", nil); err != nil {
+				t.Fatal(err)
+			}
+			v.waitFor("ping handled", func() bool { return v.countEvents(event.ElementLeft, "Event_pingEnd") == i })
+		}
+		if got := v.tokensAt(inst.ID); len(got) != 1 || got[0] != "Activity_work" {
+			t.Fatalf("after pings: tokens %v", got)
+		}
+		if _, err := v.e.BroadcastSignal(v.ctx, "stop", nil); err != nil {
+			t.Fatal(err)
+		}
+		v.waitState(inst.ID, store.InstanceCompleted)
+		if !v.hasEvent(inst.ID, event.ElementLeft, "Event_stopped") || v.hasEvent(inst.ID, event.ElementLeft, "Event_done") {
+			t.Error("stop did not interrupt the work")
+		}
+		v.waitFor("broadcasts done", func() bool { return v.signalsLeft() == 0 })
+		// The instance ended: its signal subscriptions went with it.
+		var left int
+		if err := v.st.Read(v.ctx, func(tx store.Tx) error {
+			subs, err := tx.SignalSubscriptions(v.ctx, "ping", "", "~", 10)
+			left = len(subs)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if left != 0 {
+			t.Errorf("%d ping subscriptions left", left)
+		}
+	})
+}

@@ -102,7 +102,7 @@ func (r *Report) Process(id string) *ProcessReport {
 // (interrupting or not) and interrupting error boundary events on tasks and subprocesses;
 // tasks and manual tasks (pass through); service, send and business rule tasks with a job
 // type; user tasks; script tasks with a script; exclusive and parallel gateways; embedded
-// subprocesses; event subprocesses with a timer, message or escalation start
+// subprocesses; event subprocesses with a timer, message, signal or escalation start
 // (interrupting or not) or an error start (interrupting). Anything else, and any
 // activity with a loop or multi-instance marker, is reported as unsupported.
 func Check(d *Definitions) *Report {
@@ -628,7 +628,7 @@ func eventSubStartUnsupported(e *Element, ev EventType) string {
 	switch ev {
 	case EventNone:
 		return "" // a problem, not an unsupported element: see eventSubprocess
-	case EventTimer, EventMessage, EventEscalation:
+	case EventTimer, EventMessage, EventEscalation, EventSignal:
 		return ""
 	case EventError:
 		if !e.IsInterrupting {
