@@ -41,6 +41,7 @@ type snapshot struct {
 	subs      []store.Subscription
 	tasks     []store.UserTask
 	incidents []store.Incident
+	comps     []store.Compensation
 }
 
 func newInstanceCache(max int) *instanceCache {
@@ -130,6 +131,9 @@ func (r *run) snapshot() *snapshot {
 	for _, i := range r.incidents {
 		s.incidents = append(s.incidents, *i)
 	}
+	for _, x := range r.comps {
+		s.comps = append(s.comps, *x)
+	}
 	return s
 }
 
@@ -163,5 +167,12 @@ func (r *run) restore(s *snapshot) {
 	for i := range s.incidents {
 		in := s.incidents[i]
 		r.incidents[in.ID] = &in
+	}
+	if len(s.comps) > 0 {
+		r.comps = make(map[string]*store.Compensation, len(s.comps))
+		for i := range s.comps {
+			x := s.comps[i]
+			r.comps[x.ID] = &x
+		}
 	}
 }

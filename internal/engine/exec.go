@@ -118,6 +118,8 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 
 	case bpmn.KindIntermediateThrowEvent:
 		switch {
+		case n.compThrow:
+			return r.throwCompensation(tok, n)
 		case n.jobType != "": // a message throw: the job sends it
 			r.createJob(tok, n)
 			return nil
@@ -415,9 +417,18 @@ func (r *run) leave(tok *store.Token, n *node, flows []*flow) error {
 				n.el.ID, len(flows), maxLiveTokens), "", "")
 		return nil
 	}
+	if n.compensable && r.compensationFull(tok, n) {
+		return nil
+	}
 	r.disarmBoundaries(tok, n)
 	r.left(tok, n)
+	if n.compensable {
+		r.recordCompensation(tok, n)
+	}
 	if len(flows) == 0 {
+		if n.compensates != nil {
+			r.compensated(tok, n)
+		}
 		return r.consume(tok)
 	}
 	for i, fl := range flows {
@@ -468,6 +479,9 @@ func (r *run) completeScope(scopeID string) error {
 	if err != nil {
 		return err
 	}
+	if n.compThrow {
+		return r.compensateNext(scope, n) // its last handler completed
+	}
 	if len(n.eventSubs) > 0 {
 		r.disarmScope(scope.ID) // the scope is done, even if no flow can be taken from it
 	}
@@ -491,6 +505,8 @@ func (r *run) complete(terminated bool) {
 func (r *run) end(tok *store.Token, n *node) error {
 	ev := n.el.Event
 	switch {
+	case n.compThrow:
+		return r.throwCompensation(tok, n)
 	case ev != nil && ev.Type == bpmn.EventTerminate:
 		r.left(tok, n)
 		var siblings []*store.Token

@@ -102,6 +102,18 @@ type node struct {
 	// timer, a message, the other branches of a join); element.left reports its stay as
 	// waiting time.
 	waits bool
+
+	// Compensation (compensation.go). compHandler is the handler of an activity with a
+	// compensation boundary event; compensates is, on a handler, that activity;
+	// compScope marks a subprocess inside which such activities may complete; compensable
+	// is compHandler != nil || compScope, the one test leave makes. compThrow marks a
+	// compensation throw event, compActivity its activityRef ("" for all).
+	compHandler  *node
+	compensates  *node
+	compScope    bool
+	compensable  bool
+	compThrow    bool
+	compActivity string
 }
 
 type flow struct {
@@ -151,6 +163,7 @@ func compileProcess(def *store.Definition, defs *bpmn.Definitions, proc *bpmn.Pr
 		}
 		c.compileNode(n)
 	}
+	c.linkCompensation()
 	c.checkGraph()
 	c.checkProcess()
 	return c.p, c.problems

@@ -58,6 +58,11 @@ type run struct {
 	putIncidents map[string]*store.Incident
 	events       []*store.Event
 
+	// Compensation rows (compensation.go), made on first use: most instances have none.
+	comps    map[string]*store.Compensation
+	putComps map[string]*store.Compensation
+	delComps map[string]bool
+
 	queue []step
 	steps int
 	// newTokens counts the tokens this command created (maxNewTokens).
@@ -149,6 +154,12 @@ func (e *Engine) load(ctx context.Context, b *batch, instanceID string) (*run, e
 	for _, i := range agg.Incidents {
 		r.incidents[i.ID] = i
 	}
+	if len(agg.Compensations) > 0 {
+		r.comps = make(map[string]*store.Compensation, len(agg.Compensations))
+		for _, x := range agg.Compensations {
+			r.comps[x.ID] = x
+		}
+	}
 	return r, nil
 }
 
@@ -210,6 +221,20 @@ func (r *run) flush() error {
 	}
 	for _, i := range r.putIncidents {
 		c.PutIncidents = append(c.PutIncidents, i)
+	}
+	if r.ended() {
+		// What an ended instance could have compensated goes with it.
+		for _, x := range r.comps {
+			r.dropComp(x)
+		}
+	}
+	for id, x := range r.putComps {
+		if !r.delComps[id] {
+			c.PutCompensations = append(c.PutCompensations, x)
+		}
+	}
+	for id := range r.delComps {
+		c.DeleteCompensations = append(c.DeleteCompensations, id)
 	}
 	if err := r.b.tx.Apply(r.ctx, c); err != nil {
 		r.b.evict(r.inst.ID)
@@ -497,6 +522,7 @@ func (r *run) cancelTokens(roots []*store.Token, reason string) {
 	for _, t := range roots {
 		visit(t)
 	}
+	r.dropScopes(ids)
 	w := r.waitsOf(ids)
 	for _, t := range order {
 		r.cancelWaits(t, w)

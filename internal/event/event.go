@@ -46,6 +46,18 @@ const (
 	EscalationThrown  Type = "escalation.thrown"
 )
 
+// Compensation history events. A compensation throw event writes compensation.thrown,
+// then, one completed activity after the other (latest completion first),
+// compensation.started when the activity's handler starts and element.compensated when
+// it has completed, and compensation.completed when every handler has run. The handlers
+// themselves are ordinary activities (element.entered, job.*, element.left, ...).
+const (
+	CompensationThrown    Type = "compensation.thrown"
+	CompensationStarted   Type = "compensation.started"
+	ElementCompensated    Type = "element.compensated"
+	CompensationCompleted Type = "compensation.completed"
+)
+
 // Stall notice types. They are not history events: the stall detector publishes them on
 // <prefix>.stalls.<definition> (schema cockpit.stall/v1), one of each per stall.
 const (
@@ -74,6 +86,10 @@ const (
 	KindEscalation Kind = "escalation"
 	KindStall      Kind = "stall"
 )
+
+// KindCompensation is the kind of compensation.thrown, compensation.started and
+// compensation.completed.
+const KindCompensation Kind = "compensation"
 
 // Kind returns the kind of t: its text before the first dot ("" when it has none).
 func (t Type) Kind() Kind {
@@ -104,6 +120,11 @@ const (
 	// FieldWorker: job.completed, job.failed and error.thrown of a job an external worker
 	// ran, its name.
 	FieldWorker = "worker"
+	// FieldHandler: compensation.started and element.compensated, the compensation
+	// handler activity (the events' element is the activity it compensates).
+	FieldHandler = "handler"
+	// FieldThrownBy: compensation.started, the throw event that asked for it.
+	FieldThrownBy = "thrownBy"
 )
 
 // ReasonInstanceCancelled is the reason element.cancelled carries when a person (or a

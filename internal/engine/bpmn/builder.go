@@ -47,6 +47,8 @@ type buildState struct {
 	errors      []*Error
 	signals     []*Signal
 	escalations []*Escalation
+	// artifacts are the ids of associations the builder made.
+	artifacts []string
 }
 
 type pendingFlow struct {
@@ -377,6 +379,11 @@ func (st *buildState) taken(id string) bool {
 			return true
 		}
 	}
+	for _, a := range st.artifacts {
+		if a == id {
+			return true
+		}
+	}
 	return false
 }
 
@@ -647,6 +654,62 @@ func (b *Builder) BoundaryConditional(id, expr string, opts ...Option) *Builder 
 	return b.boundary(id, opts, func(e *Element) {
 		e.Event = &EventDefinition{ID: id + "_def", Type: EventConditional, Condition: expr}
 	})
+}
+
+// CompensatedBy attaches a compensation boundary event to the current activity and
+// associates it with the compensation handler that handler adds: one activity (a
+// service, user, script or plain task, or a subprocess), added on the builder handler is
+// given, which marks it isForCompensation. The handler runs when a compensation throw
+// event reaches the activity after it completed (CompensationThrow, CompensationEnd).
+// The builder stays at the activity.
+func (b *Builder) CompensatedBy(handler func(h *Builder)) *Builder {
+	hostID := b.cur
+	host := b.st.nodes[hostID]
+	if host == nil || !host.Kind.IsActivity() || b.st.scope[hostID] != b.c {
+		b.errorf("compensation handler: current node %q is not an activity", hostID)
+		return b
+	}
+	if handler == nil {
+		b.errorf("compensation handler of %q: no handler", hostID)
+		return b
+	}
+	id := uniqueID(sanitize(hostID)+"_compensation", b.st.taken)
+	ev := &Element{ID: id, Kind: KindBoundaryEvent, AttachedTo: hostID, CancelActivity: true,
+		Event: &EventDefinition{ID: id + "_def", Type: EventCompensate}}
+	b.st.nodes[id], b.st.scope[id] = ev, b.c
+	b.c.Elements = append(b.c.Elements, ev)
+	before := len(b.c.Elements)
+	handler(&Builder{st: b.st, c: b.c})
+	added := b.c.Elements[before:]
+	if len(added) != 1 || !added[0].Kind.IsActivity() || len(added[0].Incoming) > 0 {
+		b.errorf("compensation handler of %q: the handler must add exactly one activity", hostID)
+		return b
+	}
+	h := added[0]
+	h.ForCompensation = true
+	assoc := &Element{ID: uniqueID("Association_"+id, b.st.taken), Kind: KindAssociation, SourceRef: id, TargetRef: h.ID,
+		AssociationDir: "One"}
+	b.st.artifacts = append(b.st.artifacts, assoc.ID)
+	b.c.Elements = append(b.c.Elements, assoc)
+	return b
+}
+
+// CompensationThrow adds an intermediate throw event that compensates activity (an
+// activity of this scope or of a subprocess inside it), or with activity "" every
+// completed activity of its scope, latest completion first, and continues when their
+// handlers have run.
+func (b *Builder) CompensationThrow(id, activity string, opts ...Option) *Builder {
+	return b.add(KindIntermediateThrowEvent, id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventCompensate, ActivityRef: activity}
+	})
+}
+
+// CompensationEnd makes an end event compensate activity ("" every completed activity of
+// its scope) before it ends its path.
+func CompensationEnd(activity string) Option {
+	return onNode("CompensationEnd", func(e *Element) {
+		e.Event = &EventDefinition{ID: e.ID + "_def", Type: EventCompensate, ActivityRef: activity}
+	}, KindEndEvent)
 }
 
 // branch moves back to the gateway a new branch leaves from.

@@ -105,6 +105,8 @@ func (r *Report) Process(id string) *ProcessReport {
 // subprocesses; event subprocesses with a timer, message, signal or escalation start
 // (interrupting or not) or an error start (interrupting). Anything else, and any
 // activity with a loop or multi-instance marker, is reported as unsupported.
+// Compensation: compensation end and intermediate throw events, and compensation boundary
+// events with their associated handlers (activities marked isForCompensation).
 func Check(d *Definitions) *Report {
 	r := &Report{}
 	ids := documentIDs(d)
@@ -127,6 +129,7 @@ func Check(d *Definitions) *Report {
 	for _, p := range d.Processes {
 		c := &checker{pr: ProcessReport{ID: p.ID, Name: p.Name, IsExecutable: p.IsExecutable},
 			ids: ids, messages: messages, errors: errs, signals: signals, escalations: escalations}
+		c.compensationIndex(d, p)
 		if n := ids[p.ID]; n > 1 {
 			c.problem(p.ID, KindProcess, p.Line, p.Col, "id %q is used by %d elements", p.ID, n)
 		}
@@ -192,6 +195,14 @@ type checker struct {
 	messages             map[string]bool
 	errors               map[string]bool
 	signals, escalations map[string]bool
+
+	// Compensation (compensation.go): the handlers of each compensation boundary event,
+	// how many boundary events each handler has, the container owner of every flow node
+	// and which flow nodes are activities.
+	compHandlers   map[string][]*Element
+	compBoundaries map[string]int
+	owners         map[string]*Element
+	activities     map[string]bool
 }
 
 func (c *checker) problem(id string, k Kind, line, col int, format string, args ...any) {
@@ -245,6 +256,7 @@ func (c *checker) container(ct *Container, owner *Element) {
 			c.pr.Executes = append(c.pr.Executes, Finding{ElementID: e.ID, Kind: e.Kind, Line: e.Line, Col: e.Col, Message: "executes"})
 		}
 		c.structure(e, nodes, flows, from)
+		c.compensation(e, owner, from, to)
 		if e.ID != "" && c.ids[e.ID] <= 1 { // a missing or duplicate id is reported above
 			c.flowLists(e, "outgoing", e.Outgoing, from[e.ID], flows, owner, func(f *SequenceFlow) string { return f.SourceRef })
 			c.flowLists(e, "incoming", e.Incoming, to[e.ID], flows, owner, func(f *SequenceFlow) string { return f.TargetRef })
@@ -513,9 +525,6 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 	if e.Kind.IsActivity() && e.Loop != LoopNone {
 		return fmt.Sprintf("%s loop markers are not supported", e.Loop)
 	}
-	if e.ForCompensation {
-		return "compensation handlers are not supported"
-	}
 	if e.Kind.IsEvent() && len(e.Multiple) > 0 {
 		return "events with several event definitions are not supported"
 	}
@@ -549,7 +558,7 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 		}
 		return fmt.Sprintf("%s start events are not supported", ev)
 	case KindEndEvent:
-		if ev == EventNone || ev == EventTerminate || ev == EventError || ev == EventSignal || ev == EventEscalation {
+		if ev == EventNone || ev == EventTerminate || ev == EventError || ev == EventSignal || ev == EventEscalation || ev == EventCompensate {
 			return ""
 		}
 		if ev == EventMessage {
@@ -562,7 +571,7 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 		}
 		return fmt.Sprintf("%s intermediate catch events are not supported", orNone(ev))
 	case KindIntermediateThrowEvent:
-		if ev == EventNone || ev == EventLink || ev == EventSignal || ev == EventEscalation {
+		if ev == EventNone || ev == EventLink || ev == EventSignal || ev == EventEscalation || ev == EventCompensate {
 			return ""
 		}
 		if ev == EventMessage {
@@ -574,7 +583,7 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 			return "boundary events are supported on tasks and subprocesses only"
 		}
 		switch ev {
-		case EventTimer, EventMessage, EventSignal, EventEscalation, EventConditional:
+		case EventTimer, EventMessage, EventSignal, EventEscalation, EventConditional, EventCompensate:
 			return ""
 		case EventError:
 			if !e.CancelActivity {

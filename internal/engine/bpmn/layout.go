@@ -275,6 +275,22 @@ func layoutContainer(c *Container) *placed {
 		}
 		edges = append(edges, e)
 	}
+	// An association between a compensation boundary event and its handler is laid out
+	// like a flow from the event, so the handler sits beside the activity it undoes.
+	for _, a := range c.Elements {
+		if a.Kind != KindAssociation {
+			continue
+		}
+		b := events[a.SourceRef]
+		e := &ledge{flow: &SequenceFlow{ID: a.ID, SourceRef: a.SourceRef, TargetRef: a.TargetRef}, dst: byID[a.TargetRef]}
+		if b == nil || !IsCompensationBoundary(b) || e.dst == nil {
+			continue
+		}
+		e.boundary, e.src = b, byID[b.AttachedTo]
+		if e.src != nil {
+			edges = append(edges, e)
+		}
+	}
 	breakCycles(nodes, edges)
 	layers := assignLayers(nodes, edges)
 	order(layers, edges)

@@ -126,7 +126,11 @@ type EventDefinition struct {
 	// Shared marks a definition declared at the root of the document that the event
 	// references (eventDefinitionRef): export writes the reference, not a copy.
 	Shared bool
-	Extra  Extra
+	// ActivityRef is the activity a compensation throw event compensates ("": every
+	// completed activity of its scope). waitForCompletion stays in Extra: the engine
+	// always waits for the handlers, as Camunda 7 does.
+	ActivityRef string
+	Extra       Extra
 }
 
 // Mapping is one input or output mapping: Target receives the value of Source.

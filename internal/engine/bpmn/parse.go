@@ -704,6 +704,10 @@ func (p *parser) eventDefinition(r *raw, t EventType) *EventDefinition {
 		ed.LinkName = r.attr("name")
 		known = append(known, "name")
 	}
+	if t == EventCompensate {
+		ed.ActivityRef = r.attr("activityRef")
+		known = append(known, "activityRef")
+	}
 	ed.Extra.Attrs = r.rest(known...)
 	for _, k := range r.kids {
 		leaf := len(k.kids) == 0 && k.name.Space == NSModel

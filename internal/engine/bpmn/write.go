@@ -367,6 +367,9 @@ func eventDefinitionNode(ed *EventDefinition) *Node {
 	if ed.Type == EventLink {
 		b.a("name", ed.LinkName)
 	}
+	if ed.Type == EventCompensate {
+		b.a("activityRef", ed.ActivityRef)
+	}
 	extra(b, ed.Extra)
 	for _, t := range [][2]string{{"timeDate", ed.TimeDate}, {"timeDuration", ed.TimeDuration}, {"timeCycle", ed.TimeCycle}} {
 		if t[1] != "" && ed.Type == EventTimer {

@@ -581,6 +581,34 @@ type Incident struct {
 	ResolvedAt    *time.Time
 }
 
+// Compensation is one completion of an activity that a compensation throw event could
+// still undo: an activity with a compensation handler, or an embedded subprocess inside
+// which such activities completed. A loop that completes an activity twice has two rows.
+// The engine deletes a row when it is compensated, when its scope is cancelled and when
+// the instance ends.
+type Compensation struct {
+	ID         string
+	InstanceID string
+	// ScopeID is the token of the subprocess the activity completed in ("" at top
+	// level). That token may have left since: its completed subprocess has a row of its
+	// own whose InnerScopeID is this ScopeID.
+	ScopeID   string
+	ElementID string
+	// HandlerID is the compensation handler activity ("" for a subprocess without one:
+	// compensating it compensates what completed inside it).
+	HandlerID string
+	// InnerScopeID is, for a subprocess, the id its token had: the ScopeID of the rows
+	// of what completed inside it ("" for other activities).
+	InnerScopeID string
+	// Seq orders the completions of an instance (later completions are compensated first).
+	Seq int64
+	// ThrowTokenID is the token of the throw event compensating the row ("" while it
+	// waits), Position the row's place in that compensation's order.
+	ThrowTokenID string
+	Position     int
+	CompletedAt  time.Time
+}
+
 // IncidentFilter selects incidents.
 type IncidentFilter struct {
 	InstanceID    string
@@ -627,6 +655,9 @@ type Aggregate struct {
 	Subscriptions []*Subscription
 	Tasks         []*UserTask // open tasks only
 	Incidents     []*Incident // open incidents only
+
+	// Compensations are the completions the instance could still compensate.
+	Compensations []*Compensation
 }
 
 // Change is what one command wrote. Put* are upserts by id; Delete* remove by id.
@@ -644,6 +675,11 @@ type Change struct {
 	DeleteSubs      []string
 	PutTasks        []*UserTask
 	PutIncidents    []*Incident
+
+	// Compensation rows: what a later compensation throw could undo.
+	PutCompensations    []*Compensation
+	DeleteCompensations []string
+
 	// Events are appended in order; the store assigns Seq.
 	Events []*Event
 }

@@ -15,7 +15,7 @@ import (
 
 // Instances: the aggregate a command loads and the change it applies.
 
-// LoadInstance reads the aggregate with one pipelined batch of seven lookups.
+// LoadInstance reads the aggregate with one pipelined batch of eight lookups.
 func (t *tx) LoadInstance(ctx context.Context, id string) (*store.Aggregate, error) {
 	a := &store.Aggregate{}
 	err := t.do(ctx, "load instance", false, func(b *pgx.Batch) {
@@ -26,6 +26,7 @@ func (t *tx) LoadInstance(ctx context.Context, id string) (*store.Aggregate, err
 		b.Queue(loadSubscriptionsSQL, id)
 		b.Queue(loadTasksSQL, id)
 		b.Queue(loadIncidentsSQL, id)
+		b.Queue(loadCompensationsSQL, id)
 	}, func(br pgx.BatchResults) error {
 		var err error
 		if a.Instance, err = sqlstore.Postgres.ScanInstance(br.QueryRow()); err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -46,7 +47,10 @@ func (t *tx) LoadInstance(ctx context.Context, id string) (*store.Aggregate, err
 		if err := loadRows(br, &a.Tasks, sqlstore.Postgres.ScanUserTask); err != nil {
 			return err
 		}
-		return loadRows(br, &a.Incidents, sqlstore.Postgres.ScanIncident)
+		if err := loadRows(br, &a.Incidents, sqlstore.Postgres.ScanIncident); err != nil {
+			return err
+		}
+		return loadRows(br, &a.Compensations, sqlstore.Postgres.ScanCompensation)
 	})
 	if err != nil {
 		return nil, wrapErr(fmt.Sprintf("load instance %q", id), err)
@@ -195,6 +199,20 @@ func incidentArgs(is []*store.Incident) []any {
 		created[i], resolved[i] = x.CreatedAt, x.ResolvedAt
 	}
 	return []any{id, inst, tok, el, defKey, job, typ, msg, details, state, created, resolved}
+}
+
+func compensationArgs(cs []*store.Compensation) []any {
+	n := len(cs)
+	id, inst, scope, el, handler, inner, throw := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	seq, pos := make([]int64, n), make([]int32, n)
+	completed := make([]time.Time, n)
+	for i, x := range cs {
+		id[i], inst[i], scope[i], el[i], handler[i], inner[i], throw[i] = x.ID, x.InstanceID, x.ScopeID, x.ElementID,
+			x.HandlerID, x.InnerScopeID, x.ThrowTokenID
+		seq[i], pos[i], completed[i] = x.Seq, int32(x.Position), x.CompletedAt
+	}
+	return []any{id, inst, scope, el, handler, inner, seq, throw, pos, completed}
 }
 
 func eventArgs(evs []*store.Event) []any {

@@ -34,6 +34,7 @@ type merged struct {
 	subs      netRows[*store.Subscription]
 	tasks     netRows[*store.UserTask]
 	incidents netRows[*store.Incident]
+	comps     netRows[*store.Compensation]
 	events    []*store.Event
 }
 
@@ -141,6 +142,12 @@ func mergeChanges(run []deferredChange) *merged {
 		for _, x := range c.PutIncidents {
 			m.incidents.put(x.ID, x)
 		}
+		for _, id := range c.DeleteCompensations {
+			m.comps.remove(id)
+		}
+		for _, x := range c.PutCompensations {
+			m.comps.put(x.ID, x)
+		}
 		m.events = append(m.events, c.Events...)
 	}
 	return m
@@ -210,6 +217,13 @@ func (m *merged) queue(b *pgx.Batch, lock bool) []statement {
 	}
 	if _, incidents := m.incidents.split(); len(incidents) > 0 {
 		exec("put incidents", upsertIncidentsSQL, incidentArgs(incidents)...)
+	}
+	del, comps := m.comps.split()
+	if len(del) > 0 {
+		exec("delete compensations", deleteCompensationsSQL, del)
+	}
+	if len(comps) > 0 {
+		exec("put compensations", upsertCompensationsSQL, compensationArgs(comps)...)
 	}
 	if lock {
 		exec("take the write lock", writeLockSQL)

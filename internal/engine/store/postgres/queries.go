@@ -60,6 +60,7 @@ const (
 	loadSubscriptionsSQL = `SELECT ` + sqlstore.SubscriptionCols + ` FROM subscriptions WHERE instance_id = $1`
 	loadTasksSQL         = `SELECT ` + sqlstore.UserTaskCols + ` FROM user_tasks WHERE instance_id = $1 AND state = 'open'`
 	loadIncidentsSQL     = `SELECT ` + sqlstore.IncidentCols + ` FROM incidents WHERE instance_id = $1 AND state = 'open'`
+	loadCompensationsSQL = `SELECT ` + sqlstore.CompensationCols + ` FROM compensations WHERE instance_id = $1`
 
 	// The merged forms (merge.go): many instances per statement. The optimistic lock: when
 	// an instance's stored version is not the one its command read, cockpit_conflict raises
@@ -126,6 +127,15 @@ const (
 	element_id = excluded.element_id, definition_key = excluded.definition_key, job_id = excluded.job_id,
 	type = excluded.type, message = excluded.message, details = excluded.details, state = excluded.state,
 	created_at = excluded.created_at, resolved_at = excluded.resolved_at`
+
+	deleteCompensationsSQL = `DELETE FROM compensations WHERE id = ANY($1::text[])`
+	upsertCompensationsSQL = `INSERT INTO compensations (` + sqlstore.CompensationCols + `)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[],
+		$9::int[], $10::timestamptz[])
+	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, scope_id = excluded.scope_id,
+	element_id = excluded.element_id, handler_id = excluded.handler_id, inner_scope_id = excluded.inner_scope_id,
+	seq = excluded.seq, throw_token_id = excluded.throw_token_id, position = excluded.position,
+	completed_at = excluded.completed_at`
 
 	// Events in one statement (they are also the outbox: see outbox_cursor). The rows are
 	// inserted in array order, so the identity hands out ascending seqs in that order (the

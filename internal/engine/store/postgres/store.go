@@ -11,7 +11,7 @@
 //     trip, merged with the Changes queued beside it into one multi-row statement per row
 //     kind (merge.go). A stale version raises an error in the instance UPDATE
 //     (cockpit_conflict), which aborts the server's transaction: nothing of it is written.
-//   - LoadInstance is one pipelined batch of seven index lookups.
+//   - LoadInstance is one pipelined batch of eight index lookups.
 //   - Statements are prepared once per connection (pgx's statement cache).
 //
 // A failed statement aborts the (sub)transaction in PostgreSQL: after an error other than

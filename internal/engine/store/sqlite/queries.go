@@ -32,6 +32,7 @@ const (
 	kindSubscription
 	kindTask
 	kindIncident
+	kindCompensation
 )
 
 // runnable is the condition of a job the executor may run. Its terms must stay those of the
@@ -57,6 +58,8 @@ const (
 	qDeleteSubscription
 	qUpsertTask
 	qUpsertIncident
+	qUpsertCompensation
+	qDeleteCompensation
 	qInsertEvent
 	qLockJobs
 	qUpsertElementStatsJSON
@@ -93,7 +96,8 @@ var stmtSQL = [numStmts]string{
 	UNION ALL SELECT 3, ` + sqlstore.JobCols + ` FROM jobs WHERE instance_id = ?1
 	UNION ALL SELECT 4, ` + sqlstore.SubscriptionCols + pad8 + ` FROM subscriptions WHERE instance_id = ?1
 	UNION ALL SELECT 5, ` + sqlstore.UserTaskCols + pad5 + ` FROM user_tasks WHERE instance_id = ?1 AND state = 'open'
-	UNION ALL SELECT 6, ` + sqlstore.IncidentCols + pad6 + ` FROM incidents WHERE instance_id = ?1 AND state = 'open'`,
+	UNION ALL SELECT 6, ` + sqlstore.IncidentCols + pad6 + ` FROM incidents WHERE instance_id = ?1 AND state = 'open'
+	UNION ALL SELECT 7, ` + sqlstore.CompensationCols + pad8 + ` FROM compensations WHERE instance_id = ?1`,
 
 	qInsertInstance: `INSERT INTO instances (` + sqlstore.InstanceCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 
@@ -126,6 +130,14 @@ var stmtSQL = [numStmts]string{
 	element_id = excluded.element_id, definition_key = excluded.definition_key, job_id = excluded.job_id,
 	type = excluded.type, message = excluded.message, details = excluded.details, state = excluded.state,
 	created_at = excluded.created_at, resolved_at = excluded.resolved_at`,
+
+	qUpsertCompensation: `INSERT INTO compensations (` + sqlstore.CompensationCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, scope_id = excluded.scope_id,
+	element_id = excluded.element_id, handler_id = excluded.handler_id, inner_scope_id = excluded.inner_scope_id,
+	seq = excluded.seq, throw_token_id = excluded.throw_token_id, position = excluded.position,
+	completed_at = excluded.completed_at`,
+
+	qDeleteCompensation: `DELETE FROM compensations WHERE id = ?`,
 
 	// seq comes back as the last insert rowid (events.seq is the rowid).
 	qInsertEvent: `INSERT INTO events (` + sqlstore.EventInsertCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

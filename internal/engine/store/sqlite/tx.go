@@ -161,6 +161,8 @@ func (t *tx) LoadInstance(ctx context.Context, id string) (*store.Aggregate, err
 			err = appendRow(&a.Tasks, row, sqlstore.SQLite.ScanUserTask)
 		case kindIncident:
 			err = appendRow(&a.Incidents, row, sqlstore.SQLite.ScanIncident)
+		case kindCompensation:
+			err = appendRow(&a.Compensations, row, sqlstore.SQLite.ScanCompensation)
 		default:
 			err = fmt.Errorf("unknown row kind %v", vals[0])
 		}
@@ -288,6 +290,18 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 		if _, err := t.exec(ctx, qUpsertIncident, in.ID, in.InstanceID, in.TokenID, in.ElementID, in.DefinitionKey,
 			in.JobID, in.Type, in.Message, in.Details, in.State, micros(in.CreatedAt), nullMicros(in.ResolvedAt)); err != nil {
 			return writeErr(fmt.Sprintf("put incident %q", in.ID), err)
+		}
+	}
+
+	for _, id := range c.DeleteCompensations {
+		if _, err := t.exec(ctx, qDeleteCompensation, id); err != nil {
+			return fmt.Errorf("delete compensation %q: %w", id, err)
+		}
+	}
+	for _, x := range c.PutCompensations {
+		if _, err := t.exec(ctx, qUpsertCompensation, x.ID, x.InstanceID, x.ScopeID, x.ElementID, x.HandlerID,
+			x.InnerScopeID, x.Seq, x.ThrowTokenID, x.Position, micros(x.CompletedAt)); err != nil {
+			return writeErr(fmt.Sprintf("put compensation %q", x.ID), err)
 		}
 	}
 

@@ -27,6 +27,8 @@ const (
 	RollupCols         = `step, definition_id, bucket, kind, element_id, started, completed, cancelled, incidents,
 	entered, exited, taken, d_count, d_sum, d_max, d_buckets, w_count, w_sum, w_max, w_buckets`
 	ParkedCols = `seq, id, instance_id, type, bytes, reason, placeholder, parked_at`
+
+	CompensationCols = `id, instance_id, scope_id, element_id, handler_id, inner_scope_id, seq, throw_token_id, position, completed_at`
 )
 
 // ScanDefinition reads a DefinitionCols row.
@@ -137,6 +139,17 @@ func (d *Dialect) ScanIncident(s Scanner) (*store.Incident, error) {
 	in.CreatedAt = utc(in.CreatedAt)
 	in.ResolvedAt = utcPtr(in.ResolvedAt)
 	return &in, nil
+}
+
+// ScanCompensation reads a CompensationCols row.
+func (d *Dialect) ScanCompensation(s Scanner) (*store.Compensation, error) {
+	var c store.Compensation
+	if err := s.Scan(&c.ID, &c.InstanceID, &c.ScopeID, &c.ElementID, &c.HandlerID, &c.InnerScopeID, &c.Seq,
+		&c.ThrowTokenID, &c.Position, d.timeDest(&c.CompletedAt)); err != nil {
+		return nil, err
+	}
+	c.CompletedAt = utc(c.CompletedAt)
+	return &c, nil
 }
 
 // ScanEvent reads an EventCols row.

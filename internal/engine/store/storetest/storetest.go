@@ -49,6 +49,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ApplyCreateDuplicate", testApplyCreateDuplicate},
 		{"ApplyWithoutInstance", testApplyWithoutInstance},
 		{"ApplyVariableJSON", testApplyVariableJSON},
+		{"Compensations", testCompensations},
 		{"WriteErrorRollsBack", testWriteErrorRollsBack},
 		{"ReadOnly", testReadOnly},
 		{"NotFound", testNotFound},
@@ -269,6 +270,7 @@ func sortAggregate(a *store.Aggregate) *store.Aggregate {
 	c.Subscriptions = byID(a.Subscriptions, func(x *store.Subscription) string { return x.ID })
 	c.Tasks = byID(a.Tasks, func(x *store.UserTask) string { return x.ID })
 	c.Incidents = byID(a.Incidents, func(x *store.Incident) string { return x.ID })
+	c.Compensations = byID(a.Compensations, func(x *store.Compensation) string { return x.ID })
 	return &c
 }
 

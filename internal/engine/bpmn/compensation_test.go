@@ -1,0 +1,112 @@
+package bpmn
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestCompensationModelerModel: a saga as Camunda Modeler 5.x draws it executes whole,
+// and its compensation links are read from the associations.
+func TestCompensationModelerModel(t *testing.T) {
+	b, err := os.ReadFile("../testdata/compensation_saga.bpmn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ParseBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Check(d)
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	hs := CompensationHandlers(d, d.Processes[0])
+	if len(hs) != 2 || hs["Event_ReserveComp"][0].ID != "Activity_Release" || hs["Event_ChargeComp"][0].ID != "Activity_Refund" {
+		t.Errorf("handlers %v", hs)
+	}
+	if n := len(r.Process("saga").Executes); n != 11 {
+		t.Errorf("%d elements execute, want 11", n)
+	}
+}
+
+// TestCompensationBuilder: the builder's compensation handlers and throw events survive
+// export and import, and check clean.
+func TestCompensationBuilder(t *testing.T) {
+	d, err := Build("saga").Start("start").
+		ServiceTask("charge", JobType("payment.charge")).
+		CompensatedBy(func(h *Builder) { h.ServiceTask("refund", JobType("payment.refund")) }).
+		UserTask("confirm").
+		CompensatedBy(func(h *Builder) { h.UserTask("unconfirm", Assignee("ops")) }).
+		CompensationThrow("undoCharge", "charge").
+		End("end", CompensationEnd("")).
+		Definitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseBytes(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(back).Err(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	x := NewIndex(back)
+	if e := x.Element("undoCharge"); e == nil || !IsCompensationThrow(e) || e.Event.ActivityRef != "charge" {
+		t.Errorf("throw event %+v", e)
+	}
+	if e := x.Element("end"); e == nil || !IsCompensationThrow(e) || e.Event.ActivityRef != "" {
+		t.Errorf("end event %+v", e)
+	}
+	hs := CompensationHandlers(back, back.Processes[0])
+	if len(hs) != 2 || hs["charge_compensation"][0].ID != "refund" || !hs["confirm_compensation"][0].ForCompensation {
+		t.Errorf("handlers %v", hs)
+	}
+	// The layout draws the handlers and their associations.
+	if x.Shape("refund") == nil || !strings.Contains(string(out), `bpmnElement="Association_charge_compensation"`) {
+		t.Errorf("no shape or association edge in\n%s", out)
+	}
+	if _, err := Build("bad").Start("s").CompensatedBy(func(h *Builder) { h.Task("x") }).End("e").Definitions(); err == nil {
+		t.Error("a compensation handler on a start event was accepted")
+	}
+}
+
+// TestCompensationProblems: what Check refuses about compensation.
+func TestCompensationProblems(t *testing.T) {
+	const head = `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+<bpmn:process id="p" isExecutable="true">
+<bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="a"/>
+<bpmn:task id="a"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:task>
+<bpmn:sequenceFlow id="f2" sourceRef="a" targetRef="e"/>
+<bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+`
+	for _, c := range []struct{ name, body, want string }{
+		{"handler without boundary", `<bpmn:task id="h" isForCompensation="true"/>`,
+			"compensation handler is associated with no compensation boundary event"},
+		{"boundary without handler", `<bpmn:boundaryEvent id="b" attachedToRef="a"><bpmn:compensateEventDefinition/></bpmn:boundaryEvent>`,
+			"associated with no compensation handler"},
+		{"boundary with a flow", `<bpmn:boundaryEvent id="b" attachedToRef="a"><bpmn:outgoing>f3</bpmn:outgoing><bpmn:compensateEventDefinition/></bpmn:boundaryEvent>
+<bpmn:sequenceFlow id="f3" sourceRef="b" targetRef="h"/>
+<bpmn:task id="h" isForCompensation="true"><bpmn:incoming>f3</bpmn:incoming></bpmn:task>
+<bpmn:association id="as" sourceRef="b" targetRef="h"/>`, "has outgoing sequence flows"},
+		{"activityRef elsewhere", `<bpmn:intermediateThrowEvent id="t"><bpmn:compensateEventDefinition activityRef="nothing"/></bpmn:intermediateThrowEvent>`,
+			`activityRef "nothing" names no activity`},
+		{"compensation start", `<bpmn:subProcess id="esp" triggeredByEvent="true"><bpmn:startEvent id="cs"><bpmn:compensateEventDefinition/></bpmn:startEvent></bpmn:subProcess>`,
+			"not supported"},
+	} {
+		d, err := ParseBytes([]byte(head + c.body + "</bpmn:process></bpmn:definitions>"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		err = Check(d).Err()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
+		}
+	}
+}
