@@ -196,6 +196,11 @@ func EscalationEnd(code string) Option { return bpmn.EscalationEnd(code) }
 // Terminate makes an end event end the whole instance.
 func Terminate() Option { return bpmn.Terminate() }
 
+// CompensationEnd makes an end event compensate activity ("" every completed activity of
+// its scope, latest completion first) before it ends. Attach the handlers with
+// Builder.CompensatedBy; Builder.CompensationThrow throws compensation mid-path.
+func CompensationEnd(activity string) Option { return bpmn.CompensationEnd(activity) }
+
 // NonInterrupting makes a boundary event (timer, message, signal, escalation,
 // conditional) leave its activity running, and the start event of an event subprocess
 // run it beside the rest of its scope (again at each trigger).

@@ -403,3 +403,50 @@ func ExampleTaskHeader() {
 	// ops -> #ops
 	// sales -> #sales
 }
+
+// A saga: each step that completed has a compensation handler; when shipping fails, the
+// error boundary leads to an end event that compensates what completed, latest first.
+func ExampleBuilder_CompensatedBy() {
+	ctx := context.Background()
+	eng, done := open(ctx)
+	defer done()
+
+	var steps []string // handlers run one after the other, never at once
+	step := func(name string, err error) flow.Handler {
+		return func(ctx context.Context, job *flow.Job) (map[string]any, error) {
+			steps = append(steps, name)
+			return nil, err
+		}
+	}
+	eng.Handle("inventory.reserve", step("reserve", nil))
+	eng.Handle("payment.charge", step("charge", nil))
+	eng.Handle("shipping.ship", step("ship", flow.Throw("NO_CARRIER", "no carrier today")))
+	eng.Handle("payment.refund", step("refund", nil))
+	eng.Handle("inventory.release", step("release", nil))
+
+	order := flow.Build("order").
+		Start("placed").
+		ServiceTask("reserve", flow.JobType("inventory.reserve")).
+		CompensatedBy(func(h *flow.Builder) { h.ServiceTask("release", flow.JobType("inventory.release")) }).
+		ServiceTask("charge", flow.JobType("payment.charge")).
+		CompensatedBy(func(h *flow.Builder) { h.ServiceTask("refund", flow.JobType("payment.refund")) }).
+		ServiceTask("ship", flow.JobType("shipping.ship")).End("shipped").
+		MoveTo("ship").BoundaryError("noCarrier", "NO_CARRIER").End("undone", flow.CompensationEnd(""))
+	if _, err := eng.DeployModel(ctx, order); err != nil {
+		log.Fatal(err)
+	}
+	if err := eng.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	in, err := eng.StartInstance(ctx, "order", flow.StartOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ended, err := eng.Await(ctx, in.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ended.State, steps)
+	// Output:
+	// completed [reserve charge ship refund release]
+}
