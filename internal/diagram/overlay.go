@@ -26,6 +26,12 @@ type Overlay struct {
 	// tooltips (default "N stalled").
 	Stalled     map[string]int
 	StallTitles map[string]string
+	// Compensated counts how many times compensation undid the element (its compensation
+	// handler completed): an amber badge led by the compensation mark at its bottom-left
+	// corner, and a dashed amber outline. CompensatedTitles are the badge's tooltips
+	// (default "undone N times").
+	Compensated       map[string]int
+	CompensatedTitles map[string]string
 	// Current marks where an instance's tokens are now: a strong outline.
 	Current map[string]bool
 	// Visited marks the elements an instance passed, and Taken the flows it took: a
@@ -148,12 +154,14 @@ func edgeOverlay(w *bytes.Buffer, e *edgeItem, ov *Overlay) {
 func shapeOverlay(w *bytes.Buffer, it *shapeItem, ov *Overlay) {
 	id := it.id
 	active, incidents, completed, stalled := ov.Active[id], ov.Incidents[id], ov.Completed[id], ov.Stalled[id]
+	compensated := ov.Compensated[id]
 	heat, hot := ov.Heat[id]
 	current := ov.Current[id]
 	visited := ov.Visited[id] || ov.Taken[id]
 	title, titled := ov.Titles[id]
 	selected := ov.Selected != "" && ov.Selected == id
-	if active <= 0 && incidents <= 0 && completed <= 0 && stalled <= 0 && !hot && !current && !visited && !titled && !selected {
+	if active <= 0 && incidents <= 0 && completed <= 0 && stalled <= 0 && compensated <= 0 && !hot && !current && !visited &&
+		!titled && !selected {
 		return
 	}
 	b := it.b
@@ -177,6 +185,9 @@ func shapeOverlay(w *bytes.Buffer, it *shapeItem, ov *Overlay) {
 	if stalled > 0 {
 		fmt.Fprintf(w, `<path class="hl hl-stalled" d="%s"/>`, outline(it, 11))
 	}
+	if compensated > 0 {
+		fmt.Fprintf(w, `<path class="hl hl-compensated" d="%s"/>`, outline(it, 7))
+	}
 	if selected {
 		fmt.Fprintf(w, `<path class="hl hl-selected" d="%s"/>`, outline(it, 9))
 	}
@@ -195,6 +206,13 @@ func shapeOverlay(w *bytes.Buffer, it *shapeItem, ov *Overlay) {
 	if completed > 0 {
 		// Mostly inside the shape, so it stays clear of a label below.
 		badge(w, "completed", id, completed, b.X+b.Width+6, b.Y+b.Height-14)
+	}
+	if compensated > 0 {
+		tip := ov.CompensatedTitles[id]
+		if tip == "" {
+			tip = fmt.Sprintf("undone %d times", compensated)
+		}
+		compensatedBadge(w, id, compensated, b.X-6, b.Y+b.Height-14, tip)
 	}
 	if stalled > 0 {
 		tip := ov.StallTitles[id]
@@ -219,6 +237,23 @@ func stallBadge(w *bytes.Buffer, id string, n int, left, top float64, tip string
 		num(cx), num(cy), num(cx), num(cy-3), num(cy), num(cx+2.5))
 	fmt.Fprintf(w, `<text class="badge-text" x="%s" y="%s" text-anchor="middle">%s</text></g>`,
 		num(left+12+(wd-12)/2), num(top+h/2+3.9), text)
+}
+
+// compensatedBadge draws the compensated count as a pill whose left edge is at left, led
+// by the compensation mark (two triangles pointing back), with its own tooltip.
+func compensatedBadge(w *bytes.Buffer, id string, n int, left, top float64, tip string) {
+	text := countText(n)
+	const h = 18.0
+	wd := math.Max(h, textWidth(text, 11)*1.1+12) + 14
+	fmt.Fprintf(w, `<g class="badge badge-compensated" data-testid="badge-compensated-%s" data-count="%d"><title>%s</title>`,
+		esc(id), n, esc(tip))
+	w.WriteString(rect("badge-pill", left, top, wd, h, h/2))
+	x, cy := left+5, top+h/2
+	fmt.Fprintf(w, `<path class="badge-mark" d="M%s %s L%s %s L%s %s Z M%s %s L%s %s L%s %s Z"/>`,
+		num(x), num(cy), num(x+6), num(cy-4), num(x+6), num(cy+4),
+		num(x+6), num(cy), num(x+12), num(cy-4), num(x+12), num(cy+4))
+	fmt.Fprintf(w, `<text class="badge-text" x="%s" y="%s" text-anchor="middle">%s</text></g>`,
+		num(left+14+(wd-14)/2), num(top+h/2+3.9), text)
 }
 
 // badge draws a count pill whose right edge is at right, and returns its width.

@@ -10,7 +10,7 @@ package diagram
 // interiors), --bpmn-text, --bpmn-pool-fill, --bpmn-flow (flow lines; default
 // --bpmn-stroke), --bpmn-shade (non-initiating message envelopes), and for the overlay
 // --bpmn-active, --bpmn-incident, --bpmn-completed, --bpmn-current, --bpmn-visited,
-// --bpmn-selected, --bpmn-stalled, --bpmn-badge-text. Names are wrapped on the server
+// --bpmn-selected, --bpmn-stalled, --bpmn-compensated, --bpmn-badge-text. Names are wrapped on the server
 // with Arial's metrics: a --bpmn-font of other widths makes lines longer or shorter than
 // their shapes.
 const DefaultCSS = `
@@ -64,6 +64,9 @@ const DefaultCSS = `
 .bpmn-diagram .badge-incidents .badge-pill{fill:var(--bpmn-incident,#dc2626)}
 .bpmn-diagram .badge-completed .badge-pill{fill:var(--bpmn-completed,#6b7280)}
 .bpmn-diagram .badge-stalled .badge-pill{fill:var(--bpmn-stalled,#7c3aed)}
+.bpmn-diagram .badge-compensated .badge-pill{fill:var(--bpmn-compensated,#b45309)}
+.bpmn-diagram .badge-mark{fill:var(--bpmn-badge-text,#fff)}
+.bpmn-diagram .hl-compensated{stroke:var(--bpmn-compensated,#b45309);stroke-width:2.5;stroke-dasharray:6 4}
 .bpmn-diagram .badge-clock{fill:none;stroke:var(--bpmn-badge-text,#fff);stroke-width:1.4;stroke-linecap:round}
 .bpmn-diagram .hl-stalled{stroke:var(--bpmn-stalled,#7c3aed);stroke-width:2.5;stroke-dasharray:2 4;stroke-linecap:round}
 .bpmn-diagram text.badge-text{fill:var(--bpmn-badge-text,#fff);font-size:11px;font-weight:700}

@@ -236,7 +236,24 @@ func (s *server) instance(c echo.Context) error {
 	if overlay.Stalled, overlay.StallTitles, err = s.instanceStalls(ctx, in.ID, d.Tokens, d.Jobs); err != nil {
 		return err
 	}
-	p.Diagram = s.drawDiagram(ctx, in.DefinitionID, model, in.DefinitionKey, overlay, []string{"active", "incident", "stalled", "visited"})
+	legend := []string{"active", "incident", "stalled", "visited"}
+	p.Compensation, p.Compensating = compensationRows(d.History, p.Names)
+	if len(p.Compensation) > 0 {
+		overlay.Compensated, overlay.CompensatedTitles = map[string]int{}, map[string]string{}
+		for _, r := range p.Compensation {
+			if r.State != "undone" {
+				continue
+			}
+			overlay.Compensated[r.ActivityID]++
+			if t := overlay.CompensatedTitles[r.ActivityID]; t != "" {
+				overlay.CompensatedTitles[r.ActivityID] = t + "; #" + strconv.Itoa(r.N)
+			} else {
+				overlay.CompensatedTitles[r.ActivityID] = "undone by " + r.Handler + ": #" + strconv.Itoa(r.N)
+			}
+		}
+		legend = append(legend, "compensated")
+	}
+	p.Diagram = s.drawDiagram(ctx, in.DefinitionID, model, in.DefinitionKey, overlay, legend)
 
 	for _, v := range d.Variables {
 		p.Variables = append(p.Variables, variableRow(v))
@@ -254,6 +271,54 @@ func (s *server) instance(c echo.Context) error {
 		title = p.DefinitionName + " " + components.Clip(in.BusinessKey, components.HeadingChars)
 	}
 	return s.render(c, 200, page{Title: title, Nav: layout.NavInstances}, pages.Instance(p))
+}
+
+// compensationRows reads from the history what compensation undid, in the order it did:
+// one row per handler run (compensation.started, then element.compensated, or
+// element.cancelled when the handler was cancelled), and whether a throw event still
+// waits for its handlers (compensation.thrown without compensation.completed).
+func compensationRows(hist []*store.Event, names map[string]string) (rows []pages.CompensationRow, compensating bool) {
+	label := func(id string) string {
+		if n := names[id]; n != "" {
+			return n + " (" + id + ")"
+		}
+		return id
+	}
+	byToken := map[string]int{}
+	open := map[string]bool{}
+	for _, ev := range hist {
+		switch ev.Type {
+		case event.CompensationThrown:
+			open[ev.TokenID] = true
+		case event.CompensationCompleted:
+			delete(open, ev.TokenID)
+		case event.CompensationStarted:
+			var data struct {
+				Handler  string `json:"handler"`
+				ThrownBy string `json:"thrownBy"`
+			}
+			_ = json.Unmarshal(ev.Data, &data)
+			byToken[ev.TokenID] = len(rows)
+			rows = append(rows, pages.CompensationRow{N: len(rows) + 1, ActivityID: ev.ElementID, Activity: label(ev.ElementID),
+				Handler: label(data.Handler), ThrownBy: label(data.ThrownBy), State: "undoing", StartedAt: ev.Time})
+		case event.ElementCompensated, event.ElementCancelled:
+			i, ok := byToken[ev.TokenID]
+			if !ok {
+				if ev.Type == event.ElementCancelled {
+					delete(open, ev.TokenID) // a throw event cancelled while it waited
+				}
+				continue
+			}
+			delete(byToken, ev.TokenID)
+			t := ev.Time
+			rows[i].EndedAt = &t
+			rows[i].State = "undone"
+			if ev.Type == event.ElementCancelled {
+				rows[i].State = "cancelled"
+			}
+		}
+	}
+	return rows, len(open) > 0
 }
 
 func variableRow(v *store.Variable) pages.VariableRow {

@@ -147,6 +147,23 @@ type InstanceProps struct {
 	Names map[string]string
 	// Unserved are the job types nobody serves that this instance's jobs wait for.
 	Unserved []components.UnservedType
+	// Compensation is what compensation undid in this instance, in the order it did
+	// (from the history); Compensating is true while a throw event waits for handlers.
+	Compensation []CompensationRow
+	Compensating bool
+}
+
+// CompensationRow is one completed activity that compensation undid (or is undoing):
+// its handler's run, from compensation.started to element.compensated.
+type CompensationRow struct {
+	N          int
+	ActivityID string
+	Activity   string // name (id)
+	Handler    string // name (id)
+	ThrownBy   string // name (id)
+	State      string // "undoing", "undone" or "cancelled"
+	StartedAt  time.Time
+	EndedAt    *time.Time
 }
 
 // VariableRow is one variable with its value pretty-printed.
