@@ -275,7 +275,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 			return err
 		}
 		driver, err = demo.NewDriver(demo.Options{
-			Engine: e, Rate: cfg.DemoRate, InvoiceEvery: 20, Simulation: demo.DefaultSimulation(), Logger: log,
+			Engine: e, Rate: cfg.DemoRate, InvoiceEvery: 20, SagaEvery: 5, Simulation: demo.DefaultSimulation(), Logger: log,
 		})
 		if err != nil {
 			stopEngine(stopCtx, e, log)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -332,5 +333,50 @@ func TestOrderVariablesAreRepeatable(t *testing.T) {
 	}
 	if amt, ok := va["amount"].(float64); !ok || amt <= 0 {
 		t.Fatalf("amount %v", va["amount"])
+	}
+}
+
+// TestSagaIsCompensated: a saga whose shipment fails refunds the payment, then releases
+// the stock (latest completion first); one whose payment fails only releases the stock;
+// one that ships compensates nothing.
+func TestSagaIsCompensated(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		sim  Simulation
+		end  string
+		want []string
+	}{
+		{"shipment fails", Simulation{SagaShipmentFailRate: 1}, "EndEvent_SagaShipmentUndone", []string{"Task_SagaCharge", "Task_SagaReserve"}},
+		{"payment fails", Simulation{SagaPaymentFailRate: 1}, "EndEvent_SagaPaymentUndone", []string{"Task_SagaReserve"}},
+		{"shipped", Simulation{}, "EndEvent_SagaShipped", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, c.sim)
+			ctx := context.Background()
+			inst, err := h.d.StartSaga(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.waitFor(string(event.InstanceCompleted), eventOf(inst.ID, event.InstanceCompleted))
+			d, err := h.e.GetInstance(ctx, inst.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var undone []string
+			ended := false
+			for _, ev := range d.History {
+				switch {
+				case ev.Type == event.ElementCompensated:
+					undone = append(undone, ev.ElementID)
+				case ev.Type == event.ElementLeft && ev.ElementID == c.end:
+					ended = true
+				}
+			}
+			if !slices.Equal(undone, c.want) || !ended {
+				t.Errorf("compensated %v (want %v), ended at %s: %v", undone, c.want, c.end, ended)
+			}
+		})
 	}
 }

@@ -27,6 +27,8 @@ type Options struct {
 	Rate float64
 	// InvoiceEvery starts an invoice approval after every n orders (0: never).
 	InvoiceEvery int
+	// SagaEvery starts an order saga after every n orders (0: never).
+	SagaEvery int
 	// Seed seeds the random source of the handlers and the order data, so a test run is
 	// repeatable (0: a random seed).
 	Seed uint64
@@ -137,6 +139,11 @@ func (d *Driver) loop(ctx context.Context) {
 					d.log.Warn("demo: start invoice", "err", err)
 				}
 			}
+			if n := d.opts.SagaEvery; n > 0 && d.orders()%n == 0 {
+				if _, err := d.StartSaga(ctx); err != nil && ctx.Err() == nil {
+					d.log.Warn("demo: start saga", "err", err)
+				}
+			}
 			nextStart = d.clock.After(interval)
 		case <-nextConfirm:
 		case <-d.notify:
@@ -200,6 +207,15 @@ func (d *Driver) StartOrder(ctx context.Context) (*store.Instance, error) {
 	}
 	d.log.Debug("demo: order started", "instance", inst.ID, "orderId", vars["orderId"])
 	return inst, nil
+}
+
+// StartSaga starts one order saga with the variables of a new order; its business key
+// is the order id with "-S" appended. Its payment and shipment fail now and then
+// (Simulation.SagaPaymentFailRate, SagaShipmentFailRate), and compensation undoes what
+// completed.
+func (d *Driver) StartSaga(ctx context.Context) (*store.Instance, error) {
+	vars := d.OrderVariables()
+	return d.e.StartInstance(ctx, SagaProcess, engine.StartOptions{BusinessKey: vars["orderId"].(string) + "-S", Variables: vars})
 }
 
 // StartInvoice starts one invoice approval; it waits for a person at "Approve invoice".

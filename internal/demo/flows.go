@@ -1,5 +1,6 @@
 // Package demo is what `cockpit serve --demo` runs so that a fresh install shows
-// something: the one-click ordering flow (and a small invoice approval), job handlers
+// something: the one-click ordering flow (a small invoice approval, and an order saga whose
+// failed payments and shipments are compensated), job handlers
 // that behave like real services (short random work, occasional failures, declined
 // payments), and a Driver that starts a steady trickle of orders and confirms their
 // shipments a little later.
@@ -23,6 +24,9 @@ var flowFS embed.FS
 const (
 	OrderProcess   = "order"
 	InvoiceProcess = "invoice-approval"
+	// SagaProcess is the order as a saga: a failed payment or shipment is undone by
+	// compensation (the refund before the release of the stock).
+	SagaProcess = "order-saga"
 )
 
 // Job types of the demo flows' service tasks.
@@ -33,10 +37,17 @@ const (
 	JobPrepareInvoice   = "invoice.prepare"
 	JobShipOrder        = "shipment.ship"
 	JobPayInvoice       = "invoice.pay"
+
+	JobSagaReserve = "saga.inventory.reserve"
+	JobSagaCharge  = "saga.payment.charge"
+	JobSagaShip    = "saga.shipment.ship"
+	JobSagaRelease = "saga.inventory.release"
+	JobSagaRefund  = "saga.payment.refund"
 )
 
 // JobTypes lists every job type the demo handlers serve.
-var JobTypes = []string{JobCheckout, JobChargePayment, JobReserveInventory, JobPrepareInvoice, JobShipOrder, JobPayInvoice}
+var JobTypes = []string{JobCheckout, JobChargePayment, JobReserveInventory, JobPrepareInvoice, JobShipOrder, JobPayInvoice,
+	JobSagaReserve, JobSagaCharge, JobSagaShip, JobSagaRelease, JobSagaRefund}
 
 // MessageShipmentConfirmed is the message the order flow waits for after shipping,
 // correlated by the order's orderId variable.
@@ -45,6 +56,12 @@ const MessageShipmentConfirmed = "shipment.confirmed"
 // ErrorPaymentDeclined is the BPMN error code the payment handler throws; the boundary
 // event on "Charge payment" catches it and hands the order to a person.
 const ErrorPaymentDeclined = "PAYMENT_DECLINED"
+
+// The BPMN errors of the saga: each leads to a compensation end event.
+const (
+	ErrorSagaPaymentFailed  = "SAGA_PAYMENT_FAILED"
+	ErrorSagaShipmentFailed = "SAGA_SHIPMENT_FAILED"
+)
 
 // Flow is one demo BPMN document.
 type Flow struct {

@@ -26,6 +26,13 @@ type Simulation struct {
 	MinDelay, MaxDelay time.Duration
 	// ShipmentDelay is how long after shipping the "shipment confirmed" message is sent.
 	ShipmentDelay time.Duration
+	// SagaPaymentFailRate and SagaShipmentFailRate are the chances (0..1) that the
+	// saga's payment or shipment fails with a BPMN error, which compensates the steps
+	// that completed. CompensationDelay is how long each compensation handler works (on
+	// top of the usual delay), so that a compensating saga can be watched live.
+	SagaPaymentFailRate  float64
+	SagaShipmentFailRate float64
+	CompensationDelay    time.Duration
 }
 
 // DefaultSimulation is what the demo runs with: about 5% transient failures per attempt
@@ -38,6 +45,10 @@ func DefaultSimulation() Simulation {
 		MinDelay:      10 * time.Millisecond,
 		MaxDelay:      200 * time.Millisecond,
 		ShipmentDelay: 3 * time.Second,
+
+		SagaPaymentFailRate:  0.15,
+		SagaShipmentFailRate: 0.25,
+		CompensationDelay:    2 * time.Second,
 	}
 }
 
@@ -114,6 +125,11 @@ var services = map[string]string{
 	JobPrepareInvoice:   "billing-service",
 	JobShipOrder:        "shipping-service",
 	JobPayInvoice:       "payments-gateway",
+	JobSagaReserve:      "inventory-service",
+	JobSagaCharge:       "payments-gateway",
+	JobSagaShip:         "shipping-service",
+	JobSagaRelease:      "inventory-service",
+	JobSagaRefund:       "payments-gateway",
 }
 
 // handlers builds the job handlers, written against the public package job like any
@@ -154,6 +170,47 @@ func (h *handlers) register(e *engine.Engine) {
 	e.Handle(JobPayInvoice, h.wrap(JobPayInvoice, func(j *job.Job) (map[string]any, error) {
 		return map[string]any{"paymentId": h.ref("PAY")}, nil
 	}))
+
+	// The saga. Its steps fail with BPMN errors (never transiently: a saga's undo is
+	// what the demo shows); its compensation handlers take their time.
+	e.Handle(JobSagaReserve, h.wrap(JobSagaReserve, func(j *job.Job) (map[string]any, error) {
+		return map[string]any{"reservationId": h.ref("RES")}, nil
+	}))
+	e.Handle(JobSagaCharge, h.wrap(JobSagaCharge, func(j *job.Job) (map[string]any, error) {
+		if h.rnd.chance(h.sim.SagaPaymentFailRate) {
+			return nil, job.Throw(ErrorSagaPaymentFailed, "the payment provider refused the charge")
+		}
+		return map[string]any{"paymentId": h.ref("PAY")}, nil
+	}))
+	e.Handle(JobSagaShip, h.wrap(JobSagaShip, func(j *job.Job) (map[string]any, error) {
+		if h.rnd.chance(h.sim.SagaShipmentFailRate) {
+			return nil, job.Throw(ErrorSagaShipmentFailed, "no carrier can take the parcel")
+		}
+		return map[string]any{"trackingNumber": h.ref("TRK")}, nil
+	}))
+	e.Handle(JobSagaRefund, h.undo(JobSagaRefund, func(j *job.Job) (map[string]any, error) {
+		return map[string]any{"refundId": h.ref("REF")}, nil
+	}))
+	e.Handle(JobSagaRelease, h.undo(JobSagaRelease, func(j *job.Job) (map[string]any, error) {
+		return map[string]any{"releaseId": h.ref("REL")}, nil
+	}))
+}
+
+// undo is wrap for a compensation handler: it works CompensationDelay longer.
+func (h *handlers) undo(jobType string, fn func(j *job.Job) (map[string]any, error)) job.Handler {
+	inner := h.wrap(jobType, fn)
+	return func(ctx context.Context, j *job.Job) (map[string]any, error) {
+		if d := h.sim.CompensationDelay; d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			}
+		}
+		return inner(ctx, j)
+	}
 }
 
 // wrap adds what every demo handler does: work for a while, then fail now and then.
