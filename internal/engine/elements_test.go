@@ -319,3 +319,27 @@ func TestNewElementsRefusedWhenIncomplete(t *testing.T) {
 		})
 	}
 }
+
+// A business rule task naming a DMN decision (camunda:decisionRef) runs as a job of type
+// "decision:<id>"; its handler's result is set like any job's.
+func TestBusinessRuleTaskDecisionIsAJob(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		v.e.Handle("decision:discountRules", func(ctx context.Context, j *engine.Job) (map[string]any, error) {
+			return map[string]any{"discount": 0.1}, nil
+		})
+		v.start()
+		v.deploy("decision.bpmn")
+		inst := v.startInstance("approveDiscount", nil)
+		v.waitState(inst.ID, store.InstanceCompleted)
+		var got string
+		for _, va := range v.detail(inst.ID).Variables {
+			if va.Name == "discount" {
+				got = string(va.Value)
+			}
+		}
+		if got != "0.1" {
+			t.Errorf("discount = %q", got)
+		}
+	})
+}

@@ -384,7 +384,7 @@ func (c *compiler) compileTask(n *node) {
 			n.script = c.compile(el, "script", el.Task.Script)
 		}
 	case bpmn.KindServiceTask, bpmn.KindSendTask, bpmn.KindBusinessRuleTask:
-		c.compileJob(n, el.Task.JobType)
+		c.compileJob(n, el.JobTypeOf())
 	}
 }
 

@@ -595,7 +595,7 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 	case KindTask, KindManualTask, KindUserTask:
 		return ""
 	case KindServiceTask, KindSendTask, KindBusinessRuleTask:
-		if e.Task.JobType == "" {
+		if e.JobTypeOf() == "" {
 			return fmt.Sprintf("%s has no job type (set camunda:topic, camunda:class or zeebe:taskDefinition type)", e.Kind)
 		}
 		return ""
