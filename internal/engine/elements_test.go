@@ -343,3 +343,44 @@ func TestBusinessRuleTaskDecisionIsAJob(t *testing.T) {
 		}
 	})
 }
+
+// The gateways and message events of a Camunda 8 model as Modeler 5 writes it.
+func TestZeebeModelWithGatewaysAndMessages(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		var mu sync.Mutex
+		ran := map[string]int{}
+		for _, typ := range []string{"gift.wrap", "parcel.insure", "customer.notify"} {
+			v.e.Handle(typ, func(ctx context.Context, j *engine.Job) (map[string]any, error) {
+				mu.Lock()
+				ran[j.Type]++
+				mu.Unlock()
+				return nil, nil
+			})
+		}
+		v.start()
+		v.deploy("zeebe_gateways.bpmn")
+		rich := v.startInstance("shipping", map[string]any{"orderId": "o-1", "gift": true, "amount": 2000})
+		v.waitFor("waiting for delivery", func() bool { return slices.Equal(v.tokensAt(rich.ID), []string{"Gateway_wait"}) })
+		if _, err := v.e.CorrelateMessage(v.ctx, engine.Message{Name: "parcel.delivered", CorrelationKey: "o-1"}); err != nil {
+			t.Fatal(err)
+		}
+		v.waitState(rich.ID, store.InstanceCompleted)
+		if n := countIn(v.detail(rich.ID).History, event.ElementLeft, "Gateway_join"); n != 1 {
+			t.Errorf("join left %d times", n)
+		}
+
+		plain := v.startInstance("shipping", map[string]any{"orderId": "o-2", "gift": false, "amount": 10})
+		v.waitFor("waiting for delivery", func() bool { return slices.Equal(v.tokensAt(plain.ID), []string{"Gateway_wait"}) })
+		v.advance(72 * time.Hour)
+		v.waitState(plain.ID, store.InstanceCompleted)
+		if got := v.visited(plain.ID); !slices.Contains(got, "Event_lost") || slices.Contains(got, "Task_wrap") {
+			t.Errorf("visited %v", got)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if ran["gift.wrap"] != 1 || ran["parcel.insure"] != 1 || ran["customer.notify"] != 2 {
+			t.Errorf("jobs ran %v", ran)
+		}
+	})
+}
