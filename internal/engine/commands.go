@@ -156,11 +156,14 @@ func (e *Engine) update(ctx context.Context, instanceID string, fn func(r *run) 
 		if err != nil {
 			return false, err
 		}
+		wrote := len(b.events)
 		err = fn(r)
 		if err == nil {
 			err = r.drain()
 		}
-		if err != nil && r.fromCache && !e.exclusive {
+		// (A run that already wrote another instance, a called one, is not re-run: what
+		// it wrote stays in the transaction; the command fails and its savepoint undoes it.)
+		if err != nil && r.fromCache && !e.exclusive && len(b.events) == wrote {
 			// The cached instance may be behind another node's change: decide again on
 			// what the store holds. fn only changed the discarded in-memory run.
 			b.evict(instanceID)
@@ -411,12 +414,25 @@ func (e *Engine) RetryIncident(ctx context.Context, incidentID string, opts Retr
 	var inc *store.Incident
 	err := e.store.Read(ctx, func(tx store.Tx) error {
 		var err error
-		inc, err = tx.GetIncident(ctx, incidentID)
-		return err
+		if inc, err = tx.GetIncident(ctx, incidentID); err != nil {
+			return err
+		}
+		// An incident at a call activity that relays one of its called instance is
+		// retried at its cause, down the chain of calls.
+		for hops := 0; inc.Type == store.IncidentCalledInstance && inc.CauseIncidentID != ""; hops++ {
+			if hops >= MaxCallDepth {
+				return fmt.Errorf("its causes go deeper than the call depth limit (%d): %w", MaxCallDepth, ErrInvalidState)
+			}
+			if inc, err = tx.GetIncident(ctx, inc.CauseIncidentID); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("retry incident %q: %w", incidentID, err)
 	}
+	incidentID = inc.ID
 	if opts.Retries < 0 {
 		return fmt.Errorf("retry incident %q: retries %d is negative: %w", incidentID, opts.Retries, ErrInvalidInput)
 	}
@@ -479,18 +495,10 @@ func (e *Engine) CancelInstance(ctx context.Context, instanceID, reason string) 
 		if r.ended() {
 			return fmt.Errorf("instance %q has ended (%s): %w", instanceID, r.inst.State, ErrInvalidState)
 		}
-		var top []*store.Token
-		for _, t := range r.tokens {
-			if t.ScopeID == "" {
-				top = append(top, t)
-			}
-		}
-		r.cancelTokens(top, event.ReasonInstanceCancelled)
-		r.disarmScope("")
-		r.inst.State = store.InstanceCancelled
-		now := r.now
-		r.inst.EndedAt = &now
-		r.event(event.InstanceCancelled, nil, nil, map[string]any{event.FieldReason: reason, event.FieldDurationMs: millis(now.Sub(r.inst.StartedAt))})
+		// Its called instances end with it (after its write); a called instance cancelled
+		// on its own leaves an incident at its caller's call activity.
+		r.endInstance(reason)
+		r.notify(callNotice{kind: calledCancelled, msg: cancelledHow(reason)})
 		return nil
 	})
 	if err != nil {

@@ -159,7 +159,7 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 			}
 			def := &store.Definition{
 				ID: newID(), Key: p.ID, Version: 1, Name: p.Name, Checksum: checksum,
-				Resource: resource, XML: data, DeployedAt: now,
+				Resource: resource, XML: data, DeployedAt: now, VersionTag: p.VersionTag(),
 			}
 			if latest != nil {
 				def.Version = latest.Version + 1

@@ -245,6 +245,9 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 
 	case bpmn.KindSubProcess:
 		return r.enterScope(tok, n, nil)
+
+	case bpmn.KindCallActivity:
+		return r.callActivity(tok, n)
 	}
 	return fmt.Errorf("element %q: %s cannot be executed", el.ID, el.Kind)
 }
@@ -500,6 +503,9 @@ func (r *run) complete(terminated bool) {
 		b = append(b, `,"`+event.FieldTerminated+`":true`...)
 	}
 	r.eventJSON(event.InstanceCompleted, nil, nil, append(b, '}'))
+	if r.inst.ParentInstanceID != "" {
+		r.notify(callNotice{kind: calledCompleted, values: r.values})
+	}
 }
 
 func (r *run) end(tok *store.Token, n *node) error {
@@ -553,7 +559,7 @@ func (r *run) end(tok *store.Token, n *node) error {
 func (r *run) throwError(tok *store.Token, code, msg string) (bool, error) {
 	c := r.findCatcher(tok, bpmn.EventError, code)
 	if c == nil {
-		return false, nil
+		return r.throwToCaller(code, msg)
 	}
 	return true, r.fireCatcher(c, event.ReasonErrorCaught(code, c.at.el.ID), map[string]any{"errorCode": code, "errorMessage": msg})
 }

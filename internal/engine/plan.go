@@ -98,6 +98,9 @@ type node struct {
 	// headers are the task's static headers (nil when it has none): jobs carry a copy.
 	headers map[string]string
 
+	// call is the compiled call activity (nil for other kinds).
+	call *callPlan
+
 	// waits: a token stays here until something other than a job happens (a person, a
 	// timer, a message, the other branches of a join); element.left reports its stay as
 	// waiting time.
@@ -340,6 +343,9 @@ func (c *compiler) compileNode(n *node) {
 	}
 	if el.IsMessageThrow() {
 		c.compileJob(n, el.ThrowJobType())
+	}
+	if el.Kind == bpmn.KindCallActivity {
+		c.compileCall(n)
 	}
 	if ev := el.Event; ev != nil {
 		switch ev.Type {
@@ -731,6 +737,10 @@ func (c *compiler) checkProcess() {
 	if len(proc.ID) > MaxNameBytes {
 		c.problems = append(c.problems, bpmn.Finding{Kind: bpmn.KindProcess, Line: proc.Line, Col: proc.Col,
 			Message: fmt.Sprintf("process id (the process key) is %d bytes, more than the limit of %d bytes", len(proc.ID), MaxNameBytes)})
+	}
+	if tag := proc.VersionTag(); len(tag) > MaxNameBytes {
+		c.problems = append(c.problems, bpmn.Finding{ElementID: proc.ID, Kind: bpmn.KindProcess, Line: proc.Line, Col: proc.Col,
+			Message: fmt.Sprintf("version tag is %d bytes, more than the limit of %d bytes", len(tag), MaxNameBytes)})
 	}
 	if c.p.start == nil && len(c.p.timerStarts) == 0 && len(c.p.messageStarts) == 0 && len(c.p.signalStarts) == 0 {
 		c.problems = append(c.problems, bpmn.Finding{ElementID: proc.ID, Kind: bpmn.KindProcess, Line: proc.Line, Col: proc.Col, Message: "process has no start event"})

@@ -86,6 +86,20 @@ type run struct {
 	condArrived map[string]bool
 	// signals are the broadcasts this command's events threw, written by flush.
 	signals []*store.Signal
+
+	// Calls (call.go). caller is the calling instance's run when it started this one in
+	// this command (it takes the notices itself); parent is the calling instance's run
+	// (caller, or loaded by loadParent). byCaller: the caller is ending this instance,
+	// which tells it nothing back. notices are what this instance tells its caller after
+	// its write; endCalls the tokens at call activities whose called instances end after
+	// it; callsDone the tokens whose called instance ended on its own; callWake: a
+	// called instance started in this run left work due now.
+	caller, parent *run
+	byCaller       bool
+	notices        []callNotice
+	endCalls       map[string]bool
+	callsDone      map[string]bool
+	callWake       bool
 }
 
 // step is a token arriving at a node (through a flow, or nil when re-entered).
@@ -187,6 +201,7 @@ func (r *run) flush() error {
 		}
 		r.wake = true
 	}
+	r.wake = r.wake || r.callWake
 	c := &store.Change{Instance: r.inst, Created: r.created, Events: r.events}
 	r.inst.Version++
 	for id, t := range r.putTokens {
@@ -241,6 +256,9 @@ func (r *run) flush() error {
 		return fmt.Errorf("write instance %q: %w", r.inst.ID, err)
 	}
 	r.b.wrote(r)
+	if len(r.endCalls) > 0 || len(r.notices) > 0 {
+		return r.afterFlush()
+	}
 	return nil
 }
 
@@ -471,6 +489,9 @@ func (r *run) resolveIncident(i *store.Incident, how string) {
 	}
 	r.event(event.IncidentResolved, r.tokens[i.TokenID], r.p.nodes[i.ElementID],
 		map[string]any{"incidentId": i.ID, "type": i.Type, "resolution": how})
+	if r.inst.ParentInstanceID != "" {
+		r.notify(callNotice{kind: calledResolved, inc: i})
+	}
 }
 
 func (r *run) openIncident(tok *store.Token, n *node, typ, msg, details, jobID string) *store.Incident {
@@ -487,6 +508,9 @@ func (r *run) openIncident(tok *store.Token, n *node, typ, msg, details, jobID s
 	// The token stays where it is, visibly.
 	tok.ElementID = n.el.ID
 	r.putToken(tok)
+	if r.inst.ParentInstanceID != "" {
+		r.notify(callNotice{kind: calledIncident, inc: i})
+	}
 	return i
 }
 
@@ -526,6 +550,7 @@ func (r *run) cancelTokens(roots []*store.Token, reason string) {
 	w := r.waitsOf(ids)
 	for _, t := range order {
 		r.cancelWaits(t, w)
+		r.cancelledCall(t)
 		r.dropToken(t)
 		r.event(event.ElementCancelled, t, r.p.nodes[t.ElementID],
 			map[string]any{event.FieldReason: reason, event.FieldDurationMs: millis(r.now.Sub(t.CreatedAt))})

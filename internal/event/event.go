@@ -44,6 +44,7 @@ const (
 	SignalThrown      Type = "signal.thrown"
 	SignalReceived    Type = "signal.received"
 	EscalationThrown  Type = "escalation.thrown"
+	CallStarted       Type = "call.started"
 )
 
 // Compensation history events. A compensation throw event writes compensation.thrown,
@@ -83,6 +84,7 @@ const (
 	KindVariables  Kind = "variables"
 	KindError      Kind = "error"
 	KindSignal     Kind = "signal"
+	KindCall       Kind = "call"
 	KindEscalation Kind = "escalation"
 	KindStall      Kind = "stall"
 )

@@ -376,8 +376,8 @@ func TestZeebeExtensions(t *testing.T) {
 	if got := x.Element("weigh").Task; got.Script != "=sum(items.weight)" || got.ResultVariable != "weight" {
 		t.Errorf("weigh task = %+v", got)
 	}
-	if got := x.Element("invoice").CalledElement; got != "invoice" {
-		t.Errorf("called element = %q", got)
+	if got := x.Element("invoice"); got.CalledElement != "invoice" || !reflect.DeepEqual(got.Call, CallDefinition{InAll: true}) {
+		t.Errorf("called element = %q, %+v", got.CalledElement, got.Call)
 	}
 	if m := x.MessageByName("delivered"); m == nil || m.CorrelationKey != "=orderId" {
 		t.Errorf("message delivered = %+v", m)
@@ -399,9 +399,8 @@ func TestZeebeExtensions(t *testing.T) {
 	if got := x.Element("pickFailed").Outgoing; !reflect.DeepEqual(got, []string{"Flow_err"}) {
 		t.Errorf("pickFailed outgoing = %v", got)
 	}
-	// Only the call activity cannot run.
 	r := Check(d).Process("shipping")
-	if len(r.Unsupported) != 1 || r.Unsupported[0].ElementID != "invoice" || len(r.Problems) != 0 {
+	if len(r.Unsupported) != 0 || len(r.Problems) != 0 {
 		t.Errorf("report = %+v", r)
 	}
 	// A task header (not understood) survives the round trip.
@@ -701,7 +700,7 @@ func TestCheck(t *testing.T) {
 		{"noType", "serviceTask has no job type"},
 		{"looped", "multiInstanceSequential loop markers are not supported"},
 		{"softError", "non-interrupting error boundary events are not supported"},
-		{"call", "call activities are not supported"},
+		{"call", "call activity names no called process"},
 	}
 	for _, tt := range tests {
 		f, ok := unsupported[tt.id]

@@ -103,7 +103,8 @@ func (r *Report) Process(id string) *ProcessReport {
 // tasks and manual tasks (pass through); service, send and business rule tasks with a job
 // type; user tasks; script tasks with a script; exclusive and parallel gateways; embedded
 // subprocesses; event subprocesses with a timer, message, signal or escalation start
-// (interrupting or not) or an error start (interrupting). Anything else, and any
+// (interrupting or not) or an error start (interrupting); call activities naming a
+// process. Anything else, and any
 // activity with a loop or multi-instance marker, is reported as unsupported.
 // Compensation: compensation end and intermediate throw events, and compensation boundary
 // events with their associated handlers (activities marked isForCompensation).
@@ -616,7 +617,7 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 	case KindAdHocSubProcess:
 		return "ad-hoc subprocesses are not supported"
 	case KindCallActivity:
-		return "call activities are not supported"
+		return callUnsupported(e)
 	case KindReceiveTask:
 		if e.ReceiveMessageRef() == "" {
 			return "receive task has no messageRef (the message it waits for)"
@@ -692,6 +693,28 @@ func LanguageSupported(lang string) bool {
 
 func languageRefusal(what, lang string) string {
 	return fmt.Sprintf("%s %q cannot run: the engine evaluates expressions (FEEL, JUEL \"${…}\", expr), not %s scripts (see docs/bpmn.md, Dialects)", what, lang, lang)
+}
+
+// callUnsupported says why a call activity cannot run: it names no process, or its
+// binding is unknown or lacks its version or tag.
+func callUnsupported(e *Element) string {
+	if strings.TrimSpace(e.CalledElement) == "" {
+		return "call activity names no called process (set calledElement or zeebe:calledElement processId)"
+	}
+	switch c := e.Call; c.Binding {
+	case "", BindingLatest, BindingDeployment:
+	case BindingVersion:
+		if strings.TrimSpace(c.Version) == "" {
+			return "call activity bound by version has no version (camunda:calledElementVersion)"
+		}
+	case BindingVersionTag:
+		if strings.TrimSpace(c.VersionTag) == "" {
+			return "call activity bound by version tag has no tag (camunda:calledElementVersionTag or zeebe versionTag)"
+		}
+	default:
+		return fmt.Sprintf("call activity binding %q is not supported (latest, deployment, version or versionTag)", c.Binding)
+	}
+	return ""
 }
 
 func orNone(t EventType) EventType {

@@ -415,9 +415,129 @@ func correlationKey(ex Extra) string {
 }
 
 func zeebeCalledElement(ex Extra) string {
+	if n := zeebeCall(ex); n != nil {
+		return nodeAttr(n, "processId")
+	}
+	return ""
+}
+
+func zeebeCall(ex Extra) *Node {
 	for _, n := range ex.ExtensionElements {
 		if n.Name.Space == NSZeebe && n.Name.Local == "calledElement" {
-			return nodeAttr(n, "processId")
+			return n
+		}
+	}
+	return nil
+}
+
+// camundaCallAttrs are the camunda: attributes of a call activity deriveCall reads.
+var camundaCallAttrs = map[string]bool{
+	"calledElementBinding": true, "calledElementVersion": true, "calledElementVersionTag": true,
+}
+
+func isCallAttr(a xml.Attr) bool { return a.Name.Space == NSCamunda && camundaCallAttrs[a.Name.Local] }
+
+func isCallNode(n *Node) bool {
+	return n.Name.Space == NSCamunda && (n.Name.Local == "in" || n.Name.Local == "out") ||
+		n.Name.Space == NSZeebe && n.Name.Local == "calledElement"
+}
+
+// deriveCall reads a call activity's settings from the Zeebe (zeebe:calledElement) or,
+// without it, the Camunda 7 extensions (camunda:calledElementBinding and its version
+// attributes, camunda:in, camunda:out). Zeebe passes every variable both ways unless
+// told otherwise; Camunda 7 passes only what camunda:in and camunda:out name, and so
+// does a model with neither extension.
+func deriveCall(ex Extra) CallDefinition {
+	var c CallDefinition
+	if z := zeebeCall(ex); z != nil {
+		c.Binding = nodeAttr(z, "bindingType")
+		if c.Binding == BindingLatest {
+			c.Binding = ""
+		}
+		c.VersionTag = nodeAttr(z, "versionTag")
+		c.InAll = nodeAttr(z, "propagateAllParentVariables") != "false"
+		c.OutAll = nodeAttr(z, "propagateAllChildVariables") != "false"
+		return c
+	}
+	ca := func(local string) string { v, _ := attrOf(ex.Attrs, NSCamunda, local); return v }
+	c.Binding, c.Version, c.VersionTag = ca("calledElementBinding"), ca("calledElementVersion"), ca("calledElementVersionTag")
+	if c.Binding == BindingLatest {
+		c.Binding = ""
+	}
+	for _, n := range ex.ExtensionElements {
+		if n.Name.Space != NSCamunda || (n.Name.Local != "in" && n.Name.Local != "out") {
+			continue
+		}
+		in := n.Name.Local == "in"
+		switch {
+		case nodeAttr(n, "variables") == "all":
+			if in {
+				c.InAll = true
+			} else {
+				c.OutAll = true
+			}
+		case in && nodeAttr(n, "businessKey") != "":
+			c.BusinessKey = nodeAttr(n, "businessKey")
+		default:
+			m := CallMapping{Source: nodeAttr(n, "source"), SourceExpression: nodeAttr(n, "sourceExpression"), Target: nodeAttr(n, "target")}
+			if in {
+				c.In = append(c.In, m)
+			} else {
+				c.Out = append(c.Out, m)
+			}
+		}
+	}
+	return c
+}
+
+// synthesizeCall is the canonical export of a CallDefinition: Camunda 7's form, which
+// says everything the model holds (a Zeebe model whose settings were not changed keeps
+// its zeebe:calledElement, see callOutput).
+func synthesizeCall(c CallDefinition) (attrs []xml.Attr, nodes []*Node) {
+	ca := func(local, v string) {
+		if v != "" {
+			attrs = append(attrs, xml.Attr{Name: xml.Name{Space: NSCamunda, Local: local}, Value: v})
+		}
+	}
+	ca("calledElementBinding", c.Binding)
+	ca("calledElementVersion", c.Version)
+	ca("calledElementVersionTag", c.VersionTag)
+	cn := func(local string, a ...string) {
+		n := &Node{Name: xml.Name{Space: NSCamunda, Local: local}}
+		for i := 0; i+1 < len(a); i += 2 {
+			if a[i+1] != "" {
+				n.Attrs = append(n.Attrs, xml.Attr{Name: xml.Name{Local: a[i]}, Value: a[i+1]})
+			}
+		}
+		nodes = append(nodes, n)
+	}
+	if c.BusinessKey != "" {
+		cn("in", "businessKey", c.BusinessKey)
+	}
+	if c.InAll {
+		cn("in", "variables", "all")
+	}
+	for _, m := range c.In {
+		cn("in", "source", m.Source, "sourceExpression", m.SourceExpression, "target", m.Target)
+	}
+	if c.OutAll {
+		cn("out", "variables", "all")
+	}
+	for _, m := range c.Out {
+		cn("out", "source", m.Source, "sourceExpression", m.SourceExpression, "target", m.Target)
+	}
+	return attrs, nodes
+}
+
+// VersionTag is the process's version tag (camunda:versionTag, or a zeebe:versionTag
+// extension element), which a call activity bound by version tag looks for.
+func (p *Process) VersionTag() string {
+	if v, ok := attrOf(p.Extra.Attrs, NSCamunda, "versionTag"); ok {
+		return v
+	}
+	for _, n := range p.Extra.ExtensionElements {
+		if n.Name.Space == NSZeebe && n.Name.Local == "versionTag" {
+			return nodeAttr(n, "value")
 		}
 	}
 	return ""

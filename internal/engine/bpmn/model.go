@@ -183,6 +183,52 @@ type TaskDefinition struct {
 	DueDate         string
 }
 
+// Call activity bindings: which version of the called process a call activity starts.
+const (
+	BindingLatest     = "latest"     // the newest version when the call activity is reached ("" too)
+	BindingDeployment = "deployment" // the version deployed with the calling process (same document)
+	BindingVersion    = "version"    // a fixed version number (CallDefinition.Version)
+	BindingVersionTag = "versionTag" // the newest version with a version tag (CallDefinition.VersionTag)
+)
+
+// CallDefinition configures a call activity. It is filled from the Camunda 7
+// (camunda:calledElementBinding, camunda:in, camunda:out ...) and Zeebe
+// (zeebe:calledElement) extensions and by the Go builder. Input and output mappings
+// of the activity (TaskDefinition.Inputs/Outputs: zeebe:ioMapping) are evaluated for
+// the call only: inputs against the caller's variables into the called instance's
+// start variables, outputs against the called instance's variables at its end.
+type CallDefinition struct {
+	// Binding is one of the Binding constants ("" means BindingLatest).
+	Binding string
+	// Version is the version number of BindingVersion (a literal or an expression).
+	Version string
+	// VersionTag is the version tag of BindingVersionTag (the called process's
+	// camunda:versionTag or zeebe:versionTag).
+	VersionTag string
+	// InAll passes every variable of the caller to the called instance
+	// (camunda:in variables="all"; zeebe propagateAllParentVariables, true by default).
+	InAll bool
+	// OutAll passes every variable of the called instance back when it completes
+	// (camunda:out variables="all"; zeebe propagateAllChildVariables, true by default,
+	// unless output mappings are given).
+	OutAll bool
+	// In and Out are single variables passed (camunda:in / camunda:out source or
+	// sourceExpression, and target).
+	In  []CallMapping
+	Out []CallMapping
+	// BusinessKey is the expression whose value becomes the called instance's business
+	// key (camunda:in businessKey="#{execution.processBusinessKey}"); "" passes none.
+	BusinessKey string
+}
+
+// CallMapping passes one variable between a caller and a called instance: Target gets
+// the variable named Source, or the value of the expression SourceExpression.
+type CallMapping struct {
+	Source           string
+	SourceExpression string
+	Target           string
+}
+
 // FormField is one field of a user task form (camunda:formField).
 type FormField struct {
 	ID           string
@@ -236,8 +282,11 @@ type Element struct {
 	// LoopCharacteristics is the raw loop or multi-instance element as imported, written back
 	// unchanged on export (nil for models built in Go; export then writes Loop alone).
 	LoopCharacteristics *Node
-	// CalledElement is the process a call activity starts.
+	// CalledElement is the process a call activity starts (a process key, or an
+	// expression "${...}" / "=..." that gives one).
 	CalledElement string
+	// Call configures a call activity: the version it starts and the variables passed.
+	Call CallDefinition
 	// ForCompensation marks compensation handlers.
 	ForCompensation bool
 

@@ -691,6 +691,7 @@ func (p *parser) element(r *raw) *Element {
 		if e.CalledElement == "" {
 			e.CalledElement = zeebeCalledElement(e.Extra)
 		}
+		e.Call = deriveCall(e.Extra)
 	}
 	return e
 }

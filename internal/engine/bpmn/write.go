@@ -241,6 +241,9 @@ func elementNode(e *Element) *Node {
 	}
 
 	attrs, ext, writeScript := taskOutput(e)
+	if k == KindCallActivity {
+		attrs, ext = callOutput(e, attrs, ext)
+	}
 	b.n.Attrs = append(b.n.Attrs, attrs...)
 	head(b, e.Extra, ext)
 	if k.IsFlowNode() {
@@ -323,6 +326,19 @@ func taskOutput(e *Element) (attrs []xml.Attr, ext []*Node, writeScript bool) {
 		ext = append(ext, sn...)
 	}
 	return attrs, ext, e.Kind == KindScriptTask && e.Task.Script != ""
+}
+
+// callOutput decides how e.Call is written: the vendor extensions as imported when they
+// still derive to e.Call, else those extensions without the call settings plus Camunda
+// 7's form (see synthesizeCall). A Zeebe model keeps zeebe:calledElement for processId.
+func callOutput(e *Element, attrs []xml.Attr, ext []*Node) ([]xml.Attr, []*Node) {
+	if reflect.DeepEqual(deriveCall(e.Extra), e.Call) {
+		return attrs, ext
+	}
+	attrs = filterAttrs(attrs, func(a xml.Attr) bool { return !isCallAttr(a) })
+	ext = filterNodes(ext, func(n *Node) bool { return !isCallNode(n) })
+	sa, sn := synthesizeCall(e.Call)
+	return append(attrs, sa...), append(ext, sn...)
 }
 
 func filterAttrs(in []xml.Attr, keep func(xml.Attr) bool) []xml.Attr {

@@ -138,6 +138,11 @@ type Tx interface {
 	LatestDefinition(ctx context.Context, key string) (*Definition, error)
 	// DefinitionByVersion returns one version of a process key.
 	DefinitionByVersion(ctx context.Context, key string, version int) (*Definition, error)
+	// DefinitionByVersionTag returns the highest version of a process key with a version tag.
+	DefinitionByVersionTag(ctx context.Context, key, tag string) (*Definition, error)
+	// DefinitionByChecksum returns the highest version of a process key deployed from the
+	// document with this checksum (the processes of one document share it).
+	DefinitionByChecksum(ctx context.Context, key, checksum string) (*Definition, error)
 	ListDefinitions(ctx context.Context, f DefinitionFilter) ([]*Definition, error)
 
 	// Instances.
@@ -314,6 +319,9 @@ type Definition struct {
 	Resource   string
 	XML        []byte
 	DeployedAt time.Time
+	// VersionTag is the process's version tag (camunda:versionTag, zeebe:versionTag;
+	// "" for none): a call activity bound by version tag starts the newest version with it.
+	VersionTag string
 }
 
 // DefinitionFilter selects definitions. Zero fields do not filter.
@@ -346,6 +354,14 @@ type Instance struct {
 	EndedAt       *time.Time
 	// EventSeq is the number of history events written for the instance so far.
 	EventSeq int64
+	// ParentInstanceID, ParentTokenID and ParentElementID name the instance, token and
+	// call activity that started this instance ("" for an instance started otherwise).
+	// They are written with the row and never change.
+	ParentInstanceID string
+	ParentTokenID    string
+	ParentElementID  string
+	// CallDepth is how many calls lead to this instance (0: not called).
+	CallDepth int
 }
 
 // Token states.
@@ -563,6 +579,13 @@ const (
 	// IncidentLimit: a command reached one of the engine's bounds on the work of one
 	// command (steps, tokens created); the message names the bound.
 	IncidentLimit = "limitExceeded"
+	// IncidentCalledInstance: the instance a call activity started has an open incident
+	// (CauseIncidentID); it is resolved with its cause.
+	IncidentCalledInstance = "calledInstanceIncident"
+	// IncidentCall: a call activity could not start or finish its call (no such
+	// process or version, the call depth limit, the called instance cancelled on its
+	// own); retrying it calls again.
+	IncidentCall = "callActivity"
 )
 
 // Incident is a token that cannot move on without a person.
@@ -579,6 +602,9 @@ type Incident struct {
 	State         string
 	CreatedAt     time.Time
 	ResolvedAt    *time.Time
+	// CauseIncidentID is, for an incident of type IncidentCalledInstance, the incident of
+	// the called instance that caused it ("" otherwise).
+	CauseIncidentID string
 }
 
 // Compensation is one completion of an activity that a compensation throw event could
@@ -696,6 +722,8 @@ type InstanceFilter struct {
 	StartedAfter  time.Time
 	StartedBefore time.Time
 	HasIncident   *bool
+	// ParentInstanceID matches the instances that this instance's call activities started.
+	ParentInstanceID string
 	// WaitingAt matches instances with a token at this element.
 	WaitingAt string
 	// Stalled matches instances with (true) or without (false) an open stall whose token

@@ -193,12 +193,13 @@ func incidentArgs(is []*store.Incident) []any {
 		make([]string, n)
 	created := make([]time.Time, n)
 	resolved := make([]*time.Time, n)
+	cause := make([]string, n)
 	for i, x := range is {
 		id[i], inst[i], tok[i], el[i], defKey[i], job[i], typ[i], msg[i], details[i], state[i] = x.ID, x.InstanceID,
 			x.TokenID, x.ElementID, x.DefinitionKey, x.JobID, x.Type, x.Message, x.Details, x.State
-		created[i], resolved[i] = x.CreatedAt, x.ResolvedAt
+		created[i], resolved[i], cause[i] = x.CreatedAt, x.ResolvedAt, x.CauseIncidentID
 	}
-	return []any{id, inst, tok, el, defKey, job, typ, msg, details, state, created, resolved}
+	return []any{id, inst, tok, el, defKey, job, typ, msg, details, state, created, resolved, cause}
 }
 
 func compensationArgs(cs []*store.Compensation) []any {

@@ -271,5 +271,11 @@ func instanceArgs(ins []*store.Instance, bases []int64) []any {
 	if bases != nil {
 		return []any{id, bases, bk, state, version, incidents, ended, eventSeq}
 	}
-	return []any{id, defID, defKey, defVersion, bk, state, version, incidents, started, ended, eventSeq}
+	parent, parentTok, parentEl := make([]string, n), make([]string, n), make([]string, n)
+	depth := make([]int32, n)
+	for i, in := range ins {
+		parent[i], parentTok[i], parentEl[i], depth[i] = in.ParentInstanceID, in.ParentTokenID, in.ParentElementID, int32(in.CallDepth)
+	}
+	return []any{id, defID, defKey, defVersion, bk, state, version, incidents, started, ended, eventSeq,
+		parent, parentTok, parentEl, depth}
 }

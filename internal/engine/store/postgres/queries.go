@@ -69,7 +69,7 @@ const (
 	// data-modifying WITH runs to completion whatever the outer query reads.
 	insertInstancesSQL = `INSERT INTO instances (` + sqlstore.InstanceCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::int8[], $8::int[],
-		$9::timestamptz[], $10::timestamptz[], $11::int8[])`
+		$9::timestamptz[], $10::timestamptz[], $11::int8[], $12::text[], $13::text[], $14::text[], $15::int[])`
 	updateInstancesSQL = `WITH done AS (UPDATE instances AS i SET business_key = u.bk, state = u.state, version = u.version,
 	incident_count = u.incidents, ended_at = u.ended, event_seq = u.event_seq
 	FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::int[], $7::timestamptz[], $8::int8[])
@@ -122,11 +122,11 @@ const (
 
 	upsertIncidentsSQL = `INSERT INTO incidents (` + sqlstore.IncidentCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-		$9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[])
+		$9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::text[])
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, token_id = excluded.token_id,
 	element_id = excluded.element_id, definition_key = excluded.definition_key, job_id = excluded.job_id,
 	type = excluded.type, message = excluded.message, details = excluded.details, state = excluded.state,
-	created_at = excluded.created_at, resolved_at = excluded.resolved_at`
+	created_at = excluded.created_at, resolved_at = excluded.resolved_at, cause_incident_id = excluded.cause_incident_id`
 
 	deleteCompensationsSQL = `DELETE FROM compensations WHERE id = ANY($1::text[])`
 	upsertCompensationsSQL = `INSERT INTO compensations (` + sqlstore.CompensationCols + `)

@@ -14,6 +14,7 @@ import (
 // Rows of the aggregate query: a kind tag, then the row padded to the width of a job row.
 const (
 	loadWidth = 1 + 18
+	pad3      = `, NULL, NULL, NULL`
 	pad5      = `, NULL, NULL, NULL, NULL, NULL`
 	pad6      = pad5 + `, NULL`
 	pad7      = pad6 + `, NULL`
@@ -90,16 +91,16 @@ var stmtSQL = [numStmts]string{
 	// the fixed cost of a statement (bind, step, result set) is most of the cost of seven
 	// small index lookups. Each branch is tagged with its row kind and padded with NULLs to
 	// the widest row (a job); branches come out in order.
-	qLoadInstance: `SELECT 0, ` + sqlstore.InstanceCols + pad7 + ` FROM instances WHERE id = ?1
+	qLoadInstance: `SELECT 0, ` + sqlstore.InstanceCols + pad3 + ` FROM instances WHERE id = ?1
 	UNION ALL SELECT 1, ` + sqlstore.TokenCols + pad11 + ` FROM tokens WHERE instance_id = ?1
 	UNION ALL SELECT 2, ` + sqlstore.VariableCols + pad13 + ` FROM variables WHERE instance_id = ?1
 	UNION ALL SELECT 3, ` + sqlstore.JobCols + ` FROM jobs WHERE instance_id = ?1
 	UNION ALL SELECT 4, ` + sqlstore.SubscriptionCols + pad8 + ` FROM subscriptions WHERE instance_id = ?1
 	UNION ALL SELECT 5, ` + sqlstore.UserTaskCols + pad5 + ` FROM user_tasks WHERE instance_id = ?1 AND state = 'open'
-	UNION ALL SELECT 6, ` + sqlstore.IncidentCols + pad6 + ` FROM incidents WHERE instance_id = ?1 AND state = 'open'
+	UNION ALL SELECT 6, ` + sqlstore.IncidentCols + pad5 + ` FROM incidents WHERE instance_id = ?1 AND state = 'open'
 	UNION ALL SELECT 7, ` + sqlstore.CompensationCols + pad8 + ` FROM compensations WHERE instance_id = ?1`,
 
-	qInsertInstance: `INSERT INTO instances (` + sqlstore.InstanceCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	qInsertInstance: `INSERT INTO instances (` + sqlstore.InstanceCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 
 	// Only the columns a command can change are set, so SQLite leaves the indexes on the
 	// others alone. The version check is the optimistic lock.
@@ -125,11 +126,11 @@ var stmtSQL = [numStmts]string{
 	assignee = excluded.assignee, candidate_groups = excluded.candidate_groups, form_key = excluded.form_key,
 	state = excluded.state, created_at = excluded.created_at, due_at = excluded.due_at, completed_at = excluded.completed_at`,
 
-	qUpsertIncident: `INSERT INTO incidents (` + sqlstore.IncidentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	qUpsertIncident: `INSERT INTO incidents (` + sqlstore.IncidentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, token_id = excluded.token_id,
 	element_id = excluded.element_id, definition_key = excluded.definition_key, job_id = excluded.job_id,
 	type = excluded.type, message = excluded.message, details = excluded.details, state = excluded.state,
-	created_at = excluded.created_at, resolved_at = excluded.resolved_at`,
+	created_at = excluded.created_at, resolved_at = excluded.resolved_at, cause_incident_id = excluded.cause_incident_id`,
 
 	qUpsertCompensation: `INSERT INTO compensations (` + sqlstore.CompensationCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, scope_id = excluded.scope_id,

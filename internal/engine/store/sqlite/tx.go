@@ -208,7 +208,7 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 		if c.Created {
 			if _, err := t.exec(ctx, qInsertInstance, in.ID, in.DefinitionID, in.DefinitionKey, in.DefinitionVersion,
 				in.BusinessKey, in.State, in.Version, in.IncidentCount, micros(in.StartedAt), nullMicros(in.EndedAt),
-				in.EventSeq); err != nil {
+				in.EventSeq, in.ParentInstanceID, in.ParentTokenID, in.ParentElementID, in.CallDepth); err != nil {
 				return writeErr(fmt.Sprintf("insert instance %q", in.ID), err)
 			}
 		} else {
@@ -288,7 +288,8 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 	}
 	for _, in := range c.PutIncidents {
 		if _, err := t.exec(ctx, qUpsertIncident, in.ID, in.InstanceID, in.TokenID, in.ElementID, in.DefinitionKey,
-			in.JobID, in.Type, in.Message, in.Details, in.State, micros(in.CreatedAt), nullMicros(in.ResolvedAt)); err != nil {
+			in.JobID, in.Type, in.Message, in.Details, in.State, micros(in.CreatedAt), nullMicros(in.ResolvedAt),
+			in.CauseIncidentID); err != nil {
 			return writeErr(fmt.Sprintf("put incident %q", in.ID), err)
 		}
 	}

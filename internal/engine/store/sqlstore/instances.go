@@ -143,6 +143,11 @@ func InstanceQuery(d *Dialect, f store.InstanceFilter, dense Dense) (*Query, int
 	if f.BusinessKey != "" {
 		b.And(`business_key = ?`, f.BusinessKey)
 	}
+	if f.ParentInstanceID != "" {
+		// The first term is the condition of the instances_parent partial index, as
+		// written, so that both databases use it.
+		b.And(`parent_instance_id <> '' AND parent_instance_id = ?`, f.ParentInstanceID)
+	}
 	if f.VariableName != "" {
 		value, err := d.JSONValue(f.VariableValue)
 		if err != nil {

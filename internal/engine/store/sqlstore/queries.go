@@ -24,7 +24,11 @@ var (
 	getDefinition       = read(`SELECT ` + DefinitionCols + ` FROM definitions WHERE id = ?`)
 	latestDefinition    = read(`SELECT ` + DefinitionCols + ` FROM definitions WHERE key = ? ORDER BY version DESC LIMIT 1`)
 	definitionByVersion = read(`SELECT ` + DefinitionCols + ` FROM definitions WHERE key = ? AND version = ?`)
-	insertDefinition    = write(`INSERT INTO definitions (` + DefinitionCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	insertDefinition    = write(`INSERT INTO definitions (` + DefinitionCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	// The condition is that of the definitions_version_tag partial index, as written.
+	definitionByVersionTag = read(`SELECT ` + DefinitionCols + ` FROM definitions WHERE key = ? AND version_tag <> '' AND version_tag = ?
+	ORDER BY version DESC LIMIT 1`)
+	definitionByChecksum = read(`SELECT ` + DefinitionCols + ` FROM definitions WHERE key = ? AND checksum = ? ORDER BY version DESC LIMIT 1`)
 )
 
 const (
@@ -38,7 +42,7 @@ func (q *Queries) InsertDefinition(ctx context.Context, d *store.Definition) err
 		xml = []byte{}
 	}
 	_, err := q.exec(ctx, fmt.Sprintf("insert definition %s version %d", d.Key, d.Version), q.static(insertDefinition,
-		d.ID, d.Key, d.Version, d.Name, d.Checksum, d.Resource, xml, q.D.Time(d.DeployedAt)))
+		d.ID, d.Key, d.Version, d.Name, d.Checksum, d.Resource, xml, q.D.Time(d.DeployedAt), d.VersionTag))
 	return err
 }
 
@@ -54,6 +58,16 @@ func (q *Queries) LatestDefinition(ctx context.Context, key string) (*store.Defi
 func (q *Queries) DefinitionByVersion(ctx context.Context, key string, version int) (*store.Definition, error) {
 	return One(ctx, q.C, "definition by version", fmt.Sprintf("definition %q version %d", key, version),
 		q.static(definitionByVersion, key, version), q.D.ScanDefinition)
+}
+
+func (q *Queries) DefinitionByVersionTag(ctx context.Context, key, tag string) (*store.Definition, error) {
+	return One(ctx, q.C, "definition by version tag", fmt.Sprintf("definition %q with version tag %q", key, tag),
+		q.static(definitionByVersionTag, key, tag), q.D.ScanDefinition)
+}
+
+func (q *Queries) DefinitionByChecksum(ctx context.Context, key, checksum string) (*store.Definition, error) {
+	return One(ctx, q.C, "definition by checksum", fmt.Sprintf("definition %q deployed from document %.12s", key, checksum),
+		q.static(definitionByChecksum, key, checksum), q.D.ScanDefinition)
 }
 
 func (q *Queries) ListDefinitions(ctx context.Context, f store.DefinitionFilter) ([]*store.Definition, error) {

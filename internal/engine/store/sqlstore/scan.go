@@ -9,14 +9,16 @@ import (
 
 // Column lists, in the order the scan methods below read them.
 const (
-	DefinitionCols   = `id, key, version, name, checksum, resource, xml, deployed_at`
-	InstanceCols     = `id, definition_id, definition_key, definition_version, business_key, state, version, incident_count, started_at, ended_at, event_seq`
+	DefinitionCols   = `id, key, version, name, checksum, resource, xml, deployed_at, version_tag`
+	InstanceCols     = `id, definition_id, definition_key, definition_version, business_key, state, version, incident_count, started_at, ended_at, event_seq,
+	parent_instance_id, parent_token_id, parent_element_id, call_depth`
 	TokenCols        = `id, instance_id, element_id, scope_id, state, flow, created_at`
 	VariableCols     = `instance_id, name, type, value, updated_at`
 	JobCols          = `id, kind, type, instance_id, token_id, element_id, definition_id, definition_key, retries, attempt, due_at, suspended, lock_owner, locked_until, repeat, last_error, error_details, created_at`
 	SubscriptionCols = `id, instance_id, token_id, element_id, definition_id, definition_key, message_name, correlation_key, created_at, kind`
 	UserTaskCols     = `id, instance_id, token_id, element_id, definition_key, name, assignee, candidate_groups, form_key, state, created_at, due_at, completed_at`
-	IncidentCols     = `id, instance_id, token_id, element_id, definition_key, job_id, type, message, details, state, created_at, resolved_at`
+	IncidentCols     = `id, instance_id, token_id, element_id, definition_key, job_id, type, message, details, state, created_at, resolved_at,
+	cause_incident_id`
 	EventCols        = `seq, id, instance_id, instance_seq, definition_id, definition_key, type, element_id, element_type, token_id, job_id, incident_id, time, data`
 	// EventInsertCols are the columns an insert gives (seq is handed out by the database).
 	EventInsertCols = `id, instance_id, instance_seq, definition_id, definition_key, type, element_id,
@@ -35,7 +37,7 @@ const (
 func (d *Dialect) ScanDefinition(s Scanner) (*store.Definition, error) {
 	var x store.Definition
 	if err := s.Scan(&x.ID, &x.Key, &x.Version, &x.Name, &x.Checksum, &x.Resource, &x.XML,
-		d.timeDest(&x.DeployedAt)); err != nil {
+		d.timeDest(&x.DeployedAt), &x.VersionTag); err != nil {
 		return nil, err
 	}
 	x.DeployedAt = utc(x.DeployedAt)
@@ -46,7 +48,8 @@ func (d *Dialect) ScanDefinition(s Scanner) (*store.Definition, error) {
 func (d *Dialect) ScanInstance(s Scanner) (*store.Instance, error) {
 	var in store.Instance
 	if err := s.Scan(&in.ID, &in.DefinitionID, &in.DefinitionKey, &in.DefinitionVersion, &in.BusinessKey, &in.State,
-		&in.Version, &in.IncidentCount, d.timeDest(&in.StartedAt), d.nullTimeDest(&in.EndedAt), &in.EventSeq); err != nil {
+		&in.Version, &in.IncidentCount, d.timeDest(&in.StartedAt), d.nullTimeDest(&in.EndedAt), &in.EventSeq,
+		&in.ParentInstanceID, &in.ParentTokenID, &in.ParentElementID, &in.CallDepth); err != nil {
 		return nil, err
 	}
 	in.StartedAt = utc(in.StartedAt)
@@ -133,7 +136,7 @@ func (d *Dialect) ScanUserTask(s Scanner) (*store.UserTask, error) {
 func (d *Dialect) ScanIncident(s Scanner) (*store.Incident, error) {
 	var in store.Incident
 	if err := s.Scan(&in.ID, &in.InstanceID, &in.TokenID, &in.ElementID, &in.DefinitionKey, &in.JobID, &in.Type,
-		&in.Message, &in.Details, &in.State, d.timeDest(&in.CreatedAt), d.nullTimeDest(&in.ResolvedAt)); err != nil {
+		&in.Message, &in.Details, &in.State, d.timeDest(&in.CreatedAt), d.nullTimeDest(&in.ResolvedAt), &in.CauseIncidentID); err != nil {
 		return nil, err
 	}
 	in.CreatedAt = utc(in.CreatedAt)

@@ -43,6 +43,8 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Dialect", testDialect},
 		{"Definitions", testDefinitions},
 		{"DefinitionDuplicate", testDefinitionDuplicate},
+		{"DefinitionLookups", testDefinitionLookups},
+		{"Calls", testCalls},
 		{"ApplyCreateAndLoad", testApplyCreateAndLoad},
 		{"ApplyUpdate", testApplyUpdate},
 		{"ApplyConflict", testApplyConflict},
