@@ -9,8 +9,8 @@ import (
 
 // Column lists, in the order the scan methods below read them.
 const (
-	DefinitionCols   = `id, key, version, name, checksum, resource, xml, deployed_at, version_tag`
-	InstanceCols     = `id, definition_id, definition_key, definition_version, business_key, state, version, incident_count, started_at, ended_at, event_seq,
+	DefinitionCols = `id, key, version, name, checksum, resource, xml, deployed_at, version_tag`
+	InstanceCols   = `id, definition_id, definition_key, definition_version, business_key, state, version, incident_count, started_at, ended_at, event_seq,
 	parent_instance_id, parent_token_id, parent_element_id, call_depth`
 	TokenCols        = `id, instance_id, element_id, scope_id, state, flow, created_at`
 	VariableCols     = `instance_id, name, type, value, updated_at`
@@ -19,7 +19,7 @@ const (
 	UserTaskCols     = `id, instance_id, token_id, element_id, definition_key, name, assignee, candidate_groups, form_key, state, created_at, due_at, completed_at`
 	IncidentCols     = `id, instance_id, token_id, element_id, definition_key, job_id, type, message, details, state, created_at, resolved_at,
 	cause_incident_id`
-	EventCols        = `seq, id, instance_id, instance_seq, definition_id, definition_key, type, element_id, element_type, token_id, job_id, incident_id, time, data`
+	EventCols = `seq, id, instance_id, instance_seq, definition_id, definition_key, type, element_id, element_type, token_id, job_id, incident_id, time, data`
 	// EventInsertCols are the columns an insert gives (seq is handed out by the database).
 	EventInsertCols = `id, instance_id, instance_seq, definition_id, definition_key, type, element_id,
 	element_type, token_id, job_id, incident_id, time, data`
