@@ -210,6 +210,37 @@ func NonInterrupting() Option { return bpmn.NonInterrupting() }
 // it takes only the messages whose key equals the value of expr on its instance.
 func CorrelationKey(expr string) Option { return bpmn.CorrelationKey(expr) }
 
+// VersionTag sets a process's version tag, which call activities bound by CallVersionTag
+// look for.
+func VersionTag(tag string) Option { return bpmn.VersionTag(tag) }
+
+// CallVersion makes a call activity start version n of its process (not the latest).
+func CallVersion(n int) Option { return bpmn.CallVersion(n) }
+
+// CallVersionTag makes a call activity start the newest version with the version tag.
+func CallVersionTag(tag string) Option { return bpmn.CallVersionTag(tag) }
+
+// CallDeployment makes a call activity start the version deployed with the caller.
+func CallDeployment() Option { return bpmn.CallDeployment() }
+
+// CallInAll passes every variable of the calling instance to the called one.
+func CallInAll() Option { return bpmn.CallInAll() }
+
+// CallOutAll passes every variable of the called instance back when it completes.
+func CallOutAll() Option { return bpmn.CallOutAll() }
+
+// CallIn sets the called instance's variable target to the value of the expression
+// source, evaluated on the calling instance.
+func CallIn(target, source string) Option { return bpmn.CallIn(target, source) }
+
+// CallOut sets the calling instance's variable target, when the called instance
+// completes, to the value of the expression source evaluated on the called instance.
+func CallOut(target, source string) Option { return bpmn.CallOut(target, source) }
+
+// CallBusinessKey gives the called instance the value of the expression as business key
+// ("execution.processBusinessKey": the caller's).
+func CallBusinessKey(expr string) Option { return bpmn.CallBusinessKey(expr) }
+
 // Duration is a timer that fires after an ISO 8601 duration ("PT1H") or expression.
 func Duration(d string) TimerSpec { return bpmn.Duration(d) }
 

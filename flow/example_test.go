@@ -450,3 +450,59 @@ func ExampleBuilder_CompensatedBy() {
 	// Output:
 	// completed [reserve charge ship refund release]
 }
+
+// A call activity starts an instance of another process and waits for it: here an
+// order calls its shipping process, passing the business key and the address, and gets
+// the tracking number back.
+func ExampleBuilder_CallActivity() {
+	ctx := context.Background()
+	eng, done := open(ctx)
+	defer done()
+
+	flow.HandleJSON(eng, "ship", func(ctx context.Context, job *flow.Job, in struct {
+		To string `json:"to"`
+	}) (map[string]any, error) {
+		return map[string]any{"tracking": "TRK-" + in.To}, nil
+	})
+	shipping := flow.Build("shipping", flow.VersionTag("2024.1")).
+		Start("start").
+		ServiceTask("ship", flow.JobType("ship")).
+		End("shipped")
+	order := flow.Build("order").
+		Start("placed").
+		CallActivity("shipIt", "shipping", flow.CallVersionTag("2024.1"),
+			flow.CallBusinessKey("execution.processBusinessKey"),
+			flow.CallIn("to", "address"), flow.CallOut("trackingNumber", "tracking")).
+		End("done")
+	for _, m := range []*flow.Builder{shipping, order} {
+		if _, err := eng.DeployModel(ctx, m); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := eng.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+
+	in, err := eng.StartInstance(ctx, "order", flow.StartOptions{BusinessKey: "order-7",
+		Variables: map[string]any{"address": "Berlin"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := eng.Await(ctx, in.ID); err != nil {
+		log.Fatal(err)
+	}
+	d, err := eng.Instance(ctx, in.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	called, err := eng.Instances(ctx, flow.InstanceQuery{ParentID: in.ID})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c := called.Instances[0]
+	fmt.Println(d.Instance.State, d.Variables["trackingNumber"])
+	fmt.Println(c.ProcessKey, c.BusinessKey, c.State, c.ParentActivity)
+	// Output:
+	// completed TRK-Berlin
+	// shipping order-7 completed shipIt
+}

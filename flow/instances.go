@@ -36,12 +36,16 @@ type Instance struct {
 	Incidents int
 	StartedAt time.Time
 	EndedAt   *time.Time
+	// ParentID is the instance whose call activity (ParentActivity) started this one
+	// ("" when it was not called).
+	ParentID       string
+	ParentActivity string
 }
 
 func instance(in *store.Instance) *Instance {
 	return &Instance{ID: in.ID, ProcessKey: in.DefinitionKey, ProcessVersion: in.DefinitionVersion,
 		BusinessKey: in.BusinessKey, State: State(in.State), Incidents: in.IncidentCount, StartedAt: in.StartedAt,
-		EndedAt: in.EndedAt}
+		EndedAt: in.EndedAt, ParentID: in.ParentInstanceID, ParentActivity: in.ParentElementID}
 }
 
 // StartOptions are the optional parts of StartInstance.
@@ -140,6 +144,8 @@ type InstanceQuery struct {
 	ProcessKey  string
 	BusinessKey string
 	States      []State
+	// ParentID selects the instances that this instance's call activities started.
+	ParentID string
 	// Limit is the page size (default 50, at most 1000).
 	Limit int
 	// After is the Next of the previous page.
@@ -155,7 +161,8 @@ type InstancePage struct {
 
 // Instances lists instances, newest first, a page at a time.
 func (e *Engine) Instances(ctx context.Context, q InstanceQuery) (*InstancePage, error) {
-	f := store.InstanceFilter{DefinitionKey: q.ProcessKey, BusinessKey: q.BusinessKey, Limit: q.Limit, After: q.After}
+	f := store.InstanceFilter{DefinitionKey: q.ProcessKey, BusinessKey: q.BusinessKey, ParentInstanceID: q.ParentID,
+		Limit: q.Limit, After: q.After}
 	for _, s := range q.States {
 		f.States = append(f.States, string(s))
 	}

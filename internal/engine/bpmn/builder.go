@@ -1,6 +1,7 @@
 package bpmn
 
 import (
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"strconv"
@@ -204,6 +205,76 @@ func Input(target, source string) Option {
 // Output adds an output mapping: target receives the value of the expression source.
 func Output(target, source string) Option {
 	return onNode("Output", func(e *Element) { e.Task.Outputs = append(e.Task.Outputs, Mapping{Source: source, Target: target}) })
+}
+
+// VersionTag sets the process's version tag (camunda:versionTag), which call activities
+// bound by version tag (CallVersionTag) look for.
+func VersionTag(tag string) Option {
+	return func(t *optTarget) {
+		if t.proc == nil {
+			t.errorf("option VersionTag applies to processes, not nodes")
+			return
+		}
+		t.proc.Extra.Attrs = append(filterAttrs(t.proc.Extra.Attrs, func(a xml.Attr) bool {
+			return a.Name.Space != NSCamunda || a.Name.Local != "versionTag"
+		}), xml.Attr{Name: xml.Name{Space: NSCamunda, Local: "versionTag"}, Value: tag})
+	}
+}
+
+func onCall(option string, fn func(c *CallDefinition)) Option {
+	return onNode(option, func(e *Element) { fn(&e.Call) }, KindCallActivity)
+}
+
+// CallVersion makes a call activity start version n of its process (not the latest).
+func CallVersion(n int) Option {
+	return onCall("CallVersion", func(c *CallDefinition) {
+		c.Binding, c.Version, c.VersionTag = BindingVersion, strconv.Itoa(n), ""
+	})
+}
+
+// CallVersionTag makes a call activity start the newest version of its process with the
+// version tag (see VersionTag).
+func CallVersionTag(tag string) Option {
+	return onCall("CallVersionTag", func(c *CallDefinition) {
+		c.Binding, c.Version, c.VersionTag = BindingVersionTag, "", tag
+	})
+}
+
+// CallDeployment makes a call activity start the version of its process deployed with
+// the calling process (the same document).
+func CallDeployment() Option {
+	return onCall("CallDeployment", func(c *CallDefinition) {
+		c.Binding, c.Version, c.VersionTag = BindingDeployment, "", ""
+	})
+}
+
+// CallInAll passes every variable of the calling instance to the called one.
+func CallInAll() Option { return onCall("CallInAll", func(c *CallDefinition) { c.InAll = true }) }
+
+// CallOutAll passes every variable of the called instance back when it completes.
+func CallOutAll() Option { return onCall("CallOutAll", func(c *CallDefinition) { c.OutAll = true }) }
+
+// CallIn passes a value to the called instance: its variable target gets the value of
+// the expression source, evaluated on the calling instance.
+func CallIn(target, source string) Option {
+	return onCall("CallIn", func(c *CallDefinition) {
+		c.In = append(c.In, CallMapping{SourceExpression: source, Target: target})
+	})
+}
+
+// CallOut passes a value back when the called instance completes: the calling
+// instance's variable target gets the value of the expression source, evaluated on the
+// called instance.
+func CallOut(target, source string) Option {
+	return onCall("CallOut", func(c *CallDefinition) {
+		c.Out = append(c.Out, CallMapping{SourceExpression: source, Target: target})
+	})
+}
+
+// CallBusinessKey gives the called instance the value of the expression as its business
+// key ("execution.processBusinessKey" passes the caller's on).
+func CallBusinessKey(expr string) Option {
+	return onCall("CallBusinessKey", func(c *CallDefinition) { c.BusinessKey = expr })
 }
 
 // ErrorEnd makes an end event throw the BPMN error with the given code.
@@ -568,6 +639,14 @@ func (b *Builder) ConditionalCatch(id, expr string, opts ...Option) *Builder {
 	return b.add(KindIntermediateCatchEvent, id, opts, func(e *Element) {
 		e.Event = &EventDefinition{ID: id + "_def", Type: EventConditional, Condition: expr}
 	})
+}
+
+// CallActivity adds a call activity that starts an instance of the process processKey
+// (its latest version unless CallVersion, CallVersionTag or CallDeployment says
+// otherwise) and waits until it ends. Nothing passes between the two instances unless
+// CallInAll, CallIn, CallOutAll, CallOut or CallBusinessKey say so.
+func (b *Builder) CallActivity(id, processKey string, opts ...Option) *Builder {
+	return b.add(KindCallActivity, id, opts, func(e *Element) { e.CalledElement = processKey })
 }
 
 // SubProcess adds an embedded subprocess whose content inner builds (from its own start

@@ -185,3 +185,42 @@ func TestBuilderErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestBuilderCallActivity: a call activity built in Go exports Camunda 7's extensions and
+// imports back to the same settings; a version tag is the process's.
+func TestBuilderCallActivity(t *testing.T) {
+	t.Parallel()
+	d, err := Build("order", VersionTag("v3")).
+		Start("s").
+		CallActivity("call", "invoice", CallVersion(2), CallInAll(), CallIn("total", "amount * 2"),
+			CallOut("no", "invoiceNo"), CallOutAll(), CallBusinessKey("execution.processBusinessKey")).
+		End("e").
+		Definitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseBytes(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := CallDefinition{Binding: BindingVersion, Version: "2", InAll: true, OutAll: true,
+		In:  []CallMapping{{SourceExpression: "amount * 2", Target: "total"}},
+		Out: []CallMapping{{SourceExpression: "invoiceNo", Target: "no"}}, BusinessKey: "execution.processBusinessKey"}
+	el := NewIndex(back).Element("call")
+	if el.CalledElement != "invoice" || !reflect.DeepEqual(el.Call, want) {
+		t.Errorf("call activity after export and import: %q %+v\n%s", el.CalledElement, el.Call, out)
+	}
+	if tag := back.Process("order").VersionTag(); tag != "v3" {
+		t.Errorf("version tag %q", tag)
+	}
+	if r := Check(back).Process("order"); !r.OK() {
+		t.Errorf("check: %+v", r)
+	}
+	if _, err := Build("p").Start("s").ServiceTask("t", JobType("x"), CallVersion(1)).Definitions(); err == nil {
+		t.Error("CallVersion on a service task was accepted")
+	}
+}
