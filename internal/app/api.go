@@ -162,7 +162,8 @@ var instanceStates = map[string]bool{
 
 func (a *api) instances(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.InstanceFilter{DefinitionKey: q.Get("definition"), BusinessKey: q.Get("businessKey"), After: q.Get("after")}
+	f := store.InstanceFilter{DefinitionKey: q.Get("definition"), BusinessKey: q.Get("businessKey"),
+		ParentInstanceID: q.Get("parent"), After: q.Get("after")}
 	for _, s := range splitList(q.Get("state")) {
 		if !instanceStates[s] {
 			a.fail(w, r, fmt.Errorf("%w: unknown state %q", errBadRequest, s))
@@ -363,11 +364,17 @@ type instanceJSON struct {
 	IncidentCount     int        `json:"incidentCount"`
 	StartedAt         time.Time  `json:"startedAt"`
 	EndedAt           *time.Time `json:"endedAt,omitempty"`
+	// A called instance names its caller: the instance, its token and call activity.
+	ParentInstanceID string `json:"parentInstanceId,omitempty"`
+	ParentTokenID    string `json:"parentTokenId,omitempty"`
+	ParentElementID  string `json:"parentElementId,omitempty"`
+	CallDepth        int    `json:"callDepth,omitempty"`
 }
 
 func instanceView(i *store.Instance) instanceJSON {
 	return instanceJSON{ID: i.ID, DefinitionID: i.DefinitionID, DefinitionKey: i.DefinitionKey, DefinitionVersion: i.DefinitionVersion,
-		BusinessKey: i.BusinessKey, State: i.State, IncidentCount: i.IncidentCount, StartedAt: i.StartedAt, EndedAt: i.EndedAt}
+		BusinessKey: i.BusinessKey, State: i.State, IncidentCount: i.IncidentCount, StartedAt: i.StartedAt, EndedAt: i.EndedAt,
+		ParentInstanceID: i.ParentInstanceID, ParentTokenID: i.ParentTokenID, ParentElementID: i.ParentElementID, CallDepth: i.CallDepth}
 }
 
 type tokenJSON struct {

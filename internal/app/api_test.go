@@ -113,6 +113,31 @@ func TestAPIStalledFilter(t *testing.T) {
 	if got := list(""); len(got) != 2 {
 		t.Errorf("no filter: %v, want both", got)
 	}
+	// A called instance is listed by its caller (parent=), and names it.
+	caller, err := bpmn.Build("caller").Start("start").CallActivity("call", "review").End("end").Definitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.DeployModel(ctx, "caller.bpmn", caller); err != nil {
+		t.Fatal(err)
+	}
+	parent, err := e.StartInstance(ctx, "caller", engine.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var called struct {
+		Instances []struct {
+			DefinitionKey    string `json:"definitionKey"`
+			ParentInstanceID string `json:"parentInstanceId"`
+			ParentElementID  string `json:"parentElementId"`
+			CallDepth        int    `json:"callDepth"`
+		} `json:"instances"`
+	}
+	if code := get("/api/instances?parent="+parent.ID, &called); code != http.StatusOK || len(called.Instances) != 1 ||
+		called.Instances[0].DefinitionKey != "review" || called.Instances[0].ParentInstanceID != parent.ID ||
+		called.Instances[0].ParentElementID != "call" || called.Instances[0].CallDepth != 1 {
+		t.Errorf("parent=%s: %d %+v", parent.ID, code, called)
+	}
 	for _, p := range []string{"stalled", "hasIncident"} {
 		var e errorBody
 		if code := get("/api/instances?"+p+"=maybe", &e); code != http.StatusBadRequest || !strings.Contains(e.Error, p+`="maybe"`) {

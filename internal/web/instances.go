@@ -39,10 +39,10 @@ func (s *server) parseInstanceFilter(c echo.Context, q url.Values) (store.Instan
 	form := pages.InstanceFilterForm{
 		State: q.Get("state"), Process: q.Get("process"), Version: q.Get("version"), BusinessKey: q.Get("businessKey"),
 		VarName: q.Get("var"), VarValue: q.Get("value"), From: q.Get("from"), To: q.Get("to"),
-		HasIncident: q.Get("hasIncident"), WaitingAt: q.Get("waitingAt"), Stalled: q.Get("stalled"),
+		HasIncident: q.Get("hasIncident"), WaitingAt: q.Get("waitingAt"), Stalled: q.Get("stalled"), Parent: q.Get("parent"),
 	}
 	f := store.InstanceFilter{DefinitionKey: form.Process, BusinessKey: form.BusinessKey, WaitingAt: form.WaitingAt,
-		After: q.Get("after"), Limit: defaultPage}
+		ParentInstanceID: form.Parent, After: q.Get("after"), Limit: defaultPage}
 	for st := range strings.SplitSeq(form.State, ",") {
 		if st = strings.TrimSpace(st); st == "" {
 			continue
@@ -204,6 +204,16 @@ func (s *server) instance(c echo.Context) error {
 	}
 	p.Names = elementNames(model)
 	p.Unserved = s.unservedOfJobs(d.Jobs)
+	if in.ParentInstanceID != "" {
+		if p.Parent, err = s.eng.GetInstanceRow(ctx, in.ParentInstanceID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	called, err := s.eng.ListInstances(ctx, store.InstanceFilter{ParentInstanceID: in.ID, Limit: calledShown})
+	if err != nil {
+		return err
+	}
+	p.Called, p.CalledMore = called.Instances, called.Next != ""
 	if proc := model.Process(in.DefinitionKey); proc != nil && proc.Name != "" {
 		p.DefinitionName = proc.Name
 	}
@@ -320,6 +330,10 @@ func compensationRows(hist []*store.Event, names map[string]string) (rows []page
 	}
 	return rows, len(open) > 0
 }
+
+// calledShown is how many called instances the instance page lists (the rest are a link
+// to the instance list filtered by parent).
+const calledShown = 50
 
 func variableRow(v *store.Variable) pages.VariableRow {
 	r := pages.VariableRow{Name: v.Name, Type: v.Type, UpdatedAt: v.UpdatedAt,

@@ -786,7 +786,7 @@ func liveTopic(c echo.Context) string {
 // topicParams are the query parameters each live page reads; a topic keeps only these.
 var topicParams = map[string][]string{
 	"process":   {"version"},
-	"instances": {"state", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident", "waitingAt", "stalled", "after", "limit"},
+	"instances": {"state", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident", "waitingAt", "stalled", "parent", "after", "limit"},
 	"incidents": {"state", "process"},
 }
 

@@ -97,3 +97,11 @@ func stepFor(t string) string {
 	}
 	return "1"
 }
+
+// calledCount is the count of the called instances listed: "50+" when there are more.
+func calledCount(n int, more bool) string {
+	if more {
+		return strconv.Itoa(n) + "+"
+	}
+	return strconv.Itoa(n)
+}

@@ -116,6 +116,8 @@ type InstanceFilterForm struct {
 	HasIncident string
 	WaitingAt   string
 	Stalled     string
+	// Parent lists the instances one instance's call activities started.
+	Parent string
 }
 
 // InstancesProps is the instance list.
@@ -151,6 +153,12 @@ type InstanceProps struct {
 	// (from the history); Compensating is true while a throw event waits for handlers.
 	Compensation []CompensationRow
 	Compensating bool
+	// Parent is the instance whose call activity started this one (nil when it was not
+	// called, or the caller is gone); Called are the instances this one's call
+	// activities started, newest first, at most a page (CalledMore: there are more).
+	Parent     *store.Instance
+	Called     []*store.Instance
+	CalledMore bool
 }
 
 // CompensationRow is one completed activity that compensation undid (or is undoing):
