@@ -425,7 +425,7 @@ func (r *run) takeNotices(child *store.Instance, notices []callNotice) error {
 				r.openIncident(tok, n, store.IncidentExpression, fmt.Sprintf("call activity %q: %v", n.el.ID, err), "", "")
 				continue
 			}
-			if err := r.leave(tok, n, n.out); err != nil {
+			if err := r.next(tok, n); err != nil {
 				return err
 			}
 		case calledThrew:
