@@ -146,8 +146,11 @@ func (r *run) varsChangedFor(names []string) {
 // event runs. Tokens are visited in creation order, so what fires first is the same on
 // every run.
 func (r *run) evalConditions() error {
-	changed, arrived := r.condVars, r.condArrived
-	r.condDirty, r.condVars, r.condArrived = false, nil, nil
+	changed, arrived, entered := r.condVars, r.condArrived, r.condScopes
+	r.condDirty, r.condVars, r.condArrived, r.condScopes = false, nil, nil, nil
+	if err := r.evalEventSubConditions(changed, entered); err != nil {
+		return err
+	}
 	var toks []*store.Token
 	if len(changed) > 0 {
 		for _, t := range r.tokens {

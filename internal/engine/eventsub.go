@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -90,9 +91,95 @@ func (r *run) armScope(scope *store.Token, subs []*node) error {
 			r.putSubscription(scope, st, scopeID, rows[i].key)
 		case st.signalName != "":
 			r.subscribeSignal(scope, st, scopeID)
+		case st.condition != nil:
+			// Armed as a check when the tokens stand still: a condition already true
+			// starts the event subprocess (as a conditional boundary event fires).
+			if r.condScopes == nil {
+				r.condScopes = map[string]bool{}
+			}
+			r.condScopes[scopeID] = true
+			r.condDirty = true
 		}
 	}
 	return nil
+}
+
+// evalEventSubConditions checks the conditional starts of the event subprocesses of the
+// running scopes: after a variable change (changed) those of every scope (one with
+// camunda:variableName only when that variable changed), and those of the scopes just
+// entered (entered). A condition that holds starts its event subprocess; a scope an
+// interrupting event subprocess took over checks no more. Scopes are visited in id order
+// (the process first), so what fires is the same on every run.
+func (r *run) evalEventSubConditions(changed, entered map[string]bool) error {
+	if !r.p.condStarts {
+		return nil
+	}
+	var scopes []string
+	if len(changed) > 0 {
+		if hasCondStart(r.p.eventSubs) {
+			scopes = append(scopes, "")
+		}
+		for _, t := range r.tokens {
+			if n := r.p.nodes[t.ElementID]; n != nil && hasCondStart(n.eventSubs) && t.State == store.TokenActive {
+				scopes = append(scopes, t.ID)
+			}
+		}
+	} else {
+		for id := range entered {
+			scopes = append(scopes, id)
+		}
+	}
+	slices.Sort(scopes)
+	for _, id := range scopes {
+		if (id == "" && r.ended()) || (id != "" && r.tokens[id] == nil) || r.scopeInterrupted(id) {
+			continue
+		}
+		for _, es := range r.eventSubsOf(id) {
+			st := es.trigger
+			if st.condition == nil || !(entered[id] || st.condVar == "" || changed[st.condVar]) {
+				continue
+			}
+			ok, err := r.conditionHolds(st)
+			if err != nil {
+				// As for conditional boundary events: the command that made the check
+				// fails (there is no token of the event subprocess to hold an incident).
+				return fmt.Errorf("condition of start event %q failed: %v: %w", st.el.ID, err, ErrInvalidInput)
+			}
+			if !ok {
+				continue
+			}
+			if err := r.triggerEventSub(id, es, nil); err != nil {
+				return err
+			}
+			if st.el.IsInterrupting {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+func hasCondStart(subs []*node) bool {
+	for _, es := range subs {
+		if es.trigger != nil && es.trigger.condition != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// scopeInterrupted reports whether an interrupting event subprocess runs in the scope
+// scopeID: its starts are then disarmed (conditional starts have no row to remove).
+func (r *run) scopeInterrupted(scopeID string) bool {
+	for _, t := range r.tokens {
+		if t.ScopeID != scopeID {
+			continue
+		}
+		if n := r.p.nodes[t.ElementID]; n != nil && n.el.TriggeredByEvent && n.trigger != nil && n.trigger.el.IsInterrupting {
+			return true
+		}
+	}
+	return false
 }
 
 // disarmScope removes the armed start events of the event subprocesses of the scope

@@ -28,6 +28,8 @@ type plan struct {
 	// event), so variable changes are checked against it (run.evalConditions). Processes
 	// without one pay nothing for conditions.
 	conditional bool
+	// condStarts: some event subprocess has a conditional start (evalEventSubConditions).
+	condStarts bool
 	// eventSubs are the event subprocesses at process level (see node.eventSubs).
 	eventSubs []*node
 	// inclusiveJoins: some inclusive gateway has several incoming flows, so the end of
@@ -587,6 +589,10 @@ func (c *compiler) compileConditional(n *node, ev *bpmn.EventDefinition) {
 		if n.attachedTo != nil {
 			n.attachedTo.conditional = true
 			c.p.conditional = true
+		}
+	case bpmn.KindStartEvent:
+		if n.eventSub() != nil {
+			c.p.conditional, c.p.condStarts = true, true
 		}
 	}
 }

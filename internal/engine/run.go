@@ -84,6 +84,9 @@ type run struct {
 	condDirty   bool
 	condVars    map[string]bool
 	condArrived map[string]bool
+	// condScopes are the scopes entered (ids, "" for the process) whose event
+	// subprocesses have conditional starts, to check once the tokens stand still.
+	condScopes map[string]bool
 	// signals are the broadcasts this command's events threw, written by flush.
 	signals []*store.Signal
 

@@ -638,7 +638,7 @@ func eventSubStartUnsupported(e *Element, ev EventType) string {
 	switch ev {
 	case EventNone:
 		return "" // a problem, not an unsupported element: see eventSubprocess
-	case EventTimer, EventMessage, EventEscalation, EventSignal:
+	case EventTimer, EventMessage, EventEscalation, EventSignal, EventConditional:
 		return ""
 	case EventError:
 		if !e.IsInterrupting {

@@ -1,0 +1,63 @@
+package engine_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/event"
+)
+
+// TestConditionalEventSubprocesses runs a Camunda Modeler (Camunda 7) model with two
+// conditional starts at process level: a non-interrupting one fires at each change of its
+// variable while its condition holds, an interrupting one ends the rest; a condition
+// already true when the scope begins fires at once.
+func TestConditionalEventSubprocesses(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		v.deploy("eventsub_conditional.bpmn")
+		inst := v.startInstance("claim", map[string]any{"priority": 1, "status": "open"})
+		set := func(vars map[string]any) {
+			t.Helper()
+			if err := v.e.SetVariables(v.ctx, inst.ID, vars); err != nil {
+				t.Fatal(err)
+			}
+		}
+		paged := func() int {
+			n := 0
+			for _, ev := range v.detail(inst.ID).History {
+				if ev.Type == event.ElementLeft && ev.ElementID == "paged" {
+					n++
+				}
+			}
+			return n
+		}
+		if got := v.tokensAt(inst.ID); !slices.Equal(got, []string{"assess"}) || paged() != 0 {
+			t.Fatalf("tokens %v, paged %d", got, paged())
+		}
+		set(map[string]any{"priority": 9})
+		set(map[string]any{"priority": 10})
+		set(map[string]any{"note": "priority is not touched"})
+		if n := paged(); n != 2 {
+			t.Errorf("paged %d times, want 2 (each change of priority while above 5)", n)
+		}
+		set(map[string]any{"status": "reviewed"})
+		if got := v.tokensAt(inst.ID); !slices.Equal(got, []string{"assess"}) {
+			t.Fatalf("tokens %v", got)
+		}
+		set(map[string]any{"status": "withdrawn"})
+		d := v.detail(inst.ID)
+		if d.Instance.State != store.InstanceCompleted || len(d.Tokens) != 0 {
+			t.Fatalf("after withdrawn: %s %v", d.Instance.State, d.Tokens)
+		}
+		if got := v.visited(inst.ID); !slices.Contains(got, "closed") || slices.Contains(got, "assessed") {
+			t.Errorf("path %v", got)
+		}
+
+		// Already true when the instance starts: the interrupting start fires at once.
+		early := v.startInstance("claim", map[string]any{"priority": 1, "status": "withdrawn"})
+		if d := v.detail(early.ID); d.Instance.State != store.InstanceCompleted || !slices.Contains(v.visited(early.ID), "closed") {
+			t.Errorf("started withdrawn: %s, path %v", d.Instance.State, v.visited(early.ID))
+		}
+	})
+}
