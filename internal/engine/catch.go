@@ -77,6 +77,20 @@ func (r *run) findCatcher(tok *store.Token, typ bpmn.EventType, code string) *ca
 // element.cancelled of an interrupted activity), an event subprocess starts. data goes
 // into the element.entered of the boundary or start event.
 func (r *run) fireCatcher(c *catcher, reason string, data map[string]any) error {
+	if c.at.errorCodeVar != "" || c.at.errorMessageVar != "" {
+		// Camunda 7's errorCodeVariable and errorMessageVariable: the error caught, for
+		// the path that handles it.
+		vars := map[string]any{}
+		if c.at.errorCodeVar != "" {
+			vars[c.at.errorCodeVar] = data["errorCode"]
+		}
+		if c.at.errorMessageVar != "" {
+			vars[c.at.errorMessageVar] = data["errorMessage"]
+		}
+		if err := r.setVariables(vars, c.host, c.at); err != nil {
+			return err
+		}
+	}
 	if c.eventSub != nil {
 		return r.triggerEventSub(c.scopeID, c.eventSub, data)
 	}

@@ -172,6 +172,14 @@ func TestEventSubprocessesAtProcessLevel(t *testing.T) {
 		if data.ErrorCode != "PAYMENT_FAILED" || data.ErrorMessage != "card declined" {
 			t.Errorf("error start entered with %+v", data)
 		}
+		// camunda:errorCodeVariable and errorMessageVariable hold what was caught.
+		vars := map[string]string{}
+		for _, va := range v.detail(declined.ID).Variables {
+			vars[va.Name] = string(va.Value)
+		}
+		if vars["failure"] != `"PAYMENT_FAILED"` || vars["failureMessage"] != `"card declined"` {
+			t.Errorf("error variables %v", vars)
+		}
 		v.completeTask(declined.ID, "notifyCustomer", nil)
 		v.waitState(declined.ID, store.InstanceCompleted)
 		if got := v.visited(declined.ID); !slices.Contains(got, "paymentEnd") || slices.Contains(got, "pack") {

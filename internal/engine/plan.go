@@ -74,6 +74,9 @@ type node struct {
 	// errorCode is the code an error end event throws, or a boundary error catches
 	// ("" on a boundary: catch every error).
 	errorCode string
+	// errorCodeVar and errorMessageVar name the variables a catching error event sets to
+	// the code and message it caught (camunda:errorCodeVariable, errorMessageVariable).
+	errorCodeVar, errorMessageVar string
 	// signalName is the signal a signal event throws, waits for or starts on.
 	signalName string
 	// escalationCode is the code an escalation event throws, or a boundary escalation
@@ -508,6 +511,17 @@ func (c *compiler) compileMessage(n *node, ev *bpmn.EventDefinition) {
 // compileError resolves the code an error event throws or catches (its name when it
 // has no code; no reference: a boundary catches every error).
 func (c *compiler) compileError(n *node, ev *bpmn.EventDefinition) {
+	for _, a := range ev.Extra.Attrs {
+		if a.Name.Space != bpmn.NSCamunda {
+			continue
+		}
+		switch a.Name.Local {
+		case "errorCodeVariable":
+			n.errorCodeVar = strings.TrimSpace(a.Value)
+		case "errorMessageVariable":
+			n.errorMessageVar = strings.TrimSpace(a.Value)
+		}
+	}
 	if ev.ErrorRef == "" {
 		return
 	}
