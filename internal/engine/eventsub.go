@@ -17,8 +17,11 @@ import (
 // are armed, as rows owned by the scope: a timer start is a timer job, a message start a
 // subscription (its correlation key evaluated when the scope begins), a signal start a
 // signal subscription (signal.go delivers it through catchSignalStart), each with TokenID
-// = the scope id ("" at process level) and ElementID = the start event. They go with the
-// scope: a subprocess token that leaves disarms them (leave → disarmScope), one that is
+// = the scope id ("" at process level) and ElementID = the start event. A conditional
+// start has no row: entering the scope asks for a check once the tokens stand still, and
+// every variable change does too (evalEventSubConditions, from evalConditions); a scope an
+// interrupting event subprocess took over checks no more. The rows go with the
+// scope: a subprocess token that ends disarms them (completeScope → disarmScope), one that is
 // cancelled takes them along (cancelTokens drops what a token waits on), and the end of
 // the instance disarms the process level (complete, CancelInstance). Starts that wait for
 // something thrown inside the scope (error, escalation) arm nothing: the throw looks
