@@ -252,7 +252,6 @@ func (r *run) callActivity(tok *store.Token, n *node) error {
 	return r.takeNotices(child.inst, child.notices)
 }
 
-
 // calledPlan finds the plan a call activity starts, by its binding. why is set, and the
 // plan nil, when there is none (an incident, not an error of the command).
 func (r *run) calledPlan(n *node, key string, env map[string]any) (p *plan, why string, err error) {
