@@ -20,7 +20,7 @@ func CompletedCounts(events []*Event) []ElementCount {
 	var out []ElementCount
 	var index map[[2]string]int
 	for _, e := range events {
-		if e.Type != event.ElementLeft || e.ElementID == "" {
+		if e.Type != event.ElementLeft || e.ElementID == "" || e.ElementType == event.ElementTypeMultiInstanceBody {
 			continue
 		}
 		i := -1

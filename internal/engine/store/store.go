@@ -373,6 +373,10 @@ const (
 	// TokenLeaving: the token's element is done but no outgoing flow could be taken (a
 	// condition failed or none held): it waits on an incident, and a retry chooses again.
 	TokenLeaving = "leaving"
+	// TokenMultiInstance: the token is the body of a multi-instance activity or standard
+	// loop at its element; its inner instances are the tokens in its scope at the same
+	// element.
+	TokenMultiInstance = "multiInstance"
 )
 
 // Token is where an instance stands.
@@ -404,10 +408,20 @@ const (
 // Variable is one instance variable; Value is its JSON encoding.
 type Variable struct {
 	InstanceID string
-	Name       string
-	Type       string
-	Value      json.RawMessage
-	UpdatedAt  time.Time
+	// Scope is the id of the token whose scope holds the variable: a subprocess's, a
+	// multi-instance body's or inner instance's, or a task's with input mappings ("" for
+	// the process). The engine deletes a scope's variables when the scope ends.
+	Scope     string
+	Name      string
+	Type      string
+	Value     json.RawMessage
+	UpdatedAt time.Time
+}
+
+// VariableKey names one variable of an instance: its scope and name.
+type VariableKey struct {
+	Scope string
+	Name  string
 }
 
 // Job kinds.
@@ -694,7 +708,7 @@ type Change struct {
 	PutTokens       []*Token
 	DeleteTokens    []string
 	PutVariables    []*Variable
-	DeleteVariables []string // names
+	DeleteVariables []VariableKey
 	PutJobs         []*Job
 	DeleteJobs      []string
 	PutSubs         []*Subscription

@@ -131,12 +131,12 @@ func tokenArgs(tks []*store.Token) []any {
 
 func variableArgs(vs []*store.Variable, vals []string) []any {
 	n := len(vs)
-	inst, name, typ := make([]string, n), make([]string, n), make([]string, n)
+	inst, name, typ, scope := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	updated := make([]time.Time, n)
 	for i, v := range vs {
-		inst[i], name[i], typ[i], updated[i] = v.InstanceID, v.Name, v.Type, v.UpdatedAt
+		inst[i], name[i], typ[i], updated[i], scope[i] = v.InstanceID, v.Name, v.Type, v.UpdatedAt, v.Scope
 	}
-	return []any{inst, name, typ, vals, updated}
+	return []any{inst, name, typ, vals, updated, scope}
 }
 
 func jobArgs(js []*store.Job) []any {

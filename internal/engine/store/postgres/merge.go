@@ -118,11 +118,11 @@ func mergeChanges(run []deferredChange) *merged {
 		for _, x := range c.PutTokens {
 			m.tokens.put(x.ID, x)
 		}
-		for _, name := range c.DeleteVariables {
-			m.variables.remove(c.Instance.ID + "\x00" + name)
+		for _, k := range c.DeleteVariables {
+			m.variables.remove(c.Instance.ID + "\x00" + k.Scope + "\x00" + k.Name)
 		}
 		for i, v := range c.PutVariables {
-			m.variables.put(v.InstanceID+"\x00"+v.Name, variableRow{v: v, val: d.vals[i]})
+			m.variables.put(v.InstanceID+"\x00"+v.Scope+"\x00"+v.Name, variableRow{v: v, val: d.vals[i]})
 		}
 		for _, id := range c.DeleteJobs {
 			m.jobs.remove(id)
@@ -185,11 +185,13 @@ func (m *merged) queue(b *pgx.Batch, lock bool) []statement {
 	}
 	del, vars := m.variables.split()
 	if len(del) > 0 {
-		inst, names := make([]string, len(del)), make([]string, len(del))
+		inst, scopes, names := make([]string, len(del)), make([]string, len(del)), make([]string, len(del))
 		for i, k := range del {
-			inst[i], names[i], _ = strings.Cut(k, "\x00")
+			var rest string
+			inst[i], rest, _ = strings.Cut(k, "\x00")
+			scopes[i], names[i], _ = strings.Cut(rest, "\x00")
 		}
-		exec("delete variables", deleteVariablesManySQL, inst, names)
+		exec("delete variables", deleteVariablesManySQL, inst, scopes, names)
 	}
 	if len(vars) > 0 {
 		vs, vals := make([]*store.Variable, len(vars)), make([]string, len(vars))

@@ -77,8 +77,8 @@ const (
 	WHERE i.id = u.id AND i.version = u.base RETURNING i.id)
 	SELECT cockpit_conflict(x.id, x.base + 1) FROM unnest($1::text[], $2::int8[]) AS x(id, base)
 	WHERE x.id NOT IN (SELECT id FROM done) LIMIT 1`
-	deleteVariablesManySQL = `DELETE FROM variables AS v USING unnest($1::text[], $2::text[]) AS d(i, n)
-	WHERE v.instance_id = d.i AND v.name = d.n`
+	deleteVariablesManySQL = `DELETE FROM variables AS v USING unnest($1::text[], $2::text[], $3::text[]) AS d(i, s, n)
+	WHERE v.instance_id = d.i AND v.scope = d.s AND v.name = d.n`
 
 	deleteTokensSQL = `DELETE FROM tokens WHERE id = ANY($1::text[])`
 	upsertTokensSQL = `INSERT INTO tokens (` + sqlstore.TokenCols + `)
@@ -87,8 +87,8 @@ const (
 	scope_id = excluded.scope_id, state = excluded.state, flow = excluded.flow, created_at = excluded.created_at`
 
 	upsertVariablesSQL = `INSERT INTO variables (` + sqlstore.VariableCols + `)
-	SELECT i, n, t, v::jsonb, u FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS x(i, n, t, v, u)
-	ON CONFLICT (instance_id, name) DO UPDATE SET type = excluded.type, value = excluded.value, updated_at = excluded.updated_at`
+	SELECT i, n, t, v::jsonb, u, s FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) AS x(i, n, t, v, u, s)
+	ON CONFLICT (instance_id, scope, name) DO UPDATE SET type = excluded.type, value = excluded.value, updated_at = excluded.updated_at`
 
 	deleteJobsSQL = `DELETE FROM jobs WHERE id = ANY($1::text[])`
 

@@ -21,7 +21,7 @@ const (
 	pad8      = pad7 + `, NULL`
 	pad9      = pad7 + `, NULL, NULL`
 	pad11     = pad9 + `, NULL, NULL`
-	pad13     = pad11 + `, NULL, NULL`
+	pad12     = pad11 + `, NULL`
 )
 
 // Row kinds of qLoadInstance.
@@ -93,7 +93,7 @@ var stmtSQL = [numStmts]string{
 	// the widest row (a job); branches come out in order.
 	qLoadInstance: `SELECT 0, ` + sqlstore.InstanceCols + pad3 + ` FROM instances WHERE id = ?1
 	UNION ALL SELECT 1, ` + sqlstore.TokenCols + pad11 + ` FROM tokens WHERE instance_id = ?1
-	UNION ALL SELECT 2, ` + sqlstore.VariableCols + pad13 + ` FROM variables WHERE instance_id = ?1
+	UNION ALL SELECT 2, ` + sqlstore.VariableCols + pad12 + ` FROM variables WHERE instance_id = ?1
 	UNION ALL SELECT 3, ` + sqlstore.JobCols + ` FROM jobs WHERE instance_id = ?1
 	UNION ALL SELECT 4, ` + sqlstore.SubscriptionCols + pad8 + ` FROM subscriptions WHERE instance_id = ?1
 	UNION ALL SELECT 5, ` + sqlstore.UserTaskCols + pad5 + ` FROM user_tasks WHERE instance_id = ?1 AND state = 'open'
@@ -113,10 +113,10 @@ var stmtSQL = [numStmts]string{
 
 	qDeleteToken: `DELETE FROM tokens WHERE id = ?`,
 
-	qUpsertVariable: `INSERT INTO variables (` + sqlstore.VariableCols + `) VALUES (?, ?, ?, ?, ?)
-	ON CONFLICT (instance_id, name) DO UPDATE SET type = excluded.type, value = excluded.value, updated_at = excluded.updated_at`,
+	qUpsertVariable: `INSERT INTO variables (` + sqlstore.VariableCols + `) VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT (instance_id, scope, name) DO UPDATE SET type = excluded.type, value = excluded.value, updated_at = excluded.updated_at`,
 
-	qDeleteVariable: `DELETE FROM variables WHERE instance_id = ? AND name = ?`,
+	qDeleteVariable: `DELETE FROM variables WHERE instance_id = ? AND scope = ? AND name = ?`,
 
 	qDeleteSubscription: `DELETE FROM subscriptions WHERE id = ?`,
 

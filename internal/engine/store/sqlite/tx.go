@@ -241,9 +241,9 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 		if c.Instance == nil {
 			return errors.New("apply: variables deleted without an instance")
 		}
-		for _, name := range c.DeleteVariables {
-			if _, err := t.exec(ctx, qDeleteVariable, c.Instance.ID, name); err != nil {
-				return fmt.Errorf("delete variable %q: %w", name, err)
+		for _, k := range c.DeleteVariables {
+			if _, err := t.exec(ctx, qDeleteVariable, c.Instance.ID, k.Scope, k.Name); err != nil {
+				return fmt.Errorf("delete variable %q: %w", k.Name, err)
 			}
 		}
 	}
@@ -252,7 +252,7 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 		if err != nil {
 			return fmt.Errorf("put variable %q: %w", v.Name, err)
 		}
-		if _, err := t.exec(ctx, qUpsertVariable, v.InstanceID, v.Name, v.Type, text, micros(v.UpdatedAt)); err != nil {
+		if _, err := t.exec(ctx, qUpsertVariable, v.InstanceID, v.Name, v.Type, text, micros(v.UpdatedAt), v.Scope); err != nil {
 			return writeErr(fmt.Sprintf("put variable %q", v.Name), err)
 		}
 	}

@@ -90,14 +90,14 @@ func (q *Queries) GetInstance(ctx context.Context, id string) (*store.Instance, 
 	return One(ctx, q.C, "get instance", "instance "+strconv.Quote(id), q.static(getInstance, id), q.D.ScanInstance)
 }
 
-// ListVariables returns the variables of the given instances, by instance id and name.
+// ListVariables returns the variables of the given instances (every scope), by instance id, scope and name.
 func (q *Queries) ListVariables(ctx context.Context, instanceIDs []string) ([]*store.Variable, error) {
 	if len(instanceIDs) == 0 {
 		return nil, nil
 	}
 	b := NewQuery(q.D, `SELECT `+VariableCols+` FROM variables`)
 	b.In(`instance_id`, false, instanceIDs)
-	b.Tail(` ORDER BY instance_id, name`)
+	b.Tail(` ORDER BY instance_id, scope, name`)
 	return All(ctx, q.C, fmt.Sprintf("list variables of %d instances", len(instanceIDs)), built(b), q.D.ScanVariable)
 }
 

@@ -13,7 +13,7 @@ const (
 	InstanceCols   = `id, definition_id, definition_key, definition_version, business_key, state, version, incident_count, started_at, ended_at, event_seq,
 	parent_instance_id, parent_token_id, parent_element_id, call_depth`
 	TokenCols        = `id, instance_id, element_id, scope_id, state, flow, created_at`
-	VariableCols     = `instance_id, name, type, value, updated_at`
+	VariableCols     = `instance_id, name, type, value, updated_at, scope`
 	JobCols          = `id, kind, type, instance_id, token_id, element_id, definition_id, definition_key, retries, attempt, due_at, suspended, lock_owner, locked_until, repeat, last_error, error_details, created_at`
 	SubscriptionCols = `id, instance_id, token_id, element_id, definition_id, definition_key, message_name, correlation_key, created_at, kind`
 	UserTaskCols     = `id, instance_id, token_id, element_id, definition_key, name, assignee, candidate_groups, form_key, state, created_at, due_at, completed_at`
@@ -71,7 +71,7 @@ func (d *Dialect) ScanToken(s Scanner) (*store.Token, error) {
 func (d *Dialect) ScanVariable(s Scanner) (*store.Variable, error) {
 	var v store.Variable
 	var value []byte
-	if err := s.Scan(&v.InstanceID, &v.Name, &v.Type, &value, d.timeDest(&v.UpdatedAt)); err != nil {
+	if err := s.Scan(&v.InstanceID, &v.Name, &v.Type, &value, d.timeDest(&v.UpdatedAt), &v.Scope); err != nil {
 		return nil, err
 	}
 	v.Value = value

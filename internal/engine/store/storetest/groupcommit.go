@@ -38,7 +38,7 @@ func testGroupCommit(t *testing.T, s store.Store) {
 			Events:       []*store.Event{ev("e1", "i1")}}},
 		{change: &store.Change{Instance: v(2, store.InstanceActive),
 			DeleteTokens: []string{"t1"}, PutTokens: []*store.Token{newToken("t2", "i1", "b", at(1))},
-			DeleteVariables: []string{"a"}, PutVariables: []*store.Variable{variable("i1", "b", `2`)},
+			DeleteVariables: []store.VariableKey{{Name: "a"}}, PutVariables: []*store.Variable{variable("i1", "b", `2`)},
 			DeleteJobs: []string{"j1"}, PutJobs: []*store.Job{job("j2")},
 			Events: []*store.Event{ev("e2", "i1")}}},
 		// Rolled back: nothing of it may show.
@@ -57,7 +57,7 @@ func testGroupCommit(t *testing.T, s store.Store) {
 			PutJobs:      []*store.Job{job("j3")},
 			Events:       []*store.Event{ev("e3", "i1"), ev("e4", "i1")}}},
 		{change: &store.Change{Instance: v(4, store.InstanceActive),
-			DeleteJobs: []string{"j3"}, DeleteVariables: []string{"b"},
+			DeleteJobs: []string{"j3"}, DeleteVariables: []store.VariableKey{{Name: "b"}},
 			Events: []*store.Event{ev("e5", "i1")}}},
 		{change: &store.Change{Instance: v(5, store.InstanceActive),
 			PutVariables: []*store.Variable{variable("i1", "b", `22`)},

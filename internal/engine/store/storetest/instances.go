@@ -133,7 +133,7 @@ func testApplyUpdate(t *testing.T, s store.Store) {
 		PutTokens:       []*store.Token{&tk1, newTk},
 		DeleteTokens:    []string{"i1-t2", "no-such-token"},
 		PutVariables:    []*store.Variable{amount, added},
-		DeleteVariables: []string{"note", "nothing", "no-such-variable"},
+		DeleteVariables: []store.VariableKey{{Name: "note"}, {Name: "nothing"}, {Name: "no-such-variable"}},
 		PutJobs:         []*store.Job{&job},
 		DeleteJobs:      []string{"i1-j2"},
 		DeleteSubs:      []string{"i1-s1"},
@@ -424,4 +424,46 @@ func testListVariables(t *testing.T, s store.Store) {
 	if len(none) != 0 {
 		t.Errorf("ListVariables(nil): %s", show(none))
 	}
+}
+
+// testVariableScopes: one name in several scopes is several variables; a scope's
+// variable is put, updated and deleted by (scope, name) alone; and within one
+// transaction (merged on PostgreSQL) the last write of each key wins, in command order.
+func testVariableScopes(t *testing.T, s store.Store) {
+	in := newInstance("i1", "order", at(0))
+	local := func(scope, name, value string) *store.Variable {
+		v := variable("i1", name, value)
+		v.Scope = scope
+		return v
+	}
+	x := variable("i1", "x", `1`)
+	xA, yA, xB := local("tA", "x", `2`), local("tA", "y", `"a"`), local("tB", "x", `3`)
+	apply(t, s, &store.Change{Instance: in, Created: true, PutVariables: []*store.Variable{x, xA, yA, xB}})
+	key := func(v *store.Variable) string { return v.Scope + "/" + v.Name }
+	same(t, "LoadInstance", byID(load(t, s, "i1").Variables, key), []*store.Variable{x, xA, yA, xB})
+	got := get(t, s, func(ctx context.Context, tx store.Tx) ([]*store.Variable, error) {
+		return tx.ListVariables(ctx, []string{"i1"})
+	})
+	same(t, "ListVariables", got, []*store.Variable{x, xA, yA, xB})
+
+	// Two commands in one transaction: the first ends scope tA and updates x in tB, the
+	// second starts scope tA again (a token's next task) with a new x.
+	in2 := *in
+	in2.Version = 2
+	xB2 := local("tB", "x", `4`)
+	in3 := in2
+	in3.Version = 3
+	xA3 := local("tA", "x", `5`)
+	apply(t, s,
+		&store.Change{Instance: &in2, PutVariables: []*store.Variable{xB2},
+			DeleteVariables: []store.VariableKey{{Scope: "tA", Name: "x"}, {Scope: "tA", Name: "y"}}},
+		&store.Change{Instance: &in3, PutVariables: []*store.Variable{xA3}},
+	)
+	same(t, "LoadInstance after the scopes changed", byID(load(t, s, "i1").Variables, key), []*store.Variable{x, xA3, xB2})
+
+	// Deleting a scope's variable leaves the same name elsewhere.
+	in4 := in3
+	in4.Version = 4
+	apply(t, s, &store.Change{Instance: &in4, DeleteVariables: []store.VariableKey{{Scope: "tB", Name: "x"}}})
+	same(t, "LoadInstance after a delete", byID(load(t, s, "i1").Variables, key), []*store.Variable{x, xA3})
 }

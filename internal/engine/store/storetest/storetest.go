@@ -58,6 +58,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Savepoint", testSavepoint},
 		{"GroupCommit", testGroupCommit},
 		{"ListVariables", testListVariables},
+		{"VariableScopes", testVariableScopes},
 		{"Events", testEvents},
 		{"EventsCommitOrder", testEventsCommitOrder},
 		{"Jobs", testJobs},
@@ -267,7 +268,7 @@ func byID[T any](rows []*T, id func(*T) string) []*T {
 func sortAggregate(a *store.Aggregate) *store.Aggregate {
 	c := *a
 	c.Tokens = byID(a.Tokens, func(x *store.Token) string { return x.ID })
-	c.Variables = byID(a.Variables, func(x *store.Variable) string { return x.Name })
+	c.Variables = byID(a.Variables, func(x *store.Variable) string { return x.Scope + "\x00" + x.Name })
 	c.Jobs = byID(a.Jobs, func(x *store.Job) string { return x.ID })
 	c.Subscriptions = byID(a.Subscriptions, func(x *store.Subscription) string { return x.ID })
 	c.Tasks = byID(a.Tasks, func(x *store.UserTask) string { return x.ID })
