@@ -70,7 +70,9 @@ func (e *Engine) StartInstance(ctx context.Context, processKey string, o StartOp
 // InstanceDetail is an instance with its variables and what it waits for.
 type InstanceDetail struct {
 	Instance
-	// Variables are JSON values (numbers are float64).
+	// Variables are the process's variables, JSON values (numbers are float64). The
+	// variables local to a subprocess, a multi-instance instance or a task's input
+	// mappings are not among them.
 	Variables map[string]any
 	// WaitingAt are the elements where its tokens stand, sorted.
 	WaitingAt []string
@@ -115,6 +117,9 @@ func (e *Engine) Instance(ctx context.Context, id string) (*InstanceDetail, erro
 	}
 	out := &InstanceDetail{Instance: *instance(d.Instance), Variables: map[string]any{}}
 	for _, v := range d.Variables {
+		if v.Scope != "" {
+			continue
+		}
 		var val any
 		if err := json.Unmarshal(v.Value, &val); err != nil {
 			return nil, fmt.Errorf("instance %q: variable %q: %w", id, v.Name, err)

@@ -390,6 +390,8 @@ type variableJSON struct {
 	Type      string          `json:"type"`
 	Value     json.RawMessage `json:"value"`
 	UpdatedAt time.Time       `json:"updatedAt"`
+	// Scope is the token id of the scope that holds a local variable ("" omitted: the process).
+	Scope string `json:"scope,omitempty"`
 }
 
 type jobJSON struct {
@@ -463,10 +465,12 @@ type detailJSON struct {
 	Instance  instanceJSON   `json:"instance"`
 	Tokens    []tokenJSON    `json:"tokens"`
 	Variables []variableJSON `json:"variables"`
-	Jobs      []jobJSON      `json:"jobs"`
-	Incidents []incidentJSON `json:"incidents"`
-	UserTasks []taskJSON     `json:"userTasks"`
-	History   []eventJSON    `json:"history"`
+	// LocalVariables are the variables of scopes below the process (omitted when none).
+	LocalVariables []variableJSON `json:"localVariables,omitempty"`
+	Jobs           []jobJSON      `json:"jobs"`
+	Incidents      []incidentJSON `json:"incidents"`
+	UserTasks      []taskJSON     `json:"userTasks"`
+	History        []eventJSON    `json:"history"`
 }
 
 func detailView(d *engine.InstanceDetail) detailJSON {
@@ -477,12 +481,19 @@ func detailView(d *engine.InstanceDetail) detailJSON {
 	for _, t := range d.Tokens {
 		out.Tokens = append(out.Tokens, tokenJSON{ID: t.ID, ElementID: t.ElementID, ScopeID: t.ScopeID, State: t.State, CreatedAt: t.CreatedAt})
 	}
+	// variables are the process's, as before scopes; localVariables those of the live
+	// scopes below it, each with the token that holds it.
 	for _, v := range d.Variables {
 		val := v.Value
 		if !json.Valid(val) {
 			val = json.RawMessage("null")
 		}
-		out.Variables = append(out.Variables, variableJSON{Name: v.Name, Type: v.Type, Value: val, UpdatedAt: v.UpdatedAt})
+		vj := variableJSON{Name: v.Name, Type: v.Type, Value: val, UpdatedAt: v.UpdatedAt, Scope: v.Scope}
+		if v.Scope == "" {
+			out.Variables = append(out.Variables, vj)
+		} else {
+			out.LocalVariables = append(out.LocalVariables, vj)
+		}
 	}
 	for _, j := range d.Jobs {
 		out.Jobs = append(out.Jobs, jobJSON{ID: j.ID, Kind: j.Kind, Type: j.Type, ElementID: j.ElementID, Retries: j.Retries,

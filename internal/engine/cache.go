@@ -35,8 +35,9 @@ type staged struct {
 type snapshot struct {
 	inst      store.Instance
 	tokens    []store.Token
-	vars      []store.Variable
-	values    map[string]any
+	vars      []store.Variable // every scope's
+	values    map[string]any   // the process's
+	locals    map[string]map[string]any
 	jobs      []store.Job
 	subs      []store.Subscription
 	tasks     []store.UserTask
@@ -119,6 +120,19 @@ func (r *run) snapshot() *snapshot {
 	for k, v := range r.values {
 		s.values[k] = v
 	}
+	if len(r.locals) > 0 {
+		s.locals = make(map[string]map[string]any, len(r.locals))
+		for id, sv := range r.locals {
+			vals := make(map[string]any, len(sv.values))
+			for k, v := range sv.values {
+				vals[k] = v
+			}
+			s.locals[id] = vals
+			for _, v := range sv.vars {
+				s.vars = append(s.vars, *v)
+			}
+		}
+	}
 	for _, j := range r.jobs {
 		s.jobs = append(s.jobs, *j)
 	}
@@ -147,10 +161,20 @@ func (r *run) restore(s *snapshot) {
 	}
 	for i := range s.vars {
 		v := s.vars[i]
-		r.vars[v.Name] = &v
+		if v.Scope == "" {
+			r.vars[v.Name] = &v
+		} else {
+			r.local(v.Scope).vars[v.Name] = &v
+		}
 	}
 	for k, v := range s.values {
 		r.values[k] = v
+	}
+	for id, vals := range s.locals {
+		sv := r.local(id)
+		for k, v := range vals {
+			sv.values[k] = v
+		}
 	}
 	for i := range s.jobs {
 		j := s.jobs[i]

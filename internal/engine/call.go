@@ -171,15 +171,17 @@ func (r *run) notify(n callNotice) {
 	r.notices = append(r.notices, n)
 }
 
-// callEnv is the environment of a call activity's expressions: the caller's variables
-// and, unless a variable has the name, Camunda's execution (processBusinessKey,
-// processInstanceId), which models use to pass the business key on.
-func (r *run) callEnv() map[string]any {
-	if _, ok := r.values["execution"]; ok {
-		return r.values
+// callEnv is the environment of a call activity's expressions: the variables the
+// caller's token sees (its scopes' over the process's) and, unless a variable has the
+// name, Camunda's execution (processBusinessKey, processInstanceId), which models use to
+// pass the business key on.
+func (r *run) callEnv(tok *store.Token) map[string]any {
+	vars := r.env(tok)
+	if _, ok := vars["execution"]; ok {
+		return vars
 	}
-	env := make(map[string]any, len(r.values)+1)
-	for k, v := range r.values {
+	env := make(map[string]any, len(vars)+1)
+	for k, v := range vars {
 		env[k] = v
 	}
 	env["execution"] = map[string]any{"processBusinessKey": r.inst.BusinessKey, "processInstanceId": r.inst.ID}
@@ -204,7 +206,7 @@ func (r *run) callActivity(tok *store.Token, n *node) error {
 	if r.newTokens >= maxNewTokens {
 		return fail(store.IncidentLimit, "call activity %q cannot call: the command already created %d tokens, the limit (maxNewTokens)", n.el.ID, maxNewTokens)
 	}
-	env := r.callEnv()
+	env := r.callEnv(tok)
 	key := cp.key
 	if cp.keyExpr != nil {
 		v, err := cp.keyExpr.EvalIn(r.budget, env)
@@ -224,7 +226,7 @@ func (r *run) callActivity(tok *store.Token, n *node) error {
 	if why != "" {
 		return fail(store.IncidentCall, "call activity %q: %s", n.el.ID, why)
 	}
-	vars, err := r.callInputs(cp, env)
+	vars, err := r.callInputs(tok, cp, env)
 	if err != nil {
 		return fail(store.IncidentExpression, "call activity %q: %v", n.el.ID, err)
 	}
@@ -305,16 +307,17 @@ func (r *run) calledPlan(n *node, key string, env map[string]any) (p *plan, why 
 }
 
 // callInputs are the variables the called instance starts with.
-func (r *run) callInputs(cp *callPlan, env map[string]any) (map[string]any, error) {
+func (r *run) callInputs(tok *store.Token, cp *callPlan, env map[string]any) (map[string]any, error) {
 	vars := map[string]any{}
+	seen := r.env(tok) // the caller's variables as its token sees them
 	if cp.inAll {
-		for k, v := range r.values {
+		for k, v := range seen {
 			vars[k] = v
 		}
 	}
 	for _, m := range cp.in {
 		if m.expr == nil {
-			vars[m.target] = r.values[m.source] // a missing variable passes as null, as in Camunda
+			vars[m.target] = seen[m.source] // a missing variable passes as null, as in Camunda
 			continue
 		}
 		v, err := m.expr.EvalIn(r.budget, env)

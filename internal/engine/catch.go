@@ -39,7 +39,8 @@ type catcher struct {
 func (r *run) findCatcher(tok *store.Token, typ bpmn.EventType, code string) *catcher {
 	for cur := tok; cur != nil; {
 		n := r.p.nodes[cur.ElementID]
-		if n != nil {
+		// An inner instance of a looping activity has no boundary events: its body has.
+		if n != nil && (n.loop == nil || !r.isInner(cur, n)) {
 			var all *node
 			for _, b := range n.boundaries {
 				ev := b.el.Event

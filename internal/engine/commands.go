@@ -234,7 +234,7 @@ func (e *Engine) CompleteUserTask(ctx context.Context, taskID string, vars map[s
 		delete(r.tasks, t.ID)
 		r.event(event.UserTaskCompleted, tok, n, map[string]any{"taskId": t.ID})
 		if len(n.outputs) > 0 {
-			if err := r.applyMappings(n.outputs, vars, tok, n); err != nil {
+			if err := r.applyMappings(n.outputs, vars, tok, n, setParent); err != nil {
 				return err
 			}
 		} else if err := r.setVariables(vars, tok, n); err != nil {

@@ -79,7 +79,7 @@ func (r *run) armScope(scope *store.Token, subs []*node) error {
 		case st.timerKind != "":
 			rows[i].job, err = r.timerJob(st, scopeID)
 		case st.messageName != "":
-			rows[i].key, err = r.correlationKey(st)
+			rows[i].key, err = r.correlationKey(r.tokens[scopeID], st) // seen from the scope (nil: the process)
 		}
 		if err != nil {
 			return fmt.Errorf("event subprocess %q: %w", es.el.ID, err)
@@ -230,7 +230,7 @@ func (r *run) triggerEventSub(scopeID string, es *node, data map[string]any) err
 	tok := r.newToken(es, scopeID)
 	r.eventJSON(event.ElementEntered, tok, es, nil)
 	if len(es.inputs) > 0 {
-		if err := r.applyMappings(es.inputs, nil, tok, es); err != nil {
+		if err := r.applyMappings(es.inputs, nil, tok, es, setLocal); err != nil {
 			r.openIncident(tok, es, store.IncidentExpression, err.Error(), "", "")
 			return nil
 		}

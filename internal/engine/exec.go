@@ -103,10 +103,14 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 		data = appendString(append(make([]byte, 0, 48), '{'), event.FieldFlow, via.f.ID)
 		data = append(data, '}')
 	}
-	r.eventJSON(event.ElementEntered, tok, n, data)
+	ev := r.eventJSON(event.ElementEntered, tok, n, data)
+	if n.loop != nil && !r.isInner(tok, n) {
+		ev.ElementType = event.ElementTypeMultiInstanceBody
+		return r.startBody(tok, n)
+	}
 
 	if len(n.inputs) > 0 {
-		if err := r.applyMappings(n.inputs, nil, tok, n); err != nil {
+		if err := r.applyMappings(n.inputs, nil, tok, n, setLocal); err != nil {
 			r.openIncident(tok, n, store.IncidentExpression, err.Error(), "", "")
 			return nil
 		}
@@ -114,6 +118,9 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 	el := n.el
 	switch el.Kind {
 	case bpmn.KindStartEvent, bpmn.KindTask, bpmn.KindManualTask, bpmn.KindBoundaryEvent:
+		if !r.outputs(tok, n, nil) {
+			return nil
+		}
 		return r.next(tok, n)
 
 	case bpmn.KindIntermediateThrowEvent:
@@ -203,7 +210,7 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 		return nil
 
 	case bpmn.KindScriptTask:
-		v, err := n.script.EvalIn(r.budget, r.values)
+		v, err := n.script.EvalIn(r.budget, r.env(tok))
 		if err != nil {
 			r.openIncident(tok, n, store.IncidentExpression, fmt.Sprintf("script of %q failed: %v", el.ID, err), el.Task.Script, "")
 			return nil
@@ -213,6 +220,9 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 				r.openIncident(tok, n, store.IncidentExpression, fmt.Sprintf("script of %q: %v", el.ID, err), "", "")
 				return nil
 			}
+		}
+		if !r.outputs(tok, n, nil) {
+			return nil
 		}
 		return r.next(tok, n)
 
@@ -405,6 +415,9 @@ func (r *run) withdraw(tok *store.Token) {
 // leave records that a token leaves a node and sends it along flows: the first flow
 // moves the token, each further flow forks a new token in the same scope.
 func (r *run) leave(tok *store.Token, n *node, flows []*flow) error {
+	if n.loop != nil && tok.State != store.TokenMultiInstance && r.isInner(tok, n) {
+		return r.innerDone(tok, n)
+	}
 	// A fork is refused before any token is made: thousands of branches would hold the
 	// committer for seconds. (A single flow makes no token and is never refused.)
 	forks := len(flows) - 1
@@ -427,6 +440,9 @@ func (r *run) leave(tok *store.Token, n *node, flows []*flow) error {
 	r.left(tok, n)
 	if n.compensable {
 		r.recordCompensation(tok, n)
+	}
+	if r.locals != nil {
+		r.endScope(tok.ID) // the token keeps its id at the next element, not its locals
 	}
 	if len(flows) == 0 {
 		if n.compensates != nil {
@@ -454,7 +470,10 @@ func (r *run) left(tok *store.Token, n *node) {
 	if n.waits {
 		b = appendInt(b, event.FieldWaitMs, d)
 	}
-	r.eventJSON(event.ElementLeft, tok, n, append(b, '}'))
+	ev := r.eventJSON(event.ElementLeft, tok, n, append(b, '}'))
+	if tok.State == store.TokenMultiInstance {
+		ev.ElementType = event.ElementTypeMultiInstanceBody
+	}
 }
 
 // consume removes a token that reached the end of its path and completes its scope
@@ -488,7 +507,24 @@ func (r *run) completeScope(scopeID string) error {
 	if len(n.eventSubs) > 0 {
 		r.disarmScope(scope.ID) // the scope is done, even if no flow can be taken from it
 	}
+	if !r.outputs(scope, n, nil) {
+		return nil
+	}
 	return r.next(scope, n)
+}
+
+// outputs applies the output mappings of the element tok is leaving (with extra, a job's
+// or task's result, in reach), into the scope around it. On a failure the token gets an
+// incident and stays; outputs reports whether it may leave.
+func (r *run) outputs(tok *store.Token, n *node, extra map[string]any) bool {
+	if len(n.outputs) == 0 {
+		return true
+	}
+	if err := r.applyMappings(n.outputs, extra, tok, n, setParent); err != nil {
+		r.openIncident(tok, n, store.IncidentExpression, err.Error(), "", "")
+		return false
+	}
+	return true
 }
 
 func (r *run) complete(terminated bool) {
@@ -572,7 +608,7 @@ func (r *run) exclusive(tok *store.Token, n *node) error {
 		if fl == n.defaultFlow {
 			continue
 		}
-		ok, err := r.holds(fl)
+		ok, err := r.holds(tok, fl)
 		if err != nil {
 			r.conditionFailed(tok, n, fl, err)
 			return nil
@@ -589,11 +625,11 @@ func (r *run) exclusive(tok *store.Token, n *node) error {
 }
 
 // holds evaluates the condition of a flow (a flow without one always holds).
-func (r *run) holds(fl *flow) (bool, error) {
+func (r *run) holds(tok *store.Token, fl *flow) (bool, error) {
 	if fl.cond == nil {
 		return true, nil
 	}
-	return fl.cond.EvalBoolIn(r.budget, r.values)
+	return fl.cond.EvalBoolIn(r.budget, r.env(tok))
 }
 
 func (r *run) conditionFailed(tok *store.Token, n *node, fl *flow, err error) {
@@ -617,6 +653,9 @@ func (r *run) noMatchingFlow(tok *store.Token, n *node) {
 // waits in state TokenLeaving, and retrying the incident evaluates the flows again
 // without running the element a second time.
 func (r *run) next(tok *store.Token, n *node) error {
+	if n.loop != nil && tok.State != store.TokenMultiInstance && r.isInner(tok, n) {
+		return r.innerDone(tok, n) // the body chooses the flows when it completes
+	}
 	if !n.choose {
 		return r.leave(tok, n, n.out)
 	}
@@ -636,7 +675,7 @@ func (r *run) chooseFlows(tok *store.Token, n *node) ([]*flow, error) {
 		if fl == n.defaultFlow {
 			continue
 		}
-		ok, err := r.holds(fl)
+		ok, err := r.holds(tok, fl)
 		if err != nil {
 			r.leaving(tok, n)
 			r.conditionFailed(tok, n, fl, err)
@@ -710,7 +749,11 @@ func (r *run) parallel(tok *store.Token, n *node, via *flow) error {
 // armBoundaries schedules the timers of boundary events on an activity, subscribes its
 // signal boundary events, and has its conditional boundary events checked once the
 // tokens stand still (a condition already true fires then).
+// On a looping activity they belong to the body, not to its inner instances.
 func (r *run) armBoundaries(tok *store.Token, n *node) {
+	if n.loop != nil && tok.State != store.TokenMultiInstance {
+		return
+	}
 	for _, b := range n.boundaries {
 		switch {
 		case b.timerKind != "":
@@ -789,7 +832,7 @@ func (r *run) putTimer(tok *store.Token, n *node, j *store.Job) {
 }
 
 func (r *run) subscribe(tok *store.Token, n *node) error {
-	key, err := r.correlationKey(n)
+	key, err := r.correlationKey(tok, n)
 	if err != nil {
 		r.openIncident(tok, r.at(tok, n), store.IncidentExpression, err.Error(), "", "")
 		return nil
@@ -798,12 +841,13 @@ func (r *run) subscribe(tok *store.Token, n *node) error {
 	return nil
 }
 
-// correlationKey evaluates the correlation key of message event n ("" when it has none).
-func (r *run) correlationKey(n *node) (string, error) {
+// correlationKey evaluates the correlation key of message event n where tok stands (nil:
+// in the process) ("" when it has none).
+func (r *run) correlationKey(tok *store.Token, n *node) (string, error) {
 	if n.correlation == nil {
 		return "", nil
 	}
-	v, err := n.correlation.EvalIn(r.budget, r.values)
+	v, err := n.correlation.EvalIn(r.budget, r.env(tok))
 	if err != nil {
 		return "", fmt.Errorf("correlation key of %q failed: %v", n.el.ID, err)
 	}
@@ -852,13 +896,15 @@ func correlationString(v any) string {
 	return fmt.Sprint(v)
 }
 
-// applyMappings evaluates mappings against the instance variables (plus extra, the
-// handler's result for output mappings) and stores the targets.
-func (r *run) applyMappings(ms []compiledMapping, extra map[string]any, tok *store.Token, n *node) error {
-	env := r.values
+// applyMappings evaluates mappings against the variables tok sees (plus extra, the
+// handler's result for output mappings) and stores the targets where mode says: input
+// mappings in tok's own scope, output mappings from the scope around it outwards.
+func (r *run) applyMappings(ms []compiledMapping, extra map[string]any, tok *store.Token, n *node, mode setMode) error {
+	env := r.env(tok)
 	if extra != nil {
-		env = make(map[string]any, len(r.values)+len(extra))
-		for k, v := range r.values {
+		base := env
+		env = make(map[string]any, len(base)+len(extra))
+		for k, v := range base {
 			env[k] = v
 		}
 		for k, v := range extra {
@@ -873,7 +919,7 @@ func (r *run) applyMappings(ms []compiledMapping, extra map[string]any, tok *sto
 		}
 		out[m.target] = v
 	}
-	return r.setVariables(out, tok, n)
+	return r.setVariablesIn(out, tok, n, mode)
 }
 
 // fireTimer runs a due timer job.
@@ -955,8 +1001,7 @@ func (r *run) completeJob(j *store.Job, vars map[string]any, started time.Time) 
 	ev := r.eventJSON(event.JobCompleted, tok, n, append(b, '}'))
 	ev.JobID = j.ID
 	if len(n.outputs) > 0 {
-		if err := r.applyMappings(n.outputs, vars, tok, n); err != nil {
-			r.openIncident(tok, n, store.IncidentExpression, err.Error(), "", "")
+		if !r.outputs(tok, n, vars) {
 			return nil
 		}
 	} else if err := r.setVariables(vars, tok, n); err != nil {

@@ -129,7 +129,7 @@ func (e *Engine) executorLoop(ctx context.Context) {
 						pushed(p)
 					}
 				}
-				start(j, vars[j.InstanceID])
+				start(j, vars[j.ID])
 			}
 			if len(jobs) == limit {
 				continue // there may be more due right now
@@ -232,7 +232,10 @@ func (e *Engine) lockJobs(ctx context.Context, p store.LockJobsParams, lockFor t
 	return jobs, vars, err
 }
 
-// jobVariables reads the variables of the service jobs' instances, by instance id.
+// jobVariables reads the variables each service job's token sees, by job id: its
+// instance's process variables, shadowed by those of the token's scopes (scope.go).
+// Jobs of one instance without local variables share one map, as before scopes; where
+// an instance has locals its tokens are read to find each job's scope chain.
 func (e *Engine) jobVariables(ctx context.Context, jobs []*store.Job) (map[string]map[string]any, error) {
 	var ids []string
 	seen := map[string]bool{}
@@ -242,28 +245,83 @@ func (e *Engine) jobVariables(ctx context.Context, jobs []*store.Job) (map[strin
 			ids = append(ids, j.InstanceID)
 		}
 	}
-	vars := map[string]map[string]any{}
+	out := map[string]map[string]any{}
 	if len(ids) == 0 {
-		return vars, nil
+		return out, nil
 	}
 	err := e.store.Read(ctx, func(tx store.Tx) error {
 		vs, err := tx.ListVariables(ctx, ids)
 		if err != nil {
 			return err
 		}
+		process := map[string]map[string]any{}
+		locals := map[string]map[string]map[string]any{} // instance → scope → name → value
 		for _, v := range vs {
-			m := vars[v.InstanceID]
-			if m == nil {
-				m = map[string]any{}
-				vars[v.InstanceID] = m
-			}
-			if m[v.Name], err = decodeValue(v.Value); err != nil {
+			dv, err := decodeValue(v.Value)
+			if err != nil {
 				return fmt.Errorf("variable %q of %q: %w", v.Name, v.InstanceID, err)
 			}
+			m := process[v.InstanceID]
+			if v.Scope != "" {
+				ls := locals[v.InstanceID]
+				if ls == nil {
+					ls = map[string]map[string]any{}
+					locals[v.InstanceID] = ls
+				}
+				m = ls[v.Scope]
+				if m == nil {
+					m = map[string]any{}
+					ls[v.Scope] = m
+				}
+			} else if m == nil {
+				m = map[string]any{}
+				process[v.InstanceID] = m
+			}
+			m[v.Name] = dv
+		}
+		scopeOf := map[string]map[string]string{} // instance → token → enclosing scope
+		for _, j := range jobs {
+			if j.Kind != store.JobService {
+				continue
+			}
+			ls := locals[j.InstanceID]
+			if len(ls) == 0 {
+				out[j.ID] = process[j.InstanceID]
+				continue
+			}
+			parents := scopeOf[j.InstanceID]
+			if parents == nil {
+				agg, err := tx.LoadInstance(ctx, j.InstanceID)
+				if err != nil {
+					return fmt.Errorf("tokens of %q: %w", j.InstanceID, err)
+				}
+				parents = make(map[string]string, len(agg.Tokens))
+				for _, t := range agg.Tokens {
+					parents[t.ID] = t.ScopeID
+				}
+				scopeOf[j.InstanceID] = parents
+			}
+			var chain []map[string]any
+			for id, guard := j.TokenID, 0; id != "" && guard < 1024; guard++ {
+				if m := ls[id]; m != nil {
+					chain = append(chain, m)
+				}
+				id = parents[id]
+			}
+			m := make(map[string]any, len(process[j.InstanceID]))
+			for k, v := range process[j.InstanceID] {
+				m[k] = v
+			}
+			for i := len(chain) - 1; i >= 0; i-- {
+				for k, v := range chain[i] {
+					m[k] = v
+				}
+			}
+			out[j.ID] = m
 		}
 		return nil
 	})
-	return vars, err
+	return out, err
 }
 
 // newJob is what a handler or a worker gets for a locked job.

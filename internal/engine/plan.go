@@ -105,6 +105,8 @@ type node struct {
 
 	// call is the compiled call activity (nil for other kinds).
 	call *callPlan
+	// loop is the compiled loop or multi-instance marker (loop.go); nil for most nodes.
+	loop *loopPlan
 
 	// waits: a token stays here until something other than a job happens (a person, a
 	// timer, a message, the other branches of a join); element.left reports its stay as
@@ -352,6 +354,7 @@ func (c *compiler) compileNode(n *node) {
 	if el.Kind == bpmn.KindCallActivity {
 		c.compileCall(n)
 	}
+	c.compileLoop(n)
 	if ev := el.Event; ev != nil {
 		switch ev.Type {
 		case bpmn.EventTimer:

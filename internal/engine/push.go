@@ -68,7 +68,7 @@ func (r *run) pushJobs() error {
 		}
 		until := r.now.Add(e.opts.LockDuration)
 		j.LockOwner, j.LockedUntil = e.opts.NodeID, &until
-		vars, err := r.handlerVars()
+		vars, err := r.handlerVars(r.tokens[j.TokenID])
 		if err != nil {
 			r.b.push(pushedJob{}) // answered as void when the command fails
 			return err
@@ -100,9 +100,9 @@ func (e *Engine) noteDue(t time.Time) {
 	}
 }
 
-// handlerVars decodes the instance's variables afresh: the handler owns its map, and the
-// run's decoded values stay untouched.
-func (r *run) handlerVars() (map[string]any, error) {
+// handlerVars decodes the variables the job's token sees afresh (the process's, shadowed
+// by its scopes'): the handler owns its map, and the run's decoded values stay untouched.
+func (r *run) handlerVars(tok *store.Token) (map[string]any, error) {
 	out := make(map[string]any, len(r.vars))
 	for name, v := range r.vars {
 		dv, err := decodeValue(v.Value)
@@ -110,6 +110,23 @@ func (r *run) handlerVars() (map[string]any, error) {
 			return nil, fmt.Errorf("instance %q: variable %q: %w", r.inst.ID, name, err)
 		}
 		out[name] = dv
+	}
+	if len(r.locals) == 0 || tok == nil {
+		return out, nil
+	}
+	var scopes []*scopeVars
+	r.chain(tok, false, func(_ string, sv *scopeVars) bool {
+		scopes = append(scopes, sv)
+		return true
+	})
+	for i := len(scopes) - 1; i >= 0; i-- {
+		for name, v := range scopes[i].vars {
+			dv, err := decodeValue(v.Value)
+			if err != nil {
+				return nil, fmt.Errorf("instance %q: variable %q: %w", r.inst.ID, name, err)
+			}
+			out[name] = dv
+		}
 	}
 	return out, nil
 }

@@ -38,10 +38,14 @@ type run struct {
 	now  time.Time
 	inst *store.Instance
 
-	created   bool
-	tokens    map[string]*store.Token
+	created bool
+	tokens  map[string]*store.Token
+	// vars and values are the process's variables (scope ""), as rows and decoded (for
+	// expressions and handlers); locals are the variables of the scopes below it, by
+	// scope (scope.go), nil while the instance has none.
 	vars      map[string]*store.Variable
-	values    map[string]any // decoded variables, for expressions and handlers
+	values    map[string]any
+	locals    map[string]*scopeVars
 	jobs      map[string]*store.Job
 	subs      map[string]*store.Subscription
 	tasks     map[string]*store.UserTask
@@ -49,7 +53,8 @@ type run struct {
 
 	putTokens    map[string]*store.Token
 	delTokens    map[string]bool
-	putVars      map[string]*store.Variable
+	putVars      map[store.VariableKey]*store.Variable
+	delVars      map[store.VariableKey]bool // nil until a scope ends
 	putJobs      map[string]*store.Job
 	delJobs      map[string]bool
 	putSubs      map[string]*store.Subscription
@@ -118,7 +123,7 @@ func (e *Engine) newRun(ctx context.Context, b *batch, p *plan) *run {
 		tokens: map[string]*store.Token{}, vars: map[string]*store.Variable{}, values: map[string]any{},
 		jobs: map[string]*store.Job{}, subs: map[string]*store.Subscription{}, tasks: map[string]*store.UserTask{},
 		incidents: map[string]*store.Incident{},
-		putTokens: map[string]*store.Token{}, delTokens: map[string]bool{}, putVars: map[string]*store.Variable{},
+		putTokens: map[string]*store.Token{}, delTokens: map[string]bool{}, putVars: map[store.VariableKey]*store.Variable{},
 		putJobs: map[string]*store.Job{}, delJobs: map[string]bool{}, putSubs: map[string]*store.Subscription{},
 		delSubs: map[string]bool{}, putTasks: map[string]*store.UserTask{}, putIncidents: map[string]*store.Incident{},
 		budget: expression.NewBudget(),
@@ -152,12 +157,16 @@ func (e *Engine) load(ctx context.Context, b *batch, instanceID string) (*run, e
 		r.tokens[t.ID] = t
 	}
 	for _, v := range agg.Variables {
-		r.vars[v.Name] = v
 		dv, err := decodeValue(v.Value)
 		if err != nil {
 			return nil, fmt.Errorf("instance %q: variable %q: %w", instanceID, v.Name, err)
 		}
-		r.values[v.Name] = dv
+		if v.Scope == "" {
+			r.vars[v.Name], r.values[v.Name] = v, dv
+		} else {
+			sv := r.local(v.Scope)
+			sv.vars[v.Name], sv.values[v.Name] = v, dv
+		}
 	}
 	for _, j := range agg.Jobs {
 		r.jobs[j.ID] = j
@@ -217,6 +226,9 @@ func (r *run) flush() error {
 	}
 	for _, v := range r.putVars {
 		c.PutVariables = append(c.PutVariables, v)
+	}
+	for k := range r.delVars {
+		c.DeleteVariables = append(c.DeleteVariables, k)
 	}
 	for id, j := range r.putJobs {
 		if !r.delJobs[id] {
@@ -340,10 +352,16 @@ func appendString(b []byte, name, v string) []byte {
 
 // Row bookkeeping.
 
-func (r *run) putToken(t *store.Token)  { r.tokens[t.ID] = t; r.putTokens[t.ID] = t }
-func (r *run) dropToken(t *store.Token) { delete(r.tokens, t.ID); r.delTokens[t.ID] = true }
-func (r *run) putJob(j *store.Job)      { r.jobs[j.ID] = j; r.putJobs[j.ID] = j }
-func (r *run) dropJob(j *store.Job)     { delete(r.jobs, j.ID); r.delJobs[j.ID] = true }
+func (r *run) putToken(t *store.Token) { r.tokens[t.ID] = t; r.putTokens[t.ID] = t }
+func (r *run) dropToken(t *store.Token) {
+	delete(r.tokens, t.ID)
+	r.delTokens[t.ID] = true
+	if r.locals != nil {
+		r.endScope(t.ID)
+	}
+}
+func (r *run) putJob(j *store.Job)  { r.jobs[j.ID] = j; r.putJobs[j.ID] = j }
+func (r *run) dropJob(j *store.Job) { delete(r.jobs, j.ID); r.delJobs[j.ID] = true }
 func (r *run) putSub(s *store.Subscription) {
 	r.subs[s.ID] = s
 	r.putSubs[s.ID] = s
@@ -358,69 +376,6 @@ func (r *run) newToken(n *node, scopeID string) *store.Token {
 		State: store.TokenActive, CreatedAt: r.now}
 	r.putToken(t)
 	return t
-}
-
-// setVariables validates and stores variables, writing one variables.changed event.
-// Nothing is stored unless every value is valid and the values fit the size limits
-// (MaxVariableBytes each, MaxVariablesBytes together), measured as the event publishes
-// them.
-func (r *run) setVariables(vars map[string]any, tok *store.Token, n *node) error {
-	if len(vars) == 0 {
-		return nil
-	}
-	type set struct {
-		name string
-		dv   any
-		raw  json.RawMessage
-		typ  string
-	}
-	sets := make([]set, 0, len(vars))
-	// The event's data is built here, in the bytes json.Marshal of the map would give
-	// (sorted keys, HTML-safe escaping), so the size checked is the size published.
-	data := append(make([]byte, 0, 64), `{"variables":{`...)
-	for i, name := range sortedKeys(vars) {
-		if name == "" {
-			return fmt.Errorf("variable name is empty: %w", ErrInvalidInput)
-		}
-		if len(name) > MaxNameBytes { // tested first: the label is formatted only for the error
-			return checkSize(fmt.Sprintf("variable name %.40q…", name), len(name), MaxNameBytes)
-		}
-		dv, raw, typ, err := normalise(name, vars[name])
-		if err != nil {
-			return err
-		}
-		enc, err := json.Marshal(dv)
-		if err != nil {
-			return fmt.Errorf("variable %q: %v: %w", name, err, ErrInvalidInput)
-		}
-		if len(enc) > MaxVariableBytes {
-			return checkSize(fmt.Sprintf("variable %q (JSON-encoded)", name), len(enc), MaxVariableBytes)
-		}
-		qname, _ := json.Marshal(name)
-		if i > 0 {
-			data = append(data, ',')
-		}
-		data = append(append(append(data, qname...), ':'), enc...)
-		if len(data) > MaxVariablesBytes {
-			return fmt.Errorf("the variables set at once are more than the limit of %d bytes (JSON-encoded, at %q): %w",
-				MaxVariablesBytes, name, ErrInvalidInput)
-		}
-		sets = append(sets, set{name, dv, raw, typ})
-	}
-	if r.p != nil && r.p.conditional { // nil: a run without a plan (tests of the values alone)
-		names := make([]string, len(sets))
-		for i, v := range sets {
-			names[i] = v.name
-		}
-		r.varsChangedFor(names)
-	}
-	for _, v := range sets {
-		sv := &store.Variable{InstanceID: r.inst.ID, Name: v.name, Type: v.typ, Value: v.raw, UpdatedAt: r.now}
-		r.vars[v.name], r.putVars[v.name] = sv, sv
-		r.values[v.name] = v.dv
-	}
-	r.eventJSON(event.VariablesChanged, tok, n, append(data, '}', '}'))
-	return nil
 }
 
 // waits is what tokens wait on, by token id: built in one pass over the instance's
@@ -555,8 +510,11 @@ func (r *run) cancelTokens(roots []*store.Token, reason string) {
 		r.cancelWaits(t, w)
 		r.cancelledCall(t)
 		r.dropToken(t)
-		r.event(event.ElementCancelled, t, r.p.nodes[t.ElementID],
+		ev := r.event(event.ElementCancelled, t, r.p.nodes[t.ElementID],
 			map[string]any{event.FieldReason: reason, event.FieldDurationMs: millis(r.now.Sub(t.CreatedAt))})
+		if t.State == store.TokenMultiInstance {
+			ev.ElementType = event.ElementTypeMultiInstanceBody
+		}
 	}
 }
 

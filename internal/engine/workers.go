@@ -153,7 +153,7 @@ func (e *Engine) activate(ctx context.Context, r ActivateRequest, types []string
 	}
 	out := make([]*Job, len(locked))
 	for i, j := range locked {
-		out[i] = e.newJob(ctx, j, only(vars[j.InstanceID], r.Variables))
+		out[i] = e.newJob(ctx, j, only(vars[j.ID], r.Variables))
 	}
 	return out, nil
 }

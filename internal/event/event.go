@@ -127,6 +127,10 @@ const (
 	FieldHandler = "handler"
 	// FieldThrownBy: compensation.started, the throw event that asked for it.
 	FieldThrownBy = "thrownBy"
+	// FieldScope: variables.changed of variables set in a scope below the process (a
+	// subprocess, a multi-instance body or inner instance, a task's input mappings): the
+	// id of the token whose scope holds them. Absent for process variables.
+	FieldScope = "scope"
 )
 
 // ReasonInstanceCancelled is the reason element.cancelled carries when a person (or a
@@ -174,6 +178,17 @@ func ReasonCondition(boundaryID string) string { return "condition " + boundaryI
 // ReasonTerminated is the reason of element.cancelled for the tokens a terminate end
 // event ended: "terminate end event END".
 func ReasonTerminated(endID string) string { return "terminate end event " + endID }
+
+// ReasonCompletionCondition is the reason of element.cancelled for the inner instances
+// of a multi-instance activity still running when its completion condition held:
+// "completion condition of ACTIVITY".
+func ReasonCompletionCondition(activityID string) string { return "completion condition of " + activityID }
+
+// ElementTypeMultiInstanceBody is the element type of the events of a multi-instance
+// body or standard loop (element.entered with the flow it came by, element.left,
+// element.cancelled), whose element id is the looping activity's: the metrics and the
+// completion counts count the activity's inner instances as its runs, not the body.
+const ElementTypeMultiInstanceBody = "multiInstanceBody"
 
 // MaxDataBytes bounds the data of any one event, a backstop below the NATS default
 // max_payload of 1 MiB: the engine refuses a command whose event data would pass it, and

@@ -118,12 +118,16 @@ func (f *fold) add(ev *store.Event) {
 		if ev.ElementID == "" {
 			return
 		}
-		each(store.RollupElement, ev.ElementID, func(r *acc) { r.Entered++ })
+		// A multi-instance body's arrival counts as the flow taken; its inner instances
+		// are the element's runs.
+		if ev.ElementType != event.ElementTypeMultiInstanceBody {
+			each(store.RollupElement, ev.ElementID, func(r *acc) { r.Entered++ })
+		}
 		if flow, ok := dataString(ev.Data, event.FieldFlow); ok && flow != "" {
 			each(store.RollupFlow, flow, func(r *acc) { r.Taken++ })
 		}
 	case event.ElementLeft:
-		if ev.ElementID == "" {
+		if ev.ElementID == "" || ev.ElementType == event.ElementTypeMultiInstanceBody {
 			return
 		}
 		d, okD := dataInt(ev.Data, event.FieldDurationMs)
@@ -138,7 +142,7 @@ func (f *fold) add(ev *store.Event) {
 			}
 		})
 	case event.ElementCancelled:
-		if ev.ElementID == "" {
+		if ev.ElementID == "" || ev.ElementType == event.ElementTypeMultiInstanceBody {
 			return
 		}
 		// Any reason but a cancelled instance is the process's own doing (an interrupting

@@ -304,7 +304,7 @@ func (s *server) editVariables(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p.Rows = variableEditorRows(d.Variables)
+	p.Rows = variableEditorRows(processVariables(d.Variables))
 	return s.render(c, http.StatusOK, page{Title: "Edit variables", Nav: layout.NavInstances}, pages.Variables(*p))
 }
 
@@ -388,7 +388,7 @@ func (s *server) retryForm(c echo.Context) error {
 	if p.Incident.State != store.IncidentOpen {
 		p.FormError = "This incident is " + p.Incident.State + " already; there is nothing to retry."
 	}
-	p.Rows = variableEditorRows(d.Variables)
+	p.Rows = variableEditorRows(processVariables(d.Variables))
 	return s.render(c, http.StatusOK, page{Title: "Retry incident", Nav: layout.NavIncidents}, pages.Retry(*p))
 }
 

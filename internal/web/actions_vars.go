@@ -34,6 +34,18 @@ const (
 )
 
 // variableEditorRows shows the instance's variables as editable rows plus blank ones.
+// processVariables keeps the process's variables: the editor sets variables of the
+// process scope (SetVariables), never a subprocess's or a task's locals.
+func processVariables(vars []*store.Variable) []*store.Variable {
+	out := make([]*store.Variable, 0, len(vars))
+	for _, v := range vars {
+		if v.Scope == "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func variableEditorRows(vars []*store.Variable) []pages.VariableInput {
 	rows := make([]pages.VariableInput, 0, len(vars)+blankVariableRows)
 	for _, v := range vars {

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -265,9 +266,7 @@ func (s *server) instance(c echo.Context) error {
 	}
 	p.Diagram = s.drawDiagram(ctx, in.DefinitionID, model, in.DefinitionKey, overlay, legend)
 
-	for _, v := range d.Variables {
-		p.Variables = append(p.Variables, variableRow(v))
-	}
+	p.Variables, p.Scopes = variableScopes(d.Variables, d.Tokens)
 	hist := d.History
 	if len(hist) > historyShown {
 		p.HistoryHidden = len(hist) - historyShown
@@ -334,6 +333,32 @@ func compensationRows(hist []*store.Event, names map[string]string) (rows []page
 // calledShown is how many called instances the instance page lists (the rest are a link
 // to the instance list filtered by parent).
 const calledShown = 50
+
+// variableScopes sorts an instance's variables into the process's and those of each live
+// scope (in the order of the tokens holding them, the scope's element named).
+func variableScopes(vars []*store.Variable, tokens []*store.Token) ([]pages.VariableRow, []pages.VariableScope) {
+	var process []pages.VariableRow
+	local := map[string][]pages.VariableRow{}
+	for _, v := range vars {
+		if v.Scope == "" {
+			process = append(process, variableRow(v))
+		} else {
+			local[v.Scope] = append(local[v.Scope], variableRow(v))
+		}
+	}
+	var scopes []pages.VariableScope
+	for _, t := range tokens {
+		if rows := local[t.ID]; rows != nil {
+			scopes = append(scopes, pages.VariableScope{TokenID: t.ID, ElementID: t.ElementID, Variables: rows})
+			delete(local, t.ID)
+		}
+	}
+	// A scope whose token is gone would be deleted with it; shown rather than hidden.
+	for _, id := range slices.Sorted(maps.Keys(local)) {
+		scopes = append(scopes, pages.VariableScope{TokenID: id, Variables: local[id]})
+	}
+	return process, scopes
+}
 
 func variableRow(v *store.Variable) pages.VariableRow {
 	r := pages.VariableRow{Name: v.Name, Type: v.Type, UpdatedAt: v.UpdatedAt,

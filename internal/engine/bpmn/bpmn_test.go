@@ -698,7 +698,6 @@ func TestCheck(t *testing.T) {
 	}{
 		{"Gateway_1", "complex gateways are not supported"},
 		{"noType", "serviceTask has no job type"},
-		{"looped", "multiInstanceSequential loop markers are not supported"},
 		{"softError", "non-interrupting error boundary events are not supported"},
 		{"call", "call activity names no called process"},
 	}

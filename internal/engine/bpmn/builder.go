@@ -197,12 +197,16 @@ func ResultVariable(name string) Option {
 	return onNode("ResultVariable", func(e *Element) { e.Task.ResultVariable = name }, KindScriptTask)
 }
 
-// Input adds an input mapping: target receives the value of the expression source.
+// Input adds an input mapping: target receives the value of the expression source, as a
+// variable local to the activity (its handler, its children and its output mappings see
+// it; the process does not keep it).
 func Input(target, source string) Option {
 	return onNode("Input", func(e *Element) { e.Task.Inputs = append(e.Task.Inputs, Mapping{Source: source, Target: target}) })
 }
 
-// Output adds an output mapping: target receives the value of the expression source.
+// Output adds an output mapping: when the activity completes, target receives the value
+// of the expression source (which sees the activity's locals and a job's or task's
+// result), in the scope around the activity.
 func Output(target, source string) Option {
 	return onNode("Output", func(e *Element) { e.Task.Outputs = append(e.Task.Outputs, Mapping{Source: source, Target: target}) })
 }
@@ -275,6 +279,36 @@ func CallOut(target, source string) Option {
 // key ("execution.processBusinessKey" passes the caller's on).
 func CallBusinessKey(expr string) Option {
 	return onCall("CallBusinessKey", func(c *CallDefinition) { c.BusinessKey = expr })
+}
+
+// ParallelMultiInstance runs an activity once per item of spec.Collection (or
+// spec.Cardinality times), all at once; see LoopSpec for the settings.
+func ParallelMultiInstance(spec LoopSpec) Option {
+	return loopOption("ParallelMultiInstance", LoopMultiParallel, spec)
+}
+
+// SequentialMultiInstance runs an activity once per item of spec.Collection (or
+// spec.Cardinality times), one after the other.
+func SequentialMultiInstance(spec LoopSpec) Option {
+	return loopOption("SequentialMultiInstance", LoopMultiSequence, spec)
+}
+
+// StandardLoop runs an activity again while spec.LoopCondition holds (checked before
+// each run with spec.TestBefore, else after it), at most spec.LoopMaximum times.
+func StandardLoop(spec LoopSpec) Option { return loopOption("StandardLoop", LoopStandard, spec) }
+
+func loopOption(option string, kind LoopKind, spec LoopSpec) Option {
+	return func(t *optTarget) {
+		if t.el == nil || !t.el.Kind.IsActivity() {
+			what := "processes"
+			if t.el != nil {
+				what = "a " + string(t.el.Kind)
+			}
+			t.st.errs = append(t.st.errs, fmt.Errorf("bpmn builder: option %s applies to activities, not %s", option, what))
+			return
+		}
+		t.el.Loop, t.el.LoopSpec, t.el.LoopCharacteristics = kind, spec, nil
+	}
 }
 
 // ErrorEnd makes an end event throw the BPMN error with the given code.

@@ -104,8 +104,8 @@ func (r *Report) Process(id string) *ProcessReport {
 // type; user tasks; script tasks with a script; exclusive and parallel gateways; embedded
 // subprocesses; event subprocesses with a timer, message, signal or escalation start
 // (interrupting or not) or an error start (interrupting); call activities naming a
-// process. Anything else, and any
-// activity with a loop or multi-instance marker, is reported as unsupported.
+// process; any of these activities as a parallel or sequential multi-instance or a
+// standard loop. Anything else is reported as unsupported.
 // Compensation: compensation end and intermediate throw events, and compensation boundary
 // events with their associated handlers (activities marked isForCompensation).
 func Check(d *Definitions) *Report {
@@ -523,9 +523,6 @@ func (c *checker) startEvents(ct *Container, p *Process, owner *Element) {
 
 // unsupported returns why the engine cannot execute e, or "" when it can.
 func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Element) string {
-	if e.Kind.IsActivity() && e.Loop != LoopNone {
-		return fmt.Sprintf("%s loop markers are not supported", e.Loop)
-	}
 	if e.Kind.IsEvent() && len(e.Multiple) > 0 {
 		return "events with several event definitions are not supported"
 	}

@@ -282,6 +282,8 @@ type Element struct {
 	// LoopCharacteristics is the raw loop or multi-instance element as imported, written back
 	// unchanged on export (nil for models built in Go; export then writes Loop alone).
 	LoopCharacteristics *Node
+	// LoopSpec is what the loop or multi-instance marker says (loop.go).
+	LoopSpec LoopSpec
 	// CalledElement is the process a call activity starts (a process key, or an
 	// expression "${...}" / "=..." that gives one).
 	CalledElement string

@@ -642,6 +642,7 @@ func (p *parser) element(r *raw) *Element {
 			case (local == "standardLoopCharacteristics" || local == "multiInstanceLoopCharacteristics") &&
 				kind.IsActivity() && e.LoopCharacteristics == nil:
 				e.LoopCharacteristics = toNode(k)
+				e.LoopSpec = deriveLoop(e.LoopCharacteristics)
 				e.Loop = LoopStandard
 				if local == "multiInstanceLoopCharacteristics" {
 					e.Loop = LoopMultiParallel

@@ -267,15 +267,13 @@ func elementNode(e *Element) *Node {
 		b.kid(ab.kid(a.Extra.Children...).n)
 	}
 	if k.IsActivity() {
+		// The loop marker as imported while it still says what LoopSpec says, else
+		// written from LoopSpec (models built in Go).
 		switch {
-		case e.LoopCharacteristics != nil:
+		case e.LoopCharacteristics != nil && deriveLoop(e.LoopCharacteristics) == e.LoopSpec:
 			b.kid(e.LoopCharacteristics)
-		case e.Loop == LoopStandard:
-			b.kid(leaf("standardLoopCharacteristics", ""))
-		case e.Loop == LoopMultiParallel:
-			b.kid(leaf("multiInstanceLoopCharacteristics", ""))
-		case e.Loop == LoopMultiSequence:
-			b.kid(leaf("multiInstanceLoopCharacteristics", "", attr("isSequential", "true")))
+		case e.Loop != LoopNone:
+			b.kid(loopNode(e))
 		}
 	}
 	if writeScript {

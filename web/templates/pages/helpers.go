@@ -105,3 +105,12 @@ func calledCount(n int, more bool) string {
 	}
 	return strconv.Itoa(n)
 }
+
+// variableCount is how many variables an instance page lists, in every scope.
+func variableCount(p InstanceProps) int {
+	n := len(p.Variables)
+	for _, sc := range p.Scopes {
+		n += len(sc.Variables)
+	}
+	return n
+}

@@ -138,11 +138,14 @@ type InstanceProps struct {
 	DefinitionName string
 	Diagram        components.DiagramProps
 	Tokens         []*store.Token
-	Variables      []VariableRow
-	Jobs           []*store.Job
-	Tasks          []*store.UserTask
-	Incidents      []*store.Incident
-	History        []HistoryRow
+	// Variables are the process's; Scopes the live scopes below it that hold variables
+	// (a subprocess, a multi-instance body or inner instance, a task's inputs).
+	Variables []VariableRow
+	Scopes    []VariableScope
+	Jobs      []*store.Job
+	Tasks     []*store.UserTask
+	Incidents []*store.Incident
+	History   []HistoryRow
 	// HistoryHidden counts older events left off the timeline.
 	HistoryHidden int
 	// Names maps element ids to their names in the model.
@@ -172,6 +175,14 @@ type CompensationRow struct {
 	State      string // "undoing", "undone" or "cancelled"
 	StartedAt  time.Time
 	EndedAt    *time.Time
+}
+
+// VariableScope is the variables of one live scope: the token that holds it and the
+// element it stands at.
+type VariableScope struct {
+	TokenID   string
+	ElementID string
+	Variables []VariableRow
 }
 
 // VariableRow is one variable with its value pretty-printed.
