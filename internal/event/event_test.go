@@ -64,7 +64,8 @@ func TestDocsListEveryName(t *testing.T) {
 			t.Errorf("docs/events.md does not name %s (`%s`)", name, v)
 		}
 	}
-	for _, r := range []string{ReasonErrorCaught("CODE", "BOUNDARY"), ReasonTimer("BOUNDARY"), ReasonTerminated("END"), ReasonInterrupted("ES")} {
+	for _, r := range []string{ReasonErrorCaught("CODE", "BOUNDARY"), ReasonTimer("BOUNDARY"), ReasonTerminated("END"), ReasonInterrupted("ES"),
+		ReasonCompletionCondition("ACTIVITY")} {
 		if !strings.Contains(doc, "`"+r+"`") {
 			t.Errorf("docs/events.md does not name the reason `%s`", r)
 		}
@@ -83,7 +84,7 @@ func TestTypesAreTwoTokens(t *testing.T) {
 		switch {
 		case strings.HasPrefix(name, "Kind"):
 			kinds[Kind(v)] = true
-		case strings.HasPrefix(name, "Field"), strings.HasPrefix(name, "Reason"):
+		case strings.HasPrefix(name, "Field"), strings.HasPrefix(name, "Reason"), strings.HasPrefix(name, "ElementType"):
 		default:
 			types[Type(v)] = name
 		}
