@@ -172,10 +172,12 @@ func Assignee(a string) Option { return bpmn.Assignee(a) }
 // CandidateGroups sets a user task's candidate groups.
 func CandidateGroups(groups ...string) Option { return bpmn.CandidateGroups(groups...) }
 
-// Input maps the expression source to the local variable target of a task.
+// Input maps the expression source to the variable target, local to the activity: its
+// handler, its children and its output mappings see it; the process does not keep it.
 func Input(target, source string) Option { return bpmn.Input(target, source) }
 
-// Output maps the expression source (over the task's result) to the variable target.
+// Output maps the expression source (over the activity's locals and a task's result) to
+// the variable target, in the scope around the activity.
 func Output(target, source string) Option { return bpmn.Output(target, source) }
 
 // Script sets a script task's expression; ResultVariable names where its value goes.
@@ -253,3 +255,22 @@ func Cycle(c string) TimerSpec { return bpmn.Cycle(c) }
 // MessageEnd makes an end event send the message named name as a job of jobType (the
 // handler or worker sends it) before its token ends.
 func MessageEnd(name, jobType string) Option { return bpmn.MessageEnd(name, jobType) }
+
+// LoopSpec configures a multi-instance activity (a collection and element variable, or a
+// cardinality; a completion condition; an output collection) or a standard loop (a loop
+// condition, testBefore, a maximum). Expressions are the engine's expression language.
+// Each instance sees loopCounter (from 0) and the element variable as its own
+// variables, the body nrOfInstances, nrOfActiveInstances and nrOfCompletedInstances; at
+// most 1,000 instances or runs.
+type LoopSpec = bpmn.LoopSpec
+
+// ParallelMultiInstance runs an activity once per item of the collection (or
+// cardinality times), all at once.
+func ParallelMultiInstance(spec LoopSpec) Option { return bpmn.ParallelMultiInstance(spec) }
+
+// SequentialMultiInstance runs an activity once per item of the collection (or
+// cardinality times), one after the other.
+func SequentialMultiInstance(spec LoopSpec) Option { return bpmn.SequentialMultiInstance(spec) }
+
+// StandardLoop runs an activity again while the loop condition holds.
+func StandardLoop(spec LoopSpec) Option { return bpmn.StandardLoop(spec) }

@@ -506,3 +506,48 @@ func ExampleBuilder_CallActivity() {
 	// completed TRK-Berlin
 	// shipping order-7 completed shipIt
 }
+
+// A task runs once per item of a list, all at once: each instance gets its item in its
+// own variable (and its own "price", declared by an input mapping so the handler's
+// result stays in the instance), and the output collection gathers the prices in the
+// list's order, whichever answers first.
+func ExampleParallelMultiInstance() {
+	ctx := context.Background()
+	eng, done := open(ctx)
+	defer done()
+
+	prices := map[string]float64{"acme": 12.5, "globex": 11, "initech": 13}
+	eng.Handle("supplier.quote", func(ctx context.Context, job *flow.Job) (map[string]any, error) {
+		return map[string]any{"price": prices[job.Variables["supplier"].(string)]}, nil
+	})
+	rfq := flow.Build("rfq", flow.Name("Request for quotes")).
+		Start("requested").
+		ServiceTask("quote", flow.JobType("supplier.quote"), flow.Input("price", "nil"),
+			flow.ParallelMultiInstance(flow.LoopSpec{Collection: "suppliers", ElementVariable: "supplier",
+				OutputCollection: "quotes", OutputElement: "price"})).
+		End("quoted")
+	if _, err := eng.DeployModel(ctx, rfq); err != nil {
+		log.Fatal(err)
+	}
+	if err := eng.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	in, err := eng.StartInstance(ctx, "rfq", flow.StartOptions{
+		Variables: map[string]any{"suppliers": []any{"acme", "globex", "initech"}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := eng.Await(ctx, in.ID); err != nil {
+		log.Fatal(err)
+	}
+	d, err := eng.Instance(ctx, in.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(d.Variables["quotes"])
+	_, leaked := d.Variables["supplier"]
+	fmt.Println("supplier in the process:", leaked)
+	// Output:
+	// [12.5 11 13]
+	// supplier in the process: false
+}

@@ -1196,3 +1196,28 @@ func TestTroubleInsideCollapsedShows(t *testing.T) {
 		t.Error("the element inside, which this diagram does not draw, has an overlay")
 	}
 }
+
+// TestLoopBadge: a multi-instance body's counts are a text pill at the shape's
+// bottom-left corner, with the text as given.
+func TestLoopBadge(t *testing.T) {
+	t.Parallel()
+	d := load(t, "../demo/flows/order.bpmn")
+	svg, err := Render(d, Options{Overlay: &Overlay{Loops: map[string]string{"Task_ReviewPayment": "2/5", "no-such-element": "1/1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := byTestID(parseSVG(t, svg))
+	n := ids["badge-loop-Task_ReviewPayment"]
+	if len(n) != 1 || n[0].attr("data-text") != "2/5" {
+		t.Fatalf("loop badges %v", n)
+	}
+	var text string
+	n[0].walk(func(k *svgNode) {
+		if k.XMLName.Local == "text" {
+			text = k.Text
+		}
+	})
+	if text != "2/5" || len(ids["badge-loop-no-such-element"]) != 0 {
+		t.Errorf("loop badge shows %q", text)
+	}
+}

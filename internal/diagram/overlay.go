@@ -42,6 +42,9 @@ type Overlay struct {
 	// a translucent halo around a shape, a wider and warmer stroke over a flow. Colors run
 	// from yellow (0) to red (1).
 	Heat map[string]float64
+	// Loops are the instance counts of multi-instance bodies and loops, as text such as
+	// "3/5" (instances completed of all): a teal pill at the shape's bottom-left corner.
+	Loops map[string]string
 	// Titles are tooltip texts (an SVG <title>) per element or flow, typically the numbers
 	// behind a badge or a heat value.
 	Titles map[string]string
@@ -159,9 +162,10 @@ func shapeOverlay(w *bytes.Buffer, it *shapeItem, ov *Overlay) {
 	current := ov.Current[id]
 	visited := ov.Visited[id] || ov.Taken[id]
 	title, titled := ov.Titles[id]
+	loops := ov.Loops[id]
 	selected := ov.Selected != "" && ov.Selected == id
 	if active <= 0 && incidents <= 0 && completed <= 0 && stalled <= 0 && compensated <= 0 && !hot && !current && !visited &&
-		!titled && !selected {
+		!titled && !selected && loops == "" {
 		return
 	}
 	b := it.b
@@ -213,6 +217,13 @@ func shapeOverlay(w *bytes.Buffer, it *shapeItem, ov *Overlay) {
 			tip = fmt.Sprintf("undone %d times", compensated)
 		}
 		compensatedBadge(w, id, compensated, b.X-6, b.Y+b.Height-14, tip)
+	}
+	if loops != "" {
+		top := b.Y + b.Height - 14
+		if compensated > 0 {
+			top -= 22 // above the compensated badge
+		}
+		textBadge(w, "loop", id, loops, b.X-6, top)
 	}
 	if stalled > 0 {
 		tip := ov.StallTitles[id]
@@ -267,6 +278,20 @@ func badge(w *bytes.Buffer, kind, id string, n int, right, top float64) float64 
 	fmt.Fprintf(w, `<text class="badge-text" x="%s" y="%s" text-anchor="middle">%s</text></g>`,
 		num(x+wd/2), num(top+h/2+3.9), text)
 	return wd
+}
+
+// textBadge draws a pill with a short text whose left edge is at left.
+func textBadge(w *bytes.Buffer, kind, id, text string, left, top float64) {
+	const h = 18.0
+	wd := math.Max(h, textWidth(text, 11)*1.1+12)
+	fmt.Fprintf(w, `<g class="badge badge-%s" data-testid="badge-%s-%s" data-text="%s">`, kind, kind, esc(id), esc(text))
+	// A presentation attribute for the colour (teal), not a stylesheet rule: the
+	// stylesheet's .badge-pill sets only the stroke, and the diagrams drawn without this
+	// badge stay byte for byte what they were.
+	fmt.Fprintf(w, `<rect class="badge-pill" x="%s" y="%s" width="%s" height="%s" rx="%s" fill="#0f766e"/>`,
+		num(left), num(top), num(wd), num(h), num(h/2))
+	fmt.Fprintf(w, `<text class="badge-text" x="%s" y="%s" text-anchor="middle">%s</text></g>`,
+		num(left+wd/2), num(top+h/2+3.9), esc(text))
 }
 
 // countText shortens large counts: 999, 1.2k, 12k, 1.2M.

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/url"
 	"slices"
@@ -224,9 +225,13 @@ func (s *server) instance(c echo.Context) error {
 	overlay := &diagram.Overlay{Active: map[string]int{}, Incidents: map[string]int{}, Current: map[string]bool{},
 		Visited: map[string]bool{}, Taken: map[string]bool{}}
 	for _, t := range d.Tokens {
-		overlay.Active[t.ElementID]++
 		overlay.Current[t.ElementID] = true
+		if t.State == store.TokenMultiInstance {
+			continue // its inner instances are the ones counted; the body shows loopBadges
+		}
+		overlay.Active[t.ElementID]++
 	}
+	overlay.Loops, overlay.Titles = loopBadges(d.Tokens, d.Variables)
 	for _, inc := range d.Incidents {
 		if inc.State == store.IncidentOpen {
 			overlay.Incidents[inc.ElementID]++
@@ -333,6 +338,48 @@ func compensationRows(hist []*store.Event, names map[string]string) (rows []page
 // calledShown is how many called instances the instance page lists (the rest are a link
 // to the instance list filtered by parent).
 const calledShown = 50
+
+// loopBadges gives each multi-instance body of an instance its counts ("2/5": instances
+// completed of all, from the body's nrOfCompletedInstances and nrOfInstances), and a
+// standard loop its runs so far (loopCounter), with a tooltip each.
+func loopBadges(tokens []*store.Token, vars []*store.Variable) (map[string]string, map[string]string) {
+	bodies := map[string]string{} // token id → element id
+	for _, t := range tokens {
+		if t.State == store.TokenMultiInstance {
+			bodies[t.ID] = t.ElementID
+		}
+	}
+	if len(bodies) == 0 {
+		return nil, nil
+	}
+	counts := map[string]map[string]int{}
+	for _, v := range vars {
+		if _, ok := bodies[v.Scope]; !ok {
+			continue
+		}
+		var n float64
+		if json.Unmarshal(v.Value, &n) != nil {
+			continue
+		}
+		if counts[v.Scope] == nil {
+			counts[v.Scope] = map[string]int{}
+		}
+		counts[v.Scope][v.Name] = int(n)
+	}
+	loops, titles := map[string]string{}, map[string]string{}
+	for id, el := range bodies {
+		c := counts[id]
+		if total, ok := c["nrOfInstances"]; ok {
+			loops[el] = strconv.Itoa(c["nrOfCompletedInstances"]) + "/" + strconv.Itoa(total)
+			titles[el] = fmt.Sprintf("multi-instance: %d of %d instances completed, %d active",
+				c["nrOfCompletedInstances"], total, c["nrOfActiveInstances"])
+		} else {
+			loops[el] = "↻" + strconv.Itoa(c["loopCounter"])
+			titles[el] = fmt.Sprintf("loop: run %d", c["loopCounter"])
+		}
+	}
+	return loops, titles
+}
 
 // variableScopes sorts an instance's variables into the process's and those of each live
 // scope (in the order of the tokens holding them, the scope's element named).
