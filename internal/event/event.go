@@ -182,7 +182,9 @@ func ReasonTerminated(endID string) string { return "terminate end event " + end
 // ReasonCompletionCondition is the reason of element.cancelled for the inner instances
 // of a multi-instance activity still running when its completion condition held:
 // "completion condition of ACTIVITY".
-func ReasonCompletionCondition(activityID string) string { return "completion condition of " + activityID }
+func ReasonCompletionCondition(activityID string) string {
+	return "completion condition of " + activityID
+}
 
 // ElementTypeMultiInstanceBody is the element type of the events of a multi-instance
 // body or standard loop (element.entered with the flow it came by, element.left,
