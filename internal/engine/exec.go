@@ -900,15 +900,21 @@ func correlationString(v any) string {
 // handler's result for output mappings) and stores the targets where mode says: input
 // mappings in tok's own scope, output mappings from the scope around it outwards.
 func (r *run) applyMappings(ms []compiledMapping, extra map[string]any, tok *store.Token, n *node, mode setMode) error {
-	env := r.env(tok)
+	env, copied := r.envOf(tok)
 	if extra != nil {
-		base := env
-		env = make(map[string]any, len(base)+len(extra))
-		for k, v := range base {
-			env[k] = v
-		}
-		for k, v := range extra {
-			env[k] = v
+		if copied { // env is a map of its own: add to it
+			for k, v := range extra {
+				env[k] = v
+			}
+		} else {
+			base := env
+			env = make(map[string]any, len(base)+len(extra))
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range extra {
+				env[k] = v
+			}
 		}
 	}
 	out := make(map[string]any, len(ms))

@@ -88,8 +88,15 @@ func (r *run) chain(tok *store.Token, outer bool, fn func(id string, sv *scopeVa
 // those of tok's scopes. Without locals on the chain it is r.values itself (no copy);
 // callers must not change it.
 func (r *run) env(tok *store.Token) map[string]any {
+	env, _ := r.envOf(tok)
+	return env
+}
+
+// envOf is env, and whether the map is a copy of the run's own (the caller may add to
+// it) rather than r.values itself.
+func (r *run) envOf(tok *store.Token) (map[string]any, bool) {
 	if len(r.locals) == 0 || tok == nil {
-		return r.values
+		return r.values, false
 	}
 	var scopes []*scopeVars
 	r.chain(tok, false, func(_ string, sv *scopeVars) bool {
@@ -97,7 +104,7 @@ func (r *run) env(tok *store.Token) map[string]any {
 		return true
 	})
 	if len(scopes) == 0 {
-		return r.values
+		return r.values, false
 	}
 	n := len(r.values)
 	for _, sv := range scopes {
@@ -112,7 +119,7 @@ func (r *run) env(tok *store.Token) map[string]any {
 			env[k] = v
 		}
 	}
-	return env
+	return env, true
 }
 
 // target is the scope a variable named name set at tok goes to.
@@ -181,6 +188,10 @@ func (r *run) setVariablesIn(vars map[string]any, tok *store.Token, n *node, mod
 	// (sorted keys, HTML-safe escaping), so the size checked is the size published. The
 	// process's variables are in data; those of other scopes in scoped, by scope.
 	data := append(make([]byte, 0, 64), `{"variables":{`...)
+	// The variables of other scopes: one scope (the usual case: a task's inputs, an
+	// instance's counters) in one, more in scoped.
+	var one string
+	var oneData []byte
 	var scoped map[string][]byte
 	var scopes []string
 	total := 0
@@ -204,16 +215,21 @@ func (r *run) setVariablesIn(vars map[string]any, tok *store.Token, n *node, mod
 		}
 		qname, _ := json.Marshal(name)
 		scope := r.target(tok, name, mode)
-		if scope == "" {
+		switch {
+		case scope == "":
 			data = appendVar(data, qname, enc)
-		} else {
+		case oneData == nil || scope == one:
+			if oneData == nil {
+				one, oneData = scope, scopeHead(scope)
+			}
+			oneData = appendVar(oneData, qname, enc)
+		default:
 			if scoped == nil {
 				scoped = map[string][]byte{}
 			}
 			b, ok := scoped[scope]
 			if !ok {
-				qs, _ := json.Marshal(scope)
-				b = append(append(append(make([]byte, 0, 64), `{"`+event.FieldScope+`":`...), qs...), `,"variables":{`...)
+				b = scopeHead(scope)
 				scopes = append(scopes, scope)
 			}
 			scoped[scope] = appendVar(b, qname, enc)
@@ -254,10 +270,19 @@ func (r *run) setVariablesIn(vars map[string]any, tok *store.Token, n *node, mod
 	if hasProcess {
 		r.eventJSON(event.VariablesChanged, tok, n, append(data, '}', '}'))
 	}
+	if oneData != nil {
+		r.eventJSON(event.VariablesChanged, tok, n, append(oneData, '}', '}'))
+	}
 	for _, scope := range scopes {
 		r.eventJSON(event.VariablesChanged, tok, n, append(scoped[scope], '}', '}'))
 	}
 	return nil
+}
+
+// scopeHead starts the data of a scope's variables.changed: {"scope":"<id>","variables":{
+func scopeHead(scope string) []byte {
+	b := appendString(append(make([]byte, 0, 64), '{'), event.FieldScope, scope)
+	return append(b, `,"variables":{`...)
 }
 
 // appendVar appends "name":value to a JSON object under construction.
