@@ -136,9 +136,10 @@ func problems(ps []engine.Problem) []Problem {
 //		Condition("paid == true").End("done").
 //		Default().End("failed", flow.ErrorEnd("NOT_PAID"))
 //
-// EventSubProcess adds an event subprocess to the process or a subprocess: started by a
-// message (MessageStart), a timer (TimerStartAt) or an error thrown inside (ErrorStart)
-// while its scope runs, interrupting it unless NonInterrupting is given.
+// EventSubProcess adds an event subprocess to the process or a subprocess: started while
+// its scope runs by a message (MessageStart), a timer (TimerStartAt), a signal
+// (SignalStart), a condition (ConditionalStart), or an error or escalation thrown inside
+// (ErrorStart, EscalationStart), interrupting it unless NonInterrupting is given.
 type Builder = bpmn.Builder
 
 // Option configures a process or node of a Builder.

@@ -598,6 +598,27 @@ func (b *Builder) SignalStart(id, name string, opts ...Option) *Builder {
 	})
 }
 
+// EscalationStart adds the escalation start event of an event subprocess, catching the
+// escalation code thrown inside the enclosing scope ("" catches every escalation);
+// interrupting unless NonInterrupting is given.
+func (b *Builder) EscalationStart(id, code string, opts ...Option) *Builder {
+	return b.add(KindStartEvent, id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventEscalation}
+		if code != "" {
+			e.Event.EscalationRef = b.st.escalationID(code)
+		}
+	})
+}
+
+// ConditionalStart adds the conditional start event of an event subprocess: it starts
+// the event subprocess when expr is true as the enclosing scope begins or after a
+// variable change; interrupting unless NonInterrupting is given.
+func (b *Builder) ConditionalStart(id, expr string, opts ...Option) *Builder {
+	return b.add(KindStartEvent, id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventConditional, Condition: expr}
+	})
+}
+
 // End adds an end event (none; ErrorEnd, SignalEnd, EscalationEnd and Terminate change
 // its kind of end).
 func (b *Builder) End(id string, opts ...Option) *Builder {
@@ -695,8 +716,9 @@ func (b *Builder) SubProcess(id string, inner func(*Builder), opts ...Option) *B
 
 // EventSubProcess adds an event subprocess to the current scope (the process, or the
 // subprocess inner is building) whose content inner builds from its one start event:
-// MessageStart, TimerStartAt or ErrorStart, interrupting unless NonInterrupting is
-// given. It is not connected to anything: the current node stays current.
+// MessageStart, TimerStartAt, SignalStart, ConditionalStart, ErrorStart or
+// EscalationStart, interrupting unless NonInterrupting is given (error starts always
+// interrupt). It is not connected to anything: the current node stays current.
 func (b *Builder) EventSubProcess(id string, inner func(*Builder), opts ...Option) *Builder {
 	cur, cond, name, isDefault := b.cur, b.cond, b.flowName, b.isDefault
 	b.cur = ""
