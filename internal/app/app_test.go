@@ -452,7 +452,7 @@ func TestServeWithDemo(t *testing.T) {
 			Key string `json:"key"`
 		} `json:"definitions"`
 	}
-	if code := s.get("/api/definitions", &defs); code != http.StatusOK || len(defs.Definitions) != 2 {
+	if code := s.get("/api/definitions", &defs); code != http.StatusOK || len(defs.Definitions) != 3 { // order, invoice-approval, order-saga
 		t.Fatalf("definitions: %d %+v", code, defs)
 	}
 	// Orders trickle in; wait (polling with a deadline) until one is listed, then read it.

@@ -174,7 +174,11 @@ func TestRunWithMetricsOnTwoNodes(t *testing.T) {
 	}
 	// 18 events per instance of the reference flow.
 	if !res.Metrics || *res.MetricsEvents != 40*18 || *res.MetricsCatchUpS < 0 || res.IPS <= 0 {
-		t.Fatalf("result %+v", res)
+		events, catchUp := -1, -1.0
+		if res.MetricsEvents != nil && res.MetricsCatchUpS != nil {
+			events, catchUp = int(*res.MetricsEvents), *res.MetricsCatchUpS
+		}
+		t.Fatalf("result %+v: %d metrics events (want %d), catch-up %vs", res, events, 40*18, catchUp)
 	}
 	if o.Nodes == 2 && res.Nodes != 2 {
 		t.Errorf("result names %d nodes, want 2", res.Nodes)
