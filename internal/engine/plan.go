@@ -699,7 +699,7 @@ func (c *compiler) checkEventGateway(n *node) {
 	}
 	for _, fl := range n.out {
 		if !catchable(fl.target) {
-			c.bad(n.el, "flow %q leads to %q, which is not a timer or message intermediate catch event or a receive task", fl.f.ID, fl.target.el.ID)
+			c.bad(n.el, "flow %q leads to %q, which is not a timer, message or signal intermediate catch event or a receive task", fl.f.ID, fl.target.el.ID)
 		}
 	}
 }
@@ -710,7 +710,7 @@ func catchable(t *node) bool {
 	case bpmn.KindReceiveTask:
 		return t.messageName != ""
 	case bpmn.KindIntermediateCatchEvent:
-		return t.timerKind != "" || t.messageName != ""
+		return t.timerKind != "" || t.messageName != "" || t.signalName != ""
 	}
 	return false
 }

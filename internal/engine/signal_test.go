@@ -367,3 +367,24 @@ func TestSignalEventSubprocess(t *testing.T) {
 		}
 	})
 }
+
+// TestSignalAfterEventGateway: a signal catch event after an event-based gateway: the
+// broadcast takes the gateway's token along its path and withdraws the timer.
+func TestSignalAfterEventGateway(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		v.start()
+		v.deploy("signal_gateway.bpmn")
+		inst := v.startInstance("signal_gateway", nil)
+		if got := v.tokensAt(inst.ID); len(got) != 1 || got[0] != "Gateway_wait" {
+			t.Fatalf("tokens %v", got)
+		}
+		if _, err := v.e.BroadcastSignal(v.ctx, "go", nil); err != nil {
+			t.Fatal(err)
+		}
+		v.waitState(inst.ID, store.InstanceCompleted)
+		if !v.hasEvent(inst.ID, event.ElementLeft, "Event_went") || len(v.detail(inst.ID).Jobs) != 0 {
+			t.Errorf("went %v, jobs left %d", v.hasEvent(inst.ID, event.ElementLeft, "Event_went"), len(v.detail(inst.ID).Jobs))
+		}
+	})
+}
