@@ -4,7 +4,8 @@
 //
 //   npm ci && node worker.js nats://127.0.0.1:4222 work 0
 //
-// Each job's variables get "handledBy": "node" and "doubled": amount * 2.
+// Each job completes with "handledBy": "node" and "total": amount * 2 (the instance keeps
+// both; the task's own input mapping "doubled" is local to the task, as in Camunda 7).
 "use strict";
 const { connect, JSONCodec } = require("nats");
 
@@ -35,7 +36,7 @@ async function main() {
       const ref = { worker, key: job.key, instanceId: job.instanceId, attempt: job.attempt, deadline: job.deadline };
       const amount = Number(job.variables.amount || 0);
       try {
-        await call(nc, "complete", { ...ref, variables: { handledBy: "node", doubled: amount * 2 } }, 10000);
+        await call(nc, "complete", { ...ref, variables: { handledBy: "node", total: amount * 2 } }, 10000);
         done++;
       } catch (err) {
         if (err.code !== "lock_lost") throw err;

@@ -66,8 +66,9 @@ func TestJavaScriptWorker(t *testing.T) {
 		for _, v := range d.Variables {
 			vars[v.Name] = string(v.Value)
 		}
-		if vars["handledBy"] != `"node"` || vars["doubled"] != want {
-			t.Errorf("instance %s variables %v, want handledBy node and doubled %s", ids[i], vars, want)
+		// "doubled" is the task's input mapping: local to the task, gone when it completes.
+		if vars["handledBy"] != `"node"` || vars["total"] != want || vars["doubled"] != "" {
+			t.Errorf("instance %s variables %v, want handledBy node and total %s (and no doubled)", ids[i], vars, want)
 		}
 	}
 }

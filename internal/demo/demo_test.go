@@ -176,7 +176,7 @@ func TestDeployTwiceKeepsOneVersion(t *testing.T) {
 	for _, d := range defs {
 		keys[d.Key]++
 	}
-	if keys[OrderProcess] != 1 || keys[InvoiceProcess] != 1 || len(defs) != 2 {
+	if keys[OrderProcess] != 1 || keys[InvoiceProcess] != 1 || keys[SagaProcess] != 1 || len(defs) != 3 {
 		t.Fatalf("definitions after deploying twice: %v", keys)
 	}
 }
