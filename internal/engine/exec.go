@@ -98,12 +98,7 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 	r.putToken(tok)
 	// Every arrival is in the history with the flow it came by, joins included, so the
 	// flow counts of the metrics are complete.
-	var data []byte
-	if via != nil {
-		data = appendString(append(make([]byte, 0, 48), '{'), event.FieldFlow, via.f.ID)
-		data = append(data, '}')
-	}
-	ev := r.eventJSON(event.ElementEntered, tok, n, data)
+	ev := r.eventJSON(event.ElementEntered, tok, n, flowData(via))
 	if n.loop != nil && !r.isInner(tok, n) {
 		ev.ElementType = event.ElementTypeMultiInstanceBody
 		return r.startBody(tok, n)
@@ -365,19 +360,13 @@ func (r *run) canArrive(j *node, scope string) bool {
 func (r *run) catch(tok *store.Token, n *node, reason string) error {
 	switch {
 	case n.attachedTo != nil:
-		scope := tok.ScopeID
-		if n.el.CancelActivity {
-			r.cancelToken(tok, reason)
-		}
-		bt := r.newToken(n, scope)
-		r.event(event.ElementEntered, bt, n, nil)
-		return r.next(bt, n)
+		return r.fireBoundary(tok, n, reason, nil)
 	case tok.ElementID != n.el.ID:
 		gw := r.p.nodes[tok.ElementID]
 		if gw == nil || gw.el.Kind != bpmn.KindEventBasedGateway {
 			return fmt.Errorf("instance %q: token %q at %q cannot take event %q: %w", r.inst.ID, tok.ID, tok.ElementID, n.el.ID, ErrInvalidState)
 		}
-		r.withdraw(tok)
+		r.withdraw(tok, "")
 		r.left(tok, gw)
 		var via *flow
 		for _, fl := range gw.out {
@@ -387,26 +376,31 @@ func (r *run) catch(tok *store.Token, n *node, reason string) error {
 		}
 		tok.ElementID, tok.CreatedAt = n.el.ID, r.now
 		r.putToken(tok)
-		var data []byte
-		if via != nil {
-			data = appendString(append(make([]byte, 0, 48), '{'), event.FieldFlow, via.f.ID)
-			data = append(data, '}')
-		}
-		r.eventJSON(event.ElementEntered, tok, n, data)
+		r.eventJSON(event.ElementEntered, tok, n, flowData(via))
 	}
 	return r.next(tok, n)
 }
 
-// withdraw removes the timers and subscriptions a token waits on (the events of an
-// event-based gateway once one of them happened).
-func (r *run) withdraw(tok *store.Token) {
+// flowData is the data of an element.entered through flow via ({"flow":ID}; nil when the
+// token did not come by a flow).
+func flowData(via *flow) []byte {
+	if via == nil {
+		return nil
+	}
+	return append(appendString(append(make([]byte, 0, 48), '{'), event.FieldFlow, via.f.ID), '}')
+}
+
+// withdraw removes the timers and subscriptions token tok waits on, except those of the
+// element keep ("" keeps none): the events of an event-based gateway once one of them
+// happened, or the boundary events of an activity it leaves.
+func (r *run) withdraw(tok *store.Token, keep string) {
 	for _, j := range r.jobs {
-		if j.TokenID == tok.ID && j.Kind == store.JobTimer {
+		if j.TokenID == tok.ID && j.Kind == store.JobTimer && j.ElementID != keep {
 			r.dropJob(j)
 		}
 	}
 	for _, s := range r.subs {
-		if s.TokenID == tok.ID {
+		if s.TokenID == tok.ID && s.ElementID != keep {
 			r.dropSub(s)
 		}
 	}
@@ -777,16 +771,7 @@ func (r *run) disarmBoundaries(tok *store.Token, n *node) {
 	if len(n.boundaries) == 0 {
 		return
 	}
-	for _, j := range r.jobs {
-		if j.TokenID == tok.ID && j.Kind == store.JobTimer && j.ElementID != n.el.ID {
-			r.dropJob(j)
-		}
-	}
-	for _, s := range r.subs {
-		if s.TokenID == tok.ID && s.ElementID != n.el.ID {
-			r.dropSub(s)
-		}
-	}
+	r.withdraw(tok, n.el.ID)
 }
 
 // scheduleTimer creates the timer job of a timer catch event or boundary event. A timer
