@@ -175,14 +175,20 @@ func (e *Engine) update(ctx context.Context, instanceID string, fn func(r *run) 
 			}
 		}
 		if errors.Is(err, errStale) {
-			err = nil // nothing to do after all (e.g. the timer's token is gone)
-			return false, nil
+			// Nothing to do after all (e.g. the timer's token is gone): the command is
+			// done, and so is its record.
+			return false, writeRecord(ctx, b)
 		}
 		if err != nil {
 			return false, err
 		}
-		err = r.flush() // sets r.wake (pushJobs)
-		return r.wake, err
+		if err = r.flush(); err != nil { // sets r.wake (pushJobs)
+			return false, err
+		}
+		if err = writeRecord(ctx, b); err != nil {
+			return false, err
+		}
+		return r.wake, nil
 	})
 }
 

@@ -257,6 +257,9 @@ type Tx interface {
 	// Stalls (stalls.go).
 	StallTx
 
+	// Operations (operations.go).
+	OperationTx
+
 	// Metrics rollups (metrics.go).
 	MetricsTx
 }
@@ -287,7 +290,11 @@ type AuditEntry struct {
 	Command string // e.g. "incident.retry"
 	// Target is what the command acted on (an instance, incident or task id, a process key).
 	Target string
-	Reason string
+	// InstanceID is the instance the command acted on, when it was one ("" otherwise or
+	// unknown): an incident retry names the incident's instance, so the instance page
+	// finds it.
+	InstanceID string
+	Reason     string
 	// Request is the command's JSON body.
 	Request json.RawMessage
 	// Result is "ok" or the error code; Error is the message of a failed command.
@@ -305,7 +312,23 @@ const AuditStarted = "started"
 type AuditFilter struct {
 	Actor  string
 	Target string
+	// Instance selects the entries about an instance: its id as Target or InstanceID.
+	Instance string
+	// Command selects one verb ("incident.retry").
+	Command string
+	// Result selects one result ("ok", "started", an error code).
+	Result string
+	// Since (inclusive) and Until (exclusive) bound the time.
+	Since, Until time.Time
+	// Before continues a list after its last entry: entries older than (Time, ID).
+	Before *AuditCursor
 	Limit  int
+}
+
+// AuditCursor is the position of an audit entry in the newest-first order.
+type AuditCursor struct {
+	Time time.Time
+	ID   string
 }
 
 // Definition is one deployed version of a process.

@@ -399,7 +399,7 @@ var (
 	releaseLease = write(`DELETE FROM leases WHERE name = ? AND owner = ?`)
 
 	insertAudit = writef(func(d *Dialect) string {
-		return `INSERT INTO audit (` + AuditCols + `) VALUES (?, ?, ?, ?, ?, ?, ` + d.jsonParam() + `, ?, ?)`
+		return `INSERT INTO audit (` + AuditCols + `) VALUES (?, ?, ?, ?, ?, ?, ` + d.jsonParam() + `, ?, ?, ?)`
 	})
 	updateAudit = writef(func(d *Dialect) string {
 		return `UPDATE audit SET result = ?, error = ?, request = ` + d.jsonParam() + ` WHERE id = ?`
@@ -520,7 +520,7 @@ func (q *Queries) InsertAudit(ctx context.Context, a *store.AuditEntry) error {
 		return fmt.Errorf("insert audit %q: request: %w", a.ID, err)
 	}
 	_, err = q.exec(ctx, fmt.Sprintf("insert audit %q", a.ID), q.static(insertAudit, a.ID, q.D.Time(a.Time), a.Actor,
-		a.Command, a.Target, a.Reason, req, a.Result, a.Error))
+		a.Command, a.Target, a.Reason, req, a.Result, a.Error, a.InstanceID))
 	return err
 }
 
@@ -538,13 +538,38 @@ func (q *Queries) UpdateAudit(ctx context.Context, a *store.AuditEntry) error {
 
 // ListAudit lists audit entries, newest first.
 func (q *Queries) ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditEntry, error) {
-	b := NewQuery(q.D, `SELECT `+AuditCols+` FROM audit`)
+	return All(ctx, q.C, "list audit", built(ListAuditQuery(q.D, f)), q.D.ScanAudit)
+}
+
+// ListAuditQuery is ListAudit's statement. Each filter has an index that leads with it
+// (audit_actor, audit_target, audit_instance, audit_command); an instance's entries are
+// those naming it as target or as instance.
+func ListAuditQuery(d *Dialect, f store.AuditFilter) *Query {
+	b := NewQuery(d, `SELECT `+AuditCols+` FROM audit`)
 	if f.Actor != "" {
 		b.And(`actor = ?`, f.Actor)
 	}
 	if f.Target != "" {
 		b.And(`target = ?`, f.Target)
 	}
-	b.Tail(` ORDER BY time DESC, id DESC LIMIT ?`, q.D.Limit(f.Limit))
-	return All(ctx, q.C, "list audit", built(b), q.D.ScanAudit)
+	if f.Instance != "" {
+		b.And(`(target = ? OR (instance_id = ? AND instance_id <> ''))`, f.Instance, f.Instance)
+	}
+	if f.Command != "" {
+		b.And(`command = ?`, f.Command)
+	}
+	if f.Result != "" {
+		b.And(`result = ?`, f.Result)
+	}
+	if !f.Since.IsZero() {
+		b.And(`time >= ?`, d.Time(f.Since))
+	}
+	if !f.Until.IsZero() {
+		b.And(`time < ?`, d.Time(f.Until))
+	}
+	if c := f.Before; c != nil {
+		b.And(`(time < ? OR (time = ? AND id < ?))`, d.Time(c.Time), d.Time(c.Time), c.ID)
+	}
+	b.Tail(` ORDER BY time DESC, id DESC LIMIT ?`, d.Limit(f.Limit))
+	return b
 }

@@ -23,7 +23,7 @@ const (
 	// EventInsertCols are the columns an insert gives (seq is handed out by the database).
 	EventInsertCols = `id, instance_id, instance_seq, definition_id, definition_key, type, element_id,
 	element_type, token_id, job_id, incident_id, time, data`
-	AuditCols          = `id, time, actor, command, target, reason, request, result, error`
+	AuditCols          = `id, time, actor, command, target, reason, request, result, error, instance_id`
 	StallCols          = `id, token_id, instance_id, definition_id, definition_key, element_id, since, threshold, incident, detected_at, state, cleared_at, published`
 	StallThresholdCols = `definition_key, element_id, threshold, updated_at, updated_by`
 	RollupCols         = `step, definition_id, bucket, kind, element_id, started, completed, cancelled, incidents,
@@ -177,7 +177,7 @@ func (d *Dialect) ScanAudit(s Scanner) (*store.AuditEntry, error) {
 	var a store.AuditEntry
 	var req []byte
 	if err := s.Scan(&a.ID, d.timeDest(&a.Time), &a.Actor, &a.Command, &a.Target, &a.Reason, &req, &a.Result,
-		&a.Error); err != nil {
+		&a.Error, &a.InstanceID); err != nil {
 		return nil, err
 	}
 	a.Time = utc(a.Time)
