@@ -47,6 +47,17 @@ const (
 	CallStarted       Type = "call.started"
 )
 
+// Operators' edits of user tasks and variables (engine.ClaimUserTask, UnclaimUserTask,
+// ReassignUserTask, DeleteVariable, RenameVariable). The audit log records who made them
+// and why; the events record what changed, in the instance's history.
+const (
+	UserTaskClaimed   Type = "usertask.claimed"
+	UserTaskUnclaimed Type = "usertask.unclaimed"
+	UserTaskAssigned  Type = "usertask.assigned"
+	VariablesDeleted  Type = "variables.deleted"
+	VariablesRenamed  Type = "variables.renamed"
+)
+
 // Compensation history events. A compensation throw event writes compensation.thrown,
 // then, one completed activity after the other (latest completion first),
 // compensation.started when the activity's handler starts and element.compensated when
