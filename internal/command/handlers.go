@@ -58,7 +58,7 @@ func bind[T any, P interface {
 func endpoints() []endpoint {
 	bulk := bind(VerbRetryIncidents, runRetryIncidents)
 	bulk.bulk = true
-	return []endpoint{
+	return append([]endpoint{
 		bind(VerbRetryIncident, runRetryIncident),
 		bulk,
 		bind(VerbCancelInstance, runCancelInstance),
@@ -70,7 +70,7 @@ func endpoints() []endpoint {
 		bind(VerbBroadcastSignal, runBroadcastSignal),
 		bind(VerbCompleteTask, runCompleteTask),
 		bind(VerbStallThreshold, runStallThreshold),
-	}
+	}, editEndpoints()...)
 }
 
 func required(field, value string) error {

@@ -27,6 +27,7 @@ var Verbs = []string{
 	VerbRetryIncident, VerbRetryIncidents, VerbCancelInstance, VerbSuspendInstance,
 	VerbResumeInstance, VerbSetVariables, VerbStartInstance, VerbCorrelateMessage, VerbBroadcastSignal,
 	VerbCompleteTask, VerbStallThreshold,
+	VerbDeleteVariable, VerbRenameVariable, VerbClaimTask, VerbUnclaimTask, VerbAssignTask,
 }
 
 // DefaultPrefix is the first subject token of commands and events.
