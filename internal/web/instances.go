@@ -272,6 +272,7 @@ func (s *server) instance(c echo.Context) error {
 	p.Diagram = s.drawDiagram(ctx, in.DefinitionID, model, in.DefinitionKey, overlay, legend)
 
 	p.Variables, p.Scopes = variableScopes(d.Variables, d.Tokens)
+	markVariables(&p, d.History)
 	hist := d.History
 	if len(hist) > historyShown {
 		p.HistoryHidden = len(hist) - historyShown
@@ -415,7 +416,7 @@ func variableRow(v *store.Variable) pages.VariableRow {
 }
 
 func historyRow(ev *store.Event, names map[string]string) pages.HistoryRow {
-	r := pages.HistoryRow{Time: ev.Time, Type: string(ev.Type)}
+	r := pages.HistoryRow{Time: ev.Time, Type: string(ev.Type), ElementID: ev.ElementID}
 	if ev.ElementID != "" {
 		r.Element = ev.ElementID
 		if n := names[ev.ElementID]; n != "" {

@@ -40,6 +40,12 @@ type CommandClient interface {
 	BroadcastSignal(ctx context.Context, req command.BroadcastSignalRequest) (*command.BroadcastSignalResult, error)
 	StartInstance(ctx context.Context, req command.StartInstanceRequest) (*command.StartInstanceResult, error)
 	SetStallThreshold(ctx context.Context, req command.StallThresholdRequest) (*command.StallThresholdResult, error)
+	// Edits (actions_edits.go).
+	ClaimTask(ctx context.Context, req command.TaskAssignRequest) (*command.TaskAssignResult, error)
+	UnclaimTask(ctx context.Context, req command.TaskAssignRequest) (*command.TaskAssignResult, error)
+	AssignTask(ctx context.Context, req command.TaskAssignRequest) (*command.TaskAssignResult, error)
+	DeleteVariable(ctx context.Context, req command.VariableRequest) (*command.VariableResult, error)
+	RenameVariable(ctx context.Context, req command.VariableRequest) (*command.VariableResult, error)
 }
 
 var _ CommandClient = (*command.Client)(nil)
@@ -190,12 +196,17 @@ func (s *server) routes(e *echo.Echo) {
 	e.GET("/tasks", s.tasks)
 	e.GET("/tasks/:id", s.task)
 	e.POST("/tasks/:id/complete", s.completeTask)
+	e.POST("/tasks/:id/claim", s.assignTask(taskClaim))
+	e.POST("/tasks/:id/unclaim", s.assignTask(taskUnclaim))
+	e.POST("/tasks/:id/assign", s.assignTask(taskAssign))
 	// Actions (actions.go): each goes through the command service, but deploy.
 	e.POST("/instances/:id/suspend", s.instanceAction(verbSuspend))
 	e.POST("/instances/:id/resume", s.instanceAction(verbResume))
 	e.POST("/instances/:id/cancel", s.instanceAction(verbCancel))
 	e.GET("/instances/:id/variables", s.editVariables)
 	e.POST("/instances/:id/variables", s.setVariables)
+	e.POST("/instances/:id/variables/delete", s.deleteVariable)
+	e.POST("/instances/:id/variables/rename", s.renameVariable)
 	e.POST("/instances/retry-incidents", s.retryInstances)
 	e.GET("/incidents/:id/retry", s.retryForm)
 	e.POST("/incidents/:id/retry", s.retryIncident)

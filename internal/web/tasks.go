@@ -33,6 +33,7 @@ func (s *server) tasks(c echo.Context) error {
 	}
 	p := pages.TasksProps{Now: s.now(), State: state, Assignee: assignee, Limit: taskListCap, Capped: len(list) > taskListCap}
 	p.Tasks = list[:min(len(list), taskListCap)]
+	p.Back = "/tasks" + encodeQuery(cloneValues(c.Request().URL.Query()))
 	return s.render(c, 200, page{Title: "User tasks", Nav: layout.NavTasks}, pages.Tasks(p))
 }
 

@@ -143,7 +143,12 @@
     var tmpl = slot.getAttribute("data-element-href");
     svg.addEventListener("click", function (ev) {
       if (moved) { ev.preventDefault(); moved = false; return; }
-      if (!tmpl) return;
+      if (!tmpl) {
+        // The instance page filters itself to the element instead (elementFilter).
+        var hit = ev.target.closest("[data-element-id]");
+        if (hit && slot.closest("[data-element-filter]")) toggleElementFilter(hit.getAttribute("data-element-id"));
+        return;
+      }
       var el = ev.target.closest("[data-element-id]");
       if (!el || el.closest("a")) return;
       window.location.href = tmpl.replace("{id}", encodeURIComponent(el.getAttribute("data-element-id")));
@@ -176,6 +181,68 @@
     }
   }
   document.querySelectorAll("[data-diagram]").forEach(initDiagram);
+
+  // Element filter (the instance page): a click on a diagram element shows only the
+  // history rows, variables, incidents, tasks, jobs and tokens of that element; a second
+  // click on it, or "Show all", shows everything again. The element is kept in the URL
+  // (?element=id) so a reload or a shared link keeps the filter, and the filter is
+  // applied again to every fragment a live update swaps in.
+  var filterRoot = document.querySelector("[data-element-filter]");
+  var filterID = "";
+  var filterItems = '[data-testid="history-row"], [data-testid="incident"], [data-testid="variable-row"], ' +
+    '[data-testid="task-row"], [data-testid="job-row"], [data-testid="token-row"]';
+  function matchesElement(el, id) {
+    if (el.getAttribute("data-element-id") === id) return true;
+    var list = el.getAttribute("data-elements");
+    return !!list && (" " + list + " ").indexOf(" " + id + " ") >= 0;
+  }
+  function applyElementFilter() {
+    if (!filterRoot) return;
+    var counts = { history: 0, variables: 0, incidents: 0 };
+    document.querySelectorAll(filterItems).forEach(function (el) {
+      var show = !filterID || matchesElement(el, filterID);
+      el.classList.toggle("is-filtered-out", !show);
+      if (!show || !filterID) return;
+      var t = el.getAttribute("data-testid");
+      if (t === "history-row") counts.history++;
+      else if (t === "variable-row") counts.variables++;
+      else if (t === "incident") counts.incidents++;
+    });
+    document.querySelectorAll('[data-testid="variable-scope"]').forEach(function (sc) {
+      sc.classList.toggle("is-filtered-out", !!filterID && !sc.querySelector('[data-testid="variable-row"]:not(.is-filtered-out)'));
+    });
+    filterRoot.querySelectorAll("svg [data-element-id]").forEach(function (g) {
+      g.classList.toggle("is-selected", !!filterID && g.getAttribute("data-element-id") === filterID);
+    });
+    var bar = filterRoot.querySelector("[data-element-filter-bar]");
+    if (!bar) return;
+    bar.hidden = !filterID;
+    if (!filterID) return;
+    // The element's name as the diagram shows it: its external label, else its shape's text.
+    var sel = '[data-element-id="' + CSS.escape(filterID) + '"]';
+    var label = filterRoot.querySelector("svg .djs-label" + sel) || filterRoot.querySelector("svg g" + sel);
+    var name = "";
+    if (label) label.querySelectorAll("text").forEach(function (t) { name += (name ? " " : "") + t.textContent.trim(); });
+    bar.querySelector("[data-element-filter-name]").textContent = name || filterID;
+    bar.querySelector("[data-element-filter-id]").textContent = filterID;
+    bar.querySelector("[data-element-filter-counts]").textContent = counts.history + " history event" + (counts.history === 1 ? "" : "s") +
+      ", " + counts.variables + " variable" + (counts.variables === 1 ? "" : "s") + ", " + counts.incidents + " incident" + (counts.incidents === 1 ? "" : "s");
+  }
+  function toggleElementFilter(id) {
+    filterID = filterID === id ? "" : id;
+    var u = new URL(window.location.href);
+    if (filterID) u.searchParams.set("element", filterID); else u.searchParams.delete("element");
+    history.replaceState(null, "", u.toString());
+    applyElementFilter();
+  }
+  if (filterRoot) {
+    filterID = new URL(window.location.href).searchParams.get("element") || "";
+    applyElementFilter();
+    document.addEventListener("cockpit:swap", applyElementFilter);
+    filterRoot.addEventListener("click", function (ev) {
+      if (ev.target.closest("[data-element-filter-clear]")) toggleElementFilter(filterID);
+    });
+  }
 
   // Copy buttons next to ids.
   document.querySelectorAll("[data-copy]").forEach(function (btn) {

@@ -192,6 +192,15 @@ type VariableRow struct {
 	Value     string
 	Multiline bool
 	UpdatedAt time.Time
+	// InstanceID and Scope name the variable for its rename and delete forms, offered
+	// when Editable (the instance runs).
+	InstanceID string
+	Scope      string
+	Editable   bool
+	// Elements are the ids of the elements the variable belongs to, space-separated, for
+	// the instance page's element filter: those whose history events set it, or the
+	// scope's element for a local.
+	Elements string
 }
 
 // HistoryRow is one history event.
@@ -201,6 +210,8 @@ type HistoryRow struct {
 	Element string
 	Data    string
 	Class   string
+	// ElementID is the event's element ("" for none), for the element filter.
+	ElementID string
 }
 
 // IncidentsProps is the grouped incident list.
@@ -238,6 +249,8 @@ type TasksProps struct {
 	Tasks    []*store.UserTask
 	Capped   bool
 	Limit    int
+	// Back is this list's URL, where its claim and unclaim buttons return.
+	Back string
 }
 
 // TaskProps is one user task with its form.
