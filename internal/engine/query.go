@@ -100,6 +100,18 @@ func (e *Engine) GetInstance(ctx context.Context, id string) (*InstanceDetail, e
 	})
 }
 
+// ListTokens returns where several instances stand, by instance and arrival (one
+// query for a page of instances).
+func (e *Engine) ListTokens(ctx context.Context, instanceIDs []string) ([]*store.Token, error) {
+	var out []*store.Token
+	err := e.store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.ListTokens(ctx, instanceIDs)
+		return err
+	})
+	return out, err
+}
+
 // CountTokens tells where a definition's running instances stand: tokens per element.
 func (e *Engine) CountTokens(ctx context.Context, definitionID string) (map[string]int, error) {
 	return read(ctx, e, "count tokens", func(tx store.Tx) (map[string]int, error) { return tx.CountTokens(ctx, definitionID) })

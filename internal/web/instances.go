@@ -150,6 +150,9 @@ func (s *server) instances(c echo.Context) error {
 		return err
 	}
 	p := pages.InstancesProps{Now: s.now(), Form: form, Instances: list.Instances}
+	if p.Rows, err = s.instanceRows(ctx, list.Instances); err != nil {
+		return err
+	}
 	for _, d := range latest {
 		p.Processes = append(p.Processes, d.Key)
 	}

@@ -72,6 +72,8 @@ type Engine interface {
 	ListStalls(ctx context.Context, f store.StallFilter) ([]*store.Stall, error)
 	ListStallThresholds(ctx context.Context, definitionKey string) ([]*store.StallThreshold, error)
 	Model(ctx context.Context, definitionID string) (*bpmn.Definitions, error)
+	// ListTokens lists where a page of instances stand (the list's "waiting at").
+	ListTokens(ctx context.Context, instanceIDs []string) ([]*store.Token, error)
 	// CountTokens counts where a definition's running instances stand, per element.
 	CountTokens(ctx context.Context, definitionID string) (map[string]int, error)
 	// ElementCounts counts how many times each element of a definition was completed
@@ -208,6 +210,7 @@ func (s *server) routes(e *echo.Echo) {
 	e.POST("/instances/:id/variables/delete", s.deleteVariable)
 	e.POST("/instances/:id/variables/rename", s.renameVariable)
 	e.POST("/instances/retry-incidents", s.retryInstances)
+	e.POST("/instances/bulk", s.bulkInstances)
 	e.GET("/incidents/:id/retry", s.retryForm)
 	e.POST("/incidents/:id/retry", s.retryIncident)
 	e.POST("/incidents/retry-bulk", s.retryBulk)

@@ -182,6 +182,55 @@
   }
   document.querySelectorAll("[data-diagram]").forEach(initDiagram);
 
+  // Instance list selection (the bulk bar): the checked rows are kept by id, so a live
+  // update that redraws the list keeps them checked; "all matching" overrides the rows;
+  // the buttons are enabled while something is selected.
+  var bulk = document.querySelector("[data-bulk-form]");
+  if (bulk) {
+    var picked = {};
+    var bulkAll = bulk.querySelector("[data-bulk-all]");
+    var syncBulk = function () {
+      var items = document.querySelectorAll("[data-bulk-item]");
+      var n = 0, onPage = 0;
+      items.forEach(function (cb) {
+        cb.checked = !!picked[cb.value];
+        cb.disabled = bulkAll.checked;
+        if (cb.checked) onPage++;
+      });
+      for (var k in picked) if (picked[k]) n++;
+      var page = document.querySelector("[data-bulk-page]");
+      if (page) {
+        page.checked = items.length > 0 && onPage === items.length;
+        page.indeterminate = onPage > 0 && onPage < items.length;
+        page.disabled = bulkAll.checked;
+      }
+      bulk.querySelector("[data-bulk-count]").textContent = bulkAll.checked ? "All matching selected" :
+        n === 0 ? "None selected" : n + " selected";
+      bulk.querySelectorAll("[data-bulk-action]").forEach(function (b) { b.disabled = !bulkAll.checked && n === 0; });
+    };
+    document.addEventListener("change", function (ev) {
+      var t = ev.target;
+      if (t.matches && t.matches("[data-bulk-item]")) picked[t.value] = t.checked;
+      else if (t.matches && t.matches("[data-bulk-page]")) {
+        document.querySelectorAll("[data-bulk-item]").forEach(function (cb) { picked[cb.value] = t.checked; });
+      } else if (t !== bulkAll) return;
+      syncBulk();
+    });
+    // Rows picked on this page but redrawn away by a live update still go with the form.
+    bulk.addEventListener("submit", function () {
+      bulk.querySelectorAll("input[data-bulk-kept]").forEach(function (i) { i.remove(); });
+      if (bulkAll.checked) return;
+      for (var id in picked) {
+        if (!picked[id] || document.querySelector('[data-bulk-item][value="' + CSS.escape(id) + '"]')) continue;
+        var h = document.createElement("input");
+        h.type = "hidden"; h.name = "instance"; h.value = id; h.setAttribute("data-bulk-kept", "");
+        bulk.appendChild(h);
+      }
+    }, true);
+    document.addEventListener("cockpit:swap", syncBulk);
+    syncBulk();
+  }
+
   // Element filter (the instance page): a click on a diagram element shows only the
   // history rows, variables, incidents, tasks, jobs and tokens of that element; a second
   // click on it, or "Show all", shows everything again. The element is kept in the URL

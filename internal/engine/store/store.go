@@ -160,6 +160,10 @@ type Tx interface {
 	// ListVariables returns the variables of several instances at once (the executor
 	// hands them to the handlers of a fetched batch of jobs).
 	ListVariables(ctx context.Context, instanceIDs []string) ([]*Variable, error)
+	// ListTokens returns the tokens of several instances at once, by instance id and
+	// arrival (the instance list's "waiting at" and "since": one query over the tokens'
+	// instance index for a page of instances, never one per row).
+	ListTokens(ctx context.Context, instanceIDs []string) ([]*Token, error)
 	ListInstances(ctx context.Context, f InstanceFilter) (*InstancePage, error)
 	// CountTokens counts the tokens of a definition's instances per element (where its
 	// running instances stand), in one query bounded by the running instances, not by

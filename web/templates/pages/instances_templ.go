@@ -316,7 +316,15 @@ func Instances(p InstancesProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "\" data-testid=\"instances-csv\" title=\"Every instance these filters select, as CSV\">Download CSV</a> <button class=\"btn btn-primary\" type=\"submit\">Apply filters</button></div></form></section><section class=\"card\" aria-label=\"Instances\" id=\"live-instances\" data-live data-testid=\"instances\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "\" data-testid=\"instances-csv\" title=\"Every instance these filters select, as CSV\">Download CSV</a> <button class=\"btn btn-primary\" type=\"submit\">Apply filters</button></div></form></section>")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = InstanceBulkBar(p).Render(ctx, templ_7745c5c3_Buffer)
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "<section class=\"card\" aria-label=\"Instances\" id=\"live-instances\" data-live data-testid=\"instances\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -341,7 +349,7 @@ func Instances(p InstancesProps) templ.Component {
 				}
 			}
 		} else {
-			templ_7745c5c3_Err = InstanceTable(p.Instances, p.Now).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = InstanceListTable(p.Rows, p.Now).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -350,7 +358,7 @@ func Instances(p InstancesProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "</section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 39, "</section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -126,7 +126,9 @@ type InstancesProps struct {
 	Form      InstanceFilterForm
 	Processes []string
 	Instances []*store.Instance
-	Pager     components.PagerProps
+	// Rows are the instances with where each waits (instances_waiting.go).
+	Rows  []InstanceListRow
+	Pager components.PagerProps
 	// Filtered is true when any filter is set (the empty state then offers to clear them).
 	Filtered bool
 }

@@ -101,6 +101,17 @@ func (q *Queries) ListVariables(ctx context.Context, instanceIDs []string) ([]*s
 	return All(ctx, q.C, fmt.Sprintf("list variables of %d instances", len(instanceIDs)), built(b), q.D.ScanVariable)
 }
 
+// ListTokens returns the tokens of the given instances, by instance id and arrival.
+func (q *Queries) ListTokens(ctx context.Context, instanceIDs []string) ([]*store.Token, error) {
+	if len(instanceIDs) == 0 {
+		return nil, nil
+	}
+	b := NewQuery(q.D, `SELECT `+TokenCols+` FROM tokens`)
+	b.In(`instance_id`, false, instanceIDs)
+	b.Tail(` ORDER BY instance_id, created_at, id`)
+	return All(ctx, q.C, fmt.Sprintf("list tokens of %d instances", len(instanceIDs)), built(b), q.D.ScanToken)
+}
+
 // Jobs.
 
 var (

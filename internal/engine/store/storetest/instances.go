@@ -426,6 +426,26 @@ func testListVariables(t *testing.T, s store.Store) {
 	}
 }
 
+// testListTokens: the tokens of the instances asked for, by instance and arrival.
+func testListTokens(t *testing.T, s store.Store) {
+	a1, a2 := newToken("a1", "i1", "review", at(5)), newToken("a2", "i1", "join", at(2))
+	c1 := newToken("c1", "i3", "ship", at(1))
+	apply(t, s,
+		&store.Change{Instance: newInstance("i1", "order", at(0)), Created: true, PutTokens: []*store.Token{a1, a2}},
+		&store.Change{Instance: newInstance("i2", "order", at(0)), Created: true, PutTokens: []*store.Token{newToken("b1", "i2", "x", at(1))}},
+		&store.Change{Instance: newInstance("i3", "order", at(0)), Created: true, PutTokens: []*store.Token{c1}})
+	got := get(t, s, func(ctx context.Context, tx store.Tx) ([]*store.Token, error) {
+		return tx.ListTokens(ctx, []string{"i3", "i1", "unknown"})
+	})
+	same(t, "ListTokens", got, []*store.Token{a2, a1, c1})
+	none := get(t, s, func(ctx context.Context, tx store.Tx) ([]*store.Token, error) {
+		return tx.ListTokens(ctx, nil)
+	})
+	if len(none) != 0 {
+		t.Errorf("ListTokens(nil): %s", show(none))
+	}
+}
+
 // testVariableScopes: one name in several scopes is several variables; a scope's
 // variable is put, updated and deleted by (scope, name) alone; and within one
 // transaction (merged on PostgreSQL) the last write of each key wins, in command order.

@@ -58,6 +58,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Savepoint", testSavepoint},
 		{"GroupCommit", testGroupCommit},
 		{"ListVariables", testListVariables},
+		{"ListTokens", testListTokens},
 		{"VariableScopes", testVariableScopes},
 		{"Events", testEvents},
 		{"EventsCommitOrder", testEventsCommitOrder},
