@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/net/html"
+
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
@@ -109,4 +111,101 @@ func TestActionTaskAssignment(t *testing.T) {
 		t.Errorf("flash %q", flash)
 	}
 	a.post("/tasks/no-such-task/claim", url.Values{}).want(t, 404, "error-page", 1)
+}
+
+// TestInstanceListBulk: the list shows where each running instance waits and since
+// when (an ended one nowhere); the bulk bar retries the incidents of the checked rows
+// (a confirm page naming them, then the bulk retry) and cancels the checked rows after
+// a confirm page, each by its own audited command; "all matching" cancels the filter's
+// running instances; an empty selection and an unknown action are refused.
+func TestInstanceListBulk(t *testing.T) {
+	t.Parallel()
+	a := newActions(t, actionsConfig{})
+	failed := a.startPay("B-1", true)
+	waiting := a.startPay("B-2", false)
+	other := a.startPay("B-3", false)
+	a.waitFor("an incident and two tasks", func() bool {
+		return a.openIncident(failed.ID) != nil && len(a.detail(waiting.ID).UserTasks) == 1 && len(a.detail(other.ID).UserTasks) == 1
+	})
+
+	p := a.get("/instances")
+	p.want(t, 200, "bulk-bar", 1)
+	rows := map[string]string{}
+	for _, r := range byTestID(p.doc, "instance-row") {
+		w := byTestID(r, "waiting-at")
+		rows[attr(r, "data-id")] = strings.TrimSpace(text(w[0])) + "|" + attr(w[0], "title")
+		if len(byTestID(r, "bulk-item")) != 1 || len(byTestID(r, "waiting-since")) != 1 {
+			t.Errorf("row %s lacks its box or since", attr(r, "data-id"))
+		}
+	}
+	if rows[failed.ID] != "Charge card|Charge card (charge)" || rows[waiting.ID] != "Review payment|Review payment (review)" {
+		t.Errorf("waiting at: %v", rows)
+	}
+
+	// Retry the checked row's incidents: a confirm page with the incident, then the run.
+	conf := a.post("/instances/bulk", url.Values{"action": {"retry"}, "instance": {failed.ID, waiting.ID}})
+	conf.want(t, 200, "confirm-page", 1)
+	if !strings.Contains(text(conf.want(t, 200, "confirm-message", 1)[0]), "Retry these 1 open incident?") {
+		t.Errorf("confirm: %s", text(conf.want(t, 200, "confirm-message", 1)[0]))
+	}
+	a.post("/instances/bulk", url.Values{"action": {"retry"}}).want(t, 303, "", 0)
+	a.post("/instances/bulk", url.Values{"action": {"nothing"}, "instance": {failed.ID}}).want(t, 400, "error-page", 1)
+
+	// Cancel two checked rows: asked first, then each cancelled by its own command.
+	a.post("/instances/bulk", url.Values{"action": {"cancel"}, "instance": {waiting.ID, failed.ID}}).want(t, 200, "confirm-page", 1)
+	if st := a.detail(waiting.ID).Instance.State; st != store.InstanceActive {
+		t.Fatalf("the first post cancelled: %s", st)
+	}
+	_, flash := a.wantRedirect(a.post("/instances/bulk", url.Values{"action": {"cancel"}, "confirm": {"yes"}, "reason": {"duplicates"},
+		"instance": {waiting.ID, failed.ID}, "businessKey": {""}}), "/instances")
+	if flash != "ok: Cancelled 2 instances." {
+		t.Errorf("flash %q", flash)
+	}
+	for _, id := range []string{waiting.ID, failed.ID} {
+		if st := a.detail(id).Instance.State; st != store.InstanceCancelled {
+			t.Errorf("instance %s %s", id, st)
+		}
+		if row := a.lastAudit(id); row.Command != "instance.cancel" || row.Reason != "duplicates" || row.Result != "ok" {
+			t.Errorf("audit of %s: %+v", id, row)
+		}
+	}
+	// Again: both have ended, so both are reported.
+	_, flash = a.wantRedirect(a.post("/instances/bulk", url.Values{"action": {"cancel"}, "confirm": {"yes"}, "instance": {waiting.ID, failed.ID}}), "/instances")
+	if !strings.HasPrefix(flash, "error: Cancelled 0 instances. 2 could not be cancelled") {
+		t.Errorf("flash %q", flash)
+	}
+
+	// All matching a filter: the confirm page lists the running ones, the confirmed post cancels them.
+	conf = a.post("/instances/bulk", url.Values{"action": {"cancel"}, "all": {"true"}, "businessKey": {"B-3"}})
+	form := conf.want(t, 200, "confirm-form", 1)[0]
+	vals := url.Values{}
+	for _, in := range findAll(form, "input") {
+		vals.Add(attr(in, "name"), attr(in, "value"))
+	}
+	if vals["instance"] == nil || len(vals["instance"]) != 1 || vals["instance"][0] != other.ID || vals.Get("all") != "" {
+		t.Fatalf("confirm form fields %v", vals)
+	}
+	_, flash = a.wantRedirect(a.post("/instances/bulk", vals), "/instances?businessKey=B-3")
+	if flash != "ok: Cancelled 1 instance." || a.detail(other.ID).Instance.State != store.InstanceCancelled {
+		t.Errorf("flash %q, state %s", flash, a.detail(other.ID).Instance.State)
+	}
+	if rows := byTestID(a.get("/instances?businessKey=B-3").doc, "waiting-at"); len(rows) != 1 || strings.TrimSpace(text(rows[0])) != "–" {
+		t.Errorf("a cancelled instance waits nowhere")
+	}
+}
+
+// findAll returns the elements named tag below n, in document order.
+func findAll(n *html.Node, tag string) []*html.Node {
+	var out []*html.Node
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == tag {
+			out = append(out, n)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return out
 }
