@@ -89,6 +89,9 @@ func (s *server) dashboard(c echo.Context) error {
 		})
 	}
 
+	if p.ProcessNames, p.ElementNames, err = s.incidentNames(ctx, defs, p.Incidents); err != nil {
+		return err
+	}
 	p.Running = components.Bounded{N: min(running.N, countCap), Capped: running.Capped || running.N > countCap}
 	p.Stalled.N = stalled
 	p.StalledHref = instancesURL("stalled", "true")
@@ -145,4 +148,36 @@ func rateNote(perSecond float64) string {
 		return fmt.Sprintf("≈ %.1f per minute", perSecond*60)
 	}
 	return fmt.Sprintf("≈ %.1f per hour", perSecond*3600)
+}
+
+// incidentNames names the processes and elements of the recent incidents, from the
+// latest version of each process (the models are cached by the engine): the overview
+// shows "Charge card", not "Task_0x3f".
+func (s *server) incidentNames(ctx context.Context, defs []*store.Definition, incidents []*store.Incident) (procs, elements map[string]string, err error) {
+	latest := map[string]*store.Definition{}
+	for _, d := range defs {
+		if l := latest[d.Key]; l == nil || l.Version < d.Version {
+			latest[d.Key] = d
+		}
+	}
+	procs, elements = map[string]string{}, map[string]string{}
+	models := map[string]map[string]string{}
+	for _, in := range incidents {
+		d := latest[in.DefinitionKey]
+		if d == nil {
+			continue
+		}
+		procs[d.Key] = d.Name
+		names, ok := models[d.ID]
+		if !ok {
+			model, err := s.eng.Model(ctx, d.ID)
+			if err != nil {
+				return nil, nil, err
+			}
+			names = elementNames(model)
+			models[d.ID] = names
+		}
+		elements[pages.ElementKey(in.DefinitionKey, in.ElementID)] = names[in.ElementID]
+	}
+	return procs, elements, nil
 }

@@ -233,7 +233,11 @@ func TestPages(t *testing.T) {
 		if attr(rows[0], "data-key") != "pay" || !strings.Contains(text(rows[0]), "Payment") {
 			t.Errorf("process row: %q", text(rows[0]))
 		}
-		p.want(t, 200, "incident-row", 1)
+		inc := p.want(t, 200, "incident-row", 1)[0]
+		// Names, not ids: the process's and the element's.
+		if el := byTestID(inc, "incident-row-element")[0]; text(el) != "Charge card" || attr(el, "title") != "charge" || !strings.Contains(text(inc), "Payment") {
+			t.Errorf("incident row %q (element title %q)", text(inc), attr(el, "title"))
+		}
 		if got := text(byTestID(p.doc, "stat-running")[0]); !strings.Contains(got, "3") {
 			t.Errorf("running stat: %q", got)
 		}

@@ -114,3 +114,14 @@ func variableCount(p InstanceProps) int {
 	}
 	return n
 }
+
+// ElementKey keys an element of a process in DashboardProps.ElementNames.
+func ElementKey(processKey, elementID string) string { return processKey + "\x00" + elementID }
+
+// incidentElement is the name of an incident's element, else its id.
+func incidentElement(names map[string]string, in *store.Incident) string {
+	if n := names[ElementKey(in.DefinitionKey, in.ElementID)]; n != "" {
+		return n
+	}
+	return in.ElementID
+}

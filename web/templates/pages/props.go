@@ -30,6 +30,10 @@ type DashboardProps struct {
 	ParkedEvents int64
 	Processes    []ProcessRow
 	Incidents    []*store.Incident
+	// ProcessNames (by key) and ElementNames (by ElementKey) name the incidents'
+	// processes and elements ("" when the model gives none: the id is shown).
+	ProcessNames map[string]string
+	ElementNames map[string]string
 	// Unserved are the job types nobody serves that have waiting jobs.
 	Unserved []components.UnservedType
 	// Workers are the external job workers (docs/workers.md) that asked this node for
