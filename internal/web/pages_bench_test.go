@@ -93,6 +93,15 @@ func BenchmarkPages(b *testing.B) {
 		{"elements.csv-30d", "/processes/order/analytics/elements.csv?range=30d"},
 		{"series.csv-7d", "/processes/order/analytics/series.csv?range=7d"},
 		{"instances.csv-running", "/instances.csv?process=order&state=active"},
+		// Issue 13's list columns ("waiting at", "since": one token query per page) and
+		// selection boxes, the instance page with its element filter and variable edits,
+		// and the task list with its claim buttons.
+		{"instances", "/instances"},
+		{"instances-running", "/instances?state=active"},
+		{"instances-running-200", "/instances?state=active&limit=200"},
+		{"instance-running", "/instances/" + fmt.Sprintf("00000000-0000-7000-8000-%012d", *pagesFinished+*pagesRunning-1)},
+		{"instance-running-filtered", "/instances/" + fmt.Sprintf("00000000-0000-7000-8000-%012d", *pagesFinished+*pagesRunning-1) + "?element=Task_Ship"},
+		{"tasks", "/tasks"},
 	}
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) {
