@@ -139,7 +139,10 @@ func problems(ps []engine.Problem) []Problem {
 // EventSubProcess adds an event subprocess to the process or a subprocess: started while
 // its scope runs by a message (MessageStart), a timer (TimerStartAt), a signal
 // (SignalStart), a condition (ConditionalStart), or an error or escalation thrown inside
-// (ErrorStart, EscalationStart), interrupting it unless NonInterrupting is given.
+// (ErrorStart, EscalationStart), interrupting it unless NonInterrupting is given. In an
+// event subprocess of a subprocess, CompensationStart makes it the subprocess's
+// compensation handler. At process level, ConditionalStart starts an instance when
+// EvaluateStartConditions finds its condition true.
 type Builder = bpmn.Builder
 
 // Option configures a process or node of a Builder.

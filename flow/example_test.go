@@ -172,6 +172,29 @@ func ExampleEngine_CorrelateMessage() {
 	// true completed Ada
 }
 
+// A process with a conditional start event starts when EvaluateStartConditions is
+// handed variables for which its condition holds.
+func ExampleEngine_EvaluateStartConditions() {
+	ctx := context.Background()
+	eng, done := open(ctx)
+	defer done()
+
+	restock := flow.Build("restock").ConditionalStart("low", "stock < 10").UserTask("order").End("ordered")
+	if _, err := eng.DeployModel(ctx, restock); err != nil {
+		log.Fatal(err)
+	}
+	for _, stock := range []int{40, 3} {
+		started, err := eng.EvaluateStartConditions(ctx, flow.ConditionOptions{Variables: map[string]any{"stock": stock}})
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("stock", stock, "started", len(started))
+	}
+	// Output:
+	// stock 40 started 0
+	// stock 3 started 1
+}
+
 // A signal is broadcast: every instance waiting for it moves on, and a process with a
 // signal start event of that name starts.
 func ExampleEngine_BroadcastSignal() {

@@ -237,6 +237,35 @@ func (e *Engine) BroadcastSignal(ctx context.Context, name string, vars map[stri
 	return sb.ID, nil
 }
 
+// ConditionOptions configure EvaluateStartConditions.
+type ConditionOptions struct {
+	// ProcessKey limits the evaluation to one process ("": every process).
+	ProcessKey  string
+	BusinessKey string
+	// Variables are what the conditions read, and the variables of every instance started.
+	Variables map[string]any
+}
+
+// EvaluateStartConditions evaluates the conditional start events (ConditionalStart at
+// process level) of the latest version of every process, or of o.ProcessKey, against
+// o.Variables, and starts an instance at each one whose condition holds, all in one
+// transaction (Camunda 7's evaluateStartConditions: nothing watches a start condition by
+// itself). It returns the instances started, none when no condition holds; ErrNotFound
+// when no process has a conditional start event; ErrInvalidInput when a condition
+// cannot be evaluated, and then nothing is started.
+func (e *Engine) EvaluateStartConditions(ctx context.Context, o ConditionOptions) ([]*Instance, error) {
+	ins, err := e.e.EvaluateStartConditions(ctx, engine.ConditionOptions{ProcessKey: o.ProcessKey,
+		BusinessKey: o.BusinessKey, Variables: o.Variables})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Instance, 0, len(ins))
+	for _, in := range ins {
+		out = append(out, instance(in))
+	}
+	return out, nil
+}
+
 // Await waits until the instance ends (completed or cancelled) and returns it, or until
 // ctx ends. It is woken by this engine's commits: on a store that several engines share,
 // an instance another engine ends is seen when ctx ends, so give it a deadline there.

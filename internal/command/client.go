@@ -123,6 +123,12 @@ func (c *Client) SetVariables(ctx context.Context, req SetVariablesRequest) (*Se
 	return roundTrip[SetVariablesResult](ctx, c, VerbSetVariables, &req, c.Timeout)
 }
 
+// EvaluateConditions starts an instance at every process conditional start event whose
+// condition holds for the request's variables.
+func (c *Client) EvaluateConditions(ctx context.Context, req EvaluateConditionsRequest) (*EvaluateConditionsResult, error) {
+	return roundTrip[EvaluateConditionsResult](ctx, c, VerbEvaluateConditions, &req, c.Timeout)
+}
+
 // BroadcastSignal throws a signal to every instance waiting for it (and every signal
 // start event of its name).
 func (c *Client) BroadcastSignal(ctx context.Context, req BroadcastSignalRequest) (*BroadcastSignalResult, error) {

@@ -25,6 +25,9 @@ func (r *BroadcastSignalRequest) target() string  { return r.Name }
 func (r *StartInstanceRequest) target() string    { return r.ProcessKey }
 func (r *CompleteTaskRequest) target() string     { return r.TaskID }
 
+// target of a condition evaluation is the process key it is limited to ("" for all).
+func (r *EvaluateConditionsRequest) target() string { return r.ProcessKey }
+
 // target of a stall threshold is the element, as process key/element id.
 func (r *StallThresholdRequest) target() string { return r.DefinitionKey + "/" + r.ElementID }
 
@@ -70,6 +73,7 @@ func endpoints() []endpoint {
 		bind(VerbBroadcastSignal, runBroadcastSignal),
 		bind(VerbCompleteTask, runCompleteTask),
 		bind(VerbStallThreshold, runStallThreshold),
+		bind(VerbEvaluateConditions, runEvaluateConditions),
 	}, editEndpoints()...)
 }
 
@@ -163,6 +167,22 @@ func runBroadcastSignal(ctx context.Context, s *Service, r *BroadcastSignalReque
 		return nil, err
 	}
 	return &BroadcastSignalResult{SignalID: res.ID, Name: res.Name}, nil
+}
+
+func runEvaluateConditions(ctx context.Context, s *Service, r *EvaluateConditionsRequest, _ *call) (any, error) {
+	insts, err := s.e.EvaluateStartConditions(ctx, engine.ConditionOptions{
+		ProcessKey: r.ProcessKey, BusinessKey: r.BusinessKey, Variables: r.Variables})
+	if err != nil {
+		return nil, err
+	}
+	res := &EvaluateConditionsResult{Started: make([]StartInstanceResult, 0, len(insts))}
+	for _, inst := range insts {
+		res.Started = append(res.Started, StartInstanceResult{
+			InstanceID: inst.ID, DefinitionID: inst.DefinitionID, DefinitionKey: inst.DefinitionKey,
+			DefinitionVersion: inst.DefinitionVersion, BusinessKey: inst.BusinessKey, State: inst.State,
+		})
+	}
+	return res, nil
 }
 
 func runStartInstance(ctx context.Context, s *Service, r *StartInstanceRequest, _ *call) (any, error) {

@@ -163,7 +163,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err := e.Start(v.ctx); err != nil {
 		t.Fatalf("start engine: %v", err)
 	}
-	for _, f := range []string{"usertask.bpmn", "nodefault.bpmn", "message.bpmn", "signal_catch.bpmn"} {
+	for _, f := range []string{"usertask.bpmn", "nodefault.bpmn", "message.bpmn", "signal_catch.bpmn", "conditional_start.bpmn"} {
 		data, err := os.ReadFile(filepath.Join("testdata", f))
 		if err != nil {
 			t.Fatal(err)

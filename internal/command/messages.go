@@ -180,6 +180,21 @@ type StartInstanceResult struct {
 	State             string `json:"state"`
 }
 
+// EvaluateConditionsRequest evaluates the conditional start events of the latest
+// version of every process (or of ProcessKey) against Variables and starts an instance
+// at each one whose condition holds (Camunda 7's evaluateStartConditions).
+type EvaluateConditionsRequest struct {
+	Meta
+	ProcessKey  string         `json:"processKey,omitempty"`
+	BusinessKey string         `json:"businessKey,omitempty"`
+	Variables   map[string]any `json:"variables,omitempty"`
+}
+
+// EvaluateConditionsResult lists the instances started (none when no condition held).
+type EvaluateConditionsResult struct {
+	Started []StartInstanceResult `json:"started"`
+}
+
 // CompleteTaskRequest completes an open user task; values are checked against the
 // task's form fields.
 type CompleteTaskRequest struct {

@@ -39,3 +39,29 @@ func TestBroadcastSignal(t *testing.T) {
 		t.Errorf("audit rows %+v", rows)
 	}
 }
+
+// TestEvaluateConditions: condition.evaluate starts an instance at each conditional
+// start event whose condition holds, is audited with the process key as its target,
+// and answers not_found when no process has such an event.
+func TestEvaluateConditions(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	res, err := v.client.EvaluateConditions(v.ctx, command.EvaluateConditionsRequest{
+		Meta: meta("ann"), ProcessKey: "restock", BusinessKey: "sku-9", Variables: map[string]any{"stock": 3},
+	})
+	noErr(t, err)
+	if len(res.Started) != 1 || res.Started[0].DefinitionKey != "restock" || res.Started[0].BusinessKey != "sku-9" || res.Started[0].State != store.InstanceActive {
+		t.Fatalf("result %+v", res)
+	}
+	res, err = v.client.EvaluateConditions(v.ctx, command.EvaluateConditionsRequest{Meta: meta("ann"), Variables: map[string]any{"stock": 30}})
+	noErr(t, err)
+	if len(res.Started) != 0 {
+		t.Errorf("stock 30 started %+v", res.Started)
+	}
+	_, err = v.client.EvaluateConditions(v.ctx, command.EvaluateConditionsRequest{Meta: meta("ann"), ProcessKey: "usertask"})
+	wantCode(t, err, command.CodeNotFound)
+	rows := v.audit(store.AuditFilter{Target: "restock"})
+	if len(rows) != 1 || rows[0].Command != command.VerbEvaluateConditions || rows[0].Actor != "ann" || rows[0].Result != "ok" {
+		t.Errorf("audit rows %+v", rows)
+	}
+}

@@ -20,13 +20,15 @@ const (
 	VerbBroadcastSignal  = "signal.broadcast"
 	VerbCompleteTask     = "task.complete"
 	VerbStallThreshold   = "stall.threshold"
+	// VerbEvaluateConditions evaluates the processes' conditional start events.
+	VerbEvaluateConditions = "condition.evaluate"
 )
 
 // Verbs lists every command verb, in the order the service registers them.
 var Verbs = []string{
 	VerbRetryIncident, VerbRetryIncidents, VerbCancelInstance, VerbSuspendInstance,
 	VerbResumeInstance, VerbSetVariables, VerbStartInstance, VerbCorrelateMessage, VerbBroadcastSignal,
-	VerbCompleteTask, VerbStallThreshold,
+	VerbCompleteTask, VerbStallThreshold, VerbEvaluateConditions,
 	VerbDeleteVariable, VerbRenameVariable, VerbClaimTask, VerbUnclaimTask, VerbAssignTask,
 }
 

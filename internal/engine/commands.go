@@ -37,7 +37,7 @@ func (e *Engine) StartInstance(ctx context.Context, key string, opts StartOption
 			return false, err
 		}
 		if p.start == nil {
-			return false, fmt.Errorf("process %q has no none start event (it starts by timer, message or signal): %w", key, ErrInvalidInput)
+			return false, fmt.Errorf("process %q has no none start event (it starts by timer, message, signal or condition): %w", key, ErrInvalidInput)
 		}
 		r, err := e.startRun(ctx, b, p, p.start, opts.BusinessKey, opts.Variables)
 		if err != nil {

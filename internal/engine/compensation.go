@@ -63,6 +63,23 @@ func (c *compiler) linkCompensation() {
 		}
 		n.attachedTo.compHandler, h.compensates = h, n.attachedTo
 	}
+	// An event subprocess with a compensation start is the handler of the embedded
+	// subprocess around it; it decides (with throw events inside) what of the
+	// subprocess is compensated, so the subprocess's inner rows are handed to it.
+	for _, n := range c.p.nodes {
+		if !n.el.TriggeredByEvent || n.trigger == nil || !bpmn.IsCompensationStart(n.trigger.el) {
+			continue
+		}
+		s := n.parent
+		switch {
+		case s == nil:
+			c.bad(n.trigger.el, "compensation start events are supported in event subprocesses of embedded subprocesses only")
+		case s.compHandler != nil:
+			c.bad(n.trigger.el, "subprocess %q already has a compensation handler", s.el.ID)
+		default:
+			s.compHandler, n.compensates, n.compensable = n, s, true
+		}
+	}
 	for _, n := range c.p.nodes {
 		if n.compHandler == nil {
 			continue
@@ -110,7 +127,7 @@ func (r *run) compensationFull(tok *store.Token, n *node) bool {
 // inside it.
 func (r *run) recordCompensation(tok *store.Token, n *node) {
 	inner := false
-	if n.compScope {
+	if n.compScope || n.compensates != nil {
 		for _, x := range r.comps {
 			if x.ScopeID == tok.ID {
 				inner = true
@@ -203,7 +220,7 @@ func (r *run) compensationOrder(scope, activity string) []*store.Compensation {
 	var out []*store.Compensation
 	var tree func(x *store.Compensation)
 	tree = func(x *store.Compensation) {
-		if x.InnerScopeID != "" {
+		if x.InnerScopeID != "" && !r.eventSubHandler(x) {
 			for _, y := range byScope[x.InnerScopeID] {
 				tree(y)
 			}
@@ -225,6 +242,13 @@ func (r *run) compensationOrder(scope, activity string) []*store.Compensation {
 	return out
 }
 
+// eventSubHandler reports whether the handler of row x is an event subprocess with a
+// compensation start: the rows inside x's subprocess are then left to it.
+func (r *run) eventSubHandler(x *store.Compensation) bool {
+	h := r.p.nodes[x.HandlerID]
+	return h != nil && h.el.TriggeredByEvent
+}
+
 // compensateNext starts the handler of the next row throw tok claimed, or, when none is
 // left, ends the compensation and moves the throw event on.
 func (r *run) compensateNext(tok *store.Token, n *node) error {
@@ -244,6 +268,16 @@ func (r *run) compensateNext(tok *store.Token, n *node) error {
 			continue // a subprocess without a handler: its inner rows came before it
 		}
 		ht := r.newToken(h, tok.ID)
+		if h.el.TriggeredByEvent && next.InnerScopeID != "" {
+			// What completed inside the subprocess is the event subprocess's to
+			// compensate: a throw event inside it finds the rows in its own scope.
+			for _, x := range r.comps {
+				if x.ScopeID == next.InnerScopeID {
+					x.ScopeID = ht.ID
+					r.putComp(x)
+				}
+			}
+		}
 		b := appendString(append(make([]byte, 0, 64), '{'), event.FieldHandler, h.el.ID)
 		b = appendString(b, event.FieldThrownBy, n.el.ID)
 		r.eventJSON(event.CompensationStarted, ht, r.p.nodes[next.ElementID], append(b, '}'))

@@ -330,3 +330,46 @@ func TestCompensationCancelled(t *testing.T) {
 		}
 	})
 }
+
+// TestCompensationEventSubprocess: a completed subprocess whose compensation handler is
+// an event subprocess with a compensation start (Camunda Modeler 5.x). Compensating the
+// subprocess runs the event subprocess, not the inner handlers directly; a throw inside
+// it compensates what completed inside the subprocess, latest first.
+func TestCompensationEventSubprocess(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		v.start()
+		v.deploy("compensation_eventsub.bpmn")
+		for _, c := range []struct {
+			name      string
+			undoInner bool
+			want      []string
+			handlers  []string
+		}{
+			{"the event subprocess undoes the inside", true,
+				[]string{"Activity_Charge", "Activity_Reserve", "Activity_Book"},
+				[]string{"Activity_UndoBook", "Activity_Refund", "Activity_Unreserve"}},
+			{"the event subprocess keeps the inside", false,
+				[]string{"Activity_Book"}, []string{"Activity_UndoBook"}},
+		} {
+			inst := v.startInstance("booking", map[string]any{"undoInner": c.undoInner})
+			v.waitState(inst.ID, store.InstanceCompleted)
+			if got := v.compensatedOrder(inst.ID); !slices.Equal(got, c.want) {
+				t.Errorf("%s: compensated %v, want %v", c.name, got, c.want)
+			}
+			if got := v.handlersStarted(inst.ID); !slices.Equal(got, c.handlers) {
+				t.Errorf("%s: handlers %v, want %v", c.name, got, c.handlers)
+			}
+			if got := v.varJSON(inst.ID, "apologised"); got != "true" {
+				t.Errorf("%s: apologised = %q: the event subprocess did not run", c.name, got)
+			}
+			refunded := v.varJSON(inst.ID, "refunded") == "true"
+			if refunded != c.undoInner {
+				t.Errorf("%s: refunded %v", c.name, refunded)
+			}
+			if rows := v.compensationRows(inst.ID); len(rows) != 0 {
+				t.Errorf("%s: ended instance keeps %d rows", c.name, len(rows))
+			}
+		}
+	})
+}

@@ -212,6 +212,15 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 					return false, err
 				}
 			}
+			for _, n := range pl.condStartsTop {
+				s := &store.Subscription{
+					ID: newID(), Kind: store.SubConditional, ElementID: n.el.ID, DefinitionID: def.ID, DefinitionKey: def.Key,
+					CreatedAt: now,
+				}
+				if err := tx.PutSubscription(ctx, s); err != nil {
+					return false, err
+				}
+			}
 			for _, n := range pl.signalStarts {
 				s := &store.Subscription{
 					ID: newID(), Kind: store.SubSignal, ElementID: n.el.ID, DefinitionID: def.ID, DefinitionKey: def.Key,

@@ -24,6 +24,8 @@ type plan struct {
 	timerStarts   []*node
 	messageStarts []*node
 	signalStarts  []*node
+	// condStartsTop are the process's conditional start events (EvaluateStartConditions).
+	condStartsTop []*node
 	// conditional: some node waits on a condition (a conditional catch or boundary
 	// event), so variable changes are checked against it (run.evalConditions). Processes
 	// without one pay nothing for conditions.
@@ -382,6 +384,8 @@ func (c *compiler) compileNode(n *node) {
 			c.p.messageStarts = append(c.p.messageStarts, n)
 		case el.Event.Type == bpmn.EventSignal:
 			c.p.signalStarts = append(c.p.signalStarts, n)
+		case el.Event.Type == bpmn.EventConditional:
+			c.p.condStartsTop = append(c.p.condStartsTop, n)
 		}
 	}
 }
@@ -765,7 +769,7 @@ func (c *compiler) checkProcess() {
 		c.problems = append(c.problems, bpmn.Finding{ElementID: proc.ID, Kind: bpmn.KindProcess, Line: proc.Line, Col: proc.Col,
 			Message: fmt.Sprintf("version tag is %d bytes, more than the limit of %d bytes", len(tag), MaxNameBytes)})
 	}
-	if c.p.start == nil && len(c.p.timerStarts) == 0 && len(c.p.messageStarts) == 0 && len(c.p.signalStarts) == 0 {
+	if c.p.start == nil && len(c.p.timerStarts) == 0 && len(c.p.messageStarts) == 0 && len(c.p.signalStarts) == 0 && len(c.p.condStartsTop) == 0 {
 		c.problems = append(c.problems, bpmn.Finding{ElementID: proc.ID, Kind: bpmn.KindProcess, Line: proc.Line, Col: proc.Col, Message: "process has no start event"})
 	}
 }

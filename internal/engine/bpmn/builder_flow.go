@@ -70,3 +70,13 @@ func (b *Builder) LinkCatch(id, name string, opts ...Option) *Builder {
 		e.Event = &EventDefinition{ID: id + "_def", Type: EventLink, LinkName: name}
 	})
 }
+
+// CompensationStart adds the compensation start event of an event subprocess inside an
+// embedded subprocess: the event subprocess becomes the subprocess's compensation
+// handler, run when the completed subprocess is compensated (a CompensationThrow inside
+// it compensates what completed inside the subprocess).
+func (b *Builder) CompensationStart(id string, opts ...Option) *Builder {
+	return b.add(KindStartEvent, id, opts, func(e *Element) {
+		e.Event = &EventDefinition{ID: id + "_def", Type: EventCompensate}
+	})
+}

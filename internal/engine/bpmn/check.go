@@ -204,6 +204,10 @@ type checker struct {
 	compBoundaries map[string]int
 	owners         map[string]*Element
 	activities     map[string]bool
+	// compHosts are the activities with a compensation boundary event; compEventSubs
+	// counts, per embedded subprocess, its event subprocesses with a compensation start.
+	compHosts     map[string]bool
+	compEventSubs map[string]int
 }
 
 func (c *checker) problem(id string, k Kind, line, col int, format string, args ...any) {
@@ -504,18 +508,19 @@ func documentWarnings(d *Definitions, ids map[string]int) []Finding {
 }
 
 // startEvents requires a start event the engine can start the container with: a process
-// (p set) needs a none, timer or message start event, a subprocess (owner set) a none one.
+// (p set) needs a none, timer, message, signal or conditional start event, a subprocess
+// (owner set) a none one.
 func (c *checker) startEvents(ct *Container, p *Process, owner *Element) {
 	for _, e := range ct.Elements {
 		if e.Kind != KindStartEvent || len(e.Multiple) > 0 {
 			continue
 		}
-		if e.Event == nil || p != nil && (e.Event.Type == EventTimer || e.Event.Type == EventMessage || e.Event.Type == EventSignal) {
+		if e.Event == nil || p != nil && (e.Event.Type == EventTimer || e.Event.Type == EventMessage || e.Event.Type == EventSignal || e.Event.Type == EventConditional) {
 			return
 		}
 	}
 	if p != nil {
-		c.problem(p.ID, KindProcess, p.Line, p.Col, "process has no none, timer, message or signal start event")
+		c.problem(p.ID, KindProcess, p.Line, p.Col, "process has no none, timer, message, signal or conditional start event")
 	} else {
 		c.problem(owner.ID, owner.Kind, owner.Line, owner.Col, "subprocess has no none start event")
 	}
@@ -543,12 +548,15 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 	switch e.Kind {
 	case KindStartEvent:
 		if owner != nil && owner.TriggeredByEvent {
+			if ev == EventCompensate && c.owners[owner.ID] == nil {
+				return "compensation start events are supported in event subprocesses of embedded subprocesses only (a process is not compensated as a whole)"
+			}
 			return eventSubStartUnsupported(e, ev)
 		}
 		switch {
 		case ev == EventNone:
 			return ""
-		case ev == EventTimer || ev == EventMessage || ev == EventSignal:
+		case ev == EventTimer || ev == EventMessage || ev == EventSignal || ev == EventConditional:
 			if owner != nil {
 				return fmt.Sprintf("%s start events are supported at process level only", ev)
 			}
@@ -635,7 +643,7 @@ func eventSubStartUnsupported(e *Element, ev EventType) string {
 	switch ev {
 	case EventNone:
 		return "" // a problem, not an unsupported element: see eventSubprocess
-	case EventTimer, EventMessage, EventEscalation, EventSignal, EventConditional:
+	case EventTimer, EventMessage, EventEscalation, EventSignal, EventConditional, EventCompensate:
 		return ""
 	case EventError:
 		if !e.IsInterrupting {

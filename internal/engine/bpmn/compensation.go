@@ -54,6 +54,13 @@ func IsCompensationThrow(e *Element) bool {
 		e.Event.Type == EventCompensate && len(e.Multiple) == 0
 }
 
+// IsCompensationStart reports whether e is the compensation start event of an event
+// subprocess: the event subprocess is then the compensation handler of the embedded
+// subprocess around it.
+func IsCompensationStart(e *Element) bool {
+	return e.Kind == KindStartEvent && e.Event != nil && e.Event.Type == EventCompensate && len(e.Multiple) == 0
+}
+
 // compensationIndex fills the checker's compensation links for process p.
 func (c *checker) compensationIndex(d *Definitions, p *Process) {
 	c.compHandlers = CompensationHandlers(d, p)
@@ -64,11 +71,22 @@ func (c *checker) compensationIndex(d *Definitions, p *Process) {
 		}
 	}
 	c.owners, c.activities = map[string]*Element{}, map[string]bool{}
+	c.compHosts, c.compEventSubs = map[string]bool{}, map[string]int{}
 	walk(&p.Container, func(ct *Container, owner *Element) {
 		for _, e := range ct.Elements {
 			if e.Kind.IsFlowNode() {
 				c.owners[e.ID] = owner
 				c.activities[e.ID] = e.Kind.IsActivity()
+			}
+			if IsCompensationBoundary(e) {
+				c.compHosts[e.AttachedTo] = true
+			}
+			if e.TriggeredByEvent && e.Children != nil && owner != nil {
+				for _, st := range e.Children.Elements {
+					if IsCompensationStart(st) {
+						c.compEventSubs[owner.ID]++
+					}
+				}
 			}
 		}
 	})
@@ -104,6 +122,16 @@ func (c *checker) compensation(e *Element, owner *Element, from, to map[string][
 		}
 		if len(from[e.ID]) > 0 || len(to[e.ID]) > 0 {
 			problem("compensation handler has sequence flows (it runs only when compensation is thrown)")
+		}
+	}
+	if IsCompensationStart(e) && owner != nil {
+		if sub := c.owners[owner.ID]; sub != nil {
+			switch {
+			case c.compEventSubs[sub.ID] > 1:
+				problem("subprocess %q has %d event subprocesses with a compensation start event, not one", sub.ID, c.compEventSubs[sub.ID])
+			case c.compHosts[sub.ID]:
+				problem("subprocess %q has both a compensation boundary event and an event subprocess with a compensation start event: one handler compensates it", sub.ID)
+			}
 		}
 	}
 	if IsCompensationThrow(e) && e.Event.ActivityRef != "" {

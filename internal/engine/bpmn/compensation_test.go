@@ -98,7 +98,16 @@ func TestCompensationProblems(t *testing.T) {
 		{"activityRef elsewhere", `<bpmn:intermediateThrowEvent id="t"><bpmn:compensateEventDefinition activityRef="nothing"/></bpmn:intermediateThrowEvent>`,
 			`activityRef "nothing" names no activity`},
 		{"compensation start", `<bpmn:subProcess id="esp" triggeredByEvent="true"><bpmn:startEvent id="cs"><bpmn:compensateEventDefinition/></bpmn:startEvent></bpmn:subProcess>`,
-			"not supported"},
+			"in event subprocesses of embedded subprocesses only"},
+		{"compensation start beside a compensation boundary", `<bpmn:subProcess id="sub"><bpmn:startEvent id="ss"/>
+<bpmn:subProcess id="esp" triggeredByEvent="true"><bpmn:startEvent id="cs"><bpmn:compensateEventDefinition/></bpmn:startEvent></bpmn:subProcess></bpmn:subProcess>
+<bpmn:boundaryEvent id="b" attachedToRef="sub"><bpmn:compensateEventDefinition/></bpmn:boundaryEvent>
+<bpmn:task id="h" isForCompensation="true"/><bpmn:association id="as" sourceRef="b" targetRef="h"/>`,
+			`subprocess "sub" has both a compensation boundary event and an event subprocess with a compensation start event`},
+		{"two compensation starts", `<bpmn:subProcess id="sub"><bpmn:startEvent id="ss"/>
+<bpmn:subProcess id="esp" triggeredByEvent="true"><bpmn:startEvent id="cs"><bpmn:compensateEventDefinition/></bpmn:startEvent></bpmn:subProcess>
+<bpmn:subProcess id="esp2" triggeredByEvent="true"><bpmn:startEvent id="cs2"><bpmn:compensateEventDefinition/></bpmn:startEvent></bpmn:subProcess></bpmn:subProcess>`,
+			`subprocess "sub" has 2 event subprocesses with a compensation start event, not one`},
 	} {
 		d, err := ParseBytes([]byte(head + c.body + "</bpmn:process></bpmn:definitions>"))
 		if err != nil {

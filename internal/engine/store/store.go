@@ -203,6 +203,10 @@ type Tx interface {
 	// process key.
 	DeleteStartSubscriptions(ctx context.Context, definitionKey string) error
 
+	// ConditionalStartSubscriptions returns up to limit conditional start subscriptions
+	// (SubConditional), of the process key or ("") of every process, by key and id.
+	ConditionalStartSubscriptions(ctx context.Context, definitionKey string, limit int) ([]*Subscription, error)
+
 	// Signals (see Signal).
 	// SignalSubscriptions returns up to limit signal subscriptions (SubSignal) of the
 	// signal name whose ids are in (after, upto], in id order: one step of a broadcast.
@@ -535,12 +539,15 @@ const (
 	// SubSignal waits for a signal broadcast by name (MessageName holds the signal's
 	// name; CorrelationKey is empty).
 	SubSignal = "signal"
+	// SubConditional is a process's conditional start event (InstanceID and
+	// MessageName empty): EvaluateStartConditions finds it.
+	SubConditional = "conditional"
 )
 
 // Subscription waits for a message or a signal.
 type Subscription struct {
 	ID string
-	// Kind is SubMessage or SubSignal.
+	// Kind is SubMessage, SubSignal or SubConditional.
 	Kind           string
 	InstanceID     string // "" for a message or signal start event
 	TokenID        string

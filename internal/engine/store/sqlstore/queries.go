@@ -242,6 +242,10 @@ var (
 	// signalSubscriptions: one step of a broadcast, on the partial index subscriptions_signal.
 	signalSubscriptions = read(`SELECT ` + SubscriptionCols + ` FROM subscriptions WHERE kind = 'signal' AND message_name = ? AND id > ? AND id <= ?
 	ORDER BY id LIMIT ?`)
+	// conditionalStartSubscriptions: on subscriptions_instance (instance_id = '' holds
+	// only the start subscriptions, a few per process).
+	conditionalStartSubscriptions = read(`SELECT ` + SubscriptionCols + ` FROM subscriptions WHERE instance_id = '' AND kind = 'conditional'
+	AND (? = '' OR definition_key = ?) ORDER BY definition_key, id LIMIT ?`)
 	insertSignal             = write(`INSERT INTO signals (` + SignalCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	getSignal                = read(`SELECT ` + SignalCols + ` FROM signals WHERE id = ?`)
 	updateSignal             = write(`UPDATE signals SET last_id = ?, delivered = ? WHERE id = ?`)
@@ -258,6 +262,11 @@ func (d *Dialect) SubscriptionArgs(s *store.Subscription) []any {
 func (q *Queries) SignalSubscriptions(ctx context.Context, name, after, upto string, limit int) ([]*store.Subscription, error) {
 	return All(ctx, q.C, fmt.Sprintf("signal subscriptions of %q", name),
 		q.static(signalSubscriptions, name, after, upto, q.D.Limit(limit)), q.D.ScanSubscription)
+}
+
+func (q *Queries) ConditionalStartSubscriptions(ctx context.Context, definitionKey string, limit int) ([]*store.Subscription, error) {
+	return All(ctx, q.C, fmt.Sprintf("conditional start subscriptions of %q", definitionKey),
+		q.static(conditionalStartSubscriptions, definitionKey, definitionKey, q.D.Limit(limit)), q.D.ScanSubscription)
 }
 
 func (q *Queries) InsertSignal(ctx context.Context, s *store.Signal) error {

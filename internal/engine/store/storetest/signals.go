@@ -45,9 +45,31 @@ func testSignals(t *testing.T, s store.Store) {
 	})
 	same(t, "a message finds only message subscriptions", byID(found, func(x *store.Subscription) string { return x.ID }),
 		[]*store.Subscription{msg, msgStart})
-	// Signal starts go with the process's other start subscriptions.
+	// Conditional starts: by key and id, never a message's or a signal's.
+	c1, c2 := sub("c1", "", store.SubConditional, ""), sub("c2", "", store.SubConditional, "")
+	c3 := sub("c3", "", store.SubConditional, "")
+	c3.DefinitionKey, c3.DefinitionID = "alpha", "alpha:1"
+	write(t, s, func(ctx context.Context, tx store.Tx) error {
+		for _, x := range []*store.Subscription{c1, c2, c3} {
+			if err := tx.PutSubscription(ctx, x); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	conds := func(key string, limit int) []*store.Subscription {
+		return get(t, s, func(ctx context.Context, tx store.Tx) ([]*store.Subscription, error) {
+			return tx.ConditionalStartSubscriptions(ctx, key, limit)
+		})
+	}
+	same(t, "conditional starts", conds("", 10), []*store.Subscription{c3, c1, c2})
+	same(t, "conditional starts of a key", conds("order", 10), []*store.Subscription{c1, c2})
+	same(t, "conditional starts, limited", conds("", 1), []*store.Subscription{c3})
+	same(t, "no signal is a conditional start", page("", "", "s9", 10), []*store.Subscription{})
+	// Signal and conditional starts go with the process's other start subscriptions.
 	write(t, s, func(ctx context.Context, tx store.Tx) error { return tx.DeleteStartSubscriptions(ctx, "order") })
 	same(t, "after DeleteStartSubscriptions", page("go", "", "s9", 10), []*store.Subscription{s1, s3, s4})
+	same(t, "conditional starts after DeleteStartSubscriptions", conds("", 10), []*store.Subscription{c3})
 
 	// Apply writes the kind, and the aggregate loads it.
 	in := &store.Instance{ID: "sig-i", DefinitionID: "order:1", DefinitionKey: "order", DefinitionVersion: 1,
