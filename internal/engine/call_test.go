@@ -424,3 +424,73 @@ func TestCallActivityAllVariables(t *testing.T) {
 		}
 	})
 }
+
+// TestMultiInstanceCallActivity: a parallel multi-instance call activity (Camunda 8
+// model) calls one instance per item, each with its own input, and collects their
+// outputs in item order whatever order they end in; a sequential one calls the next
+// only when the previous ended; cancelling the caller cancels every called instance.
+func TestMultiInstanceCallActivity(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		v.deploy("call_each_zeebe.bpmn")
+		finish := func(c *store.Instance) {
+			t.Helper()
+			task := v.openTask(c.ID, "Activity_check")
+			if err := v.e.CompleteUserTask(v.ctx, task.ID, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		inst := v.startInstance("each_z", map[string]any{"items": []any{1, 2, 3}})
+		children := v.called(inst.ID)
+		if len(children) != 3 {
+			t.Fatalf("parallel: %d called instances, want 3", len(children))
+		}
+		var ns []string
+		for _, c := range children {
+			ns = append(ns, v.vars(c.ID)["n"])
+		}
+		slices.Sort(ns)
+		if !slices.Equal(ns, []string{"1", "2", "3"}) {
+			t.Errorf("called instances got n = %v", ns)
+		}
+		// End them newest first (the last item first): the output collection keeps item order.
+		for _, c := range children {
+			finish(c)
+		}
+		if got := strings.ReplaceAll(v.vars(inst.ID)["results"], " ", ""); got != "[2,4,6]" {
+			t.Fatalf("results = %s, want [2,4,6]", got)
+		}
+
+		// Sequential: one called instance at a time, over the results.
+		for i := range 3 {
+			running := 0
+			var current *store.Instance
+			for _, c := range v.called(inst.ID) {
+				if c.State == store.InstanceActive {
+					running++
+					current = c
+				}
+			}
+			if running != 1 {
+				t.Fatalf("sequential step %d: %d called instances running, want 1", i, running)
+			}
+			if want := []string{"2", "4", "6"}[i]; v.vars(current.ID)["n"] != want {
+				t.Errorf("sequential step %d: n = %s, want %s", i, v.vars(current.ID)["n"], want)
+			}
+			finish(current)
+		}
+		v.waitState(inst.ID, store.InstanceCompleted)
+		if n := len(v.called(inst.ID)); n != 6 {
+			t.Errorf("%d called instances in all, want 6", n)
+		}
+
+		// Cancelling the caller cancels every instance it called.
+		other := v.startInstance("each_z", map[string]any{"items": []any{5, 6}})
+		if err := v.e.CancelInstance(v.ctx, other.ID, "wrong order"); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range v.called(other.ID) {
+			v.waitState(c.ID, store.InstanceCancelled)
+		}
+	})
+}
