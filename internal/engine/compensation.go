@@ -285,6 +285,9 @@ func (r *run) compensateNext(tok *store.Token, n *node) error {
 		return nil
 	}
 	r.event(event.CompensationCompleted, tok, n, nil)
+	if n.cancelEnd {
+		return r.transactionCancelled(tok, n)
+	}
 	if n.el.Kind == bpmn.KindEndEvent {
 		r.left(tok, n)
 		return r.consume(tok)

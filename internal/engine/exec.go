@@ -248,7 +248,7 @@ func (r *run) arrive(tok *store.Token, n *node, via *flow) error {
 		}
 		return r.next(tok, n)
 
-	case bpmn.KindSubProcess:
+	case bpmn.KindSubProcess, bpmn.KindTransaction:
 		return r.enterScope(tok, n, nil)
 
 	case bpmn.KindCallActivity:
@@ -541,6 +541,8 @@ func (r *run) complete(terminated bool) {
 func (r *run) end(tok *store.Token, n *node) error {
 	ev := n.el.Event
 	switch {
+	case n.cancelEnd:
+		return r.cancelTransaction(tok, n)
 	case n.compThrow:
 		return r.throwCompensation(tok, n)
 	case ev != nil && ev.Type == bpmn.EventTerminate:

@@ -126,6 +126,12 @@ type node struct {
 	compensable  bool
 	compThrow    bool
 	compActivity string
+
+	// Transactions (transaction.go): cancelEnd marks a cancel end event (also a
+	// compThrow: it compensates its transaction); cancelBoundary is, on a
+	// transaction, its cancel boundary event.
+	cancelEnd      bool
+	cancelBoundary *node
 }
 
 type flow struct {
@@ -319,6 +325,9 @@ func (c *compiler) link(n *node) bool {
 		}
 		n.attachedTo = host
 		host.boundaries = append(host.boundaries, n)
+		if el.Event != nil && el.Event.Type == bpmn.EventCancel {
+			host.cancelBoundary = n
+		}
 	}
 	switch {
 	case el.Kind != bpmn.KindStartEvent || n.parent == nil:
@@ -371,6 +380,10 @@ func (c *compiler) compileNode(n *node) {
 			c.compileEscalation(n, ev)
 		case bpmn.EventConditional:
 			c.compileConditional(n, ev)
+		case bpmn.EventCancel:
+			if el.Kind == bpmn.KindEndEvent {
+				n.cancelEnd, n.compThrow = true, true
+			}
 		}
 	}
 	if el.Kind == bpmn.KindStartEvent && n.parent == nil {

@@ -190,6 +190,11 @@ func ReasonCondition(boundaryID string) string { return "condition " + boundaryI
 // event ended: "terminate end event END".
 func ReasonTerminated(endID string) string { return "terminate end event " + endID }
 
+// ReasonTransactionCancelled is the reason of element.cancelled for what a cancel end
+// event of a transaction subprocess cancelled (the transaction's other tokens, then the
+// transaction itself): "transaction cancelled by END".
+func ReasonTransactionCancelled(endID string) string { return "transaction cancelled by " + endID }
+
 // ReasonCompletionCondition is the reason of element.cancelled for the inner instances
 // of a multi-instance activity still running when its completion condition held:
 // "completion condition of ACTIVITY".

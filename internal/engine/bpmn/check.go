@@ -271,10 +271,36 @@ func (c *checker) container(ct *Container, owner *Element) {
 			switch {
 			case e.TriggeredByEvent && e.Kind == KindSubProcess:
 				c.eventSubprocess(e, ct, from, to)
-			case e.Kind == KindSubProcess:
+			case e.Kind == KindSubProcess || e.Kind == KindTransaction:
 				c.startEvents(e.Children, nil, e)
 			}
+			if e.Kind == KindTransaction {
+				c.transaction(e, ct)
+			}
 		}
+	}
+}
+
+// transaction checks that a transaction subprocess e (in container ct) whose cancel end
+// events cancel it has exactly one cancel boundary event to continue from.
+func (c *checker) transaction(e *Element, ct *Container) {
+	cancelEnds := 0
+	for _, x := range e.Children.Elements {
+		if x.Kind == KindEndEvent && x.Event != nil && x.Event.Type == EventCancel {
+			cancelEnds++
+		}
+	}
+	boundaries := 0
+	for _, b := range ct.Elements {
+		if b.Kind == KindBoundaryEvent && b.AttachedTo == e.ID && b.Event != nil && b.Event.Type == EventCancel {
+			boundaries++
+		}
+	}
+	switch {
+	case boundaries > 1:
+		c.problem(e.ID, e.Kind, e.Line, e.Col, "transaction has %d cancel boundary events, not one", boundaries)
+	case cancelEnds > 0 && boundaries == 0:
+		c.problem(e.ID, e.Kind, e.Line, e.Col, "transaction has a cancel end event but no cancel boundary event to continue from")
 	}
 }
 
@@ -567,6 +593,12 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 		if ev == EventNone || ev == EventTerminate || ev == EventError || ev == EventSignal || ev == EventEscalation || ev == EventCompensate {
 			return ""
 		}
+		if ev == EventCancel {
+			if owner == nil || owner.Kind != KindTransaction {
+				return "cancel end events are allowed only directly inside a transaction subprocess"
+			}
+			return ""
+		}
 		if ev == EventMessage {
 			return messageThrowJob(e)
 		}
@@ -596,6 +628,14 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 				return "non-interrupting error boundary events are not supported"
 			}
 			return ""
+		case EventCancel:
+			if host := nodes[e.AttachedTo]; host != nil && host.Kind != KindTransaction {
+				return "cancel boundary events are allowed only on transaction subprocesses"
+			}
+			if !e.CancelActivity {
+				return "cancel boundary events are always interrupting (cancelActivity=\"false\" is not allowed)"
+			}
+			return ""
 		}
 		return fmt.Sprintf("%s boundary events are not supported", orNone(ev))
 	case KindTask, KindManualTask, KindUserTask:
@@ -618,7 +658,7 @@ func (c *checker) unsupported(e *Element, owner *Element, nodes map[string]*Elem
 	case KindSubProcess:
 		return ""
 	case KindTransaction:
-		return "transactions are not supported"
+		return ""
 	case KindAdHocSubProcess:
 		return "ad-hoc subprocesses are not supported"
 	case KindCallActivity:

@@ -1,6 +1,7 @@
 package bpmn
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -115,6 +116,50 @@ func TestCompensationProblems(t *testing.T) {
 		}
 		err = Check(d).Err()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestTransactionProblems: cancel end and cancel boundary events belong to transaction
+// subprocesses, and a transaction with a cancel end event has one cancel boundary.
+func TestTransactionProblems(t *testing.T) {
+	t.Parallel()
+	const head = `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+<bpmn:process id="p" isExecutable="true">
+<bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="tx"/>
+<bpmn:sequenceFlow id="f2" sourceRef="tx" targetRef="e"/>
+<bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+`
+	const tx = `<bpmn:transaction id="tx"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+<bpmn:startEvent id="ts"><bpmn:outgoing>t1</bpmn:outgoing></bpmn:startEvent>
+<bpmn:sequenceFlow id="t1" sourceRef="ts" targetRef="ce"/>
+<bpmn:endEvent id="ce"><bpmn:incoming>t1</bpmn:incoming><bpmn:cancelEventDefinition/></bpmn:endEvent></bpmn:transaction>
+`
+	const boundary = `<bpmn:boundaryEvent id="cb" attachedToRef="tx"%s><bpmn:outgoing>c1</bpmn:outgoing><bpmn:cancelEventDefinition/></bpmn:boundaryEvent>
+<bpmn:sequenceFlow id="c1" sourceRef="cb" targetRef="ce2"/><bpmn:endEvent id="ce2"><bpmn:incoming>c1</bpmn:incoming></bpmn:endEvent>
+`
+	sub := strings.NewReplacer("bpmn:transaction", "bpmn:subProcess").Replace(tx)
+	for _, c := range []struct{ name, body, want string }{
+		{"ok", tx + fmt.Sprintf(boundary, ""), ""},
+		{"no cancel boundary", tx, `transaction has a cancel end event but no cancel boundary event`},
+		{"two cancel boundaries", tx + fmt.Sprintf(boundary, "") + strings.NewReplacer(`"cb"`, `"cb2"`, `"c1"`, `"c2"`, `>c1<`, `>c2<`, `"ce2"`, `"ce3"`).Replace(fmt.Sprintf(boundary, "")),
+			`transaction has 2 cancel boundary events, not one`},
+		{"non-interrupting", tx + fmt.Sprintf(boundary, ` cancelActivity="false"`), `cancel boundary events are always interrupting`},
+		{"cancel end outside a transaction", sub, `cancel end events are allowed only directly inside a transaction subprocess`},
+		{"cancel boundary on a subprocess", sub + fmt.Sprintf(boundary, ""), `cancel boundary events are allowed only on transaction subprocesses`},
+	} {
+		d, err := ParseBytes([]byte(head + c.body + "</bpmn:process></bpmn:definitions>"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		err = Check(d).Err()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
 		}
 	}
