@@ -52,6 +52,11 @@ func TestCalledInstancesPage(t *testing.T) {
 		!strings.Contains(text(rows[0]), "Take payment") || len(byTestID(rows[0], "called-incidents")) != 1 {
 		t.Fatalf("called rows %d: %q", len(rows), textsOf(rows))
 	}
+	// The card is a live slot: the instance room pushes it again on the order's events
+	// (a call starting, its child's incident or end reaches the order as events).
+	if slot := strings.Index(p.body, `id="live-called" data-live`); slot < 0 || strings.Index(p.body, `data-testid="called-instances"`) < slot {
+		t.Error("the called instances card is not inside the live slot live-called")
+	}
 	if !strings.Contains(p.body, `href="/instances/`+pay.ID+`"`) {
 		t.Error("no link to the called instance")
 	}
