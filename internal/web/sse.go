@@ -12,8 +12,8 @@ package web
 //	dashboard                 /                      instance, incident and user task events
 //	process:<key>[?version=N] /processes/<key>       the key's instance, element and incident events
 //	instance:<id>             /instances/<id>        every event of the instance
-//	instances[?<filter>]      /instances?<filter>    instance and incident events (element events with waitingAt
-//	                                                 or stalled)
+//	instances[?<filter>]      /instances?<filter>    instance, incident and element events (the list shows where
+//	                                                 each instance waits)
 //	incidents[?<filter>]      /incidents?<filter>    incident events
 //
 // Stall notices (<prefix>.stalls.>, published by the stall detector) are not history
@@ -741,10 +741,8 @@ func (h *hub) parseTopic(ctx context.Context, raw string) (topic, error) {
 	case "instances", "incidents":
 		types := ofKind(event.KindIncident)
 		if kind == "instances" {
-			types = ofKind(event.KindInstance, event.KindIncident)
-			if q.Get("waitingAt") != "" || q.Get("stalled") != "" {
-				types = ofKind(event.KindInstance, event.KindIncident, event.KindElement)
-			}
+			// Element events too: the list shows where each instance waits and since when.
+			types = ofKind(event.KindInstance, event.KindIncident, event.KindElement)
 		}
 		process := q.Get("process")
 		subject := all
