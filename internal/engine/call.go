@@ -152,6 +152,7 @@ const (
 	calledCancelled            // cancelled on its own, not by its caller
 	calledIncident             // an incident opened
 	calledResolved             // an incident resolved
+	calledEscalated            // an escalation the caller catches
 )
 
 type callNotice struct {
@@ -159,6 +160,7 @@ type callNotice struct {
 	values map[string]any // calledCompleted: the called instance's variables
 	code   string         // calledThrew
 	msg    string         // calledThrew, calledCancelled
+	ended  bool           // calledEscalated: the called instance ended (an interrupting catch)
 	inc    *store.Incident
 }
 
@@ -439,6 +441,18 @@ func (r *run) takeNotices(child *store.Instance, notices []callNotice) error {
 			if !caught {
 				r.openIncident(tok, n, store.IncidentUnhandledError,
 					fmt.Sprintf("error %q thrown by called instance %s is not caught by any boundary event", nt.code, child.ID), nt.msg, "")
+			}
+		case calledEscalated:
+			if nt.ended {
+				r.callEnded(tok.ID) // the called instance ended itself
+			}
+			c := r.findCatcher(tok, bpmn.EventEscalation, nt.code)
+			if c == nil {
+				continue // the catching event went meanwhile: an uncaught escalation is no error
+			}
+			data := map[string]any{"escalationCode": nt.code, "calledInstance": child.ID}
+			if err := r.fireCatcher(c, event.ReasonEscalation(nt.code, c.at.el.ID), data); err != nil {
+				return err
 			}
 		case calledCancelled:
 			r.openIncident(tok, n, store.IncidentCall,

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/event"
 )
@@ -491,6 +492,57 @@ func TestMultiInstanceCallActivity(t *testing.T) {
 		}
 		for _, c := range v.called(other.ID) {
 			v.waitState(c.ID, store.InstanceCancelled)
+		}
+	})
+}
+
+// TestCallActivityEscalation: an escalation a called instance does not catch goes to its
+// call activity (Camunda 7): a non-interrupting boundary event there starts its path and
+// the called instance runs on; an interrupting one ends the called instance and takes
+// the call activity's token; one the caller does not catch is no error.
+func TestCallActivityEscalation(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		v := newEnv(t, open)
+		v.deployBuilt(bpmn.Build("approve").Start("s").
+			EscalationThrow("ask", "MANAGER").UserTask("decide").
+			ExclusiveGateway("late").Condition("late == true").End("tooLate", bpmn.EscalationEnd("LATE")).
+			Default().EscalationThrow("odd", "UNCAUGHT").End("done"))
+		v.deployBuilt(bpmn.Build("order").Start("s").
+			CallActivity("approveIt", "approve", bpmn.CallInAll()).
+			BoundaryEscalation("manager", "MANAGER", bpmn.NonInterrupting()).UserTask("inform").End("informed").
+			MoveTo("approveIt").BoundaryEscalation("lateOne", "LATE").End("cancelled").
+			MoveTo("approveIt").End("approved"))
+
+		for _, late := range []bool{false, true} {
+			inst := v.startInstance("order", map[string]any{"late": late})
+			child := v.onlyCalled(inst.ID)
+			if got := v.tokensAt(inst.ID); !slices.Equal(got, []string{"approveIt", "inform"}) {
+				t.Fatalf("late=%v: order waits at %v, want the call and the manager's task", late, got)
+			}
+			if got := v.tokensAt(child.ID); !slices.Equal(got, []string{"decide"}) {
+				t.Fatalf("late=%v: the called instance waits at %v", late, got)
+			}
+			task := v.openTask(child.ID, "decide")
+			if err := v.e.CompleteUserTask(v.ctx, task.ID, nil); err != nil {
+				t.Fatal(err)
+			}
+			if late {
+				v.waitState(child.ID, store.InstanceCancelled)
+				if !v.hasEvent(inst.ID, event.ElementEntered, "cancelled") || v.hasEvent(inst.ID, event.ElementEntered, "approved") {
+					t.Error("the interrupting escalation did not take the call activity's token")
+				}
+			} else {
+				v.waitState(child.ID, store.InstanceCompleted)
+				if !v.hasEvent(inst.ID, event.ElementEntered, "approved") {
+					t.Error("the call activity did not complete")
+				}
+				if !v.hasEvent(child.ID, event.EscalationThrown, "odd") || len(v.openIncidents(child.ID)) != 0 {
+					t.Error("an escalation nobody catches is not thrown quietly")
+				}
+			}
+			if got := v.tokensAt(inst.ID); !slices.Equal(got, []string{"inform"}) {
+				t.Errorf("late=%v: order waits at %v, want the manager's task only", late, got)
+			}
 		}
 	})
 }

@@ -118,11 +118,55 @@ func (r *run) throwEscalation(tok *store.Token, n *node) error {
 	if c != nil {
 		data["caughtBy"] = c.at.el.ID // the boundary event, or the event subprocess's start event
 	}
-	r.event(event.EscalationThrown, tok, n, data)
 	if c == nil {
-		return nil
+		// Uncaught here: the call activity that called this instance may catch it.
+		caller, err := r.escalateToCaller(code)
+		if err != nil {
+			return err
+		}
+		if caller != "" {
+			data["caughtBy"] = caller
+		}
+		r.event(event.EscalationThrown, tok, n, data)
+		return nil // when the caller's catch ended this instance, tok is gone too
 	}
+	r.event(event.EscalationThrown, tok, n, data)
 	return r.fireCatcher(c, event.ReasonEscalation(code, c.at.el.ID), map[string]any{"escalationCode": code})
+}
+
+// escalateToCaller passes an escalation that nothing in this called instance catches to
+// its call activity, as Camunda 7 does: when the caller catches it there (a boundary
+// event of the call activity or around it, or an escalation event subprocess of its
+// scope), the caller fires that event once this command's notices reach it; an
+// interrupting one ends this instance first (it is cancelled, like the call activity it
+// ran for). It returns the caller's catching element, or "" when the caller does not
+// catch it (then, as any uncaught escalation, it is no error). One level: a caller that
+// does not catch it does not pass it further up.
+func (r *run) escalateToCaller(code string) (string, error) {
+	if r.inst.ParentInstanceID == "" || r.byCaller {
+		return "", nil
+	}
+	p, err := r.loadParent()
+	if err != nil || p == nil {
+		return "", err
+	}
+	at := p.tokens[r.inst.ParentTokenID]
+	if at == nil || at.ElementID != r.inst.ParentElementID {
+		return "", nil
+	}
+	c := p.findCatcher(at, bpmn.EventEscalation, code)
+	if c == nil {
+		return "", nil
+	}
+	interrupting := c.at.el.CancelActivity
+	if c.eventSub != nil {
+		interrupting = c.at.el.IsInterrupting
+	}
+	if interrupting {
+		r.endInstance(fmt.Sprintf("escalation %s passed to the calling instance %s", code, r.inst.ParentInstanceID))
+	}
+	r.notify(callNotice{kind: calledEscalated, code: code, ended: interrupting})
+	return c.at.el.ID, nil
 }
 
 // Conditions. A process with conditional events (plan.conditional) notes every variable
