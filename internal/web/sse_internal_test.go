@@ -343,3 +343,27 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	wait.Within(t, 20*time.Second, what, cond)
 }
+
+// TestInstancesTopicElementEvents: every instance list shows where its instances wait, so
+// its room takes element events (not only the lists filtered by waitingAt); the
+// incidents page's does not.
+func TestInstancesTopicElementEvents(t *testing.T) {
+	h, _ := stubHub(t, time.Millisecond, func(context.Context, string) (int, []byte, error) { return 200, nil, nil })
+	entered := &bus.Message{Type: event.ElementEntered, DefinitionKey: "order", InstanceID: "i1", ElementID: "review"}
+	for raw, want := range map[string]bool{
+		"instances":                  true,
+		"instances?state=active":     true,
+		"instances?process=order":    true,
+		"instances?process=other":    false,
+		"instances?waitingAt=review": true,
+		"incidents":                  false,
+	} {
+		tp, err := h.parseTopic(context.Background(), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tp.match(entered); got != want {
+			t.Errorf("%s matches element.entered: %v, want %v", raw, got, want)
+		}
+	}
+}
