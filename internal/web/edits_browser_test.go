@@ -235,3 +235,51 @@ func pollPage(t *testing.T, ctx context.Context, what, cond string) {
 		return err == nil && ok
 	})
 }
+
+// TestBrowserInstanceSelection: rows checked in the instance list stay checked when a
+// live update redraws the list, the bar counts them and enables its buttons, and its
+// cancel (after the server's confirm page) cancels exactly the checked rows.
+func TestBrowserInstanceSelection(t *testing.T) {
+	browser := newBrowser(t)
+	s := editsStack(t)
+	ctx := context.Background()
+	start := func(bkey string) *store.Instance {
+		in, err := s.e.StartInstance(ctx, "order", engine.StartOptions{BusinessKey: bkey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	a, b := start("S-1"), start("S-2")
+	page := tab(t, browser, s.url+"/instances")
+	expect(t, page, "two rows, nothing selected", `document.querySelectorAll("[data-testid=bulk-item]").length === 2 &&
+		document.querySelector("[data-testid=bulk-count]").textContent === "None selected" && document.querySelector("[data-testid=bulk-cancel]").disabled`)
+	if err := chromedp.Do(page, chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-bulk-item][value="`+a.ID+`"]').click()`)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, page, "one selected", `document.querySelector("[data-testid=bulk-count]").textContent === "1 selected" && !document.querySelector("[data-testid=bulk-cancel]").disabled`)
+
+	// A third instance: the list is pushed again; the box stays checked.
+	c := start("S-3")
+	expect(t, page, "after the live update", `document.querySelectorAll("[data-testid=bulk-item]").length === 3 &&
+		document.querySelector('[data-bulk-item][value="`+a.ID+`"]').checked && !document.querySelector('[data-bulk-item][value="`+c.ID+`"]').checked &&
+		document.querySelector("[data-testid=bulk-count]").textContent === "1 selected" && document.querySelector("[data-bulk-page]").indeterminate`)
+	screenshot(t, page, "instances-selection")
+
+	if err := chromedp.Do(page, chromedp.Evaluate[chromedp.Void](`setTimeout(function () { document.querySelector("[data-testid=bulk-cancel]").click(); }, 0)`)); err != nil {
+		t.Fatal(err)
+	}
+	pollPage(t, page, "the confirm page", `document.querySelector("[data-testid=confirm-page]") !== null &&
+		document.querySelector("[data-testid=confirm-page] h1").textContent === "Cancel 1 instance?"`)
+	if err := chromedp.Do(page, chromedp.Evaluate[chromedp.Void](`setTimeout(function () { document.querySelector("[data-testid=confirm-yes]").click(); }, 0)`)); err != nil {
+		t.Fatal(err)
+	}
+	pollPage(t, page, "back on the list", `location.pathname === "/instances" && document.querySelector("[data-testid=flash]") !== null &&
+		document.querySelector("[data-testid=flash]").textContent.indexOf("Cancelled 1 instance.") >= 0`)
+	for id, want := range map[string]string{a.ID: store.InstanceCancelled, b.ID: store.InstanceActive, c.ID: store.InstanceActive} {
+		in, err := s.e.GetInstanceRow(ctx, id)
+		if err != nil || in.State != want {
+			t.Errorf("instance %s: %v %v, want %s", id, in, err, want)
+		}
+	}
+}

@@ -35,13 +35,17 @@
     indicator.title = labels[state][1];
   }
 
-  // A fragment waits while the user works in it.
+  // A fragment waits while the user works in it. Fields marked data-live-restored (the
+  // instance list's selection boxes) do not hold it: app.js puts their state back after
+  // the swap (cockpit:swap).
   function busy(el) {
     var a = document.activeElement;
-    if (a && a !== document.body && el.contains(a) && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName)) return true;
+    if (a && a !== document.body && el.contains(a) && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName) &&
+      !a.hasAttribute("data-live-restored")) return true;
     var fields = el.querySelectorAll ? el.querySelectorAll("input, textarea, select") : [];
     for (var i = 0; i < fields.length; i++) {
       var f = fields[i];
+      if (f.hasAttribute("data-live-restored")) continue;
       if (f.type === "checkbox" || f.type === "radio") {
         if (f.checked !== f.defaultChecked) return true;
       } else if (f.tagName === "SELECT") {

@@ -85,7 +85,7 @@ func InstanceListTable(rows []InstanceListRow, now time.Time) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<div class=\"table-wrap\"><table data-testid=\"instance-table\"><thead><tr><th scope=\"col\" class=\"select\"><input type=\"checkbox\" aria-label=\"Select the instances of this page\" data-bulk-page data-testid=\"bulk-page\"></th><th scope=\"col\">Instance</th><th scope=\"col\">Process</th><th scope=\"col\">Business key</th><th scope=\"col\">State</th><th scope=\"col\">Waiting at</th><th scope=\"col\">Since</th><th scope=\"col\" class=\"num\">Incidents</th><th scope=\"col\">Started</th><th scope=\"col\" class=\"num\">Duration</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<div class=\"table-wrap\"><table data-testid=\"instance-table\"><thead><tr><th scope=\"col\" class=\"select\"><input type=\"checkbox\" aria-label=\"Select the instances of this page\" data-bulk-page data-live-restored data-testid=\"bulk-page\"></th><th scope=\"col\">Instance</th><th scope=\"col\">Process</th><th scope=\"col\">Business key</th><th scope=\"col\">State</th><th scope=\"col\">Waiting at</th><th scope=\"col\">Since</th><th scope=\"col\" class=\"num\">Incidents</th><th scope=\"col\">Started</th><th scope=\"col\" class=\"num\">Duration</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -129,7 +129,7 @@ func InstanceListTable(rows []InstanceListRow, now time.Time) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "\" data-bulk-item data-testid=\"bulk-item\"></td><td>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "\" data-bulk-item data-live-restored data-testid=\"bulk-item\"></td><td>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
