@@ -23,6 +23,9 @@ const (
 	InstanceCancelled Type = "instance.cancelled"
 	InstanceSuspended Type = "instance.suspended"
 	InstanceResumed   Type = "instance.resumed"
+	// InstanceModified: an operator moved tokens (Engine.Modify); written before the
+	// element events of the modification's steps.
+	InstanceModified  Type = "instance.modified"
 	ElementEntered    Type = "element.entered"
 	ElementLeft       Type = "element.left"
 	ElementCancelled  Type = "element.cancelled"
@@ -128,8 +131,10 @@ const (
 	FieldWaitMs = "waitMs"
 	// FieldTerminated: instance.completed after a terminate end event (true).
 	FieldTerminated = "terminated"
-	// FieldReason: element.cancelled and instance.cancelled.
+	// FieldReason: element.cancelled, instance.cancelled and instance.modified.
 	FieldReason = "reason"
+	// FieldActor: instance.modified, who modified the instance.
+	FieldActor = "actor"
 	// FieldWorker: job.completed, job.failed and error.thrown of a job an external worker
 	// ran, its name.
 	FieldWorker = "worker"
@@ -149,6 +154,12 @@ const (
 // ReasonTerminated) are the process's own doing: the metrics count them as interrupted,
 // not cancelled.
 const ReasonInstanceCancelled = "instance cancelled"
+
+// ReasonModified is the reason element.cancelled carries for the tokens an instance
+// modification cancelled (a person's doing: the metrics count it as cancelled, as
+// ReasonInstanceCancelled), and the default reason of the instance.cancelled of an
+// instance whose every token a modification cancelled.
+const ReasonModified = "instance modified"
 
 // ReasonErrorCaught is the reason of element.cancelled for the elements an interrupting
 // boundary error event took the token from: "error CODE caught by BOUNDARY".

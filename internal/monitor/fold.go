@@ -145,10 +145,10 @@ func (f *fold) add(ev *store.Event) {
 		if ev.ElementID == "" || ev.ElementType == event.ElementTypeMultiInstanceBody {
 			return
 		}
-		// Any reason but a cancelled instance is the process's own doing (an interrupting
-		// boundary event, a terminate end event): interrupted, not cancelled. Events
-		// without a reason (none the engine writes) count as cancelled.
-		if reason, ok := dataString(ev.Data, event.FieldReason); ok && reason != event.ReasonInstanceCancelled {
+		// Any reason but a cancelled or modified instance is the process's own doing (an
+		// interrupting boundary event, a terminate end event): interrupted, not cancelled.
+		// Events without a reason (none the engine writes) count as cancelled.
+		if reason, ok := dataString(ev.Data, event.FieldReason); ok && reason != event.ReasonInstanceCancelled && reason != event.ReasonModified {
 			each(store.RollupInterrupt, ev.ElementID, func(r *acc) { r.Cancelled++ })
 			return
 		}
