@@ -107,6 +107,18 @@ func (c *Client) CancelInstance(ctx context.Context, req InstanceRequest) (*Inst
 	return roundTrip[InstanceStateResult](ctx, c, VerbCancelInstance, &req, c.Timeout)
 }
 
+// ModifyInstance moves an instance's tokens (see ModifyInstanceRequest). A refusal is an
+// *Error with code invalid_input or invalid_state that names the step.
+func (c *Client) ModifyInstance(ctx context.Context, req ModifyInstanceRequest) (*ModifyInstanceResult, error) {
+	return roundTrip[ModifyInstanceResult](ctx, c, VerbModifyInstance, &req, c.Timeout)
+}
+
+// PreviewModify runs a modification and rolls it back: the result is what
+// ModifyInstance would do now.
+func (c *Client) PreviewModify(ctx context.Context, req ModifyInstanceRequest) (*ModifyInstanceResult, error) {
+	return roundTrip[ModifyInstanceResult](ctx, c, VerbPreviewModify, &req, c.Timeout)
+}
+
 // SuspendInstance stops an instance from moving until ResumeInstance.
 func (c *Client) SuspendInstance(ctx context.Context, req InstanceRequest) (*InstanceStateResult, error) {
 	return roundTrip[InstanceStateResult](ctx, c, VerbSuspendInstance, &req, c.Timeout)

@@ -24,6 +24,7 @@ func (r *CorrelateMessageRequest) target() string { return r.Name }
 func (r *BroadcastSignalRequest) target() string  { return r.Name }
 func (r *StartInstanceRequest) target() string    { return r.ProcessKey }
 func (r *CompleteTaskRequest) target() string     { return r.TaskID }
+func (r *ModifyInstanceRequest) target() string   { return r.InstanceID }
 
 // target of a condition evaluation is the process key it is limited to ("" for all).
 func (r *EvaluateConditionsRequest) target() string { return r.ProcessKey }
@@ -74,6 +75,8 @@ func endpoints() []endpoint {
 		bind(VerbCompleteTask, runCompleteTask),
 		bind(VerbStallThreshold, runStallThreshold),
 		bind(VerbEvaluateConditions, runEvaluateConditions),
+		bind(VerbModifyInstance, runModifyInstance),
+		bind(VerbPreviewModify, runPreviewModify),
 	}, editEndpoints()...)
 }
 
@@ -220,6 +223,34 @@ func runCompleteTask(ctx context.Context, s *Service, r *CompleteTaskRequest, _ 
 		return nil, err
 	}
 	return &CompleteTaskResult{TaskID: task.ID, InstanceID: task.InstanceID}, nil
+}
+
+// modifyRequest is the engine's request of a modification: actor and reason are the
+// command's own, so that the history names who asked and why, as the audit log does.
+func modifyRequest(r *ModifyInstanceRequest) (engine.ModifyRequest, error) {
+	if err := required("instanceId", r.InstanceID); err != nil {
+		return engine.ModifyRequest{}, err
+	}
+	if len(r.Steps) == 0 {
+		return engine.ModifyRequest{}, errorf(CodeInvalidInput, "field \"steps\" is required: at least one step (cancel, startBefore, startAfter, move)")
+	}
+	return engine.ModifyRequest{Steps: r.Steps, Variables: r.Variables, Actor: r.Actor, Reason: r.Reason}, nil
+}
+
+func runModifyInstance(ctx context.Context, s *Service, r *ModifyInstanceRequest, _ *call) (any, error) {
+	req, err := modifyRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.e.Modify(ctx, r.InstanceID, req)
+}
+
+func runPreviewModify(ctx context.Context, s *Service, r *ModifyInstanceRequest, _ *call) (any, error) {
+	req, err := modifyRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.e.PreviewModify(ctx, r.InstanceID, req)
 }
 
 // incident reads one incident.

@@ -1,5 +1,7 @@
 package command
 
+import "github.com/cockpit-engine/cockpit/internal/engine"
+
 // The request and result types below are the wire format (JSON, camelCase) and the Go
 // API of the Client alike: the web UI builds these structs, the service decodes them.
 // Decoding is strict — an unknown field is an invalid_input error naming it — so a
@@ -229,3 +231,18 @@ type StallThresholdResult struct {
 	// ThresholdMs is Threshold in milliseconds (0 when removed).
 	ThresholdMs int64 `json:"thresholdMs"`
 }
+
+// ModifyInstanceRequest modifies an instance's tokens (instance.modify) or previews the
+// modification without changing anything (instance.modify-preview): the steps run in
+// order, in one transaction; Meta.Actor and Meta.Reason also go into the instance's
+// instance.modified event. See engine.ModifyStep for the steps.
+type ModifyInstanceRequest struct {
+	Meta
+	InstanceID string              `json:"instanceId"`
+	Steps      []engine.ModifyStep `json:"steps"`
+	// Variables are process variables set before the steps run.
+	Variables map[string]any `json:"variables,omitempty"`
+}
+
+// ModifyInstanceResult is what the modification did (or, for a preview, would do).
+type ModifyInstanceResult = engine.ModifyResult

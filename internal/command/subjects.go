@@ -22,13 +22,15 @@ const (
 	VerbStallThreshold   = "stall.threshold"
 	// VerbEvaluateConditions evaluates the processes' conditional start events.
 	VerbEvaluateConditions = "condition.evaluate"
+	VerbModifyInstance     = "instance.modify"
+	VerbPreviewModify      = "instance.modify-preview"
 )
 
 // Verbs lists every command verb, in the order the service registers them.
 var Verbs = []string{
 	VerbRetryIncident, VerbRetryIncidents, VerbCancelInstance, VerbSuspendInstance,
 	VerbResumeInstance, VerbSetVariables, VerbStartInstance, VerbCorrelateMessage, VerbBroadcastSignal,
-	VerbCompleteTask, VerbStallThreshold, VerbEvaluateConditions,
+	VerbCompleteTask, VerbStallThreshold, VerbEvaluateConditions, VerbModifyInstance, VerbPreviewModify,
 	VerbDeleteVariable, VerbRenameVariable, VerbClaimTask, VerbUnclaimTask, VerbAssignTask,
 }
 

@@ -256,7 +256,7 @@ func (req *ModifyRequest) check() error {
 	if err := checkSize("reason", len(req.Reason), MaxReasonBytes); err != nil {
 		return err
 	}
-	if err := checkSize("actor", len(req.Actor), MaxNameBytes); err != nil {
+	if err := checkSize("actor", len(req.Actor), MaxReasonBytes); err != nil {
 		return err
 	}
 	for i, s := range req.Steps {

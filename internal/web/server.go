@@ -46,6 +46,8 @@ type CommandClient interface {
 	AssignTask(ctx context.Context, req command.TaskAssignRequest) (*command.TaskAssignResult, error)
 	DeleteVariable(ctx context.Context, req command.VariableRequest) (*command.VariableResult, error)
 	RenameVariable(ctx context.Context, req command.VariableRequest) (*command.VariableResult, error)
+	ModifyInstance(ctx context.Context, req command.ModifyInstanceRequest) (*command.ModifyInstanceResult, error)
+	PreviewModify(ctx context.Context, req command.ModifyInstanceRequest) (*command.ModifyInstanceResult, error)
 }
 
 var _ CommandClient = (*command.Client)(nil)
@@ -209,6 +211,9 @@ func (s *server) routes(e *echo.Echo) {
 	e.POST("/instances/:id/variables", s.setVariables)
 	e.POST("/instances/:id/variables/delete", s.deleteVariable)
 	e.POST("/instances/:id/variables/rename", s.renameVariable)
+	// Instance modification (modify.go): composed and previewed by GET, applied by POST.
+	e.GET("/instances/:id/modify", s.modifyPage)
+	e.POST("/instances/:id/modify", s.applyModify)
 	e.POST("/instances/retry-incidents", s.retryInstances)
 	e.POST("/instances/bulk", s.bulkInstances)
 	e.GET("/incidents/:id/retry", s.retryForm)
