@@ -159,14 +159,28 @@ func TestBrowserModifyPreview(t *testing.T) {
 			(g.firstElementChild || g).dispatchEvent(new MouseEvent("click", {bubbles: true})); }, 0)`)
 	}
 
+	// After a click that navigates, a poll running in the page dies with it: poll from here.
+	page := func(what, cond string) {
+		t.Helper()
+		waitUntil(t, what, func() bool {
+			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function () { try { return !!(`+cond+`); } catch (e) { return false; } })()`))
+			return err == nil && ok
+		})
+	}
+	then := func(what string, act chromedp.Action[chromedp.Void], cond string) {
+		t.Helper()
+		run(what, act)
+		page(what, cond)
+	}
+
 	run("open the instance", chromedp.Navigate(s.url+"/instances/"+in.ID),
 		waitJS(`document.querySelector("[data-testid=action-modify]") !== null`))
-	run("open Modify", click("[data-testid=action-modify]"),
-		waitJS(`location.pathname.endsWith("/modify") && document.querySelector('[data-testid="badge-active-prep"]') !== null`))
-	run("pick the fork on the diagram", clickShape("fork"),
-		waitJS(`document.querySelector("[data-testid=modify-picked]") !== null && document.querySelector("#modify-element").value === "fork"`))
-	run("move the token there", click("[data-testid=modify-add-move]"),
-		waitJS(`document.querySelector("[data-testid=modify-preview]") !== null && document.querySelectorAll("[data-testid=modify-step]").length === 1`))
+	then("open Modify", click("[data-testid=action-modify]"),
+		`location.pathname.endsWith("/modify") && document.querySelector('[data-testid="badge-active-prep"]') !== null`)
+	then("pick the fork on the diagram", clickShape("fork"),
+		`document.querySelector("[data-testid=modify-picked]") !== null && document.querySelector("#modify-element").value === "fork"`)
+	then("move the token there", click("[data-testid=modify-add-move]"),
+		`document.querySelector("[data-testid=modify-preview]") !== null && document.querySelectorAll("[data-testid=modify-step]").length === 1`)
 	// The preview: the diagram shows the tokens after the move, the list what happens.
 	run("the preview on the diagram",
 		waitJS(`["a", "inner", "sub"].every(function (id) { return document.querySelector('[data-diagram] [data-testid="badge-active-' + id + '"]') !== null; })
@@ -180,21 +194,17 @@ func TestBrowserModifyPreview(t *testing.T) {
 	}
 
 	// A second step, taken back.
-	run("pick the subprocess", clickShape("sub"),
-		waitJS(`document.querySelector("#modify-element").value === "sub"`))
-	run("start a token before it", click("[data-testid=modify-add-startBefore]"),
-		waitJS(`document.querySelectorAll("[data-testid=modify-step]").length === 2`))
-	run("remove the step again", click("[data-testid=modify-remove-2]"),
-		waitJS(`document.querySelectorAll("[data-testid=modify-step]").length === 1 && document.querySelector("[data-testid=modify-apply]") !== null`))
+	then("pick the subprocess", clickShape("sub"), `document.querySelector("#modify-element").value === "sub"`)
+	then("start a token before it", click("[data-testid=modify-add-startBefore]"),
+		`document.querySelectorAll("[data-testid=modify-step]").length === 2`)
+	then("remove the step again", click("[data-testid=modify-remove-2]"),
+		`document.querySelectorAll("[data-testid=modify-step]").length === 1 && document.querySelector("[data-testid=modify-apply]") !== null`)
 
 	run("apply with a reason", chromedp.Evaluate[chromedp.Void](`document.querySelector("#modify-reason").value = "customer called"`),
 		click("[data-testid=modify-apply]"), waitJS(`document.querySelector("dialog.confirm-dialog").open`),
 		click("[data-confirm-yes]"))
-	waitUntil(t, "the instance page with the banner", func() bool {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function () { var f = document.querySelector("[data-testid=flash]");
-			return location.pathname === "/instances/`+in.ID+`" && f !== null && f.textContent.indexOf("Instance modified") >= 0; })()`))
-		return err == nil && ok
-	})
+	page("the instance page with the banner", `location.pathname === "/instances/`+in.ID+`" &&
+		document.querySelector("[data-testid=flash]").textContent.indexOf("Instance modified") >= 0`)
 	screenshot(t, ctx, "modify-applied")
 	if got := tokensAt(t, s, in.ID); !slices.Equal(got, []string{"a", "inner", "sub"}) {
 		t.Fatalf("after apply: %v", got)
