@@ -417,3 +417,61 @@ func TestModifyCallActivity(t *testing.T) {
 		}
 	})
 }
+
+// TestModifyMultiInstanceSubprocess: a start inside a multi-instance subprocess that is
+// not running is refused; one inside its running inner instance goes there; the body
+// itself is no scope to start in.
+func TestModifyMultiInstanceSubprocess(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		v := newEnv(t, open)
+		v.deploy("mi_c7.bpmn")
+		items := []any{map[string]any{"sku": "a", "price": 3}, map[string]any{"sku": "b", "price": 4}, map[string]any{"sku": "c", "price": 5}}
+		inst := v.startInstance("mi_c7", map[string]any{"items": items, "parcels": 1, "labels": ""})
+		sameList(t, "tokens", v.tokensAt(inst.ID), "Activity_charge", "Activity_charge", "Activity_charge", "Activity_charge")
+
+		_, err := v.e.PreviewModify(v.ctx, inst.ID, req(startBefore("Activity_seal")))
+		if !errors.Is(err, engine.ErrInvalidState) || !strings.Contains(err.Error(), "multi-instance") {
+			t.Fatalf("start inside a multi-instance subprocess not running: %v", err)
+		}
+		r := req(move("Activity_charge", "Activity_pack"))
+		r.Variables = map[string]any{"parcels": 2}
+		res, err := v.e.Modify(v.ctx, inst.ID, r)
+		if err != nil {
+			t.Fatalf("move to the subprocess: %v", err)
+		}
+		if len(res.JobsCancelled) != 3 {
+			t.Fatalf("jobs cancelled %v", res.JobsCancelled)
+		}
+		sameList(t, "tasks", rowElements(res.TasksCreated), "Activity_seal")
+		var body, inner string
+		for _, tok := range res.Tokens {
+			if tok.ElementID == "Activity_pack" && tok.State == store.TokenMultiInstance {
+				body = tok.ID
+			} else if tok.ElementID == "Activity_pack" {
+				inner = tok.ID
+			}
+		}
+		if body == "" || inner == "" {
+			t.Fatalf("no body or inner instance in %v", res.Tokens)
+		}
+		if d := v.detail(inst.ID); !hasVar(d, "parcels", "2") {
+			t.Fatalf("request variables not set: %v", d.Variables)
+		}
+
+		step := startBefore("Activity_seal")
+		step.ScopeID = body
+		if _, err := v.e.PreviewModify(v.ctx, inst.ID, req(step)); !errors.Is(err, engine.ErrInvalidInput) || !strings.Contains(err.Error(), "inner instances") {
+			t.Fatalf("start in the body: %v", err)
+		}
+		res, err = v.e.Modify(v.ctx, inst.ID, req(startBefore("Activity_seal")))
+		if err != nil {
+			t.Fatalf("start in the inner instance: %v", err)
+		}
+		for _, tok := range res.Started {
+			if tok.ScopeID != inner {
+				t.Fatalf("started %v, want it in inner instance %s", tok, inner)
+			}
+		}
+		sameList(t, "tasks", rowElements(res.TasksCreated), "Activity_seal")
+	})
+}
