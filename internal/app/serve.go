@@ -20,6 +20,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/leadership"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
+	"github.com/cockpit-engine/cockpit/internal/operation"
 	"github.com/cockpit-engine/cockpit/internal/web"
 	"github.com/cockpit-engine/cockpit/internal/workers"
 	"github.com/google/uuid"
@@ -54,6 +55,10 @@ type serveConfig struct {
 	// LeaseTTL is how long the outbox relay, the metrics projector and the stall detector
 	// take their store leases for (package leadership).
 	LeaseTTL time.Duration
+	// OperationRate bounds the items of bulk operations this node runs per second (0: no
+	// bound); OperationConcurrency how many run at once.
+	OperationRate        float64
+	OperationConcurrency int
 }
 
 func newServeCommand(getenv func(string) string) (*command, *serveConfig) {
@@ -106,6 +111,8 @@ proxy in front of it checks who is calling. A request naming a Host other than l
 	c.durationVar(&cfg.ShutdownTimeout, "shutdown-timeout", "COCKPIT_SHUTDOWN_TIMEOUT", 30*time.Second, "how long a stop waits for requests and running jobs")
 	c.durationVar(&cfg.StallInterval, "stall-interval", "COCKPIT_STALL_INTERVAL", monitor.DefaultStallInterval, "how often the stall detector looks for tokens waiting past their element's threshold")
 	c.durationVar(&cfg.LeaseTTL, "lease-ttl", "COCKPIT_LEASE_TTL", leadership.DefaultTTL, "how long the outbox relay, the metrics projector and the stall detector hold their store leases; renewed every third of it, so another node takes over within about this long after the holder died")
+	c.floatVar(&cfg.OperationRate, "operation-rate", "COCKPIT_OPERATION_RATE", operation.DefaultRate, "items of bulk operations (retry incidents, cancel instances) this node runs per second at most, so a bulk action does not take the engine from the flows (0: no bound)")
+	c.intVar(&cfg.OperationConcurrency, "operation-concurrency", "COCKPIT_OPERATION_CONCURRENCY", operation.DefaultConcurrency, "items of bulk operations this node runs at once")
 	c.durationVar(&cfg.StallMin, "stall-min", "COCKPIT_STALL_MIN", monitor.DefaultStallMin, "the least stall threshold learnt from an element's p99 waiting time (an operator's threshold is used as set)")
 	return c, cfg
 }
@@ -141,6 +148,12 @@ func (cfg *serveConfig) check() error {
 	}
 	if err := leadership.CheckTTL(cfg.LeaseTTL); err != nil {
 		return fmt.Errorf("--lease-ttl: %w", err)
+	}
+	if cfg.OperationRate < 0 {
+		return fmt.Errorf("--operation-rate %v: must not be negative", cfg.OperationRate)
+	}
+	if cfg.OperationConcurrency < 1 || cfg.OperationConcurrency > operation.MaxConcurrency {
+		return fmt.Errorf("--operation-concurrency %d: use 1 to %d", cfg.OperationConcurrency, operation.MaxConcurrency)
 	}
 	if cfg.StallMin <= 0 {
 		return fmt.Errorf("--stall-min %s: must be positive", cfg.StallMin)
@@ -288,9 +301,29 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	}
 	defer stopEngine(stopCtx, e, log)
 
+	// Bulk operations (package operation): every node works off the stored operations'
+	// items; started after the engine, stopped (deferred) before it.
+	opx, err := operation.NewExecutor(operation.ExecutorOptions{Store: st, Clock: e.Clock(), Owner: nodeID,
+		Kinds: []operation.Kind{operation.RetryIncidents(e), operation.CancelInstances(e)}, Rate: cfg.OperationRate,
+		Concurrency: cfg.OperationConcurrency, Logger: log, OnProgress: nr.operationProgress(cfg.NATS.Prefix, log)})
+	if err != nil {
+		return err
+	}
+	if err := opx.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		if serr := opx.Stop(sctx); serr != nil {
+			log.Error("stop operation executor", "err", serr)
+		}
+	}()
+
 	// Command service (request/reply over NATS, docs/commands.md): started after the
 	// engine and before the demo, stopped (deferred) before the engine stops.
-	cmds, err := commandsvc.Start(ctx, commandsvc.Options{Conn: nr.nc, Engine: e, Prefix: cfg.NATS.Prefix, Logger: log})
+	cmds, err := commandsvc.Start(ctx, commandsvc.Options{Conn: nr.nc, Engine: e, Prefix: cfg.NATS.Prefix, Logger: log,
+		WakeOperations: opx.Wake})
 	if err != nil {
 		return err
 	}

@@ -232,3 +232,24 @@ func truncate(b []byte, n int) string {
 	}
 	return string(b)
 }
+
+// CreateOperation stores a bulk operation (its selection fixed now) and answers at once;
+// the engine nodes work it off (see OperationInfo).
+func (c *Client) CreateOperation(ctx context.Context, req CreateOperationRequest) (*OperationInfo, error) {
+	return roundTrip[OperationInfo](ctx, c, VerbCreateOperation, &req, c.Timeout)
+}
+
+// GetOperation describes an operation, with a page of its items when asked.
+func (c *Client) GetOperation(ctx context.Context, req OperationRequest) (*OperationInfo, error) {
+	return roundTrip[OperationInfo](ctx, c, VerbGetOperation, &req, c.Timeout)
+}
+
+// ListOperations lists operations, newest first.
+func (c *Client) ListOperations(ctx context.Context, req ListOperationsRequest) (*ListOperationsResult, error) {
+	return roundTrip[ListOperationsResult](ctx, c, VerbListOperations, &req, c.Timeout)
+}
+
+// CancelOperation stops a running operation: the items that have not run are skipped.
+func (c *Client) CancelOperation(ctx context.Context, req OperationRequest) (*OperationInfo, error) {
+	return roundTrip[OperationInfo](ctx, c, VerbCancelOperation, &req, c.Timeout)
+}

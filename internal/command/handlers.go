@@ -77,6 +77,10 @@ func endpoints() []endpoint {
 		bind(VerbEvaluateConditions, runEvaluateConditions),
 		bind(VerbModifyInstance, runModifyInstance),
 		bind(VerbPreviewModify, runPreviewModify),
+		bind(VerbCreateOperation, runCreateOperation),
+		bind(VerbGetOperation, runGetOperation),
+		bind(VerbListOperations, runListOperations),
+		bind(VerbCancelOperation, runCancelOperation),
 	}, editEndpoints()...)
 }
 

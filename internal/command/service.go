@@ -90,6 +90,9 @@ type Options struct {
 	// to answer a repeated request without running it again (defaults 10 min, 10,000).
 	ReplayWindow  time.Duration
 	ReplayEntries int
+	// WakeOperations, when set, is called after an operation was created (the node's
+	// operation executor looks for work at once).
+	WakeOperations func()
 }
 
 // Service serves commands until Stop.

@@ -24,6 +24,10 @@ const (
 	VerbEvaluateConditions = "condition.evaluate"
 	VerbModifyInstance     = "instance.modify"
 	VerbPreviewModify      = "instance.modify-preview"
+	VerbCreateOperation    = "operation.create"
+	VerbGetOperation       = "operation.get"
+	VerbListOperations     = "operation.list"
+	VerbCancelOperation    = "operation.cancel"
 )
 
 // Verbs lists every command verb, in the order the service registers them.
@@ -32,6 +36,7 @@ var Verbs = []string{
 	VerbResumeInstance, VerbSetVariables, VerbStartInstance, VerbCorrelateMessage, VerbBroadcastSignal,
 	VerbCompleteTask, VerbStallThreshold, VerbEvaluateConditions, VerbModifyInstance, VerbPreviewModify,
 	VerbDeleteVariable, VerbRenameVariable, VerbClaimTask, VerbUnclaimTask, VerbAssignTask,
+	VerbCreateOperation, VerbGetOperation, VerbListOperations, VerbCancelOperation,
 }
 
 // DefaultPrefix is the first subject token of commands and events.
@@ -43,6 +48,12 @@ func Subject(prefix, verb string) string { return prefix + ".cmd." + verb }
 // ProgressSubject returns the subject a bulk command with the given request id publishes
 // its progress on.
 func ProgressSubject(prefix, requestID string) string { return prefix + ".cmd.progress." + requestID }
+
+// OperationSubject returns the subject an operation's progress notes are published on
+// (best effort, core NATS): the cockpit's operations pages re-render when one comes.
+func OperationSubject(prefix, operationID string) string {
+	return prefix + ".operations." + operationID
+}
 
 // endpointName turns a verb into a micro endpoint name (letters, digits, '-', '_').
 func endpointName(verb string) string { return strings.ReplaceAll(verb, ".", "-") }

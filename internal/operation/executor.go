@@ -14,9 +14,14 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/startstop"
 )
 
-// Defaults of ExecutorOptions.
+// Defaults and bounds of ExecutorOptions.
 const (
+	// DefaultRate is the items a node starts per second by default (--operation-rate).
+	DefaultRate        = 1000
 	DefaultConcurrency = 32
+	// MaxConcurrency bounds Concurrency: the engine's committer takes the items'
+	// commands, and more at once only queue there.
+	MaxConcurrency = 1024
 	DefaultBatch       = 128
 	DefaultLockFor     = 30 * time.Second
 	DefaultPoll        = time.Second
@@ -76,6 +81,9 @@ func NewExecutor(o ExecutorOptions) (*Executor, error) {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
+	}
+	if o.Concurrency > MaxConcurrency {
+		return nil, fmt.Errorf("operation executor: concurrency %d is more than %d", o.Concurrency, MaxConcurrency)
 	}
 	if o.Batch <= 0 {
 		o.Batch = DefaultBatch

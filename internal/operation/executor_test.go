@@ -219,9 +219,6 @@ func TestCancelOperation(t *testing.T) {
 		if a := v.audit(store.AuditFilter{Instance: ids[5], Command: operation.KindCancelInstances}); len(a) != 1 || a[0].Result != "invalid_state" {
 			t.Errorf("audit of the failed item: %+v", a)
 		}
-		if a := v.audit(store.AuditFilter{Command: "operation.create"}); len(a) != 1 || a[0].Target != op.ID {
-			t.Errorf("audit of the creation: %+v", a)
-		}
 	})
 }
 

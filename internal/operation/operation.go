@@ -108,8 +108,9 @@ func Code(err error) string {
 	return "internal"
 }
 
-// Create writes an operation and its items in one transaction, with the audit row of
-// its creation. op needs ID, Kind, Actor and CreatedAt; State and Total are set here.
+// Create writes an operation and its items in one transaction. op needs ID, Kind, Actor
+// and CreatedAt; State and Total are set here. (The command service audits the command
+// that creates it.)
 func Create(ctx context.Context, st store.Store, op *store.Operation, items []*store.OperationItem) error {
 	if len(items) == 0 {
 		return fmt.Errorf("create operation: nothing selected: %w", engine.ErrInvalidInput)
@@ -119,15 +120,7 @@ func Create(ctx context.Context, st store.Store, op *store.Operation, items []*s
 			len(items), MaxItems, engine.ErrInvalidInput)
 	}
 	op.State, op.Total = store.OperationRunning, len(items)
-	req, _ := json.Marshal(map[string]any{"kind": op.Kind, "selection": op.Selection, "items": len(items),
-		"params": op.Params, "requestId": op.RequestID})
-	return st.Write(ctx, func(tx store.Tx) error {
-		if err := tx.InsertOperation(ctx, op, items); err != nil {
-			return err
-		}
-		return tx.InsertAudit(ctx, &store.AuditEntry{ID: op.ID, Time: op.CreatedAt, Actor: op.Actor,
-			Command: "operation.create", Target: op.ID, Reason: op.Reason, Request: req, Result: "ok"})
-	})
+	return st.Write(ctx, func(tx store.Tx) error { return tx.InsertOperation(ctx, op, items) })
 }
 
 // itemAudit is the audit row of one item: the kind's verb on the item's target, by the

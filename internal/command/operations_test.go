@@ -1,0 +1,128 @@
+package command_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/command"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/operation"
+	"github.com/cockpit-engine/cockpit/internal/wait"
+)
+
+// startExecutor runs an operation executor on the env's engine.
+func (v *env) startExecutor() *operation.Executor {
+	v.t.Helper()
+	x, err := operation.NewExecutor(operation.ExecutorOptions{Store: v.st, Clock: v.clock, Owner: "node-1",
+		Kinds: []operation.Kind{operation.RetryIncidents(v.e), operation.CancelInstances(v.e)}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	if err := x.Start(v.ctx); err != nil {
+		v.t.Fatal(err)
+	}
+	v.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := x.Stop(ctx); err != nil {
+			v.t.Error(err)
+		}
+	})
+	return x
+}
+
+func TestOperationsOverNATS(t *testing.T) {
+	t.Parallel()
+	var x *operation.Executor
+	v := newEnv(t, withServiceOptions(func(o *command.Options) { o.WakeOperations = func() { x.Wake() } }))
+	x = v.startExecutor()
+	var ids []string
+	for range 5 {
+		ids = append(ids, v.startInstance("usertask", nil).ID)
+	}
+	other := v.startInstance("nodefault", map[string]any{"amount": 5})
+
+	// A filter's matches at creation are the items: the instance started after is not one.
+	op, err := v.client.CreateOperation(v.ctx, command.CreateOperationRequest{Meta: meta("ann"),
+		Kind: operation.KindCancelInstances, Instances: &command.InstanceSelection{DefinitionKey: "usertask"}})
+	noErr(t, err)
+	late := v.startInstance("usertask", nil)
+	if op.Total != 5 || op.State != store.OperationRunning || op.Selection != "running instances: process usertask" {
+		t.Fatalf("created: %+v", op)
+	}
+	wait.For(t, "operation done", func() bool {
+		got, err := v.client.GetOperation(v.ctx, command.OperationRequest{Meta: meta("ann"), OperationID: op.ID})
+		return err == nil && got.State == store.OperationCompleted
+	})
+	got, err := v.client.GetOperation(v.ctx, command.OperationRequest{Meta: meta("ann"), OperationID: op.ID, Items: true, ItemLimit: 2})
+	noErr(t, err)
+	if got.Succeeded != 5 || got.Done != 5 || len(got.Items) != 2 || got.Items[0].State != store.ItemOK {
+		t.Fatalf("got: %+v", got)
+	}
+	for _, id := range ids {
+		if s := v.state(id); s != store.InstanceCancelled {
+			t.Errorf("instance %s: %s", id, s)
+		}
+	}
+	if s := v.state(late.ID); s != store.InstanceActive {
+		t.Errorf("instance started after the confirmation: %s, want active", s)
+	}
+	if s := v.state(other.ID); s != store.InstanceActive {
+		t.Errorf("instance of another process: %s", s)
+	}
+	if a := v.audit(store.AuditFilter{Command: command.VerbCreateOperation}); len(a) != 1 || a[0].Result != "ok" || a[0].Actor != "ann" {
+		t.Fatalf("audit of the create: %+v", a)
+	}
+	if a := v.audit(store.AuditFilter{Instance: ids[0]}); len(a) != 1 || a[0].Command != operation.KindCancelInstances {
+		t.Fatalf("audit of an item: %+v", a)
+	}
+
+	// A retry by ids; the list shows both, newest first.
+	inc := v.openIncident(other.ID)
+	retry, err := v.client.CreateOperation(v.ctx, command.CreateOperationRequest{Meta: meta("bob"),
+		Kind: operation.KindRetryIncidents, IncidentIDs: []string{inc.ID}, Variables: map[string]any{"amount": 500}})
+	noErr(t, err)
+	wait.For(t, "retry done", func() bool { return v.state(other.ID) == store.InstanceCompleted })
+	list, err := v.client.ListOperations(v.ctx, command.ListOperationsRequest{Meta: meta("ann")})
+	noErr(t, err)
+	if len(list.Operations) != 2 || list.Operations[0].ID != retry.ID || list.Operations[1].ID != op.ID {
+		t.Fatalf("list: %+v", list.Operations)
+	}
+
+	// Refusals.
+	_, err = v.client.CreateOperation(v.ctx, command.CreateOperationRequest{Meta: meta("ann"), Kind: "instance.explode",
+		InstanceIDs: ids})
+	wantCode(t, err, command.CodeInvalidInput)
+	_, err = v.client.CreateOperation(v.ctx, command.CreateOperationRequest{Meta: meta("ann"),
+		Kind: operation.KindCancelInstances, Instances: &command.InstanceSelection{}})
+	wantCode(t, err, command.CodeInvalidInput)
+	_, err = v.client.CreateOperation(v.ctx, command.CreateOperationRequest{Meta: meta("ann"),
+		Kind: operation.KindCancelInstances, Instances: &command.InstanceSelection{DefinitionKey: "nobody"}})
+	wantCode(t, err, command.CodeInvalidState)
+	_, err = v.client.CancelOperation(v.ctx, command.OperationRequest{Meta: meta("ann"), OperationID: op.ID})
+	wantCode(t, err, command.CodeInvalidState)
+	_, err = v.client.GetOperation(v.ctx, command.OperationRequest{Meta: meta("ann"), OperationID: "nope"})
+	wantCode(t, err, command.CodeNotFound)
+}
+
+// TestCancelOperationOverNATS: a cancelled operation skips what has not run.
+func TestCancelOperationOverNATS(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t) // no executor: nothing runs
+	for range 3 {
+		v.startInstance("usertask", nil)
+	}
+	op, err := v.client.CreateOperation(v.ctx, command.CreateOperationRequest{Meta: meta("ann"),
+		Kind: operation.KindCancelInstances, Instances: &command.InstanceSelection{All: true}})
+	noErr(t, err)
+	got, err := v.client.CancelOperation(v.ctx, command.OperationRequest{Meta: meta("ann"), OperationID: op.ID})
+	noErr(t, err)
+	if got.State != store.OperationCancelled || got.Skipped != 3 {
+		t.Fatalf("cancelled: %+v", got)
+	}
+	if a := v.audit(store.AuditFilter{Command: command.VerbCancelOperation}); len(a) != 1 || a[0].Target != op.ID {
+		t.Fatalf("audit: %+v", a)
+	}
+}
