@@ -22,9 +22,9 @@ const (
 	// MaxConcurrency bounds Concurrency: the engine's committer takes the items'
 	// commands, and more at once only queue there.
 	MaxConcurrency = 1024
-	DefaultBatch       = 128
-	DefaultLockFor     = 30 * time.Second
-	DefaultPoll        = time.Second
+	DefaultBatch   = 128
+	DefaultLockFor = 30 * time.Second
+	DefaultPoll    = time.Second
 	// maxRunning bounds the running operations one pass looks at.
 	maxRunning = 100
 )
