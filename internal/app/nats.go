@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
-	commandsvc "github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -159,21 +158,6 @@ func (rt *natsRuntime) close(ctx context.Context, log *slog.Logger) {
 		defer cancel()
 		if err := rt.srv.Stop(sctx); err != nil {
 			log.Error("stop embedded NATS", "err", err)
-		}
-	}
-}
-
-// operationProgress publishes a note on an operation's subject after each batch of its
-// items and when it ends, so the cockpit's operations pages re-render. Best effort: a
-// lost note only delays a page.
-func (rt *natsRuntime) operationProgress(prefix string, log *slog.Logger) func(id string, finished bool) {
-	return func(id string, finished bool) {
-		body := []byte(`{"operationId":"` + id + `","finished":false}`)
-		if finished {
-			body = []byte(`{"operationId":"` + id + `","finished":true}`)
-		}
-		if err := rt.nc.Publish(commandsvc.OperationSubject(prefix, id), body); err != nil {
-			log.Debug("publish operation progress", "operation", id, "err", err)
 		}
 	}
 }

@@ -305,7 +305,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	// items; started after the engine, stopped (deferred) before it.
 	opx, err := operation.NewExecutor(operation.ExecutorOptions{Store: st, Clock: e.Clock(), Owner: nodeID,
 		Kinds: []operation.Kind{operation.RetryIncidents(e), operation.CancelInstances(e)}, Rate: cfg.OperationRate,
-		Concurrency: cfg.OperationConcurrency, Logger: log, OnProgress: nr.operationProgress(cfg.NATS.Prefix, log)})
+		Concurrency: cfg.OperationConcurrency, Logger: log, OnProgress: commandsvc.OperationProgress(nr.nc, cfg.NATS.Prefix, log)})
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,13 @@ type CreateOperationRequest struct {
 	// Retries and Variables are an incident.retry's (as in RetryIncidentRequest).
 	Retries   int            `json:"retries,omitempty"`
 	Variables map[string]any `json:"variables,omitempty"`
+	// Selection describes the selection for people (the filter a list of ids came from),
+	// at most MaxSelectionBytes; the service describes it when absent.
+	Selection string `json:"selection,omitempty"`
 }
+
+// MaxSelectionBytes bounds CreateOperationRequest.Selection.
+const MaxSelectionBytes = 1024
 
 // OperationRequest names an operation (get, cancel).
 type OperationRequest struct {
@@ -175,6 +181,12 @@ func runCreateOperation(ctx context.Context, s *Service, r *CreateOperationReque
 	}
 	if len(items) == 0 {
 		return nil, errorf(CodeInvalidState, "nothing to do: the selection (%s) matches nothing", selection)
+	}
+	if r.Selection != "" {
+		if len(r.Selection) > MaxSelectionBytes {
+			return nil, errorf(CodeInvalidInput, "field \"selection\" is %d bytes, more than %d", len(r.Selection), MaxSelectionBytes)
+		}
+		selection = r.Selection
 	}
 	raw, err := json.Marshal(params)
 	if err != nil {

@@ -1,9 +1,13 @@
 package command
 
 import (
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Command verbs. A command's subject is <prefix>.cmd.<verb>, e.g. cockpit.cmd.incident.retry;
@@ -48,6 +52,19 @@ func Subject(prefix, verb string) string { return prefix + ".cmd." + verb }
 // ProgressSubject returns the subject a bulk command with the given request id publishes
 // its progress on.
 func ProgressSubject(prefix, requestID string) string { return prefix + ".cmd.progress." + requestID }
+
+// OperationProgress returns the operation executor's OnProgress that publishes a note on
+// the operation's subject (OperationSubject) after each batch of its items and when it
+// ends, so the cockpit's operations pages re-render. Best effort: a lost note only
+// delays a page.
+func OperationProgress(nc *nats.Conn, prefix string, log *slog.Logger) func(id string, finished bool) {
+	return func(id string, finished bool) {
+		body, _ := json.Marshal(map[string]any{"operationId": id, "finished": finished})
+		if err := nc.Publish(OperationSubject(prefix, id), body); err != nil {
+			log.Debug("publish operation progress", "operation", id, "err", err)
+		}
+	}
+}
 
 // OperationSubject returns the subject an operation's progress notes are published on
 // (best effort, core NATS): the cockpit's operations pages re-render when one comes.

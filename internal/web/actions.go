@@ -40,6 +40,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/operation"
 	"github.com/cockpit-engine/cockpit/web/templates/components"
 	"github.com/cockpit-engine/cockpit/web/templates/layout"
 	"github.com/cockpit-engine/cockpit/web/templates/pages"
@@ -536,10 +537,9 @@ func (s *server) retryBulk(c echo.Context) error {
 			"/incidents/retry-bulk", hiddenFields(form, "definitionKey", "elementId", "type", "messageContains", "all", "retries", "back", "reason"),
 			sel, matched, "Selection: "+selection, back)))
 	}
-	def := req.DefinitionKey
 	req.DefinitionKey, req.ElementID, req.Type, req.MessageContains, req.All = "", "", "", "", false
 	req.IncidentIDs, req.Max = ids, len(ids)
-	return s.startBulk(c, cmds, req, def, "Bulk retry", selection, back)
+	return s.startBulk(c, cmds, req, selection, back)
 }
 
 // bulkConfirm is the confirm page of a bulk retry: the count, and a form that posts the
@@ -594,7 +594,7 @@ func (s *server) retryInstances(c echo.Context) error {
 	if confirmed(c) && len(ids) > 0 {
 		selection := "incidents of the instance list, filter: " + describeFilter(q)
 		req := command.BulkRetryRequest{IncidentIDs: ids, Max: len(ids)}
-		return s.startBulk(c, cmds, req, f.DefinitionKey, "Retry incidents of instances", selection, back)
+		return s.startBulk(c, cmds, req, selection, back)
 	}
 	sel, instances, err := s.incidentsOfInstances(c.Request().Context(), f)
 	if err != nil {
@@ -723,75 +723,16 @@ func pluralS(n int) string {
 	return "s"
 }
 
-// startBulk sends a bulk retry in the background and redirects to its progress page,
-// after waiting a little so that a small selection shows its result right away. def is
-// the process key the confirm page selected by ("" for any), so the incidents read here
-// to place the selected ones are the window the confirm page chose from.
-func (s *server) startBulk(c echo.Context, cmds CommandClient, req command.BulkRetryRequest, def, title, selection, back string) error {
-	req.Meta = s.meta(c, reasonWeb)
-	req.RequestID = "web-" + uuid.Must(uuid.NewV7()).String()
-	backLabel := "Back to the incidents"
-	if strings.HasPrefix(back, "/instances") {
-		backLabel = "Back to the instances"
-	}
-	// Where each incident stands, so the result can tell which failed again. One that is
-	// not among them (resolved meanwhile, or past the window) stays without a place and
-	// is reported as not checked.
-	open, err := s.eng.ListIncidents(c.Request().Context(), store.IncidentFilter{State: store.IncidentOpen, DefinitionKey: def, Limit: command.MaxBulk})
+// startBulk creates the operation that retries the confirmed incidents (req.IncidentIDs)
+// and redirects to its page: the engine nodes run it, and the page follows it live.
+func (s *server) startBulk(c echo.Context, cmds CommandClient, req command.BulkRetryRequest, selection, back string) error {
+	op, err := cmds.CreateOperation(c.Request().Context(), command.CreateOperationRequest{Meta: s.meta(c, reasonWeb),
+		Kind: operation.KindRetryIncidents, IncidentIDs: req.IncidentIDs, Max: len(req.IncidentIDs), Retries: req.Retries,
+		Selection: components.Clip(selection, command.MaxSelectionBytes/4)})
 	if err != nil {
-		return err
+		return actionFailed(c, back, "The bulk retry", err)
 	}
-	byID := make(map[string]*store.Incident, len(open))
-	for _, in := range open {
-		byID[in.ID] = in
-	}
-	items := make([]bulkItem, 0, len(req.IncidentIDs))
-	for _, id := range req.IncidentIDs {
-		it := bulkItem{IncidentID: id}
-		if in := byID[id]; in != nil {
-			it.InstanceID, it.ElementID, it.DefinitionKey = in.InstanceID, in.ElementID, in.DefinitionKey
-		}
-		items = append(items, it)
-	}
-	job := s.bulk.add(pages.BulkProgress{ID: req.RequestID, Title: title, Selection: selection, Actor: req.Actor,
-		Started: s.now(), BackHref: back, BackLabel: backLabel}, items, s.now())
-	// The command outlives the request: it is bounded by the client's bulk timeout, and
-	// its result is kept in the registry for the progress page.
-	ctx := context.WithoutCancel(c.Request().Context())
-	go func() {
-		res, err := cmds.RetryIncidents(ctx, req, func(p command.Progress) { s.bulk.progress(job, p) })
-		s.bulk.finish(job, res, err, s.now())
-	}()
-	t := time.NewTimer(bulkWait)
-	defer t.Stop()
-	select {
-	case <-job.done:
-	case <-t.C:
-	case <-c.Request().Context().Done():
-	}
-	return c.Redirect(http.StatusSeeOther, "/actions/"+url.PathEscape(req.RequestID))
-}
-
-// actionProgress shows a bulk action; a fragment request (the page's own poll) gets the
-// changing card alone.
-func (s *server) actionProgress(c echo.Context) error {
-	id := c.Param("id")
-	job, ok := s.bulk.get(id, s.now())
-	if !ok {
-		return &pageError{Status: http.StatusNotFound, Title: "Action not found",
-			Message:  "No bulk action has the id " + strconv.Quote(id) + " on this server. Results are kept for 30 minutes; the audit log keeps them for good.",
-			BackHref: "/incidents", BackLabel: "Go to the incidents"}
-	}
-	if job.Done {
-		if v, ok := s.bulk.recheck(c.Request().Context(), id, s.eng, s.now()); ok {
-			job = v
-		}
-	}
-	p := pages.BulkProgressProps{Now: s.now(), Job: job}
-	if isFragment(c.Request()) {
-		return s.render(c, http.StatusOK, page{}, pages.BulkProgressCard(p))
-	}
-	return s.render(c, http.StatusOK, page{Title: job.Title, Nav: layout.NavIncidents}, pages.BulkProgressPage(p))
+	return c.Redirect(http.StatusSeeOther, "/operations/"+url.PathEscape(op.ID))
 }
 
 // ---- Start an instance ----

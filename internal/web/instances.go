@@ -219,6 +219,9 @@ func (s *server) instance(c echo.Context) error {
 		return err
 	}
 	p.Called, p.CalledMore = called.Instances, called.Next != ""
+	if p.Audit, err = s.instanceAudit(c, in.ID); err != nil {
+		return err
+	}
 	if proc := model.Process(in.DefinitionKey); proc != nil && proc.Name != "" {
 		p.DefinitionName = proc.Name
 	}

@@ -48,6 +48,9 @@ type CommandClient interface {
 	RenameVariable(ctx context.Context, req command.VariableRequest) (*command.VariableResult, error)
 	ModifyInstance(ctx context.Context, req command.ModifyInstanceRequest) (*command.ModifyInstanceResult, error)
 	PreviewModify(ctx context.Context, req command.ModifyInstanceRequest) (*command.ModifyInstanceResult, error)
+	// Operations: bulk actions the engine nodes run (operations.go).
+	CreateOperation(ctx context.Context, req command.CreateOperationRequest) (*command.OperationInfo, error)
+	CancelOperation(ctx context.Context, req command.OperationRequest) (*command.OperationInfo, error)
 }
 
 var _ CommandClient = (*command.Client)(nil)
@@ -93,6 +96,10 @@ type Engine interface {
 	Deploy(ctx context.Context, resource string, data []byte) (*engine.Deployment, error)
 	BeginAudit(ctx context.Context, a *store.AuditEntry) error
 	FinishAudit(ctx context.Context, a *store.AuditEntry) error
+	// Operations and the audit log (operations.go).
+	ListOperations(ctx context.Context, f store.OperationFilter) ([]*store.Operation, error)
+	GetOperation(ctx context.Context, id string, items store.OperationItemFilter) (*engine.OperationDetail, error)
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditEntry, error)
 }
 
 var _ Engine = (*engine.Engine)(nil)
@@ -142,8 +149,6 @@ type server struct {
 	cmds  CommandClient
 	log   *slog.Logger
 	actor func(r *http.Request) string
-	// bulk keeps the progress of bulk actions for /actions/{id}.
-	bulk *bulkRegistry
 	// scenes caches drawn diagrams by definition id: a deployed definition never changes,
 	// so its static drawing is built once and only overlays are drawn per request.
 	scenes sync.Map // string → *sceneEntry
@@ -162,7 +167,7 @@ type server struct {
 // (CSP and the rest) every answer carries.
 func New(opts Options) *UI {
 	s := &server{eng: opts.Engine, cmds: opts.Commands, metrics: opts.Metrics, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
-		bulk: newBulkRegistry(), stalls: opts.Stalls, trustProxyUser: opts.TrustProxyUser}
+		stalls: opts.Stalls, trustProxyUser: opts.TrustProxyUser}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -219,7 +224,13 @@ func (s *server) routes(e *echo.Echo) {
 	e.GET("/incidents/:id/retry", s.retryForm)
 	e.POST("/incidents/:id/retry", s.retryIncident)
 	e.POST("/incidents/retry-bulk", s.retryBulk)
-	e.GET("/actions/:id", s.actionProgress)
+	// Operations and the audit log (operations.go).
+	e.GET("/operations", s.operations)
+	e.POST("/operations", s.createOperation)
+	e.GET("/operations/:id", s.operationPage)
+	e.POST("/operations/:id/cancel", s.cancelOperation)
+	e.GET("/audit", s.audit)
+	e.GET("/audit.csv", s.auditCSV)
 	e.GET("/processes/:key/start", s.startForm)
 	e.POST("/processes/:key/start", s.startInstance)
 	e.POST("/processes/:key/stall-threshold", s.setStallThreshold)

@@ -15,6 +15,11 @@ package web
 //	instances[?<filter>]      /instances?<filter>    instance, incident and element events (the list shows where
 //	                                                 each instance waits)
 //	incidents[?<filter>]      /incidents?<filter>    incident events
+//	operations[?<filter>]     /operations?<filter>   operation notes (<prefix>.operations.>)
+//	operation:<id>            /operations/<id>       the operation's notes
+//
+// Operation notes are not history events: the operation executor publishes one on
+// <prefix>.operations.<id> after each batch of an operation's items and when it ends.
 //
 // Stall notices (<prefix>.stalls.>, published by the stall detector) are not history
 // events: one hub-wide subscription, made at Start, marks the rooms whose page shows
@@ -480,6 +485,16 @@ func (h *hub) leave(c *liveClient) {
 // deliver is the NATS callback of a shared subscription: it marks the rooms the event
 // concerns. It never renders or writes.
 func (h *hub) deliver(s *sharedSub, m *nats.Msg) {
+	if id, ok := strings.CutPrefix(m.Subject, h.prefix+".operations."); ok {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for r := range s.rooms {
+			if r.t.operation != nil && r.t.operation(id) {
+				r.markDirty()
+			}
+		}
+		return
+	}
 	msg, err := bus.DecodeMessage(m.Data)
 	if err != nil {
 		h.log.Debug("live: skip message", "subject", m.Subject, "err", err)
@@ -687,6 +702,9 @@ type topic struct {
 	match   func(*bus.Message) bool
 	// stalls, when set, says whether a stall notice concerns the page.
 	stalls func(*bus.StallMessage) bool
+	// operation, when set, says whether a note of the operation concerns the page (its
+	// subject is then the operations', and match is never asked).
+	operation func(id string) bool
 }
 
 // ofKind matches the event types of the given kinds.
@@ -754,10 +772,19 @@ func (h *hub) parseTopic(ctx context.Context, raw string) (topic, error) {
 		if kind == "instances" && q.Get("stalled") != "" {
 			t.stalls = func(m *bus.StallMessage) bool { return process == "" || m.DefinitionKey == process }
 		}
+	case "operations":
+		t = topic{key: "operations" + encodeQuery(q), path: "/operations" + encodeQuery(q), subject: h.prefix + ".operations.>",
+			match: func(*bus.Message) bool { return false }, operation: func(string) bool { return true }}
+	case "operation":
+		if arg == "" || len(arg) > maxIDBytes {
+			return topic{}, fmt.Errorf("%w: %q: name the operation id", errBadTopic, raw)
+		}
+		t = topic{key: "operation:" + arg, path: "/operations/" + url.PathEscape(arg), subject: h.prefix + ".operations." + bus.SafeToken(arg),
+			match: func(*bus.Message) bool { return false }, operation: func(id string) bool { return id == arg }}
 	default:
 		return topic{}, fmt.Errorf("%w: %q", errBadTopic, raw)
 	}
-	if arg != "" && kind != "process" && kind != "instance" {
+	if arg != "" && kind != "process" && kind != "instance" && kind != "operation" {
 		return topic{}, fmt.Errorf("%w: %q", errBadTopic, raw)
 	}
 	return t, nil
@@ -777,15 +804,23 @@ func liveTopic(c echo.Context) string {
 		return "instances" + encodeQuery(topicQuery("instances", c.Request().URL.Query()))
 	case "/incidents":
 		return "incidents" + encodeQuery(topicQuery("incidents", c.Request().URL.Query()))
+	case "/operations":
+		return "operations" + encodeQuery(topicQuery("operations", c.Request().URL.Query()))
+	case "/operations/:id":
+		// Only the first page of items follows the operation (a later page stays put).
+		if len(c.Request().URL.Query()) == 0 {
+			return "operation:" + c.Param("id")
+		}
 	}
 	return ""
 }
 
 // topicParams are the query parameters each live page reads; a topic keeps only these.
 var topicParams = map[string][]string{
-	"process":   {"version"},
-	"instances": {"state", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident", "waitingAt", "stalled", "parent", "after", "limit"},
-	"incidents": {"state", "process"},
+	"process":    {"version"},
+	"instances":  {"state", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident", "waitingAt", "stalled", "parent", "after", "limit"},
+	"incidents":  {"state", "process"},
+	"operations": {"state", "kind"},
 }
 
 // topicQuery is the canonical query of a topic: the parameters its page reads (the first

@@ -1,7 +1,6 @@
 package pages
 
 import (
-	"fmt"
 	"net/url"
 	"strconv"
 
@@ -32,13 +31,6 @@ func lineCol(line, col int) string {
 func mib(n int) string { return strconv.Itoa(n >> 20) }
 
 func boolStr(b bool) string { return strconv.FormatBool(b) }
-
-func progressValue(j BulkProgress) int {
-	if j.Done && j.Total == 0 {
-		return 1 // nothing to do is all done
-	}
-	return j.Completed
-}
 
 // running tells an instance that actions can still change.
 func running(in *store.Instance) bool {
@@ -75,61 +67,4 @@ func filterFields(f InstanceFilterForm) []components.Hidden {
 		}
 	}
 	return out
-}
-
-// bulkSummary says what a finished bulk retry did, in one sentence or three.
-func bulkSummary(j BulkProgress) string {
-	s := fmt.Sprintf("%d of %d incident%s retried", j.Succeeded, j.Total, plural(j.Total))
-	if j.Failed > 0 {
-		s += fmt.Sprintf(", %d could not be retried", j.Failed)
-	}
-	s += "."
-	if !j.Checked.IsZero() && j.Succeeded > 0 {
-		switch {
-		case j.StillFailing > 0:
-			s += fmt.Sprintf(" %d of them failed again and %s still failing.", j.StillFailing, isAre(j.StillFailing))
-		case j.Unchecked >= j.Succeeded:
-			// Nothing was checked: saying none failed again would be a guess.
-		case j.Unchecked > 0 && j.Settled:
-			s += fmt.Sprintf(" None of the %d checked has failed again.", j.Succeeded-j.Unchecked)
-		case j.Unchecked > 0:
-			s += fmt.Sprintf(" None of the %d checked has failed again so far.", j.Succeeded-j.Unchecked)
-		case j.Settled:
-			s += " None of them has failed again."
-		default:
-			s += " None of them has failed again so far."
-		}
-		if j.Unchecked > 0 {
-			s += fmt.Sprintf(" %d %s not checked: %s not among the open incidents read when the retry started.",
-				j.Unchecked, wasWere(j.Unchecked), itThey(j.Unchecked))
-		}
-	}
-	if j.Matched > j.Total {
-		s += fmt.Sprintf(" %d more matched but were over the limit; run it again for those.", j.Matched-j.Total)
-	}
-	if j.Incomplete {
-		s += " The service stopped before trying them all; the rest were not touched."
-	}
-	return s
-}
-
-func isAre(n int) string {
-	if n == 1 {
-		return "is"
-	}
-	return "are"
-}
-
-func wasWere(n int) string {
-	if n == 1 {
-		return "was"
-	}
-	return "were"
-}
-
-func itThey(n int) string {
-	if n == 1 {
-		return "it was"
-	}
-	return "they were"
 }

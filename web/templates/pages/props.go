@@ -168,6 +168,8 @@ type InstanceProps struct {
 	Parent     *store.Instance
 	Called     []*store.Instance
 	CalledMore bool
+	// Audit is what operators did to the instance (its own audit entries).
+	Audit AuditCardProps
 }
 
 // CompensationRow is one completed activity that compensation undid (or is undoing):
