@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -156,10 +157,15 @@ func TestInstanceListBulk(t *testing.T) {
 	if st := a.detail(waiting.ID).Instance.State; st != store.InstanceActive {
 		t.Fatalf("the first post cancelled: %s", st)
 	}
-	_, flash := a.wantRedirect(a.post("/instances/bulk", url.Values{"action": {"cancel"}, "confirm": {"yes"}, "reason": {"duplicates"},
-		"instance": {waiting.ID, failed.ID}, "businessKey": {""}}), "/instances")
-	if flash != "ok: Cancelled 2 instances." {
-		t.Errorf("flash %q", flash)
+	// Confirmed: an operation cancels them, each with its audit row; its page follows it.
+	p = a.post("/instances/bulk", url.Values{"action": {"cancel"}, "confirm": {"yes"}, "reason": {"duplicates"},
+		"instance": {waiting.ID, failed.ID}, "businessKey": {""}})
+	loc := p.header.Get("Location")
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(loc, "/operations/") {
+		t.Fatalf("bulk cancel: %d to %q", p.status, loc)
+	}
+	if got := text(byTestID(a.waitProgress(loc).doc, "bulk-succeeded")[0]); got != "2" {
+		t.Errorf("cancelled %s, want 2", got)
 	}
 	for _, id := range []string{waiting.ID, failed.ID} {
 		if st := a.detail(id).Instance.State; st != store.InstanceCancelled {
@@ -169,10 +175,10 @@ func TestInstanceListBulk(t *testing.T) {
 			t.Errorf("audit of %s: %+v", id, row)
 		}
 	}
-	// Again: both have ended, so both are reported.
-	_, flash = a.wantRedirect(a.post("/instances/bulk", url.Values{"action": {"cancel"}, "confirm": {"yes"}, "instance": {waiting.ID, failed.ID}}), "/instances")
-	if !strings.HasPrefix(flash, "error: Cancelled 0 instances. 2 could not be cancelled") {
-		t.Errorf("flash %q", flash)
+	// Again: both have ended, so both are reported as failed items.
+	p = a.post("/instances/bulk", url.Values{"action": {"cancel"}, "confirm": {"yes"}, "instance": {waiting.ID, failed.ID}})
+	if got := text(byTestID(a.waitProgress(p.header.Get("Location")).doc, "bulk-failed")[0]); got != "2" {
+		t.Errorf("failed %s, want 2", got)
 	}
 
 	// All matching a filter: the confirm page lists the running ones, the confirmed post cancels them.
@@ -185,9 +191,10 @@ func TestInstanceListBulk(t *testing.T) {
 	if vals["instance"] == nil || len(vals["instance"]) != 1 || vals["instance"][0] != other.ID || vals.Get("all") != "" {
 		t.Fatalf("confirm form fields %v", vals)
 	}
-	_, flash = a.wantRedirect(a.post("/instances/bulk", vals), "/instances?businessKey=B-3")
-	if flash != "ok: Cancelled 1 instance." || a.detail(other.ID).Instance.State != store.InstanceCancelled {
-		t.Errorf("flash %q, state %s", flash, a.detail(other.ID).Instance.State)
+	p = a.post("/instances/bulk", vals)
+	if got := text(byTestID(a.waitProgress(p.header.Get("Location")).doc, "bulk-succeeded")[0]); got != "1" ||
+		a.detail(other.ID).Instance.State != store.InstanceCancelled {
+		t.Errorf("cancelled %s, state %s", got, a.detail(other.ID).Instance.State)
 	}
 	if rows := byTestID(a.get("/instances?businessKey=B-3").doc, "waiting-at"); len(rows) != 1 || strings.TrimSpace(text(rows[0])) != "–" {
 		t.Errorf("a cancelled instance waits nowhere")

@@ -2,9 +2,9 @@ package web
 
 // Bulk actions of the instance list's selection: the rows checked (at most a page,
 // maxPage), or every instance the list's filter matches ("select all matching"). Retry
-// goes to the bulk retry of the instances' open incidents (actions.go); cancel cancels
-// each selected instance through the command service, one audited command each, after
-// a confirm page that names how many.
+// goes to the bulk retry of the instances' open incidents (actions.go); cancel creates an
+// operation (operations.go) that cancels each selected instance in its own transaction,
+// with its audit row, after a confirm page that names how many.
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -21,16 +20,10 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/operation"
 	"github.com/cockpit-engine/cockpit/web/templates/components"
 	"github.com/cockpit-engine/cockpit/web/templates/layout"
 	"github.com/cockpit-engine/cockpit/web/templates/pages"
-)
-
-const (
-	// bulkCancelWorkers is how many cancel commands of one selection run at once.
-	bulkCancelWorkers = 8
-	// bulkErrorsShown is how many failed items the banner names.
-	bulkErrorsShown = 3
 )
 
 // selectedInstances reads the checked rows (field instance): at most maxPage ids, each
@@ -172,7 +165,7 @@ func cancelConfirm(form url.Values, ids []string, matched int, back string) page
 	p := pages.ConfirmPageProps{
 		Title:   "Cancel " + n + " instance" + pluralS(len(ids)) + "?",
 		Message: "Cancel these " + n + " instance" + pluralS(len(ids)) + "? Their open tasks, jobs and timers are dropped; they cannot be resumed.",
-		Details: []string{"Exactly these " + n + " are cancelled, each by its own command in the audit log; one that ends meanwhile is reported, not cancelled twice."},
+		Details: []string{"Exactly these " + n + " are cancelled, each in its own transaction with its audit row, by an operation whose page shows the progress; one that ends meanwhile is reported, not cancelled twice."},
 		Action:  "/instances/bulk", Fields: fields, Label: "Cancel " + n + " instance" + pluralS(len(ids)), Danger: true, BackHref: back,
 	}
 	if matched > len(ids) {
@@ -185,45 +178,14 @@ func cancelConfirm(form url.Values, ids []string, matched int, back string) page
 	return p
 }
 
-// cancelInstances cancels each instance through the command service, a few at a time,
-// and goes back with what happened.
+// cancelInstances creates the operation that cancels the confirmed instances (each in
+// its own transaction, on the engine nodes, with its audit row) and goes to its page.
 func (s *server) cancelInstances(c echo.Context, cmds CommandClient, ids []string, back string) error {
-	meta := s.meta(c, reasonWeb)
-	ctx := c.Request().Context()
-	var (
-		mu     sync.Mutex
-		ok     int
-		failed []string
-		wg     sync.WaitGroup
-		next   = make(chan string)
-	)
-	for range min(bulkCancelWorkers, len(ids)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range next {
-				_, err := cmds.CancelInstance(ctx, command.InstanceRequest{Meta: meta, InstanceID: id})
-				mu.Lock()
-				if err != nil {
-					failed = append(failed, commandMessage("Cancel "+id, err))
-				} else {
-					ok++
-				}
-				mu.Unlock()
-			}
-		}()
+	op, err := cmds.CreateOperation(c.Request().Context(), command.CreateOperationRequest{Meta: s.meta(c, reasonWeb),
+		Kind: operation.KindCancelInstances, InstanceIDs: ids, Max: len(ids),
+		Selection: fmt.Sprintf("%d instance%s of the list", len(ids), pluralS(len(ids)))})
+	if err != nil {
+		return actionFailed(c, back, "The bulk cancel", err)
 	}
-	for _, id := range ids {
-		next <- id
-	}
-	close(next)
-	wg.Wait()
-	msg := fmt.Sprintf("Cancelled %d instance%s.", ok, pluralS(ok))
-	if len(failed) > 0 {
-		msg += fmt.Sprintf(" %d could not be cancelled: %s", len(failed), strings.Join(failed[:min(len(failed), bulkErrorsShown)], "; "))
-		if len(failed) > bulkErrorsShown {
-			msg += " …"
-		}
-	}
-	return redirectFlash(c, back, msg, len(failed) > 0)
+	return c.Redirect(http.StatusSeeOther, "/operations/"+url.PathEscape(op.ID))
 }
