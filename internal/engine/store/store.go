@@ -270,6 +270,9 @@ type Tx interface {
 
 	// Metrics rollups (metrics.go).
 	MetricsTx
+
+	// The incident queue: selection, groups, notes, webhook notices (incidents.go).
+	IncidentQueueTx
 }
 
 // ParkedEvent is an event the outbox relay set aside: it could not be published for a
@@ -653,6 +656,11 @@ type Incident struct {
 	// CauseIncidentID is, for an incident of type IncidentCalledInstance, the incident of
 	// the called instance that caused it ("" otherwise).
 	CauseIncidentID string
+	// Fingerprint and ErrorCode are computed by the store when it writes the incident
+	// (package internal/incidents/fingerprint); what the engine sets is ignored. Only the
+	// incident queue's reads (IncidentQueueTx) return them.
+	Fingerprint string
+	ErrorCode   string
 }
 
 // Compensation is one completion of an activity that a compensation throw event could

@@ -193,13 +193,34 @@ func incidentArgs(is []*store.Incident) []any {
 		make([]string, n)
 	created := make([]time.Time, n)
 	resolved := make([]*time.Time, n)
-	cause := make([]string, n)
+	cause, fp, code := make([]string, n), make([]string, n), make([]string, n)
 	for i, x := range is {
 		id[i], inst[i], tok[i], el[i], defKey[i], job[i], typ[i], msg[i], details[i], state[i] = x.ID, x.InstanceID,
 			x.TokenID, x.ElementID, x.DefinitionKey, x.JobID, x.Type, x.Message, x.Details, x.State
 		created[i], resolved[i], cause[i] = x.CreatedAt, x.ResolvedAt, x.CauseIncidentID
+		fp[i], code[i], _ = sqlstore.IncidentKeys(x)
 	}
-	return []any{id, inst, tok, el, defKey, job, typ, msg, details, state, created, resolved, cause}
+	return []any{id, inst, tok, el, defKey, job, typ, msg, details, state, created, resolved, cause, fp, code}
+}
+
+// incidentGroupArgs are the arguments of insertIncidentGroupsSQL: the open incidents'
+// groups (nil when none is open).
+func incidentGroupArgs(is []*store.Incident) []any {
+	var fp, defKey, el, typ, code, msg, id []string
+	var at []time.Time
+	for _, x := range is {
+		if x.State != store.IncidentOpen {
+			continue
+		}
+		f, c, m := sqlstore.IncidentKeys(x)
+		fp, defKey, el, typ, code, msg, id = append(fp, f), append(defKey, x.DefinitionKey), append(el, x.ElementID),
+			append(typ, x.Type), append(code, c), append(msg, m), append(id, x.ID)
+		at = append(at, x.CreatedAt)
+	}
+	if fp == nil {
+		return nil
+	}
+	return []any{fp, defKey, el, typ, code, msg, id, at}
 }
 
 func compensationArgs(cs []*store.Compensation) []any {

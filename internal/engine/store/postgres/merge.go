@@ -219,6 +219,9 @@ func (m *merged) queue(b *pgx.Batch, lock bool) []statement {
 	}
 	if _, incidents := m.incidents.split(); len(incidents) > 0 {
 		exec("put incidents", upsertIncidentsSQL, incidentArgs(incidents)...)
+		if args := incidentGroupArgs(incidents); args != nil {
+			exec("put incident groups", insertIncidentGroupsSQL, args...)
+		}
 	}
 	del, comps := m.comps.split()
 	if len(del) > 0 {

@@ -120,13 +120,21 @@ const (
 	assignee = excluded.assignee, candidate_groups = excluded.candidate_groups, form_key = excluded.form_key,
 	state = excluded.state, created_at = excluded.created_at, due_at = excluded.due_at, completed_at = excluded.completed_at`
 
-	upsertIncidentsSQL = `INSERT INTO incidents (` + sqlstore.IncidentCols + `)
+	upsertIncidentsSQL = `INSERT INTO incidents (` + sqlstore.QueueIncidentCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-		$9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::text[])
+		$9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::text[], $14::text[], $15::text[])
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, token_id = excluded.token_id,
 	element_id = excluded.element_id, definition_key = excluded.definition_key, job_id = excluded.job_id,
 	type = excluded.type, message = excluded.message, details = excluded.details, state = excluded.state,
-	created_at = excluded.created_at, resolved_at = excluded.resolved_at, cause_incident_id = excluded.cause_incident_id`
+	created_at = excluded.created_at, resolved_at = excluded.resolved_at, cause_incident_id = excluded.cause_incident_id,
+	fingerprint = excluded.fingerprint, error_code = excluded.error_code`
+	// The records of the groups of new open incidents (sqlstore.InsertIncidentGroup, batched):
+	// the webhook notice of a new fingerprint commits with its incident.
+	insertIncidentGroupsSQL = `INSERT INTO incident_groups (fingerprint, definition_key, element_id, type, error_code,
+	message, first_incident_id, first_seen, notify_state, notify_next_at)
+	SELECT fp, dk, el, ty, code, msg, id, at, 'pending', at FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+		$5::text[], $6::text[], $7::text[], $8::timestamptz[]) AS u(fp, dk, el, ty, code, msg, id, at)
+	ON CONFLICT (fingerprint) DO NOTHING`
 
 	deleteCompensationsSQL = `DELETE FROM compensations WHERE id = ANY($1::text[])`
 	upsertCompensationsSQL = `INSERT INTO compensations (` + sqlstore.CompensationCols + `)

@@ -59,6 +59,7 @@ const (
 	qDeleteSubscription
 	qUpsertTask
 	qUpsertIncident
+	qInsertIncidentGroup
 	qUpsertCompensation
 	qDeleteCompensation
 	qInsertEvent
@@ -126,11 +127,14 @@ var stmtSQL = [numStmts]string{
 	assignee = excluded.assignee, candidate_groups = excluded.candidate_groups, form_key = excluded.form_key,
 	state = excluded.state, created_at = excluded.created_at, due_at = excluded.due_at, completed_at = excluded.completed_at`,
 
-	qUpsertIncident: `INSERT INTO incidents (` + sqlstore.IncidentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	qUpsertIncident: `INSERT INTO incidents (` + sqlstore.QueueIncidentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, token_id = excluded.token_id,
 	element_id = excluded.element_id, definition_key = excluded.definition_key, job_id = excluded.job_id,
 	type = excluded.type, message = excluded.message, details = excluded.details, state = excluded.state,
-	created_at = excluded.created_at, resolved_at = excluded.resolved_at, cause_incident_id = excluded.cause_incident_id`,
+	created_at = excluded.created_at, resolved_at = excluded.resolved_at, cause_incident_id = excluded.cause_incident_id,
+	fingerprint = excluded.fingerprint, error_code = excluded.error_code`,
+
+	qInsertIncidentGroup: sqlstore.InsertIncidentGroup.Text(sqlstore.SQLite),
 
 	qUpsertCompensation: `INSERT INTO compensations (` + sqlstore.CompensationCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, scope_id = excluded.scope_id,

@@ -287,10 +287,19 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 		}
 	}
 	for _, in := range c.PutIncidents {
+		fp, code, masked := sqlstore.IncidentKeys(in)
 		if _, err := t.exec(ctx, qUpsertIncident, in.ID, in.InstanceID, in.TokenID, in.ElementID, in.DefinitionKey,
 			in.JobID, in.Type, in.Message, in.Details, in.State, micros(in.CreatedAt), nullMicros(in.ResolvedAt),
-			in.CauseIncidentID); err != nil {
+			in.CauseIncidentID, fp, code); err != nil {
 			return writeErr(fmt.Sprintf("put incident %q", in.ID), err)
+		}
+		// The group's record, and with it the webhook notice of a new fingerprint, commits
+		// with the incident (an outbox row).
+		if in.State == store.IncidentOpen {
+			if _, err := t.exec(ctx, qInsertIncidentGroup, fp, in.DefinitionKey, in.ElementID, in.Type, code, masked,
+				in.ID, micros(in.CreatedAt), store.NoticePending, micros(in.CreatedAt)); err != nil {
+				return writeErr(fmt.Sprintf("put incident group %q", fp), err)
+			}
 		}
 	}
 

@@ -94,6 +94,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Stalls", testStalls},
 		{"StallCounts", testStallCounts},
 		{"StallThresholds", testStallThresholds},
+		{"IncidentQueue", testIncidentQueue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
