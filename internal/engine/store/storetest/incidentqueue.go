@@ -128,7 +128,9 @@ func testIncidentQueue(t *testing.T, s store.Store) {
 	if len(notes) != 2 || notes[0].ID != "n2" || notes[1].Text != "card provider down" || !notes[0].CreatedAt.Equal(at(20)) {
 		t.Fatalf("notes %+v", notes)
 	}
-	write(t, s, func(ctx context.Context, tx store.Tx) error { return tx.AssignIncidentGroup(ctx, fpA, "", "bob", "x", at(30)) })
+	write(t, s, func(ctx context.Context, tx store.Tx) error {
+		return tx.AssignIncidentGroup(ctx, fpA, "", "bob", "x", at(30))
+	})
 	if rec := get(t, s, func(ctx context.Context, tx store.Tx) (*store.IncidentGroupRecord, error) {
 		return tx.GetIncidentGroup(ctx, fpA)
 	}); rec.Assignee != "" || rec.AssignedAt != nil || rec.AssignNote != "" {
@@ -179,7 +181,9 @@ func testIncidentQueue(t *testing.T, s store.Store) {
 	write(t, s, func(ctx context.Context, tx store.Tx) error {
 		return tx.UpdateIncidentNotice(ctx, fpA, store.NoticeDelivered, at(50), "", ptr(at(50)))
 	})
-	rec = get(t, s, func(ctx context.Context, tx store.Tx) (*store.IncidentGroupRecord, error) { return tx.GetIncidentGroup(ctx, fpA) })
+	rec = get(t, s, func(ctx context.Context, tx store.Tx) (*store.IncidentGroupRecord, error) {
+		return tx.GetIncidentGroup(ctx, fpA)
+	})
 	if rec.NotifyState != store.NoticeDelivered || rec.NotifyAttempts != 1 || rec.NotifiedAt == nil || !rec.NotifiedAt.Equal(at(50)) {
 		t.Fatalf("delivered record %+v", rec)
 	}
