@@ -3,12 +3,12 @@ package command
 import (
 	"context"
 	"encoding/json"
-	"slices"
+	"errors"
 	"strings"
-	"sync"
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/incidents"
 )
 
 // The engine has no bulk retry: a bulk retry is many RetryIncident commands, each its own
@@ -85,24 +85,14 @@ func runRetryIncidents(ctx context.Context, s *Service, r *BulkRetryRequest, x *
 
 // retryChunk retries incidents, BulkConcurrency at a time; errs[i] is the outcome of ids[i].
 func (s *Service) retryChunk(ctx context.Context, ids []string, opts engine.RetryOptions) []error {
-	errs := make([]error, len(ids))
-	sem := make(chan struct{}, s.opts.BulkConcurrency)
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = s.e.RetryIncident(ctx, id, opts)
-		}()
-	}
-	wg.Wait()
-	return errs
+	return incidents.Retry(ctx, ids, s.opts.BulkConcurrency, func(ctx context.Context, id string) error {
+		return s.e.RetryIncident(ctx, id, opts)
+	})
 }
 
 // selectIncidents resolves a bulk selection to incident ids, oldest first, and says how
-// many matched before the cap.
+// many matched before the cap. The incident queue reads every match (keyset pages), so
+// matched is exact.
 func (s *Service) selectIncidents(ctx context.Context, r *BulkRetryRequest) (ids []string, matched int, err error) {
 	limit := r.Max
 	if limit == 0 {
@@ -111,7 +101,8 @@ func (s *Service) selectIncidents(ctx context.Context, r *BulkRetryRequest) (ids
 	if limit < 0 || limit > MaxBulk {
 		return nil, 0, errorf(CodeInvalidInput, "field \"max\": %d is not between 1 and %d", r.Max, MaxBulk)
 	}
-	filtered := r.DefinitionKey != "" || r.ElementID != "" || r.Type != "" || r.MessageContains != ""
+	f := r.Filter()
+	filtered := !f.IsZero()
 	if len(r.IncidentIDs) > 0 {
 		if filtered || r.All {
 			return nil, 0, errorf(CodeInvalidInput, "give either \"incidentIds\" or a filter, not both")
@@ -132,34 +123,22 @@ func (s *Service) selectIncidents(ctx context.Context, r *BulkRetryRequest) (ids
 		return ids, len(ids), nil
 	}
 	if !filtered && !r.All {
-		return nil, 0, errorf(CodeInvalidInput, "nothing selected: give \"incidentIds\", a filter (\"definitionKey\", \"elementId\", \"type\", \"messageContains\") or \"all\": true")
+		return nil, 0, errorf(CodeInvalidInput, "nothing selected: give \"incidentIds\", a filter (\"definitionKey\", \"elementId\", \"type\", \"messageContains\", \"errorCode\", \"fingerprint\") or \"all\": true")
 	}
-	// The store filters by state and definition only; the rest is filtered here. Open
-	// incidents are few (each waits for a person), so reading them all is fine.
-	incs, err := s.e.ListIncidents(ctx, store.IncidentFilter{State: store.IncidentOpen, DefinitionKey: r.DefinitionKey})
+	sel, err := incidents.Select(ctx, s.e.Store(), f, s.clock.Now(), limit)
+	if errors.Is(err, incidents.ErrInvalid) {
+		return nil, 0, errorf(CodeInvalidInput, "%v", err)
+	}
 	if err != nil {
 		return nil, 0, err
 	}
-	needle := strings.ToLower(r.MessageContains)
-	var sel []*store.Incident
-	for _, inc := range incs {
-		if (r.ElementID == "" || inc.ElementID == r.ElementID) &&
-			(r.Type == "" || inc.Type == r.Type) &&
-			(needle == "" || strings.Contains(strings.ToLower(inc.Message), needle)) {
-			sel = append(sel, inc)
-		}
-	}
-	slices.SortFunc(sel, func(a, b *store.Incident) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	matched = len(sel)
-	for _, inc := range sel[:min(len(sel), limit)] {
-		ids = append(ids, inc.ID)
-	}
-	return ids, matched, nil
+	return sel.IDs(), sel.Matched, nil
+}
+
+// Filter is the incident queue's filter of a bulk selection: open incidents.
+func (r *BulkRetryRequest) Filter() incidents.Filter {
+	return incidents.Filter{State: store.IncidentOpen, DefinitionKey: r.DefinitionKey, ElementID: r.ElementID, Type: r.Type,
+		MessageContains: r.MessageContains, ErrorCode: r.ErrorCode, Fingerprint: r.Fingerprint}
 }
 
 // itemRequest is the audit request of one item of a bulk retry: it leads back to the

@@ -168,6 +168,21 @@ func (c *Client) SetStallThreshold(ctx context.Context, req StallThresholdReques
 	return roundTrip[StallThresholdResult](ctx, c, VerbStallThreshold, &req, c.Timeout)
 }
 
+// AssignIncidents assigns a group of incidents (one fingerprint) to a person.
+func (c *Client) AssignIncidents(ctx context.Context, req IncidentGroupRequest) (*IncidentGroupResult, error) {
+	return roundTrip[IncidentGroupResult](ctx, c, VerbAssignIncidents, &req, c.Timeout)
+}
+
+// UnassignIncidents clears a group's assignment.
+func (c *Client) UnassignIncidents(ctx context.Context, req IncidentGroupRequest) (*IncidentGroupResult, error) {
+	return roundTrip[IncidentGroupResult](ctx, c, VerbUnassignIncidents, &req, c.Timeout)
+}
+
+// NoteIncidents adds a note (or a resolution note) to a group's log.
+func (c *Client) NoteIncidents(ctx context.Context, req IncidentGroupRequest) (*IncidentGroupResult, error) {
+	return roundTrip[IncidentGroupResult](ctx, c, VerbNoteIncidents, &req, c.Timeout)
+}
+
 // roundTrip sends one request and decodes its reply.
 func roundTrip[R any](ctx context.Context, c *Client, verb string, req any, timeout time.Duration) (*R, error) {
 	body, err := json.Marshal(req)

@@ -32,6 +32,9 @@ func (r *EvaluateConditionsRequest) target() string { return r.ProcessKey }
 // target of a stall threshold is the element, as process key/element id.
 func (r *StallThresholdRequest) target() string { return r.DefinitionKey + "/" + r.ElementID }
 
+// target of an incident group command is the group's fingerprint.
+func (r *IncidentGroupRequest) target() string { return r.Fingerprint }
+
 // target of a bulk retry is its definition key when it has one; each incident it
 // retries gets an audit row of its own with the incident as the target.
 func (r *BulkRetryRequest) target() string { return r.DefinitionKey }
@@ -81,6 +84,9 @@ func endpoints() []endpoint {
 		bind(VerbGetOperation, runGetOperation),
 		bind(VerbListOperations, runListOperations),
 		bind(VerbCancelOperation, runCancelOperation),
+		bind(VerbAssignIncidents, runAssignIncidents),
+		bind(VerbUnassignIncidents, runUnassignIncidents),
+		bind(VerbNoteIncidents, runNoteIncidents),
 	}, editEndpoints()...)
 }
 

@@ -51,7 +51,10 @@ type BulkRetryRequest struct {
 	ElementID       string   `json:"elementId,omitempty"`
 	Type            string   `json:"type,omitempty"` // incident type, e.g. "failedJob"
 	MessageContains string   `json:"messageContains,omitempty"`
-	All             bool     `json:"all,omitempty"`
+	ErrorCode       string   `json:"errorCode,omitempty"`
+	// Fingerprint selects the incidents of one group of the incident queue.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	All         bool   `json:"all,omitempty"`
 	// Max bounds the selection (default DefaultBulkMax, at most MaxBulk). A list of
 	// IncidentIDs longer than Max is refused rather than cut.
 	Max       int            `json:"max,omitempty"`
@@ -246,3 +249,22 @@ type ModifyInstanceRequest struct {
 
 // ModifyInstanceResult is what the modification did (or, for a preview, would do).
 type ModifyInstanceResult = engine.ModifyResult
+
+// IncidentGroupRequest acts on a group of the incident queue: the incidents of one
+// fingerprint (package incidents). incident.assign sets Assignee (required) with an
+// optional Note; incident.unassign clears the assignment (Note optional, kept in the
+// log); incident.note appends Note (required) to the group's log, as a resolution note
+// when Resolution is set.
+type IncidentGroupRequest struct {
+	Meta
+	Fingerprint string `json:"fingerprint"`
+	Assignee    string `json:"assignee,omitempty"`
+	Note        string `json:"note,omitempty"`
+	Resolution  bool   `json:"resolution,omitempty"`
+}
+
+// IncidentGroupResult is the group's assignment after the command.
+type IncidentGroupResult struct {
+	Fingerprint string `json:"fingerprint"`
+	Assignee    string `json:"assignee"`
+}

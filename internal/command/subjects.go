@@ -32,13 +32,18 @@ const (
 	VerbGetOperation       = "operation.get"
 	VerbListOperations     = "operation.list"
 	VerbCancelOperation    = "operation.cancel"
+	// The incident queue's group verbs (package incidents): assignment and the note log.
+	VerbAssignIncidents   = "incident.assign"
+	VerbUnassignIncidents = "incident.unassign"
+	VerbNoteIncidents     = "incident.note"
 )
 
 // Verbs lists every command verb, in the order the service registers them.
 var Verbs = []string{
 	VerbRetryIncident, VerbRetryIncidents, VerbCancelInstance, VerbSuspendInstance,
 	VerbResumeInstance, VerbSetVariables, VerbStartInstance, VerbCorrelateMessage, VerbBroadcastSignal,
-	VerbCompleteTask, VerbStallThreshold, VerbEvaluateConditions, VerbModifyInstance, VerbPreviewModify,
+	VerbCompleteTask, VerbStallThreshold, VerbEvaluateConditions, VerbModifyInstance, VerbPreviewModify, VerbAssignIncidents, VerbUnassignIncidents,
+	VerbNoteIncidents,
 	VerbDeleteVariable, VerbRenameVariable, VerbClaimTask, VerbUnclaimTask, VerbAssignTask,
 	VerbCreateOperation, VerbGetOperation, VerbListOperations, VerbCancelOperation,
 }

@@ -250,12 +250,13 @@ type GroupInfo struct {
 	Notes  []*store.IncidentNote
 }
 
-// Info returns a fingerprint's record and up to notes entries of its log, newest first.
+// Info returns a fingerprint's record and up to notes entries of its log, newest first
+// (notes <= 0: none).
 func Info(ctx context.Context, st store.Store, fp string, notes int) (*GroupInfo, error) {
 	var gi GroupInfo
 	err := st.Read(ctx, func(tx store.Tx) error {
 		var err error
-		if gi.Record, err = tx.GetIncidentGroup(ctx, fp); err != nil {
+		if gi.Record, err = tx.GetIncidentGroup(ctx, fp); err != nil || notes <= 0 {
 			return err
 		}
 		gi.Notes, err = tx.ListIncidentNotes(ctx, fp, notes)
