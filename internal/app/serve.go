@@ -59,6 +59,10 @@ type serveConfig struct {
 	// bound); OperationConcurrency how many run at once.
 	OperationRate        float64
 	OperationConcurrency int
+	// IncidentWebhook and IncidentWebhookSecret: where new incident causes are posted
+	// (package incidents' Notifier; "" posts nothing) and the key of their signature.
+	IncidentWebhook       string
+	IncidentWebhookSecret string
 }
 
 func newServeCommand(getenv func(string) string) (*command, *serveConfig) {
@@ -114,6 +118,8 @@ proxy in front of it checks who is calling. A request naming a Host other than l
 	c.floatVar(&cfg.OperationRate, "operation-rate", "COCKPIT_OPERATION_RATE", operation.DefaultRate, "items of bulk operations (retry incidents, cancel instances) this node runs per second at most, so a bulk action does not take the engine from the flows (0: no bound)")
 	c.intVar(&cfg.OperationConcurrency, "operation-concurrency", "COCKPIT_OPERATION_CONCURRENCY", operation.DefaultConcurrency, "items of bulk operations this node runs at once")
 	c.durationVar(&cfg.StallMin, "stall-min", "COCKPIT_STALL_MIN", monitor.DefaultStallMin, "the least stall threshold learnt from an element's p99 waiting time (an operator's threshold is used as set)")
+	c.stringVar(&cfg.IncidentWebhook, "incident-webhook-url", "COCKPIT_INCIDENT_WEBHOOK_URL", "", "POST a signed JSON notice here when an incident of a new cause (fingerprint) opens; empty sends none")
+	c.stringVar(&cfg.IncidentWebhookSecret, "incident-webhook-secret", "COCKPIT_INCIDENT_WEBHOOK_SECRET", "", "key of the notices' HMAC-SHA256 signature (X-Cockpit-Signature); required with --incident-webhook-url")
 	return c, cfg
 }
 
@@ -142,6 +148,9 @@ func (cfg *serveConfig) check() error {
 	}
 	if err := web.CheckAllowedHosts(splitList(cfg.AllowedHosts)); err != nil {
 		return fmt.Errorf("--allowed-hosts: %w", err)
+	}
+	if err := checkIncidentWebhook(cfg.IncidentWebhook, cfg.IncidentWebhookSecret); err != nil {
+		return err
 	}
 	if cfg.StallInterval < time.Second {
 		return fmt.Errorf("--stall-interval %s: use at least 1s", cfg.StallInterval)
@@ -361,6 +370,17 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		if serr := stalls.Stop(sctx); serr != nil {
 			log.Error("stop stall detector", "err", serr)
 		}
+	}()
+
+	// Incident fingerprints of older rows, then the webhook notices of new causes.
+	stopNotifier, err := startIncidentNotifier(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		stopNotifier(sctx)
 	}()
 
 	if driver != nil {

@@ -380,3 +380,30 @@ func Backfill(ctx context.Context, st store.Store) (int, error) {
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// Queue is the reads of the incident queue on one store, for callers that hold no store
+// themselves (the web pages).
+type Queue struct{ st store.Store }
+
+// NewQueue returns the queue of a store.
+func NewQueue(st store.Store) *Queue { return &Queue{st: st} }
+
+// Select is Select on the queue's store.
+func (q *Queue) Select(ctx context.Context, f Filter, now time.Time, max int) (*Selection, error) {
+	return Select(ctx, q.st, f, now, max)
+}
+
+// Groups is Groups on the queue's store.
+func (q *Queue) Groups(ctx context.Context, f Filter, now time.Time, limit int) ([]*Group, bool, error) {
+	return Groups(ctx, q.st, f, now, limit)
+}
+
+// Page is Page on the queue's store.
+func (q *Queue) Page(ctx context.Context, f Filter, now time.Time, after store.IncidentCursor, limit int) ([]*store.Incident, store.IncidentCursor, error) {
+	return Page(ctx, q.st, f, now, after, limit)
+}
+
+// Info is Info on the queue's store.
+func (q *Queue) Info(ctx context.Context, fp string, notes int) (*GroupInfo, error) {
+	return Info(ctx, q.st, fp, notes)
+}

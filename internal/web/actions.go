@@ -40,6 +40,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/incidents"
 	"github.com/cockpit-engine/cockpit/internal/operation"
 	"github.com/cockpit-engine/cockpit/web/templates/components"
 	"github.com/cockpit-engine/cockpit/web/templates/layout"
@@ -507,9 +508,10 @@ func (s *server) retryBulk(c echo.Context) error {
 	req := command.BulkRetryRequest{
 		DefinitionKey: strings.TrimSpace(form.Get("definitionKey")), ElementID: strings.TrimSpace(form.Get("elementId")),
 		Type: strings.TrimSpace(form.Get("type")), MessageContains: form.Get("messageContains"), All: form.Get("all") == "true",
+		ErrorCode: strings.TrimSpace(form.Get("errorCode")), Fingerprint: strings.TrimSpace(form.Get("fingerprint")),
 	}
-	if req.DefinitionKey == "" && req.ElementID == "" && req.Type == "" && req.MessageContains == "" && !req.All {
-		return badRequest("A bulk retry needs a selection: a process, element, type or message (or all=true).")
+	if req.Filter().IsZero() && !req.All {
+		return badRequest("A bulk retry needs a selection: a process, element, type, message, error code or group (or all=true).")
 	}
 	if raw := form.Get("retries"); raw != "" {
 		n, err := strconv.Atoi(raw)
@@ -534,10 +536,11 @@ func (s *server) retryBulk(c echo.Context) error {
 			return redirectFlash(c, back, "No open incident matches "+selection+" any more; nothing to retry.", true)
 		}
 		return s.render(c, http.StatusOK, page{Title: "Retry incidents?", Nav: layout.NavIncidents}, pages.Confirm(bulkConfirm(
-			"/incidents/retry-bulk", hiddenFields(form, "definitionKey", "elementId", "type", "messageContains", "all", "retries", "back", "reason"),
+			"/incidents/retry-bulk", hiddenFields(form, "definitionKey", "elementId", "type", "messageContains", "errorCode", "fingerprint", "all", "retries", "back", "reason"),
 			sel, matched, "Selection: "+selection, back)))
 	}
 	req.DefinitionKey, req.ElementID, req.Type, req.MessageContains, req.All = "", "", "", "", false
+	req.ErrorCode, req.Fingerprint = "", ""
 	req.IncidentIDs, req.Max = ids, len(ids)
 	return s.startBulk(c, cmds, req, selection, back)
 }
@@ -649,22 +652,20 @@ func (s *server) incidentsOfInstances(ctx context.Context, f store.InstanceFilte
 }
 
 // selectIncidents resolves a bulk filter to the open incidents it selects now, the way
-// the command service does (oldest first), at most maxBulkSelect of them; matched counts
-// them all (of the newest command.MaxBulk open incidents read).
+// the command service does (the incident queue, oldest first), at most maxBulkSelect of
+// them; matched counts every match.
 func (s *server) selectIncidents(ctx context.Context, r command.BulkRetryRequest) (sel []*store.Incident, matched int, err error) {
-	list, err := s.eng.ListIncidents(ctx, store.IncidentFilter{State: store.IncidentOpen, DefinitionKey: r.DefinitionKey, Limit: command.MaxBulk})
+	if s.queue == nil {
+		return nil, 0, errNoQueue
+	}
+	res, err := s.queue.Select(ctx, r.Filter(), s.now(), maxBulkSelect)
+	if errors.Is(err, incidents.ErrInvalid) {
+		return nil, 0, badRequest("%v", err)
+	}
 	if err != nil {
 		return nil, 0, err
 	}
-	msg := strings.ToLower(r.MessageContains)
-	for _, in := range list {
-		if (r.ElementID == "" || in.ElementID == r.ElementID) && (r.Type == "" || in.Type == r.Type) &&
-			(msg == "" || strings.Contains(strings.ToLower(in.Message), msg)) {
-			sel = append(sel, in)
-		}
-	}
-	oldestFirst(sel)
-	return sel[:min(len(sel), maxBulkSelect)], len(sel), nil
+	return res.Incidents, res.Matched, nil
 }
 
 func oldestFirst(list []*store.Incident) {

@@ -18,7 +18,6 @@ import (
 // history, and pages must not).
 const (
 	countCap        = 1000
-	incidentScanCap = 5000
 	taskListCap     = 200
 	recentIncidents = 8
 )

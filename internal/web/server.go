@@ -24,6 +24,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/incidents"
 )
 
 // CommandClient is what the UI sends through the command service (internal/command's
@@ -51,6 +52,10 @@ type CommandClient interface {
 	// Operations: bulk actions the engine nodes run (operations.go).
 	CreateOperation(ctx context.Context, req command.CreateOperationRequest) (*command.OperationInfo, error)
 	CancelOperation(ctx context.Context, req command.OperationRequest) (*command.OperationInfo, error)
+	// Incident queue (incidents.go).
+	AssignIncidents(ctx context.Context, req command.IncidentGroupRequest) (*command.IncidentGroupResult, error)
+	UnassignIncidents(ctx context.Context, req command.IncidentGroupRequest) (*command.IncidentGroupResult, error)
+	NoteIncidents(ctx context.Context, req command.IncidentGroupRequest) (*command.IncidentGroupResult, error)
 }
 
 var _ CommandClient = (*command.Client)(nil)
@@ -131,6 +136,9 @@ type Options struct {
 	// Metrics feeds the analytics pages (internal/monitor's *Monitor). Nil serves them
 	// as 503 pages that say metrics are off.
 	Metrics MetricsReader
+	// Incidents reads the incident queue; nil reads it from the Engine's store (an
+	// Engine with a Store method, as *engine.Engine has).
+	Incidents IncidentQueue
 	// Stalls tells the process page the stall threshold of each element (the stall
 	// detector's; nil shows the operators' thresholds only).
 	Stalls StallThresholds
@@ -160,6 +168,8 @@ type server struct {
 	stalls StallThresholds
 	// trustProxyUser: X-Forwarded-User names the client of a live stream (its limit).
 	trustProxyUser bool
+	// queue reads the incident queue (incidents.go).
+	queue IncidentQueue
 }
 
 // New returns the UI: an http.Handler with the live-update hub's Start and Stop. Every
@@ -167,7 +177,13 @@ type server struct {
 // (CSP and the rest) every answer carries.
 func New(opts Options) *UI {
 	s := &server{eng: opts.Engine, cmds: opts.Commands, metrics: opts.Metrics, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
-		stalls: opts.Stalls, trustProxyUser: opts.TrustProxyUser}
+		stalls: opts.Stalls, trustProxyUser: opts.TrustProxyUser, queue: opts.Incidents}
+	if s.queue == nil {
+		// The engine's own store: every page of the incident queue reads through it.
+		if e, ok := opts.Engine.(interface{ Store() store.Store }); ok {
+			s.queue = incidents.NewQueue(e.Store())
+		}
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -202,6 +218,8 @@ func (s *server) routes(e *echo.Echo) {
 	e.GET("/instances.csv", s.instancesCSV)
 	e.GET("/instances/:id", s.instance)
 	e.GET("/incidents", s.incidents)
+	e.GET("/incidents/groups/:fp", s.incidentGroup)
+	e.POST("/incidents/groups/:fp", s.groupAction)
 	e.GET("/tasks", s.tasks)
 	e.GET("/tasks/:id", s.task)
 	e.POST("/tasks/:id/complete", s.completeTask)

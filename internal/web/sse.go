@@ -819,7 +819,7 @@ func liveTopic(c echo.Context) string {
 var topicParams = map[string][]string{
 	"process":    {"version"},
 	"instances":  {"state", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident", "waitingAt", "stalled", "parent", "after", "limit"},
-	"incidents":  {"state", "process"},
+	"incidents":  incidentFilterKeys,
 	"operations": {"state", "kind"},
 }
 

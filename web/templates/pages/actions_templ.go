@@ -1536,10 +1536,7 @@ func GroupRetry(g IncidentGroup) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.ActionForm("/incidents/retry-bulk", []components.Hidden{
-				{Name: "definitionKey", Value: g.DefinitionKey}, {Name: "elementId", Value: g.ElementID},
-				{Name: "type", Value: g.Type}, {Name: "messageContains", Value: g.Message}, {Name: "back", Value: "/incidents"},
-			}, components.ConfirmProps{}, "Retry all "+itoa(g.Count)+"…", "btn-sm btn-primary", "group-retry-bulk").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = components.ActionForm("/incidents/retry-bulk", groupRetryFields(g), components.ConfirmProps{}, "Retry all "+itoa(g.Count)+"…", "btn-sm btn-primary", "group-retry-bulk").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

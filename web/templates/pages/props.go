@@ -222,33 +222,6 @@ type HistoryRow struct {
 	ElementID string
 }
 
-// IncidentsProps is the grouped incident list.
-type IncidentsProps struct {
-	Now       time.Time
-	State     string
-	Process   string
-	Processes []string
-	Groups    []IncidentGroup
-	// Scanned is how many incidents were grouped; Capped says more exist than were read.
-	Scanned int
-	Capped  bool
-}
-
-// IncidentGroup is the incidents that share process, element, type and message.
-type IncidentGroup struct {
-	DefinitionKey string
-	ElementID     string
-	ElementName   string
-	Type          string
-	Message       string
-	Count         int
-	First, Last   time.Time
-	// InstancesHref lists the instances with an incident at this element.
-	InstancesHref string
-	// Sample is the newest incident of the group (its details are shown).
-	Sample *store.Incident
-}
-
 // TasksProps is the user task list.
 type TasksProps struct {
 	Now      time.Time
