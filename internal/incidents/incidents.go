@@ -74,8 +74,10 @@ type Filter struct {
 	// OlderThan and NewerThan bound the incidents' age at the time of the query.
 	OlderThan time.Duration
 	NewerThan time.Duration
-	// IDs selects these incidents only (nil: any).
-	IDs []string
+	// IDs selects these incidents only, InstanceIDs the incidents of these instances
+	// (nil: any).
+	IDs         []string
+	InstanceIDs []string
 }
 
 // Validate checks the filter's bounds.
@@ -94,8 +96,8 @@ func (f Filter) Validate() error {
 	if f.OlderThan < 0 || f.NewerThan < 0 {
 		return invalid("an age bound is negative")
 	}
-	if len(f.IDs) > MaxFilterIDs {
-		return invalid("%d incident ids, more than %d", len(f.IDs), MaxFilterIDs)
+	if len(f.IDs) > MaxFilterIDs || len(f.InstanceIDs) > MaxFilterIDs {
+		return invalid("%d incident ids and %d instance ids, more than %d", len(f.IDs), len(f.InstanceIDs), MaxFilterIDs)
 	}
 	return nil
 }
@@ -103,14 +105,14 @@ func (f Filter) Validate() error {
 // IsZero reports whether the filter selects everything (State aside).
 func (f Filter) IsZero() bool {
 	return f.DefinitionKey == "" && f.ElementID == "" && f.Type == "" && f.ErrorCode == "" && f.Fingerprint == "" &&
-		f.MessageContains == "" && f.Assignee == "" && f.OlderThan == 0 && f.NewerThan == 0 && f.IDs == nil
+		f.MessageContains == "" && f.Assignee == "" && f.OlderThan == 0 && f.NewerThan == 0 && f.IDs == nil && f.InstanceIDs == nil
 }
 
 // Query is the store query of the filter at now.
 func (f Filter) Query(now time.Time) store.IncidentQuery {
 	q := store.IncidentQuery{State: f.State, DefinitionKey: f.DefinitionKey, ElementID: f.ElementID, Type: f.Type,
 		ErrorCode: f.ErrorCode, Fingerprint: f.Fingerprint, MessageContains: f.MessageContains, Assignee: f.Assignee,
-		IDs: f.IDs}
+		IDs: f.IDs, InstanceIDs: f.InstanceIDs}
 	if f.OlderThan > 0 {
 		q.CreatedBefore = now.Add(-f.OlderThan)
 	}

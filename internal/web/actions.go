@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"path"
@@ -638,17 +639,16 @@ func (s *server) incidentsOfInstances(ctx context.Context, f store.InstanceFilte
 	if len(want) == 0 {
 		return nil, 0, nil
 	}
-	list, err := s.eng.ListIncidents(ctx, store.IncidentFilter{State: store.IncidentOpen, DefinitionKey: f.DefinitionKey, Limit: command.MaxBulk})
+	if s.queue == nil {
+		return nil, 0, errNoQueue
+	}
+	// Every open incident of those instances, oldest first (the incident queue reads them
+	// all, in keyset pages).
+	res, err := s.queue.Select(ctx, incidents.Filter{State: store.IncidentOpen, InstanceIDs: slices.Collect(maps.Keys(want))}, s.now(), 0)
 	if err != nil {
 		return nil, 0, err
 	}
-	for _, in := range list {
-		if want[in.InstanceID] {
-			sel = append(sel, in)
-		}
-	}
-	oldestFirst(sel)
-	return sel, len(want), nil
+	return res.Incidents, len(want), nil
 }
 
 // selectIncidents resolves a bulk filter to the open incidents it selects now, the way

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/event"
+	"github.com/cockpit-engine/cockpit/internal/incidents/fingerprint"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
@@ -82,6 +85,12 @@ func BenchmarkPages(b *testing.B) {
 		{"instances-filtered", "/instances?process=order&state=active&waitingAt=Task_ShipOrder"},
 		{"instances-variable", "/instances?process=order&var=customer&value=%22c7%22"},
 		{"incidents", "/incidents"},
+		{"incidents-filtered", "/incidents?process=order&type=failedJob&message=declined&age=gt1h"},
+		{"incidents-unassigned", "/incidents?assignee=-&element=Task_Ship"},
+		{"incidents-resolved", "/incidents?state=resolved"},
+		{"incident-group", "/incidents/groups/" + fingerprint.Of(def.Key, "Task_Checkout", store.IncidentFailedJob, benchIncidentCauses[0])},
+		{"incident-group-page-2", "/incidents/groups/" + fingerprint.Of(def.Key, "Task_Checkout", store.IncidentFailedJob, benchIncidentCauses[0]) +
+			"?after=" + url.QueryEscape(fmt.Sprint(analyticsNow.Add(-30*24*time.Hour).Add(time.Duration(*pagesFinished+4000)*time.Second).UnixMicro())+".0")},
 		{"analytics-24h", "/processes/order/analytics"},
 		{"analytics-7d-p95", "/processes/order/analytics?range=7d&heat=p95"},
 		{"analytics-30d", "/processes/order/analytics?range=30d"},
@@ -133,6 +142,24 @@ func BenchmarkPages(b *testing.B) {
 		took.Round(time.Millisecond), float64(rows)/took.Seconds())
 }
 
+// benchIncidentCauses are the causes of the seeded incidents: each message names its
+// order and a reference, which the fingerprint masks.
+var benchIncidentCauses = []string{"card of order 1 declined (ref 0192f3a4-5b6c-7d8e-9f00-112233445566)",
+	"payment gateway timed out after 30000 ms", "address of customer 7 failed validation", "stock service answered 503",
+	"fraud check rejected order 9 (score 0.97)"}
+
+// benchIncident is the open incident of running instance i: one of the causes, except
+// every 40th, whose message is its own (200 causes of one incident among the 10,000).
+func benchIncident(instanceID, element, key string, i int, at time.Time) *store.Incident {
+	msg := benchIncidentCauses[i%len(benchIncidentCauses)]
+	msg = strings.ReplaceAll(msg, " 1 ", fmt.Sprintf(" %d ", i))
+	if i%40 == 0 {
+		msg = "unexpected answer " + strings.Repeat(string(rune('a'+i/40%26)), 1+i/1040) + string(rune('a'+i/40/26%26))
+	}
+	return &store.Incident{ID: fmt.Sprintf("00000000-0000-7000-9000-%012d", i), InstanceID: instanceID, TokenID: instanceID + "-t",
+		ElementID: element, DefinitionKey: key, Type: store.IncidentFailedJob, Message: msg, State: store.IncidentOpen, CreatedAt: at}
+}
+
 // seed writes instances straight through the store seam in large batches: finished ones
 // with their start and end events, running ones waiting at one of the order flow's tasks.
 func seed(b *testing.B, st store.Store, def *store.Definition, finished, running int) {
@@ -161,6 +188,9 @@ func seed(b *testing.B, st store.Store, def *store.Definition, finished, running
 				} else {
 					c.PutTokens = []*store.Token{{ID: id + "-t", InstanceID: id, ElementID: waits[i%len(waits)],
 						State: store.TokenActive, CreatedAt: at}}
+					// Every running instance stands at an open incident (the 10,000).
+					in.IncidentCount = 1
+					c.PutIncidents = []*store.Incident{benchIncident(id, waits[i%len(waits)], def.Key, i, at)}
 				}
 				if err := tx.Apply(ctx, c); err != nil {
 					return err

@@ -19,8 +19,10 @@ type IncidentQuery struct {
 	// CreatedAfter and CreatedBefore bound the creation time (exclusive; zero: open).
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
-	// IDs selects these incidents only (nil: any).
-	IDs []string
+	// IDs selects these incidents only, InstanceIDs the incidents of these instances
+	// (nil: any).
+	IDs         []string
+	InstanceIDs []string
 	// Assignee selects the incidents of groups assigned to this person; IncidentUnassigned
 	// selects those of groups assigned to nobody.
 	Assignee string

@@ -73,10 +73,10 @@ type IncidentGroupProps struct {
 	Back     string
 }
 
-// groupMessage is the line that names a group's cause: its masked message, or the newest
-// incident's message for a group without a record.
+// groupMessage is the line that names a group's cause: its masked message, or the
+// incident's own message when the group has one incident (or no record).
 func groupMessage(g IncidentGroup) string {
-	if g.MaskedMessage != "" {
+	if g.MaskedMessage != "" && (g.Count > 1 || g.Message == "") {
 		return g.MaskedMessage
 	}
 	return g.Message

@@ -139,6 +139,9 @@ func incidentWhere(d *Dialect, b *Query, q store.IncidentQuery) {
 	if q.IDs != nil {
 		b.In(`id`, false, q.IDs)
 	}
+	if q.InstanceIDs != nil {
+		b.In(`instance_id`, false, q.InstanceIDs)
+	}
 	switch q.Assignee {
 	case "":
 	case store.IncidentUnassigned:

@@ -64,6 +64,7 @@ func testIncidentQueue(t *testing.T, s store.Store) {
 		{"created after", store.IncidentQuery{CreatedAfter: at(2)}, []string{"a3", "b1", "c1"}},
 		{"created before", store.IncidentQuery{CreatedBefore: at(2)}, []string{"a1"}},
 		{"ids", store.IncidentQuery{IDs: []string{"c1", "a2", "zz"}}, []string{"a2", "c1"}},
+		{"instances", store.IncidentQuery{InstanceIDs: []string{"i-b1", "i-a1"}}, []string{"a1", "b1"}},
 		{"state", store.IncidentQuery{State: store.IncidentResolved}, nil},
 	} {
 		same(t, c.name, ids(page(c.q, store.IncidentCursor{}, 10)), c.want)
