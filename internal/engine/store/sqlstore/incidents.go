@@ -156,14 +156,19 @@ func (q *Queries) QueueIncidents(ctx context.Context, f store.IncidentQuery, aft
 	if limit <= 0 {
 		return nil, fmt.Errorf("queue incidents: limit %d must be positive", limit)
 	}
-	b := NewQuery(q.D, `SELECT `+QueueIncidentCols+` FROM incidents`)
-	incidentWhere(q.D, b, f)
+	return All(ctx, q.C, "queue incidents", built(QueueIncidentsQuery(q.D, f, after, limit)), q.D.ScanQueueIncident)
+}
+
+// QueueIncidentsQuery is QueueIncidents's statement.
+func QueueIncidentsQuery(d *Dialect, f store.IncidentQuery, after store.IncidentCursor, limit int) *Query {
+	b := NewQuery(d, `SELECT `+QueueIncidentCols+` FROM incidents`)
+	incidentWhere(d, b, f)
 	if after.ID != "" {
-		at := q.D.Time(after.CreatedAt)
+		at := d.Time(after.CreatedAt)
 		b.And(`(created_at > ? OR (created_at = ? AND id > ?))`, at, at, after.ID)
 	}
 	b.Tail(` ORDER BY created_at, id LIMIT ?`, int64(limit))
-	return All(ctx, q.C, "queue incidents", built(b), q.D.ScanQueueIncident)
+	return b
 }
 
 // GroupIncidents groups the selected incidents by fingerprint.
@@ -171,14 +176,7 @@ func (q *Queries) GroupIncidents(ctx context.Context, f store.IncidentQuery, lim
 	if limit <= 0 {
 		return nil, fmt.Errorf("group incidents: limit %d must be positive", limit)
 	}
-	// The aggregate first, then the records of the groups it keeps: the join is by
-	// primary key, once per group.
-	b := NewQuery(q.D, `SELECT a.fp, a.n, a.first_at, a.last_at, a.newest, g.fingerprint, `+prefixed("g.", IncidentGroupCols[len("fingerprint, "):])+`
-	FROM (SELECT fingerprint AS fp, count(*) AS n, min(created_at) AS first_at, max(created_at) AS last_at, max(id) AS newest
-	FROM incidents`)
-	incidentWhere(q.D, b, f)
-	b.Tail(` GROUP BY fingerprint ORDER BY max(created_at) DESC, fingerprint LIMIT ?) a
-	LEFT JOIN incident_groups g ON g.fingerprint = a.fp ORDER BY a.last_at DESC, a.fp`, int64(limit))
+	b := GroupIncidentsQuery(q.D, f, limit)
 	return All(ctx, q.C, "group incidents", built(b), func(s Scanner) (*store.IncidentGroup, error) {
 		var g store.IncidentGroup
 		var rec store.IncidentGroupRecord
@@ -208,6 +206,18 @@ func (q *Queries) GroupIncidents(ctx context.Context, f store.IncidentQuery, lim
 		}
 		return &g, nil
 	})
+}
+
+// GroupIncidentsQuery is GroupIncidents's statement: the aggregate first, then the
+// records of the groups it keeps (the join is by primary key, once per group).
+func GroupIncidentsQuery(d *Dialect, f store.IncidentQuery, limit int) *Query {
+	b := NewQuery(d, `SELECT a.fp, a.n, a.first_at, a.last_at, a.newest, g.fingerprint, `+prefixed("g.", IncidentGroupCols[len("fingerprint, "):])+`
+	FROM (SELECT fingerprint AS fp, count(*) AS n, min(created_at) AS first_at, max(created_at) AS last_at, max(id) AS newest
+	FROM incidents`)
+	incidentWhere(d, b, f)
+	b.Tail(` GROUP BY fingerprint ORDER BY max(created_at) DESC, fingerprint LIMIT ?) a
+	LEFT JOIN incident_groups g ON g.fingerprint = a.fp ORDER BY a.last_at DESC, a.fp`, int64(limit))
+	return b
 }
 
 // prefixed qualifies each column of a column list.
