@@ -42,10 +42,10 @@ const (
 var Verbs = []string{
 	VerbRetryIncident, VerbRetryIncidents, VerbCancelInstance, VerbSuspendInstance,
 	VerbResumeInstance, VerbSetVariables, VerbStartInstance, VerbCorrelateMessage, VerbBroadcastSignal,
-	VerbCompleteTask, VerbStallThreshold, VerbEvaluateConditions, VerbModifyInstance, VerbPreviewModify, VerbAssignIncidents, VerbUnassignIncidents,
-	VerbNoteIncidents,
-	VerbDeleteVariable, VerbRenameVariable, VerbClaimTask, VerbUnclaimTask, VerbAssignTask,
+	VerbCompleteTask, VerbStallThreshold, VerbEvaluateConditions, VerbModifyInstance, VerbPreviewModify,
 	VerbCreateOperation, VerbGetOperation, VerbListOperations, VerbCancelOperation,
+	VerbAssignIncidents, VerbUnassignIncidents, VerbNoteIncidents,
+	VerbDeleteVariable, VerbRenameVariable, VerbClaimTask, VerbUnclaimTask, VerbAssignTask,
 }
 
 // DefaultPrefix is the first subject token of commands and events.

@@ -60,7 +60,7 @@ func (f *fixture) knownRoutes(t *testing.T) map[string]map[string]string {
 	}
 	return map[string]map[string]string{
 		"/processes/:key": {"key": "pay"}, "/instances/:id": {"id": f.failed.ID}, "/incidents/:id": {"id": incs[0].ID},
-		"/tasks/:id": {"id": "none"}, "/actions/:id": {"id": "none"}, "/static/*": {"*": "app.js"},
+		"/tasks/:id": {"id": "none"}, "/operations/:id": {"id": "none"}, "/static/*": {"*": "app.js"},
 	}
 }
 
