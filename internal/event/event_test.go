@@ -65,7 +65,7 @@ func TestDocsListEveryName(t *testing.T) {
 		}
 	}
 	for _, r := range []string{ReasonErrorCaught("CODE", "BOUNDARY"), ReasonTimer("BOUNDARY"), ReasonTerminated("END"), ReasonInterrupted("ES"),
-		ReasonCompletionCondition("ACTIVITY")} {
+		ReasonCompletionCondition("ACTIVITY"), ReasonTransactionCancelled("END")} {
 		if !strings.Contains(doc, "`"+r+"`") {
 			t.Errorf("docs/events.md does not name the reason `%s`", r)
 		}
