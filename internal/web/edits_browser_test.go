@@ -238,7 +238,8 @@ func pollPage(t *testing.T, ctx context.Context, what, cond string) {
 
 // TestBrowserInstanceSelection: rows checked in the instance list stay checked when a
 // live update redraws the list, the bar counts them and enables its buttons, and its
-// cancel (after the server's confirm page) cancels exactly the checked rows.
+// cancel (after the server's confirm page) creates an operation that cancels exactly the
+// checked rows.
 func TestBrowserInstanceSelection(t *testing.T) {
 	browser := newBrowser(t)
 	s := editsStack(t)
@@ -274,8 +275,13 @@ func TestBrowserInstanceSelection(t *testing.T) {
 	if err := chromedp.Do(page, chromedp.Evaluate[chromedp.Void](`setTimeout(function () { document.querySelector("[data-testid=confirm-yes]").click(); }, 0)`)); err != nil {
 		t.Fatal(err)
 	}
-	pollPage(t, page, "back on the list", `location.pathname === "/instances" && document.querySelector("[data-testid=flash]") !== null &&
-		document.querySelector("[data-testid=flash]").textContent.indexOf("Cancelled 1 instance.") >= 0`)
+	// Confirmed, the cancel is a stored operation: the browser follows it to its page,
+	// and the executor cancels the one checked instance.
+	pollPage(t, page, "the operation's page", `location.pathname.indexOf("/operations/") === 0`)
+	waitUntil(t, "the checked instance cancelled", func() bool {
+		in, err := s.e.GetInstanceRow(ctx, a.ID)
+		return err == nil && in.State == store.InstanceCancelled
+	})
 	for id, want := range map[string]string{a.ID: store.InstanceCancelled, b.ID: store.InstanceActive, c.ID: store.InstanceActive} {
 		in, err := s.e.GetInstanceRow(ctx, id)
 		if err != nil || in.State != want {
