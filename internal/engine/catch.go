@@ -115,11 +115,9 @@ func (r *run) throwEscalation(tok *store.Token, n *node) error {
 	code := n.escalationCode
 	c := r.findCatcher(tok, bpmn.EventEscalation, code)
 	data := map[string]any{"code": code}
-	if c != nil {
-		data["caughtBy"] = c.at.el.ID // the boundary event, or the event subprocess's start event
-	}
 	if c == nil {
-		// Uncaught here: the call activity that called this instance may catch it.
+		// Uncaught here: the call activity that called this instance may catch it (when
+		// its catch is interrupting, this instance has ended and tok is gone too).
 		caller, err := r.escalateToCaller(code)
 		if err != nil {
 			return err
@@ -128,8 +126,9 @@ func (r *run) throwEscalation(tok *store.Token, n *node) error {
 			data["caughtBy"] = caller
 		}
 		r.event(event.EscalationThrown, tok, n, data)
-		return nil // when the caller's catch ended this instance, tok is gone too
+		return nil
 	}
+	data["caughtBy"] = c.at.el.ID // the boundary event, or the event subprocess's start event
 	r.event(event.EscalationThrown, tok, n, data)
 	return r.fireCatcher(c, event.ReasonEscalation(code, c.at.el.ID), map[string]any{"escalationCode": code})
 }
