@@ -3,49 +3,24 @@ package web_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
-	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine"
-	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 )
 
 // BenchmarkModifyPreview previews an instance modification (move the token at the
 // order flow's checkout to shipping: a job cancelled, a job created) on a store with a
-// million finished and ten thousand running instances (-pages.finished, -pages.running),
+// million finished and ten thousand running instances (-pages.finished, -pages.running;
+// -pages.store and -pages.db as for BenchmarkPages),
 // each iteration on another running instance, and reports the p95. The issue asks for
 // less than 100 ms.
 //
 //	go test -run '^$' -bench BenchmarkModifyPreview -benchtime 500x ./internal/web/
 func BenchmarkModifyPreview(b *testing.B) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(b.TempDir(), "modify.db")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	e, err := engine.New(engine.Options{Store: st, Clock: clock.NewFake(analyticsNow), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Stop(ctx)
-	order, err := os.ReadFile("../demo/flows/order.bpmn")
-	if err != nil {
-		b.Fatal(err)
-	}
-	dep, err := e.Deploy(ctx, "order.bpmn", order)
-	if err != nil {
-		b.Fatal(err)
-	}
-	began := time.Now()
-	seed(b, st, dep.Processes[0].Definition, *pagesFinished, *pagesRunning)
-	b.Logf("seeded %d finished and %d running instances in %v", *pagesFinished, *pagesRunning, time.Since(began).Round(time.Second))
-
+	bs := openBenchStore(b)
+	e := bs.e
 	// seed puts every fourth running instance's token at Task_Checkout.
 	var ids []string
 	for i := *pagesFinished; i < *pagesFinished+*pagesRunning; i++ {
@@ -67,7 +42,5 @@ func BenchmarkModifyPreview(b *testing.B) {
 			b.Fatalf("preview of %s: %v %+v", id, err, res)
 		}
 	}
-	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
-	b.ReportMetric(float64(lats[len(lats)*95/100].Microseconds())/1000, "p95-ms")
-	b.ReportMetric(float64(lats[len(lats)/2].Microseconds())/1000, "p50-ms")
+	reportLatencies(b, lats)
 }
