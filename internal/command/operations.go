@@ -38,6 +38,13 @@ type InstanceSelection struct {
 	Stalled       *bool      `json:"stalled,omitempty"`
 	StartedAfter  *time.Time `json:"startedAfter,omitempty"`
 	StartedBefore *time.Time `json:"startedBefore,omitempty"`
+	// VariableName and VariableValue (JSON) select instances whose variable equals the
+	// value; ParentInstanceID the instances a call activity of that instance started.
+	VariableName     string          `json:"variableName,omitempty"`
+	VariableValue    json.RawMessage `json:"variableValue,omitempty"`
+	ParentInstanceID string          `json:"parentInstanceId,omitempty"`
+	// States narrows the running instances to "active" or "suspended" ones.
+	States []string `json:"states,omitempty"`
 	// All selects every running instance when no other field is given.
 	All bool `json:"all,omitempty"`
 }
@@ -284,7 +291,22 @@ func (s *Service) instanceItems(ctx context.Context, r *CreateOperationRequest, 
 	}
 	f := store.InstanceFilter{DefinitionKey: sel.DefinitionKey, DefinitionID: sel.DefinitionID, BusinessKey: sel.BusinessKey,
 		WaitingAt: sel.WaitingAt, HasIncident: sel.HasIncident, Stalled: sel.Stalled,
+		VariableName: sel.VariableName, VariableValue: sel.VariableValue, ParentInstanceID: sel.ParentInstanceID,
 		States: []string{store.InstanceActive, store.InstanceSuspended}, Limit: min(limit, 1000)}
+	if len(sel.States) > 0 {
+		f.States = nil
+		for _, st := range sel.States {
+			if st != store.InstanceActive && st != store.InstanceSuspended {
+				return nil, "", errorf(CodeInvalidInput, "field \"instances.states\": %q is not a running state (active or suspended)", st)
+			}
+			if !slices.Contains(f.States, st) {
+				f.States = append(f.States, st)
+			}
+		}
+	}
+	if sel.VariableName == "" && len(sel.VariableValue) > 0 {
+		return nil, "", errorf(CodeInvalidInput, "field \"instances.variableValue\" needs \"variableName\"")
+	}
 	if sel.StartedAfter != nil {
 		f.StartedAfter = *sel.StartedAfter
 	}
@@ -292,7 +314,10 @@ func (s *Service) instanceItems(ctx context.Context, r *CreateOperationRequest, 
 		f.StartedBefore = *sel.StartedBefore
 	}
 	fields := map[string]string{"process": sel.DefinitionKey, "definition": sel.DefinitionID, "business key": sel.BusinessKey,
-		"waiting at": sel.WaitingAt}
+		"waiting at": sel.WaitingAt, "called by": sel.ParentInstanceID, "state": strings.Join(sel.States, ",")}
+	if sel.VariableName != "" {
+		fields["variable "+sel.VariableName] = string(sel.VariableValue)
+	}
 	if sel.HasIncident != nil {
 		fields["with incident"] = fmt.Sprint(*sel.HasIncident)
 	}

@@ -126,3 +126,32 @@ func TestCancelOperationOverNATS(t *testing.T) {
 		t.Fatalf("audit: %+v", a)
 	}
 }
+
+// TestOperationSelectionFilters: the instance list's filters (a variable, a state) select
+// an operation's items as they select the list's rows; a malformed one is refused.
+func TestOperationSelectionFilters(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t) // no executor: only the selection is looked at
+	a := v.startInstance("usertask", map[string]any{"region": "north"})
+	v.startInstance("usertask", map[string]any{"region": "south"})
+	op, err := v.client.CreateOperation(v.ctx, command.CreateOperationRequest{Meta: meta("ann"),
+		Kind: operation.KindCancelInstances, Instances: &command.InstanceSelection{VariableName: "region",
+			VariableValue: []byte(`"north"`), States: []string{store.InstanceActive}}})
+	noErr(t, err)
+	got, err := v.client.GetOperation(v.ctx, command.OperationRequest{Meta: meta("ann"), OperationID: op.ID, Items: true})
+	noErr(t, err)
+	if got.Total != 1 || len(got.Items) != 1 || got.Items[0].InstanceID != a.ID {
+		t.Fatalf("selected %+v", got)
+	}
+	if want := `running instances: state active, variable region "north"`; got.Selection != want {
+		t.Errorf("selection %q, want %q", got.Selection, want)
+	}
+	for _, sel := range []*command.InstanceSelection{
+		{All: true, States: []string{store.InstanceCompleted}},
+		{All: true, VariableValue: []byte(`1`)},
+	} {
+		_, err = v.client.CreateOperation(v.ctx, command.CreateOperationRequest{Meta: meta("ann"),
+			Kind: operation.KindCancelInstances, Instances: sel})
+		wantCode(t, err, command.CodeInvalidInput)
+	}
+}

@@ -181,21 +181,32 @@ func TestInstanceListBulk(t *testing.T) {
 		t.Errorf("failed %s, want 2", got)
 	}
 
-	// All matching a filter: the confirm page lists the running ones, the confirmed post cancels them.
+	// All matching a filter: the confirm page counts the running ones and carries the
+	// filter (not ids: the selection is not cut to a page); the confirmed post makes the
+	// instances matching then the operation's items.
 	conf = a.post("/instances/bulk", url.Values{"action": {"cancel"}, "all": {"true"}, "businessKey": {"B-3"}})
+	if msg := text(conf.want(t, 200, "confirm-message", 1)[0]); !strings.Contains(msg, "Cancel the 1 running instance the filter matches?") {
+		t.Errorf("confirm: %s", msg)
+	}
 	form := conf.want(t, 200, "confirm-form", 1)[0]
 	vals := url.Values{}
 	for _, in := range findAll(form, "input") {
 		vals.Add(attr(in, "name"), attr(in, "value"))
 	}
-	if vals["instance"] == nil || len(vals["instance"]) != 1 || vals["instance"][0] != other.ID || vals.Get("all") != "" {
+	if vals["instance"] != nil || vals.Get("all") != "true" || vals.Get("businessKey") != "B-3" || vals.Get("confirm") != "yes" {
 		t.Fatalf("confirm form fields %v", vals)
 	}
 	p = a.post("/instances/bulk", vals)
-	if got := text(byTestID(a.waitProgress(p.header.Get("Location")).doc, "bulk-succeeded")[0]); got != "1" ||
+	done := a.waitProgress(p.header.Get("Location")).doc
+	if got := text(byTestID(done, "bulk-succeeded")[0]); got != "1" ||
 		a.detail(other.ID).Instance.State != store.InstanceCancelled {
 		t.Errorf("cancelled %s, state %s", got, a.detail(other.ID).Instance.State)
 	}
+	if sel := text(byTestID(done, "operation-selection")[0]); !strings.Contains(sel, "business key B-3") {
+		t.Errorf("selection %q", sel)
+	}
+	// Nothing running matches any more: nothing to confirm.
+	a.post("/instances/bulk", url.Values{"action": {"cancel"}, "all": {"true"}, "businessKey": {"B-3"}}).want(t, 303, "", 0)
 	if rows := byTestID(a.get("/instances?businessKey=B-3").doc, "waiting-at"); len(rows) != 1 || strings.TrimSpace(text(rows[0])) != "–" {
 		t.Errorf("a cancelled instance waits nowhere")
 	}

@@ -100,80 +100,118 @@ func (s *server) bulkInstances(c echo.Context) error {
 		return s.render(c, http.StatusOK, page{Title: "Retry incidents?", Nav: layout.NavInstances}, pages.Confirm(bulkConfirm(
 			"/instances/retry-incidents", hiddenFields(form, append(instanceFilterKeys, "reason")...), sel, matched, what, back)))
 	case "cancel":
-		matched := len(ids)
 		if all {
-			if ids, matched, err = s.runningOf(ctx, f); err != nil {
+			// The filter travels to the confirm page, and the instances it matches when
+			// the operator confirms become the operation's items (command.InstanceSelection).
+			matched, err := s.countRunning(ctx, f, command.MaxOperationItems+1)
+			if err != nil {
 				return err
 			}
-			if len(ids) == 0 {
+			if matched == 0 {
 				return redirectFlash(c, back, "No running instance matches the filter; nothing to cancel.", true)
 			}
+			if !confirmed(c) {
+				return s.render(c, http.StatusOK, page{Title: "Cancel instances?", Nav: layout.NavInstances},
+					pages.Confirm(cancelAllConfirm(form, matched, back)))
+			}
+			return s.cancelMatching(c, cmds, f, back)
 		}
-		if !confirmed(c) || all {
+		if !confirmed(c) {
 			return s.render(c, http.StatusOK, page{Title: "Cancel instances?", Nav: layout.NavInstances},
-				pages.Confirm(cancelConfirm(form, ids, matched, back)))
+				pages.Confirm(cancelConfirm(form, ids, back)))
 		}
 		return s.cancelInstances(c, cmds, ids, back)
 	}
 	return badRequest("Unknown bulk action %q: use retry or cancel.", form.Get("action"))
 }
 
-// runningOf lists the running (active or suspended) instances a filter matches, newest
-// first, at most maxPage of them; matched counts them up to maxBulkSelect.
-func (s *server) runningOf(ctx context.Context, f store.InstanceFilter) (ids []string, matched int, err error) {
-	running := []string{store.InstanceActive, store.InstanceSuspended}
-	if len(f.States) > 0 {
-		var keep []string
-		for _, st := range f.States {
-			if st == store.InstanceActive || st == store.InstanceSuspended {
-				keep = append(keep, st)
-			}
-		}
-		running = keep
-	}
+// countRunning counts the running (active or suspended) instances a filter matches, up
+// to limit.
+func (s *server) countRunning(ctx context.Context, f store.InstanceFilter, limit int) (int, error) {
+	running := runningStates(f.States)
 	if len(running) == 0 {
-		return nil, 0, nil
+		return 0, nil
 	}
-	f.States, f.After, f.Limit = running, "", maxPage
-	for matched < maxBulkSelect {
+	f.States, f.After, f.Limit = running, "", 1000
+	matched := 0
+	for matched < limit {
 		page, err := s.eng.ListInstances(ctx, f)
 		if err != nil {
-			return nil, 0, err
+			return 0, err
 		}
-		for _, in := range page.Instances {
-			if len(ids) < maxPage {
-				ids = append(ids, in.ID)
-			}
-			matched++
-		}
+		matched += len(page.Instances)
 		if page.Next == "" {
 			break
 		}
 		f.After = page.Next
 	}
-	return ids, matched, nil
+	return min(matched, limit), nil
 }
 
-// cancelConfirm asks before cancelling ids (matched: how many the selection had).
-func cancelConfirm(form url.Values, ids []string, matched int, back string) pages.ConfirmPageProps {
+// runningStates narrows a filter's states to the running ones (all of them when the
+// filter names none).
+func runningStates(states []string) []string {
+	if len(states) == 0 {
+		return []string{store.InstanceActive, store.InstanceSuspended}
+	}
+	var keep []string
+	for _, st := range states {
+		if st == store.InstanceActive || st == store.InstanceSuspended {
+			keep = append(keep, st)
+		}
+	}
+	return keep
+}
+
+// selectionOf is the command service's form of the instance list's filter: the running
+// instances it matches.
+func selectionOf(f store.InstanceFilter) *command.InstanceSelection {
+	sel := &command.InstanceSelection{DefinitionKey: f.DefinitionKey, DefinitionID: f.DefinitionID, BusinessKey: f.BusinessKey,
+		WaitingAt: f.WaitingAt, HasIncident: f.HasIncident, Stalled: f.Stalled, VariableName: f.VariableName,
+		VariableValue: f.VariableValue, ParentInstanceID: f.ParentInstanceID, States: runningStates(f.States), All: true}
+	if !f.StartedAfter.IsZero() {
+		t := f.StartedAfter
+		sel.StartedAfter = &t
+	}
+	if !f.StartedBefore.IsZero() {
+		t := f.StartedBefore
+		sel.StartedBefore = &t
+	}
+	return sel
+}
+
+// cancelConfirm asks before cancelling the checked instances ids.
+func cancelConfirm(form url.Values, ids []string, back string) pages.ConfirmPageProps {
 	fields := hiddenFields(form, append(instanceFilterKeys, "reason")...)
 	fields = append(fields, components.Hidden{Name: "action", Value: "cancel"})
 	for _, id := range ids {
 		fields = append(fields, components.Hidden{Name: "instance", Value: id})
 	}
 	n := strconv.Itoa(len(ids))
-	p := pages.ConfirmPageProps{
+	return pages.ConfirmPageProps{
 		Title:   "Cancel " + n + " instance" + pluralS(len(ids)) + "?",
 		Message: "Cancel these " + n + " instance" + pluralS(len(ids)) + "? Their open tasks, jobs and timers are dropped; they cannot be resumed.",
 		Details: []string{"Exactly these " + n + " are cancelled, each in its own transaction with its audit row, by an operation whose page shows the progress; one that ends meanwhile is reported, not cancelled twice."},
 		Action:  "/instances/bulk", Fields: fields, Label: "Cancel " + n + " instance" + pluralS(len(ids)), Danger: true, BackHref: back,
 	}
-	if matched > len(ids) {
-		more := strconv.Itoa(matched)
-		if matched >= maxBulkSelect {
-			more = "at least " + more
-		}
-		p.Details = append(p.Details, more+" running instances match the filter; the newest "+n+" are cancelled now. Repeat for the rest.")
+}
+
+// cancelAllConfirm asks before cancelling every running instance the filter matches
+// (matched of them now, counted up to command.MaxOperationItems+1).
+func cancelAllConfirm(form url.Values, matched int, back string) pages.ConfirmPageProps {
+	fields := hiddenFields(form, append(instanceFilterKeys, "reason")...)
+	fields = append(fields, components.Hidden{Name: "action", Value: "cancel"}, components.Hidden{Name: "all", Value: "true"})
+	n := strconv.Itoa(min(matched, command.MaxOperationItems))
+	p := pages.ConfirmPageProps{
+		Title:   "Cancel " + n + " instance" + pluralS(matched) + "?",
+		Message: "Cancel the " + n + " running instance" + pluralS(matched) + " the filter matches? Their open tasks, jobs and timers are dropped; they cannot be resumed.",
+		Details: []string{"The instances the filter matches when you confirm become the operation's items: exactly those are cancelled, each in its own transaction with its audit row; the operation's page shows the progress.",
+			"One started after you confirm is not cancelled; one that ends meanwhile is reported, not cancelled twice."},
+		Action: "/instances/bulk", Fields: fields, Label: "Cancel " + n + " instance" + pluralS(matched), Danger: true, BackHref: back,
+	}
+	if matched > command.MaxOperationItems {
+		p.Details = append(p.Details, fmt.Sprintf("More than %d running instances match: one operation takes at most %d (the newest). Repeat for the rest, or narrow the filter.",
+			command.MaxOperationItems, command.MaxOperationItems))
 	}
 	return p
 }
@@ -184,6 +222,17 @@ func (s *server) cancelInstances(c echo.Context, cmds CommandClient, ids []strin
 	op, err := cmds.CreateOperation(c.Request().Context(), command.CreateOperationRequest{Meta: s.meta(c, reasonWeb),
 		Kind: operation.KindCancelInstances, InstanceIDs: ids, Max: len(ids),
 		Selection: fmt.Sprintf("%d instance%s of the list", len(ids), pluralS(len(ids)))})
+	if err != nil {
+		return actionFailed(c, back, "The bulk cancel", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/operations/"+url.PathEscape(op.ID))
+}
+
+// cancelMatching creates the operation that cancels the running instances the filter
+// matches now (at most command.MaxOperationItems, newest first).
+func (s *server) cancelMatching(c echo.Context, cmds CommandClient, f store.InstanceFilter, back string) error {
+	op, err := cmds.CreateOperation(c.Request().Context(), command.CreateOperationRequest{Meta: s.meta(c, reasonWeb),
+		Kind: operation.KindCancelInstances, Instances: selectionOf(f), Max: command.MaxOperationItems})
 	if err != nil {
 		return actionFailed(c, back, "The bulk cancel", err)
 	}
