@@ -84,6 +84,7 @@ func endpoints() []endpoint {
 		bind(VerbGetOperation, runGetOperation),
 		bind(VerbListOperations, runListOperations),
 		bind(VerbCancelOperation, runCancelOperation),
+		bind(VerbPreviewOperation, runPreviewOperation),
 		bind(VerbAssignIncidents, runAssignIncidents),
 		bind(VerbUnassignIncidents, runUnassignIncidents),
 		bind(VerbNoteIncidents, runNoteIncidents),

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/operation"
 )
@@ -59,7 +60,8 @@ type IncidentSelection struct {
 }
 
 // CreateOperationRequest creates an operation. Kind is "incident.retry" (select with
-// IncidentIDs or Incidents) or "instance.cancel" (InstanceIDs or Instances); the ids or
+// IncidentIDs or Incidents), "instance.cancel" or "instance.modify" (InstanceIDs or
+// Instances; a modification's instances all run one definition version); the ids or
 // the filter's matches at this moment become the operation's items, at most Max of them
 // (default DefaultBulkMax, at most MaxOperationItems; a list of ids longer than Max is
 // refused, a filter's matches are cut, oldest first).
@@ -72,8 +74,12 @@ type CreateOperationRequest struct {
 	Instances   *InstanceSelection `json:"instances,omitempty"`
 	Max         int                `json:"max,omitempty"`
 	// Retries and Variables are an incident.retry's (as in RetryIncidentRequest).
+	// Variables are also an instance.modify's process variables, set before its steps.
 	Retries   int            `json:"retries,omitempty"`
 	Variables map[string]any `json:"variables,omitempty"`
+	// Steps are an instance.modify's (engine.ModifyStep, by element: no tokenId or
+	// scopeId), run on each instance as one modification.
+	Steps []engine.ModifyStep `json:"steps,omitempty"`
 	// Selection describes the selection for people (the filter a list of ids came from),
 	// at most MaxSelectionBytes; the service describes it when absent.
 	Selection string `json:"selection,omitempty"`
@@ -165,23 +171,25 @@ func runCreateOperation(ctx context.Context, s *Service, r *CreateOperationReque
 	)
 	switch r.Kind {
 	case operation.KindRetryIncidents:
-		if r.InstanceIDs != nil || r.Instances != nil {
-			return nil, errorf(CodeInvalidInput, "an incident.retry selects incidents: give \"incidentIds\" or \"incidents\"")
+		if r.InstanceIDs != nil || r.Instances != nil || r.Steps != nil {
+			return nil, errorf(CodeInvalidInput, "an incident.retry selects incidents (give \"incidentIds\" or \"incidents\") and takes no steps")
 		}
 		if r.Retries < 0 {
 			return nil, errorf(CodeInvalidInput, "field \"retries\": %d is negative", r.Retries)
 		}
 		items, selection, err = s.incidentItems(ctx, r, limit)
 		params = operation.RetryParams{Retries: r.Retries, Variables: r.Variables}
+	case operation.KindModifyInstances:
+		items, selection, params, _, err = s.modifyItems(ctx, r, limit)
 	case operation.KindCancelInstances:
-		if r.IncidentIDs != nil || r.Incidents != nil || r.Retries != 0 || r.Variables != nil {
+		if r.IncidentIDs != nil || r.Incidents != nil || r.Retries != 0 || r.Variables != nil || r.Steps != nil {
 			return nil, errorf(CodeInvalidInput, "an instance.cancel selects instances (\"instanceIds\" or \"instances\") and takes no retries or variables")
 		}
 		items, selection, err = s.instanceItems(ctx, r, limit)
 		params = operation.CancelParams{Reason: r.Reason}
 	default:
-		return nil, errorf(CodeInvalidInput, "field \"kind\": %q is not one of %q, %q", r.Kind,
-			operation.KindRetryIncidents, operation.KindCancelInstances)
+		return nil, errorf(CodeInvalidInput, "field \"kind\": %q is not one of %q, %q, %q", r.Kind,
+			operation.KindRetryIncidents, operation.KindCancelInstances, operation.KindModifyInstances)
 	}
 	if err != nil {
 		return nil, err

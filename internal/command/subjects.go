@@ -32,6 +32,8 @@ const (
 	VerbGetOperation       = "operation.get"
 	VerbListOperations     = "operation.list"
 	VerbCancelOperation    = "operation.cancel"
+	// VerbPreviewOperation previews a bulk modification on a sample of its selection.
+	VerbPreviewOperation = "operation.preview"
 	// The incident queue's group verbs (package incidents): assignment and the note log.
 	VerbAssignIncidents   = "incident.assign"
 	VerbUnassignIncidents = "incident.unassign"
@@ -43,7 +45,7 @@ var Verbs = []string{
 	VerbRetryIncident, VerbRetryIncidents, VerbCancelInstance, VerbSuspendInstance,
 	VerbResumeInstance, VerbSetVariables, VerbStartInstance, VerbCorrelateMessage, VerbBroadcastSignal,
 	VerbCompleteTask, VerbStallThreshold, VerbEvaluateConditions, VerbModifyInstance, VerbPreviewModify,
-	VerbCreateOperation, VerbGetOperation, VerbListOperations, VerbCancelOperation,
+	VerbCreateOperation, VerbGetOperation, VerbListOperations, VerbCancelOperation, VerbPreviewOperation,
 	VerbAssignIncidents, VerbUnassignIncidents, VerbNoteIncidents,
 	VerbDeleteVariable, VerbRenameVariable, VerbClaimTask, VerbUnclaimTask, VerbAssignTask,
 }

@@ -97,6 +97,11 @@ type ModifyRequest struct {
 	// Actor and Reason go into instance.modified (who asked, and why).
 	Actor  string `json:"actor,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// DefinitionID, when set, is the definition the instance must run: the steps name
+	// elements of that model. A stored bulk modification sets it, so an instance that
+	// runs another version by the time its turn comes (it was migrated) is refused in
+	// the command's own transaction rather than modified by the wrong model's ids.
+	DefinitionID string `json:"definitionId,omitempty"`
 }
 
 // ModifyError refuses a modification: Step is the index of the step that cannot work
@@ -234,6 +239,10 @@ func (e *Engine) modify(ctx context.Context, instanceID string, req ModifyReques
 			return false, errPreview
 		}
 		res.Applied = true
+		// A bulk operation's item outcome commits with the modification (WithRecord).
+		if err := writeRecord(ctx, b); err != nil {
+			return false, err
+		}
 		return r.wake, nil
 	})
 	if preview && errors.Is(err, errPreview) && res != nil {
@@ -257,6 +266,9 @@ func (req *ModifyRequest) check() error {
 		return err
 	}
 	if err := checkSize("actor", len(req.Actor), MaxReasonBytes); err != nil {
+		return err
+	}
+	if err := checkSize("definitionId", len(req.DefinitionID), MaxNameBytes); err != nil {
 		return err
 	}
 	for i, s := range req.Steps {
@@ -302,6 +314,10 @@ func (req *ModifyRequest) check() error {
 func (r *run) modify(req ModifyRequest) error {
 	if err := r.mustBeActive("modify"); err != nil {
 		return err
+	}
+	if req.DefinitionID != "" && r.inst.DefinitionID != req.DefinitionID {
+		return &ModifyError{Step: -1, Err: fmt.Errorf("instance %q runs definition %q, not %q that the steps were made for: %w",
+			r.inst.ID, r.inst.DefinitionID, req.DefinitionID, ErrInvalidState)}
 	}
 	stuck := r.stuckJoins()
 	r.event(event.InstanceModified, nil, nil, map[string]any{
