@@ -746,6 +746,11 @@ type Aggregate struct {
 type Change struct {
 	Instance *Instance
 	Created  bool
+	// Migrated: the instance runs another definition now (a migration), so the update
+	// of its row writes DefinitionID, DefinitionKey and DefinitionVersion too. Other
+	// changes never move an instance to another definition, and leave those columns
+	// (and their indexes) alone.
+	Migrated bool
 
 	PutTokens       []*Token
 	DeleteTokens    []string

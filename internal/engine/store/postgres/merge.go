@@ -27,6 +27,9 @@ type merged struct {
 	// the table (the first change's version check).
 	updates []*store.Instance
 	bases   []int64
+	// migrated: some change of the run moved the instance to another definition
+	// (store.Change.Migrated), so its update writes the definition columns.
+	migrated []bool
 
 	tokens    netRows[*store.Token]
 	variables netRows[variableRow]
@@ -101,6 +104,7 @@ func mergeChanges(run []deferredChange) *merged {
 					m.inserts[s.i] = in
 				} else {
 					m.updates[s.i] = in
+					m.migrated[s.i] = m.migrated[s.i] || c.Migrated
 				}
 			} else if c.Created {
 				seen[in.ID] = inst{i: len(m.inserts), created: true}
@@ -109,6 +113,7 @@ func mergeChanges(run []deferredChange) *merged {
 				seen[in.ID] = inst{i: len(m.updates)}
 				m.updates = append(m.updates, in)
 				m.bases = append(m.bases, in.Version-1)
+				m.migrated = append(m.migrated, c.Migrated)
 			}
 		}
 		// Within one Change deletes come before puts (an id both deleted and put stays).
@@ -171,10 +176,10 @@ func (m *merged) queue(b *pgx.Batch, lock bool) []statement {
 		}})
 	}
 	if len(m.inserts) > 0 {
-		exec(fmt.Sprintf("insert %d instances", len(m.inserts)), insertInstancesSQL, instanceArgs(m.inserts, nil)...)
+		exec(fmt.Sprintf("insert %d instances", len(m.inserts)), insertInstancesSQL, instanceArgs(m.inserts, nil, nil)...)
 	}
 	if len(m.updates) > 0 {
-		exec(fmt.Sprintf("update %d instances", len(m.updates)), updateInstancesSQL, instanceArgs(m.updates, m.bases)...)
+		exec(fmt.Sprintf("update %d instances", len(m.updates)), updateInstancesSQL, instanceArgs(m.updates, m.bases, m.migrated)...)
 	}
 	del, tokens := m.tokens.split()
 	if len(del) > 0 {
@@ -260,8 +265,9 @@ func (m *merged) queue(b *pgx.Batch, lock bool) []statement {
 }
 
 // instanceArgs are the column arrays of insertInstancesSQL, or of updateInstancesSQL when
-// bases (the versions the rows must have) is given.
-func instanceArgs(ins []*store.Instance, bases []int64) []any {
+// bases (the versions the rows must have) is given; migrated says which updates write
+// their definition columns.
+func instanceArgs(ins []*store.Instance, bases []int64, migrated []bool) []any {
 	n := len(ins)
 	id, defID, defKey, bk, state := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	defVersion, incidents := make([]int32, n), make([]int32, n)
@@ -274,7 +280,7 @@ func instanceArgs(ins []*store.Instance, bases []int64) []any {
 		started[i], ended[i] = in.StartedAt, in.EndedAt
 	}
 	if bases != nil {
-		return []any{id, bases, bk, state, version, incidents, ended, eventSeq}
+		return []any{id, bases, bk, state, version, incidents, ended, eventSeq, migrated, defID, defKey, defVersion}
 	}
 	parent, parentTok, parentEl := make([]string, n), make([]string, n), make([]string, n)
 	depth := make([]int32, n)

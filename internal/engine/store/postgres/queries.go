@@ -70,10 +70,16 @@ const (
 	insertInstancesSQL = `INSERT INTO instances (` + sqlstore.InstanceCols + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::int8[], $8::int[],
 		$9::timestamptz[], $10::timestamptz[], $11::int8[], $12::text[], $13::text[], $14::text[], $15::int[])`
+	// The definition columns change only in a migration (store.Change.Migrated): the
+	// others write the stored values back, which keeps the update HOT.
 	updateInstancesSQL = `WITH done AS (UPDATE instances AS i SET business_key = u.bk, state = u.state, version = u.version,
-	incident_count = u.incidents, ended_at = u.ended, event_seq = u.event_seq
-	FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::int[], $7::timestamptz[], $8::int8[])
-		AS u(id, base, bk, state, version, incidents, ended, event_seq)
+	incident_count = u.incidents, ended_at = u.ended, event_seq = u.event_seq,
+	definition_id = CASE WHEN u.migrated THEN u.def_id ELSE i.definition_id END,
+	definition_key = CASE WHEN u.migrated THEN u.def_key ELSE i.definition_key END,
+	definition_version = CASE WHEN u.migrated THEN u.def_version ELSE i.definition_version END
+	FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::int[], $7::timestamptz[], $8::int8[],
+		$9::bool[], $10::text[], $11::text[], $12::int[])
+		AS u(id, base, bk, state, version, incidents, ended, event_seq, migrated, def_id, def_key, def_version)
 	WHERE i.id = u.id AND i.version = u.base RETURNING i.id)
 	SELECT cockpit_conflict(x.id, x.base + 1) FROM unnest($1::text[], $2::int8[]) AS x(id, base)
 	WHERE x.id NOT IN (SELECT id FROM done) LIMIT 1`

@@ -32,6 +32,7 @@ func TestQueryPlans(t *testing.T) {
 				"user_tasks USING INDEX user_tasks_instance", "incidents USING INDEX incidents_instance"}},
 		{"LockJobs", stmtSQL[qLockJobs], []any{"o", 1, 2, 3, `["service"]`, `["service"]`, 1, `["t"]`, 10, "", ""}, []string{"jobs USING INDEX jobs_runnable"}},
 		{"UpdateInstance", stmtSQL[qUpdateInstance], []any{"", "", 2, 0, nil, 0, "i", 1}, []string{"instances USING PRIMARY KEY"}},
+		{"MigrateInstance", stmtSQL[qMigrateInstance], []any{"", "", 2, 0, nil, 0, "d:2", "d", 2, "i", 1}, []string{"instances USING PRIMARY KEY"}},
 		// Tokens by element (a search, never a scan), each instance by its key.
 		{"Stalls WaitingTokens", waitingTokensSQL, []any{"e", 1, "d"},
 			[]string{"SEARCH t USING INDEX tokens_element (element_id=?)", "SEARCH i USING PRIMARY KEY", "x USING INDEX incidents_instance"}},

@@ -52,6 +52,7 @@ const (
 
 	qInsertInstance
 	qUpdateInstance
+	qMigrateInstance
 	qUpsertToken
 	qDeleteToken
 	qUpsertVariable
@@ -106,6 +107,12 @@ var stmtSQL = [numStmts]string{
 	// Only the columns a command can change are set, so SQLite leaves the indexes on the
 	// others alone. The version check is the optimistic lock.
 	qUpdateInstance: `UPDATE instances SET business_key = ?, state = ?, version = ?, incident_count = ?, ended_at = ?, event_seq = ?
+	WHERE id = ? AND version = ?`,
+
+	// qMigrateInstance is qUpdateInstance for a migration (store.Change.Migrated): the
+	// instance's definition changes too.
+	qMigrateInstance: `UPDATE instances SET business_key = ?, state = ?, version = ?, incident_count = ?, ended_at = ?, event_seq = ?,
+	definition_id = ?, definition_key = ?, definition_version = ?
 	WHERE id = ? AND version = ?`,
 
 	qUpsertToken: `INSERT INTO tokens (` + sqlstore.TokenCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)

@@ -212,8 +212,16 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 				return writeErr(fmt.Sprintf("insert instance %q", in.ID), err)
 			}
 		} else {
-			res, err := t.exec(ctx, qUpdateInstance, in.BusinessKey, in.State, in.Version, in.IncidentCount,
-				nullMicros(in.EndedAt), in.EventSeq, in.ID, in.Version-1)
+			var res sql.Result
+			var err error
+			if c.Migrated {
+				res, err = t.exec(ctx, qMigrateInstance, in.BusinessKey, in.State, in.Version, in.IncidentCount,
+					nullMicros(in.EndedAt), in.EventSeq, in.DefinitionID, in.DefinitionKey, in.DefinitionVersion,
+					in.ID, in.Version-1)
+			} else {
+				res, err = t.exec(ctx, qUpdateInstance, in.BusinessKey, in.State, in.Version, in.IncidentCount,
+					nullMicros(in.EndedAt), in.EventSeq, in.ID, in.Version-1)
+			}
 			if err != nil {
 				return writeErr(fmt.Sprintf("update instance %q", in.ID), err)
 			}

@@ -487,3 +487,54 @@ func testVariableScopes(t *testing.T, s store.Store) {
 	apply(t, s, &store.Change{Instance: &in4, DeleteVariables: []store.VariableKey{{Scope: "tB", Name: "x"}}})
 	same(t, "LoadInstance after a delete", byID(load(t, s, "i1").Variables, key), []*store.Variable{x, xA3})
 }
+
+// testApplyMigrated: an update moves the instance to another definition only when the
+// change says it is a migration; the instance then counts (and filters) under the new one.
+func testApplyMigrated(t *testing.T, s store.Store) {
+	c, want := fullChange("i1")
+	apply(t, s, c)
+
+	// A plain update that carries other definition fields leaves the stored ones alone.
+	in := *want.Instance
+	in.Version = 2
+	in.DefinitionID, in.DefinitionKey, in.DefinitionVersion = "order:2", "order", 2
+	apply(t, s, &store.Change{Instance: &in})
+	got := get(t, s, func(ctx context.Context, tx store.Tx) (*store.Instance, error) { return tx.GetInstance(ctx, "i1") })
+	if got.DefinitionID != "order:1" || got.DefinitionVersion != 1 {
+		t.Fatalf("after a plain update: definition %q version %d, want order:1 version 1", got.DefinitionID, got.DefinitionVersion)
+	}
+
+	in.Version = 3
+	in.DefinitionID, in.DefinitionKey, in.DefinitionVersion = "invoice:2", "invoice", 2
+	tk := *want.Tokens[0]
+	tk.ElementID = "review2"
+	apply(t, s, &store.Change{Instance: &in, Migrated: true, PutTokens: []*store.Token{&tk}})
+	got = get(t, s, func(ctx context.Context, tx store.Tx) (*store.Instance, error) { return tx.GetInstance(ctx, "i1") })
+	if got.DefinitionID != "invoice:2" || got.DefinitionKey != "invoice" || got.DefinitionVersion != 2 || got.Version != 3 {
+		t.Fatalf("after a migration: %+v, want definition invoice:2 (invoice, version 2), version 3", got)
+	}
+	counts := get(t, s, func(ctx context.Context, tx store.Tx) (map[string]int, error) { return tx.CountTokens(ctx, "invoice:2") })
+	if counts["review2"] != 1 {
+		t.Fatalf("tokens of invoice:2: %v, want review2: 1", counts)
+	}
+	old := get(t, s, func(ctx context.Context, tx store.Tx) (map[string]int, error) { return tx.CountTokens(ctx, "order:1") })
+	if len(old) != 0 {
+		t.Fatalf("tokens of order:1 after the migration: %v, want none", old)
+	}
+	page := get(t, s, func(ctx context.Context, tx store.Tx) (*store.InstancePage, error) {
+		return tx.ListInstances(ctx, store.InstanceFilter{DefinitionID: "invoice:2"})
+	})
+	if len(page.Instances) != 1 || page.Instances[0].ID != "i1" {
+		t.Fatalf("instances of invoice:2: %+v, want i1", page.Instances)
+	}
+
+	// A stale migration conflicts like any update.
+	stale := in
+	stale.Version = 3
+	err := s.Write(t.Context(), func(tx store.Tx) error {
+		return tx.Apply(t.Context(), &store.Change{Instance: &stale, Migrated: true})
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale migration: %v, want ErrConflict", err)
+	}
+}

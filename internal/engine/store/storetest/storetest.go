@@ -47,6 +47,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Calls", testCalls},
 		{"ApplyCreateAndLoad", testApplyCreateAndLoad},
 		{"ApplyUpdate", testApplyUpdate},
+		{"ApplyMigrated", testApplyMigrated},
 		{"ApplyConflict", testApplyConflict},
 		{"ApplyCreateDuplicate", testApplyCreateDuplicate},
 		{"ApplyWithoutInstance", testApplyWithoutInstance},
