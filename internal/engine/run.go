@@ -82,6 +82,9 @@ type run struct {
 	// worker names the external worker whose outcome this command records (job events
 	// carry it as event.FieldWorker); "" for the engine's own handlers.
 	worker string
+	// migrated: the command moved the instance to another definition (migrate.go);
+	// flush tells the store (store.Change.Migrated).
+	migrated bool
 
 	// Conditions (catch.go): condDirty asks drain to check them; condVars are the
 	// variables changed and condArrived the tokens that reached conditional waits since
@@ -151,6 +154,13 @@ func (e *Engine) load(ctx context.Context, b *batch, instanceID string) (*run, e
 	if err != nil {
 		return nil, err
 	}
+	return e.runOf(ctx, b, p, agg)
+}
+
+// runOf makes the run of a loaded aggregate (b is nil for a run that only reads: a
+// migration check over many instances).
+func (e *Engine) runOf(ctx context.Context, b *batch, p *plan, agg *store.Aggregate) (*run, error) {
+	instanceID := agg.Instance.ID
 	r := e.newRun(ctx, b, p)
 	r.inst = agg.Instance
 	for _, t := range agg.Tokens {
@@ -214,7 +224,7 @@ func (r *run) flush() error {
 		r.wake = true
 	}
 	r.wake = r.wake || r.callWake
-	c := &store.Change{Instance: r.inst, Created: r.created, Events: r.events}
+	c := &store.Change{Instance: r.inst, Created: r.created, Migrated: r.migrated, Events: r.events}
 	r.inst.Version++
 	for id, t := range r.putTokens {
 		if !r.delTokens[id] {

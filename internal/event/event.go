@@ -25,7 +25,11 @@ const (
 	InstanceResumed   Type = "instance.resumed"
 	// InstanceModified: an operator moved tokens (Engine.Modify); written before the
 	// element events of the modification's steps.
-	InstanceModified  Type = "instance.modified"
+	InstanceModified Type = "instance.modified"
+	// InstanceMigrated: an operator moved the instance to another definition
+	// (Engine.Migrate); it carries the target definition, and the events of what the
+	// migration armed follow it.
+	InstanceMigrated  Type = "instance.migrated"
 	ElementEntered    Type = "element.entered"
 	ElementLeft       Type = "element.left"
 	ElementCancelled  Type = "element.cancelled"
