@@ -513,7 +513,9 @@ func testApplyMigrated(t *testing.T, s store.Store) {
 	if got.DefinitionID != "invoice:2" || got.DefinitionKey != "invoice" || got.DefinitionVersion != 2 || got.Version != 3 {
 		t.Fatalf("after a migration: %+v, want definition invoice:2 (invoice, version 2), version 3", got)
 	}
-	counts := get(t, s, func(ctx context.Context, tx store.Tx) (map[string]int, error) { return tx.CountTokens(ctx, "invoice:2") })
+	counts := get(t, s, func(ctx context.Context, tx store.Tx) (map[string]int, error) {
+		return tx.CountTokens(ctx, "invoice:2")
+	})
 	if counts["review2"] != 1 {
 		t.Fatalf("tokens of invoice:2: %v, want review2: 1", counts)
 	}
