@@ -6,15 +6,14 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/incidents"
 )
 
-// The engine has no bulk retry: a bulk retry is many RetryIncident commands, each its own
-// transaction, so one incident that cannot be retried (resolved meanwhile, instance
-// suspended) fails alone. They run BulkConcurrency at a time, which the engine's group
-// commit turns into few store transactions.
+// incident.retry-bulk runs the incident queue's bulk retry (incidents.Retry: one engine
+// command per incident, each failing alone) in audited chunks, BulkConcurrency at a
+// time, which the engine's group commit turns into few store transactions. (An
+// operation of kind incident.retry runs the same retry, stored and on every node.)
 
 func runRetryIncidents(ctx context.Context, s *Service, r *BulkRetryRequest, x *call) (any, error) {
 	if r.Retries < 0 {
@@ -27,7 +26,7 @@ func runRetryIncidents(ctx context.Context, s *Service, r *BulkRetryRequest, x *
 	res := &BulkRetryResult{RequestID: x.requestID, Matched: matched, Selected: len(ids)}
 	prog := Progress{RequestID: x.requestID, Command: x.verb, Total: len(ids)}
 	s.publishProgress(prog)
-	opts := engine.RetryOptions{Variables: r.Variables, Retries: r.Retries}
+	opts := incidents.RetryOptions{Variables: r.Variables, Retries: r.Retries}
 	var auditErr error
 	for start := 0; start < len(ids); start += s.opts.BulkChunkSize {
 		if ctx.Err() != nil {
@@ -46,7 +45,7 @@ func runRetryIncidents(ctx context.Context, s *Service, r *BulkRetryRequest, x *
 			s.log.Error("bulk retry stopped", "request_id", x.requestID, "err", auditErr)
 			break
 		}
-		errs := s.retryChunk(ctx, chunk, opts)
+		errs := incidents.Retry(ctx, s.e, chunk, opts, s.opts.BulkConcurrency)
 		for i, id := range chunk {
 			a := audit[i]
 			a.Result = "ok"
@@ -81,13 +80,6 @@ func runRetryIncidents(ctx context.Context, s *Service, r *BulkRetryRequest, x *
 		return nil, auditErr // nothing ran: the command failed as a whole
 	}
 	return res, nil
-}
-
-// retryChunk retries incidents, BulkConcurrency at a time; errs[i] is the outcome of ids[i].
-func (s *Service) retryChunk(ctx context.Context, ids []string, opts engine.RetryOptions) []error {
-	return incidents.Retry(ctx, ids, s.opts.BulkConcurrency, func(ctx context.Context, id string) error {
-		return s.e.RetryIncident(ctx, id, opts)
-	})
 }
 
 // selectIncidents resolves a bulk selection to incident ids, oldest first, and says how

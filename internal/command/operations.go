@@ -112,7 +112,10 @@ type ListOperationsRequest struct {
 }
 
 // OperationInfo describes an operation. For a running one the counts are counted from
-// its items now; FailingAgain is counted when the operation ends (incident.retry).
+// its items now. FailingAgain (incident.retry) is how many retried incidents have failed
+// again since (a new incident at the retried one's instance and element, opened after
+// the retry): operation.get counts it when asked (it stops past store.MaxFailingAgain,
+// 1,000), operation.list shows the count taken when the operation ended.
 type OperationInfo struct {
 	ID           string          `json:"id"`
 	Kind         string          `json:"kind"`
@@ -410,6 +413,10 @@ func runGetOperation(ctx context.Context, s *Service, r *OperationRequest, _ *ca
 			if counts, err = tx.CountOperationItems(ctx, op.ID); err != nil {
 				return err
 			}
+			op.Succeeded = counts[store.ItemOK]
+		}
+		if err := engine.FailingAgain(ctx, tx, op); err != nil {
+			return err
 		}
 		if r.Items {
 			items, err = tx.ListOperationItems(ctx, store.OperationItemFilter{OperationID: op.ID, State: r.ItemState,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/incidents"
 	"github.com/cockpit-engine/cockpit/internal/operation"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 )
@@ -16,7 +17,7 @@ import (
 func (v *env) startExecutor() *operation.Executor {
 	v.t.Helper()
 	x, err := operation.NewExecutor(operation.ExecutorOptions{Store: v.st, Clock: v.clock, Owner: "node-1",
-		Kinds: []operation.Kind{operation.RetryIncidents(v.e), operation.CancelInstances(v.e)}, Logger: slog.New(slog.DiscardHandler)})
+		Kinds: []operation.Kind{incidents.RetryOperation(v.e), operation.CancelInstances(v.e)}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		v.t.Fatal(err)
 	}
@@ -153,5 +154,58 @@ func TestOperationSelectionFilters(t *testing.T) {
 		_, err = v.client.CreateOperation(v.ctx, command.CreateOperationRequest{Meta: meta("ann"),
 			Kind: operation.KindCancelInstances, Instances: sel})
 		wantCode(t, err, command.CodeInvalidInput)
+	}
+}
+
+// TestFailingAgainOverNATS: operation.get says how many of a bulk retry's incidents have
+// failed again since the retry, while it runs and after; a later fix does not undo that
+// they did (both stores).
+func TestFailingAgainOverNATS(t *testing.T) {
+	t.Parallel()
+	for name, opts := range map[string][]envOption{"sqlite": nil, "postgres": {onPostgres()}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var x *operation.Executor
+			opts := append(opts, withServiceOptions(func(o *command.Options) { o.WakeOperations = func() { x.Wake() } }))
+			v := newEnv(t, opts...)
+			x = v.startExecutor()
+			var incs, instances []string
+			for range 3 {
+				in := v.startInstance("nodefault", map[string]any{"amount": 5})
+				instances = append(instances, in.ID)
+				incs = append(incs, v.openIncident(in.ID).ID)
+			}
+			get := func(id string) *command.OperationInfo {
+				got, err := v.client.GetOperation(v.ctx, command.OperationRequest{Meta: meta("ann"), OperationID: id})
+				noErr(t, err)
+				return got
+			}
+			// Nothing fixed: the retried gateway fails again at once.
+			op, err := v.client.CreateOperation(v.ctx, command.CreateOperationRequest{Meta: meta("ann"),
+				Kind: operation.KindRetryIncidents, IncidentIDs: incs[:2]})
+			noErr(t, err)
+			wait.For(t, "retry done", func() bool { return get(op.ID).State == store.OperationCompleted })
+			if got := get(op.ID); got.Succeeded != 2 || got.FailingAgain != 2 {
+				t.Fatalf("retry without a fix: %+v", got)
+			}
+			// The incidents that opened again, retried with a fix (later: "since" is by the
+			// time the retry resolved an incident): the new operation has none failing
+			// again; the first still says its two failed again since.
+			v.clock.Advance(time.Minute)
+			var again []string
+			for _, id := range instances[:2] {
+				again = append(again, v.openIncident(id).ID)
+			}
+			fix, err := v.client.CreateOperation(v.ctx, command.CreateOperationRequest{Meta: meta("ann"),
+				Kind: operation.KindRetryIncidents, IncidentIDs: append(again, incs[2]), Variables: map[string]any{"amount": 500}})
+			noErr(t, err)
+			wait.For(t, "fix done", func() bool { return get(fix.ID).State == store.OperationCompleted })
+			if got := get(fix.ID); got.Succeeded != 3 || got.FailingAgain != 0 {
+				t.Fatalf("retry with a fix: %+v", got)
+			}
+			if got := get(op.ID); got.FailingAgain != 2 {
+				t.Fatalf("first retry after the fix: %+v", got)
+			}
+		})
 	}
 }

@@ -22,8 +22,8 @@ const (
 
 // OperationDetail is an operation with a page of its items. The counts of a running
 // operation are counted from its items when read; FailingAgain is counted when read too
-// (for an incident.retry that is not running: retried steps fail again after the
-// operation ended).
+// (for an incident.retry, running or not: retried steps fail again during the operation
+// and after it ended).
 type OperationDetail struct {
 	Operation *store.Operation
 	Items     []*store.OperationItem
@@ -69,10 +69,9 @@ func (e *Engine) GetOperation(ctx context.Context, id string, items store.Operat
 			if d.Pending, err = liveCounts(ctx, tx, op); err != nil {
 				return nil, err
 			}
-		} else if op.Succeeded > 0 {
-			if op.FailingAgain, err = tx.CountFailingAgain(ctx, op.ID); err != nil {
-				return nil, err
-			}
+		}
+		if err := FailingAgain(ctx, tx, op); err != nil {
+			return nil, err
 		}
 		if items.Limit > 0 {
 			items.OperationID = id
@@ -82,6 +81,25 @@ func (e *Engine) GetOperation(ctx context.Context, id string, items store.Operat
 		}
 		return d, nil
 	})
+}
+
+// KindRetryIncidents is the kind of a bulk retry (operation.KindRetryIncidents): the
+// kind whose items can fail again.
+const KindRetryIncidents = "incident.retry"
+
+// FailingAgain counts, into op.FailingAgain, how many of a bulk retry's retried
+// incidents have failed again since (store.CountFailingAgain: bounded, indexed). Other
+// kinds, and a retry with nothing retried yet, are left as they are.
+func FailingAgain(ctx context.Context, tx store.Tx, op *store.Operation) error {
+	if op.Kind != KindRetryIncidents || op.Succeeded == 0 {
+		return nil
+	}
+	n, err := tx.CountFailingAgain(ctx, op.ID)
+	if err != nil {
+		return err
+	}
+	op.FailingAgain = n
+	return nil
 }
 
 // liveCounts puts a running operation's counts from its items into op and returns how

@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -327,33 +326,6 @@ func AddNote(ctx context.Context, st store.Store, fp, kind, text, actor string, 
 		return tx.InsertIncidentNote(ctx, &store.IncidentNote{ID: newID(), Fingerprint: fp, Kind: kind, Text: text,
 			Actor: actor, CreatedAt: at})
 	})
-}
-
-// RetryFunc retries one incident (the engine's RetryIncident with the caller's options).
-type RetryFunc func(ctx context.Context, incidentID string) error
-
-// Retry retries incidents, concurrency at a time (at least one), and returns each one's
-// outcome: errs[i] is ids[i]'s. It does not stop at a failure: each incident is its own
-// instance transaction and fails alone. Ids not run because ctx ended get ctx's error.
-func Retry(ctx context.Context, ids []string, concurrency int, retry RetryFunc) []error {
-	errs := make([]error, len(ids))
-	sem := make(chan struct{}, max(concurrency, 1))
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		if err := ctx.Err(); err != nil {
-			errs[i] = err
-			continue
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = retry(ctx, id)
-		}()
-	}
-	wg.Wait()
-	return errs
 }
 
 // Backfill fingerprints the incidents written before fingerprints existed, BackfillBatch

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/clock"
+	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/pgtest"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
@@ -161,20 +162,27 @@ func TestAssignAndNotes(t *testing.T) {
 	})
 }
 
+// retrier records the incidents it retried and fails "b".
+type retrier struct {
+	mu   sync.Mutex
+	seen map[string]engine.RetryOptions
+}
+
+func (r *retrier) RetryIncident(ctx context.Context, id string, o engine.RetryOptions) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen[id] = o
+	if id == "b" {
+		return errors.New("boom")
+	}
+	return nil
+}
+
 func TestRetry(t *testing.T) {
-	var mu sync.Mutex
-	seen := map[string]bool{}
-	errs := incidents.Retry(t.Context(), []string{"a", "b", "c"}, 2, func(ctx context.Context, id string) error {
-		mu.Lock()
-		defer mu.Unlock()
-		seen[id] = true
-		if id == "b" {
-			return errors.New("boom")
-		}
-		return nil
-	})
-	if errs[0] != nil || errs[1] == nil || errs[2] != nil || len(seen) != 3 {
-		t.Fatalf("errs %v seen %v", errs, seen)
+	r := &retrier{seen: map[string]engine.RetryOptions{}}
+	errs := incidents.Retry(t.Context(), r, []string{"a", "b", "c"}, incidents.RetryOptions{Retries: 2}, 2)
+	if errs[0] != nil || errs[1] == nil || errs[2] != nil || len(r.seen) != 3 || r.seen["c"].Retries != 2 {
+		t.Fatalf("errs %v seen %v", errs, r.seen)
 	}
 }
 

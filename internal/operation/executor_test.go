@@ -20,6 +20,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/event"
+	"github.com/cockpit-engine/cockpit/internal/incidents"
 	"github.com/cockpit-engine/cockpit/internal/operation"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 	"go.uber.org/goleak"
@@ -314,7 +315,7 @@ func TestRetryOperation(t *testing.T) {
 		}
 		// Nothing fixed: every retried incident fails again.
 		op := v.create(operation.KindRetryIncidents, operation.RetryParams{}, items[:2])
-		x := v.executor("node-a", operation.RetryIncidents(v.e))
+		x := v.executor("node-a", incidents.RetryOperation(v.e))
 		v.startX(x)
 		wait.For(t, "retry completed", func() bool { return v.op(op.ID).State == store.OperationCompleted })
 		if got := v.op(op.ID); got.Succeeded != 2 || got.FailingAgain != 2 {

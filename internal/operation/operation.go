@@ -33,7 +33,7 @@ import (
 
 // Kind names.
 const (
-	KindRetryIncidents  = "incident.retry"
+	KindRetryIncidents  = engine.KindRetryIncidents
 	KindCancelInstances = "instance.cancel"
 )
 
@@ -49,7 +49,8 @@ type Kind struct {
 	Run  func(ctx context.Context, op *store.Operation, it *store.OperationItem) error
 }
 
-// RetryParams are the parameters of a KindRetryIncidents operation.
+// RetryParams are the parameters of a KindRetryIncidents operation (the kind itself is
+// the incident queue's bulk retry, incidents.RetryOperation).
 type RetryParams struct {
 	Retries   int            `json:"retries,omitempty"`
 	Variables map[string]any `json:"variables,omitempty"`
@@ -59,17 +60,6 @@ type RetryParams struct {
 type CancelParams struct {
 	// Reason is recorded with each cancelled instance.
 	Reason string `json:"reason,omitempty"`
-}
-
-// RetryIncidents retries each item's incident (its Target).
-func RetryIncidents(e *engine.Engine) Kind {
-	return Kind{Name: KindRetryIncidents, Run: func(ctx context.Context, op *store.Operation, it *store.OperationItem) error {
-		var p RetryParams
-		if err := decode(op.Params, &p); err != nil {
-			return err
-		}
-		return e.RetryIncident(ctx, it.Target, engine.RetryOptions{Retries: p.Retries, Variables: p.Variables})
-	}}
 }
 
 // CancelInstances cancels each item's instance (its Target).
@@ -82,6 +72,10 @@ func CancelInstances(e *engine.Engine) Kind {
 		return e.CancelInstance(ctx, it.Target, p.Reason)
 	}}
 }
+
+// DecodeParams reads an operation's parameters into v (a kind's params type); empty
+// parameters leave v as it is.
+func DecodeParams(raw json.RawMessage, v any) error { return decode(raw, v) }
 
 func decode(raw json.RawMessage, v any) error {
 	if len(raw) == 0 || string(raw) == "null" {

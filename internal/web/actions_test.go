@@ -32,6 +32,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/incidents"
 	"github.com/cockpit-engine/cockpit/internal/operation"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 	"github.com/cockpit-engine/cockpit/internal/web"
@@ -110,7 +111,7 @@ func newActions(t *testing.T, cfg actionsConfig) *actions {
 	prefix := uniquePrefix()
 	// Bulk operations run on the executor, as on every serve node.
 	opx, err := operation.NewExecutor(operation.ExecutorOptions{Store: st, Clock: e.Clock(), Owner: "web-test",
-		Kinds: []operation.Kind{operation.RetryIncidents(e), operation.CancelInstances(e)}, Batch: 2,
+		Kinds: []operation.Kind{incidents.RetryOperation(e), operation.CancelInstances(e)}, Batch: 2,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/event"
+	"github.com/cockpit-engine/cockpit/internal/incidents"
 	"github.com/cockpit-engine/cockpit/internal/operation"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
@@ -105,7 +106,7 @@ func newStack(tb testing.TB, deploy func(e *engine.Engine) error) *stack {
 	})
 	// Bulk operations, throttled so that a browser sees them move.
 	opx, err := operation.NewExecutor(operation.ExecutorOptions{Store: st, Clock: s.e.Clock(), Owner: "browser-test",
-		Kinds: []operation.Kind{operation.RetryIncidents(s.e), operation.CancelInstances(s.e)}, Rate: 20, Batch: 4,
+		Kinds: []operation.Kind{incidents.RetryOperation(s.e), operation.CancelInstances(s.e)}, Rate: 20, Batch: 4,
 		Logger: log, OnProgress: command.OperationProgress(nc, prefix, log)})
 	if err != nil {
 		tb.Fatal(err)

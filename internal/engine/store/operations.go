@@ -40,6 +40,10 @@ const (
 // the same transaction must be undone.
 var ErrLostItem = errors.New("operation item no longer held")
 
+// MaxFailingAgain is where CountFailingAgain stops counting (one index probe per
+// succeeded item, and no page needs more than "1000+").
+const MaxFailingAgain = 1000
+
 // Operation is one bulk action.
 type Operation struct {
 	ID string
@@ -57,8 +61,10 @@ type Operation struct {
 	// Succeeded, Failed and Skipped are written when the operation ends; while it runs,
 	// CountOperationItems counts them.
 	Succeeded, Failed, Skipped int
-	// FailingAgain is how many of the items that succeeded failed again (a retried
-	// incident's element has a new open incident), as counted at CheckedAt.
+	// FailingAgain is how many of the items that succeeded failed again since (a new
+	// incident at a retried incident's place), as counted at CheckedAt (the reads of
+	// engine.GetOperation and operation.get count it again); above MaxFailingAgain it
+	// means "more than MaxFailingAgain".
 	FailingAgain int
 	CheckedAt    *time.Time
 	CreatedAt    time.Time
@@ -149,8 +155,11 @@ type OperationTx interface {
 	// included (their outcome is then refused). ErrNotFound when there is no such
 	// operation, ErrConflict when it is not running.
 	CancelOperation(ctx context.Context, id string, at time.Time) error
-	// CountFailingAgain counts the operation's succeeded items whose instance has an
-	// open incident at the item's element other than the item's target.
+	// CountFailingAgain counts the operation's succeeded items (of an incident.retry)
+	// whose place failed again: their instance has an incident at the item's element,
+	// other than the item's target, opened when or after the retry resolved the target
+	// (open or since resolved). It stops counting past MaxFailingAgain: a count above
+	// MaxFailingAgain reads "more than MaxFailingAgain".
 	CountFailingAgain(ctx context.Context, operationID string) (int, error)
 	// SetFailingAgain records a count of CountFailingAgain made at at.
 	SetFailingAgain(ctx context.Context, operationID string, n int, at time.Time) error

@@ -169,3 +169,11 @@ func itemClass(state string) string {
 	}
 	return "pill pill-active"
 }
+
+// failingAgainCount shows a failing-again count, which stops past store.MaxFailingAgain.
+func failingAgainCount(n int) string {
+	if n > store.MaxFailingAgain {
+		return itoa(store.MaxFailingAgain) + "+"
+	}
+	return itoa(n)
+}

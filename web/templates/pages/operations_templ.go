@@ -541,7 +541,7 @@ func Operation(p OperationProps) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		if p.Op.Kind == "incident.retry" && p.Op.State != "running" && p.Op.Succeeded > 0 {
+		if p.Op.Kind == "incident.retry" && p.Op.Succeeded > 0 {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 56, "<dt>Failing again</dt><dd data-testid=\"bulk-still-failing\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -552,9 +552,9 @@ func Operation(p OperationProps) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var26 string
-				templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(itoa(p.Op.FailingAgain))
+				templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(failingAgainCount(p.Op.FailingAgain))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/templates/pages/operations.templ`, Line: 114, Col: 62}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/templates/pages/operations.templ`, Line: 114, Col: 75}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var26))
 				if templ_7745c5c3_Err != nil {
@@ -589,7 +589,7 @@ func Operation(p OperationProps) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "<span class=\"muted\">· retried incidents with a new incident at the same place, counted now</span></dd>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "<span class=\"muted\">· retried incidents with a new incident at the same place since the retry, counted now</span></dd>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

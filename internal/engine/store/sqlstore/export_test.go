@@ -3,6 +3,7 @@ package sqlstore
 // Statements for the plan test (plan_test.go, package sqlstore_test).
 var (
 	CountTokensStmt           = countTokens
+	FailingAgainStmt          = failingAgain
 	ElementCountsStmt         = elementCounts
 	NextJobDueStmt            = nextJobDue
 	FindSubscriptionsStmt     = findSubscriptions

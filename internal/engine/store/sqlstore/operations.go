@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -51,11 +52,16 @@ var (
 	failed = (SELECT count(*) FROM operation_items WHERE operation_id = ? AND state = 'failed'),
 	skipped = (SELECT count(*) FROM operation_items WHERE operation_id = ? AND state = 'skipped')
 	WHERE id = ? AND state = 'running'`)
-	// failingAgain: a retried item whose place (instance, element) has an open incident
-	// other than the one retried (the incidents_instance index: an instance has few).
-	failingAgain = read(`SELECT count(*) FROM operation_items it WHERE it.operation_id = ? AND it.state = 'ok'
-	AND it.instance_id <> '' AND EXISTS (SELECT 1 FROM incidents i WHERE i.instance_id = it.instance_id
-		AND i.element_id = it.element_id AND i.state = 'open' AND i.id <> it.target)`)
+	// failingAgain: a retried item has failed again when an incident opened at its place
+	// (instance and element) after the retry: created when or after the retry resolved
+	// the item's incident (the same command may fail again at once, with the same time).
+	// One primary-key and one incidents_instance probe per succeeded item (an instance
+	// has few incidents), and the count stops past store.MaxFailingAgain.
+	failingAgain = read(`SELECT count(*) FROM (SELECT 1 FROM operation_items it JOIN incidents r ON r.id = it.target
+	WHERE it.operation_id = ? AND it.state = 'ok' AND it.instance_id <> ''
+	AND EXISTS (SELECT 1 FROM incidents i WHERE i.instance_id = it.instance_id AND i.element_id = it.element_id
+		AND i.id <> it.target AND i.created_at >= coalesce(r.resolved_at, it.done_at))
+	LIMIT ` + strconv.Itoa(store.MaxFailingAgain+1) + `) x`)
 	releaseItems    = write(`UPDATE operation_items SET owner = '', locked_until = NULL WHERE operation_id = ? AND owner = ? AND state = 'pending'`)
 	setFailingAgain = write(`UPDATE operations SET failing_again = ?, checked_at = ? WHERE id = ?`)
 )

@@ -52,6 +52,9 @@ func TestSQLitePlans(t *testing.T) {
 		{"NextJobDue", sqlstore.NextJobDueStmt.Text(d), nil, []string{"jobs USING INDEX jobs_runnable", "jobs USING INDEX jobs_locked"}},
 		{"FindSubscriptions", sqlstore.FindSubscriptionsStmt.Text(d), []any{"m", "k", "m"},
 			[]string{"subscriptions USING INDEX subscriptions_message", "subscriptions USING INDEX subscriptions_instance"}},
+		// One operation's succeeded items, each probing its incident and its instance's.
+		{"FailingAgain", sqlstore.FailingAgainStmt.Text(d), []any{"op"}, []string{"SEARCH it USING PRIMARY KEY (operation_id=?)",
+			"SEARCH r USING PRIMARY KEY (id=?)", "SEARCH i EXISTS USING INDEX incidents_instance (instance_id=?)"}},
 		{"DeleteStartJobs", sqlstore.DeleteStartJobsStmt.Text(d), []any{"k"}, []string{"jobs USING INDEX jobs_instance"}},
 	}
 	for _, c := range []struct {

@@ -178,49 +178,91 @@ func testOperationCancel(t *testing.T, s store.Store) {
 	}
 }
 
-// testOperationFailingAgain: a retried item fails again when its place has an open
-// incident other than the one retried.
+// testOperationFailingAgain: a retried item has failed again when its place (instance,
+// element) has an incident, other than the one retried, opened when or after the retry
+// resolved it; the count stops past store.MaxFailingAgain.
 func testOperationFailingAgain(t *testing.T, s store.Store) {
-	op := &store.Operation{ID: "op", Kind: "incident.retry", Actor: "ann", State: store.OperationRunning, Total: 3, CreatedAt: at(1)}
+	const big = store.MaxFailingAgain + 5
+	op := &store.Operation{ID: "op", Kind: "incident.retry", Actor: "ann", State: store.OperationRunning, Total: 5, CreatedAt: at(1)}
 	items := []*store.OperationItem{
 		{Target: "x1", InstanceID: "i1", ElementID: "pay"},
 		{Target: "x2", InstanceID: "i2", ElementID: "pay"},
 		{Target: "x3", InstanceID: "i3", ElementID: "pay"},
+		{Target: "x4", InstanceID: "i4", ElementID: "pay"},
+		{Target: "x5", InstanceID: "i5", ElementID: "pay"},
+	}
+	many := &store.Operation{ID: "many", Kind: "incident.retry", Actor: "ann", State: store.OperationRunning, Total: big, CreatedAt: at(1)}
+	var manyItems []*store.OperationItem
+	for i := range big {
+		manyItems = append(manyItems, &store.OperationItem{Target: fmt.Sprintf("m%d", i), InstanceID: fmt.Sprintf("mi%d", i), ElementID: "pay"})
 	}
 	write(t, s, func(ctx context.Context, tx store.Tx) error {
 		if err := tx.InsertOperation(ctx, op, items); err != nil {
 			return err
 		}
-		if _, err := tx.ClaimOperationItems(ctx, store.ClaimItems{OperationID: "op", Owner: "A", Now: at(2), Until: at(12), Limit: 3}); err != nil {
+		if err := tx.InsertOperation(ctx, many, manyItems); err != nil {
 			return err
 		}
-		for seq := range 3 {
-			if err := tx.FinishOperationItem(ctx, store.ItemOutcome{OperationID: "op", Seq: seq, Owner: "A", State: store.ItemOK, At: at(3)}); err != nil {
+		for _, o := range []struct {
+			id string
+			n  int
+		}{{"op", len(items)}, {"many", big}} {
+			if _, err := tx.ClaimOperationItems(ctx, store.ClaimItems{OperationID: o.id, Owner: "A", Now: at(2), Until: at(12), Limit: o.n}); err != nil {
 				return err
+			}
+			for seq := range o.n {
+				state := store.ItemOK
+				if o.id == "op" && seq == 4 {
+					state = store.ItemFailed
+				}
+				if err := tx.FinishOperationItem(ctx, store.ItemOutcome{OperationID: o.id, Seq: seq, Owner: "A", State: state, At: at(3)}); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
-	inc := func(id, instance, element, state string) *store.Incident {
-		return &store.Incident{ID: id, InstanceID: instance, TokenID: "t", ElementID: element, DefinitionKey: "order",
-			Type: store.IncidentFailedJob, Message: "m", State: state, CreatedAt: at(4)}
+	inc := func(id, instance, element string, created, resolved float64) *store.Incident {
+		in := &store.Incident{ID: id, InstanceID: instance, TokenID: "t", ElementID: element, DefinitionKey: "order",
+			Type: store.IncidentFailedJob, Message: "m", State: store.IncidentOpen, CreatedAt: at(created)}
+		if resolved > 0 {
+			in.State, in.ResolvedAt = store.IncidentResolved, ptr(at(resolved))
+		}
+		return in
 	}
-	apply(t, s, &store.Change{PutIncidents: []*store.Incident{
-		inc("x1", "i1", "pay", store.IncidentOpen),     // the retried incident itself (not failing again)
-		inc("y2", "i2", "pay", store.IncidentOpen),     // failing again
-		inc("y3", "i3", "ship", store.IncidentOpen),    // elsewhere: not this item's place
-		inc("z3", "i3", "pay", store.IncidentResolved), // resolved
-	}})
-	n := get(t, s, func(ctx context.Context, tx store.Tx) (*int, error) {
-		n, err := tx.CountFailingAgain(ctx, "op")
-		return &n, err
-	})
-	if *n != 1 {
-		t.Fatalf("CountFailingAgain = %d, want 1", *n)
+	incs := []*store.Incident{
+		inc("x1", "i1", "pay", 1, 3), // retried, nothing since
+		inc("y1", "i1", "pay", 2, 0), // open at the same place, but from before the retry (another token)
+		inc("x2", "i2", "pay", 1, 3),
+		inc("y2", "i2", "pay", 4, 0), // failing again
+		inc("x3", "i3", "pay", 1, 3),
+		inc("y3", "i3", "ship", 4, 0), // elsewhere: not this item's place
+		inc("x4", "i4", "pay", 1, 3),
+		inc("y4", "i4", "pay", 3, 5), // failed again in the retry's own command, resolved since: counts
+		inc("x5", "i5", "pay", 1, 0),
+		inc("y5", "i5", "pay", 4, 0), // the item failed: not counted
 	}
-	write(t, s, func(ctx context.Context, tx store.Tx) error { return tx.SetFailingAgain(ctx, "op", *n, at(5)) })
+	for i := range big {
+		incs = append(incs, inc(fmt.Sprintf("m%d", i), fmt.Sprintf("mi%d", i), "pay", 1, 3),
+			inc(fmt.Sprintf("n%d", i), fmt.Sprintf("mi%d", i), "pay", 4, 0))
+	}
+	apply(t, s, &store.Change{PutIncidents: incs})
+	count := func(id string) int {
+		return *get(t, s, func(ctx context.Context, tx store.Tx) (*int, error) {
+			n, err := tx.CountFailingAgain(ctx, id)
+			return &n, err
+		})
+	}
+	n := count("op")
+	if n != 2 {
+		t.Fatalf("CountFailingAgain = %d, want 2", n)
+	}
+	if got := count("many"); got != store.MaxFailingAgain+1 {
+		t.Fatalf("CountFailingAgain of %d failing again = %d, want it to stop at %d", big, got, store.MaxFailingAgain+1)
+	}
+	write(t, s, func(ctx context.Context, tx store.Tx) error { return tx.SetFailingAgain(ctx, "op", n, at(5)) })
 	got := get(t, s, func(ctx context.Context, tx store.Tx) (*store.Operation, error) { return tx.GetOperation(ctx, "op") })
-	if got.FailingAgain != 1 || got.CheckedAt == nil || !got.CheckedAt.Equal(at(5)) {
+	if got.FailingAgain != 2 || got.CheckedAt == nil || !got.CheckedAt.Equal(at(5)) {
 		t.Fatalf("after SetFailingAgain: %+v", got)
 	}
 }
