@@ -68,6 +68,80 @@ func incident(id, el, msg string, at time.Time) *store.Incident {
 		Type: store.IncidentFailedJob, Message: msg, State: store.IncidentOpen, CreatedAt: at}
 }
 
+// TestGroupsByGroupFields: a filter on what a fingerprint determines (process, element,
+// type, error code) is checked on the groups' records, and the groups it keeps count
+// every incident of theirs that the rest of the filter (state, message, age) selects,
+// resolved ones as well as open ones.
+func TestGroupsByGroupFields(t *testing.T) {
+	onStores(t, func(t *testing.T, open func() store.Store) {
+		st := open()
+		var list []*store.Incident
+		for i := range 40 {
+			el := []string{"charge", "ship"}[i%2]
+			msg := []string{"order %d declined", "gateway timed out after %d ms"}[i/2%2]
+			in := incident(fmt.Sprintf("g%03d", i), el, fmt.Sprintf(msg, i), t0.Add(time.Duration(i)*time.Second))
+			if i%5 == 0 {
+				in.Type, in.Message = store.IncidentUnhandledError, fmt.Sprintf(`error "E%d" thrown by charge was not caught`, i%2)
+			}
+			list = append(list, in)
+		}
+		putIncidents(t, st, list...)
+		// Resolve the first ten (their groups' records stay).
+		var resolved []*store.Incident
+		for _, in := range list[:10] {
+			r := *in
+			at := in.CreatedAt.Add(time.Minute)
+			r.State, r.ResolvedAt = store.IncidentResolved, &at
+			resolved = append(resolved, &r)
+		}
+		putIncidents(t, st, resolved...)
+		ctx := t.Context()
+		now := t0.Add(time.Hour)
+		count := func(f incidents.Filter) (groups, total int) {
+			t.Helper()
+			gs, _, err := incidents.Groups(ctx, st, f, now, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range gs {
+				total += g.Count
+				if g.Sample == nil || (f.ElementID != "" && g.Sample.ElementID != f.ElementID) {
+					t.Errorf("%+v: group %s sample %+v", f, g.Fingerprint, g.Sample)
+				}
+			}
+			return len(gs), total
+		}
+		want := func(f incidents.Filter, keep func(in *store.Incident) bool) {
+			t.Helper()
+			n := 0
+			for i, in := range list {
+				state := store.IncidentOpen
+				if i < 10 {
+					state = store.IncidentResolved
+				}
+				if state == f.State && keep(in) {
+					n++
+				}
+			}
+			if _, total := count(f); total != n {
+				t.Errorf("%+v: groups count %d incidents, want %d", f, total, n)
+			}
+		}
+		for _, state := range []string{store.IncidentOpen, store.IncidentResolved} {
+			want(incidents.Filter{State: state, ElementID: "ship"}, func(in *store.Incident) bool { return in.ElementID == "ship" })
+			want(incidents.Filter{State: state, DefinitionKey: "order", Type: store.IncidentFailedJob},
+				func(in *store.Incident) bool { return in.Type == store.IncidentFailedJob })
+			want(incidents.Filter{State: state, DefinitionKey: "other"}, func(*store.Incident) bool { return false })
+			want(incidents.Filter{State: state, ElementID: "charge", MessageContains: "timed out"}, func(in *store.Incident) bool {
+				return in.ElementID == "charge" && in.Type == store.IncidentFailedJob && in.Message[0] == 'g'
+			})
+		}
+		if g, total := count(incidents.Filter{State: store.IncidentOpen, Type: store.IncidentUnhandledError, ErrorCode: "E1"}); g != 1 || total != 3 {
+			t.Errorf("error code E1: %d groups of %d incidents, want 1 of 3", g, total)
+		}
+	})
+}
+
 // TestSelectIsComplete: more incidents than one store page are all selected, a bound is
 // explicit and Matched counts past it, and groups count every incident.
 func TestSelectIsComplete(t *testing.T) {

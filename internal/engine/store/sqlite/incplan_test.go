@@ -11,8 +11,9 @@ import (
 )
 
 // TestIncidentQueuePlans: the incident queue's grouping reads an index range of the open
-// (or resolved) incidents, covering, never the whole table; a group's page is an index
-// range in the page's order.
+// (or resolved) incidents, covering, never the whole table, and with a filter on what a
+// fingerprint determines only the ranges of the matching fingerprints; a group's page is
+// an index range in the page's order.
 func TestIncidentQueuePlans(t *testing.T) {
 	t.Parallel()
 	s, err := Open(t.Context(), Options{Path: filepath.Join(t.TempDir(), "plan.db")})
@@ -26,8 +27,12 @@ func TestIncidentQueuePlans(t *testing.T) {
 		group, page, pageNo string
 	}{
 		{"open", store.IncidentQuery{State: "open"}, "COVERING INDEX incidents_fingerprint (state=?)", "incidents USING INDEX", ""},
+		// The conditions a fingerprint determines pick the groups first: the grouping reads
+		// their index ranges, and looks up only the rows the message test needs.
 		{"filtered", store.IncidentQuery{State: "open", DefinitionKey: "order", Type: "failedJob", MessageContains: "declined",
-			CreatedBefore: time.Now()}, "INDEX incidents_definition", "INDEX incidents_definition", ""},
+			CreatedBefore: time.Now()}, "INDEX incidents_fingerprint (state=? AND fingerprint=? AND created_at<?)", "INDEX incidents_definition", ""},
+		{"by group", store.IncidentQuery{State: "resolved", DefinitionKey: "order", ElementID: "pay", Type: "failedJob", ErrorCode: "E"},
+			"COVERING INDEX incidents_fingerprint (state=? AND fingerprint=?)", "INDEX incidents_definition", ""},
 		{"fingerprint", store.IncidentQuery{State: "open", Fingerprint: "f"}, "COVERING INDEX incidents_fingerprint (state=? AND fingerprint=?)",
 			"INDEX incidents_fingerprint (state=? AND fingerprint=?)", "TEMP B-TREE"},
 	} {

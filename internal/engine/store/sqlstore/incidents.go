@@ -107,9 +107,31 @@ func likeEscape(s string) string {
 }
 
 // incidentWhere adds the conditions of q to b (columns of incidents, unqualified).
-func incidentWhere(d *Dialect, b *Query, q store.IncidentQuery) {
+//
+// byGroup asks for the conditions on what a fingerprint determines (process, element,
+// type, error code) to be checked on the groups' records instead of on each incident:
+// the grouping then reads the index ranges of the matching fingerprints
+// (incidents_fingerprint, covering) and never looks up an incident row for them, where a
+// test of the incident's own columns looked up every incident of the state (a hundred
+// thousand resolved ones on a large store). A fingerprint's incidents share its process,
+// element, type and error code, and its record is written with its first incident; an
+// incident not fingerprinted yet (Backfill does it at start) has no record and is left
+// out of such a filter.
+func incidentWhere(d *Dialect, b *Query, q store.IncidentQuery, byGroup bool) {
 	if q.State != "" {
 		b.And(`state = ?`, q.State)
+	}
+	if byGroup && (q.DefinitionKey != "" || q.ElementID != "" || q.Type != "" || q.ErrorCode != "") {
+		var conds []string
+		var args []any
+		for _, c := range []struct{ col, v string }{{"definition_key", q.DefinitionKey}, {"element_id", q.ElementID},
+			{"type", q.Type}, {"error_code", q.ErrorCode}} {
+			if c.v != "" {
+				conds, args = append(conds, c.col+` = ?`), append(args, c.v)
+			}
+		}
+		b.And(`fingerprint IN (SELECT fingerprint FROM incident_groups WHERE `+strings.Join(conds, ` AND `)+`)`, args...)
+		q.DefinitionKey, q.ElementID, q.Type, q.ErrorCode = "", "", "", ""
 	}
 	if q.DefinitionKey != "" {
 		b.And(`definition_key = ?`, q.DefinitionKey)
@@ -162,7 +184,7 @@ func (q *Queries) QueueIncidents(ctx context.Context, f store.IncidentQuery, aft
 // QueueIncidentsQuery is QueueIncidents's statement.
 func QueueIncidentsQuery(d *Dialect, f store.IncidentQuery, after store.IncidentCursor, limit int) *Query {
 	b := NewQuery(d, `SELECT `+QueueIncidentCols+` FROM incidents`)
-	incidentWhere(d, b, f)
+	incidentWhere(d, b, f, false)
 	if after.ID != "" {
 		at := d.Time(after.CreatedAt)
 		b.And(`(created_at > ? OR (created_at = ? AND id > ?))`, at, at, after.ID)
@@ -214,7 +236,7 @@ func GroupIncidentsQuery(d *Dialect, f store.IncidentQuery, limit int) *Query {
 	b := NewQuery(d, `SELECT a.fp, a.n, a.first_at, a.last_at, a.newest, g.fingerprint, `+prefixed("g.", IncidentGroupCols[len("fingerprint, "):])+`
 	FROM (SELECT fingerprint AS fp, count(*) AS n, min(created_at) AS first_at, max(created_at) AS last_at, max(id) AS newest
 	FROM incidents`)
-	incidentWhere(d, b, f)
+	incidentWhere(d, b, f, true)
 	b.Tail(` GROUP BY fingerprint ORDER BY max(created_at) DESC, fingerprint LIMIT ?) a
 	LEFT JOIN incident_groups g ON g.fingerprint = a.fp ORDER BY a.last_at DESC, a.fp`, int64(limit))
 	return b
