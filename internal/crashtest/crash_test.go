@@ -33,6 +33,9 @@ const (
 	// With these set the node also runs the outbox relay (TestRelayFailover).
 	envNATS   = "COCKPIT_CRASH_NATS"
 	envPrefix = "COCKPIT_CRASH_PREFIX"
+	// With this set (items per second) the node runs no job handler and works off bulk
+	// operations instead (TestKillDuringOperation).
+	envOps = "COCKPIT_CRASH_OPERATION_RATE"
 )
 
 // The nodes' settings: a short lock so that jobs of killed nodes come back quickly.
@@ -102,6 +105,9 @@ func runNode(name string) int {
 	if err != nil {
 		log.Error("new engine", "err", err)
 		return 1
+	}
+	if rate := os.Getenv(envOps); rate != "" {
+		return runOperations(ctx, log, st, e, name, rate)
 	}
 	insert := fmt.Sprintf(`INSERT INTO %s.crash_runs (job_key, node, attempt) VALUES ($1, $2, $3)`, pgx.Identifier{schema}.Sanitize())
 	for _, typ := range bench.JobTypes {
