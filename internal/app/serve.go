@@ -314,7 +314,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	// Bulk operations (package operation): every node works off the stored operations'
 	// items; started after the engine, stopped (deferred) before it.
 	opx, err := operation.NewExecutor(operation.ExecutorOptions{Store: st, Clock: e.Clock(), Owner: nodeID,
-		Kinds: []operation.Kind{incidents.RetryOperation(e), operation.CancelInstances(e), operation.ModifyInstances(e)}, Rate: cfg.OperationRate,
+		Kinds: []operation.Kind{incidents.RetryOperation(e), operation.CancelInstances(e), operation.ModifyInstances(e), operation.MigrateInstances(e)}, Rate: cfg.OperationRate,
 		Concurrency: cfg.OperationConcurrency, Logger: log, OnProgress: commandsvc.OperationProgress(nr.nc, cfg.NATS.Prefix, log)})
 	if err != nil {
 		return err

@@ -488,6 +488,11 @@ func (e *Engine) migrate(ctx context.Context, instanceID string, mp MigrationPla
 			return false, errPreview
 		}
 		res.Applied = true
+		// A bulk operation's item outcome commits with the migration (WithRecord).
+		if err := writeRecord(ctx, b); err != nil {
+			res = nil
+			return false, err
+		}
 		return r.wake, nil
 	})
 	if preview && errors.Is(err, errPreview) && res != nil {

@@ -53,6 +53,43 @@ func BenchmarkBulkCancel(b *testing.B) {
 	})
 }
 
+// BenchmarkBulkMigrate measures a bulk migration of 10,000 running instances (each
+// waiting at a user task) from version 1 of a process to version 2, which adds a
+// boundary timer on the task (each migration arms it), beside the reference flow (see
+// benchBulk).
+//
+//	go test -run '^$' -bench BulkMigrate -benchtime 1x ./internal/operation/
+func BenchmarkBulkMigrate(b *testing.B) {
+	benchBulk(b, bulkCase{
+		Kind:   operation.MigrateInstances,
+		Deploy: map[string]string{"wait.bpmn": waitFlow},
+		Targets: func(ctx context.Context, e *engine.Engine, n int) ([]*store.OperationItem, json.RawMessage, error) {
+			ids, err := startInstances(ctx, e, "wait", n)
+			if err != nil {
+				return nil, nil, err
+			}
+			v1, err := e.ListDefinitions(ctx, store.DefinitionFilter{Key: "wait", LatestOnly: true})
+			if err != nil || len(v1) != 1 {
+				return nil, nil, fmt.Errorf("version 1 of wait: %v", err)
+			}
+			v2, err := e.Deploy(ctx, "wait.bpmn", []byte(waitFlowV2))
+			if err != nil {
+				return nil, nil, err
+			}
+			prop, err := e.ProposeMigration(ctx, v1[0].ID, v2.Processes[0].Definition.ID)
+			if err != nil {
+				return nil, nil, err
+			}
+			items := make([]*store.OperationItem, len(ids))
+			for i, id := range ids {
+				items[i] = &store.OperationItem{Target: id, InstanceID: id, DefinitionKey: "wait", ElementID: "task"}
+			}
+			params, err := json.Marshal(operation.MigrateParams{Plan: prop.Plan})
+			return items, params, err
+		},
+	})
+}
+
 // bulkCase is a bulk operation for benchBulk: its kind, what its targets need deployed,
 // and how to make its targets (on the started engine, before the reference flow runs).
 // A migration or modification benchmark passes its own.
@@ -228,6 +265,23 @@ const waitFlow = `<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task" />
     <bpmn:userTask id="task" />
     <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end" />
+    <bpmn:endEvent id="end" />
+  </bpmn:process>
+</bpmn:definitions>
+`
+
+// waitFlowV2 is the wait flow's second version: a boundary timer on its task.
+const waitFlowV2 = `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="https://cockpit.dev/bench">
+  <bpmn:process id="wait" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task" />
+    <bpmn:userTask id="task" />
+    <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end" />
+    <bpmn:boundaryEvent id="late" attachedToRef="task">
+      <bpmn:timerEventDefinition><bpmn:timeDuration>P1D</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f3" sourceRef="late" targetRef="end" />
     <bpmn:endEvent id="end" />
   </bpmn:process>
 </bpmn:definitions>
