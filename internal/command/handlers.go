@@ -88,7 +88,7 @@ func endpoints() []endpoint {
 		bind(VerbAssignIncidents, runAssignIncidents),
 		bind(VerbUnassignIncidents, runUnassignIncidents),
 		bind(VerbNoteIncidents, runNoteIncidents),
-	}, editEndpoints()...)
+	}, append(editEndpoints(), migrationEndpoints()...)...)
 }
 
 func required(field, value string) error {

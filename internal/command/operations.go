@@ -80,6 +80,10 @@ type CreateOperationRequest struct {
 	// Steps are an instance.modify's (engine.ModifyStep, by element: no tokenId or
 	// scopeId), run on each instance as one modification.
 	Steps []engine.ModifyStep `json:"steps,omitempty"`
+	// Plan is an instance.migrate's (engine.MigrationPlan): it selects InstanceIDs, or
+	// Instances (held to the plan's source), or, with neither, every running instance of
+	// the plan's source; Max defaults to MaxOperationItems for it.
+	Plan *engine.MigrationPlan `json:"plan,omitempty"`
 	// Selection describes the selection for people (the filter a list of ids came from),
 	// at most MaxSelectionBytes; the service describes it when absent.
 	Selection string `json:"selection,omitempty"`
@@ -174,7 +178,7 @@ func runCreateOperation(ctx context.Context, s *Service, r *CreateOperationReque
 	)
 	switch r.Kind {
 	case operation.KindRetryIncidents:
-		if r.InstanceIDs != nil || r.Instances != nil || r.Steps != nil {
+		if r.InstanceIDs != nil || r.Instances != nil || r.Steps != nil || r.Plan != nil {
 			return nil, errorf(CodeInvalidInput, "an incident.retry selects incidents (give \"incidentIds\" or \"incidents\") and takes no steps")
 		}
 		if r.Retries < 0 {
@@ -184,15 +188,20 @@ func runCreateOperation(ctx context.Context, s *Service, r *CreateOperationReque
 		params = operation.RetryParams{Retries: r.Retries, Variables: r.Variables}
 	case operation.KindModifyInstances:
 		items, selection, params, _, err = s.modifyItems(ctx, r, limit)
+	case operation.KindMigrateInstances:
+		if r.Max == 0 {
+			limit = MaxOperationItems
+		}
+		items, selection, params, err = s.migrateItems(ctx, r, limit)
 	case operation.KindCancelInstances:
-		if r.IncidentIDs != nil || r.Incidents != nil || r.Retries != 0 || r.Variables != nil || r.Steps != nil {
+		if r.IncidentIDs != nil || r.Incidents != nil || r.Retries != 0 || r.Variables != nil || r.Steps != nil || r.Plan != nil {
 			return nil, errorf(CodeInvalidInput, "an instance.cancel selects instances (\"instanceIds\" or \"instances\") and takes no retries or variables")
 		}
 		items, selection, err = s.instanceItems(ctx, r, limit)
 		params = operation.CancelParams{Reason: r.Reason}
 	default:
-		return nil, errorf(CodeInvalidInput, "field \"kind\": %q is not one of %q, %q, %q", r.Kind,
-			operation.KindRetryIncidents, operation.KindCancelInstances, operation.KindModifyInstances)
+		return nil, errorf(CodeInvalidInput, "field \"kind\": %q is not one of %q, %q, %q, %q", r.Kind,
+			operation.KindRetryIncidents, operation.KindCancelInstances, operation.KindModifyInstances, operation.KindMigrateInstances)
 	}
 	if err != nil {
 		return nil, err

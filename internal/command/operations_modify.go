@@ -71,7 +71,7 @@ func (c *Client) PreviewOperation(ctx context.Context, req PreviewOperationReque
 // refusing a selection of several definitions and steps that the model cannot take.
 func (s *Service) modifyItems(ctx context.Context, r *CreateOperationRequest, limit int) ([]*store.OperationItem, string, operation.ModifyParams, *store.Definition, error) {
 	p := operation.ModifyParams{Steps: r.Steps, Variables: r.Variables}
-	if r.IncidentIDs != nil || r.Incidents != nil || r.Retries != 0 {
+	if r.IncidentIDs != nil || r.Incidents != nil || r.Retries != 0 || r.Plan != nil {
 		return nil, "", p, nil, errorf(CodeInvalidInput, "an instance.modify selects instances (\"instanceIds\" or \"instances\") and takes no retries")
 	}
 	if len(r.Steps) == 0 {

@@ -48,6 +48,7 @@ var Verbs = []string{
 	VerbCreateOperation, VerbGetOperation, VerbListOperations, VerbCancelOperation, VerbPreviewOperation,
 	VerbAssignIncidents, VerbUnassignIncidents, VerbNoteIncidents,
 	VerbDeleteVariable, VerbRenameVariable, VerbClaimTask, VerbUnclaimTask, VerbAssignTask,
+	VerbMigrateInstance, VerbPreviewMigrate, VerbProposeMigration, VerbPreviewMigration,
 }
 
 // DefaultPrefix is the first subject token of commands and events.
