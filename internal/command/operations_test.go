@@ -3,6 +3,7 @@ package command_test
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -205,6 +206,52 @@ func TestFailingAgainOverNATS(t *testing.T) {
 			}
 			if got := get(op.ID); got.FailingAgain != 2 {
 				t.Fatalf("first retry after the fix: %+v", got)
+			}
+		})
+	}
+}
+
+// TestInstanceAuditEntries: an instance's audit entries (AuditFilter.Instance, the
+// instance page's card) hold the commands about it whatever their target: its own
+// (cancel), an incident's retry, a task's completion, and the items of operations
+// (both stores).
+func TestInstanceAuditEntries(t *testing.T) {
+	t.Parallel()
+	for name, opts := range map[string][]envOption{"sqlite": nil, "postgres": {onPostgres()}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var x *operation.Executor
+			opts := append(opts, withServiceOptions(func(o *command.Options) { o.WakeOperations = func() { x.Wake() } }))
+			v := newEnv(t, opts...)
+			x = v.startExecutor()
+			failing := v.startInstance("nodefault", map[string]any{"amount": 5})
+			inc := v.openIncident(failing.ID)
+			_, err := v.client.RetryIncident(v.ctx, command.RetryIncidentRequest{Meta: meta("ann"), IncidentID: inc.ID})
+			noErr(t, err)
+			again := v.openIncident(failing.ID)
+			op, err := v.client.CreateOperation(v.ctx, command.CreateOperationRequest{Meta: meta("ann"),
+				Kind: operation.KindRetryIncidents, IncidentIDs: []string{again.ID}, Variables: map[string]any{"amount": 500}})
+			noErr(t, err)
+			wait.For(t, "retry operation done", func() bool { return v.state(failing.ID) == store.InstanceCompleted })
+
+			tasked := v.startInstance("usertask", nil)
+			task := v.openTask(tasked.ID)
+			_, err = v.client.CompleteTask(v.ctx, command.CompleteTaskRequest{Meta: meta("bob"), TaskID: task.ID})
+			noErr(t, err)
+
+			commands := func(id string) []string {
+				var out []string
+				for _, a := range v.audit(store.AuditFilter{Instance: id, Limit: 100}) {
+					out = append(out, a.Command+":"+a.Result)
+				}
+				return out
+			}
+			wait.For(t, "the operation item's entry", func() bool { return len(commands(failing.ID)) == 2 })
+			if got, want := commands(failing.ID), []string{operation.KindRetryIncidents + ":ok", command.VerbRetryIncident + ":ok"}; !slices.Equal(got, want) {
+				t.Errorf("entries of the retried instance %v, want %v (operation %s)", got, want, op.ID)
+			}
+			if got, want := commands(tasked.ID), []string{command.VerbCompleteTask + ":ok"}; !slices.Equal(got, want) {
+				t.Errorf("entries of the task's instance %v, want %v", got, want)
 			}
 		})
 	}

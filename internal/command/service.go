@@ -341,8 +341,32 @@ func (s *Service) execute(ep endpoint, req commandRequest, x *call) *reply {
 		rep = s.fail(x, err)
 	}
 	setResult(a, rep)
+	if err == nil {
+		a.InstanceID = instanceOf(res)
+	}
 	s.finishAudit(a)
 	return rep
+}
+
+// instanceOf names the instance a command's result is about (its InstanceID field, as
+// a retried incident's, a completed task's or a started instance's result has), so that
+// its audit row is listed on that instance's page; "" when it names none.
+func instanceOf(res any) string {
+	v := reflect.ValueOf(res)
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return ""
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return ""
+	}
+	f := v.FieldByName("InstanceID")
+	if !f.IsValid() || f.Kind() != reflect.String {
+		return ""
+	}
+	return f.String()
 }
 
 // run runs a command; a panic becomes an internal error instead of ending the process.

@@ -257,8 +257,9 @@ type Tx interface {
 	// Audit log of operator commands.
 	InsertAudit(ctx context.Context, a *AuditEntry) error
 	// UpdateAudit sets the Result, Error and Request of the audit row a.ID (a command's
-	// row written with AuditStarted before it ran gets its result); ErrNotFound when
-	// there is no such row.
+	// row written with AuditStarted before it ran gets its result), and its InstanceID
+	// when a.InstanceID is set (a command learns its instance as it runs: a retried
+	// incident's, a completed task's); ErrNotFound when there is no such row.
 	UpdateAudit(ctx context.Context, a *AuditEntry) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
 

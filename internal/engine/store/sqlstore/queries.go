@@ -422,7 +422,8 @@ var (
 		return `INSERT INTO audit (` + AuditCols + `) VALUES (?, ?, ?, ?, ?, ?, ` + d.jsonParam() + `, ?, ?, ?)`
 	})
 	updateAudit = writef(func(d *Dialect) string {
-		return `UPDATE audit SET result = ?, error = ?, request = ` + d.jsonParam() + ` WHERE id = ?`
+		return `UPDATE audit SET result = ?, error = ?, request = ` + d.jsonParam() + `,
+		instance_id = CASE WHEN ? = '' THEN instance_id ELSE ? END WHERE id = ?`
 	})
 )
 
@@ -553,7 +554,7 @@ func (q *Queries) UpdateAudit(ctx context.Context, a *store.AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("update audit %q: request: %w", a.ID, err)
 	}
-	return q.execOne(ctx, fmt.Sprintf("update audit %q", a.ID), q.static(updateAudit, a.Result, a.Error, req, a.ID))
+	return q.execOne(ctx, fmt.Sprintf("update audit %q", a.ID), q.static(updateAudit, a.Result, a.Error, req, a.InstanceID, a.InstanceID, a.ID))
 }
 
 // ListAudit lists audit entries, newest first.
