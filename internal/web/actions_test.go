@@ -111,7 +111,8 @@ func newActions(t *testing.T, cfg actionsConfig) *actions {
 	prefix := uniquePrefix()
 	// Bulk operations run on the executor, as on every serve node.
 	opx, err := operation.NewExecutor(operation.ExecutorOptions{Store: st, Clock: e.Clock(), Owner: "web-test",
-		Kinds: []operation.Kind{incidents.RetryOperation(e), operation.CancelInstances(e)}, Batch: 2,
+		Kinds: []operation.Kind{incidents.RetryOperation(e), operation.CancelInstances(e), operation.ModifyInstances(e),
+			operation.MigrateInstances(e)}, Batch: 2,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

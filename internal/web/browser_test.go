@@ -106,7 +106,8 @@ func newStack(tb testing.TB, deploy func(e *engine.Engine) error) *stack {
 	})
 	// Bulk operations, throttled so that a browser sees them move.
 	opx, err := operation.NewExecutor(operation.ExecutorOptions{Store: st, Clock: s.e.Clock(), Owner: "browser-test",
-		Kinds: []operation.Kind{incidents.RetryOperation(s.e), operation.CancelInstances(s.e)}, Rate: 20, Batch: 4,
+		Kinds: []operation.Kind{incidents.RetryOperation(s.e), operation.CancelInstances(s.e), operation.ModifyInstances(s.e),
+			operation.MigrateInstances(s.e)}, Rate: 20, Batch: 4,
 		Logger: log, OnProgress: command.OperationProgress(nc, prefix, log)})
 	if err != nil {
 		tb.Fatal(err)

@@ -280,6 +280,7 @@ func (s *server) operationPage(c echo.Context) error {
 	if d.Operation.FailingAgain > 0 {
 		p.FailingAgainHref = failingAgainHref(p.Items)
 	}
+	p.Details = s.operationDetails(c.Request().Context(), d.Operation)
 	return s.render(c, http.StatusOK, page{Title: "Operation", Nav: layout.NavOperations}, pages.Operation(p))
 }
 

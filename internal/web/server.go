@@ -49,6 +49,9 @@ type CommandClient interface {
 	RenameVariable(ctx context.Context, req command.VariableRequest) (*command.VariableResult, error)
 	ModifyInstance(ctx context.Context, req command.ModifyInstanceRequest) (*command.ModifyInstanceResult, error)
 	PreviewModify(ctx context.Context, req command.ModifyInstanceRequest) (*command.ModifyInstanceResult, error)
+	// Migration (migrate.go).
+	ProposeMigration(ctx context.Context, req command.ProposeMigrationRequest) (*command.MigrationProposal, error)
+	PreviewMigration(ctx context.Context, req command.PreviewMigrationRequest) (*command.MigrationPreview, error)
 	// Operations: bulk actions the engine nodes run (operations.go).
 	CreateOperation(ctx context.Context, req command.CreateOperationRequest) (*command.OperationInfo, error)
 	CancelOperation(ctx context.Context, req command.OperationRequest) (*command.OperationInfo, error)
@@ -237,6 +240,9 @@ func (s *server) routes(e *echo.Echo) {
 	// Instance modification (modify.go): composed and previewed by GET, applied by POST.
 	e.GET("/instances/:id/modify", s.modifyPage)
 	e.POST("/instances/:id/modify", s.applyModify)
+	// Migration (migrate.go): a version's instances to another version, as an operation.
+	e.GET("/processes/:key/migrate", s.migratePage)
+	e.POST("/processes/:key/migrate", s.applyMigrate)
 	e.POST("/instances/retry-incidents", s.retryInstances)
 	e.POST("/instances/bulk", s.bulkInstances)
 	e.GET("/incidents/:id/retry", s.retryForm)

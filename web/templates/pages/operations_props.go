@@ -32,6 +32,14 @@ type OperationProps struct {
 	Next      int
 	// FailingAgainHref lists the instances of the retried incidents that fail again.
 	FailingAgainHref string
+	// Details describe what the operation does to each item beyond its kind (a
+	// migration's versions and mapping, a modification's steps).
+	Details []OperationDetail
+}
+
+// OperationDetail is one line of an operation's parameters.
+type OperationDetail struct {
+	Label, Value, TestID string
 }
 
 // AuditProps is the audit page: the operator log with its filters.
