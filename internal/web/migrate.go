@@ -32,8 +32,12 @@ import (
 // a reason: operation.create of kind instance.migrate resolves the selection then (the
 // items are fixed at that confirmation) and the operation page shows the progress.
 
-// migrateSample is how many migratable instances the preview shows in full.
-const migrateSample = 3
+// migrateSample is how many migratable instances the preview shows in full;
+// migrateExamples how many example instances a refusal reason links.
+const (
+	migrateSample   = 3
+	migrateExamples = 5
+)
 
 // migrateQueryKeys are the page's own parameters beside the instance filter's.
 var migrateQueryKeys = []string{"version", "target", "instance", "map"}
@@ -349,9 +353,6 @@ func (s *server) showMigrate(c echo.Context, p *migrateParams, edit func(*pages.
 		for _, u := range prop.Unmapped {
 			why[u.ElementID] = u.Reason
 		}
-		for _, a := range prop.Added {
-			mp.Added = append(mp.Added, optionLabel(tgtNames, a))
-		}
 	}
 	for _, el := range flowNodes(srcModel.Process(p.source.Key)) {
 		row := pages.MigrateRow{From: el.ID, Label: optionLabel(srcNames, el.ID), Kind: string(el.Kind), Tokens: counts[el.ID],
@@ -363,6 +364,16 @@ func (s *server) showMigrate(c echo.Context, p *migrateParams, edit func(*pages.
 			}
 		}
 		mp.Rows = append(mp.Rows, row)
+	}
+	// The target's flow nodes that nothing maps to (under the mapping shown).
+	into := map[string]bool{}
+	for _, to := range mapped {
+		into[to] = true
+	}
+	for _, o := range targets {
+		if !into[o.ID] {
+			mp.Added = append(mp.Added, o.Label)
+		}
 	}
 	mp.Edited = p.edited
 	if p.edited {
@@ -403,12 +414,18 @@ func migratePreview(res *command.MigrationPreview, src, tgt map[string]string) *
 	p := &pages.MigratePreview{Total: res.Total, Checked: res.Checked, Migratable: res.Migratable, Refused: res.Refused}
 	for _, r := range res.Reasons {
 		reason := pages.MigrateReason{Code: r.Code, Message: r.Message, Instances: r.Instances, Examples: r.Examples}
+		if len(reason.Examples) > migrateExamples {
+			reason.Examples, reason.More = reason.Examples[:migrateExamples], true
+		}
 		if r.ElementID != "" {
 			reason.Element = optionLabel(src, r.ElementID)
 		}
 		p.Reasons = append(p.Reasons, reason)
 	}
 	for _, smp := range res.Samples {
+		if smp.Error != "" && len(res.Reasons) > 0 {
+			continue // the reasons say it, with a count
+		}
 		ps := pages.MigrateSample{InstanceID: smp.InstanceID, Error: smp.Error}
 		if r := smp.Result; r != nil {
 			rows := func(label, testID string, rs []engine.MigratedRow) {
@@ -418,7 +435,7 @@ func migratePreview(res *command.MigrationPreview, src, tgt map[string]string) *
 					if m.To != m.From {
 						item += " → " + nameOrID(tgt, m.To)
 					}
-					if m.Kind != "" && m.Kind != m.From {
+					if m.Kind != "" && m.Kind != m.From && m.Kind != nameOrID(src, m.From) {
 						item += " · " + m.Kind
 					}
 					items = append(items, item)

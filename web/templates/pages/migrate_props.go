@@ -90,6 +90,8 @@ type MigrateReason struct {
 	Message   string
 	Instances int
 	Examples  []string
+	// More: there are more examples than Examples.
+	More bool
 }
 
 // MigrateSample is one previewed instance: the migration's effects, or its refusal.
