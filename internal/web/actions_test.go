@@ -52,14 +52,22 @@ type actionsConfig struct {
 	trustProxy bool
 	// engineStore, when set, wraps the store the engine (and so the command service) uses.
 	engineStore func(store.Store) store.Store
+	// open, when set, opens the store (one of testStores); default a SQLite file.
+	open func(t *testing.T) store.Store
 }
 
 func newActions(t *testing.T, cfg actionsConfig) *actions {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
+	var st store.Store
+	if cfg.open != nil {
+		st = cfg.open(t)
+	} else {
+		sq, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+		if err != nil {
+			t.Fatalf("open store: %v", err)
+		}
+		st = sq
 	}
 	var est store.Store = st
 	if cfg.engineStore != nil {

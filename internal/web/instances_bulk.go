@@ -47,7 +47,7 @@ func selectedInstances(form url.Values) ([]string, error) {
 	return ids, nil
 }
 
-// bulkInstances is POST /instances/bulk: the bulk bar's buttons (action=retry|cancel).
+// bulkInstances is POST /instances/bulk: the bulk bar's buttons (action=retry|cancel|modify).
 func (s *server) bulkInstances(c echo.Context) error {
 	cmds, err := s.commands()
 	if err != nil {
@@ -121,8 +121,18 @@ func (s *server) bulkInstances(c echo.Context) error {
 				pages.Confirm(cancelConfirm(form, ids, back)))
 		}
 		return s.cancelInstances(c, cmds, ids, back)
+	case "modify":
+		// The bulk modification page, composed by GET (modify_bulk.go): the checked rows
+		// by id, or the filter, which must name a process.
+		if all {
+			if f.DefinitionKey == "" {
+				return redirectFlash(c, back, "To modify all matching instances, filter the list to a process first: the steps name the elements of one process version.", true)
+			}
+			return c.Redirect(http.StatusSeeOther, modifyBulkHref(q, nil, ""))
+		}
+		return c.Redirect(http.StatusSeeOther, modifyBulkHref(url.Values{"id": ids}, nil, ""))
 	}
-	return badRequest("Unknown bulk action %q: use retry or cancel.", form.Get("action"))
+	return badRequest("Unknown bulk action %q: use retry, cancel or modify.", form.Get("action"))
 }
 
 // countRunning counts the running (active or suspended) instances a filter matches, up

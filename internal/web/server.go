@@ -55,6 +55,7 @@ type CommandClient interface {
 	// Operations: bulk actions the engine nodes run (operations.go).
 	CreateOperation(ctx context.Context, req command.CreateOperationRequest) (*command.OperationInfo, error)
 	CancelOperation(ctx context.Context, req command.OperationRequest) (*command.OperationInfo, error)
+	PreviewOperation(ctx context.Context, req command.PreviewOperationRequest) (*command.OperationPreview, error)
 	// Incident queue (incidents.go).
 	AssignIncidents(ctx context.Context, req command.IncidentGroupRequest) (*command.IncidentGroupResult, error)
 	UnassignIncidents(ctx context.Context, req command.IncidentGroupRequest) (*command.IncidentGroupResult, error)
@@ -243,6 +244,10 @@ func (s *server) routes(e *echo.Echo) {
 	// Migration (migrate.go): a version's instances to another version, as an operation.
 	e.GET("/processes/:key/migrate", s.migratePage)
 	e.POST("/processes/:key/migrate", s.applyMigrate)
+	// Bulk modification (modify_bulk.go): a static path, so echo's router prefers it to
+	// /instances/:id.
+	e.GET("/instances/modify", s.modifyBulkPage)
+	e.POST("/instances/modify", s.applyModifyBulk)
 	e.POST("/instances/retry-incidents", s.retryInstances)
 	e.POST("/instances/bulk", s.bulkInstances)
 	e.GET("/incidents/:id/retry", s.retryForm)

@@ -61,7 +61,7 @@ func filterFields(f InstanceFilterForm) []components.Hidden {
 	var out []components.Hidden
 	for _, kv := range [][2]string{{"state", f.State}, {"process", f.Process}, {"version", f.Version}, {"businessKey", f.BusinessKey},
 		{"var", f.VarName}, {"value", f.VarValue}, {"from", f.From}, {"to", f.To}, {"hasIncident", f.HasIncident}, {"waitingAt", f.WaitingAt},
-		{"stalled", f.Stalled}} {
+		{"stalled", f.Stalled}, {"parent", f.Parent}} {
 		if kv[1] != "" {
 			out = append(out, components.Hidden{Name: kv[0], Value: kv[1]})
 		}

@@ -15,4 +15,13 @@ func instancesCSVHref(f InstanceFilterForm) string {
 	return "/instances.csv?" + q.Encode()
 }
 
+// modifyAllHref is the bulk modification page for the list's filter.
+func modifyAllHref(f InstanceFilterForm) string {
+	q := url.Values{}
+	for _, h := range filterFields(f) {
+		q.Set(h.Name, h.Value)
+	}
+	return "/instances/modify?" + q.Encode()
+}
+
 func analyticsHref(key string) string { return processHref(key) + "/analytics" }

@@ -67,3 +67,32 @@ type ModifyEffect struct {
 	TestID string
 	Items  []string
 }
+
+// ModifyPickProps is the "Add a step" card of both modification pages.
+type ModifyPickProps struct {
+	// Action is the page the GET form goes to; Fields what it carries (the steps so
+	// far, the bulk page's selection).
+	Action string
+	Fields []components.Hidden
+	// Elements, Picked, PickedName, PickedError, AddError and TokensAt as in ModifyProps;
+	// PickedTokens stand at Picked TokensWhere ("there now", "there in the selection").
+	Elements     []ElementOption
+	Picked       string
+	PickedName   string
+	PickedTokens int
+	TokensWhere  string
+	PickedError  string
+	AddError     string
+	TokensAt     []ElementOption
+}
+
+// modifyPick is the single page's pick card.
+func modifyPick(p ModifyProps) ModifyPickProps {
+	fields := make([]components.Hidden, 0, len(p.StepValues))
+	for _, v := range p.StepValues {
+		fields = append(fields, components.Hidden{Name: "step", Value: v})
+	}
+	return ModifyPickProps{Action: instanceHref(p.Instance.ID) + "/modify", Fields: fields, Elements: p.Elements,
+		Picked: p.Picked, PickedName: p.PickedName, PickedTokens: p.PickedTokens, TokensWhere: "there now",
+		PickedError: p.PickedError, AddError: p.AddError, TokensAt: p.TokensAt}
+}
