@@ -30,7 +30,8 @@ import (
 // ("id" parameters, at most maxModifyIDs) or its filter (instanceFilterKeys) narrowed to
 // one version: a filter that names none gets the only version with running instances
 // that match, or asks which. Like the single page, the page is GET until the operator
-// applies: selection, steps and the picked element travel in the URL. With steps it asks
+// applies: selection, steps and the picked element travel in the URL (a move's source
+// as "source": "from" is the list's started-from filter). With steps it asks
 // the command service for operation.preview (how many items, and the steps run on a
 // sample of them, rolled back). Applying posts the same selection and steps: that post
 // resolves the selection to the instances running then, and those ids become the items
@@ -146,7 +147,7 @@ func (s *server) modifyBulkPage(c echo.Context) error {
 		return err
 	}
 	if add := q.Get("add"); add != "" {
-		st, err := newModifyStep(add, q.Get("element"), q.Get("from"), q.Get("vars"))
+		st, err := newModifyStep(add, q.Get("element"), q.Get("source"), q.Get("vars"))
 		if err == nil && len(steps) >= engine.MaxModifySteps {
 			err = fmt.Errorf("A modification has at most %d steps", engine.MaxModifySteps)
 		}
@@ -440,7 +441,8 @@ func (s *server) showModifyBulk(c echo.Context, sel *modifySelection, steps []en
 
 	q := sel.params()
 	p.Fields = sel.fields(vals)
-	p.Pick = pages.ModifyPickProps{Action: "/instances/modify", Fields: p.Fields, Picked: picked, TokensWhere: "there in the selection"}
+	p.Pick = pages.ModifyPickProps{Action: "/instances/modify", Fields: p.Fields, Picked: picked, TokensWhere: "there in the selection",
+		FromField: "source"}
 	if proc := model.Process(def.Key); proc != nil {
 		if proc.Name != "" {
 			p.DefinitionName = proc.Name

@@ -41,6 +41,10 @@ type ModifyBulkProps struct {
 	Reason       string
 }
 
+// CanApply tells whether the page offers the apply form: a preview, and a selection
+// that can be modified.
+func (p ModifyBulkProps) CanApply() bool { return p.Preview != nil && p.SelectionError == "" }
+
 // VersionChoice is a version to pick (or a part of a selection), with its running
 // instances and the page that modifies them.
 type VersionChoice struct {

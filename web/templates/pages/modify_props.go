@@ -84,6 +84,9 @@ type ModifyPickProps struct {
 	PickedError  string
 	AddError     string
 	TokensAt     []ElementOption
+	// FromField names the move's source parameter ("from"; the bulk page's "source",
+	// since "from" is a filter of the instance list there).
+	FromField string
 }
 
 // modifyPick is the single page's pick card.
@@ -94,5 +97,5 @@ func modifyPick(p ModifyProps) ModifyPickProps {
 	}
 	return ModifyPickProps{Action: instanceHref(p.Instance.ID) + "/modify", Fields: fields, Elements: p.Elements,
 		Picked: p.Picked, PickedName: p.PickedName, PickedTokens: p.PickedTokens, TokensWhere: "there now",
-		PickedError: p.PickedError, AddError: p.AddError, TokensAt: p.TokensAt}
+		PickedError: p.PickedError, AddError: p.AddError, TokensAt: p.TokensAt, FromField: "from"}
 }
