@@ -188,9 +188,9 @@ func testModifyBulkPages(t *testing.T, a *actions) {
 		t.Errorf("201 ids: %d", p.status)
 	}
 	for q, want := range map[string]string{
-		"":                                 "Choose the instances",
-		"state=active":                     "filter the instance list to a process",
-		"process=pay&step=%7Bx":            "steps could not be read",
+		"":                      "Choose the instances",
+		"state=active":          "filter the instance list to a process",
+		"process=pay&step=%7Bx": "steps could not be read",
 		"process=pay&step=" + url.QueryEscape(`{"kind":"move","nope":1}`): "steps could not be read",
 	} {
 		if p = a.get("/instances/modify?" + q); p.status != 400 || !strings.Contains(p.body, want) {
