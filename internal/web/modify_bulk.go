@@ -481,6 +481,20 @@ func (s *server) showModifyBulk(c echo.Context, sel *modifySelection, steps []en
 
 	if len(steps) > 0 && p.Running.N > 0 {
 		p.Preview, p.PreviewError = s.previewModifyBulk(c, sel, previewed, steps, names)
+		if p.Preview != nil && p.Preview.Refused > 0 && sel.ids == nil && sel.filter.Get("waitingAt") == "" {
+			// Some instances would refuse a step that takes tokens from an element: offer
+			// the instances waiting there.
+			from := steps[0].From
+			if steps[0].Kind == engine.ModifyCancel {
+				from = steps[0].ElementID
+			}
+			if from != "" {
+				narrow := cloneValues(sel.filter)
+				narrow.Set("waitingAt", from)
+				p.NarrowHref = modifyBulkHref(narrow, vals, "")
+				p.NarrowLabel = "Only the instances waiting at " + nameOrID(names, from) + "…"
+			}
+		}
 	}
 	if edit != nil {
 		edit(&p)

@@ -93,6 +93,10 @@ func testModifyBulkPages(t *testing.T, a *actions) {
 		}
 	}
 	p.want(t, 200, "bulk-preview-refused", 1)
+	narrow := attr(p.want(t, 200, "bulk-preview-narrow", 1)[0], "href")
+	if !strings.Contains(narrow, "waitingAt=review") || !strings.Contains(narrow, "step=") {
+		t.Errorf("narrow link %q", narrow)
+	}
 	if got := text(p.want(t, 200, "modify-step", 1)[0]); !strings.Contains(got, "Move the tokens at Review payment (review) to end") {
 		t.Errorf("step %q", got)
 	}
@@ -101,8 +105,7 @@ func testModifyBulkPages(t *testing.T, a *actions) {
 	}
 
 	// Narrowed to the instances waiting at review (their tokens read by id): apply.
-	p = a.get("/instances/modify?" + url.Values{"process": {"pay"}, "version": {"1"}, "waitingAt": {"review"},
-		"step": {`{"kind":"move","elementId":"end","from":"review"}`}}.Encode())
+	p = a.get(narrow)
 	if got := text(p.want(t, 200, "bulk-preview-total", 1)[0]); !strings.Contains(got, "2 instances") {
 		t.Errorf("total %q", got)
 	}

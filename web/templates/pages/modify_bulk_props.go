@@ -37,8 +37,13 @@ type ModifyBulkProps struct {
 	// when refused: PreviewError says why).
 	Preview      *BulkPreview
 	PreviewError string
-	FormError    string
-	Reason       string
+	// NarrowHref, when samples were refused, is the page for the part of the filter
+	// the first step fits (the instances waiting where it takes tokens), NarrowLabel
+	// its link text.
+	NarrowHref  string
+	NarrowLabel string
+	FormError   string
+	Reason      string
 }
 
 // CanApply tells whether the page offers the apply form: a preview, and a selection
