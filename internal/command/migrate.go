@@ -69,6 +69,10 @@ type PreviewMigrationRequest struct {
 	Max         int                  `json:"max,omitempty"`
 	Sample      int                  `json:"sample,omitempty"`
 	NoSample    bool                 `json:"noSample,omitempty"`
+	// Check bounds the instances checked (the first ones of the selection; default and
+	// at most engine.MaxMigrationPreview): a page checks fewer to answer at once, and
+	// says how many were checked (Checked) of how many selected (Total).
+	Check int `json:"check,omitempty"`
 }
 
 // MigrationPreview is migration.preview's answer: how many instances the selection
@@ -168,14 +172,22 @@ func runPreviewMigration(ctx context.Context, s *Service, r *PreviewMigrationReq
 	if err != nil {
 		return nil, err
 	}
+	if r.Check < 0 || r.Check > engine.MaxMigrationPreview {
+		return nil, errorf(CodeInvalidInput, "field \"check\": %d is not between 0 and %d", r.Check, engine.MaxMigrationPreview)
+	}
 	ids := make([]string, len(items))
 	for i, it := range items {
 		ids[i] = it.Target
 	}
-	sel, err := s.e.PreviewMigrationSelection(ctx, r.Plan, ids)
+	checked := ids
+	if r.Check > 0 && r.Check < len(ids) {
+		checked = ids[:r.Check]
+	}
+	sel, err := s.e.PreviewMigrationSelection(ctx, r.Plan, checked)
 	if err != nil {
 		return nil, err
 	}
+	sel.Selected = len(ids)
 	res := &MigrationPreview{MigrationSelectionPreview: *sel, Total: len(items), Selection: selection, Samples: []MigrationSample{}}
 	refused := map[string]bool{}
 	for _, g := range sel.Reasons {
@@ -183,7 +195,7 @@ func runPreviewMigration(ctx context.Context, s *Service, r *PreviewMigrationReq
 			refused[id] = true
 		}
 	}
-	for _, id := range ids {
+	for _, id := range checked {
 		if len(res.Samples) >= sample {
 			break
 		}

@@ -49,7 +49,7 @@ var meaningClass = []string{
 var queryParams = []string{"state", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident",
 	"waitingAt", "stalled", "after", "limit", "q", "topic", "name", "correlationKey", "completed", "assignee", "range",
 	"compare", "step", "heat", "v", "back", "definitionKey", "elementId", "type", "messageContains", "all", "retries",
-	"reason", "confirm", "element", "op", "threshold", "variables", "instance", "target", "map", "id", "add", "vars", "source"}
+	"reason", "confirm", "element", "op", "threshold", "variables", "instance", "target", "map", "id", "add", "vars", "source", "check"}
 
 // knownRoutes are the UI's routes with a value for each path parameter that names
 // something of the fixture (so the handler runs past its lookup).

@@ -34,13 +34,15 @@ import (
 
 // migrateSample is how many migratable instances the preview shows in full;
 // migrateExamples how many example instances a refusal reason links.
+// migrateCheck is how many instances of the selection the page checks unless asked to
+// check them all ("check=all": up to engine.MaxMigrationPreview): each check loads the
+// instance, and the page answers at once.
 const (
 	migrateSample   = 3
 	migrateExamples = 5
+	migrateCheck    = 500
 )
 
-// migrateQueryKeys are the page's own parameters beside the instance filter's.
-var migrateQueryKeys = []string{"version", "target", "instance", "map"}
 
 // migrateParams is a migration page request, read from the URL or the applying form.
 type migrateParams struct {
@@ -56,6 +58,9 @@ type migrateParams struct {
 	// given.
 	mapping []engine.MigrationMapping
 	edited  bool
+	// checkAll: check every selected instance (up to engine.MaxMigrationPreview), not
+	// the first migrateCheck.
+	checkAll bool
 }
 
 // query is the URL query of the page for p (with the given mapping when edited).
@@ -75,6 +80,9 @@ func (p *migrateParams) query() url.Values {
 		for _, m := range p.mapping {
 			q.Add("map", m.From+"="+m.To)
 		}
+	}
+	if p.checkAll {
+		q.Set("check", "all")
 	}
 	return q
 }
@@ -170,6 +178,14 @@ func (s *server) readMigrateParams(c echo.Context, q url.Values) (*migrateParams
 		}
 		p.sel = selectionOf(f)
 		p.sel.DefinitionKey, p.sel.DefinitionID = "", p.source.ID
+	}
+	switch q.Get("check") {
+	case "":
+	case "all":
+		p.checkAll = true
+	default:
+		return nil, badRequest("Parameter check %q: use all (check every selected instance, up to %d) or leave it out (the first %d).",
+			q.Get("check"), engine.MaxMigrationPreview, migrateCheck)
 	}
 	if raw, ok := q["map"]; ok {
 		p.edited = true
@@ -280,6 +296,9 @@ func (s *server) showMigrate(c echo.Context, p *migrateParams, edit func(*pages.
 	for _, id := range p.ids {
 		mp.Fields = append(mp.Fields, pages.MigrateField{Name: "instance", Value: id})
 	}
+	if p.checkAll {
+		mp.Fields = append(mp.Fields, pages.MigrateField{Name: "check", Value: "all"})
+	}
 	slices.SortFunc(mp.Fields, func(a, b pages.MigrateField) int { return strings.Compare(a.Name+a.Value, b.Name+b.Value) })
 	for i := len(p.versions) - 1; i >= 0; i-- {
 		d := p.versions[i]
@@ -297,17 +316,27 @@ func (s *server) showMigrate(c echo.Context, p *migrateParams, edit func(*pages.
 		return err
 	}
 	srcNames := elementNames(srcModel)
-	counts, err := s.eng.CountTokens(ctx, p.source.ID)
-	if err != nil {
-		return err
+	// The source's live tokens per element: the preview's, or counted here without one.
+	var counts map[string]int
+	drawSource := func() error {
+		if counts == nil {
+			var err error
+			if counts, err = s.eng.CountTokens(ctx, p.source.ID); err != nil {
+				return err
+			}
+		}
+		ov := &diagram.Overlay{Active: map[string]int{}, Current: map[string]bool{}, Titles: map[string]string{}}
+		for el, n := range counts {
+			ov.Active[el], ov.Current[el] = n, true
+			ov.Titles[el] = fmt.Sprintf("%d token%s of version %d", n, plural(n), p.source.Version)
+		}
+		mp.SourceDiagram = s.drawDiagram(ctx, p.source.ID, srcModel, p.source.Key, ov, []string{"active"})
+		return nil
 	}
-	srcOverlay := &diagram.Overlay{Active: map[string]int{}, Current: map[string]bool{}, Titles: map[string]string{}}
-	for el, n := range counts {
-		srcOverlay.Active[el], srcOverlay.Current[el] = n, true
-		srcOverlay.Titles[el] = fmt.Sprintf("%d token%s of version %d", n, plural(n), p.source.Version)
-	}
-	mp.SourceDiagram = s.drawDiagram(ctx, p.source.ID, srcModel, p.source.Key, srcOverlay, []string{"active"})
 	if p.target == nil {
+		if err := drawSource(); err != nil {
+			return err
+		}
 		mp.OneVersion = true
 		if edit != nil {
 			edit(&mp)
@@ -347,6 +376,31 @@ func (s *server) showMigrate(c echo.Context, p *migrateParams, edit func(*pages.
 		for _, m := range plan.Mapping {
 			mapped[m.From] = m.To
 		}
+	}
+	if plan != nil {
+		check := migrateCheck
+		if p.checkAll {
+			check = engine.MaxMigrationPreview
+		}
+		res, err := cmds.PreviewMigration(ctx, command.PreviewMigrationRequest{Meta: command.Meta{Actor: s.actor(c.Request())},
+			Plan: *plan, InstanceIDs: p.ids, Instances: p.sel, Sample: migrateSample, Check: check})
+		if err != nil {
+			mp.PreviewError = commandMessage("The migration", err)
+		} else {
+			mp.Preview = migratePreview(res, srcNames, tgtNames)
+			counts = make(map[string]int, len(res.Elements))
+			for _, el := range res.Elements {
+				counts[el.ElementID] = el.Tokens
+			}
+			if mp.Preview.Checked < mp.Preview.Total && !p.checkAll {
+				q := p.query()
+				q.Set("check", "all")
+				mp.CheckAllHref = migrateHref(p.key, q)
+			}
+		}
+	}
+	if err := drawSource(); err != nil {
+		return err
 	}
 	why := map[string]string{}
 	if prop != nil {
@@ -394,15 +448,6 @@ func (s *server) showMigrate(c echo.Context, p *migrateParams, edit func(*pages.
 	}
 	mp.TargetDiagram = s.drawDiagram(ctx, p.target.ID, tgtModel, p.target.Key, tgtOverlay, []string{"active"})
 
-	if plan != nil {
-		res, err := cmds.PreviewMigration(ctx, command.PreviewMigrationRequest{Meta: command.Meta{Actor: s.actor(c.Request())},
-			Plan: *plan, InstanceIDs: p.ids, Instances: p.sel, Sample: migrateSample})
-		if err != nil {
-			mp.PreviewError = commandMessage("The migration", err)
-		} else {
-			mp.Preview = migratePreview(res, srcNames, tgtNames)
-		}
-	}
 	if edit != nil {
 		edit(&mp)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/pgtest"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
@@ -78,7 +79,7 @@ func BenchmarkPages(b *testing.B) {
 	auditTo := analyticsNow.Add(-9 * 24 * time.Hour).Format("2006-01-02T15:04")
 	pages := []struct{ name, path string }{
 		{"dashboard", "/"},
-		{"process", "/processes/order"},
+		{"process", "/processes/order?version=1"},
 		{"instances-filtered", "/instances?process=order&state=active&waitingAt=Task_ShipOrder"},
 		{"instances-variable", "/instances?process=order&var=customer&value=%22c7%22"},
 		{"incidents", "/incidents"},
@@ -116,6 +117,12 @@ func BenchmarkPages(b *testing.B) {
 		{"modify", "/instances/" + checkout + "/modify"},
 		{"modify-picked", "/instances/" + checkout + "/modify?element=Task_ShipOrder"},
 		{"modify-preview", "/instances/" + checkout + "/modify?step=" + url.QueryEscape(string(move))},
+		// The migration page: every running instance of version 1 checked against the
+		// proposal (a quarter refused: their token is at the renamed task), and with the
+		// task mapped (all migratable, three previewed in full).
+		{"migrate", "/processes/order/migrate?version=1&target=2"},
+		{"migrate-mapped", "/processes/order/migrate?version=1&target=2&" + migrateMapping(b, e, def)},
+		{"migrate-instance", "/processes/order/migrate?version=1&target=2&instance=" + checkout},
 		{"operations", "/operations"},
 		{"operations-running", "/operations?state=running"},
 		{"operations-cancel", "/operations?kind=instance.cancel"},
@@ -145,6 +152,9 @@ func BenchmarkPages(b *testing.B) {
 				if rec.Code != http.StatusOK {
 					b.Fatalf("GET %s: %d %s", p.path, rec.Code, rec.Body.String()[:min(300, rec.Body.Len())])
 				}
+				if strings.HasPrefix(p.name, "migrate") && !strings.Contains(rec.Body.String(), `data-testid="migrate-total"`) {
+					b.Fatalf("GET %s: no migration preview: %s", p.path, rec.Body.String())
+				}
 				if strings.Contains(p.name, "preview") && !strings.Contains(rec.Body.String(), `data-testid="modify-preview"`) {
 					b.Fatalf("GET %s: no preview: %s", p.path, rec.Body.String())
 				}
@@ -169,6 +179,35 @@ func BenchmarkPages(b *testing.B) {
 		b.Logf("%s: %d rows, %d KB in %v (%.0f rows/s)", d.path, rows, rec.Body.Len()>>10,
 			took.Round(time.Millisecond), float64(rows)/took.Seconds())
 	}
+}
+
+// migrateMapping is the query of the order's mapping from version 1 to 2 with the renamed
+// task mapped: every flow node of version 1 to its id, Task_Checkout to Task_CheckoutV2.
+func migrateMapping(b *testing.B, e *engine.Engine, def *store.Definition) string {
+	b.Helper()
+	model, err := e.Model(context.Background(), def.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := url.Values{}
+	var walk func(c *bpmn.Container)
+	walk = func(c *bpmn.Container) {
+		for _, el := range c.Elements {
+			if !el.Kind.IsFlowNode() {
+				continue
+			}
+			to := el.ID
+			if to == "Task_Checkout" {
+				to = "Task_CheckoutV2"
+			}
+			q.Add("map", el.ID+"="+to)
+			if el.Children != nil {
+				walk(el.Children)
+			}
+		}
+	}
+	walk(&model.Process(def.Key).Container)
+	return q.Encode()
 }
 
 // reportLatencies reports the p50 and p95 of a sub-benchmark's iterations.
@@ -230,11 +269,26 @@ func openBenchStore(b *testing.B) *benchStore {
 	if err != nil {
 		b.Fatal(err)
 	}
-	dep, err := e.Deploy(ctx, "order.bpmn", order)
+	// Version 1 is the seed's; version 2 (Task_Checkout renamed) is what the migration
+	// pages migrate to. A reused store has both: version 1 is not deployed again (it
+	// would become version 3).
+	defs, err := e.ListDefinitions(ctx, store.DefinitionFilter{Key: "order"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	def := dep.Processes[0].Definition
+	var def *store.Definition
+	if len(defs) == 0 {
+		dep, err := e.Deploy(ctx, "order.bpmn", order)
+		if err != nil {
+			b.Fatal(err)
+		}
+		def = dep.Processes[0].Definition
+	} else {
+		def = defs[0]
+	}
+	if _, err := e.Deploy(ctx, "order.bpmn", bytes.ReplaceAll(order, []byte("Task_Checkout"), []byte("Task_CheckoutV2"))); err != nil {
+		b.Fatal(err)
+	}
 	marker := fmt.Sprintf("pages-bench-seed-%d-%d", *pagesFinished, *pagesRunning)
 	var found []*store.AuditEntry
 	if err := st.Read(ctx, func(tx store.Tx) error {

@@ -43,6 +43,8 @@ type MigrateProps struct {
 	// Preview is what migration.preview found (nil when PreviewError says why not).
 	Preview      *MigratePreview
 	PreviewError string
+	// CheckAllHref checks every selected instance ("" when all were checked).
+	CheckAllHref string
 	FormError    string
 	Reason       string
 }
