@@ -82,6 +82,16 @@ func TestMigrationOverNATS(t *testing.T) {
 				t.Fatalf("preview elements: %+v", pre.Elements)
 			}
 
+			// A bounded check: two of the four checked, the total still four.
+			pre, err = v.client.PreviewMigration(v.ctx, command.PreviewMigrationRequest{Meta: meta("ann"), Plan: plan, Check: 2})
+			noErr(t, err)
+			if pre.Total != 4 || pre.Selected != 4 || pre.Checked != 2 || pre.Migratable+pre.Refused != 2 {
+				t.Fatalf("bounded preview: total %d selected %d checked %d migratable %d refused %d",
+					pre.Total, pre.Selected, pre.Checked, pre.Migratable, pre.Refused)
+			}
+			_, err = v.client.PreviewMigration(v.ctx, command.PreviewMigrationRequest{Meta: meta("ann"), Plan: plan, Check: engine.MaxMigrationPreview + 1})
+			wantCode(t, err, command.CodeInvalidInput)
+
 			// One instance: previewed, migrated, audited; the unedited plan is refused.
 			one, err := v.client.PreviewMigrateInstance(v.ctx, command.MigrateInstanceRequest{Meta: meta("ann"), InstanceID: ids[0], Plan: plan})
 			noErr(t, err)
