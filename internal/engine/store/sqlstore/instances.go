@@ -119,26 +119,59 @@ func InstanceQuery(d *Dialect, f store.InstanceFilter, dense Dense) (*Query, int
 	}
 	n = min(n, maxInstancePage)
 	b := NewQuery(d, `SELECT `+InstanceCols+` FROM instances`)
+	// Running instances (active, suspended) are the live set, bounded by the workload;
+	// ended ones grow without bound. On SQLite a filter to running states reads them
+	// through instances_state, in its order, and the unary + keeps it off the definition
+	// indexes: walking a definition's instances newest first would pass through its
+	// whole history to reach a running instance that started long ago (one that has
+	// waited for weeks). PostgreSQL's planner weighs that itself.
+	running := len(f.States) > 0 && !d.pg
+	for _, st := range f.States {
+		running = running && (st == store.InstanceActive || st == store.InstanceSuspended)
+	}
+	if running && len(f.States) > 1 {
+		// One ordered read per state, merged: SQLite merges the arms of a UNION ALL in
+		// their index order, so a page costs a page per state, not a sort of them all.
+		// The arms are the one-state queries without their order and limit (SQLite's "?"
+		// placeholders are not numbered, so their texts and arguments join as they are).
+		q := NewQuery(d, ``)
+		for i, st := range f.States {
+			one := f
+			one.States = []string{st}
+			arm, _, err := InstanceQuery(d, one, dense)
+			if err != nil {
+				return nil, 0, err
+			}
+			if i > 0 {
+				q.Tail(` UNION ALL `)
+			}
+			args := arm.Args()
+			q.Tail(strings.TrimSuffix(arm.String(), instanceOrder), args[:len(args)-1]...)
+		}
+		q.Tail(instanceOrder, n+1)
+		return q, n, nil
+	}
+	unary := ""
+	if running {
+		unary = "+"
+	}
 	if f.DefinitionKey != "" {
-		b.And(`definition_key = ?`, f.DefinitionKey)
+		b.And(unary+`definition_key = ?`, f.DefinitionKey)
 	}
 	if f.DefinitionID != "" {
-		b.And(`definition_id = ?`, f.DefinitionID)
+		b.And(unary+`definition_id = ?`, f.DefinitionID)
 	}
-	switch len(f.States) {
-	case 0:
-	case 1:
+	switch {
+	case len(f.States) == 0:
+	case len(f.States) == 1:
 		b.And(`state = ?`, f.States[0])
+	case running || d.pg:
+		b.In(`state`, false, f.States)
 	default:
-		// The unary + keeps SQLite off instances_state here: with several states it would
-		// read every instance in them and sort, where walking instances_started newest
-		// first meets a page of them soon (state sets people ask for are large ones such
-		// as "running" or "ended"). PostgreSQL's planner weighs that itself.
-		col := `+state`
-		if d.pg {
-			col = `state`
-		}
-		b.In(col, false, f.States)
+		// The unary + keeps SQLite off instances_state here: with several states, some
+		// ended, it would read every instance in them and sort, where walking
+		// instances_started newest first meets a page of them soon.
+		b.In(`+state`, false, f.States)
 	}
 	if f.BusinessKey != "" {
 		b.And(`business_key = ?`, f.BusinessKey)

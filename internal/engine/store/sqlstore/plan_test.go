@@ -67,7 +67,14 @@ func TestSQLitePlans(t *testing.T) {
 		{"ListInstances key", store.InstanceFilter{DefinitionKey: "k", After: "MTox"}, sqlstore.Dense{}, []string{"instances USING INDEX instances_definition_key"}},
 		{"ListInstances definition", store.InstanceFilter{DefinitionID: "k"}, sqlstore.Dense{}, []string{"instances USING INDEX instances_definition_id"}},
 		{"ListInstances state", store.InstanceFilter{States: []string{"active"}}, sqlstore.Dense{}, []string{"instances USING INDEX instances_state"}},
-		{"ListInstances states", store.InstanceFilter{States: []string{"active", "suspended"}}, sqlstore.Dense{}, []string{"instances USING INDEX instances_started"}},
+		{"ListInstances states", store.InstanceFilter{States: []string{"completed", "cancelled"}}, sqlstore.Dense{}, []string{"instances USING INDEX instances_started"}},
+		// Running instances through instances_state, whatever else the filter names: a
+		// definition's history is not walked to reach its old running instances.
+		{"ListInstances running", store.InstanceFilter{States: []string{"active", "suspended"}}, sqlstore.Dense{}, []string{"instances USING INDEX instances_state"}},
+		{"ListInstances running definition", store.InstanceFilter{DefinitionID: "d", States: []string{"active", "suspended"}}, sqlstore.Dense{},
+			[]string{"instances USING INDEX instances_state"}},
+		{"ListInstances active key", store.InstanceFilter{DefinitionKey: "k", States: []string{"active"}, After: "MTox"}, sqlstore.Dense{},
+			[]string{"instances USING INDEX instances_state"}},
 		{"ListInstances business key", store.InstanceFilter{BusinessKey: "b"}, sqlstore.Dense{}, []string{"instances USING INDEX instances_business_key"}},
 		{"ListInstances incident", store.InstanceFilter{HasIncident: new(true)}, sqlstore.Dense{}, []string{"instances USING INDEX instances_incident"}},
 		{"ListInstances variable", store.InstanceFilter{VariableName: "v", VariableValue: value}, sqlstore.Dense{}, []string{"variables USING COVERING INDEX variables_value"}},
