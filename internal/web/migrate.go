@@ -43,7 +43,6 @@ const (
 	migrateCheck    = 500
 )
 
-
 // migrateParams is a migration page request, read from the URL or the applying form.
 type migrateParams struct {
 	key            string
