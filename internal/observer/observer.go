@@ -1,0 +1,212 @@
+package observer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cockpit-engine/cockpit/internal/bus"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/startstop"
+)
+
+// Observer defaults and bounds.
+const (
+	// DefaultDurable names the durable consumer on the events stream: a restarted
+	// observer goes on where it acknowledged last.
+	DefaultDurable = "cockpit-observer"
+	// DefaultBatch is how many events one fetch takes and one transaction folds.
+	DefaultBatch = 256
+	// MaxBatch bounds Batch.
+	MaxBatch = 4096
+	// gapRetry is how long an event held back by a gap waits before it is delivered
+	// again (the missing event may still come: a relay that was down publishes it).
+	gapRetry = time.Second
+	// maxDeliver bounds the deliveries of one message: an event whose gap never closes
+	// stops being delivered (Stats.Stuck counts it; a snapshot repairs its instance).
+	maxDeliver = 60
+)
+
+// Options configure an Observer.
+type Options struct {
+	// Store is the read model; Models finds the definitions the events name.
+	Store  store.Store
+	Models ModelSource
+	// JS is the JetStream context and Prefix the subject prefix (bus.DefaultPrefix).
+	JS     jetstream.JetStream
+	Prefix string
+	// Durable names the consumer (default DefaultDurable); Batch the events one fetch
+	// takes (default DefaultBatch, at most MaxBatch).
+	Durable string
+	Batch   int
+	Logger  *slog.Logger
+	// OnFold is called after each committed batch (the live UI's signal), outside the
+	// transaction.
+	OnFold func(*Result)
+}
+
+// Stats are an observer's counters since it started.
+type Stats struct {
+	// Applied and Repeats count the folded and the dropped (already folded) events;
+	// Gaps the deliveries held back for a missing earlier event; Stuck the events given
+	// up on after maxDeliver deliveries.
+	Applied, Repeats, Gaps, Stuck int64
+	// Last is the time of the newest event folded (zero before the first).
+	Last time.Time
+}
+
+// Observer consumes the events stream into the read model until Stop.
+type Observer struct {
+	o      Options
+	f      *Folder
+	runner startstop.Runner
+
+	mu    sync.Mutex
+	stats Stats
+}
+
+// New checks the options.
+func New(o Options) (*Observer, error) {
+	if o.JS == nil {
+		return nil, errors.New("observer: JS is required")
+	}
+	if o.Prefix == "" {
+		o.Prefix = bus.DefaultPrefix
+	}
+	if err := bus.CheckPrefix(o.Prefix); err != nil {
+		return nil, fmt.Errorf("observer: %w", err)
+	}
+	if o.Durable == "" {
+		o.Durable = DefaultDurable
+	}
+	if o.Batch == 0 {
+		o.Batch = DefaultBatch
+	}
+	if o.Batch < 1 || o.Batch > MaxBatch {
+		return nil, fmt.Errorf("observer: batch %d is not between 1 and %d", o.Batch, MaxBatch)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	f, err := NewFolder(o.Store, o.Models)
+	if err != nil {
+		return nil, err
+	}
+	return &Observer{o: o, f: f, runner: startstop.Runner{Name: "observer"}}, nil
+}
+
+// Stats returns the counters.
+func (ob *Observer) Stats() Stats {
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	return ob.stats
+}
+
+// Start creates or binds the durable consumer (explicit acks, from the first event the
+// stream holds) and folds what it delivers until Stop.
+func (ob *Observer) Start(ctx context.Context) error {
+	cons, err := ob.o.JS.CreateOrUpdateConsumer(ctx, bus.EventsStream(ob.o.Prefix), jetstream.ConsumerConfig{
+		Durable: ob.o.Durable, AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: ob.o.Prefix + ".events.>", MaxDeliver: maxDeliver, AckWait: 30 * time.Second,
+		MaxAckPending: 4 * MaxBatch,
+	})
+	if err != nil {
+		return fmt.Errorf("observer: consumer %q: %w", ob.o.Durable, err)
+	}
+	return ob.runner.Start(ctx, func(ctx context.Context, stopping <-chan struct{}) {
+		for {
+			select {
+			case <-stopping:
+				return
+			default:
+			}
+			if err := ob.pass(ctx, cons); err != nil && ctx.Err() == nil {
+				ob.o.Logger.Warn("observer", "err", err)
+				select {
+				case <-stopping:
+					return
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	})
+}
+
+// Stop ends the loop; what was fetched and not folded is delivered again later.
+func (ob *Observer) Stop(ctx context.Context) error { return ob.runner.Stop(ctx) }
+
+// pass fetches one batch (waiting up to a second for it) and folds it.
+func (ob *Observer) pass(ctx context.Context, cons jetstream.Consumer) error {
+	batch, err := cons.Fetch(ob.o.Batch, jetstream.FetchMaxWait(time.Second))
+	if err != nil {
+		return err
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(msgs) == 0 {
+		return err
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	evs := make([]*bus.Message, 0, len(msgs))
+	byID := make(map[string]jetstream.Msg, len(msgs))
+	for _, m := range msgs {
+		ev, err := bus.DecodeMessage(m.Data())
+		if err != nil {
+			// Not an event this observer can read: it can never be folded.
+			ob.o.Logger.Error("observer: an event that does not decode is dropped", "subject", m.Subject(), "err", err)
+			_ = m.Term()
+			continue
+		}
+		evs = append(evs, ev)
+		byID[ev.ID] = m
+	}
+	res, err := ob.f.Fold(ctx, evs)
+	if err != nil {
+		for _, m := range msgs {
+			_ = m.Nak()
+		}
+		return err
+	}
+	held := make(map[string]bool, len(res.Gaps))
+	for _, g := range res.Gaps {
+		held[g.EventID] = true
+	}
+	var stuck int64
+	for id, m := range byID {
+		if !held[id] {
+			_ = m.Ack()
+			continue
+		}
+		if md, err := m.Metadata(); err == nil && md.NumDelivered >= maxDeliver {
+			stuck++
+			ob.o.Logger.Error("observer: an event's instance misses an earlier event; given up on", "event", id)
+		}
+		_ = m.NakWithDelay(gapRetry)
+	}
+	ob.mu.Lock()
+	ob.stats.Applied += int64(res.Applied)
+	ob.stats.Repeats += int64(res.Repeats)
+	ob.stats.Gaps += int64(len(res.Gaps))
+	ob.stats.Stuck += stuck
+	for _, ev := range evs {
+		if !held[ev.ID] && ev.Time.After(ob.stats.Last) {
+			ob.stats.Last = ev.Time
+		}
+	}
+	ob.mu.Unlock()
+	if ob.o.OnFold != nil {
+		ob.o.OnFold(res)
+	}
+	return nil
+}

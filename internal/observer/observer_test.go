@@ -1,0 +1,96 @@
+package observer_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cockpit-engine/cockpit/internal/bus"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/observer"
+	"github.com/cockpit-engine/cockpit/internal/wait"
+)
+
+// TestObserverFollowsStream: an engine publishes through its outbox relay to an
+// embedded NATS server; an observer with its own store folds the stream into a read
+// model that shows every instance as the engine's store does. Stopped and started
+// again (another Observer on the same durable consumer), it goes on where it acked.
+func TestObserverFollowsStream(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	const prefix = "obstest"
+	ns, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ns.Stop(context.Background()) })
+	nc, err := ns.Connect(ctx, "observer-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Prefix: prefix}); err != nil {
+		t.Fatal(err)
+	}
+	src := openStore(t, "source.db")
+	relay, err := bus.NewRelay(bus.RelayOptions{Store: src, Conn: nc, Prefix: prefix, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := relay.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = relay.Stop(context.Background()) })
+	e := sourceOn(t, src, func([]*store.Event) { relay.Notify() })
+
+	dst := openStore(t, "read.db")
+	start := func() *observer.Observer {
+		ob, err := observer.New(observer.Options{Store: dst, Models: copyModels(src), JS: js, Prefix: prefix, Batch: 7, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ob.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return ob
+	}
+	stop := func(ob *observer.Observer) {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := ob.Stop(sctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ob := start()
+	ids := drive(t, e)
+	total := len(history(t, src))
+	wait.For(t, "every event folded", func() bool { return ob.Stats().Applied == int64(total) })
+	for _, id := range ids {
+		if want, got := snapshot(t, src, id), snapshot(t, dst, id); want != got {
+			t.Errorf("instance %s differs:\nsource:\n%s\nread model:\n%s", id, want, got)
+		}
+	}
+	if st := ob.Stats(); st.Gaps != 0 || st.Stuck != 0 || st.Last.IsZero() {
+		t.Errorf("stats %+v", st)
+	}
+	stop(ob)
+
+	// While no observer runs, more happens; a new one picks up from the acks.
+	more := drive(t, e)
+	total2 := len(history(t, src))
+	ob2 := start()
+	t.Cleanup(func() { stop(ob2) })
+	wait.For(t, "the rest folded", func() bool { return ob2.Stats().Applied == int64(total2-total) })
+	for _, id := range append(ids, more...) {
+		if want, got := snapshot(t, src, id), snapshot(t, dst, id); want != got {
+			t.Errorf("instance %s differs after the restart:\nsource:\n%s\nread model:\n%s", id, want, got)
+		}
+	}
+}
