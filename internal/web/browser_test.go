@@ -180,6 +180,58 @@ func tab(tb testing.TB, browser context.Context, url string) context.Context {
 	return ctx
 }
 
+// driver is one chromium tab that a test drives step by step.
+type driver struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// newDriver opens a tab, closed when the test ends.
+func newDriver(t *testing.T, browser context.Context) *driver {
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	return &driver{t: t, ctx: ctx}
+}
+
+// run runs steps; a failure fails the test, showing the page's main element.
+func (d *driver) run(what string, steps ...chromedp.Action[chromedp.Void]) {
+	d.t.Helper()
+	if err := chromedp.Do(d.ctx, steps...); err != nil {
+		html, _ := chromedp.Run(d.ctx, chromedp.Evaluate[string](`document.querySelector("main").outerHTML`))
+		d.t.Fatalf("%s: %v\n%.3000s", what, err, html)
+	}
+}
+
+// page waits until cond holds. It polls from the test: after a click that navigates, a
+// poll running in the page dies with it.
+func (d *driver) page(what, cond string) {
+	d.t.Helper()
+	waitUntil(d.t, what, func() bool {
+		ok, err := chromedp.Run(d.ctx, chromedp.Evaluate[bool](`(function () { try { return !!(`+cond+`); } catch (e) { return false; } })()`))
+		return err == nil && ok
+	})
+}
+
+// then runs act and waits until cond holds.
+func (d *driver) then(what string, act chromedp.Action[chromedp.Void], cond string) {
+	d.t.Helper()
+	d.run(what, act)
+	d.page(what, cond)
+}
+
+// clickJS clicks the element sel selects, deferred so that a click that navigates does
+// not cut off the evaluation.
+func clickJS(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`setTimeout(function () { document.querySelector(` + jsString(sel) + `).click(); }, 0)`)
+}
+
+// clickShape clicks a diagram's shape as a pointer would: on the shape's first drawn
+// child.
+func clickShape(id string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`setTimeout(function () { var g = document.querySelector('[data-diagram] [data-testid="shape-` + id + `"]');
+		(g.firstElementChild || g).dispatchEvent(new MouseEvent("click", {bubbles: true})); }, 0)`)
+}
+
 // waitJS polls a JavaScript condition until it holds, for at most 15 s.
 func waitJS(cond string) chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(10*time.Millisecond))

@@ -44,26 +44,9 @@ func TestBrowserMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tc, cancel := chromedp.NewContext(browser)
-	t.Cleanup(cancel)
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(tc, steps...); err != nil {
-			html, _ := chromedp.Run(tc, chromedp.Evaluate[string](`document.querySelector("main").outerHTML`))
-			t.Fatalf("%s: %v\n%.3000s", what, err, html)
-		}
-	}
-	click := func(sel string) chromedp.Action[chromedp.Void] {
-		return chromedp.Evaluate[chromedp.Void](`setTimeout(function () { document.querySelector(` + jsString(sel) + `).click(); }, 0)`)
-	}
-	// After a click that navigates, a poll running in the page dies with it: poll from here.
-	page := func(what, cond string) {
-		t.Helper()
-		waitUntil(t, what, func() bool {
-			ok, err := chromedp.Run(tc, chromedp.Evaluate[bool](`(function () { try { return !!(`+cond+`); } catch (e) { return false; } })()`))
-			return err == nil && ok
-		})
-	}
+	d := newDriver(t, browser)
+	tc, run, page := d.ctx, d.run, d.page
+	click := clickJS
 
 	run("open version 1", chromedp.Navigate(s.url+"/processes/approve?version=1"),
 		waitJS(`document.querySelector("[data-testid=action-migrate]") !== null`))

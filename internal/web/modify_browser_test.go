@@ -141,37 +141,10 @@ func TestModifyPages(t *testing.T) {
 func TestBrowserModifyPreview(t *testing.T) {
 	browser := newBrowser(t)
 	s, in := newModifyStack(t)
-	ctx, cancel := chromedp.NewContext(browser)
-	t.Cleanup(cancel)
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("main").outerHTML`))
-			t.Fatalf("%s: %v\n%.3000s", what, err, html)
-		}
-	}
-	click := func(sel string) chromedp.Action[chromedp.Void] {
-		return chromedp.Evaluate[chromedp.Void](`setTimeout(function () { document.querySelector(` + jsString(sel) + `).click(); }, 0)`)
-	}
-	// A click on an SVG shape: dispatched on the shape's first drawn child, as a pointer would.
-	clickShape := func(id string) chromedp.Action[chromedp.Void] {
-		return chromedp.Evaluate[chromedp.Void](`setTimeout(function () { var g = document.querySelector('[data-diagram] [data-testid="shape-` + id + `"]');
-			(g.firstElementChild || g).dispatchEvent(new MouseEvent("click", {bubbles: true})); }, 0)`)
-	}
+	d := newDriver(t, browser)
+	ctx, run, page, then := d.ctx, d.run, d.page, d.then
+	click := clickJS
 
-	// After a click that navigates, a poll running in the page dies with it: poll from here.
-	page := func(what, cond string) {
-		t.Helper()
-		waitUntil(t, what, func() bool {
-			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function () { try { return !!(`+cond+`); } catch (e) { return false; } })()`))
-			return err == nil && ok
-		})
-	}
-	then := func(what string, act chromedp.Action[chromedp.Void], cond string) {
-		t.Helper()
-		run(what, act)
-		page(what, cond)
-	}
 
 	run("open the instance", chromedp.Navigate(s.url+"/instances/"+in.ID),
 		waitJS(`document.querySelector("[data-testid=action-modify]") !== null`))
