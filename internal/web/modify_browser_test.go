@@ -145,7 +145,6 @@ func TestBrowserModifyPreview(t *testing.T) {
 	ctx, run, page, then := d.ctx, d.run, d.page, d.then
 	click := clickJS
 
-
 	run("open the instance", chromedp.Navigate(s.url+"/instances/"+in.ID),
 		waitJS(`document.querySelector("[data-testid=action-modify]") !== null`))
 	then("open Modify", click("[data-testid=action-modify]"),
