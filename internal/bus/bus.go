@@ -19,7 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -94,19 +93,6 @@ func safeType(t string) string {
 		parts[i] = SafeToken(p)
 	}
 	return strings.Join(parts, ".")
-}
-
-// EventSubject is where an event is published: <prefix>.events.<definition>.<type>,
-// e.g. cockpit.events.order.instance.started. The definition is one token, so
-// cockpit.events.order.> selects every event of the process "order".
-func EventSubject(prefix, definitionKey string, eventType event.Type) string {
-	return prefix + ".events." + SafeToken(definitionKey) + "." + safeType(string(eventType))
-}
-
-// IncidentSubject is where incident.opened and incident.resolved events are published a
-// second time, for alerting: <prefix>.incidents.<definition>.
-func IncidentSubject(prefix, definitionKey string) string {
-	return prefix + ".incidents." + SafeToken(definitionKey)
 }
 
 // streamBase turns a prefix into the start of a stream name: "cockpit" → "COCKPIT",

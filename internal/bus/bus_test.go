@@ -17,23 +17,48 @@ import (
 
 func TestSubjects(t *testing.T) {
 	t.Parallel()
+	v1 := Subjects{Prefix: "cockpit", Service: "orders", Version: SubjectsV1}
+	v2 := Subjects{Prefix: "cockpit", Service: "orders", Version: SubjectsV2}
 	for _, c := range []struct {
-		key  string
-		typ  event.Type
-		want string
+		key    string
+		typ    event.Type
+		v1, v2 string
 	}{
-		{"order", event.InstanceStarted, "cockpit.events.order.instance.started"},
-		{"order.v2", event.IncidentOpened, "cockpit.events.order_v2.incident.opened"},
-		{"a*b>c d\té", event.JobCreated, "cockpit.events.a_b_c_d__.job.created"},
-		{"", "", "cockpit.events._._"},
-		{"Pay-Ment_1", "x.*", "cockpit.events.Pay-Ment_1.x._"},
+		{"order", event.InstanceStarted, "cockpit.events.order.instance.started", "cockpit.events.orders.order.instance.started"},
+		{"order.v2", event.IncidentOpened, "cockpit.events.order_v2.incident.opened", "cockpit.events.orders.order_v2.incident.opened"},
+		{"a*b>c d\té", event.JobCreated, "cockpit.events.a_b_c_d__.job.created", "cockpit.events.orders.a_b_c_d__.job.created"},
+		{"", "", "cockpit.events._._", "cockpit.events.orders._._"},
+		{"Pay-Ment_1", "x.*", "cockpit.events.Pay-Ment_1.x._", "cockpit.events.orders.Pay-Ment_1.x._"},
 	} {
-		if got := EventSubject("cockpit", c.key, c.typ); got != c.want {
-			t.Errorf("EventSubject(%q, %q) = %q, want %q", c.key, c.typ, got, c.want)
+		if got := v1.Event(c.key, c.typ); got != c.v1 {
+			t.Errorf("v1 Event(%q, %q) = %q, want %q", c.key, c.typ, got, c.v1)
+		}
+		if got := v2.Event(c.key, c.typ); got != c.v2 {
+			t.Errorf("v2 Event(%q, %q) = %q, want %q", c.key, c.typ, got, c.v2)
 		}
 	}
-	if got := IncidentSubject("acme.cockpit", "order.v2"); got != "acme.cockpit.incidents.order_v2" {
-		t.Errorf("IncidentSubject = %q", got)
+	// The zero version is version 2.
+	if got := (Subjects{Prefix: "acme.cockpit", Service: "orders"}).Incident("order.v2"); got != "acme.cockpit.incidents.orders.order_v2" {
+		t.Errorf("v2 Incident = %q", got)
+	}
+	if got := (Subjects{Prefix: "acme.cockpit", Service: "orders", Version: SubjectsV1}).Incident("order.v2"); got != "acme.cockpit.incidents.order_v2" {
+		t.Errorf("v1 Incident = %q", got)
+	}
+	for _, c := range []struct {
+		s            Subjects
+		service, key string
+		want         string
+	}{
+		{v2, "", "", "cockpit.events.>"},
+		{v2, "", "order.v2", "cockpit.events.*.order_v2.>"},
+		{v2, "orders", "", "cockpit.events.orders.>"},
+		{v2, "orders", "order", "cockpit.events.orders.order.>"},
+		{v1, "", "", "cockpit.events.>"},
+		{v1, "orders", "order.v2", "cockpit.events.order_v2.>"},
+	} {
+		if got := c.s.EventFilter(c.service, c.key); got != c.want {
+			t.Errorf("v%d EventFilter(%q, %q) = %q, want %q", c.s.Version, c.service, c.key, got, c.want)
+		}
 	}
 	if EventsStream("acme.cockpit-test") != "ACME_COCKPIT_TEST_EVENTS" || IncidentsStream("cockpit") != "COCKPIT_INCIDENTS" {
 		t.Error("stream names")
@@ -45,6 +70,42 @@ func TestSubjects(t *testing.T) {
 	}
 	if err := CheckPrefix("acme.cockpit_1"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestServiceNames: a name given is checked, never rewritten; the default from the host
+// name is made valid.
+func TestServiceNames(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "orders.eu", "a b", "*", ">", "ördern", strings.Repeat("a", MaxServiceBytes+1)} {
+		if err := CheckService(s); !errors.Is(err, ErrInvalidService) {
+			t.Errorf("CheckService(%q) = %v", s, err)
+		}
+	}
+	for _, s := range []string{"orders", "Pay-Ment_1", strings.Repeat("a", MaxServiceBytes)} {
+		if err := CheckService(s); err != nil {
+			t.Errorf("CheckService(%q) = %v", s, err)
+		}
+	}
+	for host, want := range map[string]string{
+		"web-1.example.com": "web-1", "ORDERS-7": "orders-7", "": "cockpit", "...": "cockpit", "über host": "_ber_host",
+		strings.Repeat("h", 100): strings.Repeat("h", MaxServiceBytes),
+	} {
+		got := ServiceFromHost(host)
+		if got != want || CheckService(got) != nil {
+			t.Errorf("ServiceFromHost(%q) = %q, want %q", host, got, want)
+		}
+	}
+	if err := CheckService(DefaultService()); err != nil {
+		t.Errorf("DefaultService: %v", err)
+	}
+	for _, v := range []int{0, 3, -1} {
+		if err := CheckSubjects(v); !errors.Is(err, ErrInvalidSubjects) {
+			t.Errorf("CheckSubjects(%d) = %v", v, err)
+		}
+	}
+	if err := (Subjects{Prefix: "cockpit", Service: "orders", Version: 3}).Check(); !errors.Is(err, ErrInvalidSubjects) {
+		t.Errorf("Check of version 3: %v", err)
 	}
 }
 
@@ -77,19 +138,31 @@ func TestMessageSchema(t *testing.T) {
 		ElementType: "serviceTask", TokenID: "t1", JobID: "j1", IncidentID: "x1", Time: at,
 		Data: json.RawMessage(`{"message":"boom"}`),
 	}
-	msgs, err := eventMsgs("cockpit", ev)
+	// Version 1 subjects carry the service in the payload and the header all the same.
+	v1, err := eventMsgs(Subjects{Prefix: "cockpit", Service: "orders", Version: SubjectsV1}, ev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 2 || msgs[0].Subject != "cockpit.events.order.incident.opened" || msgs[1].Subject != "cockpit.incidents.order" {
+	if len(v1) != 2 || v1[0].Subject != "cockpit.events.order.incident.opened" || v1[1].Subject != "cockpit.incidents.order" {
+		t.Fatalf("version 1 messages %v", v1)
+	}
+	msgs, err := eventMsgs(Subjects{Prefix: "cockpit", Service: "orders", Version: SubjectsV2}, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2 || msgs[0].Subject != "cockpit.events.orders.order.incident.opened" || msgs[1].Subject != "cockpit.incidents.orders.order" {
 		t.Fatalf("messages %v", msgs)
 	}
-	for _, m := range msgs {
-		if m.Header.Get(jetstream.MsgIDHeader) != ev.ID || m.Header.Get(HeaderSchema) != SchemaV1 || m.Header.Get(HeaderInstanceSeq) != "3" {
+	for _, m := range append(msgs, v1...) {
+		if m.Header.Get(jetstream.MsgIDHeader) != ev.ID || m.Header.Get(HeaderSchema) != SchemaV1 || m.Header.Get(HeaderInstanceSeq) != "3" ||
+			m.Header.Get(HeaderService) != "orders" {
 			t.Errorf("headers %v", m.Header)
 		}
+		if string(m.Data) != string(msgs[0].Data) {
+			t.Errorf("payload of %s differs: %s", m.Subject, m.Data)
+		}
 	}
-	want := `{"schema":"cockpit.event/v1","id":"0195f0c8-0000-7000-8000-000000000001","seq":42,"instanceId":"i1",` +
+	want := `{"schema":"cockpit.event/v1","service":"orders","id":"0195f0c8-0000-7000-8000-000000000001","seq":42,"instanceId":"i1",` +
 		`"instanceSeq":3,"definitionId":"d1","definitionKey":"order","type":"incident.opened","elementId":"Task_Charge",` +
 		`"elementType":"serviceTask","tokenId":"t1","jobId":"j1","incidentId":"x1","time":"2025-03-01T12:00:00.123456789Z",` +
 		`"data":{"message":"boom"}}`
@@ -97,11 +170,11 @@ func TestMessageSchema(t *testing.T) {
 		t.Errorf("payload\n got %s\nwant %s", msgs[0].Data, want)
 	}
 	m, err := DecodeMessage(msgs[0].Data)
-	if err != nil || m.InstanceSeq != 3 || !m.Time.Equal(at) {
+	if err != nil || m.InstanceSeq != 3 || !m.Time.Equal(at) || m.Service != "orders" {
 		t.Fatalf("decode: %+v, %v", m, err)
 	}
 	// Events without data still carry an object; empty optional fields are left out.
-	plain, err := eventMsgs("cockpit", &store.Event{ID: "e", InstanceID: "i", InstanceSeq: 1, DefinitionKey: "order", Type: event.InstanceStarted, Time: at})
+	plain, err := eventMsgs(Subjects{Prefix: "cockpit", Service: "orders"}, &store.Event{ID: "e", InstanceID: "i", InstanceSeq: 1, DefinitionKey: "order", Type: event.InstanceStarted, Time: at})
 	if err != nil {
 		t.Fatal(err)
 	}

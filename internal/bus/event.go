@@ -21,6 +21,7 @@ const (
 	HeaderType        = "Cockpit-Event-Type"   // e.g. instance.started
 	HeaderInstance    = "Cockpit-Instance"     // instance id
 	HeaderInstanceSeq = "Cockpit-Instance-Seq" // the event's position in its instance
+	HeaderService     = "Cockpit-Service"      // the publishing engine's service name
 	// HeaderOmitted is set on the placeholder of an event that could not be published
 	// (its data is replaced by {"omitted": {...}}); the value says why.
 	HeaderOmitted = "Cockpit-Omitted"
@@ -29,6 +30,9 @@ const (
 // Message is the JSON payload of an event message, schema cockpit.event/v1.
 type Message struct {
 	Schema string `json:"schema"`
+	// Service names the engine that published the event (RelayOptions.Service). Events
+	// published before services had names lack it.
+	Service string `json:"service,omitempty"`
 	// ID is the event id (a UUIDv7), also the Nats-Msg-Id.
 	ID string `json:"id"`
 	// Seq is the store-wide commit order of the event (gaps are possible).
@@ -50,14 +54,14 @@ type Message struct {
 	Data json.RawMessage `json:"data"`
 }
 
-// NewMessage turns a history event into its payload.
-func NewMessage(ev *store.Event) *Message {
+// NewMessage turns a history event of service into its payload.
+func NewMessage(service string, ev *store.Event) *Message {
 	data := ev.Data
 	if len(data) == 0 || string(data) == "null" {
 		data = json.RawMessage(`{}`)
 	}
 	return &Message{
-		Schema: SchemaV1, ID: ev.ID, Seq: ev.Seq,
+		Schema: SchemaV1, Service: service, ID: ev.ID, Seq: ev.Seq,
 		InstanceID: ev.InstanceID, InstanceSeq: ev.InstanceSeq,
 		DefinitionID: ev.DefinitionID, DefinitionKey: ev.DefinitionKey,
 		Type: ev.Type, ElementID: ev.ElementID, ElementType: ev.ElementType,
@@ -88,11 +92,11 @@ type Omitted struct {
 
 // placeholderMsgs builds the messages that go out in place of an event that can never
 // be published: same subjects, id and headers, with {"omitted": {...}} as data.
-func placeholderMsgs(prefix string, ev *store.Event, p *store.ParkedEvent) []*nats.Msg {
+func placeholderMsgs(subj Subjects, ev *store.Event, p *store.ParkedEvent) []*nats.Msg {
 	data, _ := json.Marshal(map[string]Omitted{"omitted": {Bytes: p.Bytes, Reason: p.Reason}})
 	stub := *ev
 	stub.Data = data
-	msgs, err := eventMsgs(prefix, &stub)
+	msgs, err := eventMsgs(subj, &stub)
 	if err != nil { // cannot happen: every field of stub is plain data
 		return nil
 	}
@@ -105,8 +109,8 @@ func placeholderMsgs(prefix string, ev *store.Event, p *store.ParkedEvent) []*na
 // eventMsgs builds the messages for one event: the event subject, and for incident
 // events the incident subject too. Both carry the event id as Nats-Msg-Id (they land in
 // different streams, each deduplicating on its own).
-func eventMsgs(prefix string, ev *store.Event) ([]*nats.Msg, error) {
-	data, err := json.Marshal(NewMessage(ev))
+func eventMsgs(subj Subjects, ev *store.Event) ([]*nats.Msg, error) {
+	data, err := json.Marshal(NewMessage(subj.Service, ev))
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", ev.ID, err)
 	}
@@ -116,13 +120,14 @@ func eventMsgs(prefix string, ev *store.Event) ([]*nats.Msg, error) {
 	h.Set(HeaderType, string(ev.Type))
 	h.Set(HeaderInstance, ev.InstanceID)
 	h.Set(HeaderInstanceSeq, fmt.Sprint(ev.InstanceSeq))
-	msgs := []*nats.Msg{{Subject: EventSubject(prefix, ev.DefinitionKey, ev.Type), Header: h, Data: data}}
+	h.Set(HeaderService, subj.Service)
+	msgs := []*nats.Msg{{Subject: subj.Event(ev.DefinitionKey, ev.Type), Header: h, Data: data}}
 	if ev.Type.IsIncident() {
 		h2 := nats.Header{}
 		for k, v := range h {
 			h2[k] = v
 		}
-		msgs = append(msgs, &nats.Msg{Subject: IncidentSubject(prefix, ev.DefinitionKey), Header: h2, Data: data})
+		msgs = append(msgs, &nats.Msg{Subject: subj.Incident(ev.DefinitionKey), Header: h2, Data: data})
 	}
 	return msgs, nil
 }

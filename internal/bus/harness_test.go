@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 // flowKey has a dot, so the subject token is "order_flow".
 const flowKey = "order.flow"
 
+// testService is the service name the test relays publish under.
+const testService = "orders-test"
+
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // testLog logs to the test when -v is on and COCKPIT_TEST_LOG is set.
@@ -284,8 +287,18 @@ func (f *flow) backlog(t *testing.T) int64 {
 
 func newTestRelay(t *testing.T, f *flow, nc *nats.Conn, prefix, owner string) *Relay {
 	t.Helper()
+	return newTestRelayOpts(t, f, nc, RelayOptions{Prefix: prefix, Owner: owner})
+}
+
+// newTestRelayOpts makes a relay for f with the test's timings, o's prefix, owner and
+// subject scheme, and testService unless o names a service.
+func newTestRelayOpts(t *testing.T, f *flow, nc *nats.Conn, o RelayOptions) *Relay {
+	t.Helper()
+	if o.Service == "" {
+		o.Service = testService
+	}
 	r, err := NewRelay(RelayOptions{
-		Store: f.st, Conn: nc, Prefix: prefix, Owner: owner, BatchSize: 64,
+		Store: f.st, Conn: nc, Prefix: o.Prefix, Service: o.Service, Subjects: o.Subjects, Owner: o.Owner, BatchSize: 64,
 		Fallback: 20 * time.Millisecond, LeaseTTL: 3 * time.Second, AckTimeout: time.Second, Logger: testLog(t),
 	})
 	if err != nil {
@@ -305,6 +318,7 @@ func stopRelay(t *testing.T, r *Relay) {
 type streamMsg struct {
 	subject string
 	msgID   string
+	service string // the Cockpit-Service header
 	msg     *Message
 }
 
@@ -340,7 +354,8 @@ func readStream(t *testing.T, nc *nats.Conn, stream string) []streamMsg {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, streamMsg{subject: m.Subject(), msgID: m.Headers().Get(jetstream.MsgIDHeader), msg: msg})
+			out = append(out, streamMsg{subject: m.Subject(), msgID: m.Headers().Get(jetstream.MsgIDHeader),
+				service: m.Headers().Get(HeaderService), msg: msg})
 		}
 		if err := batch.Error(); err != nil {
 			t.Fatal(err)
@@ -353,9 +368,11 @@ func readStream(t *testing.T, nc *nats.Conn, stream string) []streamMsg {
 }
 
 // checkExactlyOnce checks that the events stream holds every history event once, each
-// instance's events in InstanceSeq order, and the incidents stream every incident event.
+// instance's events in InstanceSeq order, and the incidents stream every incident event,
+// on the subjects of scheme 2 for testService.
 func checkExactlyOnce(t *testing.T, nc *nats.Conn, prefix string, history []*store.Event) {
 	t.Helper()
+	subj := Subjects{Prefix: prefix, Service: testService, Version: SubjectsV2}
 	got := readStream(t, nc, EventsStream(prefix))
 	if len(got) != len(history) {
 		t.Errorf("stream %s holds %d messages, history has %d events", EventsStream(prefix), len(got), len(history))
@@ -380,8 +397,10 @@ func checkExactlyOnce(t *testing.T, nc *nats.Conn, prefix string, history []*sto
 			t.Errorf("event %s arrived twice", m.msgID)
 		case m.msg.ID != m.msgID || m.msg.InstanceSeq != ev.InstanceSeq || m.msg.Type != ev.Type:
 			t.Errorf("message %s: payload %+v does not match event %+v", m.msgID, m.msg, ev)
-		case m.subject != EventSubject(prefix, flowKey, ev.Type):
+		case m.subject != subj.Event(flowKey, ev.Type):
 			t.Errorf("event %s on subject %q", m.msgID, m.subject)
+		case m.service != testService || m.msg.Service != testService:
+			t.Errorf("event %s: service %q in the header, %q in the payload", m.msgID, m.service, m.msg.Service)
 		}
 		seen[m.msgID] = true
 		if prev := lastSeq[ev.InstanceID]; ev.InstanceSeq != prev+1 {
@@ -399,7 +418,7 @@ func checkExactlyOnce(t *testing.T, nc *nats.Conn, prefix string, history []*sto
 		t.Errorf("incidents stream holds %d messages, want %d (> 0)", len(inc), wantIncidents)
 	}
 	for _, m := range inc {
-		if m.subject != IncidentSubject(prefix, flowKey) || byID[m.msgID] == nil {
+		if m.subject != subj.Incident(flowKey) || byID[m.msgID] == nil {
 			t.Errorf("incident message %s on %q", m.msgID, m.subject)
 		}
 	}

@@ -37,6 +37,13 @@ type RelayOptions struct {
 	// Prefix is the subject prefix (default DefaultPrefix); the streams of EnsureStreams
 	// with the same prefix must exist.
 	Prefix string
+	// Service names the engine in every event: the payload's "service", the
+	// Cockpit-Service header and, in subject scheme 2, a subject token (default
+	// DefaultService(), derived from the host name; CheckService says what a name may be).
+	// Every node of one store should name the same service: the lease holder's is used.
+	Service string
+	// Subjects is the subject scheme version: SubjectsV2 (the default) or SubjectsV1.
+	Subjects int
 	// Owner names this node in the lease (default a random id; the app passes the
 	// engine's node id).
 	Owner string
@@ -73,6 +80,7 @@ type RelayOptions struct {
 //     a relay that cannot renew it stops publishing before it expires.
 type Relay struct {
 	opts RelayOptions
+	subj Subjects
 	log  *slog.Logger
 	js   jetstream.JetStream
 	el   *leadership.Elector
@@ -102,7 +110,14 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
 	}
-	if err := CheckPrefix(o.Prefix); err != nil {
+	if o.Service == "" {
+		o.Service = DefaultService()
+	}
+	if o.Subjects == 0 {
+		o.Subjects = DefaultSubjects
+	}
+	subj := Subjects{Prefix: o.Prefix, Service: o.Service, Version: o.Subjects}
+	if err := subj.Check(); err != nil {
 		return nil, fmt.Errorf("new relay: %w", err)
 	}
 	if o.Owner == "" {
@@ -131,6 +146,7 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 	}
 	return &Relay{
 		opts:   o,
+		subj:   subj,
 		log:    log,
 		el:     el,
 		run:    startstop.Runner{Name: "outbox relay", Drain: true},
@@ -177,7 +193,8 @@ func (r *Relay) Start(ctx context.Context) error {
 	if err := r.el.Start(ctx); err != nil {
 		return errors.Join(fmt.Errorf("start relay: %w", err), r.run.Stop(ctx))
 	}
-	r.log.Info("outbox relay started", "owner", r.opts.Owner, "prefix", r.opts.Prefix)
+	r.log.Info("outbox relay started", "owner", r.opts.Owner, "prefix", r.opts.Prefix,
+		"service", r.opts.Service, "subjects", r.opts.Subjects)
 	if mp := r.opts.Conn.MaxPayload(); mp > 0 && mp < event.MaxDataBytes+envelopeBytes {
 		r.log.Warn("the NATS server's max_payload is below the engine's largest event: larger events will be set aside, not published",
 			"max_payload", mp, "largest_event", event.MaxDataBytes+envelopeBytes)
@@ -334,7 +351,7 @@ send:
 			break
 		}
 		f := inflight{ev: ev}
-		msgs, err := eventMsgs(r.opts.Prefix, ev)
+		msgs, err := eventMsgs(r.subj, ev)
 		if err == nil {
 			for _, m := range msgs {
 				f.bytes = max(f.bytes, payloadSize(m))
@@ -347,7 +364,7 @@ send:
 			// It can never be published: a placeholder without its data goes in its
 			// place, so its instance's events on NATS keep their order and have no gap.
 			f.park = r.parkedEvent(ev, f.bytes, err.Error())
-			msgs = placeholderMsgs(r.opts.Prefix, ev, f.park)
+			msgs = placeholderMsgs(r.subj, ev, f.park)
 			f.park.Placeholder = len(msgs) > 0
 		}
 		for _, m := range msgs {

@@ -48,6 +48,68 @@ func TestRelayPublishesEveryEventOnce(t *testing.T) {
 	})
 }
 
+// TestRelaySubjectsV1: with subject scheme 1 the relay publishes without the service
+// token (as before services had names), the payload and header still name the service;
+// the streams take both forms.
+func TestRelaySubjectsV1(t *testing.T) {
+	t.Parallel()
+	ctx := deadline(t, 60*time.Second)
+	tg := embeddedTarget(t)
+	f := newFlow(t)
+	nc := tg.connect(t)
+	r := newTestRelayOpts(t, f, nc, RelayOptions{Prefix: tg.prefix, Owner: "node-a", Service: "legacy", Subjects: SubjectsV1})
+	f.setNotify(r.Notify)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 5 // the first fails: an incident
+	f.start(n)
+	waitFor(t, ctx, "instances to end", func() bool { return f.endedCount() == n })
+	waitFor(t, ctx, "the outbox to empty", func() bool { return f.backlog(t) == 0 })
+	stopRelay(t, r)
+	subj := Subjects{Prefix: tg.prefix, Service: "legacy", Version: SubjectsV1}
+	got := readStream(t, nc, EventsStream(tg.prefix))
+	if len(got) != len(f.history(t)) {
+		t.Errorf("%d messages, %d events", len(got), len(f.history(t)))
+	}
+	for _, m := range got {
+		if m.subject != subj.Event(flowKey, m.msg.Type) || !strings.HasPrefix(m.subject, tg.prefix+".events.order_flow.") ||
+			m.service != "legacy" || m.msg.Service != "legacy" {
+			t.Errorf("event %s on %q, service %q / %q", m.msgID, m.subject, m.service, m.msg.Service)
+		}
+	}
+	inc := readStream(t, nc, IncidentsStream(tg.prefix))
+	if len(inc) == 0 {
+		t.Error("no incident message")
+	}
+	for _, m := range inc {
+		if m.subject != tg.prefix+".incidents.order_flow" {
+			t.Errorf("incident on %q", m.subject)
+		}
+	}
+}
+
+// TestNewRelayChecksServiceAndSubjects: a bad service name or scheme version is refused
+// before anything starts.
+func TestNewRelayChecksServiceAndSubjects(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t)
+	nc := embeddedTarget(t).connect(t)
+	for _, o := range []RelayOptions{{Service: "a.b"}, {Service: strings.Repeat("s", MaxServiceBytes+1)}, {Subjects: 3}} {
+		o.Store, o.Conn = f.st, nc
+		if _, err := NewRelay(o); !errors.Is(err, ErrInvalidService) && !errors.Is(err, ErrInvalidSubjects) {
+			t.Errorf("NewRelay(service %q, subjects %d) = %v", o.Service, o.Subjects, err)
+		}
+	}
+	r, err := NewRelay(RelayOptions{Store: f.st, Conn: nc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.subj.Service != DefaultService() || r.subj.Version != SubjectsV2 {
+		t.Errorf("defaults %+v", r.subj)
+	}
+}
+
 // (b) The server stops under load: commands go on, the outbox grows, and after the
 // server is back every event arrives once and in order.
 func TestRelaySurvivesServerRestart(t *testing.T) {
@@ -379,7 +441,7 @@ func TestLargestEventFitsMaxPayload(t *testing.T) {
 		DefinitionID: name, DefinitionKey: name, Type: event.IncidentOpened, ElementID: name, ElementType: name,
 		TokenID: strings.Repeat("t", 36), JobID: strings.Repeat("j", 36), IncidentID: strings.Repeat("x", 36),
 		Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), Data: data}
-	msgs, err := eventMsgs(tg.prefix, ev)
+	msgs, err := eventMsgs(Subjects{Prefix: tg.prefix, Service: strings.Repeat("s", MaxServiceBytes)}, ev)
 	if err != nil {
 		t.Fatal(err)
 	}

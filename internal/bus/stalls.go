@@ -23,12 +23,6 @@ const (
 	DefaultStallsMaxBytes = 256 << 20 // 256 MiB
 )
 
-// StallSubject is where the stall detector publishes stall.detected and stall.cleared:
-// <prefix>.stalls.<definition>.
-func StallSubject(prefix, definitionKey string) string {
-	return prefix + ".stalls." + SafeToken(definitionKey)
-}
-
 // StallsStream is the name of the stalls stream for a prefix (COCKPIT_STALLS).
 func StallsStream(prefix string) string { return streamBase(prefix) + "_STALLS" }
 
@@ -55,6 +49,9 @@ func StallStreamConfig(o StreamOptions) (jetstream.StreamConfig, error) {
 // StallMessage is the JSON payload of a stall message, schema cockpit.stall/v1.
 type StallMessage struct {
 	Schema string `json:"schema"`
+	// Service names the engine whose detector published the notice (absent in notices
+	// published before services had names).
+	Service string `json:"service,omitempty"`
 	// ID is the stall id: the detected and the cleared message of one stall share it.
 	ID            string     `json:"id"`
 	Type          event.Type `json:"type"` // event.StallDetected or event.StallCleared
@@ -75,10 +72,11 @@ type StallMessage struct {
 	ClearedAt  *time.Time `json:"clearedAt,omitempty"`
 }
 
-// NewStallMessage makes the payload of a stall's detected or cleared message.
-func NewStallMessage(s *store.Stall, typ event.Type) *StallMessage {
+// NewStallMessage makes the payload of a stall's detected or cleared message, published
+// by service.
+func NewStallMessage(service string, s *store.Stall, typ event.Type) *StallMessage {
 	m := &StallMessage{
-		Schema: StallSchemaV1, ID: s.ID, Type: typ, DefinitionID: s.DefinitionID, DefinitionKey: s.DefinitionKey,
+		Schema: StallSchemaV1, Service: service, ID: s.ID, Type: typ, DefinitionID: s.DefinitionID, DefinitionKey: s.DefinitionKey,
 		ElementID: s.ElementID, InstanceID: s.InstanceID, TokenID: s.TokenID, Since: s.Since.UTC(),
 		Threshold: s.Threshold.String(), ThresholdMs: s.Threshold.Milliseconds(), Incident: s.Incident,
 		DetectedAt: s.DetectedAt.UTC(),
@@ -110,33 +108,40 @@ func StallMsgID(stallID string, typ event.Type) string { return stallID + ":" + 
 // StallPublisher publishes the stall detector's notices to the stalls stream (it is the
 // monitor.StallPublisher of `cockpit serve`).
 type StallPublisher struct {
-	js     jetstream.JetStream
-	prefix string
+	js   jetstream.JetStream
+	subj Subjects
 }
 
-// NewStallPublisher returns a publisher on nc for prefix ("" is DefaultPrefix). The
-// stalls stream must exist (EnsureStreams).
-func NewStallPublisher(nc *nats.Conn, prefix string) (*StallPublisher, error) {
+// NewStallPublisher returns a publisher on nc for the subjects of subj (an empty Prefix
+// is DefaultPrefix, an empty Service DefaultService(), a zero Version DefaultSubjects).
+// The stalls stream must exist (EnsureStreams).
+func NewStallPublisher(nc *nats.Conn, subj Subjects) (*StallPublisher, error) {
 	if nc == nil {
 		return nil, errors.New("new stall publisher: a connection is required")
 	}
-	if prefix == "" {
-		prefix = DefaultPrefix
+	if subj.Prefix == "" {
+		subj.Prefix = DefaultPrefix
 	}
-	if err := CheckPrefix(prefix); err != nil {
+	if subj.Service == "" {
+		subj.Service = DefaultService()
+	}
+	if subj.Version == 0 {
+		subj.Version = DefaultSubjects
+	}
+	if err := subj.Check(); err != nil {
 		return nil, fmt.Errorf("new stall publisher: %w", err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("new stall publisher: %w", err)
 	}
-	return &StallPublisher{js: js, prefix: prefix}, nil
+	return &StallPublisher{js: js, subj: subj}, nil
 }
 
 // PublishStall publishes one message of a stall (typ is event.StallDetected or event.StallCleared)
 // and waits for the stream's acknowledgement.
 func (p *StallPublisher) PublishStall(ctx context.Context, s *store.Stall, typ event.Type) error {
-	data, err := json.Marshal(NewStallMessage(s, typ))
+	data, err := json.Marshal(NewStallMessage(p.subj.Service, s, typ))
 	if err != nil {
 		return fmt.Errorf("encode stall %s: %w", s.ID, err)
 	}
@@ -145,7 +150,8 @@ func (p *StallPublisher) PublishStall(ctx context.Context, s *store.Stall, typ e
 	h.Set(HeaderSchema, StallSchemaV1)
 	h.Set(HeaderType, string(typ))
 	h.Set(HeaderInstance, s.InstanceID)
-	msg := &nats.Msg{Subject: StallSubject(p.prefix, s.DefinitionKey), Header: h, Data: data}
+	h.Set(HeaderService, p.subj.Service)
+	msg := &nats.Msg{Subject: p.subj.Stall(s.DefinitionKey), Header: h, Data: data}
 	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithRetryAttempts(0)); err != nil {
 		return fmt.Errorf("publish %s of stall %s: %w", typ, s.ID, err)
 	}

@@ -21,8 +21,10 @@ func TestStallStreamConfig(t *testing.T) {
 		cfg.MaxAge != 30*24*time.Hour || cfg.MaxBytes != 256<<20 || cfg.Duplicates != 2*time.Minute {
 		t.Errorf("stalls stream %+v", cfg)
 	}
-	if StallSubject("cockpit", "order.v2") != "cockpit.stalls.order_v2" {
-		t.Errorf("subject %q", StallSubject("cockpit", "order.v2"))
+	for v, want := range map[int]string{SubjectsV1: "cockpit.stalls.order_v2", SubjectsV2: "cockpit.stalls.orders.order_v2"} {
+		if got := (Subjects{Prefix: "cockpit", Service: "orders", Version: v}).Stall("order.v2"); got != want {
+			t.Errorf("version %d: subject %q, want %q", v, got, want)
+		}
 	}
 }
 
@@ -34,18 +36,18 @@ func TestStallMessageSchema(t *testing.T) {
 	s := &store.Stall{ID: "s1", TokenID: "t1", InstanceID: "i1", DefinitionID: "d1", DefinitionKey: "order",
 		ElementID: "Task_Charge", Since: since, Threshold: 15 * time.Minute, Incident: true,
 		DetectedAt: since.Add(16 * time.Minute), State: store.StallCleared, ClearedAt: &cleared}
-	b, err := json.Marshal(NewStallMessage(s, event.StallCleared))
+	b, err := json.Marshal(NewStallMessage("orders", s, event.StallCleared))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"schema":"cockpit.stall/v1","id":"s1","type":"stall.cleared","definitionId":"d1","definitionKey":"order",` +
+	want := `{"schema":"cockpit.stall/v1","service":"orders","id":"s1","type":"stall.cleared","definitionId":"d1","definitionKey":"order",` +
 		`"elementId":"Task_Charge","instanceId":"i1","tokenId":"t1","since":"2025-03-01T12:00:00Z","threshold":"15m0s",` +
 		`"thresholdMs":900000,"incident":true,"detectedAt":"2025-03-01T12:16:00Z","clearedAt":"2025-03-01T12:20:00Z"}`
 	if string(b) != want {
 		t.Fatalf("payload\ngot  %s\nwant %s", b, want)
 	}
 	// A detected message has no clearedAt, even when the row has cleared since.
-	b, _ = json.Marshal(NewStallMessage(s, event.StallDetected))
+	b, _ = json.Marshal(NewStallMessage("orders", s, event.StallDetected))
 	m, err := DecodeStallMessage(b)
 	if err != nil || m.Type != event.StallDetected || m.ClearedAt != nil {
 		t.Fatalf("detected message %s: %+v %v", b, m, err)
@@ -62,7 +64,7 @@ func TestStallPublisher(t *testing.T) {
 	t.Parallel()
 	tg := embeddedTarget(t)
 	nc := tg.connect(t)
-	p, err := NewStallPublisher(nc, tg.prefix)
+	p, err := NewStallPublisher(nc, Subjects{Prefix: tg.prefix, Service: testService})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,14 +102,14 @@ func TestStallPublisher(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if raw.Subject != tg.prefix+".stalls.order_flow" {
-			t.Errorf("subject %q", raw.Subject)
+		if raw.Subject != tg.prefix+".stalls."+testService+".order_flow" || raw.Header.Get(HeaderService) != testService {
+			t.Errorf("subject %q, service header %q", raw.Subject, raw.Header.Get(HeaderService))
 		}
 		m, err := DecodeStallMessage(raw.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if raw.Header.Get(jetstream.MsgIDHeader) != StallMsgID("s1", m.Type) || m.DefinitionKey != flowKey {
+		if raw.Header.Get(jetstream.MsgIDHeader) != StallMsgID("s1", m.Type) || m.DefinitionKey != flowKey || m.Service != testService {
 			t.Errorf("message %d: id %q, %+v", seq, raw.Header.Get(jetstream.MsgIDHeader), m)
 		}
 		types = append(types, m.Type)
