@@ -119,6 +119,7 @@ type StreamOptions struct {
 	IncidentsMaxBytes int64         // default 256 MiB
 	StallsMaxAge      time.Duration // default 30 days
 	StallsMaxBytes    int64         // default 256 MiB
+	ModelsMaxBytes    int64         // default 1 GiB (the models bucket, see ModelPublisher)
 	Duplicates        time.Duration // default 2 minutes
 }
 
@@ -149,6 +150,9 @@ func (o *StreamOptions) defaults() {
 	}
 	if o.Duplicates <= 0 {
 		o.Duplicates = DefaultDuplicates
+	}
+	if o.ModelsMaxBytes <= 0 {
+		o.ModelsMaxBytes = DefaultModelsMaxBytes
 	}
 }
 
@@ -199,14 +203,18 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 	return nil
 }
 
-// DeleteStreams removes the streams of a prefix (tests on a shared server clean up
-// with it). Streams that do not exist are not an error.
+// DeleteStreams removes the streams and the models bucket of a prefix (tests on a shared
+// server clean up with it). Streams that do not exist are not an error.
 func DeleteStreams(ctx context.Context, js jetstream.JetStream, prefix string) error {
 	var errs []error
 	for _, name := range []string{EventsStream(prefix), IncidentsStream(prefix), StallsStream(prefix)} {
 		if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			errs = append(errs, fmt.Errorf("delete stream %s: %w", name, err))
 		}
+	}
+	if err := js.DeleteObjectStore(ctx, ModelsBucket(prefix)); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) &&
+		!errors.Is(err, jetstream.ErrStreamNotFound) {
+		errs = append(errs, fmt.Errorf("delete bucket %s: %w", ModelsBucket(prefix), err))
 	}
 	return errors.Join(errs...)
 }

@@ -243,10 +243,15 @@ func (e *Engine) Deploy(ctx context.Context, resource string, data []byte) (*Dep
 		e.rememberLatest(pl)
 	}
 	e.mu.Unlock()
+	var created []*store.Definition
 	for _, p := range dep.Processes {
 		if p.Created {
 			e.log.Info("deployed", "process", p.Definition.Key, "version", p.Definition.Version, "resource", resource)
+			created = append(created, p.Definition)
 		}
+	}
+	if len(created) > 0 && e.opts.OnDeploy != nil {
+		e.opts.OnDeploy(created)
 	}
 	for _, w := range dep.Warnings {
 		e.log.Warn("deploy warning", "resource", resource, "process", w.Process, "element", w.ElementID,

@@ -58,6 +58,10 @@ type Options struct {
 	// in commit order. It runs on the committer goroutine: keep it short and never call
 	// back into the engine from it (hand the events to a channel instead).
 	OnCommit func(events []*store.Event)
+	// OnDeploy, when set, is called after a deployment committed, with the definitions it
+	// created (not called when it created none: the same bytes deployed again). It runs
+	// on the deploying goroutine: keep it short (the model publisher queues them).
+	OnDeploy func(defs []*store.Definition)
 
 	defaultBackoff schedule.Backoff
 }
