@@ -28,6 +28,10 @@ type natsConfig struct {
 	TLSCert string
 	TLSKey  string
 	Prefix  string
+	// Service names this engine in events, subjects and models ("" : derived from the
+	// host name, bus.DefaultService); Subjects is the subject scheme version.
+	Service  string
+	Subjects int
 	// Listen is where the embedded server listens: host:port (port 0: a free one), or
 	// "none" for no listener (in-process connections only).
 	Listen string
@@ -40,12 +44,22 @@ func (c *command) natsFlags(cfg *natsConfig) {
 	c.stringVar(&cfg.TLSCert, "nats-tls-cert", "COCKPIT_NATS_TLS_CERT", "", "client certificate (PEM) for NATS mutual TLS; needs --nats-tls-key")
 	c.stringVar(&cfg.TLSKey, "nats-tls-key", "COCKPIT_NATS_TLS_KEY", "", "client key (PEM) for NATS mutual TLS")
 	c.stringVar(&cfg.Prefix, "nats-prefix", "COCKPIT_NATS_PREFIX", bus.DefaultPrefix, "first token of every subject and start of the stream names (cockpit: cockpit.events.> in COCKPIT_EVENTS)")
+	c.stringVar(&cfg.Service, "service", "COCKPIT_SERVICE", "", "this engine's service name, in every event, its subjects and the models bucket: 1 to 64 letters, digits, '-' and '_' (empty: the host name's first label, lower case, other characters as '_'); nodes sharing a store should use one name")
+	c.intVar(&cfg.Subjects, "nats-subjects", "COCKPIT_NATS_SUBJECTS", bus.DefaultSubjects, "subject scheme version: 2 puts the service after events/incidents/stalls (cockpit.events.<service>.<process>.<type>); 1 is the form without it, for subscribers not yet moved (docs/events.md)")
 	c.stringVar(&cfg.Listen, "nats-listen", "COCKPIT_NATS_LISTEN", "127.0.0.1:0", "where the embedded NATS server listens (port 0: a free port, logged at start); none: no listener")
 }
 
 func (cfg *natsConfig) check() error {
 	if err := bus.CheckPrefix(cfg.Prefix); err != nil {
 		return fmt.Errorf("--nats-prefix: %w", err)
+	}
+	if cfg.Service != "" {
+		if err := bus.CheckService(cfg.Service); err != nil {
+			return fmt.Errorf("--service: %w", err)
+		}
+	}
+	if err := bus.CheckSubjects(cfg.Subjects); err != nil {
+		return fmt.Errorf("--nats-subjects: %w", err)
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return errors.New("--nats-tls-cert and --nats-tls-key go together")
@@ -74,12 +88,26 @@ func (cfg *natsConfig) listen() (host string, port int, none bool, err error) {
 	return h, port, false, nil
 }
 
+// service is --service, or the name derived from the host name.
+func (cfg *natsConfig) service() string {
+	if cfg.Service == "" {
+		return bus.DefaultService()
+	}
+	return cfg.Service
+}
+
+// subjects is where this engine publishes.
+func (cfg *natsConfig) subjects() bus.Subjects {
+	return bus.Subjects{Prefix: cfg.Prefix, Service: cfg.service(), Version: cfg.Subjects}
+}
+
 // natsRuntime is the event fabric of a running server: the embedded NATS server (nil
 // with --nats-url), the connection, the relay and the metrics registry.
 type natsRuntime struct {
 	srv      *bus.Server
 	nc       *nats.Conn
 	relay    *bus.Relay
+	models   *bus.ModelPublisher
 	registry *prometheus.Registry
 }
 
@@ -129,7 +157,13 @@ func startNATS(ctx context.Context, cfg *natsConfig, dataDir string, st store.St
 	if err := bus.EnsureStreams(cctx, js, bus.StreamOptions{Prefix: cfg.Prefix}); err != nil {
 		return nil, err
 	}
-	rt.relay, err = bus.NewRelay(bus.RelayOptions{Store: st, Conn: rt.nc, Prefix: cfg.Prefix, Owner: nodeID, LeaseTTL: leaseTTL, Logger: log})
+	rt.relay, err = bus.NewRelay(bus.RelayOptions{Store: st, Conn: rt.nc, Prefix: cfg.Prefix, Service: cfg.service(),
+		Subjects: cfg.Subjects, Owner: nodeID, LeaseTTL: leaseTTL, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	rt.models, err = bus.NewModelPublisher(bus.ModelPublisherOptions{Store: st, Conn: rt.nc, Prefix: cfg.Prefix,
+		Service: cfg.service(), Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"errors"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -19,18 +21,110 @@ func TestNATSFlags(t *testing.T) {
 		cfg  natsConfig
 		want string
 	}{
-		{natsConfig{Prefix: "a.>", Listen: "127.0.0.1:0"}, "--nats-prefix"},
-		{natsConfig{Prefix: "cockpit", Listen: "127.0.0.1:0", URL: "nats://x", TLSCert: "c.pem"}, "go together"},
-		{natsConfig{Prefix: "cockpit", Listen: "127.0.0.1:0", Creds: "x.creds"}, "need --nats-url"},
-		{natsConfig{Prefix: "cockpit", Listen: "localhost"}, "--nats-listen"},
+		{natsConfig{Prefix: "a.>", Listen: "127.0.0.1:0", Subjects: 2}, "--nats-prefix"},
+		{natsConfig{Prefix: "cockpit", Listen: "127.0.0.1:0", Subjects: 2, URL: "nats://x", TLSCert: "c.pem"}, "go together"},
+		{natsConfig{Prefix: "cockpit", Listen: "127.0.0.1:0", Subjects: 2, Creds: "x.creds"}, "need --nats-url"},
+		{natsConfig{Prefix: "cockpit", Listen: "localhost", Subjects: 2}, "--nats-listen"},
+		{natsConfig{Prefix: "cockpit", Listen: "none", Subjects: 2, Service: "orders.eu"}, "--service"},
+		{natsConfig{Prefix: "cockpit", Listen: "none", Subjects: 2, Service: strings.Repeat("s", 65)}, "--service"},
+		{natsConfig{Prefix: "cockpit", Listen: "none", Subjects: 3}, "--nats-subjects"},
+		{natsConfig{Prefix: "cockpit", Listen: "none", Subjects: 0}, "--nats-subjects"},
 	} {
 		if err := c.cfg.check(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.cfg, err, c.want)
 		}
 	}
-	ok := natsConfig{Prefix: "cockpit", Listen: "none"}
-	if err := ok.check(); err != nil {
-		t.Error(err)
+	for _, ok := range []natsConfig{
+		{Prefix: "cockpit", Listen: "none", Subjects: 2},
+		{Prefix: "cockpit", Listen: "none", Subjects: 1, Service: "Orders_eu-1"},
+	} {
+		if err := ok.check(); err != nil {
+			t.Error(err)
+		}
+	}
+	// No --service: the host's name, made one subject token.
+	if got := (&natsConfig{}).service(); got != bus.DefaultService() || bus.CheckService(got) != nil {
+		t.Errorf("default service %q", got)
+	}
+}
+
+// TestServeServiceFlags: --service and COCKPIT_SERVICE, --nats-subjects and
+// COCKPIT_NATS_SUBJECTS are read and checked by serve.
+func TestServeServiceFlags(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"COCKPIT_SERVICE": "orders", "COCKPIT_NATS_SUBJECTS": "1"}
+	c, cfg := newServeCommand(func(k string) string { return env[k] })
+	if err := c.parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NATS.Service != "orders" || cfg.NATS.Subjects != 1 {
+		t.Errorf("from the environment: %+v", cfg.NATS)
+	}
+	c, cfg = newServeCommand(func(string) string { return "" })
+	if err := c.parse([]string{"--service", "shipping"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NATS.Service != "shipping" || cfg.NATS.Subjects != bus.SubjectsV2 {
+		t.Errorf("from the flags: %+v", cfg.NATS)
+	}
+	var stderr strings.Builder
+	a := &App{Stdout: io.Discard, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	if code := a.Run(context.Background(), []string{"serve", "--data-dir", t.TempDir(), "--service", "orders.eu"}); code == exitOK ||
+		!strings.Contains(stderr.String(), "--service") || !strings.Contains(stderr.String(), "orders.eu") {
+		t.Errorf("a bad --service: exit %d, %s", code, stderr.String())
+	}
+}
+
+// TestServePublishesService: serve publishes its events on the subjects of its
+// --service and the models of its deployments in the models bucket.
+func TestServePublishesService(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Stop(context.Background()) }()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("cockpit.events.orders-svc.order.instance.started")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "--demo-rate", "50", "--nats-url", srv.ClientURL(), "--service", "orders-svc")
+	defer s.stop()
+	m, err := sub.NextMsg(20 * time.Second)
+	if err != nil {
+		t.Fatalf("no instance.started on the service's subject: %v\n%s", err, s.stderr.String())
+	}
+	msg, err := bus.DecodeMessage(m.Data)
+	if err != nil || msg.Service != "orders-svc" || m.Header.Get(bus.HeaderService) != "orders-svc" {
+		t.Errorf("event %+v, header %v: %v", msg, m.Header, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		model, err := bus.FetchModel(ctx, js, bus.DefaultPrefix, "orders-svc", "order", 1)
+		if err == nil {
+			if model.Name == "" || !strings.Contains(string(model.XML), "BPMNDiagram") {
+				t.Errorf("model %+v", model.Name)
+			}
+			break
+		}
+		if !errors.Is(err, bus.ErrModelNotFound) {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the demo's model was not published:\n%s", s.stderr.String())
+		case <-time.After(20 * time.Millisecond): // polling interval
+		}
 	}
 }
 

@@ -258,6 +258,18 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 			log.Error("stop outbox relay", "err", serr)
 		}
 	}()
+	// Models: the bucket is reconciled with the store in the background (what was
+	// deployed while NATS was away), and each deployment is published as it commits.
+	if err := nr.models.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		if serr := nr.models.Stop(sctx); serr != nil {
+			log.Error("stop model publisher", "err", serr)
+		}
+	}()
 
 	// Metrics: the projector folds the history into rollups while this node holds the
 	// "metrics" lease. Like the relay it starts before the engine and stops after it.
@@ -286,7 +298,8 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		proj.Observe(evs)
 	}
 	e, err := engine.New(engine.Options{Store: st, Logger: log, Workers: cfg.Workers,
-		BatchSize: cfg.JobBatchSize, LockDuration: cfg.JobLock, NodeID: nodeID, OnCommit: onCommit})
+		BatchSize: cfg.JobBatchSize, LockDuration: cfg.JobLock, NodeID: nodeID, OnCommit: onCommit,
+		OnDeploy: nr.models.Deployed})
 	if err != nil {
 		return err
 	}
@@ -410,7 +423,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	// The web UI has every other path; its commands go through the command service.
 	// Live updates (SSE) come from the same connection's events.
 	ui := web.New(web.Options{Engine: e, Commands: commandsvc.NewClient(nr.nc, cfg.NATS.Prefix), Logger: log,
-		NATS: nr.nc, Prefix: cfg.NATS.Prefix, Actor: cfg.WebActor, TrustProxyUser: cfg.TrustProxyUser, Stalls: stalls,
+		NATS: nr.nc, Prefix: cfg.NATS.Prefix, Subjects: cfg.NATS.Subjects, Actor: cfg.WebActor, TrustProxyUser: cfg.TrustProxyUser, Stalls: stalls,
 		Metrics: mon})
 	if err := ui.Start(ctx); err != nil {
 		_ = ln.Close()
@@ -477,7 +490,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 // a source is given (else only operators' thresholds apply), notices on NATS.
 func startStallDetector(ctx context.Context, cfg *serveConfig, st store.Store, nr *natsRuntime, nodeID string,
 	thresholds monitor.ThresholdSource, log *slog.Logger) (*monitor.StallDetector, error) {
-	pub, err := bus.NewStallPublisher(nr.nc, cfg.NATS.Prefix)
+	pub, err := bus.NewStallPublisher(nr.nc, cfg.NATS.subjects())
 	if err != nil {
 		return nil, err
 	}

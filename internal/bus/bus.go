@@ -82,7 +82,7 @@ func SafeToken(s string) string {
 }
 
 // safeType keeps the dots of an event type ("instance.started" is two tokens, so
-// cockpit.events.*.incident.> selects incidents of every process) and makes each part
+// cockpit.events.*.*.incident.> selects incidents of every process and service) and makes each part
 // subject-safe.
 func safeType(t string) string {
 	if t == "" {

@@ -78,7 +78,7 @@ const (
 )
 
 // Stall notice types. They are not history events: the stall detector publishes them on
-// <prefix>.stalls.<definition> (schema cockpit.stall/v1), one of each per stall.
+// <prefix>.stalls.<service>.<definition> (schema cockpit.stall/v1), one of each per stall.
 const (
 	StallDetected Type = "stall.detected"
 	StallCleared  Type = "stall.cleared"
@@ -86,7 +86,7 @@ const (
 
 // Kind is what an event type is about: the part of the type before its dot, "instance"
 // of "instance.started". It is the first of the type's two subject tokens, so
-// subscribers filter on it (cockpit.events.*.incident.>), and so do the web UI's live
+// subscribers filter on it (cockpit.events.*.*.incident.>), and so do the web UI's live
 // pages.
 type Kind string
 

@@ -76,7 +76,8 @@ func TestDocsListEveryName(t *testing.T) {
 }
 
 // TestTypesAreTwoTokens: every type is kind.what, each part a plain subject token, so its
-// subject is exactly <prefix>.events.<definition>.<type> and its kind is declared.
+// subject is exactly <prefix>.events.<service>.<definition>.<type> (scheme 1: without the
+// service) and its kind is declared.
 func TestTypesAreTwoTokens(t *testing.T) {
 	kinds := map[Kind]bool{}
 	types := map[Type]string{}

@@ -43,7 +43,7 @@ func TestStallNATS(t *testing.T) {
 	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Prefix: "cockpit"}); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := bus.NewStallPublisher(nc, "cockpit")
+	pub, err := bus.NewStallPublisher(nc, bus.Subjects{Prefix: "cockpit", Service: "payments"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestStallNATS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if raw.Subject != "cockpit.stalls.pay" || m.InstanceID != a.ID || m.ElementID != "review" || m.ThresholdMs != 60000 {
+		if raw.Subject != "cockpit.stalls.payments.pay" || m.Service != "payments" || m.InstanceID != a.ID || m.ElementID != "review" || m.ThresholdMs != 60000 {
 			t.Fatalf("message %d on %s: %+v", seq, raw.Subject, m)
 		}
 		types = append(types, m.Type)

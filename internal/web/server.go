@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/nats-io/nats.go"
 
+	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine"
@@ -134,6 +135,10 @@ type Options struct {
 	NATS *nats.Conn
 	// Prefix is the events' subject prefix (default bus.DefaultPrefix).
 	Prefix string
+	// Subjects is the subject scheme version the engines publish in (bus.SubjectsV2, the
+	// default, or bus.SubjectsV1). The hub listens to every service's events of a key:
+	// the pages show the store, whichever engine on it published.
+	Subjects int
 	// LiveInterval is the least time between two pushes of one page's fragments
 	// (default DefaultLiveInterval): a burst of events becomes one render.
 	LiveInterval time.Duration
@@ -194,7 +199,7 @@ func New(opts Options) *UI {
 	e := echo.New()
 	s.echo = e
 	if opts.NATS != nil {
-		s.hub = newHub(opts.NATS, opts.Prefix, opts.LiveInterval, opts.LiveLimits, s.log, s.renderPage, s.instanceKey)
+		s.hub = newHub(opts.NATS, bus.Subjects{Prefix: opts.Prefix, Version: opts.Subjects}, opts.LiveInterval, opts.LiveLimits, s.log, s.renderPage, s.instanceKey)
 	}
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -27,8 +27,10 @@ package web
 //
 // Invariants:
 //   - One core NATS subscription per subject pattern (<prefix>.events.> or
-//     <prefix>.events.<safeKey>.>), shared by the rooms that need it and dropped with the
-//     last of them; rooms filter the decoded events in Go (exact key, instance id, type).
+//     <prefix>.events.*.<safeKey>.>: every service's events of the key, in subject
+//     scheme 2; <prefix>.events.<safeKey>.> in scheme 1), shared by the rooms that need it
+//     and dropped with the last of them; rooms filter the decoded events in Go (exact
+//     key, instance id, type).
 //   - A room renders at most once per Interval: the first event after a quiet spell
 //     renders at once, later ones within the interval coalesce into one trailing render.
 //   - Renders share a budget: at most liveRenderSlots run at once (half the cores), and a
@@ -192,6 +194,7 @@ type renderFunc func(ctx context.Context, path string) (int, []byte, error)
 type hub struct {
 	nc       *nats.Conn
 	prefix   string
+	subjects bus.Subjects // the scheme of the events' subjects (its Service is not used)
 	interval time.Duration
 	log      *slog.Logger
 	render   renderFunc
@@ -272,15 +275,18 @@ func (c *liveClient) enqueue(b []byte) bool {
 // always has the other half.
 func liveRenderSlots() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
-func newHub(nc *nats.Conn, prefix string, interval time.Duration, limits LiveLimits, log *slog.Logger, render renderFunc,
+func newHub(nc *nats.Conn, subj bus.Subjects, interval time.Duration, limits LiveLimits, log *slog.Logger, render renderFunc,
 	instanceKey func(context.Context, string) (string, error)) *hub {
-	if prefix == "" {
-		prefix = bus.DefaultPrefix
+	if subj.Prefix == "" {
+		subj.Prefix = bus.DefaultPrefix
+	}
+	if subj.Version == 0 {
+		subj.Version = bus.DefaultSubjects
 	}
 	if interval <= 0 {
 		interval = DefaultLiveInterval
 	}
-	return &hub{nc: nc, prefix: prefix, interval: interval, log: log, render: render, instanceKey: instanceKey,
+	return &hub{nc: nc, prefix: subj.Prefix, subjects: subj, interval: interval, log: log, render: render, instanceKey: instanceKey,
 		stopping: make(chan struct{}), rooms: map[string]*room{}, subs: map[string]*sharedSub{},
 		limits: limits.withDefaults(), clients: map[string]int{}, slots: make(chan struct{}, liveRenderSlots())}
 }
@@ -729,8 +735,8 @@ func (h *hub) parseTopic(ctx context.Context, raw string) (topic, error) {
 		return topic{}, fmt.Errorf("%w: %q: %v", errBadTopic, raw, err)
 	}
 	q = topicQuery(kind, q) // equal views name one room
-	all := h.prefix + ".events.>"
-	byKey := func(key string) string { return h.prefix + ".events." + bus.SafeToken(key) + ".>" }
+	all := h.subjects.EventFilter("", "")
+	byKey := func(key string) string { return h.subjects.EventFilter("", key) }
 	var t topic
 	switch kind {
 	case "dashboard":

@@ -41,6 +41,9 @@ func TestLiveFragments(t *testing.T) {
 	}
 }
 
+// stubSubjects are the subjects the stub hub's events are published on.
+var stubSubjects = bus.Subjects{Prefix: "stub", Service: "stub-svc", Version: bus.SubjectsV2}
+
 // stubHub is a hub on an embedded NATS server whose pages are drawn by render.
 func stubHub(t *testing.T, interval time.Duration, render renderFunc) (*hub, *nats.Conn) {
 	t.Helper()
@@ -54,7 +57,7 @@ func stubHub(t *testing.T, interval time.Duration, render renderFunc) (*hub, *na
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	h := newHub(nc, "stub", interval, LiveLimits{}, slog.New(slog.DiscardHandler), render,
+	h := newHub(nc, bus.Subjects{Prefix: "stub"}, interval, LiveLimits{}, slog.New(slog.DiscardHandler), render,
 		func(context.Context, string) (string, error) { return "k", nil })
 	if err := h.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -72,7 +75,7 @@ func publishEvents(t *testing.T, nc *nats.Conn, n int) {
 	for i := range n {
 		b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: fmt.Sprint(i), InstanceID: "i1", DefinitionKey: "k",
 			Type: event.VariablesChanged, Data: json.RawMessage(`{}`)})
-		if err := nc.Publish(bus.EventSubject("stub", "k", event.VariablesChanged), b); err != nil {
+		if err := nc.Publish(stubSubjects.Event("k", event.VariablesChanged), b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -186,7 +189,7 @@ func TestHubDropsSlowClient(t *testing.T) {
 		b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: fmt.Sprint(sent), InstanceID: "i", DefinitionKey: "k",
 			Type: event.InstanceStarted, Data: json.RawMessage(`{}`)})
 		sent++
-		_ = nc.Publish(bus.EventSubject("stub", "k", event.InstanceStarted), b)
+		_ = nc.Publish(stubSubjects.Event("k", event.InstanceStarted), b)
 		_ = nc.Flush()
 		return false
 	})
@@ -197,7 +200,7 @@ func TestHubDropsSlowClient(t *testing.T) {
 			return true
 		}
 		b, _ := json.Marshal(bus.Message{Schema: bus.SchemaV1, ID: "x", InstanceID: "i", DefinitionKey: "k", Type: event.InstanceCompleted, Data: json.RawMessage(`{}`)})
-		_ = nc.Publish(bus.EventSubject("stub", "k", event.InstanceCompleted), b)
+		_ = nc.Publish(stubSubjects.Event("k", event.InstanceCompleted), b)
 		return false
 	})
 }

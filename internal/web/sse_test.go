@@ -41,6 +41,14 @@ func TestMain(m *testing.M) {
 
 const liveTestPrefix = "livetest"
 
+// liveTestService is the service the fixture's events are published by.
+const liveTestService = "livetest-svc"
+
+// liveSubjects are the subjects the fixture publishes on: opts's scheme.
+func liveSubjects(opts web.Options) bus.Subjects {
+	return bus.Subjects{Prefix: liveTestPrefix, Service: liveTestService, Version: opts.Subjects}
+}
+
 // liveFixture is an engine on its own SQLite file, an embedded NATS server, a test relay
 // (OnCommit publishes every event in the bus format on core NATS, like the outbox relay
 // does after its commit) and the UI with live updates, served by httptest.
@@ -100,8 +108,8 @@ func newLiveFixtureWith(t testing.TB, opts web.Options) *liveFixture {
 	f.e, err = engine.New(engine.Options{Store: st, Workers: 2, Logger: slog.New(slog.DiscardHandler),
 		OnCommit: func(evs []*store.Event) {
 			for _, ev := range evs {
-				b, _ := json.Marshal(bus.NewMessage(ev))
-				_ = pub.Publish(bus.EventSubject(liveTestPrefix, ev.DefinitionKey, ev.Type), b)
+				b, _ := json.Marshal(bus.NewMessage(liveTestService, ev))
+				_ = pub.Publish(liveSubjects(opts).Event(ev.DefinitionKey, ev.Type), b)
 			}
 		}})
 	if err != nil {
@@ -137,7 +145,7 @@ func newLiveFixtureWith(t testing.TB, opts web.Options) *liveFixture {
 	})
 
 	f.ui = web.New(web.Options{Engine: f.e, Logger: slog.New(slog.DiscardHandler), NATS: f.hubConn,
-		Prefix: liveTestPrefix, LiveInterval: f.interval, LiveLimits: opts.LiveLimits, TrustProxyUser: opts.TrustProxyUser})
+		Prefix: liveTestPrefix, Subjects: opts.Subjects, LiveInterval: f.interval, LiveLimits: opts.LiveLimits, TrustProxyUser: opts.TrustProxyUser})
 	if err := f.ui.Start(ctx); err != nil {
 		t.Fatalf("start UI: %v", err)
 	}
@@ -331,9 +339,17 @@ func statValue(html, testID string) string {
 
 // TestLivePushesFragments follows an incident being retried on the instance page's
 // stream and the dashboard's: the incident goes, the token moves on, the counts drop.
+// It runs with both subject schemes.
 func TestLivePushesFragments(t *testing.T) {
-	t.Parallel()
-	f := newLiveFixture(t)
+	for _, v := range []int{bus.SubjectsV2, bus.SubjectsV1} {
+		t.Run(fmt.Sprint("subjects-v", v), func(t *testing.T) {
+			t.Parallel()
+			testLivePushesFragments(t, newLiveFixtureWith(t, web.Options{Subjects: v}))
+		})
+	}
+}
+
+func testLivePushesFragments(t *testing.T, f *liveFixture) {
 	in, incID := f.startFailing()
 
 	inst := f.open("instance:" + in.ID)
@@ -426,8 +442,8 @@ func TestLiveStreamsEnd(t *testing.T) {
 		t.Errorf("%d subscriptions of a started hub, want 1 (stall notices)", base)
 	}
 
-	a := f.open("instance:" + in.ID) // livetest.events.fix.>
-	b := f.open("process:fix")       // livetest.events.fix.> as well
+	a := f.open("instance:" + in.ID) // livetest.events.*.fix.>
+	b := f.open("process:fix")       // livetest.events.*.fix.> as well
 	c := f.open("dashboard")         // livetest.events.>
 	d := f.open("incidents")         // livetest.events.> as well
 	for _, s := range []*liveStream{a, b, c, d} {

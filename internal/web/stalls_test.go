@@ -186,8 +186,8 @@ func TestLiveStalls(t *testing.T) {
 	inst.waitFragment("overlays", "no stall badge", notContains("badge-stalled"))
 
 	s := stall(t, f.e, in, "s1")
-	b, _ := json.Marshal(bus.NewStallMessage(s, event.StallDetected))
-	if err := f.pubConn.Publish(bus.StallSubject(liveTestPrefix, s.DefinitionKey), b); err != nil {
+	b, _ := json.Marshal(bus.NewStallMessage(liveTestService, s, event.StallDetected))
+	if err := f.pubConn.Publish(bus.Subjects{Prefix: liveTestPrefix, Service: liveTestService}.Stall(s.DefinitionKey), b); err != nil {
 		t.Fatal(err)
 	}
 	dash.waitFragment("live-stats", "one stalled instance", func(h string) bool { return statValue(h, "stat-stalled") == "1" })
