@@ -14,6 +14,13 @@
 // state change with its history event in one transaction; a `cockpit serve` on the same
 // PostgreSQL database shows and operates the instances this service runs.
 //
+// With Options.NATS the engine also publishes, as `cockpit serve` does: every state
+// change as an event on NATS JetStream (subjects cockpit.events.<service>.<process>.<type>),
+// and each deployed model in the bucket COCKPIT_MODELS under <service>/<process>/<version>,
+// so that a cockpit or any subscriber sees this service without its store
+// (docs/events.md in the repository is the contract). NATS being down delays both; it
+// never stops the engine.
+//
 // The package is a thin layer over the engine Cockpit itself runs: results are this
 // package's types, errors are its sentinels (errors.Is) and *DeployError (errors.As).
 package flow
@@ -26,6 +33,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/storeurl"
@@ -67,12 +78,32 @@ type Options struct {
 	NodeID string
 	// Logger receives the engine's logs (default slog.Default()).
 	Logger *slog.Logger
+
+	// Service names this service in what it publishes on NATS: 1 to 64 ASCII letters,
+	// digits, '-' and '_' (default: the host name's first label, lower case, other
+	// characters as '_'). Engines sharing a store should use one name.
+	Service string
+	// NATS, when set, makes the engine publish its events and models on this connection
+	// (subject scheme 2 of docs/events.md). Start creates or updates the streams and the
+	// models bucket; Close publishes what is left within its context and leaves the
+	// connection open.
+	NATS *nats.Conn
+	// NATSPrefix is the first subject token and the start of the stream and bucket names
+	// (default "cockpit": cockpit.events.> in COCKPIT_EVENTS).
+	NATSPrefix string
 }
 
 // Engine is an embedded engine on its store. Its methods are safe for concurrent use.
 type Engine struct {
 	e  *engine.Engine
 	st store.Store
+
+	// With Options.NATS: the outbox relay and the model publisher, and the streams'
+	// options.
+	nc     *nats.Conn
+	relay  *bus.Relay
+	models *bus.ModelPublisher
+	prefix string
 
 	mu sync.Mutex
 	// waiters are the Await calls per instance id, closed when the instance ends.
@@ -88,6 +119,20 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.NATS != nil {
+		if o.NATSPrefix == "" {
+			o.NATSPrefix = bus.DefaultPrefix
+		}
+		if o.Service == "" {
+			o.Service = bus.DefaultService()
+		}
+		if err := bus.CheckPrefix(o.NATSPrefix); err != nil {
+			return nil, fmt.Errorf("open flow engine: %w: %w", ErrInvalidInput, err)
+		}
+		if err := bus.CheckService(o.Service); err != nil {
+			return nil, fmt.Errorf("open flow engine: %w: %w", ErrInvalidInput, err)
+		}
+	}
 	db, err := storeurl.Resolve(o.DataDir, o.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("open flow engine: %w", err)
@@ -98,8 +143,22 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 		return nil, fmt.Errorf("open flow engine: %w", err)
 	}
 	fe := &Engine{st: st, waiters: map[string][]chan struct{}{}}
-	e, err := engine.New(engine.Options{Store: st, Logger: o.Logger, NodeID: o.NodeID, Workers: o.Workers,
-		LockDuration: o.LockDuration, OnCommit: fe.committed})
+	eo := engine.Options{Store: st, Logger: o.Logger, NodeID: o.NodeID, Workers: o.Workers,
+		LockDuration: o.LockDuration, OnCommit: fe.committed}
+	if o.NATS != nil {
+		fe.nc, fe.prefix = o.NATS, o.NATSPrefix
+		fe.relay, err = bus.NewRelay(bus.RelayOptions{Store: st, Conn: o.NATS, Prefix: o.NATSPrefix, Service: o.Service,
+			Owner: o.NodeID, Logger: o.Logger})
+		if err == nil {
+			fe.models, err = bus.NewModelPublisher(bus.ModelPublisherOptions{Store: st, Conn: o.NATS, Prefix: o.NATSPrefix,
+				Service: o.Service, Logger: o.Logger})
+		}
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("open flow engine: %w", err), st.Close())
+		}
+		eo.OnDeploy = fe.models.Deployed
+	}
+	e, err := engine.New(eo)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open flow engine: %w", err), st.Close())
 	}
@@ -107,17 +166,63 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	return fe, nil
 }
 
-// Start starts running jobs and timers. Handlers registered later are used too.
-func (e *Engine) Start(ctx context.Context) error { return e.e.Start(ctx) }
-
-// Close stops the engine (running handlers finish, or are cut off when ctx ends: their
-// jobs run again later) and closes the store.
-func (e *Engine) Close(ctx context.Context) error {
-	return errors.Join(e.e.Stop(ctx), e.st.Close())
+// Start starts running jobs and timers. Handlers registered later are used too. With
+// Options.NATS it first creates or updates the streams and the models bucket (an error
+// when the server cannot be reached), then publishes in the background.
+func (e *Engine) Start(ctx context.Context) error {
+	if e.nc != nil {
+		if err := e.startPublishing(ctx); err != nil {
+			return fmt.Errorf("start flow engine: %w", err)
+		}
+	}
+	if err := e.e.Start(ctx); err != nil {
+		return errors.Join(err, e.stopPublishing(ctx))
+	}
+	return nil
 }
 
-// committed wakes the Await calls of the instances a commit ended.
+func (e *Engine) startPublishing(ctx context.Context) error {
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		return err
+	}
+	so := bus.StreamOptions{Prefix: e.prefix}
+	if err := bus.EnsureStreams(ctx, js, so); err != nil {
+		return err
+	}
+	if _, err := bus.EnsureModelBucket(ctx, js, so); err != nil {
+		return err
+	}
+	if err := e.relay.Start(ctx); err != nil {
+		return err
+	}
+	if err := e.models.Start(ctx); err != nil {
+		return errors.Join(err, e.relay.Stop(ctx))
+	}
+	return nil
+}
+
+// stopPublishing stops the relay (which publishes what is left first, while ctx lasts)
+// and the model publisher.
+func (e *Engine) stopPublishing(ctx context.Context) error {
+	if e.nc == nil {
+		return nil
+	}
+	return errors.Join(e.relay.Stop(ctx), e.models.Stop(ctx))
+}
+
+// Close stops the engine (running handlers finish, or are cut off when ctx ends: their
+// jobs run again later), publishes the events still to publish (with Options.NATS, while
+// ctx lasts; the rest goes at the next start) and closes the store.
+func (e *Engine) Close(ctx context.Context) error {
+	return errors.Join(e.e.Stop(ctx), e.stopPublishing(ctx), e.st.Close())
+}
+
+// committed wakes the relay and the Await calls of the instances a commit ended.
 func (e *Engine) committed(evs []*store.Event) {
+	if e.relay != nil {
+		e.relay.Notify()
+	}
 	for _, ev := range evs {
 		if ev.Type != event.InstanceCompleted && ev.Type != event.InstanceCancelled {
 			continue
