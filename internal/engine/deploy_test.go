@@ -366,3 +366,39 @@ func TestConcurrentRedeploysKeepOneSetOfStartTimers(t *testing.T) {
 		}
 	})
 }
+
+// TestOnDeploy: OnDeploy gets the definitions a deployment created, after its commit;
+// the same bytes deployed again create none and do not call it.
+func TestOnDeploy(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		var calls [][]*store.Definition
+		var st store.Store
+		v := newEnv(t, func(t *testing.T) store.Store { st = open(t); return st }, func(o *engine.Options) {
+			o.OnDeploy = func(defs []*store.Definition) {
+				// Committed: the store has them already.
+				for _, d := range defs {
+					if err := st.Read(context.Background(), func(tx store.Tx) error {
+						_, err := tx.GetDefinition(context.Background(), d.ID)
+						return err
+					}); err != nil {
+						t.Errorf("OnDeploy before the commit: %v", err)
+					}
+				}
+				calls = append(calls, defs)
+			}
+		})
+		if _, err := v.e.Deploy(v.ctx, "ticker.bpmn", tickerXML(`<bpmn:startEvent id="s" />`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.e.Deploy(v.ctx, "ticker.bpmn", tickerXML(`<bpmn:startEvent id="s" />`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.e.Deploy(v.ctx, "ticker.bpmn", tickerXML(`<bpmn:startEvent id="s" name="Go" />`)); err != nil {
+			t.Fatal(err)
+		}
+		if len(calls) != 2 || len(calls[0]) != 1 || calls[0][0].Version != 1 || calls[1][0].Version != 2 ||
+			calls[1][0].Key != "ticker" || len(calls[1][0].XML) == 0 {
+			t.Fatalf("OnDeploy calls %v", calls)
+		}
+	})
+}
