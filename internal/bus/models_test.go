@@ -231,7 +231,10 @@ func TestModelPublisherAfterOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, ctx, "version 2's model after the outage", func() bool {
-		_, err := FetchModel(ctx, js, tg.prefix, testService, flowKey, 2)
+		// A request the restarting server drops is never answered: bound each attempt.
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err := FetchModel(actx, js, tg.prefix, testService, flowKey, 2)
 		return err == nil
 	})
 	checkModel(t, js, tg.prefix, v2)
