@@ -82,8 +82,8 @@ func SafeToken(s string) string {
 }
 
 // safeType keeps the dots of an event type ("instance.started" is two tokens, so
-// cockpit.events.*.*.incident.> selects incidents of every process and service) and makes each part
-// subject-safe.
+// cockpit.events.*.*.incident.> selects incidents of every process and service) and
+// makes each part subject-safe.
 func safeType(t string) string {
 	if t == "" {
 		return "_"
