@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -253,5 +254,28 @@ func TestModelLimits(t *testing.T) {
 	}
 	if err := PublishModel(context.Background(), nil, "a.b", d); !errors.Is(err, ErrInvalidService) {
 		t.Errorf("a bad service: %v", err)
+	}
+}
+
+// TestDocsNameTheContract: docs/events.md names every header, the service field, the
+// subject schemes and every metadata key of a model.
+func TestDocsNameTheContract(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "events.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, want := range []string{
+		HeaderSchema, HeaderType, HeaderInstance, HeaderInstanceSeq, HeaderService, HeaderOmitted,
+		"`service`", "--service", "--nats-subjects", "<prefix>.events.<service>.<definition>.<type>",
+		"<prefix>.events.<definition>.<type>", ModelsBucket("cockpit"), ModelKey("<service>", "<processKey>", 0)[:len("<service>/<processKey>/")],
+		ModelSchemaV1, fmt.Sprint(MaxModelBytes>>20, " MiB"), fmt.Sprint(DefaultModelsMaxBytes>>30, " GiB"),
+		ModelMetaSchema, ModelMetaService, ModelMetaProcessKey, ModelMetaVersion, ModelMetaDefinitionID, ModelMetaName,
+		ModelMetaChecksum, ModelMetaResource, ModelMetaDeployedAt, ModelMetaVersionTag,
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("docs/events.md does not name %q", want)
+		}
 	}
 }
