@@ -172,7 +172,7 @@ func history(t *testing.T, st store.Store) []*bus.Message {
 			}
 			for _, ev := range evs {
 				// Through the wire format, as an observer receives it.
-				b, err := json.Marshal(bus.NewMessage(ev))
+				b, err := json.Marshal(bus.NewMessage("observed", ev))
 				if err != nil {
 					return err
 				}
