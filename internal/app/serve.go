@@ -64,6 +64,9 @@ type serveConfig struct {
 	// (package incidents' Notifier; "" posts nothing) and the key of their signature.
 	IncidentWebhook       string
 	IncidentWebhookSecret string
+	// Observe runs without an engine: the store is a read model of the events every
+	// service publishes on NATS (observe.go).
+	Observe bool
 }
 
 func newServeCommand(getenv func(string) string) (*command, *serveConfig) {
@@ -103,6 +106,7 @@ proxy in front of it checks who is calling. A request naming a Host other than l
 	c.stringVar(&cfg.DatabaseURL, "database-url", "COCKPIT_DATABASE_URL", "", "database to use; empty means embedded SQLite at <data-dir>/cockpit.db; sqlite:PATH names another SQLite file; postgres://user@host/db uses PostgreSQL")
 	c.natsFlags(&cfg.NATS)
 	c.boolVar(&cfg.Demo, "demo", "COCKPIT_DEMO", true, "deploy the demo flows and start demo orders")
+	c.boolVar(&cfg.Observe, "observe", "COCKPIT_OBSERVE", false, "run without an engine of its own: fold the events every service publishes on NATS into this store (a read model) and show them; no demo, read only (docs/architecture.md, Observing other services)")
 	c.floatVar(&cfg.DemoRate, "demo-rate", "COCKPIT_DEMO_RATE", 1, "demo orders started per second")
 	c.intVar(&cfg.Workers, "workers", "COCKPIT_WORKERS", 0, "job handlers run at once (0: the engine default, 64)")
 	c.intVar(&cfg.JobBatchSize, "job-batch-size", "COCKPIT_JOB_BATCH_SIZE", 0, "jobs locked per fetch at most (0: the engine default, 128)")
@@ -246,6 +250,9 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		return err
 	}
 	defer nr.close(context.WithoutCancel(ctx), log)
+	if cfg.Observe {
+		return runObserver(ctx, cfg, log, st, nr, nodeID, ready, stopCtx)
+	}
 	// The relay starts before the engine and stops after it, so the last commits are
 	// published (within the shutdown timeout) before the connection closes.
 	if err := nr.relay.Start(ctx); err != nil {
@@ -410,6 +417,14 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		}()
 	}
 
+	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Commands: commandsvc.NewClient(nr.nc, cfg.NATS.Prefix), Stalls: stalls,
+		Metrics: mon}, ready, stopCtx)
+}
+
+// serveHTTP serves the web UI on e (uiOpts: what differs between serving an engine and
+// observing), the JSON API, /metrics and the health checks until ctx ends.
+func serveHTTP(ctx context.Context, cfg *serveConfig, log *slog.Logger, nr *natsRuntime, e *engine.Engine, uiOpts web.Options,
+	ready func(string), stopCtx func() (context.Context, context.CancelFunc)) error {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -422,9 +437,9 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	mux.Handle("/readyz", api)
 	// The web UI has every other path; its commands go through the command service.
 	// Live updates (SSE) come from the same connection's events.
-	ui := web.New(web.Options{Engine: e, Commands: commandsvc.NewClient(nr.nc, cfg.NATS.Prefix), Logger: log,
-		NATS: nr.nc, Prefix: cfg.NATS.Prefix, Subjects: cfg.NATS.Subjects, Actor: cfg.WebActor, TrustProxyUser: cfg.TrustProxyUser, Stalls: stalls,
-		Metrics: mon})
+	uiOpts.Engine, uiOpts.Logger, uiOpts.NATS, uiOpts.Prefix, uiOpts.Subjects = e, log, nr.nc, cfg.NATS.Prefix, cfg.NATS.Subjects
+	uiOpts.Actor, uiOpts.TrustProxyUser = cfg.WebActor, cfg.TrustProxyUser
+	ui := web.New(uiOpts)
 	if err := ui.Start(ctx); err != nil {
 		_ = ln.Close()
 		return err

@@ -53,6 +53,15 @@ type Result struct {
 	// Gaps are the events that came before an earlier event of their instance: the
 	// instance's next position (Want) is missing. They are not folded.
 	Gaps []Gap
+	// Waiting are the events whose definition the read model lacks and could not get
+	// (its model is not published yet, or the store failed): not folded.
+	Waiting []Waiting
+}
+
+// Waiting is an event held back for its definition.
+type Waiting struct {
+	EventID string
+	Err     error
 }
 
 // Gap is an event held back because its instance misses an earlier one.
@@ -66,20 +75,25 @@ type Gap struct {
 // Fold applies a batch of events in one transaction, each instance's in their order.
 func (f *Folder) Fold(ctx context.Context, msgs []*bus.Message) (*Result, error) {
 	res := &Result{}
-	// Definitions first, outside the write: fetching a model may take a round trip.
-	defs := map[string]bool{}
+	// Definitions first, outside the write: fetching a model may take a round trip. An
+	// instance whose definition cannot be had waits (Result.Waiting), the others go on.
+	defs := map[string]error{}
 	for _, m := range msgs {
-		if m.DefinitionID == "" || defs[m.DefinitionID] {
+		if _, seen := defs[m.DefinitionID]; seen || m.DefinitionID == "" {
 			continue
 		}
-		defs[m.DefinitionID] = true
-		if err := f.ensureDefinition(ctx, m); err != nil {
+		defs[m.DefinitionID] = f.ensureDefinition(ctx, m)
+		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 	}
 	byInstance := map[string][]*bus.Message{}
 	var order []string
 	for _, m := range msgs {
+		if err := defs[m.DefinitionID]; err != nil {
+			res.Waiting = append(res.Waiting, Waiting{EventID: m.ID, Err: err})
+			continue
+		}
 		if _, ok := byInstance[m.InstanceID]; !ok {
 			order = append(order, m.InstanceID)
 		}
@@ -114,10 +128,20 @@ func (f *Folder) ensureDefinition(ctx context.Context, m *bus.Message) error {
 		return fmt.Errorf("observer: the model of definition %q (%s): %w", m.DefinitionID, m.DefinitionKey, err)
 	}
 	err = f.st.Write(ctx, func(tx store.Tx) error { return tx.InsertDefinition(ctx, d) })
-	if errors.Is(err, store.ErrDuplicate) {
-		return nil
+	if !errors.Is(err, store.ErrDuplicate) {
+		return err
 	}
-	return err
+	// Another fold inserted it meanwhile, or another definition holds its key and
+	// version: one from another service (the read model keys definitions by process
+	// key and version; services deploying the same key are not told apart yet).
+	return f.st.Read(ctx, func(tx store.Tx) error {
+		_, err := tx.GetDefinition(ctx, d.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("observer: %s version %d of service %q: the read model holds that process key and version from another service already",
+				d.Key, d.Version, m.Service)
+		}
+		return err
+	})
 }
 
 // foldInstance folds one instance's events (sorted by instanceSeq) as one change.

@@ -364,3 +364,47 @@ func TestFoldExactlyOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldWaitsForModels: the instances of a definition whose model cannot be had wait
+// (their events are not folded, nothing fails); the others fold. Once the model can be
+// had, the waiting events fold.
+func TestFoldWaitsForModels(t *testing.T) {
+	e, src := source(t)
+	ids := drive(t, e)
+	msgs := history(t, src)
+	dst := openStore(t, "read.db")
+	have := copyModels(src)
+	published := false
+	models := func(ctx context.Context, m *bus.Message) (*store.Definition, error) {
+		if m.DefinitionKey == "waiter" && !published {
+			return nil, errors.New("not published yet")
+		}
+		return have(ctx, m)
+	}
+	f, err := observer.NewFolder(dst, models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.Fold(context.Background(), msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waiter int
+	for _, m := range msgs {
+		if m.DefinitionKey == "waiter" {
+			waiter++
+		}
+	}
+	if waiter == 0 || len(res.Waiting) != waiter || res.Applied != len(msgs)-waiter || len(res.Gaps) != 0 {
+		t.Fatalf("waiting %d of %d, applied %d of %d, gaps %d", len(res.Waiting), waiter, res.Applied, len(msgs)-waiter, len(res.Gaps))
+	}
+	published = true
+	if res, err = f.Fold(context.Background(), msgs); err != nil || res.Applied != waiter || len(res.Waiting) != 0 {
+		t.Fatalf("after publishing: %+v %v", res, err)
+	}
+	for _, id := range ids {
+		if want, got := snapshot(t, src, id), snapshot(t, dst, id); want != got {
+			t.Errorf("instance %s differs:\nsource:\n%s\nread model:\n%s", id, want, got)
+		}
+	}
+}

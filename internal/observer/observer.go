@@ -53,9 +53,10 @@ type Options struct {
 // Stats are an observer's counters since it started.
 type Stats struct {
 	// Applied and Repeats count the folded and the dropped (already folded) events;
-	// Gaps the deliveries held back for a missing earlier event; Stuck the events given
-	// up on after maxDeliver deliveries.
-	Applied, Repeats, Gaps, Stuck int64
+	// Gaps the deliveries held back for a missing earlier event, Waiting those held back
+	// for a definition the read model could not get; Stuck the events given up on after
+	// maxDeliver deliveries.
+	Applied, Repeats, Gaps, Waiting, Stuck int64
 	// Last is the time of the newest event folded (zero before the first).
 	Last time.Time
 }
@@ -178,9 +179,15 @@ func (ob *Observer) pass(ctx context.Context, cons jetstream.Consumer) error {
 		}
 		return err
 	}
-	held := make(map[string]bool, len(res.Gaps))
+	held := make(map[string]bool, len(res.Gaps)+len(res.Waiting))
 	for _, g := range res.Gaps {
 		held[g.EventID] = true
+	}
+	for i, w := range res.Waiting {
+		held[w.EventID] = true
+		if i == 0 {
+			ob.o.Logger.Warn("observer: events wait for their definition", "count", len(res.Waiting), "err", w.Err)
+		}
 	}
 	var stuck int64
 	for id, m := range byID {
@@ -190,7 +197,7 @@ func (ob *Observer) pass(ctx context.Context, cons jetstream.Consumer) error {
 		}
 		if md, err := m.Metadata(); err == nil && md.NumDelivered >= maxDeliver {
 			stuck++
-			ob.o.Logger.Error("observer: an event's instance misses an earlier event; given up on", "event", id)
+			ob.o.Logger.Error("observer: an event waited for an earlier event or its definition too long; given up on", "event", id)
 		}
 		_ = m.NakWithDelay(gapRetry)
 	}
@@ -198,6 +205,7 @@ func (ob *Observer) pass(ctx context.Context, cons jetstream.Consumer) error {
 	ob.stats.Applied += int64(res.Applied)
 	ob.stats.Repeats += int64(res.Repeats)
 	ob.stats.Gaps += int64(len(res.Gaps))
+	ob.stats.Waiting += int64(len(res.Waiting))
 	ob.stats.Stuck += stuck
 	for _, ev := range evs {
 		if !held[ev.ID] && ev.Time.After(ob.stats.Last) {

@@ -91,7 +91,18 @@ func (s *server) meta(c echo.Context, reason string) command.Meta {
 }
 
 // commands returns the command client, or a 503 page when the UI runs without one.
+// writable refuses a change on a read-only cockpit (Options.ReadOnly).
+func (s *server) writable() error {
+	if s.readOnly != "" {
+		return &pageError{Status: http.StatusServiceUnavailable, Title: "Actions unavailable", Message: s.readOnly}
+	}
+	return nil
+}
+
 func (s *server) commands() (CommandClient, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
 	if s.cmds == nil {
 		return nil, &pageError{Status: http.StatusServiceUnavailable, Title: "Actions unavailable",
 			Message: "This cockpit runs without the command service, so it cannot change instances. Start it with `cockpit serve`."}
@@ -901,12 +912,18 @@ func (s *server) broadcastSignal(c echo.Context) error {
 // ---- Deploy ----
 
 func (s *server) deployForm(c echo.Context) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, page{Title: "Deploy a process", Nav: layout.NavOverview}, pages.Deploy(pages.DeployProps{MaxBytes: bpmn.MaxDocumentBytes}))
 }
 
 // deploy reads an uploaded BPMN file and deploys it on the engine directly: there is no
 // deploy command on NATS yet, so this handler writes the audit row itself.
 func (s *server) deploy(c echo.Context) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
 	p := pages.DeployProps{MaxBytes: bpmn.MaxDocumentBytes}
 	show := func(status int, msg string) error {
 		p.FormError = msg

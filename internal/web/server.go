@@ -153,6 +153,10 @@ type Options struct {
 	Stalls StallThresholds
 	// LiveLimits bound the live streams (zero fields: the defaults).
 	LiveLimits LiveLimits
+	// ReadOnly, when set, says why no page may change anything (an observing cockpit:
+	// its store is a read model of other services): every action and the deploy form
+	// answer 503 with it, and nothing is written to the Engine.
+	ReadOnly string
 }
 
 // StallThresholds gives the thresholds the stall detector applies to a definition's
@@ -164,6 +168,8 @@ type StallThresholds interface {
 type server struct {
 	eng   Engine
 	cmds  CommandClient
+	// readOnly is Options.ReadOnly.
+	readOnly string
 	log   *slog.Logger
 	actor func(r *http.Request) string
 	// scenes caches drawn diagrams by definition id: a deployed definition never changes,
@@ -185,7 +191,7 @@ type server struct {
 // route is wired in routes below. Serve it behind Guard: Guard sets the security headers
 // (CSP and the rest) every answer carries.
 func New(opts Options) *UI {
-	s := &server{eng: opts.Engine, cmds: opts.Commands, metrics: opts.Metrics, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
+	s := &server{eng: opts.Engine, cmds: opts.Commands, readOnly: opts.ReadOnly, metrics: opts.Metrics, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
 		stalls: opts.Stalls, trustProxyUser: opts.TrustProxyUser, queue: opts.Incidents}
 	if s.queue == nil {
 		// The engine's own store: every page of the incident queue reads through it.

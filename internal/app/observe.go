@@ -1,0 +1,71 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/monitor"
+	"github.com/cockpit-engine/cockpit/internal/observer"
+	"github.com/cockpit-engine/cockpit/internal/web"
+)
+
+// observeReadOnly is what an observing cockpit says to an action.
+const observeReadOnly = "This cockpit observes the services that publish on its NATS server: its store is a read model of their events, so it changes nothing. Act on an instance from the cockpit of the service that runs it."
+
+// runObserver serves an observing cockpit (--observe): no engine runs, no relay
+// publishes; the observer folds every service's events into st, the metrics projector
+// folds st's history into rollups, and the pages read st through an engine that is
+// never started (its query API only).
+func runObserver(ctx context.Context, cfg *serveConfig, log *slog.Logger, st store.Store, nr *natsRuntime, nodeID string,
+	ready func(string), stopCtx func() (context.Context, context.CancelFunc)) error {
+	js, err := jetstream.New(nr.nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	mon, err := monitor.New(monitor.Options{Store: st})
+	if err != nil {
+		return err
+	}
+	proj, err := monitor.NewProjector(monitor.ProjectorOptions{Store: st, Owner: nodeID, LeaseTTL: cfg.LeaseTTL, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := proj.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		if serr := proj.Stop(sctx); serr != nil {
+			log.Error("stop metrics projector", "err", serr)
+		}
+	}()
+	ob, err := observer.New(observer.Options{Store: st, Models: observer.BusModels(js, cfg.NATS.Prefix), JS: js,
+		Prefix: cfg.NATS.Prefix, Logger: log, OnFold: func(*observer.Result) { proj.Notify() }})
+	if err != nil {
+		return err
+	}
+	if err := ob.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		if serr := ob.Stop(sctx); serr != nil {
+			log.Error("stop observer", "err", serr)
+		}
+	}()
+	e, err := engine.New(engine.Options{Store: st, Logger: log, NodeID: nodeID})
+	if err != nil {
+		return err
+	}
+	defer stopEngine(stopCtx, e, log)
+	log.Info("observing", "prefix", cfg.NATS.Prefix, "consumer", observer.DefaultDurable)
+	cfg.Demo = false
+	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Metrics: mon, ReadOnly: observeReadOnly}, ready, stopCtx)
+}

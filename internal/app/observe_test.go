@@ -1,0 +1,100 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockpit-engine/cockpit/internal/bus"
+	"github.com/cockpit-engine/cockpit/internal/wait"
+)
+
+// TestServeObserve: a service runs the demo on its own store and publishes on a NATS
+// server; a second `cockpit serve --observe` on another store, with no engine, folds
+// the service's events and shows its instances as the service's own cockpit does:
+// row and history of a completed instance through the JSON API, the web pages with
+// the diagram drawn from the published model. Its actions answer 503 and say why.
+func TestServeObserve(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Stop(context.Background()) }()
+	svc := startServer(t, "--demo-rate", "50", "--nats-url", srv.ClientURL(), "--service", "orders")
+	defer svc.stop()
+	obs := startServer(t, "--observe", "--nats-url", srv.ClientURL())
+	defer obs.stop()
+
+	type instance struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	}
+	var done instance
+	wait.For(t, "a completed instance on the service", func() bool {
+		var page struct{ Instances []instance }
+		svc.get("/api/instances?state=completed&limit=1", &page)
+		if len(page.Instances) == 1 {
+			done = page.Instances[0]
+		}
+		return done.ID != ""
+	})
+	type detail struct {
+		Instance instance
+		History  []struct {
+			ID   string
+			Type string
+		}
+	}
+	var want, got detail
+	if code := svc.get("/api/instances/"+done.ID, &want); code != http.StatusOK {
+		t.Fatalf("service: %d", code)
+	}
+	wait.For(t, "the observer shows it completed", func() bool {
+		resp, err := obs.client.Get(obs.base + "/api/instances/" + done.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		got = detail{}
+		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&got) == nil && got.Instance.State == "completed"
+	})
+	if len(got.History) != len(want.History) {
+		t.Fatalf("history: %d events on the observer, %d on the service", len(got.History), len(want.History))
+	}
+	for i := range want.History {
+		if got.History[i].ID != want.History[i].ID || got.History[i].Type != want.History[i].Type {
+			t.Fatalf("history %d: %+v on the observer, %+v on the service", i, got.History[i], want.History[i])
+		}
+	}
+	page := func(method, path string) (int, string) {
+		req, _ := http.NewRequest(method, obs.base+path, strings.NewReader(url.Values{"reason": {"x"}}.Encode()))
+		if method == http.MethodPost {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
+		}
+		resp, err := obs.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := page(http.MethodGet, "/instances/"+done.ID); code != http.StatusOK || !strings.Contains(body, `data-testid="shape-`) {
+		t.Errorf("the observer's instance page: %d, diagram drawn: %v", code, strings.Contains(body, `data-testid="shape-`))
+	}
+	if code, body := page(http.MethodPost, "/instances/"+done.ID+"/cancel"); code != http.StatusServiceUnavailable || !strings.Contains(body, "observes the services") {
+		t.Errorf("an action on the observer: %d\n%.500s", code, body)
+	}
+	if code, _ := page(http.MethodGet, "/deploy"); code != http.StatusServiceUnavailable {
+		t.Errorf("the observer's deploy form: %d", code)
+	}
+}
