@@ -166,12 +166,12 @@ type StallThresholds interface {
 }
 
 type server struct {
-	eng   Engine
-	cmds  CommandClient
+	eng  Engine
+	cmds CommandClient
 	// readOnly is Options.ReadOnly.
 	readOnly string
-	log   *slog.Logger
-	actor func(r *http.Request) string
+	log      *slog.Logger
+	actor    func(r *http.Request) string
 	// scenes caches drawn diagrams by definition id: a deployed definition never changes,
 	// so its static drawing is built once and only overlays are drawn per request.
 	scenes sync.Map // string → *sceneEntry
