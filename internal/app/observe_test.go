@@ -88,6 +88,11 @@ func TestServeObserve(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	if code, body := page(http.MethodGet, "/"); code != http.StatusOK || !strings.Contains(body, `data-testid="read-only"`) ||
+		strings.Contains(body, `data-testid="action-deploy"`) || strings.Contains(body, "No handler serves") {
+		t.Errorf("the observer's overview: %d; says read only: %v, offers deploy: %v, warns of unserved jobs: %v", code,
+			strings.Contains(body, `data-testid="read-only"`), strings.Contains(body, `data-testid="action-deploy"`), strings.Contains(body, "No handler serves"))
+	}
 	if code, body := page(http.MethodGet, "/instances/"+done.ID); code != http.StatusOK || !strings.Contains(body, `data-testid="shape-`) {
 		t.Errorf("the observer's instance page: %d, diagram drawn: %v", code, strings.Contains(body, `data-testid="shape-`))
 	}

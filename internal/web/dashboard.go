@@ -35,7 +35,7 @@ func (s *server) countInstances(ctx context.Context, f store.InstanceFilter, lim
 func (s *server) dashboard(c echo.Context) error {
 	ctx := c.Request().Context()
 	now := s.now()
-	p := pages.DashboardProps{Now: now}
+	p := pages.DashboardProps{Now: now, ReadOnly: s.readOnly != ""}
 
 	defs, err := s.eng.ListDefinitions(ctx, store.DefinitionFilter{})
 	if err != nil {

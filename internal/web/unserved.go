@@ -16,6 +16,9 @@ import (
 // unservedOfProcess lists the job types nobody serves that the process's service tasks
 // use (proc, the shown version) or that its waiting jobs (any version) have.
 func (s *server) unservedOfProcess(ctx context.Context, key string, proc *bpmn.Process) ([]components.UnservedType, error) {
+	if s.readOnly != "" {
+		return nil, nil // the jobs are the observed services' to serve
+	}
 	counts, err := s.eng.UnservedJobs(ctx, store.JobTypeFilter{DefinitionKey: key})
 	if err != nil {
 		return nil, err
@@ -37,6 +40,9 @@ func (s *server) unservedOfProcess(ctx context.Context, key string, proc *bpmn.P
 // unservedOfJobs lists the types of the waiting service jobs (retries left) that nobody
 // serves, from jobs the page already holds.
 func (s *server) unservedOfJobs(jobs []*store.Job) []components.UnservedType {
+	if s.readOnly != "" {
+		return nil
+	}
 	counts := map[string]int{}
 	for _, j := range jobs {
 		if j.Kind == store.JobService && j.Retries > 0 && !s.eng.Serves(j.Type) {
@@ -48,6 +54,9 @@ func (s *server) unservedOfJobs(jobs []*store.Job) []components.UnservedType {
 
 // unservedAll lists every job type nobody serves that has waiting jobs.
 func (s *server) unservedAll(ctx context.Context) ([]components.UnservedType, error) {
+	if s.readOnly != "" {
+		return nil, nil
+	}
 	counts, err := s.eng.UnservedJobs(ctx, store.JobTypeFilter{})
 	if err != nil {
 		return nil, err

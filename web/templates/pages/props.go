@@ -12,6 +12,8 @@ import (
 
 // DashboardProps is the overview page.
 type DashboardProps struct {
+	// ReadOnly hides the actions (an observing cockpit).
+	ReadOnly      bool
 	Now           time.Time
 	Running       components.Bounded
 	OpenIncidents components.Bounded
