@@ -2,13 +2,18 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/storeurl"
 	"github.com/cockpit-engine/cockpit/internal/monitor"
 	"github.com/cockpit-engine/cockpit/internal/observer"
 	"github.com/cockpit-engine/cockpit/internal/web"
@@ -21,7 +26,7 @@ const observeReadOnly = "This cockpit observes the services that publish on its 
 // publishes; the observer folds every service's events into st, the metrics projector
 // folds st's history into rollups, and the pages read st through an engine that is
 // never started (its query API only).
-func runObserver(ctx context.Context, cfg *serveConfig, log *slog.Logger, st store.Store, nr *natsRuntime, nodeID string,
+func runObserver(ctx context.Context, cfg *serveConfig, log *slog.Logger, st store.Store, durable string, nr *natsRuntime, nodeID string,
 	ready func(string), stopCtx func() (context.Context, context.CancelFunc)) error {
 	js, err := jetstream.New(nr.nc)
 	if err != nil {
@@ -46,7 +51,7 @@ func runObserver(ctx context.Context, cfg *serveConfig, log *slog.Logger, st sto
 		}
 	}()
 	ob, err := observer.New(observer.Options{Store: st, Models: observer.BusModels(js, cfg.NATS.Prefix), JS: js,
-		Prefix: cfg.NATS.Prefix, Logger: log, OnFold: func(*observer.Result) { proj.Notify() }})
+		Prefix: cfg.NATS.Prefix, Durable: durable, Logger: log, OnFold: func(*observer.Result) { proj.Notify() }})
 	if err != nil {
 		return err
 	}
@@ -65,7 +70,25 @@ func runObserver(ctx context.Context, cfg *serveConfig, log *slog.Logger, st sto
 		return err
 	}
 	defer stopEngine(stopCtx, e, log)
-	log.Info("observing", "prefix", cfg.NATS.Prefix, "consumer", observer.DefaultDurable)
+	log.Info("observing", "prefix", cfg.NATS.Prefix, "consumer", durable)
 	cfg.Demo = false
 	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Metrics: mon, ReadOnly: observeReadOnly}, ready, stopCtx)
+}
+
+// observerDurable is the observer's consumer: the one named, or one per store: a
+// PostgreSQL read model is one wherever it is opened from (nodes sharing it share the
+// consumer), a SQLite file is this host's.
+func observerDurable(named string, db storeurl.Database) string {
+	if named != "" {
+		return named
+	}
+	where := db.Dialect + ":" + db.Path
+	if db.Dialect != "postgres" {
+		host, _ := os.Hostname()
+		if abs, err := filepath.Abs(db.Path); err == nil {
+			where = host + ":" + abs
+		}
+	}
+	sum := sha256.Sum256([]byte(where))
+	return observer.DefaultDurable + "-" + hex.EncodeToString(sum[:5])
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/storeurl"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
@@ -101,5 +102,19 @@ func TestServeObserve(t *testing.T) {
 	}
 	if code, _ := page(http.MethodGet, "/deploy"); code != http.StatusServiceUnavailable {
 		t.Errorf("the observer's deploy form: %d", code)
+	}
+}
+
+// TestObserverDurable: each SQLite read model has a consumer of its own; a PostgreSQL
+// one is the same wherever it is opened; a named one is used as named.
+func TestObserverDurable(t *testing.T) {
+	a := observerDurable("", storeurl.Database{Dialect: "sqlite", Path: "/data/a/cockpit.db"})
+	b := observerDurable("", storeurl.Database{Dialect: "sqlite", Path: "/data/b/cockpit.db"})
+	pg := storeurl.Database{Dialect: "postgres", Path: "postgres://u@db/read"}
+	if a == b || !strings.HasPrefix(a, "cockpit-observer-") || bus.CheckService(a) != nil {
+		t.Errorf("sqlite consumers %q and %q", a, b)
+	}
+	if observerDurable("", pg) != observerDurable("", pg) || observerDurable("mine", pg) != "mine" {
+		t.Error("postgres or named consumer")
 	}
 }

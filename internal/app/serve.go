@@ -67,6 +67,8 @@ type serveConfig struct {
 	// Observe runs without an engine: the store is a read model of the events every
 	// service publishes on NATS (observe.go).
 	Observe bool
+	// ObserveConsumer names its durable consumer ("": one derived from the store).
+	ObserveConsumer string
 }
 
 func newServeCommand(getenv func(string) string) (*command, *serveConfig) {
@@ -106,6 +108,7 @@ proxy in front of it checks who is calling. A request naming a Host other than l
 	c.stringVar(&cfg.DatabaseURL, "database-url", "COCKPIT_DATABASE_URL", "", "database to use; empty means embedded SQLite at <data-dir>/cockpit.db; sqlite:PATH names another SQLite file; postgres://user@host/db uses PostgreSQL")
 	c.natsFlags(&cfg.NATS)
 	c.boolVar(&cfg.Demo, "demo", "COCKPIT_DEMO", true, "deploy the demo flows and start demo orders")
+	c.stringVar(&cfg.ObserveConsumer, "observe-consumer", "COCKPIT_OBSERVE_CONSUMER", "", "with --observe: the durable consumer's name on the events stream (empty: cockpit-observer- and a hash of this host and the store, so cockpits with stores of their own have consumers of their own, and nodes sharing a PostgreSQL read model share one); 1 to 64 letters, digits, '-' and '_'")
 	c.boolVar(&cfg.Observe, "observe", "COCKPIT_OBSERVE", false, "run without an engine of its own: fold the events every service publishes on NATS into this store (a read model) and show them; no demo, read only (docs/architecture.md, Observing other services)")
 	c.floatVar(&cfg.DemoRate, "demo-rate", "COCKPIT_DEMO_RATE", 1, "demo orders started per second")
 	c.intVar(&cfg.Workers, "workers", "COCKPIT_WORKERS", 0, "job handlers run at once (0: the engine default, 64)")
@@ -177,6 +180,11 @@ func (cfg *serveConfig) check() error {
 	cfg.WebActor = strings.TrimSpace(cfg.WebActor)
 	if err := commandsvc.CheckActor(cfg.WebActor); err != nil {
 		return fmt.Errorf("--web-actor %q: %v", cfg.WebActor, err)
+	}
+	if cfg.ObserveConsumer != "" {
+		if err := bus.CheckService(cfg.ObserveConsumer); err != nil {
+			return fmt.Errorf("--observe-consumer %q: %v", cfg.ObserveConsumer, err)
+		}
 	}
 	return cfg.NATS.check()
 }
@@ -251,7 +259,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	}
 	defer nr.close(context.WithoutCancel(ctx), log)
 	if cfg.Observe {
-		return runObserver(ctx, cfg, log, st, nr, nodeID, ready, stopCtx)
+		return runObserver(ctx, cfg, log, st, observerDurable(cfg.ObserveConsumer, *db), nr, nodeID, ready, stopCtx)
 	}
 	// The relay starts before the engine and stops after it, so the last commits are
 	// published (within the shutdown timeout) before the connection closes.

@@ -17,8 +17,9 @@ import (
 
 // Observer defaults and bounds.
 const (
-	// DefaultDurable names the durable consumer on the events stream: a restarted
-	// observer goes on where it acknowledged last.
+	// DefaultDurable names the durable consumer on the events stream when Options name
+	// none: a restarted observer goes on where it acknowledged last. Observers with
+	// stores of their own need consumers of their own (serve names one per store).
 	DefaultDurable = "cockpit-observer"
 	// DefaultBatch is how many events one fetch takes and one transaction folds.
 	DefaultBatch = 256
@@ -111,6 +112,26 @@ func (ob *Observer) Stats() Stats {
 // Start creates or binds the durable consumer (explicit acks, from the first event the
 // stream holds) and folds what it delivers until Stop.
 func (ob *Observer) Start(ctx context.Context) error {
+	// A read model without a single event starts from the stream's first event, even
+	// when the consumer acknowledged events into another store before (a new data
+	// directory with the same name): those would be missing here for good.
+	var evs []*store.Event
+	if err := ob.o.Store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		evs, err = tx.ListEvents(ctx, store.EventFilter{Limit: 1})
+		return err
+	}); err != nil {
+		return fmt.Errorf("observer: %w", err)
+	}
+	if len(evs) == 0 {
+		err := ob.o.JS.DeleteConsumer(ctx, bus.EventsStream(ob.o.Prefix), ob.o.Durable)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("observer: reset consumer %q: %w", ob.o.Durable, err)
+		}
+		if err == nil {
+			ob.o.Logger.Info("observer: the read model is empty; its consumer starts from the stream's first event", "consumer", ob.o.Durable)
+		}
+	}
 	cons, err := ob.o.JS.CreateOrUpdateConsumer(ctx, bus.EventsStream(ob.o.Prefix), jetstream.ConsumerConfig{
 		Durable: ob.o.Durable, AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy,
 		FilterSubject: ob.o.Prefix + ".events.>", MaxDeliver: maxDeliver, AckWait: 30 * time.Second,

@@ -86,11 +86,23 @@ func TestObserverFollowsStream(t *testing.T) {
 	more := drive(t, e)
 	total2 := len(history(t, src))
 	ob2 := start()
-	t.Cleanup(func() { stop(ob2) })
 	wait.For(t, "the rest folded", func() bool { return ob2.Stats().Applied == int64(total2-total) })
 	for _, id := range append(ids, more...) {
 		if want, got := snapshot(t, src, id), snapshot(t, dst, id); want != got {
 			t.Errorf("instance %s differs after the restart:\nsource:\n%s\nread model:\n%s", id, want, got)
+		}
+	}
+	stop(ob2)
+
+	// A new, empty read model on the same consumer (a new data directory): it starts
+	// from the stream's first event, not after what the consumer acked into the other.
+	dst = openStore(t, "fresh.db")
+	ob3 := start()
+	t.Cleanup(func() { stop(ob3) })
+	wait.For(t, "everything folded into the fresh store", func() bool { return ob3.Stats().Applied == int64(total2) })
+	for _, id := range append(ids, more...) {
+		if want, got := snapshot(t, src, id), snapshot(t, dst, id); want != got {
+			t.Errorf("instance %s differs in the fresh store:\nsource:\n%s\nread model:\n%s", id, want, got)
 		}
 	}
 }
