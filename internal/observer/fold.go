@@ -29,7 +29,8 @@ import (
 )
 
 // ModelSource finds the BPMN document of a definition the read model has not seen yet
-// (the models an engine publishes, or a test's own store).
+// (the models an engine publishes, or a test's own store). The fold writes it with the
+// event's service (store.Definition.Service), whatever the source put there.
 type ModelSource func(ctx context.Context, m *bus.Message) (*store.Definition, error)
 
 // Folder folds events into a read-model store.
@@ -127,18 +128,22 @@ func (f *Folder) ensureDefinition(ctx context.Context, m *bus.Message) error {
 	if err != nil {
 		return fmt.Errorf("observer: the model of definition %q (%s): %w", m.DefinitionID, m.DefinitionKey, err)
 	}
-	err = f.st.Write(ctx, func(tx store.Tx) error { return tx.InsertDefinition(ctx, d) })
+	// The read model's definitions are unique by (service, key, version): services that
+	// deploy the same process key and version each keep theirs.
+	c := *d
+	c.Service = m.Service
+	err = f.st.Write(ctx, func(tx store.Tx) error { return tx.InsertDefinition(ctx, &c) })
 	if !errors.Is(err, store.ErrDuplicate) {
 		return err
 	}
-	// Another fold inserted it meanwhile, or another definition holds its key and
-	// version: one from another service (the read model keys definitions by process
-	// key and version; services deploying the same key are not told apart yet).
+	// Another fold inserted it meanwhile, or the service holds another definition of
+	// that key and version: its engine started over on a new store and deployed again
+	// (new definition ids, the same versions). That one waits for an operator.
 	return f.st.Read(ctx, func(tx store.Tx) error {
-		_, err := tx.GetDefinition(ctx, d.ID)
+		_, err := tx.GetDefinition(ctx, c.ID)
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("observer: %s version %d of service %q: the read model holds that process key and version from another service already",
-				d.Key, d.Version, m.Service)
+			return fmt.Errorf("observer: %s version %d of service %q: the read model holds another definition of that service, key and version (definition %q is new: did the service's engine start over on a new store?)",
+				c.Key, c.Version, m.Service, c.ID)
 		}
 		return err
 	})

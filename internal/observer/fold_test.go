@@ -162,6 +162,12 @@ func drive(t *testing.T, e *engine.Engine) []string {
 // history reads every event of the source, in commit order, as published.
 func history(t *testing.T, st store.Store) []*bus.Message {
 	t.Helper()
+	return serviceHistory(t, st, "observed")
+}
+
+// serviceHistory is history as an engine named service publishes it.
+func serviceHistory(t *testing.T, st store.Store, service string) []*bus.Message {
+	t.Helper()
 	var out []*bus.Message
 	err := st.Read(context.Background(), func(tx store.Tx) error {
 		var after int64
@@ -172,7 +178,7 @@ func history(t *testing.T, st store.Store) []*bus.Message {
 			}
 			for _, ev := range evs {
 				// Through the wire format, as an observer receives it.
-				b, err := json.Marshal(bus.NewMessage("observed", ev))
+				b, err := json.Marshal(bus.NewMessage(service, ev))
 				if err != nil {
 					return err
 				}
@@ -407,4 +413,91 @@ func TestFoldWaitsForModels(t *testing.T) {
 			t.Errorf("instance %s differs:\nsource:\n%s\nread model:\n%s", id, want, got)
 		}
 	}
+}
+
+// TestFoldServices: two services whose engines deploy the same process keys (both at
+// version 1, with their own definition ids) fold into one read model side by side: each
+// service's definitions carry its name, each instance shows as its own engine's store
+// has it, and the instances filter by service.
+func TestFoldServices(t *testing.T) {
+	e1, orders := source(t)
+	e2, shipping := source(t)
+	ids := map[string][]string{"orders": drive(t, e1), "shipping": drive(t, e2)}
+	srcs := map[string]store.Store{"orders": orders, "shipping": shipping}
+	// The two streams interleaved, each in its order.
+	a, b := serviceHistory(t, orders, "orders"), serviceHistory(t, shipping, "shipping")
+	var msgs []*bus.Message
+	for len(a) > 0 || len(b) > 0 {
+		if len(a) > 0 {
+			msgs, a = append(msgs, a[0]), a[1:]
+		}
+		if len(b) > 0 {
+			msgs, b = append(msgs, b[0]), b[1:]
+		}
+	}
+	dst := openStore(t, "read.db")
+	models := func(ctx context.Context, m *bus.Message) (*store.Definition, error) {
+		return copyModels(srcs[m.Service])(ctx, m)
+	}
+	f, err := observer.NewFolder(dst, models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for len(msgs) > 0 {
+		n := min(len(msgs), 1+rnd.IntN(9))
+		res, err := f.Fold(ctx, msgs[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Applied != n || len(res.Gaps) != 0 || len(res.Waiting) != 0 {
+			t.Fatalf("batch of %d: %+v", n, res)
+		}
+		msgs = msgs[n:]
+	}
+	err = dst.Read(ctx, func(tx store.Tx) error {
+		defs, err := tx.ListDefinitions(ctx, store.DefinitionFilter{Key: "pay"})
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, d := range defs {
+			got = append(got, fmt.Sprintf("%s %s v%d", d.Service, d.Key, d.Version))
+		}
+		if want := []string{"orders pay v1", "shipping pay v1"}; !slices.Equal(got, want) {
+			t.Errorf("definitions of pay: %q, want %q", got, want)
+		}
+		for service, want := range ids {
+			page, err := tx.ListInstances(ctx, store.InstanceFilter{Service: service, Limit: 100})
+			if err != nil {
+				return err
+			}
+			var got []string
+			for _, in := range page.Instances {
+				got = append(got, in.ID)
+			}
+			if !sameSet(got, want) {
+				t.Errorf("instances of %s: %q, want %q", service, got, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for service, list := range ids {
+		for _, id := range list {
+			if want, got := snapshot(t, srcs[service], id), snapshot(t, dst, id); want != got {
+				t.Errorf("%s instance %s differs:\nsource:\n%s\nread model:\n%s", service, id, want, got)
+			}
+		}
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }

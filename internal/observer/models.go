@@ -44,7 +44,7 @@ func BusModels(js jetstream.JetStream, prefix string) ModelSource {
 		}
 		return &store.Definition{ID: m.DefinitionID, Key: m.DefinitionKey, Version: version, Name: model.Name,
 			Checksum: model.Checksum, Resource: model.Resource, XML: model.XML, DeployedAt: model.DeployedAt,
-			VersionTag: model.VersionTag}, nil
+			VersionTag: model.VersionTag, Service: m.Service}, nil
 	}
 }
 

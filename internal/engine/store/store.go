@@ -131,7 +131,10 @@ type Tx interface {
 	RollbackTo(ctx context.Context, name string) error
 	Release(ctx context.Context, name string) error
 
-	// Definitions.
+	// Definitions. InsertDefinition fails with ErrDuplicate on a taken id or (service,
+	// key, version). The lookups by key below read the definitions of every service: they
+	// are the engine's, whose store holds its own definitions only (Service ""); a read
+	// model of several services finds one service's through ListDefinitions.
 	InsertDefinition(ctx context.Context, d *Definition) error
 	GetDefinition(ctx context.Context, id string) (*Definition, error)
 	// LatestDefinition returns the highest version of a process key.
@@ -357,12 +360,20 @@ type Definition struct {
 	// VersionTag is the process's version tag (camunda:versionTag, zeebe:versionTag;
 	// "" for none): a call activity bound by version tag starts the newest version with it.
 	VersionTag string
+	// Service is the service that deployed it, as an observing cockpit's read model
+	// holds it (package internal/observer); "" in an engine's own store, whose
+	// definitions are all its own. Definitions are unique by (Service, Key, Version):
+	// two services may deploy the same process key and version.
+	Service string
 }
 
 // DefinitionFilter selects definitions. Zero fields do not filter.
 type DefinitionFilter struct {
 	Key string
-	// LatestOnly returns only the highest version of each key.
+	// Service selects one service's definitions ("": every service's, the engine's own
+	// included).
+	Service string
+	// LatestOnly returns only the highest version of each key (of each service's key).
 	LatestOnly bool
 }
 
@@ -776,8 +787,11 @@ type Change struct {
 type InstanceFilter struct {
 	DefinitionKey string
 	DefinitionID  string
-	States        []string
-	BusinessKey   string
+	// Service matches the instances of the definitions of one service (Definition.Service;
+	// "": every service's).
+	Service     string
+	States      []string
+	BusinessKey string
 	// VariableName and VariableValue (JSON) match instances whose variable equals the value.
 	VariableName  string
 	VariableValue json.RawMessage

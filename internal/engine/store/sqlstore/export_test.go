@@ -11,4 +11,7 @@ var (
 	CountStalledInstancesStmt = countStalledInstances
 	UnpublishedStallsStmt     = unpublishedStalls
 	PruneStallsStmt           = pruneStalls
+	LatestDefinitionStmt      = latestDefinition
+	DefinitionByVersionStmt   = definitionByVersion
+	ListDefinitionsLatest     = listDefinitionsSQL + ` WHERE ` + latestOnlyCond
 )

@@ -47,6 +47,13 @@ const (
 	// (migration 00007): values of any size can be indexed that way; the value itself is
 	// compared after it. Its planner needs no hint between the two forms.
 	variableMD5Cond = `id IN (SELECT instance_id FROM variables WHERE name = ? AND md5(value::text) = md5(?::jsonb::text) AND value = ?::jsonb)`
+	// The instances of one service's definitions. Services are few and each holds a
+	// large share of the instances, so on SQLite a unary + keeps the planner off
+	// instances_definition_id (which would read the service's whole history and sort
+	// it): it walks the instances newest first (or by the other filters' index) and
+	// checks each one's definition against the service's few definition ids, read once
+	// through definitions_service_key_version.
+	serviceCond = `definition_id IN (SELECT id FROM definitions WHERE service = ?)`
 	// Keyset pagination, newest first; a row value, so SQLite uses it as an index range.
 	instanceCursorCond = `(started_at, id) < (?, ?)`
 	instanceOrder      = ` ORDER BY started_at DESC, id DESC LIMIT ?`
@@ -160,6 +167,13 @@ func InstanceQuery(d *Dialect, f store.InstanceFilter, dense Dense) (*Query, int
 	}
 	if f.DefinitionID != "" {
 		b.And(unary+`definition_id = ?`, f.DefinitionID)
+	}
+	if f.Service != "" {
+		if d.pg {
+			b.And(serviceCond, f.Service)
+		} else {
+			b.And("+"+serviceCond, f.Service)
+		}
 	}
 	switch {
 	case len(f.States) == 0:

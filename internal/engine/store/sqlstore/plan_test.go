@@ -56,6 +56,13 @@ func TestSQLitePlans(t *testing.T) {
 		{"FailingAgain", sqlstore.FailingAgainStmt.Text(d), []any{"op"}, []string{"SEARCH it USING PRIMARY KEY (operation_id=?)",
 			"SEARCH r USING PRIMARY KEY (id=?)", "SEARCH i EXISTS USING INDEX incidents_instance (instance_id=?)"}},
 		{"DeleteStartJobs", sqlstore.DeleteStartJobsStmt.Text(d), []any{"k"}, []string{"jobs USING INDEX jobs_instance"}},
+		// The engine's lookups by key keep an index of their own beside the unique
+		// (service, key, version); the latest of each service's key probes the unique one.
+		{"LatestDefinition", sqlstore.LatestDefinitionStmt.Text(d), []any{"k"}, []string{"definitions USING INDEX definitions_key_version (key=?)"}},
+		{"DefinitionByVersion", sqlstore.DefinitionByVersionStmt.Text(d), []any{"k", 1},
+			[]string{"definitions USING INDEX definitions_key_version (key=? AND version=?)"}},
+		{"ListDefinitions latest", sqlstore.ListDefinitionsLatest, nil,
+			[]string{"d2 USING COVERING INDEX definitions_service_key_version (service=? AND key=?)"}},
 	}
 	for _, c := range []struct {
 		name  string
@@ -81,6 +88,14 @@ func TestSQLitePlans(t *testing.T) {
 		{"ListInstances variable dense", store.InstanceFilter{VariableName: "v", VariableValue: value}, sqlstore.Dense{Variable: true},
 			[]string{"instances USING INDEX instances_started", "variables_value"}},
 		{"ListInstances waiting", store.InstanceFilter{WaitingAt: "e"}, sqlstore.Dense{}, []string{"tokens USING COVERING INDEX tokens_element"}},
+		// A service's instances newest first, each checked against the service's
+		// definitions (read once by the unique index): services are few and large.
+		{"ListInstances service", store.InstanceFilter{Service: "orders"}, sqlstore.Dense{},
+			[]string{"instances USING INDEX instances_started", "definitions USING INDEX definitions_service_key_version (service=?)"}},
+		{"ListInstances service key", store.InstanceFilter{Service: "orders", DefinitionKey: "k"}, sqlstore.Dense{},
+			[]string{"instances USING INDEX instances_definition_key", "definitions_service_key_version"}},
+		{"ListInstances service running", store.InstanceFilter{Service: "orders", States: []string{"active"}}, sqlstore.Dense{},
+			[]string{"instances USING INDEX instances_state", "definitions_service_key_version"}},
 		{"ListInstances waiting dense", store.InstanceFilter{WaitingAt: "e"}, sqlstore.Dense{WaitingAt: true},
 			[]string{"instances USING INDEX instances_started", "tokens_element"}},
 	} {
@@ -126,7 +141,7 @@ func TestSQLitePlans(t *testing.T) {
 			}
 		}
 		// A list must come out of an index in page order, not from a sort.
-		if strings.HasPrefix(c.name, "ListInstances") && !strings.Contains(c.sql, "id IN (") &&
+		if strings.HasPrefix(c.name, "ListInstances") && !strings.Contains(c.sql, " id IN (") &&
 			strings.Contains(plan, "TEMP B-TREE") {
 			t.Errorf("%s: plan sorts:\n%s", c.name, plan)
 		}

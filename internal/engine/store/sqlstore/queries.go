@@ -24,7 +24,7 @@ var (
 	getDefinition       = read(`SELECT ` + DefinitionCols + ` FROM definitions WHERE id = ?`)
 	latestDefinition    = read(`SELECT ` + DefinitionCols + ` FROM definitions WHERE key = ? ORDER BY version DESC LIMIT 1`)
 	definitionByVersion = read(`SELECT ` + DefinitionCols + ` FROM definitions WHERE key = ? AND version = ?`)
-	insertDefinition    = write(`INSERT INTO definitions (` + DefinitionCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	insertDefinition    = write(`INSERT INTO definitions (` + DefinitionCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	// The condition is that of the definitions_version_tag partial index, as written.
 	definitionByVersionTag = read(`SELECT ` + DefinitionCols + ` FROM definitions WHERE key = ? AND version_tag <> '' AND version_tag = ?
 	ORDER BY version DESC LIMIT 1`)
@@ -33,7 +33,8 @@ var (
 
 const (
 	listDefinitionsSQL = `SELECT ` + DefinitionCols + ` FROM definitions d`
-	latestOnlyCond     = `version = (SELECT max(version) FROM definitions d2 WHERE d2.key = d.key)`
+	// The latest version of each service's key: a probe of definitions_service_key_version.
+	latestOnlyCond = `version = (SELECT max(version) FROM definitions d2 WHERE d2.service = d.service AND d2.key = d.key)`
 )
 
 func (q *Queries) InsertDefinition(ctx context.Context, d *store.Definition) error {
@@ -42,7 +43,7 @@ func (q *Queries) InsertDefinition(ctx context.Context, d *store.Definition) err
 		xml = []byte{}
 	}
 	_, err := q.exec(ctx, fmt.Sprintf("insert definition %s version %d", d.Key, d.Version), q.static(insertDefinition,
-		d.ID, d.Key, d.Version, d.Name, d.Checksum, d.Resource, xml, q.D.Time(d.DeployedAt), d.VersionTag))
+		d.ID, d.Key, d.Version, d.Name, d.Checksum, d.Resource, xml, q.D.Time(d.DeployedAt), d.VersionTag, d.Service))
 	return err
 }
 
@@ -75,10 +76,13 @@ func (q *Queries) ListDefinitions(ctx context.Context, f store.DefinitionFilter)
 	if f.Key != "" {
 		b.And(`key = ?`, f.Key)
 	}
+	if f.Service != "" {
+		b.And(`service = ?`, f.Service)
+	}
 	if f.LatestOnly {
 		b.And(latestOnlyCond)
 	}
-	b.Tail(` ORDER BY key, version`)
+	b.Tail(` ORDER BY service, key, version`)
 	return All(ctx, q.C, "list definitions", built(b), q.D.ScanDefinition)
 }
 

@@ -9,7 +9,7 @@ import (
 
 // Column lists, in the order the scan methods below read them.
 const (
-	DefinitionCols = `id, key, version, name, checksum, resource, xml, deployed_at, version_tag`
+	DefinitionCols = `id, key, version, name, checksum, resource, xml, deployed_at, version_tag, service`
 	InstanceCols   = `id, definition_id, definition_key, definition_version, business_key, state, version, incident_count, started_at, ended_at, event_seq,
 	parent_instance_id, parent_token_id, parent_element_id, call_depth`
 	TokenCols        = `id, instance_id, element_id, scope_id, state, flow, created_at`
@@ -37,7 +37,7 @@ const (
 func (d *Dialect) ScanDefinition(s Scanner) (*store.Definition, error) {
 	var x store.Definition
 	if err := s.Scan(&x.ID, &x.Key, &x.Version, &x.Name, &x.Checksum, &x.Resource, &x.XML,
-		d.timeDest(&x.DeployedAt), &x.VersionTag); err != nil {
+		d.timeDest(&x.DeployedAt), &x.VersionTag, &x.Service); err != nil {
 		return nil, err
 	}
 	x.DeployedAt = utc(x.DeployedAt)

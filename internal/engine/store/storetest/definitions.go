@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -67,5 +68,92 @@ func testDefinitionDuplicate(t *testing.T, s store.Store) {
 	})
 	if len(ds) != 1 {
 		t.Fatalf("definitions after failed inserts: got %d, want 1", len(ds))
+	}
+}
+
+// testDefinitionServices: an observing cockpit's read model holds the definitions of
+// several services (Definition.Service), unique by (service, key, version): two services
+// deploying the same key and version are two definitions, listed and filtered by
+// service, each with its own latest version; the instances filter by their
+// definition's service.
+func testDefinitionServices(t *testing.T, s store.Store) {
+	own := definition("own:1", "order", 1) // an engine's own definition: service ""
+	orders1, orders2 := definition("orders:1", "order", 1), definition("orders:2", "order", 2)
+	shipping1 := definition("shipping:1", "order", 1)
+	ship := definition("shipping-ship:1", "ship", 1)
+	orders1.Service, orders2.Service, shipping1.Service, ship.Service = "orders", "orders", "shipping", "shipping"
+	write(t, s, func(ctx context.Context, tx store.Tx) error {
+		for _, d := range []*store.Definition{own, orders1, orders2, shipping1, ship} {
+			if err := tx.InsertDefinition(ctx, d); err != nil {
+				return fmt.Errorf("insert %s: %w", d.ID, err)
+			}
+		}
+		return nil
+	})
+	same(t, "GetDefinition keeps the service", get(t, s, func(ctx context.Context, tx store.Tx) (*store.Definition, error) {
+		return tx.GetDefinition(ctx, "shipping:1")
+	}), shipping1)
+	ctx := t.Context()
+	dup := definition("orders:1-again", "order", 1)
+	dup.Service = "orders"
+	err := s.Write(ctx, func(tx store.Tx) error { return tx.InsertDefinition(ctx, dup) })
+	wantErr(t, err, store.ErrDuplicate, "same service, key and version")
+
+	list := func(f store.DefinitionFilter) []*store.Definition {
+		return get(t, s, func(ctx context.Context, tx store.Tx) ([]*store.Definition, error) { return tx.ListDefinitions(ctx, f) })
+	}
+	// Ordered by service, key, version.
+	same(t, "ListDefinitions all", list(store.DefinitionFilter{}), []*store.Definition{own, orders1, orders2, shipping1, ship})
+	same(t, "ListDefinitions latest of each service's key", list(store.DefinitionFilter{LatestOnly: true}),
+		[]*store.Definition{own, orders2, shipping1, ship})
+	same(t, "ListDefinitions key", list(store.DefinitionFilter{Key: "order", LatestOnly: true}),
+		[]*store.Definition{own, orders2, shipping1})
+	same(t, "ListDefinitions service", list(store.DefinitionFilter{Service: "shipping"}), []*store.Definition{shipping1, ship})
+	same(t, "ListDefinitions service key latest", list(store.DefinitionFilter{Service: "orders", Key: "order", LatestOnly: true}),
+		[]*store.Definition{orders2})
+	same(t, "ListDefinitions unknown service", list(store.DefinitionFilter{Service: "nope"}), []*store.Definition{})
+
+	// Instances of each definition, started one second apart, newest first.
+	var all []*store.Instance
+	var cs []*store.Change
+	for i, d := range []*store.Definition{own, orders1, orders2, shipping1, ship, orders2, shipping1, orders1} {
+		in := newInstance(fmt.Sprintf("i%d", i), d.Key, at(float64(i)))
+		in.DefinitionID, in.DefinitionVersion = d.ID, d.Version
+		if i%2 == 1 {
+			in.State = store.InstanceSuspended
+		}
+		all = append(all, in)
+		cs = append(cs, &store.Change{Instance: in, Created: true})
+	}
+	apply(t, s, cs...)
+	serviceOf := map[string]string{}
+	for _, d := range []*store.Definition{own, orders1, orders2, shipping1, ship} {
+		serviceOf[d.ID] = d.Service
+	}
+	for _, c := range []struct {
+		name string
+		f    store.InstanceFilter
+		keep func(*store.Instance) bool
+	}{
+		{"service", store.InstanceFilter{Service: "orders"},
+			func(in *store.Instance) bool { return serviceOf[in.DefinitionID] == "orders" }},
+		{"service and key", store.InstanceFilter{Service: "shipping", DefinitionKey: "order"},
+			func(in *store.Instance) bool { return serviceOf[in.DefinitionID] == "shipping" && in.DefinitionKey == "order" }},
+		{"service running", store.InstanceFilter{Service: "orders", States: []string{store.InstanceActive, store.InstanceSuspended}},
+			func(in *store.Instance) bool { return serviceOf[in.DefinitionID] == "orders" }},
+		{"service suspended", store.InstanceFilter{Service: "shipping", States: []string{store.InstanceSuspended}},
+			func(in *store.Instance) bool {
+				return serviceOf[in.DefinitionID] == "shipping" && in.State == store.InstanceSuspended
+			}},
+		{"unknown service", store.InstanceFilter{Service: "nope"}, func(*store.Instance) bool { return false }},
+	} {
+		var want []string
+		for i := len(all) - 1; i >= 0; i-- {
+			if c.keep(all[i]) {
+				want = append(want, all[i].ID)
+			}
+		}
+		got, _ := listAll(t, s, c.f, 2)
+		same(t, "ListInstances "+c.name, instanceIDs(got), want)
 	}
 }

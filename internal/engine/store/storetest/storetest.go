@@ -44,6 +44,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Definitions", testDefinitions},
 		{"DefinitionDuplicate", testDefinitionDuplicate},
 		{"DefinitionLookups", testDefinitionLookups},
+		{"DefinitionServices", testDefinitionServices},
 		{"Calls", testCalls},
 		{"ApplyCreateAndLoad", testApplyCreateAndLoad},
 		{"ApplyUpdate", testApplyUpdate},
