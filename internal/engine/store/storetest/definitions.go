@@ -138,7 +138,9 @@ func testDefinitionServices(t *testing.T, s store.Store) {
 		{"service", store.InstanceFilter{Service: "orders"},
 			func(in *store.Instance) bool { return serviceOf[in.DefinitionID] == "orders" }},
 		{"service and key", store.InstanceFilter{Service: "shipping", DefinitionKey: "order"},
-			func(in *store.Instance) bool { return serviceOf[in.DefinitionID] == "shipping" && in.DefinitionKey == "order" }},
+			func(in *store.Instance) bool {
+				return serviceOf[in.DefinitionID] == "shipping" && in.DefinitionKey == "order"
+			}},
 		{"service running", store.InstanceFilter{Service: "orders", States: []string{store.InstanceActive, store.InstanceSuspended}},
 			func(in *store.Instance) bool { return serviceOf[in.DefinitionID] == "orders" }},
 		{"service suspended", store.InstanceFilter{Service: "shipping", States: []string{store.InstanceSuspended}},
