@@ -8,9 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/storeurl"
@@ -72,7 +76,46 @@ func runObserver(ctx context.Context, cfg *serveConfig, log *slog.Logger, st sto
 	defer stopEngine(stopCtx, e, log)
 	log.Info("observing", "prefix", cfg.NATS.Prefix, "consumer", durable)
 	cfg.Demo = false
-	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Metrics: mon, ReadOnly: observeReadOnly}, ready, stopCtx)
+	report := &observedServices{ob: ob, nc: nr.nc, prefix: cfg.NATS.Prefix}
+	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Metrics: mon, ReadOnly: observeReadOnly, Services: report}, ready, stopCtx)
+}
+
+// discoveryWait is how long a discovery collects answers; discoveryAge how long its
+// result serves the services page.
+const (
+	discoveryWait = 250 * time.Millisecond
+	discoveryAge  = 5 * time.Second
+)
+
+// observedServices reports the services page: the observer's counters and the engine
+// nodes that answer a NATS discovery (cached for discoveryAge).
+type observedServices struct {
+	ob     *observer.Observer
+	nc     *nats.Conn
+	prefix string
+
+	mu    sync.Mutex
+	nodes []bus.Node
+	at    time.Time
+}
+
+func (o *observedServices) ServicesReport(ctx context.Context) (*web.ServicesReport, error) {
+	rep := &web.ServicesReport{Services: map[string]web.ObservedService{}}
+	rep.Pending, rep.PendingErr = o.ob.Pending(ctx)
+	for name, st := range o.ob.Stats().Services {
+		rep.Services[name] = web.ObservedService{Events: st.Events, Last: st.Last}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.at.IsZero() || time.Since(o.at) > discoveryAge {
+		nodes, err := bus.Discover(ctx, o.nc, o.prefix, discoveryWait)
+		if err != nil {
+			return nil, err
+		}
+		o.nodes, o.at = nodes, time.Now()
+	}
+	rep.Nodes = o.nodes
+	return rep, nil
 }
 
 // observerDurable is the observer's consumer: the one named, or one per store: a

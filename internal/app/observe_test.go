@@ -100,6 +100,22 @@ func TestServeObserve(t *testing.T) {
 	if code, body := page(http.MethodPost, "/instances/"+done.ID+"/cancel"); code != http.StatusServiceUnavailable || !strings.Contains(body, "observes the services") {
 		t.Errorf("an action on the observer: %d\n%.500s", code, body)
 	}
+	// The services page: the service with its node online, one build, not silent.
+	wait.For(t, "the services page lists the service", func() bool {
+		code, body := page(http.MethodGet, "/services")
+		return code == http.StatusOK && strings.Contains(body, `data-service="orders" data-silent="false" data-nodes="1"`)
+	})
+	if code, _ := page(http.MethodGet, "/services"); code != http.StatusOK {
+		t.Errorf("services page: %d", code)
+	}
+	resp, err := svc.client.Get(svc.base + "/services")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a cockpit with its own engine has a services page: %d", resp.StatusCode)
+	}
 	if code, _ := page(http.MethodGet, "/deploy"); code != http.StatusServiceUnavailable {
 		t.Errorf("the observer's deploy form: %d", code)
 	}

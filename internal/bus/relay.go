@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -89,6 +90,8 @@ type Relay struct {
 	run startstop.Runner
 
 	notify chan struct{}
+	// presence announces this node while the relay runs (presence.go).
+	presence micro.Service
 
 	published  atomic.Uint64
 	parked     atomic.Uint64
@@ -193,6 +196,10 @@ func (r *Relay) Start(ctx context.Context) error {
 	if err := r.el.Start(ctx); err != nil {
 		return errors.Join(fmt.Errorf("start relay: %w", err), r.run.Stop(ctx))
 	}
+	if r.presence, err = announce(r.opts.Conn, r.opts.Prefix, r.opts.Service, r.opts.Owner); err != nil {
+		// Discovery is a convenience; publishing goes on without it.
+		r.log.Warn("announce this engine node", "err", err)
+	}
 	r.log.Info("outbox relay started", "owner", r.opts.Owner, "prefix", r.opts.Prefix,
 		"service", r.opts.Service, "subjects", r.opts.Subjects)
 	if mp := r.opts.Conn.MaxPayload(); mp > 0 && mp < event.MaxDataBytes+envelopeBytes {
@@ -208,7 +215,12 @@ func (r *Relay) Start(ctx context.Context) error {
 // the outbox and are deduplicated when published again (package startstop says what a
 // Stop out of time leaves).
 func (r *Relay) Stop(ctx context.Context) error {
-	return errors.Join(r.run.Stop(ctx), r.el.Stop(ctx))
+	err := errors.Join(r.run.Stop(ctx), r.el.Stop(ctx))
+	if r.presence != nil {
+		err = errors.Join(err, r.presence.Stop())
+		r.presence = nil
+	}
+	return err
 }
 
 // loop publishes while this node holds the lease. It exits when ctx ends (Stop ran out

@@ -60,7 +60,22 @@ type Stats struct {
 	Applied, Repeats, Gaps, Waiting, Stuck int64
 	// Last is the time of the newest event folded (zero before the first).
 	Last time.Time
+	// Services are the counters per publishing service ("" for events without one).
+	Services map[string]ServiceStats
 }
+
+// ServiceStats are the counters of one service's events since the observer started.
+type ServiceStats struct {
+	// Events counts the events received (a redelivered one again); Last is the newest
+	// one's time (when its engine made the change), Folded when this observer last
+	// folded one (its clock).
+	Events       int64
+	Last, Folded time.Time
+}
+
+// MaxServices bounds the services Stats keeps counters for: beyond it, events of new
+// services count under "" (a stream cannot grow the observer's memory without bound).
+const MaxServices = 1000
 
 // Observer consumes the events stream into the read model until Stop.
 type Observer struct {
@@ -70,6 +85,7 @@ type Observer struct {
 
 	mu    sync.Mutex
 	stats Stats
+	cons  jetstream.Consumer
 }
 
 // New checks the options.
@@ -106,7 +122,28 @@ func New(o Options) (*Observer, error) {
 func (ob *Observer) Stats() Stats {
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
-	return ob.stats
+	st := ob.stats
+	st.Services = make(map[string]ServiceStats, len(ob.stats.Services))
+	for k, v := range ob.stats.Services {
+		st.Services[k] = v
+	}
+	return st
+}
+
+// Pending is how many events the stream holds that the observer has not acknowledged
+// yet (its lag in events); an error before Start.
+func (ob *Observer) Pending(ctx context.Context) (uint64, error) {
+	ob.mu.Lock()
+	cons := ob.cons
+	ob.mu.Unlock()
+	if cons == nil {
+		return 0, errors.New("observer: not started")
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("observer: consumer info: %w", err)
+	}
+	return info.NumPending + uint64(info.NumAckPending), nil
 }
 
 // Start creates or binds the durable consumer (explicit acks, from the first event the
@@ -140,6 +177,9 @@ func (ob *Observer) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("observer: consumer %q: %w", ob.o.Durable, err)
 	}
+	ob.mu.Lock()
+	ob.cons = cons
+	ob.mu.Unlock()
 	return ob.runner.Start(ctx, func(ctx context.Context, stopping <-chan struct{}) {
 		for {
 			select {
@@ -228,10 +268,28 @@ func (ob *Observer) pass(ctx context.Context, cons jetstream.Consumer) error {
 	ob.stats.Gaps += int64(len(res.Gaps))
 	ob.stats.Waiting += int64(len(res.Waiting))
 	ob.stats.Stuck += stuck
+	if ob.stats.Services == nil {
+		ob.stats.Services = map[string]ServiceStats{}
+	}
+	now := time.Now()
 	for _, ev := range evs {
-		if !held[ev.ID] && ev.Time.After(ob.stats.Last) {
+		if held[ev.ID] {
+			continue
+		}
+		if ev.Time.After(ob.stats.Last) {
 			ob.stats.Last = ev.Time
 		}
+		svc := ev.Service
+		if _, ok := ob.stats.Services[svc]; !ok && len(ob.stats.Services) >= MaxServices {
+			svc = ""
+		}
+		ss := ob.stats.Services[svc]
+		ss.Events++
+		ss.Folded = now
+		if ev.Time.After(ss.Last) {
+			ss.Last = ev.Time
+		}
+		ob.stats.Services[svc] = ss
 	}
 	ob.mu.Unlock()
 	if ob.o.OnFold != nil {

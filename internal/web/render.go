@@ -43,7 +43,8 @@ func (s *server) render(c echo.Context, status int, p page, content templ.Compon
 		err = content.Render(r.Context(), &buf)
 	} else {
 		lp := layout.Props{Title: p.Title, Nav: p.Nav, AssetVersion: static.Version, Search: p.Search, Flash: takeFlash(c),
-			Live: s.liveProps(c, status), ReadOnly: s.readOnly}
+			Live: s.liveProps(c, status), ReadOnly: s.readOnly,
+			Services: s.servicesReport != nil}
 		err = layout.Page(lp).Render(templ.WithChildren(r.Context(), content), &buf)
 	}
 	if err != nil {

@@ -157,6 +157,9 @@ type Options struct {
 	// its store is a read model of other services): every action and the deploy form
 	// answer 503 with it, and nothing is written to the Engine.
 	ReadOnly string
+	// Services feeds the services page (/services) of an observing cockpit; nil: no
+	// such page.
+	Services ServicesReporter
 }
 
 // StallThresholds gives the thresholds the stall detector applies to a definition's
@@ -170,8 +173,10 @@ type server struct {
 	cmds CommandClient
 	// readOnly is Options.ReadOnly.
 	readOnly string
-	log      *slog.Logger
-	actor    func(r *http.Request) string
+	// servicesReport is Options.Services.
+	servicesReport ServicesReporter
+	log            *slog.Logger
+	actor          func(r *http.Request) string
 	// scenes caches drawn diagrams by definition id: a deployed definition never changes,
 	// so its static drawing is built once and only overlays are drawn per request.
 	scenes sync.Map // string → *sceneEntry
@@ -191,7 +196,7 @@ type server struct {
 // route is wired in routes below. Serve it behind Guard: Guard sets the security headers
 // (CSP and the rest) every answer carries.
 func New(opts Options) *UI {
-	s := &server{eng: opts.Engine, cmds: opts.Commands, readOnly: opts.ReadOnly, metrics: opts.Metrics, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
+	s := &server{eng: opts.Engine, cmds: opts.Commands, readOnly: opts.ReadOnly, servicesReport: opts.Services, metrics: opts.Metrics, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
 		stalls: opts.Stalls, trustProxyUser: opts.TrustProxyUser, queue: opts.Incidents}
 	if s.queue == nil {
 		// The engine's own store: every page of the incident queue reads through it.
@@ -270,6 +275,7 @@ func (s *server) routes(e *echo.Echo) {
 	e.GET("/operations/:id", s.operationPage)
 	e.POST("/operations/:id/cancel", s.cancelOperation)
 	e.GET("/audit", s.audit)
+	e.GET("/services", s.services)
 	e.GET("/audit.csv", s.auditCSV)
 	e.GET("/processes/:key/start", s.startForm)
 	e.POST("/processes/:key/start", s.startInstance)
