@@ -48,6 +48,7 @@ var subcommands = []struct {
 	{"bench", "measure the engine on the reference flow"},
 	{"migrate", "apply, roll back or list the database migrations"},
 	{"metrics", "rebuild the metrics rollups from the history"},
+	{"rebuild", "build an observing cockpit's read model from the event streams"},
 }
 
 // Run dispatches args[0] to a subcommand; without one (or when the first argument is a
@@ -75,6 +76,8 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		err = a.migrate(ctx, rest)
 	case "metrics":
 		err = a.metrics(ctx, rest)
+	case "rebuild":
+		err = a.rebuild(ctx, rest)
 	default:
 		fmt.Fprintf(a.Stderr, "cockpit: unknown command %q\n\n", name)
 		a.usage(a.Stderr)

@@ -134,3 +134,52 @@ func TestObserverDurable(t *testing.T) {
 		t.Error("postgres or named consumer")
 	}
 }
+
+// TestRebuild: `cockpit rebuild` folds what the stream holds into an empty store and
+// stops once caught up; serve --observe on that store shows the service's instances
+// and goes on from there; a store with events is refused.
+func TestRebuild(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Stop(context.Background()) }()
+	svc := startServer(t, "--demo-rate", "50", "--nats-url", srv.ClientURL(), "--service", "orders")
+	var done struct {
+		Instances []struct{ ID string }
+	}
+	wait.For(t, "a completed instance", func() bool {
+		svc.get("/api/instances?state=completed&limit=1", &done)
+		return len(done.Instances) == 1
+	})
+	id := done.Instances[0].ID
+	type detail struct {
+		Instance struct{ State string }
+		History  []struct{ ID string }
+	}
+	var want detail
+	svc.get("/api/instances/"+id, &want)
+	svc.stop()
+
+	dir := t.TempDir()
+	r := runApp(t, nil, "rebuild", "--nats-url", srv.ClientURL(), "--data-dir", dir, "--quiet", "2s")
+	if r.code != exitOK || !strings.Contains(r.stdout, "folded ") || !strings.Contains(r.stdout, "of 1 services") {
+		t.Fatalf("rebuild: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	again := runApp(t, nil, "rebuild", "--nats-url", srv.ClientURL(), "--data-dir", dir)
+	if again.code == exitOK || !strings.Contains(again.stderr, "holds events already") {
+		t.Errorf("a second rebuild into the same store: exit %d\n%s", again.code, again.stderr)
+	}
+	if r := runApp(t, nil, "rebuild", "--data-dir", dir); r.code != exitUsage || !strings.Contains(r.stderr, "--nats-url is required") {
+		t.Errorf("without --nats-url: exit %d\n%s", r.code, r.stderr)
+	}
+	obs := startServer(t, "--observe", "--nats-url", srv.ClientURL(), "--data-dir", dir)
+	defer obs.stop()
+	var got detail
+	if code := obs.get("/api/instances/"+id, &got); code != http.StatusOK || got.Instance.State != "completed" || len(got.History) != len(want.History) {
+		t.Fatalf("after the rebuild: %d %+v, want %d events", code, got.Instance, len(want.History))
+	}
+}
