@@ -135,7 +135,9 @@ func respond(ctx context.Context, nc *nats.Conn, subject, queue string, log *slo
 		}
 	})
 	if err == nil {
-		err = nc.FlushWithContext(ctx)
+		fctx, fcancel := context.WithTimeout(ctx, requestTimeout) // FlushWithContext needs a deadline
+		err = nc.FlushWithContext(fctx)
+		fcancel()
 	}
 	if err != nil {
 		cancel()

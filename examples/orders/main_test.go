@@ -56,7 +56,7 @@ func TestRun(t *testing.T) {
 
 	env := map[string]string{"NATS_URL": srv.ClientURL(), "ORDERS_DATA_DIR": t.TempDir(), "ORDERS_DEMO_ORDERS": "2"}
 	var stderr syncBuffer
-	rctx, stop := context.WithCancel(ctx)
+	rctx, stop := context.WithCancel(t.Context()) // no deadline, as in the program
 	defer stop()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

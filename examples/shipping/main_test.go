@@ -42,7 +42,7 @@ func TestRun(t *testing.T) {
 
 	env := map[string]string{"NATS_URL": srv.ClientURL(), "SHIPPING_DATA_DIR": t.TempDir()}
 	var stderr syncBuffer
-	rctx, stop := context.WithCancel(ctx)
+	rctx, stop := context.WithCancel(t.Context()) // no deadline, as in the program
 	defer stop()
 	ready := make(chan struct{})
 	done := make(chan error, 1)
