@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil || n < 0 {
 		return fmt.Errorf("-demo-orders %q: a number of orders, 0 or more", *demo)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil)).With("service", *service)
+	log := slog.New(slog.NewTextHandler(stderr, nil))
 
 	nc, err := fulfilment.Connect(*natsURL, *service, log)
 	if err != nil {
@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	srv := &http.Server{Handler: orders.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("orders service started", "http", "http://"+ln.Addr().String(), "nats", nc.ConnectedUrl(), "data", *dataDir)
+	log.Info("orders service started", "service", *service, "http", "http://"+ln.Addr().String(), "nats", nc.ConnectedUrl(), "data", *dataDir)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

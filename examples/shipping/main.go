@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil)).With("service", *service)
+	log := slog.New(slog.NewTextHandler(stderr, nil))
 
 	nc, err := fulfilment.Connect(*natsURL, *service, log)
 	if err != nil {
@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	log.Info("shipping service started", "nats", nc.ConnectedUrl(), "data", *dataDir)
+	log.Info("shipping service started", "service", *service, "nats", nc.ConnectedUrl(), "data", *dataDir)
 	if ready != nil {
 		ready()
 	}
