@@ -626,7 +626,7 @@ func (s *server) retryInstances(c echo.Context) error {
 }
 
 // instanceFilterKeys are the instance list's filter parameters (not the page cursor).
-var instanceFilterKeys = []string{"state", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident", "waitingAt", "stalled", "parent"}
+var instanceFilterKeys = []string{"state", "service", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident", "waitingAt", "stalled", "parent"}
 
 // incidentsOfInstances collects the open incidents of the instances a filter selects
 // (at most command.DefaultBulkMax instances, newest first), oldest incident first.

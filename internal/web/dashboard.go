@@ -60,18 +60,33 @@ func (s *server) dashboard(c echo.Context) error {
 		return err
 	}
 
-	// Definitions come ordered by key and version: the last of a run is the latest. The
-	// running total is the sum of the keys' counts (every instance belongs to a key).
+	// Definitions come ordered by service, key and version: the last of a run is the
+	// latest. The running total is the sum of the rows' counts (every instance belongs to
+	// one service's key). With several services (an observing cockpit) a row is one
+	// service's key and names its service.
+	svcs := definitionServices(defs)
+	p.ShowService = len(svcs) > 1
+	keyServices := map[string]int{}
+	for i, d := range defs {
+		if i == 0 || defs[i-1].Key != d.Key || defs[i-1].Service != d.Service {
+			keyServices[d.Key]++
+		}
+	}
 	running := components.Bounded{}
 	for i, d := range defs {
-		if i+1 < len(defs) && defs[i+1].Key == d.Key {
+		if i+1 < len(defs) && defs[i+1].Key == d.Key && defs[i+1].Service == d.Service {
 			continue
 		}
 		versions := 1
-		for j := i - 1; j >= 0 && defs[j].Key == d.Key; j-- {
+		for j := i - 1; j >= 0 && defs[j].Key == d.Key && defs[j].Service == d.Service; j-- {
 			versions++
 		}
-		keyRunning, _, err := s.countInstances(ctx, store.InstanceFilter{DefinitionKey: d.Key, States: []string{store.InstanceActive}}, countCap)
+		service := ""
+		if p.ShowService {
+			service = d.Service
+		}
+		keyRunning, _, err := s.countInstances(ctx, store.InstanceFilter{DefinitionKey: d.Key, Service: service,
+			States: []string{store.InstanceActive}}, countCap)
 		if err != nil {
 			return err
 		}
@@ -81,11 +96,25 @@ func (s *server) dashboard(c echo.Context) error {
 		if name == "" {
 			name = d.Key
 		}
-		p.Processes = append(p.Processes, pages.ProcessRow{
-			Key: d.Key, Name: name, Latest: d.Version, Versions: versions, DeployedAt: d.DeployedAt,
+		row := pages.ProcessRow{
+			Service: d.Service, Key: d.Key, Name: name, Latest: d.Version, Versions: versions, DeployedAt: d.DeployedAt,
 			Running: keyRunning, Incidents: components.Bounded{N: perKey[d.Key], Capped: incCapped},
 			Stalled: components.Bounded{N: stalledPerKey[d.Key]},
-		})
+		}
+		if keyServices[d.Key] > 1 {
+			// Incidents and stalls are counted per process key; a key that several
+			// services deploy counts its own service's instances with an open incident
+			// and with a stall (what the row's links list).
+			if row.Incidents, _, err = s.countInstances(ctx, store.InstanceFilter{DefinitionKey: d.Key, Service: d.Service,
+				HasIncident: new(true)}, countCap); err != nil {
+				return err
+			}
+			if row.Stalled, _, err = s.countInstances(ctx, store.InstanceFilter{DefinitionKey: d.Key, Service: d.Service,
+				Stalled: new(true)}, countCap); err != nil {
+				return err
+			}
+		}
+		p.Processes = append(p.Processes, row)
 	}
 
 	if p.ProcessNames, p.ElementNames, err = s.incidentNames(ctx, defs, p.Incidents); err != nil {

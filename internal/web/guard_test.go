@@ -46,7 +46,7 @@ var meaningClass = []string{
 }
 
 // queryParams are every query and form parameter a route of the UI reads.
-var queryParams = []string{"state", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident",
+var queryParams = []string{"state", "service", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident",
 	"waitingAt", "stalled", "after", "limit", "q", "topic", "name", "correlationKey", "completed", "assignee", "range",
 	"compare", "step", "heat", "v", "back", "definitionKey", "elementId", "type", "messageContains", "all", "retries",
 	"reason", "confirm", "element", "op", "threshold", "variables", "instance", "target", "map", "id", "add", "vars", "source", "check"}

@@ -39,11 +39,11 @@ var timeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC33
 // a *pageError (400) that names the parameter and what it accepts.
 func (s *server) parseInstanceFilter(c echo.Context, q url.Values) (store.InstanceFilter, pages.InstanceFilterForm, error) {
 	form := pages.InstanceFilterForm{
-		State: q.Get("state"), Process: q.Get("process"), Version: q.Get("version"), BusinessKey: q.Get("businessKey"),
+		State: q.Get("state"), Service: q.Get("service"), Process: q.Get("process"), Version: q.Get("version"), BusinessKey: q.Get("businessKey"),
 		VarName: q.Get("var"), VarValue: q.Get("value"), From: q.Get("from"), To: q.Get("to"),
 		HasIncident: q.Get("hasIncident"), WaitingAt: q.Get("waitingAt"), Stalled: q.Get("stalled"), Parent: q.Get("parent"),
 	}
-	f := store.InstanceFilter{DefinitionKey: form.Process, BusinessKey: form.BusinessKey, WaitingAt: form.WaitingAt,
+	f := store.InstanceFilter{Service: form.Service, DefinitionKey: form.Process, BusinessKey: form.BusinessKey, WaitingAt: form.WaitingAt,
 		ParentInstanceID: form.Parent, After: q.Get("after"), Limit: defaultPage}
 	for st := range strings.SplitSeq(form.State, ",") {
 		if st = strings.TrimSpace(st); st == "" {
@@ -62,17 +62,23 @@ func (s *server) parseInstanceFilter(c echo.Context, q url.Values) (store.Instan
 		if form.Process == "" {
 			return f, form, badRequest("A version filter needs a process: choose the process too.")
 		}
-		defs, err := s.eng.ListDefinitions(c.Request().Context(), store.DefinitionFilter{Key: form.Process})
+		defs, err := s.eng.ListDefinitions(c.Request().Context(), store.DefinitionFilter{Key: form.Process, Service: form.Service})
 		if err != nil {
 			return f, form, err
 		}
+		var services []string
 		for _, d := range defs {
 			if d.Version == n {
 				f.DefinitionID = d.ID
+				services = append(services, d.Service)
 			}
 		}
 		if f.DefinitionID == "" {
 			return f, form, badRequest("Process %q has no version %d.", form.Process, n)
+		}
+		if len(services) > 1 {
+			return f, form, badRequest("Process %q version %d is deployed by several services (%s): choose the service too.",
+				form.Process, n, strings.Join(services, ", "))
 		}
 	}
 	if form.VarName != "" {
@@ -153,9 +159,13 @@ func (s *server) instances(c echo.Context) error {
 	if p.Rows, err = s.instanceRows(ctx, list.Instances); err != nil {
 		return err
 	}
+	p.Services = definitionServices(latest)
 	for _, d := range latest {
-		p.Processes = append(p.Processes, d.Key)
+		if !slices.Contains(p.Processes, d.Key) {
+			p.Processes = append(p.Processes, d.Key)
+		}
 	}
+	slices.Sort(p.Processes)
 	p.Filtered = form != (pages.InstanceFilterForm{})
 	p.Pager = components.PagerProps{Shown: len(list.Instances)}
 	if f.After != "" {
@@ -224,6 +234,14 @@ func (s *server) instance(c echo.Context) error {
 	}
 	if proc := model.Process(in.DefinitionKey); proc != nil && proc.Name != "" {
 		p.DefinitionName = proc.Name
+	}
+	// The service that runs it: an observing cockpit's read model holds several.
+	def, err := s.eng.GetDefinition(ctx, in.DefinitionID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if def != nil {
+		p.Service = def.Service
 	}
 
 	// Overlay: where tokens stand, open incidents, and every element the history shows

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -20,12 +21,28 @@ import (
 func (s *server) process(c echo.Context) error {
 	ctx := c.Request().Context()
 	key := c.Param("key")
-	versions, err := s.eng.ListDefinitions(ctx, store.DefinitionFilter{Key: key})
+	// Several services may deploy the key (an observing cockpit): the page is one
+	// service's, the one the service parameter names, else the first (servicefilter.go).
+	all, err := s.eng.ListDefinitions(ctx, store.DefinitionFilter{Key: key})
 	if err != nil {
 		return err
 	}
-	if len(versions) == 0 {
+	if len(all) == 0 {
 		return notFound("No process with key %q is deployed. The overview lists the deployed processes.", key)
+	}
+	svcs := definitionServices(all)
+	service := c.QueryParam("service")
+	if service == "" {
+		service = svcs[0]
+	}
+	var versions []*store.Definition
+	for _, d := range all {
+		if d.Service == service {
+			versions = append(versions, d)
+		}
+	}
+	if len(versions) == 0 {
+		return notFound("Service %q deploys no process with key %q; %s does.", service, key, strings.Join(svcs, ", "))
 	}
 	def := versions[len(versions)-1]
 	if v := c.QueryParam("version"); v != "" {
@@ -51,6 +68,11 @@ func (s *server) process(c echo.Context) error {
 		def.Name = def.Key
 	}
 	p := pages.ProcessProps{Now: s.now(), Definition: def, Versions: newestFirst}
+	for _, sv := range svcs {
+		if sv != service {
+			p.OtherServices = append(p.OtherServices, sv)
+		}
+	}
 
 	model, err := s.eng.Model(ctx, def.ID)
 	if err != nil {
@@ -62,6 +84,13 @@ func (s *server) process(c echo.Context) error {
 	}
 	incCapped := len(incidents) > countCap
 	incidents = incidents[:min(len(incidents), countCap)]
+	if len(svcs) > 1 {
+		// Incidents name their process key, not its service: keep those of this
+		// service's instances with an open incident (a bounded list, like the counts).
+		if incidents, err = s.serviceIncidents(ctx, service, key, incidents); err != nil {
+			return err
+		}
+	}
 	p.Incidents = components.Bounded{N: len(incidents), Capped: incCapped}
 	incAt := map[string]int{}
 	for _, in := range incidents {
@@ -110,17 +139,17 @@ func (s *server) process(c echo.Context) error {
 		p.Elements = append(p.Elements, pages.ElementRow{
 			ID: el.ID, Name: name, Kind: string(el.Kind), Active: active, Completed: done,
 			Incidents:     components.Bounded{N: incAt[el.ID], Capped: incCapped},
-			WaitingHref:   instancesURL("process", key, "waitingAt", el.ID),
-			IncidentsHref: instancesURL("process", key, "waitingAt", el.ID, "hasIncident", "true"),
+			WaitingHref:   instancesURL("service", def.Service, "process", key, "waitingAt", el.ID),
+			IncidentsHref: instancesURL("service", def.Service, "process", key, "waitingAt", el.ID, "hasIncident", "true"),
 			Stalled:       components.Bounded{N: stalled[el.ID]},
-			StalledHref:   instancesURL("process", key, "version", version, "waitingAt", el.ID, "stalled", "true"),
+			StalledHref:   instancesURL("service", def.Service, "process", key, "version", version, "waitingAt", el.ID, "stalled", "true"),
 			Threshold:     thresholds[el.ID], ThresholdSet: thresholdSet[el.ID],
 		})
 	}
-	p.StalledHref = instancesURL("process", key, "version", version, "stalled", "true")
+	p.StalledHref = instancesURL("service", def.Service, "process", key, "version", version, "stalled", "true")
 	p.StallAction = processURL(key) + "/stall-threshold?version=" + version
 	p.Diagram = s.drawDiagram(ctx, def.ID, model, def.Key, overlay, []string{"active", "incident", "stalled", "completed"})
-	p.Diagram.ElementHref = "/instances?process=" + url.QueryEscape(key) + "&waitingAt={id}"
+	p.Diagram.ElementHref = withService("/instances?process="+url.QueryEscape(key), def.Service) + "&waitingAt={id}"
 
 	if p.Running, _, err = s.countInstances(ctx, store.InstanceFilter{DefinitionID: def.ID, States: []string{store.InstanceActive}}, countCap); err != nil {
 		return err
@@ -130,7 +159,7 @@ func (s *server) process(c echo.Context) error {
 		return err
 	}
 	p.Instances = newest.Instances
-	p.AllInstancesHref = instancesURL("process", key, "version", strconv.Itoa(def.Version))
+	p.AllInstancesHref = instancesURL("service", def.Service, "process", key, "version", strconv.Itoa(def.Version))
 	if p.Unserved, err = s.unservedOfProcess(ctx, key, model.Process(def.Key)); err != nil {
 		return err
 	}

@@ -71,6 +71,8 @@ var _ CommandClient = (*command.Client)(nil)
 type Engine interface {
 	Clock() clock.Clock
 	ListDefinitions(ctx context.Context, f store.DefinitionFilter) ([]*store.Definition, error)
+	// GetDefinition reads one definition (the instance page names its service).
+	GetDefinition(ctx context.Context, id string) (*store.Definition, error)
 	ListInstances(ctx context.Context, f store.InstanceFilter) (*store.InstancePage, error)
 	GetInstance(ctx context.Context, id string) (*engine.InstanceDetail, error)
 	// GetInstanceRow reads an instance's row alone (search, the live hub's room keys).

@@ -10,7 +10,7 @@ package web
 // Topics (one room per topic, shared by every browser that watches it):
 //
 //	dashboard                 /                      instance, incident and user task events
-//	process:<key>[?version=N] /processes/<key>       the key's instance, element and incident events
+//	process:<key>[?<query>]   /processes/<key>       the key's instance, element and incident events (query: service, version)
 //	instance:<id>             /instances/<id>        every event of the instance
 //	instances[?<filter>]      /instances?<filter>    instance, incident and element events (the list shows where
 //	                                                 each instance waits)
@@ -823,8 +823,8 @@ func liveTopic(c echo.Context) string {
 
 // topicParams are the query parameters each live page reads; a topic keeps only these.
 var topicParams = map[string][]string{
-	"process":    {"version"},
-	"instances":  {"state", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident", "waitingAt", "stalled", "parent", "after", "limit"},
+	"process":    {"version", "service"},
+	"instances":  {"state", "service", "process", "version", "businessKey", "var", "value", "from", "to", "hasIncident", "waitingAt", "stalled", "parent", "after", "limit"},
 	"incidents":  incidentFilterKeys,
 	"operations": {"state", "kind"},
 }

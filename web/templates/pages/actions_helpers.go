@@ -59,7 +59,7 @@ func showBulkRetry(p InstancesProps) bool {
 // instanceFilterKeys reads them back).
 func filterFields(f InstanceFilterForm) []components.Hidden {
 	var out []components.Hidden
-	for _, kv := range [][2]string{{"state", f.State}, {"process", f.Process}, {"version", f.Version}, {"businessKey", f.BusinessKey},
+	for _, kv := range [][2]string{{"state", f.State}, {"service", f.Service}, {"process", f.Process}, {"version", f.Version}, {"businessKey", f.BusinessKey},
 		{"var", f.VarName}, {"value", f.VarValue}, {"from", f.From}, {"to", f.To}, {"hasIncident", f.HasIncident}, {"waitingAt", f.WaitingAt},
 		{"stalled", f.Stalled}, {"parent", f.Parent}} {
 		if kv[1] != "" {

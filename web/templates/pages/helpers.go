@@ -2,6 +2,7 @@ package pages
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,24 @@ import (
 
 func instanceHref(id string) string { return "/instances/" + url.PathEscape(id) }
 func processHref(key string) string { return "/processes/" + url.PathEscape(key) }
+
+// serviceProcessHref is a process's page in one service's definitions ("": the
+// engine's own).
+func serviceProcessHref(service, key string) string {
+	if service == "" {
+		return processHref(key)
+	}
+	return processHref(key) + "?service=" + url.QueryEscape(service)
+}
+
+// serviceVersionHref is one version's page in one service's definitions.
+func serviceVersionHref(service, key string, v int) string {
+	if service == "" {
+		return processVersionHref(key, v)
+	}
+	return processVersionHref(key, v) + "&service=" + url.QueryEscape(service)
+}
+
 func processVersionHref(key string, v int) string {
 	return processHref(key) + "?version=" + strconv.Itoa(v)
 }
@@ -124,4 +143,20 @@ func incidentElement(names map[string]string, in *store.Incident) string {
 		return n
 	}
 	return in.ElementID
+}
+
+// servicesWith is the service filter's choices: the named services, and the one the
+// filter names even when no definition names it (a link from elsewhere). The engine's
+// own definitions (service "") are not a choice: "" is "any service".
+func servicesWith(services []string, cur string) []string {
+	var out []string
+	for _, s := range services {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	if cur != "" && !slices.Contains(out, cur) {
+		out = append(out, cur)
+	}
+	return out
 }

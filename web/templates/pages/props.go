@@ -30,8 +30,11 @@ type DashboardProps struct {
 	// ParkedEvents counts the events the outbox relay set aside because NATS can never
 	// take them (shown only when there are any).
 	ParkedEvents int64
-	Processes    []ProcessRow
-	Incidents    []*store.Incident
+	// ShowService: the definitions name several services (an observing cockpit), so
+	// each process row names its service; rows come by service, then key.
+	ShowService bool
+	Processes   []ProcessRow
+	Incidents   []*store.Incident
 	// ProcessNames (by key) and ElementNames (by ElementKey) name the incidents'
 	// processes and elements ("" when the model gives none: the id is shown).
 	ProcessNames map[string]string
@@ -55,6 +58,8 @@ type WorkerRow struct {
 
 // ProcessRow is one process key on the dashboard.
 type ProcessRow struct {
+	// Service deployed it ("" for the engine's own).
+	Service    string
 	Key        string
 	Name       string
 	Latest     int
@@ -70,10 +75,13 @@ type ProcessRow struct {
 type ProcessProps struct {
 	Now        time.Time
 	Definition *store.Definition
-	// Versions are every version of the key, newest first.
-	Versions  []*store.Definition
-	Running   components.Bounded
-	Incidents components.Bounded
+	// Versions are every version of the key (of the definition's service), newest first.
+	Versions []*store.Definition
+	// OtherServices are the other services that deploy the same key (an observing
+	// cockpit), each a link to its own page of the key.
+	OtherServices []string
+	Running       components.Bounded
+	Incidents     components.Bounded
 	// Stalled counts this version's stalled tokens; StalledHref lists their instances.
 	Stalled     components.Bounded
 	StalledHref string
@@ -111,7 +119,10 @@ type ElementRow struct {
 
 // InstanceFilterForm is the filter form as the user typed it (re-shown on the page).
 type InstanceFilterForm struct {
-	State       string
+	State string
+	// Service is the service whose definitions' instances are listed (an observing
+	// cockpit's read model; "" for every service).
+	Service     string
 	Process     string
 	Version     string
 	BusinessKey string
@@ -131,6 +142,9 @@ type InstancesProps struct {
 	Now       time.Time
 	Form      InstanceFilterForm
 	Processes []string
+	// Services are the services the definitions name, shown as a filter when there are
+	// several (servicefilter.go).
+	Services  []string
 	Instances []*store.Instance
 	// Rows are the instances with where each waits (instances_waiting.go).
 	Rows  []InstanceListRow
@@ -144,8 +158,10 @@ type InstanceProps struct {
 	Now            time.Time
 	Instance       *store.Instance
 	DefinitionName string
-	Diagram        components.DiagramProps
-	Tokens         []*store.Token
+	// Service runs the instance ("" for the engine's own; not shown then).
+	Service string
+	Diagram components.DiagramProps
+	Tokens  []*store.Token
 	// Variables are the process's; Scopes the live scopes below it that hold variables
 	// (a subprocess, a multi-instance body or inner instance, a task's inputs).
 	Variables []VariableRow
