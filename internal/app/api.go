@@ -137,7 +137,7 @@ func (a *api) ready(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) definitions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.DefinitionFilter{Key: q.Get("key")}
+	f := store.DefinitionFilter{Key: q.Get("key"), Service: q.Get("service")}
 	var err error
 	if f.LatestOnly, err = boolParam("latest", q.Get("latest")); err != nil {
 		a.fail(w, r, err)
@@ -162,7 +162,7 @@ var instanceStates = map[string]bool{
 
 func (a *api) instances(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.InstanceFilter{DefinitionKey: q.Get("definition"), BusinessKey: q.Get("businessKey"),
+	f := store.InstanceFilter{DefinitionKey: q.Get("definition"), Service: q.Get("service"), BusinessKey: q.Get("businessKey"),
 		ParentInstanceID: q.Get("parent"), After: q.Get("after")}
 	for _, s := range splitList(q.Get("state")) {
 		if !instanceStates[s] {
@@ -348,10 +348,13 @@ type definitionJSON struct {
 	Resource   string    `json:"resource,omitempty"`
 	Checksum   string    `json:"checksum"`
 	DeployedAt time.Time `json:"deployedAt"`
+	// Service deployed it (an observing cockpit's read model; absent for the engine's own).
+	Service string `json:"service,omitempty"`
 }
 
 func definitionView(d *store.Definition) definitionJSON {
-	return definitionJSON{ID: d.ID, Key: d.Key, Version: d.Version, Name: d.Name, Resource: d.Resource, Checksum: d.Checksum, DeployedAt: d.DeployedAt}
+	return definitionJSON{ID: d.ID, Key: d.Key, Version: d.Version, Name: d.Name, Resource: d.Resource, Checksum: d.Checksum,
+		DeployedAt: d.DeployedAt, Service: d.Service}
 }
 
 type instanceJSON struct {

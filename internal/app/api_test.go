@@ -257,7 +257,7 @@ func testAPIHostileParams(t *testing.T, st store.Store) {
 		return rec.Code, body.Error
 	}
 	routes := []string{"/api/definitions", "/api/instances", "/api/instances/{id}", "/api/incidents", "/api/tasks", "/api/parked-events", "/healthz", "/readyz"}
-	params := []string{"key", "latest", "state", "definition", "businessKey", "hasIncident", "stalled", "after", "limit", "instance", "assignee"}
+	params := []string{"key", "service", "latest", "state", "definition", "businessKey", "hasIncident", "stalled", "after", "limit", "instance", "assignee"}
 	cursor := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	bytesClass := []string{"a\x00b", "\xff\xfe", "a\x01b", strings.Repeat("x", 100<<10)}
 	meaning := []string{"-1", "0", "99999999999999999999", "!!!", "%zz", cursor("x:y"), cursor("1:a\x00b"), cursor("-9223372036854775808:a"), "true,false"}

@@ -94,8 +94,22 @@ func TestServeObserve(t *testing.T) {
 		t.Errorf("the observer's overview: %d; says read only: %v, offers deploy: %v, warns of unserved jobs: %v", code,
 			strings.Contains(body, `data-testid="read-only"`), strings.Contains(body, `data-testid="action-deploy"`), strings.Contains(body, "No handler serves"))
 	}
-	if code, body := page(http.MethodGet, "/instances/"+done.ID); code != http.StatusOK || !strings.Contains(body, `data-testid="shape-`) {
-		t.Errorf("the observer's instance page: %d, diagram drawn: %v", code, strings.Contains(body, `data-testid="shape-`))
+	if code, body := page(http.MethodGet, "/instances/"+done.ID); code != http.StatusOK || !strings.Contains(body, `data-testid="shape-`) ||
+		!strings.Contains(body, `data-testid="instance-service"`) {
+		t.Errorf("the observer's instance page: %d, diagram drawn: %v, names the service: %v", code,
+			strings.Contains(body, `data-testid="shape-`), strings.Contains(body, `data-testid="instance-service"`))
+	}
+	// The definitions name their service; the instances filter by it.
+	var defs struct {
+		Definitions []struct{ Key, Service string }
+	}
+	if code := obs.get("/api/definitions?service=orders", &defs); code != http.StatusOK || len(defs.Definitions) == 0 ||
+		defs.Definitions[0].Service != "orders" {
+		t.Errorf("the observer's definitions of orders: %d %+v", code, defs.Definitions)
+	}
+	var none struct{ Instances []struct{ ID string } }
+	if code := obs.get("/api/instances?service=shipping", &none); code != http.StatusOK || len(none.Instances) != 0 {
+		t.Errorf("the observer's instances of another service: %d %+v", code, none.Instances)
 	}
 	if code, body := page(http.MethodPost, "/instances/"+done.ID+"/cancel"); code != http.StatusServiceUnavailable || !strings.Contains(body, "observes the services") {
 		t.Errorf("an action on the observer: %d\n%.500s", code, body)
