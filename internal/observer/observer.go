@@ -31,6 +31,10 @@ const (
 	// maxDeliver bounds the deliveries of one message: an event whose gap never closes
 	// stops being delivered (Stats.Stuck counts it; a snapshot repairs its instance).
 	maxDeliver = 60
+	// ackWait is how long a delivered batch may take to fold before the server delivers
+	// it again: the events an observer that died had fetched come back after it (their
+	// instances' later events wait as gaps meanwhile).
+	ackWait = 10 * time.Second
 )
 
 // Options configure an Observer.
@@ -171,7 +175,7 @@ func (ob *Observer) Start(ctx context.Context) error {
 	}
 	cons, err := ob.o.JS.CreateOrUpdateConsumer(ctx, bus.EventsStream(ob.o.Prefix), jetstream.ConsumerConfig{
 		Durable: ob.o.Durable, AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy,
-		FilterSubject: ob.o.Prefix + ".events.>", MaxDeliver: maxDeliver, AckWait: 30 * time.Second,
+		FilterSubject: ob.o.Prefix + ".events.>", MaxDeliver: maxDeliver, AckWait: ackWait,
 		MaxAckPending: 4 * MaxBatch,
 	})
 	if err != nil {
