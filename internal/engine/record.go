@@ -12,7 +12,9 @@ import (
 //
 // Bulk operations use it to write an item's outcome with the item's engine change, so an
 // item is done exactly once even when two nodes run it (the second finds the outcome
-// written and its change is undone: store.ErrLostItem). A Record may run more than once
+// written and its change is undone: store.ErrLostItem; on a store that defers the
+// outcome's write, PostgreSQL, the refusal fails the group commit, whose commands then
+// run again one by one, and the command returns it). A Record may run more than once
 // for one call (a command re-run after a conflict or a failed batch runs it again, in
 // the new transaction); only the committed run counts.
 type Record func(ctx context.Context, tx store.Tx) error

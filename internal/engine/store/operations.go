@@ -146,7 +146,9 @@ type OperationTx interface {
 	ReleaseOperationItems(ctx context.Context, operationID, owner string) error
 	// FinishOperationItem records an item's outcome; ErrLostItem when the item is not
 	// pending under owner's lock (the lock may have expired: as with jobs, a lock that
-	// nobody took over is still the owner's).
+	// nobody took over is still the owner's). A store that defers writes (PostgreSQL)
+	// may report ErrLostItem at the transaction's next statement or commit instead,
+	// failing the whole transaction.
 	FinishOperationItem(ctx context.Context, o ItemOutcome) error
 	// CompleteOperation ends a running operation that has no pending item left, writing
 	// its counts; it reports whether it did.

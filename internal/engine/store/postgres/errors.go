@@ -19,6 +19,7 @@ const (
 	codeUniqueViolation  = "23505"
 	codeDuplicateSchema  = "42P06"
 	codeConflict         = "CK409" // raised by cockpit_conflict (sql/postgres/00001_init.sql)
+	codeLostItem         = "CK410" // raised by cockpit_lost_item (sql/postgres/00015_lost_item.sql)
 	codeSerialization    = "40001"
 	codeDeadlockDetected = "40P01"
 )
@@ -83,8 +84,9 @@ func markUnavailable(err error) error {
 // wrapErr wraps err with what was being done, translating driver errors into the seam's
 // sentinels (the driver error stays in the message for the log): unique violations are
 // store.ErrDuplicate; a failed version check, a serialization failure and a deadlock are
-// store.ErrConflict (the engine re-runs the command on fresh state); no rows is
-// store.ErrNotFound; a connection that failed or timed out is store.ErrUnavailable.
+// store.ErrConflict (the engine re-runs the command on fresh state); a refused item
+// outcome is store.ErrLostItem; no rows is store.ErrNotFound; a connection that failed or
+// timed out is store.ErrUnavailable.
 func wrapErr(what string, err error) error {
 	if isUnavailable(err) {
 		return store.Unavailable(fmt.Errorf("%s: %w", what, err))
@@ -94,6 +96,8 @@ func wrapErr(what string, err error) error {
 		return fmt.Errorf("%s: %w (%v)", what, store.ErrDuplicate, err)
 	case codeConflict, codeSerialization, codeDeadlockDetected:
 		return fmt.Errorf("%s: %w (%v)", what, store.ErrConflict, err)
+	case codeLostItem:
+		return fmt.Errorf("%s: %w (%v)", what, store.ErrLostItem, err)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%s: %w", what, store.ErrNotFound)

@@ -39,6 +39,12 @@ type merged struct {
 	incidents netRows[*store.Incident]
 	comps     netRows[*store.Compensation]
 	events    []*store.Event
+
+	// outcomes are the item outcomes of the run (FinishOperationItem), in rounds of
+	// distinct items: a second outcome for an item goes to a later round, whose statement
+	// then finds it done and refuses it, as it would have sent in order.
+	outcomes [][]*store.ItemOutcome
+	audits   []*store.AuditEntry // InsertAudit
 }
 
 type variableRow struct {
@@ -83,10 +89,14 @@ func (n *netRows[T]) split() (deleted []string, puts []T) {
 	return deleted, puts
 }
 
-// deferredChange is an Apply waiting to be sent: the Change and its variables' JSON.
+// deferredChange is a deferred write waiting to be sent: an Apply (the Change and its
+// variables' JSON), an item outcome or an audit row (operations.go).
 type deferredChange struct {
 	c    *store.Change
 	vals []string
+
+	outcome *store.ItemOutcome
+	audit   *store.AuditEntry
 }
 
 func mergeChanges(run []deferredChange) *merged {
@@ -96,7 +106,30 @@ func mergeChanges(run []deferredChange) *merged {
 		created bool
 	}
 	seen := map[string]inst{}
+	type item struct {
+		op  string
+		seq int
+	}
+	var items []map[item]bool // the items of each round of outcomes
 	for _, d := range run {
+		if o := d.outcome; o != nil {
+			k := item{o.OperationID, o.Seq}
+			r := 0
+			for r < len(items) && items[r][k] {
+				r++
+			}
+			if r == len(items) {
+				items = append(items, map[item]bool{})
+				m.outcomes = append(m.outcomes, nil)
+			}
+			items[r][k] = true
+			m.outcomes[r] = append(m.outcomes[r], o)
+			continue
+		}
+		if d.audit != nil {
+			m.audits = append(m.audits, d.audit)
+			continue
+		}
 		c := d.c
 		if in := c.Instance; in != nil {
 			if s, ok := seen[in.ID]; ok {
@@ -234,6 +267,12 @@ func (m *merged) queue(b *pgx.Batch, lock bool) []statement {
 	}
 	if len(comps) > 0 {
 		exec("put compensations", upsertCompensationsSQL, compensationArgs(comps)...)
+	}
+	for _, os := range m.outcomes {
+		exec(fmt.Sprintf("finish %d operation items", len(os)), finishItemsSQL, outcomeArgs(os)...)
+	}
+	if len(m.audits) > 0 {
+		exec(fmt.Sprintf("insert %d audit rows", len(m.audits)), insertAuditsSQL, auditArgs(m.audits)...)
 	}
 	if lock {
 		exec("take the write lock", writeLockSQL)

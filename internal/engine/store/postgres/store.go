@@ -11,6 +11,8 @@
 //     trip, merged with the Changes queued beside it into one multi-row statement per row
 //     kind (merge.go). A stale version raises an error in the instance UPDATE
 //     (cockpit_conflict), which aborts the server's transaction: nothing of it is written.
+//     Bulk operation item outcomes and audit rows are deferred and merged the same way
+//     (operations.go); a lost item raises cockpit_lost_item.
 //   - LoadInstance is one pipelined batch of eight index lookups.
 //   - Statements are prepared once per connection (pgx's statement cache).
 //

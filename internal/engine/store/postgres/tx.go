@@ -25,7 +25,7 @@ type tx struct {
 	traced bool
 
 	begun bool      // BEGIN has been sent: the server has a transaction to end
-	pre   []pending // statements to send before the next one: control statements and deferred Applies
+	pre   []pending // statements to send before the next one: control statements and deferred writes
 	sps   []string  // open savepoints, innermost last
 	// locked: the write lock (writeLockSQL) is held; lockDepth is len(sps) when it was
 	// taken, so a rollback to an outer savepoint (which releases it) is noticed.
@@ -36,9 +36,10 @@ type tx struct {
 	// failed: a statement failed, so the server's (sub)transaction is aborted until a
 	// ROLLBACK TO, which RollbackTo then sends at once.
 	failed bool
-	// poisoned: a deferred Apply failed when it reached the server. Its command had already
-	// returned, so the transaction cannot be repaired by a savepoint: every later call
-	// fails with this error, Write fails, and the engine re-runs the batch's commands.
+	// poisoned: a deferred write (an Apply, an item outcome, an audit row) failed when it
+	// reached the server. Its command had already returned, so the transaction cannot be
+	// repaired by a savepoint: every later call fails with this error, Write fails, and
+	// the engine re-runs the batch's commands.
 	poisoned error
 	// completed holds the element completions counted by Apply, per savepoint level
 	// (completed[0] is the transaction's own), written with one upsert before COMMIT:
@@ -46,14 +47,15 @@ type tx struct {
 	completed []map[[2]string]int64
 }
 
-// pending is a statement waiting for the next round trip: a control statement (text) or
-// a deferred Apply (queue and read).
+// pending is a statement waiting for the next round trip: a control statement (text), a
+// statement with its own queue and read, or a deferred write (change).
 type pending struct {
 	text  string
 	op    string
 	queue func(b *pgx.Batch)
 	read  func(br pgx.BatchResults) error
-	// change is a deferred Apply; consecutive ones are merged when sent.
+	// change is a deferred write (an Apply, an item outcome, an audit row); consecutive
+	// ones are merged when sent.
 	change *deferredChange
 }
 
@@ -130,7 +132,7 @@ func (t *tx) lockForWrite() {
 }
 
 // queuePending moves the pending statements into b and returns them for readPending.
-// Each run of deferred Applies becomes one merged write.
+// Each run of deferred writes becomes one merged write.
 func (t *tx) queuePending(b *pgx.Batch) []pending {
 	pre := make([]pending, 0, len(t.pre))
 	var run []deferredChange
@@ -147,7 +149,7 @@ func (t *tx) queuePending(b *pgx.Batch) []pending {
 		lateLock = false
 		n := len(run)
 		run = run[:0:0]
-		pre = append(pre, pending{op: fmt.Sprintf("apply (%d changes)", n), read: func(br pgx.BatchResults) error {
+		pre = append(pre, pending{op: fmt.Sprintf("%d deferred writes", n), read: func(br pgx.BatchResults) error {
 			for _, st := range stmts {
 				if err := st.read(br); err != nil {
 					return fmt.Errorf("%s: %w", st.what, err)
@@ -190,7 +192,7 @@ func (t *tx) changeFollows(k int) bool {
 	return false
 }
 
-// readPending reads the results of the pending statements. A deferred Apply that fails
+// readPending reads the results of the pending statements. A deferred write that fails
 // poisons the transaction (see tx.poisoned).
 func (t *tx) readPending(br pgx.BatchResults, pre []pending) error {
 	for _, p := range pre {
@@ -357,7 +359,7 @@ func (t *tx) unsentSavepoint(name string) int {
 	return -1
 }
 
-// onlyDeferredAfter reports whether pre holds nothing after index k but deferred Applies
+// onlyDeferredAfter reports whether pre holds nothing after index k but deferred writes
 // and the write lock (with its planner setting).
 func (t *tx) onlyDeferredAfter(k int) bool {
 	for _, p := range t.pre[k+1:] {
