@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
+	commandsvc "github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/storeurl"
@@ -23,11 +24,11 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
 
-// observeReadOnly is what an observing cockpit says to an action.
-const observeReadOnly = "This cockpit observes the services that publish on its NATS server: its store is a read model of their events, so it changes nothing. Act on an instance from the cockpit of the service that runs it."
+// observeReadOnly is what an observing cockpit says on every page, and to a deployment.
+const observeReadOnly = "This cockpit observes the services that publish on its NATS server: its store is a read model of their events. Actions on an instance, an incident or a task are sent to the service that runs it, which carries them out; deploy from the cockpit of the service."
 
 // runObserver serves an observing cockpit (--observe): no engine runs, no relay
-// publishes; the observer folds every service's events into st, the metrics projector
+// publishes, actions go to the services that own them (command.Router); the observer folds every service's events into st, the metrics projector
 // folds st's history into rollups, and the pages read st through an engine that is
 // never started (its query API only).
 func runObserver(ctx context.Context, cfg *serveConfig, log *slog.Logger, st store.Store, durable string, nr *natsRuntime, nodeID string,
@@ -77,7 +78,8 @@ func runObserver(ctx context.Context, cfg *serveConfig, log *slog.Logger, st sto
 	log.Info("observing", "prefix", cfg.NATS.Prefix, "consumer", durable)
 	cfg.Demo = false
 	report := &observedServices{ob: ob, nc: nr.nc, prefix: cfg.NATS.Prefix}
-	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Metrics: mon, ReadOnly: observeReadOnly, Services: report}, ready, stopCtx)
+	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Metrics: mon, ReadOnly: observeReadOnly, Services: report,
+		Commands: commandsvc.NewRouter(commandsvc.NewClient(nr.nc, cfg.NATS.Prefix), st)}, ready, stopCtx)
 }
 
 // discoveryWait is how long a discovery collects answers; discoveryAge how long its

@@ -360,7 +360,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 
 	// Command service (request/reply over NATS, docs/commands.md): started after the
 	// engine and before the demo, stopped (deferred) before the engine stops.
-	cmds, err := commandsvc.Start(ctx, commandsvc.Options{Conn: nr.nc, Engine: e, Prefix: cfg.NATS.Prefix, Logger: log,
+	cmds, err := commandsvc.Start(ctx, commandsvc.Options{Conn: nr.nc, Engine: e, Prefix: cfg.NATS.Prefix, Service: cfg.NATS.service(), Logger: log,
 		WakeOperations: opx.Wake})
 	if err != nil {
 		return err

@@ -21,6 +21,9 @@ import (
 type Client struct {
 	nc     *nats.Conn
 	prefix string
+	// service, when set, scopes every request to one service's command services
+	// (ServiceSubject); see ForService.
+	service string
 	// Timeout bounds calls whose context has no deadline (default 30 s); BulkTimeout
 	// does the same for RetryIncidents (default 10 min).
 	Timeout     time.Duration
@@ -33,6 +36,27 @@ func NewClient(nc *nats.Conn, prefix string) *Client {
 		prefix = DefaultPrefix
 	}
 	return &Client{nc: nc, prefix: prefix, Timeout: 30 * time.Second, BulkTimeout: 10 * time.Minute}
+}
+
+// ForService returns a client that sends every command to the command services of one
+// service (<prefix>.cmd.<service>.<verb>), with c's timeouts: whichever engine runs the
+// service answers, and no other. When none listens, a command fails with code
+// unavailable and ErrServiceNotAnswering ("service orders is not answering"), unsent.
+func (c *Client) ForService(service string) *Client {
+	sc := *c
+	sc.service = service
+	return &sc
+}
+
+// Service is the service the client sends to ("" for the unscoped subjects).
+func (c *Client) Service() string { return c.service }
+
+// subject is where a verb's requests go.
+func (c *Client) subject(verb string) string {
+	if c.service != "" {
+		return ServiceSubject(c.prefix, c.service, verb)
+	}
+	return Subject(c.prefix, verb)
 }
 
 // RetryIncident resolves an open incident and resumes its token.
@@ -204,9 +228,12 @@ func roundTrip[R any](ctx context.Context, c *Client, verb string, req any, time
 func (c *Client) send(ctx context.Context, verb string, body []byte, timeout time.Duration) (json.RawMessage, error) {
 	ctx, cancel := withDefaultTimeout(ctx, timeout)
 	defer cancel()
-	subject := Subject(c.prefix, verb)
+	subject := c.subject(verb)
 	msg, err := c.nc.RequestWithContext(ctx, subject, body)
 	switch {
+	case errors.Is(err, nats.ErrNoResponders) && c.service != "":
+		return nil, &Error{Code: CodeUnavailable, notSent: ErrServiceNotAnswering, Service: c.service,
+			Message: fmt.Sprintf("service %s is not answering (no node of it serves commands on %s); the command was not sent", c.service, subject)}
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, &Error{Code: CodeUnavailable, notSent: ErrNoService,
 			Message: fmt.Sprintf("no command service answers on %s (no engine node serves commands); the command was not sent", subject)}

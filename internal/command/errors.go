@@ -61,6 +61,9 @@ func (c Code) status() string {
 type Error struct {
 	Code    Code   `json:"code"`
 	Message string `json:"message"`
+	// Service names the service a scoped client (Client.ForService) found not answering;
+	// it is never sent (ErrServiceNotAnswering).
+	Service string `json:"-"`
 	// notSent is why a Client request never reached a command service (ErrNATSUnavailable,
 	// ErrNoService), for errors.Is; nil otherwise.
 	notSent error
@@ -74,6 +77,10 @@ var (
 	ErrNATSUnavailable = errors.New("NATS is unavailable")
 	// ErrNoService: NATS answered that no command service listens (no engine node runs).
 	ErrNoService = errors.New("no command service")
+	// ErrServiceNotAnswering: a client for one service (Client.ForService) found no node
+	// of that service listening: the service is down, or runs without a command service.
+	// The *Error's Service names it. errors.Is(err, ErrNoService) holds too.
+	ErrServiceNotAnswering = errors.New("service is not answering")
 )
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
@@ -87,7 +94,9 @@ func (e *Error) Is(target error) bool {
 		return e.Code == CodeInvalidState
 	case engine.ErrInvalidInput:
 		return e.Code == CodeInvalidInput
-	case ErrNATSUnavailable, ErrNoService:
+	case ErrNoService:
+		return e.notSent == ErrNoService || e.notSent == ErrServiceNotAnswering
+	case ErrNATSUnavailable, ErrServiceNotAnswering, ErrNotRouted:
 		return e.notSent == target
 	}
 	return false

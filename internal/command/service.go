@@ -5,7 +5,9 @@
 //
 // The service is a NATS micro service ("cockpit") whose endpoints listen on
 // <prefix>.cmd.<verb> in one queue group, so whichever engine node is free answers and
-// each request is answered once. Every request is JSON, names the operator (actor) and
+// each request is answered once; a service with a name (Options.Service) also listens on
+// <prefix>.cmd.<service>.<verb>, where an observing cockpit's Router sends the commands
+// about that service's instances. Every request is JSON, names the operator (actor) and
 // lands in the store's audit log with its result. docs/commands.md is the reference for
 // subjects and payloads.
 package command
@@ -24,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -67,8 +70,16 @@ type Options struct {
 	Prefix string
 	// QueueGroup is shared by every node that serves commands (default "cockpit-engine").
 	QueueGroup string
-	Logger     *slog.Logger // default slog.Default()
-	Clock      clock.Clock  // default Engine.Clock()
+	// Service, when set, is the service this engine runs as (bus.CheckService): every
+	// verb is also served on <Prefix>.cmd.<Service>.<verb> (ServiceSubject), where an
+	// observing cockpit sends the commands about this service's instances.
+	Service string
+	// ServiceOnly serves the scoped subjects alone (it needs Service): an engine that
+	// shares its NATS with other services' engines, on stores of their own, must not
+	// answer the unscoped commands meant for them.
+	ServiceOnly bool
+	Logger      *slog.Logger // default slog.Default()
+	Clock       clock.Clock  // default Engine.Clock()
 	// Authorize, when set, is asked before a command runs; an error refuses the command
 	// with code unauthorized and the error's text. The actor is asserted by the caller,
 	// so this is policy (who may do what), not authentication.
@@ -142,6 +153,13 @@ func Start(ctx context.Context, opts Options) (*Service, error) {
 	if opts.QueueGroup == "" {
 		opts.QueueGroup = DefaultQueueGroup
 	}
+	if opts.Service != "" {
+		if err := bus.CheckService(opts.Service); err != nil {
+			return nil, fmt.Errorf("command service: %v: %w", err, engine.ErrInvalidInput)
+		}
+	} else if opts.ServiceOnly {
+		return nil, fmt.Errorf("command service: Options.ServiceOnly needs Options.Service: %w", engine.ErrInvalidInput)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -194,9 +212,19 @@ func Start(ctx context.Context, opts Options) (*Service, error) {
 	}
 	s.micro = svc
 	for _, ep := range endpoints() {
-		err := svc.AddEndpoint(endpointName(ep.verb), micro.HandlerFunc(func(r micro.Request) { s.dispatch(ep, r) }),
-			micro.WithEndpointSubject(Subject(opts.Prefix, ep.verb)),
-			micro.WithEndpointMetadata(map[string]string{"verb": ep.verb}))
+		handler := micro.HandlerFunc(func(r micro.Request) { s.dispatch(ep, r) })
+		var err error
+		if !opts.ServiceOnly {
+			err = svc.AddEndpoint(endpointName(ep.verb), handler,
+				micro.WithEndpointSubject(Subject(opts.Prefix, ep.verb)),
+				micro.WithEndpointMetadata(map[string]string{"verb": ep.verb}))
+		}
+		if err == nil && opts.Service != "" {
+			// Endpoint names are unique within a micro service: the scoped one gets a suffix.
+			err = svc.AddEndpoint(endpointName(ep.verb)+"-service", handler,
+				micro.WithEndpointSubject(ServiceSubject(opts.Prefix, opts.Service, ep.verb)),
+				micro.WithEndpointMetadata(map[string]string{"verb": ep.verb, "service": opts.Service}))
+		}
 		if err != nil {
 			cancel()
 			return nil, errors.Join(fmt.Errorf("command service: add endpoint %s: %w", ep.verb, err), svc.Stop())
@@ -209,7 +237,14 @@ func Start(ctx context.Context, opts Options) (*Service, error) {
 		cancel()
 		return nil, errors.Join(fmt.Errorf("command service: flush subscriptions: %w", err), svc.Stop())
 	}
-	s.log.Info("command service started", "subjects", Subject(opts.Prefix, "*"), "queue_group", opts.QueueGroup)
+	subjects := []string{}
+	if !opts.ServiceOnly {
+		subjects = append(subjects, Subject(opts.Prefix, "*.*"))
+	}
+	if opts.Service != "" {
+		subjects = append(subjects, ServiceSubject(opts.Prefix, opts.Service, "*.*"))
+	}
+	s.log.Info("command service started", "subjects", subjects, "queue_group", opts.QueueGroup)
 	return s, nil
 }
 

@@ -54,8 +54,21 @@ var Verbs = []string{
 // DefaultPrefix is the first subject token of commands and events.
 const DefaultPrefix = "cockpit"
 
-// Subject returns the subject a command verb is served on.
+// Subject returns the subject a command verb is served on by every command service
+// (the unscoped form, for single-engine setups and existing clients).
 func Subject(prefix, verb string) string { return prefix + ".cmd." + verb }
+
+// ServiceSubject returns the subject a command verb is served on by the command
+// services of one service (bus.CheckService): <prefix>.cmd.<service>.<verb>. Every verb
+// is two tokens (verbTokens), so a scoped subject has one token more after "cmd" than
+// an unscoped one and the two forms never match each other, whatever the service is
+// called; a progress subject (<prefix>.cmd.progress.<id>) has one token fewer.
+func ServiceSubject(prefix, service, verb string) string {
+	return prefix + ".cmd." + service + "." + verb
+}
+
+// verbTokens is how many subject tokens every verb has (see ServiceSubject).
+const verbTokens = 2
 
 // ProgressSubject returns the subject a bulk command with the given request id publishes
 // its progress on.

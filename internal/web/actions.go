@@ -90,8 +90,8 @@ func (s *server) meta(c echo.Context, reason string) command.Meta {
 	return command.Meta{Actor: s.actor(c.Request()), Reason: reason}
 }
 
-// commands returns the command client, or a 503 page when the UI runs without one.
-// writable refuses a change on a read-only cockpit (Options.ReadOnly).
+// writable refuses a change on the Engine itself on a read-only cockpit (Options.ReadOnly):
+// deployment, a task completed without a command client.
 func (s *server) writable() error {
 	if s.readOnly != "" {
 		return &pageError{Status: http.StatusServiceUnavailable, Title: "Actions unavailable", Message: s.readOnly}
@@ -99,9 +99,12 @@ func (s *server) writable() error {
 	return nil
 }
 
+// commands returns the command client, or a 503 page when the UI runs without one. A
+// read-only cockpit with a client (an observing cockpit's command.Router) sends its
+// actions through it, to the services that own them.
 func (s *server) commands() (CommandClient, error) {
-	if err := s.writable(); err != nil {
-		return nil, err
+	if s.cmds == nil && s.readOnly != "" {
+		return nil, s.writable()
 	}
 	if s.cmds == nil {
 		return nil, &pageError{Status: http.StatusServiceUnavailable, Title: "Actions unavailable",
@@ -206,6 +209,8 @@ func commandStatus(err error) int {
 func commandMessage(what string, err error) string {
 	var cerr *command.Error
 	switch {
+	case errors.As(err, &cerr) && errors.Is(err, command.ErrServiceNotAnswering):
+		return what + " was not carried out: service " + cerr.Service + " is not answering (is it running?). Nothing was changed; try again when it is back."
 	case errors.Is(err, command.ErrNoService):
 		return what + " was not carried out: no engine node answers commands (is one running?). Nothing was changed; try again when one is back."
 	case errors.Is(err, command.ErrNATSUnavailable):

@@ -63,7 +63,10 @@ type CommandClient interface {
 	NoteIncidents(ctx context.Context, req command.IncidentGroupRequest) (*command.IncidentGroupResult, error)
 }
 
-var _ CommandClient = (*command.Client)(nil)
+var (
+	_ CommandClient = (*command.Client)(nil)
+	_ CommandClient = (*command.Router)(nil)
+)
 
 // Engine is the part of *engine.Engine the pages read (and, without a CommandClient,
 // complete user tasks with). It is the query API only: the store itself is not part of
@@ -155,9 +158,11 @@ type Options struct {
 	Stalls StallThresholds
 	// LiveLimits bound the live streams (zero fields: the defaults).
 	LiveLimits LiveLimits
-	// ReadOnly, when set, says why no page may change anything (an observing cockpit:
-	// its store is a read model of other services): every action and the deploy form
-	// answer 503 with it, and nothing is written to the Engine.
+	// ReadOnly, when set, says on every page that this cockpit's store is a read model of
+	// other services (an observing cockpit): nothing is written to the Engine, the deploy
+	// form answers 503 with it, and so does every action unless Commands is set (an
+	// observing cockpit's command.Router, which sends each action to the service that
+	// owns its instance).
 	ReadOnly string
 	// Services feeds the services page (/services) of an observing cockpit; nil: no
 	// such page.
