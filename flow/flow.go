@@ -19,7 +19,10 @@
 // and each deployed model in the bucket COCKPIT_MODELS under <service>/<process>/<version>,
 // so that a cockpit or any subscriber sees this service without its store
 // (docs/events.md in the repository is the contract). NATS being down delays both; it
-// never stops the engine.
+// never stops the engine. The engine also answers operator commands sent to its service
+// (<prefix>.cmd.<service>.<verb>, docs/commands.md): an observing cockpit
+// (`cockpit serve --observe`) cancels, retries, modifies … this service's instances
+// through it, and the engine writes each command to its audit log.
 //
 // The package is a thin layer over the engine Cockpit itself runs: results are this
 // package's types, errors are its sentinels (errors.Is) and *DeployError (errors.As).
@@ -37,6 +40,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
+	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/storeurl"
@@ -84,9 +88,11 @@ type Options struct {
 	// characters as '_'). Engines sharing a store should use one name.
 	Service string
 	// NATS, when set, makes the engine publish its events and models on this connection
-	// (subject scheme 2 of docs/events.md). Start creates or updates the streams and the
-	// models bucket; Close publishes what is left within its context and leaves the
-	// connection open.
+	// (subject scheme 2 of docs/events.md) and answer the operator commands sent to
+	// Service (<NATSPrefix>.cmd.<Service>.<verb>, docs/commands.md; not the unscoped
+	// subjects, which belong to `cockpit serve`). Start creates or updates the streams
+	// and the models bucket; Close publishes what is left within its context and leaves
+	// the connection open.
 	NATS *nats.Conn
 	// NATSPrefix is the first subject token and the start of the stream and bucket names
 	// (default "cockpit": cockpit.events.> in COCKPIT_EVENTS).
@@ -100,10 +106,14 @@ type Engine struct {
 
 	// With Options.NATS: the outbox relay and the model publisher, and the streams'
 	// options.
-	nc     *nats.Conn
-	relay  *bus.Relay
-	models *bus.ModelPublisher
-	prefix string
+	nc      *nats.Conn
+	relay   *bus.Relay
+	models  *bus.ModelPublisher
+	prefix  string
+	service string
+	log     *slog.Logger
+	// cmds answers the commands sent to this service (from Start to Close).
+	cmds *command.Service
 
 	mu sync.Mutex
 	// waiters are the Await calls per instance id, closed when the instance ends.
@@ -146,7 +156,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	eo := engine.Options{Store: st, Logger: o.Logger, NodeID: o.NodeID, Workers: o.Workers,
 		LockDuration: o.LockDuration, OnCommit: fe.committed}
 	if o.NATS != nil {
-		fe.nc, fe.prefix = o.NATS, o.NATSPrefix
+		fe.nc, fe.prefix, fe.service, fe.log = o.NATS, o.NATSPrefix, o.Service, o.Logger
 		fe.relay, err = bus.NewRelay(bus.RelayOptions{Store: st, Conn: o.NATS, Prefix: o.NATSPrefix, Service: o.Service,
 			Owner: o.NodeID, Logger: o.Logger})
 		if err == nil {
@@ -177,6 +187,14 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	if err := e.e.Start(ctx); err != nil {
 		return errors.Join(err, e.stopPublishing(ctx))
+	}
+	if e.nc != nil {
+		cmds, err := command.Start(ctx, command.Options{Conn: e.nc, Engine: e.e, Prefix: e.prefix,
+			Service: e.service, ServiceOnly: true, Logger: e.log})
+		if err != nil {
+			return errors.Join(fmt.Errorf("start flow engine: %w", err), e.e.Stop(ctx), e.stopPublishing(ctx))
+		}
+		e.cmds = cmds
 	}
 	return nil
 }
@@ -215,7 +233,12 @@ func (e *Engine) stopPublishing(ctx context.Context) error {
 // jobs run again later), publishes the events still to publish (with Options.NATS, while
 // ctx lasts; the rest goes at the next start) and closes the store.
 func (e *Engine) Close(ctx context.Context) error {
-	return errors.Join(e.e.Stop(ctx), e.stopPublishing(ctx), e.st.Close())
+	var err error
+	if e.cmds != nil {
+		// Commands in flight finish before the engine stops under them.
+		err = e.cmds.Stop(ctx)
+	}
+	return errors.Join(err, e.e.Stop(ctx), e.stopPublishing(ctx), e.st.Close())
 }
 
 // committed wakes the relay and the Await calls of the instances a commit ended.

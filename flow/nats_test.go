@@ -13,6 +13,7 @@ import (
 
 	"github.com/cockpit-engine/cockpit/flow"
 	"github.com/cockpit-engine/cockpit/internal/bus"
+	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
@@ -97,5 +98,51 @@ func TestNATSOptionsChecked(t *testing.T) {
 		if _, err := flow.Open(t.Context(), o); !errors.Is(err, flow.ErrInvalidInput) {
 			t.Errorf("Open(service %q, prefix %q) = %v", o.Service, o.NATSPrefix, err)
 		}
+	}
+}
+
+// TestNATSCommands: with Options.NATS the embedded engine answers the commands sent to
+// its service (as an observing cockpit sends them), and only those: the unscoped
+// subjects are `cockpit serve`'s, and another service's commands find no one.
+func TestNATSCommands(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	nc := natsConn(t)
+	eng, err := flow.Open(ctx, flow.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
+		Service: "shipping", NATS: nc, NATSPrefix: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := eng.Close(context.Background()); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	if _, err := eng.DeployModel(ctx, flow.Build("ship.parcel").Start("s").UserTask("pack").End("e")); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in, err := eng.StartInstance(ctx, "ship.parcel", flow.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := command.NewClient(nc, "acme")
+	req := command.InstanceRequest{Meta: command.Meta{Actor: "ops", Reason: "test"}, InstanceID: in.ID}
+	if _, err := client.CancelInstance(ctx, req); !errors.Is(err, command.ErrNoService) || errors.Is(err, command.ErrServiceNotAnswering) {
+		t.Errorf("unscoped cancel = %v, want no command service", err)
+	}
+	if _, err := client.ForService("billing").CancelInstance(ctx, req); !errors.Is(err, command.ErrServiceNotAnswering) ||
+		!strings.Contains(err.Error(), "service billing is not answering") {
+		t.Errorf("cancel sent to billing = %v", err)
+	}
+	res, err := client.ForService("shipping").CancelInstance(ctx, req)
+	if err != nil || res.State != string(flow.Cancelled) {
+		t.Fatalf("cancel sent to shipping = %+v, %v", res, err)
+	}
+	got, err := eng.Instance(ctx, in.ID)
+	if err != nil || got.State != flow.Cancelled {
+		t.Errorf("instance after the command: %+v, %v", got, err)
 	}
 }
