@@ -1,0 +1,181 @@
+package command_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cockpit-engine/cockpit/internal/command"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+)
+
+// TestServiceSubjects: a command service with a service name answers on
+// <prefix>.cmd.<service>.<verb> as well as on the unscoped subjects (ServiceOnly: the
+// scoped ones alone); a client for another service gets "service X is not answering",
+// unavailable and unsent. Every verb is two tokens, so the two forms never collide.
+func TestServiceSubjects(t *testing.T) {
+	t.Parallel()
+	for _, verb := range command.Verbs {
+		if strings.Count(verb, ".") != 1 {
+			t.Errorf("verb %q is not two subject tokens: scoped and unscoped subjects could collide", verb)
+		}
+	}
+	v := newEnv(t, withServiceOptions(func(o *command.Options) { o.Service = "orders" }))
+	a, b := v.startInstance("usertask", nil), v.startInstance("usertask", nil)
+	if _, err := v.client.SuspendInstance(v.ctx, command.InstanceRequest{Meta: meta("ann"), InstanceID: a.ID}); err != nil {
+		t.Fatalf("unscoped: %v", err)
+	}
+	orders := v.client.ForService("orders")
+	if orders.Service() != "orders" || v.client.Service() != "" {
+		t.Errorf("services %q, %q", orders.Service(), v.client.Service())
+	}
+	res, err := orders.CancelInstance(v.ctx, command.InstanceRequest{Meta: meta("ann"), InstanceID: b.ID})
+	if err != nil || res.State != store.InstanceCancelled || v.state(b.ID) != store.InstanceCancelled {
+		t.Fatalf("scoped cancel: %+v, %v", res, err)
+	}
+	if got := v.lastAudit(b.ID); got.Actor != "ann" || got.Command != command.VerbCancelInstance {
+		t.Errorf("audit %+v", got)
+	}
+	_, err = v.client.ForService("billing").CancelInstance(v.ctx, command.InstanceRequest{Meta: meta("ann"), InstanceID: a.ID})
+	cerr := wantCode(t, err, command.CodeUnavailable)
+	if !errors.Is(err, command.ErrServiceNotAnswering) || !errors.Is(err, command.ErrNoService) || cerr.Service != "billing" ||
+		!strings.Contains(cerr.Message, "service billing is not answering") || !strings.Contains(cerr.Message, "not sent") {
+		t.Errorf("billing: %v (service %q)", err, cerr.Service)
+	}
+	if v.state(a.ID) != store.InstanceSuspended {
+		t.Errorf("instance %s is %s after a command nobody answered", a.ID, v.state(a.ID))
+	}
+
+	only := newEnv(t, withServiceOptions(func(o *command.Options) { o.Service, o.ServiceOnly = "orders", true }))
+	c := only.startInstance("usertask", nil)
+	_, err = only.client.CancelInstance(only.ctx, command.InstanceRequest{Meta: meta("ann"), InstanceID: c.ID})
+	if !errors.Is(err, command.ErrNoService) || errors.Is(err, command.ErrServiceNotAnswering) {
+		t.Errorf("unscoped on a ServiceOnly service: %v", err)
+	}
+	if _, err := only.client.ForService("orders").CancelInstance(only.ctx, command.InstanceRequest{Meta: meta("ann"), InstanceID: c.ID}); err != nil {
+		t.Errorf("scoped on a ServiceOnly service: %v", err)
+	}
+	if _, err := command.Start(only.ctx, command.Options{Conn: only.nc, Engine: only.e, ServiceOnly: true}); err == nil {
+		t.Error("ServiceOnly without Service was accepted")
+	}
+	if _, err := command.Start(only.ctx, command.Options{Conn: only.nc, Engine: only.e, Service: "a.b"}); err == nil {
+		t.Error("service a.b was accepted")
+	}
+}
+
+// readModel is a read model of two services for the Router: the env's instances, of a
+// definition of "orders" (or of "billing" for those in billing), and its tasks and
+// incidents.
+type readModel struct {
+	store.Store
+	tx readTx
+}
+
+func (m readModel) Read(_ context.Context, fn func(store.Tx) error) error { return fn(m.tx) }
+
+type readTx struct {
+	store.Tx
+	v       *env
+	billing map[string]bool
+	defs    []*store.Definition
+}
+
+func (x readTx) GetInstance(ctx context.Context, id string) (*store.Instance, error) {
+	d, err := x.v.e.GetInstance(ctx, id)
+	if err != nil {
+		return nil, store.ErrNotFound
+	}
+	in := *d.Instance
+	in.DefinitionID = "def-orders"
+	if x.billing[id] {
+		in.DefinitionID = "def-billing"
+	}
+	return &in, nil
+}
+
+func (x readTx) GetDefinition(_ context.Context, id string) (*store.Definition, error) {
+	for _, d := range x.defs {
+		if d.ID == id {
+			return d, nil
+		}
+	}
+	return nil, store.ErrNotFound
+}
+
+func (x readTx) GetUserTask(ctx context.Context, id string) (*store.UserTask, error) {
+	d, err := x.v.e.GetUserTask(ctx, id)
+	if err != nil {
+		return nil, store.ErrNotFound
+	}
+	return d.Task, nil
+}
+
+func (x readTx) ListDefinitions(_ context.Context, f store.DefinitionFilter) ([]*store.Definition, error) {
+	var out []*store.Definition
+	for _, d := range x.defs {
+		if d.Key == f.Key {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// TestRouter: an observing cockpit's Router sends a command to the service that owns
+// its instance (a task's instance), under the actor given; an instance of a service
+// that is down is "service billing is not answering" and changes nothing; what has no
+// one owner is refused unsent (ErrNotRouted).
+func TestRouter(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t, withServiceOptions(func(o *command.Options) { o.Service, o.ServiceOnly = "orders", true }))
+	a, b, c := v.startInstance("usertask", nil), v.startInstance("usertask", nil), v.startInstance("usertask", nil)
+	rm := readModel{tx: readTx{v: v, billing: map[string]bool{b.ID: true}, defs: []*store.Definition{
+		{ID: "def-orders", Key: "usertask", Version: 1, Service: "orders"},
+		{ID: "def-billing", Key: "invoice", Version: 1, Service: "billing"},
+		{ID: "def-billing-2", Key: "shared", Version: 1, Service: "billing"},
+		{ID: "def-orders-2", Key: "shared", Version: 1, Service: "orders"},
+	}}}
+	r := command.NewRouter(v.client, rm)
+
+	if _, err := r.CancelInstance(v.ctx, command.InstanceRequest{Meta: meta("observer-ann"), InstanceID: a.ID}); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	if v.state(a.ID) != store.InstanceCancelled || v.lastAudit(a.ID).Actor != "observer-ann" {
+		t.Errorf("after the routed cancel: %s, audit %+v", v.state(a.ID), v.lastAudit(a.ID))
+	}
+	task := v.openTask(c.ID)
+	if _, err := r.CompleteTask(v.ctx, command.CompleteTaskRequest{Meta: meta("ann"), TaskID: task.ID}); err != nil {
+		t.Fatalf("complete task: %v", err)
+	}
+	if v.state(c.ID) != store.InstanceCompleted {
+		t.Errorf("after the routed task completion: %s", v.state(c.ID))
+	}
+	started, err := r.StartInstance(v.ctx, command.StartInstanceRequest{Meta: meta("ann"), ProcessKey: "usertask"})
+	if err != nil || v.state(started.InstanceID) != store.InstanceActive {
+		t.Fatalf("start: %+v, %v", started, err)
+	}
+
+	_, err = r.CancelInstance(v.ctx, command.InstanceRequest{Meta: meta("ann"), InstanceID: b.ID})
+	if cerr := wantCode(t, err, command.CodeUnavailable); !errors.Is(err, command.ErrServiceNotAnswering) || cerr.Service != "billing" {
+		t.Errorf("cancel in billing: %v", err)
+	}
+	if v.state(b.ID) != store.InstanceActive {
+		t.Errorf("instance %s is %s after a command nobody answered", b.ID, v.state(b.ID))
+	}
+	_, err = r.CancelInstance(v.ctx, command.InstanceRequest{Meta: meta("ann"), InstanceID: "nope"})
+	wantCode(t, err, command.CodeNotFound)
+
+	for name, err := range map[string]error{
+		"start of a process of two services": second(r.StartInstance(v.ctx, command.StartInstanceRequest{Meta: meta("ann"), ProcessKey: "shared"})),
+		"correlate":                          second(r.CorrelateMessage(v.ctx, command.CorrelateMessageRequest{Meta: meta("ann"), Name: "m"})),
+		"signal":                             second(r.BroadcastSignal(v.ctx, command.BroadcastSignalRequest{Meta: meta("ann"), Name: "s"})),
+		"operation":                          second(r.CreateOperation(v.ctx, command.CreateOperationRequest{Meta: meta("ann")})),
+	} {
+		cerr := wantCode(t, err, command.CodeUnavailable)
+		if !errors.Is(err, command.ErrNotRouted) || !strings.Contains(cerr.Message, "observing cockpit") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
