@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
@@ -19,7 +20,8 @@ import (
 // server; a second `cockpit serve --observe` on another store, with no engine, folds
 // the service's events and shows its instances as the service's own cockpit does:
 // row and history of a completed instance through the JSON API, the web pages with
-// the diagram drawn from the published model. Its actions answer 503 and say why.
+// the diagram drawn from the published model. It says it observes, and deploys nothing
+// (its actions go home: TestObserveRoutesCommands).
 func TestServeObserve(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -111,9 +113,6 @@ func TestServeObserve(t *testing.T) {
 	if code := obs.get("/api/instances?service=shipping", &none); code != http.StatusOK || len(none.Instances) != 0 {
 		t.Errorf("the observer's instances of another service: %d %+v", code, none.Instances)
 	}
-	if code, body := page(http.MethodPost, "/instances/"+done.ID+"/cancel"); code != http.StatusServiceUnavailable || !strings.Contains(body, "observes the services") {
-		t.Errorf("an action on the observer: %d\n%.500s", code, body)
-	}
 	// The services page: the service with its node online, one build, not silent.
 	wait.For(t, "the services page lists the service", func() bool {
 		code, body := page(http.MethodGet, "/services")
@@ -195,5 +194,103 @@ func TestRebuild(t *testing.T) {
 	var got detail
 	if code := obs.get("/api/instances/"+id, &got); code != http.StatusOK || got.Instance.State != "completed" || len(got.History) != len(want.History) {
 		t.Fatalf("after the rebuild: %d %+v, want %d events", code, got.Instance, len(want.History))
+	}
+}
+
+// TestObserveRoutesCommands: an action on an observing cockpit goes to the service that
+// runs the instance: cancelled through the observer's web form, the instance is
+// cancelled on the service (under the observer's actor, in the service's audit log) and
+// then in the observer. With the service stopped, the same action says "service orders
+// is not answering" and nothing changes.
+func TestObserveRoutesCommands(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Stop(context.Background()) }()
+	svc := startServer(t, "--demo-rate", "50", "--nats-url", srv.ClientURL(), "--service", "orders")
+	svcStopped := false
+	defer func() {
+		if !svcStopped {
+			svc.stop()
+		}
+	}()
+	obs := startServer(t, "--observe", "--nats-url", srv.ClientURL(), "--web-actor", "observer-ann")
+	defer obs.stop()
+	jar, _ := cookiejar.New(nil)
+	obs.client.Jar = jar
+
+	type instance struct {
+		ID            string `json:"id"`
+		State         string `json:"state"`
+		DefinitionKey string `json:"definitionKey"`
+	}
+	state := func(s *server, id string) string {
+		var d struct{ Instance instance }
+		if code := s.get("/api/instances/"+id, &d); code != http.StatusOK {
+			return ""
+		}
+		return d.Instance.State
+	}
+	// Invoice approvals wait for a person: the demo leaves them active.
+	waiting := func(skip string) string {
+		var id string
+		wait.For(t, "an active invoice approval on the observer", func() bool {
+			var page struct{ Instances []instance }
+			svc.get("/api/instances?state=active&limit=100", &page)
+			for _, in := range page.Instances {
+				if in.DefinitionKey == "invoice-approval" && in.ID != skip && state(obs, in.ID) == "active" {
+					id = in.ID
+					return true
+				}
+			}
+			return false
+		})
+		return id
+	}
+	cancelOn := func(id string) (int, string) {
+		form := url.Values{"reason": {"routed"}, "confirm": {"yes"}}
+		req, _ := http.NewRequest(http.MethodPost, obs.base+"/instances/"+id+"/cancel", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := obs.client.Do(req) // follows the redirect to the instance page, with its flash
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	id := waiting("")
+	if code, body := cancelOn(id); code != http.StatusOK || strings.Contains(body, "was not carried out") || strings.Contains(body, "was refused") {
+		t.Fatalf("cancel through the observer: %d\n%.800s", code, body)
+	}
+	if got := state(svc, id); got != "cancelled" {
+		t.Fatalf("on the service after the observer's cancel: %q", got)
+	}
+	resp, err := svc.client.Get(svc.base + "/audit.csv?command=instance.cancel&target=" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csv, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(csv), "observer-ann") {
+		t.Errorf("the service's audit log of the cancel: %d\n%s", resp.StatusCode, csv)
+	}
+	wait.For(t, "the observer shows it cancelled", func() bool { return state(obs, id) == "cancelled" })
+
+	other := waiting(id)
+	svc.stop()
+	svcStopped = true
+	code, body := cancelOn(other)
+	if code != http.StatusOK || !strings.Contains(body, "orders is not answering") {
+		t.Errorf("cancel with the service down: %d\n%.800s", code, body)
+	}
+	if got := state(obs, other); got != "active" {
+		t.Errorf("on the observer after a cancel nobody answered: %q", got)
 	}
 }
