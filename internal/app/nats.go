@@ -157,6 +157,11 @@ func startNATS(ctx context.Context, cfg *natsConfig, dataDir string, st store.St
 	if err := bus.EnsureStreams(cctx, js, bus.StreamOptions{Prefix: cfg.Prefix}); err != nil {
 		return nil, err
 	}
+	// The models bucket too, here: created by the publisher's first pass instead, its
+	// stream could still be in the making when a short run stops the server.
+	if _, err := bus.EnsureModelBucket(cctx, js, bus.StreamOptions{Prefix: cfg.Prefix}); err != nil {
+		return nil, err
+	}
 	rt.relay, err = bus.NewRelay(bus.RelayOptions{Store: st, Conn: rt.nc, Prefix: cfg.Prefix, Service: cfg.service(),
 		Subjects: cfg.Subjects, Owner: nodeID, LeaseTTL: leaseTTL, Logger: log})
 	if err != nil {
