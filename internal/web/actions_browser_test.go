@@ -63,10 +63,17 @@ func TestBrowserActions(t *testing.T) {
 	screenshot(t, ctx, "actions-flash")
 
 	// The variable editor adds rows on demand.
-	run("variable editor", chromedp.Navigate(a.srv.URL+"/instances/"+in.ID+"/variables"),
-		waitJS(`document.querySelectorAll("[data-testid=var-row]").length === 4`),
-		click("[data-var-add]"),
-		waitJS(`document.querySelectorAll("[data-testid=var-row]").length === 5`))
+	// Polled from here: a poll in the page dies when a navigation replaces its context.
+	rows := func(n int) func() bool {
+		return func() bool {
+			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`location.pathname.endsWith("/variables") && document.querySelectorAll("[data-testid=var-row]").length === %d`, n)))
+			return err == nil && ok
+		}
+	}
+	run("variable editor", chromedp.Navigate(a.srv.URL+"/instances/"+in.ID+"/variables"))
+	a.waitFor("the editor's rows", rows(4))
+	run("add a row", click("[data-var-add]"))
+	a.waitFor("a row added", rows(5))
 	if name, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id + "/" + document.querySelectorAll("[data-var-template]").length + "/" + document.querySelectorAll("[data-testid=var-row]").length`)); err != nil || name != "var-add1-name/1/5" {
 		t.Errorf("focus after adding a row: %q %v", name, err)
 	}
