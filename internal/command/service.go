@@ -36,10 +36,11 @@ import (
 )
 
 // ServiceName and ServiceVersion identify the micro service (`nats micro ls`). The
-// version is the version of the command protocol described in docs/commands.md.
+// version is the version of the command protocol described in docs/commands.md: 1.1.0
+// added the service-scoped subjects; every 1.0.0 subject and payload is unchanged.
 const (
 	ServiceName    = "cockpit"
-	ServiceVersion = "1.0.0"
+	ServiceVersion = "1.1.0"
 )
 
 // DefaultQueueGroup is the queue group every engine node's command service joins.
