@@ -19,8 +19,9 @@ import (
 // audits the command as it does its own cockpit's, under the actor sent; the read model
 // learns the outcome from the service's events, as it learns everything else.
 //
-// Commands without one owner (message correlation, signals, bulk operations, the
-// incident queue, stall thresholds) are refused with code unavailable and ErrNotRouted,
+// A message goes to the one service whose instances wait for it. Commands without one
+// owner (signals, bulk operations, the incident queue, stall thresholds, a message nothing
+// or several services wait for) are refused with code unavailable and ErrNotRouted,
 // unsent: nothing is half done.
 type Router struct {
 	client *Client
@@ -271,9 +272,43 @@ func (r *Router) RetryIncidents(context.Context, BulkRetryRequest, func(Progress
 	return nil, notRouted("retrying incidents in bulk %s", observerNote)
 }
 
-// CorrelateMessage refuses: a message may wait in any service.
-func (r *Router) CorrelateMessage(context.Context, CorrelateMessageRequest) (*CorrelateMessageResult, error) {
-	return nil, notRouted("correlating a message %s", observerNote)
+// CorrelateMessage sends message.correlate to the one service whose instances wait for
+// the message (name and correlation key) in the read model. A message nothing waits for
+// (it may start a process) or that instances of several services wait for is refused:
+// the request cannot say which service is meant.
+func (r *Router) CorrelateMessage(ctx context.Context, req CorrelateMessageRequest) (*CorrelateMessageResult, error) {
+	if req.Name == "" {
+		return nil, errorf(CodeInvalidInput, "field \"name\" is required")
+	}
+	subs, err := read(ctx, r.st, func(tx store.Tx) ([]*store.Subscription, error) {
+		return tx.FindSubscriptions(ctx, req.Name, req.CorrelationKey)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find the service waiting for message %q: %w", req.Name, err)
+	}
+	var services []string
+	for _, sub := range subs {
+		if sub.Kind != store.SubMessage || sub.InstanceID == "" {
+			continue
+		}
+		svc, err := r.definitionService(ctx, sub.DefinitionID)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(services, svc) {
+			services = append(services, svc)
+		}
+	}
+	switch len(services) {
+	case 0:
+		return nil, notRouted("no instance in this cockpit's read model waits for message %q (key %q); correlating a message that starts a process %s",
+			req.Name, req.CorrelationKey, observerNote)
+	case 1:
+		return r.client.ForService(services[0]).CorrelateMessage(ctx, req)
+	}
+	slices.Sort(services)
+	return nil, notRouted("instances of the services %s wait for message %q (key %q); correlate it from the cockpit of the one you mean (an observing cockpit cannot choose yet)",
+		strings.Join(services, ", "), req.Name, req.CorrelationKey)
 }
 
 // BroadcastSignal refuses: a signal would go to every service.

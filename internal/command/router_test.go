@@ -111,6 +111,22 @@ func (x readTx) GetUserTask(ctx context.Context, id string) (*store.UserTask, er
 	return d.Task, nil
 }
 
+func (x readTx) FindSubscriptions(ctx context.Context, name, key string) ([]*store.Subscription, error) {
+	var subs []*store.Subscription
+	err := x.v.st.Read(ctx, func(tx store.Tx) error {
+		var err error
+		subs, err = tx.FindSubscriptions(ctx, name, key)
+		return err
+	})
+	for _, sub := range subs {
+		sub.DefinitionID = "def-orders"
+		if x.billing[sub.InstanceID] {
+			sub.DefinitionID = "def-billing"
+		}
+	}
+	return subs, err
+}
+
 func (x readTx) ListDefinitions(_ context.Context, f store.DefinitionFilter) ([]*store.Definition, error) {
 	var out []*store.Definition
 	for _, d := range x.defs {
@@ -122,7 +138,8 @@ func (x readTx) ListDefinitions(_ context.Context, f store.DefinitionFilter) ([]
 }
 
 // TestRouter: an observing cockpit's Router sends a command to the service that owns
-// its instance (a task's instance), under the actor given; an instance of a service
+// its instance (a task's instance, the instance waiting for a message), under the actor
+// given; an instance of a service
 // that is down is "service billing is not answering" and changes nothing; what has no
 // one owner is refused unsent (ErrNotRouted).
 func TestRouter(t *testing.T) {
@@ -149,6 +166,16 @@ func TestRouter(t *testing.T) {
 	}
 	if v.state(c.ID) != store.InstanceCompleted {
 		t.Errorf("after the routed task completion: %s", v.state(c.ID))
+	}
+	paid := v.startInstance("message", map[string]any{"orderId": "o-1"})
+	if _, err := r.CorrelateMessage(v.ctx, command.CorrelateMessageRequest{Meta: meta("ann"), Name: "payment.received", CorrelationKey: "o-1"}); err != nil {
+		t.Fatalf("correlate: %v", err)
+	}
+	if v.state(paid.ID) != store.InstanceCompleted {
+		t.Errorf("instance %s is %s after the routed message", paid.ID, v.state(paid.ID))
+	}
+	if len(v.audit(store.AuditFilter{Command: command.VerbCorrelateMessage})) != 1 {
+		t.Error("the routed correlation left no audit row")
 	}
 	started, err := r.StartInstance(v.ctx, command.StartInstanceRequest{Meta: meta("ann"), ProcessKey: "usertask"})
 	if err != nil || v.state(started.InstanceID) != store.InstanceActive {
