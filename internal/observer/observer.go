@@ -208,21 +208,18 @@ func (ob *Observer) Start(ctx context.Context) error {
 // Stop ends the loop; what was fetched and not folded is delivered again later.
 func (ob *Observer) Stop(ctx context.Context) error { return ob.runner.Stop(ctx) }
 
-// pass fetches one batch (waiting up to a second for it) and folds it.
+// pass folds what the consumer has ready, up to a batch; with nothing ready it waits
+// up to a second for the next event and folds that one at once (a live page waits for
+// no batch to fill).
 func (ob *Observer) pass(ctx context.Context, cons jetstream.Consumer) error {
-	batch, err := cons.Fetch(ob.o.Batch, jetstream.FetchMaxWait(time.Second))
+	msgs, err := fetch(cons.FetchNoWait(ob.o.Batch))
 	if err != nil {
 		return err
 	}
-	var msgs []jetstream.Msg
-	for m := range batch.Messages() {
-		msgs = append(msgs, m)
-	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(msgs) == 0 {
-		return err
-	}
 	if len(msgs) == 0 {
-		return nil
+		if msgs, err = fetch(cons.Fetch(1, jetstream.FetchMaxWait(time.Second))); err != nil || len(msgs) == 0 {
+			return err
+		}
 	}
 	evs := make([]*bus.Message, 0, len(msgs))
 	byID := make(map[string]jetstream.Msg, len(msgs))
@@ -300,4 +297,19 @@ func (ob *Observer) pass(ctx context.Context, cons jetstream.Consumer) error {
 		ob.o.OnFold(res)
 	}
 	return nil
+}
+
+// fetch collects a fetch's messages; no message is no error.
+func fetch(batch jetstream.MessageBatch, err error) ([]jetstream.Msg, error) {
+	if err != nil {
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(msgs) == 0 {
+		return nil, err
+	}
+	return msgs, nil
 }

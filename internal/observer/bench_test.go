@@ -1,0 +1,146 @@
+package observer_test
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cockpit-engine/cockpit/internal/bench"
+	"github.com/cockpit-engine/cockpit/internal/bus"
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+	"github.com/cockpit-engine/cockpit/internal/observer"
+)
+
+var catchUpInstances = flag.Int("observer.instances", 5000, "reference flow instances whose events BenchmarkObserverCatchUp folds")
+
+// BenchmarkObserverCatchUp measures how fast an observer catches up a backlog: an engine
+// runs -observer.instances instances of the reference flow (18 events each) and its
+// relay publishes them to an embedded NATS server; then an observer on a fresh SQLite
+// read model folds the whole stream. Reports events/s (creation of the consumer to the
+// last event folded).
+//
+//	go test -run '^$' -bench ObserverCatchUp -benchtime 1x ./internal/observer/ -args -observer.instances 20000
+func BenchmarkObserverCatchUp(b *testing.B) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	const prefix = "benchobs"
+	ns, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: b.TempDir(), Port: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = ns.Stop(context.Background()) })
+	nc, err := ns.Connect(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Prefix: prefix}); err != nil {
+		b.Fatal(err)
+	}
+	src, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(b.TempDir(), "src.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = src.Close() })
+	relay, err := bus.NewRelay(bus.RelayOptions{Store: src, Conn: nc, Prefix: prefix, Service: "bench", Owner: "bench-1", Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := relay.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = relay.Stop(context.Background()) })
+	done := make(chan struct{}, 1024)
+	e, err := engine.New(engine.Options{Store: src, Workers: 64, Logger: log, OnCommit: func(evs []*store.Event) {
+		relay.Notify()
+		for _, ev := range evs {
+			if ev.Type == "instance.completed" {
+				done <- struct{}{}
+			}
+		}
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, typ := range bench.JobTypes {
+		e.Handle(typ, func(context.Context, *engine.Job) (map[string]any, error) { return nil, nil })
+	}
+	if _, err := e.Deploy(ctx, "bench.bpmn", []byte(bench.ReferenceFlow)); err != nil {
+		b.Fatal(err)
+	}
+	models, err := bus.NewModelPublisher(bus.ModelPublisherOptions{Store: src, Conn: nc, Prefix: prefix, Service: "bench", Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := models.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = models.Stop(context.Background()) })
+	if err := e.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = e.Stop(context.Background()) })
+	n := *catchUpInstances
+	go func() {
+		for range n {
+			if _, err := e.StartInstance(ctx, "bench", engine.StartOptions{}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	}()
+	for range n {
+		<-done
+	}
+	stream, err := js.Stream(ctx, bus.EventsStream(prefix))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total uint64
+	for { // the relay publishes the rest
+		info, err := stream.Info(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if info.State.Msgs == total && total > 0 {
+			break
+		}
+		total = info.State.Msgs
+		time.Sleep(200 * time.Millisecond) // a benchmark's settle wait, not a test's
+	}
+	b.ResetTimer()
+	for range b.N {
+		dst, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(b.TempDir(), "read.db")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ob, err := observer.New(observer.Options{Store: dst, Models: observer.BusModels(js, prefix), JS: js, Prefix: prefix,
+			Durable: "bench", Batch: observer.MaxBatch, Logger: log})
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := ob.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		for ob.Stats().Applied < int64(total) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		took := time.Since(t0)
+		_ = ob.Stop(ctx)
+		_ = dst.Close()
+		b.ReportMetric(float64(total)/took.Seconds(), "events/s")
+		b.Logf("%d events of %d instances folded in %v: %.0f events/s", total, n, took.Round(time.Millisecond), float64(total)/took.Seconds())
+	}
+}
