@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -117,6 +119,26 @@ func TestOrderThroughTwoServicesAndTheCockpit(t *testing.T) {
 			var got struct{ Instance struct{ ID, State string } }
 			return getJSON(t, obs.base+"/api/instances/"+id, &got) == http.StatusOK && got.Instance.State == "completed"
 		})
+	}
+
+	// An action on the cockpit goes home: cancelling the completed order through the
+	// observer's form reaches the orders service's engine, which refuses it (the
+	// observer checks nothing itself) and says why.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Timeout: 10 * time.Second, Jar: jar, Transport: &http.Transport{DisableKeepAlives: true}}
+	form := url.Values{"reason": {"customer withdrew"}, "confirm": {"yes"}}
+	req, _ := http.NewRequest(http.MethodPost, obs.base+"/instances/"+order.ID+"/cancel", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if res, err := browser.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "Cancel instance was refused") ||
+			!strings.Contains(string(body), "has ended (completed)") {
+			t.Errorf("cancel of the completed order through the cockpit: %d\n%.1000s", res.StatusCode, body)
+		}
 	}
 
 	// Each message, sent again, is answered with the instance that took it the first time.
