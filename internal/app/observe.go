@@ -19,7 +19,6 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/storeurl"
-	"github.com/cockpit-engine/cockpit/internal/monitor"
 	"github.com/cockpit-engine/cockpit/internal/observer"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
@@ -37,24 +36,11 @@ func runObserver(ctx context.Context, cfg *serveConfig, log *slog.Logger, st sto
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	mon, err := monitor.New(monitor.Options{Store: st})
+	mon, proj, stopProj, err := startMetrics(ctx, cfg, st, nodeID, log, stopCtx)
 	if err != nil {
 		return err
 	}
-	proj, err := monitor.NewProjector(monitor.ProjectorOptions{Store: st, Owner: nodeID, LeaseTTL: cfg.LeaseTTL, Logger: log})
-	if err != nil {
-		return err
-	}
-	if err := proj.Start(ctx); err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := stopCtx()
-		defer cancel()
-		if serr := proj.Stop(sctx); serr != nil {
-			log.Error("stop metrics projector", "err", serr)
-		}
-	}()
+	defer stopProj()
 	ob, err := observer.New(observer.Options{Store: st, Models: observer.BusModels(js, cfg.NATS.Prefix), JS: js,
 		Prefix: cfg.NATS.Prefix, Durable: durable, Logger: log, OnFold: func(*observer.Result) { proj.Notify() }})
 	if err != nil {

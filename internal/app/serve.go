@@ -288,24 +288,11 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 
 	// Metrics: the projector folds the history into rollups while this node holds the
 	// "metrics" lease. Like the relay it starts before the engine and stops after it.
-	mon, err := monitor.New(monitor.Options{Store: st})
+	mon, proj, stopProj, err := startMetrics(ctx, cfg, st, nodeID, log, stopCtx)
 	if err != nil {
 		return err
 	}
-	proj, err := monitor.NewProjector(monitor.ProjectorOptions{Store: st, Owner: nodeID, LeaseTTL: cfg.LeaseTTL, Logger: log})
-	if err != nil {
-		return err
-	}
-	if err := proj.Start(ctx); err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := stopCtx()
-		defer cancel()
-		if serr := proj.Stop(sctx); serr != nil {
-			log.Error("stop metrics projector", "err", serr)
-		}
-	}()
+	defer stopProj()
 
 	// OnCommit is one func: compose every listener here. Each must not block.
 	onCommit := func(evs []*store.Event) {
@@ -565,4 +552,29 @@ func newNodeID() string {
 		host = "node"
 	}
 	return host + "-" + uuid.NewString()[:8]
+}
+
+// startMetrics starts the metrics projector (it folds the history into rollups while
+// this node holds the "metrics" lease) and returns the monitor that reads them; stop
+// stops the projector.
+func startMetrics(ctx context.Context, cfg *serveConfig, st store.Store, nodeID string, log *slog.Logger,
+	stopCtx func() (context.Context, context.CancelFunc)) (_ *monitor.Monitor, _ *monitor.Projector, stop func(), err error) {
+	mon, err := monitor.New(monitor.Options{Store: st})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	proj, err := monitor.NewProjector(monitor.ProjectorOptions{Store: st, Owner: nodeID, LeaseTTL: cfg.LeaseTTL, Logger: log})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := proj.Start(ctx); err != nil {
+		return nil, nil, nil, err
+	}
+	return mon, proj, func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		if serr := proj.Stop(sctx); serr != nil {
+			log.Error("stop metrics projector", "err", serr)
+		}
+	}, nil
 }

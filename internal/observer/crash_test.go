@@ -80,32 +80,9 @@ func TestObserverKilled(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	prefix := "crashobs"
-	ns, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ns.Stop(context.Background()) })
-	nc, err := ns.Connect(ctx, "crash-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Prefix: prefix}); err != nil {
-		t.Fatal(err)
-	}
+	ns, nc, js := natsServer(t, prefix)
 	src := openStore(t, "source.db")
-	relay, err := bus.NewRelay(bus.RelayOptions{Store: src, Conn: nc, Prefix: prefix, Service: "src", Owner: "src-1", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := relay.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = relay.Stop(context.Background()) })
+	relay := startRelay(t, src, nc, prefix)
 	e := sourceOn(t, src, func([]*store.Event) { relay.Notify() })
 	models, err := bus.NewModelPublisher(bus.ModelPublisherOptions{Store: src, Conn: nc, Prefix: prefix, Service: "src", Logger: log})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
@@ -22,32 +23,9 @@ func TestObserverFollowsStream(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	const prefix = "obstest"
-	ns, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ns.Stop(context.Background()) })
-	nc, err := ns.Connect(ctx, "observer-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Prefix: prefix}); err != nil {
-		t.Fatal(err)
-	}
+	_, nc, js := natsServer(t, prefix)
 	src := openStore(t, "source.db")
-	relay, err := bus.NewRelay(bus.RelayOptions{Store: src, Conn: nc, Prefix: prefix, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := relay.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = relay.Stop(context.Background()) })
+	relay := startRelay(t, src, nc, prefix)
 	e := sourceOn(t, src, func([]*store.Event) { relay.Notify() })
 
 	dst := openStore(t, "read.db")
@@ -105,4 +83,44 @@ func TestObserverFollowsStream(t *testing.T) {
 			t.Errorf("instance %s differs in the fresh store:\nsource:\n%s\nread model:\n%s", id, want, got)
 		}
 	}
+}
+
+// natsServer starts an embedded NATS server (a free port) with the streams of prefix,
+// and connects to it; all end with the test.
+func natsServer(t *testing.T, prefix string) (*bus.Server, *nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	ctx := context.Background()
+	ns, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ns.Stop(context.Background()) })
+	nc, err := ns.Connect(ctx, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Prefix: prefix}); err != nil {
+		t.Fatal(err)
+	}
+	return ns, nc, js
+}
+
+// startRelay publishes src's events as service "src", until the test ends.
+func startRelay(t *testing.T, src store.Store, nc *nats.Conn, prefix string) *bus.Relay {
+	t.Helper()
+	relay, err := bus.NewRelay(bus.RelayOptions{Store: src, Conn: nc, Prefix: prefix, Service: "src", Owner: "src-1",
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := relay.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = relay.Stop(context.Background()) })
+	return relay
 }
