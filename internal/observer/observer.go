@@ -185,20 +185,50 @@ func (ob *Observer) Start(ctx context.Context) error {
 	ob.cons = cons
 	ob.mu.Unlock()
 	return ob.runner.Start(ctx, func(ctx context.Context, stopping <-chan struct{}) {
+		// One goroutine fetches and decodes the next batch while this one folds the
+		// last: decoding and the fold's transaction overlap.
+		batches := make(chan *received)
+		rctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(batches)
+			for rctx.Err() == nil {
+				r, err := ob.receive(cons)
+				if err != nil {
+					ob.o.Logger.Warn("observer", "err", err)
+					select {
+					case <-rctx.Done():
+						return
+					case <-time.After(time.Second):
+					}
+					continue
+				}
+				if r == nil {
+					continue
+				}
+				select {
+				case batches <- r:
+				case <-rctx.Done():
+					return // its messages come back after the ack wait
+				}
+			}
+		}()
+		defer func() {
+			cancel()
+			wg.Wait()
+		}()
 		for {
 			select {
 			case <-stopping:
 				return
-			default:
-			}
-			if err := ob.pass(ctx, cons); err != nil && ctx.Err() == nil {
-				ob.o.Logger.Warn("observer", "err", err)
-				select {
-				case <-stopping:
+			case r, ok := <-batches:
+				if !ok {
 					return
-				case <-ctx.Done():
-					return
-				case <-time.After(time.Second):
+				}
+				if err := ob.fold(ctx, r); err != nil && ctx.Err() == nil {
+					ob.o.Logger.Warn("observer", "err", err)
 				}
 			}
 		}
@@ -208,21 +238,27 @@ func (ob *Observer) Start(ctx context.Context) error {
 // Stop ends the loop; what was fetched and not folded is delivered again later.
 func (ob *Observer) Stop(ctx context.Context) error { return ob.runner.Stop(ctx) }
 
-// pass folds what the consumer has ready, up to a batch; with nothing ready it waits
-// up to a second for the next event and folds that one at once (a live page waits for
-// no batch to fill).
-func (ob *Observer) pass(ctx context.Context, cons jetstream.Consumer) error {
+// received is a fetched batch, decoded.
+type received struct {
+	msgs []jetstream.Msg
+	evs  []*bus.Message
+	byID map[string]jetstream.Msg
+}
+
+// receive takes what the consumer has ready, up to a batch; with nothing ready it
+// waits up to a second for the next event and returns that one at once (a live page
+// waits for no batch to fill). Nil: nothing came.
+func (ob *Observer) receive(cons jetstream.Consumer) (*received, error) {
 	msgs, err := fetch(cons.FetchNoWait(ob.o.Batch))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(msgs) == 0 {
 		if msgs, err = fetch(cons.Fetch(1, jetstream.FetchMaxWait(time.Second))); err != nil || len(msgs) == 0 {
-			return err
+			return nil, err
 		}
 	}
-	evs := make([]*bus.Message, 0, len(msgs))
-	byID := make(map[string]jetstream.Msg, len(msgs))
+	r := &received{msgs: msgs, evs: make([]*bus.Message, 0, len(msgs)), byID: make(map[string]jetstream.Msg, len(msgs))}
 	for _, m := range msgs {
 		ev, err := bus.DecodeMessage(m.Data())
 		if err != nil {
@@ -231,9 +267,16 @@ func (ob *Observer) pass(ctx context.Context, cons jetstream.Consumer) error {
 			_ = m.Term()
 			continue
 		}
-		evs = append(evs, ev)
-		byID[ev.ID] = m
+		r.evs = append(r.evs, ev)
+		r.byID[ev.ID] = m
 	}
+	return r, nil
+}
+
+// fold folds a received batch and acknowledges what it folded (or had folded
+// before); what it held back is delivered again after gapRetry.
+func (ob *Observer) fold(ctx context.Context, r *received) error {
+	msgs, evs, byID := r.msgs, r.evs, r.byID
 	res, err := ob.f.Fold(ctx, evs)
 	if err != nil {
 		for _, m := range msgs {
