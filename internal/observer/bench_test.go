@@ -5,6 +5,8 @@ import (
 	"flag"
 	"log/slog"
 	"path/filepath"
+	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,5 +144,141 @@ func BenchmarkObserverCatchUp(b *testing.B) {
 		_ = dst.Close()
 		b.ReportMetric(float64(total)/took.Seconds(), "events/s")
 		b.Logf("%d events of %d instances folded in %v: %.0f events/s", total, n, took.Round(time.Millisecond), float64(total)/took.Seconds())
+	}
+}
+
+// BenchmarkObserverLive measures an observer that keeps up with an engine running the
+// reference flow at full speed (-observer.instances instances, 64 in flight): the time
+// from each event's commit on the engine to its fold into the read model (p50, p99),
+// and whether the observer kept up (events/s of both).
+//
+//	go test -run '^$' -bench ObserverLive -benchtime 1x ./internal/observer/ -args -observer.instances 10000
+func BenchmarkObserverLive(b *testing.B) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	const prefix = "benchlive"
+	ns, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: b.TempDir(), Port: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = ns.Stop(context.Background()) })
+	nc, err := ns.Connect(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Prefix: prefix}); err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+		src, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(b.TempDir(), "src.db")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		relay, err := bus.NewRelay(bus.RelayOptions{Store: src, Conn: nc, Prefix: prefix, Service: "bench", Owner: "bench-1", Logger: log})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := relay.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		done := make(chan struct{}, 1024)
+		e, err := engine.New(engine.Options{Store: src, Workers: 64, Logger: log, OnCommit: func(evs []*store.Event) {
+			relay.Notify()
+			for _, ev := range evs {
+				if ev.Type == "instance.completed" {
+					done <- struct{}{}
+				}
+			}
+		}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, typ := range bench.JobTypes {
+			e.Handle(typ, func(context.Context, *engine.Job) (map[string]any, error) { return nil, nil })
+		}
+		if _, err := e.Deploy(ctx, "bench.bpmn", []byte(bench.ReferenceFlow)); err != nil {
+			b.Fatal(err)
+		}
+		models, err := bus.NewModelPublisher(bus.ModelPublisherOptions{Store: src, Conn: nc, Prefix: prefix, Service: "bench", Logger: log})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := models.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		dst, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(b.TempDir(), "read.db")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var mu sync.Mutex
+		var lats []time.Duration
+		folded := 0
+		ob, err := observer.New(observer.Options{Store: dst, Models: observer.BusModels(js, prefix), JS: js, Prefix: prefix,
+			Durable: "live", Logger: log, OnFold: func(res *observer.Result) {
+				now := time.Now()
+				mu.Lock()
+				defer mu.Unlock()
+				for _, m := range res.Folded {
+					lats = append(lats, now.Sub(m.Time))
+				}
+				folded += len(res.Folded)
+			}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := ob.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		n := *catchUpInstances
+		t0 := time.Now()
+		go func() {
+			sem := make(chan struct{}, 64)
+			for range n {
+				sem <- struct{}{}
+				go func() {
+					defer func() { <-sem }()
+					if _, err := e.StartInstance(ctx, "bench", engine.StartOptions{}); err != nil {
+						b.Error(err)
+					}
+				}()
+			}
+		}()
+		for range n {
+			<-done
+		}
+		engineTook := time.Since(t0)
+		total := n * 18
+		for {
+			mu.Lock()
+			f := folded
+			mu.Unlock()
+			if f >= total {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		foldTook := time.Since(t0)
+		_ = ob.Stop(ctx)
+		_ = e.Stop(ctx)
+		_ = models.Stop(ctx)
+		_ = relay.Stop(ctx)
+		_ = dst.Close()
+		_ = src.Close()
+		sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+		p50, p99 := lats[len(lats)/2], lats[len(lats)*99/100]
+		b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(total)/engineTook.Seconds(), "engine-events/s")
+		b.Logf("%d instances, %d events: the engine in %v (%.0f events/s), folded by %v; commit to fold p50 %v, p99 %v",
+			n, total, engineTook.Round(time.Millisecond), float64(total)/engineTook.Seconds(), foldTook.Round(time.Millisecond),
+			p50.Round(time.Millisecond), p99.Round(time.Millisecond))
 	}
 }

@@ -51,6 +51,8 @@ func NewFolder(st store.Store, models ModelSource) (*Folder, error) {
 type Result struct {
 	// Applied events changed the read model; Repeats were folded before and dropped.
 	Applied, Repeats int
+	// Folded are the applied events, each instance's in their order.
+	Folded []*bus.Message
 	// Gaps are the events that came before an earlier event of their instance: the
 	// instance's next position (Want) is missing. They are not folded.
 	Gaps []Gap
@@ -187,6 +189,7 @@ func (f *Folder) foldInstance(ctx context.Context, tx store.Tx, id string, evs [
 			ElementType: m.ElementType, TokenID: m.TokenID, JobID: m.JobID, IncidentID: m.IncidentID, Time: m.Time,
 			Data: m.Data})
 		res.Applied++
+		res.Folded = append(res.Folded, m)
 	}
 	if len(s.change.Events) == 0 {
 		return nil
