@@ -41,8 +41,14 @@ func runObserver(ctx context.Context, cfg *serveConfig, log *slog.Logger, st sto
 		return err
 	}
 	defer stopProj()
+	// The live pages follow the folds, not the stream: an event reaches them once the
+	// read model holds it (observer.FoldedPrefix).
+	folded := observer.NewFoldedPublisher(nr.nc, cfg.NATS.Prefix, log)
 	ob, err := observer.New(observer.Options{Store: st, Models: observer.BusModels(js, cfg.NATS.Prefix), JS: js,
-		Prefix: cfg.NATS.Prefix, Durable: durable, Logger: log, OnFold: func(*observer.Result) { proj.Notify() }})
+		Prefix: cfg.NATS.Prefix, Durable: durable, Logger: log, OnFold: func(res *observer.Result) {
+			proj.Notify()
+			folded.Publish(res)
+		}})
 	if err != nil {
 		return err
 	}
@@ -64,7 +70,8 @@ func runObserver(ctx context.Context, cfg *serveConfig, log *slog.Logger, st sto
 	log.Info("observing", "prefix", cfg.NATS.Prefix, "consumer", durable)
 	cfg.Demo = false
 	report := &observedServices{ob: ob, nc: nr.nc, prefix: cfg.NATS.Prefix}
-	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Metrics: mon, ReadOnly: observeReadOnly, Services: report,
+	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Metrics: mon, ReadOnly: observeReadOnly,
+		Prefix: observer.FoldedPrefix(cfg.NATS.Prefix), Subjects: bus.SubjectsV2, Services: report,
 		Commands: commandsvc.NewRouter(commandsvc.NewClient(nr.nc, cfg.NATS.Prefix), st)}, ready, stopCtx)
 }
 

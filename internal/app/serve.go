@@ -432,7 +432,10 @@ func serveHTTP(ctx context.Context, cfg *serveConfig, log *slog.Logger, nr *nats
 	mux.Handle("/readyz", api)
 	// The web UI has every other path; its commands go through the command service.
 	// Live updates (SSE) come from the same connection's events.
-	uiOpts.Engine, uiOpts.Logger, uiOpts.NATS, uiOpts.Prefix, uiOpts.Subjects = e, log, nr.nc, cfg.NATS.Prefix, cfg.NATS.Subjects
+	uiOpts.Engine, uiOpts.Logger, uiOpts.NATS = e, log, nr.nc
+	if uiOpts.Prefix == "" { // an observing cockpit's pages follow the folds instead
+		uiOpts.Prefix, uiOpts.Subjects = cfg.NATS.Prefix, cfg.NATS.Subjects
+	}
 	uiOpts.Actor, uiOpts.TrustProxyUser = cfg.WebActor, cfg.TrustProxyUser
 	ui := web.New(uiOpts)
 	if err := ui.Start(ctx); err != nil {

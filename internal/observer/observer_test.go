@@ -2,6 +2,7 @@ package observer_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"testing"
 	"time"
@@ -123,4 +124,25 @@ func startRelay(t *testing.T, src store.Store, nc *nats.Conn, prefix string) *bu
 	}
 	t.Cleanup(func() { _ = relay.Stop(context.Background()) })
 	return relay
+}
+
+// TestFoldedPublisher: the events a fold applied are republished under FoldedPrefix in
+// subject scheme 2, with their payload, for the observing cockpit's live pages.
+func TestFoldedPublisher(t *testing.T) {
+	_, nc, _ := natsServer(t, "folded")
+	sub, err := nc.SubscribeSync(observer.FoldedPrefix("folded") + ".events.orders.pay.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := observer.NewFoldedPublisher(nc, "folded", slog.New(slog.DiscardHandler))
+	p.Publish(&observer.Result{Folded: []*bus.Message{{Schema: bus.SchemaV1, Service: "orders", ID: "e1", InstanceID: "i1",
+		InstanceSeq: 1, DefinitionKey: "pay", Type: "instance.started", Data: json.RawMessage(`{}`)}}})
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := bus.DecodeMessage(m.Data)
+	if err != nil || got.ID != "e1" || got.InstanceID != "i1" || m.Subject != "folded.observed.events.orders.pay.instance.started" {
+		t.Fatalf("%s %+v %v", m.Subject, got, err)
+	}
 }
