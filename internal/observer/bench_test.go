@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go"
 
 	"github.com/cockpit-engine/cockpit/internal/bench"
 	"github.com/cockpit-engine/cockpit/internal/bus"
@@ -33,66 +33,11 @@ func BenchmarkObserverCatchUp(b *testing.B) {
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	const prefix = "benchobs"
-	ns, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: b.TempDir(), Port: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = ns.Stop(context.Background()) })
-	nc, err := ns.Connect(ctx, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Prefix: prefix}); err != nil {
-		b.Fatal(err)
-	}
-	src, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(b.TempDir(), "src.db")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = src.Close() })
-	relay, err := bus.NewRelay(bus.RelayOptions{Store: src, Conn: nc, Prefix: prefix, Service: "bench", Owner: "bench-1", Logger: log})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := relay.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = relay.Stop(context.Background()) })
-	done := make(chan struct{}, 1024)
-	e, err := engine.New(engine.Options{Store: src, Workers: 64, Logger: log, OnCommit: func(evs []*store.Event) {
-		relay.Notify()
-		for _, ev := range evs {
-			if ev.Type == "instance.completed" {
-				done <- struct{}{}
-			}
-		}
-	}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, typ := range bench.JobTypes {
-		e.Handle(typ, func(context.Context, *engine.Job) (map[string]any, error) { return nil, nil })
-	}
-	if _, err := e.Deploy(ctx, "bench.bpmn", []byte(bench.ReferenceFlow)); err != nil {
-		b.Fatal(err)
-	}
-	models, err := bus.NewModelPublisher(bus.ModelPublisherOptions{Store: src, Conn: nc, Prefix: prefix, Service: "bench", Logger: log})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := models.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = models.Stop(context.Background()) })
+	_, nc, js := natsServer(b, prefix)
+	e, done := referenceSource(b, nc, prefix)
 	if err := e.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = e.Stop(context.Background()) })
 	n := *catchUpInstances
 	go func() {
 		for range n {
@@ -157,60 +102,9 @@ func BenchmarkObserverLive(b *testing.B) {
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	const prefix = "benchlive"
-	ns, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: b.TempDir(), Port: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = ns.Stop(context.Background()) })
-	nc, err := ns.Connect(ctx, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Prefix: prefix}); err != nil {
-		b.Fatal(err)
-	}
+	_, nc, js := natsServer(b, prefix)
 	for range b.N {
-		src, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(b.TempDir(), "src.db")})
-		if err != nil {
-			b.Fatal(err)
-		}
-		relay, err := bus.NewRelay(bus.RelayOptions{Store: src, Conn: nc, Prefix: prefix, Service: "bench", Owner: "bench-1", Logger: log})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := relay.Start(ctx); err != nil {
-			b.Fatal(err)
-		}
-		done := make(chan struct{}, 1024)
-		e, err := engine.New(engine.Options{Store: src, Workers: 64, Logger: log, OnCommit: func(evs []*store.Event) {
-			relay.Notify()
-			for _, ev := range evs {
-				if ev.Type == "instance.completed" {
-					done <- struct{}{}
-				}
-			}
-		}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, typ := range bench.JobTypes {
-			e.Handle(typ, func(context.Context, *engine.Job) (map[string]any, error) { return nil, nil })
-		}
-		if _, err := e.Deploy(ctx, "bench.bpmn", []byte(bench.ReferenceFlow)); err != nil {
-			b.Fatal(err)
-		}
-		models, err := bus.NewModelPublisher(bus.ModelPublisherOptions{Store: src, Conn: nc, Prefix: prefix, Service: "bench", Logger: log})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := models.Start(ctx); err != nil {
-			b.Fatal(err)
-		}
+		e, done := referenceSource(b, nc, prefix)
 		dst, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(b.TempDir(), "read.db")})
 		if err != nil {
 			b.Fatal(err)
@@ -268,10 +162,7 @@ func BenchmarkObserverLive(b *testing.B) {
 		foldTook := time.Since(t0)
 		_ = ob.Stop(ctx)
 		_ = e.Stop(ctx)
-		_ = models.Stop(ctx)
-		_ = relay.Stop(ctx)
 		_ = dst.Close()
-		_ = src.Close()
 		sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 		p50, p99 := lats[len(lats)/2], lats[len(lats)*99/100]
 		b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
@@ -281,4 +172,55 @@ func BenchmarkObserverLive(b *testing.B) {
 			n, total, engineTook.Round(time.Millisecond), float64(total)/engineTook.Seconds(), foldTook.Round(time.Millisecond),
 			p50.Round(time.Millisecond), p99.Round(time.Millisecond))
 	}
+}
+
+// referenceSource is an engine on a SQLite store of its own with the reference flow
+// deployed and its handlers, its relay and model publisher publishing as service
+// "bench" (all stopped when the benchmark ends); not started. done receives a value per
+// completed instance.
+func referenceSource(b *testing.B, nc *nats.Conn, prefix string) (*engine.Engine, <-chan struct{}) {
+	b.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	src, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(b.TempDir(), "src.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = src.Close() })
+	relay, err := bus.NewRelay(bus.RelayOptions{Store: src, Conn: nc, Prefix: prefix, Service: "bench", Owner: "bench-1", Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := relay.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = relay.Stop(context.Background()) })
+	done := make(chan struct{}, 1024)
+	e, err := engine.New(engine.Options{Store: src, Workers: 64, Logger: log, OnCommit: func(evs []*store.Event) {
+		relay.Notify()
+		for _, ev := range evs {
+			if ev.Type == "instance.completed" {
+				done <- struct{}{}
+			}
+		}
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, typ := range bench.JobTypes {
+		e.Handle(typ, func(context.Context, *engine.Job) (map[string]any, error) { return nil, nil })
+	}
+	if _, err := e.Deploy(ctx, "bench.bpmn", []byte(bench.ReferenceFlow)); err != nil {
+		b.Fatal(err)
+	}
+	models, err := bus.NewModelPublisher(bus.ModelPublisherOptions{Store: src, Conn: nc, Prefix: prefix, Service: "bench", Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := models.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = models.Stop(context.Background()) })
+	b.Cleanup(func() { _ = e.Stop(context.Background()) })
+	return e, done
 }

@@ -16,11 +16,13 @@
 package observer
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
@@ -37,6 +39,9 @@ type ModelSource func(ctx context.Context, m *bus.Message) (*store.Definition, e
 type Folder struct {
 	st     store.Store
 	models ModelSource
+	// known are the definition ids the read model holds (definitions are never
+	// removed from it), so a batch looks up only the ones it has not seen.
+	known sync.Map
 }
 
 // NewFolder folds into st; models supplies the definitions the events name.
@@ -105,7 +110,7 @@ func (f *Folder) Fold(ctx context.Context, msgs []*bus.Message) (*Result, error)
 	err := f.st.Write(ctx, func(tx store.Tx) error {
 		for _, id := range order {
 			evs := byInstance[id]
-			slices.SortStableFunc(evs, func(a, b *bus.Message) int { return int(a.InstanceSeq - b.InstanceSeq) })
+			slices.SortStableFunc(evs, func(a, b *bus.Message) int { return cmp.Compare(a.InstanceSeq, b.InstanceSeq) })
 			if err := f.foldInstance(ctx, tx, id, evs, res); err != nil {
 				return err
 			}
@@ -119,6 +124,17 @@ func (f *Folder) Fold(ctx context.Context, msgs []*bus.Message) (*Result, error)
 }
 
 func (f *Folder) ensureDefinition(ctx context.Context, m *bus.Message) error {
+	if _, ok := f.known.Load(m.DefinitionID); ok {
+		return nil
+	}
+	err := f.ensureDefinitionStored(ctx, m)
+	if err == nil {
+		f.known.Store(m.DefinitionID, struct{}{})
+	}
+	return err
+}
+
+func (f *Folder) ensureDefinitionStored(ctx context.Context, m *bus.Message) error {
 	err := f.st.Read(ctx, func(tx store.Tx) error {
 		_, err := tx.GetDefinition(ctx, m.DefinitionID)
 		return err
@@ -195,10 +211,9 @@ func (f *Folder) foldInstance(ctx context.Context, tx store.Tx, id string, evs [
 		return nil
 	}
 	s.inst.Version++
-	s.change.Instance, s.change.Created = s.inst, created && s.inst.Version == 1
-	if !s.change.Created && created {
-		return fmt.Errorf("observer: instance %s: no row and no start", id)
-	}
+	// A new instance's first folded event is its instance.started (anything else is a
+	// gap), so created means the row is inserted.
+	s.change.Instance, s.change.Created = s.inst, created
 	s.flush()
 	return tx.Apply(ctx, s.change)
 }

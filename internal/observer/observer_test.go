@@ -88,7 +88,7 @@ func TestObserverFollowsStream(t *testing.T) {
 
 // natsServer starts an embedded NATS server (a free port) with the streams of prefix,
 // and connects to it; all end with the test.
-func natsServer(t *testing.T, prefix string) (*bus.Server, *nats.Conn, jetstream.JetStream) {
+func natsServer(t testing.TB, prefix string) (*bus.Server, *nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	ctx := context.Background()
 	ns, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir(), Port: -1})

@@ -87,10 +87,8 @@ func (p *migrateParams) query() url.Values {
 }
 
 func migrateHref(key string, q url.Values) string {
-	return processHref(key) + "/migrate" + encodeQuery(q)
+	return processURL(key) + "/migrate" + encodeQuery(q)
 }
-
-func processHref(key string) string { return "/processes/" + url.PathEscape(key) }
 
 // readMigrateParams reads the page's parameters from q (the URL, or the posted form).
 func (s *server) readMigrateParams(c echo.Context, q url.Values) (*migrateParams, error) {
@@ -283,7 +281,7 @@ func (s *server) migrationPlan(ctx context.Context, cmds CommandClient, c echo.C
 func (s *server) showMigrate(c echo.Context, p *migrateParams, edit func(*pages.MigrateProps), status int) error {
 	ctx := c.Request().Context()
 	mp := pages.MigrateProps{Key: p.key, Name: p.source.Name, Source: p.source.Version, Selection: p.selectionText(),
-		ProcessHref: processHref(p.key) + "?version=" + strconv.Itoa(p.source.Version), Action: processHref(p.key) + "/migrate"}
+		ProcessHref: processURL(p.key) + "?version=" + strconv.Itoa(p.source.Version), Action: processURL(p.key) + "/migrate"}
 	if mp.Name == "" {
 		mp.Name = p.key
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -85,24 +86,14 @@ func servicesProps(rep *ServicesReport, now time.Time) pages.ServicesProps {
 		}
 	}
 	for _, r := range rows {
-		slices.SortFunc(r.Nodes, func(a, b pages.ServiceNode) int { return cmpString(a.Node, b.Node) })
+		slices.SortFunc(r.Nodes, func(a, b pages.ServiceNode) int { return strings.Compare(a.Node, b.Node) })
 		slices.Sort(r.Builds)
 		r.Silent = len(r.Nodes) == 0 && (r.Last.IsZero() || now.Sub(r.Last) > SilentAfter)
 		p.Rows = append(p.Rows, *r)
 	}
-	slices.SortFunc(p.Rows, func(a, b pages.ServiceRow) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(p.Rows, func(a, b pages.ServiceRow) int { return strings.Compare(a.Name, b.Name) })
 	if rep.Pending > 0 && !newest.IsZero() {
 		p.LagSeconds = now.Sub(newest).Seconds()
 	}
 	return p
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
