@@ -24,7 +24,7 @@ func TestBrowserActions(t *testing.T) {
 	t.Cleanup(cancel)
 	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
+		if err := doSteps(ctx, steps...); err != nil {
 			html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("main").outerHTML`))
 			t.Fatalf("%s: %v\n%.3000s", what, err, html)
 		}
@@ -103,7 +103,7 @@ func TestBrowserDestructiveConfirmFocus(t *testing.T) {
 	t.Cleanup(cancel)
 	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
+		if err := doSteps(ctx, steps...); err != nil {
 			html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("main").outerHTML`))
 			t.Fatalf("%s: %v\n%.3000s", what, err, html)
 		}
@@ -213,7 +213,7 @@ func TestBrowserConfirmSurvivesLiveUpdate(t *testing.T) {
 	}
 	openDialog := func(p context.Context, order string) {
 		t.Helper()
-		if err := chromedp.Do(p,
+		if err := doSteps(p,
 			chromedp.Evaluate[chromedp.Void](`(function () { var b = `+retryButton(order)+`; setTimeout(function () { b.click(); }, 0); })()`),
 			waitJS(`document.querySelector("dialog.confirm-dialog") !== null && document.querySelector("dialog.confirm-dialog").open`),
 		); err != nil {
@@ -222,7 +222,7 @@ func TestBrowserConfirmSurvivesLiveUpdate(t *testing.T) {
 	}
 	confirm := func(p context.Context) {
 		t.Helper()
-		if err := chromedp.Do(p, chromedp.Evaluate[chromedp.Void](
+		if err := doSteps(p, chromedp.Evaluate[chromedp.Void](
 			`setTimeout(function () { document.querySelector("[data-confirm-yes]").click(); }, 0)`)); err != nil {
 			t.Fatalf("confirm: %v", err)
 		}
@@ -244,7 +244,7 @@ func TestBrowserConfirmSurvivesLiveUpdate(t *testing.T) {
 	c := failing("C-3")
 	page = tab(t, browser, s.url+"/incidents")
 	openDialog(page, "C-3")
-	if err := chromedp.Do(page, chromedp.Evaluate[chromedp.Void](`(function () {
+	if err := doSteps(page, chromedp.Evaluate[chromedp.Void](`(function () {
 			var g = document.getElementById("live-incident-groups"); g.replaceWith(g.cloneNode(true)); })()`)); err != nil {
 		t.Fatal(err)
 	}
@@ -276,11 +276,11 @@ func TestBrowserBulkRetryOutcome(t *testing.T) {
 	}
 	clickLater := func(sel string) {
 		t.Helper()
-		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`setTimeout(function () { document.querySelector(`+jsString(sel)+`).click(); }, 0)`)); err != nil {
+		if err := doSteps(ctx, chromedp.Evaluate[chromedp.Void](`setTimeout(function () { document.querySelector(`+jsString(sel)+`).click(); }, 0)`)); err != nil {
 			t.Fatalf("click %s: %v", sel, err)
 		}
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(a.srv.URL+"/incidents"),
+	if err := doSteps(ctx, chromedp.Navigate(a.srv.URL+"/incidents"),
 		waitJS(`document.querySelector("[data-testid=group-retry-bulk]") !== null`)); err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestBrowserBulkRetryOutcome(t *testing.T) {
 	// This stack has no live updates: reload until the operation ended and its retried
 	// steps failed again.
 	reload := func() {
-		_ = chromedp.Do(ctx, chromedp.Reload())
+		_ = doSteps(ctx, chromedp.Reload())
 	}
 	until("the result, still failing counted", `(function () {
 		var c = document.querySelector("[data-testid=bulk-progress]"), s = document.querySelector("[data-testid=bulk-still-failing]");

@@ -17,7 +17,7 @@ func TestBrowserAnalytics(t *testing.T) {
 	base := metricsStack(t)
 	ctx, cancel := chromedp.NewContext(browser)
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/processes/ship/analytics?version=1&range=1h&step=minute")); err != nil {
+	if err := doSteps(ctx, chromedp.Navigate(base+"/processes/ship/analytics?version=1&range=1h&step=minute")); err != nil {
 		t.Fatal(err)
 	}
 	check := func(ctx context.Context, what, cond string) {
@@ -41,13 +41,13 @@ func TestBrowserAnalytics(t *testing.T) {
 	check(ctx, "light theme colour", started+` === "rgb(47, 91, 211)"`)
 	screenshot(t, ctx, "analytics-light")
 
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-theme-toggle]"))); err != nil {
+	if err := doSteps(ctx, chromedp.Click(chromedp.CSS("[data-theme-toggle]"))); err != nil {
 		t.Fatal(err)
 	}
 	check(ctx, "dark theme colour", `document.documentElement.dataset.theme === "dark" && `+started+` === "rgb(109, 147, 255)"`)
 	screenshot(t, ctx, "analytics-dark")
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/processes/ship/analytics?version=1&compare=2&range=1h&step=minute&heat=avg")); err != nil {
+	if err := doSteps(ctx, chromedp.Navigate(base+"/processes/ship/analytics?version=1&compare=2&range=1h&step=minute&heat=avg")); err != nil {
 		t.Fatal(err)
 	}
 	check(ctx, "two columns", `document.querySelectorAll("[data-testid=analytics-column]").length === 2`)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -170,7 +171,7 @@ func tab(tb testing.TB, browser context.Context, url string) context.Context {
 	tb.Helper()
 	ctx, cancel := chromedp.NewContext(browser)
 	tb.Cleanup(cancel)
-	if err := chromedp.Do(ctx,
+	if err := doSteps(ctx,
 		chromedp.Navigate(url),
 		waitJS(`document.querySelector("[data-live-status]").dataset.state === "live"`),
 		chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`),
@@ -196,10 +197,29 @@ func newDriver(t *testing.T, browser context.Context) *driver {
 // run runs steps; a failure fails the test, showing the page's main element.
 func (d *driver) run(what string, steps ...chromedp.Action[chromedp.Void]) {
 	d.t.Helper()
-	if err := chromedp.Do(d.ctx, steps...); err != nil {
+	if err := doSteps(d.ctx, steps...); err != nil {
 		html, _ := chromedp.Run(d.ctx, chromedp.Evaluate[string](`document.querySelector("main").outerHTML`))
 		d.t.Fatalf("%s: %v\n%.3000s", what, err, html)
 	}
+}
+
+// doSteps runs steps in order. A step whose evaluation found the page replaced under it
+// did not run, so it runs again, in the new page, for up to 15 s.
+func doSteps(ctx context.Context, steps ...chromedp.Action[chromedp.Void]) error {
+	for _, step := range steps {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			err := chromedp.Do(ctx, step)
+			if err == nil {
+				break
+			}
+			if !pageReplaced(err) || time.Now().After(deadline) || ctx.Err() != nil {
+				return err
+			}
+			time.Sleep(20 * time.Millisecond) // the new page's context to be announced
+		}
+	}
+	return nil
 }
 
 // page waits until cond holds. It polls from the test: after a click that navigates, a
@@ -232,15 +252,44 @@ func clickShape(id string) chromedp.Action[chromedp.Void] {
 		(g.firstElementChild || g).dispatchEvent(new MouseEvent("click", {bubbles: true})); }, 0)`)
 }
 
-// waitJS polls a JavaScript condition until it holds, for at most 15 s.
+// waitJS polls a JavaScript condition until it holds, for at most 15 s. The poll runs in
+// the page; when the page is replaced under it (a navigation that a deferred click
+// started, or chromium still naming the old page's execution context just after one),
+// the poll starts again in the new page instead of failing.
 func waitJS(cond string) chromedp.Action[chromedp.Void] {
-	return chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(10*time.Millisecond))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			left := time.Until(deadline)
+			if left <= 0 {
+				left = time.Millisecond
+			}
+			poll := chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(left), chromedp.WithPollingInterval(10*time.Millisecond))
+			v, err := poll(ctx, t)
+			if err == nil || !pageReplaced(err) || time.Now().After(deadline) || ctx.Err() != nil {
+				return v, err
+			}
+			select {
+			case <-ctx.Done():
+				return v, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// pageReplaced reports whether err says the page an evaluation ran in went away.
+func pageReplaced(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Cannot find context with specified id") ||
+		strings.Contains(msg, "Execution context was destroyed") ||
+		strings.Contains(msg, "Inspected target navigated or closed")
 }
 
 func expect(tb testing.TB, ctx context.Context, what, cond string) {
 	tb.Helper()
 	// Every condition also proves the page is the one loaded before: no reload.
-	if err := chromedp.Do(ctx, waitJS(`window.__notReloaded === true && (`+cond+`)`)); err != nil {
+	if err := doSteps(ctx, waitJS(`window.__notReloaded === true && (`+cond+`)`)); err != nil {
 		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main")))
 		tb.Fatalf("%s: %v\npage main:\n%.3000s", what, err, html)
 	}
@@ -313,7 +362,7 @@ func TestBrowserLiveRetry(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the dashboard's link to the instance: %v", err)
 	}
-	if err := chromedp.Do(first,
+	if err := doSteps(first,
 		chromedp.Navigate(href),
 		waitJS(`location.pathname === "/instances/`+in.ID+`" && document.querySelector("[data-live-status]").dataset.state === "live"`),
 		chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`),
@@ -423,7 +472,7 @@ func BenchmarkLiveUpdate(b *testing.B) {
 	}
 	s.mu.Unlock()
 	page := tab(b, browser, s.url+"/processes/reference")
-	if err := chromedp.Do(page, chromedp.Evaluate[chromedp.Void](`window.__seen = {}; window.__first = {};
+	if err := doSteps(page, chromedp.Evaluate[chromedp.Void](`window.__seen = {}; window.__first = {};
 		document.addEventListener("cockpit:swap", function (e) {
 			var t = performance.timeOrigin + performance.now();
 			if (!e.detail.el.querySelectorAll) return;

@@ -65,7 +65,7 @@ func TestBrowserElementFilter(t *testing.T) {
 		return chromedp.Evaluate[chromedp.Void](`document.querySelector('.diagram svg g[data-element-id="` + id + `"]')
 			.dispatchEvent(new MouseEvent("click", {bubbles: true}))`)
 	}
-	if err := chromedp.Do(page, click("charge")); err != nil {
+	if err := doSteps(page, click("charge")); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, page, "only the charge element's rows",
@@ -102,26 +102,26 @@ func TestBrowserElementFilter(t *testing.T) {
 			visible("[data-testid=variable-row]")+`.map(function (e) { return e.getAttribute("data-name"); }).sort().join() === "charged,fail"`)
 
 	// Another element, then the same one again: cleared.
-	if err := chromedp.Do(page, click("review")); err != nil {
+	if err := doSteps(page, click("review")); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, page, "the review task's rows", visible("[data-testid=history-row]")+`.length >= 2 && `+
 		visible("[data-testid=history-row]")+`.every(function (e) { return e.getAttribute("data-element-id") === "review"; }) && `+
 		visible("[data-testid=task-row]")+`.length === 1`)
-	if err := chromedp.Do(page, click("review")); err != nil {
+	if err := doSteps(page, click("review")); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, page, "a second click clears", `document.querySelector("[data-element-filter-bar]").hidden && `+
 		`document.querySelectorAll(".is-filtered-out").length === 0 && new URL(location.href).searchParams.get("element") === null`)
 
 	// The URL keeps a filter over a reload; "Show all" clears it.
-	if err := chromedp.Do(page, chromedp.Navigate(s.url+"/instances/"+in.ID+"?element=charge"),
+	if err := doSteps(page, chromedp.Navigate(s.url+"/instances/"+in.ID+"?element=charge"),
 		waitJS(`!document.querySelector("[data-element-filter-bar]").hidden`),
 		chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`)); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, page, "filtered after load", visible("[data-testid=history-row]")+`.every(function (e) { return e.getAttribute("data-element-id") === "charge"; })`)
-	if err := chromedp.Do(page, chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-element-filter-clear]").click()`)); err != nil {
+	if err := doSteps(page, chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-element-filter-clear]").click()`)); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, page, "Show all", `document.querySelectorAll(".is-filtered-out").length === 0 && document.querySelector("[data-element-filter-bar]").hidden`)
@@ -175,7 +175,7 @@ func TestBrowserClaimUnclaim(t *testing.T) {
 	deferredClick := func(sel string) chromedp.Action[chromedp.Void] {
 		return chromedp.Evaluate[chromedp.Void](`setTimeout(function () { document.querySelector(` + jsString(sel) + `).click(); }, 0)`)
 	}
-	if err := chromedp.Do(list, chromedp.Navigate(s.url+"/tasks"),
+	if err := doSteps(list, chromedp.Navigate(s.url+"/tasks"),
 		waitJS(`document.querySelector("[data-testid=task-claim]") !== null`),
 		deferredClick("[data-testid=task-claim]")); err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func TestBrowserClaimUnclaim(t *testing.T) {
 		`document.querySelector("[data-testid=instance-tasks] [data-testid=task-row]").textContent.indexOf("web") >= 0`)
 
 	// Unclaim on the task page asks first.
-	if err := chromedp.Do(list, chromedp.Navigate(s.url+"/tasks/"+task.ID),
+	if err := doSteps(list, chromedp.Navigate(s.url+"/tasks/"+task.ID),
 		waitJS(`document.querySelector("[data-testid=task-assignee]").textContent.trim() === "web"`),
 		deferredClick("[data-testid=task-unclaim]"),
 		waitJS(`document.querySelector("dialog.confirm-dialog") !== null && document.querySelector("dialog.confirm-dialog").open`),
@@ -203,7 +203,7 @@ func TestBrowserClaimUnclaim(t *testing.T) {
 
 	// Assign to a name.
 	pollPage(t, list, "the task page after the unclaim", `document.querySelector("[data-testid=task-claim]") !== null && document.querySelector("[data-testid=task-assignee-input]") !== null`)
-	if err := chromedp.Do(list, chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=task-assignee-input]").value = "bob"`),
+	if err := doSteps(list, chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=task-assignee-input]").value = "bob"`),
 		deferredClick("[data-testid=task-assign]")); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestBrowserInstanceSelection(t *testing.T) {
 	page := tab(t, browser, s.url+"/instances")
 	expect(t, page, "two rows, nothing selected", `document.querySelectorAll("[data-testid=bulk-item]").length === 2 &&
 		document.querySelector("[data-testid=bulk-count]").textContent === "None selected" && document.querySelector("[data-testid=bulk-cancel]").disabled`)
-	if err := chromedp.Do(page, chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-bulk-item][value="`+a.ID+`"]').click()`)); err != nil {
+	if err := doSteps(page, chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-bulk-item][value="`+a.ID+`"]').click()`)); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, page, "one selected", `document.querySelector("[data-testid=bulk-count]").textContent === "1 selected" && !document.querySelector("[data-testid=bulk-cancel]").disabled`)
@@ -267,12 +267,12 @@ func TestBrowserInstanceSelection(t *testing.T) {
 		document.querySelector("[data-testid=bulk-count]").textContent === "1 selected" && document.querySelector("[data-bulk-page]").indeterminate`)
 	screenshot(t, page, "instances-selection")
 
-	if err := chromedp.Do(page, chromedp.Evaluate[chromedp.Void](`setTimeout(function () { document.querySelector("[data-testid=bulk-cancel]").click(); }, 0)`)); err != nil {
+	if err := doSteps(page, chromedp.Evaluate[chromedp.Void](`setTimeout(function () { document.querySelector("[data-testid=bulk-cancel]").click(); }, 0)`)); err != nil {
 		t.Fatal(err)
 	}
 	pollPage(t, page, "the confirm page", `document.querySelector("[data-testid=confirm-page]") !== null &&
 		document.querySelector("[data-testid=confirm-page] h1").textContent === "Cancel 1 instance?"`)
-	if err := chromedp.Do(page, chromedp.Evaluate[chromedp.Void](`setTimeout(function () { document.querySelector("[data-testid=confirm-yes]").click(); }, 0)`)); err != nil {
+	if err := doSteps(page, chromedp.Evaluate[chromedp.Void](`setTimeout(function () { document.querySelector("[data-testid=confirm-yes]").click(); }, 0)`)); err != nil {
 		t.Fatal(err)
 	}
 	// Confirmed, the cancel is a stored operation: the browser follows it to its page,

@@ -76,7 +76,7 @@ func TestBrowserIncidentQueue(t *testing.T) {
 	}
 	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(page, actions...); err != nil {
+		if err := doSteps(page, actions...); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}

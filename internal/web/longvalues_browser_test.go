@@ -26,11 +26,11 @@ func TestBrowserLongValues(t *testing.T) {
 		{"retry", "/incidents/" + inc + "/retry"},
 	}
 	for _, width := range []int64{1280, 390} {
-		if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, 900)); err != nil {
+		if err := doSteps(ctx, chromedp.EmulateViewport(width, 900)); err != nil {
 			t.Fatal(err)
 		}
 		for _, pg := range pages {
-			if err := chromedp.Do(ctx, chromedp.Navigate(base+pg.path), waitJS(`document.readyState === "complete"`)); err != nil {
+			if err := doSteps(ctx, chromedp.Navigate(base+pg.path), waitJS(`document.readyState === "complete"`)); err != nil {
 				t.Fatalf("%s: %v", pg.path, err)
 			}
 			what := fmt.Sprintf("%s at %d px", pg.name, width)

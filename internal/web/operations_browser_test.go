@@ -44,7 +44,7 @@ func TestBrowserOperationsPanel(t *testing.T) {
 	// confirm page (which carries the ids), then the confirmation.
 	opCtx, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
-	if err := chromedp.Do(opCtx,
+	if err := doSteps(opCtx,
 		chromedp.Navigate(s.url+"/instances?process=approve"),
 		chromedp.Evaluate[chromedp.Void](`(function () {
 			var f = document.createElement("form");
@@ -63,7 +63,7 @@ func TestBrowserOperationsPanel(t *testing.T) {
 		t.Fatalf("confirm page title %q: %v", title, err)
 	}
 	screenshot(t, opCtx, "operations-confirm")
-	if err := chromedp.Do(opCtx,
+	if err := doSteps(opCtx,
 		chromedp.Click(`[data-testid=confirm-yes]`),
 		chromedp.WaitVisible(`[data-testid=operation-items]`),
 		waitJS(`location.pathname.startsWith("/operations/") && document.querySelector("[data-live-status]").dataset.state === "live"`),
@@ -93,7 +93,7 @@ func TestBrowserOperationsPanel(t *testing.T) {
 	// the instance's own page.
 	audit, cancelAudit := chromedp.NewContext(browser)
 	t.Cleanup(cancelAudit)
-	if err := chromedp.Do(audit, chromedp.Navigate(s.url+"/audit?command=instance.cancel"),
+	if err := doSteps(audit, chromedp.Navigate(s.url+"/audit?command=instance.cancel"),
 		waitJS(`document.querySelectorAll("[data-testid=audit-row][data-command='instance.cancel']").length === 40`)); err != nil {
 		t.Fatalf("the audit page lists an entry per instance: %v", err)
 	}

@@ -190,7 +190,7 @@ func TestBrowserLiveBusy(t *testing.T) {
 	}
 	ctx, cancel := chromedp.NewContext(browser)
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/"),
+	if err := doSteps(ctx, chromedp.Navigate(f.srv.URL+"/"),
 		waitJS(`document.querySelector("[data-live-status]").dataset.state === "busy"`)); err != nil {
 		t.Fatalf("page did not say it is busy: %v", err)
 	}
