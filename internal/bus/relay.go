@@ -199,6 +199,8 @@ func (r *Relay) Start(ctx context.Context) error {
 	if r.presence, err = announce(r.opts.Conn, r.opts.Prefix, r.opts.Service, r.opts.Owner); err != nil {
 		// Discovery is a convenience; publishing goes on without it.
 		r.log.Warn("announce this engine node", "err", err)
+	} else if err := serveHistory(r.presence, r.opts.Store, r.opts.Conn, r.opts.Prefix, r.opts.Service, r.log); err != nil {
+		r.log.Warn("serve history requests", "err", err)
 	}
 	r.log.Info("outbox relay started", "owner", r.opts.Owner, "prefix", r.opts.Prefix,
 		"service", r.opts.Service, "subjects", r.opts.Subjects)
