@@ -97,9 +97,11 @@ type observedServices struct {
 func (o *observedServices) ServicesReport(ctx context.Context) (*web.ServicesReport, error) {
 	rep := &web.ServicesReport{Services: map[string]web.ObservedService{}}
 	rep.Pending, rep.PendingErr = o.ob.Pending(ctx)
-	for name, st := range o.ob.Stats().Services {
+	stats := o.ob.Stats()
+	for name, st := range stats.Services {
 		rep.Services[name] = web.ObservedService{Events: st.Events, Last: st.Last}
 	}
+	rep.Repairs, rep.RepairFailures, rep.Stuck = stats.Repairs, stats.RepairFailures, stats.Stuck
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.at.IsZero() || time.Since(o.at) > discoveryAge {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/storeurl"
 	"github.com/cockpit-engine/cockpit/internal/wait"
@@ -292,5 +294,77 @@ func TestObserveRoutesCommands(t *testing.T) {
 	}
 	if got := state(obs, other); got != "active" {
 		t.Errorf("on the observer after a cancel nobody answered: %q", got)
+	}
+}
+
+// TestRebuildFromEngines: the stream lost everything (its retention); `cockpit rebuild
+// --from-engines` asks the running service for its history, and the observing cockpit
+// shows an instance the stream no longer holds, with its whole history.
+func TestRebuildFromEngines(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Stop(context.Background()) }()
+	svc := startServer(t, "--demo-rate", "20", "--nats-url", srv.ClientURL(), "--service", "orders")
+	svcStopped := false
+	defer func() {
+		if !svcStopped {
+			svc.stop()
+		}
+	}()
+	var done struct {
+		Instances []struct{ ID string }
+	}
+	wait.For(t, "a completed instance", func() bool {
+		svc.get("/api/instances?state=completed&limit=1", &done)
+		return len(done.Instances) == 1
+	})
+	id := done.Instances[0].ID
+	type detail struct {
+		Instance struct{ State string }
+		History  []struct{ ID string }
+	}
+	var want detail
+	svc.get("/api/instances/"+id, &want)
+
+	nc, err := srv.Connect(ctx, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, bus.EventsStream(bus.DefaultPrefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	r := runApp(t, nil, "rebuild", "--nats-url", srv.ClientURL(), "--data-dir", dir, "--quiet", "1s", "--from-engines")
+	if r.code != exitOK || !strings.Contains(r.stdout, "service orders: folded ") {
+		t.Fatalf("rebuild --from-engines: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	obs := startServer(t, "--observe", "--nats-url", srv.ClientURL(), "--data-dir", dir)
+	defer obs.stop()
+	var got detail
+	if code := obs.get("/api/instances/"+id, &got); code != http.StatusOK || got.Instance.State != "completed" || len(got.History) != len(want.History) {
+		t.Fatalf("after the rebuild: %d %+v, %d events, want %d", code, got.Instance, len(got.History), len(want.History))
+	}
+
+	// Without a service online there is nothing to ask.
+	svc.stop()
+	svcStopped = true
+	if r := runApp(t, nil, "rebuild", "--nats-url", srv.ClientURL(), "--data-dir", t.TempDir(), "--from-engines"); r.code == exitOK ||
+		!strings.Contains(r.stderr, "no engine node answered") {
+		t.Errorf("rebuild --from-engines without services: exit %d\n%s", r.code, r.stderr)
 	}
 }

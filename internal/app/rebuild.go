@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
@@ -24,6 +26,9 @@ type rebuildConfig struct {
 	// (a gap, a model not published) before it ends; Timeout bounds the whole run.
 	Quiet   time.Duration
 	Timeout time.Duration
+	// FromEngines asks every engine node online for its store's history before the
+	// stream is folded: what the stream's retention dropped.
+	FromEngines bool
 }
 
 func newRebuildCommand(getenv func(string) string) (*command, *rebuildConfig) {
@@ -34,7 +39,11 @@ into an empty store (a new --data-dir, or an empty --database-url) it folds ever
 the events stream still holds (its retention: docs/events.md), then stops once it has
 caught up and prints what it folded. Start serve --observe on that store afterwards; it
 goes on from there with the same consumer. A store that holds events is refused: the
-fold is exactly once per instance position, so a rebuild starts from nothing.`,
+fold is exactly once per instance position, so a rebuild starts from nothing.
+
+With --from-engines it first asks every engine node online (NATS micro discovery) for
+its store's whole history and folds that: instances the stream's retention dropped come
+back too. The services must be running.`,
 		getenv)
 	c.stringVar(&cfg.DataDir, "data-dir", "COCKPIT_DATA_DIR", "./cockpit-data", "directory of the embedded database")
 	c.stringVar(&cfg.DatabaseURL, "database-url", "COCKPIT_DATABASE_URL", "", "database; empty means <data-dir>/cockpit.db; sqlite:PATH names another SQLite file; postgres://user@host/db a PostgreSQL database")
@@ -46,6 +55,7 @@ fold is exactly once per instance position, so a rebuild starts from nothing.`,
 	c.stringVar(&cfg.NATS.Prefix, "nats-prefix", "COCKPIT_NATS_PREFIX", bus.DefaultPrefix, "first token of every subject and start of the stream names")
 	c.stringVar(&cfg.Consumer, "observe-consumer", "COCKPIT_OBSERVE_CONSUMER", "", "the durable consumer's name (empty: the one serve --observe derives for this store)")
 	c.durationVar(&cfg.Quiet, "quiet", "COCKPIT_REBUILD_QUIET", 10*time.Second, "stop when every event was delivered and nothing was folded for this long (events held back for a gap or a missing model stay unfolded)")
+	c.boolVar(&cfg.FromEngines, "from-engines", "COCKPIT_REBUILD_FROM_ENGINES", false, "first fold the whole history of every service whose engine nodes are online (what the stream no longer holds)")
 	c.durationVar(&cfg.Timeout, "timeout", "COCKPIT_REBUILD_TIMEOUT", time.Hour, "give up after this long")
 	return c, cfg
 }
@@ -108,6 +118,11 @@ func (a *App) rebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	began := time.Now()
+	if cfg.FromEngines {
+		if err := a.foldFromEngines(ctx, ob, nc, cfg.NATS.Prefix); err != nil {
+			return err
+		}
+	}
 	if err := ob.Start(ctx); err != nil {
 		return err
 	}
@@ -140,10 +155,37 @@ func (a *App) rebuild(ctx context.Context, args []string) error {
 				return err
 			}
 			stats = ob.Stats()
-			fmt.Fprintf(a.Stdout, "%s: folded %d events of %d services in %s; %d held back (gaps %d, waiting for a model %d, given up %d)\n",
+			fmt.Fprintf(a.Stdout, "%s: folded %d events of %d services in %s; %d held back (gaps %d, waiting for a model %d, given up %d); %d gaps repaired from the engines, %d repairs failed\n",
 				db.Path, stats.Applied, len(stats.Services), time.Since(began).Round(time.Millisecond), pending, stats.Gaps,
-				stats.Waiting, stats.Stuck)
+				stats.Waiting, stats.Stuck, stats.Repairs, stats.RepairFailures)
 			return nil
 		}
 	}
+}
+
+// foldFromEngines folds the history of every service with an engine node online.
+func (a *App) foldFromEngines(ctx context.Context, ob *observer.Observer, nc *nats.Conn, prefix string) error {
+	nodes, err := bus.Discover(ctx, nc, prefix, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	var services []string
+	for _, n := range nodes {
+		if n.Service != "" && !slices.Contains(services, n.Service) {
+			services = append(services, n.Service)
+		}
+	}
+	slices.Sort(services)
+	if len(services) == 0 {
+		return errors.New("--from-engines: no engine node answered the discovery; start the services first")
+	}
+	for _, svc := range services {
+		began := time.Now()
+		n, err := ob.FoldHistory(ctx, svc)
+		if err != nil {
+			return fmt.Errorf("--from-engines: service %s (after %d events): %w", svc, n, err)
+		}
+		fmt.Fprintf(a.Stdout, "service %s: folded %d events of its history in %s\n", svc, n, time.Since(began).Round(time.Millisecond))
+	}
+	return nil
 }

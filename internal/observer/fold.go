@@ -11,8 +11,11 @@
 //
 // Each instance's events are folded in their order (instanceSeq 1, 2, …), each exactly
 // once: an event at or below the instance's last folded position is a repeat and is
-// dropped; one past the next position is held back as a gap (Result.Gaps), for the
-// consumer to repair. Events of several instances may come in any order.
+// dropped; one past the next position is held back as a gap (Result.Gaps). The
+// Observer waits a little for the missing event, then asks the owning engine for the
+// instance's history from the missing position (bus.RequestHistory) and folds that: a
+// lost message and one the stream's retention dropped are repaired alike. Events of
+// several instances may come in any order.
 package observer
 
 import (
@@ -74,6 +77,8 @@ type Waiting struct {
 
 // Gap is an event held back because its instance misses an earlier one.
 type Gap struct {
+	// Service published the instance's events ("" for events without one).
+	Service    string
 	InstanceID string
 	// Want is the instanceSeq the read model expects next; Got the event's.
 	Want, Got int64
@@ -188,12 +193,12 @@ func (f *Folder) foldInstance(ctx context.Context, tx store.Tx, id string, evs [
 			res.Repeats++
 			continue
 		case m.InstanceSeq > next:
-			res.Gaps = append(res.Gaps, Gap{InstanceID: id, Want: next, Got: m.InstanceSeq, EventID: m.ID})
+			res.Gaps = append(res.Gaps, Gap{Service: m.Service, InstanceID: id, Want: next, Got: m.InstanceSeq, EventID: m.ID})
 			continue
 		}
 		if s.inst == nil && m.Type != event.InstanceStarted {
 			// The instance's start is missing: the whole instance is a gap.
-			res.Gaps = append(res.Gaps, Gap{InstanceID: id, Want: 1, Got: m.InstanceSeq, EventID: m.ID})
+			res.Gaps = append(res.Gaps, Gap{Service: m.Service, InstanceID: id, Want: 1, Got: m.InstanceSeq, EventID: m.ID})
 			continue
 		}
 		if err := s.apply(m); err != nil {

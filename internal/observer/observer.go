@@ -31,6 +31,19 @@ const (
 	// maxDeliver bounds the deliveries of one message: an event whose gap never closes
 	// stops being delivered (Stats.Stuck counts it; a snapshot repairs its instance).
 	maxDeliver = 60
+	// repairAfter is the delivery of an event held back by a gap at which the observer
+	// stops waiting for the missing event and asks the owning engine for the instance's
+	// history (the second: the missing event did not come within gapRetry).
+	repairAfter = 2
+	// repairBacklog bounds the instances waiting for a repair; more are asked for at a
+	// later delivery of their events.
+	repairBacklog = 1024
+	// DefaultRepairRetry is how long an instance whose repair failed (its service did
+	// not answer) waits before it is tried again.
+	DefaultRepairRetry = 10 * time.Second
+	// repairTimeout bounds one history request; repairPages the pages one repair reads.
+	repairTimeout = 5 * time.Second
+	repairPages   = 1000
 	// ackWait is how long a delivered batch may take to fold before the server delivers
 	// it again: the events an observer that died had fetched come back after it (their
 	// instances' later events wait as gaps meanwhile).
@@ -51,8 +64,13 @@ type Options struct {
 	Batch   int
 	Logger  *slog.Logger
 	// OnFold is called after each committed batch (the live UI's signal), outside the
-	// transaction.
+	// transaction; a repair's batches too.
 	OnFold func(*Result)
+	// NoRepair turns off the repair of gaps by history requests (tests of the gaps).
+	NoRepair bool
+	// RepairRetry is how long an instance whose repair failed waits before it is tried
+	// again (default DefaultRepairRetry).
+	RepairRetry time.Duration
 }
 
 // Stats are an observer's counters since it started.
@@ -62,6 +80,10 @@ type Stats struct {
 	// for a definition the read model could not get; Stuck the events given up on after
 	// maxDeliver deliveries.
 	Applied, Repeats, Gaps, Waiting, Stuck int64
+	// Repairs counts the instances whose gap a history request from their engine
+	// closed; RepairFailures the requests that failed (no node of the service answered,
+	// or it no longer holds the instance).
+	Repairs, RepairFailures int64
 	// Last is the time of the newest event folded (zero before the first).
 	Last time.Time
 	// Services are the counters per publishing service ("" for events without one).
@@ -90,6 +112,16 @@ type Observer struct {
 	mu    sync.Mutex
 	stats Stats
 	cons  jetstream.Consumer
+	// repairs feeds the repair loop; repairing holds the instances asked for, and
+	// those whose repair failed until they may be tried again (the time).
+	repairs   chan repairRequest
+	repairing map[string]time.Time
+}
+
+// repairRequest asks for an instance's history after its last folded position.
+type repairRequest struct {
+	service, instance string
+	after             int64
 }
 
 // New checks the options.
@@ -115,11 +147,15 @@ func New(o Options) (*Observer, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.RepairRetry <= 0 {
+		o.RepairRetry = DefaultRepairRetry
+	}
 	f, err := NewFolder(o.Store, o.Models)
 	if err != nil {
 		return nil, err
 	}
-	return &Observer{o: o, f: f, runner: startstop.Runner{Name: "observer"}}, nil
+	return &Observer{o: o, f: f, runner: startstop.Runner{Name: "observer"},
+		repairs: make(chan repairRequest, repairBacklog), repairing: map[string]time.Time{}}, nil
 }
 
 // Stats returns the counters.
@@ -190,7 +226,11 @@ func (ob *Observer) Start(ctx context.Context) error {
 		batches := make(chan *received)
 		rctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		wg.Add(1)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			ob.repairLoop(rctx)
+		}()
 		go func() {
 			defer wg.Done()
 			defer close(batches)
@@ -287,6 +327,9 @@ func (ob *Observer) fold(ctx context.Context, r *received) error {
 	held := make(map[string]bool, len(res.Gaps)+len(res.Waiting))
 	for _, g := range res.Gaps {
 		held[g.EventID] = true
+		if md, err := byID[g.EventID].Metadata(); err == nil && md.NumDelivered >= repairAfter {
+			ob.requestRepair(g)
+		}
 	}
 	for i, w := range res.Waiting {
 		held[w.EventID] = true
@@ -355,4 +398,142 @@ func fetch(batch jetstream.MessageBatch, err error) ([]jetstream.Msg, error) {
 		return nil, err
 	}
 	return msgs, nil
+}
+
+// requestRepair queues a history request for a gap's instance, unless one is queued or
+// failed a short while ago, the backlog is full, or the events name no service.
+func (ob *Observer) requestRepair(g Gap) {
+	if ob.o.NoRepair || g.Service == "" {
+		return
+	}
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	if until, ok := ob.repairing[g.InstanceID]; ok && (until.IsZero() || time.Now().Before(until)) {
+		return
+	}
+	if len(ob.repairing) >= repairBacklog {
+		// Forget failures that may be tried again: the map stays bounded.
+		now := time.Now()
+		for id, until := range ob.repairing {
+			if !until.IsZero() && !now.Before(until) {
+				delete(ob.repairing, id)
+			}
+		}
+		if len(ob.repairing) >= repairBacklog {
+			return
+		}
+	}
+	select {
+	case ob.repairs <- repairRequest{service: g.Service, instance: g.InstanceID, after: g.Want - 1}:
+		ob.repairing[g.InstanceID] = time.Time{}
+	default:
+	}
+}
+
+// repairLoop runs the queued repairs one after another until ctx ends.
+func (ob *Observer) repairLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-ob.repairs:
+			err := ob.repair(ctx, r)
+			ob.mu.Lock()
+			if err != nil {
+				ob.stats.RepairFailures++
+				ob.repairing[r.instance] = time.Now().Add(ob.o.RepairRetry)
+			} else {
+				ob.stats.Repairs++
+				delete(ob.repairing, r.instance)
+			}
+			ob.mu.Unlock()
+			if err != nil && ctx.Err() == nil {
+				ob.o.Logger.Warn("observer: repair a gap", "service", r.service, "instance", r.instance, "err", err)
+			}
+		}
+	}
+}
+
+// repair asks the instance's engine for its events after the read model's position
+// and folds them, page by page; the events the stream holds back for the gap are
+// repeats then.
+func (ob *Observer) repair(ctx context.Context, r repairRequest) error {
+	nc := ob.o.JS.Conn()
+	cursor := int64(0)
+	for range repairPages {
+		rep, err := bus.RequestHistory(ctx, nc, ob.o.Prefix, r.service,
+			bus.HistoryRequest{InstanceID: r.instance, AfterInstanceSeq: r.after, AfterSeq: cursor}, repairTimeout)
+		if err != nil {
+			return err
+		}
+		if len(rep.Events) > 0 {
+			res, err := ob.f.Fold(ctx, rep.Events)
+			if err != nil {
+				return err
+			}
+			ob.mu.Lock()
+			ob.stats.Applied += int64(res.Applied)
+			ob.stats.Repeats += int64(res.Repeats)
+			for _, ev := range res.Folded {
+				if ev.Time.After(ob.stats.Last) {
+					ob.stats.Last = ev.Time
+				}
+			}
+			ob.mu.Unlock()
+			if ob.o.OnFold != nil && res.Applied > 0 {
+				ob.o.OnFold(res)
+			}
+			if len(res.Gaps) > 0 || len(res.Waiting) > 0 {
+				return fmt.Errorf("the history of instance %s does not fold: %d events after a gap, %d waiting for their definition",
+					r.instance, len(res.Gaps), len(res.Waiting))
+			}
+		}
+		if !rep.More {
+			return nil
+		}
+		cursor = rep.Next
+	}
+	return fmt.Errorf("the history of instance %s is longer than %d pages", r.instance, repairPages)
+}
+
+// FoldHistory asks the nodes of service for their store's whole history, page by page
+// (bus.RequestHistory), and folds it: what the stream's retention dropped, an instance
+// that finished long ago included. Events the read model holds are repeats. It returns
+// the events applied; call it before Start (cockpit rebuild --from-engines) or beside
+// a running observer.
+func (ob *Observer) FoldHistory(ctx context.Context, service string) (int64, error) {
+	if err := bus.CheckService(service); err != nil {
+		return 0, fmt.Errorf("observer: %w", err)
+	}
+	nc := ob.o.JS.Conn()
+	var applied int64
+	cursor := int64(0)
+	for {
+		rep, err := bus.RequestHistory(ctx, nc, ob.o.Prefix, service,
+			bus.HistoryRequest{AfterSeq: cursor, Limit: bus.MaxHistoryLimit}, repairTimeout)
+		if err != nil {
+			return applied, err
+		}
+		if len(rep.Events) > 0 {
+			res, err := ob.f.Fold(ctx, rep.Events)
+			if err != nil {
+				return applied, err
+			}
+			applied += int64(res.Applied)
+			ob.mu.Lock()
+			ob.stats.Applied += int64(res.Applied)
+			ob.stats.Repeats += int64(res.Repeats)
+			ob.mu.Unlock()
+			if ob.o.OnFold != nil && res.Applied > 0 {
+				ob.o.OnFold(res)
+			}
+		}
+		if !rep.More {
+			return applied, nil
+		}
+		if rep.Next <= cursor {
+			return applied, fmt.Errorf("observer: the history of service %s does not advance past %d", service, cursor)
+		}
+		cursor = rep.Next
+	}
 }

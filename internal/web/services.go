@@ -30,6 +30,9 @@ type ServicesReport struct {
 	Services map[string]ObservedService
 	// Nodes are the engine nodes that answered the discovery.
 	Nodes []bus.Node
+	// Repairs are the gaps closed by asking the owning engine for an instance's
+	// history, RepairFailures the requests that failed, Stuck the events given up on.
+	Repairs, RepairFailures, Stuck int64
 }
 
 // ObservedService is the observer's view of one service.
@@ -57,7 +60,8 @@ func (s *server) services(c echo.Context) error {
 
 // servicesProps joins the counters and the nodes by service, newest first.
 func servicesProps(rep *ServicesReport, now time.Time) pages.ServicesProps {
-	p := pages.ServicesProps{Now: now, Pending: rep.Pending, SilentAfter: SilentAfter}
+	p := pages.ServicesProps{Now: now, Pending: rep.Pending, SilentAfter: SilentAfter, Repairs: rep.Repairs,
+		RepairFailures: rep.RepairFailures, Stuck: rep.Stuck}
 	if rep.PendingErr != nil {
 		p.PendingErr = rep.PendingErr.Error()
 	}

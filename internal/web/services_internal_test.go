@@ -20,7 +20,7 @@ func TestServicesProps(t *testing.T) {
 	}, Nodes: []bus.Node{
 		{Service: "orders", Node: "o-2", Build: "abc"}, {Service: "orders", Node: "o-1", Build: "def"},
 		{Service: "audit", Node: "a-1", Build: "abc"},
-	}}
+	}, Repairs: 3, RepairFailures: 1, Stuck: 2}
 	p := servicesProps(rep, now)
 	got := map[string]string{}
 	for _, r := range p.Rows {
@@ -34,6 +34,9 @@ func TestServicesProps(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s: %s, want %s (%v)", k, got[k], v, got)
 		}
+	}
+	if p.Repairs != 3 || p.RepairFailures != 1 || p.Stuck != 2 {
+		t.Errorf("repairs %+v", p)
 	}
 	if p.Rows[0].Name != "audit" || p.LagSeconds != 2 || p.Pending != 40 {
 		t.Errorf("order %v, lag %v", p.Rows[0].Name, p.LagSeconds)

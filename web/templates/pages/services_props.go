@@ -18,6 +18,9 @@ type ServicesProps struct {
 	// pending (0 when caught up).
 	LagSeconds float64
 	Rows       []ServiceRow
+	// Repairs are the gaps closed from the owning engine's history, RepairFailures the
+	// history requests that failed, Stuck the events given up on.
+	Repairs, RepairFailures, Stuck int64
 	// SilentAfter is the age past which a service without an online node is silent.
 	SilentAfter time.Duration
 }
