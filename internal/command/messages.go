@@ -141,6 +141,10 @@ type CorrelateMessageRequest struct {
 	Name           string         `json:"name"`
 	CorrelationKey string         `json:"correlationKey,omitempty"`
 	Variables      map[string]any `json:"variables,omitempty"`
+	// Service is where an observing cockpit's Router sends the command (a service that
+	// deploys the process, or whose instances wait for the message or signal); it is
+	// not part of the request on the wire: the subject names the service.
+	Service string `json:"-"`
 }
 
 // CorrelateMessageResult tells where the message went.
@@ -156,6 +160,10 @@ type BroadcastSignalRequest struct {
 	Meta
 	Name      string         `json:"name"`
 	Variables map[string]any `json:"variables,omitempty"`
+	// Service is where an observing cockpit's Router sends the command (a service that
+	// deploys the process, or whose instances wait for the message or signal); it is
+	// not part of the request on the wire: the subject names the service.
+	Service string `json:"-"`
 }
 
 // BroadcastSignalResult names the broadcast. The engine delivers it after the reply, in
@@ -173,6 +181,10 @@ type StartInstanceRequest struct {
 	Version     int            `json:"version,omitempty"`
 	BusinessKey string         `json:"businessKey,omitempty"`
 	Variables   map[string]any `json:"variables,omitempty"`
+	// Service is where an observing cockpit's Router sends the command (a service that
+	// deploys the process, or whose instances wait for the message or signal); it is
+	// not part of the request on the wire: the subject names the service.
+	Service string `json:"-"`
 }
 
 // StartInstanceResult describes the started instance after it ran to its first waits.

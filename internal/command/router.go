@@ -19,10 +19,12 @@ import (
 // audits the command as it does its own cockpit's, under the actor sent; the read model
 // learns the outcome from the service's events, as it learns everything else.
 //
-// A message goes to the one service whose instances wait for it. Commands without one
-// owner (signals, bulk operations, the incident queue, stall thresholds, a message nothing
-// or several services wait for) are refused with code unavailable and ErrNotRouted,
-// unsent: nothing is half done.
+// A message goes to the one service whose instances wait for it. A start, a message
+// or a signal that names its service (the request's Service: the cockpit's form asks
+// when the read model holds several) goes there. Commands without one owner (bulk
+// operations, the incident queue, stall thresholds, a signal or a message that names no
+// service and that nothing or several services wait for) are refused with code
+// unavailable and ErrNotRouted, unsent: nothing is half done.
 type Router struct {
 	client *Client
 	st     store.Store
@@ -236,6 +238,15 @@ func (r *Router) StartInstance(ctx context.Context, req StartInstanceRequest) (*
 			services = append(services, d.Service)
 		}
 	}
+	if req.Service != "" {
+		if !slices.Contains(services, req.Service) {
+			if req.Version != 0 {
+				return nil, errorf(CodeNotFound, "service %s deploys no version %d of process %q in this cockpit's read model", req.Service, req.Version, req.ProcessKey)
+			}
+			return nil, errorf(CodeNotFound, "service %s deploys no process %q in this cockpit's read model", req.Service, req.ProcessKey)
+		}
+		return r.client.ForService(req.Service).StartInstance(ctx, req)
+	}
 	switch len(services) {
 	case 0:
 		return nil, errorf(CodeNotFound, "process %q is not in this cockpit's read model", req.ProcessKey)
@@ -243,8 +254,7 @@ func (r *Router) StartInstance(ctx context.Context, req StartInstanceRequest) (*
 		return r.client.ForService(services[0]).StartInstance(ctx, req)
 	}
 	slices.Sort(services)
-	return nil, notRouted("process %q is deployed by the services %s; start it from the cockpit of the one you mean (an observing cockpit cannot choose yet)",
-		req.ProcessKey, strings.Join(services, ", "))
+	return nil, notRouted("process %q is deployed by the services %s; name the one you mean", req.ProcessKey, strings.Join(services, ", "))
 }
 
 // ProposeMigration asks the service of both definitions for a plan.
@@ -280,6 +290,12 @@ func (r *Router) CorrelateMessage(ctx context.Context, req CorrelateMessageReque
 	if req.Name == "" {
 		return nil, errorf(CodeInvalidInput, "field \"name\" is required")
 	}
+	if req.Service != "" {
+		if err := r.knownService(ctx, req.Service); err != nil {
+			return nil, err
+		}
+		return r.client.ForService(req.Service).CorrelateMessage(ctx, req)
+	}
 	subs, err := read(ctx, r.st, func(tx store.Tx) ([]*store.Subscription, error) {
 		return tx.FindSubscriptions(ctx, req.Name, req.CorrelationKey)
 	})
@@ -301,19 +317,43 @@ func (r *Router) CorrelateMessage(ctx context.Context, req CorrelateMessageReque
 	}
 	switch len(services) {
 	case 0:
-		return nil, notRouted("no instance in this cockpit's read model waits for message %q (key %q); correlating a message that starts a process %s",
-			req.Name, req.CorrelationKey, observerNote)
+		return nil, notRouted("no instance in this cockpit's read model waits for message %q (key %q); to start a process with it, name the service",
+			req.Name, req.CorrelationKey)
 	case 1:
 		return r.client.ForService(services[0]).CorrelateMessage(ctx, req)
 	}
 	slices.Sort(services)
-	return nil, notRouted("instances of the services %s wait for message %q (key %q); correlate it from the cockpit of the one you mean (an observing cockpit cannot choose yet)",
+	return nil, notRouted("instances of the services %s wait for message %q (key %q); name the one you mean",
 		strings.Join(services, ", "), req.Name, req.CorrelationKey)
 }
 
-// BroadcastSignal refuses: a signal would go to every service.
-func (r *Router) BroadcastSignal(context.Context, BroadcastSignalRequest) (*BroadcastSignalResult, error) {
-	return nil, notRouted("broadcasting a signal %s", observerNote)
+// BroadcastSignal sends signal.broadcast to the service the request names. Without
+// one it is refused: a signal to every service could reach some and not others.
+func (r *Router) BroadcastSignal(ctx context.Context, req BroadcastSignalRequest) (*BroadcastSignalResult, error) {
+	if req.Name == "" {
+		return nil, errorf(CodeInvalidInput, "field \"name\" is required")
+	}
+	if req.Service == "" {
+		return nil, notRouted("from an observing cockpit a signal goes to one service; name the service")
+	}
+	if err := r.knownService(ctx, req.Service); err != nil {
+		return nil, err
+	}
+	return r.client.ForService(req.Service).BroadcastSignal(ctx, req)
+}
+
+// knownService checks that the read model holds definitions of service.
+func (r *Router) knownService(ctx context.Context, service string) error {
+	defs, err := read(ctx, r.st, func(tx store.Tx) ([]*store.Definition, error) {
+		return tx.ListDefinitions(ctx, store.DefinitionFilter{Service: service})
+	})
+	if err != nil {
+		return fmt.Errorf("find service %q: %w", service, err)
+	}
+	if len(defs) == 0 {
+		return errorf(CodeNotFound, "service %q deploys no process in this cockpit's read model", service)
+	}
+	return nil
 }
 
 // SetStallThreshold refuses.

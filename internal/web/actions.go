@@ -763,15 +763,32 @@ func (s *server) startPage(c echo.Context) (*pages.StartProps, error) {
 	if len(versions) == 0 {
 		return nil, notFound("No process with key %q is deployed. The overview lists the deployed processes.", key)
 	}
-	newestFirst := make([]*store.Definition, len(versions))
-	for i, d := range versions {
-		newestFirst[len(versions)-1-i] = d
+	// In an observing cockpit's read model several services may deploy the key: the
+	// form starts in one (the service parameter, else the first), and names the others.
+	services := definitionServices(versions)
+	service := c.FormValue("service")
+	if service == "" {
+		service = services[0]
+	} else if !slices.Contains(services, service) {
+		return nil, notFound("Service %q deploys no process with key %q.", service, key)
+	}
+	var newestFirst []*store.Definition
+	for i := len(versions) - 1; i >= 0; i-- {
+		if versions[i].Service == service {
+			newestFirst = append(newestFirst, versions[i])
+		}
 	}
 	def := *newestFirst[0]
 	if def.Name == "" {
 		def.Name = def.Key
 	}
-	return &pages.StartProps{Definition: &def, Versions: newestFirst}, nil
+	p := &pages.StartProps{Definition: &def, Versions: newestFirst, Service: service}
+	for _, other := range services {
+		if other != service {
+			p.Services = append(p.Services, other)
+		}
+	}
+	return p, nil
 }
 
 func (s *server) startForm(c echo.Context) error {
@@ -819,7 +836,7 @@ func (s *server) startInstance(c echo.Context) error {
 		vars = nil
 	}
 	res, err := cmds.StartInstance(c.Request().Context(), command.StartInstanceRequest{Meta: s.meta(c, reasonWeb),
-		ProcessKey: p.Definition.Key, Version: version, BusinessKey: p.BusinessKey, Variables: vars})
+		ProcessKey: p.Definition.Key, Version: version, BusinessKey: p.BusinessKey, Variables: vars, Service: p.Service})
 	if err != nil {
 		return show(commandStatus(err), commandMessage("Starting the instance", err))
 	}
@@ -830,8 +847,33 @@ func (s *server) startInstance(c echo.Context) error {
 // ---- Correlate a message ----
 
 func (s *server) correlateForm(c echo.Context) error {
-	p := pages.CorrelateProps{Name: c.QueryParam("name"), CorrelationKey: c.QueryParam("correlationKey")}
+	services, err := s.allServices(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	p := pages.CorrelateProps{Name: c.QueryParam("name"), CorrelationKey: c.QueryParam("correlationKey"),
+		Service: c.QueryParam("service"), Services: services}
 	return s.render(c, http.StatusOK, page{Title: "Correlate a message"}, pages.Correlate(p))
+}
+
+// allServices lists the services the store holds definitions of: several in an
+// observing cockpit's read model, [""] in an engine's own cockpit. The forms offer a
+// choice when there are several.
+func (s *server) allServices(ctx context.Context) ([]string, error) {
+	defs, err := s.eng.ListDefinitions(ctx, store.DefinitionFilter{})
+	if err != nil {
+		return nil, err
+	}
+	return definitionServices(defs), nil
+}
+
+// formService reads a form's service choice: "" or one of services.
+func formService(form url.Values, services []string) (string, error) {
+	svc := strings.TrimSpace(form.Get("service"))
+	if svc != "" && !slices.Contains(services, svc) {
+		return "", badRequest("Service %q deploys no process here.", svc)
+	}
+	return svc, nil
 }
 
 func (s *server) correlate(c echo.Context) error {
@@ -843,8 +885,19 @@ func (s *server) correlate(c echo.Context) error {
 	if err != nil {
 		return badRequest("The form could not be read: %v", err)
 	}
+	services, err := s.allServices(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	service, err := formService(form, services)
+	if err != nil {
+		return err
+	}
+	if service == "" && len(services) == 1 {
+		service = services[0]
+	}
 	p := pages.CorrelateProps{Name: strings.TrimSpace(form.Get("name")), CorrelationKey: strings.TrimSpace(form.Get("correlationKey")),
-		Variables: form.Get("variables")}
+		Variables: form.Get("variables"), Service: service, Services: services}
 	invalid := false
 	if p.Name == "" {
 		p.NameError, invalid = "Enter the message name, as the model's message element names it.", true
@@ -861,7 +914,7 @@ func (s *server) correlate(c echo.Context) error {
 		return show(http.StatusUnprocessableEntity, "Some fields need fixing; no message was sent.")
 	}
 	res, err := cmds.CorrelateMessage(c.Request().Context(), command.CorrelateMessageRequest{Meta: s.meta(c, reasonWeb),
-		Name: p.Name, CorrelationKey: p.CorrelationKey, Variables: vars})
+		Name: p.Name, CorrelationKey: p.CorrelationKey, Variables: vars, Service: p.Service})
 	if err != nil {
 		if commandStatus(err) == http.StatusNotFound {
 			return show(http.StatusNotFound, fmt.Sprintf("Nothing waits for message %q with correlation key %q, and no process starts with it. Nothing changed.", p.Name, p.CorrelationKey))
@@ -878,7 +931,11 @@ func (s *server) correlate(c echo.Context) error {
 // ---- Broadcast a signal ----
 
 func (s *server) signalForm(c echo.Context) error {
-	p := pages.SignalProps{Name: c.QueryParam("name")}
+	services, err := s.allServices(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	p := pages.SignalProps{Name: c.QueryParam("name"), Service: c.QueryParam("service"), Services: services}
 	return s.render(c, http.StatusOK, page{Title: "Send a signal"}, pages.Signal(p))
 }
 
@@ -891,7 +948,18 @@ func (s *server) broadcastSignal(c echo.Context) error {
 	if err != nil {
 		return badRequest("The form could not be read: %v", err)
 	}
-	p := pages.SignalProps{Name: strings.TrimSpace(form.Get("name")), Variables: form.Get("variables")}
+	services, err := s.allServices(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	service, err := formService(form, services)
+	if err != nil {
+		return err
+	}
+	if service == "" && len(services) == 1 {
+		service = services[0]
+	}
+	p := pages.SignalProps{Name: strings.TrimSpace(form.Get("name")), Variables: form.Get("variables"), Service: service, Services: services}
 	invalid := false
 	if p.Name == "" {
 		p.NameError, invalid = "Enter the signal name, as the model's signal element names it.", true
@@ -908,7 +976,7 @@ func (s *server) broadcastSignal(c echo.Context) error {
 		return show(http.StatusUnprocessableEntity, "Some fields need fixing; no signal was sent.")
 	}
 	if _, err := cmds.BroadcastSignal(c.Request().Context(), command.BroadcastSignalRequest{Meta: s.meta(c, reasonWeb),
-		Name: p.Name, Variables: vars}); err != nil {
+		Name: p.Name, Variables: vars, Service: p.Service}); err != nil {
 		return show(commandStatus(err), commandMessage("The signal", err))
 	}
 	return redirectFlash(c, "/", fmt.Sprintf("Signal %q sent: every instance waiting for it moves on as it is delivered, and processes with a signal start event of that name start.", p.Name), false)

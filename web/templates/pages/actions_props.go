@@ -48,8 +48,12 @@ type RetryProps struct {
 
 // StartProps is the form that starts an instance of a process.
 type StartProps struct {
-	Definition  *store.Definition
+	Definition *store.Definition
+	// Versions are the versions of the service Service deploys; Services the others
+	// that deploy the key (an observing cockpit's read model; none in an engine's own).
 	Versions    []*store.Definition
+	Service     string
+	Services    []string
 	Version     string
 	BusinessKey string
 	Rows        []VariableInput
@@ -60,6 +64,10 @@ type StartProps struct {
 type CorrelateProps struct {
 	Name           string
 	CorrelationKey string
+	// Service is where the message goes, Services the choices (an observing cockpit's
+	// read model with several services; none otherwise).
+	Service        string
+	Services       []string
 	Variables      string
 	FormError      string
 	NameError      string
@@ -68,7 +76,11 @@ type CorrelateProps struct {
 
 // SignalProps is the form that broadcasts a signal, and after a refused one, why.
 type SignalProps struct {
-	Name           string
+	Name string
+	// Service is where the signal goes, Services the choices (an observing cockpit's
+	// read model with several services; none otherwise).
+	Service        string
+	Services       []string
 	Variables      string
 	FormError      string
 	NameError      string

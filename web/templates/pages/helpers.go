@@ -160,3 +160,14 @@ func servicesWith(services []string, cur string) []string {
 	}
 	return out
 }
+
+// urlQuery escapes a query parameter's value.
+func urlQuery(s string) string { return url.QueryEscape(s) }
+
+// serviceParam is "&service=S" for a definition of service S, "" for an engine's own.
+func serviceParam(service string) string {
+	if service == "" {
+		return ""
+	}
+	return "&service=" + url.QueryEscape(service)
+}
