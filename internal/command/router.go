@@ -2,10 +2,13 @@ package command
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
@@ -126,13 +129,59 @@ func (r *Router) forDefinitions(ctx context.Context, source, target string) (*Cl
 	return r.client.ForService(a), nil
 }
 
-// routed sends a request to the client route finds.
-func routed[Q, R any](ctx context.Context, route func(context.Context) (*Client, error), send func(*Client, context.Context, Q) (*R, error), req Q) (*R, error) {
+// routed sends a request to the client route finds (recorded under verb, "" for a
+// preview: see send).
+func routed[Q, R any](ctx context.Context, r *Router, verb string, route func(context.Context) (*Client, error), do func(*Client, context.Context, Q) (*R, error), req Q) (*R, error) {
 	c, err := route(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return send(c, ctx, req)
+	return send(ctx, r, verb, c, do, req)
+}
+
+// send sends a request through c and records it in the read model's audit log under
+// verb (none for "": previews change nothing): the observing cockpit's operators see
+// what they sent, to which service (the request's "service"), and how it ended, beside
+// the owning service's own row.
+func send[Q, R any](ctx context.Context, r *Router, verb string, c *Client, do func(*Client, context.Context, Q) (*R, error), req Q) (*R, error) {
+	res, err := do(c, ctx, req)
+	if verb != "" {
+		r.record(ctx, verb, c.service, &req, res, err)
+	}
+	return res, err
+}
+
+// record writes the audit row of a routed command into the read model (its audit
+// table is the cockpit's own: the fold never writes it). A failure is logged: the
+// command was sent regardless.
+func (r *Router) record(ctx context.Context, verb, service string, req any, res any, err error) {
+	cr, ok := req.(commandRequest)
+	if !ok {
+		return
+	}
+	m := cr.meta()
+	body, jerr := json.Marshal(req)
+	if jerr != nil {
+		body = []byte(`{}`)
+	}
+	a := &store.AuditEntry{ID: newID(), Time: time.Now().UTC(), Actor: strings.TrimSpace(m.Actor), Command: verb,
+		Target: cr.target(), Reason: m.Reason, Request: withField(body, "service", service), Result: "ok"}
+	if a.Actor == "" {
+		a.Actor = UnknownActor
+	}
+	if err != nil {
+		a.Result, a.Error = string(codeOf(err)), store.StorableText(err.Error())
+	} else {
+		a.InstanceID = instanceOf(res)
+	}
+	if a.InstanceID == "" && strings.HasPrefix(verb, "instance.") && verb != VerbStartInstance {
+		a.InstanceID = a.Target // the instance commands' target is their instance
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancel()
+	if werr := r.st.Write(wctx, func(tx store.Tx) error { return tx.InsertAudit(wctx, a) }); werr != nil {
+		slog.Error("observing cockpit: write the audit row of a routed command", "verb", verb, "service", service, "err", werr)
+	}
 }
 
 func (r *Router) instance(id string) func(context.Context) (*Client, error) {
@@ -141,57 +190,57 @@ func (r *Router) instance(id string) func(context.Context) (*Client, error) {
 
 // CancelInstance sends instance.cancel to the instance's service.
 func (r *Router) CancelInstance(ctx context.Context, req InstanceRequest) (*InstanceStateResult, error) {
-	return routed(ctx, r.instance(req.InstanceID), (*Client).CancelInstance, req)
+	return routed(ctx, r, VerbCancelInstance, r.instance(req.InstanceID), (*Client).CancelInstance, req)
 }
 
 // SuspendInstance sends instance.suspend to the instance's service.
 func (r *Router) SuspendInstance(ctx context.Context, req InstanceRequest) (*InstanceStateResult, error) {
-	return routed(ctx, r.instance(req.InstanceID), (*Client).SuspendInstance, req)
+	return routed(ctx, r, VerbSuspendInstance, r.instance(req.InstanceID), (*Client).SuspendInstance, req)
 }
 
 // ResumeInstance sends instance.resume to the instance's service.
 func (r *Router) ResumeInstance(ctx context.Context, req InstanceRequest) (*InstanceStateResult, error) {
-	return routed(ctx, r.instance(req.InstanceID), (*Client).ResumeInstance, req)
+	return routed(ctx, r, VerbResumeInstance, r.instance(req.InstanceID), (*Client).ResumeInstance, req)
 }
 
 // SetVariables sends instance.set-variables to the instance's service.
 func (r *Router) SetVariables(ctx context.Context, req SetVariablesRequest) (*SetVariablesResult, error) {
-	return routed(ctx, r.instance(req.InstanceID), (*Client).SetVariables, req)
+	return routed(ctx, r, VerbSetVariables, r.instance(req.InstanceID), (*Client).SetVariables, req)
 }
 
 // DeleteVariable sends the variable's deletion to the instance's service.
 func (r *Router) DeleteVariable(ctx context.Context, req VariableRequest) (*VariableResult, error) {
-	return routed(ctx, r.instance(req.InstanceID), (*Client).DeleteVariable, req)
+	return routed(ctx, r, VerbDeleteVariable, r.instance(req.InstanceID), (*Client).DeleteVariable, req)
 }
 
 // RenameVariable sends the variable's renaming to the instance's service.
 func (r *Router) RenameVariable(ctx context.Context, req VariableRequest) (*VariableResult, error) {
-	return routed(ctx, r.instance(req.InstanceID), (*Client).RenameVariable, req)
+	return routed(ctx, r, VerbRenameVariable, r.instance(req.InstanceID), (*Client).RenameVariable, req)
 }
 
 // ModifyInstance sends instance.modify to the instance's service.
 func (r *Router) ModifyInstance(ctx context.Context, req ModifyInstanceRequest) (*ModifyInstanceResult, error) {
-	return routed(ctx, r.instance(req.InstanceID), (*Client).ModifyInstance, req)
+	return routed(ctx, r, VerbModifyInstance, r.instance(req.InstanceID), (*Client).ModifyInstance, req)
 }
 
 // PreviewModify sends instance.modify-preview to the instance's service.
 func (r *Router) PreviewModify(ctx context.Context, req ModifyInstanceRequest) (*ModifyInstanceResult, error) {
-	return routed(ctx, r.instance(req.InstanceID), (*Client).PreviewModify, req)
+	return routed(ctx, r, "", r.instance(req.InstanceID), (*Client).PreviewModify, req)
 }
 
 // MigrateInstance sends instance.migrate to the instance's service.
 func (r *Router) MigrateInstance(ctx context.Context, req MigrateInstanceRequest) (*MigrateInstanceResult, error) {
-	return routed(ctx, r.instance(req.InstanceID), (*Client).MigrateInstance, req)
+	return routed(ctx, r, VerbMigrateInstance, r.instance(req.InstanceID), (*Client).MigrateInstance, req)
 }
 
 // PreviewMigrateInstance sends instance.migrate-preview to the instance's service.
 func (r *Router) PreviewMigrateInstance(ctx context.Context, req MigrateInstanceRequest) (*MigrateInstanceResult, error) {
-	return routed(ctx, r.instance(req.InstanceID), (*Client).PreviewMigrateInstance, req)
+	return routed(ctx, r, "", r.instance(req.InstanceID), (*Client).PreviewMigrateInstance, req)
 }
 
 // RetryIncident sends incident.retry to the service of the incident's instance.
 func (r *Router) RetryIncident(ctx context.Context, req RetryIncidentRequest) (*RetryIncidentResult, error) {
-	return routed(ctx, func(ctx context.Context) (*Client, error) { return r.forIncident(ctx, req.IncidentID) },
+	return routed(ctx, r, VerbRetryIncident, func(ctx context.Context) (*Client, error) { return r.forIncident(ctx, req.IncidentID) },
 		(*Client).RetryIncident, req)
 }
 
@@ -201,22 +250,22 @@ func (r *Router) task(id string) func(context.Context) (*Client, error) {
 
 // CompleteTask sends task.complete to the service of the task's instance.
 func (r *Router) CompleteTask(ctx context.Context, req CompleteTaskRequest) (*CompleteTaskResult, error) {
-	return routed(ctx, r.task(req.TaskID), (*Client).CompleteTask, req)
+	return routed(ctx, r, VerbCompleteTask, r.task(req.TaskID), (*Client).CompleteTask, req)
 }
 
 // ClaimTask sends the claim to the service of the task's instance.
 func (r *Router) ClaimTask(ctx context.Context, req TaskAssignRequest) (*TaskAssignResult, error) {
-	return routed(ctx, r.task(req.TaskID), (*Client).ClaimTask, req)
+	return routed(ctx, r, VerbClaimTask, r.task(req.TaskID), (*Client).ClaimTask, req)
 }
 
 // UnclaimTask sends the unclaim to the service of the task's instance.
 func (r *Router) UnclaimTask(ctx context.Context, req TaskAssignRequest) (*TaskAssignResult, error) {
-	return routed(ctx, r.task(req.TaskID), (*Client).UnclaimTask, req)
+	return routed(ctx, r, VerbUnclaimTask, r.task(req.TaskID), (*Client).UnclaimTask, req)
 }
 
 // AssignTask sends the assignment to the service of the task's instance.
 func (r *Router) AssignTask(ctx context.Context, req TaskAssignRequest) (*TaskAssignResult, error) {
-	return routed(ctx, r.task(req.TaskID), (*Client).AssignTask, req)
+	return routed(ctx, r, VerbAssignTask, r.task(req.TaskID), (*Client).AssignTask, req)
 }
 
 // StartInstance sends instance.start to the one service that deployed the process (the
@@ -245,13 +294,13 @@ func (r *Router) StartInstance(ctx context.Context, req StartInstanceRequest) (*
 			}
 			return nil, errorf(CodeNotFound, "service %s deploys no process %q in this cockpit's read model", req.Service, req.ProcessKey)
 		}
-		return r.client.ForService(req.Service).StartInstance(ctx, req)
+		return send(ctx, r, VerbStartInstance, r.client.ForService(req.Service), (*Client).StartInstance, req)
 	}
 	switch len(services) {
 	case 0:
 		return nil, errorf(CodeNotFound, "process %q is not in this cockpit's read model", req.ProcessKey)
 	case 1:
-		return r.client.ForService(services[0]).StartInstance(ctx, req)
+		return send(ctx, r, VerbStartInstance, r.client.ForService(services[0]), (*Client).StartInstance, req)
 	}
 	slices.Sort(services)
 	return nil, notRouted("process %q is deployed by the services %s; name the one you mean", req.ProcessKey, strings.Join(services, ", "))
@@ -259,14 +308,14 @@ func (r *Router) StartInstance(ctx context.Context, req StartInstanceRequest) (*
 
 // ProposeMigration asks the service of both definitions for a plan.
 func (r *Router) ProposeMigration(ctx context.Context, req ProposeMigrationRequest) (*MigrationProposal, error) {
-	return routed(ctx, func(ctx context.Context) (*Client, error) {
+	return routed(ctx, r, "", func(ctx context.Context) (*Client, error) {
 		return r.forDefinitions(ctx, req.SourceDefinitionID, req.TargetDefinitionID)
 	}, (*Client).ProposeMigration, req)
 }
 
 // PreviewMigration asks the service of the plan's definitions to check it.
 func (r *Router) PreviewMigration(ctx context.Context, req PreviewMigrationRequest) (*MigrationPreview, error) {
-	return routed(ctx, func(ctx context.Context) (*Client, error) {
+	return routed(ctx, r, "", func(ctx context.Context) (*Client, error) {
 		return r.forDefinitions(ctx, req.Plan.Source, req.Plan.Target)
 	}, (*Client).PreviewMigration, req)
 }
@@ -294,7 +343,7 @@ func (r *Router) CorrelateMessage(ctx context.Context, req CorrelateMessageReque
 		if err := r.knownService(ctx, req.Service); err != nil {
 			return nil, err
 		}
-		return r.client.ForService(req.Service).CorrelateMessage(ctx, req)
+		return send(ctx, r, VerbCorrelateMessage, r.client.ForService(req.Service), (*Client).CorrelateMessage, req)
 	}
 	subs, err := read(ctx, r.st, func(tx store.Tx) ([]*store.Subscription, error) {
 		return tx.FindSubscriptions(ctx, req.Name, req.CorrelationKey)
@@ -320,7 +369,7 @@ func (r *Router) CorrelateMessage(ctx context.Context, req CorrelateMessageReque
 		return nil, notRouted("no instance in this cockpit's read model waits for message %q (key %q); to start a process with it, name the service",
 			req.Name, req.CorrelationKey)
 	case 1:
-		return r.client.ForService(services[0]).CorrelateMessage(ctx, req)
+		return send(ctx, r, VerbCorrelateMessage, r.client.ForService(services[0]), (*Client).CorrelateMessage, req)
 	}
 	slices.Sort(services)
 	return nil, notRouted("instances of the services %s wait for message %q (key %q); name the one you mean",
@@ -339,7 +388,7 @@ func (r *Router) BroadcastSignal(ctx context.Context, req BroadcastSignalRequest
 	if err := r.knownService(ctx, req.Service); err != nil {
 		return nil, err
 	}
-	return r.client.ForService(req.Service).BroadcastSignal(ctx, req)
+	return send(ctx, r, VerbBroadcastSignal, r.client.ForService(req.Service), (*Client).BroadcastSignal, req)
 }
 
 // knownService checks that the read model holds definitions of service.

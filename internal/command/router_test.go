@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cockpit-engine/cockpit/internal/command"
@@ -69,10 +70,42 @@ func TestServiceSubjects(t *testing.T) {
 // incidents.
 type readModel struct {
 	store.Store
-	tx readTx
+	tx     readTx
+	audits *auditRows
 }
 
 func (m readModel) Read(_ context.Context, fn func(store.Tx) error) error { return fn(m.tx) }
+
+// Write takes the Router's audit rows (the only thing it writes).
+func (m readModel) Write(_ context.Context, fn func(store.Tx) error) error {
+	return fn(auditTx{rows: m.audits})
+}
+
+type auditRows struct {
+	mu   sync.Mutex
+	rows []*store.AuditEntry
+}
+
+func (r *auditRows) last() *store.AuditEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.rows) == 0 {
+		return nil
+	}
+	return r.rows[len(r.rows)-1]
+}
+
+type auditTx struct {
+	store.Tx
+	rows *auditRows
+}
+
+func (x auditTx) InsertAudit(_ context.Context, a *store.AuditEntry) error {
+	x.rows.mu.Lock()
+	defer x.rows.mu.Unlock()
+	x.rows.rows = append(x.rows.rows, a)
+	return nil
+}
 
 type readTx struct {
 	store.Tx
@@ -146,7 +179,7 @@ func TestRouter(t *testing.T) {
 	t.Parallel()
 	v := newEnv(t, withServiceOptions(func(o *command.Options) { o.Service, o.ServiceOnly = "orders", true }))
 	a, b, c := v.startInstance("usertask", nil), v.startInstance("usertask", nil), v.startInstance("usertask", nil)
-	rm := readModel{tx: readTx{v: v, billing: map[string]bool{b.ID: true}, defs: []*store.Definition{
+	rm := readModel{audits: &auditRows{}, tx: readTx{v: v, billing: map[string]bool{b.ID: true}, defs: []*store.Definition{
 		{ID: "def-orders", Key: "usertask", Version: 1, Service: "orders"},
 		{ID: "def-billing", Key: "invoice", Version: 1, Service: "billing"},
 		{ID: "def-billing-2", Key: "shared", Version: 1, Service: "billing"},
@@ -159,6 +192,11 @@ func TestRouter(t *testing.T) {
 	}
 	if v.state(a.ID) != store.InstanceCancelled || v.lastAudit(a.ID).Actor != "observer-ann" {
 		t.Errorf("after the routed cancel: %s, audit %+v", v.state(a.ID), v.lastAudit(a.ID))
+	}
+	// The observing cockpit keeps its own row: what was sent, to which service, how it ended.
+	if row := rm.audits.last(); row == nil || row.Command != command.VerbCancelInstance || row.Actor != "observer-ann" ||
+		row.InstanceID != a.ID || row.Result != "ok" || !strings.Contains(string(row.Request), `"service":"orders"`) {
+		t.Errorf("the observer's audit row of the cancel: %+v", row)
 	}
 	task := v.openTask(c.ID)
 	if _, err := r.CompleteTask(v.ctx, command.CompleteTaskRequest{Meta: meta("ann"), TaskID: task.ID}); err != nil {
@@ -223,6 +261,10 @@ func TestRouter(t *testing.T) {
 	}
 	if v.state(b.ID) != store.InstanceActive {
 		t.Errorf("instance %s is %s after a command nobody answered", b.ID, v.state(b.ID))
+	}
+	if row := rm.audits.last(); row == nil || row.InstanceID != b.ID || row.Result != string(command.CodeUnavailable) ||
+		!strings.Contains(row.Error, "not answering") || !strings.Contains(string(row.Request), `"service":"billing"`) {
+		t.Errorf("the observer's audit row of the unanswered cancel: %+v", row)
 	}
 	_, err = r.CancelInstance(v.ctx, command.InstanceRequest{Meta: meta("ann"), InstanceID: "nope"})
 	wantCode(t, err, command.CodeNotFound)

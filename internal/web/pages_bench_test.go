@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -39,6 +40,8 @@ var (
 	pagesFinished = flag.Int("pages.finished", 1_000_000, "finished instances seeded for BenchmarkPages")
 	pagesRunning  = flag.Int("pages.running", 10_000, "running instances seeded for BenchmarkPages")
 	pagesStore    = flag.String("pages.store", "sqlite", "store of BenchmarkPages and BenchmarkModifyPreview: sqlite, or postgres (COCKPIT_TEST_DATABASE_URL)")
+	pagesServices = flag.Int("pages.services", 1, "services the seeded instances belong to: with more than one the store is an observing cockpit's read model "+
+		"(SQLite only): services svc-1…svc-N each deploy the process, each owns every Nth instance, and the pages are timed with service filters too")
 	pagesDB       = flag.String("pages.db", "", "seeded store to reuse across runs: a SQLite file, or a PostgreSQL schema with -pages.store postgres; "+
 		"seeded on the first run (kept afterwards), reused when it holds the same -pages.finished/-pages.running; empty: a fresh store, removed after")
 )
@@ -48,7 +51,9 @@ var (
 // change it), with the data of issue 13's pages: a hundred thousand resolved incidents
 // and ten thousand open ones in hundreds of groups (some assigned, with notes), three
 // hundred operations (one of 10,000 items done, one of 10,000 running), and some fifty
-// thousand audit rows. It reports each page's p50 and p95 server time. Seeding takes a
+// thousand audit rows. It reports each page's p50 and p95 server time. With
+// -pages.services N the store is an observing cockpit's read model of N services
+// (spreadServices) and the service-filtered pages are timed too. Seeding takes a
 // while (-pages.db keeps the seeded store for the next run); the benchmark runs only with
 // -bench.
 //
@@ -140,6 +145,24 @@ func BenchmarkPages(b *testing.B) {
 		{"audit-result", "/audit?result=not_found"},
 		{"audit-day", "/audit?from=" + auditFrom + "&to=" + auditTo},
 		{"audit-actor-day", "/audit?actor=operator-3&from=" + auditFrom + "&to=" + auditTo},
+	}
+	if *pagesServices > 1 {
+		// A read model of several services: a version is one service's, and the pages
+		// that filter by service are timed too (svc-2: a share of every table).
+		for i, p := range pages {
+			if strings.Contains(p.path, "version=") {
+				pages[i].path += "&service=svc-1"
+			}
+		}
+		pages = append(pages, []struct{ name, path string }{
+			{"services-instances", "/instances?service=svc-2"},
+			{"services-instances-running", "/instances?service=svc-2&state=active"},
+			{"services-instances-process", "/instances?service=svc-2&process=order&version=1"},
+			{"services-process", "/processes/order?service=svc-2"},
+			{"services-incidents", "/incidents?service=svc-2"},
+			{"services-tasks", "/tasks?service=svc-2"},
+			{"services-analytics-7d", "/processes/order/analytics?range=7d&service=svc-2"},
+		}...)
 	}
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) {
@@ -300,7 +323,7 @@ func openBenchStore(b *testing.B) *benchStore {
 	}
 	if len(found) == 1 {
 		b.Logf("reusing the seeded store %s (%d finished, %d running instances)", *pagesDB, *pagesFinished, *pagesRunning)
-		return &benchStore{st: st, e: e, def: def, clock: fc}
+		return spreadServices(b, &benchStore{st: st, e: e, def: def, clock: fc})
 	}
 	if *pagesDB != "" {
 		var any []*store.Instance
@@ -337,7 +360,7 @@ func openBenchStore(b *testing.B) *benchStore {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	return &benchStore{st: st, e: e, def: def, clock: fc}
+	return spreadServices(b, &benchStore{st: st, e: e, def: def, clock: fc})
 }
 
 // benchCommands serves the command service on an embedded NATS server (the
@@ -630,4 +653,62 @@ func seed(b *testing.B, st store.Store, def *store.Definition, finished, running
 			b.Fatal(err)
 		}
 	}
+}
+
+// spreadServices makes the seeded store an observing cockpit's read model of
+// -pages.services services (svc-1…svc-N) when that is more than one: every definition
+// becomes svc-1's, each other service gets a copy of each (same key and version, an id
+// of its own), and every Nth instance moves to the copy of its service. Applied once: a
+// reused store that has the services already is left as it is.
+func spreadServices(b *testing.B, bs *benchStore) *benchStore {
+	b.Helper()
+	n := *pagesServices
+	if n <= 1 {
+		return bs
+	}
+	if *pagesStore != "sqlite" {
+		b.Fatalf("-pages.services %d: only with -pages.store sqlite", n)
+	}
+	ctx := context.Background()
+	defs, err := bs.e.ListDefinitions(ctx, store.DefinitionFilter{Service: fmt.Sprintf("svc-%d", n)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(defs) > 0 {
+		return bs
+	}
+	path := *pagesDB
+	if path == "" {
+		b.Fatal("-pages.services needs -pages.db (the seeded file)")
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(60000)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	began := time.Now()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stmts := []string{`UPDATE definitions SET service = 'svc-1' WHERE service = ''`}
+	for k := 2; k <= n; k++ {
+		svc := fmt.Sprintf("svc-%d", k)
+		stmts = append(stmts,
+			`INSERT INTO definitions (id, key, version, name, checksum, resource, xml, deployed_at, service)
+			 SELECT id || '-`+svc+`', key, version, name, checksum, resource, xml, deployed_at, '`+svc+`' FROM definitions WHERE service = 'svc-1'`,
+			fmt.Sprintf(`UPDATE instances SET definition_id = definition_id || '-%s'
+			 WHERE CAST(substr(id, -6) AS INTEGER) %% %d = %d AND definition_id IN (SELECT id FROM definitions WHERE service = 'svc-1')`, svc, n, k-1))
+	}
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			_ = tx.Rollback()
+			b.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("spread the instances over %d services in %v", n, time.Since(began).Round(time.Millisecond))
+	return bs
 }
