@@ -45,7 +45,10 @@ const (
 
 // migrateParams is a migration page request, read from the URL or the applying form.
 type migrateParams struct {
-	key            string
+	key string
+	// service is the service whose versions migrate (an observing cockpit's read model
+	// of several services; "" in an engine's own).
+	service        string
 	source, target *store.Definition
 	versions       []*store.Definition
 	// ids are explicit instances; filter the instance list's parameters (without
@@ -75,6 +78,9 @@ func (p *migrateParams) query() url.Values {
 	for _, id := range p.ids {
 		q.Add("instance", id)
 	}
+	if p.service != "" {
+		q.Set("service", p.service)
+	}
 	if p.edited {
 		for _, m := range p.mapping {
 			q.Add("map", m.From+"="+m.To)
@@ -101,6 +107,26 @@ func (s *server) readMigrateParams(c echo.Context, q url.Values) (*migrateParams
 	if len(versions) == 0 {
 		return nil, notFound("No process %q is deployed.", p.key)
 	}
+	// A migration stays within one service: the page is the service parameter's (else
+	// the first service's), its versions that service's.
+	services := definitionServices(versions)
+	p.service = q.Get("service")
+	if ids := q["instance"]; p.service == "" && len(services) > 1 && len(ids) > 0 {
+		// An instance's migration link names no service: its definition does.
+		if d, err := s.eng.GetInstance(ctx, strings.TrimSpace(ids[0])); err == nil {
+			for _, v := range versions {
+				if v.ID == d.Instance.DefinitionID {
+					p.service = v.Service
+				}
+			}
+		}
+	}
+	if p.service == "" {
+		p.service = services[0]
+	} else if !slices.Contains(services, p.service) {
+		return nil, notFound("Service %q deploys no process %q.", p.service, p.key)
+	}
+	versions = slices.DeleteFunc(versions, func(d *store.Definition) bool { return d.Service != p.service })
 	p.versions = versions
 	version := func(name string) (*store.Definition, error) {
 		raw := q.Get(name)
@@ -155,7 +181,7 @@ func (s *server) readMigrateParams(c echo.Context, q url.Values) (*migrateParams
 		}
 	}
 	for _, k := range instanceFilterKeys {
-		if v := q.Get(k); v != "" && k != "process" && k != "version" {
+		if v := q.Get(k); v != "" && k != "process" && k != "version" && k != "service" {
 			p.filter.Set(k, v)
 		}
 	}
@@ -281,7 +307,7 @@ func (s *server) migrationPlan(ctx context.Context, cmds CommandClient, c echo.C
 func (s *server) showMigrate(c echo.Context, p *migrateParams, edit func(*pages.MigrateProps), status int) error {
 	ctx := c.Request().Context()
 	mp := pages.MigrateProps{Key: p.key, Name: p.source.Name, Source: p.source.Version, Selection: p.selectionText(),
-		ProcessHref: processURL(p.key) + "?version=" + strconv.Itoa(p.source.Version), Action: processURL(p.key) + "/migrate"}
+		ProcessHref: withService(processURL(p.key)+"?version="+strconv.Itoa(p.source.Version), p.service), Action: processURL(p.key) + "/migrate"}
 	if mp.Name == "" {
 		mp.Name = p.key
 	}
@@ -295,6 +321,9 @@ func (s *server) showMigrate(c echo.Context, p *migrateParams, edit func(*pages.
 	}
 	if p.checkAll {
 		mp.Fields = append(mp.Fields, pages.MigrateField{Name: "check", Value: "all"})
+	}
+	if p.service != "" {
+		mp.Fields = append(mp.Fields, pages.MigrateField{Name: "service", Value: p.service})
 	}
 	slices.SortFunc(mp.Fields, func(a, b pages.MigrateField) int { return strings.Compare(a.Name+a.Value, b.Name+b.Value) })
 	for i := len(p.versions) - 1; i >= 0; i-- {

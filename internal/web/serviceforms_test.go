@@ -41,6 +41,14 @@ func (r *routedCommands) CorrelateMessage(_ context.Context, req command.Correla
 	return &command.CorrelateMessageResult{InstanceID: "correlated"}, nil
 }
 
+func (r *routedCommands) ProposeMigration(context.Context, command.ProposeMigrationRequest) (*command.MigrationProposal, error) {
+	return nil, &command.Error{Code: command.CodeUnavailable, Message: "no service in this test"}
+}
+
+func (r *routedCommands) PreviewMigration(context.Context, command.PreviewMigrationRequest) (*command.MigrationPreview, error) {
+	return nil, &command.Error{Code: command.CodeUnavailable, Message: "no service in this test"}
+}
+
 func (r *routedCommands) BroadcastSignal(_ context.Context, req command.BroadcastSignalRequest) (*command.BroadcastSignalResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -58,6 +66,18 @@ func TestServiceForms(t *testing.T) {
 	orders, shipping := newFixture(t), newFixture(t)
 	rm := testStores()[0].open(t)
 	t.Cleanup(func() { _ = rm.Close() })
+	// Shipping deploys a second version of pay: only its instances have one to migrate to.
+	payDefs, err := shipping.e.ListDefinitions(ctx, store.DefinitionFilter{Key: "pay"})
+	if err != nil || len(payDefs) != 1 {
+		t.Fatalf("shipping's pay: %v %v", payDefs, err)
+	}
+	if _, err := shipping.e.Deploy(ctx, "pay-v2.bpmn", []byte(strings.Replace(string(payDefs[0].XML), "<bpmn:process ", "<bpmn:process name=\"Pay v2\" ", 1))); err != nil {
+		t.Fatal(err)
+	}
+	// An instance of it, so that the read model folds the version.
+	if _, err := shipping.e.StartInstance(ctx, "pay", engine.StartOptions{Variables: map[string]any{"amount": 1}}); err != nil {
+		t.Fatal(err)
+	}
 	sources := map[string]*fixture{"orders": orders, "shipping": shipping}
 	fold, err := observer.NewFolder(rm, func(ctx context.Context, m *bus.Message) (*store.Definition, error) {
 		return sources[m.Service].e.GetDefinition(ctx, m.DefinitionID)
@@ -90,7 +110,7 @@ func TestServiceForms(t *testing.T) {
 	f := &fixture{t: t, e: e, srv: srv}
 
 	proc := f.get("/processes/pay?service=shipping")
-	if !strings.Contains(proc.body, `/processes/pay/start?version=1&amp;service=shipping"`) {
+	if !strings.Contains(proc.body, `/processes/pay/start?version=2&amp;service=shipping"`) {
 		t.Errorf("the process page's start link lacks its service:\n%s", proc.body)
 	}
 	form := f.get("/processes/pay/start?service=shipping")
@@ -120,6 +140,22 @@ func TestServiceForms(t *testing.T) {
 	f.post("/signals/broadcast", url.Values{"name": {"s"}, "service": {"shipping"}})
 	if len(cmds.signals) != 1 || cmds.signals[0].Service != "shipping" {
 		t.Errorf("signals %+v", cmds.signals)
+	}
+
+	// The migration page is one service's: shipping's has a version 2, orders' has not;
+	// an instance's link (no service) is its definition's service's.
+	mig := f.get("/processes/pay/migrate?service=shipping")
+	if mig.status != 200 || !strings.Contains(mig.body, `name="service" value="shipping"`) {
+		t.Errorf("shipping's migration page: %d", mig.status)
+	}
+	if p := f.get("/processes/pay/migrate?service=orders"); p.status != 200 || strings.Contains(p.body, "target=2") {
+		t.Errorf("orders' migration page: %d", p.status)
+	}
+	if p := f.get("/processes/pay/migrate?service=billing"); p.status != 404 {
+		t.Errorf("an unknown service's migration page: %d", p.status)
+	}
+	if p := f.get("/processes/pay/migrate?version=1&instance=" + shipping.failed.ID); p.status != 200 || !strings.Contains(p.body, `name="service" value="shipping"`) {
+		t.Errorf("an instance's migration page: %d", p.status)
 	}
 
 	// One engine's cockpit: no choice, nothing named.
