@@ -42,7 +42,7 @@ var (
 	pagesStore    = flag.String("pages.store", "sqlite", "store of BenchmarkPages and BenchmarkModifyPreview: sqlite, or postgres (COCKPIT_TEST_DATABASE_URL)")
 	pagesServices = flag.Int("pages.services", 1, "services the seeded instances belong to: with more than one the store is an observing cockpit's read model "+
 		"(SQLite only): services svc-1…svc-N each deploy the process, each owns every Nth instance, and the pages are timed with service filters too")
-	pagesDB       = flag.String("pages.db", "", "seeded store to reuse across runs: a SQLite file, or a PostgreSQL schema with -pages.store postgres; "+
+	pagesDB = flag.String("pages.db", "", "seeded store to reuse across runs: a SQLite file, or a PostgreSQL schema with -pages.store postgres; "+
 		"seeded on the first run (kept afterwards), reused when it holds the same -pages.finished/-pages.running; empty: a fresh store, removed after")
 )
 
