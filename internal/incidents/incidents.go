@@ -77,6 +77,9 @@ type Filter struct {
 	// (nil: any).
 	IDs         []string
 	InstanceIDs []string
+	// Service selects the incidents of one service's instances (an observing cockpit's
+	// read model; "": any).
+	Service string
 }
 
 // Validate checks the filter's bounds.
@@ -87,7 +90,8 @@ func (f Filter) Validate() error {
 		return invalid("state %q: use open or resolved", f.State)
 	}
 	for name, v := range map[string]string{"definitionKey": f.DefinitionKey, "elementId": f.ElementID, "type": f.Type,
-		"errorCode": f.ErrorCode, "fingerprint": f.Fingerprint, "messageContains": f.MessageContains, "assignee": f.Assignee} {
+		"errorCode": f.ErrorCode, "fingerprint": f.Fingerprint, "messageContains": f.MessageContains, "assignee": f.Assignee,
+		"service": f.Service} {
 		if len(v) > MaxFilterText {
 			return invalid("field %q is %d bytes, more than %d", name, len(v), MaxFilterText)
 		}
@@ -104,14 +108,15 @@ func (f Filter) Validate() error {
 // IsZero reports whether the filter selects everything (State aside).
 func (f Filter) IsZero() bool {
 	return f.DefinitionKey == "" && f.ElementID == "" && f.Type == "" && f.ErrorCode == "" && f.Fingerprint == "" &&
-		f.MessageContains == "" && f.Assignee == "" && f.OlderThan == 0 && f.NewerThan == 0 && f.IDs == nil && f.InstanceIDs == nil
+		f.MessageContains == "" && f.Assignee == "" && f.OlderThan == 0 && f.NewerThan == 0 && f.IDs == nil && f.InstanceIDs == nil &&
+		f.Service == ""
 }
 
 // Query is the store query of the filter at now.
 func (f Filter) Query(now time.Time) store.IncidentQuery {
 	q := store.IncidentQuery{State: f.State, DefinitionKey: f.DefinitionKey, ElementID: f.ElementID, Type: f.Type,
 		ErrorCode: f.ErrorCode, Fingerprint: f.Fingerprint, MessageContains: f.MessageContains, Assignee: f.Assignee,
-		IDs: f.IDs, InstanceIDs: f.InstanceIDs}
+		IDs: f.IDs, InstanceIDs: f.InstanceIDs, Service: f.Service}
 	if f.OlderThan > 0 {
 		q.CreatedBefore = now.Add(-f.OlderThan)
 	}

@@ -151,7 +151,7 @@ func (m *Monitor) Report(ctx context.Context, q Query) (*Report, error) {
 	var series, totals []*store.Rollup
 	var state store.MetricsState
 	err := m.st.Read(ctx, func(tx store.Tx) error {
-		defs, err := tx.ListDefinitions(ctx, store.DefinitionFilter{Key: q.DefinitionKey})
+		defs, err := tx.ListDefinitions(ctx, store.DefinitionFilter{Key: q.DefinitionKey, Service: q.Service})
 		if err != nil {
 			return err
 		}

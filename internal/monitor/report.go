@@ -28,6 +28,9 @@ type Query struct {
 	DefinitionKey string
 	// Version picks one deployed version; 0 means every version of the key.
 	Version int
+	// Service picks the definitions of one service (an observing cockpit's read model,
+	// where several may deploy the key); "" means every service's.
+	Service string
 	// From and To bound the range [From, To). Zero values mean the last 24 hours.
 	From, To time.Time
 	// Step is the bucket width of Report.Series; "" picks the finest step that gives at

@@ -58,9 +58,13 @@ const (
 // analyticsQuery is a parsed analytics request: the page, each chart and each CSV take
 // the same parameters, so any of them can be reproduced from its URL.
 type analyticsQuery struct {
-	key      string
-	form     pages.AnalyticsForm
-	defs     []*store.Definition // every version, oldest first
+	key  string
+	form pages.AnalyticsForm
+	// service is the service whose definitions of the key the page is about ("" in an
+	// engine's own cockpit); services are all that deploy the key (servicefilter.go).
+	service  string
+	services []string
+	defs     []*store.Definition // every version of the service's, oldest first
 	version  int                 // 0: all versions
 	compare  int                 // 0: no comparison
 	from, to time.Time
@@ -85,7 +89,22 @@ func (s *server) parseAnalytics(c echo.Context) (*analyticsQuery, error) {
 	if len(defs) == 0 {
 		return nil, notFound("No process with key %q is deployed. The overview lists the deployed processes.", a.key)
 	}
-	a.defs = defs
+	// Several services may deploy the key (an observing cockpit): the page is one
+	// service's, the one the service parameter names, else the first, as the process
+	// page.
+	a.services = definitionServices(defs)
+	a.service = q.Get("service")
+	if a.service == "" {
+		a.service = a.services[0]
+	}
+	for _, d := range defs {
+		if d.Service == a.service {
+			a.defs = append(a.defs, d)
+		}
+	}
+	if len(a.defs) == 0 {
+		return nil, notFound("Service %q deploys no process with key %q; %s does.", a.service, a.key, strings.Join(a.services, ", "))
+	}
 	if a.version, err = a.versionParam("version", a.form.Version); err != nil {
 		return nil, err
 	}
@@ -195,7 +214,7 @@ func stepWidth(st monitor.Step) time.Duration {
 func (a *analyticsQuery) values(set ...string) url.Values {
 	v := url.Values{}
 	for k, val := range map[string]string{"range": a.form.Range, "from": a.form.From, "to": a.form.To,
-		"version": a.form.Version, "compare": a.form.Compare, "step": a.form.Step} {
+		"version": a.form.Version, "compare": a.form.Compare, "step": a.form.Step, "service": a.service} {
 		if val != "" {
 			v.Set(k, val)
 		}
@@ -225,8 +244,8 @@ func (s *server) report(ctx context.Context, a *analyticsQuery, version int) (*m
 			Message:  "This server keeps no process metrics, so there is nothing to chart. Start it with the metrics projector (cockpit serve does).",
 			BackHref: processURL(a.key), BackLabel: "Go to the process page"}
 	}
-	r, err := s.metrics.Report(ctx, monitor.Query{DefinitionKey: a.key, Version: version, From: a.from, To: a.to, Step: a.step,
-		SeriesCountsOnly: !a.pointDurations})
+	r, err := s.metrics.Report(ctx, monitor.Query{DefinitionKey: a.key, Version: version, Service: a.service, From: a.from,
+		To: a.to, Step: a.step, SeriesCountsOnly: !a.pointDurations})
 	if errors.Is(err, monitor.ErrInvalidQuery) {
 		return nil, badRequest("The metrics cannot answer this: %v.", err)
 	}
@@ -260,7 +279,14 @@ func (s *server) analytics(c echo.Context) error {
 		name = def.Key
 	}
 	p := pages.AnalyticsProps{Key: a.key, Name: name, AssetVersion: static.Version, Form: a.form,
-		ProcessHref: processURL(a.key), DiagramVersion: def.Version}
+		ProcessHref: withService(processURL(a.key), a.service), DiagramVersion: def.Version, Service: a.service}
+	for _, sv := range a.services {
+		if sv != a.service {
+			// Versions are a service's own: the other service's page starts from all of them.
+			p.OtherServices = append(p.OtherServices, pages.Link{Label: sv,
+				Href: a.href("", "service", sv, "version", "", "compare", "")})
+		}
+	}
 	if a.form.Version == "all" {
 		p.Form.Version = ""
 	}
@@ -363,7 +389,7 @@ func (s *server) analyticsColumn(a *analyticsQuery, version int, rep *monitor.Re
 		v = ""
 	}
 	list := func(pairs ...string) string {
-		return instancesURL(append([]string{"process", a.key, "version", v,
+		return instancesURL(append([]string{"service", a.service, "process", a.key, "version", v,
 			"from", a.from.UTC().Format("2006-01-02T15:04"), "to", a.to.UTC().Format("2006-01-02T15:04")}, pairs...)...)
 	}
 	rate := "–"

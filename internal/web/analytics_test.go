@@ -128,8 +128,14 @@ func TestAnalyticsPage(t *testing.T) {
 		t.Fatalf("status %d: %s", p.status, p.body)
 	}
 	q := m.last()
-	if q.DefinitionKey != "pay" || q.Version != 2 || !q.From.Equal(analyticsNow.Add(-7*24*time.Hour)) || !q.To.Equal(analyticsNow) || q.Step != "" {
+	if q.DefinitionKey != "pay" || q.Version != 2 || !q.From.Equal(analyticsNow.Add(-7*24*time.Hour)) || !q.To.Equal(analyticsNow) || q.Step != "" ||
+		q.Service != "" {
 		t.Errorf("query = %+v", q)
+	}
+	// An engine's own cockpit: no service on the page or in its links (TestServicePages
+	// has several).
+	if n := len(byTestID(p.doc, "analytics-service")); n != 0 || strings.Contains(p.body, "service=") {
+		t.Errorf("one engine's analytics name a service (%d)", n)
 	}
 	if got := text(byTestID(p.doc, "stat-started")[0]); !strings.Contains(got, "1,200") {
 		t.Errorf("started stat %q", got)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,13 +56,14 @@ var incidentTypes = []string{store.IncidentFailedJob, store.IncidentUnhandledErr
 	store.IncidentCalledInstance}
 
 // incidentFilterKeys are the incidents page's filter parameters.
-var incidentFilterKeys = []string{"state", "process", "element", "type", "message", "errorCode", "age", "assignee", "fingerprint"}
+var incidentFilterKeys = []string{"state", "process", "element", "type", "message", "errorCode", "age", "assignee", "fingerprint",
+	"service"}
 
 // parseIncidentFilter reads the incidents page's filter from a query.
 func parseIncidentFilter(q url.Values) (incidents.Filter, pages.IncidentFilterProps, error) {
 	fp := pages.IncidentFilterProps{State: q.Get("state"), Process: q.Get("process"), Element: q.Get("element"),
 		Type: q.Get("type"), Message: q.Get("message"), ErrorCode: q.Get("errorCode"), Age: q.Get("age"),
-		Assignee: q.Get("assignee"), Fingerprint: q.Get("fingerprint")}
+		Assignee: q.Get("assignee"), Fingerprint: q.Get("fingerprint"), Service: q.Get("service")}
 	switch fp.State {
 	case "":
 		fp.State = store.IncidentOpen
@@ -71,7 +73,7 @@ func parseIncidentFilter(q url.Values) (incidents.Filter, pages.IncidentFilterPr
 	}
 	f := incidents.Filter{State: fp.State, DefinitionKey: strings.TrimSpace(fp.Process), ElementID: strings.TrimSpace(fp.Element),
 		Type: strings.TrimSpace(fp.Type), MessageContains: fp.Message, ErrorCode: strings.TrimSpace(fp.ErrorCode),
-		Assignee: strings.TrimSpace(fp.Assignee), Fingerprint: strings.TrimSpace(fp.Fingerprint)}
+		Assignee: strings.TrimSpace(fp.Assignee), Fingerprint: strings.TrimSpace(fp.Fingerprint), Service: fp.Service}
 	switch fp.Age {
 	case "":
 	case "lt1h":
@@ -121,25 +123,68 @@ func (s *server) incidents(c echo.Context) error {
 	}
 	p := pages.IncidentsProps{Now: now, Filter: fp, More: more, Shown: incidentGroupsShown, Ages: incidentAges,
 		Types: incidentTypes, Back: "/incidents" + incidentQuery(q)}
-	names := s.nameLookup(ctx)
-	for _, g := range groups {
-		p.Total += g.Count
-		p.Groups = append(p.Groups, s.groupProps(g, fp.State, names))
-	}
 	latest, err := s.eng.ListDefinitions(ctx, store.DefinitionFilter{LatestOnly: true})
 	if err != nil {
 		return err
 	}
+	// Ordered by service, then key: with several services a key may come twice.
 	for _, d := range latest {
 		p.Processes = append(p.Processes, d.Key)
+	}
+	slices.Sort(p.Processes)
+	p.Processes = slices.Compact(p.Processes)
+	p.Services = definitionServices(latest)
+	svc := groupServices{filter: f.Service}
+	if len(p.Services) > 1 {
+		svc.byKey = keyServices(latest)
+		svc.href = func(service string) string {
+			return "/incidents" + incidentQuery(withParam(q, "service", service))
+		}
+	}
+	names := s.nameLookup(ctx)
+	for _, g := range groups {
+		p.Total += g.Count
+		p.Groups = append(p.Groups, s.groupProps(g, fp.State, names, svc))
 	}
 	return s.render(c, 200, page{Title: "Incidents", Nav: layout.NavIncidents}, pages.Incidents(p))
 }
 
+// groupServices names the service of a group line, when the store holds definitions of
+// several services (byKey set; else no line names one). A fingerprint names a process
+// key, element and cause, not a service: with the service filter set the group's
+// incidents are that service's; without it, a key one service deploys is that
+// service's, and a key several deploy names them all, each a link to the page narrowed
+// to it (where the count is that service's).
+type groupServices struct {
+	filter string
+	byKey  map[string][]string
+	href   func(service string) string
+}
+
+// of returns the services of a group of a key and the one its links may carry ("" for
+// any).
+func (gs groupServices) of(key string) ([]pages.Link, string) {
+	switch {
+	case gs.filter != "":
+		return []pages.Link{{Label: gs.filter}}, gs.filter
+	case gs.byKey == nil:
+		return nil, ""
+	}
+	svcs := gs.byKey[key]
+	if len(svcs) == 1 {
+		return []pages.Link{{Label: svcs[0]}}, svcs[0]
+	}
+	var out []pages.Link
+	for _, sv := range svcs {
+		out = append(out, pages.Link{Label: sv, Href: gs.href(sv)})
+	}
+	return out, ""
+}
+
 // groupProps is the view of one group line.
-func (s *server) groupProps(g *incidents.Group, state string, names func(key, id string) string) pages.IncidentGroup {
+func (s *server) groupProps(g *incidents.Group, state string, names func(key, id string) string, svc groupServices) pages.IncidentGroup {
 	v := pages.IncidentGroup{Fingerprint: g.Fingerprint, Count: g.Count, First: g.First, Last: g.Last, Sample: g.Sample,
-		GroupHref: groupURL(g.Fingerprint, state)}
+		GroupHref: groupURL(g.Fingerprint, state, svc.filter)}
 	if in := g.Sample; in != nil {
 		v.DefinitionKey, v.ElementID, v.Type, v.Message, v.ErrorCode = in.DefinitionKey, in.ElementID, in.Type, in.Message, in.ErrorCode
 	}
@@ -147,21 +192,27 @@ func (s *server) groupProps(g *incidents.Group, state string, names func(key, id
 		v.MaskedMessage, v.Assignee, v.AssignNote, v.AssignedBy, v.Notice = r.Message, r.Assignee, r.AssignNote, r.AssignedBy, r.NotifyState
 	}
 	v.ElementName = names(v.DefinitionKey, v.ElementID)
+	var service string
+	v.Services, service = svc.of(v.DefinitionKey)
+	v.ProcessHref = withService(processURL(v.DefinitionKey), service)
 	if state == store.IncidentOpen {
-		v.InstancesHref = instancesURL("process", v.DefinitionKey, "waitingAt", v.ElementID, "hasIncident", "true")
+		v.InstancesHref = instancesURL("service", service, "process", v.DefinitionKey, "waitingAt", v.ElementID, "hasIncident", "true")
 	} else {
-		v.InstancesHref = instancesURL("process", v.DefinitionKey)
+		v.InstancesHref = instancesURL("service", service, "process", v.DefinitionKey)
 	}
 	return v
 }
 
-// groupURL is the page of one group.
-func groupURL(fp, state string) string {
-	u := "/incidents/groups/" + url.PathEscape(fp)
+// groupURL is the page of one group (of one service's incidents when service is set).
+func groupURL(fp, state, service string) string {
+	v := url.Values{}
 	if state != "" && state != store.IncidentOpen {
-		u += "?state=" + url.QueryEscape(state)
+		v.Set("state", state)
 	}
-	return u
+	if service != "" {
+		v.Set("service", service)
+	}
+	return "/incidents/groups/" + url.PathEscape(fp) + encodeQuery(v)
 }
 
 // incidentGroup is the page of one group: its record, log and incidents (paged).
@@ -169,7 +220,7 @@ func (s *server) incidentGroup(c echo.Context) error {
 	ctx := c.Request().Context()
 	fpr := c.Param("fp")
 	q := c.QueryParams()
-	state := q.Get("state")
+	state, service := q.Get("state"), q.Get("service")
 	switch state {
 	case "":
 		state = store.IncidentOpen
@@ -189,7 +240,10 @@ func (s *server) incidentGroup(c echo.Context) error {
 		return err
 	}
 	now := s.now()
-	f := incidents.Filter{State: state, Fingerprint: fpr}
+	f := incidents.Filter{State: state, Fingerprint: fpr, Service: service}
+	if err := f.Validate(); err != nil {
+		return badRequest("%v", err)
+	}
 	list, next, err := s.queue.Page(ctx, f, now, after, groupIncidentsPage)
 	if err != nil {
 		return err
@@ -203,8 +257,8 @@ func (s *server) incidentGroup(c echo.Context) error {
 		g = groups[0]
 	}
 	names := s.nameLookup(ctx)
-	p := pages.IncidentGroupProps{Now: now, State: state, Group: s.groupProps(g, state, names), Record: info.Record,
-		Notes: info.Notes, Incidents: list, Back: groupURL(fpr, state)}
+	p := pages.IncidentGroupProps{Now: now, State: state, Group: s.groupProps(g, state, names, groupServices{filter: service}),
+		Record: info.Record, Notes: info.Notes, Incidents: list, Back: groupURL(fpr, state, service)}
 	if p.Group.DefinitionKey == "" {
 		r := info.Record
 		p.Group.DefinitionKey, p.Group.ElementID, p.Group.Type, p.Group.ErrorCode = r.DefinitionKey, r.ElementID, r.Type, r.ErrorCode
@@ -214,6 +268,9 @@ func (s *server) incidentGroup(c echo.Context) error {
 		v := url.Values{"after": {formatIncidentCursor(next)}}
 		if state != store.IncidentOpen {
 			v.Set("state", state)
+		}
+		if service != "" {
+			v.Set("service", service)
 		}
 		p.NextHref = "/incidents/groups/" + url.PathEscape(fpr) + "?" + v.Encode()
 	}
@@ -245,7 +302,7 @@ func (s *server) groupAction(c echo.Context) error {
 		return err
 	}
 	fpr := c.Param("fp")
-	back := localPath(c.FormValue("back"), groupURL(fpr, ""))
+	back := localPath(c.FormValue("back"), groupURL(fpr, "", ""))
 	req := command.IncidentGroupRequest{Meta: s.meta(c, reasonWeb), Fingerprint: fpr, Note: strings.TrimSpace(c.FormValue("note"))}
 	ctx := c.Request().Context()
 	switch op := c.FormValue("op"); op {

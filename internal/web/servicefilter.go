@@ -26,6 +26,31 @@ func definitionServices(defs []*store.Definition) []string {
 	return out
 }
 
+// keyServices maps each process key of defs to the services that deploy it, sorted.
+func keyServices(defs []*store.Definition) map[string][]string {
+	out := map[string][]string{}
+	for _, d := range defs {
+		if !slices.Contains(out[d.Key], d.Service) {
+			out[d.Key] = append(out[d.Key], d.Service)
+		}
+	}
+	for _, svcs := range out {
+		slices.Sort(svcs)
+	}
+	return out
+}
+
+// withParam is a copy of q with one parameter set ("" removes it).
+func withParam(q url.Values, name, value string) url.Values {
+	out := cloneValues(q)
+	if value == "" {
+		out.Del(name)
+	} else {
+		out.Set(name, value)
+	}
+	return out
+}
+
 // withService adds the service parameter to an instance list or process link ("" adds
 // nothing).
 func withService(href, service string) string {

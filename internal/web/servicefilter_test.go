@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/monitor"
 	"github.com/cockpit-engine/cockpit/internal/observer"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
@@ -19,8 +21,9 @@ import (
 // the same process key and version. The overview has a row per service's process,
 // naming its service; the instance list filters by service (and asks for the service
 // when a version is ambiguous); the process page is one service's, with links to the
-// others'; the instance page names its service. A cockpit of one engine shows none of
-// it.
+// others'; the instance page names its service; the analytics are one service's, the
+// incidents and tasks filter by service and name it (testServiceDimensions). A cockpit
+// of one engine shows none of it.
 func TestServicePages(t *testing.T) {
 	t.Parallel()
 	orders, shipping := newFixture(t), newFixture(t)
@@ -36,6 +39,17 @@ func TestServicePages(t *testing.T) {
 	home.want(t, 200, "process-service", 0)
 	orders.get("/instances").want(t, 200, "filter-service", 0)
 	orders.get("/instances/"+orders.failed.ID).want(t, 200, "instance-service", 0)
+	if p := orders.get("/processes/pay"); !strings.Contains(p.body, `href="/processes/pay/analytics?version=1"`) {
+		t.Errorf("one engine's analytics link:\n%s", p.body)
+	}
+	incs := orders.get("/incidents")
+	incs.want(t, 200, "incident-group", 1)
+	incs.want(t, 200, "filter-service", 0)
+	incs.want(t, 200, "group-service", 0)
+	tasks := orders.get("/tasks")
+	tasks.want(t, 200, "task-row", 2)
+	tasks.want(t, 200, "filter-service", 0)
+	tasks.want(t, 200, "task-service", 0)
 }
 
 func testServicePages(t *testing.T, orders, shipping *fixture, rm store.Store) {
@@ -69,7 +83,15 @@ func testServicePages(t *testing.T, orders, shipping *fixture, rm store.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.Stop(context.Background()) })
-	srv := httptest.NewServer(web.Guard(web.New(web.Options{Engine: e, Logger: slog.New(slog.DiscardHandler),
+	// The metrics of the read model's history, as the observing cockpit's projector keeps them.
+	mon, err := monitor.New(monitor.Options{Store: rm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mon.Rebuild(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(web.Guard(web.New(web.Options{Engine: e, Metrics: mon, Logger: slog.New(slog.DiscardHandler),
 		ReadOnly: "observing"}), web.GuardOptions{}))
 	t.Cleanup(srv.Close)
 	f := &fixture{t: t, e: e, srv: srv}
@@ -147,5 +169,119 @@ func testServicePages(t *testing.T, orders, shipping *fixture, rm store.Store) {
 	inst := f.get("/instances/" + shipping.failed.ID)
 	if s := text(inst.want(t, 200, "instance-service", 1)[0]); s != "shipping" {
 		t.Errorf("instance page service %q", s)
+	}
+	testServiceDimensions(t, f, sources)
+}
+
+// testServiceDimensions: the analytics, incident and task pages of an observing
+// cockpit whose two services both deploy "pay", each with three instances (one failed
+// with the same cause, two at a user task).
+func testServiceDimensions(t *testing.T, f *fixture, sources map[string]*fixture) {
+	// Analytics: one service's figures, versions and links.
+	if !strings.Contains(f.get("/processes/pay?service=shipping").body, `href="/processes/pay/analytics?version=1&amp;service=shipping"`) {
+		t.Errorf("the process page's analytics link lacks the service")
+	}
+	an := f.get("/processes/pay/analytics?service=shipping&range=7d")
+	if s := text(an.want(t, 200, "analytics-service", 1)[0]); s != "shipping" {
+		t.Errorf("analytics service %q", s)
+	}
+	if s := text(an.want(t, 200, "analytics-other-services", 1)[0]); s != "orders" {
+		t.Errorf("analytics other services %q", s)
+	}
+	if !strings.Contains(an.body, `href="/processes/pay/analytics?range=7d&amp;service=orders"`) ||
+		!strings.Contains(an.body, `href="/processes/pay?service=shipping"`) {
+		t.Errorf("analytics links lack the service:\n%s", an.body)
+	}
+	// Three instances each: six would be both services' figures.
+	if s := text(an.want(t, 200, "stat-started", 1)[0]); !strings.Contains(s, "3") || strings.Contains(s, "6") {
+		t.Errorf("shipping's started instances: %q", s)
+	}
+	if opts := byTestID(an.doc, "analytics-version"); len(opts) != 1 || strings.Count(text(opts[0]), "Version ") != 1 {
+		t.Errorf("analytics versions: %v", textsOf(opts))
+	}
+	if s := text(f.get("/processes/pay/analytics").want(t, 200, "analytics-service", 1)[0]); s != "orders" {
+		t.Errorf("analytics without a service: %q", s)
+	}
+	if p := f.get("/processes/pay/analytics?service=nope"); p.status != 404 {
+		t.Errorf("analytics of an unknown service: %d", p.status)
+	}
+
+	// Incidents: both failures share a cause (one fingerprint); the filter keeps one
+	// service's, and the line names the services.
+	all := f.get("/incidents")
+	all.want(t, 200, "filter-service", 1)
+	rows := all.want(t, 200, "incident-group", 1)
+	fp := attr(rows[0], "data-fingerprint")
+	if s := text(all.want(t, 200, "group-service", 1)[0]); s != "orders, shipping" {
+		t.Errorf("a cause of both services names %q", s)
+	}
+	if links := byTestID(all.doc, "service-link"); len(links) != 2 ||
+		!strings.Contains(attr(links[1], "href"), "service=shipping") {
+		t.Errorf("the services of a shared cause link to the filtered page: %d links", len(links))
+	}
+	if s := text(all.want(t, 200, "incident-groups-summary", 1)[0]); !strings.Contains(s, "2 incidents in 1 group") {
+		t.Errorf("all services' incidents: %q", s)
+	}
+	for service, fx := range sources {
+		p := f.get("/incidents?service=" + service)
+		p.want(t, 200, "incident-group", 1)
+		if s := text(p.want(t, 200, "group-service", 1)[0]); s != service {
+			t.Errorf("%s's incidents name %q", service, s)
+		}
+		if s := text(p.want(t, 200, "incident-groups-summary", 1)[0]); !strings.Contains(s, "1 incident in 1 group") {
+			t.Errorf("%s's incidents: %q", service, s)
+		}
+		if !strings.Contains(p.body, "/instances?hasIncident=true&amp;process=pay&amp;service="+service) ||
+			!strings.Contains(p.body, "/incidents/groups/"+fp+"?service="+service) {
+			t.Errorf("%s's incident links lack the service:\n%s", service, p.body)
+		}
+		g := f.get("/incidents/groups/" + fp + "?service=" + service)
+		if s := text(g.want(t, 200, "group-count", 1)[0]); s != "1" {
+			t.Errorf("%s's group count %q", service, s)
+		}
+		if s := text(g.want(t, 200, "group-service", 1)[0]); s != service {
+			t.Errorf("%s's group page names %q", service, s)
+		}
+		if !strings.Contains(g.body, fx.failed.ID) {
+			t.Errorf("%s's group page lacks its incident's instance %s", service, fx.failed.ID)
+		}
+	}
+	f.get("/incidents?service=nope").want(t, 200, "incident-group", 0)
+	if s := text(f.get("/incidents/groups/"+fp).want(t, 200, "group-count", 1)[0]); s != "2" {
+		t.Errorf("the group of every service: %q", s)
+	}
+
+	// Tasks: the key is both services', so each task's service is its instance's.
+	taskIDs := func(p *page) map[string]string {
+		out := map[string]string{}
+		for _, r := range byTestID(p.doc, "task-row") {
+			sv := ""
+			if cells := byTestID(r, "task-service"); len(cells) == 1 {
+				sv = text(cells[0])
+			}
+			out[attr(r, "data-id")] = sv
+		}
+		return out
+	}
+	want := map[string]string{}
+	for service, fx := range sources {
+		tasks, err := fx.e.ListUserTasks(context.Background(), store.UserTaskFilter{State: store.TaskOpen})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine := map[string]string{}
+		for _, tk := range tasks {
+			want[tk.ID], mine[tk.ID] = service, service
+		}
+		p := f.get("/tasks?service=" + service)
+		p.want(t, 200, "filter-service", 1)
+		if got := taskIDs(p); !maps.Equal(got, mine) {
+			t.Errorf("tasks of %s: %v, want %v", service, got, mine)
+		}
+	}
+	tasks := f.get("/tasks")
+	tasks.want(t, 200, "filter-service", 1)
+	if got := taskIDs(tasks); len(want) != 4 || !maps.Equal(got, want) {
+		t.Errorf("every service's tasks: %v, want %v", got, want)
 	}
 }

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -26,15 +28,60 @@ func (s *server) tasks(c echo.Context) error {
 	default:
 		return badRequest("Unknown task state %q: use open, completed or cancelled.", state)
 	}
-	assignee := strings.TrimSpace(c.QueryParam("assignee"))
-	list, err := s.eng.ListUserTasks(c.Request().Context(), store.UserTaskFilter{State: state, Assignee: assignee, Limit: taskListCap + 1})
+	ctx := c.Request().Context()
+	assignee, service := strings.TrimSpace(c.QueryParam("assignee")), c.QueryParam("service")
+	list, err := s.eng.ListUserTasks(ctx, store.UserTaskFilter{State: state, Assignee: assignee, Service: service,
+		Limit: taskListCap + 1})
 	if err != nil {
 		return err
 	}
-	p := pages.TasksProps{Now: s.now(), State: state, Assignee: assignee, Limit: taskListCap, Capped: len(list) > taskListCap}
+	p := pages.TasksProps{Now: s.now(), State: state, Assignee: assignee, Service: service, Limit: taskListCap,
+		Capped: len(list) > taskListCap}
 	p.Tasks = list[:min(len(list), taskListCap)]
 	p.Back = "/tasks" + encodeQuery(cloneValues(c.Request().URL.Query()))
+	latest, err := s.eng.ListDefinitions(ctx, store.DefinitionFilter{LatestOnly: true})
+	if err != nil {
+		return err
+	}
+	if p.Services = definitionServices(latest); len(p.Services) > 1 {
+		if p.TaskServices, err = s.taskServices(ctx, p.Tasks, service, keyServices(latest)); err != nil {
+			return err
+		}
+	}
 	return s.render(c, 200, page{Title: "User tasks", Nav: layout.NavTasks}, pages.Tasks(p))
+}
+
+// taskServices names the service of each task (by task id). A task names its instance
+// and process key, not its definition: with the service filter set every task is that
+// service's, a key one service deploys is that service's, and only a task of a key
+// several deploy is looked up through its instance's definition (at most taskListCap
+// rows, each read once).
+func (s *server) taskServices(ctx context.Context, tasks []*store.UserTask, filter string, byKey map[string][]string) (map[string]string, error) {
+	out := make(map[string]string, len(tasks))
+	byDef := map[string]string{}
+	for _, t := range tasks {
+		switch svcs := byKey[t.DefinitionKey]; {
+		case filter != "":
+			out[t.ID] = filter
+		case len(svcs) == 1:
+			out[t.ID] = svcs[0]
+		default:
+			in, err := s.eng.GetInstanceRow(ctx, t.InstanceID)
+			if err != nil {
+				return nil, fmt.Errorf("service of task %s: %w", t.ID, err)
+			}
+			sv, ok := byDef[in.DefinitionID]
+			if !ok {
+				d, err := s.eng.GetDefinition(ctx, in.DefinitionID)
+				if err != nil {
+					return nil, fmt.Errorf("service of task %s: %w", t.ID, err)
+				}
+				sv, byDef[in.DefinitionID] = d.Service, d.Service
+			}
+			out[t.ID] = sv
+		}
+	}
+	return out, nil
 }
 
 // taskPage loads a task, its instance and its form fields from the model.

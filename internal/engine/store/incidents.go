@@ -26,6 +26,9 @@ type IncidentQuery struct {
 	// Assignee selects the incidents of groups assigned to this person; IncidentUnassigned
 	// selects those of groups assigned to nobody.
 	Assignee string
+	// Service selects the incidents of the instances of one service's definitions
+	// (Definition.Service; "": every service's).
+	Service string
 }
 
 // IncidentUnassigned is the IncidentQuery.Assignee of groups without an assignee.

@@ -623,7 +623,10 @@ type UserTaskFilter struct {
 	InstanceID string
 	State      string
 	Assignee   string
-	Limit      int
+	// Service matches the tasks of the instances of one service's definitions
+	// (Definition.Service; "": every service's).
+	Service string
+	Limit   int
 }
 
 // Incident states.

@@ -12,6 +12,10 @@ import (
 type AnalyticsProps struct {
 	Key  string
 	Name string
+	// Service is the service whose definitions the page shows ("" in an engine's own
+	// cockpit); OtherServices link to the analytics of the others that deploy the key.
+	Service       string
+	OtherServices []Link
 	// AssetVersion busts the cache of the page's stylesheet.
 	AssetVersion string
 	Form         AnalyticsForm

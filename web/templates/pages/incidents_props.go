@@ -12,7 +12,7 @@ type Choice struct{ Value, Label string }
 
 // IncidentFilterProps is the incidents page's filter, as the query gave it.
 type IncidentFilterProps struct {
-	State, Process, Element, Type, Message, ErrorCode, Age, Assignee, Fingerprint string
+	State, Process, Element, Type, Message, ErrorCode, Age, Assignee, Fingerprint, Service string
 }
 
 // IncidentsProps is the incident queue: groups of incidents by fingerprint.
@@ -20,9 +20,12 @@ type IncidentsProps struct {
 	Now       time.Time
 	Filter    IncidentFilterProps
 	Processes []string
-	Types     []string
-	Ages      []Choice
-	Groups    []IncidentGroup
+	// Services are the services whose definitions the store holds: with more than one
+	// (an observing cockpit) the page offers them as a filter and names each group's.
+	Services []string
+	Types    []string
+	Ages     []Choice
+	Groups   []IncidentGroup
 	// Total is how many incidents the listed groups hold; More says there are more
 	// groups than the Shown listed (the oldest are left out).
 	Total int
@@ -51,6 +54,11 @@ type IncidentGroup struct {
 	// the group's page.
 	InstancesHref string
 	GroupHref     string
+	ProcessHref   string
+	// Services name the service of the group's incidents (nil: one service in the store);
+	// a key several services deploy, without the service filter, names each of them,
+	// linked to the page narrowed to it.
+	Services []Link
 	// Sample is the newest incident of the group (its details are shown).
 	Sample     *store.Incident
 	Assignee   string

@@ -245,9 +245,15 @@ type TasksProps struct {
 	Now      time.Time
 	State    string
 	Assignee string
-	Tasks    []*store.UserTask
-	Capped   bool
-	Limit    int
+	// Service is the service filter; Services the services whose definitions the store
+	// holds (with more than one, an observing cockpit, the filter and a column show) and
+	// TaskServices each listed task's service (by task id).
+	Service      string
+	Services     []string
+	TaskServices map[string]string
+	Tasks        []*store.UserTask
+	Capped       bool
+	Limit        int
 	// Back is this list's URL, where its claim and unclaim buttons return.
 	Back string
 }

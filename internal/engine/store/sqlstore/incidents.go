@@ -164,6 +164,15 @@ func incidentWhere(d *Dialect, b *Query, q store.IncidentQuery, byGroup bool) {
 	if q.InstanceIDs != nil {
 		b.In(`instance_id`, false, q.InstanceIDs)
 	}
+	if q.Service != "" {
+		// Grouping, the service's keys are checked on the groups' records, as above.
+		if byGroup {
+			b.And(`fingerprint IN (SELECT fingerprint FROM incident_groups WHERE `+serviceKeyCond+`)`, q.Service)
+		} else {
+			b.And(serviceKeyCond, q.Service)
+		}
+		b.And(fmt.Sprintf(serviceInstanceCond, "incidents"), q.Service)
+	}
 	switch q.Assignee {
 	case "":
 	case store.IncidentUnassigned:

@@ -54,6 +54,14 @@ const (
 	// checks each one's definition against the service's few definition ids, read once
 	// through definitions_service_key_version.
 	serviceCond = `definition_id IN (SELECT id FROM definitions WHERE service = ?)`
+	// The rows of a table that names an instance and its process key but not its
+	// definition (incidents, user_tasks) whose instance is one of a service's: the
+	// service's keys narrow them by a column of their own (serviceKeyCond), and each row
+	// left is checked through its instance's definition, a primary-key probe
+	// (fmt: the table's name).
+	serviceKeyCond      = `definition_key IN (SELECT key FROM definitions WHERE service = ?)`
+	serviceInstanceCond = `EXISTS (SELECT 1 FROM instances si WHERE si.id = %s.instance_id
+	AND si.definition_id IN (SELECT id FROM definitions WHERE service = ?))`
 	// Keyset pagination, newest first; a row value, so SQLite uses it as an index range.
 	instanceCursorCond = `(started_at, id) < (?, ?)`
 	instanceOrder      = ` ORDER BY started_at DESC, id DESC LIMIT ?`

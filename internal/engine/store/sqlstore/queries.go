@@ -346,6 +346,10 @@ func (q *Queries) ListUserTasks(ctx context.Context, f store.UserTaskFilter) ([]
 	if f.Assignee != "" {
 		b.And(`assignee = ?`, f.Assignee)
 	}
+	if f.Service != "" {
+		b.And(serviceKeyCond, f.Service)
+		b.And(fmt.Sprintf(serviceInstanceCond, "user_tasks"), f.Service)
+	}
 	b.Tail(` ORDER BY created_at, id LIMIT ?`, q.D.Limit(f.Limit))
 	return All(ctx, q.C, "list user tasks", built(b), q.D.ScanUserTask)
 }

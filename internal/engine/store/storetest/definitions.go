@@ -158,4 +158,70 @@ func testDefinitionServices(t *testing.T, s store.Store) {
 		got, _ := listAll(t, s, c.f, 2)
 		same(t, "ListInstances "+c.name, instanceIDs(got), want)
 	}
+
+	// Incidents and user tasks name their instance and process key, not its definition:
+	// the service filters them through their instance's definition. One of each per
+	// instance (open for the active ones, resolved or completed for the suspended).
+	var put []*store.Change
+	for i, in := range all {
+		inc := &store.Incident{ID: "inc-" + in.ID, InstanceID: in.ID, TokenID: "t", ElementID: "charge",
+			DefinitionKey: in.DefinitionKey, Type: store.IncidentFailedJob, Message: "declined", State: store.IncidentOpen,
+			CreatedAt: at(float64(i))}
+		task := &store.UserTask{ID: "task-" + in.ID, InstanceID: in.ID, TokenID: "t", ElementID: "review",
+			DefinitionKey: in.DefinitionKey, State: store.TaskOpen, CreatedAt: at(float64(i))}
+		if in.State == store.InstanceSuspended {
+			inc.State, task.State = store.IncidentResolved, store.TaskCompleted
+		}
+		put = append(put, &store.Change{PutIncidents: []*store.Incident{inc}, PutTasks: []*store.UserTask{task}})
+	}
+	apply(t, s, put...)
+	for _, c := range []struct {
+		name    string
+		service string
+		state   string
+		keep    func(*store.Instance) bool
+	}{
+		{"service", "orders", "", func(in *store.Instance) bool { return serviceOf[in.DefinitionID] == "orders" }},
+		{"service open", "shipping", store.IncidentOpen, func(in *store.Instance) bool {
+			return serviceOf[in.DefinitionID] == "shipping" && in.State == store.InstanceActive
+		}},
+		{"unknown service", "nope", "", func(*store.Instance) bool { return false }},
+	} {
+		var incs, tasks []string
+		for _, in := range all {
+			if c.keep(in) {
+				incs, tasks = append(incs, "inc-"+in.ID), append(tasks, "task-"+in.ID)
+			}
+		}
+		got := get(t, s, func(ctx context.Context, tx store.Tx) ([]*store.Incident, error) {
+			return tx.QueueIncidents(ctx, store.IncidentQuery{Service: c.service, State: c.state}, store.IncidentCursor{}, 100)
+		})
+		var gotIDs []string
+		for _, in := range got {
+			gotIDs = append(gotIDs, in.ID)
+		}
+		same(t, "QueueIncidents "+c.name, gotIDs, incs)
+		groups := get(t, s, func(ctx context.Context, tx store.Tx) ([]*store.IncidentGroup, error) {
+			return tx.GroupIncidents(ctx, store.IncidentQuery{Service: c.service, State: c.state}, 10)
+		})
+		n := 0
+		for _, g := range groups {
+			n += g.Count
+		}
+		if n != len(incs) {
+			t.Errorf("GroupIncidents %s: %d incidents in %d groups, want %d", c.name, n, len(groups), len(incs))
+		}
+		taskState := ""
+		if c.state != "" {
+			taskState = store.TaskOpen
+		}
+		gotTasks := get(t, s, func(ctx context.Context, tx store.Tx) ([]*store.UserTask, error) {
+			return tx.ListUserTasks(ctx, store.UserTaskFilter{Service: c.service, State: taskState, Limit: 100})
+		})
+		gotIDs = nil
+		for _, tk := range gotTasks {
+			gotIDs = append(gotIDs, tk.ID)
+		}
+		same(t, "ListUserTasks "+c.name, gotIDs, tasks)
+	}
 }
