@@ -24,17 +24,6 @@ func serviceProcessHref(service, key string) string {
 	return processHref(key) + "?service=" + url.QueryEscape(service)
 }
 
-// withServiceParam adds the service parameter to a link that has a query already
-// ("" adds nothing: an engine's own cockpit).
-func withServiceParam(href, service string) string {
-	if service == "" {
-		return href
-	}
-	return href + "&service=" + url.QueryEscape(service)
-}
-
-func urlQuery(s string) string { return url.QueryEscape(s) }
-
 // serviceVersionHref is one version's page in one service's definitions.
 func serviceVersionHref(service, key string, v int) string {
 	if service == "" {

@@ -269,9 +269,9 @@ func Process(p ProcessProps) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var13 string
-		templ_7745c5c3_Var13, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.URL(withServiceParam(analyticsHref(p.Definition.Key)+"?version="+itoa(p.Definition.Version), p.Definition.Service))).ResolveURL(ctx)
+		templ_7745c5c3_Var13, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.URL(analyticsHref(p.Definition.Key) + "?version=" + itoa(p.Definition.Version) + serviceParam(p.Definition.Service))).ResolveURL(ctx)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/templates/pages/process.templ`, Line: 54, Col: 146}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/templates/pages/process.templ`, Line: 54, Col: 147}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var13)
 		if templ_7745c5c3_Err != nil {
@@ -329,7 +329,7 @@ func Process(p ProcessProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = components.Stat(components.StatProps{Label: "Open incidents (all versions)", Value: p.Incidents.String(), Href: withServiceParam("/incidents?process="+urlQuery(p.Definition.Key), p.Definition.Service), Bad: p.Incidents.N > 0, TestID: "stat-incidents"}).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = components.Stat(components.StatProps{Label: "Open incidents (all versions)", Value: p.Incidents.String(), Href: "/incidents?process=" + urlQuery(p.Definition.Key) + serviceParam(p.Definition.Service), Bad: p.Incidents.N > 0, TestID: "stat-incidents"}).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
