@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cockpit-engine/cockpit/internal/bus"
@@ -26,6 +27,7 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/event"
 	"github.com/cockpit-engine/cockpit/internal/incidents"
+	"github.com/cockpit-engine/cockpit/internal/observer"
 	"github.com/cockpit-engine/cockpit/internal/operation"
 	"github.com/cockpit-engine/cockpit/internal/web"
 )
@@ -46,6 +48,15 @@ type stack struct {
 }
 
 func newStack(tb testing.TB, deploy func(e *engine.Engine) error) *stack {
+	tb.Helper()
+	return newStackWith(tb, deploy, false)
+}
+
+// newStackWith is newStack; with observe, the UI is an observing cockpit's (cockpit
+// serve --observe): the engine publishes as service "orders" (events and models), an
+// observer folds the stream into a read model of its own, and the UI reads that, live on
+// the folds the observer republishes, its commands going through a Router.
+func newStackWith(tb testing.TB, deploy func(e *engine.Engine) error, observe bool) *stack {
 	tb.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
@@ -72,7 +83,11 @@ func newStack(tb testing.TB, deploy func(e *engine.Engine) error) *stack {
 	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Prefix: prefix}); err != nil {
 		tb.Fatalf("streams: %v", err)
 	}
-	relay, err := bus.NewRelay(bus.RelayOptions{Store: st, Conn: nc, Prefix: prefix, Logger: log})
+	service := ""
+	if observe {
+		service = "orders"
+	}
+	relay, err := bus.NewRelay(bus.RelayOptions{Store: st, Conn: nc, Prefix: prefix, Service: service, Logger: log})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -123,7 +138,11 @@ func newStack(tb testing.TB, deploy func(e *engine.Engine) error) *stack {
 	}
 	tb.Cleanup(func() { _ = svc.Stop(context.Background()) })
 	s.cmds = command.NewClient(nc, prefix)
-	ui := web.New(web.Options{Engine: s.e, Commands: s.cmds, Logger: log, NATS: nc, Prefix: prefix})
+	uiOpts := web.Options{Engine: s.e, Commands: s.cmds, Logger: log, NATS: nc, Prefix: prefix}
+	if observe {
+		uiOpts = observingUI(tb, st, nc, js, prefix, service, s.cmds)
+	}
+	ui := web.New(uiOpts)
 	if err := ui.Start(ctx); err != nil {
 		tb.Fatal(err)
 	}
@@ -422,12 +441,21 @@ func TestBrowserLiveRetry(t *testing.T) {
 // engine's OnCommit when instance.completed committed. Both read this machine's clock.
 //
 //	COCKPIT_SCREENSHOTS=/tmp go test -run '^$' -bench BenchmarkLiveUpdate -benchtime 200x ./internal/web
-func BenchmarkLiveUpdate(b *testing.B) {
+func BenchmarkLiveUpdate(b *testing.B) { benchLiveUpdate(b, false) }
+
+// BenchmarkObserverLiveUpdate is BenchmarkLiveUpdate on an observing cockpit: the time
+// from the engine's commit to the fragment in the browser includes the relay, the
+// stream, the observer's fold into its read model and its republishing of the fold.
+//
+//	go test -run '^$' -bench BenchmarkObserverLiveUpdate -benchtime 200x ./internal/web
+func BenchmarkObserverLiveUpdate(b *testing.B) { benchLiveUpdate(b, true) }
+
+func benchLiveUpdate(b *testing.B, observe bool) {
 	browser := newBrowser(b)
 	var mu sync.Mutex
 	committed := map[string]float64{} // instance id → commit time of instance.completed, ms since the epoch
 	started := map[string]float64{}   // … of instance.started
-	s := newStack(b, func(e *engine.Engine) error {
+	s := newStackWith(b, func(e *engine.Engine) error {
 		nop := func(context.Context, *engine.Job) (map[string]any, error) { return nil, nil }
 		for _, jt := range []string{"bench.a", "bench.b", "bench.c"} {
 			e.Handle(jt, nop)
@@ -448,7 +476,7 @@ func BenchmarkLiveUpdate(b *testing.B) {
 		defs.Processes[0].ID = "load"
 		_, err = e.DeployModel(context.Background(), "load.bpmn", defs)
 		return err
-	})
+	}, observe)
 	var inflight atomic.Int64 // background instances started and not yet completed
 	s.mu.Lock()
 	s.onCommit = func(evs []*store.Event) {
@@ -543,4 +571,42 @@ func BenchmarkLiveUpdate(b *testing.B) {
 	b.ReportMetric(pct(first, 0.99), "started-p99-ms")
 	b.ReportMetric(0, "ns/op")
 	screenshot(b, page, "process-bench")
+}
+
+// observingUI wires an observing cockpit on the events of the engine on src: its models
+// published, an observer folding into a read model of its own and republishing the
+// folds, and the UI options that read the read model (an engine on it, never started).
+func observingUI(tb testing.TB, src store.Store, nc *nats.Conn, js jetstream.JetStream, prefix, service string, cmds *command.Client) web.Options {
+	tb.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	models, err := bus.NewModelPublisher(bus.ModelPublisherOptions{Store: src, Conn: nc, Prefix: prefix, Service: service, Logger: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := models.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = models.Stop(context.Background()) })
+	rm, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(tb.TempDir(), "read.db")})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = rm.Close() })
+	folded := observer.NewFoldedPublisher(nc, prefix, log)
+	ob, err := observer.New(observer.Options{Store: rm, Models: observer.BusModels(js, prefix), JS: js, Prefix: prefix,
+		Durable: "browser-observer", Logger: log, OnFold: folded.Publish})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := ob.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = ob.Stop(context.Background()) })
+	e, err := engine.New(engine.Options{Store: rm, Logger: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return web.Options{Engine: e, Commands: command.NewRouter(cmds, rm), Logger: log, NATS: nc,
+		Prefix: observer.FoldedPrefix(prefix), Subjects: bus.SubjectsV2, ReadOnly: "observing"}
 }

@@ -167,7 +167,10 @@ func InstanceQuery(d *Dialect, f store.InstanceFilter, dense Dense) (*Query, int
 		return q, n, nil
 	}
 	unary := ""
-	if running {
+	// The same for instances with an open incident or a stall: few, through their own
+	// (partial) index or table, where a process key's index would walk its history.
+	narrow := !d.pg && (f.HasIncident != nil && *f.HasIncident || f.Stalled != nil && *f.Stalled)
+	if running || narrow {
 		unary = "+"
 	}
 	if f.DefinitionKey != "" {

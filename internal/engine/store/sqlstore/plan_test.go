@@ -96,6 +96,12 @@ func TestSQLitePlans(t *testing.T) {
 			[]string{"instances USING INDEX instances_definition_key", "definitions_service_key_version"}},
 		{"ListInstances service running", store.InstanceFilter{Service: "orders", States: []string{"active"}}, sqlstore.Dense{},
 			[]string{"instances USING INDEX instances_state", "definitions_service_key_version"}},
+		// A key's (and a service's) instances with an open incident or a stall: the few
+		// of those, not the key's history (the observing cockpit's overview rows).
+		{"ListInstances service key incident", store.InstanceFilter{Service: "orders", DefinitionKey: "k", HasIncident: new(true)}, sqlstore.Dense{},
+			[]string{"instances USING INDEX instances_incident", "definitions_service_key_version"}},
+		{"ListInstances key stalled", store.InstanceFilter{DefinitionKey: "k", Stalled: new(true)}, sqlstore.Dense{},
+			[]string{"USING PRIMARY KEY (id=?)", "stalls"}},
 		{"ListInstances waiting dense", store.InstanceFilter{WaitingAt: "e"}, sqlstore.Dense{WaitingAt: true},
 			[]string{"instances USING INDEX instances_started", "tokens_element"}},
 	} {
