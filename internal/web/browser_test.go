@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -132,7 +133,9 @@ func newStackWith(tb testing.TB, deploy func(e *engine.Engine) error, observe bo
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = opx.Stop(context.Background()) })
-	svc, err := command.Start(ctx, command.Options{Conn: nc, Engine: s.e, Prefix: prefix, Logger: log, WakeOperations: opx.Wake})
+	// Named (observe), the command service also answers on the service's subjects, where
+	// the observing cockpit's Router sends.
+	svc, err := command.Start(ctx, command.Options{Conn: nc, Engine: s.e, Prefix: prefix, Service: service, Logger: log, WakeOperations: opx.Wake})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -499,6 +502,20 @@ func benchLiveUpdate(b *testing.B, observe bool) {
 		}
 	}
 	s.mu.Unlock()
+	if observe {
+		// The read model learns of a process from its first instance's events.
+		if _, err := s.e.StartInstance(context.Background(), "reference", engine.StartOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		waitUntil(b, "the observer's process page", func() bool {
+			res, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get(s.url + "/processes/reference")
+			if err != nil {
+				return false
+			}
+			res.Body.Close()
+			return res.StatusCode == http.StatusOK
+		})
+	}
 	page := tab(b, browser, s.url+"/processes/reference")
 	if err := doSteps(page, chromedp.Evaluate[chromedp.Void](`window.__seen = {}; window.__first = {};
 		document.addEventListener("cockpit:swap", function (e) {
@@ -607,6 +624,7 @@ func observingUI(tb testing.TB, src store.Store, nc *nats.Conn, js jetstream.Jet
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { _ = e.Stop(context.Background()) })
 	return web.Options{Engine: e, Commands: command.NewRouter(cmds, rm), Logger: log, NATS: nc,
 		Prefix: observer.FoldedPrefix(prefix), Subjects: bus.SubjectsV2, ReadOnly: "observing"}
 }
