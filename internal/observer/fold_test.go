@@ -18,6 +18,8 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/bpmn"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/pgtest"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/postgres"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/observer"
 	"github.com/cockpit-engine/cockpit/internal/wait"
@@ -283,8 +285,22 @@ func snapshot(t *testing.T, st store.Store, id string) string {
 func TestFoldMatchesSource(t *testing.T) {
 	e, src := source(t)
 	ids := drive(t, e)
+	stores := map[string]func() store.Store{"sqlite": func() store.Store { return openStore(t, "read.db") }}
+	if u := pgtest.URL(); u != "" {
+		// The read model "for size" (serve --observe --database-url postgres://…).
+		stores["postgres"] = func() store.Store {
+			st := pgtest.Open(t, postgres.Options{URL: u})
+			t.Cleanup(func() { _ = st.Close() })
+			return st
+		}
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) { foldMatchesSource(t, src, ids, open()) })
+	}
+}
+
+func foldMatchesSource(t *testing.T, src store.Store, ids []string, dst store.Store) {
 	msgs := history(t, src)
-	dst := openStore(t, "read.db")
 	f, err := observer.NewFolder(dst, copyModels(src))
 	if err != nil {
 		t.Fatal(err)
