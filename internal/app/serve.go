@@ -46,6 +46,9 @@ type serveConfig struct {
 	// takes it from X-Forwarded-User instead (only behind an authenticating proxy).
 	WebActor       string
 	TrustProxyUser bool
+	// TLSCert and TLSKey name the PEM files of the HTTPS certificate and its key (both
+	// or neither; tls.go).
+	TLSCert, TLSKey string
 	// AllowedHosts are the Host names (comma-separated; host or host:port, "*" for any)
 	// the HTTP server answers besides the loopback names and the listen address's host.
 	AllowedHosts string
@@ -118,6 +121,8 @@ proxy in front of it checks who is calling. A request naming a Host other than l
 	c.stringVar(&cfg.LogLevel, "log-level", "COCKPIT_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 	c.stringVar(&cfg.LogFormat, "log-format", "COCKPIT_LOG_FORMAT", "text", "log format: text or json")
 	c.stringVar(&cfg.WebActor, "web-actor", "COCKPIT_WEB_ACTOR", "web", "operator name the audit log records for actions taken in the web UI")
+	c.stringVar(&cfg.TLSCert, "tls-cert", "COCKPIT_TLS_CERT", "", "serve HTTPS with this certificate (PEM, the chain after it); needs --tls-key; reloaded when the file changes")
+	c.stringVar(&cfg.TLSKey, "tls-key", "COCKPIT_TLS_KEY", "", "the private key (PEM) of --tls-cert")
 	c.boolVar(&cfg.TrustProxyUser, "trust-proxy-user", "COCKPIT_TRUST_PROXY_USER", false, "take the web UI operator's name from the X-Forwarded-User header (only behind a proxy that authenticates users and sets it)")
 	c.stringVar(&cfg.AllowedHosts, "allowed-hosts", "COCKPIT_ALLOWED_HOSTS", "", "host names the HTTP server answers to, comma-separated (host, or host:port; * for any): besides localhost, 127.0.0.1, [::1] and the host of --addr; a request naming another host gets 421 (DNS rebinding)")
 	c.durationVar(&cfg.ShutdownTimeout, "shutdown-timeout", "COCKPIT_SHUTDOWN_TIMEOUT", 30*time.Second, "how long a stop waits for requests and running jobs")
@@ -180,6 +185,9 @@ func (cfg *serveConfig) check() error {
 	cfg.WebActor = strings.TrimSpace(cfg.WebActor)
 	if err := commandsvc.CheckActor(cfg.WebActor); err != nil {
 		return fmt.Errorf("--web-actor %q: %v", cfg.WebActor, err)
+	}
+	if err := checkTLSFlags(cfg.TLSCert, cfg.TLSKey); err != nil {
+		return err
 	}
 	if cfg.ObserveConsumer != "" {
 		if err := bus.CheckService(cfg.ObserveConsumer); err != nil {
@@ -420,6 +428,13 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 // observing), the JSON API, /metrics and the health checks until ctx ends.
 func serveHTTP(ctx context.Context, cfg *serveConfig, log *slog.Logger, nr *natsRuntime, e *engine.Engine, uiOpts web.Options,
 	ready func(string), stopCtx func() (context.Context, context.CancelFunc)) error {
+	var certs *certReloader
+	if cfg.TLSCert != "" {
+		var err error
+		if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey, log); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -453,7 +468,8 @@ func serveHTTP(ctx context.Context, cfg *serveConfig, log *slog.Logger, nr *nats
 	srv := &http.Server{
 		// Guard is outermost: every answer (UI, API, /metrics, health, errors) carries the
 		// security headers, and a request for a host this server does not serve is refused.
-		Handler:           web.Guard(mux, web.GuardOptions{AllowedHosts: allowedHosts(cfg.AllowedHosts, cfg.Addr, ln.Addr())}),
+		Handler: web.Guard(mux, web.GuardOptions{AllowedHosts: allowedHosts(cfg.AllowedHosts, cfg.Addr, ln.Addr()),
+			HSTS: certs != nil}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -470,9 +486,16 @@ func serveHTTP(ctx context.Context, cfg *serveConfig, log *slog.Logger, nr *nats
 		}
 	})
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	scheme := "http"
+	if certs != nil {
+		scheme = "https"
+		srv.TLSConfig = certs.tlsConfig()
+		go func() { served <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- srv.Serve(ln) }()
+	}
 	addr := ln.Addr().String()
-	log.Info("cockpit listening", "url", "http://"+addr, "demo", cfg.Demo)
+	log.Info("cockpit listening", "url", scheme+"://"+addr, "demo", cfg.Demo)
 	if !isLoopback(ln.Addr()) {
 		log.Warn("the JSON API has no authentication and listens beyond this machine", "addr", addr)
 		if cfg.AllowedHosts == "" {

@@ -43,6 +43,9 @@ type GuardOptions struct {
 	// header may name; "*" allows any. localhost and every IP address (127.0.0.1,
 	// 10.1.2.3, [::1]) are always allowed, with any port.
 	AllowedHosts []string
+	// HSTS sets Strict-Transport-Security (the server answers HTTPS only: serve's
+	// --tls-cert): browsers then refuse plain HTTP to this host for a year.
+	HSTS bool
 }
 
 // Guard is the outermost handler: it sets the security headers on every answer
@@ -53,6 +56,9 @@ func Guard(next http.Handler, opts GuardOptions) http.Handler {
 	allowed := newHostPolicy(opts.AllowedHosts)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		setSecurityHeaders(w.Header())
+		if opts.HSTS {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		if !allowed.ok(r.Host) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("Cache-Control", "no-store")
