@@ -97,6 +97,11 @@ type Options struct {
 	// NATSPrefix is the first subject token and the start of the stream and bucket names
 	// (default "cockpit": cockpit.events.> in COCKPIT_EVENTS).
 	NATSPrefix string
+	// CommandTrustedKeys, when set, are the public NKey user keys (U…) of the cockpits
+	// whose commands this engine takes (`cockpit serve --command-key`): it then refuses
+	// unsigned commands, and records the signed actor (docs/commands.md, "Signed
+	// commands").
+	CommandTrustedKeys []string
 }
 
 // Engine is an embedded engine on its store. Its methods are safe for concurrent use.
@@ -106,12 +111,13 @@ type Engine struct {
 
 	// With Options.NATS: the outbox relay and the model publisher, and the streams'
 	// options.
-	nc      *nats.Conn
-	relay   *bus.Relay
-	models  *bus.ModelPublisher
-	prefix  string
-	service string
-	log     *slog.Logger
+	nc          *nats.Conn
+	relay       *bus.Relay
+	models      *bus.ModelPublisher
+	prefix      string
+	service     string
+	trustedKeys []string
+	log         *slog.Logger
 	// cmds answers the commands sent to this service (from Start to Close).
 	cmds *command.Service
 
@@ -157,6 +163,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 		LockDuration: o.LockDuration, OnCommit: fe.committed}
 	if o.NATS != nil {
 		fe.nc, fe.prefix, fe.service, fe.log = o.NATS, o.NATSPrefix, o.Service, o.Logger
+		fe.trustedKeys = o.CommandTrustedKeys
 		fe.relay, err = bus.NewRelay(bus.RelayOptions{Store: st, Conn: o.NATS, Prefix: o.NATSPrefix, Service: o.Service,
 			Owner: o.NodeID, Logger: o.Logger})
 		if err == nil {
@@ -190,7 +197,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	if e.nc != nil {
 		cmds, err := command.Start(ctx, command.Options{Conn: e.nc, Engine: e.e, Prefix: e.prefix,
-			Service: e.service, ServiceOnly: true, Logger: e.log})
+			Service: e.service, ServiceOnly: true, Logger: e.log, TrustedKeys: e.trustedKeys})
 		if err != nil {
 			return errors.Join(fmt.Errorf("start flow engine: %w", err), e.e.Stop(ctx), e.stopPublishing(ctx))
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cockpit-engine/cockpit/flow"
@@ -144,5 +145,51 @@ func TestNATSCommands(t *testing.T) {
 	got, err := eng.Instance(ctx, in.ID)
 	if err != nil || got.State != flow.Cancelled {
 		t.Errorf("instance after the command: %+v, %v", got, err)
+	}
+}
+
+// TestNATSSignedCommands: an embedded engine with CommandTrustedKeys takes only the
+// commands a trusted cockpit signed.
+func TestNATSSignedCommands(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	nc := natsConn(t)
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	pub, _ := kp.PublicKey()
+	eng, err := flow.Open(ctx, flow.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
+		Service: "shipping", NATS: nc, NATSPrefix: "signed", CommandTrustedKeys: []string{pub}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close(context.Background()) })
+	if _, err := eng.DeployModel(ctx, flow.Build("ship.parcel").Start("s").UserTask("pack").End("e")); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in, err := eng.StartInstance(ctx, "ship.parcel", flow.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := command.NewClient(nc, "signed").ForService("shipping")
+	req := command.InstanceRequest{Meta: command.Meta{Actor: "ops", Reason: "test"}, InstanceID: in.ID}
+	var cerr *command.Error
+	if _, err := client.CancelInstance(ctx, req); !errors.As(err, &cerr) || cerr.Code != command.CodeUnauthorized {
+		t.Fatalf("an unsigned cancel = %v", err)
+	}
+	signer, err := command.NewSigner(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.WithSigner(signer).CancelInstance(ctx, req); err != nil {
+		t.Fatalf("a signed cancel = %v", err)
+	}
+	if got, err := eng.Instance(ctx, in.ID); err != nil || got.State != flow.Cancelled {
+		t.Errorf("instance after the signed command: %+v, %v", got, err)
 	}
 }

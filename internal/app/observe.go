@@ -70,9 +70,13 @@ func runObserver(ctx context.Context, cfg *serveConfig, log *slog.Logger, st sto
 	log.Info("observing", "prefix", cfg.NATS.Prefix, "consumer", durable)
 	cfg.Demo = false
 	report := &observedServices{ob: ob, nc: nr.nc, prefix: cfg.NATS.Prefix}
+	client, err := commandClient(cfg, nr, log)
+	if err != nil {
+		return err
+	}
 	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Metrics: mon, ReadOnly: observeReadOnly,
 		Prefix: observer.FoldedPrefix(cfg.NATS.Prefix), Subjects: bus.SubjectsV2, Services: report,
-		Commands: commandsvc.NewRouter(commandsvc.NewClient(nr.nc, cfg.NATS.Prefix), st)}, ready, stopCtx)
+		Commands: commandsvc.NewRouter(client, st)}, ready, stopCtx)
 }
 
 // discoveryWait is how long a discovery collects answers; discoveryAge how long its

@@ -46,6 +46,10 @@ type serveConfig struct {
 	// takes it from X-Forwarded-User instead (only behind an authenticating proxy).
 	WebActor       string
 	TrustProxyUser bool
+	// CommandKey names the NKey user seed file this cockpit signs its commands with;
+	// CommandTrustedKeys the public keys (comma-separated) whose signed commands this
+	// node's command service takes, refusing all others (internal/command/signed.go).
+	CommandKey, CommandTrustedKeys string
 	// TLSCert and TLSKey name the PEM files of the HTTPS certificate and its key (both
 	// or neither; tls.go).
 	TLSCert, TLSKey string
@@ -121,6 +125,8 @@ proxy in front of it checks who is calling. A request naming a Host other than l
 	c.stringVar(&cfg.LogLevel, "log-level", "COCKPIT_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 	c.stringVar(&cfg.LogFormat, "log-format", "COCKPIT_LOG_FORMAT", "text", "log format: text or json")
 	c.stringVar(&cfg.WebActor, "web-actor", "COCKPIT_WEB_ACTOR", "web", "operator name the audit log records for actions taken in the web UI")
+	c.stringVar(&cfg.CommandKey, "command-key", "COCKPIT_COMMAND_KEY", "", "NKey user seed file (nk -gen user) this cockpit signs the commands of its web UI with")
+	c.stringVar(&cfg.CommandTrustedKeys, "command-trusted-keys", "COCKPIT_COMMAND_TRUSTED_KEYS", "", "public NKey user keys (U…, comma-separated) whose signed commands this node's command service takes; set, it refuses unsigned commands and the request's actor is the signed one")
 	c.stringVar(&cfg.TLSCert, "tls-cert", "COCKPIT_TLS_CERT", "", "serve HTTPS with this certificate (PEM, the chain after it); needs --tls-key; reloaded when the file changes")
 	c.stringVar(&cfg.TLSKey, "tls-key", "COCKPIT_TLS_KEY", "", "the private key (PEM) of --tls-cert")
 	c.boolVar(&cfg.TrustProxyUser, "trust-proxy-user", "COCKPIT_TRUST_PROXY_USER", false, "take the web UI operator's name from the X-Forwarded-User header (only behind a proxy that authenticates users and sets it)")
@@ -356,6 +362,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	// Command service (request/reply over NATS, docs/commands.md): started after the
 	// engine and before the demo, stopped (deferred) before the engine stops.
 	cmds, err := commandsvc.Start(ctx, commandsvc.Options{Conn: nr.nc, Engine: e, Prefix: cfg.NATS.Prefix, Service: cfg.NATS.service(), Logger: log,
+		TrustedKeys:    splitList(cfg.CommandTrustedKeys),
 		WakeOperations: opx.Wake})
 	if err != nil {
 		return err
@@ -420,7 +427,11 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		}()
 	}
 
-	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Commands: commandsvc.NewClient(nr.nc, cfg.NATS.Prefix), Stalls: stalls,
+	client, err := commandClient(cfg, nr, log)
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Commands: client, Stalls: stalls,
 		Metrics: mon}, ready, stopCtx)
 }
 
@@ -603,4 +614,22 @@ func startMetrics(ctx context.Context, cfg *serveConfig, st store.Store, nodeID 
 			log.Error("stop metrics projector", "err", serr)
 		}
 	}, nil
+}
+
+// commandClient is the web UI's command client, signing with --command-key when set.
+func commandClient(cfg *serveConfig, nr *natsRuntime, log *slog.Logger) (*commandsvc.Client, error) {
+	c := commandsvc.NewClient(nr.nc, cfg.NATS.Prefix)
+	if cfg.CommandKey == "" {
+		return c, nil
+	}
+	seed, err := os.ReadFile(cfg.CommandKey)
+	if err != nil {
+		return nil, fmt.Errorf("--command-key: %w", err)
+	}
+	signer, err := commandsvc.NewSigner(seed)
+	if err != nil {
+		return nil, fmt.Errorf("--command-key %s: %w", cfg.CommandKey, err)
+	}
+	log.Info("the web UI signs its commands", "public_key", signer.PublicKey())
+	return c.WithSigner(signer), nil
 }

@@ -24,6 +24,8 @@ type Client struct {
 	// service, when set, scopes every request to one service's command services
 	// (ServiceSubject); see ForService.
 	service string
+	// signer, when set, signs every request (WithSigner).
+	signer *Signer
 	// Timeout bounds calls whose context has no deadline (default 30 s); BulkTimeout
 	// does the same for RetryIncidents (default 10 min).
 	Timeout     time.Duration
@@ -45,6 +47,14 @@ func NewClient(nc *nats.Conn, prefix string) *Client {
 func (c *Client) ForService(service string) *Client {
 	sc := *c
 	sc.service = service
+	return &sc
+}
+
+// WithSigner returns a client that signs every request with s (the SignatureHeader a
+// command service with trusted keys requires; signed.go).
+func (c *Client) WithSigner(s *Signer) *Client {
+	sc := *c
+	sc.signer = s
 	return &sc
 }
 
@@ -213,7 +223,11 @@ func roundTrip[R any](ctx context.Context, c *Client, verb string, req any, time
 	if err != nil {
 		return nil, errorf(CodeInvalidInput, "%s: request is not JSON: %v", verb, err)
 	}
-	raw, err := c.send(ctx, verb, body, timeout)
+	actor := ""
+	if m, ok := req.(commandRequest); ok {
+		actor = m.meta().Actor
+	}
+	raw, err := c.sendAs(ctx, actor, verb, body, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -224,12 +238,21 @@ func roundTrip[R any](ctx context.Context, c *Client, verb string, req any, time
 	return &out, nil
 }
 
-// send sends a request body and returns the result of a successful reply.
-func (c *Client) send(ctx context.Context, verb string, body []byte, timeout time.Duration) (json.RawMessage, error) {
+// sendAs sends a request body (signed for actor when the client has a signer) and
+// returns the result of a successful reply.
+func (c *Client) sendAs(ctx context.Context, actor, verb string, body []byte, timeout time.Duration) (json.RawMessage, error) {
 	ctx, cancel := withDefaultTimeout(ctx, timeout)
 	defer cancel()
 	subject := c.subject(verb)
-	msg, err := c.nc.RequestWithContext(ctx, subject, body)
+	out := &nats.Msg{Subject: subject, Data: body}
+	if c.signer != nil {
+		sig, err := c.signer.sign(actor, verb, body)
+		if err != nil {
+			return nil, fmt.Errorf("%s: sign the request: %w", verb, err)
+		}
+		out.Header = nats.Header{SignatureHeader: []string{sig}}
+	}
+	msg, err := c.nc.RequestMsgWithContext(ctx, out)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders) && c.service != "":
 		return nil, &Error{Code: CodeUnavailable, notSent: ErrServiceNotAnswering, Service: c.service,

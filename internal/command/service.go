@@ -81,6 +81,10 @@ type Options struct {
 	ServiceOnly bool
 	Logger      *slog.Logger // default slog.Default()
 	Clock       clock.Clock  // default Engine.Clock()
+	// TrustedKeys, when set, are the NKey public user keys (U…) whose signatures this
+	// service takes: every request must then carry one (SignatureHeader, made by a Client
+	// with a Signer), and its audit actor is the signed one (signed.go).
+	TrustedKeys []string
 	// Authorize, when set, is asked before a command runs; an error refuses the command
 	// with code unauthorized and the error's text. The actor is asserted by the caller,
 	// so this is policy (who may do what), not authentication.
@@ -117,6 +121,8 @@ type Service struct {
 	clock   clock.Clock
 	micro   micro.Service
 	replays *replayCache
+	// verifier checks signatures (nil: requests need none).
+	verifier *verifier
 
 	// base is the parent of every command's context; cancel ends it when Stop gives up
 	// waiting.
@@ -167,6 +173,10 @@ func Start(ctx context.Context, opts Options) (*Service, error) {
 	if opts.Clock == nil {
 		opts.Clock = opts.Engine.Clock()
 	}
+	ver, err := newVerifier(opts.TrustedKeys)
+	if err != nil {
+		return nil, fmt.Errorf("command service: %v: %w", err, engine.ErrInvalidInput)
+	}
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = DefaultMaxRequestBytes
 	}
@@ -194,7 +204,7 @@ func Start(ctx context.Context, opts Options) (*Service, error) {
 	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Service{
 		opts: opts, e: opts.Engine, st: opts.Store, nc: opts.Conn, log: opts.Logger.With("component", "command"),
-		clock: opts.Clock, replays: newReplayCache(opts.Clock, opts.ReplayWindow, opts.ReplayEntries),
+		clock: opts.Clock, replays: newReplayCache(opts.Clock, opts.ReplayWindow, opts.ReplayEntries), verifier: ver,
 		base: base, cancel: cancel, sem: make(chan struct{}, opts.MaxConcurrent),
 	}
 	svc, err := micro.AddService(opts.Conn, micro.Config{
@@ -322,7 +332,27 @@ type call struct {
 
 func (s *Service) handle(ep endpoint, r micro.Request) {
 	x := &call{verb: ep.verb, at: s.clock.Now()}
+	var signed string
+	var verr error
+	if s.verifier != nil {
+		signed, verr = s.verifier.verify(r.Headers().Get(SignatureHeader), ep.verb, r.Data(), x.at)
+	}
 	req, err := s.decode(ep, r.Data(), x)
+	if s.verifier != nil {
+		// The actor is the signed one; a claim the signature does not back never
+		// reaches the audit log as an actor.
+		claimed := x.actor
+		switch {
+		case verr != nil:
+			x.actor = UnknownActor
+			err = errorf(CodeUnauthorized, "%v; the actor the request names (%q) is not taken", verr, claimed)
+		case claimed != UnknownActor && claimed != signed:
+			x.actor = UnknownActor
+			err = errorf(CodeUnauthorized, "the request names actor %q but is signed for %q", claimed, signed)
+		default:
+			x.actor = signed
+		}
+	}
 	if err != nil {
 		rep := s.fail(x, err)
 		s.writeAudit(x, rep)
