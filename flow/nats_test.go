@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nkeys"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/cockpit-engine/cockpit/flow"
 	"github.com/cockpit-engine/cockpit/internal/bus"

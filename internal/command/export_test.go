@@ -6,7 +6,9 @@ import "time"
 func SetSignerClock(s *Signer, now func() time.Time) { s.now = now }
 
 // Sign signs a request body for actor and verb as a Client with s would.
-func Sign(s *Signer, actor, verb string, body []byte) (string, error) { return s.sign(actor, verb, body) }
+func Sign(s *Signer, actor, verb string, body []byte) (string, error) {
+	return s.sign(actor, verb, body)
+}
 
 // CheckTrustedKeys checks trusted keys as Start does.
 func CheckTrustedKeys(keys []string) error { _, err := newVerifier(keys); return err }
