@@ -277,6 +277,9 @@ type Tx interface {
 
 	// The incident queue: selection, groups, notes, webhook notices (incidents.go).
 	IncidentQueueTx
+
+	// Users, sessions and API tokens (accounts.go).
+	Accounts
 }
 
 // ParkedEvent is an event the outbox relay set aside: it could not be published for a

@@ -14,4 +14,10 @@ var (
 	LatestDefinitionStmt      = latestDefinition
 	DefinitionByVersionStmt   = definitionByVersion
 	ListDefinitionsLatest     = listDefinitionsSQL + ` WHERE ` + latestOnlyCond
+	GetUserByNameStmt         = getUserByName
+	ListUsersStmt             = listUsers
+	ListSessionsStmt          = listSessions
+	DeleteUserSessionsStmt    = deleteUserSessions
+	GetAPITokenByHashStmt     = getAPITokenByHash
+	ListUserAPITokensStmt     = listUserAPITokens
 )

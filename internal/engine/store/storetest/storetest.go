@@ -97,6 +97,10 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"StallCounts", testStallCounts},
 		{"StallThresholds", testStallThresholds},
 		{"IncidentQueue", testIncidentQueue},
+		{"Users", testUsers},
+		{"Sessions", testSessions},
+		{"APITokens", testAPITokens},
+		{"AccountLimits", testAccountLimits},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
