@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockpit-engine/cockpit/internal/auth"
 	"github.com/cockpit-engine/cockpit/internal/bus"
 	commandsvc "github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/demo"
@@ -50,6 +51,13 @@ type serveConfig struct {
 	// CommandTrustedKeys the public keys (comma-separated) whose signed commands this
 	// node's command service takes, refusing all others (internal/command/signed.go).
 	CommandKey, CommandTrustedKeys string
+	// Auth is "none" (nobody signs in) or "local" (users of the store sign in;
+	// internal/auth); SessionIdle and SessionMaxAge a session's expiries.
+	Auth                       string
+	SessionIdle, SessionMaxAge time.Duration
+	// AdminPassword is COCKPIT_ADMIN_PASSWORD: the first admin's (no flag: a flag would
+	// show in the process list).
+	AdminPassword string
 	// TLSCert and TLSKey name the PEM files of the HTTPS certificate and its key (both
 	// or neither; tls.go).
 	TLSCert, TLSKey string
@@ -79,7 +87,7 @@ type serveConfig struct {
 }
 
 func newServeCommand(getenv func(string) string) (*command, *serveConfig) {
-	cfg := &serveConfig{}
+	cfg := &serveConfig{AdminPassword: getenv("COCKPIT_ADMIN_PASSWORD")}
 	c := newCommand("serve", "cockpit [serve] [flags]",
 		`Runs the engine on the embedded SQLite store in --data-dir (or PostgreSQL with
 --database-url), deploys and drives the demo flows (unless --demo=false), and serves the
@@ -125,6 +133,9 @@ proxy in front of it checks who is calling. A request naming a Host other than l
 	c.stringVar(&cfg.LogLevel, "log-level", "COCKPIT_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 	c.stringVar(&cfg.LogFormat, "log-format", "COCKPIT_LOG_FORMAT", "text", "log format: text or json")
 	c.stringVar(&cfg.WebActor, "web-actor", "COCKPIT_WEB_ACTOR", "web", "operator name the audit log records for actions taken in the web UI")
+	c.stringVar(&cfg.Auth, "auth", "COCKPIT_AUTH", "none", "who may use the web UI and the JSON API: none (anyone who reaches --addr, acting as --web-actor) or local (users in the store sign in; the first start makes user admin with COCKPIT_ADMIN_PASSWORD, or prints a random password)")
+	c.durationVar(&cfg.SessionIdle, "session-idle", "COCKPIT_SESSION_IDLE", auth.DefaultIdle, "with --auth local: a session unused this long ends")
+	c.durationVar(&cfg.SessionMaxAge, "session-max-age", "COCKPIT_SESSION_MAX_AGE", auth.DefaultMaxAge, "with --auth local: a session ends this long after sign-in")
 	c.stringVar(&cfg.CommandKey, "command-key", "COCKPIT_COMMAND_KEY", "", "NKey user seed file (nk -gen user) this cockpit signs the commands of its web UI with")
 	c.stringVar(&cfg.CommandTrustedKeys, "command-trusted-keys", "COCKPIT_COMMAND_TRUSTED_KEYS", "", "public NKey user keys (U…, comma-separated) whose signed commands this node's command service takes; set, it refuses unsigned commands and the request's actor is the signed one")
 	c.stringVar(&cfg.TLSCert, "tls-cert", "COCKPIT_TLS_CERT", "", "serve HTTPS with this certificate (PEM, the chain after it); needs --tls-key; reloaded when the file changes")
@@ -194,6 +205,14 @@ func (cfg *serveConfig) check() error {
 	}
 	if err := checkTLSFlags(cfg.TLSCert, cfg.TLSKey); err != nil {
 		return err
+	}
+	switch cfg.Auth {
+	case "none", "local":
+	default:
+		return fmt.Errorf("--auth %q: use none or local", cfg.Auth)
+	}
+	if cfg.SessionIdle <= 0 || cfg.SessionMaxAge < cfg.SessionIdle {
+		return fmt.Errorf("--session-idle %s and --session-max-age %s: both positive, the idle expiry not longer than the absolute one", cfg.SessionIdle, cfg.SessionMaxAge)
 	}
 	if cfg.ObserveConsumer != "" {
 		if err := bus.CheckService(cfg.ObserveConsumer); err != nil {
@@ -451,9 +470,17 @@ func serveHTTP(ctx context.Context, cfg *serveConfig, log *slog.Logger, nr *nats
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", nr.metricsHandler())
+	var authSvc *auth.Service
+	if cfg.Auth == "local" {
+		var err error
+		if authSvc, err = startAuth(ctx, cfg, e.Store(), log); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
+	mux.Handle("GET /metrics", requireRead(authSvc, nr.metricsHandler()))
 	api := newAPI(e, log)
-	mux.Handle("/api/", api)
+	mux.Handle("/api/", requireRead(authSvc, api))
 	mux.Handle("/healthz", api)
 	mux.Handle("/readyz", api)
 	// The web UI has every other path; its commands go through the command service.
@@ -463,6 +490,7 @@ func serveHTTP(ctx context.Context, cfg *serveConfig, log *slog.Logger, nr *nats
 		uiOpts.Prefix, uiOpts.Subjects = cfg.NATS.Prefix, cfg.NATS.Subjects
 	}
 	uiOpts.Actor, uiOpts.TrustProxyUser = cfg.WebActor, cfg.TrustProxyUser
+	uiOpts.Auth, uiOpts.SecureCookies = authSvc, certs != nil
 	ui := web.New(uiOpts)
 	if err := ui.Start(ctx); err != nil {
 		_ = ln.Close()

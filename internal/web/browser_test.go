@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cockpit-engine/cockpit/internal/auth"
 	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine"
@@ -50,15 +51,28 @@ type stack struct {
 
 func newStack(tb testing.TB, deploy func(e *engine.Engine) error) *stack {
 	tb.Helper()
-	return newStackWith(tb, deploy, false)
+	return newStackWith(tb, deploy, stackOptions{})
 }
+
+// stackOptions vary the stack: observe (an observing cockpit) and signIn (--auth local
+// with the users of signInUsers).
+type stackOptions struct {
+	observe, signIn bool
+}
+
+// signInUsers are the stack's users with sign-in: name → role; their password is
+// stackPassword.
+var signInUsers = map[string]auth.Role{"vera": auth.Viewer, "otto": auth.Operator}
+
+const stackPassword = "a long enough password"
 
 // newStackWith is newStack; with observe, the UI is an observing cockpit's (cockpit
 // serve --observe): the engine publishes as service "orders" (events and models), an
 // observer folds the stream into a read model of its own, and the UI reads that, live on
 // the folds the observer republishes, its commands going through a Router.
-func newStackWith(tb testing.TB, deploy func(e *engine.Engine) error, observe bool) *stack {
+func newStackWith(tb testing.TB, deploy func(e *engine.Engine) error, so stackOptions) *stack {
 	tb.Helper()
+	observe := so.observe
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	const prefix = "browsertest"
@@ -144,6 +158,18 @@ func newStackWith(tb testing.TB, deploy func(e *engine.Engine) error, observe bo
 	uiOpts := web.Options{Engine: s.e, Commands: s.cmds, Logger: log, NATS: nc, Prefix: prefix}
 	if observe {
 		uiOpts = observingUI(tb, st, nc, js, prefix, service, s.cmds)
+	}
+	if so.signIn {
+		svc, err := auth.New(auth.Options{Store: st, Logger: log})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for name, role := range signInUsers {
+			if _, err := svc.CreateUser(ctx, name, stackPassword, role); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		uiOpts.Auth = svc
 	}
 	ui := web.New(uiOpts)
 	if err := ui.Start(ctx); err != nil {
@@ -479,7 +505,7 @@ func benchLiveUpdate(b *testing.B, observe bool) {
 		defs.Processes[0].ID = "load"
 		_, err = e.DeployModel(context.Background(), "load.bpmn", defs)
 		return err
-	}, observe)
+	}, stackOptions{observe: observe})
 	var inflight atomic.Int64 // background instances started and not yet completed
 	s.mu.Lock()
 	s.onCommit = func(evs []*store.Event) {

@@ -36,7 +36,7 @@ func TestBrowserObserver(t *testing.T) {
 		}
 		_, err = e.DeployModel(context.Background(), "fix.bpmn", defs)
 		return err
-	}, true)
+	}, stackOptions{observe: true})
 	ctx := context.Background()
 	in, err := s.e.StartInstance(ctx, "fix", engine.StartOptions{BusinessKey: "ORDER-9"})
 	if err != nil {

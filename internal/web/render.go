@@ -44,7 +44,7 @@ func (s *server) render(c echo.Context, status int, p page, content templ.Compon
 	} else {
 		lp := layout.Props{Title: p.Title, Nav: p.Nav, AssetVersion: static.Version, Search: p.Search, Flash: takeFlash(c),
 			Live: s.liveProps(c, status), ReadOnly: s.readOnly,
-			Services: s.servicesReport != nil}
+			Services: s.servicesReport != nil, User: layoutUser(r, s.auth != nil)}
 		err = layout.Page(lp).Render(templ.WithChildren(r.Context(), content), &buf)
 	}
 	if err != nil {

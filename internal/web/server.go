@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/nats-io/nats.go"
 
+	"github.com/cockpit-engine/cockpit/internal/auth"
 	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/command"
@@ -164,6 +165,12 @@ type Options struct {
 	// observing cockpit's command.Router, which sends each action to the service that
 	// owns its instance).
 	ReadOnly string
+	// Auth, when set, makes everyone sign in (signin.go): each route needs a role, and
+	// the audit actor is the signed-in user. Nil: nobody signs in, every request acts as
+	// Actor, and the pages say so.
+	Auth *auth.Service
+	// SecureCookies marks the session cookie Secure (the server answers HTTPS).
+	SecureCookies bool
 	// Services feeds the services page (/services) of an observing cockpit; nil: no
 	// such page.
 	Services ServicesReporter
@@ -197,6 +204,9 @@ type server struct {
 	trustProxyUser bool
 	// queue reads the incident queue (incidents.go).
 	queue IncidentQueue
+	// auth is Options.Auth; secureCookies Options.SecureCookies.
+	auth          *auth.Service
+	secureCookies bool
 }
 
 // New returns the UI: an http.Handler with the live-update hub's Start and Stop. Every
@@ -204,7 +214,16 @@ type server struct {
 // (CSP and the rest) every answer carries.
 func New(opts Options) *UI {
 	s := &server{eng: opts.Engine, cmds: opts.Commands, readOnly: opts.ReadOnly, servicesReport: opts.Services, metrics: opts.Metrics, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
-		stalls: opts.Stalls, trustProxyUser: opts.TrustProxyUser, queue: opts.Incidents}
+		stalls: opts.Stalls, trustProxyUser: opts.TrustProxyUser, queue: opts.Incidents, auth: opts.Auth, secureCookies: opts.SecureCookies}
+	if base := s.actor; opts.Auth != nil {
+		// The audit actor is the signed-in user.
+		s.actor = func(r *http.Request) string {
+			if id := auth.FromContext(r.Context()); id != nil {
+				return id.Name
+			}
+			return base(r)
+		}
+	}
 	if s.queue == nil {
 		// The engine's own store: every page of the incident queue reads through it.
 		if e, ok := opts.Engine.(interface{ Store() store.Store }); ok {
@@ -225,6 +244,7 @@ func New(opts Options) *UI {
 	// The security headers are Guard's (guard.go), set once for everything `cockpit
 	// serve` answers; whoever mounts the UI elsewhere puts Guard around it too.
 	e.Use(s.checkParams)
+	e.Use(s.authenticate)
 	s.routes(e)
 	// Refuse cross-site form posts (a page elsewhere posting to a local cockpit): the
 	// browser's Sec-Fetch-Site / Origin headers tell, no token needed. Guard (guard.go)
@@ -296,6 +316,9 @@ func (s *server) routes(e *echo.Echo) {
 	e.GET("/search", s.search)
 	e.GET("/live", s.live)
 	e.HEAD("/live", s.live)
+	e.GET("/signin", s.signinPage)
+	e.POST("/signin", s.signin)
+	e.POST("/signout", s.signout)
 	e.GET("/static/diagram.css", s.diagramCSS)
 	e.GET("/static/*", s.static)
 }

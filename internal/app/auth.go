@@ -1,0 +1,77 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/cockpit-engine/cockpit/internal/auth"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
+	"github.com/cockpit-engine/cockpit/internal/web"
+)
+
+// startAuth makes the sign-in service of --auth local, and the first admin on a store
+// without users: with COCKPIT_ADMIN_PASSWORD, or a random password printed once.
+func startAuth(ctx context.Context, cfg *serveConfig, st store.Store, log *slog.Logger) (*auth.Service, error) {
+	svc, err := auth.New(auth.Options{Store: st, Idle: cfg.SessionIdle, MaxAge: cfg.SessionMaxAge, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	pw, err := svc.Bootstrap(ctx, cfg.AdminPassword)
+	if err != nil {
+		return nil, fmt.Errorf("--auth local: %w", err)
+	}
+	if pw != "" {
+		log.Warn("first start with --auth local: user admin was made with a one-time random password (shown only now); sign in with it",
+			"user", "admin", "password", pw)
+	}
+	return svc, nil
+}
+
+// requireRead lets through requests of a signed-in user or an API token with the read
+// permission (svc nil: everyone); others get 401 JSON.
+func requireRead(svc *auth.Service, next http.Handler) http.Handler {
+	if svc == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var id *auth.Identity
+		var err error
+		if h := r.Header.Get("Authorization"); h != "" {
+			token, ok := strings.CutPrefix(h, "Bearer ")
+			if !ok {
+				err = auth.ErrUnauthenticated
+			} else {
+				id, err = svc.Token(r.Context(), strings.TrimSpace(token))
+			}
+		} else if ck, cerr := r.Cookie(web.SessionCookie); cerr == nil {
+			id, err = svc.Session(r.Context(), ck.Value)
+		} else {
+			err = auth.ErrUnauthenticated
+		}
+		switch {
+		case errors.Is(err, auth.ErrUnauthenticated):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cockpit"`)
+			writeAuthError(w, http.StatusUnauthorized, "sign in, or send an API token as Authorization: Bearer ck_…")
+			return
+		case err != nil:
+			writeAuthError(w, http.StatusInternalServerError, "could not check the credentials")
+			return
+		case !id.Role.Can(auth.Read):
+			writeAuthError(w, http.StatusForbidden, "the role "+id.Role.String()+" may not read this")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
+	})
+}
+
+func writeAuthError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}

@@ -1,0 +1,91 @@
+package app
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/cockpit-engine/cockpit/internal/wait"
+)
+
+// TestServeAuthLocal: with --auth local the first start makes user admin with a
+// password printed once; pages send to the sign-in page and the JSON API and /metrics
+// answer 401 until the admin signs in; the health endpoints stay open.
+func TestServeAuthLocal(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--auth", "local", "--demo=false")
+	defer s.stop()
+	var pw string
+	wait.For(t, "the first admin's password in the log", func() bool {
+		m := regexp.MustCompile(`user=admin password=(\S+)`).FindStringSubmatch(s.stderr.String())
+		if m != nil {
+			pw = m[1]
+		}
+		return pw != ""
+	})
+	noRedirect := &http.Client{Transport: &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string, cookie *http.Cookie) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, s.base+path, nil)
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	if res := get("/", nil); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/signin") {
+		t.Errorf("a page without a session: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	for _, p := range []string{"/api/instances", "/metrics"} {
+		if res := get(p, nil); res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s without credentials: %d", p, res.StatusCode)
+		}
+	}
+	if res := get("/healthz", nil); res.StatusCode != http.StatusOK {
+		t.Errorf("/healthz: %d", res.StatusCode)
+	}
+	signIn := func(password string) *http.Response {
+		form := url.Values{"name": {"admin"}, "password": {password}, "next": {"/instances"}}
+		req, _ := http.NewRequest(http.MethodPost, s.base+"/signin", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	if res := signIn("not the password"); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a wrong password: %d", res.StatusCode)
+	}
+	res := signIn(pw)
+	var session *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == "cockpit_session" {
+			session = c
+		}
+	}
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/instances" || session == nil || !session.HttpOnly ||
+		session.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("sign-in: %d %q %+v", res.StatusCode, res.Header.Get("Location"), session)
+	}
+	if res := get("/instances", session); res.StatusCode != http.StatusOK {
+		t.Errorf("a page with the session: %d", res.StatusCode)
+	}
+	if res := get("/api/instances", session); res.StatusCode != http.StatusOK {
+		t.Errorf("the API with the session: %d", res.StatusCode)
+	}
+	if r := runApp(t, nil, "serve", "--auth", "ldap"); r.code == exitOK || !strings.Contains(r.stderr, "--auth") {
+		t.Errorf("--auth ldap: exit %d\n%s", r.code, r.stderr)
+	}
+}

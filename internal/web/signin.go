@@ -1,0 +1,178 @@
+package web
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cockpit-engine/cockpit/internal/auth"
+	"github.com/cockpit-engine/cockpit/web/templates/layout"
+	"github.com/cockpit-engine/cockpit/web/templates/pages"
+)
+
+// Sign-in (Options.Auth): every route but the sign-in page and the static files needs
+// a signed-in user (a session cookie, or an API token as "Authorization: Bearer ck_…")
+// whose role has the route's permission (routePermission); a request without one is
+// sent to the sign-in page (GET) or refused with 401, one whose role falls short gets a
+// 403 page saying which role it needs. Without Options.Auth nobody signs in: every
+// request acts as the local operator (Options.Actor), and every page says so.
+
+// SessionCookie is the session cookie's name.
+const SessionCookie = "cockpit_session"
+
+// routePermission is the permission a route (echo's path pattern) needs; public routes
+// need none.
+func routePermission(method, path string) (perm auth.Permission, public bool) {
+	switch {
+	case path == "/signin" || strings.HasPrefix(path, "/static/"):
+		return 0, true
+	case path == "/signout":
+		return auth.Read, false
+	case path == "/deploy" || path == "/processes/:key/stall-threshold":
+		return auth.Administer, false
+	case strings.HasPrefix(path, "/processes/:key/analytics") || path == "/instances.csv" || path == "/audit.csv":
+		return auth.Analyze, false
+	}
+	if method == http.MethodGet || method == http.MethodHead {
+		switch path {
+		// Forms that only lead to an action (and previews, which run the command without
+		// its change): an operator's.
+		case "/instances/:id/variables", "/instances/:id/modify", "/instances/modify", "/processes/:key/migrate",
+			"/incidents/:id/retry", "/processes/:key/start", "/messages/correlate", "/signals/broadcast":
+			return auth.Act, false
+		}
+		return auth.Read, false
+	}
+	return auth.Act, false
+}
+
+// authenticate finds who a request comes from and checks the route's permission.
+func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		perm, public := routePermission(r.Method, c.Path())
+		var id *auth.Identity
+		if s.auth == nil {
+			id = &auth.Identity{Name: s.actor(r), Role: auth.Admin, Via: "local"}
+		} else if !public {
+			var err error
+			if id, err = s.identify(r); err != nil {
+				if !errors.Is(err, auth.ErrUnauthenticated) {
+					return err
+				}
+				if r.Method == http.MethodGet && c.Path() != "/live" {
+					return c.Redirect(http.StatusSeeOther, "/signin?next="+url.QueryEscape(r.URL.RequestURI()))
+				}
+				return &pageError{Status: http.StatusUnauthorized, Title: "Sign in first",
+					Message: "This needs a signed-in user: sign in, or send an API token as Authorization: Bearer ck_…", BackHref: "/signin", BackLabel: "Sign in"}
+			}
+		}
+		if id != nil {
+			c.SetRequest(r.WithContext(auth.WithIdentity(r.Context(), id)))
+		}
+		if !public && !id.Role.Can(perm) {
+			return &pageError{Status: http.StatusForbidden, Title: "Not allowed",
+				Message: "Your role (" + id.Role.String() + ") may not do this: it needs " + neededRole(perm) + ". Ask an admin."}
+		}
+		return next(c)
+	}
+}
+
+// identify reads the session cookie, else a bearer token.
+func (s *server) identify(r *http.Request) (*auth.Identity, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return nil, auth.ErrUnauthenticated
+		}
+		return s.auth.Token(r.Context(), strings.TrimSpace(token))
+	}
+	ck, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return nil, auth.ErrUnauthenticated
+	}
+	return s.auth.Session(r.Context(), ck.Value)
+}
+
+// neededRole names the least role with perm.
+func neededRole(perm auth.Permission) string {
+	for _, r := range auth.Roles {
+		if r.Can(perm) {
+			return r.String()
+		}
+	}
+	return "admin"
+}
+
+// signinPage is GET /signin.
+func (s *server) signinPage(c echo.Context) error {
+	if s.auth == nil {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	return s.render(c, http.StatusOK, page{Title: "Sign in"}, pages.SignIn(pages.SignInProps{Next: safeNext(c.QueryParam("next"))}))
+}
+
+// signin is POST /signin.
+func (s *server) signin(c echo.Context) error {
+	if s.auth == nil {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	p := pages.SignInProps{Name: strings.TrimSpace(c.FormValue("name")), Next: safeNext(c.FormValue("next"))}
+	secret, _, err := s.auth.SignIn(c.Request().Context(), p.Name, c.FormValue("password"), clientAddress(c.Request()))
+	switch {
+	case errors.Is(err, auth.ErrRateLimited):
+		p.Error = "Too many attempts: " + strings.TrimPrefix(err.Error(), auth.ErrRateLimited.Error()+": ") + "."
+		return s.render(c, http.StatusTooManyRequests, page{Title: "Sign in"}, pages.SignIn(p))
+	case errors.Is(err, auth.ErrBadCredentials):
+		p.Error = "The name or the password is wrong."
+		return s.render(c, http.StatusUnauthorized, page{Title: "Sign in"}, pages.SignIn(p))
+	case err != nil:
+		return err
+	}
+	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: secret, Path: "/", HttpOnly: true, Secure: s.secureCookies,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(s.auth.MaxAge() / time.Second)})
+	return c.Redirect(http.StatusSeeOther, p.Next)
+}
+
+// signout is POST /signout.
+func (s *server) signout(c echo.Context) error {
+	if ck, err := c.Cookie(SessionCookie); err == nil && s.auth != nil {
+		if err := s.auth.SignOut(c.Request().Context(), ck.Value); err != nil {
+			return err
+		}
+	}
+	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: s.secureCookies,
+		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	return c.Redirect(http.StatusSeeOther, "/signin")
+}
+
+// safeNext keeps a redirect after sign-in on this site.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || len(next) > 2048 {
+		return "/"
+	}
+	return next
+}
+
+// clientAddress is the request's remote host (the sign-in limit's key).
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// layoutUser is who the layout names.
+func layoutUser(r *http.Request, signIn bool) *layout.User {
+	id := auth.FromContext(r.Context())
+	if id == nil {
+		return nil
+	}
+	return &layout.User{Name: id.Name, Role: id.Role.String(), Local: !signIn}
+}

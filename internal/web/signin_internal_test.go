@@ -1,0 +1,148 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cockpit-engine/cockpit/internal/auth"
+	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
+)
+
+// TestRoutePermissions walks every route of the UI with no session and with a session
+// of each role: without one, a page sends to the sign-in page and anything else is 401;
+// a role without the route's permission gets 403, one with it is let through.
+func TestRoutePermissions(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	svc, err := auth.New(auth.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookies := map[auth.Role]string{}
+	for _, r := range auth.Roles {
+		if _, err := svc.CreateUser(ctx, r.String()+"-user", "a long enough password", r); err != nil {
+			t.Fatal(err)
+		}
+		secret, _, err := svc.SignIn(ctx, r.String()+"-user", "a long enough password", "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cookies[r] = secret
+	}
+	ui := New(Options{Engine: e, Auth: svc, Logger: slog.New(slog.DiscardHandler)})
+	fill := strings.NewReplacer(":key", "k", ":id", "i", ":fp", "f", ":chart", "throughput.svg", ":table", "elements.csv", "*", "app.css")
+	do := func(method, path, cookie string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader("x=1"))
+		if method == http.MethodPost {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: SessionCookie, Value: cookie})
+		}
+		rec := httptest.NewRecorder()
+		ui.ServeHTTP(rec, req)
+		return rec
+	}
+	routes := ui.s.echo.Routes()
+	if len(routes) < 50 {
+		t.Fatalf("only %d routes", len(routes))
+	}
+	for _, rt := range routes {
+		if rt.Path == "/signout" {
+			continue // ends the session: checked on its own below
+		}
+		path := fill.Replace(rt.Path)
+		perm, public := routePermission(rt.Method, rt.Path)
+		rec := do(rt.Method, path, "")
+		switch {
+		case public:
+			// (POST /signin refuses the test's empty credentials with 401: its own answer.)
+			if rt.Path != "/signin" && (rec.Code == http.StatusUnauthorized || rec.Code == http.StatusForbidden) {
+				t.Errorf("%s %s is public but answered %d", rt.Method, rt.Path, rec.Code)
+			}
+		case rt.Method == http.MethodGet && rt.Path != "/live":
+			if rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), "/signin?next=") {
+				t.Errorf("%s %s without a session: %d %q", rt.Method, rt.Path, rec.Code, rec.Header().Get("Location"))
+			}
+		default:
+			if rec.Code != http.StatusUnauthorized {
+				t.Errorf("%s %s without a session: %d", rt.Method, rt.Path, rec.Code)
+			}
+		}
+		if public {
+			continue
+		}
+		for _, role := range auth.Roles {
+			rec := do(rt.Method, path, cookies[role])
+			denied := rec.Code == http.StatusForbidden || rec.Code == http.StatusUnauthorized
+			if role.Can(perm) == denied {
+				t.Errorf("%s %s as %s: %d", rt.Method, rt.Path, role, rec.Code)
+			}
+		}
+	}
+	// The roles' edges, named: a viewer reads but does not act, an analyst exports, an
+	// operator acts but does not deploy.
+	for _, c := range []struct {
+		role         auth.Role
+		method, path string
+		want         int
+	}{
+		{auth.Viewer, http.MethodGet, "/instances", http.StatusOK},
+		{auth.Viewer, http.MethodGet, "/instances.csv", http.StatusForbidden},
+		{auth.Viewer, http.MethodPost, "/instances/i/cancel", http.StatusForbidden},
+		{auth.Analyst, http.MethodGet, "/audit.csv", http.StatusOK},
+		{auth.Analyst, http.MethodPost, "/instances/i/cancel", http.StatusForbidden},
+		{auth.Operator, http.MethodGet, "/deploy", http.StatusForbidden},
+		{auth.Admin, http.MethodGet, "/deploy", http.StatusOK},
+	} {
+		if rec := do(c.method, c.path, cookies[c.role]); rec.Code != c.want {
+			t.Errorf("%s %s as %s: %d, want %d", c.method, c.path, c.role, rec.Code, c.want)
+		}
+	}
+	if rec := do(http.MethodGet, "/instances", cookies[auth.Viewer]); !strings.Contains(rec.Body.String(), `data-testid="user-name">viewer-user<`) {
+		t.Error("the page does not name the signed-in user")
+	}
+	// Sign-out ends the session.
+	if rec := do(http.MethodPost, "/signout", cookies[auth.Viewer]); rec.Code != http.StatusSeeOther {
+		t.Errorf("sign-out: %d", rec.Code)
+	}
+	if rec := do(http.MethodGet, "/instances", cookies[auth.Viewer]); rec.Code != http.StatusSeeOther {
+		t.Errorf("after sign-out: %d", rec.Code)
+	}
+}
+
+// TestNoSignInSaysSo: a cockpit without sign-in says on its pages that whoever reaches
+// it acts under the configured name.
+func TestNoSignInSaysSo(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	ui := New(Options{Engine: e, Actor: "desk", Logger: slog.New(slog.DiscardHandler)})
+	rec := httptest.NewRecorder()
+	ui.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `data-testid="no-signin"`) || !strings.Contains(rec.Body.String(), "acting as desk") {
+		t.Errorf("%d: the page does not say nobody signs in", rec.Code)
+	}
+}
