@@ -476,3 +476,75 @@ func FromContext(ctx context.Context) *Identity {
 	id, _ := ctx.Value(identityKey{}).(*Identity)
 	return id
 }
+
+// Users lists the users by name.
+func (s *Service) Users(ctx context.Context) ([]*store.User, error) {
+	var out []*store.User
+	err := s.o.Store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.ListUsers(ctx)
+		return err
+	})
+	return out, err
+}
+
+// User is one user with its tokens and sessions, newest first.
+func (s *Service) User(ctx context.Context, id string) (*store.User, []*store.APIToken, []*store.Session, error) {
+	var u *store.User
+	var toks []*store.APIToken
+	var sess []*store.Session
+	err := s.o.Store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		if u, err = tx.GetUser(ctx, id); err != nil {
+			return err
+		}
+		if toks, err = tx.ListAPITokens(ctx, id); err != nil {
+			return err
+		}
+		sess, err = tx.ListSessions(ctx, id)
+		return err
+	})
+	return u, toks, sess, err
+}
+
+// SetRole changes a user's role (its tokens keep theirs, capped by the user's when used).
+func (s *Service) SetRole(ctx context.Context, userID string, role Role) error {
+	if _, err := ParseRole(role.String()); err != nil {
+		return fmt.Errorf("%v: %w", err, ErrInvalid)
+	}
+	return s.o.Store.Write(ctx, func(tx store.Tx) error {
+		u, err := tx.GetUser(ctx, userID)
+		if err != nil {
+			return err
+		}
+		u.Role = role.String()
+		return tx.UpdateUser(ctx, u)
+	})
+}
+
+// SetPassword sets a user's password; the user's sessions end.
+func (s *Service) SetPassword(ctx context.Context, userID, password string) error {
+	if err := CheckPassword(password); err != nil {
+		return err
+	}
+	h, err := HashPassword(password)
+	if err != nil {
+		return err
+	}
+	return s.o.Store.Write(ctx, func(tx store.Tx) error {
+		u, err := tx.GetUser(ctx, userID)
+		if err != nil {
+			return err
+		}
+		u.PasswordHash = h
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		return tx.DeleteUserSessions(ctx, userID)
+	})
+}
+
+// EndSessions signs a user out everywhere.
+func (s *Service) EndSessions(ctx context.Context, userID string) error {
+	return s.o.Store.Write(ctx, func(tx store.Tx) error { return tx.DeleteUserSessions(ctx, userID) })
+}

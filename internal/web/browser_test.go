@@ -62,7 +62,7 @@ type stackOptions struct {
 
 // signInUsers are the stack's users with sign-in: name → role; their password is
 // stackPassword.
-var signInUsers = map[string]auth.Role{"vera": auth.Viewer, "otto": auth.Operator}
+var signInUsers = map[string]auth.Role{"vera": auth.Viewer, "otto": auth.Operator, "ada": auth.Admin}
 
 const stackPassword = "a long enough password"
 

@@ -33,7 +33,7 @@ func routePermission(method, path string) (perm auth.Permission, public bool) {
 		return 0, true
 	case path == "/signout":
 		return auth.Read, false
-	case path == "/deploy" || path == "/processes/:key/stall-threshold":
+	case path == "/deploy" || path == "/processes/:key/stall-threshold" || strings.HasPrefix(path, "/users"):
 		return auth.Administer, false
 	case strings.HasPrefix(path, "/processes/:key/analytics") || path == "/instances.csv" || path == "/audit.csv":
 		return auth.Analyze, false

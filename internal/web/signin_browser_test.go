@@ -60,6 +60,20 @@ func TestBrowserSignIn(t *testing.T) {
 		t.Fatalf("the operator's cancel left the instance %s", st)
 	}
 	screenshot(t, d.ctx, "signin-operator-cancelled")
+	d.page("no users link for an operator", `document.querySelector('.nav a[href="/users"]') === null`)
+
+	// An admin manages the users: the users page, a user's page with a new token.
+	d.then("sign out", clickJS("[data-testid=signout]"), `location.pathname === "/signin"`)
+	d.run("open the instance as the admin", chromedp.Navigate(s.url+"/instances/"+in.ID))
+	d.page("the sign-in page", `location.pathname === "/signin"`)
+	signIn("ada")
+	d.then("open the users page", clickJS(`.nav a[href="/users"]`), `location.pathname === "/users" && document.querySelectorAll("[data-testid=user-row]").length === 3`)
+	screenshot(t, d.ctx, "users")
+	d.then("open vera", clickJS(`[data-testid=user-row][data-name=vera] a`), `document.querySelector("[data-testid=user-title]") !== null`)
+	d.run("name a token", chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=token-name]").value = "ci"; true`))
+	d.then("issue it", clickJS("[data-testid=token-submit]"), `document.querySelector("[data-testid=new-token-secret]") !== null &&
+		document.querySelector("[data-testid=new-token-secret]").textContent.indexOf("ck_") === 0`)
+	screenshot(t, d.ctx, "user-token")
 }
 
 func instanceState(t *testing.T, s *stack, id string) string {

@@ -5,12 +5,16 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cockpit-engine/cockpit/internal/auth"
 	"github.com/cockpit-engine/cockpit/internal/engine"
+	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 )
 
@@ -144,5 +148,121 @@ func TestNoSignInSaysSo(t *testing.T) {
 	ui.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `data-testid="no-signin"`) || !strings.Contains(rec.Body.String(), "acting as desk") {
 		t.Errorf("%d: the page does not say nobody signs in", rec.Code)
+	}
+}
+
+// TestUsersPage: an admin makes a user, changes the role, issues a token (shown once)
+// that works as a bearer until revoked, disables the user; each change is in the audit
+// log; an admin cannot disable itself.
+func TestUsersPage(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	svc, err := auth.New(auth.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := svc.CreateUser(ctx, "root", "a long enough password", auth.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie, _, err := svc.SignIn(ctx, "root", "a long enough password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui := New(Options{Engine: e, Auth: svc, Logger: slog.New(slog.DiscardHandler)})
+	do := func(method, path string, form url.Values, bearer string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		} else {
+			req.AddCookie(&http.Cookie{Name: SessionCookie, Value: cookie})
+		}
+		rec := httptest.NewRecorder()
+		ui.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := do(http.MethodPost, "/users", url.Values{"name": {"bob"}, "password": {"bob's long password"}, "role": {"operator"}}, "")
+	if rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), "/users/") {
+		t.Fatalf("make bob: %d %s", rec.Code, rec.Body.String())
+	}
+	bobURL := rec.Header().Get("Location")
+	if rec := do(http.MethodPost, "/users", url.Values{"name": {"bob"}, "password": {"another long password"}, "role": {"viewer"}}, ""); rec.Code != http.StatusUnprocessableEntity ||
+		!strings.Contains(rec.Body.String(), "exists") {
+		t.Errorf("a second bob: %d", rec.Code)
+	}
+	if rec := do(http.MethodPost, "/users", url.Values{"name": {"carl"}, "password": {"short"}, "role": {"viewer"}}, ""); rec.Code != http.StatusUnprocessableEntity ||
+		!strings.Contains(rec.Body.String(), "at least 12") {
+		t.Errorf("a short password: %d", rec.Code)
+	}
+	if rec := do(http.MethodPost, bobURL+"/role", url.Values{"role": {"analyst"}}, ""); rec.Code != http.StatusSeeOther {
+		t.Errorf("bob's role: %d", rec.Code)
+	}
+	rec = do(http.MethodPost, bobURL+"/tokens", url.Values{"name": {"ci"}, "role": {"analyst"}, "days": {"30"}}, "")
+	m := regexp.MustCompile(`data-testid="new-token-secret">(ck_[A-Za-z0-9_-]+)<`).FindStringSubmatch(rec.Body.String())
+	if rec.Code != http.StatusOK || m == nil {
+		t.Fatalf("issue a token: %d", rec.Code)
+	}
+	token := m[1]
+	if strings.Contains(do(http.MethodGet, bobURL, nil, "").Body.String(), token) {
+		t.Error("the token's secret is shown again")
+	}
+	if rec := do(http.MethodGet, "/instances.csv", nil, token); rec.Code != http.StatusOK {
+		t.Errorf("the analyst token on an export: %d", rec.Code)
+	}
+	if rec := do(http.MethodPost, "/instances/x/cancel", nil, token); rec.Code != http.StatusForbidden {
+		t.Errorf("the analyst token acting: %d", rec.Code)
+	}
+	if rec := do(http.MethodPost, bobURL+"/tokens", url.Values{"name": {"big"}, "role": {"admin"}}, ""); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("a token above bob's role: %d", rec.Code)
+	}
+	toks, err := svc.Users(ctx)
+	if err != nil || len(toks) != 2 {
+		t.Fatalf("users: %v %v", toks, err)
+	}
+	_, list, _, err := svc.User(ctx, strings.TrimPrefix(bobURL, "/users/"))
+	if err != nil || len(list) != 1 {
+		t.Fatalf("bob's tokens: %v %v", list, err)
+	}
+	if rec := do(http.MethodPost, bobURL+"/tokens/"+list[0].ID+"/revoke", nil, ""); rec.Code != http.StatusSeeOther {
+		t.Errorf("revoke: %d", rec.Code)
+	}
+	if rec := do(http.MethodGet, "/instances.csv", nil, token); rec.Code != http.StatusSeeOther {
+		t.Errorf("a revoked token: %d", rec.Code)
+	}
+	if rec := do(http.MethodPost, bobURL+"/disable", nil, ""); rec.Code != http.StatusSeeOther {
+		t.Errorf("disable bob: %d", rec.Code)
+	}
+	if _, _, err := svc.SignIn(ctx, "bob", "bob's long password", "10.1.1.1"); err == nil {
+		t.Error("a disabled bob signs in")
+	}
+	if rec := do(http.MethodPost, "/users/"+admin.ID+"/disable", nil, ""); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("an admin disabling itself: %d", rec.Code)
+	}
+	audit, err := e.ListAudit(ctx, store.AuditFilter{Actor: "root", Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verbs []string
+	for _, a := range audit {
+		verbs = append(verbs, a.Command+":"+a.Result)
+	}
+	for _, want := range []string{"user.create:ok", "user.role:ok", "user.token:ok", "user.revoke-token:ok", "user.disable:ok", "user.disable:invalid_input"} {
+		if !slices.Contains(verbs, want) {
+			t.Errorf("audit lacks %s: %v", want, verbs)
+		}
+	}
+	page := do(http.MethodGet, bobURL, nil, "").Body.String()
+	if !strings.Contains(page, `data-state="revoked"`) || !strings.Contains(page, "disabled") {
+		t.Errorf("bob's page does not show the revoked token and the disabled state")
 	}
 }
