@@ -397,7 +397,7 @@ func Instances(p InstancesProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 48, "\" data-testid=\"instances-csv\" title=\"Every instance these filters select, as CSV\">Download CSV</a> <button class=\"btn btn-primary\" type=\"submit\">Apply filters</button></div></form></section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 48, "\" data-testid=\"instances-csv\" data-needs=\"analyze\" title=\"Every instance these filters select, as CSV\">Download CSV</a> <button class=\"btn btn-primary\" type=\"submit\">Apply filters</button></div></form></section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -996,7 +996,7 @@ func Audit(p AuditProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 105, "\" data-testid=\"audit-csv\" download>CSV</a></div></div><form class=\"card filter-form\" action=\"/audit\" method=\"get\" data-testid=\"audit-filters\"><div class=\"card-body filter-grid\"><label>Actor <input type=\"text\" name=\"actor\" value=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 105, "\" data-testid=\"audit-csv\" data-needs=\"analyze\" download>CSV</a></div></div><form class=\"card filter-form\" action=\"/audit\" method=\"get\" data-testid=\"audit-filters\"><div class=\"card-body filter-grid\"><label>Actor <input type=\"text\" name=\"actor\" value=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
