@@ -31,7 +31,8 @@ func routePermission(method, path string) (perm auth.Permission, public bool) {
 	switch {
 	case path == "/signin" || strings.HasPrefix(path, "/static/"):
 		return 0, true
-	case path == "/signout":
+	case path == "/signout" || strings.HasPrefix(path, "/account"):
+		// One's own account (tokens up to one's role, password, sessions).
 		return auth.Read, false
 	case path == "/deploy" || path == "/processes/:key/stall-threshold" || strings.HasPrefix(path, "/users"):
 		return auth.Administer, false

@@ -266,3 +266,65 @@ func TestUsersPage(t *testing.T) {
 		t.Errorf("bob's page does not show the revoked token and the disabled state")
 	}
 }
+
+// TestAccountPage: a signed-in user manages their own tokens (at most their role) and
+// password (the current one asked for), and nobody else's.
+func TestAccountPage(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	svc, err := auth.New(auth.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateUser(ctx, "vic", "vic's long password", auth.Viewer); err != nil {
+		t.Fatal(err)
+	}
+	cookie, _, err := svc.SignIn(ctx, "vic", "vic's long password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui := New(Options{Engine: e, Auth: svc, Logger: slog.New(slog.DiscardHandler)})
+	do := func(method, path string, form url.Values) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: cookie})
+		rec := httptest.NewRecorder()
+		ui.ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := do(http.MethodGet, "/account", nil); rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "user-role-submit") {
+		t.Fatalf("the account page: %d", rec.Code)
+	}
+	if rec := do(http.MethodPost, "/account/tokens", url.Values{"name": {"mine"}, "role": {"operator"}}); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("a token above one's role: %d", rec.Code)
+	}
+	rec := do(http.MethodPost, "/account/tokens", url.Values{"name": {"mine"}, "role": {"viewer"}})
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `data-testid="new-token-secret">ck_`) {
+		t.Errorf("one's own token: %d", rec.Code)
+	}
+	if rec := do(http.MethodPost, "/account/role", url.Values{"role": {"admin"}}); rec.Code != http.StatusNotFound {
+		t.Errorf("one's own role: %d", rec.Code)
+	}
+	if rec := do(http.MethodGet, "/users", nil); rec.Code != http.StatusForbidden {
+		t.Errorf("the users page as a viewer: %d", rec.Code)
+	}
+	if rec := do(http.MethodPost, "/account/password", url.Values{"current": {"a wrong password"}, "password": {"a new long password"}}); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("a password change with a wrong current one: %d", rec.Code)
+	}
+	if rec := do(http.MethodPost, "/account/password", url.Values{"current": {"vic's long password"}, "password": {"a new long password"}}); rec.Code != http.StatusSeeOther ||
+		rec.Header().Get("Location") != "/signin" {
+		t.Errorf("a password change: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+	if _, _, err := svc.SignIn(ctx, "vic", "a new long password", "127.0.0.1"); err != nil {
+		t.Errorf("the new password: %v", err)
+	}
+}

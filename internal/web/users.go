@@ -77,14 +77,31 @@ func (s *server) userPage(c echo.Context) error {
 	return s.showUser(c, http.StatusOK, pages.UserProps{})
 }
 
+// accountPage is GET /account: the signed-in user's own page.
+func (s *server) accountPage(c echo.Context) error {
+	return s.showUser(c, http.StatusOK, pages.UserProps{Own: true})
+}
+
+// pageUserID is the user a users page or the account page is about.
+func (s *server) pageUserID(c echo.Context, own bool) string {
+	if own {
+		if id := auth.FromContext(c.Request().Context()); id != nil {
+			return id.UserID
+		}
+		return ""
+	}
+	return c.Param("id")
+}
+
 func (s *server) showUser(c echo.Context, status int, p pages.UserProps) error {
 	if err := s.requireAuth(); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	u, toks, sess, err := s.auth.User(ctx, c.Param("id"))
+	uid := s.pageUserID(c, p.Own)
+	u, toks, sess, err := s.auth.User(ctx, uid)
 	if errors.Is(err, store.ErrNotFound) {
-		return notFound("No user %q.", c.Param("id"))
+		return notFound("No user %q.", uid)
 	}
 	if err != nil {
 		return err
@@ -94,21 +111,32 @@ func (s *server) showUser(c echo.Context, status int, p pages.UserProps) error {
 		return err
 	}
 	p.User, p.Tokens, p.Sessions, p.Audit, p.Now, p.Roles = u, toks, sess, audit, s.now(), roleNames()
+	title := u.Name
+	if p.Own {
+		title = "Your account"
+	}
 	if id := auth.FromContext(ctx); id != nil {
 		p.Self = id.UserID == u.ID
 	}
-	return s.render(c, status, page{Title: u.Name, Nav: "users"}, pages.User(p))
+	return s.render(c, status, page{Title: title, Nav: "users"}, pages.User(p))
 }
 
 // userAction is POST /users/:id/:action.
-func (s *server) userAction(c echo.Context) error {
+func (s *server) userAction(c echo.Context) error { return s.accountAction(c, false) }
+
+// ownAction is POST /account/:action: tokens, password (with the current one) and
+// sessions of the signed-in user.
+func (s *server) ownAction(c echo.Context) error { return s.accountAction(c, true) }
+
+func (s *server) accountAction(c echo.Context, own bool) error {
 	if err := s.requireAuth(); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	u, _, _, err := s.auth.User(ctx, c.Param("id"))
+	uid := s.pageUserID(c, own)
+	u, _, _, err := s.auth.User(ctx, uid)
 	if errors.Is(err, store.ErrNotFound) {
-		return notFound("No user %q.", c.Param("id"))
+		return notFound("No user %q.", uid)
 	}
 	if err != nil {
 		return err
@@ -118,6 +146,14 @@ func (s *server) userAction(c echo.Context) error {
 		self = id.UserID == u.ID
 	}
 	back := "/users/" + u.ID
+	if own {
+		back = "/account"
+		switch c.Param("action") {
+		case "password", "tokens", "sessions":
+		default:
+			return notFound("No account action %q.", c.Param("action"))
+		}
+	}
 	var msg string
 	req := map[string]any{"user": u.Name}
 	verb := "user." + c.Param("action")
@@ -135,8 +171,15 @@ func (s *server) userAction(c echo.Context) error {
 		}
 		msg = fmt.Sprintf("%s is %s now.", u.Name, c.FormValue("role"))
 	case "password":
-		err = s.auth.SetPassword(ctx, u.ID, c.FormValue("password"))
+		if own && (u.PasswordHash == "" || !auth.VerifyPassword(u.PasswordHash, c.FormValue("current"))) {
+			err = fmt.Errorf("the current password is wrong: %w", auth.ErrInvalid)
+		} else {
+			err = s.auth.SetPassword(ctx, u.ID, c.FormValue("password"))
+		}
 		msg = fmt.Sprintf("%s's password was changed; their sessions ended.", u.Name)
+		if own || self {
+			back, msg = "/signin", "Your password was changed: sign in with it."
+		}
 	case "disable", "enable":
 		if self && c.Param("action") == "disable" {
 			err = fmt.Errorf("you cannot disable yourself: %w", auth.ErrInvalid)
@@ -149,13 +192,13 @@ func (s *server) userAction(c echo.Context) error {
 		err = s.auth.EndSessions(ctx, u.ID)
 		msg = fmt.Sprintf("%s's sessions ended.", u.Name)
 	case "tokens":
-		return s.issueToken(c, u)
+		return s.issueToken(c, u, own)
 	default:
 		return notFound("No user action %q.", c.Param("action"))
 	}
 	s.auditUser(c, verb, u.Name, req, err)
 	if errors.Is(err, auth.ErrInvalid) {
-		return s.showUser(c, http.StatusUnprocessableEntity, pages.UserProps{Error: userError(err)})
+		return s.showUser(c, http.StatusUnprocessableEntity, pages.UserProps{Error: userError(err), Own: own})
 	}
 	if err != nil {
 		return err
@@ -164,7 +207,7 @@ func (s *server) userAction(c echo.Context) error {
 }
 
 // issueToken makes a token and shows its secret once.
-func (s *server) issueToken(c echo.Context, u *store.User) error {
+func (s *server) issueToken(c echo.Context, u *store.User, own bool) error {
 	ctx := c.Request().Context()
 	name := strings.TrimSpace(c.FormValue("name"))
 	role, err := auth.ParseRole(c.FormValue("role"))
@@ -183,21 +226,30 @@ func (s *server) issueToken(c echo.Context, u *store.User) error {
 		secret, _, err = s.auth.IssueToken(ctx, u.ID, name, role, expires)
 	}
 	s.auditUser(c, "user.token", u.Name, map[string]any{"user": u.Name, "token": name, "role": c.FormValue("role")}, err)
-	if err != nil {
-		return s.showUser(c, http.StatusUnprocessableEntity, pages.UserProps{Error: userError(err)})
+	if errors.Is(err, auth.ErrInvalid) {
+		return s.showUser(c, http.StatusUnprocessableEntity, pages.UserProps{Error: userError(err), Own: own})
 	}
-	return s.showUser(c, http.StatusOK, pages.UserProps{NewToken: secret, NewTokenName: name})
+	if err != nil {
+		return err
+	}
+	return s.showUser(c, http.StatusOK, pages.UserProps{NewToken: secret, NewTokenName: name, Own: own})
 }
 
 // revokeToken is POST /users/:id/tokens/:token/revoke.
-func (s *server) revokeToken(c echo.Context) error {
+func (s *server) revokeToken(c echo.Context) error { return s.revoke(c, false) }
+
+// revokeOwnToken is POST /account/tokens/:token/revoke.
+func (s *server) revokeOwnToken(c echo.Context) error { return s.revoke(c, true) }
+
+func (s *server) revoke(c echo.Context, own bool) error {
 	if err := s.requireAuth(); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	u, toks, _, err := s.auth.User(ctx, c.Param("id"))
+	uid := s.pageUserID(c, own)
+	u, toks, _, err := s.auth.User(ctx, uid)
 	if errors.Is(err, store.ErrNotFound) {
-		return notFound("No user %q.", c.Param("id"))
+		return notFound("No user %q.", uid)
 	}
 	if err != nil {
 		return err
@@ -216,7 +268,11 @@ func (s *server) revokeToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return redirectFlash(c, "/users/"+u.ID, fmt.Sprintf("Token %s of %s was revoked.", tok.Name, u.Name), false)
+	back := "/users/" + u.ID
+	if own {
+		back = "/account"
+	}
+	return redirectFlash(c, back, fmt.Sprintf("Token %s of %s was revoked.", tok.Name, u.Name), false)
 }
 
 // auditUser records a change to the accounts (the request names no secret).
