@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cockpit-engine/cockpit/internal/auth"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -246,7 +247,12 @@ func (c *Client) sendAs(ctx context.Context, actor, verb string, body []byte, ti
 	subject := c.subject(verb)
 	out := &nats.Msg{Subject: subject, Data: body}
 	if c.signer != nil {
-		sig, err := c.signer.sign(actor, verb, body)
+		// A signed-in user's role goes with the signature: the command service checks it.
+		role := ""
+		if id := auth.FromContext(ctx); id != nil && id.Via != "local" {
+			role = id.Role.String()
+		}
+		sig, err := c.signer.sign(actor, role, verb, body)
 		if err != nil {
 			return nil, fmt.Errorf("%s: sign the request: %w", verb, err)
 		}

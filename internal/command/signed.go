@@ -13,7 +13,34 @@ import (
 	"time"
 
 	"github.com/nats-io/nkeys"
+
+	"github.com/cockpit-engine/cockpit/internal/auth"
 )
+
+// VerbPermission is the permission a command needs when its signature names a role:
+// reading operations needs read; setting a stall threshold needs administer; every other
+// command (previews included: they are the first half of an action) needs act.
+func VerbPermission(verb string) auth.Permission {
+	switch verb {
+	case VerbGetOperation, VerbListOperations:
+		return auth.Read
+	case VerbStallThreshold:
+		return auth.Administer
+	}
+	return auth.Act
+}
+
+func permissionName(p auth.Permission) string {
+	switch p {
+	case auth.Read:
+		return "read"
+	case auth.Analyze:
+		return "analyze"
+	case auth.Act:
+		return "act"
+	}
+	return "administer"
+}
 
 // Signed commands: a request's "actor" field is a claim anyone on the NATS account can
 // make. A command service with trusted keys (Options.TrustedKeys) takes only requests
@@ -44,7 +71,10 @@ type claims struct {
 	// Issuer is the signing key's public key (U…).
 	Issuer string `json:"iss"`
 	Actor  string `json:"sub"`
-	Verb   string `json:"verb"`
+	// Role is the actor's role as the signing cockpit knows it (its sign-in); empty: the
+	// key's holder acts with every permission (a script with a key of its own).
+	Role string `json:"role,omitempty"`
+	Verb string `json:"verb"`
 	// Body is the SHA-256 of the request body, base64url.
 	Body     string `json:"body"`
 	IssuedAt int64  `json:"iat"`
@@ -86,15 +116,15 @@ func NewSigner(seed []byte) (*Signer, error) {
 // PublicKey is the key a command service lists to trust this signer.
 func (s *Signer) PublicKey() string { return s.pub }
 
-// sign makes the header value for a request.
-func (s *Signer) sign(actor, verb string, body []byte) (string, error) {
+// sign makes the header value for a request; role is the actor's ("" for none).
+func (s *Signer) sign(actor, role, verb string, body []byte) (string, error) {
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(body)
 	now := s.now()
-	c, err := json.Marshal(claims{Issuer: s.pub, Actor: strings.TrimSpace(actor), Verb: verb,
+	c, err := json.Marshal(claims{Issuer: s.pub, Actor: strings.TrimSpace(actor), Role: role, Verb: verb,
 		Body: base64.RawURLEncoding.EncodeToString(sum[:]), IssuedAt: now.Unix(),
 		Expires: now.Add(signatureValidity).Unix(), Nonce: base64.RawURLEncoding.EncodeToString(nonce)})
 	if err != nil {
@@ -177,6 +207,15 @@ func (v *verifier) verify(header, verb string, body []byte, now time.Time) (stri
 		return "", errors.New("the signature has expired (or is not valid yet: check the clocks)")
 	case c.Nonce == "":
 		return "", errors.New("the signature has no nonce")
+	}
+	if c.Role != "" {
+		role, err := auth.ParseRole(c.Role)
+		if err != nil {
+			return "", fmt.Errorf("the signed %v", err)
+		}
+		if need := VerbPermission(verb); !role.Can(need) {
+			return "", fmt.Errorf("%s is %s, and %s needs a role that may %s", c.Actor, c.Role, verb, permissionName(need))
+		}
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/cockpit-engine/cockpit/internal/auth"
 	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
@@ -133,6 +134,17 @@ func TestSignedCommands(t *testing.T) {
 			t.Errorf("a refused request's audit row names actor %q", row.Actor)
 		}
 	}
+	// A role in the signature: a viewer may not cancel (the verb needs act).
+	sigViewer, _ := command.SignAs(trusted, "ann", "viewer", command.VerbCancelInstance, body("ann"))
+	var ce *command.Error
+	if err := send(body("ann"), sigViewer); !errors.As(err, &ce) || ce.Code != command.CodeUnauthorized ||
+		!strings.Contains(ce.Message, "ann is viewer, and instance.cancel needs a role that may act") {
+		t.Errorf("a viewer's cancel: %v", err)
+	}
+	sigBogus, _ := command.SignAs(trusted, "ann", "boss", command.VerbCancelInstance, body("ann"))
+	if err := send(body("ann"), sigBogus); !errors.As(err, &ce) || ce.Code != command.CodeUnauthorized {
+		t.Errorf("an unknown role: %v", err)
+	}
 	if err := send(body("ann"), sigAnn); err != nil {
 		t.Fatalf("the signed request by hand: %v", err)
 	}
@@ -161,5 +173,25 @@ func TestSignerKeys(t *testing.T) {
 	}
 	if _, err := command.NewSigner([]byte("nothing here")); err == nil || !strings.Contains(err.Error(), "SU") {
 		t.Errorf("no seed: %v", err)
+	}
+}
+
+// TestVerbPermissions: every command verb needs a permission; reading operations is
+// the viewer's, thresholds the admin's, the rest the operator's.
+func TestVerbPermissions(t *testing.T) {
+	for _, verb := range command.Verbs {
+		p := command.VerbPermission(verb)
+		for _, role := range auth.Roles {
+			want := role >= auth.Operator
+			switch verb {
+			case command.VerbGetOperation, command.VerbListOperations:
+				want = true
+			case command.VerbStallThreshold:
+				want = role == auth.Admin
+			}
+			if role.Can(p) != want {
+				t.Errorf("%s as %s: %v", verb, role, role.Can(p))
+			}
+		}
 	}
 }
