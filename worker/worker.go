@@ -51,6 +51,9 @@ type Options struct {
 	BusinessKey string
 	// FetchVariables names the instance variables each job carries (nil: all of them).
 	FetchVariables []string
+	// Token is an API token (ck_…) sent with every request, for engines that take only
+	// those (cockpit serve --auth local: a token of a user with the operator role).
+	Token string
 	// Logger receives what the worker cannot report (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -111,8 +114,9 @@ const retryPause = time.Second
 
 // Run takes and runs jobs until ctx ends. Then it stops asking for jobs, lets the running
 // handlers finish and report (their contexts end only when their locks are lost), and
-// returns nil. An activation in flight when ctx ends may lock jobs that this worker never
-// gets: they run again when their locks end.
+// returns nil. When the engines refuse the worker's token (or want one: Options.Token),
+// it stops the same way and returns that error. An activation in flight when ctx ends
+// may lock jobs that this worker never gets: they run again when their locks end.
 func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Lock()
 	types := make([]string, 0, len(w.handlers))
@@ -158,6 +162,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		var rerr *wire.Error
+		if errors.As(err, &rerr) && rerr.Code == wire.CodeUnauthorized {
+			// Asking again would not help: the token is missing or refused.
+			return fmt.Errorf("worker: %w", err)
+		}
 		if err != nil {
 			w.log.Warn("activate jobs", "err", err, "retry_in", retryPause)
 			select {
@@ -177,7 +186,11 @@ func (w *Worker) call(ctx context.Context, verb string, req, out any, timeout ti
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	msg, err := w.o.Conn.RequestWithContext(rctx, wire.Subject(w.o.Prefix, verb), body)
+	out0 := &nats.Msg{Subject: wire.Subject(w.o.Prefix, verb), Data: body}
+	if w.o.Token != "" {
+		out0.Header = nats.Header{"Authorization": []string{"Bearer " + w.o.Token}}
+	}
+	msg, err := w.o.Conn.RequestMsgWithContext(rctx, out0)
 	if err != nil {
 		return fmt.Errorf("%s: %w", verb, err)
 	}

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -168,4 +169,40 @@ func TestNewChecksOptions(t *testing.T) {
 	if _, err := worker.New(worker.Options{Conn: &nats.Conn{}, Name: "x", LockFor: time.Millisecond}); err == nil {
 		t.Error("a 1 ms lock accepted")
 	}
+}
+
+// TestWorkerToken: engines that take only API tokens refuse a worker without one (Run
+// returns the refusal) and run the jobs of a worker with a good one.
+func TestWorkerToken(t *testing.T) {
+	r := workerstest.New(t, workerstest.Options{Authenticate: func(_ context.Context, token string) error {
+		if token != "ck_good" {
+			return errors.New("unknown token")
+		}
+		return nil
+	}})
+	defs, err := flow.Build("order").Start("s").ServiceTask("charge", flow.JobType("charge")).End("e").Definitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Engine.DeployModel(context.Background(), "p.bpmn", defs); err != nil {
+		t.Fatal(err)
+	}
+	for _, token := range []string{"", "ck_bad"} {
+		w, err := worker.New(worker.Options{Conn: r.Conn, Name: "go-1", Wait: time.Second, Token: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Handle("charge", func(context.Context, *job.Job) (map[string]any, error) { return nil, nil })
+		if err := w.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "unauthorized") {
+			t.Errorf("token %q: Run = %v", token, err)
+		}
+	}
+	w, err := worker.New(worker.Options{Conn: r.Conn, Name: "go-2", Wait: 5 * time.Second, Token: "ck_good"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Handle("charge", func(context.Context, *job.Job) (map[string]any, error) { return nil, nil })
+	runWorker(t, w)
+	id := r.Start(t, "order", nil)
+	wait.For(t, "the instance completed", func() bool { return r.State(id) == store.InstanceCompleted })
 }

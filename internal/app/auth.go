@@ -75,3 +75,18 @@ func writeAuthError(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
+
+// workerToken checks a job worker's API token: a user's with a role that may act (it
+// completes and fails jobs).
+func workerToken(svc *auth.Service) func(ctx context.Context, token string) error {
+	return func(ctx context.Context, token string) error {
+		id, err := svc.Token(ctx, token)
+		if err != nil {
+			return err
+		}
+		if !id.Role.Can(auth.Act) {
+			return fmt.Errorf("the token of %s has the role %s; job workers need operator", id.Name, id.Role)
+		}
+		return nil
+	}
+}

@@ -1,13 +1,17 @@
 package app
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/cockpit-engine/cockpit/internal/auth"
+	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
@@ -87,5 +91,39 @@ func TestServeAuthLocal(t *testing.T) {
 	}
 	if r := runApp(t, nil, "serve", "--auth", "ldap"); r.code == exitOK || !strings.Contains(r.stderr, "--auth") {
 		t.Errorf("--auth ldap: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestWorkerToken: a job worker's token must be a user's with a role that may act.
+func TestWorkerToken(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc, err := auth.New(auth.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := workerToken(svc)
+	tokens := map[auth.Role]string{}
+	for _, r := range []auth.Role{auth.Viewer, auth.Operator} {
+		u, err := svc.CreateUser(ctx, "w-"+r.String(), "", r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tokens[r], _, err = svc.IssueToken(ctx, u.ID, "worker", r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := check(ctx, tokens[auth.Operator]); err != nil {
+		t.Errorf("an operator's token: %v", err)
+	}
+	if err := check(ctx, tokens[auth.Viewer]); err == nil || !strings.Contains(err.Error(), "need operator") {
+		t.Errorf("a viewer's token: %v", err)
+	}
+	if err := check(ctx, "ck_nothing"); err == nil {
+		t.Error("an unknown token was taken")
 	}
 }

@@ -396,7 +396,15 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 
 	// Job workers over NATS (docs/workers.md): started after the engine, stopped
 	// (deferred) before it, so waiting activations end first.
-	jobs, err := workers.Start(ctx, workers.Options{Engine: e, Conn: nr.nc, Prefix: cfg.NATS.Prefix, Logger: log})
+	var authSvc *auth.Service
+	wo := workers.Options{Engine: e, Conn: nr.nc, Prefix: cfg.NATS.Prefix, Logger: log}
+	if cfg.Auth == "local" {
+		if authSvc, err = startAuth(ctx, cfg, e.Store(), log); err != nil {
+			return err
+		}
+		wo.Authenticate = workerToken(authSvc)
+	}
+	jobs, err := workers.Start(ctx, wo)
 	if err != nil {
 		return err
 	}
@@ -451,7 +459,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		return err
 	}
 	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Commands: client, Stalls: stalls,
-		Metrics: mon}, ready, stopCtx)
+		Metrics: mon, Auth: authSvc}, ready, stopCtx)
 }
 
 // serveHTTP serves the web UI on e (uiOpts: what differs between serving an engine and
@@ -470,8 +478,8 @@ func serveHTTP(ctx context.Context, cfg *serveConfig, log *slog.Logger, nr *nats
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	mux := http.NewServeMux()
-	var authSvc *auth.Service
-	if cfg.Auth == "local" {
+	authSvc := uiOpts.Auth
+	if authSvc == nil && cfg.Auth == "local" {
 		var err error
 		if authSvc, err = startAuth(ctx, cfg, e.Store(), log); err != nil {
 			_ = ln.Close()

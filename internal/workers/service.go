@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +54,9 @@ type Options struct {
 	// an activation is answered with "busy" at once. Outcomes are not counted: a worker
 	// can always report.
 	MaxWaiting int
+	// Authenticate, when set, checks the API token every request must carry (header
+	// Authorization: Bearer ck_…); an error refuses the request as unauthorized.
+	Authenticate func(ctx context.Context, token string) error
 }
 
 // Service is the running worker protocol service.
@@ -150,6 +154,17 @@ func (s *Service) Stop(ctx context.Context) error {
 func (s *Service) dispatch(verb string, r micro.Request) {
 	if r.Reply() == "" {
 		return
+	}
+	if s.o.Authenticate != nil {
+		token, ok := strings.CutPrefix(r.Headers().Get("Authorization"), "Bearer ")
+		if !ok {
+			s.respond(r, nil, &replyError{Code: wire.CodeUnauthorized, Message: "the engines take only requests with an API token (Authorization: Bearer ck_…)"})
+			return
+		}
+		if err := s.o.Authenticate(s.base, strings.TrimSpace(token)); err != nil {
+			s.respond(r, nil, &replyError{Code: wire.CodeUnauthorized, Message: "the API token is refused: " + err.Error()})
+			return
+		}
 	}
 	sem := s.outcomes
 	if verb == wire.VerbActivate {

@@ -26,6 +26,9 @@ const (
 	CodeBusy         = "busy"          // the node's waiting activations are at their maximum; ask again
 	CodeUnavailable  = "unavailable"   // the store or the engine cannot answer now; ask again
 	CodeInternal     = "internal"
+	// CodeUnauthorized: the engines take only requests with an API token (cockpit serve
+	// --auth local) and this one has none, or one they refuse.
+	CodeUnauthorized = "unauthorized"
 )
 
 // Error is a refused request's "error".

@@ -32,6 +32,8 @@ type Rig struct {
 type Options struct {
 	// Clock is the engine's (default the real one).
 	Clock clock.Clock
+	// Authenticate is the service's token check (workers.Options.Authenticate).
+	Authenticate func(ctx context.Context, token string) error
 }
 
 // New starts a rig; deploy through its Engine.
@@ -62,7 +64,7 @@ func New(t testing.TB, o Options) *Rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := workers.Start(context.Background(), workers.Options{Engine: e, Conn: sc, Logger: quiet})
+	svc, err := workers.Start(context.Background(), workers.Options{Authenticate: o.Authenticate, Engine: e, Conn: sc, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
