@@ -16,20 +16,55 @@ import (
 
 // startAuth makes the sign-in service of --auth local, and the first admin on a store
 // without users: with COCKPIT_ADMIN_PASSWORD, or a random password printed once.
-func startAuth(ctx context.Context, cfg *serveConfig, st store.Store, log *slog.Logger) (*auth.Service, error) {
+func startAuth(ctx context.Context, cfg *serveConfig, st store.Store, log *slog.Logger) (*auth.Service, *auth.OIDC, error) {
 	svc, err := auth.New(auth.Options{Store: st, Idle: cfg.SessionIdle, MaxAge: cfg.SessionMaxAge, Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pw, err := svc.Bootstrap(ctx, cfg.AdminPassword)
 	if err != nil {
-		return nil, fmt.Errorf("--auth local: %w", err)
+		return nil, nil, fmt.Errorf("--auth local: %w", err)
 	}
 	if pw != "" {
 		log.Warn("first start with --auth local: user admin was made with a one-time random password (shown only now); sign in with it",
 			"user", "admin", "password", pw)
 	}
-	return svc, nil
+	if cfg.OIDCIssuer == "" {
+		return svc, nil, nil
+	}
+	roles, err := parseOIDCRoles(cfg.OIDCRoles)
+	if err != nil {
+		return nil, nil, err
+	}
+	var def auth.Role
+	if cfg.OIDCDefaultRole != "" {
+		if def, err = auth.ParseRole(cfg.OIDCDefaultRole); err != nil {
+			return nil, nil, err
+		}
+	}
+	sso, err := svc.NewOIDC(ctx, auth.OIDCOptions{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
+		RedirectURL: cfg.OIDCRedirectURL, RoleClaim: cfg.OIDCRoleClaim, Roles: roles, DefaultRole: def})
+	if err != nil {
+		return nil, nil, fmt.Errorf("--oidc-issuer: %w", err)
+	}
+	return svc, sso, nil
+}
+
+// parseOIDCRoles reads --oidc-roles: value=role, comma-separated.
+func parseOIDCRoles(s string) (map[string]auth.Role, error) {
+	out := map[string]auth.Role{}
+	for _, item := range splitList(s) {
+		v, r, ok := strings.Cut(item, "=")
+		if !ok || strings.TrimSpace(v) == "" {
+			return nil, fmt.Errorf("--oidc-roles %q: write value=role, e.g. ops=operator", item)
+		}
+		role, err := auth.ParseRole(strings.TrimSpace(r))
+		if err != nil {
+			return nil, fmt.Errorf("--oidc-roles %q: %v", item, err)
+		}
+		out[strings.TrimSpace(v)] = role
+	}
+	return out, nil
 }
 
 // requireRead lets through requests of a signed-in user or an API token with the read

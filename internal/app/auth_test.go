@@ -92,6 +92,16 @@ func TestServeAuthLocal(t *testing.T) {
 	if r := runApp(t, nil, "serve", "--auth", "ldap"); r.code == exitOK || !strings.Contains(r.stderr, "--auth") {
 		t.Errorf("--auth ldap: exit %d\n%s", r.code, r.stderr)
 	}
+	for args, want := range map[string]string{
+		"--oidc-issuer https://id.example":              "needs --auth local",
+		"--auth local --oidc-issuer https://id.example": "needs --oidc-client-id",
+		"--auth local --oidc-issuer https://id.example --oidc-client-id c --oidc-redirect-url https://c/oidc/callback --oidc-roles ops":         "value=role",
+		"--auth local --oidc-issuer https://id.example --oidc-client-id c --oidc-redirect-url https://c/oidc/callback --oidc-default-role boss": "--oidc-default-role",
+	} {
+		if r := runApp(t, nil, append([]string{"serve"}, strings.Fields(args)...)...); r.code == exitOK || !strings.Contains(r.stderr, want) {
+			t.Errorf("serve %s: exit %d, want %q\n%s", args, r.code, want, r.stderr)
+		}
+	}
 }
 
 // TestWorkerToken: a job worker's token must be a user's with a role that may act.

@@ -55,6 +55,9 @@ type serveConfig struct {
 	// internal/auth); SessionIdle and SessionMaxAge a session's expiries.
 	Auth                       string
 	SessionIdle, SessionMaxAge time.Duration
+	// OIDC* configure sign-in through an OpenID Connect provider (with --auth local).
+	OIDCIssuer, OIDCClientID, OIDCClientSecret, OIDCRedirectURL string
+	OIDCRoleClaim, OIDCRoles, OIDCDefaultRole                   string
 	// AdminPassword is COCKPIT_ADMIN_PASSWORD: the first admin's (no flag: a flag would
 	// show in the process list).
 	AdminPassword string
@@ -136,6 +139,13 @@ proxy in front of it checks who is calling. A request naming a Host other than l
 	c.stringVar(&cfg.Auth, "auth", "COCKPIT_AUTH", "none", "who may use the web UI and the JSON API: none (anyone who reaches --addr, acting as --web-actor) or local (users in the store sign in; the first start makes user admin with COCKPIT_ADMIN_PASSWORD, or prints a random password)")
 	c.durationVar(&cfg.SessionIdle, "session-idle", "COCKPIT_SESSION_IDLE", auth.DefaultIdle, "with --auth local: a session unused this long ends")
 	c.durationVar(&cfg.SessionMaxAge, "session-max-age", "COCKPIT_SESSION_MAX_AGE", auth.DefaultMaxAge, "with --auth local: a session ends this long after sign-in")
+	c.stringVar(&cfg.OIDCIssuer, "oidc-issuer", "COCKPIT_OIDC_ISSUER", "", "with --auth local: also sign in through this OpenID Connect provider (its issuer URL)")
+	c.stringVar(&cfg.OIDCClientID, "oidc-client-id", "COCKPIT_OIDC_CLIENT_ID", "", "this cockpit's client id at the provider")
+	c.stringVar(&cfg.OIDCClientSecret, "oidc-client-secret", "COCKPIT_OIDC_CLIENT_SECRET", "", "its client secret (prefer the environment variable: a flag shows in the process list)")
+	c.stringVar(&cfg.OIDCRedirectURL, "oidc-redirect-url", "COCKPIT_OIDC_REDIRECT_URL", "", "the callback registered at the provider: https://<host>/oidc/callback")
+	c.stringVar(&cfg.OIDCRoleClaim, "oidc-role-claim", "COCKPIT_OIDC_ROLE_CLAIM", "groups", "the ID token claim (a string or a list) mapped to roles")
+	c.stringVar(&cfg.OIDCRoles, "oidc-roles", "COCKPIT_OIDC_ROLES", "", "claim values to roles, e.g. ops=operator,cockpit-admins=admin (the highest of a user's wins)")
+	c.stringVar(&cfg.OIDCDefaultRole, "oidc-default-role", "COCKPIT_OIDC_DEFAULT_ROLE", "", "the role of a user none of whose claim values maps (empty: such a user is refused)")
 	c.stringVar(&cfg.CommandKey, "command-key", "COCKPIT_COMMAND_KEY", "", "NKey user seed file (nk -gen user) this cockpit signs the commands of its web UI with")
 	c.stringVar(&cfg.CommandTrustedKeys, "command-trusted-keys", "COCKPIT_COMMAND_TRUSTED_KEYS", "", "public NKey user keys (U…, comma-separated) whose signed commands this node's command service takes; set, it refuses unsigned commands and the request's actor is the signed one")
 	c.stringVar(&cfg.TLSCert, "tls-cert", "COCKPIT_TLS_CERT", "", "serve HTTPS with this certificate (PEM, the chain after it); needs --tls-key; reloaded when the file changes")
@@ -210,6 +220,22 @@ func (cfg *serveConfig) check() error {
 	case "none", "local":
 	default:
 		return fmt.Errorf("--auth %q: use none or local", cfg.Auth)
+	}
+	if cfg.OIDCIssuer != "" {
+		if cfg.Auth != "local" {
+			return errors.New("--oidc-issuer needs --auth local")
+		}
+		if cfg.OIDCClientID == "" || cfg.OIDCRedirectURL == "" {
+			return errors.New("--oidc-issuer needs --oidc-client-id and --oidc-redirect-url")
+		}
+		if _, err := parseOIDCRoles(cfg.OIDCRoles); err != nil {
+			return err
+		}
+		if cfg.OIDCDefaultRole != "" {
+			if _, err := auth.ParseRole(cfg.OIDCDefaultRole); err != nil {
+				return fmt.Errorf("--oidc-default-role: %v", err)
+			}
+		}
 	}
 	if cfg.SessionIdle <= 0 || cfg.SessionMaxAge < cfg.SessionIdle {
 		return fmt.Errorf("--session-idle %s and --session-max-age %s: both positive, the idle expiry not longer than the absolute one", cfg.SessionIdle, cfg.SessionMaxAge)
@@ -397,9 +423,10 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	// Job workers over NATS (docs/workers.md): started after the engine, stopped
 	// (deferred) before it, so waiting activations end first.
 	var authSvc *auth.Service
+	var sso *auth.OIDC
 	wo := workers.Options{Engine: e, Conn: nr.nc, Prefix: cfg.NATS.Prefix, Logger: log}
 	if cfg.Auth == "local" {
-		if authSvc, err = startAuth(ctx, cfg, e.Store(), log); err != nil {
+		if authSvc, sso, err = startAuth(ctx, cfg, e.Store(), log); err != nil {
 			return err
 		}
 		wo.Authenticate = workerToken(authSvc)
@@ -459,7 +486,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		return err
 	}
 	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Commands: client, Stalls: stalls,
-		Metrics: mon, Auth: authSvc}, ready, stopCtx)
+		Metrics: mon, Auth: authSvc, OIDC: sso}, ready, stopCtx)
 }
 
 // serveHTTP serves the web UI on e (uiOpts: what differs between serving an engine and
@@ -481,7 +508,7 @@ func serveHTTP(ctx context.Context, cfg *serveConfig, log *slog.Logger, nr *nats
 	authSvc := uiOpts.Auth
 	if authSvc == nil && cfg.Auth == "local" {
 		var err error
-		if authSvc, err = startAuth(ctx, cfg, e.Store(), log); err != nil {
+		if authSvc, uiOpts.OIDC, err = startAuth(ctx, cfg, e.Store(), log); err != nil {
 			_ = ln.Close()
 			return err
 		}

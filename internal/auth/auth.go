@@ -299,6 +299,12 @@ func (s *Service) SignIn(ctx context.Context, name, password, address string) (s
 		return "", nil, ErrBadCredentials
 	}
 	s.limiter.succeed(name)
+	return s.openSession(ctx, u, address)
+}
+
+// openSession opens a session for a user who signed in, dropping the expired ones.
+func (s *Service) openSession(ctx context.Context, u *store.User, address string) (string, *Identity, error) {
+	now := s.o.Clock.Now()
 	secret, hash, err := newSecret()
 	if err != nil {
 		return "", nil, err
@@ -312,7 +318,10 @@ func (s *Service) SignIn(ctx context.Context, name, password, address string) (s
 	}); err != nil {
 		return "", nil, err
 	}
-	role, _ := ParseRole(u.Role)
+	role, err := ParseRole(u.Role)
+	if err != nil {
+		return "", nil, err
+	}
 	return secret, &Identity{UserID: u.ID, Name: u.Name, Role: role, Via: "session", SessionID: hash}, nil
 }
 

@@ -171,6 +171,8 @@ type Options struct {
 	Auth *auth.Service
 	// SecureCookies marks the session cookie Secure (the server answers HTTPS).
 	SecureCookies bool
+	// OIDC, with Auth, adds sign-in through an OpenID Connect provider (/oidc/login).
+	OIDC *auth.OIDC
 	// Services feeds the services page (/services) of an observing cockpit; nil: no
 	// such page.
 	Services ServicesReporter
@@ -207,6 +209,7 @@ type server struct {
 	// auth is Options.Auth; secureCookies Options.SecureCookies.
 	auth          *auth.Service
 	secureCookies bool
+	oidc          *auth.OIDC
 }
 
 // New returns the UI: an http.Handler with the live-update hub's Start and Stop. Every
@@ -214,7 +217,7 @@ type server struct {
 // (CSP and the rest) every answer carries.
 func New(opts Options) *UI {
 	s := &server{eng: opts.Engine, cmds: opts.Commands, readOnly: opts.ReadOnly, servicesReport: opts.Services, metrics: opts.Metrics, log: opts.Logger, actor: actorFunc(opts.Actor, opts.TrustProxyUser),
-		stalls: opts.Stalls, trustProxyUser: opts.TrustProxyUser, queue: opts.Incidents, auth: opts.Auth, secureCookies: opts.SecureCookies}
+		stalls: opts.Stalls, trustProxyUser: opts.TrustProxyUser, queue: opts.Incidents, auth: opts.Auth, secureCookies: opts.SecureCookies, oidc: opts.OIDC}
 	if base := s.actor; opts.Auth != nil {
 		// The audit actor is the signed-in user.
 		s.actor = func(r *http.Request) string {
@@ -324,6 +327,8 @@ func (s *server) routes(e *echo.Echo) {
 	e.GET("/account", s.accountPage)
 	e.POST("/account/:action", s.ownAction)
 	e.POST("/account/tokens/:token/revoke", s.revokeOwnToken)
+	e.GET("/oidc/login", s.oidcLogin)
+	e.GET("/oidc/callback", s.oidcCallback)
 	e.GET("/signin", s.signinPage)
 	e.POST("/signin", s.signin)
 	e.POST("/signout", s.signout)

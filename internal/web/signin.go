@@ -29,7 +29,7 @@ const SessionCookie = "cockpit_session"
 // need none.
 func routePermission(method, path string) (perm auth.Permission, public bool) {
 	switch {
-	case path == "/signin" || strings.HasPrefix(path, "/static/"):
+	case path == "/signin" || strings.HasPrefix(path, "/static/") || strings.HasPrefix(path, "/oidc/"):
 		return 0, true
 	case path == "/signout" || strings.HasPrefix(path, "/account"):
 		// One's own account (tokens up to one's role, password, sessions).
@@ -115,7 +115,7 @@ func (s *server) signinPage(c echo.Context) error {
 	if s.auth == nil {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
-	return s.render(c, http.StatusOK, page{Title: "Sign in"}, pages.SignIn(pages.SignInProps{Next: safeNext(c.QueryParam("next"))}))
+	return s.render(c, http.StatusOK, page{Title: "Sign in"}, pages.SignIn(s.signInProps(c.QueryParam("next"))))
 }
 
 // signin is POST /signin.
@@ -123,7 +123,8 @@ func (s *server) signin(c echo.Context) error {
 	if s.auth == nil {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
-	p := pages.SignInProps{Name: strings.TrimSpace(c.FormValue("name")), Next: safeNext(c.FormValue("next"))}
+	p := s.signInProps(c.FormValue("next"))
+	p.Name = strings.TrimSpace(c.FormValue("name"))
 	secret, _, err := s.auth.SignIn(c.Request().Context(), p.Name, c.FormValue("password"), clientAddress(c.Request()))
 	switch {
 	case errors.Is(err, auth.ErrRateLimited):
@@ -176,4 +177,70 @@ func layoutUser(r *http.Request, signIn bool) *layout.User {
 		return nil
 	}
 	return &layout.User{Name: id.Name, Role: id.Role.String(), Local: !signIn}
+}
+
+// signInProps is the sign-in form for a destination.
+func (s *server) signInProps(next string) pages.SignInProps {
+	p := pages.SignInProps{Next: safeNext(next)}
+	if s.oidc != nil {
+		p.SSOHref = "/oidc/login?next=" + url.QueryEscape(p.Next)
+		p.SSOIssuer = s.oidc.Issuer()
+	}
+	return p
+}
+
+// oidcCookie keeps a sign-in through the provider (state, nonce, PKCE verifier and
+// destination) until its callback: HttpOnly, ten minutes, Lax (the callback is a
+// top-level navigation from the provider).
+const oidcCookie = "cockpit_oidc"
+
+// oidcLogin is GET /oidc/login: to the provider.
+func (s *server) oidcLogin(c echo.Context) error {
+	if s.auth == nil || s.oidc == nil {
+		return notFound("This cockpit has no single sign-on (serve --oidc-issuer).")
+	}
+	st, err := s.oidc.Start()
+	if err != nil {
+		return err
+	}
+	val := strings.Join([]string{st.State, st.Nonce, st.Verifier, url.QueryEscape(safeNext(c.QueryParam("next")))}, "|")
+	c.SetCookie(&http.Cookie{Name: oidcCookie, Value: val, Path: "/oidc/", HttpOnly: true, Secure: s.secureCookies,
+		SameSite: http.SameSiteLaxMode, MaxAge: 600})
+	return c.Redirect(http.StatusSeeOther, st.URL)
+}
+
+// oidcCallback is GET /oidc/callback: the provider's answer.
+func (s *server) oidcCallback(c echo.Context) error {
+	if s.auth == nil || s.oidc == nil {
+		return notFound("This cockpit has no single sign-on (serve --oidc-issuer).")
+	}
+	fail := func(msg string) error {
+		p := s.signInProps("/")
+		p.Error = msg
+		return s.render(c, http.StatusUnauthorized, page{Title: "Sign in"}, pages.SignIn(p))
+	}
+	ck, err := c.Cookie(oidcCookie)
+	if err != nil {
+		return fail("The sign-in through " + s.oidc.Issuer() + " has expired or was started elsewhere: try again.")
+	}
+	c.SetCookie(&http.Cookie{Name: oidcCookie, Value: "", Path: "/oidc/", HttpOnly: true, Secure: s.secureCookies,
+		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	parts := strings.Split(ck.Value, "|")
+	if len(parts) != 4 || c.QueryParam("state") == "" || c.QueryParam("state") != parts[0] {
+		return fail("The provider's answer is not for this sign-in: try again.")
+	}
+	if e := c.QueryParam("error"); e != "" {
+		return fail("The provider refused the sign-in: " + e + ".")
+	}
+	secret, _, err := s.oidc.Finish(c.Request().Context(), c.QueryParam("code"), parts[1], parts[2], clientAddress(c.Request()))
+	if errors.Is(err, auth.ErrOIDC) {
+		return fail(err.Error() + ".")
+	}
+	if err != nil {
+		return err
+	}
+	next, _ := url.QueryUnescape(parts[3])
+	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: secret, Path: "/", HttpOnly: true, Secure: s.secureCookies,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(s.auth.MaxAge() / time.Second)})
+	return c.Redirect(http.StatusSeeOther, safeNext(next))
 }

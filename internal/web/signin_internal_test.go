@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cockpit-engine/cockpit/internal/auth"
+	"github.com/cockpit-engine/cockpit/internal/auth/authtest"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
@@ -326,5 +327,80 @@ func TestAccountPage(t *testing.T) {
 	}
 	if _, _, err := svc.SignIn(ctx, "vic", "a new long password", "127.0.0.1"); err != nil {
 		t.Errorf("the new password: %v", err)
+	}
+}
+
+// TestOIDCSignIn: the sign-in page offers single sign-on; /oidc/login sends to the
+// provider with a state kept in a cookie; the callback with that state and a good code
+// signs the user in and goes on to the page first asked for; a callback of another
+// sign-in is refused.
+func TestOIDCSignIn(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	svc, err := auth.New(auth.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := authtest.NewProvider(t)
+	sso, err := svc.NewOIDC(ctx, auth.OIDCOptions{Issuer: p.Srv.URL, ClientID: "cockpit", RedirectURL: "http://cockpit.test/oidc/callback",
+		Roles: map[string]auth.Role{"ops": auth.Operator}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui := New(Options{Engine: e, Auth: svc, OIDC: sso, Logger: slog.New(slog.DiscardHandler)})
+	get := func(path string, cookies ...*http.Cookie) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		ui.ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := get("/signin?next=/instances"); !strings.Contains(rec.Body.String(), `data-testid="signin-sso"`) {
+		t.Fatal("the sign-in page offers no single sign-on")
+	}
+	rec := get("/oidc/login?next=/instances")
+	loc, err := url.Parse(rec.Header().Get("Location"))
+	if rec.Code != http.StatusSeeOther || err != nil || !strings.HasPrefix(loc.String(), p.Srv.URL) {
+		t.Fatalf("login: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+	var flow *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == oidcCookie {
+			flow = c
+		}
+	}
+	if flow == nil || !flow.HttpOnly {
+		t.Fatalf("the sign-in's cookie: %+v", flow)
+	}
+	q := loc.Query()
+	p.Authorize(t, &auth.OIDCStart{URL: loc.String(), State: q.Get("state"), Nonce: q.Get("nonce")},
+		map[string]any{"preferred_username": "sam", "groups": []any{"ops"}})
+	if rec := get("/oidc/callback?state=another&code="+authtest.GoodCode, flow); rec.Code != http.StatusUnauthorized {
+		t.Errorf("a callback of another sign-in: %d", rec.Code)
+	}
+	rec = get("/oidc/callback?state="+url.QueryEscape(q.Get("state"))+"&code="+authtest.GoodCode, flow)
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/instances" {
+		t.Fatalf("callback: %d %q %.300s", rec.Code, rec.Header().Get("Location"), rec.Body.String())
+	}
+	var session *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == SessionCookie {
+			session = c
+		}
+	}
+	if page := get("/instances", session); page.Code != http.StatusOK || !strings.Contains(page.Body.String(), `data-testid="user-name">sam<`) ||
+		!strings.Contains(page.Body.String(), `data-testid="user-role">operator<`) {
+		t.Errorf("signed in through the provider: %d", page.Code)
 	}
 }
