@@ -53,7 +53,7 @@ type OIDC struct {
 // OIDCStart is what a sign-in through the provider needs to remember until its
 // callback (the web UI keeps it in a short-lived cookie).
 type OIDCStart struct {
-	URL                     string
+	URL                    string
 	State, Nonce, Verifier string
 }
 

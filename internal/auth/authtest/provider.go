@@ -104,4 +104,3 @@ func (p *Provider) Authorize(t *testing.T, start *auth.OIDCStart, extra map[stri
 	p.challenge, p.claims = q.Get("code_challenge"), claims
 	p.mu.Unlock()
 }
-
