@@ -51,6 +51,9 @@ type serveConfig struct {
 	// CommandTrustedKeys the public keys (comma-separated) whose signed commands this
 	// node's command service takes, refusing all others (internal/command/signed.go).
 	CommandKey, CommandTrustedKeys string
+	// CommandRequireCredentials makes this node's command service refuse commands that
+	// carry neither a trusted signature nor an API token.
+	CommandRequireCredentials bool
 	// Auth is "none" (nobody signs in) or "local" (users of the store sign in;
 	// internal/auth); SessionIdle and SessionMaxAge a session's expiries.
 	Auth                       string
@@ -148,6 +151,7 @@ proxy in front of it checks who is calling. A request naming a Host other than l
 	c.stringVar(&cfg.OIDCDefaultRole, "oidc-default-role", "COCKPIT_OIDC_DEFAULT_ROLE", "", "the role of a user none of whose claim values maps (empty: such a user is refused)")
 	c.stringVar(&cfg.CommandKey, "command-key", "COCKPIT_COMMAND_KEY", "", "NKey user seed file (nk -gen user) this cockpit signs the commands of its web UI with")
 	c.stringVar(&cfg.CommandTrustedKeys, "command-trusted-keys", "COCKPIT_COMMAND_TRUSTED_KEYS", "", "public NKey user keys (U…, comma-separated) whose signed commands this node's command service takes; set, it refuses unsigned commands and the request's actor is the signed one")
+	c.boolVar(&cfg.CommandRequireCredentials, "command-require-credentials", "COCKPIT_COMMAND_REQUIRE_CREDENTIALS", false, "refuse NATS commands that carry neither a signature by a trusted key nor an API token (needs --command-key, whose key this node then trusts, so its web UI's commands pass)")
 	c.stringVar(&cfg.TLSCert, "tls-cert", "COCKPIT_TLS_CERT", "", "serve HTTPS with this certificate (PEM, the chain after it); needs --tls-key; reloaded when the file changes")
 	c.stringVar(&cfg.TLSKey, "tls-key", "COCKPIT_TLS_KEY", "", "the private key (PEM) of --tls-cert")
 	c.boolVar(&cfg.TrustProxyUser, "trust-proxy-user", "COCKPIT_TRUST_PROXY_USER", false, "take the web UI operator's name from the X-Forwarded-User header (only behind a proxy that authenticates users and sets it)")
@@ -215,6 +219,9 @@ func (cfg *serveConfig) check() error {
 	}
 	if err := checkTLSFlags(cfg.TLSCert, cfg.TLSKey); err != nil {
 		return err
+	}
+	if cfg.CommandRequireCredentials && cfg.CommandKey == "" {
+		return errors.New("--command-require-credentials needs --command-key: the web UI's own commands must be signed")
 	}
 	switch cfg.Auth {
 	case "none", "local":
@@ -404,11 +411,30 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		}
 	}()
 
+	// Sign-in (--auth local): users, sessions and tokens in the store.
+	var authSvc *auth.Service
+	var sso *auth.OIDC
+	if cfg.Auth == "local" {
+		if authSvc, sso, err = startAuth(ctx, cfg, e.Store(), log); err != nil {
+			return err
+		}
+	}
 	// Command service (request/reply over NATS, docs/commands.md): started after the
-	// engine and before the demo, stopped (deferred) before the engine stops.
-	cmds, err := commandsvc.Start(ctx, commandsvc.Options{Conn: nr.nc, Engine: e, Prefix: cfg.NATS.Prefix, Service: cfg.NATS.service(), Logger: log,
-		TrustedKeys:    splitList(cfg.CommandTrustedKeys),
-		WakeOperations: opx.Wake})
+	// engine and before the demo, stopped (deferred) before the engine stops. It trusts
+	// the listed keys and this cockpit's own (--command-key), and with sign-in takes API
+	// tokens.
+	trusted := splitList(cfg.CommandTrustedKeys)
+	if pub, err := commandKeyPublic(cfg); err != nil {
+		return err
+	} else if pub != "" && (len(trusted) > 0 || cfg.CommandRequireCredentials) {
+		trusted = append(trusted, pub)
+	}
+	co := commandsvc.Options{Conn: nr.nc, Engine: e, Prefix: cfg.NATS.Prefix, Service: cfg.NATS.service(), Logger: log,
+		TrustedKeys: trusted, RequireCredentials: cfg.CommandRequireCredentials, WakeOperations: opx.Wake}
+	if authSvc != nil {
+		co.Tokens = authSvc.Token
+	}
+	cmds, err := commandsvc.Start(ctx, co)
 	if err != nil {
 		return err
 	}
@@ -422,13 +448,8 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 
 	// Job workers over NATS (docs/workers.md): started after the engine, stopped
 	// (deferred) before it, so waiting activations end first.
-	var authSvc *auth.Service
-	var sso *auth.OIDC
 	wo := workers.Options{Engine: e, Conn: nr.nc, Prefix: cfg.NATS.Prefix, Logger: log}
-	if cfg.Auth == "local" {
-		if authSvc, sso, err = startAuth(ctx, cfg, e.Store(), log); err != nil {
-			return err
-		}
+	if authSvc != nil {
 		wo.Authenticate = workerToken(authSvc)
 	}
 	jobs, err := workers.Start(ctx, wo)
@@ -695,4 +716,20 @@ func commandClient(cfg *serveConfig, nr *natsRuntime, log *slog.Logger) (*comman
 	}
 	log.Info("the web UI signs its commands", "public_key", signer.PublicKey())
 	return c.WithSigner(signer), nil
+}
+
+// commandKeyPublic is the public key of --command-key ("" without one).
+func commandKeyPublic(cfg *serveConfig) (string, error) {
+	if cfg.CommandKey == "" {
+		return "", nil
+	}
+	seed, err := os.ReadFile(cfg.CommandKey)
+	if err != nil {
+		return "", fmt.Errorf("--command-key: %w", err)
+	}
+	signer, err := commandsvc.NewSigner(seed)
+	if err != nil {
+		return "", fmt.Errorf("--command-key %s: %w", cfg.CommandKey, err)
+	}
+	return signer.PublicKey(), nil
 }

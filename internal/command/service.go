@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockpit-engine/cockpit/internal/auth"
 	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/engine"
@@ -85,6 +86,13 @@ type Options struct {
 	// service takes: every request must then carry one (SignatureHeader, made by a Client
 	// with a Signer), and its audit actor is the signed one (signed.go).
 	TrustedKeys []string
+	// Tokens, when set, checks the API token of a request that carries one (header
+	// Authorization: Bearer ck_…): the command runs as the token's user if the user's
+	// role may run the verb (VerbPermission).
+	Tokens func(ctx context.Context, token string) (*auth.Identity, error)
+	// RequireCredentials refuses a request that carries neither a trusted signature nor
+	// a token (TrustedKeys set requires them anyway).
+	RequireCredentials bool
 	// Authorize, when set, is asked before a command runs; an error refuses the command
 	// with code unauthorized and the error's text. The actor is asserted by the caller,
 	// so this is policy (who may do what), not authentication.
@@ -332,25 +340,21 @@ type call struct {
 
 func (s *Service) handle(ep endpoint, r micro.Request) {
 	x := &call{verb: ep.verb, at: s.clock.Now()}
-	var signed string
-	var verr error
-	if s.verifier != nil {
-		signed, verr = s.verifier.verify(r.Headers().Get(SignatureHeader), ep.verb, r.Data(), x.at)
-	}
+	proven, checked, verr := s.credentials(ep.verb, r)
 	req, err := s.decode(ep, r.Data(), x)
-	if s.verifier != nil {
-		// The actor is the signed one; a claim the signature does not back never
-		// reaches the audit log as an actor.
+	if checked {
+		// The actor is the proven one (the signature's, the token's user); a claim they
+		// do not back never reaches the audit log as an actor.
 		claimed := x.actor
 		switch {
 		case verr != nil:
 			x.actor = UnknownActor
 			err = errorf(CodeUnauthorized, "%v; the actor the request names (%q) is not taken", verr, claimed)
-		case claimed != UnknownActor && claimed != signed:
+		case claimed != UnknownActor && claimed != proven:
 			x.actor = UnknownActor
-			err = errorf(CodeUnauthorized, "the request names actor %q but is signed for %q", claimed, signed)
+			err = errorf(CodeUnauthorized, "the request names actor %q but its credentials are %q's", claimed, proven)
 		default:
-			x.actor = signed
+			x.actor = proven
 		}
 	}
 	if err != nil {
@@ -684,3 +688,31 @@ func (s *Service) insertAudit(entries ...*store.AuditEntry) {
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// credentials proves who sent a request: an API token (Options.Tokens) or a trusted
+// signature (Options.TrustedKeys). checked is false when the service checks neither
+// and the request carries none it could check (anyone may send, as before).
+func (s *Service) credentials(verb string, r micro.Request) (actor string, checked bool, err error) {
+	if h := r.Headers().Get("Authorization"); h != "" && s.opts.Tokens != nil {
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return "", true, errors.New("the Authorization header is not Bearer ck_…")
+		}
+		id, err := s.opts.Tokens(s.base, strings.TrimSpace(token))
+		if err != nil {
+			return "", true, fmt.Errorf("the API token is refused (%v)", err)
+		}
+		if need := VerbPermission(verb); !id.Role.Can(need) {
+			return "", true, fmt.Errorf("%s is %s, and %s needs a role that may %s", id.Name, id.Role, verb, permissionName(need))
+		}
+		return id.Name, true, nil
+	}
+	if s.verifier != nil {
+		actor, err := s.verifier.verify(r.Headers().Get(SignatureHeader), verb, r.Data(), s.clock.Now())
+		return actor, true, err
+	}
+	if s.opts.RequireCredentials {
+		return "", true, errors.New("this command service takes only commands with credentials: an API token (Authorization: Bearer ck_…) or a signature by a trusted key")
+	}
+	return "", false, nil
+}
