@@ -93,6 +93,7 @@ func TestServeAuthLocal(t *testing.T) {
 		t.Errorf("--auth ldap: exit %d\n%s", r.code, r.stderr)
 	}
 	for args, want := range map[string]string{
+		"--command-require-credentials":                 "needs --command-key",
 		"--oidc-issuer https://id.example":              "needs --auth local",
 		"--auth local --oidc-issuer https://id.example": "needs --oidc-client-id",
 		"--auth local --oidc-issuer https://id.example --oidc-client-id c --oidc-redirect-url https://c/oidc/callback --oidc-roles ops":         "value=role",
