@@ -171,14 +171,18 @@ func TestNewChecksOptions(t *testing.T) {
 	}
 }
 
-// TestWorkerToken: engines that take only API tokens refuse a worker without one (Run
-// returns the refusal) and run the jobs of a worker with a good one.
+// TestWorkerToken: engines that take only API tokens refuse a worker without one, with
+// an unknown one, or with one limited to other job types (Run returns the refusal), and
+// run the jobs of a worker with a good one.
 func TestWorkerToken(t *testing.T) {
-	r := workerstest.New(t, workerstest.Options{Authenticate: func(_ context.Context, token string) error {
-		if token != "ck_good" {
-			return errors.New("unknown token")
+	r := workerstest.New(t, workerstest.Options{Authenticate: func(_ context.Context, token string) ([]string, error) {
+		switch token {
+		case "ck_good":
+			return nil, nil
+		case "ck_shipping":
+			return []string{"ship"}, nil
 		}
-		return nil
+		return nil, errors.New("unknown token")
 	}})
 	defs, err := flow.Build("order").Start("s").ServiceTask("charge", flow.JobType("charge")).End("e").Definitions()
 	if err != nil {
@@ -187,7 +191,7 @@ func TestWorkerToken(t *testing.T) {
 	if _, err := r.Engine.DeployModel(context.Background(), "p.bpmn", defs); err != nil {
 		t.Fatal(err)
 	}
-	for _, token := range []string{"", "ck_bad"} {
+	for _, token := range []string{"", "ck_bad", "ck_shipping"} {
 		w, err := worker.New(worker.Options{Conn: r.Conn, Name: "go-1", Wait: time.Second, Token: token})
 		if err != nil {
 			t.Fatal(err)

@@ -112,16 +112,16 @@ func writeAuthError(w http.ResponseWriter, status int, msg string) {
 }
 
 // workerToken checks a job worker's API token: a user's with a role that may act (it
-// completes and fails jobs).
-func workerToken(svc *auth.Service) func(ctx context.Context, token string) error {
-	return func(ctx context.Context, token string) error {
+// completes and fails jobs); it returns the job types the token is limited to.
+func workerToken(svc *auth.Service) func(ctx context.Context, token string) ([]string, error) {
+	return func(ctx context.Context, token string) ([]string, error) {
 		id, err := svc.Token(ctx, token)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !id.Role.Can(auth.Act) {
-			return fmt.Errorf("the token of %s has the role %s; job workers need operator", id.Name, id.Role)
+			return nil, fmt.Errorf("the token of %s has the role %s; job workers need operator", id.Name, id.Role)
 		}
-		return nil
+		return id.JobTypes, nil
 	}
 }

@@ -124,17 +124,17 @@ func TestWorkerToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tokens[r], _, err = svc.IssueToken(ctx, u.ID, "worker", r, nil); err != nil {
+		if tokens[r], _, err = svc.IssueToken(ctx, u.ID, "worker", r, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := check(ctx, tokens[auth.Operator]); err != nil {
+	if _, err := check(ctx, tokens[auth.Operator]); err != nil {
 		t.Errorf("an operator's token: %v", err)
 	}
-	if err := check(ctx, tokens[auth.Viewer]); err == nil || !strings.Contains(err.Error(), "need operator") {
+	if _, err := check(ctx, tokens[auth.Viewer]); err == nil || !strings.Contains(err.Error(), "need operator") {
 		t.Errorf("a viewer's token: %v", err)
 	}
-	if err := check(ctx, "ck_nothing"); err == nil {
+	if _, err := check(ctx, "ck_nothing"); err == nil {
 		t.Error("an unknown token was taken")
 	}
 }

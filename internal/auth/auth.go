@@ -120,6 +120,8 @@ type Identity struct {
 	Via string
 	// SessionID is the session's id (its secret's hash), for sign-out.
 	SessionID string
+	// JobTypes are the job types a worker with the token may take (none: any).
+	JobTypes []string
 }
 
 // Options configure a Service.
@@ -373,11 +375,26 @@ func (s *Service) SignOut(ctx context.Context, secret string) error {
 	return s.o.Store.Write(ctx, func(tx store.Tx) error { return tx.DeleteSession(ctx, hashSecret(secret)) })
 }
 
-// IssueToken makes an API token for a user, with a role at most the user's and an
-// optional expiry; it returns the secret (shown once) and the stored row.
-func (s *Service) IssueToken(ctx context.Context, userID, name string, role Role, expires *time.Time) (string, *store.APIToken, error) {
+// Job type bounds of a token.
+const (
+	MaxTokenJobTypes = 64
+	MaxJobTypeBytes  = 128
+)
+
+// IssueToken makes an API token for a user, with a role at most the user's, an
+// optional expiry and, for a job worker, the job types it may take (none: any); it
+// returns the secret (shown once) and the stored row.
+func (s *Service) IssueToken(ctx context.Context, userID, name string, role Role, expires *time.Time, jobTypes []string) (string, *store.APIToken, error) {
 	if err := CheckName(name); err != nil {
 		return "", nil, fmt.Errorf("token name: %w", err)
+	}
+	if len(jobTypes) > MaxTokenJobTypes {
+		return "", nil, fmt.Errorf("a token names at most %d job types: %w", MaxTokenJobTypes, ErrInvalid)
+	}
+	for _, t := range jobTypes {
+		if t == "" || len(t) > MaxJobTypeBytes || strings.ContainsAny(t, ", \t\n") {
+			return "", nil, fmt.Errorf("job type %q: 1 to %d bytes, no comma or space: %w", t, MaxJobTypeBytes, ErrInvalid)
+		}
 	}
 	now := s.o.Clock.Now()
 	if expires != nil && !expires.After(now) {
@@ -388,7 +405,7 @@ func (s *Service) IssueToken(ctx context.Context, userID, name string, role Role
 		return "", nil, err
 	}
 	t := &store.APIToken{ID: uuid.Must(uuid.NewV7()).String(), UserID: userID, Name: name, Hash: hash, Role: role.String(),
-		CreatedAt: now, ExpiresAt: expires}
+		CreatedAt: now, ExpiresAt: expires, JobTypes: jobTypes}
 	err = s.o.Store.Write(ctx, func(tx store.Tx) error {
 		u, err := tx.GetUser(ctx, userID)
 		if err != nil {
@@ -448,7 +465,7 @@ func (s *Service) Token(ctx context.Context, secret string) (*Identity, error) {
 	if ur, err := ParseRole(u.Role); err == nil && ur < role {
 		role = ur // the user was demoted since
 	}
-	return &Identity{UserID: u.ID, Name: u.Name, Role: role, Via: "token"}, nil
+	return &Identity{UserID: u.ID, Name: u.Name, Role: role, Via: "token", JobTypes: t.JobTypes}, nil
 }
 
 // RevokeToken revokes a token for good.

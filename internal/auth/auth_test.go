@@ -169,11 +169,11 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.IssueToken(ctx, u.ID, "ci", auth.Admin, nil); !errors.Is(err, auth.ErrInvalid) {
+	if _, _, err := s.IssueToken(ctx, u.ID, "ci", auth.Admin, nil, nil); !errors.Is(err, auth.ErrInvalid) {
 		t.Errorf("a token above its user's role: %v", err)
 	}
 	exp := t0.Add(time.Hour)
-	secret, tok, err := s.IssueToken(ctx, u.ID, "ci", auth.Viewer, &exp)
+	secret, tok, err := s.IssueToken(ctx, u.ID, "ci", auth.Viewer, &exp, nil)
 	if err != nil || !strings.HasPrefix(secret, auth.TokenPrefix) || strings.Contains(tok.Hash, strings.TrimPrefix(secret, auth.TokenPrefix)) {
 		t.Fatalf("issue: %q %+v %v", secret, tok, err)
 	}
@@ -190,7 +190,17 @@ func TestTokens(t *testing.T) {
 	if _, err := s.Token(ctx, secret); !errors.Is(err, auth.ErrUnauthenticated) {
 		t.Errorf("expired: %v", err)
 	}
-	secret, tok, _ = s.IssueToken(ctx, u.ID, "ci2", auth.Operator, nil)
+	if _, _, err := s.IssueToken(ctx, u.ID, "bad", auth.Operator, nil, []string{"a,b"}); !errors.Is(err, auth.ErrInvalid) {
+		t.Errorf("a job type with a comma: %v", err)
+	}
+	wsecret, _, err := s.IssueToken(ctx, u.ID, "worker", auth.Operator, nil, []string{"ship", "pack"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := s.Token(ctx, wsecret); err != nil || len(id.JobTypes) != 2 || id.JobTypes[0] != "ship" || id.JobTypes[1] != "pack" {
+		t.Errorf("a worker's token: %+v %v", id, err)
+	}
+	secret, tok, _ = s.IssueToken(ctx, u.ID, "ci2", auth.Operator, nil, nil)
 	if err := s.RevokeToken(ctx, tok.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -208,7 +208,7 @@ func TestUsersPage(t *testing.T) {
 	if rec := do(http.MethodPost, bobURL+"/role", url.Values{"role": {"analyst"}}, ""); rec.Code != http.StatusSeeOther {
 		t.Errorf("bob's role: %d", rec.Code)
 	}
-	rec = do(http.MethodPost, bobURL+"/tokens", url.Values{"name": {"ci"}, "role": {"analyst"}, "days": {"30"}}, "")
+	rec = do(http.MethodPost, bobURL+"/tokens", url.Values{"name": {"ci"}, "role": {"analyst"}, "days": {"30"}, "types": {"ship, pack"}}, "")
 	m := regexp.MustCompile(`data-testid="new-token-secret">(ck_[A-Za-z0-9_-]+)<`).FindStringSubmatch(rec.Body.String())
 	if rec.Code != http.StatusOK || m == nil {
 		t.Fatalf("issue a token: %d", rec.Code)
@@ -263,7 +263,7 @@ func TestUsersPage(t *testing.T) {
 		}
 	}
 	page := do(http.MethodGet, bobURL, nil, "").Body.String()
-	if !strings.Contains(page, `data-state="revoked"`) || !strings.Contains(page, "disabled") {
+	if !strings.Contains(page, `data-state="revoked"`) || !strings.Contains(page, "disabled") || !strings.Contains(page, "· ship, pack") {
 		t.Errorf("bob's page does not show the revoked token and the disabled state")
 	}
 }

@@ -223,7 +223,7 @@ func (s *server) issueToken(c echo.Context, u *store.User, own bool) error {
 	}
 	var secret string
 	if err == nil {
-		secret, _, err = s.auth.IssueToken(ctx, u.ID, name, role, expires)
+		secret, _, err = s.auth.IssueToken(ctx, u.ID, name, role, expires, strings.Fields(strings.ReplaceAll(c.FormValue("types"), ",", " ")))
 	}
 	s.auditUser(c, "user.token", u.Name, map[string]any{"user": u.Name, "token": name, "role": c.FormValue("role")}, err)
 	if errors.Is(err, auth.ErrInvalid) {

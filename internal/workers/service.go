@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -55,8 +56,9 @@ type Options struct {
 	// can always report.
 	MaxWaiting int
 	// Authenticate, when set, checks the API token every request must carry (header
-	// Authorization: Bearer ck_…); an error refuses the request as unauthorized.
-	Authenticate func(ctx context.Context, token string) error
+	// Authorization: Bearer ck_…) and returns the job types it may take (none: any); an
+	// error refuses the request as unauthorized, and so does an activation of other types.
+	Authenticate func(ctx context.Context, token string) (jobTypes []string, err error)
 }
 
 // Service is the running worker protocol service.
@@ -161,9 +163,23 @@ func (s *Service) dispatch(verb string, r micro.Request) {
 			s.respond(r, nil, &replyError{Code: wire.CodeUnauthorized, Message: "the engines take only requests with an API token (Authorization: Bearer ck_…)"})
 			return
 		}
-		if err := s.o.Authenticate(s.base, strings.TrimSpace(token)); err != nil {
+		types, err := s.o.Authenticate(s.base, strings.TrimSpace(token))
+		if err != nil {
 			s.respond(r, nil, &replyError{Code: wire.CodeUnauthorized, Message: "the API token is refused: " + err.Error()})
 			return
+		}
+		if verb == wire.VerbActivate && len(types) > 0 {
+			var req struct {
+				Types []string `json:"types"`
+			}
+			_ = json.Unmarshal(r.Data(), &req)
+			for _, t := range req.Types {
+				if !slices.Contains(types, t) {
+					s.respond(r, nil, &replyError{Code: wire.CodeUnauthorized,
+						Message: fmt.Sprintf("the API token may take the job types %s, not %q", strings.Join(types, ", "), t)})
+					return
+				}
+			}
 		}
 	}
 	sem := s.outcomes

@@ -39,7 +39,8 @@ CREATE TABLE api_tokens (
     created_at   timestamptz NOT NULL,
     expires_at   timestamptz,
     last_used_at timestamptz,
-    revoked_at   timestamptz
+    revoked_at   timestamptz,
+    job_types    text NOT NULL DEFAULT ''
 );
 CREATE UNIQUE INDEX api_tokens_hash ON api_tokens (hash);
 CREATE INDEX api_tokens_user ON api_tokens (user_id, created_at DESC, id DESC);

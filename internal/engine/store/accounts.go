@@ -65,6 +65,9 @@ type APIToken struct {
 	ExpiresAt  *time.Time
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
+	// JobTypes, when set, are the only job types a worker with the token may take (none:
+	// any); a job type has no comma.
+	JobTypes []string
 }
 
 // Accounts are the store operations on users, sessions and tokens (part of Tx).

@@ -33,7 +33,7 @@ type Options struct {
 	// Clock is the engine's (default the real one).
 	Clock clock.Clock
 	// Authenticate is the service's token check (workers.Options.Authenticate).
-	Authenticate func(ctx context.Context, token string) error
+	Authenticate func(ctx context.Context, token string) ([]string, error)
 }
 
 // New starts a rig; deploy through its Engine.

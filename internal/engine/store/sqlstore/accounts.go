@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -16,7 +17,7 @@ import (
 const (
 	UserCols     = `id, name, password_hash, role, created_at, disabled_at`
 	SessionCols  = `id, user_id, created_at, last_seen, expires_at, address`
-	APITokenCols = `id, user_id, name, hash, role, created_at, expires_at, last_used_at, revoked_at`
+	APITokenCols = `id, user_id, name, hash, role, created_at, expires_at, last_used_at, revoked_at, job_types`
 )
 
 var (
@@ -39,7 +40,7 @@ var (
 	listSessions          = read(`SELECT ` + SessionCols + ` FROM sessions WHERE user_id = ?
 	ORDER BY created_at DESC, id DESC LIMIT ` + strconv.Itoa(store.MaxSessionsListed))
 
-	insertAPIToken    = write(`INSERT INTO api_tokens (` + APITokenCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	insertAPIToken    = write(`INSERT INTO api_tokens (` + APITokenCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	getAPITokenByHash = read(`SELECT ` + APITokenCols + ` FROM api_tokens WHERE hash = ?`)
 	listUserAPITokens = read(`SELECT ` + APITokenCols + ` FROM api_tokens WHERE user_id = ?
 	ORDER BY created_at DESC, id DESC LIMIT ` + strconv.Itoa(store.MaxTokensListed))
@@ -132,7 +133,7 @@ func (q *Queries) ListSessions(ctx context.Context, userID string) ([]*store.Ses
 func (q *Queries) InsertAPIToken(ctx context.Context, t *store.APIToken) error {
 	_, err := q.exec(ctx, fmt.Sprintf("insert API token %q of user %q", t.Name, t.UserID), q.static(insertAPIToken,
 		t.ID, t.UserID, t.Name, t.Hash, t.Role, q.D.Time(t.CreatedAt), q.D.NullTime(t.ExpiresAt),
-		q.D.NullTime(t.LastUsedAt), q.D.NullTime(t.RevokedAt)))
+		q.D.NullTime(t.LastUsedAt), q.D.NullTime(t.RevokedAt), strings.Join(t.JobTypes, ",")))
 	return err
 }
 
@@ -185,9 +186,13 @@ func (d *Dialect) ScanSession(s Scanner) (*store.Session, error) {
 // ScanAPIToken reads an APITokenCols row.
 func (d *Dialect) ScanAPIToken(s Scanner) (*store.APIToken, error) {
 	var t store.APIToken
+	var types string
 	if err := s.Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &t.Role, d.timeDest(&t.CreatedAt), d.nullTimeDest(&t.ExpiresAt),
-		d.nullTimeDest(&t.LastUsedAt), d.nullTimeDest(&t.RevokedAt)); err != nil {
+		d.nullTimeDest(&t.LastUsedAt), d.nullTimeDest(&t.RevokedAt), &types); err != nil {
 		return nil, err
+	}
+	if types != "" {
+		t.JobTypes = strings.Split(types, ",")
 	}
 	t.CreatedAt = utc(t.CreatedAt)
 	t.ExpiresAt, t.LastUsedAt, t.RevokedAt = utcPtr(t.ExpiresAt), utcPtr(t.LastUsedAt), utcPtr(t.RevokedAt)

@@ -220,7 +220,7 @@ func testAPITokens(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	t1 := newAPIToken("k1", "u1", 0)
 	t2 := newAPIToken("k2", "u1", 10)
-	t2.Role, t2.ExpiresAt = store.RoleViewer, ptr(at(1000))
+	t2.Role, t2.ExpiresAt, t2.JobTypes = store.RoleViewer, ptr(at(1000)), []string{"ship", "pack"}
 	t3 := newAPIToken("k3", "u2", 5)
 	write(t, s, func(ctx context.Context, tx store.Tx) error {
 		for _, k := range []*store.APIToken{t1, t2, t3} {
