@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -9,8 +10,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/auth"
+	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 )
@@ -136,5 +139,87 @@ func TestWorkerToken(t *testing.T) {
 	}
 	if _, err := check(ctx, "ck_nothing"); err == nil {
 		t.Error("an unknown token was taken")
+	}
+}
+
+// TestServeAuthLocalCommands: with --auth local the command service takes only commands
+// with credentials: the web UI's (signed with the node's key, registered in the store)
+// go through under the signed-in user; an anonymous one over NATS is refused.
+func TestServeAuthLocalCommands(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Stop(context.Background()) }()
+	s := startServer(t, "--auth", "local", "--demo-rate", "20", "--nats-url", srv.ClientURL())
+	defer s.stop()
+	var pw string
+	wait.For(t, "the first admin's password in the log", func() bool {
+		if m := regexp.MustCompile(`user=admin password=(\S+)`).FindStringSubmatch(s.stderr.String()); m != nil {
+			pw = m[1]
+		}
+		return pw != ""
+	})
+	noRedirect := &http.Client{Transport: &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(path string, form url.Values, cookie *http.Cookie) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	var session *http.Cookie
+	for _, c := range post("/signin", url.Values{"name": {"admin"}, "password": {pw}}, nil).Cookies() {
+		if c.Name == "cockpit_session" {
+			session = c
+		}
+	}
+	if session == nil {
+		t.Fatal("no session")
+	}
+	apiGet := func(path string, into any) {
+		req, _ := http.NewRequest(http.MethodGet, s.base+path, nil)
+		req.AddCookie(session)
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		_ = json.NewDecoder(res.Body).Decode(into)
+	}
+	var running struct{ Instances []struct{ ID string } }
+	wait.For(t, "two running instances", func() bool {
+		apiGet("/api/instances?state=active&limit=2", &running)
+		return len(running.Instances) == 2
+	})
+	a, b := running.Instances[0].ID, running.Instances[1].ID
+	if res := post("/instances/"+a+"/cancel", url.Values{"reason": {"x"}, "confirm": {"yes"}}, session); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the web UI's cancel: %d", res.StatusCode)
+	}
+	var detail struct{ Instance struct{ State string } }
+	apiGet("/api/instances/"+a, &detail)
+	if detail.Instance.State != "cancelled" {
+		t.Errorf("after the web UI's cancel: %q", detail.Instance.State)
+	}
+	nc, err := srv.Connect(ctx, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	msg, err := nc.Request("cockpit.cmd.instance.cancel", []byte(`{"actor":"admin","instanceId":"`+b+`"}`), 10*time.Second)
+	if err != nil || !strings.Contains(string(msg.Data), `"unauthorized"`) {
+		t.Fatalf("an anonymous command: %v %s", err, msg.Data)
 	}
 }

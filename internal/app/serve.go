@@ -11,7 +11,10 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/nats-io/nkeys"
 
 	"github.com/cockpit-engine/cockpit/internal/auth"
 	"github.com/cockpit-engine/cockpit/internal/bus"
@@ -54,6 +57,11 @@ type serveConfig struct {
 	// CommandRequireCredentials makes this node's command service refuse commands that
 	// carry neither a trusted signature nor an API token.
 	CommandRequireCredentials bool
+	// ephemeral*: the command key of this run (--auth local without --command-key),
+	// made once, shared by the web UI's client and the node key registration.
+	ephemeralOnce sync.Once
+	ephemeralSeed []byte
+	ephemeralErr  error
 	// Auth is "none" (nobody signs in) or "local" (users of the store sign in;
 	// internal/auth); SessionIdle and SessionMaxAge a session's expiries.
 	Auth                       string
@@ -432,7 +440,14 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	co := commandsvc.Options{Conn: nr.nc, Engine: e, Prefix: cfg.NATS.Prefix, Service: cfg.NATS.service(), Logger: log,
 		TrustedKeys: trusted, RequireCredentials: cfg.CommandRequireCredentials, WakeOperations: opx.Wake}
 	if authSvc != nil {
-		co.Tokens = authSvc.Token
+		// With sign-in every command proves its sender: an API token, or a signature by
+		// a key of a node of this store (each web UI's), or a listed key.
+		co.Tokens, co.KeyLookup, co.RequireCredentials = authSvc.Token, authSvc.NodeKeyTrusted, true
+		revoke, err := startNodeKey(ctx, cfg, authSvc, nodeID, log)
+		if err != nil {
+			return err
+		}
+		defer revoke()
 	}
 	cmds, err := commandsvc.Start(ctx, co)
 	if err != nil {
@@ -703,19 +718,48 @@ func startMetrics(ctx context.Context, cfg *serveConfig, st store.Store, nodeID 
 // commandClient is the web UI's command client, signing with --command-key when set.
 func commandClient(cfg *serveConfig, nr *natsRuntime, log *slog.Logger) (*commandsvc.Client, error) {
 	c := commandsvc.NewClient(nr.nc, cfg.NATS.Prefix)
-	if cfg.CommandKey == "" {
-		return c, nil
-	}
-	seed, err := os.ReadFile(cfg.CommandKey)
-	if err != nil {
-		return nil, fmt.Errorf("--command-key: %w", err)
-	}
-	signer, err := commandsvc.NewSigner(seed)
-	if err != nil {
-		return nil, fmt.Errorf("--command-key %s: %w", cfg.CommandKey, err)
+	signer, err := commandSigner(cfg)
+	if err != nil || signer == nil {
+		return c, err
 	}
 	log.Info("the web UI signs its commands", "public_key", signer.PublicKey())
 	return c.WithSigner(signer), nil
+}
+
+// commandSigner is the web UI's signer: --command-key's, else with --auth local a key of
+// this run (its public key is registered in the store: startNodeKey); nil for neither.
+func commandSigner(cfg *serveConfig) (*commandsvc.Signer, error) {
+	if cfg.CommandKey != "" {
+		seed, err := os.ReadFile(cfg.CommandKey)
+		if err != nil {
+			return nil, fmt.Errorf("--command-key: %w", err)
+		}
+		signer, err := commandsvc.NewSigner(seed)
+		if err != nil {
+			return nil, fmt.Errorf("--command-key %s: %w", cfg.CommandKey, err)
+		}
+		return signer, nil
+	}
+	if cfg.Auth != "local" {
+		return nil, nil
+	}
+	cfg.ephemeralOnce.Do(func() {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			cfg.ephemeralErr = err
+			return
+		}
+		seed, err := kp.Seed()
+		if err != nil {
+			cfg.ephemeralErr = err
+			return
+		}
+		cfg.ephemeralSeed = seed
+	})
+	if cfg.ephemeralErr != nil {
+		return nil, fmt.Errorf("make this node's command key: %w", cfg.ephemeralErr)
+	}
+	return commandsvc.NewSigner(cfg.ephemeralSeed)
 }
 
 // commandKeyPublic is the public key of --command-key ("" without one).
@@ -732,4 +776,28 @@ func commandKeyPublic(cfg *serveConfig) (string, error) {
 		return "", fmt.Errorf("--command-key %s: %w", cfg.CommandKey, err)
 	}
 	return signer.PublicKey(), nil
+}
+
+// startNodeKey registers the web UI's signing key in the store, so that the command
+// service of every node of the store trusts it; a key of this run only is revoked when
+// the node stops (one of --command-key stays).
+func startNodeKey(ctx context.Context, cfg *serveConfig, svc *auth.Service, node string, log *slog.Logger) (func(), error) {
+	signer, err := commandSigner(cfg)
+	if err != nil {
+		return nil, err
+	}
+	id, err := svc.RegisterNodeKey(ctx, signer.PublicKey(), node)
+	if err != nil {
+		return nil, fmt.Errorf("register this node's command key: %w", err)
+	}
+	if cfg.CommandKey != "" {
+		return func() {}, nil
+	}
+	return func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := svc.RevokeToken(rctx, id); err != nil {
+			log.Warn("revoke this node's command key", "err", err)
+		}
+	}, nil
 }

@@ -574,3 +574,60 @@ func (s *Service) SetPassword(ctx context.Context, userID, password string) erro
 func (s *Service) EndSessions(ctx context.Context, userID string) error {
 	return s.o.Store.Write(ctx, func(tx store.Tx) error { return tx.DeleteUserSessions(ctx, userID) })
 }
+
+// Node keys: the NKey public keys with which the cockpit nodes sharing this store sign
+// the commands of their web UIs (internal/command's signed commands). They are kept as
+// API token rows of the user NodesUser (hash "nkey:<public key>", never a token's hash),
+// so that every node's command service trusts every other's, and an admin can see and
+// revoke them on the users page.
+
+// NodesUser owns the node keys.
+const NodesUser = "cockpit-nodes"
+
+// RegisterNodeKey records a node's public key; it returns the row's id (RevokeToken
+// ends the trust).
+func (s *Service) RegisterNodeKey(ctx context.Context, publicKey, node string) (string, error) {
+	now := s.o.Clock.Now()
+	name := "node"
+	if CheckName(node) == nil {
+		name = node
+	}
+	t := &store.APIToken{ID: uuid.Must(uuid.NewV7()).String(), Name: name, Hash: "nkey:" + publicKey, Role: Admin.String(), CreatedAt: now}
+	err := s.o.Store.Write(ctx, func(tx store.Tx) error {
+		u, err := tx.GetUserByName(ctx, NodesUser)
+		if errors.Is(err, store.ErrNotFound) {
+			u = &store.User{ID: uuid.Must(uuid.NewV7()).String(), Name: NodesUser, Role: Admin.String(), CreatedAt: now}
+			err = tx.InsertUser(ctx, u)
+		}
+		if err != nil {
+			return err
+		}
+		t.UserID = u.ID
+		if old, err := tx.GetAPITokenByHash(ctx, t.Hash); err == nil {
+			t.ID = old.ID // the same key again (a restart with --command-key)
+			if old.RevokedAt != nil {
+				return fmt.Errorf("node key %s was revoked: make another", publicKey)
+			}
+			return nil
+		}
+		return tx.InsertAPIToken(ctx, t)
+	})
+	return t.ID, err
+}
+
+// NodeKeyTrusted reports whether a public key is a node key of this store, not revoked.
+func (s *Service) NodeKeyTrusted(ctx context.Context, publicKey string) (bool, error) {
+	var t *store.APIToken
+	err := s.o.Store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		t, err = tx.GetAPITokenByHash(ctx, "nkey:"+publicKey)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return t.RevokedAt == nil, nil
+}

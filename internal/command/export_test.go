@@ -16,4 +16,4 @@ func SignAs(s *Signer, actor, role, verb string, body []byte) (string, error) {
 }
 
 // CheckTrustedKeys checks trusted keys as Start does.
-func CheckTrustedKeys(keys []string) error { _, err := newVerifier(keys); return err }
+func CheckTrustedKeys(keys []string) error { _, err := newVerifier(keys, nil, false); return err }

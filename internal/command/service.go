@@ -93,6 +93,10 @@ type Options struct {
 	// RequireCredentials refuses a request that carries neither a trusted signature nor
 	// a token (TrustedKeys set requires them anyway).
 	RequireCredentials bool
+	// KeyLookup, when set, is asked whether a signing key not in TrustedKeys is trusted
+	// (the keys the cockpit nodes sharing a store registered there; its answers are kept
+	// for 30 s).
+	KeyLookup func(ctx context.Context, publicKey string) (bool, error)
 	// Authorize, when set, is asked before a command runs; an error refuses the command
 	// with code unauthorized and the error's text. The actor is asserted by the caller,
 	// so this is policy (who may do what), not authentication.
@@ -181,7 +185,7 @@ func Start(ctx context.Context, opts Options) (*Service, error) {
 	if opts.Clock == nil {
 		opts.Clock = opts.Engine.Clock()
 	}
-	ver, err := newVerifier(opts.TrustedKeys)
+	ver, err := newVerifier(opts.TrustedKeys, opts.KeyLookup, opts.RequireCredentials)
 	if err != nil {
 		return nil, fmt.Errorf("command service: %v: %w", err, engine.ErrInvalidInput)
 	}
@@ -707,12 +711,13 @@ func (s *Service) credentials(verb string, r micro.Request) (actor string, check
 		}
 		return id.Name, true, nil
 	}
-	if s.verifier != nil {
-		actor, err := s.verifier.verify(r.Headers().Get(SignatureHeader), verb, r.Data(), s.clock.Now())
-		return actor, true, err
-	}
-	if s.opts.RequireCredentials {
+	sig := r.Headers().Get(SignatureHeader)
+	if sig == "" && s.opts.RequireCredentials {
 		return "", true, errors.New("this command service takes only commands with credentials: an API token (Authorization: Bearer ck_…) or a signature by a trusted key")
+	}
+	if s.verifier != nil {
+		actor, err := s.verifier.verify(sig, verb, r.Data(), s.clock.Now())
+		return actor, true, err
 	}
 	return "", false, nil
 }

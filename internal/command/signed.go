@@ -2,6 +2,7 @@ package command
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -140,14 +141,28 @@ func (s *Signer) sign(actor, role, verb string, body []byte) (string, error) {
 // verifier checks signatures against the trusted keys and remembers the nonces seen.
 type verifier struct {
 	keys map[string]nkeys.KeyPair
+	// lookup, when set, is asked about a key not in keys (Options.KeyLookup); its
+	// answers are kept for keyLookupTTL.
+	lookup func(ctx context.Context, publicKey string) (bool, error)
+	looked map[string]lookedKey
 
 	mu   sync.Mutex
 	seen map[string]time.Time // nonce → when it expires
 }
 
-// newVerifier checks the trusted public keys (U…).
-func newVerifier(public []string) (*verifier, error) {
-	v := &verifier{keys: map[string]nkeys.KeyPair{}, seen: map[string]time.Time{}}
+// keyLookupTTL is how long a KeyLookup answer is kept (a key revoked in the store stops
+// being trusted within it).
+const keyLookupTTL = 30 * time.Second
+
+type lookedKey struct {
+	kp      nkeys.KeyPair // nil: not trusted
+	checked time.Time
+}
+
+// newVerifier checks the trusted public keys (U…); with none and no lookup (and
+// requireSigned false) there is nothing to verify: nil.
+func newVerifier(public []string, lookup func(context.Context, string) (bool, error), requireSigned bool) (*verifier, error) {
+	v := &verifier{keys: map[string]nkeys.KeyPair{}, seen: map[string]time.Time{}, lookup: lookup, looked: map[string]lookedKey{}}
 	for _, k := range public {
 		k = strings.TrimSpace(k)
 		if k == "" {
@@ -162,10 +177,40 @@ func newVerifier(public []string) (*verifier, error) {
 		}
 		v.keys[k] = kp
 	}
-	if len(v.keys) == 0 {
+	if len(v.keys) == 0 && lookup == nil && !requireSigned {
 		return nil, nil
 	}
 	return v, nil
+}
+
+// key is the key pair of a trusted issuer, or nil.
+func (v *verifier) key(iss string, now time.Time) nkeys.KeyPair {
+	if kp, ok := v.keys[iss]; ok {
+		return kp
+	}
+	if v.lookup == nil || !nkeys.IsValidPublicUserKey(iss) {
+		return nil
+	}
+	v.mu.Lock()
+	lk, ok := v.looked[iss]
+	v.mu.Unlock()
+	if ok && now.Sub(lk.checked) < keyLookupTTL {
+		return lk.kp
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	trusted, err := v.lookup(ctx, iss)
+	lk = lookedKey{checked: now}
+	if err == nil && trusted {
+		lk.kp, _ = nkeys.FromPublicKey(iss)
+	}
+	v.mu.Lock()
+	if len(v.looked) >= 1000 {
+		clear(v.looked)
+	}
+	v.looked[iss] = lk
+	v.mu.Unlock()
+	return lk.kp
 }
 
 // verify checks a request's signature and returns the signed actor.
@@ -186,8 +231,8 @@ func (v *verifier) verify(header, verb string, body []byte, now time.Time) (stri
 	if err1 != nil || err2 != nil || json.Unmarshal(cb, &c) != nil {
 		return "", fmt.Errorf("the %s header does not decode", SignatureHeader)
 	}
-	kp, ok := v.keys[c.Issuer]
-	if !ok {
+	kp := v.key(c.Issuer, now)
+	if kp == nil {
 		return "", fmt.Errorf("the command is signed by %q, which this command service does not trust", c.Issuer)
 	}
 	if kp.Verify(cb, sig) != nil {
