@@ -51,7 +51,10 @@ func TestServeAuthLocal(t *testing.T) {
 	if res := get("/", nil); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/signin") {
 		t.Errorf("a page without a session: %d %q", res.StatusCode, res.Header.Get("Location"))
 	}
-	for _, p := range []string{"/api/instances", "/metrics"} {
+	// Every route of the JSON API and /metrics: 401 without credentials.
+	apiRoutes := []string{"/api/definitions", "/api/instances", "/api/instances/x", "/api/incidents", "/api/tasks",
+		"/api/parked-events", "/api/nothing", "/metrics"}
+	for _, p := range apiRoutes {
 		if res := get(p, nil); res.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s without credentials: %d", p, res.StatusCode)
 		}
@@ -89,8 +92,10 @@ func TestServeAuthLocal(t *testing.T) {
 	if res := get("/instances", session); res.StatusCode != http.StatusOK {
 		t.Errorf("a page with the session: %d", res.StatusCode)
 	}
-	if res := get("/api/instances", session); res.StatusCode != http.StatusOK {
-		t.Errorf("the API with the session: %d", res.StatusCode)
+	for _, p := range apiRoutes {
+		if res := get(p, session); res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden {
+			t.Errorf("%s with the admin's session: %d", p, res.StatusCode)
+		}
 	}
 	if r := runApp(t, nil, "serve", "--auth", "ldap"); r.code == exitOK || !strings.Contains(r.stderr, "--auth") {
 		t.Errorf("--auth ldap: exit %d\n%s", r.code, r.stderr)
