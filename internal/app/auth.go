@@ -11,7 +11,6 @@ import (
 
 	"github.com/cockpit-engine/cockpit/internal/auth"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
-	"github.com/cockpit-engine/cockpit/internal/web"
 )
 
 // startAuth makes the sign-in service of --auth local, and the first admin on a store
@@ -74,20 +73,7 @@ func requireRead(svc *auth.Service, next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var id *auth.Identity
-		var err error
-		if h := r.Header.Get("Authorization"); h != "" {
-			token, ok := strings.CutPrefix(h, "Bearer ")
-			if !ok {
-				err = auth.ErrUnauthenticated
-			} else {
-				id, err = svc.Token(r.Context(), strings.TrimSpace(token))
-			}
-		} else if ck, cerr := r.Cookie(web.SessionCookie); cerr == nil {
-			id, err = svc.Session(r.Context(), ck.Value)
-		} else {
-			err = auth.ErrUnauthenticated
-		}
+		id, err := svc.Request(r)
 		switch {
 		case errors.Is(err, auth.ErrUnauthenticated):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cockpit"`)

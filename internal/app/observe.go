@@ -70,10 +70,11 @@ func runObserver(ctx context.Context, cfg *serveConfig, log *slog.Logger, st sto
 	log.Info("observing", "prefix", cfg.NATS.Prefix, "consumer", durable)
 	cfg.Demo = false
 	report := &observedServices{ob: ob, nc: nr.nc, prefix: cfg.NATS.Prefix}
-	client, err := commandClient(cfg, nr, log)
+	signer, err := commandSigner(cfg)
 	if err != nil {
 		return err
 	}
+	client := commandClient(cfg, nr, signer, log)
 	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Metrics: mon, ReadOnly: observeReadOnly,
 		Prefix: observer.FoldedPrefix(cfg.NATS.Prefix), Subjects: bus.SubjectsV2, Services: report,
 		Commands: commandsvc.NewRouter(client, st)}, ready, stopCtx)

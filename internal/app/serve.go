@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nkeys"
@@ -57,11 +56,6 @@ type serveConfig struct {
 	// CommandRequireCredentials makes this node's command service refuse commands that
 	// carry neither a trusted signature nor an API token.
 	CommandRequireCredentials bool
-	// ephemeral*: the command key of this run (--auth local without --command-key),
-	// made once, shared by the web UI's client and the node key registration.
-	ephemeralOnce sync.Once
-	ephemeralSeed []byte
-	ephemeralErr  error
 	// Auth is "none" (nobody signs in) or "local" (users of the store sign in;
 	// internal/auth); SessionIdle and SessionMaxAge a session's expiries.
 	Auth                       string
@@ -431,11 +425,13 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 	// engine and before the demo, stopped (deferred) before the engine stops. It trusts
 	// the listed keys and this cockpit's own (--command-key), and with sign-in takes API
 	// tokens.
-	trusted := splitList(cfg.CommandTrustedKeys)
-	if pub, err := commandKeyPublic(cfg); err != nil {
+	signer, err := commandSigner(cfg)
+	if err != nil {
 		return err
-	} else if pub != "" && (len(trusted) > 0 || cfg.CommandRequireCredentials) {
-		trusted = append(trusted, pub)
+	}
+	trusted := splitList(cfg.CommandTrustedKeys)
+	if cfg.CommandKey != "" && (len(trusted) > 0 || cfg.CommandRequireCredentials) {
+		trusted = append(trusted, signer.PublicKey())
 	}
 	co := commandsvc.Options{Conn: nr.nc, Engine: e, Prefix: cfg.NATS.Prefix, Service: cfg.NATS.service(), Logger: log,
 		TrustedKeys: trusted, RequireCredentials: cfg.CommandRequireCredentials, WakeOperations: opx.Wake}
@@ -443,7 +439,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		// With sign-in every command proves its sender: an API token, or a signature by
 		// a key of a node of this store (each web UI's), or a listed key.
 		co.Tokens, co.KeyLookup, co.RequireCredentials = authSvc.Token, authSvc.NodeKeyTrusted, true
-		revoke, err := startNodeKey(ctx, cfg, authSvc, nodeID, log)
+		revoke, err := startNodeKey(ctx, cfg, signer, authSvc, nodeID, log)
 		if err != nil {
 			return err
 		}
@@ -517,11 +513,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		}()
 	}
 
-	client, err := commandClient(cfg, nr, log)
-	if err != nil {
-		return err
-	}
-	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Commands: client, Stalls: stalls,
+	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Commands: commandClient(cfg, nr, signer, log), Stalls: stalls,
 		Metrics: mon, Auth: authSvc, OIDC: sso}, ready, stopCtx)
 }
 
@@ -716,76 +708,48 @@ func startMetrics(ctx context.Context, cfg *serveConfig, st store.Store, nodeID 
 }
 
 // commandClient is the web UI's command client, signing with --command-key when set.
-func commandClient(cfg *serveConfig, nr *natsRuntime, log *slog.Logger) (*commandsvc.Client, error) {
+func commandClient(cfg *serveConfig, nr *natsRuntime, signer *commandsvc.Signer, log *slog.Logger) *commandsvc.Client {
 	c := commandsvc.NewClient(nr.nc, cfg.NATS.Prefix)
-	signer, err := commandSigner(cfg)
-	if err != nil || signer == nil {
-		return c, err
+	if signer == nil {
+		return c
 	}
 	log.Info("the web UI signs its commands", "public_key", signer.PublicKey())
-	return c.WithSigner(signer), nil
+	return c.WithSigner(signer)
 }
 
 // commandSigner is the web UI's signer: --command-key's, else with --auth local a key of
 // this run (its public key is registered in the store: startNodeKey); nil for neither.
 func commandSigner(cfg *serveConfig) (*commandsvc.Signer, error) {
-	if cfg.CommandKey != "" {
-		seed, err := os.ReadFile(cfg.CommandKey)
+	var seed []byte
+	switch {
+	case cfg.CommandKey != "":
+		b, err := os.ReadFile(cfg.CommandKey)
 		if err != nil {
 			return nil, fmt.Errorf("--command-key: %w", err)
 		}
-		signer, err := commandsvc.NewSigner(seed)
-		if err != nil {
-			return nil, fmt.Errorf("--command-key %s: %w", cfg.CommandKey, err)
-		}
-		return signer, nil
-	}
-	if cfg.Auth != "local" {
-		return nil, nil
-	}
-	cfg.ephemeralOnce.Do(func() {
+		seed = b
+	case cfg.Auth == "local":
 		kp, err := nkeys.CreateUser()
-		if err != nil {
-			cfg.ephemeralErr = err
-			return
+		if err == nil {
+			seed, err = kp.Seed()
 		}
-		seed, err := kp.Seed()
 		if err != nil {
-			cfg.ephemeralErr = err
-			return
+			return nil, fmt.Errorf("make this node's command key: %w", err)
 		}
-		cfg.ephemeralSeed = seed
-	})
-	if cfg.ephemeralErr != nil {
-		return nil, fmt.Errorf("make this node's command key: %w", cfg.ephemeralErr)
-	}
-	return commandsvc.NewSigner(cfg.ephemeralSeed)
-}
-
-// commandKeyPublic is the public key of --command-key ("" without one).
-func commandKeyPublic(cfg *serveConfig) (string, error) {
-	if cfg.CommandKey == "" {
-		return "", nil
-	}
-	seed, err := os.ReadFile(cfg.CommandKey)
-	if err != nil {
-		return "", fmt.Errorf("--command-key: %w", err)
+	default:
+		return nil, nil
 	}
 	signer, err := commandsvc.NewSigner(seed)
 	if err != nil {
-		return "", fmt.Errorf("--command-key %s: %w", cfg.CommandKey, err)
+		return nil, fmt.Errorf("--command-key %s: %w", cfg.CommandKey, err)
 	}
-	return signer.PublicKey(), nil
+	return signer, nil
 }
 
 // startNodeKey registers the web UI's signing key in the store, so that the command
 // service of every node of the store trusts it; a key of this run only is revoked when
 // the node stops (one of --command-key stays).
-func startNodeKey(ctx context.Context, cfg *serveConfig, svc *auth.Service, node string, log *slog.Logger) (func(), error) {
-	signer, err := commandSigner(cfg)
-	if err != nil {
-		return nil, err
-	}
+func startNodeKey(ctx context.Context, cfg *serveConfig, signer *commandsvc.Signer, svc *auth.Service, node string, log *slog.Logger) (func(), error) {
 	id, err := svc.RegisterNodeKey(ctx, signer.PublicKey(), node)
 	if err != nil {
 		return nil, fmt.Errorf("register this node's command key: %w", err)

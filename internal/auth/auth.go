@@ -71,15 +71,18 @@ func (r Role) String() string {
 // Roles lists the roles, least first.
 var Roles = []Role{Viewer, Analyst, Operator, Admin}
 
-// ParseRole reads a role's name.
+// ParseRole reads a role's name; an unknown one is ErrInvalid.
 func ParseRole(s string) (Role, error) {
 	for _, r := range Roles {
 		if r.String() == s {
 			return r, nil
 		}
 	}
-	return 0, fmt.Errorf("role %q: use viewer, analyst, operator or admin", s)
+	return 0, fmt.Errorf("role %q: use viewer, analyst, operator or admin: %w", s, ErrInvalid)
 }
+
+// valid reports whether r is one of Roles.
+func (r Role) valid() bool { return r >= Viewer && r <= Admin }
 
 // Errors.
 var (
@@ -201,8 +204,8 @@ func (s *Service) CreateUser(ctx context.Context, name, password string, role Ro
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	if _, err := ParseRole(role.String()); err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
+	if !role.valid() {
+		return nil, fmt.Errorf("%s: use viewer, analyst, operator or admin: %w", role, ErrInvalid)
 	}
 	u := &store.User{ID: uuid.Must(uuid.NewV7()).String(), Name: name, Role: role.String(), CreatedAt: s.o.Clock.Now()}
 	if password != "" {
@@ -535,8 +538,8 @@ func (s *Service) User(ctx context.Context, id string) (*store.User, []*store.AP
 
 // SetRole changes a user's role (its tokens keep theirs, capped by the user's when used).
 func (s *Service) SetRole(ctx context.Context, userID string, role Role) error {
-	if _, err := ParseRole(role.String()); err != nil {
-		return fmt.Errorf("%v: %w", err, ErrInvalid)
+	if !role.valid() {
+		return fmt.Errorf("%s: use viewer, analyst, operator or admin: %w", role, ErrInvalid)
 	}
 	return s.o.Store.Write(ctx, func(tx store.Tx) error {
 		u, err := tx.GetUser(ctx, userID)

@@ -698,11 +698,11 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 // and the request carries none it could check (anyone may send, as before).
 func (s *Service) credentials(verb string, r micro.Request) (actor string, checked bool, err error) {
 	if h := r.Headers().Get("Authorization"); h != "" && s.opts.Tokens != nil {
-		token, ok := strings.CutPrefix(h, "Bearer ")
+		token, ok := auth.Bearer(h)
 		if !ok {
 			return "", true, errors.New("the Authorization header is not Bearer ck_…")
 		}
-		id, err := s.opts.Tokens(s.base, strings.TrimSpace(token))
+		id, err := s.opts.Tokens(s.base, token)
 		if err != nil {
 			return "", true, fmt.Errorf("the API token is refused (%v)", err)
 		}

@@ -462,59 +462,26 @@ func (ob *Observer) repairLoop(ctx context.Context) {
 // and folds them, page by page; the events the stream holds back for the gap are
 // repeats then.
 func (ob *Observer) repair(ctx context.Context, r repairRequest) error {
-	nc := ob.o.JS.Conn()
-	cursor := int64(0)
-	for range repairPages {
-		rep, err := bus.RequestHistory(ctx, nc, ob.o.Prefix, r.service,
-			bus.HistoryRequest{InstanceID: r.instance, AfterInstanceSeq: r.after, AfterSeq: cursor}, repairTimeout)
-		if err != nil {
-			return err
-		}
-		if len(rep.Events) > 0 {
-			res, err := ob.f.Fold(ctx, rep.Events)
-			if err != nil {
-				return err
-			}
-			ob.mu.Lock()
-			ob.stats.Applied += int64(res.Applied)
-			ob.stats.Repeats += int64(res.Repeats)
-			for _, ev := range res.Folded {
-				if ev.Time.After(ob.stats.Last) {
-					ob.stats.Last = ev.Time
-				}
-			}
-			ob.mu.Unlock()
-			if ob.o.OnFold != nil && res.Applied > 0 {
-				ob.o.OnFold(res)
-			}
+	_, err := ob.foldHistory(ctx, r.service, bus.HistoryRequest{InstanceID: r.instance, AfterInstanceSeq: r.after}, repairPages,
+		func(res *Result) error {
 			if len(res.Gaps) > 0 || len(res.Waiting) > 0 {
 				return fmt.Errorf("the history of instance %s does not fold: %d events after a gap, %d waiting for their definition",
 					r.instance, len(res.Gaps), len(res.Waiting))
 			}
-		}
-		if !rep.More {
 			return nil
-		}
-		cursor = rep.Next
-	}
-	return fmt.Errorf("the history of instance %s is longer than %d pages", r.instance, repairPages)
+		})
+	return err
 }
 
-// FoldHistory asks the nodes of service for their store's whole history, page by page
-// (bus.RequestHistory), and folds it: what the stream's retention dropped, an instance
-// that finished long ago included. Events the read model holds are repeats. It returns
-// the events applied; call it before Start (cockpit rebuild --from-engines) or beside
-// a running observer.
-func (ob *Observer) FoldHistory(ctx context.Context, service string) (int64, error) {
-	if err := bus.CheckService(service); err != nil {
-		return 0, fmt.Errorf("observer: %w", err)
-	}
+// foldHistory asks the nodes of service for history from req on, page by page, and
+// folds each page as the stream's batches are folded (counters, OnFold); check, when
+// set, may refuse a page's result. maxPages bounds the pages (0: none, the history
+// must advance). It returns the events applied.
+func (ob *Observer) foldHistory(ctx context.Context, service string, req bus.HistoryRequest, maxPages int, check func(*Result) error) (int64, error) {
 	nc := ob.o.JS.Conn()
 	var applied int64
-	cursor := int64(0)
-	for {
-		rep, err := bus.RequestHistory(ctx, nc, ob.o.Prefix, service,
-			bus.HistoryRequest{AfterSeq: cursor, Limit: bus.MaxHistoryLimit}, repairTimeout)
+	for pages := 1; ; pages++ {
+		rep, err := bus.RequestHistory(ctx, nc, ob.o.Prefix, service, req, repairTimeout)
 		if err != nil {
 			return applied, err
 		}
@@ -527,17 +494,41 @@ func (ob *Observer) FoldHistory(ctx context.Context, service string) (int64, err
 			ob.mu.Lock()
 			ob.stats.Applied += int64(res.Applied)
 			ob.stats.Repeats += int64(res.Repeats)
+			for _, ev := range res.Folded {
+				if ev.Time.After(ob.stats.Last) {
+					ob.stats.Last = ev.Time
+				}
+			}
 			ob.mu.Unlock()
 			if ob.o.OnFold != nil && res.Applied > 0 {
 				ob.o.OnFold(res)
 			}
+			if check != nil {
+				if err := check(res); err != nil {
+					return applied, err
+				}
+			}
 		}
-		if !rep.More {
+		switch {
+		case !rep.More:
 			return applied, nil
+		case rep.Next <= req.AfterSeq:
+			return applied, fmt.Errorf("observer: the history of service %s does not advance past %d", service, req.AfterSeq)
+		case maxPages > 0 && pages >= maxPages:
+			return applied, fmt.Errorf("observer: the history asked of service %s is longer than %d pages", service, maxPages)
 		}
-		if rep.Next <= cursor {
-			return applied, fmt.Errorf("observer: the history of service %s does not advance past %d", service, cursor)
-		}
-		cursor = rep.Next
+		req.AfterSeq = rep.Next
 	}
+}
+
+// FoldHistory asks the nodes of service for their store's whole history, page by page
+// (bus.RequestHistory), and folds it: what the stream's retention dropped, an instance
+// that finished long ago included. Events the read model holds are repeats. It returns
+// the events applied; call it before Start (cockpit rebuild --from-engines) or beside
+// a running observer.
+func (ob *Observer) FoldHistory(ctx context.Context, service string) (int64, error) {
+	if err := bus.CheckService(service); err != nil {
+		return 0, fmt.Errorf("observer: %w", err)
+	}
+	return ob.foldHistory(ctx, service, bus.HistoryRequest{Limit: bus.MaxHistoryLimit}, 0, nil)
 }

@@ -23,7 +23,7 @@ import (
 // request acts as the local operator (Options.Actor), and every page says so.
 
 // SessionCookie is the session cookie's name.
-const SessionCookie = "cockpit_session"
+const SessionCookie = auth.SessionCookie
 
 // routePermission is the permission a route (echo's path pattern) needs; public routes
 // need none.
@@ -62,7 +62,7 @@ func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			id = &auth.Identity{Name: s.actor(r), Role: auth.Admin, Via: "local"}
 		} else if !public {
 			var err error
-			if id, err = s.identify(r); err != nil {
+			if id, err = s.auth.Request(r); err != nil {
 				if !errors.Is(err, auth.ErrUnauthenticated) {
 					return err
 				}
@@ -84,21 +84,6 @@ func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// identify reads the session cookie, else a bearer token.
-func (s *server) identify(r *http.Request) (*auth.Identity, error) {
-	if h := r.Header.Get("Authorization"); h != "" {
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
-			return nil, auth.ErrUnauthenticated
-		}
-		return s.auth.Token(r.Context(), strings.TrimSpace(token))
-	}
-	ck, err := r.Cookie(SessionCookie)
-	if err != nil {
-		return nil, auth.ErrUnauthenticated
-	}
-	return s.auth.Session(r.Context(), ck.Value)
-}
 
 // neededRole names the least role with perm.
 func neededRole(perm auth.Permission) string {
@@ -136,8 +121,7 @@ func (s *server) signin(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: secret, Path: "/", HttpOnly: true, Secure: s.secureCookies,
-		SameSite: http.SameSiteLaxMode, MaxAge: int(s.auth.MaxAge() / time.Second)})
+	s.setCookie(c, SessionCookie, "/", secret, int(s.auth.MaxAge()/time.Second))
 	return c.Redirect(http.StatusSeeOther, p.Next)
 }
 
@@ -148,8 +132,7 @@ func (s *server) signout(c echo.Context) error {
 			return err
 		}
 	}
-	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: s.secureCookies,
-		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	s.setCookie(c, SessionCookie, "/", "", -1)
 	return c.Redirect(http.StatusSeeOther, "/signin")
 }
 
@@ -204,8 +187,7 @@ func (s *server) oidcLogin(c echo.Context) error {
 		return err
 	}
 	val := strings.Join([]string{st.State, st.Nonce, st.Verifier, url.QueryEscape(safeNext(c.QueryParam("next")))}, "|")
-	c.SetCookie(&http.Cookie{Name: oidcCookie, Value: val, Path: "/oidc/", HttpOnly: true, Secure: s.secureCookies,
-		SameSite: http.SameSiteLaxMode, MaxAge: 600})
+	s.setCookie(c, oidcCookie, "/oidc/", val, 600)
 	return c.Redirect(http.StatusSeeOther, st.URL)
 }
 
@@ -223,8 +205,7 @@ func (s *server) oidcCallback(c echo.Context) error {
 	if err != nil {
 		return fail("The sign-in through " + s.oidc.Issuer() + " has expired or was started elsewhere: try again.")
 	}
-	c.SetCookie(&http.Cookie{Name: oidcCookie, Value: "", Path: "/oidc/", HttpOnly: true, Secure: s.secureCookies,
-		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	s.setCookie(c, oidcCookie, "/oidc/", "", -1)
 	parts := strings.Split(ck.Value, "|")
 	if len(parts) != 4 || c.QueryParam("state") == "" || c.QueryParam("state") != parts[0] {
 		return fail("The provider's answer is not for this sign-in: try again.")
@@ -240,7 +221,13 @@ func (s *server) oidcCallback(c echo.Context) error {
 		return err
 	}
 	next, _ := url.QueryUnescape(parts[3])
-	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: secret, Path: "/", HttpOnly: true, Secure: s.secureCookies,
-		SameSite: http.SameSiteLaxMode, MaxAge: int(s.auth.MaxAge() / time.Second)})
+	s.setCookie(c, SessionCookie, "/", secret, int(s.auth.MaxAge()/time.Second))
 	return c.Redirect(http.StatusSeeOther, safeNext(next))
+}
+
+// setCookie sets (maxAge > 0) or clears (-1) one of the sign-in's cookies: HttpOnly,
+// SameSite=Lax, Secure under TLS.
+func (s *server) setCookie(c echo.Context, name, path, value string, maxAge int) {
+	c.SetCookie(&http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true, Secure: s.secureCookies,
+		SameSite: http.SameSiteLaxMode, MaxAge: maxAge})
 }

@@ -62,7 +62,7 @@ func (s *server) createUser(c echo.Context) error {
 		u, err = s.auth.CreateUser(c.Request().Context(), p.Name, c.FormValue("password"), role)
 	}
 	s.auditUser(c, "user.create", p.Name, map[string]any{"name": p.Name, "role": p.Role}, err)
-	if err != nil && !errors.Is(err, auth.ErrInvalid) && !strings.Contains(err.Error(), "role") {
+	if err != nil && !errors.Is(err, auth.ErrInvalid) {
 		return err
 	}
 	if err != nil {
@@ -163,7 +163,7 @@ func (s *server) accountAction(c echo.Context, own bool) error {
 		req["role"] = c.FormValue("role")
 		switch {
 		case perr != nil:
-			err = fmt.Errorf("%v: %w", perr, auth.ErrInvalid)
+			err = perr
 		case self && role != auth.Admin:
 			err = fmt.Errorf("you cannot take the admin role from yourself (another admin can): %w", auth.ErrInvalid)
 		default:

@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/cockpit-engine/cockpit/internal/command"
+	"github.com/cockpit-engine/cockpit/internal/auth"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/workers/wire"
@@ -158,12 +159,12 @@ func (s *Service) dispatch(verb string, r micro.Request) {
 		return
 	}
 	if s.o.Authenticate != nil {
-		token, ok := strings.CutPrefix(r.Headers().Get("Authorization"), "Bearer ")
+		token, ok := auth.Bearer(r.Headers().Get("Authorization"))
 		if !ok {
 			s.respond(r, nil, &replyError{Code: wire.CodeUnauthorized, Message: "the engines take only requests with an API token (Authorization: Bearer ck_…)"})
 			return
 		}
-		types, err := s.o.Authenticate(s.base, strings.TrimSpace(token))
+		types, err := s.o.Authenticate(s.base, token)
 		if err != nil {
 			s.respond(r, nil, &replyError{Code: wire.CodeUnauthorized, Message: "the API token is refused: " + err.Error()})
 			return
