@@ -84,7 +84,6 @@ func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-
 // neededRole names the least role with perm.
 func neededRole(perm auth.Permission) string {
 	for _, r := range auth.Roles {

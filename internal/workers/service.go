@@ -24,8 +24,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
-	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/auth"
+	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/workers/wire"
