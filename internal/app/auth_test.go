@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/auth"
-	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 )
@@ -154,11 +153,7 @@ func TestServeAuthLocalCommands(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Stop(context.Background()) }()
+	srv := embeddedNATS(t)
 	s := startServer(t, "--auth", "local", "--demo-rate", "20", "--nats-url", srv.ClientURL())
 	defer s.stop()
 	var pw string

@@ -81,11 +81,7 @@ func TestServePublishesService(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Stop(context.Background()) }()
+	srv := embeddedNATS(t)
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -177,4 +173,16 @@ func TestServeOnExternalNATS(t *testing.T) {
 	if !strings.Contains(s.stderr.String(), "connected to NATS") {
 		t.Errorf("log:\n%s", s.stderr.String())
 	}
+}
+
+// embeddedNATS starts an embedded NATS server with JetStream (a free port, a temporary
+// directory), stopped when the test ends.
+func embeddedNATS(t *testing.T) *bus.Server {
+	t.Helper()
+	srv, err := bus.StartEmbedded(context.Background(), bus.EmbeddedOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	return srv
 }

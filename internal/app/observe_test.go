@@ -26,13 +26,7 @@ import (
 // (its actions go home: TestObserveRoutesCommands).
 func TestServeObserve(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Stop(context.Background()) }()
+	srv := embeddedNATS(t)
 	svc := startServer(t, "--demo-rate", "50", "--nats-url", srv.ClientURL(), "--service", "orders")
 	defer svc.stop()
 	obs := startServer(t, "--observe", "--nats-url", srv.ClientURL())
@@ -155,13 +149,7 @@ func TestObserverDurable(t *testing.T) {
 // and goes on from there; a store with events is refused.
 func TestRebuild(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Stop(context.Background()) }()
+	srv := embeddedNATS(t)
 	svc := startServer(t, "--demo-rate", "50", "--nats-url", srv.ClientURL(), "--service", "orders")
 	var done struct {
 		Instances []struct{ ID string }
@@ -206,13 +194,7 @@ func TestRebuild(t *testing.T) {
 // is not answering" and nothing changes.
 func TestObserveRoutesCommands(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Stop(context.Background()) }()
+	srv := embeddedNATS(t)
 	svc := startServer(t, "--demo-rate", "50", "--nats-url", srv.ClientURL(), "--service", "orders")
 	svcStopped := false
 	defer func() {
@@ -304,11 +286,7 @@ func TestRebuildFromEngines(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Stop(context.Background()) }()
+	srv := embeddedNATS(t)
 	svc := startServer(t, "--demo-rate", "20", "--nats-url", srv.ClientURL(), "--service", "orders")
 	svcStopped := false
 	defer func() {

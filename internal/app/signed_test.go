@@ -14,7 +14,6 @@ import (
 
 	"github.com/nats-io/nkeys"
 
-	"github.com/cockpit-engine/cockpit/internal/bus"
 	"github.com/cockpit-engine/cockpit/internal/wait"
 )
 
@@ -25,11 +24,7 @@ func TestServeSignedCommands(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Stop(context.Background()) }()
+	srv := embeddedNATS(t)
 	kp, err := nkeys.CreateUser()
 	if err != nil {
 		t.Fatal(err)

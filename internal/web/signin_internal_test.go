@@ -24,20 +24,7 @@ import (
 // a role without the route's permission gets 403, one with it is let through.
 func TestRoutePermissions(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop(context.Background()) })
-	svc, err := auth.New(auth.Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, svc := newSignInEngine(t)
 	cookies := map[auth.Role]string{}
 	for _, r := range auth.Roles {
 		if _, err := svc.CreateUser(ctx, r.String()+"-user", "a long enough password", r); err != nil {
@@ -134,16 +121,7 @@ func TestRoutePermissions(t *testing.T) {
 // TestNoSignInSaysSo: a cockpit without sign-in says on its pages that whoever reaches
 // it acts under the configured name.
 func TestNoSignInSaysSo(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	e, _ := newSignInEngine(t)
 	ui := New(Options{Engine: e, Actor: "desk", Logger: slog.New(slog.DiscardHandler)})
 	rec := httptest.NewRecorder()
 	ui.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
@@ -157,20 +135,7 @@ func TestNoSignInSaysSo(t *testing.T) {
 // log; an admin cannot disable itself.
 func TestUsersPage(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop(context.Background()) })
-	svc, err := auth.New(auth.Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, svc := newSignInEngine(t)
 	admin, err := svc.CreateUser(ctx, "root", "a long enough password", auth.Admin)
 	if err != nil {
 		t.Fatal(err)
@@ -272,20 +237,7 @@ func TestUsersPage(t *testing.T) {
 // password (the current one asked for), and nobody else's.
 func TestAccountPage(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop(context.Background()) })
-	svc, err := auth.New(auth.Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, svc := newSignInEngine(t)
 	if _, err := svc.CreateUser(ctx, "vic", "vic's long password", auth.Viewer); err != nil {
 		t.Fatal(err)
 	}
@@ -336,20 +288,7 @@ func TestAccountPage(t *testing.T) {
 // sign-in is refused.
 func TestOIDCSignIn(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop(context.Background()) })
-	svc, err := auth.New(auth.Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, svc := newSignInEngine(t)
 	p := authtest.NewProvider(t)
 	sso, err := svc.NewOIDC(ctx, auth.OIDCOptions{Issuer: p.Srv.URL, ClientID: "cockpit", RedirectURL: "http://cockpit.test/oidc/callback",
 		Roles: map[string]auth.Role{"ops": auth.Operator}})
@@ -403,4 +342,25 @@ func TestOIDCSignIn(t *testing.T) {
 		!strings.Contains(page.Body.String(), `data-testid="user-role">operator<`) {
 		t.Errorf("signed in through the provider: %d", page.Code)
 	}
+}
+
+// newSignInEngine is an engine (not started) on a fresh SQLite store, with the sign-in
+// service on the same store; both end with the test.
+func newSignInEngine(t *testing.T) (*engine.Engine, *auth.Service) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "cockpit.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	e, err := engine.New(engine.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	svc, err := auth.New(auth.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, svc
 }
