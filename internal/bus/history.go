@@ -136,7 +136,8 @@ func answerHistory(st store.Store, maxPayload int64, service string, body []byte
 		}
 		var err error
 		// One more than asked: whether there is more.
-		evs, err = tx.ListEvents(ctx, store.EventFilter{InstanceID: req.InstanceID, AfterSeq: req.AfterSeq, Limit: req.Limit + 1})
+		evs, err = tx.ListEvents(ctx, store.EventFilter{InstanceID: req.InstanceID, AfterInstanceSeq: req.AfterInstanceSeq,
+			AfterSeq: req.AfterSeq, Limit: req.Limit + 1})
 		return err
 	})
 	switch {
@@ -158,10 +159,6 @@ func answerHistory(st store.Store, maxPayload int64, service string, body []byte
 	}
 	size := int64(256)
 	for _, ev := range evs {
-		if req.InstanceID != "" && ev.InstanceSeq <= req.AfterInstanceSeq {
-			rep.Next = ev.Seq
-			continue
-		}
 		m := NewMessage(service, ev)
 		b, err := json.Marshal(m)
 		if err != nil {

@@ -740,6 +740,8 @@ type Event struct {
 // EventFilter selects history.
 type EventFilter struct {
 	InstanceID string
+	// AfterInstanceSeq keeps, with InstanceID, the instance's events after that position.
+	AfterInstanceSeq int64
 	// JobID keeps the events of one job (job.completed, job.failed, error.thrown, …).
 	JobID    string
 	AfterSeq int64

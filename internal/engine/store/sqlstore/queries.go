@@ -363,6 +363,9 @@ func (q *Queries) ListEvents(ctx context.Context, f store.EventFilter) ([]*store
 	b := NewQuery(q.D, `SELECT `+EventCols+` FROM events`)
 	if f.InstanceID != "" {
 		b.And(`instance_id = ?`, f.InstanceID)
+		if f.AfterInstanceSeq > 0 {
+			b.And(`instance_seq > ?`, f.AfterInstanceSeq)
+		}
 	}
 	if f.JobID != "" {
 		b.And(`job_id = ?`, f.JobID)

@@ -38,6 +38,8 @@ func testEvents(t *testing.T, s store.Store) {
 	}
 	same(t, "ListEvents all", list(store.EventFilter{}), all)
 	same(t, "ListEvents instance", list(store.EventFilter{InstanceID: "i1"}), []*store.Event{all[0], all[2], all[4]})
+	same(t, "ListEvents instance after a position", list(store.EventFilter{InstanceID: "i1", AfterInstanceSeq: all[0].InstanceSeq}),
+		[]*store.Event{all[2], all[4]})
 	same(t, "ListEvents after", list(store.EventFilter{AfterSeq: all[2].Seq}), all[3:])
 	same(t, "ListEvents limit", list(store.EventFilter{Limit: 2}), all[:2])
 	same(t, "ListEvents instance after limit", list(store.EventFilter{InstanceID: "i1", AfterSeq: all[0].Seq, Limit: 1}),
