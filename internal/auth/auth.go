@@ -53,6 +53,24 @@ const (
 // Can reports whether r has p.
 func (r Role) Can(p Permission) bool { return int(r) >= int(p) }
 
+// Role is the least role that has p.
+func (p Permission) Role() Role { return Role(p) }
+
+// String names the permission: read, analyze, act, administer.
+func (p Permission) String() string {
+	switch p {
+	case Read:
+		return "read"
+	case Analyze:
+		return "analyze"
+	case Act:
+		return "act"
+	case Administer:
+		return "administer"
+	}
+	return fmt.Sprintf("permission(%d)", int(p))
+}
+
 // String is the role's name as stored.
 func (r Role) String() string {
 	switch r {

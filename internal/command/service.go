@@ -706,8 +706,8 @@ func (s *Service) credentials(verb string, r micro.Request) (actor string, check
 		if err != nil {
 			return "", true, fmt.Errorf("the API token is refused (%v)", err)
 		}
-		if need := VerbPermission(verb); !id.Role.Can(need) {
-			return "", true, fmt.Errorf("%s is %s, and %s needs a role that may %s", id.Name, id.Role, verb, permissionName(need))
+		if err := mayRun(id.Name, id.Role, verb); err != nil {
+			return "", true, err
 		}
 		return id.Name, true, nil
 	}

@@ -78,20 +78,10 @@ func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if !public && !id.Role.Can(perm) {
 			return &pageError{Status: http.StatusForbidden, Title: "Not allowed",
-				Message: "Your role (" + id.Role.String() + ") may not do this: it needs " + neededRole(perm) + ". Ask an admin."}
+				Message: "Your role (" + id.Role.String() + ") may not do this: it needs " + perm.Role().String() + ". Ask an admin."}
 		}
 		return next(c)
 	}
-}
-
-// neededRole names the least role with perm.
-func neededRole(perm auth.Permission) string {
-	for _, r := range auth.Roles {
-		if r.Can(perm) {
-			return r.String()
-		}
-	}
-	return "admin"
 }
 
 // signinPage is GET /signin.
