@@ -211,6 +211,16 @@ func (e *Engine) nextDue(ctx context.Context) (time.Time, bool, error) {
 // lockFor from now, selected as p says, and reads their instances' variables.
 func (e *Engine) lockJobs(ctx context.Context, p store.LockJobsParams, lockFor time.Duration) (
 	[]*store.Job, map[string]map[string]any, error) {
+	jobs, err := e.lockJobsOnly(ctx, p, lockFor)
+	if err != nil || len(jobs) == 0 {
+		return nil, nil, err
+	}
+	vars, err := e.jobVariables(ctx, jobs)
+	return jobs, vars, err
+}
+
+// lockJobsOnly is lockJobs without reading the variables.
+func (e *Engine) lockJobsOnly(ctx context.Context, p store.LockJobsParams, lockFor time.Duration) ([]*store.Job, error) {
 	var jobs []*store.Job
 	err := e.exec(ctx, func(b *batch) (bool, error) {
 		tx := b.tx
@@ -225,18 +235,25 @@ func (e *Engine) lockJobs(ctx context.Context, p store.LockJobsParams, lockFor t
 		}
 		return false, err
 	})
-	if err != nil || len(jobs) == 0 {
-		return nil, nil, err
-	}
-	vars, err := e.jobVariables(ctx, jobs)
-	return jobs, vars, err
+	return jobs, err
 }
 
-// jobVariables reads the variables each service job's token sees, by job id: its
-// instance's process variables, shadowed by those of the token's scopes (scope.go).
-// Jobs of one instance without local variables share one map, as before scopes; where
-// an instance has locals its tokens are read to find each job's scope chain.
+// jobVariables reads the variables each service job's token sees, by job id, decoded
+// (visibleVariables).
 func (e *Engine) jobVariables(ctx context.Context, jobs []*store.Job) (map[string]map[string]any, error) {
+	vars, _, err := visibleVariables(ctx, e.store, jobs, false, func(v *store.Variable) (any, error) { return decodeValue(v.Value) })
+	return vars, err
+}
+
+// visibleVariables reads the variables each service job's token sees, by job id: its
+// instance's process variables, shadowed by those of the token's scopes (scope.go), each
+// converted by conv (decoded for handlers; the rows themselves for an API that gives
+// their types back). Jobs of one instance without local variables share one map, as
+// before scopes; where an instance has locals its tokens are read to find each job's
+// scope chain. With withLocal it also returns, by job id, the variables of the job's own
+// scope (a task's input mappings' results), when it has any.
+func visibleVariables[T any](ctx context.Context, st store.Store, jobs []*store.Job, withLocal bool,
+	conv func(*store.Variable) (T, error)) (visible, local map[string]map[string]T, err error) {
 	var ids []string
 	seen := map[string]bool{}
 	for _, j := range jobs {
@@ -245,19 +262,22 @@ func (e *Engine) jobVariables(ctx context.Context, jobs []*store.Job) (map[strin
 			ids = append(ids, j.InstanceID)
 		}
 	}
-	out := map[string]map[string]any{}
+	out := map[string]map[string]T{}
 	if len(ids) == 0 {
-		return out, nil
+		return out, nil, nil
 	}
-	err := e.store.Read(ctx, func(tx store.Tx) error {
+	if withLocal {
+		local = map[string]map[string]T{}
+	}
+	err = st.Read(ctx, func(tx store.Tx) error {
 		vs, err := tx.ListVariables(ctx, ids)
 		if err != nil {
 			return err
 		}
-		process := map[string]map[string]any{}
-		locals := map[string]map[string]map[string]any{} // instance → scope → name → value
+		process := map[string]map[string]T{}
+		locals := map[string]map[string]map[string]T{} // instance → scope → name → value
 		for _, v := range vs {
-			dv, err := decodeValue(v.Value)
+			dv, err := conv(v)
 			if err != nil {
 				return fmt.Errorf("variable %q of %q: %w", v.Name, v.InstanceID, err)
 			}
@@ -265,16 +285,16 @@ func (e *Engine) jobVariables(ctx context.Context, jobs []*store.Job) (map[strin
 			if v.Scope != "" {
 				ls := locals[v.InstanceID]
 				if ls == nil {
-					ls = map[string]map[string]any{}
+					ls = map[string]map[string]T{}
 					locals[v.InstanceID] = ls
 				}
 				m = ls[v.Scope]
 				if m == nil {
-					m = map[string]any{}
+					m = map[string]T{}
 					ls[v.Scope] = m
 				}
 			} else if m == nil {
-				m = map[string]any{}
+				m = map[string]T{}
 				process[v.InstanceID] = m
 			}
 			m[v.Name] = dv
@@ -289,6 +309,9 @@ func (e *Engine) jobVariables(ctx context.Context, jobs []*store.Job) (map[strin
 				out[j.ID] = process[j.InstanceID]
 				continue
 			}
+			if withLocal && ls[j.TokenID] != nil {
+				local[j.ID] = ls[j.TokenID]
+			}
 			parents := scopeOf[j.InstanceID]
 			if parents == nil {
 				agg, err := tx.LoadInstance(ctx, j.InstanceID)
@@ -301,14 +324,14 @@ func (e *Engine) jobVariables(ctx context.Context, jobs []*store.Job) (map[strin
 				}
 				scopeOf[j.InstanceID] = parents
 			}
-			var chain []map[string]any
+			var chain []map[string]T
 			for id, guard := j.TokenID, 0; id != "" && guard < 1024; guard++ {
 				if m := ls[id]; m != nil {
 					chain = append(chain, m)
 				}
 				id = parents[id]
 			}
-			m := make(map[string]any, len(process[j.InstanceID]))
+			m := make(map[string]T, len(process[j.InstanceID]))
 			for k, v := range process[j.InstanceID] {
 				m[k] = v
 			}
@@ -321,7 +344,7 @@ func (e *Engine) jobVariables(ctx context.Context, jobs []*store.Job) (map[strin
 		}
 		return nil
 	})
-	return out, err
+	return out, local, err
 }
 
 // newJob is what a handler or a worker gets for a locked job.

@@ -65,6 +65,16 @@ func truncate(s string, limit int) string {
 	return s[:cut] + suffix
 }
 
+// Typed is a variable value with a type other than the one its JSON tells, as the
+// Camunda 7 REST API (internal/camunda) sets them: Short, Long, Date, Bytes, File, …. The
+// value is stored as JSON, and expressions, handlers and workers see it as any other; the
+// type (1 to MaxNameBytes bytes) is kept in the variable's row (store.Variable.Type) for
+// the API to give back. A later plain value of the variable takes its JSON's type again.
+type Typed struct {
+	Type  string
+	Value any
+}
+
 // encodeValue turns a Go value into the stored JSON and its type name. Values must be
 // JSON-representable; NaN and infinities are refused because JSON cannot carry them.
 func encodeValue(name string, v any) (json.RawMessage, string, error) {
@@ -77,6 +87,15 @@ func encodeValue(name string, v any) (json.RawMessage, string, error) {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 			return nil, "", fmt.Errorf("variable %q: %v is not a storable number: %w", name, x, ErrInvalidInput)
 		}
+	case Typed:
+		if x.Type == "" || len(x.Type) > MaxNameBytes || !storable(x.Type) {
+			return nil, "", fmt.Errorf("variable %q: a type name must be 1 to %d bytes of text: %w", name, MaxNameBytes, ErrInvalidInput)
+		}
+		if _, nested := x.Value.(Typed); nested {
+			return nil, "", fmt.Errorf("variable %q: a typed value inside a typed value: %w", name, ErrInvalidInput)
+		}
+		raw, _, err := encodeValue(name, x.Value)
+		return raw, x.Type, err
 	case json.RawMessage:
 		if !json.Valid(x) {
 			return nil, "", fmt.Errorf("variable %q: invalid JSON: %w", name, ErrInvalidInput)

@@ -51,6 +51,9 @@ const (
 // name, which no engine node id has.
 func WorkerOwner(worker string) string { return "worker:" + worker }
 
+// LockWorker is the worker a lock owner names (ok false for an engine node's lock).
+func LockWorker(owner string) (worker string, ok bool) { return strings.CutPrefix(owner, "worker:") }
+
 // ActivateRequest asks for jobs for an external worker.
 type ActivateRequest struct {
 	// Worker names the worker (1 to MaxWorkerNameBytes bytes): its jobs are locked with
@@ -73,6 +76,11 @@ type ActivateRequest struct {
 	// Variables names the variables to return with each job (nil: all of them; empty:
 	// none), at most MaxWorkerTypes*4.
 	Variables []string
+	// DefinitionID limits the jobs to one process version's ("": all).
+	DefinitionID string
+	// ProcessVariables limits the jobs to those of the instances whose process variables
+	// equal these values (at most MaxWorkerTypes*4 of them, MaxVariablesBytes in all).
+	ProcessVariables map[string]any
 }
 
 func (r *ActivateRequest) check() error {
@@ -93,6 +101,10 @@ func (r *ActivateRequest) check() error {
 		return fmt.Errorf("%w: business key must be at most %d bytes", ErrInvalidInput, MaxBusinessKeyBytes)
 	case len(r.Variables) > MaxWorkerTypes*4:
 		return fmt.Errorf("%w: ask for at most %d variables, not %d", ErrInvalidInput, MaxWorkerTypes*4, len(r.Variables))
+	case len(r.DefinitionID) > MaxNameBytes*2:
+		return fmt.Errorf("%w: process definition id must be at most %d bytes", ErrInvalidInput, MaxNameBytes*2)
+	case len(r.ProcessVariables) > MaxWorkerTypes*4:
+		return fmt.Errorf("%w: filter on at most %d process variables, not %d", ErrInvalidInput, MaxWorkerTypes*4, len(r.ProcessVariables))
 	}
 	for _, t := range r.Types {
 		if t == "" || len(t) > MaxNameBytes {
@@ -106,19 +118,83 @@ func (r *ActivateRequest) check() error {
 // their instance's variables. When none is due it waits up to r.Wait for one (a commit
 // that makes one due wakes it), and returns none when the wait ends or ctx does.
 func (e *Engine) ActivateJobs(ctx context.Context, r ActivateRequest) ([]*Job, error) {
-	if err := r.check(); err != nil {
-		return nil, err
+	tjs, err := e.activateTopics(ctx, r.Worker, r.Max, r.Wait, []ActivateRequest{r}, false)
+	jobs := make([]*Job, len(tjs))
+	for i, tj := range tjs {
+		jobs[i] = tj.Job
 	}
-	types := slices.Clone(r.Types)
-	slices.Sort(types)
-	types = slices.Compact(types)
-	e.workers.seen(r.Worker, types, e.clock.Now())
-	deadline := e.clock.Now().Add(r.Wait)
+	return jobs, err
+}
+
+// TopicJob is a job ActivateTopics locked: the Job (its Variables decoded, as handlers
+// see them) with the variables' stored rows, which keep each one's type (Typed).
+type TopicJob struct {
+	*Job
+	// Rows are the rows of Job.Variables, by name.
+	Rows map[string]*store.Variable
+	// Local are the rows of the variables of the task's own scope (its input mappings'
+	// results), by name; nil when it has none.
+	Local map[string]*store.Variable
+	// DefinitionID is the job's process version.
+	DefinitionID string
+}
+
+// ActivateTopics is ActivateJobs over several topics at once, as Camunda 7's
+// fetchAndLock asks: each of topics (at most MaxWorkerTypes) names its job types, its
+// filters, its lock (LockFor) and its variables; their Worker, Max and Wait are those
+// given here. Up to max jobs are locked, topic by topic in order; when none is due it
+// waits up to wait for one.
+func (e *Engine) ActivateTopics(ctx context.Context, worker string, max int, wait time.Duration, topics []ActivateRequest) ([]*TopicJob, error) {
+	if len(topics) == 0 || len(topics) > MaxWorkerTypes {
+		return nil, fmt.Errorf("%w: ask for 1 to %d topics, not %d", ErrInvalidInput, MaxWorkerTypes, len(topics))
+	}
+	return e.activateTopics(ctx, worker, max, wait, topics, true)
+}
+
+func (e *Engine) activateTopics(ctx context.Context, worker string, max int, wait time.Duration, topics []ActivateRequest, rows bool) ([]*TopicJob, error) {
+	topics = slices.Clone(topics)
+	var all []string
+	for i := range topics {
+		t := &topics[i]
+		t.Worker, t.Max, t.Wait = worker, max, wait
+		if err := t.check(); err != nil {
+			return nil, err
+		}
+		t.Types = slices.Clone(t.Types)
+		slices.Sort(t.Types)
+		t.Types = slices.Compact(t.Types)
+		all = append(all, t.Types...)
+	}
+	slices.Sort(all)
+	e.workers.seen(worker, slices.Compact(all), e.clock.Now())
+	matches := make([][]store.VariableMatch, len(topics))
+	for i, t := range topics {
+		m, err := variableMatches(t.ProcessVariables)
+		if err != nil {
+			return nil, err
+		}
+		matches[i] = m
+	}
+	deadline := e.clock.Now().Add(wait)
 	for {
 		changed := e.jobsChanged()
-		jobs, err := e.activate(ctx, r, types)
-		if err != nil || len(jobs) > 0 {
-			return jobs, err
+		var jobs []*TopicJob
+		for i, t := range topics {
+			got, err := e.activate(ctx, t, matches[i], max-len(jobs), rows)
+			if err != nil {
+				if len(jobs) > 0 { // they are locked: hand them out rather than leave them for nobody
+					e.log.Warn("activate jobs: a topic failed after others", "worker", worker, "types", t.Types, "err", err)
+					return jobs, nil
+				}
+				return nil, err
+			}
+			jobs = append(jobs, got...)
+			if len(jobs) >= max {
+				break
+			}
+		}
+		if len(jobs) > 0 {
+			return jobs, nil
 		}
 		left := deadline.Sub(e.clock.Now())
 		if left <= 0 {
@@ -133,14 +209,46 @@ func (e *Engine) ActivateJobs(ctx context.Context, r ActivateRequest) ([]*Job, e
 	}
 }
 
-// activate locks and reads the jobs of one look at the store. It is not cut short by
-// ctx (which ends the wait): jobs it locked are returned, not left locked for nobody; when
-// their variables cannot be read, they are given back.
-func (e *Engine) activate(ctx context.Context, r ActivateRequest, types []string) ([]*Job, error) {
+// variableMatches encodes a process variables filter as the store compares it (nil for
+// none).
+func variableMatches(vars map[string]any) ([]store.VariableMatch, error) {
+	if len(vars) == 0 {
+		return nil, nil
+	}
+	out := make([]store.VariableMatch, 0, len(vars))
+	total := 0
+	for _, name := range sortedKeys(vars) {
+		raw, _, err := encodeValue(name, vars[name])
+		if err != nil {
+			return nil, err
+		}
+		if total += len(name) + len(raw); total > MaxVariablesBytes {
+			return nil, fmt.Errorf("%w: the process variables filter is more than %d bytes", ErrInvalidInput, MaxVariablesBytes)
+		}
+		out = append(out, store.VariableMatch{Name: name, Value: raw})
+	}
+	return out, nil
+}
+
+// activate locks and reads the jobs of one look at the store for one topic, at most max.
+// It is not cut short by ctx (which ends the wait): jobs it locked are returned, not left
+// locked for nobody; when their variables cannot be read, they are given back.
+func (e *Engine) activate(ctx context.Context, r ActivateRequest, vars []store.VariableMatch, max int, rows bool) ([]*TopicJob, error) {
 	ctx = context.WithoutCancel(ctx)
 	owner := WorkerOwner(r.Worker)
-	locked, vars, err := e.lockJobs(ctx, store.LockJobsParams{Owner: owner, Limit: r.Max, Kinds: []string{store.JobService},
-		Types: types, DefinitionKey: r.ProcessKey, BusinessKey: r.BusinessKey}, r.LockFor)
+	p := store.LockJobsParams{Owner: owner, Limit: max, Kinds: []string{store.JobService}, Types: r.Types,
+		DefinitionKey: r.ProcessKey, BusinessKey: r.BusinessKey, DefinitionID: r.DefinitionID, Variables: vars}
+	var locked []*store.Job
+	var decoded map[string]map[string]any
+	var visible, local map[string]map[string]*store.Variable
+	var err error
+	if rows {
+		if locked, err = e.lockJobsOnly(ctx, p, r.LockFor); err == nil && len(locked) > 0 {
+			visible, local, err = visibleVariables(ctx, e.store, locked, true, func(v *store.Variable) (*store.Variable, error) { return v, nil })
+		}
+	} else {
+		locked, decoded, err = e.lockJobs(ctx, p, r.LockFor)
+	}
 	if err != nil && len(locked) > 0 {
 		for _, j := range locked {
 			if rerr := e.releaseJob(ctx, j, owner); rerr != nil {
@@ -151,11 +259,38 @@ func (e *Engine) activate(ctx context.Context, r ActivateRequest, types []string
 	if err != nil || len(locked) == 0 {
 		return nil, err
 	}
-	out := make([]*Job, len(locked))
+	out := make([]*TopicJob, len(locked))
 	for i, j := range locked {
-		out[i] = e.newJob(ctx, j, only(vars[j.ID], r.Variables))
+		tj := &TopicJob{DefinitionID: j.DefinitionID}
+		if rows {
+			vs := onlyRows(visible[j.ID], r.Variables)
+			values := make(map[string]any, len(vs))
+			for name, v := range vs {
+				if values[name], err = decodeValue(v.Value); err != nil {
+					values[name] = nil
+				}
+			}
+			tj.Job, tj.Rows, tj.Local = e.newJob(ctx, j, values), vs, local[j.ID]
+		} else {
+			tj.Job = e.newJob(ctx, j, only(decoded[j.ID], r.Variables))
+		}
+		out[i] = tj
 	}
 	return out, nil
+}
+
+// onlyRows keeps the named rows of vars (names nil: all of them).
+func onlyRows(vars map[string]*store.Variable, names []string) map[string]*store.Variable {
+	if names == nil {
+		return vars
+	}
+	out := make(map[string]*store.Variable, len(names))
+	for _, n := range names {
+		if v, ok := vars[n]; ok {
+			out[n] = v
+		}
+	}
+	return out
 }
 
 // only keeps the named variables of vars (names nil: all of them).
@@ -532,4 +667,69 @@ func (e *Engine) Workers(ctx context.Context) ([]WorkerInfo, error) {
 		return nil, fmt.Errorf("workers: %w", err)
 	}
 	return out, nil
+}
+
+// LookupJob returns the stored row of a service job by key: its instance, its current
+// lock and its retries, for an API that names jobs by key alone (Camunda 7's external
+// tasks). It fails with ErrNotFound for a job that does not exist (any more) or is not a
+// service job.
+func (e *Engine) LookupJob(ctx context.Context, key string) (*store.Job, error) {
+	if key == "" || len(key) > MaxNameBytes {
+		return nil, fmt.Errorf("job %.40q: %w", key, ErrNotFound)
+	}
+	var j *store.Job
+	err := e.store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		j, err = tx.GetJob(ctx, key)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) || (err == nil && j.Kind != store.JobService) {
+		return nil, fmt.Errorf("job %q: %w", key, ErrNotFound)
+	}
+	return j, err
+}
+
+// LockJob locks one service job for a worker for lockFor from now and returns the lock's
+// deadline (Camunda 7's external task lock): a job locked by the same worker has its lock
+// moved; one locked by someone else until later is refused with ErrLostLock; one without
+// retries left (an incident) or suspended is refused with ErrInvalidState.
+func (e *Engine) LockJob(ctx context.Context, worker, key string, lockFor time.Duration) (time.Time, error) {
+	if worker == "" || len(worker) > MaxWorkerNameBytes || !storable(worker) {
+		return time.Time{}, fmt.Errorf("%w: worker name must be 1 to %d bytes of text", ErrInvalidInput, MaxWorkerNameBytes)
+	}
+	if lockFor < MinJobLock || lockFor > MaxJobLock {
+		return time.Time{}, fmt.Errorf("%w: lock duration must be %s to %s", ErrInvalidInput, MinJobLock, MaxJobLock)
+	}
+	j, err := e.LookupJob(ctx, key)
+	if err != nil {
+		return time.Time{}, err
+	}
+	owner := WorkerOwner(worker)
+	var until time.Time
+	err = e.update(ctx, j.InstanceID, func(r *run) error {
+		cur := r.jobs[key]
+		switch {
+		case cur == nil || cur.Kind != store.JobService:
+			return fmt.Errorf("job %q: %w", key, ErrNotFound)
+		case cur.Retries <= 0:
+			return fmt.Errorf("job %q has no retries left (it has an incident): %w", key, ErrInvalidState)
+		case cur.Suspended:
+			return fmt.Errorf("job %q is suspended: %w", key, ErrInvalidState)
+		case cur.LockOwner != "" && cur.LockOwner != owner && cur.LockedUntil != nil && cur.LockedUntil.After(r.now):
+			return fmt.Errorf("job %q is locked by %s until %s: %w", key, lockHolder(cur.LockOwner), cur.LockedUntil.UTC().Format(time.RFC3339), ErrLostLock)
+		}
+		until = r.now.Add(lockFor).Truncate(time.Microsecond) // as the stores keep it
+		cur.LockOwner, cur.LockedUntil = owner, &until
+		r.putJob(cur)
+		return nil
+	})
+	return until, err
+}
+
+// lockHolder names a lock owner for a message: a worker by its name, else an engine node.
+func lockHolder(owner string) string {
+	if w, ok := LockWorker(owner); ok {
+		return fmt.Sprintf("worker %q", w)
+	}
+	return fmt.Sprintf("engine node %q", owner)
 }

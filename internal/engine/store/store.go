@@ -524,6 +524,19 @@ type LockJobsParams struct {
 	// BusinessKey limits the jobs to those of the instances with this business key
 	// ("": all).
 	BusinessKey string
+	// DefinitionID limits the jobs to one process version's ("": all).
+	DefinitionID string
+	// Variables limits the jobs to those of the instances whose process variables (scope
+	// "") hold every one of these values (JSON, compared as the variable filter of
+	// InstanceFilter compares); nil: no filter.
+	Variables []VariableMatch
+}
+
+// VariableMatch is one "variable equals" condition: a process variable's name and its
+// JSON value.
+type VariableMatch struct {
+	Name  string
+	Value json.RawMessage
 }
 
 // JobFilter selects jobs for queries.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,8 +36,24 @@ func (t *tx) LockJobs(ctx context.Context, p store.LockJobsParams) ([]*store.Job
 	if p.Types != nil {
 		types = append(make([]string, 0, len(p.Types)), p.Types...)
 	}
+	var vars *string // a JSON object of name and value; nil: no filter
+	if p.Variables != nil {
+		m := make(map[string]json.RawMessage, len(p.Variables))
+		for _, v := range p.Variables {
+			if !json.Valid(v.Value) {
+				return nil, fmt.Errorf("lock jobs: variable %q: invalid JSON value", v.Name)
+			}
+			m[v.Name] = v.Value
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("lock jobs: variables: %w", err)
+		}
+		s := string(b)
+		vars = &s
+	}
 	jobs, err := queryAll(ctx, t, "lock jobs", true, lockJobsSQL, sqlstore.Postgres.ScanJob, p.Owner, p.LockUntil, p.Now, kinds, types, p.Limit,
-		p.DefinitionKey, p.BusinessKey)
+		p.DefinitionKey, p.BusinessKey, p.DefinitionID, vars)
 	if err != nil {
 		return nil, wrapErr("lock jobs", err)
 	}

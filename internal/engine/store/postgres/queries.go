@@ -16,11 +16,15 @@ import "github.com/cockpit-engine/cockpit/internal/engine/store/sqlstore"
 const (
 	runnable = sqlstore.Runnable
 	unlocked = sqlstore.Unlocked
-	// jobKinds applies LockJobsParams.Kinds ($4), Types ($5), DefinitionKey ($7) and
-	// BusinessKey ($8).
+	// jobKinds applies LockJobsParams.Kinds ($4), Types ($5), DefinitionKey ($7),
+	// BusinessKey ($8), DefinitionID ($9) and Variables ($10: a JSON object of name and
+	// value, NULL for none).
 	jobKinds = `($4::text[] IS NULL OR kind = ANY($4::text[])) AND ($5::text[] IS NULL OR kind <> 'service' OR type = ANY($5::text[]))
 		AND ($7::text = '' OR definition_key = $7::text)
-		AND ($8::text = '' OR instance_id IN (SELECT id FROM instances WHERE business_key = $8::text))`
+		AND ($8::text = '' OR instance_id IN (SELECT id FROM instances WHERE business_key = $8::text))
+		AND ($9::text = '' OR definition_id = $9::text)
+		AND ($10::jsonb IS NULL OR NOT EXISTS (SELECT 1 FROM jsonb_each($10::jsonb) f WHERE NOT EXISTS (SELECT 1 FROM variables v
+			WHERE v.instance_id = jobs.instance_id AND v.scope = '' AND v.name = f.key AND v.value = f.value)))`
 )
 
 // qualifiedJobCols are sqlstore.JobCols with the table name, for a RETURNING next to a join (a

@@ -30,7 +30,7 @@ func TestQueryPlans(t *testing.T) {
 			[]string{"instances USING PRIMARY KEY", "tokens USING INDEX tokens_instance", "variables USING PRIMARY KEY",
 				"jobs USING INDEX jobs_instance", "subscriptions USING INDEX subscriptions_instance",
 				"user_tasks USING INDEX user_tasks_instance", "incidents USING INDEX incidents_instance"}},
-		{"LockJobs", stmtSQL[qLockJobs], []any{"o", 1, 2, 3, `["service"]`, `["service"]`, 1, `["t"]`, 10, "", ""}, []string{"jobs USING INDEX jobs_runnable"}},
+		{"LockJobs", stmtSQL[qLockJobs], []any{"o", 1, 2, 3, `["service"]`, `["service"]`, 1, `["t"]`, 10, "", "", "", ""}, []string{"jobs USING INDEX jobs_runnable"}},
 		{"UpdateInstance", stmtSQL[qUpdateInstance], []any{"", "", 2, 0, nil, 0, "i", 1}, []string{"instances USING PRIMARY KEY"}},
 		{"MigrateInstance", stmtSQL[qMigrateInstance], []any{"", "", 2, 0, nil, 0, "d:2", "d", 2, "i", 1}, []string{"instances USING PRIMARY KEY"}},
 		// Tokens by element (a search, never a scan), each instance by its key.

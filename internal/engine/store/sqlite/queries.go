@@ -87,6 +87,10 @@ var stmtSQL = [numStmts]string{
 		AND (?7 = 0 OR kind <> 'service' OR type IN (SELECT value FROM json_each(?8)))
 		AND (?10 = '' OR definition_key = ?10)
 		AND (?11 = '' OR instance_id IN (SELECT id FROM instances WHERE business_key = ?11))
+		AND (?12 = '' OR definition_id = ?12)
+		AND (?13 = '' OR NOT EXISTS (SELECT 1 FROM json_each(?13) f WHERE NOT EXISTS (SELECT 1 FROM variables v
+			WHERE v.instance_id = jobs.instance_id AND v.scope = '' AND v.name = json_extract(f.value, '$[0]')
+			AND v.value = json_extract(f.value, '$[1]'))))
 		ORDER BY due_at LIMIT ?9) RETURNING ` + sqlstore.JobCols,
 
 	// The whole aggregate in one statement: the engine loads one before every command, and

@@ -429,8 +429,23 @@ func (t *tx) LockJobs(ctx context.Context, p store.LockJobsParams) ([]*store.Job
 		b, _ := json.Marshal(p.Types)
 		typesJSON = string(b)
 	}
+	// Variables arrive as one JSON array of [name, value] pairs, each value the text the
+	// variables table holds (Dialect.JSONValue), or '' for no filter.
+	varsJSON := ""
+	if p.Variables != nil {
+		pairs := make([][2]string, len(p.Variables))
+		for i, m := range p.Variables {
+			v, err := sqlstore.SQLite.JSONValue(m.Value)
+			if err != nil {
+				return nil, fmt.Errorf("lock jobs: variable %q: %w", m.Name, err)
+			}
+			pairs[i] = [2]string{m.Name, v}
+		}
+		b, _ := json.Marshal(pairs)
+		varsJSON = string(b)
+	}
 	jobs, err := queryAll(ctx, t, qLockJobs, sqlstore.SQLite.ScanJob, p.Owner, micros(p.LockUntil), now, now,
-		kindsJSON, kindsJSON, filterTypes, typesJSON, p.Limit, p.DefinitionKey, p.BusinessKey)
+		kindsJSON, kindsJSON, filterTypes, typesJSON, p.Limit, p.DefinitionKey, p.BusinessKey, p.DefinitionID, varsJSON)
 	if err != nil {
 		return nil, fmt.Errorf("lock jobs: %w", err)
 	}

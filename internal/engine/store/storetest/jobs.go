@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -147,6 +148,25 @@ func testLockJobsFilters(t *testing.T, s store.Store) {
 		in.BusinessKey = bk
 		apply(t, s, &store.Change{Instance: in, Created: true})
 	}
+	// Process variables of "due-old" and "lock-expired", and a local one of "due-now"
+	// (a scope's variables do not count).
+	local := variable("i-due-now", "region", `"eu"`)
+	local.Scope = "t-due-now"
+	apply(t, s, &store.Change{PutVariables: []*store.Variable{variable("i-due-old", "region", `"eu"`),
+		variable("i-due-old", "n", `42`), variable("i-lock-expired", "region", `"us"`), local}})
+	// "lock-expired" is of another version.
+	apply(t, s, &store.Change{PutJobs: []*store.Job{func() *store.Job {
+		j := newJob("lock-expired", store.JobService, "b", now.Add(-20*time.Minute))
+		j.LockOwner, j.LockedUntil, j.DefinitionID = "dead", ptr(now.Add(-time.Minute)), "proc:2"
+		return j
+	}()}})
+	eq := func(pairs ...string) []store.VariableMatch {
+		var out []store.VariableMatch
+		for i := 0; i < len(pairs); i += 2 {
+			out = append(out, store.VariableMatch{Name: pairs[i], Value: json.RawMessage(pairs[i+1])})
+		}
+		return out
+	}
 	until := now.Add(time.Minute)
 	cases := []struct {
 		name  string
@@ -155,20 +175,31 @@ func testLockJobsFilters(t *testing.T, s store.Store) {
 		want  []string
 		key   string
 		bk    string
+		defID string
+		vars  []store.VariableMatch
 	}{
-		{"kind service", []string{store.JobService}, nil, []string{"due-old", "lock-expired", "due-now"}, "", ""},
-		{"kinds timers", []string{store.JobTimer, store.JobTimerStart}, nil, []string{"timer", "start", "lock-expires-now"}, "", ""},
-		{"empty kind means all", []string{""}, nil, []string{"due-old", "timer", "lock-expired", "start", "lock-expires-now", "due-now"}, "", ""},
-		{"type a", nil, []string{"a"}, []string{"due-old", "timer", "start", "lock-expires-now"}, "", ""},
-		{"types a b", nil, []string{"a", "b"}, []string{"due-old", "timer", "lock-expired", "start", "lock-expires-now", "due-now"}, "", ""},
-		{"no types", nil, []string{}, []string{"timer", "start", "lock-expires-now"}, "", ""},
-		{"kind service type b", []string{store.JobService}, []string{"b"}, []string{"lock-expired", "due-now"}, "", ""},
-		{"unknown type", []string{store.JobService}, []string{"zzz"}, []string{}, "", ""},
-		{"process proc", []string{store.JobService}, nil, []string{"due-old", "lock-expired", "due-now"}, "proc", ""},
-		{"another process", []string{store.JobService}, nil, []string{}, "other", ""},
-		{"business key", []string{store.JobService}, nil, []string{"due-old"}, "", "order-7"},
-		{"business key and process", nil, nil, []string{"lock-expired"}, "proc", "order-8"},
-		{"unknown business key", nil, nil, []string{}, "", "order-9"},
+		{"version", []string{store.JobService}, nil, []string{"lock-expired"}, "", "", "proc:2", nil},
+		{"other version", []string{store.JobService}, nil, []string{"due-old", "due-now"}, "proc", "", "proc:1", nil},
+		{"variable", []string{store.JobService}, nil, []string{"due-old"}, "", "", "", eq("region", `"eu"`)},
+		{"variables all hold", []string{store.JobService}, nil, []string{"due-old"}, "", "", "", eq("region", `"eu"`, "n", `42`)},
+		{"one variable differs", []string{store.JobService}, nil, []string{}, "", "", "", eq("region", `"eu"`, "n", `43`)},
+		{"variable of a type", []string{store.JobService}, nil, []string{}, "", "", "", eq("n", `"42"`)},
+		{"variable us", nil, nil, []string{"lock-expired"}, "", "", "", eq("region", `"us"`)},
+		{"no such variable", nil, nil, []string{}, "", "", "", eq("zone", `"eu"`)},
+		{"empty variables filter", []string{store.JobService}, nil, []string{"due-old", "lock-expired", "due-now"}, "", "", "", []store.VariableMatch{}},
+		{"kind service", []string{store.JobService}, nil, []string{"due-old", "lock-expired", "due-now"}, "", "", "", nil},
+		{"kinds timers", []string{store.JobTimer, store.JobTimerStart}, nil, []string{"timer", "start", "lock-expires-now"}, "", "", "", nil},
+		{"empty kind means all", []string{""}, nil, []string{"due-old", "timer", "lock-expired", "start", "lock-expires-now", "due-now"}, "", "", "", nil},
+		{"type a", nil, []string{"a"}, []string{"due-old", "timer", "start", "lock-expires-now"}, "", "", "", nil},
+		{"types a b", nil, []string{"a", "b"}, []string{"due-old", "timer", "lock-expired", "start", "lock-expires-now", "due-now"}, "", "", "", nil},
+		{"no types", nil, []string{}, []string{"timer", "start", "lock-expires-now"}, "", "", "", nil},
+		{"kind service type b", []string{store.JobService}, []string{"b"}, []string{"lock-expired", "due-now"}, "", "", "", nil},
+		{"unknown type", []string{store.JobService}, []string{"zzz"}, []string{}, "", "", "", nil},
+		{"process proc", []string{store.JobService}, nil, []string{"due-old", "lock-expired", "due-now"}, "proc", "", "", nil},
+		{"another process", []string{store.JobService}, nil, []string{}, "other", "", "", nil},
+		{"business key", []string{store.JobService}, nil, []string{"due-old"}, "", "order-7", "", nil},
+		{"business key and process", nil, nil, []string{"lock-expired"}, "proc", "order-8", "", nil},
+		{"unknown business key", nil, nil, []string{}, "", "order-9", "", nil},
 	}
 	for _, c := range cases {
 		// Each case locks and then rolls back, so the next case sees the same jobs.
@@ -178,7 +209,7 @@ func testLockJobsFilters(t *testing.T, s store.Store) {
 		err := s.Write(ctx, func(tx store.Tx) error {
 			var err error
 			got, err = tx.LockJobs(ctx, store.LockJobsParams{Owner: "me", Now: now, LockUntil: until, Limit: 100,
-				Kinds: c.kinds, Types: c.types, DefinitionKey: c.key, BusinessKey: c.bk})
+				Kinds: c.kinds, Types: c.types, DefinitionKey: c.key, BusinessKey: c.bk, DefinitionID: c.defID, Variables: c.vars})
 			if err != nil {
 				return err
 			}
