@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -135,8 +136,8 @@ type TopicJob struct {
 	// Local are the rows of the variables of the task's own scope (its input mappings'
 	// results), by name; nil when it has none.
 	Local map[string]*store.Variable
-	// DefinitionID is the job's process version.
-	DefinitionID string
+	// Row is the job's stored row (its process version, last error, creation).
+	Row *store.Job
 }
 
 // ActivateTopics is ActivateJobs over several topics at once, as Camunda 7's
@@ -261,7 +262,7 @@ func (e *Engine) activate(ctx context.Context, r ActivateRequest, vars []store.V
 	}
 	out := make([]*TopicJob, len(locked))
 	for i, j := range locked {
-		tj := &TopicJob{DefinitionID: j.DefinitionID}
+		tj := &TopicJob{Row: j}
 		if rows {
 			vs := onlyRows(visible[j.ID], r.Variables)
 			values := make(map[string]any, len(vs))
@@ -380,6 +381,24 @@ var ErrDuplicateOutcome = errors.New("outcome already recorded")
 // CompleteJob records a worker's completion of a job, with the variables to set.
 func (e *Engine) CompleteJob(ctx context.Context, ref JobRef, vars map[string]any) error {
 	return e.jobOutcome(ctx, ref, event.JobCompleted, func(r *run, j *store.Job) error {
+		return r.completeJob(j, vars, r.now)
+	})
+}
+
+// CompleteJobLocal is CompleteJob with local variables too (Camunda 7's localVariables):
+// the task's output mappings see them, shadowing vars; they are not kept after the task
+// (its scope ends with it), so a task without output mappings drops them.
+func (e *Engine) CompleteJobLocal(ctx context.Context, ref JobRef, vars, local map[string]any) error {
+	if len(local) == 0 {
+		return e.CompleteJob(ctx, ref, vars)
+	}
+	return e.jobOutcome(ctx, ref, event.JobCompleted, func(r *run, j *store.Job) error {
+		if n := r.p.nodes[j.ElementID]; n != nil && len(n.outputs) > 0 {
+			merged := make(map[string]any, len(vars)+len(local))
+			maps.Copy(merged, vars)
+			maps.Copy(merged, local)
+			return r.completeJob(j, merged, r.now)
+		}
 		return r.completeJob(j, vars, r.now)
 	})
 }

@@ -189,6 +189,8 @@ type Tx interface {
 	// DeleteStartJobs removes the instance-less jobs of a definition (redeploy replaces them).
 	DeleteStartJobs(ctx context.Context, definitionKey string) error
 	ListJobs(ctx context.Context, f JobFilter) ([]*Job, error)
+	// CountJobs counts the jobs ListJobs selects (Offset and Limit aside).
+	CountJobs(ctx context.Context, f JobFilter) (int64, error)
 	// CountJobTypes counts the waiting service jobs (retries left) per job type, in
 	// type order, at most f.Limit types: one grouped query over the jobs table, which
 	// holds only pending work.
@@ -539,13 +541,26 @@ type VariableMatch struct {
 	Value json.RawMessage
 }
 
-// JobFilter selects jobs for queries.
+// JobFilter selects jobs for queries. Empty fields select all.
 type JobFilter struct {
 	InstanceID string
 	Type       string
 	// LockOwner keeps the jobs locked by one owner (a node, or engine.WorkerOwner).
-	LockOwner string
-	Limit     int
+	LockOwner     string
+	Kind          string
+	DefinitionID  string
+	DefinitionKey string
+	ElementID     string
+	// ID keeps one job.
+	ID string
+	// Locked keeps the jobs locked at Now (true) or not (false).
+	Locked *bool
+	Now    time.Time
+	// HasRetries keeps the jobs with retries left (true) or without (false: an incident).
+	HasRetries *bool
+	// Offset skips that many of the jobs in order (due time, id).
+	Offset int
+	Limit  int
 }
 
 // JobTypeFilter selects the jobs CountJobTypes counts. Empty fields select all.

@@ -167,17 +167,44 @@ func (q *Queries) DeleteStartJobs(ctx context.Context, definitionKey string) err
 
 func (q *Queries) ListJobs(ctx context.Context, f store.JobFilter) ([]*store.Job, error) {
 	b := NewQuery(q.D, `SELECT `+JobCols+` FROM jobs`)
-	if f.InstanceID != "" {
-		b.And(`instance_id = ?`, f.InstanceID)
-	}
-	if f.Type != "" {
-		b.And(`type = ?`, f.Type)
-	}
-	if f.LockOwner != "" {
-		b.And(`lock_owner = ?`, f.LockOwner)
-	}
+	jobFilter(b, q.D, f)
 	b.Tail(` ORDER BY due_at, id LIMIT ?`, q.D.Limit(f.Limit))
+	if f.Offset > 0 {
+		b.Tail(` OFFSET ?`, f.Offset)
+	}
 	return All(ctx, q.C, "list jobs", built(b), q.D.ScanJob)
+}
+
+func (q *Queries) CountJobs(ctx context.Context, f store.JobFilter) (int64, error) {
+	b := NewQuery(q.D, `SELECT count(*) FROM jobs`)
+	jobFilter(b, q.D, f)
+	var n int64
+	err := q.row(ctx, "count jobs", built(b), &n)
+	return n, err
+}
+
+// jobFilter adds the conditions of f to a query of the jobs table.
+func jobFilter(b *Query, d *Dialect, f store.JobFilter) {
+	for _, c := range []struct{ col, v string }{{"id", f.ID}, {"instance_id", f.InstanceID}, {"type", f.Type}, {"lock_owner", f.LockOwner},
+		{"kind", f.Kind}, {"definition_id", f.DefinitionID}, {"definition_key", f.DefinitionKey}, {"element_id", f.ElementID}} {
+		if c.v != "" {
+			b.And(c.col+` = ?`, c.v)
+		}
+	}
+	if f.Locked != nil {
+		if *f.Locked {
+			b.And(`lock_owner <> '' AND locked_until > ?`, d.Time(f.Now))
+		} else {
+			b.And(`(lock_owner = '' OR locked_until IS NULL OR locked_until <= ?)`, d.Time(f.Now))
+		}
+	}
+	if f.HasRetries != nil {
+		if *f.HasRetries {
+			b.And(`retries > 0`)
+		} else {
+			b.And(`retries <= 0`)
+		}
+	}
 }
 
 // NextJobDue returns when the next runnable job is due (a locked one when its lock ends).

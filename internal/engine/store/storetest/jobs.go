@@ -48,11 +48,27 @@ func testJobs(t *testing.T, s store.Store) {
 	same(t, "ListJobs instance type", list(store.JobFilter{InstanceID: "i1", Type: "charge"}), []*store.Job{j1})
 	same(t, "ListJobs limit", list(store.JobFilter{Limit: 2}), []*store.Job{j3, j2})
 	same(t, "ListJobs lock owner", list(store.JobFilter{LockOwner: "node"}), []*store.Job{j2})
+	same(t, "ListJobs kind", list(store.JobFilter{Kind: store.JobService}), []*store.Job{j3, j1})
+	same(t, "ListJobs id", list(store.JobFilter{ID: "j3"}), []*store.Job{j3})
+	same(t, "ListJobs definition", list(store.JobFilter{DefinitionKey: "order"}), []*store.Job{start1, j4})
+	same(t, "ListJobs version", list(store.JobFilter{DefinitionID: "invoice:1"}), []*store.Job{start2})
+	same(t, "ListJobs element", list(store.JobFilter{ElementID: "start", Kind: store.JobTimerStart}), []*store.Job{start1, start2})
+	same(t, "ListJobs locked", list(store.JobFilter{Locked: ptr(true), Now: at(6)}), []*store.Job{j2})
+	same(t, "ListJobs lock expired", list(store.JobFilter{Locked: ptr(true), Now: at(7)}), []*store.Job{})
+	same(t, "ListJobs not locked", list(store.JobFilter{Locked: ptr(false), Now: at(6), Kind: store.JobService}), []*store.Job{j3, j1})
+	same(t, "ListJobs offset", list(store.JobFilter{Offset: 1, Limit: 2}), []*store.Job{j2, j1})
+	count := func(f store.JobFilter) int64 {
+		return get(t, s, func(ctx context.Context, tx store.Tx) (int64, error) { return tx.CountJobs(ctx, f) })
+	}
+	same(t, "CountJobs all", count(store.JobFilter{Offset: 1, Limit: 1}), int64(6))
+	same(t, "CountJobs kind", count(store.JobFilter{Kind: store.JobService}), int64(2))
 
 	// PutJob is an upsert.
 	j1b := *j1
 	j1b.Retries, j1b.Attempt, j1b.LastError, j1b.DueAt = 0, 3, "failed", at(11)
 	write(t, s, func(ctx context.Context, tx store.Tx) error { return tx.PutJob(ctx, &j1b) })
+	same(t, "ListJobs with retries", list(store.JobFilter{Kind: store.JobService, HasRetries: ptr(true)}), []*store.Job{j3})
+	same(t, "ListJobs without retries", list(store.JobFilter{HasRetries: ptr(false)}), []*store.Job{&j1b})
 	same(t, "GetJob after upsert", get(t, s, func(ctx context.Context, tx store.Tx) (*store.Job, error) { return tx.GetJob(ctx, "j1") }), &j1b)
 
 	write(t, s, func(ctx context.Context, tx store.Tx) error {
