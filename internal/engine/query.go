@@ -62,6 +62,11 @@ func (e *Engine) ListJobs(ctx context.Context, f store.JobFilter) ([]*store.Job,
 	return read(ctx, e, "list jobs", func(tx store.Tx) ([]*store.Job, error) { return tx.ListJobs(ctx, f) })
 }
 
+// CountJobs counts the jobs ListJobs selects (its Offset and Limit aside).
+func (e *Engine) CountJobs(ctx context.Context, f store.JobFilter) (int64, error) {
+	return read(ctx, e, "count jobs", func(tx store.Tx) (int64, error) { return tx.CountJobs(ctx, f) })
+}
+
 // History returns history events in commit order.
 func (e *Engine) History(ctx context.Context, f store.EventFilter) ([]*store.Event, error) {
 	return read(ctx, e, "history", func(tx store.Tx) ([]*store.Event, error) { return tx.ListEvents(ctx, f) })
