@@ -77,7 +77,7 @@ func runObserver(ctx context.Context, cfg *serveConfig, log *slog.Logger, st sto
 	client := commandClient(cfg, nr, signer, log)
 	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Metrics: mon, ReadOnly: observeReadOnly,
 		Prefix: observer.FoldedPrefix(cfg.NATS.Prefix), Subjects: bus.SubjectsV2, Services: report,
-		Commands: commandsvc.NewRouter(client, st)}, ready, stopCtx)
+		Commands: commandsvc.NewRouter(client, st)}, nil, ready, stopCtx)
 }
 
 // discoveryWait is how long a discovery collects answers; discoveryAge how long its

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/cockpit-engine/cockpit/internal/auth"
+	"github.com/cockpit-engine/cockpit/internal/camunda"
 	"github.com/cockpit-engine/cockpit/internal/bus"
 	commandsvc "github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/demo"
@@ -513,14 +514,21 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready fu
 		}()
 	}
 
-	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Commands: commandClient(cfg, nr, signer, log), Stalls: stalls,
-		Metrics: mon, Auth: authSvc, OIDC: sso}, ready, stopCtx)
+	// Camunda 7's REST API (/engine-rest): external-task clients and Camunda Modeler.
+	// Its commands go through the command service with the web UI's client.
+	cmdClient := commandClient(cfg, nr, signer, log)
+	rest, err := camunda.New(camunda.Options{Engine: e, Commands: cmdClient, Auth: authSvc, Actor: cfg.WebActor, Logger: log})
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, cfg, log, nr, e, web.Options{Commands: cmdClient, Stalls: stalls,
+		Metrics: mon, Auth: authSvc, OIDC: sso}, rest, ready, stopCtx)
 }
 
 // serveHTTP serves the web UI on e (uiOpts: what differs between serving an engine and
 // observing), the JSON API, /metrics and the health checks until ctx ends.
 func serveHTTP(ctx context.Context, cfg *serveConfig, log *slog.Logger, nr *natsRuntime, e *engine.Engine, uiOpts web.Options,
-	ready func(string), stopCtx func() (context.Context, context.CancelFunc)) error {
+	rest *camunda.Server, ready func(string), stopCtx func() (context.Context, context.CancelFunc)) error {
 	var certs *certReloader
 	if cfg.TLSCert != "" {
 		var err error
@@ -546,6 +554,9 @@ func serveHTTP(ctx context.Context, cfg *serveConfig, log *slog.Logger, nr *nats
 	mux.Handle("/api/", requireRead(authSvc, api))
 	mux.Handle("/healthz", api)
 	mux.Handle("/readyz", api)
+	if rest != nil { // an engine's node (an observing cockpit runs no external tasks)
+		mux.Handle(camunda.Prefix+"/", rest)
+	}
 	// The web UI has every other path; its commands go through the command service.
 	// Live updates (SSE) come from the same connection's events.
 	uiOpts.Engine, uiOpts.Logger, uiOpts.NATS = e, log, nr.nc
@@ -580,6 +591,10 @@ func serveHTTP(ctx context.Context, cfg *serveConfig, log *slog.Logger, nr *nats
 	}
 	// Live streams last as long as their pages: Shutdown ends them first (the browsers
 	// reconnect to the next server), or it would wait for them until its timeout.
+	if rest != nil {
+		// Waiting fetchAndLock requests (long polls) are answered first, with no tasks.
+		srv.RegisterOnShutdown(rest.Stop)
+	}
 	srv.RegisterOnShutdown(func() {
 		sctx, cancel := stopCtx()
 		defer cancel()

@@ -57,7 +57,7 @@ const (
 type variable struct {
 	Value     json.RawMessage `json:"value"`
 	Type      string          `json:"type,omitempty"`
-	ValueInfo map[string]any  `json:"valueInfo,omitempty"`
+	ValueInfo map[string]any  `json:"valueInfo"`
 }
 
 // fileValue is what a File variable stores.
