@@ -34,6 +34,7 @@ type benchConfig struct {
 	Metrics     bool
 	CPUProfile  string
 	External    bool
+	EngineREST  string
 }
 
 // benchWorkerEnv, in the environment of `cockpit bench`, makes it the worker process of
@@ -65,7 +66,12 @@ from the last completion until every event was folded into the rollups).
 With --external-worker the three tasks run on a worker in another process (this binary
 again, with the public worker package) over an embedded NATS server and the job protocol
 of docs/workers.md, instead of on the engine's own handlers; with --latency it measures
-job commit to that worker's handler start. The JSON line then has "external_worker":true.`,
+job commit to that worker's handler start. The JSON line then has "external_worker":true.
+
+With --engine-rest-worker SCRIPT the three tasks run on Camunda 7's JavaScript
+external-task client over /engine-rest (docs/camunda.md): node runs SCRIPT with the API's
+base URL and the concurrency (examples/camunda-js/bench-worker.js is one; npm ci there
+first). The JSON line then has "engine_rest":true.`,
 		getenv)
 	c.intVar(&cfg.N, "n", "COCKPIT_BENCH_N", 10000, "instances to run")
 	c.intVar(&cfg.Concurrency, "concurrency", "COCKPIT_BENCH_CONCURRENCY", 64, "instances in flight (each worker starts one and waits for it to complete)")
@@ -79,6 +85,7 @@ job commit to that worker's handler start. The JSON line then has "external_work
 	c.boolVar(&cfg.NATS, "nats", "COCKPIT_BENCH_NATS", false, "publish every event through an embedded NATS server and measure commit-to-arrival latency")
 	c.stringVar(&cfg.CPUProfile, "cpuprofile", "COCKPIT_BENCH_CPUPROFILE", "", "write a Go CPU profile of the run to this file (go tool pprof FILE)")
 	c.boolVar(&cfg.External, "external-worker", "COCKPIT_BENCH_EXTERNAL_WORKER", false, "run the tasks on a worker process over NATS (docs/workers.md) instead of in-process handlers")
+	c.stringVar(&cfg.EngineREST, "engine-rest-worker", "COCKPIT_BENCH_ENGINE_REST_WORKER", "", "run the tasks on this Node.js script (a Camunda 7 external-task client, e.g. examples/camunda-js/bench-worker.js) over /engine-rest")
 	c.boolVar(&cfg.Metrics, "metrics", "COCKPIT_BENCH_METRICS", true, "run the metrics projector beside the engine, as serve does (--metrics=false measures the engine without it)")
 	return c, cfg
 }
@@ -149,6 +156,24 @@ func (a *App) bench(ctx context.Context, args []string) error {
 			return cmd
 		}
 	}
+	var engineREST bench.WorkerCommand
+	if cfg.EngineREST != "" {
+		if cfg.External {
+			return a.usageError(c, "--engine-rest-worker and --external-worker exclude each other")
+		}
+		node, err := exec.LookPath("node")
+		if err != nil {
+			return fmt.Errorf("--engine-rest-worker: node is not installed: %w", err)
+		}
+		if _, err := os.Stat(cfg.EngineREST); err != nil {
+			return fmt.Errorf("--engine-rest-worker: %w", err)
+		}
+		engineREST = func(baseURL string, concurrency int) *exec.Cmd {
+			cmd := exec.Command(node, filepath.Base(cfg.EngineREST), baseURL, strconv.Itoa(concurrency))
+			cmd.Dir = filepath.Dir(cfg.EngineREST) // where its node_modules are
+			return cmd
+		}
+	}
 	if cfg.Latency {
 		if openStore == nil {
 			dir, err := os.MkdirTemp(cfg.DataDir, "cockpit-bench-*")
@@ -161,13 +186,13 @@ func (a *App) bench(ctx context.Context, args []string) error {
 			}
 		}
 		_, err := bench.JobLatency(ctx, bench.LatencyOptions{Nodes: cfg.Nodes, OpenStore: openStore, Store: cfg.Store,
-			Out: a.Stdout, JSON: cfg.JSON, ExternalWorker: external})
+			Out: a.Stdout, JSON: cfg.JSON, ExternalWorker: external, EngineREST: engineREST})
 		return err
 	}
 	_, err := bench.Run(ctx, bench.Options{Nodes: cfg.Nodes,
 		N: cfg.N, Concurrency: cfg.Concurrency, Store: cfg.Store, Dir: cfg.DataDir, Workers: cfg.Workers,
 		Out: a.Stdout, JSON: cfg.JSON, NATS: cfg.NATS, Metrics: cfg.Metrics, OpenStore: openStore,
-		ExternalWorker: external,
+		ExternalWorker: external, EngineREST: engineREST,
 	})
 	return err
 }

@@ -91,6 +91,11 @@ type Options struct {
 	// by this command, over an embedded NATS server (the job protocol of docs/workers.md),
 	// instead of on the engines' own handlers.
 	ExternalWorker WorkerCommand
+	// EngineREST, when set, runs the three tasks on a Camunda 7 external-task client in
+	// another process, made by this command with the base URL of the first engine's
+	// /engine-rest (internal/camunda) served on a loopback port, instead of on the
+	// engines' own handlers. It excludes ExternalWorker.
+	EngineREST WorkerCommand
 	// Logger gets the engine's log (default: discarded).
 	Logger *slog.Logger
 }
@@ -103,6 +108,8 @@ type Result struct {
 	Nodes int `json:"nodes,omitempty"`
 	// ExternalWorker: the tasks ran on a worker process over NATS.
 	ExternalWorker bool `json:"external_worker,omitempty"`
+	// EngineREST: the tasks ran on a Camunda 7 client over /engine-rest.
+	EngineREST bool `json:"engine_rest,omitempty"`
 	// IPS is completed instances per second, from the first start to the last completion.
 	IPS float64 `json:"ips"`
 	// P50Ms and P99Ms are start-to-completion latencies per instance in milliseconds.
@@ -172,7 +179,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	res := &Result{Store: o.Store, N: o.N, Concurrency: o.Concurrency, ExternalWorker: o.ExternalWorker != nil}
+	res := &Result{Store: o.Store, N: o.N, Concurrency: o.Concurrency, ExternalWorker: o.ExternalWorker != nil, EngineREST: o.EngineREST != nil}
 	if r.proj != nil {
 		if err := metricsCatchUp(ctx, r.st, r.proj, res); err != nil {
 			return nil, err
@@ -288,7 +295,7 @@ func (r *rig) setUp(ctx context.Context, dir string) error {
 			return fmt.Errorf("bench: %w", err)
 		}
 		r.engines = append(r.engines, e)
-		if o.ExternalWorker == nil {
+		if o.ExternalWorker == nil && o.EngineREST == nil {
 			for _, t := range JobTypes {
 				e.Handle(t, noop)
 			}
@@ -302,8 +309,8 @@ func (r *rig) setUp(ctx context.Context, dir string) error {
 			return fmt.Errorf("bench: %w", err)
 		}
 	}
-	if o.ExternalWorker != nil {
-		if r.ext, err = startExternal(ctx, r.engines, o.Concurrency, o.ExternalWorker, o.Logger); err != nil {
+	if cmd, rest := workerOf(o.ExternalWorker, o.EngineREST); cmd != nil {
+		if r.ext, err = startExternal(ctx, r.engines, o.Concurrency, cmd, rest, o.Logger); err != nil {
 			return err
 		}
 	}
@@ -529,8 +536,11 @@ func (r *Result) Write(w io.Writer, asJSON bool) error {
 		return err
 	}
 	where := "the engine's handlers"
-	if r.ExternalWorker {
+	switch {
+	case r.ExternalWorker:
 		where = "a worker process over NATS"
+	case r.EngineREST:
+		where = "a Camunda 7 client over /engine-rest"
 	}
 	_, err := fmt.Fprintf(w, `cockpit bench: %d instances of the reference flow (start, 3 service tasks on %s, end) on %s, %d in flight
   throughput  %.1f instances/s (%.2fs from the first start to the last completion)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -13,6 +15,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/cockpit-engine/cockpit/internal/camunda"
+	commandsvc "github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/workers"
 	"github.com/cockpit-engine/cockpit/job"
@@ -56,19 +60,30 @@ func RunWorker(ctx context.Context, url string, concurrency int) error {
 	return w.Run(ctx)
 }
 
-// external is a run's NATS server, the worker service of each engine, and the worker
-// process.
+// workerOf picks the worker process of a run: over NATS, or over /engine-rest (rest).
+func workerOf(nats, engineREST WorkerCommand) (cmd WorkerCommand, rest bool) {
+	if engineREST != nil {
+		return engineREST, true
+	}
+	return nats, false
+}
+
+// external is a run's NATS server, the worker service of each engine (or the first
+// engine's /engine-rest), and the worker process.
 type external struct {
 	ns    *server.Server
 	conns []*nats.Conn
 	svcs  []*workers.Service
+	rest  *camunda.Server
+	http  *http.Server
 	cmd   *exec.Cmd
 	exit  chan error
 }
 
-// startExternal serves the job protocol for each engine on an embedded NATS server and
-// starts the worker process.
-func startExternal(ctx context.Context, engines []*engine.Engine, concurrency int, command WorkerCommand,
+// startExternal serves the job protocol for each engine on an embedded NATS server (or,
+// with rest, the first engine's /engine-rest on a loopback port) and starts the worker
+// process with the URL to serve jobs from.
+func startExternal(ctx context.Context, engines []*engine.Engine, concurrency int, command WorkerCommand, rest bool,
 	log *slog.Logger) (x *external, err error) {
 	x = &external{}
 	defer func() {
@@ -84,19 +99,35 @@ func startExternal(ctx context.Context, engines []*engine.Engine, concurrency in
 	if !x.ns.ReadyForConnections(10 * time.Second) {
 		return x, errors.New("bench: nats server not ready")
 	}
+	url := x.ns.ClientURL()
 	for _, e := range engines {
 		nc, err := nats.Connect(x.ns.ClientURL())
 		if err != nil {
 			return x, fmt.Errorf("bench: %w", err)
 		}
 		x.conns = append(x.conns, nc)
+		if rest {
+			break // one engine serves the API; the others run what its commits leave
+		}
 		svc, err := workers.Start(ctx, workers.Options{Engine: e, Conn: nc, Logger: log})
 		if err != nil {
 			return x, fmt.Errorf("bench: %w", err)
 		}
 		x.svcs = append(x.svcs, svc)
 	}
-	x.cmd = command(x.ns.ClientURL(), concurrency)
+	if rest {
+		if x.rest, err = camunda.New(camunda.Options{Engine: engines[0], Commands: commandsvc.NewClient(x.conns[0], ""), Logger: log}); err != nil {
+			return x, fmt.Errorf("bench: %w", err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return x, fmt.Errorf("bench: %w", err)
+		}
+		x.http = &http.Server{Handler: x.rest, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = x.http.Serve(ln) }()
+		url = "http://" + ln.Addr().String() + camunda.Prefix
+	}
+	x.cmd = command(url, concurrency)
 	x.cmd.Stderr = os.Stderr
 	if err := x.cmd.Start(); err != nil {
 		x.cmd = nil
@@ -122,6 +153,11 @@ func (x *external) stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if x.http != nil {
+		x.rest.Stop()
+		_ = x.http.Shutdown(ctx)
+		x.http = nil
+	}
 	for _, svc := range x.svcs {
 		_ = svc.Stop(ctx)
 	}

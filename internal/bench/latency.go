@@ -30,6 +30,9 @@ type LatencyOptions struct {
 	// (see Options.ExternalWorker): the time is from the job's commit to its handler's
 	// start in that process.
 	ExternalWorker WorkerCommand
+	// EngineREST, when set, runs the tasks on a Camunda 7 client over /engine-rest (see
+	// Options.EngineREST).
+	EngineREST WorkerCommand
 	// OpenStore opens one node's store (each node gets its own connections).
 	OpenStore func(ctx context.Context) (store.Store, error)
 	Store     string
@@ -43,6 +46,7 @@ type LatencyResult struct {
 	Store          string  `json:"store"`
 	Nodes          int     `json:"nodes"`
 	ExternalWorker bool    `json:"external_worker,omitempty"`
+	EngineREST     bool    `json:"engine_rest,omitempty"`
 	Samples        int     `json:"samples"`
 	P50Ms          float64 `json:"job_start_p50_ms"`
 	P99Ms          float64 `json:"job_start_p99_ms"`
@@ -121,7 +125,7 @@ func JobLatency(ctx context.Context, o LatencyOptions) (*LatencyResult, error) {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 		engines = append(engines, e)
-		if o.ExternalWorker == nil {
+		if o.ExternalWorker == nil && o.EngineREST == nil {
 			if i > 0 || o.Nodes == 1 {
 				e.Handle(JobTypes[0], first)
 			}
@@ -137,8 +141,9 @@ func JobLatency(ctx context.Context, o LatencyOptions) (*LatencyResult, error) {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 	}
-	if o.ExternalWorker != nil {
-		x, err := startExternal(ctx, engines, 1, o.ExternalWorker, o.Logger)
+	cmd, rest := workerOf(o.ExternalWorker, o.EngineREST)
+	if cmd != nil {
+		x, err := startExternal(ctx, engines, 1, cmd, rest, o.Logger)
 		if err != nil {
 			return nil, err
 		}
@@ -169,7 +174,7 @@ func JobLatency(ctx context.Context, o LatencyOptions) (*LatencyResult, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if o.ExternalWorker != nil {
+		if cmd != nil {
 			at, err := workerStart(ctx, engines[0], inst.ID)
 			if err != nil {
 				return nil, err
@@ -184,7 +189,7 @@ func JobLatency(ctx context.Context, o LatencyOptions) (*LatencyResult, error) {
 	}
 	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 	res := &LatencyResult{Store: o.Store, Nodes: o.Nodes, Samples: o.Samples, ExternalWorker: o.ExternalWorker != nil,
-		P50Ms: round2(ms(percentile(lats, 50))), P99Ms: round2(ms(percentile(lats, 99))), MaxMs: round2(ms(lats[len(lats)-1]))}
+		EngineREST: o.EngineREST != nil, P50Ms: round2(ms(percentile(lats, 50))), P99Ms: round2(ms(percentile(lats, 99))), MaxMs: round2(ms(lats[len(lats)-1]))}
 	if o.Out != nil {
 		if o.JSON {
 			b, _ := json.Marshal(res)

@@ -246,8 +246,15 @@ func engineTopics(in []topicRequest) ([]engine.ActivateRequest, map[string]topic
 		}
 		for _, id := range ids {
 			for _, key := range keys {
-				out = append(out, engine.ActivateRequest{Types: []string{t.TopicName}, LockFor: lock, ProcessKey: key, DefinitionID: id,
-					BusinessKey: t.BusinessKey, ProcessVariables: vars, Variables: names})
+				r := engine.ActivateRequest{Types: []string{t.TopicName}, LockFor: lock, ProcessKey: key, DefinitionID: id,
+					BusinessKey: t.BusinessKey, ProcessVariables: vars, Variables: names}
+				// Topics that differ only in their name are one selection of several job
+				// types: one look at the store (one transaction) instead of one each.
+				if i := slices.IndexFunc(out, func(o engine.ActivateRequest) bool { return sameSelection(o, r) }); i >= 0 {
+					out[i].Types = append(out[i].Types, t.TopicName)
+					continue
+				}
+				out = append(out, r)
 			}
 		}
 	}
@@ -255,6 +262,14 @@ func engineTopics(in []topicRequest) ([]engine.ActivateRequest, map[string]topic
 		return nil, nil, badRequest("the topics and their process definition lists make %d selections, more than the limit of %d", len(out), engine.MaxWorkerTypes)
 	}
 	return out, byTopic, nil
+}
+
+// sameSelection reports whether two engine topics select and lock alike (their job
+// types aside). Topics with a process variables filter are never merged.
+func sameSelection(a, b engine.ActivateRequest) bool {
+	return a.LockFor == b.LockFor && a.ProcessKey == b.ProcessKey && a.DefinitionID == b.DefinitionID &&
+		a.BusinessKey == b.BusinessKey && a.ProcessVariables == nil && b.ProcessVariables == nil &&
+		(a.Variables == nil) == (b.Variables == nil) && slices.Equal(a.Variables, b.Variables)
 }
 
 // oneOf is the values a filter of one value and a list of values allows: [""] for no
