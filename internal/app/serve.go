@@ -16,8 +16,8 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/cockpit-engine/cockpit/internal/auth"
-	"github.com/cockpit-engine/cockpit/internal/camunda"
 	"github.com/cockpit-engine/cockpit/internal/bus"
+	"github.com/cockpit-engine/cockpit/internal/camunda"
 	commandsvc "github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/demo"
 	"github.com/cockpit-engine/cockpit/internal/engine"
