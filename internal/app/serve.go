@@ -118,6 +118,8 @@ incidents, tasks, live over SSE, actions over NATS) beside a read-only JSON API:
   GET /api/parked-events            events NATS can never take (too large), set aside by the
                                     outbox relay, newest first; count; filter: limit
   GET /metrics                      Prometheus metrics (outbox backlog, events published, ...)
+  /engine-rest/...                  Camunda 7's REST API for its external-task clients and
+                                    Camunda Modeler (docs/camunda.md)
 
 Every history event is published on NATS JetStream (docs/events.md): on an embedded
 server with its data in <data-dir>/nats, or on --nats-url.

@@ -22,6 +22,10 @@ import (
 // rules. A task is named by its id alone; the lock an outcome is for is the one the
 // store holds now, and it must be the calling worker's.
 
+// maxLongPoll bounds how long a fetchAndLock waits: below the HTTP server's write
+// timeout (a minute, internal/app), which would cut off an answer written after it.
+const maxLongPoll = 50 * time.Second
+
 // fetchRequest is fetchAndLock's body.
 type fetchRequest struct {
 	WorkerID             string         `json:"workerId"`
@@ -136,9 +140,9 @@ func (s *Server) fetchAndLock(w http.ResponseWriter, r *http.Request) error {
 		if *req.AsyncResponseTimeout < 0 {
 			return badRequest("asyncResponseTimeout must not be negative")
 		}
-		// Camunda takes up to 30 minutes; a long poll here ends after MaxActivateWait
-		// with no tasks, and the client asks again.
-		wait = min(time.Duration(*req.AsyncResponseTimeout)*time.Millisecond, engine.MaxActivateWait)
+		// Camunda takes up to 30 minutes; a long poll here ends after maxLongPoll with
+		// no tasks, and the client asks again.
+		wait = min(time.Duration(*req.AsyncResponseTimeout)*time.Millisecond, maxLongPoll)
 	}
 	ctx := r.Context()
 	if wait > 0 {
