@@ -530,3 +530,42 @@ func TestAuthorization(t *testing.T) {
 		t.Fatalf("a session cookie was taken: %d", resp.StatusCode)
 	}
 }
+
+// TestLocalVariables: a fetch with localVariables gets the task's own scope (its input
+// mappings' results); a completion's localVariables are seen by the task's output
+// mappings and not kept.
+func TestLocalVariables(t *testing.T) {
+	r := newTaskRig(t, Options{})
+	xml, err := os.ReadFile("testdata/mapped.bpmn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := r.Engine.Deploy(ctx, "mapped.bpmn", xml); err != nil {
+		t.Fatal(err)
+	}
+	in, err := r.Engine.StartInstance(ctx, "mapped", engine.StartOptions{Variables: map[string]any{"amount": 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := r.fetch(t, `{"workerId":"w","maxTasks":1,"topics":[{"topicName":"calc","lockDuration":10000,"localVariables":true}]}`)
+	if len(tk) != 1 || len(tk[0].Variables) != 1 || string(tk[0].Variables["doubled"].Value) != "8" {
+		t.Fatalf("local fetch %+v", tk)
+	}
+	if a := r.call(t, "POST", "/external-task/"+tk[0].ID+"/complete",
+		`{"workerId":"w","variables":{"result":{"value":10,"type":"Integer"}},"localVariables":{"bonus":{"value":5,"type":"Integer"}}}`); a.status != 204 {
+		t.Fatalf("complete: %d %s", a.status, a.body)
+	}
+	wait.For(t, "the instance completes", func() bool { return r.State(in.ID) == store.InstanceCompleted })
+	d, err := r.Engine.GetInstance(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, v := range d.Variables {
+		got[v.Name] = string(v.Value)
+	}
+	if got["total"] != "15" || got["bonus"] != "" || got["doubled"] != "" {
+		t.Fatalf("variables after completion %v, want total 15 and no bonus or doubled", got)
+	}
+}
