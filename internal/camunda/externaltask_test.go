@@ -569,3 +569,33 @@ func TestLocalVariables(t *testing.T) {
 		t.Fatalf("variables after completion %v, want total 15 and no bonus or doubled", got)
 	}
 }
+
+// TestTopicsLockEachForItsOwnDuration: one fetch of two topics locks each topic's tasks
+// for that topic's lockDuration, and maxTasks counts across the topics.
+func TestTopicsLockEachForItsOwnDuration(t *testing.T) {
+	r := newTaskRig(t, Options{})
+	xml, err := os.ReadFile("testdata/mapped.bpmn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := r.Engine.Deploy(ctx, "mapped.bpmn", xml); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		r.start(t, "", nil)
+		if _, err := r.Engine.StartInstance(ctx, "mapped", engine.StartOptions{Variables: map[string]any{"amount": 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := r.fetch(t, `{"workerId":"w","maxTasks":3,"topics":[{"topicName":"charge","lockDuration":10000},{"topicName":"calc","lockDuration":20000}]}`)
+	if len(got) != 3 {
+		t.Fatalf("fetched %d tasks, want 3 (maxTasks)", len(got))
+	}
+	for _, tk := range got {
+		want := map[string]string{"charge": "2026-12-07T09:00:10.000+0000", "calc": "2026-12-07T09:00:20.000+0000"}[tk.TopicName]
+		if tk.LockExpirationTime != want {
+			t.Errorf("%s task locked until %s, want %s", tk.TopicName, tk.LockExpirationTime, want)
+		}
+	}
+}
