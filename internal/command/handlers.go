@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -165,11 +166,21 @@ func runCorrelateMessage(ctx context.Context, s *Service, r *CorrelateMessageReq
 	if err := required("name", r.Name); err != nil {
 		return nil, err
 	}
-	res, err := s.e.CorrelateMessage(ctx, engine.Message{Name: r.Name, CorrelationKey: r.CorrelationKey, Variables: r.Variables})
+	vars, err := withTyped(r.Variables, r.TypedVariables)
 	if err != nil {
 		return nil, err
 	}
-	return &CorrelateMessageResult{InstanceID: res.InstanceID, Started: res.Started}, nil
+	res, err := s.e.CorrelateMessage(ctx, engine.Message{Name: r.Name, CorrelationKey: r.CorrelationKey, Variables: vars,
+		BusinessKey: r.BusinessKey, InstanceID: r.InstanceID, VariablesEqual: r.VariablesEqual, All: r.All, Unique: r.Unique})
+	if err != nil {
+		return nil, err
+	}
+	out := &CorrelateMessageResult{InstanceID: res.InstanceID, Started: res.Started}
+	for _, c := range res.Correlations {
+		out.Correlations = append(out.Correlations, Correlation{InstanceID: c.InstanceID, DefinitionID: c.DefinitionID,
+			BusinessKey: c.BusinessKey, Started: c.Started})
+	}
+	return out, nil
 }
 
 func runBroadcastSignal(ctx context.Context, s *Service, r *BroadcastSignalRequest, _ *call) (any, error) {
@@ -206,7 +217,11 @@ func runStartInstance(ctx context.Context, s *Service, r *StartInstanceRequest, 
 	if r.Version < 0 {
 		return nil, errorf(CodeInvalidInput, "field \"version\": %d is negative (0 starts the latest version)", r.Version)
 	}
-	inst, err := s.e.StartInstance(ctx, r.ProcessKey, engine.StartOptions{Version: r.Version, BusinessKey: r.BusinessKey, Variables: r.Variables})
+	vars, err := withTyped(r.Variables, r.TypedVariables)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := s.e.StartInstance(ctx, r.ProcessKey, engine.StartOptions{Version: r.Version, BusinessKey: r.BusinessKey, Variables: vars})
 	if err != nil {
 		return nil, err
 	}
@@ -273,4 +288,31 @@ func (s *Service) incident(ctx context.Context, id string) (*store.Incident, err
 		return err
 	})
 	return inc, err
+}
+
+// withTyped adds typed values to a request's plain variables, each as an engine.Typed
+// (its raw JSON, its type name): the engine checks the type name and the sizes as for any
+// value. A name in both is refused.
+func withTyped(vars map[string]any, typed map[string]TypedValue) (map[string]any, error) {
+	if len(typed) == 0 {
+		return vars, nil
+	}
+	out := make(map[string]any, len(vars)+len(typed))
+	for name, v := range vars {
+		out[name] = v
+	}
+	for name, tv := range typed {
+		if _, dup := vars[name]; dup {
+			return nil, errorf(CodeInvalidInput, "variable %q is in both \"variables\" and \"typedVariables\"", name)
+		}
+		if strings.TrimSpace(tv.Type) == "" {
+			return nil, errorf(CodeInvalidInput, "field \"typedVariables\": variable %q has no type", name)
+		}
+		value := tv.Value
+		if len(value) == 0 {
+			value = json.RawMessage("null")
+		}
+		out[name] = engine.Typed{Type: tv.Type, Value: value}
+	}
+	return out, nil
 }

@@ -1,6 +1,10 @@
 package command
 
-import "github.com/cockpit-engine/cockpit/internal/engine"
+import (
+	"encoding/json"
+
+	"github.com/cockpit-engine/cockpit/internal/engine"
+)
 
 // The request and result types below are the wire format (JSON, camelCase) and the Go
 // API of the Client alike: the web UI builds these structs, the service decodes them.
@@ -141,6 +145,20 @@ type CorrelateMessageRequest struct {
 	Name           string         `json:"name"`
 	CorrelationKey string         `json:"correlationKey,omitempty"`
 	Variables      map[string]any `json:"variables,omitempty"`
+	// TypedVariables are set with Variables, each keeping its type name (engine.Typed).
+	TypedVariables map[string]TypedValue `json:"typedVariables,omitempty"`
+	// BusinessKey, InstanceID and VariablesEqual select the instances the message may
+	// reach (engine.Message): Camunda 7's correlation, whose catch events have no
+	// correlation key. An instance the message starts gets BusinessKey.
+	BusinessKey    string         `json:"businessKey,omitempty"`
+	InstanceID     string         `json:"instanceId,omitempty"`
+	VariablesEqual map[string]any `json:"variablesEqual,omitempty"`
+	// All delivers the message to every instance that matches and starts an instance at
+	// every matching message start event (at most engine.MaxCorrelations).
+	All bool `json:"all,omitempty"`
+	// Unique refuses (invalid_state) a message that more than one instance or start
+	// event matches, instead of delivering it to the first.
+	Unique bool `json:"unique,omitempty"`
 	// Service is where an observing cockpit's Router sends the command (a service that
 	// deploys the process, or whose instances wait for the message or signal); it is
 	// not part of the request on the wire: the subject names the service.
@@ -152,6 +170,24 @@ type CorrelateMessageResult struct {
 	InstanceID string `json:"instanceId"`
 	// Started is true when the message started a new instance.
 	Started bool `json:"started"`
+	// Correlations lists every instance the message reached or started (one unless All).
+	Correlations []Correlation `json:"correlations,omitempty"`
+}
+
+// Correlation is one instance a message reached or started.
+type Correlation struct {
+	InstanceID   string `json:"instanceId"`
+	DefinitionID string `json:"definitionId"`
+	BusinessKey  string `json:"businessKey,omitempty"`
+	Started      bool   `json:"started,omitempty"`
+}
+
+// TypedValue is a variable value with a type name other than its JSON's (Camunda 7's
+// Short, Long, Date, File, …: engine.Typed). Value is carried as raw JSON, so a Long keeps
+// every digit (a plain variable's number is read as a float64).
+type TypedValue struct {
+	Type  string          `json:"type"`
+	Value json.RawMessage `json:"value"`
 }
 
 // BroadcastSignalRequest throws a signal to every instance waiting for it and starts an
@@ -181,6 +217,8 @@ type StartInstanceRequest struct {
 	Version     int            `json:"version,omitempty"`
 	BusinessKey string         `json:"businessKey,omitempty"`
 	Variables   map[string]any `json:"variables,omitempty"`
+	// TypedVariables are set with Variables, each keeping its type name (engine.Typed).
+	TypedVariables map[string]TypedValue `json:"typedVariables,omitempty"`
 	// Service is where an observing cockpit's Router sends the command (a service that
 	// deploys the process, or whose instances wait for the message or signal); it is
 	// not part of the request on the wire: the subject names the service.
