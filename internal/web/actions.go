@@ -16,17 +16,13 @@ package web
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/url"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,7 +30,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/cockpit-engine/cockpit/internal/command"
@@ -1028,30 +1023,23 @@ func (s *server) deploy(c echo.Context) error {
 	if len(data) > bpmn.MaxDocumentBytes {
 		return show(http.StatusRequestEntityTooLarge, tooLarge)
 	}
-	resource := storableName(path.Base(strings.ReplaceAll(header.Filename, "\\", "/")))
-	if resource == "" || resource == "." || resource == "/" {
-		resource = "upload.bpmn"
-	}
-	if len(resource) > maxResourceBytes {
+	resource := command.ResourceName(header.Filename, "upload.bpmn")
+	if len(resource) > command.MaxResourceBytes {
 		return show(http.StatusBadRequest, fmt.Sprintf("The file name is %d bytes, more than the limit of %d bytes (the audit log indexes it); rename the file. Nothing was deployed.",
-			len(resource), maxResourceBytes))
+			len(resource), command.MaxResourceBytes))
 	}
 	p.Resource = resource
-	actor := s.actor(c.Request())
-	if err := command.CheckActor(actor); err != nil {
-		var cerr *command.Error
-		errors.As(err, &cerr)
-		return show(http.StatusForbidden, "Nothing was deployed: the operator name from the proxy is refused: "+cerr.Message+".")
-	}
 	// No audit row, no deployment (as for commands, see internal/command/audit.go).
-	audit, err := s.beginDeployAudit(c, actor, resource, data)
-	if err != nil {
-		s.log.Error("web: write audit log", "command", "deploy", "actor", actor, "err", err)
+	dep, err := command.Deploy(c.Request().Context(), s.eng, command.DeployRequest{
+		Actor: s.actor(c.Request()), Reason: reasonWeb, Resource: resource, Data: data, Now: s.now(), Log: s.log})
+	var cerr *command.Error
+	switch {
+	case errors.As(err, &cerr): // the resource is checked above: the actor is refused
+		return show(http.StatusForbidden, "Nothing was deployed: the operator name from the proxy is refused: "+cerr.Message+".")
+	case errors.Is(err, command.ErrAuditUnavailable):
+		s.log.Error("web: write audit log", "command", "deploy", "err", err)
 		return show(http.StatusServiceUnavailable, "Nothing was deployed: the audit log could not be written (the database may be unavailable). Try again later.")
 	}
-	ctx := c.Request().Context()
-	dep, err := s.eng.Deploy(ctx, resource, data)
-	s.finishDeployAudit(c, audit, dep, err)
 	if err != nil {
 		var derr *engine.DeployError
 		if !errors.As(err, &derr) {
@@ -1103,69 +1091,8 @@ func (s *server) deploy(c echo.Context) error {
 	return redirectFlash(c, to, msg, false)
 }
 
-// maxResourceBytes bounds a deployment's resource (the uploaded file's name): it is the
-// target of the deploy's audit row, an indexed column, bounded for commands alike
-// (command.maxTargetBytes).
-const maxResourceBytes = store.MaxKeyBytes
-
-// storableName drops what a file name may carry but no store can hold or a page should
-// show: invalid UTF-8 and control characters (NUL included).
-func storableName(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			return -1
-		}
-		return r
-	}, strings.ToValidUTF8(s, ""))
-}
-
-// deployAuditTimeout bounds each write of a deployment's audit row.
+// deployAuditTimeout bounds each write of an audit row the UI writes itself (a user's).
 const deployAuditTimeout = 5 * time.Second
-
-// beginDeployAudit writes the audit row of a deployment before it runs, with result
-// store.AuditStarted; an error means it must not run.
-func (s *server) beginDeployAudit(c echo.Context, actor, resource string, data []byte) (*store.AuditEntry, error) {
-	sum := sha256.Sum256(data)
-	req := map[string]any{"resource": resource, "bytes": len(data), "checksum": hex.EncodeToString(sum[:])}
-	body, _ := json.Marshal(req)
-	a := &store.AuditEntry{ID: uuid.Must(uuid.NewV7()).String(), Time: s.now(), Actor: actor,
-		Command: "deploy", Target: resource, Reason: reasonWeb, Request: body, Result: store.AuditStarted}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), deployAuditTimeout)
-	defer cancel()
-	if err := s.eng.BeginAudit(ctx, a); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
-// finishDeployAudit gives a deployment's audit row its result and the processes it made.
-// The deployment happened (or not) regardless; a failed write is logged (the row stays
-// "started").
-func (s *server) finishDeployAudit(c echo.Context, a *store.AuditEntry, dep *engine.Deployment, derr error) {
-	if dep != nil {
-		var req map[string]any
-		_ = json.Unmarshal(a.Request, &req) // written by beginDeployAudit
-		var procs []map[string]any
-		for _, p := range dep.Processes {
-			procs = append(procs, map[string]any{"key": p.Definition.Key, "version": p.Definition.Version, "created": p.Created})
-		}
-		req["processes"] = procs
-		a.Request, _ = json.Marshal(req)
-	}
-	a.Result = "ok"
-	if derr != nil {
-		a.Result, a.Error = string(command.CodeInternal), store.StorableText(derr.Error())
-		var de *engine.DeployError
-		if errors.As(derr, &de) || errors.Is(derr, engine.ErrInvalidInput) {
-			a.Result = string(command.CodeInvalidInput)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), deployAuditTimeout)
-	defer cancel()
-	if err := s.eng.FinishAudit(ctx, a); err != nil {
-		s.log.Error("web: write audit result (the row stays \"started\")", "command", "deploy", "actor", a.Actor, "err", err)
-	}
-}
 
 // deployProblems lists why a deployment was refused, with element ids, lines and columns.
 func deployProblems(derr *engine.DeployError) []pages.DeployProblem {
