@@ -380,6 +380,9 @@ type DefinitionFilter struct {
 	Service string
 	// LatestOnly returns only the highest version of each key (of each service's key).
 	LatestOnly bool
+	// Checksum selects the definitions deployed from one document (Definition.Checksum):
+	// the processes of one deployment, and the same bytes deployed again later.
+	Checksum string
 }
 
 // Instance states.

@@ -82,6 +82,9 @@ func (q *Queries) ListDefinitions(ctx context.Context, f store.DefinitionFilter)
 	if f.LatestOnly {
 		b.And(latestOnlyCond)
 	}
+	if f.Checksum != "" {
+		b.And(`checksum = ?`, f.Checksum)
+	}
 	b.Tail(` ORDER BY service, key, version`)
 	return All(ctx, q.C, "list definitions", built(b), q.D.ScanDefinition)
 }

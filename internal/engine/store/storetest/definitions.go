@@ -44,6 +44,8 @@ func testDefinitions(t *testing.T, s store.Store) {
 	same(t, "ListDefinitions key", list(store.DefinitionFilter{Key: "order"}), []*store.Definition{order1, order2})
 	same(t, "ListDefinitions key latest", list(store.DefinitionFilter{Key: "order", LatestOnly: true}), []*store.Definition{order2})
 	same(t, "ListDefinitions unknown key", list(store.DefinitionFilter{Key: "nope"}), []*store.Definition{})
+	same(t, "ListDefinitions checksum", list(store.DefinitionFilter{Checksum: order2.Checksum}), []*store.Definition{order2})
+	same(t, "ListDefinitions checksum latest", list(store.DefinitionFilter{Checksum: order1.Checksum, LatestOnly: true}), []*store.Definition{})
 
 	// A later version deployed in another transaction becomes the latest.
 	order3 := definition("order:3", "order", 3)
