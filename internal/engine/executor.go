@@ -28,6 +28,10 @@ func (e *Engine) Handle(jobType string, h Handler) {
 	e.handlers[jobType] = h
 }
 
+// Handles reports whether a handler in this process serves a job type (Handle): its
+// jobs are not for external workers.
+func (e *Engine) Handles(jobType string) bool { return e.handler(jobType) != nil }
+
 func (e *Engine) handlerTypes() []string {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
