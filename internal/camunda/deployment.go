@@ -325,12 +325,12 @@ func deploymentIDs(defs []*store.Definition) map[string]string {
 type deploymentQuery struct {
 	id, name, nameLike string
 	// none: the query selects nothing (a source or tenant: Cockpit keeps neither).
-	none bool
-	after, before              time.Time
-	sortBy                     string
-	desc                       bool
-	first                      int
-	max                        *int
+	none          bool
+	after, before time.Time
+	sortBy        string
+	desc          bool
+	first         int
+	max           *int
 }
 
 func readDeploymentQuery(r *http.Request) (*deploymentQuery, error) {
