@@ -90,7 +90,7 @@ func (s *Server) correlateMessage(w http.ResponseWriter, r *http.Request) error 
 	if errors.As(err, &cerr) && (cerr.Code == command.CodeNotFound || cerr.Code == command.CodeInvalidState) {
 		msg := "No process definition or execution matches the parameters"
 		if cerr.Code == command.CodeInvalidState {
-			msg = cerr.Message
+			msg = "more than one execution or process definition matches the parameters; select one, or correlate to all (" + cerr.Message + ")"
 		}
 		return &apiError{http.StatusBadRequest, "MismatchingMessageCorrelationException",
 			fmt.Sprintf("Cannot correlate message '%s': %s", req.MessageName, msg)}
