@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
 
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/command"
@@ -26,6 +27,9 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/sqlite"
 )
+
+// TestMain checks that no test leaves a goroutine behind (a long poll, a server).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // testEnv is the API served over HTTP by a real engine on its own SQLite store, with a
 // command service on an embedded NATS server (no fixed port): what a Camunda client
