@@ -239,7 +239,11 @@ func (e *Engine) lockJobsOnly(ctx context.Context, p store.LockJobsParams, lockF
 		}
 		return false, err
 	})
-	return jobs, err
+	if err != nil {
+		// jobs is not read: after a cancelled ctx the command may still be running.
+		return nil, err
+	}
+	return jobs, nil
 }
 
 // jobVariables reads the variables each service job's token sees, by job id, decoded
