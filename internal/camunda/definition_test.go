@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cockpit-engine/cockpit/internal/auth"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
@@ -165,4 +166,32 @@ func TestStartWithTypedVariables(t *testing.T) {
 		failed(t, http.StatusBadRequest, "InvalidRequestException", "startInstructions")
 	v.do("POST", "/process-definition/key/invoice/start", `{"businessKey":"`+strings.Repeat("k", 1025)+`"}`).
 		failed(t, http.StatusBadRequest, "InvalidRequestException", "1024")
+}
+
+// With --auth local: deploying is an admin's, starting and correlating an operator's,
+// reading anyone's; the audit rows name the token's user.
+func TestPermissionsAndActors(t *testing.T) {
+	t.Parallel()
+	v := newTestServer(t)
+	issue := v.withAuth()
+	admin, op, viewer := issue("ada", auth.Admin), issue("otto", auth.Operator), issue("vera", auth.Viewer)
+	bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+	form := modelerForm("invoice", map[string][]byte{"invoice.bpmn": readTestdata(t, "invoice.bpmn")})
+
+	deploy := func(tok string) reply {
+		body, ct := multipartForm(t, form...)
+		return v.do("POST", "/deployment/create", body, append(bearer(tok), "Content-Type", ct)...)
+	}
+	deploy(op).failed(t, http.StatusForbidden, "AuthorizationException", "needs admin")
+	deploy(admin).ok(t, http.StatusOK, &deploymentAnswer{})
+	if rows := v.audit("deploy"); len(rows) != 1 || rows[0].Actor != "ada" {
+		t.Fatalf("deploy audit %+v", rows)
+	}
+	v.do("POST", "/process-definition/key/invoice/start", `{}`, bearer(viewer)...).failed(t, http.StatusForbidden, "AuthorizationException", "needs operator")
+	v.do("POST", "/process-definition/key/invoice/start", `{}`, bearer(op)...).ok(t, http.StatusOK, &instanceDTO{})
+	if rows := v.audit("instance.start"); len(rows) != 1 || rows[0].Actor != "otto" {
+		t.Fatalf("start audit %+v", rows)
+	}
+	v.do("GET", "/process-definition", nil, bearer(viewer)...).ok(t, http.StatusOK, &[]definitionDTO{})
+	v.do("GET", "/process-definition", nil).failed(t, http.StatusUnauthorized, "AuthenticationException", "API token")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/cockpit-engine/cockpit/internal/auth"
 	"github.com/cockpit-engine/cockpit/internal/clock"
 	"github.com/cockpit-engine/cockpit/internal/command"
 	"github.com/cockpit-engine/cockpit/internal/engine"
@@ -124,6 +125,37 @@ func newTestServer(t *testing.T, o ...Options) *testEnv {
 	return &testEnv{t: t, ctx: ctx, Engine: e, Store: st, Clock: clk, Server: s, URL: h.URL}
 }
 
+// withAuth serves the API again, in front of the same engine and command service, with
+// --auth local's check of API tokens; issue gives a new user of a role a token.
+func (v *testEnv) withAuth() (issue func(name string, role auth.Role) string) {
+	v.t.Helper()
+	svc, err := auth.New(auth.Options{Store: v.Store, Clock: v.Clock})
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	o := v.Server.o
+	o.Auth = svc
+	s, err := New(o)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	h := httptest.NewServer(s)
+	v.t.Cleanup(func() { s.Stop(); h.Close() })
+	v.Server, v.URL = s, h.URL
+	return func(name string, role auth.Role) string {
+		v.t.Helper()
+		u, err := svc.CreateUser(v.ctx, name, "a long password 123", role)
+		if err != nil {
+			v.t.Fatal(err)
+		}
+		tok, _, err := svc.IssueToken(v.ctx, u.ID, name+"-token", role, nil, nil)
+		if err != nil {
+			v.t.Fatal(err)
+		}
+		return tok
+	}
+}
+
 // deploy deploys a file of testdata on the engine (not through the API).
 func (v *testEnv) deploy(file string) *engine.Deployment {
 	v.t.Helper()
@@ -219,9 +251,9 @@ type part struct {
 	data            []byte
 }
 
-// postForm sends a multipart/form-data request to the API.
-func (v *testEnv) postForm(path string, parts ...part) reply {
-	v.t.Helper()
+// multipartForm encodes parts as multipart/form-data: the body and its Content-Type.
+func multipartForm(t *testing.T, parts ...part) ([]byte, string) {
+	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for _, p := range parts {
@@ -233,14 +265,21 @@ func (v *testEnv) postForm(path string, parts ...part) reply {
 			w, err = mw.CreateFormField(p.field)
 		}
 		if err != nil {
-			v.t.Fatal(err)
+			t.Fatal(err)
 		}
 		_, _ = w.Write(p.data)
 	}
 	if err := mw.Close(); err != nil {
-		v.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return v.do(http.MethodPost, path, buf.Bytes(), "Content-Type", mw.FormDataContentType())
+	return buf.Bytes(), mw.FormDataContentType()
+}
+
+// postForm sends a multipart/form-data request to the API.
+func (v *testEnv) postForm(path string, parts ...part) reply {
+	v.t.Helper()
+	body, ct := multipartForm(v.t, parts...)
+	return v.do(http.MethodPost, path, body, "Content-Type", ct)
 }
 
 // audit lists the audit rows of a command, newest first.

@@ -16,9 +16,9 @@ func (s *Server) moreRoutes(handle func(pattern string, p auth.Permission, h fun
 	read, act := auth.Read, auth.Act
 	handle("GET /version", read, s.version)
 	handle("GET /engine", read, s.engines)
-	// Deployments (deployment.go): deploying changes what runs, as the web UI's deploy
-	// does, so it needs the same permission as a command.
-	handle("POST /deployment/create", act, s.createDeployment)
+	// Deployments (deployment.go): deploying changes what runs for everyone, an admin's
+	// right, as the web UI's deploy is.
+	handle("POST /deployment/create", auth.Administer, s.createDeployment)
 	handle("GET /deployment", read, s.listDeployments)
 	handle("GET /deployment/count", read, s.countDeployments)
 	handle("GET /deployment/{id}", read, s.getDeployment)
