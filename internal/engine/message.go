@@ -145,6 +145,17 @@ func (c *correlation) run(ctx context.Context) (bool, error) {
 	var matches []match
 	found := 0 // subscriptions matched
 	for _, id := range order {
+		if m.BusinessKey != "" {
+			// The row alone tells (a business key never changes): the instances of other
+			// keys are not loaded whole.
+			row, err := b.tx.GetInstance(ctx, id)
+			if err != nil {
+				return false, err
+			}
+			if row.BusinessKey != m.BusinessKey {
+				continue
+			}
+		}
 		r, err := e.load(ctx, b, id)
 		if err != nil {
 			return false, err
