@@ -113,6 +113,11 @@ func TestDeployFromModeler(t *testing.T) {
 	if len(list) != 1 || list[0].ID != dep2.ID {
 		t.Fatalf("newest deployment %+v", list)
 	}
+	// Camunda Modeler checks the endpoint so.
+	v.do("GET", "/deployment?maxResults=0", nil).ok(t, http.StatusOK, &list)
+	if len(list) != 0 {
+		t.Fatalf("maxResults=0 listed %+v", list)
+	}
 	v.do("GET", "/deployment?id="+dep.ID, nil).ok(t, http.StatusOK, &list)
 	if len(list) != 1 || list[0].ID != dep.ID {
 		t.Fatalf("deployment by id %+v", list)
@@ -204,5 +209,22 @@ func TestDeployBounds(t *testing.T) {
 	v.postForm("/deployment/create", big...).failed(t, http.StatusRequestEntityTooLarge, "InvalidRequestException", "MaxDeployBodyBytes")
 	if rows := v.audit("deploy"); len(rows) != 0 {
 		t.Fatalf("audit rows of refused deployments: %+v", rows)
+	}
+}
+
+func TestLike(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		s, pattern string
+		want       bool
+	}{
+		{"invoice.bpmn", "inv%", true}, {"invoice.bpmn", "%.bpmn", true}, {"invoice.bpmn", "%voice%", true},
+		{"invoice.bpmn", "invoice.bpm_", true}, {"invoice.bpmn", "invoice", false}, {"invoice.bpmn", "%x%", false},
+		{"", "%", true}, {"", "", true}, {"a", "", false}, {"abcabc", "%a%c", true}, {"abcabd", "%a%c", false},
+		{"ünïcode", "_n_code", true}, {"aaa", "%%a%%", true}, {strings.Repeat("a", 200), strings.Repeat("%a", 100) + "%b", false},
+	} {
+		if got := like(c.s, c.pattern); got != c.want {
+			t.Errorf("like(%q, %q) = %v, want %v", c.s, c.pattern, got, c.want)
+		}
 	}
 }
