@@ -11,6 +11,10 @@ import (
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 )
 
+// mismatchingCorrelation is the class of the exception Camunda's answer names when a
+// message matches nothing, or more than one thing without all.
+const mismatchingCorrelation = "org.camunda.bpm.engine.MismatchingMessageCorrelationException"
+
 // messageRequest is Camunda's CorrelationMessageDto.
 type messageRequest struct {
 	MessageName                      string              `json:"messageName"`
@@ -92,8 +96,10 @@ func (s *Server) correlateMessage(w http.ResponseWriter, r *http.Request) error 
 		if cerr.Code == command.CodeInvalidState {
 			msg = "more than one execution or process definition matches the parameters; select one, or correlate to all (" + cerr.Message + ")"
 		}
-		return &apiError{http.StatusBadRequest, "MismatchingMessageCorrelationException",
-			fmt.Sprintf("Cannot correlate message '%s': %s", req.MessageName, msg)}
+		// Camunda wraps the engine's exception in a RestException, whose message is the
+		// exception's class and message.
+		return &apiError{http.StatusBadRequest, "RestException",
+			fmt.Sprintf("%s: Cannot correlate message '%s': %s", mismatchingCorrelation, req.MessageName, msg)}
 	}
 	if err != nil {
 		return err

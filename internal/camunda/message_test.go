@@ -53,12 +53,12 @@ func TestCorrelateMessage(t *testing.T) {
 	}
 
 	v.do("POST", "/message", `{"messageName":"invoice.paid","businessKey":"B"}`).
-		failed(t, http.StatusBadRequest, "MismatchingMessageCorrelationException", "Cannot correlate message 'invoice.paid': more than one execution or process definition matches")
+		failed(t, http.StatusBadRequest, "RestException", "org.camunda.bpm.engine.MismatchingMessageCorrelationException: Cannot correlate message 'invoice.paid': more than one execution or process definition matches")
 	v.do("POST", "/message", `{"messageName":"invoice.paid","businessKey":"nope"}`).
-		failed(t, http.StatusBadRequest, "MismatchingMessageCorrelationException",
+		failed(t, http.StatusBadRequest, "RestException",
 			"Cannot correlate message 'invoice.paid': No process definition or execution matches the parameters")
 	v.do("POST", "/message", `{"messageName":"other"}`).
-		failed(t, http.StatusBadRequest, "MismatchingMessageCorrelationException", "No process definition or execution matches the parameters")
+		failed(t, http.StatusBadRequest, "RestException", "No process definition or execution matches the parameters")
 	v.do("POST", "/message", `{}`).failed(t, http.StatusBadRequest, "InvalidRequestException", "No message name")
 	v.do("POST", "/message", `{"messageName":"x","tenantId":"t"}`).failed(t, http.StatusBadRequest, "InvalidRequestException", "tenants")
 
@@ -104,7 +104,7 @@ func TestCorrelateMessage(t *testing.T) {
 		t.Fatalf("all reached %v, want %v", reached, want)
 	}
 	v.do("POST", "/message", `{"messageName":"invoice.paid","all":true}`).
-		failed(t, http.StatusBadRequest, "MismatchingMessageCorrelationException", "No process definition or execution matches")
+		failed(t, http.StatusBadRequest, "RestException", "No process definition or execution matches")
 
 	// A message start event starts an instance with the business key.
 	v.deploy("invoice_start.bpmn")
