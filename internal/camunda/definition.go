@@ -351,6 +351,9 @@ func (s *Server) startInstance(w http.ResponseWriter, r *http.Request) error {
 		cmd.ProcessKey, cmd.Version = d.Key, d.Version
 	}
 	res, err := s.o.Commands.StartInstance(r.Context(), cmd)
+	if cerr := (*command.Error)(nil); errors.As(err, &cerr) && cerr.Code == command.CodeNotFound {
+		return notFound("No matching process definition with key: %s and no tenant-id (%s)", cmd.ProcessKey, cerr.Message)
+	}
 	if err != nil {
 		return err
 	}

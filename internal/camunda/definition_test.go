@@ -158,7 +158,7 @@ func TestStartWithTypedVariables(t *testing.T) {
 		t.Fatalf("start by key did not start the latest: %s", raw["definitionId"])
 	}
 
-	v.do("POST", "/process-definition/key/nope/start", `{}`).failed(t, http.StatusNotFound, "RestException", "nope")
+	v.do("POST", "/process-definition/key/nope/start", `{}`).failed(t, http.StatusNotFound, "RestException", "No matching process definition with key: nope")
 	v.do("POST", "/process-definition/nope/start", `{}`).failed(t, http.StatusNotFound, "RestException", "nope")
 	v.do("POST", "/process-definition/key/invoice/start", `{"variables":{"s":{"value":70000,"type":"Short"}}}`).
 		failed(t, http.StatusBadRequest, "InvalidRequestException", "Short")
