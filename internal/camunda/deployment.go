@@ -185,6 +185,31 @@ func toParseProblem(f bpmn.Finding) parseProblem {
 	return p
 }
 
+// deployProblems are the problems of a refused document (engine.DeployError.Problems,
+// as the web UI lists them), at least one.
+func deployProblems(derr *engine.DeployError) []parseProblem {
+	out := []parseProblem{}
+	for _, p := range derr.Problems() {
+		out = append(out, toParseProblem(p.Finding))
+	}
+	if len(out) == 0 {
+		out = append(out, parseProblem{Message: derr.Error(), ElementIDs: []string{}})
+	}
+	return out
+}
+
+// parseMessage is a ParseException's message: Camunda's, with the first problem.
+func parseMessage(resource string, rep resourceReport) string {
+	return fmt.Sprintf("ENGINE-09005 Could not parse BPMN process. Errors in '%s': %s", resource, rep.Errors[0].Message)
+}
+
+// writeParseException is Camunda's answer to a document it refuses: 400, type
+// ParseException, the problems of each resource with line, column and element.
+func writeParseException(w http.ResponseWriter, message string, reports map[string]resourceReport) error {
+	writeJSON(w, http.StatusBadRequest, map[string]any{"type": "ParseException", "message": message, "code": 0, "details": reports})
+	return nil
+}
+
 // createDeployment deploys the files of the form, each as engine.Deploy deploys a
 // document, audited as the web UI's deployments are (command.Deploy). Every file is
 // validated first, so that a refused one deploys none.
@@ -207,27 +232,16 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) error 
 				rep.Warnings = append(rep.Warnings, toParseProblem(wf))
 			}
 		}
-		reports[u.resource] = rep
-		if err == nil {
-			continue
-		}
-		derr := &engine.DeployError{Resource: u.resource, Err: err}
-		for _, p := range derr.Problems() {
-			rep.Errors = append(rep.Errors, toParseProblem(p.Finding))
-		}
-		if len(rep.Errors) == 0 {
-			rep.Errors = append(rep.Errors, parseProblem{Message: err.Error(), ElementIDs: []string{}})
+		if err != nil {
+			rep.Errors = deployProblems(&engine.DeployError{Resource: u.resource, Err: err})
+			if first == "" {
+				first = parseMessage(u.resource, rep)
+			}
 		}
 		reports[u.resource] = rep
-		if first == "" {
-			first = fmt.Sprintf("ENGINE-09005 Could not parse BPMN process. Errors in '%s': %s", u.resource, rep.Errors[0].Message)
-		}
 	}
 	if first != "" {
-		// Camunda's answer to a document it refuses: 400, type ParseException, the
-		// problems of each resource with line, column and element.
-		writeJSON(w, http.StatusBadRequest, map[string]any{"type": "ParseException", "message": first, "code": 0, "details": reports})
-		return nil
+		return writeParseException(w, first, reports)
 	}
 	out := deploymentWithDefinitions{DeployedProcessDefinitions: map[string]definitionDTO{}}
 	for _, u := range f.files {
@@ -236,6 +250,13 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) error 
 		if errors.Is(err, command.ErrAuditUnavailable) {
 			return &apiError{http.StatusServiceUnavailable, "RestException",
 				"nothing more was deployed: the audit log could not be written (the database may be unavailable); try again"}
+		}
+		var derr *engine.DeployError
+		if errors.As(err, &derr) {
+			// Validated above, refused now (the engine's options compile more strictly):
+			// the files before it are deployed.
+			rep := resourceReport{Errors: deployProblems(derr), Warnings: []parseProblem{}}
+			return writeParseException(w, parseMessage(u.resource, rep), map[string]resourceReport{u.resource: rep})
 		}
 		if err != nil {
 			return err
