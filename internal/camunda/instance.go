@@ -15,9 +15,7 @@ import (
 // suspended). An ended instance is history in Camunda, so it is not found here (the web
 // UI and the JSON API show it).
 
-// maxScan bounds what a query reads to answer one request where the store cannot page or
-// count for it: firstResult+maxResults of an instance list, an instance count, the open
-// incidents an incident query filters.
+// maxScan bounds the open incidents an incident query reads to filter (incident.go).
 const maxScan = 10000
 
 // instanceQuery is the filter of GET /process-instance (query parameters) and of its
@@ -81,52 +79,39 @@ func (q *instanceQuery) states() []string {
 	return []string{store.InstanceActive, store.InstanceSuspended}
 }
 
-// instances returns the page of instances the query selects (count: all of them, at
-// most maxScan), and whether more than maxScan match.
-func (s *Server) instances(r *http.Request, q *instanceQuery, count bool) ([]*store.Instance, error) {
+// instances returns the page of instances the query selects.
+func (s *Server) instances(r *http.Request, q *instanceQuery) ([]*store.Instance, error) {
 	states := q.states()
 	if states == nil || len(q.TenantIDIn) > 0 {
 		return nil, nil
 	}
 	if q.ProcessInstanceIDs != nil {
-		return s.instancesByID(r, q, states)
+		ins, err := s.instancesByID(r, q, states)
+		return paged(ins, q.first, q.max), err
 	}
-	want := maxScan + 1
-	if !count {
-		n := maxResults
-		if q.max != nil {
-			n = *q.max
-		}
-		if q.first+n > maxScan {
-			return nil, badRequest("firstResult+maxResults is %d, more than the %d instances a list reads (narrow the filter)", q.first+n, maxScan)
-		}
-		want = q.first + n
+	f := q.filter(states)
+	f.Offset, f.Limit = q.first, maxResults
+	if q.max != nil {
+		f.Limit = *q.max
 	}
+	if f.Limit == 0 {
+		return nil, nil
+	}
+	p, err := s.o.Engine.ListInstances(r.Context(), f)
+	if err != nil {
+		return nil, err
+	}
+	return p.Instances, nil
+}
+
+// filter is the store's filter of the query (its instance ids aside).
+func (q *instanceQuery) filter(states []string) store.InstanceFilter {
 	f := store.InstanceFilter{DefinitionKey: q.ProcessDefinitionKey, DefinitionID: q.ProcessDefinitionID, States: states,
 		BusinessKey: q.BusinessKey}
 	if q.WithIncident {
 		f.HasIncident = ptr(true)
 	}
-	var out []*store.Instance
-	for len(out) < want {
-		f.Limit = min(maxResults, want-len(out))
-		p, err := s.o.Engine.ListInstances(r.Context(), f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p.Instances...)
-		if p.Next == "" {
-			break
-		}
-		f.After = p.Next
-	}
-	if count {
-		if len(out) > maxScan {
-			return nil, badRequest("more than %d instances match: a count reads at most that many (narrow the filter)", maxScan)
-		}
-		return out, nil
-	}
-	return paged(out, q.first, q.max), nil
+	return f
 }
 
 // instancesByID reads the listed instances and keeps those the other filters select.
@@ -163,12 +148,9 @@ func (s *Server) listInstances(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ins, err := s.instances(r, q, false)
+	ins, err := s.instances(r, q)
 	if err != nil {
 		return err
-	}
-	if q.ProcessInstanceIDs != nil {
-		ins = paged(ins, q.first, q.max)
 	}
 	out := make([]instanceDTO, len(ins))
 	for i, in := range ins {
@@ -183,11 +165,22 @@ func (s *Server) countInstances(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ins, err := s.instances(r, q, true)
-	if err != nil {
-		return err
+	states := q.states()
+	var n int64
+	switch {
+	case states == nil || len(q.TenantIDIn) > 0:
+	case q.ProcessInstanceIDs != nil:
+		ins, err := s.instancesByID(r, q, states)
+		if err != nil {
+			return err
+		}
+		n = int64(len(ins))
+	default:
+		if n, err = s.o.Engine.CountInstances(r.Context(), q.filter(states)); err != nil {
+			return err
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"count": len(ins)})
+	writeJSON(w, http.StatusOK, map[string]int64{"count": n})
 	return nil
 }
 

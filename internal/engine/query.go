@@ -62,6 +62,11 @@ func (e *Engine) ListJobs(ctx context.Context, f store.JobFilter) ([]*store.Job,
 	return read(ctx, e, "list jobs", func(tx store.Tx) ([]*store.Job, error) { return tx.ListJobs(ctx, f) })
 }
 
+// CountInstances counts the instances ListInstances selects (its paging aside).
+func (e *Engine) CountInstances(ctx context.Context, f store.InstanceFilter) (int64, error) {
+	return read(ctx, e, "count instances", func(tx store.Tx) (int64, error) { return tx.CountInstances(ctx, f) })
+}
+
 // CountJobs counts the jobs ListJobs selects (its Offset and Limit aside).
 func (e *Engine) CountJobs(ctx context.Context, f store.JobFilter) (int64, error) {
 	return read(ctx, e, "count jobs", func(tx store.Tx) (int64, error) { return tx.CountJobs(ctx, f) })

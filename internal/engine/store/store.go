@@ -168,6 +168,8 @@ type Tx interface {
 	// instance index for a page of instances, never one per row).
 	ListTokens(ctx context.Context, instanceIDs []string) ([]*Token, error)
 	ListInstances(ctx context.Context, f InstanceFilter) (*InstancePage, error)
+	// CountInstances counts the instances ListInstances selects (its paging aside).
+	CountInstances(ctx context.Context, f InstanceFilter) (int64, error)
 	// CountTokens counts the tokens of a definition's instances per element (where its
 	// running instances stand), in one query bounded by the running instances, not by
 	// history. Joining tokens are counted too.
@@ -847,6 +849,9 @@ type InstanceFilter struct {
 	// Limit is the page size (default 50); After is the cursor of the previous page.
 	Limit int
 	After string
+	// Offset skips that many instances of the order first (an API with numbered pages;
+	// After is cheaper for a walk through them all).
+	Offset int
 }
 
 // InstancePage is one page of instances, newest first.

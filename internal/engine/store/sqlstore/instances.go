@@ -128,12 +128,22 @@ func (q *Queries) dense(ctx context.Context, f store.InstanceFilter) (Dense, err
 // It asks for one row more than the page: that row tells whether another page follows,
 // without counting.
 func InstanceQuery(d *Dialect, f store.InstanceFilter, dense Dense) (*Query, int, error) {
+	return instanceQuery(d, f, dense, false)
+}
+
+// instanceQuery is InstanceQuery, or with count the count of the rows it selects (its
+// order, limit and offset aside).
+func instanceQuery(d *Dialect, f store.InstanceFilter, dense Dense, count bool) (*Query, int, error) {
 	n := f.Limit
 	if n <= 0 {
 		n = defaultInstancePage
 	}
 	n = min(n, maxInstancePage)
-	b := NewQuery(d, `SELECT `+InstanceCols+` FROM instances`)
+	head := `SELECT ` + InstanceCols + ` FROM instances`
+	if count {
+		head = `SELECT count(*) FROM (SELECT id FROM instances`
+	}
+	b := NewQuery(d, head)
 	// Running instances (active, suspended) are the live set, bounded by the workload;
 	// ended ones grow without bound. On SQLite a filter to running states reads them
 	// through instances_state, in its order, and the unary + keeps it off the definition
@@ -150,10 +160,13 @@ func InstanceQuery(d *Dialect, f store.InstanceFilter, dense Dense) (*Query, int
 		// The arms are the one-state queries without their order and limit (SQLite's "?"
 		// placeholders are not numbered, so their texts and arguments join as they are).
 		q := NewQuery(d, ``)
+		if count {
+			q = NewQuery(d, `SELECT count(*) FROM (`)
+		}
 		for i, st := range f.States {
 			one := f
-			one.States = []string{st}
-			arm, _, err := InstanceQuery(d, one, dense)
+			one.States, one.Offset = []string{st}, 0
+			arm, _, err := instanceQuery(d, one, dense, false)
 			if err != nil {
 				return nil, 0, err
 			}
@@ -163,7 +176,12 @@ func InstanceQuery(d *Dialect, f store.InstanceFilter, dense Dense) (*Query, int
 			args := arm.Args()
 			q.Tail(strings.TrimSuffix(arm.String(), instanceOrder), args[:len(args)-1]...)
 		}
+		if count {
+			q.Tail(`) c`)
+			return q, n, nil
+		}
 		q.Tail(instanceOrder, n+1)
+		offset(q, f.Offset)
 		return q, n, nil
 	}
 	unary := ""
@@ -255,8 +273,39 @@ func InstanceQuery(d *Dialect, f store.InstanceFilter, dense Dense) (*Query, int
 		}
 		b.And(instanceCursorCond, d.Time(started), id)
 	}
+	if count {
+		b.Tail(`) c`)
+		return b, n, nil
+	}
 	b.Tail(instanceOrder, n+1)
+	offset(b, f.Offset)
 	return b, n, nil
+}
+
+// offset skips the first n rows of a query that ends in its order and limit.
+func offset(b *Query, n int) {
+	if n > 0 {
+		b.Tail(` OFFSET ?`, n)
+	}
+}
+
+// CountInstances counts the instances ListInstances selects.
+func (q *Queries) CountInstances(ctx context.Context, f store.InstanceFilter) (int64, error) {
+	f.After, f.Offset = "", 0
+	var dense Dense
+	if !q.D.pg {
+		var err error
+		if dense, err = q.dense(ctx, f); err != nil {
+			return 0, err
+		}
+	}
+	b, _, err := instanceQuery(q.D, f, dense, true)
+	if err != nil {
+		return 0, fmt.Errorf("count instances: %w", err)
+	}
+	var n int64
+	err = q.row(ctx, "count instances", built(b), &n)
+	return n, err
 }
 
 // instanceCursor encodes the keyset position of the last instance of a page: base64 of

@@ -129,6 +129,10 @@ func testInstanceFilters(t *testing.T, s store.Store) {
 			func(in *store.Instance) bool {
 				return in.State == store.InstanceCompleted || in.State == store.InstanceCancelled
 			}},
+		{"running states", store.InstanceFilter{States: []string{store.InstanceActive, store.InstanceSuspended}},
+			func(in *store.Instance) bool {
+				return in.State == store.InstanceActive || in.State == store.InstanceSuspended
+			}},
 		{"business key", store.InstanceFilter{BusinessKey: "bk-3"},
 			func(in *store.Instance) bool { return in.BusinessKey == "bk-3" }},
 		{"variable string", store.InstanceFilter{VariableName: "color", VariableValue: json.RawMessage(`"red"`)},
@@ -186,6 +190,15 @@ func testInstanceFilters(t *testing.T, s store.Store) {
 		// The same, three at a time.
 		all, _ := listAll(t, s, c.filter, 3)
 		same(t, c.name+" paged", instanceIDs(all), want)
+		// Counted, and from an offset.
+		n := get(t, s, func(ctx context.Context, tx store.Tx) (int64, error) { return tx.CountInstances(ctx, c.filter) })
+		same(t, c.name+" counted", n, int64(len(want)))
+		if len(want) > 2 {
+			f := c.filter
+			f.Offset, f.Limit = 2, 2
+			page := get(t, s, func(ctx context.Context, tx store.Tx) (*store.InstancePage, error) { return tx.ListInstances(ctx, f) })
+			same(t, c.name+" from offset 2", instanceIDs(page.Instances), want[2:min(4, len(want))])
+		}
 	}
 	// Rows come back whole.
 	page := get(t, s, func(ctx context.Context, tx store.Tx) (*store.InstancePage, error) {
