@@ -81,6 +81,8 @@ type Server struct {
 	stop    context.CancelFunc
 	waiting chan struct{}
 	once    sync.Once
+	// locks are the locks this node's fetches handed out (externaltask.go).
+	locks lockCache
 }
 
 // New returns the handler of the API. Mount it at Prefix; call Stop when the HTTP server

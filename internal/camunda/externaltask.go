@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/auth"
@@ -167,22 +168,15 @@ func (s *Server) fetchAndLock(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := make([]lockedTask, len(jobs))
-	keys := map[string]string{} // instance → business key
 	now := s.o.Engine.Clock().Now()
 	for i, j := range jobs {
-		bk, ok := keys[j.InstanceID]
-		if !ok {
-			if inst, err := s.o.Engine.GetInstanceRow(context.WithoutCancel(ctx), j.InstanceID); err == nil {
-				bk = inst.BusinessKey
-			}
-			keys[j.InstanceID] = bk
-		}
 		t := byTopic[j.Type]
 		rows := j.Rows
 		if t.LocalVariables {
 			rows = onlyNamed(j.Local, t.Variables)
 		}
-		out[i] = lockedTask{taskDTO: newTaskDTO(j.Row, bk, now), Variables: fromRows(rows, t.DeserializeValues),
+		s.locks.put(engine.JobRef{Worker: req.WorkerID, Key: j.Key, InstanceID: j.InstanceID, Attempt: j.Attempt, Deadline: j.Deadline})
+		out[i] = lockedTask{taskDTO: newTaskDTO(j.Row, j.BusinessKey, now), Variables: fromRows(rows, t.DeserializeValues),
 			ExtensionProperties: map[string]string{}}
 		if t.IncludeExtensionProperties && j.Headers != nil {
 			out[i].ExtensionProperties = j.Headers
@@ -354,6 +348,64 @@ func (s *Server) lockedBy(ctx context.Context, id, workerID, verb string) (engin
 	return engine.JobRef{Worker: workerID, Key: j.ID, InstanceID: j.InstanceID, Attempt: j.Attempt + 1, Deadline: *j.LockedUntil}, nil
 }
 
+// report runs an outcome of workerID on task id with the lock it is for: the one this
+// node handed out (locks), else the one the store holds (lockedBy). A remembered lock
+// that is not the task's any more (extended on another node, taken again, the task gone)
+// makes the engine answer ErrLostLock; then the store's is read and the outcome tried
+// once more. A reported task's lock is forgotten.
+func (s *Server) report(ctx context.Context, id, workerID, verb string, do func(engine.JobRef) error) (engine.JobRef, error) {
+	if workerID == "" {
+		return engine.JobRef{}, badRequest("workerId is required")
+	}
+	if ref, ok := s.locks.get(id, workerID); ok {
+		err := do(ref)
+		if !errors.Is(err, engine.ErrLostLock) {
+			s.locks.drop(id)
+			return ref, err
+		}
+	}
+	s.locks.drop(id)
+	ref, err := s.lockedBy(ctx, id, workerID, verb)
+	if err != nil {
+		return ref, err
+	}
+	return ref, do(ref)
+}
+
+// maxRemembered bounds the locks a node remembers (lockCache): past it they are all
+// forgotten, and outcomes read their lock from the store until fetches fill it again.
+const maxRemembered = 1 << 16
+
+// lockCache remembers the locks this node's fetches handed out, by task id, so that an
+// outcome needs no read of the job to name its lock. It is only a shortcut: the engine
+// checks every outcome's lock against the store.
+type lockCache struct {
+	mu sync.Mutex
+	m  map[string]engine.JobRef
+}
+
+func (c *lockCache) put(ref engine.JobRef) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxRemembered {
+		c.m = make(map[string]engine.JobRef)
+	}
+	c.m[ref.Key] = ref
+}
+
+func (c *lockCache) get(key, worker string) (engine.JobRef, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ref, ok := c.m[key]
+	return ref, ok && ref.Worker == worker
+}
+
+func (c *lockCache) drop(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, key)
+}
+
 func taskNotFound(id string) error {
 	return notFound("External task with id %s does not exist", id)
 }
@@ -395,11 +447,11 @@ func (s *Server) completeTask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ref, err := s.lockedBy(r.Context(), r.PathValue("id"), req.WorkerID, "completed")
-	if err != nil {
-		return err
-	}
-	return s.outcome(w, ref, "completed", s.o.Engine.CompleteJobLocal(context.WithoutCancel(r.Context()), ref, vars, local))
+	ctx := context.WithoutCancel(r.Context())
+	ref, err := s.report(ctx, r.PathValue("id"), req.WorkerID, "completed", func(ref engine.JobRef) error {
+		return s.o.Engine.CompleteJobLocal(ctx, ref, vars, local)
+	})
+	return s.outcome(w, ref, "completed", err)
 }
 
 type failureRequest struct {
@@ -432,11 +484,11 @@ func (s *Server) failTask(w http.ResponseWriter, r *http.Request) error {
 			f.Backoff = time.Millisecond
 		}
 	}
-	ref, err := s.lockedBy(r.Context(), r.PathValue("id"), req.WorkerID, "failed")
-	if err != nil {
-		return err
-	}
-	return s.outcome(w, ref, "failed", s.o.Engine.FailJob(context.WithoutCancel(r.Context()), ref, f))
+	ctx := context.WithoutCancel(r.Context())
+	ref, err := s.report(ctx, r.PathValue("id"), req.WorkerID, "failed", func(ref engine.JobRef) error {
+		return s.o.Engine.FailJob(ctx, ref, f)
+	})
+	return s.outcome(w, ref, "failed", err)
 }
 
 type bpmnErrorRequest struct {
@@ -460,11 +512,11 @@ func (s *Server) bpmnError(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ref, err := s.lockedBy(r.Context(), r.PathValue("id"), req.WorkerID, "reported")
-	if err != nil {
-		return err
-	}
-	return s.outcome(w, ref, "reported", s.o.Engine.ThrowJobError(context.WithoutCancel(r.Context()), ref, req.ErrorCode, req.ErrorMessage, vars))
+	ctx := context.WithoutCancel(r.Context())
+	ref, err := s.report(ctx, r.PathValue("id"), req.WorkerID, "reported", func(ref engine.JobRef) error {
+		return s.o.Engine.ThrowJobError(ctx, ref, req.ErrorCode, req.ErrorMessage, vars)
+	})
+	return s.outcome(w, ref, "reported", err)
 }
 
 type extendRequest struct {
@@ -482,11 +534,17 @@ func (s *Server) extendLock(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ref, err := s.lockedBy(r.Context(), r.PathValue("id"), req.WorkerID, "extended")
-	if err != nil {
+	ctx := context.WithoutCancel(r.Context())
+	var until time.Time
+	ref, err := s.report(ctx, r.PathValue("id"), req.WorkerID, "extended", func(ref engine.JobRef) error {
+		var err error
+		until, err = s.o.Engine.ExtendJobLock(ctx, ref, lock)
 		return err
+	})
+	if err == nil {
+		ref.Deadline = until
+		s.locks.put(ref) // the lock the next outcome names
 	}
-	_, err = s.o.Engine.ExtendJobLock(context.WithoutCancel(r.Context()), ref, lock)
 	return s.outcome(w, ref, "extended", err)
 }
 
@@ -509,6 +567,7 @@ func (s *Server) lockTask(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
+	s.locks.drop(id)
 	_, err = s.o.Engine.LockJob(context.WithoutCancel(r.Context()), req.WorkerID, id, lock)
 	switch {
 	case errors.Is(err, engine.ErrNotFound):
@@ -540,6 +599,7 @@ func (s *Server) unlockTask(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	ref := engine.JobRef{Worker: holder, Key: j.ID, InstanceID: j.InstanceID, Attempt: j.Attempt + 1, Deadline: *j.LockedUntil}
+	s.locks.drop(id)
 	return s.outcome(w, ref, "unlocked", s.o.Engine.ReturnJob(ctx, ref))
 }
 

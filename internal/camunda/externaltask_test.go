@@ -599,3 +599,39 @@ func TestTopicsLockEachForItsOwnDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestOutcomeOnAnotherNode: a node remembers the locks it handed out; when the lock
+// changed elsewhere (extended through another node), the remembered one is refused by
+// the engine and the node reads the task's lock instead: the outcome still counts.
+func TestOutcomeOnAnotherNode(t *testing.T) {
+	r := newTaskRig(t, Options{})
+	other, err := New(Options{Engine: r.Engine, Commands: command.NewClient(r.Conn, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := httptest.NewServer(other)
+	t.Cleanup(func() { other.Stop(); h.Close() })
+	b := &taskRig{Rig: r.Rig, srv: other, http: h, clk: r.clk}
+
+	id := r.start(t, "", nil)
+	tk := r.fetch(t, `{"workerId":"w1","maxTasks":1,"topics":[{"topicName":"charge","lockDuration":10000}]}`)[0]
+	if a := b.call(t, "POST", "/external-task/"+tk.ID+"/extendLock", `{"workerId":"w1","newDuration":20000}`); a.status != 204 {
+		t.Fatalf("extendLock on the other node: %d %s", a.status, a.body)
+	}
+	if a := r.call(t, "POST", "/external-task/"+tk.ID+"/complete", `{"workerId":"w1"}`); a.status != 204 {
+		t.Fatalf("complete on the first node after the lock moved: %d %s", a.status, a.body)
+	}
+	wait.For(t, "the task's instance moves on", func() bool {
+		jobs, err := r.Engine.ListJobs(context.Background(), store.JobFilter{InstanceID: id, Type: "ship"})
+		return err == nil && len(jobs) == 1
+	})
+	// And the other way: a lock taken again by another worker after it ended.
+	id2 := r.start(t, "", nil)
+	tk2 := r.fetch(t, `{"workerId":"w1","maxTasks":1,"topics":[{"topicName":"charge","lockDuration":1000}]}`)[0]
+	r.clk.Advance(2 * time.Second)
+	if got := b.fetch(t, `{"workerId":"w2","maxTasks":1,"topics":[{"topicName":"charge","lockDuration":60000}]}`); len(got) != 1 || got[0].ProcessInstanceID != id2 {
+		t.Fatalf("the expired task was not fetched again: %+v", got)
+	}
+	r.call(t, "POST", "/external-task/"+tk2.ID+"/complete", `{"workerId":"w1"}`).
+		wantError(t, 500, "RestException", "It is locked by worker 'w2'.")
+}

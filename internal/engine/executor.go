@@ -249,7 +249,7 @@ func (e *Engine) lockJobsOnly(ctx context.Context, p store.LockJobsParams, lockF
 // jobVariables reads the variables each service job's token sees, by job id, decoded
 // (visibleVariables).
 func (e *Engine) jobVariables(ctx context.Context, jobs []*store.Job) (map[string]map[string]any, error) {
-	vars, _, err := visibleVariables(ctx, e.store, jobs, false, func(v *store.Variable) (any, error) { return decodeValue(v.Value) })
+	vars, _, err := visibleVariables(ctx, e.store, jobs, false, func(v *store.Variable) (any, error) { return decodeValue(v.Value) }, nil)
 	return vars, err
 }
 
@@ -259,9 +259,10 @@ func (e *Engine) jobVariables(ctx context.Context, jobs []*store.Job) (map[strin
 // their types back). Jobs of one instance without local variables share one map, as
 // before scopes; where an instance has locals its tokens are read to find each job's
 // scope chain. With withLocal it also returns, by job id, the variables of the job's own
-// scope (a task's input mappings' results), when it has any.
+// scope (a task's input mappings' results), when it has any. also, when set, runs in the
+// same read transaction with the jobs' instance ids.
 func visibleVariables[T any](ctx context.Context, st store.Store, jobs []*store.Job, withLocal bool,
-	conv func(*store.Variable) (T, error)) (visible, local map[string]map[string]T, err error) {
+	conv func(*store.Variable) (T, error), also func(tx store.Tx, instanceIDs []string) error) (visible, local map[string]map[string]T, err error) {
 	var ids []string
 	seen := map[string]bool{}
 	for _, j := range jobs {
@@ -278,6 +279,11 @@ func visibleVariables[T any](ctx context.Context, st store.Store, jobs []*store.
 		local = map[string]map[string]T{}
 	}
 	err = st.Read(ctx, func(tx store.Tx) error {
+		if also != nil {
+			if err := also(tx, ids); err != nil {
+				return err
+			}
+		}
 		vs, err := tx.ListVariables(ctx, ids)
 		if err != nil {
 			return err

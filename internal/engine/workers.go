@@ -138,6 +138,8 @@ type TopicJob struct {
 	Local map[string]*store.Variable
 	// Row is the job's stored row (its process version, last error, creation).
 	Row *store.Job
+	// BusinessKey is the business key of the job's instance.
+	BusinessKey string
 }
 
 // ActivateTopics is ActivateJobs over several topics at once, as Camunda 7's
@@ -243,9 +245,20 @@ func (e *Engine) activate(ctx context.Context, r ActivateRequest, vars []store.V
 	var decoded map[string]map[string]any
 	var visible, local map[string]map[string]*store.Variable
 	var err error
+	keys := map[string]string{} // instance → business key
 	if rows {
 		if locked, err = e.lockJobsOnly(ctx, p, r.LockFor); err == nil && len(locked) > 0 {
-			visible, local, err = visibleVariables(ctx, e.store, locked, true, func(v *store.Variable) (*store.Variable, error) { return v, nil })
+			visible, local, err = visibleVariables(ctx, e.store, locked, true, func(v *store.Variable) (*store.Variable, error) { return v, nil },
+				func(tx store.Tx, ids []string) error {
+					for _, id := range ids {
+						in, err := tx.GetInstance(ctx, id)
+						if err != nil {
+							return fmt.Errorf("instance %q of a job: %w", id, err)
+						}
+						keys[id] = in.BusinessKey
+					}
+					return nil
+				})
 		}
 	} else {
 		locked, decoded, err = e.lockJobs(ctx, p, r.LockFor)
@@ -271,7 +284,7 @@ func (e *Engine) activate(ctx context.Context, r ActivateRequest, vars []store.V
 					values[name] = nil
 				}
 			}
-			tj.Job, tj.Rows, tj.Local = e.newJob(ctx, j, values), vs, local[j.ID]
+			tj.Job, tj.Rows, tj.Local, tj.BusinessKey = e.newJob(ctx, j, values), vs, local[j.ID], keys[j.InstanceID]
 		} else {
 			tj.Job = e.newJob(ctx, j, only(decoded[j.ID], r.Variables))
 		}
