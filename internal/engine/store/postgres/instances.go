@@ -15,10 +15,17 @@ import (
 
 // Instances: the aggregate a command loads and the change it applies.
 
-// LoadInstance reads the aggregate with one pipelined batch of eight lookups.
+// LoadInstance reads the aggregate with one pipelined batch of eight lookups, ahead of
+// the deferred writes when none of them changes the instance (readAhead).
 func (t *tx) LoadInstance(ctx context.Context, id string) (*store.Aggregate, error) {
 	a := &store.Aggregate{}
-	err := t.do(ctx, "load instance", false, func(b *pgx.Batch) {
+	send := t.do
+	if !t.changesInstance(id) {
+		send = func(ctx context.Context, op string, _ bool, queue func(b *pgx.Batch), read func(br pgx.BatchResults) error) error {
+			return t.readAhead(ctx, op, queue, read)
+		}
+	}
+	err := send(ctx, "load instance", false, func(b *pgx.Batch) {
 		b.Queue(getInstanceSQL, id)
 		b.Queue(loadTokensSQL, id)
 		b.Queue(loadVariablesSQL, id)
@@ -107,9 +114,9 @@ func (t *tx) Apply(ctx context.Context, c *store.Change) error {
 	if t.poisoned != nil {
 		return fmt.Errorf("apply: %w", t.poisoned)
 	}
-	t.lockForWrite()
+	t.planForWrite()
 	t.begun = true
-	t.countCompleted(c.Events)
+	t.hold(c.Events) // inserted at COMMIT, behind the write lock (held.go)
 	t.pre = append(t.pre, pending{op: "apply", change: &deferredChange{c: c, vals: varValues}})
 	return nil
 }

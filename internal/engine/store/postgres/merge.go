@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -15,8 +14,8 @@ import (
 // Change costs five to eight statements, and the committer's backend spends most of its
 // time executing statements, not writing rows. So the deferred Changes that reach the
 // server together (between two control statements) are merged into one Change's worth of
-// multi-row statements: one instance update, one token delete and upsert, one events
-// insert, and so on, whatever the number of commands. Merging keeps what sending them in
+// multi-row statements: one instance update, one token delete and upsert, and so on,
+// whatever the number of commands (the events wait for COMMIT: held.go). Merging keeps what sending them in
 // order would leave behind: per row the last write wins, deletes and puts in the order the
 // commands made them.
 
@@ -38,7 +37,6 @@ type merged struct {
 	tasks     netRows[*store.UserTask]
 	incidents netRows[*store.Incident]
 	comps     netRows[*store.Compensation]
-	events    []*store.Event
 
 	// outcomes are the item outcomes of the run (FinishOperationItem), in rounds of
 	// distinct items: a second outcome for an item goes to a later round, whose statement
@@ -186,7 +184,6 @@ func mergeChanges(run []deferredChange) *merged {
 		for _, x := range c.PutCompensations {
 			m.comps.put(x.ID, x)
 		}
-		m.events = append(m.events, c.Events...)
 	}
 	return m
 }
@@ -197,9 +194,8 @@ type statement struct {
 	read func(br pgx.BatchResults) error
 }
 
-// queue adds the merged write's statements to b and returns them in order. With lock, the
-// write lock is taken right before the events are inserted (see tx.queuePending).
-func (m *merged) queue(b *pgx.Batch, lock bool) []statement {
+// queue adds the merged write's statements to b and returns them in order.
+func (m *merged) queue(b *pgx.Batch) []statement {
 	var out []statement
 	exec := func(what, sql string, args ...any) {
 		b.Queue(sql, args...)
@@ -273,32 +269,6 @@ func (m *merged) queue(b *pgx.Batch, lock bool) []statement {
 	}
 	if len(m.audits) > 0 {
 		exec(fmt.Sprintf("insert %d audit rows", len(m.audits)), insertAuditsSQL, auditArgs(m.audits)...)
-	}
-	if lock {
-		exec("take the write lock", writeLockSQL)
-	}
-	if len(m.events) > 0 {
-		b.Queue(insertEventsSQL, eventArgs(m.events)...)
-		evs := m.events
-		out = append(out, statement{what: fmt.Sprintf("insert %d events", len(evs)), read: func(br pgx.BatchResults) error {
-			rows, err := br.Query()
-			if err != nil {
-				return err
-			}
-			seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-			if err != nil {
-				return err
-			}
-			if len(seqs) != len(evs) {
-				return fmt.Errorf("%d seqs for %d events", len(seqs), len(evs))
-			}
-			// Inserted in array order, so ascending seqs are the events in order.
-			slices.Sort(seqs)
-			for j, e := range evs {
-				e.Seq = seqs[j]
-			}
-			return nil
-		}})
 	}
 	return out
 }

@@ -17,7 +17,9 @@ import (
 // TO are queued in pre and sent in the same pipelined batch as the next statement (or
 // COMMIT), in order, so the server sees exactly the sequence the caller asked for, one
 // round trip later at no extra cost. Invariant: whatever is in pre has not been sent, and
-// every send empties pre; so a SAVEPOINT still in pre has nothing sent after it.
+// every send empties pre, but for a read sent ahead (readAhead), which leaves the deferred
+// writes and what follows them queued; so a SAVEPOINT still in pre has nothing sent after
+// it but such reads, which change nothing a rollback to it would have to undo.
 type tx struct {
 	sqlstore.Queries
 	conn   *pgx.Conn
@@ -27,12 +29,13 @@ type tx struct {
 	begun bool      // BEGIN has been sent: the server has a transaction to end
 	pre   []pending // statements to send before the next one: control statements and deferred writes
 	sps   []string  // open savepoints, innermost last
-	// locked: the write lock (writeLockSQL) is held; lockDepth is len(sps) when it was
-	// taken, so a rollback to an outer savepoint (which releases it) is noticed.
-	locked    bool
-	lockDepth int
-	// lockUnsent: the write lock is queued in pre and not sent yet.
-	lockUnsent bool
+	// planned: the planner setting of the merged writes (noSeqScanSQL) is made;
+	// planDepth is len(sps) when it was, so a rollback to an outer savepoint (which
+	// undoes it) is noticed.
+	planned   bool
+	planDepth int
+	// planUnsent: the planner setting is queued in pre and not sent yet.
+	planUnsent bool
 	// failed: a statement failed, so the server's (sub)transaction is aborted until a
 	// ROLLBACK TO, which RollbackTo then sends at once.
 	failed bool
@@ -41,10 +44,10 @@ type tx struct {
 	// repaired by a savepoint: every later call fails with this error, Write fails, and
 	// the engine re-runs the batch's commands.
 	poisoned error
-	// completed holds the element completions counted by Apply, per savepoint level
-	// (completed[0] is the transaction's own), written with one upsert before COMMIT:
-	// the same few counter rows, updated once per Apply, cost a new row version each.
-	completed []map[[2]string]int64
+	// held is what the Applies keep back for COMMIT, per savepoint level (held[0] is
+	// the transaction's own, held[n] inside the n-th open savepoint): their events and
+	// element completions (see heldLevel).
+	held []heldLevel
 }
 
 // pending is a statement waiting for the next round trip: a control statement (text), a
@@ -107,28 +110,67 @@ func (t *tx) do(ctx context.Context, op string, write bool, queue func(b *pgx.Ba
 	}
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		t.failed = true
-		if t.locked && t.lockUnsent {
-			t.locked = false // maybe never taken; taking it again is harmless
+		if t.planned && t.planUnsent {
+			t.planned = false // maybe never made; making it again is harmless
 		}
 	}
-	t.lockUnsent = false
+	t.planUnsent = false
 	if t.poisoned != nil {
 		return fmt.Errorf("%s: %w", op, t.poisoned)
 	}
 	return markUnavailable(err)
 }
 
-// lockForWrite queues the write lock before the first Apply of the transaction: event seqs
-// must be handed out in commit order (the outbox and the metrics projector read the
-// history by seq), so transactions that insert events commit one at a time. Other writes
-// (job locks, leases, the outbox cursor, audit rows) do not take it: a job fetch does not
-// wait for a group commit, nor a group commit for a fetch.
-func (t *tx) lockForWrite() {
-	if t.locked {
+// readAhead sends a read that reads nothing the deferred writes write (the aggregate of
+// an instance none of them changes) with the control statements queued before the first
+// deferred write, and leaves that write and everything after it queued: the group
+// commit's writes then stay one merged run sent with COMMIT, however many of its commands
+// read an instance the engine's cache did not hold (a bulk operation's items). Sent with
+// the read instead, the run would be split, and its statements would wait there for the
+// rows the engine's previous batch, still committing, has locked.
+//
+// The read may reach the server before a SAVEPOINT queued ahead of it. That changes
+// nothing for a read that succeeds; one that fails has aborted the server's transaction
+// outside the savepoint that should have contained it, so it poisons the transaction (the
+// engine then re-runs the batch's commands one by one).
+func (t *tx) readAhead(ctx context.Context, op string, queue func(b *pgx.Batch), read func(br pgx.BatchResults) error) error {
+	k := slices.IndexFunc(t.pre, func(p pending) bool { return p.change != nil })
+	if k < 0 {
+		return t.do(ctx, op, false, queue, read)
+	}
+	kept := slices.Clone(t.pre[k:])
+	planUnsent := t.planUnsent && slices.ContainsFunc(kept, func(p pending) bool { return p.text == noSeqScanSQL })
+	t.pre = t.pre[:k]
+	failed := t.failed
+	err := t.do(ctx, op, false, queue, read)
+	t.pre = append(t.pre, kept...)
+	t.planUnsent = t.planUnsent || planUnsent
+	if t.failed && !failed && t.poisoned == nil {
+		t.poisoned = wrapErr(op+" (read ahead of the deferred writes)", err)
+	}
+	return err
+}
+
+// changesInstance reports whether a deferred write still queued changes rows of the
+// instance id. A Change is one instance's (run.flush): its rows are that instance's, so
+// its Instance names them; one without an Instance might change any.
+func (t *tx) changesInstance(id string) bool {
+	for _, p := range t.pre {
+		if d := p.change; d != nil && d.c != nil && (d.c.Instance == nil || d.c.Instance.ID == id) {
+			return true
+		}
+	}
+	return false
+}
+
+// planForWrite queues the planner setting of the merged writes before the first Apply
+// of the transaction (see noSeqScanSQL).
+func (t *tx) planForWrite() {
+	if t.planned {
 		return
 	}
-	t.pre = append(t.pre, control(writeLockSQL), control(noSeqScanSQL))
-	t.locked, t.lockDepth, t.lockUnsent = true, len(t.sps), true
+	t.pre = append(t.pre, control(noSeqScanSQL))
+	t.planned, t.planDepth, t.planUnsent = true, len(t.sps), true
 }
 
 // queuePending moves the pending statements into b and returns them for readPending.
@@ -136,17 +178,11 @@ func (t *tx) lockForWrite() {
 func (t *tx) queuePending(b *pgx.Batch) []pending {
 	pre := make([]pending, 0, len(t.pre))
 	var run []deferredChange
-	// lateLock: the write lock was queued right before a run of Changes; it is sent just
-	// before that run's events, so the run's other writes execute before it is taken (on
-	// a shared store another transaction's may run meanwhile) and the lock is held only
-	// for the events insert and the commit.
-	lateLock := false
 	flush := func() {
 		if len(run) == 0 {
 			return
 		}
-		stmts := mergeChanges(run).queue(b, lateLock)
-		lateLock = false
+		stmts := mergeChanges(run).queue(b)
 		n := len(run)
 		run = run[:0:0]
 		pre = append(pre, pending{op: fmt.Sprintf("%d deferred writes", n), read: func(br pgx.BatchResults) error {
@@ -158,16 +194,12 @@ func (t *tx) queuePending(b *pgx.Batch) []pending {
 			return nil
 		}})
 	}
-	for k, p := range t.pre {
+	for _, p := range t.pre {
 		if p.change != nil {
 			run = append(run, *p.change)
 			continue
 		}
 		flush()
-		if p.text == writeLockSQL && t.changeFollows(k) {
-			lateLock = true
-			continue
-		}
 		if p.queue != nil {
 			p.queue(b)
 		} else {
@@ -178,18 +210,6 @@ func (t *tx) queuePending(b *pgx.Batch) []pending {
 	flush()
 	t.pre = t.pre[:0]
 	return pre
-}
-
-// changeFollows reports whether pre[k]'s next entries, past the planner setting, are a
-// deferred Change (so nothing else happens between the write lock and that run).
-func (t *tx) changeFollows(k int) bool {
-	for _, p := range t.pre[k+1:] {
-		if p.text == noSeqScanSQL {
-			continue
-		}
-		return p.change != nil
-	}
-	return false
 }
 
 // readPending reads the results of the pending statements. A deferred write that fails
@@ -224,7 +244,7 @@ func (t *tx) commit(ctx context.Context) error {
 		t.rollback(context.WithoutCancel(ctx))
 		return errors.New("transaction aborted by a failed statement (roll back to a savepoint after an error)")
 	}
-	t.queueCompleted()
+	t.queueHeld()
 	b := &pgx.Batch{}
 	pre := t.queuePending(b)
 	b.Queue(commitSQL)
@@ -270,7 +290,7 @@ func (t *tx) Savepoint(ctx context.Context, name string) error {
 	}
 	t.sps = append(t.sps, name)
 	t.pre = append(t.pre, control("SAVEPOINT "+name))
-	t.completedLevel(len(t.sps))
+	t.heldLevel(len(t.sps))
 	return nil
 }
 
@@ -291,14 +311,14 @@ func (t *tx) RollbackTo(ctx context.Context, name string) error {
 	if i < 0 {
 		return fmt.Errorf("rollback to savepoint %q: no such savepoint", name)
 	}
-	// The savepoint stays; those inside it are gone. A write lock taken inside it is
-	// released by the server, and so are the completions counted inside it.
+	// The savepoint stays; those inside it are gone. A planner setting made inside it is
+	// undone by the server; the events and completions held inside it are dropped.
 	t.sps = t.sps[:i+1]
-	if len(t.completed) > i+1 {
-		t.completed = t.completed[:i+1]
+	if len(t.held) > i+1 {
+		t.held = t.held[:i+1]
 	}
-	if t.locked && t.lockDepth > i {
-		t.locked = false
+	if t.planned && t.planDepth > i {
+		t.planned = false
 	}
 	if k := t.unsentSavepoint(name); k >= 0 {
 		// Nothing inside it reached the server: forget what was queued after it.
@@ -330,13 +350,13 @@ func (t *tx) Release(ctx context.Context, name string) error {
 		return fmt.Errorf("release savepoint %q: no such savepoint", name)
 	}
 	t.sps = t.sps[:i]
-	if t.locked && t.lockDepth > i {
-		t.lockDepth = i // the lock now belongs to the enclosing (sub)transaction
+	if t.planned && t.planDepth > i {
+		t.planDepth = i // the setting now belongs to the enclosing (sub)transaction
 	}
-	t.mergeCompleted(i)
+	t.foldHeld(i)
 	if k := t.unsentSavepoint(name); k >= 0 && t.onlyDeferredAfter(k) {
 		// Nothing inside it reached the server and nothing inside it needs it (deferred
-		// Applies and the write lock belong to the enclosing transaction now): neither
+		// Applies and the planner setting belong to the enclosing transaction now): neither
 		// SAVEPOINT nor RELEASE needs to be sent, and the Applies can merge with their
 		// neighbours. This is the group commit's common case.
 		t.pre = slices.Delete(t.pre, k, k+1)
@@ -360,10 +380,10 @@ func (t *tx) unsentSavepoint(name string) int {
 }
 
 // onlyDeferredAfter reports whether pre holds nothing after index k but deferred writes
-// and the write lock (with its planner setting).
+// and their planner setting.
 func (t *tx) onlyDeferredAfter(k int) bool {
 	for _, p := range t.pre[k+1:] {
-		if p.change == nil && p.text != writeLockSQL && p.text != noSeqScanSQL {
+		if p.change == nil && p.text != noSeqScanSQL {
 			return false
 		}
 	}

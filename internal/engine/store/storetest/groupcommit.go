@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -12,7 +14,16 @@ import (
 // transaction, each under a savepoint, several touching the same instance and the same
 // rows, one rolled back. The result must be what applying them one after the other leaves
 // (a store may merge the Changes it sends together; see the PostgreSQL store).
-func testGroupCommit(t *testing.T, s store.Store) {
+func testGroupCommit(t *testing.T, s store.Store) { groupCommit(t, s, false) }
+
+// testGroupCommitWithReads is testGroupCommit with the reads of a group commit between
+// the Changes: each command first loads an instance no Change touches (the PostgreSQL
+// store sends it ahead of the Changes it holds back), and the rolled-back command reads
+// its own write before its rollback (so the store has sent what it held back, the
+// rolled-back Change too). The result is the same.
+func testGroupCommitWithReads(t *testing.T, s store.Store) { groupCommit(t, s, true) }
+
+func groupCommit(t *testing.T, s store.Store, reads bool) {
 	i1 := newInstance("i1", "proc", at(0))
 	v := func(version int64, state string) *store.Instance {
 		in := *i1
@@ -68,8 +79,22 @@ func testGroupCommit(t *testing.T, s store.Store) {
 			if err := tx.Savepoint(ctx, "cmd"); err != nil {
 				return err
 			}
+			if reads {
+				if _, err := tx.LoadInstance(ctx, "elsewhere"); !errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("load an instance no change touches: %v, want ErrNotFound", err)
+				}
+			}
 			if err := tx.Apply(ctx, st.change); err != nil {
 				return err
+			}
+			if reads && st.rollback {
+				in, err := tx.GetInstance(ctx, "i1")
+				if err != nil {
+					return err
+				}
+				if in.State != store.InstanceCompleted {
+					return fmt.Errorf("read of the command's own write: state %q, want %q", in.State, store.InstanceCompleted)
+				}
 			}
 			if st.rollback {
 				if err := tx.RollbackTo(ctx, "cmd"); err != nil {

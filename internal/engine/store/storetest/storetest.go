@@ -59,6 +59,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"NotFound", testNotFound},
 		{"Savepoint", testSavepoint},
 		{"GroupCommit", testGroupCommit},
+		{"GroupCommitWithReads", testGroupCommitWithReads},
 		{"ListVariables", testListVariables},
 		{"ListTokens", testListTokens},
 		{"VariableScopes", testVariableScopes},
