@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -26,6 +25,10 @@ import (
 func (t *tx) FinishOperationItem(ctx context.Context, o store.ItemOutcome) error {
 	if o.State != store.ItemOK && o.State != store.ItemFailed {
 		return fmt.Errorf("finish operation item: state %q is neither %q nor %q", o.State, store.ItemOK, store.ItemFailed)
+	}
+	if o.Owner == "" {
+		// finishItemsSQL takes the owner's lock for the pending test.
+		return fmt.Errorf("finish item %d of operation %q: no owner", o.Seq, o.OperationID)
 	}
 	return t.deferWrite(fmt.Sprintf("finish item %d of operation %q", o.Seq, o.OperationID), &deferredChange{outcome: &o})
 }
@@ -59,14 +62,22 @@ const (
 	// finishItemsSQL writes item outcomes; an outcome whose item is not pending under its
 	// owner's lock raises CK410 (cockpit_lost_item), which fails the transaction. The keys
 	// of one statement are distinct (merged.queue), so all were written when as many rows
-	// were, and the lost one is looked for only then. $8, the distinct operation ids, and
-	// $2 bound the items' index scan: joined on v alone, the planner scanned the table.
+	// were, and the lost one is looked for only then.
+	//
+	// Each outcome finds its row by primary key, and the statement tests nothing of the
+	// table's rows but through the join with v: a restriction such as state = 'pending'
+	// (or operation_id = ANY) let the planner, without statistics for the items an
+	// operation just inserted, read them all through operation_items_pending or
+	// operation_items_state and filter by seq: 2 ms per group commit at 10,000 pending
+	// items, and the first item's outcome as slow as the last. The owner's test is the
+	// pending test: an item that is not pending has no owner (finishing and skipping clear
+	// it, a claim sets it on pending items only), and an outcome's owner is never empty
+	// (FinishOperationItem).
 	finishItemsSQL = `WITH v AS (SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[],
 		$6::timestamptz[], $7::text[]) AS v(op, seq, state, code, error, done_at, owner)),
 	done AS (UPDATE operation_items AS i SET state = v.state, code = v.code, error = v.error, owner = '',
 		locked_until = NULL, done_at = v.done_at
-		FROM v WHERE i.operation_id = ANY($8::text[]) AND i.seq = ANY($2::int[]) AND i.state = 'pending'
-		AND i.operation_id = v.op AND i.seq = v.seq AND i.owner = v.owner
+		FROM v WHERE i.operation_id = v.op AND i.seq = v.seq AND i.owner = v.owner
 		RETURNING i.operation_id, i.seq)
 	SELECT cockpit_lost_item(v.op, v.seq) FROM v
 	WHERE (SELECT count(*) FROM done) < cardinality($2::int[])
@@ -81,14 +92,10 @@ func outcomeArgs(os []*store.ItemOutcome) []any {
 	op, state, code, msg, owner := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	seq := make([]int32, n)
 	at := make([]time.Time, n)
-	var ops []string
 	for i, o := range os {
 		op[i], seq[i], state[i], code[i], msg[i], at[i], owner[i] = o.OperationID, int32(o.Seq), o.State, o.Code, o.Error, o.At, o.Owner
-		if !slices.Contains(ops, o.OperationID) {
-			ops = append(ops, o.OperationID)
-		}
 	}
-	return []any{op, seq, state, code, msg, at, owner, ops}
+	return []any{op, seq, state, code, msg, at, owner}
 }
 
 func auditArgs(as []*store.AuditEntry) []any {
