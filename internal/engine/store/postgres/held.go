@@ -86,7 +86,7 @@ func (t *tx) queueHeld() {
 	}
 	h := t.held[0]
 	t.held = t.held[:0]
-	t.pre = append(t.pre, control(writeLockSQL))
+	t.pre = append(t.pre, control(writeLockSQL), control(genericPlanSQL)) // COMMIT ends it
 	if evs := h.events; len(evs) > 0 {
 		t.pre = append(t.pre, pending{op: fmt.Sprintf("insert %d events", len(evs)),
 			queue: func(b *pgx.Batch) { b.Queue(insertEventsSQL, eventArgs(evs)...) },

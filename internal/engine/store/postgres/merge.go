@@ -194,7 +194,8 @@ type statement struct {
 	read func(br pgx.BatchResults) error
 }
 
-// queue adds the merged write's statements to b and returns them in order.
+// queue adds the merged write's statements to b and returns them in order, planned
+// generically (genericPlanSQL).
 func (m *merged) queue(b *pgx.Batch) []statement {
 	var out []statement
 	exec := func(what, sql string, args ...any) {
@@ -204,6 +205,7 @@ func (m *merged) queue(b *pgx.Batch) []statement {
 			return err
 		}})
 	}
+	exec("plan generically", genericPlanSQL)
 	if len(m.inserts) > 0 {
 		exec(fmt.Sprintf("insert %d instances", len(m.inserts)), insertInstancesSQL, instanceArgs(m.inserts, nil, nil)...)
 	}
@@ -270,6 +272,7 @@ func (m *merged) queue(b *pgx.Batch) []statement {
 	if len(m.audits) > 0 {
 		exec(fmt.Sprintf("insert %d audit rows", len(m.audits)), insertAuditsSQL, auditArgs(m.audits)...)
 	}
+	exec("plan as configured", resetPlanSQL)
 	return out
 }
 

@@ -33,24 +33,35 @@ const qualifiedJobCols = `jobs.id, jobs.kind, jobs.type, jobs.instance_id, jobs.
 	jobs.definition_id, jobs.definition_key, jobs.retries, jobs.attempt, jobs.due_at, jobs.suspended, jobs.lock_owner,
 	jobs.locked_until, jobs.repeat, jobs.last_error, jobs.error_details, jobs.created_at`
 
-// Transaction control. The write lock serialises the writers of one schema from their first
-// write to their commit: identity values are handed out when a row is inserted, not when
-// it commits, so without it a reader tailing events by seq could see seq 11 commit before
-// seq 10 and skip 10 for ever. Taking it before any row lock keeps lock order fixed (no
-// deadlock between two writers). The key is per schema, so test schemas do not contend.
+// Transaction control. The write lock serialises the transactions of one schema that insert
+// events, from their events insert to their commit (held.go): identity values are handed
+// out when a row is inserted, not when it commits, so without it a reader tailing events
+// by seq could see seq 11 commit before seq 10 and skip 10 for ever. Its holder waits for
+// no row lock (it inserts events and updates element_stats, whose writers all hold it),
+// so writers waiting for it while holding row locks cannot deadlock with it. The key is
+// per schema, so test schemas do not contend.
 const (
 	beginWriteSQL = `BEGIN ISOLATION LEVEL READ COMMITTED`
 	beginReadSQL  = `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`
 	writeLockSQL  = `SELECT pg_advisory_xact_lock(hashtextextended('cockpit.write:' || current_schema(), 0))`
-	// noSeqScanSQL goes with the write lock: the merged writes (merge.go) join arrays to
+	// noSeqScanSQL goes with the first Apply: the merged writes (merge.go) join arrays to
 	// tables by primary key, and a plan made while a table was small (a fresh schema, before
 	// autovacuum's first ANALYZE) would scan the whole table on every group commit, for
 	// as long as that generic plan is cached. Every statement of these transactions has an
 	// index path, so this only ever removes the scan.
 	noSeqScanSQL = `SET LOCAL enable_seqscan = off`
-	commitSQL    = `COMMIT`
-	rollbackSQL  = `ROLLBACK`
-	notifySQL    = `SELECT pg_notify($1, '')`
+	// genericPlanSQL and resetPlanSQL enclose the merged writes and the events insert:
+	// statements that find their rows by key in arrays of a group commit's size. Left to
+	// choose, the server plans such a statement again at every execution (a custom plan
+	// for the few rows of one group commit looks cheaper than the generic plan's guess of
+	// ten), and the planning cost more than the execution: 0.3 ms per group commit for
+	// a bulk operation's item outcomes (finishItemsSQL). Their generic plans are key
+	// lookups too (with noSeqScanSQL). Reads keep the server's choice.
+	genericPlanSQL = `SET LOCAL plan_cache_mode = force_generic_plan`
+	resetPlanSQL   = `RESET plan_cache_mode`
+	commitSQL      = `COMMIT`
+	rollbackSQL    = `ROLLBACK`
+	notifySQL      = `SELECT pg_notify($1, '')`
 )
 
 // Static statements.
