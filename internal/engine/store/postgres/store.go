@@ -9,8 +9,10 @@
 //     the same way, except after a failed statement, when it is sent at once.
 //   - Apply is deferred: the Change is queued and sent with the transaction's next round
 //     trip, merged with the Changes queued beside it into one multi-row statement per row
-//     kind (merge.go). A stale version raises an error in the instance UPDATE
-//     (cockpit_conflict), which aborts the server's transaction: nothing of it is written.
+//     kind (merge.go); its events wait for COMMIT (held.go). A stale version raises an
+//     error in the instance UPDATE (cockpit_conflict), which aborts the server's
+//     transaction: nothing of it is written. An instance load that reads nothing the
+//     queued Changes write is sent ahead of them (tx.readAhead), so they stay one run.
 //     Bulk operation item outcomes and audit rows are deferred and merged the same way
 //     (operations.go); a lost item raises cockpit_lost_item.
 //   - LoadInstance is one pipelined batch of eight index lookups.
@@ -21,10 +23,10 @@
 // end the transaction.
 //
 // Event seqs are the commit order: a transaction that inserts events takes a per-schema
-// advisory lock just before it does, so those transactions commit one at a time. The
-// engine group-commits many commands per transaction and pipelines two transactions, so
-// the lock costs one node little; it bounds the event-write throughput of several nodes on
-// one schema.
+// advisory lock just before it does, in COMMIT's round trip, so those transactions
+// commit one at a time. The engine group-commits many commands per transaction and
+// pipelines two transactions, so the lock costs one node little; it bounds the
+// event-write throughput of several nodes on one schema.
 //
 // The store is not store.Exclusive (other nodes write the same tables) and implements
 // store.Notifier with LISTEN/NOTIFY on a channel named after the schema.
