@@ -20,8 +20,8 @@ const (
 	// on the 2-core reference machine a bulk cancel or migration of 10,000 instances at
 	// this rate runs at 520-540 items a second while the reference flow keeps 80-99% of
 	// its throughput on SQLite (at 1,000 it kept 75-83%: BenchmarkBulkCancel,
-	// BenchmarkBulkMigrate). On PostgreSQL, on a shared machine, 490-535 items a second
-	// with 61-98% (median 75%) for a cancel, 498-516 with 65-91% for a migration.
+	// BenchmarkBulkMigrate). On PostgreSQL, on a busy shared machine, 391-535 items a
+	// second with 61-98% (median 75%) for a cancel, 498-516 with 65-91% for a migration.
 	DefaultRate        = 600
 	DefaultConcurrency = 32
 	// MaxConcurrency bounds Concurrency: the engine's committer takes the items'
