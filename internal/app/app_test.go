@@ -387,6 +387,11 @@ func TestServeWithoutDemo(t *testing.T) {
 	if code := s.get("/api/definitions", &defs); code != http.StatusOK || len(defs.Definitions) != 0 {
 		t.Fatalf("definitions: %d %v", code, defs)
 	}
+	// Camunda 7's REST API is mounted (docs/camunda.md).
+	var version map[string]string
+	if code := s.get("/engine-rest/version", &version); code != http.StatusOK || version["version"] == "" {
+		t.Fatalf("/engine-rest/version: %d %v", code, version)
+	}
 	var insts struct {
 		Instances []map[string]any `json:"instances"`
 	}

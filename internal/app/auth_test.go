@@ -96,6 +96,12 @@ func TestServeAuthLocal(t *testing.T) {
 			t.Errorf("%s with the admin's session: %d", p, res.StatusCode)
 		}
 	}
+	// Camunda's REST API is served, and takes API tokens only: not even a session.
+	for _, c := range []*http.Cookie{nil, session} {
+		if res := get("/engine-rest/version", c); res.StatusCode != http.StatusUnauthorized || res.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("/engine-rest/version (session %v): %d %q", c != nil, res.StatusCode, res.Header.Get("Content-Type"))
+		}
+	}
 	if r := runApp(t, nil, "serve", "--auth", "ldap"); r.code == exitOK || !strings.Contains(r.stderr, "--auth") {
 		t.Errorf("--auth ldap: exit %d\n%s", r.code, r.stderr)
 	}
