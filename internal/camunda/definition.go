@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,16 +51,12 @@ type definitionQuery struct {
 	latest                            bool
 	version                           int
 	none                              bool // a filter nothing matches (a tenant, suspended)
-	sortBy                            string
-	desc                              bool
-	first                             int
-	max                               *int
+	listing
 }
 
 func readDefinitionQuery(r *http.Request) (*definitionQuery, error) {
 	v := r.URL.Query()
-	q := &definitionQuery{key: v.Get("key"), name: v.Get("name"), nameLike: v.Get("nameLike"), deploymentID: v.Get("deploymentId"),
-		sortBy: v.Get("sortBy")}
+	q := &definitionQuery{key: v.Get("key"), name: v.Get("name"), nameLike: v.Get("nameLike"), deploymentID: v.Get("deploymentId")}
 	if k := v.Get("keysIn"); k != "" {
 		q.keys = strings.Split(k, ",")
 	}
@@ -82,20 +79,8 @@ func readDefinitionQuery(r *http.Request) (*definitionQuery, error) {
 	if v.Get("tenantIdIn") != "" {
 		q.none = true
 	}
-	switch q.sortBy {
-	case "", "id", "key", "name", "version", "deploymentId":
-	default:
-		return nil, badRequest("sortBy %q: sort by id, key, name, version or deploymentId", q.sortBy)
-	}
-	switch o := v.Get("sortOrder"); o {
-	case "", "asc":
-	case "desc":
-		q.desc = true
-	default:
-		return nil, badRequest("sortOrder must be asc or desc, not %q", o)
-	}
 	var err error
-	q.first, q.max, err = page(v.Get("firstResult"), v.Get("maxResults"))
+	q.listing, err = readListing(v, "id", "key", "name", "version", "deploymentId")
 	return q, err
 }
 
@@ -116,7 +101,7 @@ func (s *Server) definitions(r *http.Request, q *definitionQuery) ([]definitionD
 		switch {
 		case q.none,
 			q.key != "" && d.Key != q.key,
-			q.keys != nil && !contains(q.keys, d.Key),
+			q.keys != nil && !slices.Contains(q.keys, d.Key),
 			q.latest && d.Version != latest[d.Key],
 			q.version != 0 && d.Version != q.version,
 			q.name != "" && d.Name != q.name,
@@ -149,41 +134,6 @@ func (s *Server) definitions(r *http.Request, q *definitionQuery) ([]definitionD
 		return less
 	})
 	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Server) listDefinitions(w http.ResponseWriter, r *http.Request) error {
-	q, err := readDefinitionQuery(r)
-	if err != nil {
-		return err
-	}
-	all, err := s.definitions(r, q)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, paged(all, q.first, q.max))
-	return nil
-}
-
-func (s *Server) countDefinitions(w http.ResponseWriter, r *http.Request) error {
-	q, err := readDefinitionQuery(r)
-	if err != nil {
-		return err
-	}
-	all, err := s.definitions(r, q)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]int{"count": len(all)})
-	return nil
 }
 
 // definition finds the definition a path names: /{id} or /key/{key} (the latest).

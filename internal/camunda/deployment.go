@@ -348,15 +348,12 @@ type deploymentQuery struct {
 	// none: the query selects nothing (a source or tenant: Cockpit keeps neither).
 	none          bool
 	after, before time.Time
-	sortBy        string
-	desc          bool
-	first         int
-	max           *int
+	listing
 }
 
 func readDeploymentQuery(r *http.Request) (*deploymentQuery, error) {
 	v := r.URL.Query()
-	q := &deploymentQuery{id: v.Get("id"), name: v.Get("name"), nameLike: v.Get("nameLike"), sortBy: v.Get("sortBy"),
+	q := &deploymentQuery{id: v.Get("id"), name: v.Get("name"), nameLike: v.Get("nameLike"),
 		none: v.Has("source") || v.Get("tenantIdIn") != ""}
 	for name, t := range map[string]*time.Time{"after": &q.after, "before": &q.before} {
 		if s := v.Get(name); s != "" {
@@ -366,20 +363,8 @@ func readDeploymentQuery(r *http.Request) (*deploymentQuery, error) {
 			}
 		}
 	}
-	switch q.sortBy {
-	case "", "id", "name", "deploymentTime":
-	default:
-		return nil, badRequest("sortBy %q: sort by id, name or deploymentTime", q.sortBy)
-	}
-	switch o := v.Get("sortOrder"); o {
-	case "", "asc":
-	case "desc":
-		q.desc = true
-	default:
-		return nil, badRequest("sortOrder must be asc or desc, not %q", o)
-	}
 	var err error
-	q.first, q.max, err = page(v.Get("firstResult"), v.Get("maxResults"))
+	q.listing, err = readListing(v, "id", "name", "deploymentTime")
 	return q, err
 }
 
@@ -422,32 +407,6 @@ func (s *Server) deployments(r *http.Request, q *deploymentQuery) ([]deploymentD
 		return less
 	})
 	return out, nil
-}
-
-func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) error {
-	q, err := readDeploymentQuery(r)
-	if err != nil {
-		return err
-	}
-	all, err := s.deployments(r, q)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, paged(all, q.first, q.max))
-	return nil
-}
-
-func (s *Server) countDeployments(w http.ResponseWriter, r *http.Request) error {
-	q, err := readDeploymentQuery(r)
-	if err != nil {
-		return err
-	}
-	all, err := s.deployments(r, q)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]int{"count": len(all)})
-	return nil
 }
 
 func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request) error {

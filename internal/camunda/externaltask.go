@@ -98,8 +98,8 @@ func newTaskDTO(j *store.Job, businessKey string, now time.Time) taskDTO {
 	if j.Attempt > 0 || j.Retries <= 0 {
 		d.Retries = j.Retries
 	}
-	if w, ok := engine.LockWorker(j.LockOwner); ok && j.LockedUntil != nil {
-		d.WorkerID, d.LockExpirationTime = w, formatDate(*j.LockedUntil)
+	if ref, ok := engine.WorkerLock(j); ok {
+		d.WorkerID, d.LockExpirationTime = ref.Worker, formatDate(ref.Deadline)
 	}
 	if businessKey != "" {
 		d.BusinessKey = businessKey
@@ -173,7 +173,7 @@ func (s *Server) fetchAndLock(w http.ResponseWriter, r *http.Request) error {
 		t := byTopic[j.Type]
 		rows := j.Rows
 		if t.LocalVariables {
-			rows = onlyNamed(j.Local, t.Variables)
+			rows = j.Local
 		}
 		s.locks.put(engine.JobRef{Worker: req.WorkerID, Key: j.Key, InstanceID: j.InstanceID, Attempt: j.Attempt, Deadline: j.Deadline})
 		out[i] = lockedTask{taskDTO: newTaskDTO(j.Row, j.BusinessKey, now), Variables: fromRows(rows, t.DeserializeValues),
@@ -294,7 +294,7 @@ func plainValues(topic string, in map[string]json.RawMessage) (map[string]any, e
 	out := make(map[string]any, len(in))
 	for name, raw := range in {
 		var typed variable
-		if jsonKind(raw) == store.TypeObject && json.Unmarshal(raw, &typed) == nil && typed.Type != "" {
+		if store.ValueType(raw) == store.TypeObject && json.Unmarshal(raw, &typed) == nil && typed.Type != "" {
 			v, err := typed.engineValue()
 			if err != nil {
 				return nil, badRequest("topic %q: processVariables %q: %v", topic, name, err)
@@ -305,20 +305,6 @@ func plainValues(topic string, in map[string]json.RawMessage) (map[string]any, e
 		out[name] = raw
 	}
 	return out, nil
-}
-
-// onlyNamed keeps the named rows (names nil: all).
-func onlyNamed(rows map[string]*store.Variable, names []string) map[string]*store.Variable {
-	if names == nil {
-		return rows
-	}
-	out := map[string]*store.Variable{}
-	for _, n := range names {
-		if v, ok := rows[n]; ok {
-			out[n] = v
-		}
-	}
-	return out
 }
 
 // Outcomes.
@@ -337,15 +323,16 @@ func (s *Server) lockedBy(ctx context.Context, id, workerID, verb string) (engin
 	if err != nil {
 		return engine.JobRef{}, err
 	}
-	holder, ok := engine.LockWorker(j.LockOwner)
-	if !ok || holder != workerID || j.LockedUntil == nil {
-		if !ok || j.LockedUntil == nil {
-			holder = "null"
+	ref, ok := engine.WorkerLock(j)
+	if !ok || ref.Worker != workerID {
+		holder := "null"
+		if ok {
+			holder = ref.Worker
 		}
 		return engine.JobRef{}, &apiError{http.StatusInternalServerError, "RestException",
 			fmt.Sprintf("External Task %s cannot be %s by worker '%s'. It is locked by worker '%s'.", id, verb, workerID, holder)}
 	}
-	return engine.JobRef{Worker: workerID, Key: j.ID, InstanceID: j.InstanceID, Attempt: j.Attempt + 1, Deadline: *j.LockedUntil}, nil
+	return ref, nil
 }
 
 // report runs an outcome of workerID on task id with the lock it is for: the one this
@@ -593,12 +580,11 @@ func (s *Server) unlockTask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	holder, ok := engine.LockWorker(j.LockOwner)
-	if !ok || j.LockedUntil == nil {
+	ref, ok := engine.WorkerLock(j)
+	if !ok {
 		noContent(w)
 		return nil
 	}
-	ref := engine.JobRef{Worker: holder, Key: j.ID, InstanceID: j.InstanceID, Attempt: j.Attempt + 1, Deadline: *j.LockedUntil}
 	s.locks.drop(id)
 	return s.outcome(w, ref, "unlocked", s.o.Engine.ReturnJob(ctx, ref))
 }

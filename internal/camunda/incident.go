@@ -3,6 +3,7 @@ package camunda
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -100,7 +101,7 @@ func (s *Server) incidents(r *http.Request, q *incidentQuery) ([]incidentDTO, er
 	for _, inc := range rows {
 		switch {
 		case q.instanceID != "" && inc.InstanceID != q.instanceID,
-			q.keys != nil && !contains(q.keys, inc.DefinitionKey),
+			q.keys != nil && !slices.Contains(q.keys, inc.DefinitionKey),
 			q.activityID != "" && inc.ElementID != q.activityID,
 			q.configuration != "" && inc.JobID != q.configuration,
 			q.message != "" && inc.Message != q.message:

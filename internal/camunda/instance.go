@@ -3,6 +3,7 @@ package camunda
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -131,7 +132,7 @@ func (s *Server) instancesByID(r *http.Request, q *instanceQuery, states []strin
 			return nil, err
 		}
 		switch {
-		case !contains(states, in.State),
+		case !slices.Contains(states, in.State),
 			q.BusinessKey != "" && in.BusinessKey != q.BusinessKey,
 			q.ProcessDefinitionID != "" && in.DefinitionID != q.ProcessDefinitionID,
 			q.ProcessDefinitionKey != "" && in.DefinitionKey != q.ProcessDefinitionKey,

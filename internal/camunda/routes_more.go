@@ -2,6 +2,9 @@ package camunda
 
 import (
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/cockpit-engine/cockpit/internal/auth"
 )
@@ -19,12 +22,14 @@ func (s *Server) moreRoutes(handle func(pattern string, p auth.Permission, h fun
 	// Deployments (deployment.go): deploying changes what runs for everyone, an admin's
 	// right, as the web UI's deploy is.
 	handle("POST /deployment/create", auth.Administer, s.createDeployment)
-	handle("GET /deployment", read, s.listDeployments)
-	handle("GET /deployment/count", read, s.countDeployments)
+	listDeployments, countDeployments := wholeList(readDeploymentQuery, s.deployments)
+	handle("GET /deployment", read, listDeployments)
+	handle("GET /deployment/count", read, countDeployments)
 	handle("GET /deployment/{id}", read, s.getDeployment)
 	// Process definitions (definition.go).
-	handle("GET /process-definition", read, s.listDefinitions)
-	handle("GET /process-definition/count", read, s.countDefinitions)
+	listDefinitions, countDefinitions := wholeList(readDefinitionQuery, s.definitions)
+	handle("GET /process-definition", read, listDefinitions)
+	handle("GET /process-definition/count", read, countDefinitions)
 	handle("GET /process-definition/{id}", read, s.getDefinition)
 	// /{id}/xml and /key/{key} overlap (/key/xml), which the mux refuses: one pattern
 	// serves both, as Camunda's own routing prefers /key/.
@@ -59,4 +64,61 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) engines(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, []map[string]string{{"name": "default"}})
 	return nil
+}
+
+// listing is how a list is sorted and paged: sortBy (one of the names a list allows),
+// sortOrder, firstResult and maxResults.
+type listing struct {
+	sortBy string
+	desc   bool
+	first  int
+	max    *int
+}
+
+// readListing reads a list's sorting and page from its query parameters; sortBy must be
+// one of sorts (or absent).
+func readListing(v url.Values, sorts ...string) (listing, error) {
+	l := listing{sortBy: v.Get("sortBy")}
+	if l.sortBy != "" && !slices.Contains(sorts, l.sortBy) {
+		return l, badRequest("sortBy %q: sort by %s", l.sortBy, strings.Join(sorts, ", "))
+	}
+	switch o := v.Get("sortOrder"); o {
+	case "", "asc":
+	case "desc":
+		l.desc = true
+	default:
+		return l, badRequest("sortOrder must be asc or desc, not %q", o)
+	}
+	var err error
+	l.first, l.max, err = page(v.Get("firstResult"), v.Get("maxResults"))
+	return l, err
+}
+
+// paging is a query with a listing.
+type paging interface{ page() listing }
+
+func (l listing) page() listing { return l }
+
+// wholeList makes the list and count endpoints of a selection that is read whole and
+// paged here: read parses the query, sel selects.
+func wholeList[Q paging, T any](read func(*http.Request) (Q, error), sel func(*http.Request, Q) ([]T, error)) (list, count func(http.ResponseWriter, *http.Request) error) {
+	run := func(w http.ResponseWriter, r *http.Request, counted bool) error {
+		q, err := read(r)
+		if err != nil {
+			return err
+		}
+		all, err := sel(r, q)
+		if err != nil {
+			return err
+		}
+		if counted {
+			writeJSON(w, http.StatusOK, map[string]int{"count": len(all)})
+			return nil
+		}
+		l := q.page()
+		writeJSON(w, http.StatusOK, paged(all, l.first, l.max))
+		return nil
+	}
+	return func(w http.ResponseWriter, r *http.Request) error { return run(w, r, false) },
+		func(w http.ResponseWriter, r *http.Request) error { return run(w, r, true) }
 }

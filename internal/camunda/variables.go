@@ -197,7 +197,7 @@ func (v variable) engineValue() (any, error) {
 
 // inferType is the type of an untyped value, as Camunda infers it from the JSON.
 func inferType(raw []byte) string {
-	switch jsonKind(raw) {
+	switch store.ValueType(raw) {
 	case store.TypeString:
 		return "string"
 	case store.TypeBoolean:
@@ -233,7 +233,7 @@ func number(raw []byte) (float64, error) {
 // document reads a Json or Object value: JSON text in a string (as the clients send
 // it), or the JSON itself.
 func document(raw []byte) (json.RawMessage, error) {
-	if jsonKind(raw) == store.TypeString {
+	if store.ValueType(raw) == store.TypeString {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return nil, err
@@ -244,27 +244,6 @@ func document(raw []byte) (json.RawMessage, error) {
 		return nil, fmt.Errorf("invalid JSON")
 	}
 	return json.RawMessage(raw), nil
-}
-
-// jsonKind names the kind of an encoded JSON value (store.TypeString, …).
-func jsonKind(b []byte) string {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return store.TypeNull
-	}
-	switch b[0] {
-	case '"':
-		return store.TypeString
-	case 't', 'f':
-		return store.TypeBoolean
-	case 'n':
-		return store.TypeNull
-	case '{':
-		return store.TypeObject
-	case '[':
-		return store.TypeArray
-	}
-	return store.TypeNumber
 }
 
 // numberType is the Camunda type of a plain JSON number.
@@ -314,7 +293,7 @@ func fromRow(row *store.Variable, deserialize bool) variable {
 		}
 		return variable{Value: json.RawMessage("null"), Type: typeFile, ValueInfo: info}
 	}
-	switch jsonKind(raw) {
+	switch store.ValueType(raw) {
 	case store.TypeString:
 		return variable{Value: raw, Type: typeString, ValueInfo: map[string]any{}}
 	case store.TypeBoolean:

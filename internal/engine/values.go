@@ -104,34 +104,13 @@ func encodeValue(name string, v any) (json.RawMessage, string, error) {
 		if err := json.Compact(&buf, x); err != nil {
 			return nil, "", fmt.Errorf("variable %q: %v: %w", name, err, ErrInvalidInput)
 		}
-		return buf.Bytes(), jsonType(buf.Bytes()), nil
+		return buf.Bytes(), store.ValueType(buf.Bytes()), nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, "", fmt.Errorf("variable %q: value of type %T cannot be stored: %v: %w", name, v, err, ErrInvalidInput)
 	}
-	return b, jsonType(b), nil
-}
-
-// jsonType names the type of an encoded JSON value.
-func jsonType(b []byte) string {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return store.TypeNull
-	}
-	switch b[0] {
-	case '"':
-		return store.TypeString
-	case 't', 'f':
-		return store.TypeBoolean
-	case 'n':
-		return store.TypeNull
-	case '{':
-		return store.TypeObject
-	case '[':
-		return store.TypeArray
-	}
-	return store.TypeNumber
+	return b, store.ValueType(b), nil
 }
 
 // decodeValue turns stored JSON back into the value expressions see (float64, string,

@@ -52,8 +52,16 @@ const (
 // name, which no engine node id has.
 func WorkerOwner(worker string) string { return "worker:" + worker }
 
-// LockWorker is the worker a lock owner names (ok false for an engine node's lock).
-func LockWorker(owner string) (worker string, ok bool) { return strings.CutPrefix(owner, "worker:") }
+// WorkerLock is the lock a worker holds on a job row now, as the outcomes name it (ok
+// false when no worker holds one: unlocked, or locked by an engine node). The lock may
+// have expired: the row still names it until the job is locked again.
+func WorkerLock(j *store.Job) (JobRef, bool) {
+	w, ok := strings.CutPrefix(j.LockOwner, "worker:")
+	if !ok || j.LockedUntil == nil {
+		return JobRef{}, false
+	}
+	return JobRef{Worker: w, Key: j.ID, InstanceID: j.InstanceID, Attempt: j.Attempt + 1, Deadline: *j.LockedUntil}, true
+}
 
 // ActivateRequest asks for jobs for an external worker.
 type ActivateRequest struct {
@@ -134,7 +142,8 @@ type TopicJob struct {
 	// Rows are the rows of Job.Variables, by name.
 	Rows map[string]*store.Variable
 	// Local are the rows of the variables of the task's own scope (its input mappings'
-	// results), by name; nil when it has none.
+	// results), by name, limited to ActivateRequest.Variables as Rows are; nil or empty
+	// when it has none.
 	Local map[string]*store.Variable
 	// Row is the job's stored row (its process version, last error, creation).
 	Row *store.Job
@@ -284,7 +293,7 @@ func (e *Engine) activate(ctx context.Context, r ActivateRequest, vars []store.V
 					values[name] = nil
 				}
 			}
-			tj.Job, tj.Rows, tj.Local, tj.BusinessKey = e.newJob(ctx, j, values), vs, local[j.ID], keys[j.InstanceID]
+			tj.Job, tj.Rows, tj.Local, tj.BusinessKey = e.newJob(ctx, j, values), vs, onlyRows(local[j.ID], r.Variables), keys[j.InstanceID]
 		} else {
 			tj.Job = e.newJob(ctx, j, only(decoded[j.ID], r.Variables))
 		}
@@ -760,7 +769,7 @@ func (e *Engine) LockJob(ctx context.Context, worker, key string, lockFor time.D
 
 // lockHolder names a lock owner for a message: a worker by its name, else an engine node.
 func lockHolder(owner string) string {
-	if w, ok := LockWorker(owner); ok {
+	if w, ok := strings.CutPrefix(owner, "worker:"); ok {
 		return fmt.Sprintf("worker %q", w)
 	}
 	return fmt.Sprintf("engine node %q", owner)

@@ -7,6 +7,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -460,6 +461,27 @@ const (
 	TypeArray   = "array"
 	TypeNull    = "null"
 )
+
+// ValueType names the type of an encoded JSON value (TypeString, …; TypeNull for none).
+func ValueType(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return TypeNull
+	}
+	switch b[0] {
+	case '"':
+		return TypeString
+	case 't', 'f':
+		return TypeBoolean
+	case 'n':
+		return TypeNull
+	case '{':
+		return TypeObject
+	case '[':
+		return TypeArray
+	}
+	return TypeNumber
+}
 
 // Variable is one instance variable; Value is its JSON encoding.
 type Variable struct {
