@@ -135,11 +135,12 @@ func (e *Engine) ActivateJobs(ctx context.Context, r ActivateRequest) ([]*Job, e
 	return jobs, err
 }
 
-// TopicJob is a job ActivateTopics locked: the Job (its Variables decoded, as handlers
-// see them) with the variables' stored rows, which keep each one's type (Typed).
+// TopicJob is a job ActivateTopics locked: the Job with the stored rows of the variables
+// its token sees, which keep each one's type (Typed). Job.Variables is left empty: the
+// API that asks for rows encodes them itself, so none is decoded for it.
 type TopicJob struct {
 	*Job
-	// Rows are the rows of Job.Variables, by name.
+	// Rows are the rows of the variables the job's token sees, by name.
 	Rows map[string]*store.Variable
 	// Local are the rows of the variables of the task's own scope (its input mappings'
 	// results), by name, limited to ActivateRequest.Variables as Rows are; nil or empty
@@ -286,14 +287,8 @@ func (e *Engine) activate(ctx context.Context, r ActivateRequest, vars []store.V
 	for i, j := range locked {
 		tj := &TopicJob{Row: j}
 		if rows {
-			vs := onlyRows(visible[j.ID], r.Variables)
-			values := make(map[string]any, len(vs))
-			for name, v := range vs {
-				if values[name], err = decodeValue(v.Value); err != nil {
-					values[name] = nil
-				}
-			}
-			tj.Job, tj.Rows, tj.Local, tj.BusinessKey = e.newJob(ctx, j, values), vs, onlyRows(local[j.ID], r.Variables), keys[j.InstanceID]
+			tj.Job, tj.Rows, tj.Local, tj.BusinessKey = e.newJob(ctx, j, nil), only(visible[j.ID], r.Variables),
+				only(local[j.ID], r.Variables), keys[j.InstanceID]
 		} else {
 			tj.Job = e.newJob(ctx, j, only(decoded[j.ID], r.Variables))
 		}
@@ -302,26 +297,12 @@ func (e *Engine) activate(ctx context.Context, r ActivateRequest, vars []store.V
 	return out, nil
 }
 
-// onlyRows keeps the named rows of vars (names nil: all of them).
-func onlyRows(vars map[string]*store.Variable, names []string) map[string]*store.Variable {
-	if names == nil {
-		return vars
-	}
-	out := make(map[string]*store.Variable, len(names))
-	for _, n := range names {
-		if v, ok := vars[n]; ok {
-			out[n] = v
-		}
-	}
-	return out
-}
-
 // only keeps the named variables of vars (names nil: all of them).
-func only(vars map[string]any, names []string) map[string]any {
+func only[T any](vars map[string]T, names []string) map[string]T {
 	if names == nil {
 		return vars
 	}
-	out := make(map[string]any, len(names))
+	out := make(map[string]T, len(names))
 	for _, n := range names {
 		if v, ok := vars[n]; ok {
 			out[n] = v
