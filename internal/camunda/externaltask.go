@@ -88,7 +88,7 @@ type taskDTO struct {
 // newTaskDTO describes a job row as Camunda describes an external task. Retries are
 // null until a failure set them, as in Camunda (clients compute the next retries from
 // them: a first failure finds null); a lock that has ended shows no worker.
-func newTaskDTO(j *store.Job, businessKey string, now time.Time) taskDTO {
+func newTaskDTO(j *store.Job, businessKey string) taskDTO {
 	d := taskDTO{ActivityID: j.ElementID, ActivityInstanceID: j.ElementID + ":" + j.TokenID, ExecutionID: j.InstanceID, ID: j.ID,
 		CreateTime: formatDate(j.CreatedAt), ProcessDefinitionID: j.DefinitionID, ProcessDefinitionKey: j.DefinitionKey,
 		ProcessInstanceID: j.InstanceID, Suspended: j.Suspended, TopicName: j.Type}
@@ -136,6 +136,10 @@ func (s *Server) fetchAndLock(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if len(topics) == 0 { // every topic's filters select nothing
+		writeJSON(w, http.StatusOK, []lockedTask{})
+		return nil
+	}
 	var wait time.Duration
 	if req.AsyncResponseTimeout != nil {
 		if *req.AsyncResponseTimeout < 0 {
@@ -159,24 +163,21 @@ func (s *Server) fetchAndLock(w http.ResponseWriter, r *http.Request) error {
 			wait = 0 // too many wait already: answer at once
 		}
 	}
-	if len(topics) == 0 { // every topic's filters select nothing
-		writeJSON(w, http.StatusOK, []lockedTask{})
-		return nil
-	}
 	jobs, err := s.o.Engine.ActivateTopics(ctx, req.WorkerID, *req.MaxTasks, wait, topics)
 	if err != nil {
 		return err
 	}
 	out := make([]lockedTask, len(jobs))
-	now := s.o.Engine.Clock().Now()
 	for i, j := range jobs {
 		t := byTopic[j.Type]
 		rows := j.Rows
 		if t.LocalVariables {
 			rows = j.Local
 		}
-		s.locks.put(engine.JobRef{Worker: req.WorkerID, Key: j.Key, InstanceID: j.InstanceID, Attempt: j.Attempt, Deadline: j.Deadline})
-		out[i] = lockedTask{taskDTO: newTaskDTO(j.Row, j.BusinessKey, now), Variables: fromRows(rows, t.DeserializeValues),
+		if ref, ok := engine.WorkerLock(j.Row); ok {
+			s.locks.put(ref)
+		}
+		out[i] = lockedTask{taskDTO: newTaskDTO(j.Row, j.BusinessKey), Variables: fromRows(rows, t.DeserializeValues),
 			ExtensionProperties: map[string]string{}}
 		if t.IncludeExtensionProperties && j.Headers != nil {
 			out[i].ExtensionProperties = j.Headers
@@ -726,9 +727,8 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := make([]taskDTO, len(jobs))
-	now := s.o.Engine.Clock().Now()
 	for i, j := range jobs {
-		out[i] = newTaskDTO(j, "", now)
+		out[i] = newTaskDTO(j, "")
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -766,7 +766,7 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request) error {
 	if inst, err := s.o.Engine.GetInstanceRow(r.Context(), j.InstanceID); err == nil {
 		bk = inst.BusinessKey
 	}
-	d := newTaskDTO(j, bk, s.o.Engine.Clock().Now())
+	d := newTaskDTO(j, bk)
 	if j.ErrorDetails != "" {
 		d.ErrorDetails = j.ErrorDetails
 	}
