@@ -48,8 +48,12 @@ func (e *Engine) handler(jobType string) Handler {
 	return e.handlers[jobType]
 }
 
-// executorLoop fetches due jobs while there are free workers, and sleeps until a commit
-// wakes it, the next job is due, or IdlePoll passes.
+// executorLoop runs the jobs commands push to it, fetches due jobs while there are free
+// workers, and sleeps until a commit wakes it, the next job is due, or IdlePoll passes.
+//
+// A fetch (a committer command, then a read of the jobs' variables) and the look for the
+// next due time run on a goroutine of their own, one of each at a time: the loop keeps
+// starting the jobs pushed to it meanwhile, which are most jobs of a busy engine.
 func (e *Engine) executorLoop(ctx context.Context) {
 	sem := e.sem
 	freed := make(chan struct{}, 1)
@@ -82,9 +86,35 @@ func (e *Engine) executorLoop(ctx context.Context) {
 		}
 		start(p.job, p.vars)
 	}
+	// run starts fetched jobs. Pushes may have taken the free slots meanwhile: wait for
+	// one, running the pushed jobs that hold them (they are ours to start).
+	run := func(jobs []*store.Job, vars map[string]map[string]any) {
+		for _, j := range jobs {
+			for acquired := false; !acquired; {
+				select {
+				case sem <- struct{}{}:
+					acquired = true
+				case p := <-e.pushCh:
+					pushed(p)
+				}
+			}
+			start(j, vars[j.ID])
+		}
+	}
+	fetches := make(chan fetched, 1)
+	dues := make(chan due, 1)
+	fetching, probing := false, false
 	defer func() {
-		// Jobs committed for us while we stop still run (Stop waits for handlers), so
-		// none stays locked until its lock expires.
+		// A fetch or probe still out ends soon (ctx is cancelled); the jobs a fetch locked
+		// run like those pushed while we stop, so none stays locked until its lock expires.
+		if fetching {
+			f := <-fetches
+			run(f.jobs, f.vars)
+		}
+		if probing {
+			<-dues
+		}
+		// Jobs committed for us while we stop still run (Stop waits for handlers).
 		for n := e.closePush(); n > 0; n-- {
 			pushed(<-e.pushCh)
 		}
@@ -93,10 +123,10 @@ func (e *Engine) executorLoop(ctx context.Context) {
 	// deadline passed, or the last fetch was full). A freed slot alone does not fetch:
 	// most jobs are pushed, and a fetch that finds nothing is a wasted statement in the
 	// next group commit. nextAt is when the next job is due (zero: none known); commands
-	// that write jobs due later shorten it (noteDue).
+	// that write jobs due later shorten it (noteDue). After a failed fetch, none starts
+	// before holdUntil.
 	look := true
-	var nextAt time.Time
-	var deadline time.Time
+	var nextAt, holdUntil, deadline time.Time
 	var timer <-chan time.Time
 	for ctx.Err() == nil {
 		for drained := false; !drained; {
@@ -107,42 +137,10 @@ func (e *Engine) executorLoop(ctx context.Context) {
 				drained = true
 			}
 		}
-		free := cap(sem) - len(sem)
-		if look && free > 0 {
+		if free := cap(sem) - len(sem); look && free > 0 && !fetching && !e.clock.Now().Before(holdUntil) {
+			look, fetching = false, true
 			limit := min(free, e.opts.BatchSize)
-			types := e.handlerTypes()
-			jobs, vars, err := e.lockJobs(ctx, store.LockJobsParams{Owner: e.opts.NodeID, Limit: limit, Kinds: kindsFor(types),
-				Types: types}, e.opts.LockDuration)
-			if err != nil && ctx.Err() == nil {
-				// The store is unreachable or failing: try again soon, not at the idle poll.
-				e.log.Error("fetch jobs", "err", err)
-				select {
-				case <-ctx.Done():
-				case <-e.clock.After(errorBackoff):
-				}
-				continue
-			}
-			for _, j := range jobs {
-				// Pushes may have taken the free slots meanwhile: wait for one, running
-				// the pushed jobs that hold them (they are ours to start).
-				for acquired := false; !acquired; {
-					select {
-					case sem <- struct{}{}:
-						acquired = true
-					case p := <-e.pushCh:
-						pushed(p)
-					}
-				}
-				start(j, vars[j.ID])
-			}
-			if len(jobs) == limit {
-				continue // there may be more due right now
-			}
-			look = false
-			nextAt = time.Time{}
-			if next, ok, err := e.nextDue(ctx); err == nil && ok {
-				nextAt = next
-			}
+			go func() { fetches <- e.fetch(ctx, limit) }()
 		}
 		wait := e.opts.IdlePoll
 		if !nextAt.IsZero() {
@@ -166,6 +164,32 @@ func (e *Engine) executorLoop(ctx context.Context) {
 			// A slot: look only if an earlier look found no free slot (look still set).
 		case p := <-e.pushCh:
 			pushed(p)
+		case f := <-fetches:
+			fetching = false
+			if f.err != nil {
+				if ctx.Err() == nil {
+					// The store is unreachable or failing: try again soon, not at the idle poll.
+					e.log.Error("fetch jobs", "err", f.err)
+					look, holdUntil, nextAt = true, e.clock.Now().Add(errorBackoff), e.clock.Now().Add(errorBackoff)
+				}
+				continue
+			}
+			run(f.jobs, f.vars)
+			if len(f.jobs) == f.limit {
+				look = true // there may be more due right now
+				continue
+			}
+			// None left due now: when is the next? Hints that arrive meanwhile count too.
+			nextAt = time.Time{}
+			if !probing {
+				probing = true
+				go func() { dues <- e.probeDue(ctx) }()
+			}
+		case d := <-dues:
+			probing = false
+			if d.ok && (nextAt.IsZero() || d.at.Before(nextAt)) {
+				nextAt = d.at
+			}
 		case <-e.dueCh:
 			if t := e.dueHint.Swap(0); t != 0 && (nextAt.IsZero() || t < nextAt.UnixNano()) {
 				nextAt = time.Unix(0, t)
@@ -174,6 +198,36 @@ func (e *Engine) executorLoop(ctx context.Context) {
 			timer, look = nil, true
 		}
 	}
+}
+
+// fetched is what one fetch of the executor locked: the jobs, their variables by job id,
+// and the limit it asked for (a full fetch means more may be due).
+type fetched struct {
+	jobs  []*store.Job
+	vars  map[string]map[string]any
+	limit int
+	err   error
+}
+
+// fetch locks up to limit due jobs of the types this node handles, for this node.
+func (e *Engine) fetch(ctx context.Context, limit int) fetched {
+	types := e.handlerTypes()
+	jobs, vars, err := e.lockJobs(ctx, store.LockJobsParams{Owner: e.opts.NodeID, Limit: limit, Kinds: kindsFor(types),
+		Types: types}, e.opts.LockDuration)
+	return fetched{jobs: jobs, vars: vars, limit: limit, err: err}
+}
+
+// due is when the next job is due, if one is known.
+type due struct {
+	at time.Time
+	ok bool
+}
+
+// probeDue reads when the next job is due; an error counts as none known (the idle poll
+// and wake-ups still come).
+func (e *Engine) probeDue(ctx context.Context) due {
+	at, ok, err := e.nextDue(ctx)
+	return due{at: at, ok: ok && err == nil}
 }
 
 // ExecutorStats is a snapshot of the job executor, for utilisation metrics.

@@ -185,3 +185,47 @@ func TestOtherNodesDeploymentIsStarted(t *testing.T) {
 		t.Fatalf("after another node deployed version 2, a new instance started on version %d", v)
 	}
 }
+
+// probeHolder holds the executor's look for the next due job (NextJobDue) until released.
+type probeHolder struct {
+	store.Store
+	once    sync.Once
+	probing chan struct{} // closed when a probe waits
+	release chan struct{}
+}
+
+func (s *probeHolder) Read(ctx context.Context, fn func(store.Tx) error) error {
+	return s.Store.Read(ctx, func(tx store.Tx) error { return fn(&probeHoldingTx{Tx: tx, s: s}) })
+}
+
+type probeHoldingTx struct {
+	store.Tx
+	s *probeHolder
+}
+
+func (t *probeHoldingTx) NextJobDue(ctx context.Context) (time.Time, bool, error) {
+	t.s.once.Do(func() { close(t.s.probing) })
+	select {
+	case <-t.s.release:
+	case <-ctx.Done():
+	}
+	return t.Tx.NextJobDue(ctx)
+}
+
+// The executor's looks at the store (a fetch, the probe for the next due job) run beside
+// its loop: a slow one does not hold back the jobs pushed to it meanwhile.
+func TestPushedJobsRunWhileTheExecutorLooks(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		st := &probeHolder{Store: open(t), probing: make(chan struct{}), release: make(chan struct{})}
+		v := newEnvOn(t, st, true)
+		defer close(st.release)
+		v.e.Handle("work", func(ctx context.Context, j *engine.Job) (map[string]any, error) { return nil, nil })
+		v.deploy("service.bpmn")
+		v.start() // looks at once: finds nothing due, then probes, and the probe waits
+		<-st.probing
+		for i := range 3 {
+			inst := v.startInstance("service", map[string]any{"amount": i})
+			v.waitState(inst.ID, store.InstanceCompleted)
+		}
+	})
+}

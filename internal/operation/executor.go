@@ -68,9 +68,11 @@ type Executor struct {
 	kinds map[string]Kind
 	run   startstop.Runner
 	wake  chan struct{}
-	// next is when the throttle lets the next item start.
+	// next is when the throttle lets the next grain of items start, left how many of
+	// the current grain may still start.
 	mu   sync.Mutex
 	next time.Time
+	left int
 }
 
 // NewExecutor makes an executor; Start runs it.
@@ -238,18 +240,29 @@ func (x *Executor) batch(ctx context.Context, stopping <-chan struct{}, op *stor
 	return started, nil
 }
 
-// throttle waits until the rate lets the next item start; false when stopping.
+// throttle waits until the rate lets the next item start; false when stopping. Items
+// start in grains (see grain), a grain every grain/Rate: the engine group-commits a
+// grain's commands together, so the statements a bulk item writes with are paid once a
+// grain rather than once an item, and a pause between two claims is made up within the
+// interval instead of lost.
 func (x *Executor) throttle(stopping <-chan struct{}) bool {
 	if x.o.Rate <= 0 {
 		return true
 	}
 	x.mu.Lock()
+	if x.left > 0 {
+		x.left--
+		x.mu.Unlock()
+		return true
+	}
+	g := x.grain()
 	now := x.o.Clock.Now()
 	if x.next.Before(now) {
-		x.next = now
+		x.next = now // no credit for time spent idle
 	}
 	wait := x.next.Sub(now)
-	x.next = x.next.Add(time.Duration(float64(time.Second) / x.o.Rate))
+	x.next = x.next.Add(time.Duration(float64(g) * float64(time.Second) / x.o.Rate))
+	x.left = g - 1
 	x.mu.Unlock()
 	if wait <= 0 {
 		return true
@@ -260,6 +273,12 @@ func (x *Executor) throttle(stopping <-chan struct{}) bool {
 	case <-x.o.Clock.After(wait):
 		return true
 	}
+}
+
+// grain is how many items start at once: Concurrency, but no more than a tenth of a
+// second's worth at Rate, so a slow operation starts its items evenly.
+func (x *Executor) grain() int {
+	return max(1, min(x.o.Concurrency, int(x.o.Rate/10)))
 }
 
 // item runs one item and records its outcome.

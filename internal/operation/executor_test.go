@@ -367,3 +367,49 @@ func TestCancelWhileRunning(t *testing.T) {
 		})
 	})
 }
+
+// TestThrottleGrains: the rate starts items in grains of Concurrency (at most a tenth of
+// a second's worth), a grain every grain/Rate, so the engine commits a grain's commands
+// together; here 4 items every 100 ms at 40 items a second.
+func TestThrottleGrains(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "c.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	v := &env{t: t, st: st, clock: clock.NewFake(t0)}
+	var mu sync.Mutex
+	var started []time.Time
+	record := operation.Kind{Name: "test.record", Run: func(context.Context, *store.Operation, *store.OperationItem) error {
+		mu.Lock()
+		started = append(started, v.clock.Now())
+		mu.Unlock()
+		return nil
+	}}
+	runs := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(started)
+	}
+	items := make([]*store.OperationItem, 12)
+	for i := range items {
+		items[i] = &store.OperationItem{Target: fmt.Sprintf("t%d", i)}
+	}
+	op := v.create("test.record", nil, items)
+	x, err := operation.NewExecutor(operation.ExecutorOptions{Store: st, Clock: v.clock, Owner: "node-a",
+		Kinds: []operation.Kind{record}, Rate: 40, Concurrency: 4, Batch: 8, LockFor: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.startX(x)
+	for grain := 1; grain <= 3; grain++ {
+		wait.For(t, fmt.Sprintf("grain %d started", grain), func() bool { return runs() == 4*grain })
+		v.clock.Advance(100 * time.Millisecond)
+	}
+	wait.For(t, "operation completed", func() bool { return v.op(op.ID).State == store.OperationCompleted })
+	for i, at := range started {
+		if want := t0.Add(time.Duration(i/4) * 100 * time.Millisecond); !at.Equal(want) {
+			t.Errorf("item %d started at +%s, want +%s", i, at.Sub(t0), want.Sub(t0))
+		}
+	}
+}

@@ -126,12 +126,14 @@ func (d *Dialect) jsonParam() string {
 	return `?`
 }
 
-// greatest is the scalar maximum of two values.
-func (d *Dialect) greatest(a, b string) string {
+// indexedBy names the index SQLite must use for a table (PostgreSQL's planner is left
+// to choose): for a partial index whose rows are few but which SQLite, without
+// statistics, ranks below a wider one that also fits.
+func (d *Dialect) indexedBy(index string) string {
 	if d.pg {
-		return `greatest(` + a + `, ` + b + `)`
+		return ""
 	}
-	return `max(` + a + `, ` + b + `)`
+	return ` INDEXED BY ` + index
 }
 
 // int8 casts an aggregate that PostgreSQL widens (sum of bigint is numeric) back to bigint.

@@ -49,7 +49,9 @@ func TestSQLitePlans(t *testing.T) {
 		{"CountTokens", sqlstore.CountTokensStmt.Text(d), []any{"d"}, []string{"SCAN t", "SEARCH i USING PRIMARY KEY"}},
 		// A key range of the summary table, whatever the size of the history.
 		{"ElementCounts", sqlstore.ElementCountsStmt.Text(d), []any{"d"}, []string{"SEARCH element_stats USING PRIMARY KEY (definition_id=?)"}},
-		{"NextJobDue", sqlstore.NextJobDueStmt.Text(d), nil, []string{"jobs USING INDEX jobs_runnable", "jobs USING INDEX jobs_locked"}},
+		// Each probe one step down an index, never every locked row.
+		{"NextJobDue", sqlstore.NextJobDueStmt.Text(d), nil, []string{"jobs USING INDEX jobs_runnable",
+			"jobs USING INDEX jobs_locked ", "jobs USING INDEX jobs_locked_early"}},
 		{"FindSubscriptions", sqlstore.FindSubscriptionsStmt.Text(d), []any{"m", "k", "m"},
 			[]string{"subscriptions USING INDEX subscriptions_message", "subscriptions USING INDEX subscriptions_instance"}},
 		// One operation's succeeded items, each probing its incident and its instance's.

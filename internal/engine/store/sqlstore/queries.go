@@ -134,12 +134,20 @@ var (
 	// DeleteJob deletes one job by id.
 	DeleteJob       = write(`DELETE FROM jobs WHERE id = ?`)
 	deleteStartJobs = write(`DELETE FROM jobs WHERE instance_id = '' AND definition_key = ?`)
-	// nextJobDue probes the earliest unlocked runnable job, and the earliest lock expiry
-	// among the (few) locked ones, which counts with the later of its due time and expiry.
+	// nextJobDue probes the earliest unlocked runnable job, the earliest lock expiry of a
+	// locked one that was due by then (nearly all: a job is locked once due), and the
+	// earliest due time of a locked one due only after its lock ends (a worker locked it
+	// early). A locked job counts with the later of its due time and its expiry, and
+	// each probe is one step down an index: the jobs table churns (every job is
+	// inserted and deleted), and a scan of all locked rows for the least of the two
+	// walked its dead tuples too, the whole heap on PostgreSQL between two vacuums.
 	nextJobDue = readf(func(d *Dialect) string {
 		return `SELECT
 	(SELECT due_at FROM jobs WHERE ` + Unlocked + ` ORDER BY due_at LIMIT 1),
-	(SELECT min(` + d.greatest("due_at", "locked_until") + `) FROM jobs WHERE locked_until IS NOT NULL AND ` + Runnable + `)`
+	(SELECT locked_until FROM jobs WHERE locked_until IS NOT NULL AND due_at <= locked_until AND ` + Runnable + `
+		ORDER BY locked_until LIMIT 1),
+	(SELECT due_at FROM jobs` + d.indexedBy("jobs_locked_early") + `
+		WHERE locked_until IS NOT NULL AND due_at > locked_until AND ` + Runnable + ` ORDER BY due_at LIMIT 1)`
 	})
 )
 
@@ -210,24 +218,24 @@ func jobFilter(b *Query, d *Dialect, f store.JobFilter) {
 	}
 }
 
-// NextJobDue returns when the next runnable job is due (a locked one when its lock ends).
+// NextJobDue returns when the next runnable job is due (a locked one when its lock ends,
+// or when it is due if that is later).
 func (q *Queries) NextJobDue(ctx context.Context) (time.Time, bool, error) {
-	var unlocked, locked *time.Time
-	if err := q.row(ctx, "next job due", q.static(nextJobDue), q.D.nullTimeDest(&unlocked), q.D.nullTimeDest(&locked)); err != nil {
+	var probes [3]*time.Time
+	if err := q.row(ctx, "next job due", q.static(nextJobDue), q.D.nullTimeDest(&probes[0]), q.D.nullTimeDest(&probes[1]),
+		q.D.nullTimeDest(&probes[2])); err != nil {
 		return time.Time{}, false, err
 	}
-	switch {
-	case unlocked != nil && locked != nil:
-		if locked.Before(*unlocked) {
-			return locked.UTC(), true, nil
+	var next *time.Time
+	for _, p := range probes {
+		if p != nil && (next == nil || p.Before(*next)) {
+			next = p
 		}
-		return unlocked.UTC(), true, nil
-	case unlocked != nil:
-		return unlocked.UTC(), true, nil
-	case locked != nil:
-		return locked.UTC(), true, nil
 	}
-	return time.Time{}, false, nil
+	if next == nil {
+		return time.Time{}, false, nil
+	}
+	return next.UTC(), true, nil
 }
 
 // CountJobTypes implements store.Tx. The excluded types travel as one parameter, so the

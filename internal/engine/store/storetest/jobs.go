@@ -343,6 +343,14 @@ func testNextJobDue(t *testing.T, s store.Store) {
 	locked.LockedUntil = ptr(at(5))
 	apply(t, s, &store.Change{PutJobs: []*store.Job{locked}})
 	check("lock shorter than due", at(10))
+	// The least of both kinds of locked job.
+	other := newJob("other", store.JobService, "a", at(4))
+	other.LockOwner, other.LockedUntil = "n", ptr(at(7))
+	apply(t, s, &store.Change{PutJobs: []*store.Job{other}})
+	check("lock ending before another's due time", at(7))
+	other.LockedUntil = ptr(at(12))
+	apply(t, s, &store.Change{PutJobs: []*store.Job{other}})
+	check("due time before another's lock end", at(10))
 
 	apply(t, s, &store.Change{PutJobs: []*store.Job{newJob("soon", store.JobTimer, "t", at(3))}})
 	check("earlier unlocked job", at(3))
