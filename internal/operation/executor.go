@@ -16,14 +16,15 @@ import (
 
 // Defaults and bounds of ExecutorOptions.
 const (
-	// DefaultRate is the items a node starts per second by default (--operation-rate):
-	// on the 2-core reference machine a bulk cancel or migration of 10,000 instances at
-	// this rate runs at 520-540 items a second while the reference flow keeps 80-99% of
-	// its throughput on SQLite (at 1,000 it kept 75-83%: BenchmarkBulkCancel,
-	// BenchmarkBulkMigrate). On PostgreSQL, on a busy shared machine, 391-535 items a
-	// second with 61-98% (median 75%) for a cancel, 498-516 with 65-91% for a migration.
-	DefaultRate        = 600
-	DefaultConcurrency = 32
+	// DefaultRate is the items a node starts per second by default (--operation-rate),
+	// and DefaultConcurrency how many run at once (--operation-concurrency), which is
+	// also the grain they start in (at most a tenth of a second's worth: 55 items every
+	// 100 ms). On the 2-core reference machine a bulk cancel or migration of 10,000
+	// instances with these runs at 539-549 items a second while the reference flow keeps
+	// 83-104% of its throughput (median 88%), on both stores (BenchmarkBulkCancel,
+	// BenchmarkBulkMigrate; the README has the figures).
+	DefaultRate        = 550
+	DefaultConcurrency = 64
 	// MaxConcurrency bounds Concurrency: the engine's committer takes the items'
 	// commands, and more at once only queue there.
 	MaxConcurrency = 1024
@@ -47,7 +48,9 @@ type ExecutorOptions struct {
 	// must not take the engine from the flows.
 	Rate float64
 	// Concurrency is how many items run at once (default DefaultConcurrency); the
-	// engine's group commit turns them into few transactions.
+	// engine's group commit turns them into few transactions. Under Rate they start in
+	// grains of Concurrency (at most a tenth of a second's worth), which the engine
+	// commits together.
 	Concurrency int
 	// Batch is how many items one claim locks (default DefaultBatch).
 	Batch int
