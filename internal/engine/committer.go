@@ -299,16 +299,21 @@ func (c *committer) finish(f *flight, err error, next *flight) (finishedNext boo
 		c.cache.finishFirst(f.staged, err == nil)
 	}
 	answerPushed(c.b.pushCh, f.pushed, err == nil)
+	if err != nil && next != nil {
+		// next ran on the state this batch staged, which is gone: finish it first (its
+		// version checks fail where it built on this batch), so that no command of this
+		// batch, re-run here or retried by its caller, reads what next staged. A retry
+		// that read it found the instance as the failed batch left it: a job outcome
+		// found its job gone and was dropped.
+		c.finish(next, <-next.done, nil)
+		finishedNext = true
+	}
 	if err != nil && countCommands(batch) > 1 {
 		// The batch's transaction failed as a whole (a store that sends writes at commit
 		// reports a stale instance there, or the database failed). Nothing of it was kept:
 		// run each command again in a transaction of its own, so that one bad command
 		// cannot fail the others, now or in every batch it joins.
 		c.log.Warn("batch failed, running its commands one by one", "commands", len(batch), "err", err)
-		if next != nil {
-			c.finish(next, <-next.done, nil)
-			finishedNext = true
-		}
 		for _, cmd := range batch {
 			if !cmd.stop {
 				c.commitBatch([]*command{cmd})
@@ -336,7 +341,7 @@ func (c *committer) finish(f *flight, err error, next *flight) (finishedNext boo
 	if wake {
 		c.wake()
 	}
-	return false
+	return finishedNext
 }
 
 var errSingleFailed = errors.New("single command failed")

@@ -408,3 +408,59 @@ func TestFailedBatchBeforeNext(t *testing.T) {
 		})
 	}
 }
+
+// TestConflictedBatchBeforeNext: one command a batch. The first batch (a task's
+// completion) fails at its commit with a conflict, which its caller retries, after the
+// next batch (a variable set on the same instance) has run on the state the first
+// staged. The next batch is finished before the first's caller gets its answer, so the
+// retry reads the store, not what the next batch staged on the failed state: there the
+// task was gone, and the completion (like a job's outcome, which found its job gone and
+// was dropped) failed.
+func TestConflictedBatchBeforeNext(t *testing.T) {
+	for _, kind := range faultStoreKinds() {
+		if kind.name == "sqlite" {
+			continue // batches one after the other: nothing runs before a failed batch ends
+		}
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			fs := kind.open(t)
+			f := newFaultFixture(t, fs, 1, Options{MaxCommandsPerTx: 1})
+			release := f.plug()
+			concurrent := kind.name == "postgres"
+			secondRan := make(chan struct{})
+			var first, second atomic.Bool
+			var writes atomic.Int64 // the plug (an instance's start) commits first
+			fs.OnCommit(func(w storetest.WriteInfo) storetest.Fault {
+				if w.Applies == 0 {
+					return storetest.NoFault
+				}
+				switch writes.Add(1) {
+				case 2:
+					first.Store(true)
+					if concurrent {
+						<-secondRan
+					}
+					return storetest.ConflictCommit
+				case 3:
+					second.Store(true)
+					close(secondRan)
+				}
+				return storetest.NoFault
+			})
+			completion := f.send(1, func(int) error { return f.e.CompleteUserTask(f.ctx, f.tasks[0], nil) })
+			set := f.send(1, func(int) error { return f.e.SetVariables(f.ctx, f.ids[0], map[string]any{"set": true}) })
+			release()
+			if err := completion()[0]; err != nil {
+				t.Errorf("completion: %v", err)
+			}
+			if err := set()[0]; err != nil {
+				t.Errorf("set variables: %v", err)
+			}
+			if !first.Load() || !second.Load() {
+				t.Fatalf("faults: first batch failed %v, second batch ran %v", first.Load(), second.Load())
+			}
+			fs.OnCommit(nil)
+			f.check(true)
+		})
+	}
+}

@@ -63,17 +63,20 @@ func (e *Engine) executorLoop(ctx context.Context) {
 		go func() {
 			e.jobsRunning.Add(1)
 			began := time.Now() // wall time: utilisation is about the machine, not the process clock
+			s := &slot{}
 			defer func() {
 				e.busyNanos.Add(int64(time.Since(began)))
 				e.jobsRunning.Add(-1)
-				<-sem
-				e.busy.Done()
-				select {
-				case freed <- struct{}{}:
-				default:
+				if s.release() {
+					<-sem
+					select {
+					case freed <- struct{}{}:
+					default:
+					}
 				}
+				e.busy.Done()
 			}()
-			e.runJob(ctx, j, vars)
+			e.runJob(withSlot(ctx, s), j, vars)
 		}()
 	}
 	// pushed runs a job a command locked for us (its slot is taken), or gives a void

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
@@ -45,6 +47,49 @@ func (e *Engine) reserveSlot() bool {
 	}
 }
 
+// slot is the worker slot of a job the executor runs. The command that records the job's
+// outcome may hand it over to a job it pushes (usually the job's successor in its
+// instance): the finishing job needs no second slot for it, so with every worker busy the
+// successor is still pushed instead of waiting for a fetch. The job's goroutine frees the
+// slot when it ends only if it was not handed over; a handed-over slot belongs to the
+// reservation, which frees it when answered void, like any other.
+type slot struct {
+	state atomic.Int32 // slotHeld, slotHandedOver or slotReleased
+}
+
+const (
+	slotHeld int32 = iota
+	slotHandedOver
+	slotReleased
+)
+
+type slotKey struct{}
+
+// withSlot marks ctx as that of the job holding s (the executor's runJob).
+func withSlot(ctx context.Context, s *slot) context.Context {
+	return context.WithValue(ctx, slotKey{}, s)
+}
+
+// release is called by the job's goroutine when it ends: true when the job still held its
+// slot (free it), false when its outcome handed the slot over.
+func (s *slot) release() bool { return s.state.CompareAndSwap(slotHeld, slotReleased) }
+
+// handOver reserves, for a pushed job, the slot of the running job whose command ctx is
+// (once; false when ctx has none, or it was handed over or released already).
+func (e *Engine) handOver(ctx context.Context) bool {
+	s, _ := ctx.Value(slotKey{}).(*slot)
+	if s == nil {
+		return false
+	}
+	e.pushMu.Lock()
+	defer e.pushMu.Unlock()
+	if !e.pushOpen || !s.state.CompareAndSwap(slotHeld, slotHandedOver) {
+		return false
+	}
+	e.pushPending++
+	return true
+}
+
 // pushJobs locks, for this node, the service jobs the command made due now (as far as
 // free workers allow), clears the run's wake flag when nothing due is left for a fetch,
 // and tells the executor about jobs due later (noteDue).
@@ -62,7 +107,7 @@ func (r *run) pushJobs() error {
 		if j.LockedUntil != nil && j.LockedUntil.After(r.now) {
 			continue // locked (by this command, or a live lock elsewhere)
 		}
-		if j.Kind != store.JobService || e.handler(j.Type) == nil || !e.reserveSlot() {
+		if j.Kind != store.JobService || e.handler(j.Type) == nil || !(e.handOver(r.ctx) || e.reserveSlot()) {
 			wake = true
 			continue
 		}

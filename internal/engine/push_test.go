@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockpit-engine/cockpit/internal/bench"
 	"github.com/cockpit-engine/cockpit/internal/engine"
 	"github.com/cockpit-engine/cockpit/internal/engine/store"
 	"github.com/cockpit-engine/cockpit/internal/engine/store/pgtest"
@@ -226,6 +227,39 @@ func TestPushedJobsRunWhileTheExecutorLooks(t *testing.T) {
 		for i := range 3 {
 			inst := v.startInstance("service", map[string]any{"amount": i})
 			v.waitState(inst.ID, store.InstanceCompleted)
+		}
+	})
+}
+
+// A job's outcome hands its worker slot to the job it makes due: with one worker, each
+// task of a three-task flow is pushed to it in turn (the finishing job needs no second
+// slot), none waits for a fetch, and no two handlers run at once.
+func TestOutcomeHandsItsSlotToTheNextJob(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(*testing.T) store.Store) {
+		st := &fetchCounter{Store: open(t)}
+		v := newEnvOn(t, st, true, func(o *engine.Options) { o.Workers = 1 })
+		var running, most atomic.Int64
+		for _, typ := range bench.JobTypes {
+			v.e.Handle(typ, func(ctx context.Context, j *engine.Job) (map[string]any, error) {
+				n := running.Add(1)
+				defer running.Add(-1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				return nil, nil
+			})
+		}
+		if _, err := v.e.Deploy(v.ctx, "bench.bpmn", []byte(bench.ReferenceFlow)); err != nil {
+			t.Fatal(err)
+		}
+		v.start()
+		for range 5 {
+			v.waitState(v.startInstance("bench", nil).ID, store.InstanceCompleted)
+		}
+		if n := st.fetched.Load(); n != 0 {
+			t.Errorf("%d jobs were fetched; each should have been pushed with its predecessor's slot", n)
+		}
+		if most.Load() != 1 {
+			t.Errorf("at most %d handlers ran at once, want 1", most.Load())
 		}
 	})
 }

@@ -22,6 +22,10 @@ const (
 	// written, as when the database refuses a commit (a version check that fails at
 	// COMMIT on a store that sends its writes there).
 	FailCommit
+	// ConflictCommit rolls the transaction back like FailCommit, but Write returns
+	// ErrInjected wrapped with store.ErrConflict: a version check that failed at COMMIT,
+	// which callers retry on fresh state.
+	ConflictCommit
 	// LoseCommit commits, then Write returns ErrInjected marked store.ErrUnavailable:
 	// everything is written, and the caller cannot know (a reply lost after the commit
 	// reached the server).
@@ -117,8 +121,11 @@ func (f *FaultStore) Write(ctx context.Context, fn func(store.Tx) error) error {
 		if rule != nil {
 			fault = rule(WriteInfo{N: n, Applies: ftx.applies})
 		}
-		if fault == FailCommit {
+		switch fault {
+		case FailCommit:
 			return fmt.Errorf("commit: %w", ErrInjected)
+		case ConflictCommit:
+			return fmt.Errorf("commit: %w: %w", store.ErrConflict, ErrInjected)
 		}
 		return nil
 	})
