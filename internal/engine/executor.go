@@ -229,8 +229,14 @@ type due struct {
 // probeDue reads when the next job is due; an error counts as none known (the idle poll
 // and wake-ups still come).
 func (e *Engine) probeDue(ctx context.Context) due {
-	at, ok, err := e.nextDue(ctx)
-	return due{at: at, ok: ok && err == nil}
+	var d due
+	err := e.store.Read(ctx, func(tx store.Tx) error {
+		var err error
+		d.at, d.ok, err = tx.NextJobDue(ctx)
+		return err
+	})
+	d.ok = d.ok && err == nil
+	return d
 }
 
 // ExecutorStats is a snapshot of the job executor, for utilisation metrics.
@@ -256,17 +262,6 @@ const errorBackoff = time.Second
 // themselves; call Wake when work arrives another way (a store notification from another
 // node, or a test that moved a fake clock).
 func (e *Engine) Wake() { e.signal() }
-
-func (e *Engine) nextDue(ctx context.Context) (time.Time, bool, error) {
-	var next time.Time
-	var ok bool
-	err := e.store.Read(ctx, func(tx store.Tx) error {
-		var err error
-		next, ok, err = tx.NextJobDue(ctx)
-		return err
-	})
-	return next, ok, err
-}
 
 // lockJobs locks a batch of due jobs for p.Owner (this node, or an external worker) for
 // lockFor from now, selected as p says, and reads their instances' variables.

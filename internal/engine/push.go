@@ -30,21 +30,24 @@ type pushedJob struct {
 	vars map[string]any
 }
 
-// reserveSlot takes a worker slot for a pushed job when one is free and the executor
-// still accepts pushes.
-func (e *Engine) reserveSlot() bool {
+// reserveSlot takes a worker slot for a pushed job: the slot of the running job whose
+// command ctx is, handed over (once), else a free one. False when there is none or the
+// executor no longer accepts pushes.
+func (e *Engine) reserveSlot(ctx context.Context) bool {
 	e.pushMu.Lock()
 	defer e.pushMu.Unlock()
 	if !e.pushOpen {
 		return false
 	}
-	select {
-	case e.sem <- struct{}{}:
-		e.pushPending++
-		return true
-	default:
-		return false
+	if s, _ := ctx.Value(slotKey{}).(*slot); s == nil || !s.state.CompareAndSwap(slotHeld, slotHandedOver) {
+		select {
+		case e.sem <- struct{}{}:
+		default:
+			return false
+		}
 	}
+	e.pushPending++
+	return true
 }
 
 // slot is the worker slot of a job the executor runs. The command that records the job's
@@ -74,22 +77,6 @@ func withSlot(ctx context.Context, s *slot) context.Context {
 // slot (free it), false when its outcome handed the slot over.
 func (s *slot) release() bool { return s.state.CompareAndSwap(slotHeld, slotReleased) }
 
-// handOver reserves, for a pushed job, the slot of the running job whose command ctx is
-// (once; false when ctx has none, or it was handed over or released already).
-func (e *Engine) handOver(ctx context.Context) bool {
-	s, _ := ctx.Value(slotKey{}).(*slot)
-	if s == nil {
-		return false
-	}
-	e.pushMu.Lock()
-	defer e.pushMu.Unlock()
-	if !e.pushOpen || !s.state.CompareAndSwap(slotHeld, slotHandedOver) {
-		return false
-	}
-	e.pushPending++
-	return true
-}
-
 // pushJobs locks, for this node, the service jobs the command made due now (as far as
 // free workers allow), clears the run's wake flag when nothing due is left for a fetch,
 // and tells the executor about jobs due later (noteDue).
@@ -107,7 +94,7 @@ func (r *run) pushJobs() error {
 		if j.LockedUntil != nil && j.LockedUntil.After(r.now) {
 			continue // locked (by this command, or a live lock elsewhere)
 		}
-		if j.Kind != store.JobService || e.handler(j.Type) == nil || !(e.handOver(r.ctx) || e.reserveSlot()) {
+		if j.Kind != store.JobService || e.handler(j.Type) == nil || !e.reserveSlot(r.ctx) {
 			wake = true
 			continue
 		}
